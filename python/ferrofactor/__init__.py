@@ -1,0 +1,21 @@
+"""ferrofactor: equity factor models on full-universe daily panels, with a Rust core.
+
+Import as ``import ferrofactor as ff``. Arrays follow one convention throughout: a panel field is
+a C-contiguous float64 array shaped ``(T, N)`` (dates × assets) with NaN where missing; styles
+are ``(T, N, K)``; industry codes are ``(T, N)`` int32 with -1 for "none".
+
+``ff.baseline`` holds plain-numpy reference implementations of every kernel (the test oracle and
+the benchmark baseline).
+"""
+
+from __future__ import annotations
+
+from ferrofactor._core import get_num_threads, set_num_threads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "get_num_threads",
+    "set_num_threads",
+]

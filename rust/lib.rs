@@ -1,0 +1,17 @@
+//! ferrofactor's Rust core: pure numerical kernels over ndarray views, one module per concern.
+//!
+//! The kernels know nothing of Python; `bindings` (built only with the `python` feature, which
+//! maturin switches on) holds all PyO3 glue. `cargo test` exercises the kernels without Python.
+
+pub mod error;
+pub mod linalg;
+pub mod parallel;
+
+#[cfg(feature = "python")]
+mod bindings;
+
+#[cfg(feature = "python")]
+#[pyo3::pymodule]
+fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    bindings::register(m)
+}

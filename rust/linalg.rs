@@ -1,0 +1,133 @@
+//! Small dense symmetric positive-definite algebra for the K×K / P×P systems of the kernels
+//! (P ≤ a few hundred): Cholesky factorisation with a scale-free singularity test, solves and
+//! inverse. Row-major `Vec<f64>` storage; the large dimensions never come here.
+
+/// Relative pivot tolerance: column j is declared dependent on the previous columns when its
+/// Cholesky pivot falls below `PIVOT_TOL * a[j][j]` (i.e. the column's squared norm left after
+/// projecting out the others is under 1e-12 of its own squared norm).
+pub const PIVOT_TOL: f64 = 1e-12;
+
+/// Lower-triangular Cholesky factor `L` (row-major, p×p) with `A = L Lᵀ`.
+#[derive(Debug, Clone)]
+pub struct Cholesky {
+    p: usize,
+    l: Vec<f64>,
+}
+
+impl Cholesky {
+    /// Factor the symmetric matrix `a` (row-major p×p; only the lower triangle is read).
+    /// Returns `None` when `a` is not numerically positive definite (a singular design).
+    pub fn new(a: &[f64], p: usize) -> Option<Cholesky> {
+        debug_assert_eq!(a.len(), p * p);
+        let mut l = vec![0.0; p * p];
+        for j in 0..p {
+            let ajj = a[j * p + j];
+            if !(ajj > 0.0) || !ajj.is_finite() {
+                return None;
+            }
+            let mut d = ajj;
+            for k in 0..j {
+                d -= l[j * p + k] * l[j * p + k];
+            }
+            if !(d > PIVOT_TOL * ajj) {
+                return None;
+            }
+            let djj = d.sqrt();
+            l[j * p + j] = djj;
+            for i in (j + 1)..p {
+                let mut s = a[i * p + j];
+                for k in 0..j {
+                    s -= l[i * p + k] * l[j * p + k];
+                }
+                l[i * p + j] = s / djj;
+            }
+        }
+        Some(Cholesky { p, l })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.p
+    }
+
+    /// Solve `A x = b` in place.
+    pub fn solve_in_place(&self, b: &mut [f64]) {
+        let p = self.p;
+        let l = &self.l;
+        for i in 0..p {
+            let mut s = b[i];
+            for k in 0..i {
+                s -= l[i * p + k] * b[k];
+            }
+            b[i] = s / l[i * p + i];
+        }
+        for i in (0..p).rev() {
+            let mut s = b[i];
+            for k in (i + 1)..p {
+                s -= l[k * p + i] * b[k];
+            }
+            b[i] = s / l[i * p + i];
+        }
+    }
+
+    /// `A⁻¹` as a dense row-major p×p matrix.
+    pub fn inverse(&self) -> Vec<f64> {
+        let p = self.p;
+        let mut inv = vec![0.0; p * p];
+        let mut col = vec![0.0; p];
+        for j in 0..p {
+            col.iter_mut().for_each(|c| *c = 0.0);
+            col[j] = 1.0;
+            self.solve_in_place(&mut col);
+            for i in 0..p {
+                inv[i * p + j] = col[i];
+            }
+        }
+        // Symmetrise exactly so that downstream variances are bit-for-bit symmetric.
+        for i in 0..p {
+            for j in 0..i {
+                let m = 0.5 * (inv[i * p + j] + inv[j * p + i]);
+                inv[i * p + j] = m;
+                inv[j * p + i] = m;
+            }
+        }
+        inv
+    }
+
+    /// log-determinant of `A`.
+    pub fn log_det(&self) -> f64 {
+        (0..self.p).map(|i| 2.0 * self.l[i * self.p + i].ln()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solves_a_hand_worked_system() {
+        // A = [[4, 2], [2, 3]], b = [2, 1]  →  x = [0.5, 0]
+        let a = [4.0, 2.0, 2.0, 3.0];
+        let c = Cholesky::new(&a, 2).unwrap();
+        let mut b = [2.0, 1.0];
+        c.solve_in_place(&mut b);
+        assert!((b[0] - 0.5).abs() < 1e-15 && b[1].abs() < 1e-15);
+        let inv = c.inverse();
+        // A⁻¹ = 1/8 [[3, -2], [-2, 4]]
+        let want = [0.375, -0.25, -0.25, 0.5];
+        for (x, y) in inv.iter().zip(want) {
+            assert!((x - y).abs() < 1e-15);
+        }
+        assert!((c.log_det() - 8f64.ln()).abs() < 1e-14);
+    }
+
+    #[test]
+    fn rejects_singular_and_indefinite() {
+        // Second column is twice the first: singular.
+        let a = [1.0, 2.0, 2.0, 4.0];
+        assert!(Cholesky::new(&a, 2).is_none());
+        let b = [1.0, 2.0, 2.0, 1.0];
+        assert!(Cholesky::new(&b, 2).is_none());
+        let z = [0.0];
+        assert!(Cholesky::new(&z, 1).is_none());
+    }
+}
