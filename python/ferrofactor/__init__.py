@@ -11,11 +11,13 @@ the benchmark baseline).
 from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.exposures import Exposures
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Exposures",
     "get_num_threads",
     "set_num_threads",
 ]
