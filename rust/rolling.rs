@@ -1,0 +1,827 @@
+//! Windowed and exponentially weighted statistics along time, per asset.
+//!
+//! Every kernel takes `(T, N)` arrays (rows = dates, columns = assets, row-major) and works down
+//! each column independently. Columns are processed in blocks of [`BLOCK`] assets in parallel
+//! (rayon); each block is copied to a column-major scratch buffer, computed, and written back. A
+//! column's result depends only on that column (and the shared market series), so results are
+//! bit-identical for any thread count.
+//!
+//! # Windows and NaN
+//! The window ending at date `t` with length `w` covers dates `t-w+1 ..= t` (clipped at 0). NaN
+//! (or ±inf) values are skipped; a statistic is NaN unless its window holds at least
+//! `min_periods` finite values (finite *pairs* for the regression kernels).
+//!
+//! # Weights
+//! With a half-life `h` the value at lag `k = t - s` (counted in dates, NaN dates included, like
+//! pandas' `ignore_na=False`) gets weight `λ^k` with `λ = 0.5^(1/h)`; without a half-life every
+//! weight is 1. Means are `Σw·x / Σw`; variances are unbiased with reliability weights:
+//! `Σw(x-x̄)² / (Σw - Σw²/Σw)`, which is `Σ(x-x̄)²/(n-1)` for equal weights (ddof = 1) and pandas'
+//! `ewm(..., adjust=True).var(bias=False)` for the full-history exponential case.
+//!
+//! # Numerics
+//! Window sums are kept as running sums of *shifted* values `x - c`, where the shift `c` is the
+//! plain mean of the window at the last re-anchoring. Every `min(w, ANCHOR)` dates the sums are
+//! recomputed from scratch over the current window with a fresh shift, so rounding never
+//! accumulates over more than one window and the variance formula `Σw d² - (Σw d)²/Σw` never
+//! cancels catastrophically (its terms are of the size of the window's own dispersion).
+
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::value_error;
+
+/// Assets per parallel block.
+const BLOCK: usize = 16;
+/// Longest stretch of running updates between two re-anchorings.
+const ANCHOR: usize = 512;
+/// Floor for `log1p(r)` so that a -100 % return keeps sums finite (exp(-700) ≈ 1e-304).
+const LOG_FLOOR: f64 = -700.0;
+
+/// The statistic of [`rolling_moment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    Sum,
+    Mean,
+    Var,
+    Std,
+}
+
+impl Moment {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "sum" => Ok(Moment::Sum),
+            "mean" => Ok(Moment::Mean),
+            "var" => Ok(Moment::Var),
+            "std" => Ok(Moment::Std),
+            _ => Err(value_error!(
+                "stat must be one of ['sum', 'mean', 'var', 'std'], got {s:?}"
+            )),
+        }
+    }
+}
+
+/// The decay factor λ = 0.5^(1/halflife), or 1 without a half-life.
+pub fn decay(halflife: Option<f64>) -> Result<f64> {
+    match halflife {
+        None => Ok(1.0),
+        Some(h) if h.is_finite() && h > 0.0 => Ok((-std::f64::consts::LN_2 / h).exp()),
+        Some(h) => Err(value_error!("halflife must be a positive finite number, got {h}")),
+    }
+}
+
+fn check_window(window: usize, min_periods: usize) -> Result<()> {
+    if window == 0 {
+        return Err(value_error!("window must be >= 1, got 0"));
+    }
+    if min_periods == 0 {
+        return Err(value_error!("min_periods must be >= 1, got 0"));
+    }
+    if min_periods > window {
+        return Err(value_error!(
+            "min_periods ({min_periods}) must be <= window ({window})"
+        ));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// Parallel driver
+// ------------------------------------------------------------------------------------------
+
+/// Apply `f` to every column of the `(T, N)` inputs, in parallel over blocks of columns.
+///
+/// `f(inputs, outputs)` gets each input column as a contiguous slice of length T and must fill
+/// each of the `N_OUT` output columns (pre-filled with NaN).
+fn map_columns<const N_IN: usize, const N_OUT: usize, F>(
+    inputs: [ArrayView2<'_, f64>; N_IN],
+    f: F,
+) -> [Array2<f64>; N_OUT]
+where
+    F: Fn(&[&[f64]; N_IN], &mut [&mut [f64]; N_OUT]) + Sync,
+{
+    let (t_len, n) = inputs[0].dim();
+    let mut outs: [Array2<f64>; N_OUT] = std::array::from_fn(|_| Array2::from_elem((t_len, n), f64::NAN));
+    if t_len == 0 || n == 0 {
+        return outs;
+    }
+    // Compute each block into a column-major buffer, in parallel.
+    let n_blocks = n.div_ceil(BLOCK);
+    let bufs: Vec<Vec<f64>> = (0..n_blocks)
+        .into_par_iter()
+        .map(|b| {
+            let j0 = b * BLOCK;
+            let nb = BLOCK.min(n - j0);
+            let mut inb = vec![0.0; N_IN * nb * t_len];
+            for (k, x) in inputs.iter().enumerate() {
+                let base = k * nb * t_len;
+                for (t, row) in x.axis_iter(Axis(0)).enumerate() {
+                    for j in 0..nb {
+                        inb[base + j * t_len + t] = row[j0 + j];
+                    }
+                }
+            }
+            // Output layout: [column j][output k][date t].
+            let mut outb = vec![f64::NAN; N_OUT * nb * t_len];
+            for (j, oj) in outb.chunks_exact_mut(N_OUT * t_len).enumerate() {
+                let ins: [&[f64]; N_IN] = std::array::from_fn(|k| {
+                    let s = k * nb * t_len + j * t_len;
+                    &inb[s..s + t_len]
+                });
+                let mut it = oj.chunks_exact_mut(t_len);
+                let mut cols: [&mut [f64]; N_OUT] =
+                    std::array::from_fn(|_| it.next().expect("N_OUT chunks of length T"));
+                f(&ins, &mut cols);
+            }
+            outb
+        })
+        .collect();
+    // Scatter the blocks back, in parallel over chunks of dates.
+    let rows = 64;
+    for (k, out) in outs.iter_mut().enumerate() {
+        out.axis_chunks_iter_mut(Axis(0), rows)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(c, mut chunk)| {
+                let t0 = c * rows;
+                for (dt, mut row) in chunk.axis_iter_mut(Axis(0)).enumerate() {
+                    let t = t0 + dt;
+                    for (b, buf) in bufs.iter().enumerate() {
+                        let j0 = b * BLOCK;
+                        let nb = BLOCK.min(n - j0);
+                        for j in 0..nb {
+                            row[j0 + j] = buf[(j * N_OUT + k) * t_len + t];
+                        }
+                    }
+                }
+            });
+    }
+    outs
+}
+
+// ------------------------------------------------------------------------------------------
+// Window accumulators
+// ------------------------------------------------------------------------------------------
+
+/// Weighted sums of shifted values over one window: `n` finite values, `sw = Σw`,
+/// `sw2 = Σw²`, `s1 = Σw(x-c)`, `s2 = Σw(x-c)²`.
+#[derive(Clone, Copy, Default, Debug)]
+struct Uni {
+    c: f64,
+    n: usize,
+    sw: f64,
+    sw2: f64,
+    s1: f64,
+    s2: f64,
+}
+
+impl Uni {
+    /// Fresh sums over `x[lo..=t]` with weights λ^(t-s).
+    fn fresh(x: &[f64], lo: usize, t: usize, lam: f64) -> Self {
+        let (mut n, mut sum) = (0usize, 0.0);
+        for &v in &x[lo..=t] {
+            if v.is_finite() {
+                n += 1;
+                sum += v;
+            }
+        }
+        let c = if n > 0 { sum / n as f64 } else { 0.0 };
+        let mut a = Uni { c, n, ..Default::default() };
+        let mut w = 1.0;
+        for s in (lo..=t).rev() {
+            let v = x[s];
+            if v.is_finite() {
+                let d = v - c;
+                a.sw += w;
+                a.sw2 += w * w;
+                a.s1 += w * d;
+                a.s2 += w * d * d;
+            }
+            w *= lam;
+        }
+        a
+    }
+
+    #[inline]
+    fn decay(&mut self, lam: f64, lam2: f64) {
+        self.sw *= lam;
+        self.sw2 *= lam2;
+        self.s1 *= lam;
+        self.s2 *= lam;
+    }
+
+    #[inline]
+    fn add(&mut self, v: f64, w: f64, sign: f64) {
+        if v.is_finite() {
+            let d = v - self.c;
+            if sign > 0.0 {
+                self.n += 1;
+            } else {
+                self.n -= 1;
+            }
+            self.sw += sign * w;
+            self.sw2 += sign * w * w;
+            self.s1 += sign * w * d;
+            self.s2 += sign * w * d * d;
+        }
+    }
+
+    fn stat(&self, m: Moment) -> f64 {
+        match m {
+            Moment::Sum => self.s1 + self.sw * self.c,
+            Moment::Mean => self.c + self.s1 / self.sw,
+            Moment::Var | Moment::Std => {
+                // Unbiased with reliability weights: Σw d̃² / (Σw − Σw²/Σw).
+                let denom = self.sw - self.sw2 / self.sw;
+                if self.n < 2 || denom <= 0.0 {
+                    return f64::NAN;
+                }
+                let ss = (self.s2 - self.s1 * self.s1 / self.sw).max(0.0);
+                let var = ss / denom;
+                if m == Moment::Std {
+                    var.sqrt()
+                } else {
+                    var
+                }
+            }
+        }
+    }
+}
+
+/// Drive an accumulator along one column: re-anchor every `min(w, ANCHOR)` dates, otherwise
+/// decay, add the entering value and remove the leaving one.
+fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
+    let t_len = x.len();
+    let interval = w.min(ANCHOR);
+    let lam2 = lam * lam;
+    let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
+    let mut acc = Uni::default();
+    for t in 0..t_len {
+        if t % interval == 0 {
+            acc = Uni::fresh(x, (t + 1).saturating_sub(w), t, lam);
+        } else {
+            if lam != 1.0 {
+                acc.decay(lam, lam2);
+            }
+            acc.add(x[t], 1.0, 1.0);
+            if t >= w {
+                acc.add(x[t - w], lam_w, -1.0);
+            }
+        }
+        out[t] = if acc.n >= mp { acc.stat(m) } else { f64::NAN };
+    }
+}
+
+/// Rolling (optionally exponentially weighted) sum, mean, variance or standard deviation.
+///
+/// `window = None` means the full history up to each date (with a half-life this is pandas'
+/// `ewm(halflife=h, adjust=True, ignore_na=False)`).
+pub fn rolling_moment(
+    x: ArrayView2<'_, f64>,
+    window: Option<usize>,
+    min_periods: usize,
+    halflife: Option<f64>,
+    stat: Moment,
+) -> Result<Array2<f64>> {
+    let t_len = x.nrows();
+    let w = match window {
+        Some(w) => {
+            check_window(w, min_periods)?;
+            w
+        }
+        None if min_periods == 0 => return Err(value_error!("min_periods must be >= 1, got 0")),
+        None => t_len.max(1),
+    };
+    let lam = decay(halflife)?;
+    let [out] = map_columns([x], |ins: &[&[f64]; 1], outs: &mut [&mut [f64]; 1]| {
+        uni_column(ins[0], w, lam, min_periods, stat, outs[0])
+    });
+    Ok(out)
+}
+
+// ------------------------------------------------------------------------------------------
+// Rolling regression on a market series
+// ------------------------------------------------------------------------------------------
+
+/// Weighted sums of shifted pairs (asset x, market y) over one window.
+#[derive(Clone, Copy, Default, Debug)]
+struct Bi {
+    cx: f64,
+    cy: f64,
+    n: usize,
+    sw: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    syy: f64,
+    sxy: f64,
+}
+
+impl Bi {
+    fn fresh(x: &[f64], y: &[f64], lo: usize, t: usize, lam: f64) -> Self {
+        let (mut n, mut ax, mut ay) = (0usize, 0.0, 0.0);
+        for s in lo..=t {
+            if x[s].is_finite() && y[s].is_finite() {
+                n += 1;
+                ax += x[s];
+                ay += y[s];
+            }
+        }
+        let (cx, cy) = if n > 0 { (ax / n as f64, ay / n as f64) } else { (0.0, 0.0) };
+        let mut a = Bi { cx, cy, n, ..Default::default() };
+        let mut w = 1.0;
+        for s in (lo..=t).rev() {
+            if x[s].is_finite() && y[s].is_finite() {
+                let (dx, dy) = (x[s] - cx, y[s] - cy);
+                a.sw += w;
+                a.sx += w * dx;
+                a.sy += w * dy;
+                a.sxx += w * dx * dx;
+                a.syy += w * dy * dy;
+                a.sxy += w * dx * dy;
+            }
+            w *= lam;
+        }
+        a
+    }
+
+    #[inline]
+    fn decay(&mut self, lam: f64) {
+        self.sw *= lam;
+        self.sx *= lam;
+        self.sy *= lam;
+        self.sxx *= lam;
+        self.syy *= lam;
+        self.sxy *= lam;
+    }
+
+    #[inline]
+    fn add(&mut self, vx: f64, vy: f64, w: f64, sign: f64) {
+        if vx.is_finite() && vy.is_finite() {
+            let (dx, dy) = (vx - self.cx, vy - self.cy);
+            if sign > 0.0 {
+                self.n += 1;
+            } else {
+                self.n -= 1;
+            }
+            let sw = sign * w;
+            self.sw += sw;
+            self.sx += sw * dx;
+            self.sy += sw * dy;
+            self.sxx += sw * dx * dx;
+            self.syy += sw * dy * dy;
+            self.sxy += sw * dx * dy;
+        }
+    }
+
+    /// (beta, residual volatility).
+    fn stat(&self) -> (f64, f64) {
+        let cyy = self.syy - self.sy * self.sy / self.sw;
+        let cxy = self.sxy - self.sx * self.sy / self.sw;
+        let cxx = self.sxx - self.sx * self.sx / self.sw;
+        if self.n < 2 || cyy <= 0.0 {
+            return (f64::NAN, f64::NAN);
+        }
+        let beta = cxy / cyy;
+        let rv = if self.n > 2 {
+            let ssr = (cxx - beta * cxy).max(0.0);
+            let n = self.n as f64;
+            (ssr / self.sw * n / (n - 2.0)).sqrt()
+        } else {
+            f64::NAN
+        };
+        (beta, rv)
+    }
+}
+
+/// Rolling beta of each asset on `market` and the volatility of the residual.
+///
+/// Per date t, over the window's finite (asset, market) pairs with weights w (1, or λ^(t−s) with a
+/// half-life): `beta = Σw(x−x̄)(m−m̄) / Σw(m−m̄)²` (weighted least squares with an intercept) and
+/// `resid_vol = sqrt(Σw e² / Σw · n/(n−2))`, e the regression residuals, n the number of pairs
+/// (for equal weights: `sqrt(SSR/(n−2))`, the OLS standard error of the regression). Daily units.
+pub fn rolling_beta(
+    x: ArrayView2<'_, f64>,
+    market: ArrayView1<'_, f64>,
+    window: usize,
+    min_periods: usize,
+    halflife: Option<f64>,
+) -> Result<(Array2<f64>, Array2<f64>)> {
+    check_window(window, min_periods)?;
+    if market.len() != x.nrows() {
+        return Err(value_error!(
+            "market has length {}, expected {} (the number of dates in returns)",
+            market.len(),
+            x.nrows()
+        ));
+    }
+    let lam = decay(halflife)?;
+    let m: Vec<f64> = market.iter().copied().collect();
+    let w = window;
+    let [beta, rv] = map_columns([x], |ins: &[&[f64]; 1], outs: &mut [&mut [f64]; 2]| {
+        let x = ins[0];
+        let t_len = x.len();
+        let interval = w.min(ANCHOR);
+        let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
+        let mut acc = Bi::default();
+        for t in 0..t_len {
+            if t % interval == 0 {
+                acc = Bi::fresh(x, &m, (t + 1).saturating_sub(w), t, lam);
+            } else {
+                if lam != 1.0 {
+                    acc.decay(lam);
+                }
+                acc.add(x[t], m[t], 1.0, 1.0);
+                if t >= w {
+                    acc.add(x[t - w], m[t - w], lam_w, -1.0);
+                }
+            }
+            if acc.n >= min_periods {
+                let (b, r) = acc.stat();
+                outs[0][t] = b;
+                outs[1][t] = r;
+            }
+        }
+    });
+    Ok((beta, rv))
+}
+
+// ------------------------------------------------------------------------------------------
+// Compounded return with a skip, maximum drawdown
+// ------------------------------------------------------------------------------------------
+
+fn check_returns_col(x: &[f64]) -> bool {
+    x.iter().all(|&v| !(v < -1.0) && v != f64::INFINITY)
+}
+
+fn check_returns(x: ArrayView2<'_, f64>) -> Result<()> {
+    let bad = x.iter().filter(|&&v| v < -1.0 || v == f64::INFINITY).count();
+    if bad > 0 {
+        return Err(value_error!(
+            "returns must be >= -1 and not +inf (simple decimal returns); {bad} values are not"
+        ));
+    }
+    Ok(())
+}
+
+#[inline]
+fn log_gross(r: f64) -> f64 {
+    r.ln_1p().max(LOG_FLOOR)
+}
+
+/// Compounded return over a window with a skip: at date t,
+/// `Π (1 + r_s) − 1` over `s = t−window+1 ..= t−skip`, i.e. the return from the close of
+/// `t−window` to the close of `t−skip` (`window − skip` daily returns). NaN returns count as 0
+/// (no price change) but not towards `min_periods`, which counts the finite returns of that span.
+/// Momentum 12-1 is `window=252, skip=21`. A −100 % return makes the result −1.
+pub fn compounded_return(
+    x: ArrayView2<'_, f64>,
+    window: usize,
+    skip: usize,
+    min_periods: usize,
+) -> Result<Array2<f64>> {
+    if skip >= window {
+        return Err(value_error!("skip ({skip}) must be < window ({window})"));
+    }
+    let span = window - skip;
+    check_window(span, min_periods).map_err(|e| match e {
+        crate::error::Error::Value(m) => value_error!("{m} (the span window - skip)"),
+    })?;
+    check_returns(x)?;
+    let [out] = map_columns([x], |ins: &[&[f64]; 1], outs: &mut [&mut [f64]; 1]| {
+        let x = ins[0];
+        let t_len = x.len();
+        debug_assert!(check_returns_col(x));
+        // Rolling sum of log(1 + r) over `span`, evaluated at t − skip; −100 % returns counted
+        // apart so that the sum stays finite and the result is exactly −1.
+        let lx: Vec<f64> = x
+            .iter()
+            .map(|&v| match v {
+                _ if !v.is_finite() => f64::NAN,
+                -1.0 => 0.0, // counted, and flagged in `wiped`
+                _ => v.ln_1p(),
+            })
+            .collect();
+        let mut sums = vec![f64::NAN; t_len];
+        uni_column(&lx, span, 1.0, min_periods, Moment::Sum, &mut sums);
+        let mut wipe = 0usize;
+        let mut wiped = vec![false; t_len];
+        for t in 0..t_len {
+            if x[t] == -1.0 {
+                wipe += 1;
+            }
+            if t >= span && x[t - span] == -1.0 {
+                wipe -= 1;
+            }
+            wiped[t] = wipe > 0;
+        }
+        for t in skip..t_len {
+            let s = sums[t - skip];
+            outs[0][t] = if s.is_nan() {
+                f64::NAN
+            } else if wiped[t - skip] {
+                -1.0
+            } else {
+                s.exp_m1()
+            };
+        }
+    });
+    Ok(out)
+}
+
+/// (max, min, max drop) of a run of log-wealth values; combine is associative.
+#[derive(Clone, Copy)]
+struct Dd {
+    hi: f64,
+    lo: f64,
+    drop: f64,
+}
+
+impl Dd {
+    #[inline]
+    fn one(v: f64) -> Self {
+        Dd { hi: v, lo: v, drop: 0.0 }
+    }
+    #[inline]
+    fn then(self, b: Dd) -> Dd {
+        Dd {
+            hi: self.hi.max(b.hi),
+            lo: self.lo.min(b.lo),
+            drop: self.drop.max(b.drop).max(self.hi - b.lo),
+        }
+    }
+}
+
+/// Maximum drawdown over a window, as a positive fraction of the running peak.
+///
+/// At date t the window's wealth path starts at 1 at the close of `t−window` and compounds the
+/// returns `r_{t−window+1} ..= r_t` (NaN = no change); the result is
+/// `max_{i ≤ j} (1 − W_j / W_i)` over that path (0 for a path that never falls, 1 for a wipe-out).
+/// `min_periods` counts finite returns in the window. Computed in O(T) per asset by splitting the
+/// log-wealth series into blocks of the window length (prefix/suffix aggregates).
+pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -> Result<Array2<f64>> {
+    check_window(window, min_periods)?;
+    check_returns(x)?;
+    let [out] = map_columns([x], |ins: &[&[f64]; 1], outs: &mut [&mut [f64]; 1]| {
+        let x = ins[0];
+        let t_len = x.len();
+        // cum[i] = log wealth before return i; cum[t+1] after return t.
+        let mut cum = Vec::with_capacity(t_len + 1);
+        let mut cnt = Vec::with_capacity(t_len + 1);
+        cum.push(0.0);
+        cnt.push(0usize);
+        let (mut acc, mut c) = (0.0, 0usize);
+        for &v in x {
+            if v.is_finite() {
+                acc += log_gross(v);
+                c += 1;
+            }
+            cum.push(acc);
+            cnt.push(c);
+        }
+        // Window at t covers cum[lo..=t+1], lo = max(0, t+1−window): at most K = window+1 values.
+        let k = window + 1;
+        let len = t_len + 1;
+        let mut pre: Vec<Dd> = Vec::with_capacity(len);
+        let mut suf: Vec<Dd> = vec![Dd::one(0.0); len];
+        for i in 0..len {
+            let d = Dd::one(cum[i]);
+            pre.push(if i % k == 0 { d } else { pre[i - 1].then(d) });
+        }
+        for i in (0..len).rev() {
+            let d = Dd::one(cum[i]);
+            let end_of_block = i % k == k - 1 || i == len - 1;
+            suf[i] = if end_of_block { d } else { d.then(suf[i + 1]) };
+        }
+        for t in 0..t_len {
+            let hi = t + 1;
+            let lo = hi.saturating_sub(window);
+            if cnt[hi] - cnt[lo] < min_periods {
+                continue;
+            }
+            let agg = if lo / k == hi / k { pre[hi] } else { suf[lo].then(pre[hi]) };
+            // lo / k == hi / k only when lo starts its block (the window holds ≤ K values).
+            debug_assert!(lo / k != hi / k || lo % k == 0);
+            outs[0][t] = -(-agg.drop).exp_m1();
+        }
+    });
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array1};
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol * (1.0 + b.abs())
+    }
+
+    /// Deterministic pseudo-random numbers (xorshift), no dev-dependency needed.
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect()
+    }
+
+    fn panel(t: usize, n: usize, seed: u64) -> Array2<f64> {
+        let v = noise(t * n, seed);
+        let mut a = Array2::from_shape_vec((t, n), v).unwrap() * 0.04;
+        // gaps, a listing and a delisting
+        for i in 0..t {
+            for j in 0..n {
+                if (i * 7 + j * 3) % 11 == 0 {
+                    a[[i, j]] = f64::NAN;
+                }
+            }
+        }
+        for i in 0..t / 3 {
+            a[[i, 0]] = f64::NAN;
+        }
+        for i in 2 * t / 3..t {
+            a[[i, n - 1]] = f64::NAN;
+        }
+        a
+    }
+
+    fn naive_moment(col: &[f64], t: usize, w: usize, lam: f64, mp: usize, m: Moment) -> f64 {
+        let lo = (t + 1).saturating_sub(w);
+        let (mut sw, mut sw2, mut sx, mut n) = (0.0, 0.0, 0.0, 0);
+        for s in lo..=t {
+            if col[s].is_finite() {
+                let wt = lam.powi((t - s) as i32);
+                sw += wt;
+                sw2 += wt * wt;
+                sx += wt * col[s];
+                n += 1;
+            }
+        }
+        if n < mp {
+            return f64::NAN;
+        }
+        let mean = sx / sw;
+        let mut ss = 0.0;
+        for s in lo..=t {
+            if col[s].is_finite() {
+                ss += lam.powi((t - s) as i32) * (col[s] - mean).powi(2);
+            }
+        }
+        let var = if n < 2 { f64::NAN } else { ss / (sw - sw2 / sw) };
+        match m {
+            Moment::Sum => sx,
+            Moment::Mean => mean,
+            Moment::Var => var,
+            Moment::Std => var.sqrt(),
+        }
+    }
+
+    #[test]
+    fn moments_match_naive() {
+        let x = panel(300, 37, 1);
+        for &(w, hl) in &[(1usize, None), (5, None), (20, Some(7.0)), (60, None), (400, Some(30.0))] {
+            let lam = decay(hl).unwrap();
+            for &m in &[Moment::Sum, Moment::Mean, Moment::Var, Moment::Std] {
+                let mp = w.min(3);
+                let got = rolling_moment(x.view(), Some(w), mp, hl, m).unwrap();
+                for j in 0..x.ncols() {
+                    let col: Vec<f64> = x.column(j).to_vec();
+                    for t in 0..x.nrows() {
+                        let want = naive_moment(&col, t, w, lam, mp, m);
+                        assert!(close(got[[t, j]], want, 1e-11), "{m:?} w={w} t={t} j={j}: {} vs {want}", got[[t, j]]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn std_is_stable_for_large_offsets() {
+        // Values near 1e8 with unit dispersion: the naive Σx² − (Σx)²/n formula loses everything.
+        let t = 2000;
+        let v: Vec<f64> = noise(t, 3).iter().map(|e| 1e8 + e).collect();
+        let x = Array2::from_shape_vec((t, 1), v.clone()).unwrap();
+        let got = rolling_moment(x.view(), Some(50), 50, None, Moment::Std).unwrap();
+        for t in 49..t {
+            let want = naive_moment(&v, t, 50, 1.0, 50, Moment::Std);
+            assert!(close(got[[t, 0]], want, 1e-8), "{t}: {} vs {want}", got[[t, 0]]);
+        }
+    }
+
+    #[test]
+    fn hand_worked_window() {
+        let x = array![[1.0], [2.0], [f64::NAN], [4.0], [8.0]];
+        let s = rolling_moment(x.view(), Some(3), 2, None, Moment::Sum).unwrap();
+        let s: Vec<f64> = s.column(0).to_vec();
+        assert!(s[0].is_nan());
+        assert_eq!(&s[1..], &[3.0, 3.0, 6.0, 12.0]);
+        let sd = rolling_moment(x.view(), Some(3), 2, None, Moment::Std).unwrap();
+        assert!(close(sd[[4, 0]], 8.0f64.sqrt(), 1e-14));
+        // EW mean, half-life 1 (λ = 1/2), full history: (8 + 4/2 + 2/8 + 1/16) / (1 + 1/2 + 1/8 + 1/16)
+        let m = rolling_moment(x.view(), None, 1, Some(1.0), Moment::Mean).unwrap();
+        assert!(close(m[[4, 0]], (8.0 + 2.0 + 0.25 + 0.0625) / 1.6875, 1e-14));
+    }
+
+    #[test]
+    fn beta_matches_naive() {
+        let t = 260;
+        let n = 9;
+        let mkt: Array1<f64> = Array1::from(noise(t, 9)) * 0.02;
+        let mut x = panel(t, n, 4);
+        for i in 0..t {
+            for j in 0..n {
+                x[[i, j]] += (j as f64 * 0.3) * mkt[i];
+            }
+        }
+        let (b, r) = rolling_beta(x.view(), mkt.view(), 63, 20, Some(21.0)).unwrap();
+        let lam = decay(Some(21.0)).unwrap();
+        for j in 0..n {
+            for tt in 0..t {
+                let lo = (tt + 1).saturating_sub(63);
+                let mut pts = vec![];
+                for s in lo..=tt {
+                    if x[[s, j]].is_finite() {
+                        pts.push((x[[s, j]], mkt[s], lam.powi((tt - s) as i32)));
+                    }
+                }
+                if pts.len() < 20 {
+                    assert!(b[[tt, j]].is_nan());
+                    continue;
+                }
+                let sw: f64 = pts.iter().map(|p| p.2).sum();
+                let mx = pts.iter().map(|p| p.2 * p.0).sum::<f64>() / sw;
+                let my = pts.iter().map(|p| p.2 * p.1).sum::<f64>() / sw;
+                let cxy: f64 = pts.iter().map(|p| p.2 * (p.0 - mx) * (p.1 - my)).sum();
+                let cyy: f64 = pts.iter().map(|p| p.2 * (p.1 - my).powi(2)).sum();
+                let beta = cxy / cyy;
+                let alpha = mx - beta * my;
+                let ssr: f64 = pts.iter().map(|p| p.2 * (p.0 - alpha - beta * p.1).powi(2)).sum();
+                let nn = pts.len() as f64;
+                let rv = (ssr / sw * nn / (nn - 2.0)).sqrt();
+                assert!(close(b[[tt, j]], beta, 1e-10), "{} vs {beta}", b[[tt, j]]);
+                assert!(close(r[[tt, j]], rv, 1e-10), "{} vs {rv}", r[[tt, j]]);
+            }
+        }
+    }
+
+    #[test]
+    fn compounded_return_hand_worked() {
+        // window 4, skip 1: at t = 4 the product over r[1..=3].
+        let x = array![[0.1], [0.2], [f64::NAN], [-0.5], [0.3]];
+        let c = compounded_return(x.view(), 4, 1, 1).unwrap();
+        assert!(close(c[[4, 0]], 1.2 * 0.5 - 1.0, 1e-14));
+        assert!(close(c[[1, 0]], 0.1, 1e-14)); // span r[0..=0]
+        assert!(c[[0, 0]].is_nan());
+        let z = array![[0.1], [-1.0], [0.5], [0.2], [0.1]];
+        let c = compounded_return(z.view(), 2, 0, 1).unwrap();
+        assert_eq!(c[[2, 0]], -1.0);
+        assert!(close(c[[3, 0]], 1.5 * 1.2 - 1.0, 1e-14));
+        assert!(compounded_return(z.view(), 2, 2, 1).is_err());
+        let bad = array![[0.1], [-1.5]];
+        assert!(compounded_return(bad.view(), 2, 0, 1).is_err());
+    }
+
+    #[test]
+    fn drawdown_matches_naive() {
+        let x = panel(300, 13, 7);
+        for &w in &[1usize, 5, 21, 63, 400] {
+            let mp = w.min(2);
+            let got = max_drawdown(x.view(), w, mp).unwrap();
+            for j in 0..x.ncols() {
+                for t in 0..x.nrows() {
+                    let lo = (t + 1).saturating_sub(w);
+                    let (mut wealth, mut peak, mut dd, mut n) = (1.0f64, 1.0f64, 0.0f64, 0);
+                    for s in lo..=t {
+                        let r = x[[s, j]];
+                        if r.is_finite() {
+                            n += 1;
+                            wealth *= 1.0 + r;
+                        }
+                        peak = peak.max(wealth);
+                        dd = dd.max(1.0 - wealth / peak);
+                    }
+                    let want = if n >= mp { dd } else { f64::NAN };
+                    assert!(close(got[[t, j]], want, 1e-12), "w={w} t={t} j={j}: {} vs {want}", got[[t, j]]);
+                }
+            }
+        }
+        let z = array![[0.1], [-1.0], [0.5]];
+        assert_eq!(max_drawdown(z.view(), 3, 1).unwrap()[[2, 0]], 1.0);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        let x = Array2::<f64>::zeros((5, 2));
+        assert!(rolling_moment(x.view(), Some(0), 1, None, Moment::Sum).is_err());
+        assert!(rolling_moment(x.view(), Some(3), 4, None, Moment::Sum).is_err());
+        assert!(rolling_moment(x.view(), Some(3), 1, Some(-1.0), Moment::Sum).is_err());
+        assert!(Moment::parse("median").is_err());
+        let m = Array1::<f64>::zeros(4);
+        assert!(rolling_beta(x.view(), m.view(), 3, 2, None).is_err());
+    }
+}
