@@ -210,19 +210,27 @@ impl Uni {
         self.s2 *= lam;
     }
 
+    /// Add (`sign = 1`) or remove (`sign = -1`) a value of weight `w`. An empty window restarts
+    /// from exact zeros, shifted by its first value (so a listing after leading NaN is centred).
     #[inline]
     fn add(&mut self, v: f64, w: f64, sign: f64) {
         if v.is_finite() {
-            let d = v - self.c;
-            if sign > 0.0 {
-                self.n += 1;
-            } else {
-                self.n -= 1;
+            if sign > 0.0 && self.n == 0 {
+                *self = Uni { c: v, ..Default::default() };
             }
+            let d = v - self.c;
             self.sw += sign * w;
             self.sw2 += sign * w * w;
             self.s1 += sign * w * d;
             self.s2 += sign * w * d * d;
+            if sign > 0.0 {
+                self.n += 1;
+            } else {
+                self.n -= 1;
+                if self.n == 0 {
+                    *self = Uni { c: self.c, ..Default::default() };
+                }
+            }
         }
     }
 
@@ -248,10 +256,56 @@ impl Uni {
     }
 }
 
+/// A window covering the whole history (nothing ever leaves it): West's weighted incremental
+/// mean and sum of squared deviations, which recentres itself at every step (no shift needed).
+fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
+    let (mut n, mut sw, mut sw2, mut mean, mut m2) = (0usize, 0.0, 0.0, 0.0, 0.0);
+    let lam2 = lam * lam;
+    for (t, &v) in x.iter().enumerate() {
+        if lam != 1.0 {
+            sw *= lam;
+            sw2 *= lam2;
+            m2 *= lam;
+        }
+        if v.is_finite() {
+            n += 1;
+            sw += 1.0;
+            sw2 += 1.0;
+            let d = v - mean;
+            mean += d / sw;
+            m2 += d * (v - mean);
+        }
+        out[t] = if n < mp {
+            f64::NAN
+        } else {
+            match m {
+                Moment::Sum => mean * sw,
+                Moment::Mean => mean,
+                Moment::Var | Moment::Std => {
+                    let denom = sw - sw2 / sw;
+                    if n < 2 || denom <= 0.0 {
+                        f64::NAN
+                    } else {
+                        let var = m2.max(0.0) / denom;
+                        if m == Moment::Std {
+                            var.sqrt()
+                        } else {
+                            var
+                        }
+                    }
+                }
+            }
+        };
+    }
+}
+
 /// Drive an accumulator along one column: re-anchor every `min(w, ANCHOR)` dates, otherwise
 /// decay, add the entering value and remove the leaving one.
 fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
     let t_len = x.len();
+    if w >= t_len {
+        return expanding_column(x, lam, mp, m, out);
+    }
     let interval = w.min(ANCHOR);
     let lam2 = lam * lam;
     let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
@@ -358,11 +412,18 @@ impl Bi {
     #[inline]
     fn add(&mut self, vx: f64, vy: f64, w: f64, sign: f64) {
         if vx.is_finite() && vy.is_finite() {
+            if sign > 0.0 && self.n == 0 {
+                *self = Bi { cx: vx, cy: vy, ..Default::default() };
+            }
             let (dx, dy) = (vx - self.cx, vy - self.cy);
             if sign > 0.0 {
                 self.n += 1;
             } else {
                 self.n -= 1;
+                if self.n == 0 {
+                    *self = Bi { cx: self.cx, cy: self.cy, ..Default::default() };
+                    return;
+                }
             }
             let sw = sign * w;
             self.sw += sw;

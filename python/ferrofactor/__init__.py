@@ -12,6 +12,18 @@ from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
 from ferrofactor.exposures import Exposures
+from ferrofactor.rolling import (
+    compounded_return,
+    ewm_mean,
+    ewm_std,
+    ewm_var,
+    max_drawdown,
+    rolling_beta,
+    rolling_mean,
+    rolling_std,
+    rolling_sum,
+    rolling_var,
+)
 
 __version__ = "0.1.0"
 
@@ -20,4 +32,15 @@ __all__ = [
     "Exposures",
     "get_num_threads",
     "set_num_threads",
+    # rolling
+    "compounded_return",
+    "ewm_mean",
+    "ewm_std",
+    "ewm_var",
+    "max_drawdown",
+    "rolling_beta",
+    "rolling_mean",
+    "rolling_std",
+    "rolling_sum",
+    "rolling_var",
 ]
