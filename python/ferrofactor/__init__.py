@@ -11,6 +11,13 @@ the benchmark baseline).
 from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor import descriptors
+from ferrofactor.descriptors import (
+    combined_score,
+    compute_descriptors,
+    momentum_selection,
+    neutralize_signal,
+)
 from ferrofactor.exposures import Exposures
 from ferrofactor.rolling import (
     compounded_return,
@@ -32,6 +39,12 @@ __all__ = [
     "Exposures",
     "get_num_threads",
     "set_num_threads",
+    # descriptors
+    "descriptors",
+    "combined_score",
+    "compute_descriptors",
+    "momentum_selection",
+    "neutralize_signal",
     # rolling
     "compounded_return",
     "ewm_mean",

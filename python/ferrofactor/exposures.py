@@ -149,6 +149,17 @@ class Exposures:
     def n_factors(self) -> int:
         return len(self.factor_names)
 
+    @classmethod
+    def from_descriptors(cls, descriptors, styles=None, **kwargs) -> Exposures:
+        """Build exposures from descriptors: combine, winsorise, standardise, fill, orthogonalise.
+
+        See :func:`ferrofactor.descriptors.exposures_from_descriptors` for the parameters
+        (``cap``, ``industry``, ``winsorize``, ``fill``, ``orthogonalize``, ...).
+        """
+        from ferrofactor.descriptors import exposures_from_descriptors
+
+        return exposures_from_descriptors(descriptors, styles, **kwargs)
+
     def lag(self, periods: int = 1) -> Exposures:
         """Exposures shifted forward by ``periods`` dates: row t holds what was known at t − periods.
 
