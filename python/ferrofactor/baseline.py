@@ -140,3 +140,112 @@ def max_drawdown(returns, window, min_periods=None):
             dd = np.nanmax(1.0 - wealth / peak, axis=0)
         out[t] = np.where(n >= mp, dd, np.nan)
     return out
+
+
+# --- descriptors ---
+# Reference versions of ferrofactor.descriptors built from the per-window loops above and plain
+# numpy ratios (same definitions and defaults; see ferrofactor.descriptors).
+
+
+def _ratio(a, b):
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    out = np.full(a.shape, np.nan)
+    ok = np.isfinite(a) & np.isfinite(b) & (b > 0)
+    out[ok] = a[ok] / b[ok]
+    return out
+
+
+def market_return(returns, market_cap=None):
+    r = np.asarray(returns, dtype=float)
+    T = r.shape[0]
+    m = np.full(T, np.nan)
+    for t in range(T):
+        ok = np.isfinite(r[t])
+        if market_cap is None or t == 0:
+            w = ok.astype(float)
+        else:
+            c = np.asarray(market_cap, dtype=float)[t - 1]
+            w = np.where(ok & np.isfinite(c) & (c > 0), c, 0.0)
+        if w.sum() > 0:
+            m[t] = np.sum(w * np.where(ok, r[t], 0.0)) / w.sum()
+    return m
+
+
+def compute_descriptors(
+    fields,
+    market=None,
+    window=252,
+    beta_halflife=63.0,
+    vol_halflife=None,
+    liquidity_window=21,
+    min_fraction=0.8,
+    mask_unlisted=True,
+):
+    import math
+
+    def mp(span, frac=min_fraction):
+        return max(1, math.ceil(frac * span))
+
+    r = np.asarray(fields["returns"], dtype=float)
+    cap = np.asarray(fields["market_cap"], dtype=float)
+    m = market_return(r, cap) if market is None else np.asarray(market, dtype=float)
+    f = {k: np.asarray(v, dtype=float) for k, v in fields.items()}
+    out = {}
+    if "book_value" in f:
+        out["book_to_market"] = _ratio(f["book_value"], cap)
+    if "earnings" in f:
+        out["earnings_yield"] = _ratio(f["earnings"], cap)
+    if "operating_cash_flow" in f:
+        out["cash_flow_yield"] = _ratio(f["operating_cash_flow"], cap)
+    for name, (L, S) in {"momentum_12_1": (252, 21), "momentum_6_1": (126, 21), "momentum_3_1": (63, 21)}.items():
+        out[name] = compounded_return(r, L, S, mp(L - S))
+    if "net_income" in f and "book_value" in f:
+        out["roe"] = _ratio(f["net_income"], f["book_value"])
+    if "net_income" in f and "revenue" in f:
+        out["profit_margin"] = _ratio(f["net_income"], f["revenue"])
+    if "revenue" in f and "total_assets" in f:
+        out["asset_turnover"] = _ratio(f["revenue"], f["total_assets"])
+    if "total_liabilities" in f and "total_assets" in f:
+        out["leverage"] = _ratio(f["total_liabilities"], f["total_assets"])
+    out["volatility"] = rolling_std(r, window, mp(window), vol_halflife) * np.sqrt(252)
+    b, rv = rolling_beta(r, m, window, mp(window), beta_halflife)
+    out["beta"] = b
+    out["residual_volatility"] = rv * np.sqrt(252)
+    out["max_drawdown"] = max_drawdown(r, window, mp(window))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["log_market_cap"] = np.where(cap > 0, np.log(np.where(cap > 0, cap, 1.0)), np.nan)
+        if "dollar_volume" in f:
+            dv = f["dollar_volume"]
+            for name, x in (("log_dollar_volume", dv), ("log_turnover", _ratio(dv, cap))):
+                mean = rolling_mean(x, liquidity_window, mp(liquidity_window, 0.5))
+                out[name] = np.where(mean > 0, np.log(np.where(mean > 0, mean, 1.0)), np.nan)
+    if mask_unlisted:
+        dead = ~(np.isfinite(cap) & (cap > 0))
+        for v in out.values():
+            v[dead] = np.nan
+    return out
+
+
+def momentum_selection(returns, dollar_volume, rebalance, window=252, skip=21, min_dollar_volume=1e7, percentile=0.1, min_fraction=0.8):
+    """Seed 002 on each rebalance date: filter by average dollar volume, sort, take the ends.
+
+    Returns (long, short) boolean (R, N) masks.
+    """
+    import math
+
+    r = np.asarray(returns, dtype=float)
+    dv = np.asarray(dollar_volume, dtype=float)
+    N = r.shape[1]
+    mom = compounded_return(r, window, skip, max(1, math.ceil(min_fraction * (window - skip))))
+    adv = rolling_mean(dv, window, max(1, math.ceil(min_fraction * window)))
+    long = np.zeros((len(rebalance), N), dtype=bool)
+    short = np.zeros((len(rebalance), N), dtype=bool)
+    for i, t in enumerate(rebalance):
+        ok = np.flatnonzero(np.isfinite(mom[t]) & np.isfinite(adv[t]) & (adv[t] > min_dollar_volume))
+        ranked = ok[np.argsort(mom[t, ok], kind="stable")]
+        n = int(len(ranked) * percentile)
+        if n:
+            short[i, ranked[:n]] = True
+            long[i, ranked[-n:]] = True
+    return long, short

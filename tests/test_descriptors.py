@@ -1,0 +1,165 @@
+"""Descriptors vs ff.baseline, no look-ahead, exposures from descriptors, momentum selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ferrofactor as ff
+from ferrofactor import baseline as bl
+from ferrofactor import descriptors as fd
+
+FUNDAMENTALS = (
+    "book_value",
+    "earnings",
+    "revenue",
+    "net_income",
+    "total_assets",
+    "total_liabilities",
+    "operating_cash_flow",
+)
+
+
+def ragged_fields(T=320, N=24, seed=0):
+    """Price and point-in-time fundamental fields with gaps, listings and delistings."""
+    rng = np.random.default_rng(seed)
+    mkt = rng.normal(0.0003, 0.01, T)
+    betas = rng.uniform(0.3, 1.8, N)
+    r = mkt[:, None] * betas + rng.standard_t(5, (T, N)) * 0.015
+    r = np.maximum(r, -0.9)
+    cap = 1e9 * np.exp(rng.normal(0, 1, N)) * np.cumprod(1 + r, axis=0)
+    listed = np.ones((T, N), dtype=bool)
+    listed[: T // 2, 0] = False  # listed mid-sample
+    listed[: T - 30, 1] = False  # listed near the end (too little history)
+    listed[2 * T // 3 :, 2] = False  # delisted
+    listed[:, 3] = False  # never listed
+    r[~listed] = np.nan
+    r[rng.random((T, N)) < 0.05] = np.nan  # suspensions / gaps
+    cap[~listed] = np.nan
+    cap[5, 4] = -1.0  # a bad cap
+    dv = cap * rng.uniform(0.001, 0.01, (T, N))
+    f = {"returns": r, "market_cap": cap, "dollar_volume": dv}
+    # quarterly fundamentals, forward-filled (as the data layer delivers them)
+    q = np.repeat(np.arange(T // 63 + 1), 63)[:T]
+    for name in FUNDAMENTALS:
+        base = rng.lognormal(20, 1, (q.max() + 1, N))
+        if name in ("earnings", "net_income", "operating_cash_flow"):
+            base *= rng.normal(0.05, 0.1, base.shape)
+        v = base[q]
+        v[~listed] = np.nan
+        v[rng.random((T, N)) < 0.03] = np.nan
+        f[name] = v
+    f["book_value"][10, 5] = -3.0  # negative book: ROE undefined
+    return f
+
+
+F = ragged_fields()
+
+
+def test_compute_descriptors_vs_baseline():
+    got = ff.compute_descriptors(F)
+    want = bl.compute_descriptors(F)
+    assert sorted(got) == sorted(want)
+    assert len(got) == 17
+    for k in got:
+        assert got[k].shape == F["returns"].shape
+        np.testing.assert_array_equal(np.isnan(got[k]), np.isnan(want[k]), err_msg=k)
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-14, err_msg=k)
+    assert np.isnan(got["roe"][10, 5])
+    assert np.all(np.isnan(got["volatility"][:, 3]))  # never listed
+    assert np.all(np.isnan(got["momentum_12_1"][:, 1]))  # not enough history
+    assert np.all(np.isnan(got["beta"][2 * 320 // 3 :, 2]))  # delisted: masked
+    # non-default options
+    got = ff.compute_descriptors(F, window=63, vol_halflife=21.0, beta_halflife=None, min_fraction=0.5, mask_unlisted=False)
+    want = bl.compute_descriptors(F, window=63, vol_halflife=21.0, beta_halflife=None, min_fraction=0.5, mask_unlisted=False)
+    for k in got:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-14, err_msg=k)
+
+
+def test_market_return_vs_baseline():
+    np.testing.assert_allclose(fd.market_return(F["returns"], F["market_cap"]), bl.market_return(F["returns"], F["market_cap"]), rtol=1e-12)
+    np.testing.assert_allclose(fd.market_return(F["returns"]), bl.market_return(F["returns"]), rtol=1e-12)
+
+
+def test_array_descriptors_hand_worked():
+    cap = np.array([[100.0, 0.0, np.nan, -5.0]])
+    assert np.allclose(fd.book_to_market(np.array([[50.0, 1.0, 1.0, 1.0]]), cap)[0, 0], 0.5)
+    assert np.isnan(fd.book_to_market(np.array([[50.0, 1.0, 1.0, 1.0]]), cap)[0, 1:]).all()
+    assert fd.leverage(np.array([[3.0]]), np.array([[4.0]]))[0, 0] == 0.75
+    np.testing.assert_array_equal(fd.log_market_cap(cap)[0, 1:], [np.nan] * 3)
+    r = np.full((300, 1), 0.001)
+    assert fd.momentum(r)[-1, 0] == pytest.approx(1.001**231 - 1, rel=1e-12)
+    assert fd.momentum(r, 63, 21)[-1, 0] == pytest.approx(1.001**42 - 1, rel=1e-12)
+    assert fd.volatility(r)[-1, 0] == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("t", [0, 40, 159, 250, 318])
+def test_no_look_ahead(t):
+    rng = np.random.default_rng(t)
+    base = ff.compute_descriptors(F)
+    g = {k: v.copy() for k, v in F.items()}
+    for k, v in g.items():
+        noise = rng.normal(1.0, 0.5, v[t + 1 :].shape)
+        v[t + 1 :] = v[t + 1 :] * noise
+        v[t + 1 :][rng.random(v[t + 1 :].shape) < 0.2] = np.nan  # and new gaps
+    g["returns"] = np.maximum(g["returns"], -1.0)
+    moved = ff.compute_descriptors(g)
+    for k in base:
+        np.testing.assert_array_equal(base[k][: t + 1], moved[k][: t + 1], err_msg=k)
+        if t < 300:
+            assert not np.array_equal(base[k][t + 1 :], moved[k][t + 1 :], equal_nan=True), k
+
+
+def test_momentum_selection_vs_baseline_and_format():
+    dates = np.arange("2020-01-01", 320, dtype="datetime64[D]")
+    reb = fd.month_starts(dates)
+    assert reb[0] == 0 and np.all(dates[reb].astype("datetime64[M]") == dates[reb][0].astype("datetime64[M]") + np.arange(reb.size))
+    sel = ff.momentum_selection(F["returns"], F["dollar_volume"], reb, window=126, min_dollar_volume=2e6, percentile=0.2, dates=dates)
+    L, S = bl.momentum_selection(F["returns"], F["dollar_volume"], reb, window=126, min_dollar_volume=2e6, percentile=0.2)
+    np.testing.assert_array_equal(sel.long, L)
+    np.testing.assert_array_equal(sel.short, S)
+    assert sel.long.shape == sel.short.shape == sel.momentum.shape == (reb.size, F["returns"].shape[1])
+    np.testing.assert_array_equal(sel.dates, dates[reb])
+    np.testing.assert_array_equal(sel.long.sum(1), sel.short.sum(1))
+    assert sel.long[-1].sum() > 0
+    assert not np.any(sel.long & sel.short)
+    assert not np.any((sel.long | sel.short) & ~sel.eligible)
+    for i in range(reb.size):
+        if sel.long[i].any():
+            assert sel.momentum[i][sel.long[i]].min() >= sel.momentum[i][sel.eligible[i] & ~sel.long[i]].max()
+    # a boolean mask gives the same selection
+    mask = np.zeros(320, dtype=bool)
+    mask[reb] = True
+    sel2 = ff.momentum_selection(F["returns"], F["dollar_volume"], mask, window=126, min_dollar_volume=2e6, percentile=0.2)
+    np.testing.assert_array_equal(sel2.long, sel.long)
+
+
+def test_momentum_selection_hand_worked():
+    T, N = 30, 5
+    r = np.zeros((T, N))
+    r[:, :] = np.array([0.01, -0.01, 0.0, 0.02, 0.005])
+    dv = np.full((T, N), 1e8)
+    dv[:, 3] = 1.0  # the best performer is illiquid: filtered out
+    sel = ff.momentum_selection(r, dv, [T - 1], window=20, skip=5, percentile=0.25)
+    np.testing.assert_array_equal(sel.eligible[0], [True, True, True, False, True])
+    np.testing.assert_array_equal(sel.long[0], [True, False, False, False, False])
+    np.testing.assert_array_equal(sel.short[0], [False, True, False, False, False])
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="panel has no field 'market_cap'"):
+        ff.compute_descriptors({"returns": F["returns"]})
+    with pytest.raises(ValueError, match=r"market_cap has shape \(3, 3\), expected \(320, 24\)"):
+        ff.compute_descriptors({"returns": F["returns"], "market_cap": np.ones((3, 3))})
+    with pytest.raises(ValueError, match="min_fraction must be in"):
+        fd.momentum(F["returns"], min_fraction=0)
+    with pytest.raises(ValueError, match="percentile must be in"):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], [300], percentile=0.7)
+    with pytest.raises(ValueError, match="rebalance rows must be in"):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], [400])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], [300, 200])
+    with pytest.raises(TypeError, match="rebalance must be integer rows"):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], [1.5])
+    with pytest.raises(ValueError, match=r"market_cap has shape \(2, 3\), expected \(2, 2\)"):
+        fd.earnings_yield(np.ones((2, 2)), np.ones((2, 3)))
