@@ -310,8 +310,10 @@ fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f6
     let lam2 = lam * lam;
     let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
     let mut acc = Uni::default();
+    let mut since = interval; // dates since the last re-anchoring (a counter, not t % interval)
     for t in 0..t_len {
-        if t % interval == 0 {
+        if since == interval {
+            since = 0;
             acc = Uni::fresh(x, (t + 1).saturating_sub(w), t, lam);
         } else {
             if lam != 1.0 {
@@ -322,6 +324,7 @@ fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f6
                 acc.add(x[t - w], lam_w, -1.0);
             }
         }
+        since += 1;
         out[t] = if acc.n >= mp { acc.stat(m) } else { f64::NAN };
     }
 }
@@ -485,8 +488,11 @@ pub fn rolling_beta(
         let interval = w.min(ANCHOR);
         let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
         let mut acc = Bi::default();
+        let mut since = interval;
         for t in 0..t_len {
-            if t % interval == 0 {
+            since += 1;
+            if since > interval {
+                since = 1;
                 acc = Bi::fresh(x, &m, (t + 1).saturating_sub(w), t, lam);
             } else {
                 if lam != 1.0 {
@@ -645,9 +651,14 @@ pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -
         let len = t_len + 1;
         let mut pre: Vec<Dd> = Vec::with_capacity(len);
         let mut suf: Vec<Dd> = vec![Dd::one(0.0); len];
+        let mut pos = 0; // i % k, kept as a counter
         for i in 0..len {
             let d = Dd::one(cum[i]);
-            pre.push(if i % k == 0 { d } else { pre[i - 1].then(d) });
+            pre.push(if pos == 0 { d } else { pre[i - 1].then(d) });
+            pos += 1;
+            if pos == k {
+                pos = 0;
+            }
         }
         for i in (0..len).rev() {
             let d = Dd::one(cum[i]);
