@@ -6,6 +6,7 @@
 pub mod error;
 pub mod linalg;
 pub mod parallel;
+pub mod regress;
 
 #[cfg(feature = "python")]
 mod bindings;

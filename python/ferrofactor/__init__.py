@@ -11,11 +11,16 @@ the benchmark baseline).
 from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.clean import neutralize
+from ferrofactor.model import CrossSectionResult, cross_section_regress
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "CrossSectionResult",
+    "cross_section_regress",
     "get_num_threads",
+    "neutralize",
     "set_num_threads",
 ]
