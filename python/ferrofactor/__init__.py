@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
 from ferrofactor.clean import neutralize
+from ferrofactor.exposures import Exposures
 from ferrofactor.model import CrossSectionResult, cross_section_regress
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "CrossSectionResult",
+    "Exposures",
     "cross_section_regress",
     "get_num_threads",
     "neutralize",
