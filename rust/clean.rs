@@ -166,7 +166,10 @@ fn median(xs: &mut [f64]) -> f64 {
         upper
     } else {
         // After selecting n/2 the lower half holds the n/2 smallest values; its max is the other.
-        let lower = xs[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lower = xs[..n / 2]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         (lower + upper) / 2.0
     }
 }
@@ -330,9 +333,9 @@ where
     let (t_len, n) = x.dim();
     let mut out = vec![f64::NAN; t_len * n];
     if n > 0 {
-        out.par_chunks_mut(n).enumerate().for_each_init(
-            Scratch::default,
-            |s, (t, out_row)| {
+        out.par_chunks_mut(n)
+            .enumerate()
+            .for_each_init(Scratch::default, |s, (t, out_row)| {
                 let x_row = row_slice(x.row(t));
                 let w_row = weights.as_ref().map(|w| row_slice(w.row(t)));
                 let g_row = groups.as_ref().map(|g| row_slice(g.row(t)));
@@ -353,8 +356,7 @@ where
                         out_row[i as usize] = tr.apply(x_row[i as usize]);
                     }
                 }
-            },
-        );
+            });
     }
     Array2::from_shape_vec((t_len, n), out).map_err(|e| value_error!("output shape: {e}"))
 }
@@ -445,7 +447,9 @@ pub fn winsorize(
     }
     check_common(&x, weights.as_ref(), groups.as_ref())?;
     match method {
-        WinsorMethod::Sigma => per_group(x, weights, groups, |xs, ws| sigma_transform(xs, ws, limit)),
+        WinsorMethod::Sigma => {
+            per_group(x, weights, groups, |xs, ws| sigma_transform(xs, ws, limit))
+        }
         WinsorMethod::Quantile => per_group(x, None, groups, |xs, _| quantile_transform(xs, limit)),
         WinsorMethod::Mad => per_group(x, None, groups, |xs, _| mad_transform(xs, limit)),
     }
@@ -519,7 +523,11 @@ mod tests {
     fn assert_rows(got: &Array2<f64>, want: &[&[f64]]) {
         for (t, w) in want.iter().enumerate() {
             for (i, &wv) in w.iter().enumerate() {
-                assert!(close(got[[t, i]], wv), "[{t},{i}]: got {} want {wv}", got[[t, i]]);
+                assert!(
+                    close(got[[t, i]], wv),
+                    "[{t},{i}]: got {} want {wv}",
+                    got[[t, i]]
+                );
             }
         }
     }
@@ -532,7 +540,10 @@ mod tests {
         let got = standardize(x.view(), None, None).unwrap();
         assert_rows(
             &got,
-            &[&[-2.0 / s, -1.0 / s, 0.0, 1.0 / s, 2.0 / s], &[0.0, 0.0, NAN, 0.0, 0.0]],
+            &[
+                &[-2.0 / s, -1.0 / s, 0.0, 1.0 / s, 2.0 / s],
+                &[0.0, 0.0, NAN, 0.0, 0.0],
+            ],
         );
     }
 
@@ -557,7 +568,10 @@ mod tests {
         let got = standardize(x.view(), None, Some(g.view())).unwrap();
         let s1 = 2.0; // (1, 3, 5)
         let s2 = (200.0f64).sqrt(); // (10, 30): mean 20, var (100+100)/1
-        assert_rows(&got, &[&[-1.0, -10.0 / s2, 0.0, 10.0 / s2, 2.0 / s1 * 1.0, NAN]]);
+        assert_rows(
+            &got,
+            &[&[-1.0, -10.0 / s2, 0.0, 10.0 / s2, 2.0 / s1 * 1.0, NAN]],
+        );
         // sparse codes go through the sorting path and give the same answer
         let g2 = array![[45102010, 7, 45102010, 7, 45102010, -1]];
         let got2 = standardize(x.view(), None, Some(g2.view())).unwrap();
@@ -626,11 +640,18 @@ mod tests {
         let (t, n) = (17, 301);
         let x = Array2::from_shape_fn((t, n), |(i, j)| {
             let v = ((i * 7919 + j * 104729) % 1000) as f64 / 37.0;
-            if (i + j) % 11 == 0 { NAN } else { v * v.sin() }
+            if (i + j) % 11 == 0 {
+                NAN
+            } else {
+                v * v.sin()
+            }
         });
         let g = Array2::from_shape_fn((t, n), |(i, j)| ((i + 3 * j) % 5) as i32 - 1);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
                 (
                     winsorize(x.view(), WinsorMethod::Mad, 2.0, None, Some(g.view())).unwrap(),

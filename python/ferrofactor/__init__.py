@@ -11,6 +11,7 @@ the benchmark baseline).
 from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.clean import rank, standardize, winsorize
 
 __version__ = "0.1.0"
 
@@ -18,4 +19,8 @@ __all__ = [
     "__version__",
     "get_num_threads",
     "set_num_threads",
+    # clean
+    "rank",
+    "standardize",
+    "winsorize",
 ]
