@@ -189,8 +189,12 @@ fn sigma_transform(xs: &mut [f64], ws: Option<&[f64]>, limit: f64) -> Transform 
     if xs.len() < 2 || all_equal(xs) {
         return Transform::Identity;
     }
-    let centre = wcentre.unwrap_or_else(|| mean(xs));
     let s = sample_std(xs);
+    if s == 0.0 {
+        // values so close together that their spread underflows: nothing to clip
+        return Transform::Identity;
+    }
+    let centre = wcentre.unwrap_or_else(|| mean(xs));
     Transform::Clip(centre - limit * s, centre + limit * s)
 }
 
@@ -226,8 +230,13 @@ fn standardize_transform(xs: &mut [f64], ws: Option<&[f64]>) -> Transform {
     if xs.len() < 2 || all_equal(xs) {
         return Transform::Zero;
     }
+    let s = sample_std(xs);
+    if s == 0.0 {
+        // distinct values whose spread underflows (e.g. 1e-200 and 0): zero dispersion
+        return Transform::Zero;
+    }
     let centre = wcentre.unwrap_or_else(|| mean(xs));
-    Transform::Affine(centre, sample_std(xs))
+    Transform::Affine(centre, s)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,6 +568,15 @@ mod tests {
         let w0 = array![[0.0, NAN, 0.0]];
         let got = standardize(x.view(), Some(w0.view()), None).unwrap();
         assert!(got.iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn underflowing_spread_is_zero_dispersion() {
+        let x = array![[3.5e-209, 0.0, NAN]];
+        let got = standardize(x.view(), None, None).unwrap();
+        assert_rows(&got, &[&[0.0, 0.0, NAN]]);
+        let got = winsorize(x.view(), WinsorMethod::Sigma, 1.0, None, None).unwrap();
+        assert_rows(&got, &[&[3.5e-209, 0.0, NAN]]);
     }
 
     #[test]

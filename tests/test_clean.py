@@ -243,6 +243,14 @@ def test_small_and_constant_groups_are_unchanged_by_winsorize():
         assert_array_equal(got, [[5.0, 1.0, 1.0, 1.0, np.nan, np.nan]])
 
 
+def test_spread_that_underflows_counts_as_zero_dispersion():
+    # (1.75e-209)^2 underflows to 0: the sample std is 0 although the values differ
+    x = np.array([[3.5e-209, 0.0, np.nan]])
+    assert_array_equal(ff.standardize(x), [[0.0, 0.0, np.nan]])
+    assert_array_equal(ff.winsorize(x, "sigma", 1.0), x)
+    assert_array_equal(baseline.standardize(x), [[0.0, 0.0, np.nan]])
+
+
 def test_infinite_values_are_treated_as_missing():
     x = np.array([[1.0, np.inf, 2.0, -np.inf, 3.0]])
     assert_array_equal(np.isnan(ff.standardize(x)), [[False, True, False, True, False]])
@@ -331,10 +339,14 @@ def test_core_rejects_bad_shapes_without_panicking():
 # ---------------------------------------------------------------------------------------------
 # Properties
 
+# realistic magnitudes (exact zeros, 1e-6..1e6 either sign) and missing values; the underflow
+# corner (e.g. 1e-200 next to 0) has its own test
 _rows = hnp.arrays(
     np.float64,
     st.tuples(st.integers(1, 4), st.integers(2, 40)),
-    elements=st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(np.nan)),
+    elements=st.one_of(
+        st.just(0.0), st.floats(1e-6, 1e6), st.floats(-1e6, -1e-6), st.just(np.nan)
+    ),
 )
 
 

@@ -49,6 +49,9 @@ def winsorize(x, method="sigma", limit=3.0, weights=None, groups=None):
                 if weights is None:
                     centre = np.mean(v)
                 std = np.std(v, ddof=1)
+                if std == 0:  # spread underflows: nothing to clip
+                    out[t][mask] = v
+                    continue
                 lo, hi = centre - limit * std, centre + limit * std
             elif method == "quantile":
                 lo, hi = np.quantile(v, [limit, 1 - limit])
@@ -75,10 +78,11 @@ def standardize(x, weights=None, groups=None):
                     continue  # zero usable weight: NaN
             else:
                 centre = np.mean(v) if v.size else np.nan
-            if v.size < 2 or np.all(v == v[0]):
+            std = np.std(v, ddof=1) if v.size >= 2 else 0.0
+            if std == 0:  # single value, all equal, or a spread that underflows
                 out[t][mask] = 0.0
                 continue
-            out[t][mask] = (v - centre) / np.std(v, ddof=1)
+            out[t][mask] = (v - centre) / std
     return out
 
 

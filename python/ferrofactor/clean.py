@@ -108,7 +108,7 @@ def winsorize(
     numpy.ndarray, shape (T, N), float64
         The clipped values. NaN where ``x`` is NaN (or ±inf), where the group code is -1, and on
         dates/groups whose usable weight sum is 0. A date or group with fewer than two values, or
-        whose values are all equal, is returned unchanged.
+        whose values are all equal (or whose sample std underflows to 0), is returned unchanged.
 
     Examples
     --------
@@ -146,8 +146,9 @@ def standardize(x: Any, weights: Any = None, groups: Any = None) -> np.ndarray:
         ``(x − centre) / std`` with std the equal-weighted sample standard deviation (ddof = 1)
         of the finite values of that date (or group). So the result has weighted mean 0 and
         sample std 1 per date. A date/group with a single value or zero dispersion (all values
-        equal) gives 0 for its finite values; one whose usable weight sum is 0 gives NaN. NaN
-        where ``x`` is NaN (or ±inf) or the group code is -1.
+        equal, or a sample std that underflows to 0) gives 0 for its finite values; one whose
+        usable weight sum is 0 gives NaN. NaN where ``x`` is NaN (or ±inf) or the group code
+        is -1.
 
     Examples
     --------
