@@ -14,6 +14,7 @@ from ferrofactor._core import get_num_threads, set_num_threads
 from ferrofactor.clean import neutralize
 from ferrofactor.exposures import Exposures
 from ferrofactor.model import CrossSectionResult, cross_section_regress
+from ferrofactor.clean import rank, standardize, winsorize
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,8 @@ __all__ = [
     "get_num_threads",
     "neutralize",
     "set_num_threads",
+    # clean
+    "rank",
+    "standardize",
+    "winsorize",
 ]
