@@ -31,13 +31,19 @@ from ferrofactor.rolling import (
     rolling_sum,
     rolling_var,
 )
+from ferrofactor.clean import neutralize
+from ferrofactor.model import CrossSectionResult, cross_section_regress
+from ferrofactor.clean import rank, standardize, winsorize
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "CrossSectionResult",
     "Exposures",
+    "cross_section_regress",
     "get_num_threads",
+    "neutralize",
     "set_num_threads",
     # descriptors
     "descriptors",
@@ -56,4 +62,8 @@ __all__ = [
     "rolling_std",
     "rolling_sum",
     "rolling_var",
+    # clean
+    "rank",
+    "standardize",
+    "winsorize",
 ]
