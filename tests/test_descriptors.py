@@ -163,3 +163,107 @@ def test_bad_input():
         ff.momentum_selection(F["returns"], F["dollar_volume"], [1.5])
     with pytest.raises(ValueError, match=r"market_cap has shape \(2, 3\), expected \(2, 2\)"):
         fd.earnings_yield(np.ones((2, 2)), np.ones((2, 3)))
+
+
+# --- exposures from descriptors ---------------------------------------------------------------
+
+
+def _exposure_inputs(T=40, N=60, seed=3):
+    rng = np.random.default_rng(seed)
+    names = [d for parts in fd.DEFAULT_STYLES.values() for d in parts]
+    desc = {d: rng.standard_t(4, (T, N)) for d in names}
+    for v in desc.values():
+        v[rng.random((T, N)) < 0.1] = np.nan
+    desc["volatility"][:, :5] = np.nan  # some assets miss a whole style
+    cap = np.exp(rng.normal(8, 1.5, (T, N)))
+    cap[:, -3:] = np.nan  # not in the universe
+    industry = rng.integers(-1, 5, (T, N)).astype(np.int32)
+    return desc, cap, industry
+
+
+@pytest.mark.parametrize("fill", ["industry_mean", "zero", None])
+def test_exposures_from_descriptors_vs_baseline(fill):
+    desc, cap, ind = _exposure_inputs()
+    orth = {"low_vol": ["value", "momentum"]}
+    e = ff.Exposures.from_descriptors(desc, cap=cap, industry=ind, fill=fill, orthogonalize=orth)
+    want = bl.exposures_from_descriptors(desc, fd.DEFAULT_STYLES, cap=cap, industry=ind, fill=fill, orthogonalize=orth)
+    assert e.style_names == ["value", "momentum", "quality", "low_vol"]
+    np.testing.assert_array_equal(np.isnan(e.styles), np.isnan(want))
+    np.testing.assert_allclose(e.styles, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(e.industry, ind)
+    # outside the universe (no cap) every style is NaN; inside it is filled unless fill=None
+    assert np.all(np.isnan(e.styles[:, -3:]))
+    if fill is not None:
+        assert np.all(np.isfinite(e.styles[:, :-3]))
+
+
+def test_exposures_standardised_and_orthogonal():
+    desc, cap, ind = _exposure_inputs(seed=4)
+    e = ff.Exposures.from_descriptors(desc, cap=cap, industry=ind, fill=None,
+                                      orthogonalize={"low_vol": ["value"]})
+    for k in range(4):
+        x = e.styles[:, :, k]
+        for t in range(x.shape[0]):
+            ok = np.isfinite(x[t]) & np.isfinite(cap[t])
+            assert np.average(x[t, ok], weights=cap[t, ok]) == pytest.approx(0, abs=1e-10)
+            assert np.std(x[t, ok], ddof=1) == pytest.approx(1, rel=1e-10)
+    v, lv = e.styles[:, :, 0], e.styles[:, :, 3]
+    for t in range(v.shape[0]):
+        ok = np.isfinite(v[t]) & np.isfinite(lv[t]) & np.isfinite(cap[t])
+        assert np.sum(cap[t, ok] * v[t, ok] * lv[t, ok]) == pytest.approx(0, abs=1e-8 * cap[t, ok].sum())
+
+
+def test_exposures_sign_conventions():
+    # One asset-level check of the weights: leverage lowers quality, volatility lowers low_vol.
+    T, N = 3, 50
+    rng = np.random.default_rng(0)
+    desc = {d: rng.normal(size=(T, N)) for parts in fd.DEFAULT_STYLES.values() for d in parts}
+    e = ff.Exposures.from_descriptors(desc, winsorize=None)
+    q = e.styles[:, :, 2]
+    lv = e.styles[:, :, 3]
+    assert np.corrcoef(q.ravel(), desc["leverage"].ravel())[0, 1] < -0.3
+    np.testing.assert_allclose(lv, -ff.standardize(desc["volatility"]), rtol=1e-12, atol=1e-12)
+    mom = {"momentum": fd.DEFAULT_STYLES["momentum"]}
+    m = ff.Exposures.from_descriptors(desc, mom, winsorize=None).styles[:, :, 0]
+    z = {d: ff.standardize(desc[d]) for d in mom["momentum"]}
+    np.testing.assert_allclose(m, ff.standardize(0.5 * z["momentum_12_1"] + 0.3 * z["momentum_6_1"] + 0.2 * z["momentum_3_1"]), rtol=1e-10, atol=1e-12)
+
+
+def test_combined_score_and_neutralize_signal():
+    desc, cap, ind = _exposure_inputs(seed=5)
+    e = ff.Exposures.from_descriptors(desc, cap=cap, industry=ind)
+    s = ff.combined_score(e)
+    np.testing.assert_allclose(s, 0.25 * e.styles.sum(axis=2), rtol=1e-12, atol=1e-14)
+    s2 = ff.combined_score(e, {"value": 1.0, "low_vol": -0.5})
+    np.testing.assert_allclose(s2, e.styles[:, :, 0] - 0.5 * e.styles[:, :, 3], rtol=1e-12)
+    # seed 004: neutralise a signal against value and the industries
+    rng = np.random.default_rng(6)
+    g = e.styles[:, :, 0] * 0.7 + rng.normal(size=s.shape)
+    res = ff.neutralize_signal(g, e, ["value"], standardize=False)
+    for t in range(g.shape[0]):
+        ok = np.isfinite(res[t])
+        assert ok.sum() > 30
+        assert abs(np.sum(res[t, ok] * e.styles[t, ok, 0])) < 1e-9
+        for grp in range(5):
+            assert abs(np.sum(res[t, ok & (ind[t] == grp)])) < 1e-9
+    z = ff.neutralize_signal(g, e, ["value"])
+    np.testing.assert_allclose(np.nanstd(z, axis=1, ddof=1), 1.0, rtol=1e-10)
+
+
+def test_exposures_bad_input():
+    desc, cap, ind = _exposure_inputs()
+    with pytest.raises(ValueError, match="needs descriptor 'roe'"):
+        ff.Exposures.from_descriptors({k: v for k, v in desc.items() if k != "roe"})
+    with pytest.raises(ValueError, match="fill must be one of"):
+        ff.Exposures.from_descriptors(desc, fill="median")
+    with pytest.raises(ValueError, match="only be orthogonalised against styles before it"):
+        ff.Exposures.from_descriptors(desc, orthogonalize={"value": ["low_vol"]})
+    with pytest.raises(ValueError, match=r"cap has shape \(2, 2\)"):
+        ff.Exposures.from_descriptors(desc, cap=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="must be a non-zero number"):
+        ff.Exposures.from_descriptors(desc, {"value": {"book_to_market": 0.0}})
+    e = ff.Exposures.from_descriptors(desc)
+    with pytest.raises(ValueError, match="not among the exposures' styles"):
+        ff.combined_score(e, {"size": 1.0})
+    with pytest.raises(ValueError, match="controls names style 'size'"):
+        ff.neutralize_signal(desc["roe"], e, ["size"])

@@ -509,3 +509,61 @@ def rank(x, gaussian=False):
         if n:
             out[t][finite] = rankdata(x[t][finite], method="average") / (n + 1)
     return ndtri(out) if gaussian else out
+
+
+# --- descriptors: exposures from descriptors ---
+
+
+def exposures_from_descriptors(descriptors, styles, cap=None, industry=None, winsorize_method="sigma",
+                               winsorize_limit=3.0, fill="industry_mean", orthogonalize=None):
+    """Reference for :func:`ferrofactor.descriptors.exposures_from_descriptors`; returns the
+    (T, N, K) styles. Per-date loops for the combination and the fill."""
+    names = list(styles)
+    first = np.asarray(descriptors[next(iter(styles[names[0]]))], dtype=float)
+    T, N = first.shape
+    if cap is not None:
+        capw = np.asarray(cap, dtype=float)
+        capw = np.where(np.isfinite(capw) & (capw > 0), capw, np.nan)
+        universe = np.isfinite(capw)
+    else:
+        capw = None
+        universe = np.zeros((T, N), dtype=bool)
+        for parts in styles.values():
+            for d in parts:
+                universe |= np.isfinite(np.asarray(descriptors[d], dtype=float))
+
+    def prepare(x):
+        x = np.where(universe, x, np.nan)
+        if winsorize_method is not None:
+            x = winsorize(x, winsorize_method, winsorize_limit)
+        return standardize(x, weights=capw)
+
+    out = np.full((T, N, len(names)), np.nan)
+    for k, s in enumerate(names):
+        z = {d: prepare(np.asarray(descriptors[d], dtype=float)) for d in styles[s]}
+        x = np.full((T, N), np.nan)
+        for t in range(T):
+            for i in range(N):
+                num = den = 0.0
+                for d, w in styles[s].items():
+                    if np.isfinite(z[d][t, i]):
+                        num += w * z[d][t, i]
+                        den += abs(w)
+                if den > 0:
+                    x[t, i] = num / den
+        x = prepare(x)
+        for t in range(T):
+            need = universe[t] & ~np.isfinite(x[t])
+            if fill == "zero":
+                x[t, need] = 0.0
+            elif fill == "industry_mean":
+                row = x[t].copy()
+                for i in np.flatnonzero(need):
+                    g = -1 if industry is None else industry[t, i]
+                    members = (industry[t] == g) & np.isfinite(row) if g >= 0 else np.zeros(N, bool)
+                    x[t, i] = row[members].mean() if members.any() else 0.0
+        if orthogonalize and s in orthogonalize:
+            ctl = np.stack([out[:, :, names.index(o)] for o in orthogonalize[s]], axis=2)
+            x = standardize(neutralize(x, controls=ctl, weights=capw), weights=capw)
+        out[:, :, k] = x
+    return out
