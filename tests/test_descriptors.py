@@ -267,3 +267,40 @@ def test_exposures_bad_input():
         ff.combined_score(e, {"size": 1.0})
     with pytest.raises(ValueError, match="controls names style 'size'"):
         ff.neutralize_signal(desc["roe"], e, ["size"])
+
+
+# --- synthetic universe: descriptors track the true characteristics ----------------------------
+
+
+def _mean_rank_corr(a, b, start):
+    from scipy.stats import spearmanr
+
+    cs = []
+    for t in range(start, a.shape[0]):
+        ok = np.isfinite(a[t]) & np.isfinite(b[t])
+        if ok.sum() > 50:
+            cs.append(spearmanr(a[t, ok], b[t, ok])[0])
+    return float(np.mean(cs))
+
+
+def test_synthetic_universe_descriptors_track_truth():
+    datasets = pytest.importorskip("ferrofactor.datasets")
+    p = datasets.synthetic_universe(n_assets=800, n_days=600, seed=1)
+    truth = p.truth
+    expo = {n: truth.exposures[:, :, k] for k, n in enumerate(truth.style_names)}
+    D = ff.compute_descriptors(p)
+    start = 300  # after a year of history, when the 252-day windows are full
+    # value loads on book-to-price and quality on ROE in the simulated fundamentals
+    assert _mean_rank_corr(D["book_to_market"], expo["value"], start) > 0.5
+    assert _mean_rank_corr(D["roe"], expo["quality"], start) > 0.5
+    # the volatility characteristic scales specific risk: realised volatility follows it
+    assert _mean_rank_corr(D["residual_volatility"], truth.specific_vol, start) > 0.8
+    assert _mean_rank_corr(D["volatility"], expo["volatility"], start) > 0.1
+    # momentum exposures earn a positive premium, so past winners carry them
+    assert _mean_rank_corr(D["momentum_12_1"], expo["momentum"], start) > 0.1
+    e = ff.Exposures.from_descriptors(D, cap=p["market_cap"], industry=p["industry"])
+    sty = {n: e.styles[:, :, k] for k, n in enumerate(e.style_names)}
+    assert _mean_rank_corr(sty["value"], expo["value"], start) > 0.4
+    assert _mean_rank_corr(sty["quality"], expo["quality"], start) > 0.35
+    assert _mean_rank_corr(sty["momentum"], expo["momentum"], start) > 0.1
+    assert _mean_rank_corr(sty["low_vol"], expo["volatility"], start) < -0.1
