@@ -10,12 +10,32 @@ the benchmark baseline).
 
 from __future__ import annotations
 
+from ferrofactor import datasets
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.io import (
+    derive_price_fields,
+    dollar_volume,
+    market_cap,
+    read_classifications,
+    read_fundamentals,
+    read_panel,
+    returns_from_prices,
+)
+from ferrofactor.panel import Panel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Panel",
+    "datasets",
+    "derive_price_fields",
+    "dollar_volume",
     "get_num_threads",
+    "market_cap",
+    "read_classifications",
+    "read_fundamentals",
+    "read_panel",
+    "returns_from_prices",
     "set_num_threads",
 ]
