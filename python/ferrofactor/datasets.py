@@ -128,6 +128,21 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float) -> np.nda
     return lfilter([np.sqrt(1.0 - phi**2)], [1.0, -phi], z, axis=0)
 
 
+def _slow_exposures(rng: np.random.Generator, T: int, N: int, K: int, step: int = 21) -> np.ndarray:
+    """Persistent characteristics (T, N, K): a stationary AR(1) on knots every ``step`` days
+    (daily persistence 1 - 1/250), linearly interpolated in between. Variance about 1 (0.96 at
+    mid-knot)."""
+    n_knots = (T - 1) // step + 2
+    knots = _ar1(rng, (n_knots, N, K), phi=(1.0 - 1.0 / 250.0) ** step)
+    pos = np.arange(T) / step
+    i0 = pos.astype(np.int64)
+    w = (pos - i0)[:, None, None]
+    out = knots[i0]
+    out *= 1.0 - w
+    out += knots[i0 + 1] * w
+    return out
+
+
 def _t_shocks(rng: np.random.Generator, df: float, size: tuple[int, ...]) -> np.ndarray:
     """Student-t shocks scaled to unit variance."""
     return rng.standard_t(df, size=size) * np.sqrt((df - 2.0) / df)
@@ -220,7 +235,7 @@ def synthetic_universe(
     industry[~listed] = -1
 
     # --- exposures: persistent characteristics ------------------------------------------------
-    exposures = _ar1(rng, (T, N, K), phi=1.0 - 1.0 / 250.0) if K else np.zeros((T, N, 0))
+    exposures = _slow_exposures(rng, T, N, K) if K else np.zeros((T, N, 0))
 
     # --- factor returns (raw, before identification) ------------------------------------------
     z_m = _t_shocks(rng, 5.0, (T,))
@@ -260,8 +275,8 @@ def synthetic_universe(
     specific[~listed] = np.nan
     specific[0] = np.nan
 
-    log_growth = np.log1p(np.where(np.isnan(r_true), 0.0, r_true))
-    log_growth[0] = 0.0
+    log_growth = np.log1p(r_true)
+    log_growth[0] = 0.0  # row 0 has no return
     log_growth[t_axis <= list_t] = 0.0  # price at listing = price0
     true_close = price0 * np.exp(np.cumsum(log_growth, axis=0))
     true_close[~listed] = np.nan
@@ -292,7 +307,9 @@ def synthetic_universe(
     shares[~listed] = np.nan
 
     turnover = np.exp(rng.normal(np.log(0.004), 0.5, size=N) + rng.normal(0.0, 0.4, size=(T, N)))
-    volume = np.round(shares * turnover * (1.0 + 20.0 * np.abs(np.nan_to_num(r_true))))
+    abs_r = np.abs(r_true)
+    abs_r[0] = 0.0
+    volume = np.round(shares * turnover * (1.0 + 20.0 * abs_r))
     volume[suspended] = np.nan
     volume[rng.random((T, N)) < 0.005] = np.nan
 
@@ -303,8 +320,8 @@ def synthetic_universe(
     f_ind = np.full((T, G), np.nan)
     f_mkt_id = np.full(T, np.nan)
     if T > 1:
+        # a return at t needs close[t-1], so these caps are finite
         w = np.where(np.isfinite(returns[1:]) & (industry[:-1] >= 0), mcap[:-1], 0.0)
-        w = np.nan_to_num(w)
         tot = w.sum(axis=1)
         c = (w * np.take_along_axis(f_ind_raw[1:], ind_prev, axis=1)).sum(axis=1) / np.where(tot > 0, tot, 1.0)
         f_ind[1:] = f_ind_raw[1:] - c[:, None]

@@ -274,37 +274,38 @@ def _asof_index(
     axis_days: np.ndarray,
     n_assets: int,
     max_staleness: int | None,
-) -> np.ndarray:
-    """For every (date, asset) cell, the record visible there (-1 for none).
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every (date, asset) cell, the record visible there.
 
     Record ``r`` (asset ``a_idx[r]``, available on day ``avail_days[r]``) is visible from the
     first axis date ``>= avail_days[r]`` until the asset's next record takes over, and only while
-    ``date - avail_days[r] <= max_staleness``. Records on the same cell keep the latest available.
+    ``date - avail_days[r] <= max_staleness``. Of several records reaching the same cell, the
+    latest available wins.
+
+    Returns ``(grid, perm)``: ``grid`` (T, N) int32 indexes the records sorted by (asset,
+    availability), -1 where nothing is visible; ``perm[i]`` is the input row of sorted record
+    ``i``. So ``np.append(values[perm], missing)[grid]`` gathers a field (index -1 takes the
+    appended ``missing``). Records are numbered so that, within an asset, later availability means
+    a larger number: the forward fill is then a running maximum down each column.
     O(records log records + T·N), vectorised.
     """
     T, N = len(axis_days), n_assets
-    out = np.full((T, N), -1, dtype=np.int32)
+    grid = np.full((T, N), -1, dtype=np.int32)
     if T == 0 or N == 0 or len(avail_days) == 0:
-        return out
+        return grid, np.empty(0, dtype=np.int64)
     t0 = np.searchsorted(axis_days, avail_days, side="left")  # first date on/after availability
-    ok = (a_idx >= 0) & (t0 < T)
-    rec = np.flatnonzero(ok)
-    lin = t0[rec].astype(np.int64) * N + a_idx[rec]
-    order = np.lexsort((avail_days[rec], lin))  # by cell, then availability
-    lin_s, rec_s = lin[order], rec[order]
-    last = np.ones(len(lin_s), dtype=bool)
-    last[:-1] = lin_s[1:] != lin_s[:-1]  # the latest-available record of each cell
-    out.reshape(-1)[lin_s[last]] = rec_s[last]
-    # Forward fill along time: carry the row index of the last cell that got a record.
-    rows = np.where(out >= 0, np.arange(T, dtype=np.int32)[:, None], np.int32(-1))
-    np.maximum.accumulate(rows, axis=0, out=rows)
-    cols = np.broadcast_to(np.arange(N), (T, N))
-    filled = np.where(rows >= 0, out[np.maximum(rows, 0), cols], np.int32(-1))
+    rec = np.flatnonzero((a_idx >= 0) & (t0 < T))
+    perm = rec[np.lexsort((avail_days[rec], a_idx[rec]))]  # by asset, then availability
+    lin = t0[perm].astype(np.int64) * N + a_idx[perm]
+    last = np.ones(len(lin), dtype=bool)
+    last[:-1] = lin[1:] != lin[:-1]  # of records landing on one cell, keep the latest available
+    grid.reshape(-1)[lin[last]] = np.flatnonzero(last).astype(np.int32)
+    np.maximum.accumulate(grid, axis=0, out=grid)
     if max_staleness is not None:
-        seen = filled >= 0
-        age = axis_days[:, None] - avail_days[np.maximum(filled, 0)]
-        filled[seen & (age > max_staleness)] = -1
-    return filled
+        avail_ext = np.append(avail_days[perm], np.iinfo(np.int64).max // 2)
+        age = axis_days[:, None] - avail_ext[grid]  # negative where grid == -1
+        grid[age > max_staleness] = -1
+    return grid, perm
 
 
 def read_fundamentals(
@@ -370,13 +371,11 @@ def read_fundamentals(
         return Panel(axis, target_assets, {f: np.full((T, N), np.nan) for f in fields})
     avail = _series_to_days(report_date, frame[report_date]).astype(np.int64) + int(lag)
     _, a_idx = _asset_codes(frame[asset], target_assets)
-    idx = _asof_index(avail, a_idx, axis.view(np.int64), len(target_assets), max_staleness)
-    seen = idx >= 0
-    safe = np.maximum(idx, 0)
+    grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), len(target_assets), max_staleness)
     out = {}
     for f in fields:
         v = frame[f].cast(pl.Float64).to_numpy()
-        out[f] = np.where(seen, v[safe], np.nan)
+        out[f] = np.append(v[perm], np.nan)[grid]  # grid == -1 takes the appended NaN
     return Panel(axis, target_assets, out)
 
 
@@ -442,8 +441,8 @@ def read_classifications(
         return np.full((T, N), -1, dtype=np.int32), lab
     avail = _series_to_days(date, frame[date]).astype(np.int64) + int(lag)
     _, a_idx = _asset_codes(frame[asset], target_assets)
-    idx = _asof_index(avail, a_idx, axis.view(np.int64), N, None)
-    out = np.where(idx >= 0, rec_codes[np.maximum(idx, 0)], np.int32(-1)).astype(np.int32)
+    grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, None)
+    out = np.append(rec_codes[perm], np.int32(-1)).astype(np.int32)[grid]
     return out, lab
 
 
