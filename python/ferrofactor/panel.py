@@ -43,6 +43,8 @@ def _as_dates(name: str, x: Any) -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if arr.dtype.kind == "M":
+        if np.any(np.isnat(arr)):
+            raise ValueError(f"{name} must not contain missing dates (NaT)")
         out = arr.astype("datetime64[D]")
         if np.any(out.astype(arr.dtype) != arr):
             raise ValueError(f"{name} must be whole days; got times within a day (dtype {arr.dtype})")
@@ -220,6 +222,8 @@ def _to_frame(df: Any, columns: Sequence[str] | None) -> pl.DataFrame:
 
 
 def _schema(df: Any) -> pl.Schema:
+    if not isinstance(df, (pl.DataFrame, pl.LazyFrame)):
+        raise TypeError(f"df must be a polars DataFrame or LazyFrame, got {type(df).__name__}")
     return df.collect_schema() if isinstance(df, pl.LazyFrame) else df.schema
 
 
