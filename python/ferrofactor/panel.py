@@ -551,6 +551,8 @@ class Panel:
             (no rows and no target axes), a string column left unassigned when ``fields`` is None.
         """
         schema = _schema(df)
+        if isinstance(df, pl.DataFrame) and df.height == 0 and (dates is None or assets is None):
+            raise ValueError("empty input: the data has no rows")
         names = list(schema.names())
         needed = [date, asset]
         missing = [c for c in needed if c not in schema]
