@@ -157,27 +157,38 @@ def _date_codes(days: np.ndarray, target: np.ndarray | None) -> tuple[np.ndarray
 def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Dense codes of an asset column: ``(assets, a_idx)`` with -1 for an asset not on ``target``.
 
-    Without ``target`` the assets are the sorted unique values. Hash-based, O(rows).
+    Without ``target`` the assets are the sorted unique values. One hashing pass over the strings
+    (a cast to ``Categorical``, skipped when the column already is one), then the distinct ids
+    are ranked and every row's code is a lookup in a small table: O(rows).
     """
     if s.null_count():
         raise ValueError(f"column {s.name!r} has {s.null_count()} missing asset ids")
-    if s.dtype != pl.String:
-        if s.dtype.is_integer() or isinstance(s.dtype, (pl.Categorical, pl.Enum)):
-            s = s.cast(pl.String)
-        else:
+    if not isinstance(s.dtype, pl.Categorical):
+        if not (s.dtype == pl.String or s.dtype.is_integer() or isinstance(s.dtype, pl.Enum)):
             raise ValueError(
                 f"column {s.name!r} has dtype {s.dtype}; expected asset ids (strings or integers)"
             )
+        s = s.cast(pl.String).cast(pl.Categorical)
+    ids = s.to_physical()
+    uniq = s.unique()
+    u_ids = uniq.to_physical().to_numpy().astype(np.int64)
+    u_names = np.asarray(uniq.cast(pl.String).to_list(), dtype=str)
     if target is None:
-        assets = np.sort(s.unique().to_numpy().astype(str))
+        order = np.argsort(u_names, kind="stable")
+        assets = u_names[order]
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
     else:
         assets = target
-    if len(assets) == 0:
-        return assets, np.full(len(s), -1, dtype=np.int64)
-    codes = s.cast(pl.Enum(assets.tolist()), strict=False).to_physical()
-    if codes.null_count():
-        codes = codes.cast(pl.Int64).fill_null(-1)
-    return assets, codes.to_numpy().astype(np.int64, copy=False)
+        t_order = np.argsort(target, kind="stable")
+        t_sorted = target[t_order]
+        pos = np.searchsorted(t_sorted, u_names)
+        pos_c = np.minimum(pos, max(len(target) - 1, 0))
+        hit = (pos < len(target)) & (t_sorted[pos_c] == u_names) if len(target) else np.zeros(len(u_names), bool)
+        rank = np.where(hit, t_order[pos_c] if len(target) else 0, -1).astype(np.int64)
+    lut = np.full(int(u_ids.max()) + 1 if len(u_ids) else 1, -1, dtype=np.int64)
+    lut[u_ids] = rank
+    return assets, lut[ids.to_numpy()]
 
 
 def _label_codes(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -200,25 +211,6 @@ def _label_codes(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
             f"code field {s.name!r} has dtype {dtype}; expected strings, integers, Categorical or Enum"
         )
     return codes.fill_null(-1).to_numpy().astype(np.int32, copy=False), labels
-
-
-def _float_values(s: pl.Series) -> np.ndarray:
-    dtype = s.dtype
-    if not (dtype.is_numeric() or dtype == pl.Boolean):
-        raise ValueError(f"field {s.name!r} is not numeric (dtype {dtype}); pass it in codes= if it is a label")
-    if dtype != pl.Float64:
-        s = s.cast(pl.Float64)
-    return s.to_numpy()
-
-
-def _to_frame(df: Any, columns: Sequence[str] | None) -> pl.DataFrame:
-    if isinstance(df, pl.LazyFrame):
-        if columns is not None:
-            df = df.select(columns)
-        return df.collect()
-    if isinstance(df, pl.DataFrame):
-        return df
-    raise TypeError(f"df must be a polars DataFrame or LazyFrame, got {type(df).__name__}")
 
 
 def _schema(df: Any) -> pl.Schema:
@@ -592,7 +584,13 @@ class Panel:
                     f"field {c!r} is not numeric (dtype {dt}); pass it in codes= if it is a label"
                 )
 
-        frame = _to_frame(df, [date, asset, *fields, *codes])
+        lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
+        a_dt = schema[asset]
+        a_expr = pl.col(asset)
+        if a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, pl.Enum):
+            # hash the ids while the other columns are decoded (the query runs columns in parallel)
+            a_expr = a_expr.cast(pl.String).cast(pl.Categorical)
+        frame = lazy.select(pl.col(date), a_expr, *[pl.col(c) for c in fields + codes]).collect()
         target_dates = None if dates is None else _as_dates("dates", dates)
         if target_dates is not None and target_dates.size > 1 and not np.all(target_dates[1:] > target_dates[:-1]):
             raise ValueError("dates (target axis) must be strictly increasing")
@@ -604,29 +602,27 @@ class Panel:
 
         days = _series_to_days(date, frame[date])
         axis_days, t_idx = _date_codes(days, None if target_dates is None else target_dates.view(np.int64))
+        del days
         axis_assets, a_idx = _asset_codes(frame[asset], target_assets)
         T, N = len(axis_days), len(axis_assets)
-        keep = None
+        # Row -> cell index t * N + a, in place; rows off the target axes go to a spare cell T*N.
+        lin = t_idx
         if target_dates is not None or target_assets is not None:
-            ok = (t_idx >= 0) & (a_idx >= 0)
-            if not ok.all():
-                keep = ok
-                t_idx, a_idx = t_idx[ok], a_idx[ok]
-        lin = t_idx * N + a_idx
+            off = (t_idx < 0) | (a_idx < 0)
+        else:
+            off = None
+        lin *= N
+        lin += a_idx
+        del a_idx
+        if off is not None:
+            lin[off] = T * N
         complete = _check_duplicates(lin, T, N, axis_days, axis_assets)
 
-        out_fields = {}
-        for c in fields:
-            v = _float_values(frame[c])
-            if keep is not None:
-                v = v[keep]
-            out_fields[c] = _scatter(v, lin, T, N, np.nan, complete)
+        out_fields = {c: _scatter_series(frame[c], lin, T, N, complete) for c in fields}
         out_codes = {}
         for c in codes:
             v, labels = _label_codes(frame[c])
-            if keep is not None:
-                v = v[keep]
-            out_codes[c] = (_scatter(v, lin, T, N, -1, complete), labels)
+            out_codes[c] = (_scatter_array(v, lin, T, N, np.int32(-1), complete), labels)
         return cls(axis_days.astype("datetime64[D]"), axis_assets, out_fields, out_codes)
 
 
@@ -635,18 +631,21 @@ def _check_duplicates(
 ) -> bool:
     """Raise on repeated cells; return True when the rows are exactly the full grid in order.
 
+    ``lin`` holds each row's cell ``t * N + a`` (``T * N`` for a row off the target axes).
     O(rows + T·N): one occupancy pass; the details (count, first few) only on failure.
     """
     n = len(lin)
-    if n == T * N and (n < 2 or bool(np.all(lin[1:] > lin[:-1]))):
+    size = T * N
+    if n == size and (n < 2 or bool(np.all(lin[1:] > lin[:-1]))) and (n == 0 or lin[-1] < size):
         return True  # strictly increasing over [0, T*N) with T*N rows: the identity
-    occ = np.zeros(T * N, dtype=np.uint8)
+    occ = np.zeros(size + 1, dtype=np.uint8)
     occ[lin] = 1
-    if int(np.count_nonzero(occ)) == n:
+    n_on = n - int(np.count_nonzero(lin == size)) if occ[size] else n
+    if int(np.count_nonzero(occ[:size])) == n_on:
         return False
-    counts = np.bincount(lin, minlength=T * N)
+    counts = np.bincount(lin, minlength=size + 1)[:size]
     cells = np.flatnonzero(counts > 1)
-    extra = int(n - np.count_nonzero(counts))
+    extra = int(n_on - np.count_nonzero(counts))
     first = [
         (str(np.datetime64(int(axis_days[c // N]), "D")), str(axis_assets[c % N]))
         for c in cells[:_SHOW]
@@ -657,9 +656,36 @@ def _check_duplicates(
     )
 
 
-def _scatter(v: np.ndarray, lin: np.ndarray, T: int, N: int, fill: Any, complete: bool) -> np.ndarray:
+def _scatter_series(s: pl.Series, lin: np.ndarray, T: int, N: int, complete: bool) -> np.ndarray:
+    """Scatter a numeric column into a (T, N) float64 array, NaN where no row; chunk by chunk
+    (each Arrow chunk is viewed without a copy when it has no nulls)."""
+    dtype = s.dtype
+    if not (dtype.is_numeric() or dtype == pl.Boolean):
+        raise ValueError(f"field {s.name!r} is not numeric (dtype {dtype}); pass it in codes= if it is a label")
+    if dtype != pl.Float64:
+        s = s.cast(pl.Float64)
+    size = T * N
+    if complete:
+        out = np.empty(size, dtype=np.float64)
+    else:
+        out = np.empty(size + 1, dtype=np.float64)
+        out.fill(np.nan)
+    pos = 0
+    for chunk in s.get_chunks():
+        v = chunk.to_numpy()
+        k = len(v)
+        if complete:
+            out[pos : pos + k] = v
+        else:
+            out[lin[pos : pos + k]] = v
+        pos += k
+    return out[:size].reshape(T, N)
+
+
+def _scatter_array(v: np.ndarray, lin: np.ndarray, T: int, N: int, fill: Any, complete: bool) -> np.ndarray:
+    size = T * N
     if complete:
         return np.array(v.reshape(T, N), dtype=v.dtype, order="C", copy=True)
-    out = np.full(T * N, fill, dtype=v.dtype)
+    out = np.full(size + 1, fill, dtype=v.dtype)
     out[lin] = v
-    return out.reshape(T, N)
+    return out[:size].reshape(T, N)
