@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from ferrofactor import datasets
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.clean import neutralize, rank, standardize, winsorize
+from ferrofactor.exposures import Exposures
 from ferrofactor.io import (
     derive_price_fields,
     dollar_volume,
@@ -21,13 +23,17 @@ from ferrofactor.io import (
     read_panel,
     returns_from_prices,
 )
+from ferrofactor.model import CrossSectionResult, cross_section_regress
 from ferrofactor.panel import Panel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "CrossSectionResult",
+    "Exposures",
     "Panel",
+    "cross_section_regress",
     "datasets",
     "derive_price_fields",
     "dollar_volume",
@@ -37,5 +43,10 @@ __all__ = [
     "read_fundamentals",
     "read_panel",
     "returns_from_prices",
+    "neutralize",
     "set_num_threads",
+    # clean
+    "rank",
+    "standardize",
+    "winsorize",
 ]
