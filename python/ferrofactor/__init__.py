@@ -10,6 +10,7 @@ the benchmark baseline).
 
 from __future__ import annotations
 
+from ferrofactor import datasets
 from ferrofactor._core import get_num_threads, set_num_threads
 from ferrofactor import descriptors
 from ferrofactor.descriptors import (
@@ -18,7 +19,6 @@ from ferrofactor.descriptors import (
     momentum_selection,
     neutralize_signal,
 )
-from ferrofactor.exposures import Exposures
 from ferrofactor.rolling import (
     compounded_return,
     ewm_mean,
@@ -31,9 +31,19 @@ from ferrofactor.rolling import (
     rolling_sum,
     rolling_var,
 )
-from ferrofactor.clean import neutralize
+from ferrofactor.clean import neutralize, rank, standardize, winsorize
+from ferrofactor.exposures import Exposures
+from ferrofactor.io import (
+    derive_price_fields,
+    dollar_volume,
+    market_cap,
+    read_classifications,
+    read_fundamentals,
+    read_panel,
+    returns_from_prices,
+)
 from ferrofactor.model import CrossSectionResult, cross_section_regress
-from ferrofactor.clean import rank, standardize, winsorize
+from ferrofactor.panel import Panel
 
 __version__ = "0.1.0"
 
@@ -41,8 +51,17 @@ __all__ = [
     "__version__",
     "CrossSectionResult",
     "Exposures",
+    "Panel",
     "cross_section_regress",
+    "datasets",
+    "derive_price_fields",
+    "dollar_volume",
     "get_num_threads",
+    "market_cap",
+    "read_classifications",
+    "read_fundamentals",
+    "read_panel",
+    "returns_from_prices",
     "neutralize",
     "set_num_threads",
     # descriptors
