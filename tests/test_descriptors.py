@@ -299,7 +299,11 @@ def test_synthetic_universe_descriptors_track_truth():
     assert _mean_rank_corr(D["volatility"], expo["volatility"], start) > 0.1
     # (momentum: how much past winners carry the true momentum exposure depends on the realised
     # path of the momentum factor, strong for some seeds and ~0 for others: no fixed expectation)
-    e = ff.Exposures.from_descriptors(D, cap=p["market_cap"], industry=p["industry"])
+    e = fd.exposures_from_panel(p)
+    e2 = ff.Exposures.from_descriptors(D, cap=p["market_cap"], industry=p["industry"])
+    np.testing.assert_array_equal(e.styles, e2.styles)
+    assert list(e.industry_names) == list(p.labels("industry"))
+    np.testing.assert_array_equal(e.dates, p.dates)
     sty = {n: e.styles[:, :, k] for k, n in enumerate(e.style_names)}
     assert _mean_rank_corr(sty["value"], expo["value"], start) > 0.4
     assert _mean_rank_corr(sty["quality"], expo["quality"], start) > 0.35

@@ -57,6 +57,7 @@ __all__ = [
     "compute_descriptors",
     "earnings_yield",
     "exposures_from_descriptors",
+    "exposures_from_panel",
     "leverage",
     "liquidity",
     "log_market_cap",
@@ -546,6 +547,38 @@ def exposures_from_descriptors(
         dates=dates,
         assets=assets,
     )
+
+
+def exposures_from_panel(
+    panel: Any,
+    styles: Mapping[str, Mapping[str, float]] | None = None,
+    *,
+    industry_field: str | None = "industry",
+    descriptor_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+):
+    """Descriptors and style exposures of a Panel in one call.
+
+    ``compute_descriptors(panel, **descriptor_options)`` followed by
+    :func:`exposures_from_descriptors` with ``cap=panel["market_cap"]``, the industry codes and
+    names of ``panel[industry_field]`` (if present; None = no industries), and the panel's dates
+    and assets. Other keyword arguments go to :func:`exposures_from_descriptors`.
+
+    Returns
+    -------
+    ferrofactor.Exposures
+        Row t known at the close of t; use ``.lag(1)`` to explain ``returns[t + 1]``.
+    """
+    desc = compute_descriptors(panel, **dict(descriptor_options or {}))
+    kwargs.setdefault("cap", panel["market_cap"])
+    if industry_field is not None and industry_field in panel and "industry" not in kwargs:
+        kwargs["industry"] = panel[industry_field]
+        if hasattr(panel, "labels"):
+            kwargs.setdefault("industry_names", list(panel.labels(industry_field)))
+    for attr in ("dates", "assets"):
+        if hasattr(panel, attr):
+            kwargs.setdefault(attr, getattr(panel, attr))
+    return exposures_from_descriptors(desc, styles, **kwargs)
 
 
 def combined_score(exposures, weights: Mapping[str, float] | None = None) -> np.ndarray:
