@@ -518,7 +518,7 @@ pub fn rolling_beta(
 // ------------------------------------------------------------------------------------------
 
 fn check_returns_col(x: &[f64]) -> bool {
-    x.iter().all(|&v| !(v < -1.0) && v != f64::INFINITY)
+    x.iter().all(|&v| (v >= -1.0 || v.is_nan()) && v != f64::INFINITY)
 }
 
 fn check_returns(x: ArrayView2<'_, f64>) -> Result<()> {
@@ -626,6 +626,7 @@ impl Dd {
 /// `max_{i ≤ j} (1 − W_j / W_i)` over that path (0 for a path that never falls, 1 for a wipe-out).
 /// `min_periods` counts finite returns in the window. Computed in O(T) per asset by splitting the
 /// log-wealth series into blocks of the window length (prefix/suffix aggregates).
+#[allow(clippy::needless_range_loop)]
 pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -> Result<Array2<f64>> {
     check_window(window, min_periods)?;
     check_returns(x)?;
@@ -681,6 +682,7 @@ pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use ndarray::{array, Array1};
