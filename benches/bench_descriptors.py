@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ferrofactor as ff
 from ferrofactor import baseline
 from ferrofactor import descriptors as fd
 

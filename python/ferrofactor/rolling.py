@@ -59,7 +59,7 @@ def _halflife(h) -> float | None:
     return float(h)
 
 
-def _window(window: int, min_periods: int | None, span_name: str = "window") -> tuple[int, int]:
+def _window(window: int, min_periods: int | None) -> tuple[int, int]:
     window = _int("window", window, 1)
     mp = window if min_periods is None else _int("min_periods", min_periods, 1)
     return window, mp
