@@ -25,7 +25,7 @@
 //! accumulates over more than one window and the variance formula `Σw d² - (Σw d)²/Σw` never
 //! cancels catastrophically (its terms are of the size of the window's own dispersion).
 
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -101,61 +101,61 @@ where
     F: Fn(&[&[f64]; N_IN], &mut [&mut [f64]; N_OUT]) + Sync,
 {
     let (t_len, n) = inputs[0].dim();
-    let mut outs: [Array2<f64>; N_OUT] = std::array::from_fn(|_| Array2::from_elem((t_len, n), f64::NAN));
+    // Every element is written below (from NaN-initialised block buffers): zeros is just a cheap
+    // (lazily mapped) allocation.
+    let mut outs: [Array2<f64>; N_OUT] = std::array::from_fn(|_| Array2::zeros((t_len, n)));
     if t_len == 0 || n == 0 {
         return outs;
     }
-    // Compute each block into a column-major buffer, in parallel.
+    // The disjoint (T, nb) column blocks of every output, grouped per block.
     let n_blocks = n.div_ceil(BLOCK);
-    let bufs: Vec<Vec<f64>> = (0..n_blocks)
-        .into_par_iter()
+    let mut per_out: Vec<_> = outs
+        .iter_mut()
+        .map(|o| o.axis_chunks_iter_mut(Axis(1), BLOCK).collect::<Vec<_>>().into_iter())
+        .collect();
+    let blocks: Vec<(usize, Vec<ArrayViewMut2<'_, f64>>)> = (0..n_blocks)
         .map(|b| {
-            let j0 = b * BLOCK;
-            let nb = BLOCK.min(n - j0);
-            let mut inb = vec![0.0; N_IN * nb * t_len];
-            for (k, x) in inputs.iter().enumerate() {
-                let base = k * nb * t_len;
-                for (t, row) in x.axis_iter(Axis(0)).enumerate() {
-                    for j in 0..nb {
-                        inb[base + j * t_len + t] = row[j0 + j];
-                    }
-                }
-            }
-            // Output layout: [column j][output k][date t].
-            let mut outb = vec![f64::NAN; N_OUT * nb * t_len];
-            for (j, oj) in outb.chunks_exact_mut(N_OUT * t_len).enumerate() {
-                let ins: [&[f64]; N_IN] = std::array::from_fn(|k| {
-                    let s = k * nb * t_len + j * t_len;
-                    &inb[s..s + t_len]
-                });
-                let mut it = oj.chunks_exact_mut(t_len);
-                let mut cols: [&mut [f64]; N_OUT] =
-                    std::array::from_fn(|_| it.next().expect("N_OUT chunks of length T"));
-                f(&ins, &mut cols);
-            }
-            outb
+            let views = per_out
+                .iter_mut()
+                .map(|it| it.next().expect("one chunk per block and output"))
+                .collect();
+            (b, views)
         })
         .collect();
-    // Scatter the blocks back, in parallel over chunks of dates.
-    let rows = 64;
-    for (k, out) in outs.iter_mut().enumerate() {
-        out.axis_chunks_iter_mut(Axis(0), rows)
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(c, mut chunk)| {
-                let t0 = c * rows;
-                for (dt, mut row) in chunk.axis_iter_mut(Axis(0)).enumerate() {
-                    let t = t0 + dt;
-                    for (b, buf) in bufs.iter().enumerate() {
-                        let j0 = b * BLOCK;
-                        let nb = BLOCK.min(n - j0);
-                        for j in 0..nb {
-                            row[j0 + j] = buf[(j * N_OUT + k) * t_len + t];
-                        }
-                    }
+    blocks.into_par_iter().for_each(|(b, mut views)| {
+        let j0 = b * BLOCK;
+        let nb = BLOCK.min(n - j0);
+        // Gather the block's input columns into contiguous column-major buffers.
+        let mut inb = vec![0.0; N_IN * nb * t_len];
+        for (k, x) in inputs.iter().enumerate() {
+            let base = k * nb * t_len;
+            for (t, row) in x.axis_iter(Axis(0)).enumerate() {
+                for j in 0..nb {
+                    inb[base + j * t_len + t] = row[j0 + j];
                 }
+            }
+        }
+        // Output layout: [column j][output k][date t].
+        let mut outb = vec![f64::NAN; N_OUT * nb * t_len];
+        for (j, oj) in outb.chunks_exact_mut(N_OUT * t_len).enumerate() {
+            let ins: [&[f64]; N_IN] = std::array::from_fn(|k| {
+                let s = k * nb * t_len + j * t_len;
+                &inb[s..s + t_len]
             });
-    }
+            let mut it = oj.chunks_exact_mut(t_len);
+            let mut cols: [&mut [f64]; N_OUT] =
+                std::array::from_fn(|_| it.next().expect("N_OUT chunks of length T"));
+            f(&ins, &mut cols);
+        }
+        // Write the block back, row by row (nb contiguous values per row).
+        for (k, view) in views.iter_mut().enumerate() {
+            for (t, mut row) in view.axis_iter_mut(Axis(0)).enumerate() {
+                for j in 0..nb {
+                    row[j] = outb[(j * N_OUT + k) * t_len + t];
+                }
+            }
+        }
+    });
     outs
 }
 
