@@ -6,6 +6,7 @@
 pub mod error;
 pub mod linalg;
 pub mod parallel;
+pub mod risk;
 
 #[cfg(feature = "python")]
 mod bindings;
