@@ -72,5 +72,169 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     // `run` is used by every kernel wrapper; keep it referenced while the module is small.
     let _ = run::<(), fn() -> crate::error::Result<()>>;
+    register_risk(m)?;
+    Ok(())
+}
+
+// --- risk -------------------------------------------------------------------------------------
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+
+use crate::risk;
+
+/// EWMA Newey-West covariance of a (T, K) series for every date (no PSD correction).
+#[pyfunction]
+fn risk_ewma_newey_west<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    half_life: f64,
+    lags: usize,
+    min_periods: usize,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let x = x.as_array();
+    let out = run(py, || risk::ewma_newey_west(x, half_life, lags, min_periods))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Factor covariance (T, K, K) and whether eigenvalues were clipped (T,).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn risk_factor_covariance<'py>(
+    py: Python<'py>,
+    factor_returns: PyReadonlyArray2<'py, f64>,
+    vol_half_life: f64,
+    corr_half_life: f64,
+    vol_lags: usize,
+    corr_lags: usize,
+    min_periods: usize,
+) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<bool>>)> {
+    let f = factor_returns.as_array();
+    let s = risk::CovSettings { vol_half_life, corr_half_life, vol_lags, corr_lags, min_periods };
+    let (c, clipped) = run(py, || risk::factor_covariance(f, &s))?;
+    Ok((c.into_pyarray(py), clipped.into_pyarray(py)))
+}
+
+type SpecificPy<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<u32>>,
+    Bound<'py, PyArray2<u8>>,
+);
+
+/// Specific variance (T, N), raw EWMA variance, observation counts, structural flags.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn risk_specific_variance<'py>(
+    py: Python<'py>,
+    residuals: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray3<'py, f64>,
+    industry: PyReadonlyArray2<'py, i32>,
+    n_industries: usize,
+    cap: PyReadonlyArray2<'py, f64>,
+    half_life: f64,
+    min_periods: usize,
+    shrinkage: f64,
+    n_groups: usize,
+    ridge: f64,
+) -> PyResult<SpecificPy<'py>> {
+    let (r, st, ind, c) = (residuals.as_array(), styles.as_array(), industry.as_array(), cap.as_array());
+    let s = risk::SpecificSettings { half_life, min_periods, shrinkage, n_groups, ridge };
+    let o = run(py, || risk::specific_variance(r, st, ind, n_industries, c, &s))?;
+    Ok((
+        o.var.into_pyarray(py),
+        o.ewma_var.into_pyarray(py),
+        o.n_obs.into_pyarray(py),
+        o.structural.into_pyarray(py),
+    ))
+}
+
+/// Bias statistic B² (T,) and volatility-regime multiplier (T,).
+#[pyfunction]
+#[pyo3(signature = (x, forecast_var, weights, half_life))]
+fn risk_regime_multiplier<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    forecast_var: PyReadonlyArray2<'py, f64>,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    half_life: f64,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    let (x, v) = (x.as_array(), forecast_var.as_array());
+    let w = weights.as_ref().map(|w| w.as_array());
+    let (b2, m) = run(py, || risk::regime_multiplier(x, v, w, half_life))?;
+    Ok((b2.into_pyarray(py), m.into_pyarray(py)))
+}
+
+fn layout(market: bool, n_industries: usize, n_styles: usize) -> risk::Layout {
+    risk::Layout { market, n_industries, n_styles }
+}
+
+/// Factor exposures Bᵀw (P, K) of portfolios (P, N).
+#[pyfunction]
+fn risk_factor_exposures<'py>(
+    py: Python<'py>,
+    weights: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray2<'py, f64>,
+    industry: PyReadonlyArray1<'py, i32>,
+    market: bool,
+    n_industries: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (w, st, ind) = (weights.as_array(), styles.as_array(), industry.as_array());
+    let lay = layout(market, n_industries, st.ncols());
+    let out = run(py, || risk::factor_exposures(w, st, ind, lay))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Factor and specific variance (P,), (P,) of portfolios (P, N).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn risk_portfolio_variance<'py>(
+    py: Python<'py>,
+    weights: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray2<'py, f64>,
+    industry: PyReadonlyArray1<'py, i32>,
+    market: bool,
+    n_industries: usize,
+    factor_cov: PyReadonlyArray2<'py, f64>,
+    specific_var: PyReadonlyArray1<'py, f64>,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    let (w, st, ind) = (weights.as_array(), styles.as_array(), industry.as_array());
+    let (fc, d) = (factor_cov.as_array(), specific_var.as_array());
+    let lay = layout(market, n_industries, st.ncols());
+    let (fv, sv) = run(py, || risk::portfolio_variance(w, st, ind, lay, fc, d))?;
+    Ok((fv.into_pyarray(py), sv.into_pyarray(py)))
+}
+
+/// B v (P, N) for factor-space vectors v (P, K).
+#[pyfunction]
+fn risk_exposures_times<'py>(
+    py: Python<'py>,
+    v: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray2<'py, f64>,
+    industry: PyReadonlyArray1<'py, i32>,
+    market: bool,
+    n_industries: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (v, st, ind) = (v.as_array(), styles.as_array(), industry.as_array());
+    let lay = layout(market, n_industries, st.ncols());
+    let out = run(py, || risk::exposures_times(v, st, ind, lay))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Raise ValueError unless a user factor covariance is square, finite, symmetric and PSD.
+#[pyfunction]
+fn risk_check_factor_covariance<'py>(py: Python<'py>, c: PyReadonlyArray2<'py, f64>) -> PyResult<()> {
+    let c = c.as_array();
+    run(py, || risk::check_factor_covariance(c))
+}
+
+fn register_risk(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(risk_ewma_newey_west, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_factor_covariance, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_specific_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_regime_multiplier, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_factor_exposures, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_portfolio_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_exposures_times, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_check_factor_covariance, m)?)?;
     Ok(())
 }

@@ -378,15 +378,13 @@ pub fn factor_covariance(f: ArrayView2<f64>, s: &CovSettings) -> Result<(Array3<
         let mut row = out.slice_mut(s![t, .., ..]);
         let o = row.as_slice_mut().expect("fresh array is contiguous");
         for i in 0..k {
-            for j in 0..k {
-                let v = if i == j {
-                    sig[i] * sig[i]
-                } else {
-                    let d = sc[i * k + i] * sc[j * k + j];
-                    let c = if d > 0.0 { sc[i * k + j] / d.sqrt() } else { 0.0 };
-                    sig[i] * c * sig[j]
-                };
+            o[i * k + i] = sig[i] * sig[i];
+            for j in 0..i {
+                let d = sc[i * k + i] * sc[j * k + j];
+                let c = if d > 0.0 { sc[i * k + j] / d.sqrt() } else { 0.0 };
+                let v = (sig[i] * sig[j]) * c;
                 o[i * k + j] = v;
+                o[j * k + i] = v;
             }
         }
     }

@@ -11,11 +11,15 @@ the benchmark baseline).
 from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor import risk
+from ferrofactor.risk import RiskModel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "RiskModel",
+    "risk",
     "get_num_threads",
     "set_num_threads",
 ]
