@@ -11,6 +11,7 @@ the benchmark baseline).
 from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.exposures import Exposures
 from ferrofactor import risk
 from ferrofactor.risk import RiskModel
 
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Exposures",
     "RiskModel",
     "risk",
     "get_num_threads",
