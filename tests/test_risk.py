@@ -393,6 +393,28 @@ def test_from_factor_model_duck_typed_result():
     np.testing.assert_array_equal(m2.factor_covariance, m.factor_covariance)
     np.testing.assert_array_equal(m2.specific_variance, m.specific_variance)
     assert m2.factor_names[-1] == "size" and m2.factor_names[1] == "ind0"
+    # the lead's Exposures object, with dates and assets labels
+    dates = np.arange("2021-01-04", 50, dtype="datetime64[D]")
+    ex = ff.Exposures(p.styles, p.industry, industry_names=Ex.industry_names, dates=dates,
+                      assets=[f"A{i}" for i in range(120)])
+    m3 = ff.RiskModel.from_factor_model(Result(), exposures=ex, min_periods=5, specific_min_periods=10)
+    np.testing.assert_array_equal(m3.factor_covariance, m.factor_covariance)
+    assert m3.factor_names == ex.factor_names and m3.dates[0] == dates[0] and m3.assets[1] == "A1"
+    w = covered_weights(m, 30)
+    np.testing.assert_array_equal(m3.portfolio_risk(w, dates[30]), m.portfolio_risk(w, 30))
+    # industries only (no styles)
+    ex_ind = ff.Exposures(None, p.industry)
+    f_ind = np.ascontiguousarray(f[:, :6])  # Exposures infers 5 industries (code 5 unused)
+
+    class R2:
+        factor_returns = f_ind
+        residuals = p.returns
+        cap = p.cap
+
+    m4 = ff.RiskModel.from_factor_model(R2(), exposures=ex_ind, min_periods=5, specific_min_periods=10)
+    assert m4.factor_covariance.shape == (50, 6, 6)
+    with pytest.raises(TypeError, match="exposures must be an Exposures"):
+        ff.RiskModel.from_factor_model(R2(), exposures=[1, 2])
 
 
 # ---------------------------------------------------------------------------------- validation

@@ -289,8 +289,8 @@ class RiskModel:
             cap,
             market=market,
             n_industries=n_ind,
-            dates=_get(result, "dates"),
-            assets=_get(result, "assets"),
+            dates=_get(result, "dates", default=_get(ex, "dates")),
+            assets=_get(result, "assets", default=_get(ex, "assets")),
             factor_names=names,
             keep_dates=keep_dates,
         )
@@ -806,25 +806,39 @@ def _default_names(names, market, g, ks):
 
 
 def _unpack_exposures(ex):
+    """(styles (T, N, Ks), industry (T, N), market, G or None, style names, industry names)
+    from an ``Exposures`` (or any object with ``styles``/``industry``/``market``) or a tuple
+    ``(styles, industry, market)``. Missing styles or industries become empty blocks."""
     if isinstance(ex, tuple):
         if len(ex) != 3:
             raise ValueError("exposures tuple must be (styles, industry, market)")
         styles, industry, market = ex
         return styles, industry, bool(market), None, [], []
-    styles = _get(ex, "styles")
-    industry = _get(ex, "industry")
-    if styles is None or industry is None:
-        raise TypeError("exposures must have .styles (T, N, K) and .industry (T, N)")
+    if not (hasattr(ex, "styles") and hasattr(ex, "industry")):
+        raise TypeError(
+            f"exposures must be an Exposures (with .styles and .industry) or a tuple, got {type(ex).__name__}"
+        )
+    styles, industry = ex.styles, ex.industry
+    if styles is None and industry is None:
+        raise ValueError("exposures has neither styles nor industry")
+    shape = np.asarray(styles if styles is not None else industry).shape[:2]
+    if styles is None:
+        styles = np.zeros(shape + (0,))
+    if industry is None:
+        industry = np.full(shape, -1, dtype=np.int32)
+        inames: list = []
+        g = 0
+    else:
+        inames = list(_get(ex, "industry_names", default=None) or [])
+        g = len(inames) if inames else None
     market = bool(_get(ex, "market", default=True))
-    inames = list(_get(ex, "industry_names", default=[]) or [])
-    snames = list(_get(ex, "style_names", default=[]) or [])
-    g = len(inames) if inames else _get(ex, "n_industries")
-    if not inames and g is not None:
-        inames = [f"industry_{i}" for i in range(int(g))]
+    snames = list(_get(ex, "style_names", default=None) or [])
     if not snames:
         snames = [f"style_{i}" for i in range(np.asarray(styles).shape[-1])]
-    if not inames:
-        g = None
+    if g is None:
+        code_max = int(np.max(industry)) if np.size(industry) else -1
+        g = code_max + 1
+        inames = [f"industry_{i}" for i in range(g)]
     return styles, industry, market, g, snames, inames
 
 
