@@ -923,6 +923,23 @@ fn exposures_rows(p: &Prepared, w: &[f64], rows: usize, out: &mut [f64]) {
 /// Rows of portfolios per parallel task (a fixed split: results do not depend on thread count).
 const ROWS_PER_TASK: usize = 8;
 
+/// Error naming the first non-finite weight of the rows whose result is not finite (a NaN or
+/// infinite weight always makes the result non-finite, so only those rows are scanned).
+fn check_finite_rows(w: &[f64], n: usize, results: &[f64], per_row: usize) -> Result<()> {
+    for (r, chunk) in results.chunks(per_row.max(1)).enumerate() {
+        if chunk.iter().all(|x| x.is_finite()) {
+            continue;
+        }
+        if let Some(j) = w[r * n..(r + 1) * n].iter().position(|x| !x.is_finite()) {
+            return Err(value_error!(
+                "weights must be finite: portfolio {r} has {} at asset {j}",
+                w[r * n + j]
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn weights_slice<'b>(w: &'b ArrayView2<'b, f64>) -> Result<&'b [f64]> {
     w.as_slice()
         .ok_or_else(|| value_error!("weights must be a C-contiguous array"))
@@ -962,6 +979,7 @@ pub fn factor_exposures(
                 }
             }
         });
+    check_finite_rows(w, n, out.as_slice().expect("contiguous"), k)?;
     Ok(out)
 }
 
@@ -1046,6 +1064,7 @@ pub fn portfolio_variance(
                 }
             }
         });
+    check_finite_rows(w, n, &sv, 1)?;
     Ok((Array1::from(fv), Array1::from(sv)))
 }
 

@@ -281,8 +281,13 @@ def test_bad_inputs_raise_clear_errors():
     m, p, f = model_from_panel()
     with pytest.raises(ValueError, match=r"weights have 119 assets .* the model has 120 assets"):
         m.portfolio_risk(np.ones((2, 119)))
-    with pytest.raises(ValueError, match="weights must be finite"):
-        m.portfolio_risk(np.full(120, np.nan))
+    w_bad = covered_weights(m, -1)
+    w_bad[3, 17] = np.nan
+    with pytest.raises(ValueError, match="(?i)weights must be finite: portfolio 3 has nan at asset 17"):
+        m.portfolio_risk(w_bad)
+    w_bad[3, 17] = np.inf
+    with pytest.raises(ValueError, match="weights must be finite: portfolio 3 has inf at asset 17"):
+        m.factor_exposures(w_bad)
     with pytest.raises(ValueError, match="vol_half_life must be a positive finite number"):
         ff.RiskModel(vol_half_life=0).fit(f, p.returns, p.styles, p.industry, p.cap)
     with pytest.raises(ValueError, match="specific_half_life must be a positive"):

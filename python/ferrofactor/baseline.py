@@ -179,11 +179,11 @@ def risk_portfolio_risk_dense(weights, styles, industry, market, n_industries, f
     """sqrt(diag(W Σ Wᵀ)) with Σ = B Σf Bᵀ + diag(D) formed densely (N, N)."""
     b = _risk_onehot_b(styles, industry, market, n_industries)
     sigma = b @ factor_cov @ b.T + np.diag(specific_var)
-    return np.sqrt(np.einsum("pn,nm,pm->p", weights, sigma, weights))
+    return np.sqrt(np.sum((weights @ sigma) * weights, axis=1))
 
 
 def risk_portfolio_risk_products(weights, styles, industry, market, n_industries, factor_cov, specific_var):
     """The same through products: X = W B, then xᵀΣf x + Σ w² D (no N×N)."""
     b = _risk_onehot_b(styles, industry, market, n_industries)
     x = weights @ b
-    return np.sqrt(np.einsum("pk,kl,pl->p", x, factor_cov, x) + (weights**2) @ specific_var)
+    return np.sqrt(np.sum((x @ factor_cov) * x, axis=1) + (weights**2) @ specific_var)

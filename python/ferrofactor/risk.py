@@ -577,8 +577,7 @@ class RiskModel:
                 f"weights have {w.shape[1]} assets (shape {np.asarray(weights).shape}), "
                 f"the model has {n} assets"
             )
-        if not np.all(np.isfinite(w)):
-            raise ValueError("weights must be finite (use 0 for assets not held)")
+        # Finiteness is checked in Rust (only rows with a non-finite result are scanned).
         return w, single
 
     def _args(self, i):
