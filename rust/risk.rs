@@ -823,66 +823,58 @@ fn prepare(
 /// `Bᵀw` for `R` rows of weights at once (rows of length n in `w`), into `out` (R×K).
 #[inline(always)]
 fn exposures_block<const R: usize>(p: &Prepared, w: [&[f64]; R], out: &mut [f64]) {
-    let n = p.n;
     let k = p.lay.k();
-    out.iter_mut().for_each(|x| *x = 0.0);
-    const L: usize = 4;
-    let nl = n / L * L;
-    // market: Σ w
-    if p.lay.market {
-        for r in 0..R {
-            let mut acc = [0.0; L];
-            let wr = &w[r][..n];
-            for c in (0..nl).step_by(L) {
-                for l in 0..L {
-                    acc[l] += wr[c + l];
-                }
-            }
-            let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            for c in nl..n {
-                sum += wr[c];
-            }
-            out[r * k] = sum;
-        }
-    }
-    // industries: scatter-add over codes, R independent chains
-    if p.lay.n_industries > 0 {
+    // industries (scatter-add over codes, R independent chains) and the market (Σ w): one pass.
+    // Assets without an industry go to an extra slot `gn`; the market is the fixed-order sum of
+    // the slots.
+    let gn = p.lay.n_industries;
+    if p.lay.market || gn > 0 {
         let off = p.lay.ind_off();
+        let slots = gn + 1;
+        let mut acc = vec![0.0; R * slots];
         for (c, &g) in p.ind.iter().enumerate() {
-            if g >= 0 {
-                let g = g as usize + off;
-                for r in 0..R {
-                    out[r * k + g] += w[r][c];
-                }
-            }
-        }
-    }
-    // styles: R × Ks dot products with L-lane accumulators
-    let soff = p.lay.style_off();
-    for s in 0..p.lay.n_styles {
-        let col = &p.st[s * n..(s + 1) * n];
-        let mut acc = [[0.0; L]; R];
-        for c in (0..nl).step_by(L) {
+            let g = if g >= 0 { g as usize } else { gn };
             for r in 0..R {
-                for l in 0..L {
-                    acc[r][l] += w[r][c + l] * col[c + l];
-                }
+                acc[r * slots + g] += w[r][c];
             }
         }
         for r in 0..R {
-            let mut sum = (acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]);
-            for c in nl..n {
-                sum += w[r][c] * col[c];
+            let a = &acc[r * slots..(r + 1) * slots];
+            if gn > 0 {
+                out[r * k + off..r * k + off + gn].copy_from_slice(&a[..gn]);
             }
-            out[r * k + soff + s] = sum;
+            if p.lay.market {
+                out[r * k] = a.iter().sum();
+            }
         }
     }
+}
+
+/// Fixed-order sum of 8 lanes (the same on every CPU).
+#[inline(always)]
+fn lane_sum(a: &[f64; 8]) -> f64 {
+    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 }
 
 #[inline(always)]
 fn exposures_rows_generic(p: &Prepared, w: &[f64], rows: usize, out: &mut [f64]) {
     let n = p.n;
     let k = p.lay.k();
+    let ks = p.lay.n_styles;
+    if ks > 0 {
+        // styles: a (rows × N)·(N × Ks) product (ndarray's matrixmultiply kernel, single-threaded
+        // per block of rows, so the result does not depend on the number of threads)
+        let wv = ArrayView2::from_shape((rows, n), w).expect("rows × n weights");
+        let sv = ArrayView2::from_shape((ks, n), &p.st).expect("ks × n styles");
+        let mut xs = Array2::<f64>::zeros((rows, ks));
+        ndarray::linalg::general_mat_mul(1.0, &wv, &sv.t(), 0.0, &mut xs);
+        let soff = p.lay.style_off();
+        for r in 0..rows {
+            for q in 0..ks {
+                out[r * k + soff + q] = xs[[r, q]];
+            }
+        }
+    }
     let mut r = 0;
     while r + 4 <= rows {
         let ws = [
@@ -921,7 +913,7 @@ fn exposures_rows(p: &Prepared, w: &[f64], rows: usize, out: &mut [f64]) {
 }
 
 /// Rows of portfolios per parallel task (a fixed split: results do not depend on thread count).
-const ROWS_PER_TASK: usize = 8;
+const ROWS_PER_TASK: usize = 16;
 
 /// Error naming the first non-finite weight of the rows whose result is not finite (a NaN or
 /// infinite weight always makes the result non-finite, so only those rows are scanned).
@@ -1046,14 +1038,16 @@ pub fn portfolio_variance(
                 }
                 fo[r] = f;
                 let wr = &wb[r * n..(r + 1) * n];
-                let mut acc = [0.0; 4];
-                let nl = n / 4 * 4;
-                for c in (0..nl).step_by(4) {
-                    for l in 0..4 {
-                        acc[l] += wr[c + l] * wr[c + l] * d[c + l];
+                let mut acc = [0.0; 8];
+                let nl = n / 8 * 8;
+                for c in (0..nl).step_by(8) {
+                    let ws: &[f64; 8] = wr[c..c + 8].try_into().expect("8 elements");
+                    let ds: &[f64; 8] = d[c..c + 8].try_into().expect("8 elements");
+                    for l in 0..8 {
+                        acc[l] += ws[l] * ws[l] * ds[l];
                     }
                 }
-                let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                let mut s = lane_sum(&acc);
                 for c in nl..n {
                     s += wr[c] * wr[c] * d[c];
                 }
