@@ -613,7 +613,7 @@ fn specific_one_date(
         let mut idx: Vec<usize> = (0..n)
             .filter(|&j| sig[j].is_finite() && cap[j].is_finite() && cap[j] > 0.0)
             .collect();
-        idx.sort_by(|&a, &b| cap[a].total_cmp(&cap[b]).then(a.cmp(&b)));
+        idx.sort_unstable_by(|&a, &b| cap[a].total_cmp(&cap[b]).then(a.cmp(&b)));
         let m = idx.len();
         let q = s.shrinkage;
         let mut start = 0;
