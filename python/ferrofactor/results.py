@@ -1,0 +1,314 @@
+"""Result objects of the factor model and of Fama-MacBeth regressions, and their inference.
+
+Results hold numpy arrays (read-only) with the names that label them, expose them as read-only
+properties (as linearmodels' results do), print a ``summary()`` table and convert to Polars frames
+with ``to_polars()``.
+
+The Fama-MacBeth inference (:func:`fama_macbeth_inference`) works on the small (T, K) series of
+per-date estimates and follows linearmodels' ``FamaMacBeth`` exactly (linearmodels 7.1,
+``FamaMacBethCovariance`` with ``debiased=True``, its default):
+
+- dates whose estimate has any NaN (too few observations, rank-deficient cross-section, no data)
+  are dropped; T counts the dates that are used;
+- the parameters are the averages of the T estimates; with the deviations e_t = b_t − b̄,
+  the covariance is ``(Σ_t e_t e_tᵀ + Σ_{j=1..m} w_j (Γ_j + Γ_jᵀ)) / (T · (T − 1))`` with
+  ``Γ_j = Σ_t e_t e_{t−j}ᵀ`` and Bartlett weights ``w_j = 1 − j / (m + 1)``, m = the integer part of
+  the bandwidth; ``"unadjusted"`` is m = 0, i.e. ``var(b_t, ddof=1) / T``;
+- the automatic bandwidth is Newey and West's (1994) rule applied to the sum over parameters of the
+  standardised deviations ``Σ_k e_tk / std_k`` (population std): pilot lags
+  ``n = ceil(4 (T/100)^(2/9))``, autocovariances ``σ_j = Σ_t x_t x_{t−j} / T``,
+  ``s0 = σ_0 + 2 Σ_{j≤n} σ_j``, ``s1 = 2 Σ_{j≤n} j σ_j``,
+  ``m = min(ceil(1.1447 · ((s1/s0)²)^(1/3) · T^(1/3)), T − 1)``; it needs n < T − 1 (T ≥ 4);
+- t-statistics are params / std_errors and p-values are two-sided from a t distribution with
+  T − 1 degrees of freedom.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+COV_TYPES = ("unadjusted", "kernel")
+
+# Newey-West (1994) automatic bandwidth rule for the Bartlett kernel: q, c, pilot-lag exponent.
+_NW_Q, _NW_C, _NW_EXPONENT = 1, 1.1447, 2.0 / 9.0
+
+
+def _pilot_lags(n: int) -> int:
+    return int(math.ceil(4 * (n / 100) ** _NW_EXPONENT))
+
+
+def _min_periods_automatic_bandwidth() -> int:
+    n = 1
+    while _pilot_lags(n) >= n - 1:
+        n += 1
+    return n
+
+
+def newey_west_bandwidth(x: np.ndarray) -> int:
+    """Newey-West (1994) automatic bandwidth of the Bartlett kernel for a 1-d series ``x``.
+
+    Returns ``min(ceil(m̂), T − 1)``; see the module docstring for the rule. Raises ``ValueError``
+    when the series is too short (T < 4) or the rule is not finite (e.g. a series of zeros).
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    t = x.shape[0]
+    n = _pilot_lags(t)
+    if n >= t - 1:
+        raise ValueError(
+            f"the automatic Newey-West bandwidth needs at least "
+            f"{_min_periods_automatic_bandwidth()} periods, got {t}; pass bandwidth explicitly"
+        )
+    rate = 1.0 / (2 * _NW_Q + 1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sigma = np.empty(n + 1)
+        sigma[0] = x @ x / t
+        for j in range(1, n + 1):
+            sigma[j] = x[j:] @ x[:-j] / t
+        s0 = sigma[0] + 2 * sigma[1:].sum()
+        sq = 2 * np.sum(sigma[1:] * np.arange(1, n + 1) ** _NW_Q)
+        m = _NW_C * ((sq / s0) ** 2) ** rate * t**rate
+    if not np.isfinite(m):
+        raise ValueError(
+            "the automatic Newey-West bandwidth is not finite (the estimates do not vary or are "
+            "not finite); pass bandwidth explicitly"
+        )
+    return min(int(math.ceil(m)), t - 1)
+
+
+def bartlett_weights(bandwidth: float) -> np.ndarray:
+    """Bartlett kernel weights for lags 0..m, m = int(bandwidth): ``1 − j / (m + 1)``."""
+    m = int(bandwidth)
+    return 1.0 - np.arange(m + 1) / (m + 1)
+
+
+def kernel_covariance(e: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(eᵀe + Σ_{j≥1} w_j (Γ_j + Γ_jᵀ)) / T`` for mean-zero (T, K) ``e`` (lag-0 weight unused)."""
+    n = e.shape[0]
+    s = e.T @ e
+    for j in range(1, len(weights)):
+        op = e[j:].T @ e[:-j]
+        s += weights[j] * (op + op.T)
+    return s / n
+
+
+def fama_macbeth_inference(
+    estimates: np.ndarray, cov: str = "unadjusted", bandwidth: float | None = None,
+    *, on_error: str = "raise",
+) -> dict:
+    """Fama-MacBeth summary of a (T, K) series of per-date estimates.
+
+    Parameters
+    ----------
+    estimates : ndarray, shape (T, K)
+        One row of estimates per date; rows with any NaN are not used.
+    cov : {"unadjusted", "kernel"}
+        Plain standard errors of the mean, or Newey-West (Bartlett kernel) standard errors.
+    bandwidth : float, optional
+        Kernel bandwidth (its integer part is the number of lags), ``0 <= bandwidth < T``.
+        Default: the Newey-West (1994) automatic rule. Ignored for ``"unadjusted"``.
+    on_error : {"raise", "nan"}
+        What to do when the kernel covariance cannot be computed (too few periods): raise a
+        ``ValueError`` or return NaN standard errors.
+
+    Returns
+    -------
+    dict with params (K,), cov (K, K), std_errors, tstats, pvalues (K,), n_periods, df_resid,
+    bandwidth (float; 0 for unadjusted, NaN if unavailable), used (T,) bool.
+    """
+    est = np.asarray(estimates, dtype=np.float64)
+    if est.ndim != 2:
+        raise ValueError(f"estimates must be 2-dimensional (T, K), got shape {est.shape}")
+    if cov not in COV_TYPES:
+        raise ValueError(f"cov must be one of {list(COV_TYPES)!r}, got {cov!r}")
+    K = est.shape[1]
+    used = np.all(np.isfinite(est), axis=1)
+    b = est[used]
+    n = b.shape[0]
+    nan_k = np.full(K, np.nan)
+    out = {
+        "params": nan_k.copy(), "cov": np.full((K, K), np.nan), "std_errors": nan_k.copy(),
+        "tstats": nan_k.copy(), "pvalues": nan_k.copy(), "n_periods": n, "df_resid": n - 1,
+        "bandwidth": 0.0 if cov == "unadjusted" else np.nan, "used": used,
+    }
+    if n == 0:
+        return out
+    params = b.mean(axis=0)
+    out["params"] = params
+    e = b - params
+    if cov == "unadjusted":
+        bw = 0.0
+    else:
+        try:
+            if bandwidth is None:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    stde = np.sum(e / e.std(0)[None, :], axis=1)
+                bw = float(newey_west_bandwidth(stde))
+            else:
+                bw = float(bandwidth)
+                if not np.isfinite(bw) or bw < 0:
+                    raise ValueError(f"bandwidth must be a non-negative number, got {bandwidth!r}")
+                if bw >= n:
+                    raise ValueError(
+                        f"bandwidth must be below the number of periods used ({n}), got {bandwidth!r}"
+                    )
+        except ValueError:
+            if on_error == "raise":
+                raise
+            return out
+    out["bandwidth"] = bw
+    if n < 2:
+        return out
+    c = kernel_covariance(e, bartlett_weights(bw)) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(np.diag(c))
+        t = params / se
+    out.update(cov=c, std_errors=se, tstats=t, pvalues=2 * stats.t.sf(np.abs(t), n - 1))
+    return out
+
+
+def _readonly(a: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return None
+    a = np.asarray(a).view()
+    a.flags.writeable = False
+    return a
+
+
+def _fmt(x: float, width: int = 11) -> str:
+    if x is None or not np.isfinite(x):
+        return f"{'nan':>{width}}"
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
+        return f"{x:>{width}.4e}"
+    return f"{x:>{width}.4f}"
+
+
+def _table(title: str, header: Sequence[tuple[str, str]], columns: Sequence[str],
+           rows: Sequence[tuple[str, Sequence[float]]]) -> str:
+    """A statsmodels-like text table: a title, key/value header lines, then a parameter table."""
+    name_w = max([len("Parameter")] + [len(r[0]) for r in rows]) + 1
+    col_w = 11
+    width = max(name_w + len(columns) * (col_w + 1), 60)
+    lines = [title.center(width), "=" * width]
+    half = (len(header) + 1) // 2
+    left, right = header[:half], header[half:]
+    lw = width // 2
+    for i in range(half):
+        k, v = left[i]
+        s = f"{k + ':':<22}{v:>{lw - 24}}  "
+        if i < len(right):
+            k2, v2 = right[i]
+            s += f"{k2 + ':':<22}{v2:>{width - lw - 22}}"
+        lines.append(s.rstrip())
+    lines.append("=" * width)
+    lines.append(f"{'Parameter':<{name_w}}" + "".join(f" {c:>{col_w}}" for c in columns))
+    lines.append("-" * width)
+    for name, vals in rows:
+        lines.append(f"{name:<{name_w}}" + "".join(" " + _fmt(v, col_w) for v in vals))
+    lines.append("=" * width)
+    return "\n".join(lines)
+
+
+def _date_series(dates, T: int):
+    import polars as pl
+
+    if dates is None:
+        return pl.Series("date", np.arange(T), dtype=pl.Int64)
+    return pl.Series("date", np.asarray(dates, dtype="datetime64[D]"))
+
+
+class FamaMacBethResult:
+    """Result of :func:`ferrofactor.fama_macbeth`.
+
+    Attributes (read-only)
+    ----------------------
+    params, std_errors, tstats, pvalues : ndarray, shape (K',)
+        Averages of the per-date estimates, their standard errors (plain or Newey-West), t-stats and
+        two-sided p-values (t distribution with T − 1 degrees of freedom). K' = K + intercept.
+    cov : ndarray, shape (K', K')
+        Covariance of ``params``.
+    estimates : ndarray, shape (T, K')
+        Per-date cross-sectional estimates, NaN on dates that could not be estimated.
+    n_obs : ndarray of int, shape (T,)
+        Observations used by each date's regression.
+    r2 : ndarray, shape (T,)
+        Per-date R².
+    n_periods : int
+        Dates used (T counted by the inference).
+    names : list of str
+        Parameter names (``"const"`` first when there is an intercept).
+    """
+
+    def __init__(self, *, estimates, n_obs, r2, names, cov_type, bandwidth=None, dates=None,
+                 inference=None):
+        self._estimates = _readonly(np.asarray(estimates, dtype=np.float64))
+        self._n_obs = _readonly(np.asarray(n_obs))
+        self._r2 = _readonly(np.asarray(r2, dtype=np.float64))
+        self._names = list(names)
+        self._cov_type = cov_type
+        self._dates = dates
+        inf = inference if inference is not None else fama_macbeth_inference(
+            self._estimates, cov_type, bandwidth)
+        self._inf = {k: (_readonly(v) if isinstance(v, np.ndarray) else v) for k, v in inf.items()}
+
+    params = property(lambda self: self._inf["params"], doc="(K',) mean of the per-date estimates.")
+    std_errors = property(lambda self: self._inf["std_errors"], doc="(K',) standard errors.")
+    tstats = property(lambda self: self._inf["tstats"], doc="(K',) t-statistics.")
+    pvalues = property(lambda self: self._inf["pvalues"], doc="(K',) two-sided p-values, t(T−1).")
+    cov = property(lambda self: self._inf["cov"], doc="(K', K') covariance of params.")
+    estimates = property(lambda self: self._estimates, doc="(T, K') per-date estimates.")
+    n_obs = property(lambda self: self._n_obs, doc="(T,) observations per date.")
+    r2 = property(lambda self: self._r2, doc="(T,) per-date R².")
+    n_periods = property(lambda self: self._inf["n_periods"], doc="dates used by the inference.")
+    df_resid = property(lambda self: self._inf["df_resid"], doc="T − 1.")
+    bandwidth = property(lambda self: self._inf["bandwidth"], doc="kernel bandwidth (0: none).")
+    cov_type = property(lambda self: self._cov_type)
+    names = property(lambda self: list(self._names))
+    dates = property(lambda self: self._dates)
+
+    def summary(self, print_: bool = False) -> str:
+        """Text table of the estimates (and print it when ``print_``)."""
+        T = self._estimates.shape[0]
+        cov_desc = ("Unadjusted" if self._cov_type == "unadjusted"
+                    else f"Newey-West (Bartlett, bw={self.bandwidth:g})")
+        used = self._inf["used"]
+        header = [
+            ("Estimator", "Fama-MacBeth"), ("Dates", str(T)), ("Dates used", str(self.n_periods)),
+            ("Avg. obs per date", f"{np.mean(self._n_obs[used]):.1f}" if used.any() else "nan"),
+            ("Avg. R-squared", f"{np.nanmean(self._r2[used]):.4f}" if used.any() else "nan"),
+            ("Covariance", cov_desc), ("Df (T-1)", str(self.df_resid)),
+        ]
+        rows = [(n, (self.params[i], self.std_errors[i], self.tstats[i], self.pvalues[i]))
+                for i, n in enumerate(self._names)]
+        text = _table("Fama-MacBeth Estimation Summary", header,
+                      ["Parameter", "Std. Err.", "T-stat", "P-value"], rows)
+        if print_:
+            print(text)
+        return text
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"FamaMacBethResult(params={dict(zip(self._names, np.round(self.params, 6)))}, "
+                f"cov_type={self._cov_type!r}, n_periods={self.n_periods})")
+
+    def to_polars(self, kind: str = "params"):
+        """``"params"``: one row per parameter (name, param, std_error, tstat, pvalue);
+        ``"estimates"``: wide (date × parameter) frame of the per-date estimates."""
+        import polars as pl
+
+        if kind == "params":
+            return pl.DataFrame({
+                "name": self._names, "param": self.params, "std_error": self.std_errors,
+                "tstat": self.tstats, "pvalue": self.pvalues,
+            })
+        if kind == "estimates":
+            cols = {n: self._estimates[:, i] for i, n in enumerate(self._names)}
+            return pl.DataFrame([_date_series(self._dates, self._estimates.shape[0])]).with_columns(
+                [pl.Series(k, v) for k, v in cols.items()]
+                + [pl.Series("n_obs", np.asarray(self._n_obs, dtype=np.int64))])
+        raise ValueError(f"kind must be one of ['params', 'estimates'], got {kind!r}")
