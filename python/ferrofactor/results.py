@@ -97,76 +97,119 @@ def kernel_covariance(e: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def fama_macbeth_inference(
     estimates: np.ndarray, cov: str = "unadjusted", bandwidth: float | None = None,
-    *, on_error: str = "raise",
+    *, nan_policy: str = "row", on_error: str = "raise",
 ) -> dict:
     """Fama-MacBeth summary of a (T, K) series of per-date estimates.
 
     Parameters
     ----------
     estimates : ndarray, shape (T, K)
-        One row of estimates per date; rows with any NaN are not used.
+        One row of estimates per date, NaN where not estimated.
     cov : {"unadjusted", "kernel"}
         Plain standard errors of the mean, or Newey-West (Bartlett kernel) standard errors.
     bandwidth : float, optional
         Kernel bandwidth (its integer part is the number of lags), ``0 <= bandwidth < T``.
         Default: the Newey-West (1994) automatic rule. Ignored for ``"unadjusted"``.
+    nan_policy : {"row", "column"}
+        ``"row"`` (linearmodels): a date with any NaN is dropped for every parameter.
+        ``"column"``: each parameter uses the dates where it is finite (an industry that is
+        empty on a date does not remove the date for the other factors); in the kernel sums a
+        missing deviation counts as 0 at its calendar position, the automatic bandwidth uses the
+        sum over parameters of the available standardised deviations on dates with any finite
+        estimate, and T is counted per parameter. Without partial NaN rows both policies agree.
     on_error : {"raise", "nan"}
-        What to do when the kernel covariance cannot be computed (too few periods): raise a
+        When the kernel covariance cannot be computed (too few periods, bad bandwidth): raise a
         ``ValueError`` or return NaN standard errors.
 
     Returns
     -------
-    dict with params (K,), cov (K, K), std_errors, tstats, pvalues (K,), n_periods, df_resid,
-    bandwidth (float; 0 for unadjusted, NaN if unavailable), used (T,) bool.
+    dict with params (K,), cov (K, K) (NaN off-diagonal under "column"), std_errors, tstats,
+    pvalues (K,), n_periods (int for "row", (K,) ints for "column"), df_resid, bandwidth (float;
+    0 for unadjusted, NaN if unavailable), used (T,) bool (dates used by any parameter).
     """
     est = np.asarray(estimates, dtype=np.float64)
     if est.ndim != 2:
         raise ValueError(f"estimates must be 2-dimensional (T, K), got shape {est.shape}")
     if cov not in COV_TYPES:
         raise ValueError(f"cov must be one of {list(COV_TYPES)!r}, got {cov!r}")
+    if nan_policy not in ("row", "column"):
+        raise ValueError(f"nan_policy must be one of ['row', 'column'], got {nan_policy!r}")
     K = est.shape[1]
-    used = np.all(np.isfinite(est), axis=1)
-    b = est[used]
-    n = b.shape[0]
+    fin = np.isfinite(est)
+    if nan_policy == "row":
+        used = np.all(fin, axis=1)
+        b = est[used]
+        mask = np.ones_like(b, dtype=bool)
+    else:
+        used = np.any(fin, axis=1)
+        b = np.where(fin, est, 0.0)[used]
+        mask = fin[used]
+    counts = mask.sum(axis=0)  # periods per parameter
+    n_rows = b.shape[0]
     nan_k = np.full(K, np.nan)
+    n_periods = int(n_rows) if nan_policy == "row" else counts.astype(np.int64)
     out = {
         "params": nan_k.copy(), "cov": np.full((K, K), np.nan), "std_errors": nan_k.copy(),
-        "tstats": nan_k.copy(), "pvalues": nan_k.copy(), "n_periods": n, "df_resid": n - 1,
-        "bandwidth": 0.0 if cov == "unadjusted" else np.nan, "used": used,
+        "tstats": nan_k.copy(), "pvalues": nan_k.copy(), "n_periods": n_periods,
+        "df_resid": n_periods - 1, "bandwidth": 0.0 if cov == "unadjusted" else np.nan,
+        "used": used,
     }
-    if n == 0:
+    if n_rows == 0:
         return out
-    params = b.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if nan_policy == "row":
+            params = b.mean(axis=0)
+        else:
+            params = np.where(counts > 0, b.sum(axis=0) / counts, np.nan)
     out["params"] = params
-    e = b - params
+    e = np.where(mask, b - params, 0.0) if nan_policy == "column" else b - params
     if cov == "unadjusted":
         bw = 0.0
     else:
         try:
             if bandwidth is None:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    stde = np.sum(e / e.std(0)[None, :], axis=1)
+                    if nan_policy == "row":
+                        stde = np.sum(e / e.std(0)[None, :], axis=1)
+                    else:
+                        live = counts > 1
+                        sd = np.sqrt((e[:, live] ** 2).sum(axis=0) / counts[live])
+                        stde = np.sum(e[:, live] / sd[None, :], axis=1)
                 bw = float(newey_west_bandwidth(stde))
             else:
                 bw = float(bandwidth)
                 if not np.isfinite(bw) or bw < 0:
                     raise ValueError(f"bandwidth must be a non-negative number, got {bandwidth!r}")
-                if bw >= n:
+                if bw >= n_rows:
                     raise ValueError(
-                        f"bandwidth must be below the number of periods used ({n}), got {bandwidth!r}"
+                        f"bandwidth must be below the number of periods used ({n_rows}), "
+                        f"got {bandwidth!r}"
                     )
         except ValueError:
             if on_error == "raise":
                 raise
             return out
     out["bandwidth"] = bw
-    if n < 2:
-        return out
-    c = kernel_covariance(e, bartlett_weights(bw)) / (n - 1)
+    w = bartlett_weights(bw)
     with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(np.diag(c))
+        if nan_policy == "row":
+            if n_rows < 2:
+                return out
+            c = kernel_covariance(e, w) / (n_rows - 1)
+            se = np.sqrt(np.diag(c))
+        else:
+            # per parameter: the kernel sums over its calendar series with gaps as 0
+            s = (e * e).sum(axis=0)
+            for j in range(1, len(w)):
+                s += 2 * w[j] * (e[j:] * e[:-j]).sum(axis=0)
+            var = s / counts / (counts - 1)
+            var[(counts < 2) | (bw >= counts)] = np.nan
+            c = np.full((K, K), np.nan)
+            c[np.diag_indices(K)] = var
+            se = np.sqrt(var)
         t = params / se
-    out.update(cov=c, std_errors=se, tstats=t, pvalues=2 * stats.t.sf(np.abs(t), n - 1))
+        pv = 2 * stats.t.sf(np.abs(t), np.asarray(n_periods) - 1)
+    out.update(cov=c, std_errors=se, tstats=t, pvalues=pv)
     return out
 
 
