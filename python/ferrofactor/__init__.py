@@ -12,12 +12,19 @@ from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
 from ferrofactor.exposures import Exposures
+from ferrofactor.factor_model import FactorModel, fama_macbeth, robust_clip_returns
+from ferrofactor.results import FactorModelResult, FamaMacBethResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
     "Exposures",
+    "FactorModel",
+    "FactorModelResult",
+    "FamaMacBethResult",
+    "fama_macbeth",
+    "robust_clip_returns",
     "get_num_threads",
     "set_num_threads",
 ]

@@ -222,6 +222,8 @@ def _readonly(a: np.ndarray | None) -> np.ndarray | None:
 
 
 def _fmt(x: float, width: int = 11) -> str:
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):>{width}d}"
     if x is None or not np.isfinite(x):
         return f"{'nan':>{width}}"
     if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
@@ -234,17 +236,17 @@ def _table(title: str, header: Sequence[tuple[str, str]], columns: Sequence[str]
     """A statsmodels-like text table: a title, key/value header lines, then a parameter table."""
     name_w = max([len("Parameter")] + [len(r[0]) for r in rows]) + 1
     col_w = 11
-    width = max(name_w + len(columns) * (col_w + 1), 60)
+    width = max(name_w + len(columns) * (col_w + 1), 78)
     lines = [title.center(width), "=" * width]
     half = (len(header) + 1) // 2
     left, right = header[:half], header[half:]
     lw = width // 2
     for i in range(half):
         k, v = left[i]
-        s = f"{k + ':':<22}{v:>{lw - 24}}  "
+        s = f"{k + ':':<20}{v:>{lw - 22}}  "
         if i < len(right):
             k2, v2 = right[i]
-            s += f"{k2 + ':':<22}{v2:>{width - lw - 22}}"
+            s += f"{k2 + ':':<20}{v2:>{width - lw - 20}}"
         lines.append(s.rstrip())
     lines.append("=" * width)
     lines.append(f"{'Parameter':<{name_w}}" + "".join(f" {c:>{col_w}}" for c in columns))
@@ -316,18 +318,19 @@ class FamaMacBethResult:
         """Text table of the estimates (and print it when ``print_``)."""
         T = self._estimates.shape[0]
         cov_desc = ("Unadjusted" if self._cov_type == "unadjusted"
-                    else f"Newey-West (Bartlett, bw={self.bandwidth:g})")
+                    else f"Newey-West bw={self.bandwidth:g}")
         used = self._inf["used"]
         header = [
             ("Estimator", "Fama-MacBeth"), ("Dates", str(T)), ("Dates used", str(self.n_periods)),
             ("Avg. obs per date", f"{np.mean(self._n_obs[used]):.1f}" if used.any() else "nan"),
-            ("Avg. R-squared", f"{np.nanmean(self._r2[used]):.4f}" if used.any() else "nan"),
+            ("Avg. R-squared",
+             f"{np.nanmean(self._r2[used]):.4f}" if np.isfinite(self._r2[used]).any() else "nan"),
             ("Covariance", cov_desc), ("Df (T-1)", str(self.df_resid)),
         ]
         rows = [(n, (self.params[i], self.std_errors[i], self.tstats[i], self.pvalues[i]))
                 for i, n in enumerate(self._names)]
         text = _table("Fama-MacBeth Estimation Summary", header,
-                      ["Parameter", "Std. Err.", "T-stat", "P-value"], rows)
+                      ["Estimate", "Std. Err.", "T-stat", "P-value"], rows)
         if print_:
             print(text)
         return text
@@ -355,3 +358,163 @@ class FamaMacBethResult:
                 [pl.Series(k, v) for k, v in cols.items()]
                 + [pl.Series("n_obs", np.asarray(self._n_obs, dtype=np.int64))])
         raise ValueError(f"kind must be one of ['params', 'estimates'], got {kind!r}")
+
+
+class FactorModelResult:
+    """Result of :meth:`ferrofactor.FactorModel.fit`.
+
+    Per-date fields (read-only numpy arrays, factors in the order of ``factor_names``:
+    ``[market] + industries + styles``):
+
+    factor_returns : (T, P)
+        Estimated factor returns; NaN for an industry with no member on a date and on dates
+        that could not be estimated.
+    residuals : (T, N)
+        Specific returns ``r − B f`` of the original (unclipped) returns; NaN where not used.
+    r2 : (T,), std_errors, tstats : (T, P), n_obs : (T,)
+        Per-date weighted R², classic WLS standard errors and t-statistics, observations used.
+    n_clipped : (T,)
+        Returns clipped by ``winsorize_returns`` per date (zeros without it);
+        ``n_clipped_total`` is their sum.
+    exposures : Exposures
+        The lagged exposures the regressions used (row t = exposures known at t − lag).
+
+    Fama-MacBeth summary over dates (P,), each factor over the dates where it is estimated
+    (see :func:`fama_macbeth_inference`, ``nan_policy="column"``):
+    ``mean_returns``, ``std_errors_mean`` and ``tstats_mean`` (plain), ``nw_std_errors``,
+    ``nw_tstats`` (Newey-West, Bartlett kernel, automatic bandwidth ``nw_bandwidth`` unless the
+    model's ``fama_macbeth(bandwidth=...)`` is called), ``pvalues_mean`` and ``nw_pvalues``.
+    Mean factor returns are per period (daily for daily data), not annualised.
+    """
+
+    def __init__(self, *, factor_returns, residuals, r2, std_errors, tstats, n_obs, factor_names,
+                 exposures, n_clipped, model):
+        self._factor_returns = _readonly(factor_returns)
+        self._residuals = _readonly(residuals)
+        self._r2 = _readonly(r2)
+        self._std_errors = _readonly(std_errors)
+        self._tstats = _readonly(tstats)
+        self._n_obs = _readonly(n_obs)
+        self._factor_names = list(factor_names)
+        self._exposures = exposures
+        self._n_clipped = _readonly(n_clipped)
+        self._model = model
+        self._plain = fama_macbeth_inference(self._factor_returns, "unadjusted", nan_policy="column")
+        self._nw = fama_macbeth_inference(self._factor_returns, "kernel", nan_policy="column",
+                                          on_error="nan")
+        for d in (self._plain, self._nw):
+            for k, v in d.items():
+                if isinstance(v, np.ndarray):
+                    d[k] = _readonly(v)
+
+    # -- per-date fields --------------------------------------------------------------------
+    factor_returns = property(lambda self: self._factor_returns, doc="(T, P) factor returns.")
+    residuals = property(lambda self: self._residuals, doc="(T, N) specific returns.")
+    r2 = property(lambda self: self._r2, doc="(T,) per-date weighted R².")
+    std_errors = property(lambda self: self._std_errors, doc="(T, P) per-date standard errors.")
+    tstats = property(lambda self: self._tstats, doc="(T, P) per-date t-statistics.")
+    n_obs = property(lambda self: self._n_obs, doc="(T,) observations used per date.")
+    n_clipped = property(lambda self: self._n_clipped, doc="(T,) returns clipped per date.")
+    n_clipped_total = property(lambda self: int(self._n_clipped.sum()), doc="clipped returns.")
+    exposures = property(lambda self: self._exposures, doc="lagged Exposures used by the fit.")
+    factor_names = property(lambda self: list(self._factor_names))
+    model = property(lambda self: self._model, doc="the FactorModel (settings) that was fit.")
+    lag = property(lambda self: self._model.lag)
+    dates = property(lambda self: self._exposures.dates)
+    assets = property(lambda self: self._exposures.assets)
+
+    # -- Fama-MacBeth summary -----------------------------------------------------------------
+    mean_returns = property(lambda self: self._plain["params"],
+                            doc="(P,) mean factor return per period over the estimated dates.")
+    std_errors_mean = property(lambda self: self._plain["std_errors"],
+                               doc="(P,) plain standard errors of the mean factor returns.")
+    tstats_mean = property(lambda self: self._plain["tstats"], doc="(P,) plain t-statistics.")
+    pvalues_mean = property(lambda self: self._plain["pvalues"], doc="(P,) plain p-values.")
+    nw_std_errors = property(lambda self: self._nw["std_errors"],
+                             doc="(P,) Newey-West standard errors of the mean factor returns.")
+    nw_tstats = property(lambda self: self._nw["tstats"], doc="(P,) Newey-West t-statistics.")
+    nw_pvalues = property(lambda self: self._nw["pvalues"], doc="(P,) Newey-West p-values.")
+    nw_bandwidth = property(lambda self: self._nw["bandwidth"],
+                            doc="Newey-West bandwidth (automatic rule; NaN if too few dates).")
+    n_periods = property(lambda self: self._plain["n_periods"], doc="(P,) dates per factor.")
+
+    def fama_macbeth(self, cov: str = "kernel", bandwidth: float | None = None) -> dict:
+        """Fama-MacBeth inference on the factor returns with a chosen covariance/bandwidth.
+
+        Returns the dict of :func:`fama_macbeth_inference` (``nan_policy="column"``).
+        """
+        return fama_macbeth_inference(self._factor_returns, cov, bandwidth, nan_policy="column")
+
+    def summary(self, print_: bool = False) -> str:
+        """Text table: mean factor returns, plain and Newey-West standard errors and t-stats."""
+        T, N = self._residuals.shape
+        m = self._model
+        w = m.weights if isinstance(m.weights, str) else "array"
+        any_used = self._n_obs > 0
+        header = [
+            ("Model", "Cross-sectional WLS"), ("Dates", str(T)),
+            ("Assets", str(N)),
+            ("Avg. obs per date", f"{np.mean(self._n_obs[any_used]):.1f}" if any_used.any() else "nan"),
+            ("Avg. R-squared", f"{np.nanmean(self._r2):.4f}" if np.isfinite(self._r2).any() else "nan"),
+            ("Exposure lag", str(m.lag)), ("Weights", str(w)),
+            ("Industry constraint", str(m.industry_constraint)),
+            ("NW bandwidth", f"{self.nw_bandwidth:g}"),
+            ("Clipped returns", str(self.n_clipped_total)),
+        ]
+        rows = [
+            (n, (self.mean_returns[i], self.std_errors_mean[i], self.tstats_mean[i],
+                 self.nw_std_errors[i], self.nw_tstats[i], self.nw_pvalues[i],
+                 int(self.n_periods[i])))
+            for i, n in enumerate(self._factor_names)
+        ]
+        text = _table("Factor Model Summary (Fama-MacBeth over dates)", header,
+                      ["Mean", "Std. Err.", "T-stat", "NW Std.Err", "NW T-stat", "NW P-value",
+                       "Dates"], rows)
+        if print_:
+            print(text)
+        return text
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        T, N = self._residuals.shape
+        return f"FactorModelResult(T={T}, N={N}, factors={self._factor_names})"
+
+    def to_polars(self, what: str = "factor_returns"):
+        """Polars frames.
+
+        ``"factor_returns"``, ``"tstats"``, ``"std_errors"``: wide (date × factor) frames;
+        ``"residuals"``: long (date, asset, residual) over the observations used;
+        ``"dates"``: per-date r2, n_obs, n_clipped; ``"summary"``: one row per factor with the
+        Fama-MacBeth summary. Dates are ``exposures.dates`` or 0..T−1, assets ``exposures.assets``
+        or 0..N−1.
+        """
+        import polars as pl
+
+        T, N = self._residuals.shape
+        date = _date_series(self.dates, T)
+        if what in ("factor_returns", "tstats", "std_errors"):
+            arr = getattr(self, what)
+            return pl.DataFrame([date] + [pl.Series(n, arr[:, i])
+                                          for i, n in enumerate(self._factor_names)])
+        if what == "dates":
+            return pl.DataFrame([date, pl.Series("r2", self._r2),
+                                 pl.Series("n_obs", np.asarray(self._n_obs, dtype=np.int64)),
+                                 pl.Series("n_clipped", np.asarray(self._n_clipped, dtype=np.int64))])
+        if what == "residuals":
+            tt, nn = np.nonzero(np.isfinite(self._residuals))
+            assets = self.assets if self.assets is not None else np.arange(N)
+            return pl.DataFrame([date.gather(tt), pl.Series("asset", np.asarray(assets)[nn]),
+                                 pl.Series("residual", self._residuals[tt, nn])])
+        if what == "summary":
+            return pl.DataFrame({
+                "factor": self._factor_names, "mean": self.mean_returns,
+                "std_error": self.std_errors_mean, "tstat": self.tstats_mean,
+                "nw_std_error": self.nw_std_errors, "nw_tstat": self.nw_tstats,
+                "nw_pvalue": self.nw_pvalues, "n_dates": np.asarray(self.n_periods, dtype=np.int64),
+            })
+        raise ValueError(
+            "what must be one of ['factor_returns', 'tstats', 'std_errors', 'residuals', 'dates', "
+            f"'summary'], got {what!r}"
+        )
