@@ -226,7 +226,7 @@ def _fmt(x: float, width: int = 11) -> str:
         return f"{int(x):>{width}d}"
     if x is None or not np.isfinite(x):
         return f"{'nan':>{width}}"
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
+    if x != 0 and (abs(x) < 0.1 or abs(x) >= 1e5):  # keep >= 4 significant digits
         return f"{x:>{width}.4e}"
     return f"{x:>{width}.4f}"
 
