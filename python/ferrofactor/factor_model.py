@@ -195,7 +195,8 @@ class FactorModel:
             check_shape("cap", cap_arr, (T, N), "the shape of returns (T, N)")
             check_weights("cap", cap_arr)
         if isinstance(self.weights, str):
-            w_raw = None if self.weights == "equal" else np.sqrt(cap_arr)
+            # explicit ones: cross_section_regress defaults to sqrt(cap) whenever cap is given
+            w_raw = np.ones((T, N)) if self.weights == "equal" else np.sqrt(cap_arr)
         else:
             check_shape("weights", self.weights, (T, N), "the shape of returns (T, N)")
             w_raw = self.weights
