@@ -12,7 +12,7 @@ from linearmodels import FamaMacBeth
 
 import ferrofactor as ff
 from ferrofactor import baseline
-from ferrofactor.factor_model import cross_section_regress
+from ferrofactor.model import cross_section_regress
 
 
 def exposures_of(p, industries=True, **kw):
@@ -64,8 +64,6 @@ def test_lag_zero_uses_same_date_exposures():
 # --- equals a direct regression on hand-lagged inputs -----------------------------------------------
 @pytest.mark.parametrize("industries", [False, True])
 def test_fit_equals_direct_regression_on_hand_lagged_exposures(industries):
-    if industries:
-        pytest.importorskip("ferrofactor.model")  # real cross_section_regress (branch regress)
     p = random_panel(T=15, N=120, K=3, seed=3)
     res = ff.FactorModel().fit(p.returns, exposures_of(p, industries), cap=p.cap)
     cap_l = shift(p.cap, 1)

@@ -11,20 +11,35 @@ the benchmark baseline).
 from __future__ import annotations
 
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.clean import neutralize
 from ferrofactor.exposures import Exposures
-from ferrofactor.factor_model import FactorModel, fama_macbeth, robust_clip_returns
+from ferrofactor.clean import rank, standardize, winsorize
+from ferrofactor.model import (
+    CrossSectionResult,
+    FactorModel,
+    cross_section_regress,
+    fama_macbeth,
+    robust_clip_returns,
+)
 from ferrofactor.results import FactorModelResult, FamaMacBethResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "CrossSectionResult",
     "Exposures",
+    "cross_section_regress",
     "FactorModel",
     "FactorModelResult",
     "FamaMacBethResult",
     "fama_macbeth",
     "robust_clip_returns",
     "get_num_threads",
+    "neutralize",
     "set_num_threads",
+    # clean
+    "rank",
+    "standardize",
+    "winsorize",
 ]
