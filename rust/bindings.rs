@@ -132,6 +132,9 @@ fn neutralize<'py>(
     let iv = industry.as_ref().map(|a| a.as_array());
     let wv = weights.as_ref().map(|a| a.as_array());
     let out = run(py, || regress::neutralize(xv, cv, iv, n_industries, wv))?;
+    Ok(out.into_pyarray(py))
+}
+
 // --- clean: winsorize, standardize, rank (rust/clean.rs) ---
 
 /// Per-date winsorisation; see `ferrofactor.winsorize`.
