@@ -250,6 +250,7 @@ from ferrofactor._validate import (  # noqa: E402
     check_shape,
     check_weights,
 )
+from ferrofactor.clean import winsorize  # noqa: E402
 from ferrofactor.exposures import Exposures  # noqa: E402
 from ferrofactor.results import (  # noqa: E402
     COV_TYPES,
@@ -269,11 +270,14 @@ def robust_clip_returns(returns: np.ndarray, threshold: float) -> tuple[np.ndarr
 
     On every date the finite returns with ``|r − median| / (1.4826 · MAD) > threshold`` are set to
     ``median ± threshold · 1.4826 · MAD`` (MAD = median absolute deviation from the median, over
-    that date's finite returns). NaN stays NaN; a date with MAD = 0 is left unchanged.
+    that date's finite returns; numpy's median). NaN (and ±inf) stay as they are. A date with
+    MAD = 0 (more than half of its returns equal, e.g. many zero returns) is left unchanged rather
+    than collapsed onto its median. The per-date medians run in the Rust ``winsorize`` kernel
+    (``ff.winsorize(method="mad")``).
 
     Parameters
     ----------
-    returns : ndarray, shape (T, N)
+    returns : array_like, shape (T, N)
     threshold : float > 0
         Robust z-score above which a return is clipped (e.g. 5).
 
@@ -283,23 +287,27 @@ def robust_clip_returns(returns: np.ndarray, threshold: float) -> tuple[np.ndarr
         A new array.
     n_clipped : ndarray of int64, shape (T,)
         Number of clipped values per date.
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> clipped, n = ff.robust_clip_returns(np.array([[0.0, 0.01, 0.02, 0.03, 0.04, 0.5]]), 3.0)
+    >>> clipped.round(4), n
+    (array([[0.    , 0.01  , 0.02  , 0.03  , 0.04  , 0.0917]]), array([1]))
     """
     r = as_float_array("returns", returns, 2)
     threshold = _check_threshold(threshold)
-    T = r.shape[0]
-    clipped = r.copy()
-    n_clipped = np.zeros(T, dtype=np.int64)
-    has = np.isfinite(r).any(axis=1)
-    if not has.any():
-        return clipped, n_clipped
-    sub = r[has]
-    med = np.nanmedian(sub, axis=1, keepdims=True)
-    scale = MAD_SCALE * np.nanmedian(np.abs(sub - med), axis=1, keepdims=True)
-    lo, hi = med - threshold * scale, med + threshold * scale
-    fin = np.isfinite(sub)
-    out = fin & ((sub < lo) | (sub > hi)) & (scale > 0)
-    clipped[has] = np.where(out, np.clip(sub, lo, hi), sub)
-    n_clipped[has] = out.sum(axis=1)
+    fin = np.isfinite(r)
+    clipped = np.where(fin, winsorize(r, method="mad", limit=threshold), r)
+    # MAD = 0: winsorize collapses the date onto its median; such a date (and only such a date)
+    # comes back constant although its returns were not, and is restored.
+    lo_c = np.where(fin, clipped, np.inf).min(axis=1)
+    hi_c = np.where(fin, clipped, -np.inf).max(axis=1)
+    lo_r = np.where(fin, r, np.inf).min(axis=1)
+    hi_r = np.where(fin, r, -np.inf).max(axis=1)
+    mad_zero = (lo_c == hi_c) & (lo_r < hi_r)
+    clipped[mad_zero] = r[mad_zero]
+    n_clipped = np.count_nonzero(fin & (clipped != r), axis=1).astype(np.int64)
     return clipped, n_clipped
 
 
