@@ -220,3 +220,18 @@ def test_bad_input():
         ff.fama_macbeth(y, x, names=["a"])
     with pytest.raises(ValueError, match="at least one column"):
         ff.fama_macbeth(y, x[:, :, :0])
+
+
+@pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
+def test_exactly_identified_and_collinear_dates_as_linearmodels(cov):
+    p = random_panel(T=30, N=50, K=3, seed=0)
+    y, x = p.returns.copy(), p.styles.copy()
+    ok = np.flatnonzero(np.isfinite(y[7]) & np.all(np.isfinite(x[7]), axis=1))
+    y[7, ok[4:]] = np.nan  # exactly P = 4 observations: an exact fit, which linearmodels keeps
+    x[9, :, 1] = 0.5  # a constant characteristic, collinear with the intercept: date dropped
+    x[11, :, 2] = 2.0 * x[11, :, 0]  # two collinear characteristics: date dropped
+    ours = ff.fama_macbeth(y, x, cov=cov)
+    assert ours.n_obs[7] == 4 and np.all(np.isfinite(ours.estimates[7]))
+    assert np.all(np.isnan(ours.estimates[[9, 11]]))
+    assert ours.n_periods == 30 - 3
+    assert_same(ours, to_linearmodels(y, x).fit(cov_type=cov))
