@@ -292,3 +292,28 @@ def test_bad_fit_input():
         m.fit(p.returns, exposures_of(p, industries=False, market=False), cap=p.cap)
     with pytest.raises(ValueError, match="returns must be 2-dimensional"):
         m.fit(p.returns[0], exp, cap=p.cap)
+
+
+def test_summary_with_industries_uses_each_factors_own_dates():
+    # industry 0 is empty on every third date and industry 5 is never used (helpers.random_panel):
+    # their NaN dates must not remove those dates from the other factors' averages
+    p = random_panel(T=30, N=150, K=2, G=6, seed=12)
+    exp = exposures_of(p, industry_names=[f"industry_{g}" for g in range(6)])
+    res = ff.FactorModel().fit(p.returns, exp, cap=p.cap)
+    f = res.factor_returns
+    names = res.factor_names
+    assert names == ["market"] + [f"industry_{g}" for g in range(6)] + ["value", "momentum"]
+    count = np.isfinite(f).sum(axis=0)
+    assert count[names.index("industry_5")] == 0 and count[0] == 28  # lag date, all-NaN date
+    assert count[names.index("industry_0")] < count[0]
+    np.testing.assert_array_equal(res.n_periods, count)
+    live = count > 0
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(res.mean_returns[live], np.nanmean(f[:, live], axis=0), rtol=1e-12)
+        np.testing.assert_allclose(
+            res.std_errors_mean[live],
+            np.nanstd(f[:, live], axis=0, ddof=1) / np.sqrt(count[live]), rtol=1e-12,
+        )
+    assert np.isnan(res.mean_returns[~live]).all() and np.isfinite(res.nw_tstats[live]).all()
+    line = next(ln for ln in res.summary().splitlines() if ln.startswith("industry_5 "))
+    assert line.split()[1] == "nan" and line.split()[-1] == "0"
