@@ -421,7 +421,11 @@ class FactorModel:
         if not isinstance(exposures, Exposures):
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
         T, N = r.shape
-        check_shape("exposures", np.empty(exposures.shape), (T, N), "the shape of returns (T, N)")
+        if tuple(exposures.shape) != (T, N):
+            raise ValueError(
+                f"exposures has shape {tuple(exposures.shape)}, expected {(T, N)} "
+                "(the shape of returns (T, N))"
+            )
         if exposures.market != self.market:
             raise ValueError(
                 f"FactorModel(market={self.market}) but exposures.market is {exposures.market}; "
