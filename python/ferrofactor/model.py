@@ -2,10 +2,14 @@
 
 ``cross_section_regress`` runs one weighted least-squares regression per date of the returns on
 the exposures (market, industries as codes, styles) in the Rust core, in parallel over dates.
+``FactorModel`` fits it with explicitly lagged exposures (and optional robust clipping of return
+outliers) and summarises the factor returns à la Fama-MacBeth; ``fama_macbeth`` is the classic
+estimator on (T, N, K) characteristics. Their results live in :mod:`ferrofactor.results`.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +23,9 @@ from ferrofactor._validate import (
     check_shape,
     check_weights,
 )
+from ferrofactor.clean import winsorize
+from ferrofactor.exposures import Exposures
+from ferrofactor.results import COV_TYPES, FactorModelResult, FamaMacBethResult
 
 __all__ = ["CrossSectionResult", "cross_section_regress"]
 
@@ -242,22 +249,6 @@ def cross_section_regress(
 
 
 # --- FactorModel and Fama-MacBeth ---
-import numbers  # noqa: E402
-
-from ferrofactor._validate import (  # noqa: E402
-    as_float_array,
-    check_choice,
-    check_shape,
-    check_weights,
-)
-from ferrofactor.clean import winsorize  # noqa: E402
-from ferrofactor.exposures import Exposures  # noqa: E402
-from ferrofactor.results import (  # noqa: E402
-    COV_TYPES,
-    FactorModelResult,
-    FamaMacBethResult,
-)
-
 __all__ += ["FactorModel", "fama_macbeth", "robust_clip_returns"]
 
 MAD_SCALE = 1.4826  # 1 / Φ⁻¹(3/4): makes the MAD a consistent estimate of σ for normal data
