@@ -317,3 +317,21 @@ def test_summary_with_industries_uses_each_factors_own_dates():
     assert np.isnan(res.mean_returns[~live]).all() and np.isfinite(res.nw_tstats[live]).all()
     line = next(ln for ln in res.summary().splitlines() if ln.startswith("industry_5 "))
     assert line.split()[1] == "nan" and line.split()[-1] == "0"
+
+
+def test_recovers_the_factor_returns_of_the_synthetic_universe():
+    # end to end: truth exposures at close t drive returns[t + 1] (lag 1), caps from the panel
+    pan = ff.datasets.synthetic_universe(n_assets=500, n_days=150, n_industries=5, n_styles=3,
+                                         seed=1)
+    tr = pan.truth
+    exp = ff.Exposures(tr.exposures, tr.industry, style_names=list(tr.style_names),
+                       industry_names=list(tr.industry_names), dates=pan.dates, assets=pan.assets)
+    res = ff.FactorModel(winsorize_returns=6).fit(pan["returns"], exp, cap=pan["market_cap"])
+    assert res.factor_names == list(tr.factor_names)
+    f, g = res.factor_returns, tr.factor_returns
+    ok = np.all(np.isfinite(f), axis=1) & np.all(np.isfinite(g), axis=1)
+    assert ok.sum() >= 140
+    corr = [np.corrcoef(f[ok, i], g[ok, i])[0, 1] for i in range(f.shape[1])]
+    assert min(corr) > 0.9, corr
+    assert res.n_clipped_total > 0  # Student-t(4) specific returns have outliers
+    assert res.to_polars()["date"].to_numpy()[1] == pan.dates[1]
