@@ -10,10 +10,13 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
+use crate::clean;
 use crate::error::Error;
 use crate::parallel;
+use crate::regress;
 
 fn to_py_err(e: Error) -> PyErr {
     match e {
@@ -67,18 +70,152 @@ fn get_num_threads() -> usize {
     parallel::num_threads()
 }
 
+type RegressOut<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+/// Batched cross-sectional WLS. Returns (factor_returns, residuals, r2, std_errors, tstats, n_obs).
+#[pyfunction]
+#[pyo3(signature = (returns, styles, industry, n_industries, weights, cap, market, industry_constraint))]
+#[allow(clippy::too_many_arguments)]
+fn cross_section_regress<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    styles: Option<PyReadonlyArray3<'py, f64>>,
+    industry: Option<PyReadonlyArray2<'py, i32>>,
+    n_industries: usize,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    cap: Option<PyReadonlyArray2<'py, f64>>,
+    market: bool,
+    industry_constraint: Option<&str>,
+) -> PyResult<RegressOut<'py>> {
+    let constraint = regress::Constraint::parse(industry_constraint).map_err(to_py_err)?;
+    let design = regress::Design {
+        styles: styles.as_ref().map(|a| a.as_array()),
+        industry: industry.as_ref().map(|a| a.as_array()),
+        n_industries,
+        market,
+        constraint,
+    };
+    let y = returns.as_array();
+    let w = weights.as_ref().map(|a| a.as_array());
+    let c = cap.as_ref().map(|a| a.as_array());
+    let out = run(py, || regress::cross_section_regress(y, w, c, &design))?;
+    Ok((
+        out.factor_returns.into_pyarray(py),
+        out.residuals.into_pyarray(py),
+        out.r2.into_pyarray(py),
+        out.std_errors.into_pyarray(py),
+        out.tstats.into_pyarray(py),
+        out.n_obs.into_pyarray(py),
+    ))
+}
+
+/// Per-date residual of x on an intercept, controls and industry codes.
+#[pyfunction]
+#[pyo3(signature = (x, controls, industry, n_industries, weights))]
+fn neutralize<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    controls: Option<PyReadonlyArray3<'py, f64>>,
+    industry: Option<PyReadonlyArray2<'py, i32>>,
+    n_industries: usize,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let xv = x.as_array();
+    let cv = controls.as_ref().map(|a| a.as_array());
+    let iv = industry.as_ref().map(|a| a.as_array());
+    let wv = weights.as_ref().map(|a| a.as_array());
+    let out = run(py, || regress::neutralize(xv, cv, iv, n_industries, wv))?;
+    Ok(out.into_pyarray(py))
+}
+
+// --- clean: winsorize, standardize, rank (rust/clean.rs) ---
+
+/// Per-date winsorisation; see `ferrofactor.winsorize`.
+#[pyfunction]
+#[pyo3(signature = (x, method, limit, weights=None, groups=None))]
+fn winsorize<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    method: &str,
+    limit: f64,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    groups: Option<PyReadonlyArray2<'py, i32>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let method = clean::WinsorMethod::parse(method).map_err(to_py_err)?;
+    let (xv, wv, gv) = (
+        x.as_array(),
+        weights.as_ref().map(|w| w.as_array()),
+        groups.as_ref().map(|g| g.as_array()),
+    );
+    if let Some(w) = &wv {
+        check_shape("weights", w.shape(), xv.shape())?;
+    }
+    if let Some(g) = &gv {
+        check_shape("groups", g.shape(), xv.shape())?;
+    }
+    let out = run(py, || clean::winsorize(xv, method, limit, wv, gv))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Per-date standardisation; see `ferrofactor.standardize`.
+#[pyfunction]
+#[pyo3(signature = (x, weights=None, groups=None))]
+fn standardize<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    groups: Option<PyReadonlyArray2<'py, i32>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (xv, wv, gv) = (
+        x.as_array(),
+        weights.as_ref().map(|w| w.as_array()),
+        groups.as_ref().map(|g| g.as_array()),
+    );
+    if let Some(w) = &wv {
+        check_shape("weights", w.shape(), xv.shape())?;
+    }
+    if let Some(g) = &gv {
+        check_shape("groups", g.shape(), xv.shape())?;
+    }
+    let out = run(py, || clean::standardize(xv, wv, gv))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Per-date average ranks scaled to (0, 1); see `ferrofactor.rank`.
+#[pyfunction]
+fn rank<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let xv = x.as_array();
+    let out = run(py, || clean::rank(xv))?;
+    Ok(out.into_pyarray(py))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
-    // `run` is used by every kernel wrapper; keep it referenced while the module is small.
-    let _ = run::<(), fn() -> crate::error::Result<()>>;
+    m.add_function(wrap_pyfunction!(cross_section_regress, m)?)?;
+    m.add_function(wrap_pyfunction!(neutralize, m)?)?;
+    // clean
+    m.add_function(wrap_pyfunction!(winsorize, m)?)?;
+    m.add_function(wrap_pyfunction!(standardize, m)?)?;
+    m.add_function(wrap_pyfunction!(rank, m)?)?;
+    // risk
     register_risk(m)?;
     Ok(())
 }
 
 // --- risk -------------------------------------------------------------------------------------
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{PyArray3, PyReadonlyArray1};
 
 use crate::risk;
 

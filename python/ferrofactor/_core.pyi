@@ -4,11 +4,53 @@ The public API lives in the Python modules; these are the raw kernels they wrap.
 are C-contiguous float64, all code arrays C-contiguous int32, as converted by the wrappers.
 """
 
+import numpy as np
+import numpy.typing as npt
+
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
+def cross_section_regress(
+    returns: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+    cap: npt.NDArray[np.float64] | None,
+    market: bool,
+    industry_constraint: str | None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+]: ...
+def neutralize(
+    x: npt.NDArray[np.float64],
+    controls: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+) -> npt.NDArray[np.float64]: ...
+
+# --- clean (rust/clean.rs) ---
+def winsorize(
+    x: npt.NDArray[np.float64],
+    method: str,
+    limit: float,
+    weights: npt.NDArray[np.float64] | None = None,
+    groups: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def standardize(
+    x: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64] | None = None,
+    groups: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
 
 # --- risk ---
-import numpy as np
 
 def risk_ewma_newey_west(x: np.ndarray, half_life: float, lags: int, min_periods: int) -> np.ndarray: ...
 def risk_factor_covariance(
