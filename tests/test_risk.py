@@ -538,3 +538,35 @@ def test_residual_correlation_finds_missing_factor():
     # pairwise correlation equals numpy's on the common dates
     ok = np.isfinite(e[:, 3]) & np.isfinite(e[:, 17])
     assert out.correlation[3, 17] == pytest.approx(np.corrcoef(e[ok, 3], e[ok, 17])[0, 1], rel=1e-10)
+
+
+# ---------------------------------------------------------------------------------- end to end
+
+
+def test_from_factor_model_on_the_synthetic_universe():
+    # FactorModel (lag 1, sqrt-cap weights, cap-weighted industry constraint) → RiskModel.
+    pan = ff.datasets.synthetic_universe(n_assets=300, n_days=160, n_industries=5, n_styles=3, seed=2)
+    tr = pan.truth
+    exp = ff.Exposures(tr.exposures, tr.industry, style_names=list(tr.style_names),
+                       industry_names=list(tr.industry_names), dates=pan.dates, assets=pan.assets)
+    cap, r = pan["market_cap"], pan["returns"]
+    res = ff.FactorModel().fit(r, exp, cap=cap)
+    rm = ff.RiskModel.from_factor_model(res, exposures=exp, cap=cap, min_periods=10, specific_min_periods=20)
+    assert rm.factor_names == res.factor_names and rm.dates[5] == pan.dates[5]
+    # Mimicking portfolios built at t from the exposures and caps of t earn the factor returns
+    # the regression estimates at t + 1 (restricted to the assets that have a return at t + 1,
+    # as the regression is).
+    for t in (40, 100, 158):
+        wts = np.where(np.isfinite(r[t + 1]), np.sqrt(cap[t]), np.nan)
+        omega = rm.factor_mimicking_portfolios(t, regression_weights=wts)
+        got = np.nan_to_num(omega) @ np.nan_to_num(r[t + 1])
+        got[np.isnan(omega).all(axis=1)] = np.nan
+        assert rel_err(got, res.factor_returns[t + 1]) < 1e-9  # two solves of a K×K system
+    # Without the unlagged exposures the lagged ones are shifted back: same Σf, same D except
+    # the last date (whose exposures only the next date's regression would have used).
+    rm2 = ff.RiskModel.from_factor_model(res, cap=cap, min_periods=10, specific_min_periods=20)
+    np.testing.assert_array_equal(rm2.factor_covariance, rm.factor_covariance)
+    np.testing.assert_array_equal(rm2.specific_variance[:-1], rm.specific_variance[:-1])
+    assert np.isnan(rm2.specific_variance[-1]).all()
+    with pytest.raises(ValueError, match=r"cap \(T, N\) is required"):
+        ff.RiskModel.from_factor_model(res)

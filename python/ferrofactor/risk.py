@@ -258,13 +258,19 @@ class RiskModel:
     ) -> RiskModel:
         """Build from a ``FactorModelResult``.
 
-        Uses ``result.factor_returns`` (T, K) and ``result.residuals`` (T, N). The exposures are
-        ``exposures`` if given, else ``result.exposures``: either an ``Exposures``-like object
-        (``styles`` (T, N, Ks), ``industry`` (T, N) int32, ``market`` flag, optional
-        ``style_names``/``industry_names``) or a tuple ``(styles, industry, market)``. They must
-        be the exposures known at the close of each date (unlagged): row ``t`` is used with the
-        forecast made at ``t``. ``cap`` (T, N) defaults to ``result.cap`` if the result has one.
-        The factor columns must be ordered ``[market], industries, styles``.
+        Uses ``result.factor_returns`` (T, K) and ``result.residuals`` (T, N).
+
+        ``exposures`` should be the (unlagged) exposures given to ``FactorModel.fit``: an
+        ``Exposures`` (or an object with ``styles`` (T, N, Ks), ``industry`` (T, N), ``market``,
+        optional names) or a tuple ``(styles, industry, market)``; row ``t`` (known at the close
+        of ``t``) is used with the forecast made at ``t``. If omitted, ``result.exposures`` (lagged
+        by ``result.lag``) are shifted back by the lag, which leaves the last ``lag`` dates
+        without exposures (NaN specific variance there).
+
+        ``cap`` (T, N) is the market cap at the close of each date as given to
+        ``FactorModel.fit`` (shrinkage groups, structural weights, mimicking portfolios);
+        defaults to ``result.cap`` if the result has one. The factor columns must be ordered
+        ``[market], industries, styles`` (as ``FactorModelResult.factor_names``).
         """
         fr = _get(result, "factor_returns")
         res = _get(result, "residuals")
@@ -274,6 +280,17 @@ class RiskModel:
         if ex is None:
             raise ValueError("exposures are required (result has no .exposures)")
         styles, industry, market, n_ind, snames, inames = _unpack_exposures(ex)
+        lag = int(_get(result, "lag", default=0) or 0) if exposures is None else 0
+        if lag > 0:
+            # result.exposures are lagged (row t = known at t - lag): shift them back so that
+            # row t is what is known at t. The last `lag` dates are then unknown.
+            styles = np.asarray(styles, dtype=float)
+            industry = np.asarray(industry)
+            st_raw = np.full(styles.shape, np.nan)
+            ind_raw = np.full(industry.shape, -1, dtype=np.int32)
+            st_raw[:-lag] = styles[lag:]
+            ind_raw[:-lag] = industry[lag:]
+            styles, industry = st_raw, ind_raw
         if cap is None:
             cap = _get(result, "cap", "market_cap")
         if cap is None:
