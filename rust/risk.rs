@@ -613,16 +613,27 @@ fn specific_one_date(
         let mut idx: Vec<usize> = (0..n)
             .filter(|&j| sig[j].is_finite() && cap[j].is_finite() && cap[j] > 0.0)
             .collect();
-        idx.sort_unstable_by(|&a, &b| cap[a].total_cmp(&cap[b]).then(a.cmp(&b)));
         let m = idx.len();
         let q = s.shrinkage;
-        let mut start = 0;
-        while start < m {
-            let grp = start * s.n_groups / m;
-            let mut end = start;
-            while end < m && end * s.n_groups / m == grp {
-                end += 1;
+        // The asset of cap rank i (ties by index) is in group floor(i·G/m), so group g holds the
+        // ranks [ceil(g·m/G), ceil((g+1)·m/G)). Partition around those boundaries (O(N log G),
+        // no full sort); members within a group are then summed in index order.
+        let ng = s.n_groups;
+        let bounds: Vec<usize> = (0..=ng).map(|g| (g * m).div_ceil(ng)).collect();
+        let by_cap = |a: &usize, b: &usize| cap[*a].total_cmp(&cap[*b]).then(a.cmp(b));
+        let mut lo = 0;
+        for &b in &bounds[1..ng] {
+            if b > lo && b < m {
+                idx[lo..].select_nth_unstable_by(b - lo, by_cap);
+                lo = b;
             }
+        }
+        for g in 0..ng {
+            let (start, end) = (bounds[g], bounds[g + 1]);
+            if start >= end {
+                continue;
+            }
+            idx[start..end].sort_unstable();
             let members = &idx[start..end];
             let cw: f64 = members.iter().map(|&j| cap[j]).sum();
             let mean = members.iter().map(|&j| cap[j] * sig[j]).sum::<f64>() / cw;
@@ -640,7 +651,6 @@ fn specific_one_date(
             for (&j, v) in members.iter().zip(shrunk) {
                 sig[j] = v;
             }
-            start = end;
         }
     }
     sig
