@@ -99,16 +99,39 @@ pub fn symmetric_eigen(a: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
     ((0..k).map(|i| a[i * k + i]).collect(), v)
 }
 
-/// Is the symmetric matrix positive definite (plain Cholesky succeeds with positive pivots)?
-fn is_positive_definite(a: &[f64], k: usize) -> bool {
+/// Relative tolerance of the positive semi-definiteness test of [`clip_to_psd`].
+pub const PSD_TOL: f64 = 1e-10;
+
+/// Is the symmetric matrix positive semi-definite up to rounding? A Cholesky factorisation in
+/// which a pivot `d_j` with `|d_j| ≤ PSD_TOL · a_jj` counts as zero (a dependent column, as in an
+/// EWMA covariance estimated from fewer dates than factors); then the rest of its column must
+/// be negligible too (`|s_i| ≤ 1e-6 · sqrt(a_ii a_jj)`). A pivot below `-PSD_TOL · a_jj` means
+/// not PSD.
+fn is_psd_within_rounding(a: &[f64], k: usize) -> bool {
     let mut l = vec![0.0; k * k];
     for j in 0..k {
-        let mut d = a[j * k + j];
+        let ajj = a[j * k + j];
+        if ajj < 0.0 || !ajj.is_finite() {
+            return false;
+        }
+        let mut d = ajj;
         for m in 0..j {
             d -= l[j * k + m] * l[j * k + m];
         }
-        if !(d > 0.0) {
+        if d < -PSD_TOL * ajj {
             return false;
+        }
+        if d <= PSD_TOL * ajj {
+            for i in (j + 1)..k {
+                let mut s = a[i * k + j];
+                for m in 0..j {
+                    s -= l[i * k + m] * l[j * k + m];
+                }
+                if s.abs() > 1e-6 * (a[i * k + i] * ajj).sqrt() {
+                    return false;
+                }
+            }
+            continue; // column of L stays zero
         }
         let djj = d.sqrt();
         l[j * k + j] = djj;
@@ -123,11 +146,12 @@ fn is_positive_definite(a: &[f64], k: usize) -> bool {
     true
 }
 
-/// Make a symmetric matrix positive semi-definite in place: if it is not positive definite,
-/// eigen-decompose it and set negative eigenvalues to zero (`V max(Λ, 0) Vᵀ`). Returns whether
-/// any eigenvalue was clipped.
+/// Make a symmetric matrix positive semi-definite in place: unless it is PSD up to rounding
+/// (see `is_psd_within_rounding`: negative eigenvalues of relative size ~1e-10 or less are left
+/// alone), eigen-decompose it and set negative eigenvalues to zero (`V max(Λ, 0) Vᵀ`). Returns
+/// whether eigenvalues were clipped.
 pub fn clip_to_psd(a: &mut [f64], k: usize) -> bool {
-    if k == 0 || is_positive_definite(a, k) {
+    if k == 0 || is_psd_within_rounding(a, k) {
         return false;
     }
     let (vals, vecs) = symmetric_eigen(a, k);
@@ -1214,6 +1238,16 @@ mod tests {
         assert!(close(b[8], 0.0, 1e-14) && close(b[0], 2.0, 1e-14));
         let mut pd = [2.0, 1.0, 1.0, 2.0];
         assert!(!clip_to_psd(&mut pd, 2));
+        // rank one (semi-definite, as an EWMA covariance of fewer dates than factors): kept
+        let v = [0.3, -1.2, 0.7];
+        let mut r1: Vec<f64> = (0..9).map(|i| v[i / 3] * v[i % 3]).collect();
+        let before = r1.clone();
+        assert!(!clip_to_psd(&mut r1, 3));
+        assert_eq!(r1, before);
+        // [[0, 1], [1, 0]] has a zero pivot with a large off-diagonal: indefinite, clipped
+        let mut ind = [0.0, 1.0, 1.0, 0.0];
+        assert!(clip_to_psd(&mut ind, 2));
+        assert!(close(ind[0], 0.5, 1e-14) && close(ind[1], 0.5, 1e-14));
         assert!(check_factor_covariance(ndarray::ArrayView2::from_shape((3, 3), &a).unwrap()).is_err());
     }
 

@@ -5,7 +5,9 @@
 - a factor covariance ``Σf[t]`` (K, K): exponentially weighted volatilities (half-life
   ``vol_half_life``) and correlations (``corr_half_life``), each with a Newey-West adjustment
   (Bartlett weights, ``newey_west_lags = (vol_lags, corr_lags)``), combined as
-  ``diag(σ) C diag(σ)`` and made positive semi-definite by clipping negative eigenvalues;
+  ``diag(σ) C diag(σ)`` and made positive semi-definite by clipping negative eigenvalues
+  (only when the matrix is not PSD up to rounding: a Cholesky pivot below ``-1e-10·a_jj``; the
+  NW terms and the pairwise handling of missing returns can break PSD);
 - a specific variance ``D[t]`` (N,): exponentially weighted mean of squared residuals, a structural
   fallback for assets with a short history, and Bayesian shrinkage toward the cap-group mean;
 - optionally, volatility-regime multipliers for factor and specific risk.
@@ -558,7 +560,8 @@ class RiskModel:
 
     @property
     def eigenvalue_clipped(self) -> np.ndarray:
-        """True on the dates where Σf had negative eigenvalues set to zero (D,)."""
+        """True on the dates where Σf was not PSD (beyond rounding) and had its negative
+        eigenvalues set to zero (D,)."""
         self._check_fitted()
         return _ro(self._clipped)
 
