@@ -79,6 +79,7 @@ type RegressOut<'py> = (
 );
 
 /// Batched cross-sectional WLS. Returns (factor_returns, residuals, r2, std_errors, tstats, n_obs).
+/// `weights=None` means sqrt(cap) when `cap` is given, else equal weights.
 #[pyfunction]
 #[pyo3(signature = (returns, styles, industry, n_industries, weights, cap, market, industry_constraint))]
 #[allow(clippy::too_many_arguments)]
@@ -102,8 +103,12 @@ fn cross_section_regress<'py>(
         constraint,
     };
     let y = returns.as_array();
-    let w = weights.as_ref().map(|a| a.as_array());
     let c = cap.as_ref().map(|a| a.as_array());
+    let w = match (&weights, &c) {
+        (Some(a), _) => regress::Weights::Given(a.as_array()),
+        (None, Some(_)) => regress::Weights::SqrtCap,
+        (None, None) => regress::Weights::Equal,
+    };
     let out = run(py, || regress::cross_section_regress(y, w, c, &design))?;
     Ok((
         out.factor_returns.into_pyarray(py),
@@ -129,7 +134,10 @@ fn neutralize<'py>(
     let xv = x.as_array();
     let cv = controls.as_ref().map(|a| a.as_array());
     let iv = industry.as_ref().map(|a| a.as_array());
-    let wv = weights.as_ref().map(|a| a.as_array());
+    let wv = match &weights {
+        Some(a) => regress::Weights::Given(a.as_array()),
+        None => regress::Weights::Equal,
+    };
     let out = run(py, || regress::neutralize(xv, cv, iv, n_industries, wv))?;
     Ok(out.into_pyarray(py))
 }

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ferrofactor import _core
-from ferrofactor._validate import as_code_array, as_float_array, check_shape, check_weights
+from ferrofactor._validate import as_code_array, as_float_array, check_shape
 
 
 def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any = None) -> np.ndarray:
@@ -56,5 +56,5 @@ def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any 
     w = as_float_array("weights", weights, 2, allow_none=True)
     if w is not None:
         check_shape("weights", w, (T, N), f"to match x {xv.shape}")
-        check_weights("weights", w)
+        # negative / infinite weights are rejected by the kernel while it reads each date
     return _core.neutralize(xv, ctl, codes, G, w)
