@@ -142,13 +142,12 @@ const BAD_CODE: u8 = 16;
 #[derive(Default)]
 struct Scratch {
     // The used observations of the date, gathered: original index, y, w, bucket, and the
-    // styles transposed (K × N, column a at a*N) raw (`xt`) and weighted (`ut = w x`).
+    // styles transposed (K × N, column a at a*N).
     idx: Vec<u32>,
     yv: Vec<f64>,
     wv: Vec<f64>,
     bk: Vec<u32>,
     xt: Vec<f64>,
-    ut: Vec<f64>,
     fit: Vec<f64>,
     // Sufficient statistics per bucket (industry, or one bucket without industries).
     cnt: Vec<usize>,
@@ -401,41 +400,109 @@ fn slice<'a>(a: &'a CowArray<'_, f64, Ix2>) -> &'a [f64] {
     a.as_slice().expect("standard layout")
 }
 
-/// `Σ a_i b_i` over the common length, with eight interleaved partial sums (vectorisable; the
-/// order of operations is fixed, so the result does not depend on the SIMD width).
+/// `Σ_j (w_j a_j) c_rj` for four columns `c_0..c_3` at once: the kernel of the style block of
+/// `XᵀWX` (and of `XᵀWy`, with `y` as a column).
+///
+/// Lane `l` of each of the four partial sums takes the elements `j ≡ l (mod 4)`; the lanes are
+/// combined as `(s0 + s1) + (s2 + s3)`, then the tail (`len mod 4` elements) is added. The AVX
+/// copy performs exactly these operations (no fused multiply-add), so both give identical
+/// results; which one runs depends only on the CPU, never on the number of threads.
 #[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let len = a.len().min(b.len());
-    let (a, b) = (&a[..len], &b[..len]);
-    let mut acc = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+fn wdot4(w: &[f64], a: &[f64], c: [&[f64]; 4]) -> [f64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked just above).
+            return unsafe { wdot4_avx(w, a, c) };
         }
     }
-    let mut tail = 0.0;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    wdot4_scalar(w, a, c)
 }
 
-/// `Σ a_i`, as [`dot`].
 #[inline(always)]
-fn sum(a: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let ra = ca.remainder();
-    for x in ca {
-        for l in 0..8 {
-            acc[l] += x[l];
+fn wdot4_scalar(w: &[f64], a: &[f64], c: [&[f64]; 4]) -> [f64; 4] {
+    let len = w.len();
+    let a = &a[..len];
+    let c = [&c[0][..len], &c[1][..len], &c[2][..len], &c[3][..len]];
+    let full = len / 4 * 4;
+    let mut acc = [[0.0f64; 4]; 4];
+    let mut j = 0;
+    while j < full {
+        for l in 0..4 {
+            let u = w[j + l] * a[j + l];
+            for r in 0..4 {
+                acc[r][l] += u * c[r][j + l];
+            }
+        }
+        j += 4;
+    }
+    finish4(w, a, c, full, acc)
+}
+
+/// Combine the lanes and add the tail (shared by both copies of [`wdot4`]).
+#[inline(always)]
+fn finish4(w: &[f64], a: &[f64], c: [&[f64]; 4], full: usize, acc: [[f64; 4]; 4]) -> [f64; 4] {
+    let mut out = [0.0; 4];
+    for r in 0..4 {
+        let mut tail = 0.0;
+        for j in full..w.len() {
+            tail += (w[j] * a[j]) * c[r][j];
+        }
+        out[r] = ((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3])) + tail;
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn wdot4_avx(w: &[f64], a: &[f64], c: [&[f64]; 4]) -> [f64; 4] {
+    use std::arch::x86_64::*;
+    let len = w.len();
+    let a = &a[..len];
+    let c = [&c[0][..len], &c[1][..len], &c[2][..len], &c[3][..len]];
+    let full = len / 4 * 4;
+    let mut v = [_mm256_setzero_pd(); 4];
+    let mut j = 0;
+    while j < full {
+        // SAFETY: j + 4 <= len for every slice (all were cut to `len` above).
+        let u = _mm256_mul_pd(_mm256_loadu_pd(w.as_ptr().add(j)), _mm256_loadu_pd(a.as_ptr().add(j)));
+        for r in 0..4 {
+            let x = _mm256_loadu_pd(c[r].as_ptr().add(j));
+            v[r] = _mm256_add_pd(v[r], _mm256_mul_pd(u, x));
+        }
+        j += 4;
+    }
+    let mut acc = [[0.0f64; 4]; 4];
+    for r in 0..4 {
+        _mm256_storeu_pd(acc[r].as_mut_ptr(), v[r]);
+    }
+    finish4(w, a, c, full, acc)
+}
+
+/// The style block of `XᵀWX` (lower triangle, `sxx[a * k + l]`, l ≤ a) and the styles' `XᵀWy`
+/// (`sxy`) from the gathered observations (`xt`: styles transposed, column a at `a * n`).
+fn style_sums(xt: &[f64], wv: &[f64], yv: &[f64], n: usize, k: usize, sxx: &mut [f64], sxy: &mut [f64]) {
+    let nu = wv.len();
+    let col = |l: usize| &xt[l * n..l * n + nu];
+    for a in 0..k {
+        let xa = col(a);
+        // Columns x_0..x_a then y, four at a time (the last group padded by repeating y).
+        let ncols = a + 2;
+        let pick = |r: usize| if r <= a { col(r) } else { yv };
+        let mut r0 = 0;
+        while r0 < ncols {
+            let out = wdot4(wv, xa, [pick(r0), pick(r0 + 1), pick(r0 + 2), pick(r0 + 3)]);
+            for (r, v) in out.iter().enumerate() {
+                let rr = r0 + r;
+                if rr <= a {
+                    sxx[a * k + rr] = *v;
+                } else if rr == a + 1 {
+                    sxy[a] = *v;
+                }
+            }
+            r0 += 4;
         }
     }
-    let tail: f64 = ra.iter().sum();
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// Regress one date: returns `(r2, n_obs, bad-value flags)`.
@@ -456,6 +523,25 @@ fn regress_date(
     (r2, used, 0)
 }
 
+/// How many rows ahead the styles are prefetched in [`gather`]: the loop does enough per row
+/// that the hardware prefetcher alone leaves it waiting on memory.
+const PREFETCH_ROWS: usize = 24;
+
+/// A cache prefetch hint for `x[at]` (no effect when `at` is out of range or off x86-64).
+#[inline(always)]
+fn prefetch(x: &[f64], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if at < x.len() {
+        // SAFETY: a prefetch is only a hint; the address lies inside `x`.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().add(at) as *const i8);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, at);
+}
+
 /// Pass 1: check every value of the date, select the used observations, gather them (styles
 /// transposed) and accumulate the per-bucket sums. Writes NaN to every residual.
 #[inline(never)]
@@ -468,6 +554,7 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
     reset(&mut s.sw, nb);
     reset(&mut s.swy, nb);
     reset(&mut s.capg, nb);
+    reset(&mut s.swx, nb * k);
     s.idx.resize(n, 0);
     s.bk.resize(n, 0);
     s.yv.resize(n, 0.0);
@@ -510,6 +597,7 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
             ok &= ci.is_finite();
         }
         // Speculatively copy the styles into slot j; the slot is kept only if all are finite.
+        prefetch(row.x, (i + PREFETCH_ROWS) * k);
         let xi = &row.x[i * k..(i + 1) * k];
         for a in 0..k {
             let v = xi[a];
@@ -525,6 +613,10 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
             s.cnt[b] += 1;
             s.sw[b] += wi;
             s.swy[b] += wi * yi;
+            let swx = &mut s.swx[b * k..(b + 1) * k];
+            for (acc, x) in swx.iter_mut().zip(xi) {
+                *acc += wi * x;
+            }
             if use_cap {
                 s.capg[b] += ci;
             }
@@ -582,34 +674,10 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
         return degenerate(out.e);
     }
 
-    // Style sums: ut = w x (transposed), XᵀWX style block and XᵀWy by vectorised dots, and the
-    // industry × style sums by scatter-add.
-    s.ut.resize(n * k, 0.0);
+    // Style block of XᵀWX and XᵀWy (the industry × style sums were accumulated in `gather`).
     reset(&mut s.sxx, k * k);
     reset(&mut s.sxy, k);
-    reset(&mut s.swx, nb * k);
-    for a in 0..k {
-        let xa = &s.xt[a * n..a * n + nu];
-        let ua = &mut s.ut[a * n..a * n + nu];
-        for ((u, x), w) in ua.iter_mut().zip(xa).zip(&s.wv[..nu]) {
-            *u = w * x;
-        }
-    }
-    for a in 0..k {
-        let ua = &s.ut[a * n..a * n + nu];
-        s.sxy[a] = dot(ua, &s.yv[..nu]);
-        for l in 0..=a {
-            s.sxx[a * k + l] = dot(ua, &s.xt[l * n..l * n + nu]);
-        }
-        if use_ind {
-            let swx = &mut s.swx;
-            for (u, &b) in ua.iter().zip(&s.bk[..nu]) {
-                swx[b as usize * k + a] += u;
-            }
-        } else {
-            s.swx[a] = sum(ua);
-        }
-    }
+    style_sums(&s.xt, &s.wv[..nu], &s.yv[..nu], n, k, &mut s.sxx, &mut s.sxy);
 
     // Totals over buckets, in a fixed order.
     let (mut tot_sw, mut tot_swy) = (0.0, 0.0);
@@ -849,6 +917,18 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+    }
+
+    #[test]
+    fn wdot4_copies_agree_bit_for_bit() {
+        let len = 103;
+        let v = |s: f64| (0..len).map(|i| ((i as f64 * s).sin() * 1e3).exp2().ln()).collect::<Vec<f64>>();
+        let (w, a, c0, c1, c2, c3) = (v(0.37), v(1.3), v(2.1), v(0.9), v(3.3), v(1.7));
+        let scalar = wdot4_scalar(&w, &a, [&c0, &c1, &c2, &c3]);
+        let dispatched = wdot4(&w, &a, [&c0, &c1, &c2, &c3]);
+        assert_eq!(scalar, dispatched);
+        let plain: f64 = (0..len).map(|j| w[j] * a[j] * c2[j]).sum();
+        assert!((scalar[2] - plain).abs() <= 1e-12 * plain.abs().max(1.0));
     }
 
     #[test]

@@ -160,10 +160,11 @@ def _design_one_date(p, t, constraint="cap"):
 
 @pytest.mark.parametrize("constraint", ["cap", "equal"])
 def test_one_date_equals_statsmodels_wls(panel, constraint):
-    sm = pytest.importorskip("statsmodels.api")
+    # the narrow import: statsmodels.api pulls in far more (seconds on a busy machine)
+    lm = pytest.importorskip("statsmodels.regression.linear_model")
     p, t = panel, 4
     X, R, idx, pos, y, w, _, _ = _design_one_date(p, t, constraint)
-    fit = sm.WLS(y, X @ R, weights=w).fit()
+    fit = lm.WLS(y, X @ R, weights=w).fit()
     res = ff.cross_section_regress(
         p.returns, p.styles, p.industry, p.weights, industry_constraint=constraint, cap=p.cap
     )
