@@ -10,13 +10,21 @@ The baselines are slow (a Python loop over dates), so they run once (``pedantic(
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import os
 
-import numpy as np
-import pytest
+# The baseline solves many small least-squares problems; a multi-threaded BLAS only thrashes on
+# them (on the 2-core machine, ~15x slower under load). Measure the baseline at its best: one BLAS
+# thread. This must happen before numpy is first imported; when running several benchmark modules
+# in one session, set OPENBLAS_NUM_THREADS=1 in the environment instead.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import ferrofactor as ff
-from ferrofactor import baseline as bl
+from types import SimpleNamespace  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import ferrofactor as ff  # noqa: E402
+from ferrofactor import baseline as bl  # noqa: E402
 
 
 def make_data(T: int, N: int, G: int, K: int, missing: float = 0.05, seed: int = 0):
@@ -32,7 +40,14 @@ def make_data(T: int, N: int, G: int, K: int, missing: float = 0.05, seed: int =
     returns += rng.normal(0, 0.02, size=(T, N))
     returns[rng.random((T, N)) < missing] = np.nan
     return SimpleNamespace(
-        returns=returns, styles=styles, industry=industry, cap=cap, weights=np.sqrt(cap)
+        returns=returns,
+        styles=styles,
+        industry=industry,
+        cap=cap,
+        weights=np.sqrt(cap),
+        # neutralize: a signal and two controls, C-contiguous like any prepared panel field
+        signal=np.ascontiguousarray(styles[:, :, 0]),
+        controls=np.ascontiguousarray(styles[:, :, 1:3]),
     )
 
 
@@ -59,7 +74,7 @@ def _regress(mod, d):
 
 
 def _neutralize(mod, d):
-    return mod.neutralize(d.styles[:, :, 0], d.styles[:, :, 1:3], d.industry, d.weights)
+    return mod.neutralize(d.signal, d.controls, d.industry, d.weights)
 
 
 # --- regression, N=3000, T=1000, 11 industries, 3 styles ----------------------------------

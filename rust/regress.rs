@@ -11,8 +11,17 @@
 //! industry block is diagonal, the industry×style block a scatter-add of `w x`). Industries
 //! with no member on a date get a NaN factor return and are left out of the design and of the
 //! constraint `Σ_g c_g f_g = 0` (`c_g` the summed cap of the industry's used members, or 1).
-//! The constraint is applied by substitution: one active industry is expressed via the others,
-//! `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved with [`Cholesky`].
+//! The constraint is applied by substitution: one active industry (the last with `c_g > 0`) is
+//! expressed via the others, `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved. The industry
+//! block of that system is diagonal plus rank one, so it is eliminated in closed form
+//! (Sherman–Morrison) and only the `(market + K)²` Schur complement goes to [`Cholesky`]; see
+//! `solve`. A column is declared dependent (singular date → NaN) when its pivot falls below
+//! `linalg::PIVOT_TOL` times its own squared norm, as in the factorisation of the whole matrix.
+//!
+//! Per date: `gather` checks every value, selects the used observations and copies them
+//! (styles transposed) into per-thread scratch space while accumulating the per-industry sums;
+//! `style_sums` forms the style block with a four-column dot kernel (`wdot4`, AVX when the
+//! CPU has it, with results identical to the scalar copy); `solve` does the rest.
 //!
 //! Dates are independent and run in parallel with rayon; each date is computed sequentially
 //! in a fixed order, so results are bit-identical for any number of threads.
