@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
+use crate::clean;
 use crate::error::Error;
 use crate::parallel;
 use crate::regress;
@@ -142,12 +143,78 @@ fn neutralize<'py>(
     Ok(out.into_pyarray(py))
 }
 
+// --- clean: winsorize, standardize, rank (rust/clean.rs) ---
+
+/// Per-date winsorisation; see `ferrofactor.winsorize`.
+#[pyfunction]
+#[pyo3(signature = (x, method, limit, weights=None, groups=None))]
+fn winsorize<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    method: &str,
+    limit: f64,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    groups: Option<PyReadonlyArray2<'py, i32>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let method = clean::WinsorMethod::parse(method).map_err(to_py_err)?;
+    let (xv, wv, gv) = (
+        x.as_array(),
+        weights.as_ref().map(|w| w.as_array()),
+        groups.as_ref().map(|g| g.as_array()),
+    );
+    if let Some(w) = &wv {
+        check_shape("weights", w.shape(), xv.shape())?;
+    }
+    if let Some(g) = &gv {
+        check_shape("groups", g.shape(), xv.shape())?;
+    }
+    let out = run(py, || clean::winsorize(xv, method, limit, wv, gv))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Per-date standardisation; see `ferrofactor.standardize`.
+#[pyfunction]
+#[pyo3(signature = (x, weights=None, groups=None))]
+fn standardize<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    groups: Option<PyReadonlyArray2<'py, i32>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (xv, wv, gv) = (
+        x.as_array(),
+        weights.as_ref().map(|w| w.as_array()),
+        groups.as_ref().map(|g| g.as_array()),
+    );
+    if let Some(w) = &wv {
+        check_shape("weights", w.shape(), xv.shape())?;
+    }
+    if let Some(g) = &gv {
+        check_shape("groups", g.shape(), xv.shape())?;
+    }
+    let out = run(py, || clean::standardize(xv, wv, gv))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Per-date average ranks scaled to (0, 1); see `ferrofactor.rank`.
+#[pyfunction]
+fn rank<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let xv = x.as_array();
+    let out = run(py, || clean::rank(xv))?;
+    Ok(out.into_pyarray(py))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(cross_section_regress, m)?)?;
     m.add_function(wrap_pyfunction!(neutralize, m)?)?;
-    // `run` is used by every kernel wrapper; keep it referenced while the module is small.
-    let _ = run::<(), fn() -> crate::error::Result<()>>;
+    // clean
+    m.add_function(wrap_pyfunction!(winsorize, m)?)?;
+    m.add_function(wrap_pyfunction!(standardize, m)?)?;
+    m.add_function(wrap_pyfunction!(rank, m)?)?;
     Ok(())
 }

@@ -33,3 +33,18 @@ def neutralize(
     n_industries: int,
     weights: npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.float64]: ...
+
+# --- clean (rust/clean.rs) ---
+def winsorize(
+    x: npt.NDArray[np.float64],
+    method: str,
+    limit: float,
+    weights: npt.NDArray[np.float64] | None = None,
+    groups: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def standardize(
+    x: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64] | None = None,
+    groups: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...

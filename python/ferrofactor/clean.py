@@ -1,13 +1,200 @@
-"""Cross-sectional cleaning over the Rust kernels, per date (rows of a (T, N) array)."""
+"""Cross-sectional cleaning of factor exposures, one date (row) at a time.
+
+Every function takes a panel ``x`` shaped ``(T, N)`` (dates × assets), float, with NaN where
+missing, and returns a new C-contiguous float64 array of the same shape. The work runs in Rust,
+in parallel over dates, with the GIL released; results do not depend on the number of threads.
+
+Conventions shared by all functions:
+
+- Only finite values take part: NaN (and ±inf, treated as missing) come back NaN.
+- ``groups`` (winsorize, standardize): ``(T, N)`` integer industry codes, ``-1`` = none. The
+  statistics are computed within each group on each date; values whose code is ``-1`` come back
+  NaN. Codes must be ``>= -1``; they need not be contiguous.
+- ``weights`` (standardize, winsorize with ``method="sigma"``): ``(T, N)``, non-negative, e.g.
+  market cap. They only move the centre (a weighted mean, as in Barra); the dispersion is always
+  the equal-weighted sample standard deviation (ddof = 1). A NaN weight means the value does not
+  count in the weighted mean but is still transformed. A date (or group) whose usable weight sum
+  is 0 (all weights NaN or 0) comes back all NaN.
+
+Numeric arrays of another dtype (float32, int, bool) or layout (Fortran order, strided views) are
+converted once; non-numeric arrays raise ``TypeError``; wrong shapes and bad values raise
+``ValueError`` naming the argument.
+"""
 
 from __future__ import annotations
 
+import math
+from numbers import Real
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtri
 
 from ferrofactor import _core
-from ferrofactor._validate import as_code_array, as_float_array, check_shape
+from ferrofactor._validate import as_code_array, as_float_array, check_choice, check_shape, check_weights
+
+__all__ = ["neutralize", "rank", "standardize", "winsorize"]
+
+WINSOR_METHODS = ("sigma", "quantile", "mad")
+
+#: Scale that makes the MAD a consistent estimator of a normal standard deviation.
+MAD_SCALE = 1.4826
+
+
+def _weights(weights: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    w = as_float_array("weights", weights, 2, allow_none=True)
+    if w is None:
+        return None
+    check_shape("weights", w, shape, "the shape of x")
+    # Fast path (two reductions, no temporaries); the detailed message comes from check_weights.
+    if w.size and (np.fmin.reduce(w, axis=None) < 0 or np.fmax.reduce(w, axis=None) == np.inf):
+        check_weights("weights", w)
+    return w
+
+
+def _groups(groups: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    if groups is None:
+        return None
+    g = as_code_array("groups", groups, 2)
+    check_shape("groups", g, shape, "the shape of x")
+    return g
+
+
+def _limit(limit: Any, method: str) -> float:
+    if isinstance(limit, bool) or not isinstance(limit, Real):
+        raise TypeError(f"limit must be a real number, got {type(limit).__name__}")
+    value = float(limit)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"limit must be finite and > 0, got {limit!r}")
+    if method == "quantile" and not value < 0.5:
+        raise ValueError(f"limit must be in (0, 0.5) for method 'quantile', got {limit!r}")
+    return value
+
+
+def winsorize(
+    x: Any,
+    method: str = "sigma",
+    limit: float = 3.0,
+    weights: Any = None,
+    groups: Any = None,
+) -> np.ndarray:
+    """Clip each date's values at robust bounds.
+
+    Parameters
+    ----------
+    x : array_like, shape (T, N)
+        Values per date (rows) and asset (columns); NaN = missing.
+    method : {"sigma", "quantile", "mad"}, default "sigma"
+        How the bounds of each date (or date and group) are found from its finite values:
+
+        - ``"sigma"``: ``centre ± limit·std``, centre = the weighted mean when ``weights`` are
+          given, else the mean; std = the sample standard deviation (ddof = 1, equal-weighted).
+        - ``"quantile"``: the ``limit`` and ``1 − limit`` quantiles, numpy's default "linear"
+          definition (``np.quantile``); ``limit`` must be in (0, 0.5).
+        - ``"mad"``: ``median ± limit·1.4826·MAD`` with ``MAD = median|x − median|`` (numpy's
+          median: the mean of the two middle values for an even count). If more than half of the
+          values equal the median, MAD = 0 and every value is clipped to the median.
+    limit : float, default 3.0
+        Number of standard deviations ("sigma") or MAD-sigmas ("mad"), or the tail probability
+        ("quantile"). Must be finite and > 0.
+    weights : array_like, shape (T, N), optional
+        Non-negative weights for the centre of ``"sigma"`` (e.g. market cap); NaN = the value
+        does not count in the mean but is still clipped. Only allowed with ``"sigma"``.
+    groups : array_like of int, shape (T, N), optional
+        Industry codes (-1 = none): bounds are computed within each group on each date.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N), float64
+        The clipped values. NaN where ``x`` is NaN (or ±inf), where the group code is -1, and on
+        dates/groups whose usable weight sum is 0. A date or group with fewer than two values, or
+        whose values are all equal (or whose sample std underflows to 0), is returned unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> ff.winsorize(np.array([[1.0, 2.0, 3.0, 4.0, 100.0]]), method="mad", limit=1.0)
+    array([[1.5174, 2.    , 3.    , 4.    , 4.4826]])
+    """
+    check_choice("method", method, WINSOR_METHODS)
+    lim = _limit(limit, method)
+    if weights is not None and method != "sigma":
+        raise ValueError(f"weights is only used by method 'sigma'; got method={method!r} with weights")
+    xa = as_float_array("x", x, 2)
+    w = _weights(weights, xa.shape)
+    g = _groups(groups, xa.shape)
+    return _core.winsorize(xa, method, lim, w, g)
+
+
+def standardize(x: Any, weights: Any = None, groups: Any = None) -> np.ndarray:
+    """Z-score each date's values: ``(x − centre) / std``.
+
+    Parameters
+    ----------
+    x : array_like, shape (T, N)
+        Values per date (rows) and asset (columns); NaN = missing.
+    weights : array_like, shape (T, N), optional
+        Non-negative weights for the centre (e.g. market cap, as in Barra): centre = the
+        weighted mean of the finite values, else their plain mean. NaN weight = the value does
+        not count in the mean but is still standardised.
+    groups : array_like of int, shape (T, N), optional
+        Industry codes (-1 = none): standardise within each group on each date.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N), float64
+        ``(x − centre) / std`` with std the equal-weighted sample standard deviation (ddof = 1)
+        of the finite values of that date (or group). So the result has weighted mean 0 and
+        sample std 1 per date. A date/group with a single value or zero dispersion (all values
+        equal, or a sample std that underflows to 0) gives 0 for its finite values; one whose
+        usable weight sum is 0 gives NaN. NaN where ``x`` is NaN (or ±inf) or the group code
+        is -1.
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> ff.standardize(np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [7.0, 7.0, 7.0, np.nan, 7.0]])).round(4)
+    array([[-1.2649, -0.6325,  0.    ,  0.6325,  1.2649],
+           [ 0.    ,  0.    ,  0.    ,     nan,  0.    ]])
+    """
+    xa = as_float_array("x", x, 2)
+    w = _weights(weights, xa.shape)
+    g = _groups(groups, xa.shape)
+    return _core.standardize(xa, w, g)
+
+
+def rank(x: Any, gaussian: bool = False) -> np.ndarray:
+    """Cross-sectional ranks per date, scaled to (0, 1), or their normal quantiles.
+
+    Parameters
+    ----------
+    x : array_like, shape (T, N)
+        Values per date (rows) and asset (columns); NaN = missing.
+    gaussian : bool, default False
+        If True, map the scaled ranks through the standard normal quantile function
+        (``scipy.special.ndtri``), giving "rank-normal" scores.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N), float64
+        ``r / (n + 1)`` where ``r`` is the average rank of the value among that date's finite
+        values (1 = smallest; ties share the mean of their ranks, as
+        ``scipy.stats.rankdata(method="average")``) and ``n`` their count; or ``ndtri`` of it.
+        NaN where ``x`` is NaN (or ±inf).
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> ff.rank(np.array([[3.0, 1.0, 3.0, np.nan, 2.0]]))
+    array([[0.7, 0.2, 0.7, nan, 0.4]])
+    """
+    if not isinstance(gaussian, (bool, np.bool_)):
+        raise TypeError(f"gaussian must be a bool, got {type(gaussian).__name__}")
+    xa = as_float_array("x", x, 2)
+    r = _core.rank(xa)
+    if gaussian:
+        ndtri(r, out=r)
+    return r
 
 
 def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any = None) -> np.ndarray:

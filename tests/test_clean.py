@@ -1,0 +1,395 @@
+"""Cross-sectional cleaning: winsorize, standardize, rank.
+
+Oracles: ``ff.baseline`` (per-date numpy loop), scipy (rankdata, norm.ppf, np.quantile/median),
+and hand-worked rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import stats
+
+import ferrofactor as ff
+from ferrofactor import baseline
+
+from helpers import random_panel
+
+# The maths is the same in both implementations (only the summation order differs), so outputs
+# agree to 1e-10 relative with no absolute slack. (A z-score very close to 0 could in principle
+# lose relative accuracy; on these seeded panels none does.)
+RTOL = 1e-10
+Z_ATOL = 0.0
+
+
+@pytest.fixture(scope="module")
+def panel():
+    p = random_panel(T=25, N=150, G=6, missing=0.15, seed=3)
+    # a date where one industry holds a single value and another is constant, and a date with
+    # one finite value overall: the small-group edge cases inside a realistic panel
+    x = p.returns.copy()
+    g = p.industry.copy()
+    g[2, g[2] == 3] = 1
+    g[2, 0], x[2, 0] = 3, 0.5
+    x[3, g[3] == 2] = 0.01
+    x[4, 1:] = np.nan
+    p.returns, p.industry = x, g
+    return p
+
+
+def _weights_with_zero_group(p):
+    w = p.weights.copy()
+    w[5, p.industry[5] == 1] = np.nan  # industry 1 on date 5 has no usable weight
+    w[6, :] = 0.0  # date 6 has zero total weight
+    return w
+
+
+# ---------------------------------------------------------------------------------------------
+# Against the baseline on random panels
+
+
+@pytest.mark.parametrize("method,limit", [("sigma", 2.0), ("sigma", 3.0), ("quantile", 0.05), ("mad", 3.0)])
+@pytest.mark.parametrize("use_groups", [False, True])
+def test_winsorize_matches_baseline(panel, method, limit, use_groups):
+    groups = panel.industry if use_groups else None
+    got = ff.winsorize(panel.returns, method=method, limit=limit, groups=groups)
+    want = baseline.winsorize(panel.returns, method=method, limit=limit, groups=groups)
+    assert_allclose(got, want, rtol=RTOL, atol=0)
+    assert_array_equal(np.isnan(got), np.isnan(want))
+    # something was actually clipped, and the NaN pattern is the input's (plus -1 codes)
+    assert np.nansum(got != panel.returns) > 0
+    missing = ~np.isfinite(panel.returns)
+    if use_groups:
+        missing |= panel.industry < 0
+    assert_array_equal(np.isnan(got), missing)
+
+
+@pytest.mark.parametrize("use_groups", [False, True])
+def test_winsorize_sigma_weighted_matches_baseline(panel, use_groups):
+    groups = panel.industry if use_groups else None
+    w = _weights_with_zero_group(panel)
+    got = ff.winsorize(panel.returns, "sigma", 2.0, weights=w, groups=groups)
+    want = baseline.winsorize(panel.returns, "sigma", 2.0, weights=w, groups=groups)
+    assert_allclose(got, want, rtol=RTOL, atol=0)
+    assert np.all(np.isnan(got[6]))  # zero total weight -> NaN date
+    if use_groups:
+        assert np.all(np.isnan(got[5, panel.industry[5] == 1]))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("use_groups", [False, True])
+def test_standardize_matches_baseline(panel, weighted, use_groups):
+    groups = panel.industry if use_groups else None
+    w = _weights_with_zero_group(panel) if weighted else None
+    got = ff.standardize(panel.returns, weights=w, groups=groups)
+    want = baseline.standardize(panel.returns, weights=w, groups=groups)
+    assert_allclose(got, want, rtol=RTOL, atol=Z_ATOL)
+    assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.all(np.isnan(got[panel.all_nan_dates]))
+    if not weighted and not use_groups:
+        assert_array_equal(got[4], np.where(np.arange(got.shape[1]) == 0, 0.0, np.nan))  # single value -> 0
+
+
+def test_standardize_styles_slices_match_baseline(panel):
+    # another source of data: a style column with NaN in different places, cap weights
+    x = panel.styles[:, :, 1]
+    got = ff.standardize(x, weights=panel.cap, groups=panel.industry)
+    want = baseline.standardize(x, weights=panel.cap, groups=panel.industry)
+    assert_allclose(got, want, rtol=RTOL, atol=Z_ATOL)
+
+
+def test_rank_matches_baseline_and_scipy(panel):
+    x = np.round(panel.returns, 3)  # rounding creates plenty of ties
+    got = ff.rank(x)
+    assert_array_equal(got, baseline.rank(x))  # exact: same integers divided the same way
+    for t in range(x.shape[0]):
+        finite = np.isfinite(x[t])
+        n = finite.sum()
+        if n:
+            assert_allclose(got[t, finite], stats.rankdata(x[t, finite]) / (n + 1), rtol=0, atol=0)
+        assert np.all(np.isnan(got[t, ~finite]))
+
+
+def test_gaussian_rank_matches_norm_ppf(panel):
+    x = panel.returns
+    got = ff.rank(x, gaussian=True)
+    r = ff.rank(x)
+    assert_allclose(got, stats.norm.ppf(r), rtol=RTOL, atol=1e-14)
+    assert_allclose(got, baseline.rank(x, gaussian=True), rtol=RTOL, atol=1e-14)
+    assert_array_equal(np.isnan(got), ~np.isfinite(x))
+
+
+def test_results_identical_with_one_and_two_threads(panel):
+    w = _weights_with_zero_group(panel)
+    calls = [
+        lambda: ff.winsorize(panel.returns, "sigma", 2.0, weights=w, groups=panel.industry),
+        lambda: ff.winsorize(panel.returns, "quantile", 0.1, groups=panel.industry),
+        lambda: ff.winsorize(panel.returns, "mad", 2.5),
+        lambda: ff.standardize(panel.returns, weights=w, groups=panel.industry),
+        lambda: ff.standardize(panel.returns),
+        lambda: ff.rank(panel.returns, gaussian=True),
+    ]
+    try:
+        ff.set_num_threads(1)
+        one = [f() for f in calls]
+        ff.set_num_threads(2)
+        two = [f() for f in calls]
+    finally:
+        ff.set_num_threads(0)
+    for a, b in zip(one, two):
+        assert a.tobytes() == b.tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-worked cases
+
+
+def test_standardize_by_hand():
+    # mean 3, deviations (-2, -1, 0, 1, 2), sample variance 10 / 4 = 2.5
+    x = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    s = np.sqrt(2.5)
+    assert_allclose(ff.standardize(x), [[-2 / s, -1 / s, 0, 1 / s, 2 / s]], rtol=1e-15, atol=1e-15)
+
+
+def test_standardize_weighted_centre_by_hand():
+    # weights (1, 3, NaN, 0, 4): centre = (1*1 + 3*2 + 0*4 + 4*5) / 8 = 27/8;
+    # the NaN-weighted value 3 is still standardised; std is the plain sample std of 1..5.
+    x = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    w = np.array([[1.0, 3.0, np.nan, 0.0, 4.0]])
+    s = np.sqrt(2.5)
+    want = (x - 27 / 8) / s
+    assert_allclose(ff.standardize(x, weights=w), want, rtol=1e-14)
+
+
+def test_standardize_zero_dispersion_and_single_value_give_zeros():
+    x = np.array(
+        [
+            [0.1, 0.1, 0.1, np.nan, 0.1],  # constant date (0.1 is not exact in binary)
+            [np.nan, 2.0, np.nan, np.nan, np.nan],  # single value
+            [np.nan] * 5,  # all missing
+        ]
+    )
+    got = ff.standardize(x)
+    assert_array_equal(got[0], [0, 0, 0, np.nan, 0])
+    assert_array_equal(got[1], [np.nan, 0, np.nan, np.nan, np.nan])
+    assert np.all(np.isnan(got[2]))
+    # with weights, a constant date is still zeros; zero usable weight is NaN
+    w = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [0.0] * 5, [1.0] * 5])
+    got = ff.standardize(x, weights=w)
+    assert_array_equal(got[0], [0, 0, 0, np.nan, 0])
+    assert np.all(np.isnan(got[1]))
+
+
+def test_standardize_groups_by_hand():
+    x = np.array([[1.0, 10.0, 3.0, 30.0, 5.0, 99.0, 7.0]])
+    g = np.array([[0, 2, 0, 2, 0, -1, 4]])  # group 1 and 3 empty, code -1 -> NaN, group 4 single
+    s0 = 2.0  # sample std of (1, 3, 5)
+    s2 = np.sqrt(200.0)  # (10, 30): mean 20, variance 200
+    want = [[-2 / s0, -10 / s2, 0.0, 10 / s2, 2 / s0, np.nan, 0.0]]
+    assert_allclose(ff.standardize(x, groups=g), want, rtol=1e-15, atol=1e-15)
+
+
+def test_sigma_winsorize_clips_exactly_the_expected_values():
+    # 18 values at 0, one at 1 and one at 100: mean 5.05, sample std 22.34...
+    x = np.zeros((1, 20))
+    x[0, 3] = 1.0
+    x[0, 7] = 100.0
+    mean, std = x.mean(), x.std(ddof=1)
+    got = ff.winsorize(x, "sigma", 2.0)
+    want = x.copy()
+    want[0, 7] = mean + 2.0 * std  # only the outlier is clipped, to the upper bound
+    assert_allclose(got, want, rtol=1e-15, atol=0)
+    assert np.flatnonzero(got != x).tolist() == [7]
+    # cap-weighted centre: all weight on the zeros -> centre 0, bound 0 + 2*std; the value 1 is
+    # inside the band, 100 is clipped to 2*std
+    w = np.ones((1, 20))
+    w[0, 7] = 0.0
+    w[0, 3] = 0.0
+    got = ff.winsorize(x, "sigma", 2.0, weights=w)
+    want[0, 7] = 2.0 * std
+    assert_allclose(got, want, rtol=1e-15, atol=0)
+
+
+def test_quantile_winsorize_by_hand():
+    # np.quantile([1, 2, 3, 4, 10], [0.1, 0.9]) == [1.4, 7.6] (linear interpolation)
+    x = np.array([[10.0, 1.0, np.nan, 3.0, 2.0, 4.0]])
+    got = ff.winsorize(x, "quantile", 0.1)
+    assert_allclose(got, [[7.6, 1.4, np.nan, 3.0, 2.0, 4.0]], rtol=1e-15)
+    # against np.quantile on a longer row with ties and an even count
+    rng = np.random.default_rng(1)
+    row = np.round(rng.standard_normal(1000), 1)
+    lo, hi = np.quantile(row, [0.025, 0.975])
+    assert_allclose(ff.winsorize(row[None], "quantile", 0.025)[0], np.clip(row, lo, hi), rtol=0, atol=0)
+
+
+def test_mad_winsorize_by_hand():
+    # median 3, |x - 3| = (2, 1, 0, 1, 97) -> MAD 1; bounds 3 -/+ 2 * 1.4826
+    x = np.array([[1.0, 2.0, 3.0, 4.0, 100.0, -50.0]])
+    # six values: median (2 + 3) / 2 = 2.5, |x - 2.5| = (1.5, .5, .5, 1.5, 97.5, 52.5) -> MAD 1.5
+    k = 2.0 * 1.4826 * 1.5
+    got = ff.winsorize(x, "mad", 2.0)
+    assert_allclose(got, [[1.0, 2.0, 3.0, 4.0, 2.5 + k, 2.5 - k]], rtol=1e-15)
+
+
+def test_small_and_constant_groups_are_unchanged_by_winsorize():
+    x = np.array([[5.0, 1.0, 1.0, 1.0, np.nan, 7.0]])
+    g = np.array([[0, 1, 1, 1, 1, -1]])
+    for method, limit in [("sigma", 0.5), ("quantile", 0.2), ("mad", 0.5)]:
+        got = ff.winsorize(x, method, limit, groups=g)
+        assert_array_equal(got, [[5.0, 1.0, 1.0, 1.0, np.nan, np.nan]])
+
+
+def test_spread_that_underflows_counts_as_zero_dispersion():
+    # (1.75e-209)^2 underflows to 0: the sample std is 0 although the values differ
+    x = np.array([[3.5e-209, 0.0, np.nan]])
+    assert_array_equal(ff.standardize(x), [[0.0, 0.0, np.nan]])
+    assert_array_equal(ff.winsorize(x, "sigma", 1.0), x)
+    assert_array_equal(baseline.standardize(x), [[0.0, 0.0, np.nan]])
+
+
+def test_infinite_values_are_treated_as_missing():
+    x = np.array([[1.0, np.inf, 2.0, -np.inf, 3.0]])
+    assert_array_equal(np.isnan(ff.standardize(x)), [[False, True, False, True, False]])
+    assert_array_equal(np.isnan(ff.rank(x)), [[False, True, False, True, False]])
+    assert_array_equal(ff.winsorize(x, "mad", 1.0)[0, [0, 2, 4]], [1.0, 2.0, 3.0])
+
+
+def test_rank_ties_by_hand():
+    x = np.array([[3.0, 1.0, 3.0, np.nan, 2.0, -0.0, 0.0]])
+    # sorted: -0.0 = 0.0 (ranks 1, 2 -> 1.5), 1 (3), 2 (4), 3, 3 (5, 6 -> 5.5); n = 6
+    want = np.array([[5.5, 3, 5.5, np.nan, 4, 1.5, 1.5]]) / 7
+    assert_array_equal(ff.rank(x), want)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion and bad input
+
+
+def test_other_dtypes_and_layouts_are_converted(panel):
+    x = np.round(panel.returns * 1000)
+    x = np.nan_to_num(x, nan=0.0)
+    want = ff.standardize(x, weights=panel.cap, groups=panel.industry)
+    assert_array_equal(ff.standardize(x.astype(np.int64), weights=panel.cap, groups=panel.industry), want)
+    assert_array_equal(
+        ff.standardize(np.asfortranarray(x), weights=np.asfortranarray(panel.cap), groups=panel.industry.astype(np.int64)),
+        want,
+    )
+    x32 = x.astype(np.float32)
+    assert_array_equal(ff.rank(x32), ff.rank(x32.astype(np.float64)))
+    assert_array_equal(ff.winsorize(x[:, ::2], "mad"), ff.winsorize(np.ascontiguousarray(x[:, ::2]), "mad"))
+    assert ff.rank(x[:3].tolist()).shape == (3, x.shape[1])
+
+
+def test_bad_input():
+    x = np.ones((3, 4))
+    with pytest.raises(ValueError, match=r"weights has shape \(3, 5\), expected \(3, 4\)"):
+        ff.standardize(x, weights=np.ones((3, 5)))
+    with pytest.raises(ValueError, match=r"groups has shape \(2, 4\), expected \(3, 4\)"):
+        ff.winsorize(x, groups=np.zeros((2, 4), dtype=np.int32))
+    with pytest.raises(ValueError, match=r"x must be 2-dimensional, got shape \(4,\)"):
+        ff.rank(np.ones(4))
+    with pytest.raises(TypeError, match="x must be a numeric array"):
+        ff.standardize(np.array([["a", "b"]]))
+    with pytest.raises(TypeError, match="weights must be a numeric array"):
+        ff.standardize(x, weights=np.full((3, 4), "w"))
+    with pytest.raises(TypeError, match="groups must be an integer code array"):
+        ff.standardize(x, groups=np.full((3, 4), 0.5))
+    with pytest.raises(ValueError, match="method must be one of"):
+        ff.winsorize(x, method="zscore")
+    for bad in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="limit must be finite and > 0"):
+            ff.winsorize(x, limit=bad)
+    with pytest.raises(ValueError, match=r"limit must be in \(0, 0.5\) for method 'quantile'"):
+        ff.winsorize(x, method="quantile", limit=0.5)
+    with pytest.raises(TypeError, match="limit must be a real number"):
+        ff.winsorize(x, limit="3")
+    with pytest.raises(ValueError, match="weights is only used by method 'sigma'"):
+        ff.winsorize(x, method="mad", weights=np.ones((3, 4)))
+    w = np.ones((3, 4))
+    w[1, 2] = -1.0
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        ff.standardize(x, weights=w)
+    w[1, 2] = np.inf
+    with pytest.raises(ValueError, match="weights must not contain infinite values"):
+        ff.winsorize(x, weights=w)
+    g = np.zeros((3, 4), dtype=np.int32)
+    g[0, 0] = -2
+    with pytest.raises(ValueError, match="groups codes must be >= -1"):
+        ff.standardize(x, groups=g)
+    with pytest.raises(TypeError, match="gaussian must be a bool"):
+        ff.rank(x, gaussian="yes")
+
+
+def test_core_rejects_bad_shapes_without_panicking():
+    import ferrofactor._core as core
+
+    x = np.ones((3, 4))
+    with pytest.raises(ValueError, match="weights has shape"):
+        core.standardize(x, np.ones((4, 3)), None)
+    with pytest.raises(ValueError, match="groups codes must be >= -1"):
+        core.winsorize(x, "sigma", 3.0, None, np.full((3, 4), -5, dtype=np.int32))
+    with pytest.raises(ValueError, match="method must be one of"):
+        core.winsorize(x, "nope", 3.0, None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties
+
+# realistic magnitudes (exact zeros, 1e-6..1e6 either sign) and missing values; the underflow
+# corner (e.g. 1e-200 next to 0) has its own test
+_rows = hnp.arrays(
+    np.float64,
+    st.tuples(st.integers(1, 4), st.integers(2, 40)),
+    elements=st.one_of(
+        st.just(0.0), st.floats(1e-6, 1e6), st.floats(-1e6, -1e-6), st.just(np.nan)
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=_rows, data=st.data())
+def test_standardize_has_weighted_mean_zero_and_unit_std(x, data):
+    w = data.draw(hnp.arrays(np.float64, x.shape, elements=st.floats(0.1, 100.0)))
+    z = ff.standardize(x, weights=w)
+    for t in range(x.shape[0]):
+        v, zt, wt = x[t], z[t], w[t]
+        ok = np.isfinite(v)
+        assert_array_equal(np.isnan(zt), ~ok)
+        if ok.sum() < 2 or np.ptp(v[ok]) == 0:
+            assert np.all(zt[ok] == 0)
+            continue
+        if np.ptp(v[ok]) < 1e-6 * np.max(np.abs(v[ok])):
+            continue  # nearly constant: z-scores are dominated by rounding
+        assert abs(np.sum(wt[ok] * zt[ok]) / np.sum(wt[ok])) < 1e-9
+        assert abs(np.std(zt[ok], ddof=1) - 1) < 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=_rows, method=st.sampled_from(["sigma", "quantile", "mad"]), limit=st.floats(0.01, 0.49))
+def test_winsorize_keeps_order_and_range(x, method, limit):
+    y = ff.winsorize(x, method, limit)
+    assert_array_equal(np.isnan(y), np.isnan(x))
+    for t in range(x.shape[0]):
+        ok = np.isfinite(x[t])
+        if not ok.any():
+            continue
+        v, u = x[t, ok], y[t, ok]
+        order = np.argsort(v, kind="stable")
+        assert np.all(np.diff(u[order]) >= 0)  # monotone: clipping never reorders
+        slack = 1e-12 * np.max(np.abs(v))  # the mean of nearly equal values may round outside
+        assert u.min() >= v.min() - slack and u.max() <= v.max() + slack
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=_rows)
+def test_rank_is_in_open_interval_with_mean_half(x):
+    r = ff.rank(x)
+    for t in range(x.shape[0]):
+        ok = np.isfinite(x[t])
+        if ok.any():
+            assert np.all((r[t, ok] > 0) & (r[t, ok] < 1))
+            assert abs(r[t, ok].mean() - 0.5) < 1e-12
