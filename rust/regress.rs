@@ -338,7 +338,7 @@ fn run(
         design.industry.as_ref().map(|a| a.as_standard_layout());
     let x: Option<CowArray<'_, f64, Ix3>> = design.styles.as_ref().map(|a| a.as_standard_layout());
 
-    // Every element is written by the date loop; zeros() maps fresh pages without a fill pass.
+    // Every element is (re)written by the date loop; zeros() is only the cheapest safe allocation.
     let mut factor_returns = Array2::<f64>::zeros((t, p));
     let mut residuals = Array2::<f64>::zeros((t, n));
     let mut std_errors = Array2::<f64>::zeros((t, p));
