@@ -13,10 +13,12 @@
 //! Quantiles and medians use selection (`select_nth_unstable`), never a full sort; ranks sort
 //! once per row.
 
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::value_error;
 
 /// How `winsorize` finds its clipping bounds.
@@ -78,6 +80,23 @@ impl Transform {
             Transform::Affine(c, s) => (x - c) / s,
             Transform::Zero => 0.0,
             Transform::Nan => f64::NAN,
+        }
+    }
+
+    /// `out[i] = self.apply(x[i])` for every `i` in `ids`, with the variant chosen once.
+    fn apply_at(self, ids: &[u32], x: &[f64], out: &mut [f64]) {
+        #[inline(always)]
+        fn each(ids: &[u32], x: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
+            for &i in ids {
+                out[i as usize] = f(x[i as usize]);
+            }
+        }
+        match self {
+            Transform::Identity => each(ids, x, out, |v| v),
+            Transform::Clip(lo, hi) => each(ids, x, out, |v| Transform::Clip(lo, hi).apply(v)),
+            Transform::Affine(c, s) => each(ids, x, out, |v| (v - c) / s),
+            Transform::Zero => each(ids, x, out, |_| 0.0),
+            Transform::Nan => each(ids, x, out, |_| f64::NAN),
         }
     }
 }
@@ -340,13 +359,23 @@ where
     F: Fn(&mut [f64], Option<&[f64]>) -> Transform + Sync,
 {
     let (t_len, n) = x.dim();
-    let mut out = vec![f64::NAN; t_len * n];
+    let saw_bad_weight = AtomicBool::new(false);
+    // Zeroed allocation: the OS hands out zero pages lazily, so the pages are first touched
+    // inside the parallel loop (each row fills itself with NaN first) instead of serially here.
+    let mut out = vec![0.0f64; t_len * n];
     if n > 0 {
         out.par_chunks_mut(n)
             .enumerate()
             .for_each_init(Scratch::default, |s, (t, out_row)| {
+                out_row.fill(f64::NAN);
                 let x_row = row_slice(x.row(t));
                 let w_row = weights.as_ref().map(|w| row_slice(w.row(t)));
+                if let Some(w) = &w_row {
+                    if w.iter().any(|&v| bad_weight(v)) {
+                        saw_bad_weight.store(true, AtomicOrdering::Relaxed);
+                        return;
+                    }
+                }
                 let g_row = groups.as_ref().map(|g| row_slice(g.row(t)));
                 s.group(&x_row, g_row.as_deref());
                 for b in 0..s.bounds.len().saturating_sub(1) {
@@ -361,11 +390,14 @@ where
                         }
                         None => f(&mut s.xs, None),
                     };
-                    for &i in ids {
-                        out_row[i as usize] = tr.apply(x_row[i as usize]);
-                    }
+                    tr.apply_at(ids, &x_row, out_row);
                 }
             });
+    }
+    if saw_bad_weight.load(AtomicOrdering::Relaxed) {
+        if let Some(w) = &weights {
+            return Err(weights_error(w));
+        }
     }
     Array2::from_shape_vec((t_len, n), out).map_err(|e| value_error!("output shape: {e}"))
 }
@@ -394,18 +426,34 @@ fn check_same_shape(name: &str, shape: (usize, usize), want: (usize, usize)) -> 
     Ok(())
 }
 
-fn check_weights(w: &ArrayView2<'_, f64>) -> Result<()> {
-    if w.view().into_par_iter().any(|v| v.is_infinite()) {
-        return Err(value_error!("weights must not contain infinite values"));
+/// True when `bad` holds for any element; parallel over rows, contiguous rows read as slices.
+fn any_element<T: Copy + Sync>(a: &ArrayView2<'_, T>, bad: impl Fn(T) -> bool + Sync) -> bool {
+    a.axis_iter(Axis(0))
+        .into_par_iter()
+        .any(|row| match row.as_slice() {
+            Some(s) => s.iter().any(|&v| bad(v)),
+            None => row.iter().any(|&v| bad(v)),
+        })
+}
+
+/// A weight the kernels refuse: negative or infinite (NaN is allowed: "does not count").
+#[inline]
+fn bad_weight(v: f64) -> bool {
+    v < 0.0 || v.is_infinite()
+}
+
+/// The error for weights known to contain a bad value (counted here, off the hot path).
+fn weights_error(w: &ArrayView2<'_, f64>) -> Error {
+    let n_inf = w.iter().filter(|v| v.is_infinite()).count();
+    if n_inf > 0 {
+        return value_error!("weights must not contain infinite values ({n_inf} found)");
     }
-    if w.view().into_par_iter().any(|&v| v < 0.0) {
-        return Err(value_error!("weights must be non-negative"));
-    }
-    Ok(())
+    let n_neg = w.iter().filter(|&&v| v < 0.0).count();
+    value_error!("weights must be non-negative ({n_neg} negative values found)")
 }
 
 fn check_groups(g: &ArrayView2<'_, i32>) -> Result<()> {
-    if g.view().into_par_iter().any(|&c| c < -1) {
+    if any_element(g, |c| c < -1) {
         return Err(value_error!("groups codes must be >= -1 (-1 = none)"));
     }
     Ok(())
@@ -417,8 +465,8 @@ fn check_common(
     groups: Option<&ArrayView2<'_, i32>>,
 ) -> Result<()> {
     if let Some(w) = weights {
+        // the values are checked row by row inside the kernel, in the pass that reads them
         check_same_shape("weights", w.dim(), x.dim())?;
-        check_weights(w)?;
     }
     if let Some(g) = groups {
         check_same_shape("groups", g.dim(), x.dim())?;
@@ -481,11 +529,14 @@ pub fn standardize(
 /// number of finite values on that date. Non-finite values stay NaN.
 pub fn rank(x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
     let (t_len, n) = x.dim();
-    let mut out = vec![f64::NAN; t_len * n];
+    // Zeroed allocation: the OS hands out zero pages lazily, so the pages are first touched
+    // inside the parallel loop (each row fills itself with NaN first) instead of serially here.
+    let mut out = vec![0.0f64; t_len * n];
     if n > 0 {
         out.par_chunks_mut(n).enumerate().for_each_init(
             Vec::<(f64, u32)>::new,
             |pairs, (t, out_row)| {
+                out_row.fill(f64::NAN);
                 let x_row = row_slice(x.row(t));
                 pairs.clear();
                 pairs.extend(
