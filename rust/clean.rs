@@ -7,11 +7,13 @@
 //! - `weights` (winsorise "sigma" and standardise only) enter the centre as a weighted mean; a
 //!   NaN weight means the value does not count in that mean but is still transformed; a
 //!   date/group whose usable weight sum is 0 comes back all NaN;
-//! - rows are processed in parallel (rayon), and every sum inside a row runs sequentially in
-//!   index order, so results are bit-identical for any number of threads.
+//! - rows are processed in parallel (rayon); every sum inside a row runs over four interleaved
+//!   lanes in index order, combined in a fixed order, so results are bit-identical for any
+//!   number of threads (and between the SSE2 and the portable versions of the lane loops).
 //!
 //! Quantiles and medians use selection (`select_nth_unstable`), never a full sort; ranks sort
-//! once per row.
+//! integer keys once per row. Outputs are written through `*_into` kernels so that the Python
+//! bindings can hand over numpy-allocated memory.
 
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
