@@ -9,14 +9,14 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-
-use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray2};
 
 use crate::clean;
 use crate::error::Error;
 use crate::parallel;
+use crate::regress;
 
 fn to_py_err(e: Error) -> PyErr {
     match e {
@@ -68,6 +68,71 @@ fn set_num_threads(n: usize) -> PyResult<()> {
 #[pyfunction]
 fn get_num_threads() -> usize {
     parallel::num_threads()
+}
+
+type RegressOut<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+/// Batched cross-sectional WLS. Returns (factor_returns, residuals, r2, std_errors, tstats, n_obs).
+#[pyfunction]
+#[pyo3(signature = (returns, styles, industry, n_industries, weights, cap, market, industry_constraint))]
+#[allow(clippy::too_many_arguments)]
+fn cross_section_regress<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    styles: Option<PyReadonlyArray3<'py, f64>>,
+    industry: Option<PyReadonlyArray2<'py, i32>>,
+    n_industries: usize,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    cap: Option<PyReadonlyArray2<'py, f64>>,
+    market: bool,
+    industry_constraint: Option<&str>,
+) -> PyResult<RegressOut<'py>> {
+    let constraint = regress::Constraint::parse(industry_constraint).map_err(to_py_err)?;
+    let design = regress::Design {
+        styles: styles.as_ref().map(|a| a.as_array()),
+        industry: industry.as_ref().map(|a| a.as_array()),
+        n_industries,
+        market,
+        constraint,
+    };
+    let y = returns.as_array();
+    let w = weights.as_ref().map(|a| a.as_array());
+    let c = cap.as_ref().map(|a| a.as_array());
+    let out = run(py, || regress::cross_section_regress(y, w, c, &design))?;
+    Ok((
+        out.factor_returns.into_pyarray(py),
+        out.residuals.into_pyarray(py),
+        out.r2.into_pyarray(py),
+        out.std_errors.into_pyarray(py),
+        out.tstats.into_pyarray(py),
+        out.n_obs.into_pyarray(py),
+    ))
+}
+
+/// Per-date residual of x on an intercept, controls and industry codes.
+#[pyfunction]
+#[pyo3(signature = (x, controls, industry, n_industries, weights))]
+fn neutralize<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    controls: Option<PyReadonlyArray3<'py, f64>>,
+    industry: Option<PyReadonlyArray2<'py, i32>>,
+    n_industries: usize,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let xv = x.as_array();
+    let cv = controls.as_ref().map(|a| a.as_array());
+    let iv = industry.as_ref().map(|a| a.as_array());
+    let wv = weights.as_ref().map(|a| a.as_array());
+    let out = run(py, || regress::neutralize(xv, cv, iv, n_industries, wv))?;
+    Ok(out.into_pyarray(py))
 }
 
 // --- clean: winsorize, standardize, rank (rust/clean.rs) ---
@@ -162,11 +227,11 @@ fn rank<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(cross_section_regress, m)?)?;
+    m.add_function(wrap_pyfunction!(neutralize, m)?)?;
     // clean
     m.add_function(wrap_pyfunction!(winsorize, m)?)?;
     m.add_function(wrap_pyfunction!(standardize, m)?)?;
     m.add_function(wrap_pyfunction!(rank, m)?)?;
-    // `run` is used by every kernel wrapper; keep it referenced while the module is small.
-    let _ = run::<(), fn() -> crate::error::Result<()>>;
     Ok(())
 }

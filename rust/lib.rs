@@ -7,6 +7,7 @@ pub mod clean;
 pub mod error;
 pub mod linalg;
 pub mod parallel;
+pub mod regress;
 
 #[cfg(feature = "python")]
 mod bindings;

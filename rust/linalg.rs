@@ -93,6 +93,44 @@ impl Cholesky {
         inv
     }
 
+    /// `aᵀ A⁻¹ a = ‖L⁻¹ a‖²`; `a` is overwritten with `L⁻¹ a`.
+    pub fn inverse_quadratic_form(&self, a: &mut [f64]) -> f64 {
+        let p = self.p;
+        let l = &self.l;
+        let mut q = 0.0;
+        for i in 0..p {
+            let mut s = a[i];
+            for k in 0..i {
+                s -= l[i * p + k] * a[k];
+            }
+            a[i] = s / l[i * p + i];
+            q += a[i] * a[i];
+        }
+        q
+    }
+
+    /// The diagonal of `A⁻¹` (`(A⁻¹)_jj = ‖L⁻¹ e_j‖²`, about p³/6 flops) into `out`.
+    pub fn inverse_diagonal_into(&self, out: &mut Vec<f64>) {
+        let p = self.p;
+        let l = &self.l;
+        out.clear();
+        out.resize(p, 0.0);
+        let mut z = vec![0.0; p];
+        for j in 0..p {
+            // Forward solve L z = e_j; z_i = 0 for i < j.
+            let mut q = 0.0;
+            for i in j..p {
+                let mut s = if i == j { 1.0 } else { 0.0 };
+                for k in j..i {
+                    s -= l[i * p + k] * z[k];
+                }
+                z[i] = s / l[i * p + i];
+                q += z[i] * z[i];
+            }
+            out[j] = q;
+        }
+    }
+
     /// log-determinant of `A`.
     pub fn log_det(&self) -> f64 {
         (0..self.p).map(|i| 2.0 * self.l[i * self.p + i].ln()).sum()
@@ -118,6 +156,22 @@ mod tests {
             assert!((x - y).abs() < 1e-15);
         }
         assert!((c.log_det() - 8f64.ln()).abs() < 1e-14);
+    }
+
+    #[test]
+    fn inverse_diagonal_and_quadratic_form() {
+        let a = [4.0, 2.0, 0.5, 2.0, 3.0, 0.25, 0.5, 0.25, 2.0];
+        let c = Cholesky::new(&a, 3).unwrap();
+        let inv = c.inverse();
+        let mut d = Vec::new();
+        c.inverse_diagonal_into(&mut d);
+        for j in 0..3 {
+            assert!((d[j] - inv[j * 3 + j]).abs() < 1e-15);
+        }
+        let v = [1.0, -2.0, 0.5];
+        let want: f64 = (0..3).map(|i| (0..3).map(|j| v[i] * inv[i * 3 + j] * v[j]).sum::<f64>()).sum();
+        let mut w = v;
+        assert!((c.inverse_quadratic_form(&mut w) - want).abs() < 1e-14);
     }
 
     #[test]

@@ -10,14 +10,52 @@ the benchmark baseline).
 
 from __future__ import annotations
 
+from ferrofactor import datasets
 from ferrofactor._core import get_num_threads, set_num_threads
-from ferrofactor.clean import rank, standardize, winsorize
+from ferrofactor.clean import neutralize, rank, standardize, winsorize
+from ferrofactor.exposures import Exposures
+from ferrofactor.io import (
+    derive_price_fields,
+    dollar_volume,
+    market_cap,
+    read_classifications,
+    read_fundamentals,
+    read_panel,
+    returns_from_prices,
+)
+from ferrofactor.model import (
+    CrossSectionResult,
+    FactorModel,
+    cross_section_regress,
+    fama_macbeth,
+    robust_clip_returns,
+)
+from ferrofactor.panel import Panel
+from ferrofactor.results import FactorModelResult, FamaMacBethResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "CrossSectionResult",
+    "Exposures",
+    "Panel",
+    "cross_section_regress",
+    "FactorModel",
+    "FactorModelResult",
+    "FamaMacBethResult",
+    "fama_macbeth",
+    "robust_clip_returns",
+    "datasets",
+    "derive_price_fields",
+    "dollar_volume",
     "get_num_threads",
+    "market_cap",
+    "read_classifications",
+    "read_fundamentals",
+    "read_panel",
+    "returns_from_prices",
+    "neutralize",
     "set_num_threads",
     # clean
     "rank",

@@ -9,6 +9,30 @@ import numpy.typing as npt
 
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
+def cross_section_regress(
+    returns: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+    cap: npt.NDArray[np.float64] | None,
+    market: bool,
+    industry_constraint: str | None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+]: ...
+def neutralize(
+    x: npt.NDArray[np.float64],
+    controls: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+) -> npt.NDArray[np.float64]: ...
 
 # --- clean (rust/clean.rs) ---
 def winsorize(

@@ -1,0 +1,334 @@
+"""io: sources, price-derived fields, point-in-time fundamentals, classifications over time."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ferrofactor as ff
+from ferrofactor import baseline
+
+nan = np.nan
+
+
+@pytest.fixture
+def long_prices():
+    return pl.DataFrame(
+        {
+            "date": ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-04"],
+            "asset": ["00123", "B", "00123", "00123", "B"],
+            "close": [10.0, 20.0, 11.0, None, 22.0],
+            "volume": [100, 200, 300, 400, 500],
+            "sector": ["tech", "bank", "tech", "tech", None],
+        }
+    )
+
+
+def expected_close():
+    return np.array([[10.0, 20.0], [11.0, nan], [nan, 22.0]])
+
+
+def check(p):
+    assert p.dates.tolist() == np.array(["2024-01-02", "2024-01-03", "2024-01-04"], dtype="datetime64[D]").tolist()
+    assert p.assets.tolist() == ["00123", "B"]
+    np.testing.assert_array_equal(p["close"], expected_close())
+    np.testing.assert_array_equal(p["volume"], [[100, 200], [300, nan], [400, 500]])
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ext", "writer"), [("parquet", "write_parquet"), ("csv", "write_csv"), ("arrow", "write_ipc")])
+def test_read_files(tmp_path, long_prices, ext, writer):
+    path = tmp_path / f"prices.{ext}"
+    getattr(long_prices, writer)(path)
+    p = ff.read_panel(path, fields=["close", "volume"], codes=["sector"])
+    check(p)  # the CSV keeps "00123" a string
+    np.testing.assert_array_equal(p["sector"], [[1, 0], [1, -1], [1, -1]])
+    assert p.labels("sector").tolist() == ["bank", "tech"]
+
+
+def test_read_glob_of_files(tmp_path, long_prices):
+    long_prices.head(2).write_parquet(tmp_path / "part-0.parquet")
+    long_prices.tail(3).write_parquet(tmp_path / "part-1.parquet")
+    check(ff.read_panel(str(tmp_path / "part-*.parquet"), fields=["close", "volume"]))
+
+
+def test_read_frames(long_prices):
+    check(ff.read_panel(long_prices, fields=["close", "volume"]))
+    check(ff.read_panel(long_prices.lazy(), fields=["close", "volume"]))
+
+
+def test_read_sqlite_connection_and_uri(tmp_path, long_prices):
+    db = tmp_path / "market.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE px (d TEXT, ticker TEXT, close REAL, volume INTEGER)")
+    con.executemany("INSERT INTO px VALUES (?, ?, ?, ?)", long_prices.select("date", "asset", "close", "volume").rows())
+    con.commit()
+    q = "SELECT d, ticker, close, volume FROM px ORDER BY ticker"
+    check(ff.read_panel(q, date="d", asset="ticker", connection=con))
+    con.close()
+    check(ff.read_panel(q, date="d", asset="ticker", connection=f"sqlite:///{db}"))
+    with pytest.raises(ValueError, match="empty input"):
+        ff.read_panel("SELECT * FROM px WHERE close > 1e9", connection=f"sqlite:///{db}")
+
+
+def test_sqlite_timestamps(tmp_path):
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE px (date TIMESTAMP, asset TEXT, close REAL)")
+    con.execute("INSERT INTO px VALUES ('2024-01-02 00:00:00', 'A', 1.5)")
+    p = ff.read_panel("SELECT * FROM px", connection=con)
+    assert p.dates.tolist() == [np.datetime64("2024-01-02")]
+    np.testing.assert_array_equal(p["close"], [[1.5]])
+
+
+@pytest.mark.parametrize(
+    ("source", "kwargs", "exc", "match"),
+    [
+        ("SELECT 1", {"connection": "postgresql://u@h/db"}, ValueError, "URI scheme 'postgresql' is not supported"),
+        ("SELECT 1", {"connection": "sqlite:///"}, ValueError, "names no database file"),
+        ("SELECT 1", {"connection": "sqlite:////nonexistent/x.db"}, FileNotFoundError, "does not exist"),
+        (42, {"connection": "sqlite:///x.db"}, TypeError, "SQL query string"),
+        ("prices.xlsx", {}, ValueError, "cannot tell the file format"),
+        ("/nonexistent/prices.parquet", {}, FileNotFoundError, "no file matches"),
+        ("x.parquet", {"format": "excel"}, ValueError, "format must be one of"),
+        (3.5, {}, TypeError, "source must be a path or glob"),
+    ],
+)
+def test_source_errors(source, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ff.read_panel(source, **kwargs)
+
+
+def test_read_panel_validation_messages(tmp_path):
+    df = pl.DataFrame({"date": ["2024-01-02", "2024-01-02"], "asset": ["A", "A"], "close": [1.0, 2.0]})
+    df.write_parquet(tmp_path / "dup.parquet")
+    with pytest.raises(ValueError, match=r"duplicate \(date, asset\) rows: 1 pairs"):
+        ff.read_panel(tmp_path / "dup.parquet")
+    with pytest.raises(ValueError, match=r"missing columns \['ticker'\]"):
+        ff.read_panel(tmp_path / "dup.parquet", asset="ticker")
+
+
+# --- price-derived fields ---------------------------------------------------------------------------
+
+
+def test_returns_from_prices_hand_worked():
+    close = np.array([[10.0, 5.0], [11.0, nan], [12.1, 6.0], [nan, 6.6], [13.31, 3.3]])
+    r = ff.returns_from_prices(close)
+    expected = np.array([[nan, nan], [0.1, nan], [0.1, nan], [nan, 0.1], [nan, -0.5]])
+    np.testing.assert_allclose(r, expected, rtol=1e-12)
+    np.testing.assert_array_equal(np.isnan(r), np.isnan(expected))  # no return bridges a gap
+    rng = np.random.default_rng(0)
+    c = rng.lognormal(3, 0.3, size=(50, 30))
+    c[rng.random(c.shape) < 0.2] = nan
+    np.testing.assert_array_equal(ff.returns_from_prices(c), baseline.returns_from_prices(c))
+    assert ff.returns_from_prices(np.ones((1, 3))).shape == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("close", "match"),
+    [
+        (np.array([[1.0, 0.0]]), "close must be positive where present"),
+        (np.array([[1.0, -2.0]]), "close must be positive where present"),
+        (np.array([[1.0, np.inf]]), "close must not contain infinite values"),
+        (np.ones(3), "close must be 2-dimensional"),
+    ],
+)
+def test_returns_from_prices_errors(close, match):
+    with pytest.raises(ValueError, match=match):
+        ff.returns_from_prices(close)
+
+
+def test_market_cap_and_dollar_volume():
+    close = np.array([[10.0, nan], [12.0, 3.0]])
+    shares = np.array([[5.0, 7.0], [nan, 2.0]])
+    np.testing.assert_array_equal(ff.market_cap(close, shares), [[50.0, nan], [nan, 6.0]])
+    np.testing.assert_array_equal(ff.dollar_volume(close, shares), [[50.0, nan], [nan, 6.0]])
+    with pytest.raises(ValueError, match=r"shares has shape \(1, 2\), expected \(2, 2\)"):
+        ff.market_cap(close, shares[:1])
+    with pytest.raises(ValueError, match="volume must be non-negative"):
+        ff.dollar_volume(close, -shares)
+    with pytest.raises(TypeError, match="volume must be a numeric array"):
+        ff.dollar_volume(close, [["a", "b"], ["c", "d"]])
+
+
+def test_derive_price_fields(long_prices):
+    p = ff.read_panel(long_prices.with_columns(shares=pl.lit(1000.0)), fields=["close", "volume", "shares"])
+    q = ff.derive_price_fields(p)
+    assert q.fields == ("close", "volume", "shares", "returns", "market_cap", "dollar_volume")
+    np.testing.assert_allclose(q["returns"], [[nan, nan], [0.1, nan], [nan, nan]], rtol=1e-12)
+    np.testing.assert_array_equal(q["market_cap"], expected_close() * 1000.0)
+    with pytest.raises(ValueError, match="price field 'adj' not in panel"):
+        ff.derive_price_fields(p, adjusted_close="adj")
+
+
+# --- point-in-time fundamentals ---------------------------------------------------------------------
+
+
+def business_days(start, n):
+    return np.busday_offset(np.datetime64(start), np.arange(n), roll="forward")
+
+
+def test_fundamental_not_visible_before_report_even_if_quarter_ended():
+    """The seed pipeline's bug: filtering on the fiscal quarter end leaks reports from the future.
+
+    Q4 2023 ended on 2023-12-31 but was reported on 2024-02-15. On 2024-01-31 (after the quarter
+    end, before the report) the value must not be visible; the previous report's value is.
+    """
+    dates = np.array(["2024-01-31", "2024-02-15", "2024-02-16", "2024-02-19", "2024-05-01"], dtype="datetime64[D]")
+    rec = pl.DataFrame(
+        {
+            "asset": ["ACME", "ACME"],
+            "fiscal_period_end": ["2023-09-30", "2023-12-31"],
+            "report_date": ["2023-11-10", "2024-02-15"],
+            "book_value": [100.0, 200.0],
+        }
+    ).with_columns(pl.col("fiscal_period_end", "report_date").str.to_date())
+    p = ff.read_fundamentals(rec, dates, ["ACME"], lag=1)
+    # available 2024-02-16 (report + 1 day): unseen on the report date itself
+    np.testing.assert_array_equal(p["book_value"][:, 0], [100.0, 100.0, 200.0, 200.0, 200.0])
+    # the leaky rule "period end <= t" would show 200 on 2024-01-31:
+    leaky = rec.filter(pl.col("fiscal_period_end") <= np.datetime64("2024-01-31")).sort("fiscal_period_end")
+    assert leaky["book_value"][-1] == 200.0
+    # lag 0: visible on the report date; lag 3 (calendar days): from 2024-02-19
+    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], lag=0)["book_value"][:, 0], [100, 200, 200, 200, 200])
+    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], lag=3)["book_value"][:, 0], [100, 100, 100, 200, 200])
+
+
+def test_fundamentals_staleness_and_alignment():
+    dates = business_days("2024-01-01", 60)
+    rec = pl.DataFrame(
+        {
+            "asset": ["A", "A", "A", "B", "ZZZ"],
+            "report_date": pl.Series(["2023-12-20", "2024-01-10", "2024-01-10", "2024-01-05", "2024-01-02"]).str.to_date(),
+            "eps": [1.0, 2.0, 99.0, 5.0, 7.0],
+        }
+    )
+    with pytest.raises(ValueError, match=r"duplicate \(asset, report_date\) rows: 1 pairs .* \[\('A', '2024-01-10'\)\]"):
+        ff.read_fundamentals(rec, dates, ["A", "B"])
+    rec = rec.filter(pl.col("eps") != 99.0)
+    p = ff.read_fundamentals(rec, dates, ["B", "A", "C"], max_staleness=20)
+    d = dates
+    eps_b, eps_a, eps_c = p["eps"][:, 0], p["eps"][:, 1], p["eps"][:, 2]
+    # A: 1.0 available 2023-12-21 (before the panel), stale after 2024-01-10; 2.0 from 2024-01-11
+    np.testing.assert_array_equal(eps_a[d <= np.datetime64("2024-01-10")], 1.0)
+    np.testing.assert_array_equal(eps_a[(d >= np.datetime64("2024-01-11")) & (d <= np.datetime64("2024-01-31"))], 2.0)
+    assert np.isnan(eps_a[d > np.datetime64("2024-01-31")]).all()
+    np.testing.assert_array_equal(np.isnan(eps_b), (d < np.datetime64("2024-01-06")) | (d > np.datetime64("2024-01-26")))
+    assert np.isnan(eps_c).all()  # no records; ZZZ is not on the panel
+    assert np.isnan(ff.read_fundamentals(rec, dates, ["A"], max_staleness=None)["eps"][-1:, 0]).sum() == 0
+
+
+def test_fundamentals_latest_of_several_between_dates_and_null_fields():
+    dates = np.array(["2024-01-01", "2024-01-08"], dtype="datetime64[D]")
+    rec = pl.DataFrame(
+        {
+            "asset": ["A", "A", "A"],
+            "report_date": pl.Series(["2024-01-02", "2024-01-04", "2024-01-03"]).str.to_date(),
+            "x": [1.0, 3.0, 2.0],
+            "y": [1.0, None, 2.0],
+        }
+    )
+    p = ff.read_fundamentals(rec, dates, ["A"])
+    np.testing.assert_array_equal(p["x"], [[nan], [3.0]])  # the latest available wins
+    np.testing.assert_array_equal(p["y"], [[nan], [nan]])  # ... with its own (null) value
+
+
+def test_fundamentals_from_sqlite_and_errors(tmp_path):
+    db = tmp_path / "f.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE f (gvkey TEXT, rdq TEXT, datadate TEXT, ceq REAL)")
+    con.executemany("INSERT INTO f VALUES (?, ?, ?, ?)", [("A", "2024-01-03", "2023-12-31", 5.0)])
+    con.commit()
+    dates = business_days("2024-01-01", 5)
+    p = ff.read_fundamentals(
+        "SELECT gvkey, rdq, ceq FROM f", dates, ["A"], asset="gvkey", report_date="rdq", connection=f"sqlite:///{db}"
+    )
+    np.testing.assert_array_equal(p["ceq"][:, 0], [nan, nan, nan, 5.0, 5.0])
+    rec = pl.DataFrame({"asset": ["A"], "report_date": ["2024-01-03"], "v": ["x"]})
+    with pytest.raises(ValueError, match="field 'v' is not numeric"):
+        ff.read_fundamentals(rec, dates, ["A"], fields=["v"])
+    with pytest.raises(ValueError, match=r"missing columns \['rdq'\]"):
+        ff.read_fundamentals(rec, dates, ["A"], report_date="rdq")
+    with pytest.raises(ValueError, match="lag must be >= 0"):
+        ff.read_fundamentals(rec, dates, ["A"], lag=-1)
+    with pytest.raises(TypeError, match="max_staleness must be an integer"):
+        ff.read_fundamentals(rec, dates, ["A"], max_staleness=1.5)
+    with pytest.raises(ValueError, match="dates must be strictly increasing"):
+        ff.read_fundamentals(rec, dates[::-1], ["A"])
+    empty = ff.read_fundamentals(rec.clear().select("asset", "report_date"), dates, ["A"], fields=[])
+    assert empty.shape == (5, 1) and empty.fields == ()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    records=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "x"]), st.integers(0, 60), st.one_of(st.none(), st.floats(-100, 100))),
+        max_size=25,
+        unique_by=lambda r: (r[0], r[1]),
+    ),
+    lag=st.integers(0, 5),
+    staleness=st.one_of(st.none(), st.integers(0, 30)),
+    day_mask=st.lists(st.booleans(), min_size=60, max_size=60),
+)
+def test_fundamentals_match_brute_force(records, lag, staleness, day_mask):
+    start = np.datetime64("2024-03-01")
+    dates = start + np.flatnonzero(np.array(day_mask) | (np.arange(60) == 7))  # irregular panel days
+    assets = ["c", "a", "b"]
+    rec = pl.DataFrame(
+        {
+            "asset": pl.Series([r[0] for r in records], dtype=pl.String),
+            "report_date": pl.Series(start - 10 + np.array([r[1] for r in records], dtype=np.int64)),
+            "v": pl.Series([r[2] for r in records], dtype=pl.Float64),
+        }
+    )
+    p = ff.read_fundamentals(rec, dates, assets, lag=lag, max_staleness=staleness)
+    oracle = baseline.point_in_time(
+        rec["asset"].to_list(), rec["report_date"].to_numpy(), rec["v"].to_list(), dates, assets, lag, staleness
+    )
+    np.testing.assert_array_equal(p["v"], oracle)
+
+
+# --- classifications --------------------------------------------------------------------------------
+
+
+def test_classifications_over_time():
+    dates = business_days("2024-01-01", 6)  # Mon 1 .. Mon 8
+    rows = pl.DataFrame(
+        {
+            "asset": ["A", "A", "B", "B", "C"],
+            "date": ["2023-06-01", "2024-01-03", "2024-01-02", "2024-01-05", "2024-01-01"],
+            "gics": ["Energy", "Utilities", "Energy", None, "Materials"],
+        }
+    )
+    codes, labels = ff.read_classifications(rows, dates, ["A", "B", "D"], code="gics")
+    assert labels.tolist() == ["Energy", "Materials", "Utilities"]
+    assert codes.dtype == np.int32
+    np.testing.assert_array_equal(
+        codes,
+        [[0, -1, -1], [0, 0, -1], [2, 0, -1], [2, 0, -1], [2, -1, -1], [2, -1, -1]],
+    )
+    fixed = ["Utilities", "Energy", "Materials", "Telecoms"]
+    codes2, labels2 = ff.read_classifications(rows, dates, ["A", "B"], code="gics", labels=fixed)
+    assert labels2.tolist() == fixed
+    np.testing.assert_array_equal(codes2[:, 0], [1, 1, 0, 0, 0, 0])
+    codes3, _ = ff.read_classifications(rows, dates, ["A"], code="gics", lag=1)
+    np.testing.assert_array_equal(codes3[:, 0], [0, 0, 0, 2, 2, 2])
+    p = ff.Panel(dates, ["A", "B", "D"]).with_fields(codes={"industry": (codes, labels)})
+    assert p.labels("industry").tolist() == labels.tolist()
+
+
+def test_classification_errors():
+    dates = business_days("2024-01-01", 3)
+    rows = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-01", "2024-01-01"], "industry": ["x", "y"]})
+    with pytest.raises(ValueError, match=r"duplicate \(asset, date\) rows"):
+        ff.read_classifications(rows, dates, ["A"])
+    with pytest.raises(ValueError, match=r"1 values not in labels, e\.g\. \['z'\]"):
+        ff.read_classifications(rows.head(1).with_columns(industry=pl.lit("z")), dates, ["A"], labels=["x"])
+    with pytest.raises(ValueError, match=r"missing columns \['sector'\]"):
+        ff.read_classifications(rows, dates, ["A"], code="sector")

@@ -1,0 +1,326 @@
+"""Panel: construction and validation, selection, exact round trips through long Polars frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ferrofactor as ff
+from ferrofactor import baseline
+
+
+def make_panel(T=6, N=4, seed=0):
+    rng = np.random.default_rng(seed)
+    dates = np.datetime64("2024-01-01") + np.sort(rng.choice(40, size=T, replace=False))
+    assets = np.array([f"X{j}" for j in rng.permutation(N)])  # deliberately unsorted
+    close = rng.lognormal(3.0, 0.5, size=(T, N))
+    close[rng.random((T, N)) < 0.3] = np.nan
+    close[:, 0] = np.nan  # an asset with no data at all
+    vol = rng.integers(0, 1000, size=(T, N)).astype(float)
+    ind = rng.integers(-1, 3, size=(T, N)).astype(np.int32)
+    # label "unused" is never used and labels are not sorted: both must survive a round trip
+    return ff.Panel(dates, assets, {"close": close, "volume": vol}, {"industry": (ind, ["zeta", "alpha", "mid", "unused"])})
+
+
+# --- construction -----------------------------------------------------------------------------
+
+
+def test_construct_converts_and_exposes():
+    p = ff.Panel(
+        ["2024-01-02", "2024-01-03"],
+        ["B", "A"],
+        {"close": [[1, 2], [3, 4]], "f32": np.ones((2, 2), dtype=np.float32)},
+        {"industry": ([[0, -1], [1, 0]], ["x", "y"])},
+    )
+    assert p.dates.dtype == np.dtype("datetime64[D]")
+    assert p.assets.tolist() == ["B", "A"]
+    assert p.shape == (2, 2)
+    assert p.fields == ("close", "f32", "industry")
+    assert p.float_fields == ("close", "f32") and p.code_fields == ("industry",)
+    assert p["close"].dtype == np.float64 and p["close"].flags.c_contiguous
+    assert p["f32"].dtype == np.float64
+    assert p["industry"].dtype == np.int32
+    assert p.labels("industry").tolist() == ["x", "y"]
+    assert "close" in p and "nope" not in p
+    assert "T=2, N=2" in repr(p)
+    # C-contiguous float64 input is stored without a copy
+    a = np.zeros((2, 2))
+    assert ff.Panel(p.dates, p.assets, {"a": a})["a"] is a
+
+
+def test_datetime_inputs():
+    ns = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[ns]")
+    p = ff.Panel(ns, ["A"], {"x": [[1.0], [2.0]]})
+    assert p.dates.tolist() == ns.astype("datetime64[D]").tolist()
+
+
+@pytest.mark.parametrize(
+    ("dates", "assets", "fields", "exc", "match"),
+    [
+        (["2024-01-03", "2024-01-02"], ["A"], {}, ValueError, "strictly increasing"),
+        (["2024-01-02", "2024-01-02"], ["A"], {}, ValueError, "strictly increasing"),
+        (["2024-01-02", "not a date"], ["A"], {}, ValueError, "could not be parsed as dates"),
+        ([1, 2], ["A"], {}, TypeError, "dates must be dates"),
+        (np.array(["2024-01-02T12:00"], dtype="datetime64[m]"), ["A"], {}, ValueError, "whole days"),
+        ([["2024-01-02"]], ["A"], {}, ValueError, "dates must be 1-dimensional"),
+        (np.array(["2024-01-02", "NaT"], dtype="datetime64[D]"), ["A"], {}, ValueError, "NaT"),
+        (["2024-01-02"], ["A", "A"], {}, ValueError, "assets must be unique"),
+        (["2024-01-02"], [1, 2], {}, TypeError, "assets must be strings"),
+        (["2024-01-02"], ["A", "B"], {"x": np.ones((1, 3))}, ValueError, r"field 'x' has shape \(1, 3\), expected \(1, 2\)"),
+        (["2024-01-02"], ["A", "B"], {"x": np.ones(2)}, ValueError, "field 'x' must be 2-dimensional"),
+        (["2024-01-02"], ["A", "B"], {"x": [["a", "b"]]}, TypeError, "field 'x' must be a numeric array"),
+    ],
+)
+def test_constructor_errors(dates, assets, fields, exc, match):
+    with pytest.raises(exc, match=match):
+        ff.Panel(dates, assets, fields)
+
+
+@pytest.mark.parametrize(
+    ("codes", "exc", "match"),
+    [
+        ({"ind": np.zeros((1, 2))}, TypeError, "must be a \\(codes, labels\\) tuple"),
+        ({"ind": (np.array([[0, 5]]), ["a", "b"])}, ValueError, "has code 5 but only 2 labels"),
+        ({"ind": (np.array([[0, -2]]), ["a"])}, ValueError, "codes must be >= -1"),
+        ({"ind": (np.array([[0, 0]]), ["a", "a"])}, ValueError, "labels of code field 'ind' must be unique"),
+        ({"ind": (np.array([[0.5, 0]]), ["a"])}, TypeError, "integer code array"),
+        ({"ind": (np.array([[0, 0, 0]]), ["a"])}, ValueError, "code field 'ind' has shape"),
+        ({"x": (np.array([[0, 0]]), ["a"])}, ValueError, "both as a float field and a code field"),
+    ],
+)
+def test_code_field_errors(codes, exc, match):
+    with pytest.raises(exc, match=match):
+        ff.Panel(["2024-01-02"], ["A", "B"], {"x": np.ones((1, 2))}, codes)
+
+
+def test_getitem_and_labels_errors():
+    p = make_panel()
+    with pytest.raises(KeyError, match="no field 'nope'"):
+        p["nope"]
+    with pytest.raises(KeyError, match="not a code field"):
+        p.labels("close")
+
+
+# --- select / with_fields -----------------------------------------------------------------------
+
+
+def test_select_dates_and_assets():
+    p = make_panel(T=8, N=5)
+    d = p.dates
+    s = p.select(dates=slice(str(d[2]), str(d[5])), assets=[p.assets[3], p.assets[1]])
+    assert s.dates.tolist() == d[2:6].tolist()
+    assert s.assets.tolist() == [p.assets[3], p.assets[1]]
+    np.testing.assert_array_equal(s["close"], p["close"][2:6][:, [3, 1]])
+    np.testing.assert_array_equal(s["industry"], p["industry"][2:6][:, [3, 1]])
+    assert s["close"].flags.c_contiguous
+    assert s.labels("industry").tolist() == p.labels("industry").tolist()
+    # lists of dates are sorted; masks work
+    s2 = p.select(dates=[d[4], d[1]], assets=np.arange(5) % 2 == 0)
+    assert s2.dates.tolist() == [d[1], d[4]]
+    assert s2.assets.tolist() == p.assets[::2].tolist()
+    assert p.select(dates=slice(None, d[0])).shape == (1, 5)
+    assert p.select(dates=slice(d[-1] + 1, None)).shape == (0, 5)
+
+
+def test_select_errors():
+    p = make_panel()
+    with pytest.raises(ValueError, match="1 dates are not on the panel"):
+        p.select(dates=["1999-01-01"])
+    with pytest.raises(ValueError, match=r"2 assets are not on the panel, e.g. \['Q', 'R'\]"):
+        p.select(assets=["Q", p.assets[0], "R"])
+    with pytest.raises(ValueError, match="assets mask has shape"):
+        p.select(assets=np.ones(2, dtype=bool))
+    with pytest.raises(ValueError, match="must not have a step"):
+        p.select(dates=slice(None, None, 2))
+
+
+def test_with_fields_adds_and_replaces():
+    p = make_panel()
+    q = p.with_fields({"ret": np.zeros(p.shape)}, {"sector": (np.zeros(p.shape, np.int32), ["s"])})
+    assert q.fields == ("close", "volume", "ret", "industry", "sector")
+    assert q["close"] is p["close"]
+    r = q.with_fields({"industry": np.ones(p.shape)})  # a code field replaced by a float field
+    assert "industry" in r.float_fields and "industry" not in r.code_fields
+
+
+# --- long frames --------------------------------------------------------------------------------
+
+
+def test_round_trip_exact():
+    p = make_panel(T=7, N=5, seed=3)
+    df = p.to_polars()
+    assert df.columns == ["date", "asset", "close", "volume", "industry"]
+    assert df.schema["date"] == pl.Date and df.schema["asset"] == pl.String
+    assert isinstance(df.schema["industry"], pl.Enum)
+    assert df.height == 35
+    q = ff.Panel.from_polars(df, assets=p.assets)  # keep the panel's (unsorted) asset order
+    assert q.equals(p)
+    np.testing.assert_array_equal(q["industry"], p["industry"])
+    assert q.labels("industry").tolist() == ["zeta", "alpha", "mid", "unused"]
+    # default asset order is sorted; the same data otherwise
+    r = ff.Panel.from_polars(df)
+    assert r.assets.tolist() == sorted(p.assets.tolist())
+    assert r.equals(p.select(assets=sorted(p.assets.tolist())))
+    # the integer codes are the Enum's physical values (-1 = null)
+    phys = df["industry"].to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
+    np.testing.assert_array_equal(phys.reshape(p.shape), p["industry"])
+
+
+def test_round_trip_shuffled_and_lazy():
+    p = make_panel(T=9, N=6, seed=4)
+    df = p.to_polars().sample(fraction=1.0, shuffle=True, seed=1)
+    q = ff.Panel.from_polars(df.lazy(), assets=p.assets)
+    assert q.equals(p)
+
+
+def test_to_polars_drop_missing():
+    p = make_panel(T=5, N=4, seed=5)
+    empty = np.zeros(p.shape, dtype=bool)
+    empty[1, :] = True
+    empty[:, 2] = True
+    p["close"][empty] = np.nan
+    p["volume"][empty] = np.nan
+    p["industry"][empty] = -1
+    full = p.to_polars()
+    small = p.to_polars(drop_missing=True)
+    assert small.height < full.height
+    keep = ~(np.isnan(p["close"]) & np.isnan(p["volume"]) & (p["industry"] < 0))
+    assert small.height == int(keep.sum()) == 20 - 8 - int((~keep & ~empty).sum())
+    back = ff.Panel.from_polars(small, dates=p.dates, assets=p.assets)
+    assert back.equals(p)
+
+
+def test_ragged_assets_align_on_union_of_dates():
+    # A trades Mon-Wed, B lists on Tue and skips Wed, C only on Thu.
+    df = pl.DataFrame(
+        {
+            "date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-02", "2024-01-04"],
+            "asset": ["A", "A", "A", "B", "C"],
+            "close": [1.0, 2.0, 3.0, 20.0, 300.0],
+        }
+    )
+    p = ff.Panel.from_polars(df)
+    assert p.dates.tolist() == np.array(
+        ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"], dtype="datetime64[D]"
+    ).tolist()
+    assert p.assets.tolist() == ["A", "B", "C"]
+    nan = np.nan
+    expected = np.array([[1, nan, nan], [2, 20, nan], [3, nan, nan], [nan, nan, 300]])
+    np.testing.assert_array_equal(p["close"], expected)
+
+
+def test_target_axes_drop_and_pad():
+    df = pl.DataFrame(
+        {"date": ["2024-01-01", "2024-01-02", "2024-01-02"], "asset": ["A", "A", "Z"], "x": [1.0, 2.0, 9.0]}
+    )
+    p = ff.Panel.from_polars(df, dates=["2024-01-02", "2024-01-05"], assets=["B", "A"])
+    np.testing.assert_array_equal(p["x"], [[np.nan, 2.0], [np.nan, np.nan]])
+
+
+def test_column_types_are_converted():
+    df = pl.DataFrame(
+        {
+            "when": pl.Series(["2024-01-01 00:00:00", "2024-01-02 00:00:00"]).str.to_datetime(),
+            "permno": [10001, 10002],
+            "px": [1, 2],  # integers become floats
+            "flag": [True, None],  # booleans become 0/1, nulls NaN
+            "sector": ["tech", None],
+        }
+    )
+    p = ff.Panel.from_polars(df, date="when", asset="permno", fields=["px", "flag"], codes=["sector"])
+    assert p.assets.tolist() == ["10001", "10002"]
+    np.testing.assert_array_equal(p["px"], [[1.0, np.nan], [np.nan, 2.0]])
+    np.testing.assert_array_equal(p["flag"], [[1.0, np.nan], [np.nan, np.nan]])
+    np.testing.assert_array_equal(p["sector"], [[0, -1], [-1, -1]])
+    assert p.labels("sector").tolist() == ["tech"]
+
+
+def test_default_fields_and_codes():
+    df = pl.DataFrame(
+        {"date": ["2024-01-01"], "asset": ["A"], "x": [1.0], "n": [3], "g": pl.Series(["k"], dtype=pl.Categorical)}
+    )
+    p = ff.Panel.from_polars(df)
+    assert p.float_fields == ("x", "n") and p.code_fields == ("g",)
+
+
+@pytest.mark.parametrize(
+    ("df", "kwargs", "match"),
+    [
+        (pl.DataFrame({"day": ["2024-01-01"], "asset": ["A"], "x": [1.0]}), {}, r"missing columns \['date'\]"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"]}), {"fields": ["x", "y"]}, r"missing columns \['x', 'y'\]"),
+        (
+            pl.DataFrame({"date": ["2024-01-01"] * 3 + ["2024-01-02"], "asset": ["A", "A", "A", "B"], "x": [1.0] * 4}),
+            {},
+            r"duplicate \(date, asset\) rows: 1 pairs appear more than once \(2 extra rows\), e\.g\. \[\('2024-01-01', 'A'\)\]",
+        ),
+        (pl.DataFrame({"date": ["2024-01-01", "2024-02-30"], "asset": ["A", "A"], "x": [1.0, 2.0]}), {}, r"1 values could not be parsed as dates, e\.g\. \['2024-02-30'\]"),
+        (pl.DataFrame({"date": ["2024-01-01", None], "asset": ["A", "A"], "x": [1.0, 2.0]}), {}, "1 missing dates"),
+        (pl.DataFrame({"date": [20240101], "asset": ["A"], "x": [1.0]}), {}, "column 'date' has dtype Int64; expected dates"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": [None], "x": [1.0]}, schema_overrides={"asset": pl.String}), {}, "1 missing asset ids"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {"fields": ["x"]}, r"field 'x' is not numeric \(dtype String\)"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {}, "neither numeric fields nor codes"),
+        (pl.DataFrame({"date": [], "asset": [], "x": []}, schema={"date": pl.Date, "asset": pl.String, "x": pl.Float64}), {}, "empty input"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": [1.0]}), {"fields": ["x"], "codes": ["x"]}, "listed more than once"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": [1.0]}), {"codes": ["x"]}, "code field 'x' has dtype Float64"),
+    ],
+)
+def test_from_polars_errors(df, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ff.Panel.from_polars(df, **kwargs)
+
+
+def test_from_polars_type_error():
+    with pytest.raises(TypeError, match="polars DataFrame or LazyFrame"):
+        ff.Panel.from_polars({"date": [1]})  # type: ignore[arg-type]
+
+
+def test_duplicates_report_first_few_and_count():
+    n = 20
+    df = pl.DataFrame({"date": ["2024-01-01"] * (2 * n), "asset": [f"A{i:02d}" for i in range(n)] * 2, "x": np.arange(2.0 * n)})
+    with pytest.raises(ValueError, match=r"20 pairs appear more than once \(20 extra rows\)") as info:
+        ff.Panel.from_polars(df)
+    assert "('2024-01-01', 'A04')" in str(info.value) and "A05" not in str(info.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.sampled_from(["a", "b", "c", "dd", "e1", "Z"]), st.one_of(st.none(), st.floats(-1e6, 1e6))),
+        min_size=1,
+        max_size=60,
+        unique_by=lambda r: (r[0], r[1]),
+    )
+)
+def test_from_polars_matches_per_row_oracle(rows):
+    d = np.datetime64("2020-02-25") + np.array([r[0] for r in rows])
+    a = [r[1] for r in rows]
+    v = [r[2] for r in rows]
+    df = pl.DataFrame({"date": d, "asset": a, "x": pl.Series(v, dtype=pl.Float64)})
+    p = ff.Panel.from_polars(df)
+    dates, assets, out = baseline.panel_from_long(d, a, v)
+    np.testing.assert_array_equal(p.dates, dates)
+    np.testing.assert_array_equal(p.assets, assets)
+    np.testing.assert_array_equal(p["x"], out)
+    assert ff.Panel.from_polars(p.to_polars()).equals(p)
+
+
+def test_real_data_fama_french_industries_round_trip():
+    # Monthly value-weighted industry portfolio returns shipped with linearmodels (test extra).
+    from linearmodels.datasets import french
+
+    data = french.load()
+    inds = ["NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq", "Telcm", "Utils", "Shops", "Hlth", "Money", "Other"]
+    wide = pl.from_pandas(data[["dates", *inds]])
+    long = wide.unpivot(index="dates", on=inds, variable_name="asset", value_name="ret").rename({"dates": "date"})
+    p = ff.read_panel(long.sample(fraction=1.0, shuffle=True, seed=0))
+    assert p.shape == (len(data), len(inds))
+    assert p.assets.tolist() == sorted(inds)
+    np.testing.assert_array_equal(p["ret"], data[sorted(inds)].to_numpy())
+    assert ff.Panel.from_polars(p.to_polars()).equals(p)
+    # price index from the returns and back: the same returns to rounding (a product and a ratio)
+    level = np.cumprod(1.0 + p["ret"], axis=0)
+    back = ff.returns_from_prices(level)
+    np.testing.assert_allclose(back[1:], p["ret"][1:], rtol=0, atol=1e-12)

@@ -1,0 +1,422 @@
+"""cross_section_regress and neutralize against independent oracles.
+
+Oracles: ``ff.baseline`` (dense one-hot design, constraint by substitution, ``np.linalg.lstsq``),
+statsmodels WLS, the hand-worked single-factor case, and algebraic identities (the constraint,
+factor-mimicking portfolios, residual orthogonality).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ferrofactor as ff
+from ferrofactor import baseline as bl
+from helpers import random_panel
+
+FIELDS = ("factor_returns", "residuals", "r2", "std_errors", "tstats", "n_obs")
+
+
+def assert_close(a, b, rtol=1e-10, name=""):
+    """Equal NaN pattern, then |a - b| <= rtol * |b| element-wise.
+
+    Residuals are differences y - Xf that can be arbitrarily close to zero, where cancellation
+    makes the element-wise relative error meaningless; for them (and only them) the scale is the
+    largest |b| in the same row (date), i.e. 1e-10 relative to the date's residual scale.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape, name
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=f"{name}: NaN pattern")
+    if name == "residuals":
+        scale = np.nanmax(np.abs(np.where(np.isnan(b), 0, b)), axis=-1, keepdims=True)
+        scale = np.broadcast_to(scale, b.shape)
+    else:
+        scale = np.abs(b)
+    ok = np.isnan(b) | (np.abs(a - b) <= rtol * scale)
+    assert ok.all(), f"{name}: max rel err {np.nanmax(np.abs(a - b) / np.maximum(scale, 1e-300))}"
+
+
+def assert_same(res, ref):
+    assert res.factor_names == ref.factor_names
+    for f in FIELDS:
+        assert_close(getattr(res, f), getattr(ref, f), name=f)
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return random_panel(T=24, N=150, K=3, G=6, missing=0.15, seed=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Against the baseline
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "market,constraint",
+    [(True, "cap"), (True, "equal"), (False, "cap"), (False, "equal"), (False, None)],
+)
+@pytest.mark.parametrize("missing,seed", [(0.05, 2), (0.20, 3)])
+def test_equals_baseline(market, constraint, missing, seed):
+    p = random_panel(T=20, N=120, K=3, G=6, missing=missing, seed=seed)
+    names = [f"ind{g}" for g in range(p.n_industries)]  # the last is never used
+    kw = dict(
+        weights=p.weights, market=market, industry_constraint=constraint, cap=p.cap,
+        industry_names=names,
+    )
+    res = ff.cross_section_regress(p.returns, p.styles, p.industry, **kw)
+    ref = bl.cross_section_regress(p.returns, p.styles, p.industry, **kw)
+    assert_same(res, ref)
+    # The awkward cases really are in the data: an all-NaN date, an always-empty industry,
+    # and industry 0 empty on every third date.
+    assert res.n_obs[p.all_nan_dates[0]] == 0
+    assert np.isnan(res.factor_returns[p.all_nan_dates[0]]).all()
+    m = int(market)
+    assert np.isnan(res.factor_returns[:, m + p.n_industries - 1]).all()
+    assert np.isnan(res.factor_returns[::3, m]).all()
+    assert np.isfinite(res.factor_returns[1, m])
+
+
+def test_no_styles_equals_baseline(panel):
+    p = panel
+    kw = dict(weights=p.weights, cap=p.cap)
+    res = ff.cross_section_regress(p.returns, None, p.industry, **kw)
+    assert_same(res, bl.cross_section_regress(p.returns, None, p.industry, **kw))
+    # G = max code + 1 when no names are given (the panel never uses its last industry).
+    G = int(p.industry.max()) + 1
+    assert G == p.n_industries - 1
+    assert res.factor_names == ["market"] + [f"industry_{g}" for g in range(G)]
+
+
+@pytest.mark.parametrize("market", [True, False])
+def test_no_industries_equals_baseline(panel, market):
+    p = panel
+    res = ff.cross_section_regress(p.returns, p.styles, weights=p.weights, market=market)
+    ref = bl.cross_section_regress(p.returns, p.styles, weights=p.weights, market=market)
+    assert_same(res, ref)
+    assert res.factor_names == (["market"] if market else []) + ["style_0", "style_1", "style_2"]
+
+
+def test_market_only_is_weighted_mean(panel):
+    p = panel
+    res = ff.cross_section_regress(p.returns, weights=p.weights)
+    ok = np.isfinite(p.returns) & np.isfinite(p.weights)
+    live = ok.sum(1) > 0
+    ok[~live] = True  # avoid 0/0 on the all-NaN date; checked separately below
+    w = np.where(ok, p.weights, 0.0)
+    mean = (w * np.where(ok, p.returns, 0.0)).sum(1) / w.sum(1)
+    np.testing.assert_allclose(res.factor_returns[live, 0], mean[live], rtol=1e-12)
+    assert np.isnan(res.factor_returns[~live, 0]).all()
+
+
+def test_thread_count_does_not_change_results(panel):
+    p = panel
+    args = (p.returns, p.styles, p.industry, p.weights)
+    try:
+        ff.set_num_threads(1)
+        one = ff.cross_section_regress(*args, cap=p.cap)
+        n1 = ff.neutralize(p.returns, p.styles, p.industry, p.weights)
+        ff.set_num_threads(2)
+        two = ff.cross_section_regress(*args, cap=p.cap)
+        n2 = ff.neutralize(p.returns, p.styles, p.industry, p.weights)
+    finally:
+        ff.set_num_threads(0)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(one, f), getattr(two, f))
+    np.testing.assert_array_equal(n1, n2)
+
+
+def test_weights_default_to_sqrt_cap(panel):
+    p = panel
+    a = ff.cross_section_regress(p.returns, p.styles, p.industry, cap=p.cap)
+    b = ff.cross_section_regress(p.returns, p.styles, p.industry, np.sqrt(p.cap), cap=p.cap)
+    np.testing.assert_array_equal(a.factor_returns, b.factor_returns)
+
+
+# --------------------------------------------------------------------------------------------
+# Independent oracles
+# --------------------------------------------------------------------------------------------
+
+
+def _design_one_date(p, t, constraint="cap"):
+    """Dense X (market, active industries, styles), R, used index and full positions."""
+    y, w = p.returns[t], p.weights[t]
+    used = np.isfinite(y) & np.isfinite(w) & (w > 0) & np.isfinite(p.styles[t]).all(1)
+    used &= p.industry[t] >= 0
+    idx = np.flatnonzero(used)
+    codes = p.industry[t, idx]
+    active = np.unique(codes)
+    X = np.column_stack([np.ones(len(idx)), codes[:, None] == active[None, :], p.styles[t, idx]])
+    G, K = int(p.industry.max()) + 1, p.styles.shape[2]
+    pos = [0] + [1 + g for g in active] + [1 + G + k for k in range(K)]
+    c = np.array([p.cap[t, idx][codes == g].sum() for g in active])
+    if constraint == "equal":
+        c = np.ones_like(c)
+    last = len(active)  # compact index of the last active industry
+    R = np.delete(np.eye(X.shape[1]), last, axis=1)
+    R[last, 1 : len(active)] = -c[:-1] / c[-1]
+    return X, R, idx, pos, y[idx], w[idx], c, active
+
+
+@pytest.mark.parametrize("constraint", ["cap", "equal"])
+def test_one_date_equals_statsmodels_wls(panel, constraint):
+    sm = pytest.importorskip("statsmodels.api")
+    p, t = panel, 4
+    X, R, idx, pos, y, w, _, _ = _design_one_date(p, t, constraint)
+    fit = sm.WLS(y, X @ R, weights=w).fit()
+    res = ff.cross_section_regress(
+        p.returns, p.styles, p.industry, p.weights, industry_constraint=constraint, cap=p.cap
+    )
+    f = R @ fit.params
+    se = np.sqrt(np.diag(R @ fit.cov_params() @ R.T))
+    np.testing.assert_allclose(res.factor_returns[t, pos], f, rtol=1e-10)
+    np.testing.assert_allclose(res.std_errors[t, pos], se, rtol=1e-10)
+    np.testing.assert_allclose(res.tstats[t, pos], f / se, rtol=1e-10)
+    np.testing.assert_allclose(res.r2[t], fit.rsquared, rtol=1e-10)
+    assert res.n_obs[t] == fit.nobs == len(idx)
+    np.testing.assert_allclose(res.residuals[t, idx], fit.resid, rtol=1e-8, atol=1e-13)
+
+
+def test_hand_worked_single_factor():
+    # Five firms, cleaned signal g and returns r (in %); no intercept, no industries, equal
+    # weights: f = Σ g r / Σ g² = 4.37 / 4.9894 % ≈ 0.876 %.
+    g = np.array([1.28, 0.55, 0.15, -0.26, -1.72])
+    r = np.array([1.2, 0.3, -0.1, -0.4, -1.5]) / 100
+    res = ff.cross_section_regress(r[None, :], styles=g[None, :, None], market=False)
+    by_hand = (1.28 * 1.2 + 0.55 * 0.3 - 0.15 * 0.1 + 0.26 * 0.4 + 1.72 * 1.5) / (
+        1.28**2 + 0.55**2 + 0.15**2 + 0.26**2 + 1.72**2
+    ) / 100
+    assert by_hand == pytest.approx(4.37 / 4.9894 / 100, rel=1e-12)
+    assert res.factor_returns[0, 0] == pytest.approx(by_hand, rel=1e-12)
+    assert res.factor_returns[0, 0] == pytest.approx(0.00876, abs=5e-6)
+    np.testing.assert_allclose(res.residuals[0], r - g * by_hand, rtol=1e-12)
+    assert res.n_obs[0] == 5
+    # Uncentred R² without an intercept (the statsmodels convention).
+    e = r - g * by_hand
+    assert res.r2[0] == pytest.approx(1 - (e @ e) / (r @ r), rel=1e-12)
+    assert res.factor_names == ["style_0"]
+
+
+def test_cap_weighted_industry_returns_sum_to_zero(panel):
+    p = panel
+    res = ff.cross_section_regress(p.returns, p.styles, p.industry, p.weights, cap=p.cap)
+    G = int(p.industry.max()) + 1
+    checked = 0
+    for t in range(p.returns.shape[0]):
+        if res.n_obs[t] == 0:
+            continue
+        X, R, idx, pos, y, w, c, active = _design_one_date(p, t)
+        f_ind = res.factor_returns[t, 1 + active]
+        total = np.sum(c * f_ind)
+        assert abs(total) <= 1e-12 * np.sum(np.abs(c * f_ind))
+        inactive = np.setdiff1d(np.arange(G), active)
+        assert np.isnan(res.factor_returns[t, 1 + inactive]).all()
+        checked += 1
+    assert checked == p.returns.shape[0] - 1
+
+
+def test_factor_return_is_mimicking_portfolio_return(panel):
+    p, t = panel, 7
+    X, R, idx, pos, y, w, _, _ = _design_one_date(p, t)
+    Z = X @ R
+    # Rows of R (ZᵀWZ)⁻¹ ZᵀW are the factor-mimicking portfolios (the constrained (XᵀWX)⁻¹XᵀW).
+    Omega = R @ np.linalg.solve(Z.T @ (w[:, None] * Z), (Z * w[:, None]).T)
+    res = ff.cross_section_regress(p.returns, p.styles, p.industry, p.weights, cap=p.cap)
+    np.testing.assert_allclose(res.factor_returns[t, pos], Omega @ y, rtol=1e-10)
+    # Each style portfolio has unit exposure to its own style and none to the others.
+    K = p.styles.shape[2]
+    np.testing.assert_allclose(Omega[-K:] @ X[:, -K:], np.eye(K), atol=1e-12)
+    # The market portfolio is fully invested: the cap constraint makes it the market.
+    assert Omega[0].sum() == pytest.approx(1.0, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Degenerate dates never raise
+# --------------------------------------------------------------------------------------------
+
+
+def test_degenerate_dates_give_nan():
+    rng = np.random.default_rng(5)
+    T, N = 4, 8
+    y = rng.normal(0, 0.01, (T, N))
+    x = rng.standard_normal((T, N, 2))
+    y[0, 3:] = np.nan  # 3 obs, 3 parameters: exactly determined
+    y[1, 2:] = np.nan  # 2 obs < 3 parameters
+    x[2, :, 1] = 4.0  # constant style with a market factor: singular
+    x[3, :, 1] = 2 * x[3, :, 0]  # collinear styles: singular
+    res = ff.cross_section_regress(y, x)
+    np.testing.assert_array_equal(res.n_obs, [3, 2, 8, 8])
+    assert np.isfinite(res.factor_returns[0]).all()
+    assert np.isnan(res.std_errors[0]).all() and np.isnan(res.tstats[0]).all()
+    np.testing.assert_allclose(res.residuals[0, :3], 0, atol=1e-14)
+    for t in (1, 2, 3):
+        for f in ("factor_returns", "residuals", "r2", "std_errors", "tstats"):
+            assert np.isnan(getattr(res, f)[t]).all(), (t, f)
+    ref = bl.cross_section_regress(y, x)
+    # Date 0 is an exact fit: its residuals are rounding noise, compared in absolute terms.
+    np.testing.assert_allclose(res.factor_returns[0], ref.factor_returns[0], rtol=1e-10)
+    np.testing.assert_allclose(ref.residuals[0, :3], 0, atol=1e-14)
+    for f in FIELDS:
+        assert_close(getattr(res, f)[1:], getattr(ref, f)[1:], name=f)
+
+
+def test_all_nan_panel_and_empty_shapes():
+    y = np.full((3, 5), np.nan)
+    res = ff.cross_section_regress(y, np.zeros((3, 5, 2)), np.zeros((3, 5), int), cap=np.ones((3, 5)))
+    assert res.factor_returns.shape == (3, 1 + 1 + 2)
+    assert np.isnan(res.factor_returns).all() and (res.n_obs == 0).all()
+    res = ff.cross_section_regress(np.zeros((0, 4)))
+    assert res.factor_returns.shape == (0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Result object
+# --------------------------------------------------------------------------------------------
+
+
+def test_names_and_to_polars(panel):
+    p = panel
+    G = p.n_industries
+    names = [f"ind{g}" for g in range(G)]
+    res = ff.cross_section_regress(
+        p.returns, p.styles, p.industry, p.weights, cap=p.cap,
+        style_names=["value", "mom", "size"], industry_names=names,
+    )
+    assert res.factor_names == ["market", *names, "value", "mom", "size"]
+    df = res.to_polars()
+    assert df.columns == ["date", *res.factor_names]
+    assert df.shape == (p.returns.shape[0], 1 + 1 + G + 3)
+    np.testing.assert_array_equal(df["date"].to_numpy(), np.arange(p.returns.shape[0]))
+    np.testing.assert_array_equal(df["mom"].to_numpy(), res.factor_returns[:, 1 + G + 1])
+    dates = np.arange("2024-01-01", p.returns.shape[0], dtype="datetime64[D]")
+    assert str(ff.cross_section_regress(p.returns).to_polars(dates)["date"].dtype) == "Date"
+    with pytest.raises(ValueError, match="dates has shape"):
+        res.to_polars(dates[:3])
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_bad_input(panel):
+    p = panel
+    y, s, g, w, c = p.returns, p.styles, p.industry, p.weights, p.cap
+    with pytest.raises(ValueError, match=r"returns must be 2-dimensional, got shape \(150,\)"):
+        ff.cross_section_regress(y[0])
+    with pytest.raises(ValueError, match=r"styles has shape \(24, 149, 3\), expected \(24, 150, K\)"):
+        ff.cross_section_regress(y, s[:, :-1])
+    with pytest.raises(ValueError, match=r"weights has shape \(24, 149\), expected \(24, 150\)"):
+        ff.cross_section_regress(y, s, weights=w[:, :-1])
+    with pytest.raises(ValueError, match=r"industry has shape \(23, 150\)"):
+        ff.cross_section_regress(y, s, g[1:], cap=c)
+    with pytest.raises(ValueError, match=r"cap has shape"):
+        ff.cross_section_regress(y, s, g, cap=c[:, :3])
+    with pytest.raises(TypeError, match="returns must be a numeric array"):
+        ff.cross_section_regress(np.full((2, 3), "x"))
+    with pytest.raises(TypeError, match="industry must be an integer code array"):
+        ff.cross_section_regress(y, s, np.full(y.shape, "a"), cap=c)
+    bad = w.copy()
+    bad[3, 4] = -1.0
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        ff.cross_section_regress(y, s, weights=bad)
+    bad[3, 4] = np.inf
+    with pytest.raises(ValueError, match="weights must not contain infinite"):
+        ff.cross_section_regress(y, s, weights=bad)
+    badc = c.copy()
+    badc[0, 0] = -np.inf
+    with pytest.raises(ValueError, match="cap must not contain infinite"):
+        ff.cross_section_regress(y, s, g, w, cap=badc)
+    with pytest.raises(ValueError, match=r"industry has code 4 but only 3 industry_names"):
+        ff.cross_section_regress(y, s, g, w, cap=c, industry_names=["a", "b", "c"])
+    badg = g.copy()
+    badg[0, 0] = -2
+    with pytest.raises(ValueError, match="industry codes must be >= -1"):
+        ff.cross_section_regress(y, s, badg, w, cap=c)
+    with pytest.raises(ValueError, match=r"industry_constraint must be one of \['cap', 'equal', None\], got 'sum'"):
+        ff.cross_section_regress(y, s, g, w, cap=c, industry_constraint="sum")
+    with pytest.raises(ValueError, match="industry_constraint='cap' needs cap"):
+        ff.cross_section_regress(y, s, g, w)
+    with pytest.raises(ValueError, match="design singular"):
+        ff.cross_section_regress(y, s, g, w, industry_constraint=None)
+    with pytest.raises(ValueError, match="no factors"):
+        ff.cross_section_regress(y, market=False)
+    with pytest.raises(ValueError, match="style_names has 2 names but styles has 3"):
+        ff.cross_section_regress(y, s, style_names=["a", "b"])
+
+
+def test_other_dtypes_and_layouts_are_converted(panel):
+    p = panel
+    ref = ff.cross_section_regress(p.returns, p.styles, p.industry, p.weights, cap=p.cap)
+    res = ff.cross_section_regress(
+        np.asfortranarray(p.returns),
+        np.asfortranarray(p.styles),
+        p.industry.astype(np.int64, order="F"),
+        p.weights[:, ::1].copy(order="F"),
+        cap=p.cap.tolist(),
+    )
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(res, f), getattr(ref, f))
+    # float32 / int inputs are converted once, not rejected.
+    y32 = p.returns.astype(np.float32)
+    a = ff.cross_section_regress(y32, p.styles.astype(np.float32), weights=np.ones(p.returns.shape, int))
+    b = ff.cross_section_regress(y32.astype(np.float64), p.styles.astype(np.float32).astype(np.float64))
+    np.testing.assert_array_equal(a.factor_returns, b.factor_returns)
+
+
+# --------------------------------------------------------------------------------------------
+# neutralize
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_controls", [True, False])
+@pytest.mark.parametrize("with_industry", [True, False])
+@pytest.mark.parametrize("with_weights", [True, False])
+def test_neutralize_equals_baseline_and_is_orthogonal(panel, with_controls, with_industry, with_weights):
+    p = panel
+    ctl = p.styles[:, :, :2] if with_controls else None
+    ind = p.industry if with_industry else None
+    w = p.weights if with_weights else None
+    x = p.styles[:, :, 2]
+    e = ff.neutralize(x, ctl, ind, w)
+    ref = bl.neutralize(x, ctl, ind, w)
+    assert_close(e, ref, name="residuals")
+    assert np.isnan(e[p.all_nan_dates]).sum() <= e.shape[1]
+    ww = np.ones_like(x) if w is None else w
+    for t in range(x.shape[0]):
+        used = np.isfinite(e[t])
+        if not used.any():
+            continue
+        regs = [np.ones(used.sum())]
+        if ctl is not None:
+            regs += list(ctl[t, used].T)
+        if ind is not None:
+            regs += [(ind[t, used] == g).astype(float) for g in np.unique(ind[t, used])]
+        for z in regs:
+            terms = ww[t, used] * e[t, used] * z
+            # orthogonal to 1e-10 relative to the size of the terms being summed
+            assert abs(terms.sum()) <= 1e-10 * np.abs(terms).sum() + 1e-300
+
+
+def test_neutralize_simple_cases():
+    x = np.array([[1.0, 2.0, 3.0, 6.0, np.nan]])
+    np.testing.assert_allclose(ff.neutralize(x), [[-2.0, -1.0, 0.0, 3.0, np.nan]], rtol=1e-14)
+    ind = np.array([[0, 0, 1, 1, 1]])
+    np.testing.assert_allclose(ff.neutralize(x, industry=ind), [[-0.5, 0.5, -1.5, 1.5, np.nan]], rtol=1e-14)
+    # A single observation: one regressor, residual exactly 0; an all-NaN date stays NaN.
+    e = ff.neutralize(np.array([[np.nan, 5.0], [np.nan, np.nan]]))
+    np.testing.assert_array_equal(e, [[np.nan, 0.0], [np.nan, np.nan]])
+
+
+def test_neutralize_bad_input(panel):
+    p = panel
+    with pytest.raises(ValueError, match=r"controls has shape \(24, 150\), expected 3-dimensional|controls must be 3-dimensional"):
+        ff.neutralize(p.returns, p.returns)
+    with pytest.raises(ValueError, match=r"controls has shape \(24, 10, 3\), expected \(24, 150, C\)"):
+        ff.neutralize(p.returns, p.styles[:, :10])
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        ff.neutralize(p.returns, weights=-p.weights)
+    with pytest.raises(TypeError, match="x must be a numeric array"):
+        ff.neutralize([["a", "b"]])
+    with pytest.raises(ValueError, match=r"industry has shape \(24, 3\)"):
+        ff.neutralize(p.returns, industry=p.industry[:, :3])
