@@ -10,11 +10,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
 use crate::clean;
 use crate::error::Error;
+use crate::panel;
 use crate::parallel;
 use crate::regress;
 
@@ -199,6 +200,26 @@ fn rank<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// Scatter long rows into dense `(n_dates, n_assets)` fields; see `ferrofactor.panel`.
+/// `lin[r]` is row r's cell (`n_dates * n_assets` = drop); `fields` is a list of fields, each a
+/// list of float64 chunks whose lengths add up to `len(lin)`.
+#[pyfunction]
+fn scatter_fields<'py>(
+    py: Python<'py>,
+    lin: PyReadonlyArray1<'py, i64>,
+    fields: Vec<Vec<PyReadonlyArray1<'py, f64>>>,
+    n_dates: usize,
+    n_assets: usize,
+) -> PyResult<Vec<Bound<'py, PyArray2<f64>>>> {
+    let lin_v = lin.as_array();
+    let views: Vec<Vec<_>> = fields
+        .iter()
+        .map(|chunks| chunks.iter().map(|c| c.as_array()).collect())
+        .collect();
+    let out = run(py, || panel::scatter_fields(lin_v, &views, n_dates, n_assets))?;
+    Ok(out.into_iter().map(|a| a.into_pyarray(py)).collect())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
@@ -208,5 +229,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(winsorize, m)?)?;
     m.add_function(wrap_pyfunction!(standardize, m)?)?;
     m.add_function(wrap_pyfunction!(rank, m)?)?;
+    // panel
+    m.add_function(wrap_pyfunction!(scatter_fields, m)?)?;
     Ok(())
 }

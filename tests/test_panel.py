@@ -176,6 +176,29 @@ def test_round_trip_shuffled_and_lazy():
     assert q.equals(p)
 
 
+def test_same_result_for_any_thread_count():
+    p = make_panel(T=30, N=20, seed=6)
+    frames = [p.to_polars(), p.to_polars().sample(fraction=1.0, shuffle=True, seed=2)]  # both scatter paths
+    try:
+        out = []
+        for n in (1, 2):
+            ff.set_num_threads(n)
+            out.append([ff.Panel.from_polars(df, assets=p.assets) for df in frames])
+    finally:
+        ff.set_num_threads(0)
+    for a, b in zip(*out):
+        assert a.equals(b) and a.equals(p)
+
+
+def test_scatter_kernel_rejects_bad_cells():
+    from ferrofactor import _core
+
+    with pytest.raises(ValueError, match=r"cell index 9 is outside \[0, 6\]"):
+        _core.scatter_fields(np.array([0, 9]), [[np.ones(2)]], 2, 3)
+    with pytest.raises(ValueError, match="field 0 has 1 values but there are 2 cell indices"):
+        _core.scatter_fields(np.array([0, 1]), [[np.ones(1)]], 2, 3)
+
+
 def test_to_polars_drop_missing():
     p = make_panel(T=5, N=4, seed=5)
     empty = np.zeros(p.shape, dtype=bool)

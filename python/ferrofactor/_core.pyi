@@ -48,3 +48,11 @@ def standardize(
     groups: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+# panel
+def scatter_fields(
+    lin: npt.NDArray[np.int64],
+    fields: list[list[npt.NDArray[np.float64]]],
+    n_dates: int,
+    n_assets: int,
+) -> list[npt.NDArray[np.float64]]: ...

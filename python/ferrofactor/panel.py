@@ -9,9 +9,11 @@ A :class:`Panel` holds
   no code, each with its ``labels`` (``labels[code]`` is the name of a code).
 
 Long frames (one row per (date, asset), one column per field) become a Panel in O(rows): dates
-and assets get dense integer codes (a lookup table over the day numbers; a hash of the asset
-strings) and each field is scattered into its (T, N) array with one numpy assignment. There is no
-per-asset or per-date Python loop.
+and assets get dense integer codes (a lookup table over the day numbers; one hash of the asset
+strings), each row its cell ``t * N + a``, an occupancy pass rejects repeated cells, and the Rust
+kernel ``_core.scatter_fields`` writes every float field into its (T, N) array (fields in
+parallel; one sequential pass when the rows are sorted by date then asset). There is no per-asset
+or per-date Python loop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ferrofactor import _core
 from ferrofactor._validate import as_code_array, as_float_array, check_shape
 
 __all__ = ["Panel"]
@@ -618,7 +621,8 @@ class Panel:
             lin[off] = T * N
         complete = _check_duplicates(lin, T, N, axis_days, axis_assets)
 
-        out_fields = {c: _scatter_series(frame[c], lin, T, N, complete) for c in fields}
+        chunks = [_float_chunks(frame[c]) for c in fields]
+        out_fields = dict(zip(fields, _core.scatter_fields(lin, chunks, T, N)))
         out_codes = {}
         for c in codes:
             v, labels = _label_codes(frame[c])
@@ -656,30 +660,15 @@ def _check_duplicates(
     )
 
 
-def _scatter_series(s: pl.Series, lin: np.ndarray, T: int, N: int, complete: bool) -> np.ndarray:
-    """Scatter a numeric column into a (T, N) float64 array, NaN where no row; chunk by chunk
-    (each Arrow chunk is viewed without a copy when it has no nulls)."""
+def _float_chunks(s: pl.Series) -> list[np.ndarray]:
+    """A numeric column as float64 numpy chunks (each Arrow chunk viewed without a copy when it
+    is float64 without nulls; nulls become NaN)."""
     dtype = s.dtype
     if not (dtype.is_numeric() or dtype == pl.Boolean):
         raise ValueError(f"field {s.name!r} is not numeric (dtype {dtype}); pass it in codes= if it is a label")
     if dtype != pl.Float64:
         s = s.cast(pl.Float64)
-    size = T * N
-    if complete:
-        out = np.empty(size, dtype=np.float64)
-    else:
-        out = np.empty(size + 1, dtype=np.float64)
-        out.fill(np.nan)
-    pos = 0
-    for chunk in s.get_chunks():
-        v = chunk.to_numpy()
-        k = len(v)
-        if complete:
-            out[pos : pos + k] = v
-        else:
-            out[lin[pos : pos + k]] = v
-        pos += k
-    return out[:size].reshape(T, N)
+    return [np.ascontiguousarray(ch.to_numpy(), dtype=np.float64) for ch in s.get_chunks()]
 
 
 def _scatter_array(v: np.ndarray, lin: np.ndarray, T: int, N: int, fill: Any, complete: bool) -> np.ndarray:
