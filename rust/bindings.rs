@@ -220,6 +220,37 @@ fn scatter_fields<'py>(
     Ok(out.into_iter().map(|a| a.into_pyarray(py)).collect())
 }
 
+/// Cells `t * n_assets + a` of long rows and their repeats; see `ferrofactor.panel`.
+/// Returns `(lin, n_dropped, increasing, repeated_cells, n_repeats, n_repeated_cells)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn cell_index<'py>(
+    py: Python<'py>,
+    days: Vec<PyReadonlyArray1<'py, i32>>,
+    ids: Vec<PyReadonlyArray1<'py, u32>>,
+    day_lo: i64,
+    day_lut: PyReadonlyArray1<'py, i32>,
+    id_lut: PyReadonlyArray1<'py, i32>,
+    n_dates: usize,
+    n_assets: usize,
+    max_report: usize,
+) -> PyResult<(Bound<'py, PyArray1<i64>>, usize, bool, Bound<'py, PyArray1<i64>>, usize, usize)> {
+    let dv: Vec<_> = days.iter().map(|c| c.as_array()).collect();
+    let iv: Vec<_> = ids.iter().map(|c| c.as_array()).collect();
+    let (dl, il) = (day_lut.as_array(), id_lut.as_array());
+    let c = run(py, || {
+        panel::cell_index(&dv, &iv, day_lo, dl, il, n_dates, n_assets, max_report)
+    })?;
+    Ok((
+        c.lin.into_pyarray(py),
+        c.n_dropped,
+        c.increasing,
+        c.repeated.into_pyarray(py),
+        c.n_repeats,
+        c.n_repeated_cells,
+    ))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
@@ -231,5 +262,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rank, m)?)?;
     // panel
     m.add_function(wrap_pyfunction!(scatter_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_index, m)?)?;
     Ok(())
 }

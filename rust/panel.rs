@@ -119,6 +119,98 @@ fn scatter_any(lin: &[i64], chunks: &[ArrayView1<'_, f64>], size: usize) -> Vec<
     out
 }
 
+/// The cells of long rows and whether they repeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cells {
+    /// `lin[r] = t · n_assets + a` for row `r`, or `n_dates · n_assets` for a row off the axes.
+    pub lin: Vec<i64>,
+    /// Rows off the axes (date or asset mapped to -1).
+    pub n_dropped: usize,
+    /// Whether `lin` is strictly increasing and nothing was dropped (the sorted layout).
+    pub increasing: bool,
+    /// Cells that more than one row maps to (at most `max_report`, in row order of the repeat).
+    pub repeated: Vec<i64>,
+    /// Rows that repeat an earlier row's cell.
+    pub n_repeats: usize,
+    /// Distinct cells with more than one row.
+    pub n_repeated_cells: usize,
+}
+
+/// Map rows to cells in one pass: `day_lut[day - day_lo]` is a row's date index (-1 = off the
+/// axis), `id_lut[id]` its asset index (-1 = off). `days`/`ids` come as matching chunks. Unless
+/// the cells are strictly increasing, an occupancy pass counts rows repeating a cell.
+#[allow(clippy::too_many_arguments)]
+pub fn cell_index(
+    days: &[ArrayView1<'_, i32>],
+    ids: &[ArrayView1<'_, u32>],
+    day_lo: i64,
+    day_lut: ArrayView1<'_, i32>,
+    id_lut: ArrayView1<'_, i32>,
+    n_dates: usize,
+    n_assets: usize,
+    max_report: usize,
+) -> Result<Cells> {
+    let size = n_dates
+        .checked_mul(n_assets)
+        .ok_or_else(|| value_error!("n_dates * n_assets overflows ({n_dates} x {n_assets})"))?;
+    let n_rows: usize = days.iter().map(|c| c.len()).sum();
+    let n_ids: usize = ids.iter().map(|c| c.len()).sum();
+    if n_rows != n_ids {
+        return Err(value_error!("{n_rows} dates but {n_ids} asset ids"));
+    }
+    let mut lin = Vec::with_capacity(n_rows);
+    let mut n_dropped = 0usize;
+    let mut increasing = true;
+    let mut prev = -1i64;
+    let mut id_iter = ids.iter().flat_map(|c| c.iter());
+    for chunk in days {
+        for &d in chunk.iter() {
+            let id = *id_iter.next().ok_or_else(|| value_error!("asset ids ran out"))? as usize;
+            let k = d as i64 - day_lo;
+            let t = if k >= 0 && (k as usize) < day_lut.len() { day_lut[k as usize] } else { -1 };
+            let a = if id < id_lut.len() { id_lut[id] } else { -1 };
+            if t < 0 || a < 0 || t as usize >= n_dates || a as usize >= n_assets {
+                n_dropped += 1;
+                increasing = false;
+                lin.push(size as i64);
+                continue;
+            }
+            let cell = t as i64 * n_assets as i64 + a as i64;
+            if cell <= prev {
+                increasing = false;
+            }
+            prev = cell;
+            lin.push(cell);
+        }
+    }
+    let mut repeated = Vec::new();
+    let mut n_repeats = 0usize;
+    let mut n_repeated_cells = 0usize;
+    if !increasing {
+        // 0 = empty, 1 = one row, 2 = repeated
+        let mut seen = vec![0u8; size];
+        for &c in &lin {
+            let c = c as usize;
+            if c == size {
+                continue;
+            }
+            match seen[c] {
+                0 => seen[c] = 1,
+                1 => {
+                    seen[c] = 2;
+                    n_repeats += 1;
+                    n_repeated_cells += 1;
+                    if repeated.len() < max_report {
+                        repeated.push(c as i64);
+                    }
+                }
+                _ => n_repeats += 1,
+            }
+        }
+    }
+    Ok(Cells { lin, n_dropped, increasing, repeated, n_repeats, n_repeated_cells })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +252,32 @@ mod tests {
         let e = ndarray::Array1::<f64>::zeros(0);
         let out = scatter_fields(empty.view(), &[vec![e.view()]], 1, 2).unwrap();
         assert!(out[0].iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn cell_index_maps_drops_and_finds_repeats() {
+        // days 10, 12 on the axis (lut offset 10), asset ids 0 -> 1, 1 -> 0, 2 -> off
+        let day_lut = array![0i32, -1, 1];
+        let id_lut = array![1i32, 0, -1];
+        let d1 = array![10i32, 10];
+        let d2 = array![12i32, 12, 11];
+        let i1 = array![1u32, 0];
+        let i2 = array![1u32, 2, 0];
+        let c = cell_index(&[d1.view(), d2.view()], &[i1.view(), i2.view()], 10, day_lut.view(), id_lut.view(), 2, 2, 5).unwrap();
+        assert_eq!(c.lin, vec![0, 1, 2, 4, 4]);
+        assert_eq!(c.n_dropped, 2);
+        assert!(!c.increasing);
+        assert_eq!(c.n_repeats, 0);
+        let d = array![10i32, 12, 10, 10];
+        let i = array![1u32, 1, 1, 0];
+        let c = cell_index(&[d.view()], &[i.view()], 10, day_lut.view(), id_lut.view(), 2, 2, 5).unwrap();
+        assert_eq!(c.lin, vec![0, 2, 0, 1]);
+        assert_eq!((c.n_repeats, c.n_repeated_cells, c.repeated.clone()), (1, 1, vec![0]));
+        let d = array![10i32, 10, 12];
+        let i = array![1u32, 0, 0];
+        let c = cell_index(&[d.view()], &[i.view()], 10, day_lut.view(), id_lut.view(), 2, 2, 5).unwrap();
+        assert!(c.increasing && c.n_dropped == 0 && c.n_repeats == 0);
+        assert!(cell_index(&[d.view()], &[], 10, day_lut.view(), id_lut.view(), 2, 2, 5).is_err());
     }
 
     #[test]

@@ -56,3 +56,13 @@ def scatter_fields(
     n_dates: int,
     n_assets: int,
 ) -> list[npt.NDArray[np.float64]]: ...
+def cell_index(
+    days: list[npt.NDArray[np.int32]],
+    ids: list[npt.NDArray[np.uint32]],
+    day_lo: int,
+    day_lut: npt.NDArray[np.int32],
+    id_lut: npt.NDArray[np.int32],
+    n_dates: int,
+    n_assets: int,
+    max_report: int,
+) -> tuple[npt.NDArray[np.int64], int, bool, npt.NDArray[np.int64], int, int]: ...
