@@ -10,7 +10,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyReadwriteArray2,
+};
 use pyo3::prelude::*;
 
 use crate::clean;
@@ -200,24 +203,33 @@ fn rank<'py>(
     Ok(out.into_pyarray(py))
 }
 
-/// Scatter long rows into dense `(n_dates, n_assets)` fields; see `ferrofactor.panel`.
-/// `lin[r]` is row r's cell (`n_dates * n_assets` = drop); `fields` is a list of fields, each a
-/// list of float64 chunks whose lengths add up to `len(lin)`.
+/// Scatter long rows into dense fields, in place; see `ferrofactor.panel`.
+/// `lin[r]` is row r's cell (`outs[k].size` = drop); `fields` is a list of fields, each a list of
+/// float64 chunks whose lengths add up to `len(lin)`; `outs` one C-contiguous float64 array per
+/// field, all of one size, overwritten completely (NaN where no row lands).
 #[pyfunction]
 fn scatter_fields<'py>(
     py: Python<'py>,
     lin: PyReadonlyArray1<'py, i64>,
     fields: Vec<Vec<PyReadonlyArray1<'py, f64>>>,
-    n_dates: usize,
-    n_assets: usize,
-) -> PyResult<Vec<Bound<'py, PyArray2<f64>>>> {
+    mut outs: Vec<PyReadwriteArray2<'py, f64>>,
+) -> PyResult<()> {
     let lin_v = lin.as_array();
     let views: Vec<Vec<_>> = fields
         .iter()
         .map(|chunks| chunks.iter().map(|c| c.as_array()).collect())
         .collect();
-    let out = run(py, || panel::scatter_fields(lin_v, &views, n_dates, n_assets))?;
-    Ok(out.into_iter().map(|a| a.into_pyarray(py)).collect())
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        if !o.as_array().is_standard_layout() {
+            return Err(PyValueError::new_err("outs must be C-contiguous float64 arrays"));
+        }
+        slices.push(
+            o.as_slice_mut()
+                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
+        );
+    }
+    run(py, || panel::scatter_fields(lin_v, &views, &mut slices))
 }
 
 /// Cells `t * n_assets + a` of long rows and their repeats; see `ferrofactor.panel`.

@@ -13,25 +13,30 @@
 //!   layout) each output is written in one sequential pass (gaps as NaN, then the row);
 //!   otherwise it is filled with NaN and the rows are scattered.
 
-use ndarray::{Array2, ArrayView1};
+use ndarray::ArrayView1;
 use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::value_error;
 
-/// Scatter `fields` (each a list of chunks whose lengths add up to `lin.len()`) into
-/// `(n_dates, n_assets)` arrays. `lin[r]` is row `r`'s cell in `[0, n_dates · n_assets]`, the
-/// upper bound meaning "drop this row". Cells must not repeat (checked by the caller: a repeat
-/// would keep the later row).
+/// Scatter `fields` (each a list of chunks whose lengths add up to `lin.len()`) into `outs`
+/// (one flat `n_dates · n_assets` slice per field, written completely: NaN where no row lands).
+/// `lin[r]` is row `r`'s cell in `[0, size]`, `size` meaning "drop this row". Cells must not
+/// repeat (checked by `cell_index`: a repeat would keep the later row). The outputs are
+/// allocated by the caller (numpy, which asks for huge pages: first-touch page faults dominate
+/// this kernel on fresh memory).
 pub fn scatter_fields(
     lin: ArrayView1<'_, i64>,
     fields: &[Vec<ArrayView1<'_, f64>>],
-    n_dates: usize,
-    n_assets: usize,
-) -> Result<Vec<Array2<f64>>> {
-    let size = n_dates
-        .checked_mul(n_assets)
-        .ok_or_else(|| value_error!("n_dates * n_assets overflows ({n_dates} x {n_assets})"))?;
+    outs: &mut [&mut [f64]],
+) -> Result<()> {
+    if outs.len() != fields.len() {
+        return Err(value_error!("{} fields but {} outputs", fields.len(), outs.len()));
+    }
+    let size = outs.first().map_or(0, |o| o.len());
+    if outs.iter().any(|o| o.len() != size) {
+        return Err(value_error!("outputs differ in size"));
+    }
     let n_rows = lin.len();
     for (k, chunks) in fields.iter().enumerate() {
         let len: usize = chunks.iter().map(|c| c.len()).sum();
@@ -60,52 +65,36 @@ pub fn scatter_fields(
         }
         prev = c;
     }
-    fields
-        .par_iter()
-        .map(|chunks| {
-            let out = if increasing {
-                scatter_sequential(lin, chunks, size)
-            } else {
-                scatter_any(lin, chunks, size)
-            };
-            Array2::from_shape_vec((n_dates, n_assets), out)
-                .map_err(|e| value_error!("cannot shape the output: {e}"))
-        })
-        .collect()
+    outs.par_iter_mut().zip(fields.par_iter()).for_each(|(out, chunks)| {
+        if increasing {
+            scatter_sequential(lin, chunks, out)
+        } else {
+            scatter_any(lin, chunks, out)
+        }
+    });
+    Ok(())
 }
 
-/// Strictly increasing cells below `size`: one pass, NaN for the gaps.
-fn scatter_sequential(lin: &[i64], chunks: &[ArrayView1<'_, f64>], size: usize) -> Vec<f64> {
-    let mut out: Vec<f64> = Vec::with_capacity(size);
+/// Strictly increasing cells below `out.len()`: one pass, NaN for the gaps.
+fn scatter_sequential(lin: &[i64], chunks: &[ArrayView1<'_, f64>], out: &mut [f64]) {
+    let mut next = 0usize; // first cell not yet written
     let mut r = 0usize;
     for chunk in chunks {
-        let mut put = |v: f64, r: usize| {
+        for &v in chunk.iter() {
             let cell = lin[r] as usize;
-            out.resize(cell, f64::NAN);
-            out.push(v);
-        };
-        match chunk.as_slice() {
-            Some(vals) => {
-                for &v in vals {
-                    put(v, r);
-                    r += 1;
-                }
-            }
-            None => {
-                for &v in chunk.iter() {
-                    put(v, r);
-                    r += 1;
-                }
-            }
+            out[next..cell].fill(f64::NAN);
+            out[cell] = v;
+            next = cell + 1;
+            r += 1;
         }
     }
-    out.resize(size, f64::NAN);
-    out
+    out[next..].fill(f64::NAN);
 }
 
-/// Any order: fill with NaN, then scatter (rows whose cell is `size` are dropped).
-fn scatter_any(lin: &[i64], chunks: &[ArrayView1<'_, f64>], size: usize) -> Vec<f64> {
-    let mut out = vec![f64::NAN; size];
+/// Any order: fill with NaN, then scatter (rows whose cell is `out.len()` are dropped).
+fn scatter_any(lin: &[i64], chunks: &[ArrayView1<'_, f64>], out: &mut [f64]) {
+    out.fill(f64::NAN);
+    let size = out.len();
     let mut r = 0usize;
     for chunk in chunks {
         for &v in chunk.iter() {
@@ -116,7 +105,6 @@ fn scatter_any(lin: &[i64], chunks: &[ArrayView1<'_, f64>], size: usize) -> Vec<
             r += 1;
         }
     }
-    out
 }
 
 /// The cells of long rows and whether they repeat.
@@ -216,41 +204,45 @@ mod tests {
     use super::*;
     use ndarray::array;
 
-    fn same(a: &Array2<f64>, b: &Array2<f64>) -> bool {
-        a.shape() == b.shape()
-            && a.iter().zip(b.iter()).all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
+    fn run(lin: &[i64], fields: &[Vec<ArrayView1<'_, f64>>], size: usize) -> Result<Vec<Vec<f64>>> {
+        let lin = ndarray::Array1::from(lin.to_vec());
+        let mut outs: Vec<Vec<f64>> = vec![vec![0.0; size]; fields.len()];
+        let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        scatter_fields(lin.view(), fields, &mut refs)?;
+        Ok(outs)
+    }
+
+    fn same(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
     }
 
     #[test]
     fn sequential_and_general_paths_agree() {
         let nan = f64::NAN;
         // 2 dates x 3 assets; rows in cell order with gaps, split over two chunks
-        let lin = array![0i64, 2, 4, 5];
         let a = array![1.0, 2.0];
         let b = array![3.0, 4.0];
-        let fields = vec![vec![a.view(), b.view()]];
-        let out = scatter_fields(lin.view(), &fields, 2, 3).unwrap();
-        let want = array![[1.0, nan, 2.0], [nan, 3.0, 4.0]];
+        let out = run(&[0, 2, 4, 5], &[vec![a.view(), b.view()]], 6).unwrap();
+        let want = [1.0, nan, 2.0, nan, 3.0, 4.0];
         assert!(same(&out[0], &want));
         // the same rows shuffled, with one row dropped (cell 6 = size)
-        let lin2 = array![5i64, 6, 0, 4, 2];
         let v = array![4.0, 99.0, 1.0, 3.0, 2.0];
-        let out2 = scatter_fields(lin2.view(), &[vec![v.view()]], 2, 3).unwrap();
+        let out2 = run(&[5, 6, 0, 4, 2], &[vec![v.view()]], 6).unwrap();
         assert!(same(&out2[0], &want));
+        // trailing and leading gaps in the sequential path
+        let w = array![7.0];
+        assert!(same(&run(&[3], &[vec![w.view()]], 6).unwrap()[0], &[nan, nan, nan, 7.0, nan, nan]));
     }
 
     #[test]
     fn several_fields_and_full_grid() {
-        let lin = array![0i64, 1, 2, 3];
         let x = array![1.0, 2.0, 3.0, 4.0];
         let y = array![-1.0, -2.0, -3.0, -4.0];
-        let out = scatter_fields(lin.view(), &[vec![x.view()], vec![y.view()]], 2, 2).unwrap();
-        assert_eq!(out[0], array![[1.0, 2.0], [3.0, 4.0]]);
-        assert_eq!(out[1], array![[-1.0, -2.0], [-3.0, -4.0]]);
+        let out = run(&[0, 1, 2, 3], &[vec![x.view()], vec![y.view()]], 4).unwrap();
+        assert_eq!(out, vec![vec![1.0, 2.0, 3.0, 4.0], vec![-1.0, -2.0, -3.0, -4.0]]);
         // no rows: all NaN
-        let empty = ndarray::Array1::<i64>::zeros(0);
         let e = ndarray::Array1::<f64>::zeros(0);
-        let out = scatter_fields(empty.view(), &[vec![e.view()]], 1, 2).unwrap();
+        let out = run(&[], &[vec![e.view()]], 2).unwrap();
         assert!(out[0].iter().all(|v| v.is_nan()));
     }
 
@@ -282,13 +274,16 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error() {
-        let lin = array![0i64, 7];
         let x = array![1.0, 2.0];
-        assert!(scatter_fields(lin.view(), &[vec![x.view()]], 2, 3).is_err()); // 7 > 6
-        let lin = array![0i64, -1];
-        assert!(scatter_fields(lin.view(), &[vec![x.view()]], 2, 3).is_err());
-        let lin = array![0i64];
-        assert!(scatter_fields(lin.view(), &[vec![x.view()]], 2, 3).is_err()); // length
-        assert!(scatter_fields(lin.view(), &[], usize::MAX, 2).is_err()); // overflow
+        assert!(run(&[0, 7], &[vec![x.view()]], 6).is_err()); // 7 > 6
+        assert!(run(&[0, -1], &[vec![x.view()]], 6).is_err());
+        assert!(run(&[0], &[vec![x.view()]], 6).is_err()); // length
+        let lin = ndarray::Array1::<i64>::zeros(0);
+        let mut a = vec![0.0; 2];
+        let mut b = vec![0.0; 3];
+        let mut refs: Vec<&mut [f64]> = vec![a.as_mut_slice(), b.as_mut_slice()];
+        let e = ndarray::Array1::<f64>::zeros(0);
+        assert!(scatter_fields(lin.view(), &[vec![e.view()], vec![e.view()]], &mut refs).is_err());
+        assert!(scatter_fields(lin.view(), &[vec![e.view()]], &mut refs).is_err());
     }
 }

@@ -194,9 +194,11 @@ def test_scatter_kernel_rejects_bad_cells():
     from ferrofactor import _core
 
     with pytest.raises(ValueError, match=r"cell index 9 is outside \[0, 6\]"):
-        _core.scatter_fields(np.array([0, 9]), [[np.ones(2)]], 2, 3)
+        _core.scatter_fields(np.array([0, 9]), [[np.ones(2)]], [np.empty((2, 3))])
     with pytest.raises(ValueError, match="field 0 has 1 values but there are 2 cell indices"):
-        _core.scatter_fields(np.array([0, 1]), [[np.ones(1)]], 2, 3)
+        _core.scatter_fields(np.array([0, 1]), [[np.ones(1)]], [np.empty((2, 3))])
+    with pytest.raises(ValueError, match="outs must be C-contiguous"):
+        _core.scatter_fields(np.array([0, 1]), [[np.ones(2)]], [np.empty((3, 2)).T])
 
 
 def test_to_polars_drop_missing():

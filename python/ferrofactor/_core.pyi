@@ -53,9 +53,8 @@ def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
 def scatter_fields(
     lin: npt.NDArray[np.int64],
     fields: list[list[npt.NDArray[np.float64]]],
-    n_dates: int,
-    n_assets: int,
-) -> list[npt.NDArray[np.float64]]: ...
+    outs: list[npt.NDArray[np.float64]],
+) -> None: ...
 def cell_index(
     days: list[npt.NDArray[np.int32]],
     ids: list[npt.NDArray[np.uint32]],

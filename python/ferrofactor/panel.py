@@ -576,7 +576,9 @@ class Panel:
         lin, complete, axis_days, axis_assets = _cells(frame, date, asset, target_dates, target_assets)
         T, N = len(axis_days), len(axis_assets)
         chunks = [_float_chunks(frame[c]) for c in fields]
-        out_fields = dict(zip(fields, _core.scatter_fields(lin, chunks, T, N)))
+        # numpy allocates the outputs (it asks for huge pages: cheaper first-touch faults)
+        out_fields = {c: np.empty((T, N), dtype=np.float64) for c in fields}
+        _core.scatter_fields(lin, chunks, list(out_fields.values()))
         out_codes = {}
         for c in codes:
             v, labels = _label_codes(frame[c])
