@@ -286,6 +286,7 @@ def test_default_fields_and_codes():
         (pl.DataFrame({"date": [20240101], "asset": ["A"], "x": [1.0]}), {}, "column 'date' has dtype Int64; expected dates"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": [None], "x": [1.0]}, schema_overrides={"asset": pl.String}), {}, "1 missing asset ids"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {"fields": ["x"]}, r"field 'x' is not numeric \(dtype String\)"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": [1.5], "x": [1.0]}), {}, "column 'asset' has dtype Float64; expected asset ids"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {}, "neither numeric fields nor codes"),
         (pl.DataFrame({"date": [], "asset": [], "x": []}, schema={"date": pl.Date, "asset": pl.String, "x": pl.Float64}), {}, "empty input"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": [1.0]}), {"fields": ["x"], "codes": ["x"]}, "listed more than once"),

@@ -559,6 +559,10 @@ class Panel:
 
         lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
         a_dt = schema[asset]
+        if not (a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, (pl.Enum, pl.Categorical))):
+            raise ValueError(
+                f"column {asset!r} has dtype {a_dt}; expected asset ids (strings or integers)"
+            )
         a_expr = pl.col(asset)
         if a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, pl.Enum):
             # hash the ids while the other columns are decoded (the query runs columns in parallel)
