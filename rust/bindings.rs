@@ -9,11 +9,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
-    PyReadwriteArray2,
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3, PyReadwriteArray2,
 };
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::clean;
@@ -141,6 +141,16 @@ fn neutralize<'py>(
 
 // --- clean: winsorize, standardize, rank (rust/clean.rs) ---
 
+/// A fresh (T, N) float64 output from numpy's allocator (calloc, with numpy's huge-page advice
+/// for large arrays, so the page faults are few and happen inside the parallel kernel).
+fn clean_output<'py>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArray2<f64>> {
+    PyArray2::<f64>::zeros(py, [shape[0], shape[1]], false)
+}
+
+fn borrow_err(e: numpy::BorrowError) -> PyErr {
+    PyRuntimeError::new_err(format!("ferrofactor internal error (please report): {e}"))
+}
+
 /// Per-date winsorisation; see `ferrofactor.winsorize`.
 #[pyfunction]
 #[pyo3(signature = (x, method, limit, weights=None, groups=None))]
@@ -164,8 +174,13 @@ fn winsorize<'py>(
     if let Some(g) = &gv {
         check_shape("groups", g.shape(), xv.shape())?;
     }
-    let out = run(py, || clean::winsorize(xv, method, limit, wv, gv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::winsorize_into(xv, method, limit, wv, gv, ov))?;
+    }
+    Ok(out)
 }
 
 /// Per-date standardisation; see `ferrofactor.standardize`.
@@ -188,8 +203,13 @@ fn standardize<'py>(
     if let Some(g) = &gv {
         check_shape("groups", g.shape(), xv.shape())?;
     }
-    let out = run(py, || clean::standardize(xv, wv, gv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::standardize_into(xv, wv, gv, ov))?;
+    }
+    Ok(out)
 }
 
 /// Per-date average ranks scaled to (0, 1); see `ferrofactor.rank`.
@@ -199,8 +219,13 @@ fn rank<'py>(
     x: PyReadonlyArray2<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let xv = x.as_array();
-    let out = run(py, || clean::rank(xv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::rank_into(xv, ov))?;
+    }
+    Ok(out)
 }
 
 /// Scatter long rows into dense fields, in place; see `ferrofactor.panel`.

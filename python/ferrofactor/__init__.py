@@ -23,8 +23,15 @@ from ferrofactor.io import (
     read_panel,
     returns_from_prices,
 )
-from ferrofactor.model import CrossSectionResult, cross_section_regress
+from ferrofactor.model import (
+    CrossSectionResult,
+    FactorModel,
+    cross_section_regress,
+    fama_macbeth,
+    robust_clip_returns,
+)
 from ferrofactor.panel import Panel
+from ferrofactor.results import FactorModelResult, FamaMacBethResult
 
 __version__ = "0.1.0"
 
@@ -34,6 +41,11 @@ __all__ = [
     "Exposures",
     "Panel",
     "cross_section_regress",
+    "FactorModel",
+    "FactorModelResult",
+    "FamaMacBethResult",
+    "fama_macbeth",
+    "robust_clip_returns",
     "datasets",
     "derive_price_fields",
     "dollar_volume",
