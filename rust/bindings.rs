@@ -9,12 +9,16 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3, PyReadwriteArray2,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::clean;
 use crate::error::Error;
+use crate::panel;
 use crate::parallel;
 use crate::regress;
 
@@ -232,6 +236,66 @@ fn rank<'py>(
     Ok(out)
 }
 
+/// Scatter long rows into dense fields, in place; see `ferrofactor.panel`.
+/// `lin[r]` is row r's cell (`outs[k].size` = drop); `fields` is a list of fields, each a list of
+/// float64 chunks whose lengths add up to `len(lin)`; `outs` one C-contiguous float64 array per
+/// field, all of one size, overwritten completely (NaN where no row lands).
+#[pyfunction]
+fn scatter_fields<'py>(
+    py: Python<'py>,
+    lin: PyReadonlyArray1<'py, i64>,
+    fields: Vec<Vec<PyReadonlyArray1<'py, f64>>>,
+    mut outs: Vec<PyReadwriteArray2<'py, f64>>,
+) -> PyResult<()> {
+    let lin_v = lin.as_array();
+    let views: Vec<Vec<_>> = fields
+        .iter()
+        .map(|chunks| chunks.iter().map(|c| c.as_array()).collect())
+        .collect();
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        if !o.as_array().is_standard_layout() {
+            return Err(PyValueError::new_err("outs must be C-contiguous float64 arrays"));
+        }
+        slices.push(
+            o.as_slice_mut()
+                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
+        );
+    }
+    run(py, || panel::scatter_fields(lin_v, &views, &mut slices))
+}
+
+/// Cells `t * n_assets + a` of long rows and their repeats; see `ferrofactor.panel`.
+/// Returns `(lin, n_dropped, increasing, repeated_cells, n_repeats, n_repeated_cells)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn cell_index<'py>(
+    py: Python<'py>,
+    days: Vec<PyReadonlyArray1<'py, i32>>,
+    ids: Vec<PyReadonlyArray1<'py, u32>>,
+    day_lo: i64,
+    day_lut: PyReadonlyArray1<'py, i32>,
+    id_lut: PyReadonlyArray1<'py, i32>,
+    n_dates: usize,
+    n_assets: usize,
+    max_report: usize,
+) -> PyResult<(Bound<'py, PyArray1<i64>>, usize, bool, Bound<'py, PyArray1<i64>>, usize, usize)> {
+    let dv: Vec<_> = days.iter().map(|c| c.as_array()).collect();
+    let iv: Vec<_> = ids.iter().map(|c| c.as_array()).collect();
+    let (dl, il) = (day_lut.as_array(), id_lut.as_array());
+    let c = run(py, || {
+        panel::cell_index(&dv, &iv, day_lo, dl, il, n_dates, n_assets, max_report)
+    })?;
+    Ok((
+        c.lin.into_pyarray(py),
+        c.n_dropped,
+        c.increasing,
+        c.repeated.into_pyarray(py),
+        c.n_repeats,
+        c.n_repeated_cells,
+    ))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
@@ -241,5 +305,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(winsorize, m)?)?;
     m.add_function(wrap_pyfunction!(standardize, m)?)?;
     m.add_function(wrap_pyfunction!(rank, m)?)?;
+    // panel
+    m.add_function(wrap_pyfunction!(scatter_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_index, m)?)?;
     Ok(())
 }
