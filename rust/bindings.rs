@@ -9,12 +9,16 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3, PyReadwriteArray2,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
 use crate::clean;
 use crate::error::Error;
+use crate::panel;
 use crate::parallel;
 use crate::regress;
 
@@ -80,6 +84,7 @@ type RegressOut<'py> = (
 );
 
 /// Batched cross-sectional WLS. Returns (factor_returns, residuals, r2, std_errors, tstats, n_obs).
+/// `weights=None` means sqrt(cap) when `cap` is given, else equal weights.
 #[pyfunction]
 #[pyo3(signature = (returns, styles, industry, n_industries, weights, cap, market, industry_constraint))]
 #[allow(clippy::too_many_arguments)]
@@ -103,8 +108,12 @@ fn cross_section_regress<'py>(
         constraint,
     };
     let y = returns.as_array();
-    let w = weights.as_ref().map(|a| a.as_array());
     let c = cap.as_ref().map(|a| a.as_array());
+    let w = match (&weights, &c) {
+        (Some(a), _) => regress::Weights::Given(a.as_array()),
+        (None, Some(_)) => regress::Weights::SqrtCap,
+        (None, None) => regress::Weights::Equal,
+    };
     let out = run(py, || regress::cross_section_regress(y, w, c, &design))?;
     Ok((
         out.factor_returns.into_pyarray(py),
@@ -130,12 +139,25 @@ fn neutralize<'py>(
     let xv = x.as_array();
     let cv = controls.as_ref().map(|a| a.as_array());
     let iv = industry.as_ref().map(|a| a.as_array());
-    let wv = weights.as_ref().map(|a| a.as_array());
+    let wv = match &weights {
+        Some(a) => regress::Weights::Given(a.as_array()),
+        None => regress::Weights::Equal,
+    };
     let out = run(py, || regress::neutralize(xv, cv, iv, n_industries, wv))?;
     Ok(out.into_pyarray(py))
 }
 
 // --- clean: winsorize, standardize, rank (rust/clean.rs) ---
+
+/// A fresh (T, N) float64 output from numpy's allocator (calloc, with numpy's huge-page advice
+/// for large arrays, so the page faults are few and happen inside the parallel kernel).
+fn clean_output<'py>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArray2<f64>> {
+    PyArray2::<f64>::zeros(py, [shape[0], shape[1]], false)
+}
+
+fn borrow_err(e: numpy::BorrowError) -> PyErr {
+    PyRuntimeError::new_err(format!("ferrofactor internal error (please report): {e}"))
+}
 
 /// Per-date winsorisation; see `ferrofactor.winsorize`.
 #[pyfunction]
@@ -160,8 +182,13 @@ fn winsorize<'py>(
     if let Some(g) = &gv {
         check_shape("groups", g.shape(), xv.shape())?;
     }
-    let out = run(py, || clean::winsorize(xv, method, limit, wv, gv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::winsorize_into(xv, method, limit, wv, gv, ov))?;
+    }
+    Ok(out)
 }
 
 /// Per-date standardisation; see `ferrofactor.standardize`.
@@ -184,8 +211,13 @@ fn standardize<'py>(
     if let Some(g) = &gv {
         check_shape("groups", g.shape(), xv.shape())?;
     }
-    let out = run(py, || clean::standardize(xv, wv, gv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::standardize_into(xv, wv, gv, ov))?;
+    }
+    Ok(out)
 }
 
 /// Per-date average ranks scaled to (0, 1); see `ferrofactor.rank`.
@@ -195,8 +227,73 @@ fn rank<'py>(
     x: PyReadonlyArray2<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let xv = x.as_array();
-    let out = run(py, || clean::rank(xv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::rank_into(xv, ov))?;
+    }
+    Ok(out)
+}
+
+/// Scatter long rows into dense fields, in place; see `ferrofactor.panel`.
+/// `lin[r]` is row r's cell (`outs[k].size` = drop); `fields` is a list of fields, each a list of
+/// float64 chunks whose lengths add up to `len(lin)`; `outs` one C-contiguous float64 array per
+/// field, all of one size, overwritten completely (NaN where no row lands).
+#[pyfunction]
+fn scatter_fields<'py>(
+    py: Python<'py>,
+    lin: PyReadonlyArray1<'py, i64>,
+    fields: Vec<Vec<PyReadonlyArray1<'py, f64>>>,
+    mut outs: Vec<PyReadwriteArray2<'py, f64>>,
+) -> PyResult<()> {
+    let lin_v = lin.as_array();
+    let views: Vec<Vec<_>> = fields
+        .iter()
+        .map(|chunks| chunks.iter().map(|c| c.as_array()).collect())
+        .collect();
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        if !o.as_array().is_standard_layout() {
+            return Err(PyValueError::new_err("outs must be C-contiguous float64 arrays"));
+        }
+        slices.push(
+            o.as_slice_mut()
+                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
+        );
+    }
+    run(py, || panel::scatter_fields(lin_v, &views, &mut slices))
+}
+
+/// Cells `t * n_assets + a` of long rows and their repeats; see `ferrofactor.panel`.
+/// Returns `(lin, n_dropped, increasing, repeated_cells, n_repeats, n_repeated_cells)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn cell_index<'py>(
+    py: Python<'py>,
+    days: Vec<PyReadonlyArray1<'py, i32>>,
+    ids: Vec<PyReadonlyArray1<'py, u32>>,
+    day_lo: i64,
+    day_lut: PyReadonlyArray1<'py, i32>,
+    id_lut: PyReadonlyArray1<'py, i32>,
+    n_dates: usize,
+    n_assets: usize,
+    max_report: usize,
+) -> PyResult<(Bound<'py, PyArray1<i64>>, usize, bool, Bound<'py, PyArray1<i64>>, usize, usize)> {
+    let dv: Vec<_> = days.iter().map(|c| c.as_array()).collect();
+    let iv: Vec<_> = ids.iter().map(|c| c.as_array()).collect();
+    let (dl, il) = (day_lut.as_array(), id_lut.as_array());
+    let c = run(py, || {
+        panel::cell_index(&dv, &iv, day_lo, dl, il, n_dates, n_assets, max_report)
+    })?;
+    Ok((
+        c.lin.into_pyarray(py),
+        c.n_dropped,
+        c.increasing,
+        c.repeated.into_pyarray(py),
+        c.n_repeats,
+        c.n_repeated_cells,
+    ))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -208,6 +305,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(winsorize, m)?)?;
     m.add_function(wrap_pyfunction!(standardize, m)?)?;
     m.add_function(wrap_pyfunction!(rank, m)?)?;
+    // panel
+    m.add_function(wrap_pyfunction!(scatter_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_index, m)?)?;
     // risk
     register_risk(m)?;
     Ok(())
@@ -215,7 +315,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // --- risk -------------------------------------------------------------------------------------
 
-use numpy::{PyArray3, PyReadonlyArray1};
+use numpy::PyArray3;
 
 use crate::risk;
 

@@ -6,6 +6,7 @@
 pub mod clean;
 pub mod error;
 pub mod linalg;
+pub mod panel;
 pub mod parallel;
 pub mod regress;
 pub mod risk;

@@ -49,6 +49,23 @@ def standardize(
 ) -> npt.NDArray[np.float64]: ...
 def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
 
+# panel
+def scatter_fields(
+    lin: npt.NDArray[np.int64],
+    fields: list[list[npt.NDArray[np.float64]]],
+    outs: list[npt.NDArray[np.float64]],
+) -> None: ...
+def cell_index(
+    days: list[npt.NDArray[np.int32]],
+    ids: list[npt.NDArray[np.uint32]],
+    day_lo: int,
+    day_lut: npt.NDArray[np.int32],
+    id_lut: npt.NDArray[np.int32],
+    n_dates: int,
+    n_assets: int,
+    max_report: int,
+) -> tuple[npt.NDArray[np.int64], int, bool, npt.NDArray[np.int64], int, int]: ...
+
 
 # --- risk ---
 

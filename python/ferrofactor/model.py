@@ -205,16 +205,14 @@ def cross_section_regress(
     elif industry_names is not None:
         raise ValueError("industry_names given without industry")
 
+    # Negative / infinite weights and cap are rejected by the kernel while it reads each date
+    # (one pass instead of several numpy passes); weights=None with cap means sqrt(cap).
     w = as_float_array("weights", weights, 2, allow_none=True)
     if w is not None:
         check_shape("weights", w, (T, N), f"to match returns {y.shape}")
-        check_weights("weights", w)
     c = as_float_array("cap", cap, 2, allow_none=True)
     if c is not None:
         check_shape("cap", c, (T, N), f"to match returns {y.shape}")
-        check_weights("cap", c)
-        if w is None:
-            w = np.sqrt(c)
     if codes is not None and industry_constraint == "cap" and c is None:
         raise ValueError(
             "industry_constraint='cap' needs cap (T, N) market capitalisations; "
