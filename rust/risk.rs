@@ -42,61 +42,178 @@ pub fn bartlett(l: usize, lags: usize) -> f64 {
     1.0 - l as f64 / (lags as f64 + 1.0)
 }
 
-/// Eigen-decomposition of a symmetric `k×k` matrix (row-major) by cyclic Jacobi rotations.
+/// Eigen-decomposition of a symmetric `k×k` matrix (row-major): Householder reduction to
+/// tridiagonal form and the implicit QL algorithm (EISPACK `tred2`/`tql2`, as in JAMA).
 /// Returns `(eigenvalues, eigenvectors)` with eigenvectors as columns of a row-major matrix.
-pub fn symmetric_eigen(a: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v = vec![0.0; k * k];
-    for i in 0..k {
-        v[i * k + i] = 1.0;
+pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    if n == 0 {
+        return (Vec::new(), Vec::new());
     }
-    for _sweep in 0..100 {
-        let mut off = 0.0;
-        let mut diag = 0.0;
-        for i in 0..k {
-            diag += a[i * k + i] * a[i * k + i];
-            for j in (i + 1)..k {
-                off += a[i * k + j] * a[i * k + j];
+    let mut v = a.to_vec();
+    let mut d = vec![0.0; n];
+    let mut e = vec![0.0; n];
+    let ix = |r: usize, c: usize| r * n + c;
+    // tred2
+    for j in 0..n {
+        d[j] = v[ix(n - 1, j)];
+    }
+    for i in (1..n).rev() {
+        let mut scale = 0.0;
+        let mut h = 0.0;
+        for k in 0..i {
+            scale += d[k].abs();
+        }
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = v[ix(i - 1, j)];
+                v[ix(i, j)] = 0.0;
+                v[ix(j, i)] = 0.0;
+            }
+        } else {
+            for k in 0..i {
+                d[k] /= scale;
+                h += d[k] * d[k];
+            }
+            let mut f = d[i - 1];
+            let mut g = h.sqrt();
+            if f > 0.0 {
+                g = -g;
+            }
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            for j in 0..i {
+                e[j] = 0.0;
+            }
+            for j in 0..i {
+                f = d[j];
+                v[ix(j, i)] = f;
+                g = e[j] + v[ix(j, j)] * f;
+                for k in (j + 1)..i {
+                    g += v[ix(k, j)] * d[k];
+                    e[k] += v[ix(k, j)] * f;
+                }
+                e[j] = g;
+            }
+            f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                f = d[j];
+                g = e[j];
+                for k in j..i {
+                    v[ix(k, j)] -= f * e[k] + g * d[k];
+                }
+                d[j] = v[ix(i - 1, j)];
+                v[ix(i, j)] = 0.0;
             }
         }
-        if off <= 1e-30 * diag || off == 0.0 {
-            break;
-        }
-        for p in 0..k {
-            for q in (p + 1)..k {
-                let apq = a[p * k + q];
-                if apq == 0.0 {
-                    continue;
+        d[i] = h;
+    }
+    for i in 0..n - 1 {
+        v[ix(n - 1, i)] = v[ix(i, i)];
+        v[ix(i, i)] = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = v[ix(k, i + 1)] / h;
+            }
+            for j in 0..=i {
+                let mut g = 0.0;
+                for k in 0..=i {
+                    g += v[ix(k, i + 1)] * v[ix(k, j)];
                 }
-                let app = a[p * k + p];
-                let aqq = a[q * k + q];
-                let theta = (aqq - app) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for r in 0..k {
-                    let arp = a[r * k + p];
-                    let arq = a[r * k + q];
-                    a[r * k + p] = c * arp - s * arq;
-                    a[r * k + q] = s * arp + c * arq;
-                }
-                for r in 0..k {
-                    let apr = a[p * k + r];
-                    let aqr = a[q * k + r];
-                    a[p * k + r] = c * apr - s * aqr;
-                    a[q * k + r] = s * apr + c * aqr;
-                }
-                for r in 0..k {
-                    let vrp = v[r * k + p];
-                    let vrq = v[r * k + q];
-                    v[r * k + p] = c * vrp - s * vrq;
-                    v[r * k + q] = s * vrp + c * vrq;
+                for k in 0..=i {
+                    v[ix(k, j)] -= g * d[k];
                 }
             }
         }
+        for k in 0..=i {
+            v[ix(k, i + 1)] = 0.0;
+        }
     }
-    ((0..k).map(|i| a[i * k + i]).collect(), v)
+    for j in 0..n {
+        d[j] = v[ix(n - 1, j)];
+        v[ix(n - 1, j)] = 0.0;
+    }
+    v[ix(n - 1, n - 1)] = 1.0;
+    e[0] = 0.0;
+    // tql2
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let mut f = 0.0;
+    let mut tst1: f64 = 0.0;
+    let eps = f64::EPSILON;
+    for l in 0..n {
+        tst1 = tst1.max(d[l].abs() + e[l].abs());
+        let mut m = l;
+        while m < n - 1 && e[m].abs() > eps * tst1 {
+            m += 1;
+        }
+        if m > l {
+            let mut iter = 0;
+            loop {
+                iter += 1;
+                let mut g = d[l];
+                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
+                let mut r = p.hypot(1.0);
+                if p < 0.0 {
+                    r = -r;
+                }
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let mut h = g - d[l];
+                for di in d.iter_mut().skip(l + 2) {
+                    *di -= h;
+                }
+                f += h;
+                p = d[m];
+                let mut c = 1.0;
+                let mut c2 = c;
+                let mut c3 = c;
+                let el1 = e[l + 1];
+                let mut s = 0.0;
+                let mut s2 = 0.0;
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    g = c * e[i];
+                    h = c * p;
+                    r = p.hypot(e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    for k in 0..n {
+                        h = v[ix(k, i + 1)];
+                        v[ix(k, i + 1)] = s * v[ix(k, i)] + c * h;
+                        v[ix(k, i)] = c * v[ix(k, i)] - s * h;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                if !(e[l].abs() > eps * tst1) || iter > 60 {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
+    }
+    (d, v)
 }
 
 /// Relative tolerance of the positive semi-definiteness test of [`clip_to_psd`].
@@ -1249,6 +1366,35 @@ mod tests {
         assert!(clip_to_psd(&mut ind, 2));
         assert!(close(ind[0], 0.5, 1e-14) && close(ind[1], 0.5, 1e-14));
         assert!(check_factor_covariance(ndarray::ArrayView2::from_shape((3, 3), &a).unwrap()).is_err());
+    }
+
+    #[test]
+    fn eigen_reconstructs_random_and_degenerate_matrices() {
+        let mut seed = 7u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        for &(n, rank) in &[(1usize, 1usize), (2, 2), (7, 7), (20, 20), (30, 4), (71, 50)] {
+            let x: Vec<f64> = (0..n * rank).map(|_| rnd()).collect();
+            let mut a = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    a[i * n + j] = (0..rank).map(|q| x[i * rank + q] * x[j * rank + q]).sum::<f64>()
+                        - if i == j && n == 7 { 0.3 } else { 0.0 }; // n = 7: indefinite
+                }
+            }
+            let (vals, vecs) = symmetric_eigen(&a, n);
+            let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for i in 0..n {
+                for j in 0..n {
+                    let r: f64 = (0..n).map(|m| vecs[i * n + m] * vals[m] * vecs[j * n + m]).sum();
+                    assert!((r - a[i * n + j]).abs() < 1e-12 * scale.max(1.0), "n={n} ({i},{j})");
+                    let o: f64 = (0..n).map(|m| vecs[m * n + i] * vecs[m * n + j]).sum();
+                    assert!((o - (i == j) as u8 as f64).abs() < 1e-12, "orthonormal n={n}");
+                }
+            }
+        }
     }
 
     #[test]
