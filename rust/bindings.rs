@@ -9,12 +9,16 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3, PyReadwriteArray2,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
 use crate::clean;
 use crate::error::Error;
+use crate::panel;
 use crate::parallel;
 use crate::regress;
 
@@ -147,6 +151,7 @@ type RegressOut<'py> = (
 );
 
 /// Batched cross-sectional WLS. Returns (factor_returns, residuals, r2, std_errors, tstats, n_obs).
+/// `weights=None` means sqrt(cap) when `cap` is given, else equal weights.
 #[pyfunction]
 #[pyo3(signature = (returns, styles, industry, n_industries, weights, cap, market, industry_constraint))]
 #[allow(clippy::too_many_arguments)]
@@ -170,8 +175,12 @@ fn cross_section_regress<'py>(
         constraint,
     };
     let y = returns.as_array();
-    let w = weights.as_ref().map(|a| a.as_array());
     let c = cap.as_ref().map(|a| a.as_array());
+    let w = match (&weights, &c) {
+        (Some(a), _) => regress::Weights::Given(a.as_array()),
+        (None, Some(_)) => regress::Weights::SqrtCap,
+        (None, None) => regress::Weights::Equal,
+    };
     let out = run(py, || regress::cross_section_regress(y, w, c, &design))?;
     Ok((
         out.factor_returns.into_pyarray(py),
@@ -197,12 +206,25 @@ fn neutralize<'py>(
     let xv = x.as_array();
     let cv = controls.as_ref().map(|a| a.as_array());
     let iv = industry.as_ref().map(|a| a.as_array());
-    let wv = weights.as_ref().map(|a| a.as_array());
+    let wv = match &weights {
+        Some(a) => regress::Weights::Given(a.as_array()),
+        None => regress::Weights::Equal,
+    };
     let out = run(py, || regress::neutralize(xv, cv, iv, n_industries, wv))?;
     Ok(out.into_pyarray(py))
 }
 
 // --- clean: winsorize, standardize, rank (rust/clean.rs) ---
+
+/// A fresh (T, N) float64 output from numpy's allocator (calloc, with numpy's huge-page advice
+/// for large arrays, so the page faults are few and happen inside the parallel kernel).
+fn clean_output<'py>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArray2<f64>> {
+    PyArray2::<f64>::zeros(py, [shape[0], shape[1]], false)
+}
+
+fn borrow_err(e: numpy::BorrowError) -> PyErr {
+    PyRuntimeError::new_err(format!("ferrofactor internal error (please report): {e}"))
+}
 
 /// Per-date winsorisation; see `ferrofactor.winsorize`.
 #[pyfunction]
@@ -227,8 +249,13 @@ fn winsorize<'py>(
     if let Some(g) = &gv {
         check_shape("groups", g.shape(), xv.shape())?;
     }
-    let out = run(py, || clean::winsorize(xv, method, limit, wv, gv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::winsorize_into(xv, method, limit, wv, gv, ov))?;
+    }
+    Ok(out)
 }
 
 /// Per-date standardisation; see `ferrofactor.standardize`.
@@ -251,8 +278,13 @@ fn standardize<'py>(
     if let Some(g) = &gv {
         check_shape("groups", g.shape(), xv.shape())?;
     }
-    let out = run(py, || clean::standardize(xv, wv, gv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::standardize_into(xv, wv, gv, ov))?;
+    }
+    Ok(out)
 }
 
 /// Per-date average ranks scaled to (0, 1); see `ferrofactor.rank`.
@@ -262,8 +294,73 @@ fn rank<'py>(
     x: PyReadonlyArray2<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let xv = x.as_array();
-    let out = run(py, || clean::rank(xv))?;
-    Ok(out.into_pyarray(py))
+    let out = clean_output(py, xv.shape());
+    {
+        let mut guard = out.try_readwrite().map_err(borrow_err)?;
+        let ov = guard.as_array_mut();
+        run(py, || clean::rank_into(xv, ov))?;
+    }
+    Ok(out)
+}
+
+/// Scatter long rows into dense fields, in place; see `ferrofactor.panel`.
+/// `lin[r]` is row r's cell (`outs[k].size` = drop); `fields` is a list of fields, each a list of
+/// float64 chunks whose lengths add up to `len(lin)`; `outs` one C-contiguous float64 array per
+/// field, all of one size, overwritten completely (NaN where no row lands).
+#[pyfunction]
+fn scatter_fields<'py>(
+    py: Python<'py>,
+    lin: PyReadonlyArray1<'py, i64>,
+    fields: Vec<Vec<PyReadonlyArray1<'py, f64>>>,
+    mut outs: Vec<PyReadwriteArray2<'py, f64>>,
+) -> PyResult<()> {
+    let lin_v = lin.as_array();
+    let views: Vec<Vec<_>> = fields
+        .iter()
+        .map(|chunks| chunks.iter().map(|c| c.as_array()).collect())
+        .collect();
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        if !o.as_array().is_standard_layout() {
+            return Err(PyValueError::new_err("outs must be C-contiguous float64 arrays"));
+        }
+        slices.push(
+            o.as_slice_mut()
+                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
+        );
+    }
+    run(py, || panel::scatter_fields(lin_v, &views, &mut slices))
+}
+
+/// Cells `t * n_assets + a` of long rows and their repeats; see `ferrofactor.panel`.
+/// Returns `(lin, n_dropped, increasing, repeated_cells, n_repeats, n_repeated_cells)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn cell_index<'py>(
+    py: Python<'py>,
+    days: Vec<PyReadonlyArray1<'py, i32>>,
+    ids: Vec<PyReadonlyArray1<'py, u32>>,
+    day_lo: i64,
+    day_lut: PyReadonlyArray1<'py, i32>,
+    id_lut: PyReadonlyArray1<'py, i32>,
+    n_dates: usize,
+    n_assets: usize,
+    max_report: usize,
+) -> PyResult<(Bound<'py, PyArray1<i64>>, usize, bool, Bound<'py, PyArray1<i64>>, usize, usize)> {
+    let dv: Vec<_> = days.iter().map(|c| c.as_array()).collect();
+    let iv: Vec<_> = ids.iter().map(|c| c.as_array()).collect();
+    let (dl, il) = (day_lut.as_array(), id_lut.as_array());
+    let c = run(py, || {
+        panel::cell_index(&dv, &iv, day_lo, dl, il, n_dates, n_assets, max_report)
+    })?;
+    Ok((
+        c.lin.into_pyarray(py),
+        c.n_dropped,
+        c.increasing,
+        c.repeated.into_pyarray(py),
+        c.n_repeats,
+        c.n_repeated_cells,
+    ))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -279,5 +376,173 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(winsorize, m)?)?;
     m.add_function(wrap_pyfunction!(standardize, m)?)?;
     m.add_function(wrap_pyfunction!(rank, m)?)?;
+    // panel
+    m.add_function(wrap_pyfunction!(scatter_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_index, m)?)?;
+    // risk
+    register_risk(m)?;
+    Ok(())
+}
+
+// --- risk -------------------------------------------------------------------------------------
+
+use numpy::PyArray3;
+
+use crate::risk;
+
+/// EWMA Newey-West covariance of a (T, K) series for every date (no PSD correction).
+#[pyfunction]
+fn risk_ewma_newey_west<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    half_life: f64,
+    lags: usize,
+    min_periods: usize,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let x = x.as_array();
+    let out = run(py, || risk::ewma_newey_west(x, half_life, lags, min_periods))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Factor covariance (T, K, K) and whether eigenvalues were clipped (T,).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn risk_factor_covariance<'py>(
+    py: Python<'py>,
+    factor_returns: PyReadonlyArray2<'py, f64>,
+    vol_half_life: f64,
+    corr_half_life: f64,
+    vol_lags: usize,
+    corr_lags: usize,
+    min_periods: usize,
+) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<bool>>)> {
+    let f = factor_returns.as_array();
+    let s = risk::CovSettings { vol_half_life, corr_half_life, vol_lags, corr_lags, min_periods };
+    let (c, clipped) = run(py, || risk::factor_covariance(f, &s))?;
+    Ok((c.into_pyarray(py), clipped.into_pyarray(py)))
+}
+
+type SpecificPy<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<u32>>,
+    Bound<'py, PyArray2<u8>>,
+);
+
+/// Specific variance (T, N), raw EWMA variance, observation counts, structural flags.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn risk_specific_variance<'py>(
+    py: Python<'py>,
+    residuals: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray3<'py, f64>,
+    industry: PyReadonlyArray2<'py, i32>,
+    n_industries: usize,
+    cap: PyReadonlyArray2<'py, f64>,
+    half_life: f64,
+    min_periods: usize,
+    shrinkage: f64,
+    n_groups: usize,
+    ridge: f64,
+) -> PyResult<SpecificPy<'py>> {
+    let (r, st, ind, c) = (residuals.as_array(), styles.as_array(), industry.as_array(), cap.as_array());
+    let s = risk::SpecificSettings { half_life, min_periods, shrinkage, n_groups, ridge };
+    let o = run(py, || risk::specific_variance(r, st, ind, n_industries, c, &s))?;
+    Ok((
+        o.var.into_pyarray(py),
+        o.ewma_var.into_pyarray(py),
+        o.n_obs.into_pyarray(py),
+        o.structural.into_pyarray(py),
+    ))
+}
+
+/// Bias statistic B² (T,) and volatility-regime multiplier (T,).
+#[pyfunction]
+#[pyo3(signature = (x, forecast_var, weights, half_life))]
+fn risk_regime_multiplier<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    forecast_var: PyReadonlyArray2<'py, f64>,
+    weights: Option<PyReadonlyArray2<'py, f64>>,
+    half_life: f64,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    let (x, v) = (x.as_array(), forecast_var.as_array());
+    let w = weights.as_ref().map(|w| w.as_array());
+    let (b2, m) = run(py, || risk::regime_multiplier(x, v, w, half_life))?;
+    Ok((b2.into_pyarray(py), m.into_pyarray(py)))
+}
+
+fn layout(market: bool, n_industries: usize, n_styles: usize) -> risk::Layout {
+    risk::Layout { market, n_industries, n_styles }
+}
+
+/// Factor exposures Bᵀw (P, K) of portfolios (P, N).
+#[pyfunction]
+fn risk_factor_exposures<'py>(
+    py: Python<'py>,
+    weights: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray2<'py, f64>,
+    industry: PyReadonlyArray1<'py, i32>,
+    market: bool,
+    n_industries: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (w, st, ind) = (weights.as_array(), styles.as_array(), industry.as_array());
+    let lay = layout(market, n_industries, st.ncols());
+    let out = run(py, || risk::factor_exposures(w, st, ind, lay))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Factor and specific variance (P,), (P,) of portfolios (P, N).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn risk_portfolio_variance<'py>(
+    py: Python<'py>,
+    weights: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray2<'py, f64>,
+    industry: PyReadonlyArray1<'py, i32>,
+    market: bool,
+    n_industries: usize,
+    factor_cov: PyReadonlyArray2<'py, f64>,
+    specific_var: PyReadonlyArray1<'py, f64>,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    let (w, st, ind) = (weights.as_array(), styles.as_array(), industry.as_array());
+    let (fc, d) = (factor_cov.as_array(), specific_var.as_array());
+    let lay = layout(market, n_industries, st.ncols());
+    let (fv, sv) = run(py, || risk::portfolio_variance(w, st, ind, lay, fc, d))?;
+    Ok((fv.into_pyarray(py), sv.into_pyarray(py)))
+}
+
+/// B v (P, N) for factor-space vectors v (P, K).
+#[pyfunction]
+fn risk_exposures_times<'py>(
+    py: Python<'py>,
+    v: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray2<'py, f64>,
+    industry: PyReadonlyArray1<'py, i32>,
+    market: bool,
+    n_industries: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (v, st, ind) = (v.as_array(), styles.as_array(), industry.as_array());
+    let lay = layout(market, n_industries, st.ncols());
+    let out = run(py, || risk::exposures_times(v, st, ind, lay))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Raise ValueError unless a user factor covariance is square, finite, symmetric and PSD.
+#[pyfunction]
+fn risk_check_factor_covariance<'py>(py: Python<'py>, c: PyReadonlyArray2<'py, f64>) -> PyResult<()> {
+    let c = c.as_array();
+    run(py, || risk::check_factor_covariance(c))
+}
+
+fn register_risk(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(risk_ewma_newey_west, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_factor_covariance, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_specific_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_regime_multiplier, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_factor_exposures, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_portfolio_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_exposures_times, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_check_factor_covariance, m)?)?;
     Ok(())
 }

@@ -7,16 +7,20 @@
 //! - `weights` (winsorise "sigma" and standardise only) enter the centre as a weighted mean; a
 //!   NaN weight means the value does not count in that mean but is still transformed; a
 //!   date/group whose usable weight sum is 0 comes back all NaN;
-//! - rows are processed in parallel (rayon), and every sum inside a row runs sequentially in
-//!   index order, so results are bit-identical for any number of threads.
+//! - rows are processed in parallel (rayon); every sum inside a row runs over four interleaved
+//!   lanes in index order, combined in a fixed order, so results are bit-identical for any
+//!   number of threads (and between the SSE2 and the portable versions of the lane loops).
 //!
 //! Quantiles and medians use selection (`select_nth_unstable`), never a full sort; ranks sort
-//! once per row.
+//! integer keys once per row. Outputs are written through `*_into` kernels so that the Python
+//! bindings can hand over numpy-allocated memory.
 
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::value_error;
 
 /// How `winsorize` finds its clipping bounds.
@@ -67,12 +71,12 @@ impl Transform {
         match self {
             Transform::Identity => x,
             Transform::Clip(lo, hi) => {
-                if x < lo {
-                    lo
-                } else if x > hi {
-                    hi
+                // max then min, in the operand order of SSE2 maxpd/minpd
+                let a = if x > lo { x } else { lo };
+                if a < hi {
+                    a
                 } else {
-                    x
+                    hi
                 }
             }
             Transform::Affine(c, s) => (x - c) / s,
@@ -80,44 +84,383 @@ impl Transform {
             Transform::Nan => f64::NAN,
         }
     }
+
+    /// `out[i] = self.apply(x[i])` for finite `x[i]`, NaN elsewhere, over a whole row.
+    fn apply_row(self, x: &[f64], out: &mut [f64]) {
+        #[inline(always)]
+        fn each(x: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = if finite(v) { f(v) } else { f64::NAN };
+            }
+        }
+        match self {
+            Transform::Identity => each(x, out, |v| v),
+            Transform::Clip(lo, hi) => each(x, out, |v| Transform::Clip(lo, hi).apply(v)),
+            Transform::Affine(c, s) => each(x, out, |v| (v - c) / s),
+            Transform::Zero => each(x, out, |_| 0.0),
+            Transform::Nan => each(x, out, |_| f64::NAN),
+        }
+    }
+
+    /// `out[i] = self.apply(x[i])` for every `i` in `ids`, with the variant chosen once.
+    fn apply_at(self, ids: &[u32], x: &[f64], out: &mut [f64]) {
+        #[inline(always)]
+        fn each(ids: &[u32], x: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
+            for &i in ids {
+                out[i as usize] = f(x[i as usize]);
+            }
+        }
+        match self {
+            Transform::Identity => each(ids, x, out, |v| v),
+            Transform::Clip(lo, hi) => each(ids, x, out, |v| Transform::Clip(lo, hi).apply(v)),
+            Transform::Affine(c, s) => each(ids, x, out, |v| (v - c) / s),
+            Transform::Zero => each(ids, x, out, |_| 0.0),
+            Transform::Nan => each(ids, x, out, |_| f64::NAN),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Statistics on the finite values of one date/group (given in index order).
 
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
+/// Independent accumulators per pass. Sums inside one date run over `LANES` interleaved partial
+/// sums combined in a fixed order: fast (the additions pipeline and vectorise) and, like a plain
+/// loop, independent of the number of threads.
+const LANES: usize = 4;
+
+#[inline(always)]
+fn combine(a: [f64; LANES]) -> f64 {
+    (a[0] + a[1]) + (a[2] + a[3])
 }
 
-/// Sample standard deviation (ddof = 1) around the plain mean; needs `xs.len() >= 2`.
-fn sample_std(xs: &[f64]) -> f64 {
-    let m = mean(xs);
-    let ss: f64 = xs.iter().map(|&x| (x - m) * (x - m)).sum();
-    (ss / (xs.len() - 1) as f64).sqrt()
+/// First pass over one date/group: count, sum, min, max of the finite values and, with weights,
+/// the sums of finite weights and weight·value over the finite values.
+#[derive(Debug, Clone, Copy)]
+struct Pass1 {
+    n: usize,
+    sum: f64,
+    min: f64,
+    max: f64,
+    sw: f64,
+    swx: f64,
 }
 
-/// Weighted mean over the values whose weight is finite; `None` when that weight sum is 0.
-fn weighted_mean(xs: &[f64], ws: &[f64]) -> Option<f64> {
-    let mut sw = 0.0;
-    let mut swx = 0.0;
-    for (&x, &w) in xs.iter().zip(ws) {
-        if w.is_finite() {
-            sw += w;
-            swx += w * x;
+/// `v` is neither NaN nor ±inf. Written as `v − v == 0` (NaN for NaN and ±inf) rather than
+/// `is_finite()`, which LLVM lowers to scalar integer tests that block vectorisation.
+#[inline(always)]
+#[allow(clippy::eq_op)]
+fn finite(v: f64) -> bool {
+    v - v == 0.0
+}
+
+/// Lane accumulators of [`pass1`]; lane `l` sees the elements `k` with `k % LANES == l`.
+/// Everything is kept in f64 with selects (no branches, no integer/float mixing) so that the
+/// compiler can vectorise the lanes.
+#[derive(Clone, Copy)]
+struct Acc1 {
+    n: [f64; LANES],
+    sum: [f64; LANES],
+    min: [f64; LANES],
+    max: [f64; LANES],
+    sw: [f64; LANES],
+    swx: [f64; LANES],
+}
+
+impl Acc1 {
+    #[inline(always)]
+    fn add(&mut self, l: usize, v: f64) {
+        // Non-finite values become neutral elements; every select maps to SSE2 and/andn/min/max.
+        let ok = finite(v);
+        let lo = if ok { v } else { f64::INFINITY };
+        let hi = if ok { v } else { f64::NEG_INFINITY };
+        self.n[l] += if ok { 1.0 } else { 0.0 };
+        self.sum[l] += if ok { v } else { 0.0 };
+        self.min[l] = if lo < self.min[l] { lo } else { self.min[l] };
+        self.max[l] = if hi > self.max[l] { hi } else { self.max[l] };
+    }
+
+    #[inline(always)]
+    fn add_weighted(&mut self, l: usize, v: f64, w: f64) {
+        self.add(l, v);
+        let okw = finite(v) & finite(w);
+        self.sw[l] += if okw { w } else { 0.0 };
+        self.swx[l] += if okw { w * v } else { 0.0 };
+    }
+}
+
+impl Acc1 {
+    fn new() -> Self {
+        Acc1 {
+            n: [0.0; LANES],
+            sum: [0.0; LANES],
+            min: [f64::INFINITY; LANES],
+            max: [f64::NEG_INFINITY; LANES],
+            sw: [0.0; LANES],
+            swx: [0.0; LANES],
         }
     }
-    if sw > 0.0 {
-        Some(swx / sw)
-    } else {
-        None
+}
+
+// The lane loops over whole chunks of `LANES` values come in two versions that give bit-identical
+// results: SSE2 (part of the x86_64 baseline, so always available there) and portable scalar
+// code for other targets. A unit test checks they agree bit for bit.
+
+#[cfg(not(target_arch = "x86_64"))]
+use scalar::{bad_weight_chunks, pass1_chunks, sum_sq_chunks};
+#[cfg(target_arch = "x86_64")]
+use sse2::{bad_weight_chunks, pass1_chunks, sum_sq_chunks};
+
+#[allow(clippy::needless_range_loop, dead_code)] // the fixed 0..LANES loops are the point
+mod scalar {
+    use super::{finite, Acc1, LANES};
+
+    /// [`Acc1`] over `xs` (a multiple of `LANES` long) and its weights.
+    pub fn pass1_chunks(xs: &[f64], ws: Option<&[f64]>, a: &mut Acc1) {
+        match ws {
+            None => {
+                for c in xs.chunks_exact(LANES) {
+                    for l in 0..LANES {
+                        a.add(l, c[l]);
+                    }
+                }
+            }
+            Some(ws) => {
+                for (c, cw) in xs.chunks_exact(LANES).zip(ws.chunks_exact(LANES)) {
+                    for l in 0..LANES {
+                        a.add_weighted(l, c[l], cw[l]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lane sums of squared deviations from `m` over the finite values.
+    pub fn sum_sq_chunks(xs: &[f64], m: f64, ss: &mut [f64; LANES]) {
+        for c in xs.chunks_exact(LANES) {
+            for l in 0..LANES {
+                let d = if finite(c[l]) { c[l] - m } else { 0.0 };
+                ss[l] += d * d;
+            }
+        }
+    }
+
+    /// Whether any weight is negative or +inf.
+    pub fn bad_weight_chunks(ws: &[f64]) -> bool {
+        let mut bad = [false; LANES];
+        for c in ws.chunks_exact(LANES) {
+            for l in 0..LANES {
+                bad[l] |= (c[l] < 0.0) | (c[l] == f64::INFINITY);
+            }
+        }
+        bad.iter().any(|&b| b)
     }
 }
 
-fn all_equal(xs: &[f64]) -> bool {
-    match xs.first() {
-        Some(&first) => xs.iter().all(|&x| x == first),
-        None => true,
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)]
+mod sse2 {
+    //! Lanes 0 and 1 live in the first `__m128d` of each pair, lanes 2 and 3 in the second; each
+    //! operation is the exact counterpart of the scalar code (`and` for the selects with 0,
+    //! `min_pd(a, b)` = `a < b ? a : b`, `max_pd(a, b)` = `a > b ? a : b`).
+    use super::{Acc1, LANES};
+    use std::arch::x86_64::*;
+
+    const _: () = assert!(LANES == 4);
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn finite_mask(v: __m128d) -> __m128d {
+        _mm_cmpeq_pd(_mm_sub_pd(v, v), _mm_setzero_pd())
     }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load2(a: &[f64; LANES]) -> [__m128d; 2] {
+        // SAFETY: both loads read two f64 inside the 4-element array.
+        unsafe { [_mm_loadu_pd(a.as_ptr()), _mm_loadu_pd(a.as_ptr().add(2))] }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn store2(v: [__m128d; 2], a: &mut [f64; LANES]) {
+        // SAFETY: both stores write two f64 inside the 4-element array.
+        unsafe {
+            _mm_storeu_pd(a.as_mut_ptr(), v[0]);
+            _mm_storeu_pd(a.as_mut_ptr().add(2), v[1]);
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn chunk(xs: &[f64], k: usize, h: usize) -> __m128d {
+        let c = &xs[k + 2 * h..k + 2 * h + 2];
+        // SAFETY: `c` holds exactly two f64.
+        unsafe { _mm_loadu_pd(c.as_ptr()) }
+    }
+
+    // SAFETY (for every `unsafe` call of a `#[target_feature(enable = "sse2")]` function below):
+    // SSE2 is part of the x86_64 baseline, so it is present on every CPU this code runs on.
+
+    pub fn pass1_chunks(xs: &[f64], ws: Option<&[f64]>, a: &mut Acc1) {
+        match ws {
+            None => unsafe { pass1_impl::<false>(xs, xs, a) },
+            Some(ws) => unsafe { pass1_impl::<true>(xs, &ws[..xs.len()], a) },
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn pass1_impl<const W: bool>(xs: &[f64], ws: &[f64], a: &mut Acc1) {
+        let (one, inf, ninf) = (
+            _mm_set1_pd(1.0),
+            _mm_set1_pd(f64::INFINITY),
+            _mm_set1_pd(f64::NEG_INFINITY),
+        );
+        let (mut n, mut sum, mut mn, mut mx) =
+            (load2(&a.n), load2(&a.sum), load2(&a.min), load2(&a.max));
+        let (mut sw, mut swx) = (load2(&a.sw), load2(&a.swx));
+        let full = xs.len() / LANES * LANES;
+        let mut k = 0;
+        while k < full {
+            for h in 0..2 {
+                let v = chunk(xs, k, h);
+                let m = finite_mask(v);
+                let mv = _mm_and_pd(m, v);
+                n[h] = _mm_add_pd(n[h], _mm_and_pd(m, one));
+                sum[h] = _mm_add_pd(sum[h], mv);
+                mn[h] = _mm_min_pd(_mm_or_pd(mv, _mm_andnot_pd(m, inf)), mn[h]);
+                mx[h] = _mm_max_pd(_mm_or_pd(mv, _mm_andnot_pd(m, ninf)), mx[h]);
+                if W {
+                    let w = chunk(ws, k, h);
+                    let mw = _mm_and_pd(m, finite_mask(w));
+                    sw[h] = _mm_add_pd(sw[h], _mm_and_pd(mw, w));
+                    swx[h] = _mm_add_pd(swx[h], _mm_and_pd(mw, _mm_mul_pd(w, v)));
+                }
+            }
+            k += LANES;
+        }
+        store2(n, &mut a.n);
+        store2(sum, &mut a.sum);
+        store2(mn, &mut a.min);
+        store2(mx, &mut a.max);
+        store2(sw, &mut a.sw);
+        store2(swx, &mut a.swx);
+    }
+
+    pub fn sum_sq_chunks(xs: &[f64], m: f64, ss: &mut [f64; LANES]) {
+        unsafe { sum_sq_impl(xs, m, ss) }
+    }
+
+    #[target_feature(enable = "sse2")]
+    fn sum_sq_impl(xs: &[f64], m: f64, ss: &mut [f64; LANES]) {
+        let mm = _mm_set1_pd(m);
+        let mut acc = load2(ss);
+        let full = xs.len() / LANES * LANES;
+        let mut k = 0;
+        while k < full {
+            for h in 0..2 {
+                let v = chunk(xs, k, h);
+                let d = _mm_and_pd(finite_mask(v), _mm_sub_pd(v, mm));
+                acc[h] = _mm_add_pd(acc[h], _mm_mul_pd(d, d));
+            }
+            k += LANES;
+        }
+        store2(acc, ss);
+    }
+
+    pub fn bad_weight_chunks(ws: &[f64]) -> bool {
+        unsafe { bad_weight_impl(ws) }
+    }
+
+    #[target_feature(enable = "sse2")]
+    fn bad_weight_impl(ws: &[f64]) -> bool {
+        let (zero, inf) = (_mm_setzero_pd(), _mm_set1_pd(f64::INFINITY));
+        let mut bad = _mm_setzero_pd();
+        let full = ws.len() / LANES * LANES;
+        let mut k = 0;
+        while k < full {
+            for h in 0..2 {
+                let w = chunk(ws, k, h);
+                bad = _mm_or_pd(bad, _mm_or_pd(_mm_cmplt_pd(w, zero), _mm_cmpeq_pd(w, inf)));
+            }
+            k += LANES;
+        }
+        _mm_movemask_pd(bad) != 0
+    }
+}
+
+fn pass1(xs: &[f64], ws: Option<&[f64]>) -> Pass1 {
+    let mut a = Acc1::new();
+    let full = xs.len() / LANES * LANES;
+    pass1_chunks(&xs[..full], ws.map(|w| &w[..full]), &mut a);
+    match ws {
+        None => {
+            for (l, &v) in xs[full..].iter().enumerate() {
+                a.add(l, v);
+            }
+        }
+        Some(ws) => {
+            for (l, (&v, &w)) in xs[full..].iter().zip(&ws[full..xs.len()]).enumerate() {
+                a.add_weighted(l, v, w);
+            }
+        }
+    }
+    Pass1 {
+        // counts of up to 2^53 are exact in f64
+        n: combine(a.n) as usize,
+        sum: combine(a.sum),
+        min: a.min.iter().copied().fold(f64::INFINITY, f64::min),
+        max: a.max.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        sw: combine(a.sw),
+        swx: combine(a.swx),
+    }
+}
+
+/// True when some weight is negative or +inf (NaN is allowed: "does not count").
+fn has_bad_weight(ws: &[f64]) -> bool {
+    let full = ws.len() / LANES * LANES;
+    bad_weight_chunks(&ws[..full]) || ws[full..].iter().any(|&v| v < 0.0 || v == f64::INFINITY)
+}
+
+/// Sum of squared deviations from `m` over the finite values.
+fn sum_sq_dev(xs: &[f64], m: f64) -> f64 {
+    let mut ss = [0.0; LANES];
+    let full = xs.len() / LANES * LANES;
+    sum_sq_chunks(&xs[..full], m, &mut ss);
+    for (l, &v) in xs[full..].iter().enumerate() {
+        let d = if finite(v) { v - m } else { 0.0 };
+        ss[l] += d * d;
+    }
+    combine(ss)
+}
+
+/// Centre and sample std (ddof = 1) of one date/group for the moment-based operations.
+enum Moments {
+    /// Usable weight sum is 0: the outputs are NaN.
+    NoWeight,
+    /// Fewer than two values, all equal, or a std that underflows to 0.
+    NoSpread,
+    /// `centre` = weighted mean (with weights) or mean; `std` = equal-weighted sample std.
+    Spread { centre: f64, std: f64 },
+}
+
+/// `xs` may hold non-finite values (skipped); `ws` NaN = does not count in the centre.
+fn moments(xs: &[f64], ws: Option<&[f64]>) -> Moments {
+    let p = pass1(xs, ws);
+    if ws.is_some() && p.sw <= 0.0 {
+        return Moments::NoWeight;
+    }
+    if p.n < 2 || p.min == p.max {
+        return Moments::NoSpread;
+    }
+    let mean = p.sum / p.n as f64;
+    let std = (sum_sq_dev(xs, mean) / (p.n - 1) as f64).sqrt();
+    if std == 0.0 {
+        // distinct values whose spread underflows (e.g. 1e-200 and 0)
+        return Moments::NoSpread;
+    }
+    let centre = if ws.is_some() { p.swx / p.sw } else { mean };
+    Moments::Spread { centre, std }
 }
 
 /// The `k`-th smallest value (0-based) of `xs`, by selection; reorders `xs`.
@@ -178,26 +521,6 @@ fn median(xs: &mut [f64]) -> f64 {
 // Per-group transforms. `xs` are the finite values of one date/group in index order, `ws` their
 // weights (may be NaN). They may be reordered.
 
-fn sigma_transform(xs: &mut [f64], ws: Option<&[f64]>, limit: f64) -> Transform {
-    let wcentre = match ws {
-        Some(ws) => match weighted_mean(xs, ws) {
-            Some(c) => Some(c),
-            None => return Transform::Nan,
-        },
-        None => None,
-    };
-    if xs.len() < 2 || all_equal(xs) {
-        return Transform::Identity;
-    }
-    let s = sample_std(xs);
-    if s == 0.0 {
-        // values so close together that their spread underflows: nothing to clip
-        return Transform::Identity;
-    }
-    let centre = wcentre.unwrap_or_else(|| mean(xs));
-    Transform::Clip(centre - limit * s, centre + limit * s)
-}
-
 fn quantile_transform(xs: &mut [f64], limit: f64) -> Transform {
     if xs.len() < 2 {
         return Transform::Identity;
@@ -219,24 +542,50 @@ fn mad_transform(xs: &mut [f64], limit: f64) -> Transform {
     Transform::Clip(med - k, med + k)
 }
 
-fn standardize_transform(xs: &mut [f64], ws: Option<&[f64]>) -> Transform {
-    let wcentre = match ws {
-        Some(ws) => match weighted_mean(xs, ws) {
-            Some(c) => Some(c),
-            None => return Transform::Nan,
-        },
-        None => None,
-    };
-    if xs.len() < 2 || all_equal(xs) {
-        return Transform::Zero;
+/// One of the per-date operations.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Sigma(f64),
+    Quantile(f64),
+    Mad(f64),
+    Standardize,
+}
+
+impl Op {
+    /// The transform of one date/group. `xs` holds its values in index order and, for the
+    /// selection-based ops, only finite ones (it is then reordered); `ws` their weights.
+    fn transform(self, xs: &mut [f64], ws: Option<&[f64]>) -> Transform {
+        match self {
+            Op::Sigma(_) | Op::Standardize => self.moment_transform(xs, ws),
+            Op::Quantile(limit) => quantile_transform(xs, limit),
+            Op::Mad(limit) => mad_transform(xs, limit),
+        }
     }
-    let s = sample_std(xs);
-    if s == 0.0 {
-        // distinct values whose spread underflows (e.g. 1e-200 and 0): zero dispersion
-        return Transform::Zero;
+
+    /// The transform of a moment-based op; `xs` may hold non-finite values (skipped).
+    fn moment_transform(self, xs: &[f64], ws: Option<&[f64]>) -> Transform {
+        match self {
+            Op::Sigma(limit) => match moments(xs, ws) {
+                Moments::NoWeight => Transform::Nan,
+                Moments::NoSpread => Transform::Identity,
+                Moments::Spread { centre, std } => {
+                    Transform::Clip(centre - limit * std, centre + limit * std)
+                }
+            },
+            Op::Standardize => match moments(xs, ws) {
+                Moments::NoWeight => Transform::Nan,
+                Moments::NoSpread => Transform::Zero,
+                Moments::Spread { centre, std } => Transform::Affine(centre, std),
+            },
+            // callers only use this for the moment-based ops; leave values unchanged otherwise
+            Op::Quantile(_) | Op::Mad(_) => Transform::Identity,
+        }
     }
-    let centre = wcentre.unwrap_or_else(|| mean(xs));
-    Transform::Affine(centre, s)
+
+    /// Whether `transform` needs the finite values gathered (selection) or can read a raw row.
+    fn needs_gather(self) -> bool {
+        matches!(self, Op::Quantile(_) | Op::Mad(_))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,99 +605,102 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// Fill `idx`/`bounds` for one row: the finite entries (with code >= 0 when grouped).
-    fn group(&mut self, x: &[f64], g: Option<&[i32]>) {
+    /// Fill `idx`/`bounds` for one row: its finite entries with code >= 0, grouped by code.
+    fn group(&mut self, x: &[f64], g: &[i32]) {
         self.idx.clear();
         self.bounds.clear();
-        match g {
-            None => {
-                self.idx
-                    .extend((0..x.len() as u32).filter(|&i| x[i as usize].is_finite()));
-                self.bounds.push(0);
-                self.bounds.push(self.idx.len());
+        let mut max_code = -1i32;
+        let mut n_used = 0usize;
+        for (&xi, &gi) in x.iter().zip(g) {
+            if xi.is_finite() && gi >= 0 {
+                max_code = max_code.max(gi);
+                n_used += 1;
             }
-            Some(g) => {
-                let mut max_code = -1i32;
-                let mut n_used = 0usize;
-                for (&xi, &gi) in x.iter().zip(g) {
-                    if xi.is_finite() && gi >= 0 {
-                        max_code = max_code.max(gi);
-                        n_used += 1;
-                    }
-                }
-                if n_used == 0 {
-                    self.bounds.push(0);
-                    return;
-                }
-                let n_codes = max_code as usize + 1;
-                if n_codes <= 4 * x.len() + 1024 {
-                    // Small codes: a stable counting sort, O(N + G).
-                    self.counts.clear();
-                    self.counts.resize(n_codes + 1, 0);
-                    for (&xi, &gi) in x.iter().zip(g) {
-                        if xi.is_finite() && gi >= 0 {
-                            self.counts[gi as usize + 1] += 1;
-                        }
-                    }
-                    for c in 0..n_codes {
-                        if self.counts[c + 1] > 0 {
-                            self.bounds.push(self.counts[c] as usize);
-                        }
-                        self.counts[c + 1] += self.counts[c];
-                    }
-                    self.bounds.push(n_used);
-                    self.idx.resize(n_used, 0);
-                    for (i, (&xi, &gi)) in x.iter().zip(g).enumerate() {
-                        if xi.is_finite() && gi >= 0 {
-                            let slot = &mut self.counts[gi as usize];
-                            self.idx[*slot as usize] = i as u32;
-                            *slot += 1;
-                        }
-                    }
-                } else {
-                    // Sparse codes (e.g. raw GICS numbers): sort (code, index) pairs.
-                    self.pairs.clear();
-                    self.pairs.extend(
-                        x.iter()
-                            .zip(g)
-                            .enumerate()
-                            .filter(|(_, (xi, gi))| xi.is_finite() && **gi >= 0)
-                            .map(|(i, (_, &gi))| (gi, i as u32)),
-                    );
-                    self.pairs.sort_unstable();
-                    for (k, &(code, i)) in self.pairs.iter().enumerate() {
-                        if k == 0 || self.pairs[k - 1].0 != code {
-                            self.bounds.push(k);
-                        }
-                        self.idx.push(i);
-                    }
-                    self.bounds.push(n_used);
+        }
+        if n_used == 0 {
+            self.bounds.push(0);
+            return;
+        }
+        let n_codes = max_code as usize + 1;
+        if n_codes <= 4 * x.len() + 1024 {
+            // Small codes: a stable counting sort, O(N + G).
+            self.counts.clear();
+            self.counts.resize(n_codes + 1, 0);
+            for (&xi, &gi) in x.iter().zip(g) {
+                if xi.is_finite() && gi >= 0 {
+                    self.counts[gi as usize + 1] += 1;
                 }
             }
+            for c in 0..n_codes {
+                if self.counts[c + 1] > 0 {
+                    self.bounds.push(self.counts[c] as usize);
+                }
+                self.counts[c + 1] += self.counts[c];
+            }
+            self.bounds.push(n_used);
+            self.idx.resize(n_used, 0);
+            for (i, (&xi, &gi)) in x.iter().zip(g).enumerate() {
+                if xi.is_finite() && gi >= 0 {
+                    let slot = &mut self.counts[gi as usize];
+                    self.idx[*slot as usize] = i as u32;
+                    *slot += 1;
+                }
+            }
+        } else {
+            // Sparse codes (e.g. raw GICS numbers): sort (code, index) pairs.
+            self.pairs.clear();
+            self.pairs.extend(
+                x.iter()
+                    .zip(g)
+                    .enumerate()
+                    .filter(|(_, (xi, gi))| xi.is_finite() && **gi >= 0)
+                    .map(|(i, (_, &gi))| (gi, i as u32)),
+            );
+            self.pairs.sort_unstable();
+            for (k, &(code, i)) in self.pairs.iter().enumerate() {
+                if k == 0 || self.pairs[k - 1].0 != code {
+                    self.bounds.push(k);
+                }
+                self.idx.push(i);
+            }
+            self.bounds.push(n_used);
         }
     }
 }
 
-/// Apply a per-group transform to every row of `x` in parallel.
-fn per_group<F>(
+/// Apply `op` to every row of `x` in parallel (within each group when `groups` are given).
+fn clean_rows(
     x: ArrayView2<'_, f64>,
     weights: Option<ArrayView2<'_, f64>>,
     groups: Option<ArrayView2<'_, i32>>,
-    f: F,
-) -> Result<Array2<f64>>
-where
-    F: Fn(&mut [f64], Option<&[f64]>) -> Transform + Sync,
-{
-    let (t_len, n) = x.dim();
-    let mut out = vec![f64::NAN; t_len * n];
-    if n > 0 {
-        out.par_chunks_mut(n)
-            .enumerate()
-            .for_each_init(Scratch::default, |s, (t, out_row)| {
-                let x_row = row_slice(x.row(t));
-                let w_row = weights.as_ref().map(|w| row_slice(w.row(t)));
-                let g_row = groups.as_ref().map(|g| row_slice(g.row(t)));
-                s.group(&x_row, g_row.as_deref());
+    op: Op,
+    out: ArrayViewMut2<'_, f64>,
+) -> Result<()> {
+    let saw_bad_weight = AtomicBool::new(false);
+    par_rows(out, Scratch::default, |s, t, out_row| {
+        let x_row = row_slice(x.row(t));
+        let w_row = weights.as_ref().map(|w| row_slice(w.row(t)));
+        if let Some(w) = &w_row {
+            if has_bad_weight(w) {
+                saw_bad_weight.store(true, AtomicOrdering::Relaxed);
+                return;
+            }
+        }
+        match &groups {
+            None if !op.needs_gather() => {
+                // moments straight off the row, non-finite values skipped in the passes
+                let tr = op.moment_transform(&x_row, w_row.as_deref());
+                tr.apply_row(&x_row, out_row);
+            }
+            None => {
+                s.xs.clear();
+                s.xs.extend(x_row.iter().copied().filter(|v| v.is_finite()));
+                let tr = op.transform(&mut s.xs, None);
+                tr.apply_row(&x_row, out_row);
+            }
+            Some(g) => {
+                let g_row = row_slice(g.row(t));
+                s.group(&x_row, &g_row);
                 for b in 0..s.bounds.len().saturating_sub(1) {
                     let ids = &s.idx[s.bounds[b]..s.bounds[b + 1]];
                     s.xs.clear();
@@ -357,17 +709,61 @@ where
                         Some(w) => {
                             s.ws.clear();
                             s.ws.extend(ids.iter().map(|&i| w[i as usize]));
-                            f(&mut s.xs, Some(&s.ws))
+                            op.transform(&mut s.xs, Some(&s.ws))
                         }
-                        None => f(&mut s.xs, None),
+                        None => op.transform(&mut s.xs, None),
                     };
-                    for &i in ids {
-                        out_row[i as usize] = tr.apply(x_row[i as usize]);
-                    }
+                    tr.apply_at(ids, &x_row, out_row);
                 }
+            }
+        }
+    })?;
+    if saw_bad_weight.load(AtomicOrdering::Relaxed) {
+        if let Some(w) = &weights {
+            return Err(weights_error(w));
+        }
+    }
+    Ok(())
+}
+
+/// Compute the rows of `out` (C-contiguous) in parallel with `f(scratch, t, row)`; each row
+/// arrives filled with NaN (written while the row is in cache, so the output memory is touched
+/// once, inside the parallel loop).
+fn par_rows<S, I, F>(mut out: ArrayViewMut2<'_, f64>, init: I, f: F) -> Result<()>
+where
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [f64]) + Sync + Send,
+{
+    let n = out.ncols();
+    let Some(slice) = out.as_slice_mut() else {
+        return Err(value_error!("out must be a C-contiguous array"));
+    };
+    if n > 0 {
+        slice
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each_init(init, |s, (t, row)| {
+                row.fill(f64::NAN);
+                f(s, t, row);
             });
     }
-    Array2::from_shape_vec((t_len, n), out).map_err(|e| value_error!("output shape: {e}"))
+    Ok(())
+}
+
+/// Check `out` against the shape of `x`.
+fn check_out(x: &ArrayView2<'_, f64>, out: &ArrayViewMut2<'_, f64>) -> Result<()> {
+    check_same_shape("out", out.dim(), x.dim())
+}
+
+/// Run an `_into` kernel on a fresh `(T, N)` array (`vec![0.0; _]`, whose zero pages the OS
+/// hands out lazily, so it is first touched inside the parallel loop).
+fn alloc_run(
+    shape: (usize, usize),
+    f: impl FnOnce(ArrayViewMut2<'_, f64>) -> Result<()>,
+) -> Result<Array2<f64>> {
+    let mut out = Array2::<f64>::zeros(shape);
+    f(out.view_mut())?;
+    Ok(out)
 }
 
 /// A row as a slice, borrowing when it is contiguous and copying otherwise.
@@ -394,18 +790,28 @@ fn check_same_shape(name: &str, shape: (usize, usize), want: (usize, usize)) -> 
     Ok(())
 }
 
-fn check_weights(w: &ArrayView2<'_, f64>) -> Result<()> {
-    if w.view().into_par_iter().any(|v| v.is_infinite()) {
-        return Err(value_error!("weights must not contain infinite values"));
+/// True when `bad` holds for any element; parallel over rows, contiguous rows read as slices.
+fn any_element<T: Copy + Sync>(a: &ArrayView2<'_, T>, bad: impl Fn(T) -> bool + Sync) -> bool {
+    a.axis_iter(Axis(0))
+        .into_par_iter()
+        .any(|row| match row.as_slice() {
+            Some(s) => s.iter().any(|&v| bad(v)),
+            None => row.iter().any(|&v| bad(v)),
+        })
+}
+
+/// The error for weights known to contain a bad value (counted here, off the hot path).
+fn weights_error(w: &ArrayView2<'_, f64>) -> Error {
+    let n_inf = w.iter().filter(|v| v.is_infinite()).count();
+    if n_inf > 0 {
+        return value_error!("weights must not contain infinite values ({n_inf} found)");
     }
-    if w.view().into_par_iter().any(|&v| v < 0.0) {
-        return Err(value_error!("weights must be non-negative"));
-    }
-    Ok(())
+    let n_neg = w.iter().filter(|&&v| v < 0.0).count();
+    value_error!("weights must be non-negative ({n_neg} negative values found)")
 }
 
 fn check_groups(g: &ArrayView2<'_, i32>) -> Result<()> {
-    if g.view().into_par_iter().any(|&c| c < -1) {
+    if any_element(g, |c| c < -1) {
         return Err(value_error!("groups codes must be >= -1 (-1 = none)"));
     }
     Ok(())
@@ -417,8 +823,8 @@ fn check_common(
     groups: Option<&ArrayView2<'_, i32>>,
 ) -> Result<()> {
     if let Some(w) = weights {
+        // the values are checked row by row inside the kernel, in the pass that reads them
         check_same_shape("weights", w.dim(), x.dim())?;
-        check_weights(w)?;
     }
     if let Some(g) = groups {
         check_same_shape("groups", g.dim(), x.dim())?;
@@ -441,6 +847,21 @@ pub fn winsorize(
     weights: Option<ArrayView2<'_, f64>>,
     groups: Option<ArrayView2<'_, i32>>,
 ) -> Result<Array2<f64>> {
+    alloc_run(x.dim(), |out| {
+        winsorize_into(x, method, limit, weights, groups, out)
+    })
+}
+
+/// [`winsorize`] into a caller-provided C-contiguous `out` of the shape of `x`.
+pub fn winsorize_into(
+    x: ArrayView2<'_, f64>,
+    method: WinsorMethod,
+    limit: f64,
+    weights: Option<ArrayView2<'_, f64>>,
+    groups: Option<ArrayView2<'_, i32>>,
+    out: ArrayViewMut2<'_, f64>,
+) -> Result<()> {
+    check_out(&x, &out)?;
     if !(limit.is_finite() && limit > 0.0) {
         return Err(value_error!("limit must be finite and > 0, got {limit}"));
     }
@@ -455,13 +876,12 @@ pub fn winsorize(
         ));
     }
     check_common(&x, weights.as_ref(), groups.as_ref())?;
-    match method {
-        WinsorMethod::Sigma => {
-            per_group(x, weights, groups, |xs, ws| sigma_transform(xs, ws, limit))
-        }
-        WinsorMethod::Quantile => per_group(x, None, groups, |xs, _| quantile_transform(xs, limit)),
-        WinsorMethod::Mad => per_group(x, None, groups, |xs, _| mad_transform(xs, limit)),
-    }
+    let op = match method {
+        WinsorMethod::Sigma => Op::Sigma(limit),
+        WinsorMethod::Quantile => Op::Quantile(limit),
+        WinsorMethod::Mad => Op::Mad(limit),
+    };
+    clean_rows(x, weights, groups, op, out)
 }
 
 /// `(x − centre) / std` per date (or date-and-group): centre = weighted mean when `weights` are
@@ -472,50 +892,73 @@ pub fn standardize(
     weights: Option<ArrayView2<'_, f64>>,
     groups: Option<ArrayView2<'_, i32>>,
 ) -> Result<Array2<f64>> {
+    alloc_run(x.dim(), |out| standardize_into(x, weights, groups, out))
+}
+
+/// [`standardize`] into a caller-provided C-contiguous `out` of the shape of `x`.
+pub fn standardize_into(
+    x: ArrayView2<'_, f64>,
+    weights: Option<ArrayView2<'_, f64>>,
+    groups: Option<ArrayView2<'_, i32>>,
+    out: ArrayViewMut2<'_, f64>,
+) -> Result<()> {
+    check_out(&x, &out)?;
     check_common(&x, weights.as_ref(), groups.as_ref())?;
-    per_group(x, weights, groups, standardize_transform)
+    clean_rows(x, weights, groups, Op::Standardize, out)
 }
 
 /// Per-date average ranks (ties share the mean of their positions, as
 /// `scipy.stats.rankdata(method="average")`), scaled to (0, 1) as `r / (n + 1)` with `n` the
 /// number of finite values on that date. Non-finite values stay NaN.
 pub fn rank(x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
-    let (t_len, n) = x.dim();
-    let mut out = vec![f64::NAN; t_len * n];
-    if n > 0 {
-        out.par_chunks_mut(n).enumerate().for_each_init(
-            Vec::<(f64, u32)>::new,
-            |pairs, (t, out_row)| {
-                let x_row = row_slice(x.row(t));
-                pairs.clear();
-                pairs.extend(
-                    x_row
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| v.is_finite())
-                        // `+ 0.0` turns -0.0 into 0.0 so that they tie, as in scipy
-                        .map(|(i, &v)| (v + 0.0, i as u32)),
-                );
-                pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-                let m = pairs.len();
-                let denom = (m + 1) as f64;
-                let mut i = 0;
-                while i < m {
-                    let mut j = i;
-                    while j + 1 < m && pairs[j + 1].0 == pairs[i].0 {
-                        j += 1;
-                    }
-                    // positions i..=j (0-based) share the average 1-based rank (i + j + 2) / 2
-                    let r = (i + j + 2) as f64 * 0.5 / denom;
-                    for p in &pairs[i..=j] {
-                        out_row[p.1 as usize] = r;
-                    }
-                    i = j + 1;
-                }
-            },
+    alloc_run(x.dim(), |out| rank_into(x, out))
+}
+
+/// [`rank`] into a caller-provided C-contiguous `out` of the shape of `x`.
+pub fn rank_into(x: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> Result<()> {
+    check_out(&x, &out)?;
+    par_rows(out, Vec::<u128>::new, |keys, t, out_row| {
+        let x_row = row_slice(x.row(t));
+        // One integer per finite value: its order-preserving bits above its index, so a
+        // plain integer sort orders by value (ties by index, which does not matter).
+        keys.clear();
+        keys.extend(
+            x_row
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(i, &v)| ((order_bits(v) as u128) << 32) | i as u128),
         );
+        keys.sort_unstable();
+        let m = keys.len();
+        let denom = (m + 1) as f64;
+        let mut i = 0;
+        while i < m {
+            let value = keys[i] >> 32;
+            let mut j = i;
+            while j + 1 < m && keys[j + 1] >> 32 == value {
+                j += 1;
+            }
+            // positions i..=j (0-based) share the average 1-based rank (i + j + 2) / 2
+            let r = (i + j + 2) as f64 * 0.5 / denom;
+            for &k in &keys[i..=j] {
+                out_row[(k as u32) as usize] = r;
+            }
+            i = j + 1;
+        }
+    })
+}
+
+/// Bits of a finite `v` as a `u64` whose unsigned order is the numeric order of `v`; -0.0 and
+/// 0.0 map to the same key (they tie, as in scipy).
+#[inline]
+fn order_bits(v: f64) -> u64 {
+    let b = (v + 0.0).to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
     }
-    Array2::from_shape_vec((t_len, n), out).map_err(|e| value_error!("output shape: {e}"))
 }
 
 #[cfg(test)]
@@ -651,6 +1094,44 @@ mod tests {
         let g = array![[0, 1, 2]];
         assert!(standardize(x.view(), None, Some(g.view())).is_err());
         assert!(WinsorMethod::parse("nope").is_err());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_lanes_match_scalar_bit_for_bit() {
+        let xs: Vec<f64> = (0..1003)
+            .map(|i| match i % 37 {
+                0 => NAN,
+                5 => f64::INFINITY,
+                9 => f64::NEG_INFINITY,
+                _ => ((i * 7919) % 1000) as f64 / 7.0 - 60.0,
+            })
+            .collect();
+        let ws: Vec<f64> = (0..1003)
+            .map(|i| if i % 13 == 0 { NAN } else { (i % 17) as f64 })
+            .collect();
+        let full = xs.len() / LANES * LANES;
+        for w in [None, Some(&ws[..full])] {
+            let (mut a, mut b) = (Acc1::new(), Acc1::new());
+            sse2::pass1_chunks(&xs[..full], w, &mut a);
+            scalar::pass1_chunks(&xs[..full], w, &mut b);
+            for (u, v) in [(a.n, b.n), (a.sum, b.sum), (a.min, b.min), (a.max, b.max)]
+                .into_iter()
+                .chain([(a.sw, b.sw), (a.swx, b.swx)])
+            {
+                assert_eq!(u.map(f64::to_bits), v.map(f64::to_bits));
+            }
+        }
+        let (mut p, mut q) = ([0.0; LANES], [0.0; LANES]);
+        sse2::sum_sq_chunks(&xs[..full], 3.25, &mut p);
+        scalar::sum_sq_chunks(&xs[..full], 3.25, &mut q);
+        assert_eq!(p.map(f64::to_bits), q.map(f64::to_bits));
+        let mut bad = ws[..full].to_vec();
+        assert!(!sse2::bad_weight_chunks(&bad) && !scalar::bad_weight_chunks(&bad));
+        bad[501] = -0.5;
+        assert!(sse2::bad_weight_chunks(&bad) && scalar::bad_weight_chunks(&bad));
+        bad[501] = f64::INFINITY;
+        assert!(sse2::bad_weight_chunks(&bad) && scalar::bad_weight_chunks(&bad));
     }
 
     #[test]

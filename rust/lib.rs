@@ -6,8 +6,10 @@
 pub mod clean;
 pub mod error;
 pub mod linalg;
+pub mod panel;
 pub mod parallel;
 pub mod regress;
+pub mod risk;
 pub mod rolling;
 
 #[cfg(feature = "python")]

@@ -18,18 +18,32 @@ impl Cholesky {
     /// Factor the symmetric matrix `a` (row-major p×p; only the lower triangle is read).
     /// Returns `None` when `a` is not numerically positive definite (a singular design).
     pub fn new(a: &[f64], p: usize) -> Option<Cholesky> {
+        Self::factor(a, p, |j| a[j * p + j])
+    }
+
+    /// As [`Cholesky::new`], but column j's pivot is tested against `PIVOT_TOL * reference[j]`
+    /// instead of `a[j][j]`. Used when `a` is a Schur complement `C − Bᵀ A⁻¹ B`: the reference is
+    /// then `C`'s diagonal (the columns' own squared norms), so that a column explained by the
+    /// eliminated block is declared dependent exactly as in the factorisation of the whole matrix.
+    pub fn new_relative_to(a: &[f64], p: usize, reference: &[f64]) -> Option<Cholesky> {
+        debug_assert_eq!(reference.len(), p);
+        Self::factor(a, p, |j| reference[j])
+    }
+
+    fn factor(a: &[f64], p: usize, reference: impl Fn(usize) -> f64) -> Option<Cholesky> {
         debug_assert_eq!(a.len(), p * p);
         let mut l = vec![0.0; p * p];
         for j in 0..p {
             let ajj = a[j * p + j];
-            if !(ajj > 0.0) || !ajj.is_finite() {
+            let rj = reference(j);
+            if !(ajj > 0.0) || !ajj.is_finite() || !(rj > 0.0) || !rj.is_finite() {
                 return None;
             }
             let mut d = ajj;
             for k in 0..j {
                 d -= l[j * p + k] * l[j * p + k];
             }
-            if !(d > PIVOT_TOL * ajj) {
+            if !(d > PIVOT_TOL * rj) {
                 return None;
             }
             let djj = d.sqrt();

@@ -11,11 +11,22 @@
 //! industry block is diagonal, the industry×style block a scatter-add of `w x`). Industries
 //! with no member on a date get a NaN factor return and are left out of the design and of the
 //! constraint `Σ_g c_g f_g = 0` (`c_g` the summed cap of the industry's used members, or 1).
-//! The constraint is applied by substitution: one active industry is expressed via the others,
-//! `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved with [`Cholesky`].
+//! The constraint is applied by substitution: one active industry (the last with `c_g > 0`) is
+//! expressed via the others, `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved. The industry
+//! block of that system is diagonal plus rank one, so it is eliminated in closed form
+//! (Sherman–Morrison) and only the `(market + K)²` Schur complement goes to [`Cholesky`]; see
+//! `solve`. A column is declared dependent (singular date → NaN) when its pivot falls below
+//! `linalg::PIVOT_TOL` times its own squared norm, as in the factorisation of the whole matrix.
+//!
+//! Per date: `gather` checks every value, selects the used observations and copies them
+//! (styles transposed) into per-thread scratch space while accumulating the per-industry sums;
+//! `style_sums` forms the style block with a four-column dot kernel (`wdot4`, AVX when the
+//! CPU has it, with results identical to the scalar copy); `solve` does the rest.
 //!
 //! Dates are independent and run in parallel with rayon; each date is computed sequentially
 //! in a fixed order, so results are bit-identical for any number of threads.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayView3, CowArray, Ix2, Ix3};
 use rayon::prelude::*;
@@ -47,6 +58,17 @@ impl Constraint {
             )),
         }
     }
+}
+
+/// Regression weights.
+#[derive(Debug, Clone, Copy)]
+pub enum Weights<'a> {
+    /// Every observation weighs 1.
+    Equal,
+    /// `(T, N)` weights; NaN or 0 drops the observation, negative or infinite is an error.
+    Given(ArrayView2<'a, f64>),
+    /// `sqrt(cap)` (needs `cap`), computed on the fly.
+    SqrtCap,
 }
 
 /// The exposures of a cross-sectional regression.
@@ -93,16 +115,24 @@ struct Cfg {
     stats: bool,
 }
 
+/// How one date's weights are read.
+#[derive(Clone, Copy)]
+enum RowW<'a> {
+    Equal,
+    Given(&'a [f64]),
+    SqrtCap,
+}
+
 /// One date's inputs.
 struct RowIn<'a> {
     y: &'a [f64],
-    w: Option<&'a [f64]>,
+    w: RowW<'a>,
     codes: Option<&'a [i32]>,
     cap: Option<&'a [f64]>,
     x: &'a [f64],
 }
 
-/// One date's outputs (all pre-filled with NaN by the caller).
+/// One date's outputs.
 struct RowOut<'a> {
     f: &'a mut [f64],
     e: &'a mut [f64],
@@ -110,9 +140,25 @@ struct RowOut<'a> {
     ts: &'a mut [f64],
 }
 
+// Bad-value flags found while reading a date (OR-ed over dates: order-independent).
+const BAD_W_NEG: u8 = 1;
+const BAD_W_INF: u8 = 2;
+const BAD_CAP_NEG: u8 = 4;
+const BAD_CAP_INF: u8 = 8;
+const BAD_CODE: u8 = 16;
+
 /// Per-thread work space, reused across dates.
 #[derive(Default)]
 struct Scratch {
+    // The used observations of the date, gathered: original index, y, w, bucket, and the
+    // styles transposed (K × N, column a at a*N).
+    idx: Vec<u32>,
+    yv: Vec<f64>,
+    wv: Vec<f64>,
+    bk: Vec<u32>,
+    xt: Vec<f64>,
+    fit: Vec<f64>,
+    // Sufficient statistics per bucket (industry, or one bucket without industries).
     cnt: Vec<usize>,
     sw: Vec<f64>,
     swy: Vec<f64>,
@@ -121,15 +167,22 @@ struct Scratch {
     sxx: Vec<f64>,
     sxy: Vec<f64>,
     tot_swx: Vec<f64>,
+    // The small structured system (see `solve`).
     active: Vec<usize>,
-    coef: Vec<f64>,
-    m: Vec<f64>,
-    b: Vec<f64>,
-    mr: Vec<f64>,
-    br: Vec<f64>,
-    fc: Vec<f64>,
+    free_ind: Vec<usize>,
+    av: Vec<f64>,
+    dinv: Vec<f64>,
+    h: Vec<f64>,
+    bq: Vec<f64>,
+    bmat: Vec<f64>,
+    ymat: Vec<f64>,
+    cmat: Vec<f64>,
+    cdiag: Vec<f64>,
+    bd: Vec<f64>,
+    col: Vec<f64>,
     f_ind: Vec<f64>,
     work: Vec<f64>,
+    qa: Vec<f64>,
 }
 
 fn reset(v: &mut Vec<f64>, len: usize) {
@@ -137,26 +190,27 @@ fn reset(v: &mut Vec<f64>, len: usize) {
     v.resize(len, 0.0);
 }
 
-/// Shape and value checks shared by the public kernels.
-fn check_inputs(
+/// Shape checks shared by the public kernels (values are checked while the dates are read).
+fn check_shapes(
     t: usize,
     n: usize,
-    weights: Option<&ArrayView2<'_, f64>>,
+    weights: &Weights<'_>,
     cap: Option<&ArrayView2<'_, f64>>,
     design: &Design<'_>,
 ) -> Result<()> {
     let want = [t, n];
-    if let Some(w) = weights {
+    if let Weights::Given(w) = weights {
         if w.shape() != want {
             return Err(value_error!("weights has shape {:?}, expected {:?}", w.shape(), want));
         }
-        check_nonneg("weights", w)?;
     }
     if let Some(c) = cap {
         if c.shape() != want {
             return Err(value_error!("cap has shape {:?}, expected {:?}", c.shape(), want));
         }
-        check_nonneg("cap", c)?;
+    }
+    if matches!(weights, Weights::SqrtCap) && cap.is_none() {
+        return Err(value_error!("weights = sqrt(cap) needs cap"));
     }
     if let Some(s) = &design.styles {
         if s.shape()[..2] != want {
@@ -170,48 +224,38 @@ fn check_inputs(
         if codes.shape() != want {
             return Err(value_error!("industry has shape {:?}, expected {:?}", codes.shape(), want));
         }
-        let g = design.n_industries as i64;
-        let bad = codes
-            .as_slice_memory_order()
-            .map(|s| s.par_iter().map(|&c| c as i64).filter(|&c| c < -1 || c >= g).min())
-            .unwrap_or_else(|| codes.iter().map(|&c| c as i64).filter(|&c| c < -1 || c >= g).min());
-        if let Some(c) = bad {
-            return Err(value_error!(
-                "industry codes must lie in -1..{} (-1 = none, {} industries), found {c}",
-                g - 1,
-                g
-            ));
-        }
     }
     Ok(())
 }
 
-/// NaN is allowed (drops the observation); negative or infinite values are not.
-fn check_nonneg(name: &str, a: &ArrayView2<'_, f64>) -> Result<()> {
-    let bad = |v: &f64| *v < 0.0 || v.is_infinite();
-    let found = match a.as_slice_memory_order() {
-        Some(s) => s.par_iter().any(bad),
-        None => a.iter().any(bad),
+fn flag_error(bad: u8, g: usize) -> Result<()> {
+    let msg = if bad & BAD_CODE != 0 {
+        format!("industry codes must lie in -1..{} (-1 = none, {g} industries)", g as i64 - 1)
+    } else if bad & BAD_W_INF != 0 {
+        "weights must not contain infinite values".into()
+    } else if bad & BAD_W_NEG != 0 {
+        "weights must be non-negative (negative values found; NaN drops the observation)".into()
+    } else if bad & BAD_CAP_INF != 0 {
+        "cap must not contain infinite values".into()
+    } else if bad & BAD_CAP_NEG != 0 {
+        "cap must be non-negative (negative values found; NaN drops the observation)".into()
+    } else {
+        return Ok(());
     };
-    if found {
-        return Err(value_error!(
-            "{name} must be non-negative and finite (NaN = drop the observation); found negative or infinite values"
-        ));
-    }
-    Ok(())
+    Err(crate::error::Error::Value(msg))
 }
 
 /// Batched weighted cross-sectional regression, one independent WLS per date.
 ///
-/// `returns` `(T, N)`; `weights` `(T, N)` (None = 1; NaN or 0 drops the observation); `cap`
-/// `(T, N)` needed for [`Constraint::Cap`] when industries are used (NaN drops the
-/// observation). Observations used on a date: finite return, finite positive weight, every style
-/// finite, industry code ≥ 0 (when industries are used) and finite cap (when the cap constraint
-/// is used). A date with fewer observations than free parameters, or a singular design, gives
-/// NaN outputs (and its `n_obs`).
+/// `returns` `(T, N)`; `weights` (see [`Weights`]); `cap` `(T, N)` needed for
+/// [`Constraint::Cap`] when industries are used and for [`Weights::SqrtCap`] (negative or
+/// infinite values are an error). Observations used on a date: finite return, finite positive
+/// weight, every style finite, industry code ≥ 0 (when industries are used) and finite cap (when
+/// the cap constraint is used). A date with fewer observations than free parameters, or a
+/// singular design, gives NaN outputs (and its `n_obs`); it never fails the call.
 pub fn cross_section_regress(
     returns: ArrayView2<'_, f64>,
-    weights: Option<ArrayView2<'_, f64>>,
+    weights: Weights<'_>,
     cap: Option<ArrayView2<'_, f64>>,
     design: &Design<'_>,
 ) -> Result<CrossSection> {
@@ -226,7 +270,7 @@ pub fn neutralize(
     controls: Option<ArrayView3<'_, f64>>,
     industry: Option<ArrayView2<'_, i32>>,
     n_industries: usize,
-    weights: Option<ArrayView2<'_, f64>>,
+    weights: Weights<'_>,
 ) -> Result<Array2<f64>> {
     // Intercept + industries with the equal-sum constraint spans the same space as the industry
     // dummies alone (or the intercept alone without industries).
@@ -242,13 +286,13 @@ pub fn neutralize(
 
 fn run(
     returns: ArrayView2<'_, f64>,
-    weights: Option<ArrayView2<'_, f64>>,
+    weights: Weights<'_>,
     cap: Option<ArrayView2<'_, f64>>,
     design: &Design<'_>,
     stats: bool,
 ) -> Result<CrossSection> {
     let (t, n) = returns.dim();
-    check_inputs(t, n, weights.as_ref(), cap.as_ref(), design)?;
+    check_shapes(t, n, &weights, cap.as_ref(), design)?;
     let k = design.styles.as_ref().map_or(0, |s| s.shape()[2]);
     let use_ind = design.industry.is_some();
     let g = if use_ind { design.n_industries } else { 0 };
@@ -270,6 +314,9 @@ fn run(
             "industry_constraint='cap' needs cap (T, N) market capitalisations"
         ));
     }
+    if n > u32::MAX as usize || g > u32::MAX as usize {
+        return Err(value_error!("too many assets or industries ({n}, {g})"));
+    }
     let cfg = Cfg {
         n,
         k,
@@ -282,24 +329,23 @@ fn run(
 
     // Zero-copy when already C-contiguous (the Python wrappers make sure of it).
     let y: CowArray<'_, f64, Ix2> = returns.as_standard_layout();
-    let w: Option<CowArray<'_, f64, Ix2>> = weights.as_ref().map(|a| a.as_standard_layout());
-    let cp: Option<CowArray<'_, f64, Ix2>> = if cfg.use_ind && cfg.constraint == Constraint::Cap {
-        cap.as_ref().map(|a| a.as_standard_layout())
-    } else {
-        None
+    let w: Option<CowArray<'_, f64, Ix2>> = match &weights {
+        Weights::Given(a) => Some(a.as_standard_layout()),
+        _ => None,
     };
+    let cp: Option<CowArray<'_, f64, Ix2>> = cap.as_ref().map(|a| a.as_standard_layout());
     let codes: Option<CowArray<'_, i32, Ix2>> =
         design.industry.as_ref().map(|a| a.as_standard_layout());
     let x: Option<CowArray<'_, f64, Ix3>> = design.styles.as_ref().map(|a| a.as_standard_layout());
 
-    let nan = f64::NAN;
-    let mut factor_returns = Array2::from_elem((t, p), nan);
-    let mut residuals = Array2::from_elem((t, n), nan);
-    let mut std_errors = Array2::from_elem((t, p), nan);
-    let mut tstats = Array2::from_elem((t, p), nan);
-    let mut r2 = Array1::from_elem(t, nan);
+    // Every element is (re)written by the date loop; zeros() is only the cheapest safe allocation.
+    let mut factor_returns = Array2::<f64>::zeros((t, p));
+    let mut residuals = Array2::<f64>::zeros((t, n));
+    let mut std_errors = Array2::<f64>::zeros((t, p));
+    let mut tstats = Array2::<f64>::zeros((t, p));
+    let mut r2 = Array1::<f64>::zeros(t);
     let mut n_obs = Array1::<i64>::zeros(t);
-    if t == 0 || n == 0 {
+    if t == 0 {
         return Ok(CrossSection { factor_returns, residuals, r2, std_errors, tstats, n_obs });
     }
 
@@ -308,30 +354,54 @@ fn run(
     let cps = cp.as_ref().map(slice);
     let cs = codes.as_ref().map(|a| a.as_slice().expect("standard layout"));
     let xs: &[f64] = x.as_ref().map_or(&[], |a| a.as_slice().expect("standard layout"));
+    let bad = AtomicU8::new(0);
+
+    let chunk_n = n.max(1);
+    let resid_slice = residuals.as_slice_mut().expect("fresh array");
+    // With N = 0 there are no residual chunks to zip with: give each date an empty slice.
+    let mut empty: Vec<&mut [f64]> = Vec::new();
+    if n == 0 {
+        empty.extend((0..t).map(|_| <&mut [f64]>::default()));
+    }
+    let resid_rows: Vec<&mut [f64]> = if n == 0 {
+        empty
+    } else {
+        resid_slice.chunks_mut(chunk_n).collect()
+    };
 
     factor_returns
         .as_slice_mut()
         .expect("fresh array")
         .par_chunks_mut(p)
-        .zip(residuals.as_slice_mut().expect("fresh array").par_chunks_mut(n))
+        .zip(resid_rows.into_par_iter())
         .zip(std_errors.as_slice_mut().expect("fresh array").par_chunks_mut(p))
         .zip(tstats.as_slice_mut().expect("fresh array").par_chunks_mut(p))
         .zip(r2.as_slice_mut().expect("fresh array").par_iter_mut())
         .zip(n_obs.as_slice_mut().expect("fresh array").par_iter_mut())
         .enumerate()
+        // The scratch space (≈ 2·N·K floats) is built once per rayon job: keep jobs a few dates
+        // long so that it is not rebuilt for every date. Results do not depend on the split.
+        .with_min_len(8)
         .for_each_init(Scratch::default, |s, (ti, (((((f, e), se), ts), r2t), nt))| {
             let row = RowIn {
                 y: &ys[ti * n..(ti + 1) * n],
-                w: ws.map(|a| &a[ti * n..(ti + 1) * n]),
+                w: match (&weights, ws) {
+                    (Weights::Given(_), Some(a)) => RowW::Given(&a[ti * n..(ti + 1) * n]),
+                    (Weights::SqrtCap, _) => RowW::SqrtCap,
+                    _ => RowW::Equal,
+                },
                 codes: cs.map(|a| &a[ti * n..(ti + 1) * n]),
                 cap: cps.map(|a| &a[ti * n..(ti + 1) * n]),
                 x: if k > 0 { &xs[ti * n * k..(ti + 1) * n * k] } else { &[] },
             };
-            let (r, used) = regress_date(&cfg, &row, RowOut { f, e, se, ts }, s);
+            let (r, used, b) = regress_date(&cfg, &row, RowOut { f, e, se, ts }, s);
             *r2t = r;
             *nt = used as i64;
+            if b != 0 {
+                bad.fetch_or(b, Ordering::Relaxed);
+            }
         });
-
+    flag_error(bad.into_inner(), g)?;
     Ok(CrossSection { factor_returns, residuals, r2, std_errors, tstats, n_obs })
 }
 
@@ -339,8 +409,152 @@ fn slice<'a>(a: &'a CowArray<'_, f64, Ix2>) -> &'a [f64] {
     a.as_slice().expect("standard layout")
 }
 
-/// Regress one date. Outputs arrive filled with NaN; returns `(r2, n_obs)`.
-fn regress_date(cfg: &Cfg, row: &RowIn<'_>, out: RowOut<'_>, s: &mut Scratch) -> (f64, usize) {
+/// `Σ_j (w_j a_j) c_rj` for four columns `c_0..c_3` at once: the kernel of the style block of
+/// `XᵀWX` (and of `XᵀWy`, with `y` as a column).
+///
+/// Lane `l` of each of the four partial sums takes the elements `j ≡ l (mod 4)`; the lanes are
+/// combined as `(s0 + s1) + (s2 + s3)`, then the tail (`len mod 4` elements) is added. The AVX
+/// copy performs exactly these operations (no fused multiply-add), so both give identical
+/// results; which one runs depends only on the CPU, never on the number of threads.
+#[inline(always)]
+fn wdot4(w: &[f64], a: &[f64], c: [&[f64]; 4]) -> [f64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked just above).
+            return unsafe { wdot4_avx(w, a, c) };
+        }
+    }
+    wdot4_scalar(w, a, c)
+}
+
+#[inline(always)]
+fn wdot4_scalar(w: &[f64], a: &[f64], c: [&[f64]; 4]) -> [f64; 4] {
+    let len = w.len();
+    let a = &a[..len];
+    let c = [&c[0][..len], &c[1][..len], &c[2][..len], &c[3][..len]];
+    let full = len / 4 * 4;
+    let mut acc = [[0.0f64; 4]; 4];
+    let mut j = 0;
+    while j < full {
+        for l in 0..4 {
+            let u = w[j + l] * a[j + l];
+            for r in 0..4 {
+                acc[r][l] += u * c[r][j + l];
+            }
+        }
+        j += 4;
+    }
+    finish4(w, a, c, full, acc)
+}
+
+/// Combine the lanes and add the tail (shared by both copies of [`wdot4`]).
+#[inline(always)]
+fn finish4(w: &[f64], a: &[f64], c: [&[f64]; 4], full: usize, acc: [[f64; 4]; 4]) -> [f64; 4] {
+    let mut out = [0.0; 4];
+    for r in 0..4 {
+        let mut tail = 0.0;
+        for j in full..w.len() {
+            tail += (w[j] * a[j]) * c[r][j];
+        }
+        out[r] = ((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3])) + tail;
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn wdot4_avx(w: &[f64], a: &[f64], c: [&[f64]; 4]) -> [f64; 4] {
+    use std::arch::x86_64::*;
+    let len = w.len();
+    let a = &a[..len];
+    let c = [&c[0][..len], &c[1][..len], &c[2][..len], &c[3][..len]];
+    let full = len / 4 * 4;
+    let mut v = [_mm256_setzero_pd(); 4];
+    let mut j = 0;
+    while j < full {
+        // SAFETY: j + 4 <= len for every slice (all were cut to `len` above).
+        let u = _mm256_mul_pd(_mm256_loadu_pd(w.as_ptr().add(j)), _mm256_loadu_pd(a.as_ptr().add(j)));
+        for r in 0..4 {
+            let x = _mm256_loadu_pd(c[r].as_ptr().add(j));
+            v[r] = _mm256_add_pd(v[r], _mm256_mul_pd(u, x));
+        }
+        j += 4;
+    }
+    let mut acc = [[0.0f64; 4]; 4];
+    for r in 0..4 {
+        _mm256_storeu_pd(acc[r].as_mut_ptr(), v[r]);
+    }
+    finish4(w, a, c, full, acc)
+}
+
+/// The style block of `XᵀWX` (lower triangle, `sxx[a * k + l]`, l ≤ a) and the styles' `XᵀWy`
+/// (`sxy`) from the gathered observations (`xt`: styles transposed, column a at `a * n`).
+fn style_sums(xt: &[f64], wv: &[f64], yv: &[f64], n: usize, k: usize, sxx: &mut [f64], sxy: &mut [f64]) {
+    let nu = wv.len();
+    let col = |l: usize| &xt[l * n..l * n + nu];
+    for a in 0..k {
+        let xa = col(a);
+        // Columns x_0..x_a then y, four at a time (the last group padded by repeating y).
+        let ncols = a + 2;
+        let pick = |r: usize| if r <= a { col(r) } else { yv };
+        let mut r0 = 0;
+        while r0 < ncols {
+            let out = wdot4(wv, xa, [pick(r0), pick(r0 + 1), pick(r0 + 2), pick(r0 + 3)]);
+            for (r, v) in out.iter().enumerate() {
+                let rr = r0 + r;
+                if rr <= a {
+                    sxx[a * k + rr] = *v;
+                } else if rr == a + 1 {
+                    sxy[a] = *v;
+                }
+            }
+            r0 += 4;
+        }
+    }
+}
+
+/// Regress one date: returns `(r2, n_obs, bad-value flags)`.
+fn regress_date(
+    cfg: &Cfg,
+    row: &RowIn<'_>,
+    out: RowOut<'_>,
+    s: &mut Scratch,
+) -> (f64, usize, u8) {
+    out.f.fill(f64::NAN);
+    out.se.fill(f64::NAN);
+    out.ts.fill(f64::NAN);
+    let (used, bad) = gather(cfg, row, out.e, s);
+    if bad != 0 {
+        return (f64::NAN, used, bad);
+    }
+    let r2 = solve(cfg, used, out, s);
+    (r2, used, 0)
+}
+
+/// How many rows ahead the styles are prefetched in [`gather`]: the loop does enough per row
+/// that the hardware prefetcher alone leaves it waiting on memory.
+const PREFETCH_ROWS: usize = 64;
+
+/// A cache prefetch hint for `x[at]` (no effect when `at` is out of range or off x86-64).
+#[inline(always)]
+fn prefetch(x: &[f64], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if at < x.len() {
+        // SAFETY: a prefetch is only a hint; the address lies inside `x`.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().add(at) as *const i8);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, at);
+}
+
+/// Pass 1: check every value of the date, select the used observations, gather them (styles
+/// transposed) and accumulate the per-bucket sums. Writes NaN to every residual.
+#[inline(never)]
+fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize, u8) {
     let Cfg { n, k, g, use_ind, .. } = *cfg;
     let nb = if use_ind { g } else { 1 };
     let use_cap = use_ind && cfg.constraint == Constraint::Cap;
@@ -348,98 +562,135 @@ fn regress_date(cfg: &Cfg, row: &RowIn<'_>, out: RowOut<'_>, s: &mut Scratch) ->
     s.cnt.resize(nb, 0);
     reset(&mut s.sw, nb);
     reset(&mut s.swy, nb);
-    reset(&mut s.swx, nb * k);
     reset(&mut s.capg, nb);
-    reset(&mut s.sxx, k * k);
-    reset(&mut s.sxy, k);
+    reset(&mut s.swx, nb * k);
+    s.idx.resize(n, 0);
+    s.bk.resize(n, 0);
+    s.yv.resize(n, 0.0);
+    s.wv.resize(n, 0.0);
+    s.xt.resize(n * k, 0.0);
 
-    // Pass 1: select the observations and accumulate the sufficient statistics per bucket
-    // (industry, or a single bucket without industries). The residual row temporarily holds
-    // y for used observations and stays NaN for the others.
-    let mut used = 0usize;
+    // Local slices: keeps the vectors' pointers and lengths in registers in the hot loop.
+    let (idx, bk, yv, wv, xt) = (&mut s.idx[..], &mut s.bk[..], &mut s.yv[..], &mut s.wv[..], &mut s.xt[..]);
+    let (cnt, sw, swy, capg, swx) = (&mut s.cnt[..], &mut s.sw[..], &mut s.swy[..], &mut s.capg[..], &mut s.swx[..]);
+    let (y, x) = (row.y, row.x);
+    let mut bad = 0u8;
+    let mut j = 0usize;
+    let gi = g as i64;
     for i in 0..n {
-        let yi = row.y[i];
-        if !yi.is_finite() {
-            continue;
-        }
-        let wi = row.w.map_or(1.0, |w| w[i]);
-        if !(wi > 0.0 && wi.is_finite()) {
-            continue;
-        }
-        let xi = &row.x[i * k..(i + 1) * k];
-        if !xi.iter().all(|v| v.is_finite()) {
-            continue;
-        }
-        let b = match row.codes {
-            Some(c) if use_ind => {
-                if c[i] < 0 {
-                    continue;
-                }
-                c[i] as usize
+        let yi = y[i];
+        let ci = match row.cap {
+            Some(c) => {
+                let v = c[i];
+                bad |= ((v < 0.0) as u8) * BAD_CAP_NEG | (v.is_infinite() as u8) * BAD_CAP_INF;
+                v
             }
-            _ => 0,
+            None => 1.0,
         };
-        let ci = if use_cap {
-            let c = row.cap.map_or(f64::NAN, |c| c[i]);
-            if !c.is_finite() {
-                continue;
+        let wi = match row.w {
+            RowW::Equal => 1.0,
+            RowW::Given(w) => {
+                let v = w[i];
+                bad |= ((v < 0.0) as u8) * BAD_W_NEG | (v.is_infinite() as u8) * BAD_W_INF;
+                v
             }
-            c
-        } else {
-            0.0
+            RowW::SqrtCap => ci.sqrt(),
         };
-        used += 1;
-        out.e[i] = yi;
-        s.cnt[b] += 1;
-        s.sw[b] += wi;
-        s.swy[b] += wi * yi;
-        s.capg[b] += ci;
-        let swx = &mut s.swx[b * k..(b + 1) * k];
-        for a in 0..k {
-            let wx = wi * xi[a];
-            swx[a] += wx;
-            s.sxy[a] += wx * yi;
-            let r = &mut s.sxx[a * k..a * k + a + 1];
-            for (l, v) in r.iter_mut().enumerate() {
-                *v += wx * xi[l];
+        let mut ok = yi.is_finite() & (wi > 0.0) & wi.is_finite();
+        let mut b = 0usize;
+        if use_ind {
+            if let Some(c) = row.codes {
+                let code = c[i] as i64;
+                bad |= (((code < -1) | (code >= gi)) as u8) * BAD_CODE;
+                ok &= (code >= 0) & (code < gi);
+                b = code.max(0) as usize;
             }
+        }
+        if use_cap {
+            ok &= ci.is_finite();
+        }
+        // Speculatively copy the styles into slot j; the slot is kept only if all are finite.
+        prefetch(x, (i + PREFETCH_ROWS) * k);
+        let xi = &x[i * k..(i + 1) * k];
+        let mut at = j;
+        for &v in xi {
+            ok &= v.is_finite();
+            xt[at] = v;
+            at += n;
+        }
+        e[i] = f64::NAN;
+        if ok {
+            idx[j] = i as u32;
+            bk[j] = b as u32;
+            yv[j] = yi;
+            wv[j] = wi;
+            cnt[b] += 1;
+            sw[b] += wi;
+            swy[b] += wi * yi;
+            for (acc, v) in swx[b * k..(b + 1) * k].iter_mut().zip(xi) {
+                *acc += wi * v;
+            }
+            if use_cap {
+                capg[b] += ci;
+            }
+            j += 1;
         }
     }
+    (j, bad)
+}
 
-    let fail = |e: &mut [f64]| e.iter_mut().for_each(|v| *v = f64::NAN);
-
-    // Compact parameter layout: [market?, active industries, styles].
+/// Build and solve the date's normal equations, then residuals, R² and standard errors.
+/// Returns R² (NaN on a degenerate date, whose outputs stay NaN).
+///
+/// The free parameters split into the industries left after the substitution (`q` of them) and
+/// the dense block `[market?, styles]` (`d = m + K`). In that order the reduced matrix is
+///
+/// ```text
+/// Rᵀ XᵀWX R = [[A, B], [Bᵀ, C]],   A = diag(sw_g) + sw_L a aᵀ   (q × q),
+/// ```
+///
+/// `a` the substitution coefficients (`f_L = Σ a_g f_g`), `B = ` industry × dense sums,
+/// `C = ` the dense block. `A⁻¹` is applied by Sherman–Morrison in O(q), the Schur complement
+/// `S = C − Bᵀ A⁻¹ B` is factored with [`Cholesky`], and the standard errors come from the block
+/// inverse `[[A⁻¹ + Y S⁻¹ Yᵀ, −Y S⁻¹], [·, S⁻¹]]` with `Y = A⁻¹ B`: O(q d² + d³) per date
+/// instead of O((q + d)³).
+#[inline(never)]
+fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
+    let Cfg { n, k, g, use_ind, .. } = *cfg;
+    let nb = if use_ind { g } else { 1 };
+    let use_cap = use_ind && cfg.constraint == Constraint::Cap;
+    let nu = used;
     let m = cfg.market as usize;
+    let d = m + k;
+
+    // Active industries; with a constraint, the last one with a positive weight c_L is
+    // eliminated: f_L = Σ_g a_g f_g, a_g = −c_g / c_L.
     s.active.clear();
     if use_ind {
         s.active.extend((0..g).filter(|&gg| s.cnt[gg] > 0));
     }
     let na = s.active.len();
-    let pc = m + na + k;
-
-    // Constraint by substitution: eliminate compact index `elim`, f_elim = Σ_i coef_i θ_i.
-    reset(&mut s.coef, pc);
-    let mut elim: Option<usize> = None;
+    let c_of = |gg: usize| if use_cap { s.capg[gg] } else { 1.0 };
+    let mut elim: Option<usize> = None; // position in `active`
     if use_ind && cfg.constraint != Constraint::None && na > 0 {
-        let c_of = |gg: usize| if use_cap { s.capg[gg] } else { 1.0 };
+        // Every active industry with zero total cap: the constraint is undefined.
         let Some(j) = (0..na).rev().find(|&j| c_of(s.active[j]) > 0.0) else {
-            // Every active industry has zero total cap: the constraint is undefined.
-            fail(out.e);
-            return (f64::NAN, used);
+            return degenerate(out.e);
         };
-        let cl = c_of(s.active[j]);
-        for jj in 0..na {
-            if jj != j {
-                s.coef[m + jj] = -c_of(s.active[jj]) / cl;
-            }
-        }
-        elim = Some(m + j);
+        elim = Some(j);
     }
-    let pf = pc - elim.is_some() as usize;
-    if used == 0 || used < pf {
-        fail(out.e);
-        return (f64::NAN, used);
+    s.free_ind.clear();
+    s.free_ind.extend((0..na).filter(|&j| Some(j) != elim).map(|j| s.active[j]));
+    let q = s.free_ind.len();
+    let pf = q + d;
+    if nu == 0 || nu < pf {
+        return degenerate(out.e);
     }
+
+    // Style block of XᵀWX and XᵀWy (the industry × style sums were accumulated in `gather`).
+    reset(&mut s.sxx, k * k);
+    reset(&mut s.sxy, k);
+    style_sums(&s.xt, &s.wv[..nu], &s.yv[..nu], n, k, &mut s.sxx, &mut s.sxy);
 
     // Totals over buckets, in a fixed order.
     let (mut tot_sw, mut tot_swy) = (0.0, 0.0);
@@ -452,156 +703,224 @@ fn regress_date(cfg: &Cfg, row: &RowIn<'_>, out: RowOut<'_>, s: &mut Scratch) ->
         }
     }
 
-    // Compact normal equations M = XᵀWX (full symmetric), b = XᵀWy.
-    reset(&mut s.m, pc * pc);
-    reset(&mut s.b, pc);
-    {
-        let (mm, bv) = (&mut s.m, &mut s.b);
-        let st = m + na;
-        if m == 1 {
-            mm[0] = tot_sw;
-            bv[0] = tot_swy;
-            for (j, &gg) in s.active.iter().enumerate() {
-                mm[m + j] = s.sw[gg];
-                mm[(m + j) * pc] = s.sw[gg];
+    // The blocks. Dense column c: market (c = 0 when m = 1) or style c − m.
+    let (rho, l_g) = match elim {
+        Some(j) => (s.sw[s.active[j]], s.active[j]),
+        None => (0.0, usize::MAX),
+    };
+    let c_l = if elim.is_some() { c_of(l_g) } else { 1.0 };
+    reset(&mut s.av, q);
+    reset(&mut s.dinv, q);
+    reset(&mut s.bq, q);
+    reset(&mut s.bmat, q * d);
+    for (i, &gg) in s.free_ind.iter().enumerate() {
+        let ai = if elim.is_some() { -c_of(gg) / c_l } else { 0.0 };
+        s.av[i] = ai;
+        s.dinv[i] = 1.0 / s.sw[gg];
+        let row = &mut s.bmat[i * d..(i + 1) * d];
+        if elim.is_some() {
+            s.bq[i] = s.swy[gg] + ai * s.swy[l_g];
+            if m == 1 {
+                row[0] = s.sw[gg] + ai * s.sw[l_g];
             }
             for a in 0..k {
-                mm[st + a] = s.tot_swx[a];
-                mm[(st + a) * pc] = s.tot_swx[a];
+                row[m + a] = s.swx[gg * k + a] + ai * s.swx[l_g * k + a];
             }
-        }
-        for (j, &gg) in s.active.iter().enumerate() {
-            let r = m + j;
-            mm[r * pc + r] = s.sw[gg];
-            bv[r] = s.swy[gg];
-            for a in 0..k {
-                let v = s.swx[gg * k + a];
-                mm[r * pc + st + a] = v;
-                mm[(st + a) * pc + r] = v;
+        } else {
+            s.bq[i] = s.swy[gg];
+            if m == 1 {
+                row[0] = s.sw[gg];
             }
+            row[m..].copy_from_slice(&s.swx[gg * k..(gg + 1) * k]);
         }
+    }
+    reset(&mut s.cmat, d * d);
+    reset(&mut s.bd, d);
+    reset(&mut s.cdiag, d);
+    if m == 1 {
+        s.cmat[0] = tot_sw;
+        s.bd[0] = tot_swy;
         for a in 0..k {
-            bv[st + a] = s.sxy[a];
-            for l in 0..=a {
-                let v = s.sxx[a * k + l];
-                mm[(st + a) * pc + st + l] = v;
-                mm[(st + l) * pc + st + a] = v;
-            }
+            s.cmat[m + a] = s.tot_swx[a];
+            s.cmat[(m + a) * d] = s.tot_swx[a];
         }
     }
+    for a in 0..k {
+        s.bd[m + a] = s.sxy[a];
+        for l in 0..=a {
+            let v = s.sxx[a * k + l];
+            s.cmat[(m + a) * d + m + l] = v;
+            s.cmat[(m + l) * d + m + a] = v;
+        }
+    }
+    for c in 0..d {
+        s.cdiag[c] = s.cmat[c * d + c];
+    }
 
-    // Reduced system Rᵀ M R θ = Rᵀ b.
-    let free = |c: usize| match elim {
-        Some(l) if c > l => c - 1,
-        _ => c,
+    // A⁻¹ v = D⁻¹ v − γ h (hᵀ v), h = D⁻¹ a, γ = ρ / (1 + ρ aᵀ D⁻¹ a).
+    reset(&mut s.h, q);
+    let mut tau = 0.0;
+    for i in 0..q {
+        s.h[i] = s.av[i] * s.dinv[i];
+        tau += s.av[i] * s.h[i];
+    }
+    let gamma = rho / (1.0 + rho * tau);
+    let apply_ainv = |v: &mut [f64], dinv: &[f64], h: &[f64]| {
+        let mut hv = 0.0;
+        for i in 0..v.len() {
+            hv += h[i] * v[i];
+        }
+        for i in 0..v.len() {
+            v[i] = dinv[i] * v[i] - gamma * h[i] * hv;
+        }
     };
-    reset(&mut s.mr, pf * pf);
-    reset(&mut s.br, pf);
-    match elim {
-        None => {
-            s.mr.copy_from_slice(&s.m);
-            s.br.copy_from_slice(&s.b);
+
+    // Y = A⁻¹ B (q × d, row-major), one column at a time.
+    reset(&mut s.ymat, q * d);
+    reset(&mut s.col, q);
+    for c in 0..d {
+        for i in 0..q {
+            s.col[i] = s.bmat[i * d + c];
         }
-        Some(l) => {
-            let (mm, coef) = (&s.m, &s.coef);
-            let mll = mm[l * pc + l];
-            for i in (0..pc).filter(|&i| i != l) {
-                let fi = free(i);
-                s.br[fi] = s.b[i] + coef[i] * s.b[l];
-                let mil = mm[i * pc + l];
-                for j in (0..pc).filter(|&j| j != l) {
-                    s.mr[fi * pf + free(j)] = mm[i * pc + j]
-                        + coef[i] * mm[l * pc + j]
-                        + mil * coef[j]
-                        + mll * coef[i] * coef[j];
-                }
+        apply_ainv(&mut s.col, &s.dinv, &s.h);
+        for i in 0..q {
+            s.ymat[i * d + c] = s.col[i];
+        }
+    }
+    // S = C − Bᵀ Y (lower triangle is what Cholesky reads; fill both for clarity).
+    for c in 0..d {
+        for e in 0..=c {
+            let mut acc = 0.0;
+            for i in 0..q {
+                acc += s.bmat[i * d + c] * s.ymat[i * d + e];
             }
+            let v = s.cmat[c * d + e] - acc;
+            s.cmat[c * d + e] = v;
+            s.cmat[e * d + c] = v;
         }
     }
-    let Some(chol) = Cholesky::new(&s.mr, pf) else {
-        fail(out.e);
-        return (f64::NAN, used);
+    let Some(chol) = Cholesky::new_relative_to(&s.cmat, d, &s.cdiag) else {
+        return degenerate(out.e);
     };
-    chol.solve_in_place(&mut s.br);
-    let theta = &s.br;
 
-    // Expand θ back to the compact f.
-    reset(&mut s.fc, pc);
-    for c in 0..pc {
-        s.fc[c] = match elim {
-            Some(l) if c == l => (0..pc).filter(|&i| i != l).map(|i| s.coef[i] * theta[free(i)]).sum(),
-            _ => theta[free(c)],
-        };
+    // θ_d = S⁻¹ (b_d − Bᵀ A⁻¹ b_q), θ_q = A⁻¹ (b_q − B θ_d).
+    s.col.copy_from_slice(&s.bq);
+    apply_ainv(&mut s.col, &s.dinv, &s.h);
+    for c in 0..d {
+        let mut acc = 0.0;
+        for i in 0..q {
+            acc += s.bmat[i * d + c] * s.col[i];
+        }
+        s.bd[c] -= acc;
     }
+    chol.solve_in_place(&mut s.bd);
+    let theta_d = &s.bd;
+    for i in 0..q {
+        let mut acc = 0.0;
+        for c in 0..d {
+            acc += s.bmat[i * d + c] * theta_d[c];
+        }
+        s.col[i] = s.bq[i] - acc;
+    }
+    apply_ainv(&mut s.col, &s.dinv, &s.h);
+    let theta_q = &s.col;
 
-    // Pass 2: residuals and sums of squares.
-    let f_mkt = if m == 1 { s.fc[0] } else { 0.0 };
+    // Factor returns by industry code / style, and the eliminated industry.
+    let f_mkt = if m == 1 { theta_d[0] } else { 0.0 };
     reset(&mut s.f_ind, nb);
-    for (j, &gg) in s.active.iter().enumerate() {
-        s.f_ind[gg] = s.fc[m + j];
+    for (i, &gg) in s.free_ind.iter().enumerate() {
+        s.f_ind[gg] = theta_q[i];
     }
-    let f_sty = &s.fc[m + na..];
+    if elim.is_some() {
+        let mut fl = 0.0;
+        for i in 0..q {
+            fl += s.av[i] * theta_q[i];
+        }
+        s.f_ind[l_g] = fl;
+    }
+
+    // Pass 2: fitted values, residuals and sums of squares.
+    s.fit.resize(n, 0.0);
+    let fit = &mut s.fit[..nu];
+    if use_ind {
+        for (v, &b) in fit.iter_mut().zip(&s.bk[..nu]) {
+            *v = f_mkt + s.f_ind[b as usize];
+        }
+    } else {
+        fit.fill(f_mkt);
+    }
+    for a in 0..k {
+        let fa = theta_d[m + a];
+        for (v, x) in fit.iter_mut().zip(&s.xt[a * n..a * n + nu]) {
+            *v += x * fa;
+        }
+    }
     let centred = cfg.market || (use_ind && cfg.constraint == Constraint::None && na > 0);
     let ybar = if centred { tot_swy / tot_sw } else { 0.0 };
     let (mut ssr, mut sst) = (0.0, 0.0);
-    for i in 0..n {
-        let yi = out.e[i];
-        if yi.is_nan() {
-            continue;
-        }
-        let wi = row.w.map_or(1.0, |w| w[i]);
-        let mut fit = f_mkt;
-        if use_ind {
-            if let Some(c) = row.codes {
-                fit += s.f_ind[c[i] as usize];
-            }
-        }
-        let xi = &row.x[i * k..(i + 1) * k];
-        for a in 0..k {
-            fit += xi[a] * f_sty[a];
-        }
-        let ei = yi - fit;
-        out.e[i] = ei;
+    for j in 0..nu {
+        let (yi, wi) = (s.yv[j], s.wv[j]);
+        let ei = yi - fit[j];
+        out.e[s.idx[j] as usize] = ei;
         ssr += wi * ei * ei;
-        let d = yi - ybar;
-        sst += wi * d * d;
+        let dy = yi - ybar;
+        sst += wi * dy * dy;
     }
     let r2 = if sst > 0.0 { 1.0 - ssr / sst } else { f64::NAN };
 
-    // Scatter f (and the statistics) to the full parameter layout.
-    let full = |c: usize| -> usize {
-        if c < m {
-            0
-        } else if c < m + na {
-            m + s.active[c - m]
-        } else {
-            m + g + (c - m - na)
-        }
-    };
-    for c in 0..pc {
-        out.f[full(c)] = s.fc[c];
+    // Factor returns in the full layout [market?, industries 0..G-1, styles].
+    if m == 1 {
+        out.f[0] = f_mkt;
     }
-    if cfg.stats && used > pf {
-        let sigma2 = ssr / (used - pf) as f64;
-        chol.inverse_diagonal_into(&mut s.work);
-        for c in 0..pc {
-            let v = match elim {
-                Some(l) if c == l => {
-                    // Var(f_l) = σ² aᵀ (RᵀMR)⁻¹ a with a the substitution coefficients.
-                    let mut a = vec![0.0; pf];
-                    for i in (0..pc).filter(|&i| i != l) {
-                        a[free(i)] = s.coef[i];
-                    }
-                    chol.inverse_quadratic_form(&mut a)
-                }
-                _ => s.work[free(c)],
-            };
+    for &gg in &s.active {
+        out.f[m + gg] = s.f_ind[gg];
+    }
+    for a in 0..k {
+        out.f[m + g + a] = theta_d[m + a];
+    }
+
+    if cfg.stats && nu > pf {
+        let sigma2 = ssr / (nu - pf) as f64;
+        let mut put = |pos: usize, f: f64, v: f64| {
             let se = (sigma2 * v).sqrt();
-            out.se[full(c)] = se;
-            out.ts[full(c)] = s.fc[c] / se;
+            out.se[pos] = se;
+            out.ts[pos] = f / se;
+        };
+        // Dense block: diag(S⁻¹).
+        chol.inverse_diagonal_into(&mut s.work);
+        if m == 1 {
+            put(0, f_mkt, s.work[0]);
+        }
+        for a in 0..k {
+            put(m + g + a, theta_d[m + a], s.work[m + a]);
+        }
+        // Free industries: (A⁻¹)_ii + y_iᵀ S⁻¹ y_i.
+        s.qa.resize(d, 0.0);
+        for (i, &gg) in s.free_ind.iter().enumerate() {
+            s.qa.copy_from_slice(&s.ymat[i * d..(i + 1) * d]);
+            let v = s.dinv[i] - gamma * s.h[i] * s.h[i] + chol.inverse_quadratic_form(&mut s.qa);
+            put(m + gg, s.f_ind[gg], v);
+        }
+        // Eliminated industry: aᵀ A⁻¹ a + (Yᵀ a)ᵀ S⁻¹ (Yᵀ a).
+        if elim.is_some() {
+            for c in 0..d {
+                let mut acc = 0.0;
+                for i in 0..q {
+                    acc += s.ymat[i * d + c] * s.av[i];
+                }
+                s.qa[c] = acc;
+            }
+            let v = tau - gamma * tau * tau + chol.inverse_quadratic_form(&mut s.qa);
+            put(m + l_g, s.f_ind[l_g], v);
         }
     }
-    (r2, used)
+    r2
+}
+
+/// A degenerate date: every residual NaN (factor returns and statistics already are).
+fn degenerate(e: &mut [f64]) -> f64 {
+    e.fill(f64::NAN);
+    f64::NAN
 }
 
 #[cfg(test)]
@@ -611,6 +930,18 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+    }
+
+    #[test]
+    fn wdot4_copies_agree_bit_for_bit() {
+        let len = 103;
+        let v = |s: f64| (0..len).map(|i| ((i as f64 * s).sin() * 1e3).exp2().ln()).collect::<Vec<f64>>();
+        let (w, a, c0, c1, c2, c3) = (v(0.37), v(1.3), v(2.1), v(0.9), v(3.3), v(1.7));
+        let scalar = wdot4_scalar(&w, &a, [&c0, &c1, &c2, &c3]);
+        let dispatched = wdot4(&w, &a, [&c0, &c1, &c2, &c3]);
+        assert_eq!(scalar, dispatched);
+        let plain: f64 = (0..len).map(|j| w[j] * a[j] * c2[j]).sum();
+        assert!((scalar[2] - plain).abs() <= 1e-12 * plain.abs().max(1.0));
     }
 
     #[test]
@@ -628,7 +959,7 @@ mod tests {
             market: false,
             constraint: Constraint::None,
         };
-        let out = cross_section_regress(y.view(), None, None, &d).unwrap();
+        let out = cross_section_regress(y.view(), Weights::Equal, None, &d).unwrap();
         let sgr: f64 = g.iter().zip(r).map(|(a, b)| a * b).sum();
         let sgg: f64 = g.iter().map(|a| a * a).sum();
         assert!(close(out.factor_returns[[0, 0]], sgr / sgg, 1e-14));
@@ -652,7 +983,7 @@ mod tests {
             market: true,
             constraint: Constraint::Cap,
         };
-        let out = cross_section_regress(y.view(), None, Some(cap.view()), &d).unwrap();
+        let out = cross_section_regress(y.view(), Weights::Equal, Some(cap.view()), &d).unwrap();
         let f = out.factor_returns.row(0);
         assert!(f[2].is_nan());
         let c0 = 1.0 + 2.0 + 5.0;
@@ -678,7 +1009,7 @@ mod tests {
             market: true,
             constraint: Constraint::None,
         };
-        let out = cross_section_regress(y.view(), None, None, &d).unwrap();
+        let out = cross_section_regress(y.view(), Weights::Equal, None, &d).unwrap();
         assert_eq!(out.n_obs.to_vec(), vec![2, 3]);
         assert!(out.factor_returns.iter().all(|v| v.is_nan()));
         assert!(out.residuals.iter().all(|v| v.is_nan()));
@@ -695,10 +1026,10 @@ mod tests {
             market: false,
             constraint: Constraint::None,
         };
-        assert!(cross_section_regress(y.view(), None, None, &d).is_err());
+        assert!(cross_section_regress(y.view(), Weights::Equal, None, &d).is_err());
         let codes = array![[0, 1]];
         let d = Design { industry: Some(codes.view()), market: true, ..d };
-        let e = cross_section_regress(y.view(), None, None, &d).unwrap_err();
+        let e = cross_section_regress(y.view(), Weights::Equal, None, &d).unwrap_err();
         assert!(e.to_string().contains("singular"));
     }
 
@@ -709,7 +1040,7 @@ mod tests {
         let c = Array3::from_shape_fn((1, n, 2), |(_, i, j)| ((i * (j + 3)) as f64).cos());
         let codes = Array2::from_shape_fn((1, n), |(_, i)| (i % 4) as i32 - 1);
         let w = Array2::from_shape_fn((1, n), |(_, i)| 1.0 + (i % 5) as f64);
-        let e = neutralize(x.view(), Some(c.view()), Some(codes.view()), 3, Some(w.view())).unwrap();
+        let e = neutralize(x.view(), Some(c.view()), Some(codes.view()), 3, Weights::Given(w.view())).unwrap();
         for i in 0..n {
             assert_eq!(e[[0, i]].is_nan(), codes[[0, i]] < 0);
         }

@@ -176,6 +176,31 @@ def test_round_trip_shuffled_and_lazy():
     assert q.equals(p)
 
 
+def test_same_result_for_any_thread_count():
+    p = make_panel(T=30, N=20, seed=6)
+    frames = [p.to_polars(), p.to_polars().sample(fraction=1.0, shuffle=True, seed=2)]  # both scatter paths
+    try:
+        out = []
+        for n in (1, 2):
+            ff.set_num_threads(n)
+            out.append([ff.Panel.from_polars(df, assets=p.assets) for df in frames])
+    finally:
+        ff.set_num_threads(0)
+    for a, b in zip(*out):
+        assert a.equals(b) and a.equals(p)
+
+
+def test_scatter_kernel_rejects_bad_cells():
+    from ferrofactor import _core
+
+    with pytest.raises(ValueError, match=r"cell index 9 is outside \[0, 6\]"):
+        _core.scatter_fields(np.array([0, 9]), [[np.ones(2)]], [np.empty((2, 3))])
+    with pytest.raises(ValueError, match="field 0 has 1 values but there are 2 cell indices"):
+        _core.scatter_fields(np.array([0, 1]), [[np.ones(1)]], [np.empty((2, 3))])
+    with pytest.raises(ValueError, match="outs must be C-contiguous"):
+        _core.scatter_fields(np.array([0, 1]), [[np.ones(2)]], [np.empty((3, 2)).T])
+
+
 def test_to_polars_drop_missing():
     p = make_panel(T=5, N=4, seed=5)
     empty = np.zeros(p.shape, dtype=bool)
@@ -261,6 +286,7 @@ def test_default_fields_and_codes():
         (pl.DataFrame({"date": [20240101], "asset": ["A"], "x": [1.0]}), {}, "column 'date' has dtype Int64; expected dates"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": [None], "x": [1.0]}, schema_overrides={"asset": pl.String}), {}, "1 missing asset ids"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {"fields": ["x"]}, r"field 'x' is not numeric \(dtype String\)"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": [1.5], "x": [1.0]}), {}, "column 'asset' has dtype Float64; expected asset ids"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {}, "neither numeric fields nor codes"),
         (pl.DataFrame({"date": [], "asset": [], "x": []}, schema={"date": pl.Date, "asset": pl.String, "x": pl.Float64}), {}, "empty input"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": [1.0]}), {"fields": ["x"], "codes": ["x"]}, "listed more than once"),

@@ -160,10 +160,11 @@ def _design_one_date(p, t, constraint="cap"):
 
 @pytest.mark.parametrize("constraint", ["cap", "equal"])
 def test_one_date_equals_statsmodels_wls(panel, constraint):
-    sm = pytest.importorskip("statsmodels.api")
+    # the narrow import: statsmodels.api pulls in far more (seconds on a busy machine)
+    lm = pytest.importorskip("statsmodels.regression.linear_model")
     p, t = panel, 4
     X, R, idx, pos, y, w, _, _ = _design_one_date(p, t, constraint)
-    fit = sm.WLS(y, X @ R, weights=w).fit()
+    fit = lm.WLS(y, X @ R, weights=w).fit()
     res = ff.cross_section_regress(
         p.returns, p.styles, p.industry, p.weights, industry_constraint=constraint, cap=p.cap
     )
@@ -260,6 +261,55 @@ def test_degenerate_dates_give_nan():
         assert_close(getattr(res, f)[1:], getattr(ref, f)[1:], name=f)
 
 
+def test_style_explained_by_industries_is_singular():
+    # A style that is a combination of industry dummies (constant within each industry) is
+    # collinear with the industry block: the date must be NaN, not a noisy solution.
+    p = random_panel(T=6, N=80, K=2, G=4, missing=0.0, seed=11)
+    styles = p.styles.copy()
+    styles[2, :, 1] = np.where(p.industry[2] >= 0, 0.3 * p.industry[2] - 1.0, styles[2, :, 1])
+    res = ff.cross_section_regress(p.returns, styles, p.industry, p.weights, cap=p.cap)
+    assert np.isnan(res.factor_returns[2]).all() and np.isnan(res.residuals[2]).all()
+    assert res.n_obs[2] > 0
+    assert np.isfinite(res.factor_returns[1, 0])
+    assert_same(res, bl.cross_section_regress(p.returns, styles, p.industry, p.weights, cap=p.cap))
+
+
+def test_many_industries_and_styles_equal_baseline():
+    # 40 industries over 300 assets (some with one or two members), 8 styles.
+    p = random_panel(T=6, N=300, K=8, G=40, missing=0.1, seed=12)
+    for constraint in ("cap", "equal"):
+        kw = dict(weights=p.weights, cap=p.cap, industry_constraint=constraint)
+        assert_same(
+            ff.cross_section_regress(p.returns, p.styles, p.industry, **kw),
+            bl.cross_section_regress(p.returns, p.styles, p.industry, **kw),
+        )
+
+
+def test_last_industry_with_zero_cap_is_not_the_one_eliminated(panel):
+    # All members of the highest active industry have cap 0 on date 1: the constraint cannot
+    # express that industry via the others, so the next one is eliminated instead.
+    p = panel
+    cap = p.cap.copy()
+    last = int(p.industry[1].max())
+    cap[1, p.industry[1] == last] = 0.0
+    kw = dict(weights=p.weights, cap=cap)
+    res = ff.cross_section_regress(p.returns, p.styles, p.industry, **kw)
+    assert_same(res, bl.cross_section_regress(p.returns, p.styles, p.industry, **kw))
+    assert np.isfinite(res.factor_returns[1]).sum() >= 1 + last + 3
+
+
+def test_exactly_determined_date_with_industries():
+    # n_obs == free parameters (market + 3 industries - 1 constraint + 1 style = 4).
+    y = np.array([[0.01, -0.02, 0.03, 0.005, np.nan, np.nan]])
+    x = np.array([[[0.5], [1.0], [-1.0], [2.0], [0.1], [0.2]]])
+    g = np.array([[0, 1, 2, 2, 0, 1]])
+    res = ff.cross_section_regress(y, x, g, cap=np.ones((1, 6)))
+    assert res.n_obs[0] == 4
+    assert np.isfinite(res.factor_returns).all()
+    assert np.isnan(res.std_errors).all() and np.isnan(res.tstats).all()
+    np.testing.assert_allclose(res.residuals[0, :4], 0, atol=1e-15)
+
+
 def test_all_nan_panel_and_empty_shapes():
     y = np.full((3, 5), np.nan)
     res = ff.cross_section_regress(y, np.zeros((3, 5, 2)), np.zeros((3, 5), int), cap=np.ones((3, 5)))
@@ -327,6 +377,9 @@ def test_bad_input(panel):
     badc[0, 0] = -np.inf
     with pytest.raises(ValueError, match="cap must not contain infinite"):
         ff.cross_section_regress(y, s, g, w, cap=badc)
+    badc[0, 0] = -3.0
+    with pytest.raises(ValueError, match="cap must be non-negative"):
+        ff.cross_section_regress(y, s, g, cap=badc)  # weights default to sqrt(cap)
     with pytest.raises(ValueError, match=r"industry has code 4 but only 3 industry_names"):
         ff.cross_section_regress(y, s, g, w, cap=c, industry_names=["a", "b", "c"])
     badg = g.copy()

@@ -42,8 +42,17 @@ from ferrofactor.io import (
     read_panel,
     returns_from_prices,
 )
-from ferrofactor.model import CrossSectionResult, cross_section_regress
+from ferrofactor.model import (
+    CrossSectionResult,
+    FactorModel,
+    cross_section_regress,
+    fama_macbeth,
+    robust_clip_returns,
+)
 from ferrofactor.panel import Panel
+from ferrofactor.results import FactorModelResult, FamaMacBethResult
+from ferrofactor import risk
+from ferrofactor.risk import RiskModel
 
 __version__ = "0.1.0"
 
@@ -53,9 +62,16 @@ __all__ = [
     "Exposures",
     "Panel",
     "cross_section_regress",
+    "FactorModel",
+    "FactorModelResult",
+    "FamaMacBethResult",
+    "fama_macbeth",
+    "robust_clip_returns",
     "datasets",
     "derive_price_fields",
     "dollar_volume",
+    "RiskModel",
+    "risk",
     "get_num_threads",
     "market_cap",
     "read_classifications",

@@ -24,41 +24,102 @@ def compounded_return(
 ) -> npt.NDArray[np.float64]: ...
 def max_drawdown(x: npt.NDArray[np.float64], window: int, min_periods: int) -> npt.NDArray[np.float64]: ...
 def cross_section_regress(
-    returns: npt.npt.NDArray[np.float64],
-    styles: npt.npt.NDArray[np.float64] | None,
-    industry: npt.npt.NDArray[np.int32] | None,
+    returns: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
     n_industries: int,
-    weights: npt.npt.NDArray[np.float64] | None,
-    cap: npt.npt.NDArray[np.float64] | None,
+    weights: npt.NDArray[np.float64] | None,
+    cap: npt.NDArray[np.float64] | None,
     market: bool,
     industry_constraint: str | None,
 ) -> tuple[
-    npt.npt.NDArray[np.float64],
-    npt.npt.NDArray[np.float64],
-    npt.npt.NDArray[np.float64],
-    npt.npt.NDArray[np.float64],
-    npt.npt.NDArray[np.float64],
-    npt.npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
 ]: ...
 def neutralize(
-    x: npt.npt.NDArray[np.float64],
-    controls: npt.npt.NDArray[np.float64] | None,
-    industry: npt.npt.NDArray[np.int32] | None,
+    x: npt.NDArray[np.float64],
+    controls: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
     n_industries: int,
-    weights: npt.npt.NDArray[np.float64] | None,
-) -> npt.npt.NDArray[np.float64]: ...
+    weights: npt.NDArray[np.float64] | None,
+) -> npt.NDArray[np.float64]: ...
 
 # --- clean (rust/clean.rs) ---
 def winsorize(
-    x: npt.npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
     method: str,
     limit: float,
-    weights: npt.npt.NDArray[np.float64] | None = None,
-    groups: npt.npt.NDArray[np.int32] | None = None,
-) -> npt.npt.NDArray[np.float64]: ...
+    weights: npt.NDArray[np.float64] | None = None,
+    groups: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
 def standardize(
-    x: npt.npt.NDArray[np.float64],
-    weights: npt.npt.NDArray[np.float64] | None = None,
-    groups: npt.npt.NDArray[np.int32] | None = None,
-) -> npt.npt.NDArray[np.float64]: ...
-def rank(x: npt.npt.NDArray[np.float64]) -> npt.npt.NDArray[np.float64]: ...
+    x: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64] | None = None,
+    groups: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+# panel
+def scatter_fields(
+    lin: npt.NDArray[np.int64],
+    fields: list[list[npt.NDArray[np.float64]]],
+    outs: list[npt.NDArray[np.float64]],
+) -> None: ...
+def cell_index(
+    days: list[npt.NDArray[np.int32]],
+    ids: list[npt.NDArray[np.uint32]],
+    day_lo: int,
+    day_lut: npt.NDArray[np.int32],
+    id_lut: npt.NDArray[np.int32],
+    n_dates: int,
+    n_assets: int,
+    max_report: int,
+) -> tuple[npt.NDArray[np.int64], int, bool, npt.NDArray[np.int64], int, int]: ...
+
+
+# --- risk ---
+
+def risk_ewma_newey_west(x: np.ndarray, half_life: float, lags: int, min_periods: int) -> np.ndarray: ...
+def risk_factor_covariance(
+    factor_returns: np.ndarray,
+    vol_half_life: float,
+    corr_half_life: float,
+    vol_lags: int,
+    corr_lags: int,
+    min_periods: int,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def risk_specific_variance(
+    residuals: np.ndarray,
+    styles: np.ndarray,
+    industry: np.ndarray,
+    n_industries: int,
+    cap: np.ndarray,
+    half_life: float,
+    min_periods: int,
+    shrinkage: float,
+    n_groups: int,
+    ridge: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def risk_regime_multiplier(
+    x: np.ndarray, forecast_var: np.ndarray, weights: np.ndarray | None, half_life: float
+) -> tuple[np.ndarray, np.ndarray]: ...
+def risk_factor_exposures(
+    weights: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
+) -> np.ndarray: ...
+def risk_portfolio_variance(
+    weights: np.ndarray,
+    styles: np.ndarray,
+    industry: np.ndarray,
+    market: bool,
+    n_industries: int,
+    factor_cov: np.ndarray,
+    specific_var: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def risk_exposures_times(
+    v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
+) -> np.ndarray: ...
+def risk_check_factor_covariance(c: np.ndarray) -> None: ...

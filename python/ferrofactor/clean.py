@@ -46,9 +46,10 @@ def _weights(weights: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     if w is None:
         return None
     check_shape("weights", w, shape, "the shape of x")
-    # Fast path (two reductions, no temporaries); the detailed message comes from check_weights.
-    if w.size and (np.fmin.reduce(w, axis=None) < 0 or np.fmax.reduce(w, axis=None) == np.inf):
-        check_weights("weights", w)
+    # Negative or infinite values are rejected by the Rust kernel, row by row in the pass that
+    # already reads the weights (a ValueError naming `weights`, with the count, as
+    # _validate.check_weights words it); checking here too would cost two more passes over a
+    # full-universe panel.
     return w
 
 
@@ -243,5 +244,5 @@ def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any 
     w = as_float_array("weights", weights, 2, allow_none=True)
     if w is not None:
         check_shape("weights", w, (T, N), f"to match x {xv.shape}")
-        check_weights("weights", w)
+        # negative / infinite weights are rejected by the kernel while it reads each date
     return _core.neutralize(xv, ctl, codes, G, w)

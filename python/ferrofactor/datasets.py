@@ -143,9 +143,13 @@ def _slow_exposures(rng: np.random.Generator, T: int, N: int, K: int, step: int 
     pos = np.arange(T) / step
     i0 = pos.astype(np.int64)
     w = (pos - i0)[:, None, None]
-    out = knots[i0]
-    out *= 1.0 - w
-    out += knots[i0 + 1] * w
+    out = np.empty((T, N, K))
+    # blocks of dates keep the temporaries small (reused by the allocator, not fresh pages)
+    block = max(1, (1 << 21) // max(N * K, 1))
+    for s in range(0, T, block):
+        e = min(s + block, T)
+        np.multiply(knots[i0[s:e]], 1.0 - w[s:e], out=out[s:e])
+        out[s:e] += knots[i0[s:e] + 1] * w[s:e]
     return out
 
 

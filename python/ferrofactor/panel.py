@@ -9,9 +9,11 @@ A :class:`Panel` holds
   no code, each with its ``labels`` (``labels[code]`` is the name of a code).
 
 Long frames (one row per (date, asset), one column per field) become a Panel in O(rows): dates
-and assets get dense integer codes (a lookup table over the day numbers; a hash of the asset
-strings) and each field is scattered into its (T, N) array with one numpy assignment. There is no
-per-asset or per-date Python loop.
+and assets get dense integer codes (a lookup table over the day numbers; one hash of the asset
+strings), each row its cell ``t * N + a``, an occupancy pass rejects repeated cells, and the Rust
+kernel ``_core.scatter_fields`` writes every float field into its (T, N) array (fields in
+parallel; one sequential pass when the rows are sorted by date then asset). There is no per-asset
+or per-date Python loop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ferrofactor import _core
 from ferrofactor._validate import as_code_array, as_float_array, check_shape
 
 __all__ = ["Panel"]
@@ -122,36 +125,6 @@ def _series_to_days(name: str, s: pl.Series) -> np.ndarray:
     if n_null:
         raise ValueError(f"column {name!r} has {n_null} missing dates")
     return d.to_physical().to_numpy().astype(np.int32, copy=False)
-
-
-def _date_codes(days: np.ndarray, target: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Dense codes of day numbers.
-
-    Returns ``(axis_days, t_idx)``: the sorted unique days (or ``target``'s days) and, per row, the
-    index into them (-1 for a day not on ``target``). O(rows + day range) through a lookup table
-    when the day range is moderate, else O(rows log T) through ``searchsorted``.
-    """
-    if target is not None:
-        axis = target.astype(np.int64)
-        if days.size == 0:
-            return axis, np.empty(0, dtype=np.int64)
-        pos = np.searchsorted(axis, days)
-        pos_c = np.minimum(pos, max(len(axis) - 1, 0))
-        hit = (pos < len(axis)) & (axis[pos_c] == days) if len(axis) else np.zeros(len(days), bool)
-        return axis, np.where(hit, pos_c, -1)
-    if days.size == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    lo, hi = int(days.min()), int(days.max())
-    span = hi - lo + 1
-    if span <= 4 * days.size + 1_000_000:
-        present = np.zeros(span, dtype=bool)
-        off = days - lo
-        present[off] = True
-        axis = np.flatnonzero(present).astype(np.int64) + lo
-        lut = np.cumsum(present, dtype=np.int64) - 1
-        return axis, lut[off]
-    axis = np.unique(days).astype(np.int64)
-    return axis, np.searchsorted(axis, days)
 
 
 def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -586,6 +559,10 @@ class Panel:
 
         lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
         a_dt = schema[asset]
+        if not (a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, (pl.Enum, pl.Categorical))):
+            raise ValueError(
+                f"column {asset!r} has dtype {a_dt}; expected asset ids (strings or integers)"
+            )
         a_expr = pl.col(asset)
         if a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, pl.Enum):
             # hash the ids while the other columns are decoded (the query runs columns in parallel)
@@ -600,25 +577,12 @@ class Panel:
         if frame.height == 0 and (target_dates is None or target_assets is None):
             raise ValueError("empty input: the data has no rows")
 
-        days = _series_to_days(date, frame[date])
-        axis_days, t_idx = _date_codes(days, None if target_dates is None else target_dates.view(np.int64))
-        del days
-        axis_assets, a_idx = _asset_codes(frame[asset], target_assets)
+        lin, complete, axis_days, axis_assets = _cells(frame, date, asset, target_dates, target_assets)
         T, N = len(axis_days), len(axis_assets)
-        # Row -> cell index t * N + a, in place; rows off the target axes go to a spare cell T*N.
-        lin = t_idx
-        if target_dates is not None or target_assets is not None:
-            off = (t_idx < 0) | (a_idx < 0)
-        else:
-            off = None
-        lin *= N
-        lin += a_idx
-        del a_idx
-        if off is not None:
-            lin[off] = T * N
-        complete = _check_duplicates(lin, T, N, axis_days, axis_assets)
-
-        out_fields = {c: _scatter_series(frame[c], lin, T, N, complete) for c in fields}
+        chunks = [_float_chunks(frame[c]) for c in fields]
+        # numpy allocates the outputs (it asks for huge pages: cheaper first-touch faults)
+        out_fields = {c: np.empty((T, N), dtype=np.float64) for c in fields}
+        _core.scatter_fields(lin, chunks, list(out_fields.values()))
         out_codes = {}
         for c in codes:
             v, labels = _label_codes(frame[c])
@@ -626,60 +590,94 @@ class Panel:
         return cls(axis_days.astype("datetime64[D]"), axis_assets, out_fields, out_codes)
 
 
-def _check_duplicates(
-    lin: np.ndarray, T: int, N: int, axis_days: np.ndarray, axis_assets: np.ndarray
-) -> bool:
-    """Raise on repeated cells; return True when the rows are exactly the full grid in order.
+def _day_chunks(name: str, s: pl.Series) -> list[np.ndarray]:
+    """Day numbers of a date column as int32 numpy chunks (zero-copy for a ``Date`` column)."""
+    if s.dtype == pl.Date:
+        if s.null_count():
+            raise ValueError(f"column {name!r} has {s.null_count()} missing dates")
+        return [np.ascontiguousarray(c.to_physical().to_numpy(), dtype=np.int32) for c in s.get_chunks()]
+    return [_series_to_days(name, s)]
 
-    ``lin`` holds each row's cell ``t * N + a`` (``T * N`` for a row off the target axes).
-    O(rows + T·N): one occupancy pass; the details (count, first few) only on failure.
+
+def _cells(
+    frame: pl.DataFrame,
+    date: str,
+    asset: str,
+    target_dates: np.ndarray | None,
+    target_assets: np.ndarray | None,
+) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
+    """Each row's cell ``t * N + a`` (``T * N`` = off the target axes), in one Rust pass.
+
+    Returns ``(lin, complete, axis_days, axis_assets)``; ``complete`` when the rows are exactly
+    the full grid in date-then-asset order. Raises on repeated (date, asset) rows.
     """
-    n = len(lin)
-    size = T * N
-    if n == size and (n < 2 or bool(np.all(lin[1:] > lin[:-1]))) and (n == 0 or lin[-1] < size):
-        return True  # strictly increasing over [0, T*N) with T*N rows: the identity
-    occ = np.zeros(size + 1, dtype=np.uint8)
-    occ[lin] = 1
-    n_on = n - int(np.count_nonzero(lin == size)) if occ[size] else n
-    if int(np.count_nonzero(occ[:size])) == n_on:
-        return False
-    counts = np.bincount(lin, minlength=size + 1)[:size]
-    cells = np.flatnonzero(counts > 1)
-    extra = int(n_on - np.count_nonzero(counts))
-    first = [
-        (str(np.datetime64(int(axis_days[c // N]), "D")), str(axis_assets[c % N]))
-        for c in cells[:_SHOW]
-    ]
-    raise ValueError(
-        f"duplicate (date, asset) rows: {len(cells)} pairs appear more than once "
-        f"({extra} extra rows), e.g. {first}"
+    days = _day_chunks(date, frame[date])
+    if any(len(c) for c in days):
+        lo = int(min(c.min() for c in days if len(c)))
+        hi = int(max(c.max() for c in days if len(c)))
+    else:
+        lo, hi = 0, -1
+    if target_dates is None:
+        col = frame[date]
+        uniq = col.to_physical().unique() if col.dtype == pl.Date else pl.Series(days[0]).unique()
+        axis_days = np.sort(uniq.to_numpy().astype(np.int64))
+    else:
+        axis_days = target_dates.view(np.int64)
+    day_lut = np.full(max(hi - lo + 1, 0), -1, dtype=np.int32)
+    inside = (axis_days >= lo) & (axis_days <= hi)
+    day_lut[axis_days[inside] - lo] = np.flatnonzero(inside).astype(np.int32)
+
+    s = frame[asset]
+    if s.null_count():
+        raise ValueError(f"column {asset!r} has {s.null_count()} missing asset ids")
+    if not isinstance(s.dtype, pl.Categorical):
+        s = s.cast(pl.String).cast(pl.Categorical)
+    uniq = s.unique()
+    u_ids = uniq.to_physical().to_numpy().astype(np.int64)
+    u_names = np.asarray(uniq.cast(pl.String).to_list(), dtype=str)
+    if target_assets is None:
+        order = np.argsort(u_names, kind="stable")
+        axis_assets = u_names[order]
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+    else:
+        axis_assets = target_assets
+        rank = np.full(len(u_names), -1, dtype=np.int32)
+        if len(target_assets) and len(u_names):
+            t_order = np.argsort(target_assets, kind="stable")
+            t_sorted = target_assets[t_order]
+            pos = np.minimum(np.searchsorted(t_sorted, u_names), len(t_sorted) - 1)
+            hit = t_sorted[pos] == u_names
+            rank[hit] = t_order[pos[hit]]
+    id_lut = np.full(int(u_ids.max()) + 1 if len(u_ids) else 0, -1, dtype=np.int32)
+    id_lut[u_ids] = rank
+    ids = [np.ascontiguousarray(c.to_numpy(), dtype=np.uint32) for c in s.to_physical().get_chunks()]
+
+    T, N = len(axis_days), len(axis_assets)
+    lin, _, increasing, repeated, n_repeats, n_cells = _core.cell_index(
+        days, ids, lo, day_lut, id_lut, T, N, _SHOW
     )
+    if n_repeats:
+        first = [
+            (str(np.datetime64(int(axis_days[c // N]), "D")), str(axis_assets[c % N])) for c in repeated
+        ]
+        raise ValueError(
+            f"duplicate (date, asset) rows: {n_cells} pairs appear more than once "
+            f"({n_repeats} extra rows), e.g. {first}"
+        )
+    complete = bool(increasing) and len(lin) == T * N
+    return lin, complete, axis_days, axis_assets
 
 
-def _scatter_series(s: pl.Series, lin: np.ndarray, T: int, N: int, complete: bool) -> np.ndarray:
-    """Scatter a numeric column into a (T, N) float64 array, NaN where no row; chunk by chunk
-    (each Arrow chunk is viewed without a copy when it has no nulls)."""
+def _float_chunks(s: pl.Series) -> list[np.ndarray]:
+    """A numeric column as float64 numpy chunks (each Arrow chunk viewed without a copy when it
+    is float64 without nulls; nulls become NaN)."""
     dtype = s.dtype
     if not (dtype.is_numeric() or dtype == pl.Boolean):
         raise ValueError(f"field {s.name!r} is not numeric (dtype {dtype}); pass it in codes= if it is a label")
     if dtype != pl.Float64:
         s = s.cast(pl.Float64)
-    size = T * N
-    if complete:
-        out = np.empty(size, dtype=np.float64)
-    else:
-        out = np.empty(size + 1, dtype=np.float64)
-        out.fill(np.nan)
-    pos = 0
-    for chunk in s.get_chunks():
-        v = chunk.to_numpy()
-        k = len(v)
-        if complete:
-            out[pos : pos + k] = v
-        else:
-            out[lin[pos : pos + k]] = v
-        pos += k
-    return out[:size].reshape(T, N)
+    return [np.ascontiguousarray(ch.to_numpy(), dtype=np.float64) for ch in s.get_chunks()]
 
 
 def _scatter_array(v: np.ndarray, lin: np.ndarray, T: int, N: int, fill: Any, complete: bool) -> np.ndarray:

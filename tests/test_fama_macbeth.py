@@ -1,0 +1,237 @@
+"""ff.fama_macbeth against linearmodels' FamaMacBeth (the oracle), on real and random panels.
+
+linearmodels 7.1 is the reference: FamaMacBeth(...).fit(cov_type=..., bandwidth=...) with its
+defaults (debiased=True, Bartlett kernel, Newey-West automatic bandwidth). Tolerance 1e-10
+relative: the maths is the same; only the per-date solver differs (Cholesky in Rust vs lstsq).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import random_panel
+from linearmodels import FamaMacBeth
+from linearmodels.datasets import french
+
+import ferrofactor as ff
+from ferrofactor import baseline
+from ferrofactor.results import fama_macbeth_inference, newey_west_bandwidth
+
+RTOL = 1e-10
+
+
+def to_linearmodels(y, x, intercept=True, names=None):
+    """(T, N) and (T, N, K) arrays → linearmodels' (entity, time) MultiIndex data."""
+    T, N, K = x.shape
+    names = names or [f"x{k}" for k in range(K)]
+    idx = pd.MultiIndex.from_product(
+        [np.arange(N), pd.date_range("2000-01-31", periods=T, freq="ME")], names=["entity", "time"]
+    )
+    dep = pd.Series(np.asarray(y).T.ravel(), index=idx, name="y")
+    exog = pd.DataFrame({n: x[:, :, k].T.ravel() for k, n in enumerate(names)}, index=idx)
+    if intercept:
+        exog.insert(0, "const", 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dates with deficient rank are reported by a warning
+        return FamaMacBeth(dep, exog)
+
+
+def assert_same(ours, theirs, rtol=RTOL):
+    np.testing.assert_allclose(ours.params, theirs.params.values, rtol=rtol, atol=0)
+    np.testing.assert_allclose(ours.std_errors, theirs.std_errors.values, rtol=rtol, atol=0)
+    np.testing.assert_allclose(ours.tstats, theirs.tstats.values, rtol=rtol, atol=0)
+    np.testing.assert_allclose(ours.pvalues, theirs.pvalues.values, rtol=rtol, atol=0)
+    np.testing.assert_allclose(ours.cov, theirs.cov.values, rtol=rtol, atol=0)
+    assert ours.df_resid == theirs.df_resid
+    # per-date estimates: linearmodels lists only dates that have data
+    lm_all = theirs.all_params.values
+    ok = ours.n_obs > 0
+    np.testing.assert_allclose(ours.estimates[ok], lm_all, rtol=1e-9, atol=1e-14)
+
+
+# --- real data: Ken French's portfolios with rolling betas as characteristics -------------------
+@pytest.fixture(scope="module")
+def french_panel():
+    """Excess returns of the 30 portfolios (T=819 months) and their 60-month rolling betas on
+    MktRF, SMB, HML estimated from months t-60..t-1 only (known before month t's return)."""
+    d = french.load()
+    ports = [c for c in d.columns if c not in ("dates", "MktRF", "SMB", "HML", "Mom", "RF")]
+    y = d[ports].to_numpy() - d[["RF"]].to_numpy()  # (T, N) excess returns
+    f = d[["MktRF", "SMB", "HML"]].to_numpy()
+    T, N = y.shape
+    window = 60
+    betas = np.full((T, N, 3), np.nan)
+    for t in range(window, T):
+        X = np.column_stack([np.ones(window), f[t - window : t]])
+        coef = np.linalg.lstsq(X, y[t - window : t], rcond=None)[0]  # (4, N)
+        betas[t] = coef[1:].T
+    return y, betas, ["beta_mkt", "beta_smb", "beta_hml"]
+
+
+@pytest.fixture(scope="module")
+def french_linearmodels(french_panel):
+    y, betas, names = french_panel
+    return to_linearmodels(y, betas, names=names)  # built once: linearmodels is the slow part
+
+
+@pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
+def test_french_betas_equal_linearmodels(french_panel, french_linearmodels, cov):
+    y, betas, names = french_panel
+    ours = ff.fama_macbeth(y, betas, cov=cov, names=names)
+    theirs = french_linearmodels.fit(cov_type=cov)
+    assert ours.n_periods == 819 - 60
+    assert ours.names == ["const"] + names
+    assert_same(ours, theirs)
+
+
+def test_french_kernel_given_bandwidth_and_no_intercept(french_panel):
+    y, betas, names = french_panel
+    y, betas = y[-300:], betas[-300:]  # the last 25 years: keeps linearmodels' time down
+    ours = ff.fama_macbeth(y, betas, intercept=False, cov="kernel", bandwidth=12, names=names)
+    theirs = to_linearmodels(y, betas, intercept=False, names=names).fit(
+        cov_type="kernel", bandwidth=12
+    )
+    assert ours.bandwidth == 12
+    assert_same(ours, theirs)
+
+
+def test_french_automatic_bandwidth_is_linearmodels_rule(french_panel):
+    from linearmodels.iv.covariance import kernel_optimal_bandwidth
+
+    y, betas, _ = french_panel
+    ours = ff.fama_macbeth(y, betas, cov="kernel")
+    est = ours.estimates[np.all(np.isfinite(ours.estimates), axis=1)]
+    e = est - est.mean(0)
+    stde = np.sum(e / e.std(0), axis=1)
+    assert ours.bandwidth == kernel_optimal_bandwidth(stde, "bartlett") == newey_west_bandwidth(stde)
+
+
+# --- random panels with missing values, an all-NaN date and thin dates -------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
+def test_random_panel_with_missing_values(seed, cov):
+    p = random_panel(T=40, N=80, K=3, seed=seed, missing=0.15)
+    y = p.returns.copy()
+    # a thin date: fewer observations than parameters → no estimate, not counted (as linearmodels)
+    y[5, 3:] = np.nan
+    ours = ff.fama_macbeth(y, p.styles, cov=cov)
+    theirs = to_linearmodels(y, p.styles).fit(cov_type=cov)
+    assert np.all(np.isnan(ours.estimates[5])) and ours.n_obs[5] <= 3
+    assert np.all(np.isnan(ours.estimates[p.all_nan_dates]))
+    assert ours.n_periods == 40 - 2
+    assert_same(ours, theirs)
+
+
+def test_estimates_equal_numpy_baseline():
+    p = random_panel(T=25, N=60, K=2, seed=4)
+    ours = ff.fama_macbeth(p.returns, p.styles)
+    est, n_obs = baseline.fama_macbeth_estimates(p.returns, p.styles)
+    np.testing.assert_array_equal(ours.n_obs, n_obs)
+    np.testing.assert_allclose(ours.estimates, est, rtol=1e-10, atol=1e-15)
+
+
+def test_inference_hand_worked():
+    # three dates, one parameter: b = (1, 2, 6): mean 3, deviations (-2, -1, 3)
+    est = np.array([[1.0], [2.0], [6.0], [np.nan]])
+    out = fama_macbeth_inference(est, "unadjusted")
+    assert out["params"][0] == 3.0
+    # var = (4 + 1 + 9) / (3 * 2)
+    np.testing.assert_allclose(out["std_errors"][0], np.sqrt(14 / 6), rtol=1e-15)
+    # bandwidth 1: Bartlett weight 1/2 on lag 1: Γ1 = (-1)(-2) + 3(-1) = -1 → 14 + 2·½·(−1) = 13
+    out = fama_macbeth_inference(est, "kernel", bandwidth=1)
+    np.testing.assert_allclose(out["std_errors"][0], np.sqrt(13 / 6), rtol=1e-15)
+    assert out["n_periods"] == 3 and out["df_resid"] == 2
+
+
+def test_column_policy_equals_row_policy_without_partial_gaps():
+    rng = np.random.default_rng(3)
+    est = rng.standard_normal((60, 3))
+    est[10] = np.nan
+    for cov in ("unadjusted", "kernel"):
+        a = fama_macbeth_inference(est, cov)
+        b = fama_macbeth_inference(est, cov, nan_policy="column")
+        assert a["bandwidth"] == b["bandwidth"]
+        for k in ("params", "std_errors", "tstats", "pvalues"):
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-12)
+    est[20, 1] = np.nan  # a gap in one parameter only: the others keep date 20
+    b = fama_macbeth_inference(est, "unadjusted", nan_policy="column")
+    np.testing.assert_array_equal(b["n_periods"], [59, 58, 59])
+    np.testing.assert_allclose(b["params"], np.nanmean(est, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        b["std_errors"], np.nanstd(est, axis=0, ddof=1) / np.sqrt([59, 58, 59]), rtol=1e-12
+    )
+
+
+def test_threads_give_identical_results():
+    p = random_panel(T=30, N=100, K=3, seed=5)
+    try:
+        ff.set_num_threads(1)
+        a = ff.fama_macbeth(p.returns, p.styles, cov="kernel")
+        ff.set_num_threads(2)
+        b = ff.fama_macbeth(p.returns, p.styles, cov="kernel")
+    finally:
+        ff.set_num_threads(0)
+    np.testing.assert_array_equal(a.estimates, b.estimates)
+    np.testing.assert_array_equal(a.std_errors, b.std_errors)
+
+
+def test_result_is_read_only_and_converts_to_polars():
+    p = random_panel(T=12, N=50, K=2, seed=6)
+    dates = np.arange("2020-01-01", 12, dtype="datetime64[D]")
+    res = ff.fama_macbeth(p.returns, p.styles, names=["value", "size"], dates=dates)
+    with pytest.raises(AttributeError):
+        res.params = np.zeros(3)
+    with pytest.raises(ValueError, match="read-only"):
+        res.params[0] = 1.0
+    frame = res.to_polars()
+    assert frame["name"].to_list() == ["const", "value", "size"]
+    np.testing.assert_array_equal(frame["tstat"].to_numpy(), res.tstats)
+    wide = res.to_polars("estimates")
+    assert wide.columns == ["date", "const", "value", "size", "n_obs"]
+    assert wide.height == 12 and wide["date"].to_numpy()[3] == dates[3]
+    text = res.summary()
+    for i, name in enumerate(["const", "value", "size"]):
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+        assert f"{res.tstats[i]:.4f}" in line
+
+
+# --- bad input ------------------------------------------------------------------------------------
+def test_bad_input():
+    p = random_panel(T=10, N=30, K=2, seed=7)
+    y, x = p.returns, p.styles
+    with pytest.raises(ValueError, match="cov must be one of"):
+        ff.fama_macbeth(y, x, cov="robust")
+    with pytest.raises(ValueError, match=r"characteristics has shape \(10, 29, 2\)"):
+        ff.fama_macbeth(y, x[:, :29])
+    with pytest.raises(ValueError, match="characteristics must be 3-dimensional"):
+        ff.fama_macbeth(y, x[:, :, 0])
+    with pytest.raises(TypeError, match="returns must be a numeric array"):
+        ff.fama_macbeth(np.full((10, 30), "a"), x)
+    with pytest.raises(ValueError, match="bandwidth is only used with cov='kernel'"):
+        ff.fama_macbeth(y, x, bandwidth=3)
+    with pytest.raises(ValueError, match="bandwidth must be below the number of periods used"):
+        ff.fama_macbeth(y, x, cov="kernel", bandwidth=9)
+    with pytest.raises(ValueError, match="needs at least 4 periods"):
+        ff.fama_macbeth(y[:3], x[:3], cov="kernel")
+    with pytest.raises(ValueError, match="names has 1 names but characteristics has K = 2"):
+        ff.fama_macbeth(y, x, names=["a"])
+    with pytest.raises(ValueError, match="at least one column"):
+        ff.fama_macbeth(y, x[:, :, :0])
+
+
+@pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
+def test_exactly_identified_and_collinear_dates_as_linearmodels(cov):
+    p = random_panel(T=30, N=50, K=3, seed=0)
+    y, x = p.returns.copy(), p.styles.copy()
+    ok = np.flatnonzero(np.isfinite(y[7]) & np.all(np.isfinite(x[7]), axis=1))
+    y[7, ok[4:]] = np.nan  # exactly P = 4 observations: an exact fit, which linearmodels keeps
+    x[9, :, 1] = 0.5  # a constant characteristic, collinear with the intercept: date dropped
+    x[11, :, 2] = 2.0 * x[11, :, 0]  # two collinear characteristics: date dropped
+    ours = ff.fama_macbeth(y, x, cov=cov)
+    assert ours.n_obs[7] == 4 and np.all(np.isfinite(ours.estimates[7]))
+    assert np.all(np.isnan(ours.estimates[[9, 11]]))
+    assert ours.n_periods == 30 - 3
+    assert_same(ours, to_linearmodels(y, x).fit(cov_type=cov))

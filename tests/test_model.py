@@ -1,0 +1,337 @@
+"""FactorModel: explicit lag, agreement with the direct regression, FM summary, clipping, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import random_panel
+from linearmodels import FamaMacBeth
+
+import ferrofactor as ff
+from ferrofactor import baseline
+from ferrofactor.model import cross_section_regress
+
+
+def exposures_of(p, industries=True, **kw):
+    return ff.Exposures(
+        p.styles,
+        p.industry if industries else None,
+        style_names=["value", "momentum", "size"][: p.styles.shape[2]],
+        **kw,
+    )
+
+
+def shift(a, lag, fill=np.nan):
+    out = np.full_like(a, fill)
+    out[lag:] = a[: a.shape[0] - lag]
+    return out
+
+
+# --- the lag -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lag", [1, 2])
+def test_lag_perturbing_exposures_at_t_changes_only_t_plus_lag(lag):
+    p = random_panel(T=12, N=80, K=3, seed=1)
+    model = ff.FactorModel(weights="equal", industry_constraint=None, lag=lag)
+    base = model.fit(p.returns, exposures_of(p, industries=False))
+    t0 = 3  # t0 + lag avoids the all-NaN date T // 2 = 6
+    styles = p.styles.copy()
+    styles[t0] += np.random.default_rng(9).standard_normal(styles[t0].shape)
+    moved = model.fit(
+        p.returns, ff.Exposures(styles, style_names=["value", "momentum", "size"])
+    )
+    f0, f1 = base.factor_returns, moved.factor_returns
+    # exposures at t0 are not used for returns at t0 (nor any date but t0 + lag) ...
+    others = np.arange(12) != t0 + lag
+    np.testing.assert_array_equal(f0[others], f1[others])
+    # ... and they are what explains returns at t0 + lag
+    assert np.all(np.abs(f0[t0 + lag] - f1[t0 + lag]) > 1e-8)
+    # the first lag dates have no exposures
+    assert np.all(np.isnan(f0[:lag])) and np.all(base.n_obs[:lag] == 0)
+
+
+def test_lag_zero_uses_same_date_exposures():
+    p = random_panel(T=8, N=60, K=2, seed=2)
+    res = ff.FactorModel(weights="equal", industry_constraint=None, lag=0).fit(
+        p.returns, exposures_of(p, industries=False)
+    )
+    direct = cross_section_regress(p.returns, styles=p.styles, market=True, industry_constraint=None)
+    np.testing.assert_array_equal(res.factor_returns, direct.factor_returns)
+
+
+# --- equals a direct regression on hand-lagged inputs -----------------------------------------------
+@pytest.mark.parametrize("industries", [False, True])
+def test_fit_equals_direct_regression_on_hand_lagged_exposures(industries):
+    p = random_panel(T=15, N=120, K=3, seed=3)
+    res = ff.FactorModel().fit(p.returns, exposures_of(p, industries), cap=p.cap)
+    cap_l = shift(p.cap, 1)
+    direct = cross_section_regress(
+        p.returns,
+        styles=shift(p.styles, 1),
+        industry=shift(p.industry, 1, fill=-1) if industries else None,
+        weights=np.sqrt(cap_l),
+        market=True,
+        industry_constraint="cap" if industries else None,
+        cap=cap_l,
+        style_names=["value", "momentum", "size"],
+    )
+    for name in ("factor_returns", "residuals", "r2", "std_errors", "tstats", "n_obs"):
+        np.testing.assert_array_equal(getattr(res, name), getattr(direct, name), err_msg=name)
+    assert res.factor_names == list(direct.factor_names)
+    np.testing.assert_array_equal(res.exposures.styles, shift(p.styles, 1))
+
+
+def test_custom_weights_are_lagged_like_exposures():
+    p = random_panel(T=10, N=70, K=2, seed=4)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=p.returns.shape)
+    res = ff.FactorModel(weights=w, industry_constraint=None).fit(
+        p.returns, exposures_of(p, industries=False)
+    )
+    direct = cross_section_regress(
+        p.returns, styles=shift(p.styles, 1), weights=shift(w, 1), market=True,
+        industry_constraint=None,
+    )
+    np.testing.assert_array_equal(res.factor_returns, direct.factor_returns)
+
+
+# --- Fama-MacBeth summary equals linearmodels ------------------------------------------------------
+def linearmodels_fm(y, x, w=None):
+    T, N, K = x.shape
+    idx = pd.MultiIndex.from_product(
+        [np.arange(N), pd.date_range("2001-01-01", periods=T)], names=["entity", "time"]
+    )
+    dep = pd.Series(y.T.ravel(), index=idx, name="y")
+    exog = pd.DataFrame({f"x{k}": x[:, :, k].T.ravel() for k in range(K)}, index=idx)
+    exog.insert(0, "const", 1.0)
+    kw = {}
+    if w is not None:  # linearmodels minimises Σ w e²: the same WLS weights
+        keep = np.isfinite(w.T.ravel())
+        dep, exog, kw = dep[keep], exog[keep], {"weights": w.T.ravel()[keep]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return FamaMacBeth(dep, exog, **kw)
+
+
+@pytest.mark.parametrize("weights", ["equal", "sqrt_cap"])
+def test_fama_macbeth_summary_equals_linearmodels(weights):
+    p = random_panel(T=40, N=90, K=3, seed=5)
+    res = ff.FactorModel(weights=weights, industry_constraint=None).fit(
+        p.returns, exposures_of(p, industries=False), cap=p.cap
+    )
+    w = None if weights == "equal" else np.sqrt(shift(p.cap, 1))
+    mod = linearmodels_fm(p.returns, shift(p.styles, 1), w)
+    plain, nw = mod.fit(), mod.fit(cov_type="kernel")
+    rtol = 1e-10
+    np.testing.assert_allclose(res.mean_returns, plain.params.values, rtol=rtol)
+    np.testing.assert_allclose(res.std_errors_mean, plain.std_errors.values, rtol=rtol)
+    np.testing.assert_allclose(res.tstats_mean, plain.tstats.values, rtol=rtol)
+    np.testing.assert_allclose(res.pvalues_mean, plain.pvalues.values, rtol=rtol)
+    np.testing.assert_allclose(res.nw_std_errors, nw.std_errors.values, rtol=rtol)
+    np.testing.assert_allclose(res.nw_tstats, nw.tstats.values, rtol=rtol)
+    np.testing.assert_allclose(res.nw_pvalues, nw.pvalues.values, rtol=rtol)
+    # T = 40 dates − the lag date − the all-NaN date
+    np.testing.assert_array_equal(res.n_periods, 38)
+
+
+def test_summary_contains_the_numbers():
+    p = random_panel(T=30, N=60, K=2, seed=6)
+    res = ff.FactorModel(weights="equal", industry_constraint=None, winsorize_returns=4).fit(
+        p.returns, exposures_of(p, industries=False)
+    )
+    text = res.summary()
+    assert res.n_clipped_total > 0
+
+    def header(key):
+        line = next(ln for ln in text.splitlines() if key + ":" in ln)
+        return line.split(key + ":")[1].split()[0]
+
+    assert header("Clipped returns") == str(res.n_clipped_total)
+    assert header("NW bandwidth") == f"{res.nw_bandwidth:g}"
+    assert header("Exposure lag") == "1"
+    for i, name in enumerate(res.factor_names):
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+        fields = line.split()
+        assert fields[0] == name
+        values = [float(v) for v in fields[1:]]
+        expected = [res.mean_returns[i], res.std_errors_mean[i], res.tstats_mean[i],
+                    res.nw_std_errors[i], res.nw_tstats[i], res.nw_pvalues[i], res.n_periods[i]]
+        np.testing.assert_allclose(values, expected, rtol=6e-4)  # 4-5 printed digits
+
+
+def test_result_read_only_and_polars():
+    p = random_panel(T=10, N=40, K=2, seed=7)
+    dates = np.arange("2021-03-01", 10, dtype="datetime64[D]")
+    assets = np.array([f"A{i:03d}" for i in range(40)])
+    res = ff.FactorModel(weights="equal", industry_constraint=None).fit(
+        p.returns, exposures_of(p, industries=False, dates=dates, assets=assets)
+    )
+    with pytest.raises(AttributeError):
+        res.factor_returns = None
+    with pytest.raises(ValueError, match="read-only"):
+        res.residuals[1, 1] = 0.0
+    wide = res.to_polars()
+    assert wide.columns == ["date", "market", "value", "momentum"] and wide.height == 10
+    long = res.to_polars("residuals")
+    assert long.columns == ["date", "asset", "residual"]
+    assert long.height == int(np.isfinite(res.residuals).sum())
+    assert set(long["asset"].to_list()) <= set(assets)
+    s = res.to_polars("summary")
+    np.testing.assert_array_equal(s["nw_tstat"].to_numpy(), res.nw_tstats)
+    assert res.to_polars("dates").columns == ["date", "r2", "n_obs", "n_clipped"]
+    with pytest.raises(ValueError, match="what must be one of"):
+        res.to_polars("nope")
+
+
+# --- robust clipping -------------------------------------------------------------------------------
+def test_robust_clip_hand_worked():
+    r = np.array([
+        [0.00, 0.01, 0.02, 0.03, 0.04, 0.50, np.nan],
+        [0.01, 0.01, 0.01, 0.01, 0.01, 0.30, 0.01],  # MAD = 0: left alone
+        [np.nan] * 7,
+    ])
+    clipped, n = ff.robust_clip_returns(r, 3.0)
+    # median 0.025; |dev| = .025 .015 .005 .005 .015 .475 → MAD 0.015; bound 0.025 + 3·1.4826·0.015
+    hi = 0.025 + 3 * 1.4826 * 0.015
+    expected = r.copy()
+    expected[0, 5] = hi
+    np.testing.assert_allclose(clipped, expected, rtol=1e-15)
+    np.testing.assert_array_equal(n, [1, 0, 0])
+    # a return just inside the bound is untouched; a low outlier clips to the lower bound
+    r2 = np.array([[0.00, 0.01, 0.02, 0.03, 0.04, -0.50]])
+    c2, n2 = ff.robust_clip_returns(r2, 2.0)
+    med, mad = 0.015, np.median(np.abs(r2[0] - 0.015))
+    assert c2[0, 5] == pytest.approx(med - 2 * 1.4826 * mad, rel=1e-14) and n2[0] == 1
+
+
+def test_robust_clip_equals_baseline():
+    p = random_panel(T=20, N=100, seed=8)
+    r = p.returns.copy()
+    r[3, :5] = [0.8, -0.7, 1.5, 0.4, -2.0]
+    a, na = ff.robust_clip_returns(r, 4.0)
+    b, nb = baseline.robust_clip(r, 4.0)
+    np.testing.assert_array_equal(na, nb)
+    np.testing.assert_allclose(a, b, rtol=1e-15, equal_nan=True)
+    assert na[3] >= 5
+
+
+def test_winsorize_returns_fits_clipped_returns_and_reports_count():
+    p = random_panel(T=12, N=60, K=2, seed=9)
+    r = p.returns.copy()
+    r[4, 7], r[8, 2] = 3.0, -2.5  # gross outliers
+    exp = exposures_of(p, industries=False)
+    res = ff.FactorModel(weights="equal", industry_constraint=None, winsorize_returns=5).fit(r, exp)
+    clipped, n = ff.robust_clip_returns(r, 5)
+    assert n[4] >= 1 and n[8] >= 1
+    np.testing.assert_array_equal(res.n_clipped, n)
+    assert res.n_clipped_total == int(n.sum())
+    ref = ff.FactorModel(weights="equal", industry_constraint=None).fit(clipped, exp)
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
+    # residuals are those of the original returns: same fitted values, r − B f
+    np.testing.assert_allclose(res.residuals, ref.residuals + (r - clipped), rtol=1e-15,
+                               equal_nan=True)
+    assert res.residuals[4, 7] > 2.5
+    plain = ff.FactorModel(weights="equal", industry_constraint=None).fit(r, exp)
+    assert np.all(plain.n_clipped == 0)
+    assert not np.allclose(plain.factor_returns[4], res.factor_returns[4])
+
+
+def test_threads_give_identical_results():
+    p = random_panel(T=20, N=100, K=3, seed=10)
+    try:
+        ff.set_num_threads(1)
+        a = ff.FactorModel(weights="equal", industry_constraint=None).fit(
+            p.returns, exposures_of(p, industries=False))
+        ff.set_num_threads(2)
+        b = ff.FactorModel(weights="equal", industry_constraint=None).fit(
+            p.returns, exposures_of(p, industries=False))
+    finally:
+        ff.set_num_threads(0)
+    np.testing.assert_array_equal(a.factor_returns, b.factor_returns)
+    np.testing.assert_array_equal(a.nw_std_errors, b.nw_std_errors)
+
+
+# --- bad input -------------------------------------------------------------------------------------
+def test_bad_settings():
+    with pytest.raises(ValueError, match=r"weights must be one of \['sqrt_cap', 'equal'\]"):
+        ff.FactorModel(weights="cap")
+    with pytest.raises(ValueError, match="lag must be >= 0"):
+        ff.FactorModel(lag=-1)
+    with pytest.raises(TypeError, match="lag must be an integer"):
+        ff.FactorModel(lag=1.5)
+    with pytest.raises(ValueError, match="industry_constraint must be one of"):
+        ff.FactorModel(industry_constraint="none")
+    with pytest.raises(ValueError, match="winsorize_returns must be a positive finite z-score"):
+        ff.FactorModel(winsorize_returns=0)
+    with pytest.raises(TypeError, match="market must be True or False"):
+        ff.FactorModel(market="yes")
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        ff.FactorModel(weights=-np.ones((3, 4)))
+    m = ff.FactorModel(weights="equal", lag=2)
+    assert (m.weights, m.lag, m.market) == ("equal", 2, True)  # settings only
+
+
+def test_bad_fit_input():
+    p = random_panel(T=10, N=30, K=2, seed=11)
+    exp = exposures_of(p, industries=False)
+    m = ff.FactorModel(industry_constraint=None)
+    with pytest.raises(ValueError, match=r"exposures has shape \(10, 30\), expected \(10, 29\)"):
+        m.fit(p.returns[:, :29], exp, cap=p.cap[:, :29])
+    with pytest.raises(ValueError, match=r"cap has shape \(10, 29\), expected \(10, 30\)"):
+        m.fit(p.returns, exp, cap=p.cap[:, :29])
+    with pytest.raises(ValueError, match="cap is required"):
+        m.fit(p.returns, exp)
+    with pytest.raises(ValueError, match="cap must be non-negative"):
+        m.fit(p.returns, exp, cap=-p.cap)
+    with pytest.raises(TypeError, match="exposures must be a ferrofactor.Exposures"):
+        m.fit(p.returns, p.styles, cap=p.cap)
+    with pytest.raises(ValueError, match=r"weights has shape \(10, 29\), expected \(10, 30\)"):
+        ff.FactorModel(weights=np.ones((10, 29)), industry_constraint=None).fit(p.returns, exp)
+    with pytest.raises(ValueError, match="exposures.market is False"):
+        m.fit(p.returns, exposures_of(p, industries=False, market=False), cap=p.cap)
+    with pytest.raises(ValueError, match="returns must be 2-dimensional"):
+        m.fit(p.returns[0], exp, cap=p.cap)
+
+
+def test_summary_with_industries_uses_each_factors_own_dates():
+    # industry 0 is empty on every third date and industry 5 is never used (helpers.random_panel):
+    # their NaN dates must not remove those dates from the other factors' averages
+    p = random_panel(T=30, N=150, K=2, G=6, seed=12)
+    exp = exposures_of(p, industry_names=[f"industry_{g}" for g in range(6)])
+    res = ff.FactorModel().fit(p.returns, exp, cap=p.cap)
+    f = res.factor_returns
+    names = res.factor_names
+    assert names == ["market"] + [f"industry_{g}" for g in range(6)] + ["value", "momentum"]
+    count = np.isfinite(f).sum(axis=0)
+    assert count[names.index("industry_5")] == 0 and count[0] == 28  # lag date, all-NaN date
+    assert count[names.index("industry_0")] < count[0]
+    np.testing.assert_array_equal(res.n_periods, count)
+    live = count > 0
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(res.mean_returns[live], np.nanmean(f[:, live], axis=0), rtol=1e-12)
+        np.testing.assert_allclose(
+            res.std_errors_mean[live],
+            np.nanstd(f[:, live], axis=0, ddof=1) / np.sqrt(count[live]), rtol=1e-12,
+        )
+    assert np.isnan(res.mean_returns[~live]).all() and np.isfinite(res.nw_tstats[live]).all()
+    line = next(ln for ln in res.summary().splitlines() if ln.startswith("industry_5 "))
+    assert line.split()[1] == "nan" and line.split()[-1] == "0"
+
+
+def test_recovers_the_factor_returns_of_the_synthetic_universe():
+    # end to end: truth exposures at close t drive returns[t + 1] (lag 1), caps from the panel
+    pan = ff.datasets.synthetic_universe(n_assets=500, n_days=150, n_industries=5, n_styles=3,
+                                         seed=1)
+    tr = pan.truth
+    exp = ff.Exposures(tr.exposures, tr.industry, style_names=list(tr.style_names),
+                       industry_names=list(tr.industry_names), dates=pan.dates, assets=pan.assets)
+    res = ff.FactorModel(winsorize_returns=6).fit(pan["returns"], exp, cap=pan["market_cap"])
+    assert res.factor_names == list(tr.factor_names)
+    f, g = res.factor_returns, tr.factor_returns
+    ok = np.all(np.isfinite(f), axis=1) & np.all(np.isfinite(g), axis=1)
+    assert ok.sum() >= 140
+    corr = [np.corrcoef(f[ok, i], g[ok, i])[0, 1] for i in range(f.shape[1])]
+    assert min(corr) > 0.9, corr
+    assert res.n_clipped_total > 0  # Student-t(4) specific returns have outliers
+    assert res.to_polars()["date"].to_numpy()[1] == pan.dates[1]

@@ -1,0 +1,572 @@
+"""RiskModel: factor covariance, specific variance, products with Σ = B Σf Bᵀ + D, validation tools.
+
+Oracles: ``ff.baseline`` (explicit per-date weights, dense one-hot B, np.linalg.eigh/lstsq),
+hand-worked numbers, a Lagrangian (KKT) solve of the constrained regression, and a simulated
+panel with known factor and specific risk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import random_panel
+
+import ferrofactor as ff
+from ferrofactor import _core
+from ferrofactor import baseline as bl
+from ferrofactor.risk import bias_statistic, minimum_variance_test, residual_correlation
+
+RTOL = 1e-10
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    assert np.array_equal(np.isnan(a), np.isnan(b)), "NaN patterns differ"
+    ok = np.isfinite(a)
+    if not ok.any():
+        return 0.0
+    return float(np.max(np.abs(a[ok] - b[ok])) / max(np.max(np.abs(b[ok])), 1e-300))
+
+
+def factor_returns_with_gaps(T=60, K=6, seed=0):
+    rng = np.random.default_rng(seed)
+    f = rng.standard_normal((T, K)) @ np.diag(np.linspace(0.005, 0.02, K))
+    f[:, 1] += 0.5 * f[:, 0]
+    f[::3, 2] = np.nan  # an industry empty on every third date
+    f[T // 2] = np.nan  # an all-NaN date
+    f[: T // 4, K - 1] = np.nan  # a factor that starts late
+    return f
+
+
+# ---------------------------------------------------------------------------------- hand-worked
+
+
+def test_hand_worked_ewma_newey_west():
+    # half-life 1 → λ = 1/2. f = [1, 2, 3]. At t = 2:
+    #   Γ0 = (¼·1 + ½·4 + 1·9) / (¼ + ½ + 1) = 11.25 / 1.75
+    #   Γ1 = (½·(2·1) + 1·(3·2)) / (½ + 1) = 7 / 1.5
+    #   NW(1 lag) = Γ0 + (1 - 1/2)·2·Γ1
+    f = np.array([[1.0], [2.0], [3.0]])
+    c = _core.risk_ewma_newey_west(f, 1.0, 1, 1)
+    assert c[2, 0, 0] == pytest.approx(11.25 / 1.75 + 7 / 1.5, rel=1e-14)
+    assert c[0, 0, 0] == pytest.approx(1.0, rel=1e-15)
+    # t = 1: Γ0 = (½·1 + 4)/1.5 = 3, Γ1 = 2/1 = 2 → 3 + 2
+    assert c[1, 0, 0] == pytest.approx(5.0, rel=1e-15)
+    # lags 0 with a NaN at t=1: weights of t0 decays by λ² → (¼·1 + 9)/(¼ + 1) = 7.4
+    g = np.array([[1.0], [np.nan], [3.0]])
+    c0 = _core.risk_ewma_newey_west(g, 1.0, 0, 1)
+    assert c0[2, 0, 0] == pytest.approx(7.4, rel=1e-15)
+
+
+def test_hand_worked_factor_covariance_two_factors():
+    # No NW lags; vol half-life 1, corr half-life 1: then Σf = the EWMA second moment matrix.
+    f = np.array([[1.0, 2.0], [-1.0, 1.0]])
+    cov, _ = _core.risk_factor_covariance(f, 1.0, 1.0, 0, 0, 1)
+    # weights ½, 1, sum 1.5: E[f0²] = (½+1)/1.5 = 1, E[f1²] = (2+1)/1.5 = 2, E[f0 f1] = (1-1)/1.5 = 0
+    np.testing.assert_allclose(cov[1], [[1.0, 0.0], [0.0, 2.0]], rtol=0, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------------- baseline
+
+
+@pytest.mark.parametrize("lags", [0, 2, 5])
+def test_ewma_newey_west_equals_baseline(lags):
+    f = factor_returns_with_gaps(T=40, K=4)
+    ours = _core.risk_ewma_newey_west(f, 12.0, lags, 5)
+    want = bl.risk_ewma_newey_west(f, 12.0, lags, 5)
+    assert rel_err(ours, want) < RTOL
+
+
+def test_factor_covariance_equals_baseline():
+    f = factor_returns_with_gaps(T=60, K=6)
+    ours, _ = _core.risk_factor_covariance(f, 20.0, 60.0, 5, 2, 10)
+    want, _ = bl.risk_factor_covariance(f, 20.0, 60.0, 5, 2, 10)
+    assert rel_err(ours, want) < RTOL
+    # Every finite block is PSD and symmetric.
+    for c in ours:
+        ok = np.isfinite(np.diag(c))
+        sub = c[np.ix_(ok, ok)]
+        if sub.size:
+            assert np.array_equal(sub, sub.T)
+            assert np.linalg.eigvalsh(sub).min() > -1e-15 * np.abs(sub).max()
+    # The late factor has NaN rows until it has min_periods observations.
+    assert np.isnan(ours[15, 5, 5]) and np.isfinite(ours[-1, 5, 5])
+
+
+def test_factor_covariance_uses_no_future_data():
+    f = factor_returns_with_gaps(T=50, K=4)
+    full, _ = _core.risk_factor_covariance(f, 10.0, 30.0, 3, 2, 5)
+    cut, _ = _core.risk_factor_covariance(np.ascontiguousarray(f[:30]), 10.0, 30.0, 3, 2, 5)
+    np.testing.assert_array_equal(full[:30], cut)
+
+
+def test_specific_variance_equals_baseline():
+    p = random_panel(T=40, N=150, K=3, G=6, seed=3)
+    args = (p.returns, p.styles, p.industry, p.n_industries, p.cap, 10.0, 8, 0.1, 10, 1e-4)
+    ours, ewma, nobs, structural = _core.risk_specific_variance(*args)
+    want = bl.risk_specific_variance(*args)
+    # Tolerance: the structural regression is solved by Cholesky here and by lstsq in the
+    # baseline; the ridge-regularised system has condition number ~1e4, so agreement is ~1e-13.
+    assert rel_err(ours, want) < RTOL
+    assert structural.any() and (~structural.astype(bool)).any()
+    assert nobs[-1].max() <= 40
+    # Without shrinkage and fallback the result is the EWMA of squared residuals.
+    args0 = (p.returns, p.styles, p.industry, p.n_industries, p.cap, 10.0, 1, 0.0, 10, 1e-4)
+    d0, ewma0, *_ = _core.risk_specific_variance(*args0)
+    has = np.isfinite(d0) & np.isfinite(ewma0) & (ewma0 > 0)
+    np.testing.assert_allclose(d0[has], ewma0[has], rtol=1e-15)  # sqrt then square
+
+
+def test_regime_multiplier_equals_baseline():
+    p = random_panel(T=40, N=80, seed=4)
+    v = np.full_like(p.returns, 0.02**2)
+    for w in (None, p.cap):
+        b2, m = _core.risk_regime_multiplier(p.returns, v, w, 5.0)
+        wb2, wm = bl.risk_regime_multiplier(p.returns, v, w, 5.0)
+        assert rel_err(b2, wb2) < RTOL and rel_err(m, wm) < RTOL
+
+
+# ---------------------------------------------------------------------------------- model
+
+
+def model_from_panel(seed=0, **settings):
+    p = random_panel(T=50, N=120, K=3, G=6, seed=seed)
+    k = 1 + p.n_industries + 3
+    rng = np.random.default_rng(seed)
+    f = rng.normal(0, 0.01, size=(50, k))
+    f[::3, 1] = np.nan  # industry 0 is empty every third date in random_panel
+    f[:, p.n_industries] = np.nan  # industry G-1 is never used
+    settings = {"min_periods": 5, "specific_min_periods": 10, **settings}
+    m = ff.RiskModel.from_arrays(f, p.returns, p.styles, p.industry, p.cap, market=True, **settings)
+    return m, p, f
+
+
+def test_model_equals_baseline_pieces():
+    m, p, f = model_from_panel(vol_half_life=10, corr_half_life=30, newey_west_lags=(3, 1))
+    cov, _ = bl.risk_factor_covariance(f, 10, 30, 3, 1, 5)
+    assert rel_err(m.factor_covariance, cov) < RTOL
+    d = bl.risk_specific_variance(p.returns, p.styles, p.industry, p.n_industries, p.cap, 84, 10, 0.1, 10, 1e-4)
+    assert rel_err(m.specific_variance, d) < RTOL
+    assert m.factor_covariance.shape == (50, 10, 10)
+    assert m.factor_names[:2] == ["market", "industry_0"]
+    with pytest.raises(ValueError):
+        m.factor_covariance[0, 0, 0] = 1.0  # read-only
+
+
+def test_regime_adjustment_scales_by_multipliers():
+    m0, p, f = model_from_panel()
+    m1, _, _ = model_from_panel(vra_half_life=10)
+    lam_f, lam_s = m1.regime_multipliers
+    fvar = np.ascontiguousarray(np.diagonal(m0.factor_covariance, axis1=1, axis2=2))
+    _, want_f = bl.risk_regime_multiplier(f, fvar, None, 10)
+    _, want_s = bl.risk_regime_multiplier(p.returns, m0.specific_variance, p.cap, 10)
+    want_f = np.where(np.isfinite(want_f), want_f, 1.0)
+    want_s = np.where(np.isfinite(want_s), want_s, 1.0)
+    assert rel_err(lam_f, want_f) < RTOL and rel_err(lam_s, want_s) < RTOL
+    assert rel_err(m1.factor_covariance, m0.factor_covariance * (want_f**2)[:, None, None]) < RTOL
+    assert rel_err(m1.specific_variance, m0.specific_variance * (want_s**2)[:, None]) < RTOL
+
+
+def covered_weights(m, date, P=7, seed=0):
+    rng = np.random.default_rng(seed)
+    ok = np.isfinite(m.specific_variance[date]) & np.isfinite(m.exposure_matrix(date)).all(axis=1)
+    w = rng.standard_normal((P, ok.size)) * ok
+    w[0] = ok / ok.sum()  # long-only
+    return w
+
+
+@pytest.mark.parametrize("date", [-1, 20, 49])
+def test_portfolio_risk_equals_materialised_covariance(date):
+    m, p, _ = model_from_panel()
+    w = covered_weights(m, date)
+    ours = m.portfolio_risk(w, date)
+    cov = m.covariance(date)
+    ok = np.isfinite(np.diag(cov))
+    dense = np.sqrt(np.einsum("pn,nm,pm->p", w[:, ok], cov[np.ix_(ok, ok)], w[:, ok]))
+    assert rel_err(ours, dense) < RTOL
+    # and the baseline's dense and product forms
+    i = date % 50
+    fc = np.nan_to_num(m.factor_covariance[i])
+    d = np.nan_to_num(m.specific_variance[i])
+    st = np.nan_to_num(p.styles[i])
+    for fn in (bl.risk_portfolio_risk_dense, bl.risk_portfolio_risk_products):
+        assert rel_err(ours, fn(w, st, p.industry[i], True, p.n_industries, fc, d)) < RTOL
+    assert m.portfolio_risk(w[1], date) == pytest.approx(ours[1], rel=1e-15)
+    assert m.portfolio_risk(w[1], date, annualize=True) == pytest.approx(ours[1] * np.sqrt(252), rel=1e-14)
+
+
+def test_portfolio_holding_uncovered_asset_is_nan():
+    m, p, _ = model_from_panel()
+    d = m.specific_variance[-1]
+    bad = np.nonzero(~np.isfinite(d))[0][0]
+    w = np.zeros((2, d.size))
+    w[0, bad] = 1.0
+    w[1, np.nonzero(np.isfinite(d))[0][:3]] = 1 / 3
+    risk = m.portfolio_risk(w)
+    assert np.isnan(risk[0]) and np.isfinite(risk[1])
+
+
+def test_factor_exposures_equal_dense():
+    m, p, _ = model_from_panel()
+    w = covered_weights(m, 10)
+    b = np.nan_to_num(m.exposure_matrix(10))
+    assert rel_err(m.factor_exposures(w, 10), w @ b) < RTOL
+
+
+def test_risk_decomposition_sums_to_total():
+    m, p, _ = model_from_panel()
+    w = covered_weights(m, -1)[2]
+    dec = m.risk_decomposition(w)
+    total = m.portfolio_risk(w)
+    assert dec.total_vol == pytest.approx(total, rel=1e-12)
+    assert np.sum(dec.factor_contrib) + dec.specific_contrib == pytest.approx(total, rel=1e-12)
+    assert np.sum(dec.asset_contrib) == pytest.approx(total, rel=1e-12)
+    assert np.sum(dec.factor_var_contrib) == pytest.approx(dec.factor_var, rel=1e-12)
+    assert dec.factor_var + dec.specific_var == pytest.approx(total**2, rel=1e-12)
+    # x·σ·ρ form
+    held = dec.exposures != 0
+    xsr = dec.exposures[held] * dec.factor_vol[held] * dec.factor_corr[held]
+    np.testing.assert_allclose(xsr, dec.factor_contrib[held], rtol=1e-12)
+    # marginal contributions equal Σw/σ from the dense matrix
+    cov = m.covariance(-1)
+    ok = np.isfinite(np.diag(cov))
+    np.testing.assert_allclose(dec.marginal[ok], cov[np.ix_(ok, ok)] @ w[ok] / total, rtol=1e-10, atol=1e-18)
+    frame = dec.to_polars()
+    assert frame.height == len(m.factor_names) + 1
+
+
+def kkt_factor_returns(b, r, wts, cap, market, n_ind):
+    """Constrained WLS by the Lagrangian system (an oracle independent of the model's code)."""
+    ok = np.isfinite(b).all(axis=1) & np.isfinite(r) & np.isfinite(wts) & (wts > 0)
+    b, r, wts, cap = b[ok], r[ok], wts[ok], cap[ok]
+    cols = np.nonzero(np.abs(b).sum(axis=0) > 0)[0]
+    x = b[:, cols]
+    k = x.shape[1]
+    a = x.T @ (x * wts[:, None])
+    rhs = x.T @ (wts * r)
+    ind = [j for j, c in enumerate(cols) if int(market) <= c < int(market) + n_ind]
+    if market and ind:
+        c = np.zeros(k)
+        c[ind] = [cap[x[:, j] == 1].sum() for j in ind]
+        a = np.block([[a, c[:, None]], [c[None], np.zeros((1, 1))]])
+        rhs = np.append(rhs, 0.0)
+    sol = np.linalg.solve(a, rhs)[:k]
+    f = np.full(b.shape[1], np.nan)
+    f[cols] = sol
+    return f
+
+
+def test_factor_mimicking_portfolios_reproduce_regression():
+    m, p, _ = model_from_panel()
+    rng = np.random.default_rng(5)
+    for date in (3, 10, 30):  # 3: industry 0 is empty on dates divisible by 3
+        omega = m.factor_mimicking_portfolios(date)
+        r_next = rng.normal(0, 0.02, size=p.returns.shape[1])
+        want = kkt_factor_returns(m.exposure_matrix(date), r_next, np.sqrt(p.cap[date]), p.cap[date], True, p.n_industries)
+        got = np.where(np.isnan(omega).all(axis=1), np.nan, np.nan_to_num(omega) @ r_next)
+        assert rel_err(got, want) < 1e-9  # two different solves of a K×K system; cond ~1e3
+        # The FMP of factor k has unit exposure to k and zero to the others (where estimable).
+        x = np.nan_to_num(omega) @ np.nan_to_num(m.exposure_matrix(date))
+        est = ~np.isnan(omega).all(axis=1)
+        ind = slice(1, 1 + p.n_industries)
+        styles_and_market = np.r_[0, np.arange(1 + p.n_industries, x.shape[0])]
+        np.testing.assert_allclose(x[np.ix_(styles_and_market, styles_and_market)], np.eye(4), atol=1e-10)
+        assert est[ind].sum() < p.n_industries  # the unused industry has no portfolio
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_raise_clear_errors():
+    m, p, f = model_from_panel()
+    with pytest.raises(ValueError, match=r"weights have 119 assets .* the model has 120 assets"):
+        m.portfolio_risk(np.ones((2, 119)))
+    w_bad = covered_weights(m, -1)
+    w_bad[3, 17] = np.nan
+    with pytest.raises(ValueError, match="(?i)weights must be finite: portfolio 3 has nan at asset 17"):
+        m.portfolio_risk(w_bad)
+    w_bad[3, 17] = np.inf
+    with pytest.raises(ValueError, match="weights must be finite: portfolio 3 has inf at asset 17"):
+        m.factor_exposures(w_bad)
+    with pytest.raises(ValueError, match="vol_half_life must be a positive finite number"):
+        ff.RiskModel(vol_half_life=0).fit(f, p.returns, p.styles, p.industry, p.cap)
+    with pytest.raises(ValueError, match="specific_half_life must be a positive"):
+        ff.RiskModel(specific_half_life=-3).fit(f, p.returns, p.styles, p.industry, p.cap)
+    with pytest.raises(ValueError, match="half_life must be a positive"):
+        _core.risk_ewma_newey_west(f, 0.0, 1, 1)
+    with pytest.raises(ValueError, match=r"styles has shape \(50, 119, 3\), expected \(50, 120, 3\)"):
+        ff.RiskModel().fit(f, p.returns, p.styles[:, :119], p.industry, p.cap)
+    with pytest.raises(ValueError, match="factor_returns has 3 columns but market=True"):
+        ff.RiskModel().fit(f[:, :3], p.returns, p.styles, p.industry, p.cap)
+    with pytest.raises(ValueError, match="industry codes must be < n_industries=6"):
+        ff.RiskModel().fit(f, p.returns, p.styles, np.where(p.industry == 1, 7, p.industry), p.cap)
+    with pytest.raises(TypeError, match="industry must be an integer code array"):
+        ff.RiskModel().fit(f, p.returns, p.styles, p.industry + 0.5, p.cap)
+    with pytest.raises(ValueError, match="newey_west_lags must be a pair"):
+        ff.RiskModel(newey_west_lags=5).fit(f, p.returns, p.styles, p.industry, p.cap)
+    with pytest.raises(ValueError, match="date index 50 out of range"):
+        m.portfolio_risk(np.zeros(120), 50)
+    # non-PSD user factor covariance
+    st, ind = np.zeros((4, 1)), np.array([0, 0, 1, 1])
+    bad = np.array([[1.0, 0, 0, 0], [0, 1, 2, 0], [0, 2, 1, 0], [0, 0, 0, 1]])
+    with pytest.raises(ValueError, match="factor_covariance must be positive semi-definite"):
+        ff.RiskModel.from_covariance(bad, np.ones(4), st, ind)
+    with pytest.raises(ValueError, match="factor_covariance must be symmetric"):
+        ff.RiskModel.from_covariance(np.triu(np.ones((4, 4))), np.ones(4), st, ind)
+    with pytest.raises(ValueError, match=r"factor_covariance has shape \(3, 3\), expected \(4, 4\)"):
+        ff.RiskModel.from_covariance(np.eye(3), np.ones(4), st, ind)
+    with pytest.raises(ValueError, match="forecast_vol must be positive"):
+        bias_statistic(np.ones(5), np.zeros(5))
+
+
+def test_from_covariance_products():
+    rng = np.random.default_rng(2)
+    n = 30
+    st = rng.standard_normal((n, 2))
+    ind = rng.integers(0, 3, n)
+    a = rng.standard_normal((6, 6))
+    fc = a @ a.T * 1e-4
+    d = rng.uniform(1e-4, 4e-4, n)
+    m = ff.RiskModel.from_covariance(fc, d, st, ind, market=True, n_industries=3)
+    w = rng.standard_normal((4, n))
+    want = bl.risk_portfolio_risk_dense(w, st, ind, True, 3, fc, d)
+    assert rel_err(m.portfolio_risk(w), want) < RTOL
+
+
+# ---------------------------------------------------------------------------------- threads
+
+
+def test_results_identical_across_thread_counts():
+    p = random_panel(T=40, N=700, K=3, G=6, seed=7)
+    rng = np.random.default_rng(0)
+    f = rng.normal(0, 0.01, size=(40, 10))
+    w = rng.standard_normal((37, 700))
+    out = []
+    try:
+        for nt in (1, 2):
+            ff.set_num_threads(nt)
+            m = ff.RiskModel.from_arrays(f, p.returns, p.styles, p.industry, p.cap, specific_min_periods=5)
+            ok = np.isfinite(m.specific_variance[-1]) & np.isfinite(p.styles[-1]).all(axis=1)
+            out.append((m.factor_covariance.copy(), m.specific_variance.copy(), m.portfolio_risk(w * ok), m.factor_exposures(w * ok)))
+    finally:
+        ff.set_num_threads(0)
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------- frames
+
+
+def test_properties_frames_and_keep_dates():
+    m, p, f = model_from_panel()
+    dates = np.arange("2020-01-01", 50, dtype="datetime64[D]")
+    mk = ff.RiskModel.from_arrays(
+        f, p.returns, p.styles, p.industry, p.cap, dates=dates, keep_dates=dates[[10, 40]],
+        min_periods=5, specific_min_periods=10,
+    )
+    assert mk.factor_covariance.shape == (2, 10, 10)
+    np.testing.assert_array_equal(mk.factor_covariance[1], m.factor_covariance[40])
+    np.testing.assert_array_equal(mk.specific_variance[0], m.specific_variance[10])
+    w = covered_weights(m, 40)
+    np.testing.assert_array_equal(mk.portfolio_risk(w, dates[40]), m.portfolio_risk(w, 40))
+    vol = m.to_polars()
+    assert vol.shape == (50, 11) and vol.columns[1] == "market"
+    assert m.to_polars("factor_covariance").height == 50 * 100
+    spec = m.to_polars("specific_risk")
+    assert spec.height == 50 * 120 and "structural" in spec.columns
+    with pytest.raises(ValueError, match="kind must be one of"):
+        m.to_polars("nope")
+
+
+def test_from_factor_model_duck_typed_result():
+    m, p, f = model_from_panel()
+
+    class Ex:
+        styles = p.styles
+        industry = p.industry
+        market = True
+        style_names = ["value", "momentum", "size"]
+        industry_names = [f"ind{g}" for g in range(6)]
+
+    class Result:
+        factor_returns = f
+        residuals = p.returns
+        exposures = Ex()
+        cap = p.cap
+
+    m2 = ff.RiskModel.from_factor_model(Result(), min_periods=5, specific_min_periods=10)
+    np.testing.assert_array_equal(m2.factor_covariance, m.factor_covariance)
+    np.testing.assert_array_equal(m2.specific_variance, m.specific_variance)
+    assert m2.factor_names[-1] == "size" and m2.factor_names[1] == "ind0"
+    # the lead's Exposures object, with dates and assets labels
+    dates = np.arange("2021-01-04", 50, dtype="datetime64[D]")
+    ex = ff.Exposures(p.styles, p.industry, industry_names=Ex.industry_names, dates=dates,
+                      assets=[f"A{i}" for i in range(120)])
+    m3 = ff.RiskModel.from_factor_model(Result(), exposures=ex, min_periods=5, specific_min_periods=10)
+    np.testing.assert_array_equal(m3.factor_covariance, m.factor_covariance)
+    assert m3.factor_names == ex.factor_names and m3.dates[0] == dates[0] and m3.assets[1] == "A1"
+    w = covered_weights(m, 30)
+    np.testing.assert_array_equal(m3.portfolio_risk(w, dates[30]), m.portfolio_risk(w, 30))
+    # industries only (no styles)
+    ex_ind = ff.Exposures(None, p.industry)
+    f_ind = np.ascontiguousarray(f[:, :6])  # Exposures infers 5 industries (code 5 unused)
+
+    class R2:
+        factor_returns = f_ind
+        residuals = p.returns
+        cap = p.cap
+
+    m4 = ff.RiskModel.from_factor_model(R2(), exposures=ex_ind, min_periods=5, specific_min_periods=10)
+    assert m4.factor_covariance.shape == (50, 6, 6)
+    with pytest.raises(TypeError, match="exposures must be an Exposures"):
+        ff.RiskModel.from_factor_model(R2(), exposures=[1, 2])
+
+
+# ---------------------------------------------------------------------------------- validation
+
+
+def test_bias_statistic_hand_checked():
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal((200, 3)) * 0.02
+    v = np.full_like(r, 0.02)
+    res = bias_statistic(r, v)
+    np.testing.assert_allclose(res.bias, np.std(r / v, axis=0, ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(res.upper, 1 + np.sqrt(2 / 200))
+    rolled = bias_statistic(r[:, 0], v[:, 0], window=50)
+    assert np.isnan(rolled.bias[48]) and rolled.bias[49] == pytest.approx(np.std(r[:50, 0] / 0.02, ddof=1))
+    # Forecasts half the true vol: bias ≈ 2, outside the band.
+    assert not bias_statistic(r[:, 0], v[:, 0] / 2).inside
+
+
+def simulate_truth(T=1000, N=400, G=5, KS=2, seed=0):
+    """Returns r[t] = B[t-1] f[t] + e[t] with constant, known factor covariance and specific vols."""
+    rng = np.random.default_rng(seed)
+    K = 1 + G + KS
+    vols = np.r_[0.01, np.full(G, 0.005), np.full(KS, 0.003)]
+    corr = 0.3 * np.ones((K, K)) + 0.7 * np.eye(K)
+    fcov = corr * np.outer(vols, vols)
+    f = rng.multivariate_normal(np.zeros(K), fcov, size=T)
+    industry = np.tile(rng.integers(0, G, N), (T, 1)).astype(np.int32)
+    styles = np.cumsum(rng.standard_normal((T, N, KS)) * 0.02, axis=0) + rng.standard_normal((1, N, KS))
+    cap = np.tile(np.exp(rng.normal(8, 1, N)), (T, 1))
+    svol = rng.uniform(0.01, 0.03, N)
+    e = rng.standard_normal((T, N)) * svol
+    b_prev = np.zeros((T, N, K))
+    b_prev[:, :, 0] = 1.0
+    b_prev[np.arange(T)[:, None], np.arange(N)[None], 1 + industry] = 1.0
+    b_prev[:, :, 1 + G :] = styles
+    b_prev = np.roll(b_prev, 1, axis=0)  # exposures of t-1 explain returns of t
+    r = np.einsum("tnk,tk->tn", b_prev, f) + e
+    r[0] = np.nan
+    # Estimated factor returns and residuals by the (independent) KKT regression.
+    fh = np.full((T, K), np.nan)
+    res = np.full((T, N), np.nan)
+    for t in range(1, T):
+        fh[t] = kkt_factor_returns(b_prev[t], r[t], np.sqrt(cap[t - 1]), cap[t - 1], True, G)
+        res[t] = r[t] - b_prev[t] @ fh[t]
+    return dict(r=r, f=fh, res=res, styles=styles, industry=industry, cap=cap, G=G, svol=svol, fcov=fcov)
+
+
+@pytest.fixture(scope="module")
+def truth():
+    s = simulate_truth()
+    args = (s["f"], s["res"], s["styles"], s["industry"], s["cap"])
+    s["model"] = ff.RiskModel.from_arrays(*args)  # the issue's defaults: NW lags (5, 2)
+    s["model_no_nw"] = ff.RiskModel.from_arrays(*args, newey_west_lags=(0, 0))
+    return s
+
+
+def bias_of_portfolios(m, r, f, start=250):
+    T = r.shape[0]
+    t_fore = np.arange(start, T - 1)
+    # factor portfolios: the factor return of t+1 over the factor volatility forecast at t
+    res_f = bias_statistic(f[t_fore + 1], m.factor_volatility[t_fore])
+    # random portfolios (long-only, long-short, sparse long-short), held fixed
+    rng = np.random.default_rng(1)
+    n = r.shape[1]
+    w = np.vstack([rng.uniform(0, 1, n), rng.standard_normal(n), rng.standard_normal(n) * (rng.random(n) < 0.1)])
+    w /= np.abs(w).sum(axis=1, keepdims=True)
+    fore = np.array([m.portfolio_risk(w, t) for t in t_fore])
+    res_p = bias_statistic(r[t_fore + 1] @ w.T, fore)
+    return res_f, res_p
+
+
+def test_bias_statistics_inside_band_on_known_truth(truth):
+    # The simulated factor and specific returns are i.i.d. with constant covariance. With the
+    # EWMA estimator alone (no Newey-West lags) every portfolio's bias falls inside 1 ± sqrt(2/T).
+    for res in bias_of_portfolios(truth["model_no_nw"], truth["r"], truth["f"]):
+        assert res.inside.all(), (res.bias, res.lower, res.upper)
+
+
+def test_bias_statistics_with_newey_west_on_known_truth(truth):
+    # With the default Newey-West lags (5, 2) the forecasts also carry the sampling noise of the
+    # EWMA autocovariances (half-life 84 ≈ 240 effective days, so lag-1 autocorrelation noise of
+    # ≈ 0.065 moving the NW variance by ≈ ±13 %), slowly varying, which the 1 ± sqrt(2/T) band
+    # does not allow for. On i.i.d. truth the forecasts must still be unbiased on average: the
+    # mean bias over all portfolios is inside the band, and each one is within 3 half-widths.
+    res_f, res_p = bias_of_portfolios(truth["model"], truth["r"], truth["f"])
+    biases = np.r_[res_f.bias, res_p.bias]
+    half = res_f.upper[0] - 1
+    assert abs(biases.mean() - 1) < half, biases
+    assert np.all(np.abs(biases - 1) < 3 * half), biases
+    assert res_p.inside.all(), (res_p.bias, res_p.lower, res_p.upper)
+    # the estimated specific vols are close to the truth (shrinkage pulls a little)
+    est = np.sqrt(truth["model"].specific_variance[-1])
+    assert np.median(np.abs(est / truth["svol"] - 1)) < 0.1
+
+
+def test_minimum_variance_test_on_known_truth(truth):
+    out = minimum_variance_test(truth["model"], truth["r"], every=5)
+    keep = out["dates"] >= 250
+    b = bias_statistic(out["realized"][keep], out["forecast_vol"][keep])
+    assert b.inside, (b.bias, b.lower, b.upper)
+    assert out["forecast_vol"].min() > 0
+
+
+def test_residual_correlation_finds_missing_factor():
+    rng = np.random.default_rng(0)
+    T, N = 300, 60
+    e = rng.standard_normal((T, N))
+    oil = rng.standard_normal(T)
+    group = np.array([3, 17, 25, 40, 41])
+    e[:, group] += 1.5 * oil[:, None]  # a factor the model forgot
+    e[rng.random((T, N)) < 0.05] = np.nan
+    out = residual_correlation(e, threshold=0.3)
+    assert len(out.groups) == 1
+    np.testing.assert_array_equal(out.groups[0], group)
+    assert out.top_eigenvalues[0] > out.mp_edge
+    # pairwise correlation equals numpy's on the common dates
+    ok = np.isfinite(e[:, 3]) & np.isfinite(e[:, 17])
+    assert out.correlation[3, 17] == pytest.approx(np.corrcoef(e[ok, 3], e[ok, 17])[0, 1], rel=1e-10)
+
+
+# ---------------------------------------------------------------------------------- end to end
+
+
+def test_from_factor_model_on_the_synthetic_universe():
+    # FactorModel (lag 1, sqrt-cap weights, cap-weighted industry constraint) → RiskModel.
+    pan = ff.datasets.synthetic_universe(n_assets=300, n_days=160, n_industries=5, n_styles=3, seed=2)
+    tr = pan.truth
+    exp = ff.Exposures(tr.exposures, tr.industry, style_names=list(tr.style_names),
+                       industry_names=list(tr.industry_names), dates=pan.dates, assets=pan.assets)
+    cap, r = pan["market_cap"], pan["returns"]
+    res = ff.FactorModel().fit(r, exp, cap=cap)
+    rm = ff.RiskModel.from_factor_model(res, exposures=exp, cap=cap, min_periods=10, specific_min_periods=20)
+    assert rm.factor_names == res.factor_names and rm.dates[5] == pan.dates[5]
+    # Mimicking portfolios built at t from the exposures and caps of t earn the factor returns
+    # the regression estimates at t + 1 (restricted to the assets that have a return at t + 1,
+    # as the regression is).
+    for t in (40, 100, 158):
+        wts = np.where(np.isfinite(r[t + 1]), np.sqrt(cap[t]), np.nan)
+        omega = rm.factor_mimicking_portfolios(t, regression_weights=wts)
+        got = np.nan_to_num(omega) @ np.nan_to_num(r[t + 1])
+        got[np.isnan(omega).all(axis=1)] = np.nan
+        assert rel_err(got, res.factor_returns[t + 1]) < 1e-9  # two solves of a K×K system
+    # Without the unlagged exposures the lagged ones are shifted back: same Σf, same D except
+    # the last date (whose exposures only the next date's regression would have used).
+    rm2 = ff.RiskModel.from_factor_model(res, cap=cap, min_periods=10, specific_min_periods=20)
+    np.testing.assert_array_equal(rm2.factor_covariance, rm.factor_covariance)
+    np.testing.assert_array_equal(rm2.specific_variance[:-1], rm.specific_variance[:-1])
+    assert np.isnan(rm2.specific_variance[-1]).all()
+    with pytest.raises(ValueError, match=r"cap \(T, N\) is required"):
+        ff.RiskModel.from_factor_model(res)
