@@ -404,7 +404,8 @@ fn risk_ewma_newey_west<'py>(
     Ok(out.into_pyarray(py))
 }
 
-/// Factor covariance (T, K, K) and whether eigenvalues were clipped (T,).
+/// Factor covariance (T, K, K), not clipped, and whether its valid block is not PSD beyond
+/// rounding (T,); the Python layer clips those dates.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn risk_factor_covariance<'py>(
@@ -418,8 +419,8 @@ fn risk_factor_covariance<'py>(
 ) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<bool>>)> {
     let f = factor_returns.as_array();
     let s = risk::CovSettings { vol_half_life, corr_half_life, vol_lags, corr_lags, min_periods };
-    let (c, clipped) = run(py, || risk::factor_covariance(f, &s))?;
-    Ok((c.into_pyarray(py), clipped.into_pyarray(py)))
+    let (c, not_psd) = run(py, || risk::factor_covariance(f, &s))?;
+    Ok((c.into_pyarray(py), not_psd.into_pyarray(py)))
 }
 
 type SpecificPy<'py> = (
@@ -528,7 +529,8 @@ fn risk_exposures_times<'py>(
     Ok(out.into_pyarray(py))
 }
 
-/// Raise ValueError unless a user factor covariance is square, finite, symmetric and PSD.
+/// Raise ValueError unless a user factor covariance is square, finite and symmetric (the PSD
+/// check is in Python).
 #[pyfunction]
 fn risk_check_factor_covariance<'py>(py: Python<'py>, c: PyReadonlyArray2<'py, f64>) -> PyResult<()> {
     let c = c.as_array();

@@ -42,181 +42,7 @@ pub fn bartlett(l: usize, lags: usize) -> f64 {
     1.0 - l as f64 / (lags as f64 + 1.0)
 }
 
-/// Eigen-decomposition of a symmetric `k×k` matrix (row-major): Householder reduction to
-/// tridiagonal form and the implicit QL algorithm (EISPACK `tred2`/`tql2`, as in JAMA).
-/// Returns `(eigenvalues, eigenvectors)` with eigenvectors as columns of a row-major matrix.
-pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    if n == 0 {
-        return (Vec::new(), Vec::new());
-    }
-    let mut v = a.to_vec();
-    let mut d = vec![0.0; n];
-    let mut e = vec![0.0; n];
-    let ix = |r: usize, c: usize| r * n + c;
-    // tred2
-    for j in 0..n {
-        d[j] = v[ix(n - 1, j)];
-    }
-    for i in (1..n).rev() {
-        let mut scale = 0.0;
-        let mut h = 0.0;
-        for k in 0..i {
-            scale += d[k].abs();
-        }
-        if scale == 0.0 {
-            e[i] = d[i - 1];
-            for j in 0..i {
-                d[j] = v[ix(i - 1, j)];
-                v[ix(i, j)] = 0.0;
-                v[ix(j, i)] = 0.0;
-            }
-        } else {
-            for k in 0..i {
-                d[k] /= scale;
-                h += d[k] * d[k];
-            }
-            let mut f = d[i - 1];
-            let mut g = h.sqrt();
-            if f > 0.0 {
-                g = -g;
-            }
-            e[i] = scale * g;
-            h -= f * g;
-            d[i - 1] = f - g;
-            for j in 0..i {
-                e[j] = 0.0;
-            }
-            for j in 0..i {
-                f = d[j];
-                v[ix(j, i)] = f;
-                g = e[j] + v[ix(j, j)] * f;
-                for k in (j + 1)..i {
-                    g += v[ix(k, j)] * d[k];
-                    e[k] += v[ix(k, j)] * f;
-                }
-                e[j] = g;
-            }
-            f = 0.0;
-            for j in 0..i {
-                e[j] /= h;
-                f += e[j] * d[j];
-            }
-            let hh = f / (h + h);
-            for j in 0..i {
-                e[j] -= hh * d[j];
-            }
-            for j in 0..i {
-                f = d[j];
-                g = e[j];
-                for k in j..i {
-                    v[ix(k, j)] -= f * e[k] + g * d[k];
-                }
-                d[j] = v[ix(i - 1, j)];
-                v[ix(i, j)] = 0.0;
-            }
-        }
-        d[i] = h;
-    }
-    for i in 0..n - 1 {
-        v[ix(n - 1, i)] = v[ix(i, i)];
-        v[ix(i, i)] = 1.0;
-        let h = d[i + 1];
-        if h != 0.0 {
-            for k in 0..=i {
-                d[k] = v[ix(k, i + 1)] / h;
-            }
-            for j in 0..=i {
-                let mut g = 0.0;
-                for k in 0..=i {
-                    g += v[ix(k, i + 1)] * v[ix(k, j)];
-                }
-                for k in 0..=i {
-                    v[ix(k, j)] -= g * d[k];
-                }
-            }
-        }
-        for k in 0..=i {
-            v[ix(k, i + 1)] = 0.0;
-        }
-    }
-    for j in 0..n {
-        d[j] = v[ix(n - 1, j)];
-        v[ix(n - 1, j)] = 0.0;
-    }
-    v[ix(n - 1, n - 1)] = 1.0;
-    e[0] = 0.0;
-    // tql2
-    for i in 1..n {
-        e[i - 1] = e[i];
-    }
-    e[n - 1] = 0.0;
-    let mut f = 0.0;
-    let mut tst1: f64 = 0.0;
-    let eps = f64::EPSILON;
-    for l in 0..n {
-        tst1 = tst1.max(d[l].abs() + e[l].abs());
-        let mut m = l;
-        while m < n - 1 && e[m].abs() > eps * tst1 {
-            m += 1;
-        }
-        if m > l {
-            let mut iter = 0;
-            loop {
-                iter += 1;
-                let mut g = d[l];
-                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
-                let mut r = p.hypot(1.0);
-                if p < 0.0 {
-                    r = -r;
-                }
-                d[l] = e[l] / (p + r);
-                d[l + 1] = e[l] * (p + r);
-                let dl1 = d[l + 1];
-                let mut h = g - d[l];
-                for di in d.iter_mut().skip(l + 2) {
-                    *di -= h;
-                }
-                f += h;
-                p = d[m];
-                let mut c = 1.0;
-                let mut c2 = c;
-                let mut c3 = c;
-                let el1 = e[l + 1];
-                let mut s = 0.0;
-                let mut s2 = 0.0;
-                for i in (l..m).rev() {
-                    c3 = c2;
-                    c2 = c;
-                    s2 = s;
-                    g = c * e[i];
-                    h = c * p;
-                    r = p.hypot(e[i]);
-                    e[i + 1] = s * r;
-                    s = e[i] / r;
-                    c = p / r;
-                    p = c * d[i] - s * g;
-                    d[i + 1] = h + s * (c * g + s * d[i]);
-                    for k in 0..n {
-                        h = v[ix(k, i + 1)];
-                        v[ix(k, i + 1)] = s * v[ix(k, i)] + c * h;
-                        v[ix(k, i)] = c * v[ix(k, i)] - s * h;
-                    }
-                }
-                p = -s * s2 * c3 * el1 * e[l] / dl1;
-                e[l] = s * p;
-                d[l] = c * p;
-                if !(e[l].abs() > eps * tst1) || iter > 60 {
-                    break;
-                }
-            }
-        }
-        d[l] += f;
-        e[l] = 0.0;
-    }
-    (d, v)
-}
-
-/// Relative tolerance of the positive semi-definiteness test of [`clip_to_psd`].
+/// Relative tolerance of the positive semi-definiteness test [`is_psd_within_rounding`].
 pub const PSD_TOL: f64 = 1e-10;
 
 /// Is the symmetric matrix positive semi-definite up to rounding? A Cholesky factorisation in
@@ -224,7 +50,7 @@ pub const PSD_TOL: f64 = 1e-10;
 /// EWMA covariance estimated from fewer dates than factors); then the rest of its column must
 /// be negligible too (`|s_i| ≤ 1e-6 · sqrt(a_ii a_jj)`). A pivot below `-PSD_TOL · a_jj` means
 /// not PSD.
-fn is_psd_within_rounding(a: &[f64], k: usize) -> bool {
+pub fn is_psd_within_rounding(a: &[f64], k: usize) -> bool {
     let mut l = vec![0.0; k * k];
     for j in 0..k {
         let ajj = a[j * k + j];
@@ -263,36 +89,10 @@ fn is_psd_within_rounding(a: &[f64], k: usize) -> bool {
     true
 }
 
-/// Make a symmetric matrix positive semi-definite in place: unless it is PSD up to rounding
-/// (see `is_psd_within_rounding`: negative eigenvalues of relative size ~1e-10 or less are left
-/// alone), eigen-decompose it and set negative eigenvalues to zero (`V max(Λ, 0) Vᵀ`). Returns
-/// whether eigenvalues were clipped.
-pub fn clip_to_psd(a: &mut [f64], k: usize) -> bool {
-    if k == 0 || is_psd_within_rounding(a, k) {
-        return false;
-    }
-    let (vals, vecs) = symmetric_eigen(a, k);
-    if vals.iter().all(|&x| x >= 0.0) {
-        return false;
-    }
-    for i in 0..k {
-        for j in 0..=i {
-            let mut s = 0.0;
-            for m in 0..k {
-                if vals[m] > 0.0 {
-                    s += vecs[i * k + m] * vals[m] * vecs[j * k + m];
-                }
-            }
-            a[i * k + j] = s;
-            a[j * k + i] = s;
-        }
-    }
-    true
-}
-
-/// The same as [`clip_to_psd`] restricted to the rows/columns whose diagonal is finite (factors
-/// with too little history have NaN rows and are left alone).
-fn clip_valid_block(a: &mut [f64], k: usize) -> bool {
+/// Is the block of rows/columns whose diagonal is finite (factors with enough history; the
+/// others have NaN rows) NOT positive semi-definite up to rounding? Such dates get their
+/// negative eigenvalues clipped on that block by the Python layer (`numpy.linalg.eigh`).
+fn valid_block_not_psd(a: &[f64], k: usize) -> bool {
     let idx: Vec<usize> = (0..k).filter(|&i| a[i * k + i].is_finite()).collect();
     let m = idx.len();
     let mut sub = vec![0.0; m * m];
@@ -301,15 +101,7 @@ fn clip_valid_block(a: &mut [f64], k: usize) -> bool {
             sub[r * m + c] = a[i * k + j];
         }
     }
-    let clipped = clip_to_psd(&mut sub, m);
-    if clipped {
-        for (r, &i) in idx.iter().enumerate() {
-            for (c, &j) in idx.iter().enumerate() {
-                a[i * k + j] = sub[r * m + c];
-            }
-        }
-    }
-    clipped
+    m > 0 && !is_psd_within_rounding(&sub, m)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,8 +284,9 @@ pub struct CovSettings {
 ///   `vol_lags` Newey-West lags;
 /// - `C(t)` is the correlation matrix of the NW covariance with half-life `corr_half_life` and
 ///   `corr_lags` lags (`S_ij / sqrt(S_ii S_jj)`, a factor with `S_ii ≤ 0` gets zero correlations);
-/// - if the result is not positive definite, its negative eigenvalues are set to zero
-///   (on the block of factors with enough history); `clipped[t]` reports it.
+/// - `not_psd[t]` reports whether the block of factors with enough history is not positive
+///   semi-definite beyond rounding ([`is_psd_within_rounding`]); the matrix is returned as is
+///   (the Python layer clips negative eigenvalues on those dates with LAPACK).
 ///
 /// Row `t` uses `f[..=t]` only: it is the forecast for `t + 1`.
 pub fn factor_covariance(f: ArrayView2<f64>, s: &CovSettings) -> Result<(Array3<f64>, Vec<bool>)> {
@@ -529,12 +322,12 @@ pub fn factor_covariance(f: ArrayView2<f64>, s: &CovSettings) -> Result<(Array3<
             }
         }
     }
-    let clipped: Vec<bool> = out
-        .axis_iter_mut(Axis(0))
+    let not_psd: Vec<bool> = out
+        .axis_iter(Axis(0))
         .into_par_iter()
-        .map(|mut m| clip_valid_block(m.as_slice_mut().expect("contiguous"), k))
+        .map(|m| valid_block_not_psd(m.as_slice().expect("contiguous"), k))
         .collect();
-    Ok((out, clipped))
+    Ok((out, not_psd))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1253,8 +1046,8 @@ pub fn exposures_times(
     Ok(out)
 }
 
-/// Check a user-supplied factor covariance: square K×K, finite, symmetric (to 1e-10 relative)
-/// and positive semi-definite (smallest eigenvalue ≥ -1e-10 · largest |eigenvalue|).
+/// Check a user-supplied factor covariance: square K×K, finite and symmetric (to 1e-10
+/// relative). Positive semi-definiteness is checked by the Python layer (`numpy.linalg.eigvalsh`).
 pub fn check_factor_covariance(c: ArrayView2<f64>) -> Result<()> {
     let (a, b) = c.dim();
     if a != b {
@@ -1274,15 +1067,6 @@ pub fn check_factor_covariance(c: ArrayView2<f64>) -> Result<()> {
                 ));
             }
         }
-    }
-    let m: Vec<f64> = c.iter().copied().collect();
-    let (vals, _) = symmetric_eigen(&m, a);
-    let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = vals.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    if a > 0 && lo < -1e-10 * hi {
-        return Err(value_error!(
-            "factor_covariance must be positive semi-definite, smallest eigenvalue is {lo:.3e}"
-        ));
     }
     Ok(())
 }
@@ -1337,64 +1121,31 @@ mod tests {
     }
 
     #[test]
-    fn eigen_and_psd_clip() {
+    fn psd_within_rounding() {
+        // indefinite (eigenvalues -1, 1, 3)
         let a = [2.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, -1.0];
-        let (vals, vecs) = symmetric_eigen(&a, 3);
-        let mut sorted = vals.clone();
-        sorted.sort_by(f64::total_cmp);
-        assert!(close(sorted[0], -1.0, 1e-14) && close(sorted[1], 1.0, 1e-14) && close(sorted[2], 3.0, 1e-14));
-        // reconstruct
-        for i in 0..3 {
-            for j in 0..3 {
-                let r: f64 = (0..3).map(|m| vecs[i * 3 + m] * vals[m] * vecs[j * 3 + m]).sum();
-                assert!(close(r, a[i * 3 + j], 1e-13));
-            }
-        }
-        let mut b = a;
-        assert!(clip_to_psd(&mut b, 3));
-        assert!(close(b[8], 0.0, 1e-14) && close(b[0], 2.0, 1e-14));
-        let mut pd = [2.0, 1.0, 1.0, 2.0];
-        assert!(!clip_to_psd(&mut pd, 2));
-        // rank one (semi-definite, as an EWMA covariance of fewer dates than factors): kept
+        assert!(!is_psd_within_rounding(&a, 3));
+        assert!(is_psd_within_rounding(&[2.0, 1.0, 1.0, 2.0], 2));
+        // rank one (semi-definite, as an EWMA covariance of fewer dates than factors): PSD
         let v = [0.3, -1.2, 0.7];
-        let mut r1: Vec<f64> = (0..9).map(|i| v[i / 3] * v[i % 3]).collect();
-        let before = r1.clone();
-        assert!(!clip_to_psd(&mut r1, 3));
-        assert_eq!(r1, before);
-        // [[0, 1], [1, 0]] has a zero pivot with a large off-diagonal: indefinite, clipped
-        let mut ind = [0.0, 1.0, 1.0, 0.0];
-        assert!(clip_to_psd(&mut ind, 2));
-        assert!(close(ind[0], 0.5, 1e-14) && close(ind[1], 0.5, 1e-14));
-        assert!(check_factor_covariance(ndarray::ArrayView2::from_shape((3, 3), &a).unwrap()).is_err());
+        let r1: Vec<f64> = (0..9).map(|i| v[i / 3] * v[i % 3]).collect();
+        assert!(is_psd_within_rounding(&r1, 3));
+        // [[0, 1], [1, 0]] has a zero pivot with a large off-diagonal: indefinite
+        assert!(!is_psd_within_rounding(&[0.0, 1.0, 1.0, 0.0], 2));
+        // only the finite block counts: NaN row/column of a factor with too little history
+        let n = f64::NAN;
+        assert!(!valid_block_not_psd(&[2.0, n, 1.0, n, n, n, 1.0, n, 2.0], 3));
+        assert!(valid_block_not_psd(&[0.0, n, 1.0, n, n, n, 1.0, n, 0.0], 3));
+        assert!(!valid_block_not_psd(&[n], 1));
     }
 
     #[test]
-    fn eigen_reconstructs_random_and_degenerate_matrices() {
-        let mut seed = 7u64;
-        let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
-        for &(n, rank) in &[(1usize, 1usize), (2, 2), (7, 7), (20, 20), (30, 4), (71, 50)] {
-            let x: Vec<f64> = (0..n * rank).map(|_| rnd()).collect();
-            let mut a = vec![0.0; n * n];
-            for i in 0..n {
-                for j in 0..n {
-                    a[i * n + j] = (0..rank).map(|q| x[i * rank + q] * x[j * rank + q]).sum::<f64>()
-                        - if i == j && n == 7 { 0.3 } else { 0.0 }; // n = 7: indefinite
-                }
-            }
-            let (vals, vecs) = symmetric_eigen(&a, n);
-            let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            for i in 0..n {
-                for j in 0..n {
-                    let r: f64 = (0..n).map(|m| vecs[i * n + m] * vals[m] * vecs[j * n + m]).sum();
-                    assert!((r - a[i * n + j]).abs() < 1e-12 * scale.max(1.0), "n={n} ({i},{j})");
-                    let o: f64 = (0..n).map(|m| vecs[m * n + i] * vecs[m * n + j]).sum();
-                    assert!((o - (i == j) as u8 as f64).abs() < 1e-12, "orthonormal n={n}");
-                }
-            }
-        }
+    fn check_factor_covariance_shape_finite_symmetric() {
+        let ok = array![[2.0, 1.0], [1.0, 2.0]];
+        assert!(check_factor_covariance(ok.view()).is_ok());
+        assert!(check_factor_covariance(array![[1.0, 0.0, 0.0]].view()).is_err());
+        assert!(check_factor_covariance(array![[1.0, f64::NAN], [f64::NAN, 1.0]].view()).is_err());
+        assert!(check_factor_covariance(array![[1.0, 0.5], [0.4, 1.0]].view()).is_err());
     }
 
     #[test]

@@ -14,7 +14,13 @@ from helpers import random_panel
 import ferrofactor as ff
 from ferrofactor import _core
 from ferrofactor import baseline as bl
-from ferrofactor.risk import bias_statistic, minimum_variance_test, residual_correlation
+from ferrofactor.risk import (
+    _clip_valid_blocks,
+    _factor_covariance,
+    bias_statistic,
+    minimum_variance_test,
+    residual_correlation,
+)
 
 RTOL = 1e-10
 
@@ -79,9 +85,16 @@ def test_ewma_newey_west_equals_baseline(lags):
 
 def test_factor_covariance_equals_baseline():
     f = factor_returns_with_gaps(T=60, K=6)
-    ours, _ = _core.risk_factor_covariance(f, 20.0, 60.0, 5, 2, 10)
-    want, _ = bl.risk_factor_covariance(f, 20.0, 60.0, 5, 2, 10)
+    # _core returns the unclipped covariance and not-PSD flags; the eigenvalue clipping of the
+    # flagged dates (numpy eigh) is in ferrofactor.risk._factor_covariance, used by RiskModel.
+    ours, clipped = _factor_covariance(f, 20.0, 60.0, 5, 2, 10)
+    want, want_clipped = bl.risk_factor_covariance(f, 20.0, 60.0, 5, 2, 10)
     assert rel_err(ours, want) < RTOL
+    # Clipping is exercised here; the baseline also flags rounding-level negative eigenvalues.
+    assert clipped.any() and not (clipped & ~want_clipped).any()
+    raw, not_psd = _core.risk_factor_covariance(f, 20.0, 60.0, 5, 2, 10)
+    np.testing.assert_array_equal(not_psd, clipped)
+    np.testing.assert_array_equal(raw[~clipped], ours[~clipped])
     # Every finite block is PSD and symmetric.
     for c in ours:
         ok = np.isfinite(np.diag(c))
@@ -95,9 +108,33 @@ def test_factor_covariance_equals_baseline():
 
 def test_factor_covariance_uses_no_future_data():
     f = factor_returns_with_gaps(T=50, K=4)
-    full, _ = _core.risk_factor_covariance(f, 10.0, 30.0, 3, 2, 5)
-    cut, _ = _core.risk_factor_covariance(np.ascontiguousarray(f[:30]), 10.0, 30.0, 3, 2, 5)
+    full, fc = _factor_covariance(f, 10.0, 30.0, 3, 2, 5)
+    cut, cc = _factor_covariance(np.ascontiguousarray(f[:30]), 10.0, 30.0, 3, 2, 5)
     np.testing.assert_array_equal(full[:30], cut)
+    np.testing.assert_array_equal(fc[:30], cc)
+
+
+def test_hand_worked_eigenvalue_clipping():
+    n = np.nan
+    cov = np.array(
+        [
+            [[2.0, 1, 0], [1, 2, 0], [0, 0, -1]],  # eigenvalues -1, 1, 3: the -1 goes
+            [[0.0, n, 1], [n, n, n], [1, n, 0]],  # valid block [[0, 1], [1, 0]] → ½·ones
+            [[0.0, n, 1], [n, n, n], [1, n, 0]],  # same, but not flagged: left alone
+            [[n, n, n], [n, n, n], [n, n, n]],  # no valid factor
+        ]
+    )
+    before = cov.copy()
+    clipped = _clip_valid_blocks(cov, np.array([True, True, False, True]))
+    np.testing.assert_array_equal(clipped, [True, True, False, False])
+    np.testing.assert_allclose(cov[0], [[2.0, 1, 0], [1, 2, 0], [0, 0, 0]], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(cov[1][np.ix_([0, 2], [0, 2])], 0.5, rtol=0, atol=1e-15)
+    assert np.isnan(cov[1][1]).all() and np.isnan(cov[1][:, 1]).all()
+    np.testing.assert_array_equal(cov[2:], before[2:])
+    # a flagged matrix whose eigenvalues are all ≥ 0 is not changed
+    pd = np.array([[[2.0, 1.0], [1.0, 2.0]]])
+    assert not _clip_valid_blocks(pd, np.array([True])).any()
+    np.testing.assert_array_equal(pd, [[[2.0, 1.0], [1.0, 2.0]]])
 
 
 def test_specific_variance_equals_baseline():

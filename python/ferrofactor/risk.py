@@ -6,8 +6,9 @@
   ``vol_half_life``) and correlations (``corr_half_life``), each with a Newey-West adjustment
   (Bartlett weights, ``newey_west_lags = (vol_lags, corr_lags)``), combined as
   ``diag(σ) C diag(σ)`` and made positive semi-definite by clipping negative eigenvalues
-  (only when the matrix is not PSD up to rounding: a Cholesky pivot below ``-1e-10·a_jj``; the
-  NW terms and the pairwise handling of missing returns can break PSD);
+  (only when the matrix is not PSD up to rounding: a Cholesky pivot below ``-1e-10·a_jj``, tested
+  in Rust; the clipping itself uses LAPACK through ``numpy.linalg.eigh``; the NW terms and the
+  pairwise handling of missing returns can break PSD);
 - a specific variance ``D[t]`` (N,): exponentially weighted mean of squared residuals, a structural
   fallback for assets with a short history, and Bayesian shrinkage toward the cap-group mean;
 - optionally, volatility-regime multipliers for factor and specific risk.
@@ -132,6 +133,58 @@ class RiskDecomposition:
             }
         )
 
+
+
+# Relative tolerance of the PSD check of a user factor covariance (as PSD_TOL in rust/risk.rs).
+_PSD_TOL = 1e-10
+
+
+def _check_psd(fc: np.ndarray) -> None:
+    """ValueError unless ``fc`` is square, finite, symmetric (Rust check) and positive
+    semi-definite: smallest eigenvalue ≥ -1e-10 · largest |eigenvalue| (``numpy.linalg.eigvalsh``)."""
+    _core.risk_check_factor_covariance(fc)
+    if fc.shape[0] == 0:
+        return
+    vals = np.linalg.eigvalsh(fc)
+    lo, hi = float(vals.min()), float(np.abs(vals).max())
+    if lo < -_PSD_TOL * hi:
+        raise ValueError(f"factor_covariance must be positive semi-definite, smallest eigenvalue is {lo:.3e}")
+
+
+def _clip_valid_blocks(cov: np.ndarray, not_psd: np.ndarray) -> np.ndarray:
+    """Clip negative eigenvalues in place on the dates flagged ``not_psd`` (T,), on the block of
+    factors with a finite diagonal: ``V max(Λ, 0) Vᵀ`` (symmetrised). Returns the (T,) flags of
+    the dates actually clipped (a flagged block whose eigenvalues are all ≥ 0 is left alone).
+    Dates with the same valid block are decomposed in one batched ``numpy.linalg.eigh`` call."""
+    clipped = np.zeros(cov.shape[0], bool)
+    dates = np.flatnonzero(not_psd)
+    if dates.size == 0:
+        return clipped
+    masks = np.isfinite(np.diagonal(cov[dates], axis1=1, axis2=2))
+    patterns, group = np.unique(masks, axis=0, return_inverse=True)
+    for g, ok in enumerate(patterns):
+        if not ok.any():
+            continue
+        ts = dates[group.reshape(-1) == g]
+        cols = np.flatnonzero(ok)
+        sub = cov[ts][:, cols][:, :, cols]
+        vals, vecs = np.linalg.eigh(sub)
+        neg = vals.min(axis=1) < 0
+        if not neg.any():
+            continue
+        vals, vecs, ts = vals[neg], vecs[neg], ts[neg]
+        fixed = (vecs * np.maximum(vals, 0.0)[:, None, :]) @ vecs.transpose(0, 2, 1)
+        fixed = 0.5 * (fixed + fixed.transpose(0, 2, 1))
+        cov[np.ix_(ts, cols, cols)] = fixed
+        clipped[ts] = True
+    return clipped
+
+
+def _factor_covariance(f, vol_half_life, corr_half_life, vol_lags, corr_lags, min_periods):
+    """Factor covariance (T, K, K) from the Rust recursion, made PSD on the dates where it is not
+    PSD beyond rounding. Returns ``(cov, clipped (T,))``."""
+    cov, not_psd = _core.risk_factor_covariance(f, vol_half_life, corr_half_life, vol_lags, corr_lags, min_periods)
+    return cov, _clip_valid_blocks(cov, not_psd)
 
 class RiskModel:
     """A factor risk model ``Σ = B Σf Bᵀ + D`` for every date of a panel.
@@ -334,7 +387,7 @@ class RiskModel:
         non-negative (NaN = asset not covered). ``styles`` (N, Ks), ``industry`` (N,).
         """
         fc = as_float_array("factor_covariance", factor_covariance, 2)
-        _core.risk_check_factor_covariance(fc)
+        _check_psd(fc)
         d = as_float_array("specific_variance", specific_variance, 1)
         if np.any(d[np.isfinite(d)] < 0):
             raise ValueError("specific_variance must be non-negative")
@@ -431,7 +484,7 @@ class RiskModel:
             )
         if ind.size and int(ind.max()) >= g:
             raise ValueError(f"industry codes must be < n_industries={g}, found {int(ind.max())}")
-        cov, clipped = _core.risk_factor_covariance(
+        cov, clipped = _factor_covariance(
             fr, cfg["vol_half_life"], cfg["corr_half_life"], cfg["vol_lags"], cfg["corr_lags"],
             cfg["min_periods"],
         )
