@@ -1,0 +1,28 @@
+"""The README's quick start runs as written."""
+
+import pathlib
+import re
+
+import numpy as np
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_quick_start_runs_as_written():
+    text = README.read_text()
+    code = re.search(r"## Quick start\n\n```python\n(.*?)```", text, flags=re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, str(README), "exec"), ns)
+    # The cap-weighted portfolio's risk decomposition adds up to its volatility.
+    dec = ns["risk"].risk_decomposition(ns["w"], date=-2)
+    total = dec.factor_contrib.sum() + dec.specific_contrib
+    np.testing.assert_allclose(total, dec.total_vol, rtol=1e-10)
+    assert ns["frame"].shape == (300, 1 + len(ns["result"].factor_names))
+
+
+def test_setup_commands_are_the_ones_ci_runs():
+    text = README.read_text()
+    assert 'pip install . && ferrofactor demo' in text
+    assert 'pip install ".[test]" && pytest' in text
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert 'pip install ".[test]"' in ci and "\npytest\n" in ci
