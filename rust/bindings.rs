@@ -259,14 +259,22 @@ fn winsorize<'py>(
 }
 
 /// Per-date standardisation; see `ferrofactor.standardize`.
+/// With `winsorize` (a method name) the values are first winsorised at `limit` in the same pass
+/// (the fused form of the two calls; the winsorisation uses `weights` only for "sigma").
 #[pyfunction]
-#[pyo3(signature = (x, weights=None, groups=None))]
+#[pyo3(signature = (x, weights=None, groups=None, winsorize=None, limit=3.0))]
 fn standardize<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     weights: Option<PyReadonlyArray2<'py, f64>>,
     groups: Option<PyReadonlyArray2<'py, i32>>,
+    winsorize: Option<&str>,
+    limit: f64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let method = winsorize
+        .map(clean::WinsorMethod::parse)
+        .transpose()
+        .map_err(to_py_err)?;
     let (xv, wv, gv) = (
         x.as_array(),
         weights.as_ref().map(|w| w.as_array()),
@@ -282,7 +290,10 @@ fn standardize<'py>(
     {
         let mut guard = out.try_readwrite().map_err(borrow_err)?;
         let ov = guard.as_array_mut();
-        run(py, || clean::standardize_into(xv, wv, gv, ov))?;
+        run(py, || match method {
+            None => clean::standardize_into(xv, wv, gv, ov),
+            Some(m) => clean::winsorize_standardize_into(xv, m, limit, wv, gv, ov),
+        })?;
     }
     Ok(out)
 }

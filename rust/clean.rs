@@ -668,6 +668,48 @@ impl Scratch {
     }
 }
 
+/// Apply `op` to one row: `out_row` arrives filled with NaN and receives the transformed finite
+/// values (within each group when `g_row` is given). The row's weights must already be checked.
+fn clean_row(
+    s: &mut Scratch,
+    op: Op,
+    x_row: &[f64],
+    w_row: Option<&[f64]>,
+    g_row: Option<&[i32]>,
+    out_row: &mut [f64],
+) {
+    match g_row {
+        None if !op.needs_gather() => {
+            // moments straight off the row, non-finite values skipped in the passes
+            let tr = op.moment_transform(x_row, w_row);
+            tr.apply_row(x_row, out_row);
+        }
+        None => {
+            s.xs.clear();
+            s.xs.extend(x_row.iter().copied().filter(|v| v.is_finite()));
+            let tr = op.transform(&mut s.xs, None);
+            tr.apply_row(x_row, out_row);
+        }
+        Some(g_row) => {
+            s.group(x_row, g_row);
+            for b in 0..s.bounds.len().saturating_sub(1) {
+                let ids = &s.idx[s.bounds[b]..s.bounds[b + 1]];
+                s.xs.clear();
+                s.xs.extend(ids.iter().map(|&i| x_row[i as usize]));
+                let tr = match w_row {
+                    Some(w) => {
+                        s.ws.clear();
+                        s.ws.extend(ids.iter().map(|&i| w[i as usize]));
+                        op.transform(&mut s.xs, Some(&s.ws))
+                    }
+                    None => op.transform(&mut s.xs, None),
+                };
+                tr.apply_at(ids, x_row, out_row);
+            }
+        }
+    }
+}
+
 /// Apply `op` to every row of `x` in parallel (within each group when `groups` are given).
 fn clean_rows(
     x: ArrayView2<'_, f64>,
@@ -686,37 +728,48 @@ fn clean_rows(
                 return;
             }
         }
-        match &groups {
-            None if !op.needs_gather() => {
-                // moments straight off the row, non-finite values skipped in the passes
-                let tr = op.moment_transform(&x_row, w_row.as_deref());
-                tr.apply_row(&x_row, out_row);
-            }
-            None => {
-                s.xs.clear();
-                s.xs.extend(x_row.iter().copied().filter(|v| v.is_finite()));
-                let tr = op.transform(&mut s.xs, None);
-                tr.apply_row(&x_row, out_row);
-            }
-            Some(g) => {
-                let g_row = row_slice(g.row(t));
-                s.group(&x_row, &g_row);
-                for b in 0..s.bounds.len().saturating_sub(1) {
-                    let ids = &s.idx[s.bounds[b]..s.bounds[b + 1]];
-                    s.xs.clear();
-                    s.xs.extend(ids.iter().map(|&i| x_row[i as usize]));
-                    let tr = match &w_row {
-                        Some(w) => {
-                            s.ws.clear();
-                            s.ws.extend(ids.iter().map(|&i| w[i as usize]));
-                            op.transform(&mut s.xs, Some(&s.ws))
-                        }
-                        None => op.transform(&mut s.xs, None),
-                    };
-                    tr.apply_at(ids, &x_row, out_row);
-                }
+        let g_row = groups.as_ref().map(|g| row_slice(g.row(t)));
+        clean_row(s, op, &x_row, w_row.as_deref(), g_row.as_deref(), out_row);
+    })?;
+    if saw_bad_weight.load(AtomicOrdering::Relaxed) {
+        if let Some(w) = &weights {
+            return Err(weights_error(w));
+        }
+    }
+    Ok(())
+}
+
+/// Winsorise then standardise every row in one pass over memory: per row, [`winsorize`] into a
+/// per-thread scratch row (which stays in cache) and [`standardize`] from it into `out`, with the
+/// same row routines in the same order as the two separate calls, so the result is bit-identical
+/// to `standardize(winsorize(x, method, limit, w_sigma, groups), weights, groups)` where
+/// `w_sigma` = `weights` for `Sigma` and `None` otherwise.
+fn winsorize_standardize_rows(
+    x: ArrayView2<'_, f64>,
+    win_op: Op,
+    weights: Option<ArrayView2<'_, f64>>,
+    groups: Option<ArrayView2<'_, i32>>,
+    out: ArrayViewMut2<'_, f64>,
+) -> Result<()> {
+    let saw_bad_weight = AtomicBool::new(false);
+    let win_uses_weights = matches!(win_op, Op::Sigma(_));
+    let init = || (Scratch::default(), Vec::<f64>::new());
+    par_rows(out, init, |(s, tmp), t, out_row| {
+        let x_row = row_slice(x.row(t));
+        let w_row = weights.as_ref().map(|w| row_slice(w.row(t)));
+        if let Some(w) = &w_row {
+            if has_bad_weight(w) {
+                saw_bad_weight.store(true, AtomicOrdering::Relaxed);
+                return;
             }
         }
+        let g_row = groups.as_ref().map(|g| row_slice(g.row(t)));
+        let (w_row, g_row) = (w_row.as_deref(), g_row.as_deref());
+        tmp.clear();
+        tmp.resize(x_row.len(), f64::NAN);
+        let w_win = if win_uses_weights { w_row } else { None };
+        clean_row(s, win_op, &x_row, w_win, g_row, tmp);
+        clean_row(s, Op::Standardize, tmp, w_row, g_row, out_row);
     })?;
     if saw_bad_weight.load(AtomicOrdering::Relaxed) {
         if let Some(w) = &weights {
@@ -862,6 +915,18 @@ pub fn winsorize_into(
     out: ArrayViewMut2<'_, f64>,
 ) -> Result<()> {
     check_out(&x, &out)?;
+    let op = winsor_op(method, limit)?;
+    if weights.is_some() && method != WinsorMethod::Sigma {
+        return Err(value_error!(
+            "weights is only used by method 'sigma', got method {method:?}"
+        ));
+    }
+    check_common(&x, weights.as_ref(), groups.as_ref())?;
+    clean_rows(x, weights, groups, op, out)
+}
+
+/// The row operation of a winsorisation, after checking `limit` for `method`.
+fn winsor_op(method: WinsorMethod, limit: f64) -> Result<Op> {
     if !(limit.is_finite() && limit > 0.0) {
         return Err(value_error!("limit must be finite and > 0, got {limit}"));
     }
@@ -870,18 +935,11 @@ pub fn winsorize_into(
             "limit must be in (0, 0.5) for method 'quantile', got {limit}"
         ));
     }
-    if weights.is_some() && method != WinsorMethod::Sigma {
-        return Err(value_error!(
-            "weights is only used by method 'sigma', got method {method:?}"
-        ));
-    }
-    check_common(&x, weights.as_ref(), groups.as_ref())?;
-    let op = match method {
+    Ok(match method {
         WinsorMethod::Sigma => Op::Sigma(limit),
         WinsorMethod::Quantile => Op::Quantile(limit),
         WinsorMethod::Mad => Op::Mad(limit),
-    };
-    clean_rows(x, weights, groups, op, out)
+    })
 }
 
 /// `(x − centre) / std` per date (or date-and-group): centre = weighted mean when `weights` are
@@ -905,6 +963,36 @@ pub fn standardize_into(
     check_out(&x, &out)?;
     check_common(&x, weights.as_ref(), groups.as_ref())?;
     clean_rows(x, weights, groups, Op::Standardize, out)
+}
+
+/// The fused form of [`winsorize`] followed by [`standardize`]: equal, bit for bit, to
+/// `standardize(winsorize(x, method, limit, w_sigma, groups), weights, groups)` where `w_sigma`
+/// is `weights` for `Sigma` and `None` otherwise; reads `x` and `weights` once and writes once.
+pub fn winsorize_standardize(
+    x: ArrayView2<'_, f64>,
+    method: WinsorMethod,
+    limit: f64,
+    weights: Option<ArrayView2<'_, f64>>,
+    groups: Option<ArrayView2<'_, i32>>,
+) -> Result<Array2<f64>> {
+    alloc_run(x.dim(), |out| {
+        winsorize_standardize_into(x, method, limit, weights, groups, out)
+    })
+}
+
+/// [`winsorize_standardize`] into a caller-provided C-contiguous `out` of the shape of `x`.
+pub fn winsorize_standardize_into(
+    x: ArrayView2<'_, f64>,
+    method: WinsorMethod,
+    limit: f64,
+    weights: Option<ArrayView2<'_, f64>>,
+    groups: Option<ArrayView2<'_, i32>>,
+    out: ArrayViewMut2<'_, f64>,
+) -> Result<()> {
+    check_out(&x, &out)?;
+    let op = winsor_op(method, limit)?;
+    check_common(&x, weights.as_ref(), groups.as_ref())?;
+    winsorize_standardize_rows(x, op, weights, groups, out)
 }
 
 /// Per-date average ranks (ties share the mean of their positions, as
@@ -1132,6 +1220,65 @@ mod tests {
         assert!(sse2::bad_weight_chunks(&bad) && scalar::bad_weight_chunks(&bad));
         bad[501] = f64::INFINITY;
         assert!(sse2::bad_weight_chunks(&bad) && scalar::bad_weight_chunks(&bad));
+    }
+
+    #[test]
+    fn fused_equals_two_calls_bit_for_bit() {
+        let (t, n) = (9, 203);
+        let mut x = Array2::from_shape_fn((t, n), |(i, j)| {
+            let v = ((i * 7919 + j * 104729) % 1000) as f64 / 37.0;
+            if (i + j) % 11 == 0 {
+                NAN
+            } else {
+                v * v.sin() + if j % 50 == 3 { 1e3 } else { 0.0 }
+            }
+        });
+        x.row_mut(1).fill(NAN); // all-NaN date
+        x.row_mut(2).fill(4.0); // zero dispersion
+        let mut w = x.mapv(|v| v.abs() + 0.5);
+        w[[3, 5]] = NAN;
+        w.row_mut(4).fill(0.0); // zero usable weight
+        let g = Array2::from_shape_fn((t, n), |(i, j)| ((i + 3 * j) % 5) as i32 - 1);
+        let same = |p: &Array2<f64>, q: &Array2<f64>| {
+            p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits())
+        };
+        for (method, limit) in [
+            (WinsorMethod::Sigma, 2.0),
+            (WinsorMethod::Quantile, 0.05),
+            (WinsorMethod::Mad, 2.5),
+        ] {
+            for wv in [None, Some(w.view())] {
+                for gv in [None, Some(g.view())] {
+                    let w_win = if method == WinsorMethod::Sigma {
+                        wv
+                    } else {
+                        None
+                    };
+                    let two = standardize(
+                        winsorize(x.view(), method, limit, w_win, gv)
+                            .unwrap()
+                            .view(),
+                        wv,
+                        gv,
+                    )
+                    .unwrap();
+                    let one = winsorize_standardize(x.view(), method, limit, wv, gv).unwrap();
+                    assert!(
+                        same(&one, &two),
+                        "{method:?} w={} g={}",
+                        wv.is_some(),
+                        gv.is_some()
+                    );
+                }
+            }
+        }
+        assert!(winsorize_standardize(x.view(), WinsorMethod::Quantile, 0.5, None, None).is_err());
+        let mut bad = w.clone();
+        bad[[7, 7]] = -1.0;
+        assert!(
+            winsorize_standardize(x.view(), WinsorMethod::Mad, 2.0, Some(bad.view()), None)
+                .is_err()
+        );
     }
 
     #[test]

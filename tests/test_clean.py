@@ -393,3 +393,97 @@ def test_rank_is_in_open_interval_with_mean_half(x):
         if ok.any():
             assert np.all((r[t, ok] > 0) & (r[t, ok] < 1))
             assert abs(r[t, ok].mean() - 0.5) < 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused winsorize + standardize: standardize(x, ..., winsorize=method, limit=...)
+
+FUSED_CASES = [("sigma", 2.0), ("quantile", 0.05), ("mad", 2.5)]
+
+
+def _two_calls(x, method, limit, w, g):
+    wins = ff.winsorize(x, method, limit, weights=(w if method == "sigma" else None), groups=g)
+    return ff.standardize(wins, weights=w, groups=g)
+
+
+def _fused_panel(panel):
+    # the shared panel has NaNs, an all-NaN date (helpers.random_panel), a date with a single
+    # finite value (4) and a constant group (3); add a zero-dispersion date and an outlier
+    x = panel.returns.copy()
+    x[7, np.isfinite(x[7])] = 0.25
+    x[8, 3] = 50.0
+    assert np.isnan(x).all(axis=1).any()
+    return x
+
+
+@pytest.mark.parametrize("method, limit", FUSED_CASES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("use_groups", [False, True])
+def test_fused_equals_two_calls_bit_for_bit(panel, method, limit, weighted, use_groups):
+    x = _fused_panel(panel)
+    w = _weights_with_zero_group(panel) if weighted else None
+    g = panel.industry if use_groups else None
+    want = _two_calls(x, method, limit, w, g)
+    got = ff.standardize(x, weights=w, groups=g, winsorize=method, limit=limit)
+    # the same row routines run in the same order, so the result is identical, not just close
+    assert got.tobytes() == want.tobytes()
+    # and it really winsorised (differs from plain standardize) where there is an outlier
+    assert not np.array_equal(got[8], ff.standardize(x, weights=w, groups=g)[8], equal_nan=True)
+    # all-NaN dates stay NaN; the zero-dispersion date 7 gives 0 wherever a value is used
+    all_nan = np.isnan(x).all(axis=1)
+    assert np.isnan(got[all_nan]).all()
+    used = np.isfinite(x[7]) & (True if g is None else g[7] >= 0)
+    assert_array_equal(got[7][used], 0.0)
+    assert np.isnan(got[7][~used]).all()
+
+
+def test_fused_default_is_plain_standardize(panel):
+    w = _weights_with_zero_group(panel)
+    a = ff.standardize(panel.returns, weights=w, groups=panel.industry)
+    b = ff.standardize(panel.returns, w, panel.industry, None, 3.0)
+    assert a.tobytes() == b.tobytes()
+
+
+def test_fused_identical_with_one_and_two_threads(panel):
+    x = _fused_panel(panel)
+    w = _weights_with_zero_group(panel)
+    calls = [
+        lambda m=m, lim=lim, g=g: ff.standardize(x, weights=w, groups=g, winsorize=m, limit=lim)
+        for m, lim in FUSED_CASES
+        for g in (None, panel.industry)
+    ]
+    try:
+        ff.set_num_threads(1)
+        one = [f() for f in calls]
+        ff.set_num_threads(2)
+        two = [f() for f in calls]
+    finally:
+        ff.set_num_threads(0)
+    for a, b in zip(one, two):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_fused_bad_arguments():
+    x = np.ones((3, 4))
+    with pytest.raises(ValueError, match=r"winsorize must be one of \['sigma', 'quantile', 'mad'\], got 'zscore'"):
+        ff.standardize(x, winsorize="zscore")
+    with pytest.raises(ValueError, match="winsorize must be one of"):
+        ff.standardize(x, winsorize=True)
+    for bad in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="limit must be finite and > 0"):
+            ff.standardize(x, winsorize="mad", limit=bad)
+    with pytest.raises(ValueError, match=r"limit must be in \(0, 0.5\) for method 'quantile'"):
+        ff.standardize(x, winsorize="quantile", limit=0.5)
+    with pytest.raises(TypeError, match="limit must be a real number"):
+        ff.standardize(x, winsorize="sigma", limit="3")
+    w = np.ones((3, 4))
+    w[1, 2] = -1.0
+    for method in ("sigma", "mad"):
+        with pytest.raises(ValueError, match="weights must be non-negative"):
+            ff.standardize(x, weights=w, winsorize=method)
+    import ferrofactor._core as core
+
+    with pytest.raises(ValueError, match="method must be one of"):
+        core.standardize(x, None, None, "zscore", 3.0)
+    with pytest.raises(ValueError, match="limit must be finite and > 0"):
+        core.standardize(x, None, None, "sigma", -1.0)

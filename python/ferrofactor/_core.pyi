@@ -60,6 +60,8 @@ def standardize(
     x: npt.NDArray[np.float64],
     weights: npt.NDArray[np.float64] | None = None,
     groups: npt.NDArray[np.int32] | None = None,
+    winsorize: str | None = None,
+    limit: float = 3.0,
 ) -> npt.NDArray[np.float64]: ...
 def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
 
