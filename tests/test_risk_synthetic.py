@@ -8,7 +8,7 @@ forecast half: without the volatility regime adjustment the forecasts are too lo
 outside the band), which is what the adjustment exists for (USE4). With it (half-life 42) random
 portfolios fall inside the band. Factor returns have Student-t(5) shocks, whose kurtosis widens
 the sampling spread of the bias statistic about twofold over the Gaussian band, so for factor
-portfolios we require the mean bias inside the band and each factor within two band widths.
+portfolios we require the mean bias inside the band and each factor within twice its half-width.
 """
 
 import numpy as np
