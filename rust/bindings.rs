@@ -343,8 +343,15 @@ fn scatter_fields<'py>(
     run(py, || panel::scatter_fields(lin_v, &views, &mut slices))
 }
 
+fn contiguous<'a, T: numpy::Element>(name: &str, a: &'a PyReadonlyArray1<'_, T>) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be contiguous 1-d arrays")))
+}
+
 /// Cells `t * n_assets + a` of long rows and their repeats; see `ferrofactor.panel`.
-/// Returns `(lin, n_dropped, increasing, repeated_cells, n_repeats, n_repeated_cells)`.
+/// Returns `(runs, lin, n_dropped, repeated_cells, n_repeats, n_repeated_cells)`: `runs` (R, 3)
+/// `[first_row, first_cell, len]` when the kept cells increase (then `lin` is None), else `lin`
+/// (one cell per row, `n_dates * n_assets` = dropped) and `runs` None.
 #[pyfunction]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn cell_index<'py>(
@@ -357,21 +364,81 @@ fn cell_index<'py>(
     n_dates: usize,
     n_assets: usize,
     max_report: usize,
-) -> PyResult<(Bound<'py, PyArray1<i64>>, usize, bool, Bound<'py, PyArray1<i64>>, usize, usize)> {
-    let dv: Vec<_> = days.iter().map(|c| c.as_array()).collect();
-    let iv: Vec<_> = ids.iter().map(|c| c.as_array()).collect();
-    let (dl, il) = (day_lut.as_array(), id_lut.as_array());
-    let c = run(py, || {
-        panel::cell_index(&dv, &iv, day_lo, dl, il, n_dates, n_assets, max_report)
-    })?;
-    Ok((
-        c.lin.into_pyarray(py),
-        c.n_dropped,
-        c.increasing,
-        c.repeated.into_pyarray(py),
-        c.n_repeats,
-        c.n_repeated_cells,
-    ))
+) -> PyResult<(
+    Option<Bound<'py, PyArray2<i64>>>,
+    Option<Bound<'py, PyArray1<i64>>>,
+    usize,
+    Bound<'py, PyArray1<i64>>,
+    usize,
+    usize,
+)> {
+    let dv = days.iter().map(|c| contiguous("days", c)).collect::<PyResult<Vec<_>>>()?;
+    let iv = ids.iter().map(|c| contiguous("ids", c)).collect::<PyResult<Vec<_>>>()?;
+    let dl = contiguous("day_lut", &day_lut)?;
+    let il = contiguous("id_lut", &id_lut)?;
+    let c = run(py, || panel::cell_index(&dv, &iv, day_lo, dl, il, n_dates, n_assets, max_report))?;
+    let (runs, lin) = match c.layout {
+        panel::Layout::Runs(r) => {
+            let n = r.len();
+            let flat: Vec<i64> = r.into_iter().flatten().collect();
+            let arr = ndarray::Array2::from_shape_vec((n, 3), flat)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            (Some(arr.into_pyarray(py)), None)
+        }
+        panel::Layout::Cells(lin) => (None, Some(lin.into_pyarray(py))),
+    };
+    Ok((runs, lin, c.n_dropped, c.repeated.into_pyarray(py), c.n_repeats, c.n_repeated_cells))
+}
+
+/// First row of each day number in `lo..lo + span` (-1 = absent); see `panel::first_rows`.
+#[pyfunction]
+fn first_rows_i32<'py>(
+    py: Python<'py>,
+    chunks: Vec<PyReadonlyArray1<'py, i32>>,
+    lo: i64,
+    span: usize,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let cv = chunks.iter().map(|c| contiguous("chunks", c)).collect::<PyResult<Vec<_>>>()?;
+    Ok(run(py, || panel::first_rows(&cv, lo, span))?.into_pyarray(py))
+}
+
+/// First row of each id in `lo..lo + span` (-1 = absent); see `panel::first_rows`.
+#[pyfunction]
+fn first_rows_u32<'py>(
+    py: Python<'py>,
+    chunks: Vec<PyReadonlyArray1<'py, u32>>,
+    lo: i64,
+    span: usize,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let cv = chunks.iter().map(|c| contiguous("chunks", c)).collect::<PyResult<Vec<_>>>()?;
+    Ok(run(py, || panel::first_rows(&cv, lo, span))?.into_pyarray(py))
+}
+
+/// Write float fields into `(T, N)` outputs from the runs of `cell_index` (NaN elsewhere).
+#[pyfunction]
+fn scatter_runs<'py>(
+    py: Python<'py>,
+    runs: PyReadonlyArray2<'py, i64>,
+    fields: Vec<Vec<PyReadonlyArray1<'py, f64>>>,
+    mut outs: Vec<PyReadwriteArray2<'py, f64>>,
+) -> PyResult<()> {
+    let rv = runs.as_array();
+    if rv.ncols() != 3 {
+        return Err(PyValueError::new_err(format!("runs must have shape (R, 3), got {:?}", rv.shape())));
+    }
+    let runs_v: Vec<[i64; 3]> = rv.rows().into_iter().map(|r| [r[0], r[1], r[2]]).collect();
+    let views = fields
+        .iter()
+        .map(|chunks| chunks.iter().map(|c| contiguous("fields", c)).collect::<PyResult<Vec<_>>>())
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        slices.push(
+            o.as_slice_mut()
+                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
+        );
+    }
+    run(py, || panel::scatter_runs(&runs_v, &views, &mut slices))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -390,6 +457,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // panel
     m.add_function(wrap_pyfunction!(scatter_fields, m)?)?;
     m.add_function(wrap_pyfunction!(cell_index, m)?)?;
+    m.add_function(wrap_pyfunction!(scatter_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(first_rows_i32, m)?)?;
+    m.add_function(wrap_pyfunction!(first_rows_u32, m)?)?;
     // risk
     register_risk(m)?;
     Ok(())

@@ -201,6 +201,68 @@ def test_scatter_kernel_rejects_bad_cells():
         _core.scatter_fields(np.array([0, 1]), [[np.ones(2)]], [np.empty((3, 2)).T])
 
 
+def test_scatter_runs_kernel_rejects_bad_runs():
+    from ferrofactor import _core
+
+    out = [np.empty((2, 3))]
+    with pytest.raises(ValueError, match="out of order or outside 2 rows / 6 cells"):
+        _core.scatter_runs(np.array([[0, 5, 2]]), [[np.ones(2)]], out)  # cells 5..7 > 6
+    with pytest.raises(ValueError, match="out of order"):
+        _core.scatter_runs(np.array([[1, 0, 1], [0, 1, 1]]), [[np.ones(2)]], out)  # rows go back
+    with pytest.raises(ValueError, match=r"runs must have shape \(R, 3\)"):
+        _core.scatter_runs(np.zeros((1, 2), dtype=np.int64), [[np.ones(2)]], out)
+    with pytest.raises(ValueError, match="field 1 has 1 values but field 0 has 2"):
+        _core.scatter_runs(np.array([[0, 0, 2]]), [[np.ones(2)], [np.ones(1)]], [np.empty((2, 3)), np.empty((2, 3))])
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_multi_block_ragged_layout_with_drops_and_codes(order, monkeypatch):
+    # ~96k rows: several of the Rust kernel's 65536-row blocks, three Arrow chunks, gaps (ragged
+    # listings, an asset never present), rows dropped by a target asset axis and a code field.
+    # Sorted rows take the run path, shuffled rows the per-row path; both must give the numpy
+    # expectation built from the generating grid, with 1 and 2 threads.
+    from ferrofactor import _core
+
+    rng = np.random.default_rng(11)
+    T, N = 300, 400
+    dates = np.datetime64("2021-01-04") + np.arange(T)
+    assets = np.array([f"S{j:03d}" for j in range(N)])
+    present = rng.random((T, N)) < 0.8
+    present[:, 5] = False
+    x = rng.standard_normal((T, N))
+    ind = rng.integers(0, 4, (T, N))
+    t, a = np.nonzero(present)  # date-major
+    df = pl.DataFrame(
+        {"date": dates[t], "asset": assets[a], "x": x[t, a], "ind": np.array(["I0", "I1", "I2", "I3"])[ind[t, a]]}
+    )
+    if order == "shuffled":
+        df = df.sample(fraction=1.0, shuffle=True, seed=3)
+    k = df.height // 3
+    df = pl.concat([df[:k], df[k : 2 * k], df[2 * k :]], rechunk=False)
+    assert df["x"].n_chunks() == 3 and df.height > 65536
+    target = np.concatenate([assets[::7], ["ZZZ"]])  # most assets' rows are dropped; one phantom
+    want_x = np.where(present, x, np.nan)[:, ::7]
+    want_x = np.concatenate([want_x, np.full((T, 1), np.nan)], axis=1)
+    want_ind = np.where(present, ind, -1)[:, ::7]
+    want_ind = np.concatenate([want_ind, np.full((T, 1), -1)], axis=1)
+
+    calls = []
+    for name in ("scatter_runs", "scatter_fields"):
+        real = getattr(_core, name)
+        monkeypatch.setattr(_core, name, lambda *args, _real=real, _name=name: calls.append(_name) or _real(*args))
+    try:
+        for n in (1, 2):
+            ff.set_num_threads(n)
+            p = ff.Panel.from_polars(df, fields=["x"], codes=["ind"], assets=target)
+            np.testing.assert_array_equal(p.dates, dates)
+            np.testing.assert_array_equal(p["x"], want_x)
+            np.testing.assert_array_equal(p["ind"], want_ind)
+            assert p.labels("ind").tolist() == ["I0", "I1", "I2", "I3"]
+    finally:
+        ff.set_num_threads(0)
+    assert set(calls) == {"scatter_runs" if order == "sorted" else "scatter_fields"}
+
+
 def test_to_polars_drop_missing():
     p = make_panel(T=5, N=4, seed=5)
     empty = np.zeros(p.shape, dtype=bool)

@@ -80,7 +80,16 @@ def cell_index(
     n_dates: int,
     n_assets: int,
     max_report: int,
-) -> tuple[npt.NDArray[np.int64], int, bool, npt.NDArray[np.int64], int, int]: ...
+) -> tuple[
+    npt.NDArray[np.int64] | None, npt.NDArray[np.int64] | None, int, npt.NDArray[np.int64], int, int
+]: ...
+def first_rows_i32(chunks: list[npt.NDArray[np.int32]], lo: int, span: int) -> npt.NDArray[np.int64]: ...
+def first_rows_u32(chunks: list[npt.NDArray[np.uint32]], lo: int, span: int) -> npt.NDArray[np.int64]: ...
+def scatter_runs(
+    runs: npt.NDArray[np.int64],
+    fields: list[list[npt.NDArray[np.float64]]],
+    outs: list[npt.NDArray[np.float64]],
+) -> None: ...
 
 
 # --- risk ---

@@ -8,12 +8,20 @@ A :class:`Panel` holds
 - code fields (e.g. ``industry``): C-contiguous int32 arrays shaped ``(T, N)``, -1 where there is
   no code, each with its ``labels`` (``labels[code]`` is the name of a code).
 
-Long frames (one row per (date, asset), one column per field) become a Panel in O(rows): dates
-and assets get dense integer codes (a lookup table over the day numbers; one hash of the asset
-strings), each row its cell ``t * N + a``, an occupancy pass rejects repeated cells, and the Rust
-kernel ``_core.scatter_fields`` writes every float field into its (T, N) array (fields in
-parallel; one sequential pass when the rows are sorted by date then asset). There is no per-asset
-or per-date Python loop.
+Long frames (one row per (date, asset), one column per field) become a Panel in O(rows), with no
+per-asset or per-date Python loop:
+
+1. the asset ids are hashed once by Polars (a cast to ``Categorical``, done while the other
+   columns are decoded); the distinct day numbers and asset ids come from one table pass in Rust
+   (``_core.first_rows_*``, no further hashing), and small lookup tables give every day and id its
+   position on the axes;
+2. ``_core.cell_index`` gives every row its cell ``t * N + a`` in parallel blocks. When the kept
+   rows' cells increase (a file sorted by date then asset, with or without gaps: the usual layout)
+   it returns *runs* of consecutive rows landing on consecutive cells and nothing per row; in any
+   other order it writes each row's cell and an occupancy pass rejects repeated cells;
+3. ``_core.scatter_runs`` (one copy per run) or ``_core.scatter_fields`` (one write per row)
+   fills every float field's (T, N) array straight from the Arrow chunks, in parallel over fields
+   and pieces of the grid, NaN where no row lands.
 """
 
 from __future__ import annotations
@@ -577,16 +585,17 @@ class Panel:
         if frame.height == 0 and (target_dates is None or target_assets is None):
             raise ValueError("empty input: the data has no rows")
 
-        lin, complete, axis_days, axis_assets = _cells(frame, date, asset, target_dates, target_assets)
+        cells, axis_days, axis_assets = _cells(frame, date, asset, target_dates, target_assets)
         T, N = len(axis_days), len(axis_assets)
         chunks = [_float_chunks(frame[c]) for c in fields]
         # numpy allocates the outputs (it asks for huge pages: cheaper first-touch faults)
         out_fields = {c: np.empty((T, N), dtype=np.float64) for c in fields}
-        _core.scatter_fields(lin, chunks, list(out_fields.values()))
+        if chunks:
+            cells.scatter(chunks, list(out_fields.values()))
         out_codes = {}
         for c in codes:
             v, labels = _label_codes(frame[c])
-            out_codes[c] = (_scatter_array(v, lin, T, N, np.int32(-1), complete), labels)
+            out_codes[c] = (cells.scatter_codes(v, T, N), labels)
         return cls(axis_days.astype("datetime64[D]"), axis_assets, out_fields, out_codes)
 
 
@@ -599,17 +608,76 @@ def _day_chunks(name: str, s: pl.Series) -> list[np.ndarray]:
     return [_series_to_days(name, s)]
 
 
+class _Cells:
+    """Where the rows of a long frame land on the (T, N) grid (from ``_core.cell_index``).
+
+    ``runs`` (R, 3) ``[first_row, first_cell, len]`` when the kept rows' cells increase (a frame
+    sorted by date then asset, with or without gaps); otherwise ``lin``, one cell per row
+    (``T * N`` = a row off the axes).
+    """
+
+    def __init__(self, runs: np.ndarray | None, lin: np.ndarray | None, n_rows: int, size: int):
+        self.runs, self.lin, self.n_rows, self.size = runs, lin, n_rows, size
+
+    @property
+    def complete(self) -> bool:
+        """The rows are exactly the full grid in date-then-asset order."""
+        return self.runs is not None and self.n_rows == self.size and (
+            self.size == 0 or (len(self.runs) == 1 and int(self.runs[0, 2]) == self.size)
+        )
+
+    def scatter(self, chunks: list[list[np.ndarray]], outs: list[np.ndarray]) -> None:
+        if self.runs is not None:
+            _core.scatter_runs(self.runs, chunks, outs)
+        else:
+            _core.scatter_fields(self.lin, chunks, outs)
+
+    def row_cells(self) -> np.ndarray:
+        """Every row's cell (``size`` for a dropped row)."""
+        if self.lin is not None:
+            return self.lin
+        lin = np.full(self.n_rows, self.size, dtype=np.int64)
+        r = self.runs
+        if len(r):
+            within = np.arange(int(r[:, 2].sum())) - np.repeat(np.cumsum(r[:, 2]) - r[:, 2], r[:, 2])
+            lin[np.repeat(r[:, 0], r[:, 2]) + within] = np.repeat(r[:, 1], r[:, 2]) + within
+        return lin
+
+    def scatter_codes(self, v: np.ndarray, T: int, N: int) -> np.ndarray:
+        """Int32 codes per row → ``(T, N)``, -1 where no row lands."""
+        if self.complete:
+            return np.array(v.reshape(T, N), dtype=np.int32, order="C", copy=True)
+        out = np.full(self.size + 1, -1, dtype=np.int32)
+        out[self.row_cells()] = v
+        return out[: self.size].reshape(T, N)
+
+
+def _distinct(chunks: list[np.ndarray], lo: int, hi: int, kernel: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of integer chunks within ``[lo, hi]`` and the first row of each.
+
+    A table over ``lo..hi`` filled in one parallel Rust pass (no hashing) when the range is not
+    much wider than the data; otherwise numpy's sort-based ``unique``.
+    """
+    n = sum(len(c) for c in chunks)
+    span = hi - lo + 1
+    if span <= 0 or n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if span <= max(1 << 22, 4 * n):
+        first = kernel(chunks, lo, span)
+        present = np.flatnonzero(first >= 0)
+        return present + lo, first[present]
+    return np.unique(np.concatenate(chunks).astype(np.int64), return_index=True)
+
+
 def _cells(
     frame: pl.DataFrame,
     date: str,
     asset: str,
     target_dates: np.ndarray | None,
     target_assets: np.ndarray | None,
-) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
-    """Each row's cell ``t * N + a`` (``T * N`` = off the target axes), in one Rust pass.
-
-    Returns ``(lin, complete, axis_days, axis_assets)``; ``complete`` when the rows are exactly
-    the full grid in date-then-asset order. Raises on repeated (date, asset) rows.
+) -> tuple[_Cells, np.ndarray, np.ndarray]:
+    """Where each row lands (``t * N + a``; off the target axes = dropped), in parallel Rust
+    passes. Returns ``(cells, axis_days, axis_assets)``. Raises on repeated (date, asset) rows.
     """
     days = _day_chunks(date, frame[date])
     if any(len(c) for c in days):
@@ -618,9 +686,7 @@ def _cells(
     else:
         lo, hi = 0, -1
     if target_dates is None:
-        col = frame[date]
-        uniq = col.to_physical().unique() if col.dtype == pl.Date else pl.Series(days[0]).unique()
-        axis_days = np.sort(uniq.to_numpy().astype(np.int64))
+        axis_days = _distinct(days, lo, hi, _core.first_rows_i32)[0]
     else:
         axis_days = target_dates.view(np.int64)
     day_lut = np.full(max(hi - lo + 1, 0), -1, dtype=np.int32)
@@ -632,9 +698,10 @@ def _cells(
         raise ValueError(f"column {asset!r} has {s.null_count()} missing asset ids")
     if not isinstance(s.dtype, pl.Categorical):
         s = s.cast(pl.String).cast(pl.Categorical)
-    uniq = s.unique()
-    u_ids = uniq.to_physical().to_numpy().astype(np.int64)
-    u_names = np.asarray(uniq.cast(pl.String).to_list(), dtype=str)
+    ids = [np.ascontiguousarray(c.to_numpy(), dtype=np.uint32) for c in s.to_physical().get_chunks()]
+    max_id = max((int(c.max()) for c in ids if len(c)), default=-1)
+    u_ids, first = _distinct(ids, 0, max_id, _core.first_rows_u32)
+    u_names = np.asarray(s.gather(first).cast(pl.String).to_list(), dtype=str)
     if target_assets is None:
         order = np.argsort(u_names, kind="stable")
         axis_assets = u_names[order]
@@ -651,22 +718,20 @@ def _cells(
             rank[hit] = t_order[pos[hit]]
     id_lut = np.full(int(u_ids.max()) + 1 if len(u_ids) else 0, -1, dtype=np.int32)
     id_lut[u_ids] = rank
-    ids = [np.ascontiguousarray(c.to_numpy(), dtype=np.uint32) for c in s.to_physical().get_chunks()]
 
     T, N = len(axis_days), len(axis_assets)
-    lin, _, increasing, repeated, n_repeats, n_cells = _core.cell_index(
+    runs, lin, _, repeated, n_repeats, n_cells = _core.cell_index(
         days, ids, lo, day_lut, id_lut, T, N, _SHOW
     )
     if n_repeats:
-        first = [
+        shown = [
             (str(np.datetime64(int(axis_days[c // N]), "D")), str(axis_assets[c % N])) for c in repeated
         ]
         raise ValueError(
             f"duplicate (date, asset) rows: {n_cells} pairs appear more than once "
-            f"({n_repeats} extra rows), e.g. {first}"
+            f"({n_repeats} extra rows), e.g. {shown}"
         )
-    complete = bool(increasing) and len(lin) == T * N
-    return lin, complete, axis_days, axis_assets
+    return _Cells(runs, lin, frame.height, T * N), axis_days, axis_assets
 
 
 def _float_chunks(s: pl.Series) -> list[np.ndarray]:
@@ -678,12 +743,3 @@ def _float_chunks(s: pl.Series) -> list[np.ndarray]:
     if dtype != pl.Float64:
         s = s.cast(pl.Float64)
     return [np.ascontiguousarray(ch.to_numpy(), dtype=np.float64) for ch in s.get_chunks()]
-
-
-def _scatter_array(v: np.ndarray, lin: np.ndarray, T: int, N: int, fill: Any, complete: bool) -> np.ndarray:
-    size = T * N
-    if complete:
-        return np.array(v.reshape(T, N), dtype=v.dtype, order="C", copy=True)
-    out = np.full(size + 1, fill, dtype=v.dtype)
-    out[lin] = v
-    return out[:size].reshape(T, N)
