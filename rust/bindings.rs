@@ -414,6 +414,29 @@ fn first_rows_u32<'py>(
     Ok(run(py, || panel::first_rows(&cv, lo, span))?.into_pyarray(py))
 }
 
+/// Fill `(T, N)` outputs with `values[k][index]`, NaN where `index == -1`; see
+/// `panel::gather_fields`.
+#[pyfunction]
+fn gather_fields<'py>(
+    py: Python<'py>,
+    values: Vec<PyReadonlyArray1<'py, f64>>,
+    index: PyReadonlyArray2<'py, i32>,
+    mut outs: Vec<PyReadwriteArray2<'py, f64>>,
+) -> PyResult<()> {
+    let vv = values.iter().map(|c| contiguous("values", c)).collect::<PyResult<Vec<_>>>()?;
+    let ix = index
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("index must be a C-contiguous int32 array"))?;
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        slices.push(
+            o.as_slice_mut()
+                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
+        );
+    }
+    run(py, || panel::gather_fields(&vv, ix, &mut slices))
+}
+
 /// Write float fields into `(T, N)` outputs from the runs of `cell_index` (NaN elsewhere).
 #[pyfunction]
 fn scatter_runs<'py>(
@@ -458,6 +481,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scatter_fields, m)?)?;
     m.add_function(wrap_pyfunction!(cell_index, m)?)?;
     m.add_function(wrap_pyfunction!(scatter_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(gather_fields, m)?)?;
     m.add_function(wrap_pyfunction!(first_rows_i32, m)?)?;
     m.add_function(wrap_pyfunction!(first_rows_u32, m)?)?;
     // risk

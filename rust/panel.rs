@@ -449,6 +449,38 @@ pub fn scatter_runs(runs: &[[i64; 3]], fields: &[Vec<&[f64]>], outs: &mut [&mut 
     Ok(())
 }
 
+/// Gather record values onto a grid: `outs[k][c] = values[k][index[c]]`, NaN where
+/// `index[c] == -1` (the point-in-time join of `ferrofactor.read_fundamentals`). Every field has
+/// the same number of records; an index outside `-1..n_records` is an error, found before anything
+/// is written. Parallel over fields and blocks of cells; each cell is written once.
+pub fn gather_fields(values: &[&[f64]], index: &[i32], outs: &mut [&mut [f64]]) -> Result<()> {
+    if outs.len() != values.len() {
+        return Err(value_error!("{} fields but {} outputs", values.len(), outs.len()));
+    }
+    let n_rec = values.first().map_or(0, |v| v.len());
+    if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| v.len() != n_rec) {
+        return Err(value_error!("field {k} has {} records but field 0 has {n_rec}", v.len()));
+    }
+    if let Some((k, o)) = outs.iter().enumerate().find(|(_, o)| o.len() != index.len()) {
+        return Err(value_error!("output {k} has {} cells but the index has {}", o.len(), index.len()));
+    }
+    let (lo, hi) = index
+        .par_chunks(BLOCK)
+        .map(|c| c.iter().fold((i32::MAX, i32::MIN), |(a, b), &x| (a.min(x), b.max(x))))
+        .reduce(|| (i32::MAX, i32::MIN), |(a, b), (c, d)| (a.min(c), b.max(d)));
+    if !index.is_empty() && (lo < -1 || hi as i64 >= n_rec as i64) {
+        return Err(value_error!("record index outside [-1, {n_rec}): min {lo}, max {hi}"));
+    }
+    outs.par_iter_mut().zip(values.par_iter()).for_each(|(out, v)| {
+        out.par_chunks_mut(BLOCK).zip(index.par_chunks(BLOCK)).for_each(|(o, ix)| {
+            for (o, &i) in o.iter_mut().zip(ix) {
+                *o = if i < 0 { f64::NAN } else { v[i as usize] };
+            }
+        });
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,6 +597,27 @@ mod tests {
             }
         }
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn gather_fields_takes_records_and_nan() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [-1.0, -2.0, -3.0];
+        let index = [2, -1, 0, 0];
+        let mut o1 = vec![0.0; 4];
+        let mut o2 = vec![0.0; 4];
+        gather_fields(&[&a, &b], &index, &mut [o1.as_mut_slice(), o2.as_mut_slice()]).unwrap();
+        assert!(same(&o1, &[3.0, f64::NAN, 1.0, 1.0]));
+        assert!(same(&o2, &[-3.0, f64::NAN, -1.0, -1.0]));
+        for bad in [[3, 0, 0, 0], [-2, 0, 0, 0]] {
+            assert!(gather_fields(&[&a], &bad, &mut [o1.as_mut_slice()]).is_err());
+        }
+        assert!(gather_fields(&[&a, &b[..2]], &index, &mut [o1.as_mut_slice(), o2.as_mut_slice()]).is_err());
+        assert!(gather_fields(&[&a], &index[..3], &mut [o1.as_mut_slice()]).is_err());
+        // no records: every index must be -1
+        let mut o3 = vec![0.0; 2];
+        gather_fields(&[&[]], &[-1, -1], &mut [o3.as_mut_slice()]).unwrap();
+        assert!(o3.iter().all(|x| x.is_nan()));
     }
 
     #[test]

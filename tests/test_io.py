@@ -78,6 +78,28 @@ def test_read_sqlite_connection_and_uri(tmp_path, long_prices):
         ff.read_panel("SELECT * FROM px WHERE close > 1e9", connection=f"sqlite:///{db}")
 
 
+def test_other_uris_go_to_polars_uri_reader(monkeypatch, long_prices):
+    # Non-SQLite URIs are read by polars.read_database_uri (connectorx); no server here, so the
+    # reader is replaced by one that records its arguments and returns the long frame.
+    seen = []
+
+    def fake(query, uri, **kwargs):
+        seen.append((query, uri))
+        return long_prices.rename({"date": "d"})
+
+    monkeypatch.setattr(pl, "read_database_uri", fake)
+    uri = "postgresql://user:pw@db.example:5432/market"
+    check(ff.read_panel("SELECT * FROM px", date="d", connection=uri, fields=["close", "volume"]))
+    assert seen == [("SELECT * FROM px", uri)]
+
+    def missing(query, uri, **kwargs):
+        raise ModuleNotFoundError("required package 'connectorx' not found.")
+
+    monkeypatch.setattr(pl, "read_database_uri", missing)
+    with pytest.raises(ModuleNotFoundError, match="'postgresql' URI uses polars.read_database_uri.*connectorx"):
+        ff.read_panel("SELECT 1", connection=uri)
+
+
 def test_sqlite_timestamps(tmp_path):
     con = sqlite3.connect(":memory:")
     con.execute("CREATE TABLE px (date TIMESTAMP, asset TEXT, close REAL)")
@@ -90,7 +112,7 @@ def test_sqlite_timestamps(tmp_path):
 @pytest.mark.parametrize(
     ("source", "kwargs", "exc", "match"),
     [
-        ("SELECT 1", {"connection": "postgresql://u@h/db"}, ValueError, "URI scheme 'postgresql' is not supported"),
+        ("SELECT 1", {"connection": "market.db"}, ValueError, "'market.db' is not a database URI"),
         ("SELECT 1", {"connection": "sqlite:///"}, ValueError, "names no database file"),
         ("SELECT 1", {"connection": "sqlite:////nonexistent/x.db"}, FileNotFoundError, "does not exist"),
         (42, {"connection": "sqlite:///x.db"}, TypeError, "SQL query string"),

@@ -10,9 +10,10 @@ Every ``read_*`` function takes the same ``source`` forms:
 - a Polars ``DataFrame`` or ``LazyFrame``;
 - a SQL query string with ``connection=``: either a DB-API / SQLAlchemy connection object
   accepted by ``polars.read_database`` (tested with the standard library's ``sqlite3``), or a
-  SQLite URI ``sqlite:///relative/path.db`` / ``sqlite:////absolute/path.db`` (opened read-only
-  with ``sqlite3``). Other URI schemes (PostgreSQL, MySQL, ...) are not handled here: open a
-  connection with your driver or SQLAlchemy and pass the connection object.
+  database URI. SQLite URIs ``sqlite:///relative/path.db`` / ``sqlite:////absolute/path.db`` are
+  opened read-only with the standard library's ``sqlite3`` (no extra package); other URIs
+  (``postgresql://``, ``mysql://``, ...) go to ``polars.read_database_uri``, which needs
+  ``connectorx`` installed.
 
 Data are long: one row per (date, asset) with one column per field. The long → dense step is
 O(rows) (see :mod:`ferrofactor.panel`).
@@ -38,6 +39,7 @@ from urllib.parse import unquote
 import numpy as np
 import polars as pl
 
+from ferrofactor import _core
 from ferrofactor._validate import as_float_array, check_shape
 from ferrofactor.panel import (
     _SHOW,
@@ -92,7 +94,7 @@ def read_frame(
     ----------
     source : str, os.PathLike, polars DataFrame or LazyFrame
         A path/glob, a frame, or a SQL query when ``connection`` is given.
-    connection : DB-API/SQLAlchemy connection or ``sqlite:///`` URI, optional
+    connection : DB-API/SQLAlchemy connection or database URI, optional
         Makes ``source`` a SQL query.
     format : {"parquet", "csv", "ipc"}, optional
         File format; default from the extension.
@@ -135,12 +137,22 @@ def read_frame(
 def _read_sql(query: str, connection: Any) -> pl.DataFrame:
     if isinstance(connection, str):
         uri = connection
-        if not uri.startswith("sqlite://"):
-            scheme = uri.split("://", 1)[0] if "://" in uri else uri
+        if "://" not in uri:
             raise ValueError(
-                f"connection URI scheme {scheme!r} is not supported; pass a SQLite URI "
-                "('sqlite:///path.db') or an open DB-API/SQLAlchemy connection object"
+                f"connection {uri!r} is not a database URI ('scheme://...'); pass a URI such as "
+                "'sqlite:///path.db' or 'postgresql://user:pass@host/db', or a connection object"
             )
+        if not uri.startswith("sqlite://"):
+            # other databases go through Polars' URI reader (connectorx by default)
+            try:
+                return pl.read_database_uri(query, uri)
+            except ModuleNotFoundError as e:
+                scheme = uri.split("://", 1)[0]
+                raise ModuleNotFoundError(
+                    f"reading a {scheme!r} URI uses polars.read_database_uri, which needs an engine "
+                    f"that is not installed ({e}); install connectorx (or adbc and its driver), or "
+                    "pass an open DB-API/SQLAlchemy connection object as connection="
+                ) from e
         path = unquote(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else ""
         if not path:
             raise ValueError(f"SQLite URI {uri!r} names no database file ('sqlite:///path.db')")
@@ -183,7 +195,7 @@ def read_panel(
         Float fields. Default: every numeric column other than ``date``/``asset``.
     codes : sequence of str, optional
         Label columns to store as int32 code fields (e.g. ``["industry"]``).
-    connection : connection object or ``sqlite:///`` URI, optional
+    connection : connection object or database URI, optional
         Makes ``source`` a SQL query.
     format : {"parquet", "csv", "ipc"}, optional
         File format when the extension does not tell.
@@ -372,10 +384,10 @@ def read_fundamentals(
     avail = _series_to_days(report_date, frame[report_date]).astype(np.int64) + int(lag)
     _, a_idx = _asset_codes(frame[asset], target_assets)
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), len(target_assets), max_staleness)
-    out = {}
-    for f in fields:
-        v = frame[f].cast(pl.Float64).to_numpy()
-        out[f] = np.append(v[perm], np.nan)[grid]  # grid == -1 takes the appended NaN
+    # every field read through the same record grid (-1 = NaN), in one parallel Rust pass
+    values = [np.ascontiguousarray(frame[f].cast(pl.Float64).to_numpy()[perm], dtype=np.float64) for f in fields]
+    out = {f: np.empty(grid.shape) for f in fields}
+    _core.gather_fields(values, grid, list(out.values()))
     return Panel(axis, target_assets, out)
 
 
