@@ -380,7 +380,7 @@ fn cell_index<'py>(
     let (runs, lin) = match c.layout {
         panel::Layout::Runs(r) => {
             let n = r.len();
-            let flat: Vec<i64> = r.into_iter().flatten().collect();
+            let flat: Vec<i64> = r.into_flattened(); // no copy
             let arr = ndarray::Array2::from_shape_vec((n, 3), flat)
                 .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
             (Some(arr.into_pyarray(py)), None)
