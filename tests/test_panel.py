@@ -412,3 +412,24 @@ def test_real_data_fama_french_industries_round_trip():
     level = np.cumprod(1.0 + p["ret"], axis=0)
     back = ff.returns_from_prices(level)
     np.testing.assert_allclose(back[1:], p["ret"][1:], rtol=0, atol=1e-12)
+
+
+def test_distinct_values_table_and_sort_paths_agree():
+    # The table pass (narrow ranges, the usual case) and the sort fallback (a range much wider
+    # than the data, e.g. categorical ids from a large global string cache) give the same sorted
+    # distinct values and first rows.
+    from ferrofactor import _core
+    from ferrofactor.panel import _distinct
+
+    rng = np.random.default_rng(5)
+    chunks = [rng.integers(10, 60, size=n).astype(np.uint32) for n in (0, 7, 300, 1)]
+    flat = np.concatenate(chunks)
+    want_v, want_first = np.unique(flat.astype(np.int64), return_index=True)
+    for hi in (int(flat.max()), 10_000_000):  # table; sort (span > 4 M and > 4 rows)
+        v, first = _distinct(chunks, 0, hi, _core.first_rows_u32)
+        np.testing.assert_array_equal(v, want_v)
+        np.testing.assert_array_equal(first, want_first)
+    days = [np.array([19000, 18990, 19000], dtype=np.int32)]
+    v, first = _distinct(days, 18990, 19000, _core.first_rows_i32)
+    assert v.tolist() == [18990, 19000] and first.tolist() == [1, 0]
+    assert _distinct([np.zeros(0, np.int32)], 0, -1, _core.first_rows_i32)[0].size == 0
