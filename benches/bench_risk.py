@@ -93,6 +93,6 @@ def test_risk_model_small_baseline(benchmark):
 
     def run():
         bl.risk_factor_covariance(f, 84, 504, 5, 2, 21)
-        bl.risk_specific_variance(res, styles, industry, G, cap, 84, 63, 0.1, 10, 1e-4)
+        bl.risk_specific_variance(res, styles, industry, G, cap, 84, 63, 0.1, 10, 1e-4, 120)
 
     benchmark.pedantic(run, rounds=1, iterations=1)

@@ -379,6 +379,9 @@ pub struct SpecificSettings {
     pub half_life: f64,
     /// Assets with fewer finite residuals than this up to `t` get the structural estimate.
     pub min_periods: usize,
+    /// History over which the weight of the time-series estimate rises linearly from 0 (at
+    /// `min_periods` residuals) to 1 (at `min_periods + blend_periods`); 0 = a hard switch.
+    pub blend_periods: usize,
     /// Bayesian shrinkage intensity `q` (0 = none).
     pub shrinkage: f64,
     /// Number of cap groups for the shrinkage target (10 = deciles).
@@ -403,13 +406,17 @@ pub struct SpecificOut {
 /// Specific variance for every date.
 ///
 /// At date `t` an asset is in the universe when all its style exposures are finite at `t`.
-/// 1. Time series: `σ_ts² = ewma_square(residuals)[t]` (half-life `half_life`), used when the
-///    asset has at least `min_periods` finite residuals up to `t` and `σ_ts > 0`.
-/// 2. Structural fallback for the other universe assets: weighted least squares (weights
+/// 1. Time series: `σ_ts² = ewma_square(residuals)[t]` (half-life `half_life`), available when
+///    the asset has `h ≥ min_periods` finite residuals up to `t` and `σ_ts > 0`. Its weight is
+///    `γ = min(1, (h - min_periods) / blend_periods)` (USE4's history blend; `γ = 1` when
+///    `blend_periods = 0`), and `γ = 0` for assets without it.
+/// 2. Structural model for the universe assets with `γ < 1`: weighted least squares (weights
 ///    `sqrt(cap)`) of `ln σ_ts` over the assets with a time-series estimate and finite cap, on an
 ///    intercept, industry dummies (ridge `ridge·Σw` on each) and the styles; the prediction is
-///    `E0 · exp(x β)` with `E0 = Σ w exp(e) / Σ w` the weighted mean of the exponentiated fit
-///    residuals (smearing). Needs at least `Ks + 2` fitted assets, else NaN.
+///    `σ_str = E0 · exp(x β)` with `E0 = Σ w exp(e) / Σ w` the weighted mean of the exponentiated
+///    fit residuals (smearing). Then `σ = γ σ_ts + (1 - γ) σ_str`. Needs at least `Ks + 2`
+///    fitted assets; without the model, assets with a time-series estimate keep it and the others
+///    are NaN.
 /// 3. Bayesian shrinkage (USE4): assets with finite σ and cap > 0 are split into `n_groups`
 ///    groups by cap rank (`floor(rank · n_groups / n)`, ties by asset index); with the
 ///    cap-weighted group mean `σ̄` and `Δ = sqrt(mean (σ - σ̄)²)` over the group,
@@ -484,15 +491,20 @@ fn specific_one_date(
     let (n, ks) = styles.dim();
     let mut sig = vec![f64::NAN; n];
     let universe: Vec<bool> = (0..n).map(|j| styles.row(j).iter().all(|x| x.is_finite())).collect();
-    let mut need = Vec::new();
+    let mut need = Vec::new(); // universe assets with γ < 1
+    let mut gamma = vec![0.0; n];
+    let min_p = s.min_periods.max(1);
     for j in 0..n {
         if !universe[j] {
             continue;
         }
         let v = ewma_var[j];
-        if n_obs[j] as usize >= s.min_periods.max(1) && v > 0.0 && v.is_finite() {
+        let h = n_obs[j] as usize;
+        if h >= min_p && v > 0.0 && v.is_finite() {
             sig[j] = v.sqrt();
-        } else {
+            gamma[j] = if s.blend_periods == 0 { 1.0 } else { ((h - min_p) as f64 / s.blend_periods as f64).min(1.0) };
+        }
+        if gamma[j] < 1.0 {
             need.push(j);
         }
     }
@@ -536,7 +548,9 @@ fn specific_one_date(
                 }
                 let e0 = e0n / wsum;
                 for &j in &need {
-                    sig[j] = e0 * pred(j, &mut x).exp();
+                    let st = e0 * pred(j, &mut x).exp();
+                    let g = gamma[j];
+                    sig[j] = if g > 0.0 { g * sig[j] + (1.0 - g) * st } else { st };
                     flag[j] = 1;
                 }
             }
@@ -1215,6 +1229,48 @@ mod tests {
     }
 
     #[test]
+    fn specific_history_blend() {
+        // 3 dates, 30 assets, 1 style; log σ = -3 + 0.2·style exactly for the assets with full
+        // history (so the structural model m_j is exact and its smearing factor is 1). Asset 4
+        // has residuals 2·m on dates 1-2 (h = 2), asset 5 has 3·m on date 2 only (h = 1); both
+        // have no cap, so they are outside the structural fit. With min_periods 1 and
+        // blend_periods 2 at t = 2: γ = 1 (h = 3), 0.5 (h = 2), 0 (h = 1).
+        let (t, n) = (3, 30);
+        let mut styles = Array3::<f64>::zeros((t, n, 1));
+        let mut resid = Array2::<f64>::from_elem((t, n), f64::NAN);
+        let industry = Array2::<i32>::from_elem((t, n), -1);
+        let mut cap = Array2::<f64>::from_elem((t, n), 1.0);
+        let m = |j: usize| (-3.0 + 0.2 * (j as f64 / 10.0 - 1.5)).exp();
+        for d in 0..t {
+            for j in 0..n {
+                styles[[d, j, 0]] = j as f64 / 10.0 - 1.5;
+                let v = match j {
+                    4 if d >= 1 => 2.0 * m(j),
+                    4 => f64::NAN,
+                    5 if d == 2 => 3.0 * m(j),
+                    5 => f64::NAN,
+                    _ => m(j),
+                };
+                resid[[d, j]] = v;
+            }
+            cap[[d, 4]] = f64::NAN;
+            cap[[d, 5]] = f64::NAN;
+        }
+        let s = SpecificSettings { half_life: 10.0, min_periods: 1, blend_periods: 2, shrinkage: 0.0, n_groups: 10, ridge: 0.0 };
+        let out = specific_variance(resid.view(), styles.view(), industry.view(), 0, cap.view(), &s).unwrap();
+        let sig = |o: &SpecificOut, j: usize| o.var[[2, j]].sqrt();
+        assert!(close(sig(&out, 4), 1.5 * m(4), 1e-12), "{}", sig(&out, 4) / m(4));
+        assert!(close(sig(&out, 5), m(5), 1e-12));
+        assert!(close(sig(&out, 7), m(7), 1e-12));
+        assert_eq!((out.structural[[2, 4]], out.structural[[2, 5]], out.structural[[2, 7]]), (1, 1, 0));
+        // blend_periods 0: the hard switch, every asset with history keeps its own estimate
+        let s0 = SpecificSettings { blend_periods: 0, ..s };
+        let out0 = specific_variance(resid.view(), styles.view(), industry.view(), 0, cap.view(), &s0).unwrap();
+        assert!(close(sig(&out0, 4), 2.0 * m(4), 1e-12) && close(sig(&out0, 5), 3.0 * m(5), 1e-12));
+        assert_eq!((out0.structural[[2, 4]], out0.structural[[2, 5]]), (0, 0));
+    }
+
+    #[test]
     fn specific_structural_and_shrinkage() {
         // 1 date, 30 assets, 1 style; log σ = -3 + 0.2·style exactly for assets with history.
         let n = 30;
@@ -1230,7 +1286,7 @@ mod tests {
                 resid[[0, j]] = (-3.0 + 0.2 * x).exp();
             }
         }
-        let s = SpecificSettings { half_life: 10.0, min_periods: 1, shrinkage: 0.0, n_groups: 10, ridge: 1e-4 };
+        let s = SpecificSettings { half_life: 10.0, min_periods: 1, blend_periods: 0, shrinkage: 0.0, n_groups: 10, ridge: 1e-4 };
         let out = specific_variance(resid.view(), styles.view(), industry.view(), 0, cap.view(), &s).unwrap();
         for j in 0..n {
             let want = (-3.0 + 0.2 * styles[[0, j, 0]]).exp();

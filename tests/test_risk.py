@@ -139,16 +139,22 @@ def test_hand_worked_eigenvalue_clipping():
 
 def test_specific_variance_equals_baseline():
     p = random_panel(T=40, N=150, K=3, G=6, seed=3)
-    args = (p.returns, p.styles, p.industry, p.n_industries, p.cap, 10.0, 8, 0.1, 10, 1e-4)
-    ours, ewma, nobs, structural = _core.risk_specific_variance(*args)
-    want = bl.risk_specific_variance(*args)
-    # Tolerance: the structural regression is solved by Cholesky here and by lstsq in the
-    # baseline; the ridge-regularised system has condition number ~1e4, so agreement is ~1e-13.
-    assert rel_err(ours, want) < RTOL
-    assert structural.any() and (~structural.astype(bool)).any()
-    assert nobs[-1].max() <= 40
+    # blend_periods 0 (hard switch to the time series) and 12 (history blend over 12 residuals)
+    for blend in (0, 12):
+        args = (p.returns, p.styles, p.industry, p.n_industries, p.cap, 10.0, 8, 0.1, 10, 1e-4, blend)
+        ours, ewma, nobs, structural = _core.risk_specific_variance(*args)
+        want = bl.risk_specific_variance(*args)
+        # Tolerance: the structural regression is solved by Cholesky here and by lstsq in the
+        # baseline; the ridge-regularised system has condition number ~1e4, so agreement is ~1e-13.
+        assert rel_err(ours, want) < RTOL
+        assert structural.any() and (~structural.astype(bool)).any()
+        assert nobs[-1].max() <= 40
+        # the structural estimate enters exactly where the time series has weight < 1
+        fin = np.isfinite(ours)
+        short = nobs < 8 + blend
+        np.testing.assert_array_equal(structural.astype(bool)[fin], short[fin])
     # Without shrinkage and fallback the result is the EWMA of squared residuals.
-    args0 = (p.returns, p.styles, p.industry, p.n_industries, p.cap, 10.0, 1, 0.0, 10, 1e-4)
+    args0 = (p.returns, p.styles, p.industry, p.n_industries, p.cap, 10.0, 1, 0.0, 10, 1e-4, 0)
     d0, ewma0, *_ = _core.risk_specific_variance(*args0)
     has = np.isfinite(d0) & np.isfinite(ewma0) & (ewma0 > 0)
     np.testing.assert_allclose(d0[has], ewma0[has], rtol=1e-15)  # sqrt then square
@@ -182,7 +188,7 @@ def test_model_equals_baseline_pieces():
     m, p, f = model_from_panel(vol_half_life=10, corr_half_life=30, newey_west_lags=(3, 1))
     cov, _ = bl.risk_factor_covariance(f, 10, 30, 3, 1, 5)
     assert rel_err(m.factor_covariance, cov) < RTOL
-    d = bl.risk_specific_variance(p.returns, p.styles, p.industry, p.n_industries, p.cap, 84, 10, 0.1, 10, 1e-4)
+    d = bl.risk_specific_variance(p.returns, p.styles, p.industry, p.n_industries, p.cap, 84, 10, 0.1, 10, 1e-4, 120)
     assert rel_err(m.specific_variance, d) < RTOL
     assert m.factor_covariance.shape == (50, 10, 10)
     assert m.factor_names[:2] == ["market", "industry_0"]
@@ -341,6 +347,8 @@ def test_bad_inputs_raise_clear_errors():
         ff.RiskModel().fit(f, p.returns, p.styles, p.industry + 0.5, p.cap)
     with pytest.raises(ValueError, match="newey_west_lags must be a pair"):
         ff.RiskModel(newey_west_lags=5).fit(f, p.returns, p.styles, p.industry, p.cap)
+    with pytest.raises(ValueError, match="specific_blend_periods must be"):
+        ff.RiskModel(specific_blend_periods=-1).fit(f, p.returns, p.styles, p.industry, p.cap)
     with pytest.raises(ValueError, match="date index 50 out of range"):
         m.portfolio_risk(np.zeros(120), 50)
     # non-PSD user factor covariance

@@ -119,6 +119,7 @@ def risk_specific_variance(
     shrinkage: float,
     n_groups: int,
     ridge: float,
+    blend_periods: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 def risk_regime_multiplier(
     x: np.ndarray, forecast_var: np.ndarray, weights: np.ndarray | None, half_life: float

@@ -458,9 +458,21 @@ def risk_factor_covariance(f, vol_half_life=84, corr_half_life=504, vol_lags=5, 
 
 
 def risk_specific_variance(
-    residuals, styles, industry, n_industries, cap, half_life=84, min_periods=63, shrinkage=0.1, n_groups=10, ridge=1e-4
+    residuals,
+    styles,
+    industry,
+    n_industries,
+    cap,
+    half_life=84,
+    min_periods=63,
+    shrinkage=0.1,
+    n_groups=10,
+    ridge=1e-4,
+    blend_periods=0,
 ):
-    """Specific variance (T, N): EWMA of squared residuals, structural fallback, cap-group shrinkage."""
+    """Specific variance (T, N): EWMA of squared residuals blended with a structural model by
+    history length (weight of the time series γ = min(1, (h - min_periods) / blend_periods)),
+    then cap-group shrinkage."""
     e = np.asarray(residuals, dtype=float)
     t_len, n = e.shape
     ks = styles.shape[2]
@@ -480,7 +492,12 @@ def risk_specific_variance(
         sig = np.full(n, np.nan)
         has = universe & (nobs >= max(min_periods, 1)) & (var > 0)
         sig[has] = np.sqrt(var[has])
-        need = universe & ~has
+        gamma = np.zeros(n)
+        if blend_periods == 0:
+            gamma[has] = 1.0
+        else:
+            gamma[has] = np.minimum(1.0, (nobs[has] - max(min_periods, 1)) / blend_periods)
+        need = universe & (gamma < 1.0)
         # 2. structural: WLS of ln σ on [1, industry dummies, styles] with ridge on dummies
         c = cap[t]
         fit = np.isfinite(sig) & np.isfinite(c) & (c > 0)
@@ -498,7 +515,9 @@ def risk_specific_variance(
             y = np.concatenate([np.log(sig[fit]) * np.sqrt(sw), np.zeros(g)])
             beta = np.linalg.lstsq(a, y, rcond=None)[0]
             e0 = np.sum(sw * np.exp(np.log(sig[fit]) - x[fit] @ beta)) / sw.sum()
-            sig[need] = e0 * np.exp(x[need] @ beta)
+            structural = e0 * np.exp(x[need] @ beta)
+            g_need = gamma[need]
+            sig[need] = np.where(g_need > 0, g_need * sig[need] + (1 - g_need) * structural, structural)
         # 3. shrinkage toward the cap-weighted mean of the cap group
         if shrinkage > 0:
             idx = np.nonzero(np.isfinite(sig) & np.isfinite(c) & (c > 0))[0]

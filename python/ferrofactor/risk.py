@@ -9,8 +9,10 @@
   (only when the matrix is not PSD up to rounding: a Cholesky pivot below ``-1e-10·a_jj``, tested
   in Rust; the clipping itself uses LAPACK through ``numpy.linalg.eigh``; the NW terms and the
   pairwise handling of missing returns can break PSD);
-- a specific variance ``D[t]`` (N,): exponentially weighted mean of squared residuals, a structural
-  fallback for assets with a short history, and Bayesian shrinkage toward the cap-group mean;
+- a specific variance ``D[t]`` (N,): exponentially weighted mean of squared residuals blended by
+  history length with a structural model (USE4: the time-series weight rises linearly from 0 at
+  ``specific_min_periods`` residuals to 1 after ``specific_blend_periods`` more), then Bayesian
+  shrinkage toward the cap-group mean;
 - optionally, volatility-regime multipliers for factor and specific risk.
 
 Row ``t`` uses data up to and including ``t``: it is the risk forecast for ``t + 1``.
@@ -212,6 +214,11 @@ class RiskModel:
         (NaN otherwise).
     specific_min_periods : int, default 63
         Assets with fewer finite residuals up to ``t`` get the structural estimate.
+    specific_blend_periods : int, default 120
+        From ``h = specific_min_periods`` finite residuals, the specific volatility is
+        ``γ σ_ts + (1 - γ) σ_str`` with ``γ = min(1, (h - specific_min_periods) /
+        specific_blend_periods)`` (USE4's history blend of the time-series and structural
+        estimates); 0 switches straight to the time series.
     vra_half_life : float or None, default None
         Half-life of the volatility-regime adjustment (None = off). When on, ``Σf[t]`` is scaled
         by ``λF[t]²`` and ``D[t]`` by ``λS[t]²``, the EWMA of the squared cross-sectional bias of
@@ -232,6 +239,7 @@ class RiskModel:
         n_cap_groups: int = 10,
         min_periods: int = 21,
         specific_min_periods: int = 63,
+        specific_blend_periods: int = 120,
         vra_half_life: float | None = None,
         structural_ridge: float = 1e-4,
     ):
@@ -243,6 +251,7 @@ class RiskModel:
         self.n_cap_groups = n_cap_groups
         self.min_periods = min_periods
         self.specific_min_periods = specific_min_periods
+        self.specific_blend_periods = specific_blend_periods
         self.vra_half_life = vra_half_life
         self.structural_ridge = structural_ridge
         self._fitted = False
@@ -268,6 +277,7 @@ class RiskModel:
             n_cap_groups=_check_int("n_cap_groups", self.n_cap_groups, 1),
             min_periods=_check_int("min_periods", self.min_periods, 1),
             specific_min_periods=_check_int("specific_min_periods", self.specific_min_periods, 1),
+            specific_blend_periods=_check_int("specific_blend_periods", self.specific_blend_periods, 0),
             vra_half_life=None
             if self.vra_half_life is None
             else _check_half_life("vra_half_life", self.vra_half_life),
@@ -490,7 +500,7 @@ class RiskModel:
         )
         spec, ewma_var, n_obs, structural = _core.risk_specific_variance(
             res, st, ind, g, cp, cfg["specific_half_life"], cfg["specific_min_periods"],
-            cfg["shrinkage"], cfg["n_cap_groups"], cfg["ridge"],
+            cfg["shrinkage"], cfg["n_cap_groups"], cfg["ridge"], cfg["specific_blend_periods"],
         )
         self._vra_factor = self._vra_specific = None
         if cfg["vra_half_life"] is not None:
@@ -607,7 +617,7 @@ class RiskModel:
 
     @property
     def structural(self) -> np.ndarray | None:
-        """True where the structural specific-risk estimate was used (D, N)."""
+        """True where the structural specific-risk estimate was used, in full or blended (D, N)."""
         self._check_fitted()
         return None if self._structural is None else _ro(self._structural)
 
