@@ -551,9 +551,10 @@ fn risk_specific_variance<'py>(
     n_groups: usize,
     ridge: f64,
     blend_periods: usize,
+    nw_lags: usize,
 ) -> PyResult<SpecificPy<'py>> {
     let (r, st, ind, c) = (residuals.as_array(), styles.as_array(), industry.as_array(), cap.as_array());
-    let s = risk::SpecificSettings { half_life, min_periods, blend_periods, shrinkage, n_groups, ridge };
+    let s = risk::SpecificSettings { half_life, nw_lags, min_periods, blend_periods, shrinkage, n_groups, ridge };
     let o = run(py, || risk::specific_variance(r, st, ind, n_industries, c, &s))?;
     Ok((
         o.var.into_pyarray(py),

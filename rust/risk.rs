@@ -338,6 +338,15 @@ pub fn factor_covariance(f: ArrayView2<f64>, s: &CovSettings) -> Result<(Array3<
 /// Returns `(var, n_obs)`: `var[t, n] = Σ_s λ^(t-s) x[s,n]² / Σ_s λ^(t-s)` over finite `x[s, n]`,
 /// `s ≤ t` (NaN before the first finite value) and `n_obs[t, n]` the count of finite values.
 pub fn ewma_square(x: ArrayView2<f64>, half_life: f64) -> Result<(Array2<f64>, Array2<u32>)> {
+    ewma_square_nw(x, half_life, 0)
+}
+
+/// [`ewma_square`] with a Newey-West adjustment per column: `var = Γ0 + 2 Σ_{l=1..lags}
+/// (1 - l/(lags+1)) Γ_l` with `Γ_l[t] = Σ_s λ^(t-s) x[s] x[s-l] / Σ_s λ^(t-s)` over the `s ≤ t`
+/// where both `x[s]` and `x[s-l]` are finite (the convention of [`ewma_newey_west`]). Where the
+/// adjusted value is not positive (strong negative autocorrelation, few pairs), `Γ0` is kept.
+/// `lags = 0` gives exactly [`ewma_square`]'s plain EWMA.
+pub fn ewma_square_nw(x: ArrayView2<f64>, half_life: f64, lags: usize) -> Result<(Array2<f64>, Array2<u32>)> {
     let lambda = decay("specific_half_life", half_life)?;
     let (t_len, n) = x.dim();
     let mut var = Array2::<f64>::zeros((t_len, n));
@@ -353,6 +362,9 @@ pub fn ewma_square(x: ArrayView2<f64>, half_life: f64) -> Result<(Array2<f64>, A
             let mut num = vec![0.0; w];
             let mut den = vec![0.0; w];
             let mut k = vec![0u32; w];
+            // lag l = 1..=lags at index (l - 1) * w + j
+            let mut lnum = vec![0.0; lags * w];
+            let mut lden = vec![0.0; lags * w];
             for t in 0..t_len {
                 let xr = x.slice(s![t, lo..lo + w]);
                 for j in 0..w {
@@ -364,7 +376,24 @@ pub fn ewma_square(x: ArrayView2<f64>, half_life: f64) -> Result<(Array2<f64>, A
                         den[j] += 1.0;
                         k[j] += 1;
                     }
-                    v[[t, j]] = if den[j] > 0.0 { num[j] / den[j] } else { f64::NAN };
+                    let g0 = if den[j] > 0.0 { num[j] / den[j] } else { f64::NAN };
+                    let mut adj = g0;
+                    for l in 1..=lags {
+                        let i = (l - 1) * w + j;
+                        lnum[i] *= lambda;
+                        lden[i] *= lambda;
+                        if t >= l {
+                            let xl = x[[t - l, lo + j]];
+                            if xv.is_finite() && xl.is_finite() {
+                                lnum[i] += xv * xl;
+                                lden[i] += 1.0;
+                            }
+                        }
+                        if lden[i] > 0.0 {
+                            adj += 2.0 * bartlett(l, lags) * lnum[i] / lden[i];
+                        }
+                    }
+                    v[[t, j]] = if lags == 0 || !(adj > 0.0) { g0 } else { adj };
                     c[[t, j]] = k[j];
                 }
             }
@@ -377,6 +406,8 @@ pub fn ewma_square(x: ArrayView2<f64>, half_life: f64) -> Result<(Array2<f64>, A
 pub struct SpecificSettings {
     /// Half-life of the EWMA of squared residuals.
     pub half_life: f64,
+    /// Newey-West lags of the time-series estimate (0 = none); see [`ewma_square_nw`].
+    pub nw_lags: usize,
     /// Assets with fewer finite residuals than this up to `t` get the structural estimate.
     pub min_periods: usize,
     /// History over which the weight of the time-series estimate rises linearly from 0 (at
@@ -406,7 +437,8 @@ pub struct SpecificOut {
 /// Specific variance for every date.
 ///
 /// At date `t` an asset is in the universe when all its style exposures are finite at `t`.
-/// 1. Time series: `σ_ts² = ewma_square(residuals)[t]` (half-life `half_life`), available when
+/// 1. Time series: `σ_ts² = ewma_square_nw(residuals)[t]` (half-life `half_life`, `nw_lags`
+///    Newey-West lags), available when
 ///    the asset has `h ≥ min_periods` finite residuals up to `t` and `σ_ts > 0`. Its weight is
 ///    `γ = min(1, (h - min_periods) / blend_periods)` (USE4's history blend; `γ = 1` when
 ///    `blend_periods = 0`), and `γ = 0` for assets without it.
@@ -452,7 +484,7 @@ pub fn specific_variance(
         return Err(value_error!("n_cap_groups must be >= 1"));
     }
     check_codes("industry", industry.iter().copied(), n_industries)?;
-    let (ewma_var, n_obs) = ewma_square(residuals, s.half_life)?;
+    let (ewma_var, n_obs) = ewma_square_nw(residuals, s.half_life, s.nw_lags)?;
     let mut var = Array2::<f64>::from_elem((t_len, n), f64::NAN);
     let mut structural = Array2::<u8>::zeros((t_len, n));
     var.axis_iter_mut(Axis(0))
@@ -1229,6 +1261,30 @@ mod tests {
     }
 
     #[test]
+    fn ewma_square_newey_west_hand_worked() {
+        // λ = 0.5 (half-life 1), one lag (Bartlett weight 1/2), x = [1, 2, NaN, 3]:
+        // t=1: Γ0 = (0.5·1 + 4)/1.5 = 3, Γ1 = 1·2/1 = 2 → 3 + 2·0.5·2 = 5
+        // t=2 (NaN): both sums decay, the ratios stay: 5 again
+        let x = ndarray::array![[1.0], [2.0], [f64::NAN], [3.0]];
+        let (v, c) = ewma_square_nw(x.view(), 1.0, 1).unwrap();
+        let (v0, _) = ewma_square(x.view(), 1.0).unwrap();
+        assert!(close(v[[0, 0]], 1.0, 1e-15)); // no pair yet: Γ0
+        assert!(close(v[[1, 0]], 5.0, 1e-15));
+        assert!(close(v[[2, 0]], 5.0, 1e-15));
+        // t=3: Γ0 = (0.125·1 + 0.25·4 + 9)/(0.125 + 0.25 + 1); Γ1 = 0.25·2/0.25 = 2 (the pair
+        // (3, NaN) is skipped)
+        let g0 = (0.125 + 1.0 + 9.0) / 1.375;
+        assert!(close(v0[[3, 0]], g0, 1e-15));
+        assert!(close(v[[3, 0]], g0 + 2.0, 1e-15));
+        assert_eq!(c.column(0).to_vec(), vec![1, 2, 2, 3]);
+        // strong negative autocorrelation: the adjusted value would be negative, Γ0 is kept
+        let y = ndarray::array![[1.0], [-1.0], [1.0], [-1.0]];
+        let (vy, _) = ewma_square_nw(y.view(), 1.0, 1).unwrap();
+        let (vy0, _) = ewma_square(y.view(), 1.0).unwrap();
+        assert!(close(vy[[3, 0]], vy0[[3, 0]], 0.0) && vy[[3, 0]] == 1.0);
+    }
+
+    #[test]
     fn specific_history_blend() {
         // 3 dates, 30 assets, 1 style; log σ = -3 + 0.2·style exactly for the assets with full
         // history (so the structural model m_j is exact and its smearing factor is 1). Asset 4
@@ -1256,7 +1312,7 @@ mod tests {
             cap[[d, 4]] = f64::NAN;
             cap[[d, 5]] = f64::NAN;
         }
-        let s = SpecificSettings { half_life: 10.0, min_periods: 1, blend_periods: 2, shrinkage: 0.0, n_groups: 10, ridge: 0.0 };
+        let s = SpecificSettings { half_life: 10.0, nw_lags: 0, min_periods: 1, blend_periods: 2, shrinkage: 0.0, n_groups: 10, ridge: 0.0 };
         let out = specific_variance(resid.view(), styles.view(), industry.view(), 0, cap.view(), &s).unwrap();
         let sig = |o: &SpecificOut, j: usize| o.var[[2, j]].sqrt();
         assert!(close(sig(&out, 4), 1.5 * m(4), 1e-12), "{}", sig(&out, 4) / m(4));
@@ -1286,7 +1342,7 @@ mod tests {
                 resid[[0, j]] = (-3.0 + 0.2 * x).exp();
             }
         }
-        let s = SpecificSettings { half_life: 10.0, min_periods: 1, blend_periods: 0, shrinkage: 0.0, n_groups: 10, ridge: 1e-4 };
+        let s = SpecificSettings { half_life: 10.0, nw_lags: 0, min_periods: 1, blend_periods: 0, shrinkage: 0.0, n_groups: 10, ridge: 1e-4 };
         let out = specific_variance(resid.view(), styles.view(), industry.view(), 0, cap.view(), &s).unwrap();
         for j in 0..n {
             let want = (-3.0 + 0.2 * styles[[0, j, 0]]).exp();

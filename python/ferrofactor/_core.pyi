@@ -120,6 +120,7 @@ def risk_specific_variance(
     n_groups: int,
     ridge: float,
     blend_periods: int,
+    nw_lags: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 def risk_regime_multiplier(
     x: np.ndarray, forecast_var: np.ndarray, weights: np.ndarray | None, half_life: float

@@ -469,8 +469,10 @@ def risk_specific_variance(
     n_groups=10,
     ridge=1e-4,
     blend_periods=0,
+    nw_lags=0,
 ):
-    """Specific variance (T, N): EWMA of squared residuals blended with a structural model by
+    """Specific variance (T, N): EWMA of squared residuals (Newey-West adjusted with ``nw_lags``)
+    blended with a structural model by
     history length (weight of the time series γ = min(1, (h - min_periods) / blend_periods)),
     then cap-group shrinkage."""
     e = np.asarray(residuals, dtype=float)
@@ -488,6 +490,16 @@ def risk_specific_variance(
         nobs = ok.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             var = num / den
+        if nw_lags:
+            # Newey-West: + 2 Σ_l (1 - l/(L+1)) Γ_l over pairs (s, s-l) both finite; Γ0 if not > 0
+            adj = var.copy()
+            for lag in range(1, min(nw_lags, t) + 1):
+                pair = ok[lag:] & ok[:-lag]
+                nl = (w[lag:] * np.where(pair, e[lag : t + 1] * e[: t + 1 - lag], 0.0)).sum(axis=0)
+                dl = (w[lag:] * pair).sum(axis=0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    adj += np.where(dl > 0, 2.0 * (1.0 - lag / (nw_lags + 1.0)) * nl / dl, 0.0)
+            var = np.where(adj > 0, adj, var)
         universe = np.isfinite(styles[t]).all(axis=1)
         sig = np.full(n, np.nan)
         has = universe & (nobs >= max(min_periods, 1)) & (var > 0)

@@ -9,7 +9,8 @@
   (only when the matrix is not PSD up to rounding: a Cholesky pivot below ``-1e-10·a_jj``, tested
   in Rust; the clipping itself uses LAPACK through ``numpy.linalg.eigh``; the NW terms and the
   pairwise handling of missing returns can break PSD);
-- a specific variance ``D[t]`` (N,): exponentially weighted mean of squared residuals blended by
+- a specific variance ``D[t]`` (N,): exponentially weighted mean of squared residuals (optionally
+  Newey-West adjusted, ``specific_newey_west_lags``) blended by
   history length with a structural model (USE4: the time-series weight rises linearly from 0 at
   ``specific_min_periods`` residuals to 1 after ``specific_blend_periods`` more), then Bayesian
   shrinkage toward the cap-group mean;
@@ -204,6 +205,10 @@ class RiskModel:
         Newey-West lags (Bartlett weights ``1 - l/(L+1)``) for volatilities and correlations.
     specific_half_life : float, default 84
         Half-life of the EWMA of squared residuals.
+    specific_newey_west_lags : int, default 0
+        Newey-West lags (Bartlett weights) on each asset's residuals: the time-series variance is
+        ``Γ0 + 2 Σ_l (1 - l/(L+1)) Γ_l`` with EWMA autocovariances over pairs of finite residuals
+        (``Γ0`` is kept where that is not positive). 0: the plain EWMA.
     shrinkage : float, default 0.1
         Bayesian shrinkage intensity ``q`` toward the cap-group mean specific volatility (USE4);
         0 disables it.
@@ -235,6 +240,7 @@ class RiskModel:
         corr_half_life: float = 504,
         newey_west_lags: tuple[int, int] = (5, 2),
         specific_half_life: float = 84,
+        specific_newey_west_lags: int = 0,
         shrinkage: float = 0.1,
         n_cap_groups: int = 10,
         min_periods: int = 21,
@@ -247,6 +253,7 @@ class RiskModel:
         self.corr_half_life = corr_half_life
         self.newey_west_lags = newey_west_lags
         self.specific_half_life = specific_half_life
+        self.specific_newey_west_lags = specific_newey_west_lags
         self.shrinkage = shrinkage
         self.n_cap_groups = n_cap_groups
         self.min_periods = min_periods
@@ -278,6 +285,7 @@ class RiskModel:
             min_periods=_check_int("min_periods", self.min_periods, 1),
             specific_min_periods=_check_int("specific_min_periods", self.specific_min_periods, 1),
             specific_blend_periods=_check_int("specific_blend_periods", self.specific_blend_periods, 0),
+            specific_nw_lags=_check_int("specific_newey_west_lags", self.specific_newey_west_lags, 0),
             vra_half_life=None
             if self.vra_half_life is None
             else _check_half_life("vra_half_life", self.vra_half_life),
@@ -501,6 +509,7 @@ class RiskModel:
         spec, ewma_var, n_obs, structural = _core.risk_specific_variance(
             res, st, ind, g, cp, cfg["specific_half_life"], cfg["specific_min_periods"],
             cfg["shrinkage"], cfg["n_cap_groups"], cfg["ridge"], cfg["specific_blend_periods"],
+            cfg["specific_nw_lags"],
         )
         self._vra_factor = self._vra_specific = None
         if cfg["vra_half_life"] is not None:
@@ -605,7 +614,8 @@ class RiskModel:
 
     @property
     def raw_specific_variance(self) -> np.ndarray | None:
-        """EWMA of squared residuals before fallback and shrinkage (D, N)."""
+        """Time-series estimate: EWMA of squared residuals (Newey-West adjusted when
+        ``specific_newey_west_lags > 0``), before the structural blend and shrinkage (D, N)."""
         self._check_fitted()
         return None if self._ewma_var is None else _ro(self._ewma_var)
 
