@@ -314,6 +314,20 @@ fn rank<'py>(
     Ok(out)
 }
 
+/// The flat buffers of C-contiguous float64 output arrays (an F-ordered array is refused: its
+/// memory order is not the row-major order the kernels write).
+fn out_slices<'a>(outs: &'a mut [PyReadwriteArray2<'_, f64>]) -> PyResult<Vec<&'a mut [f64]>> {
+    let bad = || PyValueError::new_err("outs must be C-contiguous float64 arrays");
+    let mut slices = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        if !o.as_array().is_standard_layout() {
+            return Err(bad());
+        }
+        slices.push(o.as_slice_mut().map_err(|_| bad())?);
+    }
+    Ok(slices)
+}
+
 /// Scatter long rows into dense fields, in place; see `ferrofactor.panel`.
 /// `lin[r]` is row r's cell (`outs[k].size` = drop); `fields` is a list of fields, each a list of
 /// float64 chunks whose lengths add up to `len(lin)`; `outs` one C-contiguous float64 array per
@@ -330,16 +344,7 @@ fn scatter_fields<'py>(
         .iter()
         .map(|chunks| chunks.iter().map(|c| c.as_array()).collect())
         .collect();
-    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
-    for o in outs.iter_mut() {
-        if !o.as_array().is_standard_layout() {
-            return Err(PyValueError::new_err("outs must be C-contiguous float64 arrays"));
-        }
-        slices.push(
-            o.as_slice_mut()
-                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
-        );
-    }
+    let mut slices = out_slices(&mut outs)?;
     run(py, || panel::scatter_fields(lin_v, &views, &mut slices))
 }
 
@@ -427,13 +432,7 @@ fn gather_fields<'py>(
     let ix = index
         .as_slice()
         .map_err(|_| PyValueError::new_err("index must be a C-contiguous int32 array"))?;
-    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
-    for o in outs.iter_mut() {
-        slices.push(
-            o.as_slice_mut()
-                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
-        );
-    }
+    let mut slices = out_slices(&mut outs)?;
     run(py, || panel::gather_fields(&vv, ix, &mut slices))
 }
 
@@ -454,13 +453,7 @@ fn scatter_runs<'py>(
         .iter()
         .map(|chunks| chunks.iter().map(|c| contiguous("fields", c)).collect::<PyResult<Vec<_>>>())
         .collect::<PyResult<Vec<_>>>()?;
-    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
-    for o in outs.iter_mut() {
-        slices.push(
-            o.as_slice_mut()
-                .map_err(|_| PyValueError::new_err("outs must be C-contiguous float64 arrays"))?,
-        );
-    }
+    let mut slices = out_slices(&mut outs)?;
     run(py, || panel::scatter_runs(&runs_v, &views, &mut slices))
 }
 

@@ -213,6 +213,12 @@ def test_scatter_runs_kernel_rejects_bad_runs():
         _core.scatter_runs(np.zeros((1, 2), dtype=np.int64), [[np.ones(2)]], out)
     with pytest.raises(ValueError, match="field 1 has 1 values but field 0 has 2"):
         _core.scatter_runs(np.array([[0, 0, 2]]), [[np.ones(2)], [np.ones(1)]], [np.empty((2, 3)), np.empty((2, 3))])
+    with pytest.raises(ValueError, match="outs must be C-contiguous"):
+        _core.scatter_runs(np.array([[0, 0, 2]]), [[np.ones(2)]], [np.empty((3, 2)).T])
+    with pytest.raises(ValueError, match="outs must be C-contiguous"):
+        _core.gather_fields([np.ones(2)], np.zeros((2, 3), dtype=np.int32), [np.empty((3, 2)).T])
+    with pytest.raises(ValueError, match=r"record index outside \[-1, 2\)"):
+        _core.gather_fields([np.ones(2)], np.full((2, 3), 2, dtype=np.int32), [np.empty((2, 3))])
 
 
 @pytest.mark.parametrize("order", ["sorted", "shuffled"])
