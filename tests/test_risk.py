@@ -379,6 +379,10 @@ def test_bad_inputs_raise_clear_errors():
         ff.RiskModel(newey_west_lags=5).fit(f, p.returns, p.styles, p.industry, p.cap)
     with pytest.raises(ValueError, match="specific_blend_periods must be"):
         ff.RiskModel(specific_blend_periods=-1).fit(f, p.returns, p.styles, p.industry, p.cap)
+    with pytest.raises(ValueError, match="specific_newey_west_lags must be >= 0"):
+        ff.RiskModel(specific_newey_west_lags=-2).fit(f, p.returns, p.styles, p.industry, p.cap)
+    with pytest.raises(TypeError, match="specific_newey_west_lags must be an integer"):
+        ff.RiskModel(specific_newey_west_lags=1.5).fit(f, p.returns, p.styles, p.industry, p.cap)
     with pytest.raises(ValueError, match="date index 50 out of range"):
         m.portfolio_risk(np.zeros(120), 50)
     # non-PSD user factor covariance

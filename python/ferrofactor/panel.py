@@ -138,9 +138,19 @@ def _series_to_days(name: str, s: pl.Series) -> np.ndarray:
 def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Dense codes of an asset column: ``(assets, a_idx)`` with -1 for an asset not on ``target``.
 
-    Without ``target`` the assets are the sorted unique values. One hashing pass over the strings
-    (a cast to ``Categorical``, skipped when the column already is one), then the distinct ids
-    are ranked and every row's code is a lookup in a small table: O(rows).
+    Without ``target`` the assets are the sorted unique values. See :func:`_asset_lut`: O(rows).
+    """
+    assets, ids, lut = _asset_lut(s, target)
+    flat = np.concatenate(ids) if ids else np.zeros(0, np.uint32)
+    return assets, lut[flat].astype(np.int64)
+
+
+def _asset_lut(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """The asset axis, the rows' categorical ids (uint32 chunks) and ``lut[id]`` = position on it.
+
+    One hashing pass over the strings (a cast to ``Categorical``, skipped when the column already
+    is one); the distinct ids come from a table pass in Rust (:func:`_distinct`) and are ranked by
+    name (sorted axis) or looked up in ``target`` (-1 = not on it).
     """
     if s.null_count():
         raise ValueError(f"column {s.name!r} has {s.null_count()} missing asset ids")
@@ -150,26 +160,27 @@ def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, n
                 f"column {s.name!r} has dtype {s.dtype}; expected asset ids (strings or integers)"
             )
         s = s.cast(pl.String).cast(pl.Categorical)
-    ids = s.to_physical()
-    uniq = s.unique()
-    u_ids = uniq.to_physical().to_numpy().astype(np.int64)
-    u_names = np.asarray(uniq.cast(pl.String).to_list(), dtype=str)
+    ids = [np.ascontiguousarray(c.to_numpy(), dtype=np.uint32) for c in s.to_physical().get_chunks()]
+    max_id = max((int(c.max()) for c in ids if len(c)), default=-1)
+    u_ids, first = _distinct(ids, 0, max_id, _core.first_rows_u32)
+    u_names = np.asarray(s.gather(first).cast(pl.String).to_list(), dtype=str)
     if target is None:
         order = np.argsort(u_names, kind="stable")
         assets = u_names[order]
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
     else:
         assets = target
-        t_order = np.argsort(target, kind="stable")
-        t_sorted = target[t_order]
-        pos = np.searchsorted(t_sorted, u_names)
-        pos_c = np.minimum(pos, max(len(target) - 1, 0))
-        hit = (pos < len(target)) & (t_sorted[pos_c] == u_names) if len(target) else np.zeros(len(u_names), bool)
-        rank = np.where(hit, t_order[pos_c] if len(target) else 0, -1).astype(np.int64)
-    lut = np.full(int(u_ids.max()) + 1 if len(u_ids) else 1, -1, dtype=np.int64)
+        rank = np.full(len(u_names), -1, dtype=np.int32)
+        if len(target) and len(u_names):
+            t_order = np.argsort(target, kind="stable")
+            t_sorted = target[t_order]
+            pos = np.minimum(np.searchsorted(t_sorted, u_names), len(t_sorted) - 1)
+            hit = t_sorted[pos] == u_names
+            rank[hit] = t_order[pos[hit]]
+    lut = np.full(int(u_ids.max()) + 1 if len(u_ids) else 0, -1, dtype=np.int32)
     lut[u_ids] = rank
-    return assets, lut[ids.to_numpy()]
+    return assets, ids, lut
 
 
 def _label_codes(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -693,31 +704,7 @@ def _cells(
     inside = (axis_days >= lo) & (axis_days <= hi)
     day_lut[axis_days[inside] - lo] = np.flatnonzero(inside).astype(np.int32)
 
-    s = frame[asset]
-    if s.null_count():
-        raise ValueError(f"column {asset!r} has {s.null_count()} missing asset ids")
-    if not isinstance(s.dtype, pl.Categorical):
-        s = s.cast(pl.String).cast(pl.Categorical)
-    ids = [np.ascontiguousarray(c.to_numpy(), dtype=np.uint32) for c in s.to_physical().get_chunks()]
-    max_id = max((int(c.max()) for c in ids if len(c)), default=-1)
-    u_ids, first = _distinct(ids, 0, max_id, _core.first_rows_u32)
-    u_names = np.asarray(s.gather(first).cast(pl.String).to_list(), dtype=str)
-    if target_assets is None:
-        order = np.argsort(u_names, kind="stable")
-        axis_assets = u_names[order]
-        rank = np.empty(len(order), dtype=np.int32)
-        rank[order] = np.arange(len(order), dtype=np.int32)
-    else:
-        axis_assets = target_assets
-        rank = np.full(len(u_names), -1, dtype=np.int32)
-        if len(target_assets) and len(u_names):
-            t_order = np.argsort(target_assets, kind="stable")
-            t_sorted = target_assets[t_order]
-            pos = np.minimum(np.searchsorted(t_sorted, u_names), len(t_sorted) - 1)
-            hit = t_sorted[pos] == u_names
-            rank[hit] = t_order[pos[hit]]
-    id_lut = np.full(int(u_ids.max()) + 1 if len(u_ids) else 0, -1, dtype=np.int32)
-    id_lut[u_ids] = rank
+    axis_assets, ids, id_lut = _asset_lut(frame[asset], target_assets)
 
     T, N = len(axis_days), len(axis_assets)
     runs, lin, _, repeated, n_repeats, n_cells = _core.cell_index(
