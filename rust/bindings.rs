@@ -181,7 +181,7 @@ fn cross_section_regress<'py>(
         (None, Some(_)) => regress::Weights::SqrtCap,
         (None, None) => regress::Weights::Equal,
     };
-    let out = run(py, || regress::cross_section_regress(y, w, c, &design))?;
+    let out = run(py, || regress::cross_section_regress(y, w, c, &design, 0))?;
     Ok((
         out.factor_returns.into_pyarray(py),
         out.residuals.into_pyarray(py),

@@ -157,8 +157,11 @@ def cross_section_regress(
     CrossSectionResult
         ``factor_returns`` (T, P), ``residuals`` (T, N), ``r2`` (T,), ``std_errors`` (T, P),
         ``tstats`` (T, P), ``n_obs`` (T,) and ``factor_names`` with
-        ``P = market + G + K``. Dates with fewer usable observations than free parameters, or a
-        singular design, are NaN (their ``n_obs`` is still reported); nothing is raised for them.
+        ``P = market + G + K``. A style that is constant over a date's used observations (no
+        dispersion, e.g. all zeros while a descriptor warms up) drops out of that date: its
+        factor return, standard error and t-statistic are NaN and the other factors are still
+        estimated. Dates with fewer usable observations than free parameters, or a singular
+        design, are NaN (their ``n_obs`` is still reported); nothing is raised for them.
 
     Raises
     ------
@@ -556,10 +559,16 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
         r, styles=x, industry=None, weights=None, market=bool(intercept),
         industry_constraint=None, style_names=names,
     )
-    est = np.asarray(reg.factor_returns)
+    est = np.array(reg.factor_returns)
+    r2 = np.array(reg.r2)
     # A date is used when every parameter is estimated (linearmodels drops rank-deficient dates).
+    # The kernel drops a characteristic with no dispersion from its date and estimates the rest;
+    # Fama-MacBeth needs every characteristic, so such a date is dropped whole.
+    partial = ~np.all(np.isfinite(est), axis=1)
+    est[partial] = np.nan
+    r2[partial] = np.nan
     return FamaMacBethResult(
-        estimates=est, n_obs=np.asarray(reg.n_obs), r2=np.asarray(reg.r2),
+        estimates=est, n_obs=np.asarray(reg.n_obs), r2=r2,
         names=(["const"] if intercept else []) + names, cov_type=cov, bandwidth=bandwidth,
         dates=dates,
     )
