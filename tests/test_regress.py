@@ -523,3 +523,68 @@ def test_neutralize_bad_input(panel):
         ff.neutralize([["a", "b"]])
     with pytest.raises(ValueError, match=r"industry has shape \(24, 3\)"):
         ff.neutralize(p.returns, industry=p.industry[:, :3])
+
+
+# --------------------------------------------------------------------------------------------
+# The lag as an offset of the design rows (kernel level)
+# --------------------------------------------------------------------------------------------
+
+
+def _shift(a, lag, fill):
+    """Rows moved down by ``lag`` (numpy), the first ``lag`` rows set to ``fill``."""
+    out = np.full_like(a, fill)
+    if lag < a.shape[0]:
+        out[lag:] = a[: a.shape[0] - lag]
+    return out
+
+
+@pytest.mark.parametrize("lag", [0, 1, 2, 5, 24, 30])
+@pytest.mark.parametrize("weights", ["given", "sqrt_cap"])
+def test_lag_equals_shifting_the_design_in_numpy(lag, weights):
+    from ferrofactor import _core
+
+    p = random_panel(T=24, N=150, K=3, G=6, missing=0.15, seed=31)
+    G = int(p.industry.max()) + 1
+    w = p.weights if weights == "given" else None
+    shifted = (
+        _shift(p.styles, lag, np.nan),
+        _shift(p.industry, lag, -1),
+        G,
+        None if w is None else _shift(w, lag, np.nan),
+        _shift(p.cap, lag, np.nan),
+    )
+    ref = _core.cross_section_regress(p.returns, *shifted, True, "cap")
+    outs = []
+    for threads in (1, 2):
+        ff.set_num_threads(threads)
+        try:
+            outs.append(_core.cross_section_regress(
+                p.returns, p.styles, p.industry, G, w, p.cap, True, "cap", lag=lag))
+        finally:
+            ff.set_num_threads(0)
+    for got in outs:
+        for a, b in zip(got, ref):
+            np.testing.assert_array_equal(a, b)  # bit for bit, NaN where NaN
+    f, e, r2, se, ts, n_obs = outs[0]
+    early = slice(0, min(lag, 24))
+    assert np.all(n_obs[early] == 0) and np.isnan(f[early]).all() and np.isnan(e[early]).all()
+    assert np.isnan(r2[early]).all() and np.isnan(se[early]).all() and np.isnan(ts[early]).all()
+    if lag < 24:
+        # and the dense numpy oracle on the shifted inputs agrees
+        bl_ref = bl.cross_section_regress(
+            p.returns, shifted[0], shifted[1], weights=shifted[3], cap=shifted[4],
+            industry_names=[str(g) for g in range(G)])
+        assert_close(f, bl_ref.factor_returns, name="factor_returns")
+        assert_close(e, bl_ref.residuals, name="residuals")
+        np.testing.assert_array_equal(n_obs[lag:], bl_ref.n_obs[lag:])
+
+
+def test_lag_default_is_zero():
+    from ferrofactor import _core
+
+    p = random_panel(T=5, N=40, K=2, G=3, seed=32)
+    G = int(p.industry.max()) + 1
+    a = _core.cross_section_regress(p.returns, p.styles, p.industry, G, p.weights, p.cap, True, "cap")
+    b = _core.cross_section_regress(p.returns, p.styles, p.industry, G, p.weights, p.cap, True, "cap", 0)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

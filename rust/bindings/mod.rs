@@ -1,0 +1,186 @@
+//! All PyO3 glue, one file per concern: argument checks, GIL release, numpy in/out and errors.
+//!
+//! This file holds what every concern shares: [`run`] (the one place the GIL is released),
+//! the error mapping, the output conversion ([`call`], [`IntoPyOutput`]) and small argument
+//! helpers. Each sibling file wraps the kernels of one Rust module and registers its functions
+//! with a `register` function called from [`register`].
+//!
+//! Every heavy call goes through [`run`], which releases the GIL for the whole kernel, runs it in
+//! the selected rayon pool, maps `Error::Value` to `ValueError` and turns a panic (a bug, never
+//! expected) into a `RuntimeError` instead of letting it cross into Python.
+//!
+//! The Python wrappers in `python/ferrofactor` convert dtypes and layouts once and name the
+//! user's arguments; the checks here are a second line that keeps bad shapes out of the kernels.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ndarray::{Array, Dimension};
+use numpy::{Element, IntoPyArray, PyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadwriteArray2};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::error::Error;
+use crate::parallel;
+
+mod clean;
+mod codes;
+mod exposures;
+mod panel;
+mod regress;
+mod risk;
+mod rolling;
+
+/// Register every `_core` function.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    rolling::register(m)?;
+    regress::register(m)?;
+    clean::register(m)?;
+    codes::register(m)?;
+    exposures::register(m)?;
+    panel::register(m)?;
+    risk::register(m)?;
+    Ok(())
+}
+
+// --- errors and the GIL-release helper --------------------------------------------------------
+
+/// Each kernel error kind maps to one Python exception type.
+pub(crate) fn to_py_err(e: Error) -> PyErr {
+    match e {
+        Error::Value(msg) => PyValueError::new_err(msg),
+    }
+}
+
+/// A bug on our side (never bad input): `RuntimeError` asking for a report.
+pub(crate) fn internal_error(msg: impl std::fmt::Display) -> PyErr {
+    PyRuntimeError::new_err(format!("ferrofactor internal error (please report): {msg}"))
+}
+
+/// Release the GIL, run `f` in the selected pool, map errors and panics.
+pub(crate) fn run<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> crate::error::Result<T> + Send,
+{
+    let out = py.detach(|| catch_unwind(AssertUnwindSafe(|| parallel::install(f))));
+    match out {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(to_py_err(e)),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(internal_error(msg))
+        }
+    }
+}
+
+/// A kernel result that becomes a Python value without a copy: arrays and `Vec`s become numpy
+/// arrays (ownership moves to numpy), tuples convert element by element.
+pub(crate) trait IntoPyOutput<'py> {
+    type Out;
+    fn into_py_output(self, py: Python<'py>) -> Self::Out;
+}
+
+impl<'py, A: Element, D: Dimension> IntoPyOutput<'py> for Array<A, D> {
+    type Out = Bound<'py, PyArray<A, D>>;
+    fn into_py_output(self, py: Python<'py>) -> Self::Out {
+        self.into_pyarray(py)
+    }
+}
+
+impl<'py, A: Element> IntoPyOutput<'py> for Vec<A> {
+    type Out = Bound<'py, PyArray1<A>>;
+    fn into_py_output(self, py: Python<'py>) -> Self::Out {
+        self.into_pyarray(py)
+    }
+}
+
+impl<'py> IntoPyOutput<'py> for () {
+    type Out = ();
+    fn into_py_output(self, _py: Python<'py>) -> Self::Out {}
+}
+
+macro_rules! tuple_output {
+    ($($t:ident $v:ident),+) => {
+        impl<'py, $($t: IntoPyOutput<'py>),+> IntoPyOutput<'py> for ($($t,)+) {
+            type Out = ($($t::Out,)+);
+            fn into_py_output(self, py: Python<'py>) -> Self::Out {
+                let ($($v,)+) = self;
+                ($($v.into_py_output(py),)+)
+            }
+        }
+    };
+}
+tuple_output!(A a, B b);
+tuple_output!(A a, B b, C c);
+tuple_output!(A a, B b, C c, D d);
+
+/// [`run`] a kernel and hand its result to numpy: the body of most wrappers.
+pub(crate) fn call<'py, T, F>(py: Python<'py>, f: F) -> PyResult<T::Out>
+where
+    T: IntoPyOutput<'py> + Send,
+    F: FnOnce() -> crate::error::Result<T> + Send,
+{
+    Ok(run(py, f)?.into_py_output(py))
+}
+
+// --- shared argument helpers ------------------------------------------------------------------
+
+/// Check that `shape` equals `want`, naming the argument.
+pub(crate) fn check_shape(name: &str, shape: &[usize], want: &[usize]) -> PyResult<()> {
+    if shape != want {
+        return Err(PyValueError::new_err(format!(
+            "{name} has shape {shape:?}, expected {want:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A fresh (T, N) float64 output from numpy's allocator (calloc, with numpy's huge-page advice
+/// for large arrays, so the page faults are few and happen inside the parallel kernel).
+pub(crate) fn zeros_2d<'py>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArray2<f64>> {
+    PyArray2::<f64>::zeros(py, [shape[0], shape[1]], false)
+}
+
+pub(crate) fn borrow_err(e: numpy::BorrowError) -> PyErr {
+    internal_error(e)
+}
+
+/// The flat buffers of C-contiguous float64 output arrays (an F-ordered array is refused: its
+/// memory order is not the row-major order the kernels write).
+pub(crate) fn out_slices<'a>(outs: &'a mut [PyReadwriteArray2<'_, f64>]) -> PyResult<Vec<&'a mut [f64]>> {
+    let bad = || PyValueError::new_err("outs must be C-contiguous float64 arrays");
+    let mut slices = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        if !o.as_array().is_standard_layout() {
+            return Err(bad());
+        }
+        slices.push(o.as_slice_mut().map_err(|_| bad())?);
+    }
+    Ok(slices)
+}
+
+/// The contiguous buffer of a 1-d array, naming the argument when it is strided.
+pub(crate) fn contiguous<'a, T: Element>(name: &str, a: &'a PyReadonlyArray1<'_, T>) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be contiguous 1-d arrays")))
+}
+
+// --- threads ----------------------------------------------------------------------------------
+
+/// Use `n` threads for ferrofactor's kernels (0 = rayon's default, which follows RAYON_NUM_THREADS).
+#[pyfunction]
+fn set_num_threads(n: usize) -> PyResult<()> {
+    parallel::set_num_threads(n).map_err(PyRuntimeError::new_err)
+}
+
+/// The number of threads ferrofactor's kernels run on.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    parallel::num_threads()
+}
