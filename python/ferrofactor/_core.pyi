@@ -32,6 +32,7 @@ def cross_section_regress(
     cap: npt.NDArray[np.float64] | None,
     market: bool,
     industry_constraint: str | None,
+    lag: int = 0,
 ) -> tuple[
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
@@ -64,6 +65,21 @@ def standardize(
     limit: float = 3.0,
 ) -> npt.NDArray[np.float64]: ...
 def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+# --- codes (rust/codes.rs) ---
+def dense_codes(codes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
+
+# --- exposures (rust/exposures.rs) ---
+def build_styles(
+    descriptors: list[npt.NDArray[np.float64]],
+    parts: list[list[tuple[int, float]]],
+    cap: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    winsorize: str | None,
+    limit: float,
+    fill: str | None,
+) -> npt.NDArray[np.float64]: ...
 
 # panel
 def scatter_fields(

@@ -34,7 +34,8 @@ def cross_section_regress(
     Per date: select the usable observations, build ``X = [1, one-hot(active industries),
     styles]``, substitute the constraint (the last active industry with a positive constraint
     weight expressed via the others: ``X R``), solve ``sqrt(W) X R θ ≈ sqrt(W) y`` with
-    ``np.linalg.lstsq`` and map back ``f = R θ``. Same outputs as the fast version.
+    ``np.linalg.lstsq`` and map back ``f = R θ``. A style whose used values are all equal is
+    left out of that date's design (NaN outputs for it). Same outputs as the fast version.
     """
     from ferrofactor.model import CrossSectionResult
 
@@ -92,10 +93,15 @@ def cross_section_regress(
             cols.append(_one_hot(ind[t, idx], active))
             full_pos += [m + g for g in active]
         if sty is not None:
-            cols.append(sty[t, idx])
-            full_pos += [m + G + k for k in range(K)]
+            # A style with no dispersion among the used observations drops out of the date.
+            xs = sty[t, idx]
+            keep = [k for k in range(K) if n > 0 and xs[:, k].max() != xs[:, k].min()]
+            cols.append(xs[:, keep])
+            full_pos += [m + G + k for k in keep]
         X = np.hstack(cols) if cols else np.zeros((n, 0))
         pc = X.shape[1]
+        if pc == 0:
+            continue
 
         # Constraint by substitution: f = R θ.
         R = np.eye(pc)
@@ -168,7 +174,9 @@ def neutralize(x, controls=None, industry=None, weights=None):
         else:
             cols = [np.ones((n, 1))]
         if ctl is not None:
-            cols.append(ctl[t, idx])
+            # a control with no dispersion among the used observations is dropped on that date
+            cs = ctl[t, idx]
+            cols.append(cs[:, [c for c in range(cs.shape[1]) if n > 0 and cs[:, c].max() != cs[:, c].min()]])
         X = np.hstack(cols)
         p = X.shape[1]
         if n == 0 or n < p:

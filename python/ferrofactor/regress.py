@@ -221,7 +221,9 @@ def cross_section_regress(
     -------
     CrossSectionResult
         ``factor_returns`` (T, P), ``residuals`` (T, N), ``r2`` (T,), ``std_errors`` (T, P),
-        ``tstats`` (T, P), ``n_obs`` (T,), ``factor_names``. Dates with fewer usable observations
+        ``tstats`` (T, P), ``n_obs`` (T,), ``factor_names``. A style that is constant over a
+        date's used observations (e.g. all zeros while a descriptor warms up) drops out of that
+        date: NaN for it, the other factors still estimated. Dates with fewer usable observations
         than free parameters, or a singular design, are NaN (their ``n_obs`` still reported).
 
     Examples
@@ -514,6 +516,12 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     d = fdates if d is None else d
     as_assets("assets", assets, N)
     f, _, r2, _, _, n_obs = _core.cross_section_regress(r, x, None, 0, None, None, intercept, None, 0)
+    # A date is used when every parameter is estimated (linearmodels drops rank-deficient dates).
+    # The kernel drops a characteristic with no dispersion from its date and estimates the rest;
+    # Fama-MacBeth needs every characteristic, so such a date is dropped whole.
+    partial = ~np.all(np.isfinite(f), axis=1)
+    f[partial] = np.nan
+    r2[partial] = np.nan
     return FamaMacBethResult(
         estimates=f, n_obs=n_obs, r2=r2, names=(["const"] if intercept else []) + names,
         cov_type=cov, bandwidth=bandwidth, dates=d,

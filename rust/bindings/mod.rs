@@ -23,6 +23,8 @@ use crate::error::Error;
 use crate::parallel;
 
 mod clean;
+mod codes;
+mod exposures;
 mod panel;
 mod regress;
 mod risk;
@@ -35,6 +37,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rolling::register(m)?;
     regress::register(m)?;
     clean::register(m)?;
+    codes::register(m)?;
+    exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
     Ok(())
