@@ -13,6 +13,7 @@
 //! user's arguments; the checks here are a second line that keeps bad shapes out of the kernels.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, Once};
 
 use ndarray::{Array, Dimension};
 use numpy::{Element, IntoPyArray, PyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadwriteArray2};
@@ -30,8 +31,10 @@ mod rolling;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    install_panic_hook();
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     rolling::register(m)?;
     regress::register(m)?;
     clean::register(m)?;
@@ -54,6 +57,72 @@ pub(crate) fn internal_error(msg: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(format!("ferrofactor internal error (please report): {msg}"))
 }
 
+// --- panics ------------------------------------------------------------------------------------
+
+/// The message and location of the latest panic, recorded by the hook for [`panic_error`].
+static LAST_PANIC: Mutex<Option<(String, String)>> = Mutex::new(None);
+
+/// The text of a panic payload (`panic!` with a literal gives `&str`, with arguments `String`).
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// Replace the default panic hook (which prints the message and, with `RUST_BACKTRACE`, a
+/// backtrace to stderr) by one that only records the message and location: every panic of ours is
+/// caught (in [`run`], or by PyO3 around a `#[pyfunction]`) and its message goes into the Python
+/// exception. The hook belongs to this extension's copy of the Rust standard library, so other
+/// extensions keep theirs. Set `FERROFACTOR_PANIC_VERBOSE=1` to also get the default output when
+/// debugging.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((payload_text(info.payload()), location));
+            if std::env::var_os("FERROFACTOR_PANIC_VERBOSE").is_some_and(|v| v != "0") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// The `RuntimeError` for a caught panic: its message, and where it happened when the hook
+/// recorded this very message (another thread's panic in between leaves the location out).
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    let msg = payload_text(&*payload);
+    let recorded = LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match recorded {
+        Some((m, location)) if m == msg && !location.is_empty() => {
+            internal_error(format!("{msg} (at {location})"))
+        }
+        _ => internal_error(msg),
+    }
+}
+
+/// Test only (not part of the API): panic inside a parallel kernel run through [`run`], so the
+/// tests can check that a panic becomes a quiet `RuntimeError` (nothing printed to stderr).
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
+    use rayon::prelude::*;
+    run(py, || {
+        (0..64usize).into_par_iter().for_each(|i| {
+            if i == 37 {
+                panic!("deliberate panic for the test suite (item {i})");
+            }
+        });
+        Ok(())
+    })
+}
+
 /// Release the GIL, run `f` in the selected pool, map errors and panics.
 pub(crate) fn run<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
@@ -64,14 +133,7 @@ where
     match out {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py_err(e)),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Err(internal_error(msg))
-        }
+        Err(panic) => Err(panic_error(panic)),
     }
 }
 
