@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::linalg::Cholesky;
+use crate::parallel;
 use crate::value_error;
 
 // ---------------------------------------------------------------------------------------------
@@ -246,6 +247,9 @@ pub fn ewma_newey_west(
     let mut st = LaggedEwma::new(k, lambda, lags, false);
     let mut buf = vec![0.0; k * k];
     for t in 0..t_len {
+        if parallel::cancelled() {
+            break; // the caller discards the whole result
+        }
         st.update(&f, t);
         st.nw_cov(&mut buf);
         mask_short(&mut buf, k, &st.count, min_periods);
@@ -299,6 +303,9 @@ pub fn factor_covariance(f: ArrayView2<f64>, s: &CovSettings) -> Result<(Array3<
     let mut sc = vec![0.0; k * k];
     let mut sig = vec![0.0; k];
     for t in 0..t_len {
+        if parallel::cancelled() {
+            break; // the caller discards the whole result
+        }
         vol.update(&f, t);
         cor.update(&f, t);
         cor.nw_cov(&mut sc);
@@ -366,6 +373,9 @@ pub fn ewma_square_nw(x: ArrayView2<f64>, half_life: f64, lags: usize) -> Result
             let mut lnum = vec![0.0; lags * w];
             let mut lden = vec![0.0; lags * w];
             for t in 0..t_len {
+                if parallel::cancelled() {
+                    return; // the caller discards the whole result
+                }
                 let xr = x.slice(s![t, lo..lo + w]);
                 for j in 0..w {
                     let xv = xr[j];
@@ -492,6 +502,9 @@ pub fn specific_variance(
         .zip(structural.axis_iter_mut(Axis(0)).into_par_iter())
         .enumerate()
         .for_each(|(t, (mut out, mut flag))| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             let sig = specific_one_date(
                 ewma_var.row(t),
                 n_obs.row(t),
@@ -698,8 +711,8 @@ pub fn regime_multiplier(
     let b2: Vec<f64> = (0..t_len)
         .into_par_iter()
         .map(|t| {
-            if t == 0 {
-                return f64::NAN;
+            if t == 0 || parallel::cancelled() {
+                return f64::NAN; // when cancelled, the caller discards the whole result
             }
             let (mut num, mut den) = (0.0, 0.0);
             for j in 0..m {
@@ -952,6 +965,9 @@ pub fn factor_exposures(
         .par_chunks_mut(ROWS_PER_TASK * k.max(1))
         .enumerate()
         .for_each(|(b, o)| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             let r0 = b * ROWS_PER_TASK;
             let rows = if k == 0 { 0 } else { o.len() / k };
             exposures_rows(&p, &w[r0 * n..(r0 + rows) * n], rows, o);
@@ -1004,6 +1020,9 @@ pub fn portfolio_variance(
         .zip(sv.par_chunks_mut(ROWS_PER_TASK))
         .enumerate()
         .for_each(|(b, (fo, so))| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             let r0 = b * ROWS_PER_TASK;
             let rows = fo.len();
             let mut x = vec![0.0; rows * k];
@@ -1072,6 +1091,9 @@ pub fn exposures_times(
         .into_par_iter()
         .enumerate()
         .for_each(|(r, mut o)| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             let vr = v.row(r);
             let base = if lay.market { vr[0] } else { 0.0 };
             for j in 0..n {

@@ -6,18 +6,21 @@
 //! with a `register` function called from [`register`].
 //!
 //! Every heavy call goes through [`run`], which releases the GIL for the whole kernel, runs it in
-//! the selected rayon pool, maps `Error::Value` to `ValueError` and turns a panic (a bug, never
-//! expected) into a `RuntimeError` instead of letting it cross into Python.
+//! the selected rayon pool, stops it on Ctrl-C (`KeyboardInterrupt`), maps `Error::Value` to
+//! `ValueError` and turns a panic (a bug, never expected) into a `RuntimeError` instead of letting
+//! it cross into Python; a panic hook keeps the panic's message out of stderr.
 //!
 //! The Python wrappers in `python/ferrofactor` convert dtypes and layouts once and name the
 //! user's arguments; the checks here are a second line that keeps bad shapes out of the kernels.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, Once};
+use std::time::Duration;
 
 use ndarray::{Array, Dimension};
 use numpy::{Element, IntoPyArray, PyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadwriteArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -123,18 +126,79 @@ fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
     })
 }
 
-/// Release the GIL, run `f` in the selected pool, map errors and panics.
+/// How often a waiting call looks for signals (Ctrl-C) while its kernel runs.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// What a kernel task hands back: its result, or the payload of its panic.
+type Caught<T> = std::thread::Result<crate::error::Result<T>>;
+
+/// Release the GIL, run `f` in the selected pool, map errors and panics; stop on Ctrl-C.
+///
+/// The kernel runs as a task on the pool while the calling thread, without the GIL, waits for it;
+/// every [`SIGNAL_POLL`] the caller takes the GIL back and runs Python's signal handlers
+/// (`check_signals`). When one raises (`KeyboardInterrupt` for Ctrl-C), the caller asks the
+/// kernels to stop ([`parallel::Call::cancel`]; they check [`parallel::cancelled`] between dates
+/// or blocks), waits for the kernel to return, discards its result and raises that exception. So
+/// a result is returned only when the kernel ran to completion. A kernel cut short by another
+/// thread's cancellation raises `KeyboardInterrupt` too.
 pub(crate) fn run<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> crate::error::Result<T> + Send,
 {
-    let out = py.detach(|| catch_unwind(AssertUnwindSafe(|| parallel::install(f))));
+    let call = parallel::Call::begin();
+    let (out, signal) = py.detach(|| wait_for(f, &call));
+    let interrupted = call.interrupted();
+    drop(call);
+    if let Some(e) = signal {
+        return Err(e);
+    }
+    if interrupted {
+        return Err(PyKeyboardInterrupt::new_err(
+            "ferrofactor kernel interrupted (a cancellation was requested while it ran)",
+        ));
+    }
     match out {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py_err(e)),
         Err(panic) => Err(panic_error(panic)),
     }
+}
+
+/// Run `f` as a task on the selected pool and wait for it (GIL released), looking for signals
+/// while it runs. Returns the task's outcome and the exception a signal handler raised, if any.
+fn wait_for<T, F>(f: F, call: &parallel::Call) -> (Caught<T>, Option<PyErr>)
+where
+    T: Send,
+    F: FnOnce() -> crate::error::Result<T> + Send,
+{
+    let (tx, rx) = mpsc::channel::<Caught<T>>();
+    let mut signal: Option<PyErr> = None;
+    let out = parallel::in_place_scope(|scope| {
+        scope.spawn(move |_| {
+            // The receiver outlives the task (the scope waits for it), so send cannot fail.
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+        });
+        loop {
+            match rx.recv_timeout(SIGNAL_POLL) {
+                Ok(out) => break out,
+                Err(RecvTimeoutError::Timeout) => {
+                    if signal.is_none() {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            call.cancel();
+                            signal = Some(e);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let lost: Box<dyn std::any::Any + Send> =
+                        Box::new("the kernel task ended without a result");
+                    break Err(lost);
+                }
+            }
+        }
+    });
+    (out, signal)
 }
 
 /// A kernel result that becomes a Python value without a copy: arrays and `Vec`s become numpy
