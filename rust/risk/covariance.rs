@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::{bartlett, decay};
 use crate::error::Result;
+use crate::linalg;
 use crate::parallel;
 use crate::value_error;
 
@@ -17,44 +18,9 @@ pub const PSD_TOL: f64 = 1e-10;
 /// which a pivot `d_j` with `|d_j| ≤ PSD_TOL · a_jj` counts as zero (a dependent column, as in an
 /// EWMA covariance estimated from fewer dates than factors); then the rest of its column must
 /// be negligible too (`|s_i| ≤ 1e-6 · sqrt(a_ii a_jj)`). A pivot below `-PSD_TOL · a_jj` means
-/// not PSD.
+/// not PSD. The factorisation is `linalg`'s ([`linalg::is_semidefinite`]).
 pub fn is_psd_within_rounding(a: &[f64], k: usize) -> bool {
-    let mut l = vec![0.0; k * k];
-    for j in 0..k {
-        let ajj = a[j * k + j];
-        if ajj < 0.0 || !ajj.is_finite() {
-            return false;
-        }
-        let mut d = ajj;
-        for m in 0..j {
-            d -= l[j * k + m] * l[j * k + m];
-        }
-        if d < -PSD_TOL * ajj {
-            return false;
-        }
-        if d <= PSD_TOL * ajj {
-            for i in (j + 1)..k {
-                let mut s = a[i * k + j];
-                for m in 0..j {
-                    s -= l[i * k + m] * l[j * k + m];
-                }
-                if s.abs() > 1e-6 * (a[i * k + i] * ajj).sqrt() {
-                    return false;
-                }
-            }
-            continue; // column of L stays zero
-        }
-        let djj = d.sqrt();
-        l[j * k + j] = djj;
-        for i in (j + 1)..k {
-            let mut s = a[i * k + j];
-            for m in 0..j {
-                s -= l[i * k + m] * l[j * k + m];
-            }
-            l[i * k + j] = s / djj;
-        }
-    }
-    true
+    linalg::is_semidefinite(a, k, PSD_TOL, 1e-6)
 }
 
 /// Is the block of rows/columns whose diagonal is finite (factors with enough history; the
