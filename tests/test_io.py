@@ -179,16 +179,6 @@ def test_market_cap_and_dollar_volume():
         ff.dollar_volume(close, [["a", "b"], ["c", "d"]])
 
 
-def test_derive_price_fields(long_prices):
-    p = ff.read_panel(long_prices.with_columns(shares=pl.lit(1000.0)), fields=["close", "volume", "shares"])
-    q = ff.derive_price_fields(p)
-    assert q.fields == ("close", "volume", "shares", "returns", "market_cap", "dollar_volume")
-    np.testing.assert_allclose(q["returns"], [[nan, nan], [0.1, nan], [nan, nan]], rtol=1e-12)
-    np.testing.assert_array_equal(q["market_cap"], expected_close() * 1000.0)
-    with pytest.raises(ValueError, match="price field 'adj' not in panel"):
-        ff.derive_price_fields(p, adjusted_close="adj")
-
-
 # --- point-in-time fundamentals ---------------------------------------------------------------------
 
 
@@ -211,15 +201,15 @@ def test_fundamental_not_visible_before_report_even_if_quarter_ended():
             "book_value": [100.0, 200.0],
         }
     ).with_columns(pl.col("fiscal_period_end", "report_date").str.to_date())
-    p = ff.read_fundamentals(rec, dates, ["ACME"], lag=1)
+    p = ff.read_fundamentals(rec, dates, ["ACME"], report_lag_days=1)
     # available 2024-02-16 (report + 1 day): unseen on the report date itself
     np.testing.assert_array_equal(p["book_value"][:, 0], [100.0, 100.0, 200.0, 200.0, 200.0])
     # the leaky rule "period end <= t" would show 200 on 2024-01-31:
     leaky = rec.filter(pl.col("fiscal_period_end") <= np.datetime64("2024-01-31")).sort("fiscal_period_end")
     assert leaky["book_value"][-1] == 200.0
     # lag 0: visible on the report date; lag 3 (calendar days): from 2024-02-19
-    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], lag=0)["book_value"][:, 0], [100, 200, 200, 200, 200])
-    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], lag=3)["book_value"][:, 0], [100, 100, 100, 200, 200])
+    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], report_lag_days=0)["book_value"][:, 0], [100, 200, 200, 200, 200])
+    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], report_lag_days=3)["book_value"][:, 0], [100, 100, 100, 200, 200])
 
 
 def test_fundamentals_staleness_and_alignment():
@@ -277,8 +267,8 @@ def test_fundamentals_from_sqlite_and_errors(tmp_path):
         ff.read_fundamentals(rec, dates, ["A"], fields=["v"])
     with pytest.raises(ValueError, match=r"missing columns \['rdq'\]"):
         ff.read_fundamentals(rec, dates, ["A"], report_date="rdq")
-    with pytest.raises(ValueError, match="lag must be >= 0"):
-        ff.read_fundamentals(rec, dates, ["A"], lag=-1)
+    with pytest.raises(ValueError, match="report_lag_days must be >= 0"):
+        ff.read_fundamentals(rec, dates, ["A"], report_lag_days=-1)
     with pytest.raises(TypeError, match="max_staleness must be an integer"):
         ff.read_fundamentals(rec, dates, ["A"], max_staleness=1.5)
     with pytest.raises(ValueError, match="dates must be strictly increasing"):
@@ -294,11 +284,11 @@ def test_fundamentals_from_sqlite_and_errors(tmp_path):
         max_size=25,
         unique_by=lambda r: (r[0], r[1]),
     ),
-    lag=st.integers(0, 5),
+    report_lag_days=st.integers(0, 5),
     staleness=st.one_of(st.none(), st.integers(0, 30)),
     day_mask=st.lists(st.booleans(), min_size=60, max_size=60),
 )
-def test_fundamentals_match_brute_force(records, lag, staleness, day_mask):
+def test_fundamentals_match_brute_force(records, report_lag_days, staleness, day_mask):
     start = np.datetime64("2024-03-01")
     dates = start + np.flatnonzero(np.array(day_mask) | (np.arange(60) == 7))  # irregular panel days
     assets = ["c", "a", "b"]
@@ -309,9 +299,9 @@ def test_fundamentals_match_brute_force(records, lag, staleness, day_mask):
             "v": pl.Series([r[2] for r in records], dtype=pl.Float64),
         }
     )
-    p = ff.read_fundamentals(rec, dates, assets, lag=lag, max_staleness=staleness)
+    p = ff.read_fundamentals(rec, dates, assets, report_lag_days=report_lag_days, max_staleness=staleness)
     oracle = baseline.point_in_time(
-        rec["asset"].to_list(), rec["report_date"].to_numpy(), rec["v"].to_list(), dates, assets, lag, staleness
+        rec["asset"].to_list(), rec["report_date"].to_numpy(), rec["v"].to_list(), dates, assets, report_lag_days, staleness
     )
     np.testing.assert_array_equal(p["v"], oracle)
 
@@ -328,7 +318,10 @@ def test_classifications_over_time():
             "gics": ["Energy", "Utilities", "Energy", None, "Materials"],
         }
     )
-    codes, labels = ff.read_classifications(rows, dates, ["A", "B", "D"], code="gics")
+    cp = ff.read_classifications(rows, dates, ["A", "B", "D"], code="gics")
+    assert isinstance(cp, ff.Panel) and cp.code_fields == ("gics",) and cp.float_fields == ()
+    assert cp.dates.tolist() == dates.tolist() and cp.assets.tolist() == ["A", "B", "D"]
+    codes, labels = cp["gics"], cp.labels("gics")
     assert labels.tolist() == ["Energy", "Materials", "Utilities"]
     assert codes.dtype == np.int32
     np.testing.assert_array_equal(
@@ -336,13 +329,15 @@ def test_classifications_over_time():
         [[0, -1, -1], [0, 0, -1], [2, 0, -1], [2, 0, -1], [2, -1, -1], [2, -1, -1]],
     )
     fixed = ["Utilities", "Energy", "Materials", "Telecoms"]
-    codes2, labels2 = ff.read_classifications(rows, dates, ["A", "B"], code="gics", labels=fixed)
+    cp2 = ff.read_classifications(rows, dates, ["A", "B"], code="gics", labels=fixed)
+    codes2, labels2 = cp2["gics"], cp2.labels("gics")
     assert labels2.tolist() == fixed
     np.testing.assert_array_equal(codes2[:, 0], [1, 1, 0, 0, 0, 0])
-    codes3, _ = ff.read_classifications(rows, dates, ["A"], code="gics", lag=1)
+    codes3 = ff.read_classifications(rows, dates, ["A"], code="gics", report_lag_days=1)["gics"]
     np.testing.assert_array_equal(codes3[:, 0], [0, 0, 0, 2, 2, 2])
-    p = ff.Panel(dates, ["A", "B", "D"]).with_fields(codes={"industry": (codes, labels)})
-    assert p.labels("industry").tolist() == labels.tolist()
+    empty = ff.read_classifications(rows.clear(), dates, ["A"], code="gics", labels=["x"])
+    np.testing.assert_array_equal(empty["gics"], np.full((6, 1), -1))
+    assert empty.labels("gics").tolist() == ["x"]
 
 
 def test_classification_errors():

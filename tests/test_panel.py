@@ -62,7 +62,10 @@ def test_datetime_inputs():
     [
         (["2024-01-03", "2024-01-02"], ["A"], {}, ValueError, "strictly increasing"),
         (["2024-01-02", "2024-01-02"], ["A"], {}, ValueError, "strictly increasing"),
-        (["2024-01-02", "not a date"], ["A"], {}, ValueError, "could not be parsed as dates"),
+        (["2024-01-02", "not a date"], ["A"], {}, ValueError, r"dates: 1 values are not ISO dates .*\['not a date'\]"),
+        (["2024-01-02", "2024-02-30"], ["A"], {}, ValueError, r"dates: 1 values could not be parsed as dates, e\.g\. \['2024-02-30'\]"),
+        (["01/02/2024"], ["A"], {}, ValueError, "day/month order is ambiguous"),
+        (["2024-01"], ["A"], {}, ValueError, "not ISO dates"),  # numpy would read it as 2024-01-01
         ([1, 2], ["A"], {}, TypeError, "dates must be dates"),
         (np.array(["2024-01-02T12:00"], dtype="datetime64[m]"), ["A"], {}, ValueError, "whole days"),
         ([["2024-01-02"]], ["A"], {}, ValueError, "dates must be 1-dimensional"),
@@ -351,7 +354,8 @@ def test_default_fields_and_codes():
         ),
         (pl.DataFrame({"date": ["2024-01-01", "2024-02-30"], "asset": ["A", "A"], "x": [1.0, 2.0]}), {}, r"1 values could not be parsed as dates, e\.g\. \['2024-02-30'\]"),
         (pl.DataFrame({"date": ["2024-01-01", None], "asset": ["A", "A"], "x": [1.0, 2.0]}), {}, "1 missing dates"),
-        (pl.DataFrame({"date": [20240101], "asset": ["A"], "x": [1.0]}), {}, "column 'date' has dtype Int64; expected dates"),
+        (pl.DataFrame({"date": [20240101], "asset": ["A"], "x": [1.0]}), {}, r"column 'date' holds integers .*\[20240101\].*date_format='%Y%m%d'"),
+        (pl.DataFrame({"date": [20240101.0], "asset": ["A"], "x": [1.0]}), {}, "column 'date' has dtype Float64; expected dates"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": [None], "x": [1.0]}, schema_overrides={"asset": pl.String}), {}, "1 missing asset ids"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {"fields": ["x"]}, r"field 'x' is not numeric \(dtype String\)"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": [1.5], "x": [1.0]}), {}, "column 'asset' has dtype Float64; expected asset ids"),

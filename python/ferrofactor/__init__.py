@@ -34,12 +34,12 @@ from ferrofactor.rolling import (
 from ferrofactor.clean import neutralize, rank, standardize, winsorize
 from ferrofactor.exposures import Exposures
 from ferrofactor.io import (
-    derive_price_fields,
     dollar_volume,
     market_cap,
     read_classifications,
     read_fundamentals,
     read_panel,
+    read_universe,
     returns_from_prices,
 )
 from ferrofactor.model import (
@@ -68,7 +68,6 @@ __all__ = [
     "fama_macbeth",
     "robust_clip_returns",
     "datasets",
-    "derive_price_fields",
     "dollar_volume",
     "RiskModel",
     "risk",
@@ -77,6 +76,7 @@ __all__ = [
     "read_classifications",
     "read_fundamentals",
     "read_panel",
+    "read_universe",
     "returns_from_prices",
     "neutralize",
     "set_num_threads",
