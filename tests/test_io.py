@@ -349,3 +349,121 @@ def test_classification_errors():
         ff.read_classifications(rows.head(1).with_columns(industry=pl.lit("z")), dates, ["A"], labels=["x"])
     with pytest.raises(ValueError, match=r"missing columns \['sector'\]"):
         ff.read_classifications(rows, dates, ["A"], code="sector")
+
+
+# --- dates are never guessed (issue 10, family 2) ---------------------------------------------------
+
+
+def test_us_dates_refused_without_date_format_and_read_with_it():
+    # The issue's example: Polars' format guess read "01/02/2024" as February 1st.
+    df = pl.DataFrame({"date": ["01/02/2024", "01/03/2024"], "asset": ["A", "A"], "close": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"column 'date': 2 values are not ISO dates.*'01/02/2024'.*day/month order is ambiguous.*date_format='%m/%d/%Y'"):
+        ff.read_panel(df)
+    p = ff.read_panel(df, date_format="%m/%d/%Y")
+    assert p.dates.tolist() == np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]").tolist()  # January 2nd
+    q = ff.read_panel(df, date_format="%d/%m/%Y")  # the other reading, only when asked for
+    assert q.dates.tolist() == np.array(["2024-02-01", "2024-03-01"], dtype="datetime64[D]").tolist()
+
+
+def test_us_report_date_never_visible_before_publication():
+    # A report published on Friday 1 March 2024, written the US way. Read as day/month it would be
+    # 3 January: visible two months early (look-ahead). With the format it is first visible on
+    # Monday 4 March (available on Saturday 2 March with the 1-day lag, the next panel date).
+    dates = np.busday_offset(np.datetime64("2024-01-02"), np.arange(63), roll="forward")
+    rec = pl.DataFrame({"asset": ["A"], "report_date": ["03/01/2024"], "eps": [2.5]})
+    with pytest.raises(ValueError, match="day/month order is ambiguous"):
+        ff.read_fundamentals(rec, dates, ["A"])
+    eps = ff.read_fundamentals(rec, dates, ["A"], date_format="%m/%d/%Y")["eps"][:, 0]
+    first_visible = dates[np.flatnonzero(~np.isnan(eps))[0]]
+    assert first_visible == np.datetime64("2024-03-04")
+    assert np.isnan(eps[dates < np.datetime64("2024-03-04")]).all()
+    np.testing.assert_array_equal(eps[dates >= np.datetime64("2024-03-04")], 2.5)
+    # the same through read_universe (one date_format for every source)
+    prices = pl.DataFrame({"date": pl.Series(dates).dt.strftime("%m/%d/%Y"), "asset": "A", "close": 1.0})
+    u = ff.read_universe(prices, rec, date_format="%m/%d/%Y")
+    np.testing.assert_array_equal(u["eps"][:, 0], eps)
+
+
+def test_integer_dates_need_date_format(tmp_path):
+    df = pl.DataFrame({"date": [20240102, 20240103], "asset": ["A", "B"], "close": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"column 'date' holds integers \(dtype Int64, e\.g\. \[20240102, 20240103\]\), not dates.*date_format='%Y%m%d'"):
+        ff.read_panel(df)
+    want = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]").tolist()
+    assert ff.read_panel(df, date_format="%Y%m%d").dates.tolist() == want
+    df.write_parquet(tmp_path / "p.parquet")
+    df.write_csv(tmp_path / "p.csv")
+    assert ff.read_panel(tmp_path / "p.parquet", date_format="%Y%m%d").dates.tolist() == want
+    assert ff.read_panel(tmp_path / "p.csv", date_format="%Y%m%d").dates.tolist() == want
+    # a CSV keeps its text: day-first integers with a leading zero are not mangled into numbers
+    pl.DataFrame({"date": ["02012024"], "asset": ["A"], "close": [1.0]}).write_csv(tmp_path / "q.csv")
+    assert ff.read_panel(tmp_path / "q.csv", date_format="%d%m%Y").dates.tolist() == [np.datetime64("2024-01-02")]
+    rec = pl.DataFrame({"asset": ["A"], "report_date": [20240102], "v": [1.0]})
+    assert ff.read_fundamentals(rec, want, ["A"], report_lag_days=0, date_format="%Y%m%d")["v"].tolist() == [[1.0], [1.0]]
+    with pytest.raises(ValueError, match="holds integers"):
+        ff.read_fundamentals(rec, want, ["A"])
+
+
+def test_date_format_is_strict():
+    df = pl.DataFrame({"date": ["01/02/2024", "2024-01-03", "13/01/2024"], "asset": ["A", "A", "A"], "close": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match=r"column 'date': 2 values do not match date_format '%m/%d/%Y', e\.g\. \['2024-01-03', '13/01/2024'\]"):
+        ff.read_panel(df, date_format="%m/%d/%Y")
+    rows = pl.DataFrame({"asset": ["A"], "date": ["2024-01-02x"], "industry": ["x"]})
+    with pytest.raises(ValueError, match="do not match date_format '%Y-%m-%d'"):
+        ff.read_classifications(rows, ["2024-01-02"], ["A"], date_format="%Y-%m-%d")
+    with pytest.raises(TypeError, match="date_format must be a strftime format string"):
+        ff.read_panel(df, date_format=123)
+    with pytest.raises(ValueError, match="date_format 'MM/DD/YYYY' has no % directives"):
+        ff.read_panel(df, date_format="MM/DD/YYYY")
+    with pytest.raises(ValueError, match="date_format 'MM/DD/YYYY' has no % directives"):
+        ff.read_fundamentals(df.rename({"date": "report_date"}), ["2024-01-02"], ["A"], date_format="MM/DD/YYYY")
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (["2024-1-2"], "not ISO dates"),  # not zero-padded: not ISO
+        (["2024/01/02"], "not ISO dates"),
+        (["02.01.2024"], "not ISO dates"),
+        (["2024-01-02 25:00:00"], r"could not be parsed as dates, e\.g\. \['2024-01-02 25:00:00'\]"),
+        (["2024-13-01"], "could not be parsed as dates"),
+        (["2024-01-02+01:00"], "not ISO dates"),
+    ],
+)
+def test_iso_only_without_date_format(values, match):
+    df = pl.DataFrame({"date": values, "asset": ["A"] * len(values), "close": [1.0] * len(values)})
+    with pytest.raises(ValueError, match=match):
+        ff.read_panel(df)
+
+
+def test_iso_timestamps_keep_their_day():
+    df = pl.DataFrame(
+        {
+            "date": ["2024-01-02", "2024-01-03 00:00:00", "2024-01-04T16:30:00", "2024-01-05 23:59:59.123456"],
+            "asset": ["A"] * 4,
+            "close": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    p = ff.read_panel(df)
+    assert p.dates.tolist() == (np.datetime64("2024-01-02") + np.arange(4)).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    days=st.lists(st.integers(-60_000, 120_000), min_size=1, max_size=30, unique=True),
+    fmt=st.sampled_from(["%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y%m%d", "%Y-%m-%d", "%b %d, %Y", "%d-%b-%Y"]),
+)
+def test_date_format_matches_python_strftime(days, fmt):
+    # Oracle: the standard library writes each date with the format; read_panel must read back
+    # exactly those dates (any day/month order, as long as it is stated).
+    import datetime as _dt
+
+    days = [d for d in days if -62_091 <= d <= 120_529]  # 1800-01-01 .. 2300-12-31
+    if not days or max(days) - min(days) > 73_049:
+        days = [days[0] if days else 0]
+    epoch = _dt.date(1970, 1, 1)
+    text = [(epoch + _dt.timedelta(days=d)).strftime(fmt) for d in days]
+    df = pl.DataFrame({"date": text, "asset": [f"a{i}" for i in range(len(days))], "x": np.arange(len(days), dtype=float)})
+    p = ff.read_panel(df, date_format=fmt)
+    assert p.dates.astype(np.int64).tolist() == sorted(days)
+    order = np.argsort(days)
+    np.testing.assert_array_equal(np.nansum(p["x"], axis=1), np.arange(len(days), dtype=float)[order])

@@ -443,3 +443,15 @@ def test_distinct_values_table_and_sort_paths_agree():
     v, first = _distinct(days, 18990, 19000, _core.first_rows_i32)
     assert v.tolist() == [18990, 19000] and first.tolist() == [1, 0]
     assert _distinct([np.zeros(0, np.int32)], 0, -1, _core.first_rows_i32)[0].size == 0
+
+
+def test_from_polars_date_format():
+    df = pl.DataFrame({"date": ["02.01.2024", "01.02.2024"], "asset": ["A", "A"], "x": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="day/month order is ambiguous"):
+        ff.Panel.from_polars(df)
+    p = ff.Panel.from_polars(df.lazy(), date_format="%d.%m.%Y")
+    assert p.dates.tolist() == np.array(["2024-01-02", "2024-02-01"], dtype="datetime64[D]").tolist()
+    np.testing.assert_array_equal(p["x"], [[1.0], [2.0]])
+    # a Date column needs no format and ignores none: it is not text
+    q = ff.Panel.from_polars(df.with_columns(pl.col("date").str.to_date("%d.%m.%Y")), date_format="%d.%m.%Y")
+    assert q.equals(p)
