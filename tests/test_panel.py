@@ -455,3 +455,116 @@ def test_from_polars_date_format():
     # a Date column needs no format and ignores none: it is not text
     q = ff.Panel.from_polars(df.with_columns(pl.col("date").str.to_date("%d.%m.%Y")), date_format="%d.%m.%Y")
     assert q.equals(p)
+
+
+# --- absurd date spans (issue 10, family 9) ----------------------------------------------------
+
+_SPAN_SCRIPT = r"""
+import json
+import numpy as np, polars as pl
+import ferrofactor as ff
+import ferrofactor.panel as P
+
+days = np.array(["1970-01-01", "5000000-01-01"], dtype="datetime64[D]")
+df = pl.DataFrame({"date": pl.Series(days.view(np.int64).astype(np.int32)).cast(pl.Date),
+                   "asset": ["A", "B"], "x": [1.0, 2.0]})
+calls = {
+    "from_polars": lambda: ff.Panel.from_polars(df),
+    "read_panel": lambda: ff.read_panel(df.lazy()),
+    "read_fundamentals": lambda: ff.read_fundamentals(df.rename({"date": "report_date"}), ["2024-01-02"], ["A"]),
+    "read_classifications": lambda: ff.read_classifications(df.with_columns(industry=pl.lit("x")), ["2024-01-02"], ["A"]),
+    "Panel": lambda: ff.Panel(days, ["A"]),
+    "field_from_frame": lambda: P.field_from_frame("x", df.pivot(on="asset", index="date", values="x")),
+}
+out = {}
+for name, call in calls.items():
+    try:
+        call()
+        out[name] = "accepted"
+    except ValueError as e:
+        out[name] = str(e)
+# The root: with the refusal lifted, the same rows still need no table sized by the span.
+P._DATE_MAX = np.datetime64("5000001-01-01")
+P._MAX_SPAN_DAYS = 2**40
+p = ff.Panel.from_polars(df)
+q = ff.Panel.from_polars(df, dates=np.array(["1970-01-01", "1971-01-01", "5000000-01-01"], dtype="datetime64[D]"))
+out["lifted"] = [p.dates.astype(str).tolist(), np.nan_to_num(p["x"], nan=-1).tolist(), np.nan_to_num(q["x"], nan=-1).tolist()]
+print(json.dumps(out))
+"""
+
+
+def test_absurd_date_span_refused_and_never_allocated():
+    # Two rows dated 1970 and in the year 5,000,000 used to size a day table by the span (6.8 GB).
+    # Run under a 4 GB address-space limit (ulimit -v) so an allocation failure or abort fails
+    # this test instead of killing the test run.
+    import json
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _SPAN_SCRIPT], capture_output=True, text=True, timeout=300, preexec_fn=limit
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name in ("from_polars", "read_panel", "read_fundamentals", "read_classifications", "field_from_frame"):
+        assert "dates run from 1970-01-01 to 5000000-01-01" in out[name], (name, out[name])
+        assert "between 1800-01-01 and 2300-12-31 and span at most 200 years" in out[name]
+    assert out["from_polars"].startswith("column 'date': ")
+    assert out["read_fundamentals"].startswith("column 'report_date': ")
+    assert out["field_from_frame"].startswith("x: column 'date': ")
+    assert out["Panel"].startswith("dates: dates run from 1970-01-01 to 5000000-01-01")
+    # NaN shown as -1
+    assert out["lifted"] == [["1970-01-01", "5000000-01-01"], [[1.0, -1], [-1, 2.0]], [[1.0, -1], [-1, -1], [-1, 2.0]]]
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ok"),
+    [
+        ("1800-01-01", "1800-01-02", True),
+        ("1799-12-31", "1800-01-02", False),
+        ("2300-12-30", "2300-12-31", True),
+        ("2300-12-30", "2301-01-01", False),
+        ("1850-01-01", "2049-12-31", True),  # 200 years less a day
+        ("1850-01-01", "2050-01-02", False),  # more than 200 years
+        ("2024-01-02", "2204-01-02", True),
+        ("1824-01-02", "2204-01-02", False),  # a mistyped 2204 in a long history
+    ],
+)
+def test_date_range_bounds(lo, hi, ok):
+    df = pl.DataFrame({"date": [lo, hi], "asset": ["A", "A"], "x": [1.0, 2.0]})
+    if ok:
+        assert ff.Panel.from_polars(df).dates.astype(str).tolist() == [lo, hi]
+        assert ff.Panel([lo, hi], ["A"]).shape == (2, 1)
+    else:
+        with pytest.raises(ValueError, match=rf"column 'date': dates run from {lo} to {hi}; .*mistyped date"):
+            ff.Panel.from_polars(df)
+        with pytest.raises(ValueError, match=rf"dates: dates run from {lo} to {hi}"):
+            ff.Panel([lo, hi], ["A"])
+
+
+def test_sort_based_day_lookup_matches_table(monkeypatch):
+    # Day ranges much wider than the data (impossible once dates are checked, but the rule stands)
+    # replace days by their rank among the distinct days: the same panel as the table path, with
+    # and without target dates, sorted and shuffled rows.
+    import ferrofactor.panel as P
+
+    rng = np.random.default_rng(2)
+    days = np.sort(rng.choice(30_000, size=40, replace=False))
+    dates = np.datetime64("1950-01-01") + days
+    assets = np.array([f"S{j}" for j in range(7)])
+    t, a = np.nonzero(rng.random((40, 7)) < 0.7)
+    df = pl.DataFrame({"date": dates[t], "asset": assets[a], "x": rng.standard_normal(len(t))})
+    target = np.concatenate([dates[::3], [np.datetime64("2040-01-01")]])
+    frames = [df, df.sample(fraction=1.0, shuffle=True, seed=4)]
+    want = [[ff.Panel.from_polars(f) for f in frames], [ff.Panel.from_polars(f, dates=target) for f in frames]]
+    monkeypatch.setattr(P, "_table_limit", lambda n: 0)
+    got = [[ff.Panel.from_polars(f) for f in frames], [ff.Panel.from_polars(f, dates=target) for f in frames]]
+    for w, g in zip(sum(want, []), sum(got, [])):
+        assert g.equals(w)
+    assert want[0][0].equals(want[0][1]) and want[0][0].shape == (40, 7)
+    with pytest.raises(ValueError, match=r"duplicate \(date, asset\) rows: 1 pairs"):
+        ff.Panel.from_polars(pl.concat([df, df.head(1)]))
