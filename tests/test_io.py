@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import numpy as np
@@ -467,3 +468,111 @@ def test_date_format_matches_python_strftime(days, fmt):
     assert p.dates.astype(np.int64).tolist() == sorted(days)
     order = np.argsort(days)
     np.testing.assert_array_equal(np.nansum(p["x"], axis=1), np.arange(len(days), dtype=float)[order])
+
+
+# --- errors of Polars and SQLite are ValueErrors (issue 10, family 7) ------------------------------
+
+
+def _cause_is(info, cls):
+    assert isinstance(info.value.__cause__, cls), type(info.value.__cause__)
+
+
+def test_empty_csv(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(ValueError, match=r"could not read '.*empty\.csv' as csv: NoDataError: empty CSV") as info:
+        ff.read_panel(path)
+    _cause_is(info, pl.exceptions.NoDataError)
+    with pytest.raises(ValueError, match=r"empty\.csv.*empty CSV"):
+        ff.read_fundamentals(path, ["2024-01-02"], ["A"])
+    with pytest.raises(ValueError, match=r"^classifications: could not read .*empty\.csv"):
+        ff.read_universe(pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "close": [1.0]}), None, path)
+
+
+def test_csv_read_as_parquet(tmp_path, long_prices):
+    path = tmp_path / "prices.csv"
+    long_prices.write_csv(path)
+    with pytest.raises(ValueError, match=r"could not read '.*prices\.csv' as parquet: ComputeError: .*parquet") as info:
+        ff.read_panel(path, format="parquet")
+    _cause_is(info, pl.exceptions.PolarsError)
+    with pytest.raises(ValueError, match=r"could not read '.*prices\.csv' as ipc"):
+        ff.read_panel(path, format="ipc")
+    (tmp_path / "fake.parquet").write_text("date,asset\n2024-01-02,A\n")  # a CSV with a .parquet name
+    with pytest.raises(ValueError, match=r"fake\.parquet' as parquet"):
+        ff.read_fundamentals(tmp_path / "fake.parquet", ["2024-01-02"], ["A"])
+
+
+def test_mixed_schema_glob(tmp_path):
+    pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "close": [1.0]}).write_parquet(tmp_path / "p-1.parquet")
+    pl.DataFrame({"date": ["2024-01-03"], "asset": ["A"], "close": [2]}).write_parquet(tmp_path / "p-2.parquet")
+    pl.DataFrame({"date": ["2024-01-04"], "asset": ["A"], "close": [2.0]}).write_parquet(tmp_path / "q-1.parquet")
+    pl.DataFrame({"date": ["2024-01-05"], "asset": ["A"], "px": [3.0]}).write_parquet(tmp_path / "q-2.parquet")
+    glob = str(tmp_path / "p-*.parquet")
+    with pytest.raises(ValueError, match=r"could not read '.*p-\*\.parquet' as parquet: SchemaError: .*close") as info:
+        ff.read_panel(glob)
+    _cause_is(info, pl.exceptions.SchemaError)
+    with pytest.raises(ValueError, match=r"q-\*\.parquet' as parquet: SchemaError: extra column .*px.*q-2\.parquet"):
+        ff.read_panel(str(tmp_path / "q-*.parquet"), fields=["close"])
+    with pytest.raises(ValueError, match=r"missing columns \['px'\]; '.*q-\*\.parquet' as parquet has columns \['date', 'asset', 'close'\]"):
+        ff.read_panel(str(tmp_path / "q-*.parquet"), fields=["px"])
+    # a LazyFrame over the same files given directly
+    with pytest.raises(ValueError, match=r"could not read df: SchemaError"):
+        ff.Panel.from_polars(pl.scan_parquet(glob))
+    with pytest.raises(ValueError, match=r"could not read the polars LazyFrame: SchemaError"):
+        ff.read_fundamentals(pl.scan_parquet(glob).rename({"date": "report_date"}), ["2024-01-02"], ["A"])
+
+
+@pytest.mark.parametrize(
+    ("query", "match"),
+    [
+        ("SELEC date, asset FROM px", r"could not run query 'SELEC date, asset FROM px': OperationalError: near \"SELEC\": syntax error"),
+        ("SELECT * FROM missing_table", r"could not run query 'SELECT \* FROM missing_table': OperationalError: no such table: missing_table"),
+        ("SELECT nope FROM px", r"no such column: nope"),
+    ],
+)
+def test_bad_sql_and_missing_table(tmp_path, long_prices, query, match):
+    db = tmp_path / "m.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE px (date TEXT, asset TEXT, close REAL)")
+    con.execute("INSERT INTO px VALUES ('2024-01-02', 'A', 1.0)")
+    con.commit()
+    for connection in (con, f"sqlite:///{db}"):
+        with pytest.raises(ValueError, match=match) as info:
+            ff.read_panel(query, connection=connection)
+        _cause_is(info, sqlite3.Error)
+        with pytest.raises(ValueError, match=match):
+            ff.read_fundamentals((query, connection), ["2024-01-02"], ["A"])
+        with pytest.raises(ValueError, match=match):
+            ff.read_classifications(query, ["2024-01-02"], ["A"], connection=connection)
+    with pytest.raises(ValueError, match="^fundamentals: could not run query") as info:
+        ff.read_universe("SELECT * FROM px", (query, con), connection=con)
+    assert re.search(match, str(info.value))
+    con.close()
+
+
+def test_tuple_source_errors():
+    with pytest.raises(TypeError, match=r"a tuple source must be \(query, connection\)"):
+        ff.read_panel(("SELECT 1",))
+    with pytest.raises(TypeError, match=r"a tuple source must be \(query, connection\) with the query a string"):
+        ff.read_panel((1, sqlite3.connect(":memory:")))
+    with pytest.raises(TypeError, match="needs a connection, got None"):
+        ff.read_panel(("SELECT 1", None))
+
+
+def test_masked_arrays_refused():
+    m = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0]], mask=[[False, True], [False, False]])
+    with pytest.raises(TypeError, match=r"field 'close' is a numpy masked array; its mask would be lost.*filled\(np\.nan\)"):
+        ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], {"close": m})
+    with pytest.raises(TypeError, match="code field 'industry' is a numpy masked array"):
+        ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], codes={"industry": (m.astype(int), ["x", "y", "z", "w", "v"])})
+    with pytest.raises(TypeError, match="dates is a numpy masked array"):
+        ff.Panel(np.ma.masked_array(np.array(["2024-01-02"], "datetime64[D]"), mask=[True]), ["A"])
+    with pytest.raises(TypeError, match="close is a numpy masked array"):
+        ff.returns_from_prices(m)
+    with pytest.raises(TypeError, match="shares is a numpy masked array"):
+        ff.market_cap(m.data, m)
+    with pytest.raises(TypeError, match="volume is a numpy masked array"):
+        ff.dollar_volume(m.data, m)
+    # the plain array with NaN where masked is accepted
+    p = ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], {"close": m.filled(np.nan)})
+    np.testing.assert_array_equal(p["close"], [[1.0, nan], [3.0, 4.0]])

@@ -132,8 +132,8 @@ def _split_source(source: Any, connection: Any) -> tuple[Any, Any]:
     return source, connection
 
 
-def _describe(source: Any, connection: Any = None) -> str:
-    """How error messages name a source: the path, the query, or the frame."""
+def _describe(source: Any, connection: Any = None, format: str | None = None) -> str:
+    """How error messages name a source: the path (and format), the query, or the frame."""
     source, connection = _split_source(source, connection)
     if connection is not None and isinstance(source, str):
         return f"query {source!r}"
@@ -142,7 +142,9 @@ def _describe(source: Any, connection: Any = None) -> str:
     if isinstance(source, pl.DataFrame):
         return "the polars DataFrame"
     if isinstance(source, (str, os.PathLike)):
-        return repr(os.fspath(source))
+        path = os.fspath(source)
+        fmt = format or _FORMATS.get(os.path.splitext(path)[1].lower())
+        return f"{path!r} as {fmt}" if fmt else repr(path)
     return type(source).__name__
 
 
@@ -327,7 +329,7 @@ def read_panel(
     frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
     return _panel_from_frame(
         frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format,
-        what=_describe(source, connection),
+        what=_describe(source, connection, format),
     )
 
 
@@ -345,7 +347,7 @@ def _prepare_records(
 ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, list[str]]:
     """Load event records (asset, date, value columns) and check them."""
     frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
-    what = _describe(source, connection)
+    what = _describe(source, connection, format)
     with _polars_errors(what):
         schema = _schema(frame)
     names = list(schema.names())
@@ -360,7 +362,7 @@ def _prepare_records(
     columns = list(columns)
     missing += [c for c in columns if c not in schema]
     if missing:
-        raise ValueError(f"missing columns {missing}; the data has columns {names}")
+        raise ValueError(f"missing columns {missing}; {what} has columns {names}")
     if numeric:
         for c in columns:
             dt = schema[c]
@@ -857,7 +859,7 @@ def read_universe(
 
     with _prefix("prices"):
         frame = read_frame(prices, connection=connection, format=format, string_columns=[asset, date])
-        what = _describe(prices, connection)
+        what = _describe(prices, connection, format)
         fields, codes = price_fields, None
         if fields is None:
             with _polars_errors(what):

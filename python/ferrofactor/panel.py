@@ -755,7 +755,7 @@ def _panel_from_frame(
     codes = list(codes or [])
     missing += [c for c in fields + codes if c not in schema]
     if missing:
-        raise ValueError(f"missing columns {missing}; the data has columns {names}")
+        raise ValueError(f"missing columns {missing}; {what} has columns {names}")
     dup_names = {c for c in fields + codes if (fields + codes).count(c) > 1}
     if dup_names:
         raise ValueError(f"columns {sorted(dup_names)} are listed more than once in fields/codes")
