@@ -576,3 +576,77 @@ def test_masked_arrays_refused():
     # the plain array with NaN where masked is accepted
     p = ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], {"close": m.filled(np.nan)})
     np.testing.assert_array_equal(p["close"], [[1.0, nan], [3.0, 4.0]])
+
+
+# --- integer settings (issue 10, family 3) ----------------------------------------------------------
+
+_REC = pl.DataFrame({"asset": ["A", "A"], "report_date": ["2024-01-02", "2024-01-04"], "v": [1.0, 2.0]})
+_ROWS = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-02", "2024-01-04"], "industry": ["x", "y"]})
+_PX = pl.DataFrame({"date": ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"], "asset": "A", "close": [1.0, 2.0, 3.0, 4.0]})
+_DAYS = np.array(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"], dtype="datetime64[D]")
+
+_SETTINGS = {
+    ("read_fundamentals", "report_lag_days"): lambda v: ff.read_fundamentals(_REC, _DAYS, ["A"], report_lag_days=v)["v"],
+    ("read_fundamentals", "max_staleness"): lambda v: ff.read_fundamentals(_REC, _DAYS, ["A"], max_staleness=v)["v"],
+    ("read_classifications", "report_lag_days"): lambda v: ff.read_classifications(_ROWS, _DAYS, ["A"], report_lag_days=v)["industry"],
+    ("read_universe", "report_lag_days"): lambda v: ff.read_universe(_PX, _REC, report_lag_days=v)["v"],
+    ("read_universe", "max_staleness"): lambda v: ff.read_universe(_PX, _REC, max_staleness=v)["v"],
+    ("read_universe", "classification_lag_days"): lambda v: ff.read_universe(_PX, None, _ROWS, classification_lag_days=v)["industry"],
+}
+
+
+@pytest.mark.parametrize("key", list(_SETTINGS), ids=lambda k: f"{k[0]}-{k[1]}")
+@pytest.mark.parametrize("bad", [True, np.bool_(False), 1.0, 1.5, np.float64(2.0), "1", [1]], ids=repr)
+def test_day_settings_refuse_non_integers(key, bad):
+    with pytest.raises(TypeError, match=rf"^{key[1]} must be an integer number of calendar days"):
+        _SETTINGS[key](bad)
+
+
+@pytest.mark.parametrize("key", list(_SETTINGS), ids=lambda k: f"{k[0]}-{k[1]}")
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (-1, "must be >= 0 days, got -1"),
+        (np.int64(-3), "must be >= 0 days, got -3"),
+        (1_000_001, "must be at most 1,000,000 days, got 1000001"),
+        (2**63, "must be at most 1,000,000 days"),
+        (2**64, "must be at most 1,000,000 days"),
+        (-(2**70), "must be >= 0 days"),
+        (np.uint64(2**64 - 1), "must be at most 1,000,000 days"),
+    ],
+    ids=repr,
+)
+def test_day_settings_refuse_absurd_values(key, bad, match):
+    with pytest.raises(ValueError, match=rf"^{key[1]} {match}"):
+        _SETTINGS[key](bad)
+
+
+@pytest.mark.parametrize("key", list(_SETTINGS), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_day_settings_take_numpy_integers(key):
+    want = _SETTINGS[key](2)
+    for v in (np.int8(2), np.uint64(2), np.int64(2)):
+        np.testing.assert_array_equal(_SETTINGS[key](v), want)
+    big = _SETTINGS[key](1_000_000)  # the largest accepted value is usable, not an overflow
+    assert big.shape == (4, 1)
+
+
+def test_day_settings_hand_worked():
+    # report 2024-01-02 (v=1) and 2024-01-04 (v=2) on panel days Tue 2 .. Fri 5
+    f = _SETTINGS[("read_fundamentals", "report_lag_days")]
+    np.testing.assert_array_equal(f(0)[:, 0], [1, 1, 2, 2])
+    np.testing.assert_array_equal(f(2)[:, 0], [nan, nan, 1, 1])
+    np.testing.assert_array_equal(f(1_000_000)[:, 0], [nan] * 4)
+    g = _SETTINGS[("read_fundamentals", "max_staleness")]
+    np.testing.assert_array_equal(g(0)[:, 0], [nan, 1, nan, 2])  # lag 1: available on the 3rd and 5th
+    np.testing.assert_array_equal(g(None)[:, 0], [nan, 1, 1, 2])
+    h = _SETTINGS[("read_universe", "classification_lag_days")]
+    np.testing.assert_array_equal(h(1)[:, 0], [-1, 0, 0, 1])
+
+
+def test_load_sample_settings(tmp_path):
+    from ferrofactor.datasets import load_sample
+
+    with pytest.raises(TypeError, match="^report_lag_days must be an integer"):
+        load_sample(tmp_path, report_lag_days=1.0)
+    with pytest.raises(ValueError, match="^max_staleness must be at most 1,000,000 days"):
+        load_sample(tmp_path, max_staleness=2**64)
