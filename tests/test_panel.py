@@ -128,6 +128,10 @@ def test_select_dates_and_assets():
     assert s2.assets.tolist() == p.assets[::2].tolist()
     assert p.select(dates=slice(None, d[0])).shape == (1, 5)
     assert p.select(dates=slice(d[-1] + 1, None)).shape == (0, 5)
+    # selection bounds are not data: any ISO date or datetime64 may bound a slice
+    assert p.select(dates=slice("1066-10-14", "2999-12-31")).shape == (8, 5)
+    with pytest.raises(ValueError, match="not ISO dates"):
+        p.select(dates=slice("01/02/2024", None))
 
 
 def test_select_errors():

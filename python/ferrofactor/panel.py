@@ -47,16 +47,16 @@ _SHOW = 5
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_dates(name: str, x: Any) -> np.ndarray:
+def _as_dates(name: str, x: Any, *, check_range: bool = True) -> np.ndarray:
     """Return ``x`` as a 1-D ``datetime64[D]`` array (no sorting or uniqueness check).
 
     Accepts ``datetime64`` arrays (whole days), ``datetime.date`` objects, a Polars date column and
     ISO strings (``YYYY-MM-DD``, optionally with a time, parsed strictly: see
     :func:`_parse_dates`). The dates must lie in the range a daily panel can mean
-    (:func:`_check_day_range`).
+    (:func:`_check_day_range`) unless ``check_range`` is False (bounds of a selection).
     """
     if isinstance(x, pl.Series):
-        days = _series_to_days(name, x, what=name, hint=_ARGUMENT_HINT)
+        days = _series_to_days(name, x, what=name, hint=_ARGUMENT_HINT, check_range=check_range)
         return days.astype(np.int64).astype("datetime64[D]")
     _refuse_masked(name, x)
     arr = np.asarray(x)
@@ -71,7 +71,9 @@ def _as_dates(name: str, x: Any) -> np.ndarray:
         if np.any(out.astype(arr.dtype) != arr):
             raise ValueError(f"{name} must be whole days; got times within a day (dtype {arr.dtype})")
     elif arr.dtype.kind == "U" or (arr.dtype == object and all(isinstance(v, str) for v in arr)):
-        days = _series_to_days(name, pl.Series(name, arr.tolist(), dtype=pl.String), what=name, hint=_ARGUMENT_HINT)
+        days = _series_to_days(
+            name, pl.Series(name, arr.tolist(), dtype=pl.String), what=name, hint=_ARGUMENT_HINT, check_range=check_range
+        )
         return days.astype(np.int64).astype("datetime64[D]")
     elif arr.dtype == object:
         try:  # datetime.date / datetime.datetime objects
@@ -85,7 +87,8 @@ def _as_dates(name: str, x: Any) -> np.ndarray:
             f"{name} must be dates (datetime64, datetime.date or ISO 'YYYY-MM-DD' strings), got dtype {arr.dtype}"
         )
     days = out.view(np.int64)
-    _check_day_range(name, int(days.min()), int(days.max()))
+    if check_range:
+        _check_day_range(name, int(days.min()), int(days.max()))
     return out
 
 
@@ -242,7 +245,13 @@ def _parse_dates(what: str, s: pl.Series, date_format: str | None, hint: str = _
 
 
 def _series_to_days(
-    name: str, s: pl.Series, date_format: str | None = None, *, what: str | None = None, hint: str = _FORMAT_HINT
+    name: str,
+    s: pl.Series,
+    date_format: str | None = None,
+    *,
+    what: str | None = None,
+    hint: str = _FORMAT_HINT,
+    check_range: bool = True,
 ) -> np.ndarray:
     """Day numbers (int32, days since 1970-01-01) of a date-like Polars column.
 
@@ -262,7 +271,7 @@ def _series_to_days(
     if n_null:
         raise ValueError(f"{what} has {n_null} missing dates")
     days = d.to_physical().to_numpy().astype(np.int32, copy=False)
-    if days.size:
+    if days.size and check_range:
         _check_day_range(what, int(days.min()), int(days.max()))
     return days
 
@@ -542,10 +551,10 @@ class Panel:
             if dates.step is not None:
                 raise ValueError("dates slice must not have a step")
             lo = 0 if dates.start is None else int(
-                np.searchsorted(self._dates, _as_dates("dates.start", [dates.start])[0], "left")
+                np.searchsorted(self._dates, _as_dates("dates.start", [dates.start], check_range=False)[0], "left")
             )
             hi = T if dates.stop is None else int(
-                np.searchsorted(self._dates, _as_dates("dates.stop", [dates.stop])[0], "right")
+                np.searchsorted(self._dates, _as_dates("dates.stop", [dates.stop], check_range=False)[0], "right")
             )
             return np.arange(lo, max(lo, hi))
         arr = np.asarray(dates)
@@ -553,7 +562,7 @@ class Panel:
             if arr.shape != (T,):
                 raise ValueError(f"dates mask has shape {arr.shape}, expected ({T},)")
             return np.flatnonzero(arr)
-        want = np.unique(_as_dates("dates", np.atleast_1d(arr)))
+        want = np.unique(_as_dates("dates", np.atleast_1d(arr), check_range=False))
         pos = np.searchsorted(self._dates, want)
         ok = (pos < T) & (self._dates[np.minimum(pos, T - 1)] == want) if T else np.zeros(len(want), bool)
         if not np.all(ok):
