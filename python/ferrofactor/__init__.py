@@ -129,16 +129,7 @@ __all__ = [
     "robust_clip_returns",
     "FactorModel",
     "FactorModelResult",
-<<<<<<< HEAD
     # risk
-=======
-    "FamaMacBethResult",
-    "fama_macbeth",
-    "robust_clip_returns",
-    "datasets",
-    "dollar_volume",
-    "RiskModel",
->>>>>>> data
     "risk",
     "RiskModel",
     "RiskDecomposition",
@@ -151,15 +142,5 @@ __all__ = [
     "constants",
     "baseline",
     "get_num_threads",
-<<<<<<< HEAD
-=======
-    "market_cap",
-    "read_classifications",
-    "read_fundamentals",
-    "read_panel",
-    "read_universe",
-    "returns_from_prices",
-    "neutralize",
->>>>>>> data
     "set_num_threads",
 ]
