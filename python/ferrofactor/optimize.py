@@ -66,6 +66,7 @@ VIOLATION_TOL = 1e-6
 DEFAULT_SOLVER = "CLARABEL"
 
 FALLBACKS = (None, "hold", "top_n")
+_PD_TOL = 1e-10
 GROUPS = ("market", "industries", "styles")
 _SOLVED = ("optimal", "optimal_inaccurate")
 _SHOW = 5
@@ -97,7 +98,8 @@ def factor_root(factor_covariance: Any) -> tuple[np.ndarray, np.ndarray, str, in
 
     Factors whose variance is not finite (too little history) are left out: their columns of
     ``Lt`` are zero and ``usable`` is False for them. On the usable block, the Cholesky factor
-    when the block is positive definite (``method="cholesky"``, r = K usable); otherwise an
+    when the block is positive definite (every pivot² above 1e-10 of the largest variance;
+    ``method="cholesky"``, r = K usable); otherwise an
     eigen-decomposition ``V Λ Vᵀ`` with negative eigenvalues clipped to zero and the zero ones
     dropped (``method="eigen"``, ``Lt = Λ^½ Vᵀ``; ``n_clipped`` eigenvalues were negative), so a
     semi-definite matrix (e.g. a vendor's, or one with more factors than dates) still works.
@@ -129,14 +131,17 @@ def factor_root(factor_covariance: Any) -> tuple[np.ndarray, np.ndarray, str, in
     block = 0.5 * (block + block.T)
     try:
         chol = np.linalg.cholesky(block)
-        lt = np.zeros((cols.size, k))
-        lt[:, cols] = chol.T
-        return lt, usable, "cholesky", 0
+        # Positive definite beyond rounding: every pivot² above 1e-10 of the largest variance
+        # (the PSD tolerance of the risk model); else the semi-definite (eigen) route.
+        if np.min(np.diagonal(chol)) ** 2 > _PD_TOL * np.max(np.diagonal(block)):
+            lt = np.zeros((cols.size, k))
+            lt[:, cols] = chol.T
+            return lt, usable, "cholesky", 0
     except np.linalg.LinAlgError:
         pass
     vals, vecs = np.linalg.eigh(block)
     n_clipped = int((vals < 0).sum())
-    keep = vals > 0
+    keep = vals > max(vals.max(), 0.0) * vals.size * np.finfo(float).eps  # numerical zeros dropped
     lt = np.zeros((int(keep.sum()), k))
     lt[:, cols] = (vecs[:, keep] * np.sqrt(vals[keep])).T
     return lt, usable, "eigen", n_clipped
@@ -421,7 +426,7 @@ class OptimizationResult(Result):
             ("Volatility (annualised)", f"{s['volatility'] * np.sqrt(PERIODS_PER_YEAR):.4%}"),
             ("Turnover", f"{s['turnover']:.4g}"), ("Cost", f"{s['cost']:.4g}"),
             ("Max violation", f"{s['max_violation']:.2e}"), ("Fallback", s["fallback"] or "none"),
-            ("Free assets", int(np.sum(s["free"]))), ("Positions", int(np.sum(np.nan_to_num(s["weights"]) != 0))),
+            ("Free assets", int(np.sum(s["free"]))), ("Positions (|w| ≥ 1e-6)", int(np.sum(np.abs(np.nan_to_num(s["weights"])) >= 1e-6))),
             ("Build time (s)", f"{s['build_time']:.3f}"), ("Solve time (s)", f"{s['solve_time']:.3f}"),
         ]
         if s["active_volatility"] is not None:
@@ -895,7 +900,7 @@ class _Case:
             try:
                 with warnings.catch_warnings():
                     # cvxpy's "solution may be inaccurate": the status and the checks say it here.
-                    warnings.filterwarnings("ignore", category=UserWarning, module=r"cvxpy\.")
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
                     prob.solve(solver=opt.solver, **opt.solver_options)
                 status = prob.status
                 compile_time = float(prob.compilation_time or 0.0)
