@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor import _core
+from ferrofactor import _core, clean
 from ferrofactor._validate import (
     as_assets,
     as_dates,
@@ -55,6 +55,8 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
 )
+from ferrofactor.descriptors import compute_descriptors
+from ferrofactor.panel import Panel
 from ferrofactor.results import Result, Summary, readonly
 
 __all__ = ["DEFAULT_STYLES", "Exposures"]
@@ -375,9 +377,6 @@ class Exposures(Result):
         >>> ex.style_names, ex.shape
         (['value', 'momentum', 'quality', 'low_vol'], (300, 100))
         """
-        from ferrofactor.descriptors import compute_descriptors
-        from ferrofactor.panel import Panel
-
         if not isinstance(panel, Panel):
             raise TypeError(f"panel must be a ferrofactor.Panel, got {type(panel).__name__}")
         if cap not in panel:
@@ -442,9 +441,6 @@ class Exposures(Result):
         Exposures
             ``styles`` (T, N, K) in the order of ``styles``; NaN outside the universe.
         """
-        from ferrofactor import clean
-        from ferrofactor.panel import Panel
-
         styles = DEFAULT_STYLES if styles is None else styles
         if not isinstance(styles, Mapping) or not styles:
             raise ValueError("styles must be a non-empty mapping of style → {descriptor: weight}")
