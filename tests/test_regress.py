@@ -82,10 +82,30 @@ def test_no_styles_equals_baseline(panel):
     kw = dict(weights=p.weights, cap=p.cap)
     res = ff.cross_section_regress(p.returns, None, p.industry, **kw)
     assert_same(res, bl.cross_section_regress(p.returns, None, p.industry, **kw))
-    # G = max code + 1 when no names are given (the panel never uses its last industry).
+    # without names the industries are the distinct codes present, named by their values (the
+    # panel never uses its last industry, so it is not a factor)
     G = int(p.industry.max()) + 1
     assert G == p.n_industries - 1
-    assert res.factor_names == ["market"] + [f"industry_{g}" for g in range(G)]
+    assert res.factor_names == ["market"] + [str(g) for g in range(G)]
+
+
+def test_gics_codes_are_labels_not_sizes():
+    # 8-digit GICS codes must neither allocate by the largest code nor change the regression
+    rng = np.random.default_rng(0)
+    T, N = 300, 40
+    codes = np.array([10101010, 15101010, 20101010, 45102010])
+    dense = rng.integers(0, 4, (T, N))
+    r = rng.normal(0, 0.01, (T, N))
+    cap = np.exp(rng.normal(8, 1, (T, N)))
+    res = ff.cross_section_regress(r, industry=codes[dense], cap=cap)
+    ref = ff.cross_section_regress(r, industry=dense, cap=cap, industry_names=[str(c) for c in codes])
+    assert res.factor_names == ["market", "10101010", "15101010", "20101010", "45102010"]
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
+    # a mapping gives them names
+    named = ff.cross_section_regress(r, industry=codes[dense], cap=cap,
+                                     industry_names={10101010: "Energy", 15101010: "Materials",
+                                                     20101010: "Capital Goods", 45102010: "Software"})
+    assert named.factor_names[1:] == ["Energy", "Materials", "Capital Goods", "Software"]
 
 
 @pytest.mark.parametrize("market", [True, False])
@@ -389,9 +409,14 @@ def test_names_and_to_polars(panel):
     np.testing.assert_array_equal(df["date"].to_numpy(), np.arange(p.returns.shape[0]))
     np.testing.assert_array_equal(df["mom"].to_numpy(), res.factor_returns[:, 1 + G + 1])
     dates = np.arange("2024-01-01", p.returns.shape[0], dtype="datetime64[D]")
-    assert str(ff.cross_section_regress(p.returns).to_polars(dates)["date"].dtype) == "Date"
+    labelled = ff.cross_section_regress(p.returns, dates=dates, assets=[f"S{i}" for i in range(p.returns.shape[1])])
+    assert str(labelled.to_polars()["date"].dtype) == "Date"
+    long = labelled.to_polars("residuals", form="long")
+    assert long.columns == ["date", "asset", "residuals"] and long["asset"][1] == "S1"
     with pytest.raises(ValueError, match="dates has shape"):
-        res.to_polars(dates[:3])
+        ff.cross_section_regress(p.returns, dates=dates[:3])
+    s = str(res.summary())
+    assert "Dates estimated" in s and "mom" in s
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,7 +439,7 @@ def test_bad_input(panel):
         ff.cross_section_regress(y, s, g, cap=c[:, :3])
     with pytest.raises(TypeError, match="returns must be a numeric array"):
         ff.cross_section_regress(np.full((2, 3), "x"))
-    with pytest.raises(TypeError, match="industry must be an integer code array"):
+    with pytest.raises(TypeError, match="industry must be an integer array of industry codes"):
         ff.cross_section_regress(y, s, np.full(y.shape, "a"), cap=c)
     bad = w.copy()
     bad[3, 4] = -1.0
@@ -430,7 +455,7 @@ def test_bad_input(panel):
     badc[0, 0] = -3.0
     with pytest.raises(ValueError, match="cap must be non-negative"):
         ff.cross_section_regress(y, s, g, cap=badc)  # weights default to sqrt(cap)
-    with pytest.raises(ValueError, match=r"industry has code 4 but only 3 industry_names"):
+    with pytest.raises(ValueError, match=r"industry codes must lie in -1\.\.2"):
         ff.cross_section_regress(y, s, g, w, cap=c, industry_names=["a", "b", "c"])
     badg = g.copy()
     badg[0, 0] = -2

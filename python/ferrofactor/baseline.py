@@ -209,11 +209,11 @@ def _weighted_centre(v, w):
     return np.sum(w[usable] * v[usable]) / total
 
 
-def winsorize(x, method="sigma", limit=3.0, weights=None, groups=None):
+def winsorize(x, method="sigma", limit=3.0, weights=None, industry=None):
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape, np.nan)
     for t in range(x.shape[0]):
-        g_row = None if groups is None else np.asarray(groups)[t]
+        g_row = None if industry is None else np.asarray(industry)[t]
         for mask in _clean_row_groups(x[t], g_row):
             v = x[t][mask]
             if weights is not None:
@@ -243,11 +243,11 @@ def winsorize(x, method="sigma", limit=3.0, weights=None, groups=None):
     return out
 
 
-def standardize(x, weights=None, groups=None):
+def standardize(x, weights=None, industry=None):
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape, np.nan)
     for t in range(x.shape[0]):
-        g_row = None if groups is None else np.asarray(groups)[t]
+        g_row = None if industry is None else np.asarray(industry)[t]
         for mask in _clean_row_groups(x[t], g_row):
             v = x[t][mask]
             if weights is not None:
@@ -599,21 +599,21 @@ def risk_portfolio_risk_products(weights, styles, industry, market, n_industries
 # baseline for ferrofactor.rolling. Same signatures and conventions (see ferrofactor.rolling).
 
 
-def _window_weights(t: int, window: int, halflife: float | None) -> tuple[int, np.ndarray]:
+def _window_weights(t: int, window: int, half_life: float | None) -> tuple[int, np.ndarray]:
     lo = max(0, t - window + 1)
     lags = (t - np.arange(lo, t + 1)).astype(float)
-    w = np.ones(t + 1 - lo) if halflife is None else 0.5 ** (lags / halflife)
+    w = np.ones(t + 1 - lo) if half_life is None else 0.5 ** (lags / half_life)
     return lo, w
 
 
-def _rolling_stat(x, window, min_periods, halflife, stat):
+def _rolling_stat(x, window, min_periods, half_life, stat):
     x = np.asarray(x, dtype=float)
     T, N = x.shape
     window = T if window is None else window
     mp = window if min_periods is None else min_periods
     out = np.full((T, N), np.nan)
     for t in range(T):
-        lo, w = _window_weights(t, window, halflife)
+        lo, w = _window_weights(t, window, half_life)
         win = x[lo : t + 1]
         ok = np.isfinite(win)
         W = np.where(ok, w[:, None], 0.0)
@@ -641,31 +641,31 @@ def rolling_sum(x, window, min_periods=None):
     return _rolling_stat(x, window, min_periods, None, "sum")
 
 
-def rolling_mean(x, window, min_periods=None, halflife=None):
-    return _rolling_stat(x, window, min_periods, halflife, "mean")
+def rolling_mean(x, window, min_periods=None, half_life=None):
+    return _rolling_stat(x, window, min_periods, half_life, "mean")
 
 
-def rolling_var(x, window, min_periods=None, halflife=None):
-    return _rolling_stat(x, window, min_periods, halflife, "var")
+def rolling_var(x, window, min_periods=None, half_life=None):
+    return _rolling_stat(x, window, min_periods, half_life, "var")
 
 
-def rolling_std(x, window, min_periods=None, halflife=None):
-    return _rolling_stat(x, window, min_periods, halflife, "std")
+def rolling_std(x, window, min_periods=None, half_life=None):
+    return _rolling_stat(x, window, min_periods, half_life, "std")
 
 
-def ewm_mean(x, halflife, min_periods=1, window=None):
-    return _rolling_stat(x, window, min_periods, halflife, "mean")
+def ewm_mean(x, half_life, min_periods=1, window=None):
+    return _rolling_stat(x, window, min_periods, half_life, "mean")
 
 
-def ewm_var(x, halflife, min_periods=1, window=None):
-    return _rolling_stat(x, window, min_periods, halflife, "var")
+def ewm_var(x, half_life, min_periods=1, window=None):
+    return _rolling_stat(x, window, min_periods, half_life, "var")
 
 
-def ewm_std(x, halflife, min_periods=1, window=None):
-    return _rolling_stat(x, window, min_periods, halflife, "std")
+def ewm_std(x, half_life, min_periods=1, window=None):
+    return _rolling_stat(x, window, min_periods, half_life, "std")
 
 
-def rolling_beta(returns, market, window=252, min_periods=None, halflife=None):
+def rolling_beta(returns, market, window=252, min_periods=None, half_life=None):
     x = np.asarray(returns, dtype=float)
     m = np.asarray(market, dtype=float)
     T, N = x.shape
@@ -673,7 +673,7 @@ def rolling_beta(returns, market, window=252, min_periods=None, halflife=None):
     beta = np.full((T, N), np.nan)
     rv = np.full((T, N), np.nan)
     for t in range(T):
-        lo, w = _window_weights(t, window, halflife)
+        lo, w = _window_weights(t, window, half_life)
         xw, mw = x[lo : t + 1], m[lo : t + 1, None]
         ok = np.isfinite(xw) & np.isfinite(mw)
         W = np.where(ok, w[:, None], 0.0)
@@ -740,16 +740,16 @@ def _ratio(a, b):
     return out
 
 
-def market_return(returns, market_cap=None):
+def market_return(returns, cap=None):
     r = np.asarray(returns, dtype=float)
     T = r.shape[0]
     m = np.full(T, np.nan)
     for t in range(T):
         ok = np.isfinite(r[t])
-        if market_cap is None or t == 0:
+        if cap is None or t == 0:
             w = ok.astype(float)
         else:
-            c = np.asarray(market_cap, dtype=float)[t - 1]
+            c = np.asarray(cap, dtype=float)[t - 1]
             w = np.where(ok & np.isfinite(c) & (c > 0), c, 0.0)
         if w.sum() > 0:
             m[t] = np.sum(w * np.where(ok, r[t], 0.0)) / w.sum()
@@ -760,8 +760,8 @@ def compute_descriptors(
     fields,
     market=None,
     window=252,
-    beta_halflife=63.0,
-    vol_halflife=None,
+    beta_half_life=63.0,
+    vol_half_life=None,
     liquidity_window=21,
     min_fraction=0.8,
     mask_unlisted=True,
@@ -792,8 +792,8 @@ def compute_descriptors(
         out["asset_turnover"] = _ratio(f["revenue"], f["total_assets"])
     if "total_liabilities" in f and "total_assets" in f:
         out["leverage"] = _ratio(f["total_liabilities"], f["total_assets"])
-    out["volatility"] = rolling_std(r, window, mp(window), vol_halflife) * np.sqrt(252)
-    b, rv = rolling_beta(r, m, window, mp(window), beta_halflife)
+    out["volatility"] = rolling_std(r, window, mp(window), vol_half_life) * np.sqrt(252)
+    b, rv = rolling_beta(r, m, window, mp(window), beta_half_life)
     out["beta"] = b
     out["residual_volatility"] = rv * np.sqrt(252)
     out["max_drawdown"] = max_drawdown(r, window, mp(window))
