@@ -147,12 +147,14 @@ def _exposure_inputs(n_assets: int, n_days: int, seed: int = 0):
 
     panel = ff.datasets.synthetic_universe(n_assets=n_assets, n_days=n_days, seed=seed)
     desc = fd.compute_descriptors(panel)
-    return desc, panel["market_cap"], panel["industry"]
+    return {d: desc[d] for d in desc.float_fields}, panel["market_cap"], panel["industry"]
 
 
-def exposures_fused(desc, cap, industry, styles=fd.DEFAULT_STYLES):
+def exposures_fused(desc, cap, industry, styles=None):
     from ferrofactor import _core
+    from ferrofactor.exposures import DEFAULT_STYLES
 
+    styles = DEFAULT_STYLES if styles is None else styles
     names = list(dict.fromkeys(d for parts in styles.values() for d in parts))
     pos = {d: j for j, d in enumerate(names)}
     parts = [[(pos[d], float(w)) for d, w in p.items()] for p in styles.values()]
@@ -161,9 +163,42 @@ def exposures_fused(desc, cap, industry, styles=fd.DEFAULT_STYLES):
                               "sigma", 3.0, "industry_mean")
 
 
-def exposures_recipe(desc, cap, industry, styles=fd.DEFAULT_STYLES):
-    return fd.exposures_from_descriptors(desc, styles, cap=cap, industry=industry,
-                                         orthogonalize=None).styles
+def exposures_recipe(desc, cap, industry, styles=None):
+    """The implementation before the fused kernel: each step a panel-level pass (numpy glue
+    around ``ff.winsorize``/``ff.standardize``, a numpy ``bincount`` industry fill)."""
+    import ferrofactor as ff
+    from ferrofactor.exposures import DEFAULT_STYLES
+
+    styles = DEFAULT_STYLES if styles is None else styles
+    names = list(dict.fromkeys(d for parts in styles.values() for d in parts))
+    T, N = desc[names[0]].shape
+    capw = np.where(np.isfinite(cap) & (cap > 0), cap, np.nan)
+    universe = np.isfinite(capw)
+
+    def prepare(x):
+        return ff.standardize(ff.winsorize(np.where(universe, x, np.nan), "sigma", 3.0), weights=capw)
+
+    z = {d: prepare(desc[d]) for d in names}
+    out = np.full((T, N, len(styles)), np.nan)
+    G = int(industry.max()) + 1
+    key = np.arange(T)[:, None] * G + np.maximum(industry, 0)
+    for k, parts in enumerate(styles.values()):
+        num, den = np.zeros((T, N)), np.zeros((T, N))
+        for d, w in parts.items():
+            ok = np.isfinite(z[d])
+            num[ok] += w * z[d][ok]
+            den[ok] += abs(w)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = prepare(np.where(den > 0, num / den, np.nan))
+        need = universe & ~np.isfinite(x)
+        have = np.isfinite(x) & (industry >= 0)
+        s = np.bincount(key[have], weights=x[have], minlength=T * G)
+        c = np.bincount(key[have], minlength=T * G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(c > 0, s / np.maximum(c, 1), 0.0)
+        x[need] = np.where(industry >= 0, mean[key], 0.0)[need]
+        out[:, :, k] = x
+    return out
 
 
 EXPOSURE_IMPLS = {"ferrofactor fused": exposures_fused, "per-panel recipe": exposures_recipe}
