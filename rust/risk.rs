@@ -17,6 +17,8 @@
 //!   fewer terms. A factor with fewer than `min_periods` finite returns up to `t` has NaN
 //!   row/column in Σf at `t`.
 
+pub mod validation;
+
 use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 

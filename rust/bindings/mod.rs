@@ -29,6 +29,7 @@ mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod validation;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -41,6 +42,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    validation::register(m)?;
     Ok(())
 }
 
