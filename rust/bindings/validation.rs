@@ -53,6 +53,9 @@ fn risk_forecast_volatility<'py>(
     call(py, || validation::forecast_volatility(w, &m))
 }
 
+/// `(realized, forecast)`, each (D, P).
+type PathsOut<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
+
 /// Bias-test paths `(realized (D, P), forecast (D, P))` of fixed portfolios `weights` (P, N) over
 /// the stored dates (panel rows `rows`), against `returns[rows[d] + 1]`.
 #[pyfunction]
@@ -70,7 +73,7 @@ fn risk_bias_paths<'py>(
     n_industries: usize,
     factor_cov: PyReadonlyArray3<'py, f64>,
     specific_var: PyReadonlyArray2<'py, f64>,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+) -> PyResult<PathsOut<'py>> {
     let (w, r) = (weights.as_array(), returns.as_array());
     let rs = contiguous("rows", &rows)?;
     let m = models(&styles, &industry, market, n_industries, &factor_cov, &specific_var);
