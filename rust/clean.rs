@@ -1085,7 +1085,8 @@ pub(crate) fn clean_one_row(
     weights: Option<&[f64]>,
     out: &mut [f64],
 ) {
-    out.fill(f64::NAN);
+    // Without groups `clean_row` writes every element of the row (NaN where `x` is not finite),
+    // so the NaN pre-fill of the panel kernels is not needed here.
     clean_row(&mut s.0, op.0, x, weights, None, out);
 }
 

@@ -157,3 +157,34 @@ def risk_exposures_times(
     v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
 ) -> np.ndarray: ...
 def risk_check_factor_covariance(c: np.ndarray) -> None: ...
+
+# --- risk validation (rust/risk/validation.rs), batched over D stored dates ---
+def risk_forecast_volatility(
+    weights: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def risk_bias_paths(
+    weights: npt.NDArray[np.float64],
+    returns: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    normalize: bool,
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def risk_min_variance(
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
