@@ -251,12 +251,18 @@ _FULL_DPP = textwrap.dedent("""
 """)
 
 
+def _run(code: str, timeout: float):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.mark.large
-def test_full_parameter_dpp_fails_under_a_4gb_cap():
+@pytest.mark.benchmark(group="re-solve strategies N=5000 (per date)")
+def test_full_parameter_dpp_fails_under_a_4gb_cap(benchmark):
     """B, Lt and √d as Parameters (cvxportfolio's form): the first compile asks for a dense
-    array of N × (all parameter entries) and fails under a 4 GB address-space cap."""
+    array of N × (all parameter entries) and fails under a 4 GB address-space cap (timed: the
+    fresh process up to the failure)."""
     code = _FULL_DPP.format(here=HERE)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    out = benchmark.pedantic(_run, args=(code, 1800), rounds=1, iterations=1)
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     print("\nfull-parameter DPP at N=5000 under 4 GB:", res)
@@ -286,10 +292,10 @@ _LOOP = textwrap.dedent("""
 
 
 @pytest.mark.large
-def test_resolve_loop_memory():
+@pytest.mark.benchmark(group="120 rebalances N=5000 (fresh process)")
+def test_resolve_loop_memory(benchmark):
     """120 rebalances at N=5000 with the Optimizer (fresh process): peak RSS < 2 GB."""
-    out = subprocess.run([sys.executable, "-c", _LOOP.format(here=HERE)], capture_output=True,
-                         text=True, timeout=3600)
+    out = benchmark.pedantic(_run, args=(_LOOP.format(here=HERE), 3600), rounds=1, iterations=1)
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     print("\n120-rebalance loop at N=5000:", res)
