@@ -563,3 +563,27 @@ def test_readme_portfolio_section_runs_as_written():
     assert ns["book"].shape == (300, 300)
     buys = orders.filter(orders["side"] == "buy")
     assert buys.height > 0 and (buys["shares"] % 100 == 0).all()
+
+
+def test_a_solution_that_breaks_a_constraint_is_flagged():
+    # OSQP at its default tolerances (measured: turnover broken by ~0.02 at N=2000). Whatever
+    # OSQP returns, the reported violation must be the one numpy computes, and a violation above
+    # VIOLATION_TOL must turn the result into status "violated", ok False, with a warning.
+    if "OSQP" not in cp.installed_solvers():
+        pytest.skip("OSQP not installed")
+    n = 2000
+    risk = make_model(n=n, g=20, ks=5, dates=1, uncovered=0, seed=11)
+    rng = np.random.default_rng(3)
+    alpha = rng.normal(0, 5e-4, n)
+    w0 = np.full(n, 1.0 / n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = ff.optimize(alpha, risk, w0=w0, solver="OSQP", risk_aversion=10.0, max_weight=0.02,
+                          turnover=0.3)
+    over = max(np.abs(res.weights - w0).sum() - 0.3, 0.0)
+    assert res.violations["turnover"] == pytest.approx(over, abs=1e-15)
+    if res.max_violation > VIOLATION_TOL:
+        assert res.status == "violated" and not res.ok and "is violated by" in res.message
+        assert any(issubclass(w.category, ff.OptimizationWarning) for w in caught)
+    else:
+        assert res.ok and not caught

@@ -313,7 +313,9 @@ class OptimizationResult(Result):
         Factor exposures ``Bᵀw`` and, with a benchmark, ``Bᵀ(w − b)`` (else None).
     status : str
         The solver's outcome: ``"optimal"``, ``"optimal_inaccurate"``, ``"infeasible"``,
-        ``"unbounded"``, ``"solver_error"``, ... (a fallback does not change it).
+        ``"unbounded"``, ``"solver_error"``, ...; ``"violated"`` when the solver reported a
+        solution that breaks a constraint by more than :data:`VIOLATION_TOL` (its weights are
+        kept for inspection; ``message`` names the constraint). A fallback does not change it.
     ok : bool
         True when a solution was found (``optimal`` or ``optimal_inaccurate``), no constraint is
         broken by more than :data:`VIOLATION_TOL` and no fallback was used.
@@ -516,28 +518,28 @@ class Optimizer:
     ``risk``, ``date``, ``w0``, ``benchmark``, ``tradable``); a ``tcost`` given here is the
     default of every solve and can be replaced per solve (volumes change by date).
 
-    How re-solves work (measured, see README "Portfolio optimisation"): **the factor-form
-    problem is rebuilt with constants for each solve** (a sparse B, ``Lt`` and ``√d`` as
-    numbers, variables only for the free assets); cvxpy Parameters and DPP are not used.
-    Measured with cvxpy 1.9.3 and Clarabel 0.11 at N=5000, K=71 (60 industries, 10 styles),
-    long-only with turnover and a 2% cap, on this 2-core machine:
+    How re-solves work: **the factor-form problem is rebuilt with constants for every solve**
+    (a sparse B, numbers for ``Lt`` and ``√d``, variables for the free assets only); cvxpy
+    Parameters and DPP are not used. Measured (``benches/bench_optimize.py``, cvxpy 1.9.3,
+    Clarabel 0.11.1, N=5000, K=71, long-only, 2 % cap, turnover 0.3; CPU seconds per re-solve on
+    the shared 2-core machine):
 
-    - B, Lt and √d as cvxpy Parameters (the DPP form of cvxportfolio): the first compile asks for
-      a dense 14 GiB array (cvxpy's quadratic-coefficient extraction, N × all parameter entries)
-      and fails under a 4 GB address-space cap;
-    - a DPP form that keeps the quadratic free of Parameters (auxiliaries ``u = √d∘w``,
-      ``v = Lt y``), the styles as an N × 11 Parameter and the industries as a constant: first
-      compile ≈ 0.4 s CPU, then each re-solve saves only the ≈ 0.07 s CPU of compilation out of
-      ≈ 0.4–0.6 s (Clarabel's interior-point solve is > 85 % of the time and cvxpy cannot warm
-      start it), while every asset must stay a variable (assets without a forecast or not
-      tradable become degenerate bound rows), the industry structure forces a recompile when
-      it changes, and the process holds twice the memory (≈ 320 MB vs ≈ 160 MB);
-    - ``ignore_dpp=True`` re-canonicalises the parametrised problem every time: no faster than
-      rebuilding with constants.
+    - B, ``Lt`` and ``√d`` as cvxpy Parameters (cvxportfolio's form): the first compile asks for
+      a dense 14 GiB array (cvxpy's quadratic-coefficient extraction: N × every parameter
+      entry) and fails under a 4 GB address-space cap;
+    - a DPP form that compiles (the quadratic kept free of Parameters with auxiliaries
+      ``u = √d∘w``, ``v = Lt y``; market and styles an N × 11 Parameter; industries a constant):
+      first compile + solve 0.61 s, then 0.28 s per bare re-solve against 0.34 s for a
+      rebuilt solve with its result and checks (Clarabel's interior-point solve is most of
+      both, and cvxpy cannot warm-start it), but
+      every asset must stay a variable, any change of the free set (listings, suspensions,
+      assets without a forecast) or of an industry needs bounds that pin assets (degenerate
+      rows) or a new compile, and the process holds 396 MiB against 208 MiB;
+    - ``ignore_dpp=True`` on that problem: 0.32 s per bare re-solve, the cost of rebuilding.
 
-    Rebuilding keeps each problem exactly as sparse as the data, drops fixed assets from the
-    variables, and holds no state between dates: a 120-rebalance loop at N=5000 stays far under
-    2 GB (benchmark ``test_resolve_loop_memory``).
+    Rebuilding keeps each problem exactly as sparse as the data, holds no state between dates and
+    handles any change of universe: 120 rebalances at N=5000 took 0.43 s of CPU each with a peak
+    RSS of 267 MiB (``test_resolve_loop_memory``; the target is < 2 GB).
 
     Examples
     --------
@@ -955,6 +957,8 @@ class _Case:
             if opt.min_position:
                 w, viol, maxv = self._drop_small(w, viol, maxv)
         failed = not (solved and status in _SOLVED and maxv <= VIOLATION_TOL)
+        if solved and maxv > VIOLATION_TOL:
+            status = "violated"  # a "solution" that breaks a constraint is not one
         if not solved and not message:
             message = self._failure_message(status)
         fallback = None
