@@ -72,9 +72,9 @@ CASES = {
     "winsorize-sigma-cap": lambda lib, x, cap, g: lib.winsorize(x, "sigma", 3.0, weights=cap),
     "winsorize-quantile": lambda lib, x, cap, g: lib.winsorize(x, "quantile", 0.01),
     "winsorize-mad": lambda lib, x, cap, g: lib.winsorize(x, "mad", 3.0),
-    "winsorize-mad-groups": lambda lib, x, cap, g: lib.winsorize(x, "mad", 3.0, groups=g),
+    "winsorize-mad-groups": lambda lib, x, cap, g: lib.winsorize(x, "mad", 3.0, industry=g),
     "standardize-cap": lambda lib, x, cap, g: lib.standardize(x, weights=cap),
-    "standardize-cap-groups": lambda lib, x, cap, g: lib.standardize(x, weights=cap, groups=g),
+    "standardize-cap-groups": lambda lib, x, cap, g: lib.standardize(x, weights=cap, industry=g),
     "rank": lambda lib, x, cap, g: lib.rank(x),
     "rank-gaussian": lambda lib, x, cap, g: lib.rank(x, gaussian=True),
 }

@@ -944,6 +944,43 @@ fn order_bits(v: f64) -> u64 {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Row-level routines for fused kernels in other modules (e.g. `exposures::build_styles`): the
+// same per-row code as the public kernels, so a fused kernel gives bit-identical results.
+
+/// Per-thread scratch space of [`clean_one_row`].
+#[derive(Default)]
+pub(crate) struct RowScratch(Scratch);
+
+/// A per-row operation, its arguments already checked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowOp(Op);
+
+impl RowOp {
+    /// The standardisation of [`standardize`].
+    pub(crate) const STANDARDIZE: RowOp = RowOp(Op::Standardize);
+
+    /// The winsorisation of [`winsorize`] with `method` and `limit` (checked here).
+    pub(crate) fn winsorize(method: WinsorMethod, limit: f64) -> Result<RowOp> {
+        winsor_op(method, limit).map(RowOp)
+    }
+}
+
+/// One date (no groups) of [`winsorize`] / [`standardize`]: `out` (the length of `x`) is
+/// overwritten. `weights`, if given, must hold no negative or +inf value (not checked here);
+/// NaN weights do not count in the centre.
+pub(crate) fn clean_one_row(
+    s: &mut RowScratch,
+    op: RowOp,
+    x: &[f64],
+    weights: Option<&[f64]>,
+    out: &mut [f64],
+) {
+    // Without groups `clean_row` writes every element of the row (NaN where `x` is not finite),
+    // so the NaN pre-fill of the panel kernels is not needed here.
+    clean_row(&mut s.0, op.0, x, weights, None, out);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

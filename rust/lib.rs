@@ -4,7 +4,9 @@
 //! maturin switches on) holds all PyO3 glue. `cargo test` exercises the kernels without Python.
 
 pub mod clean;
+pub mod codes;
 pub mod error;
+pub mod exposures;
 pub mod linalg;
 pub mod panel;
 pub mod parallel;

@@ -184,6 +184,8 @@ struct Scratch {
     f_ind: Vec<f64>,
     work: Vec<f64>,
     qa: Vec<f64>,
+    // The styles kept on the date (those with dispersion among the used observations).
+    kept: Vec<usize>,
 }
 
 fn reset(v: &mut Vec<f64>, len: usize) {
@@ -252,20 +254,32 @@ fn flag_error(bad: u8, g: usize) -> Result<()> {
 /// [`Constraint::Cap`] when industries are used and for [`Weights::SqrtCap`] (negative or
 /// infinite values are an error). Observations used on a date: finite return, finite positive
 /// weight, every style finite, industry code ≥ 0 (when industries are used) and finite cap (when
-/// the cap constraint is used). A date with fewer observations than free parameters, or a
-/// singular design, gives NaN outputs (and its `n_obs`); it never fails the call.
+/// the cap constraint is used). A style that is constant over a date's used observations (no
+/// dispersion, e.g. all zeros while a descriptor warms up) drops out of that date: its factor
+/// return, standard error and t-statistic are NaN and the other factors are estimated as if it
+/// had not been given (the degrees of freedom count only the kept columns). A date with fewer
+/// observations than free parameters, or a singular design, gives NaN outputs (and its `n_obs`);
+/// it never fails the call.
+///
+/// `lag` offsets the design: the regression of date `t` uses `returns[t]` with the styles,
+/// industry codes, weights and cap of row `t − lag` (all inputs keep the same `T` rows; nothing is
+/// copied). Dates `t < lag` give NaN outputs and `n_obs = 0`; the last `lag` rows of the design
+/// inputs are not read. `lag ≥ T` gives an all-NaN result.
 pub fn cross_section_regress(
     returns: ArrayView2<'_, f64>,
     weights: Weights<'_>,
     cap: Option<ArrayView2<'_, f64>>,
     design: &Design<'_>,
+    lag: usize,
 ) -> Result<CrossSection> {
-    run(returns, weights, cap, design, true)
+    run(returns, weights, cap, design, true, lag)
 }
 
 /// Residual of the weighted regression of `x` on an intercept, `controls` `(T, N, C)` and the
 /// industry codes, per date. NaN where not used (same rules as the regression), and on dates
 /// with too few observations or a singular design. The residual is orthogonal to every regressor.
+/// A control that is constant over a date's used observations is dropped on that date (the
+/// intercept already spans it).
 pub fn neutralize(
     x: ArrayView2<'_, f64>,
     controls: Option<ArrayView3<'_, f64>>,
@@ -282,7 +296,7 @@ pub fn neutralize(
         market: true,
         constraint: Constraint::Equal,
     };
-    Ok(run(x, weights, None, &design, false)?.residuals)
+    Ok(run(x, weights, None, &design, false, 0)?.residuals)
 }
 
 fn run(
@@ -291,6 +305,7 @@ fn run(
     cap: Option<ArrayView2<'_, f64>>,
     design: &Design<'_>,
     stats: bool,
+    lag: usize,
 ) -> Result<CrossSection> {
     let (t, n) = returns.dim();
     check_shapes(t, n, &weights, cap.as_ref(), design)?;
@@ -387,16 +402,26 @@ fn run(
             if parallel::cancelled() {
                 return; // the caller discards the whole result
             }
+            // The design side (styles, codes, weights, cap) of date ti is read from row ti − lag.
+            let Some(td) = ti.checked_sub(lag) else {
+                f.fill(f64::NAN);
+                e.fill(f64::NAN);
+                se.fill(f64::NAN);
+                ts.fill(f64::NAN);
+                *r2t = f64::NAN;
+                *nt = 0;
+                return;
+            };
             let row = RowIn {
                 y: &ys[ti * n..(ti + 1) * n],
                 w: match (&weights, ws) {
-                    (Weights::Given(_), Some(a)) => RowW::Given(&a[ti * n..(ti + 1) * n]),
+                    (Weights::Given(_), Some(a)) => RowW::Given(&a[td * n..(td + 1) * n]),
                     (Weights::SqrtCap, _) => RowW::SqrtCap,
                     _ => RowW::Equal,
                 },
-                codes: cs.map(|a| &a[ti * n..(ti + 1) * n]),
-                cap: cps.map(|a| &a[ti * n..(ti + 1) * n]),
-                x: if k > 0 { &xs[ti * n * k..(ti + 1) * n * k] } else { &[] },
+                codes: cs.map(|a| &a[td * n..(td + 1) * n]),
+                cap: cps.map(|a| &a[td * n..(td + 1) * n]),
+                x: if k > 0 { &xs[td * n * k..(td + 1) * n * k] } else { &[] },
             };
             let (r, used, b) = regress_date(&cfg, &row, RowOut { f, e, se, ts }, s);
             *r2t = r;
@@ -660,11 +685,14 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
 /// instead of O((q + d)³).
 #[inline(never)]
 fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
-    let Cfg { n, k, g, use_ind, .. } = *cfg;
+    let Cfg { n, g, use_ind, .. } = *cfg;
     let nb = if use_ind { g } else { 1 };
     let use_cap = use_ind && cfg.constraint == Constraint::Cap;
     let nu = used;
     let m = cfg.market as usize;
+    // Styles without dispersion on this date leave the system; `k` counts the kept ones, whose
+    // gathered columns are now 0..k (original positions in `s.kept`).
+    let k = drop_constant_styles(cfg.k, n, nu, nb, s);
     let d = m + k;
 
     // Active industries; with a constraint, the last one with a positive weight c_L is
@@ -687,7 +715,8 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     s.free_ind.extend((0..na).filter(|&j| Some(j) != elim).map(|j| s.active[j]));
     let q = s.free_ind.len();
     let pf = q + d;
-    if nu == 0 || nu < pf {
+    // (d == 0 && na == 0: every factor of the design was a style without dispersion.)
+    if nu == 0 || nu < pf || (d == 0 && na == 0) {
         return degenerate(out.e);
     }
 
@@ -880,7 +909,7 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
         out.f[m + gg] = s.f_ind[gg];
     }
     for a in 0..k {
-        out.f[m + g + a] = theta_d[m + a];
+        out.f[m + g + s.kept[a]] = theta_d[m + a];
     }
 
     if cfg.stats && nu > pf {
@@ -896,7 +925,7 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
             put(0, f_mkt, s.work[0]);
         }
         for a in 0..k {
-            put(m + g + a, theta_d[m + a], s.work[m + a]);
+            put(m + g + s.kept[a], theta_d[m + a], s.work[m + a]);
         }
         // Free industries: (A⁻¹)_ii + y_iᵀ S⁻¹ y_i.
         s.qa.resize(d, 0.0);
@@ -919,6 +948,43 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
         }
     }
     r2
+}
+
+/// Remove from the date's gathered data the styles that are constant (max == min) over the `nu`
+/// used observations: their columns of `xt` and of the per-bucket sums `swx` are compacted in
+/// place (kept columns keep their order), so the rest of the date is computed exactly as if those
+/// styles had not been given. Records the kept styles' original positions in `s.kept` and returns
+/// how many there are. A constant column is either zero or proportional to the market / the sum
+/// of the industry dummies: it has no factor return of its own (its outputs stay NaN).
+fn drop_constant_styles(k: usize, n: usize, nu: usize, nb: usize, s: &mut Scratch) -> usize {
+    s.kept.clear();
+    for a in 0..k {
+        let col = &s.xt[a * n..a * n + nu];
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &v in col {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        // With no observation (lo = +inf > hi) the date is degenerate anyway; keep the column.
+        if !(lo == hi) {
+            s.kept.push(a);
+        }
+    }
+    let kk = s.kept.len();
+    if kk < k {
+        for (to, &from) in s.kept.iter().enumerate() {
+            if to != from {
+                s.xt.copy_within(from * n..from * n + nu, to * n);
+            }
+        }
+        // Destinations never pass their sources: an in-place forward compaction.
+        for bb in 0..nb {
+            for (to, &from) in s.kept.iter().enumerate() {
+                s.swx[bb * kk + to] = s.swx[bb * k + from];
+            }
+        }
+    }
+    kk
 }
 
 /// A degenerate date: every residual NaN (factor returns and statistics already are).
@@ -963,7 +1029,7 @@ mod tests {
             market: false,
             constraint: Constraint::None,
         };
-        let out = cross_section_regress(y.view(), Weights::Equal, None, &d).unwrap();
+        let out = cross_section_regress(y.view(), Weights::Equal, None, &d, 0).unwrap();
         let sgr: f64 = g.iter().zip(r).map(|(a, b)| a * b).sum();
         let sgg: f64 = g.iter().map(|a| a * a).sum();
         assert!(close(out.factor_returns[[0, 0]], sgr / sgg, 1e-14));
@@ -987,7 +1053,7 @@ mod tests {
             market: true,
             constraint: Constraint::Cap,
         };
-        let out = cross_section_regress(y.view(), Weights::Equal, Some(cap.view()), &d).unwrap();
+        let out = cross_section_regress(y.view(), Weights::Equal, Some(cap.view()), &d, 0).unwrap();
         let f = out.factor_returns.row(0);
         assert!(f[2].is_nan());
         let c0 = 1.0 + 2.0 + 5.0;
@@ -1003,9 +1069,9 @@ mod tests {
 
     #[test]
     fn degenerate_dates_give_nan() {
-        // Two observations, three parameters → NaN; a constant style with market → singular.
-        let y = array![[0.01, 0.02, f64::NAN], [0.01, 0.02, 0.03]];
-        let x = Array3::from_shape_vec((2, 3, 2), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 1.0, 2.0, 1.0, 3.0, 1.0, 4.0]).unwrap();
+        // Two observations, three parameters → NaN; two collinear styles → singular.
+        let y = array![[0.01, 0.02, f64::NAN], [0.01, 0.02, 0.04]];
+        let x = Array3::from_shape_vec((2, 3, 2), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 1.0, 2.0, 2.0, 4.0, 3.0, 6.0]).unwrap();
         let d = Design {
             styles: Some(x.view()),
             industry: None,
@@ -1013,10 +1079,162 @@ mod tests {
             market: true,
             constraint: Constraint::None,
         };
-        let out = cross_section_regress(y.view(), Weights::Equal, None, &d).unwrap();
+        let out = cross_section_regress(y.view(), Weights::Equal, None, &d, 0).unwrap();
         assert_eq!(out.n_obs.to_vec(), vec![2, 3]);
         assert!(out.factor_returns.iter().all(|v| v.is_nan()));
         assert!(out.residuals.iter().all(|v| v.is_nan()));
+    }
+
+    /// A (T, N, K) array from a function of (t, i, k).
+    fn cube(t: usize, n: usize, k: usize, f: impl Fn(usize, usize, usize) -> f64) -> Array3<f64> {
+        Array3::from_shape_fn((t, n, k), |(a, b, c)| f(a, b, c))
+    }
+
+    fn same(a: f64, b: f64) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    fn assert_identical(a: &CrossSection, b: &CrossSection) {
+        let pairs = [
+            (&a.factor_returns, &b.factor_returns),
+            (&a.residuals, &b.residuals),
+            (&a.std_errors, &b.std_errors),
+            (&a.tstats, &b.tstats),
+        ];
+        for (x, y) in pairs {
+            assert_eq!(x.dim(), y.dim());
+            for (u, v) in x.iter().zip(y.iter()) {
+                assert!(same(*u, *v), "{u} vs {v}");
+            }
+        }
+        for (u, v) in a.r2.iter().zip(b.r2.iter()) {
+            assert!(same(*u, *v), "r2 {u} vs {v}");
+        }
+        assert_eq!(a.n_obs, b.n_obs);
+    }
+
+    #[test]
+    fn constant_style_by_hand() {
+        // Market + styles (s0 constant 0, s1 = 1, 2, 3) and r = 0.01, 0.03, 0.05: s0 drops out,
+        // and r = −0.01 + 0.02 s1 exactly (three observations, two kept parameters).
+        let y = array![[0.01, 0.03, 0.05]];
+        let x = Array3::from_shape_vec((1, 3, 2), vec![0.0, 1.0, 0.0, 2.0, 0.0, 3.0]).unwrap();
+        let d = Design {
+            styles: Some(x.view()),
+            industry: None,
+            n_industries: 0,
+            market: true,
+            constraint: Constraint::None,
+        };
+        let out = cross_section_regress(y.view(), Weights::Equal, None, &d, 0).unwrap();
+        let f = out.factor_returns.row(0);
+        assert!(close(f[0], -0.01, 1e-13) && close(f[2], 0.02, 1e-13));
+        assert!(f[1].is_nan() && out.std_errors[[0, 1]].is_nan() && out.tstats[[0, 1]].is_nan());
+        // one residual degree of freedom (3 observations − 2 kept columns): se is defined
+        assert!(out.std_errors[[0, 0]].is_finite() && out.std_errors[[0, 2]].is_finite());
+        assert_eq!(out.n_obs[0], 3);
+    }
+
+    #[test]
+    fn constant_style_equals_regression_without_it() {
+        // Date 1 has style 1 ≡ 0 and date 2 style 0 ≡ 2.5 among the used observations (another
+        // asset that is dropped for a NaN return has a different value); with industries, the cap
+        // constraint and given weights, every other output must be bit-identical to the
+        // regression without that style.
+        let (t, n, k, g) = (3, 40, 3, 4);
+        let hash = |a: usize, b: usize, c: usize| (((a * 131 + b * 31 + c * 7) % 97) as f64 / 97.0 - 0.5) * 2.0;
+        let mut x = cube(t, n, k, hash);
+        let mut y = Array2::from_shape_fn((t, n), |(a, b)| 0.01 * hash(a + 5, b, 9) + 0.003 * x[[a, b, 0]]);
+        y[[2, 7]] = f64::NAN;
+        for i in 0..n {
+            x[[1, i, 1]] = 0.0;
+            x[[2, i, 0]] = if i == 7 { 9.0 } else { 2.5 };
+        }
+        let codes = Array2::from_shape_fn((t, n), |(a, b)| ((a + b * 3) % (g + 1)) as i32 - 1);
+        let cap = Array2::from_shape_fn((t, n), |(a, b)| 1.0 + ((a * 7 + b * 13) % 11) as f64);
+        let w = cap.mapv(f64::sqrt);
+        fn design<'a>(st: ArrayView3<'a, f64>, codes: ArrayView2<'a, i32>, g: usize) -> Design<'a> {
+            Design { styles: Some(st), industry: Some(codes), n_industries: g, market: true, constraint: Constraint::Cap }
+        }
+        let full = cross_section_regress(y.view(), Weights::Given(w.view()), Some(cap.view()), &design(x.view(), codes.view(), g), 0).unwrap();
+        for (date, dropped) in [(1usize, 1usize), (2, 0)] {
+            let keep: Vec<usize> = (0..k).filter(|&c| c != dropped).collect();
+            let xr = cube(t, n, k - 1, |a, b, c| x[[a, b, keep[c]]]);
+            let red = cross_section_regress(y.view(), Weights::Given(w.view()), Some(cap.view()), &design(xr.view(), codes.view(), g), 0).unwrap();
+            let p = 1 + g + k;
+            let cols: Vec<usize> = (0..p).filter(|&c| c != 1 + g + dropped).collect();
+            for (cr, &c) in cols.iter().enumerate() {
+                assert!(same(full.factor_returns[[date, c]], red.factor_returns[[date, cr]]));
+                assert!(same(full.std_errors[[date, c]], red.std_errors[[date, cr]]));
+                assert!(same(full.tstats[[date, c]], red.tstats[[date, cr]]));
+            }
+            assert!(full.factor_returns[[date, 1 + g + dropped]].is_nan());
+            assert!(full.std_errors[[date, 1 + g + dropped]].is_nan());
+            assert!(full.factor_returns[[date, 0]].is_finite());
+            for i in 0..n {
+                assert!(same(full.residuals[[date, i]], red.residuals[[date, i]]));
+            }
+            assert!(same(full.r2[date], red.r2[date]));
+            assert_eq!(full.n_obs[date], red.n_obs[date]);
+        }
+        // date 0 has dispersion in every style: all finite
+        assert!(full.factor_returns.row(0).iter().skip(1 + g).all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn only_constant_styles_is_degenerate() {
+        // No market, no industries, the only style ≡ 1 on date 0: nothing left to estimate.
+        let y = array![[0.01, 0.02, 0.03], [0.01, 0.02, 0.03]];
+        let x = Array3::from_shape_vec((2, 3, 1), vec![1.0, 1.0, 1.0, 1.0, 2.0, 3.0]).unwrap();
+        let d = Design { styles: Some(x.view()), industry: None, n_industries: 0, market: false, constraint: Constraint::None };
+        let out = cross_section_regress(y.view(), Weights::Equal, None, &d, 0).unwrap();
+        assert!(out.factor_returns[[0, 0]].is_nan() && out.r2[0].is_nan());
+        assert!(out.residuals.row(0).iter().all(|v| v.is_nan()));
+        assert_eq!(out.n_obs[0], 3);
+        assert!(close(out.factor_returns[[1, 0]], 0.14 / 14.0, 1e-14));
+    }
+
+    #[test]
+    fn neutralize_drops_constant_control() {
+        let n = 30;
+        let x = Array2::from_shape_fn((1, n), |(_, i)| ((i * 17 % 13) as f64).cos());
+        let c = Array3::from_shape_fn((1, n, 2), |(_, i, j)| if j == 0 { 0.0 } else { (i as f64).sin() });
+        let c1 = Array3::from_shape_fn((1, n, 1), |(_, i, _)| (i as f64).sin());
+        let codes = Array2::from_shape_fn((1, n), |(_, i)| (i % 3) as i32);
+        let a = neutralize(x.view(), Some(c.view()), Some(codes.view()), 3, Weights::Equal).unwrap();
+        let b = neutralize(x.view(), Some(c1.view()), Some(codes.view()), 3, Weights::Equal).unwrap();
+        assert!(a.iter().zip(b.iter()).all(|(u, v)| same(*u, *v)));
+        assert!(a.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn lag_is_an_offset_of_the_design() {
+        // lag L equals shifting styles, codes, weights and cap down by L rows with lag 0.
+        let (t, n, k, g) = (7, 25, 2, 3);
+        let hash = |a: usize, b: usize, c: usize| (((a * 37 + b * 11 + c * 5) % 89) as f64 / 89.0 - 0.5) * 2.0;
+        let x = cube(t, n, k, hash);
+        let mut y = Array2::from_shape_fn((t, n), |(a, b)| 0.02 * hash(a, b, 3));
+        y[[4, 2]] = f64::NAN;
+        let codes = Array2::from_shape_fn((t, n), |(a, b)| ((a * 2 + b) % (g + 1)) as i32 - 1);
+        let cap = Array2::from_shape_fn((t, n), |(a, b)| if (a + b) % 9 == 0 { f64::NAN } else { 1.0 + ((a + 3 * b) % 7) as f64 });
+        let w = Array2::from_shape_fn((t, n), |(a, b)| 0.5 + ((a * b) % 5) as f64);
+        for lag in [0usize, 1, 3, 7, 9] {
+            let sh2 = |a: &Array2<f64>| Array2::from_shape_fn((t, n), |(r, c)| if r >= lag { a[[r - lag, c]] } else { f64::NAN });
+            let xs = cube(t, n, k, |r, c, q| if r >= lag { x[[r - lag, c, q]] } else { f64::NAN });
+            let cs = Array2::from_shape_fn((t, n), |(r, c)| if r >= lag { codes[[r - lag, c]] } else { -1 });
+            let (caps, ws) = (sh2(&cap), sh2(&w));
+            for (wgt, wgt_s) in [(Weights::Given(w.view()), Weights::Given(ws.view())), (Weights::SqrtCap, Weights::SqrtCap)] {
+                let d = Design { styles: Some(x.view()), industry: Some(codes.view()), n_industries: g, market: true, constraint: Constraint::Cap };
+                let ds = Design { styles: Some(xs.view()), industry: Some(cs.view()), ..d };
+                let a = cross_section_regress(y.view(), wgt, Some(cap.view()), &d, lag).unwrap();
+                let b = cross_section_regress(y.view(), wgt_s, Some(caps.view()), &ds, 0).unwrap();
+                assert_identical(&a, &b);
+                for r in 0..lag.min(t) {
+                    assert_eq!(a.n_obs[r], 0);
+                    assert!(a.factor_returns.row(r).iter().all(|v| v.is_nan()));
+                }
+            }
+        }
     }
 
     #[test]
@@ -1030,10 +1248,10 @@ mod tests {
             market: false,
             constraint: Constraint::None,
         };
-        assert!(cross_section_regress(y.view(), Weights::Equal, None, &d).is_err());
+        assert!(cross_section_regress(y.view(), Weights::Equal, None, &d, 0).is_err());
         let codes = array![[0, 1]];
         let d = Design { industry: Some(codes.view()), market: true, ..d };
-        let e = cross_section_regress(y.view(), Weights::Equal, None, &d).unwrap_err();
+        let e = cross_section_regress(y.view(), Weights::Equal, None, &d, 0).unwrap_err();
         assert!(e.to_string().contains("singular"));
     }
 

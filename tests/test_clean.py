@@ -56,8 +56,8 @@ def _weights_with_zero_group(p):
 @pytest.mark.parametrize("use_groups", [False, True])
 def test_winsorize_matches_baseline(panel, method, limit, use_groups):
     groups = panel.industry if use_groups else None
-    got = ff.winsorize(panel.returns, method=method, limit=limit, groups=groups)
-    want = baseline.winsorize(panel.returns, method=method, limit=limit, groups=groups)
+    got = ff.winsorize(panel.returns, method=method, limit=limit, industry=groups)
+    want = baseline.winsorize(panel.returns, method=method, limit=limit, industry=groups)
     assert_allclose(got, want, rtol=RTOL, atol=0)
     assert_array_equal(np.isnan(got), np.isnan(want))
     # something was actually clipped, and the NaN pattern is the input's (plus -1 codes)
@@ -72,8 +72,8 @@ def test_winsorize_matches_baseline(panel, method, limit, use_groups):
 def test_winsorize_sigma_weighted_matches_baseline(panel, use_groups):
     groups = panel.industry if use_groups else None
     w = _weights_with_zero_group(panel)
-    got = ff.winsorize(panel.returns, "sigma", 2.0, weights=w, groups=groups)
-    want = baseline.winsorize(panel.returns, "sigma", 2.0, weights=w, groups=groups)
+    got = ff.winsorize(panel.returns, "sigma", 2.0, weights=w, industry=groups)
+    want = baseline.winsorize(panel.returns, "sigma", 2.0, weights=w, industry=groups)
     assert_allclose(got, want, rtol=RTOL, atol=0)
     assert np.all(np.isnan(got[6]))  # zero total weight -> NaN date
     if use_groups:
@@ -85,8 +85,8 @@ def test_winsorize_sigma_weighted_matches_baseline(panel, use_groups):
 def test_standardize_matches_baseline(panel, weighted, use_groups):
     groups = panel.industry if use_groups else None
     w = _weights_with_zero_group(panel) if weighted else None
-    got = ff.standardize(panel.returns, weights=w, groups=groups)
-    want = baseline.standardize(panel.returns, weights=w, groups=groups)
+    got = ff.standardize(panel.returns, weights=w, industry=groups)
+    want = baseline.standardize(panel.returns, weights=w, industry=groups)
     assert_allclose(got, want, rtol=RTOL, atol=Z_ATOL)
     assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.all(np.isnan(got[panel.all_nan_dates]))
@@ -97,8 +97,8 @@ def test_standardize_matches_baseline(panel, weighted, use_groups):
 def test_standardize_styles_slices_match_baseline(panel):
     # another source of data: a style column with NaN in different places, cap weights
     x = panel.styles[:, :, 1]
-    got = ff.standardize(x, weights=panel.cap, groups=panel.industry)
-    want = baseline.standardize(x, weights=panel.cap, groups=panel.industry)
+    got = ff.standardize(x, weights=panel.cap, industry=panel.industry)
+    want = baseline.standardize(x, weights=panel.cap, industry=panel.industry)
     assert_allclose(got, want, rtol=RTOL, atol=Z_ATOL)
 
 
@@ -126,10 +126,10 @@ def test_gaussian_rank_matches_norm_ppf(panel):
 def test_results_identical_with_one_and_two_threads(panel):
     w = _weights_with_zero_group(panel)
     calls = [
-        lambda: ff.winsorize(panel.returns, "sigma", 2.0, weights=w, groups=panel.industry),
-        lambda: ff.winsorize(panel.returns, "quantile", 0.1, groups=panel.industry),
+        lambda: ff.winsorize(panel.returns, "sigma", 2.0, weights=w, industry=panel.industry),
+        lambda: ff.winsorize(panel.returns, "quantile", 0.1, industry=panel.industry),
         lambda: ff.winsorize(panel.returns, "mad", 2.5),
-        lambda: ff.standardize(panel.returns, weights=w, groups=panel.industry),
+        lambda: ff.standardize(panel.returns, weights=w, industry=panel.industry),
         lambda: ff.standardize(panel.returns),
         lambda: ff.rank(panel.returns, gaussian=True),
     ]
@@ -190,7 +190,7 @@ def test_standardize_groups_by_hand():
     s0 = 2.0  # sample std of (1, 3, 5)
     s2 = np.sqrt(200.0)  # (10, 30): mean 20, variance 200
     want = [[-2 / s0, -10 / s2, 0.0, 10 / s2, 2 / s0, np.nan, 0.0]]
-    assert_allclose(ff.standardize(x, groups=g), want, rtol=1e-15, atol=1e-15)
+    assert_allclose(ff.standardize(x, industry=g), want, rtol=1e-15, atol=1e-15)
 
 
 def test_sigma_winsorize_clips_exactly_the_expected_values():
@@ -239,7 +239,7 @@ def test_small_and_constant_groups_are_unchanged_by_winsorize():
     x = np.array([[5.0, 1.0, 1.0, 1.0, np.nan, 7.0]])
     g = np.array([[0, 1, 1, 1, 1, -1]])
     for method, limit in [("sigma", 0.5), ("quantile", 0.2), ("mad", 0.5)]:
-        got = ff.winsorize(x, method, limit, groups=g)
+        got = ff.winsorize(x, method, limit, industry=g)
         assert_array_equal(got, [[5.0, 1.0, 1.0, 1.0, np.nan, np.nan]])
 
 
@@ -272,10 +272,10 @@ def test_rank_ties_by_hand():
 def test_other_dtypes_and_layouts_are_converted(panel):
     x = np.round(panel.returns * 1000)
     x = np.nan_to_num(x, nan=0.0)
-    want = ff.standardize(x, weights=panel.cap, groups=panel.industry)
-    assert_array_equal(ff.standardize(x.astype(np.int64), weights=panel.cap, groups=panel.industry), want)
+    want = ff.standardize(x, weights=panel.cap, industry=panel.industry)
+    assert_array_equal(ff.standardize(x.astype(np.int64), weights=panel.cap, industry=panel.industry), want)
     assert_array_equal(
-        ff.standardize(np.asfortranarray(x), weights=np.asfortranarray(panel.cap), groups=panel.industry.astype(np.int64)),
+        ff.standardize(np.asfortranarray(x), weights=np.asfortranarray(panel.cap), industry=panel.industry.astype(np.int64)),
         want,
     )
     x32 = x.astype(np.float32)
@@ -288,16 +288,16 @@ def test_bad_input():
     x = np.ones((3, 4))
     with pytest.raises(ValueError, match=r"weights has shape \(3, 5\), expected \(3, 4\)"):
         ff.standardize(x, weights=np.ones((3, 5)))
-    with pytest.raises(ValueError, match=r"groups has shape \(2, 4\), expected \(3, 4\)"):
-        ff.winsorize(x, groups=np.zeros((2, 4), dtype=np.int32))
+    with pytest.raises(ValueError, match=r"industry has shape \(2, 4\), expected \(3, 4\)"):
+        ff.winsorize(x, industry=np.zeros((2, 4), dtype=np.int32))
     with pytest.raises(ValueError, match=r"x must be 2-dimensional, got shape \(4,\)"):
         ff.rank(np.ones(4))
     with pytest.raises(TypeError, match="x must be a numeric array"):
         ff.standardize(np.array([["a", "b"]]))
     with pytest.raises(TypeError, match="weights must be a numeric array"):
         ff.standardize(x, weights=np.full((3, 4), "w"))
-    with pytest.raises(TypeError, match="groups must be an integer code array"):
-        ff.standardize(x, groups=np.full((3, 4), 0.5))
+    with pytest.raises(TypeError, match="industry must be an integer array of industry codes"):
+        ff.standardize(x, industry=np.full((3, 4), 0.5))
     with pytest.raises(ValueError, match="method must be one of"):
         ff.winsorize(x, method="zscore")
     for bad in (0.0, -1.0, np.nan, np.inf):
@@ -318,9 +318,9 @@ def test_bad_input():
         ff.winsorize(x, weights=w)
     g = np.zeros((3, 4), dtype=np.int32)
     g[0, 0] = -2
-    with pytest.raises(ValueError, match="groups codes must be >= -1"):
-        ff.standardize(x, groups=g)
-    with pytest.raises(TypeError, match="gaussian must be a bool"):
+    with pytest.raises(ValueError, match="industry codes must be >= -1"):
+        ff.standardize(x, industry=g)
+    with pytest.raises(TypeError, match="gaussian must be True or False"):
         ff.rank(x, gaussian="yes")
 
 
@@ -330,7 +330,7 @@ def test_core_rejects_bad_shapes_without_panicking():
     x = np.ones((3, 4))
     with pytest.raises(ValueError, match="weights has shape"):
         core.standardize(x, np.ones((4, 3)), None)
-    with pytest.raises(ValueError, match="groups codes must be >= -1"):
+    with pytest.raises(ValueError, match="industry codes must be >= -1"):
         core.winsorize(x, "sigma", 3.0, None, np.full((3, 4), -5, dtype=np.int32))
     with pytest.raises(ValueError, match="method must be one of"):
         core.winsorize(x, "nope", 3.0, None, None)
@@ -402,8 +402,8 @@ FUSED_CASES = [("sigma", 2.0), ("quantile", 0.05), ("mad", 2.5)]
 
 
 def _two_calls(x, method, limit, w, g):
-    wins = ff.winsorize(x, method, limit, weights=(w if method == "sigma" else None), groups=g)
-    return ff.standardize(wins, weights=w, groups=g)
+    wins = ff.winsorize(x, method, limit, weights=(w if method == "sigma" else None), industry=g)
+    return ff.standardize(wins, weights=w, industry=g)
 
 
 def _fused_panel(panel):
@@ -424,11 +424,11 @@ def test_fused_equals_two_calls_bit_for_bit(panel, method, limit, weighted, use_
     w = _weights_with_zero_group(panel) if weighted else None
     g = panel.industry if use_groups else None
     want = _two_calls(x, method, limit, w, g)
-    got = ff.standardize(x, weights=w, groups=g, winsorize=method, limit=limit)
+    got = ff.standardize(x, weights=w, industry=g, winsorize=method, limit=limit)
     # the same row routines run in the same order, so the result is identical, not just close
     assert got.tobytes() == want.tobytes()
     # and it really winsorised (differs from plain standardize) where there is an outlier
-    assert not np.array_equal(got[8], ff.standardize(x, weights=w, groups=g)[8], equal_nan=True)
+    assert not np.array_equal(got[8], ff.standardize(x, weights=w, industry=g)[8], equal_nan=True)
     # all-NaN dates stay NaN; the zero-dispersion date 7 gives 0 wherever a value is used
     all_nan = np.isnan(x).all(axis=1)
     assert np.isnan(got[all_nan]).all()
@@ -439,7 +439,7 @@ def test_fused_equals_two_calls_bit_for_bit(panel, method, limit, weighted, use_
 
 def test_fused_default_is_plain_standardize(panel):
     w = _weights_with_zero_group(panel)
-    a = ff.standardize(panel.returns, weights=w, groups=panel.industry)
+    a = ff.standardize(panel.returns, weights=w, industry=panel.industry)
     b = ff.standardize(panel.returns, w, panel.industry, None, 3.0)
     assert a.tobytes() == b.tobytes()
 
@@ -448,7 +448,7 @@ def test_fused_identical_with_one_and_two_threads(panel):
     x = _fused_panel(panel)
     w = _weights_with_zero_group(panel)
     calls = [
-        lambda m=m, lim=lim, g=g: ff.standardize(x, weights=w, groups=g, winsorize=m, limit=lim)
+        lambda m=m, lim=lim, g=g: ff.standardize(x, weights=w, industry=g, winsorize=m, limit=lim)
         for m, lim in FUSED_CASES
         for g in (None, panel.industry)
     ]
@@ -487,3 +487,52 @@ def test_fused_bad_arguments():
         core.standardize(x, None, None, "zscore", 3.0)
     with pytest.raises(ValueError, match="limit must be finite and > 0"):
         core.standardize(x, None, None, "sigma", -1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Labelled inputs: Polars frames in, frames out; a Panel is refused with the field to take
+# ---------------------------------------------------------------------------------------------
+
+
+def test_frames_in_frames_out_and_the_date_column_is_never_a_value():
+    import polars as pl
+
+    dates = np.arange("2024-01-01", 4, dtype="datetime64[D]")
+    x = np.array([[1.0, 2.0, 4.0], [3.0, np.nan, 1.0], [0.5, 0.2, 0.1], [9.0, 8.0, 7.0]])
+    wide = pl.DataFrame({"date": dates, "A": x[:, 0], "B": x[:, 1], "C": x[:, 2]})
+    out = ff.standardize(wide)
+    assert isinstance(out, pl.DataFrame) and out.columns == ["date", "A", "B", "C"]
+    assert out["date"].to_list() == wide["date"].to_list()  # the dates are labels, not data
+    assert_allclose(out.select("A", "B", "C").to_numpy(), ff.standardize(x), rtol=1e-15)
+    long = wide.unpivot(index="date", variable_name="asset", value_name="signal")
+    out_long = ff.rank(long)
+    assert out_long.columns == ["date", "asset", "signal"]
+    back = out_long.sort("date", "asset")["signal"].to_numpy().reshape(4, 3)
+    assert_allclose(back, ff.rank(x), rtol=1e-15, equal_nan=True)
+    # weights as a frame with other labels are refused
+    w = pl.DataFrame({"date": dates, "C": np.ones(4), "B": np.ones(4), "A": np.ones(4)})
+    with pytest.raises(ValueError, match="different assets"):
+        ff.standardize(wide, weights=w)
+    # a text column that is not the date is refused, never turned into numbers
+    bad = wide.with_columns(pl.lit("x").alias("note"))
+    with pytest.raises(ValueError, match="note"):
+        ff.standardize(bad)
+
+
+def test_a_panel_or_a_masked_array_is_refused_with_what_to_pass():
+    p = ff.Panel(["2024-01-01", "2024-01-02"], ["A", "B"], {"returns": np.ones((2, 2))})
+    with pytest.raises(TypeError, match=r"x is a Panel; pass one of its fields, e.g. x=panel\['returns'\]"):
+        ff.standardize(p)
+    m = np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]])
+    with pytest.raises(TypeError, match="masked array"):
+        ff.winsorize(m)
+
+
+def test_gics_codes_work_in_the_cleaning_kernels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 40))
+    dense = rng.integers(0, 3, (5, 40))
+    gics = np.array([10101010, 15101010, 45102010])[dense]
+    assert_array_equal(ff.standardize(x, industry=gics), ff.standardize(x, industry=dense))
+    assert_array_equal(ff.winsorize(x, "mad", 1.0, industry=gics), ff.winsorize(x, "mad", 1.0, industry=dense))
+    assert_array_equal(ff.neutralize(x, industry=gics), ff.neutralize(x, industry=dense))

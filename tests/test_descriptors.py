@@ -70,8 +70,8 @@ def test_compute_descriptors_vs_baseline():
     assert np.all(np.isnan(got["momentum_12_1"][:, 1]))  # not enough history
     assert np.all(np.isnan(got["beta"][2 * 320 // 3 :, 2]))  # delisted: masked
     # non-default options
-    got = ff.compute_descriptors(F, window=63, vol_halflife=21.0, beta_halflife=None, min_fraction=0.5, mask_unlisted=False)
-    want = bl.compute_descriptors(F, window=63, vol_halflife=21.0, beta_halflife=None, min_fraction=0.5, mask_unlisted=False)
+    got = ff.compute_descriptors(F, window=63, vol_half_life=21.0, beta_half_life=None, min_fraction=0.5, mask_unlisted=False)
+    want = bl.compute_descriptors(F, window=63, vol_half_life=21.0, beta_half_life=None, min_fraction=0.5, mask_unlisted=False)
     for k in got:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-14, err_msg=k)
 
@@ -112,7 +112,7 @@ def test_no_look_ahead(t):
 
 def test_momentum_selection_vs_baseline_and_format():
     dates = np.arange("2020-01-01", 320, dtype="datetime64[D]")
-    reb = fd.month_starts(dates)
+    reb = ff.signals.month_starts(dates)
     assert reb[0] == 0 and np.all(dates[reb].astype("datetime64[M]") == dates[reb][0].astype("datetime64[M]") + np.arange(reb.size))
     sel = ff.momentum_selection(F["returns"], F["dollar_volume"], reb, window=126, min_dollar_volume=2e6, percentile=0.2, dates=dates)
     L, S = bl.momentum_selection(F["returns"], F["dollar_volume"], reb, window=126, min_dollar_volume=2e6, percentile=0.2)
@@ -151,9 +151,9 @@ def test_bad_input():
         ff.compute_descriptors({"returns": F["returns"]})
     with pytest.raises(ValueError, match=r"market_cap has shape \(3, 3\), expected \(320, 24\)"):
         ff.compute_descriptors({"returns": F["returns"], "market_cap": np.ones((3, 3))})
-    with pytest.raises(ValueError, match="min_fraction must be in"):
+    with pytest.raises(ValueError, match="min_fraction must be > 0"):
         fd.momentum(F["returns"], min_fraction=0)
-    with pytest.raises(ValueError, match="percentile must be in"):
+    with pytest.raises(ValueError, match="percentile must be <= 0.5"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], [300], percentile=0.7)
     with pytest.raises(ValueError, match="rebalance rows must be in"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], [400])
@@ -161,8 +161,14 @@ def test_bad_input():
         ff.momentum_selection(F["returns"], F["dollar_volume"], [300, 200])
     with pytest.raises(TypeError, match="rebalance must be integer rows"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], [1.5])
-    with pytest.raises(ValueError, match=r"market_cap has shape \(2, 3\), expected \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"cap has shape \(2, 3\), expected \(2, 2\)"):
         fd.earnings_yield(np.ones((2, 2)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="liquidity_window must be >= 1"):
+        ff.compute_descriptors(F, liquidity_window=0)
+    with pytest.raises(ValueError, match="vol_half_life must be > 0"):
+        ff.compute_descriptors(F, vol_half_life=-1.0)
+    with pytest.raises(TypeError, match="window must be an integer"):
+        ff.compute_descriptors(F, window=252.0)
 
 
 # --- exposures from descriptors ---------------------------------------------------------------
@@ -170,7 +176,7 @@ def test_bad_input():
 
 def _exposure_inputs(T=40, N=60, seed=3):
     rng = np.random.default_rng(seed)
-    names = [d for parts in fd.DEFAULT_STYLES.values() for d in parts]
+    names = [d for parts in ff.exposures.DEFAULT_STYLES.values() for d in parts]
     desc = {d: rng.standard_t(4, (T, N)) for d in names}
     for v in desc.values():
         v[rng.random((T, N)) < 0.1] = np.nan
@@ -186,7 +192,7 @@ def test_exposures_from_descriptors_vs_baseline(fill):
     desc, cap, ind = _exposure_inputs()
     orth = {"low_vol": ["value", "momentum"]}
     e = ff.Exposures.from_descriptors(desc, cap=cap, industry=ind, fill=fill, orthogonalize=orth)
-    want = bl.exposures_from_descriptors(desc, fd.DEFAULT_STYLES, cap=cap, industry=ind, fill=fill, orthogonalize=orth)
+    want = bl.exposures_from_descriptors(desc, ff.exposures.DEFAULT_STYLES, cap=cap, industry=ind, fill=fill, orthogonalize=orth)
     assert e.style_names == ["value", "momentum", "quality", "low_vol"]
     np.testing.assert_array_equal(np.isnan(e.styles), np.isnan(want))
     np.testing.assert_allclose(e.styles, want, rtol=1e-10, atol=1e-12)
@@ -217,13 +223,13 @@ def test_exposures_sign_conventions():
     # One asset-level check of the weights: leverage lowers quality, volatility lowers low_vol.
     T, N = 3, 50
     rng = np.random.default_rng(0)
-    desc = {d: rng.normal(size=(T, N)) for parts in fd.DEFAULT_STYLES.values() for d in parts}
+    desc = {d: rng.normal(size=(T, N)) for parts in ff.exposures.DEFAULT_STYLES.values() for d in parts}
     e = ff.Exposures.from_descriptors(desc, winsorize=None)
     q = e.styles[:, :, 2]
     lv = e.styles[:, :, 3]
     assert np.corrcoef(q.ravel(), desc["leverage"].ravel())[0, 1] < -0.3
     np.testing.assert_allclose(lv, -ff.standardize(desc["volatility"]), rtol=1e-12, atol=1e-12)
-    mom = {"momentum": fd.DEFAULT_STYLES["momentum"]}
+    mom = {"momentum": ff.exposures.DEFAULT_STYLES["momentum"]}
     m = ff.Exposures.from_descriptors(desc, mom, winsorize=None).styles[:, :, 0]
     z = {d: ff.standardize(desc[d]) for d in mom["momentum"]}
     np.testing.assert_allclose(m, ff.standardize(0.5 * z["momentum_12_1"] + 0.3 * z["momentum_6_1"] + 0.2 * z["momentum_3_1"]), rtol=1e-10, atol=1e-12)
@@ -299,8 +305,9 @@ def test_synthetic_universe_descriptors_track_truth():
     assert _mean_rank_corr(D["volatility"], expo["volatility"], start) > 0.1
     # (momentum: how much past winners carry the true momentum exposure depends on the realised
     # path of the momentum factor, strong for some seeds and ~0 for others: no fixed expectation)
-    e = fd.exposures_from_panel(p)
-    e2 = ff.Exposures.from_descriptors(D, cap=p["market_cap"], industry=p["industry"])
+    e = ff.Exposures.from_panel(p)
+    e2 = ff.Exposures.from_descriptors(D, cap=p["market_cap"], industry=p["industry"],
+                                       industry_names=list(p.labels("industry")))
     np.testing.assert_array_equal(e.styles, e2.styles)
     assert list(e.industry_names) == list(p.labels("industry"))
     np.testing.assert_array_equal(e.dates, p.dates)

@@ -1,23 +1,68 @@
+"""Exposures: names, labels, codes as labels, frames, and the builder from a Panel."""
+
 import numpy as np
+import polars as pl
 import pytest
 
 import ferrofactor as ff
+from ferrofactor import baseline as bl
 
 
-def test_names_shapes_and_lag():
+def test_names_shapes_read_only():
     rng = np.random.default_rng(1)
     sty = rng.standard_normal((4, 3, 2))
     ind = np.array([[0, 1, -1]] * 4)
     e = ff.Exposures(sty, ind, style_names=["value", "momentum"], industry_names=["a", "b"])
     assert e.factor_names == ["market", "a", "b", "value", "momentum"]
-    assert e.shape == (4, 3)
+    assert e.shape == (4, 3) and e.n_industries == 2
     assert e.industry.dtype == np.int32
-    lagged = e.lag(1)
-    assert np.isnan(lagged.styles[0]).all() and (lagged.industry[0] == -1).all()
-    np.testing.assert_array_equal(lagged.styles[1:], sty[:-1])
-    np.testing.assert_array_equal(lagged.industry[1:], ind[:-1])
+    assert e.dates is None and e.assets is None
     with pytest.raises(ValueError):
         e.styles[0, 0, 0] = 1.0  # read-only
+    np.testing.assert_array_equal(e.style("momentum"), sty[:, :, 1])
+
+
+def test_mapping_of_styles_and_labels():
+    d = np.arange("2024-01-01", 3, dtype="datetime64[D]")
+    e = ff.Exposures({"value": np.ones((3, 2)), "size": np.zeros((3, 2))}, dates=d, assets=["A", "B"])
+    assert e.style_names == ["value", "size"] and e.industry is None
+    np.testing.assert_array_equal(e.dates, d)
+    assert e.assets.tolist() == ["A", "B"]
+
+
+def test_gics_codes_are_labels_not_sizes():
+    # 8-digit codes: dense codes 0..G-1, the values kept as names, nothing sized by the largest
+    gics = np.array([[10101010, 15101010, -1, 45102010], [45102010, 10101010, 15101010, -1]])
+    e = ff.Exposures(np.zeros((2, 4, 1)), gics)
+    assert e.industry_names == ["10101010", "15101010", "45102010"]
+    np.testing.assert_array_equal(e.industry, [[0, 1, -1, 2], [2, 0, 1, -1]])
+    # a mapping names the code values
+    e2 = ff.Exposures(industry=gics, industry_names={10101010: "Energy", 15101010: "Materials",
+                                                     45102010: "Software", 99: "Unused"})
+    assert e2.industry_names == ["Unused", "Energy", "Materials", "Software"]
+    np.testing.assert_array_equal(e2.industry, [[1, 2, -1, 3], [3, 1, 2, -1]])
+    with pytest.raises(ValueError, match="without a name"):
+        ff.Exposures(industry=gics, industry_names={10101010: "Energy"})
+
+
+def test_to_polars_long_joins_back_and_wide():
+    d = np.arange("2024-01-01", 2, dtype="datetime64[D]")
+    sty = np.array([[[1.0], [2.0], [np.nan]], [[3.0], [4.0], [5.0]]])
+    e = ff.Exposures(sty, np.array([[0, 1, -1], [1, 1, 0]]), style_names=["value"],
+                     industry_names=["Tech", "Energy"], dates=d, assets=["A", "B", "C"])
+    long = e.to_polars()
+    assert long.columns == ["date", "asset", "value", "industry"]
+    assert long.height == 6
+    row = long.filter((pl.col("asset") == "B") & (pl.col("date") == pl.date(2024, 1, 2)))
+    assert row["value"][0] == 4.0 and row["industry"][0] == "Energy"
+    assert long.filter(pl.col("asset") == "C")["industry"].to_list() == [None, "Tech"]
+    wide = e.to_polars("value", form="wide")
+    assert wide.columns == ["date", "A", "B", "C"]
+    np.testing.assert_array_equal(wide["B"].to_numpy(), [2.0, 4.0])
+    with pytest.raises(ValueError, match="long only"):
+        e.to_polars(form="wide")
+    s = str(e.summary())
+    assert "value" in s and "Energy" in s
 
 
 def test_bad_input_names_the_argument():
@@ -25,12 +70,18 @@ def test_bad_input_names_the_argument():
         ff.Exposures(np.zeros((4, 3, 2)), np.zeros((4, 2), dtype=int))
     with pytest.raises(ValueError, match="style_names has 1 names"):
         ff.Exposures(np.zeros((4, 3, 2)), style_names=["x"])
-    with pytest.raises(ValueError, match="industry has code 2"):
+    with pytest.raises(ValueError, match=r"industry codes must lie in -1\.\.0"):
         ff.Exposures(industry=np.full((2, 2), 2), industry_names=["a"])
     with pytest.raises(TypeError, match="styles must be a numeric array"):
         ff.Exposures(np.full((2, 2, 1), "x"))
-    with pytest.raises(ValueError, match="periods"):
-        ff.Exposures(np.zeros((2, 2, 1))).lag(-1)
+    with pytest.raises(ValueError, match="infinite"):
+        ff.Exposures(np.full((2, 2, 1), np.inf))
+    with pytest.raises(TypeError, match="market must be True or False"):
+        ff.Exposures(np.zeros((2, 2, 1)), market="False")
+    with pytest.raises(ValueError, match="dates has shape"):
+        ff.Exposures(np.zeros((2, 2, 1)), dates=["2024-01-01"])
+    with pytest.raises(ValueError, match="unique"):
+        ff.Exposures(np.zeros((2, 2, 2)), style_names=["a", "a"])
 
 
 def test_callers_array_stays_writeable():
@@ -38,3 +89,23 @@ def test_callers_array_stays_writeable():
     ff.Exposures(sty)
     sty[0, 0, 0] = 1.0
     assert sty.flags.writeable
+
+
+def test_from_panel_takes_every_label_and_equals_the_baseline_recipe():
+    p = ff.datasets.synthetic_universe(n_assets=120, n_days=320, seed=4)
+    e = ff.Exposures.from_panel(p)
+    np.testing.assert_array_equal(e.dates, p.dates)
+    np.testing.assert_array_equal(e.assets, p.assets)
+    assert e.industry_names == list(p.labels("industry"))
+    np.testing.assert_array_equal(e.industry, p["industry"])
+    desc = ff.descriptors.compute_descriptors(p)
+    assert isinstance(desc, ff.Panel)
+    want = bl.exposures_from_descriptors(
+        {k: desc[k] for k in desc.float_fields}, ff.exposures.DEFAULT_STYLES, cap=p["market_cap"],
+        industry=p["industry"],
+    )
+    np.testing.assert_allclose(e.styles, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="no code field 'sector'"):
+        ff.Exposures.from_panel(p, industry="sector")
+    without = ff.Exposures.from_panel(p, industry=None)
+    assert without.industry is None and without.factor_names[0] == "market"

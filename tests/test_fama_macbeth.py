@@ -18,7 +18,7 @@ from linearmodels.datasets import french
 
 import ferrofactor as ff
 from ferrofactor import baseline
-from ferrofactor.results import fama_macbeth_inference, newey_west_bandwidth
+from ferrofactor.inference import fama_macbeth_inference, newey_west_bandwidth
 
 RTOL = 1e-10
 
@@ -187,12 +187,14 @@ def test_result_is_read_only_and_converts_to_polars():
     with pytest.raises(ValueError, match="read-only"):
         res.params[0] = 1.0
     frame = res.to_polars()
-    assert frame["name"].to_list() == ["const", "value", "size"]
-    np.testing.assert_array_equal(frame["tstat"].to_numpy(), res.tstats)
+    assert frame["factor"].to_list() == ["const", "value", "size"]
+    np.testing.assert_array_equal(frame["tstats"].to_numpy(), res.tstats)
+    np.testing.assert_array_equal(frame["ci_lower"].to_numpy(), res.conf_int()[:, 0])
     wide = res.to_polars("estimates")
-    assert wide.columns == ["date", "const", "value", "size", "n_obs"]
+    assert wide.columns == ["date", "const", "value", "size"]
     assert wide.height == 12 and wide["date"].to_numpy()[3] == dates[3]
-    text = res.summary()
+    assert res.to_polars("dates").columns == ["date", "n_obs", "r2"]
+    text = str(res.summary())
     for i, name in enumerate(["const", "value", "size"]):
         line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
         assert f"{res.tstats[i]:.4f}" in line
@@ -212,10 +214,14 @@ def test_bad_input():
         ff.fama_macbeth(np.full((10, 30), "a"), x)
     with pytest.raises(ValueError, match="bandwidth is only used with cov='kernel'"):
         ff.fama_macbeth(y, x, bandwidth=3)
-    with pytest.raises(ValueError, match="bandwidth must be below the number of periods used"):
-        ff.fama_macbeth(y, x, cov="kernel", bandwidth=9)
-    with pytest.raises(ValueError, match="needs at least 4 periods"):
-        ff.fama_macbeth(y[:3], x[:3], cov="kernel")
+    with pytest.raises(ValueError, match="bandwidth must be >= 0"):
+        ff.fama_macbeth(y, x, cov="kernel", bandwidth=-1)
+    # too few dates are not an error: NaN standard errors and the reason, in the summary too
+    r = ff.fama_macbeth(y, x, cov="kernel", bandwidth=9)
+    assert np.isnan(r.std_errors).all() and "not below the number of dates used" in r.reason
+    r3 = ff.fama_macbeth(y[:3], x[:3], cov="kernel")
+    assert np.isnan(r3.std_errors).all() and np.isfinite(r3.params).all()
+    assert "needs at least 4 periods" in r3.reason and r3.reason in str(r3.summary())
     with pytest.raises(ValueError, match="names has 1 names but characteristics has K = 2"):
         ff.fama_macbeth(y, x, names=["a"])
     with pytest.raises(ValueError, match="at least one column"):

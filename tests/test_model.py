@@ -6,13 +6,14 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from helpers import random_panel
 from linearmodels import FamaMacBeth
 
 import ferrofactor as ff
 from ferrofactor import baseline
-from ferrofactor.model import cross_section_regress
+from ferrofactor.regress import cross_section_regress
 
 
 def exposures_of(p, industries=True, **kw):
@@ -80,7 +81,9 @@ def test_fit_equals_direct_regression_on_hand_lagged_exposures(industries):
     for name in ("factor_returns", "residuals", "r2", "std_errors", "tstats", "n_obs"):
         np.testing.assert_array_equal(getattr(res, name), getattr(direct, name), err_msg=name)
     assert res.factor_names == list(direct.factor_names)
-    np.testing.assert_array_equal(res.exposures.styles, shift(p.styles, 1))
+    # the result keeps the unlagged exposures and the cap it was given (nothing shifted or copied)
+    np.testing.assert_array_equal(res.exposures.styles, p.styles)
+    assert res.cap is not None and np.shares_memory(res.cap, p.cap) and res.lag == 1
 
 
 def test_custom_weights_are_lagged_like_exposures():
@@ -140,7 +143,8 @@ def test_summary_contains_the_numbers():
     res = ff.FactorModel(weights="equal", industry_constraint=None, winsorize_returns=4).fit(
         p.returns, exposures_of(p, industries=False)
     )
-    text = res.summary()
+    summary = res.summary()
+    text = str(summary)
     assert res.n_clipped_total > 0
 
     def header(key):
@@ -150,14 +154,27 @@ def test_summary_contains_the_numbers():
     assert header("Clipped returns") == str(res.n_clipped_total)
     assert header("NW bandwidth") == f"{res.nw_bandwidth:g}"
     assert header("Exposure lag") == "1"
+    lines = text.splitlines()
+    plain_at = lines.index("Plain")
+    nw_at = lines.index("Newey-West")
     for i, name in enumerate(res.factor_names):
-        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
-        fields = line.split()
-        assert fields[0] == name
-        values = [float(v) for v in fields[1:]]
+        p_line = next(ln for ln in lines[plain_at:nw_at] if ln.startswith(name + " "))
+        n_line = next(ln for ln in lines[nw_at:] if ln.startswith(name + " "))
+        values = [float(v) for v in p_line.split()[1:]] + [float(v) for v in n_line.split()[1:]]
         expected = [res.mean_returns[i], res.std_errors_mean[i], res.tstats_mean[i],
-                    res.nw_std_errors[i], res.nw_tstats[i], res.nw_pvalues[i], res.n_periods[i]]
-        np.testing.assert_allclose(values, expected, rtol=6e-4)  # 4-5 printed digits
+                    res.pvalues_mean[i], res.ci_lower[i], res.ci_upper[i], res.n_periods[i],
+                    res.nw_std_errors[i], res.nw_tstats[i], res.nw_pvalues[i],
+                    res.nw_ci_lower[i], res.nw_ci_upper[i]]
+        np.testing.assert_allclose(values, expected, rtol=6e-4, atol=6e-5)  # 4-5 printed digits
+    # the 95% intervals are mean ± t(n − 1) quantile × standard error
+    from scipy import stats
+
+    q = stats.t.ppf(0.975, res.n_periods - 1)
+    np.testing.assert_allclose(res.nw_ci_upper, res.mean_returns + q * res.nw_std_errors, rtol=1e-14)
+    # one format per column: every value of the mean column is printed the same way
+    means = [next(ln for ln in lines[plain_at:nw_at] if ln.startswith(n + " ")).split()[1]
+             for n in res.factor_names]
+    assert len({("e" in m) for m in means}) == 1
 
 
 def test_result_read_only_and_polars():
@@ -173,14 +190,16 @@ def test_result_read_only_and_polars():
         res.residuals[1, 1] = 0.0
     wide = res.to_polars()
     assert wide.columns == ["date", "market", "value", "momentum"] and wide.height == 10
-    long = res.to_polars("residuals")
-    assert long.columns == ["date", "asset", "residual"]
-    assert long.height == int(np.isfinite(res.residuals).sum())
-    assert set(long["asset"].to_list()) <= set(assets)
+    long = res.to_polars("residuals", form="long")
+    assert long.columns == ["date", "asset", "residuals"]
+    assert long.height == 10 * 40  # one row per (date, asset): joinable back on (date, asset)
+    np.testing.assert_array_equal(long["residuals"].to_numpy(), res.residuals.ravel())
+    assert long["asset"].to_list()[:2] == ["A000", "A001"]
     s = res.to_polars("summary")
-    np.testing.assert_array_equal(s["nw_tstat"].to_numpy(), res.nw_tstats)
+    assert s.columns[0] == "factor"
+    np.testing.assert_array_equal(s["nw_tstats"].to_numpy(), res.nw_tstats)
     assert res.to_polars("dates").columns == ["date", "r2", "n_obs", "n_clipped"]
-    with pytest.raises(ValueError, match="what must be one of"):
+    with pytest.raises(ValueError, match="kind must be one of"):
         res.to_polars("nope")
 
 
@@ -262,7 +281,7 @@ def test_bad_settings():
         ff.FactorModel(lag=1.5)
     with pytest.raises(ValueError, match="industry_constraint must be one of"):
         ff.FactorModel(industry_constraint="none")
-    with pytest.raises(ValueError, match="winsorize_returns must be a positive finite z-score"):
+    with pytest.raises(ValueError, match="winsorize_returns must be > 0"):
         ff.FactorModel(winsorize_returns=0)
     with pytest.raises(TypeError, match="market must be True or False"):
         ff.FactorModel(market="yes")
@@ -315,7 +334,7 @@ def test_summary_with_industries_uses_each_factors_own_dates():
             np.nanstd(f[:, live], axis=0, ddof=1) / np.sqrt(count[live]), rtol=1e-12,
         )
     assert np.isnan(res.mean_returns[~live]).all() and np.isfinite(res.nw_tstats[live]).all()
-    line = next(ln for ln in res.summary().splitlines() if ln.startswith("industry_5 "))
+    line = next(ln for ln in str(res.summary()).splitlines() if ln.startswith("industry_5 "))
     assert line.split()[1] == "nan" and line.split()[-1] == "0"
 
 
@@ -335,3 +354,115 @@ def test_recovers_the_factor_returns_of_the_synthetic_universe():
     assert min(corr) > 0.9, corr
     assert res.n_clipped_total > 0  # Student-t(4) specific returns have outliers
     assert res.to_polars()["date"].to_numpy()[1] == pan.dates[1]
+
+
+# --- labelled hand-offs ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_universe():
+    panel = ff.datasets.synthetic_universe(n_assets=150, n_days=320, seed=7)
+    return panel, ff.Exposures.from_panel(panel)
+
+
+def test_fit_on_a_panel_equals_fit_on_arrays_and_keeps_labels(small_universe):
+    panel, ex = small_universe
+    a = ff.FactorModel().fit(panel, ex)
+    b = ff.FactorModel().fit(panel["returns"], ex, cap=panel["market_cap"])
+    np.testing.assert_array_equal(a.factor_returns, b.factor_returns)
+    np.testing.assert_array_equal(a.dates, panel.dates)
+    np.testing.assert_array_equal(a.assets, panel.assets)
+    assert a.factor_names == ex.factor_names and a.exposures is ex
+    frame = a.to_polars()
+    assert frame["date"].dtype == pl.Date and frame.height == len(panel.dates)
+    with pytest.raises(ValueError, match="no field 'nope'"):
+        ff.FactorModel(returns_field="nope").fit(panel, ex)
+
+
+def test_reordered_assets_are_refused_with_the_mismatch_named(small_universe):
+    panel, ex = small_universe
+    order = np.r_[1, 0, np.arange(2, len(panel.assets))]
+    shuffled = panel.select(assets=panel.assets[order])
+    with pytest.raises(ValueError, match=r"different assets: position 0 is A00001 in returns but A00000 in exposures.*panel.select"):
+        ff.FactorModel().fit(shuffled, ex)
+    # aligning as the message says makes it work
+    ok = ff.FactorModel().fit(shuffled.select(assets=ex.assets), ex)
+    assert np.isfinite(ok.factor_returns).any()
+
+
+def test_wrong_dates_are_refused_with_the_mismatch_named(small_universe):
+    panel, ex = small_universe
+    moved = ff.Panel(panel.dates + 1, panel.assets, {k: panel[k] for k in panel.float_fields})
+    with pytest.raises(ValueError, match=r"different dates: position 0 is 2015-01-03 in returns but 2015-01-02 in exposures"):
+        ff.FactorModel().fit(moved, ex)
+    with pytest.raises(ValueError, match="exposures has shape"):
+        ff.FactorModel().fit(panel.select(dates=slice(None, panel.dates[-2])), ex)
+
+
+def test_wide_frame_returns_are_labelled_and_checked(small_universe):
+    panel, ex = small_universe
+    wide = pl.DataFrame({"date": panel.dates, **{a: panel["returns"][:, j] for j, a in enumerate(panel.assets)}})
+    res = ff.FactorModel().fit(wide, ex, cap=panel["market_cap"])
+    ref = ff.FactorModel().fit(panel, ex)
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
+    swapped = wide.select(["date", *list(panel.assets[::-1])])
+    with pytest.raises(ValueError, match="different assets"):
+        ff.FactorModel().fit(swapped, ex, cap=panel["market_cap"])
+
+
+def test_lag_must_be_below_the_number_of_dates_and_failed_fit_changes_nothing(small_universe):
+    panel, ex = small_universe
+    m = ff.FactorModel(lag=1)
+    first = m.fit(panel, ex)
+    big = ff.FactorModel(lag=10**9)
+    with pytest.raises(ValueError, match="lag .* must be below the number of dates"):
+        big.fit(panel, ex)
+    assert big.result_ is None
+    with pytest.raises(ValueError):
+        m.fit(panel["returns"][:, :10], ex)
+    assert m.result is first  # the failed fit left the model as it was
+    with pytest.raises(ff.NotFittedError):
+        ff.FactorModel().result
+
+
+def test_a_style_without_dispersion_drops_out_of_that_date_only(small_universe):
+    panel, ex = small_universe
+    base = ff.FactorModel().fit(panel, ex)
+    k = ex.style_names.index("low_vol")
+    j = base.factor_names.index("low_vol")
+    # warm-up honesty: low_vol needs ~200 days of history; until then its filled exposure is 0 for
+    # every asset, so it drops out of those dates, while the market and industries are estimated
+    assert np.isnan(base.factor_returns[50:150, j]).all()
+    assert np.isfinite(base.factor_returns[50:150, 0]).all()
+    assert base.n_dates_estimated[j] < base.n_dates_estimated[0] - 100
+    assert np.isfinite(base.factor_returns[301, j])
+    styles = ex.styles.copy()
+    styles[300, :, k] = np.where(np.isfinite(styles[300, :, k]), 0.0, np.nan)  # no dispersion
+    ex0 = ff.Exposures(styles, ex.industry, style_names=ex.style_names,
+                       industry_names=ex.industry_names, dates=ex.dates, assets=ex.assets)
+    res = ff.FactorModel().fit(panel, ex0)
+    assert np.isnan(res.factor_returns[301, j])  # exposures of date 300 explain date 301
+    assert np.isfinite(res.factor_returns[301, :j]).sum() >= 10  # market and industries estimated
+    # and equal the regression without that style on that date
+    other = [n for n in ex.style_names if n != "low_vol"]
+    ex1 = ff.Exposures(np.delete(styles, k, axis=2), ex.industry, style_names=other,
+                       industry_names=ex.industry_names, dates=ex.dates, assets=ex.assets)
+    res1 = ff.FactorModel().fit(panel, ex1)
+    keep = [res.factor_names.index(n) for n in res1.factor_names]
+    np.testing.assert_allclose(res.factor_returns[301, keep], res1.factor_returns[301], rtol=1e-12)
+    assert res.n_dates_estimated[j] == base.n_dates_estimated[j] - 1
+    text = str(res.summary())
+    assert "Dates estimated" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("low_vol "))
+    assert line.split()[-1] == str(res.n_dates_estimated[j])
+
+
+def test_fama_macbeth_of_the_result_is_a_result_and_few_dates_give_nan_with_a_reason():
+    p = random_panel(T=5, N=60, K=2, seed=13)
+    r = p.returns.copy()
+    r[:3] = np.nan  # only dates 3 and 4 can be estimated
+    res = ff.FactorModel(weights="equal", industry_constraint=None).fit(r, exposures_of(p, industries=False))
+    fm = res.fama_macbeth()
+    assert isinstance(fm, ff.FamaMacBethResult)
+    assert np.isnan(res.nw_std_errors).all() and np.isfinite(res.mean_returns).all()
+    text = str(res.summary())
+    assert "Newey-West standard errors are NaN" in text
+    assert "NaN" in fm.reason or "nan" in fm.reason.lower()

@@ -82,10 +82,30 @@ def test_no_styles_equals_baseline(panel):
     kw = dict(weights=p.weights, cap=p.cap)
     res = ff.cross_section_regress(p.returns, None, p.industry, **kw)
     assert_same(res, bl.cross_section_regress(p.returns, None, p.industry, **kw))
-    # G = max code + 1 when no names are given (the panel never uses its last industry).
+    # without names the industries are the distinct codes present, named by their values (the
+    # panel never uses its last industry, so it is not a factor)
     G = int(p.industry.max()) + 1
     assert G == p.n_industries - 1
-    assert res.factor_names == ["market"] + [f"industry_{g}" for g in range(G)]
+    assert res.factor_names == ["market"] + [str(g) for g in range(G)]
+
+
+def test_gics_codes_are_labels_not_sizes():
+    # 8-digit GICS codes must neither allocate by the largest code nor change the regression
+    rng = np.random.default_rng(0)
+    T, N = 300, 40
+    codes = np.array([10101010, 15101010, 20101010, 45102010])
+    dense = rng.integers(0, 4, (T, N))
+    r = rng.normal(0, 0.01, (T, N))
+    cap = np.exp(rng.normal(8, 1, (T, N)))
+    res = ff.cross_section_regress(r, industry=codes[dense], cap=cap)
+    ref = ff.cross_section_regress(r, industry=dense, cap=cap, industry_names=[str(c) for c in codes])
+    assert res.factor_names == ["market", "10101010", "15101010", "20101010", "45102010"]
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
+    # a mapping gives them names
+    named = ff.cross_section_regress(r, industry=codes[dense], cap=cap,
+                                     industry_names={10101010: "Energy", 15101010: "Materials",
+                                                     20101010: "Capital Goods", 45102010: "Software"})
+    assert named.factor_names[1:] == ["Energy", "Materials", "Capital Goods", "Software"]
 
 
 @pytest.mark.parametrize("market", [True, False])
@@ -243,22 +263,72 @@ def test_degenerate_dates_give_nan():
     x = rng.standard_normal((T, N, 2))
     y[0, 3:] = np.nan  # 3 obs, 3 parameters: exactly determined
     y[1, 2:] = np.nan  # 2 obs < 3 parameters
-    x[2, :, 1] = 4.0  # constant style with a market factor: singular
+    x[2, :, 1] = 4.0  # constant style: drops out of the date, the rest is estimated
     x[3, :, 1] = 2 * x[3, :, 0]  # collinear styles: singular
     res = ff.cross_section_regress(y, x)
     np.testing.assert_array_equal(res.n_obs, [3, 2, 8, 8])
     assert np.isfinite(res.factor_returns[0]).all()
     assert np.isnan(res.std_errors[0]).all() and np.isnan(res.tstats[0]).all()
     np.testing.assert_allclose(res.residuals[0, :3], 0, atol=1e-14)
-    for t in (1, 2, 3):
+    for t in (1, 3):
         for f in ("factor_returns", "residuals", "r2", "std_errors", "tstats"):
             assert np.isnan(getattr(res, f)[t]).all(), (t, f)
+    assert np.isfinite(res.factor_returns[2, :2]).all() and np.isnan(res.factor_returns[2, 2])
+    assert np.isfinite(res.residuals[2]).all()
     ref = bl.cross_section_regress(y, x)
     # Date 0 is an exact fit: its residuals are rounding noise, compared in absolute terms.
     np.testing.assert_allclose(res.factor_returns[0], ref.factor_returns[0], rtol=1e-10)
     np.testing.assert_allclose(ref.residuals[0, :3], 0, atol=1e-14)
     for f in FIELDS:
         assert_close(getattr(res, f)[1:], getattr(ref, f)[1:], name=f)
+
+
+@pytest.mark.parametrize("constant", [0.0, 1.7])
+def test_style_without_dispersion_drops_out_of_its_date(constant):
+    # Issue 9 §5: during a descriptor's warm-up a style is exactly 0 for every asset. On such a
+    # date that style's outputs are NaN and every other factor (market and industries included)
+    # equals the regression without that style; other dates are untouched.
+    p = random_panel(T=8, N=120, K=3, G=5, missing=0.1, seed=21)
+    styles = p.styles.copy()
+    styles[3, :, 1] = constant
+    names = [f"i{g}" for g in range(5)]
+    kw = dict(weights=p.weights, cap=p.cap, industry_names=names)
+    full = ff.cross_section_regress(p.returns, styles, p.industry, **kw)
+    # The oracle: numpy/lstsq regression of date 3 without style 1 (same used observations).
+    without = bl.cross_section_regress(p.returns[3:4], styles[3:4][:, :, [0, 2]], p.industry[3:4],
+                                       weights=p.weights[3:4], cap=p.cap[3:4], industry_names=names)
+    j = 1 + 5 + 1  # market, 5 industries, style 1
+    keep = [c for c in range(full.factor_returns.shape[1]) if c != j]
+    for f in ("factor_returns", "std_errors", "tstats"):
+        assert np.isnan(getattr(full, f)[3, j]), f
+        assert_close(getattr(full, f)[3, keep], getattr(without, f)[0], name=f)
+    assert_close(full.residuals[3:4], without.residuals, name="residuals")
+    assert_close(full.r2[3], without.r2[0], name="r2")
+    assert np.isfinite(full.factor_returns[3, 0])
+    # Bit for bit with the fast kernel run without that style (the kept columns are processed
+    # exactly as if the dropped one had never been given).
+    fast_without = ff.cross_section_regress(p.returns, styles[:, :, [0, 2]], p.industry, **kw)
+    for f in ("factor_returns", "std_errors", "tstats"):
+        np.testing.assert_array_equal(getattr(full, f)[3, keep], getattr(fast_without, f)[3])
+    np.testing.assert_array_equal(full.residuals[3], fast_without.residuals[3])
+    assert full.r2[3] == fast_without.r2[3]
+    # Other dates: identical to the regression on the original styles.
+    ref = ff.cross_section_regress(p.returns, p.styles, p.industry, **kw)
+    other = np.arange(8) != 3
+    np.testing.assert_array_equal(full.factor_returns[other], ref.factor_returns[other])
+    # And the whole panel equals the dense numpy oracle, which applies the same rule.
+    assert_same(full, bl.cross_section_regress(p.returns, styles, p.industry, **kw))
+
+
+def test_neutralize_drops_constant_control():
+    p = random_panel(T=4, N=60, K=2, G=4, missing=0.0, seed=22)
+    ctl = p.styles.copy()
+    ctl[1, :, 0] = 0.0
+    e = ff.neutralize(p.returns, ctl, p.industry, p.weights)
+    e1 = ff.neutralize(p.returns[1:2], ctl[1:2, :, 1:], p.industry[1:2], p.weights[1:2])
+    np.testing.assert_array_equal(e[1], e1[0])
+    assert np.isfinite(e[1][np.isfinite(p.returns[1]) & np.isfinite(p.weights[1])]).all()
+    assert_close(e, bl.neutralize(p.returns, ctl, p.industry, p.weights), name="residuals")
 
 
 def test_style_explained_by_industries_is_singular():
@@ -339,9 +409,14 @@ def test_names_and_to_polars(panel):
     np.testing.assert_array_equal(df["date"].to_numpy(), np.arange(p.returns.shape[0]))
     np.testing.assert_array_equal(df["mom"].to_numpy(), res.factor_returns[:, 1 + G + 1])
     dates = np.arange("2024-01-01", p.returns.shape[0], dtype="datetime64[D]")
-    assert str(ff.cross_section_regress(p.returns).to_polars(dates)["date"].dtype) == "Date"
+    labelled = ff.cross_section_regress(p.returns, dates=dates, assets=[f"S{i}" for i in range(p.returns.shape[1])])
+    assert str(labelled.to_polars()["date"].dtype) == "Date"
+    long = labelled.to_polars("residuals", form="long")
+    assert long.columns == ["date", "asset", "residuals"] and long["asset"][1] == "S1"
     with pytest.raises(ValueError, match="dates has shape"):
-        res.to_polars(dates[:3])
+        ff.cross_section_regress(p.returns, dates=dates[:3])
+    s = str(res.summary())
+    assert "Dates estimated" in s and "mom" in s
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,7 +439,7 @@ def test_bad_input(panel):
         ff.cross_section_regress(y, s, g, cap=c[:, :3])
     with pytest.raises(TypeError, match="returns must be a numeric array"):
         ff.cross_section_regress(np.full((2, 3), "x"))
-    with pytest.raises(TypeError, match="industry must be an integer code array"):
+    with pytest.raises(TypeError, match="industry must be an integer array of industry codes"):
         ff.cross_section_regress(y, s, np.full(y.shape, "a"), cap=c)
     bad = w.copy()
     bad[3, 4] = -1.0
@@ -380,7 +455,7 @@ def test_bad_input(panel):
     badc[0, 0] = -3.0
     with pytest.raises(ValueError, match="cap must be non-negative"):
         ff.cross_section_regress(y, s, g, cap=badc)  # weights default to sqrt(cap)
-    with pytest.raises(ValueError, match=r"industry has code 4 but only 3 industry_names"):
+    with pytest.raises(ValueError, match=r"industry codes must lie in -1\.\.2"):
         ff.cross_section_regress(y, s, g, w, cap=c, industry_names=["a", "b", "c"])
     badg = g.copy()
     badg[0, 0] = -2
@@ -473,3 +548,68 @@ def test_neutralize_bad_input(panel):
         ff.neutralize([["a", "b"]])
     with pytest.raises(ValueError, match=r"industry has shape \(24, 3\)"):
         ff.neutralize(p.returns, industry=p.industry[:, :3])
+
+
+# --------------------------------------------------------------------------------------------
+# The lag as an offset of the design rows (kernel level)
+# --------------------------------------------------------------------------------------------
+
+
+def _shift(a, lag, fill):
+    """Rows moved down by ``lag`` (numpy), the first ``lag`` rows set to ``fill``."""
+    out = np.full_like(a, fill)
+    if lag < a.shape[0]:
+        out[lag:] = a[: a.shape[0] - lag]
+    return out
+
+
+@pytest.mark.parametrize("lag", [0, 1, 2, 5, 24, 30])
+@pytest.mark.parametrize("weights", ["given", "sqrt_cap"])
+def test_lag_equals_shifting_the_design_in_numpy(lag, weights):
+    from ferrofactor import _core
+
+    p = random_panel(T=24, N=150, K=3, G=6, missing=0.15, seed=31)
+    G = int(p.industry.max()) + 1
+    w = p.weights if weights == "given" else None
+    shifted = (
+        _shift(p.styles, lag, np.nan),
+        _shift(p.industry, lag, -1),
+        G,
+        None if w is None else _shift(w, lag, np.nan),
+        _shift(p.cap, lag, np.nan),
+    )
+    ref = _core.cross_section_regress(p.returns, *shifted, True, "cap")
+    outs = []
+    for threads in (1, 2):
+        ff.set_num_threads(threads)
+        try:
+            outs.append(_core.cross_section_regress(
+                p.returns, p.styles, p.industry, G, w, p.cap, True, "cap", lag=lag))
+        finally:
+            ff.set_num_threads(0)
+    for got in outs:
+        for a, b in zip(got, ref):
+            np.testing.assert_array_equal(a, b)  # bit for bit, NaN where NaN
+    f, e, r2, se, ts, n_obs = outs[0]
+    early = slice(0, min(lag, 24))
+    assert np.all(n_obs[early] == 0) and np.isnan(f[early]).all() and np.isnan(e[early]).all()
+    assert np.isnan(r2[early]).all() and np.isnan(se[early]).all() and np.isnan(ts[early]).all()
+    if lag < 24:
+        # and the dense numpy oracle on the shifted inputs agrees
+        bl_ref = bl.cross_section_regress(
+            p.returns, shifted[0], shifted[1], weights=shifted[3], cap=shifted[4],
+            industry_names=[str(g) for g in range(G)])
+        assert_close(f, bl_ref.factor_returns, name="factor_returns")
+        assert_close(e, bl_ref.residuals, name="residuals")
+        np.testing.assert_array_equal(n_obs[lag:], bl_ref.n_obs[lag:])
+
+
+def test_lag_default_is_zero():
+    from ferrofactor import _core
+
+    p = random_panel(T=5, N=40, K=2, G=3, seed=32)
+    G = int(p.industry.max()) + 1
+    a = _core.cross_section_regress(p.returns, p.styles, p.industry, G, p.weights, p.cap, True, "cap")
+    b = _core.cross_section_regress(p.returns, p.styles, p.industry, G, p.weights, p.cap, True, "cap", 0)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

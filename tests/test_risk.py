@@ -14,13 +14,9 @@ from helpers import random_panel
 import ferrofactor as ff
 from ferrofactor import _core
 from ferrofactor import baseline as bl
-from ferrofactor.risk import (
-    _clip_valid_blocks,
-    _factor_covariance,
-    bias_statistic,
-    minimum_variance_test,
-    residual_correlation,
-)
+from ferrofactor.evaluate import bias_statistic, minimum_variance_test, residual_correlation
+from ferrofactor.risk.covariance import clip_valid_blocks as _clip_valid_blocks
+from ferrofactor.risk.covariance import factor_covariance as _factor_covariance
 
 RTOL = 1e-10
 
@@ -86,7 +82,7 @@ def test_ewma_newey_west_equals_baseline(lags):
 def test_factor_covariance_equals_baseline():
     f = factor_returns_with_gaps(T=60, K=6)
     # _core returns the unclipped covariance and not-PSD flags; the eigenvalue clipping of the
-    # flagged dates (numpy eigh) is in ferrofactor.risk._factor_covariance, used by RiskModel.
+    # flagged dates (numpy eigh) is in ferrofactor.risk.covariance, used by RiskModel.
     ours, clipped = _factor_covariance(f, 20.0, 60.0, 5, 2, 10)
     want, want_clipped = bl.risk_factor_covariance(f, 20.0, 60.0, 5, 2, 10)
     assert rel_err(ours, want) < RTOL
@@ -185,8 +181,9 @@ def test_specific_newey_west_matches_ar1_long_run_variance():
     bartlett = 1 + 2 * sum((1 - lag / 6) * phi**lag for lag in range(1, 6))
     assert abs(np.mean(nw[-1]) / (bartlett * s2) - 1) < 0.05
     # the model passes the setting through
-    m = ff.RiskModel(specific_newey_west_lags=5, specific_half_life=500.0, min_periods=5)
-    m.fit(np.zeros((T, 2)), e, st, ind, cap, market=False)  # one industry, one style
+    ex = ff.Exposures(st, ind, industry_names=["all"], market=False)  # one industry, one style
+    m = ff.RiskModel.from_arrays(np.zeros((T, 2)), e, ex, cap, specific_newey_west_lags=5,
+                                 specific_half_life=500.0, min_periods=5)
     np.testing.assert_array_equal(m.raw_specific_variance, nw)
 
 
@@ -201,6 +198,12 @@ def test_regime_multiplier_equals_baseline():
 
 # ---------------------------------------------------------------------------------- model
 
+IND_NAMES = [f"industry_{g}" for g in range(6)]
+
+
+def exposures_of(p, **kw):
+    return ff.Exposures(p.styles, p.industry, industry_names=IND_NAMES[: p.n_industries], **kw)
+
 
 def model_from_panel(seed=0, **settings):
     p = random_panel(T=50, N=120, K=3, G=6, seed=seed)
@@ -210,7 +213,7 @@ def model_from_panel(seed=0, **settings):
     f[::3, 1] = np.nan  # industry 0 is empty every third date in random_panel
     f[:, p.n_industries] = np.nan  # industry G-1 is never used
     settings = {"min_periods": 5, "specific_min_periods": 10, **settings}
-    m = ff.RiskModel.from_arrays(f, p.returns, p.styles, p.industry, p.cap, market=True, **settings)
+    m = ff.RiskModel.from_arrays(f, p.returns, exposures_of(p), p.cap, **settings)
     return m, p, f
 
 
@@ -268,15 +271,31 @@ def test_portfolio_risk_equals_materialised_covariance(date):
     assert m.portfolio_risk(w[1], date, annualize=True) == pytest.approx(ours[1] * np.sqrt(252), rel=1e-14)
 
 
-def test_portfolio_holding_uncovered_asset_is_nan():
-    m, p, _ = model_from_panel()
+def test_portfolio_holding_an_asset_without_forecast_is_an_error_naming_it():
+    dates = np.arange("2020-01-01", 50, dtype="datetime64[D]")
+    p = random_panel(T=50, N=120, K=3, G=6, seed=0)
+    m0, _, f = model_from_panel()
+    assets = [f"A{i:03d}" for i in range(120)]
+    m = ff.RiskModel.from_arrays(f, p.returns, exposures_of(p, dates=dates, assets=assets), p.cap,
+                                 min_periods=5, specific_min_periods=10)
     d = m.specific_variance[-1]
-    bad = np.nonzero(~np.isfinite(d))[0][0]
-    w = np.zeros((2, d.size))
-    w[0, bad] = 1.0
-    w[1, np.nonzero(np.isfinite(d))[0][:3]] = 1 / 3
-    risk = m.portfolio_risk(w)
-    assert np.isnan(risk[0]) and np.isfinite(risk[1])
+    bad = int(np.nonzero(~np.isfinite(d))[0][0])
+    w = np.zeros(d.size)
+    w[bad] = 1.0
+    with pytest.raises(ValueError, match=rf"no risk forecast on 2020-02-19 .*{assets[bad]}"):
+        m.portfolio_risk(w)
+    ok = np.zeros(d.size)
+    ok[np.nonzero(np.isfinite(d) & np.isfinite(p.styles[-1]).all(axis=1))[0][:3]] = 1 / 3
+    assert np.isfinite(m.portfolio_risk(ok))
+    # by label, and as a mapping of asset → weight
+    held = {assets[j]: 1 / 3 for j in np.flatnonzero(ok)}
+    assert m.portfolio_risk(held, date="2020-02-19") == m.portfolio_risk(ok, date=49)
+    with pytest.raises(ValueError, match="assets the model does not have"):
+        m.portfolio_risk({"ZZZ": 1.0})
+    with pytest.raises(ValueError, match="is not among the 50 dates"):
+        m.portfolio_risk(ok, date="2021-01-01")
+    with pytest.raises(TypeError, match="float"):
+        m.portfolio_risk(ok, date=40.7)
 
 
 def test_factor_exposures_equal_dense():
@@ -306,6 +325,11 @@ def test_risk_decomposition_sums_to_total():
     np.testing.assert_allclose(dec.marginal[ok], cov[np.ix_(ok, ok)] @ w[ok] / total, rtol=1e-10, atol=1e-18)
     frame = dec.to_polars()
     assert frame.height == len(m.factor_names) + 1
+    # annualised: volatilities × sqrt(252), variances × 252, and still adding up
+    ann = m.risk_decomposition(w, annualize=True)
+    assert ann.total_vol == pytest.approx(total * np.sqrt(252), rel=1e-12)
+    assert ann.factor_var + ann.specific_var == pytest.approx(252 * total**2, rel=1e-12)
+    assert np.sum(ann.factor_contrib) + ann.specific_contrib == pytest.approx(ann.total_vol, rel=1e-12)
 
 
 def kkt_factor_returns(b, r, wts, cap, market, n_ind):
@@ -352,50 +376,69 @@ def test_factor_mimicking_portfolios_reproduce_regression():
 
 def test_bad_inputs_raise_clear_errors():
     m, p, f = model_from_panel()
+    ex = exposures_of(p)
     with pytest.raises(ValueError, match=r"weights have 119 assets .* the model has 120 assets"):
         m.portfolio_risk(np.ones((2, 119)))
     w_bad = covered_weights(m, -1)
     w_bad[3, 17] = np.nan
-    with pytest.raises(ValueError, match="(?i)weights must be finite: portfolio 3 has nan at asset 17"):
+    with pytest.raises(ValueError, match="weights must be finite: portfolio 3 has nan at asset 17"):
         m.portfolio_risk(w_bad)
     w_bad[3, 17] = np.inf
     with pytest.raises(ValueError, match="weights must be finite: portfolio 3 has inf at asset 17"):
         m.factor_exposures(w_bad)
-    with pytest.raises(ValueError, match="vol_half_life must be a positive finite number"):
-        ff.RiskModel(vol_half_life=0).fit(f, p.returns, p.styles, p.industry, p.cap)
-    with pytest.raises(ValueError, match="specific_half_life must be a positive"):
-        ff.RiskModel(specific_half_life=-3).fit(f, p.returns, p.styles, p.industry, p.cap)
+    # settings are validated in __init__, before any data is seen
+    with pytest.raises(ValueError, match="vol_half_life must be > 0"):
+        ff.RiskModel(vol_half_life=0)
+    with pytest.raises(ValueError, match="specific_half_life must be > 0"):
+        ff.RiskModel(specific_half_life=-3)
+    with pytest.raises(ValueError, match="newey_west_lags must be a pair"):
+        ff.RiskModel(newey_west_lags=5)
+    with pytest.raises(ValueError, match="specific_blend_periods must be >= 0"):
+        ff.RiskModel(specific_blend_periods=-1)
+    with pytest.raises(ValueError, match="specific_newey_west_lags must be >= 0"):
+        ff.RiskModel(specific_newey_west_lags=-2)
+    with pytest.raises(TypeError, match="specific_newey_west_lags must be an integer"):
+        ff.RiskModel(specific_newey_west_lags=1.5)
+    with pytest.raises(ValueError, match="n_cap_groups must be <= 10000"):
+        ff.RiskModel(n_cap_groups=2**62)
     with pytest.raises(ValueError, match="half_life must be a positive"):
         _core.risk_ewma_newey_west(f, 0.0, 1, 1)
-    with pytest.raises(ValueError, match=r"styles has shape \(50, 119, 3\), expected \(50, 120, 3\)"):
-        ff.RiskModel().fit(f, p.returns, p.styles[:, :119], p.industry, p.cap)
-    with pytest.raises(ValueError, match="factor_returns has 3 columns but market=True"):
-        ff.RiskModel().fit(f[:, :3], p.returns, p.styles, p.industry, p.cap)
-    with pytest.raises(ValueError, match="industry codes must be < n_industries=6"):
-        ff.RiskModel().fit(f, p.returns, p.styles, np.where(p.industry == 1, 7, p.industry), p.cap)
-    with pytest.raises(TypeError, match="industry must be an integer code array"):
-        ff.RiskModel().fit(f, p.returns, p.styles, p.industry + 0.5, p.cap)
-    with pytest.raises(ValueError, match="newey_west_lags must be a pair"):
-        ff.RiskModel(newey_west_lags=5).fit(f, p.returns, p.styles, p.industry, p.cap)
-    with pytest.raises(ValueError, match="specific_blend_periods must be"):
-        ff.RiskModel(specific_blend_periods=-1).fit(f, p.returns, p.styles, p.industry, p.cap)
-    with pytest.raises(ValueError, match="specific_newey_west_lags must be >= 0"):
-        ff.RiskModel(specific_newey_west_lags=-2).fit(f, p.returns, p.styles, p.industry, p.cap)
-    with pytest.raises(TypeError, match="specific_newey_west_lags must be an integer"):
-        ff.RiskModel(specific_newey_west_lags=1.5).fit(f, p.returns, p.styles, p.industry, p.cap)
-    with pytest.raises(ValueError, match="date index 50 out of range"):
+    with pytest.raises(ValueError, match=r"exposures has shape \(50, 120\), expected \(50, 119\)"):
+        ff.RiskModel.from_arrays(f, p.returns[:, :119], ex, p.cap)
+    with pytest.raises(ValueError, match=r"factor_returns has shape \(50, 3\), expected \(50, 10\)"):
+        ff.RiskModel.from_arrays(f[:, :3], p.returns, ex, p.cap)
+    with pytest.raises(TypeError, match="exposures must be a ferrofactor.Exposures"):
+        ff.RiskModel.from_arrays(f, p.returns, p.styles, p.cap)
+    with pytest.raises(TypeError, match="result must be a FactorModelResult"):
+        ff.RiskModel().fit(f)
+    with pytest.raises(ValueError, match="date position 50 is out of range"):
         m.portfolio_risk(np.zeros(120), 50)
+    with pytest.raises(ff.NotFittedError):
+        ff.RiskModel().portfolio_risk(np.zeros(120))
     # non-PSD user factor covariance
-    st, ind = np.zeros((4, 1)), np.array([0, 0, 1, 1])
+    one = ff.Exposures(np.zeros((1, 4, 1)), np.array([[0, 0, 1, 1]]))
     bad = np.array([[1.0, 0, 0, 0], [0, 1, 2, 0], [0, 2, 1, 0], [0, 0, 0, 1]])
     with pytest.raises(ValueError, match="factor_covariance must be positive semi-definite"):
-        ff.RiskModel.from_covariance(bad, np.ones(4), st, ind)
-    with pytest.raises(ValueError, match="factor_covariance must be symmetric"):
-        ff.RiskModel.from_covariance(np.triu(np.ones((4, 4))), np.ones(4), st, ind)
-    with pytest.raises(ValueError, match=r"factor_covariance has shape \(3, 3\), expected \(4, 4\)"):
-        ff.RiskModel.from_covariance(np.eye(3), np.ones(4), st, ind)
+        ff.RiskModel.from_covariance(bad, np.ones(4), one)
+    with pytest.raises(ValueError, match="factor_covariance: .*symmetric"):
+        ff.RiskModel.from_covariance(np.triu(np.ones((4, 4))), np.ones(4), one)
+    with pytest.raises(ValueError, match=r"factor_covariance has shape \(1, 3, 3\), expected \(1, 4, 4\)"):
+        ff.RiskModel.from_covariance(np.eye(3), np.ones(4), one)
     with pytest.raises(ValueError, match="forecast_vol must be positive"):
         bias_statistic(np.ones(5), np.zeros(5))
+
+
+def test_a_failed_refit_leaves_the_model_unchanged():
+    m, p, f = model_from_panel()
+    before = {k: getattr(m, k).copy() for k in ("factor_covariance", "specific_variance")}
+    dates_before = m.dates
+    with pytest.raises(ValueError):
+        m._fit(f, p.returns[:, :100], exposures_of(p), p.cap, None)  # bad shapes: nothing stored
+    with pytest.raises(ValueError):
+        m._fit(f, p.returns, exposures_of(p), p.cap, keep_dates=[999])
+    for k, v in before.items():
+        np.testing.assert_array_equal(getattr(m, k), v)
+    assert m.dates is dates_before
 
 
 def test_from_covariance_products():
@@ -406,7 +449,8 @@ def test_from_covariance_products():
     a = rng.standard_normal((6, 6))
     fc = a @ a.T * 1e-4
     d = rng.uniform(1e-4, 4e-4, n)
-    m = ff.RiskModel.from_covariance(fc, d, st, ind, market=True, n_industries=3)
+    ex = ff.Exposures(st[None], ind[None])
+    m = ff.RiskModel.from_covariance(fc, d, ex)
     w = rng.standard_normal((4, n))
     want = bl.risk_portfolio_risk_dense(w, st, ind, True, 3, fc, d)
     assert rel_err(m.portfolio_risk(w), want) < RTOL
@@ -424,7 +468,7 @@ def test_results_identical_across_thread_counts():
     try:
         for nt in (1, 2):
             ff.set_num_threads(nt)
-            m = ff.RiskModel.from_arrays(f, p.returns, p.styles, p.industry, p.cap, specific_min_periods=5)
+            m = ff.RiskModel.from_arrays(f, p.returns, exposures_of(p), p.cap, specific_min_periods=5)
             ok = np.isfinite(m.specific_variance[-1]) & np.isfinite(p.styles[-1]).all(axis=1)
             out.append((m.factor_covariance.copy(), m.specific_variance.copy(), m.portfolio_risk(w * ok), m.factor_exposures(w * ok)))
     finally:
@@ -439,66 +483,26 @@ def test_results_identical_across_thread_counts():
 def test_properties_frames_and_keep_dates():
     m, p, f = model_from_panel()
     dates = np.arange("2020-01-01", 50, dtype="datetime64[D]")
-    mk = ff.RiskModel.from_arrays(
-        f, p.returns, p.styles, p.industry, p.cap, dates=dates, keep_dates=dates[[10, 40]],
-        min_periods=5, specific_min_periods=10,
-    )
+    ex = exposures_of(p, dates=dates, assets=[f"A{i}" for i in range(120)])
+    mk = ff.RiskModel.from_arrays(f, p.returns, ex, p.cap, keep_dates=dates[[10, 40]],
+                                  min_periods=5, specific_min_periods=10)
     assert mk.factor_covariance.shape == (2, 10, 10)
+    np.testing.assert_array_equal(mk.dates, dates[[10, 40]])
     np.testing.assert_array_equal(mk.factor_covariance[1], m.factor_covariance[40])
     np.testing.assert_array_equal(mk.specific_variance[0], m.specific_variance[10])
     w = covered_weights(m, 40)
     np.testing.assert_array_equal(mk.portfolio_risk(w, dates[40]), m.portfolio_risk(w, 40))
+    np.testing.assert_array_equal(mk.portfolio_risk(w, "2020-02-10"), m.portfolio_risk(w, 40))
     vol = m.to_polars()
     assert vol.shape == (50, 11) and vol.columns[1] == "market"
-    assert m.to_polars("factor_covariance").height == 50 * 100
-    spec = m.to_polars("specific_risk")
-    assert spec.height == 50 * 120 and "structural" in spec.columns
+    assert m.to_polars("factor_covariance", form="long").height == 50 * 100
+    assert m.to_polars("factor_covariance").shape == (50 * 10, 2 + 10)
+    spec = mk.to_polars("specific_risk", form="long")
+    assert spec.columns == ["date", "asset", "specific_risk"] and spec.height == 2 * 120
+    assert spec["asset"][1] == "A1" and spec["date"][0] == dates[10]
+    assert "Risk model" in str(m.summary())
     with pytest.raises(ValueError, match="kind must be one of"):
         m.to_polars("nope")
-
-
-def test_from_factor_model_duck_typed_result():
-    m, p, f = model_from_panel()
-
-    class Ex:
-        styles = p.styles
-        industry = p.industry
-        market = True
-        style_names = ["value", "momentum", "size"]
-        industry_names = [f"ind{g}" for g in range(6)]
-
-    class Result:
-        factor_returns = f
-        residuals = p.returns
-        exposures = Ex()
-        cap = p.cap
-
-    m2 = ff.RiskModel.from_factor_model(Result(), min_periods=5, specific_min_periods=10)
-    np.testing.assert_array_equal(m2.factor_covariance, m.factor_covariance)
-    np.testing.assert_array_equal(m2.specific_variance, m.specific_variance)
-    assert m2.factor_names[-1] == "size" and m2.factor_names[1] == "ind0"
-    # the lead's Exposures object, with dates and assets labels
-    dates = np.arange("2021-01-04", 50, dtype="datetime64[D]")
-    ex = ff.Exposures(p.styles, p.industry, industry_names=Ex.industry_names, dates=dates,
-                      assets=[f"A{i}" for i in range(120)])
-    m3 = ff.RiskModel.from_factor_model(Result(), exposures=ex, min_periods=5, specific_min_periods=10)
-    np.testing.assert_array_equal(m3.factor_covariance, m.factor_covariance)
-    assert m3.factor_names == ex.factor_names and m3.dates[0] == dates[0] and m3.assets[1] == "A1"
-    w = covered_weights(m, 30)
-    np.testing.assert_array_equal(m3.portfolio_risk(w, dates[30]), m.portfolio_risk(w, 30))
-    # industries only (no styles)
-    ex_ind = ff.Exposures(None, p.industry)
-    f_ind = np.ascontiguousarray(f[:, :6])  # Exposures infers 5 industries (code 5 unused)
-
-    class R2:
-        factor_returns = f_ind
-        residuals = p.returns
-        cap = p.cap
-
-    m4 = ff.RiskModel.from_factor_model(R2(), exposures=ex_ind, min_periods=5, specific_min_periods=10)
-    assert m4.factor_covariance.shape == (50, 6, 6)
-    with pytest.raises(TypeError, match="exposures must be an Exposures"):
-        ff.RiskModel.from_factor_model(R2(), exposures=[1, 2])
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -549,7 +553,7 @@ def simulate_truth(T=1000, N=400, G=5, KS=2, seed=0):
 @pytest.fixture(scope="module")
 def truth():
     s = simulate_truth()
-    args = (s["f"], s["res"], s["styles"], s["industry"], s["cap"])
+    args = (s["f"], s["res"], ff.Exposures(s["styles"], s["industry"]), s["cap"])
     s["model"] = ff.RiskModel.from_arrays(*args)  # the defaults: NW lags (5, 2)
     s["model_no_nw"] = ff.RiskModel.from_arrays(*args, newey_west_lags=(0, 0))
     return s
@@ -596,10 +600,33 @@ def test_bias_statistics_with_newey_west_on_known_truth(truth):
 
 def test_minimum_variance_test_on_known_truth(truth):
     out = minimum_variance_test(truth["model"], truth["r"], every=5)
-    keep = out["dates"] >= 250
-    b = bias_statistic(out["realized"][keep], out["forecast_vol"][keep])
+    keep = out.dates >= 250
+    b = bias_statistic(out.realized[keep, 0], out.forecast_vol[keep, 0])
     assert b.inside, (b.bias, b.lower, b.upper)
-    assert out["forecast_vol"].min() > 0
+    assert out.forecast_vol.min() > 0
+    np.testing.assert_allclose(out.weights.sum(axis=1), 1.0, rtol=1e-12)
+    # each date's weights are the dense minimum-variance solution Σ⁻¹1 / 1ᵀΣ⁻¹1
+    m = truth["model"]
+    d = int(out.dates[7])
+    cov = m.covariance(d)
+    ok = np.isfinite(np.diag(cov))
+    x = np.linalg.solve(cov[np.ix_(ok, ok)], np.ones(ok.sum()))
+    np.testing.assert_allclose(out.weights[7, ok], x / x.sum(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(out.forecast_vol[7, 0], m.portfolio_risk(out.weights[7], d), rtol=1e-12)
+
+
+def test_bias_test_of_fixed_portfolios_equals_the_per_date_products(truth):
+    m, r = truth["model"], truth["r"]
+    rng = np.random.default_rng(3)
+    w = rng.random((4, r.shape[1]))
+    test = ff.evaluate.bias_test(m, r, w, dates=np.arange(300, 320))
+    for i, d in enumerate(range(300, 320)):
+        live = np.isfinite(m.specific_variance[d]) & np.isfinite(r[d + 1])
+        wd = np.where(live, w, 0.0)
+        wd *= (w.sum(axis=1) / wd.sum(axis=1))[:, None]
+        np.testing.assert_allclose(test.forecast_vol[i], m.portfolio_risk(wd, d), rtol=1e-12)
+        np.testing.assert_allclose(test.realized[i], wd @ np.where(live, r[d + 1], 0.0), rtol=1e-12)
+    assert test.bias.bias.shape == (4,)
 
 
 def test_residual_correlation_finds_missing_factor():
@@ -611,7 +638,9 @@ def test_residual_correlation_finds_missing_factor():
     e[:, group] += 1.5 * oil[:, None]  # a factor the model forgot
     e[rng.random((T, N)) < 0.05] = np.nan
     out = residual_correlation(e, threshold=0.3)
-    assert len(out.groups) == 1
+    assert len(out.groups) == 1 and out.group_assets == [["3", "17", "25", "40", "41"]]
+    with pytest.raises(ValueError, match="at least 2 dates"):
+        residual_correlation(e[:0])
     np.testing.assert_array_equal(out.groups[0], group)
     assert out.top_eigenvalues[0] > out.mp_edge
     # pairwise correlation equals numpy's on the common dates
@@ -623,15 +652,19 @@ def test_residual_correlation_finds_missing_factor():
 
 
 def test_from_factor_model_on_the_synthetic_universe():
-    # FactorModel (lag 1, sqrt-cap weights, cap-weighted industry constraint) → RiskModel.
+    # FactorModel (lag 1, sqrt-cap weights, cap-weighted industry constraint) → RiskModel, which
+    # needs nothing but the result: the unlagged exposures, the cap and the labels travel with it.
     pan = ff.datasets.synthetic_universe(n_assets=300, n_days=160, n_industries=5, n_styles=3, seed=2)
     tr = pan.truth
     exp = ff.Exposures(tr.exposures, tr.industry, style_names=list(tr.style_names),
                        industry_names=list(tr.industry_names), dates=pan.dates, assets=pan.assets)
     cap, r = pan["market_cap"], pan["returns"]
-    res = ff.FactorModel().fit(r, exp, cap=cap)
-    rm = ff.RiskModel.from_factor_model(res, exposures=exp, cap=cap, min_periods=10, specific_min_periods=20)
+    res = ff.FactorModel().fit(pan, exp)
+    rm = ff.RiskModel.from_factor_model(res, min_periods=10, specific_min_periods=20)
     assert rm.factor_names == res.factor_names and rm.dates[5] == pan.dates[5]
+    assert rm.exposures is exp
+    # the last date has exposures too (nothing was lost to the lag)
+    assert np.isfinite(rm.specific_variance[-1]).sum() > 200
     # Mimicking portfolios built at t from the exposures and caps of t earn the factor returns
     # the regression estimates at t + 1 (restricted to the assets that have a return at t + 1,
     # as the regression is).
@@ -641,11 +674,11 @@ def test_from_factor_model_on_the_synthetic_universe():
         got = np.nan_to_num(omega) @ np.nan_to_num(r[t + 1])
         got[np.isnan(omega).all(axis=1)] = np.nan
         assert rel_err(got, res.factor_returns[t + 1]) < 1e-9  # two solves of a K×K system
-    # Without the unlagged exposures the lagged ones are shifted back: same Σf, same D except
-    # the last date (whose exposures only the next date's regression would have used).
-    rm2 = ff.RiskModel.from_factor_model(res, cap=cap, min_periods=10, specific_min_periods=20)
-    np.testing.assert_array_equal(rm2.factor_covariance, rm.factor_covariance)
-    np.testing.assert_array_equal(rm2.specific_variance[:-1], rm.specific_variance[:-1])
-    assert np.isnan(rm2.specific_variance[-1]).all()
-    with pytest.raises(ValueError, match=r"cap \(T, N\) is required"):
-        ff.RiskModel.from_factor_model(res)
+    # a fitted FactorModel is accepted too
+    model = ff.FactorModel()
+    model.fit(pan, exp)
+    rm2 = ff.RiskModel(min_periods=10, specific_min_periods=20).fit(model)
+    np.testing.assert_array_equal(rm2.specific_variance, rm.specific_variance)
+    nocap = ff.FactorModel(weights="equal", industry_constraint="equal").fit(r, exp)
+    with pytest.raises(ValueError, match="the risk model needs the market cap"):
+        ff.RiskModel.from_factor_model(nocap)

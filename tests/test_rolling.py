@@ -48,8 +48,8 @@ def test_moments_vs_baseline(name, window, min_periods, halflife):
         got = ff.rolling_sum(X, window, min_periods)
         want = bl.rolling_sum(X, window, min_periods)
     else:
-        got = getattr(ff, name)(X, window, min_periods, halflife=halflife)
-        want = getattr(bl, name)(X, window, min_periods, halflife=halflife)
+        got = getattr(ff, name)(X, window, min_periods, half_life=halflife)
+        want = getattr(bl, name)(X, window, min_periods, half_life=halflife)
     assert_same(got, want, atol=1e-13 * 0.02)
 
 
@@ -80,7 +80,7 @@ def test_ewm_vs_pandas_and_baseline(halflife, min_periods):
 def test_ewm_with_window_vs_baseline():
     got = ff.ewm_std(X, 21.0, 10, window=63)
     assert_same(got, bl.ewm_std(X, 21.0, 10, window=63), atol=1e-15)
-    assert_same(got, ff.rolling_std(X, 63, 10, halflife=21.0))
+    assert_same(got, ff.rolling_std(X, 63, 10, half_life=21.0))
 
 
 def test_std_no_catastrophic_cancellation():
@@ -107,8 +107,8 @@ def test_beta_vs_baseline(halflife):
     m = rng.normal(0, 0.01, T)
     m[7] = np.nan
     x = X + np.linspace(-0.5, 2.0, N) * m[:, None]
-    b, r = ff.rolling_beta(x, m, window=63, min_periods=20, halflife=halflife)
-    bb, rb = bl.rolling_beta(x, m, window=63, min_periods=20, halflife=halflife)
+    b, r = ff.rolling_beta(x, m, window=63, min_periods=20, half_life=halflife)
+    bb, rb = bl.rolling_beta(x, m, window=63, min_periods=20, half_life=halflife)
     assert_same(b, bb, atol=1e-12)
     assert_same(r, rb, atol=1e-15)
 
@@ -128,7 +128,7 @@ def test_beta_vs_statsmodels_one_window():
     assert b[-1, 0] == pytest.approx(fit.params[1], rel=1e-10)
     assert r[-1, 0] == pytest.approx(np.sqrt(fit.mse_resid), rel=1e-10)
     # weighted: statsmodels WLS with weights 0.5**(lag/h); resid_vol = sqrt(Σw e²/Σw · n/(n−2))
-    b, r = ff.rolling_beta(x, m, window=60, min_periods=30, halflife=15.0)
+    b, r = ff.rolling_beta(x, m, window=60, min_periods=30, half_life=15.0)
     w = 0.5 ** ((T - 1 - np.arange(T - 60, T)) / 15.0)
     fit = sm.WLS(x[sl, 0][ok], sm.add_constant(m[sl][ok]), weights=w[ok]).fit()
     n = ok.sum()
@@ -183,9 +183,9 @@ def test_threads_identical():
     def everything():
         return [
             ff.rolling_std(x, 63, 20),
-            ff.rolling_mean(x, 63, 20, halflife=21.0),
+            ff.rolling_mean(x, 63, 20, half_life=21.0),
             ff.ewm_var(x, 30.0),
-            *ff.rolling_beta(x, m, 63, 20, halflife=21.0),
+            *ff.rolling_beta(x, m, 63, 20, half_life=21.0),
             ff.compounded_return(x, 126, 21, 50),
             ff.max_drawdown(x, 63, 20),
         ]
@@ -222,9 +222,9 @@ def test_bad_input():
         ff.rolling_std(X, 2.5)
     with pytest.raises(ValueError, match=r"min_periods \(10\) must be <= window \(5\)"):
         ff.rolling_std(X, 5, 10)
-    with pytest.raises(ValueError, match="halflife must be a positive"):
-        ff.rolling_mean(X, 5, halflife=-1.0)
-    with pytest.raises(ValueError, match="halflife must be a positive"):
+    with pytest.raises(ValueError, match="half_life must be a positive"):
+        ff.rolling_mean(X, 5, half_life=-1.0)
+    with pytest.raises(ValueError, match="half_life must be a positive"):
         ff.ewm_mean(X, 0.0)
     with pytest.raises(ValueError, match=r"market has shape \(3,\), expected \(160,\)"):
         ff.rolling_beta(X, np.zeros(3))

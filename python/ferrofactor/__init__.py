@@ -1,24 +1,75 @@
 """ferrofactor: equity factor models on full-universe daily panels, with a Rust core.
 
-Import as ``import ferrofactor as ff``. Arrays follow one convention throughout: a panel field is
-a C-contiguous float64 array shaped ``(T, N)`` (dates × assets) with NaN where missing; styles
-are ``(T, N, K)``; industry codes are ``(T, N)`` int32 with -1 for "none".
+Import as ``import ferrofactor as ff``.
 
-``ff.baseline`` holds plain-numpy reference implementations of every kernel (the test oracle and
+Vocabulary (one name each, everywhere)
+--------------------------------------
+- ``industry``: integer industry codes, -1 = none. Any integer values are accepted at the
+  boundary (8-digit GICS included); they are mapped once to dense codes ``0..G-1`` and the
+  original values (or the given names) are kept as ``industry_names``.
+- ``styles``: style exposures ``(T, N, K)``, named by ``style_names``.
+- ``cap``: market capitalisation (argument name); the Panel field is ``"market_cap"``.
+- ``weights``: regression weights or portfolio weights, by context.
+- ``half_life``: of exponential weights, in dates (rows).
+- ``lag``: always in dates (rows). Calendar-day delays have their own names
+  (``report_lag_days`` for the availability of fundamentals).
+- ``horizons``: forward-return lengths in dates.
+- ``periods_per_year``: 252 for daily data (:data:`ferrofactor.constants.PERIODS_PER_YEAR`).
+- ``date``, ``asset``: column names of long frames.
+
+Conventions
+-----------
+- A panel field is a C-contiguous float64 ``(T, N)`` array (dates × assets), NaN where missing;
+  a Polars frame (long ``date, asset, value`` or wide ``date`` + one column per asset) is
+  accepted wherever a field is, and keeps its labels.
+- ``returns[t]`` runs from close t−1 to close t and is explained by what is known at t−1: the
+  library lags explicitly (``lag``, default 1), never silently.
+- Stages hand over labelled objects: :class:`Panel` → :class:`Exposures` →
+  :class:`FactorModelResult` → :class:`RiskModel`. Where two inputs carry labels they must match.
+- Every result follows one protocol (:mod:`ferrofactor.results`): read-only labelled arrays,
+  ``to_polars(kind=..., form="wide" | "long")`` and ``summary()``.
+- Bad input raises ``ValueError``/``TypeError`` naming the argument.
+
+``ff.baseline`` holds plain-numpy reference implementations of the kernels (the test oracle and
 the benchmark baseline).
 """
 
 from __future__ import annotations
 
-from ferrofactor import datasets
-from ferrofactor._core import get_num_threads, set_num_threads
-from ferrofactor import descriptors
-from ferrofactor.descriptors import (
-    combined_score,
-    compute_descriptors,
-    momentum_selection,
-    neutralize_signal,
+from ferrofactor import (
+    baseline,
+    constants,
+    datasets,
+    descriptors,
+    evaluate,
+    inference,
+    signals,
 )
+from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.clean import neutralize, rank, standardize, winsorize
+from ferrofactor.descriptors import compute_descriptors
+from ferrofactor.exposures import Exposures
+from ferrofactor.io import (
+    dollar_volume,
+    market_cap,
+    read_classifications,
+    read_fundamentals,
+    read_panel,
+    read_universe,
+    returns_from_prices,
+)
+from ferrofactor.model import FactorModel, FactorModelResult
+from ferrofactor.panel import Panel
+from ferrofactor.regress import (
+    CrossSectionResult,
+    FamaMacBethResult,
+    cross_section_regress,
+    fama_macbeth,
+    robust_clip_returns,
+)
+from ferrofactor.results import NotFittedError, Result, Summary
+from ferrofactor import risk
+from ferrofactor.risk import RiskDecomposition, RiskModel
 from ferrofactor.rolling import (
     compounded_return,
     ewm_mean,
@@ -31,74 +82,65 @@ from ferrofactor.rolling import (
     rolling_sum,
     rolling_var,
 )
-from ferrofactor.clean import neutralize, rank, standardize, winsorize
-from ferrofactor.exposures import Exposures
-from ferrofactor.io import (
-    derive_price_fields,
-    dollar_volume,
-    market_cap,
-    read_classifications,
-    read_fundamentals,
-    read_panel,
-    returns_from_prices,
-)
-from ferrofactor.model import (
-    CrossSectionResult,
-    FactorModel,
-    cross_section_regress,
-    fama_macbeth,
-    robust_clip_returns,
-)
-from ferrofactor.panel import Panel
-from ferrofactor.results import FactorModelResult, FamaMacBethResult
-from ferrofactor import risk
-from ferrofactor.risk import RiskModel
+from ferrofactor.signals import combined_score, momentum_selection, neutralize_signal
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "CrossSectionResult",
-    "Exposures",
+    # data
     "Panel",
+    "read_universe",
+    "read_panel",
+    "read_fundamentals",
+    "read_classifications",
+    "returns_from_prices",
+    "market_cap",
+    "dollar_volume",
+    "datasets",
+    # descriptors, exposures, signals
+    "descriptors",
+    "compute_descriptors",
+    "Exposures",
+    "signals",
+    "combined_score",
+    "neutralize_signal",
+    "momentum_selection",
+    # cleaning and rolling kernels
+    "winsorize",
+    "standardize",
+    "rank",
+    "neutralize",
+    "rolling_sum",
+    "rolling_mean",
+    "rolling_var",
+    "rolling_std",
+    "ewm_mean",
+    "ewm_var",
+    "ewm_std",
+    "rolling_beta",
+    "compounded_return",
+    "max_drawdown",
+    # regressions and the factor model
     "cross_section_regress",
+    "CrossSectionResult",
+    "fama_macbeth",
+    "FamaMacBethResult",
+    "robust_clip_returns",
     "FactorModel",
     "FactorModelResult",
-    "FamaMacBethResult",
-    "fama_macbeth",
-    "robust_clip_returns",
-    "datasets",
-    "derive_price_fields",
-    "dollar_volume",
-    "RiskModel",
+    # risk
     "risk",
+    "RiskModel",
+    "RiskDecomposition",
+    # evaluation and protocol
+    "evaluate",
+    "inference",
+    "Result",
+    "Summary",
+    "NotFittedError",
+    "constants",
+    "baseline",
     "get_num_threads",
-    "market_cap",
-    "read_classifications",
-    "read_fundamentals",
-    "read_panel",
-    "returns_from_prices",
-    "neutralize",
     "set_num_threads",
-    # descriptors
-    "descriptors",
-    "combined_score",
-    "compute_descriptors",
-    "momentum_selection",
-    "neutralize_signal",
-    # rolling
-    "compounded_return",
-    "ewm_mean",
-    "ewm_std",
-    "ewm_var",
-    "max_drawdown",
-    "rolling_beta",
-    "rolling_mean",
-    "rolling_std",
-    "rolling_sum",
-    "rolling_var",
-    # clean
-    "rank",
-    "standardize",
-    "winsorize",
 ]

@@ -32,6 +32,7 @@ def cross_section_regress(
     cap: npt.NDArray[np.float64] | None,
     market: bool,
     industry_constraint: str | None,
+    lag: int = 0,
 ) -> tuple[
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
@@ -64,6 +65,21 @@ def standardize(
     limit: float = 3.0,
 ) -> npt.NDArray[np.float64]: ...
 def rank(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+# --- codes (rust/codes.rs) ---
+def dense_codes(codes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
+
+# --- exposures (rust/exposures.rs) ---
+def build_styles(
+    descriptors: list[npt.NDArray[np.float64]],
+    parts: list[list[tuple[int, float]]],
+    cap: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    winsorize: str | None,
+    limit: float,
+    fill: str | None,
+) -> npt.NDArray[np.float64]: ...
 
 # panel
 def scatter_fields(
@@ -141,3 +157,34 @@ def risk_exposures_times(
     v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
 ) -> np.ndarray: ...
 def risk_check_factor_covariance(c: np.ndarray) -> None: ...
+
+# --- risk validation (rust/risk/validation.rs), batched over D stored dates ---
+def risk_forecast_volatility(
+    weights: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def risk_bias_paths(
+    weights: npt.NDArray[np.float64],
+    returns: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    normalize: bool,
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def risk_min_variance(
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...

@@ -1,16 +1,56 @@
 """Argument checking shared by the public wrappers.
 
-Each helper converts its argument once at the boundary (dtype, C order) and raises a ``TypeError``
-or ``ValueError`` that names the argument and what was seen. Never ``assert``: checks must hold
-under ``python -O``.
+Each helper converts its argument once at the boundary (dtype, C order, labels) and raises a
+``TypeError`` or ``ValueError`` that names the argument and what was seen. Never ``assert``:
+checks must hold under ``python -O``.
+
+Labels: wherever a ``(T, N)`` field is accepted, a Polars DataFrame is accepted too, long
+(``date``, ``asset``, one value column) or wide (a ``date`` column plus one column per asset); it
+is converted once (:func:`as_field`) and keeps its dates and assets. Where two inputs both carry
+labels they must be identical (:func:`check_same_labels`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+#: Largest integer setting accepted anywhere (lags, windows, counts): far beyond any real panel,
+#: far below anything that could overflow an allocation size.
+MAX_INT_SETTING = 10**9
+
+
+def _is_panel(x: Any) -> bool:
+    return type(x).__name__ == "Panel" and hasattr(x, "float_fields")
+
+
+def _is_polars_frame(x: Any) -> bool:
+    mod = type(x).__module__ or ""
+    return mod.startswith("polars") and type(x).__name__ in ("DataFrame", "LazyFrame")
+
+
+def _is_polars_series(x: Any) -> bool:
+    mod = type(x).__module__ or ""
+    return mod.startswith("polars") and type(x).__name__ == "Series"
+
+
+def _refuse_containers(name: str, x: Any) -> None:
+    if _is_panel(x):
+        fields = list(x.float_fields)
+        hint = f"{name}=panel[{fields[0]!r}]" if fields else f"{name}=panel['<field>']"
+        raise TypeError(
+            f"{name} is a Panel; pass one of its fields, e.g. {hint} (fields: {fields})"
+        )
+    if type(x).__name__ == "Exposures":
+        raise TypeError(f"{name} is an Exposures; pass an array (e.g. exposures.styles) instead")
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy masked array; its mask would be lost. Pass a plain array with NaN "
+            f"where values are missing (e.g. {name}.filled(np.nan))"
+        )
 
 
 def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) -> np.ndarray | None:
@@ -18,13 +58,28 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
 
     Numeric arrays of another dtype (float32, int, bool) or layout (Fortran order, strided views)
     are converted once; non-numeric input raises ``TypeError``; a wrong number of dimensions
-    raises ``ValueError``.
+    raises ``ValueError``. A Polars DataFrame (``ndim == 2``, long or wide, see
+    :func:`as_field`) or Series (``ndim == 1``) is converted; a Panel, an Exposures or a masked
+    array raises ``TypeError`` saying what to pass instead.
     """
     if x is None:
         if allow_none:
             return None
         raise TypeError(f"{name} is required, got None")
-    arr = np.asarray(x)
+    _refuse_containers(name, x)
+    if _is_polars_frame(x):
+        if ndim != 2:
+            raise TypeError(f"{name} must be a {ndim}-dimensional array, got a polars DataFrame")
+        return as_field(name, x)[0]
+    if _is_polars_series(x):
+        x = x.to_numpy()
+    if isinstance(x, (list, tuple)):
+        try:
+            arr = np.asarray(x)
+        except ValueError as e:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array; got ragged nested lists ({e})") from None
+    else:
+        arr = np.asarray(x)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
@@ -36,8 +91,31 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
+def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset"):
+    """A ``(T, N)`` field and its labels: ``(values, dates or None, assets or None)``.
+
+    ``x`` is an array-like (no labels) or a Polars DataFrame, long (``date``, ``asset``, one
+    numeric value column) or wide (``date`` plus one numeric column per asset). A non-numeric
+    column that is not the date is refused (never turned into numbers).
+    """
+    if _is_polars_frame(x):
+        from ferrofactor.panel import field_from_frame
+
+        if type(x).__name__ == "LazyFrame":
+            x = x.collect()
+        values, dates, assets = field_from_frame(name, x, date=date, asset=asset)
+        return values, dates, assets
+    return as_float_array(name, x, 2), None, None
+
+
 def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
-    """Return integer codes ``x`` as a C-contiguous int32 array (-1 = none)."""
+    """Return integer codes ``x`` as a C-contiguous int32 array (-1 = none), values unchanged.
+
+    Use :func:`as_industry` for industry codes: it maps any integer values to dense codes.
+    """
+    _refuse_containers(name, x)
+    if _is_polars_series(x):
+        x = x.to_numpy()
     arr = np.asarray(x)
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(
@@ -57,6 +135,84 @@ def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
+def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map integer codes (-1 = none, any other value a label) to dense int32 codes ``0..G-1`` in
+    the sorted order of the distinct values: ``(codes, distinct values)``. Never sizes anything by
+    the largest value."""
+    from ferrofactor import _core
+
+    return _core.dense_codes(np.ascontiguousarray(values, dtype=np.int64))
+
+
+def as_industry(
+    name: str, x: Any, shape: Sequence[int] | None = None, names: Any = None
+) -> tuple[np.ndarray, list[str]]:
+    """Industry codes as dense int32 codes ``0..G-1`` (-1 = none) and their G labels.
+
+    Codes are labels, not sizes: any integer values are accepted (8-digit GICS codes included).
+
+    - ``names`` a sequence: the codes are positions into it (``names[c]`` names code ``c``;
+      codes must lie in ``-1..len(names)-1``); every name is kept, used or not.
+    - ``names`` a mapping ``{code value: name}``: every code value present must be a key.
+    - ``names`` None: the distinct code values (sorted) become the industries, named by their
+      values (``"10101010"``).
+    """
+    _refuse_containers(name, x)
+    if _is_polars_frame(x):
+        raise TypeError(
+            f"{name} must be an integer array of industry codes; for a frame of labels read it "
+            "into a Panel (ff.read_universe / Panel.from_polars with codes=) and pass the Panel"
+        )
+    if _is_polars_series(x):
+        x = x.to_numpy()
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and (arr.size == 0 or np.all(
+            np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**62)
+        )):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
+    if shape is not None and tuple(arr.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {arr.shape}, expected {tuple(shape)}")
+    if isinstance(names, Mapping):
+        keys = np.array(sorted(int(k) for k in names), dtype=np.int64)
+        codes, values = dense_codes(arr)
+        missing = np.setdiff1d(values, keys)
+        if missing.size:
+            raise ValueError(
+                f"{name} has codes without a name in industry_names: {missing[:5].tolist()}"
+            )
+        labels = [str(names[k]) for k in keys.tolist()]
+        # re-index onto all keys (unused names are kept as empty industries)
+        pos = np.searchsorted(keys, values).astype(np.int32)
+        lut = np.append(pos, np.int32(-1))
+        codes = lut[np.where(codes >= 0, codes, len(pos))].astype(np.int32)
+        return np.ascontiguousarray(codes), _unique_labels("industry_names", labels)
+    if names is not None:
+        labels = [str(n) for n in names]
+        if arr.size:
+            lo, hi = int(arr.min()), int(arr.max())
+            if lo < -1 or hi >= len(labels):
+                raise ValueError(
+                    f"{name} codes must lie in -1..{len(labels) - 1} (positions into its "
+                    f"{len(labels)} names; -1 = none), got {lo}..{hi}; pass industry_names as a "
+                    "mapping {code: name} for codes that are not positions"
+                )
+        return np.ascontiguousarray(arr, dtype=np.int32), _unique_labels("industry_names", labels)
+    if arr.size and int(arr.min()) < -1:
+        raise ValueError(f"{name} codes must be >= -1 (-1 = none), got minimum {int(arr.min())}")
+    codes, values = dense_codes(arr)
+    return codes, [str(v) for v in values.tolist()]
+
+
+def _unique_labels(name: str, labels: list[str]) -> list[str]:
+    if len(set(labels)) != len(labels):
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        raise ValueError(f"{name} must be unique, got repeated {dup[:5]}")
+    return labels
+
+
 def check_shape(name: str, arr: np.ndarray, shape: Sequence[int], what: str = "") -> None:
     """Raise ``ValueError`` unless ``arr.shape == shape``."""
     if tuple(arr.shape) != tuple(shape):
@@ -74,5 +230,182 @@ def check_weights(name: str, w: np.ndarray) -> None:
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
-    if value not in choices:
+    ok = any(
+        (isinstance(value, str) and value == c) if isinstance(c, str)
+        else (value is c) if c is None or isinstance(c, bool)
+        else (type(value) is type(c) and value == c)
+        for c in choices
+    )
+    if not ok:
         raise ValueError(f"{name} must be one of {list(choices)!r}, got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A real boolean (``True``/``False`` or a numpy bool); ``"False"``, 0 and 1 are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_int(name: str, value: Any, lo: int | None = 0, hi: int | None = None) -> int:
+    """A Python/numpy integer (not a bool, not a float) within ``[lo, hi]`` (and within
+    ±:data:`MAX_INT_SETTING`), as a Python int. Huge values are ``ValueError``, never
+    ``OverflowError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    upper = MAX_INT_SETTING if hi is None else min(hi, MAX_INT_SETTING)
+    lower = -MAX_INT_SETTING if lo is None else lo
+    if v < lower:
+        raise ValueError(f"{name} must be >= {lower}, got {v}")
+    if v > upper:
+        raise ValueError(f"{name} must be <= {upper}, got {v}")
+    return v
+
+
+def check_real(name: str, value: Any, *, lo: float | None = None, hi: float | None = None,
+               lo_open: bool = False, allow_none: bool = False) -> float | None:
+    """A finite real number (not a bool) within the given bounds."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    if hi is not None and v > hi:
+        raise ValueError(f"{name} must be <= {hi}, got {value!r}")
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates and labels
+# ---------------------------------------------------------------------------------------------
+
+
+def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int:
+    """Position of ``date`` on an axis of ``n`` dates: an integer position (negative counts from
+    the end) or a date label (``"2024-01-31"``, ``numpy.datetime64``, ``datetime.date``) found on
+    ``dates``. Floats and bools are refused (``40.7`` is not a position)."""
+    if isinstance(date, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a date label or an integer position, got {date!r}")
+    if isinstance(date, numbers.Integral):
+        i = int(date)
+        j = i + n if i < 0 else i
+        if not 0 <= j < n:
+            raise ValueError(f"{name} position {i} is out of range for {n} dates")
+        return j
+    if isinstance(date, numbers.Real):
+        raise TypeError(f"{name} must be a date label or an integer position, got the float {date!r}")
+    if dates is None or np.asarray(dates).dtype.kind != "M":
+        raise ValueError(f"{name}={date!r} is a label, but these results carry no dates; pass a position")
+    try:
+        d = np.datetime64(date, "D")
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} could not be read as a date: {date!r}") from None
+    if np.isnat(d):
+        raise ValueError(f"{name} must not be NaT")
+    dd = np.asarray(dates, dtype="datetime64[D]")
+    pos = int(np.searchsorted(dd, d))
+    if pos >= n or dd[pos] != d:
+        span = f"{dd[0]}..{dd[-1]}" if n else "no dates"
+        raise ValueError(f"{name} {d} is not among the {n} dates ({span})")
+    return pos
+
+
+def as_dates(name: str, dates: Any, n: int) -> np.ndarray | None:
+    """Optional date labels: ``datetime64[D]`` (n,), strictly increasing, or None."""
+    if dates is None:
+        return None
+    try:
+        d = np.asarray(dates).astype("datetime64[D]")
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} could not be read as dates") from None
+    if d.shape != (n,):
+        raise ValueError(f"{name} has shape {d.shape}, expected ({n},)")
+    if np.any(np.isnat(d)):
+        raise ValueError(f"{name} must not contain NaT")
+    if n > 1 and not np.all(d[1:] > d[:-1]):
+        raise ValueError(f"{name} must be strictly increasing (sorted, unique)")
+    return d
+
+
+def as_assets(name: str, assets: Any, n: int) -> np.ndarray | None:
+    """Optional asset labels: ``str`` (n,), unique, or None."""
+    if assets is None:
+        return None
+    a = np.asarray(assets)
+    if a.dtype.kind not in "U":
+        a = np.asarray([str(x) for x in a.tolist()], dtype=str) if a.size else np.array([], dtype=str)
+    if a.shape != (n,):
+        raise ValueError(f"{name} has shape {a.shape}, expected ({n},)")
+    if len(np.unique(a)) != n:
+        raise ValueError(f"{name} must be unique")
+    return a
+
+
+def check_same_labels(
+    left: str, left_dates: Any, left_assets: Any, right: str, right_dates: Any, right_assets: Any
+) -> None:
+    """Where both sides carry labels they must be identical (same dates, same assets, same
+    order); else a ``ValueError`` naming the first mismatch and how to align."""
+    how = (
+        f"align them first, e.g. panel.select(dates={right}.dates, assets={right}.assets)"
+    )
+    for axis, a, b in (("dates", left_dates, right_dates), ("assets", left_assets, right_assets)):
+        if a is None or b is None:
+            continue
+        a, b = np.asarray(a), np.asarray(b)
+        if axis == "dates":
+            a, b = a.astype("datetime64[D]"), b.astype("datetime64[D]")
+        if len(a) != len(b):
+            raise ValueError(
+                f"{left} has {len(a)} {axis} but {right} has {len(b)}; {how}"
+            )
+        diff = np.flatnonzero(a != b)
+        if diff.size:
+            i = int(diff[0])
+            raise ValueError(
+                f"{left} and {right} have different {axis}: position {i} is {a[i]} in {left} but "
+                f"{b[i]} in {right} ({diff.size} positions differ); {how}"
+            )
+
+
+def frame_io(fn):
+    """Decorator for ``(T, N) → (T, N)`` kernels whose first argument is ``x``: a Polars frame
+    (long or wide) in gives a frame of the same form and labels out; the other (T, N) frame
+    arguments must carry the same labels. Arrays in, arrays out."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn)
+    first = next(iter(sig.parameters))
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        x = bound.arguments[first]
+        if not _is_polars_frame(x):
+            for k, v in bound.arguments.items():
+                if _is_polars_frame(v) and k != first:
+                    bound.arguments[k] = as_field(k, v)[0]
+            return fn(*bound.args, **bound.kwargs)
+        from ferrofactor.panel import frame_from_field
+
+        if type(x).__name__ == "LazyFrame":
+            x = x.collect()
+        long = "asset" in x.columns
+        values, dates, assets = as_field(first, x)
+        bound.arguments[first] = values
+        for k, v in list(bound.arguments.items()):
+            if k != first and _is_polars_frame(v):
+                arr, d2, a2 = as_field(k, v)
+                check_same_labels(k, d2, a2, first, dates, assets)
+                bound.arguments[k] = arr
+        out = fn(*bound.args, **bound.kwargs)
+        value = [c for c in x.columns if c not in ("date", "asset")][0] if long else "value"
+        return frame_from_field(out, dates, assets, form="long" if long else "wide", value_name=value)
+
+    return wrapper

@@ -34,9 +34,9 @@ def cross_section_regress(
     Per date: select the usable observations, build ``X = [1, one-hot(active industries),
     styles]``, substitute the constraint (the last active industry with a positive constraint
     weight expressed via the others: ``X R``), solve ``sqrt(W) X R θ ≈ sqrt(W) y`` with
-    ``np.linalg.lstsq`` and map back ``f = R θ``. Same outputs as the fast version.
+    ``np.linalg.lstsq`` and map back ``f = R θ``. A style whose used values are all equal is
+    left out of that date's design (NaN outputs for it). Same outputs as the fast version.
     """
-    from ferrofactor.model import CrossSectionResult
 
     y_all = np.asarray(returns, dtype=float)
     T, N = y_all.shape
@@ -92,10 +92,15 @@ def cross_section_regress(
             cols.append(_one_hot(ind[t, idx], active))
             full_pos += [m + g for g in active]
         if sty is not None:
-            cols.append(sty[t, idx])
-            full_pos += [m + G + k for k in range(K)]
+            # A style with no dispersion among the used observations drops out of the date.
+            xs = sty[t, idx]
+            keep = [k for k in range(K) if n > 0 and xs[:, k].max() != xs[:, k].min()]
+            cols.append(xs[:, keep])
+            full_pos += [m + G + k for k in keep]
         X = np.hstack(cols) if cols else np.zeros((n, 0))
         pc = X.shape[1]
+        if pc == 0:
+            continue
 
         # Constraint by substitution: f = R θ.
         R = np.eye(pc)
@@ -137,12 +142,15 @@ def cross_section_regress(
 
     names = (
         (["market"] if market else [])
-        + (list(industry_names) if industry_names is not None else [f"industry_{g}" for g in range(G)])
+        + (list(industry_names) if industry_names is not None else [str(g) for g in range(G)])
         + (list(style_names) if style_names is not None else [f"style_{k}" for k in range(K)])
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         tstats = f_out / se_out
-    return CrossSectionResult(f_out, e_out, r2_out, se_out, tstats, n_obs, names)
+    from types import SimpleNamespace
+
+    return SimpleNamespace(factor_returns=f_out, residuals=e_out, r2=r2_out, std_errors=se_out,
+                           tstats=tstats, n_obs=n_obs, factor_names=names)
 
 
 def neutralize(x, controls=None, industry=None, weights=None):
@@ -168,7 +176,9 @@ def neutralize(x, controls=None, industry=None, weights=None):
         else:
             cols = [np.ones((n, 1))]
         if ctl is not None:
-            cols.append(ctl[t, idx])
+            # a control with no dispersion among the used observations is dropped on that date
+            cs = ctl[t, idx]
+            cols.append(cs[:, [c for c in range(cs.shape[1]) if n > 0 and cs[:, c].max() != cs[:, c].min()]])
         X = np.hstack(cols)
         p = X.shape[1]
         if n == 0 or n < p:
@@ -201,11 +211,11 @@ def _weighted_centre(v, w):
     return np.sum(w[usable] * v[usable]) / total
 
 
-def winsorize(x, method="sigma", limit=3.0, weights=None, groups=None):
+def winsorize(x, method="sigma", limit=3.0, weights=None, industry=None):
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape, np.nan)
     for t in range(x.shape[0]):
-        g_row = None if groups is None else np.asarray(groups)[t]
+        g_row = None if industry is None else np.asarray(industry)[t]
         for mask in _clean_row_groups(x[t], g_row):
             v = x[t][mask]
             if weights is not None:
@@ -235,11 +245,11 @@ def winsorize(x, method="sigma", limit=3.0, weights=None, groups=None):
     return out
 
 
-def standardize(x, weights=None, groups=None):
+def standardize(x, weights=None, industry=None):
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape, np.nan)
     for t in range(x.shape[0]):
-        g_row = None if groups is None else np.asarray(groups)[t]
+        g_row = None if industry is None else np.asarray(industry)[t]
         for mask in _clean_row_groups(x[t], g_row):
             v = x[t][mask]
             if weights is not None:
@@ -591,21 +601,21 @@ def risk_portfolio_risk_products(weights, styles, industry, market, n_industries
 # baseline for ferrofactor.rolling. Same signatures and conventions (see ferrofactor.rolling).
 
 
-def _window_weights(t: int, window: int, halflife: float | None) -> tuple[int, np.ndarray]:
+def _window_weights(t: int, window: int, half_life: float | None) -> tuple[int, np.ndarray]:
     lo = max(0, t - window + 1)
     lags = (t - np.arange(lo, t + 1)).astype(float)
-    w = np.ones(t + 1 - lo) if halflife is None else 0.5 ** (lags / halflife)
+    w = np.ones(t + 1 - lo) if half_life is None else 0.5 ** (lags / half_life)
     return lo, w
 
 
-def _rolling_stat(x, window, min_periods, halflife, stat):
+def _rolling_stat(x, window, min_periods, half_life, stat):
     x = np.asarray(x, dtype=float)
     T, N = x.shape
     window = T if window is None else window
     mp = window if min_periods is None else min_periods
     out = np.full((T, N), np.nan)
     for t in range(T):
-        lo, w = _window_weights(t, window, halflife)
+        lo, w = _window_weights(t, window, half_life)
         win = x[lo : t + 1]
         ok = np.isfinite(win)
         W = np.where(ok, w[:, None], 0.0)
@@ -633,31 +643,31 @@ def rolling_sum(x, window, min_periods=None):
     return _rolling_stat(x, window, min_periods, None, "sum")
 
 
-def rolling_mean(x, window, min_periods=None, halflife=None):
-    return _rolling_stat(x, window, min_periods, halflife, "mean")
+def rolling_mean(x, window, min_periods=None, half_life=None):
+    return _rolling_stat(x, window, min_periods, half_life, "mean")
 
 
-def rolling_var(x, window, min_periods=None, halflife=None):
-    return _rolling_stat(x, window, min_periods, halflife, "var")
+def rolling_var(x, window, min_periods=None, half_life=None):
+    return _rolling_stat(x, window, min_periods, half_life, "var")
 
 
-def rolling_std(x, window, min_periods=None, halflife=None):
-    return _rolling_stat(x, window, min_periods, halflife, "std")
+def rolling_std(x, window, min_periods=None, half_life=None):
+    return _rolling_stat(x, window, min_periods, half_life, "std")
 
 
-def ewm_mean(x, halflife, min_periods=1, window=None):
-    return _rolling_stat(x, window, min_periods, halflife, "mean")
+def ewm_mean(x, half_life, min_periods=1, window=None):
+    return _rolling_stat(x, window, min_periods, half_life, "mean")
 
 
-def ewm_var(x, halflife, min_periods=1, window=None):
-    return _rolling_stat(x, window, min_periods, halflife, "var")
+def ewm_var(x, half_life, min_periods=1, window=None):
+    return _rolling_stat(x, window, min_periods, half_life, "var")
 
 
-def ewm_std(x, halflife, min_periods=1, window=None):
-    return _rolling_stat(x, window, min_periods, halflife, "std")
+def ewm_std(x, half_life, min_periods=1, window=None):
+    return _rolling_stat(x, window, min_periods, half_life, "std")
 
 
-def rolling_beta(returns, market, window=252, min_periods=None, halflife=None):
+def rolling_beta(returns, market, window=252, min_periods=None, half_life=None):
     x = np.asarray(returns, dtype=float)
     m = np.asarray(market, dtype=float)
     T, N = x.shape
@@ -665,7 +675,7 @@ def rolling_beta(returns, market, window=252, min_periods=None, halflife=None):
     beta = np.full((T, N), np.nan)
     rv = np.full((T, N), np.nan)
     for t in range(T):
-        lo, w = _window_weights(t, window, halflife)
+        lo, w = _window_weights(t, window, half_life)
         xw, mw = x[lo : t + 1], m[lo : t + 1, None]
         ok = np.isfinite(xw) & np.isfinite(mw)
         W = np.where(ok, w[:, None], 0.0)
@@ -732,16 +742,16 @@ def _ratio(a, b):
     return out
 
 
-def market_return(returns, market_cap=None):
+def market_return(returns, cap=None):
     r = np.asarray(returns, dtype=float)
     T = r.shape[0]
     m = np.full(T, np.nan)
     for t in range(T):
         ok = np.isfinite(r[t])
-        if market_cap is None or t == 0:
+        if cap is None or t == 0:
             w = ok.astype(float)
         else:
-            c = np.asarray(market_cap, dtype=float)[t - 1]
+            c = np.asarray(cap, dtype=float)[t - 1]
             w = np.where(ok & np.isfinite(c) & (c > 0), c, 0.0)
         if w.sum() > 0:
             m[t] = np.sum(w * np.where(ok, r[t], 0.0)) / w.sum()
@@ -752,8 +762,8 @@ def compute_descriptors(
     fields,
     market=None,
     window=252,
-    beta_halflife=63.0,
-    vol_halflife=None,
+    beta_half_life=63.0,
+    vol_half_life=None,
     liquidity_window=21,
     min_fraction=0.8,
     mask_unlisted=True,
@@ -784,8 +794,8 @@ def compute_descriptors(
         out["asset_turnover"] = _ratio(f["revenue"], f["total_assets"])
     if "total_liabilities" in f and "total_assets" in f:
         out["leverage"] = _ratio(f["total_liabilities"], f["total_assets"])
-    out["volatility"] = rolling_std(r, window, mp(window), vol_halflife) * np.sqrt(252)
-    b, rv = rolling_beta(r, m, window, mp(window), beta_halflife)
+    out["volatility"] = rolling_std(r, window, mp(window), vol_half_life) * np.sqrt(252)
+    b, rv = rolling_beta(r, m, window, mp(window), beta_half_life)
     out["beta"] = b
     out["residual_volatility"] = rv * np.sqrt(252)
     out["max_drawdown"] = max_drawdown(r, window, mp(window))

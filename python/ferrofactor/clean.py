@@ -7,9 +7,12 @@ in parallel over dates, with the GIL released; results do not depend on the numb
 Conventions shared by all functions:
 
 - Only finite values take part: NaN (and ±inf, treated as missing) come back NaN.
-- ``groups`` (winsorize, standardize): ``(T, N)`` integer industry codes, ``-1`` = none. The
-  statistics are computed within each group on each date; values whose code is ``-1`` come back
-  NaN. Codes must be ``>= -1``; they need not be contiguous.
+- ``industry`` (winsorize, standardize, neutralize): ``(T, N)`` integer industry codes, ``-1`` =
+  none. The statistics are computed within each industry on each date; values whose code is
+  ``-1`` come back NaN. Any integer codes (e.g. 8-digit GICS) are accepted.
+- Labels: ``x`` (and the other ``(T, N)`` arguments) may be a Polars DataFrame, long (``date``,
+  ``asset``, one value column) or wide (``date`` plus one column per asset); the result then
+  comes back as a frame of the same form with the same labels.
 - ``weights`` (standardize, winsorize with ``method="sigma"``): ``(T, N)``, non-negative, e.g.
   market cap. They only move the centre (a weighted mean, as in Barra); the dispersion is always
   the equal-weighted sample standard deviation (ddof = 1). A NaN weight means the value does not
@@ -31,14 +34,20 @@ import numpy as np
 from scipy.special import ndtri
 
 from ferrofactor import _core
-from ferrofactor._validate import as_code_array, as_float_array, check_choice, check_shape, check_weights
+from ferrofactor._validate import (
+    as_float_array,
+    as_industry,
+    check_bool,
+    check_choice,
+    check_shape,
+    frame_io,
+)
+
 
 __all__ = ["neutralize", "rank", "standardize", "winsorize"]
 
 WINSOR_METHODS = ("sigma", "quantile", "mad")
 
-#: Scale that makes the MAD a consistent estimator of a normal standard deviation.
-MAD_SCALE = 1.4826
 
 
 def _weights(weights: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -53,12 +62,10 @@ def _weights(weights: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     return w
 
 
-def _groups(groups: Any, shape: tuple[int, ...]) -> np.ndarray | None:
-    if groups is None:
+def _industry(industry: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    if industry is None:
         return None
-    g = as_code_array("groups", groups, 2)
-    check_shape("groups", g, shape, "the shape of x")
-    return g
+    return as_industry("industry", industry, shape)[0]
 
 
 def _limit(limit: Any, method: str) -> float:
@@ -72,12 +79,13 @@ def _limit(limit: Any, method: str) -> float:
     return value
 
 
+@frame_io
 def winsorize(
     x: Any,
     method: str = "sigma",
     limit: float = 3.0,
     weights: Any = None,
-    groups: Any = None,
+    industry: Any = None,
 ) -> np.ndarray:
     """Clip each date's values at robust bounds.
 
@@ -101,8 +109,8 @@ def winsorize(
     weights : array_like, shape (T, N), optional
         Non-negative weights for the centre of ``"sigma"`` (e.g. market cap); NaN = the value
         does not count in the mean but is still clipped. Only allowed with ``"sigma"``.
-    groups : array_like of int, shape (T, N), optional
-        Industry codes (-1 = none): bounds are computed within each group on each date.
+    industry : array_like of int, shape (T, N), optional
+        Industry codes (-1 = none): bounds are computed within each industry on each date.
 
     Returns
     -------
@@ -123,14 +131,15 @@ def winsorize(
         raise ValueError(f"weights is only used by method 'sigma'; got method={method!r} with weights")
     xa = as_float_array("x", x, 2)
     w = _weights(weights, xa.shape)
-    g = _groups(groups, xa.shape)
+    g = _industry(industry, xa.shape)
     return _core.winsorize(xa, method, lim, w, g)
 
 
+@frame_io
 def standardize(
     x: Any,
     weights: Any = None,
-    groups: Any = None,
+    industry: Any = None,
     winsorize: str | None = None,
     limit: float = 3.0,
 ) -> np.ndarray:
@@ -144,13 +153,13 @@ def standardize(
         Non-negative weights for the centre (e.g. market cap, as in Barra): centre = the
         weighted mean of the finite values, else their plain mean. NaN weight = the value does
         not count in the mean but is still standardised.
-    groups : array_like of int, shape (T, N), optional
-        Industry codes (-1 = none): standardise within each group on each date.
+    industry : array_like of int, shape (T, N), optional
+        Industry codes (-1 = none): standardise within each industry on each date.
     winsorize : {None, "sigma", "quantile", "mad"}, default None
         If given, winsorise each date (or date and group) with this method first, as
         :func:`winsorize` does, then standardise the clipped values. This is the fused form of
         ``standardize(winsorize(x, winsorize, limit, weights=(weights if winsorize == "sigma"
-        else None), groups=groups), weights=weights, groups=groups)`` and returns exactly the
+        else None), industry=industry), weights=weights, industry=industry)`` and returns exactly the
         same array (bit for bit: the same per-date routines run in the same order), but reads
         ``x`` and ``weights`` once and writes one output, so it is faster on large panels.
         ``weights`` move the centre of the ``"sigma"`` bounds and of the z-score; the
@@ -182,12 +191,13 @@ def standardize(
         lim = _limit(limit, winsorize)
     xa = as_float_array("x", x, 2)
     w = _weights(weights, xa.shape)
-    g = _groups(groups, xa.shape)
+    g = _industry(industry, xa.shape)
     if winsorize is None:
         return _core.standardize(xa, w, g)
     return _core.standardize(xa, w, g, winsorize, lim)
 
 
+@frame_io
 def rank(x: Any, gaussian: bool = False) -> np.ndarray:
     """Cross-sectional ranks per date, scaled to (0, 1), or their normal quantiles.
 
@@ -213,8 +223,7 @@ def rank(x: Any, gaussian: bool = False) -> np.ndarray:
     >>> ff.rank(np.array([[3.0, 1.0, 3.0, np.nan, 2.0]]))
     array([[0.7, 0.2, 0.7, nan, 0.4]])
     """
-    if not isinstance(gaussian, (bool, np.bool_)):
-        raise TypeError(f"gaussian must be a bool, got {type(gaussian).__name__}")
+    gaussian = check_bool("gaussian", gaussian)
     xa = as_float_array("x", x, 2)
     r = _core.rank(xa)
     if gaussian:
@@ -222,6 +231,7 @@ def rank(x: Any, gaussian: bool = False) -> np.ndarray:
     return r
 
 
+@frame_io
 def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any = None) -> np.ndarray:
     """Residual of a per-date weighted regression of ``x`` on an intercept, controls and industries.
 
@@ -237,7 +247,7 @@ def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any 
     controls : array_like, shape (T, N, C), optional
         Control variables (e.g. log size); an observation with any NaN control is dropped.
     industry : array_like of int, shape (T, N), optional
-        Industry codes ``0..G-1``, -1 = none (dropped).
+        Industry codes (any integers), -1 = none (dropped).
     weights : array_like, shape (T, N), optional
         Regression weights; NaN or 0 drops the observation, negative or infinite raises.
         Default: equal weights.
@@ -262,9 +272,8 @@ def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any 
     codes = None
     G = 0
     if industry is not None:
-        codes = as_code_array("industry", industry, 2)
-        check_shape("industry", codes, (T, N), f"to match x {xv.shape}")
-        G = int(codes.max()) + 1 if codes.size else 0
+        codes, names = as_industry("industry", industry, (T, N))
+        G = len(names)
     w = as_float_array("weights", weights, 2, allow_none=True)
     if w is not None:
         check_shape("weights", w, (T, N), f"to match x {xv.shape}")

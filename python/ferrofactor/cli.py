@@ -25,7 +25,6 @@ def _stage(name: str, t0: float) -> float:
 def demo(n_assets: int = 1000, n_days: int = 1008, seed: int = 0, threads: int = 0) -> int:
     """Run the end-to-end pipeline on a synthetic universe; returns a process exit code."""
     import ferrofactor as ff
-    from ferrofactor.risk import bias_statistic
 
     if threads:
         ff.set_num_threads(threads)
@@ -38,11 +37,11 @@ def demo(n_assets: int = 1000, n_days: int = 1008, seed: int = 0, threads: int =
     truth = panel.truth
     t = _stage("synthetic universe (prices, fundamentals, industries, known truth)", t)
 
-    exposures = ff.descriptors.exposures_from_panel(panel)
+    exposures = ff.Exposures.from_panel(panel)
     t = _stage(f"descriptors → exposures: {exposures}", t)
 
-    model = ff.FactorModel()  # sqrt-cap weights, cap-weighted industry constraint, lag 1
-    result = model.fit(panel["returns"], exposures, cap=panel["market_cap"])
+    # sqrt-cap weights, cap-weighted industry constraint, exposures lagged one date
+    result = ff.FactorModel().fit(panel, exposures)
     t = _stage("factor model: one weighted regression per date", t)
     print()
     print(result.summary())
@@ -58,48 +57,37 @@ def demo(n_assets: int = 1000, n_days: int = 1008, seed: int = 0, threads: int =
             tru = truth.factor_returns[:, list(truth.factor_names).index(name)]
             ok = np.isfinite(est) & np.isfinite(tru)
             print(f"  {name:<28s} {np.corrcoef(est[ok], tru[ok])[0, 1]:6.3f}")
-    print(f"  mean R² {np.nanmean(result.r2):.3f}, mean observations per date "
-          f"{np.mean(result.n_obs):.0f}")
+    est = result.estimated
+    print(f"  mean R² {np.nanmean(result.r2[est]):.3f}, mean observations per estimated date "
+          f"{np.mean(result.n_obs[est]):.0f}")
     print()
 
     t = time.perf_counter()
     # Volatility regime adjustment on (USE4 practice): the synthetic market has GARCH regimes.
-    risk = ff.RiskModel.from_factor_model(
-        result, exposures, cap=panel["market_cap"], vra_half_life=42
-    )
+    risk = ff.RiskModel.from_factor_model(result, vra_half_life=42)
     t = _stage("risk model: factor covariance (EWMA + Newey-West, regime-adjusted), specific risk", t)
 
-    # Risk of an equal-weighted and a cap-weighted portfolio on the last date, and the bias
-    # statistic of 200 random long-only portfolios over the second half of the sample.
-    T = n_days
-    last = T - 2
+    # Risk of an equal-weighted and a cap-weighted portfolio on the last date but one, and the
+    # bias statistic of 200 random long-only portfolios over the second half of the sample.
+    last = n_days - 2
     cap = panel["market_cap"][last]
-    live = np.isfinite(cap) & np.isfinite(panel["returns"][last + 1])
-    eq = np.where(live, 1.0, 0.0)
+    covered = np.isfinite(risk.specific_variance[last]) & np.isfinite(cap)
+    eq = np.where(covered, 1.0, 0.0)
     eq /= eq.sum()
-    cw = np.where(live, np.nan_to_num(cap), 0.0)
+    cw = np.where(covered, np.nan_to_num(cap), 0.0)
     cw /= cw.sum()
     vols = risk.portfolio_risk(np.vstack([eq, cw]), date=last, annualize=True)
-    print(f"  forecast volatility (annualised): equal-weighted {vols[0]:.1%}, "
+    print(f"  forecast volatility (annualised) on {risk.dates[last]}: equal-weighted {vols[0]:.1%}, "
           f"cap-weighted {vols[1]:.1%}")
 
     rng = np.random.default_rng(seed)
-    dates = np.arange(T // 2, T - 1)
     P = 200
-    realised = np.empty((len(dates), P))
-    forecast = np.empty((len(dates), P))
-    R = np.nan_to_num(panel["returns"])
-    for i, d in enumerate(dates):
-        ok = np.isfinite(panel["market_cap"][d]) & np.isfinite(panel["returns"][d + 1])
-        w = rng.random((P, n_assets)) * ok
-        w /= w.sum(axis=1, keepdims=True)
-        forecast[i] = risk.portfolio_risk(w, date=d)
-        realised[i] = w @ R[d + 1]
-    b = bias_statistic(realised, forecast)
-    inside = np.mean(b.inside)
+    portfolios = rng.random((P, n_assets))
+    test = ff.evaluate.bias_test(risk, panel, portfolios, dates=np.arange(n_days // 2, n_days - 1))
+    b = test.bias
     t = _stage("bias test of random portfolios", t)
-    print(f"  bias statistic of {P} random portfolios over {len(dates)} days: median "
-          f"{np.nanmedian(b.bias):.3f}, {inside:.0%} inside the band "
+    print(f"  bias statistic of {P} random portfolios over {len(test.dates)} days: median "
+          f"{np.nanmedian(b.bias):.3f}, {b.share_inside:.0%} inside the band "
           f"[{np.median(b.lower):.3f}, {np.median(b.upper):.3f}]")
     return 0
 

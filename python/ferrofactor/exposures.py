@@ -1,61 +1,157 @@
-"""Exposures: the B of the factor model, as arrays with names.
+"""Exposures: the B of the factor model, labelled, and their builders.
 
-An ``Exposures`` holds, for every date and asset, the style exposures ``styles`` (T, N, K) float64
-(NaN = unknown), the industry codes ``industry`` (T, N) int32 (-1 = none) and whether the model has
-a market (intercept) factor. Industries are kept as codes: nothing downstream builds one-hot
-dummies. Factor order everywhere is ``[market] + industries + styles``.
+An :class:`Exposures` holds, for every date and asset,
 
-Builders of exposures from descriptors live in :mod:`ferrofactor.descriptors`
-(``Exposures.from_descriptors``).
+- ``styles`` (T, N, K) float64 style exposures (NaN = unknown), named by ``style_names``;
+- ``industry`` (T, N) int32 dense industry codes ``0..G-1`` (-1 = none), named by
+  ``industry_names`` (any integer codes given by the user, e.g. 8-digit GICS, are mapped to dense
+  codes once, here, and their values kept as the names);
+- whether the model has a market (intercept) factor;
+- its ``dates`` and ``assets`` (labels taken from the Panel it was built from).
+
+Industries stay codes: nothing downstream builds one-hot dummies. Factor order everywhere is
+``[market] + industries + styles``.
+
+Time: row ``t`` holds what is known at the close of date ``t``. The factor model explains
+``returns[t]`` with row ``t − lag`` (``FactorModel(lag=1)``), applied as an offset inside the
+fit; nothing here shifts data.
+
+Builders: :meth:`Exposures.from_panel` (descriptors of a Panel → cleaned styles, with every label
+from the Panel) and :meth:`Exposures.from_descriptors` (any descriptors). The recipe per style k
+with descriptor weights ``{d: w_d}`` (the seed pipeline's, per date):
+
+1. each descriptor is set to NaN outside the universe (assets with a positive cap), winsorised
+   (``winsorize`` method and ``winsorize_limit``, unweighted) and standardised (cap-weighted
+   mean, equal-weighted standard deviation);
+2. the style is ``Σ w_d z_d / Σ |w_d|`` over the descriptors available for that asset and date
+   (missing ones drop out and the weights are rescaled, as in Barra);
+3. the style is winsorised and standardised again;
+4. missing exposures of assets in the universe are filled (``fill``): ``"industry_mean"`` (the
+   date's equal-weighted mean within the asset's industry; 0, the cap-weighted mean, without an
+   industry or members), ``"zero"``, or ``None`` (left NaN);
+5. optionally (``orthogonalize={"low_vol": ["value"], ...}``) a style is replaced by the residual
+   of a cap-weighted regression on an intercept and earlier styles, then re-standardised.
+
+Steps 1–4 run in one fused Rust pass per date (``_core.build_styles``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import polars as pl
 
-from ferrofactor._validate import as_code_array, as_float_array
+from ferrofactor import _core, clean
+from ferrofactor._validate import (
+    as_assets,
+    as_dates,
+    as_float_array,
+    as_industry,
+    check_bool,
+    check_choice,
+    check_real,
+    check_same_labels,
+    check_shape,
+)
+from ferrofactor.descriptors import compute_descriptors
+from ferrofactor.panel import Panel
+from ferrofactor.results import Result, Summary, readonly
+
+__all__ = ["DEFAULT_STYLES", "Exposures"]
+
+#: style → {descriptor: weight}: the seed pipeline's styles. Leverage enters quality negatively
+#: and low volatility is minus volatility.
+DEFAULT_STYLES: dict[str, dict[str, float]] = {
+    "value": {"book_to_market": 1 / 3, "earnings_yield": 1 / 3, "cash_flow_yield": 1 / 3},
+    "momentum": {"momentum_12_1": 0.5, "momentum_6_1": 0.3, "momentum_3_1": 0.2},
+    "quality": {"roe": 0.25, "profit_margin": 0.25, "asset_turnover": 0.25, "leverage": -0.25},
+    "low_vol": {"volatility": -1.0},
+}
+
+WINSOR_METHODS = ("sigma", "quantile", "mad")
+FILL_METHODS = ("industry_mean", "zero")
 
 
-class Exposures:
-    """Factor exposures of N assets on T dates.
+class Exposures(Result):
+    """Factor exposures of N assets on T dates, with their labels.
 
     Parameters
     ----------
-    styles : array_like, shape (T, N, K), optional
-        Style exposures, NaN where unknown. ``None`` for a model without styles.
-    industry : array_like of int, shape (T, N), optional
-        Industry codes ``0..G-1``, -1 = none. ``None`` for a model without industries.
-    style_names, industry_names : sequence of str, optional
-        Names; default ``style_0..`` and ``industry_0..`` (G = max code + 1 when not named).
+    styles : array_like (T, N, K), or mapping of style name → (T, N) array, optional
+        Style exposures, NaN where unknown (±inf is refused). ``None`` for no styles.
+    industry : array_like of int (T, N), optional
+        Industry codes, -1 = none. Any integer values (e.g. 8-digit GICS codes): see
+        ``industry_names``. ``None`` for a model without industries.
+    style_names : sequence of str, optional
+        Default: the mapping's keys, else ``style_0..``.
+    industry_names : sequence of str, or mapping {code: name}, optional
+        A sequence: the codes are positions into it (``names[c]`` names code ``c``; all names are
+        kept as industries, used or not). A mapping: the names of the code values. Default: the
+        distinct code values, sorted, named by their values.
     market : bool, default True
         Whether the model has a market factor (a column of ones).
-    dates : array_like of datetime64[D], shape (T,), optional
-    assets : array_like of str, shape (N,), optional
+    dates : array_like of datetime64[D] (T,), optional
+        Strictly increasing. Without dates the results of later stages are labelled by position.
+    assets : array_like of str (N,), optional
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> gics = np.array([[10101010, 15101010, 10101010, -1]])
+    >>> e = ff.Exposures({"value": np.zeros((1, 4))}, gics)
+    >>> e.factor_names, e.industry.tolist()
+    (['market', '10101010', '15101010', 'value'], [[0, 1, 0, -1]])
     """
+
+    _arrays = {"styles": ("date", "asset", "style"), "industry": ("date", "asset")}
+    _default_kind = "exposures"
 
     def __init__(
         self,
-        styles=None,
-        industry=None,
+        styles: Any = None,
+        industry: Any = None,
         *,
         style_names: Sequence[str] | None = None,
-        industry_names: Sequence[str] | None = None,
+        industry_names: Any = None,
         market: bool = True,
-        dates=None,
-        assets=None,
+        dates: Any = None,
+        assets: Any = None,
     ) -> None:
         if styles is None and industry is None:
             raise ValueError("Exposures needs styles, industry or both; got neither")
-        sty = as_float_array("styles", styles, 3, allow_none=True)
-        ind = None if industry is None else as_code_array("industry", industry, 2)
-        if sty is not None and ind is not None and sty.shape[:2] != ind.shape:
-            raise ValueError(
-                f"styles has shape {sty.shape} and industry has shape {ind.shape}; "
-                "their first two dimensions (dates, assets) must match"
-            )
-        shape = sty.shape[:2] if sty is not None else ind.shape
+        market = check_bool("market", market)
+        if isinstance(styles, Mapping):
+            if style_names is not None:
+                raise ValueError("style_names given with a mapping of styles (its keys are the names)")
+            if not styles:
+                raise ValueError("styles mapping is empty")
+            style_names = [str(k) for k in styles]
+            cols = [as_float_array(f"styles[{k!r}]", v, 2) for k, v in styles.items()]
+            for k, c in zip(style_names, cols):
+                check_shape(f"styles[{k!r}]", c, cols[0].shape, "the shape of the other styles")
+            sty = np.ascontiguousarray(np.stack(cols, axis=2))
+        else:
+            sty = as_float_array("styles", styles, 3, allow_none=True)
+        if sty is not None:
+            n_inf = int(np.isinf(sty).sum())
+            if n_inf:
+                raise ValueError(f"styles must not contain infinite values ({n_inf} found); use NaN for unknown")
+        shape = sty.shape[:2] if sty is not None else np.shape(industry)[:2]
+        ind, inames = (None, [])
+        if industry is not None:
+            ind, inames = as_industry("industry", industry, None, industry_names)
+            if ind.ndim != 2:
+                raise ValueError(f"industry must be 2-dimensional (T, N), got shape {ind.shape}")
+            if sty is not None and ind.shape != sty.shape[:2]:
+                raise ValueError(
+                    f"styles has shape {sty.shape} and industry has shape {ind.shape}; "
+                    "their first two dimensions (dates, assets) must match"
+                )
+            shape = ind.shape
+        elif industry_names is not None:
+            raise ValueError("industry_names given without industry")
         if sty is not None:
             if style_names is None:
                 style_names = [f"style_{k}" for k in range(sty.shape[2])]
@@ -66,42 +162,28 @@ class Exposures:
                 )
         elif style_names:
             raise ValueError("style_names given without styles")
-        if ind is not None:
-            n_codes = int(ind.max()) + 1 if ind.size else 0
-            if industry_names is None:
-                industry_names = [f"industry_{g}" for g in range(n_codes)]
-            industry_names = [str(s) for s in industry_names]
-            if n_codes > len(industry_names):
-                raise ValueError(
-                    f"industry has code {n_codes - 1} but only {len(industry_names)} industry_names"
-                )
-        elif industry_names:
-            raise ValueError("industry_names given without industry")
-        names = list(style_names or []) + list(industry_names or [])
+        self._init(sty, ind, list(style_names or []), inames, market,
+                   as_dates("dates", dates, shape[0]), as_assets("assets", assets, shape[1]))
+
+    def _init(self, sty, ind, snames, inames, market, dates, assets) -> None:
+        names = (["market"] if market else []) + list(inames) + list(snames)
         if len(set(names)) != len(names):
-            raise ValueError(f"style and industry names must be unique, got {names}")
-        if dates is not None:
-            dates = np.asarray(dates, dtype="datetime64[D]")
-            if dates.shape != (shape[0],):
-                raise ValueError(f"dates has shape {dates.shape}, expected ({shape[0]},)")
-        if assets is not None:
-            assets = np.asarray(assets, dtype=str)
-            if assets.shape != (shape[1],):
-                raise ValueError(f"assets has shape {assets.shape}, expected ({shape[1]},)")
-        # Read-only views: the caller's arrays are not copied and keep their own flags.
-        if sty is not None:
-            sty = sty.view()
-            sty.flags.writeable = False
-        if ind is not None:
-            ind = ind.view()
-            ind.flags.writeable = False
-        self._styles = sty
-        self._industry = ind
-        self._style_names = list(style_names or [])
-        self._industry_names = list(industry_names or [])
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"factor names must be unique; repeated: {dup}")
+        self._styles = readonly(sty)
+        self._industry = readonly(ind)
+        self._style_names = list(snames)
+        self._industry_names = list(inames)
         self._market = bool(market)
         self._dates = dates
         self._assets = assets
+
+    @classmethod
+    def _trusted(cls, sty, ind, snames, inames, market, dates, assets) -> Exposures:
+        """Construct from arrays the library produced (dense codes, no inf): no checks, no copy."""
+        obj = cls.__new__(cls)
+        obj._init(sty, ind, snames, inames, market, dates, assets)
+        return obj
 
     # -- read-only properties -------------------------------------------------------------
     @property
@@ -111,7 +193,7 @@ class Exposures:
 
     @property
     def industry(self) -> np.ndarray | None:
-        """(T, N) int32 industry codes, -1 = none (read-only), or None."""
+        """(T, N) int32 dense industry codes ``0..G-1``, -1 = none (read-only), or None."""
         return self._industry
 
     @property
@@ -120,7 +202,12 @@ class Exposures:
 
     @property
     def industry_names(self) -> list[str]:
+        """Names of the G industries: ``industry_names[c]`` names code ``c``."""
         return list(self._industry_names)
+
+    @property
+    def n_industries(self) -> int:
+        return len(self._industry_names)
 
     @property
     def market(self) -> bool:
@@ -128,10 +215,12 @@ class Exposures:
 
     @property
     def dates(self) -> np.ndarray | None:
+        """(T,) datetime64[D] labels, or None (positional)."""
         return self._dates
 
     @property
     def assets(self) -> np.ndarray | None:
+        """(N,) str labels, or None (positional)."""
         return self._assets
 
     @property
@@ -149,43 +238,101 @@ class Exposures:
     def n_factors(self) -> int:
         return len(self.factor_names)
 
-    @classmethod
-    def from_descriptors(cls, descriptors, styles=None, **kwargs) -> Exposures:
-        """Build exposures from descriptors: combine, winsorise, standardise, fill, orthogonalise.
+    def style(self, name: str) -> np.ndarray:
+        """The (T, N) exposures of one style (a read-only view)."""
+        if name not in self._style_names:
+            raise KeyError(f"no style {name!r}; styles: {self._style_names}")
+        return self._styles[:, :, self._style_names.index(name)]
 
-        See :func:`ferrofactor.descriptors.exposures_from_descriptors` for the parameters
-        (``cap``, ``industry``, ``winsorize``, ``fill``, ``orthogonalize``, ...).
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "style":
+            return self._style_names
+        return super()._axis_labels(axis)
+
+    def check_labels(self, what: str, dates: Any, assets: Any) -> None:
+        """``ValueError`` unless ``dates``/``assets`` (when given) equal these exposures' labels."""
+        check_same_labels(what, dates, assets, "exposures", self._dates, self._assets)
+
+    # -- frames and summary ---------------------------------------------------------------
+    def to_polars(self, kind: str | None = None, form: str = "long") -> pl.DataFrame:
+        """The exposures as a Polars frame.
+
+        ``kind="exposures"`` (default, long only): one row per (date, asset) with a column per
+        style and ``industry`` as its label (String, null = none); joinable on (date, asset).
+        ``kind=<style name>``: one style, ``form="wide"`` (date × asset) or ``"long"``.
+        ``kind="industry"``: the industry labels, wide or long.
         """
-        from ferrofactor.descriptors import exposures_from_descriptors
+        kind = "exposures" if kind is None else kind
+        if form not in ("wide", "long"):
+            raise ValueError(f"form must be one of ['wide', 'long'], got {form!r}")
+        T, N = self.shape
+        if kind == "exposures":
+            if form != "long":
+                raise ValueError("kind='exposures' is long only; use kind=<style name> for a wide frame")
+            frame = self._frame_long_labels(("date", "asset"), (T, N))
+            cols = [pl.Series(n, self._styles[:, :, k].reshape(-1)) for k, n in enumerate(self._style_names)]
+            if self._industry is not None:
+                cols.append(self._industry_labels_series(self._industry.reshape(-1)))
+            return frame.with_columns(cols)
+        if kind in self._style_names:
+            arr = self.style(kind)
+            if form == "long":
+                return self._frame_long(("date", "asset"), {kind: arr})
+            return self._frame_wide(("date", "asset"), kind, arr)
+        if kind == "industry":
+            if self._industry is None:
+                raise ValueError("these exposures have no industries")
+            frame = self._frame_long_labels(("date", "asset"), (T, N))
+            lab = self._industry_labels_series(self._industry.reshape(-1))
+            long = frame.with_columns(lab)
+            if form == "long":
+                return long
+            return long.pivot(on="asset", index="date", values="industry", maintain_order=True)
+        raise ValueError(f"kind must be one of {['exposures', 'industry'] + self._style_names}, got {kind!r}")
 
-        return exposures_from_descriptors(descriptors, styles, **kwargs)
+    def _industry_labels_series(self, codes: np.ndarray) -> pl.Series:
+        names = self._industry_names
+        if not names:
+            return pl.Series("industry", [None] * len(codes), dtype=pl.String)
+        s = pl.Series("industry", codes, dtype=pl.Int32)
+        s = s.set(s < 0, None).cast(pl.UInt32)
+        return s.cat.to(pl.Enum(names)).cast(pl.String)
 
-    def lag(self, periods: int = 1) -> Exposures:
-        """Exposures shifted forward by ``periods`` dates: row t holds what was known at t − periods.
-
-        The first ``periods`` dates become unknown (NaN styles, industry -1). This is how a model
-        explains ``returns[t]`` with exposures known at t − 1 without look-ahead.
-        """
-        if not isinstance(periods, (int, np.integer)) or periods < 0:
-            raise ValueError(f"periods must be a non-negative integer, got {periods!r}")
-        T = self.shape[0]
-        p = min(int(periods), T)
-        sty = ind = None
-        if self._styles is not None:
-            sty = np.full_like(self._styles, np.nan)
-            sty[p:] = self._styles[: T - p]
-        if self._industry is not None:
-            ind = np.full_like(self._industry, -1)
-            ind[p:] = self._industry[: T - p]
-        return Exposures(
-            sty,
-            ind,
-            style_names=self._style_names if sty is not None else None,
-            industry_names=self._industry_names if ind is not None else None,
-            market=self._market,
-            dates=self._dates,
-            assets=self._assets,
-        )
+    def summary(self) -> Summary:
+        """Per style: coverage (share of cells with a value), mean, mean per-date std, min, max;
+        industries: how many, and the mean number of members per date."""
+        T, N = self.shape
+        header = [("Dates", T), ("Assets", N), ("Market factor", self._market),
+                  ("Industries", len(self._industry_names)), ("Styles", len(self._style_names))]
+        if self._dates is not None and T:
+            header.append(("Span", f"{self._dates[0]}..{self._dates[-1]}"))
+        tables = []
+        if self._styles is not None and self._style_names:
+            rows = {"style": [], "coverage": [], "mean": [], "std": [], "min": [], "max": []}
+            with np.errstate(invalid="ignore"):
+                for k, n in enumerate(self._style_names):
+                    x = self._styles[:, :, k]
+                    fin = np.isfinite(x)
+                    rows["style"].append(n)
+                    rows["coverage"].append(float(fin.mean()) if x.size else np.nan)
+                    rows["mean"].append(float(np.nanmean(x)) if fin.any() else np.nan)
+                    sd = np.nanstd(x, axis=1, ddof=1) if fin.any() else np.array([np.nan])
+                    rows["std"].append(float(np.nanmean(sd)) if np.isfinite(sd).any() else np.nan)
+                    rows["min"].append(float(np.nanmin(x)) if fin.any() else np.nan)
+                    rows["max"].append(float(np.nanmax(x)) if fin.any() else np.nan)
+            tables.append(("Styles", pl.DataFrame(rows)))
+        if self._industry is not None and self._industry_names:
+            G = len(self._industry_names)
+            counts = np.zeros(G)
+            for t in range(0, T, max(1, T // 50)):  # a sample of dates is enough for a summary
+                c = self._industry[t]
+                counts += np.bincount(c[c >= 0], minlength=G)
+            n_s = len(range(0, T, max(1, T // 50)))
+            tables.append(("Industries", pl.DataFrame({
+                "industry": self._industry_names,
+                "mean_members": counts / max(n_s, 1),
+            })))
+        return Summary("Exposures", header, tables)
 
     def __repr__(self) -> str:
         T, N = self.shape
@@ -193,3 +340,190 @@ class Exposures:
             f"Exposures(T={T}, N={N}, market={self._market}, "
             f"industries={len(self._industry_names)}, styles={self._style_names})"
         )
+
+    # -- builders -------------------------------------------------------------------------
+    @classmethod
+    def from_panel(
+        cls,
+        panel: Any,
+        styles: Mapping[str, Mapping[str, float]] | None = None,
+        *,
+        cap: str = "market_cap",
+        industry: str | None = "industry",
+        market: bool = True,
+        winsorize: str | None = "sigma",
+        winsorize_limit: float = 3.0,
+        fill: str | None = "industry_mean",
+        orthogonalize: Mapping[str, Sequence[str]] | None = None,
+        descriptor_options: Mapping[str, Any] | None = None,
+    ) -> Exposures:
+        """Descriptors → style exposures of a Panel, every label taken from the panel.
+
+        ``ff.descriptors.compute_descriptors(panel, **descriptor_options)`` followed by
+        :meth:`from_descriptors` with the panel's ``cap`` field (default ``"market_cap"``), its
+        ``industry`` code field and labels (None = no industries; a missing field is an error),
+        dates and assets.
+
+        Returns
+        -------
+        Exposures
+            Row t known at the close of t.
+
+        Examples
+        --------
+        >>> import ferrofactor as ff
+        >>> panel = ff.datasets.synthetic_universe(n_assets=100, n_days=300, seed=0)
+        >>> ex = ff.Exposures.from_panel(panel)
+        >>> ex.style_names, ex.shape
+        (['value', 'momentum', 'quality', 'low_vol'], (300, 100))
+        """
+        if not isinstance(panel, Panel):
+            raise TypeError(f"panel must be a ferrofactor.Panel, got {type(panel).__name__}")
+        if cap not in panel:
+            raise ValueError(f"panel has no field {cap!r} (cap); fields: {list(panel.fields)}")
+        codes, names = None, None
+        if industry is not None:
+            if industry not in panel.code_fields:
+                raise ValueError(
+                    f"panel has no code field {industry!r} (industry); code fields: "
+                    f"{list(panel.code_fields)}; pass industry=None for a model without industries"
+                )
+            codes, names = panel[industry], list(panel.labels(industry))
+        desc = compute_descriptors(panel, **dict(descriptor_options or {}))
+        return cls.from_descriptors(
+            desc, styles, cap=panel[cap], industry=codes, industry_names=names, market=market,
+            winsorize=winsorize, winsorize_limit=winsorize_limit, fill=fill,
+            orthogonalize=orthogonalize, dates=panel.dates, assets=panel.assets,
+        )
+
+    @classmethod
+    def from_descriptors(
+        cls,
+        descriptors: Any,
+        styles: Mapping[str, Mapping[str, float]] | None = None,
+        *,
+        cap: Any = None,
+        industry: Any = None,
+        industry_names: Any = None,
+        market: bool = True,
+        winsorize: str | None = "sigma",
+        winsorize_limit: float = 3.0,
+        fill: str | None = "industry_mean",
+        orthogonalize: Mapping[str, Sequence[str]] | None = None,
+        dates: Any = None,
+        assets: Any = None,
+    ) -> Exposures:
+        """Build style exposures from descriptors (the recipe of the module docstring).
+
+        Parameters
+        ----------
+        descriptors : Panel or mapping of name → (T, N) array
+            E.g. the output of :func:`ferrofactor.descriptors.compute_descriptors`. A Panel's
+            dates and assets label the result.
+        styles : mapping of style → {descriptor: weight}, default :data:`DEFAULT_STYLES`
+            A negative weight enters the descriptor with a minus sign.
+        cap : array_like (T, N), optional
+            Market cap: weights of the standardisation mean and the orthogonalisation regression,
+            and the universe (assets with a finite, positive cap). Without it: equal weights, and
+            the universe is every asset with at least one finite descriptor on that date.
+        industry : array_like of int (T, N), optional
+            Industry codes (-1 = none), kept in the result and used by ``fill="industry_mean"``;
+            named by ``industry_names`` as in :class:`Exposures`.
+        winsorize : {"sigma", "quantile", "mad"} or None, default "sigma"
+        winsorize_limit : float, default 3.0
+        fill : {"industry_mean", "zero"} or None, default "industry_mean"
+        orthogonalize : mapping of style → sequence of earlier styles, optional
+        market : bool, default True
+        dates, assets : optional labels (default: the Panel's, if descriptors is a Panel)
+
+        Returns
+        -------
+        Exposures
+            ``styles`` (T, N, K) in the order of ``styles``; NaN outside the universe.
+        """
+        styles = DEFAULT_STYLES if styles is None else styles
+        if not isinstance(styles, Mapping) or not styles:
+            raise ValueError("styles must be a non-empty mapping of style → {descriptor: weight}")
+        market = check_bool("market", market)
+        if winsorize is not None:
+            check_choice("winsorize", winsorize, WINSOR_METHODS)
+            lim = check_real("winsorize_limit", winsorize_limit, lo=0.0, lo_open=True)
+            if winsorize == "quantile" and not lim < 0.5:
+                raise ValueError(f"winsorize_limit must be in (0, 0.5) for 'quantile', got {winsorize_limit!r}")
+        else:
+            lim = 3.0
+        if fill is not None:
+            check_choice("fill", fill, FILL_METHODS)
+        if isinstance(descriptors, Panel):
+            if dates is None:
+                dates = descriptors.dates
+            if assets is None:
+                assets = descriptors.assets
+            source = {k: descriptors[k] for k in descriptors.float_fields}
+        elif isinstance(descriptors, Mapping):
+            source = descriptors
+        else:
+            raise TypeError(
+                f"descriptors must be a Panel or a mapping of name → (T, N) array, got {type(descriptors).__name__}"
+            )
+        index: dict[str, int] = {}
+        arrays: list[np.ndarray] = []
+        parts: list[list[tuple[int, float]]] = []
+        shape = None
+        for style, spec in styles.items():
+            if not isinstance(spec, Mapping) or not spec:
+                raise ValueError(f"style {style!r} has no descriptors")
+            row = []
+            for d, w in spec.items():
+                if d not in source:
+                    raise ValueError(
+                        f"style {style!r} needs descriptor {d!r}, which is not among the descriptors "
+                        f"given: {sorted(source)}"
+                    )
+                if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) \
+                        or not np.isfinite(w) or w == 0:
+                    raise ValueError(f"weight of {d!r} in style {style!r} must be a non-zero number, got {w!r}")
+                if d not in index:
+                    a = as_float_array(f"descriptors[{d!r}]", source[d], 2)
+                    if shape is None:
+                        shape = a.shape
+                    check_shape(f"descriptors[{d!r}]", a, shape, "the shape of the other descriptors")
+                    index[d] = len(arrays)
+                    arrays.append(a)
+                row.append((index[d], float(w)))
+            parts.append(row)
+        T, N = shape
+        capw = None
+        if cap is not None:
+            capw = as_float_array("cap", cap, 2)
+            check_shape("cap", capw, shape, "the shape of the descriptors")
+        codes, inames = None, []
+        if industry is not None:
+            codes, inames = as_industry("industry", industry, shape, industry_names)
+        elif industry_names is not None:
+            raise ValueError("industry_names given without industry")
+        names = [str(s) for s in styles]
+        orth = dict(orthogonalize or {})
+        for s, others in orth.items():
+            if s not in names:
+                raise ValueError(f"orthogonalize names style {s!r}, which is not among {names}")
+            for o in others:
+                if o not in names or names.index(o) >= names.index(s):
+                    raise ValueError(
+                        f"style {s!r} can only be orthogonalised against styles before it in {names}, got {o!r}"
+                    )
+        d_labels = as_dates("dates", dates, T)
+        a_labels = as_assets("assets", assets, N)
+
+        out = _core.build_styles(arrays, parts, capw, codes, len(inames), winsorize, float(lim), fill)
+        if orth:
+            w_std = None if capw is None else np.where(np.isfinite(capw) & (capw > 0), capw, np.nan)
+            for k, s in enumerate(names):
+                if s not in orth:
+                    continue
+                others = orth[s]
+                ctl = np.ascontiguousarray(out[:, :, [names.index(o) for o in others]])
+                res = clean.neutralize(out[:, :, k], controls=ctl, weights=w_std)
+                out[:, :, k] = clean.standardize(res, weights=w_std)
+        return cls._trusted(out, codes, names, inames, market, d_labels, a_labels)
+

@@ -11,7 +11,7 @@ Window conventions
 * NaN/inf values are skipped. A statistic is NaN unless its window holds at least
   ``min_periods`` finite values (finite *pairs* for :func:`rolling_beta`). ``min_periods``
   defaults to the full window, like pandas' ``rolling``.
-* With ``halflife=h`` the value at lag ``k = t - s`` (in rows, missing rows included, like
+* With ``half_life=h`` the value at lag ``k = t - s`` (in rows, missing rows included, like
   pandas' ``ignore_na=False``) has weight ``0.5 ** (k / h)``; otherwise every weight is 1.
   Weighted means are ``Σ w x / Σ w``; variances are unbiased with reliability weights,
   ``Σ w (x - x̄)² / (Σ w − Σ w² / Σ w)``: ddof=1 for equal weights and exactly pandas'
@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 
 from ferrofactor import _core
-from ferrofactor._validate import as_float_array
+from ferrofactor._validate import as_float_array, check_int, frame_io
 
 __all__ = [
     "rolling_sum",
@@ -42,20 +42,16 @@ __all__ = [
 
 
 def _int(name: str, v, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {v!r}")
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return int(v)
+    return check_int(name, v, minimum)
 
 
-def _halflife(h) -> float | None:
+def _half_life(h) -> float | None:
     if h is None:
         return None
     if isinstance(h, bool) or not isinstance(h, numbers.Real):
-        raise TypeError(f"halflife must be a number or None, got {h!r}")
+        raise TypeError(f"half_life must be a number or None, got {h!r}")
     if not (np.isfinite(h) and h > 0):
-        raise ValueError(f"halflife must be a positive finite number, got {h}")
+        raise ValueError(f"half_life must be a positive finite number, got {h}")
     return float(h)
 
 
@@ -70,13 +66,14 @@ def _check_min_periods(mp: int, span: int, what: str = "window") -> None:
         raise ValueError(f"min_periods ({mp}) must be <= {what} ({span})")
 
 
-def _moment(x, window, min_periods, halflife, stat):
+def _moment(x, window, min_periods, half_life, stat):
     x = as_float_array("x", x, 2)
     window, mp = _window(window, min_periods)
     _check_min_periods(mp, window)
-    return _core.rolling_moment(x, window, mp, _halflife(halflife), stat)
+    return _core.rolling_moment(x, window, mp, _half_life(half_life), stat)
 
 
+@frame_io
 def rolling_sum(x, window: int, min_periods: int | None = None) -> np.ndarray:
     """Sum of the finite values of each column over a trailing window.
 
@@ -95,36 +92,39 @@ def rolling_sum(x, window: int, min_periods: int | None = None) -> np.ndarray:
     return _moment(x, window, min_periods, None, "sum")
 
 
-def rolling_mean(x, window: int, min_periods: int | None = None, halflife: float | None = None):
-    """Mean over a trailing window, exponentially weighted when ``halflife`` is given.
+@frame_io
+def rolling_mean(x, window: int, min_periods: int | None = None, half_life: float | None = None):
+    """Mean over a trailing window, exponentially weighted when ``half_life`` is given.
 
-    Shapes and window as :func:`rolling_sum`; with ``halflife`` the weight of lag ``k`` is
-    ``0.5 ** (k / halflife)`` (module docstring).
+    Shapes and window as :func:`rolling_sum`; with ``half_life`` the weight of lag ``k`` is
+    ``0.5 ** (k / half_life)`` (module docstring).
     """
-    return _moment(x, window, min_periods, halflife, "mean")
+    return _moment(x, window, min_periods, half_life, "mean")
 
 
-def rolling_var(x, window: int, min_periods: int | None = None, halflife: float | None = None):
-    """Unbiased variance over a trailing window (ddof=1; reliability weights with ``halflife``).
+@frame_io
+def rolling_var(x, window: int, min_periods: int | None = None, half_life: float | None = None):
+    """Unbiased variance over a trailing window (ddof=1; reliability weights with ``half_life``).
 
     Needs at least 2 finite values; shapes and window as :func:`rolling_sum`.
     """
-    return _moment(x, window, min_periods, halflife, "var")
+    return _moment(x, window, min_periods, half_life, "var")
 
 
-def rolling_std(x, window: int, min_periods: int | None = None, halflife: float | None = None):
+@frame_io
+def rolling_std(x, window: int, min_periods: int | None = None, half_life: float | None = None):
     """Standard deviation over a trailing window: ``sqrt(rolling_var(...))``.
 
     Daily units for daily returns; multiply by ``sqrt(252)`` to annualise.
     """
-    return _moment(x, window, min_periods, halflife, "std")
+    return _moment(x, window, min_periods, half_life, "std")
 
 
-def _ewm(x, halflife, min_periods, window, stat):
+def _ewm(x, half_life, min_periods, window, stat):
     x = as_float_array("x", x, 2)
-    hl = _halflife(halflife)
+    hl = _half_life(half_life)
     if hl is None:
-        raise TypeError("halflife is required for ewm_* functions, got None")
+        raise TypeError("half_life is required for ewm_* functions, got None")
     mp = _int("min_periods", min_periods, 1)
     if window is not None:
         window = _int("window", window, 1)
@@ -132,36 +132,39 @@ def _ewm(x, halflife, min_periods, window, stat):
     return _core.rolling_moment(x, window, mp, hl, stat)
 
 
-def ewm_mean(x, halflife: float, min_periods: int = 1, window: int | None = None) -> np.ndarray:
+@frame_io
+def ewm_mean(x, half_life: float, min_periods: int = 1, window: int | None = None) -> np.ndarray:
     """Exponentially weighted mean over the full history (or the last ``window`` rows).
 
-    Weight of lag ``k`` rows: ``0.5 ** (k / halflife)``, normalised by the sum of the weights of
+    Weight of lag ``k`` rows: ``0.5 ** (k / half_life)``, normalised by the sum of the weights of
     the finite values (pandas ``ewm(halflife=h, adjust=True, ignore_na=False).mean()``).
 
     Parameters
     ----------
     x : array_like, shape (T, N)
-    halflife : float
+    half_life : float
         In rows (dates), > 0.
     min_periods : int, default 1
         Finite values (in the window) needed for a result.
     window : int, optional
         Truncate the weights to the last ``window`` rows (None = full history).
     """
-    return _ewm(x, halflife, min_periods, window, "mean")
+    return _ewm(x, half_life, min_periods, window, "mean")
 
 
-def ewm_var(x, halflife: float, min_periods: int = 1, window: int | None = None) -> np.ndarray:
+@frame_io
+def ewm_var(x, half_life: float, min_periods: int = 1, window: int | None = None) -> np.ndarray:
     """Exponentially weighted unbiased variance (pandas ``ewm(...).var(bias=False)``).
 
     ``Σ w (x − x̄_w)² / (Σ w − Σ w² / Σ w)``; NaN with fewer than 2 finite values.
     """
-    return _ewm(x, halflife, min_periods, window, "var")
+    return _ewm(x, half_life, min_periods, window, "var")
 
 
-def ewm_std(x, halflife: float, min_periods: int = 1, window: int | None = None) -> np.ndarray:
+@frame_io
+def ewm_std(x, half_life: float, min_periods: int = 1, window: int | None = None) -> np.ndarray:
     """``sqrt(ewm_var(...))``."""
-    return _ewm(x, halflife, min_periods, window, "std")
+    return _ewm(x, half_life, min_periods, window, "std")
 
 
 def _returns(name, x):
@@ -177,16 +180,16 @@ def rolling_beta(
     market,
     window: int = 252,
     min_periods: int | None = None,
-    halflife: float | None = None,
+    half_life: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rolling beta of each asset on a market series, and the residual volatility.
 
     Per date t, over the pairs (returns[s, i], market[s]) of the window with both finite and
-    weights ``w_s`` (1, or ``0.5 ** ((t-s)/halflife)``), a weighted least-squares fit with an
+    weights ``w_s`` (1, or ``0.5 ** ((t-s)/half_life)``), a weighted least-squares fit with an
     intercept: ``beta = Σw(x−x̄)(m−m̄) / Σw(m−m̄)²`` and
     ``resid_vol = sqrt(Σw e² / Σw · n / (n − 2))`` (e the residuals, n the number of pairs; for
     equal weights this is the OLS ``sqrt(SSR / (n − 2))``). Barra's HBETA uses ``window=252,
-    halflife=63``.
+    half_life=63``.
 
     Parameters
     ----------
@@ -196,7 +199,7 @@ def rolling_beta(
     window : int, default 252
     min_periods : int, optional
         Finite pairs needed (default ``window``); beta needs ≥ 2, resid_vol ≥ 3.
-    halflife : float, optional
+    half_life : float, optional
 
     Returns
     -------
@@ -211,9 +214,10 @@ def rolling_beta(
         )
     window, mp = _window(window, min_periods)
     _check_min_periods(mp, window)
-    return _core.rolling_beta(x, m, window, mp, _halflife(halflife))
+    return _core.rolling_beta(x, m, window, mp, _half_life(half_life))
 
 
+@frame_io
 def compounded_return(returns, window: int, skip: int = 0, min_periods: int | None = None):
     """Compounded return over a window, skipping the most recent ``skip`` rows (momentum).
 
@@ -247,6 +251,7 @@ def compounded_return(returns, window: int, skip: int = 0, min_periods: int | No
     return _core.compounded_return(x, window, skip, mp)
 
 
+@frame_io
 def max_drawdown(returns, window: int, min_periods: int | None = None) -> np.ndarray:
     """Maximum drawdown over a trailing window, as a positive fraction (0 = none, 1 = wipe-out).
 

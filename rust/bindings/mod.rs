@@ -27,10 +27,13 @@ use crate::error::Error;
 use crate::parallel;
 
 mod clean;
+mod codes;
+mod exposures;
 mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod validation;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -41,8 +44,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rolling::register(m)?;
     regress::register(m)?;
     clean::register(m)?;
+    codes::register(m)?;
+    exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    validation::register(m)?;
     Ok(())
 }
 

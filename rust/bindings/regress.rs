@@ -22,9 +22,11 @@ type RegressOut<'py> = (
 );
 
 /// Batched cross-sectional WLS. Returns (factor_returns, residuals, r2, std_errors, tstats, n_obs).
-/// `weights=None` means sqrt(cap) when `cap` is given, else equal weights.
+/// `weights=None` means sqrt(cap) when `cap` is given, else equal weights. With `lag` L the
+/// regression of date t uses `returns[t]` and the styles, industry, weights and cap of row t − L
+/// (no copy); dates t < L are NaN with n_obs 0.
 #[pyfunction]
-#[pyo3(signature = (returns, styles, industry, n_industries, weights, cap, market, industry_constraint))]
+#[pyo3(signature = (returns, styles, industry, n_industries, weights, cap, market, industry_constraint, lag=0))]
 #[allow(clippy::too_many_arguments)]
 fn cross_section_regress<'py>(
     py: Python<'py>,
@@ -36,6 +38,7 @@ fn cross_section_regress<'py>(
     cap: Option<PyReadonlyArray2<'py, f64>>,
     market: bool,
     industry_constraint: Option<&str>,
+    lag: usize,
 ) -> PyResult<RegressOut<'py>> {
     let constraint = regress::Constraint::parse(industry_constraint).map_err(to_py_err)?;
     let design = regress::Design {
@@ -52,7 +55,7 @@ fn cross_section_regress<'py>(
         (None, Some(_)) => regress::Weights::SqrtCap,
         (None, None) => regress::Weights::Equal,
     };
-    let out = run(py, || regress::cross_section_regress(y, w, c, &design))?;
+    let out = run(py, || regress::cross_section_regress(y, w, c, &design, lag))?;
     Ok((
         out.factor_returns.into_pyarray(py),
         out.residuals.into_pyarray(py),

@@ -1,0 +1,459 @@
+"""Evaluation: risk-model validation (bias statistics, the minimum-variance test, residual
+correlation). Signal evaluation (IC, quantile returns, turnover, decay) joins them here.
+
+Time: a risk forecast made with the model of date ``d`` (data up to the close of ``d``) is
+compared with the return realised over the next date, ``returns[d + 1]``. Nothing is shifted
+silently: :func:`bias_statistic` takes forecasts already aligned with the returns they forecast,
+and the model-based tests align them themselves, as documented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ferrofactor import _core
+from ferrofactor._validate import (
+    as_dates,
+    as_float_array,
+    check_bool,
+    check_int,
+    check_real,
+    check_shape,
+)
+from ferrofactor.results import Result, Summary, readonly
+
+__all__ = [
+    "BiasResult",
+    "MinimumVarianceResult",
+    "PortfolioBiasResult",
+    "ResidualCorrelation",
+    "bias_statistic",
+    "bias_test",
+    "minimum_variance_test",
+    "residual_correlation",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bias statistic
+# ---------------------------------------------------------------------------------------------
+
+
+class BiasResult(Result):
+    """Bias statistics of one or more portfolios.
+
+    Attributes
+    ----------
+    bias : ndarray
+        Standard deviation (ddof=1) of the standardised returns ``z = r / σ_forecast``: over the
+        whole sample, shape (P,) (a 0-d array for a single series), or over a rolling ``window``,
+        shape (T, P) (NaN until the window is full).
+    n_obs : ndarray
+        Number of finite ``z`` behind each value.
+    lower, upper : ndarray
+        The approximate 95% band ``1 ± sqrt(2 / n_obs)``.
+    inside : ndarray of bool
+        ``lower <= bias <= upper``.
+    share_inside : float
+        Share of the finite bias values inside the band.
+    """
+
+    _arrays = {"bias": ("portfolio",), "n_obs": ("portfolio",), "lower": ("portfolio",),
+               "upper": ("portfolio",), "inside": ("portfolio",)}
+    _groups = {"table": ("bias", "n_obs", "lower", "upper", "inside")}
+    _default_kind = "table"
+
+    def __init__(self, bias, n_obs, lower, upper, inside, *, window=None, dates=None, names=None):
+        self._bias, self._n_obs = readonly(bias), readonly(n_obs)
+        self._lower, self._upper, self._inside = readonly(lower), readonly(upper), readonly(inside)
+        self._window = window
+        self._dates = readonly(dates)
+        self._names = None if names is None else list(names)
+        if window is not None:
+            self._arrays = {k: ("date", "portfolio") for k in BiasResult._arrays}
+
+    bias = property(lambda self: self._bias)
+    n_obs = property(lambda self: self._n_obs)
+    lower = property(lambda self: self._lower)
+    upper = property(lambda self: self._upper)
+    inside = property(lambda self: self._inside)
+    window = property(lambda self: self._window)
+    dates = property(lambda self: self._dates)
+
+    @property
+    def share_inside(self) -> float:
+        ok = np.isfinite(self._bias)
+        return float(np.mean(self._inside[ok])) if ok.any() else float("nan")
+
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "portfolio":
+            return self._names
+        return super()._axis_labels(axis)
+
+    def to_polars(self, kind: str | None = None, form: str = "wide") -> pl.DataFrame:
+        if np.ndim(self._bias) == 0:
+            return pl.DataFrame({k: [getattr(self, k).item()] for k in BiasResult._groups["table"]})
+        return super().to_polars(kind, form)
+
+    def summary(self) -> Summary:
+        b = np.atleast_1d(self._bias)
+        fin = b[np.isfinite(b)]
+        header = [("Window", "whole sample" if self._window is None else self._window),
+                  ("Series", b.shape[-1] if b.ndim else 1),
+                  ("Share inside the band", f"{self.share_inside:.3f}")]
+        q = np.quantile(fin, [0.05, 0.5, 0.95]) if fin.size else np.full(3, np.nan)
+        table = pl.DataFrame({"statistic": ["p05", "median", "p95", "mean"],
+                              "bias": [*q.tolist(), float(fin.mean()) if fin.size else np.nan]})
+        return Summary("Bias statistic", header, [("", table)],
+                       ["bias > 1: risk under-forecast; < 1: over-forecast; band 1 ± sqrt(2/n)"])
+
+
+def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *,
+                   dates: Any = None, names: Any = None) -> BiasResult:
+    """Bias statistic of risk forecasts: the standard deviation of ``returns / forecast_vol``.
+
+    Parameters
+    ----------
+    returns : array (T,) or (T, P)
+        Realised returns of one or P portfolios.
+    forecast_vol : array, same shape
+        ``forecast_vol[t]`` is the volatility forecast for ``returns[t]``, made before it (align
+        it yourself: no shift is done here). Positive where finite.
+    window : int, optional
+        Rolling window length in observations (>= 2); None (default) = whole sample.
+    dates, names : optional labels of the T dates and the P series.
+
+    Returns
+    -------
+    BiasResult
+        ``bias`` near 1 means accurate forecasts (> 1: risk under-forecast); the band is
+        ``1 ± sqrt(2/n)`` with ``n`` the number of finite standardised returns.
+    """
+    r0 = np.asarray(returns, dtype=float) if not isinstance(returns, np.ndarray) else returns
+    single = np.ndim(r0) == 1
+    r = as_float_array("returns", np.asarray(r0)[:, None] if single else r0, 2)
+    v0 = np.asarray(forecast_vol, dtype=float)
+    v = as_float_array("forecast_vol", v0[:, None] if v0.ndim == 1 else v0, 2)
+    check_shape("forecast_vol", v, r.shape, "same as returns")
+    if np.any(v[np.isfinite(v)] <= 0):
+        raise ValueError("forecast_vol must be positive where finite")
+    t, p = r.shape
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = r / v
+    z[~np.isfinite(z)] = np.nan
+    ok = np.isfinite(z)
+    if window is None:
+        n = ok.sum(axis=0)
+        zz = np.where(ok, z, 0.0)
+        mean = zz.sum(axis=0) / np.maximum(n, 1)
+        var = (np.where(ok, z - mean, 0.0) ** 2).sum(axis=0) / np.maximum(n - 1, 1)
+        bias = np.where(n >= 2, np.sqrt(var), np.nan)
+    else:
+        window = check_int("window", window, 2)
+        bias = _core.rolling_moment(np.ascontiguousarray(z), window, 2, None, "std")
+        n = np.rint(_core.rolling_moment(ok.astype(np.float64), window, 1, None, "sum")).astype(np.int64)
+        bias[: window - 1] = np.nan
+        n[: window - 1] = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = np.sqrt(2.0 / n)
+    lower, upper = 1 - half, 1 + half
+    inside = (bias >= lower) & (bias <= upper)
+    d = as_dates("dates", dates, t) if window is not None else None
+    if single:
+        bias, n, lower, upper, inside = (a[..., 0] for a in (bias, n, lower, upper, inside))
+    return BiasResult(bias, n, lower, upper, inside, window=window, dates=d, names=names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model-based tests
+# ---------------------------------------------------------------------------------------------
+
+
+def _model_returns(model: Any, returns: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Returns on the model's fitted dates and the rows (positions) of its stored dates."""
+    from ferrofactor.panel import Panel
+    from ferrofactor.risk import RiskModel
+
+    if not isinstance(model, RiskModel):
+        raise TypeError(f"model must be a fitted RiskModel, got {type(model).__name__}")
+    model._check_fitted()
+    if isinstance(returns, Panel):
+        returns = returns["returns"]
+    r = as_float_array("returns", returns, 2)
+    if model._factor_returns is None:
+        raise ValueError("the model was built from given matrices (from_covariance): no fitted dates to test on")
+    t = model._factor_returns.shape[0]
+    check_shape("returns", r, (t, model._spec.shape[1]), "the model's fitted dates × assets")
+    return r, np.asarray(model._keep, dtype=np.int64)
+
+
+class PortfolioBiasResult(Result):
+    """Out-of-sample risk forecasts of fixed portfolios, date by date.
+
+    Attributes
+    ----------
+    dates : (D,) the forecast dates (labels or positions); ``realized``/``forecast_vol`` (D, P):
+    the return over the next date and the model's volatility forecast of the portfolio renormalised
+    over the assets covered on the forecast date; ``bias`` a :class:`BiasResult` per portfolio.
+    """
+
+    _arrays = {"realized": ("date", "portfolio"), "forecast_vol": ("date", "portfolio"),
+               "standardized": ("date", "portfolio")}
+    _default_kind = "standardized"
+
+    def __init__(self, dates, realized, forecast, title):
+        self._dates = readonly(dates)
+        self._realized, self._forecast = readonly(realized), readonly(forecast)
+        self._title = title
+        ok = np.isfinite(realized) & np.isfinite(forecast)
+        self._bias = bias_statistic(np.where(ok, realized, np.nan), np.where(ok, forecast, np.nan))
+
+    dates = property(lambda self: self._dates)
+    realized = property(lambda self: self._realized, doc="(D, P) next-date returns.")
+    forecast_vol = property(lambda self: self._forecast, doc="(D, P) forecast volatilities.")
+    bias = property(lambda self: self._bias, doc="BiasResult per portfolio over the dates.")
+
+    @property
+    def standardized(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return readonly(self._realized / self._forecast)
+
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "portfolio":
+            return None
+        return super()._axis_labels(axis)
+
+    def summary(self) -> Summary:
+        s = self._bias.summary()
+        return Summary(self._title, [("Dates", len(self._realized)),
+                                     ("Portfolios", self._realized.shape[1])] + s.header[2:],
+                       s.tables, s.notes)
+
+
+def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, every: int = 1,
+              normalize: bool = True) -> PortfolioBiasResult:
+    """Bias test of fixed portfolios (e.g. random long-only ones): at every ``every``-th stored
+    date ``d`` each portfolio is restricted to the assets the model covers at ``d`` and that have a
+    return at ``d + 1`` (and, with ``normalize``, rescaled to its original sum), its volatility is
+    forecast with the model of ``d`` and compared with its return over ``d + 1``. Batched over
+    dates and portfolios in Rust.
+
+    Parameters
+    ----------
+    model : RiskModel
+    returns : array (T, N) or Panel
+        Returns on the model's fitted dates.
+    portfolios : array (P, N)
+    dates : array of positions or labels of the model's stored dates, optional
+        The forecast dates to test (default: all); then every ``every``-th of them.
+    every : int, default 1
+    normalize : bool, default True
+
+    Returns
+    -------
+    PortfolioBiasResult
+    """
+    r, keep = _model_returns(model, returns)
+    w = as_float_array("portfolios", np.atleast_2d(np.asarray(portfolios, dtype=float)), 2)
+    check_shape("portfolios", w, (w.shape[0], r.shape[1]), "(P, N) with the model's assets")
+    if not np.isfinite(w).all():
+        raise ValueError("portfolios must be finite")
+    every = check_int("every", every, 1)
+    normalize = check_bool("normalize", normalize)
+    if dates is None:
+        stored = np.arange(0, len(keep), every)
+    else:
+        from ferrofactor._validate import date_position
+
+        vals = np.atleast_1d(np.asarray(dates))
+        stored = np.unique([date_position("dates", v.item() if hasattr(v, "item") else v,
+                                          model._dates, len(keep)) for v in vals])[::every]
+    stored = stored.astype(np.int64)
+    st, ind, market, g = model._stack_args()
+    realized, forecast = _core.risk_bias_paths(
+        w, r, np.ascontiguousarray(keep[stored]), normalize, np.ascontiguousarray(st[stored]),
+        np.ascontiguousarray(ind[stored]), market, g, np.ascontiguousarray(model._cov[stored]),
+        np.ascontiguousarray(model._spec[stored]),
+    )
+    dates = model._dates[stored] if model._dates is not None else stored
+    return PortfolioBiasResult(dates, realized, forecast, "Bias test of fixed portfolios")
+
+
+class MinimumVarianceResult(PortfolioBiasResult):
+    """The minimum-variance test: :class:`PortfolioBiasResult` with one portfolio per date
+    (``weights`` (D, N), the fully invested minimum-variance portfolio of each forecast date)."""
+
+    _arrays = dict(PortfolioBiasResult._arrays, weights=("date", "asset"))
+
+    def __init__(self, dates, realized, forecast, weights, assets):
+        super().__init__(dates, realized, forecast, "Minimum-variance test")
+        self._weights = readonly(weights)
+        self._assets = readonly(assets)
+
+    weights = property(lambda self: self._weights, doc="(D, N) minimum-variance weights.")
+    assets = property(lambda self: self._assets)
+
+
+def minimum_variance_test(model: Any, returns: Any, every: int = 1, budget: float = 1.0) -> MinimumVarianceResult:
+    """Out-of-sample test of the fully invested minimum-variance portfolio.
+
+    At each stored date ``d`` (every ``every``-th) the portfolio ``w = Σ⁻¹1 / 1ᵀΣ⁻¹1`` over the
+    assets covered at ``d`` (Woodbury in factor form, never N×N; batched over dates in Rust) is
+    scaled to ``budget``; its realised return over ``d + 1`` (a missing return counts as 0) is
+    compared with its forecast volatility. Minimum-variance portfolios load on the directions the
+    model thinks are least risky, so an under-forecast there (bias > 1) is the classic symptom of
+    too little shrinkage or missing factors.
+
+    Returns
+    -------
+    MinimumVarianceResult
+        Dates where no portfolio could be formed (fewer than 2 covered assets) are left out.
+    """
+    r, keep = _model_returns(model, returns)
+    every = check_int("every", every, 1)
+    budget = check_real("budget", budget)
+    stored = np.arange(0, len(keep), every)
+    stored = stored[keep[stored] + 1 < r.shape[0]]  # a forecast needs the next date's return
+    st, ind, market, g = model._stack_args()
+    w = _core.risk_min_variance(
+        np.ascontiguousarray(st[stored]), np.ascontiguousarray(ind[stored]), market, g,
+        np.ascontiguousarray(model._cov[stored]), np.ascontiguousarray(model._spec[stored]),
+    ) * budget
+    good = np.isfinite(w).all(axis=1)
+    stored, w = stored[good], np.ascontiguousarray(w[good])
+    rows = keep[stored]
+    nxt = r[rows + 1]
+    realized = np.sum(w * np.where(np.isfinite(nxt), nxt, 0.0), axis=1)
+    forecast = _core.risk_forecast_volatility(
+        w, np.ascontiguousarray(st[stored]), np.ascontiguousarray(ind[stored]), market, g,
+        np.ascontiguousarray(model._cov[stored]), np.ascontiguousarray(model._spec[stored]),
+    )
+    dates = model._dates[stored] if model._dates is not None else stored
+    return MinimumVarianceResult(dates, realized[:, None], forecast[:, None], w, model._assets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Residual correlation
+# ---------------------------------------------------------------------------------------------
+
+
+class ResidualCorrelation(Result):
+    """Residual-correlation diagnostic.
+
+    Attributes
+    ----------
+    correlation : ndarray (N, N)
+        Pairwise correlation of residuals over the dates where both are finite (NaN for pairs
+        with fewer than ``min_periods`` common dates).
+    groups : list of ndarray
+        Groups of asset positions whose residuals co-move: connected components of the graph with
+        an edge where ``correlation > threshold``, size ≥ 2, largest first.
+    group_assets : list of list of str
+        The same groups as asset labels (positions as strings without labels).
+    mean_abs_offdiag : float
+        Mean |correlation| off the diagonal (near 0 when the factors explain the co-movement).
+    top_eigenvalues : ndarray
+        Largest eigenvalues of the correlation matrix (NaN pairs as 0), to compare with the
+        Marchenko-Pastur edge ``mp_edge = (1 + sqrt(N/T))²``.
+    """
+
+    _arrays = {"correlation": ("asset", "asset"), "top_eigenvalues": ("rank",)}
+    _default_kind = "top_eigenvalues"
+
+    def __init__(self, correlation, groups, mean_abs, eig, mp_edge, assets):
+        self._corr = readonly(correlation)
+        self._groups = [readonly(g) for g in groups]
+        self._mean_abs = float(mean_abs)
+        self._eig = readonly(eig)
+        self._mp = float(mp_edge)
+        self._assets = readonly(assets)
+
+    correlation = property(lambda self: self._corr)
+    groups = property(lambda self: list(self._groups))
+    mean_abs_offdiag = property(lambda self: self._mean_abs)
+    top_eigenvalues = property(lambda self: self._eig)
+    mp_edge = property(lambda self: self._mp)
+    assets = property(lambda self: self._assets)
+
+    @property
+    def group_assets(self) -> list[list[str]]:
+        lab = self._assets
+        return [[str(lab[i]) if lab is not None else str(i) for i in g] for g in self._groups]
+
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "rank":
+            return None
+        return super()._axis_labels(axis)
+
+    def summary(self) -> Summary:
+        n = self._corr.shape[0]
+        header = [("Assets", n), ("Mean |correlation| off the diagonal", f"{self._mean_abs:.4f}"),
+                  ("Marchenko-Pastur edge", f"{self._mp:.4f}"), ("Co-moving groups", len(self._groups))]
+        table = pl.DataFrame({"group": list(range(len(self._groups))),
+                              "size": [len(g) for g in self._groups],
+                              "assets": [", ".join(a[:8]) + (" ..." if len(a) > 8 else "")
+                                         for a in self.group_assets]})
+        eig = pl.DataFrame({"rank": list(range(1, len(self._eig) + 1)), "eigenvalue": self._eig})
+        return Summary("Residual correlation", header, [("Groups", table), ("Top eigenvalues", eig)])
+
+
+def residual_correlation(residuals: Any, threshold: float = 0.3, min_periods: int = 20,
+                         n_eigen: int = 5, *, assets: Any = None) -> ResidualCorrelation:
+    """Look for groups of assets whose residuals co-move: the signature of a missing factor.
+
+    If the model has no oil factor, oil stocks' residuals stay correlated and show up here as a
+    group. Meant for a few hundred to a few thousand assets (it forms the (N, N) correlation).
+
+    Parameters
+    ----------
+    residuals : array (T, N), or a FactorModelResult (its residuals and assets)
+        Specific returns (NaN = missing); T ≥ 2.
+    threshold : float, default 0.3
+        Correlation above which two assets are linked, in (-1, 1).
+    min_periods : int, default 20
+        Minimum common dates for a pair's correlation (>= 2).
+    n_eigen : int, default 5
+        Number of top eigenvalues reported.
+    assets : optional labels (N,).
+    """
+    from ferrofactor._validate import as_assets
+    from ferrofactor.regress import CrossSectionResult
+
+    if isinstance(residuals, CrossSectionResult):
+        assets = residuals.assets if assets is None else assets
+        residuals = residuals.residuals
+    e = as_float_array("residuals", residuals, 2)
+    threshold = check_real("threshold", threshold, lo=-1.0, hi=1.0)
+    min_periods = check_int("min_periods", min_periods, 2)
+    n_eigen = check_int("n_eigen", n_eigen, 1)
+    t, n = e.shape
+    if t < 2 or n < 2:
+        raise ValueError(f"residuals must have at least 2 dates and 2 assets, got shape {e.shape}")
+    assets = as_assets("assets", assets, n)
+    ok = np.isfinite(e).astype(float)
+    z = np.where(ok > 0, e, 0.0)
+    cnt = ok.T @ ok
+    sx = z.T @ ok  # Σ x_i over the common dates with j
+    sxx = (z * z).T @ ok
+    sxy = z.T @ z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sx.T / cnt
+        vi = sxx - sx**2 / cnt
+        corr = cov / np.sqrt(vi * vi.T)
+    corr[cnt < min_periods] = np.nan
+    np.fill_diagonal(corr, 1.0)
+    off = corr[~np.eye(n, dtype=bool)]
+    mean_abs = float(np.nanmean(np.abs(off))) if np.isfinite(off).any() else float("nan")
+    vals = np.linalg.eigvalsh(np.nan_to_num(corr))[::-1][:n_eigen]
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    adj = np.nan_to_num(corr, nan=0.0) > threshold
+    np.fill_diagonal(adj, False)
+    _, labels = connected_components(csr_matrix(adj), directed=False)
+    groups = [np.nonzero(labels == lab)[0] for lab in np.unique(labels)]
+    groups = sorted([g for g in groups if g.size >= 2], key=lambda g: (-g.size, g[0]))
+    return ResidualCorrelation(corr, groups, mean_abs, vals, (1 + np.sqrt(n / t)) ** 2, assets)

@@ -1,0 +1,408 @@
+"""RiskModel: estimation and storage of Σ = B Σf Bᵀ + D for every date.
+
+``RiskModel`` turns factor returns (T, K) and residuals (T, N) into, for every date ``t``,
+
+- a factor covariance ``Σf[t]`` (K, K) (:mod:`ferrofactor.risk.covariance`);
+- a specific variance ``D[t]`` (N,): exponentially weighted mean of squared residuals
+  (optionally Newey-West adjusted) blended by history length with a structural model (USE4:
+  the time-series weight rises linearly from 0 at ``specific_min_periods`` residuals to 1 after
+  ``specific_blend_periods`` more), then Bayesian shrinkage toward the cap-group mean (Rust,
+  ``_core.risk_specific_variance``);
+- optionally, volatility-regime multipliers for factor and specific risk.
+
+Time: row ``t`` uses factor returns and residuals up to and including ``t`` and the exposures
+known at the close of ``t`` (the *unlagged* exposures a :class:`~ferrofactor.FactorModelResult`
+carries): it is the risk forecast for ``returns[t + 1]``.
+
+Estimator convention: settings go to ``__init__`` and are validated there; :meth:`RiskModel.fit`
+validates its data, computes everything, and only then stores it (a failed fit leaves the model as
+it was) and returns the model itself, which is what the products are computed with
+(:mod:`ferrofactor.risk.products`). Factor order: ``[market], industries, styles``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ferrofactor import _core
+from ferrofactor._validate import (
+    as_float_array,
+    check_int,
+    check_real,
+    check_shape,
+    date_position,
+)
+from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.exposures import Exposures
+from ferrofactor.results import NotFittedError, Result, Summary, readonly
+from ferrofactor.risk.covariance import check_psd, factor_covariance
+from ferrofactor.risk.products import ProductsMixin
+
+__all__ = ["RiskModel"]
+
+_FITTED = (
+    "_cov", "_spec", "_dates", "_assets", "_names", "_clipped", "_raw_spec", "_n_obs",
+    "_structural", "_vra", "_exposures", "_cap", "_keep", "_factor_returns", "_residuals",
+)
+
+
+class RiskModel(ProductsMixin, Result):
+    """A factor risk model ``Σ = B Σf Bᵀ + D`` for every date of a panel.
+
+    Parameters (all validated here)
+    -------------------------------
+    vol_half_life : float, default 84
+        Half-life in days of the exponential weights of factor volatilities.
+    corr_half_life : float, default 504
+        Half-life in days of the exponential weights of factor correlations.
+    newey_west_lags : (int, int), default (5, 2)
+        Newey-West lags (Bartlett weights ``1 - l/(L+1)``) for volatilities and correlations.
+    specific_half_life : float, default 84
+        Half-life of the EWMA of squared residuals.
+    specific_newey_west_lags : int, default 0
+        Newey-West lags on each asset's residuals (``Γ0 + 2 Σ_l (1 - l/(L+1)) Γ_l`` with EWMA
+        autocovariances; ``Γ0`` kept where that is not positive). 0: the plain EWMA.
+    shrinkage : float, default 0.1
+        Bayesian shrinkage intensity toward the cap-group mean specific volatility (USE4); 0 = off.
+    n_cap_groups : int, default 10
+        Cap groups (deciles) for the shrinkage target.
+    min_periods : int, default 21
+        A factor needs this many finite returns up to ``t`` for its row of ``Σf[t]``.
+    specific_min_periods : int, default 63
+        Assets with fewer finite residuals up to ``t`` get the structural estimate.
+    specific_blend_periods : int, default 120
+        Length of the USE4 history blend (0: switch straight to the time series).
+    vra_half_life : float or None, default None
+        Half-life of the volatility-regime adjustment (None = off): ``Σf[t]`` scaled by ``λF[t]²``
+        and ``D[t]`` by ``λS[t]²`` (EWMA of the squared cross-sectional bias of standardised
+        returns, factors equally weighted, assets cap-weighted).
+    structural_ridge : float, default 1e-4
+        Ridge on the industry dummies of the structural regression (fraction of total weight).
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> panel = ff.datasets.synthetic_universe(n_assets=200, n_days=300, seed=1)
+    >>> result = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    >>> risk = ff.RiskModel.from_factor_model(result)
+    >>> w = np.nan_to_num(panel["market_cap"][-1]); w /= w.sum()
+    >>> bool(0 < risk.portfolio_risk(w, date=-1, annualize=True) < 1)
+    True
+    """
+
+    _arrays = {
+        "factor_covariance": ("date", "factor", "factor"), "factor_volatility": ("date", "factor"),
+        "specific_variance": ("date", "asset"), "specific_risk": ("date", "asset"),
+        "raw_specific_variance": ("date", "asset"), "specific_n_obs": ("date", "asset"),
+        "structural": ("date", "asset"), "eigenvalue_clipped": ("date",),
+    }
+    _default_kind = "factor_volatility"
+
+    def __init__(
+        self,
+        vol_half_life: float = 84,
+        corr_half_life: float = 504,
+        newey_west_lags: tuple[int, int] = (5, 2),
+        specific_half_life: float = 84,
+        specific_newey_west_lags: int = 0,
+        shrinkage: float = 0.1,
+        n_cap_groups: int = 10,
+        min_periods: int = 21,
+        specific_min_periods: int = 63,
+        specific_blend_periods: int = 120,
+        vra_half_life: float | None = None,
+        structural_ridge: float = 1e-4,
+    ) -> None:
+        def half_life(name, v, allow_none=False):
+            return check_real(name, v, lo=0.0, lo_open=True, allow_none=allow_none)
+
+        if not isinstance(newey_west_lags, (tuple, list)) or len(newey_west_lags) != 2:
+            raise ValueError(f"newey_west_lags must be a pair (vol_lags, corr_lags), got {newey_west_lags!r}")
+        self.vol_half_life = half_life("vol_half_life", vol_half_life)
+        self.corr_half_life = half_life("corr_half_life", corr_half_life)
+        self.newey_west_lags = (check_int("newey_west_lags[0]", newey_west_lags[0], 0, 10_000),
+                                check_int("newey_west_lags[1]", newey_west_lags[1], 0, 10_000))
+        self.specific_half_life = half_life("specific_half_life", specific_half_life)
+        self.specific_newey_west_lags = check_int("specific_newey_west_lags", specific_newey_west_lags, 0, 10_000)
+        self.shrinkage = check_real("shrinkage", shrinkage, lo=0.0)
+        self.n_cap_groups = check_int("n_cap_groups", n_cap_groups, 1, 10_000)
+        self.min_periods = check_int("min_periods", min_periods, 1)
+        self.specific_min_periods = check_int("specific_min_periods", specific_min_periods, 1)
+        self.specific_blend_periods = check_int("specific_blend_periods", specific_blend_periods, 0)
+        self.vra_half_life = half_life("vra_half_life", vra_half_life, allow_none=True)
+        self.structural_ridge = check_real("structural_ridge", structural_ridge, lo=0.0)
+        self._fitted = False
+
+    def _settings(self) -> dict[str, Any]:
+        return dict(
+            vol_half_life=self.vol_half_life, corr_half_life=self.corr_half_life,
+            newey_west_lags=self.newey_west_lags, specific_half_life=self.specific_half_life,
+            specific_newey_west_lags=self.specific_newey_west_lags, shrinkage=self.shrinkage,
+            n_cap_groups=self.n_cap_groups, min_periods=self.min_periods,
+            specific_min_periods=self.specific_min_periods,
+            specific_blend_periods=self.specific_blend_periods, vra_half_life=self.vra_half_life,
+            structural_ridge=self.structural_ridge,
+        )
+
+    def __repr__(self) -> str:
+        if not self._fitted:
+            return "RiskModel(unfitted)"
+        d, n = self._spec.shape
+        return f"RiskModel({d} dates, {n} assets, {len(self._names)} factors)"
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_factor_model(cls, result: Any, *, keep_dates: Any = None, **settings: Any) -> RiskModel:
+        """``RiskModel(**settings).fit(result, keep_dates=keep_dates)``: everything comes from the
+        :class:`~ferrofactor.FactorModelResult` (factor returns, residuals, unlagged exposures,
+        cap, labels)."""
+        return cls(**settings).fit(result, keep_dates=keep_dates)
+
+    @classmethod
+    def from_arrays(cls, factor_returns: Any, residuals: Any, exposures: Exposures, cap: Any, *,
+                    keep_dates: Any = None, **settings: Any) -> RiskModel:
+        """Build from plain arrays: factor returns (T, K) in the order of
+        ``exposures.factor_names``, residuals (T, N), the unlagged :class:`Exposures` (T, N) and
+        cap (T, N). Labels come from ``exposures``."""
+        model = cls(**settings)
+        model._fit(factor_returns, residuals, exposures, cap, keep_dates)
+        return model
+
+    @classmethod
+    def from_covariance(cls, factor_covariance: Any, specific_variance: Any, exposures: Exposures,
+                        *, cap: Any = None) -> RiskModel:
+        """A model from given (e.g. vendor) matrices: ``factor_covariance`` (K, K) or (D, K, K),
+        symmetric PSD, in the order of ``exposures.factor_names``; ``specific_variance`` (N,) or
+        (D, N), non-negative (NaN = not covered); ``exposures`` with D dates (its labels label
+        the model); ``cap`` (D, N) optional (factor-mimicking portfolios)."""
+        if not isinstance(exposures, Exposures):
+            raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
+        D, N = exposures.shape
+        K = exposures.n_factors
+        fc = np.asarray(factor_covariance, dtype=float)
+        fc = as_float_array("factor_covariance", fc[None] if fc.ndim == 2 else fc, 3)
+        check_shape("factor_covariance", fc, (D, K, K), f"{D} dates of exposures, factors {exposures.factor_names}")
+        for i in range(D):
+            check_psd("factor_covariance" if D == 1 else f"factor_covariance[{i}]", fc[i])
+        sv = np.asarray(specific_variance, dtype=float)
+        sv = as_float_array("specific_variance", sv[None] if sv.ndim == 1 else sv, 2)
+        check_shape("specific_variance", sv, (D, N), "dates × assets of exposures")
+        if np.any(sv[np.isfinite(sv)] < 0) or np.isinf(sv).any():
+            raise ValueError("specific_variance must be non-negative and finite (NaN = not covered)")
+        cp = None
+        if cap is not None:
+            cp = np.asarray(cap, dtype=float)
+            cp = as_float_array("cap", cp[None] if cp.ndim == 1 else cp, 2)
+            check_shape("cap", cp, (D, N), "dates × assets of exposures")
+        m = cls()
+        m._store(dict(
+            _cov=fc.copy(), _spec=sv.copy(), _dates=exposures.dates, _assets=exposures.assets,
+            _names=exposures.factor_names, _clipped=np.zeros(D, bool), _raw_spec=None, _n_obs=None,
+            _structural=None, _vra=None, _exposures=exposures, _cap=cp, _keep=np.arange(D),
+            _factor_returns=None, _residuals=None,
+        ))
+        return m
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, result: Any, *, keep_dates: Any = None) -> RiskModel:
+        """Estimate the model for every date from a fitted factor model.
+
+        Parameters
+        ----------
+        result : FactorModelResult (or a fitted FactorModel)
+            Supplies the factor returns (T, K), residuals (T, N), the unlagged exposures (row t
+            known at the close of t, used with the forecast made at t), the cap (T, N) (shrinkage
+            groups, structural weights, cap-weighted regime bias) and the labels.
+        keep_dates : array-like, optional
+            Positions or date labels of the dates whose results are kept; all dates by default.
+            The recursions always run over the whole history.
+
+        Returns
+        -------
+        self
+        """
+        from ferrofactor.model import FactorModel, FactorModelResult
+
+        if isinstance(result, FactorModel):
+            result = result.result
+        if not isinstance(result, FactorModelResult):
+            raise TypeError(
+                f"result must be a FactorModelResult (from FactorModel.fit), got {type(result).__name__}; "
+                "use RiskModel.from_arrays for plain arrays"
+            )
+        if result.cap is None:
+            raise ValueError(
+                "the risk model needs the market cap (shrinkage groups, structural weights): fit "
+                "the factor model with cap (or a Panel with a market_cap field)"
+            )
+        self._fit(result.factor_returns, result.residuals, result.exposures, result.cap, keep_dates)
+        return self
+
+    def _fit(self, factor_returns, residuals, exposures, cap, keep_dates) -> None:
+        if not isinstance(exposures, Exposures):
+            raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
+        fr = as_float_array("factor_returns", factor_returns, 2)
+        res = as_float_array("residuals", residuals, 2)
+        cp = as_float_array("cap", cap, 2)
+        t, n = res.shape
+        check_shape("exposures", np.empty(exposures.shape), (t, n), "dates × assets of residuals")
+        k = exposures.n_factors
+        check_shape("factor_returns", fr, (t, k), f"one row per date, columns {exposures.factor_names}")
+        check_shape("cap", cp, (t, n), "dates × assets of residuals")
+        st = exposures.styles if exposures.styles is not None else np.zeros((t, n, 0))
+        ind = exposures.industry if exposures.industry is not None else np.full((t, n), -1, np.int32)
+        g = exposures.n_industries
+        keep = np.arange(t) if keep_dates is None else _keep_positions(keep_dates, exposures.dates, t)
+        s = self._settings()
+        vol_lags, corr_lags = s["newey_west_lags"]
+        cov, clipped = factor_covariance(
+            fr, s["vol_half_life"], s["corr_half_life"], vol_lags, corr_lags, s["min_periods"],
+        )
+        spec, raw, n_obs, structural = _core.risk_specific_variance(
+            res, np.ascontiguousarray(st), np.ascontiguousarray(ind), g, cp, s["specific_half_life"],
+            s["specific_min_periods"], s["shrinkage"], s["n_cap_groups"], s["structural_ridge"],
+            s["specific_blend_periods"], s["specific_newey_west_lags"],
+        )
+        vra = None
+        if s["vra_half_life"] is not None:
+            fvar = np.ascontiguousarray(np.diagonal(cov, axis1=1, axis2=2))
+            _, lam_f = _core.risk_regime_multiplier(fr, fvar, None, s["vra_half_life"])
+            _, lam_s = _core.risk_regime_multiplier(res, spec, cp, s["vra_half_life"])
+            lam_f = np.where(np.isfinite(lam_f), lam_f, 1.0)
+            lam_s = np.where(np.isfinite(lam_s), lam_s, 1.0)
+            cov *= (lam_f**2)[:, None, None]
+            spec *= (lam_s**2)[:, None]
+            vra = (lam_f, lam_s)
+        full = keep_dates is None
+        kept = exposures if full else _select_dates(exposures, keep)
+        self._store(dict(
+            _cov=cov if full else cov[keep], _spec=spec if full else spec[keep],
+            _dates=kept.dates, _assets=exposures.assets, _names=exposures.factor_names,
+            _clipped=clipped if full else clipped[keep],
+            _raw_spec=raw if full else raw[keep], _n_obs=n_obs if full else n_obs[keep],
+            _structural=(structural if full else structural[keep]).astype(bool), _vra=vra,
+            _exposures=kept, _cap=cp if full else cp[keep], _keep=keep,
+            _factor_returns=fr, _residuals=res,
+        ))
+
+    def _store(self, state: dict[str, Any]) -> None:
+        """Store a complete fitted state at once (nothing is stored before everything is computed)."""
+        for name in _FITTED:
+            setattr(self, name, state[name])
+        self._fitted = True
+
+    # ------------------------------------------------------------------ properties
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise NotFittedError("RiskModel is not fitted: call fit(result) or a from_* constructor")
+
+    def _ro(self, name: str) -> Any:
+        self._check_fitted()
+        return readonly(getattr(self, name))
+
+    dates = property(lambda self: self._ro("_dates"), doc="(D,) date labels of the stored results, or None.")
+    assets = property(lambda self: self._ro("_assets"), doc="(N,) asset labels, or None.")
+    factor_names = property(lambda self: list(self._ro("_names")),
+                            doc="(K,) factor names, ordered [market], industries, styles.")
+    exposures = property(lambda self: self._ro("_exposures"),
+                         doc="The Exposures of the stored dates (row d known at the close of d).")
+    cap = property(lambda self: self._ro("_cap"), doc="(D, N) market cap of the stored dates, or None.")
+    factor_covariance = property(lambda self: self._ro("_cov"), doc="Σf (D, K, K), daily units.")
+    specific_variance = property(lambda self: self._ro("_spec"),
+                                 doc="D (D, N), daily variance; NaN where the asset is not covered.")
+    raw_specific_variance = property(
+        lambda self: self._ro("_raw_spec"),
+        doc="(D, N) time-series estimate before the structural blend and shrinkage (or None).")
+    specific_n_obs = property(lambda self: self._ro("_n_obs"),
+                              doc="(D, N) finite residuals up to each date (or None).")
+    structural = property(lambda self: self._ro("_structural"),
+                          doc="(D, N) True where the structural estimate was used, in full or blended.")
+    eigenvalue_clipped = property(lambda self: self._ro("_clipped"),
+                                  doc="(D,) True where Σf had negative eigenvalues clipped.")
+    stored_positions = property(lambda self: self._ro("_keep"),
+                                doc="(D,) positions of the stored dates among the fitted dates.")
+
+    @property
+    def factor_volatility(self) -> np.ndarray:
+        """(D, K) factor volatilities sqrt(diag Σf), daily."""
+        self._check_fitted()
+        return readonly(np.sqrt(np.diagonal(self._cov, axis1=1, axis2=2)))
+
+    @property
+    def specific_risk(self) -> np.ndarray:
+        """(D, N) specific volatility sqrt(D), daily."""
+        self._check_fitted()
+        return readonly(np.sqrt(self._spec))
+
+    @property
+    def regime_multipliers(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(λF, λS) volatility-regime multipliers over all fitted dates, or None when off."""
+        self._check_fitted()
+        return None if self._vra is None else (readonly(self._vra[0]), readonly(self._vra[1]))
+
+    def _axis_labels(self, axis: str) -> Any:
+        self._check_fitted()
+        return super()._axis_labels(axis)
+
+    def to_polars(self, kind: str | None = None, form: str = "wide") -> pl.DataFrame:
+        self._check_fitted()
+        return super().to_polars(kind, form)
+
+    to_polars.__doc__ = Result.to_polars.__doc__
+
+    def summary(self, date: Any = -1) -> Summary:
+        """Annualised factor volatilities at ``date`` and on average, the distribution of
+        annualised specific risk at ``date``, the settings and the dates clipped."""
+        self._check_fitted()
+        i = self._date(date)
+        ann = np.sqrt(PERIODS_PER_YEAR)
+        fvol = self.factor_volatility
+        fin = np.isfinite(fvol)
+        n_fin = fin.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_vol = np.where(n_fin > 0, np.where(fin, fvol, 0.0).sum(axis=0) / n_fin, np.nan)
+        table = pl.DataFrame({
+            "factor": self._names,
+            "vol_annualized": fvol[i] * ann,
+            "mean_vol_annualized": mean_vol * ann,
+        })
+        sr = np.sqrt(self._spec[i]) * ann
+        sr = sr[np.isfinite(sr)]
+        q = np.quantile(sr, [0.05, 0.25, 0.5, 0.75, 0.95]) if sr.size else np.full(5, np.nan)
+        spec = pl.DataFrame({"statistic": ["covered assets", "p05", "p25", "median", "p75", "p95"],
+                             "specific_vol_annualized": [float(sr.size), *q.tolist()]})
+        label = str(self._dates[i]) if self._dates is not None else str(i)
+        header = [("Dates", len(self._spec)), ("Assets", self._spec.shape[1]),
+                  ("Factors", len(self._names)), ("Date shown", label),
+                  ("Dates with Σf clipped", int(self._clipped.sum()))]
+        header += [(k, v) for k, v in self._settings().items()]
+        return Summary("Risk model", header, [("Factor volatility (annualised)", table),
+                                              ("Specific risk (annualised) at the date shown", spec)])
+
+    # ------------------------------------------------------------------ dates
+    def _date(self, date: Any) -> int:
+        self._check_fitted()
+        return date_position("date", date, self._dates, len(self._spec))
+
+
+def _keep_positions(keep: Any, dates: np.ndarray | None, t: int) -> np.ndarray:
+    vals = np.atleast_1d(np.asarray(keep))
+    if vals.dtype.kind in "iu":
+        idx = np.where(vals < 0, vals + t, vals)
+        if np.any((idx < 0) | (idx >= t)):
+            raise ValueError(f"keep_dates positions must be in [-{t}, {t}), got {vals.tolist()}")
+        return np.unique(idx.astype(np.int64))
+    return np.unique([date_position("keep_dates", v, dates, t) for v in vals.tolist()]).astype(np.int64)
+
+
+def _select_dates(ex: Exposures, keep: np.ndarray) -> Exposures:
+    return Exposures._trusted(
+        None if ex.styles is None else np.ascontiguousarray(ex.styles[keep]),
+        None if ex.industry is None else np.ascontiguousarray(ex.industry[keep]),
+        ex.style_names, ex.industry_names, ex.market,
+        None if ex.dates is None else ex.dates[keep], ex.assets,
+    )
+

@@ -1,0 +1,317 @@
+"""Signals built from exposures: composite scores, neutralised signals, momentum selections.
+
+Time: a signal at row ``t`` uses exposures known at the close of ``t``; it can trade from the
+close of ``t`` and earns ``returns[t + 1 ..]``. Nothing here shifts data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ferrofactor import rolling as _rolling
+from ferrofactor._validate import (
+    as_dates,
+    as_float_array,
+    check_bool,
+    check_real,
+    check_shape,
+)
+from ferrofactor.descriptors import _min_periods, momentum
+from ferrofactor.exposures import Exposures
+from ferrofactor.results import Result, Summary, readonly
+
+__all__ = [
+    "DEFAULT_STYLE_WEIGHTS",
+    "MomentumSelection",
+    "combined_score",
+    "momentum_selection",
+    "month_starts",
+    "neutralize_signal",
+]
+
+#: The seed pipeline's composite: 0.25 each of value, momentum, quality and low volatility.
+DEFAULT_STYLE_WEIGHTS: dict[str, float] = {
+    "value": 0.25,
+    "momentum": 0.25,
+    "quality": 0.25,
+    "low_vol": 0.25,
+}
+
+
+def combined_score(exposures, weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """The seed pipeline's composite signal ``Σ_k weight_k · style_k``, (T, N).
+
+    Parameters
+    ----------
+    exposures : ferrofactor.Exposures
+        With the styles named in ``weights``.
+    weights : mapping of style → weight, default :data:`DEFAULT_STYLE_WEIGHTS`
+        0.25 each of value, momentum, quality and low_vol.
+
+    Returns
+    -------
+    ndarray, shape (T, N)
+        NaN where any weighted style is NaN.
+    """
+    if not isinstance(exposures, Exposures):
+        raise TypeError(
+            f"exposures must be a ferrofactor.Exposures (named styles), got {type(exposures).__name__}"
+        )
+    weights = DEFAULT_STYLE_WEIGHTS if weights is None else weights
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a mapping of style → weight, got {type(weights).__name__}")
+    if exposures.styles is None:
+        raise ValueError("exposures has no styles")
+    names = exposures.style_names
+    out = np.zeros(exposures.shape)
+    for s, w in weights.items():
+        if s not in names:
+            raise ValueError(f"weights names style {s!r}, which is not among the exposures' styles {names}")
+        w = check_real(f"weights[{s!r}]", w)
+        out = out + w * exposures.styles[:, :, names.index(s)]
+    return out
+
+
+def neutralize_signal(
+    signal,
+    exposures=None,
+    controls: Sequence[str] | None = None,
+    *,
+    industry: bool = True,
+    weights=None,
+    standardize: bool = True,
+) -> np.ndarray:
+    """Remove from a signal what chosen controls explain, per date (the seed 004 procedure).
+
+    Each date's signal is regressed (weighted least squares) on an intercept, the named style
+    exposures and the industry dummies; the residual is exactly orthogonal to each of them, so a
+    portfolio proportional to it has no exposure to those factors on that date.
+
+    Parameters
+    ----------
+    signal : array_like, shape (T, N)
+    exposures : ferrofactor.Exposures, optional
+        Where the controls come from.
+    controls : sequence of str, optional
+        Style names of ``exposures`` to neutralise against (default: all of its styles).
+    industry : bool, default True
+        Also neutralise against the exposures' industries (if it has any).
+    weights : array_like, shape (T, N), optional
+        Regression weights (default equal).
+    standardize : bool, default True
+        Standardise the residual per date (mean 0, std 1).
+
+    Returns
+    -------
+    ndarray, shape (T, N)
+    """
+    from ferrofactor import clean
+
+    x = as_float_array("signal", signal, 2)
+    industry = check_bool("industry", industry)
+    standardize = check_bool("standardize", standardize)
+    ctl = None
+    codes = None
+    if exposures is not None:
+        if not isinstance(exposures, Exposures):
+            raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
+        if exposures.shape != x.shape:
+            raise ValueError(f"exposures has shape {exposures.shape}, expected {x.shape} (signal)")
+        names = exposures.style_names
+        use = names if controls is None else list(controls)
+        for c in use:
+            if c not in names:
+                raise ValueError(f"controls names style {c!r}, which is not among {names}")
+        if use:
+            ctl = np.ascontiguousarray(exposures.styles[:, :, [names.index(c) for c in use]])
+        if industry and exposures.industry is not None:
+            codes = exposures.industry
+    elif controls:
+        raise ValueError("controls given without exposures")
+    res = clean.neutralize(x, controls=ctl, industry=codes, weights=weights)
+    return clean.standardize(res) if standardize else res
+
+
+# --- cross-sectional momentum selection (seed 002) ------------------------------------------
+
+
+class MomentumSelection(Result):
+    """Top and bottom momentum sets per rebalance date (seed 002), labelled.
+
+    Attributes (read-only)
+    ----------------------
+    rebalance : ndarray of int64, shape (R,)
+        Row positions (on the input's dates) of the rebalances, increasing.
+    dates : ndarray of datetime64[D] (R,) or None
+        The rebalance dates (None when the input carried no dates).
+    assets : ndarray of str (N,) or None
+    long, short : ndarray of bool, shape (R, N)
+        The top / bottom ``percentile`` of the eligible assets by momentum (equal counts).
+    momentum : ndarray, shape (R, N)
+        The ranking signal on each rebalance date (NaN where not computable).
+    eligible : ndarray of bool, shape (R, N)
+        Finite momentum and average dollar volume above the threshold.
+    """
+
+    _arrays = {
+        "momentum": ("date", "asset"), "long": ("date", "asset"), "short": ("date", "asset"),
+        "eligible": ("date", "asset"), "n_long": ("date",), "n_short": ("date",),
+        "n_eligible": ("date",),
+    }
+    _groups = {"counts": ("n_eligible", "n_long", "n_short")}
+    _default_kind = "counts"
+
+    def __init__(self, rebalance, dates, assets, long, short, momentum, eligible, settings):
+        self._rebalance = readonly(rebalance)
+        self._dates = readonly(dates)
+        self._assets = readonly(assets)
+        self._long, self._short = readonly(long), readonly(short)
+        self._momentum, self._eligible = readonly(momentum), readonly(eligible)
+        self._settings = dict(settings)
+
+    rebalance = property(lambda self: self._rebalance, doc="(R,) rebalance rows.")
+    dates = property(lambda self: self._dates, doc="(R,) rebalance dates, or None.")
+    assets = property(lambda self: self._assets, doc="(N,) asset labels, or None.")
+    long = property(lambda self: self._long, doc="(R, N) long set.")
+    short = property(lambda self: self._short, doc="(R, N) short set.")
+    momentum = property(lambda self: self._momentum, doc="(R, N) momentum on rebalance dates.")
+    eligible = property(lambda self: self._eligible, doc="(R, N) eligible assets.")
+    n_long = property(lambda self: self._long.sum(axis=1), doc="(R,) size of the long set.")
+    n_short = property(lambda self: self._short.sum(axis=1), doc="(R,) size of the short set.")
+    n_eligible = property(lambda self: self._eligible.sum(axis=1), doc="(R,) eligible assets.")
+
+    def summary(self) -> Summary:
+        R = len(self._rebalance)
+        header = [("Rebalances", R), ("Assets", self._long.shape[1])] + [
+            (k.replace("_", " ").capitalize(), v) for k, v in self._settings.items()
+        ]
+        import polars as pl
+
+        table = pl.DataFrame({
+            "statistic": ["eligible", "long", "short"],
+            "mean": [float(np.mean(self.n_eligible)) if R else np.nan,
+                     float(np.mean(self.n_long)) if R else np.nan,
+                     float(np.mean(self.n_short)) if R else np.nan],
+            "min": [int(self.n_eligible.min()) if R else 0, int(self.n_long.min()) if R else 0,
+                    int(self.n_short.min()) if R else 0],
+            "max": [int(self.n_eligible.max()) if R else 0, int(self.n_long.max()) if R else 0,
+                    int(self.n_short.max()) if R else 0],
+        })
+        return Summary("Momentum selection", header, [("Set sizes per rebalance", table)])
+
+
+def month_starts(dates) -> np.ndarray:
+    """Row positions of the first date of each calendar month in sorted ``dates`` (T,)."""
+    d = np.asarray(dates, dtype="datetime64[D]")
+    if d.ndim != 1:
+        raise ValueError(f"dates must be 1-dimensional, got shape {d.shape}")
+    if d.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    m = d.astype("datetime64[M]")
+    return np.flatnonzero(np.r_[True, m[1:] != m[:-1]])
+
+
+def momentum_selection(
+    returns,
+    dollar_volume=None,
+    rebalance=None,
+    *,
+    window: int = 252,
+    skip: int = 21,
+    min_dollar_volume: float = 1e7,
+    percentile: float = 0.1,
+    min_fraction: float = 0.8,
+    dates=None,
+    assets=None,
+) -> MomentumSelection:
+    """Cross-sectional momentum: rank by ``window``-``skip`` momentum after a liquidity filter.
+
+    On each rebalance date t (known at the close of t, to trade for ``returns[t+1 ..]``): an
+    asset is eligible if its momentum (:func:`momentum`) is finite and its mean dollar volume over
+    ``window`` days up to t exceeds ``min_dollar_volume``; with ``M`` eligible assets the
+    ``n = floor(M · percentile)`` highest momenta are ``long`` and the ``n`` lowest ``short``
+    (ties broken by asset position, deterministically).
+
+    Parameters
+    ----------
+    returns : Panel, or array_like / Polars frame (T, N)
+        A Panel gives ``returns``, ``dollar_volume``, dates and assets (then leave
+        ``dollar_volume``, ``dates`` and ``assets`` unset).
+    dollar_volume : array_like (T, N)
+    rebalance : array_like of int (R,) or bool (T,), optional
+        Rebalance rows (e.g. :func:`month_starts`), or a boolean mask over dates. Default: the
+        first trading day of each month (needs dates).
+    window, skip : int, default 252, 21
+        12-1 months.
+    min_dollar_volume : float, default 1e7
+    percentile : float, default 0.1
+        In (0, 0.5].
+    min_fraction : float, default 0.8
+        Fraction of each window that must be finite (momentum and dollar volume).
+    dates : array_like of datetime64[D], shape (T,), optional
+    assets : array_like of str, shape (N,), optional
+        Labels of the result.
+
+    Returns
+    -------
+    MomentumSelection
+    """
+    from ferrofactor.panel import Panel
+
+    if isinstance(returns, Panel):
+        if dollar_volume is not None or dates is not None or assets is not None:
+            raise ValueError("with a Panel, dollar_volume, dates and assets come from the panel")
+        for f in ("returns", "dollar_volume"):
+            if f not in returns:
+                raise ValueError(f"panel has no field {f!r}; fields: {list(returns.fields)}")
+        dates, assets = returns.dates, returns.assets
+        returns, dollar_volume = returns["returns"], returns["dollar_volume"]
+    if dollar_volume is None:
+        raise TypeError("dollar_volume is required (or pass a Panel)")
+    r = as_float_array("returns", returns, 2)
+    dv = as_float_array("dollar_volume", dollar_volume, 2)
+    check_shape("dollar_volume", dv, r.shape, "the shape of returns")
+    T, N = r.shape
+    percentile = check_real("percentile", percentile, lo=0.0, lo_open=True, hi=0.5)
+    min_dollar_volume = check_real("min_dollar_volume", min_dollar_volume)
+    dates = as_dates("dates", dates, T)
+    if rebalance is None:
+        if dates is None:
+            raise ValueError("rebalance is required when there are no dates (month starts need dates)")
+        rebalance = month_starts(dates)
+    reb = np.asarray(rebalance)
+    if reb.dtype == bool:
+        if reb.shape != (T,):
+            raise ValueError(f"rebalance mask has shape {reb.shape}, expected ({T},)")
+        reb = np.flatnonzero(reb)
+    elif np.issubdtype(reb.dtype, np.integer) and reb.ndim == 1:
+        if reb.size and (reb.min() < 0 or reb.max() >= T):
+            raise ValueError(f"rebalance rows must be in [0, {T}), got {reb.min()}..{reb.max()}")
+        if np.any(np.diff(reb) <= 0):
+            raise ValueError("rebalance rows must be strictly increasing")
+    else:
+        raise TypeError(f"rebalance must be integer rows or a boolean mask, got dtype {reb.dtype}")
+    from ferrofactor._validate import as_assets
+
+    assets = as_assets("assets", assets, N)
+    mom = momentum(r, window, skip, min_fraction)[reb]
+    adv = _rolling.rolling_mean(dv, window, _min_periods(window, min_fraction))[reb]
+    eligible = np.isfinite(mom) & np.isfinite(adv) & (adv > min_dollar_volume)
+    R = reb.size
+    long = np.zeros((R, N), dtype=bool)
+    short = np.zeros((R, N), dtype=bool)
+    # One stable sort per row: ineligible assets get +inf and go last (vectorised over dates).
+    key = np.where(eligible, mom, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    n = np.floor(eligible.sum(axis=1) * percentile).astype(np.int64)
+    M = eligible.sum(axis=1)
+    pos = np.arange(N)[None, :]
+    rows = np.arange(R)[:, None]
+    short[rows, order] = pos < n[:, None]
+    long[rows, order] = (pos >= (M - n)[:, None]) & (pos < M[:, None])
+    return MomentumSelection(
+        reb.astype(np.int64), None if dates is None else dates[reb], assets, long, short, mom, eligible,
+        {"window": window, "skip": skip, "percentile": percentile, "min_dollar_volume": min_dollar_volume},
+    )
