@@ -760,7 +760,7 @@ fn weights_error(w: &ArrayView2<'_, f64>) -> Error {
 
 fn check_groups(g: &ArrayView2<'_, i32>) -> Result<()> {
     if any_element(g, |c| c < -1) {
-        return Err(value_error!("groups codes must be >= -1 (-1 = none)"));
+        return Err(value_error!("industry codes must be >= -1 (-1 = none)"));
     }
     Ok(())
 }
