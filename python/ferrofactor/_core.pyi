@@ -50,11 +50,11 @@ def _panic_for_test() -> None:
 # --- rolling (python/ferrofactor/rolling.py) ---
 
 def rolling_moment(
-    x: npt.NDArray[np.float64], window: int | None, min_periods: int, halflife: float | None, stat: str
+    x: npt.NDArray[np.float64], window: int | None, min_periods: int, half_life: float | None, stat: str
 ) -> npt.NDArray[np.float64]: ...
 def rolling_beta(
     x: npt.NDArray[np.float64], market: npt.NDArray[np.float64], window: int, min_periods: int,
-    halflife: float | None,
+    half_life: float | None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def compounded_return(
     x: npt.NDArray[np.float64], window: int, skip: int, min_periods: int
@@ -92,12 +92,12 @@ def winsorize(
     method: str,
     limit: float,
     weights: npt.NDArray[np.float64] | None = None,
-    groups: npt.NDArray[np.int32] | None = None,
+    industry: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def standardize(
     x: npt.NDArray[np.float64],
     weights: npt.NDArray[np.float64] | None = None,
-    groups: npt.NDArray[np.int32] | None = None,
+    industry: npt.NDArray[np.int32] | None = None,
     winsorize: str | None = None,
     limit: float = 3.0,
 ) -> npt.NDArray[np.float64]: ...
@@ -170,7 +170,7 @@ def risk_specific_variance(
     half_life: float,
     min_periods: int,
     shrinkage: float,
-    n_groups: int,
+    n_cap_groups: int,
     ridge: float,
     blend_periods: int,
     nw_lags: int,
