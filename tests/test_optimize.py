@@ -439,6 +439,10 @@ def test_transaction_costs_hand_worked(model, data):
     assert res.turnover < free.turnover
     frozen = ff.optimize(alpha, model, w0=w0, risk_aversion=5.0, max_weight=0.05, tcost=1e4)
     assert np.abs(frozen.weights - w0).max() < 1e-7
+    # An Optimizer's tcost is the default of every solve; a solve's tcost replaces it.
+    opt = ff.Optimizer(risk_aversion=5.0, max_weight=0.05, tcost=1e4)
+    assert np.abs(opt.solve(alpha, model, -1, w0).weights - w0).max() < 1e-7
+    np.testing.assert_array_equal(opt.solve(alpha, model, -1, w0, tcost=tc).weights, res.weights)
     with pytest.raises(ValueError, match="tcost.impact needs volume"):
         ff.TransactionCost(impact=1.0)
     with pytest.raises(ValueError, match="tcost.linear_bps must be >= 0"):
