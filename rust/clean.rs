@@ -21,6 +21,7 @@ use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::parallel;
 use crate::value_error;
 
 /// How `winsorize` finds its clipping bounds.
@@ -796,6 +797,9 @@ where
             .par_chunks_mut(n)
             .enumerate()
             .for_each_init(init, |s, (t, row)| {
+                if parallel::cancelled() {
+                    return; // the caller discards the whole result
+                }
                 row.fill(f64::NAN);
                 f(s, t, row);
             });

@@ -1,6 +1,8 @@
 //! Small dense symmetric positive-definite algebra for the K×K / P×P systems of the kernels
 //! (P ≤ a few hundred): Cholesky factorisation with a scale-free singularity test, solves and
-//! inverse. Row-major `Vec<f64>` storage; the large dimensions never come here.
+//! inverse, and the positive semi-definiteness test of the risk model. One factorisation loop
+//! ([`factor`]) serves both, with a pivot policy (definite or semi-definite). Row-major
+//! `Vec<f64>` storage; the large dimensions never come here.
 
 /// Relative pivot tolerance: column j is declared dependent on the previous columns when its
 /// Cholesky pivot falls below `PIVOT_TOL * a[j][j]` (i.e. the column's squared norm left after
@@ -18,7 +20,8 @@ impl Cholesky {
     /// Factor the symmetric matrix `a` (row-major p×p; only the lower triangle is read).
     /// Returns `None` when `a` is not numerically positive definite (a singular design).
     pub fn new(a: &[f64], p: usize) -> Option<Cholesky> {
-        Self::factor(a, p, |j| a[j * p + j])
+        let l = factor(a, p, &Definite { reference: |j| a[j * p + j] })?;
+        Some(Cholesky { p, l })
     }
 
     /// As [`Cholesky::new`], but column j's pivot is tested against `PIVOT_TOL * reference[j]`
@@ -27,35 +30,7 @@ impl Cholesky {
     /// eliminated block is declared dependent exactly as in the factorisation of the whole matrix.
     pub fn new_relative_to(a: &[f64], p: usize, reference: &[f64]) -> Option<Cholesky> {
         debug_assert_eq!(reference.len(), p);
-        Self::factor(a, p, |j| reference[j])
-    }
-
-    fn factor(a: &[f64], p: usize, reference: impl Fn(usize) -> f64) -> Option<Cholesky> {
-        debug_assert_eq!(a.len(), p * p);
-        let mut l = vec![0.0; p * p];
-        for j in 0..p {
-            let ajj = a[j * p + j];
-            let rj = reference(j);
-            if !(ajj > 0.0) || !ajj.is_finite() || !(rj > 0.0) || !rj.is_finite() {
-                return None;
-            }
-            let mut d = ajj;
-            for k in 0..j {
-                d -= l[j * p + k] * l[j * p + k];
-            }
-            if !(d > PIVOT_TOL * rj) {
-                return None;
-            }
-            let djj = d.sqrt();
-            l[j * p + j] = djj;
-            for i in (j + 1)..p {
-                let mut s = a[i * p + j];
-                for k in 0..j {
-                    s -= l[i * p + k] * l[j * p + k];
-                }
-                l[i * p + j] = s / djj;
-            }
-        }
+        let l = factor(a, p, &Definite { reference: |j| reference[j] })?;
         Some(Cholesky { p, l })
     }
 
@@ -151,6 +126,137 @@ impl Cholesky {
     }
 }
 
+/// Whether the symmetric matrix `a` (row-major p×p; only the lower triangle is read) is positive
+/// semi-definite up to rounding: the Cholesky factorisation of [`factor`] in which a pivot `d_j`
+/// with `|d_j| ≤ pivot_tol · a_jj` counts as zero (a column dependent on the previous ones); the
+/// rest of such a column must then be negligible too (`|s_ij| ≤ off_tol · sqrt(a_ii a_jj)`, else
+/// the matrix is indefinite, as `[[0, 1], [1, 0]]`) and the column of `L` stays zero. A negative
+/// or non-finite diagonal, or a pivot below `−pivot_tol · a_jj`, means not PSD.
+pub fn is_semidefinite(a: &[f64], p: usize, pivot_tol: f64, off_tol: f64) -> bool {
+    factor(a, p, &SemiDefinite { a, p, pivot_tol, off_tol }).is_some()
+}
+
+/// What a [`PivotPolicy`] makes of column j's pivot.
+enum Pivot {
+    /// Factor the column (`d > 0`).
+    Positive,
+    /// A dependent column: `L`'s column stays zero, provided the rest of the column is negligible.
+    Zero,
+    /// Stop: the matrix is not (semi-)definite.
+    Reject,
+}
+
+/// How [`factor`] treats diagonals, pivots and the entries of a zero-pivot column.
+trait PivotPolicy {
+    /// Is column j's diagonal `a_jj` acceptable (checked before elimination)?
+    fn diagonal_ok(&self, j: usize, ajj: f64) -> bool;
+    /// Classify column j's pivot `d = a_jj − Σ_k l_jk²`.
+    fn pivot(&self, j: usize, ajj: f64, d: f64) -> Pivot;
+    /// For a zero pivot: is the eliminated entry `s = a_ij − Σ_k l_ik l_jk` negligible?
+    fn negligible(&self, i: usize, j: usize, s: f64) -> bool;
+}
+
+/// Positive definite: a pivot must exceed `PIVOT_TOL · reference(j)`.
+struct Definite<R: Fn(usize) -> f64> {
+    reference: R,
+}
+
+impl<R: Fn(usize) -> f64> PivotPolicy for Definite<R> {
+    #[inline]
+    fn diagonal_ok(&self, j: usize, ajj: f64) -> bool {
+        let rj = (self.reference)(j);
+        ajj > 0.0 && ajj.is_finite() && rj > 0.0 && rj.is_finite()
+    }
+    #[inline]
+    fn pivot(&self, j: usize, _ajj: f64, d: f64) -> Pivot {
+        if d > PIVOT_TOL * (self.reference)(j) {
+            Pivot::Positive
+        } else {
+            Pivot::Reject
+        }
+    }
+    #[inline]
+    fn negligible(&self, _i: usize, _j: usize, _s: f64) -> bool {
+        false // no zero pivots
+    }
+}
+
+/// Positive semi-definite up to rounding; see [`is_semidefinite`].
+struct SemiDefinite<'a> {
+    a: &'a [f64],
+    p: usize,
+    pivot_tol: f64,
+    off_tol: f64,
+}
+
+impl PivotPolicy for SemiDefinite<'_> {
+    #[inline]
+    fn diagonal_ok(&self, _j: usize, ajj: f64) -> bool {
+        ajj >= 0.0 && ajj.is_finite()
+    }
+    #[inline]
+    fn pivot(&self, _j: usize, ajj: f64, d: f64) -> Pivot {
+        if d < -self.pivot_tol * ajj {
+            Pivot::Reject
+        } else if d <= self.pivot_tol * ajj {
+            Pivot::Zero
+        } else {
+            Pivot::Positive
+        }
+    }
+    #[inline]
+    fn negligible(&self, i: usize, j: usize, s: f64) -> bool {
+        let p = self.p;
+        !(s.abs() > self.off_tol * (self.a[i * p + i] * self.a[j * p + j]).sqrt())
+    }
+}
+
+/// The one Cholesky loop (row-major, lower triangle read): `L` with `A = L Lᵀ`, or `None` when
+/// the policy rejects a diagonal, a pivot, or a non-negligible entry of a zero-pivot column.
+/// Every sum runs over `k = 0..j` in order, so results do not depend on the policy.
+#[inline]
+fn factor(a: &[f64], p: usize, policy: &impl PivotPolicy) -> Option<Vec<f64>> {
+    debug_assert_eq!(a.len(), p * p);
+    let mut l = vec![0.0; p * p];
+    for j in 0..p {
+        let ajj = a[j * p + j];
+        if !policy.diagonal_ok(j, ajj) {
+            return None;
+        }
+        let mut d = ajj;
+        for k in 0..j {
+            d -= l[j * p + k] * l[j * p + k];
+        }
+        match policy.pivot(j, ajj, d) {
+            Pivot::Reject => return None,
+            Pivot::Zero => {
+                for i in (j + 1)..p {
+                    let mut s = a[i * p + j];
+                    for k in 0..j {
+                        s -= l[i * p + k] * l[j * p + k];
+                    }
+                    if !policy.negligible(i, j, s) {
+                        return None;
+                    }
+                }
+                // column j of L stays zero
+            }
+            Pivot::Positive => {
+                let djj = d.sqrt();
+                l[j * p + j] = djj;
+                for i in (j + 1)..p {
+                    let mut s = a[i * p + j];
+                    for k in 0..j {
+                        s -= l[i * p + k] * l[j * p + k];
+                    }
+                    l[i * p + j] = s / djj;
+                }
+            }
+        }
+    }
+    Some(l)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +292,23 @@ mod tests {
         let want: f64 = (0..3).map(|i| (0..3).map(|j| v[i] * inv[i * 3 + j] * v[j]).sum::<f64>()).sum();
         let mut w = v;
         assert!((c.inverse_quadratic_form(&mut w) - want).abs() < 1e-14);
+    }
+
+    #[test]
+    fn semidefinite_test_shares_the_factorisation() {
+        // positive definite: both accept
+        let a = [4.0, 2.0, 0.5, 2.0, 3.0, 0.25, 0.5, 0.25, 2.0];
+        assert!(Cholesky::new(&a, 3).is_some() && is_semidefinite(&a, 3, 1e-10, 1e-6));
+        // rank one v vᵀ: singular for the solver, semi-definite for the test
+        let v = [0.3, -1.2, 0.7];
+        let r1: Vec<f64> = (0..9).map(|i| v[i / 3] * v[i % 3]).collect();
+        assert!(Cholesky::new(&r1, 3).is_none() && is_semidefinite(&r1, 3, 1e-10, 1e-6));
+        // zero pivot with a large entry below it, and a negative pivot: indefinite
+        assert!(!is_semidefinite(&[0.0, 1.0, 1.0, 0.0], 2, 1e-10, 1e-6));
+        assert!(!is_semidefinite(&[1.0, 2.0, 2.0, 1.0], 2, 1e-10, 1e-6));
+        // a negative or non-finite diagonal
+        assert!(!is_semidefinite(&[-1e-300], 1, 1e-10, 1e-6));
+        assert!(!is_semidefinite(&[f64::INFINITY], 1, 1e-10, 1e-6));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use ndarray::ArrayView1;
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::parallel;
 use crate::value_error;
 
 /// Scatter `fields` (each a list of chunks whose lengths add up to `lin.len()`) into `outs`
@@ -80,6 +81,9 @@ fn scatter_sequential(lin: &[i64], chunks: &[ArrayView1<'_, f64>], out: &mut [f6
     let mut next = 0usize; // first cell not yet written
     let mut r = 0usize;
     for chunk in chunks {
+        if parallel::cancelled() {
+            return; // the caller discards the whole result
+        }
         for &v in chunk.iter() {
             let cell = lin[r] as usize;
             out[next..cell].fill(f64::NAN);
@@ -97,6 +101,9 @@ fn scatter_any(lin: &[i64], chunks: &[ArrayView1<'_, f64>], out: &mut [f64]) {
     let size = out.len();
     let mut r = 0usize;
     for chunk in chunks {
+        if parallel::cancelled() {
+            return; // the caller discards the whole result
+        }
         for &v in chunk.iter() {
             let cell = lin[r] as usize;
             if cell < size {
@@ -340,6 +347,9 @@ pub fn cell_index(
     drop(scans);
     let mut lin = vec![0i64; n_rows];
     lin.par_chunks_mut(BLOCK).enumerate().for_each(|(b, out)| {
+        if parallel::cancelled() {
+            return; // the caller discards the whole result
+        }
         let (r0, r1) = (b * BLOCK, b * BLOCK + out.len());
         for (o, (&d, &id)) in out.iter_mut().zip(days.range(r0, r1).zip(ids.range(r0, r1))) {
             *o = look.cell(d, id).unwrap_or(size as i64);
@@ -427,6 +437,9 @@ pub fn scatter_runs(runs: &[[i64; 3]], fields: &[Vec<&[f64]>], outs: &mut [&mut 
         }
     }
     tasks.into_par_iter().for_each(|(piece, base, runs, col)| {
+        if parallel::cancelled() {
+            return; // the caller discards the whole result
+        }
         let mut next = 0usize; // first cell of the piece not yet written (relative)
         let mut k = 0usize; // chunk cursor: runs come in row order
         for &[row, cell, len] in runs {
@@ -473,6 +486,9 @@ pub fn gather_fields(values: &[&[f64]], index: &[i32], outs: &mut [&mut [f64]]) 
     }
     outs.par_iter_mut().zip(values.par_iter()).for_each(|(out, v)| {
         out.par_chunks_mut(BLOCK).zip(index.par_chunks(BLOCK)).for_each(|(o, ix)| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             for (o, &i) in o.iter_mut().zip(ix) {
                 *o = if i < 0 { f64::NAN } else { v[i as usize] };
             }

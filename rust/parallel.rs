@@ -1,9 +1,19 @@
-//! Thread-pool selection. Kernels use plain rayon parallel iterators; the caller decides which
-//! pool they run in. With no explicit pool they run in rayon's global pool, which follows
-//! `RAYON_NUM_THREADS`. Results never depend on the number of threads: every parallel split is
-//! over independent dates or assets, and no floating-point reduction crosses a split.
+//! Thread-pool selection and cancellation.
+//!
+//! Kernels use plain rayon parallel iterators; the caller decides which pool they run in. With no
+//! explicit pool they run in rayon's global pool, which follows `RAYON_NUM_THREADS`. Results never
+//! depend on the number of threads: every parallel split is over independent dates or assets, and
+//! no floating-point reduction crosses a split.
+//!
+//! Cancellation (Ctrl-C): the bindings wrap each kernel call in a [`Call`]; when the user
+//! interrupts, the bindings call [`Call::cancel`] and the kernels, which consult [`cancelled`]
+//! between dates or blocks (one relaxed atomic load), skip their remaining work. A kernel stays
+//! pure: it only returns early, with an incomplete result that the caller must discard, which
+//! [`Call::interrupted`] tells it to do. Outside the bindings (Rust tests) nothing cancels, and
+//! [`cancelled`] is always false.
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -34,11 +44,144 @@ pub fn num_threads() -> usize {
     }
 }
 
+/// Run `op` in a scope of the selected pool: `op` runs on the calling thread, and what it spawns
+/// on the scope runs on the pool's threads (so the parallel iterators inside use that pool).
+pub fn in_place_scope<'s, R>(op: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
+    let pool = POOL.read().unwrap_or_else(|p| p.into_inner()).clone();
+    match pool {
+        Some(pool) => pool.in_place_scope(op),
+        None => rayon::in_place_scope(op),
+    }
+}
+
+// --- cancellation -----------------------------------------------------------------------------
+
+/// Cancellation state: `stop` is set while a cancellation is pending and read by the kernels;
+/// everything else happens under the `calls` lock, so a call can tell exactly whether a
+/// cancellation may have cut its kernel short.
+pub struct Cancellation {
+    stop: AtomicBool,
+    calls: Mutex<Calls>,
+}
+
+/// The calls in progress and the number of cancellations ever requested.
+struct Calls {
+    active: usize,
+    requests: u64,
+}
+
+/// The state the kernels consult through [`cancelled`].
+static CANCELLATION: Cancellation = Cancellation::new();
+
+/// Whether the kernel running now should stop: kernels check it between dates or blocks and skip
+/// their remaining work when it is true.
+#[inline]
+pub fn cancelled() -> bool {
+    CANCELLATION.is_set()
+}
+
+impl Cancellation {
+    const fn new() -> Self {
+        Cancellation { stop: AtomicBool::new(false), calls: Mutex::new(Calls { active: 0, requests: 0 }) }
+    }
+
+    #[inline]
+    fn is_set(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Start a call. The flag is cleared when no call is in progress, so a new call starts
+    /// uncancelled; while another call is being cancelled (two Python threads), a new call is
+    /// cancelled too, and reports it.
+    fn begin(&'static self) -> Call {
+        let mut c = self.calls();
+        if c.active == 0 {
+            self.stop.store(false, Ordering::SeqCst);
+        }
+        c.active += 1;
+        Call {
+            state: self,
+            requests_at_start: c.requests,
+            stopped_at_start: self.stop.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// One kernel call that can be cancelled (a guard: dropping it ends the call).
+pub struct Call {
+    state: &'static Cancellation,
+    requests_at_start: u64,
+    stopped_at_start: bool,
+}
+
+impl Call {
+    /// Start a call against the state the kernels consult.
+    pub fn begin() -> Call {
+        CANCELLATION.begin()
+    }
+
+    /// Ask every running kernel to stop.
+    pub fn cancel(&self) {
+        let mut c = self.state.calls();
+        c.requests += 1;
+        self.state.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a cancellation was requested while this call ran (its kernel may have skipped
+    /// work: the result must be discarded). Ask after the kernel has returned.
+    pub fn interrupted(&self) -> bool {
+        let c = self.state.calls();
+        self.stopped_at_start || c.requests != self.requests_at_start
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let mut c = self.state.calls();
+        c.active -= 1;
+        if c.active == 0 {
+            self.state.stop.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Run `f` in the selected pool.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     let pool = POOL.read().unwrap_or_else(|p| p.into_inner()).clone();
     match pool {
         Some(pool) => pool.install(f),
         None => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A private state, so that the kernels tested in parallel never see this test's flag.
+    static STATE: Cancellation = Cancellation::new();
+
+    #[test]
+    fn cancellation_is_scoped_to_the_calls_in_progress() {
+        let a = STATE.begin();
+        assert!(!STATE.is_set() && !a.interrupted());
+        let b = STATE.begin();
+        a.cancel();
+        assert!(STATE.is_set());
+        assert!(a.interrupted() && b.interrupted());
+        // A call that starts while the cancellation is pending is stopped too, and knows it.
+        let c = STATE.begin();
+        assert!(STATE.is_set() && c.interrupted());
+        drop((a, b));
+        assert!(STATE.is_set(), "the flag stays set while a cancelled call is in progress");
+        drop(c);
+        // Nothing in progress: the next call starts clean.
+        let d = STATE.begin();
+        assert!(!STATE.is_set() && !d.interrupted());
+        assert!(!cancelled(), "the kernels' state is untouched");
     }
 }

@@ -33,6 +33,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::linalg::Cholesky;
+use crate::parallel;
 use crate::value_error;
 
 /// How the industry factor returns are pinned down when a market factor is present.
@@ -398,6 +399,9 @@ fn run(
         // long so that it is not rebuilt for every date. Results do not depend on the split.
         .with_min_len(8)
         .for_each_init(Scratch::default, |s, (ti, (((((f, e), se), ts), r2t), nt))| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             // The design side (styles, codes, weights, cap) of date ti is read from row ti − lag.
             let Some(td) = ti.checked_sub(lag) else {
                 f.fill(f64::NAN);

@@ -29,6 +29,7 @@ use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::parallel;
 use crate::value_error;
 
 /// Assets per parallel block.
@@ -123,6 +124,9 @@ where
         })
         .collect();
     blocks.into_par_iter().for_each(|(b, mut views)| {
+        if parallel::cancelled() {
+            return; // the caller discards the whole result
+        }
         let j0 = b * BLOCK;
         let nb = BLOCK.min(n - j0);
         // Gather the block's input columns into contiguous column-major buffers.

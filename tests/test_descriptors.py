@@ -151,9 +151,9 @@ def test_bad_input():
         ff.compute_descriptors({"returns": F["returns"]})
     with pytest.raises(ValueError, match=r"market_cap has shape \(3, 3\), expected \(320, 24\)"):
         ff.compute_descriptors({"returns": F["returns"], "market_cap": np.ones((3, 3))})
-    with pytest.raises(ValueError, match="min_fraction must be in"):
+    with pytest.raises(ValueError, match="min_fraction must be > 0"):
         fd.momentum(F["returns"], min_fraction=0)
-    with pytest.raises(ValueError, match="percentile must be in"):
+    with pytest.raises(ValueError, match="percentile must be <= 0.5"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], [300], percentile=0.7)
     with pytest.raises(ValueError, match="rebalance rows must be in"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], [400])
@@ -161,8 +161,14 @@ def test_bad_input():
         ff.momentum_selection(F["returns"], F["dollar_volume"], [300, 200])
     with pytest.raises(TypeError, match="rebalance must be integer rows"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], [1.5])
-    with pytest.raises(ValueError, match=r"market_cap has shape \(2, 3\), expected \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"cap has shape \(2, 3\), expected \(2, 2\)"):
         fd.earnings_yield(np.ones((2, 2)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="liquidity_window must be >= 1"):
+        ff.compute_descriptors(F, liquidity_window=0)
+    with pytest.raises(ValueError, match="vol_half_life must be > 0"):
+        ff.compute_descriptors(F, vol_half_life=-1.0)
+    with pytest.raises(TypeError, match="window must be an integer"):
+        ff.compute_descriptors(F, window=252.0)
 
 
 # --- exposures from descriptors ---------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import numpy as np
@@ -179,16 +180,6 @@ def test_market_cap_and_dollar_volume():
         ff.dollar_volume(close, [["a", "b"], ["c", "d"]])
 
 
-def test_derive_price_fields(long_prices):
-    p = ff.read_panel(long_prices.with_columns(shares=pl.lit(1000.0)), fields=["close", "volume", "shares"])
-    q = ff.derive_price_fields(p)
-    assert q.fields == ("close", "volume", "shares", "returns", "market_cap", "dollar_volume")
-    np.testing.assert_allclose(q["returns"], [[nan, nan], [0.1, nan], [nan, nan]], rtol=1e-12)
-    np.testing.assert_array_equal(q["market_cap"], expected_close() * 1000.0)
-    with pytest.raises(ValueError, match="price field 'adj' not in panel"):
-        ff.derive_price_fields(p, adjusted_close="adj")
-
-
 # --- point-in-time fundamentals ---------------------------------------------------------------------
 
 
@@ -211,15 +202,15 @@ def test_fundamental_not_visible_before_report_even_if_quarter_ended():
             "book_value": [100.0, 200.0],
         }
     ).with_columns(pl.col("fiscal_period_end", "report_date").str.to_date())
-    p = ff.read_fundamentals(rec, dates, ["ACME"], lag=1)
+    p = ff.read_fundamentals(rec, dates, ["ACME"], report_lag_days=1)
     # available 2024-02-16 (report + 1 day): unseen on the report date itself
     np.testing.assert_array_equal(p["book_value"][:, 0], [100.0, 100.0, 200.0, 200.0, 200.0])
     # the leaky rule "period end <= t" would show 200 on 2024-01-31:
     leaky = rec.filter(pl.col("fiscal_period_end") <= np.datetime64("2024-01-31")).sort("fiscal_period_end")
     assert leaky["book_value"][-1] == 200.0
     # lag 0: visible on the report date; lag 3 (calendar days): from 2024-02-19
-    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], lag=0)["book_value"][:, 0], [100, 200, 200, 200, 200])
-    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], lag=3)["book_value"][:, 0], [100, 100, 100, 200, 200])
+    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], report_lag_days=0)["book_value"][:, 0], [100, 200, 200, 200, 200])
+    np.testing.assert_array_equal(ff.read_fundamentals(rec, dates, ["ACME"], report_lag_days=3)["book_value"][:, 0], [100, 100, 100, 200, 200])
 
 
 def test_fundamentals_staleness_and_alignment():
@@ -277,8 +268,8 @@ def test_fundamentals_from_sqlite_and_errors(tmp_path):
         ff.read_fundamentals(rec, dates, ["A"], fields=["v"])
     with pytest.raises(ValueError, match=r"missing columns \['rdq'\]"):
         ff.read_fundamentals(rec, dates, ["A"], report_date="rdq")
-    with pytest.raises(ValueError, match="lag must be >= 0"):
-        ff.read_fundamentals(rec, dates, ["A"], lag=-1)
+    with pytest.raises(ValueError, match="report_lag_days must be >= 0"):
+        ff.read_fundamentals(rec, dates, ["A"], report_lag_days=-1)
     with pytest.raises(TypeError, match="max_staleness must be an integer"):
         ff.read_fundamentals(rec, dates, ["A"], max_staleness=1.5)
     with pytest.raises(ValueError, match="dates must be strictly increasing"):
@@ -294,11 +285,11 @@ def test_fundamentals_from_sqlite_and_errors(tmp_path):
         max_size=25,
         unique_by=lambda r: (r[0], r[1]),
     ),
-    lag=st.integers(0, 5),
+    report_lag_days=st.integers(0, 5),
     staleness=st.one_of(st.none(), st.integers(0, 30)),
     day_mask=st.lists(st.booleans(), min_size=60, max_size=60),
 )
-def test_fundamentals_match_brute_force(records, lag, staleness, day_mask):
+def test_fundamentals_match_brute_force(records, report_lag_days, staleness, day_mask):
     start = np.datetime64("2024-03-01")
     dates = start + np.flatnonzero(np.array(day_mask) | (np.arange(60) == 7))  # irregular panel days
     assets = ["c", "a", "b"]
@@ -309,9 +300,9 @@ def test_fundamentals_match_brute_force(records, lag, staleness, day_mask):
             "v": pl.Series([r[2] for r in records], dtype=pl.Float64),
         }
     )
-    p = ff.read_fundamentals(rec, dates, assets, lag=lag, max_staleness=staleness)
+    p = ff.read_fundamentals(rec, dates, assets, report_lag_days=report_lag_days, max_staleness=staleness)
     oracle = baseline.point_in_time(
-        rec["asset"].to_list(), rec["report_date"].to_numpy(), rec["v"].to_list(), dates, assets, lag, staleness
+        rec["asset"].to_list(), rec["report_date"].to_numpy(), rec["v"].to_list(), dates, assets, report_lag_days, staleness
     )
     np.testing.assert_array_equal(p["v"], oracle)
 
@@ -328,7 +319,10 @@ def test_classifications_over_time():
             "gics": ["Energy", "Utilities", "Energy", None, "Materials"],
         }
     )
-    codes, labels = ff.read_classifications(rows, dates, ["A", "B", "D"], code="gics")
+    cp = ff.read_classifications(rows, dates, ["A", "B", "D"], code="gics")
+    assert isinstance(cp, ff.Panel) and cp.code_fields == ("gics",) and cp.float_fields == ()
+    assert cp.dates.tolist() == dates.tolist() and cp.assets.tolist() == ["A", "B", "D"]
+    codes, labels = cp["gics"], cp.labels("gics")
     assert labels.tolist() == ["Energy", "Materials", "Utilities"]
     assert codes.dtype == np.int32
     np.testing.assert_array_equal(
@@ -336,13 +330,15 @@ def test_classifications_over_time():
         [[0, -1, -1], [0, 0, -1], [2, 0, -1], [2, 0, -1], [2, -1, -1], [2, -1, -1]],
     )
     fixed = ["Utilities", "Energy", "Materials", "Telecoms"]
-    codes2, labels2 = ff.read_classifications(rows, dates, ["A", "B"], code="gics", labels=fixed)
+    cp2 = ff.read_classifications(rows, dates, ["A", "B"], code="gics", labels=fixed)
+    codes2, labels2 = cp2["gics"], cp2.labels("gics")
     assert labels2.tolist() == fixed
     np.testing.assert_array_equal(codes2[:, 0], [1, 1, 0, 0, 0, 0])
-    codes3, _ = ff.read_classifications(rows, dates, ["A"], code="gics", lag=1)
+    codes3 = ff.read_classifications(rows, dates, ["A"], code="gics", report_lag_days=1)["gics"]
     np.testing.assert_array_equal(codes3[:, 0], [0, 0, 0, 2, 2, 2])
-    p = ff.Panel(dates, ["A", "B", "D"]).with_fields(codes={"industry": (codes, labels)})
-    assert p.labels("industry").tolist() == labels.tolist()
+    empty = ff.read_classifications(rows.clear(), dates, ["A"], code="gics", labels=["x"])
+    np.testing.assert_array_equal(empty["gics"], np.full((6, 1), -1))
+    assert empty.labels("gics").tolist() == ["x"]
 
 
 def test_classification_errors():
@@ -354,3 +350,303 @@ def test_classification_errors():
         ff.read_classifications(rows.head(1).with_columns(industry=pl.lit("z")), dates, ["A"], labels=["x"])
     with pytest.raises(ValueError, match=r"missing columns \['sector'\]"):
         ff.read_classifications(rows, dates, ["A"], code="sector")
+
+
+# --- dates are never guessed (issue 10, family 2) ---------------------------------------------------
+
+
+def test_us_dates_refused_without_date_format_and_read_with_it():
+    # The issue's example: Polars' format guess read "01/02/2024" as February 1st.
+    df = pl.DataFrame({"date": ["01/02/2024", "01/03/2024"], "asset": ["A", "A"], "close": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"column 'date': 2 values are not ISO dates.*'01/02/2024'.*day/month order is ambiguous.*date_format='%m/%d/%Y'"):
+        ff.read_panel(df)
+    p = ff.read_panel(df, date_format="%m/%d/%Y")
+    assert p.dates.tolist() == np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]").tolist()  # January 2nd
+    q = ff.read_panel(df, date_format="%d/%m/%Y")  # the other reading, only when asked for
+    assert q.dates.tolist() == np.array(["2024-02-01", "2024-03-01"], dtype="datetime64[D]").tolist()
+
+
+def test_us_report_date_never_visible_before_publication():
+    # A report published on Friday 1 March 2024, written the US way. Read as day/month it would be
+    # 3 January: visible two months early (look-ahead). With the format it is first visible on
+    # Monday 4 March (available on Saturday 2 March with the 1-day lag, the next panel date).
+    dates = np.busday_offset(np.datetime64("2024-01-02"), np.arange(63), roll="forward")
+    rec = pl.DataFrame({"asset": ["A"], "report_date": ["03/01/2024"], "eps": [2.5]})
+    with pytest.raises(ValueError, match="day/month order is ambiguous"):
+        ff.read_fundamentals(rec, dates, ["A"])
+    eps = ff.read_fundamentals(rec, dates, ["A"], date_format="%m/%d/%Y")["eps"][:, 0]
+    first_visible = dates[np.flatnonzero(~np.isnan(eps))[0]]
+    assert first_visible == np.datetime64("2024-03-04")
+    assert np.isnan(eps[dates < np.datetime64("2024-03-04")]).all()
+    np.testing.assert_array_equal(eps[dates >= np.datetime64("2024-03-04")], 2.5)
+    # the same through read_universe (one date_format for every source)
+    prices = pl.DataFrame({"date": pl.Series(dates).dt.strftime("%m/%d/%Y"), "asset": "A", "close": 1.0})
+    u = ff.read_universe(prices, rec, date_format="%m/%d/%Y")
+    np.testing.assert_array_equal(u["eps"][:, 0], eps)
+
+
+def test_integer_dates_need_date_format(tmp_path):
+    df = pl.DataFrame({"date": [20240102, 20240103], "asset": ["A", "B"], "close": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"column 'date' holds integers \(dtype Int64, e\.g\. \[20240102, 20240103\]\), not dates.*date_format='%Y%m%d'"):
+        ff.read_panel(df)
+    want = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]").tolist()
+    assert ff.read_panel(df, date_format="%Y%m%d").dates.tolist() == want
+    df.write_parquet(tmp_path / "p.parquet")
+    df.write_csv(tmp_path / "p.csv")
+    assert ff.read_panel(tmp_path / "p.parquet", date_format="%Y%m%d").dates.tolist() == want
+    assert ff.read_panel(tmp_path / "p.csv", date_format="%Y%m%d").dates.tolist() == want
+    # a CSV keeps its text: day-first integers with a leading zero are not mangled into numbers
+    pl.DataFrame({"date": ["02012024"], "asset": ["A"], "close": [1.0]}).write_csv(tmp_path / "q.csv")
+    assert ff.read_panel(tmp_path / "q.csv", date_format="%d%m%Y").dates.tolist() == [np.datetime64("2024-01-02")]
+    rec = pl.DataFrame({"asset": ["A"], "report_date": [20240102], "v": [1.0]})
+    assert ff.read_fundamentals(rec, want, ["A"], report_lag_days=0, date_format="%Y%m%d")["v"].tolist() == [[1.0], [1.0]]
+    with pytest.raises(ValueError, match="holds integers"):
+        ff.read_fundamentals(rec, want, ["A"])
+
+
+def test_date_format_is_strict():
+    df = pl.DataFrame({"date": ["01/02/2024", "2024-01-03", "13/01/2024"], "asset": ["A", "A", "A"], "close": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match=r"column 'date': 2 values do not match date_format '%m/%d/%Y', e\.g\. \['2024-01-03', '13/01/2024'\]"):
+        ff.read_panel(df, date_format="%m/%d/%Y")
+    rows = pl.DataFrame({"asset": ["A"], "date": ["2024-01-02x"], "industry": ["x"]})
+    with pytest.raises(ValueError, match="do not match date_format '%Y-%m-%d'"):
+        ff.read_classifications(rows, ["2024-01-02"], ["A"], date_format="%Y-%m-%d")
+    with pytest.raises(TypeError, match="date_format must be a strftime format string"):
+        ff.read_panel(df, date_format=123)
+    with pytest.raises(ValueError, match="date_format 'MM/DD/YYYY' has no % directives"):
+        ff.read_panel(df, date_format="MM/DD/YYYY")
+    with pytest.raises(ValueError, match="date_format 'MM/DD/YYYY' has no % directives"):
+        ff.read_fundamentals(df.rename({"date": "report_date"}), ["2024-01-02"], ["A"], date_format="MM/DD/YYYY")
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (["2024-1-2"], "not ISO dates"),  # not zero-padded: not ISO
+        (["2024/01/02"], "not ISO dates"),
+        (["02.01.2024"], "not ISO dates"),
+        (["2024-01-02 25:00:00"], r"could not be parsed as dates, e\.g\. \['2024-01-02 25:00:00'\]"),
+        (["2024-13-01"], "could not be parsed as dates"),
+        (["2024-01-02+01:00"], "not ISO dates"),
+    ],
+)
+def test_iso_only_without_date_format(values, match):
+    df = pl.DataFrame({"date": values, "asset": ["A"] * len(values), "close": [1.0] * len(values)})
+    with pytest.raises(ValueError, match=match):
+        ff.read_panel(df)
+
+
+def test_iso_timestamps_keep_their_day():
+    df = pl.DataFrame(
+        {
+            "date": ["2024-01-02", "2024-01-03 00:00:00", "2024-01-04T16:30:00", "2024-01-05 23:59:59.123456"],
+            "asset": ["A"] * 4,
+            "close": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    p = ff.read_panel(df)
+    assert p.dates.tolist() == (np.datetime64("2024-01-02") + np.arange(4)).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    days=st.lists(st.integers(-60_000, 120_000), min_size=1, max_size=30, unique=True),
+    fmt=st.sampled_from(["%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y%m%d", "%Y-%m-%d", "%b %d, %Y", "%d-%b-%Y"]),
+)
+def test_date_format_matches_python_strftime(days, fmt):
+    # Oracle: the standard library writes each date with the format; read_panel must read back
+    # exactly those dates (any day/month order, as long as it is stated).
+    import datetime as _dt
+
+    days = [d for d in days if -62_091 <= d <= 120_529]  # 1800-01-01 .. 2300-12-31
+    if not days or max(days) - min(days) > 73_049:
+        days = [days[0] if days else 0]
+    epoch = _dt.date(1970, 1, 1)
+    text = [(epoch + _dt.timedelta(days=d)).strftime(fmt) for d in days]
+    df = pl.DataFrame({"date": text, "asset": [f"a{i}" for i in range(len(days))], "x": np.arange(len(days), dtype=float)})
+    p = ff.read_panel(df, date_format=fmt)
+    assert p.dates.astype(np.int64).tolist() == sorted(days)
+    order = np.argsort(days)
+    np.testing.assert_array_equal(np.nansum(p["x"], axis=1), np.arange(len(days), dtype=float)[order])
+
+
+# --- errors of Polars and SQLite are ValueErrors (issue 10, family 7) ------------------------------
+
+
+def _cause_is(info, cls):
+    assert isinstance(info.value.__cause__, cls), type(info.value.__cause__)
+
+
+def test_empty_csv(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(ValueError, match=r"could not read '.*empty\.csv' as csv: NoDataError: empty CSV") as info:
+        ff.read_panel(path)
+    _cause_is(info, pl.exceptions.NoDataError)
+    with pytest.raises(ValueError, match=r"empty\.csv.*empty CSV"):
+        ff.read_fundamentals(path, ["2024-01-02"], ["A"])
+    with pytest.raises(ValueError, match=r"^classifications: could not read .*empty\.csv"):
+        ff.read_universe(pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "close": [1.0]}), None, path)
+
+
+def test_csv_read_as_parquet(tmp_path, long_prices):
+    path = tmp_path / "prices.csv"
+    long_prices.write_csv(path)
+    with pytest.raises(ValueError, match=r"could not read '.*prices\.csv' as parquet: ComputeError: .*parquet") as info:
+        ff.read_panel(path, format="parquet")
+    _cause_is(info, pl.exceptions.PolarsError)
+    with pytest.raises(ValueError, match=r"could not read '.*prices\.csv' as ipc"):
+        ff.read_panel(path, format="ipc")
+    (tmp_path / "fake.parquet").write_text("date,asset\n2024-01-02,A\n")  # a CSV with a .parquet name
+    with pytest.raises(ValueError, match=r"fake\.parquet' as parquet"):
+        ff.read_fundamentals(tmp_path / "fake.parquet", ["2024-01-02"], ["A"])
+
+
+def test_mixed_schema_glob(tmp_path):
+    pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "close": [1.0]}).write_parquet(tmp_path / "p-1.parquet")
+    pl.DataFrame({"date": ["2024-01-03"], "asset": ["A"], "close": [2]}).write_parquet(tmp_path / "p-2.parquet")
+    pl.DataFrame({"date": ["2024-01-04"], "asset": ["A"], "close": [2.0]}).write_parquet(tmp_path / "q-1.parquet")
+    pl.DataFrame({"date": ["2024-01-05"], "asset": ["A"], "px": [3.0]}).write_parquet(tmp_path / "q-2.parquet")
+    glob = str(tmp_path / "p-*.parquet")
+    with pytest.raises(ValueError, match=r"could not read '.*p-\*\.parquet' as parquet: SchemaError: .*close") as info:
+        ff.read_panel(glob)
+    _cause_is(info, pl.exceptions.SchemaError)
+    with pytest.raises(ValueError, match=r"q-\*\.parquet' as parquet: SchemaError: extra column .*px.*q-2\.parquet"):
+        ff.read_panel(str(tmp_path / "q-*.parquet"), fields=["close"])
+    with pytest.raises(ValueError, match=r"missing columns \['px'\]; '.*q-\*\.parquet' as parquet has columns \['date', 'asset', 'close'\]"):
+        ff.read_panel(str(tmp_path / "q-*.parquet"), fields=["px"])
+    # a LazyFrame over the same files given directly
+    with pytest.raises(ValueError, match=r"could not read df: SchemaError"):
+        ff.Panel.from_polars(pl.scan_parquet(glob))
+    with pytest.raises(ValueError, match=r"could not read the polars LazyFrame: SchemaError"):
+        ff.read_fundamentals(pl.scan_parquet(glob).rename({"date": "report_date"}), ["2024-01-02"], ["A"])
+
+
+@pytest.mark.parametrize(
+    ("query", "match"),
+    [
+        ("SELEC date, asset FROM px", r"could not run query 'SELEC date, asset FROM px': OperationalError: near \"SELEC\": syntax error"),
+        ("SELECT * FROM missing_table", r"could not run query 'SELECT \* FROM missing_table': OperationalError: no such table: missing_table"),
+        ("SELECT nope FROM px", r"no such column: nope"),
+    ],
+)
+def test_bad_sql_and_missing_table(tmp_path, long_prices, query, match):
+    db = tmp_path / "m.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE px (date TEXT, asset TEXT, close REAL)")
+    con.execute("INSERT INTO px VALUES ('2024-01-02', 'A', 1.0)")
+    con.commit()
+    for connection in (con, f"sqlite:///{db}"):
+        with pytest.raises(ValueError, match=match) as info:
+            ff.read_panel(query, connection=connection)
+        _cause_is(info, sqlite3.Error)
+        with pytest.raises(ValueError, match=match):
+            ff.read_fundamentals((query, connection), ["2024-01-02"], ["A"])
+        with pytest.raises(ValueError, match=match):
+            ff.read_classifications(query, ["2024-01-02"], ["A"], connection=connection)
+    with pytest.raises(ValueError, match="^fundamentals: could not run query") as info:
+        ff.read_universe("SELECT * FROM px", (query, con), connection=con)
+    assert re.search(match, str(info.value))
+    con.close()
+
+
+def test_tuple_source_errors():
+    with pytest.raises(TypeError, match=r"a tuple source must be \(query, connection\)"):
+        ff.read_panel(("SELECT 1",))
+    with pytest.raises(TypeError, match=r"a tuple source must be \(query, connection\) with the query a string"):
+        ff.read_panel((1, sqlite3.connect(":memory:")))
+    with pytest.raises(TypeError, match="needs a connection, got None"):
+        ff.read_panel(("SELECT 1", None))
+
+
+def test_masked_arrays_refused():
+    m = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0]], mask=[[False, True], [False, False]])
+    with pytest.raises(TypeError, match=r"field 'close' is a numpy masked array; its mask would be lost.*filled\(np\.nan\)"):
+        ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], {"close": m})
+    with pytest.raises(TypeError, match="code field 'industry' is a numpy masked array"):
+        ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], codes={"industry": (m.astype(int), ["x", "y", "z", "w", "v"])})
+    with pytest.raises(TypeError, match="dates is a numpy masked array"):
+        ff.Panel(np.ma.masked_array(np.array(["2024-01-02"], "datetime64[D]"), mask=[True]), ["A"])
+    with pytest.raises(TypeError, match="close is a numpy masked array"):
+        ff.returns_from_prices(m)
+    with pytest.raises(TypeError, match="shares is a numpy masked array"):
+        ff.market_cap(m.data, m)
+    with pytest.raises(TypeError, match="volume is a numpy masked array"):
+        ff.dollar_volume(m.data, m)
+    # the plain array with NaN where masked is accepted
+    p = ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], {"close": m.filled(np.nan)})
+    np.testing.assert_array_equal(p["close"], [[1.0, nan], [3.0, 4.0]])
+
+
+# --- integer settings (issue 10, family 3) ----------------------------------------------------------
+
+_REC = pl.DataFrame({"asset": ["A", "A"], "report_date": ["2024-01-02", "2024-01-04"], "v": [1.0, 2.0]})
+_ROWS = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-02", "2024-01-04"], "industry": ["x", "y"]})
+_PX = pl.DataFrame({"date": ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"], "asset": "A", "close": [1.0, 2.0, 3.0, 4.0]})
+_DAYS = np.array(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"], dtype="datetime64[D]")
+
+_SETTINGS = {
+    ("read_fundamentals", "report_lag_days"): lambda v: ff.read_fundamentals(_REC, _DAYS, ["A"], report_lag_days=v)["v"],
+    ("read_fundamentals", "max_staleness"): lambda v: ff.read_fundamentals(_REC, _DAYS, ["A"], max_staleness=v)["v"],
+    ("read_classifications", "report_lag_days"): lambda v: ff.read_classifications(_ROWS, _DAYS, ["A"], report_lag_days=v)["industry"],
+    ("read_universe", "report_lag_days"): lambda v: ff.read_universe(_PX, _REC, report_lag_days=v)["v"],
+    ("read_universe", "max_staleness"): lambda v: ff.read_universe(_PX, _REC, max_staleness=v)["v"],
+    ("read_universe", "classification_lag_days"): lambda v: ff.read_universe(_PX, None, _ROWS, classification_lag_days=v)["industry"],
+}
+
+
+@pytest.mark.parametrize("key", list(_SETTINGS), ids=lambda k: f"{k[0]}-{k[1]}")
+@pytest.mark.parametrize("bad", [True, np.bool_(False), 1.0, 1.5, np.float64(2.0), "1", [1]], ids=repr)
+def test_day_settings_refuse_non_integers(key, bad):
+    with pytest.raises(TypeError, match=rf"^{key[1]} must be an integer number of calendar days"):
+        _SETTINGS[key](bad)
+
+
+@pytest.mark.parametrize("key", list(_SETTINGS), ids=lambda k: f"{k[0]}-{k[1]}")
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (-1, "must be >= 0 days, got -1"),
+        (np.int64(-3), "must be >= 0 days, got -3"),
+        (1_000_001, "must be at most 1,000,000 days, got 1000001"),
+        (2**63, "must be at most 1,000,000 days"),
+        (2**64, "must be at most 1,000,000 days"),
+        (-(2**70), "must be >= 0 days"),
+        (np.uint64(2**64 - 1), "must be at most 1,000,000 days"),
+    ],
+    ids=repr,
+)
+def test_day_settings_refuse_absurd_values(key, bad, match):
+    with pytest.raises(ValueError, match=rf"^{key[1]} {match}"):
+        _SETTINGS[key](bad)
+
+
+@pytest.mark.parametrize("key", list(_SETTINGS), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_day_settings_take_numpy_integers(key):
+    want = _SETTINGS[key](2)
+    for v in (np.int8(2), np.uint64(2), np.int64(2)):
+        np.testing.assert_array_equal(_SETTINGS[key](v), want)
+    big = _SETTINGS[key](1_000_000)  # the largest accepted value is usable, not an overflow
+    assert big.shape == (4, 1)
+
+
+def test_day_settings_hand_worked():
+    # report 2024-01-02 (v=1) and 2024-01-04 (v=2) on panel days Tue 2 .. Fri 5
+    f = _SETTINGS[("read_fundamentals", "report_lag_days")]
+    np.testing.assert_array_equal(f(0)[:, 0], [1, 1, 2, 2])
+    np.testing.assert_array_equal(f(2)[:, 0], [nan, nan, 1, 1])
+    np.testing.assert_array_equal(f(1_000_000)[:, 0], [nan] * 4)
+    g = _SETTINGS[("read_fundamentals", "max_staleness")]
+    np.testing.assert_array_equal(g(0)[:, 0], [nan, 1, nan, 2])  # lag 1: available on the 3rd and 5th
+    np.testing.assert_array_equal(g(None)[:, 0], [nan, 1, 1, 2])
+    h = _SETTINGS[("read_universe", "classification_lag_days")]
+    np.testing.assert_array_equal(h(1)[:, 0], [-1, 0, 0, 1])
+
+
+def test_load_sample_settings(tmp_path):
+    from ferrofactor.datasets import load_sample
+
+    with pytest.raises(TypeError, match="^report_lag_days must be an integer"):
+        load_sample(tmp_path, report_lag_days=1.0)
+    with pytest.raises(ValueError, match="^max_staleness must be at most 1,000,000 days"):
+        load_sample(tmp_path, max_staleness=2**64)

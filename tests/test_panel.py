@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import polars as pl
 import pytest
@@ -62,7 +64,10 @@ def test_datetime_inputs():
     [
         (["2024-01-03", "2024-01-02"], ["A"], {}, ValueError, "strictly increasing"),
         (["2024-01-02", "2024-01-02"], ["A"], {}, ValueError, "strictly increasing"),
-        (["2024-01-02", "not a date"], ["A"], {}, ValueError, "could not be parsed as dates"),
+        (["2024-01-02", "not a date"], ["A"], {}, ValueError, r"dates: 1 values are not ISO dates .*\['not a date'\]"),
+        (["2024-01-02", "2024-02-30"], ["A"], {}, ValueError, r"dates: 1 values could not be parsed as dates, e\.g\. \['2024-02-30'\]"),
+        (["01/02/2024"], ["A"], {}, ValueError, "day/month order is ambiguous"),
+        (["2024-01"], ["A"], {}, ValueError, "not ISO dates"),  # numpy would read it as 2024-01-01
         ([1, 2], ["A"], {}, TypeError, "dates must be dates"),
         (np.array(["2024-01-02T12:00"], dtype="datetime64[m]"), ["A"], {}, ValueError, "whole days"),
         ([["2024-01-02"]], ["A"], {}, ValueError, "dates must be 1-dimensional"),
@@ -123,6 +128,10 @@ def test_select_dates_and_assets():
     assert s2.assets.tolist() == p.assets[::2].tolist()
     assert p.select(dates=slice(None, d[0])).shape == (1, 5)
     assert p.select(dates=slice(d[-1] + 1, None)).shape == (0, 5)
+    # selection bounds are not data: any ISO date or datetime64 may bound a slice
+    assert p.select(dates=slice("1066-10-14", "2999-12-31")).shape == (8, 5)
+    with pytest.raises(ValueError, match="not ISO dates"):
+        p.select(dates=slice("01/02/2024", None))
 
 
 def test_select_errors():
@@ -351,7 +360,8 @@ def test_default_fields_and_codes():
         ),
         (pl.DataFrame({"date": ["2024-01-01", "2024-02-30"], "asset": ["A", "A"], "x": [1.0, 2.0]}), {}, r"1 values could not be parsed as dates, e\.g\. \['2024-02-30'\]"),
         (pl.DataFrame({"date": ["2024-01-01", None], "asset": ["A", "A"], "x": [1.0, 2.0]}), {}, "1 missing dates"),
-        (pl.DataFrame({"date": [20240101], "asset": ["A"], "x": [1.0]}), {}, "column 'date' has dtype Int64; expected dates"),
+        (pl.DataFrame({"date": [20240101], "asset": ["A"], "x": [1.0]}), {}, r"column 'date' holds integers .*\[20240101\].*date_format='%Y%m%d'"),
+        (pl.DataFrame({"date": [20240101.0], "asset": ["A"], "x": [1.0]}), {}, "column 'date' has dtype Float64; expected dates"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": [None], "x": [1.0]}, schema_overrides={"asset": pl.String}), {}, "1 missing asset ids"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {"fields": ["x"]}, r"field 'x' is not numeric \(dtype String\)"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": [1.5], "x": [1.0]}), {}, "column 'asset' has dtype Float64; expected asset ids"),
@@ -439,3 +449,273 @@ def test_distinct_values_table_and_sort_paths_agree():
     v, first = _distinct(days, 18990, 19000, _core.first_rows_i32)
     assert v.tolist() == [18990, 19000] and first.tolist() == [1, 0]
     assert _distinct([np.zeros(0, np.int32)], 0, -1, _core.first_rows_i32)[0].size == 0
+
+
+def test_from_polars_date_format():
+    df = pl.DataFrame({"date": ["02.01.2024", "01.02.2024"], "asset": ["A", "A"], "x": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="day/month order is ambiguous"):
+        ff.Panel.from_polars(df)
+    p = ff.Panel.from_polars(df.lazy(), date_format="%d.%m.%Y")
+    assert p.dates.tolist() == np.array(["2024-01-02", "2024-02-01"], dtype="datetime64[D]").tolist()
+    np.testing.assert_array_equal(p["x"], [[1.0], [2.0]])
+    # a Date column needs no format and ignores none: it is not text
+    q = ff.Panel.from_polars(df.with_columns(pl.col("date").str.to_date("%d.%m.%Y")), date_format="%d.%m.%Y")
+    assert q.equals(p)
+
+
+# --- absurd date spans (issue 10, family 9) ----------------------------------------------------
+
+_SPAN_SCRIPT = r"""
+import json
+import numpy as np, polars as pl
+import ferrofactor as ff
+import ferrofactor.panel as P
+
+days = np.array(["1970-01-01", "5000000-01-01"], dtype="datetime64[D]")
+df = pl.DataFrame({"date": pl.Series(days.view(np.int64).astype(np.int32)).cast(pl.Date),
+                   "asset": ["A", "B"], "x": [1.0, 2.0]})
+calls = {
+    "from_polars": lambda: ff.Panel.from_polars(df),
+    "read_panel": lambda: ff.read_panel(df.lazy()),
+    "read_fundamentals": lambda: ff.read_fundamentals(df.rename({"date": "report_date"}), ["2024-01-02"], ["A"]),
+    "read_classifications": lambda: ff.read_classifications(df.with_columns(industry=pl.lit("x")), ["2024-01-02"], ["A"]),
+    "Panel": lambda: ff.Panel(days, ["A"]),
+    "field_from_frame": lambda: P.field_from_frame("x", df.pivot(on="asset", index="date", values="x")),
+}
+out = {}
+for name, call in calls.items():
+    try:
+        call()
+        out[name] = "accepted"
+    except ValueError as e:
+        out[name] = str(e)
+# The root: with the refusal lifted, the same rows still need no table sized by the span.
+P._DATE_MAX = np.datetime64("5000001-01-01")
+P._MAX_SPAN_DAYS = 2**40
+p = ff.Panel.from_polars(df)
+q = ff.Panel.from_polars(df, dates=np.array(["1970-01-01", "1971-01-01", "5000000-01-01"], dtype="datetime64[D]"))
+out["lifted"] = [p.dates.astype(str).tolist(), np.nan_to_num(p["x"], nan=-1).tolist(), np.nan_to_num(q["x"], nan=-1).tolist()]
+print(json.dumps(out))
+"""
+
+
+def test_absurd_date_span_refused_and_never_allocated():
+    # Two rows dated 1970 and in the year 5,000,000 used to size a day table by the span (6.8 GB).
+    # Run under a 4 GB address-space limit (ulimit -v) so an allocation failure or abort fails
+    # this test instead of killing the test run.
+    import json
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _SPAN_SCRIPT], capture_output=True, text=True, timeout=300, preexec_fn=limit
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name in ("from_polars", "read_panel", "read_fundamentals", "read_classifications", "field_from_frame"):
+        assert "dates run from 1970-01-01 to 5000000-01-01" in out[name], (name, out[name])
+        assert "between 1800-01-01 and 2300-12-31 and span at most 200 years" in out[name]
+    assert out["from_polars"].startswith("column 'date': ")
+    assert out["read_fundamentals"].startswith("column 'report_date': ")
+    assert out["field_from_frame"].startswith("x: column 'date': ")
+    assert out["Panel"].startswith("dates: dates run from 1970-01-01 to 5000000-01-01")
+    # NaN shown as -1
+    assert out["lifted"] == [["1970-01-01", "5000000-01-01"], [[1.0, -1], [-1, 2.0]], [[1.0, -1], [-1, -1], [-1, 2.0]]]
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ok"),
+    [
+        ("1800-01-01", "1800-01-02", True),
+        ("1799-12-31", "1800-01-02", False),
+        ("2300-12-30", "2300-12-31", True),
+        ("2300-12-30", "2301-01-01", False),
+        ("1850-01-01", "2049-12-31", True),  # 200 years less a day
+        ("1850-01-01", "2050-01-02", False),  # more than 200 years
+        ("2024-01-02", "2204-01-02", True),
+        ("1824-01-02", "2204-01-02", False),  # a mistyped 2204 in a long history
+    ],
+)
+def test_date_range_bounds(lo, hi, ok):
+    df = pl.DataFrame({"date": [lo, hi], "asset": ["A", "A"], "x": [1.0, 2.0]})
+    if ok:
+        assert ff.Panel.from_polars(df).dates.astype(str).tolist() == [lo, hi]
+        assert ff.Panel([lo, hi], ["A"]).shape == (2, 1)
+    else:
+        with pytest.raises(ValueError, match=rf"column 'date': dates run from {lo} to {hi}; .*mistyped date"):
+            ff.Panel.from_polars(df)
+        with pytest.raises(ValueError, match=rf"dates: dates run from {lo} to {hi}"):
+            ff.Panel([lo, hi], ["A"])
+
+
+def test_sort_based_day_lookup_matches_table(monkeypatch):
+    # Day ranges much wider than the data (impossible once dates are checked, but the rule stands)
+    # replace days by their rank among the distinct days: the same panel as the table path, with
+    # and without target dates, sorted and shuffled rows.
+    import ferrofactor.panel as P
+
+    rng = np.random.default_rng(2)
+    days = np.sort(rng.choice(30_000, size=40, replace=False))
+    dates = np.datetime64("1950-01-01") + days
+    assets = np.array([f"S{j}" for j in range(7)])
+    t, a = np.nonzero(rng.random((40, 7)) < 0.7)
+    df = pl.DataFrame({"date": dates[t], "asset": assets[a], "x": rng.standard_normal(len(t))})
+    target = np.concatenate([dates[::3], [np.datetime64("2040-01-01")]])
+    frames = [df, df.sample(fraction=1.0, shuffle=True, seed=4)]
+    want = [[ff.Panel.from_polars(f) for f in frames], [ff.Panel.from_polars(f, dates=target) for f in frames]]
+    monkeypatch.setattr(P, "_table_limit", lambda n: 0)
+    got = [[ff.Panel.from_polars(f) for f in frames], [ff.Panel.from_polars(f, dates=target) for f in frames]]
+    for w, g in zip(sum(want, []), sum(got, [])):
+        assert g.equals(w)
+    assert want[0][0].equals(want[0][1]) and want[0][0].shape == (40, 7)
+    with pytest.raises(ValueError, match=r"duplicate \(date, asset\) rows: 1 pairs"):
+        ff.Panel.from_polars(pl.concat([df, df.head(1)]))
+
+
+# --- one field from a frame, and back ------------------------------------------------------------
+
+from ferrofactor.panel import field_from_frame, frame_from_field  # noqa: E402
+
+nan = np.nan
+
+
+def test_field_from_wide_frame_hand_made():
+    wide = pl.DataFrame(
+        {
+            "date": ["2024-01-04", "2024-01-02", "2024-01-03"],  # unsorted rows
+            "ZZ": [3.0, 1.0, None],
+            "AA": [30, 10, 20],  # integers become floats
+            "MM": [True, False, None],
+        }
+    )
+    values, dates, assets = field_from_frame("x", wide)
+    assert assets.tolist() == ["ZZ", "AA", "MM"]  # column order, not sorted
+    assert dates.dtype == np.dtype("datetime64[D]")
+    assert dates.tolist() == np.array(["2024-01-02", "2024-01-03", "2024-01-04"], dtype="datetime64[D]").tolist()
+    np.testing.assert_array_equal(values, [[1.0, 10.0, 0.0], [nan, 20.0, nan], [3.0, 30.0, 1.0]])
+    assert values.dtype == np.float64 and values.flags.c_contiguous
+    # a LazyFrame, another date column name and a date format
+    v2, d2, a2 = field_from_frame(
+        "x", wide.rename({"date": "day"}).with_columns(pl.col("day").str.to_date().dt.strftime("%d/%m/%Y")).lazy(),
+        date="day", date_format="%d/%m/%Y",
+    )
+    np.testing.assert_array_equal(v2, values)
+    assert d2.tolist() == dates.tolist() and a2.tolist() == assets.tolist()
+
+
+def test_field_from_long_frame_hand_made():
+    long = pl.DataFrame(
+        {
+            "asset": ["B", "A", "A", "C", "B"],
+            "date": ["2024-01-03", "2024-01-02", "2024-01-03", "2024-01-02", "2024-01-02"],
+            "ret": [0.5, 0.1, None, -0.2, 0.3],
+        }
+    )
+    values, dates, assets = field_from_frame("returns", long)
+    assert assets.tolist() == ["A", "B", "C"]
+    assert dates.tolist() == np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]").tolist()
+    np.testing.assert_array_equal(values, [[0.1, 0.3, -0.2], [nan, 0.5, nan]])
+    # several columns: value= chooses, others (even text) are then ignored
+    more = long.with_columns(other=pl.lit(1.0), note=pl.lit("x"))
+    v2, _, _ = field_from_frame("returns", more, value="ret")
+    np.testing.assert_array_equal(v2, values)
+    v3, _, a3 = field_from_frame("returns", long.rename({"asset": "permno"}).with_columns(pl.col("permno").replace({"A": "1", "B": "2", "C": "3"})), asset="permno")
+    np.testing.assert_array_equal(v3, values)
+    assert a3.tolist() == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    ("df", "kwargs", "exc", "match"),
+    [
+        # the issue's case: a wide frame whose date column is not called "date" would be z-scored
+        (pl.DataFrame({"day": ["2024-01-02"], "A": [1.0]}), {}, ValueError, r"^x: a frame passed as a field needs a date column 'date'; it has columns \['day', 'A'\]"),
+        (pl.DataFrame({"date": ["2024-01-02"], "A": [1.0], "name": ["Acme"]}), {}, ValueError, r"^x: column 'name' has dtype String; a wide frame holds the date column 'date' and one numeric column per asset.*never turned into numbers"),
+        (pl.DataFrame({"date": ["2024-01-02"], "A": [1.0], "when": pl.Series(["2024-01-02"]).str.to_date()}), {}, ValueError, r"^x: column 'when' has dtype Date"),
+        (pl.DataFrame({"date": ["2024-01-02"]}), {}, ValueError, r"^x: the frame has only the date column 'date'"),
+        (pl.DataFrame({"date": ["2024-01-02", "2024-01-02"], "A": [1.0, 2.0]}), {}, ValueError, r"^x: duplicate \(date, asset\) rows: 1 dates appear on more than one row.*'2024-01-02'"),
+        (pl.DataFrame({"date": ["01/02/2024"], "A": [1.0]}), {}, ValueError, r"^x: column 'date': 1 values are not ISO dates.*date_format"),
+        (pl.DataFrame({"date": ["2024-01-02"], "A": [1.0]}), {"value": "A"}, ValueError, r"^x: value= applies to long frames"),
+        (pl.DataFrame({"date": [], "A": []}, schema={"date": pl.Date, "A": pl.Float64}), {}, ValueError, r"^x: the frame has no rows"),
+        (pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "v": [1.0], "w": [2.0]}), {}, ValueError, r"^x: a long frame \('date', 'asset', value\) needs exactly one value column, found 2: \['v', 'w'\]; name it with value="),
+        (pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"]}), {}, ValueError, r"^x: a long frame .* found 0"),
+        (pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "v": ["1.0"]}), {}, ValueError, r"^x: column 'v' has dtype String; a long frame holds"),
+        (pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "v": ["1.0"]}), {"value": "v"}, ValueError, r"^x: column 'v' has dtype String; the value column must be numeric"),
+        (pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "v": [1.0]}), {"value": "w"}, ValueError, r"^x: value='w' is not a value column"),
+        (pl.DataFrame({"date": ["2024-01-02"] * 2, "asset": ["A"] * 2, "v": [1.0, 2.0]}), {}, ValueError, r"^x: duplicate \(date, asset\) rows: 1 pairs"),
+        (pl.DataFrame({"date": ["2024-01-02"], "asset": [1.5], "v": [1.0]}), {}, ValueError, r"^x: column 'asset' has dtype Float64"),
+        ({"date": ["2024-01-02"], "A": [1.0]}, {}, TypeError, r"^x must be a polars DataFrame or LazyFrame here, got dict"),
+        (pl.DataFrame({"date": ["2024-01-02"], "A": [1.0]}), {"date_format": 5}, TypeError, "date_format must be a strftime format string"),
+    ],
+)
+def test_field_from_frame_errors(df, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        field_from_frame("x", df, **kwargs)
+
+
+def test_frame_from_field_hand_made():
+    values = np.array([[1.0, nan], [3.0, 4.0]])
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    wide = frame_from_field(values, dates, ["B", "A"])
+    assert wide.columns == ["date", "B", "A"]
+    assert wide.schema == pl.Schema({"date": pl.Date, "B": pl.Float64, "A": pl.Float64})
+    assert wide["date"].to_list() == [datetime.date(2024, 1, 2), datetime.date(2024, 1, 3)]
+    assert wide["B"].to_list() == [1.0, 3.0] and wide["A"][1] == 4.0
+    assert np.isnan(wide["A"][0]) and wide["A"].null_count() == 0  # NaN stays NaN (not null)
+    long = frame_from_field(values, dates, ["B", "A"], form="long", value_name="ret")
+    assert long.schema == pl.Schema({"date": pl.Date, "asset": pl.String, "ret": pl.Float64})
+    assert long["asset"].to_list() == ["B", "A", "B", "A"]  # date-major, asset order kept
+    assert long["date"].to_list() == [datetime.date(2024, 1, 2)] * 2 + [datetime.date(2024, 1, 3)] * 2
+    np.testing.assert_array_equal(long["ret"].to_numpy(), [1.0, nan, 3.0, 4.0])
+    empty = frame_from_field(np.zeros((0, 2)), np.array([], "datetime64[D]"), ["A", "B"], form="long")
+    assert empty.height == 0 and empty.columns == ["date", "asset", "value"]
+    assert frame_from_field(np.zeros((2, 0)), dates, []).columns == ["date"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "exc", "match"),
+    [
+        ((np.ones((2, 3)), ["2024-01-02", "2024-01-03"], ["A", "B"]), {}, ValueError, r"values has shape \(2, 3\), expected \(2, 2\)"),
+        ((np.ones(2), ["2024-01-02", "2024-01-03"], ["A", "B"]), {}, ValueError, "values must be 2-dimensional"),
+        ((np.ones((2, 2)), ["2024-01-03", "2024-01-02"], ["A", "B"]), {}, ValueError, "dates must be strictly increasing"),
+        ((np.ones((2, 2)), ["2024-01-02", "2024-01-03"], ["A", "A"]), {}, ValueError, "assets must be unique"),
+        ((np.ones((2, 2)), ["2024-01-02", "2024-01-03"], ["A", "B"]), {"form": "tall"}, ValueError, r"form must be one of \['wide', 'long'\], got 'tall'"),
+        ((np.ones((1, 1)), ["2024-01-02"], ["date"]), {}, ValueError, "an asset named 'date' clashes"),
+        ((np.ones((1, 1)), ["2024-01-02"], ["A"]), {"form": "long", "value_name": "asset"}, ValueError, "value_name must not be"),
+        ((np.ma.masked_array(np.ones((1, 1))), ["2024-01-02"], ["A"]), {}, TypeError, "values is a numpy masked array"),
+        ((np.array([["a"]]), ["2024-01-02"], ["A"]), {}, TypeError, "values must be a numeric array"),
+    ],
+)
+def test_frame_from_field_errors(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        frame_from_field(*args, **kwargs)
+
+
+@pytest.mark.parametrize("form", ["wide", "long"])
+def test_field_frame_round_trips_exact(form):
+    rng = np.random.default_rng(9)
+    T, N = 12, 5
+    values = rng.standard_normal((T, N))
+    values[rng.random((T, N)) < 0.3] = nan
+    values[:, 1] = nan  # an asset with no data
+    dates = np.datetime64("2023-12-28") + np.sort(rng.choice(30, T, replace=False))
+    assets = np.array(["b", "a", "e", "c", "d"]) if form == "wide" else np.array(["a", "b", "c", "d", "e"])
+    frame = frame_from_field(values, dates, assets, form=form, value_name="x")
+    v, d, a = field_from_frame("x", frame)
+    np.testing.assert_array_equal(v, values)  # exact, NaN where NaN
+    assert d.tolist() == dates.tolist() and a.tolist() == assets.tolist()
+    # frame → field → frame: the same frame
+    assert frame_from_field(v, d, a, form=form, value_name="x").equals(frame)
+    # a hand-made wide frame of Date + Float64 columns, sorted by date, comes back unchanged
+    if form == "wide":
+        hand = pl.DataFrame({"date": pl.Series(dates), **{str(k): values[:, j] for j, k in enumerate(assets)}})
+        assert frame_from_field(*field_from_frame("x", hand), form="wide").equals(hand)
+    else:
+        t, n = np.nonzero(~np.isnan(values))
+        hand = pl.DataFrame({"date": dates[t], "asset": assets[n], "x": values[t, n]}).sample(fraction=1.0, shuffle=True, seed=1)
+        v2, d2, a2 = field_from_frame("x", hand)
+        np.testing.assert_array_equal(v2, values[:, ~np.isnan(values).all(axis=0)])  # absent asset drops out
+        assert a2.tolist() == assets[~np.isnan(values).all(axis=0)].tolist()

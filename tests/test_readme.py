@@ -14,10 +14,11 @@ def test_quick_start_runs_as_written():
     ns: dict = {}
     exec(compile(code, str(README), "exec"), ns)
     # The cap-weighted portfolio's risk decomposition adds up to its volatility.
-    dec = ns["risk"].risk_decomposition(ns["w"], date=-2)
+    dec = ns["risk"].risk_decomposition(ns["w"], date=ns["date"])
     total = dec.factor_contrib.sum() + dec.specific_contrib
     np.testing.assert_allclose(total, dec.total_vol, rtol=1e-10)
     assert ns["frame"].shape == (300, 1 + len(ns["result"].factor_names))
+    assert ns["resid"].height == 300 * 500 and ns["resid"].columns == ["date", "asset", "residuals"]
 
 
 def test_setup_commands_are_the_ones_ci_runs():

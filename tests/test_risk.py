@@ -181,8 +181,9 @@ def test_specific_newey_west_matches_ar1_long_run_variance():
     bartlett = 1 + 2 * sum((1 - lag / 6) * phi**lag for lag in range(1, 6))
     assert abs(np.mean(nw[-1]) / (bartlett * s2) - 1) < 0.05
     # the model passes the setting through
-    m = ff.RiskModel(specific_newey_west_lags=5, specific_half_life=500.0, min_periods=5)
-    m.fit(np.zeros((T, 2)), e, st, ind, cap, market=False)  # one industry, one style
+    ex = ff.Exposures(st, ind, industry_names=["all"], market=False)  # one industry, one style
+    m = ff.RiskModel.from_arrays(np.zeros((T, 2)), e, ex, cap, specific_newey_west_lags=5,
+                                 specific_half_life=500.0, min_periods=5)
     np.testing.assert_array_equal(m.raw_specific_variance, nw)
 
 

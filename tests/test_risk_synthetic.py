@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ferrofactor as ff
-from ferrofactor.risk import bias_statistic
+from ferrofactor.evaluate import bias_statistic
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,7 @@ def _random_portfolio_bias(panel, risk, n_portfolios=60, seed=0):
     for i, d in enumerate(dates):
         # Long-only random portfolios of the assets known at d that trade at d + 1.
         ok = np.isfinite(panel["market_cap"][d]) & np.isfinite(panel["returns"][d + 1])
+        ok &= np.isfinite(risk.specific_variance[d])  # and that the model covers at d
         w = rng.random((n_portfolios, N)) * ok
         w /= w.sum(axis=1, keepdims=True)
         forecast[i] = risk.portfolio_risk(w, date=d)
@@ -51,7 +52,7 @@ def _random_portfolio_bias(panel, risk, n_portfolios=60, seed=0):
 
 def test_random_and_factor_portfolios_inside_the_band_with_regime_adjustment(fitted):
     panel, ex, res = fitted
-    risk = ff.RiskModel.from_factor_model(res, ex, cap=panel["market_cap"], vra_half_life=42)
+    risk = ff.RiskModel.from_factor_model(res, vra_half_life=42)
     b = _random_portfolio_bias(panel, risk)
     assert b.inside.all(), (b.bias.min(), b.bias.max(), b.lower[0], b.upper[0])
 
@@ -65,6 +66,6 @@ def test_random_and_factor_portfolios_inside_the_band_with_regime_adjustment(fit
 
 def test_without_regime_adjustment_the_rising_regime_is_under_forecast(fitted):
     panel, ex, res = fitted
-    risk = ff.RiskModel.from_factor_model(res, ex, cap=panel["market_cap"])
+    risk = ff.RiskModel.from_factor_model(res)
     b = _random_portfolio_bias(panel, risk, n_portfolios=20)
     assert np.median(b.bias) > b.upper[0]

@@ -50,12 +50,12 @@ from ferrofactor.clean import neutralize, rank, standardize, winsorize
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.exposures import Exposures
 from ferrofactor.io import (
-    derive_price_fields,
     dollar_volume,
     market_cap,
     read_classifications,
     read_fundamentals,
     read_panel,
+    read_universe,
     returns_from_prices,
 )
 from ferrofactor.model import FactorModel, FactorModelResult
@@ -84,11 +84,6 @@ from ferrofactor.rolling import (
 )
 from ferrofactor.signals import combined_score, momentum_selection, neutralize_signal
 
-try:  # added by the data layer
-    from ferrofactor.io import read_universe
-except ImportError:  # pragma: no cover
-    pass
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -99,7 +94,6 @@ __all__ = [
     "read_panel",
     "read_fundamentals",
     "read_classifications",
-    "derive_price_fields",
     "returns_from_prices",
     "market_cap",
     "dollar_volume",

@@ -141,14 +141,7 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     the largest value."""
     from ferrofactor import _core
 
-    v = np.ascontiguousarray(values, dtype=np.int64)
-    if hasattr(_core, "dense_codes"):
-        return _core.dense_codes(v)
-    present = v != -1
-    uniq, inv = np.unique(v[present], return_inverse=True)
-    out = np.full(v.shape, -1, dtype=np.int32)
-    out[present] = inv.astype(np.int32)
-    return out, uniq
+    return _core.dense_codes(np.ascontiguousarray(values, dtype=np.int64))
 
 
 def as_industry(

@@ -37,7 +37,6 @@ def cross_section_regress(
     ``np.linalg.lstsq`` and map back ``f = R θ``. A style whose used values are all equal is
     left out of that date's design (NaN outputs for it). Same outputs as the fast version.
     """
-    from ferrofactor.model import CrossSectionResult
 
     y_all = np.asarray(returns, dtype=float)
     T, N = y_all.shape
@@ -143,12 +142,15 @@ def cross_section_regress(
 
     names = (
         (["market"] if market else [])
-        + (list(industry_names) if industry_names is not None else [f"industry_{g}" for g in range(G)])
+        + (list(industry_names) if industry_names is not None else [str(g) for g in range(G)])
         + (list(style_names) if style_names is not None else [f"style_{k}" for k in range(K)])
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         tstats = f_out / se_out
-    return CrossSectionResult(f_out, e_out, r2_out, se_out, tstats, n_obs, names)
+    from types import SimpleNamespace
+
+    return SimpleNamespace(factor_returns=f_out, residuals=e_out, r2=r2_out, std_errors=se_out,
+                           tstats=tstats, n_obs=n_obs, factor_names=names)
 
 
 def neutralize(x, controls=None, industry=None, weights=None):

@@ -25,12 +25,10 @@ import numpy as np
 import polars as pl
 
 from ferrofactor.io import (
-    derive_price_fields,
     dollar_volume,
     market_cap,
-    read_classifications,
     read_fundamentals,
-    read_panel,
+    read_universe,
     returns_from_prices,
 )
 from ferrofactor.panel import Panel
@@ -191,7 +189,7 @@ def synthetic_universe(
         ``shares`` (outstanding), ``returns`` (:func:`ferrofactor.returns_from_prices` of
         ``close``), ``market_cap``, ``dollar_volume`` and the point-in-time fundamentals
         ``book_value, earnings, revenue, net_income, total_assets, total_liabilities,
-        operating_cash_flow`` (as :func:`ferrofactor.read_fundamentals` with ``lag=1``,
+        operating_cash_flow`` (as :func:`ferrofactor.read_fundamentals` with ``report_lag_days=1``,
         ``max_staleness=365``); code field ``industry``. ``panel.truth`` is a
         :class:`SyntheticTruth`.
 
@@ -358,7 +356,7 @@ def synthetic_universe(
         fundamentals=fundamentals,
         classifications=classifications,
     )
-    fund = read_fundamentals(fundamentals, dates, assets, lag=1, max_staleness=365)
+    fund = read_fundamentals(fundamentals, dates, assets, report_lag_days=1, max_staleness=365)
     fields = {
         "close": close,
         "volume": volume,
@@ -533,30 +531,24 @@ def write_sample(
 def load_sample(
     directory: str | os.PathLike[str],
     *,
-    lag: int = 1,
+    report_lag_days: int = 1,
     max_staleness: int | None = 365,
     industry_labels: np.ndarray | None = None,
 ) -> Panel:
-    """Read the files of :func:`write_sample` back into one Panel with :mod:`ferrofactor.io`.
+    """Read the files of :func:`write_sample` back into one Panel with :func:`ferrofactor.read_universe`.
 
-    Prices through :func:`read_panel`, returns/market cap/dollar volume through
-    :func:`derive_price_fields`, fundamentals through :func:`read_fundamentals` (``lag``,
-    ``max_staleness``) and industries through :func:`read_classifications` (labels: the sorted
-    values present, or ``industry_labels``). With the defaults the result equals the panel that
-    was written (``truth`` aside).
+    Prices (close, volume, shares) with returns, market cap and dollar volume derived from them,
+    fundamentals point in time (``report_lag_days``, ``max_staleness``) and industries (labels:
+    the sorted values present, or ``industry_labels``). With the defaults the result equals the
+    panel that was written (``truth`` aside).
     """
     d = os.fspath(directory)
-    prices = read_panel(os.path.join(d, "prices.parquet"), fields=["close", "volume", "shares"])
-    prices = derive_price_fields(prices, close="close", shares="shares", volume="volume")
-    fund = read_fundamentals(
+    return read_universe(
+        os.path.join(d, "prices.parquet"),
         os.path.join(d, "fundamentals.parquet"),
-        prices.dates,
-        prices.assets,
-        fields=list(FUNDAMENTAL_FIELDS),
-        lag=lag,
+        os.path.join(d, "classifications.parquet"),
+        fundamental_fields=list(FUNDAMENTAL_FIELDS),
+        report_lag_days=report_lag_days,
         max_staleness=max_staleness,
+        industry_labels=industry_labels,
     )
-    codes, labels = read_classifications(
-        os.path.join(d, "classifications.parquet"), prices.dates, prices.assets, labels=industry_labels
-    )
-    return prices.with_fields({k: fund[k] for k in FUNDAMENTAL_FIELDS}, {"industry": (codes, labels)})

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor import _core
+from ferrofactor import _core, clean
 from ferrofactor._validate import (
     as_assets,
     as_dates,
@@ -55,6 +55,8 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
 )
+from ferrofactor.descriptors import compute_descriptors
+from ferrofactor.panel import Panel
 from ferrofactor.results import Result, Summary, readonly
 
 __all__ = ["DEFAULT_STYLES", "Exposures"]
@@ -375,9 +377,6 @@ class Exposures(Result):
         >>> ex.style_names, ex.shape
         (['value', 'momentum', 'quality', 'low_vol'], (300, 100))
         """
-        from ferrofactor.descriptors import compute_descriptors
-        from ferrofactor.panel import Panel
-
         if not isinstance(panel, Panel):
             raise TypeError(f"panel must be a ferrofactor.Panel, got {type(panel).__name__}")
         if cap not in panel:
@@ -442,9 +441,6 @@ class Exposures(Result):
         Exposures
             ``styles`` (T, N, K) in the order of ``styles``; NaN outside the universe.
         """
-        from ferrofactor import clean
-        from ferrofactor.panel import Panel
-
         styles = DEFAULT_STYLES if styles is None else styles
         if not isinstance(styles, Mapping) or not styles:
             raise ValueError("styles must be a non-empty mapping of style → {descriptor: weight}")
@@ -519,12 +515,7 @@ class Exposures(Result):
         d_labels = as_dates("dates", dates, T)
         a_labels = as_assets("assets", assets, N)
 
-        if hasattr(_core, "build_styles"):
-            out = _core.build_styles(
-                arrays, parts, capw, codes, len(inames), winsorize, float(lim), fill
-            )
-        else:  # TEMPORARY until the fused kernel lands
-            out = _build_styles_py(arrays, parts, capw, codes, winsorize, float(lim), fill)
+        out = _core.build_styles(arrays, parts, capw, codes, len(inames), winsorize, float(lim), fill)
         if orth:
             w_std = None if capw is None else np.where(np.isfinite(capw) & (capw > 0), capw, np.nan)
             for k, s in enumerate(names):
@@ -536,52 +527,3 @@ class Exposures(Result):
                 out[:, :, k] = clean.standardize(res, weights=w_std)
         return cls._trusted(out, codes, names, inames, market, d_labels, a_labels)
 
-
-def _build_styles_py(arrays, parts, capw, codes, winsorize, limit, fill):  # TEMPORARY
-    from ferrofactor import clean
-
-    shape = arrays[0].shape
-    T, N = shape
-    if capw is not None:
-        capw = np.where(np.isfinite(capw) & (capw > 0), capw, np.nan)
-        universe = np.isfinite(capw)
-    else:
-        universe = np.zeros(shape, dtype=bool)
-        for v in arrays:
-            universe |= np.isfinite(v)
-
-    def prepare(x):
-        x = np.where(universe, x, np.nan)
-        if winsorize is not None:
-            x = clean.winsorize(x, method=winsorize, limit=limit)
-        return clean.standardize(x, weights=capw)
-
-    z = [prepare(v) for v in arrays]
-    out = np.full((T, N, len(parts)), np.nan)
-    for k, row in enumerate(parts):
-        num = np.zeros(shape)
-        den = np.zeros(shape)
-        for d, w in row:
-            ok = np.isfinite(z[d])
-            num[ok] += w * z[d][ok]
-            den[ok] += abs(w)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = np.where(den > 0, num / den, np.nan)
-        x = prepare(x)
-        need = universe & ~np.isfinite(x)
-        if fill == "zero":
-            x[need] = 0.0
-        elif fill == "industry_mean":
-            fillv = np.zeros(shape)
-            if codes is not None and codes.size and codes.max() >= 0:
-                G = int(codes.max()) + 1
-                key = np.arange(T)[:, None] * G + np.maximum(codes, 0)
-                have = np.isfinite(x) & (codes >= 0)
-                s = np.bincount(key[have], weights=x[have], minlength=T * G)
-                c = np.bincount(key[have], minlength=T * G)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    mean = np.where(c > 0, s / np.maximum(c, 1), 0.0)
-                fillv = np.where(codes >= 0, mean[key], 0.0)
-            x[need] = fillv[need]
-        out[:, :, k] = x
-    return out

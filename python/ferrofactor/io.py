@@ -1,30 +1,59 @@
 """Reading users' data into Panels: prices, point-in-time fundamentals, classifications.
 
+:func:`read_universe` is the one call: prices, the fields derived from them, point-in-time
+fundamentals and industry classifications, in one :class:`~ferrofactor.Panel`. Its building
+blocks are public too: :func:`read_panel` (long data → Panel), :func:`read_fundamentals`
+(as-of join of reports onto a panel's axes) and :func:`read_classifications` (codes over time).
+
+Time convention
+---------------
+A panel row ``t`` holds what is known at the close of date ``t``. ``returns[t]`` runs from close
+``t-1`` to close ``t``; anything that explains ``returns[t]`` must come from row ``t-1`` or
+earlier (the model stages lag explicitly). Fundamentals and classifications are placed on rows
+by their *availability*, never by the period they describe:
+
+    available(record) = report_date + report_lag_days        (calendar days)
+    value[t, asset]   = the asset's latest record with available <= dates[t],
+                        if dates[t] - available <= max_staleness, else NaN
+
+The fiscal period end plays no part in visibility (filtering on it is the classic look-ahead
+bug: a quarter that ended before date t but was reported after t would leak into t).
+
 Sources
 -------
-Every ``read_*`` function takes the same ``source`` forms:
+Every reader takes the same ``source`` forms:
 
 - a path or glob of Parquet (``.parquet``, ``.pq``), CSV (``.csv``, ``.tsv``, ``.txt``) or Arrow
   IPC (``.arrow``, ``.ipc``, ``.feather``) files, read lazily with only the needed columns
-  (``format=`` overrides the extension);
+  (``format=`` overrides the extension; CSV asset ids and dates are read as text);
 - a Polars ``DataFrame`` or ``LazyFrame``;
 - a SQL query string with ``connection=``: either a DB-API / SQLAlchemy connection object
   accepted by ``polars.read_database`` (tested with the standard library's ``sqlite3``), or a
   database URI. SQLite URIs ``sqlite:///relative/path.db`` / ``sqlite:////absolute/path.db`` are
   opened read-only with the standard library's ``sqlite3`` (no extra package); other URIs
   (``postgresql://``, ``mysql://``, ...) go to ``polars.read_database_uri``, which needs
-  ``connectorx`` installed.
+  ``connectorx`` installed. With ``connection=`` every plain ``str`` source is a query (an
+  ``os.PathLike`` source is still a file);
+- a ``(query, connection)`` tuple: a query with its own connection, so files and databases
+  can be mixed in one :func:`read_universe` call (the tuple's connection wins over
+  ``connection=``).
+
+Errors of Polars and of the database (an empty CSV, a CSV read with ``format="parquet"``, files
+of a glob with different schemas, bad SQL, a missing table) are re-raised as ``ValueError``
+naming the path or query, with the original message (the original exception is chained).
+
+Dates
+-----
+Date columns may be ``Date``, ``Datetime`` (its calendar day is kept) or ISO text
+(``YYYY-MM-DD``, optionally followed by a time ``HH:MM:SS`` after a space or ``T``). Any other
+text, and integer dates such as ``20240102``, need ``date_format=`` (a strftime format as Polars'
+``str.to_date`` takes: ``'%m/%d/%Y'``, ``'%d.%m.%Y'``, ``'%Y%m%d'``); every value must then
+match it. Dates are never guessed: in ``'01/02/2024'`` the day/month order is ambiguous, and a
+US date read as day/month would make a report visible months before it was published. Dates
+must lie between 1800-01-01 and 2300-12-31 and span at most 200 years.
 
 Data are long: one row per (date, asset) with one column per field. The long → dense step is
 O(rows) (see :mod:`ferrofactor.panel`).
-
-Point in time
--------------
-Nothing is visible before it was known. A fundamental record is *available* on its report date
-plus ``lag`` calendar days; it is used from the first panel date on or after that day and
-forward-filled for at most ``max_staleness`` calendar days after it. The fiscal period end plays
-no part in visibility (filtering on it is the classic look-ahead bug: a quarter that ended before
-date t but was reported after t would leak into t).
 """
 
 from __future__ import annotations
@@ -32,6 +61,7 @@ from __future__ import annotations
 import glob as _glob
 import os
 import sqlite3
+import sys
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -47,20 +77,24 @@ from ferrofactor.panel import (
     _as_assets,
     _as_dates,
     _asset_codes,
+    _check_date_format,
     _check_unique,
     _label_codes,
+    _panel_from_frame,
+    _polars_errors,
+    _refuse_masked,
     _schema,
     _series_to_days,
 )
 
 __all__ = [
-    "derive_price_fields",
     "dollar_volume",
     "market_cap",
     "read_classifications",
     "read_frame",
     "read_fundamentals",
     "read_panel",
+    "read_universe",
     "returns_from_prices",
 ]
 
@@ -75,10 +109,43 @@ _FORMATS = {
     ".feather": "ipc",
 }
 
+# Calendar-day settings (report lags, staleness) beyond this are refused: ~2,700 years.
+_MAX_DAYS = 1_000_000
+
 
 # ---------------------------------------------------------------------------------------------
 # Sources
 # ---------------------------------------------------------------------------------------------
+
+
+def _split_source(source: Any, connection: Any) -> tuple[Any, Any]:
+    """``(source, connection)`` with a ``(query, connection)`` tuple unpacked."""
+    if isinstance(source, tuple):
+        if len(source) != 2 or not isinstance(source[0], str):
+            raise TypeError(
+                "a tuple source must be (query, connection) with the query a string; got "
+                f"a tuple of {len(source)} items"
+            )
+        if source[1] is None:
+            raise TypeError("a (query, connection) source needs a connection, got None")
+        return source[0], source[1]
+    return source, connection
+
+
+def _describe(source: Any, connection: Any = None, format: str | None = None) -> str:
+    """How error messages name a source: the path (and format), the query, or the frame."""
+    source, connection = _split_source(source, connection)
+    if connection is not None and isinstance(source, str):
+        return f"query {source!r}"
+    if isinstance(source, pl.LazyFrame):
+        return "the polars LazyFrame"
+    if isinstance(source, pl.DataFrame):
+        return "the polars DataFrame"
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        fmt = format or _FORMATS.get(os.path.splitext(path)[1].lower())
+        return f"{path!r} as {fmt}" if fmt else repr(path)
+    return type(source).__name__
 
 
 def read_frame(
@@ -92,16 +159,25 @@ def read_frame(
 
     Parameters
     ----------
-    source : str, os.PathLike, polars DataFrame or LazyFrame
-        A path/glob, a frame, or a SQL query when ``connection`` is given.
+    source : str, os.PathLike, polars DataFrame or LazyFrame, or (query, connection) tuple
+        A path/glob, a frame, or a SQL query when ``connection`` is given (or in the tuple).
     connection : DB-API/SQLAlchemy connection or database URI, optional
-        Makes ``source`` a SQL query.
+        Makes a ``str`` source a SQL query.
     format : {"parquet", "csv", "ipc"}, optional
         File format; default from the extension.
     string_columns : sequence of str
         CSV columns to read as strings (asset ids such as ``"00123"`` must not become integers).
+
+    Raises
+    ------
+    ValueError
+        Unknown format, or Polars/the database could not read the source (message names the path
+        or query and carries the original message).
+    FileNotFoundError
+        No file matches the path or glob.
     """
-    if connection is not None:
+    source, connection = _split_source(source, connection)
+    if connection is not None and not isinstance(source, os.PathLike):
         if not isinstance(source, str):
             raise TypeError(f"with connection=, source must be a SQL query string, got {type(source).__name__}")
         return _read_sql(source, connection)
@@ -109,8 +185,8 @@ def read_frame(
         return source
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
-            "source must be a path or glob, a polars DataFrame/LazyFrame, or a SQL query with "
-            f"connection=; got {type(source).__name__}"
+            "source must be a path or glob, a polars DataFrame/LazyFrame, a SQL query with "
+            f"connection=, or a (query, connection) tuple; got {type(source).__name__}"
         )
     path = os.fspath(source)
     fmt = format
@@ -126,12 +202,25 @@ def read_frame(
         raise ValueError(f"format must be one of ['csv', 'ipc', 'parquet'], got {fmt!r}")
     if "://" not in path and not _glob.glob(path):
         raise FileNotFoundError(f"no file matches {path!r}")
-    if fmt == "parquet":
-        return pl.scan_parquet(path)
-    if fmt == "ipc":
-        return pl.scan_ipc(path)
-    sep = "\t" if path.lower().endswith(".tsv") else ","
-    return pl.scan_csv(path, separator=sep, schema_overrides={c: pl.String for c in string_columns})
+    with _polars_errors(f"{path!r} as {fmt}"):
+        if fmt == "parquet":
+            return pl.scan_parquet(path)
+        if fmt == "ipc":
+            return pl.scan_ipc(path)
+        sep = "\t" if path.lower().endswith(".tsv") else ","
+        return pl.scan_csv(path, separator=sep, schema_overrides={c: pl.String for c in string_columns})
+
+
+def _sql_errors(connection: Any) -> tuple[type[BaseException], ...]:
+    """Exception types a query can raise for bad SQL or a missing table (re-raised as ValueError)."""
+    types: list[type[BaseException]] = [pl.exceptions.PolarsError, sqlite3.Error]
+    err = getattr(connection, "Error", None)  # PEP 249's optional Connection.Error
+    if isinstance(err, type) and issubclass(err, Exception):
+        types.append(err)
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None:
+        types.append(sa_exc.SQLAlchemyError)
+    return tuple(types)
 
 
 def _read_sql(query: str, connection: Any) -> pl.DataFrame:
@@ -153,6 +242,8 @@ def _read_sql(query: str, connection: Any) -> pl.DataFrame:
                     f"that is not installed ({e}); install connectorx (or adbc and its driver), or "
                     "pass an open DB-API/SQLAlchemy connection object as connection="
                 ) from e
+            except (pl.exceptions.PolarsError, RuntimeError) as e:  # connectorx reports SQL errors as RuntimeError
+                raise ValueError(f"could not run query {query!r} on {uri.split('://', 1)[0]!r}: {e}") from e
         path = unquote(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else ""
         if not path:
             raise ValueError(f"SQLite URI {uri!r} names no database file ('sqlite:///path.db')")
@@ -160,10 +251,17 @@ def _read_sql(query: str, connection: Any) -> pl.DataFrame:
             raise FileNotFoundError(f"SQLite database {path!r} (from URI {uri!r}) does not exist")
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            return pl.read_database(query, con, infer_schema_length=None)
+            return _run_query(query, con)
         finally:
             con.close()
-    return pl.read_database(query, connection, infer_schema_length=None)
+    return _run_query(query, connection)
+
+
+def _run_query(query: str, connection: Any) -> pl.DataFrame:
+    try:
+        return pl.read_database(query, connection, infer_schema_length=None)
+    except _sql_errors(connection) as e:
+        raise ValueError(f"could not run query {query!r}: {type(e).__name__}: {e}") from e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +278,7 @@ def read_panel(
     *,
     connection: Any = None,
     format: str | None = None,
+    date_format: str | None = None,
     dates: Any = None,
     assets: Any = None,
 ) -> Panel:
@@ -187,8 +286,8 @@ def read_panel(
 
     Parameters
     ----------
-    source : path/glob, polars DataFrame/LazyFrame, or SQL query (with ``connection``)
-        See the module docstring.
+    source : path/glob, polars DataFrame/LazyFrame, SQL query (with ``connection``), or a
+        ``(query, connection)`` tuple. See the module docstring.
     date, asset : str
         Column names of the date and the asset id.
     fields : sequence of str, optional
@@ -196,9 +295,12 @@ def read_panel(
     codes : sequence of str, optional
         Label columns to store as int32 code fields (e.g. ``["industry"]``).
     connection : connection object or database URI, optional
-        Makes ``source`` a SQL query.
+        Makes a ``str`` source a SQL query.
     format : {"parquet", "csv", "ipc"}, optional
         File format when the extension does not tell.
+    date_format : str, optional
+        strftime format of a text or integer date column (e.g. ``'%m/%d/%Y'``, ``'%Y%m%d'``).
+        Default: ISO dates only (see the module docstring: dates are never guessed).
     dates, assets : array-like, optional
         Target axes; rows off them are dropped. Default: the data's sorted unique values.
 
@@ -210,8 +312,9 @@ def read_panel(
     Raises
     ------
     ValueError
-        Missing columns, duplicate (date, asset) rows, unparseable dates, non-numeric fields,
-        empty input; see :meth:`Panel.from_polars`.
+        Missing columns, duplicate (date, asset) rows, dates that are not ISO without
+        ``date_format`` (or do not match it), non-numeric fields, empty input, a source Polars or
+        the database cannot read; see :meth:`Panel.from_polars`.
 
     Examples
     --------
@@ -222,8 +325,12 @@ def read_panel(
     array([[10., nan],
            [11.,  5.]])
     """
-    frame = read_frame(source, connection=connection, format=format, string_columns=[asset])
-    return Panel.from_polars(frame, date=date, asset=asset, fields=fields, codes=codes, dates=dates, assets=assets)
+    _check_date_format(date_format)
+    frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
+    return _panel_from_frame(
+        frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format,
+        what=_describe(source, connection, format),
+    )
 
 
 def _prepare_records(
@@ -239,8 +346,10 @@ def _prepare_records(
     numeric: bool,
 ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, list[str]]:
     """Load event records (asset, date, value columns) and check them."""
-    frame = read_frame(source, connection=connection, format=format, string_columns=[asset])
-    schema = _schema(frame)
+    frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
+    what = _describe(source, connection, format)
+    with _polars_errors(what):
+        schema = _schema(frame)
     names = list(schema.names())
     missing = [c for c in (asset, date) if c not in schema]
     if columns is None:
@@ -253,16 +362,17 @@ def _prepare_records(
     columns = list(columns)
     missing += [c for c in columns if c not in schema]
     if missing:
-        raise ValueError(f"missing columns {missing}; the data has columns {names}")
+        raise ValueError(f"missing columns {missing}; {what} has columns {names}")
     if numeric:
         for c in columns:
             dt = schema[c]
             if not (dt.is_numeric() or dt == pl.Boolean):
                 raise ValueError(f"field {c!r} is not numeric (dtype {dt})")
-    if isinstance(frame, pl.LazyFrame):
-        frame = frame.select([asset, date, *columns]).collect()
-    else:
-        frame = frame.select([asset, date, *columns])
+    with _polars_errors(what):
+        if isinstance(frame, pl.LazyFrame):
+            frame = frame.select([asset, date, *columns]).collect()
+        else:
+            frame = frame.select([asset, date, *columns])
     axis = _as_dates("dates", dates)
     if axis.size > 1 and not np.all(axis[1:] > axis[:-1]):
         raise ValueError("dates must be strictly increasing (sorted, unique)")
@@ -328,22 +438,23 @@ def read_fundamentals(
     asset: str = "asset",
     report_date: str = "report_date",
     fields: Sequence[str] | None = None,
-    lag: int = 1,
+    report_lag_days: int = 1,
     max_staleness: int | None = 365,
     connection: Any = None,
     format: str | None = None,
+    date_format: str | None = None,
 ) -> Panel:
     """Point-in-time fundamentals on a (dates × assets) grid, free of look-ahead.
 
-    Each record (one row per asset and report) is *available* on ``report_date + lag`` calendar
-    days. At panel date ``d`` an asset shows its latest record available on or before ``d``
-    (the as-of join), provided ``d - available <= max_staleness`` days; otherwise NaN. A field that
-    the visible record leaves null is NaN (values of older reports are not mixed in). Fiscal
-    period end dates, if present, are ignored for visibility.
+    Each record (one row per asset and report) is *available* on ``report_date +
+    report_lag_days`` calendar days. At panel date ``d`` an asset shows its latest record
+    available on or before ``d`` (the as-of join), provided ``d - available <= max_staleness``
+    days; otherwise NaN. A field that the visible record leaves null is NaN (values of older
+    reports are not mixed in). Fiscal period end dates, if present, are ignored for visibility.
 
     Parameters
     ----------
-    source : path/glob, polars frame, or SQL query (with ``connection``)
+    source : path/glob, polars frame, SQL query (with ``connection``) or (query, connection)
         Long records: ``asset``, ``report_date`` and numeric value columns.
     dates : array-like (T,)
         Panel dates, strictly increasing (usually ``prices.dates``).
@@ -353,13 +464,17 @@ def read_fundamentals(
         Column names.
     fields : sequence of str, optional
         Value columns. Default: every numeric column other than ``asset``/``report_date``.
-    lag : int, default 1
+    report_lag_days : int, default 1
         Calendar days from the report date to availability (1: a report published on day r is
-        used from the first trading day after r).
+        used from the first panel date after r). 0 to 1,000,000.
     max_staleness : int or None, default 365
         Calendar days after availability for which a record stays visible. None: no limit.
     connection, format
         As for :func:`read_panel`.
+    date_format : str, optional
+        strftime format of a text or integer ``report_date`` column (e.g. ``'%m/%d/%Y'``).
+        Default: ISO dates only. A US date such as ``'01/02/2024'`` is refused without it, so
+        it can never be read as February 1st and shown a month early.
 
     Returns
     -------
@@ -369,21 +484,33 @@ def read_fundamentals(
     Raises
     ------
     ValueError
-        Missing columns, duplicate (asset, report_date) rows, unparseable dates, non-numeric
-        fields, negative ``lag``/``max_staleness``.
+        Missing columns, duplicate (asset, report_date) rows, dates that are not ISO without
+        ``date_format`` or do not match it, non-numeric fields, ``report_lag_days``/
+        ``max_staleness`` negative or above 1,000,000.
+    TypeError
+        ``report_lag_days``/``max_staleness`` not an integer (bool and float included).
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl, ferrofactor as ff
+    >>> rec = pl.DataFrame({"asset": ["A"], "report_date": ["01/03/2024"], "eps": [1.5]})
+    >>> days = np.array(["2024-01-03", "2024-01-04"], dtype="datetime64[D]")
+    >>> ff.read_fundamentals(rec, days, ["A"], date_format="%m/%d/%Y")["eps"]
+    array([[nan],
+           [1.5]])
     """
-    _check_days("lag", lag)
-    if max_staleness is not None:
-        _check_days("max_staleness", max_staleness)
+    report_lag_days = _check_days("report_lag_days", report_lag_days)
+    max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
+    _check_date_format(date_format)
     frame, axis, target_assets, fields = _prepare_records(
         source, connection, format, asset, report_date, fields, dates, assets, numeric=True
     )
+    T, N = len(axis), len(target_assets)
     if frame.height == 0:
-        T, N = len(axis), len(target_assets)
         return Panel(axis, target_assets, {f: np.full((T, N), np.nan) for f in fields})
-    avail = _series_to_days(report_date, frame[report_date]).astype(np.int64) + int(lag)
+    avail = _series_to_days(report_date, frame[report_date], date_format).astype(np.int64) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
-    grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), len(target_assets), max_staleness)
+    grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, max_staleness)
     # every field read through the same record grid (-1 = NaN), in one parallel Rust pass
     values = [np.ascontiguousarray(frame[f].cast(pl.Float64).to_numpy()[perm], dtype=np.float64) for f in fields]
     out = {f: np.empty(grid.shape) for f in fields}
@@ -400,38 +527,54 @@ def read_classifications(
     date: str = "date",
     code: str = "industry",
     labels: Sequence[str] | None = None,
-    lag: int = 0,
+    report_lag_days: int = 0,
     connection: Any = None,
     format: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Classification codes over time (e.g. industries that change per asset).
+    date_format: str | None = None,
+) -> Panel:
+    """Classification codes over time (e.g. industries that change per asset), as a Panel.
 
-    Each row says asset ``asset`` belongs to class ``code`` from ``date`` (+ ``lag`` calendar
-    days) until the asset's next row. Before an asset's first row, and from a row whose ``code``
-    is null, the code is -1.
+    Each row says asset ``asset`` belongs to class ``code`` from ``date`` (+ ``report_lag_days``
+    calendar days) until the asset's next row. Before an asset's first row, and from a row whose
+    ``code`` is null, the code is -1.
 
     Parameters
     ----------
-    source : path/glob, polars frame, or SQL query (with ``connection``)
+    source : path/glob, polars frame, SQL query (with ``connection``) or (query, connection)
         Long rows ``asset``, ``date`` (effective date), ``code``.
     dates, assets : array-like
         Panel axes (strictly increasing dates; asset strings).
     asset, date, code : str
-        Column names.
+        Column names. The code column holds the class labels (strings or integers such as GICS
+        codes; any values: they are labels, never sizes).
     labels : sequence of str, optional
         The class names in code order (e.g. to keep codes stable across loads). Default: the
         sorted unique values present. A value not in ``labels`` raises ``ValueError``.
-    lag : int, default 0
-        Calendar days between the effective date and use.
+    report_lag_days : int, default 0
+        Calendar days between the effective date and use (0 to 1,000,000).
+    connection, format
+        As for :func:`read_panel`.
+    date_format : str, optional
+        strftime format of a text or integer ``date`` column. Default: ISO dates only.
 
     Returns
     -------
-    codes : ndarray (T, N) int32
-        -1 = none.
-    labels : ndarray of str
-        ``labels[c]`` names code ``c``. Pass as ``panel.with_fields(codes={"industry": (codes, labels)})``.
+    Panel
+        One code field named ``code``: ``(T, N)`` int32, -1 = none, with
+        ``panel.labels(code)[c]`` the label of code ``c``.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl, ferrofactor as ff
+    >>> rows = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-01", "2024-01-03"],
+    ...                      "industry": ["Energy", "Utilities"]})
+    >>> p = ff.read_classifications(rows, np.array(["2024-01-02", "2024-01-03"], "datetime64[D]"), ["A"])
+    >>> p["industry"], p.labels("industry")
+    (array([[0],
+           [1]], dtype=int32), array(['Energy', 'Utilities'], dtype='<U9'))
     """
-    _check_days("lag", lag)
+    report_lag_days = _check_days("report_lag_days", report_lag_days)
+    _check_date_format(date_format)
     frame, axis, target_assets, _ = _prepare_records(
         source, connection, format, asset, date, [code], dates, assets, numeric=False
     )
@@ -450,19 +593,27 @@ def read_classifications(
     else:
         rec_codes, lab = _label_codes(s)
     if frame.height == 0:
-        return np.full((T, N), -1, dtype=np.int32), lab
-    avail = _series_to_days(date, frame[date]).astype(np.int64) + int(lag)
+        return Panel(axis, target_assets, codes={code: (np.full((T, N), -1, dtype=np.int32), lab)})
+    avail = _series_to_days(date, frame[date], date_format).astype(np.int64) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, None)
     out = np.append(rec_codes[perm], np.int32(-1)).astype(np.int32)[grid]
-    return out, lab
+    return Panel(axis, target_assets, codes={code: (out, lab)})
 
 
-def _check_days(name: str, x: Any) -> None:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer number of days, got {x!r}")
-    if x < 0:
-        raise ValueError(f"{name} must be >= 0 days, got {x}")
+def _check_days(name: str, x: Any, *, allow_none: bool = False) -> int | None:
+    """A calendar-day setting: a Python or numpy integer in ``0..1,000,000`` (None if allowed)."""
+    if x is None and allow_none:
+        return None
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        what = "an integer number of calendar days or None" if allow_none else "an integer number of calendar days"
+        raise TypeError(f"{name} must be {what}, got {type(x).__name__} {x!r}")
+    v = int(x)
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0 days, got {v}")
+    if v > _MAX_DAYS:
+        raise ValueError(f"{name} must be at most {_MAX_DAYS:,} days, got {v}")
+    return v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,6 +646,7 @@ def returns_from_prices(close: Any) -> np.ndarray:
     -------
     ndarray (T, N) float64
     """
+    _refuse_masked("close", close)
     c = as_float_array("close", close, 2)
     _positive_where_present("close", c, strict=True)
     out = np.full(c.shape, np.nan)
@@ -510,6 +662,8 @@ def market_cap(close: Any, shares: Any) -> np.ndarray:
     ``close`` should be the unadjusted close and ``shares`` the shares outstanding on the same
     date (split-adjusted prices need split-adjusted share counts).
     """
+    _refuse_masked("close", close)
+    _refuse_masked("shares", shares)
     c = as_float_array("close", close, 2)
     s = as_float_array("shares", shares, 2)
     check_shape("shares", s, c.shape, "same as close")
@@ -520,6 +674,8 @@ def market_cap(close: Any, shares: Any) -> np.ndarray:
 
 def dollar_volume(close: Any, volume: Any) -> np.ndarray:
     """Traded value ``close * volume`` (T, N) in currency units; NaN where either is missing."""
+    _refuse_masked("close", close)
+    _refuse_masked("volume", volume)
     c = as_float_array("close", close, 2)
     v = as_float_array("volume", volume, 2)
     check_shape("volume", v, c.shape, "same as close")
@@ -528,26 +684,252 @@ def dollar_volume(close: Any, volume: Any) -> np.ndarray:
     return c * v
 
 
-def derive_price_fields(
-    panel: Panel,
+def _derived_price_fields(
+    panel: Panel, close: str, adjusted_close: str | None, shares: str | None, volume: str | None
+) -> dict[str, np.ndarray]:
+    """``returns`` (from ``adjusted_close`` or ``close``), ``market_cap`` (close × shares) and
+    ``dollar_volume`` (close × volume), the last two only when their input field is present."""
+    adj = close if adjusted_close is None else adjusted_close
+    if adj not in panel.float_fields:
+        which = "adjusted_close" if adjusted_close is not None else "close"
+        raise ValueError(
+            f"no price column {adj!r} ({which}=) to compute returns from; price fields: {list(panel.float_fields)}"
+        )
+    out = {"returns": returns_from_prices(panel[adj])}
+    for name, other, fn in (("market_cap", shares, market_cap), ("dollar_volume", volume, dollar_volume)):
+        if other is not None and other in panel.float_fields:
+            if close not in panel.float_fields:
+                raise ValueError(
+                    f"no price column {close!r} (close=) for {name} = close × {other}; price fields: "
+                    f"{list(panel.float_fields)}"
+                )
+            out[name] = fn(panel[close], panel[other])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One call: prices, derived fields, fundamentals, classifications
+# ---------------------------------------------------------------------------------------------
+
+
+def read_universe(
+    prices: Any,
+    fundamentals: Any = None,
+    classifications: Any = None,
     *,
+    date: str = "date",
+    asset: str = "asset",
+    connection: Any = None,
+    format: str | None = None,
+    date_format: str | None = None,
+    price_fields: Sequence[str] | None = None,
     close: str = "close",
     adjusted_close: str | None = None,
     shares: str | None = "shares",
     volume: str | None = "volume",
+    report_date: str = "report_date",
+    report_lag_days: int = 1,
+    max_staleness: int | None = 365,
+    fundamental_fields: Sequence[str] | None = None,
+    industry: str = "industry",
+    classification_date: str = "date",
+    classification_lag_days: int = 0,
+    industry_labels: Sequence[str] | None = None,
+    dates: Any = None,
+    assets: Any = None,
 ) -> Panel:
-    """Add ``returns``, ``market_cap`` and ``dollar_volume`` fields to a price panel.
+    """Read a whole universe into one :class:`Panel`: prices, derived fields, point-in-time
+    fundamentals and industries.
 
-    ``returns`` come from ``adjusted_close`` (default: ``close``, i.e. prices already adjusted);
-    ``market_cap`` from ``close × shares`` and ``dollar_volume`` from ``close × volume``, each only
-    when its input field is present in the panel. Returns a new Panel sharing the other arrays.
+    Time convention: row ``t`` holds what is known at the close of ``dates[t]``; ``returns[t]``
+    runs from close ``t-1`` to close ``t``. A fundamental record is available on ``report_date +
+    report_lag_days`` calendar days and shows on every panel date from then on (its asset's
+    latest available record wins) while ``date - available <= max_staleness`` days; an industry
+    row applies from ``date + classification_lag_days``. Nothing is visible before it was known.
+
+    Parameters
+    ----------
+    prices : source
+        Long rows ``date``, ``asset`` and price columns (one row per (date, asset)). Each source
+        is a path/glob (Parquet/CSV/IPC), a Polars DataFrame/LazyFrame, a SQL query string (with
+        ``connection=``) or a ``(query, connection)`` tuple; see the module docstring.
+    fundamentals : source, optional
+        Long records ``asset``, ``report_date`` and numeric values (one row per asset and report).
+    classifications : source, optional
+        Long rows ``asset``, ``classification_date``, ``industry`` (the label from that date on).
+    date, asset : str, default "date", "asset"
+        Date and asset-id column names of the prices; ``asset`` also names the asset column of
+        the fundamentals and classifications.
+    connection : connection object or database URI, optional
+        Shared by every plain ``str`` source, which is then a SQL query. A ``(query,
+        connection)`` tuple overrides it for one source.
+    format : {"parquet", "csv", "ipc"}, optional
+        File format of every file source whose extension does not tell.
+    date_format : str, optional
+        strftime format (as Polars' ``str.to_date`` takes it) of every text or integer date
+        column: ``'%m/%d/%Y'``, ``'%Y%m%d'``, ... Default: ``Date``/``Datetime`` columns and ISO
+        text only. Dates are never guessed.
+    price_fields : sequence of str, optional
+        The price columns to keep. Default: every numeric (or boolean) column of ``prices``
+        other than ``date``/``asset``, with ``Categorical``/``Enum`` columns as code fields; any
+        other (text) column is refused, so pass ``price_fields`` to leave it out.
+    close : str, default "close"
+        Close price column: ``market_cap = close × shares``, ``dollar_volume = close × volume``.
+    adjusted_close : str, optional
+        Adjusted close for ``returns`` (default: ``close``, i.e. prices already adjusted).
+    shares, volume : str or None, default "shares", "volume"
+        Share count and traded-volume columns; each derived field is added when its column is
+        among the price fields. None: do not derive it.
+    report_date : str, default "report_date"
+        Report (publication) date column of ``fundamentals``.
+    report_lag_days : int, default 1
+        Calendar days from report date to availability (1: used from the first date after the
+        report).
+    max_staleness : int or None, default 365
+        Calendar days a report stays visible after availability. None: no limit.
+    fundamental_fields : sequence of str, optional
+        Value columns of ``fundamentals``. Default: every numeric column other than ``asset``/
+        ``report_date``.
+    industry : str, default "industry"
+        Label column of ``classifications``. The panel's code field is always named
+        ``"industry"``.
+    classification_date : str, default "date"
+        Effective-date column of ``classifications``.
+    classification_lag_days : int, default 0
+        Calendar days from an industry row's date to its use.
+    industry_labels : sequence of str, optional
+        Industry labels in code order (codes stable across loads). Default: the sorted labels
+        present.
+    dates, assets : array-like, optional
+        Target axes (rows of ``prices`` off them are dropped). Default: the sorted unique dates
+        and assets of ``prices``.
+
+    Returns
+    -------
+    Panel
+        Axes from the prices. Float fields ``(T, N)`` float64, NaN where missing, in this order:
+        the price columns; ``returns`` (NaN on the first date and across gaps), ``market_cap``
+        and ``dollar_volume`` (each when its inputs are present); the fundamental fields.
+        Code fields ``(T, N)`` int32 (-1 = none): Categorical price columns, then ``industry``
+        with its labels (``panel.labels("industry")``).
+
+    Raises
+    ------
+    ValueError
+        A field name given by two sources (prices, the derived fields, fundamentals,
+        classifications): the message names the field and both sources. Every error of a
+        source's reader is re-raised with the source's argument name first (``"fundamentals:
+        ..."``): missing columns, duplicate rows, dates not ISO without ``date_format``, bad
+        integer settings, unreadable files or queries.
+    TypeError
+        A source of an unsupported type, a setting of the wrong type.
+
+    Examples
+    --------
+    >>> import polars as pl, ferrofactor as ff
+    >>> prices = pl.DataFrame({
+    ...     "date": ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-03"],
+    ...     "asset": ["A", "B", "A", "B"],
+    ...     "close": [10.0, 20.0, 11.0, 19.0],
+    ...     "shares": [100.0, 50.0, 100.0, 50.0]})
+    >>> fundamentals = pl.DataFrame({"asset": ["A"], "report_date": ["2024-01-02"], "book_value": [500.0]})
+    >>> industries = pl.DataFrame({"asset": ["A", "B"], "date": ["2023-12-01", "2023-12-01"],
+    ...                            "industry": ["Energy", "Banks"]})
+    >>> p = ff.read_universe(prices, fundamentals, industries)
+    >>> p.fields
+    ('close', 'shares', 'returns', 'market_cap', 'book_value', 'industry')
+    >>> p["returns"][1], p["market_cap"][1], p["book_value"][:, 0]
+    (array([ 0.1 , -0.05]), array([1100.,  950.]), array([ nan, 500.]))
+    >>> p.labels("industry")[p["industry"][0]]
+    array(['Energy', 'Banks'], dtype='<U6')
     """
-    adj = adjusted_close or close
-    if adj not in panel:
-        raise ValueError(f"price field {adj!r} not in panel; fields: {list(panel.fields)}")
-    new = {"returns": returns_from_prices(panel[adj])}
-    if shares is not None and shares in panel:
-        new["market_cap"] = market_cap(panel[close], panel[shares])
-    if volume is not None and volume in panel:
-        new["dollar_volume"] = dollar_volume(panel[close], panel[volume])
-    return panel.with_fields(new)
+    for arg, val in (
+        ("date", date), ("asset", asset), ("close", close), ("report_date", report_date),
+        ("industry", industry), ("classification_date", classification_date),
+    ):
+        if not isinstance(val, str):
+            raise TypeError(f"{arg} must be a column name (str), got {type(val).__name__}")
+    for arg, val in (("adjusted_close", adjusted_close), ("shares", shares), ("volume", volume)):
+        if val is not None and not isinstance(val, str):
+            raise TypeError(f"{arg} must be a column name (str) or None, got {type(val).__name__}")
+    report_lag_days = _check_days("report_lag_days", report_lag_days)
+    max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
+    classification_lag_days = _check_days("classification_lag_days", classification_lag_days)
+    _check_date_format(date_format)
+
+    with _prefix("prices"):
+        frame = read_frame(prices, connection=connection, format=format, string_columns=[asset, date])
+        what = _describe(prices, connection, format)
+        fields, codes = price_fields, None
+        if fields is None:
+            with _polars_errors(what):
+                schema = _schema(frame)
+            fields, codes = [], []
+            for c, dt in schema.items():
+                if c in (date, asset):
+                    continue
+                if dt.is_numeric() or dt == pl.Boolean:
+                    fields.append(c)
+                elif isinstance(dt, (pl.Categorical, pl.Enum)):
+                    codes.append(c)
+                else:
+                    raise ValueError(
+                        f"column {c!r} ({dt}) is neither numeric nor categorical; pass price_fields= "
+                        "with the price columns to keep (text columns are never turned into numbers)"
+                    )
+        panel = _panel_from_frame(
+            frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format, what=what
+        )
+        derived = _derived_price_fields(panel, close, adjusted_close, shares, volume)
+    origin = {f: "prices" for f in panel.fields}
+    _claim(origin, derived, f"the derived price fields (from {close!r}/{adjusted_close or close!r})")
+    new_fields = dict(derived)
+    new_codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    if fundamentals is not None:
+        with _prefix("fundamentals"):
+            fund = read_fundamentals(
+                fundamentals, panel.dates, panel.assets, asset=asset, report_date=report_date,
+                fields=fundamental_fields, report_lag_days=report_lag_days, max_staleness=max_staleness,
+                connection=connection, format=format, date_format=date_format,
+            )
+        _claim(origin, fund.float_fields, "fundamentals")
+        new_fields.update({f: fund[f] for f in fund.float_fields})
+
+    if classifications is not None:
+        with _prefix("classifications"):
+            cls = read_classifications(
+                classifications, panel.dates, panel.assets, asset=asset, date=classification_date,
+                code=industry, labels=industry_labels, report_lag_days=classification_lag_days,
+                connection=connection, format=format, date_format=date_format,
+            )
+        _claim(origin, ["industry"], f"classifications (column {industry!r})")
+        new_codes["industry"] = (cls[industry], cls.labels(industry))
+
+    return panel.with_fields(new_fields, new_codes)
+
+
+def _claim(origin: dict[str, str], names: Any, source: str) -> None:
+    """Record that ``source`` provides the fields ``names``; a name already taken is an error."""
+    for f in names:
+        if f in origin:
+            raise ValueError(
+                f"field {f!r} comes from two sources: {origin[f]} and {source}; rename or leave out one "
+                "of them (price_fields=, fundamental_fields=, shares=None/volume=None)"
+            )
+        origin[f] = source
+
+
+class _prefix:
+    """Re-raise a ValueError/TypeError with the source's argument name in front of its message."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is not None and exc_type in (ValueError, TypeError, FileNotFoundError):
+            raise exc_type(f"{self.name}: {exc}") from (exc.__cause__ or exc)
+        return False

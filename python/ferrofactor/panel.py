@@ -26,6 +26,7 @@ per-asset or per-date Python loop:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,7 +36,7 @@ import polars as pl
 from ferrofactor import _core
 from ferrofactor._validate import as_code_array, as_float_array, check_shape
 
-__all__ = ["Panel"]
+__all__ = ["Panel", "field_from_frame", "frame_from_field"]
 
 # How many offending rows a validation error lists.
 _SHOW = 5
@@ -46,28 +47,48 @@ _SHOW = 5
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_dates(name: str, x: Any) -> np.ndarray:
-    """Return ``x`` as a 1-D ``datetime64[D]`` array (no sorting or uniqueness check)."""
-    if isinstance(x, (pl.Series)):
-        x = _series_to_days(name, x).astype("datetime64[D]")
+def _as_dates(name: str, x: Any, *, check_range: bool = True) -> np.ndarray:
+    """Return ``x`` as a 1-D ``datetime64[D]`` array (no sorting or uniqueness check).
+
+    Accepts ``datetime64`` arrays (whole days), ``datetime.date`` objects, a Polars date column and
+    ISO strings (``YYYY-MM-DD``, optionally with a time, parsed strictly: see
+    :func:`_parse_dates`). The dates must lie in the range a daily panel can mean
+    (:func:`_check_day_range`) unless ``check_range`` is False (bounds of a selection).
+    """
+    if isinstance(x, pl.Series):
+        days = _series_to_days(name, x, what=name, hint=_ARGUMENT_HINT, check_range=check_range)
+        return days.astype(np.int64).astype("datetime64[D]")
+    _refuse_masked(name, x)
     arr = np.asarray(x)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.array([], dtype="datetime64[D]")
     if arr.dtype.kind == "M":
         if np.any(np.isnat(arr)):
             raise ValueError(f"{name} must not contain missing dates (NaT)")
         out = arr.astype("datetime64[D]")
         if np.any(out.astype(arr.dtype) != arr):
             raise ValueError(f"{name} must be whole days; got times within a day (dtype {arr.dtype})")
-    elif arr.dtype.kind in "UO" or arr.size == 0:
-        try:
-            out = arr.astype("datetime64[D]") if arr.size else np.array([], dtype="datetime64[D]")
+    elif arr.dtype.kind == "U" or (arr.dtype == object and all(isinstance(v, str) for v in arr)):
+        days = _series_to_days(
+            name, pl.Series(name, arr.tolist(), dtype=pl.String), what=name, hint=_ARGUMENT_HINT, check_range=check_range
+        )
+        return days.astype(np.int64).astype("datetime64[D]")
+    elif arr.dtype == object:
+        try:  # datetime.date / datetime.datetime objects
+            out = arr.astype("datetime64[D]")
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{name} could not be parsed as dates: {exc}") from None
+            raise ValueError(f"{name} could not be read as dates: {exc}") from None
+        if np.any(np.isnat(out)):
+            raise ValueError(f"{name} must not contain missing dates (NaT)")
     else:
-        raise TypeError(f"{name} must be dates (datetime64 or ISO strings), got dtype {arr.dtype}")
-    if np.any(np.isnat(out)):
-        raise ValueError(f"{name} must not contain missing dates (NaT)")
+        raise TypeError(
+            f"{name} must be dates (datetime64, datetime.date or ISO 'YYYY-MM-DD' strings), got dtype {arr.dtype}"
+        )
+    days = out.view(np.int64)
+    if check_range:
+        _check_day_range(name, int(days.min()), int(days.max()))
     return out
 
 
@@ -98,41 +119,179 @@ def _check_unique(name: str, arr: np.ndarray) -> None:
         )
 
 
-def _series_to_days(name: str, s: pl.Series) -> np.ndarray:
-    """Day numbers (int32, days since 1970-01-01) of a date-like Polars column.
+# Dates a daily panel can mean. Anything outside is refused before any table is sized by the span
+# of the dates (a stray year 5,000,000 must be an error, not a multi-gigabyte allocation).
+_DATE_MIN = np.datetime64("1800-01-01", "D")
+_DATE_MAX = np.datetime64("2300-12-31", "D")
+_MAX_SPAN_YEARS = 200
+_MAX_SPAN_DAYS = 73_049  # 200 years of 365.2425 days
 
-    Accepts ``Date``, ``Datetime`` (truncated to its calendar day) and strings in ISO form
-    (``2020-01-31`` or ``2020-01-31 00:00:00``). Raises ``ValueError`` on nulls, unparseable
-    strings or other dtypes.
+# ISO 8601 as accepted without date_format: a date, optionally a time (space or T), no zone.
+_ISO_RX = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)?$"
+
+
+def _day_str(day: int) -> str:
+    return str(np.datetime64(int(day), "D"))
+
+
+def _check_day_range(what: str, lo: int, hi: int) -> None:
+    """Refuse dates outside ``_DATE_MIN.._DATE_MAX`` or spanning more than ``_MAX_SPAN_YEARS``.
+
+    ``lo``/``hi`` are day numbers (days since 1970-01-01); ``what`` names the column or argument.
+    """
+    d_min, d_max = int(_DATE_MIN.astype(np.int64)), int(_DATE_MAX.astype(np.int64))
+    if lo < d_min or hi > d_max or hi - lo > _MAX_SPAN_DAYS:
+        raise ValueError(
+            f"{what}: dates run from {_day_str(lo)} to {_day_str(hi)}; a daily panel's dates must lie "
+            f"between {_DATE_MIN} and {_DATE_MAX} and span at most {_MAX_SPAN_YEARS} years. Look for "
+            "a mistyped date (or a wrong date_format)"
+        )
+
+
+def _check_date_format(date_format: Any) -> None:
+    if date_format is None:
+        return
+    if not isinstance(date_format, str):
+        raise TypeError(
+            f"date_format must be a strftime format string such as '%m/%d/%Y', got {type(date_format).__name__}"
+        )
+    if "%" not in date_format:
+        raise ValueError(
+            f"date_format {date_format!r} has no % directives; write it in strftime codes, "
+            "e.g. '%Y-%m-%d', '%m/%d/%Y' or '%Y%m%d'"
+        )
+
+
+def _examples(s: pl.Series) -> list[Any]:
+    return s.unique(maintain_order=True).head(_SHOW).to_list()
+
+
+_FORMAT_HINT = (
+    "pass date_format= with the column's strftime format, e.g. date_format='%m/%d/%Y' (month "
+    "first) or '%d/%m/%Y' (day first)"
+)
+_ARGUMENT_HINT = (
+    "pass numpy datetime64 values (or ISO strings), converting other text with its explicit "
+    "format first (e.g. polars' str.to_date('%m/%d/%Y'))"
+)
+
+
+def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
+    """Strict ISO parse of a string column: ``YYYY-MM-DD`` or ``YYYY-MM-DD[ T]HH:MM:SS[.f]``.
+
+    Nothing else is accepted: ``'01/02/2024'`` could be January 2nd or February 1st, and
+    ``'2024-1-2'`` is not ISO. Times are dropped (the calendar day is kept). Nulls stay null.
+    """
+    d = s.str.to_date("%Y-%m-%d", strict=False)  # fast path: plain dates, every row
+    rest = s.is_not_null() & ~(d.is_not_null() & (s.str.len_bytes() == 10))
+    if not rest.any():
+        return d
+    idx = rest.arg_true()
+    r = s.gather(idx)
+    iso = r.str.contains(_ISO_RX)
+    if not iso.all():
+        bad = r.filter(~iso)
+        raise ValueError(
+            f"{what}: {bad.len()} values are not ISO dates ('YYYY-MM-DD', optionally followed by a "
+            f"time), e.g. {_examples(bad)}. Dates are never guessed (in a value such as '01/02/2024' "
+            f"the day/month order is ambiguous): {hint}"
+        )
+    # ISO-shaped but not plain dates: timestamps (kept to their day) or impossible dates (null)
+    dt = r.str.replace("T", " ", literal=True).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+    return d.scatter(idx, dt.dt.date())
+
+
+def _parse_dates(what: str, s: pl.Series, date_format: str | None, hint: str = _FORMAT_HINT) -> pl.Series:
+    """A date-like column as a Polars ``Date`` series (nulls kept), never by guessing a format.
+
+    ``Date`` is taken as is, ``Datetime`` keeps its calendar day. Strings are ISO
+    (:func:`_parse_iso`) unless ``date_format`` is given; integers (e.g. ``20240102``) need
+    ``date_format`` (``'%Y%m%d'``). With ``date_format`` every value must match it exactly.
     """
     dtype = s.dtype
     if dtype == pl.Date:
-        d = s
-    elif isinstance(dtype, pl.Datetime):
-        d = s.dt.date()
-    elif dtype == pl.String:
-        d = s.str.to_date(strict=False)
-        bad = d.is_null() & s.is_not_null()
+        return s
+    if isinstance(dtype, pl.Datetime):
+        return s.dt.date()
+    if dtype == pl.String or dtype.is_integer():
+        if date_format is None:
+            if dtype.is_integer():
+                how = (
+                    "pass date_format= with their format, e.g. date_format='%Y%m%d' for 20240102"
+                    if hint is _FORMAT_HINT
+                    else hint
+                )
+                raise ValueError(
+                    f"{what} holds integers (dtype {dtype}, e.g. {_examples(s.drop_nulls())}), not dates. "
+                    f"Integer dates are never guessed: {how}"
+                )
+            return _parse_iso(what, s, hint)
+        text = s if dtype == pl.String else s.cast(pl.String)
+        try:
+            d = text.str.to_date(date_format, strict=False)
+        except pl.exceptions.PolarsError as e:
+            raise ValueError(f"date_format {date_format!r} could not be applied to {what}: {e}") from e
+        bad = d.is_null() & text.is_not_null()
         if bad.any():
-            # Fall back to full timestamps (e.g. SQLite's "2020-01-31 00:00:00").
-            dt = s.str.to_datetime(strict=False)
-            if dt.is_not_null().sum() > d.is_not_null().sum():
-                d = dt.dt.date()
-                bad = d.is_null() & s.is_not_null()
-        if bad.any():
-            examples = s.filter(bad).head(_SHOW).to_list()
             raise ValueError(
-                f"column {name!r}: {int(bad.sum())} values could not be parsed as dates, "
-                f"e.g. {examples}"
+                f"{what}: {int(bad.sum())} values do not match date_format {date_format!r}, "
+                f"e.g. {_examples(text.filter(bad))}"
             )
-    else:
+        return d
+    raise ValueError(
+        f"{what} has dtype {dtype}; expected dates (Date, Datetime, ISO 'YYYY-MM-DD' strings, or "
+        "strings/integers with date_format=)"
+    )
+
+
+def _series_to_days(
+    name: str,
+    s: pl.Series,
+    date_format: str | None = None,
+    *,
+    what: str | None = None,
+    hint: str = _FORMAT_HINT,
+    check_range: bool = True,
+) -> np.ndarray:
+    """Day numbers (int32, days since 1970-01-01) of a date-like Polars column.
+
+    See :func:`_parse_dates` for what is accepted. Raises ``ValueError`` on nulls, values that
+    are not ISO (without ``date_format``) or do not match ``date_format``, other dtypes, and
+    dates outside the range a daily panel can mean. ``what`` replaces ``column 'name'`` in
+    messages.
+    """
+    what = f"column {name!r}" if what is None else what
+    d = _parse_dates(what, s, date_format, hint)
+    bad = d.is_null() & s.is_not_null()
+    if bad.any():
         raise ValueError(
-            f"column {name!r} has dtype {dtype}; expected dates (Date, Datetime or ISO strings)"
+            f"{what}: {int(bad.sum())} values could not be parsed as dates, e.g. {_examples(s.filter(bad))}"
         )
     n_null = d.null_count()
     if n_null:
-        raise ValueError(f"column {name!r} has {n_null} missing dates")
-    return d.to_physical().to_numpy().astype(np.int32, copy=False)
+        raise ValueError(f"{what} has {n_null} missing dates")
+    days = d.to_physical().to_numpy().astype(np.int32, copy=False)
+    if days.size and check_range:
+        _check_day_range(what, int(days.min()), int(days.max()))
+    return days
+
+
+def _refuse_masked(name: str, x: Any) -> None:
+    """numpy masked arrays are refused: converting them would silently drop the mask."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy masked array; its mask would be lost. Pass a plain array with NaN "
+            f"where values are missing (e.g. x.filled(np.nan))"
+        )
+
+
+@contextlib.contextmanager
+def _polars_errors(what: str):
+    """Re-raise errors of Polars (and a Polars panic) met while reading ``what`` as ``ValueError``."""
+    try:
+        yield
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as e:
+        raise ValueError(f"could not read {what}: {type(e).__name__}: {e}") from e
 
 
 def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +429,7 @@ class Panel:
         for name, x in (fields or {}).items():
             if not isinstance(name, str):
                 raise TypeError(f"field names must be strings, got {name!r}")
+            _refuse_masked(f"field {name!r}", x)
             arr = as_float_array(f"field {name!r}", x, 2)
             check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")
             self._float[name] = arr
@@ -280,6 +440,7 @@ class Panel:
                 raise ValueError(f"field {name!r} is given both as a float field and a code field")
             if not (isinstance(pair, tuple) and len(pair) == 2):
                 raise TypeError(f"code field {name!r} must be a (codes, labels) tuple")
+            _refuse_masked(f"code field {name!r}", pair[0])
             c = as_code_array(f"code field {name!r}", pair[0], 2)
             check_shape(f"code field {name!r}", c, (T, N), "len(dates), len(assets)")
             labels = _as_assets(f"labels of code field {name!r}", pair[1])
@@ -390,10 +551,10 @@ class Panel:
             if dates.step is not None:
                 raise ValueError("dates slice must not have a step")
             lo = 0 if dates.start is None else int(
-                np.searchsorted(self._dates, _as_dates("dates.start", [dates.start])[0], "left")
+                np.searchsorted(self._dates, _as_dates("dates.start", [dates.start], check_range=False)[0], "left")
             )
             hi = T if dates.stop is None else int(
-                np.searchsorted(self._dates, _as_dates("dates.stop", [dates.stop])[0], "right")
+                np.searchsorted(self._dates, _as_dates("dates.stop", [dates.stop], check_range=False)[0], "right")
             )
             return np.arange(lo, max(lo, hi))
         arr = np.asarray(dates)
@@ -401,7 +562,7 @@ class Panel:
             if arr.shape != (T,):
                 raise ValueError(f"dates mask has shape {arr.shape}, expected ({T},)")
             return np.flatnonzero(arr)
-        want = np.unique(_as_dates("dates", np.atleast_1d(arr)))
+        want = np.unique(_as_dates("dates", np.atleast_1d(arr), check_range=False))
         pos = np.searchsorted(self._dates, want)
         ok = (pos < T) & (self._dates[np.minimum(pos, T - 1)] == want) if T else np.zeros(len(want), bool)
         if not np.all(ok):
@@ -506,6 +667,7 @@ class Panel:
         *,
         dates: Any = None,
         assets: Any = None,
+        date_format: str | None = None,
     ) -> Panel:
         """Build a Panel from a long frame with one row per (date, asset).
 
@@ -514,8 +676,11 @@ class Panel:
         df : polars DataFrame or LazyFrame
             Long data. A LazyFrame is collected with only the needed columns.
         date, asset : str
-            Column names of the date (``Date``, ``Datetime`` or ISO strings) and the asset id
-            (strings; integer ids are converted to strings).
+            Column names of the date and the asset id (strings; integer ids are converted to
+            strings). The date column is ``Date``, ``Datetime`` (its calendar day is kept), ISO
+            strings (``'2024-01-02'``, optionally with a time ``'2024-01-02 00:00:00'`` or
+            ``'2024-01-02T00:00:00'``), or strings/integers in the format ``date_format``. Dates
+            are never guessed.
         fields : sequence of str, optional
             Float fields (numeric or boolean columns; nulls become NaN). Default: every other
             numeric or boolean column.
@@ -526,97 +691,133 @@ class Panel:
             Target axes. Default: the sorted unique dates and the sorted unique assets of the
             data. With a target, rows off the target are dropped and target entries without rows
             are all-missing.
+        date_format : str, optional
+            strftime format of a string or integer date column as Polars' ``str.to_date`` takes
+            it, e.g. ``'%m/%d/%Y'`` or ``'%Y%m%d'`` (for integers such as ``20240102``). Every
+            value must match it. Without it, only ISO strings are accepted.
 
         Raises
         ------
         ValueError
             Missing columns (named), duplicate (date, asset) rows (counted, first few shown),
-            unparseable or missing dates, missing asset ids, non-numeric fields, empty input
-            (no rows and no target axes), a string column left unassigned when ``fields`` is None.
+            dates that are missing, not ISO (without ``date_format``), not matching
+            ``date_format``, or outside 1800-01-01..2300-12-31 / spanning more than 200 years;
+            missing asset ids, non-numeric fields, empty input (no rows and no target axes), a
+            string column left unassigned when ``fields`` is None, and errors of Polars while
+            collecting a LazyFrame (re-raised as ``ValueError``).
+
+        Examples
+        --------
+        >>> import polars as pl, ferrofactor as ff
+        >>> df = pl.DataFrame({"date": ["01/02/2024", "01/03/2024"], "asset": ["A", "A"], "x": [1.0, 2.0]})
+        >>> ff.Panel.from_polars(df, date_format="%m/%d/%Y").dates
+        array(['2024-01-02', '2024-01-03'], dtype='datetime64[D]')
         """
+        return _panel_from_frame(
+            df, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format, what="df"
+        )
+
+
+def _panel_from_frame(
+    df: pl.DataFrame | pl.LazyFrame,
+    date: str,
+    asset: str,
+    fields: Sequence[str] | None,
+    codes: Sequence[str] | None,
+    *,
+    dates: Any,
+    assets: Any,
+    date_format: str | None,
+    what: str,
+) -> Panel:
+    """:meth:`Panel.from_polars`, with Polars errors re-raised as ``ValueError`` naming ``what``."""
+    _check_date_format(date_format)
+    with _polars_errors(what):
         schema = _schema(df)
-        if isinstance(df, pl.DataFrame) and df.height == 0 and (dates is None or assets is None):
-            raise ValueError("empty input: the data has no rows")
-        names = list(schema.names())
-        needed = [date, asset]
-        missing = [c for c in needed if c not in schema]
-        if fields is None:
-            fields = []
-            auto_codes = []
-            other_str = []
-            for c in names:
-                if c in (date, asset) or (codes is not None and c in codes):
-                    continue
-                dt = schema[c]
-                if dt.is_numeric() or dt == pl.Boolean:
-                    fields.append(c)
-                elif isinstance(dt, (pl.Enum, pl.Categorical)):
-                    auto_codes.append(c)
-                else:
-                    other_str.append(f"{c} ({dt})")
-            if other_str and not missing:
-                raise ValueError(
-                    f"columns {other_str} are neither numeric fields nor codes; pass fields= "
-                    "(and codes= for label columns) to choose columns explicitly"
-                )
-            if codes is None:
-                codes = auto_codes
-        fields = list(fields)
-        codes = list(codes or [])
-        missing += [c for c in fields + codes if c not in schema]
-        if missing:
-            raise ValueError(f"missing columns {missing}; the data has columns {names}")
-        dup_names = {c for c in fields + codes if (fields + codes).count(c) > 1}
-        if dup_names:
-            raise ValueError(f"columns {sorted(dup_names)} are listed more than once in fields/codes")
-        for c in fields:
+    if isinstance(df, pl.DataFrame) and df.height == 0 and (dates is None or assets is None):
+        raise ValueError("empty input: the data has no rows")
+    names = list(schema.names())
+    needed = [date, asset]
+    missing = [c for c in needed if c not in schema]
+    if fields is None:
+        fields = []
+        auto_codes = []
+        other_str = []
+        for c in names:
+            if c in (date, asset) or (codes is not None and c in codes):
+                continue
             dt = schema[c]
-            if not (dt.is_numeric() or dt == pl.Boolean):
-                raise ValueError(
-                    f"field {c!r} is not numeric (dtype {dt}); pass it in codes= if it is a label"
-                )
-
-        lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
-        a_dt = schema[asset]
-        if not (a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, (pl.Enum, pl.Categorical))):
+            if dt.is_numeric() or dt == pl.Boolean:
+                fields.append(c)
+            elif isinstance(dt, (pl.Enum, pl.Categorical)):
+                auto_codes.append(c)
+            else:
+                other_str.append(f"{c} ({dt})")
+        if other_str and not missing:
             raise ValueError(
-                f"column {asset!r} has dtype {a_dt}; expected asset ids (strings or integers)"
+                f"columns {other_str} are neither numeric fields nor codes; pass fields= "
+                "(and codes= for label columns) to choose columns explicitly"
             )
-        a_expr = pl.col(asset)
-        if a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, pl.Enum):
-            # hash the ids while the other columns are decoded (the query runs columns in parallel)
-            a_expr = a_expr.cast(pl.String).cast(pl.Categorical)
+        if codes is None:
+            codes = auto_codes
+    fields = list(fields)
+    codes = list(codes or [])
+    missing += [c for c in fields + codes if c not in schema]
+    if missing:
+        raise ValueError(f"missing columns {missing}; {what} has columns {names}")
+    dup_names = {c for c in fields + codes if (fields + codes).count(c) > 1}
+    if dup_names:
+        raise ValueError(f"columns {sorted(dup_names)} are listed more than once in fields/codes")
+    for c in fields:
+        dt = schema[c]
+        if not (dt.is_numeric() or dt == pl.Boolean):
+            raise ValueError(
+                f"field {c!r} is not numeric (dtype {dt}); pass it in codes= if it is a label"
+            )
+
+    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
+    a_dt = schema[asset]
+    if not (a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, (pl.Enum, pl.Categorical))):
+        raise ValueError(
+            f"column {asset!r} has dtype {a_dt}; expected asset ids (strings or integers)"
+        )
+    a_expr = pl.col(asset)
+    if a_dt == pl.String or a_dt.is_integer() or isinstance(a_dt, pl.Enum):
+        # hash the ids while the other columns are decoded (the query runs columns in parallel)
+        a_expr = a_expr.cast(pl.String).cast(pl.Categorical)
+    with _polars_errors(what):
         frame = lazy.select(pl.col(date), a_expr, *[pl.col(c) for c in fields + codes]).collect()
-        target_dates = None if dates is None else _as_dates("dates", dates)
-        if target_dates is not None and target_dates.size > 1 and not np.all(target_dates[1:] > target_dates[:-1]):
-            raise ValueError("dates (target axis) must be strictly increasing")
-        target_assets = None if assets is None else _as_assets("assets", assets)
-        if target_assets is not None:
-            _check_unique("assets", target_assets)
-        if frame.height == 0 and (target_dates is None or target_assets is None):
-            raise ValueError("empty input: the data has no rows")
+    target_dates = None if dates is None else _as_dates("dates", dates)
+    if target_dates is not None and target_dates.size > 1 and not np.all(target_dates[1:] > target_dates[:-1]):
+        raise ValueError("dates (target axis) must be strictly increasing")
+    target_assets = None if assets is None else _as_assets("assets", assets)
+    if target_assets is not None:
+        _check_unique("assets", target_assets)
+    if frame.height == 0 and (target_dates is None or target_assets is None):
+        raise ValueError("empty input: the data has no rows")
 
-        cells, axis_days, axis_assets = _cells(frame, date, asset, target_dates, target_assets)
-        T, N = len(axis_days), len(axis_assets)
-        chunks = [_float_chunks(frame[c]) for c in fields]
-        # numpy allocates the outputs (it asks for huge pages: cheaper first-touch faults)
-        out_fields = {c: np.empty((T, N), dtype=np.float64) for c in fields}
-        if chunks:
-            cells.scatter(chunks, list(out_fields.values()))
-        out_codes = {}
-        for c in codes:
-            v, labels = _label_codes(frame[c])
-            out_codes[c] = (cells.scatter_codes(v, T, N), labels)
-        return cls(axis_days.astype("datetime64[D]"), axis_assets, out_fields, out_codes)
+    cells, axis_days, axis_assets = _cells(frame, date, asset, target_dates, target_assets, date_format)
+    T, N = len(axis_days), len(axis_assets)
+    chunks = [_float_chunks(frame[c]) for c in fields]
+    # numpy allocates the outputs (it asks for huge pages: cheaper first-touch faults)
+    out_fields = {c: np.empty((T, N), dtype=np.float64) for c in fields}
+    if chunks:
+        cells.scatter(chunks, list(out_fields.values()))
+    out_codes = {}
+    for c in codes:
+        v, labels = _label_codes(frame[c])
+        out_codes[c] = (cells.scatter_codes(v, T, N), labels)
+    return Panel(axis_days.astype("datetime64[D]"), axis_assets, out_fields, out_codes)
 
 
-def _day_chunks(name: str, s: pl.Series) -> list[np.ndarray]:
-    """Day numbers of a date column as int32 numpy chunks (zero-copy for a ``Date`` column)."""
+def _day_chunks(name: str, s: pl.Series, date_format: str | None = None) -> list[np.ndarray]:
+    """Day numbers of a date column as int32 numpy chunks (zero-copy for a ``Date`` column; its
+    range is checked by the caller, which computes min and max anyway)."""
     if s.dtype == pl.Date:
         if s.null_count():
             raise ValueError(f"column {name!r} has {s.null_count()} missing dates")
         return [np.ascontiguousarray(c.to_physical().to_numpy(), dtype=np.int32) for c in s.get_chunks()]
-    return [_series_to_days(name, s)]
+    return [_series_to_days(name, s, date_format)]
 
 
 class _Cells:
@@ -663,6 +864,11 @@ class _Cells:
         return out[: self.size].reshape(T, N)
 
 
+def _table_limit(n_rows: int) -> int:
+    """Largest value range worth a lookup table for ``n_rows`` rows (beyond it: sort-based)."""
+    return max(1 << 22, 4 * n_rows)
+
+
 def _distinct(chunks: list[np.ndarray], lo: int, hi: int, kernel: Any) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values of integer chunks within ``[lo, hi]`` and the first row of each.
 
@@ -673,7 +879,7 @@ def _distinct(chunks: list[np.ndarray], lo: int, hi: int, kernel: Any) -> tuple[
     span = hi - lo + 1
     if span <= 0 or n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if span <= max(1 << 22, 4 * n):
+    if span <= _table_limit(n):
         first = kernel(chunks, lo, span)
         present = np.flatnonzero(first >= 0)
         return present + lo, first[present]
@@ -686,23 +892,45 @@ def _cells(
     asset: str,
     target_dates: np.ndarray | None,
     target_assets: np.ndarray | None,
+    date_format: str | None = None,
 ) -> tuple[_Cells, np.ndarray, np.ndarray]:
     """Where each row lands (``t * N + a``; off the target axes = dropped), in parallel Rust
-    passes. Returns ``(cells, axis_days, axis_assets)``. Raises on repeated (date, asset) rows.
+    passes. Returns ``(cells, axis_days, axis_assets)``. Raises on repeated (date, asset) rows and
+    on dates a daily panel cannot mean.
+
+    Days get their date position from a table over ``min..max`` day (no hashing) when that range
+    is not much wider than the data; otherwise (never with checked dates, but kept as the rule)
+    the days are first replaced by their rank among the distinct days (a sort), so no table is
+    ever sized by the span of the dates.
     """
-    days = _day_chunks(date, frame[date])
-    if any(len(c) for c in days):
+    days = _day_chunks(date, frame[date], date_format)
+    n_rows = sum(len(c) for c in days)
+    if n_rows:
         lo = int(min(c.min() for c in days if len(c)))
         hi = int(max(c.max() for c in days if len(c)))
+        _check_day_range(f"column {date!r}", lo, hi)
     else:
         lo, hi = 0, -1
-    if target_dates is None:
-        axis_days = _distinct(days, lo, hi, _core.first_rows_i32)[0]
+    if hi - lo + 1 <= _table_limit(n_rows):
+        if target_dates is None:
+            axis_days = _distinct(days, lo, hi, _core.first_rows_i32)[0]
+        else:
+            axis_days = target_dates.view(np.int64)
+        day_lut = np.full(max(hi - lo + 1, 0), -1, dtype=np.int32)
+        inside = (axis_days >= lo) & (axis_days <= hi)
+        day_lut[axis_days[inside] - lo] = np.flatnonzero(inside).astype(np.int32)
     else:
-        axis_days = target_dates.view(np.int64)
-    day_lut = np.full(max(hi - lo + 1, 0), -1, dtype=np.int32)
-    inside = (axis_days >= lo) & (axis_days <= hi)
-    day_lut[axis_days[inside] - lo] = np.flatnonzero(inside).astype(np.int32)
+        uniq, inverse = np.unique(np.concatenate(days).astype(np.int64), return_inverse=True)
+        days, lo = [inverse.astype(np.int32)], 0
+        if target_dates is None:
+            axis_days = uniq
+            day_lut = np.arange(len(uniq), dtype=np.int32)
+        else:
+            axis_days = target_dates.view(np.int64)
+            pos = np.searchsorted(axis_days, uniq)
+            pos_c = np.minimum(pos, max(len(axis_days) - 1, 0))
+            hit = (pos < len(axis_days)) & (axis_days[pos_c] == uniq) if len(axis_days) else np.zeros(len(uniq), bool)
+            day_lut = np.where(hit, pos_c, -1).astype(np.int32)
 
     axis_assets, ids, id_lut = _asset_lut(frame[asset], target_assets)
 
@@ -730,3 +958,208 @@ def _float_chunks(s: pl.Series) -> list[np.ndarray]:
     if dtype != pl.Float64:
         s = s.cast(pl.Float64)
     return [np.ascontiguousarray(ch.to_numpy(), dtype=np.float64) for ch in s.get_chunks()]
+
+
+# ---------------------------------------------------------------------------------------------
+# One field as a frame, and back
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def field_from_frame(
+    name: str,
+    df: Any,
+    *,
+    date: str = "date",
+    asset: str = "asset",
+    value: str | None = None,
+    date_format: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ``(T, N)`` field and its labels from a Polars frame, long or wide.
+
+    - **long** (the frame has an ``asset`` column): one row per (date, asset), with ``date``,
+      ``asset`` and exactly one other column, numeric (or the one named by ``value``; other
+      columns are then ignored). Assets come out sorted; converted by the fast long → dense path
+      of :meth:`Panel.from_polars`.
+    - **wide** (no ``asset`` column): ``date`` plus one numeric column per asset; the asset of a
+      column is its name, in column order.
+
+    Dates come out sorted. Nulls and missing (date, asset) pairs become NaN. A column that is
+    neither the date, the asset nor numeric is refused (a date column is never read as an asset's
+    values), and so are duplicate (date, asset) rows.
+
+    Parameters
+    ----------
+    name : str
+        The argument name the frame was passed as; every error message starts with it.
+    df : polars DataFrame or LazyFrame
+    date, asset : str
+        Column names of the date and (long form) the asset id.
+    value : str, optional
+        Long form: the value column when the frame has several.
+    date_format : str, optional
+        strftime format of a string or integer date column (see :meth:`Panel.from_polars`).
+        Default: ``Date``/``Datetime`` columns or ISO strings only.
+
+    Returns
+    -------
+    values : ndarray (T, N) float64, C-contiguous
+    dates : ndarray (T,) datetime64[D], strictly increasing
+    assets : ndarray (N,) str
+
+    Raises
+    ------
+    TypeError
+        ``df`` is not a Polars frame.
+    ValueError
+        No date column, no rows, a non-numeric value column (named), several value columns in a
+        long frame without ``value=``, duplicate (date, asset) rows, bad dates.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from ferrofactor.panel import field_from_frame
+    >>> wide = pl.DataFrame({"date": ["2024-01-03", "2024-01-02"], "A": [2.0, 1.0], "B": [None, 5.0]})
+    >>> values, dates, assets = field_from_frame("x", wide)
+    >>> values, dates, assets
+    (array([[ 1.,  5.],
+           [ 2., nan]]), array(['2024-01-02', '2024-01-03'], dtype='datetime64[D]'), array(['A', 'B'], dtype='<U1'))
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string (the argument name), got {type(name).__name__}")
+    if isinstance(df, pl.LazyFrame):
+        with _polars_errors(name):
+            df = df.collect()
+    if not isinstance(df, pl.DataFrame):
+        raise TypeError(f"{name} must be a polars DataFrame or LazyFrame here, got {type(df).__name__}")
+    _check_date_format(date_format)
+    schema = df.schema
+    columns = list(schema.names())
+    if date not in schema:
+        raise ValueError(
+            f"{name}: a frame passed as a field needs a date column {date!r}; it has columns {columns[:10]}"
+            + (" ..." if len(columns) > 10 else "")
+        )
+    if df.height == 0:
+        raise ValueError(f"{name}: the frame has no rows")
+    if asset in schema:
+        if value is None:
+            others = [c for c in columns if c not in (date, asset)]
+            for c in others:
+                if not _is_numeric(schema[c]):
+                    raise ValueError(
+                        f"{name}: column {c!r} has dtype {schema[c]}; a long frame holds {date!r}, "
+                        f"{asset!r} and one numeric value column (name it with value=)"
+                    )
+            if len(others) != 1:
+                raise ValueError(
+                    f"{name}: a long frame ({date!r}, {asset!r}, value) needs exactly one value column, "
+                    f"found {len(others)}: {others[:10]}; name it with value="
+                )
+            value = others[0]
+        elif not isinstance(value, str) or value not in schema or value in (date, asset):
+            raise ValueError(f"{name}: value={value!r} is not a value column of the frame (columns {columns[:10]})")
+        elif not _is_numeric(schema[value]):
+            raise ValueError(f"{name}: column {value!r} has dtype {schema[value]}; the value column must be numeric")
+        try:
+            p = _panel_from_frame(
+                df.select(date, asset, value), date, asset, [value], [],
+                dates=None, assets=None, date_format=date_format, what=name,
+            )
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        return p[value], p.dates, p.assets
+    if value is not None:
+        raise ValueError(f"{name}: value= applies to long frames, and this frame has no {asset!r} column (wide form)")
+    cols = [c for c in columns if c != date]
+    if not cols:
+        raise ValueError(
+            f"{name}: the frame has only the date column {date!r}; a wide frame needs one numeric column "
+            f"per asset (a long frame needs an {asset!r} column)"
+        )
+    for c in cols:
+        if not _is_numeric(schema[c]):
+            raise ValueError(
+                f"{name}: column {c!r} has dtype {schema[c]}; a wide frame holds the date column {date!r} "
+                f"and one numeric column per asset (a long frame needs an {asset!r} column). Drop or "
+                "convert the column; it is never turned into numbers"
+            )
+    days = _series_to_days(date, df[date], date_format, what=f"{name}: column {date!r}")
+    order = np.argsort(days, kind="stable")
+    sorted_days = days[order]
+    if len(sorted_days) > 1 and not np.all(sorted_days[1:] > sorted_days[:-1]):
+        dup = np.unique(sorted_days[1:][sorted_days[1:] == sorted_days[:-1]])
+        raise ValueError(
+            f"{name}: duplicate (date, asset) rows: {len(dup)} dates appear on more than one row of the "
+            f"wide frame, e.g. {[_day_str(d) for d in dup[:_SHOW]]}"
+        )
+    values = df.select(pl.col(c).cast(pl.Float64) for c in cols).to_numpy(order="c")
+    if not np.all(order[1:] > order[:-1]):
+        values = values[order]
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return values, sorted_days.astype(np.int64).astype("datetime64[D]"), np.asarray(cols, dtype=str)
+
+
+def frame_from_field(
+    values: Any,
+    dates: Any,
+    assets: Any,
+    form: str = "wide",
+    value_name: str = "value",
+) -> pl.DataFrame:
+    """A ``(T, N)`` field as a Polars frame: the inverse of :func:`field_from_frame`.
+
+    Parameters
+    ----------
+    values : array-like (T, N)
+        Float values, NaN where missing (kept as NaN).
+    dates : array-like (T,)
+        Strictly increasing dates (``datetime64`` or ISO strings).
+    assets : array-like of str (N,)
+        Unique asset ids.
+    form : {"wide", "long"}, default "wide"
+        ``"wide"``: a ``date`` column (``pl.Date``) and one ``Float64`` column per asset, named
+        after it. ``"long"``: one row per (date, asset), date-major, with ``date`` (``pl.Date``),
+        ``asset`` (``pl.String``) and ``value_name`` (``Float64``), joinable on (date, asset).
+    value_name : str, default "value"
+        The value column of the long form.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferrofactor.panel import frame_from_field
+    >>> frame_from_field(np.array([[1.0, 2.0]]), ["2024-01-02"], ["A", "B"], form="long").rows()
+    [(datetime.date(2024, 1, 2), 'A', 1.0), (datetime.date(2024, 1, 2), 'B', 2.0)]
+    """
+    _refuse_masked("values", values)
+    v = as_float_array("values", values, 2)
+    d = _as_dates("dates", dates)
+    if d.size > 1 and not np.all(d[1:] > d[:-1]):
+        raise ValueError("dates must be strictly increasing (sorted, unique)")
+    a = _as_assets("assets", assets)
+    _check_unique("assets", a)
+    check_shape("values", v, (len(d), len(a)), "len(dates), len(assets)")
+    if form not in ("wide", "long"):
+        raise ValueError(f"form must be one of ['wide', 'long'], got {form!r}")
+    if not isinstance(value_name, str):
+        raise TypeError(f"value_name must be a string, got {type(value_name).__name__}")
+    T, N = v.shape
+    if form == "wide":
+        if "date" in a:
+            raise ValueError("an asset named 'date' clashes with the wide frame's date column; use form='long'")
+        body = pl.from_numpy(v, schema=[(str(x), pl.Float64) for x in a], orient="row") if N else pl.DataFrame()
+        return body.insert_column(0, pl.Series("date", d)) if N else pl.DataFrame({"date": pl.Series("date", d)})
+    if value_name in ("date", "asset"):
+        raise ValueError(f"value_name must not be 'date' or 'asset', got {value_name!r}")
+    t_idx = np.repeat(np.arange(T, dtype=np.int64), N)
+    a_idx = np.tile(np.arange(N, dtype=np.int64), T)
+    return pl.DataFrame(
+        {
+            "date": pl.Series("date", d[t_idx], dtype=pl.Date),
+            "asset": pl.Series("asset", a[a_idx] if T * N else np.array([], dtype=str), dtype=pl.String),
+            value_name: pl.Series(value_name, v.reshape(-1), dtype=pl.Float64),
+        }
+    )

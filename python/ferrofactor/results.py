@@ -58,17 +58,18 @@ _INT_KINDS = "iub"
 
 
 def _column_format(name: str, values: np.ndarray) -> str:
-    """One format for a whole column: integers as integers, p-values with 4 decimals, other
-    floats fixed (4 decimals) unless the column's magnitudes need scientific notation."""
+    """One format for a whole column: integers as integers; t-statistics and p-values with 4
+    decimals; other floats with 4 decimals unless any magnitude is below 0.01 or from 1e5 on,
+    then the whole column in scientific notation with 5 significant digits."""
     if values.dtype.kind in _INT_KINDS:
         return "d"
     low = name.lower()
-    if low.startswith("p") and ("value" in low or ">" in low) or "p-value" in low:
-        return ".4f"
+    if "pvalue" in low or "p-value" in low or "p>" in low or "tstat" in low or "t-stat" in low:
+        return ".4f"  # t-statistics and p-values: fixed, as statsmodels prints them
     fin = np.abs(values[np.isfinite(values)]) if values.dtype.kind == "f" else np.array([])
     fin = fin[fin > 0]
-    if fin.size and (fin.max() >= 1e5 or fin.min() < 1e-3):
-        return ".4e"
+    if fin.size and (fin.max() >= 1e5 or fin.min() < 1e-2):
+        return ".4e"  # small or large magnitudes keep 5 significant digits
     return ".4f"
 
 
@@ -318,7 +319,8 @@ class Result:
     def _frame_long_labels(self, axes: tuple[str, ...], shape: tuple[int, ...]) -> pl.DataFrame:
         cols = []
         for d, axis in enumerate(axes):
-            lab = _label_series(axis, self._axis_labels(axis), shape[d])
+            name = f"{axis}_{axes[:d + 1].count(axis)}" if axes.count(axis) > 1 else axis
+            lab = _label_series(name, self._axis_labels(axis), shape[d])
             if len(lab) != shape[d]:
                 raise ValueError(f"{axis} labels have length {len(lab)}, axis {d} has {shape[d]}")
             rep = int(np.prod(shape[d + 1:], dtype=np.int64))

@@ -7,7 +7,6 @@ close of ``t`` and earns ``returns[t + 1 ..]``. Nothing here shifts data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -17,7 +16,6 @@ from ferrofactor._validate import (
     as_float_array,
     check_bool,
     check_real,
-    check_same_labels,
     check_shape,
 )
 from ferrofactor.descriptors import _min_periods, momentum

@@ -6,17 +6,21 @@
 //! with a `register` function called from [`register`].
 //!
 //! Every heavy call goes through [`run`], which releases the GIL for the whole kernel, runs it in
-//! the selected rayon pool, maps `Error::Value` to `ValueError` and turns a panic (a bug, never
-//! expected) into a `RuntimeError` instead of letting it cross into Python.
+//! the selected rayon pool, stops it on Ctrl-C (`KeyboardInterrupt`), maps `Error::Value` to
+//! `ValueError` and turns a panic (a bug, never expected) into a `RuntimeError` instead of letting
+//! it cross into Python; a panic hook keeps the panic's message out of stderr.
 //!
 //! The Python wrappers in `python/ferrofactor` convert dtypes and layouts once and name the
 //! user's arguments; the checks here are a second line that keeps bad shapes out of the kernels.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, Once};
+use std::time::Duration;
 
 use ndarray::{Array, Dimension};
 use numpy::{Element, IntoPyArray, PyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadwriteArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -33,8 +37,10 @@ mod validation;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    install_panic_hook();
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     rolling::register(m)?;
     regress::register(m)?;
     clean::register(m)?;
@@ -60,25 +66,145 @@ pub(crate) fn internal_error(msg: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(format!("ferrofactor internal error (please report): {msg}"))
 }
 
-/// Release the GIL, run `f` in the selected pool, map errors and panics.
+// --- panics ------------------------------------------------------------------------------------
+
+/// The message and location of the latest panic, recorded by the hook for [`panic_error`].
+static LAST_PANIC: Mutex<Option<(String, String)>> = Mutex::new(None);
+
+/// The text of a panic payload (`panic!` with a literal gives `&str`, with arguments `String`).
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// Replace the default panic hook (which prints the message and, with `RUST_BACKTRACE`, a
+/// backtrace to stderr) by one that only records the message and location: every panic of ours is
+/// caught (in [`run`], or by PyO3 around a `#[pyfunction]`) and its message goes into the Python
+/// exception. The hook belongs to this extension's copy of the Rust standard library, so other
+/// extensions keep theirs. Set `FERROFACTOR_PANIC_VERBOSE=1` to also get the default output when
+/// debugging.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((payload_text(info.payload()), location));
+            if std::env::var_os("FERROFACTOR_PANIC_VERBOSE").is_some_and(|v| v != "0") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// The `RuntimeError` for a caught panic: its message, and where it happened when the hook
+/// recorded this very message (another thread's panic in between leaves the location out).
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    let msg = payload_text(&*payload);
+    let recorded = LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match recorded {
+        Some((m, location)) if m == msg && !location.is_empty() => {
+            internal_error(format!("{msg} (at {location})"))
+        }
+        _ => internal_error(msg),
+    }
+}
+
+/// Test only (not part of the API): panic inside a parallel kernel run through [`run`], so the
+/// tests can check that a panic becomes a quiet `RuntimeError` (nothing printed to stderr).
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
+    use rayon::prelude::*;
+    run(py, || {
+        (0..64usize).into_par_iter().for_each(|i| {
+            if i == 37 {
+                panic!("deliberate panic for the test suite (item {i})");
+            }
+        });
+        Ok(())
+    })
+}
+
+/// How often a waiting call looks for signals (Ctrl-C) while its kernel runs.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// What a kernel task hands back: its result, or the payload of its panic.
+type Caught<T> = std::thread::Result<crate::error::Result<T>>;
+
+/// Release the GIL, run `f` in the selected pool, map errors and panics; stop on Ctrl-C.
+///
+/// The kernel runs as a task on the pool while the calling thread, without the GIL, waits for it;
+/// every [`SIGNAL_POLL`] the caller takes the GIL back and runs Python's signal handlers
+/// (`check_signals`). When one raises (`KeyboardInterrupt` for Ctrl-C), the caller asks the
+/// kernels to stop ([`parallel::Call::cancel`]; they check [`parallel::cancelled`] between dates
+/// or blocks), waits for the kernel to return, discards its result and raises that exception. So
+/// a result is returned only when the kernel ran to completion. A kernel cut short by another
+/// thread's cancellation raises `KeyboardInterrupt` too.
 pub(crate) fn run<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> crate::error::Result<T> + Send,
 {
-    let out = py.detach(|| catch_unwind(AssertUnwindSafe(|| parallel::install(f))));
+    let call = parallel::Call::begin();
+    let (out, signal) = py.detach(|| wait_for(f, &call));
+    let interrupted = call.interrupted();
+    drop(call);
+    if let Some(e) = signal {
+        return Err(e);
+    }
+    if interrupted {
+        return Err(PyKeyboardInterrupt::new_err(
+            "ferrofactor kernel interrupted (a cancellation was requested while it ran)",
+        ));
+    }
     match out {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py_err(e)),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Err(internal_error(msg))
-        }
+        Err(panic) => Err(panic_error(panic)),
     }
+}
+
+/// Run `f` as a task on the selected pool and wait for it (GIL released), looking for signals
+/// while it runs. Returns the task's outcome and the exception a signal handler raised, if any.
+fn wait_for<T, F>(f: F, call: &parallel::Call) -> (Caught<T>, Option<PyErr>)
+where
+    T: Send,
+    F: FnOnce() -> crate::error::Result<T> + Send,
+{
+    let (tx, rx) = mpsc::channel::<Caught<T>>();
+    let mut signal: Option<PyErr> = None;
+    let out = parallel::in_place_scope(|scope| {
+        scope.spawn(move |_| {
+            // The receiver outlives the task (the scope waits for it), so send cannot fail.
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+        });
+        loop {
+            match rx.recv_timeout(SIGNAL_POLL) {
+                Ok(out) => break out,
+                Err(RecvTimeoutError::Timeout) => {
+                    if signal.is_none() {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            call.cancel();
+                            signal = Some(e);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let lost: Box<dyn std::any::Any + Send> =
+                        Box::new("the kernel task ended without a result");
+                    break Err(lost);
+                }
+            }
+        }
+    });
+    (out, signal)
 }
 
 /// A kernel result that becomes a Python value without a copy: arrays and `Vec`s become numpy

@@ -14,19 +14,18 @@ import numpy as np
 
 def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, covered):
     """Ω (K, N) for one date. ``styles`` (N, Ks), ``industry`` (N,) dense codes, ``weights`` (N,),
-    ``constraint_cap`` (N,) or None, ``covered`` (N,) bool. Assets not used get 0; factors with no
+    ``constraint_cap`` (N,) or None, ``covered`` (N,) bool (known exposures). An asset without an industry code has no industry
+    exposure (as in the risk products). Assets not used get 0; factors with no
     member (empty industries) get NaN rows."""
     n, ks = styles.shape
     m = int(market)
     k = m + g + ks
     ok = covered & np.isfinite(weights) & (weights > 0)
-    if g:
-        ok &= industry >= 0
     idx = np.flatnonzero(ok)
     w = weights[idx]
-    codes = industry[idx] if g else np.zeros(0, np.int64)
+    codes = industry[idx] if g else np.full(idx.size, -1)
     x = styles[idx]
-    members = np.bincount(codes, minlength=g) if g else np.zeros(0)
+    members = np.bincount(codes[codes >= 0], minlength=g) if g else np.zeros(0)
     present = np.ones(k, bool)
     present[m:m + g] = members > 0
     cols = np.flatnonzero(present)
@@ -37,8 +36,9 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
     if market:
         xtw[pos[0]] = w
     if g:
-        rows = np.array([pos[m + c] for c in codes], dtype=np.int64) if idx.size else np.zeros(0, np.int64)
-        xtw[rows, np.arange(idx.size)] = w
+        has = np.flatnonzero(codes >= 0)
+        rows = np.array([pos[m + c] for c in codes[has]], dtype=np.int64)
+        xtw[rows, has] = w[has]
     for s in range(ks):
         xtw[pos[m + g + s]] = w * x[:, s]
     # XᵀWX from the same rows: (XᵀW) X with X built implicitly

@@ -360,13 +360,15 @@ class RiskModel(ProductsMixin, Result):
         i = self._date(date)
         ann = np.sqrt(PERIODS_PER_YEAR)
         fvol = self.factor_volatility
-        with np.errstate(invalid="ignore"):
-            table = pl.DataFrame({
-                "factor": self._names,
-                "vol_annualized": fvol[i] * ann,
-                "mean_vol_annualized": np.nanmean(np.where(np.isfinite(fvol), fvol, np.nan), axis=0) * ann
-                if np.isfinite(fvol).any() else np.full(len(self._names), np.nan),
-            })
+        fin = np.isfinite(fvol)
+        n_fin = fin.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_vol = np.where(n_fin > 0, np.where(fin, fvol, 0.0).sum(axis=0) / n_fin, np.nan)
+        table = pl.DataFrame({
+            "factor": self._names,
+            "vol_annualized": fvol[i] * ann,
+            "mean_vol_annualized": mean_vol * ann,
+        })
         sr = np.sqrt(self._spec[i]) * ann
         sr = sr[np.isfinite(sr)]
         q = np.quantile(sr, [0.05, 0.25, 0.5, 0.75, 0.95]) if sr.size else np.full(5, np.nan)

@@ -176,13 +176,21 @@ class ProductsMixin:
             )
         return w, single
 
-    def _covered(self, i: int) -> np.ndarray:
-        """(N,) assets with a forecast at stored date i."""
-        ok = np.isfinite(self._spec[i])
+    def _exposed(self, i: int) -> np.ndarray:
+        """(N,) assets whose exposures are all known at stored date i."""
         st = self._exposures.styles
         if st is not None and st.shape[2]:
-            ok &= np.isfinite(st[i]).all(axis=1)
-        return ok
+            return np.isfinite(st[i]).all(axis=1)
+        return np.ones(self._spec.shape[1], dtype=bool)
+
+    def _covered(self, i: int) -> np.ndarray:
+        """(N,) assets with a forecast at stored date i: known exposures and specific variance."""
+        return self._exposed(i) & np.isfinite(self._spec[i])
+
+    def covered(self, date: Any = -1) -> np.ndarray:
+        """(N,) bool: the assets the model has a forecast for at ``date`` (known exposures and
+        specific variance). Portfolios may hold only these."""
+        return readonly(self._covered(self._date(date)))
 
     def _check_held(self, w: np.ndarray, i: int) -> None:
         held_bad = (w != 0).any(axis=0) & ~self._covered(i)
@@ -260,7 +268,7 @@ class ProductsMixin:
         )
 
     def exposure_matrix(self, date: Any = -1) -> np.ndarray:
-        """Dense B (N, K) at ``date`` (one-hot industries; NaN rows for assets not covered)."""
+        """Dense B (N, K) at ``date`` (one-hot industries; NaN rows where a style is unknown)."""
         i = self._date(date)
         st, ind, market, g = self._args(i)
         n, ks = st.shape
@@ -270,7 +278,7 @@ class ProductsMixin:
         rows = np.nonzero(ind >= 0)[0]
         b[rows, int(market) + ind[rows]] = 1.0
         b[:, int(market) + g:] = st
-        b[~self._covered(i)] = np.nan
+        b[~self._exposed(i)] = np.nan
         return b
 
     def covariance(self, date: Any = -1) -> np.ndarray:
@@ -336,4 +344,4 @@ class ProductsMixin:
         if ccap is not None:
             check_shape("constraint_cap", ccap, (n,))
         st, ind, market, g = self._args(i)
-        return mimicking_portfolios(st, ind, market, g, wts, ccap, self._covered(i))
+        return mimicking_portfolios(st, ind, market, g, wts, ccap, self._exposed(i))

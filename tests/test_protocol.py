@@ -1,0 +1,109 @@
+"""Every public result class follows the one result protocol (generated over the classes).
+
+The classes are discovered from ``ferrofactor.results.Result``'s subclasses, not hand-listed; the
+pipeline below must produce an instance of each, so a new result class without an instance here
+fails the test. For each instance: its labelled arrays are read-only numpy arrays (and cannot be
+reassigned), every kind converts to a Polars frame long and wide (long: one column per axis plus
+the value columns, one row per cell), and ``summary()`` is a ``Summary`` with text and HTML.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ferrofactor as ff
+from ferrofactor.results import Result, Summary
+
+
+def _all_result_classes():
+    for m in pkgutil.walk_packages(ff.__path__, "ferrofactor."):
+        if m.name.split(".")[-1].startswith("_") or m.name.endswith(".cli"):
+            continue
+        try:
+            importlib.import_module(m.name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+    seen, stack = set(), [Result]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen and not sub.__name__.startswith("_"):
+                seen.add(sub)
+                stack.append(sub)
+    return sorted(seen, key=lambda c: c.__name__)
+
+
+CLASSES = _all_result_classes()
+
+
+@pytest.fixture(scope="module")
+def instances():
+    panel = ff.datasets.synthetic_universe(n_assets=120, n_days=300, seed=11)
+    ex = ff.Exposures.from_panel(panel)
+    res = ff.FactorModel().fit(panel, ex)
+    risk = ff.RiskModel.from_factor_model(res)
+    d = -2
+    w = np.where(risk.covered(d), 1.0, 0.0)
+    w /= w.sum()
+    rng = np.random.default_rng(0)
+    out = [
+        ex,
+        res,
+        res.fama_macbeth(),
+        ff.fama_macbeth(panel["returns"][1:], ex.styles[:-1]),
+        ff.cross_section_regress(panel["returns"], ex.styles, dates=panel.dates, assets=panel.assets),
+        risk,
+        risk.risk_decomposition(w, date=d),
+        ff.evaluate.bias_statistic(rng.normal(size=(50, 3)), np.ones((50, 3))),
+        ff.evaluate.bias_test(risk, panel, rng.random((3, 120)), dates=np.arange(250, 290)),
+        ff.evaluate.minimum_variance_test(risk, panel, every=10),
+        ff.evaluate.residual_correlation(res),
+        ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
+    ]
+    return {type(o): o for o in out}
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_result_class_follows_the_protocol(cls, instances):
+    assert cls in instances, f"no instance of {cls.__name__} in the protocol test: add one"
+    obj = instances[cls]
+    assert obj._arrays, f"{cls.__name__} declares no labelled arrays"
+    for name, axes in obj._arrays.items():
+        arr = getattr(obj, name)
+        if arr is None:
+            continue
+        assert isinstance(arr, np.ndarray), (cls.__name__, name)
+        assert arr.ndim == len(axes) or np.ndim(arr) == 0, (cls.__name__, name, arr.shape, axes)
+        if arr.size:
+            with pytest.raises(ValueError):
+                arr.flat[0] = 0  # read-only
+        with pytest.raises(AttributeError):
+            setattr(obj, name, arr)  # properties cannot be reassigned
+    for kind in obj.kinds:
+        if kind in obj._arrays and getattr(obj, kind) is None:
+            continue
+        long = obj.to_polars(kind, form="long")
+        wide = obj.to_polars(kind, form="wide")
+        assert isinstance(long, pl.DataFrame) and isinstance(wide, pl.DataFrame)
+        if kind in obj._arrays and np.ndim(getattr(obj, kind)) > 0:
+            arr = np.asarray(getattr(obj, kind))
+            assert long.height == arr.size, (cls.__name__, kind)
+    s = obj.summary()
+    assert isinstance(s, Summary)
+    assert len(str(s)) > 40 and s._repr_html_().startswith("<div")
+    assert obj._repr_html_() == s._repr_html_()
+
+
+def test_long_frames_join_back_on_date_and_asset(instances):
+    res = instances[ff.FactorModelResult]
+    ex = instances[ff.Exposures]
+    frame = ex.to_polars()  # the exposures of every (date, asset)
+    for kind in ("residuals",):
+        long = res.to_polars(kind, form="long")
+        joined = long.join(frame, on=["date", "asset"], how="inner")
+        assert joined.height == long.height  # no row lost

@@ -1,0 +1,310 @@
+"""read_universe: prices, derived fields, point-in-time fundamentals and industries in one call."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ferrofactor as ff
+from ferrofactor import baseline
+from ferrofactor.datasets import FUNDAMENTAL_FIELDS, synthetic_universe, write_sample
+
+nan = np.nan
+
+# Mon 2024-01-01 .. Fri 2024-01-05; B is not traded on Wednesday (a gap), C lists on Thursday.
+DATES = np.array(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"], dtype="datetime64[D]")
+
+
+@pytest.fixture
+def prices():
+    rows = [
+        ("2024-01-01", "A", 10.0, 100.0, 1000.0),
+        ("2024-01-01", "B", 20.0, 50.0, 400.0),
+        ("2024-01-02", "A", 11.0, 100.0, 1100.0),
+        ("2024-01-02", "B", 22.0, 50.0, 300.0),
+        ("2024-01-03", "A", 12.1, 100.0, 900.0),
+        ("2024-01-04", "A", 12.1, 110.0, 500.0),
+        ("2024-01-04", "B", 24.2, 50.0, 200.0),
+        ("2024-01-04", "C", 5.0, 10.0, 60.0),
+        ("2024-01-05", "A", 6.05, 220.0, 700.0),
+        ("2024-01-05", "B", 24.2, None, 100.0),
+        ("2024-01-05", "C", 5.5, 10.0, None),
+    ]
+    return pl.DataFrame(rows, schema=["date", "asset", "close", "shares", "volume"], orient="row")
+
+
+@pytest.fixture
+def fundamentals():
+    # A: Q3 reported 2023-11-10 (visible all week); Q4 reported Wed 2024-01-03, visible from Thu
+    # with the default 1-day lag. B: one report on Thu 2024-01-04, visible on Fri. C: none.
+    return pl.DataFrame(
+        {
+            "asset": ["A", "A", "B", "ZZZ"],
+            "fiscal_period_end": ["2023-09-30", "2023-12-31", "2023-12-31", "2023-12-31"],
+            "report_date": ["2023-11-10", "2024-01-03", "2024-01-04", "2024-01-02"],
+            "book_value": [500.0, 600.0, 300.0, 1.0],
+            "earnings": [50.0, None, 30.0, 1.0],
+        }
+    )
+
+
+@pytest.fixture
+def industries():
+    # A is Energy throughout; B is Banks, then Insurance from Wed; C has no row until Fri.
+    return pl.DataFrame(
+        {
+            "asset": ["A", "B", "B", "C"],
+            "date": ["2020-06-30", "2023-12-01", "2024-01-03", "2024-01-05"],
+            "industry": ["Energy", "Banks", "Insurance", "Energy"],
+        }
+    )
+
+
+def expected_fields():
+    """Hand-worked values of every field of the fixture universe."""
+    close = np.array([[10, 20, nan], [11, 22, nan], [12.1, nan, nan], [12.1, 24.2, 5], [6.05, 24.2, 5.5]])
+    shares = np.array([[100, 50, nan], [100, 50, nan], [100, nan, nan], [110, 50, 10], [220, nan, 10]])
+    volume = np.array([[1000, 400, nan], [1100, 300, nan], [900, nan, nan], [500, 200, 60], [700, 100, nan]])
+    returns = np.array(
+        [
+            [nan, nan, nan],
+            [0.1, 0.1, nan],
+            [0.1, nan, nan],  # B has no Wednesday price: no return on Wed ...
+            [0.0, nan, nan],  # ... and none on Thu (the gap is never bridged)
+            [-0.5, 0.0, 0.1],
+        ]
+    )
+    market_cap = close * shares
+    dollar_volume = close * volume
+    book_value = np.array([[500, nan, nan], [500, nan, nan], [500, nan, nan], [600, nan, nan], [600, 300, nan]])
+    earnings = np.array([[50, nan, nan], [50, nan, nan], [50, nan, nan], [nan, nan, nan], [nan, 30, nan]])
+    # labels sorted: Banks = 0, Energy = 1, Insurance = 2
+    industry = np.array([[1, 0, -1], [1, 0, -1], [1, 2, -1], [1, 2, -1], [1, 2, 1]])
+    return {
+        "close": close,
+        "shares": shares,
+        "volume": volume,
+        "returns": returns,
+        "market_cap": market_cap,
+        "dollar_volume": dollar_volume,
+        "book_value": book_value,
+        "earnings": earnings,
+    }, industry
+
+
+def check_universe(p):
+    want, industry = expected_fields()
+    assert p.dates.tolist() == DATES.tolist()
+    assert p.assets.tolist() == ["A", "B", "C"]
+    assert p.float_fields == tuple(want)
+    assert p.code_fields == ("industry",)
+    for name, arr in want.items():
+        np.testing.assert_allclose(p[name], arr, rtol=1e-12, atol=0, err_msg=name)
+        np.testing.assert_array_equal(np.isnan(p[name]), np.isnan(arr), err_msg=name)
+    np.testing.assert_array_equal(p["industry"], industry)
+    assert p.labels("industry").tolist() == ["Banks", "Energy", "Insurance"]
+
+
+def test_one_call_hand_worked(prices, fundamentals, industries):
+    check_universe(ff.read_universe(prices, fundamentals, industries))
+
+
+def test_fundamentals_oracle_and_building_blocks(prices, fundamentals, industries):
+    p = ff.read_universe(prices, fundamentals, industries, report_lag_days=2, max_staleness=30)
+    # brute-force point-in-time oracle on the price panel's axes
+    for f in ("book_value", "earnings"):
+        oracle = baseline.point_in_time(
+            fundamentals["asset"].to_list(),
+            fundamentals["report_date"].str.to_date().to_numpy(),
+            fundamentals[f].to_list(),
+            p.dates,
+            p.assets,
+            2,
+            30,
+        )
+        np.testing.assert_array_equal(p[f], oracle)
+    np.testing.assert_array_equal(p["returns"], baseline.returns_from_prices(p["close"]))
+    # the same panel from the building blocks
+    px = ff.read_panel(prices)
+    fu = ff.read_fundamentals(fundamentals, px.dates, px.assets, report_lag_days=2, max_staleness=30)
+    cl = ff.read_classifications(industries, px.dates, px.assets)
+    assert p.equals(
+        px.with_fields(
+            {
+                "returns": ff.returns_from_prices(px["close"]),
+                "market_cap": ff.market_cap(px["close"], px["shares"]),
+                "dollar_volume": ff.dollar_volume(px["close"], px["volume"]),
+                "book_value": fu["book_value"],
+                "earnings": fu["earnings"],
+            },
+            {"industry": (cl["industry"], cl.labels("industry"))},
+        )
+    )
+
+
+def test_optional_sources_and_derivations(prices):
+    p = ff.read_universe(prices)
+    assert p.fields == ("close", "shares", "volume", "returns", "market_cap", "dollar_volume")
+    q = ff.read_universe(prices.drop("volume"), shares=None)
+    assert q.fields == ("close", "shares", "returns")  # no volume column, shares not used
+    r = ff.read_universe(prices.with_columns(adj=pl.col("close") * 2), adjusted_close="adj")
+    # returns from adj (twice close: the same returns), market cap from the unadjusted close
+    np.testing.assert_allclose(r["returns"], expected_fields()[0]["returns"], rtol=1e-12)
+    np.testing.assert_array_equal(r["market_cap"], expected_fields()[0]["market_cap"])
+    s = ff.read_universe(prices.rename({"close": "prc", "shares": "shrout"}), close="prc", shares="shrout")
+    np.testing.assert_array_equal(s["market_cap"], expected_fields()[0]["market_cap"])
+
+
+def test_target_axes(prices, fundamentals, industries):
+    p = ff.read_universe(
+        prices, fundamentals, industries, dates=DATES[1:4], assets=["C", "A", "Q"]
+    )
+    assert p.dates.tolist() == DATES[1:4].tolist() and p.assets.tolist() == ["C", "A", "Q"]
+    want, industry = expected_fields()
+    # returns are computed on the target axes: the first target date has none
+    np.testing.assert_array_equal(p["close"][:, 1], want["close"][1:4, 0])
+    np.testing.assert_allclose(p["returns"][:, 1], [nan, 0.1, 0.0], rtol=1e-12)
+    np.testing.assert_array_equal(p["book_value"][:, 1], want["book_value"][1:4, 0])
+    assert np.isnan(p["book_value"][:, 2]).all()
+    np.testing.assert_array_equal(p["industry"], [[-1, 1, -1], [-1, 1, -1], [-1, 1, -1]])
+
+
+def test_date_format_shared_by_every_source(prices, fundamentals, industries):
+    def us(df, col):
+        return df.with_columns(pl.col(col).str.to_date().dt.strftime("%m/%d/%Y"))
+
+    args = (us(prices, "date"), us(fundamentals, "report_date"), us(industries, "date"))
+    check_universe(ff.read_universe(*args, date_format="%m/%d/%Y"))
+    with pytest.raises(ValueError, match=r"^prices: column 'date': 11 values are not ISO dates.*day/month order is ambiguous"):
+        ff.read_universe(*args)
+    with pytest.raises(ValueError, match=r"^fundamentals: column 'report_date': 4 values are not ISO dates"):
+        ff.read_universe(prices, args[1], industries)
+    with pytest.raises(ValueError, match=r"^classifications: column 'date': 4 values do not match date_format"):
+        ff.read_universe(args[0], fundamentals.pipe(us, "report_date"), industries, date_format="%m/%d/%Y")
+
+
+def test_files_sqlite_and_tuples_mixed(tmp_path, prices, fundamentals, industries):
+    prices.write_csv(tmp_path / "prices.csv")
+    industries.write_parquet(tmp_path / "industries.parquet")
+    db = tmp_path / "fund.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE f (gvkey TEXT, rdq TEXT, book_value REAL, earnings REAL)")
+    con.executemany(
+        "INSERT INTO f VALUES (?, ?, ?, ?)",
+        fundamentals.select("asset", "report_date", "book_value", "earnings").rows(),
+    )
+    con.execute("CREATE TABLE px (date TEXT, asset TEXT, close REAL, shares REAL, volume REAL)")
+    con.executemany("INSERT INTO px VALUES (?, ?, ?, ?, ?)", prices.rows())
+    con.execute("CREATE TABLE ind (asset TEXT, date TEXT, industry TEXT)")
+    con.executemany("INSERT INTO ind VALUES (?, ?, ?)", industries.rows())
+    con.commit()
+    query = "SELECT gvkey AS asset, rdq AS report_date, book_value, earnings FROM f"
+    # files and a (query, connection) tuple in one call
+    check_universe(ff.read_universe(tmp_path / "prices.csv", (query, con), str(tmp_path / "industries.parquet")))
+    check_universe(ff.read_universe(str(tmp_path / "prices.csv"), (query, f"sqlite:///{db}"), industries))
+    # one shared connection: every str source is a query
+    check_universe(
+        ff.read_universe("SELECT * FROM px", query, "SELECT * FROM ind", connection=con)
+    )
+    # a tuple overrides the shared connection; a Path is still a file
+    check_universe(
+        ff.read_universe(tmp_path / "prices.csv", (query, con), "SELECT * FROM ind", connection=f"sqlite:///{db}")
+    )
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda p, f, i: (p.with_columns(returns=pl.lit(0.0)), f, i),
+            r"field 'returns' comes from two sources: prices and the derived price fields",
+        ),
+        (
+            lambda p, f, i: (p.with_columns(market_cap=pl.lit(1.0)), f, i),
+            r"field 'market_cap' comes from two sources: prices and the derived price fields",
+        ),
+        (
+            lambda p, f, i: (p, f.with_columns(close=pl.lit(1.0)), i),
+            r"field 'close' comes from two sources: prices and fundamentals",
+        ),
+        (
+            lambda p, f, i: (p, f.rename({"earnings": "returns"}), i),
+            r"field 'returns' comes from two sources: the derived price fields .* and fundamentals",
+        ),
+        (
+            lambda p, f, i: (p, f.with_columns(industry=pl.lit(3.0)), i),
+            r"field 'industry' comes from two sources: fundamentals and classifications \(column 'industry'\)",
+        ),
+        (
+            lambda p, f, i: (p.with_columns(industry=pl.lit("x").cast(pl.Categorical)), f, i),
+            r"field 'industry' comes from two sources: prices and classifications",
+        ),
+    ],
+)
+def test_field_clashes_name_field_and_both_sources(prices, fundamentals, industries, make, match):
+    with pytest.raises(ValueError, match=match):
+        ff.read_universe(*make(prices, fundamentals, industries))
+
+
+def test_price_columns_and_errors(prices, fundamentals):
+    named = prices.with_columns(name=pl.lit("Acme Corp"))
+    with pytest.raises(ValueError, match=r"^prices: column 'name' \(String\) is neither numeric nor categorical; pass price_fields="):
+        ff.read_universe(named)
+    p = ff.read_universe(named, price_fields=["close", "shares", "volume"])
+    assert p.float_fields[:3] == ("close", "shares", "volume")
+    with pytest.raises(ValueError, match=r"^prices: no price column 'adj' \(adjusted_close=\) to compute returns"):
+        ff.read_universe(prices, adjusted_close="adj")
+    with pytest.raises(ValueError, match=r"^prices: no price column 'close' \(close=\) to compute returns"):
+        ff.read_universe(prices.rename({"close": "prc"}))
+    with pytest.raises(ValueError, match=r"^prices: no price column 'prc' \(close=\) for market_cap"):
+        ff.read_universe(prices, close="prc", adjusted_close="close")
+    with pytest.raises(ValueError, match=r"^prices: close must be positive"):
+        ff.read_universe(prices.with_columns(close=pl.col("close") * 0))
+    with pytest.raises(ValueError, match=r"^fundamentals: missing columns \['rdq'\]"):
+        ff.read_universe(prices, fundamentals, report_date="rdq")
+    with pytest.raises(ValueError, match=r"^fundamentals: duplicate \(asset, report_date\) rows"):
+        ff.read_universe(prices, pl.concat([fundamentals, fundamentals]))
+    with pytest.raises(ValueError, match=r"^classifications: missing columns \['gics'\]"):
+        ff.read_universe(prices, None, fundamentals, industry="gics", classification_date="report_date")
+    with pytest.raises(FileNotFoundError, match=r"^fundamentals: no file matches"):
+        ff.read_universe(prices, "/nonexistent/fund.parquet")
+    with pytest.raises(TypeError, match=r"^prices: source must be a path or glob"):
+        ff.read_universe(42)
+    with pytest.raises(TypeError, match="close must be a column name"):
+        ff.read_universe(prices, close=1)
+    with pytest.raises(TypeError, match="shares must be a column name"):
+        ff.read_universe(prices, shares=["shares"])
+
+
+def test_industry_labels_and_lag(prices, industries):
+    p = ff.read_universe(prices, None, industries, industry_labels=["Insurance", "Energy", "Banks", "Tech"])
+    assert p.labels("industry").tolist() == ["Insurance", "Energy", "Banks", "Tech"]
+    np.testing.assert_array_equal(p["industry"][:, 1], [2, 2, 0, 0, 0])
+    q = ff.read_universe(prices, None, industries.rename({"industry": "gics", "date": "eff"}), industry="gics",
+                         classification_date="eff", classification_lag_days=1)
+    assert q.code_fields == ("industry",)  # always named industry
+    np.testing.assert_array_equal(q["industry"][:, 1], [0, 0, 0, 2, 2])  # Insurance from Thu
+    np.testing.assert_array_equal(q["industry"][:, 2], [-1, -1, -1, -1, -1])  # C's row applies Sat
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_sample_files_round_trip(tmp_path, fmt):
+    small = synthetic_universe(n_assets=25, n_days=90, n_industries=4, seed=7)
+    paths = write_sample(tmp_path, panel=small)
+    if fmt == "csv":
+        for k, path in list(paths.items()):
+            csv = path.replace(".parquet", ".csv")
+            pl.read_parquet(path).write_csv(csv)
+            paths[k] = csv
+    p = ff.read_universe(
+        paths["prices"],
+        paths["fundamentals"],
+        paths["classifications"],
+        fundamental_fields=list(FUNDAMENTAL_FIELDS),
+        industry_labels=small.labels("industry"),
+    )
+    assert p.equals(small)  # truth aside, the file round trip is exact (CSV floats round-trip too)
