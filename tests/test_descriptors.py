@@ -315,3 +315,18 @@ def test_synthetic_universe_descriptors_track_truth():
     assert _mean_rank_corr(sty["value"], expo["value"], start) > 0.4
     assert _mean_rank_corr(sty["quality"], expo["quality"], start) > 0.35
     assert _mean_rank_corr(sty["low_vol"], expo["volatility"], start) < -0.1
+
+
+def test_only_computes_the_named_descriptors_with_the_same_values():
+    f = ragged_fields(T=300, N=20, seed=4)
+    full = fd.compute_descriptors(f)
+    assert tuple(full) == tuple(n for n in fd.DESCRIPTOR_NAMES if n in full)
+    for only in (["beta"], ["residual_volatility", "roe"], ["log_turnover", "momentum_3_1"], []):
+        part = fd.compute_descriptors(f, only=only)
+        assert set(part) == set(only) & set(full)
+        for k in part:
+            np.testing.assert_array_equal(part[k], full[k])
+    with pytest.raises(ValueError, match=r"only names unknown descriptors \['bta'\]"):
+        fd.compute_descriptors(f, only=["bta"])
+    with pytest.raises(TypeError, match="only must be a sequence"):
+        fd.compute_descriptors(f, only="beta")

@@ -39,7 +39,7 @@ Rolling descriptors need ``min_fraction`` [0.8] of their window's values to be f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,7 @@ from ferrofactor._validate import as_float_array, check_bool, check_int, check_r
 from ferrofactor.constants import PERIODS_PER_YEAR
 
 __all__ = [
+    "DESCRIPTOR_NAMES",
     "MOMENTUM_HORIZONS",
     "asset_turnover",
     "beta",
@@ -67,6 +68,13 @@ __all__ = [
     "roe",
     "volatility",
 ]
+
+#: Every descriptor :func:`compute_descriptors` can compute, in its output order.
+DESCRIPTOR_NAMES: tuple[str, ...] = (
+    "book_to_market", "earnings_yield", "cash_flow_yield", "momentum_12_1", "momentum_6_1",
+    "momentum_3_1", "roe", "profit_margin", "asset_turnover", "leverage", "volatility", "beta",
+    "residual_volatility", "max_drawdown", "log_market_cap", "log_dollar_volume", "log_turnover",
+)
 
 #: name → (window L, skip S) in trading days: the 12-1, 6-1 and 3-1 month momenta.
 MOMENTUM_HORIZONS: dict[str, tuple[int, int]] = {
@@ -262,8 +270,9 @@ def compute_descriptors(
     min_fraction: float = 0.8,
     fields: Mapping[str, str] | None = None,
     mask_unlisted: bool = True,
+    only: Sequence[str] | None = None,
 ) -> Any:
-    """Every descriptor that the panel's fields allow.
+    """Every descriptor that the panel's fields allow (or only those named by ``only``).
 
     Parameters
     ----------
@@ -285,6 +294,10 @@ def compute_descriptors(
     mask_unlisted : bool, default True
         Set every descriptor to NaN where ``market_cap`` is not finite and > 0 (before listing,
         after delisting, suspended days), so that no stale window survives a delisting.
+    only : sequence of str, optional
+        Compute only these descriptors (names from the list below; an unknown name is a
+        ``ValueError``). Each is computed exactly as without ``only``; one the panel's fields do
+        not allow is left out, as without ``only``. Default: all.
 
     Returns
     -------
@@ -305,6 +318,13 @@ def compute_descriptors(
     if not isinstance(panel, (Panel, Mapping)):
         raise TypeError(f"panel must be a Panel or a mapping of field → (T, N) array, got {type(panel).__name__}")
     names = dict(fields or {})
+    if only is not None:
+        if isinstance(only, str) or not all(isinstance(o, str) for o in only):
+            raise TypeError(f"only must be a sequence of descriptor names, got {only!r}")
+        unknown = sorted(set(only) - set(DESCRIPTOR_NAMES))
+        if unknown:
+            raise ValueError(f"only names unknown descriptors {unknown}; descriptors: {list(DESCRIPTOR_NAMES)}")
+    wanted = set(DESCRIPTOR_NAMES if only is None else only)
 
     def has(name: str) -> bool:
         return names.get(name, name) in panel
@@ -318,35 +338,44 @@ def compute_descriptors(
     r = get("returns")
     cap = get("market_cap")
     check_shape("market_cap", cap, r.shape, "the shape of returns")
-    m = market_return(r, cap) if market is None else as_float_array("market", market, 1)
     out: dict[str, np.ndarray] = {}
-    if has("book_value"):
+    if "book_to_market" in wanted and has("book_value"):
         out["book_to_market"] = book_to_market(get("book_value"), cap)
-    if has("earnings"):
+    if "earnings_yield" in wanted and has("earnings"):
         out["earnings_yield"] = earnings_yield(get("earnings"), cap)
-    if has("operating_cash_flow"):
+    if "cash_flow_yield" in wanted and has("operating_cash_flow"):
         out["cash_flow_yield"] = cash_flow_yield(get("operating_cash_flow"), cap)
     for name, (L, S) in MOMENTUM_HORIZONS.items():
-        out[name] = momentum(r, L, S, min_fraction)
-    if has("net_income") and has("book_value"):
+        if name in wanted:
+            out[name] = momentum(r, L, S, min_fraction)
+    if "roe" in wanted and has("net_income") and has("book_value"):
         out["roe"] = roe(get("net_income"), get("book_value"))
-    if has("net_income") and has("revenue"):
+    if "profit_margin" in wanted and has("net_income") and has("revenue"):
         out["profit_margin"] = profit_margin(get("net_income"), get("revenue"))
-    if has("revenue") and has("total_assets"):
+    if "asset_turnover" in wanted and has("revenue") and has("total_assets"):
         out["asset_turnover"] = asset_turnover(get("revenue"), get("total_assets"))
-    if has("total_liabilities") and has("total_assets"):
+    if "leverage" in wanted and has("total_liabilities") and has("total_assets"):
         out["leverage"] = leverage(get("total_liabilities"), get("total_assets"))
-    out["volatility"] = volatility(r, window, vol_half_life, min_fraction)
-    mp = _min_periods(window, min_fraction)
-    b, rv = _rolling.rolling_beta(r, m, window, mp, beta_half_life)
-    out["beta"] = b
-    out["residual_volatility"] = rv * math.sqrt(PERIODS_PER_YEAR)
-    out["max_drawdown"] = max_drawdown(r, window, min_fraction)
-    out["log_market_cap"] = log_market_cap(cap)
-    if has("dollar_volume"):
+    if "volatility" in wanted:
+        out["volatility"] = volatility(r, window, vol_half_life, min_fraction)
+    if wanted & {"beta", "residual_volatility"}:
+        m = market_return(r, cap) if market is None else as_float_array("market", market, 1)
+        mp = _min_periods(window, min_fraction)
+        b, rv = _rolling.rolling_beta(r, m, window, mp, beta_half_life)
+        if "beta" in wanted:
+            out["beta"] = b
+        if "residual_volatility" in wanted:
+            out["residual_volatility"] = rv * math.sqrt(PERIODS_PER_YEAR)
+    if "max_drawdown" in wanted:
+        out["max_drawdown"] = max_drawdown(r, window, min_fraction)
+    if "log_market_cap" in wanted:
+        out["log_market_cap"] = log_market_cap(cap)
+    if has("dollar_volume") and wanted & {"log_dollar_volume", "log_turnover"}:
         dv = get("dollar_volume")
-        out["log_dollar_volume"] = liquidity(dv, None, liquidity_window)
-        out["log_turnover"] = liquidity(dv, cap, liquidity_window)
+        if "log_dollar_volume" in wanted:
+            out["log_dollar_volume"] = liquidity(dv, None, liquidity_window)
+        if "log_turnover" in wanted:
+            out["log_turnover"] = liquidity(dv, cap, liquidity_window)
     if mask_unlisted:
         dead = ~(np.isfinite(cap) & (cap > 0))
         for v in out.values():
