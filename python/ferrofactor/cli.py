@@ -239,7 +239,9 @@ def cmd_demo(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
         out.error(f"--assets must be >= 2 and --days >= 300 (the descriptors need a year of history); got "
                   f"--assets {args.assets} --days {args.days}")
         return EXIT_USAGE
-    config = default_config(report={"title": "ferrofactor demo: synthetic universe"})
+    # The synthetic market has GARCH volatility regimes: the demo turns on the volatility-regime
+    # adjustment (USE4 practice), as the configuration would with risk.vra_half_life = 42.
+    config = default_config(report={"title": "ferrofactor demo: synthetic universe"}, risk={"vra_half_life": 42.0})
     out_dir = args.out if args.out is not None else _DEMO_OUT
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         out.error(f"--out {out_dir!r} exists and is not a directory")

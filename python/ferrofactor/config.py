@@ -27,7 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA", "Config", "ConfigError", "Setting", "load_config", "reference_toml", "validate"]
+__all__ = ["SCHEMA", "Config", "ConfigError", "Setting", "default_config", "example_toml", "load_config",
+           "reference_toml", "validate"]
 
 
 class ConfigError(ValueError):
@@ -733,3 +734,28 @@ def reference_toml(values: Mapping[str, Mapping[str, Any]] | None = None, header
                 out.append(f"# {key} = {_toml_value(shown)}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+#: The settings ``examples/config.toml`` sets: the files ``ferrofactor sample examples/sample``
+#: writes, and the report beside the file.
+EXAMPLE_VALUES: dict[str, dict[str, Any]] = {
+    "data": {"prices": "sample/prices.parquet", "fundamentals": "sample/fundamentals.parquet",
+             "classifications": "sample/classifications.parquet"},
+    "report": {"title": "ferrofactor example: the sample universe", "out": "report"},
+}
+
+EXAMPLE_HEADER = """An example configuration of `ferrofactor run`: every setting, with its documentation and default.
+
+    ferrofactor sample examples/sample        # writes examples/sample/{prices,fundamentals,classifications}.parquet
+    ferrofactor run examples/config.toml      # the whole pipeline; the report goes to examples/report/
+
+Paths are relative to this file. Settings written without `#` are set here; every other line shows
+a setting's default (or an example where it has none): remove the `#` to change it, leave it out
+to keep the default. `ferrofactor config` prints the same reference with nothing set.
+(Generated from ferrofactor.config.SCHEMA by ferrofactor.config.example_toml(); a test keeps them
+equal.)"""
+
+
+def example_toml() -> str:
+    """The text of ``examples/config.toml``."""
+    return reference_toml(EXAMPLE_VALUES, header=EXAMPLE_HEADER)

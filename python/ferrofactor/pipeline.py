@@ -30,7 +30,7 @@ its reason, recorded in :attr:`RunResult.skipped`; any other error stops the run
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -213,8 +213,12 @@ class StageRunner:
 
 
 def have(module: str) -> bool:
-    """Whether an optional package can be imported (without importing it)."""
-    return importlib.util.find_spec(module) is not None
+    """Whether an optional package can be imported (it is imported: the stages that ask use it)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def run_pipeline(

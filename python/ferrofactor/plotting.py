@@ -62,8 +62,23 @@ def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (9.0, 4.0),
     return fig, axes
 
 
+#: Time series longer than this are drawn at every k-th date (the last date always), which
+#: looks the same at report widths and draws several times faster; the values at the points
+#: drawn are exact (cumulative returns and rolling statistics are computed on every date first).
+MAX_POINTS = 800
+
+
 def _x(dates: Any, n: int) -> np.ndarray:
     return np.asarray(dates) if dates is not None else np.arange(n)
+
+
+def _thin(n: int, max_points: int = MAX_POINTS) -> np.ndarray:
+    """Rows to draw of a series of ``n`` dates: all, or every k-th and the last."""
+    if n <= max_points:
+        return np.arange(n)
+    k = -(-n // max_points)
+    idx = np.arange(0, n, k)
+    return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
 
 
 def _date_axis(ax: Any, dates: Any) -> None:
@@ -144,12 +159,13 @@ def factor_returns_figure(result: Any, groups: Any = None, max_lines: int = 12):
     dates = getattr(result, "dates", None)
     x = _x(dates, f.shape[0])
     fig, axes = figure(len(sel), 1, (9.0, 2.8 * len(sel) + 0.4), sharex=True)
+    rows = _thin(len(x))
     for ax, (g, idx) in zip(axes[:, 0], sel.items()):
         cum = cumulative_returns(f[:, idx]) * 100.0
         order = np.argsort(-np.abs(cum[-1]) if len(cum) else np.zeros(len(idx)), kind="stable")
         shown = order[:max_lines]
         for j in shown:
-            ax.plot(x, cum[:, j], lw=1.1, label=names[idx[j]])
+            ax.plot(x[rows], cum[rows, j], lw=1.1, label=names[idx[j]])
         hidden = len(idx) - len(shown)
         ax.set_title(f"{g}" + (f" ({hidden} smaller not shown)" if hidden > 0 else ""), fontsize=9, loc="left")
         ax.axhline(0.0, color="black", lw=0.5)
@@ -171,7 +187,7 @@ def fama_macbeth_figure(fm: Any, annualize: bool = True):
     m = np.asarray(fm.params) * scale
     lo, hi = np.asarray(fm.ci_lower) * scale, np.asarray(fm.ci_upper) * scale
     n = len(names)
-    fig, axes = figure(1, 1, (8.0, 0.28 * n + 1.4))
+    fig, axes = figure(1, 1, (7.0, 0.22 * n + 1.2))
     ax = axes[0, 0]
     y = np.arange(n)[::-1]
     sig = (lo > 0) | (hi < 0)
@@ -203,8 +219,9 @@ def factor_volatility_figure(risk: Any, groups: Any = None, max_lines: int = 12)
         with np.errstate(invalid="ignore"):
             level = np.nanmean(v, axis=0) if v.size and np.isfinite(v).any() else np.zeros(len(idx))
         order = np.argsort(-np.nan_to_num(level), kind="stable")[:max_lines]
+        rows = _thin(len(x))
         for j in order:
-            ax.plot(x, v[:, j], lw=1.0, label=names[idx[j]])
+            ax.plot(x[rows], v[rows, j], lw=1.0, label=names[idx[j]])
         hidden = len(idx) - len(order)
         ax.set_title(f"{g}" + (f" ({hidden} lower not shown)" if hidden > 0 else ""), fontsize=9, loc="left")
         ax.set_ylabel("volatility, % a year")
@@ -245,9 +262,10 @@ def bias_figure(bias: Any):
         dates = bias.dates
         x = _x(dates, b.shape[0])
         b2 = b.reshape(b.shape[0], -1)
+        rows = _thin(len(x))
         for p in range(b2.shape[1]):
-            ax.plot(x, b2[:, p], lw=0.9)
-        ax.fill_between(x, lo.reshape(b2.shape)[:, 0], hi.reshape(b2.shape)[:, 0], color="#2ca02c",
+            ax.plot(x[rows], b2[rows, p], lw=0.9)
+        ax.fill_between(x[rows], lo.reshape(b2.shape)[rows, 0], hi.reshape(b2.shape)[rows, 0], color="#2ca02c",
                         alpha=0.15, label="95% band")
         ax.axhline(1.0, color="black", lw=0.6)
         ax.set_ylabel(f"bias, {bias.window}-date window")
@@ -308,8 +326,10 @@ def portfolio_bias_figure(test: Any, window: int = 63):
             lo5 = np.full(len(sd), np.nan)
             hi95 = np.full(len(sd), np.nan)
             lo5[fin], hi95[fin] = np.nanquantile(sd[fin], [0.05, 0.95], axis=1)
-            ax.fill_between(x, lo5, hi95, color="#1f77b4", alpha=0.2, label="5–95% of portfolios")
-    ax.plot(x, med, lw=1.1, color="#1f77b4", label="median" if several else "bias")
+            rows = _thin(len(x))
+            ax.fill_between(x[rows], lo5[rows], hi95[rows], color="#1f77b4", alpha=0.2, label="5–95% of portfolios")
+    rows = _thin(len(x))
+    ax.plot(x[rows], med[rows], lw=1.1, color="#1f77b4", label="median" if several else "bias")
     half = np.sqrt(2.0 / window)
     ax.axhspan(1.0 - half, 1.0 + half, color="#2ca02c", alpha=0.15, label=f"band 1 ± sqrt(2/{window})")
     ax.axhline(1.0, color="black", lw=0.6)
@@ -371,7 +391,7 @@ def risk_decomposition_figure(dec: Any, top: int = 15):
     c = np.concatenate([np.asarray(dec.factor_contrib, dtype=float), [dec.specific_contrib]])
     scale = 100.0
     order = np.argsort(-np.abs(np.nan_to_num(c)), kind="stable")[:top]
-    fig, axes = figure(1, 1, (8.0, 0.3 * len(order) + 1.4))
+    fig, axes = figure(1, 1, (7.0, 0.2 * len(order) + 1.2))
     ax = axes[0, 0]
     y = np.arange(len(order))[::-1]
     ax.barh(y, c[order] * scale, color=np.where(c[order] >= 0, "#1f77b4", "#ff7f0e"), height=0.6)
@@ -396,10 +416,11 @@ def coverage_figure(panel: Any, fields: Sequence[str] | None = None):
     fig, axes = figure(1, 1, (9.0, 3.2))
     ax = axes[0, 0]
     dates = panel.dates
+    rows = _thin(len(dates))
     for f in fields:
-        ax.plot(dates, np.isfinite(panel[f]).sum(axis=1), lw=1.0, label=f)
+        ax.plot(dates[rows], np.isfinite(panel[f]).sum(axis=1)[rows], lw=1.0, label=f)
     for c in panel.code_fields:
-        ax.plot(dates, (panel[c] >= 0).sum(axis=1), lw=1.0, ls="--", label=f"{c} (code)")
+        ax.plot(dates[rows], (panel[c] >= 0).sum(axis=1)[rows], lw=1.0, ls="--", label=f"{c} (code)")
     ax.set_ylabel("assets with a value")
     ax.set_ylim(bottom=0)
     ax.grid(True, lw=0.3, alpha=0.6)
