@@ -8,9 +8,10 @@ ferrofactor``. The pytest-benchmark suites in ``benches/`` are the reference mea
 rounds, full sizes); this command is the quick look from an installed package.
 
 The baselines that solve one least-squares problem per date (regression, neutralisation) are
-fastest with one BLAS thread: run ``OPENBLAS_NUM_THREADS=1 ferrofactor bench`` to give them
-their best case (with threaded BLAS thousands of tiny solves get slower, which would flatter
-the ratio).
+fastest with one BLAS thread (with threaded BLAS thousands of tiny solves get many times slower,
+which would flatter the ratio): ``ferrofactor bench`` therefore runs with
+``OPENBLAS_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` unless they are set (it restarts itself with
+them, since BLAS reads them when numpy is first imported).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def case_clean(T: int, N: int):
     def run(lib):
         return lib.standardize(lib.winsorize(x, "sigma", 3.0, weights=cap), weights=cap)
 
-    return "winsorize + standardize (sigma, cap-weighted)", lambda: run(ff), lambda: run(bl)
+    return "winsorize + standardize", lambda: run(ff), lambda: run(bl)
 
 
 def case_neutralize(T: int, N: int):
@@ -108,7 +109,7 @@ def case_regress(T: int, N: int):
     def run(lib):
         return lib.cross_section_regress(r, st, ind, w, industry_constraint="cap", cap=cap).factor_returns
 
-    return "cross_section_regress (11 industries, 3 styles)", lambda: run(ff), lambda: run(bl)
+    return "cross_section_regress (G=11, K=3)", lambda: run(ff), lambda: run(bl)
 
 
 def case_fama_macbeth(T: int, N: int):
@@ -116,7 +117,7 @@ def case_fama_macbeth(T: int, N: int):
     from ferrofactor import baseline as bl
 
     r, st, _, _ = _regress_data(T, N, K=5)
-    return ("fama_macbeth (5 characteristics)", lambda: ff.fama_macbeth(r, st).estimates,
+    return ("fama_macbeth (K=5)", lambda: ff.fama_macbeth(r, st).estimates,
             lambda: bl.fama_macbeth_estimates(r, st)[0])
 
 
@@ -141,7 +142,7 @@ def case_descriptors(T: int, N: int):
                 bl.max_drawdown(r, 252, mp(252))]
         return out
 
-    return "descriptors: momentum ×3, volatility, beta, drawdown", fast, slow
+    return "descriptors (momentum ×3, vol, beta, drawdown)", fast, slow
 
 
 def case_portfolio_risk(T: int, N: int):
@@ -157,8 +158,9 @@ def case_portfolio_risk(T: int, N: int):
     fc = a @ a.T / k
     d = rng.uniform(1e-4, 9e-4, N)
     w = rng.standard_normal((P, N)) / N
-    model = ff.RiskModel.from_covariance(fc, d, styles, industry, market=True, n_industries=G)
-    return (f"portfolio_risk ({P} portfolios, 71 factors; baseline: dense Σ)", lambda: model.portfolio_risk(w),
+    ex = ff.Exposures(styles[None], industry[None], industry_names=[f"industry_{g}" for g in range(G)])
+    model = ff.RiskModel.from_covariance(fc, d, ex)
+    return (f"portfolio_risk (P={P}, K=71) vs dense Σ", lambda: model.portfolio_risk(w),
             lambda: bl.risk_portfolio_risk_dense(w, styles, industry, True, G, fc, d))
 
 

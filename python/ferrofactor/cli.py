@@ -48,6 +48,8 @@ class _Out:
         self.json = as_json
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self.out = Console(highlight=False, soft_wrap=True)
+        if not self.out.is_terminal:  # piped or redirected: no terminal width to fit, keep rows whole
+            self.out = Console(highlight=False, soft_wrap=True, width=120)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -275,7 +277,17 @@ def cmd_sample(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
     return EXIT_OK
 
 
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def cmd_bench(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
+    if not all(v in os.environ for v in _BLAS_THREADS):
+        # the per-date baselines at their best: one BLAS thread, read when numpy is first
+        # imported, so restart with it set (ferrofactor's own kernels do not use BLAS threads)
+        env = dict(os.environ, **{v: os.environ.get(v, "1") for v in _BLAS_THREADS})
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "ferrofactor", *args.argv], env)
     from ferrofactor.bench import run_benchmarks
 
     rep = _reporter(out)
@@ -287,8 +299,9 @@ def cmd_bench(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
     if not out.quiet:
         from rich.table import Table
 
+        blas = ", ".join(f"{v}={os.environ.get(v)}" for v in _BLAS_THREADS)
         t = Table(title=f"ferrofactor bench{' --quick' if args.quick else ''}: kernels against ff.baseline "
-                        "(best of repeats, wall clock)", title_justify="left")
+                        f"(best of repeats, wall clock; {ff_threads()} threads; {blas})", title_justify="left")
         for c in ("kernel", "size", "ferrofactor", "baseline", "ratio", "max |diff|"):
             t.add_column(c, justify="left" if c in ("kernel", "size") else "right")
         for r in rows:
@@ -296,6 +309,12 @@ def cmd_bench(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
                       f"{r['ratio']:.1f}×", f"{r['max_abs_diff']:.1e}")
         out.out.print(t)
     return EXIT_OK
+
+
+def ff_threads() -> int:
+    import ferrofactor as ff
+
+    return ff.get_num_threads()
 
 
 def _secs(s: float) -> str:
@@ -374,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Usage errors exit through ``SystemExit(2)`` (argparse)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     out = _Out(getattr(args, "quiet", False), getattr(args, "json", False))
     argv_text = "ferrofactor " + " ".join(shlex.quote(a) for a in argv)
     try:

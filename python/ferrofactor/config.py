@@ -730,7 +730,7 @@ def reference_toml(values: Mapping[str, Mapping[str, Any]] | None = None, header
             elif key in given:
                 out.append(f"{key} = {_toml_value(given[key])}")
             else:
-                shown = d if d is not None else s.example
+                shown = s.example if d is None or s.required else d
                 out.append(f"# {key} = {_toml_value(shown)}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
