@@ -212,8 +212,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "signal": {
         "weights": Setting("float_table", _default_signal_weights, "The composite signal Σ weight × style "
-                           "(styles of [exposures]). Default: 0.25 each of value, momentum, quality, "
-                           "low_vol."),
+                           "(styles of [exposures]). Default: equal weights on the styles of [exposures] "
+                           "(0.25 each of value, momentum, quality, low_vol with the default styles)."),
     },
     "portfolio": {
         "date": Setting("date", None, "Date of the portfolios (YYYY-MM-DD, a date of the study). Default: "
@@ -504,6 +504,9 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
             else:
                 values[section][key] = None if s.required else _default(s)
     cfg = Config(values, path=path, base=base, given=given)
+    styles = values["exposures"].get("styles")
+    if "signal.weights" not in given and isinstance(styles, dict) and styles:
+        values["signal"]["weights"] = {s: 1.0 / len(styles) for s in styles}
     if not errors:
         _check_semantics(cfg, errors)
     if not errors and check_data and cfg["data"]["prices"] is not None:
@@ -717,7 +720,8 @@ def reference_toml(values: Mapping[str, Mapping[str, Any]] | None = None, header
                 doc += " One of: " + ", ".join(_toml_value(c) for c in s.choices) + "."
             dflt = custom.rstrip(".") if custom else dflt
             out.extend(textwrap.wrap(f"{key}: {doc} Default: {dflt}.", width=96,
-                                     initial_indent="# ", subsequent_indent="#   "))
+                                     initial_indent="# ", subsequent_indent="#   ", break_on_hyphens=False,
+                                     break_long_words=False))
             if s.kind in ("styles", "float_table"):
                 v = given.get(key, d)
                 if s.kind == "styles":
