@@ -157,3 +157,38 @@ def risk_exposures_times(
     v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
 ) -> np.ndarray: ...
 def risk_check_factor_covariance(c: np.ndarray) -> None: ...
+def time_series_regress(
+    y: npt.NDArray[np.float64],
+    factors: npt.NDArray[np.float64],
+    intercept: bool,
+    cov: str,
+    lags: int | None,
+    min_obs: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+]: ...
+def attribute(
+    weights: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64] | None,
+    returns: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    market: bool,
+    factor_returns: npt.NDArray[np.float64],
+    lag: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+]: ...

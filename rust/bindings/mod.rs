@@ -26,6 +26,7 @@ use pyo3::prelude::*;
 use crate::error::Error;
 use crate::parallel;
 
+mod attribution;
 mod clean;
 mod codes;
 mod exposures;
@@ -33,6 +34,7 @@ mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod timeseries;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -47,6 +49,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    timeseries::register(m)?;
+    attribution::register(m)?;
     Ok(())
 }
 
