@@ -32,8 +32,8 @@
 //! and the HAC lag buffer of an asset only shifts on its used rows (a select, not arithmetic).
 //! So every sum is accumulated over the asset's own used rows in date order, exactly as a
 //! sequential per-asset loop would, and each asset's result is bit-identical whatever its
-//! neighbours, the grouping, or the number of threads. No fused multiply-add is used, so the
-//! AVX path and the portable path agree bit for bit.
+//! neighbours, the grouping, or the number of threads. Multiply-adds are fused, so the
+//! AVX+FMA path and the portable path (`f64::mul_add`) agree bit for bit.
 
 use ndarray::{Array1, Array2, Array3, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
@@ -46,8 +46,6 @@ use crate::value_error;
 /// Assets processed together (the SIMD width of the inner loops).
 pub const LANES: usize = 8;
 
-type Lane = [f64; LANES];
-const ZERO: Lane = [0.0; LANES];
 
 /// The covariance estimator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,18 +90,6 @@ pub struct TsOutput {
     pub resid: Array2<f64>,
 }
 
-/// Per-asset results of one lane group (`nb ≤ LANES` assets).
-struct GroupOut {
-    params: Vec<f64>,
-    cov: Vec<f64>,
-    r2: Vec<f64>,
-    r2_adj: Vec<f64>,
-    ssr: Vec<f64>,
-    nobs: Vec<i64>,
-    lags: Vec<i64>,
-    n_inf: usize,
-}
-
 /// Regress every column of `y` (T, N) on the factors `f` (T, K) (plus an intercept).
 ///
 /// `lags`: `None` for the per-asset default ([`default_lags`]), ignored for `Cov::NonRobust`.
@@ -115,6 +101,19 @@ pub fn time_series_regress(
     cov: Cov,
     lags: Option<usize>,
     min_obs: usize,
+) -> Result<TsOutput> {
+    regress_impl(y, f, intercept, cov, lags, min_obs, false)
+}
+
+/// [`time_series_regress`], optionally forcing the portable (non-SIMD) build (tests).
+fn regress_impl(
+    y: ArrayView2<'_, f64>,
+    f: ArrayView2<'_, f64>,
+    intercept: bool,
+    cov: Cov,
+    lags: Option<usize>,
+    min_obs: usize,
+    portable: bool,
 ) -> Result<TsOutput> {
     let (t_len, n) = y.dim();
     let (tf, k) = f.dim();
@@ -136,37 +135,55 @@ pub fn time_series_regress(
     if f.iter().any(|v| v.is_infinite()) {
         return Err(value_error!("factors must not contain infinite values (NaN marks missing)"));
     }
-    // The design rows, [1?, f_t], and whether every factor is finite on the row.
+    let row_ok: Vec<bool> = f.axis_iter(Axis(0)).map(|r| r.iter().all(|v| v.is_finite())).collect();
+    // With an intercept the factors are shifted by their mean over the usable rows (`c`): the
+    // slopes are unchanged, the intercept of the shifted design is α + cᵀβ, and the design is far
+    // better conditioned (the intercept column is nearly orthogonal to the shifted factors). The
+    // estimates and covariance are mapped back exactly at the end (`J = [[1, −cᵀ], [0, I]]`).
+    let mut shift = vec![0.0; k];
+    if intercept {
+        let mut cnt = 0usize;
+        for (t, fr) in f.axis_iter(Axis(0)).enumerate() {
+            if row_ok[t] {
+                cnt += 1;
+                for (c, &v) in shift.iter_mut().zip(fr.iter()) {
+                    *c += v;
+                }
+            }
+        }
+        if cnt > 0 {
+            shift.iter_mut().for_each(|c| *c /= cnt as f64);
+        }
+    }
+    // The design rows [1?, f_t − c].
     let mut xrows = vec![0.0; t_len * p];
-    let mut row_ok = vec![false; t_len];
     for (t, fr) in f.axis_iter(Axis(0)).enumerate() {
         let x = &mut xrows[t * p..(t + 1) * p];
         if intercept {
             x[0] = 1.0;
         }
         for (j, &v) in fr.iter().enumerate() {
-            x[j + intercept as usize] = v;
+            x[j + intercept as usize] = v - shift[j];
         }
-        row_ok[t] = fr.iter().all(|v| v.is_finite());
     }
-    let setup = Setup { p, intercept, cov, lags, min_obs, xrows: &xrows, row_ok: &row_ok };
+    let setup = Setup { p, intercept, cov, lags, min_obs, xrows: &xrows, row_ok: &row_ok, shift: &shift, portable };
 
     let mut resid = Array2::<f64>::zeros((t_len, n));
-    let n_groups = n.div_ceil(LANES);
-    let outs: Vec<GroupOut> = if n == 0 {
+    let n_chunks = n.div_ceil(CHUNK);
+    let outs: Vec<ChunkOut> = if n == 0 {
         Vec::new()
     } else {
-        (0..n_groups)
+        (0..n_chunks)
             .into_par_iter()
-            .zip(resid.axis_chunks_iter_mut(Axis(1), LANES).into_par_iter())
-            .map(|(g, out)| {
-                let j0 = g * LANES;
-                let nb = LANES.min(n - j0);
+            .zip(resid.axis_chunks_iter_mut(Axis(1), CHUNK).into_par_iter())
+            .map(|(c, out)| {
+                let j0 = c * CHUNK;
+                let nc = CHUNK.min(n - j0);
                 if parallel::cancelled() {
-                    return GroupOut::nan(nb, p); // the caller discards the whole result
+                    return ChunkOut::nan(nc, p); // the caller discards the whole result
                 }
-                let yv = y.slice(ndarray::s![.., j0..j0 + nb]);
-                run_group(&setup, yv, out)
+                let yv = y.slice(ndarray::s![.., j0..j0 + nc]);
+                run_chunk(&setup, yv, out)
             })
             .collect()
     };
@@ -202,6 +219,10 @@ pub fn time_series_regress(
     })
 }
 
+/// Assets per parallel task: the task streams its rows of `y` (CHUNK contiguous values per date)
+/// and keeps the state of its lane groups in cache.
+const CHUNK: usize = 256;
+
 struct Setup<'a> {
     p: usize,
     intercept: bool,
@@ -210,280 +231,609 @@ struct Setup<'a> {
     min_obs: usize,
     xrows: &'a [f64],
     row_ok: &'a [bool],
+    shift: &'a [f64],
+    portable: bool,
 }
 
-impl GroupOut {
-    fn nan(nb: usize, p: usize) -> GroupOut {
-        GroupOut {
-            params: vec![f64::NAN; nb * p],
-            cov: vec![f64::NAN; nb * p * p],
-            r2: vec![f64::NAN; nb],
-            r2_adj: vec![f64::NAN; nb],
-            ssr: vec![f64::NAN; nb],
-            nobs: vec![0; nb],
-            lags: vec![0; nb],
+/// Per-asset results of one chunk (`nc ≤ CHUNK` assets).
+struct ChunkOut {
+    params: Vec<f64>,
+    cov: Vec<f64>,
+    r2: Vec<f64>,
+    r2_adj: Vec<f64>,
+    ssr: Vec<f64>,
+    nobs: Vec<i64>,
+    lags: Vec<i64>,
+    n_inf: usize,
+}
+
+impl ChunkOut {
+    fn nan(nc: usize, p: usize) -> ChunkOut {
+        ChunkOut {
+            params: vec![f64::NAN; nc * p],
+            cov: vec![f64::NAN; nc * p * p],
+            r2: vec![f64::NAN; nc],
+            r2_adj: vec![f64::NAN; nc],
+            ssr: vec![f64::NAN; nc],
+            nobs: vec![0; nc],
+            lags: vec![0; nc],
             n_inf: 0,
         }
     }
 }
 
-/// One lane group: dispatch to the AVX build of the kernel when the CPU has it.
-fn run_group(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> GroupOut {
+/// One chunk: dispatch to the AVX+FMA build of the kernel when the CPU has it. Both builds do
+/// the same IEEE operations in the same order (the portable one fuses its multiply-adds with
+/// `f64::mul_add`, correctly rounded like the FMA instruction), so they agree bit for bit.
+fn run_chunk(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> ChunkOut {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU supports AVX (checked just above).
-            return unsafe { group_avx(s, y, out) };
+        if !s.portable && std::is_x86_feature_detected!("avx") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX and FMA (checked just above).
+            return unsafe { chunk_avx(s, y, out) };
         }
     }
-    group(s, y, out)
+    chunk::<Portable>(s, y, out)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn group_avx(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> GroupOut {
-    group(s, y, out)
+#[target_feature(enable = "avx,fma")]
+unsafe fn chunk_avx(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> ChunkOut {
+    chunk::<avx::Avx>(s, y, out)
 }
 
-/// The lanes of row `t` of `y` (nb ≤ LANES columns), zero-padded, and whether each is used.
-#[inline(always)]
-fn load_row(y: &ArrayView2<'_, f64>, t: usize, nb: usize, n_inf: &mut usize) -> (Lane, [bool; LANES]) {
-    let mut v = ZERO;
-    let mut m = [false; LANES];
-    let row = y.row(t);
-    for l in 0..nb {
-        let x = row[l];
-        *n_inf += x.is_infinite() as usize;
-        m[l] = x.is_finite();
-        v[l] = if m[l] { x } else { 0.0 };
+/// `LANES` doubles processed together. Masks are values of the same type whose lanes are all
+/// ones (true) or all zeros (false).
+trait Lanes: Copy {
+    fn zero() -> Self;
+    fn splat(x: f64) -> Self;
+    /// Load `s` (length ≤ LANES), padding with NaN.
+    fn load(s: &[f64]) -> Self;
+    /// Store the first `d.len()` lanes.
+    fn store(self, d: &mut [f64]);
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// Mask of the finite lanes.
+    fn finite(self) -> Self;
+    /// Number of ±inf lanes.
+    fn n_inf(self) -> usize;
+    /// `self` where `mask`, +0.0 elsewhere (a bitwise and).
+    fn and(self, mask: Self) -> Self;
+    /// `a` where `mask`, else `b`.
+    fn select(mask: Self, a: Self, b: Self) -> Self;
+    /// `self + a·b` with one rounding (fused multiply-add).
+    fn fma(self, a: Self, b: Self) -> Self;
+    /// Whether every / any lane of a mask is set.
+    fn all(self) -> bool;
+    fn any(self) -> bool;
+    fn to_array(self) -> [f64; LANES];
+    fn from_array(a: [f64; LANES]) -> Self;
+}
+
+/// The portable lanes (plain arrays), for CPUs without AVX.
+#[derive(Clone, Copy)]
+struct Portable([f64; LANES]);
+
+impl Lanes for Portable {
+    #[inline(always)]
+    fn zero() -> Self {
+        Portable([0.0; LANES])
     }
-    (v, m)
+    #[inline(always)]
+    fn splat(x: f64) -> Self {
+        Portable([x; LANES])
+    }
+    #[inline(always)]
+    fn load(s: &[f64]) -> Self {
+        let mut a = [f64::NAN; LANES];
+        a[..s.len()].copy_from_slice(s);
+        Portable(a)
+    }
+    #[inline(always)]
+    fn store(self, d: &mut [f64]) {
+        let n = d.len();
+        d.copy_from_slice(&self.0[..n]);
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Portable(std::array::from_fn(|l| self.0[l] + o.0[l]))
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Portable(std::array::from_fn(|l| self.0[l] - o.0[l]))
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Portable(std::array::from_fn(|l| self.0[l] * o.0[l]))
+    }
+    #[inline(always)]
+    fn finite(self) -> Self {
+        Portable(std::array::from_fn(|l| if self.0[l].is_finite() { f64::from_bits(u64::MAX) } else { 0.0 }))
+    }
+    #[inline(always)]
+    fn n_inf(self) -> usize {
+        self.0.iter().filter(|v| v.is_infinite()).count()
+    }
+    #[inline(always)]
+    fn and(self, mask: Self) -> Self {
+        Portable(std::array::from_fn(|l| f64::from_bits(self.0[l].to_bits() & mask.0[l].to_bits())))
+    }
+    #[inline(always)]
+    fn select(mask: Self, a: Self, b: Self) -> Self {
+        Portable(std::array::from_fn(|l| if mask.0[l].to_bits() != 0 { a.0[l] } else { b.0[l] }))
+    }
+    #[inline(always)]
+    fn fma(self, a: Self, b: Self) -> Self {
+        Portable(std::array::from_fn(|l| a.0[l].mul_add(b.0[l], self.0[l])))
+    }
+    #[inline(always)]
+    fn all(self) -> bool {
+        self.0.iter().all(|v| v.to_bits() != 0)
+    }
+    #[inline(always)]
+    fn any(self) -> bool {
+        self.0.iter().any(|v| v.to_bits() != 0)
+    }
+    #[inline(always)]
+    fn to_array(self) -> [f64; LANES] {
+        self.0
+    }
+    #[inline(always)]
+    fn from_array(a: [f64; LANES]) -> Self {
+        Portable(a)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    //! AVX lanes: two 256-bit registers. Only used from `chunk_avx` (the CPU has AVX and FMA
+    //! there).
+    use super::{Lanes, LANES};
+    use std::arch::x86_64::*;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx([__m256d; 2]);
+
+    macro_rules! both {
+        ($f:ident, $a:expr, $b:expr) => {
+            // SAFETY: only reached from code compiled and dispatched for AVX.
+            unsafe { Avx([$f($a.0[0], $b.0[0]), $f($a.0[1], $b.0[1])]) }
+        };
+    }
+
+    impl Lanes for Avx {
+        #[inline(always)]
+        fn zero() -> Self {
+            unsafe { Avx([_mm256_setzero_pd(); 2]) }
+        }
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            unsafe { Avx([_mm256_set1_pd(x); 2]) }
+        }
+        #[inline(always)]
+        fn load(s: &[f64]) -> Self {
+            if s.len() == LANES {
+                // SAFETY: 8 readable doubles.
+                unsafe { Avx([_mm256_loadu_pd(s.as_ptr()), _mm256_loadu_pd(s.as_ptr().add(4))]) }
+            } else {
+                let mut a = [f64::NAN; LANES];
+                a[..s.len()].copy_from_slice(s);
+                Self::from_array(a)
+            }
+        }
+        #[inline(always)]
+        fn store(self, d: &mut [f64]) {
+            if d.len() == LANES {
+                // SAFETY: 8 writable doubles.
+                unsafe {
+                    _mm256_storeu_pd(d.as_mut_ptr(), self.0[0]);
+                    _mm256_storeu_pd(d.as_mut_ptr().add(4), self.0[1]);
+                }
+            } else {
+                let n = d.len();
+                d.copy_from_slice(&self.to_array()[..n]);
+            }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            both!(_mm256_add_pd, self, o)
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            both!(_mm256_sub_pd, self, o)
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            both!(_mm256_mul_pd, self, o)
+        }
+        #[inline(always)]
+        fn finite(self) -> Self {
+            // x − x is 0 for finite x, NaN for NaN and ±inf.
+            unsafe {
+                let z = _mm256_setzero_pd();
+                Avx([
+                    _mm256_cmp_pd::<_CMP_EQ_OQ>(_mm256_sub_pd(self.0[0], self.0[0]), z),
+                    _mm256_cmp_pd::<_CMP_EQ_OQ>(_mm256_sub_pd(self.0[1], self.0[1]), z),
+                ])
+            }
+        }
+        #[inline(always)]
+        fn n_inf(self) -> usize {
+            self.to_array().iter().filter(|v| v.is_infinite()).count()
+        }
+        #[inline(always)]
+        fn and(self, mask: Self) -> Self {
+            both!(_mm256_and_pd, self, mask)
+        }
+        #[inline(always)]
+        fn select(mask: Self, a: Self, b: Self) -> Self {
+            unsafe {
+                Avx([
+                    _mm256_blendv_pd(b.0[0], a.0[0], mask.0[0]),
+                    _mm256_blendv_pd(b.0[1], a.0[1], mask.0[1]),
+                ])
+            }
+        }
+        #[inline(always)]
+        fn fma(self, a: Self, b: Self) -> Self {
+            unsafe {
+                Avx([
+                    _mm256_fmadd_pd(a.0[0], b.0[0], self.0[0]),
+                    _mm256_fmadd_pd(a.0[1], b.0[1], self.0[1]),
+                ])
+            }
+        }
+        #[inline(always)]
+        fn all(self) -> bool {
+            unsafe { (_mm256_movemask_pd(self.0[0]) & _mm256_movemask_pd(self.0[1])) == 0xf }
+        }
+        #[inline(always)]
+        fn any(self) -> bool {
+            unsafe { (_mm256_movemask_pd(self.0[0]) | _mm256_movemask_pd(self.0[1])) != 0 }
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f64; LANES] {
+            let mut a = [0.0; LANES];
+            unsafe {
+                _mm256_storeu_pd(a.as_mut_ptr(), self.0[0]);
+                _mm256_storeu_pd(a.as_mut_ptr().add(4), self.0[1]);
+            }
+            a
+        }
+        #[inline(always)]
+        fn from_array(a: [f64; LANES]) -> Self {
+            unsafe { Avx([_mm256_loadu_pd(a.as_ptr()), _mm256_loadu_pd(a.as_ptr().add(4))]) }
+        }
+    }
+}
+
+/// The running sums of one lane group.
+struct Group<V> {
+    xtx: Vec<V>,
+    xty: Vec<V>,
+    sy: V,
+    cnt: V,
+    beta: Vec<V>,
+    ybar: V,
+    valid: V,
+    inv: Vec<Option<Vec<f64>>>,
+    lag_of: [usize; LANES],
+    wts: Vec<V>,
+    ring: Vec<V>,
+    head: usize,
+    bmat: Vec<V>,
+    ssr: V,
+    sst: V,
+}
+
+/// Row `t` of the chunk as a slice (a copy into `buf` if `y` is not row-contiguous).
+#[inline(always)]
+fn row_of<'b>(y: &ArrayView2<'b, f64>, t: usize, buf: &'b mut [f64]) -> &'b [f64] {
+    let r = y.index_axis_move(Axis(0), t);
+    match r.to_slice() {
+        Some(sl) => sl,
+        None => {
+            buf.iter_mut().zip(r.iter()).for_each(|(d, &v)| *d = v);
+            buf
+        }
+    }
 }
 
 #[inline(always)]
-fn group(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2<'_, f64>) -> GroupOut {
+fn chunk<V: Lanes>(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2<'_, f64>) -> ChunkOut {
     let p = s.p;
-    let (t_len, nb) = y.dim();
-    let mut n_inf = 0usize;
+    let (t_len, nc) = y.dim();
+    let n_groups = nc.div_ceil(LANES);
+    let span = |g: usize| g * LANES..g * LANES + LANES.min(nc - g * LANES);
     let npp = p * (p + 1) / 2;
+    let hac = s.cov == Cov::Hac;
+    let mut n_inf = 0usize;
+    let mut groups: Vec<Group<V>> = (0..n_groups)
+        .map(|_| Group {
+            xtx: vec![V::zero(); npp],
+            xty: vec![V::zero(); p],
+            sy: V::zero(),
+            cnt: V::zero(),
+            beta: vec![V::zero(); p],
+            ybar: V::zero(),
+            valid: V::zero(),
+            inv: vec![None; LANES],
+            lag_of: [0; LANES],
+            wts: Vec::new(),
+            ring: Vec::new(),
+            head: 0,
+            bmat: Vec::new(),
+            ssr: V::zero(),
+            sst: V::zero(),
+        })
+        .collect();
+    let mut rowbuf = vec![0.0; nc];
+    let one = V::splat(1.0);
 
-    // ---- pass 1: XᵀX (upper triangle), Xᵀy, Σy, Σy², counts -----------------------------
-    let mut xtx = vec![ZERO; npp];
-    let mut xty = vec![ZERO; p];
-    let mut sy = ZERO;
-    let mut syy = ZERO;
-    let mut cnt = [0usize; LANES];
-    let mut xx = vec![0.0; npp];
+    // ---- pass 1: XᵀX (upper triangle), Xᵀy, Σy, counts ---------------------------------
+    let mut xx = vec![V::zero(); npp];
+    let mut xs = vec![V::zero(); p];
     for t in 0..t_len {
-        let (yv, m) = load_row(&y, t, nb, &mut n_inf);
+        let yr = row_of(&y, t, &mut rowbuf);
         if !s.row_ok[t] {
+            n_inf += yr.iter().filter(|v| v.is_infinite()).count();
             continue;
         }
         let x = &s.xrows[t * p..(t + 1) * p];
-        let mut mf = ZERO;
-        for l in 0..LANES {
-            mf[l] = if m[l] { 1.0 } else { 0.0 };
-            cnt[l] += m[l] as usize;
-        }
         let mut q = 0;
         for a in 0..p {
+            xs[a] = V::splat(x[a]);
             for b in a..p {
-                xx[q] = x[a] * x[b];
+                xx[q] = V::splat(x[a] * x[b]);
                 q += 1;
             }
         }
-        for (acc, &v) in xtx.iter_mut().zip(xx.iter()) {
-            for l in 0..LANES {
-                acc[l] += mf[l] * v;
+        for (g, gs) in groups.iter_mut().enumerate() {
+            let yv = V::load(&yr[span(g)]);
+            let m = yv.finite();
+            n_inf += yv.n_inf();
+            let yz = yv.and(m);
+            let mf = one.and(m);
+            gs.cnt = gs.cnt.add(mf);
+            for (acc, &v) in gs.xtx.iter_mut().zip(xx.iter()) {
+                *acc = acc.fma(mf, v);
             }
-        }
-        for (acc, &xa) in xty.iter_mut().zip(x.iter()) {
-            for l in 0..LANES {
-                acc[l] += xa * yv[l];
+            for (acc, &xa) in gs.xty.iter_mut().zip(xs.iter()) {
+                *acc = acc.fma(xa, yz);
             }
-        }
-        for l in 0..LANES {
-            sy[l] += yv[l];
-            syy[l] += yv[l] * yv[l];
+            gs.sy = gs.sy.add(yz);
         }
     }
 
     // ---- per asset: solve --------------------------------------------------------------
-    let mut beta = vec![ZERO; p];
-    let mut ybar = ZERO;
-    let mut valid = [false; LANES];
-    let mut inverses: Vec<Option<Vec<f64>>> = vec![None; LANES];
-    let mut lag_of = [0usize; LANES];
     let mut a_full = vec![0.0; p * p];
     let mut b_vec = vec![0.0; p];
-    for l in 0..nb {
-        if cnt[l] < s.min_obs {
-            continue;
-        }
-        let mut q = 0;
-        for a in 0..p {
-            for b in a..p {
-                a_full[a * p + b] = xtx[q][l];
-                a_full[b * p + a] = xtx[q][l];
-                q += 1;
+    for (g, gs) in groups.iter_mut().enumerate() {
+        let nb = span(g).len();
+        let cnt = gs.cnt.to_array();
+        let xtx: Vec<[f64; LANES]> = gs.xtx.iter().map(|v| v.to_array()).collect();
+        let xty: Vec<[f64; LANES]> = gs.xty.iter().map(|v| v.to_array()).collect();
+        let sy = gs.sy.to_array();
+        let mut beta = vec![[0.0; LANES]; p];
+        let mut ybar = [0.0; LANES];
+        let mut valid = [0.0; LANES];
+        for l in 0..nb {
+            let n_l = cnt[l] as usize;
+            if n_l < s.min_obs {
+                continue;
             }
-            b_vec[a] = xty[a][l];
+            let mut q = 0;
+            for a in 0..p {
+                for b in a..p {
+                    a_full[a * p + b] = xtx[q][l];
+                    a_full[b * p + a] = xtx[q][l];
+                    q += 1;
+                }
+                b_vec[a] = xty[a][l];
+            }
+            let Some(ch) = Cholesky::new(&a_full, p) else { continue };
+            ch.solve_in_place(&mut b_vec);
+            for a in 0..p {
+                beta[a][l] = b_vec[a];
+            }
+            gs.inv[l] = Some(ch.inverse());
+            valid[l] = f64::from_bits(u64::MAX);
+            ybar[l] = sy[l] / cnt[l];
+            gs.lag_of[l] = match s.cov {
+                Cov::NonRobust => 0,
+                Cov::Hac => s.lags.unwrap_or_else(|| default_lags(n_l)),
+            };
         }
-        let Some(ch) = Cholesky::new(&a_full, p) else { continue };
-        ch.solve_in_place(&mut b_vec);
-        for a in 0..p {
-            beta[a][l] = b_vec[a];
+        gs.beta = beta.into_iter().map(V::from_array).collect();
+        gs.ybar = V::from_array(ybar);
+        gs.valid = V::from_array(valid);
+        if hac {
+            let lmax = gs.lag_of.iter().copied().max().unwrap_or(0);
+            // Bartlett weights per lag and lane (0 beyond the lane's own lags).
+            gs.wts = (0..lmax)
+                .map(|j| {
+                    V::from_array(std::array::from_fn(|l| {
+                        let lj = gs.lag_of[l];
+                        if j < lj { 1.0 - (j + 1) as f64 / (lj + 1) as f64 } else { 0.0 }
+                    }))
+                })
+                .collect();
+            gs.ring = vec![V::zero(); lmax * p]; // ring[j*p + a]: score of the (j+1)-th previous used row
+            gs.bmat = vec![V::zero(); p * p];
         }
-        inverses[l] = Some(ch.inverse());
-        valid[l] = true;
-        ybar[l] = sy[l] / cnt[l] as f64;
-        lag_of[l] = match s.cov {
-            Cov::NonRobust => 0,
-            Cov::Hac => s.lags.unwrap_or_else(|| default_lags(cnt[l])),
-        };
     }
 
     // ---- pass 2: residuals, SSR, SST, HAC scores ---------------------------------------
-    let hac = s.cov == Cov::Hac;
-    let lmax = if hac { lag_of.iter().copied().max().unwrap_or(0) } else { 0 };
-    // Bartlett weights per lag and lane (0 beyond the lane's own lags).
-    let mut wts = vec![ZERO; lmax];
-    for (j, w) in wts.iter_mut().enumerate() {
-        for l in 0..nb {
-            let lj = lag_of[l];
-            if j < lj {
-                w[l] = 1.0 - (j + 1) as f64 / (lj + 1) as f64;
-            }
-        }
-    }
-    let mut ssr = ZERO;
-    let mut sst = ZERO;
-    let mut bmat = vec![ZERO; if hac { p * p } else { 0 }];
-    let mut ring = vec![ZERO; lmax * p]; // ring[j*p + a]: score of the (j+1)-th previous used row
-    let mut sc = vec![ZERO; p];
-    let mut u = vec![ZERO; p];
     let centre = s.intercept;
+    let half = V::splat(0.5);
+    let nan = V::splat(f64::NAN);
+    let mut sc = vec![V::zero(); p];
+    let mut u = vec![V::zero(); p];
     for t in 0..t_len {
-        let (yv, m) = load_row(&y, t, nb, &mut n_inf);
+        let yr = row_of(&y, t, &mut rowbuf);
         let mut orow = out.row_mut(t);
+        let or: &mut [f64] = orow.as_slice_mut().expect("rows of a C-contiguous output");
         if !s.row_ok[t] {
-            for l in 0..nb {
-                orow[l] = f64::NAN;
-            }
+            or.iter_mut().for_each(|v| *v = f64::NAN);
             continue;
         }
         let x = &s.xrows[t * p..(t + 1) * p];
-        let mut e = yv;
-        for (bv, &xa) in beta.iter().zip(x.iter()) {
-            for l in 0..LANES {
-                e[l] -= xa * bv[l];
+        for a in 0..p {
+            xs[a] = V::splat(x[a]);
+        }
+        for (g, gs) in groups.iter_mut().enumerate() {
+            let yv = V::load(&yr[span(g)]);
+            let used = yv.finite().and(gs.valid);
+            let yz = yv.and(used);
+            let mut fit = V::zero();
+            for (bv, &xa) in gs.beta.iter().zip(xs.iter()) {
+                fit = fit.fma(xa, *bv);
             }
-        }
-        let mut used = [false; LANES];
-        for l in 0..LANES {
-            used[l] = m[l] & valid[l];
-            e[l] = if used[l] { e[l] } else { 0.0 };
-        }
-        for l in 0..nb {
-            orow[l] = if used[l] { e[l] } else { f64::NAN };
-        }
-        for l in 0..LANES {
-            ssr[l] += e[l] * e[l];
-            let d = if used[l] { if centre { yv[l] - ybar[l] } else { yv[l] } } else { 0.0 };
-            sst[l] += d * d;
-        }
-        if hac {
-            // s_t = x_t e_t; z_t = Σ_j w_j s_{t−j}; u = s/2 + z; B += s uᵀ.
-            for (sa, &xa) in sc.iter_mut().zip(x.iter()) {
-                for l in 0..LANES {
-                    sa[l] = xa * e[l];
-                }
+            let e = yz.sub(fit).and(used);
+            V::select(used, e, nan).store(&mut or[span(g)]);
+            let d = if centre { yz.sub(gs.ybar).and(used) } else { yz };
+            gs.ssr = gs.ssr.fma(e, e);
+            gs.sst = gs.sst.fma(d, d);
+            if !hac || !used.any() {
+                continue; // a row no lane uses adds exact zeros to the HAC sums: skip it
+            }
+            // s_t = x_t e_t; z_t = Σ_j w_j s_{t−j}; u = s/2 + z; B += s uᵀ. The lag buffer is
+            // circular: logical lag j+1 sits in slot (head + j) mod lmax.
+            let lmax = gs.wts.len();
+            for a in 0..p {
+                sc[a] = xs[a].mul(e);
             }
             for a in 0..p {
-                let mut z = ZERO;
+                let mut z = V::zero();
+                let mut slot = gs.head;
                 for j in 0..lmax {
-                    let r = &ring[j * p + a];
-                    let w = &wts[j];
-                    for l in 0..LANES {
-                        z[l] += w[l] * r[l];
-                    }
+                    z = z.fma(gs.wts[j], gs.ring[slot * p + a]);
+                    slot = if slot + 1 == lmax { 0 } else { slot + 1 };
                 }
-                for l in 0..LANES {
-                    u[a][l] = 0.5 * sc[a][l] + z[l];
-                }
+                u[a] = z.fma(half, sc[a]);
             }
             for a in 0..p {
                 let sa = sc[a];
-                for b in 0..p {
-                    let ub = &u[b];
-                    let acc = &mut bmat[a * p + b];
-                    for l in 0..LANES {
-                        acc[l] += sa[l] * ub[l];
-                    }
+                let row = &mut gs.bmat[a * p..(a + 1) * p];
+                for (acc, ub) in row.iter_mut().zip(u.iter()) {
+                    *acc = acc.fma(sa, *ub);
                 }
             }
-            // Shift the lag buffer of the lanes that used this row.
             if lmax > 0 {
-                for j in (1..lmax).rev() {
+                let h = if gs.head == 0 { lmax - 1 } else { gs.head - 1 };
+                if used.all() {
+                    // every lane moves one lag on: overwrite the oldest slot, move the head
                     for a in 0..p {
-                        let prev = ring[(j - 1) * p + a];
-                        let cur = &mut ring[j * p + a];
-                        for l in 0..LANES {
-                            cur[l] = if used[l] { prev[l] } else { cur[l] };
+                        gs.ring[h * p + a] = sc[a];
+                    }
+                } else {
+                    // The lanes that skip this row must keep their lags: rotate their slots
+                    // back by one so that their logical order is unchanged.
+                    let nxt = |q: usize| if q + 1 == lmax { 0 } else { q + 1 };
+                    for a in 0..p {
+                        let saved = gs.ring[h * p + a];
+                        let mut q = h;
+                        gs.ring[q * p + a] = V::select(used, sc[a], gs.ring[nxt(q) * p + a]);
+                        for _ in 1..lmax - 1 {
+                            q = nxt(q);
+                            gs.ring[q * p + a] = V::select(used, gs.ring[q * p + a], gs.ring[nxt(q) * p + a]);
+                        }
+                        if lmax > 1 {
+                            q = nxt(q);
+                            gs.ring[q * p + a] = V::select(used, gs.ring[q * p + a], saved);
+                        } else {
+                            gs.ring[q * p + a] = V::select(used, sc[a], saved);
                         }
                     }
                 }
-                for a in 0..p {
-                    let cur = &mut ring[a];
-                    for l in 0..LANES {
-                        cur[l] = if used[l] { sc[a][l] } else { cur[l] };
-                    }
-                }
+                gs.head = h;
             }
         }
     }
-    let _ = syy;
 
-    // ---- per asset: covariance and fit statistics --------------------------------------
-    let mut o = GroupOut::nan(nb, p);
-    for l in 0..nb {
-        o.nobs[l] = cnt[l] as i64;
-        o.lags[l] = lag_of[l] as i64;
-        let (true, Some(inv)) = (valid[l], inverses[l].as_ref()) else {
-            // no estimate: every residual of the asset is NaN
-            for t in 0..t_len {
-                out[[t, l]] = f64::NAN;
-            }
-            continue;
-        };
-        let n_obs = cnt[l] as f64;
-        let df = n_obs - p as f64;
-        for a in 0..p {
-            o.params[l * p + a] = beta[a][l];
-        }
-        let c = &mut o.cov[l * p * p..(l + 1) * p * p];
-        if hac {
-            let mut meat = vec![0.0; p * p];
-            for a in 0..p {
-                for b in 0..p {
-                    meat[a * p + b] = bmat[a * p + b][l] + bmat[b * p + a][l];
+    // ---- per asset: covariance and fit statistics, mapped back to the unshifted factors ----
+    let mut o = ChunkOut::nan(nc, p);
+    let k_const = if s.intercept { 1.0 } else { 0.0 };
+    let mut meat = vec![0.0; p * p];
+    let mut c = vec![0.0; p * p];
+    for (g, gs) in groups.iter().enumerate() {
+        let cnt = gs.cnt.to_array();
+        let beta: Vec<[f64; LANES]> = gs.beta.iter().map(|v| v.to_array()).collect();
+        let bmat: Vec<[f64; LANES]> = gs.bmat.iter().map(|v| v.to_array()).collect();
+        let ssr = gs.ssr.to_array();
+        let sst = gs.sst.to_array();
+        for l in 0..span(g).len() {
+            let j = g * LANES + l;
+            o.nobs[j] = cnt[l] as i64;
+            o.lags[j] = gs.lag_of[l] as i64;
+            let Some(inv) = gs.inv[l].as_ref() else {
+                // no estimate: every residual of the asset is NaN
+                for t in 0..t_len {
+                    out[[t, j]] = f64::NAN;
+                }
+                continue;
+            };
+            let n_obs = cnt[l];
+            let df = n_obs - p as f64;
+            if hac {
+                for a in 0..p {
+                    for b in 0..p {
+                        meat[a * p + b] = bmat[a * p + b][l] + bmat[b * p + a][l];
+                    }
+                }
+                sandwich(inv, &meat, p, &mut c);
+            } else {
+                let s2 = ssr[l] / df;
+                for (ci, &vi) in c.iter_mut().zip(inv.iter()) {
+                    *ci = s2 * vi;
                 }
             }
-            sandwich(inv, &meat, p, c);
-        } else {
-            let s2 = ssr[l] / df;
-            for (ci, &vi) in c.iter_mut().zip(inv.iter()) {
-                *ci = s2 * vi;
+            let prm = &mut o.params[j * p..(j + 1) * p];
+            for a in 0..p {
+                prm[a] = beta[a][l];
             }
+            let cv = &mut o.cov[j * p * p..(j + 1) * p * p];
+            cv.copy_from_slice(&c);
+            if s.intercept {
+                unshift(prm, cv, s.shift, p);
+            }
+            o.ssr[j] = ssr[l];
+            let r2 = if sst[l] > 0.0 { 1.0 - ssr[l] / sst[l] } else { f64::NAN };
+            o.r2[j] = r2;
+            o.r2_adj[j] = 1.0 - (n_obs - k_const) / df * (1.0 - r2);
         }
-        o.ssr[l] = ssr[l];
-        let r2 = if sst[l] > 0.0 { 1.0 - ssr[l] / sst[l] } else { f64::NAN };
-        o.r2[l] = r2;
-        let k_const = if s.intercept { 1.0 } else { 0.0 };
-        o.r2_adj[l] = 1.0 - (n_obs - k_const) / df * (1.0 - r2);
     }
     o.n_inf = n_inf;
     o
+}
+
+/// Map the estimates and covariance of the shifted design `[1, f − c]` back to `[1, f]`:
+/// `α = α' − cᵀβ`, `Cov = J Cov' Jᵀ` with `J = [[1, −cᵀ], [0, I]]`.
+fn unshift(prm: &mut [f64], cv: &mut [f64], shift: &[f64], p: usize) {
+    let mut a = prm[0];
+    for (k, &ck) in shift.iter().enumerate() {
+        a -= ck * prm[k + 1];
+    }
+    prm[0] = a;
+    // row 0 of J C: C_0j − Σ_k c_k C_{k+1, j}; then column 0 likewise (symmetric result)
+    let mut r0 = vec![0.0; p];
+    for j in 0..p {
+        let mut v = cv[j];
+        for (k, &ck) in shift.iter().enumerate() {
+            v -= ck * cv[(k + 1) * p + j];
+        }
+        r0[j] = v;
+    }
+    let mut c00 = r0[0];
+    for (k, &ck) in shift.iter().enumerate() {
+        c00 -= ck * r0[k + 1];
+    }
+    cv[0] = c00;
+    for j in 1..p {
+        cv[j] = r0[j];
+        cv[j * p] = r0[j];
+    }
 }
 
 /// `c = A M A` for symmetric `A` and `M` (p × p, row-major), symmetrised exactly.
@@ -707,6 +1057,32 @@ mod tests {
         let single = time_series_regress(y.slice(ndarray::s![.., 9..10]), f.view(), false, Cov::Hac, Some(3), 6).unwrap();
         assert_eq!(single.params.row(0), a.params.row(9));
         assert_eq!(single.cov.index_axis(Axis(0), 0), a.cov.index_axis(Axis(0), 9));
+    }
+
+    #[test]
+    fn simd_and_portable_builds_agree_bit_for_bit_and_short_lags_work() {
+        let (y, f) = data(150, 300, 3, 5); // more than one chunk, a partial lane group
+        for (cov, lags) in [(Cov::Hac, None), (Cov::Hac, Some(1)), (Cov::Hac, Some(0)), (Cov::NonRobust, None)] {
+            let a = regress_impl(y.view(), f.view(), true, cov, lags, 5, false).unwrap();
+            let b = regress_impl(y.view(), f.view(), true, cov, lags, 5, true).unwrap();
+            assert_eq!(a.params.as_slice().unwrap(), b.params.as_slice().unwrap());
+            assert_eq!(a.cov.as_slice().unwrap(), b.cov.as_slice().unwrap());
+            assert_eq!(a.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            assert_eq!(a.r2.as_slice().unwrap(), b.r2.as_slice().unwrap());
+            for i in [0usize, 137, 299] {
+                let col: Vec<f64> = y.column(i).to_vec();
+                let n_used = col.iter().filter(|v| v.is_finite()).count();
+                let l = match cov {
+                    Cov::NonRobust => None,
+                    Cov::Hac => Some(lags.unwrap_or(default_lags(n_used))),
+                };
+                let (bb, c, _) = reference(&col, &f, true, l);
+                for j in 0..4 {
+                    assert!(close(a.params[[i, j]], bb[j], 1e-12));
+                    assert!(close(a.cov[[i, j, j]], c[j * 4 + j], 1e-10), "{cov:?} {lags:?} {i} {j}");
+                }
+            }
+        }
     }
 
     #[test]
