@@ -81,13 +81,20 @@ pub fn attribute(inp: &Inputs<'_>) -> Result<Output> {
     let ks = match &inp.styles {
         Some(s) => {
             if s.shape()[..2] != want {
-                return Err(value_error!("styles has shape {:?}, expected [{t_len}, {n}, Ks]", s.shape()));
+                return Err(value_error!(
+                    "styles has shape {:?}, expected [{t_len}, {n}, Ks]",
+                    s.shape()
+                ));
             }
             s.shape()[2]
         }
         None => 0,
     };
-    let g = if inp.industry.is_some() { inp.n_industries } else { 0 };
+    let g = if inp.industry.is_some() {
+        inp.n_industries
+    } else {
+        0
+    };
     let m = inp.market as usize;
     let k = m + g + ks;
     if inp.factor_returns.shape() != [t_len, k] {
@@ -98,7 +105,10 @@ pub fn attribute(inp: &Inputs<'_>) -> Result<Output> {
     }
     if let Some(ind) = &inp.industry {
         if ind.iter().any(|&c| c < -1 || c as i64 >= g as i64) {
-            return Err(value_error!("industry codes must lie in -1..{} (-1 = none)", g as i64 - 1));
+            return Err(value_error!(
+                "industry codes must lie in -1..{} (-1 = none)",
+                g as i64 - 1
+            ));
         }
     }
     // Flat row-major views (a copy only for inputs that are not C-contiguous).
@@ -133,15 +143,23 @@ pub fn attribute(inp: &Inputs<'_>) -> Result<Output> {
         exposures
             .axis_chunks_iter_mut(Axis(0), 1)
             .into_par_iter()
-            .zip(contributions.axis_chunks_iter_mut(Axis(0), 1).into_par_iter())
+            .zip(
+                contributions
+                    .axis_chunks_iter_mut(Axis(0), 1)
+                    .into_par_iter(),
+            )
             .zip(scalars.par_iter_mut())
             .enumerate()
             .for_each(|(t, ((mut x, mut c), sc))| {
                 if parallel::cancelled() {
                     return; // the caller discards the whole result
                 }
-                let xs = x.as_slice_mut().expect("a row of a fresh standard-layout array");
-                let cs = c.as_slice_mut().expect("a row of a fresh standard-layout array");
+                let xs = x
+                    .as_slice_mut()
+                    .expect("a row of a fresh standard-layout array");
+                let cs = c
+                    .as_slice_mut()
+                    .expect("a row of a fresh standard-layout array");
                 let fr = &f_all[t * k..(t + 1) * k];
                 let w = &w_all[t * n..(t + 1) * n];
                 let r = &r_all[t * n..(t + 1) * n];
@@ -181,7 +199,10 @@ pub fn attribute(inp: &Inputs<'_>) -> Result<Output> {
                     let bi = &sty[i * ks..(i + 1) * ks];
                     let fs = &fr[m + g..];
                     let covered = (code < 0 || fr[m + code as usize].is_finite())
-                        && bi.iter().zip(fs).all(|(&v, &fj)| v.is_finite() && (v == 0.0 || fj.is_finite()));
+                        && bi
+                            .iter()
+                            .zip(fs)
+                            .all(|(&v, &fj)| v.is_finite() && (v == 0.0 || fj.is_finite()));
                     if !covered {
                         unexpl += ar;
                         continue;
@@ -230,7 +251,11 @@ pub fn attribute(inp: &Inputs<'_>) -> Result<Output> {
                     continue;
                 }
                 let ri = r_all[t * n + i];
-                if ri.is_finite() { unexpl += a * ri } else { missing += 1 }
+                if ri.is_finite() {
+                    unexpl += a * ri
+                } else {
+                    missing += 1
+                }
             }
             *sc = [0.0, unexpl, unexpl, missing as f64];
         }
@@ -290,7 +315,8 @@ mod tests {
         let w = array![[0.5, 0.5, 0.0], [0.4, 0.4, 0.2]];
         let b = array![[0.5, 0.0, 0.0], [0.0, 0.0, 0.0]];
         let r = array![[0.01, 0.02, f64::NAN], [0.01, 0.02, f64::NAN]];
-        let st = Array3::from_shape_vec((2, 3, 1), vec![f64::NAN, 1.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+        let st =
+            Array3::from_shape_vec((2, 3, 1), vec![f64::NAN, 1.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
         let f = array![[0.001, 0.002], [0.001, 0.002]];
         let inp = Inputs {
             weights: w.view(),
@@ -310,7 +336,11 @@ mod tests {
         assert_eq!(o.n_missing[1], 1);
         assert_eq!(o.n_missing[0], 0);
         // an asset with NaN style on the exposure date is unexplained
-        let inp2 = Inputs { benchmark: None, lag: 0, ..inp };
+        let inp2 = Inputs {
+            benchmark: None,
+            lag: 0,
+            ..inp
+        };
         let o2 = attribute(&inp2).unwrap();
         assert!((o2.unexplained[0] - 0.5 * 0.01).abs() < 1e-15);
     }

@@ -46,7 +46,6 @@ use crate::value_error;
 /// Assets processed together (the SIMD width of the inner loops).
 pub const LANES: usize = 8;
 
-
 /// The covariance estimator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cov {
@@ -61,7 +60,9 @@ impl Cov {
         match s {
             "nonrobust" => Ok(Cov::NonRobust),
             "hac" => Ok(Cov::Hac),
-            _ => Err(value_error!("cov must be one of ['nonrobust', 'hac'], got {s:?}")),
+            _ => Err(value_error!(
+                "cov must be one of ['nonrobust', 'hac'], got {s:?}"
+            )),
         }
     }
 }
@@ -124,7 +125,9 @@ fn regress_impl(
     }
     let p = k + intercept as usize;
     if p == 0 {
-        return Err(value_error!("the regression has no parameters: give factors or intercept=True"));
+        return Err(value_error!(
+            "the regression has no parameters: give factors or intercept=True"
+        ));
     }
     if min_obs < p + 1 {
         return Err(value_error!(
@@ -133,9 +136,14 @@ fn regress_impl(
         ));
     }
     if f.iter().any(|v| v.is_infinite()) {
-        return Err(value_error!("factors must not contain infinite values (NaN marks missing)"));
+        return Err(value_error!(
+            "factors must not contain infinite values (NaN marks missing)"
+        ));
     }
-    let row_ok: Vec<bool> = f.axis_iter(Axis(0)).map(|r| r.iter().all(|v| v.is_finite())).collect();
+    let row_ok: Vec<bool> = f
+        .axis_iter(Axis(0))
+        .map(|r| r.iter().all(|v| v.is_finite()))
+        .collect();
     // With an intercept the factors are shifted by their mean over the usable rows (`c`): the
     // slopes are unchanged, the intercept of the shifted design is α + cᵀβ, and the design is far
     // better conditioned (the intercept column is nearly orthogonal to the shifted factors). The
@@ -166,7 +174,33 @@ fn regress_impl(
             x[j + intercept as usize] = v - shift[j];
         }
     }
-    let setup = Setup { p, intercept, cov, lags, min_obs, xrows: &xrows, row_ok: &row_ok, shift: &shift, portable };
+    let npp = p * (p + 1) / 2;
+    let mut xxrows = vec![0.0; t_len * npp];
+    for t in 0..t_len {
+        let x = &xrows[t * p..(t + 1) * p];
+        let mut q = t * npp;
+        for a in 0..p {
+            for b in a..p {
+                xxrows[q] = x[a] * x[b];
+                q += 1;
+            }
+        }
+    }
+    // Rows must be contiguous (a copy only for an input that is not C-contiguous).
+    let y = y.as_standard_layout();
+    let y = y.view();
+    let setup = Setup {
+        p,
+        intercept,
+        cov,
+        lags,
+        min_obs,
+        xrows: &xrows,
+        xxrows: &xxrows,
+        row_ok: &row_ok,
+        shift: &shift,
+        portable,
+    };
 
     let mut resid = Array2::<f64>::zeros((t_len, n));
     let n_chunks = n.div_ceil(CHUNK);
@@ -230,6 +264,8 @@ struct Setup<'a> {
     lags: Option<usize>,
     min_obs: usize,
     xrows: &'a [f64],
+    /// `(T, p(p+1)/2)` products `x_a x_b` (a ≤ b) of each design row.
+    xxrows: &'a [f64],
     row_ok: &'a [bool],
     shift: &'a [f64],
     portable: bool,
@@ -268,7 +304,10 @@ impl ChunkOut {
 fn run_chunk(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> ChunkOut {
     #[cfg(target_arch = "x86_64")]
     {
-        if !s.portable && std::is_x86_feature_detected!("avx") && std::is_x86_feature_detected!("fma") {
+        if !s.portable
+            && std::is_x86_feature_detected!("avx")
+            && std::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the CPU supports AVX and FMA (checked just above).
             return unsafe { chunk_avx(s, y, out) };
         }
@@ -278,7 +317,11 @@ fn run_chunk(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>)
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma")]
-unsafe fn chunk_avx(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> ChunkOut {
+unsafe fn chunk_avx(
+    s: &Setup<'_>,
+    y: ArrayView2<'_, f64>,
+    out: ArrayViewMut2<'_, f64>,
+) -> ChunkOut {
     chunk::<avx::Avx>(s, y, out)
 }
 
@@ -349,7 +392,13 @@ impl Lanes for Portable {
     }
     #[inline(always)]
     fn finite(self) -> Self {
-        Portable(std::array::from_fn(|l| if self.0[l].is_finite() { f64::from_bits(u64::MAX) } else { 0.0 }))
+        Portable(std::array::from_fn(|l| {
+            if self.0[l].is_finite() {
+                f64::from_bits(u64::MAX)
+            } else {
+                0.0
+            }
+        }))
     }
     #[inline(always)]
     fn n_inf(self) -> usize {
@@ -357,11 +406,19 @@ impl Lanes for Portable {
     }
     #[inline(always)]
     fn and(self, mask: Self) -> Self {
-        Portable(std::array::from_fn(|l| f64::from_bits(self.0[l].to_bits() & mask.0[l].to_bits())))
+        Portable(std::array::from_fn(|l| {
+            f64::from_bits(self.0[l].to_bits() & mask.0[l].to_bits())
+        }))
     }
     #[inline(always)]
     fn select(mask: Self, a: Self, b: Self) -> Self {
-        Portable(std::array::from_fn(|l| if mask.0[l].to_bits() != 0 { a.0[l] } else { b.0[l] }))
+        Portable(std::array::from_fn(|l| {
+            if mask.0[l].to_bits() != 0 {
+                a.0[l]
+            } else {
+                b.0[l]
+            }
+        }))
     }
     #[inline(always)]
     fn fma(self, a: Self, b: Self) -> Self {
@@ -415,7 +472,12 @@ mod avx {
         fn load(s: &[f64]) -> Self {
             if s.len() == LANES {
                 // SAFETY: 8 readable doubles.
-                unsafe { Avx([_mm256_loadu_pd(s.as_ptr()), _mm256_loadu_pd(s.as_ptr().add(4))]) }
+                unsafe {
+                    Avx([
+                        _mm256_loadu_pd(s.as_ptr()),
+                        _mm256_loadu_pd(s.as_ptr().add(4)),
+                    ])
+                }
             } else {
                 let mut a = [f64::NAN; LANES];
                 a[..s.len()].copy_from_slice(s);
@@ -503,7 +565,12 @@ mod avx {
         }
         #[inline(always)]
         fn from_array(a: [f64; LANES]) -> Self {
-            unsafe { Avx([_mm256_loadu_pd(a.as_ptr()), _mm256_loadu_pd(a.as_ptr().add(4))]) }
+            unsafe {
+                Avx([
+                    _mm256_loadu_pd(a.as_ptr()),
+                    _mm256_loadu_pd(a.as_ptr().add(4)),
+                ])
+            }
         }
     }
 }
@@ -527,21 +594,23 @@ struct Group<V> {
     sst: V,
 }
 
-/// Row `t` of the chunk as a slice (a copy into `buf` if `y` is not row-contiguous).
+/// Row `t` of the chunk (`y` is a column slice of a C-contiguous array: rows are contiguous).
 #[inline(always)]
-fn row_of<'b>(y: &ArrayView2<'b, f64>, t: usize, buf: &'b mut [f64]) -> &'b [f64] {
-    let r = y.index_axis_move(Axis(0), t);
-    match r.to_slice() {
-        Some(sl) => sl,
-        None => {
-            buf.iter_mut().zip(r.iter()).for_each(|(d, &v)| *d = v);
-            buf
-        }
-    }
+fn row_of<'b>(y: &ArrayView2<'b, f64>, t: usize) -> &'b [f64] {
+    y.index_axis_move(Axis(0), t)
+        .to_slice()
+        .expect("rows of a C-contiguous array")
 }
 
+/// Dates per tile of the row loops.
+const TILE: usize = 32;
+
 #[inline(always)]
-fn chunk<V: Lanes>(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2<'_, f64>) -> ChunkOut {
+fn chunk<V: Lanes>(
+    s: &Setup<'_>,
+    y: ArrayView2<'_, f64>,
+    mut out: ArrayViewMut2<'_, f64>,
+) -> ChunkOut {
     let p = s.p;
     let (t_len, nc) = y.dim();
     let n_groups = nc.div_ceil(LANES);
@@ -568,41 +637,42 @@ fn chunk<V: Lanes>(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2
             sst: V::zero(),
         })
         .collect();
-    let mut rowbuf = vec![0.0; nc];
     let one = V::splat(1.0);
+    let _ = npp;
 
     // ---- pass 1: XᵀX (upper triangle), Xᵀy, Σy, counts ---------------------------------
-    let mut xx = vec![V::zero(); npp];
-    let mut xs = vec![V::zero(); p];
-    for t in 0..t_len {
-        let yr = row_of(&y, t, &mut rowbuf);
-        if !s.row_ok[t] {
-            n_inf += yr.iter().filter(|v| v.is_infinite()).count();
-            continue;
-        }
-        let x = &s.xrows[t * p..(t + 1) * p];
-        let mut q = 0;
-        for a in 0..p {
-            xs[a] = V::splat(x[a]);
-            for b in a..p {
-                xx[q] = V::splat(x[a] * x[b]);
-                q += 1;
+    // Rows are taken in tiles of TILE dates; each lane group runs through a tile with its sums
+    // hot in L1 (the order of the additions per asset is still the date order).
+    for t0 in (0..t_len).step_by(TILE) {
+        let t1 = (t0 + TILE).min(t_len);
+        let rows: Vec<&[f64]> = (t0..t1).map(|t| row_of(&y, t)).collect();
+        for (t, yr) in (t0..t1).zip(rows.iter()) {
+            if !s.row_ok[t] {
+                n_inf += yr.iter().filter(|v| v.is_infinite()).count();
             }
         }
         for (g, gs) in groups.iter_mut().enumerate() {
-            let yv = V::load(&yr[span(g)]);
-            let m = yv.finite();
-            n_inf += yv.n_inf();
-            let yz = yv.and(m);
-            let mf = one.and(m);
-            gs.cnt = gs.cnt.add(mf);
-            for (acc, &v) in gs.xtx.iter_mut().zip(xx.iter()) {
-                *acc = acc.fma(mf, v);
+            let sp = span(g);
+            for (t, yr) in (t0..t1).zip(rows.iter()) {
+                if !s.row_ok[t] {
+                    continue;
+                }
+                let x = &s.xrows[t * p..(t + 1) * p];
+                let xx = &s.xxrows[t * npp..(t + 1) * npp];
+                let yv = V::load(&yr[sp.clone()]);
+                let m = yv.finite();
+                n_inf += yv.n_inf();
+                let yz = yv.and(m);
+                let mf = one.and(m);
+                gs.cnt = gs.cnt.add(mf);
+                for (acc, &v) in gs.xtx.iter_mut().zip(xx.iter()) {
+                    *acc = acc.fma(mf, V::splat(v));
+                }
+                for (acc, &xa) in gs.xty.iter_mut().zip(x.iter()) {
+                    *acc = acc.fma(V::splat(xa), yz);
+                }
+                gs.sy = gs.sy.add(yz);
             }
-            for (acc, &xa) in gs.xty.iter_mut().zip(xs.iter()) {
-                *acc = acc.fma(xa, yz);
-            }
-            gs.sy = gs.sy.add(yz);
         }
     }
 
@@ -632,7 +702,9 @@ fn chunk<V: Lanes>(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2
                 }
                 b_vec[a] = xty[a][l];
             }
-            let Some(ch) = Cholesky::new(&a_full, p) else { continue };
+            let Some(ch) = Cholesky::new(&a_full, p) else {
+                continue;
+            };
             ch.solve_in_place(&mut b_vec);
             for a in 0..p {
                 beta[a][l] = b_vec[a];
@@ -655,7 +727,11 @@ fn chunk<V: Lanes>(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2
                 .map(|j| {
                     V::from_array(std::array::from_fn(|l| {
                         let lj = gs.lag_of[l];
-                        if j < lj { 1.0 - (j + 1) as f64 / (lj + 1) as f64 } else { 0.0 }
+                        if j < lj {
+                            1.0 - (j + 1) as f64 / (lj + 1) as f64
+                        } else {
+                            0.0
+                        }
                     }))
                 })
                 .collect();
@@ -670,84 +746,101 @@ fn chunk<V: Lanes>(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2
     let nan = V::splat(f64::NAN);
     let mut sc = vec![V::zero(); p];
     let mut u = vec![V::zero(); p];
-    for t in 0..t_len {
-        let yr = row_of(&y, t, &mut rowbuf);
-        let mut orow = out.row_mut(t);
-        let or: &mut [f64] = orow.as_slice_mut().expect("rows of a C-contiguous output");
-        if !s.row_ok[t] {
-            or.iter_mut().for_each(|v| *v = f64::NAN);
-            continue;
-        }
-        let x = &s.xrows[t * p..(t + 1) * p];
-        for a in 0..p {
-            xs[a] = V::splat(x[a]);
+    let mut xs = vec![V::zero(); p];
+    for t0 in (0..t_len).step_by(TILE) {
+        let t1 = (t0 + TILE).min(t_len);
+        let rows: Vec<&[f64]> = (t0..t1).map(|t| row_of(&y, t)).collect();
+        let mut otile = out.slice_mut(ndarray::s![t0..t1, ..]);
+        let mut orows: Vec<&mut [f64]> = otile
+            .outer_iter_mut()
+            .map(|r| r.into_slice().expect("rows of a C-contiguous output"))
+            .collect();
+        for (t, or) in (t0..t1).zip(orows.iter_mut()) {
+            if !s.row_ok[t] {
+                or.iter_mut().for_each(|v| *v = f64::NAN);
+            }
         }
         for (g, gs) in groups.iter_mut().enumerate() {
-            let yv = V::load(&yr[span(g)]);
-            let used = yv.finite().and(gs.valid);
-            let yz = yv.and(used);
-            let mut fit = V::zero();
-            for (bv, &xa) in gs.beta.iter().zip(xs.iter()) {
-                fit = fit.fma(xa, *bv);
-            }
-            let e = yz.sub(fit).and(used);
-            V::select(used, e, nan).store(&mut or[span(g)]);
-            let d = if centre { yz.sub(gs.ybar).and(used) } else { yz };
-            gs.ssr = gs.ssr.fma(e, e);
-            gs.sst = gs.sst.fma(d, d);
-            if !hac || !used.any() {
-                continue; // a row no lane uses adds exact zeros to the HAC sums: skip it
-            }
-            // s_t = x_t e_t; z_t = Σ_j w_j s_{t−j}; u = s/2 + z; B += s uᵀ. The lag buffer is
-            // circular: logical lag j+1 sits in slot (head + j) mod lmax.
-            let lmax = gs.wts.len();
-            for a in 0..p {
-                sc[a] = xs[a].mul(e);
-            }
-            for a in 0..p {
-                let mut z = V::zero();
-                let mut slot = gs.head;
-                for j in 0..lmax {
-                    z = z.fma(gs.wts[j], gs.ring[slot * p + a]);
-                    slot = if slot + 1 == lmax { 0 } else { slot + 1 };
+            let sp = span(g);
+            for ((t, yr), or) in (t0..t1).zip(rows.iter()).zip(orows.iter_mut()) {
+                if !s.row_ok[t] {
+                    continue;
                 }
-                u[a] = z.fma(half, sc[a]);
-            }
-            for a in 0..p {
-                let sa = sc[a];
-                let row = &mut gs.bmat[a * p..(a + 1) * p];
-                for (acc, ub) in row.iter_mut().zip(u.iter()) {
-                    *acc = acc.fma(sa, *ub);
+                let x = &s.xrows[t * p..(t + 1) * p];
+                for a in 0..p {
+                    xs[a] = V::splat(x[a]);
                 }
-            }
-            if lmax > 0 {
-                let h = if gs.head == 0 { lmax - 1 } else { gs.head - 1 };
-                if used.all() {
-                    // every lane moves one lag on: overwrite the oldest slot, move the head
-                    for a in 0..p {
-                        gs.ring[h * p + a] = sc[a];
-                    }
+                let yv = V::load(&yr[sp.clone()]);
+                let used = yv.finite().and(gs.valid);
+                let yz = yv.and(used);
+                let mut fit = V::zero();
+                for (bv, &xa) in gs.beta.iter().zip(xs.iter()) {
+                    fit = fit.fma(xa, *bv);
+                }
+                let e = yz.sub(fit).and(used);
+                V::select(used, e, nan).store(&mut or[sp.clone()]);
+                let d = if centre {
+                    yz.sub(gs.ybar).and(used)
                 } else {
-                    // The lanes that skip this row must keep their lags: rotate their slots
-                    // back by one so that their logical order is unchanged.
-                    let nxt = |q: usize| if q + 1 == lmax { 0 } else { q + 1 };
-                    for a in 0..p {
-                        let saved = gs.ring[h * p + a];
-                        let mut q = h;
-                        gs.ring[q * p + a] = V::select(used, sc[a], gs.ring[nxt(q) * p + a]);
-                        for _ in 1..lmax - 1 {
-                            q = nxt(q);
-                            gs.ring[q * p + a] = V::select(used, gs.ring[q * p + a], gs.ring[nxt(q) * p + a]);
-                        }
-                        if lmax > 1 {
-                            q = nxt(q);
-                            gs.ring[q * p + a] = V::select(used, gs.ring[q * p + a], saved);
-                        } else {
-                            gs.ring[q * p + a] = V::select(used, sc[a], saved);
-                        }
+                    yz
+                };
+                gs.ssr = gs.ssr.fma(e, e);
+                gs.sst = gs.sst.fma(d, d);
+                if !hac || !used.any() {
+                    continue; // a row no lane uses adds exact zeros to the HAC sums: skip it
+                }
+                // s_t = x_t e_t; z_t = Σ_j w_j s_{t−j}; u = s/2 + z; B += s uᵀ. The lag buffer is
+                // circular: logical lag j+1 sits in slot (head + j) mod lmax.
+                let lmax = gs.wts.len();
+                for a in 0..p {
+                    sc[a] = xs[a].mul(e);
+                }
+                for a in 0..p {
+                    let mut z = V::zero();
+                    let mut slot = gs.head;
+                    for j in 0..lmax {
+                        z = z.fma(gs.wts[j], gs.ring[slot * p + a]);
+                        slot = if slot + 1 == lmax { 0 } else { slot + 1 };
+                    }
+                    u[a] = z.fma(half, sc[a]);
+                }
+                for a in 0..p {
+                    let sa = sc[a];
+                    let row = &mut gs.bmat[a * p..(a + 1) * p];
+                    for (acc, ub) in row.iter_mut().zip(u.iter()) {
+                        *acc = acc.fma(sa, *ub);
                     }
                 }
-                gs.head = h;
+                if lmax > 0 {
+                    let h = if gs.head == 0 { lmax - 1 } else { gs.head - 1 };
+                    if used.all() {
+                        // every lane moves one lag on: overwrite the oldest slot, move the head
+                        for a in 0..p {
+                            gs.ring[h * p + a] = sc[a];
+                        }
+                    } else {
+                        // The lanes that skip this row must keep their lags: rotate their slots
+                        // back by one so that their logical order is unchanged.
+                        let nxt = |q: usize| if q + 1 == lmax { 0 } else { q + 1 };
+                        for a in 0..p {
+                            let saved = gs.ring[h * p + a];
+                            let mut q = h;
+                            gs.ring[q * p + a] = V::select(used, sc[a], gs.ring[nxt(q) * p + a]);
+                            for _ in 1..lmax - 1 {
+                                q = nxt(q);
+                                gs.ring[q * p + a] =
+                                    V::select(used, gs.ring[q * p + a], gs.ring[nxt(q) * p + a]);
+                            }
+                            if lmax > 1 {
+                                q = nxt(q);
+                                gs.ring[q * p + a] = V::select(used, gs.ring[q * p + a], saved);
+                            } else {
+                                gs.ring[q * p + a] = V::select(used, sc[a], saved);
+                            }
+                        }
+                    }
+                    gs.head = h;
+                }
             }
         }
     }
@@ -799,7 +892,11 @@ fn chunk<V: Lanes>(s: &Setup<'_>, y: ArrayView2<'_, f64>, mut out: ArrayViewMut2
                 unshift(prm, cv, s.shift, p);
             }
             o.ssr[j] = ssr[l];
-            let r2 = if sst[l] > 0.0 { 1.0 - ssr[l] / sst[l] } else { f64::NAN };
+            let r2 = if sst[l] > 0.0 {
+                1.0 - ssr[l] / sst[l]
+            } else {
+                f64::NAN
+            };
             o.r2[j] = r2;
             o.r2_adj[j] = 1.0 - (n_obs - k_const) / df * (1.0 - r2);
         }
@@ -875,13 +972,21 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((self.0 >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
         }
     }
 
     /// Plain per-asset reference: drop missing rows, normal equations, explicit Γ_j sums.
-    fn reference(y: &[f64], f: &Array2<f64>, intercept: bool, lags: Option<usize>) -> (Vec<f64>, Vec<f64>, f64) {
+    fn reference(
+        y: &[f64],
+        f: &Array2<f64>,
+        intercept: bool,
+        lags: Option<usize>,
+    ) -> (Vec<f64>, Vec<f64>, f64) {
         let (t_len, k) = f.dim();
         let p = k + intercept as usize;
         let mut xs = Vec::new();
@@ -926,10 +1031,18 @@ mod tests {
                 }
             }
             Some(l) => {
-                let s: Vec<Vec<f64>> = xs.iter().zip(&e).map(|(x, &ee)| x.iter().map(|v| v * ee).collect()).collect();
+                let s: Vec<Vec<f64>> = xs
+                    .iter()
+                    .zip(&e)
+                    .map(|(x, &ee)| x.iter().map(|v| v * ee).collect())
+                    .collect();
                 let mut m = vec![0.0; p * p];
                 for j in 0..=l.min(n - 1) {
-                    let w = if j == 0 { 1.0 } else { 1.0 - j as f64 / (l + 1) as f64 };
+                    let w = if j == 0 {
+                        1.0
+                    } else {
+                        1.0 - j as f64 / (l + 1) as f64
+                    };
                     for t in j..n {
                         for a_ in 0..p {
                             for b_ in 0..p {
@@ -976,7 +1089,11 @@ mod tests {
     fn matches_the_per_asset_reference_on_ragged_histories() {
         let (y, mut f) = data(120, 11, 3, 7);
         f[[5, 1]] = f64::NAN; // a missing factor row drops the date for every asset
-        for (cov, lags) in [(Cov::NonRobust, None), (Cov::Hac, Some(4)), (Cov::Hac, None)] {
+        for (cov, lags) in [
+            (Cov::NonRobust, None),
+            (Cov::Hac, Some(4)),
+            (Cov::Hac, None),
+        ] {
             let out = time_series_regress(y.view(), f.view(), true, cov, lags, 5).unwrap();
             for i in 0..11 {
                 let col: Vec<f64> = y.column(i).to_vec();
@@ -990,7 +1107,10 @@ mod tests {
                 for a in 0..4 {
                     assert!(close(out.params[[i, a]], b[a], 1e-12), "{cov:?} {i} {a}");
                     for bb in 0..4 {
-                        assert!(close(out.cov[[i, a, bb]], c[a * 4 + bb], 1e-10), "{cov:?} {i} {a} {bb}");
+                        assert!(
+                            close(out.cov[[i, a, bb]], c[a * 4 + bb], 1e-10),
+                            "{cov:?} {i} {a} {bb}"
+                        );
                     }
                 }
                 assert!(close(out.ssr[i], ssr, 1e-12));
@@ -1021,7 +1141,10 @@ mod tests {
         let fc = Array2::from_elem((40, 1), 0.5);
         let out = time_series_regress(y.view(), fc.view(), true, Cov::Hac, Some(2), 4).unwrap();
         assert!(out.params.row(1).iter().all(|v| v.is_nan()));
-        assert_eq!(out.nobs[1] as usize, y.column(1).iter().filter(|v| v.is_finite()).count());
+        assert_eq!(
+            out.nobs[1] as usize,
+            y.column(1).iter().filter(|v| v.is_finite()).count()
+        );
     }
 
     #[test]
@@ -1039,10 +1162,20 @@ mod tests {
     #[test]
     fn no_intercept_and_thread_count_independence() {
         let (y, f) = data(200, 37, 4, 11);
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        let a = one.install(|| time_series_regress(y.view(), f.view(), false, Cov::Hac, Some(3), 6).unwrap());
-        let b = two.install(|| time_series_regress(y.view(), f.view(), false, Cov::Hac, Some(3), 6).unwrap());
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let a = one.install(|| {
+            time_series_regress(y.view(), f.view(), false, Cov::Hac, Some(3), 6).unwrap()
+        });
+        let b = two.install(|| {
+            time_series_regress(y.view(), f.view(), false, Cov::Hac, Some(3), 6).unwrap()
+        });
         assert_eq!(a.params.as_slice().unwrap(), b.params.as_slice().unwrap());
         assert_eq!(a.cov.as_slice().unwrap(), b.cov.as_slice().unwrap());
         for i in 0..37 {
@@ -1054,20 +1187,39 @@ mod tests {
             }
         }
         // An asset's result does not depend on its neighbours in the lane group.
-        let single = time_series_regress(y.slice(ndarray::s![.., 9..10]), f.view(), false, Cov::Hac, Some(3), 6).unwrap();
+        let single = time_series_regress(
+            y.slice(ndarray::s![.., 9..10]),
+            f.view(),
+            false,
+            Cov::Hac,
+            Some(3),
+            6,
+        )
+        .unwrap();
         assert_eq!(single.params.row(0), a.params.row(9));
-        assert_eq!(single.cov.index_axis(Axis(0), 0), a.cov.index_axis(Axis(0), 9));
+        assert_eq!(
+            single.cov.index_axis(Axis(0), 0),
+            a.cov.index_axis(Axis(0), 9)
+        );
     }
 
     #[test]
     fn simd_and_portable_builds_agree_bit_for_bit_and_short_lags_work() {
         let (y, f) = data(150, 300, 3, 5); // more than one chunk, a partial lane group
-        for (cov, lags) in [(Cov::Hac, None), (Cov::Hac, Some(1)), (Cov::Hac, Some(0)), (Cov::NonRobust, None)] {
+        for (cov, lags) in [
+            (Cov::Hac, None),
+            (Cov::Hac, Some(1)),
+            (Cov::Hac, Some(0)),
+            (Cov::NonRobust, None),
+        ] {
             let a = regress_impl(y.view(), f.view(), true, cov, lags, 5, false).unwrap();
             let b = regress_impl(y.view(), f.view(), true, cov, lags, 5, true).unwrap();
             assert_eq!(a.params.as_slice().unwrap(), b.params.as_slice().unwrap());
             assert_eq!(a.cov.as_slice().unwrap(), b.cov.as_slice().unwrap());
-            assert_eq!(a.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            assert_eq!(
+                a.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
             assert_eq!(a.r2.as_slice().unwrap(), b.r2.as_slice().unwrap());
             for i in [0usize, 137, 299] {
                 let col: Vec<f64> = y.column(i).to_vec();
@@ -1079,7 +1231,10 @@ mod tests {
                 let (bb, c, _) = reference(&col, &f, true, l);
                 for j in 0..4 {
                     assert!(close(a.params[[i, j]], bb[j], 1e-12));
-                    assert!(close(a.cov[[i, j, j]], c[j * 4 + j], 1e-10), "{cov:?} {lags:?} {i} {j}");
+                    assert!(
+                        close(a.cov[[i, j, j]], c[j * 4 + j], 1e-10),
+                        "{cov:?} {lags:?} {i} {j}"
+                    );
                 }
             }
         }

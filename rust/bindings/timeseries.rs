@@ -37,7 +37,9 @@ fn time_series_regress<'py>(
 ) -> PyResult<TsPy<'py>> {
     let cov = timeseries::Cov::parse(cov).map_err(to_py_err)?;
     let (yv, fv) = (y.as_array(), factors.as_array());
-    let o = run(py, || timeseries::time_series_regress(yv, fv, intercept, cov, lags, min_obs))?;
+    let o = run(py, || {
+        timeseries::time_series_regress(yv, fv, intercept, cov, lags, min_obs)
+    })?;
     Ok((
         o.params.into_pyarray(py),
         o.cov.into_pyarray(py),
