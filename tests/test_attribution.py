@@ -23,7 +23,7 @@ def fitted():
     r = res.returns
     cap = np.nan_to_num(panel["market_cap"])
     w = np.zeros_like(cap)
-    w[1:] = cap[:-1] / cap[:-1].sum(axis=1, keepdims=True)  # cap weights of t−1 earn returns[t]
+    w[1:] = cap[:-1]  # caps of t−1 (normalised below) earn returns[t]
     w[~np.isfinite(r)] = 0.0
     tot = w.sum(axis=1, keepdims=True)
     w = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)  # fully invested where returns exist
