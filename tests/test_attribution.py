@@ -29,7 +29,8 @@ def fitted():
     w = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)  # fully invested where returns exist
     rng = np.random.default_rng(5)
     b = np.where(np.isfinite(r), rng.random(r.shape), 0.0)
-    b /= b.sum(axis=1, keepdims=True)
+    tb = b.sum(axis=1, keepdims=True)
+    b = np.divide(b, tb, out=np.zeros_like(b), where=tb > 0)
     return dict(panel=panel, ex=ex, res=res, r=r, w=w, b=b)
 
 
