@@ -9,7 +9,7 @@ empyrical (empyrical-reloaded 0.7), which the tests check against:
   compounded as 0 (empyrical's ``cum_returns_final``/``annual_return``);
 - ``annual_volatility``: ``std(r, ddof=1) · √P`` over the finite periods;
 - ``sharpe_ratio``: ``mean(r − rf) / std(r − rf, ddof=1) · √P`` (a series without dispersion has
-  standard deviation 0, so ±inf, or NaN for 0/0);
+  standard deviation 0, so ±inf, or NaN for 0/0; the same rule for the information ratio);
 - ``sortino_ratio``: ``mean(r − req) · P / (√mean(min(r − req, 0)²) · √P)``;
 - ``max_drawdown``: the most negative ``(W_t − max_{s≤t} W_s) / max_{s≤t} W_s`` of the wealth path
   ``W`` started at 1 before the first period (so a first-period loss is a drawdown); ≤ 0;
@@ -116,9 +116,10 @@ def _nanmean(x: np.ndarray) -> np.ndarray:
         return np.where(n > 0, np.nansum(x, axis=0) / n, np.nan)
 
 
-def _nanstd(x: np.ndarray) -> np.ndarray:
-    """Standard deviation (ddof 1) over the finite values; 0 for a constant series (empyrical's
-    zero-dispersion rule: the rounding noise of a constant series is not dispersion)."""
+def _nanstd(x: np.ndarray, zero_dispersion: bool = True) -> np.ndarray:
+    """Standard deviation (ddof 1) over the finite values. With ``zero_dispersion`` a constant
+    series has 0 (empyrical's rule for the ratios: the rounding noise of a constant series is not
+    dispersion); empyrical's ``annual_volatility`` keeps the raw value."""
     fin = np.isfinite(x)
     n = fin.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -128,6 +129,8 @@ def _nanstd(x: np.ndarray) -> np.ndarray:
         xmax = np.where(fin, x, -np.inf).max(axis=0) if x.shape[0] else np.full(x.shape[1:], -np.inf)
         xmin = np.where(fin, x, np.inf).min(axis=0) if x.shape[0] else np.full(x.shape[1:], np.inf)
     sd = np.where(n < 2, np.nan, sd)
+    if not zero_dispersion:
+        return sd
     return np.where((xmax == xmin) & np.isfinite(sd), 0.0, sd)
 
 
@@ -152,7 +155,7 @@ def annual_return(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
 
 
 def _annual_volatility(r: np.ndarray, ppy: float) -> np.ndarray:
-    return _nanstd(r) * np.sqrt(ppy)
+    return _nanstd(r, zero_dispersion=False) * np.sqrt(ppy)
 
 
 def annual_volatility(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
