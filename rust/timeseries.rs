@@ -605,6 +605,18 @@ fn row_of<'b>(y: &ArrayView2<'b, f64>, t: usize) -> &'b [f64] {
 /// Dates per tile of the row loops.
 const TILE: usize = 32;
 
+/// Copy the rows of a tile (each `nc` values) into `buf`, group-major: `buf[(g·TILE + tt)·LANES
+/// + l] = rows[tt][g·LANES + l]`; padding lanes stay NaN.
+#[inline(always)]
+fn fill_tile(rows: &[&[f64]], buf: &mut [f64]) {
+    for (tt, r) in rows.iter().enumerate() {
+        for (g, piece) in r.chunks(LANES).enumerate() {
+            let dst = (g * TILE + tt) * LANES;
+            buf[dst..dst + piece.len()].copy_from_slice(piece);
+        }
+    }
+}
+
 #[inline(always)]
 fn chunk<V: Lanes>(
     s: &Setup<'_>,
@@ -638,7 +650,10 @@ fn chunk<V: Lanes>(
         })
         .collect();
     let one = V::splat(1.0);
-    let _ = npp;
+    // One tile of y (and of the residuals), group-major: [group][date in tile][lane], so that a
+    // group reads contiguous memory; lanes past the chunk's last asset are NaN (unused).
+    let mut ybuf = vec![f64::NAN; n_groups * TILE * LANES];
+    let mut obuf = vec![f64::NAN; n_groups * TILE * LANES];
 
     // ---- pass 1: XᵀX (upper triangle), Xᵀy, Σy, counts ---------------------------------
     // Rows are taken in tiles of TILE dates; each lane group runs through a tile with its sums
@@ -651,15 +666,15 @@ fn chunk<V: Lanes>(
                 n_inf += yr.iter().filter(|v| v.is_infinite()).count();
             }
         }
+        fill_tile(&rows, &mut ybuf);
         for (g, gs) in groups.iter_mut().enumerate() {
-            let sp = span(g);
-            for (t, yr) in (t0..t1).zip(rows.iter()) {
+            for (tt, t) in (t0..t1).enumerate() {
                 if !s.row_ok[t] {
                     continue;
                 }
                 let x = &s.xrows[t * p..(t + 1) * p];
                 let xx = &s.xxrows[t * npp..(t + 1) * npp];
-                let yv = V::load(&yr[sp.clone()]);
+                let yv = V::load(&ybuf[(g * TILE + tt) * LANES..(g * TILE + tt + 1) * LANES]);
                 let m = yv.finite();
                 n_inf += yv.n_inf();
                 let yz = yv.and(m);
@@ -755,22 +770,18 @@ fn chunk<V: Lanes>(
             .outer_iter_mut()
             .map(|r| r.into_slice().expect("rows of a C-contiguous output"))
             .collect();
-        for (t, or) in (t0..t1).zip(orows.iter_mut()) {
-            if !s.row_ok[t] {
-                or.iter_mut().for_each(|v| *v = f64::NAN);
-            }
-        }
+        fill_tile(&rows, &mut ybuf);
         for (g, gs) in groups.iter_mut().enumerate() {
-            let sp = span(g);
-            for ((t, yr), or) in (t0..t1).zip(rows.iter()).zip(orows.iter_mut()) {
+            for (tt, t) in (t0..t1).enumerate() {
                 if !s.row_ok[t] {
                     continue;
                 }
+                let at = (g * TILE + tt) * LANES..(g * TILE + tt + 1) * LANES;
                 let x = &s.xrows[t * p..(t + 1) * p];
                 for a in 0..p {
                     xs[a] = V::splat(x[a]);
                 }
-                let yv = V::load(&yr[sp.clone()]);
+                let yv = V::load(&ybuf[at.clone()]);
                 let used = yv.finite().and(gs.valid);
                 let yz = yv.and(used);
                 let mut fit = V::zero();
@@ -778,7 +789,7 @@ fn chunk<V: Lanes>(
                     fit = fit.fma(xa, *bv);
                 }
                 let e = yz.sub(fit).and(used);
-                V::select(used, e, nan).store(&mut or[sp.clone()]);
+                V::select(used, e, nan).store(&mut obuf[at]);
                 let d = if centre {
                     yz.sub(gs.ybar).and(used)
                 } else {
@@ -841,6 +852,18 @@ fn chunk<V: Lanes>(
                     }
                     gs.head = h;
                 }
+            }
+        }
+        // The tile's residuals, group-major in obuf, back to the output rows.
+        for (tt, (t, or)) in (t0..t1).zip(orows.iter_mut()).enumerate() {
+            if !s.row_ok[t] {
+                or.iter_mut().for_each(|v| *v = f64::NAN);
+                continue;
+            }
+            for g in 0..n_groups {
+                let sp = span(g);
+                let src = (g * TILE + tt) * LANES;
+                or[sp.clone()].copy_from_slice(&obuf[src..src + sp.len()]);
             }
         }
     }
