@@ -9,7 +9,8 @@
 //! ```text
 //! x_t        = Σ_{i covered} a_i B_i                    (exposures, K)
 //! c_{k,t}    = x_{k,t} f_{k,t}                          (factor contributions)
-//! specific_t = Σ_{i covered} a_i (r_i − B_i f_t)        (specific return)
+//! specific_t = Σ_{i covered} a_i (r_i − B_i f_t)        (specific return, computed as
+//!              Σ_{i covered} a_i r_i − Σ_k c_{k,t})
 //! unexpl_t   = Σ_{i not covered} a_i r_i                (return the model cannot decompose)
 //! gross_t    = Σ_i a_i r_i = Σ_k c_{k,t} + specific_t + unexpl_t   (up to rounding)
 //! ```
@@ -171,7 +172,11 @@ pub fn attribute(inp: &Inputs<'_>) -> Result<Output> {
                     _ => None,
                 };
                 let sty = src.map(|s| &s_all[s * n * ks..(s + 1) * n * ks]);
-                let (mut specific, mut unexpl, mut gross, mut missing) = (0.0, 0.0, 0.0, 0usize);
+                let (mut covered_gross, mut unexpl, mut gross, mut missing) = (0.0, 0.0, 0.0, 0usize);
+                let fs = &fr[m + g..];
+                // When every style has a return (the usual case) a covered asset only needs
+                // finite styles; otherwise its styles without a return must be exactly 0.
+                let all_styles_f = fs.iter().all(|v| v.is_finite());
                 for i in 0..n {
                     let wi = w[i];
                     let mut a = if wi.is_finite() { wi } else { 0.0 };
@@ -197,41 +202,36 @@ pub fn attribute(inp: &Inputs<'_>) -> Result<Output> {
                     };
                     let code = codes.map_or(-1, |c| c[i]);
                     let bi = &sty[i * ks..(i + 1) * ks];
-                    let fs = &fr[m + g..];
-                    let covered = (code < 0 || fr[m + code as usize].is_finite())
-                        && bi
-                            .iter()
-                            .zip(fs)
-                            .all(|(&v, &fj)| v.is_finite() && (v == 0.0 || fj.is_finite()));
-                    if !covered {
+                    let mut ok = code < 0 || fr[m + code as usize].is_finite();
+                    for &v in bi {
+                        ok &= v.is_finite();
+                    }
+                    if ok && !all_styles_f {
+                        ok = bi.iter().zip(fs).all(|(&v, &fj)| v == 0.0 || fj.is_finite());
+                    }
+                    if !ok {
                         unexpl += ar;
                         continue;
                     }
-                    // u = r − B_i f, and x += a B_i
-                    let mut u = ri;
+                    covered_gross += ar;
                     if market {
-                        u -= fr[0];
                         xs[0] += a;
                     }
                     if code >= 0 {
-                        let q = m + code as usize;
-                        u -= fr[q];
-                        xs[q] += a;
+                        xs[m + code as usize] += a;
                     }
-                    let xst = &mut xs[m + g..];
-                    for j in 0..ks {
-                        let v = bi[j];
-                        if v != 0.0 {
-                            u -= v * fs[j];
-                            xst[j] += a * v;
-                        }
+                    for (xj, &v) in xs[m + g..].iter_mut().zip(bi) {
+                        *xj += a * v;
                     }
-                    specific += a * u;
                 }
+                // c = x ∘ f (a factor nobody covered has x = 0 and contributes 0 even if f is
+                // NaN); specific = Σ_covered a r − Σ_k c_k = Σ_covered a (r − B f).
+                let mut factor_part = 0.0;
                 for q in 0..k {
-                    // a factor nobody covered is exposed 0: its contribution is 0 even if f is NaN
                     cs[q] = if xs[q] == 0.0 { 0.0 } else { xs[q] * fr[q] };
+                    factor_part += cs[q];
                 }
+                let specific = covered_gross - factor_part;
                 *sc = [specific, unexpl, gross, missing as f64];
             });
     } else {
