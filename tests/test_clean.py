@@ -487,3 +487,52 @@ def test_fused_bad_arguments():
         core.standardize(x, None, None, "zscore", 3.0)
     with pytest.raises(ValueError, match="limit must be finite and > 0"):
         core.standardize(x, None, None, "sigma", -1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Labelled inputs: Polars frames in, frames out; a Panel is refused with the field to take
+# ---------------------------------------------------------------------------------------------
+
+
+def test_frames_in_frames_out_and_the_date_column_is_never_a_value():
+    import polars as pl
+
+    dates = np.arange("2024-01-01", 4, dtype="datetime64[D]")
+    x = np.array([[1.0, 2.0, 4.0], [3.0, np.nan, 1.0], [0.5, 0.2, 0.1], [9.0, 8.0, 7.0]])
+    wide = pl.DataFrame({"date": dates, "A": x[:, 0], "B": x[:, 1], "C": x[:, 2]})
+    out = ff.standardize(wide)
+    assert isinstance(out, pl.DataFrame) and out.columns == ["date", "A", "B", "C"]
+    assert out["date"].to_list() == wide["date"].to_list()  # the dates are labels, not data
+    assert_allclose(out.select("A", "B", "C").to_numpy(), ff.standardize(x), rtol=1e-15)
+    long = wide.unpivot(index="date", variable_name="asset", value_name="signal")
+    out_long = ff.rank(long)
+    assert out_long.columns == ["date", "asset", "signal"]
+    back = out_long.sort("date", "asset")["signal"].to_numpy().reshape(4, 3)
+    assert_allclose(back, ff.rank(x), rtol=1e-15, equal_nan=True)
+    # weights as a frame with other labels are refused
+    w = pl.DataFrame({"date": dates, "C": np.ones(4), "B": np.ones(4), "A": np.ones(4)})
+    with pytest.raises(ValueError, match="different assets"):
+        ff.standardize(wide, weights=w)
+    # a text column that is not the date is refused, never turned into numbers
+    bad = wide.with_columns(pl.lit("x").alias("note"))
+    with pytest.raises(ValueError, match="note"):
+        ff.standardize(bad)
+
+
+def test_a_panel_or_a_masked_array_is_refused_with_what_to_pass():
+    p = ff.Panel(["2024-01-01", "2024-01-02"], ["A", "B"], {"returns": np.ones((2, 2))})
+    with pytest.raises(TypeError, match=r"x is a Panel; pass one of its fields, e.g. x=panel\['returns'\]"):
+        ff.standardize(p)
+    m = np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]])
+    with pytest.raises(TypeError, match="masked array"):
+        ff.winsorize(m)
+
+
+def test_gics_codes_work_in_the_cleaning_kernels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 40))
+    dense = rng.integers(0, 3, (5, 40))
+    gics = np.array([10101010, 15101010, 45102010])[dense]
+    assert_array_equal(ff.standardize(x, industry=gics), ff.standardize(x, industry=dense))
+    assert_array_equal(ff.winsorize(x, "mad", 1.0, industry=gics), ff.winsorize(x, "mad", 1.0, industry=dense))
+    assert_array_equal(ff.neutralize(x, industry=gics), ff.neutralize(x, industry=dense))

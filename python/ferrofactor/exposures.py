@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor import _core
+from ferrofactor import _core, clean
 from ferrofactor._validate import (
     as_assets,
     as_dates,
@@ -55,6 +55,8 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
 )
+from ferrofactor.descriptors import compute_descriptors
+from ferrofactor.panel import Panel
 from ferrofactor.results import Result, Summary, readonly
 
 __all__ = ["DEFAULT_STYLES", "Exposures"]
@@ -252,11 +254,17 @@ class Exposures(Result):
         check_same_labels(what, dates, assets, "exposures", self._dates, self._assets)
 
     # -- frames and summary ---------------------------------------------------------------
+    @property
+    def kinds(self) -> list[str]:
+        """What :meth:`to_polars` can return: ``"exposures"``, ``"industry"`` and each style."""
+        return ["exposures"] + (["industry"] if self._industry is not None else []) + self.style_names
+
     def to_polars(self, kind: str | None = None, form: str = "long") -> pl.DataFrame:
         """The exposures as a Polars frame.
 
-        ``kind="exposures"`` (default, long only): one row per (date, asset) with a column per
-        style and ``industry`` as its label (String, null = none); joinable on (date, asset).
+        ``kind="exposures"`` (default): one row per (date, asset) with a column per style and
+        ``industry`` as its label (String, null = none); joinable on (date, asset). It is the
+        same frame in both forms (it is already wide in the styles).
         ``kind=<style name>``: one style, ``form="wide"`` (date × asset) or ``"long"``.
         ``kind="industry"``: the industry labels, wide or long.
         """
@@ -264,9 +272,7 @@ class Exposures(Result):
         if form not in ("wide", "long"):
             raise ValueError(f"form must be one of ['wide', 'long'], got {form!r}")
         T, N = self.shape
-        if kind == "exposures":
-            if form != "long":
-                raise ValueError("kind='exposures' is long only; use kind=<style name> for a wide frame")
+        if kind == "exposures":  # one row per (date, asset), one column per style: both forms
             frame = self._frame_long_labels(("date", "asset"), (T, N))
             cols = [pl.Series(n, self._styles[:, :, k].reshape(-1)) for k, n in enumerate(self._style_names)]
             if self._industry is not None:
@@ -375,9 +381,6 @@ class Exposures(Result):
         >>> ex.style_names, ex.shape
         (['value', 'momentum', 'quality', 'low_vol'], (300, 100))
         """
-        from ferrofactor.descriptors import compute_descriptors
-        from ferrofactor.panel import Panel
-
         if not isinstance(panel, Panel):
             raise TypeError(f"panel must be a ferrofactor.Panel, got {type(panel).__name__}")
         if cap not in panel:
@@ -442,9 +445,6 @@ class Exposures(Result):
         Exposures
             ``styles`` (T, N, K) in the order of ``styles``; NaN outside the universe.
         """
-        from ferrofactor import clean
-        from ferrofactor.panel import Panel
-
         styles = DEFAULT_STYLES if styles is None else styles
         if not isinstance(styles, Mapping) or not styles:
             raise ValueError("styles must be a non-empty mapping of style → {descriptor: weight}")

@@ -23,7 +23,6 @@ per-date estimates and follows linearmodels' ``FamaMacBeth`` exactly (linearmode
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats

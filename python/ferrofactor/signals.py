@@ -7,7 +7,6 @@ close of ``t`` and earns ``returns[t + 1 ..]``. Nothing here shifts data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -17,7 +16,6 @@ from ferrofactor._validate import (
     as_float_array,
     check_bool,
     check_real,
-    check_same_labels,
     check_shape,
 )
 from ferrofactor.descriptors import _min_periods, momentum
@@ -180,9 +178,9 @@ class MomentumSelection(Result):
     short = property(lambda self: self._short, doc="(R, N) short set.")
     momentum = property(lambda self: self._momentum, doc="(R, N) momentum on rebalance dates.")
     eligible = property(lambda self: self._eligible, doc="(R, N) eligible assets.")
-    n_long = property(lambda self: self._long.sum(axis=1), doc="(R,) size of the long set.")
-    n_short = property(lambda self: self._short.sum(axis=1), doc="(R,) size of the short set.")
-    n_eligible = property(lambda self: self._eligible.sum(axis=1), doc="(R,) eligible assets.")
+    n_long = property(lambda self: readonly(self._long.sum(axis=1)), doc="(R,) size of the long set.")
+    n_short = property(lambda self: readonly(self._short.sum(axis=1)), doc="(R,) size of the short set.")
+    n_eligible = property(lambda self: readonly(self._eligible.sum(axis=1)), doc="(R,) eligible assets.")
 
     def summary(self) -> Summary:
         R = len(self._rebalance)

@@ -35,6 +35,7 @@ mod regress;
 mod risk;
 mod rolling;
 mod timeseries;
+mod validation;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -51,6 +52,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     risk::register(m)?;
     timeseries::register(m)?;
     attribution::register(m)?;
+    validation::register(m)?;
     Ok(())
 }
 
