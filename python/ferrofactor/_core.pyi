@@ -39,6 +39,8 @@ __all__ = [
     "risk_forecast_volatility",
     "risk_bias_paths",
     "risk_min_variance",
+    "time_series_regress",
+    "attribute",
 ]
 
 def set_num_threads(n: int) -> None: ...
@@ -225,6 +227,8 @@ def risk_min_variance(
     factor_cov: npt.NDArray[np.float64],
     specific_var: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
+
+# --- time-series regressions (python/ferrofactor/timeseries.py) and attribution ---
 def time_series_regress(
     y: npt.NDArray[np.float64],
     factors: npt.NDArray[np.float64],
