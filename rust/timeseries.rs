@@ -800,20 +800,23 @@ fn chunk<V: Lanes>(
                 if !hac || !used.any() {
                     continue; // a row no lane uses adds exact zeros to the HAC sums: skip it
                 }
-                // s_t = x_t e_t; z_t = Σ_j w_j s_{t−j}; u = s/2 + z; B += s uᵀ. The lag buffer is
+                // s_t = x_t e_t; u = s/2 + Σ_j w_j s_{t−j}; B += s uᵀ. The lag buffer is
                 // circular: logical lag j+1 sits in slot (head + j) mod lmax.
                 let lmax = gs.wts.len();
                 for a in 0..p {
                     sc[a] = xs[a].mul(e);
                 }
-                for a in 0..p {
-                    let mut z = V::zero();
-                    let mut slot = gs.head;
-                    for j in 0..lmax {
-                        z = z.fma(gs.wts[j], gs.ring[slot * p + a]);
-                        slot = if slot + 1 == lmax { 0 } else { slot + 1 };
+                // u = s/2 + Σ_j w_j s_{t−j}: lags outer, parameters inner (independent sums)
+                for (ua, &sa) in u.iter_mut().zip(sc.iter()) {
+                    *ua = half.mul(sa);
+                }
+                let mut slot = gs.head;
+                for w in gs.wts.iter() {
+                    let rs = &gs.ring[slot * p..slot * p + p];
+                    for (ua, &r) in u.iter_mut().zip(rs) {
+                        *ua = ua.fma(*w, r);
                     }
-                    u[a] = z.fma(half, sc[a]);
+                    slot = if slot + 1 == lmax { 0 } else { slot + 1 };
                 }
                 for a in 0..p {
                     let sa = sc[a];
