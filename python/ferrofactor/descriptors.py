@@ -164,7 +164,9 @@ def volatility(
     """
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_std(returns, window, mp, half_life=half_life)
-    return out * math.sqrt(PERIODS_PER_YEAR) if annualize else out
+    if annualize:
+        out *= math.sqrt(PERIODS_PER_YEAR)
+    return out
 
 
 def market_return(returns, cap=None) -> np.ndarray:

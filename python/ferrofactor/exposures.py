@@ -395,6 +395,9 @@ class Exposures(Result):
                 )
             codes, names = panel[industry], list(panel.labels(industry))
         options = dict(descriptor_options or {})
+        # the builder sets every descriptor to NaN outside the universe (no positive cap), which
+        # is what mask_unlisted does: skip that pass
+        options.setdefault("mask_unlisted", False)
         if "names" not in options:  # only the descriptors the styles use
             spec = DEFAULT_STYLES if styles is None else styles
             if isinstance(spec, Mapping):
