@@ -305,16 +305,17 @@ def panel_from_long(row_dates, row_assets, values):
     return np.array(dates, dtype="datetime64[D]"), np.array(assets, dtype=str), out
 
 
-def point_in_time(rec_assets, rec_report_dates, rec_values, dates, assets, lag=1, max_staleness=365):
+def point_in_time(rec_assets, rec_report_dates, rec_values, dates, assets, report_lag_days=1, max_staleness=365):
     """Point-in-time values by brute force (oracle for ``read_fundamentals``).
 
-    For every panel date d and asset a: among a's records with ``report_date + lag <= d``, take
-    the one with the latest ``report_date``; show its value if ``d - (report_date + lag) <=
+    For every panel date d and asset a: among a's records with ``report_date + report_lag_days <=
+    d``, take the one with the latest ``report_date``; show its value if ``d - (report_date +
+    report_lag_days) <=
     max_staleness`` (None: no limit), else NaN.
     """
     dates = np.asarray(dates, dtype="datetime64[D]")
     rec_assets = [str(a) for a in rec_assets]
-    avail = np.asarray(rec_report_dates, dtype="datetime64[D]") + np.timedelta64(lag, "D")
+    avail = np.asarray(rec_report_dates, dtype="datetime64[D]") + np.timedelta64(report_lag_days, "D")
     out = np.full((len(dates), len(assets)), np.nan)
     for j, a in enumerate(assets):
         mine = [r for r in range(len(rec_assets)) if rec_assets[r] == a]
