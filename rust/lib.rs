@@ -6,6 +6,7 @@
 pub mod clean;
 pub mod codes;
 pub mod error;
+pub mod evaluate;
 pub mod exposures;
 pub mod linalg;
 pub mod panel;

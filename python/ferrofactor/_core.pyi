@@ -157,3 +157,58 @@ def risk_exposures_times(
     v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
 ) -> np.ndarray: ...
 def risk_check_factor_covariance(c: np.ndarray) -> None: ...
+
+# --- evaluate (rust/evaluate.rs; python/ferrofactor/evaluate/signal.py) ---
+def evaluate_forward_returns(returns: npt.NDArray[np.float64], horizons: list[int]) -> npt.NDArray[np.float64]: ...
+def evaluate_ic(
+    signal: npt.NDArray[np.float64],
+    forward: npt.NDArray[np.float64] | None,
+    returns: npt.NDArray[np.float64] | None,
+    lags: list[int] | None,
+    groups: npt.NDArray[np.int32] | None,
+    n_groups: int,
+    weights: npt.NDArray[np.float64] | None,
+    common: bool,
+    method: str,
+    group_adjust: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
+def evaluate_quantile_labels(
+    signal: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.int32] | None,
+    n_groups: int,
+    weights: npt.NDArray[np.float64] | None,
+    common_forward: npt.NDArray[np.float64] | None,
+    kind: str,
+    count: int,
+    values: list[float] | None,
+    by_group: bool,
+) -> npt.NDArray[np.int32]: ...
+def evaluate_quantile_returns(
+    labels: npt.NDArray[np.int32],
+    n_buckets: int,
+    forward: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.int32] | None,
+    n_groups: int,
+    weights: npt.NDArray[np.float64] | None,
+    demean: str,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
+def evaluate_factor_weighted_returns(
+    signal: npt.NDArray[np.float64],
+    forward: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.int32] | None,
+    n_groups: int,
+    common: bool,
+    demeaned: bool,
+    group_neutral: bool,
+    equal_weight: bool,
+) -> npt.NDArray[np.float64]: ...
+def evaluate_quantile_turnover(
+    labels: npt.NDArray[np.int32], n_buckets: int, lags: list[int]
+) -> npt.NDArray[np.float64]: ...
+def evaluate_rank_autocorrelation(
+    signal: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.int32] | None,
+    n_groups: int,
+    common_forward: npt.NDArray[np.float64] | None,
+    lags: list[int],
+) -> npt.NDArray[np.float64]: ...

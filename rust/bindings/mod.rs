@@ -28,6 +28,7 @@ use crate::parallel;
 
 mod clean;
 mod codes;
+mod evaluate;
 mod exposures;
 mod panel;
 mod regress;
@@ -47,6 +48,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    evaluate::register(m)?;
     Ok(())
 }
 

@@ -1,0 +1,192 @@
+//! Glue for `rust/evaluate.rs`: forward returns, information coefficients, quantile buckets and
+//! their returns, factor-weighted returns, turnover and rank autocorrelation. Each wrapper views
+//! its arrays, builds the kernel's settings (errors as `ValueError`) and runs the kernel through
+//! [`call`] (GIL released, outputs moved to numpy).
+
+use numpy::{PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::prelude::*;
+
+use super::{call, to_py_err};
+use crate::evaluate::{self, Buckets, Demean, Forward, Method, Sample};
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(evaluate_forward_returns, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_ic, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_quantile_labels, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_quantile_returns, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_factor_weighted_returns, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_quantile_turnover, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_rank_autocorrelation, m)?)?;
+    Ok(())
+}
+
+type Opt2<'py, T> = Option<PyReadonlyArray2<'py, T>>;
+
+/// Forward returns (H, T, N) of `returns` (T, N) for each horizon (>= 1).
+#[pyfunction]
+fn evaluate_forward_returns<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    horizons: Vec<usize>,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let r = returns.as_array();
+    call(py, || evaluate::forward_returns(r, &horizons))
+}
+
+/// Information coefficient (T, H) and pair counts (T, H) of `signal` against `forward` (H, T, N),
+/// or, with `returns` and `lags` instead, against the one-period return `lag` dates ahead.
+/// `common`: the base sample needs every horizon (or lag) finite.
+#[pyfunction]
+#[pyo3(signature = (signal, forward, returns, lags, groups, n_groups, weights, common, method, group_adjust))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate_ic<'py>(
+    py: Python<'py>,
+    signal: PyReadonlyArray2<'py, f64>,
+    forward: Option<PyReadonlyArray3<'py, f64>>,
+    returns: Opt2<'py, f64>,
+    lags: Option<Vec<usize>>,
+    groups: Opt2<'py, i32>,
+    n_groups: usize,
+    weights: Opt2<'py, f64>,
+    common: bool,
+    method: &str,
+    group_adjust: bool,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<u32>>)> {
+    let method = Method::parse(method).map_err(to_py_err)?;
+    let lags = lags.unwrap_or_default();
+    let source = match (&forward, &returns) {
+        (Some(f), None) => Forward::Stack(f.as_array()),
+        (None, Some(r)) => Forward::Lagged(r.as_array(), &lags),
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "pass exactly one of forward and returns",
+            ))
+        }
+    };
+    let sample = Sample {
+        signal: signal.as_array(),
+        groups: groups.as_ref().map(|g| g.as_array()),
+        n_groups,
+        weights: weights.as_ref().map(|w| w.as_array()),
+        common: common.then_some(source),
+    };
+    call(py, || evaluate::information_coefficient(&sample, source, method, group_adjust))
+}
+
+/// Bucket labels (T, N) int32 (0-based, -1 = none): `kind` "quantiles" or "bins" with a count or
+/// explicit levels/edges (`values`), per date or per date and group (`by_group`).
+#[pyfunction]
+#[pyo3(signature = (signal, groups, n_groups, weights, common_forward, kind, count, values, by_group))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate_quantile_labels<'py>(
+    py: Python<'py>,
+    signal: PyReadonlyArray2<'py, f64>,
+    groups: Opt2<'py, i32>,
+    n_groups: usize,
+    weights: Opt2<'py, f64>,
+    common_forward: Option<PyReadonlyArray3<'py, f64>>,
+    kind: &str,
+    count: usize,
+    values: Option<Vec<f64>>,
+    by_group: bool,
+) -> PyResult<Bound<'py, PyArray2<i32>>> {
+    let buckets = Buckets::from_spec(kind, count, values).map_err(to_py_err)?;
+    let sample = Sample {
+        signal: signal.as_array(),
+        groups: groups.as_ref().map(|g| g.as_array()),
+        n_groups,
+        weights: weights.as_ref().map(|w| w.as_array()),
+        common: common_forward.as_ref().map(|f| Forward::Stack(f.as_array())),
+    };
+    call(py, || evaluate::quantile_labels(&sample, &buckets, by_group))
+}
+
+/// Mean forward return per date, bucket and horizon (T, Q, H) and counts; `demean` is "none",
+/// "all" or "group".
+#[pyfunction]
+#[pyo3(signature = (labels, n_buckets, forward, groups, n_groups, weights, demean))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate_quantile_returns<'py>(
+    py: Python<'py>,
+    labels: PyReadonlyArray2<'py, i32>,
+    n_buckets: usize,
+    forward: PyReadonlyArray3<'py, f64>,
+    groups: Opt2<'py, i32>,
+    n_groups: usize,
+    weights: Opt2<'py, f64>,
+    demean: &str,
+) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<u32>>)> {
+    let demean = match demean {
+        "none" => Demean::None,
+        "all" => Demean::All,
+        "group" => Demean::Group,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "demean must be one of ['none', 'all', 'group'], got {other:?}"
+            )))
+        }
+    };
+    let (l, f) = (labels.as_array(), forward.as_array());
+    let g = groups.as_ref().map(|g| (g.as_array(), n_groups));
+    let w = weights.as_ref().map(|w| w.as_array());
+    call(py, || evaluate::quantile_returns(l, n_buckets, f, g, w, demean))
+}
+
+/// Factor-weighted long-short returns (T, H) on each horizon's pair sample.
+#[pyfunction]
+#[pyo3(signature = (signal, forward, groups, n_groups, common, demeaned, group_neutral, equal_weight))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate_factor_weighted_returns<'py>(
+    py: Python<'py>,
+    signal: PyReadonlyArray2<'py, f64>,
+    forward: PyReadonlyArray3<'py, f64>,
+    groups: Opt2<'py, i32>,
+    n_groups: usize,
+    common: bool,
+    demeaned: bool,
+    group_neutral: bool,
+    equal_weight: bool,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let f = forward.as_array();
+    let sample = Sample {
+        signal: signal.as_array(),
+        groups: groups.as_ref().map(|g| g.as_array()),
+        n_groups,
+        weights: None,
+        common: common.then_some(Forward::Stack(f)),
+    };
+    call(py, || evaluate::factor_weighted_returns(&sample, f, demeaned, group_neutral, equal_weight))
+}
+
+/// Quantile turnover (T, Q, L) of bucket labels at each of `lags` dates.
+#[pyfunction]
+fn evaluate_quantile_turnover<'py>(
+    py: Python<'py>,
+    labels: PyReadonlyArray2<'py, i32>,
+    n_buckets: usize,
+    lags: Vec<usize>,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let l = labels.as_array();
+    call(py, || evaluate::quantile_turnover(l, n_buckets, &lags))
+}
+
+/// Rank autocorrelation (T, L) of the signal at each of `lags` dates over the base sample.
+#[pyfunction]
+#[pyo3(signature = (signal, groups, n_groups, common_forward, lags))]
+fn evaluate_rank_autocorrelation<'py>(
+    py: Python<'py>,
+    signal: PyReadonlyArray2<'py, f64>,
+    groups: Opt2<'py, i32>,
+    n_groups: usize,
+    common_forward: Option<PyReadonlyArray3<'py, f64>>,
+    lags: Vec<usize>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let sample = Sample {
+        signal: signal.as_array(),
+        groups: groups.as_ref().map(|g| g.as_array()),
+        n_groups,
+        weights: None,
+        common: common_forward.as_ref().map(|f| Forward::Stack(f.as_array())),
+    };
+    call(py, || evaluate::rank_autocorrelation(&sample, &lags))
+}
