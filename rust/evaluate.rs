@@ -315,6 +315,9 @@ pub struct Sample<'a> {
     pub weights: Option<ArrayView2<'a, f64>>,
     /// alphalens' common sample: only cells whose forward return is finite at every horizon.
     pub common: Option<Forward<'a>>,
+    /// Only cells with a bucket label (≥ 0): alphalens drops the rows it cannot bucket from
+    /// every statistic.
+    pub labels: Option<ArrayView2<'a, i32>>,
 }
 
 /// [`Sample`] as flat checked slices.
@@ -324,6 +327,7 @@ struct Base<'a> {
     n_groups: usize,
     w: Option<&'a [f64]>,
     common: Option<Fwd<'a>>,
+    labels: Option<&'a [i32]>,
     t: usize,
     n: usize,
 }
@@ -355,7 +359,8 @@ impl<'a> Base<'a> {
             }
         }
         let common = s.common.map(|f| Fwd::new(f, t, n)).transpose()?;
-        Ok(Base { x, g, n_groups: s.n_groups, w, common, t, n })
+        let labels = s.labels.map(|l| flat("labels", l, (t, n))).transpose()?;
+        Ok(Base { x, g, n_groups: s.n_groups, w, common, labels, t, n })
     }
 
     #[inline]
@@ -376,6 +381,11 @@ impl<'a> Base<'a> {
         if let Some(w) = self.w {
             for (k, &v) in keep.iter_mut().zip(self.row(w, t)) {
                 *k &= v.is_finite();
+            }
+        }
+        if let Some(l) = self.labels {
+            for (k, &q) in keep.iter_mut().zip(self.row(l, t)) {
+                *k &= q >= 0;
             }
         }
         if let Some(f) = &self.common {
@@ -1061,7 +1071,7 @@ mod tests {
     }
 
     fn sample(x: &Array2<f64>) -> Sample<'_> {
-        Sample { signal: x.view(), groups: None, n_groups: 0, weights: None, common: None }
+        Sample { signal: x.view(), groups: None, n_groups: 0, weights: None, common: None, labels: None }
     }
 
     #[test]
@@ -1131,7 +1141,7 @@ mod tests {
         let x = array![[1.0, 2.0, 3.0, 4.0]];
         let g = array![[0, 0, 1, 1]];
         let fwd = Array3::from_shape_vec((1, 1, 4), vec![0.0, 0.2, 0.5, 0.7]).unwrap();
-        let s = Sample { signal: x.view(), groups: Some(g.view()), n_groups: 2, weights: None, common: None };
+        let s = Sample { signal: x.view(), groups: Some(g.view()), n_groups: 2, weights: None, common: None, labels: None };
         let (ic, _) = information_coefficient(&s, Forward::Stack(fwd.view()), Method::Pearson, true).unwrap();
         // Pearson of (1, 2, 3, 4) and (−1, 1, −1, 1)·0.1: cov = 0.1·(1.5 − 0.5 − 0.5 + 1.5)/…
         let (xs, ys) = ([1.0, 2.0, 3.0, 4.0], [-0.1, 0.1, -0.1, 0.1]);
@@ -1165,7 +1175,7 @@ mod tests {
     fn quantiles_within_groups() {
         let x = array![[1.0, 2.0, 3.0, 4.0, 10.0, 20.0]];
         let g = array![[0, 0, 0, 1, 1, -1]];
-        let s = Sample { signal: x.view(), groups: Some(g.view()), n_groups: 3, weights: None, common: None };
+        let s = Sample { signal: x.view(), groups: Some(g.view()), n_groups: 3, weights: None, common: None, labels: None };
         let l = quantile_labels(&s, &Buckets::Quantiles(qcut_levels(2)), true).unwrap();
         // group 0: 1, 2, 3 → edges 1, 2, 3 → 0, 0, 1; group 1: 4, 10 → 0, 1; no group: none;
         // group 2 is empty
@@ -1231,10 +1241,16 @@ mod tests {
         let x = array![[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]];
         let r = array![[0.0, 0.0, 0.0], [0.1, NAN, 0.3]];
         let lags = [1usize];
-        let s = Sample { signal: x.view(), groups: None, n_groups: 0, weights: None, common: Some(Forward::Lagged(r.view(), &lags)) };
+        let s = Sample { signal: x.view(), groups: None, n_groups: 0, weights: None, common: Some(Forward::Lagged(r.view(), &lags)), labels: None };
         let l = quantile_labels(&s, &Buckets::Quantiles(qcut_levels(2)), false).unwrap();
         assert_eq!(l.row(0).to_vec(), vec![0, -1, 1]);
         assert!(l.row(1).iter().all(|&q| q == -1)); // no forward return past the end
+        // the label filter: unlabelled cells leave every statistic
+        let lab = array![[0, -1, 0], [0, 0, 0]];
+        let s = Sample { labels: Some(lab.view()), ..sample(&x) };
+        let fwd = Array3::from_shape_vec((1, 2, 3), vec![0.1, 0.2, 0.3, 0.0, 0.0, 0.0]).unwrap();
+        let (_, n) = information_coefficient(&s, Forward::Stack(fwd.view()), Method::Pearson, false).unwrap();
+        assert_eq!(n[[0, 0]], 2);
     }
 
     #[test]

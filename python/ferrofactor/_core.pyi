@@ -171,6 +171,7 @@ def evaluate_ic(
     common: bool,
     method: str,
     group_adjust: bool,
+    labels: npt.NDArray[np.int32] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
 def evaluate_quantile_labels(
     signal: npt.NDArray[np.float64],
@@ -201,6 +202,7 @@ def evaluate_factor_weighted_returns(
     demeaned: bool,
     group_neutral: bool,
     equal_weight: bool,
+    labels: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def evaluate_quantile_turnover(
     labels: npt.NDArray[np.int32], n_buckets: int, lags: list[int]
@@ -211,4 +213,5 @@ def evaluate_rank_autocorrelation(
     n_groups: int,
     common_forward: npt.NDArray[np.float64] | None,
     lags: list[int],
+    labels: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...

@@ -37,7 +37,7 @@ fn evaluate_forward_returns<'py>(
 /// or, with `returns` and `lags` instead, against the one-period return `lag` dates ahead.
 /// `common`: the base sample needs every horizon (or lag) finite.
 #[pyfunction]
-#[pyo3(signature = (signal, forward, returns, lags, groups, n_groups, weights, common, method, group_adjust))]
+#[pyo3(signature = (signal, forward, returns, lags, groups, n_groups, weights, common, method, group_adjust, labels=None))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate_ic<'py>(
     py: Python<'py>,
@@ -51,6 +51,7 @@ fn evaluate_ic<'py>(
     common: bool,
     method: &str,
     group_adjust: bool,
+    labels: Opt2<'py, i32>,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<u32>>)> {
     let method = Method::parse(method).map_err(to_py_err)?;
     let lags = lags.unwrap_or_default();
@@ -69,6 +70,7 @@ fn evaluate_ic<'py>(
         n_groups,
         weights: weights.as_ref().map(|w| w.as_array()),
         common: common.then_some(source),
+        labels: labels.as_ref().map(|l| l.as_array()),
     };
     call(py, || evaluate::information_coefficient(&sample, source, method, group_adjust))
 }
@@ -97,6 +99,7 @@ fn evaluate_quantile_labels<'py>(
         n_groups,
         weights: weights.as_ref().map(|w| w.as_array()),
         common: common_forward.as_ref().map(|f| Forward::Stack(f.as_array())),
+        labels: None,
     };
     call(py, || evaluate::quantile_labels(&sample, &buckets, by_group))
 }
@@ -134,7 +137,7 @@ fn evaluate_quantile_returns<'py>(
 
 /// Factor-weighted long-short returns (T, H) on each horizon's pair sample.
 #[pyfunction]
-#[pyo3(signature = (signal, forward, groups, n_groups, common, demeaned, group_neutral, equal_weight))]
+#[pyo3(signature = (signal, forward, groups, n_groups, common, demeaned, group_neutral, equal_weight, labels=None))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate_factor_weighted_returns<'py>(
     py: Python<'py>,
@@ -146,6 +149,7 @@ fn evaluate_factor_weighted_returns<'py>(
     demeaned: bool,
     group_neutral: bool,
     equal_weight: bool,
+    labels: Opt2<'py, i32>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let f = forward.as_array();
     let sample = Sample {
@@ -154,6 +158,7 @@ fn evaluate_factor_weighted_returns<'py>(
         n_groups,
         weights: None,
         common: common.then_some(Forward::Stack(f)),
+        labels: labels.as_ref().map(|l| l.as_array()),
     };
     call(py, || evaluate::factor_weighted_returns(&sample, f, demeaned, group_neutral, equal_weight))
 }
@@ -172,7 +177,7 @@ fn evaluate_quantile_turnover<'py>(
 
 /// Rank autocorrelation (T, L) of the signal at each of `lags` dates over the base sample.
 #[pyfunction]
-#[pyo3(signature = (signal, groups, n_groups, common_forward, lags))]
+#[pyo3(signature = (signal, groups, n_groups, common_forward, lags, labels=None))]
 fn evaluate_rank_autocorrelation<'py>(
     py: Python<'py>,
     signal: PyReadonlyArray2<'py, f64>,
@@ -180,6 +185,7 @@ fn evaluate_rank_autocorrelation<'py>(
     n_groups: usize,
     common_forward: Option<PyReadonlyArray3<'py, f64>>,
     lags: Vec<usize>,
+    labels: Opt2<'py, i32>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let sample = Sample {
         signal: signal.as_array(),
@@ -187,6 +193,7 @@ fn evaluate_rank_autocorrelation<'py>(
         n_groups,
         weights: None,
         common: common_forward.as_ref().map(|f| Forward::Stack(f.as_array())),
+        labels: labels.as_ref().map(|l| l.as_array()),
     };
     call(py, || evaluate::rank_autocorrelation(&sample, &lags))
 }

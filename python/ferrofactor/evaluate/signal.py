@@ -1014,17 +1014,22 @@ def _evaluate_one(d: _Data, r: np.ndarray, spec: tuple, settings: dict,
     kind, count, values, by_group, method, demeaned, common, z, lags, hs, dl = spec
     fwd = _forward(r, hs, z)
     g, ng, w = d.groups, d.n_groups, d.weights
-    ic, n_obs = _core.evaluate_ic(d.x, fwd, None, None, g, ng, w, common, method, g is not None)
     if reuse is not None:
         labels = np.ascontiguousarray(reuse.quantile_returns.labels)
         turnover, autocorr = np.asarray(reuse.turnover), np.asarray(reuse.autocorrelation)
     else:
         labels = _core.evaluate_quantile_labels(d.x, g, ng, w, fwd if common else None, kind,
                                                 count, values, by_group)
+    # alphalens' clean sample (common mode) also drops the rows it could not bucket, from
+    # every statistic
+    keep = labels if common else None
+    if reuse is None:
         turnover = _core.evaluate_quantile_turnover(labels, count, hs)
-        autocorr = _core.evaluate_rank_autocorrelation(d.x, g, ng, fwd if common else None, hs)
+        autocorr = _core.evaluate_rank_autocorrelation(d.x, g, ng, fwd if common else None, hs, keep)
+    ic, n_obs = _core.evaluate_ic(d.x, fwd, None, None, g, ng, w, common, method, g is not None, keep)
     qr = _quantile_result(d, fwd, labels, count, hs, demeaned, lags, settings["buckets"])
-    fw = _core.evaluate_factor_weighted_returns(d.x, fwd, g, ng, common, True, g is not None, False)
+    fw = _core.evaluate_factor_weighted_returns(d.x, fwd, g, ng, common, True, g is not None, False,
+                                                keep)
     del fwd
     decay, _ = _core.evaluate_ic(d.x, None, r, dl, g, ng, w, common, method, g is not None)
     return SignalEvaluation(ic=ic, ic_n_obs=n_obs, quantile_returns=qr, factor_returns=fw,
