@@ -64,6 +64,8 @@ def instances():
         ff.evaluate.minimum_variance_test(risk, panel, every=10),
         ff.evaluate.residual_correlation(res),
         ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
+        ff.evaluate.evaluate(ex.styles[:, :, 0], residual=res, horizons=(1, 5)),
+        ff.evaluate.quantile_returns(ex.styles[:, :, 0], panel, 5, horizons=(1, 5)),
     ]
     return {type(o): o for o in out}
 
