@@ -349,7 +349,7 @@ impl<'a> Base<'a> {
         let g = s.groups.map(|g| flat("groups", g, (t, n))).transpose()?;
         if let Some(g) = g {
             if let Some(&bad) = g.iter().find(|&&c| c < -1 || c >= s.n_groups as i32) {
-                return Err(value_error!("groups codes must lie in -1..{}, got {bad}", s.n_groups));
+                return Err(value_error!("industry codes must lie in -1..{}, got {bad}", s.n_groups));
             }
         }
         let w = s.weights.map(|w| flat("weights", w, (t, n))).transpose()?;
@@ -616,7 +616,7 @@ pub fn information_coefficient(
     let b = Base::new(sample)?;
     let f = Fwd::new(forward, b.t, b.n)?;
     if group_adjust && b.g.is_none() {
-        return Err(value_error!("group_adjust needs groups"));
+        return Err(value_error!("industry adjustment needs industry codes"));
     }
     let (t_len, n, h_len) = (b.t, b.n, f.h);
     let mut ic = Array2::<f64>::from_elem((t_len, h_len), f64::NAN);
@@ -707,7 +707,7 @@ fn rank_sorted(sorted: &[u32], x: &[f64], out: &mut [f64]) {
 pub fn quantile_labels(sample: &Sample<'_>, buckets: &Buckets, by_group: bool) -> Result<Array2<i32>> {
     let b = Base::new(sample)?;
     if by_group && b.g.is_none() {
-        return Err(value_error!("binning by group needs groups"));
+        return Err(value_error!("binning by industry needs industry codes"));
     }
     if buckets.is_empty() {
         return Err(value_error!("at least one bucket is needed"));
@@ -797,14 +797,14 @@ pub fn quantile_returns(
         Some((g, ng)) => {
             let gs = flat("groups", g, (t_len, n))?;
             if let Some(&bad) = gs.iter().find(|&&c| c < -1 || c >= ng as i32) {
-                return Err(value_error!("groups codes must lie in -1..{ng}, got {bad}"));
+                return Err(value_error!("industry codes must lie in -1..{ng}, got {bad}"));
             }
             Some((gs, ng))
         }
         None => None,
     };
     if demean_by == Demean::Group && g.is_none() {
-        return Err(value_error!("demeaning by group needs groups"));
+        return Err(value_error!("demeaning by industry needs industry codes"));
     }
     let w = weights.map(|w| flat("weights", w, (t_len, n))).transpose()?;
     let (q_len, h_len) = (n_buckets, f.h);
@@ -927,7 +927,7 @@ pub fn factor_weighted_returns(
     let b = Base::new(sample)?;
     let f = Fwd::new(Forward::Stack(forward), b.t, b.n)?;
     if group_neutral && b.g.is_none() {
-        return Err(value_error!("group_neutral needs groups"));
+        return Err(value_error!("an industry-neutral book needs industry codes"));
     }
     let (t_len, n, h_len) = (b.t, b.n, f.h);
     let mut out = Array2::<f64>::from_elem((t_len, h_len), f64::NAN);

@@ -127,9 +127,9 @@ class Alphalens:
             fwd.loc[mine[f"{h}D"].isna().to_numpy(), f"{h}D"] = np.nan
         return fwd
 
-    def clean(self, fwd, groups=False, **kw):
+    def clean(self, fwd, industry=False, **kw):
         return quiet(al_utils.get_clean_factor, self.factor, fwd,
-                     groupby=self.groups if groups else None, max_loss=1.0, **kw)
+                     groupby=self.groups if industry else None, max_loss=1.0, **kw)
 
     def by_date(self, frame):
         return frame.reindex(self.dates).to_numpy()
@@ -190,9 +190,9 @@ CASES = [(False, False), (True, False), (True, True)]
 def case(request, syn):
     use_groups, by_group = request.param
     r, sig, g, al, ours = syn
-    fd = al.clean(al.masked_forward(ours), groups=use_groups, quantiles=5, binning_by_group=by_group)
-    ev = ff.evaluate.evaluate(sig, r, horizons=H, quantiles=5, groups=g if use_groups else None,
-                              binning_by_group=by_group, common_sample=True)
+    fd = al.clean(al.masked_forward(ours), industry=use_groups, quantiles=5, binning_by_group=by_group)
+    ev = ff.evaluate.evaluate(sig, r, horizons=H, quantiles=5, industry=g if use_groups else None,
+                              binning_by_industry=by_group, common_sample=True)
     ic = al_perf.factor_information_coefficient(fd, group_adjust=use_groups)  # used twice
     return use_groups, by_group, fd, ev, al, (r, sig, g, ic)
 
@@ -216,8 +216,8 @@ def test_ic_equals_alphalens(case):
 def test_mean_return_by_quantile_equals_alphalens(case, demeaned):
     use_groups, by_group, fd, ev, al, (r, sig, g, _) = case
     qr = ev.quantile_returns if demeaned else ff.evaluate.quantile_returns(
-        sig, r, 5, horizons=H, demeaned=False, groups=g if use_groups else None,
-        binning_by_group=by_group, common_sample=True)
+        sig, r, 5, horizons=H, demeaned=False, industry=g if use_groups else None,
+        binning_by_industry=by_group, common_sample=True)
     ga = use_groups and demeaned
     by_date, _ = al_perf.mean_return_by_quantile(fd, by_date=True, demeaned=demeaned, group_adjust=ga)
     for k, h in enumerate(H):
@@ -335,7 +335,7 @@ def french():
     ours = ff.evaluate.forward_returns(r, FH)
     al = Alphalens(r, sig, g, FH, dates=pd.DatetimeIndex(df["dates"]), assets=INDUSTRIES, compute=False)
     given = al.from_ours(ours)
-    clean = {groups: al.clean(given, groups=groups, quantiles=4) for groups in (False, True)}
+    clean = {groups: al.clean(given, industry=groups, quantiles=4) for groups in (False, True)}
     return r, sig, g, ours, al, clean
 
 
@@ -356,11 +356,11 @@ def test_french_momentum_equals_alphalens(french, use_groups):
     r, sig, g, ours, al, clean = french
     fd = clean[use_groups]
     groups = g if use_groups else None
-    ev = ff.evaluate.evaluate(sig, r, horizons=FH, quantiles=4, groups=groups, common_sample=True)
+    ev = ff.evaluate.evaluate(sig, r, horizons=FH, quantiles=4, industry=groups, common_sample=True)
     assert_same(ev.ic, al.by_date(al_perf.factor_information_coefficient(fd, group_adjust=use_groups)),
                 what="IC")
     for demeaned in (True, False):
-        qr = ff.evaluate.quantile_returns(sig, r, 4, horizons=FH, demeaned=demeaned, groups=groups,
+        qr = ff.evaluate.quantile_returns(sig, r, 4, horizons=FH, demeaned=demeaned, industry=groups,
                                           common_sample=True)
         mean, se = al_perf.mean_return_by_quantile(fd, demeaned=demeaned,
                                                    group_adjust=use_groups and demeaned)
@@ -382,7 +382,7 @@ def test_french_momentum_equals_alphalens(french, use_groups):
 def test_french_factor_weighted_returns_options(french, demeaned, equal_weight, use_groups):
     r, sig, g, ours, al, clean = french
     got = ff.evaluate.factor_weighted_returns(sig, r, FH, demeaned=demeaned, equal_weight=equal_weight,
-                                              groups=g if use_groups else None, common_sample=True)
+                                              industry=g if use_groups else None, common_sample=True)
     want = al_perf.factor_returns(clean[use_groups], demeaned=demeaned, group_adjust=use_groups,
                                   equal_weight=equal_weight)
     assert_same(got, al.by_date(want), RET_ATOL, "factor-weighted returns")

@@ -125,7 +125,7 @@ def test_ic_equals_scipy(method, grouped, weighted):
     r, sig, g, w = make_panel()
     groups = g if grouped else None
     weights = w if weighted else None
-    ic = ff.evaluate.information_coefficient(sig, r, H, method=method, groups=groups, weights=weights)
+    ic = ff.evaluate.information_coefficient(sig, r, H, method=method, industry=groups, weights=weights)
     assert ic.shape == (r.shape[0], len(H))
     for k, h in enumerate(H):
         want = ic_oracle(sig, forward_oracle(r, h), method, groups, weights)
@@ -152,7 +152,7 @@ def test_ic_by_hand_ties_and_too_few_assets():
 def test_quantile_labels_equal_pandas_qcut_per_date_and_group():
     pd = pytest.importorskip("pandas")
     r, sig, g, w = make_panel()
-    qr = ff.evaluate.quantile_returns(sig, r, 4, horizons=(1,), groups=g, binning_by_group=True)
+    qr = ff.evaluate.quantile_returns(sig, r, 4, horizons=(1,), industry=g, binning_by_industry=True)
     for t in range(sig.shape[0]):
         for c in np.unique(g[t][g[t] >= 0]):
             m = (g[t] == c) & np.isfinite(sig[t])
@@ -169,7 +169,7 @@ def test_quantile_labels_equal_pandas_qcut_per_date_and_group():
 def test_weighted_quantile_returns_equal_numpy():
     r, sig, g, w = make_panel()
     for groups in (None, g):
-        qr = ff.evaluate.quantile_returns(sig, r, 5, horizons=H, groups=groups, weights=w)
+        qr = ff.evaluate.quantile_returns(sig, r, 5, horizons=H, industry=groups, weights=w)
         labels = qr.labels
         for k, h in enumerate(H):
             fwd = forward_oracle(r, h)
@@ -231,7 +231,7 @@ def test_factor_weighted_returns_by_hand():
     assert np.isnan(got[1, 0])
     # group neutral, groups {0, 1} and {2, 3}: within them (-.5, .5) / 1 and (-1.5, 1.5) / 3,
     # then over the date / 2: (-.25, .25, -.25, .25)
-    got = ff.evaluate.factor_weighted_returns(sig, r, (1,), groups=np.array([[0, 0, 1, 1]] * 2))
+    got = ff.evaluate.factor_weighted_returns(sig, r, (1,), industry=np.array([[0, 0, 1, 1]] * 2))
     assert got[0, 0] == pytest.approx(0.25 * (-0.1 - 0.1 - 0.2 + 0.5), rel=1e-14)
 
 
@@ -254,7 +254,7 @@ def _same(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize("t", [10, 40, 70])
 def test_perturbing_after_t_plus_h_leaves_date_t_unchanged(t):
     r, sig, g, w = make_panel()
-    kw = dict(horizons=H, groups=g, weights=w)
+    kw = dict(horizons=H, industry=g, weights=w)
     base = ff.evaluate.evaluate(sig, r, **kw)
     rng = np.random.default_rng(t)
     hmax = max(H)
@@ -269,8 +269,8 @@ def test_perturbing_after_t_plus_h_leaves_date_t_unchanged(t):
     for k, h in enumerate(H):
         r3 = r.copy()
         r3[t + h + 1:] = rng.normal(0, 0.5, r3[t + h + 1:].shape)
-        ic = ff.evaluate.information_coefficient(sig, r3, H, groups=g)
-        ic0 = ff.evaluate.information_coefficient(sig, r, H, groups=g)
+        ic = ff.evaluate.information_coefficient(sig, r3, H, industry=g)
+        ic0 = ff.evaluate.information_coefficient(sig, r, H, industry=g)
         assert np.array_equal(ic[t, : k + 1], ic0[t, : k + 1], equal_nan=True)
         if k + 1 < len(H):
             assert not np.array_equal(ic[t, k + 1:], ic0[t, k + 1:])
@@ -279,10 +279,10 @@ def test_perturbing_after_t_plus_h_leaves_date_t_unchanged(t):
 @pytest.mark.parametrize("t", [10, 40, 70])
 def test_perturbing_returns_up_to_t_leaves_date_t_unchanged(t):
     r, sig, g, w = make_panel()
-    base = ff.evaluate.evaluate(sig, r, horizons=H, groups=g)
+    base = ff.evaluate.evaluate(sig, r, horizons=H, industry=g)
     r2 = r.copy()
     r2[: t + 1] = np.random.default_rng(t).normal(0, 0.5, r2[: t + 1].shape)  # day t and before
-    after = ff.evaluate.evaluate(sig, r2, horizons=H, groups=g)
+    after = ff.evaluate.evaluate(sig, r2, horizons=H, industry=g)
     assert _same(_rows(base, t), _rows(after, t))
     assert not np.array_equal(base.ic[t - 1], after.ic[t - 1])  # date t - 1 uses returns[t]
 
@@ -456,7 +456,7 @@ def test_results_do_not_depend_on_threads():
     try:
         for n in (1, 2):
             ff.set_num_threads(n)
-            ev = ff.evaluate.evaluate(sig, r, horizons=H, groups=g, weights=w, binning_by_group=True)
+            ev = ff.evaluate.evaluate(sig, r, horizons=H, industry=g, weights=w, binning_by_industry=True)
             out.append([ev.ic, ev.quantile_returns.by_date, ev.quantile_returns.labels, ev.turnover,
                         ev.autocorrelation, ev.factor_returns, ev.decay_ic,
                         ff.evaluate.forward_returns(r, H)])
@@ -481,11 +481,11 @@ def test_results_do_not_depend_on_threads():
     ({"quantiles": [0.5, 0.2, 1.0]}, ValueError, "quantiles levels must be sorted"),
     ({"quantiles": 0}, ValueError, "quantiles must be >= 1"),
     ({"method": "kendall"}, ValueError, "method must be one of"),
-    ({"binning_by_group": True}, ValueError, "binning_by_group=True needs groups"),
+    ({"binning_by_industry": True}, ValueError, "binning_by_industry=True needs industry codes"),
     ({"common_sample": "yes"}, TypeError, "common_sample must be True or False"),
     ({"filter_zscore": -1.0}, ValueError, "filter_zscore must be > 0"),
     ({"decay_lags": (0,)}, ValueError, r"decay_lags\[0\] must be >= 1"),
-    ({"groups": np.zeros((3, 3), dtype=int)}, ValueError, "groups has shape"),
+    ({"industry": np.zeros((3, 3), dtype=int)}, ValueError, "industry has shape"),
     ({"weights": -np.ones((20, 5))}, ValueError, "weights must be non-negative"),
     ({"residual": "model"}, TypeError, "residual must be a FactorModelResult"),
 ])
@@ -522,7 +522,7 @@ def test_bad_arrays_are_refused():
 
 def test_summary_and_frames_of_the_results():
     r, sig, g, w = make_panel()
-    ev = ff.evaluate.evaluate(sig, r, horizons=H, groups=g)
+    ev = ff.evaluate.evaluate(sig, r, horizons=H, industry=g)
     text = str(ev.summary())
     for piece in ("Information coefficient", "nw_tstat", "Mean forward return by quantile",
                   "IC decay", "turnover", "pairwise"):

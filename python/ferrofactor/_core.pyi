@@ -39,6 +39,13 @@ __all__ = [
     "risk_forecast_volatility",
     "risk_bias_paths",
     "risk_min_variance",
+    "evaluate_forward_returns",
+    "evaluate_ic",
+    "evaluate_quantile_labels",
+    "evaluate_quantile_returns",
+    "evaluate_factor_weighted_returns",
+    "evaluate_quantile_turnover",
+    "evaluate_rank_autocorrelation",
 ]
 
 def set_num_threads(n: int) -> None: ...
@@ -233,42 +240,42 @@ def evaluate_ic(
     forward: npt.NDArray[np.float64] | None,
     returns: npt.NDArray[np.float64] | None,
     lags: list[int] | None,
-    groups: npt.NDArray[np.int32] | None,
-    n_groups: int,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
     weights: npt.NDArray[np.float64] | None,
     common: bool,
     method: str,
-    group_adjust: bool,
+    industry_adjust: bool,
     labels: npt.NDArray[np.int32] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
 def evaluate_quantile_labels(
     signal: npt.NDArray[np.float64],
-    groups: npt.NDArray[np.int32] | None,
-    n_groups: int,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
     weights: npt.NDArray[np.float64] | None,
     common_forward: npt.NDArray[np.float64] | None,
     kind: str,
     count: int,
     values: list[float] | None,
-    by_group: bool,
+    by_industry: bool,
 ) -> npt.NDArray[np.int32]: ...
 def evaluate_quantile_returns(
     labels: npt.NDArray[np.int32],
     n_buckets: int,
     forward: npt.NDArray[np.float64],
-    groups: npt.NDArray[np.int32] | None,
-    n_groups: int,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
     weights: npt.NDArray[np.float64] | None,
     demean: str,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
 def evaluate_factor_weighted_returns(
     signal: npt.NDArray[np.float64],
     forward: npt.NDArray[np.float64],
-    groups: npt.NDArray[np.int32] | None,
-    n_groups: int,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
     common: bool,
     demeaned: bool,
-    group_neutral: bool,
+    industry_neutral: bool,
     equal_weight: bool,
     labels: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...
@@ -277,8 +284,8 @@ def evaluate_quantile_turnover(
 ) -> npt.NDArray[np.float64]: ...
 def evaluate_rank_autocorrelation(
     signal: npt.NDArray[np.float64],
-    groups: npt.NDArray[np.int32] | None,
-    n_groups: int,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
     common_forward: npt.NDArray[np.float64] | None,
     lags: list[int],
     labels: npt.NDArray[np.int32] | None = None,

@@ -37,7 +37,7 @@ fn evaluate_forward_returns<'py>(
 /// or, with `returns` and `lags` instead, against the one-period return `lag` dates ahead.
 /// `common`: the base sample needs every horizon (or lag) finite.
 #[pyfunction]
-#[pyo3(signature = (signal, forward, returns, lags, groups, n_groups, weights, common, method, group_adjust, labels=None))]
+#[pyo3(signature = (signal, forward, returns, lags, industry, n_industries, weights, common, method, industry_adjust, labels=None))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate_ic<'py>(
     py: Python<'py>,
@@ -45,12 +45,12 @@ fn evaluate_ic<'py>(
     forward: Option<PyReadonlyArray3<'py, f64>>,
     returns: Opt2<'py, f64>,
     lags: Option<Vec<usize>>,
-    groups: Opt2<'py, i32>,
-    n_groups: usize,
+    industry: Opt2<'py, i32>,
+    n_industries: usize,
     weights: Opt2<'py, f64>,
     common: bool,
     method: &str,
-    group_adjust: bool,
+    industry_adjust: bool,
     labels: Opt2<'py, i32>,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<u32>>)> {
     let method = Method::parse(method).map_err(to_py_err)?;
@@ -66,101 +66,101 @@ fn evaluate_ic<'py>(
     };
     let sample = Sample {
         signal: signal.as_array(),
-        groups: groups.as_ref().map(|g| g.as_array()),
-        n_groups,
+        groups: industry.as_ref().map(|g| g.as_array()),
+        n_groups: n_industries,
         weights: weights.as_ref().map(|w| w.as_array()),
         common: common.then_some(source),
         labels: labels.as_ref().map(|l| l.as_array()),
     };
-    call(py, || evaluate::information_coefficient(&sample, source, method, group_adjust))
+    call(py, || evaluate::information_coefficient(&sample, source, method, industry_adjust))
 }
 
 /// Bucket labels (T, N) int32 (0-based, -1 = none): `kind` "quantiles" or "bins" with a count or
-/// explicit levels/edges (`values`), per date or per date and group (`by_group`).
+/// explicit levels/edges (`values`), per date or per date and industry (`by_industry`).
 #[pyfunction]
-#[pyo3(signature = (signal, groups, n_groups, weights, common_forward, kind, count, values, by_group))]
+#[pyo3(signature = (signal, industry, n_industries, weights, common_forward, kind, count, values, by_industry))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate_quantile_labels<'py>(
     py: Python<'py>,
     signal: PyReadonlyArray2<'py, f64>,
-    groups: Opt2<'py, i32>,
-    n_groups: usize,
+    industry: Opt2<'py, i32>,
+    n_industries: usize,
     weights: Opt2<'py, f64>,
     common_forward: Option<PyReadonlyArray3<'py, f64>>,
     kind: &str,
     count: usize,
     values: Option<Vec<f64>>,
-    by_group: bool,
+    by_industry: bool,
 ) -> PyResult<Bound<'py, PyArray2<i32>>> {
     let buckets = Buckets::from_spec(kind, count, values).map_err(to_py_err)?;
     let sample = Sample {
         signal: signal.as_array(),
-        groups: groups.as_ref().map(|g| g.as_array()),
-        n_groups,
+        groups: industry.as_ref().map(|g| g.as_array()),
+        n_groups: n_industries,
         weights: weights.as_ref().map(|w| w.as_array()),
         common: common_forward.as_ref().map(|f| Forward::Stack(f.as_array())),
         labels: None,
     };
-    call(py, || evaluate::quantile_labels(&sample, &buckets, by_group))
+    call(py, || evaluate::quantile_labels(&sample, &buckets, by_industry))
 }
 
 /// Mean forward return per date, bucket and horizon (T, Q, H) and counts; `demean` is "none",
-/// "all" or "group".
+/// "all" or "industry".
 #[pyfunction]
-#[pyo3(signature = (labels, n_buckets, forward, groups, n_groups, weights, demean))]
+#[pyo3(signature = (labels, n_buckets, forward, industry, n_industries, weights, demean))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate_quantile_returns<'py>(
     py: Python<'py>,
     labels: PyReadonlyArray2<'py, i32>,
     n_buckets: usize,
     forward: PyReadonlyArray3<'py, f64>,
-    groups: Opt2<'py, i32>,
-    n_groups: usize,
+    industry: Opt2<'py, i32>,
+    n_industries: usize,
     weights: Opt2<'py, f64>,
     demean: &str,
 ) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<u32>>)> {
     let demean = match demean {
         "none" => Demean::None,
         "all" => Demean::All,
-        "group" => Demean::Group,
+        "industry" => Demean::Group,
         other => {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "demean must be one of ['none', 'all', 'group'], got {other:?}"
+                "demean must be one of ['none', 'all', 'industry'], got {other:?}"
             )))
         }
     };
     let (l, f) = (labels.as_array(), forward.as_array());
-    let g = groups.as_ref().map(|g| (g.as_array(), n_groups));
+    let g = industry.as_ref().map(|g| (g.as_array(), n_industries));
     let w = weights.as_ref().map(|w| w.as_array());
     call(py, || evaluate::quantile_returns(l, n_buckets, f, g, w, demean))
 }
 
 /// Factor-weighted long-short returns (T, H) on each horizon's pair sample.
 #[pyfunction]
-#[pyo3(signature = (signal, forward, groups, n_groups, common, demeaned, group_neutral, equal_weight, labels=None))]
+#[pyo3(signature = (signal, forward, industry, n_industries, common, demeaned, industry_neutral, equal_weight, labels=None))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate_factor_weighted_returns<'py>(
     py: Python<'py>,
     signal: PyReadonlyArray2<'py, f64>,
     forward: PyReadonlyArray3<'py, f64>,
-    groups: Opt2<'py, i32>,
-    n_groups: usize,
+    industry: Opt2<'py, i32>,
+    n_industries: usize,
     common: bool,
     demeaned: bool,
-    group_neutral: bool,
+    industry_neutral: bool,
     equal_weight: bool,
     labels: Opt2<'py, i32>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let f = forward.as_array();
     let sample = Sample {
         signal: signal.as_array(),
-        groups: groups.as_ref().map(|g| g.as_array()),
-        n_groups,
+        groups: industry.as_ref().map(|g| g.as_array()),
+        n_groups: n_industries,
         weights: None,
         common: common.then_some(Forward::Stack(f)),
         labels: labels.as_ref().map(|l| l.as_array()),
     };
-    call(py, || evaluate::factor_weighted_returns(&sample, f, demeaned, group_neutral, equal_weight))
+    call(py, || evaluate::factor_weighted_returns(&sample, f, demeaned, industry_neutral, equal_weight))
 }
 
 /// Quantile turnover (T, Q, L) of bucket labels at each of `lags` dates.
@@ -177,20 +177,20 @@ fn evaluate_quantile_turnover<'py>(
 
 /// Rank autocorrelation (T, L) of the signal at each of `lags` dates over the base sample.
 #[pyfunction]
-#[pyo3(signature = (signal, groups, n_groups, common_forward, lags, labels=None))]
+#[pyo3(signature = (signal, industry, n_industries, common_forward, lags, labels=None))]
 fn evaluate_rank_autocorrelation<'py>(
     py: Python<'py>,
     signal: PyReadonlyArray2<'py, f64>,
-    groups: Opt2<'py, i32>,
-    n_groups: usize,
+    industry: Opt2<'py, i32>,
+    n_industries: usize,
     common_forward: Option<PyReadonlyArray3<'py, f64>>,
     lags: Vec<usize>,
     labels: Opt2<'py, i32>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let sample = Sample {
         signal: signal.as_array(),
-        groups: groups.as_ref().map(|g| g.as_array()),
-        n_groups,
+        groups: industry.as_ref().map(|g| g.as_array()),
+        n_groups: n_industries,
         weights: None,
         common: common_forward.as_ref().map(|f| Forward::Stack(f.as_array())),
         labels: labels.as_ref().map(|l| l.as_array()),

@@ -18,8 +18,9 @@ the single-date return ``returns[t + k]`` (k ≥ 1).
 
 Samples
 -------
-The sample of a date is the assets with a finite signal (non-finite values are missing), a group
-(code ≥ 0) when ``groups`` are given and a finite weight when ``weights`` are given. Quantile
+The sample of a date is the assets with a finite signal (non-finite values are missing), an
+industry (code ≥ 0) when ``industry`` codes are given (alphalens' ``groupby``; any grouping works:
+sectors, countries, size buckets) and a finite weight when ``weights`` are given. Quantile
 membership is decided on that sample alone, so it is known at t. Each horizon then uses the
 members whose forward return is finite (the pairwise sample).
 
@@ -93,9 +94,10 @@ DEFAULT_HORIZONS = (1, 5, 21)
 
 
 class _Data:
-    """Validated inputs: signal (T, N), returns (T, N) or None, dense groups, weights, labels."""
+    """Validated inputs: signal (T, N), returns (T, N) or None, dense industry codes, weights,
+    labels."""
 
-    def __init__(self, signal: Any, returns: Any = None, groups: Any = None, weights: Any = None,
+    def __init__(self, signal: Any, returns: Any = None, industry: Any = None, weights: Any = None,
                  *, need_returns: bool = True, returns_name: str = "returns") -> None:
         x, sd, sa = as_field("signal", signal)
         self.frame = _is_polars_frame(signal)
@@ -117,11 +119,11 @@ class _Data:
         self.r = np.ascontiguousarray(r, dtype=np.float64) if r is not None else None
         self.dates = sd if sd is not None else rd
         self.assets = sa if sa is not None else ra
-        if groups is not None:
-            codes, names = as_industry("groups", groups, x.shape)
-            self.groups, self.group_names, self.n_groups = codes, names, len(names)
+        if industry is not None:
+            codes, names = as_industry("industry", industry, x.shape)
+            self.industry, self.industry_names, self.n_industries = codes, names, len(names)
         else:
-            self.groups, self.group_names, self.n_groups = None, None, 0
+            self.industry, self.industry_names, self.n_industries = None, None, 0
         if weights is not None:
             w = as_float_array("weights", weights, 2)
             check_shape("weights", w, x.shape, "(T, N) like signal")
@@ -330,7 +332,7 @@ def forward_returns(returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
 
 
 def information_coefficient(signal: Any, returns: Any, horizons: Any = DEFAULT_HORIZONS,
-                            method: str = "spearman", groups: Any = None, weights: Any = None, *,
+                            method: str = "spearman", industry: Any = None, weights: Any = None, *,
                             common_sample: bool = False, filter_zscore: float | None = None) -> Any:
     """Information coefficient per date and horizon: the cross-sectional correlation between
     ``signal[t]`` and the forward returns from t (alphalens' ``factor_information_coefficient``).
@@ -345,13 +347,13 @@ def information_coefficient(signal: Any, returns: Any, horizons: Any = DEFAULT_H
     method : {"spearman", "pearson"}
         Spearman: Pearson correlation of the average ranks (ties share their mean rank) over each
         date's pairwise sample; Pearson: of the values.
-    groups : integer array (T, N), optional
+    industry : integer array (T, N), optional
         Industry codes (any integers, −1 = none). The forward returns are demeaned within date ×
-        group before the correlation (alphalens' ``group_adjust``); assets without a group are left
-        out.
+        industry before the correlation (alphalens' ``group_adjust``); assets without an industry
+        are left out.
     weights : array (T, N), optional
         Non-negative weights of a weighted correlation (of the ranks for Spearman: ranks are
-        plain ranks, the correlation is weighted); group means are weighted too. NaN = left out.
+        plain ranks, the correlation is weighted); industry means are weighted too. NaN = left out.
     common_sample : bool, default False
         alphalens' sample (every horizon finite); see the module docstring.
     filter_zscore : float, optional
@@ -377,25 +379,26 @@ def information_coefficient(signal: Any, returns: Any, horizons: Any = DEFAULT_H
     hs = _horizons(horizons)
     common = _common(common_sample)
     z = _filter_zscore_value(filter_zscore)
-    d = _Data(signal, returns, groups, weights)
+    d = _Data(signal, returns, industry, weights)
     fwd = _forward(d.r, hs, z)
-    ic, _ = _core.evaluate_ic(d.x, fwd, None, None, d.groups, d.n_groups, d.weights, common, method,
-                              d.groups is not None)
+    ic, _ = _core.evaluate_ic(d.x, fwd, None, None, d.industry, d.n_industries, d.weights, common, method,
+                              d.industry is not None)
     if d.frame:
         return _frame(ic, d.dates, hs)
     return ic
 
 
 def factor_weighted_returns(signal: Any, returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
-                            demeaned: bool = True, groups: Any = None, equal_weight: bool = False,
+                            demeaned: bool = True, industry: Any = None, equal_weight: bool = False,
                             common_sample: bool = False, filter_zscore: float | None = None) -> Any:
     """Return of the factor-weighted book over each horizon (alphalens' ``factor_returns``; the
     seed's factor portfolio: weights proportional to the demeaned signal).
 
     On each date and horizon, over the assets with a signal and a forward return, the weights are
     ``w_i = (s_i − mean s) / Σ_j |s_j − mean s|`` (gross 1, net 0; ``demeaned=False``: ``s_i /
-    Σ |s_j|``), and the book returns ``Σ w_i forward_i``. With ``groups`` the book is group neutral:
-    weights are formed within each group, then rescaled to a gross of 1 over the date. With
+    Σ |s_j|``), and the book returns ``Σ w_i forward_i``. With ``industry`` the book is industry
+    neutral (alphalens' ``group_adjust``): weights are formed within each industry, then rescaled to
+    a gross of 1 over the date. With
     ``equal_weight`` the assets above (below) the median get equal long (short) weights.
 
     Returns
@@ -407,20 +410,20 @@ def factor_weighted_returns(signal: Any, returns: Any, horizons: Any = DEFAULT_H
     demeaned, equal_weight = check_bool("demeaned", demeaned), check_bool("equal_weight", equal_weight)
     common = _common(common_sample)
     z = _filter_zscore_value(filter_zscore)
-    d = _Data(signal, returns, groups)
+    d = _Data(signal, returns, industry)
     fwd = _forward(d.r, hs, z)
-    out = _core.evaluate_factor_weighted_returns(d.x, fwd, d.groups, d.n_groups, common, demeaned,
-                                                 d.groups is not None, equal_weight)
+    out = _core.evaluate_factor_weighted_returns(d.x, fwd, d.industry, d.n_industries, common, demeaned,
+                                                 d.industry is not None, equal_weight)
     if d.frame:
         return _frame(out, d.dates, hs)
     return out
 
 
 def quantile_turnover(signal: Any, quantiles: Any = 5, lag: int = 1, *, bins: Any = None,
-                      groups: Any = None, binning_by_group: bool = False) -> Any:
+                      industry: Any = None, binning_by_industry: bool = False) -> Any:
     """Share of the assets in each quantile at t that were not in it at t − lag (alphalens'
     ``quantile_turnover``), quantiles assigned per date from the signal alone (see
-    :func:`quantile_returns` for ``quantiles``/``bins``/``groups``/``binning_by_group``).
+    :func:`quantile_returns` for ``quantiles``/``bins``/``industry``/``binning_by_industry``).
 
     Returns
     -------
@@ -428,15 +431,15 @@ def quantile_turnover(signal: Any, quantiles: Any = 5, lag: int = 1, *, bins: An
     with ``date`` and one column per quantile (``"1"`` = lowest) for a frame ``signal``.
     """
     lag = check_int("lag", lag, 1)
-    d = _Data(signal, None, groups, need_returns=False)
-    labels, q = _labels(d, quantiles, bins, binning_by_group, None)
+    d = _Data(signal, None, industry, need_returns=False)
+    labels, q = _labels(d, quantiles, bins, binning_by_industry, None)
     out = _core.evaluate_quantile_turnover(labels, q, [lag])[:, :, 0]
     if d.frame:
         return _frame(out, d.dates, range(1, q + 1))
     return out
 
 
-def rank_autocorrelation(signal: Any, lag: int = 1, *, groups: Any = None) -> Any:
+def rank_autocorrelation(signal: Any, lag: int = 1, *, industry: Any = None) -> Any:
     """Correlation between the signal's cross-sectional ranks at t and at t − lag (alphalens'
     ``factor_rank_autocorrelation``): each date's assets are ranked among themselves (average
     ranks), then the two rank vectors are correlated over the assets ranked on both dates.
@@ -447,26 +450,26 @@ def rank_autocorrelation(signal: Any, lag: int = 1, *, groups: Any = None) -> An
     ``date`` and ``autocorrelation`` for a frame ``signal``.
     """
     lag = check_int("lag", lag, 1)
-    d = _Data(signal, None, groups, need_returns=False)
-    out = _core.evaluate_rank_autocorrelation(d.x, d.groups, d.n_groups, None, [lag])[:, 0]
+    d = _Data(signal, None, industry, need_returns=False)
+    out = _core.evaluate_rank_autocorrelation(d.x, d.industry, d.n_industries, None, [lag])[:, 0]
     if d.frame:
         return _frame(out[:, None], d.dates, ["autocorrelation"])
     return out
 
 
-def _labels(d: _Data, quantiles: Any, bins: Any, by_group: Any, common_fwd: np.ndarray | None):
+def _labels(d: _Data, quantiles: Any, bins: Any, by_industry: Any, common_fwd: np.ndarray | None):
     kind, count, values = _buckets(quantiles, bins)
-    by_group = check_bool("binning_by_group", by_group)
-    if by_group and d.groups is None:
-        raise ValueError("binning_by_group=True needs groups")
-    labels = _core.evaluate_quantile_labels(d.x, d.groups, d.n_groups, d.weights, common_fwd, kind,
-                                            count, values, by_group)
+    by_industry = check_bool("binning_by_industry", by_industry)
+    if by_industry and d.industry is None:
+        raise ValueError("binning_by_industry=True needs industry codes")
+    labels = _core.evaluate_quantile_labels(d.x, d.industry, d.n_industries, d.weights, common_fwd, kind,
+                                            count, values, by_industry)
     return labels, count
 
 
 def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any = None,
-                     horizons: Any = DEFAULT_HORIZONS, demeaned: bool = True, groups: Any = None,
-                     weights: Any = None, binning_by_group: bool = False,
+                     horizons: Any = DEFAULT_HORIZONS, demeaned: bool = True, industry: Any = None,
+                     weights: Any = None, binning_by_industry: bool = False,
                      common_sample: bool = False, filter_zscore: float | None = None,
                      nw_lags: int | None = None) -> QuantileReturns:
     """Mean forward return of each signal quantile, per date and over dates (alphalens'
@@ -486,13 +489,13 @@ def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any
         Equal-width bins or edges instead (then pass ``quantiles=None``).
     demeaned : bool, default True
         Subtract each date's mean forward return (over the bucketed assets with a forward return)
-        first, or with ``groups`` each date × group's mean (alphalens' ``group_adjust``).
-    groups : integer array (T, N), optional
+        first, or with ``industry`` each date × industry's mean (alphalens' ``group_adjust``).
+    industry : integer array (T, N), optional
         Industry codes (any integers, −1 = none: left out).
     weights : array (T, N), optional
         Non-negative weights: bucket means (and demeaning) are weighted means.
-    binning_by_group : bool, default False
-        Cut the quantiles within each group on each date (alphalens' ``binning_by_group``).
+    binning_by_industry : bool, default False
+        Cut the quantiles within each industry on each date (alphalens' ``binning_by_group``).
     common_sample, filter_zscore : alphalens' sample and outlier filter (module docstring).
     nw_lags : int, optional
         Newey-West lags of the standard errors over dates (default ``max(h − 1, automatic)``).
@@ -506,9 +509,9 @@ def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any
     common = _common(common_sample)
     z = _filter_zscore_value(filter_zscore)
     lags = _check_nw_lags(nw_lags, hs)
-    d = _Data(signal, returns, groups, weights)
+    d = _Data(signal, returns, industry, weights)
     fwd = _forward(d.r, hs, z)
-    labels, q = _labels(d, quantiles, bins, binning_by_group, fwd if common else None)
+    labels, q = _labels(d, quantiles, bins, binning_by_industry, fwd if common else None)
     return _quantile_result(d, fwd, labels, q, hs, demeaned, lags, _bucket_text(quantiles, bins))
 
 
@@ -520,8 +523,8 @@ def _bucket_text(quantiles: Any, bins: Any) -> str:
 
 def _quantile_result(d: _Data, fwd: np.ndarray, labels: np.ndarray, q: int, hs: list[int],
                      demeaned: bool, lags: int | None, buckets: str) -> QuantileReturns:
-    demean = "none" if not demeaned else ("group" if d.groups is not None else "all")
-    by_date, counts = _core.evaluate_quantile_returns(labels, q, fwd, d.groups, d.n_groups,
+    demean = "none" if not demeaned else ("industry" if d.industry is not None else "all")
+    by_date, counts = _core.evaluate_quantile_returns(labels, q, fwd, d.industry, d.n_industries,
                                                       d.weights, demean)
     return QuantileReturns(by_date, counts, labels, hs, lags, dates=d.dates, assets=d.assets,
                            demeaned=demean, buckets=buckets)
@@ -824,7 +827,7 @@ class SignalEvaluation(Result):
         header = [("Dates", span), ("Assets", self._qr.labels.shape[1]),
                   ("Horizons", ", ".join(map(str, self._horizons.tolist()))),
                   ("IC method", s["method"]), ("Buckets", s["buckets"]),
-                  ("Groups", s["groups"]), ("Sample", s["sample"]),
+                  ("Industry", s["industry"]), ("Sample", s["sample"]),
                   ("Returns", s["returns"])]
         hz = [str(v) for v in self._horizons.tolist()]
         ic_table = pl.DataFrame({
@@ -912,9 +915,9 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS, quantiles: Any = 5,
-             groups: Any = None, residual: Any = None, *, bins: Any = None,
+             industry: Any = None, residual: Any = None, *, bins: Any = None,
              method: str = "spearman", weights: Any = None, demeaned: bool = True,
-             binning_by_group: bool = False, decay_lags: Any = None, nw_lags: int | None = None,
+             binning_by_industry: bool = False, decay_lags: Any = None, nw_lags: int | None = None,
              common_sample: bool = False, filter_zscore: float | None = None) -> SignalEvaluation:
     """Evaluate a signal: IC with plain and Newey-West inference, quantile returns, the
     factor-weighted book, turnover, rank autocorrelation and IC decay, in one pass.
@@ -927,9 +930,9 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
         Simple returns. Optional when ``residual`` is given (its ``returns`` are used).
     horizons : sequence of int, default (1, 5, 21)
         Forward-return lengths in dates.
-    quantiles, bins, groups, weights, demeaned, binning_by_group :
-        See :func:`quantile_returns` (groups also group-adjust the IC and make the
-        factor-weighted book group neutral; weights weight the IC and the quantile means).
+    quantiles, bins, industry, weights, demeaned, binning_by_industry :
+        See :func:`quantile_returns` (industry codes also industry-adjust the IC and make the
+        factor-weighted book industry neutral; weights weight the IC and the quantile means).
     residual : FactorModelResult, optional
         Also evaluate the signal on its residual (specific) returns (``result.residuals``:
         ``residuals[t]`` is the part of ``returns[t]`` the factors of the model do not explain,
@@ -979,7 +982,7 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
             if returns is None:
                 raise ValueError("returns is required: the residual result carries no returns")
         res_values = np.asarray(residual.residuals, dtype=np.float64)
-    d = _Data(signal, returns, groups, weights)
+    d = _Data(signal, returns, industry, weights)
     if res_values is not None:
         check_shape("residual.residuals", res_values, d.shape, "(T, N) like signal")
         check_same_labels("signal", d.dates, d.assets, "residual", residual.dates, residual.assets)
@@ -988,17 +991,17 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
         if d.assets is None and residual.assets is not None:
             d.assets = residual.assets
     kind, count, values = _buckets(quantiles, bins)
-    by_group = check_bool("binning_by_group", binning_by_group)
-    if by_group and d.groups is None:
-        raise ValueError("binning_by_group=True needs groups")
+    by_industry = check_bool("binning_by_industry", binning_by_industry)
+    if by_industry and d.industry is None:
+        raise ValueError("binning_by_industry=True needs industry codes")
     settings = {
         "method": method, "buckets": _bucket_text(quantiles, bins),
-        "groups": "none" if d.groups is None else f"{d.n_groups} (group-adjusted"
-        + (", binned within groups)" if by_group else ")"),
+        "industry": "none" if d.industry is None else f"{d.n_industries} (industry-adjusted"
+        + (", binned within industries)" if by_industry else ")"),
         "sample": "common (alphalens)" if common else "pairwise",
         "returns": "total", "nw_lags": lags, "filter_zscore": z,
     }
-    spec = (kind, count, values, by_group, method, demeaned, common, z, lags, hs, dl)
+    spec = (kind, count, values, by_industry, method, demeaned, common, z, lags, hs, dl)
     total = _evaluate_one(d, d.r, spec, settings, None)
     if res_values is None:
         return total
@@ -1011,15 +1014,15 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
 
 def _evaluate_one(d: _Data, r: np.ndarray, spec: tuple, settings: dict,
                   reuse: SignalEvaluation | None) -> SignalEvaluation:
-    kind, count, values, by_group, method, demeaned, common, z, lags, hs, dl = spec
+    kind, count, values, by_industry, method, demeaned, common, z, lags, hs, dl = spec
     fwd = _forward(r, hs, z)
-    g, ng, w = d.groups, d.n_groups, d.weights
+    g, ng, w = d.industry, d.n_industries, d.weights
     if reuse is not None:
         labels = np.ascontiguousarray(reuse.quantile_returns.labels)
         turnover, autocorr = np.asarray(reuse.turnover), np.asarray(reuse.autocorrelation)
     else:
         labels = _core.evaluate_quantile_labels(d.x, g, ng, w, fwd if common else None, kind,
-                                                count, values, by_group)
+                                                count, values, by_industry)
     # alphalens' clean sample (common mode) also drops the rows it could not bucket, from
     # every statistic
     keep = labels if common else None
