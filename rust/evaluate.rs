@@ -403,18 +403,39 @@ impl<'a> Base<'a> {
 // ---------------------------------------------------------------------------------------------
 
 /// Indices of the members of `keep` sorted by `x` (ties by index).
-fn sort_members(x: &[f64], keep: &[bool], keys: &mut Vec<u128>, order: &mut Vec<u32>) {
+fn sort_members(x: &[f64], keep: &[bool], keys: &mut Vec<u64>, order: &mut Vec<u32>) {
+    let members = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i as u32);
+    sort_by_value(x, members, keys, order);
+}
+
+/// `members` (asset indices, finite `x`) sorted by `x`, ties by index, into `order`.
+///
+/// One `u64` per member: the order-preserving bits of its value with the lowest `b` bits replaced
+/// by its index (`2^b` ≥ the number of assets), so a plain integer sort orders by value up to
+/// those `b` mantissa bits (a relative difference below about `2^(b−52)`). Runs whose values agree
+/// on the kept bits are then re-sorted by their full bits, so the order (and every tie) is exact.
+fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut Vec<u64>, order: &mut Vec<u32>) {
+    let b = usize::BITS - x.len().saturating_sub(1).leading_zeros(); // bits of the largest index
+    let mask: u64 = (1u64 << b) - 1;
     keys.clear();
-    keys.extend(
-        x.iter()
-            .zip(keep)
-            .enumerate()
-            .filter(|(_, (_, &k))| k)
-            .map(|(i, (&v, _))| ((order_bits(v) as u128) << 32) | i as u128),
-    );
+    keys.extend(members.map(|i| (order_bits(x[i as usize]) & !mask) | i as u64));
     keys.sort_unstable();
     order.clear();
-    order.extend(keys.iter().map(|&k| k as u32));
+    order.extend(keys.iter().map(|&k| (k & mask) as u32));
+    // exact order inside runs that share the kept bits (rare: near-equal or equal values)
+    let m = keys.len();
+    let mut i = 0;
+    while i < m {
+        let hi = keys[i] & !mask;
+        let mut j = i + 1;
+        while j < m && keys[j] & !mask == hi {
+            j += 1;
+        }
+        if j - i > 1 {
+            order[i..j].sort_unstable_by_key(|&k| (order_bits(x[k as usize]), k));
+        }
+        i = j;
+    }
 }
 
 /// Average 1-based ranks (scipy's `rankdata`) of the assets of `order` (sorted by `x`) that pass
@@ -422,21 +443,8 @@ fn sort_members(x: &[f64], keep: &[bool], keys: &mut Vec<u128>, order: &mut Vec<
 fn ranks_among(order: &[u32], x: &[f64], keep: &[bool], kept: &mut Vec<u32>, out: &mut [f64]) -> usize {
     kept.clear();
     kept.extend(order.iter().copied().filter(|&i| keep[i as usize]));
-    let m = kept.len();
-    let mut i = 0;
-    while i < m {
-        let v = x[kept[i] as usize];
-        let mut j = i;
-        while j + 1 < m && x[kept[j + 1] as usize] == v {
-            j += 1;
-        }
-        let r = (i + j + 2) as f64 * 0.5;
-        for &k in &kept[i..=j] {
-            out[k as usize] = r;
-        }
-        i = j + 1;
-    }
-    m
+    rank_sorted(kept, x, out);
+    kept.len()
 }
 
 /// (Weighted) Pearson correlation of `x[i]`, `y[i]` over `idx`; NaN with fewer than 2 assets or
@@ -508,15 +516,12 @@ fn demean(idx: &[u32], y: &mut [f64], w: Option<&[f64]>, groups: Option<(&[i32],
     }
 }
 
-/// Per-thread scratch space.
+/// Per-thread working space of the per-date routines.
 #[derive(Default)]
-struct Scratch {
-    keep: Vec<bool>,
-    pair: Vec<bool>,
-    keys: Vec<u128>,
-    order: Vec<u32>,
-    kept: Vec<u32>,
+struct Work {
     idx: Vec<u32>,
+    kept: Vec<u32>,
+    keys: Vec<u64>,
     rx: Vec<f64>,
     ry: Vec<f64>,
     y: Vec<f64>,
@@ -525,6 +530,21 @@ struct Scratch {
     sums: Vec<(f64, f64)>,
     counts: Vec<u32>,
     wk: Vec<f64>,
+    part: Vec<u32>,
+}
+
+/// Per-thread scratch space: the date's sample masks, its signal order, and the working space.
+#[derive(Default)]
+struct Scratch {
+    keep: Vec<bool>,
+    keep2: Vec<bool>,
+    keys: Vec<u64>,
+    order: Vec<u32>,
+    sub: Vec<u32>,
+    /// The pair sample of one horizon: membership and the members in ascending order.
+    pair: Vec<bool>,
+    idx: Vec<u32>,
+    w: Work,
 }
 
 /// Run `f(scratch, t, row)` over the rows (chunks of `width`) of `out` in parallel, each row
@@ -547,6 +567,276 @@ where
 }
 
 // ---------------------------------------------------------------------------------------------
+// Per-date routines (shared by the separate kernels and the fused `evaluate_panel`, so both give
+// bit-identical results)
+// ---------------------------------------------------------------------------------------------
+
+/// The pair sample of one date and horizon: `keep` and a finite `y`, as a mask and as the
+/// members in ascending order.
+fn pair_members(keep: &[bool], y_row: &[f64], pair: &mut Vec<bool>, idx: &mut Vec<u32>) {
+    pair.clear();
+    idx.clear();
+    for (i, (&k, y)) in keep.iter().zip(y_row).enumerate() {
+        let p = k && y.is_finite();
+        pair.push(p);
+        if p {
+            idx.push(i as u32);
+        }
+    }
+}
+
+/// IC of one date and horizon over its pair sample (`pair`, `idx` from [`pair_members`]).
+/// `order` lists a superset of the pair sample sorted by `x` (Spearman). `y_order`, when given,
+/// lists the finite `y` sorted by value (walked instead of sorting `y`; not with `adjust`).
+#[allow(clippy::too_many_arguments)]
+fn ic_pair(
+    x: &[f64],
+    order: &[u32],
+    pair: &[bool],
+    idx: &[u32],
+    y_row: &[f64],
+    y_order: Option<&[u32]>,
+    w: Option<&[f64]>,
+    g: Option<(&[i32], usize)>,
+    method: Method,
+    adjust: bool,
+    s: &mut Work,
+) -> f64 {
+    let n = x.len();
+    if idx.len() < 2 {
+        return f64::NAN;
+    }
+    let y: &[f64] = if adjust {
+        s.y.resize(n, f64::NAN);
+        for &i in idx {
+            s.y[i as usize] = y_row[i as usize];
+        }
+        demean(idx, &mut s.y, w, g, &mut s.sums);
+        &s.y
+    } else {
+        y_row
+    };
+    match method {
+        Method::Pearson => correlation(idx, x, y, w),
+        Method::Spearman => {
+            s.rx.resize(n, f64::NAN);
+            s.ry.resize(n, f64::NAN);
+            ranks_among(order, x, pair, &mut s.kept, &mut s.rx);
+            match y_order {
+                Some(yo) if !adjust => {
+                    ranks_among(yo, y, pair, &mut s.kept, &mut s.ry);
+                }
+                _ => {
+                    sort_by_value(y, idx.iter().copied(), &mut s.keys, &mut s.kept);
+                    rank_sorted(&s.kept, y, &mut s.ry);
+                }
+            }
+            correlation(idx, &s.rx, &s.ry, w)
+        }
+    }
+}
+
+/// Bucket labels of one date into `row` (−1 stays for the others): `members` sorted by `x`, cut
+/// per date or, with `by_group`, per group.
+fn labels_one(
+    x: &[f64],
+    members: &[u32],
+    g: Option<(&[i32], usize)>,
+    by_group: bool,
+    buckets: &Buckets,
+    s: &mut Work,
+    row: &mut [i32],
+) {
+    match (by_group, g) {
+        (true, Some((g, n_groups))) => {
+            // stable partition of the sorted members by group: each group's list stays sorted
+            s.counts.clear();
+            s.counts.resize(n_groups + 1, 0);
+            for &i in members {
+                s.counts[g[i as usize] as usize + 1] += 1;
+            }
+            for j in 1..s.counts.len() {
+                s.counts[j] += s.counts[j - 1];
+            }
+            s.part.clear();
+            s.part.resize(members.len(), 0);
+            s.idx.clear();
+            s.idx.extend_from_slice(&s.counts);
+            for &i in members {
+                let c = g[i as usize] as usize;
+                s.part[s.idx[c] as usize] = i;
+                s.idx[c] += 1;
+            }
+            for c in 0..n_groups {
+                let (lo, hi) = (s.counts[c] as usize, s.counts[c + 1] as usize);
+                label_sorted(&s.part[lo..hi], x, buckets, &mut s.sorted, &mut s.edges, row);
+            }
+        }
+        _ => label_sorted(members, x, buckets, &mut s.sorted, &mut s.edges, row),
+    }
+}
+
+/// Mean forward return per bucket of one date and horizon, written to `m_row[q * stride + k]`
+/// and `c_row[…]` (see [`quantile_returns`]). The members are the candidates `cand` (ascending)
+/// with a label, a finite `y` and weight and, when demeaning by group, a group.
+#[allow(clippy::too_many_arguments)]
+fn quantile_one(
+    labels: &[i32],
+    cand: impl Iterator<Item = u32>,
+    y_row: &[f64],
+    w: Option<&[f64]>,
+    g: Option<(&[i32], usize)>,
+    demean_by: Demean,
+    s: &mut Work,
+    m_row: &mut [f64],
+    c_row: &mut [u32],
+    k: usize,
+    stride: usize,
+) {
+    let n = labels.len();
+    let q_len = m_row.len() / stride;
+    s.idx.clear();
+    s.idx.extend(cand.filter(|&i| {
+        let i = i as usize;
+        labels[i] >= 0
+            && y_row[i].is_finite()
+            && w.is_none_or(|w| w[i].is_finite())
+            && g.is_none_or(|(g, _)| demean_by != Demean::Group || g[i] >= 0)
+    }));
+    if s.idx.is_empty() {
+        return;
+    }
+    let y: &[f64] = if demean_by == Demean::None {
+        y_row
+    } else {
+        s.y.resize(n, f64::NAN);
+        for &i in &s.idx {
+            s.y[i as usize] = y_row[i as usize];
+        }
+        let gg = if demean_by == Demean::Group { g } else { None };
+        demean(&s.idx, &mut s.y, w, gg, &mut s.sums);
+        &s.y
+    };
+    s.sums.clear();
+    s.sums.resize(q_len, (0.0, 0.0));
+    s.counts.clear();
+    s.counts.resize(q_len, 0);
+    for &i in &s.idx {
+        let i = i as usize;
+        let q = labels[i] as usize;
+        let wi = w.map_or(1.0, |w| w[i]);
+        s.sums[q].0 += wi * y[i];
+        s.sums[q].1 += wi;
+        s.counts[q] += 1;
+    }
+    for q in 0..q_len {
+        c_row[q * stride + k] = s.counts[q];
+        let (sy, sw) = s.sums[q];
+        if s.counts[q] > 0 && sw > 0.0 {
+            m_row[q * stride + k] = sy / sw;
+        }
+    }
+}
+
+/// Return of the factor-weighted book of one date and horizon over the pair members `idx`
+/// (ascending; see [`factor_weighted_returns`]).
+fn book_one(
+    x: &[f64],
+    idx: &[u32],
+    y_row: &[f64],
+    neutral: Option<&[i32]>,
+    demeaned: bool,
+    equal_weight: bool,
+    s: &mut Work,
+) -> f64 {
+    if idx.is_empty() {
+        return f64::NAN;
+    }
+    s.wk.clear();
+    match neutral {
+        Some(g) => {
+            // members grouped (stable) so each group's weights are one contiguous slice
+            s.part.clear();
+            s.part.extend_from_slice(idx);
+            s.part.sort_by_key(|&i| g[i as usize]);
+            s.wk.extend(s.part.iter().map(|&i| x[i as usize]));
+            let mut lo = 0;
+            while lo < s.part.len() {
+                let c = g[s.part[lo] as usize];
+                let mut hi = lo;
+                while hi < s.part.len() && g[s.part[hi] as usize] == c {
+                    hi += 1;
+                }
+                to_weights(&mut s.wk[lo..hi], demeaned, equal_weight, &mut s.sorted);
+                lo = hi;
+            }
+            to_weights(&mut s.wk, false, false, &mut s.sorted);
+            s.part.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
+        }
+        None => {
+            s.wk.extend(idx.iter().map(|&i| x[i as usize]));
+            to_weights(&mut s.wk, demeaned, equal_weight, &mut s.sorted);
+            idx.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
+        }
+    }
+}
+
+/// Turnover of each bucket between `cur` and `prev` labels, into `row[q * stride + k]`.
+fn turnover_one(cur: &[i32], prev: &[i32], n_buckets: usize, counts: &mut Vec<u32>, row: &mut [f64], k: usize, stride: usize) {
+    counts.clear();
+    counts.resize(3 * n_buckets, 0); // [now | before | new]
+    for (&c, &p) in cur.iter().zip(prev) {
+        if c >= 0 {
+            counts[c as usize] += 1;
+            if c != p {
+                counts[2 * n_buckets + c as usize] += 1;
+            }
+        }
+        if p >= 0 {
+            counts[n_buckets + p as usize] += 1;
+        }
+    }
+    for q in 0..n_buckets {
+        let (now, before, new) = (counts[q], counts[n_buckets + q], counts[2 * n_buckets + q]);
+        if now > 0 && before > 0 {
+            row[q * stride + k] = new as f64 / now as f64;
+        }
+    }
+}
+
+/// Rank autocorrelation of one date from the rank rows of t and t − lag.
+fn autocorr_one(cur: &[f64], prev: &[f64], idx: &mut Vec<u32>) -> f64 {
+    idx.clear();
+    idx.extend((0..cur.len() as u32).filter(|&i| cur[i as usize].is_finite() && prev[i as usize].is_finite()));
+    correlation(idx, cur, prev, None)
+}
+
+/// Each date's finite values sorted (asset indices), flat `(T, N)` with the count per date.
+fn sorted_rows(r: &[f64], t_len: usize, n: usize) -> (Vec<u32>, Vec<usize>) {
+    let mut order = vec![0u32; t_len * n];
+    let mut counts = vec![0usize; t_len];
+    if n > 0 {
+        order
+            .par_chunks_mut(n)
+            .zip(counts.par_iter_mut())
+            .enumerate()
+            .for_each_init(
+                || (Vec::<u64>::new(), Vec::<u32>::new()),
+                |(keys, o), (t, (row, c))| {
+                    if parallel::cancelled() {
+                        return;
+                    }
+                    let x = &r[t * n..(t + 1) * n];
+                    sort_by_value(x, (0..n as u32).filter(|&i| x[i as usize].is_finite()), keys, o);
+                    row[..o.len()].copy_from_slice(o);
+                    *c = o.len();
+                },
+            );
+    }
+    (order, counts)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Kernels
 // ---------------------------------------------------------------------------------------------
 
@@ -559,44 +849,27 @@ pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Resu
     }
     let r = flat("returns", returns, (t_len, n))?;
     let h_len = horizons.len();
-    let max_h = horizons.iter().copied().max().unwrap_or(0);
-    let mut out = Array3::<f64>::from_elem((h_len, t_len, n), f64::NAN);
+    let mut out = Array3::<f64>::zeros((h_len, t_len, n));
     if n == 0 || t_len == 0 || h_len == 0 {
         return Ok(out);
     }
-    // Date-major work: each date computes its H rows, then they are scattered into the
-    // horizon-major output (one row copy per date and horizon).
-    let rows: Vec<Vec<f64>> = (0..t_len)
-        .into_par_iter()
-        .map_init(
-            || vec![0.0; n],
-            |prod, t| {
-                let mut mine = vec![f64::NAN; h_len * n];
-                if parallel::cancelled() || t + 1 >= t_len {
-                    return mine;
-                }
-                prod.fill(1.0);
-                for s in 1..=max_h.min(t_len - 1 - t) {
-                    let rs = &r[(t + s) * n..(t + s + 1) * n];
-                    for (p, &v) in prod.iter_mut().zip(rs) {
-                        *p *= 1.0 + v;
-                    }
-                    for (k, &h) in horizons.iter().enumerate() {
-                        if h == s {
-                            for (o, &p) in mine[k * n..(k + 1) * n].iter_mut().zip(prod.iter()) {
-                                *o = p - 1.0;
-                            }
-                        }
-                    }
-                }
-                mine
-            },
-        )
-        .collect();
     let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
-    flat_out.par_chunks_mut(t_len * n).enumerate().for_each(|(k, block)| {
-        for (t, row) in rows.iter().enumerate() {
-            block[t * n..(t + 1) * n].copy_from_slice(&row[k * n..(k + 1) * n]);
+    // one (date, horizon) row per task, written in place: Π over the h returns after the date
+    flat_out.par_chunks_mut(n).enumerate().for_each(|(j, row)| {
+        let (k, t) = (j / t_len, j % t_len);
+        let h = horizons[k];
+        if parallel::cancelled() || t + h >= t_len {
+            row.fill(f64::NAN);
+            return;
+        }
+        row.fill(1.0);
+        for s in t + 1..=t + h {
+            for (p, &v) in row.iter_mut().zip(&r[s * n..(s + 1) * n]) {
+                *p *= 1.0 + v;
+            }
+        }
+        for p in row.iter_mut() {
+            *p -= 1.0;
         }
     });
     Ok(out)
@@ -624,11 +897,18 @@ pub fn information_coefficient(
     if t_len == 0 || h_len == 0 {
         return Ok((ic, nobs));
     }
+    // one-period returns ahead (IC decay): each date's returns sorted once, then walked
+    let presorted = match (forward, method) {
+        (Forward::Lagged(r, _), Method::Spearman) if !group_adjust => {
+            Some(sorted_rows(r.to_slice().ok_or_else(|| value_error!("returns must be C-contiguous"))?, t_len, n))
+        }
+        _ => None,
+    };
     let ic_flat = ic.as_slice_mut().expect("fresh array is contiguous");
-    let mut counts = vec![0u32; t_len * h_len];
+    let n_flat = nobs.as_slice_mut().expect("fresh array is contiguous");
     ic_flat
         .par_chunks_mut(h_len)
-        .zip(counts.par_chunks_mut(h_len))
+        .zip(n_flat.par_chunks_mut(h_len))
         .enumerate()
         .for_each_init(Scratch::default, |s, (t, (ic_row, n_row))| {
             ic_row.fill(f64::NAN);
@@ -642,62 +922,51 @@ pub fn information_coefficient(
             if method == Method::Spearman {
                 sort_members(x, &s.keep, &mut s.keys, &mut s.order);
             }
-            s.rx.resize(n, f64::NAN);
-            s.ry.resize(n, f64::NAN);
-            s.y.resize(n, f64::NAN);
             for k in 0..h_len {
                 let Some(fr) = f.row(k, t) else { continue };
-                s.pair.clear();
-                s.pair.extend(s.keep.iter().zip(fr).map(|(&k, v)| k && v.is_finite()));
-                s.idx.clear();
-                s.idx.extend((0..n as u32).filter(|&i| s.pair[i as usize]));
+                let y_order = presorted.as_ref().and_then(|(o, c)| {
+                    let lags = f.lags?;
+                    let d = t + lags[k];
+                    Some(&o[d * n..d * n + c[d]])
+                });
+                pair_members(&s.keep, fr, &mut s.pair, &mut s.idx);
                 n_row[k] = s.idx.len() as u32;
-                if s.idx.len() < 2 {
-                    continue;
-                }
-                for &i in &s.idx {
-                    s.y[i as usize] = fr[i as usize];
-                }
-                if group_adjust {
-                    demean(&s.idx, &mut s.y, w, g, &mut s.sums);
-                }
-                ic_row[k] = match method {
-                    Method::Pearson => correlation(&s.idx, x, &s.y, w),
-                    Method::Spearman => {
-                        ranks_among(&s.order, x, &s.pair, &mut s.kept, &mut s.rx);
-                        let y = &s.y;
-                        s.keys.clear();
-                        s.keys.extend(
-                            s.idx.iter().map(|&i| ((order_bits(y[i as usize]) as u128) << 32) | i as u128),
-                        );
-                        s.keys.sort_unstable();
-                        s.kept.clear();
-                        s.kept.extend(s.keys.iter().map(|&k| k as u32));
-                        rank_sorted(&s.kept, y, &mut s.ry);
-                        correlation(&s.idx, &s.rx, &s.ry, w)
-                    }
-                };
+                ic_row[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, y_order, w, g, method, group_adjust, &mut s.w);
             }
         });
-    nobs.as_slice_mut().expect("fresh array is contiguous").copy_from_slice(&counts);
     Ok((ic, nobs))
 }
 
-/// Average 1-based ranks of `sorted` (indices sorted by `x`), written to `out[i]`.
+/// Average 1-based ranks of `sorted` (indices sorted by `x`), written to `out[i]`: ties (equal
+/// values, adjacent) share the mean of their positions.
 fn rank_sorted(sorted: &[u32], x: &[f64], out: &mut [f64]) {
     let m = sorted.len();
+    if m == 0 {
+        return;
+    }
     let mut i = 0;
+    let mut v = x[sorted[0] as usize];
     while i < m {
-        let v = x[sorted[i] as usize];
-        let mut j = i;
-        while j + 1 < m && x[sorted[j + 1] as usize] == v {
+        // the run of values equal to v starting at i
+        let mut j = i + 1;
+        let mut next = f64::NAN;
+        while j < m {
+            next = x[sorted[j] as usize];
+            if next != v {
+                break;
+            }
             j += 1;
         }
-        let r = (i + j + 2) as f64 * 0.5;
-        for &k in &sorted[i..=j] {
-            out[k as usize] = r;
+        if j == i + 1 {
+            out[sorted[i] as usize] = (i + 1) as f64;
+        } else {
+            let r = (i + j + 1) as f64 * 0.5;
+            for &k in &sorted[i..j] {
+                out[k as usize] = r;
+            }
         }
-        i = j + 1;
+        i = j;
+        v = next;
     }
 }
 
@@ -719,33 +988,8 @@ pub fn quantile_labels(sample: &Sample<'_>, buckets: &Buckets, by_group: bool) -
         b.fill(t, &mut s.keep);
         let x = b.row(b.x, t);
         sort_members(x, &s.keep, &mut s.keys, &mut s.order);
-        match (by_group, b.g) {
-            (true, Some(g)) => {
-                let g = b.row(g, t);
-                // stable partition of the sorted order by group: each group's list stays sorted
-                s.counts.clear();
-                s.counts.resize(b.n_groups + 1, 0);
-                for &i in &s.order {
-                    s.counts[g[i as usize] as usize + 1] += 1;
-                }
-                for j in 1..s.counts.len() {
-                    s.counts[j] += s.counts[j - 1];
-                }
-                s.kept.clear();
-                s.kept.resize(s.order.len(), 0);
-                let mut next = s.counts.clone();
-                for &i in &s.order {
-                    let c = g[i as usize] as usize;
-                    s.kept[next[c] as usize] = i;
-                    next[c] += 1;
-                }
-                for c in 0..b.n_groups {
-                    let (lo, hi) = (s.counts[c] as usize, s.counts[c + 1] as usize);
-                    label_sorted(&s.kept[lo..hi], x, buckets, &mut s.sorted, &mut s.edges, row);
-                }
-            }
-            _ => label_sorted(&s.order, x, buckets, &mut s.sorted, &mut s.edges, row),
-        }
+        let g = b.g.map(|g| (b.row(g, t), b.n_groups));
+        labels_one(x, &s.order, g, by_group, buckets, &mut s.w, row);
     });
     Ok(out)
 }
@@ -775,6 +1019,36 @@ pub enum Demean {
     Group,
 }
 
+/// Check labels, groups and weights of the bucket statistics.
+fn check_buckets<'a>(
+    labels: ArrayView2<'a, i32>,
+    n_buckets: usize,
+    groups: Option<(ArrayView2<'a, i32>, usize)>,
+    weights: Option<ArrayView2<'a, f64>>,
+    demean_by: Demean,
+) -> Result<(&'a [i32], Option<(&'a [i32], usize)>, Option<&'a [f64]>)> {
+    let shape = labels.dim();
+    let lab = flat("labels", labels, shape)?;
+    if let Some(&bad) = lab.iter().find(|&&q| q < -1 || q >= n_buckets as i32) {
+        return Err(value_error!("labels must lie in -1..{n_buckets}, got {bad}"));
+    }
+    let g = match groups {
+        Some((g, ng)) => {
+            let gs = flat("groups", g, shape)?;
+            if let Some(&bad) = gs.iter().find(|&&c| c < -1 || c >= ng as i32) {
+                return Err(value_error!("industry codes must lie in -1..{ng}, got {bad}"));
+            }
+            Some((gs, ng))
+        }
+        None => None,
+    };
+    if demean_by == Demean::Group && g.is_none() {
+        return Err(value_error!("demeaning by industry needs industry codes"));
+    }
+    let w = weights.map(|w| flat("weights", w, shape)).transpose()?;
+    Ok((lab, g, w))
+}
+
 /// Mean forward return per date, bucket and horizon `(T, Q, H)` (weighted with weights) and the
 /// number of assets behind each `(T, Q, H)`. An asset counts at a horizon when it has a label
 /// (≥ 0), a finite forward return there and, with weights, a finite weight; demeaning uses the same
@@ -788,25 +1062,8 @@ pub fn quantile_returns(
     demean_by: Demean,
 ) -> Result<(Array3<f64>, Array3<u32>)> {
     let (t_len, n) = labels.dim();
-    let lab = flat("labels", labels, (t_len, n))?;
-    if let Some(&bad) = lab.iter().find(|&&q| q < -1 || q >= n_buckets as i32) {
-        return Err(value_error!("labels must lie in -1..{n_buckets}, got {bad}"));
-    }
+    let (lab, g, w) = check_buckets(labels, n_buckets, groups, weights, demean_by)?;
     let f = Fwd::new(Forward::Stack(forward), t_len, n)?;
-    let g = match groups {
-        Some((g, ng)) => {
-            let gs = flat("groups", g, (t_len, n))?;
-            if let Some(&bad) = gs.iter().find(|&&c| c < -1 || c >= ng as i32) {
-                return Err(value_error!("industry codes must lie in -1..{ng}, got {bad}"));
-            }
-            Some((gs, ng))
-        }
-        None => None,
-    };
-    if demean_by == Demean::Group && g.is_none() {
-        return Err(value_error!("demeaning by industry needs industry codes"));
-    }
-    let w = weights.map(|w| flat("weights", w, (t_len, n))).transpose()?;
     let (q_len, h_len) = (n_buckets, f.h);
     let width = q_len * h_len;
     let mut mean = Array3::<f64>::from_elem((t_len, q_len, h_len), f64::NAN);
@@ -820,53 +1077,16 @@ pub fn quantile_returns(
         .par_chunks_mut(width)
         .zip(count_flat.par_chunks_mut(width))
         .enumerate()
-        .for_each_init(Scratch::default, |s, (t, (m_row, c_row))| {
-            m_row.fill(f64::NAN);
+        .for_each_init(Work::default, |s, (t, (m_row, c_row))| {
             if parallel::cancelled() {
                 return;
             }
             let lr = &lab[t * n..(t + 1) * n];
             let wr = w.map(|w| &w[t * n..(t + 1) * n]);
             let gr = g.map(|(g, ng)| (&g[t * n..(t + 1) * n], ng));
-            s.y.resize(n, f64::NAN);
             for k in 0..h_len {
                 let Some(fr) = f.row(k, t) else { continue };
-                s.idx.clear();
-                s.idx.extend((0..n as u32).filter(|&i| {
-                    let i = i as usize;
-                    lr[i] >= 0 && fr[i].is_finite() && wr.is_none_or(|w| w[i].is_finite())
-                        && gr.is_none_or(|(g, _)| demean_by != Demean::Group || g[i] >= 0)
-                }));
-                if s.idx.is_empty() {
-                    continue;
-                }
-                for &i in &s.idx {
-                    s.y[i as usize] = fr[i as usize];
-                }
-                match demean_by {
-                    Demean::None => {}
-                    Demean::All => demean(&s.idx, &mut s.y, wr, None, &mut s.sums),
-                    Demean::Group => demean(&s.idx, &mut s.y, wr, gr, &mut s.sums),
-                }
-                s.sums.clear();
-                s.sums.resize(q_len, (0.0, 0.0));
-                s.counts.clear();
-                s.counts.resize(q_len, 0);
-                for &i in &s.idx {
-                    let i = i as usize;
-                    let q = lr[i] as usize;
-                    let wi = wr.map_or(1.0, |w| w[i]);
-                    s.sums[q].0 += wi * s.y[i];
-                    s.sums[q].1 += wi;
-                    s.counts[q] += 1;
-                }
-                for q in 0..q_len {
-                    c_row[q * h_len + k] = s.counts[q];
-                    let (sy, sw) = s.sums[q];
-                    if s.counts[q] > 0 && sw > 0.0 {
-                        m_row[q * h_len + k] = sy / sw;
-                    }
-                }
+                quantile_one(lr, 0..n as u32, fr, wr, gr, demean_by, s, m_row, c_row, k, h_len);
             }
         });
     Ok((mean, count))
@@ -929,44 +1149,17 @@ pub fn factor_weighted_returns(
     if group_neutral && b.g.is_none() {
         return Err(value_error!("an industry-neutral book needs industry codes"));
     }
-    let (t_len, n, h_len) = (b.t, b.n, f.h);
+    let (t_len, h_len) = (b.t, f.h);
     let mut out = Array2::<f64>::from_elem((t_len, h_len), f64::NAN);
     let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
     par_dates(flat_out, h_len, f64::NAN, |s, t, row| {
         b.fill(t, &mut s.keep);
         let x = b.row(b.x, t);
+        let neutral = if group_neutral { b.g.map(|g| b.row(g, t)) } else { None };
         for k in 0..h_len {
             let Some(fr) = f.row(k, t) else { continue };
-            s.idx.clear();
-            s.idx.extend((0..n as u32).filter(|&i| s.keep[i as usize] && fr[i as usize].is_finite()));
-            if s.idx.is_empty() {
-                continue;
-            }
-            s.wk.clear();
-            match (group_neutral, b.g) {
-                (true, Some(g)) => {
-                    let g = b.row(g, t);
-                    // members grouped (stable) so each group's weights are one contiguous slice
-                    s.idx.sort_by_key(|&i| g[i as usize]);
-                    s.wk.extend(s.idx.iter().map(|&i| x[i as usize]));
-                    let mut lo = 0;
-                    while lo < s.idx.len() {
-                        let c = g[s.idx[lo] as usize];
-                        let mut hi = lo;
-                        while hi < s.idx.len() && g[s.idx[hi] as usize] == c {
-                            hi += 1;
-                        }
-                        to_weights(&mut s.wk[lo..hi], demeaned, equal_weight, &mut s.sorted);
-                        lo = hi;
-                    }
-                    to_weights(&mut s.wk, false, false, &mut s.sorted);
-                }
-                _ => {
-                    s.wk.extend(s.idx.iter().map(|&i| x[i as usize]));
-                    to_weights(&mut s.wk, demeaned, equal_weight, &mut s.sorted);
-                }
-            }
-            row[k] = s.idx.iter().zip(&s.wk).map(|(&i, &w)| w * fr[i as usize]).sum();
+            pair_members(&s.keep, fr, &mut s.pair, &mut s.idx);
+            row[k] = book_one(x, &s.idx, fr, neutral, demeaned, equal_weight, &mut s.w);
         }
     });
     Ok(out)
@@ -977,41 +1170,18 @@ pub fn factor_weighted_returns(
 /// `quantile_turnover`).
 pub fn quantile_turnover(labels: ArrayView2<'_, i32>, n_buckets: usize, lags: &[usize]) -> Result<Array3<f64>> {
     let (t_len, n) = labels.dim();
-    let lab = flat("labels", labels, (t_len, n))?;
+    let (lab, _, _) = check_buckets(labels, n_buckets, None, None, Demean::None)?;
     if lags.iter().any(|&l| l == 0) {
         return Err(value_error!("lag must be >= 1"));
-    }
-    if let Some(&bad) = lab.iter().find(|&&q| q < -1 || q >= n_buckets as i32) {
-        return Err(value_error!("labels must lie in -1..{n_buckets}, got {bad}"));
     }
     let l_len = lags.len();
     let mut out = Array3::<f64>::from_elem((t_len, n_buckets, l_len), f64::NAN);
     let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
     par_dates(flat_out, n_buckets * l_len, f64::NAN, |s, t, row| {
-        let cur = &lab[t * n..(t + 1) * n];
         for (k, &lag) in lags.iter().enumerate() {
-            if t < lag {
-                continue;
-            }
-            let prev = &lab[(t - lag) * n..(t - lag + 1) * n];
-            s.counts.clear();
-            s.counts.resize(3 * n_buckets, 0); // [now | before | new]
-            for (&c, &p) in cur.iter().zip(prev) {
-                if c >= 0 {
-                    s.counts[c as usize] += 1;
-                    if c != p {
-                        s.counts[2 * n_buckets + c as usize] += 1;
-                    }
-                }
-                if p >= 0 {
-                    s.counts[n_buckets + p as usize] += 1;
-                }
-            }
-            for q in 0..n_buckets {
-                let (now, before, new) = (s.counts[q], s.counts[n_buckets + q], s.counts[2 * n_buckets + q]);
-                if now > 0 && before > 0 {
-                    row[q * l_len + k] = new as f64 / now as f64;
-                }
+            if t >= lag {
+                let (cur, prev) = (&lab[t * n..(t + 1) * n], &lab[(t - lag) * n..(t - lag + 1) * n]);
+                turnover_one(cur, prev, n_buckets, &mut s.w.counts, row, k, l_len);
             }
         }
     });
@@ -1039,20 +1209,219 @@ pub fn rank_autocorrelation(sample: &Sample<'_>, lags: &[usize]) -> Result<Array
         sort_members(x, &s.keep, &mut s.keys, &mut s.order);
         rank_sorted(&s.order, x, row);
     });
-    let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
-    par_dates(flat_out, l_len, f64::NAN, |s, t, row| {
+    autocorr_into(&ranks, t_len, n, lags, out.as_slice_mut().expect("fresh array is contiguous"));
+    Ok(out)
+}
+
+fn autocorr_into(ranks: &[f64], t_len: usize, n: usize, lags: &[usize], out: &mut [f64]) {
+    let _ = t_len;
+    par_dates(out, lags.len(), f64::NAN, |s, t, row| {
         let cur = &ranks[t * n..(t + 1) * n];
         for (k, &lag) in lags.iter().enumerate() {
-            if t < lag {
-                continue;
+            if t >= lag {
+                row[k] = autocorr_one(cur, &ranks[(t - lag) * n..(t - lag + 1) * n], &mut s.w.idx);
             }
-            let prev = &ranks[(t - lag) * n..(t - lag + 1) * n];
-            s.idx.clear();
-            s.idx.extend((0..n as u32).filter(|&i| cur[i as usize].is_finite() && prev[i as usize].is_finite()));
-            row[k] = correlation(&s.idx, cur, prev, None);
         }
     });
-    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole evaluation in one pass over the dates
+// ---------------------------------------------------------------------------------------------
+
+/// Settings of [`evaluate_panel`].
+pub struct Settings<'a> {
+    pub method: Method,
+    pub buckets: &'a Buckets,
+    /// Cut the buckets within each group.
+    pub by_group: bool,
+    /// Demean the bucket returns (by group when groups are given).
+    pub demeaned: bool,
+    /// Group-adjust the IC and make the book group neutral when groups are given.
+    pub group_adjust: bool,
+    /// alphalens' sample: every horizon finite, and only bucketed rows in every statistic.
+    pub common: bool,
+    /// Lags of the IC decay (one-period returns ahead), ≥ 1.
+    pub decay_lags: &'a [usize],
+}
+
+/// Everything [`evaluate_panel`] computes (H horizons, Q buckets, L decay lags).
+pub struct Evaluation {
+    pub ic: Array2<f64>,
+    pub n_obs: Array2<u32>,
+    pub labels: Array2<i32>,
+    pub by_date: Array3<f64>,
+    pub counts: Array3<u32>,
+    pub factor_returns: Array2<f64>,
+    /// Turnover at a lag of each horizon, `(T, Q, H)`.
+    pub turnover: Array3<f64>,
+    /// Rank autocorrelation at a lag of each horizon, `(T, H)`.
+    pub autocorrelation: Array2<f64>,
+    pub decay: Array2<f64>,
+}
+
+/// The whole evaluation: IC, buckets and their returns, the factor-weighted book, turnover and
+/// rank autocorrelation at a lag of each horizon, and the IC decay, sorting each date's signal
+/// once (and each date's returns once for the decay). Bit for bit the results of the separate
+/// kernels with the same settings. `sample.common` and `sample.labels` must be `None` (the
+/// common sample is `settings.common`); `horizons` (≥ 1) label the `forward` slices.
+pub fn evaluate_panel(
+    sample: &Sample<'_>,
+    returns: ArrayView2<'_, f64>,
+    forward: ArrayView3<'_, f64>,
+    horizons: &[usize],
+    set: &Settings<'_>,
+) -> Result<Evaluation> {
+    if sample.common.is_some() || sample.labels.is_some() {
+        return Err(value_error!("evaluate_panel takes the common sample from its settings"));
+    }
+    let b = Base::new(sample)?;
+    let (t_len, n) = (b.t, b.n);
+    let f = Fwd::new(Forward::Stack(forward), t_len, n)?;
+    let dl = Fwd::new(Forward::Lagged(returns, set.decay_lags), t_len, n)?;
+    let (h_len, l_len, q_len) = (f.h, dl.h, set.buckets.len());
+    if horizons.len() != h_len || horizons.iter().any(|&h| h == 0) {
+        return Err(value_error!("horizons must be {h_len} lags >= 1, one per forward slice"));
+    }
+    if q_len == 0 {
+        return Err(value_error!("at least one bucket is needed"));
+    }
+    if (set.by_group || set.group_adjust) && b.g.is_none() {
+        return Err(value_error!("binning or adjusting by industry needs industry codes"));
+    }
+    let demean_by = match (set.demeaned, b.g.is_some()) {
+        (false, _) => Demean::None,
+        (true, false) => Demean::All,
+        (true, true) => Demean::Group,
+    };
+    let presorted = (set.method == Method::Spearman && !set.group_adjust && l_len > 0)
+        .then(|| sorted_rows(dl.data, t_len, n));
+
+    let mut labels = Array2::<i32>::from_elem((t_len, n), -1);
+    let mut ranks = vec![f64::NAN; t_len * n];
+    struct Small {
+        ic: Vec<f64>,
+        n_obs: Vec<u32>,
+        by_date: Vec<f64>,
+        counts: Vec<u32>,
+        book: Vec<f64>,
+        decay: Vec<f64>,
+    }
+    let lab_flat = labels.as_slice_mut().expect("fresh array is contiguous");
+    let small: Vec<Small> = if n == 0 {
+        Vec::new()
+    } else {
+        lab_flat
+            .par_chunks_mut(n)
+            .zip(ranks.par_chunks_mut(n))
+            .enumerate()
+            .map_init(Scratch::default, |s, (t, (lrow, rrow))| {
+                let mut out = Small {
+                    ic: vec![f64::NAN; h_len],
+                    n_obs: vec![0; h_len],
+                    by_date: vec![f64::NAN; q_len * h_len],
+                    counts: vec![0; q_len * h_len],
+                    book: vec![f64::NAN; h_len],
+                    decay: vec![f64::NAN; l_len],
+                };
+                if parallel::cancelled() {
+                    return out;
+                }
+                let x = b.row(b.x, t);
+                let w = b.w.map(|w| b.row(w, t));
+                let g = b.g.map(|g| (b.row(g, t), b.n_groups));
+                // the base sample and its order: one sort of the signal per date
+                b.fill(t, &mut s.keep);
+                sort_members(x, &s.keep, &mut s.keys, &mut s.order);
+                // buckets (on the common sample in alphalens' mode), then the statistics' sample
+                s.keep2.clear();
+                s.keep2.extend_from_slice(&s.keep);
+                if set.common {
+                    for (i, k) in s.keep2.iter_mut().enumerate() {
+                        if *k {
+                            *k = f.all_finite(t, i);
+                        }
+                    }
+                }
+                s.sub.clear();
+                s.sub.extend(s.order.iter().copied().filter(|&i| s.keep2[i as usize]));
+                labels_one(x, &s.sub, g, set.by_group, set.buckets, &mut s.w, lrow);
+                if set.common {
+                    for (k, &q) in s.keep2.iter_mut().zip(lrow.iter()) {
+                        *k &= q >= 0;
+                    }
+                }
+                ranks_among(&s.order, x, &s.keep2, &mut s.w.kept, rrow);
+                let neutral = if set.group_adjust { g.map(|(g, _)| g) } else { None };
+                for k in 0..h_len {
+                    let Some(fr) = f.row(k, t) else { continue };
+                    pair_members(&s.keep2, fr, &mut s.pair, &mut s.idx);
+                    out.n_obs[k] = s.idx.len() as u32;
+                    out.ic[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, None, w, g, set.method, set.group_adjust, &mut s.w);
+                    // the bucketed members are in the base sample: candidates = the pair sample
+                    let cand = s.idx.iter().copied();
+                    quantile_one(lrow, cand, fr, w, g, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, k, h_len);
+                    out.book[k] = book_one(x, &s.idx, fr, neutral, true, false, &mut s.w);
+                }
+                // IC decay: the base sample (and every lag finite in alphalens' mode)
+                if l_len > 0 {
+                    s.keep2.clear();
+                    s.keep2.extend_from_slice(&s.keep);
+                    if set.common {
+                        for (i, k) in s.keep2.iter_mut().enumerate() {
+                            if *k {
+                                *k = dl.all_finite(t, i);
+                            }
+                        }
+                    }
+                    for k in 0..l_len {
+                        let Some(yr) = dl.row(k, t) else { continue };
+                        let y_order = presorted.as_ref().map(|(o, c)| {
+                            let d = t + set.decay_lags[k];
+                            &o[d * n..d * n + c[d]]
+                        });
+                        let g2 = if set.group_adjust { g } else { None };
+                        pair_members(&s.keep2, yr, &mut s.pair, &mut s.idx);
+                        out.decay[k] = ic_pair(x, &s.order, &s.pair, &s.idx, yr, y_order, w, g2, set.method, set.group_adjust, &mut s.w);
+                    }
+                }
+                out
+            })
+            .collect()
+    };
+    let mut ev = Evaluation {
+        ic: Array2::from_elem((t_len, h_len), f64::NAN),
+        n_obs: Array2::zeros((t_len, h_len)),
+        labels,
+        by_date: Array3::from_elem((t_len, q_len, h_len), f64::NAN),
+        counts: Array3::zeros((t_len, q_len, h_len)),
+        factor_returns: Array2::from_elem((t_len, h_len), f64::NAN),
+        turnover: Array3::from_elem((t_len, q_len, h_len), f64::NAN),
+        autocorrelation: Array2::from_elem((t_len, h_len), f64::NAN),
+        decay: Array2::from_elem((t_len, l_len), f64::NAN),
+    };
+    for (t, o) in small.into_iter().enumerate() {
+        ev.ic.row_mut(t).assign(&ndarray::ArrayView1::from(&o.ic));
+        ev.n_obs.row_mut(t).assign(&ndarray::ArrayView1::from(&o.n_obs));
+        ev.factor_returns.row_mut(t).assign(&ndarray::ArrayView1::from(&o.book));
+        ev.decay.row_mut(t).assign(&ndarray::ArrayView1::from(&o.decay));
+        let w = q_len * h_len;
+        ev.by_date.as_slice_mut().expect("contiguous")[t * w..(t + 1) * w].copy_from_slice(&o.by_date);
+        ev.counts.as_slice_mut().expect("contiguous")[t * w..(t + 1) * w].copy_from_slice(&o.counts);
+    }
+    let lab = ev.labels.as_slice().expect("contiguous");
+    par_dates(ev.turnover.as_slice_mut().expect("contiguous"), q_len * h_len, f64::NAN, |s, t, row| {
+        for (k, &lag) in horizons.iter().enumerate() {
+            if t >= lag {
+                let (cur, prev) = (&lab[t * n..(t + 1) * n], &lab[(t - lag) * n..(t - lag + 1) * n]);
+                turnover_one(cur, prev, q_len, &mut s.w.counts, row, k, h_len);
+            }
+        }
+    });
+    if n > 0 {
+        autocorr_into(&ranks, t_len, n, horizons, ev.autocorrelation.as_slice_mut().expect("contiguous"));
+    }
+    Ok(ev)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1088,6 +1457,25 @@ mod tests {
         assert_eq!(qcut_levels(1), vec![0.0, 1.0]);
         assert_eq!(qcut_levels(10)[3], 0.3000000000000001);
         assert_eq!(qcut_levels(3)[1], 1.0 / 3.0);
+    }
+
+    #[test]
+    fn sort_is_exact_for_values_that_differ_in_the_last_bits() {
+        // values equal, or differing only in their lowest mantissa bits, across many indices
+        let base = 0.1f64;
+        let x: Vec<f64> = (0..300u64)
+            .map(|i| match i % 4 {
+                0 => base,
+                1 => f64::from_bits(base.to_bits() + (299 - i)),
+                2 => -f64::from_bits(base.to_bits() + i),
+                _ => (i as f64).sin(),
+            })
+            .collect();
+        let (mut keys, mut order) = (Vec::new(), Vec::new());
+        sort_by_value(&x, 0..x.len() as u32, &mut keys, &mut order);
+        let mut want: Vec<u32> = (0..x.len() as u32).collect();
+        want.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]).then(a.cmp(&b)));
+        assert_eq!(order, want);
     }
 
     #[test]
@@ -1251,6 +1639,73 @@ mod tests {
         let fwd = Array3::from_shape_vec((1, 2, 3), vec![0.1, 0.2, 0.3, 0.0, 0.0, 0.0]).unwrap();
         let (_, n) = information_coefficient(&s, Forward::Stack(fwd.view()), Method::Pearson, false).unwrap();
         assert_eq!(n[[0, 0]], 2);
+    }
+
+    #[test]
+    fn fused_evaluation_equals_the_separate_kernels() {
+        let (t, n) = (60, 45);
+        let hash = |a: usize, b: usize, m: usize| (a * 7919 + b * 104729 + a * b * 31) % m;
+        let x = Array2::from_shape_fn((t, n), |(a, b)| {
+            if hash(a, b, 13) == 0 { f64::NAN } else { (hash(a, b, 17) as f64 - 8.0) / 4.0 }
+        });
+        let r = Array2::from_shape_fn((t, n), |(a, b)| {
+            if hash(b, a, 29) == 0 { f64::NAN } else { (hash(a + 3, b, 41) as f64 - 20.0) / 1000.0 }
+        });
+        let g = Array2::from_shape_fn((t, n), |(a, b)| if hash(a, b, 19) == 0 { -1 } else { (hash(b, a, 4)) as i32 });
+        let w = Array2::from_shape_fn((t, n), |(a, b)| 0.5 + hash(a, b, 7) as f64);
+        let horizons = [1usize, 4];
+        let fwd = forward_returns(r.view(), &horizons).unwrap();
+        let decay = [1usize, 2, 3];
+        let bits = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (common, grouped, weighted, by_group) in
+            [(false, false, false, false), (false, true, true, true), (true, true, false, false), (true, false, true, false)]
+        {
+            let base = Sample {
+                signal: x.view(),
+                groups: grouped.then(|| g.view()),
+                n_groups: 4,
+                weights: weighted.then(|| w.view()),
+                common: None,
+                labels: None,
+            };
+            let buckets = Buckets::Quantiles(qcut_levels(4));
+            let set = Settings {
+                method: Method::Spearman,
+                buckets: &buckets,
+                by_group,
+                demeaned: true,
+                group_adjust: grouped,
+                common,
+                decay_lags: &decay,
+            };
+            let ev = evaluate_panel(&base, r.view(), fwd.view(), &horizons, &set).unwrap();
+            // the separate kernels, as the Python layer calls them
+            let stack = Forward::Stack(fwd.view());
+            let with_common = Sample { common: common.then_some(stack), ..base };
+            let labels = quantile_labels(&with_common, &buckets, by_group).unwrap();
+            assert_eq!(ev.labels, labels);
+            let keep = Sample { labels: common.then(|| labels.view()), ..with_common };
+            let (ic, nobs) = information_coefficient(&keep, stack, Method::Spearman, grouped).unwrap();
+            assert_eq!(bits(ev.ic.as_slice().unwrap()), bits(ic.as_slice().unwrap()));
+            assert_eq!(ev.n_obs, nobs);
+            let demean_by = if grouped { Demean::Group } else { Demean::All };
+            let gq = grouped.then(|| (g.view(), 4));
+            let (m, c) = quantile_returns(labels.view(), 4, fwd.view(), gq, weighted.then(|| w.view()), demean_by).unwrap();
+            assert_eq!(bits(ev.by_date.as_slice().unwrap()), bits(m.as_slice().unwrap()));
+            assert_eq!(ev.counts, c);
+            let keep_nw = Sample { weights: None, ..keep };
+            let book = factor_weighted_returns(&keep_nw, fwd.view(), true, grouped, false).unwrap();
+            assert_eq!(bits(ev.factor_returns.as_slice().unwrap()), bits(book.as_slice().unwrap()));
+            let tv = quantile_turnover(labels.view(), 4, &horizons).unwrap();
+            assert_eq!(bits(ev.turnover.as_slice().unwrap()), bits(tv.as_slice().unwrap()));
+            let ac = rank_autocorrelation(&Sample { weights: None, ..keep }, &horizons).unwrap();
+            assert_eq!(bits(ev.autocorrelation.as_slice().unwrap()), bits(ac.as_slice().unwrap()));
+            let lagged = Forward::Lagged(r.view(), &decay);
+            let dec = Sample { common: common.then_some(lagged), ..base };
+            let (d, _) = information_coefficient(&dec, lagged, Method::Spearman, grouped).unwrap();
+            assert_eq!(bits(ev.decay.as_slice().unwrap()), bits(d.as_slice().unwrap()));
+            assert!(ev.ic.iter().filter(|v| v.is_finite()).count() > 50);
+        }
     }
 
     #[test]

@@ -46,6 +46,7 @@ __all__ = [
     "evaluate_factor_weighted_returns",
     "evaluate_quantile_turnover",
     "evaluate_rank_autocorrelation",
+    "evaluate_panel",
 ]
 
 def set_num_threads(n: int) -> None: ...
@@ -290,3 +291,31 @@ def evaluate_rank_autocorrelation(
     lags: list[int],
     labels: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def evaluate_panel(
+    signal: npt.NDArray[np.float64],
+    returns: npt.NDArray[np.float64],
+    forward: npt.NDArray[np.float64],
+    horizons: list[int],
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+    method: str,
+    kind: str,
+    count: int,
+    values: list[float] | None,
+    by_industry: bool,
+    demeaned: bool,
+    industry_adjust: bool,
+    common: bool,
+    decay_lags: list[int],
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...

@@ -3,11 +3,11 @@
 //! its arrays, builds the kernel's settings (errors as `ValueError`) and runs the kernel through
 //! [`call`] (GIL released, outputs moved to numpy).
 
-use numpy::{PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
-use super::{call, to_py_err};
-use crate::evaluate::{self, Buckets, Demean, Forward, Method, Sample};
+use super::{call, run, to_py_err};
+use crate::evaluate::{self, Buckets, Demean, Forward, Method, Sample, Settings};
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_forward_returns, m)?)?;
@@ -17,6 +17,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_factor_weighted_returns, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_quantile_turnover, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_rank_autocorrelation, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_panel, m)?)?;
     Ok(())
 }
 
@@ -196,4 +197,75 @@ fn evaluate_rank_autocorrelation<'py>(
         labels: labels.as_ref().map(|l| l.as_array()),
     };
     call(py, || evaluate::rank_autocorrelation(&sample, &lags))
+}
+
+type PanelOut<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<u32>>,
+    Bound<'py, PyArray2<i32>>,
+    Bound<'py, PyArray3<f64>>,
+    Bound<'py, PyArray3<u32>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray3<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+);
+
+/// The whole evaluation in one pass over the dates: (ic, n_obs, labels, by_date, counts,
+/// factor_returns, turnover (T, Q, H), autocorrelation (T, H), decay (T, L)); turnover and
+/// autocorrelation at a lag of each horizon.
+#[pyfunction]
+#[pyo3(signature = (signal, returns, forward, horizons, industry, n_industries, weights, method, kind, count, values, by_industry, demeaned, industry_adjust, common, decay_lags))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate_panel<'py>(
+    py: Python<'py>,
+    signal: PyReadonlyArray2<'py, f64>,
+    returns: PyReadonlyArray2<'py, f64>,
+    forward: PyReadonlyArray3<'py, f64>,
+    horizons: Vec<usize>,
+    industry: Opt2<'py, i32>,
+    n_industries: usize,
+    weights: Opt2<'py, f64>,
+    method: &str,
+    kind: &str,
+    count: usize,
+    values: Option<Vec<f64>>,
+    by_industry: bool,
+    demeaned: bool,
+    industry_adjust: bool,
+    common: bool,
+    decay_lags: Vec<usize>,
+) -> PyResult<PanelOut<'py>> {
+    let method = Method::parse(method).map_err(to_py_err)?;
+    let buckets = Buckets::from_spec(kind, count, values).map_err(to_py_err)?;
+    let sample = Sample {
+        signal: signal.as_array(),
+        groups: industry.as_ref().map(|g| g.as_array()),
+        n_groups: n_industries,
+        weights: weights.as_ref().map(|w| w.as_array()),
+        common: None,
+        labels: None,
+    };
+    let set = Settings {
+        method,
+        buckets: &buckets,
+        by_group: by_industry,
+        demeaned,
+        group_adjust: industry_adjust,
+        common,
+        decay_lags: &decay_lags,
+    };
+    let (r, f) = (returns.as_array(), forward.as_array());
+    let ev = run(py, || evaluate::evaluate_panel(&sample, r, f, &horizons, &set))?;
+    Ok((
+        ev.ic.into_pyarray(py),
+        ev.n_obs.into_pyarray(py),
+        ev.labels.into_pyarray(py),
+        ev.by_date.into_pyarray(py),
+        ev.counts.into_pyarray(py),
+        ev.factor_returns.into_pyarray(py),
+        ev.turnover.into_pyarray(py),
+        ev.autocorrelation.into_pyarray(py),
+        ev.decay.into_pyarray(py),
+    ))
 }

@@ -1002,39 +1002,28 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
         "returns": "total", "nw_lags": lags, "filter_zscore": z,
     }
     spec = (kind, count, values, by_industry, method, demeaned, common, z, lags, hs, dl)
-    total = _evaluate_one(d, d.r, spec, settings, None)
+    total = _evaluate_one(d, d.r, spec, settings)
     if res_values is None:
         return total
     res = _evaluate_one(d, np.ascontiguousarray(res_values), spec,
-                        dict(settings, returns="residual (specific)"),
-                        None if common else total)
+                        dict(settings, returns="residual (specific)"))
     total._residual = res
     return total
 
 
-def _evaluate_one(d: _Data, r: np.ndarray, spec: tuple, settings: dict,
-                  reuse: SignalEvaluation | None) -> SignalEvaluation:
+def _evaluate_one(d: _Data, r: np.ndarray, spec: tuple, settings: dict) -> SignalEvaluation:
+    """One evaluation in one Rust pass over the dates (``_core.evaluate_panel``: each date's
+    signal sorted once; bit for bit the separate kernels of the public functions)."""
     kind, count, values, by_industry, method, demeaned, common, z, lags, hs, dl = spec
     fwd = _forward(r, hs, z)
-    g, ng, w = d.industry, d.n_industries, d.weights
-    if reuse is not None:
-        labels = np.ascontiguousarray(reuse.quantile_returns.labels)
-        turnover, autocorr = np.asarray(reuse.turnover), np.asarray(reuse.autocorrelation)
-    else:
-        labels = _core.evaluate_quantile_labels(d.x, g, ng, w, fwd if common else None, kind,
-                                                count, values, by_industry)
-    # alphalens' clean sample (common mode) also drops the rows it could not bucket, from
-    # every statistic
-    keep = labels if common else None
-    if reuse is None:
-        turnover = _core.evaluate_quantile_turnover(labels, count, hs)
-        autocorr = _core.evaluate_rank_autocorrelation(d.x, g, ng, fwd if common else None, hs, keep)
-    ic, n_obs = _core.evaluate_ic(d.x, fwd, None, None, g, ng, w, common, method, g is not None, keep)
-    qr = _quantile_result(d, fwd, labels, count, hs, demeaned, lags, settings["buckets"])
-    fw = _core.evaluate_factor_weighted_returns(d.x, fwd, g, ng, common, True, g is not None, False,
-                                                keep)
+    g = d.industry
+    ic, n_obs, labels, by_date, counts, fw, turnover, autocorr, decay = _core.evaluate_panel(
+        d.x, r, fwd, hs, g, d.n_industries, d.weights, method, kind, count, values, by_industry,
+        demeaned, g is not None, common, dl)
     del fwd
-    decay, _ = _core.evaluate_ic(d.x, None, r, dl, g, ng, w, common, method, g is not None)
+    demean = "none" if not demeaned else ("industry" if g is not None else "all")
+    qr = QuantileReturns(by_date, counts, labels, hs, lags, dates=d.dates, assets=d.assets,
+                         demeaned=demean, buckets=settings["buckets"])
     return SignalEvaluation(ic=ic, ic_n_obs=n_obs, quantile_returns=qr, factor_returns=fw,
                             turnover=turnover, autocorrelation=autocorr, decay_ic=decay,
                             decay_lags=dl, horizons=hs, nw_lags=lags, dates=d.dates,
