@@ -940,8 +940,9 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
         the risk model does not already explain: :attr:`SignalEvaluation.residual`.
     method : {"spearman", "pearson"}
     decay_lags : sequence of int, optional
-        Lags k (≥ 1) of the IC decay, the IC of ``signal[t]`` with ``returns[t + k]``
-        (default: ``1..max(horizons)``).
+        Lags k (≥ 1) of the IC decay, the IC of ``signal[t]`` with the single-date return
+        ``returns[t + k]`` (default: the horizons; ``range(1, 22)`` gives the full profile, at one
+        more pass over the dates per lag).
     nw_lags : int, optional
         Newey-West lags for every horizon; default ``max(h − 1, automatic)`` per horizon (the
         Newey-West 1994 bandwidth of the series when larger). Must be ≥ h − 1 for every horizon.
@@ -968,7 +969,7 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
     common = _common(common_sample)
     z = _filter_zscore_value(filter_zscore)
     lags = _check_nw_lags(nw_lags, hs)
-    dl = list(range(1, max(hs) + 1)) if decay_lags is None else _horizons(decay_lags, "decay_lags")
+    dl = list(hs) if decay_lags is None else _horizons(decay_lags, "decay_lags")
     res_values = None
     if residual is not None:
         from ferrofactor.model import FactorModelResult
