@@ -176,11 +176,11 @@ def test_alphalens_N2000_T500(benchmark, data):
     factor, prices = alphalens_inputs(r, signal)
     out = benchmark.pedantic(alphalens_eval, args=(factor, prices), rounds=1, iterations=1)
     ours = ff.evaluate.evaluate(signal, r, horizons=HORIZONS, quantiles=Q, common_sample=True)
-    ic = out[0].to_numpy()
-    m = np.isfinite(ic)
-    assert m.sum() > 1000
-    # same IC where alphalens' forward returns are not stale (no missing return in the window)
-    np.testing.assert_allclose(np.nanmedian(ic[m[:, 0], 0]), np.nanmedian(ours.ic[m[:, 0], 0]), atol=0.01)
+    ic = out[0].reindex(prices.index).to_numpy()
+    assert np.isfinite(ic).sum() > 1000
+    # the same statistic: alphalens' stale forward returns (a missing return in the window) make
+    # the two differ slightly on some dates; their averages agree
+    np.testing.assert_allclose(np.nanmean(ic, axis=0), np.nanmean(ours.ic, axis=0), atol=0.005)
 
 
 # ---------------------------------------------------------------------------------------------
