@@ -66,6 +66,8 @@ def instances():
         ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
         ff.evaluate.evaluate(ex.styles[:, :, 0], residual=res, horizons=(1, 5)),
         ff.evaluate.quantile_returns(ex.styles[:, :, 0], panel, 5, horizons=(1, 5)),
+        ff.optimize(np.where(risk.covered(d), rng.normal(0, 1e-3, 120), np.nan), risk, date=d,
+                    benchmark=w, max_weight=0.05),
     ]
     return {type(o): o for o in out}
 
