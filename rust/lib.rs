@@ -7,6 +7,7 @@ pub mod attribution;
 pub mod clean;
 pub mod codes;
 pub mod error;
+pub mod evaluate;
 pub mod exposures;
 pub mod linalg;
 pub mod panel;

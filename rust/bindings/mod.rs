@@ -29,6 +29,7 @@ use crate::parallel;
 mod attribution;
 mod clean;
 mod codes;
+mod evaluate;
 mod exposures;
 mod panel;
 mod regress;
@@ -52,6 +53,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     risk::register(m)?;
     timeseries::register(m)?;
     attribution::register(m)?;
+    evaluate::register(m)?;
     validation::register(m)?;
     Ok(())
 }
