@@ -266,6 +266,13 @@ def attribute(
     lag: int,
 ) -> tuple[
     npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+]: ...
+
 # --- evaluate (rust/evaluate.rs; python/ferrofactor/evaluate/signal.py) ---
 def evaluate_forward_returns(returns: npt.NDArray[np.float64], horizons: list[int]) -> npt.NDArray[np.float64]: ...
 def evaluate_ic(
@@ -350,5 +357,4 @@ def evaluate_panel(
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
 ]: ...
