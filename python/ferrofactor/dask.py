@@ -1042,3 +1042,292 @@ def max_drawdown(returns: Any, window: int, min_periods: int | None = None) -> d
     _probe(_rolling.max_drawdown, _NAN11, window, min_periods)
     fn = functools.partial(_drawdown_block, window, min_periods)
     return _time_series("returns", returns, None, fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Descriptors
+# ---------------------------------------------------------------------------------------------
+
+
+def _market_block(has_cap, r, c):
+    return _desc.market_return(r, c if has_cap else None)
+
+
+def market_return(returns: Any, cap: Any = None) -> da.Array:
+    """:func:`ferrofactor.descriptors.market_return` (T,) of dask arrays: each block also reads
+    the caps of the date before it (the weights of ``returns[t]`` are the caps of ``t − 1``)."""
+    r = _x("returns", returns)
+    c = _as_dask("cap", cap, 2, r.chunks[0], allow_none=True)
+    _check_shape("cap", c, r.shape, "the shape of returns")
+    fn = functools.partial(_market_block, c is not None)
+    return _history_map(fn, [r, c], lambda s, e: (max(0, s - 1), e), tail=(), name="ff-market")
+
+
+def _blocks(fn, *arrays: da.Array) -> da.Array:
+    """Elementwise ``fn`` over the date blocks of (T, N) arrays with equal chunks."""
+    return da.map_blocks(fn, *arrays, dtype=np.float64, meta=_meta(2), chunks=arrays[0].chunks)
+
+
+def _scale(factor, x):
+    return x * factor
+
+
+def _log_positive(mean):
+    out = np.full(mean.shape, np.nan)
+    ok = np.isfinite(mean) & (mean > 0)
+    out[ok] = np.log(mean[ok])
+    return out
+
+
+def _turnover(dv, cap):
+    return _desc._ratio("dollar_volume", dv, "cap", cap)
+
+
+def _mask_dead(v, cap):
+    v = v.copy()
+    v[~(np.isfinite(cap) & (cap > 0))] = np.nan
+    return v
+
+
+def compute_descriptors(
+    panel: DaskPanel,
+    *,
+    market: Any = None,
+    window: int = 252,
+    beta_half_life: float | None = 63.0,
+    vol_half_life: float | None = None,
+    liquidity_window: int = 21,
+    min_fraction: float = 0.8,
+    fields: Mapping[str, str] | None = None,
+    mask_unlisted: bool = True,
+) -> DaskPanel:
+    """:func:`ferrofactor.descriptors.compute_descriptors` of a :class:`DaskPanel`, lazily.
+
+    Same settings, fields and order; each descriptor is the dask version of the in-memory kernel
+    (ratios and logs per block, momentum/volatility/beta/liquidity with overlapping blocks, the
+    drawdown on blocks of whole columns), so ``compute()`` equals the in-memory result bit for
+    bit. Nothing is computed here; descriptors that no style uses are never computed.
+    """
+    window = check_int("window", window, 2)
+    liquidity_window = check_int("liquidity_window", liquidity_window, 1)
+    beta_half_life = check_real("beta_half_life", beta_half_life, lo=0.0, lo_open=True, allow_none=True)
+    vol_half_life = check_real("vol_half_life", vol_half_life, lo=0.0, lo_open=True, allow_none=True)
+    check_real("min_fraction", min_fraction, lo=0.0, lo_open=True, hi=1.0)
+    mask_unlisted = check_bool("mask_unlisted", mask_unlisted)
+    if not isinstance(panel, DaskPanel):
+        raise TypeError(f"panel must be a ferrofactor.dask.DaskPanel, got {type(panel).__name__}")
+    names = dict(fields or {})
+
+    def has(name: str) -> bool:
+        return names.get(name, name) in panel.float_fields
+
+    def get(name: str) -> da.Array:
+        key = names.get(name, name)
+        if key not in panel.float_fields:
+            raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
+        return panel[key]
+
+    r = get("returns")
+    cap = get("market_cap")
+    m = market_return(r, cap) if market is None else _as_dask("market", market, 1, r.chunks[0])
+    _check_shape("market", m, (r.shape[0],), "one value per date")
+    mp = functools.partial(_desc._min_periods, min_fraction=min_fraction)
+    out: dict[str, da.Array] = {}
+    if has("book_value"):
+        out["book_to_market"] = _blocks(_desc.book_to_market, get("book_value"), cap)
+    if has("earnings"):
+        out["earnings_yield"] = _blocks(_desc.earnings_yield, get("earnings"), cap)
+    if has("operating_cash_flow"):
+        out["cash_flow_yield"] = _blocks(_desc.cash_flow_yield, get("operating_cash_flow"), cap)
+    for name, (L, S) in _desc.MOMENTUM_HORIZONS.items():
+        out[name] = compounded_return(r, L, S, mp(L - S))
+    if has("net_income") and has("book_value"):
+        out["roe"] = _blocks(_desc.roe, get("net_income"), get("book_value"))
+    if has("net_income") and has("revenue"):
+        out["profit_margin"] = _blocks(_desc.profit_margin, get("net_income"), get("revenue"))
+    if has("revenue") and has("total_assets"):
+        out["asset_turnover"] = _blocks(_desc.asset_turnover, get("revenue"), get("total_assets"))
+    if has("total_liabilities") and has("total_assets"):
+        out["leverage"] = _blocks(_desc.leverage, get("total_liabilities"), get("total_assets"))
+    ann = functools.partial(_scale, math.sqrt(PERIODS_PER_YEAR))
+    out["volatility"] = _blocks(ann, rolling_std(r, window, mp(window), half_life=vol_half_life))
+    b, rv = rolling_beta(r, m, window, mp(window), beta_half_life)
+    out["beta"] = b
+    out["residual_volatility"] = _blocks(ann, rv)
+    out["max_drawdown"] = max_drawdown(r, window, mp(window))
+    out["log_market_cap"] = _blocks(_desc.log_market_cap, cap)
+    if has("dollar_volume"):
+        dv = get("dollar_volume")
+        lmp = _desc._min_periods(liquidity_window, 0.5)
+        out["log_dollar_volume"] = _blocks(_log_positive, rolling_mean(dv, liquidity_window, lmp))
+        turnover = _blocks(_turnover, dv, cap)
+        out["log_turnover"] = _blocks(_log_positive, rolling_mean(turnover, liquidity_window, lmp))
+    if mask_unlisted:
+        out = {k: _blocks(_mask_dead, v, cap) for k, v in out.items()}
+    return DaskPanel._trusted(panel.dates, panel.assets, panel.chunks, out, {}, {})
+
+
+# ---------------------------------------------------------------------------------------------
+# Exposures
+# ---------------------------------------------------------------------------------------------
+
+
+class DaskExposures:
+    """:class:`ferrofactor.Exposures` whose arrays are dask arrays chunked by dates.
+
+    ``styles`` (T, N, K) float64 and ``industry`` (T, N) int32 dense codes (or None), with the
+    names, ``market``, ``dates`` and ``assets`` of the in-memory object; ``compute()`` gives the
+    :class:`~ferrofactor.Exposures`. Build with :meth:`from_panel` or :meth:`from_descriptors`.
+    """
+
+    def __init__(self, styles: da.Array | None, industry: da.Array | None, style_names: Sequence[str],
+                 industry_names: Sequence[str], market: bool, dates: Any, assets: Any) -> None:
+        if styles is None and industry is None:
+            raise ValueError("DaskExposures needs styles, industry or both; got neither")
+        self._styles, self._industry = styles, industry
+        self._style_names, self._industry_names = list(style_names), list(industry_names)
+        self._market = bool(market)
+        self._dates, self._assets = dates, assets
+
+    styles = property(lambda self: self._styles, doc="(T, N, K) dask array, or None.")
+    industry = property(lambda self: self._industry, doc="(T, N) int32 dense codes (dask), or None.")
+    style_names = property(lambda self: list(self._style_names))
+    industry_names = property(lambda self: list(self._industry_names))
+    n_industries = property(lambda self: len(self._industry_names))
+    market = property(lambda self: self._market)
+    dates = property(lambda self: self._dates)
+    assets = property(lambda self: self._assets)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        a = self._styles if self._styles is not None else self._industry
+        return (a.shape[0], a.shape[1])
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        a = self._styles if self._styles is not None else self._industry
+        return a.chunks[0]
+
+    @property
+    def factor_names(self) -> list[str]:
+        return (["market"] if self._market else []) + self._industry_names + self._style_names
+
+    @property
+    def n_factors(self) -> int:
+        return len(self.factor_names)
+
+    def __repr__(self) -> str:
+        T, N = self.shape
+        return (f"DaskExposures(T={T}, N={N}, {len(self.chunks)} blocks, market={self._market}, "
+                f"industries={len(self._industry_names)}, styles={self._style_names})")
+
+    def compute(self, **kwargs: Any) -> Exposures:
+        """The in-memory :class:`~ferrofactor.Exposures` (one pass)."""
+        sty, ind = dask.compute(self._styles, self._industry, **kwargs)
+        return Exposures._trusted(sty, ind, self._style_names, self._industry_names, self._market,
+                                  self._dates, self._assets)
+
+    def persist(self, **kwargs: Any) -> DaskExposures:
+        """The same exposures persisted (on the cluster with a distributed Client)."""
+        sty, ind = dask.persist(self._styles, self._industry, **kwargs)
+        return DaskExposures(sty, ind, self._style_names, self._industry_names, self._market,
+                             self._dates, self._assets)
+
+    @classmethod
+    def from_panel(cls, panel: DaskPanel, styles: Mapping[str, Mapping[str, float]] | None = None, *,
+                   cap: str = "market_cap", industry: str | None = "industry", market: bool = True,
+                   winsorize: str | None = "sigma", winsorize_limit: float = 3.0,
+                   fill: str | None = "industry_mean", orthogonalize: Mapping[str, Sequence[str]] | None = None,
+                   descriptor_options: Mapping[str, Any] | None = None) -> DaskExposures:
+        """:meth:`ferrofactor.Exposures.from_panel` of a :class:`DaskPanel`: descriptors
+        (:func:`compute_descriptors`) → cleaned styles, per date block. Lazy."""
+        if not isinstance(panel, DaskPanel):
+            raise TypeError(f"panel must be a ferrofactor.dask.DaskPanel, got {type(panel).__name__}")
+        if cap not in panel:
+            raise ValueError(f"panel has no field {cap!r} (cap); fields: {list(panel.fields)}")
+        codes, names = None, None
+        if industry is not None:
+            if industry not in panel.code_fields:
+                raise ValueError(
+                    f"panel has no code field {industry!r} (industry); code fields: "
+                    f"{list(panel.code_fields)}; pass industry=None for a model without industries"
+                )
+            codes, names = panel[industry], list(panel.labels(industry))
+        desc = compute_descriptors(panel, **dict(descriptor_options or {}))
+        return cls.from_descriptors(
+            desc, styles, cap=panel[cap], industry=codes, industry_names=names, market=market,
+            winsorize=winsorize, winsorize_limit=winsorize_limit, fill=fill,
+            orthogonalize=orthogonalize, dates=panel.dates, assets=panel.assets,
+        )
+
+    @classmethod
+    def from_descriptors(cls, descriptors: Any, styles: Mapping[str, Mapping[str, float]] | None = None, *,
+                         cap: Any = None, industry: Any = None, industry_names: Any = None,
+                         market: bool = True, winsorize: str | None = "sigma", winsorize_limit: float = 3.0,
+                         fill: str | None = "industry_mean",
+                         orthogonalize: Mapping[str, Sequence[str]] | None = None,
+                         dates: Any = None, assets: Any = None) -> DaskExposures:
+        """:meth:`ferrofactor.Exposures.from_descriptors` per date block (one call per block on
+        the descriptors the styles use). ``descriptors``: a DaskPanel or a mapping of dask arrays."""
+        from ferrofactor.exposures import DEFAULT_STYLES
+
+        if isinstance(descriptors, DaskPanel):
+            if dates is None:
+                dates = descriptors.dates
+            if assets is None:
+                assets = descriptors.assets
+            source = {k: descriptors[k] for k in descriptors.float_fields}
+        elif isinstance(descriptors, Mapping):
+            source = dict(descriptors)
+        else:
+            raise TypeError(
+                f"descriptors must be a DaskPanel or a mapping of name → dask array, got {type(descriptors).__name__}"
+            )
+        spec = DEFAULT_STYLES if styles is None else styles
+        used: list[str] = []
+        if isinstance(spec, Mapping):
+            for sp in spec.values():
+                if isinstance(sp, Mapping):
+                    used.extend(d for d in sp if d in source and d not in used)
+        if not used:
+            # let the in-memory builder word the error (no style, unknown descriptor, ...)
+            Exposures.from_descriptors({k: _NAN11 for k in source}, styles)
+        first = source[used[0]]
+        if not _is_dask(first):
+            raise TypeError(f"descriptors[{used[0]!r}] must be a dask array, got {type(first).__name__}")
+        chunks0 = first.chunks[0]
+        arrays = [_as_dask(f"descriptors[{d!r}]", source[d], 2, chunks0) for d in used]
+        T, N = arrays[0].shape
+        for d, a in zip(used, arrays):
+            _check_shape(f"descriptors[{d!r}]", a, (T, N), "the shape of the other descriptors")
+        capd = _as_dask("cap", cap, 2, chunks0, allow_none=True)
+        _check_shape("cap", capd, (T, N), "the shape of the descriptors")
+        ind, inames = None, []
+        if industry is not None:
+            g = _as_dask("industry", industry, 2, chunks0, codes=True)
+            _check_shape("industry", g, (T, N), "the shape of the descriptors")
+            ind, inames = _dense_industry("industry", g, industry_names)
+        elif industry_names is not None:
+            raise ValueError("industry_names given without industry")
+        settings = dict(market=market, winsorize=winsorize, winsorize_limit=winsorize_limit, fill=fill,
+                        orthogonalize=orthogonalize)
+        probe = Exposures.from_descriptors(
+            {d: _NAN11 for d in used}, styles, cap=None if capd is None else _NAN11,
+            industry=None if ind is None else _NONE11, industry_names=None if ind is None else inames,
+            **settings,
+        )
+        from ferrofactor._validate import as_assets, as_dates
+
+        d_labels = as_dates("dates", dates, T)
+        a_labels = as_assets("assets", assets, N)
+        K = len(probe.style_names)
+        fn = functools.partial(_styles_block, used, styles, inames if ind is not None else None, settings)
+        sty = _history_map(fn, [*arrays, capd, ind], _same_rows, tail=(N, K), name="ff-styles")
+        return cls(sty, ind, probe.style_names, probe.industry_names, probe.market, d_labels, a_labels)
+
+
+def _styles_block(used, styles, inames, settings, *blocks):
+    *desc, cap, ind = blocks
+    ex = Exposures.from_descriptors(dict(zip(used, desc)), styles, cap=cap, industry=ind,
+                                    industry_names=inames, **settings)
+    return np.asarray(ex.styles)
