@@ -1331,3 +1331,316 @@ def _styles_block(used, styles, inames, settings, *blocks):
     ex = Exposures.from_descriptors(dict(zip(used, desc)), styles, cap=cap, industry=ind,
                                     industry_names=inames, **settings)
     return np.asarray(ex.styles)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions and the factor model
+# ---------------------------------------------------------------------------------------------
+
+
+def _regress_block(G, market, constraint, lag, P, clip, check_cap, y, sty, codes, w, c):
+    """The regressions of one block: its rows come with the ``lag`` rows before it (the design
+    of its first dates). Packed as ``[f (P), se (P), t (P), r2, n_obs, n_clipped, residuals (N)]``."""
+    from ferrofactor.regress import robust_clip_returns
+
+    T_loc = y.shape[0]
+    if check_cap and c is not None:
+        check_weights("cap", c)
+    if clip is not None:
+        y_fit, n_clipped = robust_clip_returns(y, clip)
+    else:
+        y_fit, n_clipped = y, np.zeros(T_loc, dtype=np.int64)
+    f, e, r2, se, ts, n_obs = _core.cross_section_regress(
+        np.ascontiguousarray(y_fit), sty, codes, G, w, c, bool(market), constraint, lag
+    )
+    if clip is not None:
+        e = e + (y - y_fit)  # residuals of the original returns, as in memory
+    return np.concatenate([f, se, ts, r2[:, None], n_obs[:, None].astype(np.float64),
+                           n_clipped[:, None].astype(np.float64), e], axis=1)
+
+
+def _regress_packed(y, sty, codes, G, w, c, market, constraint, lag, clip=None, check_cap=False):
+    """Packed per-date outputs (T, 3P + 3 + N) of the lagged regressions, block by block."""
+    T, N = y.shape
+    K = 0 if sty is None else sty.shape[2]
+    P = int(market) + G + K
+    fn = functools.partial(_regress_block, G, market, constraint, lag, P, clip, check_cap)
+
+    def rows(s: int, e: int) -> tuple[int, int]:
+        return max(0, s - lag), e
+
+    # every block checks the caps of its rows (and of the lag rows before it): every row is
+    # checked, as in memory
+    return _history_map(fn, [y, sty, codes, None if w is None else w, c], rows,
+                        tail=(3 * P + 3 + N,), name="ff-regress"), P
+
+
+class LazyCrossSection:
+    """Lazy per-date results of :func:`cross_section_regress` on dask arrays.
+
+    ``factor_returns``, ``std_errors``, ``tstats`` (T, P), ``r2``, ``n_obs`` (T,) and
+    ``residuals`` (T, N) are dask arrays (slices of one packed computation: computing several
+    of them together runs the regressions once); ``compute()`` gives the in-memory
+    :class:`~ferrofactor.CrossSectionResult`, equal to :func:`ferrofactor.cross_section_regress`.
+    """
+
+    def __init__(self, packed: da.Array, P: int, names: list[str], dates: Any, assets: Any) -> None:
+        self._packed, self._P = packed, P
+        self.factor_names, self.dates, self.assets = list(names), dates, assets
+
+    def _cols(self, lo: int, hi: int) -> da.Array:
+        return self._packed[:, lo:hi]
+
+    factor_returns = property(lambda self: self._cols(0, self._P))
+    std_errors = property(lambda self: self._cols(self._P, 2 * self._P))
+    tstats = property(lambda self: self._cols(2 * self._P, 3 * self._P))
+    r2 = property(lambda self: self._packed[:, 3 * self._P])
+    n_obs = property(lambda self: self._packed[:, 3 * self._P + 1].astype(np.int64))
+    residuals = property(lambda self: self._packed[:, 3 * self._P + 3:])
+
+    def compute(self, **kwargs: Any):
+        from ferrofactor.regress import CrossSectionResult
+
+        pk = np.asarray(self._packed.compute(**kwargs))
+        P = self._P
+        return CrossSectionResult(
+            factor_returns=pk[:, :P], std_errors=pk[:, P:2 * P], tstats=pk[:, 2 * P:3 * P],
+            r2=pk[:, 3 * P], n_obs=pk[:, 3 * P + 1].astype(np.int64),
+            residuals=np.ascontiguousarray(pk[:, 3 * P + 3:]), factor_names=self.factor_names,
+            dates=self.dates, assets=self.assets,
+        )
+
+
+def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None, weights: Any = None, *,
+                          market: bool = True, industry_constraint: str | None = "cap", cap: Any = None,
+                          style_names: Sequence[str] | None = None, industry_names: Any = None,
+                          lag: int = 0, dates: Any = None, assets: Any = None) -> LazyCrossSection:
+    """:func:`ferrofactor.cross_section_regress` on dask arrays, block by block.
+
+    ``returns`` (T, N) a dask array chunked by dates; ``styles`` (T, N, K), ``industry``,
+    ``weights``, ``cap`` (T, N) dask arrays or array-likes. With ``lag = L`` each block also gets
+    the L rows of design before it. Industry codes without ``industry_names`` are mapped to dense
+    codes over the whole array first (one pass over ``industry``).
+    """
+    from ferrofactor.regress import INDUSTRY_CONSTRAINTS, _design_names
+    from ferrofactor._validate import as_assets, as_dates, check_choice
+
+    check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
+    market = check_bool("market", market)
+    y = _x("returns", returns)
+    T, N = y.shape
+    lag = check_int("lag", lag, 0)
+    if T and lag >= T:
+        raise ValueError(f"lag must be below the number of dates ({T}), got {lag}")
+    sty = _as_dask("styles", styles, 3, y.chunks[0], allow_none=True)
+    if sty is not None and tuple(sty.shape[:2]) != (T, N):
+        raise ValueError(f"styles has shape {tuple(sty.shape)}, expected ({T}, {N}, K) to match returns {y.shape}")
+    K = 0 if sty is None else sty.shape[2]
+    codes, inames = None, []
+    if industry is not None:
+        g = _as_dask("industry", industry, 2, y.chunks[0], codes=True)
+        _check_shape("industry", g, (T, N), f"to match returns {y.shape}")
+        codes, inames = _dense_industry("industry", g, industry_names)
+    elif industry_names is not None:
+        raise ValueError("industry_names given without industry")
+    w = _as_dask("weights", weights, 2, y.chunks[0], allow_none=True)
+    _check_shape("weights", w, (T, N), f"to match returns {y.shape}")
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    _check_shape("cap", c, (T, N), f"to match returns {y.shape}")
+    if codes is not None and industry_constraint == "cap" and c is None:
+        raise ValueError(
+            "industry_constraint='cap' needs cap (T, N) market capitalisations; "
+            "pass cap or use industry_constraint='equal'"
+        )
+    if codes is not None and market and industry_constraint is None:
+        raise ValueError(
+            "industry_constraint=None with market=True and industries makes the design singular "
+            "(the industry dummies sum to the market column); use 'cap' or 'equal', or market=False"
+        )
+    if not market and sty is None and codes is None:
+        raise ValueError("the design has no factors: set market=True or give styles or industry")
+    if style_names is None:
+        style_names = [f"style_{k}" for k in range(K)]
+    style_names = [str(s) for s in style_names]
+    if len(style_names) != K:
+        raise ValueError(f"style_names has {len(style_names)} names but styles has {K} styles")
+    names = _design_names(market, inames, style_names)
+    d = as_dates("dates", dates, T)
+    a = as_assets("assets", assets, N)
+    packed, P = _regress_packed(y, sty, codes, len(inames), w, c, market,
+                                industry_constraint if codes is not None else None, lag)
+    return LazyCrossSection(packed, P, names, d, a)
+
+
+class DaskFactorModelResult:
+    """Result of ``ff.FactorModel().fit`` on a :class:`DaskPanel` / :class:`DaskExposures`.
+
+    In memory (numpy, read-only; small): ``factor_returns``, ``std_errors``, ``tstats`` (T, P),
+    ``r2``, ``n_obs``, ``n_clipped`` (T,). On the cluster (dask arrays): ``residuals`` (T, N)
+    (persisted by ``fit``: the regressions run once), ``returns`` and ``cap`` (T, N), and the
+    :class:`DaskExposures`. Labels and settings as :class:`~ferrofactor.FactorModelResult`:
+    ``factor_names``, ``dates``, ``assets``, ``model``, ``lag``.
+
+    ``compute()`` gathers everything into the in-memory :class:`~ferrofactor.FactorModelResult`
+    (equal to the in-memory fit, bit for bit); ``fama_macbeth()`` works on the in-memory factor
+    returns. ``ff.RiskModel().fit(result)`` gathers the residuals, exposures and cap (one pass)
+    and runs the risk model in memory: the factor covariance needs only the (T, K) factor
+    returns, and the specific risk kernel's EWMA recursion (sums per asset over the whole
+    history) cannot be restarted from a carried state without a change to the Rust kernel,
+    while its outputs are (T, N) in memory anyway.
+    """
+
+    _ferrofactor_dask = True
+
+    def __init__(self, *, packed, P, factor_names, dates, assets, exposures, cap, returns, model) -> None:
+        self._packed = packed
+        small = np.asarray(packed[:, :3 * P + 3].compute())
+        self._factor_returns = readonly(np.ascontiguousarray(small[:, :P]))
+        self._std_errors = readonly(np.ascontiguousarray(small[:, P:2 * P]))
+        self._tstats = readonly(np.ascontiguousarray(small[:, 2 * P:3 * P]))
+        self._r2 = readonly(np.ascontiguousarray(small[:, 3 * P]))
+        self._n_obs = readonly(small[:, 3 * P + 1].astype(np.int64))
+        self._n_clipped = readonly(small[:, 3 * P + 2].astype(np.int64))
+        self._residuals = packed[:, 3 * P + 3:]
+        self._factor_names = list(factor_names)
+        self._dates, self._assets = dates, assets
+        self._exposures, self._cap, self._returns, self._model = exposures, cap, returns, model
+
+    factor_returns = property(lambda self: self._factor_returns, doc="(T, P) factor returns (numpy).")
+    std_errors = property(lambda self: self._std_errors, doc="(T, P) per-date standard errors.")
+    tstats = property(lambda self: self._tstats, doc="(T, P) per-date t-statistics.")
+    r2 = property(lambda self: self._r2, doc="(T,) per-date weighted R².")
+    n_obs = property(lambda self: self._n_obs, doc="(T,) observations used per date.")
+    n_clipped = property(lambda self: self._n_clipped, doc="(T,) returns clipped per date.")
+    residuals = property(lambda self: self._residuals, doc="(T, N) residuals (dask array).")
+    exposures = property(lambda self: self._exposures, doc="The unlagged DaskExposures given to fit.")
+    cap = property(lambda self: self._cap, doc="(T, N) cap (dask array) or None.")
+    returns = property(lambda self: self._returns, doc="(T, N) returns given to fit (dask array).")
+    model = property(lambda self: self._model, doc="The FactorModel (settings) that was fit.")
+    lag = property(lambda self: self._model.lag)
+    factor_names = property(lambda self: list(self._factor_names))
+    dates = property(lambda self: self._dates)
+    assets = property(lambda self: self._assets)
+
+    def fama_macbeth(self, cov: str = "kernel", bandwidth: float | None = None):
+        """:meth:`ferrofactor.FactorModelResult.fama_macbeth` (in memory, on the factor returns)."""
+        from ferrofactor.regress import FamaMacBethResult
+
+        return FamaMacBethResult(
+            estimates=self._factor_returns, n_obs=self._n_obs, r2=self._r2,
+            names=self._factor_names, cov_type=cov, bandwidth=bandwidth, dates=self._dates,
+            nan_policy="column", title="Factor returns: Fama-MacBeth summary",
+        )
+
+    def compute(self, **kwargs: Any):
+        """The in-memory :class:`~ferrofactor.FactorModelResult` (everything gathered, one pass)."""
+        from ferrofactor.model import FactorModelResult
+
+        ex = self._exposures
+        res, r, c, sty, ind = dask.compute(self._residuals, self._returns, self._cap, ex.styles,
+                                           ex.industry, **kwargs)
+        exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
+                                       ex.dates, ex.assets)
+        return FactorModelResult(
+            factor_returns=self._factor_returns, residuals=np.ascontiguousarray(res), r2=self._r2,
+            std_errors=self._std_errors, tstats=self._tstats, n_obs=self._n_obs,
+            factor_names=self._factor_names, dates=self._dates, assets=self._assets,
+            exposures=exposures, cap=c, returns=r, n_clipped=self._n_clipped, model=self._model,
+        )
+
+    def _risk_inputs(self, **kwargs: Any):
+        """(factor_returns, residuals, Exposures, cap) in memory, for RiskModel.fit (one pass)."""
+        if self._cap is None:
+            raise ValueError(
+                "the risk model needs the market cap (shrinkage groups, structural weights): fit "
+                "the factor model with cap (or a Panel with a market_cap field)"
+            )
+        ex = self._exposures
+        res, c, sty, ind = dask.compute(self._residuals, self._cap, ex.styles, ex.industry, **kwargs)
+        exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
+                                       ex.dates, ex.assets)
+        return self._factor_returns, np.ascontiguousarray(res), exposures, c
+
+    def __repr__(self) -> str:
+        T, N = self._residuals.shape
+        return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
+
+
+def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None) -> DaskFactorModelResult:
+    """``FactorModel.fit`` for dask-backed inputs (called by :meth:`ferrofactor.FactorModel.fit`)."""
+    if isinstance(returns, DaskPanel):
+        panel = returns
+        if model.returns_field not in panel:
+            raise ValueError(
+                f"panel has no field {model.returns_field!r} (returns_field); fields: {list(panel.fields)}"
+            )
+        r, r_dates, r_assets = panel[model.returns_field], panel.dates, panel.assets
+        if cap is None and model.cap_field in panel:
+            cap = panel[model.cap_field]
+    elif _is_dask(returns):
+        r, r_dates, r_assets = returns, None, None
+    else:
+        raise TypeError(
+            f"returns must be a DaskPanel or a dask array when the exposures are DaskExposures, got "
+            f"{type(returns).__name__}"
+        )
+    y = _x("returns", r)
+    T, N = y.shape
+    if isinstance(exposures, Exposures):  # in-memory exposures with dask returns: put on the blocks
+        exposures = DaskExposures(
+            _as_dask("exposures.styles", exposures.styles, 3, y.chunks[0], allow_none=True),
+            _as_dask("exposures.industry", exposures.industry, 2, y.chunks[0], codes=True, allow_none=True),
+            exposures.style_names, exposures.industry_names, exposures.market, exposures.dates,
+            exposures.assets)
+    if not isinstance(exposures, DaskExposures):
+        raise TypeError(f"exposures must be a ferrofactor.dask.DaskExposures, got {type(exposures).__name__}")
+    if tuple(exposures.shape) != (T, N):
+        raise ValueError(
+            f"exposures has shape {tuple(exposures.shape)}, expected {(T, N)} "
+            "(the shape of returns (T, N)); align them first"
+        )
+    check_same_labels("returns", r_dates, r_assets, "exposures", exposures.dates, exposures.assets)
+    if exposures.market != model.market:
+        raise ValueError(
+            f"FactorModel(market={model.market}) but exposures.market is {exposures.market}; make them agree"
+        )
+    if T and model.lag >= T:
+        raise ValueError(f"lag ({model.lag}) must be below the number of dates ({T})")
+    has_ind = exposures.industry is not None
+    need_cap = model.weights == "sqrt_cap" if isinstance(model.weights, str) else False
+    need_cap = need_cap or (has_ind and model.market and model.industry_constraint == "cap")
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    if c is None and need_cap:
+        raise ValueError(
+            "cap is required for weights='sqrt_cap' and for industry_constraint='cap' with "
+            "industries; pass cap (T, N) (or a Panel with a market_cap field) or use "
+            "weights='equal', industry_constraint='equal'"
+        )
+    _check_shape("cap", c, (T, N), "the shape of returns (T, N)")
+    if isinstance(model.weights, str):
+        w = None if model.weights == "sqrt_cap" else da.ones((T, N), chunks=(y.chunks[0], N))
+    else:
+        if tuple(model.weights.shape) != (T, N):
+            raise ValueError(f"weights has shape {model.weights.shape}, expected {(T, N)} (the shape of returns (T, N))")
+        w = _as_dask("weights", model.weights, 2, y.chunks[0])
+    if has_ind and model.market and model.industry_constraint is None:
+        raise ValueError(
+            "industry_constraint=None with a market factor and industries makes the design "
+            "singular; use 'cap' or 'equal', or market=False"
+        )
+    sty = None if exposures.styles is None else _as_dask("exposures.styles", exposures.styles, 3, y.chunks[0])
+    ind = None if exposures.industry is None else _as_dask("exposures.industry", exposures.industry, 2, y.chunks[0], codes=True)
+    packed, P = _regress_packed(
+        y, sty, ind, exposures.n_industries, w, c, model.market,
+        model.industry_constraint if has_ind else None, model.lag, clip=model.winsorize_returns,
+        check_cap=c is not None,
+    )
+    packed = packed.persist()
+    dates = exposures.dates if exposures.dates is not None else r_dates
+    assets = exposures.assets if exposures.assets is not None else r_assets
+    result = DaskFactorModelResult(
+        packed=packed, P=P, factor_names=exposures.factor_names, dates=dates, assets=assets,
+        exposures=exposures, cap=c, returns=y, model=model._frozen(),
+    )
+    model.result_ = result
+    return result
