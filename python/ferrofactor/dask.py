@@ -215,6 +215,24 @@ def _meta(ndim: int, dtype: Any = np.float64) -> np.ndarray:
     return np.empty((0,) * ndim, dtype=dtype)
 
 
+def _aligned(a: Any) -> Any:
+    """A block as the Rust glue needs it: arrays that arrive from other worker processes can sit
+    at unaligned addresses in the received frames (contiguous, but not 8-byte aligned); those
+    are copied."""
+    if isinstance(a, np.ndarray) and not a.flags.aligned:
+        return a.copy()
+    return a
+
+
+def _call_aligned(fn, *blocks):
+    return fn(*[_aligned(b) for b in blocks])
+
+
+def _on_blocks(fn):
+    """``fn`` for map_blocks/blockwise: every block argument aligned first."""
+    return functools.partial(_call_aligned, fn)
+
+
 def _run_block(func, lo: int, hi: int, skip: int, take: int, n_arrays: int, *parts):
     """Concatenate each input's chunks, cut rows ``[lo, hi)`` of the concatenation, call ``func``
     on them and keep the output rows ``[skip, skip + take)``."""
@@ -227,7 +245,7 @@ def _run_block(func, lo: int, hi: int, skip: int, take: int, n_arrays: int, *par
         if n == 0:
             locals_.append(None)
             continue
-        a = chunks[0] if n == 1 else np.concatenate(chunks, axis=0)
+        a = _aligned(chunks[0]) if n == 1 else np.concatenate(chunks, axis=0)
         locals_.append(a[lo - offset: hi - offset])
     out = func(*locals_)
     return out[skip: skip + take]
@@ -315,7 +333,7 @@ def _by_asset(func, x: da.Array, n_out: int = 1) -> Any:
     outs = []
     for k in range(n_out):
         one = functools.partial(_pick, func, k if n_out > 1 else None)
-        outs.append(da.map_blocks(one, xa, dtype=np.float64, meta=_meta(2), chunks=xa.chunks)
+        outs.append(da.map_blocks(_on_blocks(one), xa, dtype=np.float64, meta=_meta(2), chunks=xa.chunks)
                     .rechunk({0: x.chunks[0], 1: -1}))
     return outs[0] if n_out == 1 else tuple(outs)
 
@@ -808,7 +826,7 @@ def _dense_industry(name: str, industry: da.Array, names: Any) -> tuple[da.Array
             return as_industry(name, b)[0]
         return as_industry(name, b, None, mapping)[0]
 
-    codes = da.map_blocks(dense, industry, dtype=np.int32, meta=_meta(2, np.int32), chunks=industry.chunks)
+    codes = da.map_blocks(_on_blocks(dense), industry, dtype=np.int32, meta=_meta(2, np.int32), chunks=industry.chunks)
     return codes, labels
 
 
@@ -842,7 +860,7 @@ def winsorize(x: Any, method: str = "sigma", limit: float = 3.0, weights: Any = 
     _check_shape("weights", w, xd.shape, "the shape of x")
     _check_shape("industry", g, xd.shape, "the shape of x")
     fn = functools.partial(_winsorize_block, method, limit)
-    return da.map_blocks(fn, xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+    return da.map_blocks(_on_blocks(fn), xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
 
 
 def _winsorize_block(method, limit, x, w, g):
@@ -860,7 +878,7 @@ def standardize(x: Any, weights: Any = None, industry: Any = None, winsorize: st
     _check_shape("weights", w, xd.shape, "the shape of x")
     _check_shape("industry", g, xd.shape, "the shape of x")
     fn = functools.partial(_standardize_block, winsorize, limit)
-    return da.map_blocks(fn, xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+    return da.map_blocks(_on_blocks(fn), xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
 
 
 def _standardize_block(method, limit, x, w, g):
@@ -872,7 +890,7 @@ def rank(x: Any, gaussian: bool = False) -> da.Array:
     xd = _x("x", x)
     gaussian = check_bool("gaussian", gaussian)
     fn = functools.partial(_rank_block, gaussian)
-    return da.map_blocks(fn, xd, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+    return da.map_blocks(_on_blocks(fn), xd, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
 
 
 def _rank_block(gaussian, x):
@@ -901,7 +919,7 @@ def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any 
         G = len(labels)
     fn = functools.partial(_neutralize_block, G)
     # blockwise (map_blocks over the date blocks, with a 3-D controls argument)
-    return da.blockwise(fn, "tn", xd, "tn", ctl, None if ctl is None else "tnk", codes,
+    return da.blockwise(_on_blocks(fn), "tn", xd, "tn", ctl, None if ctl is None else "tnk", codes,
                         None if codes is None else "tn", w, None if w is None else "tn",
                         concatenate=True, dtype=np.float64, meta=_meta(2))
 
@@ -1065,7 +1083,7 @@ def market_return(returns: Any, cap: Any = None) -> da.Array:
 
 def _blocks(fn, *arrays: da.Array) -> da.Array:
     """Elementwise ``fn`` over the date blocks of (T, N) arrays with equal chunks."""
-    return da.map_blocks(fn, *arrays, dtype=np.float64, meta=_meta(2), chunks=arrays[0].chunks)
+    return da.map_blocks(_on_blocks(fn), *arrays, dtype=np.float64, meta=_meta(2), chunks=arrays[0].chunks)
 
 
 def _scale(factor, x):
