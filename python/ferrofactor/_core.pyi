@@ -13,11 +13,11 @@ def get_num_threads() -> int: ...
 # --- rolling (python/ferrofactor/rolling.py) ---
 
 def rolling_moment(
-    x: npt.NDArray[np.float64], window: int | None, min_periods: int, halflife: float | None, stat: str
+    x: npt.NDArray[np.float64], window: int | None, min_periods: int, half_life: float | None, stat: str
 ) -> npt.NDArray[np.float64]: ...
 def rolling_beta(
     x: npt.NDArray[np.float64], market: npt.NDArray[np.float64], window: int, min_periods: int,
-    halflife: float | None,
+    half_life: float | None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def compounded_return(
     x: npt.NDArray[np.float64], window: int, skip: int, min_periods: int
@@ -55,12 +55,12 @@ def winsorize(
     method: str,
     limit: float,
     weights: npt.NDArray[np.float64] | None = None,
-    groups: npt.NDArray[np.int32] | None = None,
+    industry: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def standardize(
     x: npt.NDArray[np.float64],
     weights: npt.NDArray[np.float64] | None = None,
-    groups: npt.NDArray[np.int32] | None = None,
+    industry: npt.NDArray[np.int32] | None = None,
     winsorize: str | None = None,
     limit: float = 3.0,
 ) -> npt.NDArray[np.float64]: ...
@@ -133,7 +133,7 @@ def risk_specific_variance(
     half_life: float,
     min_periods: int,
     shrinkage: float,
-    n_groups: int,
+    n_cap_groups: int,
     ridge: float,
     blend_periods: int,
     nw_lags: int,
@@ -157,3 +157,34 @@ def risk_exposures_times(
     v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
 ) -> np.ndarray: ...
 def risk_check_factor_covariance(c: np.ndarray) -> None: ...
+
+# --- risk validation (rust/risk/validation.rs), batched over D stored dates ---
+def risk_forecast_volatility(
+    weights: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def risk_bias_paths(
+    weights: npt.NDArray[np.float64],
+    returns: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    normalize: bool,
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def risk_min_variance(
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...

@@ -33,6 +33,7 @@ mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod validation;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -47,6 +48,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    validation::register(m)?;
     Ok(())
 }
 

@@ -29,6 +29,7 @@ pub mod covariance;
 pub mod products;
 pub mod regime;
 pub mod specific;
+pub mod validation;
 
 pub use covariance::*;
 pub use products::*;
