@@ -764,9 +764,9 @@ def read_universe(
                                sorted(kwargs.items(), key=lambda kv: kv[0]).__repr__(), c)
     read_name = f"ff-read-universe-{token}"
     layer: dict[Any, Any] = {}
+    # The read tasks are roots of the graph (the asset axis goes into each of them), which the
+    # distributed scheduler queues rather than starting every read at once.
     fund_ref, cls_ref = fundamentals, classifications
-    assets_key = (f"ff-assets-{token}",)
-    layer[assets_key] = a_axis
     if isinstance(fundamentals, pl.DataFrame):
         fund_ref = (f"ff-fundamentals-{token}",)
         layer[fund_ref] = fundamentals
@@ -775,7 +775,7 @@ def read_universe(
         layer[cls_ref] = classifications
     for i in range(len(c)):
         fs, ld, drop = block_args(int(st[i]), int(st[i + 1]))
-        layer[(read_name, i)] = (_read_block, fs, ld, assets_key, drop, date, fund_ref, cls_ref,
+        layer[(read_name, i)] = (_read_block, fs, ld, a_axis, drop, date, fund_ref, cls_ref,
                                  date_is_date, tuple(fields), kwargs)
     layers = {read_name: layer}
     deps: dict[str, set[str]] = {read_name: set()}
