@@ -192,6 +192,36 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
     return x
 
 
+def _gather(*arrays: da.Array | None, **kwargs: Any) -> list[np.ndarray | None]:
+    """Compute dask arrays chunked by dates into numpy arrays in this process, block by block.
+
+    ``dask.compute`` of a whole array would concatenate its blocks in one task on a worker (the
+    whole array in one worker's memory) before sending it; here every block is computed and sent
+    on its own and the blocks are joined here, so no worker ever holds more than its blocks."""
+    parts = []
+    for a in arrays:
+        parts.append([] if a is None else list(a.to_delayed().ravel()))
+    flat = [d for p in parts for d in p]
+    done = list(dask.compute(*flat, **kwargs)) if flat else []
+    out: list[np.ndarray | None] = []
+    k = 0
+    for a, p in zip(arrays, parts):
+        if a is None:
+            out.append(None)
+            continue
+        blocks = done[k:k + len(p)]
+        k += len(p)
+        arr = np.empty(a.shape, dtype=a.dtype)
+        row = 0
+        for b in blocks:
+            arr[row:row + b.shape[0]] = b
+            row += b.shape[0]
+        for i in range(len(p)):
+            done[k - len(p) + i] = None  # free each block once copied
+        out.append(arr)
+    return out
+
+
 def _check_shape(name: str, x: da.Array | None, shape: tuple[int, ...], what: str) -> None:
     if x is not None and tuple(x.shape[: len(shape)]) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {tuple(shape)} ({what})")
@@ -479,7 +509,7 @@ class DaskPanel:
     def compute(self, **kwargs: Any) -> Panel:
         """The in-memory :class:`~ferrofactor.Panel` (all fields computed in one pass)."""
         names = list(self._float) + list(self._codes)
-        arrays = dask.compute(*[self[n] for n in names], **kwargs)
+        arrays = _gather(*[self[n] for n in names], **kwargs)
         vals = dict(zip(names, arrays))
         return Panel(self._dates, self._assets, {k: vals[k] for k in self._float},
                      {k: (vals[k], self._labels[k]) for k in self._codes})
@@ -1241,7 +1271,7 @@ class DaskExposures:
 
     def compute(self, **kwargs: Any) -> Exposures:
         """The in-memory :class:`~ferrofactor.Exposures` (one pass)."""
-        sty, ind = dask.compute(self._styles, self._industry, **kwargs)
+        sty, ind = _gather(self._styles, self._industry, **kwargs)
         return Exposures._trusted(sty, ind, self._style_names, self._industry_names, self._market,
                                   self._dates, self._assets)
 
@@ -1419,7 +1449,7 @@ class LazyCrossSection:
     def compute(self, **kwargs: Any):
         from ferrofactor.regress import CrossSectionResult
 
-        pk = np.asarray(self._packed.compute(**kwargs))
+        pk = _gather(self._packed, **kwargs)[0]
         P = self._P
         return CrossSectionResult(
             factor_returns=pk[:, :P], std_errors=pk[:, P:2 * P], tstats=pk[:, 2 * P:3 * P],
@@ -1555,8 +1585,8 @@ class DaskFactorModelResult:
         from ferrofactor.model import FactorModelResult
 
         ex = self._exposures
-        res, r, c, sty, ind = dask.compute(self._residuals, self._returns, self._cap, ex.styles,
-                                           ex.industry, **kwargs)
+        res, r, c, sty, ind = _gather(self._residuals, self._returns, self._cap, ex.styles,
+                                      ex.industry, **kwargs)
         exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
                                        ex.dates, ex.assets)
         return FactorModelResult(
@@ -1574,7 +1604,7 @@ class DaskFactorModelResult:
                 "the factor model with cap (or a Panel with a market_cap field)"
             )
         ex = self._exposures
-        res, c, sty, ind = dask.compute(self._residuals, self._cap, ex.styles, ex.industry, **kwargs)
+        res, c, sty, ind = _gather(self._residuals, self._cap, ex.styles, ex.industry, **kwargs)
         exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
                                        ex.dates, ex.assets)
         return self._factor_returns, np.ascontiguousarray(res), exposures, c
