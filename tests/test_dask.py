@@ -213,6 +213,11 @@ def test_descriptors_equal(dpanel):
     got = lazy.compute()
     for k in mem.fields:
         EQ(got[k], mem[k], err_msg=k)
+    some = ffd.compute_descriptors(dpanel, names=["beta", "roe"], mask_unlisted=False)
+    assert some.fields == ("roe", "beta")
+    EQ(some["beta"].compute(), ff.compute_descriptors(P, names=["beta"], mask_unlisted=False)["beta"])
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        ffd.compute_descriptors(dpanel, names=["alpha"])
 
 
 def test_exposures_equal(dpanel):

@@ -1148,6 +1148,7 @@ def compute_descriptors(
     min_fraction: float = 0.8,
     fields: Mapping[str, str] | None = None,
     mask_unlisted: bool = True,
+    names: Any = None,
 ) -> DaskPanel:
     """:func:`ferrofactor.descriptors.compute_descriptors` of a :class:`DaskPanel`, lazily.
 
@@ -1164,13 +1165,13 @@ def compute_descriptors(
     mask_unlisted = check_bool("mask_unlisted", mask_unlisted)
     if not isinstance(panel, DaskPanel):
         raise TypeError(f"panel must be a ferrofactor.dask.DaskPanel, got {type(panel).__name__}")
-    names = dict(fields or {})
+    renames = dict(fields or {})
 
     def has(name: str) -> bool:
-        return names.get(name, name) in panel.float_fields
+        return renames.get(name, name) in panel.float_fields
 
     def get(name: str) -> da.Array:
-        key = names.get(name, name)
+        key = renames.get(name, name)
         if key not in panel.float_fields:
             raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
         return panel[key]
@@ -1210,9 +1211,29 @@ def compute_descriptors(
         out["log_dollar_volume"] = _blocks(_log_positive, rolling_mean(dv, liquidity_window, lmp))
         turnover = _blocks(_turnover, dv, cap)
         out["log_turnover"] = _blocks(_log_positive, rolling_mean(turnover, liquidity_window, lmp))
+    if names is not None:
+        wanted = list(dict.fromkeys(str(n) for n in names))
+        for n in wanted:
+            if n not in _NEEDS:
+                raise ValueError(f"names: unknown descriptor {n!r}; known: {list(_NEEDS)}")
+            missing = [f for f in _NEEDS[n] if not has(f)]
+            if missing:
+                raise ValueError(f"names: descriptor {n!r} needs the fields {missing}, which the panel lacks")
+        out = {k: v for k, v in out.items() if k in wanted}
     if mask_unlisted:
         out = {k: _blocks(_mask_dead, v, cap) for k, v in out.items()}
     return DaskPanel._trusted(panel.dates, panel.assets, panel.chunks, out, {}, {})
+
+
+#: descriptor → the fields it needs besides returns and market_cap (as in memory)
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "book_to_market": ("book_value",), "earnings_yield": ("earnings",),
+    "cash_flow_yield": ("operating_cash_flow",), "momentum_12_1": (), "momentum_6_1": (),
+    "momentum_3_1": (), "roe": ("net_income", "book_value"), "profit_margin": ("net_income", "revenue"),
+    "asset_turnover": ("revenue", "total_assets"), "leverage": ("total_liabilities", "total_assets"),
+    "volatility": (), "beta": (), "residual_volatility": (), "max_drawdown": (), "log_market_cap": (),
+    "log_dollar_volume": ("dollar_volume",), "log_turnover": ("dollar_volume",),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1301,7 +1322,17 @@ class DaskExposures:
                     f"{list(panel.code_fields)}; pass industry=None for a model without industries"
                 )
             codes, names = panel[industry], list(panel.labels(industry))
-        desc = compute_descriptors(panel, **dict(descriptor_options or {}))
+        options = dict(descriptor_options or {})
+        # as in memory: the builder already sets NaN outside the universe, and only the
+        # descriptors the styles use are asked for
+        options.setdefault("mask_unlisted", False)
+        if "names" not in options:
+            from ferrofactor.exposures import DEFAULT_STYLES
+
+            spec = DEFAULT_STYLES if styles is None else styles
+            if isinstance(spec, Mapping):
+                options["names"] = [d for parts in spec.values() if isinstance(parts, Mapping) for d in parts]
+        desc = compute_descriptors(panel, **options)
         return cls.from_descriptors(
             desc, styles, cap=panel[cap], industry=codes, industry_names=names, market=market,
             winsorize=winsorize, winsorize_limit=winsorize_limit, fill=fill,
