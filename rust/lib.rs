@@ -3,6 +3,7 @@
 //! The kernels know nothing of Python; `bindings` (built only with the `python` feature, which
 //! maturin switches on) holds all PyO3 glue. `cargo test` exercises the kernels without Python.
 
+pub mod attribution;
 pub mod clean;
 pub mod codes;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod parallel;
 pub mod regress;
 pub mod risk;
 pub mod rolling;
+pub mod timeseries;
 
 #[cfg(feature = "python")]
 mod bindings;

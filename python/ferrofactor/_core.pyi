@@ -39,6 +39,8 @@ __all__ = [
     "risk_forecast_volatility",
     "risk_bias_paths",
     "risk_min_variance",
+    "time_series_regress",
+    "attribute",
 ]
 
 def set_num_threads(n: int) -> None: ...
@@ -225,3 +227,40 @@ def risk_min_variance(
     factor_cov: npt.NDArray[np.float64],
     specific_var: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
+
+# --- time-series regressions (python/ferrofactor/timeseries.py) and attribution ---
+def time_series_regress(
+    y: npt.NDArray[np.float64],
+    factors: npt.NDArray[np.float64],
+    intercept: bool,
+    cov: str,
+    lags: int | None,
+    min_obs: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+]: ...
+def attribute(
+    weights: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64] | None,
+    returns: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    market: bool,
+    factor_returns: npt.NDArray[np.float64],
+    lag: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+]: ...

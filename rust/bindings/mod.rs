@@ -26,6 +26,7 @@ use pyo3::prelude::*;
 use crate::error::Error;
 use crate::parallel;
 
+mod attribution;
 mod clean;
 mod codes;
 mod exposures;
@@ -33,6 +34,7 @@ mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod timeseries;
 mod validation;
 
 /// Register every `_core` function.
@@ -48,6 +50,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    timeseries::register(m)?;
+    attribution::register(m)?;
     validation::register(m)?;
     Ok(())
 }
