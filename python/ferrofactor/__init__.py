@@ -98,6 +98,16 @@ from ferrofactor.metrics import MetricsSummary
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # ``ff.dask`` (the optional Dask layer) is imported on first use: the core never imports Dask
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module("ferrofactor.dask")
+    raise AttributeError(f"module 'ferrofactor' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     # data
