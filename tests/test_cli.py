@@ -354,7 +354,8 @@ def test_python_m_and_config_reference(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--help"])
     assert e.value.code == 0
-    assert all(c in capsys.readouterr().out for c in ("run", "demo", "sample", "bench", "config"))
+    help_text = capsys.readouterr().out
+    assert all(c in help_text for c in ("run", "demo", "sample", "bench", "config"))
 
 
 def test_without_matplotlib_and_cvxpy_the_demo_runs_and_says_what_was_skipped(tmp_path):

@@ -317,16 +317,22 @@ def test_synthetic_universe_descriptors_track_truth():
     assert _mean_rank_corr(sty["low_vol"], expo["volatility"], start) < -0.1
 
 
-def test_only_computes_the_named_descriptors_with_the_same_values():
-    f = ragged_fields(T=300, N=20, seed=4)
-    full = fd.compute_descriptors(f)
-    assert tuple(full) == tuple(n for n in fd.DESCRIPTOR_NAMES if n in full)
-    for only in (["beta"], ["residual_volatility", "roe"], ["log_turnover", "momentum_3_1"], []):
-        part = fd.compute_descriptors(f, only=only)
-        assert set(part) == set(only) & set(full)
+def test_compute_only_the_named_descriptors():
+    full = ff.compute_descriptors(F)
+    some = ff.compute_descriptors(F, names=["roe", "volatility", "residual_volatility"])
+    assert list(some) == ["roe", "volatility", "residual_volatility"]
+    for k in some:
+        np.testing.assert_array_equal(some[k], full[k])
+    # subsets that share work (beta and residual volatility come from one regression) or need
+    # optional fields: each value is the one computed without names
+    for names in (["beta"], ["residual_volatility", "roe"], ["log_turnover", "momentum_3_1"], []):
+        part = ff.compute_descriptors(F, names=names)
+        assert list(part) == [k for k in full if k in names]
         for k in part:
             np.testing.assert_array_equal(part[k], full[k])
-    with pytest.raises(ValueError, match=r"only names unknown descriptors \['bta'\]"):
-        fd.compute_descriptors(f, only=["bta"])
-    with pytest.raises(TypeError, match="only must be a sequence"):
-        fd.compute_descriptors(f, only="beta")
+    with pytest.raises(TypeError, match="names must be a collection of descriptor names"):
+        ff.compute_descriptors(F, names="beta")
+    with pytest.raises(ValueError, match="unknown descriptor 'size'"):
+        ff.compute_descriptors(F, names=["size"])
+    with pytest.raises(ValueError, match=r"needs the fields \['book_value'\]"):
+        ff.compute_descriptors({"returns": F["returns"], "market_cap": F["market_cap"]}, names=["book_to_market"])

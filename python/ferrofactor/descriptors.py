@@ -39,7 +39,7 @@ Rolling descriptors need ``min_fraction`` [0.8] of their window's values to be f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,6 @@ from ferrofactor._validate import as_float_array, check_bool, check_int, check_r
 from ferrofactor.constants import PERIODS_PER_YEAR
 
 __all__ = [
-    "DESCRIPTOR_NAMES",
     "MOMENTUM_HORIZONS",
     "asset_turnover",
     "beta",
@@ -69,13 +68,6 @@ __all__ = [
     "volatility",
 ]
 
-#: Every descriptor :func:`compute_descriptors` can compute, in its output order.
-DESCRIPTOR_NAMES: tuple[str, ...] = (
-    "book_to_market", "earnings_yield", "cash_flow_yield", "momentum_12_1", "momentum_6_1",
-    "momentum_3_1", "roe", "profit_margin", "asset_turnover", "leverage", "volatility", "beta",
-    "residual_volatility", "max_drawdown", "log_market_cap", "log_dollar_volume", "log_turnover",
-)
-
 #: name → (window L, skip S) in trading days: the 12-1, 6-1 and 3-1 month momenta.
 MOMENTUM_HORIZONS: dict[str, tuple[int, int]] = {
     "momentum_12_1": (252, 21),
@@ -93,10 +85,10 @@ def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarra
     a = as_float_array(num_name, num, 2)
     b = as_float_array(den_name, den, 2)
     check_shape(den_name, b, a.shape, f"the shape of {num_name}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = a / b
-    bad = ~np.isfinite(out) | ((b <= 0) if positive_den else (b == 0))
-    out[bad] = np.nan
+    out = np.full(a.shape, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        np.divide(a, b, out=out, where=(b > 0) if positive_den else (b != 0))
+        out[np.isinf(out)] = np.nan  # NaN operands already give NaN
     return out
 
 
@@ -172,7 +164,9 @@ def volatility(
     """
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_std(returns, window, mp, half_life=half_life)
-    return out * math.sqrt(PERIODS_PER_YEAR) if annualize else out
+    if annualize:
+        out *= math.sqrt(PERIODS_PER_YEAR)
+    return out
 
 
 def market_return(returns, cap=None) -> np.ndarray:
@@ -270,9 +264,9 @@ def compute_descriptors(
     min_fraction: float = 0.8,
     fields: Mapping[str, str] | None = None,
     mask_unlisted: bool = True,
-    only: Sequence[str] | None = None,
+    names: Any = None,
 ) -> Any:
-    """Every descriptor that the panel's fields allow (or only those named by ``only``).
+    """Every descriptor that the panel's fields allow (or only those in ``names``).
 
     Parameters
     ----------
@@ -294,10 +288,9 @@ def compute_descriptors(
     mask_unlisted : bool, default True
         Set every descriptor to NaN where ``market_cap`` is not finite and > 0 (before listing,
         after delisting, suspended days), so that no stale window survives a delisting.
-    only : sequence of str, optional
-        Compute only these descriptors (names from the list below; an unknown name is a
-        ``ValueError``). Each is computed exactly as without ``only``; one the panel's fields do
-        not allow is left out, as without ``only``. Default: all.
+    names : collection of str, optional
+        Compute only these descriptors (e.g. those a set of styles uses); an unknown name, or one
+        the panel's fields cannot give, is a ``ValueError``. Default: every one the fields allow.
 
     Returns
     -------
@@ -317,20 +310,13 @@ def compute_descriptors(
     mask_unlisted = check_bool("mask_unlisted", mask_unlisted)
     if not isinstance(panel, (Panel, Mapping)):
         raise TypeError(f"panel must be a Panel or a mapping of field → (T, N) array, got {type(panel).__name__}")
-    names = dict(fields or {})
-    if only is not None:
-        if isinstance(only, str) or not all(isinstance(o, str) for o in only):
-            raise TypeError(f"only must be a sequence of descriptor names, got {only!r}")
-        unknown = sorted(set(only) - set(DESCRIPTOR_NAMES))
-        if unknown:
-            raise ValueError(f"only names unknown descriptors {unknown}; descriptors: {list(DESCRIPTOR_NAMES)}")
-    wanted = set(DESCRIPTOR_NAMES if only is None else only)
+    renames = dict(fields or {})
 
     def has(name: str) -> bool:
-        return names.get(name, name) in panel
+        return renames.get(name, name) in panel
 
     def get(name: str) -> np.ndarray:
-        key = names.get(name, name)
+        key = renames.get(name, name)
         if key not in panel:
             raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
         return as_float_array(key, panel[key], 2)
@@ -338,48 +324,57 @@ def compute_descriptors(
     r = get("returns")
     cap = get("market_cap")
     check_shape("market_cap", cap, r.shape, "the shape of returns")
-    out: dict[str, np.ndarray] = {}
-    if "book_to_market" in wanted and has("book_value"):
-        out["book_to_market"] = book_to_market(get("book_value"), cap)
-    if "earnings_yield" in wanted and has("earnings"):
-        out["earnings_yield"] = earnings_yield(get("earnings"), cap)
-    if "cash_flow_yield" in wanted and has("operating_cash_flow"):
-        out["cash_flow_yield"] = cash_flow_yield(get("operating_cash_flow"), cap)
-    for name, (L, S) in MOMENTUM_HORIZONS.items():
-        if name in wanted:
-            out[name] = momentum(r, L, S, min_fraction)
-    if "roe" in wanted and has("net_income") and has("book_value"):
-        out["roe"] = roe(get("net_income"), get("book_value"))
-    if "profit_margin" in wanted and has("net_income") and has("revenue"):
-        out["profit_margin"] = profit_margin(get("net_income"), get("revenue"))
-    if "asset_turnover" in wanted and has("revenue") and has("total_assets"):
-        out["asset_turnover"] = asset_turnover(get("revenue"), get("total_assets"))
-    if "leverage" in wanted and has("total_liabilities") and has("total_assets"):
-        out["leverage"] = leverage(get("total_liabilities"), get("total_assets"))
-    if "volatility" in wanted:
-        out["volatility"] = volatility(r, window, vol_half_life, min_fraction)
-    if wanted & {"beta", "residual_volatility"}:
-        m = market_return(r, cap) if market is None else as_float_array("market", market, 1)
-        mp = _min_periods(window, min_fraction)
-        b, rv = _rolling.rolling_beta(r, m, window, mp, beta_half_life)
-        if "beta" in wanted:
-            out["beta"] = b
-        if "residual_volatility" in wanted:
-            out["residual_volatility"] = rv * math.sqrt(PERIODS_PER_YEAR)
-    if "max_drawdown" in wanted:
-        out["max_drawdown"] = max_drawdown(r, window, min_fraction)
-    if "log_market_cap" in wanted:
-        out["log_market_cap"] = log_market_cap(cap)
-    if has("dollar_volume") and wanted & {"log_dollar_volume", "log_turnover"}:
-        dv = get("dollar_volume")
-        if "log_dollar_volume" in wanted:
-            out["log_dollar_volume"] = liquidity(dv, None, liquidity_window)
-        if "log_turnover" in wanted:
-            out["log_turnover"] = liquidity(dv, cap, liquidity_window)
-    if mask_unlisted:
+    # name → (fields it needs, how to compute it); computed in this order
+    recipes: dict[str, tuple[tuple[str, ...], Any]] = {
+        "book_to_market": (("book_value",), lambda: book_to_market(get("book_value"), cap)),
+        "earnings_yield": (("earnings",), lambda: earnings_yield(get("earnings"), cap)),
+        "cash_flow_yield": (("operating_cash_flow",),
+                            lambda: cash_flow_yield(get("operating_cash_flow"), cap)),
+        **{name: ((), (lambda L=L, S=S: momentum(r, L, S, min_fraction)))
+           for name, (L, S) in MOMENTUM_HORIZONS.items()},
+        "roe": (("net_income", "book_value"), lambda: roe(get("net_income"), get("book_value"))),
+        "profit_margin": (("net_income", "revenue"),
+                          lambda: profit_margin(get("net_income"), get("revenue"))),
+        "asset_turnover": (("revenue", "total_assets"),
+                           lambda: asset_turnover(get("revenue"), get("total_assets"))),
+        "leverage": (("total_liabilities", "total_assets"),
+                     lambda: leverage(get("total_liabilities"), get("total_assets"))),
+        "volatility": ((), lambda: volatility(r, window, vol_half_life, min_fraction)),
+        "beta": ((), lambda: beta_pair()[0]),
+        "residual_volatility": ((), lambda: beta_pair()[1] * math.sqrt(PERIODS_PER_YEAR)),
+        "max_drawdown": ((), lambda: max_drawdown(r, window, min_fraction)),
+        "log_market_cap": ((), lambda: log_market_cap(cap)),
+        "log_dollar_volume": (("dollar_volume",),
+                              lambda: liquidity(get("dollar_volume"), None, liquidity_window)),
+        "log_turnover": (("dollar_volume",),
+                         lambda: liquidity(get("dollar_volume"), cap, liquidity_window)),
+    }
+    pair: list = []
+
+    def beta_pair():
+        if not pair:  # one rolling regression gives both beta and residual volatility
+            m = market_return(r, cap) if market is None else as_float_array("market", market, 1)
+            pair.extend(_rolling.rolling_beta(r, m, window, _min_periods(window, min_fraction), beta_half_life))
+        return pair
+
+    if names is None:
+        wanted = [n for n, (need, _) in recipes.items() if all(has(f) for f in need)]
+    else:
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"names must be a collection of descriptor names, got {names!r}")
+        wanted = list(dict.fromkeys(names))
+        for n in wanted:
+            if n not in recipes:
+                raise ValueError(f"names: unknown descriptor {n!r}; known: {list(recipes)}")
+            missing = [f for f in recipes[n][0] if not has(f)]
+            if missing:
+                raise ValueError(f"names: descriptor {n!r} needs the fields {missing}, which the panel lacks")
+    out: dict[str, np.ndarray] = {n: recipes[n][1]() for n in recipes if n in wanted}
+    if mask_unlisted and out:
         dead = ~(np.isfinite(cap) & (cap > 0))
-        for v in out.values():
-            v[dead] = np.nan
+        if dead.any():
+            for v in out.values():
+                v[dead] = np.nan
     if isinstance(panel, Panel):
         return Panel(panel.dates, panel.assets, out)
     return out
