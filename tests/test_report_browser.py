@@ -9,8 +9,10 @@ a natural size); every section of the report is there; a full-page screenshot is
 test artifact (``$FERROFACTOR_TEST_ARTIFACTS``, default ``test-artifacts/`` at the repository
 root) and is a real PNG of the page.
 
-Skipped, with the reason, only where the browser cannot be had: Playwright (the test extra) not
-importable, or no Chromium executable (``apt-get install chromium``).
+Skipped, with the reason, only where the browser cannot be had: no Chromium executable
+(``apt-get install chromium``), or Playwright (the test extra) not importable. ``.ci/run`` installs
+Chromium and then sets ``FERROFACTOR_REQUIRE_BROWSER=1``: with it, those two are failures, not
+skips. A Chromium that is installed but does not start is always a failure.
 """
 
 from __future__ import annotations
@@ -39,18 +41,26 @@ def _chromium() -> str | None:
     return "/usr/lib/chromium/chromium" if os.path.exists("/usr/lib/chromium/chromium") else None
 
 
+def _unavailable(reason: str) -> None:
+    """Skip, saying why, unless the browser is required here (CI, once Chromium is installed)."""
+    if os.environ.get("FERROFACTOR_REQUIRE_BROWSER", "") not in ("", "0"):
+        pytest.fail(f"FERROFACTOR_REQUIRE_BROWSER is set but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def browser():
-    sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
     exe = _chromium()
     if exe is None:
-        pytest.skip("no Chromium executable: install Debian's package (apt-get install chromium; .ci/run does) "
-                    "or set FERROFACTOR_CHROMIUM")
+        _unavailable("no Chromium executable: install Debian's package (apt-get install chromium; "
+                     ".ci/run does) or set FERROFACTOR_CHROMIUM")
+    try:
+        from playwright import sync_api as sync
+    except ImportError as e:
+        _unavailable(f"playwright is not importable ({e}); pip install '.[test]'")
     with sync.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
-        except Exception as e:  # noqa: BLE001 - a browser that cannot start here is a skip, with why
-            pytest.skip(f"Chromium at {exe} could not be started: {type(e).__name__}: {str(e)[:300]}")
+        # an installed browser that does not start is a failure, not a skip
+        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
         yield b
         b.close()
 
