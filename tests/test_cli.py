@@ -1,7 +1,7 @@
 """The ``ferrofactor`` command end to end, in subprocesses: exit codes, the files written, and the
 numbers of the report and of the Parquet outputs against the library called directly on the same
 data with the documented defaults (the oracle: ``ff.FactorModel``, ``ff.RiskModel``,
-``ff.evaluate``, ``ff.quantile_portfolio``, ``ff.optimize`` and numpy, not the pipeline code).
+``ff.evaluate`` (risk validation and signal evaluation), ``ff.quantile_portfolio``, ``ff.optimize`` and numpy, not the pipeline code).
 
 The demo and the pipeline run the same library code on the same data, so the numbers must agree
 exactly (compared bit for bit through the ``data-value`` attributes of the report, which hold
@@ -108,6 +108,8 @@ def library_run(panel, vra_half_life=None):
     after = np.searchsorted(risk.dates, mv.dates) >= burn
     mv_bias = ff.evaluate.bias_statistic(mv.realized[after], mv.forecast_vol[after])
     score = ff.combined_score(ex)  # signal.weights: 0.25 each
+    # signal.horizons = [1, 5, 21], signal.quantiles = 5, signal.residual = true
+    ev = ff.evaluate.evaluate(score, panel, horizons=(1, 5, 21), quantiles=5, residual=res)
     t = T - 1  # portfolio.date: the last date
     covered = risk.covered(t)
     cap = np.where(covered, np.nan_to_num(panel["market_cap"][t]), 0.0)
@@ -121,7 +123,7 @@ def library_run(panel, vra_half_life=None):
                       tcost=ff.TransactionCost(linear_bps=5.0))
     books["optimized"] = opt.weights
     return dict(ex=ex, res=res, fm=fm, risk=risk, bias=bias, mv_bias=mv_bias, books=books, t=t,
-                n_mv=int(after.sum()))
+                n_mv=int(after.sum()), ev=ev)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +143,8 @@ def test_demo_exits_0_and_writes_the_report_and_every_output(demo):
     files = sorted(os.listdir(run.out))
     assert files == sorted(["report.html", "summary.json", "factor_returns.parquet", "fama_macbeth.parquet",
                             "exposures.parquet", "specific_risk.parquet", "factor_volatility.parquet",
-                            "bias_test.parquet", "minimum_variance.parquet", "weights.parquet",
+                            "bias_test.parquet", "minimum_variance.parquet", "signal_ic.parquet",
+                            "signal_evaluation.parquet", "quantile_returns.parquet", "weights.parquet",
                             "risk_decomposition.parquet"])
     # nothing else is left beside the output directory (the temporary directory is gone)
     assert os.listdir(run.out.parent) == ["report"]
@@ -150,7 +153,7 @@ def test_demo_exits_0_and_writes_the_report_and_every_output(demo):
     assert summary["status"] == "ok" and summary["exit_code"] == 0
     assert [s["name"] for s in summary["stages"]] == [
         "synthetic universe", "exposures", "factor model", "risk model", "risk validation", "signal",
-        "portfolios", "report"]
+        "signal evaluation", "portfolios", "report"]
     assert all(s["status"] == "done" and s["wall_s"] >= 0 and s["cpu_s"] >= 0 for s in summary["stages"])
     assert summary["skipped"] == []
     assert summary["summary"]["data"]["assets"] == panel.shape[1]
@@ -230,10 +233,49 @@ def test_demo_report_numbers_equal_the_library(demo):
     assert tr["market"] == np.corrcoef(est[ok], tru[ok])[0, 1]
     assert tr["market"] > 0.9
     # every plot embedded as a data: image (nothing fetched from anywhere)
-    assert len(rep.images) == 4 + 2 + 2 * 3
+    assert len(rep.images) == 4 + 2 + 1 + 2 * 3
     assert all(src.startswith("data:image/svg+xml;base64,") for src in rep.images)
     text = (run.out / "report.html").read_text()
     assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
+
+
+def test_demo_signal_evaluation_equals_the_library(demo):
+    """The signal evaluation in the Parquet outputs, the report and the JSON summary: exactly
+    ``ff.evaluate.evaluate`` on the same signal and returns with the documented defaults."""
+    run, panel, lib = demo
+    ev = lib["ev"]
+    out = run.out
+    ic = pl.read_parquet(out / "signal_ic.parquet")
+    assert ic.equals(ev.to_polars("ic")) and ic.columns == ["date", "1", "5", "21"]
+    assert ic.height == panel.shape[0]
+    assert pl.read_parquet(out / "signal_evaluation.parquet").equals(ev.to_polars("ic_summary"))
+    q = pl.read_parquet(out / "quantile_returns.parquet")
+    assert q.equals(ev.to_polars("quantiles")) and q.height == 5 * 3
+    rep = read_report(out / "report.html")
+    t = rep.tables["signal-ic"]
+    assert list(column(t, "ic_mean")) == ["1", "5", "21"]
+    for col, want in (("ic_mean", ev.ic_mean), ("ic_std", ev.ic_std), ("nw_tstat", ev.ic_nw_tstat),
+                      ("nw_pvalue", ev.ic_nw_pvalue), ("tstat (plain)", ev.ic_tstat)):
+        np.testing.assert_array_equal(np.array(list(column(t, col).values())), want)
+    qt = column(rep.tables["signal-quantiles"], "mean_21")
+    np.testing.assert_array_equal(np.array(list(qt.values())),
+                                  np.append(ev.mean_returns[:, 2], ev.quantile_returns.spread_mean[2]))
+    np.testing.assert_array_equal(np.array(list(column(rep.tables["signal-decay"], "ic_mean").values())),
+                                  ev.ic_decay)
+    np.testing.assert_array_equal(np.array(list(column(rep.tables["signal-residual-ic"], "ic_mean").values())),
+                                  ev.residual.ic_mean)
+    # an independent check of one number: the 1-date IC of one date is the Spearman correlation
+    # of the signal with the next date's returns (scipy)
+    from scipy.stats import spearmanr
+
+    score, r = ff.combined_score(lib["ex"]), panel["returns"]
+    finite = np.flatnonzero(np.isfinite(ev.ic[:, 0]))
+    t0 = int(finite[len(finite) // 2])
+    ok = np.isfinite(score[t0]) & np.isfinite(r[t0 + 1])
+    assert ev.ic[t0, 0] == pytest.approx(spearmanr(score[t0][ok], r[t0 + 1][ok]).statistic, rel=1e-10)
+    s = json.loads((out / "summary.json").read_text())["summary"]["signal_evaluation"]
+    assert s["horizons"] == [1, 5, 21]
+    assert s["ic_mean"] == ev.ic_mean.tolist() and s["residual_ic_mean"] == ev.residual.ic_mean.tolist()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,13 +337,19 @@ def test_run_from_sqlite_needs_nothing_extra(tmp_path):
         '[data]\nconnection = "sqlite:///u.db"\n'
         'prices = "SELECT date, asset, close, volume, shares FROM prices"\n'
         'fundamentals = "SELECT * FROM fundamentals"\nclassifications = "SELECT * FROM classifications"\n'
-        "[report]\nplots = false\nparquet = true\n")
+        "[signal]\nevaluate = false\n[report]\nplots = false\nparquet = true\n")
     r = _run(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--json"])
     assert r.returncode == 0, r.stderr[-3000:]
     panel = ff.read_universe(paths["prices"], paths["fundamentals"], paths["classifications"])
     lib = library_run(panel)
     assert pl.read_parquet(tmp_path / "o" / "factor_returns.parquet").equals(lib["res"].to_polars())
-    assert ("plots", "report.plots = false") in [(s["section"], s["reason"]) for s in json.loads(r.stdout)["skipped"]]
+    summary = json.loads(r.stdout)
+    assert ("plots", "report.plots = false") in [(s["section"], s["reason"]) for s in summary["skipped"]]
+    # signal.evaluate = false: no evaluation stage, section or output
+    assert "signal evaluation" not in [s["name"] for s in summary["stages"]]
+    assert "signal_evaluation" not in summary["summary"]
+    assert not (tmp_path / "o" / "signal_ic.parquet").exists()
+    assert 'id="signal"' not in (tmp_path / "o" / "report.html").read_text()
 
 
 def _to_sqlite(con, name, df):

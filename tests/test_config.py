@@ -105,6 +105,10 @@ def test_values_out_of_range_and_bad_choices(sample):
         "[exposures]\nwinsorize = \"quantile\"\nwinsorize_limit = 3.0\n":
             "exposures.winsorize_limit: must be below 0.5 with winsorize = \"quantile\", got 3.0",
         "[exposures.styles.value]\nbook_to_market = 0\n": "exposures.styles.value.book_to_market: a weight must not be 0",
+        "[signal]\nhorizons = []\n": "signal.horizons: must name at least one horizon (e.g. horizons = [1, 5, 21])",
+        "[signal]\nhorizons = [1, 5, 1]\n": "signal.horizons: must be distinct, got [1, 5, 1]",
+        "[signal]\nhorizons = [0, 5]\n": "signal.horizons[0]: must be >= 1, got 0",
+        "[signal]\nquantiles = 1\n": "signal.quantiles: must be >= 2, got 1",
     }
     for text, msg in cases.items():
         assert one(errors_of(sample, DATA + text)) == msg

@@ -146,6 +146,14 @@ def _summary_rows(res: Any, out_dir: str | None) -> list[tuple[str, str]]:
         m = s["minimum_variance"]
         rows.append(("minimum variance", f"bias {m['bias']:.3f} (band {m['lower']:.3f}..{m['upper']:.3f}) over "
                                          f"{m['dates']} dates"))
+    if "signal_evaluation" in s:
+        e = s["signal_evaluation"]
+
+        def num(x: float | None, spec: str) -> str:
+            return "nan" if x is None else format(x, spec)
+
+        rows.append(("signal IC", ", ".join(f"{h}d {num(m, '+.4f')} (NW t {num(t, '.1f')})" for h, m, t in
+                                            zip(e["horizons"], e["ic_mean"], e["ic_nw_tstat"]))))
     if "portfolios" in s:
         rows.append(("portfolios", ", ".join(f"{k} {v['volatility_annualized']:.1%}" for k, v in s["portfolios"].items())
                      + " ex-ante vol a year"))

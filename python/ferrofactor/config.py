@@ -214,6 +214,14 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "weights": Setting("float_table", _default_signal_weights, "The composite signal Σ weight × style "
                            "(styles of [exposures]). Default: equal weights on the styles of [exposures] "
                            "(0.25 each of value, momentum, quality, low_vol with the default styles)."),
+        "evaluate": Setting("bool", True, "Evaluate the signal against the returns that follow it "
+                            "(ferrofactor.evaluate.evaluate): information coefficient with Newey-West "
+                            "inference, mean forward return by quantile, turnover and IC decay."),
+        "horizons": Setting("int_list", [1, 5, 21], "Forward-return horizons (dates) of the evaluation: "
+                            "distinct, at least one.", lo=1, hi=100_000),
+        "quantiles": Setting("int", 5, "Quantiles of the evaluation's mean forward returns.", lo=2, hi=1_000),
+        "residual": Setting("bool", True, "Also evaluate the signal on the factor model's residual "
+                            "(specific) returns: what the factors do not already explain."),
     },
     "portfolio": {
         "date": Setting("date", None, "Date of the portfolios (YYYY-MM-DD, a date of the study). Default: "
@@ -525,6 +533,11 @@ def _check_semantics(cfg: Config, errors: list[str]) -> None:
     for name in cfg["signal"]["weights"]:
         if name not in styles:
             errors.append(f"signal.weights.{name}: not a style of exposures.styles" + _suggest(name, styles))
+    hs = cfg["signal"]["horizons"]
+    if not hs:
+        errors.append("signal.horizons: must name at least one horizon (e.g. horizons = [1, 5, 21])")
+    elif len(set(hs)) != len(hs):
+        errors.append(f"signal.horizons: must be distinct, got {hs}")
     if data["start"] and data["end"] and data["start"] > data["end"]:
         errors.append(f"data.end: {data['end']} is before data.start {data['start']}")
 

@@ -14,6 +14,10 @@ risk validation     :func:`ferrofactor.evaluate.bias_test` (random long-only por
                     :func:`ferrofactor.evaluate.minimum_variance_test`, on the forecast dates
                     after ``validation.burn_in``
 signal              :func:`ferrofactor.combined_score` (Σ weight × style)
+signal evaluation   :func:`ferrofactor.evaluate.evaluate` of the signal against the returns that
+                    follow it (``signal.horizons``, ``signal.quantiles``; with ``signal.residual``
+                    also against the factor model's residual returns); ``signal.evaluate = false``
+                    leaves this stage out
 portfolios          on ``portfolio.date``: the cap-weighted market, the long-short quantile
                     portfolio (:func:`ferrofactor.quantile_portfolio`) and the optimised
                     long-only portfolio (:func:`ferrofactor.optimize`, alpha = ic × specific
@@ -116,6 +120,7 @@ class RunResult:
     min_var: Any = None
     validation_dates: Any = None
     signal: Any = None
+    evaluation: Any = None
     portfolio_date: Any = None
     books: dict[str, Book] = field(default_factory=dict)
     truth: Any = None
@@ -160,6 +165,14 @@ class RunResult:
             out["minimum_variance"] = {"dates": int(len(self.min_var.dates)),
                                        "bias": _f(np.atleast_1d(b.bias)[0]),
                                        "lower": _f(np.atleast_1d(b.lower)[0]), "upper": _f(np.atleast_1d(b.upper)[0])}
+        if self.evaluation is not None:
+            e = self.evaluation
+            out["signal_evaluation"] = {
+                "horizons": [int(h) for h in e.horizons], "ic_mean": [_f(x) for x in e.ic_mean],
+                "ic_nw_tstat": [_f(x) for x in e.ic_nw_tstat],
+                "spread_mean": [_f(x) for x in e.quantile_returns.spread_mean],
+                **({"residual_ic_mean": [_f(x) for x in e.residual.ic_mean]} if e.residual is not None else {}),
+            }
         if self.books:
             out["portfolios"] = {
                 name: {"date": str(bk.date), "volatility_annualized": _f(bk.decomposition.total_vol),
@@ -331,6 +344,17 @@ def run_pipeline(
 
         res.signal = combined_score(res.exposures, cfg["signal"]["weights"])
         st.note = "Σ " + " + ".join(f"{w:g}·{s}" for s, w in cfg["signal"]["weights"].items())
+
+    sg = cfg["signal"]
+    if sg["evaluate"]:
+        with run.stage("signal evaluation") as st:
+            from ferrofactor.evaluate import evaluate
+
+            # signal[t] is known at the close of t; it is judged on the returns of t+1 .. t+h
+            res.evaluation = e = evaluate(res.signal, panel, horizons=sg["horizons"], quantiles=sg["quantiles"],
+                                          residual=res.model if sg["residual"] else None)
+            st.note = "IC " + ", ".join(f"{h}d {m:+.4f} (NW t {t:.1f})" for h, m, t in
+                                        zip(e.horizons.tolist(), e.ic_mean, e.ic_nw_tstat))
 
     # -- portfolios ------------------------------------------------------------------------
     p = cfg["portfolio"]

@@ -4,7 +4,8 @@
 
 - ``report.html``: every section of the run (data coverage; factor returns and the Fama-MacBeth
   table; the risk model, its factor volatilities and bias statistics against their band; the
-  portfolios with their exposure bars, risk decompositions and holdings; skipped sections and
+  signal evaluation (information coefficient, mean forward return by quantile, turnover, IC
+  decay, and the IC on residual returns); the portfolios with their exposure bars, risk decompositions and holdings; skipped sections and
   why; the stages' timings and the configuration). Self-contained: the style sheet is inline and
   every plot is embedded as an SVG or PNG ``data:`` image; nothing is requested from anywhere.
   Every number in a table carries its full value in a ``data-value`` attribute (the text shows
@@ -13,7 +14,9 @@
   ``fama_macbeth`` (factor table), ``exposures`` (date, asset, styles, industry; rows without
   any exposure left out), ``specific_risk`` (date, asset, daily specific volatility; finite
   values only), ``factor_volatility`` (date × factor, daily), ``bias_test`` (per portfolio),
-  ``minimum_variance`` (per date), ``weights`` (asset × portfolio), ``risk_decomposition``
+  ``minimum_variance`` (per date), ``signal_ic`` (date × horizon: the signal's information
+  coefficient), ``signal_evaluation`` (per horizon: IC tests, turnover, autocorrelation),
+  ``quantile_returns`` (quantile × horizon), ``weights`` (asset × portfolio), ``risk_decomposition``
   (portfolio × factor).
 - ``summary.json``: the run's key numbers, stages and skipped sections (what ``--json`` prints).
 
@@ -45,7 +48,8 @@ __all__ = ["PARQUET_OUTPUTS", "html_table", "outputs", "write_report"]
 
 #: The Parquet outputs, in the order they are written.
 PARQUET_OUTPUTS = ("factor_returns", "fama_macbeth", "exposures", "specific_risk", "factor_volatility",
-                   "bias_test", "minimum_variance", "weights", "risk_decomposition")
+                   "bias_test", "minimum_variance", "signal_ic", "signal_evaluation", "quantile_returns",
+                   "weights", "risk_decomposition")
 
 _CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -203,6 +207,11 @@ def outputs(res: RunResult) -> dict[str, pl.DataFrame]:
         out["minimum_variance"] = pl.DataFrame({"date": np.asarray(mv.dates), "realized": mv.realized[:, 0],
                                                 "forecast_vol": mv.forecast_vol[:, 0],
                                                 "standardized": mv.standardized[:, 0]})
+    if res.evaluation is not None:
+        e = res.evaluation
+        out["signal_ic"] = e.to_polars("ic")
+        out["signal_evaluation"] = e.to_polars("ic_summary")
+        out["quantile_returns"] = e.to_polars("quantiles")
     if res.books:
         assets = res.panel.assets
         cols = {"asset": [str(a) for a in assets]}
@@ -341,6 +350,45 @@ def _section_risk(res: RunResult, fig: _Figures) -> str:
     return _section("risk", "Risk model", body)
 
 
+def _section_signal(res: RunResult, fig: _Figures) -> str:
+    e = res.evaluation
+    if e is None:
+        return ""
+    s = e.summary()
+    tables = dict(s.tables)
+    ic = next(t for c, t in s.tables if c == "Information coefficient")
+    quant = next((c, t) for c, t in s.tables if c.startswith("Mean forward return by quantile"))
+    turn = next((c, t) for c, t in s.tables if c.startswith("Mean turnover"))
+    decay = next((c, t) for c, t in s.tables if c.startswith("IC decay"))
+    ic_fmt = {"ic_mean": ".4f", "ic_std": ".4f", "ic_ir": ".3f", "nw_tstat": ".2f", "nw_pvalue": ".4f",
+              "tstat (plain)": ".2f", "pvalue (plain)": ".4f"}
+    sg = res.config["signal"]
+    body = [f'<p class="note">The signal of each date (known at its close) against the compounded returns of the '
+            f"next h dates, h in {', '.join(map(str, e.horizons.tolist()))}; Spearman IC per date, {sg['quantiles']} "
+            "quantiles. Forward returns of consecutive dates overlap: read the Newey-West (nw_) tests.</p>",
+            html_table(ic, caption="Information coefficient", formats=ic_fmt, table_id="signal-ic"),
+            fig(lambda: e.plot(), "Signal evaluation: IC over time, IC decay, mean return by quantile, "
+                "cumulative quantile returns, turnover", "fig-signal"),
+            '<div class="grid"><div>',
+            html_table(quant[1], caption=quant[0], formats={c: (".2f" if c.startswith("nw_") else ".3%")
+                                                            for c in quant[1].columns[1:]},
+                       table_id="signal-quantiles"),
+            "</div><div>",
+            html_table(decay[1], caption=decay[0], formats={"ic_mean": ".4f", "nw_tstat": ".2f"},
+                       table_id="signal-decay"),
+            "</div></div>",
+            html_table(turn[1], caption=turn[0], formats={c: ".4f" for c in turn[1].columns[1:]},
+                       table_id="signal-turnover")]
+    res_t = tables.get("IC on residual (specific) returns")
+    if res_t is not None:
+        body += ["<h3>On residual returns</h3>",
+                 '<p class="note">The same IC against the factor model\'s residual (specific) returns: what '
+                 "the signal says beyond the factors the risk model already prices.</p>",
+                 html_table(res_t, formats={"ic_mean": ".4f", "nw_tstat": ".2f", "nw_pvalue": ".4f"},
+                            table_id="signal-residual-ic")]
+    return _section("signal", "Signal evaluation", body)
+
+
 def _section_portfolios(res: RunResult, fig: _Figures) -> str:
     if not res.books:
         return ""
@@ -467,6 +515,7 @@ def render_html(res: RunResult, *, command: str = "", reporter: Reporter | None 
         ("data", "Data coverage", _section_data(res, fig)),
         ("factor-returns", "Factor returns", _section_factor_returns(res, fig)),
         ("risk", "Risk model", _section_risk(res, fig)),
+        ("signal", "Signal evaluation", _section_signal(res, fig)),
         ("portfolios", "Portfolios", _section_portfolios(res, fig)),
     ]
     sections.append(("skipped", "Skipped", _section_skipped(res, extra)))
@@ -489,7 +538,8 @@ def n_figures(res: RunResult) -> int:
     """How many figures the report draws (for the progress bar)."""
     if not res.config["report"]["plots"] or not have("matplotlib"):
         return 0
-    return 4 + (res.bias_test is not None) + (res.min_var is not None) + 2 * len(res.books)
+    return (4 + (res.bias_test is not None) + (res.min_var is not None) + (res.evaluation is not None)
+            + 2 * len(res.books))
 
 
 def write_report(res: RunResult, out_dir: str, *, command: str = "", reporter: Reporter | None = None,
