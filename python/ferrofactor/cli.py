@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", parents=[common, threads], help="run the pipeline on your data (CONFIG.toml)",
                        description="Load your data, build exposures, the factor and risk models, validate the "
-                                   "risk model, build portfolios and write the report. Every setting of "
+                                   "risk model, evaluate the signal, build portfolios and write the report. Every setting of "
                                    "CONFIG.toml is listed by `ferrofactor config` (see examples/config.toml).")
     r.add_argument("config", metavar="CONFIG.toml")
     r.add_argument("--out", metavar="DIR", help="output directory (default: the config's report.out)")
