@@ -3,6 +3,7 @@
 //! The kernels know nothing of Python; `bindings` (built only with the `python` feature, which
 //! maturin switches on) holds all PyO3 glue. `cargo test` exercises the kernels without Python.
 
+pub mod backtest;
 pub mod clean;
 pub mod codes;
 pub mod error;

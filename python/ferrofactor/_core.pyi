@@ -157,3 +157,37 @@ def risk_exposures_times(
     v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
 ) -> np.ndarray: ...
 def risk_check_factor_covariance(c: np.ndarray) -> None: ...
+
+# --- backtest (python/ferrofactor/backtest.py) ---
+
+def backtest_run(
+    returns: npt.NDArray[np.float64],
+    tradable: npt.NDArray[np.bool_] | None,
+    delist_row: npt.NDArray[np.int64],
+    delist_return: npt.NDArray[np.float64],
+    rows_start: int,
+    rows_end: int,
+    fresh: bool,
+    trade_rows: npt.NDArray[np.int64],
+    target_rows: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float64],
+    cost_rate: float,
+    cost_side: str,
+    positions: npt.NDArray[np.float64],
+    cash: npt.NDArray[np.float64],
+    series: npt.NDArray[np.float64],
+    offset: int,
+    snapshots: npt.NDArray[np.float64],
+    snapshot_offset: int,
+) -> None: ...
+def backtest_positions(
+    returns: npt.NDArray[np.float64],
+    delist_row: npt.NDArray[np.int64],
+    delist_return: npt.NDArray[np.float64],
+    rows_start: int,
+    rows_end: int,
+    trade_rows: npt.NDArray[np.int64],
+    snapshots: npt.NDArray[np.float64],
+    denominators: npt.NDArray[np.float64],
+    side: str,
+) -> npt.NDArray[np.float64]: ...

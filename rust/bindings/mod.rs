@@ -26,6 +26,7 @@ use pyo3::prelude::*;
 use crate::error::Error;
 use crate::parallel;
 
+mod backtest;
 mod clean;
 mod codes;
 mod exposures;
@@ -47,6 +48,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    backtest::register(m)?;
     Ok(())
 }
 
