@@ -43,9 +43,12 @@ from ferrofactor import (
     descriptors,
     evaluate,
     inference,
+    monitor,
     signals,
+    strategies,
 )
 from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor.backtest import BacktestBooks, BacktestResult, backtest, backtest_many
 from ferrofactor.clean import neutralize, rank, standardize, winsorize
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.exposures import Exposures
@@ -133,6 +136,13 @@ __all__ = [
     "risk",
     "RiskModel",
     "RiskDecomposition",
+    # backtests and monitoring
+    "backtest",
+    "backtest_many",
+    "BacktestResult",
+    "BacktestBooks",
+    "strategies",
+    "monitor",
     # evaluation and protocol
     "evaluate",
     "inference",

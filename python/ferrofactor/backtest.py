@@ -1,0 +1,1035 @@
+"""Backtests: rebalancing simulations with costs, untradeable assets and delistings.
+
+Timeline
+--------
+``returns[t]`` runs from close ``t−1`` to close ``t``. At the close of ``t`` a book first lets
+its positions drift with ``returns[t]`` (and is paid out for assets delisted at ``t``), then, on a
+rebalance date, trades to the target weights of ``t`` — targets known at the close of ``t`` and
+nothing later. The weights held after trading at ``t`` earn ``returns[t+1]``:
+
+    value[t+1] = value[t] + Σᵢ positions_after[t, i] · returns[t+1, i]   (before costs at t+1)
+
+Accounting (seed 003, per book, in money; ``s`` positions, signed; ``c`` cash ≥ 0)
+-----------------------------------------------------------------------------------
+1. ``sᶠₜ = sₜ₋₁ ⊙ (1 + rₜ)`` with ``rₜ,ᵢ := 0`` where the return is missing (a suspended asset
+   keeps its value). An asset delisted at ``t`` is sold at its last value times ``1 + δᵢ`` (the
+   delisting return, default 0): ``dₜ,ᵢ = sᶠₜ,ᵢ (1 + δᵢ)`` goes to cash, at no cost.
+2. ``vᶠₜ = Σᵢ sᶠₜ,ᵢ + cₜ₋₁ + Σᵢ dₜ,ᵢ`` (value before trading).
+3. On rebalance dates: assets that cannot trade at ``t`` (no return at ``t``, i.e. no price, or
+   ``tradable`` False) are held, not traded: ``sₜ,ᵢ = sᶠₜ,ᵢ``; their targets are ignored. With
+   ``A = cₜ₋₁ + Σ dₜ + Σ_{tradable} sᶠₜ,ᵢ`` (cash plus what can be traded) and the cost bound
+   ``K = rate · (‖sᶠ_tradable‖₁ + ‖w_tradable‖₁ · A)`` (the most the trade can cost; seed 003's
+   ``costᶠₜ = (2|svᶠₜ| + cₜ₋₁) · rate`` for a long-only book), the tradable positions become
+   ``sₜ,ᵢ = wᵢ · (A − K)`` and
+
+       costₜ = rate · ‖sₜ − sᶠₜ‖₁,     cₜ = A − Σ_{tradable} sₜ,ᵢ − costₜ ≥ 0
+
+   (cash never goes negative after costs, for targets with ``Σ w ≤ 1``, which is required).
+   ``cost_side="buy"`` / ``"sell"`` charge only buys (purchases, short covers) / sells (sales,
+   short sales), with the matching bound.
+4. ``vₜ = Σᵢ sₜ,ᵢ + cₜ = vᶠₜ − costₜ``. For a long-only book ``Σ s = |s|``: seed 003's
+   ``vₜ = |sₜ| + cₜ``. A long-short book holds its short-sale proceeds in cash.
+5. ``returns[t] = vₜ / vₜ₋₁ − 1`` (net), ``gross_returns[t] = vᶠₜ / vₜ₋₁ − 1``, so
+   ``returns = gross_returns − costₜ / vₜ₋₁``; ``turnover[t] = ½ ‖sₜ − sᶠₜ‖₁ / vᶠₜ`` (one-sided,
+   ``½‖Δw‖₁`` with the trade in weights of the value before trading) and, for ``"both"``,
+   ``costₜ = 2 · rate · turnoverₜ · vᶠₜ``; ``weights_before = sᶠₜ / vᶠₜ``,
+   ``weights_after = sₜ / vₜ``, ``cash / value = 1 − Σ weights_after``.
+
+Before the first row of the backtest (``start``) the book holds ``initial_value`` in cash; it
+stays in cash until its first rebalance date. A long-short book and its reverse are two books
+(e.g. :class:`ferrofactor.strategies.Quantile` with ``reverse=True``).
+
+Prices, suspensions, delistings
+-------------------------------
+An asset can trade at ``t`` when its return at ``t`` is known (so it has a price at ``t`` and at
+the previous date) and ``tradable[t]`` is True. With returns only, the move over a suspension is
+lost (the return after a gap is missing). Pass ``prices=`` (a Panel field name such as
+``"close"`` for adjusted prices, or an array) to bridge gaps: the return at the first price after
+a gap is then ``price[t] / last price − 1``. An asset is delisted at the first row after its last
+price (its return is missing from there to the end of the data); an asset suspended through the
+last date of the data is indistinguishable and treated the same way (sold at its last value).
+
+Many books run in one call (:func:`backtest_many`): one pass over the returns for all books,
+parallel over books, results independent of the number of threads.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+
+from ferrofactor import _core
+from ferrofactor._validate import (
+    as_assets,
+    as_dates,
+    as_field,
+    as_float_array,
+    check_choice,
+    check_real,
+    check_same_labels,
+    check_shape,
+    date_position,
+)
+from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.results import Result, Summary, readonly
+from ferrofactor.strategies import Strategy, _as_bool_field
+
+__all__ = [
+    "BacktestBooks",
+    "BacktestResult",
+    "Context",
+    "backtest",
+    "backtest_many",
+    "rebalance_rows",
+]
+
+# Order of the per-row series written by the kernel (rust/backtest.rs).
+_SERIES = ("value", "value_before", "costs", "turnover", "cash", "n_holdings", "delisted")
+#: Tolerance on the net exposure of targets (Σ w ≤ 1 + this).
+NET_TOLERANCE = 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# Market: returns, labels, tradability, delistings
+# ---------------------------------------------------------------------------------------------
+
+
+class _Env:
+    """The backtest's market: returns (T, N) (NaN = no price), labels, mask, delistings."""
+
+    def __init__(self, returns, dates, assets, tradable, panel, delist_row, delist_return, start, end):
+        self.returns = returns
+        self.T, self.N = returns.shape
+        self.dates = dates
+        self.assets = assets
+        self.tradable = tradable
+        self.panel = panel
+        self.delist_row = delist_row
+        self.delist_return = delist_return
+        self.start, self.end = start, end
+
+    def tradable_rows(self, rows: np.ndarray) -> np.ndarray:
+        """(R, N) bool: can trade at each of ``rows`` (a return at t and the mask)."""
+        ok = np.isfinite(self.returns[rows])
+        if self.tradable is not None:
+            ok &= self.tradable[rows]
+        return ok
+
+
+def _bridged_returns(prices: np.ndarray) -> np.ndarray:
+    """Returns from prices with gaps bridged: ``p[t] / p[last finite before t] − 1`` where
+    ``p[t]`` is finite and an earlier finite price exists; NaN elsewhere."""
+    T, N = prices.shape
+    ok = np.isfinite(prices)
+    idx = np.where(ok, np.arange(T)[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    prev = np.full((T, N), -1, dtype=np.int64)
+    prev[1:] = idx[:-1]
+    out = np.full((T, N), np.nan)
+    has = ok & (prev >= 0)
+    tt, nn = np.nonzero(has)
+    out[tt, nn] = prices[tt, nn] / prices[prev[tt, nn], nn] - 1.0
+    return out
+
+
+def _market(panel_or_returns, prices, tradable, dates, assets):
+    """Returns (T, N), dates, assets, tradable mask, panel."""
+    from ferrofactor.panel import Panel
+
+    panel = None
+    if isinstance(panel_or_returns, Panel):
+        panel = panel_or_returns
+        if dates is not None or assets is not None:
+            raise ValueError("with a Panel, dates and assets come from the panel; leave dates/assets unset")
+        dates, assets = panel.dates, panel.assets
+        if prices is None:
+            if "returns" not in panel.float_fields:
+                raise ValueError(
+                    f"panel has no 'returns' field; fields: {list(panel.float_fields)} "
+                    "(or pass prices='<price field>')"
+                )
+            returns = panel["returns"]
+        else:
+            if isinstance(prices, str):
+                if prices not in panel.float_fields:
+                    raise ValueError(f"prices={prices!r} is not a float field of the panel: {list(panel.float_fields)}")
+                p = panel[prices]
+            else:
+                p, pd_, pa = as_field("prices", prices)
+                check_same_labels("prices", pd_, pa, "panel", dates, assets)
+            returns = None
+    else:
+        if isinstance(panel_or_returns, str):
+            raise TypeError("panel_or_returns must be a Panel, an array or a Polars frame, got a str")
+        returns, d2, a2 = as_field("returns", panel_or_returns)
+        if d2 is not None:
+            if dates is not None or assets is not None:
+                raise ValueError("with a Polars frame, dates and assets come from the frame; leave dates/assets unset")
+            dates, assets = d2, a2
+        if prices is not None:
+            raise ValueError("prices= is for Panels; with a returns array, pass the returns you want")
+    if returns is None:
+        if isinstance(p, np.ndarray) and p.dtype != np.float64:
+            p = p.astype(np.float64)
+        p = as_float_array("prices", p, 2)
+        check_shape("prices", p, panel.shape, "the panel's shape")
+        if np.isinf(p).any() or np.any(p[np.isfinite(p)] <= 0):
+            raise ValueError("prices must be positive and finite where present (NaN = missing)")
+        returns = _bridged_returns(p)
+    T, N = returns.shape
+    if T < 1 or N < 1:
+        raise ValueError(f"returns must have at least one date and one asset, got shape {returns.shape}")
+    if np.isinf(returns).any():
+        raise ValueError("returns must not contain infinite values (NaN = missing)")
+    low = np.nanmin(returns) if np.isfinite(returns).any() else 0.0
+    if low < -1.0:
+        raise ValueError(f"returns must be >= -1 (a price cannot go below zero), got minimum {low}")
+    dates = as_dates("dates", dates, T)
+    assets = as_assets("assets", assets, N)
+    mask = None
+    if tradable is not None:
+        if isinstance(tradable, str):
+            if panel is None or tradable not in panel.fields:
+                raise ValueError(f"tradable={tradable!r} names no field of a panel")
+            tradable = panel[tradable]
+        mask, md, ma = _as_bool_field("tradable", tradable)
+        check_shape("tradable", mask, (T, N), "the shape of returns")
+        check_same_labels("tradable", md, ma, "returns", dates, assets)
+    return np.ascontiguousarray(returns, dtype=np.float64), dates, assets, mask, panel
+
+
+def _delistings(returns: np.ndarray, start: int, end: int, delisting_returns: Any, assets) -> tuple[np.ndarray, np.ndarray]:
+    """Per asset: the delisting row within (start, end] (−1 = none) and the delisting return."""
+    T, N = returns.shape
+    finite = np.isfinite(returns)
+    has = finite.any(axis=0)
+    last = T - 1 - np.argmax(finite[::-1], axis=0)
+    d = last + 1
+    row = np.where(has & (d < T) & (d > start) & (d <= end), d, -1).astype(np.int64)
+    if delisting_returns is None:
+        ret = np.zeros(N)
+    elif isinstance(delisting_returns, Mapping):
+        if assets is None:
+            raise ValueError("delisting_returns as a mapping needs asset labels (a Panel or a frame)")
+        ret = np.zeros(N)
+        pos = {a: i for i, a in enumerate(assets.tolist())}
+        for k, v in delisting_returns.items():
+            if str(k) not in pos:
+                raise ValueError(f"delisting_returns names asset {k!r}, which is not among the assets")
+            ret[pos[str(k)]] = check_real(f"delisting_returns[{k!r}]", v, lo=-1.0)
+    elif isinstance(delisting_returns, numbers.Real) and not isinstance(delisting_returns, bool):
+        ret = np.full(N, check_real("delisting_returns", delisting_returns, lo=-1.0))
+    else:
+        ret = as_float_array("delisting_returns", delisting_returns, 1)
+        check_shape("delisting_returns", ret, (N,), "one per asset")
+        if np.isinf(ret).any() or np.any(ret[np.isfinite(ret)] < -1):
+            raise ValueError("delisting_returns must be finite and >= -1 (NaN = 0)")
+        ret = np.where(np.isnan(ret), 0.0, ret)
+    return row, np.ascontiguousarray(ret, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rebalance schedule
+# ---------------------------------------------------------------------------------------------
+
+
+def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: int) -> np.ndarray:
+    """Rows (int64, increasing, within ``start..end``) on which the books trade.
+
+    ``rebalance``: ``"daily"``; ``"weekly"`` (the first trading date of each Monday–Sunday week);
+    ``"monthly"`` (the first trading date of each month); an integer step ``k`` (``start``,
+    ``start + k``, ...); or explicit dates: a boolean mask (T,), date labels, or integer
+    positions, all on the calendar (those outside ``start..end`` are ignored).
+    """
+    T = end + 1 if dates is None else len(dates)
+    if isinstance(rebalance, str):
+        check_choice("rebalance", rebalance, ["daily", "weekly", "monthly"])
+        if rebalance == "daily":
+            return np.arange(start, end + 1, dtype=np.int64)
+        if dates is None:
+            raise ValueError(
+                f"rebalance={rebalance!r} needs dates: pass a Panel or a Polars frame (or dates=), "
+                "or an integer step"
+            )
+        days = dates.astype("datetime64[D]").astype(np.int64)
+        period = (days + 3) // 7 if rebalance == "weekly" else dates.astype("datetime64[M]").astype(np.int64)
+        first = np.flatnonzero(np.r_[True, period[1:] != period[:-1]])
+    elif isinstance(rebalance, (bool, np.bool_)):
+        raise TypeError("rebalance must be 'daily', 'weekly', 'monthly', an integer step or dates, got a bool")
+    elif isinstance(rebalance, numbers.Integral):
+        from ferrofactor._validate import check_int
+
+        k = check_int("rebalance", rebalance, 1)
+        return np.arange(start, end + 1, k, dtype=np.int64)
+    else:
+        arr = np.asarray(rebalance)
+        if arr.ndim != 1:
+            raise ValueError(f"rebalance dates must be 1-dimensional, got shape {arr.shape}")
+        if arr.dtype == bool:
+            if arr.shape != (T,):
+                raise ValueError(f"rebalance mask has shape {arr.shape}, expected ({T},)")
+            first = np.flatnonzero(arr)
+        elif np.issubdtype(arr.dtype, np.integer):
+            if arr.size and (arr.min() < 0 or arr.max() >= T):
+                raise ValueError(f"rebalance positions must be in [0, {T}), got {arr.min()}..{arr.max()}")
+            first = np.unique(arr)
+        elif np.issubdtype(arr.dtype, np.floating):
+            raise TypeError("rebalance positions must be integers (floats are not positions)")
+        else:
+            if dates is None:
+                raise ValueError("rebalance dates are labels, but the returns carry no dates; pass positions")
+            try:
+                want = np.unique(arr.astype("datetime64[D]"))
+            except (ValueError, TypeError):
+                raise ValueError("rebalance could not be read as dates") from None
+            pos = np.searchsorted(dates, want)
+            ok = (pos < len(dates)) & (dates[np.minimum(pos, len(dates) - 1)] == want)
+            if not ok.all():
+                raise ValueError(
+                    f"{int((~ok).sum())} rebalance dates are not trading dates, e.g. {want[~ok][:3].tolist()}"
+                )
+            first = pos
+    first = np.asarray(first, dtype=np.int64)
+    return first[(first >= start) & (first <= end)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Strategies → targets
+# ---------------------------------------------------------------------------------------------
+
+
+class Context:
+    """What a callable strategy sees at a rebalance row ``t``: nothing after the close of ``t``.
+
+    Attributes
+    ----------
+    row : int
+        ``t``, the row of the rebalance in the returns.
+    date : numpy.datetime64 or None
+    book : str
+        The name of the book being rebalanced.
+    dates : ndarray (t + 1,) or None
+        The dates up to ``t``.
+    assets : ndarray (N,) or None
+    weights : ndarray (N,)
+        The book's weights now, after the drift of ``returns[t]``, before trading
+        (``weights_before[t]``); cash is ``1 − Σ weights``.
+    value : float
+        The book's value before trading.
+    tradable : ndarray of bool (N,)
+        Assets that can trade at ``t`` (targets of the others are ignored; they are held).
+    returns : ndarray (t + 1, N)
+        The returns up to ``t`` (read-only view).
+    panel : Panel or None
+        The panel up to ``t`` (read-only views; built on first access).
+    risk_model : object or None
+        The ``risk_model`` given to the backtest (e.g. a fitted :class:`ferrofactor.RiskModel`);
+        use its rows up to ``t`` only.
+    """
+
+    def __init__(self, env: _Env, t: int, book: str, weights: np.ndarray, value: float, risk_model: Any):
+        self.row = int(t)
+        self.date = None if env.dates is None else env.dates[t]
+        self.book = book
+        self.dates = None if env.dates is None else readonly(env.dates[: t + 1])
+        self.assets = env.assets
+        self.weights = readonly(weights)
+        self.value = float(value)
+        self.tradable = readonly(env.tradable_rows(np.array([t]))[0])
+        self.returns = readonly(env.returns[: t + 1])
+        self.risk_model = risk_model
+        self._env = env
+        self._panel = None
+
+    @property
+    def panel(self):
+        if self._env.panel is None:
+            return None
+        if self._panel is None:
+            from ferrofactor.panel import Panel
+
+            p = self._env.panel
+            t = self.row
+            fields = {k: readonly(p[k][: t + 1]) for k in p.float_fields}
+            codes = {k: (readonly(p[k][: t + 1]), p.labels(k)) for k in p.code_fields}
+            self._panel = Panel(p.dates[: t + 1], p.assets, fields, codes)
+        return self._panel
+
+
+class _Book:
+    """One book to run: its name and where its targets come from."""
+
+    def __init__(self, name: str, kind: str, source: Any, index: int = 0):
+        self.name, self.kind, self.source, self.index = name, kind, source, index
+
+
+def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
+    """The books of ``strategies``; for a single (P, T, N) array also the array itself."""
+    if isinstance(strategies, np.ndarray) and strategies.ndim == 3:
+        arr = strategies
+        if arr.shape[1:] != (env.T, env.N):
+            raise ValueError(f"targets has shape {arr.shape}, expected (P, {env.T}, {env.N})")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+            raise TypeError(f"targets must be a real numeric array, got dtype {arr.dtype}")
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        return [_Book(f"book_{p}", "stack", arr, p) for p in range(arr.shape[0])], arr
+    if isinstance(strategies, Mapping):
+        items = [(str(k), v) for k, v in strategies.items()]
+    elif isinstance(strategies, (Strategy,)) or callable(strategies) or _is_target_array(strategies):
+        items = [(None, strategies)]
+    elif isinstance(strategies, Sequence) and not isinstance(strategies, str):
+        items = [(None, v) for v in strategies]
+    else:
+        raise TypeError(
+            "strategies must be a strategy, a (P, T, N) array, or a mapping/sequence of strategies, "
+            f"got {type(strategies).__name__}"
+        )
+    books: list[_Book] = []
+    for i, (key, s) in enumerate(items):
+        if isinstance(s, Strategy):
+            for j, b in enumerate(s.book_names):
+                name = b if key is None else (key if len(s.book_names) == 1 else f"{key}:{b}")
+                books.append(_Book(name, "builtin", s, j))
+        elif _is_target_array(s):
+            vals, d, a = as_field("strategy" if key is None else f"strategies[{key!r}]", s)
+            check_shape("targets", vals, (env.T, env.N), "the shape of returns")
+            check_same_labels("targets", d, a, "returns", env.dates, env.assets)
+            books.append(_Book(key or (f"book_{i}" if len(items) > 1 else "portfolio"), "array", vals))
+        elif callable(s):
+            name = key or getattr(s, "__name__", None) or f"book_{i}"
+            if name == "<lambda>":
+                name = f"book_{i}" if len(items) > 1 else "portfolio"
+            books.append(_Book(name, "callable", s))
+        else:
+            raise TypeError(
+                f"strategy {key or i} must be a (T, N) array, a callable strategy(t, context) or a "
+                f"built-in from ferrofactor.strategies, got {type(s).__name__}"
+            )
+    names = [b.name for b in books]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"book names must be unique, got repeated {dup}")
+    if not books:
+        raise ValueError("strategies is empty")
+    return books, None
+
+
+def _is_target_array(x: Any) -> bool:
+    from ferrofactor._validate import _is_polars_frame
+
+    return isinstance(x, np.ndarray) or _is_polars_frame(x) or (
+        isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (list, tuple, np.ndarray))
+    )
+
+
+def _check_targets(name: str, w: np.ndarray, rows: np.ndarray, env: _Env) -> None:
+    """Targets finite or NaN (= 0) and net exposure Σ w ≤ 1 on every row, else ValueError."""
+    if np.isinf(w).any():
+        raise ValueError(f"targets of book {name!r} contain infinite values (NaN = no position)")
+    net = np.nansum(w, axis=-1)
+    bad = np.flatnonzero(net > 1.0 + NET_TOLERANCE)
+    if bad.size:
+        k = int(bad[0])
+        when = rows[k] if env.dates is None else env.dates[rows[k]]
+        raise ValueError(
+            f"targets of book {name!r} sum to {net[k]:.6g} at {when} (row {int(rows[k])}): a net "
+            "exposure above 1 would need borrowing (negative cash); scale the weights so that "
+            "Σ w ≤ 1"
+        )
+
+
+def _callable_targets(fn: Callable, ctx: Context, env: _Env) -> np.ndarray:
+    out = fn(ctx.row, ctx)
+    if isinstance(out, Mapping):
+        if env.assets is None:
+            raise ValueError(f"strategy {ctx.book!r} returned a mapping, but the assets have no labels")
+        pos = {a: i for i, a in enumerate(env.assets.tolist())}
+        w = np.zeros(env.N)
+        for k, v in out.items():
+            if str(k) not in pos:
+                raise ValueError(f"strategy {ctx.book!r} returned a weight for unknown asset {k!r}")
+            w[pos[str(k)]] = float(v)
+        return w
+    w = np.asarray(out)
+    if w.dtype == object or not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
+        raise TypeError(f"strategy {ctx.book!r} must return real weights (N,), got dtype {w.dtype}")
+    if w.shape != (env.N,):
+        raise ValueError(f"strategy {ctx.book!r} returned weights of shape {w.shape}, expected ({env.N},)")
+    return np.asarray(w, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def backtest_many(
+    panel_or_returns: Any,
+    strategies: Any,
+    *,
+    rebalance: Any = "monthly",
+    cost_bps: float = 5.0,
+    cost_side: str = "both",
+    initial_value: float = 1.0,
+    tradable: Any = None,
+    start: Any = None,
+    end: Any = None,
+    delisting_returns: Any = None,
+    prices: Any = None,
+    risk_model: Any = None,
+    dates: Any = None,
+    assets: Any = None,
+) -> BacktestBooks:
+    """Backtest many books in one pass over the returns (parallel over books).
+
+    Parameters are those of :func:`backtest` except ``strategies``:
+
+    strategies : (P, T, N) array, built-in, callable, or a mapping / sequence of them
+        A (P, T, N) array of targets runs P books (``book_0`` ...; no copy). A built-in with
+        several books (e.g. :class:`ferrofactor.strategies.Quantile`: ``Q1`` … ``Q10`` and
+        ``long_short``) runs all of them. A mapping ``{name: strategy}`` names the books (a
+        multi-book built-in under key ``k`` gives ``k:Q1`` ...).
+
+    Returns
+    -------
+    BacktestBooks
+        ``books[name]`` is each book's :class:`BacktestResult`; (T, P) arrays of the main series.
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> rng = np.random.default_rng(1)
+    >>> r = rng.normal(0.0005, 0.01, (120, 50))
+    >>> q = ff.strategies.Quantile(rng.normal(size=(120, 50)), quantiles=5)
+    >>> res = ff.backtest_many(r, q, rebalance=21, cost_bps=5)
+    >>> res.value.shape
+    (120, 6)
+    """
+    returns, d, a, mask, panel = _market(panel_or_returns, prices, tradable, dates, assets)
+    T, N = returns.shape
+    s = 0 if start is None else date_position("start", start, d, T)
+    e = T - 1 if end is None else date_position("end", end, d, T)
+    if e < s:
+        raise ValueError(f"end (row {e}) is before start (row {s})")
+    rate = check_real("cost_bps", cost_bps, lo=0.0) / 1e4
+    if rate >= 1.0:
+        raise ValueError(f"cost_bps must be below 10000 (100 %), got {cost_bps!r}")
+    check_choice("cost_side", cost_side, ["both", "buy", "sell"])
+    initial_value = check_real("initial_value", initial_value, lo=0.0, lo_open=True)
+    delist_row, delist_return = _delistings(returns, s, e, delisting_returns, a)
+    env = _Env(returns, d, a, mask, panel, delist_row, delist_return, s, e)
+    rows = rebalance_rows(rebalance, d, s, e)
+    books, stack = _books(strategies, env)
+    P, R, L = len(books), len(rows), e - s + 1
+
+    # Targets: a (P, T, N) stack is used in place; otherwise (P, R, N) at the rebalance rows.
+    sequential = any(b.kind == "callable" for b in books)
+    if stack is not None:
+        targets, target_rows = stack, rows
+        for p in range(P):
+            _check_targets(books[p].name, stack[p, rows], rows, env)
+    else:
+        targets = np.zeros((P, R, N))
+        target_rows = np.arange(R, dtype=np.int64)
+        done: dict[int, np.ndarray] = {}
+        for p, b in enumerate(books):
+            if b.kind == "array":
+                targets[p] = b.source[rows]
+            elif b.kind == "builtin":
+                key = id(b.source)
+                if key not in done:
+                    done[key] = b.source._targets(env, rows)
+                targets[p] = done[key][b.index]
+            if b.kind != "callable":
+                _check_targets(b.name, targets[p], rows, env)
+
+    positions = np.zeros((P, N))
+    cash = np.full(P, initial_value)
+    series = np.zeros((P, len(_SERIES), L))
+    snapshots = np.zeros((P, R, N))
+    tmask = None if mask is None else np.ascontiguousarray(mask)
+
+    def run(a: int, b: int, fresh: bool, k0: int, k1: int) -> None:
+        _core.backtest_run(
+            returns, tmask, delist_row, delist_return, a, b, fresh,
+            np.ascontiguousarray(rows[k0:k1]), np.ascontiguousarray(target_rows[k0:k1]), targets,
+            rate, cost_side, positions, cash, series, a - s, snapshots, k0,
+        )
+
+    if not sequential:
+        run(s, e + 1, True, 0, R)
+    else:
+        a_row, fresh = s, True
+        for k, t in enumerate(rows.tolist()):
+            if t > a_row:
+                run(a_row, t, fresh, k, k)
+                fresh = False
+            sf, c, vf = _preview(env, positions, cash, t, fresh)
+            for p, b in enumerate(books):
+                if b.kind == "callable":
+                    w = np.divide(sf[p], vf[p]) if vf[p] != 0 else np.zeros(N)
+                    ctx = Context(env, t, b.name, w, vf[p], risk_model)
+                    tw = _callable_targets(b.source, ctx, env)
+                    _check_targets(b.name, tw[None], np.array([t]), env)
+                    targets[p, k] = tw
+            nxt = rows[k + 1] if k + 1 < R else e + 1
+            run(t, int(nxt), fresh, k, k + 1)
+            fresh, a_row = False, int(nxt)
+        if R == 0:
+            run(s, e + 1, True, 0, 0)
+
+    settings = {
+        "rebalance": rebalance if isinstance(rebalance, (str, numbers.Integral)) else f"{R} dates",
+        "cost_bps": rate * 1e4,
+        "cost_side": cost_side,
+        "initial_value": initial_value,
+    }
+    results = [
+        BacktestResult._from_run(b.name, env, rows, series[p], snapshots[p], initial_value, settings)
+        for p, b in enumerate(books)
+    ]
+    return BacktestBooks(results, None if d is None else d[s: e + 1], settings)
+
+
+def _preview(env: _Env, positions: np.ndarray, cash: np.ndarray, t: int, fresh: bool):
+    """Positions, cash and value of every book before trading at ``t`` (the drift and delistings
+    of row ``t`` applied to the state after ``t − 1``), for a callable strategy's context."""
+    if fresh:
+        return positions.copy(), cash.copy(), cash.copy()
+    r = env.returns[t]
+    s = positions * np.where(np.isnan(r), 1.0, 1.0 + r)
+    gone = env.delist_row == t
+    c = cash + (s[:, gone] * (1.0 + env.delist_return[gone])).sum(axis=1)
+    s[:, gone] = 0.0
+    return s, c, s.sum(axis=1) + c
+
+
+def backtest(
+    panel_or_returns: Any,
+    strategy: Any,
+    *,
+    rebalance: Any = "monthly",
+    cost_bps: float = 5.0,
+    cost_side: str = "both",
+    initial_value: float = 1.0,
+    tradable: Any = None,
+    start: Any = None,
+    end: Any = None,
+    delisting_returns: Any = None,
+    prices: Any = None,
+    risk_model: Any = None,
+    dates: Any = None,
+    assets: Any = None,
+) -> BacktestResult:
+    """Backtest one book: rebalance to a strategy's targets, with costs, suspensions, delistings.
+
+    The timeline and the accounting identities are in the module docstring
+    (:mod:`ferrofactor.backtest`): the book trades at the close of each rebalance date ``t`` to
+    targets known at ``t``; what it holds after trading earns ``returns[t+1]``; untradeable assets
+    are held; cost = ``cost_bps`` × traded value; the trade is sized so that cash never goes
+    negative after costs; delisted assets are sold at their last value times
+    ``1 + delisting return``.
+
+    Parameters
+    ----------
+    panel_or_returns : Panel, or array_like / Polars frame (T, N)
+        A Panel gives its ``returns`` field (or ``prices=``), dates and assets. Returns are simple
+        decimal returns, ``returns[t]`` from close t−1 to close t, NaN where missing (≥ −1).
+    strategy : array (T, N), callable, or built-in
+        - an array (or Polars frame) of target weights (fractions of the book's value; NaN = 0;
+          long-short allowed; ``Σ w ≤ 1`` on rebalance rows): row ``t`` is used at ``t`` and must
+          have been known at the close of ``t``;
+        - a callable ``strategy(t, context) -> weights`` ((N,) array, or a mapping
+          ``{asset: weight}``), called at each rebalance row with a :class:`Context` (dates,
+          current weights, the panel up to ``t``, the risk model);
+        - a built-in from :mod:`ferrofactor.strategies` with one book (``Quantile(...,
+          books=["long_short"])``, ``SignalWeighted``, ``TopN``).
+    rebalance : "daily", "weekly", "monthly", int, or dates, default "monthly"
+        See :func:`rebalance_rows`; "monthly" is the first trading date of each month. Between
+        rebalances the positions drift with the returns.
+    cost_bps : float, default 5.0
+        Cost per unit of traded value, in basis points (5 = 0.05 %).
+    cost_side : {"both", "buy", "sell"}, default "both"
+        Which trades pay it.
+    initial_value : float, default 1.0
+        Cash before ``start``.
+    tradable : bool array / frame (T, N) or Panel field name, optional
+        False where an asset cannot trade (suspended, limit-locked, restricted). Assets without a
+        return at ``t`` cannot trade either.
+    start, end : date label or int position, optional
+        First and last rows of the backtest (inclusive); default the whole sample.
+    delisting_returns : float, array (N,) or mapping {asset: return}, optional
+        Return δ applied to the last value of a delisted asset when it is paid out (NaN = 0).
+    prices : str or array (T, N), optional
+        With a Panel: a price field (or array) to compute returns from, bridging suspensions
+        (see the module docstring). Use adjusted prices.
+    risk_model : object, optional
+        Handed to callable strategies as ``context.risk_model``.
+    dates, assets : optional labels for a plain returns array.
+
+    Returns
+    -------
+    BacktestResult
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> r = np.array([[0.0, 0.0], [0.10, -0.10], [0.0, 0.20]])
+    >>> res = ff.backtest(r, np.full((3, 2), 0.5), rebalance=[0], cost_bps=0)
+    >>> res.value.round(4).tolist()
+    [1.0, 1.0, 1.1]
+    """
+    if not _single_book(strategy):
+        names = strategy.book_names if isinstance(strategy, Strategy) else None
+        raise ValueError(
+            "backtest runs one book; this strategy has "
+            + (f"{len(names)} books {names}" if names else "several books")
+            + ": use ff.backtest_many, or choose one book (e.g. Quantile(..., books=['long_short']))"
+        )
+    books = backtest_many(
+        panel_or_returns, strategy, rebalance=rebalance, cost_bps=cost_bps, cost_side=cost_side,
+        initial_value=initial_value, tradable=tradable, start=start, end=end,
+        delisting_returns=delisting_returns, prices=prices, risk_model=risk_model, dates=dates,
+        assets=assets,
+    )
+    return books[0]
+
+
+def _single_book(strategy: Any) -> bool:
+    if isinstance(strategy, Strategy):
+        return len(strategy.book_names) == 1
+    if isinstance(strategy, np.ndarray) and strategy.ndim == 3:
+        return False
+    if isinstance(strategy, Mapping) or (isinstance(strategy, (list, tuple)) and not _is_target_array(strategy)):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+def _basic_metrics(returns: np.ndarray, periods_per_year: int) -> dict[str, float]:
+    """Annual return (geometric), annual volatility (ddof=1), Sharpe (no risk-free rate) and
+    maximum drawdown, with empyrical's definitions."""
+    r = returns[np.isfinite(returns)]
+    n = r.size
+    if n == 0:
+        return {k: float("nan") for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
+    growth = np.cumprod(1.0 + r)
+    ann = float(growth[-1] ** (periods_per_year / n) - 1.0)
+    sd = float(np.std(r, ddof=1)) if n > 1 else float("nan")
+    vol = sd * np.sqrt(periods_per_year)
+    sharpe = float(np.mean(r) / sd * np.sqrt(periods_per_year)) if n > 1 and sd > 0 else float("nan")
+    peak = np.maximum.accumulate(np.r_[1.0, growth])
+    mdd = float(np.min(np.r_[1.0, growth] / peak - 1.0))
+    return {"annual_return": ann, "annual_volatility": vol, "sharpe_ratio": sharpe, "max_drawdown": mdd}
+
+
+class BacktestResult(Result):
+    """One book's backtest (see :mod:`ferrofactor.backtest` for the timeline and identities).
+
+    Attributes (read-only; (T,) over the backtest's dates ``start..end``)
+    -----------------------------------------------------------------------
+    value : value after trading and costs at the close of each date (money).
+    value_before : value before trading (after the drift and delistings).
+    returns : net returns ``value[t] / value[t-1] − 1`` (``value[-1]`` = ``initial_value``).
+    gross_returns : returns before costs, ``value_before[t] / value[t-1] − 1``.
+    costs : trading costs paid at ``t`` (money).
+    turnover : one-sided, ``½ ‖s_after − s_before‖₁ / value_before`` (0 on dates without trades).
+    cash : cash after trading (money; ``cash / value = 1 − Σ weights_after``).
+    n_holdings : int, non-zero positions after trading.
+    traded : bool, the book traded (rebalanced) at ``t``.
+    delisted : money paid out for delisted assets at ``t``.
+    weights_before, weights_after : (T, N) positions over ``value_before`` / ``value`` (rebuilt
+        on first access from the positions after each trade, exactly as the kernel ran).
+    trade_dates : the rebalance dates (labels, or rows when there are no dates).
+    """
+
+    _arrays: ClassVar[dict[str, tuple[str, ...]]] = {
+        "value": ("date",), "value_before": ("date",), "returns": ("date",), "gross_returns": ("date",),
+        "costs": ("date",), "turnover": ("date",), "cash": ("date",), "n_holdings": ("date",),
+        "traded": ("date",), "delisted": ("date",),
+        "weights_before": ("date", "asset"), "weights_after": ("date", "asset"),
+    }
+    _groups: ClassVar[dict[str, tuple[str, ...]]] = {
+        "series": ("value", "returns", "gross_returns", "costs", "turnover", "cash", "n_holdings", "traded"),
+    }
+    _default_kind = "series"
+
+    @classmethod
+    def _from_run(cls, name, env, rows, series, snapshots, initial_value, settings) -> BacktestResult:
+        self = cls.__new__(cls)
+        s, e = env.start, env.end
+        self.name = name
+        self._env = env
+        self._rows = readonly(rows)
+        self._snapshots = snapshots
+        self._initial = float(initial_value)
+        self._settings = dict(settings)
+        ser = {k: series[i] for i, k in enumerate(_SERIES)}
+        self._value = readonly(ser["value"])
+        self._value_before = readonly(ser["value_before"])
+        self._costs = readonly(ser["costs"])
+        self._turnover = readonly(ser["turnover"])
+        self._cash = readonly(ser["cash"])
+        self._n_holdings = readonly(np.rint(ser["n_holdings"]).astype(np.int64))
+        self._delisted = readonly(ser["delisted"])
+        prev = np.r_[self._initial, ser["value"][:-1]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._returns = readonly(ser["value"] / prev - 1.0)
+            self._gross = readonly(ser["value_before"] / prev - 1.0)
+        traded = np.zeros(e - s + 1, dtype=bool)
+        traded[rows - s] = True
+        self._traded = readonly(traded)
+        self._dates = None if env.dates is None else readonly(env.dates[s: e + 1])
+        self._weights: dict[str, np.ndarray] = {}
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("BacktestResult is made by ff.backtest / ff.backtest_many")
+
+    # -- labelled arrays -----------------------------------------------------------------------
+    dates = property(lambda self: self._dates, doc="(T,) dates of the backtest, or None.")
+    assets = property(lambda self: self._env.assets, doc="(N,) asset labels, or None.")
+    value = property(lambda self: self._value)
+    value_before = property(lambda self: self._value_before)
+    returns = property(lambda self: self._returns)
+    gross_returns = property(lambda self: self._gross)
+    costs = property(lambda self: self._costs)
+    turnover = property(lambda self: self._turnover)
+    cash = property(lambda self: self._cash)
+    n_holdings = property(lambda self: self._n_holdings)
+    traded = property(lambda self: self._traded)
+    delisted = property(lambda self: self._delisted)
+    initial_value = property(lambda self: self._initial)
+    settings = property(lambda self: dict(self._settings))
+
+    @property
+    def trade_dates(self) -> np.ndarray:
+        """The rebalance dates (labels), or their rows when the returns carry no dates."""
+        if self._env.dates is None:
+            return self._rows
+        return readonly(self._env.dates[self._rows])
+
+    @property
+    def trade_rows(self) -> np.ndarray:
+        """Rows of the rebalances in the input's returns."""
+        return self._rows
+
+    def _weights_of(self, side: str) -> np.ndarray:
+        if side not in self._weights:
+            env = self._env
+            den = self._value if side == "after" else self._value_before
+            w = _core.backtest_positions(
+                env.returns, env.delist_row, env.delist_return, env.start, env.end + 1,
+                np.ascontiguousarray(self._rows), np.ascontiguousarray(self._snapshots),
+                np.ascontiguousarray(den), side,
+            )
+            self._weights[side] = readonly(w)
+        return self._weights[side]
+
+    @property
+    def weights_before(self) -> np.ndarray:
+        """(T, N) weights before trading at each date (after the drift), ``sᶠₜ / vᶠₜ``."""
+        return self._weights_of("before")
+
+    @property
+    def weights_after(self) -> np.ndarray:
+        """(T, N) weights after trading at each date, ``sₜ / vₜ``; they earn ``returns[t+1]``."""
+        return self._weights_of("after")
+
+    def trade_weights(self) -> np.ndarray:
+        """(R, N) weights right after each rebalance (from the stored positions; cheap)."""
+        v = self._value[self._rows - self._env.start]
+        return readonly(self._snapshots / v[:, None])
+
+    # -- statistics ----------------------------------------------------------------------------
+    def _invested_returns(self) -> np.ndarray:
+        """Net returns from the first rebalance on (before it the book is only cash)."""
+        if not len(self._rows):
+            return self._returns[:0]
+        return self._returns[int(self._rows[0]) - self._env.start:]
+
+    def metrics(self, periods_per_year: int = PERIODS_PER_YEAR) -> pl.DataFrame:
+        """Performance statistics of the net returns from the first rebalance on.
+
+        ``ff.metrics.summary`` when that module is available; until then annual return
+        (geometric), annual volatility (ddof=1), Sharpe ratio (no risk-free rate) and maximum
+        drawdown, with empyrical's definitions. A frame of (metric, value).
+        """
+        r = self._invested_returns()
+        try:
+            from ferrofactor import metrics as _metrics  # issue 11
+        except ImportError:
+            _metrics = None
+        if _metrics is not None and hasattr(_metrics, "summary"):  # pragma: no cover - issue 11
+            out = _metrics.summary(r, periods_per_year=periods_per_year)
+            return out if isinstance(out, pl.DataFrame) else out.to_polars()
+        m = _basic_metrics(r, periods_per_year)
+        return pl.DataFrame({"metric": list(m), "value": list(m.values())})
+
+    def summary(self) -> Summary:
+        m = _basic_metrics(self._invested_returns(), PERIODS_PER_YEAR)
+        trades = self._traded
+        rows = [
+            ("final value", float(self._value[-1]) if self._value.size else np.nan),
+            ("total return", float(self._value[-1] / self._initial - 1) if self._value.size else np.nan),
+            ("annual return", m["annual_return"]),
+            ("annual volatility", m["annual_volatility"]),
+            ("Sharpe ratio", m["sharpe_ratio"]),
+            ("max drawdown", m["max_drawdown"]),
+            ("mean turnover per rebalance", float(np.mean(self._turnover[trades])) if trades.any() else np.nan),
+            ("total costs", float(self._costs.sum())),
+            ("mean holdings", float(np.mean(self._n_holdings[trades])) if trades.any() else np.nan),
+        ]
+        table = pl.DataFrame({"statistic": [r[0] for r in rows], "value": [r[1] for r in rows]})
+        span = (f"{self._dates[0]}..{self._dates[-1]}" if self._dates is not None and len(self._dates)
+                else f"rows {self._env.start}..{self._env.end}")
+        header = [("Book", self.name), ("Dates", len(self._value)), ("Span", span),
+                  ("Rebalances", int(trades.sum())), ("Rebalance", self._settings["rebalance"]),
+                  ("Cost", f"{self._settings['cost_bps']:g} bps ({self._settings['cost_side']})"),
+                  ("Assets", self._env.N), ("Initial value", f"{self._initial:g}")]
+        return Summary("Backtest", header, [("", table)],
+                       ["Statistics of the net returns from the first rebalance on; Sharpe without "
+                        "a risk-free rate; turnover one-sided."], formats={"value": ".4f"})
+
+    def alerts(self, **thresholds: Any) -> pl.DataFrame:
+        """Monitoring alerts that apply to a backtest (:mod:`ferrofactor.monitor`), as a frame.
+
+        Runs ``monitor.turnover`` (traded value / value at each rebalance, seed 000's measure =
+        2 × ``turnover``), ``monitor.concentration`` (weights right after each rebalance) and
+        ``monitor.factor_decay`` of the book's net returns. Keyword arguments override the
+        thresholds (``turnover_threshold``, ``max_position``, ``top5_share``, ``lookback``,
+        ``negative_share``, ``recent``, ``n_std``).
+        """
+        from ferrofactor import monitor
+
+        known = {"turnover_threshold", "max_position", "top5_share", "lookback", "negative_share", "recent", "n_std"}
+        unknown = set(thresholds) - known
+        if unknown:
+            raise TypeError(f"unknown thresholds {sorted(unknown)}; known: {sorted(known)}")
+        tr = self._rows - self._env.start
+        when = self.trade_dates
+        frames = [
+            monitor.turnover(2.0 * self._turnover[tr], dates=when, subject=self.name,
+                             **({"threshold": thresholds["turnover_threshold"]} if "turnover_threshold" in thresholds else {})),
+            monitor.concentration(self.trade_weights(), dates=when, assets=self.assets,
+                                  **{k: thresholds[k] for k in ("max_position", "top5_share") if k in thresholds}),
+            monitor.factor_decay(self._invested_returns()[:, None], dates=None if self._dates is None
+                                 else self._dates[len(self._returns) - len(self._invested_returns()):],
+                                 names=[self.name],
+                                 **{k: thresholds[k] for k in ("lookback", "negative_share", "recent", "n_std")
+                                    if k in thresholds}),
+        ]
+        return monitor.concat(frames)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Cumulative value (over ``initial_value``) through time; returns the matplotlib Figure."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(8, 3.5))
+        else:
+            fig = ax.figure
+        x = self._dates if self._dates is not None else np.arange(self._env.start, self._env.end + 1)
+        ax.plot(x, self._value / self._initial, lw=1.2, label=self.name)
+        ax.set_ylabel("value / initial value")
+        ax.set_title(f"Backtest: {self.name}")
+        ax.grid(alpha=0.3)
+        return fig
+
+
+class BacktestBooks(Result):
+    """Several books backtested together: ``books[name]`` is a :class:`BacktestResult`.
+
+    Labelled (T, P) arrays over dates × books: ``value``, ``returns``, ``gross_returns``,
+    ``costs``, ``turnover``, ``n_holdings`` (wide frames: one column per book).
+    """
+
+    _arrays: ClassVar[dict[str, tuple[str, ...]]] = {
+        "value": ("date", "book"), "returns": ("date", "book"), "gross_returns": ("date", "book"),
+        "costs": ("date", "book"), "turnover": ("date", "book"), "n_holdings": ("date", "book"),
+    }
+    _default_kind = "returns"
+
+    def __init__(self, results: list[BacktestResult], dates: Any, settings: dict) -> None:
+        self._results = list(results)
+        self._names = [r.name for r in results]
+        self._dates = readonly(dates)
+        self._settings = dict(settings)
+        for k in self._arrays:
+            arr = np.column_stack([getattr(r, k) for r in results]) if results else np.zeros((0, 0))
+            setattr(self, f"_{k}", readonly(arr))
+
+    dates = property(lambda self: self._dates)
+    books = property(lambda self: list(self._names), doc="Book names, in order.")
+    value = property(lambda self: self._value)
+    returns = property(lambda self: self._returns)
+    gross_returns = property(lambda self: self._gross_returns)
+    costs = property(lambda self: self._costs)
+    turnover = property(lambda self: self._turnover)
+    n_holdings = property(lambda self: self._n_holdings)
+
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "book":
+            return np.array(self._names)
+        return super()._axis_labels(axis)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __iter__(self):
+        return iter(self._results)
+
+    def __getitem__(self, key: Any) -> BacktestResult:
+        if isinstance(key, str):
+            if key not in self._names:
+                raise KeyError(f"no book {key!r}; books: {self._names}")
+            return self._results[self._names.index(key)]
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            return self._results[int(key)]
+        raise TypeError(f"books are indexed by name or position, got {key!r}")
+
+    def metrics(self, periods_per_year: int = PERIODS_PER_YEAR) -> pl.DataFrame:
+        """The basic statistics of every book: one row per book."""
+        rows = [_basic_metrics(r._invested_returns(), periods_per_year) for r in self._results]
+        return pl.DataFrame({"book": self._names, **{k: [m[k] for m in rows] for k in rows[0]}}) if rows else pl.DataFrame()
+
+    def alerts(self, **thresholds: Any) -> pl.DataFrame:
+        """The alerts of every book (:meth:`BacktestResult.alerts`), one frame."""
+        from ferrofactor import monitor
+
+        return monitor.concat([r.alerts(**thresholds) for r in self._results])
+
+    def summary(self) -> Summary:
+        m = self.metrics()
+        extra = pl.DataFrame({
+            "mean_turnover": [float(np.mean(r.turnover[r.traded])) if r.traded.any() else np.nan for r in self],
+            "total_costs": [float(r.costs.sum()) for r in self],
+        })
+        table = pl.concat([m, extra], how="horizontal") if len(self) else m
+        header = [("Books", len(self)), ("Dates", self._value.shape[0]),
+                  ("Rebalance", self._settings["rebalance"]),
+                  ("Cost", f"{self._settings['cost_bps']:g} bps ({self._settings['cost_side']})")]
+        return Summary("Backtest: books", header, [("", table)],
+                       ["Statistics of the net returns from each book's first rebalance on."])
+
+    def plot(self, ax: Any = None) -> Any:
+        """Cumulative value of every book; returns the matplotlib Figure."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(8, 4))
+        else:
+            fig = ax.figure
+        for r in self._results:
+            r.plot(ax=ax)
+        ax.set_title("Backtest: books")
+        ax.legend(fontsize=7, ncol=2)
+        return fig
