@@ -166,7 +166,7 @@ pub struct Targets<'a> {
 
 /// Rows `first..end` of the backtest. `fresh`: `first` is the backtest's first row (the books
 /// hold only cash; nothing drifts at `first`). Trade `k` happens at `trade_rows[k]` with targets
-/// row `target_rows[k]` and is stored as snapshot `snapshot_offset + k`.
+/// row `target_rows[k]`.
 pub struct Segment<'a> {
     pub rows: Range<usize>,
     pub fresh: bool,
@@ -175,60 +175,160 @@ pub struct Segment<'a> {
 }
 
 /// Where the kernel writes: `series` (P, N_SERIES, L) with the segment's rows at columns
-/// `offset..offset + rows.len()`, and `snapshots` (P, S, N) of positions after each trade.
+/// `offset..offset + rows.len()`.
 pub struct Output<'a> {
     pub series: &'a mut [f64],
     pub len: usize,
     pub offset: usize,
-    pub snapshots: &'a mut [f64],
-    pub n_snapshots: usize,
-    pub snapshot_offset: usize,
 }
 
-/// One book while the kernel walks the rows.
+/// Borrowed [`Snapshots`] (e.g. numpy arrays).
+#[derive(Clone, Copy, Debug)]
+pub struct SnapshotsRef<'a> {
+    pub idx: &'a [u32],
+    pub val: &'a [f64],
+    pub nnz: &'a [u64],
+}
+
+impl Snapshots {
+    pub fn as_ref(&self) -> SnapshotsRef<'_> {
+        SnapshotsRef { idx: &self.idx, val: &self.val, nnz: &self.nnz }
+    }
+}
+
+/// One book's positions after each trade of a segment, sparse: trade k holds `nnz[k]` non-zero
+/// positions, asset `idx` (increasing) with money `val`, stored one trade after the other.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshots {
+    pub idx: Vec<u32>,
+    pub val: Vec<f64>,
+    pub nnz: Vec<u64>,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// One book while the kernel walks the rows. Between trades only the held assets are touched:
+/// their indices (`idx`, increasing) and positions (`val`) are kept compact, so a decile book of
+/// N/10 assets costs N/10 per row; `slot` maps an asset to its place in them (for delistings).
+/// The dense `pos` is the state in and out, written back at trades and at the end.
 struct Book<'a> {
     pos: &'a mut [f64],
     cash: &'a mut f64,
     series: &'a mut [f64],
-    snaps: &'a mut [f64],
+    snaps: Snapshots,
     targets: &'a [f64],
-    active: Vec<usize>,
+    idx: Vec<u32>,
+    val: Vec<f64>,
+    slot: Vec<u32>,
 }
 
 impl Book<'_> {
-    fn refresh_active(&mut self) {
-        self.active.clear();
-        self.active.extend(self.pos.iter().enumerate().filter(|(_, &p)| p != 0.0).map(|(i, _)| i));
-    }
-
-    /// Σ of the held positions (in asset order) and their count.
-    fn invested(&self) -> (f64, usize) {
-        let mut sum = 0.0;
-        let mut count = 0usize;
-        for &i in &self.active {
-            let p = self.pos[i];
-            sum += p;
-            count += (p != 0.0) as usize;
+    /// Compact form of the dense positions.
+    fn load(&mut self) {
+        if self.slot.len() != self.pos.len() {
+            self.slot = vec![NONE; self.pos.len()];
         }
-        (sum, count)
-    }
-
-    /// Trade the tradable assets to `w`; returns (cost, ½ traded money).
-    fn trade(&mut self, r: &[f64], mask: Option<&[bool]>, w: &[f64], costs: Costs) -> (f64, f64) {
-        let n = self.pos.len();
-        let mut a = *self.cash;
-        let (mut sv_long, mut sv_short, mut w_long, mut w_short) = (0.0, 0.0, 0.0, 0.0);
-        for i in 0..n {
-            if can_trade(r, mask, i) {
-                let p = self.pos[i];
-                a += p;
-                sv_long += p.max(0.0);
-                sv_short += (-p).max(0.0);
-                let wi = if w[i].is_nan() { 0.0 } else { w[i] };
-                w_long += wi.max(0.0);
-                w_short += (-wi).max(0.0);
+        for &i in &self.idx {
+            self.slot[i as usize] = NONE;
+        }
+        self.idx.clear();
+        self.val.clear();
+        for (i, &p) in self.pos.iter().enumerate() {
+            if p != 0.0 {
+                self.slot[i] = self.idx.len() as u32;
+                self.idx.push(i as u32);
+                self.val.push(p);
             }
         }
+    }
+
+    /// Write the compact positions back into the dense ones.
+    fn store(&mut self) {
+        for (&i, &v) in self.idx.iter().zip(&self.val) {
+            self.pos[i as usize] = v;
+        }
+    }
+
+    /// Drift the held positions with a row of returns: (Σ positions, number non-zero), summed
+    /// as [`Book::invested`] does.
+    #[inline]
+    fn drift(&mut self, r: &[f64]) -> (f64, usize) {
+        let mut acc = [0.0f64; 4];
+        let mut count = 0usize;
+        let len = self.val.len();
+        let body = len - len % 4;
+        for (v4, i4) in self.val[..body].chunks_exact_mut(4).zip(self.idx[..body].chunks_exact(4)) {
+            for k in 0..4 {
+                let x = v4[k] * growth(r[i4[k] as usize]);
+                v4[k] = x;
+                acc[k] += x;
+                count += (x != 0.0) as usize;
+            }
+        }
+        for j in body..len {
+            let x = self.val[j] * growth(r[self.idx[j] as usize]);
+            self.val[j] = x;
+            acc[0] += x;
+            count += (x != 0.0) as usize;
+        }
+        ((acc[0] + acc[1]) + (acc[2] + acc[3]), count)
+    }
+
+    /// Σ positions (four interleaved partial sums: the sum is a chain of dependent additions
+    /// otherwise) and the number of non-zero positions.
+    #[inline]
+    fn invested(&self) -> (f64, usize) {
+        let mut acc = [0.0f64; 4];
+        let mut count = 0usize;
+        let chunks = self.val.chunks_exact(4);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for k in 0..4 {
+                acc[k] += c[k];
+                count += (c[k] != 0.0) as usize;
+            }
+        }
+        for &v in rest {
+            acc[0] += v;
+            count += (v != 0.0) as usize;
+        }
+        ((acc[0] + acc[1]) + (acc[2] + acc[3]), count)
+    }
+
+    /// Trade the tradable assets (`ok[i]` = 1, else 0) to `w`; returns (cost, ½ traded money,
+    /// Σ positions, count). Sums run in four interleaved lanes (vectorisable).
+    fn trade(&mut self, ok: &[f64], w: &[f64], costs: Costs) -> (f64, f64, f64, usize) {
+        const L: usize = 4;
+        self.store();
+        let zero_nan = |x: f64| if x.is_nan() { 0.0 } else { x };
+        // a (cash + tradable positions), |long| and |short| tradable positions, |long| and
+        // |short| tradable targets.
+        let mut acc = [[0.0f64; L]; 5];
+        let n = self.pos.len();
+        let body = n - n % L;
+        for ((p4, o4), w4) in self.pos[..body].chunks_exact(L).zip(ok[..body].chunks_exact(L)).zip(w[..body].chunks_exact(L)) {
+            for k in 0..L {
+                let p = p4[k] * o4[k];
+                let wi = zero_nan(w4[k]) * o4[k];
+                acc[0][k] += p;
+                acc[1][k] += p.max(0.0);
+                acc[2][k] += (-p).max(0.0);
+                acc[3][k] += wi.max(0.0);
+                acc[4][k] += (-wi).max(0.0);
+            }
+        }
+        for i in body..n {
+            let p = self.pos[i] * ok[i];
+            let wi = zero_nan(w[i]) * ok[i];
+            acc[0][0] += p;
+            acc[1][0] += p.max(0.0);
+            acc[2][0] += (-p).max(0.0);
+            acc[3][0] += wi.max(0.0);
+            acc[4][0] += (-wi).max(0.0);
+        }
+        let lanes = |x: [f64; L]| (x[0] + x[1]) + (x[2] + x[3]);
+        let a = *self.cash + lanes(acc[0]);
+        let (sv_long, sv_short, w_long, w_short) = (lanes(acc[1]), lanes(acc[2]), lanes(acc[3]), lanes(acc[4]));
         let a_pos = a.max(0.0);
         let bound = costs.rate
             * match costs.side {
@@ -237,21 +337,36 @@ impl Book<'_> {
                 CostSide::Sell => sv_long + w_short * a_pos,
             };
         let avail = (a - bound).max(0.0);
-        let (mut bought, mut sold, mut invested) = (0.0, 0.0, 0.0);
-        for i in 0..n {
-            if can_trade(r, mask, i) {
-                let wi = if w[i].is_nan() { 0.0 } else { w[i] };
-                let new = wi * avail;
-                let d = new - self.pos[i];
-                if d > 0.0 {
-                    bought += d;
-                } else {
-                    sold -= d;
-                }
-                self.pos[i] = new;
-                invested += new;
+        // bought, sold, invested (tradable positions after the trade)
+        let mut acc = [[0.0f64; L]; 3];
+        let step = |old: f64, o: f64, wi: f64| -> f64 {
+            if o != 0.0 {
+                zero_nan(wi) * avail
+            } else {
+                old
+            }
+        };
+        for ((p4, o4), w4) in self.pos[..body].chunks_exact_mut(L).zip(ok[..body].chunks_exact(L)).zip(w[..body].chunks_exact(L)) {
+            for k in 0..L {
+                let old = p4[k];
+                let new = step(old, o4[k], w4[k]);
+                let d = new - old;
+                acc[0][k] += d.max(0.0);
+                acc[1][k] += (-d).max(0.0);
+                acc[2][k] += new * o4[k];
+                p4[k] = new;
             }
         }
+        for i in body..n {
+            let old = self.pos[i];
+            let new = step(old, ok[i], w[i]);
+            let d = new - old;
+            acc[0][0] += d.max(0.0);
+            acc[1][0] += (-d).max(0.0);
+            acc[2][0] += new * ok[i];
+            self.pos[i] = new;
+        }
+        let (bought, sold, invested) = (lanes(acc[0]), lanes(acc[1]), lanes(acc[2]));
         let cost = costs.rate
             * match costs.side {
                 CostSide::Both => bought + sold,
@@ -259,28 +374,21 @@ impl Book<'_> {
                 CostSide::Sell => sold,
             };
         *self.cash = a - invested - cost;
-        self.refresh_active();
-        (cost, 0.5 * (bought + sold))
+        self.load();
+        let (sum, count) = self.invested();
+        (cost, 0.5 * (bought + sold), sum, count)
     }
 }
 
 /// Walk the rows of a segment for a group of books (one thread's share).
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    m: &Market,
-    seg: &Segment,
-    events: &[(usize, usize)],
-    costs: Costs,
-    len: usize,
-    offset: usize,
-    books: &mut [Book],
-) {
+fn walk(m: &Market, seg: &Segment, events: &[(usize, usize)], costs: Costs, len: usize, offset: usize, books: &mut [Book]) {
     let n = m.n_assets;
     for b in books.iter_mut() {
-        b.refresh_active();
+        b.load();
     }
     let mut next = 0usize;
     let mut ev = events.partition_point(|e| e.0 < seg.rows.start);
+    let mut ok = vec![0.0f64; n];
     for t in seg.rows.clone() {
         if parallel::cancelled() {
             return;
@@ -291,36 +399,51 @@ fn walk(
         let drift = !(seg.fresh && t == seg.rows.start);
         let ev_end = ev + events[ev..].partition_point(|e| e.0 <= t);
         let trade = next < seg.trade_rows.len() && seg.trade_rows[next] == t;
+        if trade {
+            for (i, o) in ok.iter_mut().enumerate() {
+                *o = if can_trade(r, mask, i) { 1.0 } else { 0.0 };
+            }
+        }
         for b in books.iter_mut() {
             let mut delisted = 0.0;
+            let (mut sum, mut count) = if drift { b.drift(r) } else { b.invested() };
             if drift {
-                for &i in &b.active {
-                    b.pos[i] *= growth(r[i]);
-                }
                 for &(_, i) in &events[ev..ev_end] {
-                    let p = b.pos[i];
-                    if p != 0.0 {
-                        let d = p * (1.0 + m.delist_return[i]);
-                        *b.cash += d;
-                        delisted += d;
-                        b.pos[i] = 0.0;
+                    let j = b.slot[i];
+                    if j != NONE {
+                        let p = b.val[j as usize];
+                        if p != 0.0 {
+                            let d = p * (1.0 + m.delist_return[i]);
+                            *b.cash += d;
+                            delisted += d;
+                            sum -= p;
+                            count -= 1;
+                            b.val[j as usize] = 0.0;
+                        }
                     }
                 }
             }
-            let value_before = b.invested().0 + *b.cash;
+            let value_before = sum + *b.cash;
             let (cost, half_traded) = if trade {
                 let k = seg.target_rows[next];
                 let w = &b.targets[k * n..(k + 1) * n];
-                let out = b.trade(r, mask, w, costs);
-                let s = next * n;
-                b.snaps[s..s + n].copy_from_slice(b.pos);
-                out
+                let (cost, half, s2, c2) = b.trade(&ok, w, costs);
+                let before = b.snaps.idx.len();
+                for (&i, &v) in b.idx.iter().zip(&b.val) {
+                    if v != 0.0 {
+                        b.snaps.idx.push(i);
+                        b.snaps.val.push(v);
+                    }
+                }
+                b.snaps.nnz.push((b.snaps.idx.len() - before) as u64);
+                sum = s2;
+                count = c2;
+                (cost, half)
             } else {
                 (0.0, 0.0)
             };
-            let (inv, count) = b.invested();
             let series = &mut *b.series;
-            series[VALUE * len + l] = inv + *b.cash;
+            series[VALUE * len + l] = sum + *b.cash;
             series[VALUE_BEFORE * len + l] = value_before;
             series[COSTS * len + l] = cost;
             series[TURNOVER * len + l] =
@@ -334,9 +457,13 @@ fn walk(
         }
         ev = ev_end;
     }
+    for b in books.iter_mut() {
+        b.store();
+    }
 }
 
-/// Run the books over a segment of rows, updating `positions` (P, N) and `cash` (P,) in place.
+/// Run the books over a segment of rows, updating `positions` (P, N) and `cash` (P,) in place;
+/// returns each book's positions after its trades.
 pub fn run(
     m: &Market,
     seg: &Segment,
@@ -345,7 +472,7 @@ pub fn run(
     positions: &mut [f64],
     cash: &mut [f64],
     out: Output,
-) -> Result<()> {
+) -> Result<Vec<Snapshots>> {
     m.check()?;
     let (t_all, n) = (m.n_dates, m.n_assets);
     let p = targets.n_books;
@@ -369,9 +496,6 @@ pub fn run(
     if seg.target_rows.len() != n_trades {
         return Err(value_error!("trade_rows and target_rows must have the same length"));
     }
-    if out.snapshot_offset + n_trades > out.n_snapshots || out.snapshots.len() != p * out.n_snapshots * n {
-        return Err(value_error!("snapshots must be ({p}, S, {n}) with room for the segment's trades"));
-    }
     for (k, &row) in seg.trade_rows.iter().enumerate() {
         if !seg.rows.contains(&row) || (k > 0 && row <= seg.trade_rows[k - 1]) {
             return Err(value_error!("trade rows must be strictly increasing rows within {:?}", seg.rows));
@@ -384,30 +508,24 @@ pub fn run(
         return Err(value_error!("the backtest needs at least one asset"));
     }
     if p == 0 || seg.rows.is_empty() {
-        return Ok(());
+        return Ok(vec![Snapshots::default(); p]);
     }
     let events = m.events();
     let stride_t = targets.n_rows * n;
-    let stride_s = out.n_snapshots * n;
-    let so = out.snapshot_offset * n;
-    let snaps: Vec<&mut [f64]> = if stride_s == 0 {
-        (0..p).map(|_| <&mut [f64]>::default()).collect()
-    } else {
-        out.snapshots.chunks_mut(stride_s).collect()
-    };
     let mut books: Vec<Book> = positions
         .chunks_mut(n)
         .zip(cash.iter_mut())
         .zip(out.series.chunks_mut(N_SERIES * len))
-        .zip(snaps)
         .enumerate()
-        .map(|(b, (((pos, c), series), snaps))| Book {
+        .map(|(b, ((pos, c), series))| Book {
             pos,
             cash: c,
             series,
-            snaps: &mut snaps[so..],
+            snaps: Snapshots::default(),
             targets: &targets.data[b * stride_t..(b + 1) * stride_t],
-            active: Vec::new(),
+            idx: Vec::new(),
+            val: Vec::new(),
+            slot: Vec::new(),
         })
         .collect();
     // One group of books per thread: each thread reads each row of returns once for its books.
@@ -417,7 +535,7 @@ pub fn run(
     books.par_chunks_mut(chunk).for_each(|group| {
         walk(m, seg, &events, costs, len, offset, group);
     });
-    Ok(())
+    Ok(books.into_iter().map(|b| b.snaps).collect())
 }
 
 /// Which positions [`positions_path`] reports on each row.
@@ -431,13 +549,13 @@ pub enum Side {
 
 /// The positions of one book on rows `rows` (a whole backtest, starting fresh), divided by
 /// `denominators` (one per row; e.g. the value, to get weights), rebuilt from its positions after
-/// each trade (`snapshots`, (len(trade_rows), N)) by replaying the drift and the delistings with
-/// exactly the operations of [`run`]. (L, N).
+/// each trade (`snapshots`, one trade per entry of `trade_rows`) by replaying the drift and the
+/// delistings with exactly the operations of [`run`]. (L, N).
 pub fn positions_path(
     m: &Market,
     rows: Range<usize>,
     trade_rows: &[usize],
-    snapshots: &[f64],
+    snapshots: SnapshotsRef,
     denominators: &[f64],
     side: Side,
 ) -> Result<Array2<f64>> {
@@ -446,8 +564,23 @@ pub fn positions_path(
     if rows.start > rows.end || rows.end > m.n_dates {
         return Err(value_error!("rows {rows:?} are not within 0..{}", m.n_dates));
     }
-    if snapshots.len() != trade_rows.len() * n {
-        return Err(value_error!("snapshots must be ({}, {n})", trade_rows.len()));
+    let sn = snapshots;
+    if sn.nnz.len() != trade_rows.len() || sn.idx.len() != sn.val.len() {
+        return Err(value_error!("snapshots must hold one entry per trade and as many values as assets"));
+    }
+    let mut ptr = Vec::with_capacity(sn.nnz.len() + 1);
+    ptr.push(0usize);
+    for &k in sn.nnz {
+        ptr.push(ptr[ptr.len() - 1] + k as usize);
+    }
+    if ptr[ptr.len() - 1] != sn.idx.len() {
+        return Err(value_error!("snapshots: the counts per trade do not add up to the number of values"));
+    }
+    for k in 0..sn.nnz.len() {
+        let ix = &sn.idx[ptr[k]..ptr[k + 1]];
+        if ix.iter().any(|&i| i as usize >= n) || ix.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(value_error!("snapshots: asset indices must be increasing and below {n}"));
+        }
     }
     if denominators.len() != rows.len() {
         return Err(value_error!("denominators must have {} values, got {}", rows.len(), denominators.len()));
@@ -468,6 +601,16 @@ pub fn positions_path(
         let width = block.ncols();
         let mut s = vec![0.0f64; width];
         let mut next = 0usize;
+        let hi = (lo + width) as u32;
+        let set = |s: &mut [f64], k: usize| {
+            s.fill(0.0);
+            let ix = &sn.idx[ptr[k]..ptr[k + 1]];
+            let a = ix.partition_point(|&i| i < lo as u32);
+            let b = ix.partition_point(|&i| i < hi);
+            for e in a..b {
+                s[ix[e] as usize - lo] = sn.val[ptr[k] + e];
+            }
+        };
         for (l, t) in rows.clone().enumerate() {
             if parallel::cancelled() {
                 return;
@@ -483,7 +626,7 @@ pub fn positions_path(
             }
             let trade = next < trade_rows.len() && trade_rows[next] == t;
             if trade && side == Side::After {
-                s.copy_from_slice(&snapshots[next * n + lo..next * n + lo + width]);
+                set(&mut s, next);
             }
             let d = denominators[l];
             let mut row = block.row_mut(l);
@@ -492,7 +635,7 @@ pub fn positions_path(
             }
             if trade {
                 if side == Side::Before {
-                    s.copy_from_slice(&snapshots[next * n + lo..next * n + lo + width]);
+                    set(&mut s, next);
                 }
                 next += 1;
             }
@@ -513,7 +656,7 @@ mod tests {
 
     struct Run {
         series: Vec<f64>,
-        snaps: Vec<f64>,
+        snaps: Vec<Snapshots>,
         pos: Vec<f64>,
         cash: Vec<f64>,
         len: usize,
@@ -542,19 +685,18 @@ mod tests {
         let m = Market { returns, tradable, n_dates: t, n_assets: n, delist_row, delist_return };
         let r = trade_rows.len();
         let mut series = vec![0.0; p * N_SERIES * t];
-        let mut snaps = vec![0.0; p * r * n];
         let mut pos = vec![0.0; p * n];
         let mut cash = vec![initial; p];
         let target_rows: Vec<usize> = (0..r).collect();
         let seg = Segment { rows: 0..t, fresh: true, trade_rows, target_rows: &target_rows };
-        run(
+        let snaps = run(
             &m,
             &seg,
             Targets { data: targets, n_books: p, n_rows: r },
             costs,
             &mut pos,
             &mut cash,
-            Output { series: &mut series, len: t, offset: 0, snapshots: &mut snaps, n_snapshots: r, snapshot_offset: 0 },
+            Output { series: &mut series, len: t, offset: 0 },
         )
         .unwrap();
         Run { series, snaps, pos, cash, len: t }
@@ -622,8 +764,11 @@ mod tests {
         assert!(close(run.get(0, CASH, 3), cash));
         assert!(close(run.get(0, VALUE, 3), new + 35.64 + new + cash));
         assert!(close(run.get(0, N_HOLDINGS, 3), 3.0));
-        assert!(close(run.snaps[4], 35.64), "the suspended position is held");
-        assert!(close(run.snaps[3], new) && close(run.snaps[5], new));
+        let sn = &run.snaps[0];
+        assert_eq!(sn.nnz, vec![3, 3]);
+        assert_eq!(&sn.idx[3..], &[0, 1, 2]);
+        assert!(close(sn.val[4], 35.64), "the suspended position is held");
+        assert!(close(sn.val[3], new) && close(sn.val[5], new));
         // Day 4: drift only.
         let v4 = new * 0.8 + 35.64 * 1.3 + new + cash;
         assert!(close(run.get(0, VALUE, 4), v4));
@@ -685,9 +830,9 @@ mod tests {
         let m = Market { returns: &returns, tradable: Some(&tradable), n_dates: t, n_assets: n, delist_row: &delist_row, delist_return: &delist_return };
         for book in 0..p {
             let ones = vec![1.0; t];
-            let snaps = &a.snaps[book * r * n..(book + 1) * r * n];
-            let after = positions_path(&m, 0..t, &trade_rows, snaps, &ones, Side::After).unwrap();
-            let before = positions_path(&m, 0..t, &trade_rows, snaps, &ones, Side::Before).unwrap();
+            let snaps = &a.snaps[book];
+            let after = positions_path(&m, 0..t, &trade_rows, snaps.as_ref(), &ones, Side::After).unwrap();
+            let before = positions_path(&m, 0..t, &trade_rows, snaps.as_ref(), &ones, Side::Before).unwrap();
             for day in 0..t {
                 let s: f64 = after.row(day).sum();
                 assert!(close(s + a.get(book, CASH, day), a.get(book, VALUE, day)));
@@ -757,7 +902,6 @@ mod tests {
         let mut pos = [0.0; 2];
         let mut cash = [1.0];
         let mut series = [0.0; N_SERIES * 2];
-        let mut snaps = [0.0; 2];
         let seg = Segment { rows: 0..2, fresh: true, trade_rows: &[1, 1], target_rows: &[0, 0] };
         let e = run(
             &m,
@@ -766,7 +910,7 @@ mod tests {
             Costs { rate: 0.0, side: CostSide::Both },
             &mut pos,
             &mut cash,
-            Output { series: &mut series, len: 2, offset: 0, snapshots: &mut snaps, n_snapshots: 1, snapshot_offset: 0 },
+            Output { series: &mut series, len: 2, offset: 0 },
         );
         assert!(e.is_err());
     }

@@ -177,9 +177,7 @@ def backtest_run(
     cash: npt.NDArray[np.float64],
     series: npt.NDArray[np.float64],
     offset: int,
-    snapshots: npt.NDArray[np.float64],
-    snapshot_offset: int,
-) -> None: ...
+) -> list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.uint64]]]: ...
 def backtest_positions(
     returns: npt.NDArray[np.float64],
     delist_row: npt.NDArray[np.int64],
@@ -187,7 +185,9 @@ def backtest_positions(
     rows_start: int,
     rows_end: int,
     trade_rows: npt.NDArray[np.int64],
-    snapshots: npt.NDArray[np.float64],
+    idx: npt.NDArray[np.uint32],
+    val: npt.NDArray[np.float64],
+    nnz: npt.NDArray[np.uint64],
     denominators: npt.NDArray[np.float64],
     side: str,
 ) -> npt.NDArray[np.float64]: ...

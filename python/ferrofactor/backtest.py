@@ -550,15 +550,18 @@ def backtest_many(
     positions = np.zeros((P, N))
     cash = np.full(P, initial_value)
     series = np.zeros((P, len(_SERIES), L))
-    snapshots = np.zeros((P, R, N))
+    pieces: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(P)]
     tmask = None if mask is None else np.ascontiguousarray(mask)
 
     def run(a: int, b: int, fresh: bool, k0: int, k1: int) -> None:
-        _core.backtest_run(
+        out = _core.backtest_run(
             returns, tmask, delist_row, delist_return, a, b, fresh,
             np.ascontiguousarray(rows[k0:k1]), np.ascontiguousarray(target_rows[k0:k1]), targets,
-            rate, cost_side, positions, cash, series, a - s, snapshots, k0,
+            rate, cost_side, positions, cash, series, a - s,
         )
+        if k1 > k0:
+            for p in range(P):
+                pieces[p].append(out[p])
 
     if not sequential:
         run(s, e + 1, True, 0, R)
@@ -588,10 +591,11 @@ def backtest_many(
         "cost_side": cost_side,
         "initial_value": initial_value,
     }
-    results = [
-        BacktestResult._from_run(b.name, env, rows, series[p], snapshots[p], initial_value, settings)
-        for p, b in enumerate(books)
-    ]
+    results = []
+    for p, b in enumerate(books):
+        snaps = tuple(np.concatenate([x[j] for x in pieces[p]]) if pieces[p] else
+                      np.zeros(0, dtype=dt) for j, dt in enumerate((np.uint32, np.float64, np.uint64)))
+        results.append(BacktestResult._from_run(b.name, env, rows, series[p], snaps, initial_value, settings))
     return BacktestBooks(results, None if d is None else d[s: e + 1], settings)
 
 
@@ -826,10 +830,10 @@ class BacktestResult(Result):
         if side not in self._weights:
             env = self._env
             den = self._value if side == "after" else self._value_before
+            idx, val, nnz = self._snapshots
             w = _core.backtest_positions(
                 env.returns, env.delist_row, env.delist_return, env.start, env.end + 1,
-                np.ascontiguousarray(self._rows), np.ascontiguousarray(self._snapshots),
-                np.ascontiguousarray(den), side,
+                np.ascontiguousarray(self._rows), idx, val, nnz, np.ascontiguousarray(den), side,
             )
             self._weights[side] = readonly(w)
         return self._weights[side]
@@ -846,8 +850,13 @@ class BacktestResult(Result):
 
     def trade_weights(self) -> np.ndarray:
         """(R, N) weights right after each rebalance (from the stored positions; cheap)."""
+        idx, val, nnz = self._snapshots
+        R = len(self._rows)
+        out = np.zeros((R, self._env.N))
+        k = np.repeat(np.arange(R), nnz.astype(np.int64))
         v = self._value[self._rows - self._env.start]
-        return readonly(self._snapshots / v[:, None])
+        out[k, idx.astype(np.int64)] = val / v[k]
+        return readonly(out)
 
     # -- statistics ----------------------------------------------------------------------------
     def _invested_returns(self) -> np.ndarray:

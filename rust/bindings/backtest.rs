@@ -2,14 +2,14 @@
 //! book's positions from its trades.
 
 use numpy::{
-    Element, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray1, PyReadwriteArray2,
-    PyReadwriteArray3, PyUntypedArrayMethods,
+    Element, IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray1,
+    PyReadwriteArray2, PyReadwriteArray3, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::{call, check_shape, run, to_py_err};
-use crate::backtest::{self, CostSide, Costs, Market, Output, Segment, Side, Targets};
+use crate::backtest::{self, CostSide, Costs, Market, Output, Segment, Side, SnapshotsRef, Targets};
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backtest_run, m)?)?;
@@ -31,13 +31,17 @@ fn rows_of(name: &str, a: &PyReadonlyArray1<'_, i64>) -> PyResult<Vec<usize>> {
         .collect()
 }
 
+/// One book's sparse positions after its trades: (asset indices, money, count per trade).
+type PySnapshots<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u64>>);
+
 /// Run P books over rows `rows_start..rows_end` (see `rust/backtest.rs` for the accounting),
 /// updating `positions` (P, N) and `cash` (P,) in place and writing `series` (P, 7, L) at columns
-/// `offset..` and the positions after trade k into `snapshots[:, snapshot_offset + k]`.
+/// `offset..`. Returns, per book, its positions after each trade of the segment, sparse:
+/// `(idx, val, nnz)`.
 #[pyfunction]
 #[pyo3(signature = (
     returns, tradable, delist_row, delist_return, rows_start, rows_end, fresh, trade_rows, target_rows,
-    targets, cost_rate, cost_side, positions, cash, series, offset, snapshots, snapshot_offset
+    targets, cost_rate, cost_side, positions, cash, series, offset
 ))]
 #[allow(clippy::too_many_arguments)]
 fn backtest_run<'py>(
@@ -58,9 +62,7 @@ fn backtest_run<'py>(
     mut cash: PyReadwriteArray1<'py, f64>,
     mut series: PyReadwriteArray3<'py, f64>,
     offset: usize,
-    mut snapshots: PyReadwriteArray3<'py, f64>,
-    snapshot_offset: usize,
-) -> PyResult<()> {
+) -> PyResult<Vec<PySnapshots<'py>>> {
     let shape = returns.shape().to_vec();
     let (t, n) = (shape[0], shape[1]);
     if let Some(m) = &tradable {
@@ -81,10 +83,6 @@ fn backtest_run<'py>(
             backtest::N_SERIES
         )));
     }
-    let snap_shape = snapshots.shape().to_vec();
-    if snap_shape[0] != p || snap_shape[2] != n {
-        return Err(PyValueError::new_err(format!("snapshots has shape {snap_shape:?}, expected ({p}, S, {n})")));
-    }
     let trade_rows = rows_of("trade_rows", &trade_rows)?;
     let target_rows = rows_of("target_rows", &target_rows)?;
     let r = slice_of("returns", &returns)?;
@@ -99,8 +97,7 @@ fn backtest_run<'py>(
     let pos = positions.as_slice_mut().map_err(|_| bad("positions"))?;
     let c = cash.as_slice_mut().map_err(|_| bad("cash"))?;
     let ser = series.as_slice_mut().map_err(|_| bad("series"))?;
-    let snaps = snapshots.as_slice_mut().map_err(|_| bad("snapshots"))?;
-    run(py, move || {
+    let snaps = run(py, move || {
         let market = Market { returns: r, tradable: m, n_dates: t, n_assets: n, delist_row: dr, delist_return: dret };
         let seg = Segment { rows: rows_start..rows_end, fresh, trade_rows: &trade_rows, target_rows: &target_rows };
         backtest::run(
@@ -110,23 +107,20 @@ fn backtest_run<'py>(
             Costs { rate: cost_rate, side },
             pos,
             c,
-            Output {
-                series: ser,
-                len: sshape[2],
-                offset,
-                snapshots: snaps,
-                n_snapshots: snap_shape[1],
-                snapshot_offset,
-            },
+            Output { series: ser, len: sshape[2], offset },
         )
-    })
+    })?;
+    Ok(snaps
+        .into_iter()
+        .map(|s| (s.idx.into_pyarray(py), s.val.into_pyarray(py), s.nnz.into_pyarray(py)))
+        .collect())
 }
 
 /// One book's positions on rows `rows_start..rows_end` divided by `denominators` (L,), rebuilt
-/// from its positions after each trade (`snapshots`, (R, N)); `side` is "before" or "after"
-/// trading. (L, N).
+/// from its sparse positions after each trade (`idx`, `val`, `nnz` as returned by
+/// `backtest_run`); `side` is "before" or "after" trading. (L, N).
 #[pyfunction]
-#[pyo3(signature = (returns, delist_row, delist_return, rows_start, rows_end, trade_rows, snapshots, denominators, side))]
+#[pyo3(signature = (returns, delist_row, delist_return, rows_start, rows_end, trade_rows, idx, val, nnz, denominators, side))]
 #[allow(clippy::too_many_arguments)]
 fn backtest_positions<'py>(
     py: Python<'py>,
@@ -136,7 +130,9 @@ fn backtest_positions<'py>(
     rows_start: usize,
     rows_end: usize,
     trade_rows: PyReadonlyArray1<'py, i64>,
-    snapshots: PyReadonlyArray2<'py, f64>,
+    idx: PyReadonlyArray1<'py, u32>,
+    val: PyReadonlyArray1<'py, f64>,
+    nnz: PyReadonlyArray1<'py, u64>,
     denominators: PyReadonlyArray1<'py, f64>,
     side: &str,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
@@ -148,11 +144,10 @@ fn backtest_positions<'py>(
         _ => return Err(PyValueError::new_err(format!("side must be one of ['before', 'after'], got {side:?}"))),
     };
     let trade_rows = rows_of("trade_rows", &trade_rows)?;
-    check_shape("snapshots", snapshots.shape(), &[trade_rows.len(), n])?;
     let r = slice_of("returns", &returns)?;
     let dr = slice_of("delist_row", &delist_row)?;
     let dret = slice_of("delist_return", &delist_return)?;
-    let sn = slice_of("snapshots", &snapshots)?;
+    let sn = SnapshotsRef { idx: slice_of("idx", &idx)?, val: slice_of("val", &val)?, nnz: slice_of("nnz", &nnz)? };
     let den = slice_of("denominators", &denominators)?;
     call(py, move || {
         let market = Market { returns: r, tradable: None, n_dates: t, n_assets: n, delist_row: dr, delist_return: dret };
