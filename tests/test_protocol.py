@@ -64,6 +64,8 @@ def instances():
         ff.evaluate.minimum_variance_test(risk, panel, every=10),
         ff.evaluate.residual_correlation(res),
         ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
+        ff.backtest(panel, ff.strategies.Quantile(ex.styles[:, :, 0], 5, books=["long_short"])),
+        ff.backtest_many(panel, ff.strategies.Quantile(ex.styles[:, :, 0], 3), rebalance="weekly"),
     ]
     return {type(o): o for o in out}
 

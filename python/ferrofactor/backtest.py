@@ -41,11 +41,12 @@ stays in cash until its first rebalance date. A long-short book and its reverse 
 
 Prices, suspensions, delistings
 -------------------------------
-An asset can trade at ``t`` when its return at ``t`` is known (so it has a price at ``t`` and at
-the previous date) and ``tradable[t]`` is True. With returns only, the move over a suspension is
-lost (the return after a gap is missing). Pass ``prices=`` (a Panel field name such as
-``"close"`` for adjusted prices, or an array) to bridge gaps: the return at the first price after
-a gap is then ``price[t] / last price − 1``. An asset is delisted at the first row after its last
+An asset can trade at ``t`` when its return at ``t`` is known and ``tradable[t]`` is True. With
+returns only, that needs a price at ``t`` and at the previous date, and the move over a
+suspension is lost (the return after a gap is missing). Pass ``prices=`` (a Panel field name such
+as ``"close"`` for adjusted prices, or an array) to bridge gaps: the return at the first price
+after a gap is then ``price[t] / last price − 1``, and an asset can trade whenever it has a price
+(its first price counts as a zero return). An asset is delisted at the first row after its last
 price (its return is missing from there to the end of the data); an asset suspended through the
 last date of the data is indistinguishable and treated the same way (sold at its last value).
 
@@ -122,7 +123,8 @@ class _Env:
 
 def _bridged_returns(prices: np.ndarray) -> np.ndarray:
     """Returns from prices with gaps bridged: ``p[t] / p[last finite before t] − 1`` where
-    ``p[t]`` is finite and an earlier finite price exists; NaN elsewhere."""
+    ``p[t]`` is finite and an earlier finite price exists, 0 on an asset's first price (it can
+    trade there; nothing is held before it), NaN where there is no price."""
     T, N = prices.shape
     ok = np.isfinite(prices)
     idx = np.where(ok, np.arange(T)[:, None], -1)
@@ -133,6 +135,7 @@ def _bridged_returns(prices: np.ndarray) -> np.ndarray:
     has = ok & (prev >= 0)
     tt, nn = np.nonzero(has)
     out[tt, nn] = prices[tt, nn] / prices[prev[tt, nn], nn] - 1.0
+    out[ok & (prev < 0)] = 0.0
     return out
 
 
@@ -859,14 +862,17 @@ class BacktestResult(Result):
         return readonly(out)
 
     # -- statistics ----------------------------------------------------------------------------
+    def _first_invested(self) -> int:
+        """Position (in the result) of the first rebalance after which the book holds anything."""
+        hold = self._traded & (self._n_holdings > 0)
+        return int(np.argmax(hold)) if hold.any() else len(self._returns)
+
     def _invested_returns(self) -> np.ndarray:
-        """Net returns from the first rebalance on (before it the book is only cash)."""
-        if not len(self._rows):
-            return self._returns[:0]
-        return self._returns[int(self._rows[0]) - self._env.start:]
+        """Net returns from the first rebalance that buys anything on (before it: only cash)."""
+        return self._returns[self._first_invested():]
 
     def metrics(self, periods_per_year: int = PERIODS_PER_YEAR) -> pl.DataFrame:
-        """Performance statistics of the net returns from the first rebalance on.
+        """Performance statistics of the net returns from the first rebalance that buys anything.
 
         ``ff.metrics.summary`` when that module is available; until then annual return
         (geometric), annual volatility (ddof=1), Sharpe ratio (no risk-free rate) and maximum
@@ -905,8 +911,8 @@ class BacktestResult(Result):
                   ("Cost", f"{self._settings['cost_bps']:g} bps ({self._settings['cost_side']})"),
                   ("Assets", self._env.N), ("Initial value", f"{self._initial:g}")]
         return Summary("Backtest", header, [("", table)],
-                       ["Statistics of the net returns from the first rebalance on; Sharpe without "
-                        "a risk-free rate; turnover one-sided."], formats={"value": ".4f"})
+                       ["Statistics of the net returns from the first rebalance that buys anything on; "
+                        "Sharpe without a risk-free rate; turnover one-sided."], formats={"value": ".4f"})
 
     def alerts(self, **thresholds: Any) -> pl.DataFrame:
         """Monitoring alerts that apply to a backtest (:mod:`ferrofactor.monitor`), as a frame.
@@ -930,8 +936,9 @@ class BacktestResult(Result):
                              **({"threshold": thresholds["turnover_threshold"]} if "turnover_threshold" in thresholds else {})),
             monitor.concentration(self.trade_weights(), dates=when, assets=self.assets,
                                   **{k: thresholds[k] for k in ("max_position", "top5_share") if k in thresholds}),
-            monitor.factor_decay(self._invested_returns()[:, None], dates=None if self._dates is None
-                                 else self._dates[len(self._returns) - len(self._invested_returns()):],
+            monitor.factor_decay(self._invested_returns()[:, None],
+                                 dates=(np.arange(self._env.start, self._env.end + 1) if self._dates is None
+                                        else self._dates)[self._first_invested():],
                                  names=[self.name],
                                  **{k: thresholds[k] for k in ("lookback", "negative_share", "recent", "n_std")
                                     if k in thresholds}),

@@ -224,8 +224,8 @@ def _ranks_within_groups(sig: np.ndarray, elig: np.ndarray, g: np.ndarray, n_gro
 def quantile_buckets(rank: np.ndarray, size: np.ndarray, quantiles: int) -> np.ndarray:
     """Bucket ``0..quantiles-1`` of the asset of 0-based ``rank`` among ``size`` (>= quantiles):
     the rule of ``pandas.qcut(values, quantiles, labels=False)`` for distinct values, in integer
-    arithmetic: ``max(floor((rank · q − 1) / (size − 1)), 0)``. Equal counts up to one, the
-    extreme buckets the same size."""
+    arithmetic: ``max(floor((rank · q − 1) / (size − 1)), 0)``. Bucket sizes differ by at most
+    one; a rank exactly on an edge goes to the lower bucket, as in pandas."""
     q = (rank * quantiles - 1) // np.maximum(size - 1, 1)
     return np.maximum(q, 0)
 
