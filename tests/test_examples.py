@@ -68,3 +68,19 @@ def test_seed002_example_prints_its_summary(capsys):
     out = capsys.readouterr().out
     assert "momentum_12_1" in out and "Sharpe ratio" in out and "Cumulative net return" in out
     assert isinstance(res, ff.BacktestResult)
+
+
+def test_readme_backtest_section_runs_as_written():
+    import re
+
+    text = (EXAMPLES.parent / "README.md").read_text()
+    code = re.search(r"### Backtests and monitoring\n.*?```python\n(.*?)```", text, flags=re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    books = ns["books"]
+    assert books.books == [f"Q{q}" for q in range(1, 11)] + ["long_short"]
+    assert ns["alerts"].columns == ["date", "kind", "subject", "value", "threshold", "message"]
+    # deciles are long-only books that sum to one after each rebalance (less the cost buffer)
+    tw = books["Q5"].trade_weights()
+    held = tw.any(axis=1)
+    assert np.all(np.abs(tw[held].sum(axis=1) - 1) < 2e-3)

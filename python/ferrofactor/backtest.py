@@ -186,11 +186,6 @@ def _market(panel_or_returns, prices, tradable, dates, assets):
     T, N = returns.shape
     if T < 1 or N < 1:
         raise ValueError(f"returns must have at least one date and one asset, got shape {returns.shape}")
-    if np.isinf(returns).any():
-        raise ValueError("returns must not contain infinite values (NaN = missing)")
-    low = np.nanmin(returns) if np.isfinite(returns).any() else 0.0
-    if low < -1.0:
-        raise ValueError(f"returns must be >= -1 (a price cannot go below zero), got minimum {low}")
     dates = as_dates("dates", dates, T)
     assets = as_assets("assets", assets, N)
     mask = None
@@ -202,17 +197,22 @@ def _market(panel_or_returns, prices, tradable, dates, assets):
         mask, md, ma = _as_bool_field("tradable", tradable)
         check_shape("tradable", mask, (T, N), "the shape of returns")
         check_same_labels("tradable", md, ma, "returns", dates, assets)
-    return np.ascontiguousarray(returns, dtype=np.float64), dates, assets, mask, panel
+    returns = np.ascontiguousarray(returns, dtype=np.float64)
+    last, n_inf, low = _core.backtest_scan(returns)
+    if n_inf:
+        raise ValueError(f"returns must not contain infinite values ({n_inf} found; NaN = missing)")
+    if low < -1.0:
+        raise ValueError(f"returns must be >= -1 (a price cannot go below zero), got minimum {low}")
+    return returns, dates, assets, mask, panel, last
 
 
-def _delistings(returns: np.ndarray, start: int, end: int, delisting_returns: Any, assets) -> tuple[np.ndarray, np.ndarray]:
-    """Per asset: the delisting row within (start, end] (−1 = none) and the delisting return."""
-    T, N = returns.shape
-    finite = np.isfinite(returns)
-    has = finite.any(axis=0)
-    last = T - 1 - np.argmax(finite[::-1], axis=0)
+def _delistings(last: np.ndarray, T: int, start: int, end: int, delisting_returns: Any,
+                assets) -> tuple[np.ndarray, np.ndarray]:
+    """Per asset: the delisting row within (start, end] (−1 = none; the row after the last finite
+    return ``last``) and the delisting return."""
+    N = len(last)
     d = last + 1
-    row = np.where(has & (d < T) & (d > start) & (d <= end), d, -1).astype(np.int64)
+    row = np.where((last >= 0) & (d < T) & (d > start) & (d <= end), d, -1).astype(np.int64)
     if delisting_returns is None:
         ret = np.zeros(N)
     elif isinstance(delisting_returns, Mapping):
@@ -512,7 +512,7 @@ def backtest_many(
     >>> res.value.shape
     (120, 6)
     """
-    returns, d, a, mask, panel = _market(panel_or_returns, prices, tradable, dates, assets)
+    returns, d, a, mask, panel, last = _market(panel_or_returns, prices, tradable, dates, assets)
     T, N = returns.shape
     s = 0 if start is None else date_position("start", start, d, T)
     e = T - 1 if end is None else date_position("end", end, d, T)
@@ -523,7 +523,7 @@ def backtest_many(
         raise ValueError(f"cost_bps must be below 10000 (100 %), got {cost_bps!r}")
     check_choice("cost_side", cost_side, ["both", "buy", "sell"])
     initial_value = check_real("initial_value", initial_value, lo=0.0, lo_open=True)
-    delist_row, delist_return = _delistings(returns, s, e, delisting_returns, a)
+    delist_row, delist_return = _delistings(last, T, s, e, delisting_returns, a)
     env = _Env(returns, d, a, mask, panel, delist_row, delist_return, s, e)
     rows = rebalance_rows(rebalance, d, s, e)
     books, stack = _books(strategies, env)

@@ -210,12 +210,16 @@ def _ranks_within_groups(sig: np.ndarray, elig: np.ndarray, g: np.ndarray, n_gro
     and the group sizes (R, n_groups)."""
     R, N = sig.shape
     key = np.where(elig, sig, np.inf)
-    order = np.lexsort((key, g), axis=-1)
-    counts = _group_sum(np.ones_like(sig), g, n_groups)
+    order = np.argsort(key, axis=1, kind="stable")
+    if n_groups > 2:  # group codes first, then signal (two stable sorts = a lexicographic sort)
+        by_group = np.argsort(np.take_along_axis(g, order, axis=1), axis=1, kind="stable")
+        order = np.take_along_axis(order, by_group, axis=1)
+    flat = (np.arange(R)[:, None] * n_groups + g).ravel()
+    counts = np.bincount(flat, minlength=R * n_groups).reshape(R, n_groups)
     starts = np.cumsum(counts, axis=1) - counts
     rows = np.arange(R)[:, None]
     g_sorted = np.take_along_axis(g, order, axis=1)
-    rank_sorted = np.arange(N)[None, :] - starts[rows, g_sorted].astype(np.int64)
+    rank_sorted = np.arange(N)[None, :] - starts[rows, g_sorted]
     rank = np.empty((R, N), dtype=np.int64)
     rank[rows, order] = rank_sorted
     return rank, counts.astype(np.int64)

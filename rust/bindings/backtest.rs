@@ -14,6 +14,7 @@ use crate::backtest::{self, CostSide, Costs, Market, Output, Segment, Side, Snap
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backtest_run, m)?)?;
     m.add_function(wrap_pyfunction!(backtest_positions, m)?)?;
+    m.add_function(wrap_pyfunction!(backtest_scan, m)?)?;
     Ok(())
 }
 
@@ -153,4 +154,14 @@ fn backtest_positions<'py>(
         let market = Market { returns: r, tradable: None, n_dates: t, n_assets: n, delist_row: dr, delist_return: dret };
         backtest::positions_path(&market, rows_start..rows_end, &trade_rows, sn, den, side)
     })
+}
+
+/// One pass over returns (T, N): per asset the last row with a finite value (−1 = none), the
+/// number of infinite values and the smallest finite value (inf when none).
+#[pyfunction]
+fn backtest_scan<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>) -> PyResult<(Bound<'py, PyArray1<i64>>, usize, f64)> {
+    let shape = returns.shape().to_vec();
+    let r = slice_of("returns", &returns)?;
+    let (last, n_inf, low) = run(py, move || backtest::scan_returns(r, shape[0], shape[1]))?;
+    Ok((last.into_pyarray(py), n_inf, low))
 }
