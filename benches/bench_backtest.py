@@ -188,7 +188,7 @@ def test_weights_after_one_book(benchmark, large_signal):
 @pytest.mark.large
 @pytest.mark.benchmark(group="backtest callable strategy, 120 rebalances, N=2000")
 def test_callable_120_rebalances(benchmark):
-    r, signal, dates, _ = make_case(2520, 2000, seed=1)
+    r, signal, dates, rows = make_case(2520, 2000, seed=1)
 
     def equal_weight_top(t, ctx):
         s = np.where(ctx.tradable & np.isfinite(signal[t]), signal[t], -np.inf)
@@ -199,7 +199,7 @@ def test_callable_120_rebalances(benchmark):
 
     res = benchmark.pedantic(ff.backtest, args=(r, equal_weight_top),
                              kwargs=dict(rebalance="monthly", dates=dates), rounds=3, iterations=1)
-    assert res.traded.sum() == 120
+    assert res.traded.sum() == len(rows) >= 120
 
 
 _MEMORY_SCRIPT = textwrap.dedent("""
