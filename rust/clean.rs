@@ -9,7 +9,7 @@
 //!   date/group whose usable weight sum is 0 comes back all NaN;
 //! - rows are processed in parallel (rayon); every sum inside a row runs over four interleaved
 //!   lanes in index order, combined in a fixed order, so results are bit-identical for any
-//!   number of threads (and between the SSE2 and the portable versions of the lane loops).
+//!   number of threads and on every target (the lane loops are plain Rust that LLVM vectorises).
 //!
 //! Quantiles and medians use selection (`select_nth_unstable`), never a full sort; ranks sort
 //! integer keys once per row. Outputs are written through `*_into` kernels so that the Python
@@ -154,9 +154,25 @@ fn finite(v: f64) -> bool {
     v - v == 0.0
 }
 
+// The lane loops below are plain Rust written so that LLVM vectorises them (two lanes per SSE2
+// register on the x86_64 baseline, wider where the target allows): the accumulators are local
+// arrays, and every "skip the non-finite values" is a bit mask (`and` with all ones or zero)
+// rather than a branch or a select on a comparison, which LLVM would lower to branches.
+
+/// All ones where `ok`, else zero: a lane mask.
+#[inline(always)]
+fn mask(ok: bool) -> u64 {
+    (ok as u64).wrapping_neg()
+}
+
+/// `v` where the mask is set, else +0.0.
+#[inline(always)]
+fn keep(m: u64, v: f64) -> f64 {
+    f64::from_bits(m & v.to_bits())
+}
+
 /// Lane accumulators of [`pass1`]; lane `l` sees the elements `k` with `k % LANES == l`.
-/// Everything is kept in f64 with selects (no branches, no integer/float mixing) so that the
-/// compiler can vectorise the lanes.
+/// Everything is kept in f64 (counts too: exact up to 2^53) so that the lanes vectorise.
 #[derive(Clone, Copy)]
 struct Acc1 {
     n: [f64; LANES],
@@ -165,28 +181,6 @@ struct Acc1 {
     max: [f64; LANES],
     sw: [f64; LANES],
     swx: [f64; LANES],
-}
-
-impl Acc1 {
-    #[inline(always)]
-    fn add(&mut self, l: usize, v: f64) {
-        // Non-finite values become neutral elements; every select maps to SSE2 and/andn/min/max.
-        let ok = finite(v);
-        let lo = if ok { v } else { f64::INFINITY };
-        let hi = if ok { v } else { f64::NEG_INFINITY };
-        self.n[l] += if ok { 1.0 } else { 0.0 };
-        self.sum[l] += if ok { v } else { 0.0 };
-        self.min[l] = if lo < self.min[l] { lo } else { self.min[l] };
-        self.max[l] = if hi > self.max[l] { hi } else { self.max[l] };
-    }
-
-    #[inline(always)]
-    fn add_weighted(&mut self, l: usize, v: f64, w: f64) {
-        self.add(l, v);
-        let okw = finite(v) & finite(w);
-        self.sw[l] += if okw { w } else { 0.0 };
-        self.swx[l] += if okw { w * v } else { 0.0 };
-    }
 }
 
 impl Acc1 {
@@ -200,211 +194,101 @@ impl Acc1 {
             swx: [0.0; LANES],
         }
     }
-}
 
-// The lane loops over whole chunks of `LANES` values come in two versions that give bit-identical
-// results: SSE2 (part of the x86_64 baseline, so always available there) and portable scalar
-// code for other targets. A unit test checks they agree bit for bit.
-
-#[cfg(not(target_arch = "x86_64"))]
-use scalar::{bad_weight_chunks, pass1_chunks, sum_sq_chunks};
-#[cfg(target_arch = "x86_64")]
-use sse2::{bad_weight_chunks, pass1_chunks, sum_sq_chunks};
-
-#[allow(clippy::needless_range_loop, dead_code)] // the fixed 0..LANES loops are the point
-mod scalar {
-    use super::{finite, Acc1, LANES};
-
-    /// [`Acc1`] over `xs` (a multiple of `LANES` long) and its weights.
-    pub fn pass1_chunks(xs: &[f64], ws: Option<&[f64]>, a: &mut Acc1) {
-        match ws {
-            None => {
-                for c in xs.chunks_exact(LANES) {
-                    for l in 0..LANES {
-                        a.add(l, c[l]);
-                    }
-                }
-            }
-            Some(ws) => {
-                for (c, cw) in xs.chunks_exact(LANES).zip(ws.chunks_exact(LANES)) {
-                    for l in 0..LANES {
-                        a.add_weighted(l, c[l], cw[l]);
-                    }
-                }
-            }
-        }
+    /// Add `v` to lane `l` if it is finite. Returns the lane mask of `v`.
+    #[inline(always)]
+    fn add(&mut self, l: usize, v: f64) -> u64 {
+        let ok = finite(v);
+        let m = mask(ok);
+        let mv = keep(m, v);
+        // Non-finite values become neutral elements: +0 for the sums, ±inf for min and max.
+        // (Selects, not masks, here: LLVM then turns the min/max selects into minpd/maxpd.)
+        let lo = if ok { v } else { f64::INFINITY };
+        let hi = if ok { v } else { f64::NEG_INFINITY };
+        self.n[l] += keep(m, 1.0);
+        self.sum[l] += mv;
+        self.min[l] = if lo < self.min[l] { lo } else { self.min[l] };
+        self.max[l] = if hi > self.max[l] { hi } else { self.max[l] };
+        m
     }
 
-    /// Lane sums of squared deviations from `m` over the finite values.
-    pub fn sum_sq_chunks(xs: &[f64], m: f64, ss: &mut [f64; LANES]) {
-        for c in xs.chunks_exact(LANES) {
-            for l in 0..LANES {
-                let d = if finite(c[l]) { c[l] - m } else { 0.0 };
-                ss[l] += d * d;
-            }
-        }
+    /// [`Acc1::add`], and the weight `w` when both `v` and `w` are finite.
+    #[inline(always)]
+    fn add_weighted(&mut self, l: usize, v: f64, w: f64) {
+        let mw = self.add(l, v) & mask(finite(w));
+        self.sw[l] += keep(mw, w);
+        self.swx[l] += keep(mw, w * v);
     }
 
-    /// Whether any weight is negative or +inf.
-    pub fn bad_weight_chunks(ws: &[f64]) -> bool {
-        let mut bad = [false; LANES];
-        for c in ws.chunks_exact(LANES) {
-            for l in 0..LANES {
-                bad[l] |= (c[l] < 0.0) | (c[l] == f64::INFINITY);
+    /// Add `xs` (weights `ws`, as long) lane by lane: `xs[k]` goes to lane `k % LANES`.
+    fn add_all<const WEIGHTED: bool>(&mut self, xs: &[f64], ws: &[f64]) {
+        let full = xs.len() / LANES * LANES;
+        pass1_chunks::<WEIGHTED>(&xs[..full], &ws[..full], self);
+        for (l, (&v, &w)) in xs[full..].iter().zip(&ws[full..]).enumerate() {
+            if WEIGHTED {
+                self.add_weighted(l, v, w);
+            } else {
+                self.add(l, v);
             }
         }
-        bad.iter().any(|&b| b)
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+// The whole-chunk loops are functions of their own (`inline(never)`): inlined into their callers,
+// LLVM's SLP vectoriser packs unrelated accumulators together and leaves most of the work scalar
+// (2-3x slower, measured); on their own, every lane operation becomes one packed instruction.
+
+/// [`Acc1`] over `xs` (a multiple of `LANES` long) and its weights `ws` (as long).
+#[inline(never)]
+#[allow(clippy::needless_range_loop)] // the fixed 0..LANES loops are the lanes
+fn pass1_chunks<const WEIGHTED: bool>(xs: &[f64], ws: &[f64], acc: &mut Acc1) {
+    let mut a = *acc; // local accumulators stay in registers
+    for (c, cw) in xs.chunks_exact(LANES).zip(ws.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            if WEIGHTED {
+                a.add_weighted(l, c[l], cw[l]);
+            } else {
+                a.add(l, c[l]);
+            }
+        }
+    }
+    *acc = a;
+}
+
+/// Lane sums of squared deviations from `m` over the finite values of `xs` (a multiple of
+/// `LANES` long).
+#[inline(never)]
 #[allow(clippy::needless_range_loop)]
-mod sse2 {
-    //! Lanes 0 and 1 live in the first `__m128d` of each pair, lanes 2 and 3 in the second; each
-    //! operation is the exact counterpart of the scalar code (`and` for the selects with 0,
-    //! `min_pd(a, b)` = `a < b ? a : b`, `max_pd(a, b)` = `a > b ? a : b`).
-    use super::{Acc1, LANES};
-    use std::arch::x86_64::*;
-
-    const _: () = assert!(LANES == 4);
-
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn finite_mask(v: __m128d) -> __m128d {
-        _mm_cmpeq_pd(_mm_sub_pd(v, v), _mm_setzero_pd())
-    }
-
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn load2(a: &[f64; LANES]) -> [__m128d; 2] {
-        // SAFETY: both loads read two f64 inside the 4-element array.
-        unsafe { [_mm_loadu_pd(a.as_ptr()), _mm_loadu_pd(a.as_ptr().add(2))] }
-    }
-
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn store2(v: [__m128d; 2], a: &mut [f64; LANES]) {
-        // SAFETY: both stores write two f64 inside the 4-element array.
-        unsafe {
-            _mm_storeu_pd(a.as_mut_ptr(), v[0]);
-            _mm_storeu_pd(a.as_mut_ptr().add(2), v[1]);
+fn sum_sq_chunks(xs: &[f64], m: f64, ss: &mut [f64; LANES]) {
+    let mut acc = *ss;
+    for c in xs.chunks_exact(LANES) {
+        for l in 0..LANES {
+            let d = keep(mask(finite(c[l])), c[l] - m);
+            acc[l] += d * d;
         }
     }
+    *ss = acc;
+}
 
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn chunk(xs: &[f64], k: usize, h: usize) -> __m128d {
-        let c = &xs[k + 2 * h..k + 2 * h + 2];
-        // SAFETY: `c` holds exactly two f64.
-        unsafe { _mm_loadu_pd(c.as_ptr()) }
-    }
-
-    // SAFETY (for every `unsafe` call of a `#[target_feature(enable = "sse2")]` function below):
-    // SSE2 is part of the x86_64 baseline, so it is present on every CPU this code runs on.
-
-    pub fn pass1_chunks(xs: &[f64], ws: Option<&[f64]>, a: &mut Acc1) {
-        match ws {
-            None => unsafe { pass1_impl::<false>(xs, xs, a) },
-            Some(ws) => unsafe { pass1_impl::<true>(xs, &ws[..xs.len()], a) },
+/// Lane minima and maxima of `ws` (a multiple of `LANES` long); a NaN never replaces them.
+#[inline(never)]
+#[allow(clippy::needless_range_loop)]
+fn min_max_chunks(ws: &[f64], lo: &mut [f64; LANES], hi: &mut [f64; LANES]) {
+    let (mut l0, mut h0) = (*lo, *hi);
+    for c in ws.chunks_exact(LANES) {
+        for l in 0..LANES {
+            l0[l] = if c[l] < l0[l] { c[l] } else { l0[l] };
+            h0[l] = if c[l] > h0[l] { c[l] } else { h0[l] };
         }
     }
-
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn pass1_impl<const W: bool>(xs: &[f64], ws: &[f64], a: &mut Acc1) {
-        let (one, inf, ninf) = (
-            _mm_set1_pd(1.0),
-            _mm_set1_pd(f64::INFINITY),
-            _mm_set1_pd(f64::NEG_INFINITY),
-        );
-        let (mut n, mut sum, mut mn, mut mx) =
-            (load2(&a.n), load2(&a.sum), load2(&a.min), load2(&a.max));
-        let (mut sw, mut swx) = (load2(&a.sw), load2(&a.swx));
-        let full = xs.len() / LANES * LANES;
-        let mut k = 0;
-        while k < full {
-            for h in 0..2 {
-                let v = chunk(xs, k, h);
-                let m = finite_mask(v);
-                let mv = _mm_and_pd(m, v);
-                n[h] = _mm_add_pd(n[h], _mm_and_pd(m, one));
-                sum[h] = _mm_add_pd(sum[h], mv);
-                mn[h] = _mm_min_pd(_mm_or_pd(mv, _mm_andnot_pd(m, inf)), mn[h]);
-                mx[h] = _mm_max_pd(_mm_or_pd(mv, _mm_andnot_pd(m, ninf)), mx[h]);
-                if W {
-                    let w = chunk(ws, k, h);
-                    let mw = _mm_and_pd(m, finite_mask(w));
-                    sw[h] = _mm_add_pd(sw[h], _mm_and_pd(mw, w));
-                    swx[h] = _mm_add_pd(swx[h], _mm_and_pd(mw, _mm_mul_pd(w, v)));
-                }
-            }
-            k += LANES;
-        }
-        store2(n, &mut a.n);
-        store2(sum, &mut a.sum);
-        store2(mn, &mut a.min);
-        store2(mx, &mut a.max);
-        store2(sw, &mut a.sw);
-        store2(swx, &mut a.swx);
-    }
-
-    pub fn sum_sq_chunks(xs: &[f64], m: f64, ss: &mut [f64; LANES]) {
-        unsafe { sum_sq_impl(xs, m, ss) }
-    }
-
-    #[target_feature(enable = "sse2")]
-    fn sum_sq_impl(xs: &[f64], m: f64, ss: &mut [f64; LANES]) {
-        let mm = _mm_set1_pd(m);
-        let mut acc = load2(ss);
-        let full = xs.len() / LANES * LANES;
-        let mut k = 0;
-        while k < full {
-            for h in 0..2 {
-                let v = chunk(xs, k, h);
-                let d = _mm_and_pd(finite_mask(v), _mm_sub_pd(v, mm));
-                acc[h] = _mm_add_pd(acc[h], _mm_mul_pd(d, d));
-            }
-            k += LANES;
-        }
-        store2(acc, ss);
-    }
-
-    pub fn bad_weight_chunks(ws: &[f64]) -> bool {
-        unsafe { bad_weight_impl(ws) }
-    }
-
-    #[target_feature(enable = "sse2")]
-    fn bad_weight_impl(ws: &[f64]) -> bool {
-        let (zero, inf) = (_mm_setzero_pd(), _mm_set1_pd(f64::INFINITY));
-        let mut bad = _mm_setzero_pd();
-        let full = ws.len() / LANES * LANES;
-        let mut k = 0;
-        while k < full {
-            for h in 0..2 {
-                let w = chunk(ws, k, h);
-                bad = _mm_or_pd(bad, _mm_or_pd(_mm_cmplt_pd(w, zero), _mm_cmpeq_pd(w, inf)));
-            }
-            k += LANES;
-        }
-        _mm_movemask_pd(bad) != 0
-    }
+    (*lo, *hi) = (l0, h0);
 }
 
 fn pass1(xs: &[f64], ws: Option<&[f64]>) -> Pass1 {
     let mut a = Acc1::new();
-    let full = xs.len() / LANES * LANES;
-    pass1_chunks(&xs[..full], ws.map(|w| &w[..full]), &mut a);
     match ws {
-        None => {
-            for (l, &v) in xs[full..].iter().enumerate() {
-                a.add(l, v);
-            }
-        }
-        Some(ws) => {
-            for (l, (&v, &w)) in xs[full..].iter().zip(&ws[full..xs.len()]).enumerate() {
-                a.add_weighted(l, v, w);
-            }
-        }
+        None => a.add_all::<false>(xs, xs),
+        Some(ws) => a.add_all::<true>(xs, &ws[..xs.len()]),
     }
     Pass1 {
         // counts of up to 2^53 are exact in f64
@@ -417,10 +301,17 @@ fn pass1(xs: &[f64], ws: Option<&[f64]>) -> Pass1 {
     }
 }
 
-/// True when some weight is negative or +inf (NaN is allowed: "does not count").
+/// True when some weight is negative or +inf (NaN is allowed: "does not count"): the lane minima
+/// and maxima of the weights tell.
 fn has_bad_weight(ws: &[f64]) -> bool {
+    let (mut lo, mut hi) = ([0.0f64; LANES], [0.0f64; LANES]);
     let full = ws.len() / LANES * LANES;
-    bad_weight_chunks(&ws[..full]) || ws[full..].iter().any(|&v| v < 0.0 || v == f64::INFINITY)
+    min_max_chunks(&ws[..full], &mut lo, &mut hi);
+    for (l, &w) in ws[full..].iter().enumerate() {
+        lo[l] = if w < lo[l] { w } else { lo[l] };
+        hi[l] = if w > hi[l] { w } else { hi[l] };
+    }
+    lo.iter().any(|&v| v < 0.0) || hi.contains(&f64::INFINITY)
 }
 
 /// Sum of squared deviations from `m` over the finite values.
@@ -429,7 +320,7 @@ fn sum_sq_dev(xs: &[f64], m: f64) -> f64 {
     let full = xs.len() / LANES * LANES;
     sum_sq_chunks(&xs[..full], m, &mut ss);
     for (l, &v) in xs[full..].iter().enumerate() {
-        let d = if finite(v) { v - m } else { 0.0 };
+        let d = keep(mask(finite(v)), v - m);
         ss[l] += d * d;
     }
     combine(ss)
@@ -869,7 +760,7 @@ fn weights_error(w: &ArrayView2<'_, f64>) -> Error {
 
 fn check_groups(g: &ArrayView2<'_, i32>) -> Result<()> {
     if any_element(g, |c| c < -1) {
-        return Err(value_error!("groups codes must be >= -1 (-1 = none)"));
+        return Err(value_error!("industry codes must be >= -1 (-1 = none)"));
     }
     Ok(())
 }
@@ -1085,7 +976,8 @@ pub(crate) fn clean_one_row(
     weights: Option<&[f64]>,
     out: &mut [f64],
 ) {
-    out.fill(f64::NAN);
+    // Without groups `clean_row` writes every element of the row (NaN where `x` is not finite),
+    // so the NaN pre-fill of the panel kernels is not needed here.
     clean_row(&mut s.0, op.0, x, weights, None, out);
 }
 
@@ -1224,42 +1116,64 @@ mod tests {
         assert!(WinsorMethod::parse("nope").is_err());
     }
 
-    #[cfg(target_arch = "x86_64")]
     #[test]
-    fn sse2_lanes_match_scalar_bit_for_bit() {
-        let xs: Vec<f64> = (0..1003)
+    fn lanes_match_a_plain_loop_bit_for_bit() {
+        // The masked lane loops against the obvious loop over k with lane k % LANES, for every
+        // length mod LANES (the tail) and with NaN, ±inf, -0.0 and NaN weights.
+        let all: Vec<f64> = (0..1003)
             .map(|i| match i % 37 {
                 0 => NAN,
                 5 => f64::INFINITY,
                 9 => f64::NEG_INFINITY,
+                11 => -0.0,
                 _ => ((i * 7919) % 1000) as f64 / 7.0 - 60.0,
             })
             .collect();
-        let ws: Vec<f64> = (0..1003)
-            .map(|i| if i % 13 == 0 { NAN } else { (i % 17) as f64 })
-            .collect();
-        let full = xs.len() / LANES * LANES;
-        for w in [None, Some(&ws[..full])] {
-            let (mut a, mut b) = (Acc1::new(), Acc1::new());
-            sse2::pass1_chunks(&xs[..full], w, &mut a);
-            scalar::pass1_chunks(&xs[..full], w, &mut b);
-            for (u, v) in [(a.n, b.n), (a.sum, b.sum), (a.min, b.min), (a.max, b.max)]
-                .into_iter()
-                .chain([(a.sw, b.sw), (a.swx, b.swx)])
-            {
-                assert_eq!(u.map(f64::to_bits), v.map(f64::to_bits));
+        let all_w: Vec<f64> = (0..1003).map(|i| if i % 13 == 0 { NAN } else { (i % 17) as f64 }).collect();
+        for len in [0, 1, 2, 3, 4, 5, 998, 1001, 1003] {
+            let (xs, ws) = (&all[..len], &all_w[..len]);
+            for weighted in [false, true] {
+                let (mut n, mut sum, mut sw, mut swx) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+                let (mut mn, mut mx) = (f64::INFINITY, f64::NEG_INFINITY);
+                for (k, &v) in xs.iter().enumerate() {
+                    if v.is_finite() {
+                        n[k % LANES] += 1.0;
+                        sum[k % LANES] += v;
+                        mn = mn.min(v);
+                        mx = mx.max(v);
+                        if weighted && ws[k].is_finite() {
+                            sw[k % LANES] += ws[k];
+                            swx[k % LANES] += ws[k] * v;
+                        }
+                    }
+                }
+                let p = pass1(xs, if weighted { Some(ws) } else { None });
+                assert_eq!(p.n, combine(n) as usize);
+                assert_eq!(p.sum.to_bits(), combine(sum).to_bits());
+                assert_eq!((p.min, p.max), (mn, mx));
+                if weighted {
+                    assert_eq!((p.sw.to_bits(), p.swx.to_bits()), (combine(sw).to_bits(), combine(swx).to_bits()));
+                }
+            }
+            let mut ss = [0.0; LANES];
+            for (k, &v) in xs.iter().enumerate() {
+                if v.is_finite() {
+                    ss[k % LANES] += (v - 3.25) * (v - 3.25);
+                }
+            }
+            assert_eq!(sum_sq_dev(xs, 3.25).to_bits(), combine(ss).to_bits());
+            assert!(!has_bad_weight(ws));
+            for bad_value in [-0.5, f64::INFINITY, -f64::INFINITY] {
+                for at in [0, len / 2, len.saturating_sub(1)] {
+                    if len > 0 {
+                        let mut bad = ws.to_vec();
+                        bad[at] = bad_value;
+                        assert!(has_bad_weight(&bad), "{len} {at} {bad_value}");
+                    }
+                }
             }
         }
-        let (mut p, mut q) = ([0.0; LANES], [0.0; LANES]);
-        sse2::sum_sq_chunks(&xs[..full], 3.25, &mut p);
-        scalar::sum_sq_chunks(&xs[..full], 3.25, &mut q);
-        assert_eq!(p.map(f64::to_bits), q.map(f64::to_bits));
-        let mut bad = ws[..full].to_vec();
-        assert!(!sse2::bad_weight_chunks(&bad) && !scalar::bad_weight_chunks(&bad));
-        bad[501] = -0.5;
-        assert!(sse2::bad_weight_chunks(&bad) && scalar::bad_weight_chunks(&bad));
-        bad[501] = f64::INFINITY;
-        assert!(sse2::bad_weight_chunks(&bad) && scalar::bad_weight_chunks(&bad));
+        assert!(!has_bad_weight(&[NAN, 0.0, -0.0, 1.0, NAN]));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Dense industry codes: arbitrary integer labels (e.g. 8-digit GICS codes such as 10101010)
 //! mapped once to `0..G−1`, `−1` kept as "none".
 //!
-//! Codes are labels, not sizes: nothing here is ever sized by the largest code. The distinct
-//! values are collected per chunk of the input with a small open-addressing hash set (in
-//! parallel), merged, sorted; then every cell is mapped through a hash map from value to its
-//! position in the sorted list (in parallel). Both passes are O(n); the result is a pure function
-//! of the input (the same for any number of threads).
+//! Codes are labels, not sizes: nothing here is ever sized by the largest code (only by the
+//! number of cells or of distinct values). Each chunk of the input is mapped to chunk-local ids
+//! with a small open-addressing hash map (in parallel); the chunks' distinct values are merged and
+//! sorted; then each chunk's local ids are replaced by positions in that sorted list through a
+//! lookup table (in parallel). O(n) hashing plus a sort of the distinct values; the result is a
+//! pure function of the input (the same for any number of threads).
 
 use rayon::prelude::*;
 
@@ -18,8 +19,9 @@ const CHUNK: usize = 1 << 16;
 /// The "none" code, kept as is.
 const NONE: i64 = -1;
 
-/// A minimal open-addressing hash map `i64 → u32` with linear probing (Fibonacci hashing).
-/// `i64::MIN` marks an empty slot, so that key itself is stored apart.
+/// A minimal open-addressing hash map `i64 → u32` with linear probing (Fibonacci hashing), at
+/// most half full. `i64::MIN` marks an empty slot, so that key itself is stored apart; `len`
+/// counts the keys in slots.
 struct Table {
     keys: Vec<i64>,
     vals: Vec<u32>,
@@ -48,16 +50,11 @@ impl Table {
         ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// Insert `key → val` unless `key` is present; returns whether it was inserted.
+    /// The value of `key`, inserting `key → val` first when it is absent.
     #[inline]
-    fn insert(&mut self, key: i64, val: u32) -> bool {
+    fn get_or_insert(&mut self, key: i64, val: u32) -> u32 {
         if key == EMPTY {
-            if self.min_key.is_some() {
-                return false;
-            }
-            self.min_key = Some(val);
-            self.len += 1;
-            return true;
+            return *self.min_key.get_or_insert(val);
         }
         if 2 * (self.len + 1) > self.keys.len() {
             self.grow();
@@ -67,32 +64,13 @@ impl Table {
         loop {
             let k = self.keys[i];
             if k == key {
-                return false;
+                return self.vals[i];
             }
             if k == EMPTY {
                 self.keys[i] = key;
                 self.vals[i] = val;
                 self.len += 1;
-                return true;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    #[inline]
-    fn get(&self, key: i64) -> Option<u32> {
-        if key == EMPTY {
-            return self.min_key;
-        }
-        let mask = self.keys.len() - 1;
-        let mut i = self.slot(key);
-        loop {
-            let k = self.keys[i];
-            if k == key {
-                return Some(self.vals[i]);
-            }
-            if k == EMPTY {
-                return None;
+                return val;
             }
             i = (i + 1) & mask;
         }
@@ -104,49 +82,46 @@ impl Table {
         let min_key = self.min_key;
         *self = Table::with_capacity(old_keys.len());
         self.min_key = min_key;
-        self.len = min_key.is_some() as usize;
         for (k, v) in old_keys.into_iter().zip(old_vals) {
             if k != EMPTY {
-                self.insert(k, v);
+                self.get_or_insert(k, v);
             }
         }
     }
-
-    /// The keys, in no particular order.
-    fn keys(&self) -> impl Iterator<Item = i64> + '_ {
-        self.min_key
-            .map(|_| EMPTY)
-            .into_iter()
-            .chain(self.keys.iter().copied().filter(|&k| k != EMPTY))
-    }
 }
 
-/// The sorted distinct values of `codes`, `−1` excluded.
-pub fn distinct_values(codes: &[i64]) -> Vec<i64> {
-    let parts: Vec<Vec<i64>> = codes
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            let mut set = Table::with_capacity(64);
-            let mut last = NONE;
-            for &v in chunk {
-                // consecutive repeats (and "none") skip the hash
-                if v != last && v != NONE {
-                    set.insert(v, 0);
-                    last = v;
+/// Map one chunk to chunk-local ids (in order of first appearance; `−1` stays `−1`) and return
+/// the chunk's distinct values, indexed by local id.
+fn local_ids(codes: &[i64], out: &mut [i32]) -> Vec<i64> {
+    let mut table = Table::with_capacity(64);
+    let mut keys: Vec<i64> = Vec::new();
+    let (mut last, mut last_id) = (NONE, -1i32);
+    for (o, &v) in out.iter_mut().zip(codes) {
+        if v != last {
+            last = v;
+            last_id = if v == NONE {
+                -1
+            } else {
+                let next = keys.len() as u32;
+                let id = table.get_or_insert(v, next);
+                if id == next {
+                    keys.push(v);
                 }
-            }
-            set.keys().collect()
-        })
-        .collect();
-    let mut values: Vec<i64> = parts.into_iter().flatten().collect();
-    values.par_sort_unstable();
-    values.dedup();
-    values
+                id as i32
+            };
+        }
+        *o = last_id;
+    }
+    keys
 }
 
 /// Map `codes` to dense codes into `out` (same length): `−1` stays `−1`, any other value `v`
 /// becomes its position in the returned sorted list of distinct values (which excludes `−1`).
 /// Values below `−1` are ordinary values here (the caller decides whether to allow them).
+///
+/// Pass 1 (parallel over chunks): chunk-local ids through a small hash map, written to `out`,
+/// and each chunk's distinct values. Merge: the sorted union of those values. Pass 2 (parallel):
+/// each chunk's local ids → positions in the union, through a table of the chunk's size.
 pub fn dense_codes_into(codes: &[i64], out: &mut [i32]) -> Result<Vec<i64>> {
     if out.len() != codes.len() {
         return Err(value_error!(
@@ -155,28 +130,32 @@ pub fn dense_codes_into(codes: &[i64], out: &mut [i32]) -> Result<Vec<i64>> {
             codes.len()
         ));
     }
-    let values = distinct_values(codes);
+    let locals: Vec<Vec<i64>> = out
+        .par_chunks_mut(CHUNK)
+        .zip(codes.par_chunks(CHUNK))
+        .map(|(o, c)| local_ids(c, o))
+        .collect();
+    let mut values: Vec<i64> = locals.iter().flatten().copied().collect();
+    values.par_sort_unstable();
+    values.dedup();
     if values.len() > i32::MAX as usize {
         return Err(value_error!(
             "codes has {} distinct values, more than int32 dense codes can hold",
             values.len()
         ));
     }
-    let mut table = Table::with_capacity(values.len());
-    for (j, &v) in values.iter().enumerate() {
-        table.insert(v, j as u32);
-    }
     out.par_chunks_mut(CHUNK)
-        .zip(codes.par_chunks(CHUNK))
-        .for_each(|(o, c)| {
-            let (mut last, mut last_code) = (NONE, -1i32);
-            for (oi, &v) in o.iter_mut().zip(c) {
-                if v != last {
-                    last = v;
-                    // every value other than −1 is in the table (it was collected above)
-                    last_code = if v == NONE { -1 } else { table.get(v).map_or(-1, |j| j as i32) };
+        .zip(locals.par_iter())
+        .for_each(|(o, keys)| {
+            // every local value is in `values` (it was collected above)
+            let remap: Vec<i32> = keys
+                .iter()
+                .map(|k| values.binary_search(k).map_or(-1, |j| j as i32))
+                .collect();
+            for x in o.iter_mut() {
+                if *x >= 0 {
+                    *x = remap[*x as usize];
                 }
-                *oi = last_code;
             }
         });
     Ok(values)

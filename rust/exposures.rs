@@ -71,7 +71,8 @@ pub struct StyleRecipe {
 #[derive(Default)]
 struct Scratch {
     clean: RowScratch,
-    universe: Vec<bool>,
+    /// All ones for the assets in the date's universe, 0 elsewhere (a select mask).
+    universe: Vec<u64>,
     capw: Vec<f64>,
     masked: Vec<f64>,
     tmp: Vec<f64>,
@@ -309,14 +310,14 @@ fn date(
     s.capw.clear();
     match r.cap {
         Some(c) => {
-            s.capw.extend(c.iter().map(|&v| if v.is_finite() && v > 0.0 { v } else { f64::NAN }));
-            s.universe.extend(s.capw.iter().map(|v| v.is_finite()));
+            s.capw.extend(c.iter().map(|&v| if finite(v) & (v > 0.0) { v } else { f64::NAN }));
+            s.universe.extend(s.capw.iter().map(|&v| ones_if(finite(v))));
         }
         None => {
-            s.universe.resize(n, false);
+            s.universe.resize(n, 0);
             for d in 0..r.desc.len() {
-                for (u, v) in s.universe.iter_mut().zip(r.descriptor(d)) {
-                    *u |= v.is_finite();
+                for (u, &v) in s.universe.iter_mut().zip(r.descriptor(d)) {
+                    *u |= ones_if(finite(v));
                 }
             }
         }
@@ -325,7 +326,7 @@ fn date(
     s.masked.resize(n, f64::NAN);
     s.tmp.resize(n, f64::NAN);
     s.z.resize(n_used * n, f64::NAN);
-    s.style.resize(n, f64::NAN);
+    s.style.resize(k * n, f64::NAN);
     s.num.resize(n, 0.0);
     s.den.resize(n, 0.0);
 
@@ -334,71 +335,98 @@ fn date(
         if sl == usize::MAX {
             continue;
         }
-        for ((m, &v), &u) in s.masked.iter_mut().zip(r.descriptor(d)).zip(&s.universe) {
-            *m = if u { v } else { f64::NAN };
-        }
+        mask(&mut s.masked, r.descriptor(d), &s.universe);
         prepare(win, capw, &mut s.clean, &s.masked, &mut s.tmp, &mut s.z[sl * n..(sl + 1) * n]);
     }
 
     for (kk, part) in recipe.parts.iter().enumerate() {
-        // Σ w_d z_d / Σ |w_d| over the finite z_d, in the order of the parts.
+        // Σ w_d z_d / Σ |w_d| over the finite z_d, in the order of the parts. (Adding +0.0 for
+        // a missing z leaves the sums' bits unchanged: they start at +0.0 and never become −0.0.)
         s.num.fill(0.0);
         s.den.fill(0.0);
         for &(d, w) in part {
             let z = &s.z[slot[d] * n..(slot[d] + 1) * n];
             let aw = w.abs();
             for ((nu, de), &zi) in s.num.iter_mut().zip(s.den.iter_mut()).zip(z) {
-                if zi.is_finite() {
-                    *nu += w * zi;
-                    *de += aw;
-                }
+                let ok = finite(zi);
+                *nu += if ok { w * zi } else { 0.0 };
+                *de += if ok { aw } else { 0.0 };
             }
         }
-        for i in 0..n {
-            s.masked[i] = if s.universe[i] && s.den[i] > 0.0 { s.num[i] / s.den[i] } else { f64::NAN };
+        for (((m, &nu), &de), &u) in s.masked.iter_mut().zip(&s.num).zip(&s.den).zip(&s.universe) {
+            // den > 0 exactly where some z is finite, which is inside the universe
+            let v = if de > 0.0 { nu / de } else { f64::NAN };
+            *m = select(u, v, f64::NAN);
         }
-        prepare(win, capw, &mut s.clean, &s.masked, &mut s.tmp, &mut s.style);
+        let style = &mut s.style[kk * n..(kk + 1) * n];
+        prepare(win, capw, &mut s.clean, &s.masked, &mut s.tmp, style);
         match recipe.fill {
             Fill::None => {}
-            Fill::Zero => {
-                for (x, &u) in s.style.iter_mut().zip(&s.universe) {
-                    if u && !x.is_finite() {
-                        *x = 0.0;
-                    }
-                }
-            }
-            Fill::IndustryMean => industry_fill(r, &mut s.style, &s.universe, &mut s.sum, &mut s.cnt),
+            Fill::Zero => zero_fill(style, &s.universe),
+            Fill::IndustryMean => industry_fill(r, style, &s.universe, &mut s.sum, &mut s.cnt),
         }
-        for (i, &v) in s.style.iter().enumerate() {
-            o[i * k + kk] = v;
+    }
+    // (N, K) asset-major output, written once in order.
+    for (i, oi) in o.chunks_exact_mut(k).enumerate() {
+        for (kk, v) in oi.iter_mut().enumerate() {
+            *v = s.style[kk * n + i];
         }
     }
     true
 }
 
+/// `v` is neither NaN nor ±inf (written so that loops over it vectorise).
+#[inline(always)]
+#[allow(clippy::eq_op)]
+fn finite(v: f64) -> bool {
+    v - v == 0.0
+}
+
+/// All ones when `b`, else 0: a mask for [`select`].
+#[inline(always)]
+fn ones_if(b: bool) -> u64 {
+    (b as u64).wrapping_neg()
+}
+
+/// `a` where `mask` is all ones, `b` where it is 0 (bitwise, so −0.0 and NaN payloads are kept).
+#[inline(always)]
+fn select(mask: u64, a: f64, b: f64) -> f64 {
+    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
+/// `out[i] = x[i]` inside the universe, NaN outside.
+fn mask(out: &mut [f64], x: &[f64], universe: &[u64]) {
+    for ((m, &v), &u) in out.iter_mut().zip(x).zip(universe) {
+        *m = select(u, v, f64::NAN);
+    }
+}
+
+/// 0 for the universe cells that are not finite.
+fn zero_fill(style: &mut [f64], universe: &[u64]) {
+    for (x, &u) in style.iter_mut().zip(universe) {
+        let need = u & ones_if(!finite(*x));
+        *x = select(need, 0.0, *x);
+    }
+}
+
 /// Fill the universe cells of `s.style` that are not finite with their industry's equal-weighted
 /// mean of the finite values (summed in asset order), 0 without an industry or members.
-fn industry_fill(r: &Row<'_>, style: &mut [f64], universe: &[bool], sum: &mut Vec<f64>, cnt: &mut Vec<u32>) {
+fn industry_fill(r: &Row<'_>, style: &mut [f64], universe: &[u64], sum: &mut Vec<f64>, cnt: &mut Vec<u32>) {
     let Some(codes) = r.codes else {
-        for (x, &u) in style.iter_mut().zip(universe) {
-            if u && !x.is_finite() {
-                *x = 0.0;
-            }
-        }
-        return;
+        return zero_fill(style, universe);
     };
     sum.clear();
     sum.resize(r.g, 0.0);
     cnt.clear();
     cnt.resize(r.g, 0);
     for (&x, &c) in style.iter().zip(codes) {
-        if c >= 0 && x.is_finite() {
+        if (c >= 0) & finite(x) {
             sum[c as usize] += x;
             cnt[c as usize] += 1;
         }
     }
     for ((x, &u), &c) in style.iter_mut().zip(universe).zip(codes) {
-        if u && !x.is_finite() {
+        if (u != 0) & !finite(*x) {
             *x = if c >= 0 && cnt[c as usize] > 0 { sum[c as usize] / cnt[c as usize] as f64 } else { 0.0 };
         }
     }

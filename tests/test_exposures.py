@@ -59,8 +59,9 @@ def test_to_polars_long_joins_back_and_wide():
     wide = e.to_polars("value", form="wide")
     assert wide.columns == ["date", "A", "B", "C"]
     np.testing.assert_array_equal(wide["B"].to_numpy(), [2.0, 4.0])
-    with pytest.raises(ValueError, match="long only"):
-        e.to_polars(form="wide")
+    assert e.to_polars(form="wide").equals(long)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        e.to_polars("size")
     s = str(e.summary())
     assert "value" in s and "Energy" in s
 

@@ -66,6 +66,8 @@ def instances():
         ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
         ff.backtest(panel, ff.strategies.Quantile(ex.styles[:, :, 0], 5, books=["long_short"])),
         ff.backtest_many(panel, ff.strategies.Quantile(ex.styles[:, :, 0], 3), rebalance="weekly"),
+        ff.optimize(np.where(risk.covered(d), rng.normal(0, 1e-3, 120), np.nan), risk, date=d,
+                    benchmark=w, max_weight=0.05),
     ]
     return {type(o): o for o in out}
 

@@ -209,6 +209,8 @@ def test_files_sqlite_and_tuples_mixed(tmp_path, prices, fundamentals, industrie
     check_universe(
         ff.read_universe("SELECT * FROM px", query, "SELECT * FROM ind", connection=con)
     )
+    # frames are frames whatever the connection
+    check_universe(ff.read_universe(prices, query, industries, connection=con))
     # a tuple overrides the shared connection; a Path is still a file
     check_universe(
         ff.read_universe(tmp_path / "prices.csv", (query, con), "SELECT * FROM ind", connection=f"sqlite:///{db}")

@@ -50,6 +50,7 @@ from ferrofactor import (
 from ferrofactor._core import get_num_threads, set_num_threads
 from ferrofactor.backtest import BacktestBooks, BacktestResult, backtest, backtest_many
 from ferrofactor.clean import neutralize, rank, standardize, winsorize
+from ferrofactor.construct import quantile_portfolio, signal_weighted, top_n, trades
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.exposures import Exposures
 from ferrofactor.io import (
@@ -63,6 +64,13 @@ from ferrofactor.io import (
 )
 from ferrofactor.model import FactorModel, FactorModelResult
 from ferrofactor.panel import Panel
+from ferrofactor.optimize import (
+    OptimizationResult,
+    OptimizationWarning,
+    Optimizer,
+    TransactionCost,
+    optimize,
+)
 from ferrofactor.regress import (
     CrossSectionResult,
     FamaMacBethResult,
@@ -143,6 +151,16 @@ __all__ = [
     "BacktestBooks",
     "strategies",
     "monitor",
+    # portfolio construction
+    "optimize",
+    "Optimizer",
+    "OptimizationResult",
+    "OptimizationWarning",
+    "TransactionCost",
+    "quantile_portfolio",
+    "signal_weighted",
+    "top_n",
+    "trades",
     # evaluation and protocol
     "evaluate",
     "inference",

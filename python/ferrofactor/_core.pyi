@@ -7,17 +7,54 @@ are C-contiguous float64, all code arrays C-contiguous int32, as converted by th
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "set_num_threads",
+    "get_num_threads",
+    "_panic_for_test",
+    "rolling_moment",
+    "rolling_beta",
+    "compounded_return",
+    "max_drawdown",
+    "cross_section_regress",
+    "neutralize",
+    "winsorize",
+    "standardize",
+    "rank",
+    "dense_codes",
+    "build_styles",
+    "scatter_fields",
+    "cell_index",
+    "scatter_runs",
+    "gather_fields",
+    "first_rows_i32",
+    "first_rows_u32",
+    "risk_ewma_newey_west",
+    "risk_factor_covariance",
+    "risk_specific_variance",
+    "risk_regime_multiplier",
+    "risk_factor_exposures",
+    "risk_portfolio_variance",
+    "risk_exposures_times",
+    "risk_check_factor_covariance",
+    "risk_forecast_volatility",
+    "risk_bias_paths",
+    "risk_min_variance",
+]
+
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
+def _panic_for_test() -> None:
+    """Test only, not part of the API: panics inside a parallel kernel, which must reach Python
+    as a RuntimeError with nothing printed to stderr (tests/test_bindings.py)."""
 
 # --- rolling (python/ferrofactor/rolling.py) ---
 
 def rolling_moment(
-    x: npt.NDArray[np.float64], window: int | None, min_periods: int, halflife: float | None, stat: str
+    x: npt.NDArray[np.float64], window: int | None, min_periods: int, half_life: float | None, stat: str
 ) -> npt.NDArray[np.float64]: ...
 def rolling_beta(
     x: npt.NDArray[np.float64], market: npt.NDArray[np.float64], window: int, min_periods: int,
-    halflife: float | None,
+    half_life: float | None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def compounded_return(
     x: npt.NDArray[np.float64], window: int, skip: int, min_periods: int
@@ -55,12 +92,12 @@ def winsorize(
     method: str,
     limit: float,
     weights: npt.NDArray[np.float64] | None = None,
-    groups: npt.NDArray[np.int32] | None = None,
+    industry: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def standardize(
     x: npt.NDArray[np.float64],
     weights: npt.NDArray[np.float64] | None = None,
-    groups: npt.NDArray[np.int32] | None = None,
+    industry: npt.NDArray[np.int32] | None = None,
     winsorize: str | None = None,
     limit: float = 3.0,
 ) -> npt.NDArray[np.float64]: ...
@@ -81,7 +118,7 @@ def build_styles(
     fill: str | None,
 ) -> npt.NDArray[np.float64]: ...
 
-# panel
+# --- panel (rust/panel.rs) ---
 def scatter_fields(
     lin: npt.NDArray[np.int64],
     fields: list[list[npt.NDArray[np.float64]]],
@@ -113,50 +150,81 @@ def scatter_runs(
 ) -> None: ...
 
 
-# --- risk ---
+# --- risk (rust/risk/) ---
 
-def risk_ewma_newey_west(x: np.ndarray, half_life: float, lags: int, min_periods: int) -> np.ndarray: ...
+def risk_ewma_newey_west(x: npt.NDArray[np.float64], half_life: float, lags: int, min_periods: int) -> npt.NDArray[np.float64]: ...
 def risk_factor_covariance(
-    factor_returns: np.ndarray,
+    factor_returns: npt.NDArray[np.float64],
     vol_half_life: float,
     corr_half_life: float,
     vol_lags: int,
     corr_lags: int,
     min_periods: int,
-) -> tuple[np.ndarray, np.ndarray]: ...
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...
 def risk_specific_variance(
-    residuals: np.ndarray,
-    styles: np.ndarray,
-    industry: np.ndarray,
+    residuals: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
     n_industries: int,
-    cap: np.ndarray,
+    cap: npt.NDArray[np.float64],
     half_life: float,
     min_periods: int,
     shrinkage: float,
-    n_groups: int,
+    n_cap_groups: int,
     ridge: float,
     blend_periods: int,
     nw_lags: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.uint8]]: ...
 def risk_regime_multiplier(
-    x: np.ndarray, forecast_var: np.ndarray, weights: np.ndarray | None, half_life: float
-) -> tuple[np.ndarray, np.ndarray]: ...
+    x: npt.NDArray[np.float64], forecast_var: npt.NDArray[np.float64], weights: npt.NDArray[np.float64] | None, half_life: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def risk_factor_exposures(
-    weights: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
-) -> np.ndarray: ...
+    weights: npt.NDArray[np.float64], styles: npt.NDArray[np.float64], industry: npt.NDArray[np.int32], market: bool, n_industries: int
+) -> npt.NDArray[np.float64]: ...
 def risk_portfolio_variance(
-    weights: np.ndarray,
-    styles: np.ndarray,
-    industry: np.ndarray,
+    weights: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
     market: bool,
     n_industries: int,
-    factor_cov: np.ndarray,
-    specific_var: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]: ...
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def risk_exposures_times(
-    v: np.ndarray, styles: np.ndarray, industry: np.ndarray, market: bool, n_industries: int
-) -> np.ndarray: ...
-def risk_check_factor_covariance(c: np.ndarray) -> None: ...
+    v: npt.NDArray[np.float64], styles: npt.NDArray[np.float64], industry: npt.NDArray[np.int32], market: bool, n_industries: int
+) -> npt.NDArray[np.float64]: ...
+def risk_check_factor_covariance(c: npt.NDArray[np.float64]) -> None: ...
+
+# --- risk validation (rust/risk/validation.rs), batched over D stored dates ---
+def risk_forecast_volatility(
+    weights: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def risk_bias_paths(
+    weights: npt.NDArray[np.float64],
+    returns: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    normalize: bool,
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def risk_min_variance(
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    market: bool,
+    n_industries: int,
+    factor_cov: npt.NDArray[np.float64],
+    specific_var: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
 
 # --- backtest (python/ferrofactor/backtest.py) ---
 

@@ -38,7 +38,7 @@ def demo(n_assets: int = 1000, n_days: int = 1008, seed: int = 0, threads: int =
     t = _stage("synthetic universe (prices, fundamentals, industries, known truth)", t)
 
     exposures = ff.Exposures.from_panel(panel)
-    t = _stage(f"descriptors → exposures: {exposures}", t)
+    t = _stage(f"descriptors → exposures: {exposures!r}", t)
 
     # sqrt-cap weights, cap-weighted industry constraint, exposures lagged one date
     result = ff.FactorModel().fit(panel, exposures)

@@ -365,14 +365,14 @@ class ResidualCorrelation(Result):
 
     def __init__(self, correlation, groups, mean_abs, eig, mp_edge, assets):
         self._corr = readonly(correlation)
-        self._groups = [readonly(g) for g in groups]
+        self._comoving = [readonly(g) for g in groups]
         self._mean_abs = float(mean_abs)
         self._eig = readonly(eig)
         self._mp = float(mp_edge)
         self._assets = readonly(assets)
 
     correlation = property(lambda self: self._corr)
-    groups = property(lambda self: list(self._groups))
+    groups = property(lambda self: list(self._comoving))
     mean_abs_offdiag = property(lambda self: self._mean_abs)
     top_eigenvalues = property(lambda self: self._eig)
     mp_edge = property(lambda self: self._mp)
@@ -381,7 +381,7 @@ class ResidualCorrelation(Result):
     @property
     def group_assets(self) -> list[list[str]]:
         lab = self._assets
-        return [[str(lab[i]) if lab is not None else str(i) for i in g] for g in self._groups]
+        return [[str(lab[i]) if lab is not None else str(i) for i in g] for g in self._comoving]
 
     def _axis_labels(self, axis: str) -> Any:
         if axis == "rank":
@@ -391,9 +391,9 @@ class ResidualCorrelation(Result):
     def summary(self) -> Summary:
         n = self._corr.shape[0]
         header = [("Assets", n), ("Mean |correlation| off the diagonal", f"{self._mean_abs:.4f}"),
-                  ("Marchenko-Pastur edge", f"{self._mp:.4f}"), ("Co-moving groups", len(self._groups))]
-        table = pl.DataFrame({"group": list(range(len(self._groups))),
-                              "size": [len(g) for g in self._groups],
+                  ("Marchenko-Pastur edge", f"{self._mp:.4f}"), ("Co-moving groups", len(self._comoving))]
+        table = pl.DataFrame({"group": list(range(len(self._comoving))),
+                              "size": [len(g) for g in self._comoving],
                               "assets": [", ".join(a[:8]) + (" ..." if len(a) > 8 else "")
                                          for a in self.group_assets]})
         eig = pl.DataFrame({"rank": list(range(1, len(self._eig) + 1)), "eigenvalue": self._eig})

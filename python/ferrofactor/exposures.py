@@ -254,11 +254,17 @@ class Exposures(Result):
         check_same_labels(what, dates, assets, "exposures", self._dates, self._assets)
 
     # -- frames and summary ---------------------------------------------------------------
+    @property
+    def kinds(self) -> list[str]:
+        """What :meth:`to_polars` can return: ``"exposures"``, ``"industry"`` and each style."""
+        return ["exposures"] + (["industry"] if self._industry is not None else []) + self.style_names
+
     def to_polars(self, kind: str | None = None, form: str = "long") -> pl.DataFrame:
         """The exposures as a Polars frame.
 
-        ``kind="exposures"`` (default, long only): one row per (date, asset) with a column per
-        style and ``industry`` as its label (String, null = none); joinable on (date, asset).
+        ``kind="exposures"`` (default): one row per (date, asset) with a column per style and
+        ``industry`` as its label (String, null = none); joinable on (date, asset). It is the
+        same frame in both forms (it is already wide in the styles).
         ``kind=<style name>``: one style, ``form="wide"`` (date × asset) or ``"long"``.
         ``kind="industry"``: the industry labels, wide or long.
         """
@@ -266,9 +272,7 @@ class Exposures(Result):
         if form not in ("wide", "long"):
             raise ValueError(f"form must be one of ['wide', 'long'], got {form!r}")
         T, N = self.shape
-        if kind == "exposures":
-            if form != "long":
-                raise ValueError("kind='exposures' is long only; use kind=<style name> for a wide frame")
+        if kind == "exposures":  # one row per (date, asset), one column per style: both forms
             frame = self._frame_long_labels(("date", "asset"), (T, N))
             cols = [pl.Series(n, self._styles[:, :, k].reshape(-1)) for k, n in enumerate(self._style_names)]
             if self._industry is not None:

@@ -177,12 +177,15 @@ def read_frame(
         No file matches the path or glob.
     """
     source, connection = _split_source(source, connection)
-    if connection is not None and not isinstance(source, os.PathLike):
-        if not isinstance(source, str):
-            raise TypeError(f"with connection=, source must be a SQL query string, got {type(source).__name__}")
-        return _read_sql(source, connection)
     if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
         return source
+    if connection is not None and isinstance(source, str):
+        return _read_sql(source, connection)
+    if connection is not None and not isinstance(source, os.PathLike):
+        raise TypeError(
+            "with connection=, source must be a SQL query string (or a polars frame, an os.PathLike "
+            f"file path, or a (query, connection) tuple), got {type(source).__name__}"
+        )
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             "source must be a path or glob, a polars DataFrame/LazyFrame, a SQL query with "

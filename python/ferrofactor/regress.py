@@ -120,12 +120,12 @@ class CrossSectionResult(Result):
     @property
     def estimated(self) -> np.ndarray:
         """(T,) bool: dates on which at least one factor return was estimated."""
-        return np.isfinite(self._factor_returns).any(axis=1)
+        return readonly(np.isfinite(self._factor_returns).any(axis=1))
 
     @property
     def n_dates_estimated(self) -> np.ndarray:
         """(P,) number of dates on which each factor was estimated."""
-        return np.isfinite(self._factor_returns).sum(axis=0).astype(np.int64)
+        return readonly(np.isfinite(self._factor_returns).sum(axis=0).astype(np.int64))
 
     def _header(self) -> list[tuple[str, Any]]:
         T, N = self._residuals.shape

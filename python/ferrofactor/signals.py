@@ -178,9 +178,9 @@ class MomentumSelection(Result):
     short = property(lambda self: self._short, doc="(R, N) short set.")
     momentum = property(lambda self: self._momentum, doc="(R, N) momentum on rebalance dates.")
     eligible = property(lambda self: self._eligible, doc="(R, N) eligible assets.")
-    n_long = property(lambda self: self._long.sum(axis=1), doc="(R,) size of the long set.")
-    n_short = property(lambda self: self._short.sum(axis=1), doc="(R,) size of the short set.")
-    n_eligible = property(lambda self: self._eligible.sum(axis=1), doc="(R,) eligible assets.")
+    n_long = property(lambda self: readonly(self._long.sum(axis=1)), doc="(R,) size of the long set.")
+    n_short = property(lambda self: readonly(self._short.sum(axis=1)), doc="(R,) size of the short set.")
+    n_eligible = property(lambda self: readonly(self._eligible.sum(axis=1)), doc="(R,) eligible assets.")
 
     def summary(self) -> Summary:
         R = len(self._rebalance)

@@ -28,37 +28,37 @@ where
     Ok(out)
 }
 
-/// Check the optional per-cell `weights` and `groups` against the shape of `x`.
+/// Check the optional per-cell `weights` and `industry` against the shape of `x`.
 fn check_optional(
     shape: &[usize],
     weights: &Option<ndarray::ArrayView2<'_, f64>>,
-    groups: &Option<ndarray::ArrayView2<'_, i32>>,
+    industry: &Option<ndarray::ArrayView2<'_, i32>>,
 ) -> PyResult<()> {
     if let Some(w) = weights {
         check_shape("weights", w.shape(), shape)?;
     }
-    if let Some(g) = groups {
-        check_shape("groups", g.shape(), shape)?;
+    if let Some(g) = industry {
+        check_shape("industry", g.shape(), shape)?;
     }
     Ok(())
 }
 
 /// Per-date winsorisation; see `ferrofactor.winsorize`.
 #[pyfunction]
-#[pyo3(signature = (x, method, limit, weights=None, groups=None))]
+#[pyo3(signature = (x, method, limit, weights=None, industry=None))]
 fn winsorize<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     method: &str,
     limit: f64,
     weights: Option<PyReadonlyArray2<'py, f64>>,
-    groups: Option<PyReadonlyArray2<'py, i32>>,
+    industry: Option<PyReadonlyArray2<'py, i32>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let method = clean::WinsorMethod::parse(method).map_err(to_py_err)?;
     let (xv, wv, gv) = (
         x.as_array(),
         weights.as_ref().map(|w| w.as_array()),
-        groups.as_ref().map(|g| g.as_array()),
+        industry.as_ref().map(|g| g.as_array()),
     );
     check_optional(xv.shape(), &wv, &gv)?;
     fill(py, xv.shape(), |ov| clean::winsorize_into(xv, method, limit, wv, gv, ov))
@@ -68,12 +68,12 @@ fn winsorize<'py>(
 /// With `winsorize` (a method name) the values are first winsorised at `limit` in the same pass
 /// (the fused form of the two calls; the winsorisation uses `weights` only for "sigma").
 #[pyfunction]
-#[pyo3(signature = (x, weights=None, groups=None, winsorize=None, limit=3.0))]
+#[pyo3(signature = (x, weights=None, industry=None, winsorize=None, limit=3.0))]
 fn standardize<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     weights: Option<PyReadonlyArray2<'py, f64>>,
-    groups: Option<PyReadonlyArray2<'py, i32>>,
+    industry: Option<PyReadonlyArray2<'py, i32>>,
     winsorize: Option<&str>,
     limit: f64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
@@ -84,7 +84,7 @@ fn standardize<'py>(
     let (xv, wv, gv) = (
         x.as_array(),
         weights.as_ref().map(|w| w.as_array()),
-        groups.as_ref().map(|g| g.as_array()),
+        industry.as_ref().map(|g| g.as_array()),
     );
     check_optional(xv.shape(), &wv, &gv)?;
     fill(py, xv.shape(), |ov| match method {

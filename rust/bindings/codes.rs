@@ -13,6 +13,9 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// `(dense codes shaped like the input, sorted distinct values)`.
+type DenseOut<'py> = (Bound<'py, PyArrayDyn<i32>>, Bound<'py, PyArray1<i64>>);
+
 /// Dense codes of integer labels: returns `(dense, values)`, `dense` int32 shaped like `codes`
 /// (−1 stays −1, any other value its position in `values`), `values` the sorted distinct int64
 /// values other than −1.
@@ -20,7 +23,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 fn dense_codes<'py>(
     py: Python<'py>,
     codes: PyReadonlyArrayDyn<'py, i64>,
-) -> PyResult<(Bound<'py, PyArrayDyn<i32>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<DenseOut<'py>> {
     let c = codes
         .as_slice()
         .map_err(|_| PyValueError::new_err("codes must be a C-contiguous int64 array"))?;

@@ -34,6 +34,7 @@ mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod validation;
 
 /// Register every `_core` function.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -49,6 +50,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     panel::register(m)?;
     risk::register(m)?;
     backtest::register(m)?;
+    validation::register(m)?;
     Ok(())
 }
 

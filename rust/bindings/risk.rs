@@ -75,13 +75,13 @@ fn risk_specific_variance<'py>(
     half_life: f64,
     min_periods: usize,
     shrinkage: f64,
-    n_groups: usize,
+    n_cap_groups: usize,
     ridge: f64,
     blend_periods: usize,
     nw_lags: usize,
 ) -> PyResult<SpecificPy<'py>> {
     let (r, st, ind, c) = (residuals.as_array(), styles.as_array(), industry.as_array(), cap.as_array());
-    let s = risk::SpecificSettings { half_life, nw_lags, min_periods, blend_periods, shrinkage, n_groups, ridge };
+    let s = risk::SpecificSettings { half_life, nw_lags, min_periods, blend_periods, shrinkage, n_groups: n_cap_groups, ridge };
     call(py, || {
         risk::specific_variance(r, st, ind, n_industries, c, &s)
             .map(|o| (o.var, o.ewma_var, o.n_obs, o.structural))

@@ -16,23 +16,23 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Rolling / exponentially weighted sum, mean, var or std down each column of `x` (T, N).
 #[pyfunction]
-#[pyo3(signature = (x, window, min_periods, halflife, stat))]
+#[pyo3(signature = (x, window, min_periods, half_life, stat))]
 fn rolling_moment<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     window: Option<usize>,
     min_periods: usize,
-    halflife: Option<f64>,
+    half_life: Option<f64>,
     stat: &str,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let xv = x.as_array();
     let stat = rolling::Moment::parse(stat).map_err(to_py_err)?;
-    call(py, || rolling::rolling_moment(xv, window, min_periods, halflife, stat))
+    call(py, || rolling::rolling_moment(xv, window, min_periods, half_life, stat))
 }
 
 /// Rolling (optionally EW) beta of each column of `x` (T, N) on `market` (T,), and residual vol.
 #[pyfunction]
-#[pyo3(signature = (x, market, window, min_periods, halflife))]
+#[pyo3(signature = (x, market, window, min_periods, half_life))]
 #[allow(clippy::type_complexity)]
 fn rolling_beta<'py>(
     py: Python<'py>,
@@ -40,12 +40,12 @@ fn rolling_beta<'py>(
     market: PyReadonlyArray1<'py, f64>,
     window: usize,
     min_periods: usize,
-    halflife: Option<f64>,
+    half_life: Option<f64>,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
     let xv = x.as_array();
     let mv = market.as_array();
     check_shape("market", mv.shape(), &[xv.nrows()])?;
-    call(py, || rolling::rolling_beta(xv, mv, window, min_periods, halflife))
+    call(py, || rolling::rolling_beta(xv, mv, window, min_periods, half_life))
 }
 
 /// Compounded return over returns[t-window+1 ..= t-skip], per column of `x` (T, N).

@@ -1,0 +1,222 @@
+"""Risk-validation kernels batched over dates (rust/risk/validation.rs) against dense numpy.
+
+Oracles: the dense asset covariance ``B Σf Bᵀ + D`` built in numpy from one-hot industries
+(``np.linalg.solve`` for the minimum-variance portfolio, quadratic forms for volatilities), a
+per-date numpy loop for the bias-test paths, and the existing per-date product
+``_core.risk_portfolio_variance``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ferrofactor as ff
+from ferrofactor import _core
+
+
+def make_model(D=6, N=40, G=4, Ks=3, market=True, seed=0, holes=True):
+    rng = np.random.default_rng(seed)
+    K = int(market) + G + Ks
+    styles = rng.standard_normal((D, N, Ks))
+    industry = rng.integers(-1 if G else -1, max(G, 0), size=(D, N)).astype(np.int32) if G else np.full((D, N), -1, np.int32)
+    spec = rng.uniform(1e-4, 9e-4, size=(D, N))
+    L = rng.standard_normal((D, K, K)) * 0.01
+    cov = np.einsum("dij,dkj->dik", L, L) + 1e-5 * np.eye(K)
+    if holes:
+        styles[rng.random((D, N, Ks)) < 0.03] = np.nan
+        spec[rng.random((D, N)) < 0.05] = np.nan
+    return dict(styles=styles, industry=industry, market=market, n_industries=G, factor_cov=cov,
+                specific_var=spec)
+
+
+def args(m):
+    return (m["styles"], m["industry"], m["market"], m["n_industries"], m["factor_cov"], m["specific_var"])
+
+
+def dense_b(m, d):
+    st, ind = m["styles"][d], m["industry"][d]
+    N, Ks = st.shape
+    G = m["n_industries"]
+    cols = [np.ones((N, 1))] if m["market"] else []
+    cols.append((ind[:, None] == np.arange(G)[None, :]).astype(float))
+    cols.append(st)
+    return np.hstack(cols)
+
+
+def dense_var(m, d, w):
+    """wᵀ(B Σf Bᵀ + D)w over the held assets (dense numpy)."""
+    held = w != 0
+    b = dense_b(m, d)[held]
+    cov = b @ m["factor_cov"][d] @ b.T + np.diag(m["specific_var"][d][held])
+    return float(w[held] @ cov @ w[held])
+
+
+# --- forecast volatility ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("market,G", [(True, 4), (False, 3), (True, 0)])
+def test_forecast_volatility_equals_dense_and_the_per_date_product(market, G):
+    m = make_model(market=market, G=G, seed=1)
+    D, N = m["specific_var"].shape
+    rng = np.random.default_rng(2)
+    w = rng.uniform(-0.05, 0.1, (D, N))
+    covered = np.isfinite(m["specific_var"]) & np.isfinite(m["styles"]).all(axis=2)
+    w[~covered] = 0.0
+    vol = _core.risk_forecast_volatility(w, *args(m))
+    for d in range(D):
+        np.testing.assert_allclose(vol[d], np.sqrt(dense_var(m, d, w[d])), rtol=1e-10)
+        st, ind = np.ascontiguousarray(m["styles"][d]), np.ascontiguousarray(m["industry"][d])
+        fv, sv = _core.risk_portfolio_variance(w[d:d + 1], st, ind, market, G,
+                                               np.ascontiguousarray(m["factor_cov"][d]),
+                                               np.ascontiguousarray(m["specific_var"][d]))
+        np.testing.assert_allclose(vol[d], np.sqrt(fv[0] + sv[0]), rtol=1e-12)
+
+
+def test_forecast_volatility_nan_where_a_held_asset_has_no_forecast():
+    m = make_model(seed=3, holes=False)
+    m["specific_var"][2, 5] = np.nan
+    m["styles"][4, 7, 1] = np.nan
+    w = np.full(m["specific_var"].shape, 0.02)
+    vol = _core.risk_forecast_volatility(w, *args(m))
+    assert np.isnan(vol[[2, 4]]).all() and np.isfinite(np.delete(vol, [2, 4])).all()
+    w[2, 5] = w[4, 7] = 0.0
+    assert np.isfinite(_core.risk_forecast_volatility(w, *args(m))).all()
+
+
+# --- bias paths -------------------------------------------------------------------------------
+
+
+def bias_paths_numpy(weights, returns, rows, normalize, m):
+    D = len(rows)
+    P = weights.shape[0]
+    G = m["n_industries"]
+    realized, forecast = np.full((D, P), np.nan), np.full((D, P), np.nan)
+    for d, row in enumerate(rows):
+        if row + 1 >= returns.shape[0]:
+            continue
+        r = returns[row + 1]
+        live = (np.isfinite(m["specific_var"][d]) & np.isfinite(m["styles"][d]).all(axis=1)
+                & np.isfinite(r))
+        if G:
+            live &= m["industry"][d] >= 0
+        for p in range(P):
+            w = np.where(live, weights[p], 0.0)
+            if normalize and w.sum() != 0:
+                w = w * weights[p].sum() / w.sum()
+            realized[d, p] = np.sum(w[live] * r[live])
+            forecast[d, p] = np.sqrt(dense_var(m, d, w))
+    return realized, forecast
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("market,G", [(True, 4), (False, 0)])
+def test_bias_paths_equal_a_per_date_numpy_loop(normalize, market, G):
+    m = make_model(D=5, N=50, G=G, market=market, seed=4)
+    rng = np.random.default_rng(5)
+    T = 9
+    returns = rng.normal(0, 0.02, (T, 50))
+    returns[rng.random((T, 50)) < 0.1] = np.nan
+    weights = rng.random((7, 50))
+    weights[3] -= 0.5  # a long-short one
+    rows = np.array([0, 2, 3, 7, 8], np.int64)  # the last has no next row: NaN
+    want = bias_paths_numpy(weights, returns, rows, normalize, m)
+    outs = []
+    for threads in (1, 2):
+        ff.set_num_threads(threads)
+        try:
+            outs.append(_core.risk_bias_paths(weights, returns, rows, normalize, *args(m)))
+        finally:
+            ff.set_num_threads(0)
+    for a, b in zip(outs[0], outs[1]):
+        np.testing.assert_array_equal(a, b)
+    realized, forecast = outs[0]
+    assert np.isnan(realized[4]).all() and np.isnan(forecast[4]).all()
+    np.testing.assert_allclose(realized, want[0], rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(forecast, want[1], rtol=1e-10)
+
+
+def test_bias_paths_bad_input():
+    m = make_model(D=2, N=10, seed=6)
+    w = np.ones((3, 10))
+    r = np.zeros((4, 10))
+    with pytest.raises(ValueError, match=r"rows\[1\] = 4 is not a row of returns"):
+        _core.risk_bias_paths(w, r, np.array([0, 4]), True, *args(m))
+    with pytest.raises(ValueError, match="rows has 1 entries"):
+        _core.risk_bias_paths(w, r, np.array([0]), True, *args(m))
+    w[1, 2] = np.inf
+    with pytest.raises(ValueError, match="portfolio 1 has inf at asset 2"):
+        _core.risk_bias_paths(w, r, np.array([0, 1]), True, *args(m))
+    with pytest.raises(ValueError, match="returns has shape"):
+        _core.risk_bias_paths(np.ones((3, 10)), np.zeros((4, 9)), np.array([0, 1]), True, *args(m))
+
+
+# --- minimum variance -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("market,G", [(True, 3), (False, 3), (True, 0)])
+def test_min_variance_equals_dense_solve(market, G):
+    m = make_model(D=5, N=25, G=G, market=market, seed=7)
+    w = _core.risk_min_variance(*args(m))
+    for d in range(5):
+        ok = np.isfinite(m["styles"][d]).all(axis=1) & np.isfinite(m["specific_var"][d])
+        b = dense_b(m, d)[ok]
+        cov = b @ m["factor_cov"][d] @ b.T + np.diag(m["specific_var"][d][ok])
+        y = np.linalg.solve(cov, np.ones(ok.sum()))
+        np.testing.assert_allclose(w[d, ok], y / y.sum(), rtol=1e-10)
+        assert np.all(w[d, ~ok] == 0.0)
+        np.testing.assert_allclose(w[d].sum(), 1.0, rtol=1e-12)
+
+
+def test_min_variance_drops_unexposed_factors_and_flags_degenerate_dates():
+    m = make_model(D=3, N=20, G=3, seed=8, holes=False)
+    # date 0: industry 2 has no covered member and a NaN row in Σf (no history): still solvable
+    m["specific_var"][0, m["industry"][0] == 2] = np.nan
+    m["factor_cov"][0, 3, :] = m["factor_cov"][0, :, 3] = np.nan
+    # date 1: a single covered asset; date 2: a NaN in the used block of Σf
+    m["specific_var"][1, 1:] = np.nan
+    m["factor_cov"][2, 0, 0] = np.nan
+    w = _core.risk_min_variance(*args(m))
+    assert np.isfinite(w[0]).all() and np.isclose(w[0].sum(), 1.0)
+    assert np.isnan(w[1]).all() and np.isnan(w[2]).all()
+    ok = np.isfinite(m["specific_var"][0])
+    b = np.delete(dense_b(m, 0)[ok], 3, axis=1)
+    fc = np.delete(np.delete(m["factor_cov"][0], 3, axis=0), 3, axis=1)
+    y = np.linalg.solve(b @ fc @ b.T + np.diag(m["specific_var"][0][ok]), np.ones(ok.sum()))
+    np.testing.assert_allclose(w[0, ok], y / y.sum(), rtol=1e-10)
+
+
+def test_validation_kernels_check_shapes():
+    m = make_model(D=2, N=10, G=2, seed=9)
+    bad = dict(m, factor_cov=m["factor_cov"][:, :-1, :-1])
+    with pytest.raises(ValueError, match="factor_cov has shape"):
+        _core.risk_min_variance(*args(bad))
+    bad = dict(m, industry=np.full((2, 10), 2, np.int32))
+    with pytest.raises(ValueError, match="industry codes must lie in -1..1"):
+        _core.risk_min_variance(*args(bad))
+    with pytest.raises(ValueError, match="weights has shape"):
+        _core.risk_forecast_volatility(np.zeros((3, 10)), *args(m))
+
+
+def test_thread_count_does_not_matter():
+    m = make_model(D=40, N=60, G=4, seed=10)  # several blocks of dates for the bias paths
+    rng = np.random.default_rng(11)
+    w = rng.random((40, 60))
+    covered = np.isfinite(m["specific_var"]) & np.isfinite(m["styles"]).all(axis=2)
+    w[~covered] = 0.0
+    returns = rng.normal(0, 0.02, (45, 60))
+    rows = np.arange(2, 42, dtype=np.int64)
+    outs = []
+    for threads in (1, 2):
+        ff.set_num_threads(threads)
+        try:
+            outs.append((
+                _core.risk_forecast_volatility(w, *args(m)),
+                *_core.risk_bias_paths(w[:9], returns, rows, True, *args(m)),
+                _core.risk_min_variance(*args(m)),
+            ))
+        finally:
+            ff.set_num_threads(0)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(outs[0][0]).all() and np.isfinite(outs[0][2]).all()
