@@ -156,12 +156,14 @@ fn can_trade(r: &[f64], mask: Option<&[bool]>, i: usize) -> bool {
 }
 
 /// Target weights of all books: (P, R_t, N) row-major; trade k of a segment uses row
-/// `target_rows[k]` of each book.
+/// `target_rows[k]` of each book. `hold` (P, R_t), optional: where true, that book does not
+/// trade on that rebalance (its positions drift on; its snapshot is its current positions).
 #[derive(Clone, Copy)]
 pub struct Targets<'a> {
     pub data: &'a [f64],
     pub n_books: usize,
     pub n_rows: usize,
+    pub hold: Option<&'a [bool]>,
 }
 
 /// Rows `first..end` of the backtest. `fresh`: `first` is the backtest's first row (the books
@@ -217,6 +219,7 @@ struct Book<'a> {
     series: &'a mut [f64],
     snaps: Snapshots,
     targets: &'a [f64],
+    hold: &'a [bool],
     idx: Vec<u32>,
     val: Vec<f64>,
     slot: Vec<u32>,
@@ -438,10 +441,18 @@ fn walk(m: &Market, seg: &Segment, events: &[(usize, usize)], costs: Costs, len:
                 }
             }
             let value_before = sum + *b.cash;
+            let k = if trade { seg.target_rows[next] } else { 0 };
+            let holds = trade && !b.hold.is_empty() && b.hold[k];
             let (cost, half_traded) = if trade {
-                let k = seg.target_rows[next];
-                let w = &b.targets[k * n..(k + 1) * n];
-                let (cost, half, s2, c2) = b.trade(&ok, w, costs);
+                let (cost, half) = if holds {
+                    (0.0, 0.0)
+                } else {
+                    let w = &b.targets[k * n..(k + 1) * n];
+                    let (cost, half, s2, c2) = b.trade(&ok, w, costs);
+                    sum = s2;
+                    count = c2;
+                    (cost, half)
+                };
                 let before = b.snaps.idx.len();
                 for (&i, &v) in b.idx.iter().zip(&b.val) {
                     if v != 0.0 {
@@ -450,8 +461,6 @@ fn walk(m: &Market, seg: &Segment, events: &[(usize, usize)], costs: Costs, len:
                     }
                 }
                 b.snaps.nnz.push((b.snaps.idx.len() - before) as u64);
-                sum = s2;
-                count = c2;
                 (cost, half)
             } else {
                 (0.0, 0.0)
@@ -499,6 +508,9 @@ pub fn run(
     if targets.data.len() != p * targets.n_rows * n {
         return Err(value_error!("targets has {} values, expected {p} x {} x {n}", targets.data.len(), targets.n_rows));
     }
+    if targets.hold.is_some_and(|h| h.len() != p * targets.n_rows) {
+        return Err(value_error!("hold must have shape ({p}, {})", targets.n_rows));
+    }
     if positions.len() != p * n || cash.len() != p {
         return Err(value_error!("positions must be ({p}, {n}) and cash ({p},)"));
     }
@@ -537,6 +549,7 @@ pub fn run(
             series,
             snaps: Snapshots::default(),
             targets: &targets.data[b * stride_t..(b + 1) * stride_t],
+            hold: targets.hold.map_or(&[][..], |h| &h[b * targets.n_rows..(b + 1) * targets.n_rows]),
             idx: Vec::new(),
             val: Vec::new(),
             slot: Vec::new(),
@@ -769,7 +782,7 @@ mod tests {
         let snaps = run(
             &m,
             &seg,
-            Targets { data: targets, n_books: p, n_rows: r },
+            Targets { data: targets, n_books: p, n_rows: r, hold: None },
             costs,
             &mut pos,
             &mut cash,
@@ -952,6 +965,33 @@ mod tests {
     }
 
     #[test]
+    fn a_held_rebalance_does_not_trade() {
+        let returns = [0.0, 0.0, 0.1, -0.1, 0.0, 0.0];
+        let m = Market { returns: &returns, tradable: None, n_dates: 3, n_assets: 2, delist_row: &[-1, -1], delist_return: &[0.0, 0.0] };
+        let targets = [0.5, 0.5, 0.0, 1.0];
+        let mut pos = [0.0; 2];
+        let mut cash = [1.0];
+        let mut series = [0.0; N_SERIES * 3];
+        let seg = Segment { rows: 0..3, fresh: true, trade_rows: &[0, 2], target_rows: &[0, 1] };
+        let hold = [false, true];
+        let snaps = run(
+            &m,
+            &seg,
+            Targets { data: &targets, n_books: 1, n_rows: 2, hold: Some(&hold) },
+            Costs { rate: 0.01, side: CostSide::Both },
+            &mut pos,
+            &mut cash,
+            Output { series: &mut series, len: 3, offset: 0 },
+        )
+        .unwrap();
+        // day 0: 0.495 each (K = 0.01), cost 0.0099; day 2 held: no trade, no cost
+        assert!(close(series[COSTS * 3 + 2], 0.0) && close(series[TURNOVER * 3 + 2], 0.0));
+        assert!(close(pos[0], 0.495 * 1.1) && close(pos[1], 0.495 * 0.9));
+        assert_eq!(snaps[0].nnz, vec![2, 2]);
+        assert!(close(snaps[0].val[2], 0.495 * 1.1));
+    }
+
+    #[test]
     fn cost_sides_and_short_books() {
         // One asset, long-short with cash: target -0.5 (short half the book).
         let returns = [0.0, 0.1];
@@ -1001,7 +1041,7 @@ mod tests {
         let e = run(
             &m,
             &seg,
-            Targets { data: &[0.5, 0.5], n_books: 1, n_rows: 1 },
+            Targets { data: &[0.5, 0.5], n_books: 1, n_rows: 1, hold: None },
             Costs { rate: 0.0, side: CostSide::Both },
             &mut pos,
             &mut cash,

@@ -215,5 +215,3 @@ def test_bad_arguments():
         ff.strategies.TopN(sig, 3, universe=np.ones((2, 2), bool))
     with pytest.raises(ValueError, match="signal has shape"):
         ff.backtest(np.zeros((5, 3)), ff.strategies.TopN(sig, 3), rebalance=1)
-    with pytest.raises(NotImplementedError, match="issue 13"):
-        ff.strategies.Optimized()

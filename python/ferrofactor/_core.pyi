@@ -39,6 +39,9 @@ __all__ = [
     "risk_forecast_volatility",
     "risk_bias_paths",
     "risk_min_variance",
+    "backtest_run",
+    "backtest_positions",
+    "backtest_scan",
 ]
 
 def set_num_threads(n: int) -> None: ...
@@ -245,6 +248,7 @@ def backtest_run(
     cash: npt.NDArray[np.float64],
     series: npt.NDArray[np.float64],
     offset: int,
+    hold: npt.NDArray[np.bool_] | None = None,
 ) -> list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.uint64]]]: ...
 def backtest_positions(
     returns: npt.NDArray[np.float64],

@@ -90,8 +90,9 @@ __all__ = [
 
 # Order of the per-row series written by the kernel (rust/backtest.rs).
 _SERIES = ("value", "value_before", "costs", "turnover", "cash", "n_holdings", "delisted")
-#: Tolerance on the net exposure of targets (Σ w ≤ 1 + this).
-NET_TOLERANCE = 1e-9
+#: Tolerance on the net exposure of targets (Σ w ≤ 1 + this: a solver's rounding is accepted;
+#: with zero costs the cash can then dip to −1e-6 of the value).
+NET_TOLERANCE = 1e-6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,7 +394,9 @@ def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
         )
     books: list[_Book] = []
     for i, (key, s) in enumerate(items):
-        if isinstance(s, Strategy):
+        if isinstance(s, Strategy) and getattr(s, "_sequential", False):
+            books.append(_Book(key or s.book_names[0], "callable", s))
+        elif isinstance(s, Strategy):
             for j, b in enumerate(s.book_names):
                 name = b if key is None else (key if len(s.book_names) == 1 else f"{key}:{b}")
                 books.append(_Book(name, "builtin", s, j))
@@ -445,8 +448,10 @@ def _check_targets(name: str, w: np.ndarray, rows: np.ndarray, env: _Env) -> Non
         )
 
 
-def _callable_targets(fn: Callable, ctx: Context, env: _Env) -> np.ndarray:
+def _callable_targets(fn: Callable, ctx: Context, env: _Env) -> np.ndarray | None:
     out = fn(ctx.row, ctx)
+    if out is None:
+        return None
     if isinstance(out, Mapping):
         if env.assets is None:
             raise ValueError(f"strategy {ctx.book!r} returned a mapping, but the assets have no labels")
@@ -552,6 +557,10 @@ def backtest_many(
 
     positions = np.zeros((P, N))
     cash = np.full(P, initial_value)
+    hold = np.zeros((P, R), dtype=bool)
+    for b in books:
+        if b.kind == "callable" and hasattr(b.source, "_reset"):
+            b.source._reset()
     series = np.zeros((P, len(_SERIES), L))
     pieces: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(P)]
     tmask = None if mask is None else np.ascontiguousarray(mask)
@@ -560,7 +569,7 @@ def backtest_many(
         out = _core.backtest_run(
             returns, tmask, delist_row, delist_return, a, b, fresh,
             np.ascontiguousarray(rows[k0:k1]), np.ascontiguousarray(target_rows[k0:k1]), targets,
-            rate, cost_side, positions, cash, series, a - s,
+            rate, cost_side, positions, cash, series, a - s, hold if sequential else None,
         )
         if k1 > k0:
             for p in range(P):
@@ -580,6 +589,9 @@ def backtest_many(
                     w = np.divide(sf[p], vf[p]) if vf[p] != 0 else np.zeros(N)
                     ctx = Context(env, t, b.name, w, vf[p], risk_model)
                     tw = _callable_targets(b.source, ctx, env)
+                    if tw is None:  # no trade for this book on this rebalance
+                        hold[p, k] = True
+                        continue
                     _check_targets(b.name, tw[None], np.array([t]), env)
                     targets[p, k] = tw
             nxt = rows[k + 1] if k + 1 < R else e + 1
@@ -598,7 +610,9 @@ def backtest_many(
     for p, b in enumerate(books):
         snaps = tuple(np.concatenate([x[j] for x in pieces[p]]) if pieces[p] else
                       np.zeros(0, dtype=dt) for j, dt in enumerate((np.uint32, np.float64, np.uint64)))
-        results.append(BacktestResult._from_run(b.name, env, rows, series[p], snaps, initial_value, settings))
+        log = list(getattr(b.source, "_log", [])) if b.kind == "callable" else None
+        results.append(BacktestResult._from_run(b.name, env, rows, series[p], snaps, initial_value, settings,
+                                                held=hold[p], solves=log))
     return BacktestBooks(results, None if d is None else d[s: e + 1], settings)
 
 
@@ -651,10 +665,12 @@ def backtest(
           long-short allowed; ``Σ w ≤ 1`` on rebalance rows): row ``t`` is used at ``t`` and must
           have been known at the close of ``t``;
         - a callable ``strategy(t, context) -> weights`` ((N,) array, or a mapping
-          ``{asset: weight}``), called at each rebalance row with a :class:`Context` (dates,
-          current weights, the panel up to ``t``, the risk model);
+          ``{asset: weight}``, or None for no trade on that date), called at each rebalance row
+          with a :class:`Context` (dates, current weights, the panel up to ``t``, the risk
+          model);
         - a built-in from :mod:`ferrofactor.strategies` with one book (``Quantile(...,
-          books=["long_short"])``, ``SignalWeighted``, ``TopN``).
+          books=["long_short"])``, ``SignalWeighted``, ``TopN``, ``Optimized``: the optimiser
+          solved at each rebalance from the book's current weights).
     rebalance : "daily", "weekly", "monthly", int, or dates, default "monthly"
         See :func:`rebalance_rows`; "monthly" is the first trading date of each month. Between
         rebalances the positions drift with the returns.
@@ -770,7 +786,8 @@ class BacktestResult(Result):
     _default_kind = "series"
 
     @classmethod
-    def _from_run(cls, name, env, rows, series, snapshots, initial_value, settings) -> BacktestResult:
+    def _from_run(cls, name, env, rows, series, snapshots, initial_value, settings, held=None,
+                  solves=None) -> BacktestResult:
         self = cls.__new__(cls)
         s, e = env.start, env.end
         self.name = name
@@ -792,7 +809,8 @@ class BacktestResult(Result):
             self._returns = readonly(ser["value"] / prev - 1.0)
             self._gross = readonly(ser["value_before"] / prev - 1.0)
         traded = np.zeros(e - s + 1, dtype=bool)
-        traded[rows - s] = True
+        traded[rows - s] = True if held is None else ~np.asarray(held, dtype=bool)
+        self._solves = solves
         self._traded = readonly(traded)
         self._dates = None if env.dates is None else readonly(env.dates[s: e + 1])
         self._weights: dict[str, np.ndarray] = {}
@@ -816,6 +834,25 @@ class BacktestResult(Result):
     delisted = property(lambda self: self._delisted)
     initial_value = property(lambda self: self._initial)
     settings = property(lambda self: dict(self._settings))
+
+    @property
+    def solves(self) -> pl.DataFrame | None:
+        """One row per optimiser solve (:class:`ferrofactor.strategies.Optimized` books):
+        date, risk-model date, status, ok, fallback, build and solve seconds; None otherwise."""
+        if not self._solves:
+            return None
+        cols = ("row", "date", "risk_date", "status", "ok", "fallback", "build_time", "solve_time")
+        data: dict[str, Any] = {c: [e.get(c) for e in self._solves] for c in cols}
+        for c in ("date", "risk_date"):
+            vals = data[c]
+            if any(v is not None and not isinstance(v, (int, np.integer)) for v in vals):
+                data[c] = pl.Series(c, np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "D")
+                                                 for v in vals], dtype="datetime64[D]"))
+            else:
+                data[c] = pl.Series(c, vals, dtype=pl.Int64)
+        data["row"] = pl.Series("row", data["row"], dtype=pl.Int64)
+        data["fallback"] = pl.Series("fallback", [None if v is None else str(v) for v in data["fallback"]], dtype=pl.String)
+        return pl.DataFrame(data)
 
     @property
     def trade_dates(self) -> np.ndarray:
@@ -943,6 +980,11 @@ class BacktestResult(Result):
                                  **{k: thresholds[k] for k in ("lookback", "negative_share", "recent", "n_std")
                                     if k in thresholds}),
         ]
+        if self._solves:
+            sv = self.solves
+            dates_ = sv["date"].to_numpy() if self._dates is not None else sv["row"].to_numpy()
+            frames.append(monitor.solver([str(x) for x in sv["status"].to_list()], dates=dates_,
+                                         ok=("optimal",), subject=self.name))
         return monitor.concat(frames)
 
     def plot(self, ax: Any = None) -> Any:

@@ -19,7 +19,8 @@ Built-ins
 - :class:`SignalWeighted`: weights proportional to the (demeaned) signal, gross 1.
 - :class:`TopN`: the top ``n`` (or top ``fraction``) assets, optionally against the bottom ones
   (seed 002: top and bottom 10 % at 0.5/n each side).
-- :class:`Optimized`: targets from ``ferrofactor.optimize`` (needs the optimiser).
+- :class:`Optimized`: targets from :class:`ferrofactor.Optimizer`, solved at each rebalance
+  from the book's current weights (runs date by date, like a callable strategy).
 
 Industry weighting (seed 003), for :class:`Quantile` and :class:`SignalWeighted`: with
 ``industry`` codes, assets are selected *within* each industry and industry ``g`` gets the set
@@ -452,21 +453,92 @@ class TopN(_SignalStrategy):
 
 
 class Optimized(Strategy):
-    """Targets from the portfolio optimiser (``ferrofactor.optimize``), rebalance by rebalance.
+    """Targets from the portfolio optimiser (:class:`ferrofactor.Optimizer`), rebalance by
+    rebalance.
 
-    Not available in this build: the optimiser (issue 13) has not landed yet. Until it does,
-    write the optimisation as a callable strategy ``strategy(t, context) -> weights`` (its
-    ``context`` has the current weights, the panel up to ``t`` and the risk model).
+    At each rebalance row ``t`` it solves ``optimizer.solve(alpha[t], risk_model, date, w0,
+    tradable=...)`` with what is known at the close of ``t``: the alpha row ``t``, the risk model
+    at its latest stored date on or before the date of ``t`` (position ``t`` when neither has
+    dates), ``w0`` = the book's weights now (after the drift, before trading: turnover and
+    transaction costs start from there), and the assets that can trade at ``t`` (the others are
+    held at ``w0``). It runs inside the backtest like a callable strategy (one solve per
+    rebalance, in order). A solve that fails (``not result.ok``) without a fallback leaves the
+    book as it is on that date (no trade; with a fallback the fallback weights are traded); so
+    does a date before the risk model's first date. Every solve's status and times are kept in
+    the result's ``solves`` frame and failures raise ``solver`` alerts.
+
+    Parameters
+    ----------
+    alpha : array_like or Polars frame (T, N)
+        Expected returns (or scores) per period, row ``t`` known at the close of ``t``; NaN = no
+        forecast (held at 0).
+    risk_model : RiskModel, optional
+        A fitted risk model on the backtest's assets; default: the backtest's ``risk_model``.
+    optimizer : ferrofactor.Optimizer, optional
+        The settings (constraints, costs, solver, fallback); or give them as keyword arguments
+        (``risk_aversion=..., max_weight=..., turnover=...``).
+    name : str, default "optimized"
+        The book's name.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            from ferrofactor import optimize  # noqa: F401
-        except ImportError:
-            raise NotImplementedError(
-                "strategies.Optimized needs ferrofactor.optimize (the optimiser, issue 13), which "
-                "is not in this build yet; use a callable strategy(t, context) meanwhile"
-            ) from None
-        raise NotImplementedError(  # pragma: no cover - wired when the optimiser lands
-            "strategies.Optimized is not wired to ferrofactor.optimize yet"
-        )
+    _sequential = True
+
+    def __init__(self, alpha: Any, risk_model: Any = None, optimizer: Any = None, *, name: str = "optimized",
+                 **settings: Any) -> None:
+        from ferrofactor.optimize import Optimizer
+
+        if optimizer is None:
+            optimizer = Optimizer(**settings)
+        elif settings:
+            raise ValueError("give an optimizer or its settings as keyword arguments, not both")
+        elif not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a ferrofactor.Optimizer, got {type(optimizer).__name__}")
+        a, d, n = as_field("alpha", alpha)
+        if np.isinf(a).any():
+            raise ValueError("alpha must not contain infinite values (NaN = no forecast)")
+        self._alpha, self._dates, self._assets = a, d, n
+        self.optimizer = optimizer
+        self.risk_model = risk_model
+        self.book_names = [str(name)]
+        self._log: list[dict[str, Any]] = []
+
+    def _reset(self) -> None:
+        self._log = []
+
+    def _risk_position(self, risk: Any, ctx: Any) -> int | None:
+        rd = getattr(risk, "dates", None)
+        if rd is None or ctx.date is None:
+            return ctx.row if (rd is None and ctx.row < risk.factor_covariance.shape[0]) else None
+        pos = int(np.searchsorted(np.asarray(rd, dtype="datetime64[D]"), np.datetime64(ctx.date, "D"), "right")) - 1
+        return pos if pos >= 0 else None
+
+    def __call__(self, t: int, ctx: Any) -> np.ndarray | None:
+        risk = self.risk_model if self.risk_model is not None else ctx.risk_model
+        if risk is None:
+            raise ValueError(
+                "strategies.Optimized needs a risk model: pass risk_model= to it or to the backtest"
+            )
+        if self._alpha.shape[1] != len(ctx.weights) or self._alpha.shape[0] <= t:
+            raise ValueError(
+                f"alpha has shape {self._alpha.shape}, but the backtest has {len(ctx.weights)} assets "
+                f"and row {t}"
+            )
+        check_same_labels("alpha", None, self._assets, "returns", None, ctx.assets)
+        check_same_labels("risk_model", None, getattr(risk, "assets", None), "returns", None, ctx.assets)
+        if self._dates is not None and ctx.date is not None and self._dates[t] != ctx.date:
+            raise ValueError(f"alpha's row {t} is dated {self._dates[t]}, the backtest's {ctx.date}")
+        pos = self._risk_position(risk, ctx)
+        entry: dict[str, Any] = {"row": t, "date": ctx.date, "risk_date": None, "status": "no_risk_model_date",
+                                 "ok": False, "build_time": 0.0, "solve_time": 0.0, "fallback": None}
+        if pos is None:
+            self._log.append(entry)
+            return None  # no risk model known yet: no trade
+        res = self.optimizer.solve(self._alpha[t], risk, pos, w0=np.asarray(ctx.weights),
+                                   tradable=np.asarray(ctx.tradable))
+        entry.update(risk_date=res.date, status=res.status, ok=bool(res.ok), build_time=float(res.build_time),
+                     solve_time=float(res.solve_time), fallback=res.fallback)
+        self._log.append(entry)
+        w = np.asarray(res.weights, dtype=float)
+        if not (res.ok or res.fallback is not None) or not np.all(np.isfinite(w)):
+            return None  # a failed solve without a fallback: hold the book
+        return w

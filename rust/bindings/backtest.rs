@@ -42,7 +42,7 @@ type PySnapshots<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<f64>>, B
 #[pyfunction]
 #[pyo3(signature = (
     returns, tradable, delist_row, delist_return, rows_start, rows_end, fresh, trade_rows, target_rows,
-    targets, cost_rate, cost_side, positions, cash, series, offset
+    targets, cost_rate, cost_side, positions, cash, series, offset, hold=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn backtest_run<'py>(
@@ -63,6 +63,7 @@ fn backtest_run<'py>(
     mut cash: PyReadwriteArray1<'py, f64>,
     mut series: PyReadwriteArray3<'py, f64>,
     offset: usize,
+    hold: Option<PyReadonlyArray2<'py, bool>>,
 ) -> PyResult<Vec<PySnapshots<'py>>> {
     let shape = returns.shape().to_vec();
     let (t, n) = (shape[0], shape[1]);
@@ -94,6 +95,13 @@ fn backtest_run<'py>(
     let dr = slice_of("delist_row", &delist_row)?;
     let dret = slice_of("delist_return", &delist_return)?;
     let tg = slice_of("targets", &targets)?;
+    if let Some(h) = &hold {
+        check_shape("hold", h.shape(), &[p, tshape[1]])?;
+    }
+    let hd = match &hold {
+        Some(h) => Some(slice_of("hold", h)?),
+        None => None,
+    };
     let bad = |name: &str| PyValueError::new_err(format!("{name} must be a C-contiguous float64 array"));
     let pos = positions.as_slice_mut().map_err(|_| bad("positions"))?;
     let c = cash.as_slice_mut().map_err(|_| bad("cash"))?;
@@ -104,7 +112,7 @@ fn backtest_run<'py>(
         backtest::run(
             &market,
             &seg,
-            Targets { data: tg, n_books: p, n_rows: tshape[1] },
+            Targets { data: tg, n_books: p, n_rows: tshape[1], hold: hd },
             Costs { rate: cost_rate, side },
             pos,
             c,
