@@ -128,15 +128,18 @@ def _bridged_returns(prices: np.ndarray) -> np.ndarray:
     trade there; nothing is held before it), NaN where there is no price."""
     T, N = prices.shape
     ok = np.isfinite(prices)
-    idx = np.where(ok, np.arange(T)[:, None], -1)
+    idx = np.where(ok, np.arange(T)[:, None], 0)
     np.maximum.accumulate(idx, axis=0, out=idx)
-    prev = np.full((T, N), -1, dtype=np.int64)
-    prev[1:] = idx[:-1]
+    filled = np.take_along_axis(prices, idx, axis=0)  # the last price so far (NaN before the first)
+    del idx
     out = np.full((T, N), np.nan)
-    has = ok & (prev >= 0)
-    tt, nn = np.nonzero(has)
-    out[tt, nn] = prices[tt, nn] / prices[prev[tt, nn], nn] - 1.0
-    out[ok & (prev < 0)] = 0.0
+    if T > 1:
+        with np.errstate(invalid="ignore"):
+            np.divide(prices[1:], filled[:-1], out=out[1:])
+        out[1:] -= 1.0
+        first = ok[1:] & np.isnan(filled[:-1])
+        out[1:][first] = 0.0
+    out[0][ok[0]] = 0.0
     return out
 
 
