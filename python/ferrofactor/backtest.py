@@ -543,6 +543,13 @@ def backtest_many(
         targets, target_rows = stack, rows
         for p in range(P):
             _check_targets(books[p].name, stack[p, rows], rows, env)
+    elif len(books) > 0 and all(b.kind == "builtin" and b.source is books[0].source and b.index == i
+                                for i, b in enumerate(books)) and len(books) == len(books[0].source.book_names):
+        # one built-in strategy with all its books in order: its (P, R, N) targets as they are
+        targets = np.ascontiguousarray(books[0].source._targets(env, rows), dtype=np.float64)
+        target_rows = np.arange(R, dtype=np.int64)
+        for p, b in enumerate(books):
+            _check_targets(b.name, targets[p], rows, env)
     else:
         targets = np.zeros((P, R, N))
         target_rows = np.arange(R, dtype=np.int64)

@@ -328,16 +328,21 @@ class Quantile(_SignalStrategy):
         tot = _group_sum(x, cell, n_cells)
         within = np.divide(x, np.take_along_axis(tot, cell, axis=1), out=np.zeros_like(x), where=member)
         w = within * np.take_along_axis(np.pad(W, ((0, 0), (0, 1))), g, axis=1)
-        out = np.zeros((len(self.book_names), R, N))
-        for p, name in enumerate(self.book_names):
-            if name in ("long_short", "short_long"):
-                top = np.where(bucket == Q - 1, w, 0.0)
-                bottom = np.where(bucket == 0, w, 0.0)
-                ls = 0.5 * top - 0.5 * bottom
-                out[p] = ls if name == "long_short" else -ls
+        # one scatter of the members into their quantile books, then the spread books
+        books = np.zeros((Q, R, N))
+        rr, cc = np.nonzero(member)
+        books[bucket[rr, cc], rr, cc] = w[rr, cc]
+        names = self.book_names
+        if names == self._all[:Q] and len(names) == Q:
+            return books
+        out = np.empty((len(names), R, N))
+        for p, name in enumerate(names):
+            if name == "long_short":
+                np.subtract(0.5 * books[Q - 1], 0.5 * books[0], out=out[p])
+            elif name == "short_long":
+                np.subtract(0.5 * books[0], 0.5 * books[Q - 1], out=out[p])
             else:
-                q = int(name[1:]) - 1
-                out[p] = np.where(bucket == q, w, 0.0)
+                out[p] = books[int(name[1:]) - 1]
         return out
 
 
