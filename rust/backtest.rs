@@ -665,15 +665,18 @@ pub fn positions_path(
             return Err(value_error!("trade rows must be strictly increasing rows within {rows:?}"));
         }
     }
-    const BLOCK: usize = 64;
+    // Wide blocks of assets (a few per thread): each row of a block is written as one long
+    // contiguous run, and each thread's state stays in cache.
+    let threads = rayon::current_num_threads().max(1);
+    let block = n.div_ceil(4 * threads).max(256);
     let len = rows.len();
     let mut out = Array2::<f64>::zeros((len, n));
     if len == 0 || n == 0 {
         return Ok(out);
     }
-    out.axis_chunks_iter_mut(Axis(1), BLOCK).into_par_iter().enumerate().for_each(|(b, mut block)| {
-        let lo = b * BLOCK;
-        let width = block.ncols();
+    out.axis_chunks_iter_mut(Axis(1), block).into_par_iter().enumerate().for_each(|(b, mut chunk)| {
+        let lo = b * block;
+        let width = chunk.ncols();
         let mut s = vec![0.0f64; width];
         let mut next = 0usize;
         let hi = (lo + width) as u32;
@@ -710,7 +713,7 @@ pub fn positions_path(
                 set(&mut s, next);
             }
             let d = denominators[l];
-            let mut row = block.row_mut(l);
+            let mut row = chunk.row_mut(l);
             match row.as_slice_mut() {
                 Some(out) => {
                     for (o, &x) in out.iter_mut().zip(&s) {
