@@ -253,6 +253,20 @@ def test_a_callable_sees_nothing_after_t_and_the_current_weights():
     np.testing.assert_allclose(same.weights_after, book.weights_after, rtol=1e-13, atol=1e-16)
 
 
+def test_lists_mappings_and_stacks_of_targets():
+    r, tradable, targets = _random_case(seed=8)
+    stack = ff.backtest_many(r, targets, rebalance=6)
+    listed = ff.backtest_many(r, list(targets), rebalance=6)
+    named = ff.backtest_many(r, {f"b{i}": t for i, t in enumerate(targets)}, rebalance=6)
+    assert stack.books == listed.books == [f"book_{i}" for i in range(4)]
+    assert named.books == ["b0", "b1", "b2", "b3"]
+    for a, b, c in zip(stack, listed, named):
+        np.testing.assert_array_equal(a.value, b.value)
+        np.testing.assert_array_equal(a.value, c.value)
+    one = ff.backtest(r[:3, :2], [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]], rebalance=1)  # nested lists
+    assert one.name == "portfolio" and one.value.shape == (3,)
+
+
 def test_callable_and_builtin_books_run_together():
     panel = ff.datasets.synthetic_universe(n_assets=60, n_days=140, seed=5)
     sig = ff.rolling_mean(panel["returns"], 20)

@@ -430,9 +430,11 @@ def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
 def _is_target_array(x: Any) -> bool:
     from ferrofactor._validate import _is_polars_frame
 
-    return isinstance(x, np.ndarray) or _is_polars_frame(x) or (
-        isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (list, tuple, np.ndarray))
-    )
+    if isinstance(x, np.ndarray) or _is_polars_frame(x):
+        return True
+    # nested lists of numbers (a (T, N) array written out), not a list of strategies
+    return (isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (list, tuple))
+            and len(x[0]) > 0 and isinstance(x[0][0], numbers.Real))
 
 
 def _check_targets(name: str, w: np.ndarray, rows: np.ndarray, env: _Env) -> None:
@@ -713,8 +715,8 @@ def backtest(
     >>> import numpy as np, ferrofactor as ff
     >>> r = np.array([[0.0, 0.0], [0.10, -0.10], [0.0, 0.20]])
     >>> res = ff.backtest(r, np.full((3, 2), 0.5), rebalance=[0], cost_bps=0)
-    >>> res.value.round(4).tolist()
-    [1.0, 1.0, 1.1]
+    >>> res.value.round(4).tolist()  # 0.5 each: 0.55 + 0.45, then 0.55 + 0.45 * 1.2
+    [1.0, 1.0, 1.09]
     """
     if not _single_book(strategy):
         names = strategy.book_names if isinstance(strategy, Strategy) else None
