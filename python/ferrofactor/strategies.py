@@ -329,14 +329,15 @@ class Quantile(_SignalStrategy):
         within = np.divide(x, np.take_along_axis(tot, cell, axis=1), out=np.zeros_like(x), where=member)
         w = within * np.take_along_axis(np.pad(W, ((0, 0), (0, 1))), g, axis=1)
         # one scatter of the members into their quantile books, then the spread books
-        books = np.zeros((Q, R, N))
+        names = self.book_names
+        direct = names[:Q] == self._all[:Q]  # the Q quantile books first, in order: no copy
+        out = np.zeros((len(names), R, N))
+        books = out[:Q] if direct else np.zeros((Q, R, N))
         rr, cc = np.nonzero(member)
         books[bucket[rr, cc], rr, cc] = w[rr, cc]
-        names = self.book_names
-        if names == self._all[:Q] and len(names) == Q:
-            return books
-        out = np.empty((len(names), R, N))
         for p, name in enumerate(names):
+            if direct and p < Q:
+                continue
             if name == "long_short":
                 np.subtract(0.5 * books[Q - 1], 0.5 * books[0], out=out[p])
             elif name == "short_long":
