@@ -223,6 +223,9 @@ struct Book<'a> {
     idx: Vec<u32>,
     val: Vec<f64>,
     slot: Vec<u32>,
+    sup: Vec<u32>,
+    nidx: Vec<u32>,
+    nval: Vec<f64>,
 }
 
 impl Book<'_> {
@@ -302,12 +305,11 @@ impl Book<'_> {
     }
 
     /// Trade the tradable assets (`ok[i]` = 1, else 0) to `w`; returns (cost, ½ traded money,
-    /// Σ positions, count). The held positions' sums run over the compact list; the targets'
-    /// sums in one light dense pass; the new positions, the traded amounts and the new compact
-    /// list in one dense pass (sums in four interleaved lanes).
+    /// Σ positions, count). One dense pass over the targets (their sums, and the tradable assets
+    /// with a non-zero target, compacted without branches); then a merge of the held assets and
+    /// those, in asset order: only assets held or targeted are touched.
     fn trade(&mut self, ok: &[f64], w: &[f64], costs: Costs) -> (f64, f64, f64, usize) {
         const L: usize = 4;
-        self.store();
         let zero_nan = |x: f64| if x.is_nan() { 0.0 } else { x };
         let lanes = |x: [f64; L]| (x[0] + x[1]) + (x[2] + x[3]);
         // tradable capital and the tradable held positions, long and short
@@ -316,25 +318,37 @@ impl Book<'_> {
         for (&i, &v) in self.idx.iter().zip(&self.val) {
             let p = v * ok[i as usize];
             a += p;
-            sv_long += p.max(0.0);
-            sv_short += (-p).max(0.0);
+            sv_long += if p > 0.0 { p } else { 0.0 };
+            sv_short += if p < 0.0 { -p } else { 0.0 };
         }
-        // |long| and |short| tradable targets
+        // |long| and |short| tradable targets, and where they are non-zero
         let n = self.pos.len();
-        let body = n - n % L;
+        let sup = &mut self.sup;
+        sup.resize(n + 1, 0);
+        let mut ns = 0usize;
         let (mut wl, mut ws) = ([0.0f64; L], [0.0f64; L]);
-        for (o4, w4) in ok[..body].chunks_exact(L).zip(w[..body].chunks_exact(L)) {
-            for k in 0..L {
-                let wi = zero_nan(w4[k]) * o4[k];
-                wl[k] += if wi > 0.0 { wi } else { 0.0 };
-                ws[k] += if wi < 0.0 { -wi } else { 0.0 };
-            }
+        let mut one = |i: usize, wl: &mut f64, ws: &mut f64| {
+            let wi = zero_nan(w[i]) * ok[i];
+            *wl += if wi > 0.0 { wi } else { 0.0 };
+            *ws += if wi < 0.0 { -wi } else { 0.0 };
+            sup[ns] = i as u32;
+            ns += (wi != 0.0) as usize;
+        };
+        let body = n - n % L;
+        for c in (0..body).step_by(L) {
+            let [l0, l1, l2, l3] = &mut wl;
+            let [s0, s1, s2, s3] = &mut ws;
+            one(c, l0, s0);
+            one(c + 1, l1, s1);
+            one(c + 2, l2, s2);
+            one(c + 3, l3, s3);
         }
         for i in body..n {
-            let wi = zero_nan(w[i]) * ok[i];
-            wl[0] += wi.max(0.0);
-            ws[0] += (-wi).max(0.0);
+            let [l0, ..] = &mut wl;
+            let [s0, ..] = &mut ws;
+            one(i, l0, s0);
         }
+        sup.truncate(ns);
         let (w_long, w_short) = (lanes(wl), lanes(ws));
         let a_pos = a.max(0.0);
         let bound = costs.rate
@@ -344,47 +358,50 @@ impl Book<'_> {
                 CostSide::Sell => sv_long + w_short * a_pos,
             };
         let avail = (a - bound).max(0.0);
-        // new positions (untradeable ones held), traded amounts, and the compact list
-        let Book { pos, idx, val, slot, .. } = self;
-        slot.resize(n, NONE);
-        idx.resize(n + 1, 0);
-        val.resize(n + 1, 0.0);
-        let (ix, vx, sl) = (&mut idx[..], &mut val[..], &mut slot[..n]);
-        let (mut bo, mut so, mut inv) = ([0.0f64; L], [0.0f64; L], [0.0f64; L]);
-        let mut len = 0usize;
-        let mut one = |i: usize, bo: &mut f64, so: &mut f64, inv: &mut f64| {
-            let old = pos[i];
-            let o = ok[i];
-            let new = if o != 0.0 { zero_nan(w[i]) * avail } else { old };
+        // merge held and targeted assets: new positions (untradeable ones held), trades
+        let Book { idx, val, slot, sup, nidx, nval, .. } = self;
+        nidx.clear();
+        nval.clear();
+        let (mut bought, mut sold, mut invested) = (0.0, 0.0, 0.0);
+        let (mut i, mut j) = (0usize, 0usize);
+        while i < idx.len() || j < sup.len() {
+            let ai = if i < idx.len() { idx[i] } else { u32::MAX };
+            let aj = if j < sup.len() { sup[j] } else { u32::MAX };
+            let asset = ai.min(aj);
+            let old = if ai == asset {
+                i += 1;
+                val[i - 1]
+            } else {
+                0.0
+            };
+            let target = if aj == asset {
+                j += 1;
+                zero_nan(w[asset as usize])
+            } else {
+                0.0
+            };
+            let o = ok[asset as usize];
+            let new = if o != 0.0 { target * avail } else { old };
             let d = new - old;
-            *bo += if d > 0.0 { d } else { 0.0 };
-            *so += if d < 0.0 { -d } else { 0.0 };
-            *inv += new * o;
-            pos[i] = new;
-            ix[len] = i as u32;
-            vx[len] = new;
-            let held = new != 0.0;
-            sl[i] = if held { len as u32 } else { NONE };
-            len += held as usize;
-        };
-        for c in (0..body).step_by(L) {
-            let [b0, b1, b2, b3] = &mut bo;
-            let [s0, s1, s2, s3] = &mut so;
-            let [v0, v1, v2, v3] = &mut inv;
-            one(c, b0, s0, v0);
-            one(c + 1, b1, s1, v1);
-            one(c + 2, b2, s2, v2);
-            one(c + 3, b3, s3, v3);
+            if d > 0.0 {
+                bought += d;
+            } else {
+                sold -= d;
+            }
+            invested += new * o;
+            if new != 0.0 {
+                nidx.push(asset);
+                nval.push(new);
+            }
         }
-        for i in body..n {
-            let [b0, ..] = &mut bo;
-            let [s0, ..] = &mut so;
-            let [v0, ..] = &mut inv;
-            one(i, b0, s0, v0);
+        for &k in idx.iter() {
+            slot[k as usize] = NONE;
         }
-        idx.truncate(len);
-        val.truncate(len);
-        let (bought, sold, invested) = (lanes(bo), lanes(so), lanes(inv));
+        for (k, &asset) in nidx.iter().enumerate() {
+            slot[asset as usize] = k as u32;
+        }
+        std::mem::swap(idx, nidx);
+        std::mem::swap(val, nval);
         let cost = costs.rate
             * match costs.side {
                 CostSide::Both => bought + sold,
@@ -481,6 +498,7 @@ fn walk(m: &Market, seg: &Segment, events: &[(usize, usize)], costs: Costs, len:
         ev = ev_end;
     }
     for b in books.iter_mut() {
+        b.pos.fill(0.0);
         b.store();
     }
 }
@@ -553,6 +571,9 @@ pub fn run(
             idx: Vec::new(),
             val: Vec::new(),
             slot: Vec::new(),
+            sup: Vec::new(),
+            nidx: Vec::new(),
+            nval: Vec::new(),
         })
         .collect();
     // One group of books per thread: each thread reads each row of returns once for its books.
@@ -961,6 +982,7 @@ mod tests {
             1.0,
         );
         // day 1: 0.55, 0.6; day 2: 0.55, delisted 0.6 * 0.5 = 0.3 to cash; day 3: 0.605.
+        assert!(close(run.pos[0], 0.605) && run.pos[1] == 0.0, "the dense state out has the delisting");
         assert!(close(run.get(0, DELISTED, 2), 0.3));
         assert!(close(run.get(0, VALUE, 2), 0.85));
         assert!(close(run.get(0, VALUE, 3), 0.605 + 0.3));
@@ -992,6 +1014,16 @@ mod tests {
         assert!(close(pos[0], 0.495 * 1.1) && close(pos[1], 0.495 * 0.9));
         assert_eq!(snaps[0].nnz, vec![2, 2]);
         assert!(close(snaps[0].val[2], 0.495 * 1.1));
+    }
+
+    #[test]
+    fn assets_sold_out_are_zero_in_the_state() {
+        let returns = [0.0; 6];
+        let targets = [0.5, 0.5, 0.0, 1.0];
+        let run = simulate(&returns, None, 3, 2, &[-1, -1], &[0.0, 0.0], &[0, 2], &targets, 1, Costs { rate: 0.0, side: CostSide::Both }, 1.0);
+        assert_eq!(run.pos[0], 0.0);
+        assert!(close(run.pos[1], 1.0));
+        assert_eq!(run.snaps[0].nnz, vec![2, 1]);
     }
 
     #[test]
