@@ -305,16 +305,17 @@ def panel_from_long(row_dates, row_assets, values):
     return np.array(dates, dtype="datetime64[D]"), np.array(assets, dtype=str), out
 
 
-def point_in_time(rec_assets, rec_report_dates, rec_values, dates, assets, lag=1, max_staleness=365):
+def point_in_time(rec_assets, rec_report_dates, rec_values, dates, assets, report_lag_days=1, max_staleness=365):
     """Point-in-time values by brute force (oracle for ``read_fundamentals``).
 
-    For every panel date d and asset a: among a's records with ``report_date + lag <= d``, take
-    the one with the latest ``report_date``; show its value if ``d - (report_date + lag) <=
+    For every panel date d and asset a: among a's records with ``report_date + report_lag_days <=
+    d``, take the one with the latest ``report_date``; show its value if ``d - (report_date +
+    report_lag_days) <=
     max_staleness`` (None: no limit), else NaN.
     """
     dates = np.asarray(dates, dtype="datetime64[D]")
     rec_assets = [str(a) for a in rec_assets]
-    avail = np.asarray(rec_report_dates, dtype="datetime64[D]") + np.timedelta64(lag, "D")
+    avail = np.asarray(rec_report_dates, dtype="datetime64[D]") + np.timedelta64(report_lag_days, "D")
     out = np.full((len(dates), len(assets)), np.nan)
     for j, a in enumerate(assets):
         mine = [r for r in range(len(rec_assets)) if rec_assets[r] == a]
@@ -998,6 +999,62 @@ def backtest(returns, targets, trade_rows, target_rows=None, tradable=None, deli
         out["weights_before"], out["weights_after"] = wb, wa
     return out
 
+def attribute(weights, returns, styles, industry, market, n_industries, factor_returns, lag,
+              benchmark=None):
+    """Plain per-date attribution with a dense one-hot exposure matrix (oracle and benchmark
+    baseline of :func:`ferrofactor.attribute`).
+
+    Per date t with a = w_t − b_t (NaN = 0) and B = [1, one-hot(industry), styles] of row t − lag:
+    an asset is covered when t ≥ lag, its styles are finite and every factor it loads on
+    (nonzero B) has a finite return at t. Returns a dict with exposures and contributions (T, K),
+    specific, unexplained and gross (T,). A held asset with a missing return raises ValueError.
+    """
+    w = np.nan_to_num(np.asarray(weights, dtype=float))
+    if benchmark is not None:
+        w = w - np.nan_to_num(np.asarray(benchmark, dtype=float))
+    r = np.asarray(returns, dtype=float)
+    f_all = np.asarray(factor_returns, dtype=float)
+    T, N = w.shape
+    ks = 0 if styles is None else styles.shape[2]
+    g = n_industries if industry is not None else 0
+    m = int(market)
+    K = m + g + ks
+    out = {name: np.zeros((T, K)) for name in ("exposures", "contributions")}
+    for name in ("specific", "unexplained", "gross"):
+        out[name] = np.zeros(T)
+    for t in range(T):
+        a = w[t]
+        held = a != 0
+        if np.any(held & ~np.isfinite(r[t])):
+            raise ValueError(f"held asset with a missing return on date {t}")
+        rt = np.where(held, r[t], 0.0)
+        out["gross"][t] = a @ rt
+        if t < lag:
+            out["unexplained"][t] = a @ rt
+            continue
+        s = t - lag
+        B = np.zeros((N, K))
+        if market:
+            B[:, 0] = 1.0
+        if industry is not None:
+            rows = np.flatnonzero(industry[s] >= 0)
+            B[rows, m + industry[s][rows]] = 1.0
+        if ks:
+            B[:, m + g:] = styles[s]
+        f = f_all[t]
+        finite_b = np.all(np.isfinite(B), axis=1)
+        needs = (B != 0) & ~np.isfinite(f)[None, :]
+        covered = finite_b & ~np.any(needs & finite_b[:, None], axis=1)
+        Bc = np.where(covered[:, None], B, 0.0)
+        Bc = np.nan_to_num(Bc)
+        x = Bc.T @ a
+        out["exposures"][t] = x
+        out["contributions"][t] = np.where(x == 0, 0.0, x * np.where(np.isfinite(f), f, 0.0))
+        fz = np.where(np.isfinite(f), f, 0.0)
+        u = np.where(covered, rt - Bc @ fz, 0.0)
+        out["specific"][t] = a @ u
+        out["unexplained"][t] = a[~covered] @ rt[~covered]
+    return out
 # --- portfolio construction ---
 
 

@@ -31,6 +31,7 @@ from ferrofactor.io import (
     read_universe,
     returns_from_prices,
 )
+from ferrofactor._validate import check_int
 from ferrofactor.panel import Panel
 
 __all__ = ["SyntheticTruth", "load_sample", "synthetic_universe", "write_sample"]
@@ -110,10 +111,11 @@ class SyntheticTruth:
 
 
 def _check_int(name: str, x: object, lo: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+    """A seed: any integer from ``lo`` to 2**63 - 1 (numpy's generators take that range)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {x!r}")
-    if x < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {x}")
+    if not lo <= int(x) < 2**63:
+        raise ValueError(f"{name} must be in [{lo}, 2**63), got {x}")
     return int(x)
 
 
@@ -203,10 +205,12 @@ def synthetic_universe(
     suspension is NaN); about 2 % of assets change industry once; quarterly reports 20–75 days
     after the quarter end; ~0.5 % of volumes and ~1 % of fundamental values missing.
     """
-    N = _check_int("n_assets", n_assets, 1)
-    T = _check_int("n_days", n_days, 2)
-    G = _check_int("n_industries", n_industries, 1)
-    K = _check_int("n_styles", n_styles, 0)
+    N = check_int("n_assets", n_assets, 1, 1_000_000)
+    T = check_int("n_days", n_days, 2, 100_000)
+    G = check_int("n_industries", n_industries, 1, 10_000)
+    K = check_int("n_styles", n_styles, 0, 1_000)
+    if N * T > 2_000_000_000:
+        raise ValueError(f"n_assets × n_days = {N * T} cells is beyond what fits in memory here (at most 2e9)")
     seed = _check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
 

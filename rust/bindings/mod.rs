@@ -26,14 +26,17 @@ use pyo3::prelude::*;
 use crate::error::Error;
 use crate::parallel;
 
+mod attribution;
 mod backtest;
 mod clean;
 mod codes;
+mod evaluate;
 mod exposures;
 mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod timeseries;
 mod validation;
 
 /// Register every `_core` function.
@@ -50,6 +53,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     panel::register(m)?;
     risk::register(m)?;
     backtest::register(m)?;
+    timeseries::register(m)?;
+    attribution::register(m)?;
+    evaluate::register(m)?;
     validation::register(m)?;
     Ok(())
 }
