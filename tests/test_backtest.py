@@ -380,7 +380,8 @@ def test_before_the_first_rebalance_the_book_is_cash():
     assert res.returns[:4].tolist() == [0.0] * 4
     assert res.value[4] < 2.0  # the buying cost
     m = res.metrics()
-    assert m["metric"].to_list() == ["annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown"]
+    assert m.n_periods == 6  # from the first invested rebalance (row 4) on
+    assert m.series_names == ["portfolio"]
 
 
 def test_metrics_match_empyrical():
@@ -392,11 +393,15 @@ def test_metrics_match_empyrical():
     first = int(res.trade_rows[0])
     assert res.n_holdings[first] > 0
     rr = pd.Series(res.returns[first:])
-    m = dict(zip(*res.metrics().to_dict(as_series=False).values()))
+    ms = res.metrics()
+    m = {k: float(getattr(ms, k)[0]) for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
     assert m["annual_return"] == pytest.approx(empyrical.annual_return(rr), rel=1e-10)
     assert m["annual_volatility"] == pytest.approx(empyrical.annual_volatility(rr), rel=1e-10)
     assert m["sharpe_ratio"] == pytest.approx(empyrical.sharpe_ratio(rr), rel=1e-10)
     assert m["max_drawdown"] == pytest.approx(empyrical.max_drawdown(rr), rel=1e-10)
+    # turnover and costs: their means per date from the first invested rebalance on
+    assert ms.average_turnover[0] == pytest.approx(np.mean(res.turnover[first:]), rel=1e-12)
+    assert ms.average_cost[0] == pytest.approx(np.mean(res.costs[first:] / res.value_before[first:]), rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,7 +424,9 @@ def test_result_frames_and_summary():
     text = str(one.summary())
     assert "long_short" in text and "Sharpe ratio" in text
     assert "Q3" in str(books.summary())
-    assert books.metrics()["book"].to_list() == books.books
+    bm = books.metrics()
+    assert bm.series_names == books.books
+    assert bm.sharpe_ratio[books.books.index("long_short")] == one.metrics().sharpe_ratio[0]
     assert one.trade_dates.dtype.kind == "M"
     with pytest.raises(KeyError, match="no book"):
         books["Q9"]

@@ -50,7 +50,7 @@ def test_quantile_buckets_follow_pandas_qcut_for_every_size():
 
 
 def test_quantile_books_match_alphalens_quantize_factor():
-    alphalens = pytest.importorskip("alphalens")
+    pytest.importorskip("alphalens")
     from alphalens.utils import quantize_factor
 
     sig, r, _, _ = _case()
@@ -77,7 +77,7 @@ def test_quantile_books_match_alphalens_quantize_factor():
 
 
 def test_seed003_industry_weighting():
-    alphalens = pytest.importorskip("alphalens")
+    pytest.importorskip("alphalens")
     from alphalens.utils import quantize_factor
 
     sig, r, industry, cap = _case(N=120, G=5, seed=1)

@@ -76,6 +76,7 @@ from ferrofactor._validate import (
     date_position,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.metrics import MetricsSummary
 from ferrofactor.results import Result, Summary, readonly
 from ferrofactor.strategies import Strategy, _as_bool_field
 
@@ -749,23 +750,6 @@ def _single_book(strategy: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _basic_metrics(returns: np.ndarray, periods_per_year: int) -> dict[str, float]:
-    """Annual return (geometric), annual volatility (ddof=1), Sharpe (no risk-free rate) and
-    maximum drawdown, with empyrical's definitions."""
-    r = returns[np.isfinite(returns)]
-    n = r.size
-    if n == 0:
-        return {k: float("nan") for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
-    growth = np.cumprod(1.0 + r)
-    ann = float(growth[-1] ** (periods_per_year / n) - 1.0)
-    sd = float(np.std(r, ddof=1)) if n > 1 else float("nan")
-    vol = sd * np.sqrt(periods_per_year)
-    sharpe = float(np.mean(r) / sd * np.sqrt(periods_per_year)) if n > 1 and sd > 0 else float("nan")
-    peak = np.maximum.accumulate(np.r_[1.0, growth])
-    mdd = float(np.min(np.r_[1.0, growth] / peak - 1.0))
-    return {"annual_return": ann, "annual_volatility": vol, "sharpe_ratio": sharpe, "max_drawdown": mdd}
-
-
 class BacktestResult(Result):
     """One book's backtest (see :mod:`ferrofactor.backtest` for the timeline and identities).
 
@@ -920,26 +904,53 @@ class BacktestResult(Result):
         """Net returns from the first rebalance that buys anything on (before it: only cash)."""
         return self._returns[self._first_invested():]
 
-    def metrics(self, periods_per_year: int = PERIODS_PER_YEAR) -> pl.DataFrame:
+    def metrics(self, *, benchmark: Any = None, risk_free: Any = None,
+                periods_per_year: float = PERIODS_PER_YEAR) -> MetricsSummary:
         """Performance statistics of the net returns from the first rebalance that buys anything.
 
-        ``ff.metrics.summary`` when that module is available; until then annual return
-        (geometric), annual volatility (ddof=1), Sharpe ratio (no risk-free rate) and maximum
-        drawdown, with empyrical's definitions. A frame of (metric, value).
+        :func:`ferrofactor.metrics.summary` (empyrical's definitions) over the book's net returns
+        from its first invested rebalance on, with the dates (monthly win rate), the turnover and
+        the costs as a fraction of the value before trading (their means per date).
+
+        Parameters
+        ----------
+        benchmark : array_like (T,), optional
+            Benchmark returns over the backtest's dates (information ratio, tracking error).
+        risk_free : float or array_like (T,), optional
+            Per-date risk-free rate over the backtest's dates (Sharpe ratio).
+        periods_per_year : float, default 252
+
+        Returns
+        -------
+        MetricsSummary
+            One series, named after the book.
         """
-        r = self._invested_returns()
-        try:
-            from ferrofactor import metrics as _metrics  # issue 11
-        except ImportError:
-            _metrics = None
-        if _metrics is not None and hasattr(_metrics, "summary"):  # pragma: no cover - issue 11
-            out = _metrics.summary(r, periods_per_year=periods_per_year)
-            return out if isinstance(out, pl.DataFrame) else out.to_polars()
-        m = _basic_metrics(r, periods_per_year)
-        return pl.DataFrame({"metric": list(m), "value": list(m.values())})
+        from ferrofactor import metrics as _metrics
+
+        T = len(self._returns)
+        first = self._first_invested()
+
+        def tail(name: str, x: Any) -> Any:
+            if x is None or isinstance(x, numbers.Real):
+                return x
+            a = np.asarray(x, dtype=float)
+            if a.shape != (T,):
+                raise ValueError(f"{name} must have shape ({T},) (the backtest's dates), got {a.shape}")
+            return a[first:]
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost_rate = np.where(self._value_before > 0, self._costs / self._value_before, np.nan)
+        out = _metrics.summary(
+            self._returns[first:].reshape(-1, 1),
+            dates=None if self._dates is None else self._dates[first:],
+            benchmark=tail("benchmark", benchmark), risk_free=tail("risk_free", risk_free),
+            turnover=self._turnover[first:], costs=cost_rate[first:], periods_per_year=periods_per_year,
+        )
+        return MetricsSummary(dict(out._values), [self.name], out.periods_per_year, out.n_periods)
 
     def summary(self) -> Summary:
-        m = _basic_metrics(self._invested_returns(), PERIODS_PER_YEAR)
+        ms = self.metrics()
+        m = {k: float(getattr(ms, k)[0]) for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
         trades = self._traded
         rows = [
             ("final value", float(self._value[-1]) if self._value.size else np.nan),
@@ -1066,10 +1077,15 @@ class BacktestBooks(Result):
             return self._results[int(key)]
         raise TypeError(f"books are indexed by name or position, got {key!r}")
 
-    def metrics(self, periods_per_year: int = PERIODS_PER_YEAR) -> pl.DataFrame:
-        """The basic statistics of every book: one row per book."""
-        rows = [_basic_metrics(r._invested_returns(), periods_per_year) for r in self._results]
-        return pl.DataFrame({"book": self._names, **{k: [m[k] for m in rows] for k in rows[0]}}) if rows else pl.DataFrame()
+    def metrics(self, *, benchmark: Any = None, risk_free: Any = None,
+                periods_per_year: float = PERIODS_PER_YEAR) -> MetricsSummary:
+        """:meth:`BacktestResult.metrics` of every book: one series per book (each from its own
+        first invested rebalance on)."""
+        parts = [r.metrics(benchmark=benchmark, risk_free=risk_free, periods_per_year=periods_per_year)
+                 for r in self._results]
+        keys = [k for k in parts[0]._values if parts[0]._values[k] is not None] if parts else []
+        values = {k: np.concatenate([p._values[k] for p in parts]) for k in keys}
+        return MetricsSummary(values, list(self._names), periods_per_year, self._value.shape[0])
 
     def alerts(self, **thresholds: Any) -> pl.DataFrame:
         """The alerts of every book (:meth:`BacktestResult.alerts`), one frame."""
@@ -1078,7 +1094,7 @@ class BacktestBooks(Result):
         return monitor.concat([r.alerts(**thresholds) for r in self._results])
 
     def summary(self) -> Summary:
-        m = self.metrics()
+        m = self.metrics().to_polars().rename({"series": "book"})
         extra = pl.DataFrame({
             "mean_turnover": [float(np.mean(r.turnover[r.traded])) if r.traded.any() else np.nan for r in self],
             "total_costs": [float(r.costs.sum()) for r in self],
