@@ -39,6 +39,9 @@ __all__ = [
     "risk_forecast_volatility",
     "risk_bias_paths",
     "risk_min_variance",
+    "backtest_run",
+    "backtest_positions",
+    "backtest_scan",
     "time_series_regress",
     "attribute",
     "evaluate_forward_returns",
@@ -236,6 +239,41 @@ def risk_min_variance(
     specific_var: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
 
+# --- backtest (python/ferrofactor/backtest.py) ---
+
+def backtest_run(
+    returns: npt.NDArray[np.float64],
+    tradable: npt.NDArray[np.bool_] | None,
+    delist_row: npt.NDArray[np.int64],
+    delist_return: npt.NDArray[np.float64],
+    rows_start: int,
+    rows_end: int,
+    fresh: bool,
+    trade_rows: npt.NDArray[np.int64],
+    target_rows: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float64],
+    cost_rate: float,
+    cost_side: str,
+    positions: npt.NDArray[np.float64],
+    cash: npt.NDArray[np.float64],
+    series: npt.NDArray[np.float64],
+    offset: int,
+    hold: npt.NDArray[np.bool_] | None = None,
+) -> list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.uint64]]]: ...
+def backtest_positions(
+    returns: npt.NDArray[np.float64],
+    delist_row: npt.NDArray[np.int64],
+    delist_return: npt.NDArray[np.float64],
+    rows_start: int,
+    rows_end: int,
+    trade_rows: npt.NDArray[np.int64],
+    idx: npt.NDArray[np.uint32],
+    val: npt.NDArray[np.float64],
+    nnz: npt.NDArray[np.uint64],
+    denominators: npt.NDArray[np.float64],
+    side: str,
+) -> npt.NDArray[np.float64]: ...
+def backtest_scan(returns: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], int, float]: ...
 # --- time-series regressions (python/ferrofactor/timeseries.py) and attribution ---
 def time_series_regress(
     y: npt.NDArray[np.float64],

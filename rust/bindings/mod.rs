@@ -27,6 +27,7 @@ use crate::error::Error;
 use crate::parallel;
 
 mod attribution;
+mod backtest;
 mod clean;
 mod codes;
 mod evaluate;
@@ -51,6 +52,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    backtest::register(m)?;
     timeseries::register(m)?;
     attribution::register(m)?;
     evaluate::register(m)?;
