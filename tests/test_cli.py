@@ -122,8 +122,15 @@ def library_run(panel, vra_half_life=None):
     opt = ff.optimize(alpha, risk, date=t, risk_aversion=10.0, max_weight=0.02,
                       tcost=ff.TransactionCost(linear_bps=5.0))
     books["optimized"] = opt.weights
+    # backtest.rebalance = "monthly", backtest.cost_bps = 5; the books of the documented defaults
+    S = ff.strategies
+    bt = ff.backtest_many(panel, {
+        "market": S.TopN(score, fraction=1.0, cap=panel["market_cap"], weighting="cap", name="market"),
+        "top": S.TopN(score, fraction=0.1, name="top"),
+        "quantile": S.TopN(score, fraction=0.1, long_short=True, name="quantile")},
+        rebalance="monthly", cost_bps=5.0)
     return dict(ex=ex, res=res, fm=fm, risk=risk, bias=bias, mv_bias=mv_bias, books=books, t=t,
-                n_mv=int(after.sum()), ev=ev)
+                n_mv=int(after.sum()), ev=ev, bt=bt, score=score)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +151,8 @@ def test_demo_exits_0_and_writes_the_report_and_every_output(demo):
     assert files == sorted(["report.html", "summary.json", "factor_returns.parquet", "fama_macbeth.parquet",
                             "exposures.parquet", "specific_risk.parquet", "factor_volatility.parquet",
                             "bias_test.parquet", "minimum_variance.parquet", "signal_ic.parquet",
-                            "signal_evaluation.parquet", "quantile_returns.parquet", "weights.parquet",
+                            "signal_evaluation.parquet", "quantile_returns.parquet", "backtest_value.parquet",
+                            "backtest_returns.parquet", "attribution.parquet", "alerts.parquet", "weights.parquet",
                             "risk_decomposition.parquet"])
     # nothing else is left beside the output directory (the temporary directory is gone)
     assert os.listdir(run.out.parent) == ["report"]
@@ -153,7 +161,7 @@ def test_demo_exits_0_and_writes_the_report_and_every_output(demo):
     assert summary["status"] == "ok" and summary["exit_code"] == 0
     assert [s["name"] for s in summary["stages"]] == [
         "synthetic universe", "exposures", "factor model", "risk model", "risk validation", "signal",
-        "signal evaluation", "portfolios", "report"]
+        "signal evaluation", "portfolios", "backtest", "report"]
     assert all(s["status"] == "done" and s["wall_s"] >= 0 and s["cpu_s"] >= 0 for s in summary["stages"])
     assert summary["skipped"] == []
     assert summary["summary"]["data"]["assets"] == panel.shape[1]
@@ -233,7 +241,7 @@ def test_demo_report_numbers_equal_the_library(demo):
     assert tr["market"] == np.corrcoef(est[ok], tru[ok])[0, 1]
     assert tr["market"] > 0.9
     # every plot embedded as a data: image (nothing fetched from anywhere)
-    assert len(rep.images) == 4 + 2 + 1 + 2 * 3
+    assert len(rep.images) == 4 + 2 + 1 + 2 * 3 + 1
     assert all(src.startswith("data:image/svg+xml;base64,") for src in rep.images)
     text = (run.out / "report.html").read_text()
     assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
@@ -276,6 +284,50 @@ def test_demo_signal_evaluation_equals_the_library(demo):
     s = json.loads((out / "summary.json").read_text())["summary"]["signal_evaluation"]
     assert s["horizons"] == [1, 5, 21]
     assert s["ic_mean"] == ev.ic_mean.tolist() and s["residual_ic_mean"] == ev.residual.ic_mean.tolist()
+
+
+def test_demo_backtest_attribution_and_alerts_equal_the_library(demo):
+    """The backtest outputs equal ``ff.backtest_many`` on the same signal; the report's
+    statistics are the textbook ones computed here from the net returns (numpy); the attribution
+    of the long-short book adds up to that book's net returns on every date (two modules'
+    accounting against each other) and equals ``ff.attribute`` on the held weights."""
+    run, panel, lib = demo
+    bt, out = lib["bt"], run.out
+    assert bt.books == ["market", "top", "quantile"]
+    assert pl.read_parquet(out / "backtest_value.parquet").equals(bt.to_polars("value"))
+    assert pl.read_parquet(out / "backtest_returns.parquet").equals(bt.to_polars("returns"))
+    assert pl.read_parquet(out / "alerts.parquet").equals(bt.alerts())
+    rep = read_report(out / "report.html")
+    perf = rep.tables["backtest-performance"]
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    for name in bt.books:
+        b = bt[name]
+        first = int(np.argmax(b.traded & (b.n_holdings > 0)))  # the first rebalance that buys
+        r = b.returns[first:]
+        sharpe = r.mean() / r.std(ddof=1) * np.sqrt(252)
+        assert column(perf, "sharpe_ratio")[name] == pytest.approx(sharpe, rel=1e-10)
+        value = np.cumprod(1 + r)
+        mdd = (value / np.maximum.accumulate(np.r_[1.0, value])[1:] - 1).min()
+        assert column(perf, "max_drawdown")[name] == pytest.approx(mdd, rel=1e-10)
+        assert column(perf, "total_costs")[name] == pytest.approx(b.costs.sum(), rel=1e-12)
+        assert summary["backtest"][name]["final_value"] == b.value[-1]
+    q = bt["quantile"]
+    att = pl.read_parquet(out / "attribution.parquet")
+    np.testing.assert_allclose(att["total"].to_numpy(), q.returns, rtol=0, atol=1e-14)
+    w = np.zeros(q.weights_after.shape)
+    w[1:] = q.weights_after[:-1]  # held over t: the weights after the trade at t−1
+    r = panel["returns"]
+    r = np.where((w != 0) & ~np.isfinite(r), 0.0, r)  # a held asset without a return earns 0
+    want = ff.attribute(w, lib["res"], returns=r, costs=q.costs / np.r_[1.0, q.value[:-1]])
+    assert att.equals(want.to_polars("contributions").join(want.to_polars("returns"), on="date"))
+    total = column(rep.tables["attribution"], "annual_contribution")["total"]
+    assert total == pytest.approx(q.returns.mean() * 252, rel=1e-10)
+    n_alerts = bt.alerts().height
+    assert summary["alerts"] == n_alerts > 0
+    assert len(rep.tables["alerts"]) == 1 + min(20, n_alerts)  # header + the latest 20
+    counts = rep.tables["alerts-count"]
+    j = [c[0] for c in counts[0]].index("alerts")
+    assert sum(int(row[j][1]) for row in counts[1:]) == n_alerts
 
 
 # ---------------------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ def test_values_out_of_range_and_bad_choices(sample):
         "[signal]\nhorizons = [1, 5, 1]\n": "signal.horizons: must be distinct, got [1, 5, 1]",
         "[signal]\nhorizons = [0, 5]\n": "signal.horizons[0]: must be >= 1, got 0",
         "[signal]\nquantiles = 1\n": "signal.quantiles: must be >= 2, got 1",
+        "[backtest]\nrebalance = \"quarterly\"\n":
+            "backtest.rebalance: must be one of ['daily', 'weekly', 'monthly'], got 'quarterly'",
     }
     for text, msg in cases.items():
         assert one(errors_of(sample, DATA + text)) == msg

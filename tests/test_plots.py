@@ -180,3 +180,23 @@ def test_without_matplotlib_plot_says_how_to_install_it(fitted, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'ferrofactor\[plot\]'"):
         res.plot()
+
+
+def test_backtest_figure_draws_value_and_drawdown(fitted):
+    """The report's backtest figure: each book's value over its initial value and its drawdown
+    from the running maximum (pandas' cummax), in percent."""
+    panel = fitted[0]
+    sig = ff.combined_score(fitted[1])
+    books = ff.backtest_many(panel, {"top": ff.strategies.TopN(sig, fraction=0.2),
+                                     "ls": ff.strategies.TopN(sig, fraction=0.2, long_short=True)},
+                             rebalance="monthly", cost_bps=10.0, initial_value=2.0)
+    fig = plotting.backtest_figure(books)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    top, bottom = (_lines(ax) for ax in fig.axes)
+    assert set(top) == set(bottom) == {"top", "ls"}
+    for j, name in enumerate(books.books):
+        v = pd.Series(books.value[:, j])
+        np.testing.assert_allclose(top[name].get_ydata(), v / 2.0, rtol=1e-15)
+        np.testing.assert_allclose(bottom[name].get_ydata(), 100 * (v / v.cummax() - 1), rtol=1e-12, atol=1e-13)
+        np.testing.assert_array_equal(top[name].get_xdata(), books.dates)
+    assert (bottom["ls"].get_ydata() <= 0).all()

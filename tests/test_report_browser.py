@@ -84,14 +84,14 @@ def test_report_in_headless_chromium(demo_run, browser):
         return {src: img.src.slice(0, 40), ok: img.complete && img.naturalWidth > 0 && img.naturalHeight > 0,
                 w: img.naturalWidth, h: img.naturalHeight};
     }))""")
-    assert len(images) == 13
+    assert len(images) == 14
     assert all(i["ok"] for i in images), [i for i in images if not i["ok"]]
     # every image is laid out with a visible size
     sizes = page.evaluate("Array.from(document.images).map(i => [i.clientWidth, i.clientHeight])")
     assert all(w > 100 and h > 100 for w, h in sizes), sizes
 
     sections = page.evaluate("Array.from(document.querySelectorAll('main > section')).map(s => s.id)")
-    assert sections == ["data", "factor-returns", "risk", "signal", "portfolios", "run"]
+    assert sections == ["data", "factor-returns", "risk", "signal", "portfolios", "backtest", "alerts", "run"]
     nav = page.evaluate("Array.from(document.querySelectorAll('nav a')).map(a => a.getAttribute('href'))")
     assert nav == [f"#{s}" for s in sections]
     assert page.title() == "ferrofactor demo: synthetic universe"

@@ -157,6 +157,12 @@ def _summary_rows(res: Any, out_dir: str | None) -> list[tuple[str, str]]:
     if "portfolios" in s:
         rows.append(("portfolios", ", ".join(f"{k} {v['volatility_annualized']:.1%}" for k, v in s["portfolios"].items())
                      + " ex-ante vol a year"))
+    if "backtest" in s:
+        rows.append(("backtest", "; ".join(
+            f"{k} {'nan' if v['annual_return'] is None else format(v['annual_return'], '.1%')} a year, Sharpe "
+            f"{'nan' if v['sharpe_ratio'] is None else format(v['sharpe_ratio'], '.2f')}" for k, v in s["backtest"].items())))
+    if "alerts" in s:
+        rows.append(("alerts", f"{s['alerts']} (see the report)"))
     for k, v in res.skipped:
         rows.append((f"skipped: {k}", v))
     if out_dir:
@@ -366,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", parents=[common, threads], help="run the pipeline on your data (CONFIG.toml)",
                        description="Load your data, build exposures, the factor and risk models, validate the "
-                                   "risk model, evaluate the signal, build portfolios and write the report. Every setting of "
+                                   "risk model, evaluate the signal, build portfolios, backtest them with costs and write the report. "
+                                   "Every setting of "
                                    "CONFIG.toml is listed by `ferrofactor config` (see examples/config.toml).")
     r.add_argument("config", metavar="CONFIG.toml")
     r.add_argument("--out", metavar="DIR", help="output directory (default: the config's report.out)")

@@ -237,6 +237,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                               lo=0.0, lo_open=True, hi=1.0),
         "cost_bps": Setting("float", 5.0, "Linear transaction cost (bps of the trade) in the optimiser.", lo=0.0),
     },
+    "backtest": {
+        "enabled": Setting("bool", True, "Backtest the signal with costs (ferrofactor.backtest_many): the "
+                           "cap-weighted market (every asset with a signal), the top portfolio.percentile of the "
+                           "signal long-only and the long-short quantile book (+0.5/n, −0.5/n); the long-short "
+                           "book's returns attributed to the factors (ferrofactor.attribute); monitoring alerts."),
+        "rebalance": Setting("str", "monthly", "When the books trade (at the close of the first trading date of "
+                             "each week or month, or every date).", choices=("daily", "weekly", "monthly")),
+        "cost_bps": Setting("float", 5.0, "Transaction cost (bps of the traded value, on buys and sells).",
+                            lo=0.0, hi=9_999.0),
+    },
     "report": {
         "title": Setting("str", "ferrofactor report", "Title of the HTML report."),
         "out": Setting("str", "ferrofactor-report", "Output directory (relative to this file); --out "

@@ -22,10 +22,17 @@ portfolios          on ``portfolio.date``: the cap-weighted market, the long-sho
                     portfolio (:func:`ferrofactor.quantile_portfolio`) and the optimised
                     long-only portfolio (:func:`ferrofactor.optimize`, alpha = ic × specific
                     volatility × signal), each with its risk decomposition
+backtest            :func:`ferrofactor.backtest_many` of the signal's books through time (the
+                    cap-weighted market, the top ``portfolio.percentile`` long-only, the long-short
+                    quantile book) with ``backtest.cost_bps`` costs, rebalanced ``backtest.rebalance``;
+                    :func:`ferrofactor.attribute` of the long-short book's net returns to the
+                    factor model; the books' monitoring alerts (:mod:`ferrofactor.monitor`);
+                    ``backtest.enabled = false`` leaves this stage out
 ==================  ==============================================================================
 
 Time: the portfolios of date ``t`` use the signal and the risk model of row ``t`` (known at the
-close of ``t``); they would trade at that close.
+close of ``t``); they would trade at that close. In the backtest a book trades at the close of a
+rebalance date ``t`` to targets from the signal of ``t`` and earns the returns from ``t+1`` on.
 
 A stage that cannot run in this environment (cvxpy missing for the optimiser) is *skipped* with
 its reason, recorded in :attr:`RunResult.skipped`; any other error stops the run
@@ -123,6 +130,9 @@ class RunResult:
     evaluation: Any = None
     portfolio_date: Any = None
     books: dict[str, Book] = field(default_factory=dict)
+    backtest: Any = None
+    attribution: Any = None
+    alerts: Any = None
     truth: Any = None
     stages: list[StageRecord] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -180,6 +190,20 @@ class RunResult:
                        **({"status": bk.optimization.status} if bk.optimization is not None else {})}
                 for name, bk in self.books.items()
             }
+        if self.backtest is not None:
+            m = self.backtest.metrics()
+            out["backtest"] = {
+                name: {"annual_return": _f(m.annual_return[i]), "annual_volatility": _f(m.annual_volatility[i]),
+                       "sharpe_ratio": _f(m.sharpe_ratio[i]), "max_drawdown": _f(m.max_drawdown[i]),
+                       "total_costs": _f(self.backtest[name].costs.sum()),
+                       "final_value": _f(self.backtest[name].value[-1])}
+                for i, name in enumerate(self.backtest.books)
+            }
+        if self.attribution is not None:
+            a = self.attribution
+            out["attribution"] = {"book": "quantile", "cumulative_return": _f(a.cumulative_return[-1])}
+        if self.alerts is not None:
+            out["alerts"] = int(self.alerts.height)
         if self.truth is not None:
             out["truth"] = {"market_corr": _f(self.truth["market"])} if "market" in self.truth else {}
         return out
@@ -364,6 +388,14 @@ def run_pipeline(
         st.note = ", ".join(f"{b.name} {b.decomposition.total_vol:.1%}" for b in res.books.values()) + " vol a year"
         if skipped:
             st.note += f"; optimised portfolio skipped: {skipped}"
+
+    # -- backtest, attribution, alerts -----------------------------------------------------
+    if cfg["backtest"]["enabled"]:
+        with run.stage("backtest") as st:
+            _backtest(res, cfg)
+            m = res.backtest.metrics()
+            st.note = ", ".join(f"{n} {m.annual_return[i]:.1%} a year (Sharpe {m.sharpe_ratio[i]:.2f})"
+                                for i, n in enumerate(res.backtest.books)) + f"; {res.alerts.height} alerts"
     return res
 
 
@@ -509,6 +541,43 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
                      f"α = {p['ic']:g} × specific volatility × signal."))
     reporter.advance()
     return ""
+
+
+def backtest_strategies(signal: np.ndarray, cap: np.ndarray, percentile: float) -> dict[str, Any]:
+    """The backtest's books: the cap-weighted market (every asset with a signal), the top
+    ``percentile`` of the signal long-only (equal weights) and the long-short quantile book
+    (+0.5/n on the top, −0.5/n on the bottom ``percentile``, as the portfolio of that name)."""
+    from ferrofactor import strategies as S
+
+    return {"market": S.TopN(signal, fraction=1.0, cap=cap, weighting="cap", name="market"),
+            "top": S.TopN(signal, fraction=percentile, name="top"),
+            "quantile": S.TopN(signal, fraction=percentile, long_short=True, name="quantile")}
+
+
+def attribute_book(book: Any, model: Any, returns: np.ndarray) -> Any:
+    """:func:`ferrofactor.attribute` of a backtest book's net returns: the weights held over
+    ``t`` are those after the trade at ``t−1``; a held asset without a return (suspended, or
+    delisted at ``t`` and paid out at its last value) earns 0, as in the backtest's accounting;
+    the costs of ``t`` are in units of the value at ``t−1``. Its ``total`` is the book's net
+    return on every date."""
+    from ferrofactor.attribution import attribute
+
+    w = np.zeros(book.weights_after.shape)
+    w[1:] = book.weights_after[:-1]
+    r = np.where((w != 0) & ~np.isfinite(returns), 0.0, returns)
+    before = np.r_[book.initial_value, book.value[:-1]]
+    return attribute(w, model, returns=r, costs=book.costs / before)
+
+
+def _backtest(res: RunResult, cfg: Config) -> None:
+    from ferrofactor.backtest import backtest_many
+
+    b, panel = cfg["backtest"], res.panel
+    res.backtest = backtest_many(
+        panel, backtest_strategies(res.signal, panel["market_cap"], cfg["portfolio"]["percentile"]),
+        rebalance=b["rebalance"], cost_bps=b["cost_bps"])
+    res.attribution = attribute_book(res.backtest["quantile"], res.model, np.asarray(panel["returns"]))
+    res.alerts = res.backtest.alerts()
 
 
 def truth_correlations(model: Any, truth: Any) -> dict[str, float]:

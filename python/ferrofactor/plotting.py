@@ -24,8 +24,10 @@ import numpy as np
 from ferrofactor.constants import PERIODS_PER_YEAR
 
 __all__ = [
+    "backtest_figure",
     "bias_figure",
     "coverage_figure",
+    "drawdown",
     "exposure_bars",
     "factor_groups",
     "factor_returns_figure",
@@ -427,4 +429,37 @@ def coverage_figure(panel: Any, fields: Sequence[str] | None = None):
     ax.legend(fontsize=7, frameon=False, ncol=3, loc="lower right")
     _date_axis(ax, dates)
     ax.set_title(f"Coverage: {panel.shape[0]} dates × {panel.shape[1]} assets", fontsize=9, loc="left")
+    return fig
+
+
+def drawdown(value: np.ndarray) -> np.ndarray:
+    """Drawdown ``value / running maximum − 1`` along axis 0 (≤ 0; 0 at every new high)."""
+    v = np.asarray(value, dtype=float)
+    return v / np.maximum.accumulate(v, axis=0) - 1.0
+
+
+def backtest_figure(books: Any):
+    """Cumulative value (over the initial value) and drawdown of every book of a
+    :class:`~ferrofactor.backtest.BacktestBooks`, sharing the date axis."""
+    value = np.asarray(books.value, dtype=float)
+    names = list(books.books)
+    dates = books.dates
+    x = _x(dates, value.shape[0])
+    rows = _thin(len(x))
+    fig, axes = figure(2, 1, (9.0, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    top, bottom = axes[0, 0], axes[1, 0]
+    initial = np.array([books[n].initial_value for n in names])
+    dd = drawdown(value)
+    for j, n in enumerate(names):
+        top.plot(x[rows], value[rows, j] / initial[j], lw=1.1, label=n)
+        bottom.plot(x[rows], dd[rows, j] * 100.0, lw=1.0, label=n)
+    top.axhline(1.0, color="black", lw=0.5)
+    top.set_ylabel("value / initial")
+    top.set_title("Cumulative value, net of costs", fontsize=9, loc="left")
+    top.legend(fontsize=7, ncol=min(4, max(1, len(names))), loc="upper left", frameon=False)
+    bottom.set_ylabel("drawdown, %")
+    bottom.set_title("Drawdown from the running maximum", fontsize=9, loc="left")
+    for ax in (top, bottom):
+        ax.grid(True, lw=0.3, alpha=0.6)
+        _date_axis(ax, dates)
     return fig

@@ -5,8 +5,9 @@
 - ``report.html``: every section of the run (data coverage; factor returns and the Fama-MacBeth
   table; the risk model, its factor volatilities and bias statistics against their band; the
   signal evaluation (information coefficient, mean forward return by quantile, turnover, IC
-  decay, and the IC on residual returns); the portfolios with their exposure bars, risk decompositions and holdings; skipped sections and
-  why; the stages' timings and the configuration). Self-contained: the style sheet is inline and
+  decay, and the IC on residual returns); the portfolios with their exposure bars, risk decompositions and holdings; the backtest
+  (performance table, cumulative value and drawdown, attribution of the long-short book); the
+  monitoring alerts; skipped sections and why; the stages' timings and the configuration). Self-contained: the style sheet is inline and
   every plot is embedded as an SVG or PNG ``data:`` image; nothing is requested from anywhere.
   Every number in a table carries its full value in a ``data-value`` attribute (the text shows
   it rounded), so scripts can read the report exactly.
@@ -16,7 +17,9 @@
   values only), ``factor_volatility`` (date × factor, daily), ``bias_test`` (per portfolio),
   ``minimum_variance`` (per date), ``signal_ic`` (date × horizon: the signal's information
   coefficient), ``signal_evaluation`` (per horizon: IC tests, turnover, autocorrelation),
-  ``quantile_returns`` (quantile × horizon), ``weights`` (asset × portfolio), ``risk_decomposition``
+  ``quantile_returns`` (quantile × horizon), ``backtest_value`` and ``backtest_returns`` (date ×
+  book, net of costs), ``attribution`` (date × factor contributions of the long-short book, with its
+  total, gross, specific, unexplained and costs), ``alerts``, ``weights`` (asset × portfolio), ``risk_decomposition``
   (portfolio × factor).
 - ``summary.json``: the run's key numbers, stages and skipped sections (what ``--json`` prints).
 
@@ -49,7 +52,7 @@ __all__ = ["PARQUET_OUTPUTS", "html_table", "outputs", "write_report"]
 #: The Parquet outputs, in the order they are written.
 PARQUET_OUTPUTS = ("factor_returns", "fama_macbeth", "exposures", "specific_risk", "factor_volatility",
                    "bias_test", "minimum_variance", "signal_ic", "signal_evaluation", "quantile_returns",
-                   "weights", "risk_decomposition")
+                   "backtest_value", "backtest_returns", "attribution", "alerts", "weights", "risk_decomposition")
 
 _CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -212,6 +215,15 @@ def outputs(res: RunResult) -> dict[str, pl.DataFrame]:
         out["signal_ic"] = e.to_polars("ic")
         out["signal_evaluation"] = e.to_polars("ic_summary")
         out["quantile_returns"] = e.to_polars("quantiles")
+    if res.backtest is not None:
+        out["backtest_value"] = res.backtest.to_polars("value")
+        out["backtest_returns"] = res.backtest.to_polars("returns")
+    if res.attribution is not None:
+        a = res.attribution
+        out["attribution"] = a.to_polars("contributions").join(a.to_polars("returns"), on="date", how="left",
+                                                               maintain_order="left")
+    if res.alerts is not None:
+        out["alerts"] = res.alerts
     if res.books:
         assets = res.panel.assets
         cols = {"asset": [str(a) for a in assets]}
@@ -452,6 +464,82 @@ def _section_portfolios(res: RunResult, fig: _Figures) -> str:
     return _section("portfolios", "Portfolios", body)
 
 
+def _section_backtest(res: RunResult, fig: _Figures) -> str:
+    bt = res.backtest
+    if bt is None:
+        return ""
+    b, p = res.config["backtest"], res.config["portfolio"]
+    perf = bt.summary().tables[0][1].select(
+        "book", "annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
+        "calmar_ratio", "monthly_win_rate", pl.col("mean_turnover").alias("turnover_per_rebalance"), "total_costs")
+    pct = {c: "%" for c in ("annual_return", "annual_volatility", "max_drawdown", "monthly_win_rate",
+                            "turnover_per_rebalance")}
+    when = "every date" if b["rebalance"] == "daily" else f"the first trading date of each {b['rebalance'][:-2]}"
+    body = [f'<p class="note">Each book trades at the close of {when} to targets from that date\'s signal '
+            f"and earns the returns from the next date on, paying {b['cost_bps']:g} bps of the traded value. "
+            "Books: <b>market</b>, every asset with a signal at cap weights; <b>top</b>, the top "
+            f"{p['percentile']:.0%} of the signal at equal weights; <b>quantile</b>, +0.5/n on the top and −0.5/n "
+            f"on the bottom {p['percentile']:.0%} (ferrofactor.strategies.TopN). Statistics of the net returns "
+            "from each book's first rebalance on (ferrofactor.metrics); total costs in units of the initial "
+            "value.</p>",
+            html_table(perf, caption="Performance", formats={**pct, "sharpe_ratio": ".2f", "sortino_ratio": ".2f",
+                                                               "calmar_ratio": ".2f", "total_costs": ".4f"},
+                       table_id="backtest-performance"),
+            fig(lambda: _plotting().backtest_figure(bt), "Cumulative value and drawdown of the books",
+                "fig-backtest")]
+    a = res.attribution
+    if a is not None:
+        g = a.by_group()
+        body += ["<h3>Attribution of the long-short quantile book</h3>",
+                 '<p class="note">Its net return of each date split into exposures (known at the previous close) '
+                 "× factor returns, the specific return and the costs (ferrofactor.attribute); the lines add up "
+                 f"to the net return on every date. Cumulative return {float(a.cumulative_return[-1]):.2%}.</p>",
+                 '<div class="grid"><div>',
+                 html_table(g.table(), caption="By factor group (a year)",
+                            formats={"mean_exposure": ".4f", "annual_contribution": "%", "tstat": ".2f",
+                                     "vol_contribution": "%", "share_of_variance": "%"}, table_id="attribution"),
+                 "</div><div>",
+                 html_table(_top_lines(a.table(), 10), caption="Largest factor contributions (a year)",
+                            formats={"mean_exposure": ".4f", "annual_contribution": "%", "tstat": ".2f",
+                                     "vol_contribution": "%", "share_of_variance": "%"},
+                            table_id="attribution-factors"),
+                 "</div></div>"]
+    return _section("backtest", "Backtest", body)
+
+
+def _top_lines(table: pl.DataFrame, k: int) -> pl.DataFrame:
+    """The ``k`` factor rows of an attribution table with the largest |annual contribution|."""
+    lines = {"specific", "unexplained", "costs", "total"}
+    f = table.filter(~pl.col("line").is_in(list(lines)))
+    order = np.argsort(-np.abs(np.nan_to_num(f["annual_contribution"].to_numpy())), kind="stable")[:k]
+    return f[order.tolist()]
+
+
+def _plotting() -> Any:
+    from ferrofactor import plotting
+
+    return plotting
+
+
+def _section_alerts(res: RunResult) -> str:
+    al = res.alerts
+    if al is None:
+        return ""
+    if al.height == 0:
+        return _section("alerts", "Alerts", ['<p class="note">No alerts (ferrofactor.monitor, seed 000\'s '
+                                             "thresholds).</p>"])
+    counts = al.group_by("kind", "subject", maintain_order=True).agg(pl.len().alias("alerts"),
+                                                                    pl.col("date").max().alias("last"))
+    counts = counts.with_columns(pl.col("last").cast(pl.String))
+    latest = al.sort("date", descending=True, maintain_order=True).head(20).with_columns(pl.col("date").cast(pl.String))
+    body = [f'<p class="note">{al.height} alerts of the backtest books (ferrofactor.monitor with seed 000\'s '
+            "thresholds: turnover at a rebalance, concentration, decay of a book's returns).</p>",
+            html_table(counts, caption="Alerts by kind and book", table_id="alerts-count"),
+            html_table(latest.select("date", "kind", "subject", "value", "threshold", "message"),
+                       caption="The latest 20", formats={"value": ".4f", "threshold": ".4f"}, table_id="alerts")]
+    return _section("alerts", "Alerts", body)
+
+
 def _section_skipped(res: RunResult, extra: Sequence[tuple[str, str]]) -> str:
     items = list(res.skipped) + list(extra)
     if not items:
@@ -517,6 +605,8 @@ def render_html(res: RunResult, *, command: str = "", reporter: Reporter | None 
         ("risk", "Risk model", _section_risk(res, fig)),
         ("signal", "Signal evaluation", _section_signal(res, fig)),
         ("portfolios", "Portfolios", _section_portfolios(res, fig)),
+        ("backtest", "Backtest", _section_backtest(res, fig)),
+        ("alerts", "Alerts", _section_alerts(res)),
     ]
     sections.append(("skipped", "Skipped", _section_skipped(res, extra)))
     sections.append(("run", "Run", _section_run(res, command)))
@@ -539,7 +629,7 @@ def n_figures(res: RunResult) -> int:
     if not res.config["report"]["plots"] or not have("matplotlib"):
         return 0
     return (4 + (res.bias_test is not None) + (res.min_var is not None) + (res.evaluation is not None)
-            + 2 * len(res.books))
+            + (res.backtest is not None) + 2 * len(res.books))
 
 
 def write_report(res: RunResult, out_dir: str, *, command: str = "", reporter: Reporter | None = None,
