@@ -256,10 +256,39 @@ def test_factor_model_and_risk_model_equal(settings, dpanel, exposures):
     # the lag crosses the block edges: the first date of every block is estimated
     starts = np.cumsum((0,) + CHUNKS[:-1])[1:]
     assert np.isfinite(lazy.factor_returns[starts[starts != NAN_DATE + 1], 0]).all()
-    risk_mem = ff.RiskModel(vol_half_life=42, min_periods=10, specific_min_periods=21).fit(mem)
-    risk_lazy = ff.RiskModel(vol_half_life=42, min_periods=10, specific_min_periods=21).fit(lazy)
+    risk = dict(vol_half_life=42, min_periods=10, specific_min_periods=21)
+    if settings["lag"] == 2:  # Newey-West lags in the carried EWMA state, regime adjustment
+        risk.update(specific_newey_west_lags=3, vra_half_life=30.0)
+    risk_mem = ff.RiskModel(**risk).fit(mem)
+    risk_lazy = ff.RiskModel(**risk).fit(lazy)
     EQ(risk_lazy.factor_covariance, risk_mem.factor_covariance)
-    EQ(risk_lazy.specific_variance, risk_mem.specific_variance)
+    for k in ("specific_variance", "raw_specific_variance", "specific_n_obs", "structural"):
+        EQ(getattr(risk_lazy, k), getattr(risk_mem, k), err_msg=k)
+    assert np.isfinite(risk_mem.specific_variance[starts]).any()  # block starts are covered
+
+
+def test_specific_risk_is_carried_block_to_block(dpanel, exposures):
+    """Each task of the specific variance reads one date block of residuals, exposures and cap
+    and the O(N) state the previous block's task left: nothing gathers the residuals."""
+    lazy = ff.FactorModel().fit(dpanel, exposures[1])
+    settings = ff.RiskModel(specific_newey_west_lags=2, vra_half_life=20.0)._settings()
+    var, raw, n_obs, structural, b2 = ffd.specific_variance(lazy.residuals, exposures[1], lazy.cap, settings)
+    assert var.chunks == (CHUNKS, (N,)) and b2.chunks == (CHUNKS,) and n_obs.dtype == np.uint32
+    graph = dict(var.__dask_graph__())
+    chain = sorted((k for k in graph if isinstance(k, tuple) and str(k[0]).startswith("ff-specific-chain")),
+                   key=lambda k: k[1])
+    assert len(chain) == len(CHUNKS)
+    for k in chain:
+        deps = dask.core.get_dependencies(graph, k)
+        blocks = {d for d in deps if not str(d[0]).startswith("ff-specific-chain")}
+        assert all(d[1] == k[1] for d in blocks), deps  # the block's own rows only
+        assert {d for d in deps if d not in blocks} == ({(k[0], k[1] - 1)} if k[1] else set())
+    mem = ff.RiskModel(specific_newey_west_lags=2, vra_half_life=20.0).fit(ff.FactorModel().fit(P, exposures[0]))
+    EQ(raw.compute(), mem.raw_specific_variance)
+    # the (T,) bias statistics B² of the regime multiplier, per block, equal the in-memory kernel's
+    want_b2 = ff._core.risk_regime_multiplier(lazy.residuals.compute(), var.compute(), lazy.cap.compute(), 20.0)[0]
+    EQ(b2.compute(), want_b2)
+    assert np.isfinite(want_b2).sum() > T // 2
 
 
 def test_no_look_ahead_across_block_edges(dpanel, exposures):

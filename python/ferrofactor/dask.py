@@ -117,6 +117,7 @@ __all__ = [
     "rolling_std",
     "rolling_sum",
     "rolling_var",
+    "specific_variance",
     "standardize",
     "winsorize",
 ]
@@ -1627,22 +1628,143 @@ class DaskFactorModelResult:
             exposures=exposures, cap=c, returns=r, n_clipped=self._n_clipped, model=self._model,
         )
 
-    def _risk_inputs(self, **kwargs: Any):
-        """(factor_returns, residuals, Exposures, cap) in memory, for RiskModel.fit (one pass)."""
+    def _risk_inputs(self, settings: Mapping[str, Any], **kwargs: Any):
+        """For ``RiskModel.fit``: ``(factor_returns, Exposures, cap, specific)`` in memory, where
+        ``specific = (spec, raw, n_obs, structural, b2)`` is the specific-variance kernel's
+        output computed on the cluster by :func:`specific_variance` (block by block, the EWMA
+        state carried from one date block to the next) and ``b2`` (T,) the per-date bias
+        statistic of the specific regime multiplier (None without ``vra_half_life``). The
+        residuals stay on the cluster; the exposures, cap and outputs are gathered block by block."""
         if self._cap is None:
             raise ValueError(
                 "the risk model needs the market cap (shrinkage groups, structural weights): fit "
                 "the factor model with cap (or a Panel with a market_cap field)"
             )
         ex = self._exposures
-        res, c, sty, ind = _gather(self._residuals, self._cap, ex.styles, ex.industry, **kwargs)
+        spec = specific_variance(self._residuals, ex, self._cap, settings)
+        parts = _gather(self._cap, ex.styles, ex.industry, *spec, **kwargs)
+        c, sty, ind = parts[:3]
         exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
                                        ex.dates, ex.assets)
-        return self._factor_returns, np.ascontiguousarray(res), exposures, c
+        out = tuple(parts[3:])
+        if len(out) == 4:
+            out = out + (None,)
+        return self._factor_returns, exposures, c, out
 
     def __repr__(self) -> str:
         T, N = self._residuals.shape
         return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Specific risk: the EWMA recursion carried from one date block to the next
+# ---------------------------------------------------------------------------------------------
+
+
+def _specific_block(settings, G, vra, res, sty, ind, cap, carry):
+    """One date block of the specific variance: ``_core.risk_specific_variance_resume`` from the
+    carried state, plus (with ``vra``) the block's per-date bias statistics B² of the regime
+    multiplier (row t reads the residuals of t and the specific variance and cap of t − 1, the
+    last row of the previous block being carried)."""
+    res, cap = _aligned(res), _aligned(cap)
+    b, n = res.shape
+    sty = np.zeros((b, n, 0)) if sty is None else _aligned(sty)
+    ind = np.full((b, n), -1, np.int32) if ind is None else _aligned(ind)
+    state, prev_spec, prev_cap = carry if carry is not None else (None, None, None)
+    s = settings
+    spec, raw, n_obs, structural, state = _core.risk_specific_variance_resume(
+        res, np.ascontiguousarray(sty), np.ascontiguousarray(ind), G, cap, s["specific_half_life"],
+        s["specific_min_periods"], s["shrinkage"], s["n_cap_groups"], s["structural_ridge"],
+        s["specific_blend_periods"], s["specific_newey_west_lags"], state,
+    )
+    outs = [spec, raw, n_obs, structural]
+    last_spec = last_cap = None
+    if vra is not None:
+        nan_row = np.full((1, n), np.nan)
+        x = np.vstack([nan_row, res])
+        v = np.vstack([nan_row if prev_spec is None else prev_spec, spec])
+        w = np.vstack([nan_row if prev_cap is None else prev_cap, cap])
+        outs.append(_core.risk_regime_multiplier(x, v, w, vra)[0][1:])
+        # a block without dates passes the previous rows on
+        last_spec = spec[-1:].copy() if b else prev_spec
+        last_cap = cap[-1:].copy() if b else prev_cap
+    return tuple(outs), (state, last_spec, last_cap)
+
+
+def _chain_part(block, k):
+    return block[0][k] if k >= 0 else block[1]
+
+
+def specific_variance(residuals: Any, exposures: DaskExposures, cap: Any,
+                      settings: Mapping[str, Any] | None = None) -> tuple[da.Array, ...]:
+    """The risk model's specific variance on the date blocks, the EWMA recursion carried between
+    them: bit for bit ``ff.RiskModel(**settings)``'s ``specific_variance`` (before any regime
+    adjustment), ``raw_specific_variance``, ``specific_n_obs`` and ``structural``.
+
+    Block ``i`` is one task: ``_core.risk_specific_variance_resume`` on the block's residuals,
+    exposures and cap from the state the task of block ``i − 1`` left (per asset the decayed sums,
+    weights and count of the EWMA and of each Newey-West lag, and the last ``nw_lags``
+    residuals: ``3 + 3·nw_lags`` numbers). The blocks run one after another (a chain of tasks),
+    and a task holds one block of ``(dates, N)`` arrays plus that ``O(N)`` state; everything
+    else the kernel does (the structural model, the shrinkage) is per date.
+
+    Parameters
+    ----------
+    residuals : dask array (T, N)
+        Residuals, e.g. :attr:`DaskFactorModelResult.residuals`.
+    exposures : DaskExposures
+        The unlagged exposures (row t known at the close of t).
+    cap : dask array or array-like (T, N)
+    settings : mapping, optional
+        ``RiskModel`` settings (``RiskModel()._settings()``; the defaults when None).
+
+    Returns
+    -------
+    tuple of dask arrays chunked like ``residuals``
+        ``(specific_variance, raw_specific_variance, n_obs (uint32), structural (uint8))``, and
+        with ``vra_half_life`` set, also the (T,) bias statistic B² of the specific regime
+        multiplier (``_core.risk_regime_multiplier``'s first output).
+    """
+    from ferrofactor.risk import RiskModel
+
+    s = dict(RiskModel()._settings(), **dict(settings or {}))
+    if not isinstance(exposures, DaskExposures):
+        raise TypeError(f"exposures must be a ferrofactor.dask.DaskExposures, got {type(exposures).__name__}")
+    res = _x("residuals", residuals)
+    T, N = res.shape
+    chunks0 = res.chunks[0]
+    if tuple(exposures.shape) != (T, N):
+        raise ValueError(f"exposures has shape {tuple(exposures.shape)}, expected {(T, N)} (the shape of residuals)")
+    c = _as_dask("cap", cap, 2, chunks0)
+    _check_shape("cap", c, (T, N), "the shape of residuals")
+    sty = None if exposures.styles is None else _as_dask("exposures.styles", exposures.styles, 3, chunks0)
+    ind = None if exposures.industry is None else _as_dask("exposures.industry", exposures.industry, 2, chunks0, codes=True)
+    G = exposures.n_industries
+    vra = s["vra_half_life"]
+    token = dask.base.tokenize(res.name, None if sty is None else sty.name, None if ind is None else ind.name,
+                               c.name, sorted(s.items(), key=lambda kv: kv[0]).__repr__(), G)
+    chain = f"ff-specific-chain-{token}"
+    names = [f"ff-specific-{k}-{token}" for k in ("var", "raw", "n_obs", "structural", "b2")]
+    dsk: dict[Any, Any] = {}
+    fn = functools.partial(_specific_block, s, G, vra)
+    for i in range(len(chunks0)):
+        carry = None if i == 0 else (_chain_part, (chain, i - 1), -1)
+        dsk[(chain, i)] = (fn, (res.name, i, 0), None if sty is None else (sty.name, i, 0, 0),
+                           None if ind is None else (ind.name, i, 0), (c.name, i, 0), carry)
+    deps = [a for a in (res, sty, ind, c) if a is not None]
+    base = HighLevelGraph.from_collections(chain, dsk, dependencies=deps)
+    layers, layer_deps = dict(base.layers), dict(base.dependencies)
+    n_out = 5 if vra is not None else 4
+    for k in range(n_out):
+        layers[names[k]] = {((names[k], i) if k == 4 else (names[k], i, 0)): (_chain_part, (chain, i), k)
+                            for i in range(len(chunks0))}
+        layer_deps[names[k]] = {chain}
+    graph = HighLevelGraph(layers, layer_deps)
+    dtypes = (np.float64, np.float64, np.uint32, np.uint8)
+    out = [da.Array(graph, names[k], chunks=(chunks0, (N,)), meta=_meta(2, dtypes[k])) for k in range(4)]
+    if vra is not None:
+        out.append(da.Array(graph, names[4], chunks=(chunks0,), meta=_meta(1)))
+    return tuple(out)
 
 
 def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None) -> DaskFactorModelResult:
