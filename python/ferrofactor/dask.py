@@ -28,11 +28,24 @@ gives the in-memory result bit for bit:
   regressions block by block (each block also gets the ``lag`` rows of exposures before it) and
   returns a :class:`DaskFactorModelResult`: factor returns ``(T, P)`` in memory, residuals
   ``(T, N)`` kept on the cluster; ``ff.RiskModel().fit(dask_result)`` runs the factor covariance
-  in memory on the ``(T, K)`` factor returns and the specific risk on the gathered residuals
-  (see :class:`DaskFactorModelResult`).
+  in memory on the ``(T, K)`` factor returns and the specific risk on the cluster, block by
+  block (:func:`specific_variance`: a chain of tasks, each holding one date block and the
+  EWMA recursion state of ``3 + 3·nw_lags`` numbers per asset that the previous block left);
+  the residuals are never gathered, the ``(T, N)`` outputs, exposures and cap are (the
+  in-memory :class:`~ferrofactor.RiskModel` holds them for its products).
+- Signal evaluation (:func:`evaluate`, :func:`forward_returns`,
+  :func:`information_coefficient`, :func:`quantile_returns`, :func:`factor_weighted_returns`,
+  :func:`quantile_turnover`, :func:`rank_autocorrelation`): the per-date parts run on the date
+  blocks, each block with the dates before it that turnover and rank autocorrelation compare
+  with (the horizons) and the dates after it that its forward returns and IC decay are about
+  (a look-ahead tail of ``max(horizons, decay_lags)`` rows, by definition of a forward
+  return); the time-series parts (means, Newey-West tests, mean turnover) run in memory on the
+  gathered per-date outputs.
 
-Time: exactly as in memory. A block never reads a row after its last date (the overlaps only
-reach back), so nothing is known earlier on Dask than in memory.
+Time: exactly as in memory. Outside the signal evaluation a block never reads a row after its
+last date (the overlaps only reach back), so nothing is known earlier on Dask than in memory;
+the evaluation's forward returns read the returns after each date, as in memory, and nothing
+else.
 
 Overlaps
 --------
@@ -1600,11 +1613,12 @@ class DaskFactorModelResult:
 
     ``compute()`` gathers everything into the in-memory :class:`~ferrofactor.FactorModelResult`
     (equal to the in-memory fit, bit for bit); ``fama_macbeth()`` works on the in-memory factor
-    returns. ``ff.RiskModel().fit(result)`` gathers the residuals, exposures and cap (one pass)
-    and runs the risk model in memory: the factor covariance needs only the (T, K) factor
-    returns, and the specific risk kernel's EWMA recursion (sums per asset over the whole
-    history) cannot be restarted from a carried state without a change to the Rust kernel,
-    while its outputs are (T, N) in memory anyway.
+    returns. ``ff.RiskModel().fit(result)`` runs the factor covariance in memory on the (T, K)
+    factor returns and the specific variance on the cluster (:func:`specific_variance`: date
+    block after date block, the EWMA state carried; with ``vra_half_life`` also the per-date
+    bias statistics of the specific regime multiplier), then gathers its (T, N) outputs, the
+    exposures and the cap block by block (the RiskModel's products need them in memory). The
+    residuals stay on the cluster (the fitted RiskModel does not keep them).
     """
 
     _ferrofactor_dask = True

@@ -232,8 +232,9 @@ class RiskModel(ProductsMixin, Result):
 
         Parameters
         ----------
-        result : FactorModelResult (or a fitted FactorModel, or a ferrofactor.dask.DaskFactorModelResult,
-            whose residuals, exposures and cap are then gathered into memory)
+        result : FactorModelResult (or a fitted FactorModel, or a ferrofactor.dask.DaskFactorModelResult:
+            then the specific variance runs on the cluster block by block, the residuals stay
+            there, and the exposures, cap and (T, N) outputs are gathered into memory)
             Supplies the factor returns (T, K), residuals (T, N), the unlagged exposures (row t
             known at the close of t, used with the forecast made at t), the cap (T, N) (shrinkage
             groups, structural weights, cap-weighted regime bias) and the labels.
