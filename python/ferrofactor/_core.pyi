@@ -31,6 +31,7 @@ __all__ = [
     "risk_ewma_newey_west",
     "risk_factor_covariance",
     "risk_specific_variance",
+    "risk_specific_variance_resume",
     "risk_regime_multiplier",
     "risk_factor_exposures",
     "risk_portfolio_variance",
@@ -188,6 +189,23 @@ def risk_specific_variance(
     blend_periods: int,
     nw_lags: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.uint8]]: ...
+def risk_specific_variance_resume(
+    residuals: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    n_industries: int,
+    cap: npt.NDArray[np.float64],
+    half_life: float,
+    min_periods: int,
+    shrinkage: float,
+    n_cap_groups: int,
+    ridge: float,
+    blend_periods: int,
+    nw_lags: int,
+    state: npt.NDArray[np.float64] | None,
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.uint8], npt.NDArray[np.float64]
+]: ...
 def risk_regime_multiplier(
     x: npt.NDArray[np.float64], forecast_var: npt.NDArray[np.float64], weights: npt.NDArray[np.float64] | None, half_life: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

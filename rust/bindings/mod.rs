@@ -255,6 +255,7 @@ macro_rules! tuple_output {
 tuple_output!(A a, B b);
 tuple_output!(A a, B b, C c);
 tuple_output!(A a, B b, C c, D d);
+tuple_output!(A a, B b, C c, D d, E e);
 
 /// [`run`] a kernel and hand its result to numpy: the body of most wrappers.
 pub(crate) fn call<'py, T, F>(py: Python<'py>, f: F) -> PyResult<T::Out>
