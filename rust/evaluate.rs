@@ -481,6 +481,33 @@ fn correlation(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>) -> f64 {
     (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
 }
 
+/// `correlation(idx, rx, ry, None)` bit for bit, in one pass, when `rx` and `ry` are average ranks
+/// 1..m over exactly the members `idx` (m = `idx.len()`): every partial sum of ranks (multiples of
+/// one half below 2^52) is exact, so both means are exactly (m + 1) / 2 and the first pass of
+/// [`correlation`] can be skipped.
+fn rank_correlation(idx: &[u32], rx: &[f64], ry: &[f64]) -> f64 {
+    let n = idx.len();
+    if n >= 1 << 25 {
+        return correlation(idx, rx, ry, None);
+    }
+    if n < 2 {
+        return f64::NAN;
+    }
+    let m = (n as f64 + 1.0) * 0.5;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for &i in idx {
+        let i = i as usize;
+        let (dx, dy) = (rx[i] - m, ry[i] - m);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    if sxx <= 0.0 || syy <= 0.0 {
+        return f64::NAN;
+    }
+    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+}
+
 /// Subtract from `y[i]` (i in `idx`) its (weighted) mean over `idx`, or its group's mean when
 /// `groups` is given.
 fn demean(idx: &[u32], y: &mut [f64], w: Option<&[f64]>, groups: Option<(&[i32], usize)>, sums: &mut Vec<(f64, f64)>) {
@@ -528,9 +555,20 @@ struct Work {
     edges: Vec<f64>,
     sorted: Vec<f64>,
     sums: Vec<(f64, f64)>,
+    qsums: Vec<(f64, f64)>,
     counts: Vec<u32>,
     wk: Vec<f64>,
     part: Vec<u32>,
+    /// `rx` holds the x ranks among the pair sample `rx_pair` (reset with [`Work::new_date`]).
+    rx_valid: bool,
+    rx_pair: Vec<bool>,
+}
+
+impl Work {
+    /// Forget what depends on the date (the cached x ranks).
+    fn new_date(&mut self) {
+        self.rx_valid = false;
+    }
 }
 
 /// Per-thread scratch space: the date's sample masks, its signal order, and the working space.
@@ -621,7 +659,13 @@ fn ic_pair(
         Method::Spearman => {
             s.rx.resize(n, f64::NAN);
             s.ry.resize(n, f64::NAN);
-            ranks_among(order, x, pair, &mut s.kept, &mut s.rx);
+            // the x ranks of the previous call stay valid when its pair sample was the same
+            if !(s.rx_valid && s.rx_pair.len() == pair.len() && s.rx_pair == pair) {
+                ranks_among(order, x, pair, &mut s.kept, &mut s.rx);
+                s.rx_pair.clear();
+                s.rx_pair.extend_from_slice(pair);
+                s.rx_valid = true;
+            }
             match y_order {
                 Some(yo) if !adjust => {
                     ranks_among(yo, y, pair, &mut s.kept, &mut s.ry);
@@ -631,7 +675,10 @@ fn ic_pair(
                     rank_sorted(&s.kept, y, &mut s.ry);
                 }
             }
-            correlation(idx, &s.rx, &s.ry, w)
+            match w {
+                None => rank_correlation(idx, &s.rx, &s.ry),
+                Some(_) => correlation(idx, &s.rx, &s.ry, w),
+            }
         }
     }
 }
@@ -706,32 +753,57 @@ fn quantile_one(
     if s.idx.is_empty() {
         return;
     }
-    let y: &[f64] = if demean_by == Demean::None {
-        y_row
-    } else {
-        s.y.resize(n, f64::NAN);
-        for &i in &s.idx {
-            s.y[i as usize] = y_row[i as usize];
+    let _ = n;
+    // the demeaned return y[i] − mean, without writing it: the arithmetic of `demean`
+    let all_mean = match demean_by {
+        Demean::All => {
+            let (mut sy, mut sw) = (0.0, 0.0);
+            for &i in &s.idx {
+                let wi = w.map_or(1.0, |w| w[i as usize]);
+                sy += wi * y_row[i as usize];
+                sw += wi;
+            }
+            sy / sw
         }
-        let gg = if demean_by == Demean::Group { g } else { None };
-        demean(&s.idx, &mut s.y, w, gg, &mut s.sums);
-        &s.y
+        Demean::Group => {
+            let (g, n_groups) = g.expect("checked: demeaning by group needs groups");
+            s.sums.clear();
+            s.sums.resize(n_groups, (0.0, 0.0));
+            for &i in &s.idx {
+                let i = i as usize;
+                let wi = w.map_or(1.0, |w| w[i]);
+                let e = &mut s.sums[g[i] as usize];
+                e.0 += wi * y_row[i];
+                e.1 += wi;
+            }
+            0.0
+        }
+        Demean::None => 0.0,
     };
-    s.sums.clear();
-    s.sums.resize(q_len, (0.0, 0.0));
+    s.qsums.clear();
+    s.qsums.resize(q_len, (0.0, 0.0));
     s.counts.clear();
     s.counts.resize(q_len, 0);
     for &i in &s.idx {
         let i = i as usize;
         let q = labels[i] as usize;
         let wi = w.map_or(1.0, |w| w[i]);
-        s.sums[q].0 += wi * y[i];
-        s.sums[q].1 += wi;
+        let yi = match (demean_by, g) {
+            (Demean::None, _) => y_row[i],
+            (Demean::All, _) => y_row[i] - all_mean,
+            (Demean::Group, Some((g, _))) => {
+                let (gs, gw) = s.sums[g[i] as usize];
+                y_row[i] - gs / gw
+            }
+            (Demean::Group, None) => unreachable!("checked above"),
+        };
+        s.qsums[q].0 += wi * yi;
+        s.qsums[q].1 += wi;
         s.counts[q] += 1;
     }
     for q in 0..q_len {
         c_row[q * stride + k] = s.counts[q];
-        let (sy, sw) = s.sums[q];
+        let (sy, sw) = s.qsums[q];
         if s.counts[q] > 0 && sw > 0.0 {
             m_row[q * stride + k] = sy / sw;
         }
@@ -772,6 +844,16 @@ fn book_one(
             }
             to_weights(&mut s.wk, false, false, &mut s.sorted);
             s.part.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
+        }
+        None if demeaned && !equal_weight => {
+            // `to_weights` fused with the return, without writing the weights (same arithmetic)
+            let m = idx.iter().map(|&i| x[i as usize]).sum::<f64>() / idx.len() as f64;
+            let denom: f64 = idx.iter().map(|&i| (x[i as usize] - m).abs()).sum();
+            if denom == 0.0 {
+                idx.iter().map(|&i| ((x[i as usize] - m) * 0.0) * y_row[i as usize]).sum()
+            } else {
+                idx.iter().map(|&i| ((x[i as usize] - m) / denom) * y_row[i as usize]).sum()
+            }
         }
         None => {
             s.wk.extend(idx.iter().map(|&i| x[i as usize]));
@@ -916,6 +998,7 @@ pub fn information_coefficient(
                 return;
             }
             b.fill(t, &mut s.keep);
+            s.w.new_date();
             let x = b.row(b.x, t);
             let w = b.w.map(|w| b.row(w, t));
             let g = b.g.map(|g| (b.row(g, t), b.n_groups));
@@ -1260,15 +1343,45 @@ pub struct Evaluation {
     pub decay: Array2<f64>,
 }
 
+/// The forward-return rows of date `t` for every horizon into `out` (`H × N`, horizon `k` at
+/// `out[k n..(k + 1) n]`), bit for bit [`forward_returns`]: one running product over the returns
+/// after t, read off at each horizon in increasing order (`by_h`: horizon indices sorted by h).
+fn forward_rows(r: &[f64], t_len: usize, n: usize, t: usize, horizons: &[usize], by_h: &[usize], prod: &mut Vec<f64>, out: &mut [f64]) {
+    prod.clear();
+    prod.resize(n, 1.0);
+    let mut s = t + 1;
+    for &k in by_h {
+        let h = horizons[k];
+        let row = &mut out[k * n..(k + 1) * n];
+        if t + h >= t_len {
+            row.fill(f64::NAN);
+            continue;
+        }
+        while s <= t + h {
+            for (p, &v) in prod.iter_mut().zip(&r[s * n..(s + 1) * n]) {
+                *p *= 1.0 + v;
+            }
+            s += 1;
+        }
+        for (o, &p) in row.iter_mut().zip(prod.iter()) {
+            *o = p - 1.0;
+        }
+    }
+}
+
 /// The whole evaluation: IC, buckets and their returns, the factor-weighted book, turnover and
 /// rank autocorrelation at a lag of each horizon, and the IC decay, sorting each date's signal
-/// once (and each date's returns once for the decay). Bit for bit the results of the separate
-/// kernels with the same settings. `sample.common` and `sample.labels` must be `None` (the
-/// common sample is `settings.common`); `horizons` (≥ 1) label the `forward` slices.
+/// once (and each date's returns once for the decay and the one-date horizon). Bit for bit the
+/// results of the separate kernels with the same settings. `sample.common` and `sample.labels`
+/// must be `None` (the common sample is `settings.common`).
+///
+/// `forward`: the `(H, T, N)` forward returns of `returns` at `horizons` (≥ 1), e.g. after an
+/// outlier filter; `None` computes them date by date inside the pass (bit for bit
+/// [`forward_returns`], without the `(H, T, N)` array).
 pub fn evaluate_panel(
     sample: &Sample<'_>,
     returns: ArrayView2<'_, f64>,
-    forward: ArrayView3<'_, f64>,
+    forward: Option<ArrayView3<'_, f64>>,
     horizons: &[usize],
     set: &Settings<'_>,
 ) -> Result<Evaluation> {
@@ -1277,10 +1390,10 @@ pub fn evaluate_panel(
     }
     let b = Base::new(sample)?;
     let (t_len, n) = (b.t, b.n);
-    let f = Fwd::new(Forward::Stack(forward), t_len, n)?;
+    let f = forward.map(|fw| Fwd::new(Forward::Stack(fw), t_len, n)).transpose()?;
     let dl = Fwd::new(Forward::Lagged(returns, set.decay_lags), t_len, n)?;
-    let (h_len, l_len, q_len) = (f.h, dl.h, set.buckets.len());
-    if horizons.len() != h_len || horizons.iter().any(|&h| h == 0) {
+    let (h_len, l_len, q_len) = (horizons.len(), dl.h, set.buckets.len());
+    if f.is_some_and(|f| f.h != h_len) || horizons.iter().any(|&h| h == 0) {
         return Err(value_error!("horizons must be {h_len} lags >= 1, one per forward slice"));
     }
     if q_len == 0 {
@@ -1294,8 +1407,15 @@ pub fn evaluate_panel(
         (true, false) => Demean::All,
         (true, true) => Demean::Group,
     };
-    let presorted = (set.method == Method::Spearman && !set.group_adjust && l_len > 0)
-        .then(|| sorted_rows(dl.data, t_len, n));
+    let r = dl.data;
+    let mut by_h: Vec<usize> = (0..h_len).collect();
+    by_h.sort_by_key(|&k| horizons[k]);
+    // each date's finite returns sorted once: walked for the IC decay and, when the forward
+    // returns are computed here, for the one-date horizon ((1 + r) − 1 is non-decreasing in r, so
+    // r's order is an order of the forward returns, ties adjacent, and the average ranks are exact)
+    let walk_h1 = f.is_none() && horizons.contains(&1);
+    let presorted = (set.method == Method::Spearman && !set.group_adjust && (l_len > 0 || walk_h1))
+        .then(|| sorted_rows(r, t_len, n));
 
     let mut labels = Array2::<i32>::from_elem((t_len, n), -1);
     let mut ranks = vec![f64::NAN; t_len * n];
@@ -1315,78 +1435,100 @@ pub fn evaluate_panel(
             .par_chunks_mut(n)
             .zip(ranks.par_chunks_mut(n))
             .enumerate()
-            .map_init(Scratch::default, |s, (t, (lrow, rrow))| {
-                let mut out = Small {
-                    ic: vec![f64::NAN; h_len],
-                    n_obs: vec![0; h_len],
-                    by_date: vec![f64::NAN; q_len * h_len],
-                    counts: vec![0; q_len * h_len],
-                    book: vec![f64::NAN; h_len],
-                    decay: vec![f64::NAN; l_len],
-                };
-                if parallel::cancelled() {
-                    return out;
-                }
-                let x = b.row(b.x, t);
-                let w = b.w.map(|w| b.row(w, t));
-                let g = b.g.map(|g| (b.row(g, t), b.n_groups));
-                // the base sample and its order: one sort of the signal per date
-                b.fill(t, &mut s.keep);
-                sort_members(x, &s.keep, &mut s.keys, &mut s.order);
-                // buckets (on the common sample in alphalens' mode), then the statistics' sample
-                s.keep2.clear();
-                s.keep2.extend_from_slice(&s.keep);
-                if set.common {
-                    for (i, k) in s.keep2.iter_mut().enumerate() {
-                        if *k {
-                            *k = f.all_finite(t, i);
+            .map_init(
+                || (Scratch::default(), Vec::<f64>::new(), Vec::<f64>::new()),
+                |(s, fbuf, prod), (t, (lrow, rrow))| {
+                    let mut out = Small {
+                        ic: vec![f64::NAN; h_len],
+                        n_obs: vec![0; h_len],
+                        by_date: vec![f64::NAN; q_len * h_len],
+                        counts: vec![0; q_len * h_len],
+                        book: vec![f64::NAN; h_len],
+                        decay: vec![f64::NAN; l_len],
+                    };
+                    if parallel::cancelled() {
+                        return out;
+                    }
+                    s.w.new_date();
+                    let x = b.row(b.x, t);
+                    let w = b.w.map(|w| b.row(w, t));
+                    let g = b.g.map(|g| (b.row(g, t), b.n_groups));
+                    // this date's forward returns, one row per horizon
+                    if f.is_none() {
+                        fbuf.resize(h_len * n, f64::NAN);
+                        forward_rows(r, t_len, n, t, horizons, &by_h, prod, fbuf);
+                    }
+                    let fbuf: &[f64] = fbuf;
+                    let frow = |k: usize| -> &[f64] {
+                        match &f {
+                            Some(f) => f.row(k, t).expect("a forward stack has every row"),
+                            None => &fbuf[k * n..(k + 1) * n],
                         }
-                    }
-                }
-                s.sub.clear();
-                s.sub.extend(s.order.iter().copied().filter(|&i| s.keep2[i as usize]));
-                labels_one(x, &s.sub, g, set.by_group, set.buckets, &mut s.w, lrow);
-                if set.common {
-                    for (k, &q) in s.keep2.iter_mut().zip(lrow.iter()) {
-                        *k &= q >= 0;
-                    }
-                }
-                ranks_among(&s.order, x, &s.keep2, &mut s.w.kept, rrow);
-                let neutral = if set.group_adjust { g.map(|(g, _)| g) } else { None };
-                for k in 0..h_len {
-                    let Some(fr) = f.row(k, t) else { continue };
-                    pair_members(&s.keep2, fr, &mut s.pair, &mut s.idx);
-                    out.n_obs[k] = s.idx.len() as u32;
-                    out.ic[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, None, w, g, set.method, set.group_adjust, &mut s.w);
-                    // the bucketed members are in the base sample: candidates = the pair sample
-                    let cand = s.idx.iter().copied();
-                    quantile_one(lrow, cand, fr, w, g, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, k, h_len);
-                    out.book[k] = book_one(x, &s.idx, fr, neutral, true, false, &mut s.w);
-                }
-                // IC decay: the base sample (and every lag finite in alphalens' mode)
-                if l_len > 0 {
+                    };
+                    // the base sample and its order: one sort of the signal per date
+                    b.fill(t, &mut s.keep);
+                    sort_members(x, &s.keep, &mut s.keys, &mut s.order);
+                    // buckets (on the common sample in alphalens' mode), then the statistics' sample
                     s.keep2.clear();
                     s.keep2.extend_from_slice(&s.keep);
                     if set.common {
                         for (i, k) in s.keep2.iter_mut().enumerate() {
                             if *k {
-                                *k = dl.all_finite(t, i);
+                                *k = (0..h_len).all(|j| frow(j)[i].is_finite());
                             }
                         }
                     }
-                    for k in 0..l_len {
-                        let Some(yr) = dl.row(k, t) else { continue };
-                        let y_order = presorted.as_ref().map(|(o, c)| {
-                            let d = t + set.decay_lags[k];
-                            &o[d * n..d * n + c[d]]
-                        });
-                        let g2 = if set.group_adjust { g } else { None };
-                        pair_members(&s.keep2, yr, &mut s.pair, &mut s.idx);
-                        out.decay[k] = ic_pair(x, &s.order, &s.pair, &s.idx, yr, y_order, w, g2, set.method, set.group_adjust, &mut s.w);
+                    s.sub.clear();
+                    s.sub.extend(s.order.iter().copied().filter(|&i| s.keep2[i as usize]));
+                    labels_one(x, &s.sub, g, set.by_group, set.buckets, &mut s.w, lrow);
+                    if set.common {
+                        for (k, &q) in s.keep2.iter_mut().zip(lrow.iter()) {
+                            *k &= q >= 0;
+                        }
                     }
-                }
-                out
-            })
+                    ranks_among(&s.order, x, &s.keep2, &mut s.w.kept, rrow);
+                    let neutral = if set.group_adjust { g.map(|(g, _)| g) } else { None };
+                    for k in 0..h_len {
+                        let fr = frow(k);
+                        let y_order = match &presorted {
+                            Some((o, c)) if walk_h1 && horizons[k] == 1 && t + 1 < t_len => {
+                                Some(&o[(t + 1) * n..(t + 1) * n + c[t + 1]])
+                            }
+                            _ => None,
+                        };
+                        pair_members(&s.keep2, fr, &mut s.pair, &mut s.idx);
+                        out.n_obs[k] = s.idx.len() as u32;
+                        out.ic[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, y_order, w, g, set.method, set.group_adjust, &mut s.w);
+                        // the bucketed members are in the base sample: candidates = the pair sample
+                        let cand = s.idx.iter().copied();
+                        quantile_one(lrow, cand, fr, w, g, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, k, h_len);
+                        out.book[k] = book_one(x, &s.idx, fr, neutral, true, false, &mut s.w);
+                    }
+                    // IC decay: the base sample (and every lag finite in alphalens' mode)
+                    if l_len > 0 {
+                        s.keep2.clear();
+                        s.keep2.extend_from_slice(&s.keep);
+                        if set.common {
+                            for (i, k) in s.keep2.iter_mut().enumerate() {
+                                if *k {
+                                    *k = dl.all_finite(t, i);
+                                }
+                            }
+                        }
+                        for k in 0..l_len {
+                            let Some(yr) = dl.row(k, t) else { continue };
+                            let y_order = presorted.as_ref().map(|(o, c)| {
+                                let d = t + set.decay_lags[k];
+                                &o[d * n..d * n + c[d]]
+                            });
+                            let g2 = if set.group_adjust { g } else { None };
+                            pair_members(&s.keep2, yr, &mut s.pair, &mut s.idx);
+                            out.decay[k] = ic_pair(x, &s.order, &s.pair, &s.idx, yr, y_order, w, g2, set.method, set.group_adjust, &mut s.w);
+                        }
+                    }
+                    out
+                },
+            )
             .collect()
     };
     let mut ev = Evaluation {
@@ -1678,7 +1820,18 @@ mod tests {
                 common,
                 decay_lags: &decay,
             };
-            let ev = evaluate_panel(&base, r.view(), fwd.view(), &horizons, &set).unwrap();
+            let ev = evaluate_panel(&base, r.view(), Some(fwd.view()), &horizons, &set).unwrap();
+            // forward returns computed inside the pass: the same bits
+            let inner = evaluate_panel(&base, r.view(), None, &horizons, &set).unwrap();
+            assert_eq!(bits(ev.ic.as_slice().unwrap()), bits(inner.ic.as_slice().unwrap()));
+            assert_eq!(ev.n_obs, inner.n_obs);
+            assert_eq!(ev.labels, inner.labels);
+            assert_eq!(bits(ev.by_date.as_slice().unwrap()), bits(inner.by_date.as_slice().unwrap()));
+            assert_eq!(ev.counts, inner.counts);
+            assert_eq!(bits(ev.factor_returns.as_slice().unwrap()), bits(inner.factor_returns.as_slice().unwrap()));
+            assert_eq!(bits(ev.turnover.as_slice().unwrap()), bits(inner.turnover.as_slice().unwrap()));
+            assert_eq!(bits(ev.autocorrelation.as_slice().unwrap()), bits(inner.autocorrelation.as_slice().unwrap()));
+            assert_eq!(bits(ev.decay.as_slice().unwrap()), bits(inner.decay.as_slice().unwrap()));
             // the separate kernels, as the Python layer calls them
             let stack = Forward::Stack(fwd.view());
             let with_common = Sample { common: common.then_some(stack), ..base };
