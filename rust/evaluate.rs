@@ -403,38 +403,99 @@ impl<'a> Base<'a> {
 // ---------------------------------------------------------------------------------------------
 
 /// Indices of the members of `keep` sorted by `x` (ties by index).
-fn sort_members(x: &[f64], keep: &[bool], keys: &mut Vec<u64>, order: &mut Vec<u32>) {
+fn sort_members(x: &[f64], keep: &[bool], keys: &mut SortKeys, order: &mut Vec<u32>) {
     let members = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i as u32);
     sort_by_value(x, members, keys, order);
 }
 
+/// Working space of [`sort_by_value`].
+#[derive(Default)]
+struct SortKeys {
+    a: Vec<u64>,
+    b: Vec<u64>,
+}
+
+/// Below this many members [`sort_by_value`] uses a comparison sort instead of the radix sort
+/// (whose three 2048-entry histograms cost about as much as sorting a few hundred values).
+const RADIX_MIN: usize = 512;
+
 /// `members` (asset indices, finite `x`) sorted by `x`, ties by index, into `order`.
 ///
-/// One `u64` per member: the order-preserving bits of its value with the lowest `b` bits replaced
-/// by its index (`2^b` ≥ the number of assets), so a plain integer sort orders by value up to
-/// those `b` mantissa bits (a relative difference below about `2^(b−52)`). Runs whose values agree
-/// on the kept bits are then re-sorted by their full bits, so the order (and every tie) is exact.
-fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut Vec<u64>, order: &mut Vec<u32>) {
-    let b = usize::BITS - x.len().saturating_sub(1).leading_zeros(); // bits of the largest index
-    let mask: u64 = (1u64 << b) - 1;
-    keys.clear();
-    keys.extend(members.map(|i| (order_bits(x[i as usize]) & !mask) | i as u64));
-    keys.sort_unstable();
+/// One `u64` per member: the upper 32 of the order-preserving bits of its value above its index.
+/// Sorting those (a stable LSD radix sort of the upper half, three passes of 11 bits, or a
+/// comparison sort for few members) orders by value up to the kept bits (a relative difference
+/// below about 2^-20); runs that agree on the kept bits (rare: near-equal or equal values) are
+/// then put in (full bits, index) order, so the order, and every tie, is exact.
+fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut SortKeys, order: &mut Vec<u32>) {
+    const HI: u64 = 0xFFFF_FFFF_0000_0000;
+    let a = &mut keys.a;
+    a.clear();
+    a.extend(members.map(|i| (order_bits(x[i as usize]) & HI) | i as u64));
+    let m = a.len();
+    if m < RADIX_MIN {
+        a.sort_unstable();
+    } else {
+        radix_sort_hi32(a, &mut keys.b);
+    }
     order.clear();
-    order.extend(keys.iter().map(|&k| (k & mask) as u32));
-    // exact order inside runs that share the kept bits (rare: near-equal or equal values)
-    let m = keys.len();
-    let mut i = 0;
+    order.extend(a.iter().map(|&k| k as u32));
+    // exact order inside runs that share the kept bits (found by one scan of neighbours)
+    let mut i = 1;
     while i < m {
-        let hi = keys[i] & !mask;
+        if (a[i] ^ a[i - 1]) & HI != 0 {
+            i += 1;
+            continue;
+        }
+        let start = i - 1;
+        let hi = a[start] & HI;
         let mut j = i + 1;
-        while j < m && keys[j] & !mask == hi {
+        while j < m && a[j] & HI == hi {
             j += 1;
         }
-        if j - i > 1 {
-            order[i..j].sort_unstable_by_key(|&k| (order_bits(x[k as usize]), k));
+        let run = &mut order[start..j];
+        let key = |&k: &u32| (order_bits(x[k as usize]), k);
+        if !run.is_sorted_by_key(key) {
+            run.sort_unstable_by_key(key);
         }
-        i = j;
+        i = j + 1;
+    }
+}
+
+/// Stable LSD radix sort of `a` by the upper 32 bits of each item (three passes of 11 bits; a
+/// pass whose digit is the same for every item is skipped); `b` is scratch. The result is in `a`.
+fn radix_sort_hi32(a: &mut Vec<u64>, b: &mut Vec<u64>) {
+    let m = a.len();
+    let mut hist = [[0u32; 2048]; 3];
+    for &k in a.iter() {
+        let hi = (k >> 32) as u32;
+        hist[0][(hi & 2047) as usize] += 1;
+        hist[1][((hi >> 11) & 2047) as usize] += 1;
+        hist[2][(hi >> 22) as usize] += 1;
+    }
+    b.clear();
+    b.resize(m, 0);
+    let mut in_a = true;
+    for (h, shift) in hist.iter_mut().zip([32u32, 43, 54]) {
+        if h.iter().any(|&c| c as usize == m) {
+            continue;
+        }
+        let mut sum = 0u32;
+        for c in h.iter_mut() {
+            let v = *c;
+            *c = sum;
+            sum += v;
+        }
+        let (src, dst) = if in_a { (&a[..], &mut b[..]) } else { (&b[..], &mut a[..]) };
+        for &k in src {
+            let d = ((k >> shift) & 2047) as usize;
+            let pos = h[d];
+            dst[pos as usize] = k;
+            h[d] = pos + 1;
+        }
+        in_a = !in_a;
+    }
+    if !in_a {
+        std::mem::swap(a, b);
     }
 }
 
@@ -548,7 +609,7 @@ fn demean(idx: &[u32], y: &mut [f64], w: Option<&[f64]>, groups: Option<(&[i32],
 struct Work {
     idx: Vec<u32>,
     kept: Vec<u32>,
-    keys: Vec<u64>,
+    keys: SortKeys,
     rx: Vec<f64>,
     ry: Vec<f64>,
     y: Vec<f64>,
@@ -576,7 +637,7 @@ impl Work {
 struct Scratch {
     keep: Vec<bool>,
     keep2: Vec<bool>,
-    keys: Vec<u64>,
+    keys: SortKeys,
     order: Vec<u32>,
     sub: Vec<u32>,
     /// The pair sample of one horizon: membership and the members in ascending order.
@@ -903,7 +964,7 @@ fn sorted_rows(r: &[f64], t_len: usize, n: usize) -> (Vec<u32>, Vec<usize>) {
             .zip(counts.par_iter_mut())
             .enumerate()
             .for_each_init(
-                || (Vec::<u64>::new(), Vec::<u32>::new()),
+                || (SortKeys::default(), Vec::<u32>::new()),
                 |(keys, o), (t, (row, c))| {
                     if parallel::cancelled() {
                         return;
@@ -1027,29 +1088,31 @@ fn rank_sorted(sorted: &[u32], x: &[f64], out: &mut [f64]) {
     if m == 0 {
         return;
     }
+    // the run of equal values starts at `i`; it ends where the value changes
     let mut i = 0;
     let mut v = x[sorted[0] as usize];
-    while i < m {
-        // the run of values equal to v starting at i
-        let mut j = i + 1;
-        let mut next = f64::NAN;
-        while j < m {
-            next = x[sorted[j] as usize];
-            if next != v {
-                break;
-            }
-            j += 1;
+    for j in 1..m {
+        let next = x[sorted[j] as usize];
+        if next != v {
+            write_run(&sorted[i..j], i, out);
+            i = j;
+            v = next;
         }
-        if j == i + 1 {
-            out[sorted[i] as usize] = (i + 1) as f64;
-        } else {
-            let r = (i + j + 1) as f64 * 0.5;
-            for &k in &sorted[i..j] {
-                out[k as usize] = r;
-            }
+    }
+    write_run(&sorted[i..], i, out);
+}
+
+/// The rank of the tied run `run` starting at position `start` (0-based): the mean of its 1-based
+/// positions.
+#[inline]
+fn write_run(run: &[u32], start: usize, out: &mut [f64]) {
+    if let [k] = run {
+        out[*k as usize] = (start + 1) as f64;
+    } else {
+        let r = (2 * start + run.len() + 1) as f64 * 0.5;
+        for &k in run {
+            out[k as usize] = r;
         }
-        i = j;
-        v = next;
     }
 }
 
@@ -1603,21 +1666,31 @@ mod tests {
 
     #[test]
     fn sort_is_exact_for_values_that_differ_in_the_last_bits() {
-        // values equal, or differing only in their lowest mantissa bits, across many indices
+        // values equal, or differing only in their lowest mantissa bits, across many indices; both
+        // the comparison sort (few members) and the radix sort, members given in any order
         let base = 0.1f64;
-        let x: Vec<f64> = (0..300u64)
-            .map(|i| match i % 4 {
-                0 => base,
-                1 => f64::from_bits(base.to_bits() + (299 - i)),
-                2 => -f64::from_bits(base.to_bits() + i),
-                _ => (i as f64).sin(),
-            })
-            .collect();
-        let (mut keys, mut order) = (Vec::new(), Vec::new());
-        sort_by_value(&x, 0..x.len() as u32, &mut keys, &mut order);
-        let mut want: Vec<u32> = (0..x.len() as u32).collect();
-        want.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]).then(a.cmp(&b)));
-        assert_eq!(order, want);
+        for n in [300u64, 3000] {
+            let x: Vec<f64> = (0..n)
+                .map(|i| match i % 5 {
+                    0 => base,
+                    1 => f64::from_bits(base.to_bits() + (n - 1 - i)),
+                    2 => -f64::from_bits(base.to_bits() + i),
+                    3 => if i % 2 == 0 { 0.0 } else { -0.0 },
+                    _ => (i as f64).sin() * 1e-3,
+                })
+                .collect();
+            let mut want: Vec<u32> = (0..n as u32).collect();
+            want.sort_by(|&a, &b| (x[a as usize] + 0.0).total_cmp(&(x[b as usize] + 0.0)).then(a.cmp(&b)));
+            let (mut keys, mut order) = (SortKeys::default(), Vec::new());
+            sort_by_value(&x, 0..n as u32, &mut keys, &mut order);
+            assert_eq!(order, want);
+            sort_by_value(&x, (0..n as u32).rev(), &mut keys, &mut order);
+            assert_eq!(order, want);
+            // every value equal: every radix pass is skipped, the ties stay by index
+            let same = vec![2.5; n as usize];
+            sort_by_value(&same, (0..n as u32).rev(), &mut keys, &mut order);
+            assert_eq!(order, (0..n as u32).collect::<Vec<_>>());
+        }
     }
 
     #[test]
