@@ -291,8 +291,8 @@ impl<'a> Fwd<'a> {
                 Some(&self.data[o..o + self.n])
             }
             Some(lags) => {
-                let s = t + lags[k];
-                (s < self.t).then(|| &self.data[s * self.n..(s + 1) * self.n])
+                let s = t.checked_add(lags[k]).filter(|&s| s < self.t)?;
+                Some(&self.data[s * self.n..(s + 1) * self.n])
             }
         }
     }
@@ -1001,7 +1001,7 @@ pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Resu
     flat_out.par_chunks_mut(n).enumerate().for_each(|(j, row)| {
         let (k, t) = (j / t_len, j % t_len);
         let h = horizons[k];
-        if parallel::cancelled() || t + h >= t_len {
+        if parallel::cancelled() || h >= t_len - t {
             row.fill(f64::NAN);
             return;
         }
@@ -1416,7 +1416,7 @@ fn forward_rows(r: &[f64], t_len: usize, n: usize, t: usize, horizons: &[usize],
     for &k in by_h {
         let h = horizons[k];
         let row = &mut out[k * n..(k + 1) * n];
-        if t + h >= t_len {
+        if h >= t_len - t {
             row.fill(f64::NAN);
             continue;
         }
