@@ -1858,7 +1858,13 @@ mod tests {
 
     #[test]
     fn fused_evaluation_equals_the_separate_kernels() {
-        let (t, n) = (60, 45);
+        // 45 assets (comparison sorts) and 700 (the radix sort)
+        for (t, n) in [(60, 45), (14, 700)] {
+            fused_equals_separate(t, n);
+        }
+    }
+
+    fn fused_equals_separate(t: usize, n: usize) {
         let hash = |a: usize, b: usize, m: usize| (a * 7919 + b * 104729 + a * b * 31) % m;
         let x = Array2::from_shape_fn((t, n), |(a, b)| {
             if hash(a, b, 13) == 0 { f64::NAN } else { (hash(a, b, 17) as f64 - 8.0) / 4.0 }
@@ -1930,7 +1936,18 @@ mod tests {
             let dec = Sample { common: common.then_some(lagged), ..base };
             let (d, _) = information_coefficient(&dec, lagged, Method::Spearman, grouped).unwrap();
             assert_eq!(bits(ev.decay.as_slice().unwrap()), bits(d.as_slice().unwrap()));
-            assert!(ev.ic.iter().filter(|v| v.is_finite()).count() > 50);
+            assert!(ev.ic.iter().filter(|v| v.is_finite()).count() > t);
+            // and the same on 1 and 2 threads
+            let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            let a = one.install(|| evaluate_panel(&base, r.view(), None, &horizons, &set).unwrap());
+            let b = two.install(|| evaluate_panel(&base, r.view(), None, &horizons, &set).unwrap());
+            for (p, q) in [(&a.ic, &b.ic), (&a.factor_returns, &b.factor_returns), (&a.autocorrelation, &b.autocorrelation), (&a.decay, &b.decay)] {
+                assert_eq!(bits(p.as_slice().unwrap()), bits(q.as_slice().unwrap()));
+            }
+            assert_eq!(bits(a.by_date.as_slice().unwrap()), bits(b.by_date.as_slice().unwrap()));
+            assert_eq!(bits(a.turnover.as_slice().unwrap()), bits(b.turnover.as_slice().unwrap()));
+            assert_eq!(a.labels, b.labels);
         }
     }
 
