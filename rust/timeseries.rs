@@ -285,13 +285,13 @@ fn regress_impl(
     }
     let outs: Vec<ChunkOut> = blocks
         .into_par_iter()
-        .map(|(j0, out)| {
+        .map_init(Vec::new, |ybuf, (j0, out)| {
             let nc = out.ncols();
             if parallel::cancelled() {
                 return ChunkOut::nan(nc, p); // the caller discards the whole result
             }
             let yv = y.slice(ndarray::s![.., j0..j0 + nc]);
-            run_chunk(&setup, yv, out, stream && j0 >= lead)
+            run_chunk(&setup, yv, out, stream && j0 >= lead, ybuf)
         })
         .collect();
     let n_inf: usize = outs.iter().map(|o| o.n_inf).sum();
@@ -381,6 +381,7 @@ fn run_chunk(
     y: ArrayView2<'_, f64>,
     out: ArrayViewMut2<'_, f64>,
     stream: bool,
+    ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
     #[cfg(target_arch = "x86_64")]
     {
@@ -389,10 +390,10 @@ fn run_chunk(
             && std::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports AVX and FMA (checked just above).
-            return unsafe { chunk_avx(s, y, out, stream) };
+            return unsafe { chunk_avx(s, y, out, stream, ybuf) };
         }
     }
-    by_dim::<Portable>(s, y, out, stream)
+    by_dim::<Portable>(s, y, out, stream, ybuf)
 }
 
 /// [`chunk`] with the parameters in registers for `p ≤ 8` (one instance per `p`).
@@ -402,17 +403,18 @@ fn by_dim<V: Lanes>(
     y: ArrayView2<'_, f64>,
     out: ArrayViewMut2<'_, f64>,
     stream: bool,
+    ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
     match s.p {
-        1 => chunk::<V, [V; 1]>(s, y, out, stream),
-        2 => chunk::<V, [V; 2]>(s, y, out, stream),
-        3 => chunk::<V, [V; 3]>(s, y, out, stream),
-        4 => chunk::<V, [V; 4]>(s, y, out, stream),
-        5 => chunk::<V, [V; 5]>(s, y, out, stream),
-        6 => chunk::<V, [V; 6]>(s, y, out, stream),
-        7 => chunk::<V, [V; 7]>(s, y, out, stream),
-        8 => chunk::<V, [V; 8]>(s, y, out, stream),
-        _ => chunk::<V, Vec<V>>(s, y, out, stream),
+        1 => chunk::<V, [V; 1]>(s, y, out, stream, ybuf),
+        2 => chunk::<V, [V; 2]>(s, y, out, stream, ybuf),
+        3 => chunk::<V, [V; 3]>(s, y, out, stream, ybuf),
+        4 => chunk::<V, [V; 4]>(s, y, out, stream, ybuf),
+        5 => chunk::<V, [V; 5]>(s, y, out, stream, ybuf),
+        6 => chunk::<V, [V; 6]>(s, y, out, stream, ybuf),
+        7 => chunk::<V, [V; 7]>(s, y, out, stream, ybuf),
+        8 => chunk::<V, [V; 8]>(s, y, out, stream, ybuf),
+        _ => chunk::<V, Vec<V>>(s, y, out, stream, ybuf),
     }
 }
 
@@ -423,8 +425,9 @@ unsafe fn chunk_avx(
     y: ArrayView2<'_, f64>,
     out: ArrayViewMut2<'_, f64>,
     stream: bool,
+    ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
-    let o = by_dim::<avx::Avx>(s, y, out, stream);
+    let o = by_dim::<avx::Avx>(s, y, out, stream, ybuf);
     // Orders the block's streaming stores before the task ends (SSE2, part of x86_64).
     std::arch::x86_64::_mm_sfence();
     o
@@ -694,14 +697,6 @@ mod avx {
     }
 }
 
-/// Row `t` of the block (`y` is a column slice of a C-contiguous array: rows are contiguous).
-#[inline(always)]
-fn row_of<'b>(y: &ArrayView2<'b, f64>, t: usize) -> &'b [f64] {
-    y.index_axis_move(Axis(0), t)
-        .to_slice()
-        .expect("rows of a C-contiguous array")
-}
-
 /// Ask for the cache line at `p` ahead of its use (a hint: never faults, no effect elsewhere).
 #[inline(always)]
 fn prefetch(p: *const f64) {
@@ -859,6 +854,7 @@ fn chunk<V: Lanes, S: Store<V>>(
     y: ArrayView2<'_, f64>,
     mut out: ArrayViewMut2<'_, f64>,
     stream: bool,
+    ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
     let p = S::dim(s.p);
     let (t_len, nc) = y.dim();
@@ -871,19 +867,28 @@ fn chunk<V: Lanes, S: Store<V>>(
 
     // ---- pass 1: the block's rows into ybuf ([group][date][lane], NaN-padded), Xᵀy over the
     // used rows, and Σ x xᵀ over the rows each lane misses (only rows where some lane misses).
-    let mut ybuf = vec![f64::NAN; n_groups * t_len * LANES];
+    // (the buffer is the worker's, reused from block to block: only rows with factors are
+    // written and read)
+    if ybuf.len() < n_groups * t_len * LANES {
+        ybuf.resize(n_groups * t_len * LANES, f64::NAN);
+    }
+    let ybuf = &mut ybuf[..n_groups * t_len * LANES];
+    let yrows: Vec<&[f64]> = y
+        .outer_iter()
+        .map(|r| r.to_slice().expect("rows of a C-contiguous array"))
+        .collect();
     let mut xty: Vec<S> = vec![S::zeroed(p); n_groups];
     let mut miss_xx = vec![V::zero(); n_groups * npp];
     let mut n_miss = vec![V::zero(); n_groups];
     for t in 0..t_len {
         if t + PREFETCH_ROWS < t_len {
-            let ahead = row_of(&y, t + PREFETCH_ROWS);
+            let ahead = yrows[t + PREFETCH_ROWS];
             for c in (0..nc).step_by(8) {
                 prefetch(ahead[c..].as_ptr());
             }
             prefetch(ahead[nc - 1..].as_ptr());
         }
-        let yr = row_of(&y, t);
+        let yr = yrows[t];
         if !s.row_ok[t] {
             n_inf += yr.iter().filter(|v| v.is_infinite()).count();
             continue;
@@ -938,13 +943,23 @@ fn chunk<V: Lanes, S: Store<V>>(
             if n_l < s.min_obs {
                 continue;
             }
-            if n_miss_l <= n_l {
-                // all rows minus the missing ones (at least half the rows are the asset's)
+            // All rows minus the missing ones, when that loses no accuracy: at least half of the
+            // rows are the asset's and its rows carry at least a quarter of every column's sum
+            // of squares (so no diagonal entry is a small difference of large sums; a column
+            // that is zero on the asset's rows is found exactly, as a singular design).
+            let mut direct = n_miss_l > n_l;
+            if !direct {
                 for q in 0..npp {
                     xtx_l[q] = s.xtx_full[q] - mx[q][l];
                 }
-            } else {
-                // a short history: its own rows directly, in date order
+                let mut d = 0;
+                for a in 0..p {
+                    direct |= xtx_l[d].is_nan() || xtx_l[d] < 0.25 * s.xtx_full[d];
+                    d += p - a;
+                }
+            }
+            if direct {
+                // a short history (or a column nearly zero on its rows): its own rows directly
                 xtx_l.iter_mut().for_each(|v| *v = 0.0);
                 for t in 0..t_len {
                     if s.row_ok[t] && ybuf[(g * t_len + t) * LANES + l].is_finite() {
@@ -1007,11 +1022,15 @@ fn chunk<V: Lanes, S: Store<V>>(
     let mut ebuf = vec![V::zero(); TILE];
     let mut ubuf = vec![V::zero(); TILE];
     let mut wbuf: Vec<S> = vec![S::zeroed(p); TILE.max(1 + hs.iter().map(|h| h.lmax).max().unwrap_or(0))];
+    let mut orows: Vec<&mut [f64]> = out
+        .outer_iter_mut()
+        .map(|r| r.into_slice().expect("rows of a C-contiguous output"))
+        .collect();
     for t0 in (0..t_len).step_by(TILE) {
         let t1 = (t0 + TILE).min(t_len);
         for t in t0..t1 {
             if !s.row_ok[t] {
-                out.row_mut(t).iter_mut().for_each(|v| *v = f64::NAN);
+                orows[t].iter_mut().for_each(|v| *v = f64::NAN);
             }
         }
         for g in 0..n_groups {
@@ -1036,10 +1055,7 @@ fn chunk<V: Lanes, S: Store<V>>(
                     fitv = fitv.fma(V::splat(x[a]), beta.as_ref()[a]);
                 }
                 let e = yz.sub(fitv).and(used);
-                let orow = out
-                    .row_mut(t)
-                    .into_slice()
-                    .expect("rows of a C-contiguous output");
+                let orow = &mut *orows[t];
                 let r = V::select(used, e, nan);
                 if stream && sp.len() == LANES {
                     r.stream(&mut orow[sp.clone()]);
@@ -1064,6 +1080,9 @@ fn chunk<V: Lanes, S: Store<V>>(
             }
             let mut w = h.w.clone();
             let cap = h.lmax + 1;
+            // the common case: every lane of the group has the same lag L > 0
+            let single = h.lmax > 0 && h.distinct.len() == 1;
+            let lag0 = if single { h.distinct[0].0 } else { 0 };
             let mut nw = 0usize;
             for (tt, t) in (t0..t1).enumerate() {
                 let used = ubuf[tt];
@@ -1077,6 +1096,28 @@ fn chunk<V: Lanes, S: Store<V>>(
                     z.as_mut()[a] = V::splat(x[a]).mul(e);
                 }
                 let all = used.all();
+                if all && single {
+                    // every lane pushes z; the score leaving the window is at position L
+                    let head = h.head;
+                    let so = if head + lag0 >= cap { head + lag0 - cap } else { head + lag0 };
+                    let nh = if head == 0 { cap - 1 } else { head - 1 };
+                    let (wm, zr) = (w.as_mut(), z.as_ref());
+                    let old = &h.ring[so * p..so * p + p];
+                    for a in 0..p {
+                        wm[a] = wm[a].add(zr[a].sub(old[a]));
+                    }
+                    let new = &mut h.ring[nh * p..nh * p + p];
+                    for a in 0..p {
+                        new[a] = zr[a];
+                    }
+                    h.head = nh;
+                    let wr = wbuf[nw].as_mut();
+                    for a in 0..p {
+                        wr[a] = wm[a];
+                    }
+                    nw += 1;
+                    continue;
+                }
                 if h.lmax == 0 {
                     w = z.clone();
                 } else {
@@ -1127,7 +1168,9 @@ fn chunk<V: Lanes, S: Store<V>>(
                 }
                 let (wr, wv) = (wbuf[nw].as_mut(), w.as_ref());
                 if all {
-                    wr.copy_from_slice(wv);
+                    for a in 0..p {
+                        wr[a] = wv[a];
+                    }
                 } else {
                     for a in 0..p {
                         wr[a] = wv[a].and(used);
@@ -1177,7 +1220,7 @@ fn chunk<V: Lanes, S: Store<V>>(
             o.lags[j] = lag_of[l] as i64;
             let Some(inv) = fit.inv[l].as_ref() else {
                 for t in 0..t_len {
-                    out[[t, j]] = f64::NAN; // no estimate: every residual of the asset is NaN
+                    orows[t][j] = f64::NAN; // no estimate: every residual of the asset is NaN
                 }
                 continue;
             };
@@ -1468,6 +1511,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn short_histories_many_factors_and_columns_zero_on_an_assets_rows() {
+        // p = 10 (beyond the unrolled sizes); asset 3 keeps 35 of 120 rows, so its XᵀX is
+        // summed from its own rows rather than as all rows minus the missing ones
+        let (mut y, f) = data(120, 20, 9, 13);
+        for t in 0..120 {
+            if !(40..75).contains(&t) {
+                y[[t, 3]] = f64::NAN;
+            }
+        }
+        for (cov, lags) in [(Cov::NonRobust, None), (Cov::Hac, Some(3))] {
+            let out = time_series_regress(y.view(), f.view(), true, cov, lags, 12).unwrap();
+            for i in 0..20 {
+                let col: Vec<f64> = y.column(i).to_vec();
+                let (b, c, ssr) = reference(&col, &f, true, lags);
+                for a in 0..10 {
+                    assert!(close(out.params[[i, a]], b[a], 1e-10), "{cov:?} {i} {a}");
+                    for bb in 0..10 {
+                        let (u, v) = (out.cov[[i, a, bb]], c[a * 10 + bb]);
+                        let scale = (c[a * 10 + a] * c[bb * 10 + bb]).sqrt();
+                        assert!((u - v).abs() <= 1e-10 * scale, "{cov:?} {i} {a} {bb}");
+                    }
+                }
+                assert!(close(out.ssr[i], ssr, 1e-10));
+            }
+        }
+        // a factor that is zero on every row asset 5 uses (but not elsewhere): singular for
+        // that asset (NaN), found exactly although the asset has most of the rows
+        let (mut y, mut f) = data(120, 8, 2, 17);
+        for t in 0..120 {
+            if t < 80 {
+                f[[t, 0]] = 0.0;
+            } else {
+                y[[t, 5]] = f64::NAN;
+            }
+        }
+        let out = time_series_regress(y.view(), f.view(), true, Cov::Hac, Some(2), 5).unwrap();
+        assert!(out.params.row(5).iter().all(|v| v.is_nan()));
+        assert!(out.resid.column(5).iter().all(|v| v.is_nan()));
+        let n5 = (0..80).filter(|&t| y[[t, 5]].is_finite()).count();
+        assert_eq!(out.nobs[5] as usize, n5);
+        let col: Vec<f64> = y.column(4).to_vec();
+        let (b, _, _) = reference(&col, &f, true, Some(2));
+        assert!((0..3).all(|a| close(out.params[[4, a]], b[a], 1e-12)));
     }
 
     #[test]
