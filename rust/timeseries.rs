@@ -25,15 +25,33 @@
 //! Assets with fewer than `min_obs` used rows, or a singular design, give NaN outputs (and NaN
 //! residuals); `nobs` is always reported.
 //!
+//! # How it is computed
+//! The design rows are shared by every asset, so:
+//! - `XᵀX` of an asset is `XᵀX` over all usable rows minus `x xᵀ` of the rows the asset misses
+//!   (a few percent of the rows), unless that could lose accuracy (fewer used than missing rows,
+//!   or a column whose sum of squares on the asset's rows is under a quarter of the whole): then
+//!   its own rows are summed directly. `Xᵀy` is one multiply-add per parameter and cell.
+//! - HAC: the Bartlett kernel is the autocorrelation of a box of `L + 1` ones, so with the
+//!   scores `z_k = x_k e_k` of the asset's used rows (k = 0..n−1, consecutive after dropping
+//!   missing rows) and the window sums `W_m = Σ_{k=m−L..m} z_k` (m = 0..n+L−1, terms outside
+//!   0..n−1 are zero), `S = Σ_m W_m W_mᵀ / (L + 1)`. A window sum is updated per row (`W += z_k −
+//!   z_{k−L−1}`), recomputed from its terms at the start of every tile of dates (so rounding
+//!   drift stays within a tile), and `S` costs p(p+1)/2 multiply-adds per cell instead of the
+//!   `p·L + p²` of the lag sums. SSR and SST are summed from the residuals (no cancellation).
+//!
 //! # Layout and speed
-//! Work runs in parallel over groups of [`LANES`] adjacent assets. The assets of a group are
-//! processed in lockstep, one date at a time, with the asset as the innermost (SIMD) dimension:
-//! the factor row is shared, an unused row has weight 0 and contributes an exact 0 to every sum,
-//! and the HAC lag buffer of an asset only shifts on its used rows (a select, not arithmetic).
-//! So every sum is accumulated over the asset's own used rows in date order, exactly as a
-//! sequential per-asset loop would, and each asset's result is bit-identical whatever its
-//! neighbours, the grouping, or the number of threads. Multiply-adds are fused, so the
-//! AVX+FMA path and the portable path (`f64::mul_add`) agree bit for bit.
+//! Work runs in parallel over blocks of [`BLOCK`] adjacent assets. Pass 1 reads the block's rows
+//! of `y` once (software prefetch: the rows are 8·N bytes apart) into a buffer that stays in
+//! the core's cache; the solves follow; pass 2 reads the buffer for the residuals and the HAC
+//! sums. Within a block, groups of [`LANES`] assets run in lockstep, one date at a time, with the
+//! asset as the innermost (SIMD) dimension: the factor row is shared, an unused row contributes
+//! an exact +0 to every sum or is skipped by a select, and the HAC buffer of scores only shifts
+//! on the asset's used rows. So each asset's sums run over its own used rows in date order, and
+//! its result is bit-identical whatever its neighbours, the blocks, or the number of threads.
+//! Multiply-adds are fused, so the AVX+FMA path and the portable path (`f64::mul_add`) agree bit
+//! for bit. The residuals are written straight into the caller's (numpy) array; when its rows
+//! share one alignment, blocks are laid on 64-byte lines and each lane group writes whole lines
+//! with streaming stores.
 
 use ndarray::{Array1, Array2, Array3, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
