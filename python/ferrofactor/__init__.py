@@ -45,7 +45,7 @@ from ferrofactor import (
     inference,
     signals,
 )
-from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor._threads import get_num_threads, set_num_threads
 from ferrofactor.clean import neutralize, rank, standardize, winsorize
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.exposures import Exposures

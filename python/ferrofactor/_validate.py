@@ -319,10 +319,13 @@ def as_dates(name: str, dates: Any, n: int) -> np.ndarray | None:
     """Optional date labels: ``datetime64[D]`` (n,), strictly increasing, or None."""
     if dates is None:
         return None
-    try:
-        d = np.asarray(dates).astype("datetime64[D]")
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} could not be read as dates") from None
+    from ferrofactor.panel import _as_dates
+
+    if isinstance(dates, (str, bytes)) or np.ndim(dates) != 1:
+        raise ValueError(f"{name} must be a 1-dimensional array of dates, got {type(dates).__name__} of shape {np.shape(dates)}")
+    # datetime64 / datetime.date / strict ISO strings, in the range a daily panel can mean; never
+    # integers (20240102 is not a day number) nor a guessed text format
+    d = _as_dates(name, dates)
     if d.shape != (n,):
         raise ValueError(f"{name} has shape {d.shape}, expected ({n},)")
     if np.any(np.isnat(d)):
@@ -346,6 +349,13 @@ def as_assets(name: str, assets: Any, n: int) -> np.ndarray | None:
     return a
 
 
+def _day_labels(name: str, d: np.ndarray) -> np.ndarray:
+    try:
+        return d.astype("datetime64[D]")
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"the dates of {name} could not be read as dates (ISO 'YYYY-MM-DD' or datetime64)") from None
+
+
 def check_same_labels(
     left: str, left_dates: Any, left_assets: Any, right: str, right_dates: Any, right_assets: Any
 ) -> None:
@@ -359,7 +369,7 @@ def check_same_labels(
             continue
         a, b = np.asarray(a), np.asarray(b)
         if axis == "dates":
-            a, b = a.astype("datetime64[D]"), b.astype("datetime64[D]")
+            a, b = _day_labels(left, a), _day_labels(right, b)
         if len(a) != len(b):
             raise ValueError(
                 f"{left} has {len(a)} {axis} but {right} has {len(b)}; {how}"

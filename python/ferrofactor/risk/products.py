@@ -237,7 +237,7 @@ class ProductsMixin:
         i = self._date(date)
         w, single = self._weights(weights)
         if w.shape[0] != 1:
-            raise ValueError(f"risk_decomposition takes one portfolio (N,), got shape {w.shape}")
+            raise ValueError(f"weights must be one portfolio (N,) for risk_decomposition, got shape {w.shape}")
         self._check_held(w, i)
         args = self._args(i)
         x = _core.risk_factor_exposures(w, *args)[0]
@@ -326,7 +326,8 @@ class ProductsMixin:
         market factor and industries the constraint ``Σ_g c_g f_g = 0``, ``c_g`` the total
         ``constraint_cap`` (default ``cap``) of industry ``g``). Holding row k over the next
         period earns the factor return k of a regression of next-period returns on these
-        exposures. Assets not covered get 0; factors without assets get NaN rows."""
+        exposures. Assets not covered get 0; factors without assets get NaN rows; a date whose
+        design is singular gives NaN everywhere."""
         from ferrofactor.risk.mimicking import mimicking_portfolios
 
         i = self._date(date)
