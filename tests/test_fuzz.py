@@ -1,0 +1,1023 @@
+"""Generated bad-input suite (issue 10): every public function, constructor and method.
+
+The callables are discovered from ``ferrofactor.__all__`` and the ``__all__`` of every submodule
+(and the public methods of the public classes), so a new public function is either fuzzed here
+(``SPECS``) or listed in ``SKIPPED`` with the reason; ``test_every_public_callable_is_covered``
+fails otherwise.
+
+For each callable hypothesis draws arguments (see ``tests/fuzz_kinds.py``): shapes with 0, 1 and
+a few dates/assets/styles, float64/float32/int/bool and Fortran/strided layouts, NaN-heavy,
+infinite, huge (≥ 1e154: squares overflow) and tiny (squares underflow) values, wrong types,
+ragged lists, masked arrays, out-of-range and wrongly typed options. Each call must either
+
+- raise ``ValueError``/``TypeError`` (or a subclass) whose message names one of the arguments, or
+- return a result of the documented shape with no ±inf where no infinite value was given (outputs
+  that are infinite by definition for finite input, such as a t-statistic of an exact fit, are
+  declared per callable); any result object must also print its ``summary()`` and convert to
+  Polars; and a failed ``fit`` must leave the estimator exactly as it was.
+
+Anything else (``RuntimeError``, ``OverflowError``, ``ZeroDivisionError``, ``IndexError``,
+``MemoryError``, numpy's messages, a hang or an abort) fails. Integer settings as large as 2**80
+(allocations that could abort the interpreter) are tried in a child process under an
+address-space limit (``RLIMIT_AS``) and a timeout, so an abort fails that test instead of killing
+the run (``test_extreme_integers_in_a_limited_child``).
+
+Examples per callable: ``FERROFACTOR_FUZZ_EXAMPLES`` (default 12, derandomised for CI; set
+``FERROFACTOR_FUZZ_RANDOM=1`` for fresh random cases). The number of cases tried is printed at
+the end of the session (``-s``) and written to ``FERROFACTOR_FUZZ_COUNT_FILE`` if set.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import ferrofactor as ff
+from ferrofactor.results import Result
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fuzz_kinds as K  # noqa: E402
+
+EXAMPLES = int(os.environ.get("FERROFACTOR_FUZZ_EXAMPLES", "12"))
+CHILD = os.environ.get("FERROFACTOR_FUZZ_CHILD") == "1"
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=os.environ.get("FERROFACTOR_FUZZ_RANDOM") != "1",
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+    **({"phases": [Phase.explicit, Phase.reuse, Phase.generate]} if os.environ.get("FERROFACTOR_FUZZ_NOSHRINK") else {}),
+)
+
+COUNT = {"cases": 0, "errors": 0, "results": 0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects the methods are called on (small, built once)
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def pool() -> dict[str, Any]:
+    panel = ff.datasets.synthetic_universe(n_assets=14, n_days=70, n_industries=3, n_styles=2, seed=3)
+    ex = ff.Exposures.from_panel(panel, descriptor_options={"window": 10, "liquidity_window": 5})
+    res = ff.FactorModel().fit(panel, ex)
+    risk = ff.RiskModel(vol_half_life=10, corr_half_life=20, specific_half_life=10, min_periods=3,
+                        specific_min_periods=3, specific_blend_periods=3).fit(res)
+    T, N = panel.shape
+    rng = np.random.default_rng(0)
+    cs = ff.cross_section_regress(panel["returns"], ex.styles, dates=panel.dates, assets=panel.assets)
+    results = {
+        "exposures": ex, "result": res, "fmb_result": res.fama_macbeth(),
+        "fmb": ff.fama_macbeth(panel["returns"][1:], ex.styles[:-1]), "cs": cs, "risk": risk,
+        "decomposition": risk.risk_decomposition(np.where(risk.covered(-2), 1.0, 0.0) / max(risk.covered(-2).sum(), 1), date=-2),
+        "bias": ff.evaluate.bias_statistic(rng.normal(size=(20, 2)), np.ones((20, 2))),
+        "bias_test": ff.evaluate.bias_test(risk, panel, rng.random((2, N)), dates=np.arange(40, 60)),
+        "min_var": ff.evaluate.minimum_variance_test(risk, panel, every=7),
+        "residual_correlation": ff.evaluate.residual_correlation(res, min_periods=5),
+        "momentum_selection": ff.momentum_selection(panel, window=20, skip=2, min_dollar_volume=0.0),
+    }
+    tmp = tempfile.mkdtemp(prefix="ff-fuzz-")
+    files = {
+        "empty_csv": os.path.join(tmp, "empty.csv"), "garbage_parquet": os.path.join(tmp, "garbage.parquet"),
+        "prices_csv": os.path.join(tmp, "prices.csv"), "prices_parquet": os.path.join(tmp, "prices.parquet"),
+        "no_ext": os.path.join(tmp, "prices"), "missing": os.path.join(tmp, "nope.parquet"),
+        "glob": os.path.join(tmp, "*.csv"), "dir": tmp,
+    }
+    open(files["empty_csv"], "w").close()
+    with open(files["garbage_parquet"], "w") as f:
+        f.write("date,asset,close\n2024-01-02,A,1.0\n")
+    frame = pl.DataFrame({"date": ["2024-01-02", "2024-01-03"], "asset": ["A", "A"], "close": [1.0, 1.1]})
+    frame.write_csv(files["prices_csv"])
+    frame.write_parquet(files["prices_parquet"])
+    frame.write_csv(files["no_ext"])
+    con = sqlite3.connect(":memory:", check_same_thread=False)
+    con.execute("create table prices(date text, asset text, close real)")
+    con.executemany("insert into prices values (?, ?, ?)", frame.rows())
+    return dict(results, panel=panel, T=T, N=N, K=ex.styles.shape[2], files=files, con=con, tmp=tmp)
+
+
+def pool_dims(ctx_T: int | None = None) -> tuple[int, int, int]:
+    p = pool()
+    return p["T"], p["N"], p["K"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Specs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Spec:
+    """How to fuzz one callable.
+
+    ``fn``: the callable, or ``fn(pool) -> callable`` when ``bound`` (methods of pooled objects,
+    estimators built per case). ``params(ctx) -> {name: strategy}``. ``out(result, ctx, kwargs)``
+    checks shapes. ``inf_ok``: output names that may be infinite for finite input;
+    ``inf_if_huge``: outputs that may overflow when a value ≥ 1e154 was given (squares).
+    ``dims``: "free" (drawn), or "pool" (the pooled panel's T, N, K).
+    """
+
+    fn: Callable
+    params: Callable[[K.Ctx], dict[str, st.SearchStrategy]]
+    out: Callable[[Any, K.Ctx, dict], None] | None = None
+    inf_ok: tuple[str, ...] = ()
+    inf_if_huge: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    bound: bool = False
+    dims: str = "free"
+    estimator: bool = False  # a method that must leave its object unchanged when it raises
+    extreme: bool = True  # has integer settings worth trying at extreme values
+
+
+def shape_of(x: Any) -> tuple[int, ...] | None:
+    if isinstance(x, np.ndarray) and not isinstance(x, np.ma.MaskedArray):
+        return x.shape
+    return None
+
+
+def expect(arr: Any, shape: tuple[int, ...] | None, what: str = "result") -> None:
+    if shape is None:
+        return
+    assert isinstance(arr, np.ndarray), f"{what} is {type(arr).__name__}, expected an ndarray"
+    assert arr.shape == tuple(shape), f"{what} has shape {arr.shape}, expected {shape}"
+
+
+def same_as(arg: str) -> Callable:
+    """The result has the shape of argument ``arg`` (when it was an ndarray)."""
+    def check(out, ctx, kw):
+        if isinstance(out, pl.DataFrame):
+            return
+        expect(out, shape_of(kw.get(arg)))
+    return check
+
+
+def tn(ctx: K.Ctx) -> tuple[int, int]:
+    return (ctx.T, ctx.N)
+
+
+P = K  # shorthand in the tables below
+
+WINSOR = ["sigma", "quantile", "mad"]
+
+
+def _rolling(stat_has_half_life: bool) -> Callable:
+    def params(c):
+        d = {"x": K.tn_field(c), "window": K.integer(c, 1, 8), "min_periods": K.integer(c, 1, 8, optional=True)}
+        if stat_has_half_life:
+            d["half_life"] = K.real(c, 0.1, 50, optional=True)
+        return d
+    return params
+
+
+def _ewm(c):
+    return {"x": K.tn_field(c), "half_life": K.real(c, 0.1, 50), "min_periods": K.integer(c, 1, 8),
+            "window": K.integer(c, 1, 8, optional=True)}
+
+
+def _beta_out(out, ctx, kw):
+    s = shape_of(kw.get("returns"))
+    assert isinstance(out, tuple) and len(out) == 2
+    expect(out[0], s, "beta")
+    expect(out[1], s, "resid_vol")
+
+
+def _csr_params(c):
+    return {
+        "returns": K.tn_field(c), "styles": K.styles(c, optional=True), "industry": K.industry(c),
+        "weights": K.tn_field(c, positive=True, optional=True), "market": K.boolean(c),
+        "industry_constraint": K.choice(c, ["cap", "equal", None]), "cap": K.tn_field(c, positive=True, optional=True),
+        "style_names": K.names(c, c.K), "industry_names": st.one_of(st.none(), st.none(), st.just(["a", "b", "c", "d"]), st.just({0: "x"})),
+        "lag": K.integer(c, 0, 4), "dates": K.dates(c), "assets": K.assets(c),
+    }
+
+
+def _csr_out(out, ctx, kw):
+    s = shape_of(kw.get("returns"))
+    if s is not None:
+        expect(out.residuals, s, "residuals")
+        assert out.factor_returns.shape[0] == s[0]
+        assert out.factor_returns.shape[1] == len(out.factor_names)
+
+
+def _fmb_params(c):
+    return {"returns": K.tn_field(c), "characteristics": K.styles(c), "intercept": K.boolean(c),
+            "cov": K.choice(c, ["unadjusted", "kernel"]), "bandwidth": K.real(c, 0, 10, optional=True),
+            "names": K.names(c, c.K), "dates": K.dates(c), "assets": K.assets(c)}
+
+
+def _fmb_out(out, ctx, kw):
+    k = out.estimates.shape[1]
+    assert out.params.shape == (k,) and out.cov.shape == (k, k)
+
+
+def _clip_out(out, ctx, kw):
+    s = shape_of(kw.get("returns"))
+    expect(out[0], s, "clipped")
+    if s is not None:
+        expect(out[1], (s[0],), "n_clipped")
+
+
+def _ms_params(c):
+    return {"returns": K.tn_field(c), "dollar_volume": K.tn_field(c, positive=True, optional=True),
+            "rebalance": st.one_of(st.none(), st.just(np.arange(c.T)), st.just(np.ones(c.T, bool)),
+                                   st.just(np.array([c.T + 3])), st.just(np.array([1.5])), st.just([0, 0])),
+            "window": K.integer(c, 1, 8), "skip": K.integer(c, 0, 4), "min_dollar_volume": K.real(c, 0, 10),
+            "percentile": K.real(c, 0, 0.5), "min_fraction": K.real(c, 0, 1), "dates": K.dates(c),
+            "assets": K.assets(c)}
+
+
+def _desc_mapping(c):
+    fields = st.fixed_dictionaries({"returns": K.tn_field(c), "market_cap": K.tn_field(c, positive=True)},
+                                   optional={"dollar_volume": K.tn_field(c, positive=True),
+                                             "book_value": K.tn_field(c), "earnings": K.tn_field(c),
+                                             "revenue": K.tn_field(c), "net_income": K.tn_field(c),
+                                             "total_assets": K.tn_field(c), "total_liabilities": K.tn_field(c),
+                                             "operating_cash_flow": K.tn_field(c)})
+    return st.one_of(fields, fields, st.just(pool()["panel"]), K.hostile_scalar())
+
+
+def _long_frame(c, value_cols=("close",), date_col="date"):
+    """A long (date, asset, values) frame, sometimes broken (duplicates, non-ISO or far dates,
+    nulls, missing or non-numeric columns)."""
+    @st.composite
+    def build(draw):
+        n = draw(st.integers(0, 6))
+        style = draw(st.sampled_from(["ok", "ok", "ok", "dup", "us", "int", "far", "null", "missing",
+                                      "text", "dt", "bool"]))
+        days = [f"2024-01-{d:02d}" for d in draw(st.lists(st.integers(1, 28), min_size=n, max_size=n))]
+        assets_ = draw(st.lists(st.sampled_from(["A", "B", "C", "007"]), min_size=n, max_size=n))
+        cols: dict[str, Any] = {date_col: days, "asset": assets_}
+        rng = np.random.default_rng(draw(st.integers(0, 99)))
+        for v in value_cols:
+            cols[v] = list(np.abs(rng.normal(size=n)) + 0.5)
+        if style == "dup" and n:
+            cols[date_col] = [days[0]] * n
+            cols["asset"] = ["A"] * n
+        elif style == "us":
+            cols[date_col] = [f"01/{d[-2:]}/2024" for d in days]
+        elif style == "int":
+            cols[date_col] = [int(d.replace("-", "")) for d in days]
+        elif style == "far" and n:
+            cols[date_col] = days[:-1] + ["9999-01-01"]
+        elif style == "null" and n:
+            cols[date_col] = [None] + days[1:]
+        elif style == "missing":
+            cols.pop("asset")
+        elif style == "text" and value_cols:
+            cols[value_cols[0]] = ["x"] * n
+        elif style == "dt":
+            cols[date_col] = [np.datetime64(d) for d in days]
+        elif style == "bool" and value_cols:
+            cols[value_cols[0]] = [True] * n
+        try:
+            return pl.DataFrame(cols, strict=False)
+        except Exception:  # noqa: BLE001 - polars refused our own broken columns
+            return pl.DataFrame({date_col: days, "asset": assets_})
+    return build()
+
+
+def _source(c, value_cols=("close",), date_col="date"):
+    f = pool()["files"]
+    return st.one_of(_long_frame(c, value_cols, date_col), _long_frame(c, value_cols, date_col),
+                     _long_frame(c, value_cols, date_col).map(lambda d: d.lazy()),
+                     st.sampled_from([f["empty_csv"], f["garbage_parquet"], f["prices_csv"], f["prices_parquet"],
+                                      f["no_ext"], f["missing"], f["glob"], f["dir"], 42, None, ("select 1",),
+                                      ("select * from prices", pool()["con"]), ("select bogus", pool()["con"])]))
+
+
+def _axis_dates(c):
+    return st.one_of(st.just(np.datetime64("2024-01-01") + np.arange(30)), K.dates(c), st.just([]))
+
+
+def _axis_assets(c):
+    return st.one_of(st.just(np.array(["A", "B", "C", "007"])), K.assets(c), st.just([]))
+
+
+def _panel_params(c):
+    return {"dates": K.dates(c, optional=False), "assets": K.assets(c, optional=False),
+            "fields": st.one_of(st.fixed_dictionaries({"close": K.tn_field(c)}), st.just({}), st.none(),
+                                st.just({1: np.zeros((c.T, c.N))}), st.just({"x": "abc"})),
+            "codes": st.one_of(st.none(), st.fixed_dictionaries({"industry": st.tuples(K.industry(c, optional=False), st.just(np.array(["a", "b", "c"])))}),
+                               st.just({"industry": np.zeros((c.T, c.N))}))}
+
+
+def _ex_params(c):
+    return {"styles": st.one_of(K.styles(c, optional=True), st.fixed_dictionaries({"v": K.tn_field(c)})),
+            "industry": K.industry(c), "style_names": K.names(c, c.K),
+            "industry_names": st.one_of(st.none(), st.none(), st.just(["a", "b", "c"]), st.just({0: "x", 1: "y", -1: "z"})),
+            "market": K.boolean(c), "dates": K.dates(c), "assets": K.assets(c)}
+
+
+def _pool_weights(c, *, single=True):
+    p = pool()
+    risk = p["risk"]
+    ok = np.where(risk.covered(-1), 1.0, 0.0)
+    opts = [st.just(ok / max(ok.sum(), 1)), K.array(c, (c.N,)), K.array(c, (2, c.N)),
+            st.just({"A00000": 1.0}), st.just({"nope": 1.0}), st.just(pl.DataFrame({"asset": ["A00000"], "weight": [1.0]})),
+            st.just(pl.DataFrame({"x": [1.0]}))]
+    return st.one_of(*opts)
+
+
+def _pool_date(c):
+    p = pool()
+    d = p["risk"].dates
+    return st.one_of(st.integers(-p["T"] - 2, p["T"] + 2), st.sampled_from([str(d[-1]), d[0], "2099-01-01", "garbage",
+                                                                            40.7, 1.0, True, None, np.int64(-1), np.datetime64("NaT")]))
+
+
+def _risk_settings(c):
+    return {"vol_half_life": K.real(c, 0.5, 50), "corr_half_life": K.real(c, 0.5, 50),
+            "newey_west_lags": st.one_of(st.tuples(K.integer(c, 0, 3), K.integer(c, 0, 3)), st.just((1,)), st.just("ab"), st.just([1, 2])),
+            "specific_half_life": K.real(c, 0.5, 50), "specific_newey_west_lags": K.integer(c, 0, 3),
+            "shrinkage": K.real(c, 0, 1), "n_cap_groups": K.integer(c, 1, 5), "min_periods": K.integer(c, 1, 10),
+            "specific_min_periods": K.integer(c, 1, 10), "specific_blend_periods": K.integer(c, 0, 10),
+            "vra_half_life": K.real(c, 0.5, 50, optional=True), "structural_ridge": K.real(c, 0, 1)}
+
+
+def _sub(d: dict, *keys: str) -> Callable:
+    return lambda c: {k: v for k, v in d(c).items() if not keys or k in keys}
+
+
+def _fm(p):
+    return ff.FactorModel()
+
+
+def _res_out(out, ctx, kw):
+    assert isinstance(out, Result)
+
+
+DESC_RATIO = {
+    "book_to_market": ("book_value", "cap"), "earnings_yield": ("earnings", "cap"),
+    "cash_flow_yield": ("operating_cash_flow", "cap"), "roe": ("net_income", "book_value"),
+    "profit_margin": ("net_income", "revenue"), "asset_turnover": ("revenue", "total_assets"),
+    "leverage": ("total_liabilities", "total_assets"),
+}
+
+
+def _ratio_spec(a: str, b: str) -> Callable:
+    return lambda c: {a: K.tn_field(c), b: K.tn_field(c)}
+
+
+SPECS: dict[str, Spec] = {
+    # --- threads -------------------------------------------------------------------------------
+    "ferrofactor._threads.set_num_threads": Spec(ff.set_num_threads, lambda c: {"n": K.integer(c, 0, 4)}),
+    "ferrofactor._threads.get_num_threads": Spec(ff.get_num_threads, lambda c: {}, extreme=False),
+    # --- cleaning --------------------------------------------------------------------------------
+    "ferrofactor.clean.winsorize": Spec(ff.winsorize, lambda c: {
+        "x": K.tn_field(c), "method": K.choice(c, WINSOR), "limit": K.real(c, 0.01, 5),
+        "weights": K.tn_field(c, positive=True, optional=True), "industry": K.industry(c)}, same_as("x"), extreme=False),
+    "ferrofactor.clean.standardize": Spec(ff.standardize, lambda c: {
+        "x": K.tn_field(c), "weights": K.tn_field(c, positive=True, optional=True), "industry": K.industry(c),
+        "winsorize": st.one_of(st.none(), K.choice(c, WINSOR)), "limit": K.real(c, 0.01, 5)}, same_as("x"), extreme=False),
+    "ferrofactor.clean.rank": Spec(ff.rank, lambda c: {"x": K.tn_field(c), "gaussian": K.boolean(c)},
+                                   same_as("x"), inf_ok=("result",), extreme=False),
+    "ferrofactor.clean.neutralize": Spec(ff.neutralize, lambda c: {
+        "x": K.tn_field(c), "controls": K.styles(c, optional=True), "industry": K.industry(c),
+        "weights": K.tn_field(c, positive=True, optional=True)}, same_as("x"), extreme=False),
+    # --- rolling ---------------------------------------------------------------------------------
+    "ferrofactor.rolling.rolling_sum": Spec(ff.rolling_sum, lambda c: {k: v for k, v in _rolling(False)(c).items()},
+                                            same_as("x"), inf_if_huge=("result",)),
+    "ferrofactor.rolling.rolling_mean": Spec(ff.rolling_mean, _rolling(True), same_as("x")),
+    "ferrofactor.rolling.rolling_var": Spec(ff.rolling_var, _rolling(True), same_as("x"), inf_if_huge=("result",)),
+    "ferrofactor.rolling.rolling_std": Spec(ff.rolling_std, _rolling(True), same_as("x")),
+    "ferrofactor.rolling.ewm_mean": Spec(ff.ewm_mean, _ewm, same_as("x")),
+    "ferrofactor.rolling.ewm_var": Spec(ff.ewm_var, _ewm, same_as("x"), inf_if_huge=("result",)),
+    "ferrofactor.rolling.ewm_std": Spec(ff.ewm_std, _ewm, same_as("x")),
+    "ferrofactor.rolling.rolling_beta": Spec(ff.rolling_beta, lambda c: {
+        "returns": K.tn_field(c), "market": K.series_t(c), "window": K.integer(c, 1, 8),
+        "min_periods": K.integer(c, 1, 8, optional=True), "half_life": K.real(c, 0.1, 50, optional=True)},
+        _beta_out, inf_if_huge=("result[0]", "result[1]")),
+    "ferrofactor.rolling.compounded_return": Spec(ff.compounded_return, lambda c: {
+        "returns": K.tn_field(c), "window": K.integer(c, 1, 8), "skip": K.integer(c, 0, 4),
+        "min_periods": K.integer(c, 1, 8, optional=True)}, same_as("returns"), inf_if_huge=("result",)),
+    "ferrofactor.rolling.max_drawdown": Spec(ff.max_drawdown, lambda c: {
+        "returns": K.tn_field(c), "window": K.integer(c, 1, 8), "min_periods": K.integer(c, 1, 8, optional=True)},
+        same_as("returns")),
+    # --- regressions -----------------------------------------------------------------------------
+    "ferrofactor.regress.cross_section_regress": Spec(ff.cross_section_regress, _csr_params, _csr_out,
+                                                      inf_ok=("tstats",), inf_if_huge=("factor_returns", "std_errors", "residuals")),
+    "ferrofactor.regress.fama_macbeth": Spec(ff.fama_macbeth, _fmb_params, _fmb_out, inf_ok=("tstats",),
+                                             inf_if_huge=("params", "estimates", "cov", "std_errors", "ci_lower", "ci_upper"),
+                                             extreme=False),
+    "ferrofactor.regress.robust_clip_returns": Spec(ff.robust_clip_returns, lambda c: {
+        "returns": K.tn_field(c), "threshold": K.real(c, 0.01, 10)}, _clip_out, extreme=False),
+    # --- data ------------------------------------------------------------------------------------
+    "ferrofactor.io.returns_from_prices": Spec(ff.returns_from_prices, lambda c: {"close": K.tn_field(c, positive=True)},
+                                               same_as("close"), inf_if_huge=("result",), extreme=False),
+    "ferrofactor.io.market_cap": Spec(ff.market_cap, lambda c: {"close": K.tn_field(c, positive=True), "shares": K.tn_field(c, positive=True)},
+                                      same_as("close"), inf_if_huge=("result",), extreme=False),
+    "ferrofactor.io.dollar_volume": Spec(ff.dollar_volume, lambda c: {"close": K.tn_field(c, positive=True), "volume": K.tn_field(c, positive=True)},
+                                         same_as("close"), inf_if_huge=("result",), extreme=False),
+    "ferrofactor.io.read_frame": Spec(ff.io.read_frame, lambda c: {
+        "source": _source(c), "connection": st.one_of(st.none(), st.none(), st.just(pool()["con"]), st.just("sqlite:///nope.db"), st.just("nota uri")),
+        "format": st.one_of(st.none(), st.none(), K.choice(c, ["csv", "parquet", "ipc"])),
+        "string_columns": st.one_of(st.just(()), st.just(["asset"]), st.just("asset"))}, extreme=False),
+    "ferrofactor.io.read_panel": Spec(ff.read_panel, lambda c: {
+        "source": _source(c), "date": st.one_of(st.just("date"), st.just("date"), st.just("nope"), st.just(1)),
+        "asset": st.one_of(st.just("asset"), st.just("asset"), st.just(None)),
+        "fields": st.one_of(st.none(), st.none(), st.just(["close"]), st.just(["nope"]), st.just("close")),
+        "codes": st.one_of(st.none(), st.none(), st.just(["asset"]), st.just(["close"])),
+        "connection": st.one_of(st.none(), st.none(), st.just(pool()["con"])),
+        "date_format": st.one_of(st.none(), st.none(), st.just("%m/%d/%Y"), st.just("%Y%m%d"), st.just("ymd"), st.just(3)),
+        "dates": st.one_of(st.none(), st.none(), _axis_dates(c)), "assets": st.one_of(st.none(), st.none(), _axis_assets(c))},
+        aliases=("source", "query", "column", "df", "prices", "close"), extreme=False),
+    "ferrofactor.io.read_fundamentals": Spec(ff.read_fundamentals, lambda c: {
+        "source": _source(c, ("eps",), "report_date"), "dates": _axis_dates(c), "assets": _axis_assets(c),
+        "fields": st.one_of(st.none(), st.just(["eps"]), st.just(["nope"])),
+        "report_lag_days": K.integer(c, 0, 10), "max_staleness": K.integer(c, 0, 400, optional=True),
+        "date_format": st.one_of(st.none(), st.none(), st.just("%m/%d/%Y"), st.just("%Y%m%d"))},
+        aliases=("source", "query", "column", "report_date", "eps")),
+    "ferrofactor.io.read_classifications": Spec(ff.read_classifications, lambda c: {
+        "source": _source(c, ("industry",)), "dates": _axis_dates(c), "assets": _axis_assets(c),
+        "labels": st.one_of(st.none(), st.none(), st.just(["a"]), st.just([1, 2]), st.just(["x", "x"])),
+        "report_lag_days": K.integer(c, 0, 10),
+        "date_format": st.one_of(st.none(), st.none(), st.just("%m/%d/%Y"))},
+        aliases=("source", "query", "column", "industry", "date")),
+    "ferrofactor.io.read_universe": Spec(ff.read_universe, lambda c: {
+        "prices": _source(c, ("close", "shares", "volume")),
+        "fundamentals": st.one_of(st.none(), _source(c, ("book_value",), "report_date")),
+        "classifications": st.one_of(st.none(), _source(c, ("industry",))),
+        "report_lag_days": K.integer(c, 0, 10), "max_staleness": K.integer(c, 0, 400, optional=True),
+        "classification_lag_days": K.integer(c, 0, 10),
+        "shares": st.one_of(st.just("shares"), st.none(), st.just(3)),
+        "date_format": st.one_of(st.none(), st.none(), st.just("%m/%d/%Y"))},
+        aliases=("prices", "fundamentals", "classifications", "source", "query", "column", "close", "returns")),
+    "ferrofactor.panel.Panel": Spec(ff.Panel, _panel_params,
+                                    lambda out, c, kw: None, aliases=("field", "code", "labels")),
+    "ferrofactor.panel.Panel.select": Spec(lambda p: p["panel"].select, lambda c: {
+        "dates": st.one_of(st.none(), st.just(slice("2015-01-05", "2015-02-01")), st.just(slice(None, None, 2)),
+                           st.just(np.ones(c.T, bool)), st.just(["2015-01-05"]), st.just(["1900-01-01"]), st.just(["01/05/2015"]),
+                           st.just(np.ones(3, bool)), st.just(np.arange(3))),
+        "assets": st.one_of(st.none(), st.just(["A00001"]), st.just(["zz"]), st.just(np.ones(c.N, bool)), st.just([1, 2]),
+                            st.just(["A00001", "A00001"]))}, bound=True, dims="pool",
+        aliases=("dates.start", "dates.stop"), extreme=False),
+    "ferrofactor.panel.Panel.with_fields": Spec(lambda p: p["panel"].with_fields, lambda c: {
+        "fields": st.one_of(st.none(), st.fixed_dictionaries({"new": K.tn_field(c)})),
+        "codes": st.one_of(st.none(), st.just({"industry": (np.zeros((c.T, c.N), np.int32), ["a"])}),
+                           st.just({"industry": (np.full((c.T, c.N), 5), ["a"])}))}, bound=True, dims="pool",
+        aliases=("field", "code"), extreme=False),
+    "ferrofactor.panel.Panel.labels": Spec(lambda p: p["panel"].labels, lambda c: {"name": st.sampled_from(["industry", "returns", "nope", 3])},
+                                           bound=True, dims="pool", extreme=False),
+    "ferrofactor.panel.Panel.to_polars": Spec(lambda p: p["panel"].to_polars, lambda c: {"drop_missing": K.boolean(c)},
+                                              bound=True, dims="pool", extreme=False),
+    "ferrofactor.panel.Panel.from_polars": Spec(ff.Panel.from_polars, lambda c: {
+        "df": _long_frame(c), "fields": st.one_of(st.none(), st.just(["close"]), st.just(["asset"])),
+        "codes": st.one_of(st.none(), st.just(["asset"])),
+        "date_format": st.one_of(st.none(), st.none(), st.just("%m/%d/%Y"), st.just(7)),
+        "dates": st.one_of(st.none(), _axis_dates(c)), "assets": st.one_of(st.none(), _axis_assets(c))},
+        aliases=("df", "column", "close"), extreme=False),
+    "ferrofactor.panel.Panel.equals": Spec(lambda p: p["panel"].equals, lambda c: {"other": st.sampled_from([pool()["panel"], None, 3, "x"])},
+                                           bound=True, dims="pool", extreme=False),
+    "ferrofactor.panel.field_from_frame": Spec(ff.panel.field_from_frame, lambda c: {
+        "name": st.just("x"), "frame": _long_frame(c), "date": st.sampled_from(["date", "nope"]),
+        "asset": st.sampled_from(["asset", "nope"])}, aliases=("column", "close"), extreme=False),
+    "ferrofactor.panel.frame_from_field": Spec(ff.panel.frame_from_field, lambda c: {
+        "values": K.tn_field(c), "dates": K.dates(c), "assets": K.assets(c),
+        "form": K.choice(c, ["wide", "long"]), "value_name": st.sampled_from(["value", "date", 3])}, extreme=False),
+    # --- exposures -------------------------------------------------------------------------------
+    "ferrofactor.exposures.Exposures": Spec(ff.Exposures, _ex_params, aliases=("styles", "industry"), extreme=False),
+    "ferrofactor.exposures.Exposures.from_descriptors": Spec(ff.Exposures.from_descriptors, lambda c: {
+        "descriptors": st.one_of(st.fixed_dictionaries({"volatility": K.tn_field(c), "book_to_market": K.tn_field(c)}),
+                                 st.just(pool()["panel"]), st.just({}), K.hostile_scalar()),
+        "styles": st.one_of(st.none(), st.just({"v": {"volatility": 1.0}}), st.just({"v": {"volatility": 0}}),
+                            st.just({"v": {"nope": 1.0}}), st.just({"v": {"volatility": "1"}}), st.just({})),
+        "cap": K.tn_field(c, positive=True, optional=True), "industry": K.industry(c),
+        "market": K.boolean(c), "winsorize": st.one_of(st.none(), K.choice(c, WINSOR)),
+        "winsorize_limit": K.real(c, 0.01, 5), "fill": st.one_of(st.none(), K.choice(c, ["industry_mean", "zero"])),
+        "orthogonalize": st.one_of(st.none(), st.just({"v": []}), st.just({"v": ["w"]}), st.just({"zz": []})),
+        "dates": K.dates(c), "assets": K.assets(c)}, aliases=("descriptors", "style", "styles", "weight"), extreme=False),
+    "ferrofactor.exposures.Exposures.from_panel": Spec(ff.Exposures.from_panel, lambda c: {
+        "panel": st.one_of(st.just(pool()["panel"]), K.hostile_scalar()),
+        "cap": st.sampled_from(["market_cap", "nope", 3]), "industry": st.sampled_from(["industry", None, "returns"]),
+        "market": K.boolean(c), "winsorize": st.one_of(st.none(), K.choice(c, WINSOR)),
+        "winsorize_limit": K.real(c, 0.01, 5), "fill": st.one_of(st.none(), K.choice(c, ["industry_mean", "zero"])),
+        "descriptor_options": st.one_of(st.none(), st.fixed_dictionaries({"window": K.integer(c, 2, 30)}),
+                                        st.fixed_dictionaries({"liquidity_window": K.integer(c, 1, 30)}),
+                                        st.just({"bogus": 1}))}, dims="pool",
+        aliases=("style", "descriptor_options", "bogus", "window", "liquidity_window")),
+    "ferrofactor.exposures.Exposures.to_polars": Spec(lambda p: p["exposures"].to_polars, lambda c: {
+        "kind": st.one_of(st.none(), st.sampled_from(["exposures", "industry", "value", "nope", 3])),
+        "form": K.choice(c, ["wide", "long"])}, bound=True, dims="pool", extreme=False),
+    "ferrofactor.exposures.Exposures.summary": Spec(lambda p: p["exposures"].summary, lambda c: {}, bound=True,
+                                                    dims="pool", extreme=False),
+    "ferrofactor.risk.model.RiskModel.to_polars": Spec(lambda p: _risk_to_polars, lambda c: {
+        "fitted": K.boolean(c),
+        "kind": st.one_of(st.none(), st.sampled_from(["factor_covariance", "specific_risk", "structural", "nope", 3])),
+        "form": K.choice(c, ["wide", "long"])}, bound=True, dims="pool", aliases=("fitted",), extreme=False),
+    "ferrofactor.exposures.Exposures.style": Spec(lambda p: p["exposures"].style, lambda c: {"name": st.sampled_from(["value", "nope", 3, None])},
+                                                  bound=True, dims="pool", extreme=False),
+    "ferrofactor.exposures.Exposures.check_labels": Spec(lambda p: p["exposures"].check_labels, lambda c: {
+        "what": st.just("returns"), "dates": st.one_of(st.just(pool()["panel"].dates), K.dates(c)),
+        "assets": st.one_of(st.just(pool()["panel"].assets), K.assets(c))}, bound=True, dims="pool",
+        aliases=("returns", "exposures"), extreme=False),
+    # --- the factor model ------------------------------------------------------------------------
+    "ferrofactor.model.FactorModel": Spec(ff.FactorModel, lambda c: {
+        "market": K.boolean(c), "industry_constraint": K.choice(c, ["cap", "equal", None]),
+        "weights": st.one_of(K.choice(c, ["sqrt_cap", "equal"]), K.tn_field(c, positive=True)),
+        "lag": K.integer(c, 0, 5), "winsorize_returns": K.real(c, 0.1, 10, optional=True),
+        "returns_field": st.sampled_from(["returns", 3]), "cap_field": st.sampled_from(["market_cap", None])}),
+    "ferrofactor.model.FactorModel.fit": Spec(lambda p: ff.FactorModel().fit, lambda c: {
+        "returns": st.one_of(st.just(pool()["panel"]), K.tn_field(c)),
+        "exposures": st.one_of(st.just(pool()["exposures"]), st.just(ff.Exposures(industry=np.zeros((c.T, c.N), int))),
+                               st.just(ff.Exposures(industry=np.zeros((c.T, c.N), int), market=False)), K.hostile_scalar()),
+        "cap": K.tn_field(c, positive=True, optional=True)}, bound=True, dims="pool", estimator=True,
+        inf_ok=("tstats",), inf_if_huge=("factor_returns", "std_errors", "residuals", "mean_returns", "std_errors_mean",
+                                        "nw_std_errors", "ci_lower", "ci_upper", "nw_ci_lower", "nw_ci_upper"),
+        aliases=("returns_field", "cap_field", "market"), extreme=False),
+    "ferrofactor.model.FactorModelResult.fama_macbeth": Spec(lambda p: p["result"].fama_macbeth, lambda c: {
+        "cov": K.choice(c, ["unadjusted", "kernel"]), "bandwidth": K.real(c, 0, 100, optional=True)}, bound=True,
+        dims="pool", inf_ok=("tstats",), extreme=False),
+    "ferrofactor.regress.FamaMacBethResult.conf_int": Spec(lambda p: p["fmb"].conf_int, lambda c: {"level": K.real(c, 0, 1)},
+                                                           bound=True, dims="pool", extreme=False),
+    # --- risk ------------------------------------------------------------------------------------
+    "ferrofactor.risk.model.RiskModel": Spec(ff.RiskModel, _risk_settings, aliases=("newey_west_lags",)),
+    "ferrofactor.risk.model.RiskModel.fit": Spec(lambda p: copy.copy(p["risk"]).fit, lambda c: {
+        "result": st.one_of(st.just(pool()["result"]), st.just(ff.FactorModel(weights="equal", industry_constraint="equal").fit(pool()["panel"]["returns"], pool()["exposures"])),
+                            K.hostile_scalar()),
+        "keep_dates": st.one_of(st.none(), st.just([0, -1]), st.just([c.T + 5]), st.just(["2015-01-05"]), st.just([1.5]),
+                                st.just(["garbage"]), st.just(np.array([True, False])))},
+        bound=True, dims="pool", estimator=True, aliases=("cap", "keep_dates"), extreme=False),
+    "ferrofactor.risk.model.RiskModel.from_factor_model": Spec(ff.RiskModel.from_factor_model, lambda c: dict(
+        _risk_settings(c), result=st.just(pool()["result"])), dims="pool", aliases=("newey_west_lags",)),
+    "ferrofactor.risk.model.RiskModel.from_arrays": Spec(ff.RiskModel.from_arrays, lambda c: {
+        "factor_returns": st.one_of(st.just(pool()["result"].factor_returns), K.array(c, (c.T, len(pool()["exposures"].factor_names)))),
+        "residuals": st.one_of(st.just(pool()["result"].residuals), K.tn_field(c)),
+        "exposures": st.one_of(st.just(pool()["exposures"]),
+                               st.just(ff.Exposures(pool()["exposures"].styles, market=False)), K.hostile_scalar()),
+        "cap": st.one_of(st.just(pool()["panel"]["market_cap"]), K.tn_field(c, positive=True)),
+        "keep_dates": st.one_of(st.none(), st.just([0, -1]), st.just([c.T + 5]))}, dims="pool",
+        inf_if_huge=("factor_covariance", "specific_variance", "factor_volatility", "specific_risk", "raw_specific_variance"),
+        extreme=False),
+    "ferrofactor.risk.model.RiskModel.from_covariance": Spec(ff.RiskModel.from_covariance, lambda c: {
+        "factor_covariance": st.one_of(st.just(np.eye(len(pool()["exposures"].factor_names))), K.array(c, (3, 3)),
+                                       st.just(-np.eye(len(pool()["exposures"].factor_names)))),
+        "specific_variance": st.one_of(st.just(np.ones(c.N)), K.array(c, (c.N,)), K.array(c, (c.T, c.N))),
+        "exposures": st.one_of(st.just(pool()["exposures"]), K.hostile_scalar()),
+        "cap": st.one_of(st.none(), K.tn_field(c, positive=True))}, dims="pool", extreme=False),
+    "ferrofactor.risk.model.RiskModel.summary": Spec(lambda p: p["risk"].summary, lambda c: {"date": _pool_date(c)},
+                                                     bound=True, dims="pool", extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.portfolio_variance": Spec(lambda p: p["risk"].portfolio_variance, lambda c: {
+        "weights": _pool_weights(c), "date": _pool_date(c)}, bound=True, dims="pool", aliases=("date",), extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.portfolio_risk": Spec(lambda p: p["risk"].portfolio_risk, lambda c: {
+        "weights": _pool_weights(c), "date": _pool_date(c), "annualize": K.boolean(c)}, bound=True, dims="pool", extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.factor_exposures": Spec(lambda p: p["risk"].factor_exposures, lambda c: {
+        "weights": _pool_weights(c), "date": _pool_date(c)}, bound=True, dims="pool", extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.risk_decomposition": Spec(lambda p: p["risk"].risk_decomposition, lambda c: {
+        "weights": _pool_weights(c), "date": _pool_date(c), "annualize": K.boolean(c)}, bound=True, dims="pool",
+        inf_if_huge=("total_vol",), extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.exposure_matrix": Spec(lambda p: p["risk"].exposure_matrix, lambda c: {"date": _pool_date(c)},
+                                                                    bound=True, dims="pool", extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.covariance": Spec(lambda p: p["risk"].covariance, lambda c: {"date": _pool_date(c)},
+                                                               bound=True, dims="pool", extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.covered": Spec(lambda p: p["risk"].covered, lambda c: {"date": _pool_date(c)},
+                                                            bound=True, dims="pool", extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.forecast_volatility": Spec(lambda p: p["risk"].forecast_volatility, lambda c: {
+        "weights": st.one_of(st.just(np.where(np.isfinite(pool()["risk"].specific_variance), 1.0, 0.0)), K.tn_field(c))},
+        bound=True, dims="pool", inf_if_huge=("result",), extreme=False),
+    "ferrofactor.risk.products.ProductsMixin.factor_mimicking_portfolios": Spec(lambda p: p["risk"].factor_mimicking_portfolios, lambda c: {
+        "date": _pool_date(c), "regression_weights": st.one_of(st.none(), K.array(c, (c.N,), positive=True)),
+        "constraint_cap": st.one_of(st.none(), K.array(c, (c.N,), positive=True))}, bound=True, dims="pool",
+        inf_if_huge=("result",), extreme=False),
+    "ferrofactor.risk.covariance.check_psd": Spec(ff.risk.covariance.check_psd, lambda c: {
+        "name": st.just("factor_covariance"), "fc": st.one_of(K.array(c, (c.K, c.K)), st.just(np.eye(2)), st.just(-np.eye(2)))},
+        aliases=("factor_covariance",), extreme=False),
+    "ferrofactor.risk.covariance.factor_covariance": Spec(ff.risk.covariance.factor_covariance, lambda c: {
+        "f": K.array(c, (c.T, c.K)), "vol_half_life": K.real(c, 0.5, 50), "corr_half_life": K.real(c, 0.5, 50),
+        "vol_lags": K.integer(c, 0, 3), "corr_lags": K.integer(c, 0, 3), "min_periods": K.integer(c, 1, 5)},
+        lambda out, c, kw: None, inf_if_huge=("result[0]",)),
+    # --- signals ---------------------------------------------------------------------------------
+    "ferrofactor.signals.combined_score": Spec(ff.combined_score, lambda c: {
+        "exposures": st.one_of(st.just(pool()["exposures"]), st.just(ff.Exposures(industry=np.zeros((2, 2), int))), K.hostile_scalar(),
+                               st.just(np.zeros((2, 2)))),
+        "weights": st.one_of(st.none(), st.just({"value": 1.0}), st.just({"nope": 1.0}), st.just({"value": "x"}),
+                             st.just({"value": np.nan}), st.just([1.0]))}, dims="pool", aliases=("weights",), extreme=False),
+    "ferrofactor.signals.neutralize_signal": Spec(ff.neutralize_signal, lambda c: {
+        "signal": K.tn_field(c), "exposures": st.one_of(st.none(), st.just(pool()["exposures"]), st.just(np.zeros((c.T, c.N)))),
+        "controls": st.one_of(st.none(), st.just(["value"]), st.just(["nope"]), st.just([])),
+        "industry": K.boolean(c), "weights": K.tn_field(c, positive=True, optional=True), "standardize": K.boolean(c)},
+        same_as("signal"), dims="pool", extreme=False),
+    "ferrofactor.signals.momentum_selection": Spec(ff.momentum_selection, _ms_params),
+    "ferrofactor.signals.month_starts": Spec(ff.signals.month_starts, lambda c: {"dates": st.one_of(K.dates(c, optional=False), K.hostile_scalar())},
+                                             extreme=False),
+    # --- descriptors -----------------------------------------------------------------------------
+    **{f"ferrofactor.descriptors.{n}": Spec(getattr(ff.descriptors, n), _ratio_spec(a, b), same_as(a), inf_if_huge=("result",), extreme=False)
+       for n, (a, b) in DESC_RATIO.items()},
+    "ferrofactor.descriptors.momentum": Spec(ff.descriptors.momentum, lambda c: {
+        "returns": K.tn_field(c), "window": K.integer(c, 1, 8), "skip": K.integer(c, 0, 4), "min_fraction": K.real(c, 0, 1)},
+        same_as("returns"), inf_if_huge=("result",)),
+    "ferrofactor.descriptors.volatility": Spec(ff.descriptors.volatility, lambda c: {
+        "returns": K.tn_field(c), "window": K.integer(c, 1, 8), "half_life": K.real(c, 0.1, 50, optional=True),
+        "min_fraction": K.real(c, 0, 1), "annualize": K.boolean(c)}, same_as("returns")),
+    "ferrofactor.descriptors.market_return": Spec(ff.descriptors.market_return, lambda c: {
+        "returns": K.tn_field(c), "cap": K.tn_field(c, positive=True, optional=True)},
+        lambda out, c, kw: expect(out, (shape_of(kw["returns"]) or (None,))[0:1] if shape_of(kw["returns"]) else None),
+        inf_if_huge=("result",), extreme=False),
+    "ferrofactor.descriptors.beta": Spec(ff.descriptors.beta, lambda c: {
+        "returns": K.tn_field(c), "market": K.series_t(c), "window": K.integer(c, 1, 8),
+        "half_life": K.real(c, 0.1, 50, optional=True), "min_fraction": K.real(c, 0, 1)}, same_as("returns"),
+        inf_if_huge=("result",)),
+    "ferrofactor.descriptors.residual_volatility": Spec(ff.descriptors.residual_volatility, lambda c: {
+        "returns": K.tn_field(c), "market": K.series_t(c), "window": K.integer(c, 1, 8),
+        "half_life": K.real(c, 0.1, 50, optional=True), "min_fraction": K.real(c, 0, 1), "annualize": K.boolean(c)},
+        same_as("returns"), inf_if_huge=("result",)),
+    "ferrofactor.descriptors.max_drawdown": Spec(ff.descriptors.max_drawdown, lambda c: {
+        "returns": K.tn_field(c), "window": K.integer(c, 1, 8), "min_fraction": K.real(c, 0, 1)}, same_as("returns")),
+    "ferrofactor.descriptors.log_market_cap": Spec(ff.descriptors.log_market_cap, lambda c: {"cap": K.tn_field(c)},
+                                                   same_as("cap"), extreme=False),
+    "ferrofactor.descriptors.liquidity": Spec(ff.descriptors.liquidity, lambda c: {
+        "dollar_volume": K.tn_field(c, positive=True), "cap": K.tn_field(c, positive=True, optional=True),
+        "window": K.integer(c, 1, 8), "min_fraction": K.real(c, 0, 1)}, same_as("dollar_volume")),
+    "ferrofactor.descriptors.compute_descriptors": Spec(ff.descriptors.compute_descriptors, lambda c: {
+        "panel": _desc_mapping(c), "market": K.series_t(c, optional=True), "window": K.integer(c, 2, 8),
+        "beta_half_life": K.real(c, 0.1, 50, optional=True), "vol_half_life": K.real(c, 0.1, 50, optional=True),
+        "liquidity_window": K.integer(c, 1, 8), "min_fraction": K.real(c, 0, 1),
+        "fields": st.one_of(st.none(), st.just({"returns": "nope"})), "mask_unlisted": K.boolean(c)},
+        aliases=("market_cap", "returns", "nope", "dollar_volume", "book_value", "earnings", "revenue", "net_income",
+                 "total_assets", "total_liabilities", "operating_cash_flow"),
+        inf_if_huge=tuple(f"[{n}]" for n in ("book_to_market", "earnings_yield", "cash_flow_yield", "roe", "profit_margin",
+                                             "asset_turnover", "leverage", "momentum_12_1", "momentum_6_1", "momentum_3_1",
+                                             "beta", "residual_volatility", "volatility"))),
+    # --- evaluation ------------------------------------------------------------------------------
+    "ferrofactor.evaluate.bias_statistic": Spec(ff.evaluate.bias_statistic, lambda c: {
+        "returns": st.one_of(K.tn_field(c), K.series_t(c)), "forecast_vol": st.one_of(K.tn_field(c, positive=True), K.series_t(c, positive=True)),
+        "window": K.integer(c, 2, 8, optional=True), "dates": K.dates(c), "names": K.names(c, c.N)}, extreme=True),
+    "ferrofactor.evaluate.bias_test": Spec(ff.evaluate.bias_test, lambda c: {
+        "model": st.one_of(st.just(pool()["risk"]), st.just(ff.RiskModel()), K.hostile_scalar()),
+        "returns": st.one_of(st.just(pool()["panel"]), K.tn_field(c)),
+        "portfolios": st.one_of(K.array(c, (2, c.N), positive=True), K.array(c, (c.N,))),
+        "dates": st.one_of(st.none(), st.just(np.arange(5)), st.just([c.T + 3]), st.just(["2015-01-06"]), st.just([2.5])),
+        "every": K.integer(c, 1, 5), "normalize": K.boolean(c)}, dims="pool", inf_if_huge=("realized", "forecast_vol")),
+    "ferrofactor.evaluate.minimum_variance_test": Spec(ff.evaluate.minimum_variance_test, lambda c: {
+        "model": st.one_of(st.just(pool()["risk"]), st.just(ff.RiskModel()), K.hostile_scalar()),
+        "returns": st.one_of(st.just(pool()["panel"]), K.tn_field(c)),
+        "every": K.integer(c, 1, 5), "budget": K.real(c, -2, 2)}, dims="pool", inf_if_huge=("realized",)),
+    "ferrofactor.evaluate.residual_correlation": Spec(ff.evaluate.residual_correlation, lambda c: {
+        "residuals": st.one_of(K.tn_field(c), st.just(pool()["result"])), "threshold": K.real(c, -1, 1),
+        "min_periods": K.integer(c, 2, 6), "n_eigen": K.integer(c, 1, 4), "assets": K.assets(c)}),
+    # --- inference -------------------------------------------------------------------------------
+    "ferrofactor.inference.newey_west_bandwidth": Spec(ff.inference.newey_west_bandwidth, lambda c: {"x": K.series_t(c)}, extreme=False),
+    "ferrofactor.inference.bartlett_weights": Spec(ff.inference.bartlett_weights, lambda c: {"bandwidth": K.real(c, 0, 20)}),
+    "ferrofactor.inference.kernel_covariance": Spec(ff.inference.kernel_covariance, lambda c: {
+        "e": K.array(c, (c.T, c.K)), "weights": st.one_of(st.just(ff.inference.bartlett_weights(2)), K.array(c, (3,)))},
+        inf_if_huge=("result",), extreme=False),
+    "ferrofactor.inference.fama_macbeth_inference": Spec(ff.inference.fama_macbeth_inference, lambda c: {
+        "estimates": K.array(c, (c.T, c.K)), "cov": K.choice(c, ["unadjusted", "kernel"]),
+        "bandwidth": K.real(c, 0, 10, optional=True), "nan_policy": K.choice(c, ["row", "column"])},
+        inf_ok=("['tstats']",), inf_if_huge=("['params']", "['cov']", "['std_errors']"), extreme=False),
+    # --- datasets and the summary ----------------------------------------------------------------
+    "ferrofactor.datasets.synthetic_universe": Spec(ff.datasets.synthetic_universe, lambda c: {
+        "n_assets": K.integer(c, 1, 6), "n_days": K.integer(c, 2, 30), "n_industries": K.integer(c, 1, 4),
+        "n_styles": K.integer(c, 0, 3), "seed": K.integer(c, 0, 5), "start": st.sampled_from(["2015-01-02", "01/02/2015", "9999-12-31", 3])}),
+    "ferrofactor.datasets.write_sample": Spec(lambda p: functools.partial(ff.datasets.write_sample, p["tmp"]), lambda c: {
+        "n_assets": K.integer(c, 1, 6), "n_days": K.integer(c, 2, 30), "n_industries": K.integer(c, 1, 4),
+        "n_styles": K.integer(c, 0, 3), "seed": K.integer(c, 0, 5)}, bound=True),
+    "ferrofactor.datasets.load_sample": Spec(ff.datasets.load_sample, lambda c: {
+        "directory": st.sampled_from([pool()["tmp"], "/nonexistent-ff", 3]), "report_lag_days": K.integer(c, 0, 10),
+        "max_staleness": K.integer(c, 0, 400, optional=True)}, aliases=("prices", "fundamentals", "classifications", "directory")),
+    "ferrofactor.results.Summary": Spec(ff.Summary, lambda c: {
+        "title": st.sampled_from(["t", 3, None]), "header": st.sampled_from([(), [("a", 1)], [1, 2], "ab"]),
+        "tables": st.sampled_from([(), [("", pl.DataFrame({"a": [1.0]}))], [("x", 3)], "ab"]),
+        "notes": st.sampled_from([(), ["n"], 3])}, aliases=("header", "tables", "notes", "title"), extreme=False),
+    "ferrofactor.results.Summary.to_polars": Spec(lambda p: p["result"].summary().to_polars, lambda c: {"table": K.integer(c, 0, 2)},
+                                                  bound=True, dims="pool", extreme=False),
+    "ferrofactor.results.Result.to_polars": Spec(lambda p: _any_result_to_polars, lambda c: {
+        "which": st.sampled_from(sorted(k for k, v in pool().items() if isinstance(v, Result))),
+        "kind": st.one_of(st.none(), st.sampled_from(["factor_returns", "residuals", "styles", "industry", "bias", "nope", 3,
+                                                      "exposures", "dates", "summary", "counts", "table", "correlation"])),
+        "form": K.choice(c, ["wide", "long"])}, bound=True, dims="pool", aliases=("kind", "form"), extreme=False),
+    "ferrofactor.results.Result.summary": Spec(lambda p: _any_result_summary, lambda c: {
+        "which": st.sampled_from(sorted(k for k, v in pool().items() if isinstance(v, Result)))}, bound=True, dims="pool",
+        extreme=False),
+}
+
+
+def _any_result_to_polars(which, kind=None, form="wide"):
+    return pool()[which].to_polars(kind, form)
+
+
+def _risk_to_polars(fitted=True, kind=None, form="wide"):
+    return (pool()["risk"] if fitted is True else ff.RiskModel()).to_polars(kind, form)
+
+
+def _any_result_summary(which):
+    return pool()[which].summary()
+
+
+SKIPPED: dict[str, str] = {
+    "ferrofactor.baseline": "plain-numpy test oracles and benchmark baselines, not hardened API",
+    "ferrofactor.cli": "the demo command; its options go to synthetic_universe and set_num_threads (fuzzed)",
+    "ferrofactor.results.NotFittedError": "an exception class",
+    "ferrofactor.results.Result": "abstract base; its to_polars/summary are fuzzed on every pooled result",
+    "ferrofactor.model.FactorModelResult": "constructed by FactorModel.fit (fuzzed), not by users",
+    "ferrofactor.regress.CrossSectionResult": "constructed by cross_section_regress (fuzzed), not by users",
+    "ferrofactor.regress.FamaMacBethResult": "constructed by fama_macbeth (fuzzed), not by users",
+    "ferrofactor.risk.products.RiskDecomposition": "constructed by RiskModel.risk_decomposition (fuzzed)",
+    "ferrofactor.evaluate.BiasResult": "constructed by bias_statistic (fuzzed)",
+    "ferrofactor.evaluate.PortfolioBiasResult": "constructed by bias_test (fuzzed)",
+    "ferrofactor.evaluate.MinimumVarianceResult": "constructed by minimum_variance_test (fuzzed)",
+    "ferrofactor.evaluate.ResidualCorrelation": "constructed by residual_correlation (fuzzed)",
+    "ferrofactor.signals.MomentumSelection": "constructed by momentum_selection (fuzzed)",
+    "ferrofactor.datasets.SyntheticTruth": "a record built by synthetic_universe (fuzzed)",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+# ---------------------------------------------------------------------------------------------
+
+
+def _public_modules() -> list[Any]:
+    mods = [ff]
+    for m in pkgutil.walk_packages(ff.__path__, "ferrofactor."):
+        if any(part.startswith("_") for part in m.name.split(".")[1:]):
+            continue
+        try:
+            mods.append(importlib.import_module(m.name))
+        except ImportError:  # an optional extra that is not installed
+            continue
+    return mods
+
+
+def public_callables() -> dict[str, Any]:
+    """Qualified name → object for every public function, class and public method of a public
+    class, from ``__all__`` (modules without ``__all__`` that ``ferrofactor.__all__`` exports:
+    their public functions)."""
+    found: dict[str, Any] = {}
+    exported_modules = {getattr(ff, n) for n in ff.__all__ if inspect.ismodule(getattr(ff, n))}
+    for mod in _public_modules():
+        names = getattr(mod, "__all__", None)
+        if names is None:
+            if mod not in exported_modules:
+                continue
+            names = [n for n, v in vars(mod).items() if not n.startswith("_") and callable(v)
+                     and getattr(v, "__module__", "") == mod.__name__]
+        for n in names:
+            obj = getattr(mod, n)
+            if inspect.ismodule(obj) or not callable(obj):
+                continue
+            key = f"{obj.__module__}.{obj.__qualname__}"
+            if not key.startswith("ferrofactor"):
+                continue
+            found[key] = obj
+            if inspect.isclass(obj):
+                for mn, mv in inspect.getmembers(obj):
+                    if mn.startswith("_") or not (inspect.isfunction(mv) or inspect.ismethod(mv)):
+                        continue
+                    func = getattr(mv, "__func__", mv)
+                    mkey = f"{func.__module__}.{func.__qualname__}"
+                    if mkey.startswith("ferrofactor"):
+                        found[mkey] = mv
+    return found
+
+
+def _covered(key: str) -> bool:
+    return key in SPECS or key in SKIPPED or any(key.startswith(s + ".") for s in SKIPPED)
+
+
+def test_every_public_callable_is_covered():
+    missing = sorted(k for k in public_callables() if not _covered(k))
+    assert not missing, (
+        "public callables without a fuzz spec (add one to SPECS in tests/test_fuzz.py, or a "
+        f"reason to SKIPPED): {missing}"
+    )
+    stale = sorted(k for k in SPECS if k not in public_callables())
+    assert not stale, f"SPECS for callables that are no longer public: {stale}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one case
+# ---------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _names_argument(msg: str, names: set[str]) -> bool:
+    words = set(_WORD.findall(msg))
+    return bool(words & names)
+
+
+def _arrays(out: Any, prefix: str = "result", depth: int = 0):
+    """(name, ndarray) pairs of every float array a result holds (tuples, dicts, Panels,
+    Exposures and Result objects are walked)."""
+    if depth > 3:
+        return
+    if isinstance(out, np.ndarray):
+        if out.dtype.kind == "f":
+            yield prefix, out
+    elif isinstance(out, (np.floating, float)):
+        yield prefix, np.asarray(out)
+    elif isinstance(out, tuple):
+        for i, v in enumerate(out):
+            yield from _arrays(v, f"{prefix}[{i}]", depth + 1)
+    elif isinstance(out, dict):
+        for k, v in out.items():
+            yield from _arrays(v, f"[{k!r}]" if depth == 0 else f"{prefix}[{k!r}]", depth + 1)
+    elif isinstance(out, ff.Panel):
+        for k in out.float_fields:
+            yield f"[{k}]", out[k]
+    elif isinstance(out, Result):
+        for k in type(out)._arrays:
+            try:
+                v = getattr(out, k)
+            except ValueError:  # an unfitted estimator
+                return
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                yield k, v
+
+
+def _exercise(out: Any) -> None:
+    """A returned result must summarise and convert (NaN-heavy results included)."""
+    if isinstance(out, Result):
+        fitted = not isinstance(out, ff.RiskModel) or out._fitted
+        if fitted:
+            str(out.summary())
+            out.to_polars()
+    if isinstance(out, ff.Panel):
+        out.to_polars()
+
+
+def _state(obj: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(obj).items()}
+
+
+def run_case(key: str, spec: Spec, kwargs: dict[str, Any], ctx: K.Ctx) -> None:
+    COUNT["cases"] += 1
+    fn = spec.fn(pool()) if spec.bound else spec.fn
+    owner = getattr(fn, "__self__", None) if spec.estimator else None
+    before = _state(owner) if owner is not None else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = fn(**kwargs)
+    except (ValueError, TypeError) as e:
+        COUNT["errors"] += 1
+        allowed = set(kwargs) | _all_params(key, spec) | set(spec.aliases)
+        values = [v for v in kwargs.values() if isinstance(v, str) and len(v) > 2]
+        values += [v[0] for v in kwargs.values() if isinstance(v, tuple) and v and isinstance(v[0], str)]
+        assert _names_argument(str(e), allowed) or any(v in str(e) for v in values), (
+            f"{key}: {type(e).__name__} does not name an argument ({sorted(kwargs)}): {e}"
+        )
+        if owner is not None:
+            after = _state(owner)
+            changed = [k for k in before if after.get(k) is not before[k]]
+            assert not changed, f"{key} raised but changed {changed} of its object (fits are atomic)"
+        return
+    except KeyError as e:
+        if key.endswith((".labels", ".style")):  # mapping-style lookups document KeyError
+            COUNT["errors"] += 1
+            return
+        raise AssertionError(f"{key} raised KeyError: {e}") from e
+    except FileNotFoundError as e:
+        COUNT["errors"] += 1
+        assert _names_argument(str(e), set(kwargs) | set(spec.aliases)) or "/" in str(e), str(e)
+        return
+    finally:
+        if key.endswith("set_num_threads"):
+            ff.set_num_threads(0)
+    COUNT["results"] += 1
+    if spec.out is not None:
+        spec.out(out, ctx, kwargs)
+    if not ctx.inf_given:
+        for name, arr in _arrays(out):
+            if name in spec.inf_ok or (ctx.max_abs >= K.HUGE and name in spec.inf_if_huge):
+                continue
+            assert not np.isinf(arr).any(), (
+                f"{key}: output {name} holds ±inf although no infinite value was given "
+                f"(largest |input| {ctx.max_abs:.3g})"
+            )
+    _exercise(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _optional_params(key: str, spec: Spec) -> frozenset[str]:
+    """Parameters with a default (or taken by ``**settings``): sometimes left out."""
+    fn = spec.fn(pool()) if spec.bound else spec.fn
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature
+        return frozenset()
+    names = {n for n, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        names |= set(spec.params(K.Ctx(1, 1, 1))) - set(sig.parameters)
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=None)
+def _all_params(key: str, spec: Spec) -> frozenset[str]:
+    """Every parameter name of the callable (an error may name one that was left at its
+    default, e.g. "cap is required for weights='sqrt_cap'")."""
+    fn = spec.fn(pool()) if spec.bound else spec.fn
+    try:
+        return frozenset(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+_DIMS = st.tuples(st.sampled_from([0, 1, 2, 3, 4, 6, 9]), st.sampled_from([0, 1, 2, 3, 5, 8]),
+                  st.sampled_from([0, 1, 2, 3]))
+
+
+def _draw_case(data, key: str, spec: Spec, extreme: bool) -> tuple[dict[str, Any], K.Ctx]:
+    if spec.dims == "pool":
+        T, N, Kd = pool_dims()
+    else:
+        T, N, Kd = data.draw(_DIMS, label="dims")
+    ctx = K.Ctx(T, N, Kd, extreme_ints=extreme)
+    strategies = spec.params(ctx)
+    optional = _optional_params(key, spec)
+    kwargs = {}
+    for name, strat in strategies.items():
+        if name in optional and data.draw(st.integers(0, 9), label=f"use {name}") == 0:
+            continue  # leave it at its default now and then
+        kwargs[name] = data.draw(strat, label=name)
+        ctx.saw(kwargs[name])
+    return kwargs, ctx
+
+
+@pytest.mark.parametrize("key", sorted(SPECS))
+@FUZZ
+@given(data=st.data())
+def test_fuzz(key, data):
+    spec = SPECS[key]
+    kwargs, ctx = _draw_case(data, key, spec, extreme=False)
+    run_case(key, spec, kwargs, ctx)
+
+
+@pytest.mark.skipif(not CHILD, reason="runs in the address-space-limited child (test_extreme_integers_in_a_limited_child)")
+@pytest.mark.parametrize("key", sorted(k for k, s in SPECS.items() if s.extreme))
+@FUZZ
+@given(data=st.data())
+def test_fuzz_extreme_integers(key, data):
+    spec = SPECS[key]
+    kwargs, ctx = _draw_case(data, key, spec, extreme=True)
+    run_case(key, spec, kwargs, ctx)
+
+
+def _limit_address_space() -> None:
+    """Child process: cap the address space at what it uses after start-up + 3 GiB, so a huge
+    allocation fails (numpy: MemoryError; Rust: abort) instead of taking the machine."""
+    with open("/proc/self/status") as f:
+        vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    limit = vm + 3 * 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+if CHILD:
+    pool()  # built before the limit
+    _limit_address_space()
+
+
+@pytest.mark.skipif(CHILD or not sys.platform.startswith("linux"), reason="the parent starts the child (Linux)")
+def test_extreme_integers_in_a_limited_child():
+    """Integer settings up to 2**80 for every callable that takes one, in a child pytest under
+    RLIMIT_AS and a timeout: an abort, a hang or a MemoryError fails this test (with the child's
+    output) instead of killing the run."""
+    env = dict(os.environ, FERROFACTOR_FUZZ_CHILD="1", RAYON_NUM_THREADS="2")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:warnings",
+           "--tb=short", f"{__file__}::test_fuzz_extreme_integers"]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
+                              cwd=os.path.dirname(os.path.dirname(__file__)))
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the child timed out (a hang?): {str(e.stdout)[-3000:]}")
+    tail = (proc.stdout + proc.stderr)[-6000:]
+    assert proc.returncode == 0, f"child exited with {proc.returncode} (negative = killed by a signal):\n{tail}"
+    m = re.search(r"FUZZ CASES (\d+)", proc.stdout)
+    if m:
+        COUNT["cases"] += int(m.group(1))
+
+
+def pytest_sessionfinish_report() -> str:
+    return f"FUZZ CASES {COUNT['cases']} (errors {COUNT['errors']}, results {COUNT['results']})"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_count():
+    yield
+    line = pytest_sessionfinish_report()
+    print("\n" + line)
+    path = os.environ.get("FERROFACTOR_FUZZ_COUNT_FILE")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + ("  [child]" if CHILD else "") + "\n")
