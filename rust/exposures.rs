@@ -72,7 +72,8 @@ pub struct StyleRecipe {
 #[derive(Default)]
 struct Scratch {
     clean: RowScratch,
-    universe: Vec<bool>,
+    /// All ones for the assets in the date's universe, 0 elsewhere (a select mask).
+    universe: Vec<u64>,
     capw: Vec<f64>,
     masked: Vec<f64>,
     tmp: Vec<f64>,
@@ -314,13 +315,13 @@ fn date(
     match r.cap {
         Some(c) => {
             s.capw.extend(c.iter().map(|&v| if finite(v) & (v > 0.0) { v } else { f64::NAN }));
-            s.universe.extend(s.capw.iter().map(|&v| finite(v)));
+            s.universe.extend(s.capw.iter().map(|&v| ones_if(finite(v))));
         }
         None => {
-            s.universe.resize(n, false);
+            s.universe.resize(n, 0);
             for d in 0..r.desc.len() {
                 for (u, &v) in s.universe.iter_mut().zip(r.descriptor(d)) {
-                    *u |= finite(v);
+                    *u |= ones_if(finite(v));
                 }
             }
         }
@@ -357,7 +358,9 @@ fn date(
             }
         }
         for (((m, &nu), &de), &u) in s.masked.iter_mut().zip(&s.num).zip(&s.den).zip(&s.universe) {
-            *m = if u & (de > 0.0) { nu / de } else { f64::NAN };
+            // den > 0 exactly where some z is finite, which is inside the universe
+            let v = if de > 0.0 { nu / de } else { f64::NAN };
+            *m = select(u, v, f64::NAN);
         }
         let style = &mut s.style[kk * n..(kk + 1) * n];
         prepare(win, capw, &mut s.clean, &s.masked, &mut s.tmp, style);
@@ -383,23 +386,36 @@ fn finite(v: f64) -> bool {
     v - v == 0.0
 }
 
+/// All ones when `b`, else 0: a mask for [`select`].
+#[inline(always)]
+fn ones_if(b: bool) -> u64 {
+    (b as u64).wrapping_neg()
+}
+
+/// `a` where `mask` is all ones, `b` where it is 0 (bitwise, so −0.0 and NaN payloads are kept).
+#[inline(always)]
+fn select(mask: u64, a: f64, b: f64) -> f64 {
+    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
 /// `out[i] = x[i]` inside the universe, NaN outside.
-fn mask(out: &mut [f64], x: &[f64], universe: &[bool]) {
+fn mask(out: &mut [f64], x: &[f64], universe: &[u64]) {
     for ((m, &v), &u) in out.iter_mut().zip(x).zip(universe) {
-        *m = if u { v } else { f64::NAN };
+        *m = select(u, v, f64::NAN);
     }
 }
 
 /// 0 for the universe cells that are not finite.
-fn zero_fill(style: &mut [f64], universe: &[bool]) {
+fn zero_fill(style: &mut [f64], universe: &[u64]) {
     for (x, &u) in style.iter_mut().zip(universe) {
-        *x = if u & !finite(*x) { 0.0 } else { *x };
+        let need = u & ones_if(!finite(*x));
+        *x = select(need, 0.0, *x);
     }
 }
 
 /// Fill the universe cells of `s.style` that are not finite with their industry's equal-weighted
 /// mean of the finite values (summed in asset order), 0 without an industry or members.
-fn industry_fill(r: &Row<'_>, style: &mut [f64], universe: &[bool], sum: &mut Vec<f64>, cnt: &mut Vec<u32>) {
+fn industry_fill(r: &Row<'_>, style: &mut [f64], universe: &[u64], sum: &mut Vec<f64>, cnt: &mut Vec<u32>) {
     let Some(codes) = r.codes else {
         return zero_fill(style, universe);
     };
@@ -414,7 +430,7 @@ fn industry_fill(r: &Row<'_>, style: &mut [f64], universe: &[bool], sum: &mut Ve
         }
     }
     for ((x, &u), &c) in style.iter_mut().zip(universe).zip(codes) {
-        if u & !finite(*x) {
+        if (u != 0) & !finite(*x) {
             *x = if c >= 0 && cnt[c as usize] > 0 { sum[c as usize] / cnt[c as usize] as f64 } else { 0.0 };
         }
     }

@@ -315,3 +315,15 @@ def test_synthetic_universe_descriptors_track_truth():
     assert _mean_rank_corr(sty["value"], expo["value"], start) > 0.4
     assert _mean_rank_corr(sty["quality"], expo["quality"], start) > 0.35
     assert _mean_rank_corr(sty["low_vol"], expo["volatility"], start) < -0.1
+
+
+def test_compute_only_the_named_descriptors():
+    full = ff.compute_descriptors(F)
+    some = ff.compute_descriptors(F, names=["roe", "volatility", "residual_volatility"])
+    assert list(some) == ["roe", "volatility", "residual_volatility"]
+    for k in some:
+        np.testing.assert_array_equal(some[k], full[k])
+    with pytest.raises(ValueError, match="unknown descriptor 'size'"):
+        ff.compute_descriptors(F, names=["size"])
+    with pytest.raises(ValueError, match=r"needs the fields \['book_value'\]"):
+        ff.compute_descriptors({"returns": F["returns"], "market_cap": F["market_cap"]}, names=["book_to_market"])

@@ -64,6 +64,8 @@ def instances():
         ff.evaluate.minimum_variance_test(risk, panel, every=10),
         ff.evaluate.residual_correlation(res),
         ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
+        ff.optimize(np.where(risk.covered(d), rng.normal(0, 1e-3, 120), np.nan), risk, date=d,
+                    benchmark=w, max_weight=0.05),
     ]
     return {type(o): o for o in out}
 

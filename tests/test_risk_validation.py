@@ -196,3 +196,27 @@ def test_validation_kernels_check_shapes():
         _core.risk_min_variance(*args(bad))
     with pytest.raises(ValueError, match="weights has shape"):
         _core.risk_forecast_volatility(np.zeros((3, 10)), *args(m))
+
+
+def test_thread_count_does_not_matter():
+    m = make_model(D=40, N=60, G=4, seed=10)  # several blocks of dates for the bias paths
+    rng = np.random.default_rng(11)
+    w = rng.random((40, 60))
+    covered = np.isfinite(m["specific_var"]) & np.isfinite(m["styles"]).all(axis=2)
+    w[~covered] = 0.0
+    returns = rng.normal(0, 0.02, (45, 60))
+    rows = np.arange(2, 42, dtype=np.int64)
+    outs = []
+    for threads in (1, 2):
+        ff.set_num_threads(threads)
+        try:
+            outs.append((
+                _core.risk_forecast_volatility(w, *args(m)),
+                *_core.risk_bias_paths(w[:9], returns, rows, True, *args(m)),
+                _core.risk_min_variance(*args(m)),
+            ))
+        finally:
+            ff.set_num_threads(0)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(outs[0][0]).all() and np.isfinite(outs[0][2]).all()

@@ -47,6 +47,7 @@ from ferrofactor import (
 )
 from ferrofactor._threads import get_num_threads, set_num_threads
 from ferrofactor.clean import neutralize, rank, standardize, winsorize
+from ferrofactor.construct import quantile_portfolio, signal_weighted, top_n, trades
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.exposures import Exposures
 from ferrofactor.io import (
@@ -60,6 +61,13 @@ from ferrofactor.io import (
 )
 from ferrofactor.model import FactorModel, FactorModelResult
 from ferrofactor.panel import Panel
+from ferrofactor.optimize import (
+    OptimizationResult,
+    OptimizationWarning,
+    Optimizer,
+    TransactionCost,
+    optimize,
+)
 from ferrofactor.regress import (
     CrossSectionResult,
     FamaMacBethResult,
@@ -133,6 +141,16 @@ __all__ = [
     "risk",
     "RiskModel",
     "RiskDecomposition",
+    # portfolio construction
+    "optimize",
+    "Optimizer",
+    "OptimizationResult",
+    "OptimizationWarning",
+    "TransactionCost",
+    "quantile_portfolio",
+    "signal_weighted",
+    "top_n",
+    "trades",
     # evaluation and protocol
     "evaluate",
     "inference",

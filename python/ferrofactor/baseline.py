@@ -305,16 +305,17 @@ def panel_from_long(row_dates, row_assets, values):
     return np.array(dates, dtype="datetime64[D]"), np.array(assets, dtype=str), out
 
 
-def point_in_time(rec_assets, rec_report_dates, rec_values, dates, assets, lag=1, max_staleness=365):
+def point_in_time(rec_assets, rec_report_dates, rec_values, dates, assets, report_lag_days=1, max_staleness=365):
     """Point-in-time values by brute force (oracle for ``read_fundamentals``).
 
-    For every panel date d and asset a: among a's records with ``report_date + lag <= d``, take
-    the one with the latest ``report_date``; show its value if ``d - (report_date + lag) <=
+    For every panel date d and asset a: among a's records with ``report_date + report_lag_days <=
+    d``, take the one with the latest ``report_date``; show its value if ``d - (report_date +
+    report_lag_days) <=
     max_staleness`` (None: no limit), else NaN.
     """
     dates = np.asarray(dates, dtype="datetime64[D]")
     rec_assets = [str(a) for a in rec_assets]
-    avail = np.asarray(rec_report_dates, dtype="datetime64[D]") + np.timedelta64(lag, "D")
+    avail = np.asarray(rec_report_dates, dtype="datetime64[D]") + np.timedelta64(report_lag_days, "D")
     out = np.full((len(dates), len(assets)), np.nan)
     for j, a in enumerate(assets):
         mine = [r for r in range(len(rec_assets)) if rec_assets[r] == a]
@@ -893,3 +894,110 @@ def exposures_from_descriptors(descriptors, styles, cap=None, industry=None, win
             x = standardize(neutralize(x, controls=ctl, weights=capw), weights=capw)
         out[:, :, k] = x
     return out
+
+
+# --- portfolio construction ---
+
+
+def _rank_order(row):
+    """Positions of the finite values of ``row`` sorted ascending, ties by position."""
+    fin = [j for j in range(len(row)) if np.isfinite(row[j])]
+    return sorted(fin, key=lambda j: (row[j], j))
+
+
+def quantile_portfolio(signal, percentile=0.1, long_short=True):
+    """Reference for :func:`ferrofactor.quantile_portfolio`: a loop over dates with Python's
+    ``sorted``; n = floor(M · percentile) by ``math.floor`` (with the same 1e-12 guard)."""
+    import math
+
+    s = np.atleast_2d(np.asarray(signal, float))
+    out = np.zeros_like(s)
+    for t in range(s.shape[0]):
+        order = _rank_order(s[t])
+        n = math.floor(len(order) * percentile + 1e-12)
+        if n == 0:
+            continue
+        for j in order[len(order) - n:]:
+            out[t, j] = (0.5 if long_short else 1.0) / n
+        if long_short:
+            for j in order[:n]:
+                out[t, j] = -0.5 / n
+    return out[0] if np.ndim(signal) == 1 else out
+
+
+def top_n(signal, n):
+    """Reference for :func:`ferrofactor.top_n`: a loop over dates with Python's ``sorted``."""
+    s = np.atleast_2d(np.asarray(signal, float))
+    out = np.zeros_like(s)
+    for t in range(s.shape[0]):
+        order = _rank_order(s[t])
+        k = min(n, len(order))
+        for j in order[len(order) - k:]:
+            out[t, j] = 1.0 / k
+    return out[0] if np.ndim(signal) == 1 else out
+
+
+def signal_weighted(signal, clean=True, scale="gross", limit=3.0):
+    """Reference for :func:`ferrofactor.signal_weighted`: the baseline winsorise and standardise,
+    then a loop over dates dividing by Σ|z| or Σz²."""
+    s = np.atleast_2d(np.asarray(signal, float))
+    z = standardize(winsorize(s, "sigma", limit)) if clean else s.copy()
+    out = np.zeros_like(s)
+    for t in range(s.shape[0]):
+        row = np.where(np.isfinite(z[t]), z[t], 0.0)
+        d = np.sum(np.abs(row)) if scale == "gross" else np.sum(row * row)
+        if d > 0:
+            out[t] = row / d
+    return out[0] if np.ndim(signal) == 1 else out
+
+
+def optimize_dense(alpha, cov, *, w0=None, risk_aversion=1.0, long_only=True, budget=1.0, net=None,
+                   gross=None, max_weight=None, min_weight=None, turnover=None, exposures=None,
+                   neutral=(), factor_bounds=None, max_volatility=None, benchmark=None,
+                   linear_bps=None, solver="CLARABEL", solver_options=None):
+    """Full-covariance reference for :func:`ferrofactor.optimize`: ``cp.quad_form(w, Σ)`` with
+    the dense ``Σ`` (N, N), every asset a variable (pass only the assets the optimiser is free to
+    move). ``exposures`` is the dense B (N, K); ``neutral`` and ``factor_bounds`` ({k: (lo, hi)})
+    index its columns. Returns ``(weights, status, problem)``. The test oracle and the
+    benchmarks' full-covariance form (needs cvxpy)."""
+    import cvxpy as cp
+
+    alpha = np.asarray(alpha, float)
+    n = alpha.size
+    w0 = np.zeros(n) if w0 is None else np.asarray(w0, float)
+    b = np.zeros(n) if benchmark is None else np.asarray(benchmark, float)
+    w = cp.Variable(n)
+    sigma = cp.psd_wrap(np.asarray(cov, float))
+    active = w - b
+    obj = alpha @ w - risk_aversion * cp.quad_form(active, sigma)
+    if linear_bps is not None:
+        obj = obj - (np.broadcast_to(np.asarray(linear_bps, float), (n,)) / 1e4) @ cp.abs(w - w0)
+    cons = []
+    if long_only:
+        cons.append(w >= 0)
+        if budget is not None:
+            cons.append(cp.sum(w) == budget)
+    elif budget is not None:
+        cons.append(cp.sum(w) == (0.0 if net is None else net))
+    if gross is not None:
+        cons.append(cp.norm1(w) <= gross)
+    if max_weight is not None:
+        cons.append(w <= max_weight)
+    if min_weight is not None:
+        cons.append(w >= min_weight)
+    if turnover is not None:
+        cons.append(cp.norm1(w - w0) <= turnover)
+    if exposures is not None:
+        bx = np.asarray(exposures, float).T @ active
+        for k in neutral:
+            cons.append(bx[k] == 0)
+        for k, (lo, hi) in (factor_bounds or {}).items():
+            if lo is not None:
+                cons.append(bx[k] >= lo)
+            if hi is not None:
+                cons.append(bx[k] <= hi)
+    if max_volatility is not None:
+        cons.append(cp.quad_form(active, sigma) <= max_volatility ** 2)
+    prob = cp.Problem(cp.Maximize(obj), cons)
+    prob.solve(solver=solver, **(solver_options or {}))
+    return (None if w.value is None else np.asarray(w.value)), prob.status, prob

@@ -110,20 +110,16 @@ class SyntheticTruth:
     classifications: pl.DataFrame
 
 
-def _check_int(name: str, x: object, lo: int, hi: int) -> int:
-    return check_int(name, x, lo, hi)
-
-
 #: Largest panel synthetic_universe builds, in cells (dates × assets): about twenty float fields
-#: of this size are generated (10,000 assets × 5,000 days).
-MAX_CELLS = 50_000_000
+#: of this size are generated (10,000 assets × 10,000 days, ~16 GB).
+MAX_CELLS = 100_000_000
 
 
 def _check_seed(seed: object) -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, got {seed!r}")
-    if not 0 <= int(seed) < 2**128:
-        raise ValueError(f"seed must be in [0, 2**128), got {seed}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
     return int(seed)
 
 
@@ -238,10 +234,10 @@ def synthetic_universe(
     suspension is NaN); about 2 % of assets change industry once; quarterly reports 20–75 days
     after the quarter end; ~0.5 % of volumes and ~1 % of fundamental values missing.
     """
-    N = _check_int("n_assets", n_assets, 1, MAX_CELLS)
-    T = _check_int("n_days", n_days, 2, MAX_CELLS)
-    G = _check_int("n_industries", n_industries, 1, 10_000)
-    K = _check_int("n_styles", n_styles, 0, 100)
+    N = check_int("n_assets", n_assets, 1, 1_000_000)
+    T = check_int("n_days", n_days, 2, 100_000)
+    G = check_int("n_industries", n_industries, 1, 10_000)
+    K = check_int("n_styles", n_styles, 0, 1_000)
     if N * T > MAX_CELLS:
         raise ValueError(
             f"n_assets × n_days = {N} × {T} = {N * T:,} cells; synthetic_universe builds at most "

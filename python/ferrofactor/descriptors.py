@@ -89,10 +89,10 @@ def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarra
     a = as_float_array(num_name, num, 2)
     b = as_float_array(den_name, den, 2)
     check_shape(den_name, b, a.shape, f"the shape of {num_name}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = a / b
-    bad = ~np.isfinite(out) | ((b <= 0) if positive_den else (b == 0))
-    out[bad] = np.nan
+    out = np.full(a.shape, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        np.divide(a, b, out=out, where=(b > 0) if positive_den else (b != 0))
+        out[np.isinf(out)] = np.nan  # NaN operands already give NaN
     return out
 
 
@@ -176,7 +176,9 @@ def volatility(
     annualize = check_bool("annualize", annualize)
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_std(r, window, mp, half_life=half_life)
-    return out * math.sqrt(PERIODS_PER_YEAR) if annualize else out
+    if annualize:
+        out *= math.sqrt(PERIODS_PER_YEAR)
+    return out
 
 
 def market_return(returns, cap=None) -> np.ndarray:
@@ -279,8 +281,9 @@ def compute_descriptors(
     min_fraction: float = 0.8,
     fields: Mapping[str, str] | None = None,
     mask_unlisted: bool = True,
+    names: Any = None,
 ) -> Any:
-    """Every descriptor that the panel's fields allow.
+    """Every descriptor that the panel's fields allow (or only those in ``names``).
 
     Parameters
     ----------
@@ -302,6 +305,9 @@ def compute_descriptors(
     mask_unlisted : bool, default True
         Set every descriptor to NaN where ``market_cap`` is not finite and > 0 (before listing,
         after delisting, suspended days), so that no stale window survives a delisting.
+    names : collection of str, optional
+        Compute only these descriptors (e.g. those a set of styles uses); an unknown name, or one
+        the panel's fields cannot give, is a ``ValueError``. Default: every one the fields allow.
 
     Returns
     -------
@@ -321,13 +327,13 @@ def compute_descriptors(
     mask_unlisted = check_bool("mask_unlisted", mask_unlisted)
     if not isinstance(panel, (Panel, Mapping)):
         raise TypeError(f"panel must be a Panel or a mapping of field → (T, N) array, got {type(panel).__name__}")
-    names = dict(fields or {})
+    renames = dict(fields or {})
 
     def has(name: str) -> bool:
-        return names.get(name, name) in panel
+        return renames.get(name, name) in panel
 
     def get(name: str) -> np.ndarray:
-        key = names.get(name, name)
+        key = renames.get(name, name)
         if key not in panel:
             raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
         return as_float_array(key, panel[key], 2)
@@ -335,39 +341,55 @@ def compute_descriptors(
     r = get("returns")
     cap = get("market_cap")
     check_shape("market_cap", cap, r.shape, "the shape of returns")
-    m = market_return(r, cap) if market is None else as_float_array("market", market, 1)
-    out: dict[str, np.ndarray] = {}
-    if has("book_value"):
-        out["book_to_market"] = book_to_market(get("book_value"), cap)
-    if has("earnings"):
-        out["earnings_yield"] = earnings_yield(get("earnings"), cap)
-    if has("operating_cash_flow"):
-        out["cash_flow_yield"] = cash_flow_yield(get("operating_cash_flow"), cap)
-    for name, (L, S) in MOMENTUM_HORIZONS.items():
-        out[name] = momentum(r, L, S, min_fraction)
-    if has("net_income") and has("book_value"):
-        out["roe"] = roe(get("net_income"), get("book_value"))
-    if has("net_income") and has("revenue"):
-        out["profit_margin"] = profit_margin(get("net_income"), get("revenue"))
-    if has("revenue") and has("total_assets"):
-        out["asset_turnover"] = asset_turnover(get("revenue"), get("total_assets"))
-    if has("total_liabilities") and has("total_assets"):
-        out["leverage"] = leverage(get("total_liabilities"), get("total_assets"))
-    out["volatility"] = volatility(r, window, vol_half_life, min_fraction)
-    mp = _min_periods(window, min_fraction)
-    b, rv = _rolling.rolling_beta(r, m, window, mp, beta_half_life)
-    out["beta"] = b
-    out["residual_volatility"] = rv * math.sqrt(PERIODS_PER_YEAR)
-    out["max_drawdown"] = max_drawdown(r, window, min_fraction)
-    out["log_market_cap"] = log_market_cap(cap)
-    if has("dollar_volume"):
-        dv = get("dollar_volume")
-        out["log_dollar_volume"] = liquidity(dv, None, liquidity_window)
-        out["log_turnover"] = liquidity(dv, cap, liquidity_window)
-    if mask_unlisted:
+    # name → (fields it needs, how to compute it); computed in this order
+    recipes: dict[str, tuple[tuple[str, ...], Any]] = {
+        "book_to_market": (("book_value",), lambda: book_to_market(get("book_value"), cap)),
+        "earnings_yield": (("earnings",), lambda: earnings_yield(get("earnings"), cap)),
+        "cash_flow_yield": (("operating_cash_flow",),
+                            lambda: cash_flow_yield(get("operating_cash_flow"), cap)),
+        **{name: ((), (lambda L=L, S=S: momentum(r, L, S, min_fraction)))
+           for name, (L, S) in MOMENTUM_HORIZONS.items()},
+        "roe": (("net_income", "book_value"), lambda: roe(get("net_income"), get("book_value"))),
+        "profit_margin": (("net_income", "revenue"),
+                          lambda: profit_margin(get("net_income"), get("revenue"))),
+        "asset_turnover": (("revenue", "total_assets"),
+                           lambda: asset_turnover(get("revenue"), get("total_assets"))),
+        "leverage": (("total_liabilities", "total_assets"),
+                     lambda: leverage(get("total_liabilities"), get("total_assets"))),
+        "volatility": ((), lambda: volatility(r, window, vol_half_life, min_fraction)),
+        "beta": ((), lambda: beta_pair()[0]),
+        "residual_volatility": ((), lambda: beta_pair()[1] * math.sqrt(PERIODS_PER_YEAR)),
+        "max_drawdown": ((), lambda: max_drawdown(r, window, min_fraction)),
+        "log_market_cap": ((), lambda: log_market_cap(cap)),
+        "log_dollar_volume": (("dollar_volume",),
+                              lambda: liquidity(get("dollar_volume"), None, liquidity_window)),
+        "log_turnover": (("dollar_volume",),
+                         lambda: liquidity(get("dollar_volume"), cap, liquidity_window)),
+    }
+    pair: list = []
+
+    def beta_pair():
+        if not pair:  # one rolling regression gives both beta and residual volatility
+            m = market_return(r, cap) if market is None else as_float_array("market", market, 1)
+            pair.extend(_rolling.rolling_beta(r, m, window, _min_periods(window, min_fraction), beta_half_life))
+        return pair
+
+    if names is None:
+        wanted = [n for n, (need, _) in recipes.items() if all(has(f) for f in need)]
+    else:
+        wanted = list(dict.fromkeys(str(n) for n in names))
+        for n in wanted:
+            if n not in recipes:
+                raise ValueError(f"names: unknown descriptor {n!r}; known: {list(recipes)}")
+            missing = [f for f in recipes[n][0] if not has(f)]
+            if missing:
+                raise ValueError(f"names: descriptor {n!r} needs the fields {missing}, which the panel lacks")
+    out: dict[str, np.ndarray] = {n: recipes[n][1]() for n in recipes if n in wanted}
+    if mask_unlisted and out:
         dead = ~(np.isfinite(cap) & (cap > 0))
-        for v in out.values():
-            v[dead] = np.nan
+        if dead.any():
+            for v in out.values():
+                v[dead] = np.nan
     if isinstance(panel, Panel):
         return Panel(panel.dates, panel.assets, out)
     return out

@@ -363,7 +363,8 @@ class Exposures(Result):
     ) -> Exposures:
         """Descriptors → style exposures of a Panel, every label taken from the panel.
 
-        ``ff.descriptors.compute_descriptors(panel, **descriptor_options)`` followed by
+        ``ff.descriptors.compute_descriptors(panel, names=<the descriptors the styles use>,
+        **descriptor_options)`` followed by
         :meth:`from_descriptors` with the panel's ``cap`` field (default ``"market_cap"``), its
         ``industry`` code field and labels (None = no industries; a missing field is an error),
         dates and assets.
@@ -393,7 +394,15 @@ class Exposures(Result):
                     f"{list(panel.code_fields)}; pass industry=None for a model without industries"
                 )
             codes, names = panel[industry], list(panel.labels(industry))
-        desc = compute_descriptors(panel, **dict(descriptor_options or {}))
+        options = dict(descriptor_options or {})
+        # the builder sets every descriptor to NaN outside the universe (no positive cap), which
+        # is what mask_unlisted does: skip that pass
+        options.setdefault("mask_unlisted", False)
+        if "names" not in options:  # only the descriptors the styles use
+            spec = DEFAULT_STYLES if styles is None else styles
+            if isinstance(spec, Mapping):
+                options["names"] = [d for parts in spec.values() if isinstance(parts, Mapping) for d in parts]
+        desc = compute_descriptors(panel, **options)
         return cls.from_descriptors(
             desc, styles, cap=panel[cap], industry=codes, industry_names=names, market=market,
             winsorize=winsorize, winsorize_limit=winsorize_limit, fill=fill,

@@ -19,7 +19,9 @@
 //!
 //! One file per concern: [`covariance`] (factor covariance: EWMA, Newey-West, the PSD test),
 //! [`specific`] (specific variance: EWMA, structural model, shrinkage), [`regime`]
-//! (volatility-regime multipliers) and [`products`] (B Σf Bᵀ + D with portfolios, [`Layout`]).
+//! (volatility-regime multipliers), [`products`] (B Σf Bᵀ + D with portfolios, [`Layout`]) and
+//! [`validation`] (forecast volatilities, bias-test paths and minimum-variance portfolios,
+//! batched over dates; used through their module path).
 //! Their items are re-exported here, so `crate::risk::X` names each of them.
 
 use crate::error::Result;

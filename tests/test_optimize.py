@@ -1,0 +1,593 @@
+"""ff.optimize / ff.Optimizer: the factor-form optimiser on a RiskModel.
+
+Oracles (independent of the code under test):
+- numpy on the risk model's dense exposure matrix ``B`` (``RiskModel.exposure_matrix``) and
+  dense covariance ``Σ = B Σf Bᵀ + D`` (``RiskModel.covariance``) for every constraint check;
+- ``ff.baseline.optimize_dense``: the same problem with the full covariance in
+  ``cvxpy.quad_form`` (no factor form, no auxiliary y, every asset a variable);
+- the closed form ``(1/2λ) Σ⁻¹ α`` of unconstrained mean-variance (``np.linalg.solve``);
+- hand-worked transaction costs and trade rules.
+
+Tolerances. Clarabel stops at relative gaps and residuals of 1e-8. Equality constraints
+(budget, net, neutrality) then hold to ~1e-12 here; inequalities to 1e-9, so constraint checks
+use ``TOL = 1e-7``. Weights are determined only to about sqrt(gap / curvature): with the default
+tolerances the factor and full-covariance forms agree to ~1e-5 in weights (and 1e-10 in
+objective), so that comparison runs both solvers at 1e-12 (``TIGHT``) and asserts 1e-6.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import ferrofactor as ff
+from ferrofactor import baseline as bl
+from ferrofactor.optimize import VIOLATION_TOL, _l1_margin, factor_root
+
+cp = pytest.importorskip("cvxpy")
+
+TOL = 1e-7
+TIGHT = dict(tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_ktratio=1e-10)
+N, G, KS = 200, 6, 3
+
+
+def make_model(n=N, g=G, ks=KS, dates=3, seed=0, uncovered=10, fc=None):
+    """A RiskModel from given matrices: industries 0..g-1 (three assets without one), the last
+    ``uncovered`` assets without a specific variance (no forecast)."""
+    rng = np.random.default_rng(seed)
+    k = 1 + g + ks
+    if fc is None:
+        a = rng.standard_normal((dates, k, k)) * 0.004
+        fc = a @ a.transpose(0, 2, 1) / k + np.eye(k) * 2e-5
+    spec = rng.uniform(0.01, 0.03, (dates, n)) ** 2
+    styles = rng.standard_normal((dates, n, ks))
+    industry = np.repeat(rng.integers(0, g, (1, n)), dates, axis=0)
+    industry[:, :3] = -1
+    if uncovered:
+        spec[:, n - uncovered:] = np.nan
+    ex = ff.Exposures(styles, industry, style_names=[f"s{j}" for j in range(ks)],
+                      industry_names=[f"ind{j}" for j in range(g)],
+                      dates=np.datetime64("2024-01-02") + np.arange(dates),
+                      assets=[f"A{j:03d}" for j in range(n)])
+    return ff.RiskModel.from_covariance(fc, spec, ex)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model()
+
+
+@pytest.fixture(scope="module")
+def data(model):
+    rng = np.random.default_rng(1)
+    c = model.covered(-1)
+    alpha = np.where(c, rng.normal(0, 1e-3, N), np.nan)
+    w0 = np.where(c, rng.random(N), 0.0)
+    w0 /= w0.sum()
+    return alpha, w0, c, model.exposure_matrix(-1), model.covariance(-1)
+
+
+def vol(cov, c, w):
+    return float(np.sqrt(w[c] @ cov[np.ix_(c, c)] @ w[c]))
+
+
+# ------------------------------------------------------------------------ factor root
+
+
+def test_factor_root_cholesky_eigen_and_missing_factors():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 5))
+    pd = a @ a.T + np.eye(5)
+    lt, usable, method, n_clip = factor_root(pd)
+    assert method == "cholesky" and usable.all() and n_clip == 0
+    np.testing.assert_allclose(lt.T @ lt, pd, rtol=0, atol=1e-12)
+    # Semi-definite (rank 2): Cholesky fails, the eigen form reproduces it with 2 rows.
+    b = rng.standard_normal((5, 2))
+    psd = b @ b.T
+    lt, _, method, n_clip = factor_root(psd)
+    assert method == "eigen" and lt.shape[0] == 2
+    np.testing.assert_allclose(lt.T @ lt, psd, rtol=0, atol=1e-12)
+    # Indefinite: the negative eigenvalue is clipped to zero (oracle: numpy eigh by hand).
+    ind = psd - np.diag([0.3, 0, 0, 0, 0])
+    vals, vecs = np.linalg.eigh(ind)
+    want = (vecs * np.maximum(vals, 0)) @ vecs.T
+    lt, _, method, n_clip = factor_root(ind)
+    assert method == "eigen" and n_clip == int((vals < 0).sum()) >= 1
+    np.testing.assert_allclose(lt.T @ lt, want, rtol=0, atol=1e-12)
+    # A factor without history (NaN row/column) is left out.
+    nan = pd.copy()
+    nan[2, :] = nan[:, 2] = np.nan
+    lt, usable, method, _ = factor_root(nan)
+    assert usable.tolist() == [True, True, False, True, True] and not lt[:, 2].any()
+    keep = [0, 1, 3, 4]
+    np.testing.assert_allclose((lt.T @ lt)[np.ix_(keep, keep)], pd[np.ix_(keep, keep)], atol=1e-12)
+
+
+def test_semidefinite_factor_covariance_optimises_with_clipped_root():
+    # Σf of rank 3 (K = 10): the optimiser uses the eigen root; its risk equals the model's.
+    rng = np.random.default_rng(3)
+    k = 1 + G + KS
+    b = rng.standard_normal((3, k, 3)) * 0.005
+    risk = make_model(fc=b @ b.transpose(0, 2, 1))
+    c = risk.covered(-1)
+    alpha = np.where(c, rng.normal(0, 1e-3, N), np.nan)
+    res = ff.optimize(alpha, risk, risk_aversion=20.0, max_weight=0.05)
+    assert res.ok and res.factorization == "eigen"
+    assert res.volatility == pytest.approx(risk.portfolio_risk(res.weights), rel=1e-12)
+    wd, status, _ = bl.optimize_dense(alpha[c], risk.covariance(-1)[np.ix_(c, c)], risk_aversion=20.0,
+                                      max_weight=0.05, solver_options=TIGHT)
+    res_t = ff.optimize(alpha, risk, risk_aversion=20.0, max_weight=0.05, solver_options=TIGHT)
+    assert np.max(np.abs(res_t.weights[c] - wd)) < 1e-6
+
+
+# ------------------------------------------------------------------------ constraints
+
+
+def check_common(res, c, w0=None):
+    w = res.weights
+    assert res.ok, res.message
+    assert np.isfinite(w).all()
+    assert np.all(w[~c] == 0)  # no forecast: held at zero
+    assert res.max_violation <= TOL
+    if w0 is not None:
+        assert res.turnover == pytest.approx(np.abs(w - w0).sum(), rel=1e-14)
+
+
+def test_every_constraint_holds_long_only(model, data):
+    alpha, w0, c, B, cov = data
+    free_vol = ff.optimize(alpha, model, risk_aversion=5.0, max_weight=0.03).volatility
+    vmax = 0.97 * free_vol
+    res = ff.optimize(
+        alpha, model, w0=w0, risk_aversion=5.0, max_weight=0.03, min_weight=0.0, turnover=0.9,
+        factor_bounds={"s0": (-0.05, 0.05), "industries": (None, 0.25)}, max_volatility=vmax,
+        tcost=5.0,
+    )
+    check_common(res, c, w0)
+    w = res.weights
+    x = B[c].T @ w[c]
+    assert w.min() >= -TOL and w.max() <= 0.03 + TOL
+    assert abs(w.sum() - 1.0) <= TOL
+    assert np.abs(w - w0).sum() <= 0.9 + TOL
+    assert -0.05 - TOL <= x[1 + G] <= 0.05 + TOL
+    assert x[1:1 + G].max() <= 0.25 + TOL
+    assert vol(cov, c, w) <= vmax + TOL
+    # The reported numbers are those of the weights (numpy oracle).
+    np.testing.assert_allclose(res.exposures, x, rtol=0, atol=1e-14)
+    assert res.volatility == pytest.approx(vol(cov, c, w), rel=1e-10)
+    assert res.linear_cost == pytest.approx(5e-4 * np.abs(w - w0).sum(), rel=1e-12)
+    # Each constraint is reported, and the largest violation is their maximum.
+    assert set(res.violations) >= {"long_only", "max_weight", "min_weight", "budget", "turnover",
+                                   "factor_bounds[s0]", "factor_bounds[industries]", "max_volatility"}
+    assert res.max_violation == max(res.violations.values())
+
+
+def test_every_constraint_holds_long_short(model, data):
+    alpha, w0, c, B, cov = data
+    res = ff.optimize(
+        alpha, model, w0=w0, risk_aversion=10.0, long_only=False, net=0.05, gross=1.6,
+        max_weight=0.04, min_weight=-0.04, turnover=2.0, neutral=["industries", "s1"],
+        factor_bounds={"styles": (-0.2, 0.2)},
+    )
+    check_common(res, c, w0)
+    w = res.weights
+    x = B[c].T @ w[c]
+    assert abs(w.sum() - 0.05) <= TOL
+    assert np.abs(w).sum() <= 1.6 + TOL
+    assert w.max() <= 0.04 + TOL and w.min() >= -0.04 - TOL
+    assert np.abs(w - w0).sum() <= 2.0 + TOL
+    # Industry-neutral: the net 0.05 sits on the three assets without an industry.
+    assert np.abs(x[1 + G + 1]) <= 1e-7  # s1
+    assert np.abs(x[1:1 + G]).max() <= 1e-7
+    assert np.abs(x[1 + G:]).max() <= 0.2 + TOL
+
+
+def test_every_constraint_holds_long_short_net_zero(model, data):
+    alpha, w0, c, B, cov = data
+    res = ff.optimize(alpha, model, risk_aversion=10.0, long_only=False, gross=1.0,
+                      neutral=["market", "industries", "styles"])
+    check_common(res, c)
+    w = res.weights
+    assert abs(w.sum()) <= TOL and np.abs(w).sum() <= 1.0 + TOL
+    # Neutrality to 1e-7 on every factor (dense B oracle).
+    assert np.abs(B[c].T @ w[c]).max() <= 1e-7
+
+
+def test_benchmark_makes_risk_and_exposures_active(model, data):
+    alpha, w0, c, B, cov = data
+    bench = np.where(c, 1.0, 0.0)
+    bench /= bench.sum()
+    te = 0.002
+    res = ff.optimize(alpha, model, benchmark=bench, risk_aversion=10.0, max_weight=0.03,
+                      neutral="styles", factor_bounds={"industries": (-0.02, 0.02)}, max_volatility=te)
+    check_common(res, c)
+    w = res.weights
+    act = B[c].T @ (w - bench)[c]
+    assert np.abs(act[1 + G:]).max() <= 1e-7  # styles neutral relative to the benchmark
+    assert np.abs(act[1:1 + G]).max() <= 0.02 + TOL
+    assert vol(cov, c, w - bench) <= te + TOL  # tracking error cap
+    assert res.active_volatility == pytest.approx(vol(cov, c, w - bench), rel=1e-10)
+    np.testing.assert_allclose(res.active_exposures, act, atol=1e-14)
+    # Without the benchmark the same neutrality is absolute: the weights differ.
+    plain = ff.optimize(alpha, model, risk_aversion=10.0, max_weight=0.03, long_only=False,
+                        budget=None, neutral="styles")
+    assert np.abs(B[c].T @ plain.weights[c])[1 + G:].max() <= 1e-7
+
+
+def test_neutrality_to_1e_7_end_to_end():
+    panel = ff.datasets.synthetic_universe(n_assets=150, n_days=260, seed=4)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    c = risk.covered(-1)
+    alpha = np.where(c, np.random.default_rng(2).normal(0, 1e-3, 150), np.nan)
+    res = ff.optimize(alpha, risk, long_only=False, gross=1.0, risk_aversion=5.0,
+                      neutral=["market", "industries", "styles"])
+    assert res.ok
+    assert np.abs(risk.exposure_matrix(-1)[c].T @ res.weights[c]).max() <= 1e-7
+    np.testing.assert_allclose(res.exposures, risk.factor_exposures(res.weights), atol=1e-15)
+
+
+# ------------------------------------------------------------------------ oracles
+
+
+@pytest.mark.parametrize("case", [
+    dict(max_weight=0.03, turnover=1.2, use_w0=True),
+    dict(long_only=False, gross=1.6, max_weight=0.05, min_weight=-0.05, neutral=["market", "industries"]),
+    dict(max_weight=0.05, tcost=10.0, use_w0=True),
+    dict(max_weight=0.05, factor_bounds={"s2": (-0.02, 0.02)}),
+], ids=["long_only_turnover", "long_short_neutral", "linear_tcost", "factor_bound"])
+def test_factor_form_equals_full_covariance_quad_form(model, data, case):
+    alpha, w0, c, B, cov = data
+    case = dict(case)
+    use_w0 = case.pop("use_w0", False)
+    res = ff.optimize(alpha, model, w0=w0 if use_w0 else None, risk_aversion=20.0,
+                      solver_options=TIGHT, **case)
+    assert res.ok
+    neutral = []
+    if "neutral" in case:
+        case.pop("neutral")
+        neutral = list(range(0, 1 + G))
+    bounds = None
+    if "factor_bounds" in case:
+        bounds = {1 + G + 2: case.pop("factor_bounds")["s2"]}
+    lin = case.pop("tcost", None)
+    # The solver sees ℓ1 limits tightened by _l1_margin (documented); give the oracle the same.
+    for key in ("turnover", "gross"):
+        if key in case:
+            case[key] -= _l1_margin(case[key], int(c.sum()))
+    wd, status, prob = bl.optimize_dense(
+        alpha[c], cov[np.ix_(c, c)], w0=w0[c] if use_w0 else None, risk_aversion=20.0,
+        exposures=B[c], neutral=neutral, factor_bounds=bounds, linear_bps=lin,
+        solver_options=TIGHT, **case)
+    assert status == "optimal"
+    assert np.max(np.abs(res.weights[c] - wd)) < 1e-6
+    assert res.objective == pytest.approx(prob.value, abs=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_factor_form_equals_full_covariance_with_volatility_cap(model, data):
+    alpha, w0, c, B, cov = data
+    res = ff.optimize(alpha, model, risk_aversion=20.0, max_weight=0.05, max_volatility=0.0068,
+                      solver_options=TIGHT)
+    wd, status, prob = bl.optimize_dense(alpha[c], cov[np.ix_(c, c)], risk_aversion=20.0,
+                                         max_weight=0.05, max_volatility=0.0068, solver_options=TIGHT)
+    # The volatility cap is a second-order cone: Clarabel reaches ~1e-9 there ("inaccurate" at
+    # 1e-12 tolerances); weights agree to 1e-6, the cap holds to 1e-7.
+    assert res.status in ("optimal", "optimal_inaccurate") and res.max_violation <= TOL
+    assert np.max(np.abs(res.weights[c] - wd)) < 1e-6
+
+
+def test_unconstrained_mean_variance_closed_form(model, data):
+    alpha, _, c, _, cov = data
+    for lam in (0.5, 3.0):
+        res = ff.optimize(alpha, model, risk_aversion=lam, long_only=False, budget=None)
+        want = np.linalg.solve(cov[np.ix_(c, c)], alpha[c]) / (2 * lam)
+        assert res.ok
+        # An unconstrained QP: one KKT solve, exact to rounding.
+        np.testing.assert_allclose(res.weights[c], want, rtol=1e-9, atol=1e-12)
+        assert np.all(res.weights[~c] == 0)
+
+
+# ------------------------------------------------------------------------ failures
+
+
+def fifty_assets():
+    return make_model(n=50, g=3, ks=2, uncovered=0, seed=7)
+
+
+def test_infeasible_is_reported_with_a_clear_message():
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.warns(ff.OptimizationWarning, match="infeasible"):
+        res = ff.optimize(alpha, risk, max_weight=0.01)
+    assert res.status == "infeasible" and not res.ok
+    assert "max_weight" in res.message and "Σw ≤ 0.5" in res.message and "budget 1" in res.message
+    assert np.isnan(res.weights).all() and res.fallback is None
+    assert "infeasible" in str(res.summary())
+
+
+def test_fallbacks_only_when_asked_with_a_warning():
+    risk = fifty_assets()
+    rng = np.random.default_rng(0)
+    alpha = rng.normal(0, 1e-3, 50)
+    w0 = rng.random(50)
+    w0 /= w0.sum()
+    with pytest.warns(ff.OptimizationWarning, match="fallback 'top_n' applied"):
+        res = ff.optimize(alpha, risk, max_weight=0.01, fallback="top_n", fallback_n=10)
+    assert res.status == "infeasible" and res.fallback == "top_n" and not res.ok
+    np.testing.assert_array_equal(res.weights, bl.top_n(alpha, 10))
+    assert res.violations["max_weight"] == pytest.approx(0.09)  # the fallback breaks the cap: said
+    with pytest.warns(ff.OptimizationWarning, match="fallback 'hold'"):
+        res = ff.optimize(alpha, risk, w0=w0, max_weight=0.01, fallback="hold")
+    np.testing.assert_array_equal(res.weights, w0)
+    # A feasible problem with a fallback set: solved, no fallback, no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = ff.optimize(alpha, risk, max_weight=0.05, fallback="top_n")
+    assert ok.ok and ok.fallback is None
+
+
+def test_long_short_top_n_fallback_and_unbounded():
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.warns(ff.OptimizationWarning, match="unbounded"):
+        res = ff.optimize(alpha, risk, risk_aversion=0.0, long_only=False, fallback="top_n",
+                          fallback_n=5, gross=None)
+    assert res.status.startswith("unbounded") and res.fallback == "top_n"
+    want = 0.5 * (bl.top_n(alpha, 5) - bl.top_n(-alpha, 5))
+    np.testing.assert_array_equal(res.weights, want)
+
+
+def test_missing_solver_is_a_clear_error(model, data, monkeypatch):
+    alpha = data[0]
+    if "ECOS" not in cp.installed_solvers():
+        with pytest.raises(ValueError, match=r"solver 'ECOS' is not installed.*pip install ecos"):
+            ff.optimize(alpha, model, solver=cp.ECOS)
+    monkeypatch.setattr(cp, "installed_solvers", lambda: ["CLARABEL", "SCS"])
+    with pytest.raises(ValueError, match=r"solver 'ECOS' is not installed .*installed: \['CLARABEL', 'SCS'\]"):
+        ff.optimize(alpha, model, solver="ecos")
+    with pytest.raises(TypeError, match="solver must be a solver name"):
+        ff.optimize(alpha, model, solver=3)
+
+
+def test_solver_error_and_broken_constraints_are_not_silent(model, data, monkeypatch):
+    alpha = data[0]
+    import cvxpy.problems.problem as problem
+
+    def boom(self, *a, **k):
+        raise cp.error.SolverError("simulated failure")
+
+    monkeypatch.setattr(problem.Problem, "solve", boom)
+    with pytest.warns(ff.OptimizationWarning, match="simulated failure"):
+        res = ff.optimize(alpha, model, max_weight=0.05)
+    assert res.status == "solver_error" and np.isnan(res.weights).all() and not res.ok
+
+
+# ------------------------------------------------------------------------ holdings rules
+
+
+def test_tradable_mask_and_assets_without_forecast(model, data):
+    alpha, w0, c, B, cov = data
+    w0 = w0.copy()
+    w0[-1] = 0.02  # an asset without a forecast, tradable: sold to 0
+    w0 /= w0.sum()
+    tradable = np.ones(N, bool)
+    tradable[[5, 6]] = False  # suspended: held at w0
+    a = alpha.copy()
+    a[7] = np.nan  # no alpha: held at 0
+    res = ff.optimize(a, model, w0=w0, tradable=tradable, max_weight=0.05, turnover=1.5)
+    assert res.ok
+    assert res.weights[5] == w0[5] and res.weights[6] == w0[6]
+    assert res.weights[7] == 0 and res.weights[-1] == 0
+    assert not res.free[[5, 6, 7]].any() and not res.free[~c].any()
+    assert abs(res.weights.sum() - 1) <= TOL
+
+
+def test_untradable_holding_without_forecast_is_kept_and_noted(model, data):
+    alpha, w0, c, B, cov = data
+    w0 = w0.copy()
+    w0[-1] = 0.05
+    w0 /= w0.sum()
+    tradable = np.ones(N, bool)
+    tradable[-1] = False
+    res = ff.optimize(alpha, model, w0=w0, tradable=tradable, max_weight=0.05)
+    assert res.ok and res.weights[-1] == w0[-1]
+    assert any("no risk forecast" in n for n in res.notes)
+    assert res.risk_decomposition is None  # the model cannot decompose an uncovered holding
+
+
+def test_min_position_drops_and_rescales_only_if_constraints_hold(model, data):
+    alpha, w0, c, B, cov = data
+    base = ff.optimize(alpha, model, risk_aversion=50.0, max_weight=0.2)
+    small = (base.weights > 0) & (base.weights < 0.01)
+    assert small.any()  # interior-point solutions hold ~1e-9 of the assets at the bound 0
+    res = ff.optimize(alpha, model, risk_aversion=50.0, max_weight=0.2, min_position=0.01)
+    assert res.ok and any("dropped" in n for n in res.notes)
+    w = res.weights
+    assert np.all((w == 0) | (w >= 0.01)) and abs(w.sum() - 1) <= TOL
+    kept = base.weights >= 0.01
+    np.testing.assert_allclose(w[kept], base.weights[kept] / base.weights[kept].sum(), rtol=1e-12)
+    # With the cap binding, rescaling would break it: the solution is kept as it was.
+    capped = ff.optimize(alpha, model, risk_aversion=5.0, max_weight=0.02)
+    res2 = ff.optimize(alpha, model, risk_aversion=5.0, max_weight=0.02, min_position=0.019)
+    assert any("min_position not applied" in n and "max_weight" in n for n in res2.notes)
+    np.testing.assert_array_equal(res2.weights, capped.weights)
+
+
+# ------------------------------------------------------------------------ transaction costs
+
+
+def test_transaction_costs_hand_worked(model, data):
+    alpha, w0, c, B, cov = data
+    rng = np.random.default_rng(5)
+    volume = rng.uniform(1e6, 1e8, N)
+    volume[10] = np.nan  # no volume: cannot trade
+    tc = ff.TransactionCost(linear_bps=np.full(N, 3.0), impact=1.0, volume=volume, value=1e8)
+    res = ff.optimize(alpha, model, w0=w0, risk_aversion=5.0, max_weight=0.05, tcost=tc)
+    assert res.ok and res.weights[10] == w0[10]
+    z = np.abs(res.weights - w0)
+    sigma = np.sqrt(np.diag(np.nan_to_num(cov)) + 0.0)
+    ok = np.isfinite(volume)
+    impact = np.sum((sigma * z ** 1.5 * np.sqrt(1e8 / np.where(ok, volume, 1.0)))[ok & c])
+    assert res.linear_cost == pytest.approx(3e-4 * z.sum(), rel=1e-12)
+    assert res.impact_cost == pytest.approx(impact, rel=1e-10)
+    assert res.cost == pytest.approx(res.linear_cost + res.impact_cost, rel=1e-15)
+    # Costs reduce trading; a prohibitive cost means no trade at all.
+    free = ff.optimize(alpha, model, w0=w0, risk_aversion=5.0, max_weight=0.05)
+    assert res.turnover < free.turnover
+    frozen = ff.optimize(alpha, model, w0=w0, risk_aversion=5.0, max_weight=0.05, tcost=1e4)
+    assert np.abs(frozen.weights - w0).max() < 1e-7
+    # An Optimizer's tcost is the default of every solve; a solve's tcost replaces it.
+    opt = ff.Optimizer(risk_aversion=5.0, max_weight=0.05, tcost=1e4)
+    assert np.abs(opt.solve(alpha, model, -1, w0).weights - w0).max() < 1e-7
+    np.testing.assert_array_equal(opt.solve(alpha, model, -1, w0, tcost=tc).weights, res.weights)
+    with pytest.raises(ValueError, match="tcost.impact needs volume"):
+        ff.TransactionCost(impact=1.0)
+    with pytest.raises(ValueError, match="tcost.linear_bps must be >= 0"):
+        ff.optimize(alpha, model, tcost=-1.0)
+
+
+# ------------------------------------------------------------------------ re-solves
+
+
+def test_optimizer_resolve_equals_optimize(model, data):
+    alpha, w0, c, B, cov = data
+    opt = ff.Optimizer(risk_aversion=5.0, max_weight=0.05, turnover=0.6)
+    w = w0
+    for date in ("2024-01-02", 1, -1):
+        a = opt.solve(alpha, model, date, w0=w)
+        b = ff.optimize(alpha, model, date=date, w0=w, risk_aversion=5.0, max_weight=0.05, turnover=0.6)
+        assert a.ok and a.date == b.date
+        np.testing.assert_array_equal(a.weights, b.weights)
+        w = a  # an OptimizationResult is accepted as w0
+    assert str(a.date) == "2024-01-04"
+
+
+# ------------------------------------------------------------------------ result and inputs
+
+
+def test_result_is_labelled_and_consistent_with_the_risk_model(model, data):
+    alpha, w0, c, B, cov = data
+    res = ff.optimize(dict(zip(model.assets[:150], alpha[:150])), model, risk_aversion=5.0,
+                      max_weight=0.05)
+    assert np.isnan(res.alpha[150:]).all() and not res.free[150:].any()
+    frame = res.to_polars("weights")
+    assert frame.columns == ["asset", "weights"] and frame["asset"][0] == "A000"
+    hold = res.to_polars()
+    assert hold.columns == ["asset", "weights", "w0", "trades", "alpha", "free"]
+    dec = res.risk_decomposition
+    assert dec.total_vol == pytest.approx(res.volatility, rel=1e-12)
+    np.testing.assert_allclose(model.factor_exposures(res.weights), res.exposures, atol=1e-15)
+    assert res.volatility_annualized == pytest.approx(res.volatility * np.sqrt(252), rel=1e-15)
+    with pytest.raises(ValueError):
+        res.weights[0] = 1.0
+    s = str(res.summary())
+    assert "Constraints checked" in s and "Largest positions" in s
+
+
+def test_bad_input_names_the_argument(model, data):
+    alpha = data[0]
+    with pytest.raises(TypeError, match="risk must be a fitted ferrofactor.RiskModel"):
+        ff.optimize(alpha, np.eye(3))
+    with pytest.raises(ff.NotFittedError):
+        ff.optimize(alpha, ff.RiskModel())
+    with pytest.raises(ValueError, match=r"alpha has shape \(3,\)"):
+        ff.optimize(np.zeros(3), model)
+    with pytest.raises(ValueError, match="alpha must not contain infinite"):
+        ff.optimize(np.where(np.arange(N) == 0, np.inf, 0.0), model)
+    with pytest.raises(ValueError, match="w0 must be finite"):
+        ff.optimize(alpha, model, w0=np.full(N, np.nan))
+    with pytest.raises(ValueError, match="alpha names assets the risk model does not have"):
+        ff.optimize({"nope": 1.0}, model)
+    with pytest.raises(ValueError, match="neutral: unknown factor 'size'"):
+        ff.optimize(alpha, model, neutral="size")
+    with pytest.raises(ValueError, match=r"factor_bounds\['s0'\]: low 1.0 > high 0.0"):
+        ff.optimize(alpha, model, factor_bounds={"s0": (1.0, 0.0)})
+    with pytest.raises(ValueError, match="net applies to long-short"):
+        ff.optimize(alpha, model, net=0.0)
+    with pytest.raises(ValueError, match="budget applies to long-only"):
+        ff.optimize(alpha, model, long_only=False, budget=0.5)
+    with pytest.raises(ValueError, match="fallback must be one of"):
+        ff.optimize(alpha, model, fallback="equal")
+    with pytest.raises(ValueError, match="risk_aversion must be >= 0"):
+        ff.optimize(alpha, model, risk_aversion=-1.0)
+    with pytest.raises(TypeError, match="long_only must be True or False"):
+        ff.optimize(alpha, model, long_only=1)
+    with pytest.raises(ValueError, match="max_weight must not contain NaN"):
+        ff.optimize(alpha, model, max_weight=np.full(N, np.nan))
+    with pytest.raises(ValueError, match=r"max_weight has shape \(4,\)"):
+        ff.optimize(alpha, model, max_weight=np.ones(4))
+    with pytest.raises(ValueError, match="min_weight 0.5 > max_weight 0.1"):
+        ff.optimize(alpha, model, min_weight=0.5, max_weight=0.1)
+    with pytest.raises(TypeError, match="tradable must be a boolean array"):
+        ff.optimize(alpha, model, tradable=np.ones(N))
+    with pytest.raises(ValueError, match="benchmark holds 10 assets without a risk forecast"):
+        ff.optimize(alpha, model, benchmark=np.full(N, 1.0 / N))
+    with pytest.raises(ValueError, match="date position 7 is out of range"):
+        ff.optimize(alpha, model, date=7)
+    with pytest.raises(TypeError, match="date must be a date label or an integer position"):
+        ff.optimize(alpha, model, date=1.0)
+
+
+def test_import_without_cvxpy_keeps_the_rest_working(tmp_path):
+    code = (
+        "import sys; sys.modules['cvxpy'] = None\n"
+        "import numpy as np, ferrofactor as ff\n"
+        "assert ff.top_n(np.array([1.0, 2.0]), 1).tolist() == [0.0, 1.0]\n"
+        "risk = ff.RiskModel.from_covariance(np.eye(4) * 1e-4, np.full(3, 1e-4),\n"
+        "    ff.Exposures(np.zeros((1, 3, 1)), np.array([[0, 0, 1]])))\n"
+        "try:\n"
+        "    ff.optimize(np.zeros(3), risk)\n"
+        "except ImportError as e:\n"
+        "    assert 'ferrofactor[optimize]' in str(e), e\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_violation_tolerance_is_documented():
+    assert VIOLATION_TOL == 1e-6
+
+
+def test_readme_portfolio_section_runs_as_written():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"### Portfolio optimisation\n.*?```python\n(.*?)```", text, flags=re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    res, orders = ns["res"], ns["orders"]
+    assert res.ok and res.weights.max() <= 0.02 + TOL
+    assert ns["weights"].columns == ["asset", "weights"]
+    assert ns["book"].shape == (300, 300)
+    buys = orders.filter(orders["side"] == "buy")
+    assert buys.height > 0 and (buys["shares"] % 100 == 0).all()
+
+
+def test_a_solution_that_breaks_a_constraint_is_flagged():
+    # OSQP at its default tolerances (measured: turnover broken by ~0.02 at N=2000). Whatever
+    # OSQP returns, the reported violation must be the one numpy computes, and a violation above
+    # VIOLATION_TOL must turn the result into status "violated", ok False, with a warning.
+    if "OSQP" not in cp.installed_solvers():
+        pytest.skip("OSQP not installed")
+    n = 2000
+    risk = make_model(n=n, g=20, ks=5, dates=1, uncovered=0, seed=11)
+    rng = np.random.default_rng(3)
+    alpha = rng.normal(0, 5e-4, n)
+    w0 = np.full(n, 1.0 / n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = ff.optimize(alpha, risk, w0=w0, solver="OSQP", risk_aversion=10.0, max_weight=0.02,
+                          turnover=0.3)
+    over = max(np.abs(res.weights - w0).sum() - 0.3, 0.0)
+    assert res.violations["turnover"] == pytest.approx(over, abs=1e-15)
+    if res.max_violation > VIOLATION_TOL:
+        assert res.status == "violated" and not res.ok and "is violated by" in res.message
+        assert any(issubclass(w.category, ff.OptimizationWarning) for w in caught)
+    else:
+        assert res.ok and not caught
