@@ -54,6 +54,9 @@ from hypothesis import strategies as st
 import ferrofactor as ff
 from ferrofactor.results import Result
 
+_optimize = importlib.import_module("ferrofactor.optimize")  # ff.optimize is the function
+_construct = importlib.import_module("ferrofactor.construct")
+
 sys.path.insert(0, os.path.dirname(__file__))
 import fuzz_kinds as K  # noqa: E402
 
@@ -96,6 +99,7 @@ def pool() -> dict[str, Any]:
         "min_var": ff.evaluate.minimum_variance_test(risk, panel, every=7),
         "residual_correlation": ff.evaluate.residual_correlation(res, min_periods=5),
         "momentum_selection": ff.momentum_selection(panel, window=20, skip=2, min_dollar_volume=0.0),
+        "optimization": _optimize.optimize(rng.normal(0, 0.01, N), risk, date=-1),
     }
     tmp = tempfile.mkdtemp(prefix="ff-fuzz-")
     files = {
@@ -169,6 +173,68 @@ def same_as(arg: str) -> Callable:
         if isinstance(out, pl.DataFrame):
             return
         expect(out, shape_of(kw.get(arg)))
+    return check
+
+
+def _plain(kw: dict, name: str) -> np.ndarray | None:
+    """``kw[name]`` as float64 when it is a plain numeric ndarray (else None: no oracle)."""
+    x = kw.get(name)
+    if isinstance(x, np.ndarray) and not isinstance(x, np.ma.MaskedArray) and x.dtype.kind in "fiub" and x.ndim == 2:
+        with np.errstate(over="ignore"):
+            return x.astype(np.float64)
+    return None
+
+
+def _standardize_oracle(out, ctx, kw):
+    """Without weights, industries or winsorisation: each date's z-scores equal numpy's on the
+    values scaled by a power of two (exact), whatever their magnitude (issue 10, family 5:
+    a value of 1e154 or more used to turn the whole date into zeros)."""
+    same_as("x")(out, ctx, kw)
+    x = _plain(kw, "x")
+    if x is None or any(kw.get(k) is not None for k in ("weights", "industry", "winsorize")):
+        return
+    for t in range(x.shape[0]):
+        row = x[t]
+        fin = np.isfinite(row)
+        want = np.full(row.shape, np.nan)
+        v = row[fin]
+        if v.size >= 2 and v.min() != v.max():
+            e = np.floor(np.log2(np.abs(v).max()))
+            y = v * 2.0 ** -e if abs(e) < 1000 else (v * 2.0 ** (-e / 2)) * 2.0 ** (-e / 2)
+            want[fin] = (y - y.mean()) / y.std(ddof=1)
+        elif v.size:
+            want[fin] = 0.0
+        np.testing.assert_allclose(out[t], want, rtol=1e-9, atol=1e-9, err_msg=f"date {t}: {row}")
+
+
+def _rolling_oracle(name: str) -> Callable:
+    """The rolling statistics equal the plain-numpy baseline (one window at a time) when no
+    square can overflow or underflow; tolerance relative to the window's own magnitude (a value
+    that left the window must not leave its rounding error behind: issue 10, family 5)."""
+    def check(out, ctx, kw):
+        same_as("x")(out, ctx, kw)
+        x = _plain(kw, "x")
+        if x is None or not isinstance(out, np.ndarray):
+            return
+        fin = np.abs(x[np.isfinite(x)])
+        if fin.size and (fin.max() > 1e150 or fin[fin > 0].min(initial=1.0) < 1e-150):
+            return
+        stat = name.split("_")[1]
+        fn = getattr(ff.baseline, name)
+        args = {k: kw[k] for k in ("window", "min_periods", "half_life") if k in kw}
+        try:
+            want = fn(x, **args)
+        except Exception:  # noqa: BLE001 - the oracle does not validate; ours accepted it
+            return
+        T = x.shape[0]
+        w = kw.get("window")
+        for t in range(T):
+            lo = 0 if w is None else max(0, t - int(w) + 1)
+            win = np.abs(np.where(np.isfinite(x[lo:t + 1]), x[lo:t + 1], 0.0)).max(axis=0, initial=0.0)
+            scale = win**2 if stat == "var" else win * (T if stat == "sum" else 1)
+            bad = ~(np.isclose(out[t], want[t], rtol=1e-7, atol=0, equal_nan=True)
+                    | (np.abs(out[t] - want[t]) <= 1e-9 * scale))
+            assert not bad.any(), f"{stat} at date {t}: {out[t]} vs oracle {want[t]} (x={x[:, bad]})"
     return check
 
 
@@ -359,6 +425,21 @@ def _sub(d: dict, *keys: str) -> Callable:
     return lambda c: {k: v for k, v in d(c).items() if not keys or k in keys}
 
 
+def _opt_settings(c):
+    return {"risk_aversion": K.real(c, 0, 10), "long_only": K.boolean(c), "budget": K.real(c, -1, 2, optional=True),
+            "net": K.real(c, -1, 1, optional=True), "gross": K.real(c, 0, 3, optional=True),
+            "max_weight": st.one_of(st.none(), K.real(c, 0, 1), K.array(c, (c.N,))),
+            "min_weight": st.one_of(st.none(), K.real(c, -1, 0)), "turnover": K.real(c, 0, 2, optional=True),
+            "factor_bounds": st.one_of(st.none(), st.just({"market": (None, 1.0)}), st.just({"styles": (-0.1, 0.1)}),
+                                       st.just({"nope": (0, 1)}), st.just({"market": 1.0})),
+            "neutral": st.one_of(st.none(), st.just("industries"), st.just(["value"]), st.just("nope"), st.just(3)),
+            "max_volatility": K.real(c, 0, 0.1, optional=True), "tcost": st.one_of(st.none(), K.real(c, 0, 50)),
+            "min_position": K.real(c, 0, 0.1, optional=True),
+            "solver": st.one_of(st.none(), st.sampled_from(["CLARABEL", "NOPE", 3])),
+            "solver_options": st.one_of(st.none(), st.just({"bogus_option": 1}), st.just("x")),
+            "fallback": st.one_of(st.none(), K.choice(c, ["hold", "top_n"])), "fallback_n": K.integer(c, 1, 20)}
+
+
 def _fm(p):
     return ff.FactorModel()
 
@@ -389,21 +470,20 @@ SPECS: dict[str, Spec] = {
         "weights": K.tn_field(c, positive=True, optional=True), "industry": K.industry(c)}, same_as("x"), extreme=False),
     "ferrofactor.clean.standardize": Spec(ff.standardize, lambda c: {
         "x": K.tn_field(c), "weights": K.tn_field(c, positive=True, optional=True), "industry": K.industry(c),
-        "winsorize": st.one_of(st.none(), K.choice(c, WINSOR)), "limit": K.real(c, 0.01, 5)}, same_as("x"), extreme=False),
+        "winsorize": st.one_of(st.none(), K.choice(c, WINSOR)), "limit": K.real(c, 0.01, 5)}, _standardize_oracle, extreme=False),
     "ferrofactor.clean.rank": Spec(ff.rank, lambda c: {"x": K.tn_field(c), "gaussian": K.boolean(c)},
                                    same_as("x"), inf_ok=("result",), extreme=False),
     "ferrofactor.clean.neutralize": Spec(ff.neutralize, lambda c: {
         "x": K.tn_field(c), "controls": K.styles(c, optional=True), "industry": K.industry(c),
         "weights": K.tn_field(c, positive=True, optional=True)}, same_as("x"), extreme=False),
     # --- rolling ---------------------------------------------------------------------------------
-    "ferrofactor.rolling.rolling_sum": Spec(ff.rolling_sum, lambda c: {k: v for k, v in _rolling(False)(c).items()},
-                                            same_as("x"), inf_if_huge=("result",)),
-    "ferrofactor.rolling.rolling_mean": Spec(ff.rolling_mean, _rolling(True), same_as("x")),
-    "ferrofactor.rolling.rolling_var": Spec(ff.rolling_var, _rolling(True), same_as("x"), inf_if_huge=("result",)),
-    "ferrofactor.rolling.rolling_std": Spec(ff.rolling_std, _rolling(True), same_as("x")),
-    "ferrofactor.rolling.ewm_mean": Spec(ff.ewm_mean, _ewm, same_as("x")),
-    "ferrofactor.rolling.ewm_var": Spec(ff.ewm_var, _ewm, same_as("x"), inf_if_huge=("result",)),
-    "ferrofactor.rolling.ewm_std": Spec(ff.ewm_std, _ewm, same_as("x")),
+    "ferrofactor.rolling.rolling_sum": Spec(ff.rolling_sum, _rolling(False), _rolling_oracle("rolling_sum"), inf_if_huge=("result",)),
+    "ferrofactor.rolling.rolling_mean": Spec(ff.rolling_mean, _rolling(True), _rolling_oracle("rolling_mean")),
+    "ferrofactor.rolling.rolling_var": Spec(ff.rolling_var, _rolling(True), _rolling_oracle("rolling_var"), inf_if_huge=("result",)),
+    "ferrofactor.rolling.rolling_std": Spec(ff.rolling_std, _rolling(True), _rolling_oracle("rolling_std")),
+    "ferrofactor.rolling.ewm_mean": Spec(ff.ewm_mean, _ewm, _rolling_oracle("ewm_mean")),
+    "ferrofactor.rolling.ewm_var": Spec(ff.ewm_var, _ewm, _rolling_oracle("ewm_var"), inf_if_huge=("result",)),
+    "ferrofactor.rolling.ewm_std": Spec(ff.ewm_std, _ewm, _rolling_oracle("ewm_std")),
     "ferrofactor.rolling.rolling_beta": Spec(ff.rolling_beta, lambda c: {
         "returns": K.tn_field(c), "market": K.series_t(c), "window": K.integer(c, 1, 8),
         "min_periods": K.integer(c, 1, 8, optional=True), "half_life": K.real(c, 0.1, 50, optional=True)},
@@ -695,6 +775,43 @@ SPECS: dict[str, Spec] = {
     "ferrofactor.datasets.load_sample": Spec(ff.datasets.load_sample, lambda c: {
         "directory": st.sampled_from([pool()["tmp"], "/nonexistent-ff", 3]), "report_lag_days": K.integer(c, 0, 10),
         "max_staleness": K.integer(c, 0, 400, optional=True)}, aliases=("prices", "fundamentals", "classifications", "directory")),
+    # --- portfolio construction and optimisation ---------------------------------------------
+    "ferrofactor.construct.quantile_portfolio": Spec(_construct.quantile_portfolio, lambda c: {
+        "signal": st.one_of(K.tn_field(c), K.series_n(c)), "percentile": K.real(c, 0, 0.5), "long_short": K.boolean(c)},
+        same_as("signal"), extreme=False),
+    "ferrofactor.construct.top_n": Spec(_construct.top_n, lambda c: {
+        "signal": st.one_of(K.tn_field(c), K.series_n(c)), "n": K.integer(c, 0, 6)}, same_as("signal")),
+    "ferrofactor.construct.signal_weighted": Spec(_construct.signal_weighted, lambda c: {
+        "signal": st.one_of(K.tn_field(c), K.series_n(c)), "clean": K.boolean(c),
+        "scale": K.choice(c, ["gross", "long", "none"]), "limit": K.real(c, 0.1, 5)}, same_as("signal"), extreme=False),
+    "ferrofactor.construct.trades": Spec(_construct.trades, lambda c: {
+        "target": K.series_n(c), "current": K.series_n(c, optional=True), "prices": K.series_n(c, optional=True, positive=True),
+        "portfolio_value": K.real(c, 0, 1e9, optional=True), "min_trade": K.real(c, 0, 0.1), "lot": K.integer(c, 1, 100),
+        "assets": K.assets(c)}, aliases=("target", "current", "prices")),
+    "ferrofactor.optimize.factor_root": Spec(_optimize.factor_root, lambda c: {
+        "factor_covariance": st.one_of(K.array(c, (c.K, c.K)), st.just(np.eye(3)), st.just(-np.eye(2)),
+                                       st.just(np.array([[1.0, 2.0], [2.0, 1.0]])))}, extreme=False),
+    "ferrofactor.optimize.TransactionCost": Spec(_optimize.TransactionCost, lambda c: {
+        "linear_bps": st.one_of(K.real(c, 0, 50), K.series_n(c)), "impact": st.one_of(st.none(), K.real(c, 0, 1)),
+        "volume": st.one_of(st.none(), K.series_n(c, positive=True)), "value": K.real(c, 0, 1e9, optional=True),
+        "volatility": st.one_of(st.none(), K.series_n(c, positive=True))}, extreme=False),
+    "ferrofactor.optimize.optimize": Spec(_optimize.optimize, lambda c: dict(_opt_settings(c), **{
+        "alpha": st.one_of(K.array(c, (c.N,)), st.just({"A00001": 0.01}), st.just(pl.DataFrame({"asset": ["A00001"], "value": [1.0]}))),
+        "risk": st.one_of(st.just(pool()["risk"]), st.just(ff.RiskModel()), K.hostile_scalar()),
+        "date": _pool_date(c), "w0": st.one_of(st.none(), K.array(c, (c.N,))),
+        "benchmark": st.one_of(st.none(), K.array(c, (c.N,), positive=True)),
+        "tradable": st.one_of(st.none(), st.just(np.ones(c.N, bool)), st.just(np.zeros(c.N, bool)), st.just(np.ones(3, bool)))}),
+        dims="pool", inf_if_huge=("objective", "volatility"), aliases=("alpha", "risk", "factor_bounds", "neutral")),
+    "ferrofactor.optimize.Optimizer": Spec(_optimize.Optimizer, _opt_settings, aliases=("factor_bounds", "neutral")),
+    "ferrofactor.optimize.Optimizer.solve": Spec(lambda p: _optimize.Optimizer(long_only=True).solve, lambda c: {
+        "alpha": st.one_of(K.array(c, (c.N,)), K.hostile_scalar()), "risk": st.one_of(st.just(pool()["risk"]), K.hostile_scalar()),
+        "date": _pool_date(c), "w0": st.one_of(st.none(), K.array(c, (c.N,))),
+        "tcost": st.one_of(st.none(), K.real(c, 0, 50))}, bound=True, dims="pool", extreme=False),
+    "ferrofactor.optimize.OptimizationResult.to_polars": Spec(lambda p: _any_result_to_polars, lambda c: {
+        "which": st.just("optimization"), "kind": st.one_of(st.none(), st.sampled_from(["weights", "exposures", "nope", 3])),
+        "form": K.choice(c, ["wide", "long"])}, bound=True, dims="pool", aliases=("kind", "form"), extreme=False),
+    "ferrofactor.optimize.OptimizationResult.summary": Spec(lambda p: _any_result_summary, lambda c: {"which": st.just("optimization")},
+                                                            bound=True, dims="pool", extreme=False),
     "ferrofactor.results.Summary": Spec(ff.Summary, lambda c: {
         "title": st.sampled_from(["t", 3, None]), "header": st.sampled_from([(), [("a", 1)], [1, 2], "ab"]),
         "tables": st.sampled_from([(), [("", pl.DataFrame({"a": [1.0]}))], [("x", 3)], "ab"]),
@@ -739,6 +856,8 @@ SKIPPED: dict[str, str] = {
     "ferrofactor.evaluate.ResidualCorrelation": "constructed by residual_correlation (fuzzed)",
     "ferrofactor.signals.MomentumSelection": "constructed by momentum_selection (fuzzed)",
     "ferrofactor.datasets.SyntheticTruth": "a record built by synthetic_universe (fuzzed)",
+    "ferrofactor.optimize.OptimizationWarning": "a warning class",
+    "ferrofactor.optimize.OptimizationResult": "constructed by optimize / Optimizer.solve (fuzzed)",
 }
 
 

@@ -37,6 +37,17 @@ def _is_polars_series(x: Any) -> bool:
     return mod.startswith("polars") and type(x).__name__ == "Series"
 
 
+def as_array(name: str, x: Any) -> np.ndarray:
+    """``np.asarray(x)``, with ragged nested lists and out-of-range integers refused naming the
+    argument (numpy's own messages do not say which argument)."""
+    try:
+        return np.asarray(x)
+    except ValueError as e:
+        raise ValueError(f"{name} must be a rectangular array; got ragged nested lists ({e})") from None
+    except OverflowError as e:
+        raise ValueError(f"{name} holds integers beyond 64 bits ({e})") from None
+
+
 def _refuse_containers(name: str, x: Any) -> None:
     if _is_panel(x):
         fields = list(x.float_fields)
@@ -73,13 +84,7 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
         return as_field(name, x)[0]
     if _is_polars_series(x):
         x = x.to_numpy()
-    if isinstance(x, (list, tuple)):
-        try:
-            arr = np.asarray(x)
-        except ValueError as e:  # ragged nested lists
-            raise ValueError(f"{name} must be a rectangular array; got ragged nested lists ({e})") from None
-    else:
-        arr = np.asarray(x)
+    arr = as_array(name, x)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
@@ -116,7 +121,7 @@ def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     _refuse_containers(name, x)
     if _is_polars_series(x):
         x = x.to_numpy()
-    arr = np.asarray(x)
+    arr = as_array(name, x)
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(
             np.isfinite(arr) & (arr == np.round(arr))
@@ -165,7 +170,7 @@ def as_industry(
         )
     if _is_polars_series(x):
         x = x.to_numpy()
-    arr = np.asarray(x)
+    arr = as_array(name, x)
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and (arr.size == 0 or np.all(
             np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**62)
@@ -339,7 +344,7 @@ def as_assets(name: str, assets: Any, n: int) -> np.ndarray | None:
     """Optional asset labels: ``str`` (n,), unique, or None."""
     if assets is None:
         return None
-    a = np.asarray(assets)
+    a = as_array(name, assets)
     if a.dtype.kind not in "U":
         a = np.asarray([str(x) for x in a.tolist()], dtype=str) if a.size else np.array([], dtype=str)
     if a.shape != (n,):

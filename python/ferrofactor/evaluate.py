@@ -73,7 +73,8 @@ class BiasResult(Result):
         self._dates = readonly(dates)
         self._names = None if names is None else list(names)
         if window is not None:
-            self._arrays = {k: ("date", "portfolio") for k in BiasResult._arrays}
+            axes = ("date", "portfolio") if np.ndim(bias) == 2 else ("date",)
+            self._arrays = {k: axes for k in BiasResult._arrays}
 
     bias = property(lambda self: self._bias)
     n_obs = property(lambda self: self._n_obs)

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_float_array, check_bool, check_shape
+from ferrofactor._validate import as_array, as_float_array, check_bool, check_shape
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
 
@@ -162,7 +162,7 @@ class ProductsMixin:
             for k, v in zip(keys, vals):
                 w[pos[str(k)]] += float(v)
             return w[None], True
-        arr = np.asarray(weights)
+        arr = as_array("weights", weights)
         single = arr.ndim == 1
         w = as_float_array("weights", arr[None] if single else arr, 2)
         if w.shape[1] != n:
