@@ -1055,7 +1055,7 @@ pub fn rank_into(x: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> Result<
 /// Bits of a finite `v` as a `u64` whose unsigned order is the numeric order of `v`; -0.0 and
 /// 0.0 map to the same key (they tie, as in scipy).
 #[inline]
-fn order_bits(v: f64) -> u64 {
+pub(crate) fn order_bits(v: f64) -> u64 {
     let b = (v + 0.0).to_bits();
     if b >> 63 == 1 {
         !b

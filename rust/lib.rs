@@ -3,9 +3,11 @@
 //! The kernels know nothing of Python; `bindings` (built only with the `python` feature, which
 //! maturin switches on) holds all PyO3 glue. `cargo test` exercises the kernels without Python.
 
+pub mod attribution;
 pub mod clean;
 pub mod codes;
 pub mod error;
+pub mod evaluate;
 pub mod exposures;
 pub mod linalg;
 pub mod panel;
@@ -13,6 +15,7 @@ pub mod parallel;
 pub mod regress;
 pub mod risk;
 pub mod rolling;
+pub mod timeseries;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -539,3 +539,13 @@ def test_gics_codes_work_in_the_cleaning_kernels():
     assert_array_equal(ff.standardize(x, industry=gics), ff.standardize(x, industry=dense))
     assert_array_equal(ff.winsorize(x, "mad", 1.0, industry=gics), ff.winsorize(x, "mad", 1.0, industry=dense))
     assert_array_equal(ff.neutralize(x, industry=gics), ff.neutralize(x, industry=dense))
+
+
+def test_unaligned_buffers_are_accepted():
+    # e.g. arrays unpickled from another process: contiguous but not 8-byte aligned
+    buf = np.zeros(8 * 20 + 1, dtype=np.uint8)
+    a = np.frombuffer(buf[1:].data, dtype=np.float64).reshape(4, 5)
+    a_copy = np.arange(20.0).reshape(4, 5)
+    a[...] = a_copy
+    assert not a.flags.aligned
+    assert_array_equal(ff.standardize(a), ff.standardize(a_copy))

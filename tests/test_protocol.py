@@ -64,6 +64,12 @@ def instances():
         ff.evaluate.minimum_variance_test(risk, panel, every=10),
         ff.evaluate.residual_correlation(res),
         ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
+        ff.time_series_regress(panel["returns"][:, :5], res.factor_returns[:, :2], cov="hac", lags=3),
+        ff.alpha_test(rng.normal(size=(300, 2)) * 0.01, {"two": res.factor_returns[:, [0, -1]]}),
+        ff.attribute(np.where(np.isfinite(panel["returns"]), 1.0 / 120, 0.0), res),
+        ff.metrics.summary(rng.normal(size=(300, 2)) * 0.01, dates=panel.dates, benchmark=rng.normal(size=300) * 0.01),
+        ff.evaluate.evaluate(ex.styles[:, :, 0], residual=res, horizons=(1, 5)),
+        ff.evaluate.quantile_returns(ex.styles[:, :, 0], panel, 5, horizons=(1, 5)),
         ff.optimize(np.where(risk.covered(d), rng.normal(0, 1e-3, 120), np.nan), risk, date=d,
                     benchmark=w, max_weight=0.05),
     ]

@@ -27,3 +27,18 @@ def test_setup_commands_are_the_ones_ci_runs():
     assert 'pip install ".[test]" && pytest' in text
     ci = (README.parent / ".ci" / "run").read_text()
     assert 'pip install ".[test]"' in ci and "\npytest\n" in ci
+
+
+def test_time_series_and_attribution_section_runs_as_written():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    text = README.read_text()
+    code = re.search(r"### Time-series regressions, attribution and performance\n.*?```python\n(.*?)```",
+                     text, flags=re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, str(README), "exec"), ns)
+    att = ns["att"]
+    resid = att.total - att.contributions.sum(axis=1) - att.specific - att.unexplained + att.costs
+    assert np.abs(resid).max() < 1e-12
+    assert ns["res"].params.shape == (2, 4) and ns["alpha"].alpha.shape == (1, 2)

@@ -43,6 +43,7 @@ from ferrofactor import (
     descriptors,
     evaluate,
     inference,
+    metrics,
     signals,
 )
 from ferrofactor._threads import get_num_threads, set_num_threads
@@ -91,8 +92,21 @@ from ferrofactor.rolling import (
     rolling_var,
 )
 from ferrofactor.signals import combined_score, momentum_selection, neutralize_signal
+from ferrofactor.timeseries import AlphaTestResult, TimeSeriesResult, alpha_test, time_series_regress
+from ferrofactor.attribution import AttributionResult, attribute
+from ferrofactor.metrics import MetricsSummary
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # ``ff.dask`` (the optional Dask layer) is imported on first use: the core never imports Dask
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module("ferrofactor.dask")
+    raise AttributeError(f"module 'ferrofactor' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -141,6 +155,15 @@ __all__ = [
     "risk",
     "RiskModel",
     "RiskDecomposition",
+    # time-series regressions, attribution, performance
+    "time_series_regress",
+    "TimeSeriesResult",
+    "alpha_test",
+    "AlphaTestResult",
+    "attribute",
+    "AttributionResult",
+    "metrics",
+    "MetricsSummary",
     # portfolio construction
     "optimize",
     "Optimizer",

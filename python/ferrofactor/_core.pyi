@@ -39,6 +39,16 @@ __all__ = [
     "risk_forecast_volatility",
     "risk_bias_paths",
     "risk_min_variance",
+    "time_series_regress",
+    "attribute",
+    "evaluate_forward_returns",
+    "evaluate_ic",
+    "evaluate_quantile_labels",
+    "evaluate_quantile_returns",
+    "evaluate_factor_weighted_returns",
+    "evaluate_quantile_turnover",
+    "evaluate_rank_autocorrelation",
+    "evaluate_panel",
 ]
 
 def set_num_threads(n: int) -> None: ...
@@ -225,3 +235,126 @@ def risk_min_variance(
     factor_cov: npt.NDArray[np.float64],
     specific_var: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
+
+# --- time-series regressions (python/ferrofactor/timeseries.py) and attribution ---
+def time_series_regress(
+    y: npt.NDArray[np.float64],
+    factors: npt.NDArray[np.float64],
+    intercept: bool,
+    cov: str,
+    lags: int | None,
+    min_obs: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+]: ...
+def attribute(
+    weights: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64] | None,
+    returns: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    market: bool,
+    factor_returns: npt.NDArray[np.float64],
+    lag: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+]: ...
+
+# --- evaluate (rust/evaluate.rs; python/ferrofactor/evaluate/signal.py) ---
+def evaluate_forward_returns(returns: npt.NDArray[np.float64], horizons: list[int]) -> npt.NDArray[np.float64]: ...
+def evaluate_ic(
+    signal: npt.NDArray[np.float64],
+    forward: npt.NDArray[np.float64] | None,
+    returns: npt.NDArray[np.float64] | None,
+    lags: list[int] | None,
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+    common: bool,
+    method: str,
+    industry_adjust: bool,
+    labels: npt.NDArray[np.int32] | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
+def evaluate_quantile_labels(
+    signal: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+    common_forward: npt.NDArray[np.float64] | None,
+    kind: str,
+    count: int,
+    values: list[float] | None,
+    by_industry: bool,
+) -> npt.NDArray[np.int32]: ...
+def evaluate_quantile_returns(
+    labels: npt.NDArray[np.int32],
+    n_buckets: int,
+    forward: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+    demean: str,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
+def evaluate_factor_weighted_returns(
+    signal: npt.NDArray[np.float64],
+    forward: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    common: bool,
+    demeaned: bool,
+    industry_neutral: bool,
+    equal_weight: bool,
+    labels: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def evaluate_quantile_turnover(
+    labels: npt.NDArray[np.int32], n_buckets: int, lags: list[int]
+) -> npt.NDArray[np.float64]: ...
+def evaluate_rank_autocorrelation(
+    signal: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    common_forward: npt.NDArray[np.float64] | None,
+    lags: list[int],
+    labels: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def evaluate_panel(
+    signal: npt.NDArray[np.float64],
+    returns: npt.NDArray[np.float64],
+    forward: npt.NDArray[np.float64],
+    horizons: list[int],
+    industry: npt.NDArray[np.int32] | None,
+    n_industries: int,
+    weights: npt.NDArray[np.float64] | None,
+    method: str,
+    kind: str,
+    count: int,
+    values: list[float] | None,
+    by_industry: bool,
+    demeaned: bool,
+    industry_adjust: bool,
+    common: bool,
+    decay_lags: list[int],
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...

@@ -93,7 +93,10 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    if not out.flags.aligned:  # e.g. a buffer unpickled from another process: copy to align
+        out = np.array(out, dtype=np.float64, order="C", copy=True)
+    return out
 
 
 def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset"):

@@ -896,6 +896,62 @@ def exposures_from_descriptors(descriptors, styles, cap=None, industry=None, win
     return out
 
 
+def attribute(weights, returns, styles, industry, market, n_industries, factor_returns, lag,
+              benchmark=None):
+    """Plain per-date attribution with a dense one-hot exposure matrix (oracle and benchmark
+    baseline of :func:`ferrofactor.attribute`).
+
+    Per date t with a = w_t − b_t (NaN = 0) and B = [1, one-hot(industry), styles] of row t − lag:
+    an asset is covered when t ≥ lag, its styles are finite and every factor it loads on
+    (nonzero B) has a finite return at t. Returns a dict with exposures and contributions (T, K),
+    specific, unexplained and gross (T,). A held asset with a missing return raises ValueError.
+    """
+    w = np.nan_to_num(np.asarray(weights, dtype=float))
+    if benchmark is not None:
+        w = w - np.nan_to_num(np.asarray(benchmark, dtype=float))
+    r = np.asarray(returns, dtype=float)
+    f_all = np.asarray(factor_returns, dtype=float)
+    T, N = w.shape
+    ks = 0 if styles is None else styles.shape[2]
+    g = n_industries if industry is not None else 0
+    m = int(market)
+    K = m + g + ks
+    out = {name: np.zeros((T, K)) for name in ("exposures", "contributions")}
+    for name in ("specific", "unexplained", "gross"):
+        out[name] = np.zeros(T)
+    for t in range(T):
+        a = w[t]
+        held = a != 0
+        if np.any(held & ~np.isfinite(r[t])):
+            raise ValueError(f"held asset with a missing return on date {t}")
+        rt = np.where(held, r[t], 0.0)
+        out["gross"][t] = a @ rt
+        if t < lag:
+            out["unexplained"][t] = a @ rt
+            continue
+        s = t - lag
+        B = np.zeros((N, K))
+        if market:
+            B[:, 0] = 1.0
+        if industry is not None:
+            rows = np.flatnonzero(industry[s] >= 0)
+            B[rows, m + industry[s][rows]] = 1.0
+        if ks:
+            B[:, m + g:] = styles[s]
+        f = f_all[t]
+        finite_b = np.all(np.isfinite(B), axis=1)
+        needs = (B != 0) & ~np.isfinite(f)[None, :]
+        covered = finite_b & ~np.any(needs & finite_b[:, None], axis=1)
+        Bc = np.where(covered[:, None], B, 0.0)
+        Bc = np.nan_to_num(Bc)
+        x = Bc.T @ a
+        out["exposures"][t] = x
+        out["contributions"][t] = np.where(x == 0, 0.0, x * np.where(np.isfinite(f), f, 0.0))
+        fz = np.where(np.isfinite(f), f, 0.0)
+        u = np.where(covered, rt - Bc @ fz, 0.0)
+        out["specific"][t] = a @ u
+        out["unexplained"][t] = a[~covered] @ rt[~covered]
+    return out
 # --- portfolio construction ---
 
 

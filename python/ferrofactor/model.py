@@ -193,6 +193,12 @@ class FactorModelResult(CrossSectionResult):
         return f"FactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
 
 
+def _dask_backed(x: Any) -> bool:
+    """True for a ferrofactor.dask object or a dask array (checked without importing Dask)."""
+    mod = type(x).__module__
+    return mod == "ferrofactor.dask" or mod.startswith("dask.")
+
+
 class FactorModel:
     """Cross-sectional factor model: one weighted regression of returns on lagged exposures per
     date.
@@ -300,9 +306,16 @@ class FactorModel:
         Returns
         -------
         FactorModelResult
+            Or, when ``returns``/``exposures`` are Dask-backed (a ``ferrofactor.dask.DaskPanel``,
+            ``DaskExposures`` or dask arrays), a ``ferrofactor.dask.DaskFactorModelResult``: the
+            same regressions run block by block on the dates' chunks (see :mod:`ferrofactor.dask`).
         """
         from ferrofactor.panel import Panel
 
+        if _dask_backed(returns) or _dask_backed(exposures) or _dask_backed(cap):
+            from ferrofactor.dask import _fit_factor_model  # only reached when Dask is installed
+
+            return _fit_factor_model(self, returns, exposures, cap)
         if isinstance(returns, Panel):
             panel = returns
             if self.returns_field not in panel:

@@ -26,13 +26,16 @@ use pyo3::prelude::*;
 use crate::error::Error;
 use crate::parallel;
 
+mod attribution;
 mod clean;
 mod codes;
+mod evaluate;
 mod exposures;
 mod panel;
 mod regress;
 mod risk;
 mod rolling;
+mod timeseries;
 mod validation;
 
 /// Register every `_core` function.
@@ -48,6 +51,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    timeseries::register(m)?;
+    attribution::register(m)?;
+    evaluate::register(m)?;
     validation::register(m)?;
     Ok(())
 }

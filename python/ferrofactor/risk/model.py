@@ -209,7 +209,8 @@ class RiskModel(ProductsMixin, Result):
 
         Parameters
         ----------
-        result : FactorModelResult (or a fitted FactorModel)
+        result : FactorModelResult (or a fitted FactorModel, or a ferrofactor.dask.DaskFactorModelResult,
+            whose residuals, exposures and cap are then gathered into memory)
             Supplies the factor returns (T, K), residuals (T, N), the unlagged exposures (row t
             known at the close of t, used with the forecast made at t), the cap (T, N) (shrinkage
             groups, structural weights, cap-weighted regime bias) and the labels.
@@ -225,6 +226,11 @@ class RiskModel(ProductsMixin, Result):
 
         if isinstance(result, FactorModel):
             result = result.result
+        if getattr(result, "_ferrofactor_dask", False):
+            # ff.dask.DaskFactorModelResult: residuals, exposures and cap gathered in one pass
+            fr, res, ex, cap = result._risk_inputs()
+            self._fit(fr, res, ex, cap, keep_dates)
+            return self
         if not isinstance(result, FactorModelResult):
             raise TypeError(
                 f"result must be a FactorModelResult (from FactorModel.fit), got {type(result).__name__}; "

@@ -1,5 +1,5 @@
-"""Evaluation: risk-model validation (bias statistics, the minimum-variance test, residual
-correlation). Signal evaluation (IC, quantile returns, turnover, decay) joins them here.
+"""Risk-model validation: bias statistics, the minimum-variance test, residual correlation.
+(Signal evaluation lives beside it in :mod:`ferrofactor.evaluate.signal`.)
 
 Time: a risk forecast made with the model of date ``d`` (data up to the close of ``d``) is
 compared with the return realised over the next date, ``returns[d + 1]``. Nothing is shifted

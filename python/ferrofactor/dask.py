@@ -1,0 +1,1725 @@
+"""The pipeline on Dask: date-chunked panels, out of core and on ``dask.distributed``.
+
+Install the extra: ``pip install ferrofactor[dask]`` (``dask[array]`` and ``distributed``). The
+core package never imports Dask; ``ff.dask`` is imported on first use.
+
+What it is
+----------
+Every panel field here is a ``dask.array`` shaped ``(T, N)`` and chunked along dates only: each
+block holds whole cross-sections (``chunks=((b0, b1, ...), (N,))``). Nothing is materialised
+whole. The functions mirror the in-memory API and *call it on each block*, so a ``compute()``
+gives the in-memory result bit for bit:
+
+- :func:`read_universe` reads a partitioned (e.g. hive ``year=2020/``) Parquet dataset into a
+  :class:`DaskPanel` (dates, assets, float fields, industry codes with their labels). Each block
+  is one :func:`ferrofactor.read_universe` call over the files that hold its dates, plus the
+  date before it (``returns`` on a block's first date needs the previous close).
+- Cross-sectional kernels (:func:`winsorize`, :func:`standardize`, :func:`rank`,
+  :func:`neutralize`, :func:`cross_section_regress`) are ``map_blocks`` over the date blocks.
+- Rolling and exponentially weighted kernels (:func:`rolling_mean`, ..., :func:`ewm_std`,
+  :func:`rolling_beta`, :func:`compounded_return`) run each block with the rows before it
+  (an overlap): see "Overlaps" below. Kernels whose value at ``t`` depends on the whole history
+  (full-history ``ewm_*`` with ``window=None``, :func:`max_drawdown`, whose log-wealth is a
+  running sum from the first date, and any window at least ``T`` long) are run on blocks of
+  whole columns (the array is rechunked by assets and back): each column's result depends only
+  on that column, so this is exact too.
+- :func:`compute_descriptors` and :meth:`DaskExposures.from_panel` build descriptors and style
+  exposures block by block; ``ff.FactorModel().fit(dask_panel, dask_exposures)`` runs the
+  regressions block by block (each block also gets the ``lag`` rows of exposures before it) and
+  returns a :class:`DaskFactorModelResult`: factor returns ``(T, P)`` in memory, residuals
+  ``(T, N)`` kept on the cluster; ``ff.RiskModel().fit(dask_result)`` runs the factor covariance
+  in memory on the ``(T, K)`` factor returns and the specific risk on the gathered residuals
+  (see :class:`DaskFactorModelResult`).
+
+Time: exactly as in memory. A block never reads a row after its last date (the overlaps only
+reach back), so nothing is known earlier on Dask than in memory.
+
+Overlaps
+--------
+The Rust rolling kernels keep running sums and re-anchor them (recompute from scratch) every
+``I = min(window, 512)`` rows counted from the first row they are given. A block that started at
+an arbitrary row would re-anchor at other rows than the in-memory call and differ in the last
+bits. So each block is given the rows from an anchor of the in-memory schedule (a multiple of
+``I``) at least ``window − 1`` rows before the block's first anchor: the block then repeats the
+in-memory arithmetic exactly. The overlap is between ``window − 1`` and ``window + 2I`` rows.
+
+Errors
+------
+Settings are checked when the graph is built (the in-memory function is called on a 1 × 1
+probe, so the messages are the same). Errors that depend on the data (a negative weight, a
+duplicate row) are raised by ``compute()`` (or by :func:`read_universe` / ``fit``, which
+compute), with the in-memory message.
+
+Distributed
+-----------
+Everything runs on whatever scheduler is active: the threaded one by default, or a
+``dask.distributed.Client`` (``Client(LocalCluster(n_workers=2))`` or ``Client("tcp://scheduler:8786")``).
+The Rust kernels release the GIL and use rayon threads: set ``RAYON_NUM_THREADS`` (in the
+workers' environment) so that ``dask threads per worker × RAYON_NUM_THREADS`` is about the
+number of cores of a worker's machine; see the README.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob as _glob
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "ferrofactor.dask needs Dask: pip install 'ferrofactor[dask]' (dask[array] and distributed)"
+    ) from exc
+
+import polars as pl
+
+from ferrofactor import _core, clean, descriptors as _desc, rolling as _rolling
+from ferrofactor._validate import (
+    as_float_array,
+    as_industry,
+    check_bool,
+    check_int,
+    check_real,
+    check_same_labels,
+    check_weights,
+)
+from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.exposures import Exposures
+from ferrofactor.panel import Panel, _as_assets, _as_dates, _check_unique
+from ferrofactor.results import readonly
+
+__all__ = [
+    "DaskExposures",
+    "DaskFactorModelResult",
+    "DaskPanel",
+    "LazyCrossSection",
+    "compounded_return",
+    "compute_descriptors",
+    "cross_section_regress",
+    "ewm_mean",
+    "ewm_std",
+    "ewm_var",
+    "market_return",
+    "max_drawdown",
+    "neutralize",
+    "rank",
+    "read_universe",
+    "rolling_beta",
+    "rolling_mean",
+    "rolling_std",
+    "rolling_sum",
+    "rolling_var",
+    "standardize",
+    "winsorize",
+]
+
+#: Re-anchoring interval cap of the Rust rolling kernels (``ANCHOR`` in rust/rolling.rs).
+_ANCHOR = 512
+
+#: Default dates per block (about one trading year).
+DATES_PER_CHUNK = 252
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunks and arrays
+# ---------------------------------------------------------------------------------------------
+
+
+def _date_chunks(name: str, chunks: Any, T: int) -> tuple[int, ...]:
+    """Block lengths along dates from an int (dates per block) or a sequence summing to T."""
+    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
+        c = check_int(name, chunks, 1)
+        if T == 0:
+            return (0,)
+        return tuple([c] * (T // c) + ([T % c] if T % c else []))
+    if isinstance(chunks, Sequence) and not isinstance(chunks, str):
+        out = tuple(check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(chunks))
+        if sum(out) != T:
+            raise ValueError(f"{name} must sum to the number of dates ({T}), got {sum(out)}")
+        return out
+    raise TypeError(f"{name} must be an int (dates per block) or a sequence of block lengths, got {chunks!r}")
+
+
+def _is_dask(x: Any) -> bool:
+    return isinstance(x, da.Array)
+
+
+def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: bool = False,
+             allow_none: bool = False) -> da.Array | None:
+    """``x`` (a dask array or an array-like) as a dask array with blocks of whole cross-sections
+    on the date blocks ``chunks0``; float64 (or the integer dtype of codes)."""
+    if x is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{name} is required, got None")
+    if isinstance(x, (DaskPanel, Panel)):
+        raise TypeError(f"{name} must be an array, got a {type(x).__name__}; pass one of its fields")
+    if _is_dask(x):
+        if x.ndim != ndim:
+            raise ValueError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
+        kind = np.dtype(x.dtype).kind
+        if codes:
+            if kind not in "iuf":
+                raise TypeError(f"{name} must be an integer array of industry codes, got dtype {x.dtype}")
+        else:
+            if kind not in "iufb":
+                raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
+            if x.dtype != np.float64:
+                x = x.astype(np.float64)
+    else:
+        if codes:
+            arr = np.asarray(x)
+            if arr.dtype.kind not in "iuf":
+                raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
+        else:
+            arr = as_float_array(name, x, ndim)
+        if arr.ndim != ndim:
+            raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+        x = da.from_array(arr, chunks=(chunks0,) + tuple(-1 for _ in range(ndim - 1)))
+    if x.shape[0] != sum(chunks0):
+        raise ValueError(f"{name} has {x.shape[0]} dates, expected {sum(chunks0)}")
+    want = {0: chunks0, **{a: -1 for a in range(1, ndim)}}
+    if x.chunks[0] != chunks0 or any(len(c) != 1 for c in x.chunks[1:]):
+        x = x.rechunk(want)
+    return x
+
+
+def _gather(*arrays: da.Array | None, **kwargs: Any) -> list[np.ndarray | None]:
+    """Compute dask arrays chunked by dates into numpy arrays in this process, block by block.
+
+    ``dask.compute`` of a whole array would concatenate its blocks in one task on a worker (the
+    whole array in one worker's memory) before sending it; here every block is computed and sent
+    on its own and the blocks are joined here, so no worker ever holds more than its blocks."""
+    parts = []
+    for a in arrays:
+        parts.append([] if a is None else list(a.to_delayed().ravel()))
+    flat = [d for p in parts for d in p]
+    done = list(dask.compute(*flat, **kwargs)) if flat else []
+    out: list[np.ndarray | None] = []
+    k = 0
+    for a, p in zip(arrays, parts):
+        if a is None:
+            out.append(None)
+            continue
+        blocks = done[k:k + len(p)]
+        k += len(p)
+        arr = np.empty(a.shape, dtype=a.dtype)
+        row = 0
+        for b in blocks:
+            arr[row:row + b.shape[0]] = b
+            row += b.shape[0]
+        for i in range(len(p)):
+            done[k - len(p) + i] = None  # free each block once copied
+        out.append(arr)
+    return out
+
+
+def _check_shape(name: str, x: da.Array | None, shape: tuple[int, ...], what: str) -> None:
+    if x is not None and tuple(x.shape[: len(shape)]) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {tuple(shape)} ({what})")
+
+
+def _x(name: str, x: Any, ndim: int = 2) -> da.Array:
+    """The main argument: a dask array (chunked by dates, rechunked to whole cross-sections)."""
+    if not _is_dask(x):
+        raise TypeError(
+            f"{name} must be a dask array (T, N) chunked by dates, got {type(x).__name__}; "
+            "use the in-memory function for numpy arrays, or dask.array.from_array(x, chunks=(b, -1))"
+        )
+    return _as_dask(name, x, ndim, x.chunks[0])
+
+
+def _starts(chunks0: tuple[int, ...]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(chunks0)]).astype(np.int64)
+
+
+def _meta(ndim: int, dtype: Any = np.float64) -> np.ndarray:
+    return np.empty((0,) * ndim, dtype=dtype)
+
+
+def _aligned(a: Any) -> Any:
+    """A block as the Rust glue needs it: arrays that arrive from other worker processes can sit
+    at unaligned addresses in the received frames (contiguous, but not 8-byte aligned); those
+    are copied."""
+    if isinstance(a, np.ndarray) and not a.flags.aligned:
+        return a.copy()
+    return a
+
+
+def _call_aligned(fn, *blocks):
+    return fn(*[_aligned(b) for b in blocks])
+
+
+def _on_blocks(fn):
+    """``fn`` for map_blocks/blockwise: every block argument aligned first."""
+    return functools.partial(_call_aligned, fn)
+
+
+def _run_block(func, lo: int, hi: int, skip: int, take: int, n_arrays: int, *parts):
+    """Concatenate each input's chunks, cut rows ``[lo, hi)`` of the concatenation, call ``func``
+    on them and keep the output rows ``[skip, skip + take)``."""
+    locals_ = []
+    k = 0
+    for _ in range(n_arrays):
+        n, offset = parts[k], parts[k + 1]
+        chunks = parts[k + 2: k + 2 + n]
+        k += 2 + n
+        if n == 0:
+            locals_.append(None)
+            continue
+        a = _aligned(chunks[0]) if n == 1 else np.concatenate(chunks, axis=0)
+        locals_.append(a[lo - offset: hi - offset])
+    out = func(*locals_)
+    return out[skip: skip + take]
+
+
+def _history_map(func, arrays: Sequence[da.Array | None], rows, *, tail: tuple[int, ...],
+                 dtype: Any = np.float64, name: str = "ff-history") -> da.Array:
+    """Map ``func`` over the date blocks of ``arrays[0]`` with rows around each block.
+
+    ``rows(s, e) -> (r0, r1)`` gives the rows each block ``[s, e)`` is computed from
+    (``r0 <= s``, ``r1 >= e``); ``func(*local)`` gets every array's rows ``[r0, r1)`` (None stays
+    None) and returns an array of ``r1 - r0`` rows whose rows ``[s - r0, e - r0)`` are kept.
+    Every input must have the date chunks of ``arrays[0]`` and whole cross-sections. The output
+    has those date chunks and trailing shape ``tail``.
+    """
+    first = arrays[0]
+    chunks0 = first.chunks[0]
+    st = _starts(chunks0)
+    T = int(st[-1])
+    spans = [rows(int(st[i]), int(st[i + 1])) for i in range(len(chunks0))]
+    token = dask.base.tokenize(func, [a.name if a is not None else None for a in arrays], spans,
+                               chunks0, tail, np.dtype(dtype).str)
+    out_name = f"{name}-{token}"
+    dsk = {}
+    for i in range(len(chunks0)):
+        s, e = int(st[i]), int(st[i + 1])
+        r0, r1 = spans[i]
+        if not (0 <= r0 <= s <= e <= r1 <= T):  # pragma: no cover - a bug in a rows() rule
+            raise AssertionError(f"bad rows ({r0}, {r1}) for block ({s}, {e})")
+        j0 = int(np.searchsorted(st, r0, side="right") - 1)
+        j1 = int(np.searchsorted(st, max(r1, r0 + 1), side="left"))
+        args: list[Any] = []
+        for a in arrays:
+            if a is None:
+                args.extend([0, 0])
+                continue
+            zeros = (0,) * (a.ndim - 1)
+            keys = [(a.name, j) + zeros for j in range(j0, max(j1, j0 + 1))]
+            args.extend([len(keys), int(st[j0])])
+            args.extend(keys)
+        dsk[(out_name, i) + (0,) * len(tail)] = (
+            _run_block, func, r0, r1, s - r0, e - s, len(arrays), *args
+        )
+    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=[a for a in arrays if a is not None])
+    return da.Array(graph, out_name, chunks=(chunks0,) + tuple((n,) for n in tail),
+                    meta=_meta(1 + len(tail), dtype))
+
+
+def _same_rows(s: int, e: int) -> tuple[int, int]:
+    return s, e
+
+
+def _anchored_rows(window: int, T: int, shift: int = 0):
+    """Rows a block needs so that a Rust rolling kernel of this ``window`` repeats the in-memory
+    arithmetic (module docstring, "Overlaps"). ``shift``: the output at ``t`` reads the
+    accumulator at ``t − shift`` (``compounded_return``'s skip)."""
+    interval = min(window, _ANCHOR)
+    k = -(-(window - 1) // interval)  # ceil((window - 1) / interval)
+
+    def rows(s: int, e: int) -> tuple[int, int]:
+        p = s - shift
+        if p <= 0:
+            r0 = 0
+        else:
+            r0 = max(0, (p // interval) * interval - k * interval)
+        r1 = e
+        # a call given at most `window` rows switches to the expanding algorithm: give more
+        while r1 - r0 <= window:
+            if r1 < T:
+                r1 = min(T, r0 + window + 1)
+            else:
+                r0 = max(0, r0 - interval)
+        return r0, r1
+
+    return rows
+
+
+def _by_asset(func, x: da.Array, n_out: int = 1) -> Any:
+    """Run a per-column time-series ``func(x_block)`` on blocks of whole columns and return the
+    result(s) chunked like ``x`` (by dates)."""
+    T, N = x.shape
+    per_block = max(1, max(x.chunks[0]) if x.chunks[0] else 1)
+    cols = max(16, int(math.ceil(N * per_block / max(T, 1))))
+    xa = x.rechunk({0: -1, 1: cols})
+    outs = []
+    for k in range(n_out):
+        one = functools.partial(_pick, func, k if n_out > 1 else None)
+        outs.append(da.map_blocks(_on_blocks(one), xa, dtype=np.float64, meta=_meta(2), chunks=xa.chunks)
+                    .rechunk({0: x.chunks[0], 1: -1}))
+    return outs[0] if n_out == 1 else tuple(outs)
+
+
+def _pick(func, k, b):
+    r = func(b)
+    return r if k is None else r[k]
+
+
+# ---------------------------------------------------------------------------------------------
+# DaskPanel
+# ---------------------------------------------------------------------------------------------
+
+
+class DaskPanel:
+    """A :class:`ferrofactor.Panel` whose fields are dask arrays chunked by dates.
+
+    Each field is ``(T, N)`` (float64 fields; int32 code fields with their labels), chunked
+    ``((b0, b1, ...), (N,))``: every block holds whole cross-sections, all fields share the
+    same date blocks. ``compute()`` gives the in-memory :class:`~ferrofactor.Panel`.
+
+    Parameters
+    ----------
+    dates : array-like (T,)
+        Strictly increasing dates (``datetime64[D]`` or ISO strings).
+    assets : array-like of str (N,)
+        Unique asset ids.
+    fields : mapping of name → dask array or array-like (T, N), optional
+        Float fields; array-likes are wrapped, dask arrays rechunked to the date blocks.
+    codes : mapping of name → (codes, labels), optional
+        Integer code fields (-1 = none) and their labels (``labels[c]`` names code ``c``).
+    chunks : int or sequence of int, optional
+        Dates per block (or the block lengths). Default: the date blocks of the first dask
+        field given, else 252.
+
+    Examples
+    --------
+    >>> import ferrofactor as ff, ferrofactor.dask as ffd
+    >>> p = ff.datasets.synthetic_universe(n_assets=50, n_days=60, seed=0)
+    >>> dp = ffd.DaskPanel.from_panel(p, chunks=25)
+    >>> dp.chunks, dp["returns"].chunks[1]
+    ((25, 25, 10), (50,))
+    """
+
+    def __init__(self, dates: Any, assets: Any, fields: Mapping[str, Any] | None = None,
+                 codes: Mapping[str, tuple[Any, Any]] | None = None, *, chunks: Any = None) -> None:
+        d = _as_dates("dates", dates)
+        if d.size > 1 and not np.all(d[1:] > d[:-1]):
+            raise ValueError("dates must be strictly increasing (sorted, unique)")
+        a = _as_assets("assets", assets)
+        _check_unique("assets", a)
+        T, N = len(d), len(a)
+        if chunks is None:
+            first = next((v for v in (fields or {}).values() if _is_dask(v)), None)
+            if first is None:
+                first = next((v[0] for v in (codes or {}).values() if _is_dask(v[0])), None)
+            chunks0 = first.chunks[0] if first is not None and first.shape[0] == T else _date_chunks("chunks", DATES_PER_CHUNK, T)
+        else:
+            chunks0 = _date_chunks("chunks", chunks, T)
+        self._dates, self._assets, self._chunks = d, a, tuple(chunks0)
+        self._float: dict[str, da.Array] = {}
+        self._codes: dict[str, da.Array] = {}
+        self._labels: dict[str, np.ndarray] = {}
+        for name, x in (fields or {}).items():
+            if not isinstance(name, str):
+                raise TypeError(f"field names must be strings, got {name!r}")
+            arr = _as_dask(f"field {name!r}", x, 2, self._chunks)
+            _check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")
+            self._float[name] = arr
+        for name, pair in (codes or {}).items():
+            if name in self._float:
+                raise ValueError(f"field {name!r} is given both as a float field and a code field")
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise TypeError(f"code field {name!r} must be a (codes, labels) tuple")
+            c = _as_dask(f"code field {name!r}", pair[0], 2, self._chunks, codes=True)
+            if c.dtype != np.int32:
+                c = c.astype(np.int32)
+            _check_shape(f"code field {name!r}", c, (T, N), "len(dates), len(assets)")
+            labels = _as_assets(f"labels of code field {name!r}", pair[1])
+            _check_unique(f"labels of code field {name!r}", labels)
+            self._codes[name] = c
+            self._labels[name] = labels
+
+    @classmethod
+    def from_panel(cls, panel: Panel, chunks: Any = DATES_PER_CHUNK) -> DaskPanel:
+        """An in-memory Panel split into date blocks (``chunks``: dates per block or lengths)."""
+        if not isinstance(panel, Panel):
+            raise TypeError(f"panel must be a ferrofactor.Panel, got {type(panel).__name__}")
+        c = _date_chunks("chunks", chunks, panel.shape[0])
+        return cls(panel.dates, panel.assets, {k: panel[k] for k in panel.float_fields},
+                   {k: (panel[k], panel.labels(k)) for k in panel.code_fields}, chunks=c)
+
+    @classmethod
+    def _trusted(cls, dates, assets, chunks, fields, codes, labels) -> DaskPanel:
+        obj = cls.__new__(cls)
+        obj._dates, obj._assets, obj._chunks = dates, assets, tuple(chunks)
+        obj._float, obj._codes, obj._labels = dict(fields), dict(codes), dict(labels)
+        return obj
+
+    dates = property(lambda self: self._dates, doc="(T,) datetime64[D], strictly increasing.")
+    assets = property(lambda self: self._assets, doc="(N,) str, unique.")
+    shape = property(lambda self: (len(self._dates), len(self._assets)), doc="(T, N).")
+    chunks = property(lambda self: self._chunks, doc="Dates per block, e.g. (252, 252, 16).")
+    fields = property(lambda self: tuple(self._float) + tuple(self._codes), doc="All field names.")
+    float_fields = property(lambda self: tuple(self._float))
+    code_fields = property(lambda self: tuple(self._codes))
+
+    def labels(self, name: str) -> np.ndarray:
+        """Labels of code field ``name``."""
+        if name not in self._labels:
+            raise KeyError(f"{name!r} is not a code field; code fields: {list(self._codes)}")
+        return self._labels[name]
+
+    def __getitem__(self, name: str) -> da.Array:
+        if name in self._float:
+            return self._float[name]
+        if name in self._codes:
+            return self._codes[name]
+        raise KeyError(f"no field {name!r}; fields: {list(self.fields)}")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._float or name in self._codes
+
+    def __repr__(self) -> str:
+        T, N = self.shape
+        span = f"{self._dates[0]}..{self._dates[-1]}" if T else "no dates"
+        return (f"DaskPanel(T={T}, N={N}, {span}, {len(self._chunks)} blocks, "
+                f"fields={list(self._float)}, codes={list(self._codes)})")
+
+    def with_fields(self, fields: Mapping[str, Any] | None = None,
+                    codes: Mapping[str, tuple[Any, Any]] | None = None) -> DaskPanel:
+        """A new DaskPanel with ``fields``/``codes`` added or replaced (others shared)."""
+        f = dict(self._float)
+        c = {k: (v, self._labels[k]) for k, v in self._codes.items()}
+        for k in fields or {}:
+            c.pop(k, None)
+        for k in codes or {}:
+            f.pop(k, None)
+        f.update(fields or {})
+        c.update(codes or {})
+        return DaskPanel(self._dates, self._assets, f, c, chunks=self._chunks)
+
+    def compute(self, **kwargs: Any) -> Panel:
+        """The in-memory :class:`~ferrofactor.Panel` (all fields computed in one pass)."""
+        names = list(self._float) + list(self._codes)
+        arrays = _gather(*[self[n] for n in names], **kwargs)
+        vals = dict(zip(names, arrays))
+        return Panel(self._dates, self._assets, {k: vals[k] for k in self._float},
+                     {k: (vals[k], self._labels[k]) for k in self._codes})
+
+    def persist(self, **kwargs: Any) -> DaskPanel:
+        """The same panel with every field persisted (on the cluster with a distributed Client)."""
+        names = list(self._float) + list(self._codes)
+        arrays = dask.persist(*[self[n] for n in names], **kwargs)
+        vals = dict(zip(names, arrays))
+        return DaskPanel._trusted(self._dates, self._assets, self._chunks,
+                                  {k: vals[k] for k in self._float}, {k: vals[k] for k in self._codes},
+                                  self._labels)
+
+    def rechunk(self, chunks: Any) -> DaskPanel:
+        """The same fields in other date blocks (dates per block, or the block lengths)."""
+        c = _date_chunks("chunks", chunks, self.shape[0])
+        return DaskPanel._trusted(self._dates, self._assets, c,
+                                  {k: v.rechunk({0: c}) for k, v in self._float.items()},
+                                  {k: v.rechunk({0: c}) for k, v in self._codes.items()}, self._labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a partitioned Parquet dataset
+# ---------------------------------------------------------------------------------------------
+
+
+def _parquet_files(prices: Any) -> tuple[list[str], set[str]]:
+    """The Parquet files of ``prices`` (a directory, a glob or a list of paths) and the hive
+    partition keys (``key=value`` directory names) found in their paths."""
+    if isinstance(prices, (list, tuple)):
+        files = [os.fspath(p) for p in prices]
+        if not files:
+            raise ValueError("prices: the list of files is empty")
+        for f in files:
+            if not os.path.isfile(f):
+                raise FileNotFoundError(f"prices: no file {f!r}")
+        root = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
+    elif isinstance(prices, (str, os.PathLike)):
+        path = os.fspath(prices)
+        if os.path.isdir(path):
+            root = path
+            files = sorted(
+                set(_glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
+                | set(_glob.glob(os.path.join(path, "**", "*.pq"), recursive=True))
+            )
+        else:
+            root = None
+            files = sorted(_glob.glob(path, recursive=True))
+        if not files:
+            raise FileNotFoundError(f"prices: no Parquet file matches {path!r}")
+    else:
+        raise TypeError(
+            "prices must be a directory of Parquet files (e.g. hive partitions year=2020/...), a "
+            f"glob, or a list of Parquet paths; got {type(prices).__name__}"
+        )
+    keys: set[str] = set()
+    for f in files:
+        rel = os.path.relpath(os.path.dirname(os.path.abspath(f)), os.path.abspath(root)) if root else os.path.dirname(f)
+        for part in rel.split(os.sep):
+            if "=" in part:
+                keys.add(part.split("=", 1)[0])
+    return files, keys
+
+
+def _file_axes(path: str, date: str, asset: str, date_format: str | None):
+    """Distinct days (int64, days since 1970) and asset ids (str) of one Parquet file."""
+    from ferrofactor.panel import _polars_errors, _series_to_days
+
+    what = f"prices: {path!r} as parquet"
+    with _polars_errors(what):
+        lf = pl.scan_parquet(path, hive_partitioning=False)
+        schema = lf.collect_schema()
+    missing = [c for c in (date, asset) if c not in schema]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing}; columns are {list(schema.names())}")
+    with _polars_errors(what):
+        d = lf.select(pl.col(date).unique()).collect().to_series()
+        a = lf.select(pl.col(asset).unique()).collect().to_series()
+    try:
+        days = _series_to_days(date, d, date_format)
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
+    if a.null_count():
+        raise ValueError(f"{what}: column {asset!r} has missing asset ids")
+    return (np.unique(days.astype(np.int64)), np.asarray(a.cast(pl.String).to_list(), dtype=str),
+            schema[date])
+
+
+def _classification_labels(source: Any, code: str, format: str | None):
+    """The labels :func:`ferrofactor.read_classifications` gives the whole source (sorted values,
+    or the categories of an Enum), or None when the column cannot be read (the block reader then
+    reports the error)."""
+    from ferrofactor.io import read_frame
+    from ferrofactor.panel import _label_codes, _schema
+
+    try:
+        frame = read_frame(source, format=format)
+        if code not in _schema(frame):
+            return None
+        s = frame.select(code).collect().to_series() if isinstance(frame, pl.LazyFrame) else frame[code]
+        return _label_codes(s)[1]
+    except (ValueError, TypeError, FileNotFoundError, pl.exceptions.PolarsError):
+        return None
+
+
+def _read_block(files, local_dates, assets, drop_first, date, fundamentals, classifications,
+                date_is_date, expected, kwargs):
+    """One block of :func:`read_universe`: ``ff.read_universe`` over ``files`` on ``local_dates``
+    (the block's dates, preceded by the date before it when ``drop_first``)."""
+    from ferrofactor.io import read_universe as _read
+
+    lf = pl.scan_parquet(list(files), hive_partitioning=False)
+    if date_is_date and len(local_dates):
+        lo, hi = local_dates[0].astype(object), local_dates[-1].astype(object)
+        lf = lf.filter(pl.col(date).is_between(lo, hi))
+    p = _read(lf, fundamentals, classifications, dates=local_dates, assets=assets, **kwargs)
+    if expected is not None and tuple(p.fields) != tuple(expected):
+        raise ValueError(
+            f"prices: the files of dates {local_dates[0]}..{local_dates[-1]} give fields "
+            f"{list(p.fields)}, the first files {list(expected)}; give every file the same columns "
+            "(or pass price_fields=)"
+        )
+    k = 1 if drop_first else 0
+    out = {f: np.ascontiguousarray(p[f][k:]) for f in p.fields}
+    labels = {f: p.labels(f) for f in p.code_fields}
+    return out, labels
+
+
+def read_universe(
+    prices: Any,
+    fundamentals: Any = None,
+    classifications: Any = None,
+    *,
+    chunks: Any = DATES_PER_CHUNK,
+    date: str = "date",
+    asset: str = "asset",
+    date_format: str | None = None,
+    price_fields: Sequence[str] | None = None,
+    close: str = "close",
+    adjusted_close: str | None = None,
+    shares: str | None = "shares",
+    volume: str | None = "volume",
+    report_date: str = "report_date",
+    report_lag_days: int = 1,
+    max_staleness: int | None = 365,
+    fundamental_fields: Sequence[str] | None = None,
+    industry: str = "industry",
+    classification_date: str = "date",
+    classification_lag_days: int = 0,
+    industry_labels: Sequence[str] | None = None,
+    format: str | None = None,
+    dates: Any = None,
+    assets: Any = None,
+) -> DaskPanel:
+    """:func:`ferrofactor.read_universe` over a partitioned Parquet dataset, as a :class:`DaskPanel`.
+
+    The prices are long rows (``date``, ``asset``, price columns) in many Parquet files, e.g. hive
+    partitions ``prices/year=2020/part-0.parquet``. The axes come from one pass over the ``date``
+    and ``asset`` columns of each file (a task per file); each block of ``chunks`` dates is then
+    one :func:`ferrofactor.read_universe` call over the files holding its dates (and the date
+    before it, for the block's first ``returns``), with the fundamentals and classifications
+    read point in time on the block's dates and the industry labels of the whole
+    classifications source. So ``read_universe(...).compute()`` equals ``ff.read_universe`` of
+    the same files (read as a glob, ``"prices/**/*.parquet"``), field for field and bit for bit.
+
+    Parameters
+    ----------
+    prices : directory, glob or list of Parquet paths
+        A directory is searched recursively for ``*.parquet``/``*.pq``. The ``date`` column must
+        be stored in the files (partition keys in directory names, such as ``year=2020``, are
+        storage layout and never become fields).
+    fundamentals, classifications : path/glob or polars DataFrame/LazyFrame, optional
+        As for :func:`ferrofactor.read_universe` (every block reads them; a frame is shipped to
+        each worker once). SQL sources are not supported here (connections do not travel).
+    chunks : int or sequence of int, default 252
+        Dates per block (or the block lengths).
+    date, asset, date_format, price_fields, close, adjusted_close, shares, volume, report_date,
+    report_lag_days, max_staleness, fundamental_fields, industry, classification_date,
+    classification_lag_days, industry_labels, format, dates, assets
+        As for :func:`ferrofactor.read_universe` (``format`` applies to the fundamentals and
+        classifications; the prices are Parquet). Categorical price columns are refused (their
+        codes would depend on the block): leave them out with ``price_fields``.
+
+    Returns
+    -------
+    DaskPanel
+        Same fields, order, dates, assets and industry labels as the in-memory call.
+
+    Raises
+    ------
+    ValueError, TypeError, FileNotFoundError
+        As :func:`ferrofactor.read_universe` (errors of the axis pass and of the first block are
+        raised here; those of later blocks by ``compute()``).
+    """
+    from ferrofactor.io import _check_days
+    from ferrofactor.panel import _check_date_format
+
+    for arg, val in (("date", date), ("asset", asset), ("close", close), ("report_date", report_date),
+                     ("industry", industry), ("classification_date", classification_date)):
+        if not isinstance(val, str):
+            raise TypeError(f"{arg} must be a column name (str), got {type(val).__name__}")
+    report_lag_days = _check_days("report_lag_days", report_lag_days)
+    max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
+    classification_lag_days = _check_days("classification_lag_days", classification_lag_days)
+    _check_date_format(date_format)
+    for arg, src in (("fundamentals", fundamentals), ("classifications", classifications)):
+        if src is not None and not isinstance(src, (str, os.PathLike, pl.DataFrame, pl.LazyFrame)):
+            raise TypeError(
+                f"{arg} must be a path/glob or a polars DataFrame/LazyFrame for ff.dask.read_universe, "
+                f"got {type(src).__name__} (SQL connections cannot be sent to workers: read the "
+                "query into a polars DataFrame first)"
+            )
+    if isinstance(fundamentals, pl.LazyFrame):
+        fundamentals = fundamentals.collect()
+    if isinstance(classifications, pl.LazyFrame):
+        classifications = classifications.collect()
+    files, _hive_keys = _parquet_files(prices)
+
+    # 1. axes: distinct dates and assets of every file (a task per file), industry labels
+    tasks = [dask.delayed(_file_axes, pure=True)(f, date, asset, date_format) for f in files]
+    lab_task = None
+    if classifications is not None and industry_labels is None:
+        lab_task = dask.delayed(_classification_labels, pure=True)(classifications, industry, format)
+    got = dask.compute(*tasks, lab_task)
+    axes, labels = got[:-1], got[-1]
+    if industry_labels is not None:
+        labels = industry_labels
+    file_lo = np.array([int(a[0][0]) if len(a[0]) else np.iinfo(np.int64).max for a in axes])
+    file_hi = np.array([int(a[0][-1]) if len(a[0]) else np.iinfo(np.int64).min for a in axes])
+    date_is_date = all(a[2] == pl.Date for a in axes)
+    if dates is None:
+        all_days = np.unique(np.concatenate([a[0] for a in axes])) if axes else np.zeros(0, np.int64)
+        d_axis = all_days.astype("datetime64[D]")
+    else:
+        d_axis = _as_dates("dates", dates)
+        if d_axis.size > 1 and not np.all(d_axis[1:] > d_axis[:-1]):
+            raise ValueError("dates must be strictly increasing (sorted, unique)")
+    if assets is None:
+        a_axis = np.unique(np.concatenate([a[1] for a in axes])) if axes else np.array([], dtype=str)
+    else:
+        a_axis = _as_assets("assets", assets)
+        _check_unique("assets", a_axis)
+    T, N = len(d_axis), len(a_axis)
+    if T == 0 or N == 0:
+        raise ValueError("prices: empty input: the data has no rows")
+    c = _date_chunks("chunks", chunks, T)
+    st = _starts(c)
+    days = d_axis.astype(np.int64)
+
+    kwargs = dict(
+        date=date, asset=asset, date_format=date_format, price_fields=price_fields, close=close,
+        adjusted_close=adjusted_close, shares=shares, volume=volume, report_date=report_date,
+        report_lag_days=report_lag_days, max_staleness=max_staleness,
+        fundamental_fields=fundamental_fields, industry=industry,
+        classification_date=classification_date, classification_lag_days=classification_lag_days,
+        industry_labels=None if labels is None else list(labels), format=format,
+    )
+
+    def block_args(s: int, e: int):
+        r0 = max(0, s - 1)
+        lo, hi = days[r0], days[e - 1]
+        fs = [f for f, a, b in zip(files, file_lo, file_hi) if a <= hi and b >= lo]
+        return fs, d_axis[r0:e], s > 0
+
+    # 2. the first date, in a task: the fields, and every error a block would raise on its rows
+    fs, ld, _ = block_args(0, 1)
+    probe_out, probe_labels = dask.compute(dask.delayed(_read_block, pure=True)(
+        fs or files[:1], ld, a_axis, False, date, fundamentals, classifications, date_is_date, None, kwargs))[0]
+    fields = list(probe_out)
+    codes = [f for f in fields if probe_out[f].dtype == np.int32]
+    other = [f for f in codes if f != "industry"]
+    if other:
+        raise ValueError(
+            f"prices: categorical columns {other} would get codes that depend on the block; leave "
+            "them out with price_fields= (or read them with ff.read_universe)"
+        )
+
+    # 3. the graph: one read task per block, one getitem per field and block
+    token = dask.base.tokenize(files, [os.path.getmtime(f) for f in files], d_axis, a_axis,
+                               fundamentals if not isinstance(fundamentals, pl.DataFrame) else fundamentals.hash_rows().sum(),
+                               classifications if not isinstance(classifications, pl.DataFrame) else classifications.hash_rows().sum(),
+                               sorted(kwargs.items(), key=lambda kv: kv[0]).__repr__(), c)
+    read_name = f"ff-read-universe-{token}"
+    layer: dict[Any, Any] = {}
+    # The read tasks are roots of the graph (the asset axis goes into each of them), which the
+    # distributed scheduler queues rather than starting every read at once.
+    fund_ref, cls_ref = fundamentals, classifications
+    if isinstance(fundamentals, pl.DataFrame):
+        fund_ref = (f"ff-fundamentals-{token}",)
+        layer[fund_ref] = fundamentals
+    if isinstance(classifications, pl.DataFrame):
+        cls_ref = (f"ff-classifications-{token}",)
+        layer[cls_ref] = classifications
+    for i in range(len(c)):
+        fs, ld, drop = block_args(int(st[i]), int(st[i + 1]))
+        layer[(read_name, i)] = (_read_block, fs, ld, a_axis, drop, date, fund_ref, cls_ref,
+                                 date_is_date, tuple(fields), kwargs)
+    layers = {read_name: layer}
+    deps: dict[str, set[str]] = {read_name: set()}
+    out_f, out_c = {}, {}
+    for f in fields:
+        name = f"ff-field-{f}-{token}"
+        layers[name] = {(name, i, 0): (_field_of, (read_name, i), f) for i in range(len(c))}
+        deps[name] = {read_name}
+    graph = HighLevelGraph(layers, deps)
+    for f in fields:
+        name = f"ff-field-{f}-{token}"
+        dt = np.int32 if f in codes else np.float64
+        arr = da.Array(graph, name, chunks=(c, (N,)), meta=_meta(2, dt))
+        (out_c if f in codes else out_f)[f] = arr
+    lab = {f: np.asarray(probe_labels[f]) for f in out_c}
+    return DaskPanel._trusted(d_axis, a_axis, c, out_f, out_c, lab)
+
+
+def _field_of(block: tuple[dict, dict], name: str) -> np.ndarray:
+    return block[0][name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Industry codes
+# ---------------------------------------------------------------------------------------------
+
+
+def _dense_industry(name: str, industry: da.Array, names: Any) -> tuple[da.Array, list[str]]:
+    """Dense int32 industry codes (lazy) and their labels, exactly as :func:`as_industry` maps the
+    whole array: with ``names`` None the distinct code values of the whole array are found first
+    (one pass over it: ``dask.array.unique``)."""
+    if names is None:
+        values = np.asarray(da.unique(industry).compute())
+        if values.dtype.kind == "f":
+            if not np.all(np.isfinite(values) & (values == np.round(values))):
+                raise TypeError(f"{name} must be an integer array of industry codes, got dtype {values.dtype}")
+            values = values.astype(np.int64)
+        if values.size and int(values.min()) < -1:
+            raise ValueError(f"{name} codes must be >= -1 (-1 = none), got minimum {int(values.min())}")
+        mapping: Any = {int(v): str(int(v)) for v in values.tolist() if v != -1}
+    else:
+        mapping = names
+    labels = as_industry(name, np.full((0, 0), -1, dtype=np.int64), None, mapping)[1] if not (
+        isinstance(mapping, Mapping) and not mapping) else []
+
+    def dense(b: np.ndarray) -> np.ndarray:
+        if isinstance(mapping, Mapping) and not mapping:  # every code is -1
+            return as_industry(name, b)[0]
+        return as_industry(name, b, None, mapping)[0]
+
+    codes = da.map_blocks(_on_blocks(dense), industry, dtype=np.int32, meta=_meta(2, np.int32), chunks=industry.chunks)
+    return codes, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-sectional kernels (map_blocks over date blocks)
+# ---------------------------------------------------------------------------------------------
+
+
+def _probe(fn, *args, **kwargs) -> None:
+    """Check the settings of an in-memory call on a 1 × 1 block (same errors, same messages)."""
+    fn(*args, **kwargs)
+
+
+_NAN11 = np.full((1, 1), np.nan)
+_NONE11 = np.full((1, 1), -1, dtype=np.int32)
+
+
+def winsorize(x: Any, method: str = "sigma", limit: float = 3.0, weights: Any = None,
+              industry: Any = None) -> da.Array:
+    """:func:`ferrofactor.winsorize` on each date block of a dask array ``x`` (T, N).
+
+    ``weights`` and ``industry`` (T, N): dask arrays or array-likes (put on ``x``'s date blocks).
+    Returns a dask array (T, N) float64 with ``x``'s chunks; ``compute()`` equals the in-memory
+    call bit for bit (the statistics of a date never leave its row).
+    """
+    xd = _x("x", x)
+    _probe(clean.winsorize, _NAN11, method, limit, weights=None if weights is None else _NAN11,
+           industry=None if industry is None else _NONE11)
+    w = _as_dask("weights", weights, 2, xd.chunks[0], allow_none=True)
+    g = _as_dask("industry", industry, 2, xd.chunks[0], codes=True, allow_none=True)
+    _check_shape("weights", w, xd.shape, "the shape of x")
+    _check_shape("industry", g, xd.shape, "the shape of x")
+    fn = functools.partial(_winsorize_block, method, limit)
+    return da.map_blocks(_on_blocks(fn), xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+
+
+def _winsorize_block(method, limit, x, w, g):
+    return clean.winsorize(x, method, limit, weights=w, industry=g)
+
+
+def standardize(x: Any, weights: Any = None, industry: Any = None, winsorize: str | None = None,
+                limit: float = 3.0) -> da.Array:
+    """:func:`ferrofactor.standardize` on each date block of ``x`` (T, N); see :func:`winsorize`."""
+    xd = _x("x", x)
+    _probe(clean.standardize, _NAN11, weights=None if weights is None else _NAN11,
+           industry=None if industry is None else _NONE11, winsorize=winsorize, limit=limit)
+    w = _as_dask("weights", weights, 2, xd.chunks[0], allow_none=True)
+    g = _as_dask("industry", industry, 2, xd.chunks[0], codes=True, allow_none=True)
+    _check_shape("weights", w, xd.shape, "the shape of x")
+    _check_shape("industry", g, xd.shape, "the shape of x")
+    fn = functools.partial(_standardize_block, winsorize, limit)
+    return da.map_blocks(_on_blocks(fn), xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+
+
+def _standardize_block(method, limit, x, w, g):
+    return clean.standardize(x, weights=w, industry=g, winsorize=method, limit=limit)
+
+
+def rank(x: Any, gaussian: bool = False) -> da.Array:
+    """:func:`ferrofactor.rank` on each date block of ``x`` (T, N)."""
+    xd = _x("x", x)
+    gaussian = check_bool("gaussian", gaussian)
+    fn = functools.partial(_rank_block, gaussian)
+    return da.map_blocks(_on_blocks(fn), xd, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+
+
+def _rank_block(gaussian, x):
+    return clean.rank(x, gaussian=gaussian)
+
+
+def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any = None) -> da.Array:
+    """:func:`ferrofactor.neutralize` on each date block of ``x`` (T, N).
+
+    ``controls`` (T, N, C), ``industry`` and ``weights`` (T, N): dask arrays or array-likes.
+    Industry codes are mapped to dense codes over the whole array first, as in memory (one pass
+    over ``industry`` when this is called).
+    """
+    xd = _x("x", x)
+    T, N = xd.shape
+    ctl = _as_dask("controls", controls, 3, xd.chunks[0], allow_none=True)
+    if ctl is not None and tuple(ctl.shape[:2]) != (T, N):
+        raise ValueError(f"controls has shape {tuple(ctl.shape)}, expected ({T}, {N}, C) to match x {xd.shape}")
+    w = _as_dask("weights", weights, 2, xd.chunks[0], allow_none=True)
+    _check_shape("weights", w, xd.shape, f"to match x {xd.shape}")
+    codes, G = None, 0
+    if industry is not None:
+        g = _as_dask("industry", industry, 2, xd.chunks[0], codes=True)
+        _check_shape("industry", g, xd.shape, f"to match x {xd.shape}")
+        codes, labels = _dense_industry("industry", g, None)
+        G = len(labels)
+    fn = functools.partial(_neutralize_block, G)
+    # blockwise (map_blocks over the date blocks, with a 3-D controls argument)
+    return da.blockwise(_on_blocks(fn), "tn", xd, "tn", ctl, None if ctl is None else "tnk", codes,
+                        None if codes is None else "tn", w, None if w is None else "tn",
+                        concatenate=True, dtype=np.float64, meta=_meta(2))
+
+
+def _neutralize_block(G, x, ctl, codes, w):
+    xv = as_float_array("x", x, 2)
+    c = None if ctl is None else as_float_array("controls", ctl, 3)
+    wv = None if w is None else as_float_array("weights", w, 2)
+    return _core.neutralize(xv, c, codes, G, wv)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rolling and exponentially weighted kernels (overlaps, or whole columns)
+# ---------------------------------------------------------------------------------------------
+
+
+def _time_series(name: str, x: Any, window: int | None, min_fn, *, shift: int = 0,
+                 span: int | None = None, extra: Sequence[Any] = (), n_out: int = 1):
+    """Dispatch a per-column kernel ``min_fn(block, *extra_blocks)``: overlapping date blocks
+    for a window shorter than T, else blocks of whole columns."""
+    xd = _x(name, x)
+    T = xd.shape[0]
+    w = span if span is not None else window
+    if w is None or w >= T:
+        # the (T,) extra inputs (the market) are small: bound to every column block whole
+        ex = [np.asarray(e.compute()) if _is_dask(e) else e for e in extra]
+        return _by_asset(functools.partial(_with_extra, min_fn, ex), xd, n_out=n_out)
+    rows = _anchored_rows(w, T, shift)
+    if n_out == 1:
+        return _history_map(min_fn, [xd, *extra], rows, tail=(xd.shape[1],), name="ff-rolling")
+
+    def packed(*a):
+        return np.concatenate(min_fn(*a), axis=1)
+
+    both = _history_map(packed, [xd, *extra], rows, tail=(n_out * xd.shape[1],), name="ff-rolling")
+    N = xd.shape[1]
+    return tuple(both[:, k * N:(k + 1) * N] for k in range(n_out))
+
+
+def _with_extra(fn, extra, x):
+    return fn(x, *extra)
+
+
+def _moment_block(window, mp, half_life, stat, x):
+    return _rolling._moment(x, window, mp, half_life, stat)
+
+
+def _moment(x, window, min_periods, half_life, stat):
+    _probe(_rolling._moment, _NAN11, window, min_periods, half_life, stat)
+    fn = functools.partial(_moment_block, window, min_periods, half_life, stat)
+    return _time_series("x", x, window, fn)
+
+
+def rolling_sum(x: Any, window: int, min_periods: int | None = None) -> da.Array:
+    """:func:`ferrofactor.rolling_sum` of a dask array chunked by dates (overlapping blocks)."""
+    return _moment(x, window, min_periods, None, "sum")
+
+
+def rolling_mean(x: Any, window: int, min_periods: int | None = None, half_life: float | None = None) -> da.Array:
+    """:func:`ferrofactor.rolling_mean` of a dask array chunked by dates (overlapping blocks)."""
+    return _moment(x, window, min_periods, half_life, "mean")
+
+
+def rolling_var(x: Any, window: int, min_periods: int | None = None, half_life: float | None = None) -> da.Array:
+    """:func:`ferrofactor.rolling_var` of a dask array chunked by dates (overlapping blocks)."""
+    return _moment(x, window, min_periods, half_life, "var")
+
+
+def rolling_std(x: Any, window: int, min_periods: int | None = None, half_life: float | None = None) -> da.Array:
+    """:func:`ferrofactor.rolling_std` of a dask array chunked by dates (overlapping blocks)."""
+    return _moment(x, window, min_periods, half_life, "std")
+
+
+def _ewm_block(half_life, mp, window, stat, x):
+    return _rolling._ewm(x, half_life, mp, window, stat)
+
+
+def _ewm(x, half_life, min_periods, window, stat):
+    _probe(_rolling._ewm, _NAN11, half_life, min_periods, window, stat)
+    fn = functools.partial(_ewm_block, half_life, min_periods, window, stat)
+    return _time_series("x", x, window, fn)
+
+
+def ewm_mean(x: Any, half_life: float, min_periods: int = 1, window: int | None = None) -> da.Array:
+    """:func:`ferrofactor.ewm_mean`: overlapping blocks with ``window``, whole columns without."""
+    return _ewm(x, half_life, min_periods, window, "mean")
+
+
+def ewm_var(x: Any, half_life: float, min_periods: int = 1, window: int | None = None) -> da.Array:
+    """:func:`ferrofactor.ewm_var`: overlapping blocks with ``window``, whole columns without."""
+    return _ewm(x, half_life, min_periods, window, "var")
+
+
+def ewm_std(x: Any, half_life: float, min_periods: int = 1, window: int | None = None) -> da.Array:
+    """:func:`ferrofactor.ewm_std`: overlapping blocks with ``window``, whole columns without."""
+    return _ewm(x, half_life, min_periods, window, "std")
+
+
+def _beta_block(window, mp, half_life, x, m):
+    return _rolling.rolling_beta(x, m, window, mp, half_life)
+
+
+def rolling_beta(returns: Any, market: Any, window: int = 252, min_periods: int | None = None,
+                 half_life: float | None = None) -> tuple[da.Array, da.Array]:
+    """:func:`ferrofactor.rolling_beta`: ``(beta, resid_vol)`` as dask arrays (T, N).
+
+    ``market`` (T,): a dask array or an array-like, put on the date blocks of ``returns``.
+    """
+    r = _x("returns", returns)
+    m = _as_dask("market", market, 1, r.chunks[0])
+    _probe(_rolling.rolling_beta, _NAN11, np.full(1, np.nan), window, min_periods, half_life)
+    mp = window if min_periods is None else min_periods
+    fn = functools.partial(_beta_block, window, mp, half_life)
+    return _time_series("returns", r, window, fn, extra=[m], n_out=2)
+
+
+def _compounded_block(window, skip, mp, x):
+    return _rolling.compounded_return(x, window, skip, mp)
+
+
+def compounded_return(returns: Any, window: int, skip: int = 0, min_periods: int | None = None) -> da.Array:
+    """:func:`ferrofactor.compounded_return` (momentum) of a dask array, overlapping blocks."""
+    _probe(_rolling.compounded_return, _NAN11, window, skip, min_periods)
+    fn = functools.partial(_compounded_block, window, skip, min_periods)
+    return _time_series("returns", returns, window, fn, shift=skip, span=window - skip)
+
+
+def _drawdown_block(window, mp, x):
+    return _rolling.max_drawdown(x, window, mp)
+
+
+def max_drawdown(returns: Any, window: int, min_periods: int | None = None) -> da.Array:
+    """:func:`ferrofactor.max_drawdown` of a dask array.
+
+    Runs on blocks of whole columns: the kernel's log-wealth is a running sum from the first
+    date, so a block started later would round differently.
+    """
+    _probe(_rolling.max_drawdown, _NAN11, window, min_periods)
+    fn = functools.partial(_drawdown_block, window, min_periods)
+    return _time_series("returns", returns, None, fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Descriptors
+# ---------------------------------------------------------------------------------------------
+
+
+def _market_block(has_cap, r, c):
+    return _desc.market_return(r, c if has_cap else None)
+
+
+def market_return(returns: Any, cap: Any = None) -> da.Array:
+    """:func:`ferrofactor.descriptors.market_return` (T,) of dask arrays: each block also reads
+    the caps of the date before it (the weights of ``returns[t]`` are the caps of ``t − 1``)."""
+    r = _x("returns", returns)
+    c = _as_dask("cap", cap, 2, r.chunks[0], allow_none=True)
+    _check_shape("cap", c, r.shape, "the shape of returns")
+    fn = functools.partial(_market_block, c is not None)
+    return _history_map(fn, [r, c], lambda s, e: (max(0, s - 1), e), tail=(), name="ff-market")
+
+
+def _blocks(fn, *arrays: da.Array) -> da.Array:
+    """Elementwise ``fn`` over the date blocks of (T, N) arrays with equal chunks."""
+    return da.map_blocks(_on_blocks(fn), *arrays, dtype=np.float64, meta=_meta(2), chunks=arrays[0].chunks)
+
+
+def _scale(factor, x):
+    return x * factor
+
+
+def _log_positive(mean):
+    out = np.full(mean.shape, np.nan)
+    ok = np.isfinite(mean) & (mean > 0)
+    out[ok] = np.log(mean[ok])
+    return out
+
+
+def _turnover(dv, cap):
+    return _desc._ratio("dollar_volume", dv, "cap", cap)
+
+
+def _mask_dead(v, cap):
+    v = v.copy()
+    v[~(np.isfinite(cap) & (cap > 0))] = np.nan
+    return v
+
+
+def compute_descriptors(
+    panel: DaskPanel,
+    *,
+    market: Any = None,
+    window: int = 252,
+    beta_half_life: float | None = 63.0,
+    vol_half_life: float | None = None,
+    liquidity_window: int = 21,
+    min_fraction: float = 0.8,
+    fields: Mapping[str, str] | None = None,
+    mask_unlisted: bool = True,
+    names: Any = None,
+) -> DaskPanel:
+    """:func:`ferrofactor.descriptors.compute_descriptors` of a :class:`DaskPanel`, lazily.
+
+    Same settings, fields and order; each descriptor is the dask version of the in-memory kernel
+    (ratios and logs per block, momentum/volatility/beta/liquidity with overlapping blocks, the
+    drawdown on blocks of whole columns), so ``compute()`` equals the in-memory result bit for
+    bit. Nothing is computed here; descriptors that no style uses are never computed.
+    """
+    window = check_int("window", window, 2)
+    liquidity_window = check_int("liquidity_window", liquidity_window, 1)
+    beta_half_life = check_real("beta_half_life", beta_half_life, lo=0.0, lo_open=True, allow_none=True)
+    vol_half_life = check_real("vol_half_life", vol_half_life, lo=0.0, lo_open=True, allow_none=True)
+    check_real("min_fraction", min_fraction, lo=0.0, lo_open=True, hi=1.0)
+    mask_unlisted = check_bool("mask_unlisted", mask_unlisted)
+    if not isinstance(panel, DaskPanel):
+        raise TypeError(f"panel must be a ferrofactor.dask.DaskPanel, got {type(panel).__name__}")
+    renames = dict(fields or {})
+
+    def has(name: str) -> bool:
+        return renames.get(name, name) in panel.float_fields
+
+    def get(name: str) -> da.Array:
+        key = renames.get(name, name)
+        if key not in panel.float_fields:
+            raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
+        return panel[key]
+
+    r = get("returns")
+    cap = get("market_cap")
+    m = market_return(r, cap) if market is None else _as_dask("market", market, 1, r.chunks[0])
+    _check_shape("market", m, (r.shape[0],), "one value per date")
+    mp = functools.partial(_desc._min_periods, min_fraction=min_fraction)
+    out: dict[str, da.Array] = {}
+    if has("book_value"):
+        out["book_to_market"] = _blocks(_desc.book_to_market, get("book_value"), cap)
+    if has("earnings"):
+        out["earnings_yield"] = _blocks(_desc.earnings_yield, get("earnings"), cap)
+    if has("operating_cash_flow"):
+        out["cash_flow_yield"] = _blocks(_desc.cash_flow_yield, get("operating_cash_flow"), cap)
+    for name, (L, S) in _desc.MOMENTUM_HORIZONS.items():
+        out[name] = compounded_return(r, L, S, mp(L - S))
+    if has("net_income") and has("book_value"):
+        out["roe"] = _blocks(_desc.roe, get("net_income"), get("book_value"))
+    if has("net_income") and has("revenue"):
+        out["profit_margin"] = _blocks(_desc.profit_margin, get("net_income"), get("revenue"))
+    if has("revenue") and has("total_assets"):
+        out["asset_turnover"] = _blocks(_desc.asset_turnover, get("revenue"), get("total_assets"))
+    if has("total_liabilities") and has("total_assets"):
+        out["leverage"] = _blocks(_desc.leverage, get("total_liabilities"), get("total_assets"))
+    ann = functools.partial(_scale, math.sqrt(PERIODS_PER_YEAR))
+    out["volatility"] = _blocks(ann, rolling_std(r, window, mp(window), half_life=vol_half_life))
+    b, rv = rolling_beta(r, m, window, mp(window), beta_half_life)
+    out["beta"] = b
+    out["residual_volatility"] = _blocks(ann, rv)
+    out["max_drawdown"] = max_drawdown(r, window, mp(window))
+    out["log_market_cap"] = _blocks(_desc.log_market_cap, cap)
+    if has("dollar_volume"):
+        dv = get("dollar_volume")
+        lmp = _desc._min_periods(liquidity_window, 0.5)
+        out["log_dollar_volume"] = _blocks(_log_positive, rolling_mean(dv, liquidity_window, lmp))
+        turnover = _blocks(_turnover, dv, cap)
+        out["log_turnover"] = _blocks(_log_positive, rolling_mean(turnover, liquidity_window, lmp))
+    if names is not None:
+        wanted = list(dict.fromkeys(str(n) for n in names))
+        for n in wanted:
+            if n not in _NEEDS:
+                raise ValueError(f"names: unknown descriptor {n!r}; known: {list(_NEEDS)}")
+            missing = [f for f in _NEEDS[n] if not has(f)]
+            if missing:
+                raise ValueError(f"names: descriptor {n!r} needs the fields {missing}, which the panel lacks")
+        out = {k: v for k, v in out.items() if k in wanted}
+    if mask_unlisted:
+        out = {k: _blocks(_mask_dead, v, cap) for k, v in out.items()}
+    return DaskPanel._trusted(panel.dates, panel.assets, panel.chunks, out, {}, {})
+
+
+#: descriptor → the fields it needs besides returns and market_cap (as in memory)
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "book_to_market": ("book_value",), "earnings_yield": ("earnings",),
+    "cash_flow_yield": ("operating_cash_flow",), "momentum_12_1": (), "momentum_6_1": (),
+    "momentum_3_1": (), "roe": ("net_income", "book_value"), "profit_margin": ("net_income", "revenue"),
+    "asset_turnover": ("revenue", "total_assets"), "leverage": ("total_liabilities", "total_assets"),
+    "volatility": (), "beta": (), "residual_volatility": (), "max_drawdown": (), "log_market_cap": (),
+    "log_dollar_volume": ("dollar_volume",), "log_turnover": ("dollar_volume",),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Exposures
+# ---------------------------------------------------------------------------------------------
+
+
+class DaskExposures:
+    """:class:`ferrofactor.Exposures` whose arrays are dask arrays chunked by dates.
+
+    ``styles`` (T, N, K) float64 and ``industry`` (T, N) int32 dense codes (or None), with the
+    names, ``market``, ``dates`` and ``assets`` of the in-memory object; ``compute()`` gives the
+    :class:`~ferrofactor.Exposures`. Build with :meth:`from_panel` or :meth:`from_descriptors`.
+    """
+
+    def __init__(self, styles: da.Array | None, industry: da.Array | None, style_names: Sequence[str],
+                 industry_names: Sequence[str], market: bool, dates: Any, assets: Any) -> None:
+        if styles is None and industry is None:
+            raise ValueError("DaskExposures needs styles, industry or both; got neither")
+        self._styles, self._industry = styles, industry
+        self._style_names, self._industry_names = list(style_names), list(industry_names)
+        self._market = bool(market)
+        self._dates, self._assets = dates, assets
+
+    styles = property(lambda self: self._styles, doc="(T, N, K) dask array, or None.")
+    industry = property(lambda self: self._industry, doc="(T, N) int32 dense codes (dask), or None.")
+    style_names = property(lambda self: list(self._style_names))
+    industry_names = property(lambda self: list(self._industry_names))
+    n_industries = property(lambda self: len(self._industry_names))
+    market = property(lambda self: self._market)
+    dates = property(lambda self: self._dates)
+    assets = property(lambda self: self._assets)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        a = self._styles if self._styles is not None else self._industry
+        return (a.shape[0], a.shape[1])
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        a = self._styles if self._styles is not None else self._industry
+        return a.chunks[0]
+
+    @property
+    def factor_names(self) -> list[str]:
+        return (["market"] if self._market else []) + self._industry_names + self._style_names
+
+    @property
+    def n_factors(self) -> int:
+        return len(self.factor_names)
+
+    def __repr__(self) -> str:
+        T, N = self.shape
+        return (f"DaskExposures(T={T}, N={N}, {len(self.chunks)} blocks, market={self._market}, "
+                f"industries={len(self._industry_names)}, styles={self._style_names})")
+
+    def compute(self, **kwargs: Any) -> Exposures:
+        """The in-memory :class:`~ferrofactor.Exposures` (one pass)."""
+        sty, ind = _gather(self._styles, self._industry, **kwargs)
+        return Exposures._trusted(sty, ind, self._style_names, self._industry_names, self._market,
+                                  self._dates, self._assets)
+
+    def persist(self, **kwargs: Any) -> DaskExposures:
+        """The same exposures persisted (on the cluster with a distributed Client)."""
+        sty, ind = dask.persist(self._styles, self._industry, **kwargs)
+        return DaskExposures(sty, ind, self._style_names, self._industry_names, self._market,
+                             self._dates, self._assets)
+
+    @classmethod
+    def from_panel(cls, panel: DaskPanel, styles: Mapping[str, Mapping[str, float]] | None = None, *,
+                   cap: str = "market_cap", industry: str | None = "industry", market: bool = True,
+                   winsorize: str | None = "sigma", winsorize_limit: float = 3.0,
+                   fill: str | None = "industry_mean", orthogonalize: Mapping[str, Sequence[str]] | None = None,
+                   descriptor_options: Mapping[str, Any] | None = None) -> DaskExposures:
+        """:meth:`ferrofactor.Exposures.from_panel` of a :class:`DaskPanel`: descriptors
+        (:func:`compute_descriptors`) → cleaned styles, per date block. Lazy."""
+        if not isinstance(panel, DaskPanel):
+            raise TypeError(f"panel must be a ferrofactor.dask.DaskPanel, got {type(panel).__name__}")
+        if cap not in panel:
+            raise ValueError(f"panel has no field {cap!r} (cap); fields: {list(panel.fields)}")
+        codes, names = None, None
+        if industry is not None:
+            if industry not in panel.code_fields:
+                raise ValueError(
+                    f"panel has no code field {industry!r} (industry); code fields: "
+                    f"{list(panel.code_fields)}; pass industry=None for a model without industries"
+                )
+            codes, names = panel[industry], list(panel.labels(industry))
+        options = dict(descriptor_options or {})
+        # as in memory: the builder already sets NaN outside the universe, and only the
+        # descriptors the styles use are asked for
+        options.setdefault("mask_unlisted", False)
+        if "names" not in options:
+            from ferrofactor.exposures import DEFAULT_STYLES
+
+            spec = DEFAULT_STYLES if styles is None else styles
+            if isinstance(spec, Mapping):
+                options["names"] = [d for parts in spec.values() if isinstance(parts, Mapping) for d in parts]
+        desc = compute_descriptors(panel, **options)
+        return cls.from_descriptors(
+            desc, styles, cap=panel[cap], industry=codes, industry_names=names, market=market,
+            winsorize=winsorize, winsorize_limit=winsorize_limit, fill=fill,
+            orthogonalize=orthogonalize, dates=panel.dates, assets=panel.assets,
+        )
+
+    @classmethod
+    def from_descriptors(cls, descriptors: Any, styles: Mapping[str, Mapping[str, float]] | None = None, *,
+                         cap: Any = None, industry: Any = None, industry_names: Any = None,
+                         market: bool = True, winsorize: str | None = "sigma", winsorize_limit: float = 3.0,
+                         fill: str | None = "industry_mean",
+                         orthogonalize: Mapping[str, Sequence[str]] | None = None,
+                         dates: Any = None, assets: Any = None) -> DaskExposures:
+        """:meth:`ferrofactor.Exposures.from_descriptors` per date block (one call per block on
+        the descriptors the styles use). ``descriptors``: a DaskPanel or a mapping of dask arrays."""
+        from ferrofactor.exposures import DEFAULT_STYLES
+
+        if isinstance(descriptors, DaskPanel):
+            if dates is None:
+                dates = descriptors.dates
+            if assets is None:
+                assets = descriptors.assets
+            source = {k: descriptors[k] for k in descriptors.float_fields}
+        elif isinstance(descriptors, Mapping):
+            source = dict(descriptors)
+        else:
+            raise TypeError(
+                f"descriptors must be a DaskPanel or a mapping of name → dask array, got {type(descriptors).__name__}"
+            )
+        spec = DEFAULT_STYLES if styles is None else styles
+        used: list[str] = []
+        if isinstance(spec, Mapping):
+            for sp in spec.values():
+                if isinstance(sp, Mapping):
+                    used.extend(d for d in sp if d in source and d not in used)
+        if not used:
+            # let the in-memory builder word the error (no style, unknown descriptor, ...)
+            Exposures.from_descriptors({k: _NAN11 for k in source}, styles)
+        first = source[used[0]]
+        if not _is_dask(first):
+            raise TypeError(f"descriptors[{used[0]!r}] must be a dask array, got {type(first).__name__}")
+        chunks0 = first.chunks[0]
+        arrays = [_as_dask(f"descriptors[{d!r}]", source[d], 2, chunks0) for d in used]
+        T, N = arrays[0].shape
+        for d, a in zip(used, arrays):
+            _check_shape(f"descriptors[{d!r}]", a, (T, N), "the shape of the other descriptors")
+        capd = _as_dask("cap", cap, 2, chunks0, allow_none=True)
+        _check_shape("cap", capd, (T, N), "the shape of the descriptors")
+        ind, inames = None, []
+        if industry is not None:
+            g = _as_dask("industry", industry, 2, chunks0, codes=True)
+            _check_shape("industry", g, (T, N), "the shape of the descriptors")
+            ind, inames = _dense_industry("industry", g, industry_names)
+        elif industry_names is not None:
+            raise ValueError("industry_names given without industry")
+        settings = dict(market=market, winsorize=winsorize, winsorize_limit=winsorize_limit, fill=fill,
+                        orthogonalize=orthogonalize)
+        probe = Exposures.from_descriptors(
+            {d: _NAN11 for d in used}, styles, cap=None if capd is None else _NAN11,
+            industry=None if ind is None else _NONE11, industry_names=None if ind is None else inames,
+            **settings,
+        )
+        from ferrofactor._validate import as_assets, as_dates
+
+        d_labels = as_dates("dates", dates, T)
+        a_labels = as_assets("assets", assets, N)
+        K = len(probe.style_names)
+        fn = functools.partial(_styles_block, used, styles, inames if ind is not None else None, settings)
+        sty = _history_map(fn, [*arrays, capd, ind], _same_rows, tail=(N, K), name="ff-styles")
+        return cls(sty, ind, probe.style_names, probe.industry_names, probe.market, d_labels, a_labels)
+
+
+def _styles_block(used, styles, inames, settings, *blocks):
+    *desc, cap, ind = blocks
+    ex = Exposures.from_descriptors(dict(zip(used, desc)), styles, cap=cap, industry=ind,
+                                    industry_names=inames, **settings)
+    return np.asarray(ex.styles)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions and the factor model
+# ---------------------------------------------------------------------------------------------
+
+
+def _regress_block(G, market, constraint, lag, P, clip, check_cap, y, sty, codes, w, c):
+    """The regressions of one block: its rows come with the ``lag`` rows before it (the design
+    of its first dates). Packed as ``[f (P), se (P), t (P), r2, n_obs, n_clipped, residuals (N)]``."""
+    from ferrofactor.regress import robust_clip_returns
+
+    T_loc = y.shape[0]
+    if check_cap and c is not None:
+        check_weights("cap", c)
+    if clip is not None:
+        y_fit, n_clipped = robust_clip_returns(y, clip)
+    else:
+        y_fit, n_clipped = y, np.zeros(T_loc, dtype=np.int64)
+    f, e, r2, se, ts, n_obs = _core.cross_section_regress(
+        np.ascontiguousarray(y_fit), sty, codes, G, w, c, bool(market), constraint, lag
+    )
+    if clip is not None:
+        e = e + (y - y_fit)  # residuals of the original returns, as in memory
+    return np.concatenate([f, se, ts, r2[:, None], n_obs[:, None].astype(np.float64),
+                           n_clipped[:, None].astype(np.float64), e], axis=1)
+
+
+def _regress_packed(y, sty, codes, G, w, c, market, constraint, lag, clip=None, check_cap=False):
+    """Packed per-date outputs (T, 3P + 3 + N) of the lagged regressions, block by block."""
+    T, N = y.shape
+    K = 0 if sty is None else sty.shape[2]
+    P = int(market) + G + K
+    fn = functools.partial(_regress_block, G, market, constraint, lag, P, clip, check_cap)
+
+    def rows(s: int, e: int) -> tuple[int, int]:
+        return max(0, s - lag), e
+
+    # every block checks the caps of its rows (and of the lag rows before it): every row is
+    # checked, as in memory
+    return _history_map(fn, [y, sty, codes, None if w is None else w, c], rows,
+                        tail=(3 * P + 3 + N,), name="ff-regress"), P
+
+
+class LazyCrossSection:
+    """Lazy per-date results of :func:`cross_section_regress` on dask arrays.
+
+    ``factor_returns``, ``std_errors``, ``tstats`` (T, P), ``r2``, ``n_obs`` (T,) and
+    ``residuals`` (T, N) are dask arrays (slices of one packed computation: computing several
+    of them together runs the regressions once); ``compute()`` gives the in-memory
+    :class:`~ferrofactor.CrossSectionResult`, equal to :func:`ferrofactor.cross_section_regress`.
+    """
+
+    def __init__(self, packed: da.Array, P: int, names: list[str], dates: Any, assets: Any) -> None:
+        self._packed, self._P = packed, P
+        self.factor_names, self.dates, self.assets = list(names), dates, assets
+
+    def _cols(self, lo: int, hi: int) -> da.Array:
+        return self._packed[:, lo:hi]
+
+    factor_returns = property(lambda self: self._cols(0, self._P))
+    std_errors = property(lambda self: self._cols(self._P, 2 * self._P))
+    tstats = property(lambda self: self._cols(2 * self._P, 3 * self._P))
+    r2 = property(lambda self: self._packed[:, 3 * self._P])
+    n_obs = property(lambda self: self._packed[:, 3 * self._P + 1].astype(np.int64))
+    residuals = property(lambda self: self._packed[:, 3 * self._P + 3:])
+
+    def compute(self, **kwargs: Any):
+        from ferrofactor.regress import CrossSectionResult
+
+        pk = _gather(self._packed, **kwargs)[0]
+        P = self._P
+        return CrossSectionResult(
+            factor_returns=pk[:, :P], std_errors=pk[:, P:2 * P], tstats=pk[:, 2 * P:3 * P],
+            r2=pk[:, 3 * P], n_obs=pk[:, 3 * P + 1].astype(np.int64),
+            residuals=np.ascontiguousarray(pk[:, 3 * P + 3:]), factor_names=self.factor_names,
+            dates=self.dates, assets=self.assets,
+        )
+
+
+def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None, weights: Any = None, *,
+                          market: bool = True, industry_constraint: str | None = "cap", cap: Any = None,
+                          style_names: Sequence[str] | None = None, industry_names: Any = None,
+                          lag: int = 0, dates: Any = None, assets: Any = None) -> LazyCrossSection:
+    """:func:`ferrofactor.cross_section_regress` on dask arrays, block by block.
+
+    ``returns`` (T, N) a dask array chunked by dates; ``styles`` (T, N, K), ``industry``,
+    ``weights``, ``cap`` (T, N) dask arrays or array-likes. With ``lag = L`` each block also gets
+    the L rows of design before it. Industry codes without ``industry_names`` are mapped to dense
+    codes over the whole array first (one pass over ``industry``).
+    """
+    from ferrofactor.regress import INDUSTRY_CONSTRAINTS, _design_names
+    from ferrofactor._validate import as_assets, as_dates, check_choice
+
+    check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
+    market = check_bool("market", market)
+    y = _x("returns", returns)
+    T, N = y.shape
+    lag = check_int("lag", lag, 0)
+    if T and lag >= T:
+        raise ValueError(f"lag must be below the number of dates ({T}), got {lag}")
+    sty = _as_dask("styles", styles, 3, y.chunks[0], allow_none=True)
+    if sty is not None and tuple(sty.shape[:2]) != (T, N):
+        raise ValueError(f"styles has shape {tuple(sty.shape)}, expected ({T}, {N}, K) to match returns {y.shape}")
+    K = 0 if sty is None else sty.shape[2]
+    codes, inames = None, []
+    if industry is not None:
+        g = _as_dask("industry", industry, 2, y.chunks[0], codes=True)
+        _check_shape("industry", g, (T, N), f"to match returns {y.shape}")
+        codes, inames = _dense_industry("industry", g, industry_names)
+    elif industry_names is not None:
+        raise ValueError("industry_names given without industry")
+    w = _as_dask("weights", weights, 2, y.chunks[0], allow_none=True)
+    _check_shape("weights", w, (T, N), f"to match returns {y.shape}")
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    _check_shape("cap", c, (T, N), f"to match returns {y.shape}")
+    if codes is not None and industry_constraint == "cap" and c is None:
+        raise ValueError(
+            "industry_constraint='cap' needs cap (T, N) market capitalisations; "
+            "pass cap or use industry_constraint='equal'"
+        )
+    if codes is not None and market and industry_constraint is None:
+        raise ValueError(
+            "industry_constraint=None with market=True and industries makes the design singular "
+            "(the industry dummies sum to the market column); use 'cap' or 'equal', or market=False"
+        )
+    if not market and sty is None and codes is None:
+        raise ValueError("the design has no factors: set market=True or give styles or industry")
+    if style_names is None:
+        style_names = [f"style_{k}" for k in range(K)]
+    style_names = [str(s) for s in style_names]
+    if len(style_names) != K:
+        raise ValueError(f"style_names has {len(style_names)} names but styles has {K} styles")
+    names = _design_names(market, inames, style_names)
+    d = as_dates("dates", dates, T)
+    a = as_assets("assets", assets, N)
+    packed, P = _regress_packed(y, sty, codes, len(inames), w, c, market,
+                                industry_constraint if codes is not None else None, lag)
+    return LazyCrossSection(packed, P, names, d, a)
+
+
+class DaskFactorModelResult:
+    """Result of ``ff.FactorModel().fit`` on a :class:`DaskPanel` / :class:`DaskExposures`.
+
+    In memory (numpy, read-only; small): ``factor_returns``, ``std_errors``, ``tstats`` (T, P),
+    ``r2``, ``n_obs``, ``n_clipped`` (T,). On the cluster (dask arrays): ``residuals`` (T, N)
+    (persisted by ``fit``: the regressions run once), ``returns`` and ``cap`` (T, N), and the
+    :class:`DaskExposures`. Labels and settings as :class:`~ferrofactor.FactorModelResult`:
+    ``factor_names``, ``dates``, ``assets``, ``model``, ``lag``.
+
+    ``compute()`` gathers everything into the in-memory :class:`~ferrofactor.FactorModelResult`
+    (equal to the in-memory fit, bit for bit); ``fama_macbeth()`` works on the in-memory factor
+    returns. ``ff.RiskModel().fit(result)`` gathers the residuals, exposures and cap (one pass)
+    and runs the risk model in memory: the factor covariance needs only the (T, K) factor
+    returns, and the specific risk kernel's EWMA recursion (sums per asset over the whole
+    history) cannot be restarted from a carried state without a change to the Rust kernel,
+    while its outputs are (T, N) in memory anyway.
+    """
+
+    _ferrofactor_dask = True
+
+    def __init__(self, *, packed, P, factor_names, dates, assets, exposures, cap, returns, model) -> None:
+        self._packed = packed
+        small = np.asarray(packed[:, :3 * P + 3].compute())
+        self._factor_returns = readonly(np.ascontiguousarray(small[:, :P]))
+        self._std_errors = readonly(np.ascontiguousarray(small[:, P:2 * P]))
+        self._tstats = readonly(np.ascontiguousarray(small[:, 2 * P:3 * P]))
+        self._r2 = readonly(np.ascontiguousarray(small[:, 3 * P]))
+        self._n_obs = readonly(small[:, 3 * P + 1].astype(np.int64))
+        self._n_clipped = readonly(small[:, 3 * P + 2].astype(np.int64))
+        self._residuals = packed[:, 3 * P + 3:]
+        self._factor_names = list(factor_names)
+        self._dates, self._assets = dates, assets
+        self._exposures, self._cap, self._returns, self._model = exposures, cap, returns, model
+
+    factor_returns = property(lambda self: self._factor_returns, doc="(T, P) factor returns (numpy).")
+    std_errors = property(lambda self: self._std_errors, doc="(T, P) per-date standard errors.")
+    tstats = property(lambda self: self._tstats, doc="(T, P) per-date t-statistics.")
+    r2 = property(lambda self: self._r2, doc="(T,) per-date weighted R².")
+    n_obs = property(lambda self: self._n_obs, doc="(T,) observations used per date.")
+    n_clipped = property(lambda self: self._n_clipped, doc="(T,) returns clipped per date.")
+    residuals = property(lambda self: self._residuals, doc="(T, N) residuals (dask array).")
+    exposures = property(lambda self: self._exposures, doc="The unlagged DaskExposures given to fit.")
+    cap = property(lambda self: self._cap, doc="(T, N) cap (dask array) or None.")
+    returns = property(lambda self: self._returns, doc="(T, N) returns given to fit (dask array).")
+    model = property(lambda self: self._model, doc="The FactorModel (settings) that was fit.")
+    lag = property(lambda self: self._model.lag)
+    factor_names = property(lambda self: list(self._factor_names))
+    dates = property(lambda self: self._dates)
+    assets = property(lambda self: self._assets)
+
+    def fama_macbeth(self, cov: str = "kernel", bandwidth: float | None = None):
+        """:meth:`ferrofactor.FactorModelResult.fama_macbeth` (in memory, on the factor returns)."""
+        from ferrofactor.regress import FamaMacBethResult
+
+        return FamaMacBethResult(
+            estimates=self._factor_returns, n_obs=self._n_obs, r2=self._r2,
+            names=self._factor_names, cov_type=cov, bandwidth=bandwidth, dates=self._dates,
+            nan_policy="column", title="Factor returns: Fama-MacBeth summary",
+        )
+
+    def compute(self, **kwargs: Any):
+        """The in-memory :class:`~ferrofactor.FactorModelResult` (everything gathered, one pass)."""
+        from ferrofactor.model import FactorModelResult
+
+        ex = self._exposures
+        res, r, c, sty, ind = _gather(self._residuals, self._returns, self._cap, ex.styles,
+                                      ex.industry, **kwargs)
+        exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
+                                       ex.dates, ex.assets)
+        return FactorModelResult(
+            factor_returns=self._factor_returns, residuals=np.ascontiguousarray(res), r2=self._r2,
+            std_errors=self._std_errors, tstats=self._tstats, n_obs=self._n_obs,
+            factor_names=self._factor_names, dates=self._dates, assets=self._assets,
+            exposures=exposures, cap=c, returns=r, n_clipped=self._n_clipped, model=self._model,
+        )
+
+    def _risk_inputs(self, **kwargs: Any):
+        """(factor_returns, residuals, Exposures, cap) in memory, for RiskModel.fit (one pass)."""
+        if self._cap is None:
+            raise ValueError(
+                "the risk model needs the market cap (shrinkage groups, structural weights): fit "
+                "the factor model with cap (or a Panel with a market_cap field)"
+            )
+        ex = self._exposures
+        res, c, sty, ind = _gather(self._residuals, self._cap, ex.styles, ex.industry, **kwargs)
+        exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
+                                       ex.dates, ex.assets)
+        return self._factor_returns, np.ascontiguousarray(res), exposures, c
+
+    def __repr__(self) -> str:
+        T, N = self._residuals.shape
+        return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
+
+
+def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None) -> DaskFactorModelResult:
+    """``FactorModel.fit`` for dask-backed inputs (called by :meth:`ferrofactor.FactorModel.fit`)."""
+    if isinstance(returns, DaskPanel):
+        panel = returns
+        if model.returns_field not in panel:
+            raise ValueError(
+                f"panel has no field {model.returns_field!r} (returns_field); fields: {list(panel.fields)}"
+            )
+        r, r_dates, r_assets = panel[model.returns_field], panel.dates, panel.assets
+        if cap is None and model.cap_field in panel:
+            cap = panel[model.cap_field]
+    elif _is_dask(returns):
+        r, r_dates, r_assets = returns, None, None
+    else:
+        raise TypeError(
+            f"returns must be a DaskPanel or a dask array when the exposures are DaskExposures, got "
+            f"{type(returns).__name__}"
+        )
+    y = _x("returns", r)
+    T, N = y.shape
+    if isinstance(exposures, Exposures):  # in-memory exposures with dask returns: put on the blocks
+        exposures = DaskExposures(
+            _as_dask("exposures.styles", exposures.styles, 3, y.chunks[0], allow_none=True),
+            _as_dask("exposures.industry", exposures.industry, 2, y.chunks[0], codes=True, allow_none=True),
+            exposures.style_names, exposures.industry_names, exposures.market, exposures.dates,
+            exposures.assets)
+    if not isinstance(exposures, DaskExposures):
+        raise TypeError(f"exposures must be a ferrofactor.dask.DaskExposures, got {type(exposures).__name__}")
+    if tuple(exposures.shape) != (T, N):
+        raise ValueError(
+            f"exposures has shape {tuple(exposures.shape)}, expected {(T, N)} "
+            "(the shape of returns (T, N)); align them first"
+        )
+    check_same_labels("returns", r_dates, r_assets, "exposures", exposures.dates, exposures.assets)
+    if exposures.market != model.market:
+        raise ValueError(
+            f"FactorModel(market={model.market}) but exposures.market is {exposures.market}; make them agree"
+        )
+    if T and model.lag >= T:
+        raise ValueError(f"lag ({model.lag}) must be below the number of dates ({T})")
+    has_ind = exposures.industry is not None
+    need_cap = model.weights == "sqrt_cap" if isinstance(model.weights, str) else False
+    need_cap = need_cap or (has_ind and model.market and model.industry_constraint == "cap")
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    if c is None and need_cap:
+        raise ValueError(
+            "cap is required for weights='sqrt_cap' and for industry_constraint='cap' with "
+            "industries; pass cap (T, N) (or a Panel with a market_cap field) or use "
+            "weights='equal', industry_constraint='equal'"
+        )
+    _check_shape("cap", c, (T, N), "the shape of returns (T, N)")
+    if isinstance(model.weights, str):
+        w = None if model.weights == "sqrt_cap" else da.ones((T, N), chunks=(y.chunks[0], N))
+    else:
+        if tuple(model.weights.shape) != (T, N):
+            raise ValueError(f"weights has shape {model.weights.shape}, expected {(T, N)} (the shape of returns (T, N))")
+        w = _as_dask("weights", model.weights, 2, y.chunks[0])
+    if has_ind and model.market and model.industry_constraint is None:
+        raise ValueError(
+            "industry_constraint=None with a market factor and industries makes the design "
+            "singular; use 'cap' or 'equal', or market=False"
+        )
+    sty = None if exposures.styles is None else _as_dask("exposures.styles", exposures.styles, 3, y.chunks[0])
+    ind = None if exposures.industry is None else _as_dask("exposures.industry", exposures.industry, 2, y.chunks[0], codes=True)
+    packed, P = _regress_packed(
+        y, sty, ind, exposures.n_industries, w, c, model.market,
+        model.industry_constraint if has_ind else None, model.lag, clip=model.winsorize_returns,
+        check_cap=c is not None,
+    )
+    packed = packed.persist()
+    dates = exposures.dates if exposures.dates is not None else r_dates
+    assets = exposures.assets if exposures.assets is not None else r_assets
+    result = DaskFactorModelResult(
+        packed=packed, P=P, factor_names=exposures.factor_names, dates=dates, assets=assets,
+        exposures=exposures, cap=c, returns=y, model=model._frozen(),
+    )
+    model.result_ = result
+    return result

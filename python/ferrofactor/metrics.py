@@ -1,0 +1,428 @@
+"""Performance statistics of return series, with empyrical's definitions, many series at once.
+
+Every function takes simple decimal returns ``(T,)`` (one series, a float comes back) or
+``(T, S)`` (S series, an ``(S,)`` array comes back; vectorised, no loop over series); ``returns[t]``
+runs from close t−1 to close t. NaN marks a missing period. The definitions are those of
+empyrical (empyrical-reloaded 0.7), which the tests check against:
+
+- ``annual_return``: geometric, ``(Π (1 + r_t))^(P / T) − 1`` with NaN periods counted in T and
+  compounded as 0 (empyrical's ``cum_returns_final``/``annual_return``);
+- ``annual_volatility``: ``std(r, ddof=1) · √P`` over the finite periods;
+- ``sharpe_ratio``: ``mean(r − rf) / std(r − rf, ddof=1) · √P`` (a series without dispersion has
+  standard deviation 0, so ±inf, or NaN for 0/0; the same rule for the information ratio);
+- ``sortino_ratio``: ``mean(r − req) · P / (√mean(min(r − req, 0)²) · √P)``;
+- ``max_drawdown``: the most negative ``(W_t − max_{s≤t} W_s) / max_{s≤t} W_s`` of the wealth path
+  ``W`` started at 1 before the first period (so a first-period loss is a drawdown); ≤ 0;
+- ``calmar_ratio``: ``annual_return / |max_drawdown|``, NaN without a drawdown;
+- ``tracking_error``: ``std(r − b, ddof=1) · √P``;
+- ``information_ratio``: ``mean(r − b) / std(r − b, ddof=1) · √P`` (empyrical's ``excess_sharpe``,
+  which is per period, times √P: annualised, as the seed's results table quotes it);
+- ``monthly_win_rate``: the share of calendar months whose compounded return
+  (``Π(1 + r) − 1``, empyrical's ``aggregate_returns(..., "monthly")``) is positive.
+
+``P`` is ``periods_per_year`` (252 for daily data, 12 for monthly).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_float_array
+from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.results import Result, Summary, readonly
+
+__all__ = [
+    "MetricsSummary",
+    "annual_return",
+    "annual_volatility",
+    "calmar_ratio",
+    "information_ratio",
+    "max_drawdown",
+    "monthly_win_rate",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "summary",
+    "tracking_error",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def _series(name: str, x: Any) -> tuple[np.ndarray, bool, list[str] | None, np.ndarray | None]:
+    """``(values (T, S), was_1d, names or None, dates or None)``."""
+    if _is_polars_frame(x):
+        from ferrofactor.panel import field_from_frame
+
+        if type(x).__name__ == "LazyFrame":
+            x = x.collect()
+        if "date" not in x.columns:
+            raise ValueError(f"{name} is a Polars frame without a 'date' column (columns: {x.columns})")
+        values, dates, names = field_from_frame(name, x)
+        return values, False, [str(c) for c in names], dates
+    if _is_polars_series(x):
+        return as_float_array(name, x.to_numpy(), 1)[:, None], True, None, None
+    arr = np.asarray(x)
+    if arr.ndim == 1:
+        return as_float_array(name, arr, 1)[:, None], True, None, None
+    return as_float_array(name, arr, 2), False, None, None
+
+
+def _returns(name: str, x: Any) -> tuple[np.ndarray, bool]:
+    r, one, _, _ = _series(name, x)
+    if np.isinf(r).any():
+        raise ValueError(f"{name} must not contain infinite values (NaN marks a missing period)")
+    return r, one
+
+
+def _other(name: str, x: Any, r: np.ndarray) -> np.ndarray:
+    """A benchmark / risk-free / required return: a scalar, (T,) (shared by all series) or
+    (T, S), broadcast to ``r``'s shape."""
+    if isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)):
+        if not np.isfinite(x):
+            raise ValueError(f"{name} must be finite, got {x!r}")
+        return np.full_like(r, float(x))
+    v, one, _, _ = _series(name, x)
+    if v.shape[0] != r.shape[0]:
+        raise ValueError(f"{name} has {v.shape[0]} periods, returns has {r.shape[0]}")
+    if np.isinf(v).any():
+        raise ValueError(f"{name} must not contain infinite values")
+    if one or v.shape[1] == 1:
+        return np.broadcast_to(v[:, :1], r.shape)
+    if v.shape != r.shape:
+        raise ValueError(f"{name} has shape {v.shape}, expected {r.shape} (or (T,) shared by all series)")
+    return v
+
+
+def _ppy(v: Any) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
+        raise ValueError(f"periods_per_year must be a positive number, got {v!r}")
+    return float(v)
+
+
+def _out(v: np.ndarray, one: bool):
+    return float(v[0]) if one else v
+
+
+def _nanmean(x: np.ndarray) -> np.ndarray:
+    n = np.sum(np.isfinite(x), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.nansum(x, axis=0) / n, np.nan)
+
+
+def _nanstd(x: np.ndarray, zero_dispersion: bool = True) -> np.ndarray:
+    """Standard deviation (ddof 1) over the finite values. With ``zero_dispersion`` a constant
+    series has 0 (empyrical's rule for the ratios: the rounding noise of a constant series is not
+    dispersion); empyrical's ``annual_volatility`` keeps the raw value."""
+    fin = np.isfinite(x)
+    n = fin.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(n > 0, np.where(fin, x, 0.0).sum(axis=0) / n, np.nan)
+        d = np.where(fin, x - m, 0.0)
+        sd = np.sqrt((d * d).sum(axis=0) / (n - 1))
+        xmax = np.where(fin, x, -np.inf).max(axis=0) if x.shape[0] else np.full(x.shape[1:], -np.inf)
+        xmin = np.where(fin, x, np.inf).min(axis=0) if x.shape[0] else np.full(x.shape[1:], np.inf)
+    sd = np.where(n < 2, np.nan, sd)
+    if not zero_dispersion:
+        return sd
+    return np.where((xmax == xmin) & np.isfinite(sd), 0.0, sd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def _annual_return(r: np.ndarray, ppy: float) -> np.ndarray:
+    t = r.shape[0]
+    if t < 1:
+        return np.full(r.shape[1], np.nan)
+    growth = np.prod(1.0 + np.where(np.isnan(r), 0.0, r), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return growth ** (ppy / t) - 1.0
+
+
+def annual_return(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
+    """Geometric annual return ``(Π(1 + r))^(P/T) − 1`` ((T,) → float, (T, S) → (S,))."""
+    r, one = _returns("returns", returns)
+    return _out(_annual_return(r, _ppy(periods_per_year)), one)
+
+
+def _annual_volatility(r: np.ndarray, ppy: float) -> np.ndarray:
+    return _nanstd(r, zero_dispersion=False) * np.sqrt(ppy)
+
+
+def annual_volatility(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
+    """Annualised volatility ``std(r, ddof=1) · √P``."""
+    r, one = _returns("returns", returns)
+    return _out(_annual_volatility(r, _ppy(periods_per_year)), one)
+
+
+def _sharpe(r: np.ndarray, rf: np.ndarray | None, ppy: float) -> np.ndarray:
+    if r.shape[0] < 2:
+        return np.full(r.shape[1], np.nan)
+    x = r if rf is None else r - rf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _nanmean(x) / _nanstd(x) * np.sqrt(ppy)
+
+
+def sharpe_ratio(returns: Any, risk_free: Any = 0.0, periods_per_year: float = PERIODS_PER_YEAR):
+    """Annualised Sharpe ratio ``mean(r − rf) / std(r − rf, ddof=1) · √P``; ``risk_free`` a
+    per-period rate: a number, a (T,) series or (T, S)."""
+    r, one = _returns("returns", returns)
+    rf = None if (isinstance(risk_free, numbers.Real) and risk_free == 0) else _other("risk_free", risk_free, r)
+    return _out(_sharpe(r, rf, _ppy(periods_per_year)), one)
+
+
+def _sortino(r: np.ndarray, req: np.ndarray | None, ppy: float) -> np.ndarray:
+    if r.shape[0] < 2:
+        return np.full(r.shape[1], np.nan)
+    x = r if req is None else r - req
+    down = np.minimum(x, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dr = np.sqrt(_nanmean(down * down)) * np.sqrt(ppy)
+        return _nanmean(x) * ppy / dr
+
+
+def sortino_ratio(returns: Any, required_return: Any = 0.0, periods_per_year: float = PERIODS_PER_YEAR):
+    """Annualised Sortino ratio: ``mean(r − req) · P`` over the annualised downside deviation
+    ``√mean(min(r − req, 0)²) · √P`` (all periods in the mean)."""
+    r, one = _returns("returns", returns)
+    req = None if (isinstance(required_return, numbers.Real) and required_return == 0) else \
+        _other("required_return", required_return, r)
+    return _out(_sortino(r, req, _ppy(periods_per_year)), one)
+
+
+def _max_drawdown(r: np.ndarray) -> np.ndarray:
+    if r.shape[0] < 1:
+        return np.full(r.shape[1], np.nan)
+    wealth = np.cumprod(1.0 + np.where(np.isnan(r), 0.0, r), axis=0)
+    peak = np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nanmin((wealth - peak) / peak, axis=0)
+
+
+def max_drawdown(returns: Any):
+    """Maximum drawdown (≤ 0) of the wealth path started at 1 before the first period."""
+    r, one = _returns("returns", returns)
+    return _out(_max_drawdown(r), one)
+
+
+def _calmar(ann: np.ndarray, mdd: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(mdd < 0, ann / np.abs(mdd), np.nan)
+    return np.where(np.isinf(c), np.nan, c)
+
+
+def calmar_ratio(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
+    """``annual_return / |max_drawdown|``; NaN without a drawdown."""
+    r, one = _returns("returns", returns)
+    return _out(_calmar(_annual_return(r, _ppy(periods_per_year)), _max_drawdown(r)), one)
+
+
+def tracking_error(returns: Any, benchmark: Any, periods_per_year: float = PERIODS_PER_YEAR):
+    """Annualised tracking error ``std(r − b, ddof=1) · √P``; ``benchmark`` (T,) shared by all
+    series, or (T, S)."""
+    r, one = _returns("returns", returns)
+    b = _other("benchmark", benchmark, r)
+    return _out(_annual_volatility(r - b, _ppy(periods_per_year)), one)
+
+
+def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PERIODS_PER_YEAR):
+    """Annualised information ratio ``mean(r − b) / std(r − b, ddof=1) · √P`` (empyrical's
+    per-period ``excess_sharpe`` × √P)."""
+    r, one = _returns("returns", returns)
+    b = _other("benchmark", benchmark, r)
+    return _out(_sharpe(r - b, None, _ppy(periods_per_year)), one)
+
+
+def _month_ids(name: str, dates: Any, t: int) -> np.ndarray:
+    d = np.asarray(dates)
+    if _is_polars_series(dates):
+        d = dates.to_numpy()
+    try:
+        d = d.astype("datetime64[D]")
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} could not be read as dates") from None
+    if d.shape != (t,):
+        raise ValueError(f"{name} has shape {d.shape}, expected ({t},) (one date per period)")
+    if np.isnat(d).any():
+        raise ValueError(f"{name} must not contain NaT")
+    if t > 1 and not np.all(d[1:] > d[:-1]):
+        raise ValueError(f"{name} must be strictly increasing")
+    return d.astype("datetime64[M]").astype(np.int64)
+
+
+def _monthly_win_rate(r: np.ndarray, months: np.ndarray) -> np.ndarray:
+    if r.shape[0] == 0:
+        return np.full(r.shape[1], np.nan)
+    starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
+    growth = np.multiply.reduceat(1.0 + np.where(np.isnan(r), 0.0, r), starts, axis=0)
+    return np.mean(growth - 1.0 > 0, axis=0)
+
+
+def monthly_win_rate(returns: Any, dates: Any = None):
+    """Share of calendar months with a positive compounded return (``dates`` (T,), or a Polars
+    frame with a ``date`` column as ``returns``)."""
+    r, one, _, fd = _series("returns", returns)
+    if np.isinf(r).any():
+        raise ValueError("returns must not contain infinite values (NaN marks a missing period)")
+    if dates is None:
+        if fd is None:
+            raise ValueError("monthly_win_rate needs dates (or a Polars frame with a 'date' column)")
+        dates = fd
+    return _out(_monthly_win_rate(r, _month_ids("dates", dates, r.shape[0])), one)
+
+
+# ---------------------------------------------------------------------------------------------
+# The results table
+# ---------------------------------------------------------------------------------------------
+
+_METRICS = (
+    "annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
+    "calmar_ratio", "monthly_win_rate", "information_ratio", "tracking_error",
+    "average_turnover", "average_cost",
+)
+
+_LABELS = {
+    "annual_return": "Annualized Return", "annual_volatility": "Annualized Volatility",
+    "sharpe_ratio": "Sharpe Ratio", "sortino_ratio": "Sortino Ratio", "max_drawdown": "Max Drawdown",
+    "calmar_ratio": "Calmar Ratio", "monthly_win_rate": "Win Rate (monthly)",
+    "information_ratio": "Information Ratio", "tracking_error": "Tracking Error",
+    "average_turnover": "Average Turnover (per period)", "average_cost": "Average Cost (per period)",
+}
+
+
+class MetricsSummary(Result):
+    """Performance table of S series (result of :func:`ferrofactor.metrics.summary`).
+
+    One (S,) array per metric (axis ``series``): ``annual_return``, ``annual_volatility``,
+    ``sharpe_ratio``, ``sortino_ratio``, ``max_drawdown``, ``calmar_ratio``, and, when their
+    inputs were given, ``monthly_win_rate`` (dates), ``information_ratio`` and
+    ``tracking_error`` (benchmark), ``average_turnover`` (turnover), ``average_cost`` (costs);
+    the others are None. ``summary()`` lays them out as the seed's results table (one row per
+    metric, one column per series); ``to_polars()`` gives one row per series.
+    """
+
+    _arrays = {m: ("series",) for m in _METRICS}
+    _default_kind = "table"
+
+    def __init__(self, values: dict[str, np.ndarray | None], names: list[str] | None,
+                 periods_per_year: float, n_periods: int) -> None:
+        self._values = {m: readonly(values.get(m)) for m in _METRICS}
+        self._names = names
+        self._ppy = periods_per_year
+        self._n_periods = n_periods
+
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "series":
+            return self._names
+        return super()._axis_labels(axis)
+
+    @property
+    def _groups(self) -> dict[str, tuple[str, ...]]:  # type: ignore[override]
+        return {"table": tuple(m for m in _METRICS if self._values[m] is not None)}
+
+    @property
+    def kinds(self) -> list[str]:
+        return [m for m in _METRICS if self._values[m] is not None] + ["table"]
+
+    series_names = property(lambda self: self._names, doc="(S,) series names, or None.")
+    periods_per_year = property(lambda self: self._ppy)
+    n_periods = property(lambda self: self._n_periods, doc="Periods (T) of the series.")
+
+    def summary(self) -> Summary:
+        """The seed's results table: one row per metric, one column per series."""
+        present = [m for m in _METRICS if self._values[m] is not None]
+        s = len(next(iter(self._values[m] for m in present)))
+        cols = self._names if self._names is not None else (["value"] if s == 1 else [f"series {i}" for i in range(s)])
+        data: dict[str, Any] = {"Metric": [_LABELS[m] for m in present]}
+        for j, c in enumerate(cols):
+            data[str(c)] = [float(self._values[m][j]) for m in present]
+        header = [("Periods", self._n_periods), ("Periods per year", f"{self._ppy:g}"), ("Series", s)]
+        notes = ["Definitions as empyrical's; returns, volatility, drawdown and costs as decimals."]
+        return Summary("Performance", header, [("", pl.DataFrame(data))], notes,
+                       formats={str(c): ".4f" for c in cols})
+
+    def __repr__(self) -> str:
+        present = [m for m in _METRICS if self._values[m] is not None]
+        return f"MetricsSummary(series={len(self._values[present[0]])}, metrics={present})"
+
+
+def _make_getter(name: str):
+    return property(lambda self: self._values[name], doc=f"(S,) {_LABELS[name]}, or None.")
+
+
+for _m in _METRICS:
+    setattr(MetricsSummary, _m, _make_getter(_m))
+
+
+def summary(
+    returns: Any,
+    *,
+    dates: Any = None,
+    benchmark: Any = None,
+    risk_free: Any = None,
+    turnover: Any = None,
+    costs: Any = None,
+    periods_per_year: float = PERIODS_PER_YEAR,
+) -> MetricsSummary:
+    """The results table of one or many return series (vectorised over series).
+
+    Parameters
+    ----------
+    returns : array_like (T,) or (T, S), or Polars frame (``date`` + one column per series)
+        Periodic simple returns (net of costs if costs were paid).
+    dates : array_like (T,), optional
+        Dates of the periods, for the monthly win rate (a frame's dates are used by default).
+    benchmark : array_like (T,) or (T, S), optional
+        Benchmark returns: information ratio and tracking error.
+    risk_free : float or array_like (T,), optional
+        Per-period risk-free rate for the Sharpe ratio (default 0).
+    turnover, costs : array_like (T,) or (T, S), optional
+        Per-period turnover and costs (decimals); their means over the finite periods are
+        reported.
+    periods_per_year : float, default 252
+
+    Returns
+    -------
+    MetricsSummary
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> r = np.random.default_rng(0).normal(0.0005, 0.01, (2520, 3))
+    >>> s = ff.metrics.summary(r)
+    >>> s.sharpe_ratio.shape
+    (3,)
+    """
+    ppy = _ppy(periods_per_year)
+    r, one, names, fd = _series("returns", returns)
+    if np.isinf(r).any():
+        raise ValueError("returns must not contain infinite values (NaN marks a missing period)")
+    v: dict[str, np.ndarray | None] = {}
+    ann = _annual_return(r, ppy)
+    mdd = _max_drawdown(r)
+    rf = None if risk_free is None or (isinstance(risk_free, numbers.Real) and risk_free == 0) else \
+        _other("risk_free", risk_free, r)
+    v.update(annual_return=ann, annual_volatility=_annual_volatility(r, ppy), sharpe_ratio=_sharpe(r, rf, ppy),
+             sortino_ratio=_sortino(r, None, ppy), max_drawdown=mdd, calmar_ratio=_calmar(ann, mdd))
+    if dates is None and fd is not None:
+        dates = fd
+    if dates is not None:
+        v["monthly_win_rate"] = _monthly_win_rate(r, _month_ids("dates", dates, r.shape[0]))
+    if benchmark is not None:
+        b = _other("benchmark", benchmark, r)
+        v["information_ratio"] = _sharpe(r - b, None, ppy)
+        v["tracking_error"] = _annual_volatility(r - b, ppy)
+    for key, x in (("average_turnover", turnover), ("average_cost", costs)):
+        if x is not None:
+            xv = _other(key.split("_")[1], x, r)
+            v[key] = _nanmean(np.asarray(xv))
+    return MetricsSummary(v, names, ppy, r.shape[0])

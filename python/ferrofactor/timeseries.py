@@ -1,0 +1,563 @@
+"""Time-series regressions: per-asset factor regressions (betas, alphas) and the alpha test.
+
+The third of the three regressions of a factor model (seed 004): through time, one asset (or
+strategy) at a time, its returns on the returns of factors one already has:
+
+.. math::
+
+    y_{t,i} = \\alpha_i + \\sum_k \\beta_{i,k} f_{t,k} + e_{t,i}
+
+Time: ``y[t]`` and ``factors[t]`` are returns over the *same* period (close t−1 to close t); the
+regression is contemporaneous and explains, it does not forecast (no lag is applied or needed).
+Rows where ``y`` or any factor is missing are dropped per asset, so assets may have ragged
+histories (listings, delistings, suspensions).
+
+- :func:`time_series_regress`: one OLS per column of ``y`` (batched in Rust, parallel over blocks
+  of assets), nonrobust or Newey-West (Bartlett HAC) covariance, equal to statsmodels'
+  ``OLS(y, add_constant(F), missing="drop").fit()`` / ``.fit(cov_type="HAC",
+  cov_kwds={"maxlags": lags})`` per asset.
+- :func:`alpha_test`: a strategy's alpha against several factor lists ("CAPM", "FF3", ...), with
+  Newey-West t-statistics: alpha is always alpha *against a specific factor list*.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from ferrofactor import _core
+from ferrofactor._validate import (
+    _is_polars_frame,
+    as_float_array,
+    check_bool,
+    check_choice,
+    check_int,
+)
+from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.results import Result, Summary, readonly
+
+__all__ = ["AlphaTestResult", "TimeSeriesResult", "alpha_test", "time_series_regress"]
+
+COV_TYPES = ("nonrobust", "hac")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: arrays or labelled Polars frames joined on date
+# ---------------------------------------------------------------------------------------------
+
+
+def _labelled(name: str, x: Any, *, columns: str) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, bool]:
+    """``(values (T, C), dates or None, column names or None, was_1d)`` of an array or frame.
+
+    A Polars frame needs a ``date`` column; for ``y`` it may be long (``date, asset, value``) or
+    wide (``date`` + one column per asset), for factors wide (``date`` + one column per factor).
+    """
+    if _is_polars_frame(x):
+        from ferrofactor.panel import field_from_frame
+
+        if type(x).__name__ == "LazyFrame":
+            x = x.collect()
+        if "date" not in x.columns:
+            raise ValueError(f"{name} is a Polars frame without a 'date' column (columns: {x.columns})")
+        if columns == "factors" and "asset" in x.columns:
+            raise ValueError(f"{name} must be a wide frame (date + one column per factor), not a long frame")
+        values, dates, names = field_from_frame(name, x)
+        return values, dates, [str(c) for c in names], False
+    if isinstance(x, pl.Series):
+        arr = as_float_array(name, x.to_numpy(), 1)
+        return arr[:, None], None, [x.name] if x.name else None, True
+    arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if getattr(arr, "ndim", None) == 1:
+        return as_float_array(name, arr, 1)[:, None].copy(), None, None, True
+    return as_float_array(name, x, 2), None, None, False
+
+
+def _join(y: np.ndarray, yd: np.ndarray | None, f: np.ndarray, fd: np.ndarray | None, fname: str):
+    """Align ``y`` and the factors on their dates (inner join when both carry dates)."""
+    if yd is None or fd is None:
+        if y.shape[0] != f.shape[0]:
+            raise ValueError(
+                f"{fname} has {f.shape[0]} rows but y has {y.shape[0]}; pass arrays of the same length "
+                "or Polars frames with a 'date' column (joined on date)"
+            )
+        return y, f, yd if yd is not None else fd
+    common, iy, jf = np.intersect1d(yd, fd, assume_unique=True, return_indices=True)
+    if common.size == 0:
+        raise ValueError(f"y and {fname} have no date in common ({yd[0]}..{yd[-1]} vs {fd[0]}..{fd[-1]})")
+    return np.ascontiguousarray(y[iy]), np.ascontiguousarray(f[jf]), common
+
+
+def _position(name: str, key: Any, labels: Any, n: int, what: str) -> int:
+    """An integer position or a label on an axis of ``n`` items."""
+    if isinstance(key, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a {what} label or an integer position, got {key!r}")
+    if isinstance(key, numbers.Integral):
+        i = int(key)
+        j = i + n if i < 0 else i
+        if not 0 <= j < n:
+            raise ValueError(f"{name} position {i} is out of range for {n} {what}s")
+        return j
+    if labels is None:
+        raise ValueError(f"{name}={key!r} is a label, but the {what}s carry no labels; pass a position")
+    lab = [str(v) for v in np.asarray(labels).tolist()]
+    if str(key) not in lab:
+        raise ValueError(f"{name} {key!r} is not among the {what}s ({lab[:5]}{'...' if n > 5 else ''})")
+    return lab.index(str(key))
+
+
+# ---------------------------------------------------------------------------------------------
+# time_series_regress
+# ---------------------------------------------------------------------------------------------
+
+
+class TimeSeriesResult(Result):
+    """Per-asset time-series regressions (result of :func:`time_series_regress`).
+
+    Arrays (read-only; ``p = 1 + K`` parameters with an intercept, named ``param_names`` =
+    ``["alpha", *factor_names]``, else ``K``):
+
+    - ``params``, ``std_errors``, ``tstats``, ``pvalues`` (N, p); ``cov_params`` (N, p, p);
+    - ``alpha`` (N,) (None without an intercept), ``betas`` (N, K);
+    - ``r2``, ``r2_adj``, ``nobs`` (rows used), ``df_resid``, ``lags`` (HAC lags used; 0 for
+      nonrobust) (N,);
+    - ``resid`` (T, N), NaN on the rows an asset did not use;
+    - ``conf_int(level=0.95)`` (N, p, 2).
+
+    Assets with fewer than ``min_obs`` usable rows, or a singular design (a factor constant over
+    the asset's rows), have NaN estimates and NaN residuals. Inference follows statsmodels:
+    nonrobust p-values and intervals use the t distribution with ``nobs − p`` degrees of freedom;
+    HAC ones the normal distribution (statsmodels' default for robust covariances).
+    """
+
+    _arrays = {
+        "params": ("asset", "param"), "std_errors": ("asset", "param"), "tstats": ("asset", "param"),
+        "pvalues": ("asset", "param"), "cov_params": ("asset", "param", "param"),
+        "alpha": ("asset",), "betas": ("asset", "factor"), "r2": ("asset",), "r2_adj": ("asset",),
+        "nobs": ("asset",), "df_resid": ("asset",), "lags": ("asset",), "resid": ("date", "asset"),
+    }
+    _groups = {"fit": ("r2", "r2_adj", "nobs", "df_resid", "lags")}
+    _default_kind = "params"
+
+    def __init__(self, *, params, cov, r2, r2_adj, nobs, lags, resid, intercept, factor_names,
+                 dates, assets, cov_type, y_name="y") -> None:
+        n, p = params.shape
+        self._intercept = bool(intercept)
+        self._factor_names = list(factor_names)
+        self._param_names = (["alpha"] if intercept else []) + self._factor_names
+        self._dates, self._assets = readonly(dates), readonly(assets)
+        self._cov_type = cov_type
+        self._y_name = y_name
+        self._params = readonly(params)
+        self._cov = readonly(cov)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+            t = params / se
+        self._se = readonly(np.ascontiguousarray(se))
+        self._t = readonly(t)
+        self._nobs = readonly(nobs)
+        self._df = readonly(nobs - p)
+        with np.errstate(invalid="ignore"):
+            if cov_type == "hac":
+                pv = 2 * stats.norm.sf(np.abs(t))
+            else:
+                pv = 2 * stats.t.sf(np.abs(t), np.maximum(nobs - p, 1)[:, None])
+        pv[~np.isfinite(t)] = np.nan
+        self._pv = readonly(pv)
+        self._r2, self._r2_adj = readonly(r2), readonly(r2_adj)
+        self._lags = readonly(lags)
+        self._resid = readonly(resid)
+
+    # -- labels ---------------------------------------------------------------------------
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "param":
+            return self._param_names
+        return super()._axis_labels(axis)
+
+    dates = property(lambda self: self._dates, doc="(T,) dates of the rows, or None.")
+    assets = property(lambda self: self._assets, doc="(N,) asset labels, or None.")
+    factor_names = property(lambda self: list(self._factor_names), doc="(K,) factor names.")
+    param_names = property(lambda self: list(self._param_names), doc="(p,) parameter names.")
+    cov_type = property(lambda self: self._cov_type, doc="'nonrobust' or 'hac'.")
+    intercept = property(lambda self: self._intercept, doc="Whether the model has an intercept.")
+
+    # -- arrays ---------------------------------------------------------------------------
+    params = property(lambda self: self._params, doc="(N, p) estimates.")
+    std_errors = property(lambda self: self._se, doc="(N, p) standard errors.")
+    tstats = property(lambda self: self._t, doc="(N, p) t-statistics (z for HAC).")
+    pvalues = property(lambda self: self._pv, doc="(N, p) two-sided p-values.")
+    cov_params = property(lambda self: self._cov, doc="(N, p, p) covariance of the estimates.")
+    r2 = property(lambda self: self._r2, doc="(N,) R² (centred with an intercept).")
+    r2_adj = property(lambda self: self._r2_adj, doc="(N,) adjusted R².")
+    nobs = property(lambda self: self._nobs, doc="(N,) rows used per asset.")
+    df_resid = property(lambda self: self._df, doc="(N,) residual degrees of freedom nobs − p.")
+    lags = property(lambda self: self._lags, doc="(N,) Newey-West lags used (0 for nonrobust).")
+    resid = property(lambda self: self._resid, doc="(T, N) residuals, NaN where a row was not used.")
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        """(N,) intercepts (per period), or None without an intercept."""
+        return readonly(self._params[:, 0]) if self._intercept else None
+
+    @property
+    def betas(self) -> np.ndarray:
+        """(N, K) factor loadings."""
+        return readonly(self._params[:, int(self._intercept):])
+
+    def conf_int(self, level: float = 0.95) -> np.ndarray:
+        """(N, p, 2) confidence intervals ``[lower, upper]`` at ``level`` (t(nobs − p) for
+        nonrobust, normal for HAC, as statsmodels)."""
+        if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+            raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+        q = self._quantile(level)
+        lo, hi = self._params - q * self._se, self._params + q * self._se
+        return np.stack([lo, hi], axis=-1)
+
+    def _quantile(self, level: float) -> np.ndarray:
+        a = 0.5 + level / 2
+        if self._cov_type == "hac":
+            return np.full((len(self._nobs), 1), stats.norm.ppf(a))
+        with np.errstate(invalid="ignore"):
+            return stats.t.ppf(a, np.maximum(self._df, 1))[:, None]
+
+    # -- summaries ------------------------------------------------------------------------
+    def _asset_label(self, i: int) -> str:
+        return str(self._assets[i]) if self._assets is not None else (self._y_name if len(self._nobs) == 1 else str(i))
+
+    def summary(self, asset: Any = None, level: float = 0.95) -> Summary:
+        """Without ``asset``: one row per asset (alpha, its t-statistic and p-value, betas, R²,
+        observations). With ``asset`` (label or position): that asset's regression laid out like
+        statsmodels' ``OLS.summary()`` (header with R², observations, covariance type; one row
+        per parameter with coef, std err, t (z for HAC), P>|t|, confidence interval)."""
+        n = len(self._nobs)
+        cov_label = "HAC" if self._cov_type == "hac" else "nonrobust"
+        if asset is None and n != 1:
+            data: dict[str, Any] = {"asset": [self._asset_label(i) for i in range(n)]}
+            if self._intercept:
+                data.update(alpha=self._params[:, 0], alpha_tstat=self._t[:, 0], alpha_pvalue=self._pv[:, 0])
+            for j, name in enumerate(self._factor_names):
+                data[name] = self.betas[:, j]
+            data.update(r2=self._r2, nobs=self._nobs)
+            header = [("Model", "OLS per asset"), ("Assets", n), ("Covariance Type", cov_label),
+                      ("Median No. Observations", int(np.median(self._nobs)) if n else 0)]
+            if self._cov_type == "hac":
+                header.append(("HAC lags (median)", int(np.median(self._lags)) if n else 0))
+            return Summary("Time-series regressions", header, [("", pl.DataFrame(data))],
+                           ["alpha is per period (not annualised)."])
+        i = 0 if asset is None else _position("asset", asset, self._assets, n, "asset")
+        p = len(self._param_names)
+        ci = self.conf_int(level)[i]
+        lo_name, hi_name = f"[{(1 - level) / 2:.3f}", f"{0.5 + level / 2:.3f}]"
+        stat = "z" if self._cov_type == "hac" else "t"
+        table = pl.DataFrame({
+            "": self._param_names, "coef": self._params[i], "std err": self._se[i], stat: self._t[i],
+            f"P>|{stat}|": self._pv[i], lo_name: ci[:, 0], hi_name: ci[:, 1],
+        })
+        header = [
+            ("Dep. Variable", self._asset_label(i)), ("R-squared", f"{self._r2[i]:.3f}"),
+            ("Model", "OLS"), ("Adj. R-squared", f"{self._r2_adj[i]:.3f}"),
+            ("Method", "Least Squares"), ("No. Observations", int(self._nobs[i])),
+            ("Df Residuals", int(self._df[i])), ("Df Model", p - int(self._intercept)),
+            ("Covariance Type", cov_label),
+        ]
+        if self._cov_type == "hac":
+            header.append(("HAC lags", int(self._lags[i])))
+        if self._dates is not None and np.isfinite(self._resid[:, i]).any():
+            used = np.flatnonzero(np.isfinite(self._resid[:, i]))
+            header.append(("Sample", f"{self._dates[used[0]]} - {self._dates[used[-1]]}"))
+        notes = []
+        if self._cov_type == "hac":
+            notes.append(f"Standard Errors are heteroscedasticity and autocorrelation robust (HAC) using "
+                         f"{int(self._lags[i])} lags and without small sample correction")
+        if not np.isfinite(self._params[i]).all():
+            notes.append(f"no estimate: {int(self._nobs[i])} usable rows (min_obs not met) or a singular design")
+        return Summary("OLS Regression Results", header, [("", table)], notes,
+                       formats={"coef": ".4f", "std err": ".4f", lo_name: ".4f", hi_name: ".4f"})
+
+    def plot_exposures(self, asset: Any = 0, level: float = 0.95, ax: Any = None):
+        """Bar chart of one asset's betas with ``level`` confidence intervals (seed 001's
+        picture). Needs matplotlib (extra ``plot``). Returns the matplotlib Figure."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as e:  # pragma: no cover - the test extra installs it
+            raise ImportError("plot_exposures needs matplotlib: pip install 'ferrofactor[plot]'") from e
+        i = _position("asset", asset, self._assets, len(self._nobs), "asset")
+        k0 = int(self._intercept)
+        b = self._params[i, k0:]
+        ci = self.conf_int(level)[i, k0:]
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(b) + 2), 3.5))
+        else:
+            fig = ax.figure
+        x = np.arange(len(b))
+        ax.bar(x, b, yerr=np.vstack([b - ci[:, 0], ci[:, 1] - b]), capsize=4, color="#4C72B0")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks(x)
+        ax.set_xticklabels(self._factor_names)
+        ax.set_ylabel("beta")
+        ax.set_title(f"Factor exposures of {self._asset_label(i)} ({int(level * 100)}% intervals)")
+        ax.grid(True, axis="y", alpha=0.3)
+        return fig
+
+    def __repr__(self) -> str:
+        return (f"TimeSeriesResult(assets={len(self._nobs)}, params={self._param_names}, "
+                f"cov_type={self._cov_type!r})")
+
+
+def time_series_regress(
+    y: Any,
+    factors: Any,
+    *,
+    intercept: bool = True,
+    cov: str = "nonrobust",
+    lags: int | None = None,
+    min_obs: int | None = None,
+    factor_names: Any = None,
+) -> TimeSeriesResult:
+    """Regress every asset's returns on factor returns through time (one OLS per asset).
+
+    ``y[t, i] = α_i + Σ_k β_ik factors[t, k] + e[t, i]`` over the rows where ``y[t, i]`` and every
+    factor are finite (ragged histories are fine; each asset keeps its own rows). Batched in Rust
+    and parallel over blocks of assets; results do not depend on the number of threads.
+
+    Parameters
+    ----------
+    y : array_like (T, N) or (T,), or Polars frame
+        Returns (or excess returns) of N assets; NaN where missing. A frame is long
+        (``date, asset, value``) or wide (``date`` + one column per asset).
+    factors : array_like (T, K), or Polars frame
+        Factor returns over the same periods. A frame is wide: ``date`` + one column per factor
+        (the column names name the factors). When both inputs are frames they are joined on
+        ``date`` (inner join); with one frame and one array the lengths must match.
+    intercept : bool, default True
+        Estimate an intercept (``alpha``, per period).
+    cov : {"nonrobust", "hac"}, default "nonrobust"
+        ``"nonrobust"``: ``s² (XᵀX)⁻¹``. ``"hac"``: Newey-West with Bartlett weights
+        ``1 − j/(lags+1)`` and no small-sample correction (statsmodels'
+        ``fit(cov_type="HAC", cov_kwds={"maxlags": lags})``). Lags count the asset's *used*
+        rows, consecutive after missing ones are dropped, as a regression on its dropped data.
+    lags : int, optional
+        HAC lags (only with ``cov="hac"``). Default per asset: ``floor(4 (n/100)^(2/9))`` with n
+        the asset's used rows.
+    min_obs : int, optional
+        Assets with fewer usable rows get NaN. Default ``K + 2``; at least the number of
+        parameters + 1.
+    factor_names : sequence of str, optional
+        Names of the K factors for array input (default ``f0, f1, ...``; a frame's column names
+        otherwise).
+
+    Returns
+    -------
+    TimeSeriesResult
+        ``params`` (N, 1 + K) with columns ``["alpha", *factor_names]``, ``std_errors``,
+        ``tstats``, ``pvalues``, ``alpha``, ``betas``, ``conf_int()``, ``r2``, ``r2_adj``,
+        ``nobs``, ``resid`` (T, N), ``summary(asset=...)``, ``plot_exposures(asset)``.
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.normal(0, 0.01, (500, 3))
+    >>> y = 0.0002 + f @ np.array([[1.0, 0.5], [0.3, -0.2], [0.0, 0.8]]) + rng.normal(0, 0.01, (500, 2))
+    >>> res = ff.time_series_regress(y, f, cov="hac", lags=5, factor_names=["MKT", "SMB", "HML"])
+    >>> res.params.shape, res.param_names
+    ((2, 4), ['alpha', 'MKT', 'SMB', 'HML'])
+    >>> bool(abs(res.betas[0, 0] - 1.0) < 0.1)
+    True
+    """
+    intercept = check_bool("intercept", intercept)
+    check_choice("cov", cov, COV_TYPES)
+    if lags is not None:
+        lags = check_int("lags", lags, 0)
+        if cov != "hac":
+            raise ValueError("lags applies to cov='hac' only; pass cov='hac' or drop lags")
+    yv, yd, ynames, y1d = _labelled("y", y, columns="y")
+    fv, fd, fnames, f1d = _labelled("factors", factors, columns="factors")
+    if fnames is not None and factor_names is not None:
+        raise ValueError("factor_names is for array factors; a frame's columns already name them")
+    k = fv.shape[1]
+    if factor_names is not None:
+        names = [str(x) for x in factor_names]
+        if len(names) != k:
+            raise ValueError(f"factor_names has {len(names)} names, factors has {k} columns")
+        if len(set(names)) != k:
+            raise ValueError("factor_names must be unique")
+    else:
+        names = fnames if fnames is not None else [f"f{j}" for j in range(k)]
+    if "alpha" in names and intercept:
+        raise ValueError("a factor may not be named 'alpha' (the intercept's name)")
+    yv, fv, dates = _join(yv, yd, fv, fd, "factors")
+    p = k + int(intercept)
+    if p == 0:
+        raise ValueError("the regression has no parameters: give factors or intercept=True")
+    min_obs = k + 2 if min_obs is None else check_int("min_obs", min_obs, p + 1)
+    if np.isinf(fv).any():
+        raise ValueError("factors must not contain infinite values (NaN marks a missing row)")
+    params, covm, r2, r2_adj, _ssr, nobs, lag_used, resid = _core.time_series_regress(
+        yv, np.ascontiguousarray(fv), intercept, cov, lags, min_obs,
+    )
+    return TimeSeriesResult(
+        params=params, cov=covm, r2=r2, r2_adj=r2_adj, nobs=nobs, lags=lag_used, resid=resid,
+        intercept=intercept, factor_names=names, dates=dates,
+        assets=None if ynames is None else np.asarray(ynames), cov_type=cov,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# alpha_test
+# ---------------------------------------------------------------------------------------------
+
+
+class AlphaTestResult(Result):
+    """Alphas of S return series against M factor lists (result of :func:`alpha_test`).
+
+    Arrays (S, M) (``series`` × ``set``): ``alpha`` (per period), ``alpha_annual``
+    (``alpha · periods_per_year``), ``alpha_tstat`` and ``alpha_pvalue`` (Newey-West, normal
+    distribution), ``r2``, ``nobs``, ``lags``. ``results[name]`` is the full
+    :class:`TimeSeriesResult` of factor list ``name`` (betas, their t-statistics, residuals),
+    ``betas(name)`` its (S, K) betas. ``summary()`` has one column per factor list.
+    """
+
+    _arrays = {name: ("series", "set") for name in
+               ("alpha", "alpha_annual", "alpha_tstat", "alpha_pvalue", "r2", "nobs", "lags")}
+    _groups = {"table": ("alpha", "alpha_annual", "alpha_tstat", "alpha_pvalue", "r2", "nobs", "lags")}
+    _default_kind = "alpha"
+
+    def __init__(self, results: dict[str, TimeSeriesResult], series_names: list[str] | None,
+                 periods_per_year: float) -> None:
+        self._results = dict(results)
+        self._sets = list(results)
+        self._series = series_names
+        self._ppy = periods_per_year
+
+        def col(f):
+            return readonly(np.column_stack([f(r) for r in self._results.values()]))
+
+        self._alpha = col(lambda r: r.params[:, 0])
+        self._alpha_annual = readonly(self._alpha * periods_per_year)
+        self._tstat = col(lambda r: r.tstats[:, 0])
+        self._pvalue = col(lambda r: r.pvalues[:, 0])
+        self._r2 = col(lambda r: r.r2)
+        self._nobs = col(lambda r: r.nobs)
+        self._lags = col(lambda r: r.lags)
+
+    def _axis_labels(self, axis: str) -> Any:
+        if axis == "series":
+            return self._series
+        if axis == "set":
+            return self._sets
+        return super()._axis_labels(axis)
+
+    alpha = property(lambda self: self._alpha, doc="(S, M) alpha per period.")
+    alpha_annual = property(lambda self: self._alpha_annual, doc="(S, M) alpha × periods_per_year.")
+    alpha_tstat = property(lambda self: self._tstat, doc="(S, M) Newey-West t-statistic of alpha.")
+    alpha_pvalue = property(lambda self: self._pvalue, doc="(S, M) two-sided p-value (normal).")
+    r2 = property(lambda self: self._r2, doc="(S, M) R².")
+    nobs = property(lambda self: self._nobs, doc="(S, M) periods used.")
+    lags = property(lambda self: self._lags, doc="(S, M) Newey-West lags used.")
+    factor_sets = property(lambda self: list(self._sets), doc="(M,) names of the factor lists.")
+    series_names = property(lambda self: self._series, doc="(S,) names of the series, or None.")
+    results = property(lambda self: dict(self._results), doc="name → TimeSeriesResult.")
+    periods_per_year = property(lambda self: self._ppy)
+
+    def betas(self, name: str) -> np.ndarray:
+        """(S, K) betas of the factor list ``name``."""
+        if name not in self._results:
+            raise ValueError(f"name must be one of {self._sets}, got {name!r}")
+        return self._results[name].betas
+
+    def summary(self) -> Summary:
+        """One column per factor list, one table per series: alpha per period and annualised,
+        its Newey-West t-statistic and p-value, the betas (blank where a factor is not in the
+        list), R², periods and lags."""
+        factors: list[str] = []
+        for r in self._results.values():
+            factors += [f for f in r.factor_names if f not in factors]
+        tables = []
+        n_series = self._alpha.shape[0]
+        for s in range(n_series):
+            rows = ["alpha", "alpha (annualised)", "alpha t-stat (NW)", "alpha p-value"]
+            rows += [f"beta {f}" for f in factors] + ["R-squared", "No. Observations", "NW lags"]
+            data: dict[str, Any] = {"": rows}
+            for m, (name, r) in enumerate(self._results.items()):
+                b = [float(r.betas[s, r.factor_names.index(f)]) if f in r.factor_names else None
+                     for f in factors]
+                data[name] = [float(self._alpha[s, m]), float(self._alpha_annual[s, m]),
+                              float(self._tstat[s, m]), float(self._pvalue[s, m]), *b,
+                              float(self._r2[s, m]), float(self._nobs[s, m]), float(self._lags[s, m])]
+            caption = "" if n_series == 1 else (str(self._series[s]) if self._series is not None else f"series {s}")
+            tables.append((caption, pl.DataFrame(data, schema={"": pl.String, **{n: pl.Float64 for n in self._results}})))
+        header = [("Factor lists", len(self._sets)), ("Series", n_series),
+                  ("Covariance Type", "HAC (Newey-West, Bartlett)"), ("Periods per year", self._ppy)]
+        notes = ["Alpha is alpha against a specific factor list: read across the columns.",
+                 "Annualised alpha = alpha per period × periods_per_year; p-values from the normal distribution."]
+        return Summary("Alpha test", header, tables, notes, formats={n: ".4g" for n in self._sets})
+
+    def __repr__(self) -> str:
+        return f"AlphaTestResult(series={self._alpha.shape[0]}, factor_sets={self._sets})"
+
+
+def alpha_test(
+    returns: Any,
+    factor_sets: Mapping[str, Any],
+    *,
+    lags: int | None = None,
+    periods_per_year: float = PERIODS_PER_YEAR,
+) -> AlphaTestResult:
+    """Alpha of a strategy against several factor lists, with Newey-West t-statistics.
+
+    For each factor list ``F`` (e.g. ``"CAPM"``: the market; ``"FF3"``: market, size, value;
+    ``"FF3+MOM"``; ``"model"``: the factor returns of your own model) the regression
+    ``returns[t] = α + F[t] β + e[t]`` is run by :func:`time_series_regress` with
+    ``cov="hac"``. A positive alpha with a decent t-statistic is return no listed factor can
+    claim; as lists get richer the alpha usually shrinks.
+
+    Parameters
+    ----------
+    returns : array_like (T,) or (T, S), or Polars frame
+        The strategy's return series (S of them); a frame has a ``date`` column and one column
+        per series (or is long: ``date, asset, value``).
+    factor_sets : mapping name → array_like (T, K) or Polars frame
+        Factor returns per list; frames (``date`` + one column per factor) are joined with a
+        framed ``returns`` on ``date``, each list on its own common dates. Array columns are
+        named ``f0, f1, ...``.
+    lags : int, optional
+        Newey-West lags; default ``floor(4 (n/100)^(2/9))`` with n the periods used.
+    periods_per_year : float, default 252
+        For the annualised alpha (``alpha × periods_per_year``); 12 for monthly data.
+
+    Returns
+    -------
+    AlphaTestResult
+
+    Examples
+    --------
+    >>> import numpy as np, ferrofactor as ff
+    >>> rng = np.random.default_rng(1)
+    >>> mkt, smb = rng.normal(0.0004, 0.01, 1000), rng.normal(0, 0.005, 1000)
+    >>> strat = 0.0003 + 0.5 * mkt + 0.8 * smb + rng.normal(0, 0.004, 1000)
+    >>> res = ff.alpha_test(strat, {"CAPM": mkt[:, None], "2F": np.column_stack([mkt, smb])}, lags=5)
+    >>> res.alpha.shape, res.factor_sets
+    ((1, 2), ['CAPM', '2F'])
+    """
+    if not isinstance(factor_sets, Mapping) or not factor_sets:
+        raise TypeError("factor_sets must be a non-empty mapping name → factor returns (T, K)")
+    if isinstance(periods_per_year, (bool, np.bool_)) or not isinstance(periods_per_year, numbers.Real) \
+            or not np.isfinite(periods_per_year) or periods_per_year <= 0:
+        raise ValueError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
+    results = {}
+    names = None
+    for name, fs in factor_sets.items():
+        if not isinstance(name, str):
+            raise TypeError(f"factor_sets keys must be names (str), got {name!r}")
+        try:
+            r = time_series_regress(returns, fs, cov="hac", lags=lags)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"factor_sets[{name!r}]: {e}") from None
+        results[name] = r
+        names = None if r.assets is None else [str(a) for a in r.assets]
+    return AlphaTestResult(results, names, float(periods_per_year))

@@ -1,0 +1,1733 @@
+//! Signal evaluation, per date of a `(T, N)` panel: forward returns, information coefficients,
+//! quantile buckets and their returns, factor-weighted returns, quantile turnover and rank
+//! autocorrelation.
+//!
+//! Time: `signal[t]` is known at the close of date t; `returns[t]` runs from the close of t − 1 to
+//! the close of t. The forward return of horizon h at t runs from the close of t to the close of
+//! t + h:
+//!
+//! ```text
+//! forward[h][t, i] = (1 + returns[t + 1, i]) · … · (1 + returns[t + h, i]) − 1
+//! ```
+//!
+//! NaN when any of those returns is missing or t + h is past the end. Nothing computed for date t
+//! reads a return before t + 1.
+//!
+//! The sample of a date (the *base* sample, [`Sample`]) is the assets with a finite signal, a
+//! group (code ≥ 0) when groups are given, a finite weight when weights are given and, in the
+//! *common* mode, a finite forward return at every horizon (alphalens' `get_clean_factor`, which
+//! drops a row when any horizon is missing). Each horizon's statistics use the base sample's
+//! assets whose forward return at that horizon is finite (the *pair* sample).
+//!
+//! Every kernel is parallel over dates (rayon); each date is computed sequentially by one thread
+//! and nothing is summed across dates, so the results do not depend on the number of threads.
+//! Sorting uses one integer sort per date and series (order-preserving bits of the value above
+//! the asset index), so ties are adjacent and ranks are exact averages.
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
+use rayon::prelude::*;
+
+use crate::clean::order_bits;
+use crate::error::Result;
+use crate::parallel;
+use crate::value_error;
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------------------------
+
+/// Correlation used for the information coefficient.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    /// Pearson correlation of the average ranks (scipy's `spearmanr`).
+    Spearman,
+    /// Pearson correlation of the values.
+    Pearson,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "spearman" => Ok(Method::Spearman),
+            "pearson" => Ok(Method::Pearson),
+            other => Err(value_error!("method must be one of ['spearman', 'pearson'], got {other:?}")),
+        }
+    }
+}
+
+/// How the assets of a date (or of a date × group) are put into buckets, as pandas does it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Buckets {
+    /// `pandas.qcut(x, levels)`: edges at these quantile levels of the values (numpy's "linear"
+    /// quantile), the first edge inclusive. `levels` sorted in [0, 1], at least 2.
+    Quantiles(Vec<f64>),
+    /// `pandas.cut(x, k)`: k equal-width bins between the minimum and the maximum (the lowest
+    /// edge moved down by 0.1% of the range, as pandas does).
+    Bins(usize),
+    /// `pandas.cut(x, edges)`: fixed edges (strictly increasing), intervals `(e_j, e_{j+1}]`.
+    Edges(Vec<f64>),
+}
+
+impl Buckets {
+    /// Build from the binding's arguments: `kind` "quantiles" or "bins", and either a count or
+    /// explicit levels/edges.
+    pub fn from_spec(kind: &str, count: usize, values: Option<Vec<f64>>) -> Result<Self> {
+        match (kind, values) {
+            ("quantiles", None) => {
+                if count < 1 {
+                    return Err(value_error!("quantiles must be >= 1, got {count}"));
+                }
+                Ok(Buckets::Quantiles(qcut_levels(count)))
+            }
+            ("quantiles", Some(v)) => {
+                if v.len() < 2 {
+                    return Err(value_error!("quantiles must hold at least 2 levels, got {}", v.len()));
+                }
+                if v.iter().any(|q| !(0.0..=1.0).contains(q)) {
+                    return Err(value_error!("quantile levels must lie in [0, 1]"));
+                }
+                if v.windows(2).any(|w| w[1] < w[0]) {
+                    return Err(value_error!("quantile levels must be sorted"));
+                }
+                Ok(Buckets::Quantiles(v))
+            }
+            ("bins", None) => {
+                if count < 1 {
+                    return Err(value_error!("bins must be >= 1, got {count}"));
+                }
+                Ok(Buckets::Bins(count))
+            }
+            ("bins", Some(v)) => {
+                if v.len() < 2 {
+                    return Err(value_error!("bins must hold at least 2 edges, got {}", v.len()));
+                }
+                if v.iter().any(|e| !e.is_finite()) || v.windows(2).any(|w| w[1] <= w[0]) {
+                    return Err(value_error!("bin edges must be finite and strictly increasing"));
+                }
+                Ok(Buckets::Edges(v))
+            }
+            (other, _) => Err(value_error!("buckets must be 'quantiles' or 'bins', got {other:?}")),
+        }
+    }
+
+    /// The number of buckets.
+    pub fn len(&self) -> usize {
+        match self {
+            Buckets::Quantiles(l) => l.len() - 1,
+            Buckets::Bins(k) => *k,
+            Buckets::Edges(e) => e.len() - 1,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The edges for the sorted finite values `s` (not empty), and whether the first edge is
+    /// inclusive; `None` when pandas would refuse the edges (repeated edges), which alphalens
+    /// turns into "no bucket" for the whole date or group.
+    fn edges(&self, s: &[f64], out: &mut Vec<f64>) -> Option<bool> {
+        out.clear();
+        let lowest = match self {
+            Buckets::Quantiles(levels) => {
+                out.extend(levels.iter().map(|&q| numpy_quantile(s, q)));
+                true
+            }
+            Buckets::Bins(k) => {
+                let (mut mn, mut mx) = (s[0], s[s.len() - 1]);
+                if mn == mx {
+                    mn -= if mn != 0.0 { 0.001 * mn.abs() } else { 0.001 };
+                    mx += if mx != 0.0 { 0.001 * mx.abs() } else { 0.001 };
+                    linspace(mn, mx, k + 1, out);
+                } else {
+                    linspace(mn, mx, k + 1, out);
+                    out[0] -= (mx - mn) * 0.001;
+                }
+                false
+            }
+            Buckets::Edges(e) => {
+                out.extend_from_slice(e);
+                false
+            }
+        };
+        // pandas refuses repeated edges unless there are only two
+        if out.len() != 2 && out.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        Some(lowest)
+    }
+}
+
+/// The quantile levels pandas' `qcut(x, q)` uses: `numpy.linspace(0, 1, q + 1)`, each level that
+/// is not exactly `k / q` rounded up to the next float (`numpy.nextafter(level, 1)`).
+pub fn qcut_levels(q: usize) -> Vec<f64> {
+    let mut levels = Vec::with_capacity(q + 1);
+    linspace(0.0, 1.0, q + 1, &mut levels);
+    for (k, v) in levels.iter_mut().enumerate() {
+        if q as f64 * *v != k as f64 && *v < 1.0 {
+            *v = f64::from_bits(v.to_bits() + 1); // next float up (v in [0, 1))
+        }
+    }
+    levels
+}
+
+/// `numpy.linspace(start, stop, num)` (endpoint included), operation for operation.
+fn linspace(start: f64, stop: f64, num: usize, out: &mut Vec<f64>) {
+    out.clear();
+    if num == 0 {
+        return;
+    }
+    if num == 1 {
+        out.push(start);
+        return;
+    }
+    let div = (num - 1) as f64;
+    let delta = stop - start;
+    let step = delta / div;
+    for k in 0..num {
+        let y = if step == 0.0 { (k as f64 / div) * delta } else { k as f64 * step };
+        out.push(y + start);
+    }
+    out[num - 1] = stop;
+}
+
+/// `numpy.quantile(s, q, method="linear")` of sorted finite `s` (not empty), operation for
+/// operation (virtual index `(n − 1) q`, interpolation from the nearer end when the weight is at
+/// least one half).
+fn numpy_quantile(s: &[f64], q: f64) -> f64 {
+    let n = s.len();
+    let last = (n - 1) as f64;
+    let v = last * q;
+    if v >= last {
+        return s[n - 1];
+    }
+    if v < 0.0 {
+        return s[0];
+    }
+    let prev = v.floor();
+    let gamma = v - prev;
+    let i = prev as usize;
+    let (a, b) = (s[i], s[i + 1]);
+    let d = b - a;
+    if gamma >= 0.5 {
+        b - d * (1.0 - gamma)
+    } else {
+        a + d * gamma
+    }
+}
+
+/// The 0-based bucket of `x` for `edges` (pandas: `searchsorted(edges, x, "left")`, the first
+/// edge counted in when inclusive), or `None` outside the edges.
+#[inline]
+fn bucket_of(x: f64, edges: &[f64], lowest: bool) -> Option<usize> {
+    let mut id = edges.partition_point(|&e| e < x);
+    if lowest && x == edges[0] {
+        id = 1;
+    }
+    if id == 0 || id == edges.len() {
+        None
+    } else {
+        Some(id - 1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------------------------
+
+/// The forward returns a statistic is computed against.
+#[derive(Clone, Copy)]
+pub enum Forward<'a> {
+    /// Forward returns `(H, T, N)`, one slice per horizon (see [`forward_returns`]).
+    Stack(ArrayView3<'a, f64>),
+    /// The one-period return `lag` dates ahead, `returns[t + lag]`, for each lag (≥ 1): IC decay.
+    Lagged(ArrayView2<'a, f64>, &'a [usize]),
+}
+
+/// Flat, checked view of a [`Forward`].
+#[derive(Clone, Copy)]
+struct Fwd<'a> {
+    data: &'a [f64],
+    lags: Option<&'a [usize]>,
+    h: usize,
+    t: usize,
+    n: usize,
+}
+
+impl<'a> Fwd<'a> {
+    fn new(f: Forward<'a>, t: usize, n: usize) -> Result<Self> {
+        match f {
+            Forward::Stack(a) => {
+                let (h, tt, nn) = a.dim();
+                if (tt, nn) != (t, n) {
+                    return Err(value_error!(
+                        "forward returns have shape ({h}, {tt}, {nn}), expected (H, {t}, {n})"
+                    ));
+                }
+                let data = a.to_slice().ok_or_else(|| value_error!("forward returns must be C-contiguous"))?;
+                Ok(Fwd { data, lags: None, h, t, n })
+            }
+            Forward::Lagged(r, lags) => {
+                if r.dim() != (t, n) {
+                    return Err(value_error!("returns have shape {:?}, expected ({t}, {n})", r.dim()));
+                }
+                if lags.iter().any(|&l| l == 0) {
+                    return Err(value_error!(
+                        "lags must be >= 1 (returns[t] ends at the close where signal[t] is formed)"
+                    ));
+                }
+                let data = r.to_slice().ok_or_else(|| value_error!("returns must be C-contiguous"))?;
+                Ok(Fwd { data, lags: Some(lags), h: lags.len(), t, n })
+            }
+        }
+    }
+
+    /// Horizon `k`'s forward returns at date `t` (None: all missing).
+    #[inline]
+    fn row(&self, k: usize, t: usize) -> Option<&'a [f64]> {
+        match self.lags {
+            None => {
+                let o = (k * self.t + t) * self.n;
+                Some(&self.data[o..o + self.n])
+            }
+            Some(lags) => {
+                let s = t + lags[k];
+                (s < self.t).then(|| &self.data[s * self.n..(s + 1) * self.n])
+            }
+        }
+    }
+
+    /// Whether every horizon's forward return of asset `i` at `t` is finite.
+    fn all_finite(&self, t: usize, i: usize) -> bool {
+        (0..self.h).all(|k| self.row(k, t).is_some_and(|r| r[i].is_finite()))
+    }
+}
+
+/// The base sample: which (date, asset) cells enter at all.
+#[derive(Clone, Copy)]
+pub struct Sample<'a> {
+    /// `(T, N)` signal, known at the close of each date; non-finite = not in the sample.
+    pub signal: ArrayView2<'a, f64>,
+    /// `(T, N)` dense group codes `0..n_groups` (−1 = none: not in the sample).
+    pub groups: Option<ArrayView2<'a, i32>>,
+    pub n_groups: usize,
+    /// `(T, N)` non-negative weights of the statistics; non-finite = not in the sample.
+    pub weights: Option<ArrayView2<'a, f64>>,
+    /// alphalens' common sample: only cells whose forward return is finite at every horizon.
+    pub common: Option<Forward<'a>>,
+    /// Only cells with a bucket label (≥ 0): alphalens drops the rows it cannot bucket from
+    /// every statistic.
+    pub labels: Option<ArrayView2<'a, i32>>,
+}
+
+/// [`Sample`] as flat checked slices.
+struct Base<'a> {
+    x: &'a [f64],
+    g: Option<&'a [i32]>,
+    n_groups: usize,
+    w: Option<&'a [f64]>,
+    common: Option<Fwd<'a>>,
+    labels: Option<&'a [i32]>,
+    t: usize,
+    n: usize,
+}
+
+fn flat<'a, A>(name: &str, a: ArrayView2<'a, A>, shape: (usize, usize)) -> Result<&'a [A]> {
+    if a.dim() != shape {
+        return Err(value_error!("{name} has shape {:?}, expected {:?}", a.dim(), shape));
+    }
+    a.to_slice().ok_or_else(|| value_error!("{name} must be C-contiguous"))
+}
+
+impl<'a> Base<'a> {
+    fn new(s: &Sample<'a>) -> Result<Self> {
+        let (t, n) = s.signal.dim();
+        if n as u64 >= u32::MAX as u64 {
+            return Err(value_error!("too many assets ({n})"));
+        }
+        let x = flat("signal", s.signal, (t, n))?;
+        let g = s.groups.map(|g| flat("groups", g, (t, n))).transpose()?;
+        if let Some(g) = g {
+            if let Some(&bad) = g.iter().find(|&&c| c < -1 || c >= s.n_groups as i32) {
+                return Err(value_error!("industry codes must lie in -1..{}, got {bad}", s.n_groups));
+            }
+        }
+        let w = s.weights.map(|w| flat("weights", w, (t, n))).transpose()?;
+        if let Some(w) = w {
+            if w.iter().any(|&v| v < 0.0 || v == f64::INFINITY) {
+                return Err(value_error!("weights must be non-negative and not infinite"));
+            }
+        }
+        let common = s.common.map(|f| Fwd::new(f, t, n)).transpose()?;
+        let labels = s.labels.map(|l| flat("labels", l, (t, n))).transpose()?;
+        Ok(Base { x, g, n_groups: s.n_groups, w, common, labels, t, n })
+    }
+
+    #[inline]
+    fn row<A>(&self, a: &'a [A], t: usize) -> &'a [A] {
+        &a[t * self.n..(t + 1) * self.n]
+    }
+
+    /// Fill `keep[i]` with the base-sample membership of date `t`.
+    fn fill(&self, t: usize, keep: &mut Vec<bool>) {
+        keep.clear();
+        let x = self.row(self.x, t);
+        keep.extend(x.iter().map(|v| v.is_finite()));
+        if let Some(g) = self.g {
+            for (k, &c) in keep.iter_mut().zip(self.row(g, t)) {
+                *k &= c >= 0;
+            }
+        }
+        if let Some(w) = self.w {
+            for (k, &v) in keep.iter_mut().zip(self.row(w, t)) {
+                *k &= v.is_finite();
+            }
+        }
+        if let Some(l) = self.labels {
+            for (k, &q) in keep.iter_mut().zip(self.row(l, t)) {
+                *k &= q >= 0;
+            }
+        }
+        if let Some(f) = &self.common {
+            for (i, k) in keep.iter_mut().enumerate() {
+                if *k {
+                    *k = f.all_finite(t, i);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-date building blocks
+// ---------------------------------------------------------------------------------------------
+
+/// Indices of the members of `keep` sorted by `x` (ties by index).
+fn sort_members(x: &[f64], keep: &[bool], keys: &mut Vec<u64>, order: &mut Vec<u32>) {
+    let members = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i as u32);
+    sort_by_value(x, members, keys, order);
+}
+
+/// `members` (asset indices, finite `x`) sorted by `x`, ties by index, into `order`.
+///
+/// One `u64` per member: the order-preserving bits of its value with the lowest `b` bits replaced
+/// by its index (`2^b` ≥ the number of assets), so a plain integer sort orders by value up to
+/// those `b` mantissa bits (a relative difference below about `2^(b−52)`). Runs whose values agree
+/// on the kept bits are then re-sorted by their full bits, so the order (and every tie) is exact.
+fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut Vec<u64>, order: &mut Vec<u32>) {
+    let b = usize::BITS - x.len().saturating_sub(1).leading_zeros(); // bits of the largest index
+    let mask: u64 = (1u64 << b) - 1;
+    keys.clear();
+    keys.extend(members.map(|i| (order_bits(x[i as usize]) & !mask) | i as u64));
+    keys.sort_unstable();
+    order.clear();
+    order.extend(keys.iter().map(|&k| (k & mask) as u32));
+    // exact order inside runs that share the kept bits (rare: near-equal or equal values)
+    let m = keys.len();
+    let mut i = 0;
+    while i < m {
+        let hi = keys[i] & !mask;
+        let mut j = i + 1;
+        while j < m && keys[j] & !mask == hi {
+            j += 1;
+        }
+        if j - i > 1 {
+            order[i..j].sort_unstable_by_key(|&k| (order_bits(x[k as usize]), k));
+        }
+        i = j;
+    }
+}
+
+/// Average 1-based ranks (scipy's `rankdata`) of the assets of `order` (sorted by `x`) that pass
+/// `keep`, written to `out[i]`; returns how many.
+fn ranks_among(order: &[u32], x: &[f64], keep: &[bool], kept: &mut Vec<u32>, out: &mut [f64]) -> usize {
+    kept.clear();
+    kept.extend(order.iter().copied().filter(|&i| keep[i as usize]));
+    rank_sorted(kept, x, out);
+    kept.len()
+}
+
+/// (Weighted) Pearson correlation of `x[i]`, `y[i]` over `idx`; NaN with fewer than 2 assets or
+/// no dispersion. Clipped to [−1, 1] as numpy's `corrcoef`.
+fn correlation(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>) -> f64 {
+    let n = idx.len();
+    if n < 2 {
+        return f64::NAN;
+    }
+    let (mut sw, mut sx, mut sy) = (0.0, 0.0, 0.0);
+    for &i in idx {
+        let i = i as usize;
+        let wi = w.map_or(1.0, |w| w[i]);
+        sw += wi;
+        sx += wi * x[i];
+        sy += wi * y[i];
+    }
+    if sw <= 0.0 {
+        return f64::NAN;
+    }
+    let (mx, my) = (sx / sw, sy / sw);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for &i in idx {
+        let i = i as usize;
+        let wi = w.map_or(1.0, |w| w[i]);
+        let (dx, dy) = (x[i] - mx, y[i] - my);
+        sxy += wi * dx * dy;
+        sxx += wi * dx * dx;
+        syy += wi * dy * dy;
+    }
+    if sxx <= 0.0 || syy <= 0.0 {
+        return f64::NAN;
+    }
+    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+}
+
+/// Subtract from `y[i]` (i in `idx`) its (weighted) mean over `idx`, or its group's mean when
+/// `groups` is given.
+fn demean(idx: &[u32], y: &mut [f64], w: Option<&[f64]>, groups: Option<(&[i32], usize)>, sums: &mut Vec<(f64, f64)>) {
+    match groups {
+        None => {
+            let (mut s, mut sw) = (0.0, 0.0);
+            for &i in idx {
+                let wi = w.map_or(1.0, |w| w[i as usize]);
+                s += wi * y[i as usize];
+                sw += wi;
+            }
+            let m = s / sw;
+            for &i in idx {
+                y[i as usize] -= m;
+            }
+        }
+        Some((g, n_groups)) => {
+            sums.clear();
+            sums.resize(n_groups, (0.0, 0.0));
+            for &i in idx {
+                let i = i as usize;
+                let wi = w.map_or(1.0, |w| w[i]);
+                let e = &mut sums[g[i] as usize];
+                e.0 += wi * y[i];
+                e.1 += wi;
+            }
+            for &i in idx {
+                let i = i as usize;
+                let (s, sw) = sums[g[i] as usize];
+                y[i] -= s / sw;
+            }
+        }
+    }
+}
+
+/// Per-thread working space of the per-date routines.
+#[derive(Default)]
+struct Work {
+    idx: Vec<u32>,
+    kept: Vec<u32>,
+    keys: Vec<u64>,
+    rx: Vec<f64>,
+    ry: Vec<f64>,
+    y: Vec<f64>,
+    edges: Vec<f64>,
+    sorted: Vec<f64>,
+    sums: Vec<(f64, f64)>,
+    counts: Vec<u32>,
+    wk: Vec<f64>,
+    part: Vec<u32>,
+}
+
+/// Per-thread scratch space: the date's sample masks, its signal order, and the working space.
+#[derive(Default)]
+struct Scratch {
+    keep: Vec<bool>,
+    keep2: Vec<bool>,
+    keys: Vec<u64>,
+    order: Vec<u32>,
+    sub: Vec<u32>,
+    /// The pair sample of one horizon: membership and the members in ascending order.
+    pair: Vec<bool>,
+    idx: Vec<u32>,
+    w: Work,
+}
+
+/// Run `f(scratch, t, row)` over the rows (chunks of `width`) of `out` in parallel, each row
+/// first filled with `fill`.
+fn par_dates<A, F>(out: &mut [A], width: usize, fill: A, f: F)
+where
+    A: Copy + Send + Sync,
+    F: Fn(&mut Scratch, usize, &mut [A]) + Sync + Send,
+{
+    if width == 0 {
+        return;
+    }
+    out.par_chunks_mut(width).enumerate().for_each_init(Scratch::default, |s, (t, row)| {
+        row.fill(fill);
+        if parallel::cancelled() {
+            return; // the caller discards the whole result
+        }
+        f(s, t, row);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-date routines (shared by the separate kernels and the fused `evaluate_panel`, so both give
+// bit-identical results)
+// ---------------------------------------------------------------------------------------------
+
+/// The pair sample of one date and horizon: `keep` and a finite `y`, as a mask and as the
+/// members in ascending order.
+fn pair_members(keep: &[bool], y_row: &[f64], pair: &mut Vec<bool>, idx: &mut Vec<u32>) {
+    pair.clear();
+    idx.clear();
+    for (i, (&k, y)) in keep.iter().zip(y_row).enumerate() {
+        let p = k && y.is_finite();
+        pair.push(p);
+        if p {
+            idx.push(i as u32);
+        }
+    }
+}
+
+/// IC of one date and horizon over its pair sample (`pair`, `idx` from [`pair_members`]).
+/// `order` lists a superset of the pair sample sorted by `x` (Spearman). `y_order`, when given,
+/// lists the finite `y` sorted by value (walked instead of sorting `y`; not with `adjust`).
+#[allow(clippy::too_many_arguments)]
+fn ic_pair(
+    x: &[f64],
+    order: &[u32],
+    pair: &[bool],
+    idx: &[u32],
+    y_row: &[f64],
+    y_order: Option<&[u32]>,
+    w: Option<&[f64]>,
+    g: Option<(&[i32], usize)>,
+    method: Method,
+    adjust: bool,
+    s: &mut Work,
+) -> f64 {
+    let n = x.len();
+    if idx.len() < 2 {
+        return f64::NAN;
+    }
+    let y: &[f64] = if adjust {
+        s.y.resize(n, f64::NAN);
+        for &i in idx {
+            s.y[i as usize] = y_row[i as usize];
+        }
+        demean(idx, &mut s.y, w, g, &mut s.sums);
+        &s.y
+    } else {
+        y_row
+    };
+    match method {
+        Method::Pearson => correlation(idx, x, y, w),
+        Method::Spearman => {
+            s.rx.resize(n, f64::NAN);
+            s.ry.resize(n, f64::NAN);
+            ranks_among(order, x, pair, &mut s.kept, &mut s.rx);
+            match y_order {
+                Some(yo) if !adjust => {
+                    ranks_among(yo, y, pair, &mut s.kept, &mut s.ry);
+                }
+                _ => {
+                    sort_by_value(y, idx.iter().copied(), &mut s.keys, &mut s.kept);
+                    rank_sorted(&s.kept, y, &mut s.ry);
+                }
+            }
+            correlation(idx, &s.rx, &s.ry, w)
+        }
+    }
+}
+
+/// Bucket labels of one date into `row` (−1 stays for the others): `members` sorted by `x`, cut
+/// per date or, with `by_group`, per group.
+fn labels_one(
+    x: &[f64],
+    members: &[u32],
+    g: Option<(&[i32], usize)>,
+    by_group: bool,
+    buckets: &Buckets,
+    s: &mut Work,
+    row: &mut [i32],
+) {
+    match (by_group, g) {
+        (true, Some((g, n_groups))) => {
+            // stable partition of the sorted members by group: each group's list stays sorted
+            s.counts.clear();
+            s.counts.resize(n_groups + 1, 0);
+            for &i in members {
+                s.counts[g[i as usize] as usize + 1] += 1;
+            }
+            for j in 1..s.counts.len() {
+                s.counts[j] += s.counts[j - 1];
+            }
+            s.part.clear();
+            s.part.resize(members.len(), 0);
+            s.idx.clear();
+            s.idx.extend_from_slice(&s.counts);
+            for &i in members {
+                let c = g[i as usize] as usize;
+                s.part[s.idx[c] as usize] = i;
+                s.idx[c] += 1;
+            }
+            for c in 0..n_groups {
+                let (lo, hi) = (s.counts[c] as usize, s.counts[c + 1] as usize);
+                label_sorted(&s.part[lo..hi], x, buckets, &mut s.sorted, &mut s.edges, row);
+            }
+        }
+        _ => label_sorted(members, x, buckets, &mut s.sorted, &mut s.edges, row),
+    }
+}
+
+/// Mean forward return per bucket of one date and horizon, written to `m_row[q * stride + k]`
+/// and `c_row[…]` (see [`quantile_returns`]). The members are the candidates `cand` (ascending)
+/// with a label, a finite `y` and weight and, when demeaning by group, a group.
+#[allow(clippy::too_many_arguments)]
+fn quantile_one(
+    labels: &[i32],
+    cand: impl Iterator<Item = u32>,
+    y_row: &[f64],
+    w: Option<&[f64]>,
+    g: Option<(&[i32], usize)>,
+    demean_by: Demean,
+    s: &mut Work,
+    m_row: &mut [f64],
+    c_row: &mut [u32],
+    k: usize,
+    stride: usize,
+) {
+    let n = labels.len();
+    let q_len = m_row.len() / stride;
+    s.idx.clear();
+    s.idx.extend(cand.filter(|&i| {
+        let i = i as usize;
+        labels[i] >= 0
+            && y_row[i].is_finite()
+            && w.is_none_or(|w| w[i].is_finite())
+            && g.is_none_or(|(g, _)| demean_by != Demean::Group || g[i] >= 0)
+    }));
+    if s.idx.is_empty() {
+        return;
+    }
+    let y: &[f64] = if demean_by == Demean::None {
+        y_row
+    } else {
+        s.y.resize(n, f64::NAN);
+        for &i in &s.idx {
+            s.y[i as usize] = y_row[i as usize];
+        }
+        let gg = if demean_by == Demean::Group { g } else { None };
+        demean(&s.idx, &mut s.y, w, gg, &mut s.sums);
+        &s.y
+    };
+    s.sums.clear();
+    s.sums.resize(q_len, (0.0, 0.0));
+    s.counts.clear();
+    s.counts.resize(q_len, 0);
+    for &i in &s.idx {
+        let i = i as usize;
+        let q = labels[i] as usize;
+        let wi = w.map_or(1.0, |w| w[i]);
+        s.sums[q].0 += wi * y[i];
+        s.sums[q].1 += wi;
+        s.counts[q] += 1;
+    }
+    for q in 0..q_len {
+        c_row[q * stride + k] = s.counts[q];
+        let (sy, sw) = s.sums[q];
+        if s.counts[q] > 0 && sw > 0.0 {
+            m_row[q * stride + k] = sy / sw;
+        }
+    }
+}
+
+/// Return of the factor-weighted book of one date and horizon over the pair members `idx`
+/// (ascending; see [`factor_weighted_returns`]).
+fn book_one(
+    x: &[f64],
+    idx: &[u32],
+    y_row: &[f64],
+    neutral: Option<&[i32]>,
+    demeaned: bool,
+    equal_weight: bool,
+    s: &mut Work,
+) -> f64 {
+    if idx.is_empty() {
+        return f64::NAN;
+    }
+    s.wk.clear();
+    match neutral {
+        Some(g) => {
+            // members grouped (stable) so each group's weights are one contiguous slice
+            s.part.clear();
+            s.part.extend_from_slice(idx);
+            s.part.sort_by_key(|&i| g[i as usize]);
+            s.wk.extend(s.part.iter().map(|&i| x[i as usize]));
+            let mut lo = 0;
+            while lo < s.part.len() {
+                let c = g[s.part[lo] as usize];
+                let mut hi = lo;
+                while hi < s.part.len() && g[s.part[hi] as usize] == c {
+                    hi += 1;
+                }
+                to_weights(&mut s.wk[lo..hi], demeaned, equal_weight, &mut s.sorted);
+                lo = hi;
+            }
+            to_weights(&mut s.wk, false, false, &mut s.sorted);
+            s.part.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
+        }
+        None => {
+            s.wk.extend(idx.iter().map(|&i| x[i as usize]));
+            to_weights(&mut s.wk, demeaned, equal_weight, &mut s.sorted);
+            idx.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
+        }
+    }
+}
+
+/// Turnover of each bucket between `cur` and `prev` labels, into `row[q * stride + k]`.
+fn turnover_one(cur: &[i32], prev: &[i32], n_buckets: usize, counts: &mut Vec<u32>, row: &mut [f64], k: usize, stride: usize) {
+    counts.clear();
+    counts.resize(3 * n_buckets, 0); // [now | before | new]
+    for (&c, &p) in cur.iter().zip(prev) {
+        if c >= 0 {
+            counts[c as usize] += 1;
+            if c != p {
+                counts[2 * n_buckets + c as usize] += 1;
+            }
+        }
+        if p >= 0 {
+            counts[n_buckets + p as usize] += 1;
+        }
+    }
+    for q in 0..n_buckets {
+        let (now, before, new) = (counts[q], counts[n_buckets + q], counts[2 * n_buckets + q]);
+        if now > 0 && before > 0 {
+            row[q * stride + k] = new as f64 / now as f64;
+        }
+    }
+}
+
+/// Rank autocorrelation of one date from the rank rows of t and t − lag.
+fn autocorr_one(cur: &[f64], prev: &[f64], idx: &mut Vec<u32>) -> f64 {
+    idx.clear();
+    idx.extend((0..cur.len() as u32).filter(|&i| cur[i as usize].is_finite() && prev[i as usize].is_finite()));
+    correlation(idx, cur, prev, None)
+}
+
+/// Each date's finite values sorted (asset indices), flat `(T, N)` with the count per date.
+fn sorted_rows(r: &[f64], t_len: usize, n: usize) -> (Vec<u32>, Vec<usize>) {
+    let mut order = vec![0u32; t_len * n];
+    let mut counts = vec![0usize; t_len];
+    if n > 0 {
+        order
+            .par_chunks_mut(n)
+            .zip(counts.par_iter_mut())
+            .enumerate()
+            .for_each_init(
+                || (Vec::<u64>::new(), Vec::<u32>::new()),
+                |(keys, o), (t, (row, c))| {
+                    if parallel::cancelled() {
+                        return;
+                    }
+                    let x = &r[t * n..(t + 1) * n];
+                    sort_by_value(x, (0..n as u32).filter(|&i| x[i as usize].is_finite()), keys, o);
+                    row[..o.len()].copy_from_slice(o);
+                    *c = o.len();
+                },
+            );
+    }
+    (order, counts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------------------------
+
+/// Forward returns `(H, T, N)`: `out[k, t, i] = Π_{s=t+1..t+h_k} (1 + returns[s, i]) − 1`, NaN when
+/// any of those returns is missing or `t + h_k ≥ T`. `horizons` ≥ 1.
+pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Result<Array3<f64>> {
+    let (t_len, n) = returns.dim();
+    if horizons.iter().any(|&h| h == 0) {
+        return Err(value_error!("horizons must be >= 1"));
+    }
+    let r = flat("returns", returns, (t_len, n))?;
+    let h_len = horizons.len();
+    let mut out = Array3::<f64>::zeros((h_len, t_len, n));
+    if n == 0 || t_len == 0 || h_len == 0 {
+        return Ok(out);
+    }
+    let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
+    // one (date, horizon) row per task, written in place: Π over the h returns after the date
+    flat_out.par_chunks_mut(n).enumerate().for_each(|(j, row)| {
+        let (k, t) = (j / t_len, j % t_len);
+        let h = horizons[k];
+        if parallel::cancelled() || t + h >= t_len {
+            row.fill(f64::NAN);
+            return;
+        }
+        row.fill(1.0);
+        for s in t + 1..=t + h {
+            for (p, &v) in row.iter_mut().zip(&r[s * n..(s + 1) * n]) {
+                *p *= 1.0 + v;
+            }
+        }
+        for p in row.iter_mut() {
+            *p -= 1.0;
+        }
+    });
+    Ok(out)
+}
+
+/// Information coefficient per date and horizon: the (weighted) Spearman or Pearson correlation
+/// between `signal[t]` and the forward returns of date t over the pair sample (the base sample
+/// with a finite forward return at that horizon). With `group_adjust` the forward returns are
+/// first demeaned within each group (over the pair sample; weighted with weights). Returns
+/// `(ic (T, H), n_obs (T, H))`; NaN where fewer than 2 assets or no dispersion.
+pub fn information_coefficient(
+    sample: &Sample<'_>,
+    forward: Forward<'_>,
+    method: Method,
+    group_adjust: bool,
+) -> Result<(Array2<f64>, Array2<u32>)> {
+    let b = Base::new(sample)?;
+    let f = Fwd::new(forward, b.t, b.n)?;
+    if group_adjust && b.g.is_none() {
+        return Err(value_error!("industry adjustment needs industry codes"));
+    }
+    let (t_len, n, h_len) = (b.t, b.n, f.h);
+    let mut ic = Array2::<f64>::from_elem((t_len, h_len), f64::NAN);
+    let mut nobs = Array2::<u32>::zeros((t_len, h_len));
+    if t_len == 0 || h_len == 0 {
+        return Ok((ic, nobs));
+    }
+    // one-period returns ahead (IC decay): each date's returns sorted once, then walked
+    let presorted = match (forward, method) {
+        (Forward::Lagged(r, _), Method::Spearman) if !group_adjust => {
+            Some(sorted_rows(r.to_slice().ok_or_else(|| value_error!("returns must be C-contiguous"))?, t_len, n))
+        }
+        _ => None,
+    };
+    let ic_flat = ic.as_slice_mut().expect("fresh array is contiguous");
+    let n_flat = nobs.as_slice_mut().expect("fresh array is contiguous");
+    ic_flat
+        .par_chunks_mut(h_len)
+        .zip(n_flat.par_chunks_mut(h_len))
+        .enumerate()
+        .for_each_init(Scratch::default, |s, (t, (ic_row, n_row))| {
+            ic_row.fill(f64::NAN);
+            if parallel::cancelled() {
+                return;
+            }
+            b.fill(t, &mut s.keep);
+            let x = b.row(b.x, t);
+            let w = b.w.map(|w| b.row(w, t));
+            let g = b.g.map(|g| (b.row(g, t), b.n_groups));
+            if method == Method::Spearman {
+                sort_members(x, &s.keep, &mut s.keys, &mut s.order);
+            }
+            for k in 0..h_len {
+                let Some(fr) = f.row(k, t) else { continue };
+                let y_order = presorted.as_ref().and_then(|(o, c)| {
+                    let lags = f.lags?;
+                    let d = t + lags[k];
+                    Some(&o[d * n..d * n + c[d]])
+                });
+                pair_members(&s.keep, fr, &mut s.pair, &mut s.idx);
+                n_row[k] = s.idx.len() as u32;
+                ic_row[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, y_order, w, g, method, group_adjust, &mut s.w);
+            }
+        });
+    Ok((ic, nobs))
+}
+
+/// Average 1-based ranks of `sorted` (indices sorted by `x`), written to `out[i]`: ties (equal
+/// values, adjacent) share the mean of their positions.
+fn rank_sorted(sorted: &[u32], x: &[f64], out: &mut [f64]) {
+    let m = sorted.len();
+    if m == 0 {
+        return;
+    }
+    let mut i = 0;
+    let mut v = x[sorted[0] as usize];
+    while i < m {
+        // the run of values equal to v starting at i
+        let mut j = i + 1;
+        let mut next = f64::NAN;
+        while j < m {
+            next = x[sorted[j] as usize];
+            if next != v {
+                break;
+            }
+            j += 1;
+        }
+        if j == i + 1 {
+            out[sorted[i] as usize] = (i + 1) as f64;
+        } else {
+            let r = (i + j + 1) as f64 * 0.5;
+            for &k in &sorted[i..j] {
+                out[k as usize] = r;
+            }
+        }
+        i = j;
+        v = next;
+    }
+}
+
+/// Bucket labels `(T, N)` (0-based, −1 = none) of the base sample, per date or, with
+/// `by_group`, per date and group, exactly as alphalens' `quantize_factor` (pandas `qcut`/`cut`
+/// per group of the groupby). A date (or group) whose edges repeat gets no labels.
+pub fn quantile_labels(sample: &Sample<'_>, buckets: &Buckets, by_group: bool) -> Result<Array2<i32>> {
+    let b = Base::new(sample)?;
+    if by_group && b.g.is_none() {
+        return Err(value_error!("binning by industry needs industry codes"));
+    }
+    if buckets.is_empty() {
+        return Err(value_error!("at least one bucket is needed"));
+    }
+    let (t_len, n) = (b.t, b.n);
+    let mut out = Array2::<i32>::from_elem((t_len, n), -1);
+    let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
+    par_dates(flat_out, n, -1, |s, t, row| {
+        b.fill(t, &mut s.keep);
+        let x = b.row(b.x, t);
+        sort_members(x, &s.keep, &mut s.keys, &mut s.order);
+        let g = b.g.map(|g| (b.row(g, t), b.n_groups));
+        labels_one(x, &s.order, g, by_group, buckets, &mut s.w, row);
+    });
+    Ok(out)
+}
+
+/// Label the assets `members` (sorted by `x`) into `row`.
+fn label_sorted(members: &[u32], x: &[f64], buckets: &Buckets, sorted: &mut Vec<f64>, edges: &mut Vec<f64>, row: &mut [i32]) {
+    if members.is_empty() {
+        return;
+    }
+    sorted.clear();
+    sorted.extend(members.iter().map(|&i| x[i as usize]));
+    let Some(lowest) = buckets.edges(sorted, edges) else { return };
+    for &i in members {
+        if let Some(q) = bucket_of(x[i as usize], edges, lowest) {
+            row[i as usize] = q as i32;
+        }
+    }
+}
+
+/// How forward returns are demeaned before bucket means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Demean {
+    None,
+    /// Minus the (weighted) mean of the date's bucketed assets.
+    All,
+    /// Minus the (weighted) mean of the asset's group on the date.
+    Group,
+}
+
+/// Check labels, groups and weights of the bucket statistics.
+fn check_buckets<'a>(
+    labels: ArrayView2<'a, i32>,
+    n_buckets: usize,
+    groups: Option<(ArrayView2<'a, i32>, usize)>,
+    weights: Option<ArrayView2<'a, f64>>,
+    demean_by: Demean,
+) -> Result<(&'a [i32], Option<(&'a [i32], usize)>, Option<&'a [f64]>)> {
+    let shape = labels.dim();
+    let lab = flat("labels", labels, shape)?;
+    if let Some(&bad) = lab.iter().find(|&&q| q < -1 || q >= n_buckets as i32) {
+        return Err(value_error!("labels must lie in -1..{n_buckets}, got {bad}"));
+    }
+    let g = match groups {
+        Some((g, ng)) => {
+            let gs = flat("groups", g, shape)?;
+            if let Some(&bad) = gs.iter().find(|&&c| c < -1 || c >= ng as i32) {
+                return Err(value_error!("industry codes must lie in -1..{ng}, got {bad}"));
+            }
+            Some((gs, ng))
+        }
+        None => None,
+    };
+    if demean_by == Demean::Group && g.is_none() {
+        return Err(value_error!("demeaning by industry needs industry codes"));
+    }
+    let w = weights.map(|w| flat("weights", w, shape)).transpose()?;
+    Ok((lab, g, w))
+}
+
+/// Mean forward return per date, bucket and horizon `(T, Q, H)` (weighted with weights) and the
+/// number of assets behind each `(T, Q, H)`. An asset counts at a horizon when it has a label
+/// (≥ 0), a finite forward return there and, with weights, a finite weight; demeaning uses the same
+/// assets. Empty buckets are NaN with count 0.
+pub fn quantile_returns(
+    labels: ArrayView2<'_, i32>,
+    n_buckets: usize,
+    forward: ArrayView3<'_, f64>,
+    groups: Option<(ArrayView2<'_, i32>, usize)>,
+    weights: Option<ArrayView2<'_, f64>>,
+    demean_by: Demean,
+) -> Result<(Array3<f64>, Array3<u32>)> {
+    let (t_len, n) = labels.dim();
+    let (lab, g, w) = check_buckets(labels, n_buckets, groups, weights, demean_by)?;
+    let f = Fwd::new(Forward::Stack(forward), t_len, n)?;
+    let (q_len, h_len) = (n_buckets, f.h);
+    let width = q_len * h_len;
+    let mut mean = Array3::<f64>::from_elem((t_len, q_len, h_len), f64::NAN);
+    let mut count = Array3::<u32>::zeros((t_len, q_len, h_len));
+    if width == 0 || t_len == 0 {
+        return Ok((mean, count));
+    }
+    let mean_flat = mean.as_slice_mut().expect("fresh array is contiguous");
+    let count_flat = count.as_slice_mut().expect("fresh array is contiguous");
+    mean_flat
+        .par_chunks_mut(width)
+        .zip(count_flat.par_chunks_mut(width))
+        .enumerate()
+        .for_each_init(Work::default, |s, (t, (m_row, c_row))| {
+            if parallel::cancelled() {
+                return;
+            }
+            let lr = &lab[t * n..(t + 1) * n];
+            let wr = w.map(|w| &w[t * n..(t + 1) * n]);
+            let gr = g.map(|(g, ng)| (&g[t * n..(t + 1) * n], ng));
+            for k in 0..h_len {
+                let Some(fr) = f.row(k, t) else { continue };
+                quantile_one(lr, 0..n as u32, fr, wr, gr, demean_by, s, m_row, c_row, k, h_len);
+            }
+        });
+    Ok((mean, count))
+}
+
+/// alphalens' `factor_weights` of one group of values `x` (in place): demeaned (minus the mean,
+/// or with `equal_weight` minus the median then ±1 split equally within each side), divided by
+/// the sum of absolute values (all zero when that sum is 0).
+fn to_weights(x: &mut [f64], demeaned: bool, equal_weight: bool, sorted: &mut Vec<f64>) {
+    if x.is_empty() {
+        return;
+    }
+    if equal_weight {
+        if demeaned {
+            sorted.clear();
+            sorted.extend_from_slice(x);
+            sorted.sort_unstable_by(|a, b| a.total_cmp(b));
+            let m = sorted.len();
+            let med = if m % 2 == 1 { sorted[m / 2] } else { (sorted[m / 2 - 1] + sorted[m / 2]) / 2.0 };
+            for v in x.iter_mut() {
+                *v -= med;
+            }
+        }
+        let neg = x.iter().filter(|&&v| v < 0.0).count();
+        let pos = x.iter().filter(|&&v| v > 0.0).count();
+        for v in x.iter_mut() {
+            if *v < 0.0 {
+                *v = if demeaned { -1.0 / neg as f64 } else { -1.0 };
+            } else if *v > 0.0 {
+                *v = if demeaned { 1.0 / pos as f64 } else { 1.0 };
+            }
+        }
+    } else if demeaned {
+        let m = x.iter().sum::<f64>() / x.len() as f64;
+        for v in x.iter_mut() {
+            *v -= m;
+        }
+    }
+    let denom: f64 = x.iter().map(|v| v.abs()).sum();
+    if denom == 0.0 {
+        x.iter_mut().for_each(|v| *v *= 0.0);
+    } else {
+        x.iter_mut().for_each(|v| *v /= denom);
+    }
+}
+
+/// Return of the factor-weighted book per date and horizon `(T, H)` (alphalens'
+/// `factor_returns`): on the pair sample of each horizon, weights are the signal demeaned (or
+/// not) over its absolute sum, within each group and then rescaled to a gross of 1 when
+/// `group_neutral`; the return is Σ weight × forward return. NaN when the pair sample is empty.
+pub fn factor_weighted_returns(
+    sample: &Sample<'_>,
+    forward: ArrayView3<'_, f64>,
+    demeaned: bool,
+    group_neutral: bool,
+    equal_weight: bool,
+) -> Result<Array2<f64>> {
+    let b = Base::new(sample)?;
+    let f = Fwd::new(Forward::Stack(forward), b.t, b.n)?;
+    if group_neutral && b.g.is_none() {
+        return Err(value_error!("an industry-neutral book needs industry codes"));
+    }
+    let (t_len, h_len) = (b.t, f.h);
+    let mut out = Array2::<f64>::from_elem((t_len, h_len), f64::NAN);
+    let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
+    par_dates(flat_out, h_len, f64::NAN, |s, t, row| {
+        b.fill(t, &mut s.keep);
+        let x = b.row(b.x, t);
+        let neutral = if group_neutral { b.g.map(|g| b.row(g, t)) } else { None };
+        for k in 0..h_len {
+            let Some(fr) = f.row(k, t) else { continue };
+            pair_members(&s.keep, fr, &mut s.pair, &mut s.idx);
+            row[k] = book_one(x, &s.idx, fr, neutral, demeaned, equal_weight, &mut s.w);
+        }
+    });
+    Ok(out)
+}
+
+/// Share of the assets in each bucket at t that were not in it at t − lag, `(T, Q, L)` for each of
+/// the `lags`: NaN for t < lag and where either date's bucket is empty (alphalens'
+/// `quantile_turnover`).
+pub fn quantile_turnover(labels: ArrayView2<'_, i32>, n_buckets: usize, lags: &[usize]) -> Result<Array3<f64>> {
+    let (t_len, n) = labels.dim();
+    let (lab, _, _) = check_buckets(labels, n_buckets, None, None, Demean::None)?;
+    if lags.iter().any(|&l| l == 0) {
+        return Err(value_error!("lag must be >= 1"));
+    }
+    let l_len = lags.len();
+    let mut out = Array3::<f64>::from_elem((t_len, n_buckets, l_len), f64::NAN);
+    let flat_out = out.as_slice_mut().expect("fresh array is contiguous");
+    par_dates(flat_out, n_buckets * l_len, f64::NAN, |s, t, row| {
+        for (k, &lag) in lags.iter().enumerate() {
+            if t >= lag {
+                let (cur, prev) = (&lab[t * n..(t + 1) * n], &lab[(t - lag) * n..(t - lag + 1) * n]);
+                turnover_one(cur, prev, n_buckets, &mut s.w.counts, row, k, l_len);
+            }
+        }
+    });
+    Ok(out)
+}
+
+/// Correlation between the signal's ranks at t and at t − lag over the assets ranked on both
+/// dates, `(T, L)` for each of the `lags` (alphalens' `factor_rank_autocorrelation`: ranks among
+/// each date's base sample, then a Pearson correlation on the common assets). NaN for t < lag,
+/// fewer than 2 common assets or no dispersion.
+pub fn rank_autocorrelation(sample: &Sample<'_>, lags: &[usize]) -> Result<Array2<f64>> {
+    let b = Base::new(sample)?;
+    if lags.iter().any(|&l| l == 0) {
+        return Err(value_error!("lag must be >= 1"));
+    }
+    let (t_len, n, l_len) = (b.t, b.n, lags.len());
+    let mut out = Array2::<f64>::from_elem((t_len, l_len), f64::NAN);
+    if n == 0 || l_len == 0 {
+        return Ok(out);
+    }
+    let mut ranks = vec![f64::NAN; t_len * n];
+    par_dates(&mut ranks, n, f64::NAN, |s, t, row| {
+        b.fill(t, &mut s.keep);
+        let x = b.row(b.x, t);
+        sort_members(x, &s.keep, &mut s.keys, &mut s.order);
+        rank_sorted(&s.order, x, row);
+    });
+    autocorr_into(&ranks, t_len, n, lags, out.as_slice_mut().expect("fresh array is contiguous"));
+    Ok(out)
+}
+
+fn autocorr_into(ranks: &[f64], t_len: usize, n: usize, lags: &[usize], out: &mut [f64]) {
+    let _ = t_len;
+    par_dates(out, lags.len(), f64::NAN, |s, t, row| {
+        let cur = &ranks[t * n..(t + 1) * n];
+        for (k, &lag) in lags.iter().enumerate() {
+            if t >= lag {
+                row[k] = autocorr_one(cur, &ranks[(t - lag) * n..(t - lag + 1) * n], &mut s.w.idx);
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole evaluation in one pass over the dates
+// ---------------------------------------------------------------------------------------------
+
+/// Settings of [`evaluate_panel`].
+pub struct Settings<'a> {
+    pub method: Method,
+    pub buckets: &'a Buckets,
+    /// Cut the buckets within each group.
+    pub by_group: bool,
+    /// Demean the bucket returns (by group when groups are given).
+    pub demeaned: bool,
+    /// Group-adjust the IC and make the book group neutral when groups are given.
+    pub group_adjust: bool,
+    /// alphalens' sample: every horizon finite, and only bucketed rows in every statistic.
+    pub common: bool,
+    /// Lags of the IC decay (one-period returns ahead), ≥ 1.
+    pub decay_lags: &'a [usize],
+}
+
+/// Everything [`evaluate_panel`] computes (H horizons, Q buckets, L decay lags).
+pub struct Evaluation {
+    pub ic: Array2<f64>,
+    pub n_obs: Array2<u32>,
+    pub labels: Array2<i32>,
+    pub by_date: Array3<f64>,
+    pub counts: Array3<u32>,
+    pub factor_returns: Array2<f64>,
+    /// Turnover at a lag of each horizon, `(T, Q, H)`.
+    pub turnover: Array3<f64>,
+    /// Rank autocorrelation at a lag of each horizon, `(T, H)`.
+    pub autocorrelation: Array2<f64>,
+    pub decay: Array2<f64>,
+}
+
+/// The whole evaluation: IC, buckets and their returns, the factor-weighted book, turnover and
+/// rank autocorrelation at a lag of each horizon, and the IC decay, sorting each date's signal
+/// once (and each date's returns once for the decay). Bit for bit the results of the separate
+/// kernels with the same settings. `sample.common` and `sample.labels` must be `None` (the
+/// common sample is `settings.common`); `horizons` (≥ 1) label the `forward` slices.
+pub fn evaluate_panel(
+    sample: &Sample<'_>,
+    returns: ArrayView2<'_, f64>,
+    forward: ArrayView3<'_, f64>,
+    horizons: &[usize],
+    set: &Settings<'_>,
+) -> Result<Evaluation> {
+    if sample.common.is_some() || sample.labels.is_some() {
+        return Err(value_error!("evaluate_panel takes the common sample from its settings"));
+    }
+    let b = Base::new(sample)?;
+    let (t_len, n) = (b.t, b.n);
+    let f = Fwd::new(Forward::Stack(forward), t_len, n)?;
+    let dl = Fwd::new(Forward::Lagged(returns, set.decay_lags), t_len, n)?;
+    let (h_len, l_len, q_len) = (f.h, dl.h, set.buckets.len());
+    if horizons.len() != h_len || horizons.iter().any(|&h| h == 0) {
+        return Err(value_error!("horizons must be {h_len} lags >= 1, one per forward slice"));
+    }
+    if q_len == 0 {
+        return Err(value_error!("at least one bucket is needed"));
+    }
+    if (set.by_group || set.group_adjust) && b.g.is_none() {
+        return Err(value_error!("binning or adjusting by industry needs industry codes"));
+    }
+    let demean_by = match (set.demeaned, b.g.is_some()) {
+        (false, _) => Demean::None,
+        (true, false) => Demean::All,
+        (true, true) => Demean::Group,
+    };
+    let presorted = (set.method == Method::Spearman && !set.group_adjust && l_len > 0)
+        .then(|| sorted_rows(dl.data, t_len, n));
+
+    let mut labels = Array2::<i32>::from_elem((t_len, n), -1);
+    let mut ranks = vec![f64::NAN; t_len * n];
+    struct Small {
+        ic: Vec<f64>,
+        n_obs: Vec<u32>,
+        by_date: Vec<f64>,
+        counts: Vec<u32>,
+        book: Vec<f64>,
+        decay: Vec<f64>,
+    }
+    let lab_flat = labels.as_slice_mut().expect("fresh array is contiguous");
+    let small: Vec<Small> = if n == 0 {
+        Vec::new()
+    } else {
+        lab_flat
+            .par_chunks_mut(n)
+            .zip(ranks.par_chunks_mut(n))
+            .enumerate()
+            .map_init(Scratch::default, |s, (t, (lrow, rrow))| {
+                let mut out = Small {
+                    ic: vec![f64::NAN; h_len],
+                    n_obs: vec![0; h_len],
+                    by_date: vec![f64::NAN; q_len * h_len],
+                    counts: vec![0; q_len * h_len],
+                    book: vec![f64::NAN; h_len],
+                    decay: vec![f64::NAN; l_len],
+                };
+                if parallel::cancelled() {
+                    return out;
+                }
+                let x = b.row(b.x, t);
+                let w = b.w.map(|w| b.row(w, t));
+                let g = b.g.map(|g| (b.row(g, t), b.n_groups));
+                // the base sample and its order: one sort of the signal per date
+                b.fill(t, &mut s.keep);
+                sort_members(x, &s.keep, &mut s.keys, &mut s.order);
+                // buckets (on the common sample in alphalens' mode), then the statistics' sample
+                s.keep2.clear();
+                s.keep2.extend_from_slice(&s.keep);
+                if set.common {
+                    for (i, k) in s.keep2.iter_mut().enumerate() {
+                        if *k {
+                            *k = f.all_finite(t, i);
+                        }
+                    }
+                }
+                s.sub.clear();
+                s.sub.extend(s.order.iter().copied().filter(|&i| s.keep2[i as usize]));
+                labels_one(x, &s.sub, g, set.by_group, set.buckets, &mut s.w, lrow);
+                if set.common {
+                    for (k, &q) in s.keep2.iter_mut().zip(lrow.iter()) {
+                        *k &= q >= 0;
+                    }
+                }
+                ranks_among(&s.order, x, &s.keep2, &mut s.w.kept, rrow);
+                let neutral = if set.group_adjust { g.map(|(g, _)| g) } else { None };
+                for k in 0..h_len {
+                    let Some(fr) = f.row(k, t) else { continue };
+                    pair_members(&s.keep2, fr, &mut s.pair, &mut s.idx);
+                    out.n_obs[k] = s.idx.len() as u32;
+                    out.ic[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, None, w, g, set.method, set.group_adjust, &mut s.w);
+                    // the bucketed members are in the base sample: candidates = the pair sample
+                    let cand = s.idx.iter().copied();
+                    quantile_one(lrow, cand, fr, w, g, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, k, h_len);
+                    out.book[k] = book_one(x, &s.idx, fr, neutral, true, false, &mut s.w);
+                }
+                // IC decay: the base sample (and every lag finite in alphalens' mode)
+                if l_len > 0 {
+                    s.keep2.clear();
+                    s.keep2.extend_from_slice(&s.keep);
+                    if set.common {
+                        for (i, k) in s.keep2.iter_mut().enumerate() {
+                            if *k {
+                                *k = dl.all_finite(t, i);
+                            }
+                        }
+                    }
+                    for k in 0..l_len {
+                        let Some(yr) = dl.row(k, t) else { continue };
+                        let y_order = presorted.as_ref().map(|(o, c)| {
+                            let d = t + set.decay_lags[k];
+                            &o[d * n..d * n + c[d]]
+                        });
+                        let g2 = if set.group_adjust { g } else { None };
+                        pair_members(&s.keep2, yr, &mut s.pair, &mut s.idx);
+                        out.decay[k] = ic_pair(x, &s.order, &s.pair, &s.idx, yr, y_order, w, g2, set.method, set.group_adjust, &mut s.w);
+                    }
+                }
+                out
+            })
+            .collect()
+    };
+    let mut ev = Evaluation {
+        ic: Array2::from_elem((t_len, h_len), f64::NAN),
+        n_obs: Array2::zeros((t_len, h_len)),
+        labels,
+        by_date: Array3::from_elem((t_len, q_len, h_len), f64::NAN),
+        counts: Array3::zeros((t_len, q_len, h_len)),
+        factor_returns: Array2::from_elem((t_len, h_len), f64::NAN),
+        turnover: Array3::from_elem((t_len, q_len, h_len), f64::NAN),
+        autocorrelation: Array2::from_elem((t_len, h_len), f64::NAN),
+        decay: Array2::from_elem((t_len, l_len), f64::NAN),
+    };
+    for (t, o) in small.into_iter().enumerate() {
+        ev.ic.row_mut(t).assign(&ndarray::ArrayView1::from(&o.ic));
+        ev.n_obs.row_mut(t).assign(&ndarray::ArrayView1::from(&o.n_obs));
+        ev.factor_returns.row_mut(t).assign(&ndarray::ArrayView1::from(&o.book));
+        ev.decay.row_mut(t).assign(&ndarray::ArrayView1::from(&o.decay));
+        let w = q_len * h_len;
+        ev.by_date.as_slice_mut().expect("contiguous")[t * w..(t + 1) * w].copy_from_slice(&o.by_date);
+        ev.counts.as_slice_mut().expect("contiguous")[t * w..(t + 1) * w].copy_from_slice(&o.counts);
+    }
+    let lab = ev.labels.as_slice().expect("contiguous");
+    par_dates(ev.turnover.as_slice_mut().expect("contiguous"), q_len * h_len, f64::NAN, |s, t, row| {
+        for (k, &lag) in horizons.iter().enumerate() {
+            if t >= lag {
+                let (cur, prev) = (&lab[t * n..(t + 1) * n], &lab[(t - lag) * n..(t - lag + 1) * n]);
+                turnover_one(cur, prev, q_len, &mut s.w.counts, row, k, h_len);
+            }
+        }
+    });
+    if n > 0 {
+        autocorr_into(&ranks, t_len, n, horizons, ev.autocorrelation.as_slice_mut().expect("contiguous"));
+    }
+    Ok(ev)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array2};
+
+    const NAN: f64 = f64::NAN;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-12 * (1.0 + b.abs())
+    }
+
+    fn sample(x: &Array2<f64>) -> Sample<'_> {
+        Sample { signal: x.view(), groups: None, n_groups: 0, weights: None, common: None, labels: None }
+    }
+
+    #[test]
+    fn qcut_levels_match_pandas() {
+        // pandas.qcut's levels for q = 5 and 10 (numpy.linspace, then nextafter where inexact)
+        let l5 = qcut_levels(5);
+        assert_eq!(l5[0], 0.0);
+        assert_eq!(l5[1], 0.2);
+        assert_eq!(l5[2], 0.4);
+        // linspace gives 3 · 0.2 = 0.6000000000000001, and 5 × that is not 3: one float up
+        assert_eq!(l5[3], 0.6000000000000002);
+        assert_eq!(l5[4], 0.8);
+        assert_eq!(l5[5], 1.0);
+        assert_eq!(qcut_levels(1), vec![0.0, 1.0]);
+        assert_eq!(qcut_levels(10)[3], 0.3000000000000001);
+        assert_eq!(qcut_levels(3)[1], 1.0 / 3.0);
+    }
+
+    #[test]
+    fn sort_is_exact_for_values_that_differ_in_the_last_bits() {
+        // values equal, or differing only in their lowest mantissa bits, across many indices
+        let base = 0.1f64;
+        let x: Vec<f64> = (0..300u64)
+            .map(|i| match i % 4 {
+                0 => base,
+                1 => f64::from_bits(base.to_bits() + (299 - i)),
+                2 => -f64::from_bits(base.to_bits() + i),
+                _ => (i as f64).sin(),
+            })
+            .collect();
+        let (mut keys, mut order) = (Vec::new(), Vec::new());
+        sort_by_value(&x, 0..x.len() as u32, &mut keys, &mut order);
+        let mut want: Vec<u32> = (0..x.len() as u32).collect();
+        want.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]).then(a.cmp(&b)));
+        assert_eq!(order, want);
+    }
+
+    #[test]
+    fn numpy_quantile_by_hand() {
+        let s = [1.0, 2.0, 4.0, 8.0];
+        assert_eq!(numpy_quantile(&s, 0.0), 1.0);
+        assert_eq!(numpy_quantile(&s, 1.0), 8.0);
+        assert_eq!(numpy_quantile(&s, 0.5), 3.0); // v = 1.5: from the upper end, 4 − 2·0.5
+        assert_eq!(numpy_quantile(&s, 0.25), 1.75); // v = 0.75
+        assert_eq!(numpy_quantile(&[5.0], 0.3), 5.0);
+    }
+
+    #[test]
+    fn forward_returns_compound_and_stop_at_gaps() {
+        let r = array![[0.1, 0.0], [0.2, NAN], [-0.5, 0.1], [0.0, 0.2]];
+        let f = forward_returns(r.view(), &[1, 2]).unwrap();
+        // horizon 1: returns[t + 1]
+        assert!(close(f[[0, 0, 0]], 0.2) && f[[0, 0, 1]].is_nan());
+        assert!(close(f[[0, 2, 0]], 0.0) && f[[0, 3, 0]].is_nan());
+        // horizon 2: 1.2 · 0.5 − 1 = −0.4; asset 1 misses day 1
+        assert!(close(f[[1, 0, 0]], -0.4) && f[[1, 0, 1]].is_nan());
+        assert!(close(f[[1, 1, 1]], 1.1 * 1.2 - 1.0));
+        assert!(f[[1, 2, 0]].is_nan() && f[[1, 3, 0]].is_nan());
+        assert!(forward_returns(r.view(), &[0]).is_err());
+    }
+
+    #[test]
+    fn spearman_ic_by_hand_with_ties() {
+        // x ranks: 1, 2.5, 2.5, 4; y ranks: 2, 1, 3, 4
+        let x = array![[1.0, 2.0, 2.0, 3.0]];
+        let fwd = Array3::from_shape_vec((1, 1, 4), vec![0.2, 0.1, 0.3, 0.4]).unwrap();
+        let (ic, n) = information_coefficient(&sample(&x), Forward::Stack(fwd.view()), Method::Spearman, false).unwrap();
+        let (rx, ry) = ([1.0, 2.5, 2.5, 4.0], [2.0, 1.0, 3.0, 4.0]);
+        let (mx, my) = (2.5, 2.5);
+        let sxy: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let sxx: f64 = rx.iter().map(|a| (a - mx) * (a - mx)).sum();
+        let syy: f64 = ry.iter().map(|b| (b - my) * (b - my)).sum();
+        assert!(close(ic[[0, 0]], sxy / (sxx * syy).sqrt()));
+        assert_eq!(n[[0, 0]], 4);
+    }
+
+    #[test]
+    fn ic_pair_sample_and_group_adjust() {
+        // asset 3 has no forward return: the IC uses assets 0..3, ranked among themselves
+        let x = array![[3.0, 1.0, 2.0, 10.0]];
+        let fwd = Array3::from_shape_vec((1, 1, 4), vec![0.3, 0.1, 0.2, NAN]).unwrap();
+        let (ic, n) = information_coefficient(&sample(&x), Forward::Stack(fwd.view()), Method::Spearman, false).unwrap();
+        assert!(close(ic[[0, 0]], 1.0));
+        assert_eq!(n[[0, 0]], 3);
+        // groups {0, 1} and {2, 3}: demeaned returns are −0.1, 0.1, −0.1, 0.1
+        let x = array![[1.0, 2.0, 3.0, 4.0]];
+        let g = array![[0, 0, 1, 1]];
+        let fwd = Array3::from_shape_vec((1, 1, 4), vec![0.0, 0.2, 0.5, 0.7]).unwrap();
+        let s = Sample { signal: x.view(), groups: Some(g.view()), n_groups: 2, weights: None, common: None, labels: None };
+        let (ic, _) = information_coefficient(&s, Forward::Stack(fwd.view()), Method::Pearson, true).unwrap();
+        // Pearson of (1, 2, 3, 4) and (−1, 1, −1, 1)·0.1: cov = 0.1·(1.5 − 0.5 − 0.5 + 1.5)/…
+        let (xs, ys) = ([1.0, 2.0, 3.0, 4.0], [-0.1, 0.1, -0.1, 0.1]);
+        let sxy: f64 = xs.iter().zip(&ys).map(|(a, b)| (a - 2.5) * b).sum();
+        let sxx: f64 = xs.iter().map(|a| (a - 2.5) * (a - 2.5)).sum();
+        let syy: f64 = ys.iter().map(|b| b * b).sum();
+        assert!(close(ic[[0, 0]], sxy / (sxx * syy).sqrt()));
+    }
+
+    #[test]
+    fn quantiles_as_qcut() {
+        // 10 distinct values into 5 quantiles: 2 per bucket
+        let x = array![[5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0, 10.0]];
+        let l = quantile_labels(&sample(&x), &Buckets::Quantiles(qcut_levels(5)), false).unwrap();
+        assert_eq!(l.row(0).to_vec(), vec![2, 0, 4, 1, 3, 0, 3, 1, 2, 4]);
+        // repeated edges (too many ties): no labels on that date
+        let x = array![[1.0, 1.0, 1.0, 1.0, 2.0]];
+        let l = quantile_labels(&sample(&x), &Buckets::Quantiles(qcut_levels(5)), false).unwrap();
+        assert!(l.iter().all(|&q| q == -1));
+        // equal-width bins: [0, 10] in two bins (−0.01, 5], (5, 10]
+        let x = array![[0.0, 5.0, 5.0001, 10.0]];
+        let l = quantile_labels(&sample(&x), &Buckets::Bins(2), false).unwrap();
+        assert_eq!(l.row(0).to_vec(), vec![0, 0, 1, 1]);
+        // fixed edges: values outside get no bucket; the first edge is exclusive
+        let x = array![[0.0, 0.5, 1.0, 1.5, 3.0]];
+        let l = quantile_labels(&sample(&x), &Buckets::Edges(vec![0.0, 1.0, 2.0]), false).unwrap();
+        assert_eq!(l.row(0).to_vec(), vec![-1, 0, 0, 1, -1]);
+    }
+
+    #[test]
+    fn quantiles_within_groups() {
+        let x = array![[1.0, 2.0, 3.0, 4.0, 10.0, 20.0]];
+        let g = array![[0, 0, 0, 1, 1, -1]];
+        let s = Sample { signal: x.view(), groups: Some(g.view()), n_groups: 3, weights: None, common: None, labels: None };
+        let l = quantile_labels(&s, &Buckets::Quantiles(qcut_levels(2)), true).unwrap();
+        // group 0: 1, 2, 3 → edges 1, 2, 3 → 0, 0, 1; group 1: 4, 10 → 0, 1; no group: none;
+        // group 2 is empty
+        assert_eq!(l.row(0).to_vec(), vec![0, 0, 1, 0, 1, -1]);
+    }
+
+    #[test]
+    fn quantile_returns_demeaned() {
+        let labels = array![[0, 0, 1, 1, -1]];
+        let fwd = Array3::from_shape_vec((1, 1, 5), vec![0.1, 0.3, 0.5, NAN, 9.0]).unwrap();
+        let (m, c) = quantile_returns(labels.view(), 2, fwd.view(), None, None, Demean::All).unwrap();
+        // bucketed assets with returns: 0.1, 0.3, 0.5 (mean 0.3)
+        assert!(close(m[[0, 0, 0]], -0.1) && close(m[[0, 1, 0]], 0.2));
+        assert_eq!((c[[0, 0, 0]], c[[0, 1, 0]]), (2, 1));
+        let w = array![[1.0, 3.0, 1.0, 1.0, 1.0]];
+        let (m, _) = quantile_returns(labels.view(), 2, fwd.view(), None, Some(w.view()), Demean::None).unwrap();
+        assert!(close(m[[0, 0, 0]], (0.1 + 0.9) / 4.0) && close(m[[0, 1, 0]], 0.5));
+    }
+
+    #[test]
+    fn factor_weights_by_hand() {
+        let x = array![[1.0, 2.0, 3.0, 6.0]];
+        let fwd = Array3::from_shape_vec((1, 1, 4), vec![0.1, -0.1, 0.2, 0.4]).unwrap();
+        let r = factor_weighted_returns(&sample(&x), fwd.view(), true, false, false).unwrap();
+        // demeaned: −2, −1, 0, 3 over 6
+        let want = (-2.0 * 0.1 + 1.0 * 0.1 + 0.0 + 3.0 * 0.4) / 6.0;
+        assert!(close(r[[0, 0]], want));
+        let r = factor_weighted_returns(&sample(&x), fwd.view(), true, false, true).unwrap();
+        // median 2.5: two below (−1/2 each), two above (+1/2 each), over a gross of 2
+        let want = (-0.5 * 0.1 + 0.5 * 0.1 + 0.5 * 0.2 + 0.5 * 0.4) / 2.0;
+        assert!(close(r[[0, 0]], want));
+    }
+
+    #[test]
+    fn turnover_and_autocorrelation_by_hand() {
+        let labels = array![[0, 0, 1, 1], [0, 1, 0, 1], [-1, -1, -1, -1]];
+        let t = quantile_turnover(labels.view(), 2, &[1, 2]).unwrap();
+        assert!(t[[0, 0, 0]].is_nan());
+        assert!(close(t[[1, 0, 0]], 0.5) && close(t[[1, 1, 0]], 0.5));
+        assert!(t[[1, 0, 1]].is_nan()); // no date two back
+        assert!(t[[2, 0, 0]].is_nan() && t[[2, 0, 1]].is_nan()); // empty buckets now
+        let labels = array![[0, 0, 1, 1], [-1, -1, -1, -1], [0, 1, 1, 1]];
+        let t = quantile_turnover(labels.view(), 2, &[1, 2]).unwrap();
+        assert!(t[[2, 0, 0]].is_nan()); // empty buckets before
+        // two back: bucket 0 = {0} (was {0, 1}): nothing new; bucket 1 = {1, 2, 3}: 1 new of 3
+        assert!(close(t[[2, 0, 1]], 0.0) && close(t[[2, 1, 1]], 1.0 / 3.0));
+        let x = array![[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], [1.0, 2.0, NAN, 4.0]];
+        let a = rank_autocorrelation(&sample(&x), &[1]).unwrap();
+        let a = a.column(0);
+        assert!(a[0].is_nan());
+        assert!(close(a[1], -1.0));
+        // date 2 ranks 1, 2, 3 against date 1 ranks 4, 3, 1 on assets 0, 1, 3
+        let (p, q) = ([1.0, 2.0, 3.0], [4.0, 3.0, 1.0]);
+        let (mp, mq) = (2.0, 8.0 / 3.0);
+        let sxy: f64 = p.iter().zip(&q).map(|(a, b)| (a - mp) * (b - mq)).sum();
+        let sxx: f64 = p.iter().map(|a| (a - mp) * (a - mp)).sum();
+        let syy: f64 = q.iter().map(|b| (b - mq) * (b - mq)).sum();
+        assert!(close(a[2], sxy / (sxx * syy).sqrt()));
+    }
+
+    #[test]
+    fn common_sample_drops_rows_missing_any_horizon() {
+        let x = array![[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]];
+        let r = array![[0.0, 0.0, 0.0], [0.1, NAN, 0.3]];
+        let lags = [1usize];
+        let s = Sample { signal: x.view(), groups: None, n_groups: 0, weights: None, common: Some(Forward::Lagged(r.view(), &lags)), labels: None };
+        let l = quantile_labels(&s, &Buckets::Quantiles(qcut_levels(2)), false).unwrap();
+        assert_eq!(l.row(0).to_vec(), vec![0, -1, 1]);
+        assert!(l.row(1).iter().all(|&q| q == -1)); // no forward return past the end
+        // the label filter: unlabelled cells leave every statistic
+        let lab = array![[0, -1, 0], [0, 0, 0]];
+        let s = Sample { labels: Some(lab.view()), ..sample(&x) };
+        let fwd = Array3::from_shape_vec((1, 2, 3), vec![0.1, 0.2, 0.3, 0.0, 0.0, 0.0]).unwrap();
+        let (_, n) = information_coefficient(&s, Forward::Stack(fwd.view()), Method::Pearson, false).unwrap();
+        assert_eq!(n[[0, 0]], 2);
+    }
+
+    #[test]
+    fn fused_evaluation_equals_the_separate_kernels() {
+        let (t, n) = (60, 45);
+        let hash = |a: usize, b: usize, m: usize| (a * 7919 + b * 104729 + a * b * 31) % m;
+        let x = Array2::from_shape_fn((t, n), |(a, b)| {
+            if hash(a, b, 13) == 0 { f64::NAN } else { (hash(a, b, 17) as f64 - 8.0) / 4.0 }
+        });
+        let r = Array2::from_shape_fn((t, n), |(a, b)| {
+            if hash(b, a, 29) == 0 { f64::NAN } else { (hash(a + 3, b, 41) as f64 - 20.0) / 1000.0 }
+        });
+        let g = Array2::from_shape_fn((t, n), |(a, b)| if hash(a, b, 19) == 0 { -1 } else { (hash(b, a, 4)) as i32 });
+        let w = Array2::from_shape_fn((t, n), |(a, b)| 0.5 + hash(a, b, 7) as f64);
+        let horizons = [1usize, 4];
+        let fwd = forward_returns(r.view(), &horizons).unwrap();
+        let decay = [1usize, 2, 3];
+        let bits = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (common, grouped, weighted, by_group) in
+            [(false, false, false, false), (false, true, true, true), (true, true, false, false), (true, false, true, false)]
+        {
+            let base = Sample {
+                signal: x.view(),
+                groups: grouped.then(|| g.view()),
+                n_groups: 4,
+                weights: weighted.then(|| w.view()),
+                common: None,
+                labels: None,
+            };
+            let buckets = Buckets::Quantiles(qcut_levels(4));
+            let set = Settings {
+                method: Method::Spearman,
+                buckets: &buckets,
+                by_group,
+                demeaned: true,
+                group_adjust: grouped,
+                common,
+                decay_lags: &decay,
+            };
+            let ev = evaluate_panel(&base, r.view(), fwd.view(), &horizons, &set).unwrap();
+            // the separate kernels, as the Python layer calls them
+            let stack = Forward::Stack(fwd.view());
+            let with_common = Sample { common: common.then_some(stack), ..base };
+            let labels = quantile_labels(&with_common, &buckets, by_group).unwrap();
+            assert_eq!(ev.labels, labels);
+            let keep = Sample { labels: common.then(|| labels.view()), ..with_common };
+            let (ic, nobs) = information_coefficient(&keep, stack, Method::Spearman, grouped).unwrap();
+            assert_eq!(bits(ev.ic.as_slice().unwrap()), bits(ic.as_slice().unwrap()));
+            assert_eq!(ev.n_obs, nobs);
+            let demean_by = if grouped { Demean::Group } else { Demean::All };
+            let gq = grouped.then(|| (g.view(), 4));
+            let (m, c) = quantile_returns(labels.view(), 4, fwd.view(), gq, weighted.then(|| w.view()), demean_by).unwrap();
+            assert_eq!(bits(ev.by_date.as_slice().unwrap()), bits(m.as_slice().unwrap()));
+            assert_eq!(ev.counts, c);
+            let keep_nw = Sample { weights: None, ..keep };
+            let book = factor_weighted_returns(&keep_nw, fwd.view(), true, grouped, false).unwrap();
+            assert_eq!(bits(ev.factor_returns.as_slice().unwrap()), bits(book.as_slice().unwrap()));
+            let tv = quantile_turnover(labels.view(), 4, &horizons).unwrap();
+            assert_eq!(bits(ev.turnover.as_slice().unwrap()), bits(tv.as_slice().unwrap()));
+            let ac = rank_autocorrelation(&Sample { weights: None, ..keep }, &horizons).unwrap();
+            assert_eq!(bits(ev.autocorrelation.as_slice().unwrap()), bits(ac.as_slice().unwrap()));
+            let lagged = Forward::Lagged(r.view(), &decay);
+            let dec = Sample { common: common.then_some(lagged), ..base };
+            let (d, _) = information_coefficient(&dec, lagged, Method::Spearman, grouped).unwrap();
+            assert_eq!(bits(ev.decay.as_slice().unwrap()), bits(d.as_slice().unwrap()));
+            assert!(ev.ic.iter().filter(|v| v.is_finite()).count() > 50);
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_threads() {
+        let (t, n) = (40, 57);
+        let x = Array2::from_shape_fn((t, n), |(a, b)| ((a * 31 + b * 17) % 23) as f64 - if (a + b) % 7 == 0 { f64::NAN } else { 0.0 });
+        let r = Array2::from_shape_fn((t, n), |(a, b)| (((a * 13 + b * 7) % 19) as f64 - 9.0) / 100.0);
+        let fwd = forward_returns(r.view(), &[1, 3]).unwrap();
+        let run = || {
+            let s = sample(&x);
+            let ic = information_coefficient(&s, Forward::Stack(fwd.view()), Method::Spearman, false).unwrap().0;
+            let l = quantile_labels(&s, &Buckets::Quantiles(qcut_levels(4)), false).unwrap();
+            let q = quantile_returns(l.view(), 4, fwd.view(), None, None, Demean::All).unwrap().0;
+            let a = rank_autocorrelation(&s, &[2, 5]).unwrap();
+            (ic, l, q, a)
+        };
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(run);
+        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(run);
+        let bits = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(one.0.as_slice().unwrap()), bits(three.0.as_slice().unwrap()));
+        assert_eq!(one.1, three.1);
+        assert_eq!(bits(one.2.as_slice().unwrap()), bits(three.2.as_slice().unwrap()));
+        assert_eq!(bits(one.3.as_slice().unwrap()), bits(three.3.as_slice().unwrap()));
+    }
+}

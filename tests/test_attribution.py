@@ -1,0 +1,268 @@
+"""ff.attribute: exposures × factor returns with the model's lag, against a hand-worked case and
+the plain-numpy oracle ``ff.baseline.attribute`` (dense one-hot exposure matrix, per-date loop);
+the identity total = Σ contributions + specific + unexplained − costs on every date; the
+specific return against the factor model's own residuals; exact linking; no look-ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+import ferrofactor as ff
+from ferrofactor import baseline
+from ferrofactor.attribution import link_contributions
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    panel = ff.datasets.synthetic_universe(n_assets=150, n_days=260, seed=3)
+    ex = ff.Exposures.from_panel(panel)
+    res = ff.FactorModel().fit(panel, ex)
+    r = res.returns
+    cap = np.nan_to_num(panel["market_cap"])
+    w = np.zeros_like(cap)
+    w[1:] = cap[:-1]  # caps of t−1 (normalised below) earn returns[t]
+    w[~np.isfinite(r)] = 0.0
+    tot = w.sum(axis=1, keepdims=True)
+    w = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)  # fully invested where returns exist
+    rng = np.random.default_rng(5)
+    b = np.where(np.isfinite(r), rng.random(r.shape), 0.0)
+    tb = b.sum(axis=1, keepdims=True)
+    b = np.divide(b, tb, out=np.zeros_like(b), where=tb > 0)
+    return dict(panel=panel, ex=ex, res=res, r=r, w=w, b=b)
+
+
+def _oracle(f, weights, lag=None, benchmark=None, factor_returns=None):
+    ex, res = f["ex"], f["res"]
+    return baseline.attribute(
+        weights, f["r"], ex.styles, ex.industry, ex.market, ex.n_industries,
+        res.factor_returns if factor_returns is None else factor_returns,
+        res.lag if lag is None else lag, benchmark=benchmark,
+    )
+
+
+def _identity(att):
+    return att.total - (att.contributions.sum(axis=1) + att.specific + att.unexplained - att.costs)
+
+
+def test_hand_worked_two_dates():
+    # 3 assets, market + 2 industries + 1 style, lag 1: date 1 is explained by row 0.
+    styles = np.array([[[1.0], [-1.0], [0.5]], [[9.0], [9.0], [9.0]]])
+    ex = ff.Exposures(styles, np.array([[0, 1, -1], [1, 1, 1]]), style_names=["value"],
+                      industry_names=["A", "B"])
+    f = np.array([[np.nan] * 4, [0.01, 0.002, -0.003, 0.004]])
+    risk = ff.RiskModel.from_covariance(np.stack([np.eye(4)] * 2), np.full((2, 3), 1e-4), ex)
+    w = np.array([[0.0, 0.0, 0.0], [0.5, 0.3, 0.2]])
+    r = np.array([[0.0, 0.0, 0.0], [0.02, -0.01, 0.03]])
+    att = ff.attribute(w, (risk, f), returns=r, costs=np.array([0.0, 0.001]))
+    # x = Bᵀw with B of row 0: market 1; A: asset 0; B: asset 1; value: 0.5 − 0.3 + 0.1
+    np.testing.assert_allclose(att.exposures[1], [1.0, 0.5, 0.3, 0.3], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(att.contributions[1], [0.01, 0.001, -0.0009, 0.0012], rtol=0, atol=1e-15)
+    gross = 0.5 * 0.02 - 0.3 * 0.01 + 0.2 * 0.03  # 0.013
+    assert att.gross[1] == pytest.approx(gross, abs=1e-15)
+    assert att.specific[1] == pytest.approx(gross - (0.01 + 0.001 - 0.0009 + 0.0012), abs=1e-15)
+    assert att.unexplained[1] == 0.0 and att.total[1] == pytest.approx(0.012, abs=1e-15)
+    assert att.factor_names == ["market", "A", "B", "value"] and att.lag == 1
+    grouped = att.by_group()
+    assert grouped.factor_names == ["market", "industries", "styles"]
+    np.testing.assert_allclose(grouped.contributions[1], [0.01, 0.0001, 0.0012], rtol=0, atol=1e-15)
+
+
+def test_identity_and_oracle_on_every_date(fitted):
+    res, w = fitted["res"], fitted["w"]
+    costs = np.abs(np.random.default_rng(1).normal(0, 2e-4, len(w)))
+    att = ff.attribute(w, res, costs=costs)
+    assert np.abs(_identity(att)).max() < 1e-12
+    o = _oracle(fitted, w)
+    for k in ("exposures", "contributions", "specific", "unexplained", "gross"):
+        np.testing.assert_allclose(getattr(att, k), o[k], rtol=0, atol=1e-14, err_msg=k)
+    np.testing.assert_array_equal(att.costs, costs)
+    np.testing.assert_allclose(att.total, o["gross"] - costs, rtol=0, atol=1e-14)
+    # the return of date 0 (no exposures before it) is nothing held; the market exposure of a
+    # fully invested portfolio is 1 once exposures exist
+    assert att.gross[0] == 0.0
+    covered = np.abs(att.unexplained) < 1e-18
+    np.testing.assert_allclose(att.exposures[covered & (np.arange(len(w)) >= 1), 0], 1.0, rtol=0, atol=1e-12)
+
+
+def test_specific_return_equals_the_model_residuals(fitted):
+    res, w = fitted["res"], fitted["w"]
+    att = ff.attribute(w, res)
+    u = res.residuals
+    in_fit = np.all(np.isfinite(u) | (w == 0), axis=1)  # dates where every holding was in the fit
+    assert in_fit[1:].mean() > 0.5
+    spec = np.einsum("tn,tn->t", w, np.nan_to_num(u))
+    np.testing.assert_allclose(att.specific[in_fit], spec[in_fit], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(att.unexplained[in_fit], 0.0, rtol=0, atol=0)
+
+
+def test_uses_the_exposures_of_t_minus_lag_only(fitted):
+    # No look-ahead: changing the exposures of dates > t − lag does not change date t.
+    panel = fitted["panel"]
+    ex = fitted["ex"]
+    res2 = ff.FactorModel(lag=2).fit(panel, ex)
+    w = fitted["w"]
+    att = ff.attribute(w, res2)
+    assert att.lag == 2
+    o = _oracle(fitted, w, lag=2, factor_returns=res2.factor_returns)
+    np.testing.assert_allclose(att.contributions, o["contributions"], rtol=0, atol=1e-14)
+    t = 150
+    st = ex.styles.copy()
+    st[t - 1:] += 1.0  # exposures known from t − 1 on change
+    ex2 = ff.Exposures(st, ex.industry, style_names=ex.style_names, industry_names=ex.industry_names,
+                       dates=ex.dates, assets=ex.assets)
+    from ferrofactor.model import FactorModelResult
+
+    fake = FactorModelResult(
+        factor_returns=res2.factor_returns, residuals=res2.residuals, r2=res2.r2,
+        std_errors=res2.std_errors, tstats=res2.tstats, n_obs=res2.n_obs,
+        factor_names=res2.factor_names, dates=res2.dates, assets=res2.assets, exposures=ex2,
+        cap=res2.cap, returns=res2.returns, n_clipped=res2.n_clipped, model=res2.model,
+    )
+    att2 = ff.attribute(w, fake)
+    np.testing.assert_array_equal(att2.contributions[: t + 1], att.contributions[: t + 1])
+    assert not np.array_equal(att2.contributions[t + 1:], att.contributions[t + 1:])
+
+
+def test_uncovered_holdings_are_unexplained(fitted):
+    res, w, ex, r = fitted["res"], fitted["w"], fitted["ex"], fitted["r"]
+    t = 100
+    i = int(np.flatnonzero((w[t] > 0) & np.isfinite(r[t]))[0])
+    st = ex.styles.copy()
+    st[t - 1, i, 0] = np.nan  # asset i's exposures unknown on the exposure date of t
+    ex2 = ff.Exposures(st, ex.industry, style_names=ex.style_names, industry_names=ex.industry_names,
+                       dates=ex.dates, assets=ex.assets)
+    k = ex.n_factors
+    risk = ff.RiskModel.from_covariance(np.stack([np.eye(k)] * len(w)), np.full(w.shape, 1e-4), ex2)
+    att = ff.attribute(w, (risk, res.factor_returns), returns=r)
+    o = baseline.attribute(w, r, st, ex.industry, ex.market, ex.n_industries, res.factor_returns, 1)
+    np.testing.assert_allclose(att.unexplained, o["unexplained"], rtol=0, atol=1e-15)
+    assert att.unexplained[t] == pytest.approx(w[t, i] * r[t, i], abs=1e-15)
+    assert att.unexplained[t - 1] == 0.0 and att.unexplained[t + 1] == 0.0
+    np.testing.assert_allclose(att.contributions, o["contributions"], rtol=0, atol=1e-14)
+    assert np.abs(_identity(att)).max() < 1e-12
+    # a factor without a return on a date: its members are unexplained there
+    f = res.factor_returns.copy()
+    g = int(ex.industry[t - 1, i])
+    f[t, 1 + g] = np.nan
+    att = ff.attribute(w, (risk, f), returns=r)
+    members = (ex.industry[t - 1] == g) & (w[t] != 0) & (np.arange(w.shape[1]) != i)
+    assert att.unexplained[t] == pytest.approx(w[t, i] * r[t, i] + w[t, members] @ r[t, members], abs=1e-15)
+    assert att.contributions[t, 1 + g] == 0.0 and att.exposures[t, 1 + g] == 0.0
+
+
+def test_active_attribution_against_a_benchmark(fitted):
+    res, w, b = fitted["res"], fitted["w"], fitted["b"]
+    att = ff.attribute(w, res, benchmark=b)
+    p, q = ff.attribute(w, res), ff.attribute(b, res)
+    assert att.active
+    np.testing.assert_allclose(att.exposures, p.exposures - q.exposures, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(att.contributions, p.contributions - q.contributions, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(att.portfolio_return, p.total, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(att.benchmark_return, q.total, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(att.total, p.total - q.total, rtol=0, atol=1e-15)
+    o = _oracle(fitted, w, benchmark=b)
+    np.testing.assert_allclose(att.specific, o["specific"], rtol=0, atol=1e-14)
+    assert np.abs(_identity(att)).max() < 1e-12
+
+
+def test_linking_is_exact():
+    # hand-worked: +10 % from factor a, then +10 % from factor b → 21 % = 0.10 + 0.11
+    c = np.array([[0.10, 0.0], [0.0, 0.10]])
+    np.testing.assert_allclose(link_contributions(c, c.sum(1)), [[0.10, 0.0], [0.10, 0.11]], rtol=1e-15)
+
+
+def test_linked_rows_add_up_to_the_compounded_return(fitted):
+    att = ff.attribute(fitted["w"], fitted["res"], costs=np.full(len(fitted["w"]), 1e-4))
+    assert att.linked.shape == (len(fitted["w"]), len(att.factor_names) + 3)
+    assert att.lines[-3:] == ["specific", "unexplained", "costs"]
+    compounded = np.cumprod(1 + att.total) - 1
+    np.testing.assert_allclose(att.linked.sum(axis=1), compounded, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(att.linked[:, -1], -np.cumsum(1e-4 * np.r_[1.0, np.cumprod(1 + att.total)[:-1]]),
+                               rtol=1e-12)
+    grouped = att.by_group()
+    np.testing.assert_allclose(grouped.linked.sum(axis=1), compounded, rtol=0, atol=1e-13)
+
+
+def test_summary_table(fitted):
+    att = ff.attribute(fitted["w"], fitted["res"], costs=np.full(len(fitted["w"]), 1e-4))
+    tab = att.table(periods_per_year=252)
+    k = len(att.factor_names)
+    assert tab["line"].to_list() == att.factor_names + ["specific", "unexplained", "costs", "total"]
+    lines = np.column_stack([att.contributions, att.specific, att.unexplained, -att.costs])
+    np.testing.assert_allclose(tab["annual_contribution"].to_numpy()[:-1], lines.mean(0) * 252, rtol=1e-12)
+    t_ref = stats.ttest_1samp(att.contributions, 0.0).statistic
+    np.testing.assert_allclose(tab["tstat"].to_numpy()[:k], t_ref, rtol=1e-10)
+    assert np.isnan(tab["tstat"][k + 2])  # a constant cost has no t-statistic
+    sigma = np.std(att.total, ddof=1) * np.sqrt(252)
+    vol = tab["vol_contribution"].to_numpy()
+    assert vol[-1] == pytest.approx(sigma, rel=1e-12)
+    assert vol[:-1].sum() == pytest.approx(sigma, rel=1e-10)
+    assert tab["share_of_variance"].to_numpy()[:-1].sum() == pytest.approx(1.0, rel=1e-10)
+    np.testing.assert_allclose(tab["mean_exposure"].to_numpy()[:k], att.exposures.mean(0), rtol=1e-12)
+    text = str(att.summary())
+    assert "Factor attribution" in text and "vol_contribution" in text
+    seed_view = tab.select("line", "annual_contribution", "tstat")
+    assert seed_view.height == k + 4
+
+
+def test_risk_model_path_and_frames(fitted):
+    res, w, panel = fitted["res"], fitted["w"], fitted["panel"]
+    risk = ff.RiskModel.from_factor_model(res)
+    a = ff.attribute(w, res)
+    b = ff.attribute(w, (risk, res.factor_returns), returns=res.returns)
+    np.testing.assert_array_equal(a.contributions, b.contributions)
+    np.testing.assert_array_equal(a.specific, b.specific)
+    c = ff.attribute(w, (risk, res.factor_returns, 1), returns=res.returns)
+    np.testing.assert_array_equal(a.total, c.total)
+    wide = pl.DataFrame({"date": panel.dates, **{s: w[:, j] for j, s in enumerate(panel.assets)}})
+    d = ff.attribute(wide, res)
+    np.testing.assert_array_equal(a.total, d.total)
+    np.testing.assert_array_equal(d.dates, panel.dates)
+    long = d.to_polars("contributions", form="long")
+    assert long.columns == ["date", "factor", "contributions"]
+
+
+def test_thread_count_does_not_matter(fitted):
+    before = ff.get_num_threads()
+    try:
+        ff.set_num_threads(1)
+        a = ff.attribute(fitted["w"], fitted["res"], benchmark=fitted["b"])
+        ff.set_num_threads(2)
+        b = ff.attribute(fitted["w"], fitted["res"], benchmark=fitted["b"])
+    finally:
+        ff.set_num_threads(before)
+    np.testing.assert_array_equal(a.contributions, b.contributions)
+    np.testing.assert_array_equal(a.specific, b.specific)
+
+
+def test_bad_input(fitted):
+    res, w, panel = fitted["res"], fitted["w"].copy(), fitted["panel"]
+    r = fitted["r"]
+    t, i = np.argwhere(~np.isfinite(r[1:]))[0] + np.array([1, 0])
+    w[t, i] = 0.01
+    with pytest.raises(ValueError, match=f"missing.*{panel.assets[i]}"):
+        ff.attribute(w, res)
+    with pytest.raises(ValueError, match="shape"):
+        ff.attribute(fitted["w"][:, :-1], res)
+    with pytest.raises(TypeError, match="RiskModel"):
+        ff.attribute(fitted["w"], ff.RiskModel.from_factor_model(res))
+    with pytest.raises(ValueError, match="returns are required"):
+        ff.attribute(fitted["w"], (ff.RiskModel.from_factor_model(res), res.factor_returns))
+    with pytest.raises(TypeError, match="model"):
+        ff.attribute(fitted["w"], "model")
+    with pytest.raises(ValueError, match="costs"):
+        ff.attribute(fitted["w"], res, costs=np.zeros(3))
+    with pytest.raises(ValueError, match="costs"):
+        ff.attribute(fitted["w"], res, costs=np.full(len(r), np.nan))
+    bad = fitted["w"].copy()
+    bad[5, 5] = np.inf
+    with pytest.raises(ValueError, match="weights"):
+        ff.attribute(bad, res)
+    other = pl.DataFrame({"date": panel.dates, **{f"x{j}": fitted["w"][:, j] for j in range(w.shape[1])}})
+    with pytest.raises(ValueError, match="assets"):
+        ff.attribute(other, res)
+    with pytest.raises(ValueError, match="periods_per_year"):
+        ff.attribute(fitted["w"], res).summary(periods_per_year=-1)

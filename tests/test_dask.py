@@ -1,0 +1,316 @@
+"""ferrofactor.dask: the pipeline on date-chunked Dask arrays, on a LocalCluster of 2 processes.
+
+The oracle is the in-memory path (itself tested against ff.baseline, statsmodels, linearmodels,
+pandas): every Dask result must equal it to the last bit (``assert_array_equal``, NaN in the
+same places). The panels have ragged listings (late listings, delistings, suspensions), an
+all-NaN date, and date blocks of uneven lengths (1 to 200 dates) whose edges cut through every
+window: 21, 42, 105, 231, 252 and 600 dates (the last above the kernels' 512-row re-anchoring
+interval).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ferrofactor as ff
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+ffd = ff.dask
+
+T, N = 620, 48
+CHUNKS = (90, 1, 160, 37, 200, 132)  # edges at 90, 91, 251, 288, 488
+NAN_DATE = 300  # every field of every asset missing on this date
+EQ = np.testing.assert_array_equal
+
+
+def _panel(seed: int = 5) -> ff.Panel:
+    p = ff.datasets.synthetic_universe(n_assets=N, n_days=T, n_industries=6, seed=seed)
+    fields = {}
+    for k in p.float_fields:
+        a = p[k].copy()
+        a[NAN_DATE] = np.nan
+        fields[k] = a
+    fields["returns"][NAN_DATE + 1] = np.nan  # no price the day before
+    return p.with_fields(fields)
+
+
+P = _panel()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def client():
+    """Every test of this module runs on 2 worker processes (1 thread each)."""
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dpanel():
+    return ffd.DaskPanel.from_panel(P, chunks=CHUNKS)
+
+
+def test_core_does_not_import_dask():
+    code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_panel_blocks_hold_whole_cross_sections(dpanel):
+    assert dpanel.chunks == CHUNKS and dpanel.shape == (T, N)
+    assert dpanel["returns"].chunks == (CHUNKS, (N,))
+    assert dpanel["industry"].dtype == np.int32
+    back = dpanel.compute()
+    assert back.fields == P.fields
+    for k in P.fields:
+        EQ(back[k], P[k])
+    EQ(back.labels("industry"), P.labels("industry"))
+    re = dpanel.rechunk(100)
+    assert re.chunks == (100,) * 6 + (20,)
+    EQ(re.persist()["close"].compute(), P["close"])
+    # arrays whose blocks split the assets are rechunked to whole cross-sections
+    x = da.from_array(P["returns"], chunks=(50, 7))
+    EQ(ffd.rank(x).compute(), ff.rank(P["returns"]))
+
+
+# --- reading a partitioned dataset ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def hive(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hive")
+    paths = ff.datasets.write_sample(d, panel=ff.datasets.synthetic_universe(n_assets=40, n_days=560, seed=2))
+    prices = pl.read_parquet(paths["prices"]).with_columns(pl.col("date").dt.year().alias("year"))
+    root = d / "prices"
+    for (y,), g in prices.group_by(["year"]):
+        os.makedirs(root / f"year={y}")
+        # two files per year, rows split by asset
+        g = g.drop("year").sort("asset", "date")
+        h = g.height // 2
+        g[:h].write_parquet(root / f"year={y}" / "part-0.parquet")
+        g[h:].write_parquet(root / f"year={y}" / "part-1.parquet")
+    return root, paths
+
+
+def test_read_universe_partitioned_equals_in_memory(hive):
+    root, paths = hive
+    mem = ff.read_universe(str(root / "**" / "*.parquet"), paths["fundamentals"], paths["classifications"])
+    lazy = ffd.read_universe(root, paths["fundamentals"], pl.read_parquet(paths["classifications"]), chunks=45)
+    assert lazy.chunks == (45,) * 12 + (20,)
+    assert all(lazy[f].chunks == (lazy.chunks, (40,)) for f in lazy.fields)
+    got = lazy.compute()
+    assert got.fields == mem.fields  # prices, derived fields, fundamentals, industry; no 'year'
+    EQ(got.dates, mem.dates)
+    EQ(got.assets, mem.assets)
+    for f in mem.fields:
+        EQ(got[f], mem[f], err_msg=f)
+    EQ(got.labels("industry"), mem.labels("industry"))
+    # a block's first returns need the close of the date before (in the previous block)
+    assert np.isfinite(got["returns"][45]).any()
+
+
+def test_read_universe_errors(hive, tmp_path):
+    root, paths = hive
+    with pytest.raises(FileNotFoundError, match="no Parquet file"):
+        ffd.read_universe(tmp_path / "nothing" / "*.parquet")
+    with pytest.raises(TypeError, match="SQL connections cannot be sent"):
+        ffd.read_universe(root, ("select * from f", object()))
+    with pytest.raises(ValueError, match="missing columns"):
+        ffd.read_universe(root, date="day")
+    with pytest.raises(ValueError, match="chunks must sum"):
+        ffd.read_universe(root, chunks=(10, 10))
+
+
+# --- cross-sectional kernels --------------------------------------------------------------------
+RNG = np.random.default_rng(11)
+GICS = np.where(RNG.random((T, N)) < 0.05, -1, RNG.choice([10101010, 15102010, 40101015, 45103010], (T, N)))
+GICS[:200, :4] = 25501010  # an industry that leaves after date 200 (absent from later blocks)
+WEIGHTS = np.abs(RNG.normal(size=(T, N)))
+CONTROLS = RNG.normal(size=(T, N, 2))
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, x: m.winsorize(x, "sigma", 2.0, weights=WEIGHTS, industry=GICS),
+    lambda m, x: m.winsorize(x, "quantile", 0.05),
+    lambda m, x: m.winsorize(x, "mad", 2.5, industry=GICS),
+    lambda m, x: m.standardize(x, WEIGHTS, GICS, winsorize="mad", limit=3.0),
+    lambda m, x: m.standardize(x),
+    lambda m, x: m.rank(x, gaussian=True),
+    lambda m, x: m.neutralize(x, CONTROLS, GICS, WEIGHTS),
+    lambda m, x: m.neutralize(x, industry=GICS),
+], ids=["winsor-sigma", "winsor-quantile", "winsor-mad", "standardize-fused", "standardize", "rank", "neutralize", "neutralize-industry"])
+def test_cross_sectional_kernels_equal(call, dpanel):
+    x = dpanel["returns"]
+    got = call(ffd, x)
+    assert isinstance(got, da.Array) and got.chunks == x.chunks
+    EQ(got.compute(), call(ff, P["returns"]))
+
+
+def test_cross_section_regress_equal_with_gics_codes_and_lag(dpanel):
+    sty = np.ascontiguousarray(CONTROLS)
+    mem = ff.cross_section_regress(P["returns"], sty, GICS, cap=P["market_cap"], lag=2)
+    lazy = ffd.cross_section_regress(dpanel["returns"], sty, GICS, cap=dpanel["market_cap"], lag=2)
+    assert isinstance(lazy.factor_returns, da.Array)
+    got = lazy.compute()
+    assert got.factor_names == mem.factor_names
+    for k in ("factor_returns", "residuals", "r2", "std_errors", "tstats", "n_obs"):
+        EQ(getattr(got, k), getattr(mem, k), err_msg=k)
+    assert np.all(np.isnan(got.factor_returns[:2])) and np.all(got.n_obs[:2] == 0)
+
+
+# --- rolling and exponentially weighted kernels ---------------------------------------------------
+R = P["returns"]
+M = ff.descriptors.market_return(R, P["market_cap"])
+
+
+@pytest.mark.parametrize("name,args,kwargs", [
+    ("rolling_sum", (21,), {"min_periods": 10}),
+    ("rolling_mean", (252,), {"min_periods": 200}),
+    ("rolling_mean", (600,), {"min_periods": 100}),  # window above the 512-row re-anchoring interval
+    ("rolling_var", (5,), {}),
+    ("rolling_std", (252,), {"min_periods": 100, "half_life": 42.0}),
+    ("rolling_std", (700,), {"min_periods": 50}),  # window longer than T: whole columns
+    ("ewm_mean", (10.0,), {}),  # full history: whole columns
+    ("ewm_var", (30.0,), {"min_periods": 5, "window": 63}),
+    ("ewm_std", (84.0,), {"window": 300}),
+    ("compounded_return", (252, 21), {"min_periods": 150}),
+    ("compounded_return", (600, 21), {"min_periods": 10}),
+    ("compounded_return", (42, 0), {}),
+    ("max_drawdown", (252,), {"min_periods": 100}),
+])
+def test_rolling_kernels_equal_across_block_edges(name, args, kwargs, dpanel):
+    got = getattr(ffd, name)(dpanel["returns"], *args, **kwargs)
+    assert got.chunks == dpanel["returns"].chunks
+    want = getattr(ff, name)(R, *args, **kwargs)
+    assert np.isfinite(want).sum() > 1000  # the comparison is not vacuous
+    EQ(got.compute(), want)
+
+
+@pytest.mark.parametrize("window,half_life", [(252, 63.0), (40, None), (600, None), (650, 20.0)])
+def test_rolling_beta_equal(window, half_life, dpanel):
+    b, rv = ffd.rolling_beta(dpanel["returns"], M, window, window // 3, half_life)
+    wb, wrv = ff.rolling_beta(R, M, window, window // 3, half_life)
+    EQ(b.compute(), wb)
+    EQ(rv.compute(), wrv)
+
+
+def test_market_return_reads_the_previous_date_of_cap(dpanel):
+    got = ffd.market_return(dpanel["returns"], dpanel["market_cap"]).compute()
+    EQ(got, M)
+    assert np.isnan(got[NAN_DATE])  # no return on the all-NaN date
+
+
+# --- descriptors, exposures, factor model, risk model ----------------------------------------------
+def test_descriptors_equal(dpanel):
+    mem = ff.compute_descriptors(P)
+    lazy = ffd.compute_descriptors(dpanel)
+    assert lazy.fields == mem.fields
+    got = lazy.compute()
+    for k in mem.fields:
+        EQ(got[k], mem[k], err_msg=k)
+    some = ffd.compute_descriptors(dpanel, names=["beta", "roe"], mask_unlisted=False)
+    assert some.fields == ("roe", "beta")
+    EQ(some["beta"].compute(), ff.compute_descriptors(P, names=["beta"], mask_unlisted=False)["beta"])
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        ffd.compute_descriptors(dpanel, names=["alpha"])
+
+
+def test_exposures_equal(dpanel):
+    kw = dict(orthogonalize={"low_vol": ["value"]}, descriptor_options={"vol_half_life": 42.0})
+    mem = ff.Exposures.from_panel(P, **kw)
+    lazy = ffd.DaskExposures.from_panel(dpanel, **kw)
+    assert lazy.factor_names == mem.factor_names and lazy.styles.chunks[0] == CHUNKS
+    got = lazy.compute()
+    EQ(got.styles, mem.styles)
+    EQ(got.industry, mem.industry)
+    assert got.industry_names == mem.industry_names
+
+
+@pytest.fixture(scope="module")
+def exposures(dpanel):
+    return ff.Exposures.from_panel(P), ffd.DaskExposures.from_panel(dpanel).persist()
+
+
+@pytest.mark.parametrize("settings", [dict(lag=1), dict(lag=2, winsorize_returns=4.0), dict(lag=1, weights="equal", industry_constraint="equal")])
+def test_factor_model_and_risk_model_equal(settings, dpanel, exposures):
+    mem_ex, lazy_ex = exposures
+    model = ff.FactorModel(**settings)
+    mem = model.fit(P, mem_ex)
+    lazy = model.fit(dpanel, lazy_ex)
+    assert isinstance(lazy, ffd.DaskFactorModelResult) and model.result_ is lazy
+    assert lazy.factor_names == mem.factor_names
+    for k in ("factor_returns", "std_errors", "tstats", "r2", "n_obs", "n_clipped"):
+        EQ(getattr(lazy, k), getattr(mem, k), err_msg=k)
+    assert isinstance(lazy.residuals, da.Array)
+    EQ(lazy.residuals.compute(), mem.residuals)
+    full = lazy.compute()
+    assert isinstance(full, ff.FactorModelResult)
+    EQ(full.residuals, mem.residuals)
+    EQ(full.nw_tstats, mem.nw_tstats)
+    EQ(lazy.fama_macbeth().params, mem.fama_macbeth().params)
+    # the lag crosses the block edges: the first date of every block is estimated
+    starts = np.cumsum((0,) + CHUNKS[:-1])[1:]
+    assert np.isfinite(lazy.factor_returns[starts[starts != NAN_DATE + 1], 0]).all()
+    risk_mem = ff.RiskModel(vol_half_life=42, min_periods=10, specific_min_periods=21).fit(mem)
+    risk_lazy = ff.RiskModel(vol_half_life=42, min_periods=10, specific_min_periods=21).fit(lazy)
+    EQ(risk_lazy.factor_covariance, risk_mem.factor_covariance)
+    EQ(risk_lazy.specific_variance, risk_mem.specific_variance)
+
+
+def test_no_look_ahead_across_block_edges(dpanel, exposures):
+    """Perturb every field from a date on (a block's first date, and a date inside a block):
+    descriptors, exposures and factor returns before that date do not move, bit for bit."""
+    rng = np.random.default_rng(3)
+    base_ex = exposures[1].compute()
+    base_f = ff.FactorModel().fit(dpanel, exposures[1]).factor_returns
+    checked = ("momentum_12_1", "volatility", "beta", "max_drawdown", "log_turnover")
+    base_d = dict(zip(checked, dask.compute(*[ffd.compute_descriptors(dpanel)[k] for k in checked])))
+    for t0 in (251, 400):  # 251 starts a block (everything checked); 400 is inside one (descriptors)
+        fields = {}
+        for k in P.float_fields:
+            v = P[k].copy()
+            tail = v[t0:]
+            tail *= rng.uniform(0.5, 1.5, tail.shape)
+            tail[rng.random(tail.shape) < 0.2] = np.nan
+            fields[k] = v
+        fields["returns"] = np.maximum(fields["returns"], -1.0)
+        moved = ffd.DaskPanel.from_panel(P.with_fields(fields), chunks=CHUNKS)
+        desc_m = ffd.compute_descriptors(moved)
+        for k, v in zip(checked, dask.compute(*[desc_m[k] for k in checked])):
+            EQ(v[:t0], base_d[k][:t0], err_msg=k)
+            assert not np.array_equal(v[t0:], base_d[k][t0:], equal_nan=True), k
+        if t0 != 251:
+            continue
+        ex = ffd.DaskExposures.from_panel(moved).persist()
+        got_ex = ex.compute()
+        EQ(got_ex.styles[:t0], base_ex.styles[:t0])
+        assert not np.array_equal(got_ex.styles[t0:], base_ex.styles[t0:], equal_nan=True)
+        f = ff.FactorModel().fit(moved, ex).factor_returns
+        EQ(f[:t0], base_f[:t0])
+        assert not np.array_equal(f[t0:], base_f[t0:], equal_nan=True)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+def test_bad_input(dpanel):
+    x = dpanel["returns"]
+    with pytest.raises(TypeError, match="x must be a dask array"):
+        ffd.winsorize(P["returns"])
+    with pytest.raises(ValueError, match="method must be one of"):
+        ffd.winsorize(x, method="clip")  # settings: checked when the graph is built
+    with pytest.raises(ValueError, match="min_periods"):
+        ffd.rolling_mean(x, 10, min_periods=11)
+    with pytest.raises(ValueError, match="weights has shape"):
+        ffd.standardize(x, weights=np.ones((T, N + 1)))
+    bad = -WEIGHTS
+    lazy = ffd.standardize(x, weights=bad)  # data: checked when computed, as in memory
+    with pytest.raises(ValueError, match="weights"):
+        lazy.compute()
+    with pytest.raises(ValueError, match="lag"):
+        ff.FactorModel(lag=T).fit(dpanel, ffd.DaskExposures.from_panel(dpanel))
+    with pytest.raises(TypeError, match="DaskPanel"):
+        ffd.compute_descriptors(P)

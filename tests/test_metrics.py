@@ -1,0 +1,163 @@
+"""ff.metrics against empyrical-reloaded, series by series.
+
+Real series: the 18 size/value and size/momentum portfolios of ``linearmodels.datasets.french``
+(monthly, ``periods_per_year=12``), with the risk-free rate and the market (MktRF + RF) as
+benchmark. Synthetic daily series with missing periods, a series without drawdown, a constant
+series and a too-short one cover empyrical's edge rules. empyrical computes one series at a time;
+ferrofactor all at once. The information ratio is empyrical's per-period ``excess_sharpe`` times
+√periods_per_year (annualised, as the seed's results table quotes it); the tracking error is
+empyrical's ``annual_volatility`` of the active returns; the monthly win rate is the share of
+positive months in empyrical's ``aggregate_returns(..., "monthly")``.
+"""
+
+from __future__ import annotations
+
+import empyrical as ep
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from linearmodels.datasets import french
+
+import ferrofactor as ff
+from ferrofactor import metrics as M
+
+RTOL = 1e-12
+
+
+@pytest.fixture(scope="module")
+def monthly():
+    d = french.load()
+    ports = [c for c in d.columns if c[0] == "S" and c[1].isdigit()]
+    r = d[ports].to_numpy().copy()
+    r[:5, 0] = np.nan  # a late start
+    r[100, 3] = np.nan  # a hole
+    return dict(r=r, rf=d["RF"].to_numpy(), mkt=(d["MktRF"] + d["RF"]).to_numpy(),
+                dates=d["dates"].to_numpy().astype("datetime64[D]"), names=ports)
+
+
+@pytest.fixture(scope="module")
+def daily():
+    rng = np.random.default_rng(7)
+    t = 760
+    r = rng.standard_t(4, (t, 6)) * 0.01 + 0.0004
+    r[rng.random((t, 6)) < 0.03] = np.nan
+    r[:, 4] = np.abs(r[:, 4])  # never loses: no drawdown
+    dates = np.busday_offset(np.datetime64("2020-01-01"), np.arange(t), roll="forward")
+    return dict(r=r, dates=dates, bench=rng.normal(0.0003, 0.009, t))
+
+
+def _per_series(fn, r):
+    return np.array([fn(r[:, i]) for i in range(r.shape[1])])
+
+
+def _close(a, b):
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("case", ["monthly", "daily"])
+def test_each_metric_equals_empyrical(case, monthly, daily):
+    d = monthly if case == "monthly" else daily
+    r = d["r"]
+    ppy = 12 if case == "monthly" else 252
+    kw = dict(annualization=ppy)
+    bench = d["mkt"] if case == "monthly" else d["bench"]
+    _close(M.annual_return(r, ppy), _per_series(lambda x: ep.annual_return(x, **kw), r))
+    _close(M.annual_volatility(r, ppy), _per_series(lambda x: ep.annual_volatility(x, **kw), r))
+    _close(M.sharpe_ratio(r, periods_per_year=ppy), _per_series(lambda x: ep.sharpe_ratio(x, **kw), r))
+    _close(M.sortino_ratio(r, periods_per_year=ppy), _per_series(lambda x: ep.sortino_ratio(x, **kw), r))
+    _close(M.max_drawdown(r), _per_series(ep.max_drawdown, r))
+    ours_calmar = M.calmar_ratio(r, ppy)
+    ref_calmar = _per_series(lambda x: ep.calmar_ratio(x, **kw), r)
+    np.testing.assert_array_equal(np.isnan(ours_calmar), np.isnan(ref_calmar))
+    _close(ours_calmar[~np.isnan(ref_calmar)], ref_calmar[~np.isnan(ref_calmar)])
+    _close(M.tracking_error(r, bench, ppy), _per_series(lambda x: ep.annual_volatility(x - bench, **kw), r))
+    _close(M.information_ratio(r, bench, ppy),
+           _per_series(lambda x: ep.excess_sharpe(x, bench) * np.sqrt(ppy), r))
+    idx = pd.DatetimeIndex(d["dates"])
+    sub = r[:, :3]  # empyrical's monthly aggregation is slow (a Python groupby): three series
+    wins = _per_series(lambda x: float((ep.aggregate_returns(pd.Series(x, index=idx), "monthly") > 0).mean()), sub)
+    _close(M.monthly_win_rate(r, d["dates"])[:3], wins)
+    if case == "monthly":
+        rf = d["rf"]
+        _close(M.sharpe_ratio(r, rf, 12), _per_series(lambda x: ep.sharpe_ratio(x, risk_free=rf, **kw), r))
+        _close(M.sortino_ratio(r, 0.002, 12),
+               _per_series(lambda x: ep.sortino_ratio(x, required_return=0.002, **kw), r))
+    else:
+        assert M.max_drawdown(r)[4] == 0.0 and np.isnan(M.calmar_ratio(r)[4])
+
+
+def test_one_series_gives_floats_and_edge_cases(daily):
+    x = daily["r"][:, 1]
+    v = M.sharpe_ratio(x)
+    assert isinstance(v, float) and v == pytest.approx(ep.sharpe_ratio(x), rel=RTOL)
+    assert isinstance(M.max_drawdown(x), float)
+    const = np.full(50, 0.001)
+    assert M.sharpe_ratio(const) == ep.sharpe_ratio(const) == np.inf  # zero dispersion: std 0
+    assert M.annual_volatility(const) < 1e-15 and ep.annual_volatility(const) < 1e-15  # rounding noise only
+    short = np.array([0.01])
+    assert np.isnan(M.sharpe_ratio(short)) and np.isnan(ep.sharpe_ratio(short))
+    assert np.isnan(M.annual_volatility(short))
+    assert M.max_drawdown(np.array([-0.1, 0.05])) == pytest.approx(-0.1, abs=1e-15)  # hand-worked
+    assert M.annual_return(np.array([0.1, 0.1]), periods_per_year=2) == pytest.approx(0.21, rel=1e-15)
+
+
+def test_summary_table_of_many_series(monthly):
+    r, dates, mkt, rf = monthly["r"], monthly["dates"], monthly["mkt"], monthly["rf"]
+    turnover = np.abs(np.random.default_rng(2).normal(0.3, 0.1, r.shape))
+    costs = np.full(len(r), 4.2e-4)
+    s = ff.metrics.summary(r, dates=dates, benchmark=mkt, risk_free=rf, turnover=turnover, costs=costs,
+                           periods_per_year=12)
+    assert isinstance(s, ff.MetricsSummary)
+    _close(s.annual_return, M.annual_return(r, 12))
+    _close(s.sharpe_ratio, M.sharpe_ratio(r, rf, 12))
+    _close(s.max_drawdown, M.max_drawdown(r))
+    _close(s.monthly_win_rate, M.monthly_win_rate(r, dates))
+    _close(s.information_ratio, M.information_ratio(r, mkt, 12))
+    _close(s.tracking_error, M.tracking_error(r, mkt, 12))
+    _close(s.average_turnover, turnover.mean(axis=0))
+    np.testing.assert_allclose(s.average_cost, 4.2e-4, rtol=1e-13)  # a mean of 819 equal values
+    text = str(s.summary())
+    for label in ("Annualized Return", "Sharpe Ratio", "Max Drawdown", "Win Rate (monthly)",
+                  "Information Ratio", "Average Turnover", "Average Cost"):
+        assert label in text
+    frame = s.to_polars()
+    assert frame.height == r.shape[1] and "sharpe_ratio" in frame.columns
+    # without the optional inputs, their metrics are absent (None), not zero
+    s2 = ff.metrics.summary(r, periods_per_year=12)
+    assert s2.monthly_win_rate is None and s2.information_ratio is None and s2.average_cost is None
+    assert "Information Ratio" not in str(s2.summary())
+
+
+def test_summary_takes_a_polars_frame_with_dates(monthly):
+    r, dates, names = monthly["r"][:, :3], monthly["dates"], monthly["names"][:3]
+    frame = pl.DataFrame({"date": dates, **{n: r[:, j] for j, n in enumerate(names)}})
+    s = ff.metrics.summary(frame, periods_per_year=12)
+    assert s.series_names == names
+    _close(s.monthly_win_rate, M.monthly_win_rate(r, dates))
+    assert names[1] in str(s.summary())
+    assert M.monthly_win_rate(frame) == pytest.approx(list(s.monthly_win_rate), rel=RTOL)
+
+
+def test_bad_input(daily):
+    r = daily["r"]
+    with pytest.raises(ValueError, match="periods_per_year"):
+        M.annual_return(r, 0)
+    with pytest.raises(ValueError, match="periods_per_year"):
+        ff.metrics.summary(r, periods_per_year=True)
+    bad = r.copy()
+    bad[3, 2] = np.inf
+    with pytest.raises(ValueError, match="returns"):
+        M.sharpe_ratio(bad)
+    with pytest.raises(ValueError, match="benchmark"):
+        M.information_ratio(r, daily["bench"][:-1])
+    with pytest.raises(ValueError, match="benchmark"):
+        M.tracking_error(r, np.zeros((len(r), 2)))
+    with pytest.raises(ValueError, match="dates"):
+        M.monthly_win_rate(r)
+    with pytest.raises(ValueError, match="dates"):
+        M.monthly_win_rate(r, daily["dates"][::-1])
+    with pytest.raises(ValueError, match="dates"):
+        ff.metrics.summary(r, dates=daily["dates"][:-1])
+    with pytest.raises(TypeError, match="returns"):
+        M.annual_return(np.array(["a", "b"]))

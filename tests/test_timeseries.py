@@ -1,0 +1,322 @@
+"""time_series_regress and alpha_test against statsmodels, per asset, on Ken French's portfolios.
+
+Oracle: statsmodels ``OLS(y, add_constant(F), missing="drop").fit()`` (nonrobust) and
+``.fit(cov_type="HAC", cov_kwds={"maxlags": L})`` (Bartlett, no small-sample correction, normal
+p-values), one asset at a time, on ``linearmodels.datasets.french`` (the 18 size/value and
+size/momentum portfolios' excess returns on MktRF, SMB, HML, monthly 1949-2017). Ragged histories are made by cutting the start,
+the end and holes out of some portfolios; statsmodels then regresses the dropped data. Agreement
+is required to 1e-10 relative (statsmodels solves with a pseudo-inverse, ferrofactor with a
+Cholesky of the shifted normal equations: the same maths, different rounding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+import statsmodels.api as sm
+from linearmodels.datasets import french
+
+import ferrofactor as ff
+
+RTOL = 1e-10
+FACTORS = ["MktRF", "SMB", "HML"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = french.load()
+    ports = [c for c in d.columns if c[0] == "S" and c[1].isdigit()]
+    y = d[ports].to_numpy() - d[["RF"]].to_numpy()
+    f = d[FACTORS].to_numpy()
+    # ragged histories: late listing, early delisting, holes, a short one
+    y[:120, 0] = np.nan
+    y[600:, 1] = np.nan
+    y[300:330, 2] = np.nan
+    y[::7, 3] = np.nan
+    y[:780, 4] = np.nan  # 39 rows left
+    dates = d["dates"].to_numpy().astype("datetime64[D]")
+    return dict(y=y, f=f, ports=ports, dates=dates, mom=d["Mom"].to_numpy(), frame=d)
+
+
+def _sm(y, f, cov, lags=None, const=True):
+    x = sm.add_constant(f) if const else f
+    m = sm.OLS(y, x, missing="drop")
+    return m.fit() if cov == "nonrobust" else m.fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+
+
+def _close(a, b, rtol=RTOL):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=0)
+
+
+def _default_lags(n):
+    return int(math.floor(4 * (n / 100) ** (2 / 9)))
+
+
+@pytest.mark.parametrize("cov,lags", [("nonrobust", None), ("hac", 6), ("hac", None), ("hac", 0)])
+def test_equals_statsmodels_per_asset_on_french_portfolios(data, cov, lags):
+    y, f = data["y"], data["f"]
+    res = ff.time_series_regress(y, f, cov=cov, lags=lags, factor_names=FACTORS)
+    assert res.param_names == ["alpha", *FACTORS]
+    assert res.params.shape == (y.shape[1], 4) and res.resid.shape == y.shape
+    ci = res.conf_int()
+    ci90 = res.conf_int(0.90)
+    for i in range(y.shape[1]):
+        n = int(np.isfinite(y[:, i]).sum())
+        L = None if cov == "nonrobust" else (lags if lags is not None else _default_lags(n))
+        o = _sm(y[:, i], f, cov, L)
+        assert res.nobs[i] == o.nobs == n
+        assert res.lags[i] == (0 if L is None else L)
+        _close(res.params[i], o.params)
+        _close(res.std_errors[i], o.bse)
+        _close(res.tstats[i], o.tvalues)
+        _close(res.pvalues[i], o.pvalues)
+        _close(ci[i], o.conf_int())
+        _close(ci90[i], o.conf_int(alpha=0.10))
+        _close(res.r2[i], o.rsquared)
+        _close(res.r2_adj[i], o.rsquared_adj)
+        _close(res.cov_params[i].diagonal(), np.diag(o.cov_params()))
+        used = np.isfinite(y[:, i])
+        np.testing.assert_array_equal(np.isfinite(res.resid[:, i]), used)
+        np.testing.assert_allclose(res.resid[used, i], o.resid, rtol=0, atol=1e-12 * np.abs(o.resid).max())
+        assert res.df_resid[i] == o.df_resid
+    _close(res.alpha, res.params[:, 0])
+    _close(res.betas, res.params[:, 1:])
+
+
+def test_without_intercept_equals_statsmodels_uncentred(data):
+    y, f = data["y"][:, :6], data["f"]
+    for cov, lags in (("nonrobust", None), ("hac", 3)):
+        res = ff.time_series_regress(y, f, intercept=False, cov=cov, lags=lags)
+        assert res.param_names == ["f0", "f1", "f2"] and res.alpha is None
+        for i in range(y.shape[1]):
+            o = _sm(y[:, i], f, cov, lags, const=False)
+            _close(res.params[i], o.params)
+            _close(res.std_errors[i], o.bse)
+            _close(res.r2[i], o.rsquared)  # uncentred, as statsmodels without a constant
+            _close(res.r2_adj[i], o.rsquared_adj)
+
+
+def test_missing_factor_rows_are_dropped_for_every_asset(data):
+    y, f = data["y"][:, 5:9].copy(), data["f"].copy()
+    f[10:20, 1] = np.nan
+    res = ff.time_series_regress(y, f, cov="hac", lags=4)
+    for i in range(y.shape[1]):
+        o = _sm(y[:, i], f, "hac", 4)
+        _close(res.params[i], o.params)
+        _close(res.std_errors[i], o.bse)
+        assert np.isnan(res.resid[10:20, i]).all()
+
+
+def test_min_obs_and_singular_designs_give_nan(data):
+    y, f = data["y"][:, 5:11].copy(), data["f"]
+    y[:-5, 0] = np.nan  # 5 rows = K + 2: estimable by default
+    y[:-4, 1] = np.nan  # 4 rows < K + 2
+    res = ff.time_series_regress(y, f)
+    assert np.isfinite(res.params[0]).all() and res.nobs[0] == 5
+    assert np.isnan(res.params[1]).all() and res.nobs[1] == 4
+    assert np.isnan(res.resid[:, 1]).all() and np.isnan(res.pvalues[1]).all()
+    res = ff.time_series_regress(y, f, min_obs=100)
+    assert np.isnan(res.params[0]).all() and np.isfinite(res.params[2]).all()
+    # a factor constant over the rows: collinear with the intercept
+    fc = f.copy()
+    fc[:, 2] = 0.01
+    res = ff.time_series_regress(y[:, 2:4], fc)
+    assert np.isnan(res.params).all() and (res.nobs == np.isfinite(y[:, 2:4]).sum(0)).all()
+    assert "no estimate" in str(res.summary(asset=0))
+
+
+def test_polars_frames_are_joined_on_date(data):
+    y, f, dates, ports = data["y"][:, :4], data["f"], data["dates"], data["ports"][:4]
+    # y covers rows 50.., factors rows ..700: the regression runs on the common dates
+    yf = pl.DataFrame({"date": dates[50:], **{p: y[50:, j] for j, p in enumerate(ports)}})
+    ff_ = pl.DataFrame({"date": dates[:700], **{n: f[:700, j] for j, n in enumerate(FACTORS)}})
+    res = ff.time_series_regress(yf, ff_, cov="hac", lags=3)
+    ref = ff.time_series_regress(y[50:700], f[50:700], cov="hac", lags=3, factor_names=FACTORS)
+    assert res.factor_names == FACTORS and list(res.assets) == ports
+    np.testing.assert_array_equal(res.dates, dates[50:700])
+    np.testing.assert_array_equal(res.params, ref.params)
+    np.testing.assert_array_equal(res.std_errors, ref.std_errors)
+    # long y frame, reversed row order: same result
+    long = yf.unpivot(index="date", variable_name="asset", value_name="ret").reverse()
+    res2 = ff.time_series_regress(long, ff_, cov="hac", lags=3)
+    np.testing.assert_array_equal(res2.params, res.params)
+    # one frame, one array: lengths must match, the frame's dates label the rows
+    res3 = ff.time_series_regress(y[:700], ff_)
+    np.testing.assert_array_equal(res3.dates, dates[:700])
+    frame = res.to_polars("resid", form="long")
+    assert frame.columns == ["date", "asset", "resid"] and frame.height == res.resid.size
+
+
+def test_one_series_and_summary_layout(data):
+    y, f = data["y"][:, 10], data["f"]
+    res = ff.time_series_regress(y, f, cov="hac", lags=6, factor_names=FACTORS)
+    o = _sm(y, f, "hac", 6)
+    assert res.params.shape == (1, 4)
+    _close(res.params[0], o.params)
+    text = str(res.summary())
+    assert "OLS Regression Results" in text and "No. Observations:" in text
+    assert "Covariance Type:" in text and "HAC" in text and "P>|z|" in text
+    for name, coef, se in zip(["alpha", *FACTORS], o.params, o.bse):
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+        assert f"{coef:.4f}" in line and f"{se:.4f}" in line
+    assert f"{o.rsquared:.3f}" in text and str(int(o.nobs)) in text
+    nr = ff.time_series_regress(y, f)
+    assert "P>|t|" in str(nr.summary(asset=0))
+
+
+def test_summary_over_assets_and_asset_selection(data):
+    y, f, ports = data["y"][:, :5], data["f"], data["ports"][:5]
+    frame = pl.DataFrame({"date": data["dates"], **{p: y[:, j] for j, p in enumerate(ports)}})
+    res = ff.time_series_regress(frame, f)
+    table = res.summary().to_polars()
+    assert table["asset"].to_list() == ports
+    np.testing.assert_array_equal(table["alpha"].to_numpy(), res.alpha)
+    np.testing.assert_array_equal(table["f1"].to_numpy(), res.betas[:, 1])
+    assert "Dep. Variable:" in str(res.summary(asset=ports[2]))
+    assert str(res.summary(asset=ports[2])) == str(res.summary(asset=2))
+    with pytest.raises(ValueError, match="asset"):
+        res.summary(asset="nope")
+    with pytest.raises(ValueError, match="out of range"):
+        res.summary(asset=5)
+    with pytest.raises(TypeError, match="asset"):
+        res.summary(asset=True)
+
+
+def test_plot_exposures_draws_betas_with_intervals(data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure
+
+    res = ff.time_series_regress(data["y"][:, :3], data["f"], factor_names=FACTORS)
+    fig = res.plot_exposures(1)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    np.testing.assert_allclose(heights, res.betas[1])
+    assert [t.get_text() for t in ax.get_xticklabels()] == FACTORS
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_results_do_not_depend_on_the_number_of_threads(data):
+    n0 = data["y"].shape[1]
+    y = np.tile(data["y"], (1, 40))  # 40 copies: several parallel chunks
+    f = data["f"]
+    before = ff.get_num_threads()
+    try:
+        ff.set_num_threads(1)
+        a = ff.time_series_regress(y, f, cov="hac")
+        ff.set_num_threads(2)
+        b = ff.time_series_regress(y, f, cov="hac")
+    finally:
+        ff.set_num_threads(0 if before == 0 else before)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.cov_params, b.cov_params)
+    np.testing.assert_array_equal(a.resid, b.resid)
+    # a copy of an asset gets bit-identical results wherever it sits
+    np.testing.assert_array_equal(a.params[:n0], a.params[n0 * 29:n0 * 30])
+
+
+def test_bad_input_is_refused_with_the_argument_named(data):
+    y, f = data["y"][:, :3], data["f"]
+    with pytest.raises(ValueError, match="cov"):
+        ff.time_series_regress(y, f, cov="HAC")
+    with pytest.raises(ValueError, match="lags"):
+        ff.time_series_regress(y, f, lags=3)
+    with pytest.raises(ValueError, match="lags"):
+        ff.time_series_regress(y, f, cov="hac", lags=-1)
+    with pytest.raises(TypeError, match="lags"):
+        ff.time_series_regress(y, f, cov="hac", lags=2.5)
+    with pytest.raises(ValueError, match="min_obs"):
+        ff.time_series_regress(y, f, min_obs=4)
+    with pytest.raises(TypeError, match="intercept"):
+        ff.time_series_regress(y, f, intercept=1)
+    with pytest.raises(ValueError, match="factor_names"):
+        ff.time_series_regress(y, f, factor_names=["a", "b"])
+    with pytest.raises(ValueError, match="alpha"):
+        ff.time_series_regress(y, f, factor_names=["alpha", "b", "c"])
+    with pytest.raises(ValueError, match="rows"):
+        ff.time_series_regress(y[:-1], f)
+    bad = y.copy()
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        ff.time_series_regress(bad, f)
+    badf = f.copy()
+    badf[3, 1] = -np.inf
+    with pytest.raises(ValueError, match="factors.*infinite"):
+        ff.time_series_regress(y, badf)
+    with pytest.raises(TypeError, match="y"):
+        ff.time_series_regress(np.array([["a", "b"]] * 3), f[:3])
+    d = data["dates"]
+    yf = pl.DataFrame({"date": d[:10], "A": y[:10, 0]})
+    fr = pl.DataFrame({"date": d[20:30], "MKT": f[20:30, 0]})
+    with pytest.raises(ValueError, match="no date in common"):
+        ff.time_series_regress(yf, fr)
+    with pytest.raises(ValueError, match="long frame"):
+        ff.time_series_regress(yf, yf.with_columns(asset=pl.lit("x")))
+
+
+# ---------------------------------------------------------------------------------------------
+# alpha test
+# ---------------------------------------------------------------------------------------------
+
+
+def test_alpha_test_against_statsmodels_on_several_factor_lists(data):
+    d = data["frame"]
+    strat = data["y"][:, 13]  # a portfolio's excess return, full history
+    f3, mom = data["f"], data["mom"]
+    sets = {"CAPM": f3[:, :1], "FF3": f3, "FF3+MOM": np.column_stack([f3, mom])}
+    res = ff.alpha_test(strat, sets, lags=6, periods_per_year=12)
+    assert res.factor_sets == ["CAPM", "FF3", "FF3+MOM"] and res.alpha.shape == (1, 3)
+    for m, (name, fs) in enumerate(sets.items()):
+        o = _sm(strat, fs, "hac", 6)
+        _close(res.alpha[0, m], o.params[0])
+        _close(res.alpha_annual[0, m], 12 * o.params[0])
+        _close(res.alpha_tstat[0, m], o.tvalues[0])
+        _close(res.alpha_pvalue[0, m], o.pvalues[0])
+        _close(res.r2[0, m], o.rsquared)
+        _close(res.betas(name)[0], o.params[1:])
+        assert res.nobs[0, m] == len(d)
+    text = str(res.summary())
+    head = next(ln for ln in text.splitlines() if "CAPM" in ln and "FF3+MOM" in ln)
+    assert head.index("CAPM") < head.index("FF3 ") < head.index("FF3+MOM")
+    assert "beta f3" in text  # array columns are named f0, f1, ... (frames name them)
+    long = res.to_polars("alpha", form="long")
+    assert long.columns == ["series", "set", "alpha"] and long.height == 3
+    table = res.to_polars("table")
+    assert table.height == 3 and "alpha_tstat" in table.columns
+
+
+def test_alpha_test_frames_each_list_on_its_own_dates(data):
+    dates, f3, mom = data["dates"], data["f"], data["mom"]
+    strat = data["y"][:, 12:14]
+    r = pl.DataFrame({"date": dates, "A": strat[:, 0], "B": strat[:, 1]})
+    capm = pl.DataFrame({"date": dates, "MktRF": f3[:, 0]})
+    carhart = pl.DataFrame({"date": dates[24:], "MktRF": f3[24:, 0], "SMB": f3[24:, 1],
+                            "HML": f3[24:, 2], "Mom": mom[24:]})
+    res = ff.alpha_test(r, {"CAPM": capm, "4F": carhart}, periods_per_year=12)
+    assert res.series_names == ["A", "B"]
+    np.testing.assert_array_equal(res.nobs, [[len(dates), len(dates) - 24]] * 2)
+    ref = ff.time_series_regress(strat[24:], np.column_stack([f3[24:], mom[24:]]), cov="hac")
+    np.testing.assert_array_equal(res.alpha[:, 1], ref.alpha)
+    np.testing.assert_array_equal(res.results["4F"].factor_names, ["MktRF", "SMB", "HML", "Mom"])
+    assert "A" in str(res.summary()) and "B" in str(res.summary())
+
+
+def test_alpha_test_bad_input(data):
+    s = data["y"][:, 12]
+    with pytest.raises(TypeError, match="factor_sets"):
+        ff.alpha_test(s, {})
+    with pytest.raises(TypeError, match="factor_sets"):
+        ff.alpha_test(s, data["f"])
+    with pytest.raises(ValueError, match="periods_per_year"):
+        ff.alpha_test(s, {"x": data["f"]}, periods_per_year=0)
+    with pytest.raises(ValueError, match=r"factor_sets\['x'\]"):
+        ff.alpha_test(s, {"x": data["f"][:-3]})
+    with pytest.raises(ValueError, match="betas|name"):
+        ff.alpha_test(s, {"x": data["f"]}).betas("y")
