@@ -240,6 +240,19 @@ def industry(ctx: Ctx, *, optional: bool = True) -> st.SearchStrategy:
 # --- scalars ---------------------------------------------------------------------------------
 
 
+def _typed(ctx: Ctx, strategy: st.SearchStrategy, kind: str) -> st.SearchStrategy:
+    """Record that values drawn from ``strategy`` must have type ``kind`` when accepted:
+    "int", "int?" (None allowed) or "bool" (a float or a string accepted there is a silent
+    truncation or misreading). Kept in the case context (strategies alive, ids unique)."""
+    ctx.notes.setdefault("strategies", []).append(strategy)
+    ctx.notes.setdefault("typed_ids", {})[id(strategy)] = kind
+    return strategy
+
+
+def typed_kind(ctx: Ctx, strategy: st.SearchStrategy) -> str | None:
+    return ctx.notes.get("typed_ids", {}).get(id(strategy))
+
+
 def integer(ctx: Ctx, lo: int = 0, hi: int = 20, *, optional: bool = False) -> st.SearchStrategy:
     """An integer setting: mostly in [lo, hi]; sometimes out of range, a float, a bool, a
     string or (with ``ctx.extreme_ints``, in the address-space-limited child) huge."""
@@ -253,7 +266,7 @@ def integer(ctx: Ctx, lo: int = 0, hi: int = 20, *, optional: bool = False) -> s
         opts += [st.integers(hi + 1, hi + 50)]
     if optional:
         opts += [st.none()] * 2
-    return st.one_of(*opts)
+    return _typed(ctx, st.one_of(*opts), "int?" if optional else "int")
 
 
 def real(ctx: Ctx, lo: float = -3.0, hi: float = 3.0, *, optional: bool = False) -> st.SearchStrategy:
@@ -268,7 +281,7 @@ def real(ctx: Ctx, lo: float = -3.0, hi: float = 3.0, *, optional: bool = False)
 
 
 def boolean(ctx: Ctx) -> st.SearchStrategy:
-    return st.one_of(*([st.booleans()] * 6 + [st.sampled_from(["False", "True", 0, 1, None, np.bool_(False), 1.0])]))
+    return _typed(ctx, st.one_of(*([st.booleans()] * 6 + [st.sampled_from(["False", "True", 0, 1, None, np.bool_(False), 1.0])])), "bool")
 
 
 def choice(ctx: Ctx, options: list[Any]) -> st.SearchStrategy:

@@ -152,6 +152,7 @@ class Spec:
     dims: str = "free"
     estimator: bool = False  # a method that must leave its object unchanged when it raises
     extreme: bool = True  # has integer settings worth trying at extreme values
+    always: tuple[str, ...] = ()  # never left at their default (e.g. a default full-size universe)
 
 
 def shape_of(x: Any) -> tuple[int, ...] | None:
@@ -768,10 +769,11 @@ SPECS: dict[str, Spec] = {
     # --- datasets and the summary ----------------------------------------------------------------
     "ferrofactor.datasets.synthetic_universe": Spec(ff.datasets.synthetic_universe, lambda c: {
         "n_assets": K.integer(c, 1, 6), "n_days": K.integer(c, 2, 30), "n_industries": K.integer(c, 1, 4),
-        "n_styles": K.integer(c, 0, 3), "seed": K.integer(c, 0, 5), "start": st.sampled_from(["2015-01-02", "01/02/2015", "9999-12-31", 3])}),
+        "n_styles": K.integer(c, 0, 3), "seed": K.integer(c, 0, 5), "start": st.sampled_from(["2015-01-02", "01/02/2015", "9999-12-31", 3])},
+        always=("n_assets", "n_days")),
     "ferrofactor.datasets.write_sample": Spec(lambda p: functools.partial(ff.datasets.write_sample, p["tmp"]), lambda c: {
         "n_assets": K.integer(c, 1, 6), "n_days": K.integer(c, 2, 30), "n_industries": K.integer(c, 1, 4),
-        "n_styles": K.integer(c, 0, 3), "seed": K.integer(c, 0, 5)}, bound=True),
+        "n_styles": K.integer(c, 0, 3), "seed": K.integer(c, 0, 5)}, bound=True, always=("n_assets", "n_days")),
     "ferrofactor.datasets.load_sample": Spec(ff.datasets.load_sample, lambda c: {
         "directory": st.sampled_from([pool()["tmp"], "/nonexistent-ff", 3]), "report_lag_days": K.integer(c, 0, 10),
         "max_staleness": K.integer(c, 0, 400, optional=True)}, aliases=("prices", "fundamentals", "classifications", "directory")),
@@ -1015,6 +1017,7 @@ def run_case(key: str, spec: Spec, kwargs: dict[str, Any], ctx: K.Ctx) -> None:
         if key.endswith("set_num_threads"):
             ff.set_num_threads(0)
     COUNT["results"] += 1
+    _check_types_accepted(key, kwargs, ctx)
     if spec.out is not None:
         spec.out(out, ctx, kwargs)
     if not ctx.inf_given:
@@ -1057,6 +1060,22 @@ _DIMS = st.tuples(st.sampled_from([0, 1, 2, 3, 4, 6, 9]), st.sampled_from([0, 1,
                   st.sampled_from([0, 1, 2, 3]))
 
 
+def _check_types_accepted(key: str, kwargs: dict[str, Any], ctx: K.Ctx) -> None:
+    """A call that succeeded must not have taken a non-boolean flag or a non-integer count
+    (issue 10, family 3: "False" read as True, 2.5 truncated to 2)."""
+    import numbers
+
+    for name, kind in ctx.notes.get("typed", {}).items():
+        if name not in kwargs:
+            continue
+        v = kwargs[name]
+        if kind == "bool":
+            assert isinstance(v, (bool, np.bool_)), f"{key} accepted {name}={v!r} as a flag"
+        elif not (kind == "int?" and v is None):
+            assert isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)), (
+                f"{key} accepted {name}={v!r} as an integer")
+
+
 def _draw_case(data, key: str, spec: Spec, extreme: bool) -> tuple[dict[str, Any], K.Ctx]:
     if spec.dims == "pool":
         T, N, Kd = pool_dims()
@@ -1067,10 +1086,13 @@ def _draw_case(data, key: str, spec: Spec, extreme: bool) -> tuple[dict[str, Any
     optional = _optional_params(key, spec)
     kwargs = {}
     for name, strat in strategies.items():
-        if name in optional and data.draw(st.integers(0, 9), label=f"use {name}") == 0:
+        if name in optional and name not in spec.always and data.draw(st.integers(0, 9), label=f"use {name}") == 0:
             continue  # leave it at its default now and then
         kwargs[name] = data.draw(strat, label=name)
         ctx.saw(kwargs[name])
+        kind = K.typed_kind(ctx, strat)
+        if kind is not None:
+            ctx.notes.setdefault("typed", {})[name] = kind
     return kwargs, ctx
 
 
