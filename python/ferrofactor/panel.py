@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_code_array, as_float_array, check_shape
+from ferrofactor._validate import as_code_array, as_float_array, check_bool, check_shape
 
 __all__ = ["Panel", "field_from_frame", "frame_from_field"]
 
@@ -639,6 +639,7 @@ class Panel:
             Drop rows where every float field is NaN and every code is -1. The frame is smaller,
             but dates or assets with no data at all then vanish on the way back.
         """
+        drop_missing = check_bool("drop_missing", drop_missing)
         T, N = self.shape
         t_idx = np.repeat(np.arange(T, dtype=np.int64), N)
         a_idx = np.tile(np.arange(N, dtype=np.uint32), T)
