@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_float_array
+from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_array, as_float_array
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
 
@@ -68,7 +68,7 @@ def _series(name: str, x: Any) -> tuple[np.ndarray, bool, list[str] | None, np.n
         return values, False, [str(c) for c in names], dates
     if _is_polars_series(x):
         return as_float_array(name, x.to_numpy(), 1)[:, None], True, None, None
-    arr = np.asarray(x)
+    arr = as_array(name, x)
     if arr.ndim == 1:
         return as_float_array(name, arr, 1)[:, None], True, None, None
     return as_float_array(name, arr, 2), False, None, None
@@ -243,9 +243,7 @@ def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PE
 
 
 def _month_ids(name: str, dates: Any, t: int) -> np.ndarray:
-    d = np.asarray(dates)
-    if _is_polars_series(dates):
-        d = dates.to_numpy()
+    d = dates.to_numpy() if _is_polars_series(dates) else as_array(name, dates)
     try:
         d = d.astype("datetime64[D]")
     except (TypeError, ValueError):

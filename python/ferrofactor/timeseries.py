@@ -33,6 +33,7 @@ from scipy import stats
 from ferrofactor import _core
 from ferrofactor._validate import (
     _is_polars_frame,
+    as_array,
     as_float_array,
     check_bool,
     check_choice,
@@ -71,7 +72,7 @@ def _labelled(name: str, x: Any, *, columns: str) -> tuple[np.ndarray, np.ndarra
     if isinstance(x, pl.Series):
         arr = as_float_array(name, x.to_numpy(), 1)
         return arr[:, None], None, [x.name] if x.name else None, True
-    arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    arr = as_array(name, x) if not isinstance(x, np.ndarray) else x
     if getattr(arr, "ndim", None) == 1:
         return as_float_array(name, arr, 1)[:, None].copy(), None, None, True
     return as_float_array(name, x, 2), None, None, False

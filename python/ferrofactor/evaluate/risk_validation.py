@@ -286,7 +286,9 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     else:
         from ferrofactor._validate import date_position
 
-        vals = np.atleast_1d(np.asarray(dates))
+        from ferrofactor._validate import as_array
+
+        vals = np.atleast_1d(as_array("dates", dates))
         stored = np.unique([date_position("dates", v.item() if hasattr(v, "item") else v,
                                           model._dates, len(keep)) for v in vals])[::every]
     stored = stored.astype(np.int64)
