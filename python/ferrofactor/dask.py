@@ -305,8 +305,10 @@ def _history_map(func, arrays: Sequence[da.Array | None], rows, *, tail: tuple[i
         r0, r1 = spans[i]
         if not (0 <= r0 <= s <= e <= r1 <= T):  # pragma: no cover - a bug in a rows() rule
             raise AssertionError(f"bad rows ({r0}, {r1}) for block ({s}, {e})")
-        j0 = int(np.searchsorted(st, r0, side="right") - 1)
-        j1 = int(np.searchsorted(st, max(r1, r0 + 1), side="left"))
+        # blocks j0..j1-1 hold rows [r0, r1); clamped to the blocks that exist (an empty axis has
+        # one block of 0 rows, whose start equals the end of the axis)
+        j0 = min(int(np.searchsorted(st, r0, side="right") - 1), len(chunks0) - 1)
+        j1 = min(int(np.searchsorted(st, max(r1, r0 + 1), side="left")), len(chunks0))
         args: list[Any] = []
         for a in arrays:
             if a is None:
@@ -1251,12 +1253,51 @@ class DaskExposures:
 
     def __init__(self, styles: da.Array | None, industry: da.Array | None, style_names: Sequence[str],
                  industry_names: Sequence[str], market: bool, dates: Any, assets: Any) -> None:
+        from ferrofactor._validate import as_assets, as_dates
+
+        market = check_bool("market", market)
         if styles is None and industry is None:
             raise ValueError("DaskExposures needs styles, industry or both; got neither")
+        for name, x, ndim in (("styles", styles, 3), ("industry", industry, 2)):
+            if x is not None and not _is_dask(x):
+                raise TypeError(
+                    f"{name} must be a dask array chunked by dates, got {type(x).__name__}; build "
+                    "DaskExposures with from_panel / from_descriptors, or use ferrofactor.Exposures in memory"
+                )
+            if x is not None and x.ndim != ndim:
+                raise ValueError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
+        if styles is not None:
+            if np.dtype(styles.dtype).kind not in "iufb":
+                raise TypeError(f"styles must be a numeric array, got dtype {styles.dtype}")
+            styles = _as_dask("styles", styles, 3, styles.chunks[0])
+        T, N = (styles.shape[0], styles.shape[1]) if styles is not None else industry.shape
+        if isinstance(style_names, (str, bytes)) or not isinstance(style_names, (Sequence, np.ndarray)):
+            raise TypeError(f"style_names must be a sequence of names, got {style_names!r}")
+        if isinstance(industry_names, (str, bytes)) or not isinstance(industry_names, (Sequence, np.ndarray)):
+            raise TypeError(f"industry_names must be a sequence of names, got {industry_names!r}")
+        style_names, industry_names = [str(v) for v in style_names], [str(v) for v in industry_names]
+        k = 0 if styles is None else styles.shape[2]
+        if len(style_names) != k:
+            raise ValueError(f"style_names has {len(style_names)} names but styles has {k} styles")
+        for name, labels in (("style_names", style_names), ("industry_names", industry_names)):
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"{name} must be unique, got {labels}")
+        if industry is not None:
+            if np.dtype(industry.dtype).kind not in "iu":
+                raise TypeError(f"industry must be dense integer codes (int32, -1 = none), got dtype {industry.dtype}")
+            if tuple(industry.shape) != (T, N):
+                raise ValueError(f"industry has shape {tuple(industry.shape)}, expected {(T, N)} (the styles' dates × assets)")
+            chunks0 = styles.chunks[0] if styles is not None else industry.chunks[0]
+            industry = _as_dask("industry", industry, 2, chunks0, codes=True)
+            g = len(industry_names)
+            industry = da.map_blocks(_on_blocks(functools.partial(_checked_codes, g)), industry, dtype=np.int32,
+                                     meta=_meta(2, np.int32), chunks=industry.chunks)
+        elif industry_names:
+            raise ValueError("industry_names given without industry")
         self._styles, self._industry = styles, industry
-        self._style_names, self._industry_names = list(style_names), list(industry_names)
-        self._market = bool(market)
-        self._dates, self._assets = dates, assets
+        self._style_names, self._industry_names = style_names, industry_names
+        self._market = market
+        self._dates, self._assets = as_dates("dates", dates, T), as_assets("assets", assets, N)
 
     styles = property(lambda self: self._styles, doc="(T, N, K) dask array, or None.")
     industry = property(lambda self: self._industry, doc="(T, N) int32 dense codes (dask), or None.")
@@ -1403,6 +1444,16 @@ class DaskExposures:
         fn = functools.partial(_styles_block, used, styles, inames if ind is not None else None, settings)
         sty = _history_map(fn, [*arrays, capd, ind], _same_rows, tail=(N, K), name="ff-styles")
         return cls(sty, ind, probe.style_names, probe.industry_names, probe.market, d_labels, a_labels)
+
+
+def _checked_codes(g: int, b: np.ndarray) -> np.ndarray:
+    """Dense industry codes of one block, checked: -1 (none) or 0..g-1."""
+    if b.size and (int(b.min()) < -1 or int(b.max()) >= g):
+        raise ValueError(
+            f"industry codes must be dense codes -1..{g - 1} (one per industry_names entry), got "
+            f"{int(b.min())}..{int(b.max())}"
+        )
+    return b.astype(np.int32, copy=False)
 
 
 def _styles_block(used, styles, inames, settings, *blocks):
