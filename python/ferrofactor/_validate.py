@@ -214,6 +214,16 @@ def as_industry(
     return codes, [str(v) for v in values.tolist()]
 
 
+def as_names(name: str, names: Any, n: int) -> list[str]:
+    """``n`` unique names (a sequence, not a string) as a list of ``str``."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of {n} names, got {names!r}")
+    labels = [str(v) for v in (names.tolist() if isinstance(names, np.ndarray) else names)]
+    if len(labels) != n:
+        raise ValueError(f"{name} has {len(labels)} names, expected {n}")
+    return _unique_labels(name, labels)
+
+
 def _unique_labels(name: str, labels: list[str]) -> list[str]:
     if len(set(labels)) != len(labels):
         dup = sorted({x for x in labels if labels.count(x) > 1})

@@ -183,6 +183,8 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
             arr = as_float_array(name, x, ndim)
         if arr.ndim != ndim:
             raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+        if arr.shape[0] != sum(chunks0):
+            raise ValueError(f"{name} has {arr.shape[0]} dates, expected {sum(chunks0)}")
         x = da.from_array(arr, chunks=(chunks0,) + tuple(-1 for _ in range(ndim - 1)))
     if x.shape[0] != sum(chunks0):
         raise ValueError(f"{name} has {x.shape[0]} dates, expected {sum(chunks0)}")
@@ -418,10 +420,14 @@ class DaskPanel:
         a = _as_assets("assets", assets)
         _check_unique("assets", a)
         T, N = len(d), len(a)
+        for arg, m in (("fields", fields), ("codes", codes)):
+            if m is not None and not isinstance(m, Mapping):
+                raise TypeError(f"{arg} must be a mapping of name → array, got {type(m).__name__}")
         if chunks is None:
             first = next((v for v in (fields or {}).values() if _is_dask(v)), None)
             if first is None:
-                first = next((v[0] for v in (codes or {}).values() if _is_dask(v[0])), None)
+                first = next((v[0] for v in (codes or {}).values()
+                              if isinstance(v, tuple) and len(v) == 2 and _is_dask(v[0])), None)
             chunks0 = first.chunks[0] if first is not None and first.shape[0] == T else _date_chunks("chunks", DATES_PER_CHUNK, T)
         else:
             chunks0 = _date_chunks("chunks", chunks, T)
@@ -1363,6 +1369,8 @@ class DaskExposures:
                     f"{list(panel.code_fields)}; pass industry=None for a model without industries"
                 )
             codes, names = panel[industry], list(panel.labels(industry))
+        if descriptor_options is not None and not isinstance(descriptor_options, Mapping):
+            raise TypeError(f"descriptor_options must be a mapping of compute_descriptors settings, got {descriptor_options!r}")
         options = dict(descriptor_options or {})
         # as in memory: the builder already sets NaN outside the universe, and only the
         # descriptors the styles use are asked for

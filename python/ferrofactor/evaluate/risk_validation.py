@@ -160,10 +160,15 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
     ok = np.isfinite(z)
     if window is None:
         n = ok.sum(axis=0)
+        # scaled by a power of two per series (exact) so that sums and squares of standardised
+        # returns around 1e154 and beyond neither overflow nor underflow (issue 10, family 5)
         zz = np.where(ok, z, 0.0)
+        top = np.abs(zz).max(axis=0, initial=0.0)
+        scale = np.exp2(np.floor(np.log2(np.where(top > 0, top, 1.0))))
+        zz = zz / scale
         mean = zz.sum(axis=0) / np.maximum(n, 1)
-        var = (np.where(ok, z - mean, 0.0) ** 2).sum(axis=0) / np.maximum(n - 1, 1)
-        bias = np.where(n >= 2, np.sqrt(var), np.nan)
+        var = (np.where(ok, zz - mean, 0.0) ** 2).sum(axis=0) / np.maximum(n - 1, 1)
+        bias = np.where(n >= 2, np.sqrt(var) * scale, np.nan)
     else:
         window = check_int("window", window, 2)
         bias = _core.rolling_moment(np.ascontiguousarray(z), window, 2, None, "std")
@@ -175,6 +180,10 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
     lower, upper = 1 - half, 1 + half
     inside = (bias >= lower) & (bias <= upper)
     d = as_dates("dates", dates, t) if window is not None else None
+    if names is not None:
+        from ferrofactor._validate import as_names
+
+        names = as_names("names", names, p)
     if single:
         bias, n, lower, upper, inside = (a[..., 0] for a in (bias, n, lower, upper, inside))
     return BiasResult(bias, n, lower, upper, inside, window=window, dates=d, names=names)
