@@ -42,6 +42,11 @@ class Ctx:
                 x = x.select(pl.selectors.numeric()).to_numpy() if isinstance(x, pl.DataFrame) else x.to_numpy()
             except Exception:  # noqa: BLE001 - a hostile frame
                 return
+        if type(x).__module__.startswith("dask") and hasattr(x, "compute"):
+            try:
+                x = x.compute()
+            except Exception:  # noqa: BLE001 - a hostile array
+                return
         if isinstance(x, (list, tuple, dict)):
             for v in (x.values() if isinstance(x, dict) else x):
                 self.saw(v)
