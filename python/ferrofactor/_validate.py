@@ -214,13 +214,14 @@ def as_industry(
     return codes, [str(v) for v in values.tolist()]
 
 
-def as_names(name: str, names: Any, n: int) -> list[str]:
-    """``n`` unique names (a sequence, not a string) as a list of ``str``."""
+def as_names(name: str, names: Any, n: int, expected: str | None = None) -> list[str]:
+    """``n`` unique names (a sequence, not a string) as a list of ``str``; ``expected`` words
+    the count in the message (e.g. "styles has 3 styles")."""
     if isinstance(names, (str, bytes)) or not isinstance(names, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be a sequence of {n} names, got {names!r}")
     labels = [str(v) for v in (names.tolist() if isinstance(names, np.ndarray) else names)]
     if len(labels) != n:
-        raise ValueError(f"{name} has {len(labels)} names, expected {n}")
+        raise ValueError(f"{name} has {len(labels)} names but {expected or f'{n} are expected'}")
     return _unique_labels(name, labels)
 
 

@@ -175,8 +175,11 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
             if x.dtype != np.float64:
                 x = x.astype(np.float64)
     else:
+        from ferrofactor._validate import _refuse_containers, as_array
+
+        _refuse_containers(name, x)
         if codes:
-            arr = np.asarray(x)
+            arr = as_array(name, x)
             if arr.dtype.kind not in "iuf":
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
         else:
@@ -1561,7 +1564,7 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
     codes over the whole array first (one pass over ``industry``).
     """
     from ferrofactor.regress import INDUSTRY_CONSTRAINTS, _design_names
-    from ferrofactor._validate import as_assets, as_dates, check_choice
+    from ferrofactor._validate import as_assets, as_dates, as_names, check_choice
 
     check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
     market = check_bool("market", market)
@@ -1599,9 +1602,7 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
         raise ValueError("the design has no factors: set market=True or give styles or industry")
     if style_names is None:
         style_names = [f"style_{k}" for k in range(K)]
-    style_names = [str(s) for s in style_names]
-    if len(style_names) != K:
-        raise ValueError(f"style_names has {len(style_names)} names but styles has {K} styles")
+    style_names = as_names("style_names", style_names, K, f"styles has {K} styles")
     names = _design_names(market, inames, style_names)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)

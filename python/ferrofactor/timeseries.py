@@ -387,7 +387,7 @@ def time_series_regress(
         raise ValueError("factor_names is for array factors; a frame's columns already name them")
     k = fv.shape[1]
     if factor_names is not None:
-        names = as_names("factor_names", factor_names, k)
+        names = as_names("factor_names", factor_names, k, f"factors has {k} columns")
     else:
         names = fnames if fnames is not None else [f"f{j}" for j in range(k)]
     if "alpha" in names and intercept:
