@@ -637,10 +637,11 @@ SPECS: dict[str, Spec] = {
         "weights": st.one_of(K.choice(c, ["sqrt_cap", "equal"]), K.tn_field(c, positive=True)),
         "lag": K.integer(c, 0, 5), "winsorize_returns": K.real(c, 0.1, 10, optional=True),
         "returns_field": st.sampled_from(["returns", 3]), "cap_field": st.sampled_from(["market_cap", None])}),
-    "ferrofactor.model.FactorModel.fit": Spec(lambda p: ff.FactorModel().fit, lambda c: {
-        "returns": st.one_of(st.just(pool()["panel"]), K.tn_field(c)),
+    "ferrofactor.model.FactorModel.fit": Spec(lambda p: _computing(ff.FactorModel().fit), lambda c: {
+        "returns": st.one_of(st.just(pool()["panel"]), K.tn_field(c), st.just(dpool()["dp"]), _dk(K.tn_field(c))),
         "exposures": st.one_of(st.just(pool()["exposures"]), st.just(ff.Exposures(industry=np.zeros((c.T, c.N), int))),
-                               st.just(ff.Exposures(industry=np.zeros((c.T, c.N), int), market=False)), K.hostile_scalar()),
+                               st.just(ff.Exposures(industry=np.zeros((c.T, c.N), int), market=False)), K.hostile_scalar(),
+                               st.just(dpool()["dex"])),
         "cap": K.tn_field(c, positive=True, optional=True)}, bound=True, dims="pool", estimator=True,
         inf_ok=("tstats",), inf_if_huge=("factor_returns", "std_errors", "residuals", "mean_returns", "std_errors_mean",
                                         "nw_std_errors", "ci_lower", "ci_upper", "nw_ci_lower", "nw_ci_upper"),
@@ -654,7 +655,7 @@ SPECS: dict[str, Spec] = {
     "ferrofactor.risk.model.RiskModel": Spec(ff.RiskModel, _risk_settings, aliases=("newey_west_lags",)),
     "ferrofactor.risk.model.RiskModel.fit": Spec(lambda p: copy.copy(p["risk"]).fit, lambda c: {
         "result": st.one_of(st.just(pool()["result"]), st.just(ff.FactorModel(weights="equal", industry_constraint="equal").fit(pool()["panel"]["returns"], pool()["exposures"])),
-                            K.hostile_scalar()),
+                            K.hostile_scalar(), st.just(dpool()["dres"])),
         "keep_dates": st.one_of(st.none(), st.just([0, -1]), st.just([c.T + 5]), st.just(["2015-01-05"]), st.just([1.5]),
                                 st.just(["garbage"]), st.just(np.array([True, False])))},
         bound=True, dims="pool", estimator=True, aliases=("cap", "keep_dates"), extreme=False),
@@ -1226,6 +1227,8 @@ def _computing(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def call(*a, **kw):
         return _computed(fn(*a, **kw))
+    if hasattr(fn, "__self__"):
+        call.__self__ = fn.__self__  # the estimator whose state a failed call must leave alone
     return call
 
 
