@@ -259,3 +259,77 @@ def test_family9_absurd_date_spans_are_refused_before_allocating():
         ff.read_panel(far)
     with pytest.raises(ValueError, match="span at most 200 years"):
         ff.Panel(np.array([0, 5_000_000 * 365], dtype="datetime64[D]"), ["A"])
+
+
+# --- found by the generated suite in the modules merged later (time series, metrics, evaluation,
+# --- Dask); one test per notable break, its family in the name
+
+
+def test_family3_flags_of_panel_and_dask_exposures_are_real_booleans():
+    # Panel.to_polars(drop_missing="False") dropped rows (a non-empty string is truthy);
+    # DaskExposures(market="False") stored market=True.
+    da = pytest.importorskip("dask.array")
+    import ferrofactor.dask as ffd
+
+    p = ff.datasets.synthetic_universe(n_assets=5, n_days=10, seed=1)
+    for bad in ("False", 0, None, 1.0):
+        with pytest.raises(TypeError, match="drop_missing must be True or False"):
+            p.to_polars(drop_missing=bad)
+    styles = da.from_array(np.zeros((10, 5, 1)), chunks=(5, -1, -1))
+    with pytest.raises(TypeError, match="market must be True or False"):
+        ffd.DaskExposures(styles, None, ["s"], [], "False", None, None)
+    ex = ffd.DaskExposures(styles, None, ["s"], [], False, None, None)
+    assert ex.market is False and ex.factor_names == ["s"]
+
+
+def test_family5_drawdown_and_annual_return_of_an_overflowing_wealth_path():
+    # The wealth path (1 + r) cumulated overflows float64 although the drawdown and the
+    # annualised return are ordinary numbers: max_drawdown gave -inf, annual_return +inf.
+    r = np.array([1e200, -0.5, 0.25])  # wealth 1e200, then half of it, then +25%
+    assert ff.metrics.max_drawdown(r) == pytest.approx(-0.5, rel=1e-15)
+    r = np.array([1.7e308, 1.0 - 1.7e308])  # q = W / peak = 1 - 1.7e308 after the second period
+    assert ff.metrics.max_drawdown(r) == pytest.approx(-1.7e308, rel=1e-12)
+    daily = np.full(2520, 0.5)  # 1.5 ** 2520 overflows; per year it is 1.5 ** 252 - 1
+    assert ff.metrics.annual_return(daily) == pytest.approx(1.5**252 - 1, rel=1e-12)
+
+
+def test_family5_bias_statistic_of_huge_standardised_returns():
+    # sum of squares of z = r / vol around 1e200 overflowed: the bias came back inf.
+    r = np.array([[1e200, -1e200, 3e199], [1.0, 2.0, 3.0]]).T
+    out = ff.evaluate.bias_statistic(r, np.ones((3, 2))).bias
+    z = r[:, 0] / 1e199  # the same numbers at ordinary magnitude (oracle: numpy)
+    assert_allclose(out, [np.std(z, ddof=1) * 1e199, 1.0], rtol=1e-14)
+
+
+def test_family7_dask_on_an_empty_date_axis_and_misshapen_numpy_inputs():
+    # cross_section_regress / market_return on T = 0 read a block that does not exist
+    # (AttributeError from the worker); a numpy array with the wrong number of dates gave
+    # dask's "Chunks do not add up to shape" without naming the argument.
+    da = pytest.importorskip("dask.array")
+    import ferrofactor.dask as ffd
+
+    empty = da.from_array(np.zeros((0, 3)), chunks=(1, -1))
+    res = ffd.cross_section_regress(empty).compute()
+    want = ff.cross_section_regress(np.zeros((0, 3)))
+    assert res.factor_returns.shape == want.factor_returns.shape == (0, 1)
+    assert ffd.market_return(empty).compute().shape == (0,)
+    x = da.from_array(np.ones((4, 3)), chunks=(2, -1))
+    with pytest.raises(ValueError, match="weights has 5 dates, expected 4"):
+        ffd.winsorize(x, weights=np.ones((5, 3)))
+    with pytest.raises(TypeError, match="industry is a numpy masked array"):
+        ffd.winsorize(x, industry=np.ma.masked_array(np.zeros((4, 3), int)))
+
+
+def test_family7_new_modules_name_the_argument():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="returns must be a rectangular array"):
+        ff.metrics.annual_volatility([[0.1, 0.2], [0.3]])
+    with pytest.raises(TypeError, match="factor_names must be a sequence"):
+        ff.time_series_regress(rng.normal(size=(20, 2)), rng.normal(size=(20, 1)), factor_names=123)
+    with pytest.raises(TypeError, match="contributions must be a numeric array"):
+        ff.attribution.link_contributions([["a"]], [0.1])
+    with pytest.raises(ff.NotFittedError, match="model is a FactorModel that is not fitted"):
+        ff.attribute(np.zeros((3, 2)), ff.FactorModel())
+    res = ff.time_series_regress(rng.normal(size=(20, 2)), rng.normal(size=(20, 1)))
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        res.plot_exposures(0, ax="ax")
