@@ -982,6 +982,12 @@ def _plot(fn):
         from matplotlib.figure import Figure
 
         assert isinstance(fig, Figure), f"a plot returned {type(fig).__name__}, not a Figure"
+        import io
+
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        fig.set_dpi(20)
+        FigureCanvasAgg(fig).print_png(io.BytesIO())  # drawn (at a low resolution): errors surface at draw time
         return None
     return call
 
