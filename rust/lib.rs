@@ -4,6 +4,7 @@
 //! maturin switches on) holds all PyO3 glue. `cargo test` exercises the kernels without Python.
 
 pub mod attribution;
+pub mod backtest;
 pub mod clean;
 pub mod codes;
 pub mod error;

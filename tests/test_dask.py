@@ -256,10 +256,122 @@ def test_factor_model_and_risk_model_equal(settings, dpanel, exposures):
     # the lag crosses the block edges: the first date of every block is estimated
     starts = np.cumsum((0,) + CHUNKS[:-1])[1:]
     assert np.isfinite(lazy.factor_returns[starts[starts != NAN_DATE + 1], 0]).all()
-    risk_mem = ff.RiskModel(vol_half_life=42, min_periods=10, specific_min_periods=21).fit(mem)
-    risk_lazy = ff.RiskModel(vol_half_life=42, min_periods=10, specific_min_periods=21).fit(lazy)
+    risk = dict(vol_half_life=42, min_periods=10, specific_min_periods=21)
+    if settings["lag"] == 2:  # Newey-West lags in the carried EWMA state, regime adjustment
+        risk.update(specific_newey_west_lags=3, vra_half_life=30.0)
+    risk_mem = ff.RiskModel(**risk).fit(mem)
+    risk_lazy = ff.RiskModel(**risk).fit(lazy)
     EQ(risk_lazy.factor_covariance, risk_mem.factor_covariance)
-    EQ(risk_lazy.specific_variance, risk_mem.specific_variance)
+    for k in ("specific_variance", "raw_specific_variance", "specific_n_obs", "structural"):
+        EQ(getattr(risk_lazy, k), getattr(risk_mem, k), err_msg=k)
+    assert np.isfinite(risk_mem.specific_variance[starts]).any()  # block starts are covered
+
+
+def test_specific_risk_is_carried_block_to_block(fitted, exposures):
+    """Each task of the specific variance reads one date block of residuals, exposures and cap
+    and the O(N) state the previous block's task left: nothing gathers the residuals."""
+    lazy = fitted[1]
+    settings = ff.RiskModel(specific_newey_west_lags=2, vra_half_life=20.0)._settings()
+    var, raw, n_obs, structural, b2 = ffd.specific_variance(lazy.residuals, exposures[1], lazy.cap, settings)
+    assert var.chunks == (CHUNKS, (N,)) and b2.chunks == (CHUNKS,) and n_obs.dtype == np.uint32
+    graph = dict(var.__dask_graph__())
+    chain = sorted((k for k in graph if isinstance(k, tuple) and str(k[0]).startswith("ff-specific-chain")),
+                   key=lambda k: k[1])
+    assert len(chain) == len(CHUNKS)
+    for k in chain:
+        deps = dask.core.get_dependencies(graph, k)
+        blocks = {d for d in deps if not str(d[0]).startswith("ff-specific-chain")}
+        assert all(d[1] == k[1] for d in blocks), deps  # the block's own rows only
+        assert {d for d in deps if d not in blocks} == ({(k[0], k[1] - 1)} if k[1] else set())
+    mem = ff.RiskModel(specific_newey_west_lags=2, vra_half_life=20.0).fit(fitted[0])
+    EQ(raw.compute(), mem.raw_specific_variance)
+    # the (T,) bias statistics B² of the regime multiplier, per block, equal the in-memory kernel's
+    want_b2 = ff._core.risk_regime_multiplier(lazy.residuals.compute(), var.compute(), lazy.cap.compute(), 20.0)[0]
+    EQ(b2.compute(), want_b2)
+    assert np.isfinite(want_b2).sum() > T // 2
+
+
+# --- signal evaluation ---------------------------------------------------------------------------
+# a signal with the returns' ragged listings and the all-NaN date, partly informative; horizons
+# up to 42 dates: the look-ahead of a block crosses the 1- and 37-date blocks whole
+SIGNAL = np.where(np.isfinite(R), np.roll(np.nan_to_num(R), -1, axis=0) + RNG.normal(0, 0.02, (T, N)), np.nan)
+SIGNAL[NAN_DATE] = np.nan
+HZ = (1, 5, 42)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("forward_returns", lambda m, s, r: m.forward_returns(r, HZ)),
+    ("ic", lambda m, s, r: m.information_coefficient(s, r, HZ, industry=GICS, weights=WEIGHTS)),
+    ("ic-common", lambda m, s, r: m.information_coefficient(s, r, HZ, "pearson", common_sample=True)),
+    ("factor-weighted", lambda m, s, r: m.factor_weighted_returns(s, r, HZ, industry=GICS)),
+    ("turnover", lambda m, s, r: m.quantile_turnover(s, 5, 42, industry=GICS, binning_by_industry=True)),
+    ("autocorrelation", lambda m, s, r: m.rank_autocorrelation(s, 21, industry=GICS)),
+])
+def test_evaluation_per_date_parts_equal(name, call, dpanel):
+    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    got, want = call(ffd, sig, dpanel["returns"]), call(ff.evaluate, SIGNAL, R)
+    assert isinstance(got, da.Array) and got.chunks[-2 if name == "forward_returns" else 0] == CHUNKS
+    assert np.isfinite(want).sum() > want.size // 2
+    EQ(got.compute(), want)
+
+
+def test_quantile_returns_equal(dpanel):
+    lazy = ffd.quantile_returns(SIGNAL, dpanel, bins=4, quantiles=None, horizons=HZ, weights=WEIGHTS)
+    assert isinstance(lazy.by_date, da.Array) and lazy.labels.chunks == (CHUNKS, (N,))
+    got, want = lazy.compute(), ff.evaluate.quantile_returns(SIGNAL, R, bins=4, quantiles=None, horizons=HZ, weights=WEIGHTS)
+    for k in ("by_date", "counts", "labels", "mean_returns", "nw_std_errors", "spread_nw_tstat"):
+        EQ(getattr(got, k), getattr(want, k), err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def fitted(dpanel, exposures):
+    """The default factor model in memory and on Dask."""
+    return ff.FactorModel().fit(P, exposures[0]), ff.FactorModel().fit(dpanel, exposures[1])
+
+
+def test_evaluate_equal_with_residual(dpanel, fitted):
+    """ff.dask.evaluate(...).compute() is ff.evaluate.evaluate bit for bit: per-date outputs on
+    the blocks (horizons and decay lags reaching across several blocks), tests over dates in
+    memory; the residual evaluation reads the Dask factor model's residuals on the cluster."""
+    kw = dict(horizons=HZ, quantiles=5, industry=GICS, weights=WEIGHTS, decay_lags=(1, 2, 45))
+    lazy = ffd.evaluate(da.from_array(SIGNAL, chunks=(CHUNKS, -1)), dpanel, residual=fitted[1], **kw)
+    assert isinstance(lazy.ic, da.Array) and lazy.ic.chunks == (CHUNKS, (3,))
+    assert isinstance(lazy.residual.labels, da.Array)
+    got = lazy.compute()
+    want = ff.evaluate.evaluate(SIGNAL, P, residual=fitted[0], **kw)
+    assert isinstance(got, ff.evaluate.SignalEvaluation)
+    for g, w in ((got, want), (got.residual, want.residual)):
+        for k in g._arrays:
+            EQ(getattr(g, k), getattr(w, k), err_msg=k)
+        EQ(g.quantile_returns.labels, w.quantile_returns.labels)
+        EQ(g.dates, w.dates)
+        assert str(g.summary()) == str(w.summary())
+    assert np.isfinite(want.ic).sum() > T and np.isfinite(want.residual.decay_ic[:, 2]).sum() > T // 2
+    # alphalens' sample and buckets from bins, with the residual returns from the result
+    kw2 = dict(horizons=(2, 21), bins=3, quantiles=None, common_sample=True, method="pearson")
+    got2 = ffd.evaluate(SIGNAL, None, residual=fitted[1], **kw2).compute()
+    want2 = ff.evaluate.evaluate(SIGNAL, None, residual=fitted[0], **kw2)
+    for g, w in ((got2, want2), (got2.residual, want2.residual)):
+        for k in ("ic", "turnover", "factor_returns", "ic_nw_tstat", "mean_returns"):
+            EQ(getattr(g, k), getattr(w, k), err_msg=k)
+        EQ(g.quantile_returns.by_date, w.quantile_returns.by_date)
+
+
+def test_evaluation_bad_input(dpanel):
+    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    with pytest.raises(ValueError, match="filter_zscore is not available on Dask"):
+        ffd.evaluate(sig, dpanel, filter_zscore=3.0)
+    with pytest.raises(TypeError, match="must be a dask array"):
+        ffd.information_coefficient(SIGNAL, R)
+    with pytest.raises(ValueError, match="nw_lags=1 is below"):
+        ffd.evaluate(sig, dpanel, horizons=(5,), nw_lags=1)
+    with pytest.raises(ValueError, match="returns has shape"):
+        ffd.evaluate(sig, np.ones((T, N + 1)))
+    bad = R.copy()
+    bad[400, 3] = np.inf
+    lazy = ffd.evaluate(sig, bad)  # data: checked when computed, as in memory
+    with pytest.raises(ValueError, match="returns must not contain infinite values"):
+        lazy.compute()
 
 
 def test_no_look_ahead_across_block_edges(dpanel, exposures):

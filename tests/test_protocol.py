@@ -64,6 +64,8 @@ def instances():
         ff.evaluate.minimum_variance_test(risk, panel, every=10),
         ff.evaluate.residual_correlation(res),
         ff.momentum_selection(panel, window=126, min_dollar_volume=0.0),
+        ff.backtest(panel, ff.strategies.Quantile(ex.styles[:, :, 0], 5, books=["long_short"])),
+        ff.backtest_many(panel, ff.strategies.Quantile(ex.styles[:, :, 0], 3), rebalance="weekly"),
         ff.time_series_regress(panel["returns"][:, :5], res.factor_returns[:, :2], cov="hac", lags=3),
         ff.alpha_test(rng.normal(size=(300, 2)) * 0.01, {"two": res.factor_returns[:, [0, -1]]}),
         ff.attribute(np.where(np.isfinite(panel["returns"]), 1.0 / 120, 0.0), res),

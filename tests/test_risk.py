@@ -157,6 +157,32 @@ def test_specific_variance_equals_baseline():
     np.testing.assert_allclose(d0[has], ewma0[has], rtol=1e-15)  # sqrt then square
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_specific_variance_resumed_from_the_carried_state_equals_one_pass(threads):
+    """``risk_specific_variance_resume`` over dates [0, a) then [a, T) from the returned state is
+    ``risk_specific_variance`` over [0, T) bit for bit (cuts inside and beyond the Newey-West
+    lags; 700 assets: three parallel column blocks), with 1 and 2 threads; a bad state is a
+    ValueError naming it."""
+    p = random_panel(T=40, N=700, K=3, G=6, seed=5)
+    rows = lambda a, b: (p.returns[a:b], p.styles[a:b], p.industry[a:b], p.n_industries, p.cap[a:b])  # noqa: E731
+    ff.set_num_threads(threads)
+    try:
+        for lags in (0, 3):
+            settings = (10.0, 8, 0.1, 10, 1e-4, 12, lags)
+            one = _core.risk_specific_variance(*rows(0, 40), *settings)
+            assert np.isfinite(one[0]).sum() > 10_000
+            for cut in (2, 25):
+                *first, state = _core.risk_specific_variance_resume(*rows(0, cut), *settings, None)
+                assert state.shape == (3 + 3 * lags, 700)
+                *second, _ = _core.risk_specific_variance_resume(*rows(cut, 40), *settings, state)
+                for a, b, whole in zip(first, second, one):
+                    np.testing.assert_array_equal(np.concatenate([a, b]), whole)
+            with pytest.raises(ValueError, match="state has shape"):
+                _core.risk_specific_variance_resume(*rows(0, 5), *settings, np.zeros((2, 700)))
+    finally:
+        ff.set_num_threads(0)
+
+
 def test_specific_newey_west_matches_ar1_long_run_variance():
     # AR(1) residuals with φ = 0.5 and unit innovations: the Bartlett-weighted long-run variance
     # with L = 5 lags is σ² (1 + 2 Σ_l (1 - l/6) φ^l) = 2.34375 σ², σ² = 1/(1 - φ²). With a long

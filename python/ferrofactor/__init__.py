@@ -44,9 +44,12 @@ from ferrofactor import (
     evaluate,
     inference,
     metrics,
+    monitor,
     signals,
+    strategies,
 )
 from ferrofactor._threads import get_num_threads, set_num_threads
+from ferrofactor.backtest import BacktestBooks, BacktestResult, backtest, backtest_many
 from ferrofactor.clean import neutralize, rank, standardize, winsorize
 from ferrofactor.construct import quantile_portfolio, signal_weighted, top_n, trades
 from ferrofactor.descriptors import compute_descriptors
@@ -155,6 +158,13 @@ __all__ = [
     "risk",
     "RiskModel",
     "RiskDecomposition",
+    # backtests and monitoring
+    "backtest",
+    "backtest_many",
+    "BacktestResult",
+    "BacktestBooks",
+    "strategies",
+    "monitor",
     # time-series regressions, attribution, performance
     "time_series_regress",
     "TimeSeriesResult",

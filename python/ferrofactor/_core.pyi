@@ -31,6 +31,7 @@ __all__ = [
     "risk_ewma_newey_west",
     "risk_factor_covariance",
     "risk_specific_variance",
+    "risk_specific_variance_resume",
     "risk_regime_multiplier",
     "risk_factor_exposures",
     "risk_portfolio_variance",
@@ -39,6 +40,9 @@ __all__ = [
     "risk_forecast_volatility",
     "risk_bias_paths",
     "risk_min_variance",
+    "backtest_run",
+    "backtest_positions",
+    "backtest_scan",
     "time_series_regress",
     "attribute",
     "evaluate_forward_returns",
@@ -185,6 +189,23 @@ def risk_specific_variance(
     blend_periods: int,
     nw_lags: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.uint8]]: ...
+def risk_specific_variance_resume(
+    residuals: npt.NDArray[np.float64],
+    styles: npt.NDArray[np.float64],
+    industry: npt.NDArray[np.int32],
+    n_industries: int,
+    cap: npt.NDArray[np.float64],
+    half_life: float,
+    min_periods: int,
+    shrinkage: float,
+    n_cap_groups: int,
+    ridge: float,
+    blend_periods: int,
+    nw_lags: int,
+    state: npt.NDArray[np.float64] | None,
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.uint8], npt.NDArray[np.float64]
+]: ...
 def risk_regime_multiplier(
     x: npt.NDArray[np.float64], forecast_var: npt.NDArray[np.float64], weights: npt.NDArray[np.float64] | None, half_life: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
@@ -236,6 +257,41 @@ def risk_min_variance(
     specific_var: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
 
+# --- backtest (python/ferrofactor/backtest.py) ---
+
+def backtest_run(
+    returns: npt.NDArray[np.float64],
+    tradable: npt.NDArray[np.bool_] | None,
+    delist_row: npt.NDArray[np.int64],
+    delist_return: npt.NDArray[np.float64],
+    rows_start: int,
+    rows_end: int,
+    fresh: bool,
+    trade_rows: npt.NDArray[np.int64],
+    target_rows: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float64],
+    cost_rate: float,
+    cost_side: str,
+    positions: npt.NDArray[np.float64],
+    cash: npt.NDArray[np.float64],
+    series: npt.NDArray[np.float64],
+    offset: int,
+    hold: npt.NDArray[np.bool_] | None = None,
+) -> list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.uint64]]]: ...
+def backtest_positions(
+    returns: npt.NDArray[np.float64],
+    delist_row: npt.NDArray[np.int64],
+    delist_return: npt.NDArray[np.float64],
+    rows_start: int,
+    rows_end: int,
+    trade_rows: npt.NDArray[np.int64],
+    idx: npt.NDArray[np.uint32],
+    val: npt.NDArray[np.float64],
+    nnz: npt.NDArray[np.uint64],
+    denominators: npt.NDArray[np.float64],
+    side: str,
+) -> npt.NDArray[np.float64]: ...
+def backtest_scan(returns: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], int, float]: ...
 # --- time-series regressions (python/ferrofactor/timeseries.py) and attribution ---
 def time_series_regress(
     y: npt.NDArray[np.float64],

@@ -896,6 +896,109 @@ def exposures_from_descriptors(descriptors, styles, cap=None, industry=None, win
     return out
 
 
+# --- backtest accounting (seed 003) ---
+
+
+def backtest(returns, targets, trade_rows, target_rows=None, tradable=None, delist_row=None,
+             delist_return=None, cost_rate=0.0005, cost_side="both", initial_value=1.0, start=0,
+             end=None, record_weights=False):
+    """Reference for the accounting loop of :func:`ferrofactor.backtest_many`: a plain numpy loop
+    over days, vectorised over the P books and the N assets (the benchmark baseline and oracle).
+
+    Parameters
+    ----------
+    returns : (T, N), NaN = no price (held positions keep their value; no trade).
+    targets : (P, R_t, N) target weights (NaN = 0); trade k uses row ``target_rows[k]``
+        (default ``k``).
+    trade_rows : (R,) increasing rows in ``start..end`` where the books trade.
+    tradable : (T, N) bool, optional.
+    delist_row : (N,) int, row of the delisting payout (-1 = none); delist_return : (N,).
+    cost_rate : cost per unit traded (5 bps = 0.0005); cost_side : "both" | "buy" | "sell".
+    start, end : first and last rows (inclusive).
+    record_weights : also return ``weights_before`` / ``weights_after`` (P, L, N).
+
+    Returns
+    -------
+    dict of (P, L) arrays ``value``, ``value_before``, ``costs``, ``turnover``, ``cash``,
+    ``n_holdings``, ``delisted``; ``snapshots`` (P, R, N) positions after each trade; and the
+    weights when asked.
+    """
+    r_all = np.asarray(returns, dtype=float)
+    T, N = r_all.shape
+    end = T - 1 if end is None else end
+    w_all = np.asarray(targets, dtype=float)
+    P = w_all.shape[0]
+    trade_rows = np.asarray(trade_rows, dtype=np.int64)
+    R = len(trade_rows)
+    target_rows = np.arange(R) if target_rows is None else np.asarray(target_rows, dtype=np.int64)
+    delist_row = np.full(N, -1) if delist_row is None else np.asarray(delist_row)
+    delist_return = np.zeros(N) if delist_return is None else np.asarray(delist_return, dtype=float)
+    L = end - start + 1
+    out = {k: np.zeros((P, L)) for k in ("value", "value_before", "costs", "turnover", "cash", "n_holdings", "delisted")}
+    snaps = np.zeros((P, R, N))
+    if record_weights:
+        wb = np.zeros((P, L, N))
+        wa = np.zeros((P, L, N))
+    s = np.zeros((P, N))
+    c = np.full(P, float(initial_value))
+    k = 0
+    for t in range(start, end + 1):
+        l = t - start
+        r = r_all[t]
+        dl = np.zeros(P)
+        if t > start:
+            s = s * np.where(np.isnan(r), 1.0, 1.0 + r)
+            gone = delist_row == t
+            if gone.any():
+                dl = (s[:, gone] * (1.0 + delist_return[gone])).sum(axis=1)
+                c = c + dl
+                s[:, gone] = 0.0
+        vf = s.sum(axis=1) + c
+        s_before = s.copy()
+        cost = np.zeros(P)
+        half = np.zeros(P)
+        if k < R and trade_rows[k] == t:
+            ok = ~np.isnan(r)
+            if tradable is not None:
+                ok &= np.asarray(tradable)[t]
+            w = np.nan_to_num(w_all[:, target_rows[k]], nan=0.0) * ok
+            sv = s * ok
+            A = c + sv.sum(axis=1)
+            Ap = np.maximum(A, 0.0)
+            sv_long, sv_short = np.maximum(sv, 0).sum(axis=1), np.maximum(-sv, 0).sum(axis=1)
+            w_long, w_short = np.maximum(w, 0).sum(axis=1), np.maximum(-w, 0).sum(axis=1)
+            if cost_side == "both":
+                bound = sv_long + sv_short + (w_long + w_short) * Ap
+            elif cost_side == "buy":
+                bound = w_long * Ap + sv_short
+            else:
+                bound = sv_long + w_short * Ap
+            avail = np.maximum(A - cost_rate * bound, 0.0)
+            new = w * avail[:, None]
+            d = (new - sv) * ok
+            bought, sold = np.maximum(d, 0).sum(axis=1), np.maximum(-d, 0).sum(axis=1)
+            cost = cost_rate * {"both": bought + sold, "buy": bought, "sell": sold}[cost_side]
+            s = np.where(ok, new, s)
+            c = A - new.sum(axis=1) - cost
+            half = 0.5 * (bought + sold)
+            snaps[:, k] = s
+            k += 1
+        v = s.sum(axis=1) + c
+        out["value"][:, l] = v
+        out["value_before"][:, l] = vf
+        out["costs"][:, l] = cost
+        out["turnover"][:, l] = half / vf
+        out["cash"][:, l] = c
+        out["n_holdings"][:, l] = (s != 0).sum(axis=1)
+        out["delisted"][:, l] = dl
+        if record_weights:
+            wb[:, l] = s_before / vf[:, None]
+            wa[:, l] = s / v[:, None]
+    out["snapshots"] = snaps
+    if record_weights:
+        out["weights_before"], out["weights_after"] = wb, wa
+    return out
+
 def attribute(weights, returns, styles, industry, market, n_industries, factor_returns, lag,
               benchmark=None):
     """Plain per-date attribution with a dense one-hot exposure matrix (oracle and benchmark

@@ -28,11 +28,24 @@ gives the in-memory result bit for bit:
   regressions block by block (each block also gets the ``lag`` rows of exposures before it) and
   returns a :class:`DaskFactorModelResult`: factor returns ``(T, P)`` in memory, residuals
   ``(T, N)`` kept on the cluster; ``ff.RiskModel().fit(dask_result)`` runs the factor covariance
-  in memory on the ``(T, K)`` factor returns and the specific risk on the gathered residuals
-  (see :class:`DaskFactorModelResult`).
+  in memory on the ``(T, K)`` factor returns and the specific risk on the cluster, block by
+  block (:func:`specific_variance`: a chain of tasks, each holding one date block and the
+  EWMA recursion state of ``3 + 3·nw_lags`` numbers per asset that the previous block left);
+  the residuals are never gathered, the ``(T, N)`` outputs, exposures and cap are (the
+  in-memory :class:`~ferrofactor.RiskModel` holds them for its products).
+- Signal evaluation (:func:`evaluate`, :func:`forward_returns`,
+  :func:`information_coefficient`, :func:`quantile_returns`, :func:`factor_weighted_returns`,
+  :func:`quantile_turnover`, :func:`rank_autocorrelation`): the per-date parts run on the date
+  blocks, each block with the dates before it that turnover and rank autocorrelation compare
+  with (the horizons) and the dates after it that its forward returns and IC decay are about
+  (a look-ahead tail of ``max(horizons, decay_lags)`` rows, by definition of a forward
+  return); the time-series parts (means, Newey-West tests, mean turnover) run in memory on the
+  gathered per-date outputs.
 
-Time: exactly as in memory. A block never reads a row after its last date (the overlaps only
-reach back), so nothing is known earlier on Dask than in memory.
+Time: exactly as in memory. Outside the signal evaluation a block never reads a row after its
+last date (the overlaps only reach back), so nothing is known earlier on Dask than in memory;
+the evaluation's forward returns read the returns after each date, as in memory, and nothing
+else.
 
 Overlaps
 --------
@@ -86,6 +99,7 @@ from ferrofactor._validate import (
     as_float_array,
     as_industry,
     check_bool,
+    check_choice,
     check_int,
     check_real,
     check_same_labels,
@@ -101,22 +115,32 @@ __all__ = [
     "DaskFactorModelResult",
     "DaskPanel",
     "LazyCrossSection",
+    "LazyQuantileReturns",
+    "LazySignalEvaluation",
     "compounded_return",
     "compute_descriptors",
     "cross_section_regress",
+    "evaluate",
     "ewm_mean",
     "ewm_std",
     "ewm_var",
+    "factor_weighted_returns",
+    "forward_returns",
+    "information_coefficient",
     "market_return",
     "max_drawdown",
     "neutralize",
+    "quantile_returns",
+    "quantile_turnover",
     "rank",
+    "rank_autocorrelation",
     "read_universe",
     "rolling_beta",
     "rolling_mean",
     "rolling_std",
     "rolling_sum",
     "rolling_var",
+    "specific_variance",
     "standardize",
     "winsorize",
 ]
@@ -283,7 +307,34 @@ def _run_block(func, lo: int, hi: int, skip: int, take: int, n_arrays: int, *par
         a = _aligned(chunks[0]) if n == 1 else np.concatenate(chunks, axis=0)
         locals_.append(a[lo - offset: hi - offset])
     out = func(*locals_)
+    if isinstance(out, tuple):  # several outputs (_history_map_multi)
+        return tuple(o[skip: skip + take] for o in out)
     return out[skip: skip + take]
+
+
+def _history_map_multi(func, arrays: Sequence[da.Array | None], rows, outputs: Sequence[tuple[tuple[int, ...], Any]],
+                       *, name: str = "ff-history") -> list[da.Array]:
+    """:func:`_history_map` for a ``func`` returning a tuple of arrays (dates first): one task per
+    block computes them all, and output ``k`` (trailing shape and dtype ``outputs[k]``) is a
+    dask array picking the ``k``-th of each block's tuple."""
+    packed = _history_map(func, arrays, rows, tail=(), dtype=object, name=name)
+    base = packed.__dask_graph__()
+    chunks0 = packed.chunks[0]
+    layers, deps = dict(base.layers), dict(base.dependencies)
+    out = []
+    for k, (tail, dtype) in enumerate(outputs):
+        out_name = f"{packed.name}-out{k}"
+        layers[out_name] = {(out_name, i) + (0,) * len(tail): (_pick_out, (packed.name, i), k)
+                            for i in range(len(chunks0))}
+        deps[out_name] = {packed.name}
+        out.append((out_name, tail, dtype))
+    graph = HighLevelGraph(layers, deps)
+    return [da.Array(graph, n, chunks=(chunks0,) + tuple((m,) for m in tail), meta=_meta(1 + len(tail), dtype))
+            for n, tail, dtype in out]
+
+
+def _pick_out(block, k):
+    return block[k]
 
 
 def _history_map(func, arrays: Sequence[da.Array | None], rows, *, tail: tuple[int, ...],
@@ -1622,11 +1673,12 @@ class DaskFactorModelResult:
 
     ``compute()`` gathers everything into the in-memory :class:`~ferrofactor.FactorModelResult`
     (equal to the in-memory fit, bit for bit); ``fama_macbeth()`` works on the in-memory factor
-    returns. ``ff.RiskModel().fit(result)`` gathers the residuals, exposures and cap (one pass)
-    and runs the risk model in memory: the factor covariance needs only the (T, K) factor
-    returns, and the specific risk kernel's EWMA recursion (sums per asset over the whole
-    history) cannot be restarted from a carried state without a change to the Rust kernel,
-    while its outputs are (T, N) in memory anyway.
+    returns. ``ff.RiskModel().fit(result)`` runs the factor covariance in memory on the (T, K)
+    factor returns and the specific variance on the cluster (:func:`specific_variance`: date
+    block after date block, the EWMA state carried; with ``vra_half_life`` also the per-date
+    bias statistics of the specific regime multiplier), then gathers its (T, N) outputs, the
+    exposures and the cap block by block (the RiskModel's products need them in memory). The
+    residuals stay on the cluster (the fitted RiskModel does not keep them).
     """
 
     _ferrofactor_dask = True
@@ -1687,22 +1739,143 @@ class DaskFactorModelResult:
             exposures=exposures, cap=c, returns=r, n_clipped=self._n_clipped, model=self._model,
         )
 
-    def _risk_inputs(self, **kwargs: Any):
-        """(factor_returns, residuals, Exposures, cap) in memory, for RiskModel.fit (one pass)."""
+    def _risk_inputs(self, settings: Mapping[str, Any], **kwargs: Any):
+        """For ``RiskModel.fit``: ``(factor_returns, Exposures, cap, specific)`` in memory, where
+        ``specific = (spec, raw, n_obs, structural, b2)`` is the specific-variance kernel's
+        output computed on the cluster by :func:`specific_variance` (block by block, the EWMA
+        state carried from one date block to the next) and ``b2`` (T,) the per-date bias
+        statistic of the specific regime multiplier (None without ``vra_half_life``). The
+        residuals stay on the cluster; the exposures, cap and outputs are gathered block by block."""
         if self._cap is None:
             raise ValueError(
                 "the risk model needs the market cap (shrinkage groups, structural weights): fit "
                 "the factor model with cap (or a Panel with a market_cap field)"
             )
         ex = self._exposures
-        res, c, sty, ind = _gather(self._residuals, self._cap, ex.styles, ex.industry, **kwargs)
+        spec = specific_variance(self._residuals, ex, self._cap, settings)
+        parts = _gather(self._cap, ex.styles, ex.industry, *spec, **kwargs)
+        c, sty, ind = parts[:3]
         exposures = Exposures._trusted(sty, ind, ex.style_names, ex.industry_names, ex.market,
                                        ex.dates, ex.assets)
-        return self._factor_returns, np.ascontiguousarray(res), exposures, c
+        out = tuple(parts[3:])
+        if len(out) == 4:
+            out = out + (None,)
+        return self._factor_returns, exposures, c, out
 
     def __repr__(self) -> str:
         T, N = self._residuals.shape
         return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Specific risk: the EWMA recursion carried from one date block to the next
+# ---------------------------------------------------------------------------------------------
+
+
+def _specific_block(settings, G, vra, res, sty, ind, cap, carry):
+    """One date block of the specific variance: ``_core.risk_specific_variance_resume`` from the
+    carried state, plus (with ``vra``) the block's per-date bias statistics B² of the regime
+    multiplier (row t reads the residuals of t and the specific variance and cap of t − 1, the
+    last row of the previous block being carried)."""
+    res, cap = _aligned(res), _aligned(cap)
+    b, n = res.shape
+    sty = np.zeros((b, n, 0)) if sty is None else _aligned(sty)
+    ind = np.full((b, n), -1, np.int32) if ind is None else _aligned(ind)
+    state, prev_spec, prev_cap = carry if carry is not None else (None, None, None)
+    s = settings
+    spec, raw, n_obs, structural, state = _core.risk_specific_variance_resume(
+        res, np.ascontiguousarray(sty), np.ascontiguousarray(ind), G, cap, s["specific_half_life"],
+        s["specific_min_periods"], s["shrinkage"], s["n_cap_groups"], s["structural_ridge"],
+        s["specific_blend_periods"], s["specific_newey_west_lags"], state,
+    )
+    outs = [spec, raw, n_obs, structural]
+    last_spec = last_cap = None
+    if vra is not None:
+        nan_row = np.full((1, n), np.nan)
+        x = np.vstack([nan_row, res])
+        v = np.vstack([nan_row if prev_spec is None else prev_spec, spec])
+        w = np.vstack([nan_row if prev_cap is None else prev_cap, cap])
+        outs.append(_core.risk_regime_multiplier(x, v, w, vra)[0][1:])
+        # a block without dates passes the previous rows on
+        last_spec = spec[-1:].copy() if b else prev_spec
+        last_cap = cap[-1:].copy() if b else prev_cap
+    return tuple(outs), (state, last_spec, last_cap)
+
+
+def _chain_part(block, k):
+    return block[0][k] if k >= 0 else block[1]
+
+
+def specific_variance(residuals: Any, exposures: DaskExposures, cap: Any,
+                      settings: Mapping[str, Any] | None = None) -> tuple[da.Array, ...]:
+    """The risk model's specific variance on the date blocks, the EWMA recursion carried between
+    them: bit for bit ``ff.RiskModel(**settings)``'s ``specific_variance`` (before any regime
+    adjustment), ``raw_specific_variance``, ``specific_n_obs`` and ``structural``.
+
+    Block ``i`` is one task: ``_core.risk_specific_variance_resume`` on the block's residuals,
+    exposures and cap from the state the task of block ``i − 1`` left (per asset the decayed sums,
+    weights and count of the EWMA and of each Newey-West lag, and the last ``nw_lags``
+    residuals: ``3 + 3·nw_lags`` numbers). The blocks run one after another (a chain of tasks),
+    and a task holds one block of ``(dates, N)`` arrays plus that ``O(N)`` state; everything
+    else the kernel does (the structural model, the shrinkage) is per date.
+
+    Parameters
+    ----------
+    residuals : dask array (T, N)
+        Residuals, e.g. :attr:`DaskFactorModelResult.residuals`.
+    exposures : DaskExposures
+        The unlagged exposures (row t known at the close of t).
+    cap : dask array or array-like (T, N)
+    settings : mapping, optional
+        ``RiskModel`` settings (``RiskModel()._settings()``; the defaults when None).
+
+    Returns
+    -------
+    tuple of dask arrays chunked like ``residuals``
+        ``(specific_variance, raw_specific_variance, n_obs (uint32), structural (uint8))``, and
+        with ``vra_half_life`` set, also the (T,) bias statistic B² of the specific regime
+        multiplier (``_core.risk_regime_multiplier``'s first output).
+    """
+    from ferrofactor.risk import RiskModel
+
+    s = dict(RiskModel()._settings(), **dict(settings or {}))
+    if not isinstance(exposures, DaskExposures):
+        raise TypeError(f"exposures must be a ferrofactor.dask.DaskExposures, got {type(exposures).__name__}")
+    res = _x("residuals", residuals)
+    T, N = res.shape
+    chunks0 = res.chunks[0]
+    if tuple(exposures.shape) != (T, N):
+        raise ValueError(f"exposures has shape {tuple(exposures.shape)}, expected {(T, N)} (the shape of residuals)")
+    c = _as_dask("cap", cap, 2, chunks0)
+    _check_shape("cap", c, (T, N), "the shape of residuals")
+    sty = None if exposures.styles is None else _as_dask("exposures.styles", exposures.styles, 3, chunks0)
+    ind = None if exposures.industry is None else _as_dask("exposures.industry", exposures.industry, 2, chunks0, codes=True)
+    G = exposures.n_industries
+    vra = s["vra_half_life"]
+    token = dask.base.tokenize(res.name, None if sty is None else sty.name, None if ind is None else ind.name,
+                               c.name, sorted(s.items(), key=lambda kv: kv[0]).__repr__(), G)
+    chain = f"ff-specific-chain-{token}"
+    names = [f"ff-specific-{k}-{token}" for k in ("var", "raw", "n_obs", "structural", "b2")]
+    dsk: dict[Any, Any] = {}
+    fn = functools.partial(_specific_block, s, G, vra)
+    for i in range(len(chunks0)):
+        carry = None if i == 0 else (_chain_part, (chain, i - 1), -1)
+        dsk[(chain, i)] = (fn, (res.name, i, 0), None if sty is None else (sty.name, i, 0, 0),
+                           None if ind is None else (ind.name, i, 0), (c.name, i, 0), carry)
+    deps = [a for a in (res, sty, ind, c) if a is not None]
+    base = HighLevelGraph.from_collections(chain, dsk, dependencies=deps)
+    layers, layer_deps = dict(base.layers), dict(base.dependencies)
+    n_out = 5 if vra is not None else 4
+    for k in range(n_out):
+        layers[names[k]] = {((names[k], i) if k == 4 else (names[k], i, 0)): (_chain_part, (chain, i), k)
+                            for i in range(len(chunks0))}
+        layer_deps[names[k]] = {chain}
+    graph = HighLevelGraph(layers, layer_deps)
+    dtypes = (np.float64, np.float64, np.uint32, np.uint8)
+    out = [da.Array(graph, names[k], chunks=(chunks0, (N,)), meta=_meta(2, dtypes[k])) for k in range(4)]
+    if vra is not None:
+        out.append(da.Array(graph, names[4], chunks=(chunks0,), meta=_meta(1)))
+    return tuple(out)
 
 
 def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None) -> DaskFactorModelResult:
@@ -1783,3 +1956,431 @@ def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None)
     )
     model.result_ = result
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Signal evaluation (the per-date parts on the date blocks, with look-back and look-ahead rows)
+# ---------------------------------------------------------------------------------------------
+
+
+def _no_zscore(filter_zscore: Any) -> None:
+    if filter_zscore is not None:
+        raise ValueError(
+            "filter_zscore is not available on Dask: alphalens' filter compares each forward return "
+            "with the asset's mean and standard deviation over ALL dates (a whole-sample look-ahead "
+            "statistic, kept in ff.evaluate for comparison with alphalens only); use "
+            "ff.evaluate.evaluate in memory, or filter_zscore=None"
+        )
+
+
+class _EvalInputs:
+    """Dask inputs of the signal evaluation on the date blocks of the signal (or of the returns
+    when the signal is in memory): signal, returns (or None), dense industry codes and their
+    count, weights, labels."""
+
+    def __init__(self, signal: Any, returns: Any, industry: Any, weights: Any, *,
+                 need_returns: bool = True, returns_name: str = "returns") -> None:
+        dates = assets = None
+        r = returns
+        if isinstance(returns, (DaskPanel, Panel)):
+            if "returns" not in returns.float_fields:
+                raise ValueError(f"{returns_name} is a Panel without a 'returns' field")
+            r, dates, assets = returns["returns"], returns.dates, returns.assets
+        if isinstance(signal, (DaskPanel, Panel)):
+            raise TypeError("signal must be an array (T, N), got a Panel; pass one of its fields")
+        if _is_dask(signal):
+            chunks0 = signal.chunks[0]
+        elif r is not None and _is_dask(r):
+            chunks0 = r.chunks[0]
+        else:
+            raise TypeError(
+                f"signal (or {returns_name}) must be a dask array (T, N) chunked by dates, got "
+                f"{type(signal).__name__}; use ff.evaluate for in-memory arrays"
+            )
+        x = _as_dask("signal", signal, 2, chunks0)
+        T, N = x.shape
+        if r is None:
+            if need_returns:
+                raise TypeError(f"{returns_name} is required, got None")
+            rd = None
+        else:
+            rd = _as_dask(returns_name, r, 2, chunks0)
+            _check_shape(returns_name, rd, (T, N), "(T, N) like signal")
+        self.x, self.r, self.dates, self.assets, self.returns_name = x, rd, dates, assets, returns_name
+        self.industry, self.n_industries = None, 0
+        if industry is not None:
+            g = _as_dask("industry", industry, 2, chunks0, codes=True)
+            _check_shape("industry", g, (T, N), "(T, N) like signal")
+            self.industry, labels = _dense_industry("industry", g, None)
+            self.n_industries = len(labels)
+        self.weights = _as_dask("weights", weights, 2, chunks0, allow_none=True)
+        _check_shape("weights", self.weights, (T, N), "(T, N) like signal")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.x.shape
+
+    def arrays(self, r: da.Array | None = None) -> list[da.Array | None]:
+        return [self.x, self.r if r is None else r, self.industry, self.weights]
+
+
+def _check_block_data(returns_name: str | None, r: np.ndarray | None, w: np.ndarray | None) -> None:
+    """The in-memory evaluation's data checks, on a block (raised by ``compute()``): returns
+    finite or NaN (not checked for residuals, ``returns_name=None``, as in memory), weights."""
+    if returns_name is not None and r is not None and np.isinf(r).any():
+        raise ValueError(f"{returns_name} must not contain infinite values")
+    if w is not None:
+        check_weights("weights", w)
+
+
+def _ahead_rows(back: int, ahead: int, T: int):
+    """Rows of a block ``[s, e)``: ``back`` dates before it (turnover, rank autocorrelation) and
+    ``ahead`` after it (forward returns, IC decay); nothing else is read."""
+
+    def rows(s: int, e: int) -> tuple[int, int]:
+        return max(0, s - back), min(T, e + ahead)
+
+    return rows
+
+
+def _forward_block(hs, name, r):
+    _check_block_data(name, r, None)
+    return np.ascontiguousarray(_core.evaluate_forward_returns(np.ascontiguousarray(r), hs).transpose(1, 0, 2))
+
+
+def forward_returns(returns: Any, horizons: Any = (1, 5, 21), *, filter_zscore: Any = None) -> da.Array:
+    """:func:`ferrofactor.evaluate.forward_returns` of a dask array (or the ``returns`` of a
+    :class:`DaskPanel`): ``(H, T, N)``, chunked by dates on the second axis.
+
+    Each date block reads the ``max(horizons)`` dates after it (a look-ahead tail; the forward
+    return of t compounds ``returns[t+1..t+h]`` by definition), so ``compute()`` equals the
+    in-memory call bit for bit. ``filter_zscore`` (alphalens' whole-sample filter) is refused.
+    """
+    from ferrofactor.evaluate.signal import _horizons
+
+    hs = _horizons(horizons)
+    _no_zscore(filter_zscore)
+    r = returns["returns"] if isinstance(returns, DaskPanel) and "returns" in returns else returns
+    rd = _x("returns", r)
+    T, N = rd.shape
+    fn = functools.partial(_forward_block, hs, "returns")
+    out = _history_map(fn, [rd], _ahead_rows(0, max(hs), T), tail=(len(hs), N), name="ff-forward")
+    return out.transpose(1, 0, 2)
+
+
+def _ic_block(hs, method, common, G, name, x, r, g, w):
+    _check_block_data(name, r, w)
+    fwd = _core.evaluate_forward_returns(np.ascontiguousarray(r), hs)
+    return _core.evaluate_ic(x, fwd, None, None, g, G, w, common, method, g is not None)[0]
+
+
+def information_coefficient(signal: Any, returns: Any, horizons: Any = (1, 5, 21), method: str = "spearman",
+                            industry: Any = None, weights: Any = None, *, common_sample: bool = False,
+                            filter_zscore: Any = None) -> da.Array:
+    """:func:`ferrofactor.evaluate.information_coefficient` on the date blocks: ``(T, H)``.
+
+    ``signal`` (T, N) and ``returns`` (T, N, or a :class:`DaskPanel`), ``industry`` and
+    ``weights``: dask arrays or array-likes (at least one of signal and returns a dask array; the
+    others are put on its date blocks). Each block reads the ``max(horizons)`` dates after it
+    for its forward returns. Industry codes are mapped to dense codes over the whole array first.
+    """
+    from ferrofactor.evaluate.signal import _common, _horizons
+
+    check_choice("method", method, ["spearman", "pearson"])
+    hs = _horizons(horizons)
+    common = _common(common_sample)
+    _no_zscore(filter_zscore)
+    d = _EvalInputs(signal, returns, industry, weights)
+    fn = functools.partial(_ic_block, hs, method, common, d.n_industries, d.returns_name)
+    return _history_map(fn, d.arrays(), _ahead_rows(0, max(hs), d.shape[0]), tail=(len(hs),), name="ff-ic")
+
+
+def _fw_block(hs, common, demeaned, equal_weight, G, name, x, r, g, w):
+    _check_block_data(name, r, None)
+    fwd = _core.evaluate_forward_returns(np.ascontiguousarray(r), hs)
+    return _core.evaluate_factor_weighted_returns(x, fwd, g, G, common, demeaned, g is not None, equal_weight)
+
+
+def factor_weighted_returns(signal: Any, returns: Any, horizons: Any = (1, 5, 21), *, demeaned: bool = True,
+                            industry: Any = None, equal_weight: bool = False, common_sample: bool = False,
+                            filter_zscore: Any = None) -> da.Array:
+    """:func:`ferrofactor.evaluate.factor_weighted_returns` on the date blocks: ``(T, H)`` (each
+    block reads the ``max(horizons)`` dates after it)."""
+    from ferrofactor.evaluate.signal import _common, _horizons
+
+    hs = _horizons(horizons)
+    demeaned, equal_weight = check_bool("demeaned", demeaned), check_bool("equal_weight", equal_weight)
+    common = _common(common_sample)
+    _no_zscore(filter_zscore)
+    d = _EvalInputs(signal, returns, industry, None)
+    fn = functools.partial(_fw_block, hs, common, demeaned, equal_weight, d.n_industries, d.returns_name)
+    return _history_map(fn, d.arrays(), _ahead_rows(0, max(hs), d.shape[0]), tail=(len(hs),), name="ff-factor-weighted")
+
+
+def _bucket_spec(quantiles: Any, bins: Any, binning_by_industry: Any, has_industry: bool):
+    from ferrofactor.evaluate.signal import _buckets
+
+    kind, count, values = _buckets(quantiles, bins)
+    by_industry = check_bool("binning_by_industry", binning_by_industry)
+    if by_industry and not has_industry:
+        raise ValueError("binning_by_industry=True needs industry codes")
+    return kind, count, values, by_industry
+
+
+def _quantile_block(hs, kind, count, values, by_industry, common, demean, G, name, x, r, g, w):
+    _check_block_data(name, r, w)
+    fwd = _core.evaluate_forward_returns(np.ascontiguousarray(r), hs)
+    labels = _core.evaluate_quantile_labels(x, g, G, w, fwd if common else None, kind, count, values, by_industry)
+    by_date, counts = _core.evaluate_quantile_returns(labels, count, fwd, g, G, w, demean)
+    return by_date, counts, labels
+
+
+class LazyQuantileReturns:
+    """:func:`quantile_returns` on Dask: ``by_date``, ``counts`` (T, Q, H) and ``labels`` (T, N)
+    as dask arrays; ``compute()`` gives the :class:`ferrofactor.evaluate.QuantileReturns` (its
+    means and Newey-West tests over dates computed in memory on the gathered (T, Q, H) arrays)."""
+
+    def __init__(self, by_date, counts, labels, horizons, nw_lags, dates, assets, demeaned, buckets) -> None:
+        self.by_date, self.counts, self.labels = by_date, counts, labels
+        self.horizons, self.dates, self.assets = list(horizons), dates, assets
+        self._nw_lags, self._demeaned, self._buckets = nw_lags, demeaned, buckets
+
+    def compute(self, **kwargs: Any):
+        from ferrofactor.evaluate.signal import QuantileReturns
+
+        by_date, counts, labels = _gather(self.by_date, self.counts, self.labels, **kwargs)
+        return QuantileReturns(by_date, counts, labels, self.horizons, self._nw_lags, dates=self.dates,
+                               assets=self.assets, demeaned=self._demeaned, buckets=self._buckets)
+
+
+def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any = None,
+                     horizons: Any = (1, 5, 21), demeaned: bool = True, industry: Any = None,
+                     weights: Any = None, binning_by_industry: bool = False, common_sample: bool = False,
+                     filter_zscore: Any = None, nw_lags: int | None = None) -> LazyQuantileReturns:
+    """:func:`ferrofactor.evaluate.quantile_returns` on the date blocks (quantile labels and
+    bucket means per date; each block reads the ``max(horizons)`` dates after it). Returns a
+    :class:`LazyQuantileReturns`."""
+    from ferrofactor.evaluate.signal import _bucket_text, _check_nw_lags, _common, _horizons
+
+    hs = _horizons(horizons)
+    demeaned = check_bool("demeaned", demeaned)
+    common = _common(common_sample)
+    _no_zscore(filter_zscore)
+    lags = _check_nw_lags(nw_lags, hs)
+    d = _EvalInputs(signal, returns, industry, weights)
+    kind, count, values, by_industry = _bucket_spec(quantiles, bins, binning_by_industry, d.industry is not None)
+    demean = "none" if not demeaned else ("industry" if d.industry is not None else "all")
+    fn = functools.partial(_quantile_block, hs, kind, count, values, by_industry, common, demean,
+                           d.n_industries, d.returns_name)
+    T, N = d.shape
+    by_date, counts, labels = _history_map_multi(
+        fn, d.arrays(), _ahead_rows(0, max(hs), T),
+        [((count, len(hs)), np.float64), ((count, len(hs)), np.uint32), ((N,), np.int32)], name="ff-quantiles")
+    return LazyQuantileReturns(by_date, counts, labels, hs, lags, d.dates, d.assets, demean,
+                               _bucket_text(quantiles, bins))
+
+
+def _turnover_block(lag, kind, count, values, by_industry, G, x, g):
+    labels = _core.evaluate_quantile_labels(x, g, G, None, None, kind, count, values, by_industry)
+    return _core.evaluate_quantile_turnover(labels, count, [lag])[:, :, 0]
+
+
+def quantile_turnover(signal: Any, quantiles: Any = 5, lag: int = 1, *, bins: Any = None,
+                      industry: Any = None, binning_by_industry: bool = False) -> da.Array:
+    """:func:`ferrofactor.evaluate.quantile_turnover` on the date blocks: ``(T, Q)``; each block
+    reads the ``lag`` dates before it (the quantiles of t − lag)."""
+    lag = check_int("lag", lag, 1)
+    d = _EvalInputs(signal, None, industry, None, need_returns=False)
+    kind, count, values, by_industry = _bucket_spec(quantiles, bins, binning_by_industry, d.industry is not None)
+    fn = functools.partial(_turnover_block, lag, kind, count, values, by_industry, d.n_industries)
+    return _history_map(fn, [d.x, d.industry], _ahead_rows(lag, 0, d.shape[0]), tail=(count,), name="ff-turnover")
+
+
+def _autocorr_block(lag, G, x, g):
+    return _core.evaluate_rank_autocorrelation(x, g, G, None, [lag])[:, 0]
+
+
+def rank_autocorrelation(signal: Any, lag: int = 1, *, industry: Any = None) -> da.Array:
+    """:func:`ferrofactor.evaluate.rank_autocorrelation` on the date blocks: ``(T,)``; each block
+    reads the ``lag`` dates before it."""
+    lag = check_int("lag", lag, 1)
+    d = _EvalInputs(signal, None, industry, None, need_returns=False)
+    fn = functools.partial(_autocorr_block, lag, d.n_industries)
+    return _history_map(fn, [d.x, d.industry], _ahead_rows(lag, 0, d.shape[0]), tail=(), name="ff-rank-autocorrelation")
+
+
+def _evaluate_block(spec, G, name, x, r, g, w):
+    kind, count, values, by_industry, method, demeaned, common, hs, dl = spec
+    _check_block_data(name, r, w)
+    r = np.ascontiguousarray(r)
+    fwd = _core.evaluate_forward_returns(r, hs)
+    return tuple(_core.evaluate_panel(x, r, fwd, hs, g, G, w, method, kind, count, values, by_industry,
+                                      demeaned, g is not None, common, dl))
+
+
+#: the per-date outputs of ``_core.evaluate_panel``, in its order
+_EVAL_OUTPUTS = ("ic", "ic_n_obs", "labels", "by_date", "counts", "factor_returns", "turnover",
+                 "autocorrelation", "decay_ic")
+
+
+class LazySignalEvaluation:
+    """:func:`evaluate` on Dask: the per-date outputs as dask arrays chunked by dates.
+
+    ``ic``, ``ic_n_obs``, ``factor_returns``, ``autocorrelation`` (T, H); ``by_date``,
+    ``counts``, ``turnover`` (T, Q, H); ``decay_ic`` (T, L); ``labels`` (T, N) int32 quantile
+    labels; ``residual``: the same on residual returns, or None. ``compute()`` gathers them
+    (block by block) and gives the :class:`ferrofactor.evaluate.SignalEvaluation` of the
+    in-memory call, bit for bit: its means and tests over dates (plain and Newey-West), mean
+    turnover and autocorrelation are computed in memory on the gathered per-date series.
+    """
+
+    def __init__(self, arrays: Mapping[str, da.Array], *, horizons, decay_lags, nw_lags, dates, assets,
+                 settings, demeaned, residual=None) -> None:
+        self._arrays = dict(arrays)
+        for k, v in self._arrays.items():
+            setattr(self, k, v)
+        self.horizons, self.decay_lags = list(horizons), list(decay_lags)
+        self.dates, self.assets, self.settings = dates, assets, dict(settings)
+        self._nw_lags, self._demeaned = nw_lags, demeaned
+        self.residual = residual
+
+    def _arrays_list(self) -> list[da.Array]:
+        return [self._arrays[k] for k in _EVAL_OUTPUTS]
+
+    def _build(self, values: Sequence[np.ndarray]):
+        from ferrofactor.evaluate.signal import QuantileReturns, SignalEvaluation
+
+        v = dict(zip(_EVAL_OUTPUTS, values))
+        qr = QuantileReturns(v["by_date"], v["counts"], v["labels"], self.horizons, self._nw_lags,
+                             dates=self.dates, assets=self.assets, demeaned=self._demeaned,
+                             buckets=self.settings["buckets"])
+        return SignalEvaluation(ic=v["ic"], ic_n_obs=v["ic_n_obs"], quantile_returns=qr,
+                                factor_returns=v["factor_returns"], turnover=v["turnover"],
+                                autocorrelation=v["autocorrelation"], decay_ic=v["decay_ic"],
+                                decay_lags=self.decay_lags, horizons=self.horizons, nw_lags=self._nw_lags,
+                                dates=self.dates, assets=self.assets, settings=self.settings)
+
+    def compute(self, **kwargs: Any):
+        """The in-memory :class:`~ferrofactor.evaluate.SignalEvaluation` (with its ``residual``)."""
+        arrays = self._arrays_list()
+        if self.residual is not None:
+            arrays += self.residual._arrays_list()
+        values = _gather(*arrays, **kwargs)
+        k = len(_EVAL_OUTPUTS)
+        total = self._build(values[:k])
+        if self.residual is not None:
+            total._residual = self.residual._build(values[k:])
+        return total
+
+    def __repr__(self) -> str:
+        T, H = self._arrays["ic"].shape
+        return (f"LazySignalEvaluation(T={T}, horizons={self.horizons}, "
+                f"residual={'yes' if self.residual is not None else 'no'})")
+
+
+def evaluate(signal: Any, returns: Any = None, horizons: Any = (1, 5, 21), quantiles: Any = 5,
+             industry: Any = None, residual: Any = None, *, bins: Any = None, method: str = "spearman",
+             weights: Any = None, demeaned: bool = True, binning_by_industry: bool = False,
+             decay_lags: Any = None, nw_lags: int | None = None, common_sample: bool = False,
+             filter_zscore: Any = None) -> LazySignalEvaluation:
+    """:func:`ferrofactor.evaluate.evaluate` with its per-date parts on the date blocks.
+
+    What is distributed: everything computed per date, in one task per date block
+    (``_core.evaluate_panel``, as in memory): forward returns, IC, quantile labels and bucket
+    returns, the factor-weighted book, quantile turnover and rank autocorrelation at a lag of each
+    horizon, and the IC decay. A block reads the ``max(horizons)`` dates before it (the labels
+    and ranks of t − h for turnover and autocorrelation) and the ``max(max(horizons),
+    max(decay_lags))`` dates after it (the returns of t + 1 .. t + h and t + k: what the
+    evaluation of date t is about). What is gathered: the per-date outputs ((T, H), (T, Q, H),
+    (T, L) and the (T, N) int32 labels); ``compute()`` then runs the time-series parts in memory
+    on them: means, plain and Newey-West tests, mean turnover and autocorrelation.
+
+    Parameters
+    ----------
+    signal : dask array or array-like (T, N)
+        Known at the close of each date.
+    returns : dask array, array-like (T, N) or DaskPanel (its ``returns``), optional
+        At least one of ``signal`` and ``returns`` must be a dask array; the other arrays are put
+        on its date blocks. Optional when ``residual`` is given (its ``returns`` are used).
+    residual : DaskFactorModelResult or FactorModelResult, optional
+        Also evaluate on its residual returns (:attr:`LazySignalEvaluation.residual`).
+    horizons, quantiles, industry, bins, method, weights, demeaned, binning_by_industry,
+    decay_lags, nw_lags, common_sample :
+        As :func:`ferrofactor.evaluate.evaluate` (industry codes are mapped to dense codes over
+        the whole array first, one pass).
+    filter_zscore : None
+        alphalens' whole-sample filter is refused on Dask (ValueError).
+
+    Returns
+    -------
+    LazySignalEvaluation
+        ``compute()`` equals ``ff.evaluate.evaluate`` of the same data, bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, ferrofactor as ff
+    >>> rng = np.random.default_rng(0)
+    >>> r = rng.normal(0, 0.02, (300, 50)); s = rng.normal(size=(300, 50))
+    >>> lazy = ff.dask.evaluate(da.from_array(s, chunks=(100, -1)), r, horizons=(1, 5))
+    >>> bool(np.array_equal(lazy.compute().ic, ff.evaluate.evaluate(s, r, horizons=(1, 5)).ic, equal_nan=True))
+    True
+    """
+    from ferrofactor.evaluate.signal import _bucket_text, _check_nw_lags, _common, _horizons
+
+    check_choice("method", method, ["spearman", "pearson"])
+    hs = _horizons(horizons)
+    demeaned = check_bool("demeaned", demeaned)
+    common = _common(common_sample)
+    _no_zscore(filter_zscore)
+    lags = _check_nw_lags(nw_lags, hs)
+    dl = list(hs) if decay_lags is None else _horizons(decay_lags, "decay_lags")
+    res_values = res_dates = res_assets = None
+    if residual is not None:
+        from ferrofactor.model import FactorModelResult
+
+        if not isinstance(residual, (FactorModelResult, DaskFactorModelResult)):
+            raise TypeError(
+                "residual must be a FactorModelResult or a ferrofactor.dask.DaskFactorModelResult "
+                f"(ff.FactorModel().fit(...)), got {type(residual).__name__}"
+            )
+        if returns is None:
+            returns = residual.returns
+            if returns is None:
+                raise ValueError("returns is required: the residual result carries no returns")
+        res_values, res_dates, res_assets = residual.residuals, residual.dates, residual.assets
+    d = _EvalInputs(signal, returns, industry, weights)
+    T, N = d.shape
+    dates, assets = d.dates, d.assets
+    res_da = None
+    if res_values is not None:
+        res_da = _as_dask("residual.residuals", res_values, 2, d.x.chunks[0])
+        _check_shape("residual.residuals", res_da, (T, N), "(T, N) like signal")
+        check_same_labels("signal", dates, assets, "residual", res_dates, res_assets)
+        dates = dates if dates is not None else res_dates
+        assets = assets if assets is not None else res_assets
+    kind, count, values, by_industry = _bucket_spec(quantiles, bins, binning_by_industry, d.industry is not None)
+    settings = {
+        "method": method, "buckets": _bucket_text(quantiles, bins),
+        "industry": "none" if d.industry is None else f"{d.n_industries} (industry-adjusted"
+        + (", binned within industries)" if by_industry else ")"),
+        "sample": "common (alphalens)" if common else "pairwise",
+        "returns": "total", "nw_lags": lags, "filter_zscore": None,
+    }
+    spec = (kind, count, values, by_industry, method, demeaned, common, hs, dl)
+    demean = "none" if not demeaned else ("industry" if d.industry is not None else "all")
+    H, Q, L = len(hs), count, len(dl)
+    outputs = [((H,), np.float64), ((H,), np.uint32), ((N,), np.int32), ((Q, H), np.float64),
+               ((Q, H), np.uint32), ((H,), np.float64), ((Q, H), np.float64), ((H,), np.float64),
+               ((L,), np.float64)]
+    rows = _ahead_rows(max(hs), max(max(hs), max(dl)), T)
+
+    def one(r: da.Array, name: str, sett: dict) -> LazySignalEvaluation:
+        fn = functools.partial(_evaluate_block, spec, d.n_industries, name)
+        arrays = _history_map_multi(fn, d.arrays(r), rows, outputs, name="ff-evaluate")
+        return LazySignalEvaluation(dict(zip(_EVAL_OUTPUTS, arrays)), horizons=hs, decay_lags=dl, nw_lags=lags,
+                                    dates=dates, assets=assets, settings=sett, demeaned=demean)
+
+    total = one(d.r, d.returns_name, settings)
+    if res_da is not None:
+        total.residual = one(res_da, None, dict(settings, returns="residual (specific)"))
+    return total

@@ -27,6 +27,7 @@ use crate::error::Error;
 use crate::parallel;
 
 mod attribution;
+mod backtest;
 mod clean;
 mod codes;
 mod evaluate;
@@ -51,6 +52,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exposures::register(m)?;
     panel::register(m)?;
     risk::register(m)?;
+    backtest::register(m)?;
     timeseries::register(m)?;
     attribution::register(m)?;
     evaluate::register(m)?;
@@ -253,6 +255,7 @@ macro_rules! tuple_output {
 tuple_output!(A a, B b);
 tuple_output!(A a, B b, C c);
 tuple_output!(A a, B b, C c, D d);
+tuple_output!(A a, B b, C c, D d, E e);
 
 /// [`run`] a kernel and hand its result to numpy: the body of most wrappers.
 pub(crate) fn call<'py, T, F>(py: Python<'py>, f: F) -> PyResult<T::Out>

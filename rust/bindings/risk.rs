@@ -15,6 +15,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(risk_ewma_newey_west, m)?)?;
     m.add_function(wrap_pyfunction!(risk_factor_covariance, m)?)?;
     m.add_function(wrap_pyfunction!(risk_specific_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_specific_variance_resume, m)?)?;
     m.add_function(wrap_pyfunction!(risk_regime_multiplier, m)?)?;
     m.add_function(wrap_pyfunction!(risk_factor_exposures, m)?)?;
     m.add_function(wrap_pyfunction!(risk_portfolio_variance, m)?)?;
@@ -85,6 +86,45 @@ fn risk_specific_variance<'py>(
     call(py, || {
         risk::specific_variance(r, st, ind, n_industries, c, &s)
             .map(|o| (o.var, o.ewma_var, o.n_obs, o.structural))
+    })
+}
+
+type SpecificResumePy<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<u32>>,
+    Bound<'py, PyArray2<u8>>,
+    Bound<'py, PyArray2<f64>>,
+);
+
+/// [`risk_specific_variance`] over a run of dates resumed from the EWMA state of the dates
+/// before it (None: none before); also returns the state after its last date
+/// ((3 + 3 nw_lags, N), see `risk::ewma_square_nw_resume`).
+#[pyfunction]
+#[pyo3(signature = (residuals, styles, industry, n_industries, cap, half_life, min_periods, shrinkage, n_cap_groups, ridge, blend_periods, nw_lags, state))]
+#[allow(clippy::too_many_arguments)]
+fn risk_specific_variance_resume<'py>(
+    py: Python<'py>,
+    residuals: PyReadonlyArray2<'py, f64>,
+    styles: PyReadonlyArray3<'py, f64>,
+    industry: PyReadonlyArray2<'py, i32>,
+    n_industries: usize,
+    cap: PyReadonlyArray2<'py, f64>,
+    half_life: f64,
+    min_periods: usize,
+    shrinkage: f64,
+    n_cap_groups: usize,
+    ridge: f64,
+    blend_periods: usize,
+    nw_lags: usize,
+    state: Option<PyReadonlyArray2<'py, f64>>,
+) -> PyResult<SpecificResumePy<'py>> {
+    let (r, st, ind, c) = (residuals.as_array(), styles.as_array(), industry.as_array(), cap.as_array());
+    let state = state.as_ref().map(|s| s.as_array());
+    let s = risk::SpecificSettings { half_life, nw_lags, min_periods, blend_periods, shrinkage, n_groups: n_cap_groups, ridge };
+    call(py, || {
+        risk::specific_variance_resume(r, st, ind, n_industries, c, &s, state)
+            .map(|(o, state)| (o.var, o.ewma_var, o.n_obs, o.structural, state))
     })
 }
 

@@ -24,24 +24,72 @@ pub fn ewma_square(x: ArrayView2<f64>, half_life: f64) -> Result<(Array2<f64>, A
 /// adjusted value is not positive (strong negative autocorrelation, few pairs), `Γ0` is kept.
 /// `lags = 0` gives exactly [`ewma_square`]'s plain EWMA.
 pub fn ewma_square_nw(x: ArrayView2<f64>, half_life: f64, lags: usize) -> Result<(Array2<f64>, Array2<u32>)> {
+    ewma_square_nw_resume(x, half_life, lags, None).map(|(v, c, _)| (v, c))
+}
+
+/// Rows of the recursion state of [`ewma_square_nw_resume`] for `lags` Newey-West lags.
+pub fn ewma_state_rows(lags: usize) -> usize {
+    3 + 3 * lags
+}
+
+/// [`ewma_square_nw`] resumed from a carried state, returning the state after the last row.
+///
+/// The state is a `(3 + 3·lags, N)` array (N = columns of `x`), per column: row 0 the decayed
+/// sum of squares, row 1 the decayed weight, row 2 the count of finite values (an integer), rows
+/// `3 + (l−1)` and `3 + lags + (l−1)` the decayed cross-product sum and weight of lag `l`, and
+/// the last `lags` rows the last `lags` values of `x` seen (oldest first, NaN before the first
+/// row). `None` is the state before any row (zeros, NaN values). Running rows `[0, a)` and then
+/// rows `[a, T)` from the returned state gives exactly (bit for bit) one pass over `[0, T)`:
+/// the recursion performs the same operations in the same order.
+pub fn ewma_square_nw_resume(
+    x: ArrayView2<f64>,
+    half_life: f64,
+    lags: usize,
+    state: Option<ArrayView2<f64>>,
+) -> Result<(Array2<f64>, Array2<u32>, Array2<f64>)> {
     let lambda = decay("specific_half_life", half_life)?;
     let (t_len, n) = x.dim();
+    let rows = ewma_state_rows(lags);
+    let fresh;
+    let st = match state {
+        Some(st) => {
+            check_state(st, lags, n)?;
+            st
+        }
+        None => {
+            let mut z = Array2::<f64>::zeros((rows, n));
+            z.slice_mut(s![3 + 2 * lags.., ..]).fill(f64::NAN);
+            fresh = z;
+            fresh.view()
+        }
+    };
     let mut var = Array2::<f64>::zeros((t_len, n));
     let mut cnt = Array2::<u32>::zeros((t_len, n));
+    let mut out_state = Array2::<f64>::zeros((rows, n));
     const BLOCK: usize = 256;
     var.axis_chunks_iter_mut(Axis(1), BLOCK)
         .into_par_iter()
         .zip(cnt.axis_chunks_iter_mut(Axis(1), BLOCK).into_par_iter())
+        .zip(out_state.axis_chunks_iter_mut(Axis(1), BLOCK).into_par_iter())
         .enumerate()
-        .for_each(|(b, (mut v, mut c))| {
+        .for_each(|(b, ((mut v, mut c), mut so))| {
             let lo = b * BLOCK;
             let w = v.ncols();
-            let mut num = vec![0.0; w];
-            let mut den = vec![0.0; w];
-            let mut k = vec![0u32; w];
+            let mut num: Vec<f64> = st.slice(s![0, lo..lo + w]).to_vec();
+            let mut den: Vec<f64> = st.slice(s![1, lo..lo + w]).to_vec();
+            let mut k: Vec<u32> = st.slice(s![2, lo..lo + w]).iter().map(|&c| c as u32).collect();
             // lag l = 1..=lags at index (l - 1) * w + j
-            let mut lnum = vec![0.0; lags * w];
-            let mut lden = vec![0.0; lags * w];
+            let mut lnum: Vec<f64> = st.slice(s![3..3 + lags, lo..lo + w]).iter().copied().collect();
+            let mut lden: Vec<f64> = st.slice(s![3 + lags..3 + 2 * lags, lo..lo + w]).iter().copied().collect();
+            let tail = st.slice(s![3 + 2 * lags.., lo..lo + w]);
+            // x[t - l, j]: from x when t >= l, else from the carried values (row lags - l + t)
+            let lagged = |t: usize, l: usize, j: usize| -> f64 {
+                if t >= l {
+                    x[[t - l, lo + j]]
+                } else {
+                    tail[[lags + t - l, j]]
+                }
+            };
             for t in 0..t_len {
                 if parallel::cancelled() {
                     return; // the caller discards the whole result
@@ -62,12 +110,10 @@ pub fn ewma_square_nw(x: ArrayView2<f64>, half_life: f64, lags: usize) -> Result
                         let i = (l - 1) * w + j;
                         lnum[i] *= lambda;
                         lden[i] *= lambda;
-                        if t >= l {
-                            let xl = x[[t - l, lo + j]];
-                            if xv.is_finite() && xl.is_finite() {
-                                lnum[i] += xv * xl;
-                                lden[i] += 1.0;
-                            }
+                        let xl = lagged(t, l, j);
+                        if xv.is_finite() && xl.is_finite() {
+                            lnum[i] += xv * xl;
+                            lden[i] += 1.0;
                         }
                         if lden[i] > 0.0 {
                             adj += 2.0 * bartlett(l, lags) * lnum[i] / lden[i];
@@ -77,8 +123,41 @@ pub fn ewma_square_nw(x: ArrayView2<f64>, half_life: f64, lags: usize) -> Result
                     c[[t, j]] = k[j];
                 }
             }
+            for j in 0..w {
+                so[[0, j]] = num[j];
+                so[[1, j]] = den[j];
+                so[[2, j]] = k[j] as f64;
+                for l in 0..lags {
+                    so[[3 + l, j]] = lnum[l * w + j];
+                    so[[3 + lags + l, j]] = lden[l * w + j];
+                    // the value `lags - i` rows before the end: x[t_len - lags + i]
+                    let back = lags - l; // rows before the end, lags..=1
+                    so[[3 + 2 * lags + l, j]] =
+                        if t_len >= back { x[[t_len - back, lo + j]] } else { tail[[lags + t_len - back, j]] };
+                }
+            }
         });
-    Ok((var, cnt))
+    Ok((var, cnt, out_state))
+}
+
+fn check_state(st: ArrayView2<f64>, lags: usize, n: usize) -> Result<()> {
+    let rows = ewma_state_rows(lags);
+    if st.dim() != (rows, n) {
+        return Err(value_error!(
+            "state has shape {:?}, expected ({rows}, {n}) (3 + 3 * nw_lags rows, one column per asset)",
+            st.dim()
+        ));
+    }
+    let sums_ok = st.slice(s![..3 + 2 * lags, ..]).iter().all(|v| v.is_finite());
+    let weights_ok = st.row(1).iter().all(|&v| v >= 0.0)
+        && st.slice(s![3 + lags..3 + 2 * lags, ..]).iter().all(|&v| v >= 0.0);
+    let counts_ok = st.row(2).iter().all(|&c| c >= 0.0 && c <= u32::MAX as f64 && c.fract() == 0.0);
+    if !(sums_ok && weights_ok && counts_ok) {
+        return Err(value_error!(
+            "state is not a state of this recursion (sums must be finite, weights >= 0, counts whole numbers >= 0)"
+        ));
+    }
+    Ok(())
 }
 
 /// Settings of [`specific_variance`].
@@ -144,6 +223,23 @@ pub fn specific_variance(
     cap: ArrayView2<f64>,
     s: &SpecificSettings,
 ) -> Result<SpecificOut> {
+    specific_variance_resume(residuals, styles, industry, n_industries, cap, s, None).map(|(o, _)| o)
+}
+
+/// [`specific_variance`] over a run of dates resumed from the recursion state of the dates
+/// before it (`None`: no date before), returning the state after its last date (see
+/// [`ewma_square_nw_resume`] for the layout). Everything but the EWMA recursion is per date, so
+/// running the dates `[0, a)` and then `[a, T)` from the returned state gives exactly one pass
+/// over `[0, T)`; the state holds `3 + 3·nw_lags` numbers per asset.
+pub fn specific_variance_resume(
+    residuals: ArrayView2<f64>,
+    styles: ArrayView3<f64>,
+    industry: ArrayView2<i32>,
+    n_industries: usize,
+    cap: ArrayView2<f64>,
+    s: &SpecificSettings,
+    state: Option<ArrayView2<f64>>,
+) -> Result<(SpecificOut, Array2<f64>)> {
     let (t_len, n) = residuals.dim();
     if styles.dim().0 != t_len || styles.dim().1 != n {
         return Err(value_error!(
@@ -164,7 +260,7 @@ pub fn specific_variance(
         return Err(value_error!("n_cap_groups must be >= 1"));
     }
     check_codes("industry", industry.iter().copied(), n_industries)?;
-    let (ewma_var, n_obs) = ewma_square_nw(residuals, s.half_life, s.nw_lags)?;
+    let (ewma_var, n_obs, state_out) = ewma_square_nw_resume(residuals, s.half_life, s.nw_lags, state)?;
     let mut var = Array2::<f64>::from_elem((t_len, n), f64::NAN);
     let mut structural = Array2::<u8>::zeros((t_len, n));
     var.axis_iter_mut(Axis(0))
@@ -189,7 +285,7 @@ pub fn specific_variance(
                 out[j] = sig[j] * sig[j];
             }
         });
-    Ok(SpecificOut { var, ewma_var, n_obs, structural })
+    Ok((SpecificOut { var, ewma_var, n_obs, structural }, state_out))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -421,6 +517,86 @@ mod tests {
         let out0 = specific_variance(resid.view(), styles.view(), industry.view(), 0, cap.view(), &s0).unwrap();
         assert!(close(sig(&out0, 4), 2.0 * m(4), 1e-12) && close(sig(&out0, 5), 3.0 * m(5), 1e-12));
         assert_eq!((out0.structural[[2, 4]], out0.structural[[2, 5]]), (0, 0));
+    }
+
+    /// Residuals with NaN runs (late listing, a gap, an all-NaN date) for the resume tests.
+    fn ragged(t: usize, n: usize) -> Array2<f64> {
+        Array2::from_shape_fn((t, n), |(d, j)| {
+            let v = ((d * 31 + j * 17) % 23) as f64 / 23.0 - 0.4;
+            let listed = d >= j % 5 && !(d % 11 == 3 && j % 2 == 0) && d != 9;
+            if listed { 0.01 * v } else { f64::NAN }
+        })
+    }
+
+    #[test]
+    fn ewma_resume_two_halves_equal_one_pass() {
+        let x = ragged(40, 300); // 300 columns: two parallel column blocks
+        for lags in [0usize, 1, 3] {
+            let (v, c, st) = ewma_square_nw_resume(x.view(), 7.0, lags, None).unwrap();
+            let (v1, c1) = ewma_square_nw(x.view(), 7.0, lags).unwrap();
+            assert!(v.iter().zip(v1.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert_eq!(c, c1);
+            assert_eq!(st.dim(), (ewma_state_rows(lags), 300));
+            // cuts inside the lag reach (1, 2) and beyond it, and an empty half
+            for cut in [0usize, 1, 2, 9, 10, 25, 40] {
+                let (va, ca, sa) = ewma_square_nw_resume(x.slice(s![..cut, ..]), 7.0, lags, None).unwrap();
+                let (vb, cb, sb) = ewma_square_nw_resume(x.slice(s![cut.., ..]), 7.0, lags, Some(sa.view())).unwrap();
+                let both = ndarray::concatenate(Axis(0), &[va.view(), vb.view()]).unwrap();
+                assert!(both.iter().zip(v.iter()).all(|(a, b)| a.to_bits() == b.to_bits()), "lags {lags} cut {cut}");
+                assert_eq!(ndarray::concatenate(Axis(0), &[ca.view(), cb.view()]).unwrap(), c);
+                assert!(sb.iter().zip(st.iter()).all(|(a, b)| a.to_bits() == b.to_bits()), "state, lags {lags} cut {cut}");
+            }
+            // three pieces, the middle one shorter than the lags
+            let (_, _, s1) = ewma_square_nw_resume(x.slice(s![..20, ..]), 7.0, lags, None).unwrap();
+            let (v2, _, s2) = ewma_square_nw_resume(x.slice(s![20..21, ..]), 7.0, lags, Some(s1.view())).unwrap();
+            let (v3, _, _) = ewma_square_nw_resume(x.slice(s![21.., ..]), 7.0, lags, Some(s2.view())).unwrap();
+            assert!(v2.iter().zip(v.slice(s![20..21, ..]).iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(v3.iter().zip(v.slice(s![21.., ..]).iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    #[test]
+    fn ewma_resume_refuses_a_bad_state() {
+        let x = ragged(5, 4);
+        let bad_shape = Array2::<f64>::zeros((3, 4));
+        assert!(ewma_square_nw_resume(x.view(), 5.0, 1, Some(bad_shape.view())).is_err());
+        let mut st = Array2::<f64>::zeros((6, 4));
+        st[[2, 0]] = 1.5; // a count that is not a whole number
+        assert!(ewma_square_nw_resume(x.view(), 5.0, 1, Some(st.view())).is_err());
+        st[[2, 0]] = 1.0;
+        st[[1, 1]] = -1.0; // a negative weight
+        assert!(ewma_square_nw_resume(x.view(), 5.0, 1, Some(st.view())).is_err());
+        st[[1, 1]] = 0.0;
+        st[[5, 3]] = f64::NAN; // carried values may be missing
+        assert!(ewma_square_nw_resume(x.view(), 5.0, 1, Some(st.view())).is_ok());
+    }
+
+    #[test]
+    fn specific_resume_two_halves_equal_one_pass() {
+        let (t, n) = (30, 40);
+        let resid = ragged(t, n);
+        let styles = Array3::from_shape_fn((t, n, 2), |(d, j, k)| {
+            if d == 9 && j % 3 == 0 { f64::NAN } else { ((j * 7 + k * 3 + d) % 13) as f64 / 6.0 - 1.0 }
+        });
+        let industry = Array2::from_shape_fn((t, n), |(_, j)| if j % 9 == 0 { -1 } else { (j % 3) as i32 });
+        let cap = Array2::from_shape_fn((t, n), |(d, j)| if (d + j) % 17 == 0 { f64::NAN } else { 1.0 + j as f64 });
+        for nw_lags in [0usize, 2] {
+            let s = SpecificSettings { half_life: 6.0, nw_lags, min_periods: 4, blend_periods: 5, shrinkage: 0.2, n_groups: 3, ridge: 1e-4 };
+            let one = specific_variance(resid.view(), styles.view(), industry.view(), 3, cap.view(), &s).unwrap();
+            assert!(one.structural.iter().any(|&f| f == 1) && one.var.iter().any(|v| v.is_finite()));
+            for cut in [1usize, 2, 10, 29] {
+                let (a, sa) = specific_variance_resume(resid.slice(s![..cut, ..]), styles.slice(s![..cut, .., ..]),
+                    industry.slice(s![..cut, ..]), 3, cap.slice(s![..cut, ..]), &s, None).unwrap();
+                let (b, _) = specific_variance_resume(resid.slice(s![cut.., ..]), styles.slice(s![cut.., .., ..]),
+                    industry.slice(s![cut.., ..]), 3, cap.slice(s![cut.., ..]), &s, Some(sa.view())).unwrap();
+                for (part, whole) in [(&a.var, one.var.slice(s![..cut, ..])), (&b.var, one.var.slice(s![cut.., ..])),
+                                      (&a.ewma_var, one.ewma_var.slice(s![..cut, ..])), (&b.ewma_var, one.ewma_var.slice(s![cut.., ..]))] {
+                    assert!(part.iter().zip(whole.iter()).all(|(x, y)| x.to_bits() == y.to_bits()), "nw {nw_lags} cut {cut}");
+                }
+                assert_eq!(b.n_obs, one.n_obs.slice(s![cut.., ..]));
+                assert_eq!(b.structural, one.structural.slice(s![cut.., ..]));
+            }
+        }
     }
 
     #[test]

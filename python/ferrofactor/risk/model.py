@@ -22,6 +22,7 @@ it was) and returns the model itself, which is what the products are computed wi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,25 @@ _FITTED = (
     "_cov", "_spec", "_dates", "_assets", "_names", "_clipped", "_raw_spec", "_n_obs",
     "_structural", "_vra", "_exposures", "_cap", "_keep", "_factor_returns", "_residuals",
 )
+
+
+def _regime_ewma(b2: np.ndarray, half_life: float) -> np.ndarray:
+    """The regime multiplier from the bias statistics B² (T,): the second half of
+    ``_core.risk_regime_multiplier`` (rust/risk/regime.rs), the same operations in the same order
+    (``λ = 0.5^(1/half_life)``; ``num ← λ·num + B²``, ``den ← λ·den + 1`` over finite B²;
+    ``sqrt(num / den)``, NaN while ``den = 0``), for B² computed block by block (ff.dask)."""
+    lam = 0.5 ** (1.0 / half_life)
+    out = np.full(len(b2), np.nan)
+    num = den = 0.0
+    for t, b in enumerate(np.asarray(b2, dtype=np.float64).tolist()):
+        num *= lam
+        den *= lam
+        if math.isfinite(b):
+            num += b
+            den += 1.0
+        if den > 0.0:
+            out[t] = math.sqrt(num / den)
+    return out
 
 
 class RiskModel(ProductsMixin, Result):
@@ -209,8 +229,9 @@ class RiskModel(ProductsMixin, Result):
 
         Parameters
         ----------
-        result : FactorModelResult (or a fitted FactorModel, or a ferrofactor.dask.DaskFactorModelResult,
-            whose residuals, exposures and cap are then gathered into memory)
+        result : FactorModelResult (or a fitted FactorModel, or a ferrofactor.dask.DaskFactorModelResult:
+            then the specific variance runs on the cluster block by block, the residuals stay
+            there, and the exposures, cap and (T, N) outputs are gathered into memory)
             Supplies the factor returns (T, K), residuals (T, N), the unlagged exposures (row t
             known at the close of t, used with the forecast made at t), the cap (T, N) (shrinkage
             groups, structural weights, cap-weighted regime bias) and the labels.
@@ -227,9 +248,10 @@ class RiskModel(ProductsMixin, Result):
         if isinstance(result, FactorModel):
             result = result.result
         if getattr(result, "_ferrofactor_dask", False):
-            # ff.dask.DaskFactorModelResult: residuals, exposures and cap gathered in one pass
-            fr, res, ex, cap = result._risk_inputs()
-            self._fit(fr, res, ex, cap, keep_dates)
+            # ff.dask.DaskFactorModelResult: the specific variance computed on the cluster (date
+            # block by date block, the EWMA state carried); exposures, cap and outputs gathered
+            fr, ex, cap, specific = result._risk_inputs(self._settings())
+            self._fit(fr, None, ex, cap, keep_dates, specific=specific)
             return self
         if not isinstance(result, FactorModelResult):
             raise TypeError(
@@ -244,13 +266,16 @@ class RiskModel(ProductsMixin, Result):
         self._fit(result.factor_returns, result.residuals, result.exposures, result.cap, keep_dates)
         return self
 
-    def _fit(self, factor_returns, residuals, exposures, cap, keep_dates) -> None:
+    def _fit(self, factor_returns, residuals, exposures, cap, keep_dates, specific=None) -> None:
+        """``specific``: the outputs of ``_core.risk_specific_variance`` and the specific bias
+        statistics B² (or None without ``vra_half_life``) computed elsewhere (ff.dask, block by
+        block); then ``residuals`` is None and not stored."""
         if not isinstance(exposures, Exposures):
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
         fr = as_float_array("factor_returns", factor_returns, 2)
-        res = as_float_array("residuals", residuals, 2)
+        res = None if specific is not None else as_float_array("residuals", residuals, 2)
         cp = as_float_array("cap", cap, 2)
-        t, n = res.shape
+        t, n = res.shape if res is not None else exposures.shape
         check_shape("exposures", np.empty(exposures.shape), (t, n), "dates × assets of residuals")
         k = exposures.n_factors
         check_shape("factor_returns", fr, (t, k), f"one row per date, columns {exposures.factor_names}")
@@ -267,16 +292,26 @@ class RiskModel(ProductsMixin, Result):
         cov, clipped = factor_covariance(
             fr, s["vol_half_life"], s["corr_half_life"], vol_lags, corr_lags, s["min_periods"],
         )
-        spec, raw, n_obs, structural = _core.risk_specific_variance(
-            res, np.ascontiguousarray(st), np.ascontiguousarray(ind), g, cp, s["specific_half_life"],
-            s["specific_min_periods"], s["shrinkage"], s["n_cap_groups"], s["structural_ridge"],
-            s["specific_blend_periods"], s["specific_newey_west_lags"],
-        )
+        if specific is None:
+            spec, raw, n_obs, structural = _core.risk_specific_variance(
+                res, np.ascontiguousarray(st), np.ascontiguousarray(ind), g, cp, s["specific_half_life"],
+                s["specific_min_periods"], s["shrinkage"], s["n_cap_groups"], s["structural_ridge"],
+                s["specific_blend_periods"], s["specific_newey_west_lags"],
+            )
+            b2_s = None
+        else:
+            spec, raw, n_obs, structural, b2_s = specific
+            for name, a in (("specific_variance", spec), ("raw_specific_variance", raw),
+                            ("specific_n_obs", n_obs), ("structural", structural)):
+                check_shape(name, a, (t, n), "dates × assets of the exposures")
         vra = None
         if s["vra_half_life"] is not None:
             fvar = np.ascontiguousarray(np.diagonal(cov, axis1=1, axis2=2))
             _, lam_f = _core.risk_regime_multiplier(fr, fvar, None, s["vra_half_life"])
-            _, lam_s = _core.risk_regime_multiplier(res, spec, cp, s["vra_half_life"])
+            if b2_s is None:
+                _, lam_s = _core.risk_regime_multiplier(res, spec, cp, s["vra_half_life"])
+            else:
+                lam_s = _regime_ewma(b2_s, s["vra_half_life"])
             lam_f = np.where(np.isfinite(lam_f), lam_f, 1.0)
             lam_s = np.where(np.isfinite(lam_s), lam_s, 1.0)
             cov *= (lam_f**2)[:, None, None]

@@ -1,0 +1,359 @@
+"""Monitoring alerts as data (seed 000's ``FactorMonitor``), never printed.
+
+Every check returns a Polars frame with one row per alert and a fixed schema:
+
+=========  ======================================================================
+date       the date the condition holds (``Date``; ``Int64`` positions without dates)
+kind       ``factor_decay_negative``, ``factor_decay_mean``, ``turnover``, ``position``,
+           ``top5``, ``risk_bias``, ``solver``, ``coverage``
+subject    what it is about (a factor, a book, an asset, a portfolio)
+value      the measured value
+threshold  the threshold it crossed (NaN where the check has none, e.g. a solver status)
+message    one readable line
+=========  ======================================================================
+
+Each threshold is a parameter whose default is the seed's value (seed 000): 30-day lookback,
+70 % negative days, the last 5 days' mean below the lookback mean minus 2 standard deviations,
+turnover above 50 % of the portfolio, a position above 10 %, the top five above 40 %. The seed
+gives no number for the risk-model bias band (the band of the bias test, ``1 ± sqrt(2/n)``, is
+used), nor for coverage (a drop of 20 % below the mean of the previous 21 dates).
+
+Time: a check at date ``t`` uses values up to ``t`` only.
+
+Examples
+--------
+>>> import numpy as np, ferrofactor as ff
+>>> ff.monitor.turnover(np.array([0.2, 0.7]), subject="book")["message"].to_list()
+['book: turnover 70.0% exceeds threshold 50.0%']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ferrofactor._validate import as_float_array, check_int, check_real
+
+__all__ = [
+    "SCHEMA",
+    "concat",
+    "concentration",
+    "coverage",
+    "empty",
+    "factor_decay",
+    "risk_bias",
+    "solver",
+    "turnover",
+]
+
+KINDS = ("factor_decay_negative", "factor_decay_mean", "turnover", "position", "top5", "risk_bias",
+         "solver", "coverage")
+
+
+def SCHEMA(dated: bool = True) -> dict[str, Any]:
+    """The alert frame's schema (``date`` is ``Date``, or ``Int64`` positions without dates)."""
+    return {"date": pl.Date if dated else pl.Int64, "kind": pl.String, "subject": pl.String,
+            "value": pl.Float64, "threshold": pl.Float64, "message": pl.String}
+
+
+def empty(dated: bool = True) -> pl.DataFrame:
+    """An alert frame without alerts."""
+    return pl.DataFrame(schema=SCHEMA(dated))
+
+
+def _frame(dates: Any, when: np.ndarray, kind: Any, subject: Any, value: Any, threshold: Any,
+           message: list[str]) -> pl.DataFrame:
+    n = len(message)
+    dated = dates is not None
+    if dated:
+        d = np.asarray(dates, dtype="datetime64[D]")[when] if n else np.array([], dtype="datetime64[D]")
+    else:
+        d = np.asarray(when, dtype=np.int64)
+    def col(x: Any) -> list:
+        return list(x) if isinstance(x, (list, tuple, np.ndarray)) else [x] * n
+    return pl.DataFrame(
+        {"date": pl.Series(d), "kind": col(kind), "subject": [str(s) for s in col(subject)],
+         "value": np.asarray(col(value), dtype=float), "threshold": np.asarray(col(threshold), dtype=float),
+         "message": message},
+        schema=SCHEMA(dated),
+    )
+
+
+def _labels(name: str, dates: Any, n: int) -> np.ndarray | None:
+    if dates is None:
+        return None
+    d = np.asarray(dates)
+    if d.dtype.kind in "iu":
+        return None
+    d = d.astype("datetime64[D]")
+    if d.shape != (n,):
+        raise ValueError(f"{name} has shape {d.shape}, expected ({n},)")
+    return d
+
+
+def _when(d: np.ndarray | None, dates: Any, rows: np.ndarray) -> np.ndarray:
+    """Positions to report without date labels: the given integer labels, else the rows."""
+    if d is None and dates is not None:
+        return np.asarray(dates, dtype=np.int64)[rows]
+    return rows
+
+
+def concat(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """Alert frames in one, sorted by date then kind (empty frames of either date type skipped)."""
+    frames = list(frames)
+    full = [f for f in frames if f.height]
+    if not full:
+        return frames[0].clear() if frames else empty()
+    out = pl.concat(full, how="vertical")
+    return out.sort(["date", "kind", "subject"], maintain_order=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+
+def factor_decay(factor_returns: Any, *, lookback: int = 30, negative_share: float = 0.7,
+                 recent: int = 5, n_std: float = 2.0, dates: Any = None, names: Any = None,
+                 last_only: bool = False) -> pl.DataFrame:
+    """Factor decay, on every date with a full window (seed 000's ``check_factor_decay``).
+
+    Over the last ``lookback`` returns of each factor up to date ``t`` (all finite):
+    ``factor_decay_negative`` when the share of negative returns exceeds ``negative_share``;
+    ``factor_decay_mean`` when the mean of the last ``recent`` returns is below the window's mean
+    minus ``n_std`` standard deviations (ddof=1, as pandas).
+
+    Parameters
+    ----------
+    factor_returns : array (T,) or (T, K), or a result with ``factor_returns`` (a
+        :class:`ferrofactor.FactorModelResult`: its dates and factor names are used)
+    lookback : int, default 30
+    negative_share : float, default 0.7
+    recent : int, default 5
+        At most ``lookback``.
+    n_std : float, default 2.0
+    dates : (T,) labels, optional
+    names : K factor names, optional
+    last_only : bool, default False
+        Only check the last date (a live monitor).
+    """
+    if hasattr(factor_returns, "factor_returns"):
+        res = factor_returns
+        factor_returns = res.factor_returns
+        dates = getattr(res, "dates", None) if dates is None else dates
+        names = getattr(res, "factor_names", None) if names is None else names
+    x = np.asarray(factor_returns, dtype=float) if not isinstance(factor_returns, np.ndarray) else factor_returns
+    x = as_float_array("factor_returns", x[:, None] if np.ndim(x) == 1 else x, 2)
+    T, K = x.shape
+    lookback = check_int("lookback", lookback, 2)
+    recent = check_int("recent", recent, 1, lookback)
+    negative_share = check_real("negative_share", negative_share, lo=0.0, hi=1.0)
+    n_std = check_real("n_std", n_std, lo=0.0)
+    names = [f"factor_{k}" for k in range(K)] if names is None else [str(n) for n in names]
+    if len(names) != K:
+        raise ValueError(f"names has {len(names)} entries, expected {K}")
+    d = _labels("dates", dates, T)
+    if T < lookback:
+        return _frame(d, np.zeros(0, dtype=np.int64), "factor_decay_negative", [], [], [], [])
+    win = np.lib.stride_tricks.sliding_window_view(x, lookback, axis=0)  # (T-L+1, K, L)
+    full = np.isfinite(win).all(axis=2)
+    neg = (win < 0).sum(axis=2) / lookback
+    mean = win.mean(axis=2)
+    sd = win.std(axis=2, ddof=1)
+    rmean = win[:, :, lookback - recent:].mean(axis=2)
+    limit = mean - n_std * sd
+    t0 = lookback - 1
+    a_neg = full & (neg > negative_share)
+    a_mean = full & (rmean < limit)
+    if last_only:
+        a_neg[:-1] = False
+        a_mean[:-1] = False
+    out = []
+    for kind, mask, val, thr in (("factor_decay_negative", a_neg, neg, None), ("factor_decay_mean", a_mean, rmean, limit)):
+        ii, kk = np.nonzero(mask)
+        rows = ii + t0
+        v = val[ii, kk]
+        th = np.full(len(ii), negative_share) if thr is None else thr[ii, kk]
+        if kind == "factor_decay_negative":
+            msg = [f"{names[k]}: negative on {int(round(a * lookback))}/{lookback} days ({a:.0%} > {negative_share:.0%})"
+                   for k, a in zip(kk.tolist(), v.tolist())]
+        else:
+            msg = [f"{names[k]}: mean of the last {recent} days {a:.4g} is below the {lookback}-day mean "
+                   f"minus {n_std:g} std ({b:.4g})" for k, a, b in zip(kk.tolist(), v.tolist(), th.tolist())]
+        out.append(_frame(d, _when(d, dates, rows), kind, [names[k] for k in kk.tolist()], v, th, msg))
+    return concat(out)
+
+
+def turnover(turnover: Any, *, threshold: float = 0.5, dates: Any = None, subject: str = "portfolio") -> pl.DataFrame:
+    """Turnover above ``threshold`` (seed 000's ``check_turnover``: traded value / portfolio value).
+
+    Parameters
+    ----------
+    turnover : array (D,)
+        Traded value over the portfolio value at each date (two-sided, seed 000's measure; a
+        backtest's one-sided ``turnover`` is half of it).
+    threshold : float, default 0.5
+    dates : (D,) labels, optional
+    subject : str, default "portfolio"
+    """
+    v = as_float_array("turnover", turnover, 1)
+    threshold = check_real("threshold", threshold, lo=0.0)
+    d = _labels("dates", dates, len(v))
+    rows = np.flatnonzero(v > threshold)
+    msg = [f"{subject}: turnover {x:.1%} exceeds threshold {threshold:.1%}" for x in v[rows].tolist()]
+    return _frame(d, _when(d, dates, rows), "turnover", subject, v[rows], threshold, msg)
+
+
+def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float = 0.40, dates: Any = None,
+                  assets: Any = None, subject: str = "portfolio") -> pl.DataFrame:
+    """Position concentration (seed 000's ``check_concentration``), on absolute weights.
+
+    ``position``: an asset whose ``|weight|`` exceeds ``max_position`` (subject = the asset);
+    ``top5``: the five largest ``|weight|`` add up to more than ``top5_share`` (subject =
+    ``subject``). For long-only books this is the seed's check exactly; for long-short books a
+    large short counts as a concentration too.
+
+    Parameters
+    ----------
+    weights : array (N,) or (D, N)
+    max_position : float, default 0.10
+    top5_share : float, default 0.40
+    dates : (D,) labels, optional
+    assets : (N,) labels, optional
+    subject : str, default "portfolio"
+    """
+    w0 = np.asarray(weights, dtype=float)
+    w = as_float_array("weights", w0[None] if w0.ndim == 1 else w0, 2)
+    D, N = w.shape
+    max_position = check_real("max_position", max_position, lo=0.0)
+    top5_share = check_real("top5_share", top5_share, lo=0.0)
+    names = [f"asset_{i}" for i in range(N)] if assets is None else [str(a) for a in np.asarray(assets).tolist()]
+    d = _labels("dates", dates, D)
+    a = np.abs(np.nan_to_num(w, nan=0.0))
+    ii, jj = np.nonzero(a > max_position)
+    msg = [f"{subject}: {names[j]} position {w[i, j]:.1%} exceeds limit {max_position:.1%}"
+           for i, j in zip(ii.tolist(), jj.tolist())]
+    f1 = _frame(d, _when(d, dates, ii), "position", [names[j] for j in jj.tolist()], w[ii, jj], max_position, msg)
+    k = min(5, N)
+    top = -np.sort(-a, axis=1)[:, :k].sum(axis=1) if N else np.zeros(D)
+    rows = np.flatnonzero(top > top5_share)
+    msg = [f"{subject}: top 5 positions account for {x:.1%} of the portfolio (limit {top5_share:.1%})"
+           for x in top[rows].tolist()]
+    f2 = _frame(d, _when(d, dates, rows), "top5", subject, top[rows], top5_share, msg)
+    return concat([f1, f2])
+
+
+def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any = None,
+              names: Any = None) -> pl.DataFrame:
+    """A risk model out of its bias band.
+
+    Parameters
+    ----------
+    bias : BiasResult (:func:`ferrofactor.evaluate.bias_statistic`) or array (P,) / (T, P)
+        Bias statistics (whole sample, or rolling with dates).
+    band : (lower, upper), optional
+        Default: the result's own band ``1 ± sqrt(2/n)`` (required for a plain array).
+    dates, names : labels of the rows (rolling) and of the portfolios.
+    """
+    lower = upper = None
+    if hasattr(bias, "bias") and hasattr(bias, "lower"):
+        res = bias
+        b = np.asarray(res.bias, dtype=float)
+        lower, upper = np.asarray(res.lower, dtype=float), np.asarray(res.upper, dtype=float)
+        dates = getattr(res, "dates", None) if dates is None else dates
+        if names is None and getattr(res, "_names", None) is not None:
+            names = res._names
+    else:
+        b = np.asarray(bias, dtype=float)
+    if band is not None:
+        lo = check_real("band[0]", band[0])
+        hi = check_real("band[1]", band[1])
+        if lo > hi:
+            raise ValueError(f"band must be (lower, upper) with lower <= upper, got {band!r}")
+        lower, upper = np.full(b.shape, lo), np.full(b.shape, hi)
+    if lower is None:
+        raise ValueError("band is required when bias is a plain array")
+    rolling = b.ndim == 2
+    b2 = b if rolling else b.reshape(1, -1)
+    lo2, hi2 = lower.reshape(b2.shape), upper.reshape(b2.shape)
+    D, P = b2.shape
+    names = [f"portfolio_{p}" for p in range(P)] if names is None else [str(n) for n in names]
+    d = _labels("dates", dates, D) if rolling else None
+    out = []
+    for side, mask, thr in (("above", np.isfinite(b2) & (b2 > hi2), hi2), ("below", np.isfinite(b2) & (b2 < lo2), lo2)):
+        ii, pp = np.nonzero(mask)
+        what = "under" if side == "above" else "over"
+        msg = [f"{names[p]}: bias statistic {b2[i, p]:.3f} is {side} its band ({thr[i, p]:.3f}): risk "
+               f"{what}-forecast" for i, p in zip(ii.tolist(), pp.tolist())]
+        out.append(_frame(d, _when(d, dates if rolling else None, ii), "risk_bias",
+                          [names[p] for p in pp.tolist()], b2[ii, pp], thr[ii, pp], msg))
+    return concat(out)
+
+
+def solver(statuses: Any, *, dates: Any = None, ok: Sequence[str] = ("optimal",),
+           subject: str = "optimizer") -> pl.DataFrame:
+    """An infeasible or fallback solve: every status not in ``ok``.
+
+    Parameters
+    ----------
+    statuses : sequence (D,) of str, or of objects with a ``status`` attribute
+        E.g. ``"optimal"``, ``"optimal_inaccurate"``, ``"infeasible"``, ``"fallback"`` (seed 000
+        falls back to an equal-weight top-N book when the solve fails).
+    dates : (D,) labels, optional
+    ok : statuses that raise no alert, default ("optimal",)
+    """
+    st = [str(getattr(s, "status", s)) for s in statuses]
+    d = _labels("dates", dates, len(st))
+    rows = np.array([i for i, s in enumerate(st) if s not in set(ok)], dtype=np.int64)
+    msg = [f"{subject}: solve status {st[i]!r}" for i in rows.tolist()]
+    return _frame(d, _when(d, dates, rows), "solver", subject, np.full(len(rows), np.nan),
+                  np.full(len(rows), np.nan), msg)
+
+
+def coverage(signal: Any, *, universe: Any = None, drop: float = 0.2, lookback: int = 21, dates: Any = None,
+             subject: str = "signal") -> pl.DataFrame:
+    """A drop in signal coverage: the share of the universe with a finite signal at ``t`` below
+    ``(1 − drop)`` × its mean over the previous ``lookback`` dates.
+
+    Parameters
+    ----------
+    signal : array (T, N)
+    universe : bool array (T, N), optional
+        Assets that should have a signal (default: all N).
+    drop : float, default 0.2
+        (Not in the seed; our default.)
+    lookback : int, default 21
+    dates : (T,) labels, optional
+    subject : str, default "signal"
+    """
+    x = as_float_array("signal", signal, 2)
+    T, N = x.shape
+    drop = check_real("drop", drop, lo=0.0, hi=1.0)
+    lookback = check_int("lookback", lookback, 1)
+    have = np.isfinite(x)
+    if universe is not None:
+        u = np.asarray(universe, dtype=bool)
+        if u.shape != x.shape:
+            raise ValueError(f"universe has shape {u.shape}, expected {x.shape}")
+        have &= u
+        size = u.sum(axis=1)
+    else:
+        size = np.full(T, N)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = np.where(size > 0, have.sum(axis=1) / np.maximum(size, 1), np.nan)
+    c = np.r_[0.0, np.cumsum(np.nan_to_num(cov))]
+    n = np.r_[0, np.cumsum(np.isfinite(cov))]
+    t = np.arange(T)
+    lo = np.maximum(t - lookback, 0)
+    cnt = n[t] - n[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prev = np.where((t >= lookback) & (cnt == lookback), (c[t] - c[lo]) / np.maximum(cnt, 1), np.nan)
+    limit = (1 - drop) * prev
+    rows = np.flatnonzero(np.isfinite(cov) & np.isfinite(limit) & (cov < limit))
+    d = _labels("dates", dates, T)
+    msg = [f"{subject}: coverage {cov[i]:.1%} is below {1 - drop:.0%} of its {lookback}-date mean ({prev[i]:.1%})"
+           for i in rows.tolist()]
+    return _frame(d, _when(d, dates, rows), "coverage", subject, cov[rows], limit[rows], msg)

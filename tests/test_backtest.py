@@ -1,0 +1,521 @@
+"""ff.backtest / ff.backtest_many: seed 003's accounting against a hand-worked case, its
+identities on random books, the plain-numpy loop of ff.baseline (1e-12), the timeline (weights
+after trading at t earn returns[t+1]; nothing at t depends on later data), schedules, delistings,
+price gaps, callable strategies and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ferrofactor as ff
+from ferrofactor.backtest import rebalance_rows
+
+NAN = np.nan
+SERIES = ("value", "value_before", "costs", "turnover", "cash", "n_holdings", "delisted")
+
+
+# ---------------------------------------------------------------------------------------------
+# The hand-worked case: five days, three assets, a suspension and costs
+# ---------------------------------------------------------------------------------------------
+
+# Day 0 only carries prices (returns 0); B has no price on day 3 (suspended).
+HAND_RETURNS = np.array([
+    [0.00, 0.00, 0.00],
+    [0.10, -0.10, 0.00],
+    [0.00, 0.20, -0.50],
+    [0.05, NAN, 0.10],
+    [-0.20, 0.30, 0.00],
+])
+
+
+def _hand_expected():
+    """Seed 003's accounting worked by hand: cost rate 1 %, 100 in cash, equal-weight targets
+    (1/3 each) on days 0 and 3."""
+    e = {}
+    # Day 0: all cash. Tradable capital A = 100; cost bound K = 0.01 * (0 + 1 * 100) = 1;
+    # available 99 -> 33 in each asset; cost = 0.01 * 99 = 0.99; cash = 100 - 99 - 0.99 = 0.01.
+    e[0] = dict(value_before=100.0, value=99.01, cost=0.99, cash=0.01, turnover=0.5 * 99 / 100,
+                w_after=[33 / 99.01, 33 / 99.01, 33 / 99.01])
+    # Day 1: 33 * 1.1 = 36.3, 33 * 0.9 = 29.7, 33 -> 99.0 + 0.01.
+    e[1] = dict(value_before=99.01, value=99.01, cost=0.0, cash=0.01, turnover=0.0)
+    # Day 2: 36.3, 29.7 * 1.2 = 35.64, 33 * 0.5 = 16.5 -> 88.44 + 0.01.
+    e[2] = dict(value_before=88.45, value=88.45, cost=0.0, cash=0.01, turnover=0.0)
+    # Day 3: A 36.3 * 1.05 = 38.115, B held at 35.64 (no price), C 16.5 * 1.1 = 18.15;
+    # value before trading 38.115 + 35.64 + 18.15 + 0.01 = 91.915. Tradable capital
+    # A = 0.01 + 38.115 + 18.15 = 56.275; the tradable targets (A, C) have |w| = 2/3:
+    # K = 0.01 * (56.265 + 2/3 * 56.275) = 0.93781666...; available 55.33718333...;
+    # A and C each get 1/3 of it, 18.44572777...; B's 1/3 is not redistributed (cash).
+    # Traded: A sells 38.115 - 18.4457..., C buys 18.4457... - 18.15: together 19.965;
+    # cost 0.19965; cash = 56.275 - 2 * 18.44572777... - 0.19965.
+    avail = 56.275 - 0.01 * (56.265 + 2 / 3 * 56.275)
+    new = avail / 3
+    cash3 = 56.275 - 2 * new - 0.19965
+    e[3] = dict(value_before=91.915, value=91.915 - 0.19965, cost=0.19965, cash=cash3,
+                turnover=0.5 * 19.965 / 91.915, w_after=[new / 91.71535, 35.64 / 91.71535, new / 91.71535])
+    # Day 4: A new * 0.8, B 35.64 * 1.3 = 46.332, C new.
+    v4 = new * 0.8 + 46.332 + new + cash3
+    e[4] = dict(value_before=v4, value=v4, cost=0.0, cash=cash3, turnover=0.0)
+    return e, new
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_hand_worked_five_days_three_assets(threads):
+    ff.set_num_threads(threads)
+    try:
+        res = ff.backtest(HAND_RETURNS, np.full((5, 3), 1 / 3), rebalance=[0, 3], cost_bps=100,
+                          initial_value=100.0)
+    finally:
+        ff.set_num_threads(0)
+    e, new = _hand_expected()
+    for t, x in e.items():
+        assert res.value_before[t] == pytest.approx(x["value_before"], rel=1e-13)
+        assert res.value[t] == pytest.approx(x["value"], rel=1e-13)
+        assert res.costs[t] == pytest.approx(x["cost"], rel=1e-12, abs=1e-15)
+        assert res.cash[t] == pytest.approx(x["cash"], rel=1e-12)
+        assert res.turnover[t] == pytest.approx(x["turnover"], rel=1e-12, abs=1e-15)
+        if "w_after" in x:
+            np.testing.assert_allclose(res.weights_after[t], x["w_after"], rtol=1e-12)
+    # returns: net and gross from the value path; day 0 pays the cost of buying
+    assert res.returns[0] == pytest.approx(99.01 / 100 - 1, rel=1e-12)
+    assert res.gross_returns[0] == 0.0
+    assert res.returns[2] == pytest.approx(88.45 / 99.01 - 1, rel=1e-12)
+    assert res.gross_returns[3] == pytest.approx(91.915 / 88.45 - 1, rel=1e-12)
+    assert res.returns[3] == pytest.approx(91.71535 / 88.45 - 1, rel=1e-12)
+    # B was held, not traded, on day 3; all three held afterwards
+    np.testing.assert_allclose(res.weights_before[3, 1], 35.64 / 91.915, rtol=1e-12)
+    assert res.n_holdings.tolist() == [3, 3, 3, 3, 3]
+    assert res.traded.tolist() == [True, False, False, True, False]
+    assert res.trade_dates.tolist() == [0, 3]
+    assert np.all(res.cash >= 0)
+
+
+def test_a_false_tradable_flag_is_the_same_suspension():
+    """B flagged untradeable on day 3 with a zero return: the same book as B without a price."""
+    r = HAND_RETURNS.copy()
+    r[3, 1] = 0.0
+    mask = np.ones((5, 3), dtype=bool)
+    mask[3, 1] = False
+    a = ff.backtest(HAND_RETURNS, np.full((5, 3), 1 / 3), rebalance=[0, 3], cost_bps=100)
+    b = ff.backtest(r, np.full((5, 3), 1 / 3), rebalance=[0, 3], cost_bps=100, tradable=mask)
+    np.testing.assert_allclose(b.value, a.value, rtol=1e-14)
+    # without the flag, B trades on day 3 and the book differs
+    c = ff.backtest(r, np.full((5, 3), 1 / 3), rebalance=[0, 3], cost_bps=100)
+    assert abs(c.value[4] - a.value[4]) > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# Identities and the numpy oracle on random books
+# ---------------------------------------------------------------------------------------------
+
+
+def _random_case(T=160, N=37, seed=0):
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0004, 0.02, (T, N))
+    r[rng.random((T, N)) < 0.04] = NAN  # missing prices (suspensions)
+    r[110:, 3] = NAN  # delists at row 110
+    r[:20, 5] = NAN  # lists at row 20
+    tradable = rng.random((T, N)) > 0.06
+    long_only = rng.random((T, N)) * (rng.random((T, N)) < 0.4)
+    long_only /= long_only.sum(axis=1, keepdims=True)
+    ls = rng.normal(size=(T, N))
+    ls -= ls.mean(axis=1, keepdims=True)
+    ls /= np.abs(ls).sum(axis=1, keepdims=True)
+    targets = np.stack([long_only, ls, -ls, 0.5 * long_only])
+    targets[2, rng.random((T, N)) < 0.1] = NAN  # NaN = no position
+    return r, tradable, targets
+
+
+@pytest.mark.parametrize("cost_side", ["both", "buy", "sell"])
+def test_equals_the_numpy_loop(cost_side):
+    r, tradable, targets = _random_case()
+    res = ff.backtest_many(r, targets, rebalance=7, cost_bps=20, cost_side=cost_side, tradable=tradable,
+                           start=4, end=150, delisting_returns=-0.4, initial_value=3.0)
+    rows = res[0].trade_rows
+    assert rows.tolist() == list(range(4, 151, 7))
+    delist = np.full(r.shape[1], -1)
+    delist[3] = 110
+    base = ff.baseline.backtest(r, targets[:, rows], rows, tradable=tradable, delist_row=delist,
+                                delist_return=np.full(r.shape[1], -0.4), cost_rate=20e-4,
+                                cost_side=cost_side, initial_value=3.0, start=4, end=150,
+                                record_weights=True)
+    for p, book in enumerate(res):
+        for k in SERIES:
+            np.testing.assert_allclose(getattr(book, k), base[k][p], rtol=1e-12, atol=1e-14, err_msg=k)
+        np.testing.assert_allclose(book.weights_after, base["weights_after"][p], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(book.weights_before, base["weights_before"][p], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(book.trade_weights(), base["weights_after"][p][rows - 4], rtol=1e-12, atol=1e-14)
+    assert res["book_0"].delisted.sum() != 0 or res["book_1"].delisted.sum() != 0
+
+
+def test_identities_hold_on_every_date():
+    r, tradable, targets = _random_case(seed=1)
+    rate = 15e-4
+    res = ff.backtest_many(r, targets, rebalance=5, cost_bps=15, tradable=tradable, delisting_returns=0.1)
+    for book in res:
+        v, vf, c = book.value, book.value_before, book.costs
+        prev = np.r_[book.initial_value, v[:-1]]
+        np.testing.assert_allclose(v, vf - c, rtol=1e-14)
+        np.testing.assert_allclose(c, 2 * rate * book.turnover * vf, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(book.returns, book.gross_returns - c / prev, rtol=1e-12, atol=1e-15)
+        wa, wb = book.weights_after, book.weights_before
+        np.testing.assert_allclose(wa.sum(axis=1) + book.cash / v, 1.0, rtol=1e-12)
+        # turnover = ½‖Δ positions‖₁ / value before
+        np.testing.assert_allclose(0.5 * np.abs(wa * v[:, None] - wb * vf[:, None]).sum(axis=1) / vf,
+                                   book.turnover, rtol=1e-11, atol=1e-15)
+        # no trade -> nothing moves; the drift carries weights_after[t-1] to weights_before[t]
+        quiet = ~book.traded
+        np.testing.assert_array_equal(wa[quiet], wb[quiet])
+        g = np.where(np.isnan(r[1:]), 1.0, 1.0 + r[1:])
+        carried = wa[:-1] * g * (v[:-1] / vf[1:])[:, None]
+        carried[1:, 3][np.arange(1, len(v) - 1) >= 110] = 0.0  # delisted asset paid out
+        np.testing.assert_allclose(np.delete(wb[1:], 3, axis=1), np.delete(carried, 3, axis=1), rtol=1e-12, atol=1e-15)
+        # untradeable assets are held through a trade: their money does not change
+        for t in np.flatnonzero(book.traded):
+            held = ~(np.isfinite(r[t]) & tradable[t])
+            np.testing.assert_allclose(wa[t, held] * v[t], wb[t, held] * vf[t], rtol=1e-13, atol=1e-16)
+        # cash never negative (Σ w <= 1 for every target here)
+        assert np.all(book.cash >= -1e-13)
+        # the delisted asset is out from row 110 on
+        assert np.all(wa[110:, 3] == 0) and np.all(wb[110:, 3] == 0)
+
+
+def test_thread_count_does_not_change_anything():
+    r, tradable, targets = _random_case(seed=2)
+    out = []
+    for n in (1, 2):
+        ff.set_num_threads(n)
+        try:
+            out.append(ff.backtest_many(r, targets, rebalance=3, cost_bps=5, tradable=tradable))
+        finally:
+            ff.set_num_threads(0)
+    for a, b in zip(*out):
+        for k in SERIES + ("weights_after",):
+            np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+
+
+# ---------------------------------------------------------------------------------------------
+# Timeline
+# ---------------------------------------------------------------------------------------------
+
+
+def test_weights_after_trading_at_t_earn_returns_of_t_plus_one():
+    r = np.array([[0.0, 0.0], [0.10, 0.30], [-0.05, 0.02], [0.20, 0.00]])
+    w = np.zeros((4, 2))
+    w[0] = [1.0, 0.0]  # all in asset 0 after the close of day 0
+    w[2] = [0.0, 1.0]  # switch at the close of day 2
+    res = ff.backtest(r, w, rebalance=[0, 2], cost_bps=0)
+    assert res.value.tolist() == pytest.approx([1.0, 1.10, 1.10 * 0.95, 1.10 * 0.95 * 1.0], rel=1e-14)
+    # returns[1] earned by the weights after day 0, returns[3] by those after day 2
+    assert res.returns[1] == pytest.approx(0.10, rel=1e-14)
+    assert res.returns[3] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_nothing_at_t_depends_on_later_returns():
+    r, tradable, targets = _random_case(seed=3)
+    cut = 90
+    a = ff.backtest_many(r, targets, rebalance=5, cost_bps=10, tradable=tradable)
+    r2 = r.copy()
+    r2[cut + 1:] = np.random.default_rng(9).normal(0, 0.05, r2[cut + 1:].shape)
+    r2[110:, 3] = NAN
+    b = ff.backtest_many(r2, targets, rebalance=5, cost_bps=10, tradable=tradable)
+    for x, y in zip(a, b):
+        for k in SERIES:
+            np.testing.assert_array_equal(getattr(x, k)[: cut + 1], getattr(y, k)[: cut + 1])
+
+
+def test_a_callable_sees_nothing_after_t_and_the_current_weights():
+    r, tradable, _ = _random_case(seed=4)
+    T, N = r.shape
+    seen = []
+
+    def strategy(t, ctx):
+        assert ctx.returns.shape == (t + 1, N) and not ctx.returns.flags.writeable
+        assert ctx.row == t and ctx.book == "mine"
+        seen.append((t, ctx.weights.copy(), ctx.value, ctx.tradable.copy()))
+        w = np.where(ctx.tradable, 1.0, 0.0)
+        return w / w.sum()
+
+    res = ff.backtest_many(r, {"mine": strategy}, rebalance=9, cost_bps=10, tradable=tradable)
+    book = res["mine"]
+    assert [s[0] for s in seen] == book.trade_rows.tolist()
+    for t, w, v, ok in seen:
+        np.testing.assert_allclose(w, book.weights_before[t], rtol=1e-12, atol=1e-15)
+        assert v == pytest.approx(book.value_before[t], rel=1e-13)
+        np.testing.assert_array_equal(ok, np.isfinite(r[t]) & tradable[t])
+    # the same targets given as an array give the same book
+    arr = np.zeros((T, N))
+    for t, _, _, ok in seen:
+        arr[t] = ok / ok.sum()
+    same = ff.backtest(r, arr, rebalance=9, cost_bps=10, tradable=tradable)
+    np.testing.assert_allclose(same.value, book.value, rtol=1e-14)
+    np.testing.assert_allclose(same.weights_after, book.weights_after, rtol=1e-13, atol=1e-16)
+
+
+def test_lists_mappings_and_stacks_of_targets():
+    r, tradable, targets = _random_case(seed=8)
+    stack = ff.backtest_many(r, targets, rebalance=6)
+    listed = ff.backtest_many(r, list(targets), rebalance=6)
+    named = ff.backtest_many(r, {f"b{i}": t for i, t in enumerate(targets)}, rebalance=6)
+    assert stack.books == listed.books == [f"book_{i}" for i in range(4)]
+    assert named.books == ["b0", "b1", "b2", "b3"]
+    for a, b, c in zip(stack, listed, named):
+        np.testing.assert_array_equal(a.value, b.value)
+        np.testing.assert_array_equal(a.value, c.value)
+    one = ff.backtest(r[:3, :2], [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]], rebalance=1)  # nested lists
+    assert one.name == "portfolio" and one.value.shape == (3,)
+
+
+def test_callable_and_builtin_books_run_together():
+    panel = ff.datasets.synthetic_universe(n_assets=60, n_days=140, seed=5)
+    sig = ff.rolling_mean(panel["returns"], 20)
+
+    def equal(t, ctx):
+        assert ctx.panel.shape == (t + 1, 60)
+        assert ctx.panel.dates[-1] == panel.dates[t] and ctx.date == panel.dates[t]
+        assert ctx.risk_model == "rm"
+        w = ctx.tradable.astype(float)
+        return dict(zip(ctx.assets[w > 0][:5].tolist(), [0.2] * 5))
+
+    both = ff.backtest_many(panel, {"eq": equal, "q": ff.strategies.Quantile(sig, 3, long_short=False)},
+                            rebalance="monthly", risk_model="rm")
+    assert both.books == ["eq", "q:Q1", "q:Q2", "q:Q3"]
+    alone = ff.backtest_many(panel, ff.strategies.Quantile(sig, 3, long_short=False), rebalance="monthly")
+    for name in ("Q1", "Q2", "Q3"):
+        np.testing.assert_allclose(both[f"q:{name}"].value, alone[name].value, rtol=1e-14)
+    assert both["eq"].n_holdings.max() == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Prices, delistings, schedules
+# ---------------------------------------------------------------------------------------------
+
+
+def test_prices_bridge_a_suspension_and_delistings_pay_out():
+    dates = np.arange("2024-01-01", "2024-01-07", dtype="datetime64[D]")
+    close = np.array([
+        [10.0, 20.0, 5.0],
+        [10.0, 20.0, 5.0],
+        [11.0, NAN, 5.0],    # B suspended on day 2
+        [11.0, 24.0, 4.0],   # B back: +20 % over the gap
+        [12.1, 24.0, NAN],   # C delisted from day 4 (no price to the end)
+        [12.1, 24.0, NAN],
+    ])
+    panel = ff.Panel(dates, ["A", "B", "C"], {"close": close, "returns": ff.returns_from_prices(close)})
+    w = np.full((6, 3), 1 / 3)
+    third = 1 / 3
+    bridged = ff.backtest(panel, w, rebalance=[1], cost_bps=0, prices="close", delisting_returns={"C": -0.5})
+    # day 2: A +10 %, B held (no price), C flat; day 3: B +20 % over the gap, C -20 %
+    assert bridged.value[2] == pytest.approx(third * 1.1 + third + third, rel=1e-14)
+    assert bridged.value[3] == pytest.approx(third * 1.1 + third * 1.2 + third * 0.8, rel=1e-14)
+    # day 4: C is paid out at its last value times 1 - 0.5
+    assert bridged.delisted[4] == pytest.approx(third * 0.8 * 0.5, rel=1e-14)
+    assert bridged.value[4] == pytest.approx(third * 1.21 + third * 1.2 + third * 0.4, rel=1e-14)
+    assert bridged.n_holdings.tolist() == [0, 3, 3, 3, 2, 2]
+    assert bridged.dates.tolist() == dates.tolist()
+    # with prices, the first date can trade (a price, no return yet)
+    first = ff.backtest(panel, w, rebalance=[0], cost_bps=0, prices="close")
+    assert first.n_holdings[0] == 3
+    # from the returns field the gap return is lost (the return after the gap is missing), and
+    # the first date cannot trade (no return yet)
+    plain = ff.backtest(panel, w, rebalance=[1], cost_bps=0, delisting_returns={"C": -0.5})
+    assert plain.value[3] == pytest.approx(third * 1.1 + third + third * 0.8, rel=1e-14)
+    assert ff.backtest(panel, w, rebalance=[0], cost_bps=0).n_holdings.tolist() == [0] * 6
+    with pytest.raises(ValueError, match="prices='open' is not"):
+        ff.backtest(panel, w, rebalance=[1], prices="open")
+
+
+def test_delisting_returns_forms():
+    r = np.array([[0.0, 0.0], [0.1, 0.1], [0.0, NAN], [0.0, NAN]])
+    w = np.full((4, 2), 0.5)
+    for dl, expect in ((None, 0.55), (-1.0, 0.0), (np.array([0.0, 0.2]), 0.66)):
+        res = ff.backtest(r, w, rebalance=[0], cost_bps=0, delisting_returns=dl)
+        assert res.delisted[2] == pytest.approx(expect, abs=1e-15)
+        assert res.value[3] == pytest.approx(0.55 + expect, rel=1e-14)
+    # a later end: the asset with data up to the end is not delisted
+    res = ff.backtest(r, w, rebalance=[0], cost_bps=0, end=1, delisting_returns=-1.0)
+    assert res.delisted.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="delisting_returns"):
+        ff.backtest(r, w, delisting_returns=np.array([0.0, -2.0]), rebalance=[0])
+    with pytest.raises(ValueError, match="asset labels"):
+        ff.backtest(r, w, delisting_returns={"X": 0.1}, rebalance=[0])
+
+
+def test_rebalance_schedules():
+    import datetime
+
+    dates = np.busday_offset(np.datetime64("2023-12-20"), np.arange(80), roll="forward")
+    months = [d.astype(object).strftime("%Y-%m") for d in dates]
+    first_m = [i for i in range(80) if i == 0 or months[i] != months[i - 1]]
+    assert rebalance_rows("monthly", dates, 0, 79).tolist() == first_m
+    weeks = [datetime.date.fromisoformat(str(d)).isocalendar()[:2] for d in dates]
+    first_w = [i for i in range(80) if i == 0 or weeks[i] != weeks[i - 1]]
+    assert rebalance_rows("weekly", dates, 0, 79).tolist() == first_w
+    assert rebalance_rows("monthly", dates, 3, 60).tolist() == [i for i in first_m if 3 <= i <= 60]
+    assert rebalance_rows("daily", None, 2, 5).tolist() == [2, 3, 4, 5]
+    assert rebalance_rows(10, None, 5, 40).tolist() == [5, 15, 25, 35]
+    assert rebalance_rows(np.array([3, 1, 3]), dates, 0, 79).tolist() == [1, 3]
+    # Dec 20 is row 0; eight weekdays later (Dec 25 and Jan 1 count: no holiday calendar) Jan 2
+    assert rebalance_rows(["2024-01-02", "2023-12-20"], dates, 1, 79).tolist() == [9]
+    mask = np.zeros(80, bool)
+    mask[[4, 50]] = True
+    assert rebalance_rows(mask, dates, 0, 79).tolist() == [4, 50]
+    with pytest.raises(ValueError, match="needs dates"):
+        rebalance_rows("monthly", None, 0, 10)
+    with pytest.raises(ValueError, match="not trading dates"):
+        rebalance_rows(["2023-12-23"], dates, 0, 79)  # a Saturday
+    with pytest.raises(TypeError, match="floats"):
+        rebalance_rows(np.array([1.0, 2.0]), dates, 0, 79)
+    with pytest.raises(ValueError, match="rebalance"):
+        rebalance_rows("quarterly", dates, 0, 79)
+    with pytest.raises(ValueError, match="rebalance must be >= 1"):
+        rebalance_rows(0, dates, 0, 79)
+
+
+def test_before_the_first_rebalance_the_book_is_cash():
+    r = np.full((10, 2), 0.01)
+    res = ff.backtest(r, np.full((10, 2), 0.5), rebalance=[4], cost_bps=10, initial_value=2.0)
+    assert res.value[:4].tolist() == [2.0] * 4
+    assert res.returns[:4].tolist() == [0.0] * 4
+    assert res.value[4] < 2.0  # the buying cost
+    m = res.metrics()
+    assert m.n_periods == 6  # from the first invested rebalance (row 4) on
+    assert m.series_names == ["portfolio"]
+
+
+def test_metrics_match_empyrical():
+    empyrical = pytest.importorskip("empyrical")
+    import pandas as pd
+
+    r, tradable, targets = _random_case(seed=6)
+    res = ff.backtest(r, targets[0], rebalance=5, cost_bps=5, tradable=tradable)
+    first = int(res.trade_rows[0])
+    assert res.n_holdings[first] > 0
+    rr = pd.Series(res.returns[first:])
+    ms = res.metrics()
+    m = {k: float(getattr(ms, k)[0]) for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
+    assert m["annual_return"] == pytest.approx(empyrical.annual_return(rr), rel=1e-10)
+    assert m["annual_volatility"] == pytest.approx(empyrical.annual_volatility(rr), rel=1e-10)
+    assert m["sharpe_ratio"] == pytest.approx(empyrical.sharpe_ratio(rr), rel=1e-10)
+    assert m["max_drawdown"] == pytest.approx(empyrical.max_drawdown(rr), rel=1e-10)
+    # turnover and costs: their means per date from the first invested rebalance on
+    assert ms.average_turnover[0] == pytest.approx(np.mean(res.turnover[first:]), rel=1e-12)
+    assert ms.average_cost[0] == pytest.approx(np.mean(res.costs[first:] / res.value_before[first:]), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results, labels, frames
+# ---------------------------------------------------------------------------------------------
+
+
+def test_result_frames_and_summary():
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=90, seed=7)
+    sig = ff.rolling_mean(panel["returns"], 10)
+    books = ff.backtest_many(panel, ff.strategies.Quantile(sig, 4), rebalance="weekly")
+    wide = books.to_polars("value")
+    assert wide.columns == ["date", "Q1", "Q2", "Q3", "Q4", "long_short"]
+    assert wide["date"].dtype == pl.Date and wide.height == 90
+    one = books["long_short"]
+    long = one.to_polars("weights_after", form="long")
+    assert long.columns == ["date", "asset", "weights_after"] and long.height == 90 * 40
+    s = one.to_polars()
+    assert {"value", "returns", "turnover", "traded"} <= set(s.columns)
+    text = str(one.summary())
+    assert "long_short" in text and "Sharpe ratio" in text
+    assert "Q3" in str(books.summary())
+    bm = books.metrics()
+    assert bm.series_names == books.books
+    assert bm.sharpe_ratio[books.books.index("long_short")] == one.metrics().sharpe_ratio[0]
+    assert one.trade_dates.dtype.kind == "M"
+    with pytest.raises(KeyError, match="no book"):
+        books["Q9"]
+    with pytest.raises(TypeError, match="made by"):
+        ff.BacktestResult()
+
+
+def test_plot_returns_a_figure():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    res = ff.backtest(HAND_RETURNS, np.full((5, 3), 1 / 3), rebalance=[0, 3])
+    fig = res.plot()
+    assert fig.axes and fig.axes[0].get_lines()
+
+
+def test_polars_frames_in():
+    r = np.random.default_rng(0).normal(0, 0.01, (6, 2))
+    dates = np.arange("2024-01-01", "2024-01-07", dtype="datetime64[D]")
+    frame = pl.DataFrame({"date": dates, "A": r[:, 0], "B": r[:, 1]})
+    w = pl.DataFrame({"date": dates, "A": [0.5] * 6, "B": [0.5] * 6})
+    res = ff.backtest(frame, w, rebalance="weekly")
+    assert res.assets.tolist() == ["A", "B"] and res.dates.tolist() == dates.tolist()
+    bad = pl.DataFrame({"date": dates, "B": [0.5] * 6, "A": [0.5] * 6})
+    with pytest.raises(ValueError, match="different assets"):
+        ff.backtest(frame, bad, rebalance="weekly")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_input_is_refused_with_the_argument_named():
+    r = np.zeros((5, 3))
+    w = np.full((5, 3), 0.3)
+    with pytest.raises(ValueError, match="sum to 1.5"):
+        ff.backtest(r, np.full((5, 3), 0.5), rebalance=2)
+    with pytest.raises(ValueError, match="infinite"):
+        ff.backtest(r, np.where(np.eye(5, 3) > 0, np.inf, 0.1), rebalance=1)
+    with pytest.raises(ValueError, match="targets has shape"):
+        ff.backtest(r, np.zeros((4, 3)), rebalance=1)
+    with pytest.raises(ValueError, match="returns must be >= -1"):
+        ff.backtest(np.full((5, 3), -1.5), w, rebalance=1)
+    with pytest.raises(ValueError, match="infinite"):
+        ff.backtest(np.full((5, 3), np.inf), w, rebalance=1)
+    with pytest.raises(ValueError, match="cost_bps"):
+        ff.backtest(r, w, cost_bps=-1)
+    with pytest.raises(TypeError, match="cost_bps"):
+        ff.backtest(r, w, cost_bps="5")
+    with pytest.raises(ValueError, match="cost_side"):
+        ff.backtest(r, w, cost_side="both sides", rebalance=1)
+    with pytest.raises(ValueError, match="initial_value"):
+        ff.backtest(r, w, initial_value=0.0, rebalance=1)
+    with pytest.raises(ValueError, match="end .* is before start"):
+        ff.backtest(r, w, start=3, end=1, rebalance=1)
+    with pytest.raises(ValueError, match="tradable has shape"):
+        ff.backtest(r, w, tradable=np.ones((5, 2), bool), rebalance=1)
+    with pytest.raises(ValueError, match="tradable has missing"):
+        ff.backtest(r, w, tradable=np.full((5, 3), np.nan), rebalance=1)
+    with pytest.raises(ValueError, match="backtest runs one book"):
+        ff.backtest(r, ff.strategies.Quantile(np.ones((5, 3)), 2), rebalance=1)
+    with pytest.raises(ValueError, match="backtest runs one book"):
+        ff.backtest(r, np.zeros((2, 5, 3)), rebalance=1)
+    with pytest.raises(TypeError, match="strategy"):
+        ff.backtest(r, "momentum", rebalance=1)
+    with pytest.raises(ValueError, match="monthly.*needs dates"):
+        ff.backtest(r, w)
+    with pytest.raises(ValueError, match="book names must be unique"):
+        ff.backtest_many(r, [ff.strategies.TopN(np.ones((5, 3)), 1, name="a"),
+                             ff.strategies.TopN(np.ones((5, 3)), 2, name="a")], rebalance=1)
+
+    def bad_shape(t, ctx):
+        return np.ones(2)
+
+    def too_long(t, ctx):
+        return np.ones(3)
+
+    with pytest.raises(ValueError, match="shape"):
+        ff.backtest(r, bad_shape, rebalance=1)
+    with pytest.raises(ValueError, match="sum to 3"):
+        ff.backtest(r, too_long, rebalance=1)
+    # a failed run leaves nothing half-written: the next run is clean
+    ok = ff.backtest(r, w, rebalance=1)
+    # day 0: 90 % of (1 - K), K = 0.0005 * 0.9, bought at 5 bps
+    assert ok.value[0] == pytest.approx(1 - 0.0005 * 0.9 * (1 - 0.0005 * 0.9), rel=1e-14)
+
+
+def test_an_empty_schedule_keeps_the_cash():
+    res = ff.backtest(np.zeros((5, 2)), np.zeros((5, 2)), rebalance=np.zeros(5, bool), initial_value=7.0)
+    assert res.value.tolist() == [7.0] * 5 and not res.traded.any()
+    assert res.weights_after.shape == (5, 2) and not res.weights_after.any()
+    assert res.trade_weights().shape == (0, 2)

@@ -1,0 +1,88 @@
+"""strategies.Optimized: the optimiser inside the backtest equals a callable that calls
+ff.optimize itself with the same inputs (current weights as w0, tradable assets, the risk model
+at the latest date); failed solves hold the book and raise solver alerts."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ferrofactor as ff
+
+pytest.importorskip("cvxpy")
+
+
+@pytest.fixture(scope="module")
+def case():
+    panel = ff.datasets.synthetic_universe(n_assets=60, n_days=200, seed=4)
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    risk = ff.RiskModel.from_factor_model(res)
+    alpha = ff.rolling_mean(panel["returns"], 40, min_periods=20) * 0.1
+    return panel, risk, alpha
+
+
+def test_optimized_equals_a_callable_calling_optimize(case):
+    panel, risk, alpha = case
+    settings = dict(risk_aversion=5.0, max_weight=0.1, turnover=1.0, tcost=5.0)
+    opt = ff.strategies.Optimized(alpha, risk, **settings)
+    seen = []
+
+    def by_hand(t, ctx):
+        pos = int(np.searchsorted(risk.dates, ctx.date, "right")) - 1
+        r = ff.optimize(alpha[t], risk, date=pos, w0=ctx.weights, tradable=ctx.tradable, **settings)
+        seen.append(r.status)
+        return r.weights if r.ok else None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ff.backtest(panel, opt, rebalance="monthly", start=60)
+        b = ff.backtest(panel, by_hand, rebalance="monthly", start=60)
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-10)
+    np.testing.assert_allclose(a.weights_after, b.weights_after, rtol=1e-9, atol=1e-12)
+    sv = a.solves
+    assert sv.height == len(a.trade_rows) and sv["status"].to_list() == seen
+    assert (sv["date"] == sv["risk_date"]).all()  # the risk model has every date
+    assert a.n_holdings.max() >= 10 and np.all(a.cash >= -1e-9)
+    # long-only with a 10 % cap after each rebalance that solved
+    tw = a.trade_weights()[sv["ok"].to_numpy()]
+    assert tw.max() <= 0.1 + 1e-6 and tw.min() >= -1e-8
+
+
+def test_failed_solves_hold_the_book_and_raise_alerts(case):
+    panel, risk, alpha = case
+    # a 1 % cap cannot hold a fully invested book of 60 assets: infeasible every time
+    opt = ff.strategies.Optimized(alpha, risk, max_weight=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ff.backtest(panel, opt, rebalance="monthly", start=60)
+    assert not res.traded.any() and res.value.tolist() == [1.0] * len(res.value)
+    alerts = res.alerts().filter(pl.col("kind") == "solver")
+    assert alerts.height == len(res.trade_rows)
+    assert all("infeasible" in m or "violated" in m for m in alerts["message"].to_list())
+
+
+def test_dates_before_the_risk_model_hold(case):
+    panel, risk, alpha = case
+    late = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel.select(dates=slice(panel.dates[100], None)),
+                                                                  ff.Exposures.from_panel(panel.select(dates=slice(panel.dates[100], None)))))
+    opt = ff.strategies.Optimized(alpha, late, risk_aversion=5.0, max_weight=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ff.backtest(panel, opt, rebalance="monthly", start=40)
+    sv = res.solves
+    early = sv.filter(pl.col("date") < pl.lit(panel.dates[100]))
+    assert early.height >= 2 and set(early["status"]) == {"no_risk_model_date"}
+    assert not res.traded[: 100 - 40].any()
+
+
+def test_optimized_needs_a_risk_model_and_matching_settings(case):
+    panel, risk, alpha = case
+    with pytest.raises(ValueError, match="needs a risk model"):
+        ff.backtest(panel, ff.strategies.Optimized(alpha), rebalance="monthly", start=60)
+    with pytest.raises(ValueError, match="not both"):
+        ff.strategies.Optimized(alpha, risk, ff.Optimizer(), max_weight=0.1)
+    with pytest.raises(TypeError, match="Optimizer"):
+        ff.strategies.Optimized(alpha, risk, optimizer="clarabel")
