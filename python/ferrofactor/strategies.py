@@ -499,6 +499,7 @@ class Optimized(Strategy):
             raise ValueError("give an optimizer or its settings as keyword arguments, not both")
         elif not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a ferrofactor.Optimizer, got {type(optimizer).__name__}")
+        _check_risk_model("risk_model", risk_model)
         a, d, n = as_field("alpha", alpha)
         if np.isinf(a).any():
             raise ValueError("alpha must not contain infinite values (NaN = no forecast)")
@@ -524,6 +525,7 @@ class Optimized(Strategy):
             raise ValueError(
                 "strategies.Optimized needs a risk model: pass risk_model= to it or to the backtest"
             )
+        _check_risk_model("risk_model", risk)
         if self._alpha.shape[1] != len(ctx.weights) or self._alpha.shape[0] <= t:
             raise ValueError(
                 f"alpha has shape {self._alpha.shape}, but the backtest has {len(ctx.weights)} assets "
@@ -548,3 +550,11 @@ class Optimized(Strategy):
         if not (res.ok or res.fallback is not None) or not np.all(np.isfinite(w)):
             return None  # a failed solve without a fallback: hold the book
         return w
+
+
+def _check_risk_model(name: str, risk: Any) -> None:
+    """None or a :class:`ferrofactor.RiskModel` (the optimiser reads its covariances)."""
+    from ferrofactor.risk import RiskModel
+
+    if risk is not None and not isinstance(risk, RiskModel):
+        raise TypeError(f"{name} must be a fitted ferrofactor.RiskModel, got {type(risk).__name__}")
