@@ -900,7 +900,8 @@ def _dense_industry(name: str, industry: da.Array, names: Any) -> tuple[da.Array
     whole array: with ``names`` None the distinct code values of the whole array are found first
     (one pass over it: ``dask.array.unique``)."""
     if names is None:
-        values = np.asarray(da.unique(industry).compute())
+        # (dask's unique cannot reshape an empty array)
+        values = np.asarray(da.unique(industry).compute()) if industry.size else np.zeros(0, dtype=np.int64)
         if values.dtype.kind == "f":
             if not np.all(np.isfinite(values) & (values == np.round(values))):
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {values.dtype}")
@@ -1838,7 +1839,10 @@ def specific_variance(residuals: Any, exposures: DaskExposures, cap: Any,
     """
     from ferrofactor.risk import RiskModel
 
-    s = dict(RiskModel()._settings(), **dict(settings or {}))
+    if settings is not None and not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a mapping of RiskModel settings, got {settings!r}")
+    # validated as RiskModel validates them (unknown names, types, ranges), then its full settings
+    s = RiskModel(**dict(settings or {}))._settings()
     if not isinstance(exposures, DaskExposures):
         raise TypeError(f"exposures must be a ferrofactor.dask.DaskExposures, got {type(exposures).__name__}")
     res = _x("residuals", residuals)
