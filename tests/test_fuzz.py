@@ -996,11 +996,15 @@ def _pooled(which: str, method: str) -> Callable:
     return lambda p: getattr(p[which], method)
 
 
-def _pick_pooled(method: str, names: tuple[str, ...], wrap: Callable | None = None) -> Callable:
-    """A bound spec over several pooled objects: ``which`` picks one."""
+def _pick_pooled(method: str, names: tuple[str, ...], wrap: Callable | None = None,
+                 source: Callable | None = None) -> Callable:
+    """A bound spec over several pooled objects (of ``source()``, default the pool): ``which``
+    picks one."""
     def fn(p):
+        src = source() if source is not None else p
+
         def call(which, **kw):
-            f = getattr(p[which], method)
+            f = getattr(src[which], method)
             return (wrap(f) if wrap else f)(**kw)
         return call
     return fn
@@ -1183,6 +1187,9 @@ def dpool() -> dict[str, Any]:
     dex = ffd.DaskExposures.from_panel(dp, descriptor_options={"window": 10, "liquidity_window": 5})
     dres = ff.FactorModel().fit(dp, dex)
     lcs = ffd.cross_section_regress(dp["returns"], dex.styles, dates=panel.dates, assets=panel.assets)
+    sig = dex.styles[:, :, 0]
+    lqr = ffd.quantile_returns(sig, dp, 3, horizons=(1, 5))
+    lev = ffd.evaluate(sig, residual=dres, horizons=(1, 5), decay_lags=(1, 2, 3))
     tmp = os.path.join(p["tmp"], "hive")
     for year, days in (("2024", ["2024-12-30", "2024-12-31"]), ("2025", ["2025-01-02", "2025-01-03"])):
         os.makedirs(os.path.join(tmp, f"year={year}"), exist_ok=True)
@@ -1193,7 +1200,7 @@ def dpool() -> dict[str, Any]:
     os.makedirs(bad, exist_ok=True)
     with open(os.path.join(bad, "x.parquet"), "w") as f:
         f.write("not parquet")
-    return {"ffd": ffd, "dp": dp, "dex": dex, "dres": dres, "lcs": lcs, "hive": tmp, "bad": bad}
+    return {"ffd": ffd, "dp": dp, "dex": dex, "dres": dres, "lcs": lcs, "lqr": lqr, "lev": lev, "hive": tmp, "bad": bad}
 
 
 def _to_dask(pair):
@@ -1227,7 +1234,8 @@ def _computed(out: Any) -> Any:
         return out.compute()
     if isinstance(out, tuple):
         return tuple(_computed(o) for o in out)
-    if type(out).__name__ in ("DaskPanel", "DaskExposures", "LazyCrossSection", "DaskFactorModelResult"):
+    if type(out).__name__ in ("DaskPanel", "DaskExposures", "LazyCrossSection", "DaskFactorModelResult",
+                              "LazyQuantileReturns", "LazySignalEvaluation"):
         return out.compute()
     return out
 
@@ -1252,9 +1260,14 @@ def _equal(got: Any, want: Any, what: str) -> None:
         for k in want.fields:
             _equal(got[k], want[k], f"{what}[{k!r}]")
         return
-    if hasattr(want, "factor_returns") and hasattr(want, "residuals"):
-        _equal(got.factor_returns, want.factor_returns, f"{what}.factor_returns")
-        _equal(got.residuals, want.residuals, f"{what}.residuals")
+    if isinstance(want, Result):
+        assert type(got) is type(want), f"{what}: {type(got).__name__} vs {type(want).__name__}"
+        for k in type(want)._arrays:
+            g, w = getattr(got, k), getattr(want, k)
+            if w is None:
+                assert g is None, f"{what}.{k}"
+            else:
+                _equal(g, w, f"{what}.{k}")
         return
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=f"dask {what} differs from in memory")
 
@@ -1266,7 +1279,7 @@ def _mirror(mem_fn: Callable, first: str) -> Callable:
     def check(out, ctx, kw):
         import dask.array as da
 
-        assert isinstance(kw.get(first), da.Array), f"the dask wrapper accepted a {type(kw.get(first)).__name__} {first}"
+        assert any(isinstance(kw.get(k), da.Array) for k in DASK_ARRAYS), "the dask wrapper accepted no dask array"
         args = {k: _np_of(v) for k, v in kw.items()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -1278,7 +1291,7 @@ def _mirror(mem_fn: Callable, first: str) -> Callable:
     return check
 
 
-DASK_ARRAYS = ("x", "weights", "industry", "controls", "returns", "market", "cap", "styles")
+DASK_ARRAYS = ("x", "weights", "industry", "controls", "returns", "market", "cap", "styles", "signal")
 
 _DASK_MIRRORS = {  # dask wrapper -> in-memory spec (same parameters, arrays on dask)
     "winsorize": "ferrofactor.clean.winsorize", "standardize": "ferrofactor.clean.standardize",
@@ -1289,6 +1302,9 @@ _DASK_MIRRORS = {  # dask wrapper -> in-memory spec (same parameters, arrays on 
     "rolling_beta": "ferrofactor.rolling.rolling_beta", "compounded_return": "ferrofactor.rolling.compounded_return",
     "max_drawdown": "ferrofactor.rolling.max_drawdown", "market_return": "ferrofactor.descriptors.market_return",
     "cross_section_regress": "ferrofactor.regress.cross_section_regress",
+    **{n: f"ferrofactor.evaluate.signal.{n}" for n in (
+        "forward_returns", "information_coefficient", "factor_weighted_returns", "quantile_turnover",
+        "rank_autocorrelation", "quantile_returns", "evaluate")},
 }
 
 
@@ -1406,6 +1422,21 @@ SPECS.update({
     "ferrofactor.dask.DaskFactorModelResult.fama_macbeth": Spec(_dpool("dres", "fama_macbeth"), lambda c: {
         "cov": K.choice(c, ["unadjusted", "kernel"]), "bandwidth": K.real(c, 0, 100, optional=True)}, bound=True,
         dims="pool", inf_ok=("tstats",), extreme=False),
+    "ferrofactor.dask.LazyQuantileReturns.compute": Spec(_dpool("lqr", "compute"), lambda c: {},
+                                                         lambda out, c, kw: _equal(out, pool()["quantile_returns"], "quantile_returns"),
+                                                         bound=True, dims="pool", extreme=False),
+    "ferrofactor.dask.LazySignalEvaluation.compute": Spec(_dpool("lev", "compute"), lambda c: {},
+                                                          lambda out, c, kw: _equal(out, pool()["evaluation"], "evaluation"),
+                                                          bound=True, dims="pool", inf_ok=("ic_tstat", "ic_nw_tstat", "ic_ir", "ic_decay_nw_tstat"),
+                                                          extreme=False),
+    "ferrofactor.dask.specific_variance": Spec(lambda p: _computing(dpool()["ffd"].specific_variance), lambda c: {
+        "residuals": st.one_of(st.just(dpool()["dres"].residuals), _dk(K.tn_field(c))),
+        "exposures": st.one_of(st.just(dpool()["dex"]), st.just(pool()["exposures"]), K.hostile_scalar()),
+        "cap": st.one_of(st.just(dpool()["dp"]["market_cap"]), _dk(K.tn_field(c, positive=True))),
+        "settings": st.one_of(st.none(), st.fixed_dictionaries({}, optional={k: v for k, v in _risk_settings(c).items() if k.startswith("specific") or k in ("n_cap_groups", "structural_ridge")}),
+                              st.just({"bogus": 1}), st.just("x"))},
+        bound=True, dims="pool", inf_if_huge=(ANY,),
+        aliases=("settings", "bogus", "residuals", "exposures", "cap", *_risk_settings(K.Ctx(1, 1, 1)))),
     "ferrofactor.dask.LazyCrossSection.compute": Spec(_dpool("lcs", "compute"), lambda c: {},
                                                       lambda out, c, kw: _equal(out, pool()["cs"], "cross_section_regress"),
                                                       bound=True, dims="pool", inf_ok=("tstats",), extreme=False),
@@ -1414,7 +1445,220 @@ SPECS.update({
 SKIPPED.update({
     "ferrofactor.dask.DaskFactorModelResult": "constructed by FactorModel.fit on a DaskPanel (fuzzed: FactorModel.fit, dask inputs)",
     "ferrofactor.dask.LazyCrossSection": "constructed by ferrofactor.dask.cross_section_regress (fuzzed)",
+    "ferrofactor.dask.LazyQuantileReturns": "constructed by ferrofactor.dask.quantile_returns (fuzzed; computed in every case)",
+    "ferrofactor.dask.LazySignalEvaluation": "constructed by ferrofactor.dask.evaluate (fuzzed; computed in every case)",
 })
+
+# --- backtests, strategies, monitoring (merged from main: bt) --------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def bpool() -> dict[str, Any]:
+    p = pool()
+    panel, T, N = p["panel"], p["T"], p["N"]
+    rng = np.random.default_rng(5)
+    sig = rng.normal(size=(T, N))
+    one = ff.backtest(panel, ff.strategies.TopN(sig, 3), rebalance=5, cost_bps=5)
+    books = ff.backtest_many(panel, ff.strategies.Quantile(sig, 3), rebalance="weekly", cost_bps=5)
+    flat = ff.backtest(np.zeros((4, 2)), np.zeros((4, 2)), rebalance=1)  # never invested
+    opt = ff.backtest(panel, ff.strategies.Optimized(np.where(np.isfinite(panel["returns"]), sig * 1e-3, np.nan),
+                                                     p["risk"], long_only=True, max_weight=0.5),
+                      rebalance=20, start=40)
+    return {"one": one, "books": books, "flat": flat, "opt": opt, "signal": sig}
+
+
+@st.composite
+def _targets(draw, c):
+    """Target weights (T, N): valid (|w| summing to at most 1), or anything a user might pass."""
+    kind = draw(st.sampled_from(["valid", "valid", "valid", "raw", "callable", "callable_none", "callable_bad",
+                                 "quantile", "topn", "weighted", "mapping", "list", "stack"]))
+    seed = draw(st.integers(0, 99))
+    rng = np.random.default_rng(seed)
+    T, N = c.T, c.N
+    if kind == "valid":
+        x = draw(K.float_array(c, (T, N)))
+        with np.errstate(all="ignore"):
+            w = np.abs(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0))
+            tot = w.sum(axis=1, keepdims=True) if w.size else w
+            return np.where(tot > 1, w / np.where(tot > 0, tot, 1.0), w) if w.size else w
+    if kind == "raw":
+        return draw(K.tn_field(c))
+    if kind == "callable":
+        return lambda t, ctx: np.full(len(ctx.weights), 1.0 / max(len(ctx.weights), 1))
+    if kind == "callable_none":
+        return lambda t, ctx: None
+    if kind == "callable_bad":
+        return lambda t, ctx: draw(st.sampled_from(["x", np.ones(N + 1), {"nope": 1.0}, np.full(N, np.inf), [[1.0]]]))
+    sig = rng.normal(size=(T, N))
+    try:
+        if kind == "quantile":
+            return ff.strategies.Quantile(sig, 2, books=["long_short"])
+        if kind == "topn":
+            return ff.strategies.TopN(sig, 1)
+        if kind == "weighted":
+            return ff.strategies.SignalWeighted(sig)
+    except (ValueError, TypeError):
+        return sig
+    if kind == "mapping":
+        return {"a": np.zeros((T, N)), "b": lambda t, ctx: None}
+    if kind == "list":
+        return [np.zeros((T, N)), np.zeros((T, N))]
+    return np.zeros((2, T, N))
+
+
+def _rebalance(c):
+    return st.one_of(K.choice(c, ["daily", "weekly", "monthly"]), K.integer(c, 1, 5),
+                     st.just(np.ones(c.T, bool)), st.just(np.arange(c.T)), st.just([0, c.T + 2]), st.just([1.5]),
+                     st.just(["2020-01-02"]), st.just(["1999-01-01"]), st.just(np.ones(c.T + 1, bool)), st.just(True))
+
+
+def _bt_position(c):
+    return st.one_of(st.none(), st.none(), st.integers(-c.T - 1, c.T + 1), st.sampled_from(["2020-01-02", "garbage", 1.5, True]))
+
+
+def _bt_params(many: bool) -> Callable:
+    def params(c):
+        d = {"panel_or_returns": st.one_of(K.tn_field(c, positive=True), K.tn_field(c), _wide(c, c.N, positive=True)),
+             ("strategies" if many else "strategy"): _targets(c),
+             "rebalance": _rebalance(c), "cost_bps": K.real(c, 0, 50), "cost_side": K.choice(c, ["both", "buy", "sell"]),
+             "initial_value": K.real(c, 0.1, 1e6),
+             "tradable": st.one_of(st.none(), st.none(), st.just(np.ones((c.T, c.N), bool)), K.tn_field(c)),
+             "start": _bt_position(c), "end": _bt_position(c),
+             "delisting_returns": st.one_of(st.none(), st.none(), K.real(c, -1, 1), K.series_n(c), st.just({"A0": -0.5})),
+             "prices": st.one_of(st.none(), st.none(), st.none(), st.just("close")),
+             "dates": K.dates(c), "assets": K.assets(c)}
+        return d
+    return params
+
+
+def _strategy_run(cls: Any) -> Callable:
+    """Build a strategy and run it in a backtest on zero returns of its signal's shape (its
+    targets are computed there)."""
+    @functools.wraps(cls)
+    def call(*a, **kw):
+        s = cls(*a, **kw)
+        sig = getattr(s, "_signal", getattr(s, "_alpha", None))
+        r = np.zeros(sig.shape)
+        if sig.shape[0] and sig.shape[1]:
+            ff.backtest_many(r, s, rebalance=1, cost_bps=5.0, risk_model=pool()["risk"] if sig.shape == (pool()["T"], pool()["N"]) else None)
+        return s
+    call.__signature__ = inspect.signature(cls)
+    return call
+
+
+def _signal_strategy_params(c, **extra):
+    d = {"signal": st.one_of(K.tn_field(c), _wide(c, c.N)), "universe": st.one_of(st.none(), st.none(), st.just(np.ones((c.T, c.N), bool)), K.tn_field(c)),
+         "industry": K.industry(c), "industry_weights": st.one_of(K.choice(c, ["equal", "cap"]), st.just({"0": 1.0}), st.just(np.ones(3)), st.just([1, -1])),
+         "cap": K.tn_field(c, positive=True, optional=True)}
+    d.update(extra)
+    return d
+
+
+def _alerts_out(out, ctx, kw):
+    assert isinstance(out, pl.DataFrame) and out.columns == ["date", "kind", "subject", "value", "threshold", "message"], out
+
+
+SPECS.update({
+    "ferrofactor.backtest.backtest": Spec(ff.backtest, _bt_params(False), aliases=(
+        "targets", "strategy", "returns", "prices", "rebalance", "delisting_returns", "book", "weights"),
+        inf_if_huge=(ANY,)),
+    "ferrofactor.backtest.backtest_many": Spec(ff.backtest_many, _bt_params(True), aliases=(
+        "targets", "strategy", "strategies", "returns", "prices", "rebalance", "delisting_returns", "book", "weights"),
+        inf_if_huge=(ANY,)),
+    "ferrofactor.backtest.rebalance_rows": Spec(importlib.import_module("ferrofactor.backtest").rebalance_rows, lambda c: {
+        "rebalance": _rebalance(c), "dates": st.one_of(st.none(), st.just(np.datetime64("2020-01-01") + np.arange(c.T)), K.dates(c)),
+        "start": K.integer(c, 0, 4), "end": K.integer(c, 0, 8)}, aliases=("rebalance",)),
+    "ferrofactor.backtest.BacktestResult.metrics": Spec(_pick_pooled("metrics", (), None, source=lambda: bpool()), lambda c: {
+        "which": _which("one", "flat", "opt"), "benchmark": st.one_of(st.none(), K.array(c, (pool()["T"],)), K.array(c, (3,))),
+        "risk_free": st.one_of(st.none(), K.real(c, -0.01, 0.01), K.array(c, (pool()["T"],))), "periods_per_year": K.real(c, 0.5, 400)},
+        bound=True, dims="pool", inf_ok=("sharpe_ratio", "sortino_ratio", "information_ratio", "annual_return"),
+        inf_if_huge=(ANY,), aliases=("benchmark", "risk_free"), extreme=False),
+    "ferrofactor.backtest.BacktestResult.summary": Spec(_pick_pooled("summary", (), None, source=lambda: bpool()), lambda c: {"which": _which("one", "flat", "opt")},
+                                                        bound=True, dims="pool", extreme=False),
+    "ferrofactor.backtest.BacktestResult.trade_weights": Spec(_pick_pooled("trade_weights", (), None, source=lambda: bpool()), lambda c: {"which": _which("one", "flat", "opt")},
+                                                              bound=True, dims="pool", extreme=False),
+    "ferrofactor.backtest.BacktestResult.alerts": Spec(_pick_pooled("alerts", (), None, source=lambda: bpool()), lambda c: {
+        "which": _which("one", "flat", "opt"), "turnover_threshold": K.real(c, 0, 1), "max_position": K.real(c, 0, 1),
+        "top5_share": K.real(c, 0, 1), "lookback": K.integer(c, 2, 40), "negative_share": K.real(c, 0, 1),
+        "recent": K.integer(c, 1, 5), "n_std": K.real(c, 0, 3)}, _alerts_out, bound=True, dims="pool",
+        aliases=("threshold", "thresholds")),
+    "ferrofactor.backtest.BacktestResult.plot": Spec(_pick_pooled("plot", (), _plot, source=lambda: bpool()), lambda c: {
+        "which": _which("one", "flat", "opt"), "ax": st.sampled_from([None, None, None, 3, "ax"])}, bound=True, dims="pool", extreme=False),
+    "ferrofactor.backtest.BacktestBooks.metrics": Spec(_pick_pooled("metrics", (), None, source=lambda: bpool()), lambda c: {
+        "which": st.just("books"), "benchmark": st.one_of(st.none(), K.array(c, (pool()["T"],))),
+        "risk_free": st.one_of(st.none(), K.real(c, -0.01, 0.01)), "periods_per_year": K.real(c, 0.5, 400)},
+        bound=True, dims="pool", inf_ok=("sharpe_ratio", "sortino_ratio", "information_ratio", "annual_return"),
+        inf_if_huge=(ANY,), aliases=("benchmark", "risk_free"), extreme=False),
+    "ferrofactor.backtest.BacktestBooks.summary": Spec(_pick_pooled("summary", (), None, source=lambda: bpool()), lambda c: {"which": st.just("books")},
+                                                       bound=True, dims="pool", extreme=False),
+    "ferrofactor.backtest.BacktestBooks.alerts": Spec(_pick_pooled("alerts", (), None, source=lambda: bpool()), lambda c: {
+        "which": st.just("books"), "turnover_threshold": K.real(c, 0, 1), "max_position": K.real(c, 0, 1),
+        "lookback": K.integer(c, 2, 40), "bogus": st.just(1)}, _alerts_out, bound=True, dims="pool",
+        aliases=("threshold", "thresholds", "bogus")),
+    "ferrofactor.backtest.BacktestBooks.plot": Spec(_pick_pooled("plot", (), _plot, source=lambda: bpool()), lambda c: {
+        "which": st.just("books"), "ax": st.sampled_from([None, None, None, 3, "ax"])}, bound=True, dims="pool", extreme=False),
+    # --- strategies (built, then run in a backtest of their shape) ---------------------------------
+    "ferrofactor.strategies.Quantile": Spec(_strategy_run(ff.strategies.Quantile), lambda c: _signal_strategy_params(
+        c, quantiles=K.integer(c, 2, 5), long_short=K.boolean(c), reverse=K.boolean(c),
+        books=st.one_of(st.none(), st.just(["long_short"]), st.just("Q1"), st.just(["Q1", "Q1"]), st.just(["nope"]), st.just(3)),
+        weighting=K.choice(c, ["equal", "cap"])), aliases=("returns", "books", "industry_weights")),
+    "ferrofactor.strategies.SignalWeighted": Spec(_strategy_run(ff.strategies.SignalWeighted), lambda c: _signal_strategy_params(
+        c, demean=K.boolean(c), name=st.sampled_from(["sw", 3, ""])), aliases=("returns", "industry_weights")),
+    "ferrofactor.strategies.TopN": Spec(_strategy_run(ff.strategies.TopN), lambda c: {
+        "signal": st.one_of(K.tn_field(c), _wide(c, c.N)), "n": K.integer(c, 1, 6, optional=True),
+        "fraction": K.real(c, 0, 1, optional=True), "long_short": K.boolean(c),
+        "universe": st.one_of(st.none(), st.just(np.ones((c.T, c.N), bool))), "cap": K.tn_field(c, positive=True, optional=True),
+        "weighting": K.choice(c, ["equal", "cap"]), "name": st.sampled_from([None, "top", 3])}, aliases=("returns",)),
+    "ferrofactor.strategies.Optimized": Spec(_strategy_run(ff.strategies.Optimized), lambda c: {
+        "alpha": st.one_of(K.tn_field(c), st.just(np.full((pool()["T"], pool()["N"]), 1e-3))),
+        "risk_model": st.one_of(st.none(), st.just(pool()["risk"]), K.hostile_scalar()),
+        "optimizer": st.one_of(st.none(), st.none(), st.just(_optimize.Optimizer(long_only=True)), st.just("x")),
+        "name": st.sampled_from(["opt", 3]), "long_only": K.boolean(c), "risk_aversion": K.real(c, 0, 10)},
+        aliases=("returns", "alpha", "risk_model", "optimizer", "risk")),
+    # --- monitoring --------------------------------------------------------------------------------
+    "ferrofactor.monitor.SCHEMA": Spec(ff.monitor.SCHEMA, lambda c: {"dated": K.boolean(c)}, extreme=False),
+    "ferrofactor.monitor.empty": Spec(ff.monitor.empty, lambda c: {"dated": K.boolean(c)}, extreme=False),
+    "ferrofactor.monitor.concat": Spec(ff.monitor.concat, lambda c: {"frames": st.sampled_from([
+        [], [ff.monitor.empty()], [ff.monitor.empty(), ff.monitor.empty(False)], [ff.monitor.turnover(np.array([0.9]))],
+        [ff.monitor.turnover(np.array([0.9])), ff.monitor.turnover(np.array([0.9]), dates=np.array(["2020-01-01"], "datetime64[D]"))],
+        [pl.DataFrame({"x": [1]})], "x", None, [3]])}, aliases=("frames",), extreme=False),
+    "ferrofactor.monitor.factor_decay": Spec(ff.monitor.factor_decay, lambda c: {
+        "factor_returns": st.one_of(K.array(c, (c.T, c.K)), K.series_t(c), st.just(pool()["result"])),
+        "lookback": K.integer(c, 2, 8), "negative_share": K.real(c, 0, 1), "recent": K.integer(c, 1, 4),
+        "n_std": K.real(c, 0, 3), "dates": st.one_of(K.dates(c), st.just(np.arange(c.T)), st.just(np.arange(2))),
+        "names": K.names(c, c.K), "last_only": K.boolean(c)}, _alerts_out),
+    "ferrofactor.monitor.turnover": Spec(ff.monitor.turnover, lambda c: {
+        "turnover": K.series_t(c), "threshold": K.real(c, 0, 1),
+        "dates": st.one_of(K.dates(c), st.just(np.arange(c.T)), st.just(np.arange(2))), "subject": st.sampled_from(["p", 3, None])},
+        _alerts_out, extreme=False),
+    "ferrofactor.monitor.concentration": Spec(ff.monitor.concentration, lambda c: {
+        "weights": st.one_of(K.tn_field(c), K.series_n(c)), "max_position": K.real(c, 0, 1), "top5_share": K.real(c, 0, 1),
+        "dates": st.one_of(K.dates(c), st.just(np.arange(c.T)), st.just(np.arange(2))), "assets": K.assets(c),
+        "subject": st.sampled_from(["p", 3])}, _alerts_out, extreme=False),
+    "ferrofactor.monitor.risk_bias": Spec(ff.monitor.risk_bias, lambda c: {
+        "bias": st.one_of(st.just(pool()["bias"]), K.series_n(c), K.tn_field(c)),
+        "band": st.one_of(st.none(), st.just((0.8, 1.2)), st.just((1.2, 0.8)), st.just((np.nan, 1.0)), st.just("ab"), st.just((1.0,))),
+        "dates": st.one_of(K.dates(c), st.just(np.arange(2))), "names": K.names(c, c.N)}, _alerts_out, aliases=("band", "bias"),
+        extreme=False),
+    "ferrofactor.monitor.solver": Spec(ff.monitor.solver, lambda c: {
+        "statuses": st.sampled_from([["optimal", "infeasible"], [], "optimal", 3, [None], [pool()["optimization"]]]),
+        "dates": st.one_of(st.none(), st.just(np.array(["2020-01-01", "2020-01-02"], "datetime64[D]")), st.just(np.arange(2)), st.just(3)),
+        "ok": st.sampled_from([("optimal",), "optimal", 3, []]), "subject": st.sampled_from(["opt", 3])},
+        _alerts_out, aliases=("statuses", "ok"), extreme=False),
+    "ferrofactor.monitor.coverage": Spec(ff.monitor.coverage, lambda c: {
+        "signal": K.tn_field(c), "universe": st.one_of(st.none(), st.just(np.ones((c.T, c.N), bool)), K.tn_field(c)),
+        "drop": K.real(c, 0, 1), "lookback": K.integer(c, 1, 8),
+        "dates": st.one_of(K.dates(c), st.just(np.arange(c.T)), st.just(np.arange(2))), "subject": st.sampled_from(["s", 3])},
+        _alerts_out),
+})
+
+SKIPPED.update({
+    "ferrofactor.backtest.BacktestResult": "constructed by backtest / backtest_many (fuzzed); its __init__ refuses direct use",
+    "ferrofactor.backtest.BacktestBooks": "constructed by backtest_many (fuzzed)",
+    "ferrofactor.backtest.Context": "built by the backtest for callable strategies (fuzzed through backtest with callables)",
+    "ferrofactor.strategies.Strategy": "abstract base of the built-in strategies (each fuzzed)",
+})
+
 
 #: slow callables (Dask graphs, matplotlib figures, a whole evaluation): fewer examples each
 SLOW = tuple(k for k in SPECS if k.startswith("ferrofactor.dask.") or ".plot" in k)
