@@ -333,3 +333,60 @@ def test_family7_new_modules_name_the_argument():
     res = ff.time_series_regress(rng.normal(size=(20, 2)), rng.normal(size=(20, 1)))
     with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
         res.plot_exposures(0, ax="ax")
+
+
+def test_misparse_monitor_statuses_and_flags_are_refused():
+    # monitor.solver("optimal") read the string character by character (7 alerts for 'o', 'p',
+    # ...); ok="optimal" made every status but single letters an alert; SCHEMA("False") was a
+    # dated schema. Each is refused, naming the argument.
+    with pytest.raises(TypeError, match="statuses must be a sequence"):
+        ff.monitor.solver("optimal")
+    with pytest.raises(TypeError, match="ok must be a sequence"):
+        ff.monitor.solver(["optimal", "infeasible"], ok="optimal")
+    out = ff.monitor.solver(["optimal", "infeasible"])
+    assert out["message"].to_list() == ["optimizer: solve status 'infeasible'"]
+    with pytest.raises(TypeError, match="dated must be True or False"):
+        ff.monitor.SCHEMA("False")
+    with pytest.raises(TypeError, match="last_only must be True or False"):
+        ff.monitor.factor_decay(np.zeros((40, 1)), last_only="False")
+    with pytest.raises(ValueError, match=r"dates has shape \(2,\), expected \(3,\)"):
+        ff.monitor.turnover(np.array([0.9, 0.9, 0.9]), dates=np.arange(2))
+
+
+def test_family3_rebalance_rows_bounded_before_allocating():
+    # without dates, end=10**9 made np.arange allocate 8 GB; positions are ints, not floats
+    rebalance_rows = __import__("ferrofactor.backtest", fromlist=["rebalance_rows"]).rebalance_rows
+    with pytest.raises(ValueError, match="end must be <= 73049"):
+        rebalance_rows("daily", None, 0, 10**9)
+    with pytest.raises(TypeError, match="end must be an integer"):
+        rebalance_rows("daily", None, 0, 2.0)
+    d = np.datetime64("2024-01-01") + np.arange(10)
+    with pytest.raises(ValueError, match="end must be <= 9"):
+        rebalance_rows(2, d, 0, 10)
+    assert rebalance_rows(3, d, 1, 9).tolist() == [1, 4, 7]
+
+
+def test_family5_dask_specific_variance_carries_an_overflowed_sum():
+    # a residual of 1e200 overflows the decayed sum of squares to +inf; the next date block
+    # refused that carried state ("state is not a state of this recursion"). Blocks of 5 dates
+    # now give the single-block result bit for bit (both NaN/inf where the square overflowed).
+    da = pytest.importorskip("dask.array")
+    import ferrofactor.dask as ffd
+
+    panel = ff.datasets.synthetic_universe(n_assets=8, n_days=30, n_industries=2, n_styles=1, seed=2)
+    ex = ff.Exposures.from_panel(panel, descriptor_options={"window": 5, "liquidity_window": 3})
+    res = ff.FactorModel().fit(panel, ex)
+    e = np.array(res.residuals)
+    e[12, 3] = 1e200
+    settings = {"specific_half_life": 5.0, "specific_min_periods": 3, "specific_blend_periods": 2}
+    outs = []
+    for chunks in (30, 5):
+        dex = ffd.DaskExposures(da.from_array(ex.styles, chunks=(chunks, -1, -1)),
+                                da.from_array(ex.industry, chunks=(chunks, -1)), ex.style_names,
+                                ex.industry_names, ex.market, ex.dates, ex.assets)
+        parts = ffd.specific_variance(da.from_array(e, chunks=(chunks, -1)), dex,
+                                      da.from_array(panel["market_cap"], chunks=(chunks, -1)), settings)
+        outs.append([np.asarray(p.compute()) for p in parts])
+    for one, blocks in zip(*outs):
+        assert_array_equal(blocks, one)
+    assert not np.isfinite(outs[0][1][12:, 3]).all()  # the raw estimate of asset 3 overflowed
