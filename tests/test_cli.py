@@ -1,24 +1,489 @@
-"""The `ferrofactor demo` command runs the pipeline end to end and recovers the known truth."""
+"""The ``ferrofactor`` command end to end, in subprocesses: exit codes, the files written, and the
+numbers of the report and of the Parquet outputs against the library called directly on the same
+data with the documented defaults (the oracle: ``ff.FactorModel``, ``ff.RiskModel``,
+``ff.evaluate`` (risk validation and signal evaluation), ``ff.quantile_portfolio``, ``ff.optimize`` and numpy, not the pipeline code).
 
-import re
+The demo and the pipeline run the same library code on the same data, so the numbers must agree
+exactly (compared bit for bit through the ``data-value`` attributes of the report, which hold
+``repr(float)``); the optimiser's weights too (the same deterministic solve on the same inputs).
+"""
 
-from ferrofactor.cli import main
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ferrofactor as ff
+from conftest import console_script
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_runs_end_to_end_and_recovers_the_market(capsys):
-    assert main(["demo", "--assets", "300", "--days", "400", "--seed", "3"]) == 0
-    out = capsys.readouterr().out
-    for stage in ("synthetic universe", "exposures", "factor model", "risk model", "bias test"):
-        assert stage in out
-    # The market factor is defined the same way in the simulation and the model.
-    corr = float(re.search(r"^\s+market\s+(-?\d\.\d+)$", out, flags=re.M).group(1))
-    assert corr > 0.9
-    assert "Fama-MacBeth" in out
+# ---------------------------------------------------------------------------------------------
+# Reading the report
+# ---------------------------------------------------------------------------------------------
 
 
-def test_unknown_command_exits_with_usage(capsys):
-    import pytest
+class _Tables(HTMLParser):
+    """Every ``<table id=...>`` of the report: its rows, each a list of (text, data-value)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[tuple[str, str | None]]]] = {}
+        self.images: list[str] = []
+        self._tid: str | None = None
+        self._row: list | None = None
+        self._cell: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._tid = a.get("id")
+            if self._tid:
+                self.tables[self._tid] = []
+        elif tag == "tr" and self._tid:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ["", a.get("data-value")]
+        elif tag == "img":
+            self.images.append(a.get("src", ""))
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[0] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append((self._cell[0], self._cell[1]))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._tid:
+            self.tables[self._tid].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._tid = None
+
+
+def read_report(path: Path) -> _Tables:
+    p = _Tables()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+def column(rows, name: str) -> dict[str, float]:
+    """A table column as {first cell: exact value}, from the header row's names."""
+    head = [c[0] for c in rows[0]]
+    j = head.index(name)
+    return {r[0][0]: float(r[j][1]) for r in rows[1:]}
+
+
+def kv(rows) -> dict[str, float | str]:
+    """A key/value table as {key: exact value (or text)}."""
+    return {r[0][0]: (float(r[1][1]) if r[1][1] is not None else r[1][0]) for r in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# The oracle: the library called directly with the documented defaults
+# ---------------------------------------------------------------------------------------------
+
+
+def library_run(panel, vra_half_life=None):
+    ex = ff.Exposures.from_panel(panel)  # exposures: styles, winsorize, fill defaults
+    res = ff.FactorModel(lag=1, weights="sqrt_cap", industry_constraint="cap").fit(panel, ex)
+    fm = res.fama_macbeth(cov="kernel")  # model.fama_macbeth_cov = "kernel"
+    risk = ff.RiskModel(vra_half_life=vra_half_life).fit(res)
+    T, N = panel.shape
+    burn = 252 if 252 < T - 1 else T // 2  # validation.burn_in = 252
+    ports = np.random.default_rng(0).random((100, N))  # validation.portfolios = 100, seed = 0
+    bias = ff.evaluate.bias_test(risk, panel, ports, dates=np.arange(burn, T - 1))
+    mv = ff.evaluate.minimum_variance_test(risk, panel)
+    after = np.searchsorted(risk.dates, mv.dates) >= burn
+    mv_bias = ff.evaluate.bias_statistic(mv.realized[after], mv.forecast_vol[after])
+    score = ff.combined_score(ex)  # signal.weights: 0.25 each
+    # signal.horizons = [1, 5, 21], signal.quantiles = 5, signal.residual = true
+    ev = ff.evaluate.evaluate(score, panel, horizons=(1, 5, 21), quantiles=5, residual=res)
+    t = T - 1  # portfolio.date: the last date
+    covered = risk.covered(t)
+    cap = np.where(covered, np.nan_to_num(panel["market_cap"][t]), 0.0)
+    sig = np.where(covered, score[t], np.nan)
+    books = {
+        "market": cap / cap.sum(),
+        "quantile": ff.quantile_portfolio(sig, percentile=0.1),  # portfolio.percentile = 0.1
+    }
+    alpha = 0.05 * risk.specific_risk[t] * sig  # portfolio.ic = 0.05
+    opt = ff.optimize(alpha, risk, date=t, risk_aversion=10.0, max_weight=0.02,
+                      tcost=ff.TransactionCost(linear_bps=5.0))
+    books["optimized"] = opt.weights
+    # backtest.rebalance = "monthly", backtest.cost_bps = 5; the books of the documented defaults
+    S = ff.strategies
+    bt = ff.backtest_many(panel, {
+        "market": S.TopN(score, fraction=1.0, cap=panel["market_cap"], weighting="cap", name="market"),
+        "top": S.TopN(score, fraction=0.1, name="top"),
+        "quantile": S.TopN(score, fraction=0.1, long_short=True, name="quantile")},
+        rebalance="monthly", cost_bps=5.0)
+    return dict(ex=ex, res=res, fm=fm, risk=risk, bias=bias, mv_bias=mv_bias, books=books, t=t,
+                n_mv=int(after.sum()), ev=ev, bt=bt, score=score)
+
+
+# ---------------------------------------------------------------------------------------------
+# demo, end to end (the console script in a subprocess)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(demo_run):
+    assert demo_run.proc.returncode == 0, demo_run.proc.stderr[-3000:]
+    panel = ff.datasets.synthetic_universe(n_assets=demo_run.assets, n_days=demo_run.days, seed=demo_run.seed)
+    return demo_run, panel, library_run(panel, vra_half_life=42.0)
+
+
+def test_demo_exits_0_and_writes_the_report_and_every_output(demo):
+    run, panel, _ = demo
+    files = sorted(os.listdir(run.out))
+    assert files == sorted(["report.html", "summary.json", "factor_returns.parquet", "fama_macbeth.parquet",
+                            "exposures.parquet", "specific_risk.parquet", "factor_volatility.parquet",
+                            "bias_test.parquet", "minimum_variance.parquet", "signal_ic.parquet",
+                            "signal_evaluation.parquet", "quantile_returns.parquet", "backtest_value.parquet",
+                            "backtest_returns.parquet", "attribution.parquet", "alerts.parquet", "weights.parquet",
+                            "risk_decomposition.parquet"])
+    # nothing else is left beside the output directory (the temporary directory is gone)
+    assert os.listdir(run.out.parent) == ["report"]
+    summary = json.loads(run.proc.stdout)
+    assert summary == json.loads((run.out / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["exit_code"] == 0
+    assert [s["name"] for s in summary["stages"]] == [
+        "synthetic universe", "exposures", "factor model", "risk model", "risk validation", "signal",
+        "signal evaluation", "portfolios", "backtest", "report"]
+    assert all(s["status"] == "done" and s["wall_s"] >= 0 and s["cpu_s"] >= 0 for s in summary["stages"])
+    assert summary["skipped"] == []
+    assert summary["summary"]["data"]["assets"] == panel.shape[1]
+    assert summary["summary"]["data"]["dates"] == panel.shape[0]
+    # timing lines on stderr, one per stage
+    for s in summary["stages"]:
+        assert f" {s['name']} " in run.proc.stderr
+
+
+def test_demo_parquet_outputs_equal_the_library(demo):
+    run, panel, lib = demo
+    out = run.out
+    assert pl.read_parquet(out / "factor_returns.parquet").equals(lib["res"].to_polars("factor_returns"))
+    assert pl.read_parquet(out / "fama_macbeth.parquet").equals(lib["fm"].to_polars("params_table"))
+    ex = lib["ex"]
+    want = ex.to_polars().filter(
+        pl.any_horizontal([pl.col(s).is_not_nan() for s in ex.style_names]) | pl.col("industry").is_not_null())
+    got = pl.read_parquet(out / "exposures.parquet")
+    assert got.equals(want)
+    # no (date, asset) with an exposure was left out
+    styles = ex.styles
+    assert got.height == int((np.isfinite(styles).any(axis=2) | (ex.industry >= 0)).sum())
+    spec = pl.read_parquet(out / "specific_risk.parquet")
+    sr = np.asarray(lib["risk"].specific_risk)
+    ok = np.isfinite(sr)
+    np.testing.assert_array_equal(spec["specific_risk"].to_numpy(), sr[ok])
+    assert spec.height == int(ok.sum())
+    assert pl.read_parquet(out / "factor_volatility.parquet").equals(lib["risk"].to_polars("factor_volatility"))
+    np.testing.assert_array_equal(pl.read_parquet(out / "bias_test.parquet")["bias"].to_numpy(),
+                                  lib["bias"].bias.bias)
+    w = pl.read_parquet(out / "weights.parquet")
+    assert w["asset"].to_list() == list(panel.assets)
+    for name, want_w in lib["books"].items():
+        np.testing.assert_array_equal(w[name].to_numpy(), want_w)
+    dec = pl.read_parquet(out / "risk_decomposition.parquet")
+    for name, want_w in lib["books"].items():
+        d = lib["risk"].risk_decomposition(want_w, date=lib["t"], annualize=True)
+        rows = dec.filter(pl.col("portfolio") == name)
+        np.testing.assert_array_equal(rows["factor_contrib"].to_numpy(),
+                                      np.append(d.factor_contrib, d.specific_contrib))
+
+
+def test_demo_report_numbers_equal_the_library(demo):
+    run, panel, lib = demo
+    rep = read_report(run.out / "report.html")
+    fm = lib["fm"]
+    table = rep.tables["fama-macbeth"]
+    for col, want in (("estimate", fm.params), ("std_error", fm.std_errors), ("tstat", fm.tstats),
+                      ("pvalue", fm.pvalues), ("ci_lower", fm.ci_lower), ("ci_upper", fm.ci_upper),
+                      ("annualized_mean", fm.params * 252)):
+        got = column(table, col)
+        assert list(got) == fm.factor_names
+        np.testing.assert_array_equal(np.array(list(got.values())), want)
+    res = lib["res"]
+    head = kv(rep.tables["model-header"])
+    assert head["Mean R² (estimated dates)"] == np.nanmean(res.r2[res.estimated])
+    assert head["Dates estimated"] == res.estimated.sum()
+    bias = kv(rep.tables["bias-test"])
+    assert bias["Median bias"] == np.nanmedian(lib["bias"].bias.bias)
+    assert bias["Share inside the band"] == lib["bias"].bias.share_inside
+    mv = kv(rep.tables["minimum-variance"])
+    assert mv["Bias"] == float(np.atleast_1d(lib["mv_bias"].bias)[0])
+    assert mv["Forecast dates"] == lib["n_mv"]
+    books = rep.tables["portfolios"]
+    vols = column(books, "volatility")
+    for name, w in lib["books"].items():
+        assert vols[name] == lib["risk"].risk_decomposition(w, date=lib["t"], annualize=True).total_vol
+    # the factor volatilities on the last date, a year
+    fv = column(rep.tables["factor-volatility"], "vol_annualized")
+    np.testing.assert_array_equal(np.array(list(fv.values())), lib["risk"].factor_volatility[-1] * np.sqrt(252))
+    # the synthetic truth: correlations of estimated and true factor returns
+    truth = panel.truth
+    tr = column(rep.tables["truth"], "correlation")
+    j = res.factor_names.index("market")
+    est, tru = res.factor_returns[:, j], truth.factor_returns[:, 0]
+    ok = np.isfinite(est) & np.isfinite(tru)
+    assert tr["market"] == np.corrcoef(est[ok], tru[ok])[0, 1]
+    assert tr["market"] > 0.9
+    # every plot embedded as a data: image (nothing fetched from anywhere)
+    assert len(rep.images) == 4 + 2 + 1 + 2 * 3 + 1
+    assert all(src.startswith("data:image/svg+xml;base64,") for src in rep.images)
+    text = (run.out / "report.html").read_text()
+    assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
+
+
+def test_demo_signal_evaluation_equals_the_library(demo):
+    """The signal evaluation in the Parquet outputs, the report and the JSON summary: exactly
+    ``ff.evaluate.evaluate`` on the same signal and returns with the documented defaults."""
+    run, panel, lib = demo
+    ev = lib["ev"]
+    out = run.out
+    ic = pl.read_parquet(out / "signal_ic.parquet")
+    assert ic.equals(ev.to_polars("ic")) and ic.columns == ["date", "1", "5", "21"]
+    assert ic.height == panel.shape[0]
+    assert pl.read_parquet(out / "signal_evaluation.parquet").equals(ev.to_polars("ic_summary"))
+    q = pl.read_parquet(out / "quantile_returns.parquet")
+    assert q.equals(ev.to_polars("quantiles")) and q.height == 5 * 3
+    rep = read_report(out / "report.html")
+    t = rep.tables["signal-ic"]
+    assert list(column(t, "ic_mean")) == ["1", "5", "21"]
+    for col, want in (("ic_mean", ev.ic_mean), ("ic_std", ev.ic_std), ("nw_tstat", ev.ic_nw_tstat),
+                      ("nw_pvalue", ev.ic_nw_pvalue), ("tstat (plain)", ev.ic_tstat)):
+        np.testing.assert_array_equal(np.array(list(column(t, col).values())), want)
+    qt = column(rep.tables["signal-quantiles"], "mean_21")
+    np.testing.assert_array_equal(np.array(list(qt.values())),
+                                  np.append(ev.mean_returns[:, 2], ev.quantile_returns.spread_mean[2]))
+    np.testing.assert_array_equal(np.array(list(column(rep.tables["signal-decay"], "ic_mean").values())),
+                                  ev.ic_decay)
+    np.testing.assert_array_equal(np.array(list(column(rep.tables["signal-residual-ic"], "ic_mean").values())),
+                                  ev.residual.ic_mean)
+    # an independent check of one number: the 1-date IC of one date is the Spearman correlation
+    # of the signal with the next date's returns (scipy)
+    from scipy.stats import spearmanr
+
+    score, r = ff.combined_score(lib["ex"]), panel["returns"]
+    finite = np.flatnonzero(np.isfinite(ev.ic[:, 0]))
+    t0 = int(finite[len(finite) // 2])
+    ok = np.isfinite(score[t0]) & np.isfinite(r[t0 + 1])
+    assert ev.ic[t0, 0] == pytest.approx(spearmanr(score[t0][ok], r[t0 + 1][ok]).statistic, rel=1e-10)
+    s = json.loads((out / "summary.json").read_text())["summary"]["signal_evaluation"]
+    assert s["horizons"] == [1, 5, 21]
+    assert s["ic_mean"] == ev.ic_mean.tolist() and s["residual_ic_mean"] == ev.residual.ic_mean.tolist()
+
+
+def test_demo_backtest_attribution_and_alerts_equal_the_library(demo):
+    """The backtest outputs equal ``ff.backtest_many`` on the same signal; the report's
+    statistics are the textbook ones computed here from the net returns (numpy); the attribution
+    of the long-short book adds up to that book's net returns on every date (two modules'
+    accounting against each other) and equals ``ff.attribute`` on the held weights."""
+    run, panel, lib = demo
+    bt, out = lib["bt"], run.out
+    assert bt.books == ["market", "top", "quantile"]
+    assert pl.read_parquet(out / "backtest_value.parquet").equals(bt.to_polars("value"))
+    assert pl.read_parquet(out / "backtest_returns.parquet").equals(bt.to_polars("returns"))
+    assert pl.read_parquet(out / "alerts.parquet").equals(bt.alerts())
+    rep = read_report(out / "report.html")
+    perf = rep.tables["backtest-performance"]
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    for name in bt.books:
+        b = bt[name]
+        first = int(np.argmax(b.traded & (b.n_holdings > 0)))  # the first rebalance that buys
+        r = b.returns[first:]
+        sharpe = r.mean() / r.std(ddof=1) * np.sqrt(252)
+        assert column(perf, "sharpe_ratio")[name] == pytest.approx(sharpe, rel=1e-10)
+        value = np.cumprod(1 + r)
+        mdd = (value / np.maximum.accumulate(np.r_[1.0, value])[1:] - 1).min()
+        assert column(perf, "max_drawdown")[name] == pytest.approx(mdd, rel=1e-10)
+        assert column(perf, "total_costs")[name] == pytest.approx(b.costs.sum(), rel=1e-12)
+        assert summary["backtest"][name]["final_value"] == b.value[-1]
+    q = bt["quantile"]
+    att = pl.read_parquet(out / "attribution.parquet")
+    np.testing.assert_allclose(att["total"].to_numpy(), q.returns, rtol=0, atol=1e-14)
+    w = np.zeros(q.weights_after.shape)
+    w[1:] = q.weights_after[:-1]  # held over t: the weights after the trade at t−1
+    r = panel["returns"]
+    r = np.where((w != 0) & ~np.isfinite(r), 0.0, r)  # a held asset without a return earns 0
+    want = ff.attribute(w, lib["res"], returns=r, costs=q.costs / np.r_[1.0, q.value[:-1]])
+    assert att.equals(want.to_polars("contributions").join(want.to_polars("returns"), on="date"))
+    total = column(rep.tables["attribution"], "annual_contribution")["total"]
+    assert total == pytest.approx(q.returns.mean() * 252, rel=1e-10)
+    n_alerts = bt.alerts().height
+    assert summary["alerts"] == n_alerts > 0
+    assert len(rep.tables["alerts"]) == 1 + min(20, n_alerts)  # header + the latest 20
+    counts = rep.tables["alerts-count"]
+    j = [c[0] for c in counts[0]].index("alerts")
+    assert sum(int(row[j][1]) for row in counts[1:]) == n_alerts
+
+
+# ---------------------------------------------------------------------------------------------
+# run on the sample files with the example config
+# ---------------------------------------------------------------------------------------------
+
+
+def _run(args, cwd=None, env=None, timeout=600):
+    return subprocess.run(console_script() + list(args), capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    d = tmp_path_factory.mktemp("example")
+    shutil.copy(ROOT / "examples" / "config.toml", d / "config.toml")
+    s = _run(["sample", str(d / "sample"), "--assets", "120", "--days", "300", "--seed", "2", "--quiet"])
+    assert s.returncode == 0, s.stderr
+    assert s.stdout == "" and s.stderr == ""  # --quiet
+    r = _run(["run", str(d / "config.toml"), "--json"])
+    return d, s, r
+
+
+def test_example_config_runs_on_the_sample_files(example):
+    d, _, r = example
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = d / "report"  # report.out = "report", relative to the config file
+    summary = json.loads(r.stdout)
+    assert summary["status"] == "ok" and summary["out"] == str(out)
+    assert summary["stages"][0]["name"] == "load"
+    assert (out / "report.html").is_file() and (out / "weights.parquet").is_file()
+    # the numbers: the library on the same files (read_universe with the documented defaults)
+    panel = ff.read_universe(d / "sample" / "prices.parquet", d / "sample" / "fundamentals.parquet",
+                             d / "sample" / "classifications.parquet")
+    assert panel.equals(ff.datasets.load_sample(d / "sample"))
+    lib = library_run(panel)
+    assert pl.read_parquet(out / "factor_returns.parquet").equals(lib["res"].to_polars("factor_returns"))
+    w = pl.read_parquet(out / "weights.parquet")
+    for name, want_w in lib["books"].items():
+        np.testing.assert_array_equal(w[name].to_numpy(), want_w)
+    rep = read_report(out / "report.html")
+    np.testing.assert_array_equal(np.array(list(column(rep.tables["fama-macbeth"], "estimate").values())),
+                                  lib["fm"].params)
+
+
+def test_run_from_sqlite_needs_nothing_extra(tmp_path):
+    """The same sample as SQLite tables, read with SQL queries (the standard library's sqlite3):
+    the factor returns equal those of the Parquet files."""
+    import sqlite3
+
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=80, n_days=300, seed=3)
+    con = sqlite3.connect(tmp_path / "u.db")
+    for name, p in paths.items():
+        df = pl.read_parquet(p)
+        df = df.with_columns([pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Date])
+        _to_sqlite(con, name, df)
+    con.close()
+    (tmp_path / "c.toml").write_text(
+        '[data]\nconnection = "sqlite:///u.db"\n'
+        'prices = "SELECT date, asset, close, volume, shares FROM prices"\n'
+        'fundamentals = "SELECT * FROM fundamentals"\nclassifications = "SELECT * FROM classifications"\n'
+        "[signal]\nevaluate = false\n[report]\nplots = false\nparquet = true\n")
+    r = _run(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--json"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    panel = ff.read_universe(paths["prices"], paths["fundamentals"], paths["classifications"])
+    lib = library_run(panel)
+    assert pl.read_parquet(tmp_path / "o" / "factor_returns.parquet").equals(lib["res"].to_polars())
+    summary = json.loads(r.stdout)
+    assert ("plots", "report.plots = false") in [(s["section"], s["reason"]) for s in summary["skipped"]]
+    # signal.evaluate = false: no evaluation stage, section or output
+    assert "signal evaluation" not in [s["name"] for s in summary["stages"]]
+    assert "signal_evaluation" not in summary["summary"]
+    assert not (tmp_path / "o" / "signal_ic.parquet").exists()
+    assert 'id="signal"' not in (tmp_path / "o" / "report.html").read_text()
+
+
+def _to_sqlite(con, name, df):
+    cols = df.columns
+    con.execute(f"CREATE TABLE {name} ({', '.join(cols)})")
+    con.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * len(cols))})", df.rows())
+    con.commit()
+
+
+# ---------------------------------------------------------------------------------------------
+# exit codes, --quiet, --json, python -m, missing extras
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_failing_stage_exits_1_names_the_stage_and_writes_nothing(tmp_path):
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=300, seed=1)
+    prices = pl.read_parquet(paths["prices"])
+    pl.concat([prices, prices.head(3)]).write_parquet(tmp_path / "dup.parquet")  # duplicate rows
+    (tmp_path / "c.toml").write_text('[data]\nprices = "dup.parquet"\nfundamentals = "s/fundamentals.parquet"\n')
+    r = _run(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--json"])
+    assert r.returncode == 1
+    assert "error: load:" in r.stderr and "duplicate" in r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["status"] == "failed" and summary["exit_code"] == 1 and summary["error"].startswith("load:")
+    assert not (tmp_path / "o").exists()
+    assert sorted(os.listdir(tmp_path)) == ["c.toml", "dup.parquet", "s"]
+
+
+def test_usage_errors_exit_2(capsys):
+    from ferrofactor.cli import main
+
+    r = _run(["nope"])  # through the console script
+    assert r.returncode == 2 and "usage: ferrofactor" in r.stderr
+    for args in (["demo", "--assets", "x"], ["run"], ["demo", "--days", "-3"], ["sample"]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2, args
+        assert "usage: ferrofactor" in capsys.readouterr().err
+    assert main(["demo", "--days", "100"]) == 2
+    assert "--days" in capsys.readouterr().err
+
+
+def test_python_m_and_config_reference(capsys):
+    r = subprocess.run([sys.executable, "-m", "ferrofactor", "config"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    from ferrofactor.cli import main
+    from ferrofactor.config import reference_toml
+
+    assert r.stdout.endswith(reference_toml())
     with pytest.raises(SystemExit) as e:
-        main(["nope"])
-    assert e.value.code == 2
+        main(["--help"])
+    assert e.value.code == 0
+    help_text = capsys.readouterr().out
+    assert all(c in help_text for c in ("run", "demo", "sample", "bench", "config"))
+
+
+def test_without_matplotlib_and_cvxpy_the_demo_runs_and_says_what_was_skipped(tmp_path):
+    """A fresh ``pip install .`` has neither extra: the demo still runs, the report has tables
+    only, and both the summary and the report say which sections were skipped and why. (The
+    extras are hidden from the import system: ``sys.modules[name] = None`` makes importing them
+    fail as on a machine without them.)"""
+    code = ("import sys\nfor m in ('matplotlib', 'cvxpy'): sys.modules[m] = None\n"
+            "from ferrofactor.cli import main\n"
+            f"sys.exit(main(['demo', '--assets', '60', '--days', '300', '--out', {str(tmp_path / 'o')!r}]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "skipped: plots" in r.stdout and "matplotlib is not installed" in r.stdout
+    assert "skipped: optimized portfolio" in r.stdout and "cvxpy is not installed" in r.stdout
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert "<img" not in html and 'id="skipped"' in html and "ferrofactor[plot]" in html
+    w = pl.read_parquet(tmp_path / "o" / "weights.parquet")
+    assert w.columns == ["asset", "market", "quantile"]
+
+
+def test_bench_quick_prints_ratios_of_agreeing_kernels():
+    r = _run(["bench", "--quick", "--json"], timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(r.stdout)["rows"]
+    assert len(rows) == 6
+    for row in rows:
+        assert row["ferrofactor_s"] > 0 and row["baseline_s"] > 0
+        assert row["ratio"] == pytest.approx(row["baseline_s"] / row["ferrofactor_s"])
+        # the two implementations agree (the oracle tests hold them to 1e-10 relative; values
+        # here are O(1) or smaller)
+        assert row["max_abs_diff"] < 1e-8, row

@@ -323,6 +323,15 @@ def test_compute_only_the_named_descriptors():
     assert list(some) == ["roe", "volatility", "residual_volatility"]
     for k in some:
         np.testing.assert_array_equal(some[k], full[k])
+    # subsets that share work (beta and residual volatility come from one regression) or need
+    # optional fields: each value is the one computed without names
+    for names in (["beta"], ["residual_volatility", "roe"], ["log_turnover", "momentum_3_1"], []):
+        part = ff.compute_descriptors(F, names=names)
+        assert list(part) == [k for k in full if k in names]
+        for k in part:
+            np.testing.assert_array_equal(part[k], full[k])
+    with pytest.raises(TypeError, match="names must be a collection of descriptor names"):
+        ff.compute_descriptors(F, names="beta")
     with pytest.raises(ValueError, match="unknown descriptor 'size'"):
         ff.compute_descriptors(F, names=["size"])
     with pytest.raises(ValueError, match=r"needs the fields \['book_value'\]"):

@@ -377,7 +377,9 @@ def compute_descriptors(
     if names is None:
         wanted = [n for n, (need, _) in recipes.items() if all(has(f) for f in need)]
     else:
-        wanted = list(dict.fromkeys(str(n) for n in names))
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"names must be a collection of descriptor names, got {names!r}")
+        wanted = list(dict.fromkeys(names))
         for n in wanted:
             if n not in recipes:
                 raise ValueError(f"names: unknown descriptor {n!r}; known: {list(recipes)}")

@@ -335,6 +335,46 @@ class Exposures(Result):
             })))
         return Summary("Exposures", header, tables)
 
+    def plot(self, asset: Any = None, date: Any = -1) -> Any:
+        """A picture of the style exposures on ``date`` (label or position, default the last).
+
+        With ``asset`` (label or position): that asset's style exposures as a bar chart (seed
+        001's "Factor Exposures for AAPL"), its industry in the title. Without: the
+        cross-sectional distribution of each style (box plots, 5–95% whiskers). A matplotlib
+        ``Figure`` (needs the ``plot`` extra).
+        """
+        from ferrofactor._validate import date_position
+        from ferrofactor.plotting import exposure_bars, figure
+
+        if self._styles is None or not self._style_names:
+            raise ValueError("these exposures have no styles to plot")
+        T, N = self.shape
+        t = date_position("date", date, self._dates, T)
+        when = str(self._dates[t]) if self._dates is not None else f"date {t}"
+        if asset is not None:
+            if isinstance(asset, (int, np.integer)) and not isinstance(asset, bool):
+                j = int(asset) + (N if asset < 0 else 0)
+                if not 0 <= j < N:
+                    raise ValueError(f"asset position {asset} is out of range for {N} assets")
+            else:
+                if self._assets is None or str(asset) not in set(self._assets.tolist()):
+                    raise ValueError(f"asset {asset!r} is not among the exposures' assets")
+                j = int(np.flatnonzero(self._assets == str(asset))[0])
+            label = str(self._assets[j]) if self._assets is not None else f"#{j}"
+            ind = ""
+            if self._industry is not None and self._industry[t, j] >= 0:
+                ind = f", industry {self._industry_names[self._industry[t, j]]}"
+            return exposure_bars(self._style_names, self._styles[t, j], title=f"Factor exposures for {label} on {when}{ind}")
+        fig, axes = figure(1, 1, (max(6.0, 0.8 * len(self._style_names) + 2.0), 3.4))
+        ax = axes[0, 0]
+        data = [x[np.isfinite(x)] for x in (self._styles[t, :, k] for k in range(len(self._style_names)))]
+        ax.boxplot(data, whis=(5, 95), showfliers=False, tick_labels=self._style_names)
+        ax.axhline(0.0, color="black", lw=0.6)
+        ax.set_ylabel("exposure")
+        ax.grid(True, axis="y", lw=0.3, alpha=0.6)
+        ax.set_title(f"Style exposures across assets on {when}", fontsize=9, loc="left")
+        return fig
+
     def __repr__(self) -> str:
         T, N = self.shape
         return (

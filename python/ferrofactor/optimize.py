@@ -465,6 +465,21 @@ class OptimizationResult(Result):
         notes = [s["message"]] + list(s["notes"])
         return Summary("Portfolio optimisation", header, tables, notes)
 
+    def plot(self, title: str | None = None) -> Any:
+        """The portfolio's factor exposures ``Bᵀw`` as a bar chart coloured by group (market,
+        industries, styles; seed 001's exposure bars), with the active exposures beside them
+        when a benchmark was given; a matplotlib ``Figure`` (needs the ``plot`` extra)."""
+        from ferrofactor.plotting import exposure_bars, factor_groups
+
+        s = self._s
+        groups = factor_groups(s["factor_names"], s.get("industry_names", ()), s.get("style_names", ()),
+                               bool(s["factor_names"]) and s["factor_names"][0] == "market")
+        if title is None:
+            title = (f"Factor exposures on {s['date']} (volatility "
+                     f"{self.volatility_annualized:.2%} a year, status {s['status']})")
+        return exposure_bars(s["factor_names"], s["exposures"], groups=groups,
+                             active=s["active_exposures"], title=title)
+
 
 # ---------------------------------------------------------------------------------------------
 # Settings
@@ -1154,6 +1169,7 @@ class _Case:
             max_violation=float(maxv), fallback=fallback, build_time=float(build_time),
             solve_time=float(solve_time), iterations=iters, factorization=self.factorization,
             notes=self.notes, date=self.date, assets=risk._assets, factor_names=self.names,
+            industry_names=list(risk._exposures.industry_names), style_names=list(risk._exposures.style_names),
         )
 
 

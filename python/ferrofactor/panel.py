@@ -516,6 +516,19 @@ class Panel:
 
     # -- derived panels ----------------------------------------------------------------------
 
+    def plot(self, fields: Sequence[str] | None = None) -> Any:
+        """Data coverage: assets with a finite value per date, for ``fields`` (default
+        ``returns``, ``market_cap`` and fundamentals when present) and each code field; a
+        matplotlib ``Figure`` (:func:`ferrofactor.plotting.coverage_figure`; needs the
+        ``plot`` extra)."""
+        from ferrofactor.plotting import coverage_figure
+
+        if fields is not None:
+            unknown = [f for f in fields if f not in self._float]
+            if unknown:
+                raise ValueError(f"fields {unknown} are not float fields of the panel; fields: {list(self._float)}")
+        return coverage_figure(self, fields)
+
     def with_fields(
         self,
         fields: Mapping[str, Any] | None = None,

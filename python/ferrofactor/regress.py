@@ -154,6 +154,14 @@ class CrossSectionResult(Result):
         notes = [inf["reason"]] if inf["reason"] else []
         return Summary("Cross-sectional regressions", self._header(), [("Factor returns", table)], notes)
 
+    def plot(self, groups: Any = None, max_lines: int = 12) -> Any:
+        """Cumulative factor returns (compounded, %), one panel per factor group (market,
+        industries, styles) when the exposures are known; a matplotlib ``Figure``
+        (:func:`ferrofactor.plotting.factor_returns_figure`; needs the ``plot`` extra)."""
+        from ferrofactor.plotting import factor_returns_figure
+
+        return factor_returns_figure(self, groups=groups, max_lines=max_lines)
+
     def __repr__(self) -> str:
         T, P = self._factor_returns.shape
         return f"{type(self).__name__}(T={T}, factors={P}, dates estimated={int(self.estimated.sum())})"
@@ -447,6 +455,13 @@ class FamaMacBethResult(Result):
         })
         notes = [self.reason] if self.reason else []
         return Summary(self._title, header, [("", table)], notes)
+
+    def plot(self, annualize: bool = True) -> Any:
+        """Mean estimates with their 95% intervals as horizontal bars (× 252 with
+        ``annualize``, in %); a matplotlib ``Figure`` (needs the ``plot`` extra)."""
+        from ferrofactor.plotting import fama_macbeth_figure
+
+        return fama_macbeth_figure(self, annualize=annualize)
 
     def __repr__(self) -> str:
         return (f"FamaMacBethResult(params={dict(zip(self._names, np.round(self.params, 6)))}, "

@@ -111,6 +111,13 @@ class BiasResult(Result):
         return Summary("Bias statistic", header, [("", table)],
                        ["bias > 1: risk under-forecast; < 1: over-forecast; band 1 ± sqrt(2/n)"])
 
+    def plot(self) -> Any:
+        """Bias statistics against their band (per portfolio, or rolling over time); a
+        matplotlib ``Figure`` (needs the ``plot`` extra)."""
+        from ferrofactor.plotting import bias_figure
+
+        return bias_figure(self)
+
 
 def _one_or_two_d(name: str, x: Any) -> np.ndarray:
     """A (T,) or (T, P) float array (as :func:`as_float_array` checks it)."""
@@ -257,6 +264,15 @@ class PortfolioBiasResult(Result):
         return Summary(self._title, [("Dates", len(self._realized)),
                                      ("Portfolios", self._realized.shape[1])] + s.header[2:],
                        s.tables, s.notes)
+
+    def plot(self, window: int = 63) -> Any:
+        """Whole-sample bias per portfolio against its band, and the ``window``-date rolling bias
+        over time with the band ``1 ± sqrt(2/window)``; a matplotlib ``Figure`` (needs the
+        ``plot`` extra)."""
+        from ferrofactor._validate import check_int
+        from ferrofactor.plotting import portfolio_bias_figure
+
+        return portfolio_bias_figure(self, window=check_int("window", window, 2))
 
 
 def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, every: int = 1,

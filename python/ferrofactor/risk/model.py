@@ -423,6 +423,15 @@ class RiskModel(ProductsMixin, Result):
         return Summary("Risk model", header, [("Factor volatility (annualised)", table),
                                               ("Specific risk (annualised) at the date shown", spec)])
 
+    def plot(self, groups: Any = None, max_lines: int = 12) -> Any:
+        """Annualised factor volatilities over the stored dates, one panel per factor group; a
+        matplotlib ``Figure`` (:func:`ferrofactor.plotting.factor_volatility_figure`; needs the
+        ``plot`` extra)."""
+        self._check_fitted()
+        from ferrofactor.plotting import factor_volatility_figure
+
+        return factor_volatility_figure(self, groups=groups, max_lines=max_lines)
+
     # ------------------------------------------------------------------ dates
     def _date(self, date: Any) -> int:
         self._check_fitted()

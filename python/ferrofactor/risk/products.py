@@ -124,6 +124,13 @@ class RiskDecomposition(Result):
                   ("Specific variance", f"{self.specific_var:.6g}"), ("Units", unit)]
         return Summary("Risk decomposition", header, [("", self.to_polars("factors"))])
 
+    def plot(self, top: int = 15) -> Any:
+        """The ``top`` largest contributions to volatility (factors and specific) as bars; a
+        matplotlib ``Figure`` (needs the ``plot`` extra)."""
+        from ferrofactor.plotting import risk_decomposition_figure
+
+        return risk_decomposition_figure(self, top=top)
+
     def __repr__(self) -> str:
         return f"RiskDecomposition(total_vol={self.total_vol:.6g}, date={self._date!r})"
 

@@ -1,0 +1,788 @@
+"""The configuration of ``ferrofactor run``: a TOML file, its schema, defaults and validation.
+
+Every setting is declared once, in :data:`SCHEMA`, with its type, default, allowed range and a
+sentence of documentation. From that one declaration come:
+
+- validation (:func:`load_config`): unknown keys (with the closest known key suggested), wrong
+  types, values out of range, missing files and missing columns are all reported together, each
+  message starting with the dotted key it is about (``model.lag: ...``), *before* any work
+  starts; nothing is written when the configuration is bad;
+- the documented reference (:func:`reference_toml`, printed by ``ferrofactor config``), of which
+  ``examples/config.toml`` is an instance (a test keeps them in sync).
+
+Paths in the file (sources, an SQLite URI, ``report.out``) are relative to the directory of the
+configuration file. TOML has no null: an optional setting is *left out* to keep its default
+(``none`` in the documentation), and an optional column name is switched off with ``""``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob as _glob
+import os
+import sqlite3
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SCHEMA", "Config", "ConfigError", "Setting", "default_config", "example_toml", "load_config",
+           "reference_toml", "validate"]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run. ``errors`` lists every problem found, each starting with
+    the dotted key it is about."""
+
+    def __init__(self, errors: Sequence[str], path: str | None = None) -> None:
+        self.errors = list(errors)
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(where + "invalid configuration:\n" + "\n".join(f"  - {e}" for e in self.errors))
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its type, default, bounds, choices and documentation.
+
+    ``kind``: ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"date"`` (ISO ``YYYY-MM-DD``),
+    ``"str_list"``, ``"int_list"``, ``"int_pair"``, ``"float_table"`` (name → number),
+    ``"styles"`` (style → {descriptor: weight}).
+    """
+
+    kind: str
+    default: Any
+    doc: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    choices: tuple[Any, ...] | None = None
+    optional: bool = False  # may be left out (default None), or "" for column names
+    example: Any = None  # shown (commented) in the reference when the default is None
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+def _descriptor_inputs() -> dict[str, tuple[str, ...]]:
+    """Descriptor → the panel fields it needs (the data columns that provide them)."""
+    return {
+        "book_to_market": ("book_value",), "earnings_yield": ("earnings",),
+        "cash_flow_yield": ("operating_cash_flow",), "momentum_12_1": (), "momentum_6_1": (),
+        "momentum_3_1": (), "roe": ("net_income", "book_value"),
+        "profit_margin": ("net_income", "revenue"), "asset_turnover": ("revenue", "total_assets"),
+        "leverage": ("total_liabilities", "total_assets"), "volatility": (), "beta": (),
+        "residual_volatility": (), "max_drawdown": (), "log_market_cap": (),
+        "log_dollar_volume": ("dollar_volume",), "log_turnover": ("dollar_volume",),
+    }
+
+
+DESCRIPTOR_INPUTS = _descriptor_inputs()
+
+
+def _default_styles() -> dict[str, dict[str, float]]:
+    from ferrofactor.exposures import DEFAULT_STYLES
+
+    return {k: dict(v) for k, v in DEFAULT_STYLES.items()}
+
+
+def _default_signal_weights() -> dict[str, float]:
+    from ferrofactor.signals import DEFAULT_STYLE_WEIGHTS
+
+    return dict(DEFAULT_STYLE_WEIGHTS)
+
+
+#: section → {key: Setting}. The order here is the order of the reference documentation.
+SCHEMA: dict[str, dict[str, Setting]] = {
+    "": {
+        "threads": Setting("int", 0, "Threads of the Rust kernels (0: all cores; RAYON_NUM_THREADS "
+                           "also works). Results do not depend on it.", lo=0, hi=1024),
+    },
+    "data": {
+        "prices": Setting("str", _REQUIRED, "Prices: long rows (date, asset, close, shares, volume, ...). "
+                          "A path or glob of Parquet/CSV/IPC files, or an SQL query when `connection` "
+                          "is set.", example="prices.parquet"),
+        "fundamentals": Setting("str", None, "Point-in-time fundamentals: rows (asset, report_date, "
+                                "values...), a path/glob or query. Default: none (styles that need "
+                                "fundamentals then fail validation).", optional=True,
+                                example="fundamentals.parquet"),
+        "classifications": Setting("str", None, "Industry classifications: rows (asset, date, industry), "
+                                   "a path/glob or query. Default: none (a model without industries).",
+                                   optional=True, example="classifications.parquet"),
+        "connection": Setting("str", None, "A database URI; every source is then an SQL query. "
+                              "`sqlite:///relative/path.db` (relative to this file) works with nothing "
+                              "extra; other URIs need connectorx. Default: none (sources are files).",
+                              optional=True, example="sqlite:///universe.db"),
+        "format": Setting("str", None, "File format when the extension does not tell. Default: from the "
+                          "extension.", optional=True, choices=("parquet", "csv", "ipc"), example="parquet"),
+        "date_format": Setting("str", None, "strftime format of text or integer dates (e.g. '%Y%m%d'). "
+                               "Default: none (Date columns and ISO text only; dates are never guessed).",
+                               optional=True, example="%Y-%m-%d"),
+        "date": Setting("str", "date", "Date column of the prices."),
+        "asset": Setting("str", "asset", "Asset-id column of every source."),
+        "close": Setting("str", "close", "Close price column (market_cap = close × shares)."),
+        "adjusted_close": Setting("str", None, "Adjusted close for returns. Default: none (close is "
+                                  "already adjusted).", optional=True, example="adj_close"),
+        "shares": Setting("str", "shares", "Shares outstanding column (market_cap = close × shares), "
+                          "\"\" for none (then the prices need a market_cap column).", optional=True),
+        "volume": Setting("str", "volume", "Traded volume column (dollar_volume = close × volume), "
+                          "\"\" for none.", optional=True),
+        "price_fields": Setting("str_list", None, "Price columns to keep. Default: every numeric column.",
+                                optional=True, example=["close", "shares", "volume"]),
+        "report_date": Setting("str", "report_date", "Report (publication) date column of the fundamentals."),
+        "report_lag_days": Setting("int", 1, "Calendar days from a report's date to its use.", lo=0, hi=100_000),
+        "max_staleness": Setting("int", 365, "Calendar days a report stays visible after it became "
+                                 "available.", lo=0, hi=1_000_000),
+        "fundamental_fields": Setting("str_list", None, "Value columns of the fundamentals. Default: every "
+                                      "numeric column other than the asset and report date.", optional=True,
+                                      example=["book_value", "earnings"]),
+        "industry": Setting("str", "industry", "Industry label column of the classifications."),
+        "classification_date": Setting("str", "date", "Effective-date column of the classifications."),
+        "classification_lag_days": Setting("int", 0, "Calendar days from a classification row's date to "
+                                           "its use.", lo=0, hi=100_000),
+        "start": Setting("date", None, "First date of the study (YYYY-MM-DD). Default: the first date "
+                         "of the prices.", optional=True, example="2016-01-04"),
+        "end": Setting("date", None, "Last date of the study. Default: the last date of the prices.",
+                       optional=True, example="2024-12-31"),
+    },
+    "exposures": {
+        "styles": Setting("styles", _default_styles, "Styles as {style = {descriptor = weight}} "
+                          "(descriptors: " + ", ".join(DESCRIPTOR_INPUTS) + "). Default: value, "
+                          "momentum, quality, low_vol as in ferrofactor.exposures.DEFAULT_STYLES."),
+        "winsorize": Setting("str", "sigma", "Winsorisation of descriptors and styles (\"none\": off).",
+                             choices=("sigma", "quantile", "mad", "none")),
+        "winsorize_limit": Setting("float", 3.0, "Limit of the winsorisation (sigmas, MADs or a quantile "
+                                   "in (0, 0.5)).", lo=0.0, lo_open=True),
+        "fill": Setting("str", "industry_mean", "Fill of missing exposures in the universe (\"none\": "
+                        "left missing).", choices=("industry_mean", "zero", "none")),
+        "industries": Setting("bool", True, "Industry factors from the classifications (false: none)."),
+        "window": Setting("int", 252, "Window (dates) of volatility, beta, residual volatility, drawdown.",
+                          lo=2, hi=100_000),
+        "beta_half_life": Setting("float", 63.0, "Half-life (dates) of the beta regression weights.",
+                                  lo=0.0, lo_open=True),
+        "liquidity_window": Setting("int", 21, "Window (dates) of the liquidity descriptors.", lo=1, hi=100_000),
+        "min_fraction": Setting("float", 0.8, "Share of a rolling window that must be finite.",
+                                lo=0.0, lo_open=True, hi=1.0),
+    },
+    "model": {
+        "lag": Setting("int", 1, "Dates between the exposures and the returns they explain.", lo=0, hi=100_000),
+        "weights": Setting("str", "sqrt_cap", "Regression weights.", choices=("sqrt_cap", "equal")),
+        "industry_constraint": Setting("str", "cap", "Industry factor returns sum to zero, cap- or "
+                                       "equal-weighted.", choices=("cap", "equal")),
+        "market": Setting("bool", True, "A market factor (intercept)."),
+        "winsorize_returns": Setting("float", None, "Clip returns beyond this robust z-score for the fit. "
+                                     "Default: none.", optional=True, lo=0.0, lo_open=True, example=10.0),
+        "fama_macbeth_cov": Setting("str", "kernel", "Standard errors of the Fama-MacBeth table: "
+                                    "Newey-West (\"kernel\") or plain.", choices=("kernel", "unadjusted")),
+    },
+    "risk": {
+        "vol_half_life": Setting("float", 84.0, "Half-life (dates) of factor volatilities.", lo=0.0, lo_open=True),
+        "corr_half_life": Setting("float", 504.0, "Half-life (dates) of factor correlations.", lo=0.0, lo_open=True),
+        "newey_west_lags": Setting("int_pair", [5, 2], "Newey-West lags of volatilities and correlations.",
+                                   lo=0, hi=10_000),
+        "specific_half_life": Setting("float", 84.0, "Half-life (dates) of specific variances.", lo=0.0, lo_open=True),
+        "specific_newey_west_lags": Setting("int", 0, "Newey-West lags of specific variances.", lo=0, hi=10_000),
+        "shrinkage": Setting("float", 0.1, "Shrinkage of specific volatility toward its cap-group mean.", lo=0.0),
+        "n_cap_groups": Setting("int", 10, "Cap groups of the shrinkage target.", lo=1, hi=10_000),
+        "min_periods": Setting("int", 21, "Factor returns needed before a factor gets a covariance.", lo=1,
+                               hi=1_000_000),
+        "specific_min_periods": Setting("int", 63, "Residuals needed before an asset's own specific "
+                                        "variance is used (else the structural model).", lo=1, hi=1_000_000),
+        "specific_blend_periods": Setting("int", 120, "Length of the history blend toward the structural "
+                                          "model.", lo=0, hi=1_000_000),
+        "vra_half_life": Setting("float", None, "Half-life of the volatility-regime adjustment. Default: "
+                                 "none (off).", optional=True, lo=0.0, lo_open=True, example=42.0),
+        "structural_ridge": Setting("float", 1e-4, "Ridge of the structural specific-risk regression.", lo=0.0),
+    },
+    "validation": {
+        "portfolios": Setting("int", 100, "Random long-only portfolios in the bias test (0: no bias test).",
+                              lo=0, hi=100_000),
+        "seed": Setting("int", 0, "Seed of the random portfolios.", lo=0, hi=2**63 - 1),
+        "burn_in": Setting("int", 252, "Forecast dates skipped at the start of the tests (the model "
+                           "needs history); half the sample when the sample is shorter.", lo=0, hi=1_000_000),
+        "every": Setting("int", 1, "Test every n-th forecast date.", lo=1, hi=1_000_000),
+        "window": Setting("int", 63, "Window (dates) of the rolling bias statistic in the plots.", lo=2,
+                          hi=100_000),
+        "minimum_variance": Setting("bool", True, "Run the minimum-variance test."),
+    },
+    "signal": {
+        "weights": Setting("float_table", _default_signal_weights, "The composite signal Σ weight × style "
+                           "(styles of [exposures]). Default: equal weights on the styles of [exposures] "
+                           "(0.25 each of value, momentum, quality, low_vol with the default styles)."),
+        "evaluate": Setting("bool", True, "Evaluate the signal against the returns that follow it "
+                            "(ferrofactor.evaluate.evaluate): information coefficient with Newey-West "
+                            "inference, mean forward return by quantile, turnover and IC decay."),
+        "horizons": Setting("int_list", [1, 5, 21], "Forward-return horizons (dates) of the evaluation: "
+                            "distinct, at least one.", lo=1, hi=100_000),
+        "quantiles": Setting("int", 5, "Quantiles of the evaluation's mean forward returns.", lo=2, hi=1_000),
+        "residual": Setting("bool", True, "Also evaluate the signal on the factor model's residual "
+                            "(specific) returns: what the factors do not already explain."),
+    },
+    "portfolio": {
+        "date": Setting("date", None, "Date of the portfolios (YYYY-MM-DD, a date of the study). Default: "
+                        "the last date.", optional=True, example="2024-12-31"),
+        "percentile": Setting("float", 0.1, "Long-short quantile portfolio: the top and bottom percentile "
+                              "of the signal (+0.5/n, −0.5/n).", lo=0.0, lo_open=True, hi=0.5),
+        "optimize": Setting("bool", True, "An optimised long-only portfolio (needs cvxpy: the `optimize` "
+                            "extra; skipped with a note without it)."),
+        "ic": Setting("float", 0.05, "Information coefficient of the alpha forecast "
+                      "alpha = ic × specific volatility × signal (Grinold's rule).", lo=0.0),
+        "risk_aversion": Setting("float", 10.0, "Risk aversion λ of the optimiser (per-date variance).", lo=0.0),
+        "max_weight": Setting("float", 0.02, "Largest weight of an asset in the optimised portfolio.",
+                              lo=0.0, lo_open=True, hi=1.0),
+        "cost_bps": Setting("float", 5.0, "Linear transaction cost (bps of the trade) in the optimiser.", lo=0.0),
+    },
+    "backtest": {
+        "enabled": Setting("bool", True, "Backtest the signal with costs (ferrofactor.backtest_many): the "
+                           "cap-weighted market (every asset with a signal), the top portfolio.percentile of the "
+                           "signal long-only and the long-short quantile book (+0.5/n, −0.5/n); the long-short "
+                           "book's returns attributed to the factors (ferrofactor.attribute); monitoring alerts."),
+        "rebalance": Setting("str", "monthly", "When the books trade (at the close of the first trading date of "
+                             "each week or month, or every date).", choices=("daily", "weekly", "monthly")),
+        "cost_bps": Setting("float", 5.0, "Transaction cost (bps of the traded value, on buys and sells).",
+                            lo=0.0, hi=9_999.0),
+    },
+    "report": {
+        "title": Setting("str", "ferrofactor report", "Title of the HTML report."),
+        "out": Setting("str", "ferrofactor-report", "Output directory (relative to this file); --out "
+                       "overrides it."),
+        "plots": Setting("bool", True, "Draw the plots (needs matplotlib: the `plot` extra; skipped with "
+                         "a note without it)."),
+        "image_format": Setting("str", "svg", "Format of the plots embedded in the HTML.", choices=("svg", "png")),
+        "parquet": Setting("bool", True, "Write the Parquet outputs beside the report."),
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The validated configuration
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """A validated configuration: ``values[section][key]`` (defaults filled in), where it came
+    from (``path``, ``base`` = its directory) and which keys the user set."""
+
+    values: dict[str, dict[str, Any]]
+    path: str | None = None
+    base: str = "."
+    given: set[str] = field(default_factory=set)
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.values[section]
+
+    def resolve(self, p: str) -> str:
+        """A path of the file, relative to its directory."""
+        return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base, p))
+
+    def to_toml(self) -> str:
+        """The full configuration (defaults included) as TOML text, for the report."""
+        lines: list[str] = []
+        for section, settings in SCHEMA.items():
+            vals = self.values[section]
+            body = [f"{k} = {_toml_value(vals[k])}" for k in settings if vals.get(k) is not None
+                    and settings[k].kind != "styles" and settings[k].kind != "float_table"]
+            tables = [(k, vals[k]) for k in settings if settings[k].kind in ("styles", "float_table")]
+            if section:
+                lines.append(f"[{section}]")
+            lines.extend(body)
+            for k, v in tables:
+                if settings[k].kind == "styles":
+                    for style, spec in v.items():
+                        lines.append(f"[{section}.{k}.{_toml_key(style)}]")
+                        lines.extend(f"{_toml_key(d)} = {_toml_value(w)}" for d, w in spec.items())
+                else:
+                    lines.append(f"[{section}.{k}]")
+                    lines.extend(f"{_toml_key(d)} = {_toml_value(w)}" for d, w in v.items())
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_value(k)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float):
+        return repr(v) if v == v and abs(v) != float("inf") else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _close(key: str, candidates: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest candidate, or ``""``."""
+    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _suggest(key: str, candidates: Sequence[str]) -> str:
+    """The closest candidate, or the list of candidates when none is close."""
+    return _close(key, candidates) or f"; known: {', '.join(sorted(candidates))}"
+
+
+def _type_name(v: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+            dict: "a table"}.get(type(v), type(v).__name__)
+
+
+def _check_number(key: str, s: Setting, v: Any, errors: list[str]) -> Any:
+    if s.kind == "int":
+        if isinstance(v, bool) or not isinstance(v, int):
+            errors.append(f"{key}: expected an integer, got {_type_name(v)} ({v!r})")
+            return None
+    else:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            errors.append(f"{key}: expected a number, got {_type_name(v)} ({v!r})")
+            return None
+        v = float(v)
+        if v != v or v in (float("inf"), float("-inf")):
+            errors.append(f"{key}: must be finite, got {v!r}")
+            return None
+    if s.lo is not None and (v < s.lo or (s.lo_open and v == s.lo)):
+        errors.append(f"{key}: must be {'>' if s.lo_open else '>='} {s.lo:g}, got {v!r}")
+        return None
+    if s.hi is not None and v > s.hi:
+        errors.append(f"{key}: must be <= {s.hi:g}, got {v!r}")
+        return None
+    return v
+
+
+def _check_value(key: str, s: Setting, v: Any, errors: list[str]) -> Any:
+    """The value converted and checked, or None after appending an error."""
+    k = s.kind
+    if k in ("int", "float"):
+        return _check_number(key, s, v, errors)
+    if k == "bool":
+        if not isinstance(v, bool):
+            errors.append(f"{key}: expected true or false, got {_type_name(v)} ({v!r})")
+            return None
+        return v
+    if k in ("str", "date"):
+        if not isinstance(v, str):
+            hint = " (write dates as quoted strings \"YYYY-MM-DD\")" if k == "date" and not isinstance(v, str) else ""
+            errors.append(f"{key}: expected a string, got {_type_name(v)} ({v!r}){hint}")
+            return None
+        if k == "date":
+            import numpy as np
+
+            try:
+                d = np.datetime64(v, "D")
+                if np.isnat(d) or len(v) != 10:
+                    raise ValueError
+            except ValueError:
+                errors.append(f"{key}: expected a date YYYY-MM-DD, got {v!r}")
+                return None
+            return str(d)
+        if s.choices is not None and v not in s.choices:
+            errors.append(f"{key}: must be one of {list(s.choices)}, got {v!r}"
+                          + _close(v, [str(c) for c in s.choices]))
+            return None
+        return v
+    if k in ("str_list", "int_list", "int_pair"):
+        if not isinstance(v, list):
+            errors.append(f"{key}: expected an array, got {_type_name(v)} ({v!r})")
+            return None
+        if k == "str_list":
+            bad = [x for x in v if not isinstance(x, str)]
+            if bad:
+                errors.append(f"{key}: expected an array of strings, got {bad[0]!r}")
+                return None
+            return list(v)
+        if k == "int_pair" and len(v) != 2:
+            errors.append(f"{key}: expected an array of two integers, got {len(v)} items")
+            return None
+        out = []
+        for i, x in enumerate(v):
+            y = _check_number(f"{key}[{i}]", Setting("int", 0, "", lo=s.lo, hi=s.hi), x, errors)
+            if y is None:
+                return None
+            out.append(y)
+        return out
+    if k == "float_table":
+        if not isinstance(v, dict):
+            errors.append(f"{key}: expected a table of name = number, got {_type_name(v)} ({v!r})")
+            return None
+        out = {}
+        for name, x in v.items():
+            y = _check_number(f"{key}.{name}", Setting("float", 0.0, ""), x, errors)
+            if y is None:
+                return None
+            out[name] = y
+        if not out:
+            errors.append(f"{key}: must name at least one style")
+            return None
+        return out
+    if k == "styles":
+        if not isinstance(v, dict) or not v:
+            errors.append(f"{key}: expected a table of style = {{descriptor = weight}}, got {v!r}")
+            return None
+        out: dict[str, dict[str, float]] = {}
+        ok = True
+        for style, spec in v.items():
+            if not isinstance(spec, dict) or not spec:
+                errors.append(f"{key}.{style}: expected a table of descriptor = weight, got {spec!r}")
+                ok = False
+                continue
+            row = {}
+            for d, w in spec.items():
+                if d not in DESCRIPTOR_INPUTS:
+                    errors.append(f"{key}.{style}.{d}: unknown descriptor" + _suggest(d, list(DESCRIPTOR_INPUTS)))
+                    ok = False
+                    continue
+                y = _check_number(f"{key}.{style}.{d}", Setting("float", 0.0, ""), w, errors)
+                if y is None:
+                    ok = False
+                    continue
+                if y == 0:
+                    errors.append(f"{key}.{style}.{d}: a weight must not be 0")
+                    ok = False
+                    continue
+                row[d] = y
+            out[style] = row
+        return out if ok else None
+    raise AssertionError(k)  # pragma: no cover - a kind without a check
+
+
+def _default(s: Setting) -> Any:
+    d = s.default
+    return d() if callable(d) else (list(d) if isinstance(d, list) else d)
+
+
+def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = ".",
+             check_data: bool = True, require_data: bool = True) -> Config:
+    """Check a parsed configuration against :data:`SCHEMA` and the data it names.
+
+    Parameters
+    ----------
+    raw : mapping
+        The parsed TOML.
+    path, base : str
+        The file (for messages) and the directory its relative paths start from.
+    check_data : bool, default True
+        Check that the files exist and have the columns the settings name (reads file schemas
+        only, no data; SQLite queries are prepared with ``LIMIT 0``).
+    require_data : bool, default True
+        ``data.prices`` is required (``ferrofactor run``); the demo passes False.
+
+    Raises
+    ------
+    ConfigError
+        Every problem found, each message starting with its dotted key.
+    """
+    errors: list[str] = []
+    values: dict[str, dict[str, Any]] = {sec: {} for sec in SCHEMA}
+    given: set[str] = set()
+    sections = [s for s in SCHEMA if s]
+    for key, v in raw.items():
+        if key in SCHEMA[""]:
+            continue
+        if key not in SCHEMA:
+            errors.append(f"{key}: unknown {'section' if isinstance(v, dict) else 'key'}"
+                          + _suggest(key, sections + list(SCHEMA[""])))
+        elif not isinstance(v, dict):
+            errors.append(f"{key}: expected a section [{key}], got {_type_name(v)} ({v!r})")
+    for section, settings in SCHEMA.items():
+        table = raw if section == "" else raw.get(section, {})
+        if not isinstance(table, dict):
+            table = {}
+        prefix = f"{section}." if section else ""
+        if section:
+            for key in table:
+                if key not in settings:
+                    errors.append(f"{prefix}{key}: unknown key" + _suggest(key, list(settings)))
+        for key, s in settings.items():
+            full = prefix + key
+            if key in table:
+                given.add(full)
+                v = _check_value(full, s, table[key], errors)
+                if s.optional and v == "" and s.kind == "str":
+                    v = None
+                values[section][key] = v
+            elif s.required and require_data:
+                errors.append(f"{full}: required (e.g. {key} = {_toml_value(s.example)})")
+                values[section][key] = None
+            else:
+                values[section][key] = None if s.required else _default(s)
+    cfg = Config(values, path=path, base=base, given=given)
+    styles = values["exposures"].get("styles")
+    if "signal.weights" not in given and isinstance(styles, dict) and styles:
+        values["signal"]["weights"] = {s: 1.0 / len(styles) for s in styles}
+    if not errors:
+        _check_semantics(cfg, errors)
+    if not errors and check_data and cfg["data"]["prices"] is not None:
+        _check_data(cfg, errors)
+    if errors:
+        raise ConfigError(errors, path)
+    return cfg
+
+
+def _check_semantics(cfg: Config, errors: list[str]) -> None:
+    ex, data = cfg["exposures"], cfg["data"]
+    if ex["winsorize"] == "quantile" and not ex["winsorize_limit"] < 0.5:
+        errors.append(f"exposures.winsorize_limit: must be below 0.5 with winsorize = \"quantile\", got "
+                      f"{ex['winsorize_limit']!r}")
+    styles = list(ex["styles"])
+    for name in cfg["signal"]["weights"]:
+        if name not in styles:
+            errors.append(f"signal.weights.{name}: not a style of exposures.styles" + _suggest(name, styles))
+    hs = cfg["signal"]["horizons"]
+    if not hs:
+        errors.append("signal.horizons: must name at least one horizon (e.g. horizons = [1, 5, 21])")
+    elif len(set(hs)) != len(hs):
+        errors.append(f"signal.horizons: must be distinct, got {hs}")
+    if data["start"] and data["end"] and data["start"] > data["end"]:
+        errors.append(f"data.end: {data['end']} is before data.start {data['start']}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and columns
+# ---------------------------------------------------------------------------------------------
+
+
+def _sqlite_path(cfg: Config, uri: str) -> str | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    from urllib.parse import unquote
+
+    p = unquote(uri[len("sqlite:///"):])
+    return cfg.resolve(p)
+
+
+def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str] | None:
+    """Column names of one source (None when they cannot be known without running it)."""
+    import polars as pl
+
+    data = cfg["data"]
+    conn = data["connection"]
+    if conn is not None:
+        if "://" not in conn:
+            errors.append(f"data.connection: {conn!r} is not a database URI ('scheme://...', e.g. "
+                          "'sqlite:///universe.db')")
+            return None
+        path = _sqlite_path(cfg, conn)
+        if path is None:
+            return None  # another database: columns are checked when the query runs
+        if not os.path.exists(path):
+            errors.append(f"data.connection: SQLite database {path!r} does not exist")
+            return None
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            cur = con.execute(f"SELECT * FROM ({source}) LIMIT 0")
+            return [d[0] for d in cur.description or ()]
+        except sqlite3.Error as e:
+            errors.append(f"{key}: the query failed on {path!r}: {e}")
+            return None
+        finally:
+            con.close()
+    path = cfg.resolve(source)
+    if not _glob.glob(path):
+        errors.append(f"{key}: no file matches {path!r}")
+        return None
+    fmt = data["format"]
+    if fmt is None:
+        from ferrofactor.io import _FORMATS
+
+        fmt = _FORMATS.get(os.path.splitext(path)[1].lower())
+        if fmt is None:
+            errors.append(f"{key}: cannot tell the format of {path!r} from its extension; set data.format")
+            return None
+    try:
+        if fmt == "parquet":
+            schema = pl.scan_parquet(path).collect_schema()
+        elif fmt == "ipc":
+            schema = pl.scan_ipc(path).collect_schema()
+        else:
+            sep = "\t" if path.lower().endswith(".tsv") else ","
+            schema = pl.scan_csv(path, separator=sep).collect_schema()
+    except Exception as e:  # noqa: BLE001 - any reader error is a bad source
+        errors.append(f"{key}: cannot read {path!r} as {fmt}: {type(e).__name__}: {e}")
+        return None
+    return list(schema.names())
+
+
+def _need(key: str, source_key: str, col: str | None, cols: list[str] | None, errors: list[str]) -> None:
+    if col is None or cols is None:
+        return
+    if col not in cols:
+        errors.append(f"{key}: column {col!r} is not in {source_key} (columns: {', '.join(cols)})"
+                      + _close(col, cols))
+
+
+def _check_data(cfg: Config, errors: list[str]) -> None:
+    data, ex = cfg["data"], cfg["exposures"]
+    pcols = _columns(cfg, "data.prices", data["prices"], errors)
+    fcols = _columns(cfg, "data.fundamentals", data["fundamentals"], errors) if data["fundamentals"] else None
+    ccols = _columns(cfg, "data.classifications", data["classifications"], errors) if data["classifications"] else None
+    for key in ("date", "asset", "close", "adjusted_close", "shares", "volume"):
+        _need(f"data.{key}", "data.prices", data[key], pcols, errors)
+    if pcols is not None and data["shares"] is None and "market_cap" not in pcols:
+        errors.append("data.shares: \"\" (none) but data.prices has no market_cap column: the model "
+                      "needs market caps (close × shares, or a market_cap column)")
+    if data["price_fields"] is not None:
+        for c in data["price_fields"]:
+            _need("data.price_fields", "data.prices", c, pcols, errors)
+    if fcols is not None:
+        _need("data.asset", "data.fundamentals", data["asset"], fcols, errors)
+        _need("data.report_date", "data.fundamentals", data["report_date"], fcols, errors)
+        for c in data["fundamental_fields"] or ():
+            _need("data.fundamental_fields", "data.fundamentals", c, fcols, errors)
+    if ccols is not None:
+        _need("data.asset", "data.classifications", data["asset"], ccols, errors)
+        _need("data.industry", "data.classifications", data["industry"], ccols, errors)
+        _need("data.classification_date", "data.classifications", data["classification_date"], ccols, errors)
+    # the descriptors of the styles need their input columns in some source
+    if pcols is None or (data["fundamentals"] and fcols is None):
+        return
+    fields = set(pcols) - {data["date"], data["asset"]}
+    if data["shares"] is not None:
+        fields.add("market_cap")
+    if data["volume"] is not None:
+        fields.add("dollar_volume")
+    if fcols is not None:
+        fields |= set(data["fundamental_fields"] or fcols) - {data["asset"], data["report_date"]}
+    for style, spec in ex["styles"].items():
+        for d in spec:
+            missing = [c for c in DESCRIPTOR_INPUTS[d] if c not in fields]
+            if missing:
+                col = missing[0]
+                where = ("data.prices (volume column: data.volume)" if col == "dollar_volume"
+                         else "data.fundamentals" if data["fundamentals"] else "data.prices (and no data.fundamentals is set)")
+                errors.append(f"exposures.styles.{style}.{d}: the descriptor needs column {col!r}, which "
+                              f"{where} does not have")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and the reference
+# ---------------------------------------------------------------------------------------------
+
+
+def _toml_module():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    return tomllib
+
+
+def load_config(path: str | os.PathLike[str], *, check_data: bool = True) -> Config:
+    """Read and validate a configuration file (see :func:`validate`).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not valid TOML, or fails validation (every problem listed, each
+        with its key).
+    """
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise ConfigError([f"config: no such file {p!r}"], p)
+    tomllib = _toml_module()
+    try:
+        with open(p, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"config: not valid TOML: {e}"], p) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"config: not UTF-8 text: {e}"], p) from None
+    base = os.path.dirname(os.path.abspath(p))
+    return validate(raw, path=p, base=base, check_data=check_data)
+
+
+def default_config(**overrides: Mapping[str, Any]) -> Config:
+    """The defaults (no data section needed), with ``overrides`` as ``section={key: value}``
+    (validated): the configuration of ``ferrofactor demo``."""
+    raw = {k: dict(v) for k, v in overrides.items()}
+    return validate(raw, check_data=False, require_data=False)
+
+
+def reference_toml(values: Mapping[str, Mapping[str, Any]] | None = None, header: str = "") -> str:
+    """Every setting with its documentation and default, as TOML (comments + ``key = value``).
+
+    Settings in ``values`` (``{section: {key: value}}``) are written active; every other setting
+    is written commented out with its default (or an example for settings without one).
+    """
+    values = {k: dict(v) for k, v in (values or {}).items()}
+    out: list[str] = []
+    if header:
+        out.extend("# " + line if line else "#" for line in header.splitlines())
+        out.append("")
+    for section, settings in SCHEMA.items():
+        given = values.get(section, {})
+        if section:
+            out.append(f"[{section}]")
+        for key, s in settings.items():
+            d = _default(s)
+            if s.required:
+                dflt = "required"
+            elif d is None:
+                dflt = "none"
+            elif s.kind in ("styles", "float_table"):
+                dflt = "see below"
+            else:
+                dflt = _toml_value(d)
+            doc, _, custom = s.doc.partition(" Default: ")
+            if s.choices:
+                doc += " One of: " + ", ".join(_toml_value(c) for c in s.choices) + "."
+            dflt = custom.rstrip(".") if custom else dflt
+            out.extend(textwrap.wrap(f"{key}: {doc} Default: {dflt}.", width=96,
+                                     initial_indent="# ", subsequent_indent="#   ", break_on_hyphens=False,
+                                     break_long_words=False))
+            if s.kind in ("styles", "float_table"):
+                v = given.get(key, d)
+                if s.kind == "styles":
+                    for style, spec in v.items():
+                        prefix = "" if key in given else "# "
+                        out.append(f"{prefix}{key}.{_toml_key(style)} = {_toml_value(spec)}")
+                else:
+                    prefix = "" if key in given else "# "
+                    out.append(f"{prefix}{key} = {_toml_value(v)}")
+            elif key in given:
+                out.append(f"{key} = {_toml_value(given[key])}")
+            else:
+                shown = s.example if d is None or s.required else d
+                out.append(f"# {key} = {_toml_value(shown)}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+#: The settings ``examples/config.toml`` sets: the files ``ferrofactor sample examples/sample``
+#: writes, and the report beside the file.
+EXAMPLE_VALUES: dict[str, dict[str, Any]] = {
+    "data": {"prices": "sample/prices.parquet", "fundamentals": "sample/fundamentals.parquet",
+             "classifications": "sample/classifications.parquet"},
+    "report": {"title": "ferrofactor example: the sample universe", "out": "report"},
+}
+
+EXAMPLE_HEADER = """An example configuration of `ferrofactor run`: every setting, with its documentation and default.
+
+    ferrofactor sample examples/sample        # writes examples/sample/{prices,fundamentals,classifications}.parquet
+    ferrofactor run examples/config.toml      # the whole pipeline; the report goes to examples/report/
+
+Paths are relative to this file. Settings written without `#` are set here; every other line shows
+a setting's default (or an example where it has none): remove the `#` to change it, leave it out
+to keep the default. `ferrofactor config` prints the same reference with nothing set.
+(Generated from ferrofactor.config.SCHEMA by ferrofactor.config.example_toml(); a test keeps them
+equal.)"""
+
+
+def example_toml() -> str:
+    """The text of ``examples/config.toml``."""
+    return reference_toml(EXAMPLE_VALUES, header=EXAMPLE_HEADER)

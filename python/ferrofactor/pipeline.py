@@ -1,0 +1,597 @@
+"""The pipeline behind ``ferrofactor run`` and ``ferrofactor demo``: the library's stages in
+order, each timed (wall and CPU), on a validated :class:`~ferrofactor.config.Config`.
+
+Stages (each a plain library call; nothing here re-implements the library):
+
+==================  ==============================================================================
+load                :func:`ferrofactor.read_universe` on the configured sources (``run``), or
+                    :func:`ferrofactor.datasets.synthetic_universe` (``demo``); then the study's
+                    ``data.start``..``data.end``
+exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles)
+factor model        :class:`ferrofactor.FactorModel` ``.fit`` and ``.fama_macbeth(cov)``
+risk model          :class:`ferrofactor.RiskModel` ``.fit``
+risk validation     :func:`ferrofactor.evaluate.bias_test` (random long-only portfolios) and
+                    :func:`ferrofactor.evaluate.minimum_variance_test`, on the forecast dates
+                    after ``validation.burn_in``
+signal              :func:`ferrofactor.combined_score` (Σ weight × style)
+signal evaluation   :func:`ferrofactor.evaluate.evaluate` of the signal against the returns that
+                    follow it (``signal.horizons``, ``signal.quantiles``; with ``signal.residual``
+                    also against the factor model's residual returns); ``signal.evaluate = false``
+                    leaves this stage out
+portfolios          on ``portfolio.date``: the cap-weighted market, the long-short quantile
+                    portfolio (:func:`ferrofactor.quantile_portfolio`) and the optimised
+                    long-only portfolio (:func:`ferrofactor.optimize`, alpha = ic × specific
+                    volatility × signal), each with its risk decomposition
+backtest            :func:`ferrofactor.backtest_many` of the signal's books through time (the
+                    cap-weighted market, the top ``portfolio.percentile`` long-only, the long-short
+                    quantile book) with ``backtest.cost_bps`` costs, rebalanced ``backtest.rebalance``;
+                    :func:`ferrofactor.attribute` of the long-short book's net returns to the
+                    factor model; the books' monitoring alerts (:mod:`ferrofactor.monitor`);
+                    ``backtest.enabled = false`` leaves this stage out
+==================  ==============================================================================
+
+Time: the portfolios of date ``t`` use the signal and the risk model of row ``t`` (known at the
+close of ``t``); they would trade at that close. In the backtest a book trades at the close of a
+rebalance date ``t`` to targets from the signal of ``t`` and earns the returns from ``t+1`` on.
+
+A stage that cannot run in this environment (cvxpy missing for the optimiser) is *skipped* with
+its reason, recorded in :attr:`RunResult.skipped`; any other error stops the run
+(:class:`StageError`, naming the stage).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ferrofactor.config import Config
+
+__all__ = ["Book", "Reporter", "RunResult", "Skip", "StageError", "StageRecord", "StageRunner", "run_pipeline"]
+
+
+class Skip(Exception):
+    """Raised inside a stage: the stage (or part of it) cannot run here; the message says why."""
+
+
+class StageError(RuntimeError):
+    """A stage failed; ``stage`` names it and ``__cause__`` is the original error."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        self.stage = stage
+        self.error = error
+        super().__init__(f"{stage}: {type(error).__name__}: {error}")
+
+
+@dataclass
+class StageRecord:
+    """One stage: its name, wall and CPU seconds (CPU = all threads of the process), status
+    (``"done"``, ``"skipped"``, ``"failed"``) and a one-line note of what it found."""
+
+    name: str
+    wall: float = 0.0
+    cpu: float = 0.0
+    status: str = "done"
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "wall_s": round(self.wall, 4), "cpu_s": round(self.cpu, 4),
+                "status": self.status, "note": self.note}
+
+
+class Reporter:
+    """Receives the progress of a run. This one does nothing; the CLI's draws rich progress
+    bars and a timing line per stage."""
+
+    def start(self, name: str, total: int | None = None) -> None:
+        """A stage starts; ``total`` steps will be reported with :meth:`advance` (None: no bar)."""
+
+    def advance(self, n: int = 1, description: str | None = None) -> None:
+        """``n`` more steps of the current stage are done."""
+
+    def finish(self, record: StageRecord) -> None:
+        """The stage ended (done, skipped or failed)."""
+
+
+@dataclass
+class Book:
+    """A portfolio of the report: weights on one date, their risk decomposition (annualised)
+    and, for the optimised one, the :class:`~ferrofactor.OptimizationResult`."""
+
+    name: str
+    title: str
+    weights: np.ndarray
+    date: Any
+    decomposition: Any
+    optimization: Any = None
+    description: str = ""
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced (the inputs of the report)."""
+
+    config: Config
+    source: str = ""
+    panel: Any = None
+    exposures: Any = None
+    model: Any = None
+    fama_macbeth: Any = None
+    risk: Any = None
+    bias_test: Any = None
+    min_var: Any = None
+    validation_dates: Any = None
+    signal: Any = None
+    evaluation: Any = None
+    portfolio_date: Any = None
+    books: dict[str, Book] = field(default_factory=dict)
+    backtest: Any = None
+    attribution: Any = None
+    alerts: Any = None
+    truth: Any = None
+    stages: list[StageRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return float(sum(s.wall for s in self.stages))
+
+    @property
+    def cpu(self) -> float:
+        return float(sum(s.cpu for s in self.stages))
+
+    def summary(self) -> dict[str, Any]:
+        """The key numbers of the run (the CLI's summary table and ``--json``)."""
+        out: dict[str, Any] = {}
+        p = self.panel
+        if p is not None:
+            T, N = p.shape
+            out["data"] = {"dates": T, "assets": N, "first_date": str(p.dates[0]) if T else None,
+                           "last_date": str(p.dates[-1]) if T else None, "source": self.source}
+        if self.model is not None:
+            m = self.model
+            est = m.estimated
+            out["factor_model"] = {
+                "factors": len(m.factor_names), "dates_estimated": int(est.sum()),
+                "mean_r2": _f(np.nanmean(m.r2[est])) if est.any() else None,
+                "mean_obs": _f(np.mean(m.n_obs[est])) if est.any() else None,
+            }
+        if self.risk is not None:
+            r = self.risk
+            out["risk_model"] = {"dates": int(len(r.dates)) if r.dates is not None else None,
+                                 "factors": len(r.factor_names)}
+        if self.bias_test is not None:
+            b = self.bias_test.bias
+            out["bias_test"] = {"portfolios": int(np.size(b.bias)), "median_bias": _f(np.nanmedian(b.bias)),
+                                "share_inside": _f(b.share_inside)}
+        if self.min_var is not None:
+            b = self.min_var.bias
+            out["minimum_variance"] = {"dates": int(len(self.min_var.dates)),
+                                       "bias": _f(np.atleast_1d(b.bias)[0]),
+                                       "lower": _f(np.atleast_1d(b.lower)[0]), "upper": _f(np.atleast_1d(b.upper)[0])}
+        if self.evaluation is not None:
+            e = self.evaluation
+            out["signal_evaluation"] = {
+                "horizons": [int(h) for h in e.horizons], "ic_mean": [_f(x) for x in e.ic_mean],
+                "ic_nw_tstat": [_f(x) for x in e.ic_nw_tstat],
+                "spread_mean": [_f(x) for x in e.quantile_returns.spread_mean],
+                **({"residual_ic_mean": [_f(x) for x in e.residual.ic_mean]} if e.residual is not None else {}),
+            }
+        if self.books:
+            out["portfolios"] = {
+                name: {"date": str(bk.date), "volatility_annualized": _f(bk.decomposition.total_vol),
+                       "positions": int(np.sum(np.abs(bk.weights) > 1e-12)),
+                       **({"status": bk.optimization.status} if bk.optimization is not None else {})}
+                for name, bk in self.books.items()
+            }
+        if self.backtest is not None:
+            m = self.backtest.metrics()
+            out["backtest"] = {
+                name: {"annual_return": _f(m.annual_return[i]), "annual_volatility": _f(m.annual_volatility[i]),
+                       "sharpe_ratio": _f(m.sharpe_ratio[i]), "max_drawdown": _f(m.max_drawdown[i]),
+                       "total_costs": _f(self.backtest[name].costs.sum()),
+                       "final_value": _f(self.backtest[name].value[-1])}
+                for i, name in enumerate(self.backtest.books)
+            }
+        if self.attribution is not None:
+            a = self.attribution
+            out["attribution"] = {"book": "quantile", "cumulative_return": _f(a.cumulative_return[-1])}
+        if self.alerts is not None:
+            out["alerts"] = int(self.alerts.height)
+        if self.truth is not None:
+            out["truth"] = {"market_corr": _f(self.truth["market"])} if "market" in self.truth else {}
+        return out
+
+
+def _f(x: Any) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner
+# ---------------------------------------------------------------------------------------------
+
+
+class StageRunner:
+    """Times stages (wall and CPU), records them in a RunResult and tells the Reporter."""
+
+    def __init__(self, result: RunResult, reporter: Reporter) -> None:
+        self.result = result
+        self.reporter = reporter
+
+    @contextmanager
+    def stage(self, name: str, total: int | None = None) -> Iterator[StageRecord]:
+        rec = StageRecord(name)
+        self.reporter.start(name, total)
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield rec
+        except Skip as s:
+            rec.status = "skipped"
+            rec.note = str(s)
+            self.result.skipped.append((name, str(s)))
+        except Exception as e:
+            rec.status = "failed"
+            rec.note = f"{type(e).__name__}: {e}"
+            rec.wall, rec.cpu = time.perf_counter() - t0, time.process_time() - c0
+            self.result.stages.append(rec)
+            self.reporter.finish(rec)
+            raise StageError(name, e) from e
+        rec.wall, rec.cpu = time.perf_counter() - t0, time.process_time() - c0
+        self.result.stages.append(rec)
+        self.reporter.finish(rec)
+
+
+def have(module: str) -> bool:
+    """Whether an optional package can be imported (it is imported: the stages that ask use it)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def run_pipeline(
+    config: Config,
+    *,
+    panel: Any = None,
+    source: str = "",
+    reporter: Reporter | None = None,
+    synthetic: Callable[[], Any] | None = None,
+) -> RunResult:
+    """Run every stage on a validated configuration.
+
+    Parameters
+    ----------
+    config : Config
+        From :func:`ferrofactor.config.load_config` (``run``) or
+        :func:`~ferrofactor.config.default_config` (``demo``).
+    panel : Panel, optional
+        Use this panel instead of loading ``config["data"]``.
+    synthetic : callable, optional
+        Makes the panel in a stage of its own, named "synthetic universe" (the demo).
+    source : str
+        How the data was obtained (shown in the report).
+    reporter : Reporter, optional
+        Progress and timings (default: silent).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    StageError
+        A stage failed: ``stage`` names it, the original error is chained.
+    """
+    reporter = reporter or Reporter()
+    res = RunResult(config=config, source=source)
+    run = StageRunner(res, reporter)
+    cfg = config
+
+    # -- data ------------------------------------------------------------------------------
+    if panel is None and synthetic is not None:
+        with run.stage("synthetic universe") as st:
+            panel = synthetic()
+            st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates"
+    elif panel is None:
+        with run.stage("load") as st:
+            panel = _load(cfg)
+            st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates, fields: {', '.join(panel.fields)}"
+    d = cfg["data"]
+    if d["start"] is not None or d["end"] is not None:
+        panel = panel.select(dates=slice(d["start"], d["end"]))
+    T, N = panel.shape
+    if T < 3 or N < 2:
+        raise StageError("load", ValueError(
+            f"the study has {T} dates and {N} assets (data.start/data.end); at least 3 dates and 2 assets are needed"))
+    res.panel = panel
+
+    # -- exposures and the factor model ----------------------------------------------------
+    ex_cfg, m_cfg = cfg["exposures"], cfg["model"]
+    with run.stage("exposures") as st:
+        use_ind = ex_cfg["industries"] and "industry" in panel.code_fields
+        opts = {"window": ex_cfg["window"], "beta_half_life": ex_cfg["beta_half_life"],
+                "liquidity_window": ex_cfg["liquidity_window"], "min_fraction": ex_cfg["min_fraction"]}
+        res.exposures = _exposures(panel, cfg, use_ind, opts)
+        ex = res.exposures
+        st.note = f"{len(ex.style_names)} styles, {len(ex.industry_names)} industries"
+
+    with run.stage("factor model") as st:
+        res.model = _factor_model(cfg).fit(panel, res.exposures)
+        res.fama_macbeth = res.model.fama_macbeth(cov=m_cfg["fama_macbeth_cov"])
+        est = res.model.estimated
+        st.note = (f"{len(res.model.factor_names)} factors, {int(est.sum())} dates estimated, mean R² "
+                   f"{np.nanmean(res.model.r2[est]):.3f}" if est.any() else "no date could be estimated")
+
+    if getattr(panel, "truth", None) is not None and hasattr(panel.truth, "factor_returns"):
+        res.truth = truth_correlations(res.model, panel.truth)
+
+    with run.stage("risk model") as st:
+        from ferrofactor.risk import RiskModel
+
+        r = dict(cfg["risk"])
+        r["newey_west_lags"] = tuple(r["newey_west_lags"])
+        res.risk = RiskModel(**r).fit(res.model)
+        st.note = f"Σf and specific risk on {len(res.risk.specific_variance)} dates"
+
+    # -- risk validation -------------------------------------------------------------------
+    v = cfg["validation"]
+    burn = v["burn_in"] if v["burn_in"] < T - 1 else T // 2
+    res.validation_dates = (burn, T - 2)
+    with run.stage("risk validation") as st:
+        from ferrofactor import evaluate
+
+        notes = []
+        if v["portfolios"] > 0:
+            rng = np.random.default_rng(v["seed"])
+            portfolios = rng.random((v["portfolios"], N))
+            res.bias_test = evaluate.bias_test(res.risk, panel, portfolios, dates=np.arange(burn, T - 1),
+                                               every=v["every"])
+            b = res.bias_test.bias
+            notes.append(f"bias test: median {np.nanmedian(b.bias):.3f}, {b.share_inside:.0%} inside the band")
+        if v["minimum_variance"]:
+            res.min_var = minimum_variance_after(res.risk, panel, burn, v["every"])
+            notes.append(f"minimum-variance bias {float(np.atleast_1d(res.min_var.bias.bias)[0]):.3f}")
+        st.note = "; ".join(notes) or "nothing to test (validation.portfolios = 0, minimum_variance = false)"
+
+    # -- signal ----------------------------------------------------------------------------
+    with run.stage("signal") as st:
+        from ferrofactor.signals import combined_score
+
+        res.signal = combined_score(res.exposures, cfg["signal"]["weights"])
+        st.note = "Σ " + " + ".join(f"{w:g}·{s}" for s, w in cfg["signal"]["weights"].items())
+
+    sg = cfg["signal"]
+    if sg["evaluate"]:
+        with run.stage("signal evaluation") as st:
+            from ferrofactor.evaluate import evaluate
+
+            # signal[t] is known at the close of t; it is judged on the returns of t+1 .. t+h
+            res.evaluation = e = evaluate(res.signal, panel, horizons=sg["horizons"], quantiles=sg["quantiles"],
+                                          residual=res.model if sg["residual"] else None)
+            st.note = "IC " + ", ".join(f"{h}d {m:+.4f} (NW t {t:.1f})" for h, m, t in
+                                        zip(e.horizons.tolist(), e.ic_mean, e.ic_nw_tstat))
+
+    # -- portfolios ------------------------------------------------------------------------
+    p = cfg["portfolio"]
+    want_opt = p["optimize"]
+    with run.stage("portfolios", total=3 if want_opt else 2) as st:
+        skipped = _portfolios(res, cfg, reporter)
+        st.note = ", ".join(f"{b.name} {b.decomposition.total_vol:.1%}" for b in res.books.values()) + " vol a year"
+        if skipped:
+            st.note += f"; optimised portfolio skipped: {skipped}"
+
+    # -- backtest, attribution, alerts -----------------------------------------------------
+    if cfg["backtest"]["enabled"]:
+        with run.stage("backtest") as st:
+            _backtest(res, cfg)
+            m = res.backtest.metrics()
+            st.note = ", ".join(f"{n} {m.annual_return[i]:.1%} a year (Sharpe {m.sharpe_ratio[i]:.2f})"
+                                for i, n in enumerate(res.backtest.books)) + f"; {res.alerts.height} alerts"
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage bodies
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(cfg: Config) -> Any:
+    from ferrofactor.io import read_universe
+
+    d = cfg["data"]
+    conn = d["connection"]
+    if conn is not None and conn.startswith("sqlite:///"):
+        from urllib.parse import quote, unquote
+
+        conn = "sqlite:///" + quote(cfg.resolve(unquote(conn[len("sqlite:///"):])))
+
+    def src(key: str) -> Any:
+        v = d[key]
+        if v is None:
+            return None
+        return v if conn is not None else cfg.resolve(v)
+
+    return read_universe(
+        src("prices"), src("fundamentals"), src("classifications"),
+        date=d["date"], asset=d["asset"], connection=conn, format=d["format"], date_format=d["date_format"],
+        price_fields=d["price_fields"], close=d["close"], adjusted_close=d["adjusted_close"],
+        shares=d["shares"], volume=d["volume"], report_date=d["report_date"],
+        report_lag_days=d["report_lag_days"], max_staleness=d["max_staleness"],
+        fundamental_fields=d["fundamental_fields"], industry=d["industry"],
+        classification_date=d["classification_date"], classification_lag_days=d["classification_lag_days"],
+    )
+
+
+def _exposures(panel: Any, cfg: Config, use_ind: bool, opts: dict[str, Any]) -> Any:
+    from ferrofactor.exposures import Exposures
+
+    e, m = cfg["exposures"], cfg["model"]
+    return Exposures.from_panel(
+        panel, e["styles"], industry="industry" if use_ind else None, market=m["market"],
+        winsorize=None if e["winsorize"] == "none" else e["winsorize"], winsorize_limit=e["winsorize_limit"],
+        fill=None if e["fill"] == "none" else e["fill"], descriptor_options=opts,
+    )
+
+
+def _factor_model(cfg: Config) -> Any:
+    from ferrofactor.model import FactorModel
+
+    m = cfg["model"]
+    return FactorModel(market=m["market"], industry_constraint=m["industry_constraint"] if m["market"] else None,
+                       weights=m["weights"], lag=m["lag"], winsorize_returns=m["winsorize_returns"])
+
+
+def minimum_variance_after(risk: Any, panel: Any, burn: int, every: int) -> Any:
+    """:func:`ferrofactor.evaluate.minimum_variance_test` restricted to the forecast dates from
+    position ``burn`` on (the same dates as the bias test)."""
+    from ferrofactor.evaluate import MinimumVarianceResult, minimum_variance_test
+
+    mv = minimum_variance_test(risk, panel, every=every)
+    pos = np.searchsorted(np.asarray(risk.dates), np.asarray(mv.dates)) if risk.dates is not None \
+        else np.asarray(mv.dates)
+    keep = pos >= burn
+    return MinimumVarianceResult(np.asarray(mv.dates)[keep], np.asarray(mv.realized)[keep],
+                                 np.asarray(mv.forecast_vol)[keep], np.asarray(mv.weights)[keep], mv.assets)
+
+
+def portfolio_date(res: RunResult, cfg: Config) -> int:
+    """Position of ``portfolio.date`` (default: the last date) among the risk model's dates."""
+    from ferrofactor._validate import date_position
+
+    d = cfg["portfolio"]["date"]
+    if d is None:
+        return len(res.risk.dates) - 1 if res.risk.dates is not None else res.risk.specific_variance.shape[0] - 1
+    try:
+        return date_position("portfolio.date", d, res.risk.dates, len(res.risk.dates))
+    except ValueError as e:
+        raise ValueError(f"{e} (portfolio.date must be a date of the study)") from None
+
+
+def alpha_forecast(res: RunResult, cfg: Config, t: int) -> np.ndarray:
+    """``ic × specific volatility × signal`` at row ``t`` (Grinold's rule; NaN where the risk
+    model has no forecast or the signal is missing)."""
+    covered = res.risk.covered(t)
+    s = np.where(covered, res.signal[t], np.nan)
+    return cfg["portfolio"]["ic"] * np.asarray(res.risk.specific_risk[t]) * s
+
+
+def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
+    """The books of the report; returns why the optimised one was skipped ("" if it was not)."""
+    from ferrofactor.construct import quantile_portfolio
+
+    p = cfg["portfolio"]
+    risk, panel = res.risk, res.panel
+    t = portfolio_date(res, cfg)
+    res.portfolio_date = t
+    date = risk.dates[t] if risk.dates is not None else t
+    covered = risk.covered(t)
+    if covered.sum() < 2:
+        raise ValueError(f"the risk model covers {int(covered.sum())} assets on {date}: no portfolio can be formed")
+
+    cap = np.where(covered, np.nan_to_num(panel["market_cap"][t]), 0.0)
+    if cap.sum() > 0:
+        w = cap / cap.sum()
+        res.books["market"] = Book("market", "Cap-weighted market", w, date,
+                                   risk.risk_decomposition(w, date=t, annualize=True),
+                                   description="Every asset the risk model covers, weighted by market cap.")
+    reporter.advance()
+
+    sig = np.where(covered, res.signal[t], np.nan)
+    wq = quantile_portfolio(sig, percentile=p["percentile"], long_short=True)
+    if np.abs(wq).sum() > 0:
+        res.books["quantile"] = Book(
+            "quantile", f"Long-short quantile ({p['percentile']:g})", wq, date,
+            risk.risk_decomposition(wq, date=t, annualize=True),
+            description=f"+0.5/n on the top and −0.5/n on the bottom {p['percentile']:.0%} of the signal "
+                        "(ferrofactor.quantile_portfolio).")
+    reporter.advance()
+
+    if not p["optimize"]:
+        return ""
+    if not (have("cvxpy") and have("clarabel")):
+        why = "cvxpy is not installed (pip install \"ferrofactor[optimize]\")"
+        res.skipped.append(("optimized portfolio", why))
+        return why
+    from ferrofactor.optimize import TransactionCost, optimize
+
+    alpha = alpha_forecast(res, cfg, t)
+    o = optimize(alpha, risk, date=t, risk_aversion=p["risk_aversion"], long_only=True,
+                 max_weight=p["max_weight"], tcost=TransactionCost(linear_bps=p["cost_bps"]))
+    if not np.isfinite(o.weights).all():
+        why = f"the solve failed: {o.status}: {o.message}"
+        res.skipped.append(("optimized portfolio", why))
+        reporter.advance()
+        return why
+    dec = o.risk_decomposition
+    if dec is not None and not dec.annualized:
+        dec = risk.risk_decomposition(o.weights, date=t, annualize=True)
+    res.books["optimized"] = Book(
+        "optimized", "Optimised long-only", np.asarray(o.weights), date, dec, optimization=o,
+        description=(f"ferrofactor.optimize: max αᵀw − {p['risk_aversion']:g}·wᵀΣw − cost, long-only, fully "
+                     f"invested, max weight {p['max_weight']:g}, {p['cost_bps']:g} bps linear cost; "
+                     f"α = {p['ic']:g} × specific volatility × signal."))
+    reporter.advance()
+    return ""
+
+
+def backtest_strategies(signal: np.ndarray, cap: np.ndarray, percentile: float) -> dict[str, Any]:
+    """The backtest's books: the cap-weighted market (every asset with a signal), the top
+    ``percentile`` of the signal long-only (equal weights) and the long-short quantile book
+    (+0.5/n on the top, −0.5/n on the bottom ``percentile``, as the portfolio of that name)."""
+    from ferrofactor import strategies as S
+
+    return {"market": S.TopN(signal, fraction=1.0, cap=cap, weighting="cap", name="market"),
+            "top": S.TopN(signal, fraction=percentile, name="top"),
+            "quantile": S.TopN(signal, fraction=percentile, long_short=True, name="quantile")}
+
+
+def attribute_book(book: Any, model: Any, returns: np.ndarray) -> Any:
+    """:func:`ferrofactor.attribute` of a backtest book's net returns: the weights held over
+    ``t`` are those after the trade at ``t−1``; a held asset without a return (suspended, or
+    delisted at ``t`` and paid out at its last value) earns 0, as in the backtest's accounting;
+    the costs of ``t`` are in units of the value at ``t−1``. Its ``total`` is the book's net
+    return on every date."""
+    from ferrofactor.attribution import attribute
+
+    w = np.zeros(book.weights_after.shape)
+    w[1:] = book.weights_after[:-1]
+    r = np.where((w != 0) & ~np.isfinite(returns), 0.0, returns)
+    before = np.r_[book.initial_value, book.value[:-1]]
+    return attribute(w, model, returns=r, costs=book.costs / before)
+
+
+def _backtest(res: RunResult, cfg: Config) -> None:
+    from ferrofactor.backtest import backtest_many
+
+    b, panel = cfg["backtest"], res.panel
+    res.backtest = backtest_many(
+        panel, backtest_strategies(res.signal, panel["market_cap"], cfg["portfolio"]["percentile"]),
+        rebalance=b["rebalance"], cost_bps=b["cost_bps"])
+    res.attribution = attribute_book(res.backtest["quantile"], res.model, np.asarray(panel["returns"]))
+    res.alerts = res.backtest.alerts()
+
+
+def truth_correlations(model: Any, truth: Any) -> dict[str, float]:
+    """Correlation of estimated and true factor returns for the factors defined the same way in
+    the simulation and the model (the market and the industries; the model's styles are built
+    from noisy descriptors, not the true exposures)."""
+    names = list(model.factor_names)
+    ex = model.exposures
+    out: dict[str, float] = {}
+    for j, n in enumerate(names):
+        if n in truth.factor_names and (n == "market" or n in ex.industry_names):
+            est = model.factor_returns[:, j]
+            tru = truth.factor_returns[:, list(truth.factor_names).index(n)]
+            ok = np.isfinite(est) & np.isfinite(tru)
+            if ok.sum() > 2:
+                out[n] = float(np.corrcoef(est[ok], tru[ok])[0, 1])
+    return out

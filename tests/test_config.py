@@ -1,0 +1,290 @@
+"""The configuration of ``ferrofactor run``: every documented error names its key (and suggests
+the closest known key or value), all errors are reported together, the command exits with 2
+and writes nothing; the example file is the documented reference and its defaults are the
+defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import ferrofactor as ff
+from ferrofactor import config as C
+from ferrofactor.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cfg")
+    ff.datasets.write_sample(d / "sample", n_assets=30, n_days=300, seed=1)
+    return d
+
+
+DATA = ('[data]\nprices = "sample/prices.parquet"\nfundamentals = "sample/fundamentals.parquet"\n'
+        'classifications = "sample/classifications.parquet"\n')
+
+
+def errors_of(d: Path, text: str, name: str = "c.toml") -> list[str]:
+    p = d / name
+    p.write_text(text)
+    with pytest.raises(C.ConfigError) as e:
+        C.load_config(p)
+    return e.value.errors
+
+
+def one(errors: list[str]) -> str:
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# each documented error, with its key
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_keys_and_sections_suggest_the_closest(sample):
+    e = errors_of(sample, DATA + "[model]\nlagg = 2\n")
+    assert one(e) == "model.lagg: unknown key; did you mean 'lag'?"
+    e = errors_of(sample, DATA + "[modle]\nlag = 2\n")
+    assert one(e) == "modle: unknown section; did you mean 'model'?"
+    e = errors_of(sample, "thread = 2\n" + DATA)
+    assert one(e) == "thread: unknown key; did you mean 'threads'?"
+    e = errors_of(sample, DATA + "[risk]\nzzz = 1\n")
+    assert one(e).startswith("risk.zzz: unknown key; known: corr_half_life, min_periods, n_cap_groups")
+    e = errors_of(sample, DATA + "[exposures.styles.value]\nbook_to_markt = 1.0\n")
+    assert one(e) == "exposures.styles.value.book_to_markt: unknown descriptor; did you mean 'book_to_market'?"
+    e = errors_of(sample, DATA + "[signal.weights]\nvalu = 1.0\n")
+    assert one(e) == "signal.weights.valu: not a style of exposures.styles; did you mean 'value'?"
+
+
+def _with(extra: str) -> str:
+    """DATA plus ``extra``: lines of [data] start with "data:", a top-level key with "top:"."""
+    if extra.startswith("data:"):
+        return DATA + extra[5:]
+    if extra.startswith("top:"):
+        return extra[4:] + DATA
+    return DATA + extra
+
+
+def test_wrong_types_name_the_key_and_what_was_given(sample):
+    cases = {
+        "[model]\nlag = \"1\"\n": "model.lag: expected an integer, got a string ('1')",
+        "[model]\nlag = 1.5\n": "model.lag: expected an integer, got a number (1.5)",
+        "[portfolio]\nmax_weight = true\n": "portfolio.max_weight: expected a number, got a boolean (True)",
+        "[report]\nplots = \"yes\"\n": "report.plots: expected true or false, got a string ('yes')",
+        "[risk]\nnewey_west_lags = 5\n": "risk.newey_west_lags: expected an array, got an integer (5)",
+        "[risk]\nnewey_west_lags = [5]\n": "risk.newey_west_lags: expected an array of two integers, got 1 items",
+        "data:start = 2020-01-01\n": "data.start: expected a string, got date",
+        "data:start = \"2020-13-01\"\n": "data.start: expected a date YYYY-MM-DD, got '2020-13-01'",
+        "data:fundamental_fields = [\"book_value\", 2]\n": "data.fundamental_fields: expected an array of strings, got 2",
+        "[exposures]\nstyles = 3\n": "exposures.styles: expected a table of style = {descriptor = weight}, got 3",
+        "top:model = 3\n": "model: expected a section [model], got an integer (3)",
+    }
+    for text, msg in cases.items():
+        e = one(errors_of(sample, _with(text)))
+        assert e.startswith(msg), (e, msg)
+    # a TOML date is refused with the hint to quote it
+    assert "write dates as quoted strings" in one(errors_of(sample, _with("data:start = 2020-01-01\n")))
+
+
+def test_values_out_of_range_and_bad_choices(sample):
+    cases = {
+        "[model]\nlag = -1\n": "model.lag: must be >= 0, got -1",
+        "[portfolio]\npercentile = 0.7\n": "portfolio.percentile: must be <= 0.5, got 0.7",
+        "[risk]\nvol_half_life = 0\n": "risk.vol_half_life: must be > 0, got 0.0",
+        "[exposures]\nwinsorize_limit = nan\n": "exposures.winsorize_limit: must be finite, got nan",
+        "[model]\nweights = \"sqrtcap\"\n": "model.weights: must be one of ['sqrt_cap', 'equal'], got 'sqrtcap'; did you mean 'sqrt_cap'?",
+        "[report]\nimage_format = \"jpeg\"\n": "report.image_format: must be one of ['svg', 'png'], got 'jpeg'",
+        "[exposures]\nwinsorize = \"quantile\"\nwinsorize_limit = 3.0\n":
+            "exposures.winsorize_limit: must be below 0.5 with winsorize = \"quantile\", got 3.0",
+        "[exposures.styles.value]\nbook_to_market = 0\n": "exposures.styles.value.book_to_market: a weight must not be 0",
+        "[signal]\nhorizons = []\n": "signal.horizons: must name at least one horizon (e.g. horizons = [1, 5, 21])",
+        "[signal]\nhorizons = [1, 5, 1]\n": "signal.horizons: must be distinct, got [1, 5, 1]",
+        "[signal]\nhorizons = [0, 5]\n": "signal.horizons[0]: must be >= 1, got 0",
+        "[signal]\nquantiles = 1\n": "signal.quantiles: must be >= 2, got 1",
+        "[backtest]\nrebalance = \"quarterly\"\n":
+            "backtest.rebalance: must be one of ['daily', 'weekly', 'monthly'], got 'quarterly'",
+    }
+    for text, msg in cases.items():
+        assert one(errors_of(sample, DATA + text)) == msg
+
+
+def test_missing_files_and_columns_name_the_key(sample):
+    e = one(errors_of(sample, '[data]\nprices = "nope/*.parquet"\n'))
+    assert e == f"data.prices: no file matches {str(sample / 'nope' / '*.parquet')!r}"
+    e = one(errors_of(sample, DATA + 'close = "px"\n'))
+    assert e.startswith("data.close: column 'px' is not in data.prices (columns: date, asset, close, volume, shares)")
+    e = one(errors_of(sample, DATA + 'date = "dat"\n'))
+    assert e.endswith("; did you mean 'date'?")
+    e = one(errors_of(sample, DATA + 'industry = "sector"\n'))
+    assert e.startswith("data.industry: column 'sector' is not in data.classifications")
+    e = one(errors_of(sample, DATA + 'report_date = "published"\n'))
+    assert e.startswith("data.report_date: column 'published' is not in data.fundamentals")
+    e = errors_of(sample, DATA + 'fundamental_fields = ["book_value", "ebitda"]\n')
+    assert e[0].startswith("data.fundamental_fields: column 'ebitda' is not in data.fundamentals")
+    # the fields left out are missing for the styles' descriptors, each named
+    assert all(m.startswith("exposures.styles.") and "data.fundamentals does not have" for m in e[1:]) and e[1:]
+    # a style whose descriptor needs a column no source has
+    pl.read_parquet(sample / "sample" / "fundamentals.parquet").drop("book_value").write_parquet(sample / "f2.parquet")
+    e = errors_of(sample, DATA.replace("sample/fundamentals.parquet", "f2.parquet"))
+    assert e == ["exposures.styles.value.book_to_market: the descriptor needs column 'book_value', which "
+                 "data.fundamentals does not have",
+                 "exposures.styles.quality.roe: the descriptor needs column 'book_value', which data.fundamentals "
+                 "does not have"]
+    e = one(errors_of(sample, '[data]\nprices = "sample/prices.parquet"\n[exposures.styles]\nvalue = {book_to_market = 1.0}\n'))
+    assert e == ("exposures.styles.value.book_to_market: the descriptor needs column 'book_value', which "
+                 "data.prices (and no data.fundamentals is set) does not have")
+    # the required source
+    e = one(errors_of(sample, "[model]\nlag = 1\n"))
+    assert e == 'data.prices: required (e.g. prices = "prices.parquet")'
+    # a file that is not what its extension says
+    (sample / "bad.parquet").write_text("not parquet")
+    e = one(errors_of(sample, '[data]\nprices = "bad.parquet"\n'))
+    assert e.startswith(f"data.prices: cannot read {str(sample / 'bad.parquet')!r} as parquet")
+
+
+def test_sqlite_sources_are_checked_too(sample):
+    db = sample / "u.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE IF NOT EXISTS prices (date TEXT, asset TEXT, close REAL, volume REAL, shares REAL)")
+    con.commit()
+    con.close()
+    e = one(errors_of(sample, '[data]\nconnection = "sqlite:///missing.db"\nprices = "SELECT * FROM prices"\n'))
+    assert e == f"data.connection: SQLite database {str(sample / 'missing.db')!r} does not exist"
+    e = one(errors_of(sample, '[data]\nconnection = "sqlite:///u.db"\nprices = "SELECT * FROM prics"\n'))
+    assert e.startswith(f"data.prices: the query failed on {str(db)!r}: no such table: prics")
+    e = errors_of(sample, '[data]\nconnection = "sqlite:///u.db"\nprices = "SELECT date, asset, close AS px FROM prices"\n')
+    assert e[0].startswith("data.close: column 'close' is not in data.prices (columns: date, asset, px)")
+    assert e[1].startswith("data.shares: column 'shares' is not in data.prices")
+    e = one(errors_of(sample, '[data]\nconnection = "u.db"\nprices = "SELECT * FROM prices"\n'))
+    assert e.startswith("data.connection: 'u.db' is not a database URI")
+    cfg = C.load_config(_write(sample, '[data]\nconnection = "sqlite:///u.db"\nprices = "SELECT * FROM prices"\n'
+                                      '[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n'
+                                      '[signal.weights]\nmomentum = 1.0\n'))
+    assert cfg["data"]["connection"] == "sqlite:///u.db"
+
+
+def _write(d: Path, text: str) -> Path:
+    p = d / "ok.toml"
+    p.write_text(text)
+    return p
+
+
+def test_every_error_is_reported_at_once(sample):
+    e = errors_of(sample, '[data]\nprices = "nope.parquet"\n[model]\nlagg = 1\nweights = "x"\n[risk]\nshrinkage = -1\n')
+    assert [m.split(":")[0] for m in e] == ["model.lagg", "model.weights", "risk.shrinkage"]
+    # the data are checked once the settings are right
+    e = errors_of(sample, '[data]\nprices = "nope.parquet"\nfundamentals = "nope2.parquet"\n')
+    assert [m.split(":")[0] for m in e] == ["data.prices", "data.fundamentals"]
+
+
+def test_not_toml_and_no_file(sample):
+    e = one(errors_of(sample, "[data\nprices = 1\n"))
+    assert e.startswith("config: not valid TOML:")
+    with pytest.raises(C.ConfigError, match="config: no such file"):
+        C.load_config(sample / "missing.toml")
+
+
+# ---------------------------------------------------------------------------------------------
+# the command: exit 2, every error printed with its key, nothing written
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_with_a_bad_config_exits_2_and_writes_nothing(sample, capsys, monkeypatch):
+    monkeypatch.chdir(sample)
+    before = sorted(os.listdir(sample))
+    p = sample / "bad.toml"
+    p.write_text(DATA + '[model]\nlagg = 2\n[report]\nout = "out"\n')
+    assert main(["run", str(p), "--out", str(sample / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "model.lagg: unknown key; did you mean 'lag'?" in err
+    assert main(["run", str(p), "--json"]) == 2
+    cap = capsys.readouterr()
+    import json
+
+    j = json.loads(cap.out)
+    assert j == {"command": "run", "status": "config_error", "exit_code": 2,
+                 "errors": ["model.lagg: unknown key; did you mean 'lag'?"], "config": str(p)}
+    after = sorted(os.listdir(sample))
+    assert after == sorted(before + ["bad.toml"])  # no output directory, nothing else
+
+
+# ---------------------------------------------------------------------------------------------
+# the documented reference and the example
+# ---------------------------------------------------------------------------------------------
+
+
+def test_examples_config_is_the_generated_reference():
+    assert (ROOT / "examples" / "config.toml").read_text() == C.example_toml(), (
+        "examples/config.toml is out of date: regenerate it with "
+        "python -c 'import ferrofactor.config as c; print(c.example_toml(), end=\"\")' > examples/config.toml")
+
+
+def _documented(ref: str) -> dict[tuple[str, str], str]:
+    """(section, key) → its documentation text (comment lines joined), from the reference."""
+    out: dict[tuple[str, str], str] = {}
+    section, key = "", None
+    for line in ref.splitlines():
+        if line.startswith("["):
+            section, key = line.strip("[]"), None
+        elif (m := re.match(r"^# ([a-z_]+): (.*)$", line)):
+            key = m.group(1)
+            out[(section, key)] = m.group(2)
+        elif line.startswith("#   ") and key is not None:
+            out[(section, key)] += " " + line[4:]
+        else:
+            key = None
+    return out
+
+
+def test_every_setting_is_documented_with_its_default():
+    docs = _documented(C.reference_toml())
+    assert set(docs) == {(sec, k) for sec, settings in C.SCHEMA.items() for k in settings}
+    for (sec, key), doc in docs.items():
+        s = C.SCHEMA[sec][key]
+        assert "Default: " in doc, (sec, key)
+        d = C._default(s)
+        if not s.required and d is not None and s.kind not in ("styles", "float_table") and "Default: " + "none" not in doc:
+            shown = doc.rsplit("Default: ", 1)[1].rstrip(".")
+            assert shown == C._toml_value(d), (sec, key, shown)
+
+
+def test_the_commented_defaults_uncommented_are_the_defaults():
+    """Uncommenting every ``# key = value`` line of the reference whose setting has a default
+    gives a configuration equal to the defaults (the documentation shows the real defaults)."""
+    lines = []
+    for line in C.reference_toml().splitlines():
+        m = re.match(r"^# ([a-z_]+(?:\.[a-z_]+)?) = (.*)$", line)
+        if m:
+            key = m.group(1).split(".")[0]
+            section = lines_section(lines)
+            s = C.SCHEMA[section][key]
+            if s.default is None or s.required:
+                continue  # an example, not a default
+            lines.append(f"{m.group(1)} = {m.group(2)}")
+        elif line.startswith("["):
+            lines.append(line)
+    text = "\n".join(lines) + '\n'
+    import tomllib
+
+    raw = tomllib.loads(text)
+    got = C.validate(raw, check_data=False, require_data=False)
+    want = C.default_config()
+    assert got.values == want.values
+    # every setting with a default was written
+    n = sum(1 for sec in C.SCHEMA.values() for s in sec.values() if s.default is not None and not s.required)
+    assert sum(1 for ln in lines if " = " in ln) - (len(want["exposures"]["styles"]) - 1) == n
+
+
+def lines_section(lines: list[str]) -> str:
+    for ln in reversed(lines):
+        if ln.startswith("["):
+            return ln.strip("[]")
+    return ""
