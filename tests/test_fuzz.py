@@ -869,7 +869,6 @@ def _any_result_summary(which):
 
 SKIPPED: dict[str, str] = {
     "ferrofactor.baseline": "plain-numpy test oracles and benchmark baselines, not hardened API",
-    "ferrofactor.cli": "the demo command; its options go to synthetic_universe and set_num_threads (fuzzed)",
     "ferrofactor.results.NotFittedError": "an exception class",
     "ferrofactor.results.Result": "abstract base; its to_polars/summary are fuzzed on every pooled result",
     "ferrofactor.model.FactorModelResult": "constructed by FactorModel.fit (fuzzed), not by users",
@@ -1657,6 +1656,90 @@ SKIPPED.update({
     "ferrofactor.backtest.BacktestBooks": "constructed by backtest_many (fuzzed)",
     "ferrofactor.backtest.Context": "built by the backtest for callable strategies (fuzzed through backtest with callables)",
     "ferrofactor.strategies.Strategy": "abstract base of the built-in strategies (each fuzzed)",
+})
+
+
+# --- .plot methods, configuration, report (merged from main: cli) ------------------------------
+
+_config = importlib.import_module("ferrofactor.config")
+_report = importlib.import_module("ferrofactor.report")
+_plotting = importlib.import_module("ferrofactor.plotting")
+
+
+def _config_raw(c):
+    """A parsed TOML mapping, sometimes wrong in key, type or range."""
+    return st.one_of(
+        st.just({}), st.just({"model": {"lag": 1}}),
+        st.fixed_dictionaries({"model": st.fixed_dictionaries({}, optional={
+            "lag": K.integer(c, 0, 3), "market": K.boolean(c), "weights": K.choice(c, ["sqrt_cap", "equal"])})}),
+        st.fixed_dictionaries({"risk": st.fixed_dictionaries({}, optional={
+            "vol_half_life": K.real(c, 1, 100), "n_cap_groups": K.integer(c, 1, 10)})}),
+        st.sampled_from([{"modle": {}}, {"model": {"lagg": 1}}, {"model": 3}, {"model": {"lag": "1"}}, {"model": {"lag": -1}},
+                         {"model": {"lag": True}}, {"data": {"prices": "/nonexistent.parquet"}}, [], "x", None,
+                         {"backtest": {"cost_bps": float("nan")}}, {"risk": {"vol_half_life": 1e308}}]))
+
+
+SPECS.update({
+    **{k: Spec(_pick_pooled("plot", (), _plot), params, bound=True, dims="pool", aliases=aliases, extreme=False)
+       for k, params, aliases in (
+           ("ferrofactor.exposures.Exposures.plot", lambda c: {
+               "which": st.just("exposures"), "asset": st.one_of(st.none(), st.integers(-20, 20), st.sampled_from(["A00001", "nope", 1.5])),
+               "date": _pool_date(c)}, ("asset", "date")),
+           ("ferrofactor.panel.Panel.plot", lambda c: {
+               "which": st.just("panel"), "fields": st.sampled_from([None, ["returns"], ["nope"], "returns", [], [3], ["industry"]])},
+            ("fields",)),
+           ("ferrofactor.regress.CrossSectionResult.plot", lambda c: {
+               "which": _which("result", "cs"), "groups": st.sampled_from([None, ["styles"], "styles", ["nope"], 3, []]),
+               "max_lines": K.integer(c, 1, 20)}, ("groups",)),
+           ("ferrofactor.regress.FamaMacBethResult.plot", lambda c: {
+               "which": _which("fmb", "fmb_result"), "annualize": K.boolean(c)}, ()),
+           ("ferrofactor.risk.model.RiskModel.plot", lambda c: {
+               "which": st.just("risk"), "groups": st.sampled_from([None, ["styles"], "market", ["nope"], 3]),
+               "max_lines": K.integer(c, 1, 20)}, ("groups",)),
+           ("ferrofactor.risk.products.RiskDecomposition.plot", lambda c: {
+               "which": st.just("decomposition"), "top": K.integer(c, 1, 20)}, ()),
+           ("ferrofactor.optimize.OptimizationResult.plot", lambda c: {
+               "which": st.just("optimization"), "title": st.sampled_from([None, "t", 3])}, ("title",)),
+       )},
+    "ferrofactor.plotting.have_matplotlib": Spec(_plotting.have_matplotlib, lambda c: {}, extreme=False),
+    "ferrofactor.config.validate": Spec(_config.validate, lambda c: {
+        "raw": _config_raw(c), "path": st.sampled_from([None, "x.toml", 3]), "base": st.sampled_from([".", "/nonexistent", 3]),
+        "check_data": K.boolean(c), "require_data": K.boolean(c)}, aliases=("raw", "config", "model", "risk", "data", "backtest")),
+    "ferrofactor.config.default_config": Spec(lambda p: lambda **kw: _config.default_config(**kw.get("overrides", {})), lambda c: {
+        "overrides": _config_raw(c).filter(lambda r: isinstance(r, dict))}, bound=True, aliases=("overrides", "config", "model", "risk", "data", "backtest"), extreme=False),
+    "ferrofactor.config.load_config": Spec(_config.load_config, lambda c: {
+        "path": st.sampled_from(["/nonexistent.toml", pool()["files"]["prices_csv"], pool()["files"]["empty_csv"], 3, None]),
+        "check_data": K.boolean(c)}, aliases=("path", "config"), extreme=False),
+    "ferrofactor.config.reference_toml": Spec(_config.reference_toml, lambda c: {
+        "values": st.one_of(st.none(), _config_raw(c)), "header": st.sampled_from(["", "h\nx", 3])},
+        aliases=("values", "header"), extreme=False),
+    "ferrofactor.config.example_toml": Spec(_config.example_toml, lambda c: {}, extreme=False),
+    "ferrofactor.config.Config.resolve": Spec(lambda p: _config.default_config().resolve, lambda c: {
+        "p": st.sampled_from(["a.csv", "/abs/a.csv", "", 3, None])}, bound=True, dims="pool", aliases=("p",), extreme=False),
+    "ferrofactor.config.Config.to_toml": Spec(lambda p: _config.default_config().to_toml, lambda c: {}, bound=True, dims="pool",
+                                              extreme=False),
+    "ferrofactor.report.html_table": Spec(_report.html_table, lambda c: {
+        "df": st.one_of(_wide(c, c.N), st.just(pl.DataFrame({"a": ["<b>", None], "b": [1.5, float("nan")]})), st.just(pl.DataFrame()),
+                        K.hostile_scalar()),
+        "caption": st.sampled_from(["", "<i>c</i>", 3]), "formats": st.sampled_from([None, {"a0": ".2f"}, {"a0": "%"}, {"a0": "bogus"}, 3]),
+        "table_id": st.sampled_from(["", "t", 3]), "max_rows": K.integer(c, 0, 5, optional=True)},
+        aliases=("df", "formats", "caption", "table_id")),
+})
+
+SKIPPED.update({
+    "ferrofactor.plotting": "figure helpers whose argument is a result object; fuzzed through every result's .plot method "
+                            "(Panel, Exposures, CrossSectionResult/FactorModelResult, FamaMacBethResult, RiskModel, "
+                            "RiskDecomposition, OptimizationResult, backtests, signal evaluation) with bad arguments",
+    "ferrofactor.cli": "the console script; its options become a Config (config.validate, fuzzed) and library calls (fuzzed)",
+    "ferrofactor.bench": "the benchmark runner (timings, full-size panels), not an input-handling API",
+    "ferrofactor.pipeline": "the staged run of a validated Config (config.validate / load_config fuzzed; each stage calls "
+                            "fuzzed library functions); Book, Reporter, RunResult, Skip, StageError, StageRecord and "
+                            "StageRunner are its machinery",
+    "ferrofactor.report.outputs": "takes a pipeline RunResult (pipeline skipped above)",
+    "ferrofactor.report.write_report": "takes a pipeline RunResult (pipeline skipped above)",
+    "ferrofactor.config.Config": "constructed by validate / load_config / default_config (fuzzed); its methods are fuzzed",
+    "ferrofactor.config.ConfigError": "an exception class",
+    "ferrofactor.config.Setting": "a schema record",
 })
 
 
