@@ -1580,7 +1580,7 @@ SPECS.update({
         "which": _which("one", "flat", "opt"), "turnover_threshold": K.real(c, 0, 1), "max_position": K.real(c, 0, 1),
         "top5_share": K.real(c, 0, 1), "lookback": K.integer(c, 2, 40), "negative_share": K.real(c, 0, 1),
         "recent": K.integer(c, 1, 5), "n_std": K.real(c, 0, 3)}, _alerts_out, bound=True, dims="pool",
-        aliases=("threshold", "thresholds")),
+        aliases=("threshold", "thresholds", "recent", "lookback", "top5_share", "negative_share", "n_std")),
     "ferrofactor.backtest.BacktestResult.plot": Spec(_pick_pooled("plot", (), _plot, source=lambda: bpool()), lambda c: {
         "which": _which("one", "flat", "opt"), "ax": st.sampled_from([None, None, None, 3, "ax"])}, bound=True, dims="pool", extreme=False),
     "ferrofactor.backtest.BacktestBooks.metrics": Spec(_pick_pooled("metrics", (), None, source=lambda: bpool()), lambda c: {
@@ -1593,7 +1593,7 @@ SPECS.update({
     "ferrofactor.backtest.BacktestBooks.alerts": Spec(_pick_pooled("alerts", (), None, source=lambda: bpool()), lambda c: {
         "which": st.just("books"), "turnover_threshold": K.real(c, 0, 1), "max_position": K.real(c, 0, 1),
         "lookback": K.integer(c, 2, 40), "bogus": st.just(1)}, _alerts_out, bound=True, dims="pool",
-        aliases=("threshold", "thresholds", "bogus")),
+        aliases=("threshold", "thresholds", "bogus", "recent", "lookback", "top5_share", "negative_share", "n_std")),
     "ferrofactor.backtest.BacktestBooks.plot": Spec(_pick_pooled("plot", (), _plot, source=lambda: bpool()), lambda c: {
         "which": st.just("books"), "ax": st.sampled_from([None, None, None, 3, "ax"])}, bound=True, dims="pool", extreme=False),
     # --- strategies (built, then run in a backtest of their shape) ---------------------------------

@@ -39,6 +39,8 @@ import numpy as np
 
 from ferrofactor._validate import (
     _is_polars_frame,
+    _refuse_containers,
+    as_array,
     as_field,
     as_industry,
     check_choice,
@@ -72,7 +74,8 @@ def _as_bool_field(name: str, x: Any) -> tuple[np.ndarray, Any, Any]:
     if _is_polars_frame(x):
         v, d, a = as_field(name, x)
     else:
-        arr = np.asarray(x)
+        _refuse_containers(name, x)
+        arr = as_array(name, x)
         if arr.dtype == bool:
             if arr.ndim != 2:
                 raise ValueError(f"{name} must be 2-dimensional, got shape {arr.shape}")
@@ -140,7 +143,10 @@ class _SignalStrategy(Strategy):
                 vec[self._industry_names.index(str(k))] = check_real(f"industry_weights[{k!r}]", v, lo=0.0)
             arr = vec
         else:
-            arr = np.asarray(w, dtype=float)
+            arr = as_array("industry_weights", w)
+            if arr.dtype.kind not in "iuf":
+                raise TypeError(f"industry_weights must be numbers, got dtype {arr.dtype}")
+            arr = arr.astype(np.float64)
             T = self._signal.shape[0]
             if arr.shape not in ((G,), (T, G)):
                 raise ValueError(
