@@ -291,8 +291,8 @@ impl<'a> Fwd<'a> {
                 Some(&self.data[o..o + self.n])
             }
             Some(lags) => {
-                let s = t + lags[k];
-                (s < self.t).then(|| &self.data[s * self.n..(s + 1) * self.n])
+                let s = t.checked_add(lags[k]).filter(|&s| s < self.t)?;
+                Some(&self.data[s * self.n..(s + 1) * self.n])
             }
         }
     }
@@ -403,38 +403,99 @@ impl<'a> Base<'a> {
 // ---------------------------------------------------------------------------------------------
 
 /// Indices of the members of `keep` sorted by `x` (ties by index).
-fn sort_members(x: &[f64], keep: &[bool], keys: &mut Vec<u64>, order: &mut Vec<u32>) {
+fn sort_members(x: &[f64], keep: &[bool], keys: &mut SortKeys, order: &mut Vec<u32>) {
     let members = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i as u32);
     sort_by_value(x, members, keys, order);
 }
 
+/// Working space of [`sort_by_value`].
+#[derive(Default)]
+struct SortKeys {
+    a: Vec<u64>,
+    b: Vec<u64>,
+}
+
+/// Below this many members [`sort_by_value`] uses a comparison sort instead of the radix sort
+/// (whose three 2048-entry histograms cost about as much as sorting a few hundred values).
+const RADIX_MIN: usize = 512;
+
 /// `members` (asset indices, finite `x`) sorted by `x`, ties by index, into `order`.
 ///
-/// One `u64` per member: the order-preserving bits of its value with the lowest `b` bits replaced
-/// by its index (`2^b` ≥ the number of assets), so a plain integer sort orders by value up to
-/// those `b` mantissa bits (a relative difference below about `2^(b−52)`). Runs whose values agree
-/// on the kept bits are then re-sorted by their full bits, so the order (and every tie) is exact.
-fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut Vec<u64>, order: &mut Vec<u32>) {
-    let b = usize::BITS - x.len().saturating_sub(1).leading_zeros(); // bits of the largest index
-    let mask: u64 = (1u64 << b) - 1;
-    keys.clear();
-    keys.extend(members.map(|i| (order_bits(x[i as usize]) & !mask) | i as u64));
-    keys.sort_unstable();
+/// One `u64` per member: the upper 32 of the order-preserving bits of its value above its index.
+/// Sorting those (a stable LSD radix sort of the upper half, three passes of 11 bits, or a
+/// comparison sort for few members) orders by value up to the kept bits (a relative difference
+/// below about 2^-20); runs that agree on the kept bits (rare: near-equal or equal values) are
+/// then put in (full bits, index) order, so the order, and every tie, is exact.
+fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut SortKeys, order: &mut Vec<u32>) {
+    const HI: u64 = 0xFFFF_FFFF_0000_0000;
+    let a = &mut keys.a;
+    a.clear();
+    a.extend(members.map(|i| (order_bits(x[i as usize]) & HI) | i as u64));
+    let m = a.len();
+    if m < RADIX_MIN {
+        a.sort_unstable();
+    } else {
+        radix_sort_hi32(a, &mut keys.b);
+    }
     order.clear();
-    order.extend(keys.iter().map(|&k| (k & mask) as u32));
-    // exact order inside runs that share the kept bits (rare: near-equal or equal values)
-    let m = keys.len();
-    let mut i = 0;
+    order.extend(a.iter().map(|&k| k as u32));
+    // exact order inside runs that share the kept bits (found by one scan of neighbours)
+    let mut i = 1;
     while i < m {
-        let hi = keys[i] & !mask;
+        if (a[i] ^ a[i - 1]) & HI != 0 {
+            i += 1;
+            continue;
+        }
+        let start = i - 1;
+        let hi = a[start] & HI;
         let mut j = i + 1;
-        while j < m && keys[j] & !mask == hi {
+        while j < m && a[j] & HI == hi {
             j += 1;
         }
-        if j - i > 1 {
-            order[i..j].sort_unstable_by_key(|&k| (order_bits(x[k as usize]), k));
+        let run = &mut order[start..j];
+        let key = |&k: &u32| (order_bits(x[k as usize]), k);
+        if !run.is_sorted_by_key(key) {
+            run.sort_unstable_by_key(key);
         }
-        i = j;
+        i = j + 1;
+    }
+}
+
+/// Stable LSD radix sort of `a` by the upper 32 bits of each item (three passes of 11 bits; a
+/// pass whose digit is the same for every item is skipped); `b` is scratch. The result is in `a`.
+fn radix_sort_hi32(a: &mut Vec<u64>, b: &mut Vec<u64>) {
+    let m = a.len();
+    let mut hist = [[0u32; 2048]; 3];
+    for &k in a.iter() {
+        let hi = (k >> 32) as u32;
+        hist[0][(hi & 2047) as usize] += 1;
+        hist[1][((hi >> 11) & 2047) as usize] += 1;
+        hist[2][(hi >> 22) as usize] += 1;
+    }
+    b.clear();
+    b.resize(m, 0);
+    let mut in_a = true;
+    for (h, shift) in hist.iter_mut().zip([32u32, 43, 54]) {
+        if h.iter().any(|&c| c as usize == m) {
+            continue;
+        }
+        let mut sum = 0u32;
+        for c in h.iter_mut() {
+            let v = *c;
+            *c = sum;
+            sum += v;
+        }
+        let (src, dst) = if in_a { (&a[..], &mut b[..]) } else { (&b[..], &mut a[..]) };
+        for &k in src {
+            let d = ((k >> shift) & 2047) as usize;
+            let pos = h[d];
+            dst[pos as usize] = k;
+            h[d] = pos + 1;
+        }
+        in_a = !in_a;
+    }
+    if !in_a {
+        std::mem::swap(a, b);
     }
 }
 
@@ -474,6 +535,33 @@ fn correlation(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>) -> f64 {
         sxy += wi * dx * dy;
         sxx += wi * dx * dx;
         syy += wi * dy * dy;
+    }
+    if sxx <= 0.0 || syy <= 0.0 {
+        return f64::NAN;
+    }
+    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+}
+
+/// `correlation(idx, rx, ry, None)` bit for bit, in one pass, when `rx` and `ry` are average ranks
+/// 1..m over exactly the members `idx` (m = `idx.len()`): every partial sum of ranks (multiples of
+/// one half below 2^52) is exact, so both means are exactly (m + 1) / 2 and the first pass of
+/// [`correlation`] can be skipped.
+fn rank_correlation(idx: &[u32], rx: &[f64], ry: &[f64]) -> f64 {
+    let n = idx.len();
+    if n >= 1 << 25 {
+        return correlation(idx, rx, ry, None);
+    }
+    if n < 2 {
+        return f64::NAN;
+    }
+    let m = (n as f64 + 1.0) * 0.5;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for &i in idx {
+        let i = i as usize;
+        let (dx, dy) = (rx[i] - m, ry[i] - m);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
     }
     if sxx <= 0.0 || syy <= 0.0 {
         return f64::NAN;
@@ -521,16 +609,27 @@ fn demean(idx: &[u32], y: &mut [f64], w: Option<&[f64]>, groups: Option<(&[i32],
 struct Work {
     idx: Vec<u32>,
     kept: Vec<u32>,
-    keys: Vec<u64>,
+    keys: SortKeys,
     rx: Vec<f64>,
     ry: Vec<f64>,
     y: Vec<f64>,
     edges: Vec<f64>,
     sorted: Vec<f64>,
     sums: Vec<(f64, f64)>,
+    qsums: Vec<(f64, f64)>,
     counts: Vec<u32>,
     wk: Vec<f64>,
     part: Vec<u32>,
+    /// `rx` holds the x ranks among the pair sample `rx_pair` (reset with [`Work::new_date`]).
+    rx_valid: bool,
+    rx_pair: Vec<bool>,
+}
+
+impl Work {
+    /// Forget what depends on the date (the cached x ranks).
+    fn new_date(&mut self) {
+        self.rx_valid = false;
+    }
 }
 
 /// Per-thread scratch space: the date's sample masks, its signal order, and the working space.
@@ -538,7 +637,7 @@ struct Work {
 struct Scratch {
     keep: Vec<bool>,
     keep2: Vec<bool>,
-    keys: Vec<u64>,
+    keys: SortKeys,
     order: Vec<u32>,
     sub: Vec<u32>,
     /// The pair sample of one horizon: membership and the members in ascending order.
@@ -621,7 +720,13 @@ fn ic_pair(
         Method::Spearman => {
             s.rx.resize(n, f64::NAN);
             s.ry.resize(n, f64::NAN);
-            ranks_among(order, x, pair, &mut s.kept, &mut s.rx);
+            // the x ranks of the previous call stay valid when its pair sample was the same
+            if !(s.rx_valid && s.rx_pair.len() == pair.len() && s.rx_pair == pair) {
+                ranks_among(order, x, pair, &mut s.kept, &mut s.rx);
+                s.rx_pair.clear();
+                s.rx_pair.extend_from_slice(pair);
+                s.rx_valid = true;
+            }
             match y_order {
                 Some(yo) if !adjust => {
                     ranks_among(yo, y, pair, &mut s.kept, &mut s.ry);
@@ -631,7 +736,10 @@ fn ic_pair(
                     rank_sorted(&s.kept, y, &mut s.ry);
                 }
             }
-            correlation(idx, &s.rx, &s.ry, w)
+            match w {
+                None => rank_correlation(idx, &s.rx, &s.ry),
+                Some(_) => correlation(idx, &s.rx, &s.ry, w),
+            }
         }
     }
 }
@@ -706,32 +814,57 @@ fn quantile_one(
     if s.idx.is_empty() {
         return;
     }
-    let y: &[f64] = if demean_by == Demean::None {
-        y_row
-    } else {
-        s.y.resize(n, f64::NAN);
-        for &i in &s.idx {
-            s.y[i as usize] = y_row[i as usize];
+    let _ = n;
+    // the demeaned return y[i] − mean, without writing it: the arithmetic of `demean`
+    let all_mean = match demean_by {
+        Demean::All => {
+            let (mut sy, mut sw) = (0.0, 0.0);
+            for &i in &s.idx {
+                let wi = w.map_or(1.0, |w| w[i as usize]);
+                sy += wi * y_row[i as usize];
+                sw += wi;
+            }
+            sy / sw
         }
-        let gg = if demean_by == Demean::Group { g } else { None };
-        demean(&s.idx, &mut s.y, w, gg, &mut s.sums);
-        &s.y
+        Demean::Group => {
+            let (g, n_groups) = g.expect("checked: demeaning by group needs groups");
+            s.sums.clear();
+            s.sums.resize(n_groups, (0.0, 0.0));
+            for &i in &s.idx {
+                let i = i as usize;
+                let wi = w.map_or(1.0, |w| w[i]);
+                let e = &mut s.sums[g[i] as usize];
+                e.0 += wi * y_row[i];
+                e.1 += wi;
+            }
+            0.0
+        }
+        Demean::None => 0.0,
     };
-    s.sums.clear();
-    s.sums.resize(q_len, (0.0, 0.0));
+    s.qsums.clear();
+    s.qsums.resize(q_len, (0.0, 0.0));
     s.counts.clear();
     s.counts.resize(q_len, 0);
     for &i in &s.idx {
         let i = i as usize;
         let q = labels[i] as usize;
         let wi = w.map_or(1.0, |w| w[i]);
-        s.sums[q].0 += wi * y[i];
-        s.sums[q].1 += wi;
+        let yi = match (demean_by, g) {
+            (Demean::None, _) => y_row[i],
+            (Demean::All, _) => y_row[i] - all_mean,
+            (Demean::Group, Some((g, _))) => {
+                let (gs, gw) = s.sums[g[i] as usize];
+                y_row[i] - gs / gw
+            }
+            (Demean::Group, None) => unreachable!("checked above"),
+        };
+        s.qsums[q].0 += wi * yi;
+        s.qsums[q].1 += wi;
         s.counts[q] += 1;
     }
     for q in 0..q_len {
         c_row[q * stride + k] = s.counts[q];
-        let (sy, sw) = s.sums[q];
+        let (sy, sw) = s.qsums[q];
         if s.counts[q] > 0 && sw > 0.0 {
             m_row[q * stride + k] = sy / sw;
         }
@@ -772,6 +905,16 @@ fn book_one(
             }
             to_weights(&mut s.wk, false, false, &mut s.sorted);
             s.part.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
+        }
+        None if demeaned && !equal_weight => {
+            // `to_weights` fused with the return, without writing the weights (same arithmetic)
+            let m = idx.iter().map(|&i| x[i as usize]).sum::<f64>() / idx.len() as f64;
+            let denom: f64 = idx.iter().map(|&i| (x[i as usize] - m).abs()).sum();
+            if denom == 0.0 {
+                idx.iter().map(|&i| ((x[i as usize] - m) * 0.0) * y_row[i as usize]).sum()
+            } else {
+                idx.iter().map(|&i| ((x[i as usize] - m) / denom) * y_row[i as usize]).sum()
+            }
         }
         None => {
             s.wk.extend(idx.iter().map(|&i| x[i as usize]));
@@ -821,7 +964,7 @@ fn sorted_rows(r: &[f64], t_len: usize, n: usize) -> (Vec<u32>, Vec<usize>) {
             .zip(counts.par_iter_mut())
             .enumerate()
             .for_each_init(
-                || (Vec::<u64>::new(), Vec::<u32>::new()),
+                || (SortKeys::default(), Vec::<u32>::new()),
                 |(keys, o), (t, (row, c))| {
                     if parallel::cancelled() {
                         return;
@@ -858,7 +1001,7 @@ pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Resu
     flat_out.par_chunks_mut(n).enumerate().for_each(|(j, row)| {
         let (k, t) = (j / t_len, j % t_len);
         let h = horizons[k];
-        if parallel::cancelled() || t + h >= t_len {
+        if parallel::cancelled() || h >= t_len - t {
             row.fill(f64::NAN);
             return;
         }
@@ -916,6 +1059,7 @@ pub fn information_coefficient(
                 return;
             }
             b.fill(t, &mut s.keep);
+            s.w.new_date();
             let x = b.row(b.x, t);
             let w = b.w.map(|w| b.row(w, t));
             let g = b.g.map(|g| (b.row(g, t), b.n_groups));
@@ -944,29 +1088,31 @@ fn rank_sorted(sorted: &[u32], x: &[f64], out: &mut [f64]) {
     if m == 0 {
         return;
     }
+    // the run of equal values starts at `i`; it ends where the value changes
     let mut i = 0;
     let mut v = x[sorted[0] as usize];
-    while i < m {
-        // the run of values equal to v starting at i
-        let mut j = i + 1;
-        let mut next = f64::NAN;
-        while j < m {
-            next = x[sorted[j] as usize];
-            if next != v {
-                break;
-            }
-            j += 1;
+    for j in 1..m {
+        let next = x[sorted[j] as usize];
+        if next != v {
+            write_run(&sorted[i..j], i, out);
+            i = j;
+            v = next;
         }
-        if j == i + 1 {
-            out[sorted[i] as usize] = (i + 1) as f64;
-        } else {
-            let r = (i + j + 1) as f64 * 0.5;
-            for &k in &sorted[i..j] {
-                out[k as usize] = r;
-            }
+    }
+    write_run(&sorted[i..], i, out);
+}
+
+/// The rank of the tied run `run` starting at position `start` (0-based): the mean of its 1-based
+/// positions.
+#[inline]
+fn write_run(run: &[u32], start: usize, out: &mut [f64]) {
+    if let [k] = run {
+        out[*k as usize] = (start + 1) as f64;
+    } else {
+        let r = (2 * start + run.len() + 1) as f64 * 0.5;
+        for &k in run {
+            out[k as usize] = r;
         }
-        i = j;
-        v = next;
     }
 }
 
@@ -1260,15 +1406,45 @@ pub struct Evaluation {
     pub decay: Array2<f64>,
 }
 
+/// The forward-return rows of date `t` for every horizon into `out` (`H × N`, horizon `k` at
+/// `out[k n..(k + 1) n]`), bit for bit [`forward_returns`]: one running product over the returns
+/// after t, read off at each horizon in increasing order (`by_h`: horizon indices sorted by h).
+fn forward_rows(r: &[f64], t_len: usize, n: usize, t: usize, horizons: &[usize], by_h: &[usize], prod: &mut Vec<f64>, out: &mut [f64]) {
+    prod.clear();
+    prod.resize(n, 1.0);
+    let mut s = t + 1;
+    for &k in by_h {
+        let h = horizons[k];
+        let row = &mut out[k * n..(k + 1) * n];
+        if h >= t_len - t {
+            row.fill(f64::NAN);
+            continue;
+        }
+        while s <= t + h {
+            for (p, &v) in prod.iter_mut().zip(&r[s * n..(s + 1) * n]) {
+                *p *= 1.0 + v;
+            }
+            s += 1;
+        }
+        for (o, &p) in row.iter_mut().zip(prod.iter()) {
+            *o = p - 1.0;
+        }
+    }
+}
+
 /// The whole evaluation: IC, buckets and their returns, the factor-weighted book, turnover and
 /// rank autocorrelation at a lag of each horizon, and the IC decay, sorting each date's signal
-/// once (and each date's returns once for the decay). Bit for bit the results of the separate
-/// kernels with the same settings. `sample.common` and `sample.labels` must be `None` (the
-/// common sample is `settings.common`); `horizons` (≥ 1) label the `forward` slices.
+/// once (and each date's returns once for the decay and the one-date horizon). Bit for bit the
+/// results of the separate kernels with the same settings. `sample.common` and `sample.labels`
+/// must be `None` (the common sample is `settings.common`).
+///
+/// `forward`: the `(H, T, N)` forward returns of `returns` at `horizons` (≥ 1), e.g. after an
+/// outlier filter; `None` computes them date by date inside the pass (bit for bit
+/// [`forward_returns`], without the `(H, T, N)` array).
 pub fn evaluate_panel(
     sample: &Sample<'_>,
     returns: ArrayView2<'_, f64>,
-    forward: ArrayView3<'_, f64>,
+    forward: Option<ArrayView3<'_, f64>>,
     horizons: &[usize],
     set: &Settings<'_>,
 ) -> Result<Evaluation> {
@@ -1277,10 +1453,10 @@ pub fn evaluate_panel(
     }
     let b = Base::new(sample)?;
     let (t_len, n) = (b.t, b.n);
-    let f = Fwd::new(Forward::Stack(forward), t_len, n)?;
+    let f = forward.map(|fw| Fwd::new(Forward::Stack(fw), t_len, n)).transpose()?;
     let dl = Fwd::new(Forward::Lagged(returns, set.decay_lags), t_len, n)?;
-    let (h_len, l_len, q_len) = (f.h, dl.h, set.buckets.len());
-    if horizons.len() != h_len || horizons.iter().any(|&h| h == 0) {
+    let (h_len, l_len, q_len) = (horizons.len(), dl.h, set.buckets.len());
+    if f.is_some_and(|f| f.h != h_len) || horizons.iter().any(|&h| h == 0) {
         return Err(value_error!("horizons must be {h_len} lags >= 1, one per forward slice"));
     }
     if q_len == 0 {
@@ -1294,8 +1470,15 @@ pub fn evaluate_panel(
         (true, false) => Demean::All,
         (true, true) => Demean::Group,
     };
-    let presorted = (set.method == Method::Spearman && !set.group_adjust && l_len > 0)
-        .then(|| sorted_rows(dl.data, t_len, n));
+    let r = dl.data;
+    let mut by_h: Vec<usize> = (0..h_len).collect();
+    by_h.sort_by_key(|&k| horizons[k]);
+    // each date's finite returns sorted once: walked for the IC decay and, when the forward
+    // returns are computed here, for the one-date horizon ((1 + r) − 1 is non-decreasing in r, so
+    // r's order is an order of the forward returns, ties adjacent, and the average ranks are exact)
+    let walk_h1 = f.is_none() && horizons.contains(&1);
+    let presorted = (set.method == Method::Spearman && !set.group_adjust && (l_len > 0 || walk_h1))
+        .then(|| sorted_rows(r, t_len, n));
 
     let mut labels = Array2::<i32>::from_elem((t_len, n), -1);
     let mut ranks = vec![f64::NAN; t_len * n];
@@ -1315,78 +1498,100 @@ pub fn evaluate_panel(
             .par_chunks_mut(n)
             .zip(ranks.par_chunks_mut(n))
             .enumerate()
-            .map_init(Scratch::default, |s, (t, (lrow, rrow))| {
-                let mut out = Small {
-                    ic: vec![f64::NAN; h_len],
-                    n_obs: vec![0; h_len],
-                    by_date: vec![f64::NAN; q_len * h_len],
-                    counts: vec![0; q_len * h_len],
-                    book: vec![f64::NAN; h_len],
-                    decay: vec![f64::NAN; l_len],
-                };
-                if parallel::cancelled() {
-                    return out;
-                }
-                let x = b.row(b.x, t);
-                let w = b.w.map(|w| b.row(w, t));
-                let g = b.g.map(|g| (b.row(g, t), b.n_groups));
-                // the base sample and its order: one sort of the signal per date
-                b.fill(t, &mut s.keep);
-                sort_members(x, &s.keep, &mut s.keys, &mut s.order);
-                // buckets (on the common sample in alphalens' mode), then the statistics' sample
-                s.keep2.clear();
-                s.keep2.extend_from_slice(&s.keep);
-                if set.common {
-                    for (i, k) in s.keep2.iter_mut().enumerate() {
-                        if *k {
-                            *k = f.all_finite(t, i);
+            .map_init(
+                || (Scratch::default(), Vec::<f64>::new(), Vec::<f64>::new()),
+                |(s, fbuf, prod), (t, (lrow, rrow))| {
+                    let mut out = Small {
+                        ic: vec![f64::NAN; h_len],
+                        n_obs: vec![0; h_len],
+                        by_date: vec![f64::NAN; q_len * h_len],
+                        counts: vec![0; q_len * h_len],
+                        book: vec![f64::NAN; h_len],
+                        decay: vec![f64::NAN; l_len],
+                    };
+                    if parallel::cancelled() {
+                        return out;
+                    }
+                    s.w.new_date();
+                    let x = b.row(b.x, t);
+                    let w = b.w.map(|w| b.row(w, t));
+                    let g = b.g.map(|g| (b.row(g, t), b.n_groups));
+                    // this date's forward returns, one row per horizon
+                    if f.is_none() {
+                        fbuf.resize(h_len * n, f64::NAN);
+                        forward_rows(r, t_len, n, t, horizons, &by_h, prod, fbuf);
+                    }
+                    let fbuf: &[f64] = fbuf;
+                    let frow = |k: usize| -> &[f64] {
+                        match &f {
+                            Some(f) => f.row(k, t).expect("a forward stack has every row"),
+                            None => &fbuf[k * n..(k + 1) * n],
                         }
-                    }
-                }
-                s.sub.clear();
-                s.sub.extend(s.order.iter().copied().filter(|&i| s.keep2[i as usize]));
-                labels_one(x, &s.sub, g, set.by_group, set.buckets, &mut s.w, lrow);
-                if set.common {
-                    for (k, &q) in s.keep2.iter_mut().zip(lrow.iter()) {
-                        *k &= q >= 0;
-                    }
-                }
-                ranks_among(&s.order, x, &s.keep2, &mut s.w.kept, rrow);
-                let neutral = if set.group_adjust { g.map(|(g, _)| g) } else { None };
-                for k in 0..h_len {
-                    let Some(fr) = f.row(k, t) else { continue };
-                    pair_members(&s.keep2, fr, &mut s.pair, &mut s.idx);
-                    out.n_obs[k] = s.idx.len() as u32;
-                    out.ic[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, None, w, g, set.method, set.group_adjust, &mut s.w);
-                    // the bucketed members are in the base sample: candidates = the pair sample
-                    let cand = s.idx.iter().copied();
-                    quantile_one(lrow, cand, fr, w, g, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, k, h_len);
-                    out.book[k] = book_one(x, &s.idx, fr, neutral, true, false, &mut s.w);
-                }
-                // IC decay: the base sample (and every lag finite in alphalens' mode)
-                if l_len > 0 {
+                    };
+                    // the base sample and its order: one sort of the signal per date
+                    b.fill(t, &mut s.keep);
+                    sort_members(x, &s.keep, &mut s.keys, &mut s.order);
+                    // buckets (on the common sample in alphalens' mode), then the statistics' sample
                     s.keep2.clear();
                     s.keep2.extend_from_slice(&s.keep);
                     if set.common {
                         for (i, k) in s.keep2.iter_mut().enumerate() {
                             if *k {
-                                *k = dl.all_finite(t, i);
+                                *k = (0..h_len).all(|j| frow(j)[i].is_finite());
                             }
                         }
                     }
-                    for k in 0..l_len {
-                        let Some(yr) = dl.row(k, t) else { continue };
-                        let y_order = presorted.as_ref().map(|(o, c)| {
-                            let d = t + set.decay_lags[k];
-                            &o[d * n..d * n + c[d]]
-                        });
-                        let g2 = if set.group_adjust { g } else { None };
-                        pair_members(&s.keep2, yr, &mut s.pair, &mut s.idx);
-                        out.decay[k] = ic_pair(x, &s.order, &s.pair, &s.idx, yr, y_order, w, g2, set.method, set.group_adjust, &mut s.w);
+                    s.sub.clear();
+                    s.sub.extend(s.order.iter().copied().filter(|&i| s.keep2[i as usize]));
+                    labels_one(x, &s.sub, g, set.by_group, set.buckets, &mut s.w, lrow);
+                    if set.common {
+                        for (k, &q) in s.keep2.iter_mut().zip(lrow.iter()) {
+                            *k &= q >= 0;
+                        }
                     }
-                }
-                out
-            })
+                    ranks_among(&s.order, x, &s.keep2, &mut s.w.kept, rrow);
+                    let neutral = if set.group_adjust { g.map(|(g, _)| g) } else { None };
+                    for k in 0..h_len {
+                        let fr = frow(k);
+                        let y_order = match &presorted {
+                            Some((o, c)) if walk_h1 && horizons[k] == 1 && t + 1 < t_len => {
+                                Some(&o[(t + 1) * n..(t + 1) * n + c[t + 1]])
+                            }
+                            _ => None,
+                        };
+                        pair_members(&s.keep2, fr, &mut s.pair, &mut s.idx);
+                        out.n_obs[k] = s.idx.len() as u32;
+                        out.ic[k] = ic_pair(x, &s.order, &s.pair, &s.idx, fr, y_order, w, g, set.method, set.group_adjust, &mut s.w);
+                        // the bucketed members are in the base sample: candidates = the pair sample
+                        let cand = s.idx.iter().copied();
+                        quantile_one(lrow, cand, fr, w, g, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, k, h_len);
+                        out.book[k] = book_one(x, &s.idx, fr, neutral, true, false, &mut s.w);
+                    }
+                    // IC decay: the base sample (and every lag finite in alphalens' mode)
+                    if l_len > 0 {
+                        s.keep2.clear();
+                        s.keep2.extend_from_slice(&s.keep);
+                        if set.common {
+                            for (i, k) in s.keep2.iter_mut().enumerate() {
+                                if *k {
+                                    *k = dl.all_finite(t, i);
+                                }
+                            }
+                        }
+                        for k in 0..l_len {
+                            let Some(yr) = dl.row(k, t) else { continue };
+                            let y_order = presorted.as_ref().map(|(o, c)| {
+                                let d = t + set.decay_lags[k];
+                                &o[d * n..d * n + c[d]]
+                            });
+                            let g2 = if set.group_adjust { g } else { None };
+                            pair_members(&s.keep2, yr, &mut s.pair, &mut s.idx);
+                            out.decay[k] = ic_pair(x, &s.order, &s.pair, &s.idx, yr, y_order, w, g2, set.method, set.group_adjust, &mut s.w);
+                        }
+                    }
+                    out
+                },
+            )
             .collect()
     };
     let mut ev = Evaluation {
@@ -1461,21 +1666,31 @@ mod tests {
 
     #[test]
     fn sort_is_exact_for_values_that_differ_in_the_last_bits() {
-        // values equal, or differing only in their lowest mantissa bits, across many indices
+        // values equal, or differing only in their lowest mantissa bits, across many indices; both
+        // the comparison sort (few members) and the radix sort, members given in any order
         let base = 0.1f64;
-        let x: Vec<f64> = (0..300u64)
-            .map(|i| match i % 4 {
-                0 => base,
-                1 => f64::from_bits(base.to_bits() + (299 - i)),
-                2 => -f64::from_bits(base.to_bits() + i),
-                _ => (i as f64).sin(),
-            })
-            .collect();
-        let (mut keys, mut order) = (Vec::new(), Vec::new());
-        sort_by_value(&x, 0..x.len() as u32, &mut keys, &mut order);
-        let mut want: Vec<u32> = (0..x.len() as u32).collect();
-        want.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]).then(a.cmp(&b)));
-        assert_eq!(order, want);
+        for n in [300u64, 3000] {
+            let x: Vec<f64> = (0..n)
+                .map(|i| match i % 5 {
+                    0 => base,
+                    1 => f64::from_bits(base.to_bits() + (n - 1 - i)),
+                    2 => -f64::from_bits(base.to_bits() + i),
+                    3 => if i % 2 == 0 { 0.0 } else { -0.0 },
+                    _ => (i as f64).sin() * 1e-3,
+                })
+                .collect();
+            let mut want: Vec<u32> = (0..n as u32).collect();
+            want.sort_by(|&a, &b| (x[a as usize] + 0.0).total_cmp(&(x[b as usize] + 0.0)).then(a.cmp(&b)));
+            let (mut keys, mut order) = (SortKeys::default(), Vec::new());
+            sort_by_value(&x, 0..n as u32, &mut keys, &mut order);
+            assert_eq!(order, want);
+            sort_by_value(&x, (0..n as u32).rev(), &mut keys, &mut order);
+            assert_eq!(order, want);
+            // every value equal: every radix pass is skipped, the ties stay by index
+            let same = vec![2.5; n as usize];
+            sort_by_value(&same, (0..n as u32).rev(), &mut keys, &mut order);
+            assert_eq!(order, (0..n as u32).collect::<Vec<_>>());
+        }
     }
 
     #[test]
@@ -1643,7 +1858,13 @@ mod tests {
 
     #[test]
     fn fused_evaluation_equals_the_separate_kernels() {
-        let (t, n) = (60, 45);
+        // 45 assets (comparison sorts) and 700 (the radix sort)
+        for (t, n) in [(60, 45), (14, 700)] {
+            fused_equals_separate(t, n);
+        }
+    }
+
+    fn fused_equals_separate(t: usize, n: usize) {
         let hash = |a: usize, b: usize, m: usize| (a * 7919 + b * 104729 + a * b * 31) % m;
         let x = Array2::from_shape_fn((t, n), |(a, b)| {
             if hash(a, b, 13) == 0 { f64::NAN } else { (hash(a, b, 17) as f64 - 8.0) / 4.0 }
@@ -1678,7 +1899,18 @@ mod tests {
                 common,
                 decay_lags: &decay,
             };
-            let ev = evaluate_panel(&base, r.view(), fwd.view(), &horizons, &set).unwrap();
+            let ev = evaluate_panel(&base, r.view(), Some(fwd.view()), &horizons, &set).unwrap();
+            // forward returns computed inside the pass: the same bits
+            let inner = evaluate_panel(&base, r.view(), None, &horizons, &set).unwrap();
+            assert_eq!(bits(ev.ic.as_slice().unwrap()), bits(inner.ic.as_slice().unwrap()));
+            assert_eq!(ev.n_obs, inner.n_obs);
+            assert_eq!(ev.labels, inner.labels);
+            assert_eq!(bits(ev.by_date.as_slice().unwrap()), bits(inner.by_date.as_slice().unwrap()));
+            assert_eq!(ev.counts, inner.counts);
+            assert_eq!(bits(ev.factor_returns.as_slice().unwrap()), bits(inner.factor_returns.as_slice().unwrap()));
+            assert_eq!(bits(ev.turnover.as_slice().unwrap()), bits(inner.turnover.as_slice().unwrap()));
+            assert_eq!(bits(ev.autocorrelation.as_slice().unwrap()), bits(inner.autocorrelation.as_slice().unwrap()));
+            assert_eq!(bits(ev.decay.as_slice().unwrap()), bits(inner.decay.as_slice().unwrap()));
             // the separate kernels, as the Python layer calls them
             let stack = Forward::Stack(fwd.view());
             let with_common = Sample { common: common.then_some(stack), ..base };
@@ -1704,7 +1936,18 @@ mod tests {
             let dec = Sample { common: common.then_some(lagged), ..base };
             let (d, _) = information_coefficient(&dec, lagged, Method::Spearman, grouped).unwrap();
             assert_eq!(bits(ev.decay.as_slice().unwrap()), bits(d.as_slice().unwrap()));
-            assert!(ev.ic.iter().filter(|v| v.is_finite()).count() > 50);
+            assert!(ev.ic.iter().filter(|v| v.is_finite()).count() > t);
+            // and the same on 1 and 2 threads
+            let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            let a = one.install(|| evaluate_panel(&base, r.view(), None, &horizons, &set).unwrap());
+            let b = two.install(|| evaluate_panel(&base, r.view(), None, &horizons, &set).unwrap());
+            for (p, q) in [(&a.ic, &b.ic), (&a.factor_returns, &b.factor_returns), (&a.autocorrelation, &b.autocorrelation), (&a.decay, &b.decay)] {
+                assert_eq!(bits(p.as_slice().unwrap()), bits(q.as_slice().unwrap()));
+            }
+            assert_eq!(bits(a.by_date.as_slice().unwrap()), bits(b.by_date.as_slice().unwrap()));
+            assert_eq!(bits(a.turnover.as_slice().unwrap()), bits(b.turnover.as_slice().unwrap()));
+            assert_eq!(a.labels, b.labels);
         }
     }
 

@@ -25,15 +25,33 @@
 //! Assets with fewer than `min_obs` used rows, or a singular design, give NaN outputs (and NaN
 //! residuals); `nobs` is always reported.
 //!
+//! # How it is computed
+//! The design rows are shared by every asset, so:
+//! - `XᵀX` of an asset is `XᵀX` over all usable rows minus `x xᵀ` of the rows the asset misses
+//!   (a few percent of the rows), unless that could lose accuracy (fewer used than missing rows,
+//!   or a column whose sum of squares on the asset's rows is under a quarter of the whole): then
+//!   its own rows are summed directly. `Xᵀy` is one multiply-add per parameter and cell.
+//! - HAC: the Bartlett kernel is the autocorrelation of a box of `L + 1` ones, so with the
+//!   scores `z_k = x_k e_k` of the asset's used rows (k = 0..n−1, consecutive after dropping
+//!   missing rows) and the window sums `W_m = Σ_{k=m−L..m} z_k` (m = 0..n+L−1, terms outside
+//!   0..n−1 are zero), `S = Σ_m W_m W_mᵀ / (L + 1)`. A window sum is updated per row (`W += z_k −
+//!   z_{k−L−1}`), recomputed from its terms at the start of every tile of dates (so rounding
+//!   drift stays within a tile), and `S` costs p(p+1)/2 multiply-adds per cell instead of the
+//!   `p·L + p²` of the lag sums. SSR and SST are summed from the residuals (no cancellation).
+//!
 //! # Layout and speed
-//! Work runs in parallel over groups of [`LANES`] adjacent assets. The assets of a group are
-//! processed in lockstep, one date at a time, with the asset as the innermost (SIMD) dimension:
-//! the factor row is shared, an unused row has weight 0 and contributes an exact 0 to every sum,
-//! and the HAC lag buffer of an asset only shifts on its used rows (a select, not arithmetic).
-//! So every sum is accumulated over the asset's own used rows in date order, exactly as a
-//! sequential per-asset loop would, and each asset's result is bit-identical whatever its
-//! neighbours, the grouping, or the number of threads. Multiply-adds are fused, so the
-//! AVX+FMA path and the portable path (`f64::mul_add`) agree bit for bit.
+//! Work runs in parallel over blocks of [`BLOCK`] adjacent assets. Pass 1 reads the block's rows
+//! of `y` once (software prefetch: the rows are 8·N bytes apart) into a buffer that stays in
+//! the core's cache; the solves follow; pass 2 reads the buffer for the residuals and the HAC
+//! sums. Within a block, groups of [`LANES`] assets run in lockstep, one date at a time, with the
+//! asset as the innermost (SIMD) dimension: the factor row is shared, an unused row contributes
+//! an exact +0 to every sum or is skipped by a select, and the HAC buffer of scores only shifts
+//! on the asset's used rows. So each asset's sums run over its own used rows in date order, and
+//! its result is bit-identical whatever its neighbours, the blocks, or the number of threads.
+//! Multiply-adds are fused, so the AVX+FMA path and the portable path (`f64::mul_add`) agree bit
+//! for bit. The residuals are written straight into the caller's (numpy) array; when its rows
+//! share one alignment, blocks are laid on 64-byte lines and each lane group writes whole lines
+//! with streaming stores.
 
 use ndarray::{Array1, Array2, Array3, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
@@ -91,6 +109,19 @@ pub struct TsOutput {
     pub resid: Array2<f64>,
 }
 
+/// [`TsOutput`] without the residuals (written into the caller's array by
+/// [`time_series_regress_into`]).
+#[derive(Debug, Clone)]
+pub struct TsFit {
+    pub params: Array2<f64>,
+    pub cov: Array3<f64>,
+    pub r2: Array1<f64>,
+    pub r2_adj: Array1<f64>,
+    pub ssr: Array1<f64>,
+    pub nobs: Array1<i64>,
+    pub lags: Array1<i64>,
+}
+
 /// Regress every column of `y` (T, N) on the factors `f` (T, K) (plus an intercept).
 ///
 /// `lags`: `None` for the per-asset default ([`default_lags`]), ignored for `Cov::NonRobust`.
@@ -103,10 +134,38 @@ pub fn time_series_regress(
     lags: Option<usize>,
     min_obs: usize,
 ) -> Result<TsOutput> {
-    regress_impl(y, f, intercept, cov, lags, min_obs, false)
+    let mut resid = Array2::<f64>::zeros(y.dim());
+    let fit = regress_impl(y, f, intercept, cov, lags, min_obs, false, resid.view_mut())?;
+    Ok(TsOutput {
+        params: fit.params,
+        cov: fit.cov,
+        r2: fit.r2,
+        r2_adj: fit.r2_adj,
+        ssr: fit.ssr,
+        nobs: fit.nobs,
+        lags: fit.lags,
+        resid,
+    })
 }
 
-/// [`time_series_regress`], optionally forcing the portable (non-SIMD) build (tests).
+/// [`time_series_regress`] writing the residuals into `resid` (C-contiguous, shaped like `y`;
+/// every element is written). The bindings pass a fresh numpy array, so the residuals' memory
+/// comes from numpy's allocator (huge pages for large arrays) and is first touched in parallel.
+#[allow(clippy::too_many_arguments)]
+pub fn time_series_regress_into(
+    y: ArrayView2<'_, f64>,
+    f: ArrayView2<'_, f64>,
+    intercept: bool,
+    cov: Cov,
+    lags: Option<usize>,
+    min_obs: usize,
+    resid: ArrayViewMut2<'_, f64>,
+) -> Result<TsFit> {
+    regress_impl(y, f, intercept, cov, lags, min_obs, false, resid)
+}
+
+/// [`time_series_regress_into`], optionally forcing the portable (non-SIMD) build (tests).
+#[allow(clippy::too_many_arguments)]
 fn regress_impl(
     y: ArrayView2<'_, f64>,
     f: ArrayView2<'_, f64>,
@@ -115,8 +174,14 @@ fn regress_impl(
     lags: Option<usize>,
     min_obs: usize,
     portable: bool,
-) -> Result<TsOutput> {
+    mut resid: ArrayViewMut2<'_, f64>,
+) -> Result<TsFit> {
     let (t_len, n) = y.dim();
+    if resid.dim() != (t_len, n) || !resid.is_standard_layout() {
+        return Err(value_error!(
+            "internal: the residual output must be a C-contiguous ({t_len}, {n}) array"
+        ));
+    }
     let (tf, k) = f.dim();
     if tf != t_len {
         return Err(value_error!(
@@ -186,6 +251,15 @@ fn regress_impl(
             }
         }
     }
+    // XᵀX over every usable row, in date order: an asset's XᵀX is this minus its missing rows'
+    // products (or, for a short history, its own rows summed directly).
+    let n_ok = row_ok.iter().filter(|&&ok| ok).count();
+    let mut xtx_full = vec![0.0; npp];
+    for t in (0..t_len).filter(|&t| row_ok[t]) {
+        for (acc, &v) in xtx_full.iter_mut().zip(&xxrows[t * npp..(t + 1) * npp]) {
+            *acc += v;
+        }
+    }
     // Rows must be contiguous (a copy only for an input that is not C-contiguous).
     let y = y.as_standard_layout();
     let y = y.view();
@@ -199,28 +273,45 @@ fn regress_impl(
         xxrows: &xxrows,
         row_ok: &row_ok,
         shift: &shift,
+        xtx_full: &xtx_full,
+        n_ok,
         portable,
     };
 
-    let mut resid = Array2::<f64>::zeros((t_len, n));
-    let n_chunks = n.div_ceil(CHUNK);
-    let outs: Vec<ChunkOut> = if n == 0 {
-        Vec::new()
-    } else {
-        (0..n_chunks)
-            .into_par_iter()
-            .zip(resid.axis_chunks_iter_mut(Axis(1), CHUNK).into_par_iter())
-            .map(|(c, out)| {
-                let j0 = c * CHUNK;
-                let nc = CHUNK.min(n - j0);
-                if parallel::cancelled() {
-                    return ChunkOut::nan(nc, p); // the caller discards the whole result
-                }
-                let yv = y.slice(ndarray::s![.., j0..j0 + nc]);
-                run_chunk(&setup, yv, out)
-            })
-            .collect()
-    };
+    // Blocks of assets. When every row of the residuals starts at the same offset within a
+    // 64-byte cache line (8·N a multiple of 64), the blocks are laid on cache lines (a short first
+    // block up to the first line boundary), so that each lane group writes whole lines of
+    // residuals with streaming stores (no read of the line first, no cache pollution). An asset's
+    // results do not depend on the blocks.
+    let addr = resid.as_ptr() as usize;
+    let stream = addr % 8 == 0 && (n * 8) % 64 == 0;
+    let lead = if stream { ((64 - addr % 64) % 64 / 8).min(n) } else { 0 };
+    let mut blocks: Vec<(usize, ArrayViewMut2<'_, f64>)> = Vec::with_capacity(n.div_ceil(BLOCK) + 1);
+    {
+        let (head, rest) = resid.view_mut().split_at(Axis(1), lead);
+        if lead > 0 {
+            blocks.push((0, head));
+        }
+        let (mut rest, mut j0) = (rest, lead);
+        while rest.ncols() > 0 {
+            let w = BLOCK.min(rest.ncols());
+            let (b, r) = rest.split_at(Axis(1), w);
+            blocks.push((j0, b));
+            j0 += w;
+            rest = r;
+        }
+    }
+    let outs: Vec<ChunkOut> = blocks
+        .into_par_iter()
+        .map_init(Vec::new, |ybuf, (j0, out)| {
+            let nc = out.ncols();
+            if parallel::cancelled() {
+                return ChunkOut::nan(nc, p); // the caller discards the whole result
+            }
+            let yv = y.slice(ndarray::s![.., j0..j0 + nc]);
+            run_chunk(&setup, yv, out, stream && j0 >= lead, ybuf)
+        })
+        .collect();
     let n_inf: usize = outs.iter().map(|o| o.n_inf).sum();
     if n_inf > 0 {
         return Err(value_error!(
@@ -241,7 +332,7 @@ fn regress_impl(
         lag_out.extend(o.lags);
     }
     let shape_err = |e: ndarray::ShapeError| value_error!("internal shape error: {e}");
-    Ok(TsOutput {
+    Ok(TsFit {
         params: Array2::from_shape_vec((n, p), params).map_err(shape_err)?,
         cov: Array3::from_shape_vec((n, p, p), covs).map_err(shape_err)?,
         r2: Array1::from(r2),
@@ -249,13 +340,12 @@ fn regress_impl(
         ssr: Array1::from(ssr),
         nobs: Array1::from(nobs),
         lags: Array1::from(lag_out),
-        resid,
     })
 }
 
-/// Assets per parallel task: the task streams its rows of `y` (CHUNK contiguous values per date)
-/// and keeps the state of its lane groups in cache.
-const CHUNK: usize = 256;
+/// Assets per parallel task: the task copies its block's whole history (BLOCK × T values, 320 kB
+/// at T = 2520) out of `y` once, into a buffer that stays in the core's L2 cache for pass 2.
+const BLOCK: usize = 16;
 
 struct Setup<'a> {
     p: usize,
@@ -268,10 +358,13 @@ struct Setup<'a> {
     xxrows: &'a [f64],
     row_ok: &'a [bool],
     shift: &'a [f64],
+    /// `(p(p+1)/2,)` XᵀX over all usable rows; `n_ok` usable rows.
+    xtx_full: &'a [f64],
+    n_ok: usize,
     portable: bool,
 }
 
-/// Per-asset results of one chunk (`nc ≤ CHUNK` assets).
+/// Per-asset results of one block (`nc ≤ BLOCK` assets).
 struct ChunkOut {
     params: Vec<f64>,
     cov: Vec<f64>,
@@ -301,7 +394,13 @@ impl ChunkOut {
 /// One chunk: dispatch to the AVX+FMA build of the kernel when the CPU has it. Both builds do
 /// the same IEEE operations in the same order (the portable one fuses its multiply-adds with
 /// `f64::mul_add`, correctly rounded like the FMA instruction), so they agree bit for bit.
-fn run_chunk(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) -> ChunkOut {
+fn run_chunk(
+    s: &Setup<'_>,
+    y: ArrayView2<'_, f64>,
+    out: ArrayViewMut2<'_, f64>,
+    stream: bool,
+    ybuf: &mut Vec<f64>,
+) -> ChunkOut {
     #[cfg(target_arch = "x86_64")]
     {
         if !s.portable
@@ -309,10 +408,32 @@ fn run_chunk(s: &Setup<'_>, y: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>)
             && std::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports AVX and FMA (checked just above).
-            return unsafe { chunk_avx(s, y, out) };
+            return unsafe { chunk_avx(s, y, out, stream, ybuf) };
         }
     }
-    chunk::<Portable>(s, y, out)
+    by_dim::<Portable>(s, y, out, stream, ybuf)
+}
+
+/// [`chunk`] with the parameters in registers for `p ≤ 8` (one instance per `p`).
+#[inline(always)]
+fn by_dim<V: Lanes>(
+    s: &Setup<'_>,
+    y: ArrayView2<'_, f64>,
+    out: ArrayViewMut2<'_, f64>,
+    stream: bool,
+    ybuf: &mut Vec<f64>,
+) -> ChunkOut {
+    match s.p {
+        1 => chunk::<V, [V; 1]>(s, y, out, stream, ybuf),
+        2 => chunk::<V, [V; 2]>(s, y, out, stream, ybuf),
+        3 => chunk::<V, [V; 3]>(s, y, out, stream, ybuf),
+        4 => chunk::<V, [V; 4]>(s, y, out, stream, ybuf),
+        5 => chunk::<V, [V; 5]>(s, y, out, stream, ybuf),
+        6 => chunk::<V, [V; 6]>(s, y, out, stream, ybuf),
+        7 => chunk::<V, [V; 7]>(s, y, out, stream, ybuf),
+        8 => chunk::<V, [V; 8]>(s, y, out, stream, ybuf),
+        _ => chunk::<V, Vec<V>>(s, y, out, stream, ybuf),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -321,8 +442,13 @@ unsafe fn chunk_avx(
     s: &Setup<'_>,
     y: ArrayView2<'_, f64>,
     out: ArrayViewMut2<'_, f64>,
+    stream: bool,
+    ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
-    chunk::<avx::Avx>(s, y, out)
+    let o = by_dim::<avx::Avx>(s, y, out, stream, ybuf);
+    // Orders the block's streaming stores before the task ends (SSE2, part of x86_64).
+    std::arch::x86_64::_mm_sfence();
+    o
 }
 
 /// `LANES` doubles processed together. Masks are values of the same type whose lanes are all
@@ -334,6 +460,11 @@ trait Lanes: Copy {
     fn load(s: &[f64]) -> Self;
     /// Store the first `d.len()` lanes.
     fn store(self, d: &mut [f64]);
+    /// Store all `LANES` lanes into `d`, which starts on a 64-byte line, bypassing the caches
+    /// where the CPU can (a whole line of residuals nobody reads soon).
+    fn stream(self, d: &mut [f64]) {
+        self.store(d)
+    }
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -498,6 +629,15 @@ mod avx {
             }
         }
         #[inline(always)]
+        fn stream(self, d: &mut [f64]) {
+            assert!(d.len() == LANES && (d.as_ptr() as usize) % 64 == 0);
+            // SAFETY: 8 writable doubles on one 64-byte line (checked).
+            unsafe {
+                _mm256_stream_pd(d.as_mut_ptr(), self.0[0]);
+                _mm256_stream_pd(d.as_mut_ptr().add(4), self.0[1]);
+            }
+        }
+        #[inline(always)]
         fn add(self, o: Self) -> Self {
             both!(_mm256_add_pd, self, o)
         }
@@ -575,335 +715,549 @@ mod avx {
     }
 }
 
-/// The running sums of one lane group.
-struct Group<V> {
-    xtx: Vec<V>,
-    xty: Vec<V>,
-    sy: V,
-    cnt: V,
-    beta: Vec<V>,
-    ybar: V,
-    valid: V,
-    inv: Vec<Option<Vec<f64>>>,
-    lag_of: [usize; LANES],
-    wts: Vec<V>,
-    ring: Vec<V>,
-    head: usize,
-    bmat: Vec<V>,
-    ssr: V,
-    sst: V,
-}
-
-/// Row `t` of the chunk (`y` is a column slice of a C-contiguous array: rows are contiguous).
+/// Ask for the cache line at `p` ahead of its use (a hint: never faults, no effect elsewhere).
 #[inline(always)]
-fn row_of<'b>(y: &ArrayView2<'b, f64>, t: usize) -> &'b [f64] {
-    y.index_axis_move(Axis(0), t)
-        .to_slice()
-        .expect("rows of a C-contiguous array")
+fn prefetch(p: *const f64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
-/// Dates per tile of the row loops.
+/// Rows ahead that pass 1 prefetches (the rows of a block are 8·N bytes apart: no hardware
+/// prefetcher follows that stride).
+const PREFETCH_ROWS: usize = 24;
+
+/// Dates per tile of the second pass; the HAC window sums are buffered per tile and recomputed
+/// from their terms at the start of every tile (which bounds the rounding drift of the running
+/// sums to a tile).
 const TILE: usize = 32;
 
-/// Copy the rows of a tile (each `nc` values) into `buf`, group-major: `buf[(g·TILE + tt)·LANES
-/// + l] = rows[tt][g·LANES + l]`; padding lanes stay NaN.
-#[inline(always)]
-fn fill_tile(rows: &[&[f64]], buf: &mut [f64]) {
-    for (tt, r) in rows.iter().enumerate() {
-        for (g, piece) in r.chunks(LANES).enumerate() {
-            let dst = (g * TILE + tt) * LANES;
-            buf[dst..dst + piece.len()].copy_from_slice(piece);
+/// Per-row values of the `p` parameters: `[V; P]` when `p` is a small constant (the loops over
+/// the parameters unroll and the values live in registers), `Vec<V>` otherwise.
+trait Store<V: Lanes>: AsRef<[V]> + AsMut<[V]> + Clone {
+    /// The number of parameters: the constant `P`, or the runtime `p`.
+    fn dim(p: usize) -> usize;
+    fn zeroed(p: usize) -> Self;
+}
+
+impl<V: Lanes, const P: usize> Store<V> for [V; P] {
+    #[inline(always)]
+    fn dim(_p: usize) -> usize {
+        P
+    }
+    #[inline(always)]
+    fn zeroed(_p: usize) -> Self {
+        [V::zero(); P]
+    }
+}
+
+impl<V: Lanes> Store<V> for Vec<V> {
+    #[inline(always)]
+    fn dim(p: usize) -> usize {
+        p
+    }
+    #[inline(always)]
+    fn zeroed(p: usize) -> Self {
+        vec![V::zero(); p]
+    }
+}
+
+/// The HAC state of one lane group: each lane's last `L_l + 1` scores `z = x e` on its own used
+/// rows (a circular buffer of `cap = L_max + 1` slots shared by the lanes: logical position `j`,
+/// 0 = newest, sits in slot `(head + j) mod cap`; a lane that skips a row keeps its logical order
+/// by a select-rotation), the running window sums `W` (the sum of the last `L_l + 1` scores) and
+/// the accumulated `Σ W Wᵀ` (upper triangle).
+struct Hac<V: Lanes, S: Store<V>> {
+    lmax: usize,
+    /// The distinct lags of the lanes, each with the mask of its lanes.
+    distinct: Vec<(usize, V)>,
+    /// `ge[j]`: mask of the lanes whose lag is at least `j` (j ≤ lmax).
+    ge: Vec<V>,
+    ring: Vec<V>,
+    head: usize,
+    w: S,
+    acc: Vec<V>,
+}
+
+impl<V: Lanes, S: Store<V>> Hac<V, S> {
+    fn new(lag_of: [usize; LANES], valid: V, p: usize) -> Hac<V, S> {
+        let lmax = lag_of.iter().copied().max().unwrap_or(0);
+        let mut distinct: Vec<(usize, V)> = Vec::new();
+        let vmask = valid.to_array();
+        for l in 0..LANES {
+            if vmask[l].to_bits() == 0 {
+                continue;
+            }
+            let lag = lag_of[l];
+            if !distinct.iter().any(|(d, _)| *d == lag) {
+                let m = V::from_array(std::array::from_fn(|q| {
+                    if vmask[q].to_bits() != 0 && lag_of[q] == lag {
+                        f64::from_bits(u64::MAX)
+                    } else {
+                        0.0
+                    }
+                }));
+                distinct.push((lag, m));
+            }
+        }
+        let ge = (0..=lmax)
+            .map(|j| {
+                V::from_array(std::array::from_fn(|l| {
+                    if lag_of[l] >= j {
+                        f64::from_bits(u64::MAX)
+                    } else {
+                        0.0
+                    }
+                }))
+            })
+            .collect();
+        Hac {
+            lmax,
+            distinct,
+            ge,
+            ring: vec![V::zero(); (lmax + 1) * p],
+            head: 0,
+            w: S::zeroed(p),
+            acc: vec![V::zero(); p * (p + 1) / 2],
+        }
+    }
+
+    /// Slot of logical position `j ≤ lmax`.
+    #[inline(always)]
+    fn slot(&self, j: usize) -> usize {
+        let s = self.head + j;
+        if s > self.lmax {
+            s - (self.lmax + 1)
+        } else {
+            s
+        }
+    }
+
+    /// `W = Σ_{j=0..L_l} z_j` (logical positions) afresh, in the order j = 0, 1, ...
+    #[inline(always)]
+    fn refresh(&mut self, p: usize) {
+        for a in 0..p {
+            let mut s = V::zero();
+            for j in 0..=self.lmax {
+                let m = self.ge[j];
+                let r = self.ring[self.slot(j) * p + a];
+                s = V::select(m, s.add(r), s);
+            }
+            self.w.as_mut()[a] = s;
         }
     }
 }
 
+/// What pass 2 needs of one lane group: estimates, mean of y, which lanes have estimates.
+struct GroupFit<V: Lanes, S: Store<V>> {
+    beta: S,
+    ybar: V,
+    valid: V,
+    inv: Vec<Option<Vec<f64>>>,
+    lag_of: [usize; LANES],
+    cnt: [f64; LANES],
+}
+
+/// One block of assets: pass 1 copies the block's rows into a buffer that stays in cache and
+/// accumulates `Xᵀy` (and `x xᵀ` of the rows an asset misses); the per-asset solves; pass 2 reads
+/// the buffer for the residuals, SSR, SST and the HAC window sums.
 #[inline(always)]
-fn chunk<V: Lanes>(
+fn chunk<V: Lanes, S: Store<V>>(
     s: &Setup<'_>,
     y: ArrayView2<'_, f64>,
     mut out: ArrayViewMut2<'_, f64>,
+    stream: bool,
+    ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
-    let p = s.p;
+    let p = S::dim(s.p);
     let (t_len, nc) = y.dim();
     let n_groups = nc.div_ceil(LANES);
     let span = |g: usize| g * LANES..g * LANES + LANES.min(nc - g * LANES);
     let npp = p * (p + 1) / 2;
     let hac = s.cov == Cov::Hac;
-    let mut n_inf = 0usize;
-    let mut groups: Vec<Group<V>> = (0..n_groups)
-        .map(|_| Group {
-            xtx: vec![V::zero(); npp],
-            xty: vec![V::zero(); p],
-            sy: V::zero(),
-            cnt: V::zero(),
-            beta: vec![V::zero(); p],
-            ybar: V::zero(),
-            valid: V::zero(),
-            inv: vec![None; LANES],
-            lag_of: [0; LANES],
-            wts: Vec::new(),
-            ring: Vec::new(),
-            head: 0,
-            bmat: Vec::new(),
-            ssr: V::zero(),
-            sst: V::zero(),
-        })
-        .collect();
     let one = V::splat(1.0);
-    // One tile of y (and of the residuals), group-major: [group][date in tile][lane], so that a
-    // group reads contiguous memory; lanes past the chunk's last asset are NaN (unused).
-    let mut ybuf = vec![f64::NAN; n_groups * TILE * LANES];
-    let mut obuf = vec![f64::NAN; n_groups * TILE * LANES];
+    let mut n_inf = 0usize;
 
-    // ---- pass 1: XᵀX (upper triangle), Xᵀy, Σy, counts ---------------------------------
-    // Rows are taken in tiles of TILE dates; each lane group runs through a tile with its sums
-    // hot in L1 (the order of the additions per asset is still the date order).
-    for t0 in (0..t_len).step_by(TILE) {
-        let t1 = (t0 + TILE).min(t_len);
-        let rows: Vec<&[f64]> = (t0..t1).map(|t| row_of(&y, t)).collect();
-        for (t, yr) in (t0..t1).zip(rows.iter()) {
-            if !s.row_ok[t] {
-                n_inf += yr.iter().filter(|v| v.is_infinite()).count();
+    // ---- pass 1: the block's rows into ybuf ([group][date][lane], NaN-padded), Xᵀy over the
+    // used rows, and Σ x xᵀ over the rows each lane misses (only rows where some lane misses).
+    // (the buffer is the worker's, reused from block to block: only rows with factors are
+    // written and read)
+    if ybuf.len() < n_groups * t_len * LANES {
+        ybuf.resize(n_groups * t_len * LANES, f64::NAN);
+    }
+    let ybuf = &mut ybuf[..n_groups * t_len * LANES];
+    let yrows: Vec<&[f64]> = y
+        .outer_iter()
+        .map(|r| r.to_slice().expect("rows of a C-contiguous array"))
+        .collect();
+    let mut xty: Vec<S> = vec![S::zeroed(p); n_groups];
+    let mut miss_xx = vec![V::zero(); n_groups * npp];
+    let mut n_miss = vec![V::zero(); n_groups];
+    for t in 0..t_len {
+        if t + PREFETCH_ROWS < t_len {
+            let ahead = yrows[t + PREFETCH_ROWS];
+            for c in (0..nc).step_by(8) {
+                prefetch(ahead[c..].as_ptr());
             }
+            prefetch(ahead[nc - 1..].as_ptr());
         }
-        fill_tile(&rows, &mut ybuf);
-        for (g, gs) in groups.iter_mut().enumerate() {
-            for (tt, t) in (t0..t1).enumerate() {
-                if !s.row_ok[t] {
-                    continue;
-                }
-                let x = &s.xrows[t * p..(t + 1) * p];
-                let xx = &s.xxrows[t * npp..(t + 1) * npp];
-                let yv = V::load(&ybuf[(g * TILE + tt) * LANES..(g * TILE + tt + 1) * LANES]);
-                let m = yv.finite();
+        let yr = yrows[t];
+        if !s.row_ok[t] {
+            n_inf += yr.iter().filter(|v| v.is_infinite()).count();
+            continue;
+        }
+        let x = &s.xrows[t * p..(t + 1) * p];
+        let xx = &s.xxrows[t * npp..(t + 1) * npp];
+        for g in 0..n_groups {
+            let yv = V::load(&yr[span(g)]);
+            let at = (g * t_len + t) * LANES;
+            yv.store(&mut ybuf[at..at + LANES]);
+            let m = yv.finite();
+            let yz = yv.and(m);
+            let acc = xty[g].as_mut();
+            for a in 0..p {
+                acc[a] = acc[a].fma(V::splat(x[a]), yz);
+            }
+            if !m.all() {
                 n_inf += yv.n_inf();
-                let yz = yv.and(m);
-                let mf = one.and(m);
-                gs.cnt = gs.cnt.add(mf);
-                for (acc, &v) in gs.xtx.iter_mut().zip(xx.iter()) {
-                    *acc = acc.fma(mf, V::splat(v));
+                let miss = V::select(m, V::zero(), one);
+                n_miss[g] = n_miss[g].add(miss);
+                for (acc, &v) in miss_xx[g * npp..(g + 1) * npp].iter_mut().zip(xx) {
+                    *acc = acc.fma(miss, V::splat(v));
                 }
-                for (acc, &xa) in gs.xty.iter_mut().zip(x.iter()) {
-                    *acc = acc.fma(V::splat(xa), yz);
-                }
-                gs.sy = gs.sy.add(yz);
             }
         }
     }
 
-    // ---- per asset: solve --------------------------------------------------------------
+    // ---- per asset: XᵀX, solve --------------------------------------------------------
+    let mut o = ChunkOut::nan(nc, p);
     let mut a_full = vec![0.0; p * p];
     let mut b_vec = vec![0.0; p];
-    for (g, gs) in groups.iter_mut().enumerate() {
+    let mut xtx_l = vec![0.0; npp];
+    let mut fits: Vec<GroupFit<V, S>> = Vec::with_capacity(n_groups);
+    for g in 0..n_groups {
         let nb = span(g).len();
-        let cnt = gs.cnt.to_array();
-        let xtx: Vec<[f64; LANES]> = gs.xtx.iter().map(|v| v.to_array()).collect();
-        let xty: Vec<[f64; LANES]> = gs.xty.iter().map(|v| v.to_array()).collect();
-        let sy = gs.sy.to_array();
-        let mut beta = vec![[0.0; LANES]; p];
+        let nm = n_miss[g].to_array();
+        let mx: Vec<[f64; LANES]> = miss_xx[g * npp..(g + 1) * npp]
+            .iter()
+            .map(|v| v.to_array())
+            .collect();
+        let xy: Vec<[f64; LANES]> = xty[g].as_ref().iter().map(|v| v.to_array()).collect();
+        let mut bet = vec![[0.0; LANES]; p];
         let mut ybar = [0.0; LANES];
         let mut valid = [0.0; LANES];
+        let mut inv: Vec<Option<Vec<f64>>> = vec![None; LANES];
+        let mut lag_of = [0usize; LANES];
+        let mut cnt = [0.0; LANES];
         for l in 0..nb {
-            let n_l = cnt[l] as usize;
+            let n_miss_l = nm[l] as usize;
+            let n_l = s.n_ok - n_miss_l;
+            cnt[l] = n_l as f64;
             if n_l < s.min_obs {
                 continue;
+            }
+            // All rows minus the missing ones, when that loses no accuracy: at least half of the
+            // rows are the asset's and its rows carry at least a quarter of every column's sum
+            // of squares (so no diagonal entry is a small difference of large sums; a column
+            // that is zero on the asset's rows is found exactly, as a singular design).
+            let mut direct = n_miss_l > n_l;
+            if !direct {
+                for q in 0..npp {
+                    xtx_l[q] = s.xtx_full[q] - mx[q][l];
+                }
+                let mut d = 0;
+                for a in 0..p {
+                    direct |= xtx_l[d].is_nan() || xtx_l[d] < 0.25 * s.xtx_full[d];
+                    d += p - a;
+                }
+            }
+            if direct {
+                // a short history (or a column nearly zero on its rows): its own rows directly
+                xtx_l.iter_mut().for_each(|v| *v = 0.0);
+                for t in 0..t_len {
+                    if s.row_ok[t] && ybuf[(g * t_len + t) * LANES + l].is_finite() {
+                        for (acc, &v) in xtx_l.iter_mut().zip(&s.xxrows[t * npp..(t + 1) * npp]) {
+                            *acc += v;
+                        }
+                    }
+                }
             }
             let mut q = 0;
             for a in 0..p {
                 for b in a..p {
-                    a_full[a * p + b] = xtx[q][l];
-                    a_full[b * p + a] = xtx[q][l];
+                    a_full[a * p + b] = xtx_l[q];
+                    a_full[b * p + a] = xtx_l[q];
                     q += 1;
                 }
-                b_vec[a] = xty[a][l];
+                b_vec[a] = xy[a][l];
             }
             let Some(ch) = Cholesky::new(&a_full, p) else {
                 continue;
             };
             ch.solve_in_place(&mut b_vec);
             for a in 0..p {
-                beta[a][l] = b_vec[a];
+                bet[a][l] = b_vec[a];
             }
-            gs.inv[l] = Some(ch.inverse());
+            inv[l] = Some(ch.inverse());
             valid[l] = f64::from_bits(u64::MAX);
-            ybar[l] = sy[l] / cnt[l];
-            gs.lag_of[l] = match s.cov {
+            if s.intercept {
+                ybar[l] = xy[0][l] / cnt[l]; // x_0 = 1: the first entry of Xᵀy is Σ y
+            }
+            lag_of[l] = match s.cov {
                 Cov::NonRobust => 0,
                 Cov::Hac => s.lags.unwrap_or_else(|| default_lags(n_l)),
             };
         }
-        gs.beta = beta.into_iter().map(V::from_array).collect();
-        gs.ybar = V::from_array(ybar);
-        gs.valid = V::from_array(valid);
-        if hac {
-            let lmax = gs.lag_of.iter().copied().max().unwrap_or(0);
-            // Bartlett weights per lag and lane (0 beyond the lane's own lags).
-            gs.wts = (0..lmax)
-                .map(|j| {
-                    V::from_array(std::array::from_fn(|l| {
-                        let lj = gs.lag_of[l];
-                        if j < lj {
-                            1.0 - (j + 1) as f64 / (lj + 1) as f64
-                        } else {
-                            0.0
-                        }
-                    }))
-                })
-                .collect();
-            gs.ring = vec![V::zero(); lmax * p]; // ring[j*p + a]: score of the (j+1)-th previous used row
-            gs.bmat = vec![V::zero(); p * p];
+        let mut beta = S::zeroed(p);
+        for a in 0..p {
+            beta.as_mut()[a] = V::from_array(bet[a]);
         }
+        fits.push(GroupFit {
+            beta,
+            ybar: V::from_array(ybar),
+            valid: V::from_array(valid),
+            inv,
+            lag_of,
+            cnt,
+        });
     }
 
-    // ---- pass 2: residuals, SSR, SST, HAC scores ---------------------------------------
+    // ---- pass 2: residuals, SSR, SST, HAC window sums (from the buffer) ----------------
     let centre = s.intercept;
-    let half = V::splat(0.5);
     let nan = V::splat(f64::NAN);
-    let mut sc = vec![V::zero(); p];
-    let mut u = vec![V::zero(); p];
-    let mut xs = vec![V::zero(); p];
+    let mut ssr = vec![V::zero(); n_groups];
+    let mut sst = vec![V::zero(); n_groups];
+    let mut hs: Vec<Hac<V, S>> = if hac {
+        fits.iter().map(|f| Hac::new(f.lag_of, f.valid, p)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut ebuf = vec![V::zero(); TILE];
+    let mut ubuf = vec![V::zero(); TILE];
+    let mut wbuf: Vec<S> = vec![S::zeroed(p); TILE.max(1 + hs.iter().map(|h| h.lmax).max().unwrap_or(0))];
+    let mut orows: Vec<&mut [f64]> = out
+        .outer_iter_mut()
+        .map(|r| r.into_slice().expect("rows of a C-contiguous output"))
+        .collect();
     for t0 in (0..t_len).step_by(TILE) {
         let t1 = (t0 + TILE).min(t_len);
-        let rows: Vec<&[f64]> = (t0..t1).map(|t| row_of(&y, t)).collect();
-        let mut otile = out.slice_mut(ndarray::s![t0..t1, ..]);
-        let mut orows: Vec<&mut [f64]> = otile
-            .outer_iter_mut()
-            .map(|r| r.into_slice().expect("rows of a C-contiguous output"))
-            .collect();
-        fill_tile(&rows, &mut ybuf);
-        for (g, gs) in groups.iter_mut().enumerate() {
-            for (tt, t) in (t0..t1).enumerate() {
-                if !s.row_ok[t] {
-                    continue;
-                }
-                let at = (g * TILE + tt) * LANES..(g * TILE + tt + 1) * LANES;
-                let x = &s.xrows[t * p..(t + 1) * p];
-                for a in 0..p {
-                    xs[a] = V::splat(x[a]);
-                }
-                let yv = V::load(&ybuf[at.clone()]);
-                let used = yv.finite().and(gs.valid);
-                let yz = yv.and(used);
-                let mut fit = V::zero();
-                for (bv, &xa) in gs.beta.iter().zip(xs.iter()) {
-                    fit = fit.fma(xa, *bv);
-                }
-                let e = yz.sub(fit).and(used);
-                V::select(used, e, nan).store(&mut obuf[at]);
-                let d = if centre {
-                    yz.sub(gs.ybar).and(used)
-                } else {
-                    yz
-                };
-                gs.ssr = gs.ssr.fma(e, e);
-                gs.sst = gs.sst.fma(d, d);
-                if !hac || !used.any() {
-                    continue; // a row no lane uses adds exact zeros to the HAC sums: skip it
-                }
-                // s_t = x_t e_t; u = s/2 + Σ_j w_j s_{t−j}; B += s uᵀ. The lag buffer is
-                // circular: logical lag j+1 sits in slot (head + j) mod lmax.
-                let lmax = gs.wts.len();
-                for a in 0..p {
-                    sc[a] = xs[a].mul(e);
-                }
-                // u = s/2 + Σ_j w_j s_{t−j}: lags outer, parameters inner (independent sums)
-                for (ua, &sa) in u.iter_mut().zip(sc.iter()) {
-                    *ua = half.mul(sa);
-                }
-                let mut slot = gs.head;
-                for w in gs.wts.iter() {
-                    let rs = &gs.ring[slot * p..slot * p + p];
-                    for (ua, &r) in u.iter_mut().zip(rs) {
-                        *ua = ua.fma(*w, r);
-                    }
-                    slot = if slot + 1 == lmax { 0 } else { slot + 1 };
-                }
-                for a in 0..p {
-                    let sa = sc[a];
-                    let row = &mut gs.bmat[a * p..(a + 1) * p];
-                    for (acc, ub) in row.iter_mut().zip(u.iter()) {
-                        *acc = acc.fma(sa, *ub);
-                    }
-                }
-                if lmax > 0 {
-                    let h = if gs.head == 0 { lmax - 1 } else { gs.head - 1 };
-                    if used.all() {
-                        // every lane moves one lag on: overwrite the oldest slot, move the head
-                        for a in 0..p {
-                            gs.ring[h * p + a] = sc[a];
-                        }
-                    } else {
-                        // The lanes that skip this row must keep their lags: rotate their slots
-                        // back by one so that their logical order is unchanged.
-                        let nxt = |q: usize| if q + 1 == lmax { 0 } else { q + 1 };
-                        for a in 0..p {
-                            let saved = gs.ring[h * p + a];
-                            let mut q = h;
-                            gs.ring[q * p + a] = V::select(used, sc[a], gs.ring[nxt(q) * p + a]);
-                            for _ in 1..lmax - 1 {
-                                q = nxt(q);
-                                gs.ring[q * p + a] =
-                                    V::select(used, gs.ring[q * p + a], gs.ring[nxt(q) * p + a]);
-                            }
-                            if lmax > 1 {
-                                q = nxt(q);
-                                gs.ring[q * p + a] = V::select(used, gs.ring[q * p + a], saved);
-                            } else {
-                                gs.ring[q * p + a] = V::select(used, sc[a], saved);
-                            }
-                        }
-                    }
-                    gs.head = h;
-                }
+        for t in t0..t1 {
+            if !s.row_ok[t] {
+                orows[t].iter_mut().for_each(|v| *v = f64::NAN);
             }
         }
-        // The tile's residuals, group-major in obuf, back to the output rows.
-        for (tt, (t, or)) in (t0..t1).zip(orows.iter_mut()).enumerate() {
-            if !s.row_ok[t] {
-                or.iter_mut().for_each(|v| *v = f64::NAN);
+        for g in 0..n_groups {
+            let fit = &fits[g];
+            let beta = fit.beta.clone();
+            let (ybar, valid) = (fit.ybar, fit.valid);
+            let sp = span(g);
+            // (i) residuals, SSR, SST; e and the used mask kept for (ii)
+            let (mut ssr_g, mut sst_g) = (ssr[g], sst[g]);
+            for (tt, t) in (t0..t1).enumerate() {
+                if !s.row_ok[t] {
+                    ubuf[tt] = V::zero();
+                    continue;
+                }
+                let x = &s.xrows[t * p..(t + 1) * p];
+                let at = (g * t_len + t) * LANES;
+                let yv = V::load(&ybuf[at..at + LANES]);
+                let used = yv.finite().and(valid);
+                let yz = yv.and(used);
+                let mut fitv = V::zero();
+                for a in 0..p {
+                    fitv = fitv.fma(V::splat(x[a]), beta.as_ref()[a]);
+                }
+                let e = yz.sub(fitv).and(used);
+                let orow = &mut *orows[t];
+                let r = V::select(used, e, nan);
+                if stream && sp.len() == LANES {
+                    r.stream(&mut orow[sp.clone()]);
+                } else {
+                    r.store(&mut orow[sp.clone()]);
+                }
+                let d = if centre { yz.sub(ybar).and(used) } else { yz };
+                ssr_g = ssr_g.fma(e, e);
+                sst_g = sst_g.fma(d, d);
+                ebuf[tt] = e;
+                ubuf[tt] = used;
+            }
+            ssr[g] = ssr_g;
+            sst[g] = sst_g;
+            if !hac {
                 continue;
             }
-            for g in 0..n_groups {
-                let sp = span(g);
-                let src = (g * TILE + tt) * LANES;
-                or[sp.clone()].copy_from_slice(&obuf[src..src + sp.len()]);
+            // (ii) the window sums W of each used row, into wbuf
+            let h = &mut hs[g];
+            if t0 > 0 {
+                h.refresh(p);
             }
+            let mut w = h.w.clone();
+            let cap = h.lmax + 1;
+            // the common case: every lane of the group has the same lag L > 0
+            let single = h.lmax > 0 && h.distinct.len() == 1;
+            let lag0 = if single { h.distinct[0].0 } else { 0 };
+            let mut nw = 0usize;
+            for (tt, t) in (t0..t1).enumerate() {
+                let used = ubuf[tt];
+                if !used.any() {
+                    continue; // a row no lane uses leaves every HAC sum unchanged: skip it
+                }
+                let e = ebuf[tt];
+                let x = &s.xrows[t * p..(t + 1) * p];
+                let mut z = S::zeroed(p);
+                for a in 0..p {
+                    z.as_mut()[a] = V::splat(x[a]).mul(e);
+                }
+                let all = used.all();
+                if all && single {
+                    // every lane pushes z; the score leaving the window is at position L
+                    let head = h.head;
+                    let so = if head + lag0 >= cap { head + lag0 - cap } else { head + lag0 };
+                    let nh = if head == 0 { cap - 1 } else { head - 1 };
+                    let (wm, zr) = (w.as_mut(), z.as_ref());
+                    let old = &h.ring[so * p..so * p + p];
+                    for a in 0..p {
+                        wm[a] = wm[a].add(zr[a].sub(old[a]));
+                    }
+                    let new = &mut h.ring[nh * p..nh * p + p];
+                    for a in 0..p {
+                        new[a] = zr[a];
+                    }
+                    h.head = nh;
+                    let wr = wbuf[nw].as_mut();
+                    for a in 0..p {
+                        wr[a] = wm[a];
+                    }
+                    nw += 1;
+                    continue;
+                }
+                if h.lmax == 0 {
+                    w = z.clone();
+                } else {
+                    // the score leaving each lane's window: logical position L_l
+                    let mut old = S::zeroed(p);
+                    if h.distinct.len() == 1 {
+                        let sl = h.slot(h.distinct[0].0) * p;
+                        for a in 0..p {
+                            old.as_mut()[a] = h.ring[sl + a];
+                        }
+                    } else {
+                        for &(lag, m) in &h.distinct {
+                            let sl = h.slot(lag) * p;
+                            for a in 0..p {
+                                let oa = &mut old.as_mut()[a];
+                                *oa = V::select(m, h.ring[sl + a], *oa);
+                            }
+                        }
+                    }
+                    let nh = if h.head == 0 { cap - 1 } else { h.head - 1 };
+                    let (wm, zr, om) = (w.as_mut(), z.as_ref(), old.as_ref());
+                    if all {
+                        for a in 0..p {
+                            wm[a] = wm[a].add(zr[a].sub(om[a]));
+                            h.ring[nh * p + a] = zr[a];
+                        }
+                    } else {
+                        for a in 0..p {
+                            wm[a] = V::select(used, wm[a].add(zr[a].sub(om[a])), wm[a]);
+                        }
+                        // used lanes push z at the new head; the others keep their logical
+                        // order: new slot q takes old slot q + 1 (in place, from slot nh on)
+                        for a in 0..p {
+                            let first = h.ring[nh * p + a];
+                            let mut q = nh;
+                            for _ in 0..cap - 1 {
+                                let nxt = if q + 1 == cap { 0 } else { q + 1 };
+                                let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
+                                h.ring[q * p + a] = V::select(used, pushed, h.ring[nxt * p + a]);
+                                q = nxt;
+                            }
+                            // the last slot (nh − 1) takes the old slot nh, read before it changed
+                            let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
+                            h.ring[q * p + a] = V::select(used, pushed, first);
+                        }
+                    }
+                    h.head = nh;
+                }
+                let (wr, wv) = (wbuf[nw].as_mut(), w.as_ref());
+                if all {
+                    for a in 0..p {
+                        wr[a] = wv[a];
+                    }
+                } else {
+                    for a in 0..p {
+                        wr[a] = wv[a].and(used);
+                    }
+                }
+                nw += 1;
+            }
+            h.w = w;
+            // (iii) Σ W Wᵀ
+            accumulate_outer(&mut h.acc, &wbuf[..nw], p);
         }
     }
 
-    // ---- per asset: covariance and fit statistics, mapped back to the unshifted factors ----
-    let mut o = ChunkOut::nan(nc, p);
+    // ---- per asset: HAC tail windows, covariance and fit statistics -------------------
     let k_const = if s.intercept { 1.0 } else { 0.0 };
     let mut meat = vec![0.0; p * p];
     let mut c = vec![0.0; p * p];
-    for (g, gs) in groups.iter().enumerate() {
-        let cnt = gs.cnt.to_array();
-        let beta: Vec<[f64; LANES]> = gs.beta.iter().map(|v| v.to_array()).collect();
-        let bmat: Vec<[f64; LANES]> = gs.bmat.iter().map(|v| v.to_array()).collect();
-        let ssr = gs.ssr.to_array();
-        let sst = gs.sst.to_array();
+    for (g, fit) in fits.iter().enumerate() {
+        if hac {
+            // the windows that run past each lane's last used row: Σ_{j ≤ L_l − i} z_j, i ≥ 1
+            let h = &mut hs[g];
+            for i in 1..=h.lmax {
+                let wr = wbuf[i - 1].as_mut();
+                for a in 0..p {
+                    let mut sum = V::zero();
+                    for j in 0..=h.lmax - i {
+                        let m = h.ge[i + j];
+                        sum = V::select(m, sum.add(h.ring[h.slot(j) * p + a]), sum);
+                    }
+                    wr[a] = sum;
+                }
+            }
+            accumulate_outer(&mut h.acc, &wbuf[..h.lmax], p);
+        }
+        let beta: Vec<[f64; LANES]> = fit.beta.as_ref().iter().map(|v| v.to_array()).collect();
+        let ssr_g = ssr[g].to_array();
+        let sst_g = sst[g].to_array();
+        let acc: Vec<[f64; LANES]> = if hac {
+            hs[g].acc.iter().map(|v| v.to_array()).collect()
+        } else {
+            Vec::new()
+        };
+        let (cnt, lag_of) = (&fit.cnt, &fit.lag_of);
         for l in 0..span(g).len() {
             let j = g * LANES + l;
             o.nobs[j] = cnt[l] as i64;
-            o.lags[j] = gs.lag_of[l] as i64;
-            let Some(inv) = gs.inv[l].as_ref() else {
-                // no estimate: every residual of the asset is NaN
+            o.lags[j] = lag_of[l] as i64;
+            let Some(inv) = fit.inv[l].as_ref() else {
                 for t in 0..t_len {
-                    out[[t, j]] = f64::NAN;
+                    orows[t][j] = f64::NAN; // no estimate: every residual of the asset is NaN
                 }
                 continue;
             };
             let n_obs = cnt[l];
             let df = n_obs - p as f64;
             if hac {
+                let scale = (lag_of[l] + 1) as f64;
+                let mut q = 0;
                 for a in 0..p {
-                    for b in 0..p {
-                        meat[a * p + b] = bmat[a * p + b][l] + bmat[b * p + a][l];
+                    for b in a..p {
+                        let v = acc[q][l] / scale;
+                        meat[a * p + b] = v;
+                        meat[b * p + a] = v;
+                        q += 1;
                     }
                 }
                 sandwich(inv, &meat, p, &mut c);
             } else {
-                let s2 = ssr[l] / df;
+                let s2 = ssr_g[l] / df;
                 for (ci, &vi) in c.iter_mut().zip(inv.iter()) {
                     *ci = s2 * vi;
                 }
@@ -917,9 +1271,9 @@ fn chunk<V: Lanes>(
             if s.intercept {
                 unshift(prm, cv, s.shift, p);
             }
-            o.ssr[j] = ssr[l];
-            let r2 = if sst[l] > 0.0 {
-                1.0 - ssr[l] / sst[l]
+            o.ssr[j] = ssr_g[l];
+            let r2 = if sst_g[l] > 0.0 {
+                1.0 - ssr_g[l] / sst_g[l]
             } else {
                 f64::NAN
             };
@@ -929,6 +1283,34 @@ fn chunk<V: Lanes>(
     }
     o.n_inf = n_inf;
     o
+}
+
+/// `acc += Σ_e w_e w_eᵀ` (upper triangle, pairs a ≤ b row by row) over the rows `w`. Each row
+/// `a` of the triangle is summed over the rows of `w` in registers, then added to `acc`.
+#[inline(always)]
+fn accumulate_outer<V: Lanes, S: Store<V>>(acc: &mut [V], w: &[S], p: usize) {
+    if w.is_empty() {
+        return;
+    }
+    let mut q0 = 0;
+    for a in 0..p {
+        let mut r = S::zeroed(p);
+        {
+            let rm = r.as_mut();
+            for we in w {
+                let we = we.as_ref();
+                let wa = we[a];
+                for b in a..p {
+                    rm[b] = rm[b].fma(wa, we[b]);
+                }
+            }
+        }
+        let rr = r.as_ref();
+        for b in a..p {
+            acc[q0 + b - a] = acc[q0 + b - a].add(rr[b]);
+        }
+        q0 += p - a;
+    }
 }
 
 /// Map the estimates and covariance of the shifted design `[1, f − c]` back to `[1, f]`:
@@ -1150,6 +1532,52 @@ mod tests {
     }
 
     #[test]
+    fn short_histories_many_factors_and_columns_zero_on_an_assets_rows() {
+        // p = 10 (beyond the unrolled sizes); asset 3 keeps 35 of 120 rows, so its XᵀX is
+        // summed from its own rows rather than as all rows minus the missing ones
+        let (mut y, f) = data(120, 20, 9, 13);
+        for t in 0..120 {
+            if !(40..75).contains(&t) {
+                y[[t, 3]] = f64::NAN;
+            }
+        }
+        for (cov, lags) in [(Cov::NonRobust, None), (Cov::Hac, Some(3))] {
+            let out = time_series_regress(y.view(), f.view(), true, cov, lags, 12).unwrap();
+            for i in 0..20 {
+                let col: Vec<f64> = y.column(i).to_vec();
+                let (b, c, ssr) = reference(&col, &f, true, lags);
+                for a in 0..10 {
+                    assert!(close(out.params[[i, a]], b[a], 1e-10), "{cov:?} {i} {a}");
+                    for bb in 0..10 {
+                        let (u, v) = (out.cov[[i, a, bb]], c[a * 10 + bb]);
+                        let scale = (c[a * 10 + a] * c[bb * 10 + bb]).sqrt();
+                        assert!((u - v).abs() <= 1e-10 * scale, "{cov:?} {i} {a} {bb}");
+                    }
+                }
+                assert!(close(out.ssr[i], ssr, 1e-10));
+            }
+        }
+        // a factor that is zero on every row asset 5 uses (but not elsewhere): singular for
+        // that asset (NaN), found exactly although the asset has most of the rows
+        let (mut y, mut f) = data(120, 8, 2, 17);
+        for t in 0..120 {
+            if t < 80 {
+                f[[t, 0]] = 0.0;
+            } else {
+                y[[t, 5]] = f64::NAN;
+            }
+        }
+        let out = time_series_regress(y.view(), f.view(), true, Cov::Hac, Some(2), 5).unwrap();
+        assert!(out.params.row(5).iter().all(|v| v.is_nan()));
+        assert!(out.resid.column(5).iter().all(|v| v.is_nan()));
+        let n5 = (0..80).filter(|&t| y[[t, 5]].is_finite()).count();
+        assert_eq!(out.nobs[5] as usize, n5);
+        let col: Vec<f64> = y.column(4).to_vec();
+        let (b, _, _) = reference(&col, &f, true, Some(2));
+        assert!((0..3).all(|a| close(out.params[[4, a]], b[a], 1e-12)));
+    }
+
+    #[test]
     fn too_few_rows_or_singular_give_nan() {
         let (mut y, f) = data(40, 3, 2, 3);
         for t in 0..40 {
@@ -1229,17 +1657,41 @@ mod tests {
         );
     }
 
+    fn with_portable(
+        y: &Array2<f64>,
+        f: &Array2<f64>,
+        cov: Cov,
+        lags: Option<usize>,
+        portable: bool,
+    ) -> TsOutput {
+        let mut resid = Array2::<f64>::zeros(y.dim());
+        let o = regress_impl(y.view(), f.view(), true, cov, lags, 5, portable, resid.view_mut())
+            .unwrap();
+        TsOutput {
+            params: o.params,
+            cov: o.cov,
+            r2: o.r2,
+            r2_adj: o.r2_adj,
+            ssr: o.ssr,
+            nobs: o.nobs,
+            lags: o.lags,
+            resid,
+        }
+    }
+
     #[test]
     fn simd_and_portable_builds_agree_bit_for_bit_and_short_lags_work() {
-        let (y, f) = data(150, 300, 3, 5); // more than one chunk, a partial lane group
+        // more than one block, a partial lane group; 8·N a multiple of 64, so the residuals are
+        // written with streaming stores where the lines allow (a short first block)
+        let (y, f) = data(150, 304, 3, 5);
         for (cov, lags) in [
             (Cov::Hac, None),
             (Cov::Hac, Some(1)),
             (Cov::Hac, Some(0)),
             (Cov::NonRobust, None),
         ] {
-            let a = regress_impl(y.view(), f.view(), true, cov, lags, 5, false).unwrap();
-            let b = regress_impl(y.view(), f.view(), true, cov, lags, 5, true).unwrap();
+            let a = with_portable(&y, &f, cov, lags, false);
+            let b = with_portable(&y, &f, cov, lags, true);
             assert_eq!(a.params.as_slice().unwrap(), b.params.as_slice().unwrap());
             assert_eq!(a.cov.as_slice().unwrap(), b.cov.as_slice().unwrap());
             assert_eq!(
@@ -1247,7 +1699,7 @@ mod tests {
                 b.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
             assert_eq!(a.r2.as_slice().unwrap(), b.r2.as_slice().unwrap());
-            for i in [0usize, 137, 299] {
+            for i in [0usize, 5, 6, 137, 299, 303] {
                 let col: Vec<f64> = y.column(i).to_vec();
                 let n_used = col.iter().filter(|v| v.is_finite()).count();
                 let l = match cov {
@@ -1261,6 +1713,16 @@ mod tests {
                         close(a.cov[[i, j, j]], c[j * 4 + j], 1e-10),
                         "{cov:?} {lags:?} {i} {j}"
                     );
+                }
+                // residuals where used (streamed or stored), NaN elsewhere
+                for t in 0..150 {
+                    let r = a.resid[[t, i]];
+                    if col[t].is_finite() {
+                        let fit: f64 = bb[0] + (0..3).map(|k| bb[k + 1] * f[[t, k]]).sum::<f64>();
+                        assert!((r - (col[t] - fit)).abs() <= 1e-13, "{i} {t}");
+                    } else {
+                        assert!(r.is_nan());
+                    }
                 }
             }
         }

@@ -389,7 +389,7 @@ def evaluate_rank_autocorrelation(
 def evaluate_panel(
     signal: npt.NDArray[np.float64],
     returns: npt.NDArray[np.float64],
-    forward: npt.NDArray[np.float64],
+    forward: npt.NDArray[np.float64] | None,
     horizons: list[int],
     industry: npt.NDArray[np.int32] | None,
     n_industries: int,

@@ -213,7 +213,8 @@ type PanelOut<'py> = (
 
 /// The whole evaluation in one pass over the dates: (ic, n_obs, labels, by_date, counts,
 /// factor_returns, turnover (T, Q, H), autocorrelation (T, H), decay (T, L)); turnover and
-/// autocorrelation at a lag of each horizon.
+/// autocorrelation at a lag of each horizon. `forward` (H, T, N), or None: computed from
+/// `returns` date by date inside the pass.
 #[pyfunction]
 #[pyo3(signature = (signal, returns, forward, horizons, industry, n_industries, weights, method, kind, count, values, by_industry, demeaned, industry_adjust, common, decay_lags))]
 #[allow(clippy::too_many_arguments)]
@@ -221,7 +222,7 @@ fn evaluate_panel<'py>(
     py: Python<'py>,
     signal: PyReadonlyArray2<'py, f64>,
     returns: PyReadonlyArray2<'py, f64>,
-    forward: PyReadonlyArray3<'py, f64>,
+    forward: Option<PyReadonlyArray3<'py, f64>>,
     horizons: Vec<usize>,
     industry: Opt2<'py, i32>,
     n_industries: usize,
@@ -255,7 +256,7 @@ fn evaluate_panel<'py>(
         common,
         decay_lags: &decay_lags,
     };
-    let (r, f) = (returns.as_array(), forward.as_array());
+    let (r, f) = (returns.as_array(), forward.as_ref().map(|f| f.as_array()));
     let ev = run(py, || evaluate::evaluate_panel(&sample, r, f, &horizons, &set))?;
     Ok((
         ev.ic.into_pyarray(py),

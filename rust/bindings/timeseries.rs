@@ -1,9 +1,9 @@
 //! Glue for `rust/timeseries.rs`: batched per-asset time-series OLS (nonrobust or HAC).
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-use super::{run, to_py_err};
+use super::{borrow_err, run, to_py_err, zeros_2d};
 use crate::timeseries;
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -37,9 +37,14 @@ fn time_series_regress<'py>(
 ) -> PyResult<TsPy<'py>> {
     let cov = timeseries::Cov::parse(cov).map_err(to_py_err)?;
     let (yv, fv) = (y.as_array(), factors.as_array());
+    // The residuals go straight into a fresh numpy array (numpy's allocator: huge pages).
+    let resid = zeros_2d(py, yv.shape());
+    let mut rw = resid.try_readwrite().map_err(borrow_err)?;
+    let rv = rw.as_array_mut();
     let o = run(py, || {
-        timeseries::time_series_regress(yv, fv, intercept, cov, lags, min_obs)
+        timeseries::time_series_regress_into(yv, fv, intercept, cov, lags, min_obs, rv)
     })?;
+    drop(rw);
     Ok((
         o.params.into_pyarray(py),
         o.cov.into_pyarray(py),
@@ -48,6 +53,6 @@ fn time_series_regress<'py>(
         o.ssr.into_pyarray(py),
         o.nobs.into_pyarray(py),
         o.lags.into_pyarray(py),
-        o.resid.into_pyarray(py),
+        resid,
     ))
 }

@@ -1015,9 +1015,11 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
 
 def _evaluate_one(d: _Data, r: np.ndarray, spec: tuple, settings: dict) -> SignalEvaluation:
     """One evaluation in one Rust pass over the dates (``_core.evaluate_panel``: each date's
-    signal sorted once; bit for bit the separate kernels of the public functions)."""
+    signal sorted once; bit for bit the separate kernels of the public functions). Without
+    alphalens' outlier filter the forward returns are computed date by date inside the pass
+    (bit for bit :func:`forward_returns`), so no (H, T, N) array is built."""
     kind, count, values, by_industry, method, demeaned, common, z, lags, hs, dl = spec
-    fwd = _forward(r, hs, z)
+    fwd = _forward(r, hs, z) if z is not None else None
     g = d.industry
     ic, n_obs, labels, by_date, counts, fw, turnover, autocorr, decay = _core.evaluate_panel(
         d.x, r, fwd, hs, g, d.n_industries, d.weights, method, kind, count, values, by_industry,
