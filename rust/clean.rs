@@ -60,6 +60,10 @@ enum Transform {
     Clip(f64, f64),
     /// `(x − centre) / scale`.
     Affine(f64, f64),
+    /// `(x·2^−e − centre) / scale`: the affine map of a date whose statistics were computed on
+    /// values scaled by `2^−e` (a power of two, so the scaling is exact) because the plain sums
+    /// would overflow or underflow (see [`moments`]).
+    AffineScaled(f64, f64, i32),
     /// Every value becomes 0.
     Zero,
     /// Every value becomes NaN.
@@ -81,6 +85,7 @@ impl Transform {
                 }
             }
             Transform::Affine(c, s) => (x - c) / s,
+            Transform::AffineScaled(c, s, e) => (ldexp(x, -e) - c) / s,
             Transform::Zero => 0.0,
             Transform::Nan => f64::NAN,
         }
@@ -98,6 +103,7 @@ impl Transform {
             Transform::Identity => each(x, out, |v| v),
             Transform::Clip(lo, hi) => each(x, out, |v| Transform::Clip(lo, hi).apply(v)),
             Transform::Affine(c, s) => each(x, out, |v| (v - c) / s),
+            Transform::AffineScaled(c, s, e) => each(x, out, |v| (ldexp(v, -e) - c) / s),
             Transform::Zero => each(x, out, |_| 0.0),
             Transform::Nan => each(x, out, |_| f64::NAN),
         }
@@ -115,6 +121,7 @@ impl Transform {
             Transform::Identity => each(ids, x, out, |v| v),
             Transform::Clip(lo, hi) => each(ids, x, out, |v| Transform::Clip(lo, hi).apply(v)),
             Transform::Affine(c, s) => each(ids, x, out, |v| (v - c) / s),
+            Transform::AffineScaled(c, s, e) => each(ids, x, out, |v| (ldexp(v, -e) - c) / s),
             Transform::Zero => each(ids, x, out, |_| 0.0),
             Transform::Nan => each(ids, x, out, |_| f64::NAN),
         }
@@ -330,13 +337,25 @@ fn sum_sq_dev(xs: &[f64], m: f64) -> f64 {
 enum Moments {
     /// Usable weight sum is 0: the outputs are NaN.
     NoWeight,
-    /// Fewer than two values, all equal, or a std that underflows to 0.
+    /// Fewer than two values, or all equal.
     NoSpread,
-    /// `centre` = weighted mean (with weights) or mean; `std` = equal-weighted sample std.
-    Spread { centre: f64, std: f64 },
+    /// `centre` = weighted mean (with weights) or mean; `std` = equal-weighted sample std; both
+    /// of the values scaled by `2^−exp` (`exp` = 0: the values as given).
+    Spread { centre: f64, std: f64, exp: i32 },
 }
 
+/// Below this sum of squared deviations some squares may have lost bits to underflow (or be 0):
+/// the scaled computation takes over. ~1e-271, far below any real date's dispersion.
+const TINY_SUM_SQ: f64 = 1e-270;
+
 /// `xs` may hold non-finite values (skipped); `ws` NaN = does not count in the centre.
+///
+/// The plain sums are used whenever they are finite and the sum of squares is not near
+/// underflow: the result is then bit for bit the plain one. One value around 1e154 or above
+/// (its square overflows), sums of values near the largest float, weights whose sum overflows,
+/// or a spread so small that its squares underflow (values around 1e-150 and below) make the
+/// plain sums meaningless; such a date is computed again on values (and weights) scaled by a
+/// power of two, which is exact, so that the largest magnitude is about 1 ([`moments_scaled`]).
 fn moments(xs: &[f64], ws: Option<&[f64]>) -> Moments {
     let p = pass1(xs, ws);
     if ws.is_some() && p.sw <= 0.0 {
@@ -346,13 +365,99 @@ fn moments(xs: &[f64], ws: Option<&[f64]>) -> Moments {
         return Moments::NoSpread;
     }
     let mean = p.sum / p.n as f64;
-    let std = (sum_sq_dev(xs, mean) / (p.n - 1) as f64).sqrt();
-    if std == 0.0 {
-        // distinct values whose spread underflows (e.g. 1e-200 and 0)
-        return Moments::NoSpread;
+    if mean.is_finite() {
+        let ss = sum_sq_dev(xs, mean);
+        let centre = if ws.is_some() { p.swx / p.sw } else { mean };
+        if ss.is_finite() && ss >= TINY_SUM_SQ && centre.is_finite() && p.sw.is_finite() {
+            let std = (ss / (p.n - 1) as f64).sqrt();
+            return Moments::Spread { centre, std, exp: 0 };
+        }
     }
-    let centre = if ws.is_some() { p.swx / p.sw } else { mean };
-    Moments::Spread { centre, std }
+    moments_scaled(xs, ws, &p)
+}
+
+/// [`moments`] on the values scaled by `2^−e`, `2^e` the power of two at or below the largest
+/// |value| (and the weights by their own power of two: the weighted mean does not change), so
+/// no sum can overflow and no square of a deviation that matters can underflow.
+#[cold]
+fn moments_scaled(xs: &[f64], ws: Option<&[f64]>, p: &Pass1) -> Moments {
+    let e = exponent(p.min.abs().max(p.max.abs()));
+    let (mut n, mut sum) = (0usize, 0.0);
+    for &v in xs {
+        if finite(v) {
+            n += 1;
+            sum += ldexp(v, -e);
+        }
+    }
+    let mean = sum / n as f64;
+    let mut ss = 0.0;
+    for &v in xs {
+        if finite(v) {
+            let d = ldexp(v, -e) - mean;
+            ss += d * d;
+        }
+    }
+    let std = (ss / (n - 1) as f64).sqrt();
+    if !(std > 0.0 && std.is_finite()) {
+        return Moments::NoSpread; // not reached for distinct finite values
+    }
+    let centre = match ws {
+        None => mean,
+        Some(ws) => {
+            let wmax = xs
+                .iter()
+                .zip(ws)
+                .filter(|(v, w)| finite(**v) && finite(**w))
+                .fold(0.0f64, |a, (_, w)| a.max(*w));
+            if !(wmax > 0.0) {
+                return Moments::NoWeight;
+            }
+            let ew = exponent(wmax);
+            let (mut sw, mut swx) = (0.0, 0.0);
+            for (&v, &w) in xs.iter().zip(ws) {
+                if finite(v) && finite(w) {
+                    let w = ldexp(w, -ew);
+                    sw += w;
+                    swx += w * ldexp(v, -e);
+                }
+            }
+            swx / sw
+        }
+    };
+    Moments::Spread { centre, std, exp: e }
+}
+
+/// `2^e` for `e` in `-1022..=1023` (a normal power of two).
+#[inline]
+fn pow2(e: i32) -> f64 {
+    debug_assert!((-1022..=1023).contains(&e));
+    f64::from_bits(((e + 1023) as u64) << 52)
+}
+
+/// `x · 2^e`, exact unless the result overflows or underflows (`e` may lie outside the range of
+/// a single power of two).
+#[inline]
+pub(crate) fn ldexp(mut x: f64, mut e: i32) -> f64 {
+    while e > 1023 {
+        x *= pow2(1023);
+        e -= 1023;
+    }
+    while e < -1022 {
+        x *= pow2(-1022);
+        e += 1022;
+    }
+    x * pow2(e)
+}
+
+/// The binary exponent of a finite non-zero `a`: `2^e <= |a| < 2^(e+1)` (subnormals included).
+pub(crate) fn exponent(a: f64) -> i32 {
+    let bits = a.abs().to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    if biased == 0 {
+        exponent(a.abs() * pow2(64)) - 64
+    } else {
+        biased - 1023
+    }
 }
 
 /// The `k`-th smallest value (0-based) of `xs`, by selection; reorders `xs`.
@@ -367,6 +472,10 @@ fn min_of(xs: &[f64]) -> f64 {
 /// numpy's `_lerp`: `a + (b − a)·t`, computed from `b` when `t >= 0.5` (bit-compatible).
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let d = b - a;
+    if !d.is_finite() {
+        // a and b of opposite signs near the largest float: the difference overflows
+        return a * (1.0 - t) + b * t;
+    }
     if t >= 0.5 {
         b - d * (1.0 - t)
     } else {
@@ -405,7 +514,12 @@ fn median(xs: &mut [f64]) -> f64 {
             .iter()
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
+        let s = lower + upper;
+        if s.is_finite() {
+            s / 2.0
+        } else {
+            lower / 2.0 + upper / 2.0 // two values near the largest float
+        }
     }
 }
 
@@ -460,14 +574,20 @@ impl Op {
             Op::Sigma(limit) => match moments(xs, ws) {
                 Moments::NoWeight => Transform::Nan,
                 Moments::NoSpread => Transform::Identity,
-                Moments::Spread { centre, std } => {
+                Moments::Spread { centre, std, exp: 0 } => {
                     Transform::Clip(centre - limit * std, centre + limit * std)
                 }
+                // bounds beyond the largest float become ±inf: nothing lies beyond them
+                Moments::Spread { centre, std, exp } => Transform::Clip(
+                    ldexp(centre - limit * std, exp),
+                    ldexp(centre + limit * std, exp),
+                ),
             },
             Op::Standardize => match moments(xs, ws) {
                 Moments::NoWeight => Transform::Nan,
                 Moments::NoSpread => Transform::Zero,
-                Moments::Spread { centre, std } => Transform::Affine(centre, std),
+                Moments::Spread { centre, std, exp: 0 } => Transform::Affine(centre, std),
+                Moments::Spread { centre, std, exp } => Transform::AffineScaled(centre, std, exp),
             },
             // callers only use this for the moment-based ops; leave values unchanged otherwise
             Op::Quantile(_) | Op::Mad(_) => Transform::Identity,
@@ -1034,12 +1154,61 @@ mod tests {
     }
 
     #[test]
-    fn underflowing_spread_is_zero_dispersion() {
+    fn underflowing_spread_is_still_standardised() {
+        // (3.5e-209)² underflows to 0: the date is computed on values scaled by a power of two
         let x = array![[3.5e-209, 0.0, NAN]];
         let got = standardize(x.view(), None, None).unwrap();
-        assert_rows(&got, &[&[0.0, 0.0, NAN]]);
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        assert_rows(&got, &[&[h, -h, NAN]]);
         let got = winsorize(x.view(), WinsorMethod::Sigma, 1.0, None, None).unwrap();
         assert_rows(&got, &[&[3.5e-209, 0.0, NAN]]);
+        // subnormal values too
+        let x = array![[1e-320, 3e-320, 2e-320]];
+        let got = standardize(x.view(), None, None).unwrap();
+        assert_rows(&got, &[&[-1.0, 1.0, 0.0]]);
+    }
+
+    #[test]
+    fn huge_values_are_standardised_not_zeroed() {
+        // (1e155)² overflows: the plain sums would give an infinite std and a date of zeros
+        for big in [1e155, 1e200, 1e300, 1.7e308] {
+            let x = array![[1.0, 2.0, 3.0, big]];
+            let got = standardize(x.view(), None, None).unwrap();
+            // exactly the z-scores of the same values scaled down (scale-free statistic)
+            let s = 2f64.powi(-600);
+            let y = array![[1.0 * s, 2.0 * s, 3.0 * s, big * s]];
+            let want = standardize(y.view(), None, None).unwrap();
+            for i in 0..4 {
+                let (a, b) = (got[[0, i]], want[[0, i]]);
+                assert!((a - b).abs() <= 1e-15 * b.abs().max(1.0), "{big}: {a} vs {b}");
+            }
+            assert!((got[[0, 3]] - 1.5).abs() < 1e-12, "{big}: {}", got[[0, 3]]);
+            // the fused path and the weighted centre take the same route
+            let fused = winsorize_standardize(x.view(), WinsorMethod::Mad, 3.0, None, None).unwrap();
+            assert!(fused.iter().all(|v| v.is_finite()) && fused.iter().any(|v| *v != 0.0));
+            let w = array![[1e300, 1e300, 1.0, 1.0]];
+            let got = standardize(x.view(), Some(w.view()), None).unwrap();
+            assert!(got.iter().all(|v| v.is_finite()) && got[[0, 3]] > 1.0, "{big}: {got:?}");
+        }
+        // values of both signs near the largest float: sums and differences overflow
+        let x = array![[-1.7e308, 1.7e308, 0.0, 1.0]];
+        let got = standardize(x.view(), None, None).unwrap();
+        assert!(got.iter().all(|v| v.is_finite()));
+        assert!((got[[0, 0]] + got[[0, 1]]).abs() < 1e-12 && got[[0, 1]] > 1.0);
+        let got = winsorize(x.view(), WinsorMethod::Quantile, 0.1, None, None).unwrap();
+        assert!(got.iter().all(|v| v.is_finite()), "{got:?}");
+        let got = winsorize(array![[1.5e308, 1.6e308, 1.7e308, 1.7e308]].view(), WinsorMethod::Mad, 1.0, None, None).unwrap();
+        assert!(got.iter().all(|v| v.is_finite()), "{got:?}");
+    }
+
+    #[test]
+    fn exponent_and_ldexp() {
+        for v in [1.0, 1.5, 0.75, 1e300, 1.7e308, 1e-300, 5e-324, 3e-320, -8.0] {
+            let e = exponent(v);
+            let m = ldexp(v.abs(), -e);
+            assert!((1.0..2.0).contains(&m), "{v}: {e} {m}");
+            assert_eq!(ldexp(m, e), v.abs());
+        }
     }
 
     #[test]

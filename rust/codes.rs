@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::parallel;
 use crate::value_error;
 
 /// Cells per parallel task (a fixed split; the result does not depend on it).
@@ -133,8 +134,17 @@ pub fn dense_codes_into(codes: &[i64], out: &mut [i32]) -> Result<Vec<i64>> {
     let locals: Vec<Vec<i64>> = out
         .par_chunks_mut(CHUNK)
         .zip(codes.par_chunks(CHUNK))
-        .map(|(o, c)| local_ids(c, o))
+        .map(|(o, c)| {
+            if parallel::cancelled() {
+                return Vec::new(); // the caller discards the whole result
+            }
+            local_ids(c, o)
+        })
         .collect();
+    if parallel::cancelled() {
+        // some chunks were skipped: their ids are not written, so pass 2 must not read them
+        return Ok(Vec::new());
+    }
     let mut values: Vec<i64> = locals.iter().flatten().copied().collect();
     values.par_sort_unstable();
     values.dedup();
@@ -147,6 +157,9 @@ pub fn dense_codes_into(codes: &[i64], out: &mut [i32]) -> Result<Vec<i64>> {
     out.par_chunks_mut(CHUNK)
         .zip(locals.par_iter())
         .for_each(|(o, keys)| {
+            if parallel::cancelled() {
+                return;
+            }
             // every local value is in `values` (it was collected above)
             let remap: Vec<i32> = keys
                 .iter()

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 
 use crate::clean::{clean_one_row, RowOp, RowScratch, WinsorMethod};
 use crate::error::Result;
+use crate::parallel;
 use crate::value_error;
 
 /// How missing exposures of universe assets are filled.
@@ -243,6 +244,9 @@ fn fill_rows(
     out.par_chunks_mut(n * k)
         .enumerate()
         .for_each_init(Scratch::default, |s, (ti, o)| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             let row = ti * n..(ti + 1) * n;
             let ctx = Row {
                 desc: &ds,

@@ -544,6 +544,13 @@ fn style_sums(xt: &[f64], wv: &[f64], yv: &[f64], n: usize, k: usize, sxx: &mut 
 }
 
 /// Regress one date: returns `(r2, n_obs, bad-value flags)`.
+///
+/// A date whose outputs are not all finite is looked at once more: if some input lies beyond
+/// `2^±SCALE_RANGE` in magnitude (a style or a return around 1e154 or above, whose squares and
+/// cross products overflow, or values so small that they underflow), it is solved again on
+/// inputs scaled by powers of two ([`regress_scaled`]); the factor returns are linear in the
+/// returns and inversely proportional to their style, so scaling by powers of two changes no bit
+/// of the arithmetic but its range. Ordinary dates never take this path.
 fn regress_date(
     cfg: &Cfg,
     row: &RowIn<'_>,
@@ -557,8 +564,108 @@ fn regress_date(
     if bad != 0 {
         return (f64::NAN, used, bad);
     }
-    let r2 = solve(cfg, used, out, s);
-    (r2, used, 0)
+    let RowOut { f, e, se, ts } = out;
+    let r2 = solve(cfg, used, RowOut { f: &mut *f, e: &mut *e, se: &mut *se, ts: &mut *ts }, s);
+    let finite = r2.is_finite() && f.iter().chain(se.iter()).all(|v| !v.is_infinite());
+    if finite {
+        return (r2, used, 0);
+    }
+    match Scales::of(cfg, row) {
+        Some(sc) => (regress_scaled(cfg, row, &sc, RowOut { f, e, se, ts }, s), used, 0),
+        None => (r2, used, 0),
+    }
+}
+
+/// Magnitudes beyond `2^SCALE_RANGE` (or, for a whole variable, below `2^-SCALE_RANGE`) may
+/// overflow (underflow) the products of the normal equations: up to three such factors meet in
+/// `w·x·x`, and sums over millions of observations must stay below 2^1023.
+const SCALE_RANGE: i32 = 300;
+
+/// Powers of two to scale one date's inputs by: `2^-e` for the returns, each style, the weights
+/// and the caps.
+struct Scales {
+    y: i32,
+    x: Vec<i32>,
+    w: i32,
+    cap: i32,
+}
+
+impl Scales {
+    /// The scales of a date, or None when every variable's largest finite magnitude is within
+    /// `2^±SCALE_RANGE` (then a non-finite result is not a matter of range).
+    fn of(cfg: &Cfg, row: &RowIn<'_>) -> Option<Scales> {
+        let amax = |it: &mut dyn Iterator<Item = f64>| it.filter(|v| v.is_finite()).fold(0.0f64, |a, v| a.max(v.abs()));
+        let exp = |a: f64| if a > 0.0 && a.is_finite() { crate::clean::exponent(a) } else { 0 };
+        let out_of_range = |a: f64| a > 0.0 && !(-SCALE_RANGE..=SCALE_RANGE).contains(&exp(a));
+        let k = cfg.k;
+        let ay = amax(&mut row.y.iter().copied());
+        let ax: Vec<f64> = (0..k).map(|a| amax(&mut row.x.iter().skip(a).step_by(k.max(1)).copied())).collect();
+        let aw = match row.w {
+            RowW::Given(w) => amax(&mut w.iter().copied()),
+            _ => 1.0,
+        };
+        let ac = row.cap.map_or(1.0, |c| amax(&mut c.iter().copied()));
+        if !(out_of_range(ay) || ax.iter().any(|&a| out_of_range(a)) || out_of_range(aw) || out_of_range(ac)) {
+            return None;
+        }
+        Some(Scales { y: exp(ay), x: ax.iter().map(|&a| exp(a)).collect(), w: exp(aw), cap: exp(ac) })
+    }
+}
+
+/// [`regress_date`]'s second try: the date's inputs scaled by powers of two (each variable to a
+/// largest magnitude in [1, 2)), solved, and the outputs scaled back (exact unless the result
+/// itself is beyond the range of a float). Returns R².
+#[cold]
+fn regress_scaled(cfg: &Cfg, row: &RowIn<'_>, sc: &Scales, out: RowOut<'_>, s: &mut Scratch) -> f64 {
+    use crate::clean::ldexp;
+    let k = cfg.k;
+    let y: Vec<f64> = row.y.iter().map(|&v| ldexp(v, -sc.y)).collect();
+    let x: Vec<f64> = row.x.iter().enumerate().map(|(i, &v)| ldexp(v, -sc.x[i % k.max(1)])).collect();
+    let cap: Option<Vec<f64>> = row.cap.map(|c| c.iter().map(|&v| ldexp(v, -sc.cap)).collect());
+    let w: Option<Vec<f64>> = match row.w {
+        RowW::Given(w) => Some(w.iter().map(|&v| ldexp(v, -sc.w)).collect()),
+        // sqrt(cap) from the original caps (any positive scale of the weights gives the same fit)
+        RowW::SqrtCap => row.cap.map(|c| c.iter().map(|&v| ldexp(v.sqrt(), -(exponent_of_sqrt(sc.cap)))).collect()),
+        RowW::Equal => None,
+    };
+    let scaled = RowIn {
+        y: &y,
+        w: match (&w, row.w) {
+            (Some(w), _) => RowW::Given(w),
+            (None, other) => other,
+        },
+        codes: row.codes,
+        cap: cap.as_deref(),
+        x: &x,
+    };
+    out.f.fill(f64::NAN);
+    out.se.fill(f64::NAN);
+    out.ts.fill(f64::NAN);
+    let (used, bad) = gather(cfg, &scaled, out.e, s);
+    if bad != 0 {
+        return f64::NAN; // not reached: the checks of the first pass saw the same values
+    }
+    let RowOut { f, e, se, ts } = out;
+    let r2 = solve(cfg, used, RowOut { f: &mut *f, e: &mut *e, se: &mut *se, ts: &mut *ts }, s);
+    // Unscale: market and industry factor returns and the residuals are in units of the
+    // returns; a style's factor return in returns per unit of that style.
+    let m = cfg.market as usize;
+    let g = if cfg.use_ind { cfg.g } else { 0 };
+    for (j, (fj, sj)) in f.iter_mut().zip(se.iter_mut()).enumerate() {
+        let ej = if j < m + g { sc.y } else { sc.y - sc.x[j - m - g] };
+        *fj = ldexp(*fj, ej);
+        *sj = ldexp(*sj, ej);
+    }
+    for v in e.iter_mut() {
+        *v = ldexp(*v, sc.y);
+    }
+    r2
+}
+
+/// The exponent by which `sqrt(cap)` scales when cap scales by `2^-e` (rounded down: any power
+/// of two will do for weights).
+fn exponent_of_sqrt(e: i32) -> i32 {
+    e.div_euclid(2)
 }
 
 /// How many rows ahead the styles are prefetched in [`gather`]: the loop does enough per row

@@ -28,6 +28,7 @@
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+use crate::clean::{exponent, ldexp};
 use crate::error::Result;
 use crate::parallel;
 use crate::value_error;
@@ -168,10 +169,12 @@ where
 // ------------------------------------------------------------------------------------------
 
 /// Weighted sums of shifted values over one window: `n` finite values, `sw = Σw`,
-/// `sw2 = Σw²`, `s1 = Σw(x-c)`, `s2 = Σw(x-c)²`.
+/// `sw2 = Σw²`, `s1 = Σw(x-c)`, `s2 = Σw(x-c)²`, all of the values scaled by `2^−e` (`e = 0`
+/// unless the window holds magnitudes beyond `2^±RANGE`, see [`scale_of`]).
 #[derive(Clone, Copy, Default, Debug)]
 struct Uni {
     c: f64,
+    e: i32,
     n: usize,
     sw: f64,
     sw2: f64,
@@ -179,23 +182,52 @@ struct Uni {
     s2: f64,
 }
 
+/// Values up to `2^RANGE` in magnitude are summed as they are: their squares, and sums of
+/// millions of them, stay far from overflow. Larger (or, for a whole window, smaller than
+/// `2^−RANGE`) magnitudes are summed scaled by a power of two (exact).
+const RANGE: i32 = 400;
+
+/// A running sum may keep rounding errors of the size of the largest value it once held: when
+/// the sum of squares falls below `PRECISION` times its (decayed) peak since the last
+/// re-anchoring, or the variance formula cancels to below `PRECISION` of its terms, the window
+/// is summed again from scratch. Never the case for ordinary data (a window's dispersion would
+/// have to fall a million-fold within one window); an outlier leaving the window is.
+const PRECISION: f64 = 1.0 / (1u64 << 20) as f64;
+
+/// The exponent `e` to scale a window by (values `x·2^−e`): 0 when its largest finite magnitude
+/// `amax` is within `2^±RANGE` (or 0), else the binary exponent of `amax`.
+fn scale_of(amax: f64) -> i32 {
+    if amax == 0.0 || !amax.is_finite() {
+        return 0;
+    }
+    let e = exponent(amax);
+    if (-RANGE..=RANGE).contains(&e) {
+        0
+    } else {
+        e
+    }
+}
+
 impl Uni {
     /// Fresh sums over `x[lo..=t]` with weights λ^(t-s).
     fn fresh(x: &[f64], lo: usize, t: usize, lam: f64) -> Self {
+        let amax = x[lo..=t].iter().filter(|v| v.is_finite()).fold(0.0f64, |a, v| a.max(v.abs()));
+        let e = scale_of(amax);
+        let sc = |v: f64| if e == 0 { v } else { ldexp(v, -e) };
         let (mut n, mut sum) = (0usize, 0.0);
         for &v in &x[lo..=t] {
             if v.is_finite() {
                 n += 1;
-                sum += v;
+                sum += sc(v);
             }
         }
         let c = if n > 0 { sum / n as f64 } else { 0.0 };
-        let mut a = Uni { c, n, ..Default::default() };
+        let mut a = Uni { c, e, n, ..Default::default() };
         let mut w = 1.0;
         for s in (lo..=t).rev() {
             let v = x[s];
             if v.is_finite() {
-                let d = v - c;
+                let d = sc(v) - c;
                 a.sw += w;
                 a.sw2 += w * w;
                 a.s1 += w * d;
@@ -204,6 +236,12 @@ impl Uni {
             w *= lam;
         }
         a
+    }
+
+    /// Whether `v` can be added at this window's scale (else the window must be summed again).
+    #[inline]
+    fn fits(&self, v: f64) -> bool {
+        !v.is_finite() || (if self.e == 0 { v.abs() } else { ldexp(v.abs(), -self.e) }) <= LIMIT
     }
 
     #[inline]
@@ -219,8 +257,9 @@ impl Uni {
     #[inline]
     fn add(&mut self, v: f64, w: f64, sign: f64) {
         if v.is_finite() {
+            let v = if self.e == 0 { v } else { ldexp(v, -self.e) };
             if sign > 0.0 && self.n == 0 {
-                *self = Uni { c: v, ..Default::default() };
+                *self = Uni { c: v, e: self.e, ..Default::default() };
             }
             let d = v - self.c;
             self.sw += sign * w;
@@ -232,16 +271,30 @@ impl Uni {
             } else {
                 self.n -= 1;
                 if self.n == 0 {
-                    *self = Uni { c: self.c, ..Default::default() };
+                    *self = Uni { c: self.c, e: self.e, ..Default::default() };
                 }
             }
         }
     }
 
+    /// Whether the running sums lost the precision of the window (see [`PRECISION`]); `peak` is
+    /// the decayed largest `s2` since the last re-anchoring.
+    #[inline]
+    fn imprecise(&self, peak: f64) -> bool {
+        if !(self.s1.is_finite() && self.s2.is_finite()) {
+            return true;
+        }
+        if self.n < 2 {
+            return false;
+        }
+        self.s2 < peak * PRECISION || self.s2 - self.s1 * self.s1 / self.sw < self.s2 * PRECISION
+    }
+
     fn stat(&self, m: Moment) -> f64 {
+        let unscale = |v: f64, times: i32| if self.e == 0 { v } else { ldexp(v, times * self.e) };
         match m {
-            Moment::Sum => self.s1 + self.sw * self.c,
-            Moment::Mean => self.c + self.s1 / self.sw,
+            Moment::Sum => unscale(self.s1 + self.sw * self.c, 1),
+            Moment::Mean => unscale(self.c + self.s1 / self.sw, 1),
             Moment::Var | Moment::Std => {
                 // Unbiased with reliability weights: Σw d̃² / (Σw − Σw²/Σw).
                 let denom = self.sw - self.sw2 / self.sw;
@@ -251,19 +304,34 @@ impl Uni {
                 let ss = (self.s2 - self.s1 * self.s1 / self.sw).max(0.0);
                 let var = ss / denom;
                 if m == Moment::Std {
-                    var.sqrt()
+                    unscale(var.sqrt(), 1)
                 } else {
-                    var
+                    unscale(var, 2) // may overflow: a variance beyond the largest float
                 }
             }
         }
     }
 }
 
+/// Largest scaled magnitude added to running sums (`2^RANGE`).
+const LIMIT: f64 = {
+    // 2^400, exactly
+    let mut v = 1.0f64;
+    let mut i = 0;
+    while i < RANGE {
+        v *= 2.0;
+        i += 1;
+    }
+    v
+};
+
 /// A window covering the whole history (nothing ever leaves it): West's weighted incremental
 /// mean and sum of squared deviations, which recentres itself at every step (no shift needed).
+/// Values are scaled by `2^−e`, `e` growing (the state rescaled, exactly) when a value beyond
+/// `2^RANGE` arrives, or set by the first value when that one is beyond `2^±RANGE`.
 fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
     let (mut n, mut sw, mut sw2, mut mean, mut m2) = (0usize, 0.0, 0.0, 0.0, 0.0);
+    let mut e = 0i32;
     let lam2 = lam * lam;
     for (t, &v) in x.iter().enumerate() {
         if lam != 1.0 {
@@ -272,6 +340,16 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
             m2 *= lam;
         }
         if v.is_finite() {
+            if n == 0 {
+                e = scale_of(v.abs());
+            } else if (if e == 0 { v.abs() } else { ldexp(v.abs(), -e) }) > LIMIT {
+                let e_new = exponent(v);
+                let delta = e_new - e;
+                mean = ldexp(mean, -delta);
+                m2 = ldexp(m2, -2 * delta);
+                e = e_new;
+            }
+            let v = if e == 0 { v } else { ldexp(v, -e) };
             n += 1;
             sw += 1.0;
             sw2 += 1.0;
@@ -279,12 +357,13 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
             mean += d / sw;
             m2 += d * (v - mean);
         }
+        let unscale = |v: f64, times: i32| if e == 0 { v } else { ldexp(v, times * e) };
         out[t] = if n < mp {
             f64::NAN
         } else {
             match m {
-                Moment::Sum => mean * sw,
-                Moment::Mean => mean,
+                Moment::Sum => unscale(mean * sw, 1),
+                Moment::Mean => unscale(mean, 1),
                 Moment::Var | Moment::Std => {
                     let denom = sw - sw2 / sw;
                     if n < 2 || denom <= 0.0 {
@@ -292,9 +371,9 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
                     } else {
                         let var = m2.max(0.0) / denom;
                         if m == Moment::Std {
-                            var.sqrt()
+                            unscale(var.sqrt(), 1)
                         } else {
-                            var
+                            unscale(var, 2)
                         }
                     }
                 }
@@ -304,7 +383,9 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
 }
 
 /// Drive an accumulator along one column: re-anchor every `min(w, ANCHOR)` dates, otherwise
-/// decay, add the entering value and remove the leaving one.
+/// decay, add the entering value and remove the leaving one. Re-anchor at once when a value
+/// beyond the window's scale enters or the running sums lost their precision (an outlier left
+/// the window, or sums overflowed): see [`Uni::imprecise`].
 fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
     let t_len = x.len();
     if w >= t_len {
@@ -314,19 +395,30 @@ fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f6
     let lam2 = lam * lam;
     let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
     let mut acc = Uni::default();
+    let mut peak = 0.0f64;
     let mut since = interval; // dates since the last re-anchoring (a counter, not t % interval)
     for t in 0..t_len {
-        if since == interval {
-            since = 0;
-            acc = Uni::fresh(x, (t + 1).saturating_sub(w), t, lam);
-        } else {
+        let mut anchor = since == interval;
+        if !anchor {
             if lam != 1.0 {
                 acc.decay(lam, lam2);
+                peak *= lam;
             }
-            acc.add(x[t], 1.0, 1.0);
-            if t >= w {
-                acc.add(x[t - w], lam_w, -1.0);
+            if acc.fits(x[t]) {
+                acc.add(x[t], 1.0, 1.0);
+                if t >= w {
+                    acc.add(x[t - w], lam_w, -1.0);
+                }
+                peak = peak.max(acc.s2);
+                anchor = acc.imprecise(peak);
+            } else {
+                anchor = true;
             }
+        }
+        if anchor {
+            since = 0;
+            acc = Uni::fresh(x, (t + 1).saturating_sub(w), t, lam);
+            peak = acc.s2;
         }
         since += 1;
         out[t] = if acc.n >= mp { acc.stat(m) } else { f64::NAN };
@@ -364,11 +456,14 @@ pub fn rolling_moment(
 // Rolling regression on a market series
 // ------------------------------------------------------------------------------------------
 
-/// Weighted sums of shifted pairs (asset x, market y) over one window.
+/// Weighted sums of shifted pairs (asset x, market y) over one window, the asset's values
+/// scaled by `2^−ex` and the market's by `2^−ey` (0 unless beyond `2^±RANGE`, as for [`Uni`]).
 #[derive(Clone, Copy, Default, Debug)]
 struct Bi {
     cx: f64,
     cy: f64,
+    ex: i32,
+    ey: i32,
     n: usize,
     sw: f64,
     sx: f64,
@@ -380,20 +475,30 @@ struct Bi {
 
 impl Bi {
     fn fresh(x: &[f64], y: &[f64], lo: usize, t: usize, lam: f64) -> Self {
+        let (mut ax_max, mut ay_max) = (0.0f64, 0.0f64);
+        for s in lo..=t {
+            if x[s].is_finite() && y[s].is_finite() {
+                ax_max = ax_max.max(x[s].abs());
+                ay_max = ay_max.max(y[s].abs());
+            }
+        }
+        let (ex, ey) = (scale_of(ax_max), scale_of(ay_max));
+        let scx = |v: f64| if ex == 0 { v } else { ldexp(v, -ex) };
+        let scy = |v: f64| if ey == 0 { v } else { ldexp(v, -ey) };
         let (mut n, mut ax, mut ay) = (0usize, 0.0, 0.0);
         for s in lo..=t {
             if x[s].is_finite() && y[s].is_finite() {
                 n += 1;
-                ax += x[s];
-                ay += y[s];
+                ax += scx(x[s]);
+                ay += scy(y[s]);
             }
         }
         let (cx, cy) = if n > 0 { (ax / n as f64, ay / n as f64) } else { (0.0, 0.0) };
-        let mut a = Bi { cx, cy, n, ..Default::default() };
+        let mut a = Bi { cx, cy, ex, ey, n, ..Default::default() };
         let mut w = 1.0;
         for s in (lo..=t).rev() {
             if x[s].is_finite() && y[s].is_finite() {
-                let (dx, dy) = (x[s] - cx, y[s] - cy);
+                let (dx, dy) = (scx(x[s]) - cx, scy(y[s]) - cy);
                 a.sw += w;
                 a.sx += w * dx;
                 a.sy += w * dy;
@@ -404,6 +509,13 @@ impl Bi {
             w *= lam;
         }
         a
+    }
+
+    /// Whether the pair can be added at this window's scales.
+    #[inline]
+    fn fits(&self, vx: f64, vy: f64) -> bool {
+        let f = |v: f64, e: i32| (if e == 0 { v.abs() } else { ldexp(v.abs(), -e) }) <= LIMIT;
+        !(vx.is_finite() && vy.is_finite()) || (f(vx, self.ex) && f(vy, self.ey))
     }
 
     #[inline]
@@ -419,8 +531,10 @@ impl Bi {
     #[inline]
     fn add(&mut self, vx: f64, vy: f64, w: f64, sign: f64) {
         if vx.is_finite() && vy.is_finite() {
+            let vx = if self.ex == 0 { vx } else { ldexp(vx, -self.ex) };
+            let vy = if self.ey == 0 { vy } else { ldexp(vy, -self.ey) };
             if sign > 0.0 && self.n == 0 {
-                *self = Bi { cx: vx, cy: vy, ..Default::default() };
+                *self = Bi { cx: vx, cy: vy, ex: self.ex, ey: self.ey, ..Default::default() };
             }
             let (dx, dy) = (vx - self.cx, vy - self.cy);
             if sign > 0.0 {
@@ -428,7 +542,7 @@ impl Bi {
             } else {
                 self.n -= 1;
                 if self.n == 0 {
-                    *self = Bi { cx: self.cx, cy: self.cy, ..Default::default() };
+                    *self = Bi { cx: self.cx, cy: self.cy, ex: self.ex, ey: self.ey, ..Default::default() };
                     return;
                 }
             }
@@ -440,6 +554,23 @@ impl Bi {
             self.syy += sw * dy * dy;
             self.sxy += sw * dx * dy;
         }
+    }
+
+    /// Whether the running sums lost the precision of the window (as [`Uni::imprecise`], for
+    /// both series); `peak` holds the decayed largest `sxx` and `syy` since the re-anchoring.
+    #[inline]
+    fn imprecise(&self, peak: (f64, f64)) -> bool {
+        let sums = [self.sx, self.sy, self.sxx, self.syy, self.sxy];
+        if !sums.iter().all(|v| v.is_finite()) {
+            return true;
+        }
+        if self.n < 2 {
+            return false;
+        }
+        self.sxx < peak.0 * PRECISION
+            || self.syy < peak.1 * PRECISION
+            || self.sxx - self.sx * self.sx / self.sw < self.sxx * PRECISION
+            || self.syy - self.sy * self.sy / self.sw < self.syy * PRECISION
     }
 
     /// (beta, residual volatility).
@@ -458,7 +589,11 @@ impl Bi {
         } else {
             f64::NAN
         };
-        (beta, rv)
+        if self.ex == 0 && self.ey == 0 {
+            (beta, rv)
+        } else {
+            (ldexp(beta, self.ex - self.ey), ldexp(rv, self.ex))
+        }
     }
 }
 
@@ -492,20 +627,31 @@ pub fn rolling_beta(
         let interval = w.min(ANCHOR);
         let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
         let mut acc = Bi::default();
+        let mut peak = (0.0f64, 0.0f64);
         let mut since = interval;
         for t in 0..t_len {
             since += 1;
-            if since > interval {
-                since = 1;
-                acc = Bi::fresh(x, &m, (t + 1).saturating_sub(w), t, lam);
-            } else {
+            let mut anchor = since > interval;
+            if !anchor {
                 if lam != 1.0 {
                     acc.decay(lam);
+                    peak = (peak.0 * lam, peak.1 * lam);
                 }
-                acc.add(x[t], m[t], 1.0, 1.0);
-                if t >= w {
-                    acc.add(x[t - w], m[t - w], lam_w, -1.0);
+                if acc.fits(x[t], m[t]) {
+                    acc.add(x[t], m[t], 1.0, 1.0);
+                    if t >= w {
+                        acc.add(x[t - w], m[t - w], lam_w, -1.0);
+                    }
+                    peak = (peak.0.max(acc.sxx), peak.1.max(acc.syy));
+                    anchor = acc.imprecise(peak);
+                } else {
+                    anchor = true;
                 }
+            }
+            if anchor {
+                since = 1;
+                acc = Bi::fresh(x, &m, (t + 1).saturating_sub(w), t, lam);
+                peak = (acc.sxx, acc.syy);
             }
             if acc.n >= min_periods {
                 let (b, r) = acc.stat();
@@ -890,6 +1036,78 @@ mod tests {
         }
         let z = array![[0.1], [-1.0], [0.5]];
         assert_eq!(max_drawdown(z.view(), 3, 1).unwrap()[[2, 0]], 1.0);
+    }
+
+    /// The naive statistic of a window computed on values scaled by `2^-e` (exact), unscaled.
+    fn naive_scaled(col: &[f64], t: usize, w: usize, lam: f64, mp: usize, m: Moment, e: i32) -> f64 {
+        let sc: Vec<f64> = col.iter().map(|&v| ldexp(v, -e)).collect();
+        let v = naive_moment(&sc, t, w, lam, mp, m);
+        match m {
+            Moment::Var => ldexp(v, 2 * e),
+            _ => ldexp(v, e),
+        }
+    }
+
+    #[test]
+    fn an_outlier_leaving_the_window_does_not_spoil_it() {
+        // One bad tick of 1e10 (or values whose squares overflow) among daily returns: while it is
+        // in the window the statistics include it; once it has left they are those of the
+        // ordinary returns again (running sums would keep its rounding error, ~1e4 in a sum of
+        // squares of ~1e-2, or NaN after inf − inf, for up to a window).
+        let base: Vec<f64> = noise(400, 9).iter().map(|v| v * 0.04).collect();
+        for big in [1e10, 1e100, 1e155, 1e200, 1.7e308, -1e300] {
+            let mut col = base.clone();
+            col[100] = big;
+            col[101] = f64::NAN;
+            let x = Array2::from_shape_vec((400, 1), col.clone()).unwrap();
+            for &(w, hl) in &[(2usize, None), (21, None), (63, Some(21.0)), (252, None), (1000, Some(10.0))] {
+                let lam = decay(hl).unwrap();
+                for &m in &[Moment::Sum, Moment::Mean, Moment::Var, Moment::Std] {
+                    let got = rolling_moment(x.view(), Some(w), 1, hl, m).unwrap();
+                    for t in 0..400 {
+                        let e = if t >= 100 && t < 100 + w { exponent(big) } else { 0 };
+                        let want = naive_scaled(&col, t, w, lam, 1, m, e);
+                        let g = got[[t, 0]];
+                        let ok = close(g, want, 1e-9) || (want.is_infinite() && g == want);
+                        assert!(ok, "{big:e} {m:?} w={w} hl={hl:?} t={t}: {g:e} vs {want:e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_values_keep_their_dispersion() {
+        let col: Vec<f64> = noise(50, 3).iter().map(|v| v * 1e-200).collect();
+        let x = Array2::from_shape_vec((50, 1), col.clone()).unwrap();
+        for w in [5usize, 100] {
+            let got = rolling_moment(x.view(), Some(w), 2, None, Moment::Std).unwrap();
+            for t in 1..50 {
+                let want = naive_scaled(&col, t, w, 1.0, 2, Moment::Std, -664);
+                assert!(close(got[[t, 0]] * 1e200, want * 1e200, 1e-9), "w={w} t={t}: {} vs {want}", got[[t, 0]]);
+            }
+        }
+    }
+
+    #[test]
+    fn beta_survives_an_outlier() {
+        let m: Vec<f64> = noise(300, 5).iter().map(|v| v * 0.02).collect();
+        let e: Vec<f64> = noise(300, 6).iter().map(|v| v * 0.01).collect();
+        let mut col: Vec<f64> = m.iter().zip(&e).map(|(a, b)| 1.3 * a + b).collect();
+        col[50] = 1e200;
+        let x = Array2::from_shape_vec((300, 1), col).unwrap();
+        let mk = Array1::from(m);
+        let (b, rv) = rolling_beta(x.view(), mk.view(), 40, 20, None).unwrap();
+        for t in 0..300 {
+            let in_window = (50..90).contains(&t);
+            if in_window {
+                assert!(b[[t, 0]].is_finite() && b[[t, 0]].abs() > 1e100, "t={t}: {}", b[[t, 0]]);
+                assert!(rv[[t, 0]].is_finite() && rv[[t, 0]] > 1e100, "t={t}: {}", rv[[t, 0]]);
+            } else if t >= 40 {
+                assert!((b[[t, 0]] - 1.3).abs() < 0.3, "t={t}: {}", b[[t, 0]]);
+                assert!(rv[[t, 0]] > 0.0 && rv[[t, 0]] < 0.02, "t={t}: {}", rv[[t, 0]]);
+            }
+        }
     }
 
     #[test]

@@ -243,12 +243,15 @@ def test_small_and_constant_groups_are_unchanged_by_winsorize():
         assert_array_equal(got, [[5.0, 1.0, 1.0, 1.0, np.nan, np.nan]])
 
 
-def test_spread_that_underflows_counts_as_zero_dispersion():
-    # (1.75e-209)^2 underflows to 0: the sample std is 0 although the values differ
+def test_spread_that_underflows_is_still_standardised():
+    # (1.75e-209)^2 underflows to 0, so plain sums see no dispersion (numpy's too: the baseline
+    # gives zeros); the kernel computes such a date on values scaled by a power of two (exact), so
+    # it equals the oracle on the scaled values (issue 10, family 5).
     x = np.array([[3.5e-209, 0.0, np.nan]])
-    assert_array_equal(ff.standardize(x), [[0.0, 0.0, np.nan]])
-    assert_array_equal(ff.winsorize(x, "sigma", 1.0), x)
     assert_array_equal(baseline.standardize(x), [[0.0, 0.0, np.nan]])
+    assert_allclose(ff.standardize(x), baseline.standardize(x * 2.0**700), rtol=1e-15)
+    assert_allclose(ff.standardize(x), [[np.sqrt(0.5), -np.sqrt(0.5), np.nan]], rtol=1e-15)
+    assert_array_equal(ff.winsorize(x, "sigma", 1.0), x)
 
 
 def test_infinite_values_are_treated_as_missing():

@@ -518,7 +518,7 @@ def test_mixed_schema_glob(tmp_path):
     # a LazyFrame over the same files given directly
     with pytest.raises(ValueError, match=r"could not read df: SchemaError"):
         ff.Panel.from_polars(pl.scan_parquet(glob))
-    with pytest.raises(ValueError, match=r"could not read the polars LazyFrame: SchemaError"):
+    with pytest.raises(ValueError, match=r"could not read the polars LazyFrame source: SchemaError"):
         ff.read_fundamentals(pl.scan_parquet(glob).rename({"date": "report_date"}), ["2024-01-02"], ["A"])
 
 

@@ -48,7 +48,7 @@ from ferrofactor import (
     signals,
     strategies,
 )
-from ferrofactor._core import get_num_threads, set_num_threads
+from ferrofactor._threads import get_num_threads, set_num_threads
 from ferrofactor.backtest import BacktestBooks, BacktestResult, backtest, backtest_many
 from ferrofactor.clean import neutralize, rank, standardize, winsorize
 from ferrofactor.construct import quantile_portfolio, signal_weighted, top_n, trades

@@ -37,6 +37,17 @@ def _is_polars_series(x: Any) -> bool:
     return mod.startswith("polars") and type(x).__name__ == "Series"
 
 
+def as_array(name: str, x: Any) -> np.ndarray:
+    """``np.asarray(x)``, with ragged nested lists and out-of-range integers refused naming the
+    argument (numpy's own messages do not say which argument)."""
+    try:
+        return np.asarray(x)
+    except ValueError as e:
+        raise ValueError(f"{name} must be a rectangular array; got ragged nested lists ({e})") from None
+    except OverflowError as e:
+        raise ValueError(f"{name} holds integers beyond 64 bits ({e})") from None
+
+
 def _refuse_containers(name: str, x: Any) -> None:
     if _is_panel(x):
         fields = list(x.float_fields)
@@ -73,13 +84,7 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
         return as_field(name, x)[0]
     if _is_polars_series(x):
         x = x.to_numpy()
-    if isinstance(x, (list, tuple)):
-        try:
-            arr = np.asarray(x)
-        except ValueError as e:  # ragged nested lists
-            raise ValueError(f"{name} must be a rectangular array; got ragged nested lists ({e})") from None
-    else:
-        arr = np.asarray(x)
+    arr = as_array(name, x)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
@@ -119,7 +124,7 @@ def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     _refuse_containers(name, x)
     if _is_polars_series(x):
         x = x.to_numpy()
-    arr = np.asarray(x)
+    arr = as_array(name, x)
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(
             np.isfinite(arr) & (arr == np.round(arr))
@@ -168,7 +173,7 @@ def as_industry(
         )
     if _is_polars_series(x):
         x = x.to_numpy()
-    arr = np.asarray(x)
+    arr = as_array(name, x)
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and (arr.size == 0 or np.all(
             np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**62)
@@ -207,6 +212,17 @@ def as_industry(
         raise ValueError(f"{name} codes must be >= -1 (-1 = none), got minimum {int(arr.min())}")
     codes, values = dense_codes(arr)
     return codes, [str(v) for v in values.tolist()]
+
+
+def as_names(name: str, names: Any, n: int, expected: str | None = None) -> list[str]:
+    """``n`` unique names (a sequence, not a string) as a list of ``str``; ``expected`` words
+    the count in the message (e.g. "styles has 3 styles")."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of {n} names, got {names!r}")
+    labels = [str(v) for v in (names.tolist() if isinstance(names, np.ndarray) else names)]
+    if len(labels) != n:
+        raise ValueError(f"{name} has {len(labels)} names but {expected or f'{n} are expected'}")
+    return _unique_labels(name, labels)
 
 
 def _unique_labels(name: str, labels: list[str]) -> list[str]:
@@ -322,10 +338,13 @@ def as_dates(name: str, dates: Any, n: int) -> np.ndarray | None:
     """Optional date labels: ``datetime64[D]`` (n,), strictly increasing, or None."""
     if dates is None:
         return None
-    try:
-        d = np.asarray(dates).astype("datetime64[D]")
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} could not be read as dates") from None
+    from ferrofactor.panel import _as_dates
+
+    if isinstance(dates, (str, bytes)) or np.ndim(dates) != 1:
+        raise ValueError(f"{name} must be a 1-dimensional array of dates, got {type(dates).__name__} of shape {np.shape(dates)}")
+    # datetime64 / datetime.date / strict ISO strings, in the range a daily panel can mean; never
+    # integers (20240102 is not a day number) nor a guessed text format
+    d = _as_dates(name, dates)
     if d.shape != (n,):
         raise ValueError(f"{name} has shape {d.shape}, expected ({n},)")
     if np.any(np.isnat(d)):
@@ -339,7 +358,7 @@ def as_assets(name: str, assets: Any, n: int) -> np.ndarray | None:
     """Optional asset labels: ``str`` (n,), unique, or None."""
     if assets is None:
         return None
-    a = np.asarray(assets)
+    a = as_array(name, assets)
     if a.dtype.kind not in "U":
         a = np.asarray([str(x) for x in a.tolist()], dtype=str) if a.size else np.array([], dtype=str)
     if a.shape != (n,):
@@ -347,6 +366,13 @@ def as_assets(name: str, assets: Any, n: int) -> np.ndarray | None:
     if len(np.unique(a)) != n:
         raise ValueError(f"{name} must be unique")
     return a
+
+
+def _day_labels(name: str, d: np.ndarray) -> np.ndarray:
+    try:
+        return d.astype("datetime64[D]")
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"the dates of {name} could not be read as dates (ISO 'YYYY-MM-DD' or datetime64)") from None
 
 
 def check_same_labels(
@@ -362,7 +388,7 @@ def check_same_labels(
             continue
         a, b = np.asarray(a), np.asarray(b)
         if axis == "dates":
-            a, b = a.astype("datetime64[D]"), b.astype("datetime64[D]")
+            a, b = _day_labels(left, a), _day_labels(right, b)
         if len(a) != len(b):
             raise ValueError(
                 f"{left} has {len(a)} {axis} but {right} has {len(b)}; {how}"

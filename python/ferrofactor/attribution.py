@@ -42,7 +42,7 @@ from ferrofactor._validate import (
     check_shape,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
-from ferrofactor.results import Result, Summary, readonly
+from ferrofactor.results import NotFittedError, Result, Summary, readonly
 
 __all__ = ["AttributionResult", "attribute", "link_contributions"]
 
@@ -69,8 +69,9 @@ def link_contributions(contributions: np.ndarray, total: np.ndarray) -> np.ndarr
     -------
     ndarray (T, L)
     """
-    c = np.asarray(contributions, dtype=np.float64)
-    r = np.asarray(total, dtype=np.float64)
+    c = as_float_array("contributions", contributions, 2)
+    r = as_float_array("total", total, 1)
+    check_shape("total", r, (c.shape[0],), "one period return per row of contributions")
     growth = np.cumprod(1.0 + r)
     start = np.concatenate([[1.0], growth[:-1]])  # 1 + R^cum_{t−1}
     return np.cumsum(c * start[:, None], axis=0)
@@ -243,6 +244,8 @@ def _model_parts(model: Any):
     from ferrofactor.risk import RiskModel
 
     if isinstance(model, FactorModel):
+        if model.result_ is None:
+            raise NotFittedError("model is a FactorModel that is not fitted: call fit(panel, exposures) first")
         model = model.result
     if isinstance(model, FactorModelResult):
         return (model.exposures, np.asarray(model.factor_returns), model.lag, model.returns,

@@ -253,6 +253,14 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     ``start + k``, ...); or explicit dates: a boolean mask (T,), date labels, or integer
     positions, all on the calendar (those outside ``start..end`` are ignored).
     """
+    from ferrofactor._validate import as_array, check_int
+    from ferrofactor.panel import _MAX_SPAN_DAYS
+
+    if dates is not None:
+        dates = as_dates("dates", dates, len(as_array("dates", dates)))
+    last = _MAX_SPAN_DAYS if dates is None else len(dates) - 1  # rows without dates: at most 200 years
+    start = check_int("start", start, 0, last)
+    end = check_int("end", end, -1, last)
     T = end + 1 if dates is None else len(dates)
     if isinstance(rebalance, str):
         check_choice("rebalance", rebalance, ["daily", "weekly", "monthly"])
@@ -269,12 +277,10 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     elif isinstance(rebalance, (bool, np.bool_)):
         raise TypeError("rebalance must be 'daily', 'weekly', 'monthly', an integer step or dates, got a bool")
     elif isinstance(rebalance, numbers.Integral):
-        from ferrofactor._validate import check_int
-
         k = check_int("rebalance", rebalance, 1)
         return np.arange(start, end + 1, k, dtype=np.int64)
     else:
-        arr = np.asarray(rebalance)
+        arr = as_array("rebalance", rebalance)
         if arr.ndim != 1:
             raise ValueError(f"rebalance dates must be 1-dimensional, got shape {arr.shape}")
         if arr.dtype == bool:
@@ -933,7 +939,7 @@ class BacktestResult(Result):
         def tail(name: str, x: Any) -> Any:
             if x is None or isinstance(x, numbers.Real):
                 return x
-            a = np.asarray(x, dtype=float)
+            a = as_float_array(name, x, 1)
             if a.shape != (T,):
                 raise ValueError(f"{name} must have shape ({T},) (the backtest's dates), got {a.shape}")
             return a[first:]
@@ -1012,12 +1018,7 @@ class BacktestResult(Result):
 
     def plot(self, ax: Any = None) -> Any:
         """Cumulative value (over ``initial_value``) through time; returns the matplotlib Figure."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(8, 3.5))
-        else:
-            fig = ax.figure
+        fig, ax = _figure_axes(ax, (8, 3.5))
         x = self._dates if self._dates is not None else np.arange(self._env.start, self._env.end + 1)
         ax.plot(x, self._value / self._initial, lw=1.2, label=self.name)
         ax.set_ylabel("value / initial value")
@@ -1108,14 +1109,22 @@ class BacktestBooks(Result):
 
     def plot(self, ax: Any = None) -> Any:
         """Cumulative value of every book; returns the matplotlib Figure."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(8, 4))
-        else:
-            fig = ax.figure
+        fig, ax = _figure_axes(ax, (8, 4))
         for r in self._results:
             r.plot(ax=ax)
         ax.set_title("Backtest: books")
         ax.legend(fontsize=7, ncol=2)
         return fig
+
+
+def _figure_axes(ax: Any, size: tuple[float, float]):
+    """``(figure, axes)``: a new Figure built without pyplot (no global figure state), or the
+    figure of the matplotlib Axes ``ax``."""
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=size)
+        return fig, fig.subplots()
+    if not (hasattr(ax, "plot") and hasattr(ax, "figure")):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    return ax.figure, ax

@@ -117,7 +117,8 @@ def winsorize(
     numpy.ndarray, shape (T, N), float64
         The clipped values. NaN where ``x`` is NaN (or ±inf), where the group code is -1, and on
         dates/groups whose usable weight sum is 0. A date or group with fewer than two values, or
-        whose values are all equal (or whose sample std underflows to 0), is returned unchanged.
+        whose values are all equal, is returned unchanged. Any finite magnitudes work (see
+        :func:`standardize`).
 
     Examples
     --------
@@ -174,9 +175,15 @@ def standardize(
         ``(x − centre) / std`` with std the equal-weighted sample standard deviation (ddof = 1)
         of the finite values of that date (or group). So the result has weighted mean 0 and
         sample std 1 per date. A date/group with a single value or zero dispersion (all values
-        equal, or a sample std that underflows to 0) gives 0 for its finite values; one whose
-        usable weight sum is 0 gives NaN. NaN where ``x`` is NaN (or ±inf) or the group code
-        is -1.
+        equal) gives 0 for its finite values; one whose usable weight sum is 0 gives NaN. NaN
+        where ``x`` is NaN (or ±inf) or the group code is -1.
+
+    Notes
+    -----
+    Any finite magnitudes are standardised correctly: a date whose plain sums would overflow (a
+    value around 1e154 or above: its square overflows) or underflow (a spread around 1e-150 or
+    below) is computed on its values scaled by a power of two, which is exact, so it is never
+    turned into zeros. Other dates take the plain path, bit for bit.
 
     Examples
     --------

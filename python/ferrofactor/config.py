@@ -279,6 +279,9 @@ class Config:
 
     def resolve(self, p: str) -> str:
         """A path of the file, relative to its directory."""
+        if not isinstance(p, (str, os.PathLike)):
+            raise TypeError(f"p must be a path, got {p!r}")
+        p = os.fspath(p)
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base, p))
 
     def to_toml(self) -> str:
@@ -487,6 +490,15 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
     ConfigError
         Every problem found, each message starting with its dotted key.
     """
+    from ferrofactor._validate import check_bool
+
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"raw must be a mapping (the parsed TOML), got {type(raw).__name__}")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path or None, got {path!r}")
+    if not isinstance(base, (str, os.PathLike)):
+        raise TypeError(f"base must be a directory path, got {base!r}")
+    check_data, require_data = check_bool("check_data", check_data), check_bool("require_data", require_data)
     errors: list[str] = []
     values: dict[str, dict[str, Any]] = {sec: {} for sec in SCHEMA}
     given: set[str] = set()
@@ -691,6 +703,8 @@ def load_config(path: str | os.PathLike[str], *, check_data: bool = True) -> Con
         The file is missing, is not valid TOML, or fails validation (every problem listed, each
         with its key).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path, got {path!r}")
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ConfigError([f"config: no such file {p!r}"], p)
@@ -709,8 +723,17 @@ def load_config(path: str | os.PathLike[str], *, check_data: bool = True) -> Con
 def default_config(**overrides: Mapping[str, Any]) -> Config:
     """The defaults (no data section needed), with ``overrides`` as ``section={key: value}``
     (validated): the configuration of ``ferrofactor demo``."""
-    raw = {k: dict(v) for k, v in overrides.items()}
-    return validate(raw, check_data=False, require_data=False)
+    return validate(_sections("overrides", overrides), check_data=False, require_data=False)
+
+
+def _sections(name: str, values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{section: {key: value}}`` copied, each section a mapping (else TypeError naming it)."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{name} must be a mapping {{section: {{key: value}}}}, got {type(values).__name__}")
+    for k, v in values.items():
+        if not isinstance(v, Mapping):
+            raise TypeError(f"{name}[{k!r}] must be a mapping {{key: value}}, got {type(v).__name__}")
+    return {k: dict(v) for k, v in values.items()}
 
 
 def reference_toml(values: Mapping[str, Mapping[str, Any]] | None = None, header: str = "") -> str:
@@ -719,7 +742,9 @@ def reference_toml(values: Mapping[str, Mapping[str, Any]] | None = None, header
     Settings in ``values`` (``{section: {key: value}}``) are written active; every other setting
     is written commented out with its default (or an example for settings without one).
     """
-    values = {k: dict(v) for k, v in (values or {}).items()}
+    values = _sections("values", values or {})
+    if not isinstance(header, str):
+        raise TypeError(f"header must be a str, got {type(header).__name__}")
     out: list[str] = []
     if header:
         out.extend("# " + line if line else "#" for line in header.splitlines())

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor._validate import (
+    as_array,
     as_float_array,
     check_bool,
     check_choice,
@@ -36,7 +37,7 @@ __all__ = ["quantile_portfolio", "signal_weighted", "top_n", "trades"]
 
 def _signal(name: str, x: Any) -> tuple[np.ndarray, bool]:
     """(T, N) float64 and whether one (N,) cross-section was given."""
-    arr = np.asarray(x) if not hasattr(x, "to_numpy") else x.to_numpy()
+    arr = as_array(name, x) if not hasattr(x, "to_numpy") else x.to_numpy()
     single = np.ndim(arr) == 1
     s = as_float_array(name, arr[None] if single else arr, 2)
     if np.isinf(s).any():

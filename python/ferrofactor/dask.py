@@ -199,14 +199,19 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
             if x.dtype != np.float64:
                 x = x.astype(np.float64)
     else:
+        from ferrofactor._validate import _refuse_containers, as_array
+
+        _refuse_containers(name, x)
         if codes:
-            arr = np.asarray(x)
+            arr = as_array(name, x)
             if arr.dtype.kind not in "iuf":
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
         else:
             arr = as_float_array(name, x, ndim)
         if arr.ndim != ndim:
             raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+        if arr.shape[0] != sum(chunks0):
+            raise ValueError(f"{name} has {arr.shape[0]} dates, expected {sum(chunks0)}")
         x = da.from_array(arr, chunks=(chunks0,) + tuple(-1 for _ in range(ndim - 1)))
     if x.shape[0] != sum(chunks0):
         raise ValueError(f"{name} has {x.shape[0]} dates, expected {sum(chunks0)}")
@@ -356,8 +361,10 @@ def _history_map(func, arrays: Sequence[da.Array | None], rows, *, tail: tuple[i
         r0, r1 = spans[i]
         if not (0 <= r0 <= s <= e <= r1 <= T):  # pragma: no cover - a bug in a rows() rule
             raise AssertionError(f"bad rows ({r0}, {r1}) for block ({s}, {e})")
-        j0 = int(np.searchsorted(st, r0, side="right") - 1)
-        j1 = int(np.searchsorted(st, max(r1, r0 + 1), side="left"))
+        # blocks j0..j1-1 hold rows [r0, r1); clamped to the blocks that exist (an empty axis has
+        # one block of 0 rows, whose start equals the end of the axis)
+        j0 = min(int(np.searchsorted(st, r0, side="right") - 1), len(chunks0) - 1)
+        j1 = min(int(np.searchsorted(st, max(r1, r0 + 1), side="left")), len(chunks0))
         args: list[Any] = []
         for a in arrays:
             if a is None:
@@ -467,10 +474,14 @@ class DaskPanel:
         a = _as_assets("assets", assets)
         _check_unique("assets", a)
         T, N = len(d), len(a)
+        for arg, m in (("fields", fields), ("codes", codes)):
+            if m is not None and not isinstance(m, Mapping):
+                raise TypeError(f"{arg} must be a mapping of name → array, got {type(m).__name__}")
         if chunks is None:
             first = next((v for v in (fields or {}).values() if _is_dask(v)), None)
             if first is None:
-                first = next((v[0] for v in (codes or {}).values() if _is_dask(v[0])), None)
+                first = next((v[0] for v in (codes or {}).values()
+                              if isinstance(v, tuple) and len(v) == 2 and _is_dask(v[0])), None)
             chunks0 = first.chunks[0] if first is not None and first.shape[0] == T else _date_chunks("chunks", DATES_PER_CHUNK, T)
         else:
             chunks0 = _date_chunks("chunks", chunks, T)
@@ -889,7 +900,8 @@ def _dense_industry(name: str, industry: da.Array, names: Any) -> tuple[da.Array
     whole array: with ``names`` None the distinct code values of the whole array are found first
     (one pass over it: ``dask.array.unique``)."""
     if names is None:
-        values = np.asarray(da.unique(industry).compute())
+        # (dask's unique cannot reshape an empty array)
+        values = np.asarray(da.unique(industry).compute()) if industry.size else np.zeros(0, dtype=np.int64)
         if values.dtype.kind == "f":
             if not np.all(np.isfinite(values) & (values == np.round(values))):
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {values.dtype}")
@@ -1302,12 +1314,51 @@ class DaskExposures:
 
     def __init__(self, styles: da.Array | None, industry: da.Array | None, style_names: Sequence[str],
                  industry_names: Sequence[str], market: bool, dates: Any, assets: Any) -> None:
+        from ferrofactor._validate import as_assets, as_dates
+
+        market = check_bool("market", market)
         if styles is None and industry is None:
             raise ValueError("DaskExposures needs styles, industry or both; got neither")
+        for name, x, ndim in (("styles", styles, 3), ("industry", industry, 2)):
+            if x is not None and not _is_dask(x):
+                raise TypeError(
+                    f"{name} must be a dask array chunked by dates, got {type(x).__name__}; build "
+                    "DaskExposures with from_panel / from_descriptors, or use ferrofactor.Exposures in memory"
+                )
+            if x is not None and x.ndim != ndim:
+                raise ValueError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
+        if styles is not None:
+            if np.dtype(styles.dtype).kind not in "iufb":
+                raise TypeError(f"styles must be a numeric array, got dtype {styles.dtype}")
+            styles = _as_dask("styles", styles, 3, styles.chunks[0])
+        T, N = (styles.shape[0], styles.shape[1]) if styles is not None else industry.shape
+        if isinstance(style_names, (str, bytes)) or not isinstance(style_names, (Sequence, np.ndarray)):
+            raise TypeError(f"style_names must be a sequence of names, got {style_names!r}")
+        if isinstance(industry_names, (str, bytes)) or not isinstance(industry_names, (Sequence, np.ndarray)):
+            raise TypeError(f"industry_names must be a sequence of names, got {industry_names!r}")
+        style_names, industry_names = [str(v) for v in style_names], [str(v) for v in industry_names]
+        k = 0 if styles is None else styles.shape[2]
+        if len(style_names) != k:
+            raise ValueError(f"style_names has {len(style_names)} names but styles has {k} styles")
+        for name, labels in (("style_names", style_names), ("industry_names", industry_names)):
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"{name} must be unique, got {labels}")
+        if industry is not None:
+            if np.dtype(industry.dtype).kind not in "iu":
+                raise TypeError(f"industry must be dense integer codes (int32, -1 = none), got dtype {industry.dtype}")
+            if tuple(industry.shape) != (T, N):
+                raise ValueError(f"industry has shape {tuple(industry.shape)}, expected {(T, N)} (the styles' dates × assets)")
+            chunks0 = styles.chunks[0] if styles is not None else industry.chunks[0]
+            industry = _as_dask("industry", industry, 2, chunks0, codes=True)
+            g = len(industry_names)
+            industry = da.map_blocks(_on_blocks(functools.partial(_checked_codes, g)), industry, dtype=np.int32,
+                                     meta=_meta(2, np.int32), chunks=industry.chunks)
+        elif industry_names:
+            raise ValueError("industry_names given without industry")
         self._styles, self._industry = styles, industry
-        self._style_names, self._industry_names = list(style_names), list(industry_names)
-        self._market = bool(market)
-        self._dates, self._assets = dates, assets
+        self._style_names, self._industry_names = style_names, industry_names
+        self._market = market
+        self._dates, self._assets = as_dates("dates", dates, T), as_assets("assets", assets, N)
 
     styles = property(lambda self: self._styles, doc="(T, N, K) dask array, or None.")
     industry = property(lambda self: self._industry, doc="(T, N) int32 dense codes (dask), or None.")
@@ -1373,6 +1424,8 @@ class DaskExposures:
                     f"{list(panel.code_fields)}; pass industry=None for a model without industries"
                 )
             codes, names = panel[industry], list(panel.labels(industry))
+        if descriptor_options is not None and not isinstance(descriptor_options, Mapping):
+            raise TypeError(f"descriptor_options must be a mapping of compute_descriptors settings, got {descriptor_options!r}")
         options = dict(descriptor_options or {})
         # as in memory: the builder already sets NaN outside the universe, and only the
         # descriptors the styles use are asked for
@@ -1454,6 +1507,16 @@ class DaskExposures:
         fn = functools.partial(_styles_block, used, styles, inames if ind is not None else None, settings)
         sty = _history_map(fn, [*arrays, capd, ind], _same_rows, tail=(N, K), name="ff-styles")
         return cls(sty, ind, probe.style_names, probe.industry_names, probe.market, d_labels, a_labels)
+
+
+def _checked_codes(g: int, b: np.ndarray) -> np.ndarray:
+    """Dense industry codes of one block, checked: -1 (none) or 0..g-1."""
+    if b.size and (int(b.min()) < -1 or int(b.max()) >= g):
+        raise ValueError(
+            f"industry codes must be dense codes -1..{g - 1} (one per industry_names entry), got "
+            f"{int(b.min())}..{int(b.max())}"
+        )
+    return b.astype(np.int32, copy=False)
 
 
 def _styles_block(used, styles, inames, settings, *blocks):
@@ -1553,7 +1616,7 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
     codes over the whole array first (one pass over ``industry``).
     """
     from ferrofactor.regress import INDUSTRY_CONSTRAINTS, _design_names
-    from ferrofactor._validate import as_assets, as_dates, check_choice
+    from ferrofactor._validate import as_assets, as_dates, as_names, check_choice
 
     check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
     market = check_bool("market", market)
@@ -1591,9 +1654,7 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
         raise ValueError("the design has no factors: set market=True or give styles or industry")
     if style_names is None:
         style_names = [f"style_{k}" for k in range(K)]
-    style_names = [str(s) for s in style_names]
-    if len(style_names) != K:
-        raise ValueError(f"style_names has {len(style_names)} names but styles has {K} styles")
+    style_names = as_names("style_names", style_names, K, f"styles has {K} styles")
     names = _design_names(market, inames, style_names)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)
@@ -1778,7 +1839,10 @@ def specific_variance(residuals: Any, exposures: DaskExposures, cap: Any,
     """
     from ferrofactor.risk import RiskModel
 
-    s = dict(RiskModel()._settings(), **dict(settings or {}))
+    if settings is not None and not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a mapping of RiskModel settings, got {settings!r}")
+    # validated as RiskModel validates them (unknown names, types, ranges), then its full settings
+    s = RiskModel(**dict(settings or {}))._settings()
     if not isinstance(exposures, DaskExposures):
         raise TypeError(f"exposures must be a ferrofactor.dask.DaskExposures, got {type(exposures).__name__}")
     res = _x("residuals", residuals)

@@ -110,13 +110,42 @@ class SyntheticTruth:
     classifications: pl.DataFrame
 
 
-def _check_int(name: str, x: object, lo: int) -> int:
-    """A seed: any integer from ``lo`` to 2**63 - 1 (numpy's generators take that range)."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {x!r}")
-    if not lo <= int(x) < 2**63:
-        raise ValueError(f"{name} must be in [{lo}, 2**63), got {x}")
-    return int(x)
+#: Largest panel synthetic_universe builds, in cells (dates × assets): about twenty float fields
+#: of this size are generated (10,000 assets × 10,000 days, ~16 GB).
+MAX_CELLS = 100_000_000
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    return int(seed)
+
+
+def _start_day(start: object, n_days: int) -> np.datetime64:
+    """The first weekday on or after ``start`` (an ISO date string, ``datetime.date`` or
+    ``numpy.datetime64``), checked so that ``n_days`` weekdays stay in the dates a panel allows."""
+    from ferrofactor.panel import _DATE_MAX, _DATE_MIN
+
+    if isinstance(start, (bool, np.bool_, int, float, np.integer, np.floating)) or start is None:
+        raise TypeError(f"start must be a date ('YYYY-MM-DD', datetime.date or numpy.datetime64), got {start!r}")
+    try:
+        day = np.datetime64(start, "D") if not isinstance(start, str) else np.datetime64(start.strip(), "D")
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"start could not be read as an ISO date ('YYYY-MM-DD'): {start!r}") from None
+    if np.isnat(day) or not _DATE_MIN <= day <= _DATE_MAX:
+        raise ValueError(f"start must lie between {_DATE_MIN} and {_DATE_MAX}, got {start!r}")
+    first = np.busday_offset(day, 0, roll="forward")
+    last_ok = np.busday_offset(_DATE_MAX, 0, roll="backward")
+    room = int(np.busday_count(first, last_ok)) + 1
+    span = int(np.busday_count(first, first + np.timedelta64(200 * 365, "D")))
+    if n_days > min(room, span):
+        raise ValueError(
+            f"n_days ({n_days}) weekdays from start {first} run past {min(room, span)} (a panel's dates "
+            f"end by {_DATE_MAX} and span at most 200 years)"
+        )
+    return first
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float) -> np.ndarray:
@@ -213,12 +242,16 @@ def synthetic_universe(
     T = check_int("n_days", n_days, 2, 100_000)
     G = check_int("n_industries", n_industries, 1, 10_000)
     K = check_int("n_styles", n_styles, 0, 1_000)
-    if N * T > 2_000_000_000:
-        raise ValueError(f"n_assets × n_days = {N * T} cells is beyond what fits in memory here (at most 2e9)")
-    seed = _check_int("seed", seed, 0)
+    if N * T > MAX_CELLS:
+        raise ValueError(
+            f"n_assets × n_days = {N} × {T} = {N * T:,} cells; synthetic_universe builds at most "
+            f"{MAX_CELLS:,} (about twenty float fields of that size)"
+        )
+    seed = _check_seed(seed)
+    first = _start_day(start, T)
     rng = np.random.default_rng(seed)
 
-    dates = np.busday_offset(np.datetime64(start, "D"), np.arange(T), roll="forward")
+    dates = np.busday_offset(first, np.arange(T), roll="forward")
     width = max(5, len(str(N - 1)))
     assets = np.array([f"A{n:0{width}d}" for n in range(N)])
     style_names = tuple(_STYLES[:K]) + tuple(f"latent_{k}" for k in range(len(_STYLES), K))
@@ -497,6 +530,12 @@ def _classifications(
     )
 
 
+def _directory(directory: object) -> str:
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"directory must be a path (str or os.PathLike), got {type(directory).__name__}")
+    return os.fspath(directory)
+
+
 def write_sample(
     directory: str | os.PathLike[str],
     n_assets: int = 300,
@@ -530,9 +569,10 @@ def write_sample(
     dict
         ``{"prices": path, "fundamentals": path, "classifications": path}``.
     """
+    directory = _directory(directory)
     if panel is None:
         panel = synthetic_universe(n_assets, n_days, n_industries, n_styles, seed)
-    if not isinstance(panel.truth, SyntheticTruth):
+    if not isinstance(panel, Panel) or not isinstance(panel.truth, SyntheticTruth):
         raise ValueError("panel must come from synthetic_universe (panel.truth is a SyntheticTruth)")
     os.makedirs(directory, exist_ok=True)
     listed = panel.truth.listed
@@ -571,7 +611,7 @@ def load_sample(
     the sorted values present, or ``industry_labels``). With the defaults the result equals the
     panel that was written (``truth`` aside).
     """
-    d = os.fspath(directory)
+    d = _directory(directory)
     return read_universe(
         os.path.join(d, "prices.parquet"),
         os.path.join(d, "fundamentals.parquet"),

@@ -81,6 +81,10 @@ def _min_periods(span: int, min_fraction: float) -> int:
     return max(1, math.ceil(f * span))
 
 
+def _returns(name: str, x: Any) -> np.ndarray:
+    return as_float_array(name, x, 2)
+
+
 def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarray:
     a = as_float_array(num_name, num, 2)
     b = as_float_array(den_name, den, 2)
@@ -146,8 +150,13 @@ def momentum(returns, window: int = 252, skip: int = 21, min_fraction: float = 0
     default is 12-1 months (252, 21). Needs ``ceil(min_fraction · (window − skip))`` finite
     returns in that span. Shape (T, N).
     """
+    r = _returns("returns", returns)
+    window = check_int("window", window, 1)
+    skip = check_int("skip", skip, 0)
+    if skip >= window:
+        raise ValueError(f"skip ({skip}) must be < window ({window})")
     mp = _min_periods(window - skip, min_fraction)
-    return _rolling.compounded_return(returns, window, skip, mp)
+    return _rolling.compounded_return(r, window, skip, mp)
 
 
 # --- low volatility, beta, drawdown -----------------------------------------------------------
@@ -165,8 +174,11 @@ def volatility(
     Equal weights by default (ddof = 1); exponentially weighted with ``half_life`` (Barra DASTD:
     ``window=252, half_life=42``). Shape (T, N).
     """
+    r = _returns("returns", returns)
+    window = check_int("window", window, 1)
+    annualize = check_bool("annualize", annualize)
     mp = _min_periods(window, min_fraction)
-    out = _rolling.rolling_std(returns, window, mp, half_life=half_life)
+    out = _rolling.rolling_std(r, window, mp, half_life=half_life)
     if annualize:
         out *= math.sqrt(PERIODS_PER_YEAR)
     return out
@@ -187,7 +199,7 @@ def market_return(returns, cap=None) -> np.ndarray:
         c = as_float_array("cap", cap, 2)
         check_shape("cap", c, r.shape, "the shape of returns")
         lag = np.empty_like(c)
-        lag[0] = 1.0
+        lag[:1] = 1.0
         lag[1:] = c[:-1]
         w = np.where(ok & np.isfinite(lag) & (lag > 0), lag, 0.0)
     sw = w.sum(axis=1)
@@ -201,6 +213,7 @@ def beta(
     returns, market, window: int = 252, half_life: float | None = 63.0, min_fraction: float = 0.8
 ) -> np.ndarray:
     """Beta of each asset on ``market`` (T,) over ``window`` days, EW with ``half_life``. (T, N)."""
+    window = check_int("window", window, 1)
     mp = _min_periods(window, min_fraction)
     return _rolling.rolling_beta(returns, market, window, mp, half_life)[0]
 
@@ -214,6 +227,8 @@ def residual_volatility(
     annualize: bool = True,
 ) -> np.ndarray:
     """Residual volatility of the :func:`beta` regression (× sqrt(252) if ``annualize``)."""
+    window = check_int("window", window, 1)
+    annualize = check_bool("annualize", annualize)
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_beta(returns, market, window, mp, half_life)[1]
     return out * math.sqrt(PERIODS_PER_YEAR) if annualize else out
@@ -221,6 +236,7 @@ def residual_volatility(
 
 def max_drawdown(returns, window: int = 252, min_fraction: float = 0.8) -> np.ndarray:
     """Largest peak-to-trough loss over ``window`` days, positive fraction. (T, N)."""
+    window = check_int("window", window, 1)
     mp = _min_periods(window, min_fraction)
     return _rolling.max_drawdown(returns, window, mp)
 
@@ -254,6 +270,7 @@ def liquidity(
     liquidity measure, like Barra's STOM). NaN where the mean is not > 0. (T, N).
     """
     dv = as_float_array("dollar_volume", dollar_volume, 2)
+    window = check_int("window", window, 1)
     x = dv if cap is None else _ratio("dollar_volume", dv, "cap", cap)
     mean = _rolling.rolling_mean(x, window, _min_periods(window, min_fraction))
     return _log_positive(np.asarray(mean, dtype=float))

@@ -47,6 +47,7 @@ from ferrofactor import _core, clean
 from ferrofactor._validate import (
     as_assets,
     as_dates,
+    as_names,
     as_float_array,
     as_industry,
     check_bool,
@@ -155,11 +156,7 @@ class Exposures(Result):
         if sty is not None:
             if style_names is None:
                 style_names = [f"style_{k}" for k in range(sty.shape[2])]
-            style_names = [str(s) for s in style_names]
-            if len(style_names) != sty.shape[2]:
-                raise ValueError(
-                    f"style_names has {len(style_names)} names but styles has {sty.shape[2]} styles"
-                )
+            style_names = as_names("style_names", style_names, sty.shape[2], f"styles has {sty.shape[2]} styles")
         elif style_names:
             raise ValueError("style_names given without styles")
         self._init(sty, ind, list(style_names or []), inames, market,

@@ -27,7 +27,12 @@ import math
 import numpy as np
 from scipy import stats
 
+from ferrofactor._validate import as_float_array, check_choice, check_real
+
 COV_TYPES = ("unadjusted", "kernel")
+
+#: Largest kernel bandwidth (lags, in dates) :func:`bartlett_weights` builds weights for.
+MAX_LAGS = 1_000_000
 
 # Newey-West (1994) automatic bandwidth rule for the Bartlett kernel: q, c, pilot-lag exponent.
 _NW_Q, _NW_C, _NW_EXPONENT = 1, 1.1447, 2.0 / 9.0
@@ -50,13 +55,13 @@ def newey_west_bandwidth(x: np.ndarray) -> int:
     Returns ``min(ceil(m̂), T − 1)``; see the module docstring for the rule. Raises ``ValueError``
     when the series is too short (T < 4) or the rule is not finite (e.g. a series of zeros).
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
+    x = as_float_array("x", x, 1)
     t = x.shape[0]
     n = _pilot_lags(t)
     if n >= t - 1:
         raise ValueError(
             f"the automatic Newey-West bandwidth needs at least "
-            f"{_min_periods_automatic_bandwidth()} periods, got {t}; pass bandwidth explicitly"
+            f"{_min_periods_automatic_bandwidth()} periods, got {t} (x); pass bandwidth explicitly"
         )
     rate = 1.0 / (2 * _NW_Q + 1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -69,21 +74,27 @@ def newey_west_bandwidth(x: np.ndarray) -> int:
         m = _NW_C * ((sq / s0) ** 2) ** rate * t**rate
     if not np.isfinite(m):
         raise ValueError(
-            "the automatic Newey-West bandwidth is not finite (the estimates do not vary or are "
-            "not finite); pass bandwidth explicitly"
+            "the automatic Newey-West bandwidth of x is not finite (the estimates do not vary or "
+            "are not finite); pass bandwidth explicitly"
         )
     return min(int(math.ceil(m)), t - 1)
 
 
 def bartlett_weights(bandwidth: float) -> np.ndarray:
-    """Bartlett kernel weights for lags 0..m, m = int(bandwidth): ``1 − j / (m + 1)``."""
-    m = int(bandwidth)
+    """Bartlett kernel weights for lags 0..m, m = int(bandwidth): ``1 − j / (m + 1)``.
+
+    ``bandwidth`` is a finite number in ``[0, 1e6]`` (lags, in dates)."""
+    m = int(check_real("bandwidth", bandwidth, lo=0.0, hi=float(MAX_LAGS)))
     return 1.0 - np.arange(m + 1) / (m + 1)
 
 
 def kernel_covariance(e: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """``(eᵀe + Σ_{j≥1} w_j (Γ_j + Γ_jᵀ)) / T`` for mean-zero (T, K) ``e`` (lag-0 weight unused)."""
+    e = as_float_array("e", e, 2)
+    weights = as_float_array("weights", weights, 1)
     n = e.shape[0]
+    if n == 0:
+        return np.full((e.shape[1], e.shape[1]), np.nan)
     s = e.T @ e
     for j in range(1, len(weights)):
         op = e[j:].T @ e[:-j]
@@ -128,13 +139,9 @@ def fama_macbeth_inference(
     ValueError
         A bad ``cov``/``nan_policy`` or a negative / non-finite ``bandwidth``.
     """
-    est = np.asarray(estimates, dtype=np.float64)
-    if est.ndim != 2:
-        raise ValueError(f"estimates must be 2-dimensional (T, K), got shape {est.shape}")
-    if cov not in COV_TYPES:
-        raise ValueError(f"cov must be one of {list(COV_TYPES)!r}, got {cov!r}")
-    if nan_policy not in ("row", "column"):
-        raise ValueError(f"nan_policy must be one of ['row', 'column'], got {nan_policy!r}")
+    est = as_float_array("estimates", estimates, 2)
+    check_choice("cov", cov, COV_TYPES)
+    check_choice("nan_policy", nan_policy, ("row", "column"))
     if bandwidth is not None:
         if isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float, np.integer, np.floating)):
             raise TypeError(f"bandwidth must be a number or None, got {bandwidth!r}")

@@ -77,6 +77,7 @@ from ferrofactor.panel import (
     _as_assets,
     _as_dates,
     _asset_codes,
+    _check_column_names,
     _check_date_format,
     _check_unique,
     _label_codes,
@@ -138,9 +139,9 @@ def _describe(source: Any, connection: Any = None, format: str | None = None) ->
     if connection is not None and isinstance(source, str):
         return f"query {source!r}"
     if isinstance(source, pl.LazyFrame):
-        return "the polars LazyFrame"
+        return "the polars LazyFrame source"
     if isinstance(source, pl.DataFrame):
-        return "the polars DataFrame"
+        return "the polars DataFrame source"
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         fmt = format or _FORMATS.get(os.path.splitext(path)[1].lower())
@@ -176,6 +177,7 @@ def read_frame(
     FileNotFoundError
         No file matches the path or glob.
     """
+    _check_names("string_columns", string_columns)
     source, connection = _split_source(source, connection)
     if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
         return source
@@ -329,6 +331,7 @@ def read_panel(
            [11.,  5.]])
     """
     _check_date_format(date_format)
+    _check_column_names(date=date, asset=asset)
     frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
     return _panel_from_frame(
         frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format,
@@ -505,6 +508,8 @@ def read_fundamentals(
     report_lag_days = _check_days("report_lag_days", report_lag_days)
     max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
     _check_date_format(date_format)
+    _check_column_names(asset=asset, report_date=report_date)
+    _check_names("fields", fields)
     frame, axis, target_assets, fields = _prepare_records(
         source, connection, format, asset, report_date, fields, dates, assets, numeric=True
     )
@@ -578,6 +583,7 @@ def read_classifications(
     """
     report_lag_days = _check_days("report_lag_days", report_lag_days)
     _check_date_format(date_format)
+    _check_column_names(asset=asset, date=date, code=code)
     frame, axis, target_assets, _ = _prepare_records(
         source, connection, format, asset, date, [code], dates, assets, numeric=False
     )
@@ -602,6 +608,13 @@ def read_classifications(
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, None)
     out = np.append(rec_codes[perm], np.int32(-1)).astype(np.int32)[grid]
     return Panel(axis, target_assets, codes={code: (out, lab)})
+
+
+def _check_names(name: str, cols: Any) -> None:
+    """An optional sequence of column names."""
+    if cols is not None and (isinstance(cols, (str, bytes)) or not isinstance(cols, Sequence)
+                             or not all(isinstance(c, str) for c in cols)):
+        raise TypeError(f"{name} must be a sequence of column names (str), got {cols!r}")
 
 
 def _check_days(name: str, x: Any, *, allow_none: bool = False) -> int | None:
@@ -858,6 +871,8 @@ def read_universe(
     report_lag_days = _check_days("report_lag_days", report_lag_days)
     max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
     classification_lag_days = _check_days("classification_lag_days", classification_lag_days)
+    _check_names("price_fields", price_fields)
+    _check_names("fundamental_fields", fundamental_fields)
     _check_date_format(date_format)
 
     with _prefix("prices"):

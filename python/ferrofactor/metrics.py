@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_float_array
+from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_array, as_float_array
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
 
@@ -68,7 +68,7 @@ def _series(name: str, x: Any) -> tuple[np.ndarray, bool, list[str] | None, np.n
         return values, False, [str(c) for c in names], dates
     if _is_polars_series(x):
         return as_float_array(name, x.to_numpy(), 1)[:, None], True, None, None
-    arr = np.asarray(x)
+    arr = as_array(name, x)
     if arr.ndim == 1:
         return as_float_array(name, arr, 1)[:, None], True, None, None
     return as_float_array(name, arr, 2), False, None, None
@@ -143,9 +143,19 @@ def _annual_return(r: np.ndarray, ppy: float) -> np.ndarray:
     t = r.shape[0]
     if t < 1:
         return np.full(r.shape[1], np.nan)
-    growth = np.prod(1.0 + np.where(np.isnan(r), 0.0, r), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return growth ** (ppy / t) - 1.0
+    g = 1.0 + np.where(np.isnan(r), 0.0, r)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        growth = np.prod(g, axis=0)
+        out = growth ** (ppy / t) - 1.0
+        # a product that overflows (or underflows) float64 although its annualised value does
+        # not (e.g. 10 years of large returns): the same value from the sum of logs
+        bad = ~np.isfinite(growth) | ((growth == 0) & np.all(g != 0, axis=0))
+        if bad.any():
+            positive = np.all(g > 0, axis=0)
+            logs = np.sum(np.log(np.abs(g)), axis=0)
+            fix = bad & positive
+            out[fix] = np.expm1(logs[fix] * (ppy / t))
+    return out
 
 
 def annual_return(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
@@ -202,10 +212,23 @@ def sortino_ratio(returns: Any, required_return: Any = 0.0, periods_per_year: fl
 def _max_drawdown(r: np.ndarray) -> np.ndarray:
     if r.shape[0] < 1:
         return np.full(r.shape[1], np.nan)
-    wealth = np.cumprod(1.0 + np.where(np.isnan(r), 0.0, r), axis=0)
-    peak = np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.nanmin((wealth - peak) / peak, axis=0)
+    g = 1.0 + np.where(np.isnan(r), 0.0, r)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        wealth = np.cumprod(g, axis=0)
+        peak = np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)
+        out = np.nanmin((wealth - peak) / peak, axis=0)
+    bad = ~np.isfinite(wealth).all(axis=0) | ~np.isfinite(out)
+    if bad.any():
+        # the wealth path overflowed: follow the ratio to the running peak instead,
+        # q_t = W_t / P_t = min(1, q_{t-1} (1 + r_t)), which stays within the drawdown's own range
+        q = np.ones(int(bad.sum()))
+        worst = np.zeros_like(q)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for row in g[:, bad]:
+                q = np.minimum(1.0, q * row)
+                worst = np.minimum(worst, q - 1.0)
+        out[bad] = worst
+    return out
 
 
 def max_drawdown(returns: Any):
@@ -243,9 +266,7 @@ def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PE
 
 
 def _month_ids(name: str, dates: Any, t: int) -> np.ndarray:
-    d = np.asarray(dates)
-    if _is_polars_series(dates):
-        d = dates.to_numpy()
+    d = dates.to_numpy() if _is_polars_series(dates) else as_array(name, dates)
     try:
         d = d.astype("datetime64[D]")
     except (TypeError, ValueError):

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor._validate import as_float_array, check_int, check_real
+from ferrofactor._validate import as_array, as_float_array, as_names, check_bool, check_int, check_real
 
 __all__ = [
     "SCHEMA",
@@ -55,13 +55,14 @@ KINDS = ("factor_decay_negative", "factor_decay_mean", "turnover", "position", "
 
 def SCHEMA(dated: bool = True) -> dict[str, Any]:
     """The alert frame's schema (``date`` is ``Date``, or ``Int64`` positions without dates)."""
+    dated = check_bool("dated", dated)
     return {"date": pl.Date if dated else pl.Int64, "kind": pl.String, "subject": pl.String,
             "value": pl.Float64, "threshold": pl.Float64, "message": pl.String}
 
 
 def empty(dated: bool = True) -> pl.DataFrame:
     """An alert frame without alerts."""
-    return pl.DataFrame(schema=SCHEMA(dated))
+    return pl.DataFrame(schema=SCHEMA(check_bool("dated", dated)))
 
 
 def _frame(dates: Any, when: np.ndarray, kind: Any, subject: Any, value: Any, threshold: Any,
@@ -83,15 +84,18 @@ def _frame(dates: Any, when: np.ndarray, kind: Any, subject: Any, value: Any, th
 
 
 def _labels(name: str, dates: Any, n: int) -> np.ndarray | None:
+    """Date labels (n,) as datetime64[D], or None for integer positions (kept by :func:`_when`)."""
     if dates is None:
         return None
-    d = np.asarray(dates)
+    d = as_array(name, dates)
+    if d.shape != (n,):
+        raise ValueError(f"{name} has shape {d.shape}, expected ({n},) (one label per row)")
     if d.dtype.kind in "iu":
         return None
-    d = d.astype("datetime64[D]")
-    if d.shape != (n,):
-        raise ValueError(f"{name} has shape {d.shape}, expected ({n},)")
-    return d
+    try:
+        return d.astype("datetime64[D]")
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} could not be read as dates (datetime64, ISO strings or integer positions)") from None
 
 
 def _when(d: np.ndarray | None, dates: Any, rows: np.ndarray) -> np.ndarray:
@@ -103,8 +107,15 @@ def _when(d: np.ndarray | None, dates: Any, rows: np.ndarray) -> np.ndarray:
 
 def concat(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Alert frames in one, sorted by date then kind (empty frames of either date type skipped)."""
+    if isinstance(frames, (str, bytes, pl.DataFrame)) or not isinstance(frames, Sequence):
+        raise TypeError(f"frames must be a sequence of alert frames, got {type(frames).__name__}")
     frames = list(frames)
+    for i, f in enumerate(frames):
+        if not isinstance(f, pl.DataFrame) or f.columns != list(SCHEMA()):
+            raise TypeError(f"frames[{i}] is not an alert frame (columns {list(SCHEMA())}), got {type(f).__name__}")
     full = [f for f in frames if f.height]
+    if len({f.schema["date"] for f in full}) > 1:
+        raise ValueError("frames mix dated alerts (Date) and undated ones (Int64 positions); give every check dates")
     if not full:
         return frames[0].clear() if frames else empty()
     out = pl.concat(full, how="vertical")
@@ -145,16 +156,15 @@ def factor_decay(factor_returns: Any, *, lookback: int = 30, negative_share: flo
         factor_returns = res.factor_returns
         dates = getattr(res, "dates", None) if dates is None else dates
         names = getattr(res, "factor_names", None) if names is None else names
-    x = np.asarray(factor_returns, dtype=float) if not isinstance(factor_returns, np.ndarray) else factor_returns
-    x = as_float_array("factor_returns", x[:, None] if np.ndim(x) == 1 else x, 2)
+    x = as_array("factor_returns", factor_returns)
+    x = as_float_array("factor_returns", x[:, None] if x.ndim == 1 else x, 2)
     T, K = x.shape
     lookback = check_int("lookback", lookback, 2)
     recent = check_int("recent", recent, 1, lookback)
     negative_share = check_real("negative_share", negative_share, lo=0.0, hi=1.0)
     n_std = check_real("n_std", n_std, lo=0.0)
-    names = [f"factor_{k}" for k in range(K)] if names is None else [str(n) for n in names]
-    if len(names) != K:
-        raise ValueError(f"names has {len(names)} entries, expected {K}")
+    last_only = check_bool("last_only", last_only)
+    names = [f"factor_{k}" for k in range(K)] if names is None else as_names("names", names, K)
     d = _labels("dates", dates, T)
     if T < lookback:
         return _frame(d, np.zeros(0, dtype=np.int64), "factor_decay_negative", [], [], [], [])
@@ -225,12 +235,12 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
     assets : (N,) labels, optional
     subject : str, default "portfolio"
     """
-    w0 = np.asarray(weights, dtype=float)
+    w0 = as_array("weights", weights)
     w = as_float_array("weights", w0[None] if w0.ndim == 1 else w0, 2)
     D, N = w.shape
     max_position = check_real("max_position", max_position, lo=0.0)
     top5_share = check_real("top5_share", top5_share, lo=0.0)
-    names = [f"asset_{i}" for i in range(N)] if assets is None else [str(a) for a in np.asarray(assets).tolist()]
+    names = [f"asset_{i}" for i in range(N)] if assets is None else as_names("assets", assets, N)
     d = _labels("dates", dates, D)
     a = np.abs(np.nan_to_num(w, nan=0.0))
     ii, jj = np.nonzero(a > max_position)
@@ -267,8 +277,13 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
         if names is None and getattr(res, "_names", None) is not None:
             names = res._names
     else:
-        b = np.asarray(bias, dtype=float)
+        b = as_array("bias", bias)
+        if b.ndim not in (1, 2):
+            raise ValueError(f"bias must be (P,) or (T, P), got shape {b.shape}")
+        b = as_float_array("bias", b, b.ndim)
     if band is not None:
+        if isinstance(band, (str, bytes)) or not isinstance(band, Sequence) or len(band) != 2:
+            raise TypeError(f"band must be a pair (lower, upper), got {band!r}")
         lo = check_real("band[0]", band[0])
         hi = check_real("band[1]", band[1])
         if lo > hi:
@@ -280,7 +295,7 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
     b2 = b if rolling else b.reshape(1, -1)
     lo2, hi2 = lower.reshape(b2.shape), upper.reshape(b2.shape)
     D, P = b2.shape
-    names = [f"portfolio_{p}" for p in range(P)] if names is None else [str(n) for n in names]
+    names = [f"portfolio_{p}" for p in range(P)] if names is None else as_names("names", names, P)
     d = _labels("dates", dates, D) if rolling else None
     out = []
     for side, mask, thr in (("above", np.isfinite(b2) & (b2 > hi2), hi2), ("below", np.isfinite(b2) & (b2 < lo2), lo2)):
@@ -305,9 +320,13 @@ def solver(statuses: Any, *, dates: Any = None, ok: Sequence[str] = ("optimal",)
     dates : (D,) labels, optional
     ok : statuses that raise no alert, default ("optimal",)
     """
+    for arg, v in (("statuses", statuses), ("ok", ok)):
+        if isinstance(v, (str, bytes)) or not isinstance(v, (Sequence, np.ndarray)):
+            raise TypeError(f"{arg} must be a sequence of statuses (a list, not a string), got {v!r}")
     st = [str(getattr(s, "status", s)) for s in statuses]
+    good = {str(s) for s in ok}
     d = _labels("dates", dates, len(st))
-    rows = np.array([i for i, s in enumerate(st) if s not in set(ok)], dtype=np.int64)
+    rows = np.array([i for i, s in enumerate(st) if s not in good], dtype=np.int64)
     msg = [f"{subject}: solve status {st[i]!r}" for i in rows.tolist()]
     return _frame(d, _when(d, dates, rows), "solver", subject, np.full(len(rows), np.nan),
                   np.full(len(rows), np.nan), msg)
@@ -335,7 +354,9 @@ def coverage(signal: Any, *, universe: Any = None, drop: float = 0.2, lookback: 
     lookback = check_int("lookback", lookback, 1)
     have = np.isfinite(x)
     if universe is not None:
-        u = np.asarray(universe, dtype=bool)
+        from ferrofactor.strategies import _as_bool_field
+
+        u = _as_bool_field("universe", universe)[0]
         if u.shape != x.shape:
             raise ValueError(f"universe has shape {u.shape}, expected {x.shape}")
         have &= u

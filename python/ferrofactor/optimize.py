@@ -113,8 +113,8 @@ def factor_root(factor_covariance: Any) -> tuple[np.ndarray, np.ndarray, str, in
     method : {"cholesky", "eigen"}
     n_clipped : int
     """
-    fc = np.asarray(factor_covariance, dtype=float)
-    if fc.ndim != 2 or fc.shape[0] != fc.shape[1]:
+    fc = as_float_array("factor_covariance", factor_covariance, 2)
+    if fc.shape[0] != fc.shape[1]:
         raise ValueError(f"factor_covariance must be square (K, K), got shape {fc.shape}")
     k = fc.shape[0]
     usable = np.isfinite(np.diagonal(fc)).copy()
@@ -269,8 +269,16 @@ class TransactionCost:
         return lin, coef, ok
 
 
+def _ndim(name: str, x: Any) -> int:
+    """``np.ndim(x)``, with ragged nested lists refused naming the argument."""
+    try:
+        return int(np.ndim(x))
+    except ValueError as e:
+        raise ValueError(f"{name} must be a number or a rectangular array: {e}") from None
+
+
 def _nonneg(name: str, x: Any) -> Any:
-    if np.ndim(x) == 0:
+    if _ndim(name, x) == 0:
         return check_real(name, x, lo=0.0)
     a = as_float_array(name, x, 1)
     if not np.isfinite(a).all() or (a < 0).any():
@@ -279,9 +287,9 @@ def _nonneg(name: str, x: Any) -> Any:
 
 
 def _per_asset(name: str, x: Any, n: int) -> np.ndarray:
-    if np.ndim(x) == 0:
-        return np.full(n, float(x))
-    a = np.asarray(x, float)
+    if _ndim(name, x) == 0:
+        return np.full(n, float(x))  # checked by the caller (±inf = no bound)
+    a = as_float_array(name, x, 1)
     if a.shape != (n,):
         raise ValueError(f"{name} has shape {a.shape}, expected ({n},) (one value per asset)")
     return a
@@ -482,8 +490,8 @@ def _bound_arg(name: str, x: Any) -> Any:
     """A scalar or (N,) array of bounds (±inf = no bound; NaN refused)."""
     if x is None:
         return None
-    if np.ndim(x) == 0:
-        if isinstance(x, (bool, np.bool_)):
+    if _ndim(name, x) == 0:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number or an array, got {x!r}")
         v = float(x)
         if np.isnan(v):

@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_code_array, as_float_array, check_shape
+from ferrofactor._validate import as_code_array, as_float_array, check_bool, check_shape
 
 __all__ = ["Panel", "field_from_frame", "frame_from_field"]
 
@@ -59,7 +59,10 @@ def _as_dates(name: str, x: Any, *, check_range: bool = True) -> np.ndarray:
         days = _series_to_days(name, x, what=name, hint=_ARGUMENT_HINT, check_range=check_range)
         return days.astype(np.int64).astype("datetime64[D]")
     _refuse_masked(name, x)
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (ValueError, OverflowError) as e:  # ragged lists, integers beyond int64
+        raise TypeError(f"{name} must be dates (datetime64, datetime.date or ISO 'YYYY-MM-DD' strings): {e}") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if arr.size == 0:
@@ -146,6 +149,13 @@ def _check_day_range(what: str, lo: int, hi: int) -> None:
             f"between {_DATE_MIN} and {_DATE_MAX} and span at most {_MAX_SPAN_YEARS} years. Look for "
             "a mistyped date (or a wrong date_format)"
         )
+
+
+def _check_column_names(**names: Any) -> None:
+    """Column-name arguments must be strings."""
+    for arg, v in names.items():
+        if not isinstance(v, str):
+            raise TypeError(f"{arg} must be a column name (str), got {type(v).__name__} {v!r}")
 
 
 def _check_date_format(date_format: Any) -> None:
@@ -642,6 +652,7 @@ class Panel:
             Drop rows where every float field is NaN and every code is -1. The frame is smaller,
             but dates or assets with no data at all then vanish on the way back.
         """
+        drop_missing = check_bool("drop_missing", drop_missing)
         T, N = self.shape
         t_idx = np.repeat(np.arange(T, dtype=np.int64), N)
         a_idx = np.tile(np.arange(N, dtype=np.uint32), T)
@@ -745,10 +756,14 @@ def _panel_from_frame(
 ) -> Panel:
     """:meth:`Panel.from_polars`, with Polars errors re-raised as ``ValueError`` naming ``what``."""
     _check_date_format(date_format)
+    _check_column_names(date=date, asset=asset)
+    for arg, cols in (("fields", fields), ("codes", codes)):
+        if cols is not None and (isinstance(cols, (str, bytes)) or not all(isinstance(c, str) for c in cols)):
+            raise TypeError(f"{arg} must be a sequence of column names (str), got {cols!r}")
     with _polars_errors(what):
         schema = _schema(df)
     if isinstance(df, pl.DataFrame) and df.height == 0 and (dates is None or assets is None):
-        raise ValueError("empty input: the data has no rows")
+        raise ValueError(f"empty input: {what} has no rows")
     names = list(schema.names())
     needed = [date, asset]
     missing = [c for c in needed if c not in schema]
@@ -807,7 +822,7 @@ def _panel_from_frame(
     if target_assets is not None:
         _check_unique("assets", target_assets)
     if frame.height == 0 and (target_dates is None or target_assets is None):
-        raise ValueError("empty input: the data has no rows")
+        raise ValueError(f"empty input: {what} has no rows")
 
     cells, axis_days, axis_assets = _cells(frame, date, asset, target_dates, target_assets, date_format)
     T, N = len(axis_days), len(axis_assets)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ferrofactor._validate import check_bool, check_int
 from ferrofactor.constants import PERIODS_PER_YEAR
 
 __all__ = [
@@ -134,10 +135,14 @@ def cumulative_returns(returns: np.ndarray) -> np.ndarray:
 def _select_groups(groups: Mapping[str, list[int]], which: Any) -> dict[str, list[int]]:
     if which is None:
         return dict(groups)
+    if not isinstance(which, (str, Sequence)):
+        raise TypeError(f"groups must be a group name or a sequence of them (among {list(groups)}), got {which!r}")
     wanted = [which] if isinstance(which, str) else list(which)
-    unknown = [w for w in wanted if w not in groups]
+    unknown = [w for w in wanted if not isinstance(w, str) or w not in groups]
     if unknown:
         raise ValueError(f"groups must be among {list(groups)}, got {unknown}")
+    if not wanted:
+        raise ValueError(f"groups selects no group; choose among {list(groups)} (or None for all)")
     return {w: groups[w] for w in wanted}
 
 
@@ -155,6 +160,7 @@ def factor_returns_figure(result: Any, groups: Any = None, max_lines: int = 12):
         Groups with more factors show the ``max_lines`` with the largest final |cumulative
         return| (the title says how many are left out).
     """
+    max_lines = check_int("max_lines", max_lines, 1)
     f = np.asarray(result.factor_returns)
     names = list(result.factor_names)
     sel = _select_groups(_groups_of(result), groups)
@@ -184,6 +190,7 @@ def fama_macbeth_figure(fm: Any, annualize: bool = True):
 
     ``annualize``: means and intervals × 252 (per period otherwise), in percent.
     """
+    annualize = check_bool("annualize", annualize)
     scale = (PERIODS_PER_YEAR if annualize else 1.0) * 100.0
     names = list(fm.factor_names)
     m = np.asarray(fm.params) * scale
@@ -210,6 +217,7 @@ def fama_macbeth_figure(fm: Any, annualize: bool = True):
 def factor_volatility_figure(risk: Any, groups: Any = None, max_lines: int = 12):
     """Annualised factor volatilities ``sqrt(252 · Σf_kk)`` over the stored dates (percent),
     one panel per factor group."""
+    max_lines = check_int("max_lines", max_lines, 1)
     vol = np.asarray(risk.factor_volatility) * np.sqrt(PERIODS_PER_YEAR) * 100.0
     names = list(risk.factor_names)
     sel = _select_groups(_groups_of(risk), groups)
@@ -389,6 +397,7 @@ def exposure_bars(
 def risk_decomposition_figure(dec: Any, top: int = 15):
     """Contributions to the portfolio's volatility (``x_k σ_k ρ_k`` per factor and the
     specific part; they add up to the total): the ``top`` largest in magnitude, as bars."""
+    top = check_int("top", top, 1)
     names = list(dec.factor_names) + ["specific"]
     c = np.concatenate([np.asarray(dec.factor_contrib, dtype=float), [dec.specific_contrib]])
     scale = 100.0

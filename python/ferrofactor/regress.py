@@ -27,6 +27,7 @@ from ferrofactor._validate import (
     as_field,
     as_float_array,
     as_industry,
+    as_names,
     check_bool,
     check_choice,
     check_int,
@@ -281,9 +282,7 @@ def cross_section_regress(
         raise ValueError("the design has no factors: set market=True or give styles or industry")
     if style_names is None:
         style_names = [f"style_{k}" for k in range(K)]
-    style_names = [str(s) for s in style_names]
-    if len(style_names) != K:
-        raise ValueError(f"style_names has {len(style_names)} names but styles has {K} styles")
+    style_names = as_names("style_names", style_names, K, f"styles has {K} styles")
     names = _design_names(market, inames, style_names)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)

@@ -98,6 +98,16 @@ def html_table(df: pl.DataFrame, *, caption: str = "", formats: Mapping[str, str
                table_id: str = "", max_rows: int | None = None) -> str:
     """A Polars frame as an HTML table: numbers right-aligned with one format per column (``%``
     for percent) and their exact value in ``data-value`` (``repr`` of the float)."""
+    from ferrofactor._validate import check_int
+
+    if not isinstance(df, pl.DataFrame):
+        raise TypeError(f"df must be a polars DataFrame, got {type(df).__name__}")
+    for arg, v in (("caption", caption), ("table_id", table_id)):
+        if not isinstance(v, str):
+            raise TypeError(f"{arg} must be a str, got {type(v).__name__}")
+    if formats is not None and not isinstance(formats, Mapping):
+        raise TypeError(f"formats must be a mapping column → format, got {type(formats).__name__}")
+    max_rows = None if max_rows is None else check_int("max_rows", max_rows, 0)
     formats = dict(formats or {})
     cols = df.columns
     out = [f'<table{f" id={_q(table_id)}" if table_id else ""}>']

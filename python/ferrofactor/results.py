@@ -86,6 +86,27 @@ def _fmt(v: Any, spec: str) -> str:
     return format(f, spec)
 
 
+def _pairs(name: str, x: Any) -> list[tuple[Any, Any]]:
+    """A sequence of 2-item pairs (``header``, ``tables`` of :class:`Summary`)."""
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"{name} must be a sequence of pairs, got {type(x).__name__}")
+    out = []
+    for i, item in enumerate(x):
+        if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) != 2:
+            raise TypeError(f"{name}[{i}] must be a pair, got {item!r}")
+        out.append((item[0], item[1]))
+    return out
+
+
+def _check_index(name: str, i: Any, n: int) -> int:
+    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {i!r}")
+    j = int(i) + n if int(i) < 0 else int(i)
+    if not 0 <= j < n:
+        raise ValueError(f"{name} {int(i)} is out of range for {n} tables")
+    return j
+
+
 class Summary:
     """A result's summary: a title, key/value header lines, tables and notes.
 
@@ -115,16 +136,25 @@ class Summary:
         formats: Mapping[str, str] | None = None,
     ) -> None:
         self.title = str(title)
-        self.header = [(str(k), str(v)) for k, v in header]
-        self.tables = [(str(c), t) for c, t in tables]
+        self.header = [(str(k), str(v)) for k, v in _pairs("header", header)]
+        self.tables = [(str(c), t) for c, t in _pairs("tables", tables)]
+        for c, t in self.tables:
+            if not isinstance(t, pl.DataFrame):
+                raise TypeError(f"tables must hold (caption, polars.DataFrame) pairs; {c!r} has a {type(t).__name__}")
+        if isinstance(notes, (str, bytes)) or not isinstance(notes, Sequence):
+            raise TypeError(f"notes must be a sequence of strings, got {type(notes).__name__}")
         self.notes = [str(n) for n in notes]
+        if formats is not None and not isinstance(formats, Mapping):
+            raise TypeError(f"formats must be a mapping of column name to format, got {type(formats).__name__}")
         self._formats = dict(formats or {})
 
     def to_polars(self, table: int = 0) -> pl.DataFrame:
-        """Table ``table`` (default the first) as a Polars frame."""
+        """Table ``table`` (default the first; negative counts from the end) as a Polars frame."""
         if not self.tables:
             raise ValueError("this summary has no table")
-        return self.tables[table][1]
+        n = len(self.tables)
+        i = _check_index("table", table, n)
+        return self.tables[i][1]
 
     # -- rendering ------------------------------------------------------------------------
     def _cells(self, df: pl.DataFrame) -> tuple[list[str], list[list[str]]]:

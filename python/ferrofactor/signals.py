@@ -204,7 +204,10 @@ class MomentumSelection(Result):
 
 def month_starts(dates) -> np.ndarray:
     """Row positions of the first date of each calendar month in sorted ``dates`` (T,)."""
-    d = np.asarray(dates, dtype="datetime64[D]")
+    try:
+        d = np.asarray(dates, dtype="datetime64[D]")
+    except (ValueError, TypeError, OverflowError) as e:
+        raise TypeError(f"dates must be dates (datetime64[D], datetime.date or ISO strings): {e}") from None
     if d.ndim != 1:
         raise ValueError(f"dates must be 1-dimensional, got shape {d.shape}")
     if d.size == 0:

@@ -39,6 +39,8 @@ import numpy as np
 
 from ferrofactor._validate import (
     _is_polars_frame,
+    _refuse_containers,
+    as_array,
     as_field,
     as_industry,
     check_choice,
@@ -72,7 +74,8 @@ def _as_bool_field(name: str, x: Any) -> tuple[np.ndarray, Any, Any]:
     if _is_polars_frame(x):
         v, d, a = as_field(name, x)
     else:
-        arr = np.asarray(x)
+        _refuse_containers(name, x)
+        arr = as_array(name, x)
         if arr.dtype == bool:
             if arr.ndim != 2:
                 raise ValueError(f"{name} must be 2-dimensional, got shape {arr.shape}")
@@ -140,7 +143,10 @@ class _SignalStrategy(Strategy):
                 vec[self._industry_names.index(str(k))] = check_real(f"industry_weights[{k!r}]", v, lo=0.0)
             arr = vec
         else:
-            arr = np.asarray(w, dtype=float)
+            arr = as_array("industry_weights", w)
+            if arr.dtype.kind not in "iuf":
+                raise TypeError(f"industry_weights must be numbers, got dtype {arr.dtype}")
+            arr = arr.astype(np.float64)
             T = self._signal.shape[0]
             if arr.shape not in ((G,), (T, G)):
                 raise ValueError(
@@ -499,6 +505,7 @@ class Optimized(Strategy):
             raise ValueError("give an optimizer or its settings as keyword arguments, not both")
         elif not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a ferrofactor.Optimizer, got {type(optimizer).__name__}")
+        _check_risk_model("risk_model", risk_model)
         a, d, n = as_field("alpha", alpha)
         if np.isinf(a).any():
             raise ValueError("alpha must not contain infinite values (NaN = no forecast)")
@@ -524,6 +531,7 @@ class Optimized(Strategy):
             raise ValueError(
                 "strategies.Optimized needs a risk model: pass risk_model= to it or to the backtest"
             )
+        _check_risk_model("risk_model", risk)
         if self._alpha.shape[1] != len(ctx.weights) or self._alpha.shape[0] <= t:
             raise ValueError(
                 f"alpha has shape {self._alpha.shape}, but the backtest has {len(ctx.weights)} assets "
@@ -548,3 +556,11 @@ class Optimized(Strategy):
         if not (res.ok or res.fallback is not None) or not np.all(np.isfinite(w)):
             return None  # a failed solve without a fallback: hold the book
         return w
+
+
+def _check_risk_model(name: str, risk: Any) -> None:
+    """None or a :class:`ferrofactor.RiskModel` (the optimiser reads its covariances)."""
+    from ferrofactor.risk import RiskModel
+
+    if risk is not None and not isinstance(risk, RiskModel):
+        raise TypeError(f"{name} must be a fitted ferrofactor.RiskModel, got {type(risk).__name__}")

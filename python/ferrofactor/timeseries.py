@@ -33,7 +33,9 @@ from scipy import stats
 from ferrofactor import _core
 from ferrofactor._validate import (
     _is_polars_frame,
+    as_array,
     as_float_array,
+    as_names,
     check_bool,
     check_choice,
     check_int,
@@ -71,7 +73,7 @@ def _labelled(name: str, x: Any, *, columns: str) -> tuple[np.ndarray, np.ndarra
     if isinstance(x, pl.Series):
         arr = as_float_array(name, x.to_numpy(), 1)
         return arr[:, None], None, [x.name] if x.name else None, True
-    arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    arr = as_array(name, x) if not isinstance(x, np.ndarray) else x
     if getattr(arr, "ndim", None) == 1:
         return as_float_array(name, arr, 1)[:, None].copy(), None, None, True
     return as_float_array(name, x, 2), None, None, False
@@ -282,7 +284,7 @@ class TimeSeriesResult(Result):
         """Bar chart of one asset's betas with ``level`` confidence intervals (seed 001's
         picture). Needs matplotlib (extra ``plot``). Returns the matplotlib Figure."""
         try:
-            import matplotlib.pyplot as plt
+            from matplotlib.figure import Figure
         except ImportError as e:  # pragma: no cover - the test extra installs it
             raise ImportError("plot_exposures needs matplotlib: pip install 'ferrofactor[plot]'") from e
         i = _position("asset", asset, self._assets, len(self._nobs), "asset")
@@ -290,7 +292,11 @@ class TimeSeriesResult(Result):
         b = self._params[i, k0:]
         ci = self.conf_int(level)[i, k0:]
         if ax is None:
-            fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(b) + 2), 3.5))
+            # built without pyplot (no global figure state, nothing shown), as the other plots
+            fig = Figure(figsize=(max(4.0, 1.2 * len(b) + 2), 3.5))
+            ax = fig.subplots()
+        elif not (hasattr(ax, "bar") and hasattr(ax, "figure")):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
         else:
             fig = ax.figure
         x = np.arange(len(b))
@@ -381,11 +387,7 @@ def time_series_regress(
         raise ValueError("factor_names is for array factors; a frame's columns already name them")
     k = fv.shape[1]
     if factor_names is not None:
-        names = [str(x) for x in factor_names]
-        if len(names) != k:
-            raise ValueError(f"factor_names has {len(names)} names, factors has {k} columns")
-        if len(set(names)) != k:
-            raise ValueError("factor_names must be unique")
+        names = as_names("factor_names", factor_names, k, f"factors has {k} columns")
     else:
         names = fnames if fnames is not None else [f"f{j}" for j in range(k)]
     if "alpha" in names and intercept:

@@ -261,7 +261,7 @@ pub fn factor_covariance(f: ArrayView2<f64>, s: &CovSettings) -> Result<(Array3<
     let not_psd: Vec<bool> = out
         .axis_iter(Axis(0))
         .into_par_iter()
-        .map(|m| valid_block_not_psd(m.as_slice().expect("contiguous"), k))
+        .map(|m| !parallel::cancelled() && valid_block_not_psd(m.as_slice().expect("contiguous"), k))
         .collect();
     Ok((out, not_psd))
 }

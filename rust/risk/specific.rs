@@ -148,13 +148,17 @@ fn check_state(st: ArrayView2<f64>, lags: usize, n: usize) -> Result<()> {
             st.dim()
         ));
     }
-    let sums_ok = st.slice(s![..3 + 2 * lags, ..]).iter().all(|v| v.is_finite());
-    let weights_ok = st.row(1).iter().all(|&v| v >= 0.0)
-        && st.slice(s![3 + lags..3 + 2 * lags, ..]).iter().all(|&v| v >= 0.0);
+    // What one pass can carry: the decayed sum of squares is >= 0, and +inf once a square
+    // overflowed (residuals around 1e154 and beyond); the lag cross-product sums are any value
+    // (±inf, or NaN from inf − inf, after such an overflow); the decayed weights are finite and
+    // >= 0 and the counts whole numbers. A resumed run must carry these on exactly as one pass.
+    let sums_ok = st.row(0).iter().all(|&v| v >= 0.0);
+    let weights_ok = st.row(1).iter().all(|&v| v.is_finite() && v >= 0.0)
+        && st.slice(s![3 + lags..3 + 2 * lags, ..]).iter().all(|&v| v.is_finite() && v >= 0.0);
     let counts_ok = st.row(2).iter().all(|&c| c >= 0.0 && c <= u32::MAX as f64 && c.fract() == 0.0);
     if !(sums_ok && weights_ok && counts_ok) {
         return Err(value_error!(
-            "state is not a state of this recursion (sums must be finite, weights >= 0, counts whole numbers >= 0)"
+            "state is not a state of this recursion (sums of squares >= 0, weights finite and >= 0, counts whole numbers >= 0)"
         ));
     }
     Ok(())
@@ -569,6 +573,29 @@ mod tests {
         st[[1, 1]] = 0.0;
         st[[5, 3]] = f64::NAN; // carried values may be missing
         assert!(ewma_square_nw_resume(x.view(), 5.0, 1, Some(st.view())).is_ok());
+        st[[0, 2]] = -1.0; // a negative sum of squares
+        assert!(ewma_square_nw_resume(x.view(), 5.0, 1, Some(st.view())).is_err());
+        st[[0, 2]] = f64::NAN;
+        assert!(ewma_square_nw_resume(x.view(), 5.0, 1, Some(st.view())).is_err());
+    }
+
+    #[test]
+    fn ewma_resume_carries_an_overflowed_sum_like_one_pass() {
+        // a residual of 1e200 makes the sum of squares +inf and, with lags, the cross products
+        // ±inf/NaN: the resumed run must accept that state and give the one-pass values
+        let mut x = ragged(12, 3);
+        x[[4, 0]] = 1e200;
+        x[[5, 0]] = -1e200;
+        x[[6, 1]] = 1e200;
+        for lags in [0usize, 2] {
+            let (v, _, _) = ewma_square_nw_resume(x.view(), 4.0, lags, None).unwrap();
+            for cut in [5usize, 7, 9] {
+                let (va, _, sa) = ewma_square_nw_resume(x.slice(s![..cut, ..]), 4.0, lags, None).unwrap();
+                let (vb, _, _) = ewma_square_nw_resume(x.slice(s![cut.., ..]), 4.0, lags, Some(sa.view())).unwrap();
+                let both = ndarray::concatenate(Axis(0), &[va.view(), vb.view()]).unwrap();
+                assert!(both.iter().zip(v.iter()).all(|(a, b)| a.to_bits() == b.to_bits()), "lags {lags} cut {cut}");
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayView3, CowArray, Ix2, Ix3};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::parallel;
 use crate::value_error;
 
 /// The risk model of `D` stored dates (see the module documentation).
@@ -175,6 +176,9 @@ pub fn forecast_volatility(weights: ArrayView2<'_, f64>, models: &DateModels<'_>
     let ws = w.as_slice().expect("standard layout");
     let mut out = vec![f64::NAN; m.d];
     out.par_iter_mut().enumerate().for_each_init(Vec::new, |x, (d, o)| {
+        if parallel::cancelled() {
+            return; // the caller discards the whole result
+        }
         *o = one_volatility(&m, d, &ws[d * m.n..(d + 1) * m.n], x);
     });
     Ok(Array1::from(out))
@@ -316,6 +320,9 @@ pub fn bias_paths(
         .zip(forecast.as_slice_mut().expect("fresh array").par_chunks_mut(block))
         .enumerate()
         .for_each(|(b, (ro, fo))| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             bias_block(&m, &shared, b * DATES_PER_TASK, ro, fo);
         });
     Ok((realized, forecast))
@@ -530,6 +537,9 @@ pub fn min_variance(models: &DateModels<'_>) -> Result<Array2<f64>> {
         .par_chunks_mut(m.n)
         .enumerate()
         .for_each_init(MinVarScratch::default, |s, (d, o)| {
+            if parallel::cancelled() {
+                return; // the caller discards the whole result
+            }
             if !min_var_date(&m, d, s, o) {
                 o.fill(f64::NAN);
             }

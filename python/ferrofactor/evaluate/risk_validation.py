@@ -23,7 +23,7 @@ from ferrofactor._validate import (
     check_real,
     check_shape,
 )
-from ferrofactor.results import Result, Summary, readonly
+from ferrofactor.results import NotFittedError, Result, Summary, readonly
 
 __all__ = [
     "BiasResult",
@@ -73,7 +73,8 @@ class BiasResult(Result):
         self._dates = readonly(dates)
         self._names = None if names is None else list(names)
         if window is not None:
-            self._arrays = {k: ("date", "portfolio") for k in BiasResult._arrays}
+            axes = ("date", "portfolio") if np.ndim(bias) == 2 else ("date",)
+            self._arrays = {k: axes for k in BiasResult._arrays}
 
     bias = property(lambda self: self._bias)
     n_obs = property(lambda self: self._n_obs)
@@ -118,6 +119,18 @@ class BiasResult(Result):
         return bias_figure(self)
 
 
+def _one_or_two_d(name: str, x: Any) -> np.ndarray:
+    """A (T,) or (T, P) float array (as :func:`as_float_array` checks it)."""
+    arr = x if isinstance(x, np.ndarray) else None
+    if arr is None:
+        try:
+            arr = as_float_array(name, x, 1)
+        except ValueError:
+            arr = as_float_array(name, x, 2)
+        return arr
+    return as_float_array(name, arr, 1 if arr.ndim == 1 else 2)
+
+
 def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *,
                    dates: Any = None, names: Any = None) -> BiasResult:
     """Bias statistic of risk forecasts: the standard deviation of ``returns / forecast_vol``.
@@ -139,11 +152,11 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
         ``bias`` near 1 means accurate forecasts (> 1: risk under-forecast); the band is
         ``1 ± sqrt(2/n)`` with ``n`` the number of finite standardised returns.
     """
-    r0 = np.asarray(returns, dtype=float) if not isinstance(returns, np.ndarray) else returns
-    single = np.ndim(r0) == 1
-    r = as_float_array("returns", np.asarray(r0)[:, None] if single else r0, 2)
-    v0 = np.asarray(forecast_vol, dtype=float)
-    v = as_float_array("forecast_vol", v0[:, None] if v0.ndim == 1 else v0, 2)
+    r0 = _one_or_two_d("returns", returns)
+    single = r0.ndim == 1
+    r = r0[:, None] if single else r0
+    v0 = _one_or_two_d("forecast_vol", forecast_vol)
+    v = v0[:, None] if v0.ndim == 1 else v0
     check_shape("forecast_vol", v, r.shape, "same as returns")
     if np.any(v[np.isfinite(v)] <= 0):
         raise ValueError("forecast_vol must be positive where finite")
@@ -154,10 +167,15 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
     ok = np.isfinite(z)
     if window is None:
         n = ok.sum(axis=0)
+        # scaled by a power of two per series (exact) so that sums and squares of standardised
+        # returns around 1e154 and beyond neither overflow nor underflow (issue 10, family 5)
         zz = np.where(ok, z, 0.0)
+        top = np.abs(zz).max(axis=0, initial=0.0)
+        scale = np.exp2(np.floor(np.log2(np.where(top > 0, top, 1.0))))
+        zz = zz / scale
         mean = zz.sum(axis=0) / np.maximum(n, 1)
-        var = (np.where(ok, z - mean, 0.0) ** 2).sum(axis=0) / np.maximum(n - 1, 1)
-        bias = np.where(n >= 2, np.sqrt(var), np.nan)
+        var = (np.where(ok, zz - mean, 0.0) ** 2).sum(axis=0) / np.maximum(n - 1, 1)
+        bias = np.where(n >= 2, np.sqrt(var) * scale, np.nan)
     else:
         window = check_int("window", window, 2)
         bias = _core.rolling_moment(np.ascontiguousarray(z), window, 2, None, "std")
@@ -165,10 +183,14 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
         bias[: window - 1] = np.nan
         n[: window - 1] = 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        half = np.sqrt(2.0 / n)
+        half = np.where(n > 0, np.sqrt(2.0 / np.maximum(n, 1)), np.nan)  # no band without data
     lower, upper = 1 - half, 1 + half
     inside = (bias >= lower) & (bias <= upper)
     d = as_dates("dates", dates, t) if window is not None else None
+    if names is not None:
+        from ferrofactor._validate import as_names
+
+        names = as_names("names", names, p)
     if single:
         bias, n, lower, upper, inside = (a[..., 0] for a in (bias, n, lower, upper, inside))
     return BiasResult(bias, n, lower, upper, inside, window=window, dates=d, names=names)
@@ -186,7 +208,8 @@ def _model_returns(model: Any, returns: Any) -> tuple[np.ndarray, np.ndarray]:
 
     if not isinstance(model, RiskModel):
         raise TypeError(f"model must be a fitted RiskModel, got {type(model).__name__}")
-    model._check_fitted()
+    if not model._fitted:
+        raise NotFittedError("model is a RiskModel that is not fitted: call fit(result) or a from_* constructor first")
     if isinstance(returns, Panel):
         returns = returns["returns"]
     r = as_float_array("returns", returns, 2)
@@ -215,7 +238,10 @@ class PortfolioBiasResult(Result):
         self._dates = readonly(dates)
         self._realized, self._forecast = readonly(realized), readonly(forecast)
         self._title = title
-        ok = np.isfinite(realized) & np.isfinite(forecast)
+        # a forecast of zero risk (e.g. a portfolio holding nothing covered that date) cannot
+        # standardise its return: that date is left out of the bias statistic
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(realized) & np.isfinite(forecast) & (forecast > 0)
         self._bias = bias_statistic(np.where(ok, realized, np.nan), np.where(ok, forecast, np.nan))
 
     dates = property(lambda self: self._dates)
@@ -273,7 +299,8 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     PortfolioBiasResult
     """
     r, keep = _model_returns(model, returns)
-    w = as_float_array("portfolios", np.atleast_2d(np.asarray(portfolios, dtype=float)), 2)
+    w = _one_or_two_d("portfolios", portfolios)
+    w = w[None] if w.ndim == 1 else w
     check_shape("portfolios", w, (w.shape[0], r.shape[1]), "(P, N) with the model's assets")
     if not np.isfinite(w).all():
         raise ValueError("portfolios must be finite")
@@ -284,7 +311,9 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     else:
         from ferrofactor._validate import date_position
 
-        vals = np.atleast_1d(np.asarray(dates))
+        from ferrofactor._validate import as_array
+
+        vals = np.atleast_1d(as_array("dates", dates))
         stored = np.unique([date_position("dates", v.item() if hasattr(v, "item") else v,
                                           model._dates, len(keep)) for v in vals])[::every]
     stored = stored.astype(np.int64)

@@ -59,6 +59,7 @@ from ferrofactor import _core
 from ferrofactor._validate import (
     _is_panel,
     _is_polars_frame,
+    as_array,
     as_field,
     as_float_array,
     as_industry,
@@ -165,7 +166,7 @@ def _buckets(quantiles: Any, bins: Any) -> tuple[str, int, list[float] | None]:
         return kind, check_int(name, value, 1, 10_000), None
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be an integer or a sequence of numbers, got {value!r}")
-    arr = np.asarray(value)
+    arr = as_array(name, value)
     if arr.ndim != 1 or arr.size < 2 or arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a 1-d sequence of at least 2 numbers, got {value!r}")
     vals = arr.astype(np.float64)

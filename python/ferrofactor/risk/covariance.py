@@ -12,9 +12,12 @@ LAPACK (``numpy.linalg.eigh``). Row ``t`` uses factor returns up to and includin
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ferrofactor import _core
+from ferrofactor._validate import as_float_array, check_int, check_real
 
 __all__ = ["check_psd", "factor_covariance"]
 
@@ -22,9 +25,19 @@ __all__ = ["check_psd", "factor_covariance"]
 PSD_TOL = 1e-10
 
 
+def check_lags(name: str, lags: Any, t: int) -> int:
+    """A Newey-West lag count: an integer in ``0..T`` (T = the number of dates; more lags than
+    dates have no data, and each lag costs memory and time in every date's update)."""
+    v = check_int(name, lags, 0)
+    if v > t:
+        raise ValueError(f"{name} ({v}) must be at most the number of dates ({t})")
+    return v
+
+
 def check_psd(name: str, fc: np.ndarray) -> None:
     """ValueError unless ``fc`` (K, K) is finite, symmetric (Rust check) and positive
     semi-definite: smallest eigenvalue ≥ -1e-10 · largest |eigenvalue|."""
+    fc = as_float_array(name, fc, 2)
     try:
         _core.risk_check_factor_covariance(fc)
     except ValueError as e:
@@ -67,6 +80,16 @@ def clip_valid_blocks(cov: np.ndarray, not_psd: np.ndarray) -> np.ndarray:
 
 def factor_covariance(f, vol_half_life, corr_half_life, vol_lags, corr_lags, min_periods):
     """Factor covariance (T, K, K) from the Rust recursion, made PSD on the dates where it is not
-    PSD beyond rounding. Returns ``(cov, clipped (T,))``."""
+    PSD beyond rounding. Returns ``(cov, clipped (T,))``.
+
+    ``f`` (T, K) factor returns (NaN = missing); half-lives positive finite numbers (dates);
+    ``vol_lags``/``corr_lags`` Newey-West lags ``0 <= lags <= T``; ``min_periods >= 1``."""
+    f = as_float_array("f", f, 2)
+    t = f.shape[0]
+    vol_half_life = check_real("vol_half_life", vol_half_life, lo=0.0, lo_open=True)
+    corr_half_life = check_real("corr_half_life", corr_half_life, lo=0.0, lo_open=True)
+    vol_lags = check_lags("vol_lags", vol_lags, t)
+    corr_lags = check_lags("corr_lags", corr_lags, t)
+    min_periods = check_int("min_periods", min_periods, 1)
     cov, not_psd = _core.risk_factor_covariance(f, vol_half_life, corr_half_life, vol_lags, corr_lags, min_periods)
     return cov, clip_valid_blocks(cov, not_psd)

@@ -16,7 +16,8 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
     """Ω (K, N) for one date. ``styles`` (N, Ks), ``industry`` (N,) dense codes, ``weights`` (N,),
     ``constraint_cap`` (N,) or None, ``covered`` (N,) bool (known exposures). An asset without an industry code has no industry
     exposure (as in the risk products). Assets not used get 0; factors with no
-    member (empty industries) get NaN rows."""
+    member (empty industries) get NaN rows, and every row is NaN on a date whose design is
+    singular (e.g. a style with no dispersion among the covered assets)."""
     n, ks = styles.shape
     m = int(market)
     k = m + g + ks
@@ -64,8 +65,13 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
         r[last, :] = 0.0
         for j, c in zip(ind_cols[:-1], cg[:-1]):
             r[last, j - (j > last)] = -c / cg[-1]
-    omega_red = np.linalg.solve(r.T @ xtwx @ r, r.T @ xtw)
     out = np.full((k, n), np.nan)
+    try:
+        omega_red = np.linalg.solve(r.T @ xtwx @ r, r.T @ xtw)
+    except np.linalg.LinAlgError:  # a singular design that date (e.g. a style without dispersion)
+        return out
+    if not np.all(np.isfinite(omega_red)):
+        return out
     out[cols] = 0.0
     out[np.ix_(cols, idx)] = r @ omega_red
     return out

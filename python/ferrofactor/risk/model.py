@@ -39,7 +39,7 @@ from ferrofactor._validate import (
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.exposures import Exposures
 from ferrofactor.results import NotFittedError, Result, Summary, readonly
-from ferrofactor.risk.covariance import check_psd, factor_covariance
+from ferrofactor.risk.covariance import check_lags, check_psd, factor_covariance
 from ferrofactor.risk.products import ProductsMixin
 
 __all__ = ["RiskModel"]
@@ -202,20 +202,17 @@ class RiskModel(ProductsMixin, Result):
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
         D, N = exposures.shape
         K = exposures.n_factors
-        fc = np.asarray(factor_covariance, dtype=float)
-        fc = as_float_array("factor_covariance", fc[None] if fc.ndim == 2 else fc, 3)
+        fc = _stack("factor_covariance", factor_covariance, 2)
         check_shape("factor_covariance", fc, (D, K, K), f"{D} dates of exposures, factors {exposures.factor_names}")
         for i in range(D):
             check_psd("factor_covariance" if D == 1 else f"factor_covariance[{i}]", fc[i])
-        sv = np.asarray(specific_variance, dtype=float)
-        sv = as_float_array("specific_variance", sv[None] if sv.ndim == 1 else sv, 2)
+        sv = _stack("specific_variance", specific_variance, 1)
         check_shape("specific_variance", sv, (D, N), "dates × assets of exposures")
         if np.any(sv[np.isfinite(sv)] < 0) or np.isinf(sv).any():
             raise ValueError("specific_variance must be non-negative and finite (NaN = not covered)")
         cp = None
         if cap is not None:
-            cp = np.asarray(cap, dtype=float)
-            cp = as_float_array("cap", cp[None] if cp.ndim == 1 else cp, 2)
+            cp = _stack("cap", cap, 1)
             check_shape("cap", cp, (D, N), "dates × assets of exposures")
         m = cls()
         m._store(dict(
@@ -289,6 +286,9 @@ class RiskModel(ProductsMixin, Result):
         keep = np.arange(t) if keep_dates is None else _keep_positions(keep_dates, exposures.dates, t)
         s = self._settings()
         vol_lags, corr_lags = s["newey_west_lags"]
+        check_lags("newey_west_lags[0]", vol_lags, t)
+        check_lags("newey_west_lags[1]", corr_lags, t)
+        check_lags("specific_newey_west_lags", s["specific_newey_west_lags"], t)
         cov, clipped = factor_covariance(
             fr, s["vol_half_life"], s["corr_half_life"], vol_lags, corr_lags, s["min_periods"],
         )
@@ -436,6 +436,20 @@ class RiskModel(ProductsMixin, Result):
     def _date(self, date: Any) -> int:
         self._check_fitted()
         return date_position("date", date, self._dates, len(self._spec))
+
+
+def _stack(name: str, x: Any, ndim: int) -> np.ndarray:
+    """A float array with ``ndim`` dimensions (one date) or ``ndim + 1`` (D dates), as
+    ``(D, ...)``."""
+    nd = np.ndim(x) if isinstance(x, np.ndarray) else None
+    if nd is None:
+        try:
+            return as_float_array(name, x, ndim)[None]
+        except ValueError:
+            return as_float_array(name, x, ndim + 1)
+    if nd == ndim:
+        return as_float_array(name, x, ndim)[None]
+    return as_float_array(name, x, ndim + 1)
 
 
 def _keep_positions(keep: Any, dates: np.ndarray | None, t: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_float_array, check_bool, check_shape
+from ferrofactor._validate import as_array, as_float_array, check_bool, check_shape
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
 
@@ -169,7 +169,7 @@ class ProductsMixin:
             for k, v in zip(keys, vals):
                 w[pos[str(k)]] += float(v)
             return w[None], True
-        arr = np.asarray(weights)
+        arr = as_array("weights", weights)
         single = arr.ndim == 1
         w = as_float_array("weights", arr[None] if single else arr, 2)
         if w.shape[1] != n:
@@ -244,7 +244,7 @@ class ProductsMixin:
         i = self._date(date)
         w, single = self._weights(weights)
         if w.shape[0] != 1:
-            raise ValueError(f"risk_decomposition takes one portfolio (N,), got shape {w.shape}")
+            raise ValueError(f"weights must be one portfolio (N,) for risk_decomposition, got shape {w.shape}")
         self._check_held(w, i)
         args = self._args(i)
         x = _core.risk_factor_exposures(w, *args)[0]
@@ -333,7 +333,8 @@ class ProductsMixin:
         market factor and industries the constraint ``Σ_g c_g f_g = 0``, ``c_g`` the total
         ``constraint_cap`` (default ``cap``) of industry ``g``). Holding row k over the next
         period earns the factor return k of a regression of next-period returns on these
-        exposures. Assets not covered get 0; factors without assets get NaN rows."""
+        exposures. Assets not covered get 0; factors without assets get NaN rows; a date whose
+        design is singular gives NaN everywhere."""
         from ferrofactor.risk.mimicking import mimicking_portfolios
 
         i = self._date(date)
