@@ -173,18 +173,22 @@ def _slow_exposures(rng: np.random.Generator, T: int, N: int, K: int, step: int 
     i0 = pos.astype(np.int64)
     w = (pos - i0)[:, None, None]
     out = np.empty((T, N, K))
-    # blocks of dates keep the temporaries small (reused by the allocator, not fresh pages)
-    block = max(1, (1 << 21) // max(N * K, 1))
-    for s in range(0, T, block):
-        e = min(s + block, T)
-        np.multiply(knots[i0[s:e]], 1.0 - w[s:e], out=out[s:e])
-        out[s:e] += knots[i0[s:e] + 1] * w[s:e]
+    # the dates between two knots share them: broadcast each pair of knots over its dates instead
+    # of gathering a (T, N, K) copy of each (same products and sum, element by element)
+    for j in range(n_knots - 1):
+        s, e = j * step, min((j + 1) * step, T)
+        if s >= T:
+            break
+        np.multiply(knots[j], 1.0 - w[s:e], out=out[s:e])
+        out[s:e] += knots[j + 1] * w[s:e]
     return out
 
 
 def _t_shocks(rng: np.random.Generator, df: float, size: tuple[int, ...]) -> np.ndarray:
     """Student-t shocks scaled to unit variance."""
-    return rng.standard_t(df, size=size) * np.sqrt((df - 2.0) / df)
+    z = rng.standard_t(df, size=size)
+    z *= np.sqrt((df - 2.0) / df)
+    return z
 
 
 def synthetic_universe(
@@ -305,26 +309,37 @@ def synthetic_universe(
     rel = (cap0 / np.median(cap0)) ** -0.15
     base_vol = np.clip(0.018 * rel * np.exp(rng.normal(0, 0.25, size=N)), 0.005, 0.08)
     vol_k = style_names.index("volatility") if "volatility" in style_names else None
-    vol_tilt = 0.15 * exposures[:, :, vol_k] if vol_k is not None else 0.0
-    specific_vol = base_vol * scale[:, None] * np.exp(vol_tilt)
+    specific_vol = base_vol * scale[:, None]
+    if vol_k is not None:
+        tilt = np.multiply(0.15, exposures[:, :, vol_k])
+        specific_vol *= np.exp(tilt, out=tilt)
 
     # --- returns ------------------------------------------------------------------------------
     ind_prev = np.maximum(industry[:-1], 0)
-    systematic = np.full((T, N), np.nan)
-    systematic[1:] = f_mkt[1:, None] + np.take_along_axis(f_ind_raw[1:], ind_prev, axis=1)
+    ind_ret = np.take_along_axis(f_ind_raw[1:], ind_prev, axis=1)  # (T-1, N), reused below
+    systematic = np.empty((T, N))
+    systematic[0] = np.nan
+    np.add(f_mkt[1:, None], ind_ret, out=systematic[1:])
     if K:
         systematic[1:] += np.einsum("tnk,tk->tn", exposures[:-1], f_sty[1:])
-    specific = specific_vol * _t_shocks(rng, 4.0, (T, N))
-    r_true = np.maximum(systematic + specific, -0.9)  # a price cannot fall below zero
-    specific = r_true - systematic
-    specific[~listed] = np.nan
+    # in place where a (T, N) temporary would only be thrown away (same operations and order)
+    specific = _t_shocks(rng, 4.0, (T, N))
+    np.multiply(specific_vol, specific, out=specific)
+    r_true = np.add(systematic, specific)
+    np.maximum(r_true, -0.9, out=r_true)  # a price cannot fall below zero
+    np.subtract(r_true, systematic, out=specific)
+    unlisted = ~listed
+    specific[unlisted] = np.nan
     specific[0] = np.nan
 
     log_growth = np.log1p(r_true)
     log_growth[0] = 0.0  # row 0 has no return
     log_growth[t_axis <= list_t] = 0.0  # price at listing = price0
-    true_close = price0 * np.exp(np.cumsum(log_growth, axis=0))
-    true_close[~listed] = np.nan
+    true_close = np.cumsum(log_growth, axis=0, out=log_growth)
+    np.exp(true_close, out=true_close)
+    np.multiply(price0, true_close, out=true_close)
+    true_close[unlisted] = np.nan
+    del log_growth
 
     # suspensions: ~2 per asset over ten years, 1-5 days each
     n_ev = rng.poisson(2.0 * T / 2520.0, size=N)
@@ -348,13 +363,23 @@ def synthetic_universe(
     q_idx = np.searchsorted(q_t, np.arange(T), side="left")  # quarter ends strictly before t
     steps = np.exp(rng.normal(0.0, 0.02, size=(len(q_ends) + 1, N)))
     steps[0] = 1.0
-    shares = np.round(shares0 * np.cumprod(steps, axis=0)[q_idx])
-    shares[~listed] = np.nan
+    shares = np.cumprod(steps, axis=0)[q_idx]
+    np.multiply(shares0, shares, out=shares)
+    np.round(shares, out=shares)
+    shares[unlisted] = np.nan
 
-    turnover = np.exp(rng.normal(np.log(0.004), 0.5, size=N) + rng.normal(0.0, 0.4, size=(T, N)))
+    turnover_level = rng.normal(np.log(0.004), 0.5, size=N)
+    turnover = rng.normal(0.0, 0.4, size=(T, N))
+    np.add(turnover_level, turnover, out=turnover)
+    np.exp(turnover, out=turnover)
     abs_r = np.abs(r_true)
     abs_r[0] = 0.0
-    volume = np.round(shares * turnover * (1.0 + 20.0 * abs_r))
+    abs_r *= 20.0
+    abs_r += 1.0
+    volume = np.multiply(shares, turnover, out=turnover)
+    volume *= abs_r
+    np.round(volume, out=volume)
+    del abs_r
     volume[suspended] = np.nan
     volume[rng.random((T, N)) < 0.005] = np.nan
 
@@ -368,7 +393,7 @@ def synthetic_universe(
         # a return at t needs close[t-1], so these caps are finite
         w = np.where(np.isfinite(returns[1:]) & (industry[:-1] >= 0), mcap[:-1], 0.0)
         tot = w.sum(axis=1)
-        c = (w * np.take_along_axis(f_ind_raw[1:], ind_prev, axis=1)).sum(axis=1) / np.where(tot > 0, tot, 1.0)
+        c = (w * ind_ret).sum(axis=1) / np.where(tot > 0, tot, 1.0)
         f_ind[1:] = f_ind_raw[1:] - c[:, None]
         f_mkt_id[1:] = f_mkt[1:] + c
     f_sty_out = f_sty.copy()

@@ -89,10 +89,13 @@ def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarra
     a = as_float_array(num_name, num, 2)
     b = as_float_array(den_name, den, 2)
     check_shape(den_name, b, a.shape, f"the shape of {num_name}")
-    out = np.full(a.shape, np.nan)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        np.divide(a, b, out=out, where=(b > 0) if positive_den else (b != 0))
-        out[np.isinf(out)] = np.nan  # NaN operands already give NaN
+        out = np.divide(a, b)
+    # NaN where the denominator is not usable, and for ±inf quotients (NaN operands give NaN);
+    # one mask and one masked write instead of a NaN-filled (T, N) array and a masked divide
+    bad = np.less_equal(b, 0.0) if positive_den else np.equal(b, 0.0)
+    bad |= np.isinf(out)
+    out[bad] = np.nan
     return out
 
 
@@ -244,9 +247,17 @@ def max_drawdown(returns, window: int = 252, min_fraction: float = 0.8) -> np.nd
 def log_market_cap(cap) -> np.ndarray:
     """``log(cap)``, (T, N); NaN where the cap is not > 0."""
     c = as_float_array("cap", cap, 2)
-    out = np.full(c.shape, np.nan)
-    ok = np.isfinite(c) & (c > 0)
-    out[ok] = np.log(c[ok])
+    return _log_positive(c)
+
+
+def _log_positive(x: np.ndarray) -> np.ndarray:
+    """``log(x)`` where ``x`` is finite and > 0, else NaN (the logarithm taken on the whole
+    array, then the other cells set to NaN: no gathered copies)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.log(x)
+    bad = ~np.isfinite(x)
+    bad |= x <= 0.0
+    out[bad] = np.nan
     return out
 
 
@@ -262,10 +273,7 @@ def liquidity(
     window = check_int("window", window, 1)
     x = dv if cap is None else _ratio("dollar_volume", dv, "cap", cap)
     mean = _rolling.rolling_mean(x, window, _min_periods(window, min_fraction))
-    out = np.full(mean.shape, np.nan)
-    ok = np.isfinite(mean) & (mean > 0)
-    out[ok] = np.log(mean[ok])
-    return out
+    return _log_positive(np.asarray(mean, dtype=float))
 
 
 # --- Panel level ----------------------------------------------------------------------------
