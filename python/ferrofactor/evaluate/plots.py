@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ferrofactor.plotting import figure as _figure
+
 __all__ = [
     "cumulative_figure",
     "evaluation_figure",
@@ -19,18 +21,6 @@ __all__ = [
     "quantile_returns_figure",
     "turnover_figure",
 ]
-
-
-def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (9.0, 4.0)):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "plots need matplotlib: pip install 'ferrofactor[plot]' (or pip install matplotlib)"
-        ) from None
-    fig = Figure(figsize=size, layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    return fig, axes
 
 
 def _x(result: Any, t: int) -> np.ndarray:
