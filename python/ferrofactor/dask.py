@@ -107,7 +107,7 @@ from ferrofactor._validate import (
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.exposures import Exposures
-from ferrofactor.panel import Panel, _as_assets, _as_dates, _check_unique
+from ferrofactor.panel import Panel, _as_assets, _as_dates, _check_unique, _Fields
 from ferrofactor.results import readonly
 
 __all__ = [
@@ -436,7 +436,7 @@ def _pick(func, k, b):
 # ---------------------------------------------------------------------------------------------
 
 
-class DaskPanel:
+class DaskPanel(_Fields):
     """A :class:`ferrofactor.Panel` whose fields are dask arrays chunked by dates.
 
     Each field is ``(T, N)`` (float64 fields; int32 code fields with their labels), chunked
@@ -527,27 +527,7 @@ class DaskPanel:
 
     dates = property(lambda self: self._dates, doc="(T,) datetime64[D], strictly increasing.")
     assets = property(lambda self: self._assets, doc="(N,) str, unique.")
-    shape = property(lambda self: (len(self._dates), len(self._assets)), doc="(T, N).")
     chunks = property(lambda self: self._chunks, doc="Dates per block, e.g. (252, 252, 16).")
-    fields = property(lambda self: tuple(self._float) + tuple(self._codes), doc="All field names.")
-    float_fields = property(lambda self: tuple(self._float))
-    code_fields = property(lambda self: tuple(self._codes))
-
-    def labels(self, name: str) -> np.ndarray:
-        """Labels of code field ``name``."""
-        if name not in self._labels:
-            raise KeyError(f"{name!r} is not a code field; code fields: {list(self._codes)}")
-        return self._labels[name]
-
-    def __getitem__(self, name: str) -> da.Array:
-        if name in self._float:
-            return self._float[name]
-        if name in self._codes:
-            return self._codes[name]
-        raise KeyError(f"no field {name!r}; fields: {list(self.fields)}")
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._float or name in self._codes
 
     def __repr__(self) -> str:
         T, N = self.shape

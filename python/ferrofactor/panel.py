@@ -385,7 +385,50 @@ def _schema(df: Any) -> pl.Schema:
 # ---------------------------------------------------------------------------------------------
 
 
-class Panel:
+class _Fields:
+    """Field access shared by :class:`Panel` and ``ferrofactor.dask.DaskPanel``: float fields in
+    ``self._float``, code fields in ``self._codes`` with their labels in ``self._labels``."""
+
+    _float: dict
+    _codes: dict
+    _labels: dict
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(T, N)``."""
+        return (len(self._dates), len(self._assets))  # type: ignore[attr-defined]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """All field names: float fields first, then code fields."""
+        return tuple(self._float) + tuple(self._codes)
+
+    @property
+    def float_fields(self) -> tuple[str, ...]:
+        return tuple(self._float)
+
+    @property
+    def code_fields(self) -> tuple[str, ...]:
+        return tuple(self._codes)
+
+    def labels(self, name: str) -> np.ndarray:
+        """Labels of code field ``name``: ``labels(name)[c]`` names code ``c``."""
+        if name not in self._labels:
+            raise KeyError(f"{name!r} is not a code field; code fields: {list(self._codes)}")
+        return self._labels[name]
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._float:
+            return self._float[name]
+        if name in self._codes:
+            return self._codes[name]
+        raise KeyError(f"no field {name!r}; fields: {list(self.fields)}")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._float or name in self._codes
+
+
+class Panel(_Fields):
     """Named ``(T, N)`` fields on a common grid of ``dates`` × ``assets``.
 
     Parameters
@@ -474,40 +517,6 @@ class Panel:
     def assets(self) -> np.ndarray:
         """``str`` array, shape (N,), unique."""
         return self._assets
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(T, N)``."""
-        return (len(self._dates), len(self._assets))
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """All field names: float fields first, then code fields."""
-        return tuple(self._float) + tuple(self._codes)
-
-    @property
-    def float_fields(self) -> tuple[str, ...]:
-        return tuple(self._float)
-
-    @property
-    def code_fields(self) -> tuple[str, ...]:
-        return tuple(self._codes)
-
-    def labels(self, name: str) -> np.ndarray:
-        """Labels of code field ``name``: ``labels(name)[c]`` names code ``c``."""
-        if name not in self._labels:
-            raise KeyError(f"{name!r} is not a code field; code fields: {list(self._codes)}")
-        return self._labels[name]
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name in self._float:
-            return self._float[name]
-        if name in self._codes:
-            return self._codes[name]
-        raise KeyError(f"no field {name!r}; fields: {list(self.fields)}")
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._float or name in self._codes
 
     def __repr__(self) -> str:
         T, N = self.shape
