@@ -1595,8 +1595,8 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
     the L rows of design before it. Industry codes without ``industry_names`` are mapped to dense
     codes over the whole array first (one pass over ``industry``).
     """
-    from ferrofactor.regress import INDUSTRY_CONSTRAINTS, _design_names
-    from ferrofactor._validate import as_assets, as_dates, as_names, check_choice
+    from ferrofactor.regress import INDUSTRY_CONSTRAINTS, _check_design
+    from ferrofactor._validate import as_assets, as_dates, check_choice
 
     check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
     market = check_bool("market", market)
@@ -1620,22 +1620,7 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
     _check_shape("weights", w, (T, N), f"to match returns {y.shape}")
     c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
     _check_shape("cap", c, (T, N), f"to match returns {y.shape}")
-    if codes is not None and industry_constraint == "cap" and c is None:
-        raise ValueError(
-            "industry_constraint='cap' needs cap (T, N) market capitalisations; "
-            "pass cap or use industry_constraint='equal'"
-        )
-    if codes is not None and market and industry_constraint is None:
-        raise ValueError(
-            "industry_constraint=None with market=True and industries makes the design singular "
-            "(the industry dummies sum to the market column); use 'cap' or 'equal', or market=False"
-        )
-    if not market and sty is None and codes is None:
-        raise ValueError("the design has no factors: set market=True or give styles or industry")
-    if style_names is None:
-        style_names = [f"style_{k}" for k in range(K)]
-    style_names = as_names("style_names", style_names, K, f"styles has {K} styles")
-    names = _design_names(market, inames, style_names)
+    names = _check_design(codes, c, market, industry_constraint, sty, K, style_names, inames)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)
     packed, P = _regress_packed(y, sty, codes, len(inames), w, c, market,

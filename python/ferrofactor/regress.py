@@ -167,6 +167,26 @@ class CrossSectionResult(Result):
         return f"{type(self).__name__}(T={T}, factors={P}, dates estimated={int(self.estimated.sum())})"
 
 
+def _check_design(codes, c, market: bool, industry_constraint, sty, K: int, style_names, inames):
+    """The design checks shared by the in-memory and Dask regressions; returns the factor names."""
+    if codes is not None and industry_constraint == "cap" and c is None:
+        raise ValueError(
+            "industry_constraint='cap' needs cap (T, N) market capitalisations; "
+            "pass cap or use industry_constraint='equal'"
+        )
+    if codes is not None and market and industry_constraint is None:
+        raise ValueError(
+            "industry_constraint=None with market=True and industries makes the design singular "
+            "(the industry dummies sum to the market column); use 'cap' or 'equal', or market=False"
+        )
+    if not market and sty is None and codes is None:
+        raise ValueError("the design has no factors: set market=True or give styles or industry")
+    if style_names is None:
+        style_names = [f"style_{k}" for k in range(K)]
+    style_names = as_names("style_names", style_names, K, f"styles has {K} styles")
+    return _design_names(market, inames, style_names)
+
+
 def _design_names(market: bool, industry_names: Sequence[str], style_names: Sequence[str]) -> list[str]:
     names = (["market"] if market else []) + list(industry_names) + list(style_names)
     if len(set(names)) != len(names):
@@ -268,22 +288,7 @@ def cross_section_regress(
     c = as_float_array("cap", cap, 2, allow_none=True)
     if c is not None:
         check_shape("cap", c, (T, N), f"to match returns {y.shape}")
-    if codes is not None and industry_constraint == "cap" and c is None:
-        raise ValueError(
-            "industry_constraint='cap' needs cap (T, N) market capitalisations; "
-            "pass cap or use industry_constraint='equal'"
-        )
-    if codes is not None and market and industry_constraint is None:
-        raise ValueError(
-            "industry_constraint=None with market=True and industries makes the design singular "
-            "(the industry dummies sum to the market column); use 'cap' or 'equal', or market=False"
-        )
-    if not market and sty is None and codes is None:
-        raise ValueError("the design has no factors: set market=True or give styles or industry")
-    if style_names is None:
-        style_names = [f"style_{k}" for k in range(K)]
-    style_names = as_names("style_names", style_names, K, f"styles has {K} styles")
-    names = _design_names(market, inames, style_names)
+    names = _check_design(codes, c, market, industry_constraint, sty, K, style_names, inames)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)
     check_same_labels("returns", fdates, fassets, "the dates/assets given", d, a)
