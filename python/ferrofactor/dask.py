@@ -1394,16 +1394,7 @@ class DaskExposures:
         (:func:`compute_descriptors`) → cleaned styles, per date block. Lazy."""
         if not isinstance(panel, DaskPanel):
             raise TypeError(f"panel must be a ferrofactor.dask.DaskPanel, got {type(panel).__name__}")
-        if cap not in panel:
-            raise ValueError(f"panel has no field {cap!r} (cap); fields: {list(panel.fields)}")
-        codes, names = None, None
-        if industry is not None:
-            if industry not in panel.code_fields:
-                raise ValueError(
-                    f"panel has no code field {industry!r} (industry); code fields: "
-                    f"{list(panel.code_fields)}; pass industry=None for a model without industries"
-                )
-            codes, names = panel[industry], list(panel.labels(industry))
+        codes, names = panel._cap_and_industry(cap, industry)
         if descriptor_options is not None and not isinstance(descriptor_options, Mapping):
             raise TypeError(f"descriptor_options must be a mapping of compute_descriptors settings, got {descriptor_options!r}")
         options = dict(descriptor_options or {})

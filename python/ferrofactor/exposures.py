@@ -421,16 +421,7 @@ class Exposures(Result):
         """
         if not isinstance(panel, Panel):
             raise TypeError(f"panel must be a ferrofactor.Panel, got {type(panel).__name__}")
-        if cap not in panel:
-            raise ValueError(f"panel has no field {cap!r} (cap); fields: {list(panel.fields)}")
-        codes, names = None, None
-        if industry is not None:
-            if industry not in panel.code_fields:
-                raise ValueError(
-                    f"panel has no code field {industry!r} (industry); code fields: "
-                    f"{list(panel.code_fields)}; pass industry=None for a model without industries"
-                )
-            codes, names = panel[industry], list(panel.labels(industry))
+        codes, names = panel._cap_and_industry(cap, industry)
         options = dict(descriptor_options or {})
         # the builder sets every descriptor to NaN outside the universe (no positive cap), which
         # is what mask_unlisted does: skip that pass

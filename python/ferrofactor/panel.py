@@ -427,6 +427,20 @@ class _Fields:
     def __contains__(self, name: object) -> bool:
         return name in self._float or name in self._codes
 
+    def _cap_and_industry(self, cap: str, industry: str | None) -> tuple[Any, list[str] | None]:
+        """Check that field ``cap`` exists and return the code field ``industry`` (or None) with
+        its labels, for the exposure builders."""
+        if cap not in self:
+            raise ValueError(f"panel has no field {cap!r} (cap); fields: {list(self.fields)}")
+        if industry is None:
+            return None, None
+        if industry not in self.code_fields:
+            raise ValueError(
+                f"panel has no code field {industry!r} (industry); code fields: "
+                f"{list(self.code_fields)}; pass industry=None for a model without industries"
+            )
+        return self[industry], list(self.labels(industry))
+
 
 class Panel(_Fields):
     """Named ``(T, N)`` fields on a common grid of ``dates`` × ``assets``.
