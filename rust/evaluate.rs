@@ -320,6 +320,9 @@ pub struct Sample<'a> {
     pub labels: Option<ArrayView2<'a, i32>>,
 }
 
+/// More assets than this do not fit the kernels' indices (`u32`) and doubled ranks.
+const MAX_ASSETS: usize = 1 << 30;
+
 /// [`Sample`] as flat checked slices.
 struct Base<'a> {
     x: &'a [f64],
@@ -342,8 +345,8 @@ fn flat<'a, A>(name: &str, a: ArrayView2<'a, A>, shape: (usize, usize)) -> Resul
 impl<'a> Base<'a> {
     fn new(s: &Sample<'a>) -> Result<Self> {
         let (t, n) = s.signal.dim();
-        if n as u64 >= u32::MAX as u64 {
-            return Err(value_error!("too many assets ({n})"));
+        if n >= MAX_ASSETS {
+            return Err(value_error!("too many assets ({n}), at most {}", MAX_ASSETS - 1));
         }
         let x = flat("signal", s.signal, (t, n))?;
         let g = s.groups.map(|g| flat("groups", g, (t, n))).transpose()?;
@@ -542,31 +545,43 @@ fn correlation(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>) -> f64 {
     (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
 }
 
-/// `correlation(idx, rx, ry, None)` bit for bit, in one pass, when `rx` and `ry` are average ranks
-/// 1..m over exactly the members `idx` (m = `idx.len()`): every partial sum of ranks (multiples of
-/// one half below 2^52) is exact, so both means are exactly (m + 1) / 2 and the first pass of
-/// [`correlation`] can be skipped.
-fn rank_correlation(idx: &[u32], rx: &[f64], ry: &[f64]) -> f64 {
-    let n = idx.len();
-    if n >= 1 << 25 {
-        return correlation(idx, rx, ry, None);
-    }
-    if n < 2 {
+/// Below this many members the rank correlations are computed from exact integer sums (doubled
+/// ranks centred on their mean, whose products and sums fit in `i64`).
+const EXACT_RANKS: usize = 1 << 20;
+
+/// The correlation of average ranks from the exact sums of one sample of `m` members: with doubled
+/// centred ranks `dx = 2 rx − (m + 1)`, `dy` likewise, `sxy = Σ dx dy`, `sxx = Σ dx²`,
+/// `syy = Σ dy²` (exact integers, so the order of summation does not matter). NaN with fewer
+/// than 2 members or no dispersion; clipped to [−1, 1] as numpy's `corrcoef`.
+#[inline]
+fn rank_corr_from_sums(m: usize, sxy: i64, sxx: i64, syy: i64) -> f64 {
+    if m < 2 || sxx <= 0 || syy <= 0 {
         return f64::NAN;
     }
-    let m = (n as f64 + 1.0) * 0.5;
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    // the quarter of each sum is what `correlation` sums over the ranks minus their mean
+    let (sxy, sxx, syy) = (sxy as f64 * 0.25, sxx as f64 * 0.25, syy as f64 * 0.25);
+    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+}
+
+/// `correlation(idx, rx, ry, None)` when `rx` and `ry` are average ranks 1..m over exactly the
+/// members `idx` (m = `idx.len()`), from exact integer sums ([`rank_corr_from_sums`]): both means
+/// are exactly (m + 1) / 2 and every sum is exact (for m below about 2^17 the floating-point sums
+/// of [`correlation`] are exact too, and the two agree bit for bit), in any order.
+fn rank_correlation(idx: &[u32], rx: &[f64], ry: &[f64]) -> f64 {
+    let n = idx.len();
+    if n >= EXACT_RANKS {
+        return correlation(idx, rx, ry, None);
+    }
+    let m1 = n as i64 + 1;
+    let (mut sxy, mut sxx, mut syy) = (0i64, 0i64, 0i64);
     for &i in idx {
         let i = i as usize;
-        let (dx, dy) = (rx[i] - m, ry[i] - m);
+        let (dx, dy) = ((2.0 * rx[i]) as i64 - m1, (2.0 * ry[i]) as i64 - m1);
         sxy += dx * dy;
         sxx += dx * dx;
         syy += dy * dy;
     }
-    if sxx <= 0.0 || syy <= 0.0 {
-        return f64::NAN;
-    }
-    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+    rank_corr_from_sums(n, sxy, sxx, syy)
 }
 
 /// Subtract from `y[i]` (i in `idx`) its (weighted) mean over `idx`, or its group's mean when
@@ -644,6 +659,183 @@ struct Scratch {
     pair: Vec<bool>,
     idx: Vec<u32>,
     w: Work,
+    multi: MultiRank,
+}
+
+/// Every Spearman correlation of one date against one signal order: up to 64 samples of the
+/// date's assets (bit `s` of `mask[i]`: asset i is in sample s), each ranked on the signal by one
+/// walk of the signal's order ([`MultiRank::walk_signal`]), then correlated with the ranks of a
+/// return series by one walk of that series' order ([`MultiRank::correlation`]). Ranks are
+/// doubled and centred (`dx = 2 rank − (m + 1)`, integers), so every sum is exact and the result is
+/// [`rank_correlation`] of the same sample bit for bit.
+#[derive(Default)]
+struct MultiRank {
+    mask: Vec<u64>,
+    /// Members per sample.
+    count: Vec<u32>,
+    /// `dx[i · stride + s]`: asset i's centred doubled signal rank in sample s (meaningless where
+    /// i is not in s); `stride` is the number of samples rounded up to a multiple of [`LANES`].
+    dx: Vec<i32>,
+    /// `Σ dx²` per sample.
+    sxx: Vec<i64>,
+    pos: Vec<i32>,
+    off: Vec<i32>,
+    run: Vec<i32>,
+    ties: Vec<i64>,
+    samples: usize,
+    stride: usize,
+}
+
+/// Samples ranked together by [`MultiRank::walk_signal`] (vector lanes).
+const LANES: usize = 8;
+
+impl MultiRank {
+    const MAX_SAMPLES: usize = 64;
+
+    /// Start a date of `n` assets and `samples` samples, all empty.
+    fn reset(&mut self, n: usize, samples: usize) {
+        self.samples = samples;
+        self.stride = samples.div_ceil(LANES) * LANES;
+        self.mask.clear();
+        self.mask.resize(n, 0);
+        self.count.clear();
+        self.count.resize(samples, 0);
+    }
+
+    /// Sample `b`'s members: the assets where `member` yields true (one per asset, in order).
+    fn set_sample(&mut self, b: usize, member: impl Iterator<Item = bool>) {
+        let mut c = 0u32;
+        for (m, v) in self.mask.iter_mut().zip(member) {
+            *m |= (v as u64) << b;
+            c += v as u32;
+        }
+        self.count[b] = c;
+    }
+
+    /// Rank every sample on `x` by one walk of `order` (the assets of every sample, and possibly
+    /// others, sorted by `x`): sample 0's doubled ranks go to `base` (0 = not in it), every
+    /// sample's centred doubled ranks to `dx`, and `Σ dx²` to `sxx`.
+    fn walk_signal(&mut self, order: &[u32], x: &[f64], base: &mut [u32]) {
+        let (sn, stride) = (self.samples, self.stride);
+        self.dx.clear();
+        self.dx.resize(self.mask.len() * stride, 0);
+        self.pos.clear();
+        self.pos.resize(stride, 0);
+        self.off.clear();
+        self.off.extend(self.count.iter().map(|&c| c as i32 + 1));
+        self.off.resize(stride, 0);
+        self.ties.clear();
+        self.ties.resize(sn, 0);
+        let len = order.len();
+        let mut j = 0;
+        while j < len {
+            let v = x[order[j] as usize];
+            let mut e = j + 1;
+            while e < len && x[order[e] as usize] == v {
+                e += 1;
+            }
+            if e == j + 1 {
+                // one asset: each of its samples' next position, all lanes at once
+                let i = order[j] as usize;
+                let m = self.mask[i];
+                let dst = &mut self.dx[i * stride..(i + 1) * stride];
+                for (c, ((d, p), o)) in dst
+                    .chunks_exact_mut(LANES)
+                    .zip(self.pos.chunks_exact_mut(LANES))
+                    .zip(self.off.chunks_exact(LANES))
+                    .enumerate()
+                {
+                    let bits = (m >> (c * LANES)) as u32;
+                    for l in 0..LANES {
+                        p[l] += ((bits >> l) & 1) as i32;
+                        d[l] = 2 * p[l] - o[l];
+                    }
+                }
+                base[i] = if m & 1 == 1 { 2 * self.pos[0] as u32 } else { 0 };
+            } else {
+                // a run of ties: each sample's members in the run share their mean position
+                self.run.clear();
+                self.run.resize(stride, 0);
+                for &i in &order[j..e] {
+                    let mut bits = self.mask[i as usize];
+                    while bits != 0 {
+                        self.run[bits.trailing_zeros() as usize] += 1;
+                        bits &= bits - 1;
+                    }
+                }
+                for &i in &order[j..e] {
+                    let i = i as usize;
+                    let m = self.mask[i];
+                    for b in 0..sn {
+                        if (m >> b) & 1 == 1 {
+                            let r2 = 2 * self.pos[b] + self.run[b] + 1;
+                            self.dx[i * stride + b] = r2 - self.off[b];
+                            if b == 0 {
+                                base[i] = r2 as u32;
+                            }
+                        }
+                    }
+                    if m & 1 == 0 {
+                        base[i] = 0;
+                    }
+                }
+                for b in 0..sn {
+                    let c = self.run[b] as i64;
+                    self.ties[b] += c * c * c - c;
+                    self.pos[b] += self.run[b];
+                }
+            }
+            j = e;
+        }
+        // Σ (2p − m − 1)² over positions 1..m is (m³ − m) / 3; a tied run of c shares its mean,
+        // which removes (c³ − c) / 3
+        self.sxx.clear();
+        self.sxx.extend(self.count.iter().zip(&self.ties).map(|(&m, &t)| {
+            let m = m as i64;
+            (m * m * m - m - t) / 3
+        }));
+    }
+
+    /// Spearman correlation of sample `b` (≥ 1) between the signal and `y`, walking `order` (the
+    /// sample's members, and possibly other assets with a finite `y`, sorted by `y`).
+    fn correlation(&self, b: usize, order: &[u32], y: &[f64]) -> f64 {
+        let stride = self.stride;
+        let m1 = self.count[b] as i64 + 1;
+        let (mut sxy, mut syy, mut pos) = (0i64, 0i64, 0i64);
+        let len = order.len();
+        let mut j = 0;
+        while j < len {
+            let i = order[j] as usize;
+            let v = y[i];
+            if j + 1 == len || y[order[j + 1] as usize] != v {
+                if (self.mask[i] >> b) & 1 == 1 {
+                    pos += 1;
+                    let d = 2 * pos - m1;
+                    sxy += d * self.dx[i * stride + b] as i64;
+                    syy += d * d;
+                }
+                j += 1;
+                continue;
+            }
+            let (mut c, mut sd, mut e) = (0i64, 0i64, j);
+            while e < len && y[order[e] as usize] == v {
+                let i = order[e] as usize;
+                if (self.mask[i] >> b) & 1 == 1 {
+                    c += 1;
+                    sd += self.dx[i * stride + b] as i64;
+                }
+                e += 1;
+            }
+            if c > 0 {
+                let d = 2 * pos + c + 1 - m1;
+                sxy += d * sd;
+                syy += c * d * d;
+                pos += c;
+            }
+            j = e;
+        }
+        rank_corr_from_sums(self.count[b] as usize, sxy, self.sxx[b], syy)
+    }
 }
 
 /// Run `f(scratch, t, row)` over the rows (chunks of `width`) of `out` in parallel, each row
@@ -924,6 +1116,96 @@ fn book_one(
     }
 }
 
+/// [`quantile_one`] (no weights, no groups) and [`book_one`] (demeaned, not neutral) of every
+/// horizon of one date from the membership masks: bit 1 + k of `mask[i]` marks horizon k's pair
+/// sample (the base sample with a finite `rows[k]`). Each horizon's sums run over its
+/// members in ascending order, as in the per-horizon routines, so the results are theirs bit for
+/// bit. `m_row`, `c_row` are `(Q, H)`, `book` `(H,)`.
+#[allow(clippy::too_many_arguments)]
+fn buckets_and_book(
+    mask: &[u64],
+    labels: &[i32],
+    x: &[f64],
+    rows: &[&[f64]],
+    demean_by: Demean,
+    s: &mut Work,
+    m_row: &mut [f64],
+    c_row: &mut [u32],
+    book: &mut [f64],
+) {
+    let h_len = rows.len();
+    let q_len = m_row.len() / h_len.max(1);
+    s.qsums.clear();
+    s.qsums.resize(q_len, (0.0, 0.0));
+    s.counts.clear();
+    s.counts.resize(q_len, 0);
+    for (k, row) in rows.iter().enumerate() {
+        let bit = 1 + k;
+        let pair = |m: u64| (m >> bit) & 1 == 1;
+        // the initial values of the per-horizon routines' sums (`0.0` in `quantile_one`, `-0.0`
+        // in the `Iterator::sum` of `book_one`), so even the signs of zeros agree
+        let (mut sy, mut nb, mut sx, mut np) = (0.0f64, 0.0f64, -0.0f64, -0.0f64);
+        for (i, &m) in mask.iter().enumerate() {
+            if pair(m) {
+                if labels[i] >= 0 {
+                    sy += row[i];
+                    nb += 1.0;
+                }
+                sx += x[i];
+                np += 1.0;
+            }
+        }
+        if np == 0.0 {
+            continue; // no pair: no bucket either (bucketed members are pairs)
+        }
+        let my = if demean_by == Demean::All { sy / nb } else { 0.0 };
+        let mx = sx / np;
+        for e in s.qsums.iter_mut() {
+            *e = (0.0, 0.0);
+        }
+        s.counts.fill(0);
+        let mut gross = -0.0f64;
+        for (i, &m) in mask.iter().enumerate() {
+            if pair(m) {
+                let q = labels[i];
+                if q >= 0 {
+                    let yi = if demean_by == Demean::All { row[i] - my } else { row[i] };
+                    let e = &mut s.qsums[q as usize];
+                    e.0 += yi;
+                    e.1 += 1.0;
+                    s.counts[q as usize] += 1;
+                }
+                gross += (x[i] - mx).abs();
+            }
+        }
+        let mut ret = -0.0f64;
+        if gross == 0.0 {
+            for (i, &m) in mask.iter().enumerate() {
+                if pair(m) {
+                    ret += ((x[i] - mx) * 0.0) * row[i];
+                }
+            }
+        } else {
+            for (i, &m) in mask.iter().enumerate() {
+                if pair(m) {
+                    ret += ((x[i] - mx) / gross) * row[i];
+                }
+            }
+        }
+        book[k] = ret;
+        if nb > 0.0 {
+            for q in 0..q_len {
+                let j = q * h_len + k;
+                c_row[j] = s.counts[q];
+                let (sq, sw) = s.qsums[q];
+                if s.counts[q] > 0 && sw > 0.0 {
+                    m_row[j] = sq / sw;
+                }
+            }
+        }
+    }
+}
+
 /// Turnover of each bucket between `cur` and `prev` labels, into `row[q * stride + k]`.
 fn turnover_one(cur: &[i32], prev: &[i32], n_buckets: usize, counts: &mut Vec<u32>, row: &mut [f64], k: usize, stride: usize) {
     counts.clear();
@@ -947,11 +1229,45 @@ fn turnover_one(cur: &[i32], prev: &[i32], n_buckets: usize, counts: &mut Vec<u3
     }
 }
 
-/// Rank autocorrelation of one date from the rank rows of t and t − lag.
-fn autocorr_one(cur: &[f64], prev: &[f64], idx: &mut Vec<u32>) -> f64 {
-    idx.clear();
-    idx.extend((0..cur.len() as u32).filter(|&i| cur[i as usize].is_finite() && prev[i as usize].is_finite()));
-    correlation(idx, cur, prev, None)
+/// Rank autocorrelation of one date from the doubled-rank rows of t and t − lag (0 = not ranked):
+/// the Pearson correlation over the assets ranked on both dates, from exact integer sums (so it
+/// does not depend on the order of summation). NaN with fewer than 2 common assets or no
+/// dispersion; clipped to [−1, 1].
+fn autocorr_one(cur: &[u32], prev: &[u32]) -> f64 {
+    // doubled ranks are at most 2N < 2^31: a block of `block` squares fits a u64
+    let top = 2 * cur.len() as u64 + 2;
+    let block = (u64::MAX / (top * top)).clamp(1, 1 << 16) as usize;
+    let (mut m, mut sa, mut sb, mut saa, mut sbb, mut sab) = (0u64, 0u128, 0u128, 0u128, 0u128, 0u128);
+    for (ca, cb) in cur.chunks(block).zip(prev.chunks(block)) {
+        let (mut bm, mut ba, mut bb, mut baa, mut bbb, mut bab) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+        for (&a, &b) in ca.iter().zip(cb) {
+            let both = (a != 0) & (b != 0);
+            let (a, b) = (if both { a as u64 } else { 0 }, if both { b as u64 } else { 0 });
+            bm += both as u64;
+            ba += a;
+            bb += b;
+            baa += a * a;
+            bbb += b * b;
+            bab += a * b;
+        }
+        m += bm;
+        sa += ba as u128;
+        sb += bb as u128;
+        saa += baa as u128;
+        sbb += bbb as u128;
+        sab += bab as u128;
+    }
+    if m < 2 {
+        return f64::NAN;
+    }
+    let m = m as u128;
+    // m² var and m² cov, exact (non-negative variances by Cauchy-Schwarz)
+    let (va, vb) = (m * saa - sa * sa, m * sbb - sb * sb);
+    if va == 0 || vb == 0 {
+        return f64::NAN;
+    }
+    let cov = (m * sab) as i128 - (sa * sb) as i128;
+    (cov as f64 / ((va as f64).sqrt() * (vb as f64).sqrt())).clamp(-1.0, 1.0)
 }
 
 /// Each date's finite values sorted (asset indices), flat `(T, N)` with the count per date.
@@ -1113,6 +1429,25 @@ fn write_run(run: &[u32], start: usize, out: &mut [f64]) {
         for &k in run {
             out[k as usize] = r;
         }
+    }
+}
+
+/// Doubled average 1-based ranks (`2 × rankdata`, integers) of `sorted` (indices sorted by `x`),
+/// written to `out[i]`: ties share the mean of their positions.
+fn rank2_sorted(sorted: &[u32], x: &[f64], out: &mut [u32]) {
+    let m = sorted.len();
+    let mut i = 0;
+    while i < m {
+        let v = x[sorted[i] as usize];
+        let mut j = i + 1;
+        while j < m && x[sorted[j] as usize] == v {
+            j += 1;
+        }
+        let r2 = (i + j + 1) as u32; // 2 · (mean of positions i+1..=j)
+        for &k in &sorted[i..j] {
+            out[k as usize] = r2;
+        }
+        i = j;
     }
 }
 
@@ -1348,24 +1683,23 @@ pub fn rank_autocorrelation(sample: &Sample<'_>, lags: &[usize]) -> Result<Array
     if n == 0 || l_len == 0 {
         return Ok(out);
     }
-    let mut ranks = vec![f64::NAN; t_len * n];
-    par_dates(&mut ranks, n, f64::NAN, |s, t, row| {
+    let mut ranks = vec![0u32; t_len * n];
+    par_dates(&mut ranks, n, 0, |s, t, row| {
         b.fill(t, &mut s.keep);
         let x = b.row(b.x, t);
         sort_members(x, &s.keep, &mut s.keys, &mut s.order);
-        rank_sorted(&s.order, x, row);
+        rank2_sorted(&s.order, x, row);
     });
-    autocorr_into(&ranks, t_len, n, lags, out.as_slice_mut().expect("fresh array is contiguous"));
+    autocorr_into(&ranks, n, lags, out.as_slice_mut().expect("fresh array is contiguous"));
     Ok(out)
 }
 
-fn autocorr_into(ranks: &[f64], t_len: usize, n: usize, lags: &[usize], out: &mut [f64]) {
-    let _ = t_len;
-    par_dates(out, lags.len(), f64::NAN, |s, t, row| {
+fn autocorr_into(ranks: &[u32], n: usize, lags: &[usize], out: &mut [f64]) {
+    par_dates(out, lags.len(), f64::NAN, |_, t, row| {
         let cur = &ranks[t * n..(t + 1) * n];
         for (k, &lag) in lags.iter().enumerate() {
             if t >= lag {
-                row[k] = autocorr_one(cur, &ranks[(t - lag) * n..(t - lag + 1) * n], &mut s.w.idx);
+                row[k] = autocorr_one(cur, &ranks[(t - lag) * n..(t - lag + 1) * n]);
             }
         }
     });
@@ -1480,8 +1814,17 @@ pub fn evaluate_panel(
     let presorted = (set.method == Method::Spearman && !set.group_adjust && (l_len > 0 || walk_h1))
         .then(|| sorted_rows(r, t_len, n));
 
+    // unweighted Spearman without industry adjustment: every rank correlation of the date from
+    // one walk of the signal order and one walk of each return order ([`MultiRank`])
+    let n_samples = 1 + h_len + l_len;
+    let fused = set.method == Method::Spearman
+        && b.w.is_none()
+        && !set.group_adjust
+        && n_samples <= MultiRank::MAX_SAMPLES
+        && n < EXACT_RANKS;
+
     let mut labels = Array2::<i32>::from_elem((t_len, n), -1);
-    let mut ranks = vec![f64::NAN; t_len * n];
+    let mut ranks = vec![0u32; t_len * n];
     struct Small {
         ic: Vec<f64>,
         n_obs: Vec<u32>,
@@ -1549,8 +1892,74 @@ pub fn evaluate_panel(
                             *k &= q >= 0;
                         }
                     }
-                    ranks_among(&s.order, x, &s.keep2, &mut s.w.kept, rrow);
                     let neutral = if set.group_adjust { g.map(|(g, _)| g) } else { None };
+                    if fused {
+                        // samples: 0 the base (ranks for the autocorrelation), 1 + k horizon k's
+                        // pairs, 1 + H + l decay lag l's pairs
+                        let mr = &mut s.multi;
+                        mr.reset(n, n_samples);
+                        mr.set_sample(0, s.keep2.iter().copied());
+                        for k in 0..h_len {
+                            let it = s.keep2.iter().zip(frow(k)).map(|(&a, y)| a & y.is_finite());
+                            mr.set_sample(1 + k, it);
+                        }
+                        if l_len > 0 {
+                            // the decay's base sample (every lag finite in alphalens' mode)
+                            s.pair.clear();
+                            s.pair.extend_from_slice(&s.keep);
+                            if set.common {
+                                for (i, k) in s.pair.iter_mut().enumerate() {
+                                    *k = *k && dl.all_finite(t, i);
+                                }
+                            }
+                            for l in 0..l_len {
+                                if let Some(yr) = dl.row(l, t) {
+                                    let it = s.pair.iter().zip(yr).map(|(&a, y)| a & y.is_finite());
+                                    mr.set_sample(1 + h_len + l, it);
+                                }
+                            }
+                        }
+                        mr.walk_signal(&s.order, x, rrow);
+                        for k in 0..h_len {
+                            let fr = frow(k);
+                            let bit = 1 + k;
+                            out.n_obs[k] = mr.count[bit];
+                            let y_order: &[u32] = match &presorted {
+                                Some((o, c)) if walk_h1 && horizons[k] == 1 && t + 1 < t_len => {
+                                    &o[(t + 1) * n..(t + 1) * n + c[t + 1]]
+                                }
+                                _ => {
+                                    let mask = &mr.mask;
+                                    let members = (0..n as u32).filter(|&i| (mask[i as usize] >> bit) & 1 == 1);
+                                    sort_by_value(fr, members, &mut s.keys, &mut s.sub);
+                                    &s.sub
+                                }
+                            };
+                            out.ic[k] = mr.correlation(bit, y_order, fr);
+                        }
+                        for l in 0..l_len {
+                            let Some(yr) = dl.row(l, t) else { continue };
+                            let (o, c) = presorted.as_ref().expect("sorted for the decay");
+                            let d = t + set.decay_lags[l];
+                            out.decay[l] = mr.correlation(1 + h_len + l, &o[d * n..d * n + c[d]], yr);
+                        }
+                        if g.is_none() {
+                            let rows: Vec<&[f64]> = (0..h_len).map(frow).collect();
+                            buckets_and_book(&mr.mask, lrow, x, &rows, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, &mut out.book);
+                            return out;
+                        }
+                        for k in 0..h_len {
+                            let fr = frow(k);
+                            pair_members(&s.keep2, fr, &mut s.pair, &mut s.idx);
+                            let cand = s.idx.iter().copied();
+                            quantile_one(lrow, cand, fr, w, g, demean_by, &mut s.w, &mut out.by_date, &mut out.counts, k, h_len);
+                            out.book[k] = book_one(x, &s.idx, fr, neutral, true, false, &mut s.w);
+                        }
+                        return out;
+                    }
+                    s.sub.clear();
+                    s.sub.extend(s.order.iter().copied().filter(|&i| s.keep2[i as usize]));
+                    rank2_sorted(&s.sub, x, rrow);
                     for k in 0..h_len {
                         let fr = frow(k);
                         let y_order = match &presorted {
@@ -1624,7 +2033,7 @@ pub fn evaluate_panel(
         }
     });
     if n > 0 {
-        autocorr_into(&ranks, t_len, n, horizons, ev.autocorrelation.as_slice_mut().expect("contiguous"));
+        autocorr_into(&ranks, n, horizons, ev.autocorrelation.as_slice_mut().expect("contiguous"));
     }
     Ok(ev)
 }
@@ -1879,7 +2288,7 @@ mod tests {
         let decay = [1usize, 2, 3];
         let bits = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         for (common, grouped, weighted, by_group) in
-            [(false, false, false, false), (false, true, true, true), (true, true, false, false), (true, false, true, false)]
+            [(false, false, false, false), (false, true, true, true), (true, true, false, false), (true, false, true, false), (true, false, false, false)]
         {
             let base = Sample {
                 signal: x.view(),
