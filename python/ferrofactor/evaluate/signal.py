@@ -237,45 +237,72 @@ def _check_nw_lags(nw_lags: Any, horizons: Sequence[int]) -> int | None:
 
 def _mean_tests(series: np.ndarray, horizons: Sequence[int], nw_lags: int | None) -> dict[str, np.ndarray]:
     """Mean, std, plain and Newey-West tests of the mean of each column of a (T, K) series
-    (column k belongs to horizon ``horizons[k]``; NaN dates are skipped).
+    (column k belongs to horizon ``horizons[k]``; each column's NaN dates are dropped).
 
     Plain: ``se = std(ddof=1) / sqrt(n)``, t with n − 1 degrees of freedom (scipy's
     ``ttest_1samp``, what alphalens reports). Newey-West: Bartlett kernel with
     ``lags = max(h − 1, automatic)`` (the Newey-West 1994 bandwidth of the series; h − 1 when it is
-    not available) or ``nw_lags``; variance ``(Σ e² + 2 Σ_j w_j Σ e_t e_{t−j}) / (n (n − 1))`` with
-    missing dates counted as zero deviations (statsmodels' HAC with the small-sample correction).
+    not available) or ``nw_lags``; variance ``(Σ e² + 2 Σ_j w_j Σ e_t e_{t−j}) / (n (n − 1))`` over
+    the column's finite dates (statsmodels' HAC with the small-sample correction): per column,
+    :func:`ferrofactor.inference.fama_macbeth_inference` with ``nan_policy="column"``, all
+    p-values from one call of the t distribution.
     """
+    from scipy import stats
+
+    from ferrofactor.inference import bartlett_weights, newey_west_bandwidth
+
+    series = np.asarray(series, dtype=np.float64)
     k = series.shape[1]
     out = {name: np.full(k, np.nan) for name in (
         "mean", "std", "std_error", "tstat", "pvalue", "nw_std_error", "nw_tstat", "nw_pvalue")}
     out["nw_lags"] = np.zeros(k, dtype=np.int64)
     out["n_dates"] = np.zeros(k, dtype=np.int64)
+    fin_all = np.isfinite(series)
+    counts = fin_all.sum(axis=0)
+    out["n_dates"][:] = counts
     for j in range(k):
-        s = series[:, j:j + 1]
-        fin = np.isfinite(s[:, 0])
-        n = int(fin.sum())
-        out["n_dates"][j] = n
+        n = int(counts[j])
         h = int(horizons[j])
+        fallback = max(h - 1, 0) if nw_lags is None else nw_lags
+        out["nw_lags"][j] = fallback
         if n == 0:
-            out["nw_lags"][j] = max(h - 1, 0) if nw_lags is None else nw_lags
             continue
-        plain = fama_macbeth_inference(s, "unadjusted", nan_policy="column")
-        out["mean"][j] = plain["params"][0]
-        if n > 1:
-            out["std"][j] = float(np.std(s[fin, 0], ddof=1))
-        out["std_error"][j] = plain["std_errors"][0]
-        out["tstat"][j] = plain["tstats"][0]
-        out["pvalue"][j] = plain["pvalues"][0]
+        col = series[:, j]
+        v = col if n == col.shape[0] else col[fin_all[:, j]]
+        mean = v.sum() / n
+        out["mean"][j] = mean
+        e = v - mean
+        ss = (e * e).sum()
         if nw_lags is None:
-            auto = fama_macbeth_inference(s, "kernel", None, nan_policy="column")["bandwidth"]
-            lags = max(h - 1, int(auto) if np.isfinite(auto) else 0)
+            lags = h - 1
+            if n > 1:
+                try:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        stde = e / np.sqrt(ss / n)
+                    auto = newey_west_bandwidth(stde)
+                    lags = max(h - 1, int(auto))
+                except ValueError:  # too few dates, or a series that does not vary
+                    pass
         else:
             lags = nw_lags
         out["nw_lags"][j] = lags
-        nw = fama_macbeth_inference(s, "kernel", float(lags), nan_policy="column")
-        out["nw_std_error"][j] = nw["std_errors"][0]
-        out["nw_tstat"][j] = nw["tstats"][0]
-        out["nw_pvalue"][j] = nw["pvalues"][0]
+        if n < 2:
+            continue
+        out["std"][j] = float(np.std(v, ddof=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["std_error"][j] = np.sqrt(ss / n / (n - 1))
+            if lags < n:
+                w = bartlett_weights(float(lags))
+                acc = ss
+                for i in range(1, len(w)):
+                    acc += 2 * w[i] * (e[i:] * e[:-i]).sum()
+                out["nw_std_error"][j] = np.sqrt(acc / n / (n - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["tstat"] = out["mean"] / out["std_error"]
+        out["nw_tstat"] = out["mean"] / out["nw_std_error"]
+        df = np.where(counts > 1, counts - 1, 1).astype(np.float64)
+        pv = 2 * stats.t.sf(np.abs(np.concatenate([out["tstat"], out["nw_tstat"]])), np.concatenate([df, df]))
+    out["pvalue"], out["nw_pvalue"] = pv[:k], pv[k:]
     return out
 
 
@@ -585,14 +612,14 @@ class QuantileReturns(Result):
         self._dates, self._assets = readonly(dates), readonly(assets)
         self._demeaned, self._buckets = demeaned, buckets
         t, q, h = by_date.shape
-        mean, se, nw = (np.full((q, h), np.nan) for _ in range(3))
-        lags = np.zeros(h, dtype=np.int64)
-        for k in range(h):
-            tests = _mean_tests(by_date[:, :, k], [horizons[k]] * q, nw_lags)
-            mean[:, k], se[:, k], nw[:, k] = tests["mean"], tests["std_error"], tests["nw_std_error"]
         spread = by_date[:, -1, :] - by_date[:, 0, :] if q else np.full((t, h), np.nan)
-        st = _mean_tests(spread, horizons, nw_lags)
-        lags[:] = st["nw_lags"]
+        # one pass of tests over the Q·H bucket series (column q·H + k) and the H spreads
+        hz = np.asarray(horizons, dtype=np.int64)
+        tests = _mean_tests(np.concatenate([by_date.reshape(t, q * h), spread], axis=1),
+                            np.concatenate([np.tile(hz, q), hz]), nw_lags)
+        mean, se, nw = (tests[name][:q * h].reshape(q, h) for name in ("mean", "std_error", "nw_std_error"))
+        st = {name: v[q * h:] for name, v in tests.items()}
+        lags = st["nw_lags"].copy()
         self._mean, self._se, self._nw = readonly(mean), readonly(se), readonly(nw)
         self._spread = readonly(spread)
         self._spread_tests = {k: readonly(v) for k, v in st.items()}
