@@ -416,33 +416,61 @@ fn sort_members(x: &[f64], keep: &[bool], keys: &mut SortKeys, order: &mut Vec<u
 struct SortKeys {
     a: Vec<u64>,
     b: Vec<u64>,
+    c: Vec<u64>,
 }
 
 /// Below this many members [`sort_by_value`] uses a comparison sort instead of the radix sort
-/// (whose three 2048-entry histograms cost about as much as sorting a few hundred values).
+/// (whose 2048-entry histograms cost about as much as sorting a few hundred values).
 const RADIX_MIN: usize = 512;
+
+/// Bits of the scaled keys of [`sort_by_value`] (two radix passes of 11 bits).
+const SCALED_BITS: u32 = 22;
+
+/// Runs of equal scaled keys longer than this are put in order by [`sort_by_bits`] (values far
+/// apart from most, e.g. an outlier, squeeze the others into few keys).
+const LONG_RUN: usize = 64;
+
+const HI: u64 = 0xFFFF_FFFF_0000_0000;
 
 /// `members` (asset indices, finite `x`) sorted by `x`, ties by index, into `order`.
 ///
-/// One `u64` per member: the upper 32 of the order-preserving bits of its value above its index.
-/// Sorting those (a stable LSD radix sort of the upper half, three passes of 11 bits, or a
-/// comparison sort for few members) orders by value up to the kept bits (a relative difference
-/// below about 2^-20); runs that agree on the kept bits (rare: near-equal or equal values) are
-/// then put in (full bits, index) order, so the order, and every tie, is exact.
+/// One `u64` per member: a coarse key of its value above its index. For many members the key is
+/// the value scaled linearly from the members' range onto 22 bits (non-decreasing in the value;
+/// its digits spread evenly, so two passes of a stable LSD radix sort suffice and no pass stalls on
+/// a crowded digit); for few, the upper 32 of its order-preserving bits and a comparison sort.
+/// Runs of members that share their key (near-equal or equal values) are then put in (full bits,
+/// index) order, so the order, and every tie, is exact.
 fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut SortKeys, order: &mut Vec<u32>) {
-    const HI: u64 = 0xFFFF_FFFF_0000_0000;
     let a = &mut keys.a;
     a.clear();
-    a.extend(members.map(|i| (order_bits(x[i as usize]) & HI) | i as u64));
+    a.extend(members.map(|i| i as u64));
     let m = a.len();
     if m < RADIX_MIN {
+        for k in a.iter_mut() {
+            *k |= order_bits(x[*k as usize]) & HI;
+        }
         a.sort_unstable();
     } else {
-        radix_sort_hi32(a, &mut keys.b);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &k in a.iter() {
+            let v = x[k as usize];
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        let top = ((1u64 << SCALED_BITS) - 1) as f64;
+        let scale = top / (hi - lo);
+        // all values equal, or a range too wide for a float: one run, ordered below
+        if scale.is_finite() && scale > 0.0 {
+            for k in a.iter_mut() {
+                let key = ((x[*k as usize] - lo) * scale).min(top) as u64;
+                *k |= key << 32;
+            }
+            radix_sort_hi32(a, &mut keys.b, 2);
+        }
     }
     order.clear();
     order.extend(a.iter().map(|&k| k as u32));
-    // exact order inside runs that share the kept bits (found by one scan of neighbours)
+    // exact order inside runs that share their key (found by one scan of neighbours)
     let mut i = 1;
     while i < m {
         if (a[i] ^ a[i - 1]) & HI != 0 {
@@ -458,27 +486,66 @@ fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut SortK
         let run = &mut order[start..j];
         let key = |&k: &u32| (order_bits(x[k as usize]), k);
         if !run.is_sorted_by_key(key) {
-            run.sort_unstable_by_key(key);
+            if run.len() > LONG_RUN && m >= RADIX_MIN {
+                sort_by_bits(x, run, &mut keys.b, &mut keys.c);
+            } else {
+                run.sort_unstable_by_key(key);
+            }
         }
         i = j + 1;
     }
 }
 
-/// Stable LSD radix sort of `a` by the upper 32 bits of each item (three passes of 11 bits; a
-/// pass whose digit is the same for every item is skipped); `b` is scratch. The result is in `a`.
-fn radix_sort_hi32(a: &mut Vec<u64>, b: &mut Vec<u64>) {
+/// `run` (asset indices, finite `x`) sorted in place by (order-preserving bits of `x`, index): a
+/// radix sort of the upper 32 bits (three passes of 11), then runs that share them by comparison.
+fn sort_by_bits(x: &[f64], run: &mut [u32], a: &mut Vec<u64>, b: &mut Vec<u64>) {
+    a.clear();
+    a.extend(run.iter().map(|&k| (order_bits(x[k as usize]) & HI) | k as u64));
+    radix_sort_hi32(a, b, 3);
+    for (o, &k) in run.iter_mut().zip(a.iter()) {
+        *o = k as u32;
+    }
+    let m = a.len();
+    let mut i = 1;
+    while i < m {
+        if (a[i] ^ a[i - 1]) & HI != 0 {
+            i += 1;
+            continue;
+        }
+        let start = i - 1;
+        let mut j = i + 1;
+        while j < m && a[j] & HI == a[start] & HI {
+            j += 1;
+        }
+        run[start..j].sort_unstable_by_key(|&k| (order_bits(x[k as usize]), k));
+        i = j + 1;
+    }
+}
+
+/// Stable LSD radix sort of `a` by bits 32.. 32 + 11 `passes` of each item (`passes` ≤ 3 passes of
+/// 11 bits; a pass whose digit is the same for every item is skipped); `b` is scratch. The result
+/// is in `a`.
+fn radix_sort_hi32(a: &mut Vec<u64>, b: &mut Vec<u64>, passes: usize) {
     let m = a.len();
     let mut hist = [[0u32; 2048]; 3];
-    for &k in a.iter() {
-        let hi = (k >> 32) as u32;
-        hist[0][(hi & 2047) as usize] += 1;
-        hist[1][((hi >> 11) & 2047) as usize] += 1;
-        hist[2][(hi >> 22) as usize] += 1;
+    if passes == 2 {
+        for &k in a.iter() {
+            let hi = (k >> 32) as u32;
+            hist[0][(hi & 2047) as usize] += 1;
+            hist[1][((hi >> 11) & 2047) as usize] += 1;
+        }
+    } else {
+        for &k in a.iter() {
+            let hi = (k >> 32) as u32;
+            hist[0][(hi & 2047) as usize] += 1;
+            hist[1][((hi >> 11) & 2047) as usize] += 1;
+            hist[2][(hi >> 22) as usize] += 1;
+        }
     }
     b.clear();
     b.resize(m, 0);
     let mut in_a = true;
-    for (h, shift) in hist.iter_mut().zip([32u32, 43, 54]) {
+    for (h, shift) in hist.iter_mut().zip([32u32, 43, 54]).take(passes) {
         if h.iter().any(|&c| c as usize == m) {
             continue;
         }
@@ -1099,20 +1166,32 @@ fn book_one(
             s.part.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
         }
         None if demeaned && !equal_weight => {
-            // `to_weights` fused with the return, without writing the weights (same arithmetic)
+            // `to_weights` fused with the return, without writing the weights: the gross and
+            // Σ (x − m) y in one pass, divided once ([`buckets_and_book`] does the same sums)
             let m = idx.iter().map(|&i| x[i as usize]).sum::<f64>() / idx.len() as f64;
-            let denom: f64 = idx.iter().map(|&i| (x[i as usize] - m).abs()).sum();
-            if denom == 0.0 {
-                idx.iter().map(|&i| ((x[i as usize] - m) * 0.0) * y_row[i as usize]).sum()
-            } else {
-                idx.iter().map(|&i| ((x[i as usize] - m) / denom) * y_row[i as usize]).sum()
+            let (mut gross, mut dot) = (-0.0f64, -0.0f64);
+            for &i in idx {
+                let d = x[i as usize] - m;
+                gross += d.abs();
+                dot += d * y_row[i as usize];
             }
+            book_return(dot, gross)
         }
         None => {
             s.wk.extend(idx.iter().map(|&i| x[i as usize]));
             to_weights(&mut s.wk, demeaned, equal_weight, &mut s.sorted);
             idx.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
         }
+    }
+}
+
+/// The demeaned book's return from `Σ (x − m) y` and its gross `Σ |x − m|` (0 when the gross is).
+#[inline]
+fn book_return(dot: f64, gross: f64) -> f64 {
+    if gross == 0.0 {
+        dot * 0.0
+    } else {
+        dot / gross
     }
 }
 
@@ -1164,7 +1243,7 @@ fn buckets_and_book(
             *e = (0.0, 0.0);
         }
         s.counts.fill(0);
-        let mut gross = -0.0f64;
+        let (mut gross, mut dot) = (-0.0f64, -0.0f64);
         for (i, &m) in mask.iter().enumerate() {
             if pair(m) {
                 let q = labels[i];
@@ -1175,23 +1254,12 @@ fn buckets_and_book(
                     e.1 += 1.0;
                     s.counts[q as usize] += 1;
                 }
-                gross += (x[i] - mx).abs();
+                let d = x[i] - mx;
+                gross += d.abs();
+                dot += d * row[i];
             }
         }
-        let mut ret = -0.0f64;
-        if gross == 0.0 {
-            for (i, &m) in mask.iter().enumerate() {
-                if pair(m) {
-                    ret += ((x[i] - mx) * 0.0) * row[i];
-                }
-            }
-        } else {
-            for (i, &m) in mask.iter().enumerate() {
-                if pair(m) {
-                    ret += ((x[i] - mx) / gross) * row[i];
-                }
-            }
-        }
+        let ret = book_return(dot, gross);
         book[k] = ret;
         if nb > 0.0 {
             for q in 0..q_len {
@@ -1208,6 +1276,25 @@ fn buckets_and_book(
 
 /// Turnover of each bucket between `cur` and `prev` labels, into `row[q * stride + k]`.
 fn turnover_one(cur: &[i32], prev: &[i32], n_buckets: usize, counts: &mut Vec<u32>, row: &mut [f64], k: usize, stride: usize) {
+    if n_buckets <= 8 {
+        // few buckets: count every bucket at once (branch-free, vector lanes)
+        let (mut now, mut before, mut new) = ([0u32; 8], [0u32; 8], [0u32; 8]);
+        for (&c, &p) in cur.iter().zip(prev) {
+            let moved = (c != p) as u32;
+            for q in 0..8 {
+                let in_c = (c == q as i32) as u32;
+                now[q] += in_c;
+                before[q] += (p == q as i32) as u32;
+                new[q] += in_c & moved;
+            }
+        }
+        for q in 0..n_buckets {
+            if now[q] > 0 && before[q] > 0 {
+                row[q * stride + k] = new[q] as f64 / now[q] as f64;
+            }
+        }
+        return;
+    }
     counts.clear();
     counts.resize(3 * n_buckets, 0); // [now | before | new]
     for (&c, &p) in cur.iter().zip(prev) {
@@ -2099,6 +2186,22 @@ mod tests {
             let same = vec![2.5; n as usize];
             sort_by_value(&same, (0..n as u32).rev(), &mut keys, &mut order);
             assert_eq!(order, (0..n as u32).collect::<Vec<_>>());
+            // an outlier squeezes the others into few scaled keys (long runs), and a range too
+            // wide for a float leaves a single run: still exact
+            for outlier in [1e300, f64::MAX] {
+                let y: Vec<f64> = (0..n)
+                    .map(|i| match i {
+                        7 => outlier,
+                        11 => if outlier == f64::MAX { -f64::MAX } else { -1.0 },
+                        _ if i % 9 == 0 => 0.25,
+                        _ => (i as f64).sin() * 1e-3,
+                    })
+                    .collect();
+                let mut want: Vec<u32> = (0..n as u32).collect();
+                want.sort_by(|&a, &b| y[a as usize].total_cmp(&y[b as usize]).then(a.cmp(&b)));
+                sort_by_value(&y, (0..n as u32).rev(), &mut keys, &mut order);
+                assert_eq!(order, want);
+            }
         }
     }
 
