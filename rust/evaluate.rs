@@ -1222,23 +1222,25 @@ fn buckets_and_book(
         let bit = 1 + k;
         let pair = |m: u64| (m >> bit) & 1 == 1;
         // the initial values of the per-horizon routines' sums (`0.0` in `quantile_one`, `-0.0`
-        // in the `Iterator::sum` of `book_one`), so even the signs of zeros agree
-        let (mut sy, mut nb, mut sx, mut np) = (0.0f64, 0.0f64, -0.0f64, -0.0f64);
+        // in the `Iterator::sum` of `book_one`), so even the signs of zeros agree; counts are
+        // integers (their float sums of ones there are exact)
+        let (mut sy, mut sx) = (0.0f64, -0.0f64);
+        let (mut nb, mut np) = (0u32, 0u32);
         for (i, &m) in mask.iter().enumerate() {
             if pair(m) {
                 if labels[i] >= 0 {
                     sy += row[i];
-                    nb += 1.0;
+                    nb += 1;
                 }
                 sx += x[i];
-                np += 1.0;
+                np += 1;
             }
         }
-        if np == 0.0 {
+        if np == 0 {
             continue; // no pair: no bucket either (bucketed members are pairs)
         }
-        let my = if demean_by == Demean::All { sy / nb } else { 0.0 };
-        let mx = sx / np;
+        let my = if demean_by == Demean::All { sy / nb as f64 } else { 0.0 };
+        let mx = sx / np as f64;
         for e in s.qsums.iter_mut() {
             *e = (0.0, 0.0);
         }
@@ -1249,9 +1251,7 @@ fn buckets_and_book(
                 let q = labels[i];
                 if q >= 0 {
                     let yi = if demean_by == Demean::All { row[i] - my } else { row[i] };
-                    let e = &mut s.qsums[q as usize];
-                    e.0 += yi;
-                    e.1 += 1.0;
+                    s.qsums[q as usize].0 += yi;
                     s.counts[q as usize] += 1;
                 }
                 let d = x[i] - mx;
@@ -1261,13 +1261,12 @@ fn buckets_and_book(
         }
         let ret = book_return(dot, gross);
         book[k] = ret;
-        if nb > 0.0 {
+        if nb > 0 {
             for q in 0..q_len {
                 let j = q * h_len + k;
                 c_row[j] = s.counts[q];
-                let (sq, sw) = s.qsums[q];
-                if s.counts[q] > 0 && sw > 0.0 {
-                    m_row[j] = sq / sw;
+                if s.counts[q] > 0 {
+                    m_row[j] = s.qsums[q].0 / s.counts[q] as f64;
                 }
             }
         }
@@ -1910,7 +1909,8 @@ pub fn evaluate_panel(
         && n_samples <= MultiRank::MAX_SAMPLES
         && n < EXACT_RANKS;
 
-    let mut labels = Array2::<i32>::from_elem((t_len, n), -1);
+    // zeroed (lazily, by the system) and filled with −1 by each date's task, in parallel
+    let mut labels = Array2::<i32>::zeros((t_len, n));
     let mut ranks = vec![0u32; t_len * n];
     struct Small {
         ic: Vec<f64>,
@@ -1939,6 +1939,7 @@ pub fn evaluate_panel(
                         book: vec![f64::NAN; h_len],
                         decay: vec![f64::NAN; l_len],
                     };
+                    lrow.fill(-1);
                     if parallel::cancelled() {
                         return out;
                     }
