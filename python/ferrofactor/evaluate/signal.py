@@ -71,7 +71,6 @@ from ferrofactor._validate import (
     check_shape,
     check_weights,
 )
-from ferrofactor.inference import fama_macbeth_inference
 from ferrofactor.results import Result, Summary, readonly
 
 __all__ = [
