@@ -1214,63 +1214,110 @@ fn buckets_and_book(
 ) {
     let h_len = rows.len();
     let q_len = m_row.len() / h_len.max(1);
-    s.qsums.clear();
-    s.qsums.resize(q_len, (0.0, 0.0));
-    s.counts.clear();
-    s.counts.resize(q_len, 0);
-    for (k, row) in rows.iter().enumerate() {
-        let bit = 1 + k;
-        let pair = |m: u64| (m >> bit) & 1 == 1;
-        // the initial values of the per-horizon routines' sums (`0.0` in `quantile_one`, `-0.0`
-        // in the `Iterator::sum` of `book_one`), so even the signs of zeros agree; counts are
-        // integers (their float sums of ones there are exact)
-        let (mut sy, mut sx) = (0.0f64, -0.0f64);
-        let (mut nb, mut np) = (0u32, 0u32);
-        for (i, &m) in mask.iter().enumerate() {
-            if pair(m) {
-                if labels[i] >= 0 {
-                    sy += row[i];
-                    nb += 1;
+    // up to four horizons per sweep: their sums are independent chains, kept in registers
+    let mut k0 = 0;
+    while k0 < h_len {
+        let out = Outputs { q_len, h_len, m_row: &mut *m_row, c_row: &mut *c_row, book: &mut *book };
+        let done = match h_len - k0 {
+            1 => buckets_and_book_n::<1>(mask, labels, x, rows, k0, demean_by, s, out),
+            2 => buckets_and_book_n::<2>(mask, labels, x, rows, k0, demean_by, s, out),
+            3 => buckets_and_book_n::<3>(mask, labels, x, rows, k0, demean_by, s, out),
+            _ => buckets_and_book_n::<4>(mask, labels, x, rows, k0, demean_by, s, out),
+        };
+        k0 += done;
+    }
+}
+
+/// Where [`buckets_and_book_n`] writes: `(Q, H)` bucket means and counts and the `(H,)` book.
+struct Outputs<'a> {
+    q_len: usize,
+    h_len: usize,
+    m_row: &'a mut [f64],
+    c_row: &'a mut [u32],
+    book: &'a mut [f64],
+}
+
+/// [`buckets_and_book`] for the `C` horizons `k0..k0 + C`; returns `C`. Each horizon's sums run
+/// over its members in ascending order, as in [`quantile_one`] and [`book_one`].
+#[allow(clippy::too_many_arguments)]
+fn buckets_and_book_n<const C: usize>(
+    mask: &[u64],
+    labels: &[i32],
+    x: &[f64],
+    rows: &[&[f64]],
+    k0: usize,
+    demean_by: Demean,
+    s: &mut Work,
+    o: Outputs<'_>,
+) -> usize {
+    let (q_len, h_len) = (o.q_len, o.h_len);
+    let rows: [&[f64]; C] = std::array::from_fn(|c| rows[k0 + c]);
+    let pair = |m: u64, c: usize| (m >> (1 + k0 + c)) & 1 == 1;
+    // the initial values of the per-horizon routines' sums (`0.0` in `quantile_one`, `-0.0` in
+    // the `Iterator::sum` of `book_one`), so even the signs of zeros agree; counts are integers
+    // (their float sums of ones there are exact)
+    let (mut sy, mut sx) = ([0.0f64; C], [-0.0f64; C]);
+    let (mut nb, mut np) = ([0u32; C], [0u32; C]);
+    for (i, &m) in mask.iter().enumerate() {
+        if (m >> (1 + k0)) & ((1 << C) - 1) == 0 {
+            continue;
+        }
+        let labelled = labels[i] >= 0;
+        for c in 0..C {
+            if pair(m, c) {
+                if labelled {
+                    sy[c] += rows[c][i];
+                    nb[c] += 1;
                 }
-                sx += x[i];
-                np += 1;
+                sx[c] += x[i];
+                np[c] += 1;
             }
         }
-        if np == 0 {
+    }
+    let my: [f64; C] = std::array::from_fn(|c| if demean_by == Demean::All { sy[c] / nb[c] as f64 } else { 0.0 });
+    let mx: [f64; C] = std::array::from_fn(|c| sx[c] / np[c] as f64);
+    s.qsums.clear();
+    s.qsums.resize(q_len * C, (0.0, 0.0));
+    s.counts.clear();
+    s.counts.resize(q_len * C, 0);
+    let (mut gross, mut dot) = ([-0.0f64; C], [-0.0f64; C]);
+    for (i, &m) in mask.iter().enumerate() {
+        if (m >> (1 + k0)) & ((1 << C) - 1) == 0 {
+            continue;
+        }
+        let q = labels[i];
+        for c in 0..C {
+            if pair(m, c) {
+                let y = rows[c][i];
+                if q >= 0 {
+                    let yi = if demean_by == Demean::All { y - my[c] } else { y };
+                    s.qsums[q as usize * C + c].0 += yi;
+                    s.counts[q as usize * C + c] += 1;
+                }
+                let d = x[i] - mx[c];
+                gross[c] += d.abs();
+                dot[c] += d * y;
+            }
+        }
+    }
+    for c in 0..C {
+        let k = k0 + c;
+        if np[c] == 0 {
             continue; // no pair: no bucket either (bucketed members are pairs)
         }
-        let my = if demean_by == Demean::All { sy / nb as f64 } else { 0.0 };
-        let mx = sx / np as f64;
-        for e in s.qsums.iter_mut() {
-            *e = (0.0, 0.0);
-        }
-        s.counts.fill(0);
-        let (mut gross, mut dot) = (-0.0f64, -0.0f64);
-        for (i, &m) in mask.iter().enumerate() {
-            if pair(m) {
-                let q = labels[i];
-                if q >= 0 {
-                    let yi = if demean_by == Demean::All { row[i] - my } else { row[i] };
-                    s.qsums[q as usize].0 += yi;
-                    s.counts[q as usize] += 1;
-                }
-                let d = x[i] - mx;
-                gross += d.abs();
-                dot += d * row[i];
-            }
-        }
-        let ret = book_return(dot, gross);
-        book[k] = ret;
-        if nb > 0 {
+        o.book[k] = book_return(dot[c], gross[c]);
+        if nb[c] > 0 {
             for q in 0..q_len {
                 let j = q * h_len + k;
-                c_row[j] = s.counts[q];
-                if s.counts[q] > 0 {
-                    m_row[j] = s.qsums[q].0 / s.counts[q] as f64;
+                let n = s.counts[q * C + c];
+                o.c_row[j] = n;
+                if n > 0 {
+                    o.m_row[j] = s.qsums[q * C + c].0 / n as f64;
                 }
             }
         }
     }
+    C
 }
 
 /// Turnover of each bucket between `cur` and `prev` labels, into `row[q * stride + k]`.
@@ -2387,7 +2434,7 @@ mod tests {
         });
         let g = Array2::from_shape_fn((t, n), |(a, b)| if hash(a, b, 19) == 0 { -1 } else { (hash(b, a, 4)) as i32 });
         let w = Array2::from_shape_fn((t, n), |(a, b)| 0.5 + hash(a, b, 7) as f64);
-        let horizons = [1usize, 4];
+        let horizons = [1usize, 4, 2, 6, 3];
         let fwd = forward_returns(r.view(), &horizons).unwrap();
         let decay = [1usize, 2, 3];
         let bits = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
