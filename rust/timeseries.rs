@@ -1292,24 +1292,31 @@ fn accumulate_outer<V: Lanes, S: Store<V>>(acc: &mut [V], w: &[S], p: usize) {
     if w.is_empty() {
         return;
     }
+    // `S::dim` is the constant `P` for the register stores: both loops over the parameters then
+    // unroll completely, every index is a constant and the `P − a` sums of a row stay in
+    // registers across the rows of `w` (a loop `b in a..p` with a runtime `a` kept them in
+    // memory, one store-to-load round trip per multiply-add).
+    let pd = S::dim(p);
     let mut q0 = 0;
-    for a in 0..p {
+    for a in 0..pd {
         let mut r = S::zeroed(p);
         {
             let rm = r.as_mut();
             for we in w {
                 let we = we.as_ref();
                 let wa = we[a];
-                for b in a..p {
-                    rm[b] = rm[b].fma(wa, we[b]);
+                for b in 0..pd {
+                    if b >= a {
+                        rm[b] = rm[b].fma(wa, we[b]);
+                    }
                 }
             }
         }
         let rr = r.as_ref();
-        for b in a..p {
+        for b in a..pd {
             acc[q0 + b - a] = acc[q0 + b - a].add(rr[b]);
         }
-        q0 += p - a;
+        q0 += pd - a;
     }
 }
 
