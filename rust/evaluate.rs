@@ -470,7 +470,25 @@ fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut SortK
     }
     order.clear();
     order.extend(a.iter().map(|&k| k as u32));
-    // exact order inside runs that share their key (found by one scan of neighbours)
+    // exact order inside runs that share their key
+    let (b, c) = (&mut keys.b, &mut keys.c);
+    for_each_key_run(a, |start, end| {
+        let run = &mut order[start..end];
+        let key = |&k: &u32| (order_bits(x[k as usize]), k);
+        if !run.is_sorted_by_key(key) {
+            if run.len() > LONG_RUN && m >= RADIX_MIN {
+                sort_by_bits(x, run, b, c);
+            } else {
+                run.sort_unstable_by_key(key);
+            }
+        }
+    });
+}
+
+/// Call `f(start, end)` for every run `a[start..end]` (two or more items) whose items share their
+/// upper 32 bits (`a` sorted by them), found by one scan of neighbours.
+fn for_each_key_run(a: &[u64], mut f: impl FnMut(usize, usize)) {
+    let m = a.len();
     let mut i = 1;
     while i < m {
         if (a[i] ^ a[i - 1]) & HI != 0 {
@@ -483,15 +501,7 @@ fn sort_by_value(x: &[f64], members: impl Iterator<Item = u32>, keys: &mut SortK
         while j < m && a[j] & HI == hi {
             j += 1;
         }
-        let run = &mut order[start..j];
-        let key = |&k: &u32| (order_bits(x[k as usize]), k);
-        if !run.is_sorted_by_key(key) {
-            if run.len() > LONG_RUN && m >= RADIX_MIN {
-                sort_by_bits(x, run, &mut keys.b, &mut keys.c);
-            } else {
-                run.sort_unstable_by_key(key);
-            }
-        }
+        f(start, j);
         i = j + 1;
     }
 }
@@ -505,21 +515,9 @@ fn sort_by_bits(x: &[f64], run: &mut [u32], a: &mut Vec<u64>, b: &mut Vec<u64>) 
     for (o, &k) in run.iter_mut().zip(a.iter()) {
         *o = k as u32;
     }
-    let m = a.len();
-    let mut i = 1;
-    while i < m {
-        if (a[i] ^ a[i - 1]) & HI != 0 {
-            i += 1;
-            continue;
-        }
-        let start = i - 1;
-        let mut j = i + 1;
-        while j < m && a[j] & HI == a[start] & HI {
-            j += 1;
-        }
-        run[start..j].sort_unstable_by_key(|&k| (order_bits(x[k as usize]), k));
-        i = j + 1;
-    }
+    for_each_key_run(a, |start, end| {
+        run[start..end].sort_unstable_by_key(|&k| (order_bits(x[k as usize]), k));
+    });
 }
 
 /// Stable LSD radix sort of `a` by bits 32.. 32 + 11 `passes` of each item (`passes` ≤ 3 passes of
