@@ -242,13 +242,14 @@ def _mean_tests(series: np.ndarray, horizons: Sequence[int], nw_lags: int | None
     ``ttest_1samp``, what alphalens reports). Newey-West: Bartlett kernel with
     ``lags = max(h − 1, automatic)`` (the Newey-West 1994 bandwidth of the series; h − 1 when it is
     not available) or ``nw_lags``; variance ``(Σ e² + 2 Σ_j w_j Σ e_t e_{t−j}) / (n (n − 1))`` over
-    the column's finite dates (statsmodels' HAC with the small-sample correction): per column,
-    :func:`ferrofactor.inference.fama_macbeth_inference` with ``nan_policy="column"``, all
-    p-values from one call of the t distribution.
+    the column's finite dates (statsmodels' HAC with the small-sample correction): per column the
+    estimator of :func:`ferrofactor.inference.fama_macbeth_inference` (``nan_policy="column"``),
+    its kernel sums by :func:`ferrofactor.inference.kernel_covariance`, without its per-call
+    checks; all p-values from one call of the t distribution.
     """
     from scipy import stats
 
-    from ferrofactor.inference import bartlett_weights, newey_west_bandwidth
+    from ferrofactor.inference import bartlett_weights, kernel_covariance, newey_west_bandwidth
 
     series = np.asarray(series, dtype=np.float64)
     k = series.shape[1]
@@ -291,11 +292,8 @@ def _mean_tests(series: np.ndarray, horizons: Sequence[int], nw_lags: int | None
         with np.errstate(divide="ignore", invalid="ignore"):
             out["std_error"][j] = np.sqrt(ss / n / (n - 1))
             if lags < n:
-                w = bartlett_weights(float(lags))
-                acc = ss
-                for i in range(1, len(w)):
-                    acc += 2 * w[i] * (e[i:] * e[:-i]).sum()
-                out["nw_std_error"][j] = np.sqrt(acc / n / (n - 1))
+                s_nw = kernel_covariance(e[:, None], bartlett_weights(float(lags)))[0, 0]
+                out["nw_std_error"][j] = np.sqrt(s_nw / (n - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         out["tstat"] = out["mean"] / out["std_error"]
         out["nw_tstat"] = out["mean"] / out["nw_std_error"]
