@@ -90,9 +90,10 @@ pub fn default_lags(n: usize) -> usize {
     (4.0 * (n as f64 / 100.0).powf(2.0 / 9.0)).floor() as usize
 }
 
-/// Outputs of [`time_series_regress`]; `p` = parameters (intercept first when present).
+/// Estimates and statistics of [`time_series_regress_into`] (the residuals are written into the
+/// caller's array); `p` = parameters (intercept first when present).
 #[derive(Debug, Clone)]
-pub struct TsOutput {
+pub struct TsFit {
     /// `(N, p)` estimates.
     pub params: Array2<f64>,
     /// `(N, p, p)` covariance of the estimates.
@@ -105,21 +106,22 @@ pub struct TsOutput {
     pub nobs: Array1<i64>,
     /// `(N,)` HAC lags used per asset (0 for the nonrobust covariance).
     pub lags: Array1<i64>,
+}
+
+/// Outputs of [`time_series_regress`]: the [`TsFit`] (its fields read through `Deref`) and the
+/// residuals.
+#[derive(Debug, Clone)]
+pub struct TsOutput {
+    pub fit: TsFit,
     /// `(T, N)` residuals, NaN on rows not used (and for assets without estimates).
     pub resid: Array2<f64>,
 }
 
-/// [`TsOutput`] without the residuals (written into the caller's array by
-/// [`time_series_regress_into`]).
-#[derive(Debug, Clone)]
-pub struct TsFit {
-    pub params: Array2<f64>,
-    pub cov: Array3<f64>,
-    pub r2: Array1<f64>,
-    pub r2_adj: Array1<f64>,
-    pub ssr: Array1<f64>,
-    pub nobs: Array1<i64>,
-    pub lags: Array1<i64>,
+impl std::ops::Deref for TsOutput {
+    type Target = TsFit;
+    fn deref(&self) -> &TsFit {
+        &self.fit
+    }
 }
 
 /// Regress every column of `y` (T, N) on the factors `f` (T, K) (plus an intercept).
@@ -136,16 +138,7 @@ pub fn time_series_regress(
 ) -> Result<TsOutput> {
     let mut resid = Array2::<f64>::zeros(y.dim());
     let fit = regress_impl(y, f, intercept, cov, lags, min_obs, false, resid.view_mut())?;
-    Ok(TsOutput {
-        params: fit.params,
-        cov: fit.cov,
-        r2: fit.r2,
-        r2_adj: fit.r2_adj,
-        ssr: fit.ssr,
-        nobs: fit.nobs,
-        lags: fit.lags,
-        resid,
-    })
+    Ok(TsOutput { fit, resid })
 }
 
 /// [`time_series_regress`] writing the residuals into `resid` (C-contiguous, shaped like `y`;
@@ -1672,18 +1665,9 @@ mod tests {
         portable: bool,
     ) -> TsOutput {
         let mut resid = Array2::<f64>::zeros(y.dim());
-        let o = regress_impl(y.view(), f.view(), true, cov, lags, 5, portable, resid.view_mut())
+        let fit = regress_impl(y.view(), f.view(), true, cov, lags, 5, portable, resid.view_mut())
             .unwrap();
-        TsOutput {
-            params: o.params,
-            cov: o.cov,
-            r2: o.r2,
-            r2_adj: o.r2_adj,
-            ssr: o.ssr,
-            nobs: o.nobs,
-            lags: o.lags,
-            resid,
-        }
+        TsOutput { fit, resid }
     }
 
     #[test]
