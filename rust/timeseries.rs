@@ -90,8 +90,8 @@ pub fn default_lags(n: usize) -> usize {
     (4.0 * (n as f64 / 100.0).powf(2.0 / 9.0)).floor() as usize
 }
 
-/// Estimates and statistics of [`time_series_regress_into`] (the residuals are written into the
-/// caller's array); `p` = parameters (intercept first when present).
+/// Estimates and statistics of [`time_series_regress_into`] (the residuals, when asked for, are
+/// written into the caller's array); `p` = parameters (intercept first when present).
 #[derive(Debug, Clone)]
 pub struct TsFit {
     /// `(N, p)` estimates.
@@ -137,13 +137,17 @@ pub fn time_series_regress(
     min_obs: usize,
 ) -> Result<TsOutput> {
     let mut resid = Array2::<f64>::zeros(y.dim());
-    let fit = regress_impl(y, f, intercept, cov, lags, min_obs, false, resid.view_mut())?;
+    let fit = regress_impl(y, f, intercept, cov, lags, min_obs, false, Some(resid.view_mut()))?;
     Ok(TsOutput { fit, resid })
 }
 
-/// [`time_series_regress`] writing the residuals into `resid` (C-contiguous, shaped like `y`;
-/// every element is written). The bindings pass a fresh numpy array, so the residuals' memory
-/// comes from numpy's allocator (huge pages for large arrays) and is first touched in parallel.
+/// [`time_series_regress`] writing the residuals into `resid` when given (C-contiguous, shaped
+/// like `y`; every element is written), or not storing the (T, N) residual panel at all when
+/// `None` (the estimates and statistics do not change: the residuals are still formed per row for
+/// SSR and the HAC sums, only not stored). The estimates and the residuals do not depend on
+/// `cov`, so a later nonrobust call with `Some` reproduces the residuals of a `None` call bit for
+/// bit. The bindings pass a fresh numpy array, so the residuals' memory comes from numpy's
+/// allocator (huge pages for large arrays) and is first touched in parallel.
 #[allow(clippy::too_many_arguments)]
 pub fn time_series_regress_into(
     y: ArrayView2<'_, f64>,
@@ -152,7 +156,7 @@ pub fn time_series_regress_into(
     cov: Cov,
     lags: Option<usize>,
     min_obs: usize,
-    resid: ArrayViewMut2<'_, f64>,
+    resid: Option<ArrayViewMut2<'_, f64>>,
 ) -> Result<TsFit> {
     regress_impl(y, f, intercept, cov, lags, min_obs, false, resid)
 }
@@ -167,13 +171,15 @@ fn regress_impl(
     lags: Option<usize>,
     min_obs: usize,
     portable: bool,
-    mut resid: ArrayViewMut2<'_, f64>,
+    mut resid: Option<ArrayViewMut2<'_, f64>>,
 ) -> Result<TsFit> {
     let (t_len, n) = y.dim();
-    if resid.dim() != (t_len, n) || !resid.is_standard_layout() {
-        return Err(value_error!(
-            "internal: the residual output must be a C-contiguous ({t_len}, {n}) array"
-        ));
+    if let Some(r) = &resid {
+        if r.dim() != (t_len, n) || !r.is_standard_layout() {
+            return Err(value_error!(
+                "internal: the residual output must be a C-contiguous ({t_len}, {n}) array"
+            ));
+        }
     }
     let (tf, k) = f.dim();
     if tf != t_len {
@@ -276,28 +282,36 @@ fn regress_impl(
     // block up to the first line boundary), so that each lane group writes whole lines of
     // residuals with streaming stores (no read of the line first, no cache pollution). An asset's
     // results do not depend on the blocks.
-    let addr = resid.as_ptr() as usize;
-    let stream = addr % 8 == 0 && (n * 8) % 64 == 0;
+    let addr = resid.as_ref().map_or(0, |r| r.as_ptr() as usize);
+    let stream = resid.is_some() && addr % 8 == 0 && (n * 8) % 64 == 0;
     let lead = if stream { ((64 - addr % 64) % 64 / 8).min(n) } else { 0 };
-    let mut blocks: Vec<(usize, ArrayViewMut2<'_, f64>)> = Vec::with_capacity(n.div_ceil(BLOCK) + 1);
-    {
-        let (head, rest) = resid.view_mut().split_at(Axis(1), lead);
-        if lead > 0 {
-            blocks.push((0, head));
-        }
-        let (mut rest, mut j0) = (rest, lead);
-        while rest.ncols() > 0 {
-            let w = BLOCK.min(rest.ncols());
-            let (b, r) = rest.split_at(Axis(1), w);
-            blocks.push((j0, b));
-            j0 += w;
-            rest = r;
-        }
+    let mut widths = Vec::with_capacity(n.div_ceil(BLOCK) + 1);
+    if lead > 0 {
+        widths.push(lead);
+    }
+    let mut j0 = lead;
+    while j0 < n {
+        let w = BLOCK.min(n - j0);
+        widths.push(w);
+        j0 += w;
+    }
+    // (first column, width, the block's columns of the residuals when they are wanted)
+    let mut blocks: Vec<(usize, usize, Option<ArrayViewMut2<'_, f64>>)> =
+        Vec::with_capacity(widths.len());
+    let mut rest = resid.as_mut().map(|r| r.view_mut());
+    let mut j0 = 0;
+    for &w in &widths {
+        let out = rest.take().map(|r| {
+            let (b, r) = r.split_at(Axis(1), w);
+            rest = Some(r);
+            b
+        });
+        blocks.push((j0, w, out));
+        j0 += w;
     }
     let outs: Vec<ChunkOut> = blocks
         .into_par_iter()
-        .map_init(Vec::new, |ybuf, (j0, out)| {
-            let nc = out.ncols();
+        .map_init(Vec::new, |ybuf, (j0, nc, out)| {
             if parallel::cancelled() {
                 return ChunkOut::nan(nc, p); // the caller discards the whole result
             }
@@ -390,7 +404,7 @@ impl ChunkOut {
 fn run_chunk(
     s: &Setup<'_>,
     y: ArrayView2<'_, f64>,
-    out: ArrayViewMut2<'_, f64>,
+    out: Option<ArrayViewMut2<'_, f64>>,
     stream: bool,
     ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
@@ -412,7 +426,7 @@ fn run_chunk(
 fn by_dim<V: Lanes>(
     s: &Setup<'_>,
     y: ArrayView2<'_, f64>,
-    out: ArrayViewMut2<'_, f64>,
+    out: Option<ArrayViewMut2<'_, f64>>,
     stream: bool,
     ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
@@ -434,7 +448,7 @@ fn by_dim<V: Lanes>(
 unsafe fn chunk_avx(
     s: &Setup<'_>,
     y: ArrayView2<'_, f64>,
-    out: ArrayViewMut2<'_, f64>,
+    out: Option<ArrayViewMut2<'_, f64>>,
     stream: bool,
     ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
@@ -863,7 +877,7 @@ struct GroupFit<V: Lanes, S: Store<V>> {
 fn chunk<V: Lanes, S: Store<V>>(
     s: &Setup<'_>,
     y: ArrayView2<'_, f64>,
-    mut out: ArrayViewMut2<'_, f64>,
+    out: Option<ArrayViewMut2<'_, f64>>,
     stream: bool,
     ybuf: &mut Vec<f64>,
 ) -> ChunkOut {
@@ -1033,15 +1047,23 @@ fn chunk<V: Lanes, S: Store<V>>(
     let mut ebuf = vec![V::zero(); TILE];
     let mut ubuf = vec![V::zero(); TILE];
     let mut wbuf: Vec<S> = vec![S::zeroed(p); TILE.max(1 + hs.iter().map(|h| h.lmax).max().unwrap_or(0))];
-    let mut orows: Vec<&mut [f64]> = out
-        .outer_iter_mut()
-        .map(|r| r.into_slice().expect("rows of a C-contiguous output"))
-        .collect();
+    // the block's rows of the residuals (none when they are not wanted)
+    let write = out.is_some();
+    let mut out = out;
+    let mut orows: Vec<&mut [f64]> = match out.as_mut() {
+        Some(o) => o
+            .outer_iter_mut()
+            .map(|r| r.into_slice().expect("rows of a C-contiguous output"))
+            .collect(),
+        None => Vec::new(),
+    };
     for t0 in (0..t_len).step_by(TILE) {
         let t1 = (t0 + TILE).min(t_len);
-        for t in t0..t1 {
-            if !s.row_ok[t] {
-                orows[t].iter_mut().for_each(|v| *v = f64::NAN);
+        if write {
+            for t in t0..t1 {
+                if !s.row_ok[t] {
+                    orows[t].iter_mut().for_each(|v| *v = f64::NAN);
+                }
             }
         }
         for g in 0..n_groups {
@@ -1066,12 +1088,14 @@ fn chunk<V: Lanes, S: Store<V>>(
                     fitv = fitv.fma(V::splat(x[a]), beta.as_ref()[a]);
                 }
                 let e = yz.sub(fitv).and(used);
-                let orow = &mut *orows[t];
-                let r = V::select(used, e, nan);
-                if stream && sp.len() == LANES {
-                    r.stream(&mut orow[sp.clone()]);
-                } else {
-                    r.store(&mut orow[sp.clone()]);
+                if write {
+                    let orow = &mut *orows[t];
+                    let r = V::select(used, e, nan);
+                    if stream && sp.len() == LANES {
+                        r.stream(&mut orow[sp.clone()]);
+                    } else {
+                        r.store(&mut orow[sp.clone()]);
+                    }
                 }
                 let d = if centre { yz.sub(ybar).and(used) } else { yz };
                 ssr_g = ssr_g.fma(e, e);
@@ -1230,8 +1254,8 @@ fn chunk<V: Lanes, S: Store<V>>(
             o.nobs[j] = cnt[l] as i64;
             o.lags[j] = lag_of[l] as i64;
             let Some(inv) = fit.inv[l].as_ref() else {
-                for t in 0..t_len {
-                    orows[t][j] = f64::NAN; // no estimate: every residual of the asset is NaN
+                for row in orows.iter_mut() {
+                    row[j] = f64::NAN; // no estimate: every residual of the asset is NaN
                 }
                 continue;
             };
@@ -1665,9 +1689,43 @@ mod tests {
         portable: bool,
     ) -> TsOutput {
         let mut resid = Array2::<f64>::zeros(y.dim());
-        let fit = regress_impl(y.view(), f.view(), true, cov, lags, 5, portable, resid.view_mut())
-            .unwrap();
+        let fit = regress_impl(
+            y.view(),
+            f.view(),
+            true,
+            cov,
+            lags,
+            5,
+            portable,
+            Some(resid.view_mut()),
+        )
+        .unwrap();
         TsOutput { fit, resid }
+    }
+
+    #[test]
+    fn without_residuals_the_fit_is_the_same_and_a_nonrobust_call_gives_the_residuals() {
+        // the residual panel is optional: every estimate and statistic is bit for bit the same
+        // without it, and the residuals of any call are those of the nonrobust call (the
+        // estimates do not depend on the covariance)
+        let (y, f) = data(150, 304, 3, 9);
+        let bits = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let plain = with_portable(&y, &f, Cov::NonRobust, None, false);
+        for (cov, lags) in [(Cov::Hac, Some(4)), (Cov::Hac, None), (Cov::NonRobust, None)] {
+            let full = with_portable(&y, &f, cov, lags, false);
+            let bare =
+                time_series_regress_into(y.view(), f.view(), true, cov, lags, 5, None).unwrap();
+            assert_eq!(bits(full.params.as_slice().unwrap()), bits(bare.params.as_slice().unwrap()));
+            assert_eq!(bits(full.cov.as_slice().unwrap()), bits(bare.cov.as_slice().unwrap()));
+            assert_eq!(bits(full.ssr.as_slice().unwrap()), bits(bare.ssr.as_slice().unwrap()));
+            assert_eq!(bits(full.r2.as_slice().unwrap()), bits(bare.r2.as_slice().unwrap()));
+            assert_eq!(bits(full.r2_adj.as_slice().unwrap()), bits(bare.r2_adj.as_slice().unwrap()));
+            assert_eq!(full.nobs, bare.nobs);
+            assert_eq!(full.lags, bare.lags);
+            assert_eq!(bits(full.resid.as_slice().unwrap()), bits(plain.resid.as_slice().unwrap()));
+            assert_eq!(bits(full.params.as_slice().unwrap()), bits(plain.params.as_slice().unwrap()));
+            assert_eq!(bits(full.ssr.as_slice().unwrap()), bits(plain.ssr.as_slice().unwrap()));
+        }
     }
 
     #[test]

@@ -211,15 +211,45 @@ def test_results_do_not_depend_on_the_number_of_threads(data):
     try:
         ff.set_num_threads(1)
         a = ff.time_series_regress(y, f, cov="hac")
+        a_resid = a.resid  # computed on first access: read it under the same thread count
         ff.set_num_threads(2)
         b = ff.time_series_regress(y, f, cov="hac")
+        b_resid = b.resid
     finally:
         ff.set_num_threads(0 if before == 0 else before)
     np.testing.assert_array_equal(a.params, b.params)
     np.testing.assert_array_equal(a.cov_params, b.cov_params)
-    np.testing.assert_array_equal(a.resid, b.resid)
+    np.testing.assert_array_equal(a_resid, b_resid)
     # a copy of an asset gets bit-identical results wherever it sits
     np.testing.assert_array_equal(a.params[:n0], a.params[n0 * 29:n0 * 30])
+
+
+def test_residuals_are_computed_on_first_access_and_guarded_against_changed_inputs(data):
+    y, f = data["y"].copy(), data["f"].copy()
+    dates = data["dates"]
+    frame = pl.DataFrame({"date": dates, **{f"p{j}": y[:, j] for j in range(y.shape[1])}})
+    res = ff.time_series_regress(frame, f, cov="hac", lags=3)
+    # a one-asset summary finds the asset's sample without the (T, N) panel
+    text = str(res.summary(asset="p0"))
+    assert res._resid is None
+    first = np.flatnonzero(np.isfinite(y[:, 0]))[0]
+    assert f"Sample: {dates[first]} - {dates[-1]}" in " ".join(text.split())
+    # the panel equals statsmodels' residuals of the HAC fit (they do not depend on the covariance)
+    for i in (0, 3, 4):
+        o = _sm(y[:, i], f, "hac", 3)
+        used = np.isfinite(y[:, i])
+        np.testing.assert_allclose(res.resid[used, i], o.resid, rtol=0, atol=1e-12 * np.abs(o.resid).max())
+        assert np.isnan(res.resid[~used, i]).all()
+    assert res.resid is res.resid  # computed once
+    # inputs changed in place before the first access: refused, not silently wrong
+    res2 = ff.time_series_regress(y, f)
+    y[500, 7] += 0.01
+    with pytest.raises(ValueError, match="modified in place"):
+        res2.resid
+    res3 = ff.time_series_regress(y, f, cov="hac")
+    f[10, 1] = -f[10, 1]
+    with pytest.raises(ValueError, match="modified in place"):
+        res3.resid
 
 
 def test_bad_input_is_refused_with_the_argument_named(data):

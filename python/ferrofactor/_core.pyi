@@ -300,6 +300,7 @@ def time_series_regress(
     cov: str,
     lags: int | None,
     min_obs: int,
+    resid: bool = True,
 ) -> tuple[
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
@@ -308,7 +309,7 @@ def time_series_regress(
     npt.NDArray[np.float64],
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
-    npt.NDArray[np.float64],
+    npt.NDArray[np.float64] | None,
 ]: ...
 def attribute(
     weights: npt.NDArray[np.float64],

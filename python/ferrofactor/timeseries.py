@@ -127,7 +127,9 @@ class TimeSeriesResult(Result):
     - ``alpha`` (N,) (None without an intercept), ``betas`` (N, K);
     - ``r2``, ``r2_adj``, ``nobs`` (rows used), ``df_resid``, ``lags`` (HAC lags used; 0 for
       nonrobust) (N,);
-    - ``resid`` (T, N), NaN on the rows an asset did not use;
+    - ``resid`` (T, N), NaN on the rows an asset did not use; computed on first access (like
+      statsmodels' ``resid``), from ``y`` and the factors, which the result keeps; reading it
+      after either was changed in place raises a ``ValueError`` (the estimates no longer match);
     - ``conf_int(level=0.95)`` (N, p, 2).
 
     Assets with fewer than ``min_obs`` usable rows, or a singular design (a factor constant over
@@ -146,7 +148,7 @@ class TimeSeriesResult(Result):
     _default_kind = "params"
 
     def __init__(self, *, params, cov, r2, r2_adj, nobs, lags, resid, intercept, factor_names,
-                 dates, assets, cov_type, y_name="y") -> None:
+                 dates, assets, cov_type, y_name="y", ssr=None) -> None:
         n, p = params.shape
         self._intercept = bool(intercept)
         self._factor_names = list(factor_names)
@@ -172,7 +174,11 @@ class TimeSeriesResult(Result):
         self._pv = readonly(pv)
         self._r2, self._r2_adj = readonly(r2), readonly(r2_adj)
         self._lags = readonly(lags)
-        self._resid = readonly(resid)
+        # ``resid``: the (T, N) array, or ``(y, factors, min_obs)`` to compute it from on first
+        # access (with ``ssr`` to check that the inputs are unchanged)
+        self._resid = readonly(resid) if isinstance(resid, np.ndarray) else None
+        self._resid_inputs = None if isinstance(resid, np.ndarray) else resid
+        self._ssr = ssr
 
     # -- labels ---------------------------------------------------------------------------
     def _axis_labels(self, axis: str) -> Any:
@@ -198,7 +204,33 @@ class TimeSeriesResult(Result):
     nobs = property(lambda self: self._nobs, doc="(N,) rows used per asset.")
     df_resid = property(lambda self: self._df, doc="(N,) residual degrees of freedom nobs − p.")
     lags = property(lambda self: self._lags, doc="(N,) Newey-West lags used (0 for nonrobust).")
-    resid = property(lambda self: self._resid, doc="(T, N) residuals, NaN where a row was not used.")
+
+    @property
+    def resid(self) -> np.ndarray:
+        """(T, N) residuals, NaN where a row was not used (computed on first access)."""
+        if self._resid is None:
+            y, f, min_obs = self._resid_inputs
+            # the residuals do not depend on the covariance: a nonrobust run gives them, with
+            # estimates and SSR bit for bit those of this fit unless y or f changed since
+            prm, _c, _r2, _r2a, ssr, _n, _l, resid = _core.time_series_regress(
+                y, f, self._intercept, "nonrobust", None, min_obs, True)
+            if not (np.array_equal(prm, self._params, equal_nan=True)
+                    and np.array_equal(ssr, self._ssr, equal_nan=True)):
+                raise ValueError(
+                    "y or factors were modified in place after time_series_regress, so its residuals "
+                    "can no longer be computed from them; run the regression again")
+            self._resid = readonly(resid)
+            self._resid_inputs = None
+        return self._resid
+
+    def _used_rows(self, i: int) -> np.ndarray:
+        """Positions of the rows asset ``i`` used (none without an estimate)."""
+        if self._resid is not None:
+            return np.flatnonzero(np.isfinite(self._resid[:, i]))
+        if not np.isfinite(self._params[i]).all():
+            return np.zeros(0, dtype=np.int64)
+        y, f, _ = self._resid_inputs
+        return np.flatnonzero(np.isfinite(y[:, i]) & np.isfinite(f).all(axis=1))
 
     @property
     def alpha(self) -> np.ndarray | None:
@@ -268,8 +300,8 @@ class TimeSeriesResult(Result):
         ]
         if self._cov_type == "hac":
             header.append(("HAC lags", int(self._lags[i])))
-        if self._dates is not None and np.isfinite(self._resid[:, i]).any():
-            used = np.flatnonzero(np.isfinite(self._resid[:, i]))
+        used = self._used_rows(i) if self._dates is not None else None
+        if used is not None and used.size:
             header.append(("Sample", f"{self._dates[used[0]]} - {self._dates[used[-1]]}"))
         notes = []
         if self._cov_type == "hac":
@@ -361,7 +393,8 @@ def time_series_regress(
     TimeSeriesResult
         ``params`` (N, 1 + K) with columns ``["alpha", *factor_names]``, ``std_errors``,
         ``tstats``, ``pvalues``, ``alpha``, ``betas``, ``conf_int()``, ``r2``, ``r2_adj``,
-        ``nobs``, ``resid`` (T, N), ``summary(asset=...)``, ``plot_exposures(asset)``.
+        ``nobs``, ``resid`` (T, N; computed on first access), ``summary(asset=...)``,
+        ``plot_exposures(asset)``.
 
     Examples
     --------
@@ -399,11 +432,15 @@ def time_series_regress(
     min_obs = k + 2 if min_obs is None else check_int("min_obs", min_obs, p + 1)
     if np.isinf(fv).any():
         raise ValueError("factors must not contain infinite values (NaN marks a missing row)")
-    params, covm, r2, r2_adj, _ssr, nobs, lag_used, resid = _core.time_series_regress(
-        yv, np.ascontiguousarray(fv), intercept, cov, lags, min_obs,
+    fv = np.ascontiguousarray(fv)
+    # the (T, N) residuals are left for the first access to ``resid`` (most uses never read them;
+    # they would cost as much memory as y and a third of the time)
+    params, covm, r2, r2_adj, ssr, nobs, lag_used, _ = _core.time_series_regress(
+        yv, fv, intercept, cov, lags, min_obs, False,
     )
     return TimeSeriesResult(
-        params=params, cov=covm, r2=r2, r2_adj=r2_adj, nobs=nobs, lags=lag_used, resid=resid,
+        params=params, cov=covm, r2=r2, r2_adj=r2_adj, nobs=nobs, lags=lag_used,
+        resid=(yv, fv, min_obs), ssr=ssr,
         intercept=intercept, factor_names=names, dates=dates,
         assets=None if ynames is None else np.asarray(ynames), cov_type=cov,
     )

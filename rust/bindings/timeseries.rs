@@ -19,13 +19,15 @@ type TsPy<'py> = (
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray2<f64>>,
+    Option<Bound<'py, PyArray2<f64>>>,
 );
 
 /// Per-asset OLS of `y` (T, N) on `factors` (T, K) [+ intercept]. Returns (params (N, p),
-/// cov (N, p, p), r2, r2_adj, ssr (N,), nobs (N,), lags (N,), resid (T, N)).
+/// cov (N, p, p), r2, r2_adj, ssr (N,), nobs (N,), lags (N,), resid (T, N) or None): the
+/// residual panel only when `resid` is true (the other outputs are the same either way).
 #[pyfunction]
-#[pyo3(signature = (y, factors, intercept, cov, lags, min_obs))]
+#[pyo3(signature = (y, factors, intercept, cov, lags, min_obs, resid=true))]
+#[allow(clippy::too_many_arguments)]
 fn time_series_regress<'py>(
     py: Python<'py>,
     y: PyReadonlyArray2<'py, f64>,
@@ -34,13 +36,17 @@ fn time_series_regress<'py>(
     cov: &str,
     lags: Option<usize>,
     min_obs: usize,
+    resid: bool,
 ) -> PyResult<TsPy<'py>> {
     let cov = timeseries::Cov::parse(cov).map_err(to_py_err)?;
     let (yv, fv) = (y.as_array(), factors.as_array());
     // The residuals go straight into a fresh numpy array (numpy's allocator: huge pages).
-    let resid = zeros_2d(py, yv.shape());
-    let mut rw = resid.try_readwrite().map_err(borrow_err)?;
-    let rv = rw.as_array_mut();
+    let out = resid.then(|| zeros_2d(py, yv.shape()));
+    let mut rw = match &out {
+        Some(r) => Some(r.try_readwrite().map_err(borrow_err)?),
+        None => None,
+    };
+    let rv = rw.as_mut().map(|r| r.as_array_mut());
     let o = run(py, || {
         timeseries::time_series_regress_into(yv, fv, intercept, cov, lags, min_obs, rv)
     })?;
@@ -53,6 +59,6 @@ fn time_series_regress<'py>(
         o.ssr.into_pyarray(py),
         o.nobs.into_pyarray(py),
         o.lags.into_pyarray(py),
-        resid,
+        out,
     ))
 }
