@@ -490,6 +490,12 @@ trait Lanes: Copy {
     fn any(self) -> bool;
     fn to_array(self) -> [f64; LANES];
     fn from_array(a: [f64; LANES]) -> Self;
+    /// [`accumulate_outer`]; a build may override it with the same operations in the same order
+    /// for every lane (so the builds still agree bit for bit).
+    #[inline(always)]
+    fn accumulate_outer<S: Store<Self>>(acc: &mut [Self], w: &[S], p: usize) {
+        accumulate_outer(acc, w, p)
+    }
 }
 
 /// The portable lanes (plain arrays), for CPUs without AVX.
@@ -584,7 +590,7 @@ impl Lanes for Portable {
 mod avx {
     //! AVX lanes: two 256-bit registers. Only used from `chunk_avx` (the CPU has AVX and FMA
     //! there).
-    use super::{Lanes, LANES};
+    use super::{Lanes, Store, LANES};
     use std::arch::x86_64::*;
 
     #[derive(Clone, Copy)]
@@ -717,6 +723,39 @@ mod avx {
                     _mm256_loadu_pd(a.as_ptr()),
                     _mm256_loadu_pd(a.as_ptr().add(4)),
                 ])
+            }
+        }
+        #[allow(clippy::needless_range_loop)]
+        /// One 4-lane half at a time, all `P(P+1)/2 ≤ 15` sums of the triangle in registers
+        /// through the rows (independent multiply-adds, no chain on one sum per sweep); each
+        /// entry is summed over the rows in order and then added to `acc`, as the generic code.
+        #[inline(always)]
+        fn accumulate_outer<S: Store<Self>>(acc: &mut [Self], w: &[S], p: usize) {
+            let pd = S::dim(p);
+            if pd > 5 || w.is_empty() {
+                return super::accumulate_outer(acc, w, p);
+            }
+            for h in 0..2 {
+                // SAFETY (all intrinsics here): only reached from code built for AVX and FMA.
+                let mut r = [unsafe { _mm256_setzero_pd() }; 15];
+                for we in w {
+                    let we = we.as_ref();
+                    let mut q = 0;
+                    for a in 0..pd {
+                        let wa = we[a].0[h];
+                        for b in a..pd {
+                            r[q] = unsafe { _mm256_fmadd_pd(wa, we[b].0[h], r[q]) };
+                            q += 1;
+                        }
+                    }
+                }
+                let mut q = 0;
+                for a in 0..pd {
+                    for _ in a..pd {
+                        acc[q].0[h] = unsafe { _mm256_add_pd(acc[q].0[h], r[q]) };
+                        q += 1;
+                    }
+                }
             }
         }
     }
@@ -1117,7 +1156,6 @@ fn chunk<V: Lanes, S: Store<V>>(
             let cap = h.lmax + 1;
             // the common case: every lane of the group has the same lag L > 0
             let single = h.lmax > 0 && h.distinct.len() == 1;
-            let lag0 = if single { h.distinct[0].0 } else { 0 };
             let mut nw = 0usize;
             for (tt, t) in (t0..t1).enumerate() {
                 let used = ubuf[tt];
@@ -1126,32 +1164,27 @@ fn chunk<V: Lanes, S: Store<V>>(
                 }
                 let e = ebuf[tt];
                 let x = &s.xrows[t * p..(t + 1) * p];
+                let all = used.all();
+                if all && single {
+                    // every lane pushes its score z; the one leaving the window (position L)
+                    // sits in the slot z takes (the ring has L + 1 slots): one sweep over the
+                    // parameters, z never stored apart
+                    let nh = if h.head == 0 { cap - 1 } else { h.head - 1 };
+                    let slot = &mut h.ring[nh * p..nh * p + p];
+                    let (wm, wr) = (w.as_mut(), wbuf[nw].as_mut());
+                    for a in 0..p {
+                        let za = V::splat(x[a]).mul(e);
+                        wm[a] = wm[a].add(za.sub(slot[a]));
+                        slot[a] = za;
+                        wr[a] = wm[a];
+                    }
+                    h.head = nh;
+                    nw += 1;
+                    continue;
+                }
                 let mut z = S::zeroed(p);
                 for a in 0..p {
                     z.as_mut()[a] = V::splat(x[a]).mul(e);
-                }
-                let all = used.all();
-                if all && single {
-                    // every lane pushes z; the score leaving the window is at position L
-                    let head = h.head;
-                    let so = if head + lag0 >= cap { head + lag0 - cap } else { head + lag0 };
-                    let nh = if head == 0 { cap - 1 } else { head - 1 };
-                    let (wm, zr) = (w.as_mut(), z.as_ref());
-                    let old = &h.ring[so * p..so * p + p];
-                    for a in 0..p {
-                        wm[a] = wm[a].add(zr[a].sub(old[a]));
-                    }
-                    let new = &mut h.ring[nh * p..nh * p + p];
-                    for a in 0..p {
-                        new[a] = zr[a];
-                    }
-                    h.head = nh;
-                    let wr = wbuf[nw].as_mut();
-                    for a in 0..p {
-                        wr[a] = wm[a];
-                    }
-                    nw += 1;
-                    continue;
                 }
                 if h.lmax == 0 {
                     w = z.clone();
@@ -1215,7 +1248,7 @@ fn chunk<V: Lanes, S: Store<V>>(
             }
             h.w = w;
             // (iii) Σ W Wᵀ
-            accumulate_outer(&mut h.acc, &wbuf[..nw], p);
+            V::accumulate_outer(&mut h.acc, &wbuf[..nw], p);
         }
     }
 
@@ -1238,7 +1271,7 @@ fn chunk<V: Lanes, S: Store<V>>(
                     wr[a] = sum;
                 }
             }
-            accumulate_outer(&mut h.acc, &wbuf[..h.lmax], p);
+            V::accumulate_outer(&mut h.acc, &wbuf[..h.lmax], p);
         }
         let beta: Vec<[f64; LANES]> = fit.beta.as_ref().iter().map(|v| v.to_array()).collect();
         let ssr_g = ssr[g].to_array();
