@@ -241,6 +241,10 @@ def test_residuals_are_computed_on_first_access_and_guarded_against_changed_inpu
         np.testing.assert_allclose(res.resid[used, i], o.resid, rtol=0, atol=1e-12 * np.abs(o.resid).max())
         assert np.isnan(res.resid[~used, i]).all()
     assert res.resid is res.resid  # computed once
+    # an exact fit (SSR at rounding level) is not mistaken for changed inputs
+    exact = 0.001 + f @ np.array([1.0, 0.5, -0.2])
+    ex = ff.time_series_regress(exact, f)
+    assert np.nanmax(np.abs(ex.resid)) < 1e-15
     # inputs changed in place before the first access: refused, not silently wrong
     res2 = ff.time_series_regress(y, f)
     y[500, 7] += 0.01
