@@ -241,6 +241,12 @@ def test_residuals_are_computed_on_first_access_and_guarded_against_changed_inpu
         np.testing.assert_allclose(res.resid[used, i], o.resid, rtol=0, atol=1e-12 * np.abs(o.resid).max())
         assert np.isnan(res.resid[~used, i]).all()
     assert res.resid is res.resid  # computed once
+    # formed in the same pass on request: the same panel, bit for bit
+    eager = ff.time_series_regress(frame, f, cov="hac", lags=3, resid=True)
+    assert eager._resid is not None
+    np.testing.assert_array_equal(eager.resid, res.resid)
+    with pytest.raises(TypeError, match="resid"):
+        ff.time_series_regress(y, f, resid="yes")
     # an exact fit (SSR at rounding level) is not mistaken for changed inputs
     exact = 0.001 + f @ np.array([1.0, 0.5, -0.2])
     ex = ff.time_series_regress(exact, f)

@@ -355,6 +355,7 @@ def time_series_regress(
     lags: int | None = None,
     min_obs: int | None = None,
     factor_names: Any = None,
+    resid: bool = False,
 ) -> TimeSeriesResult:
     """Regress every asset's returns on factor returns through time (one OLS per asset).
 
@@ -387,6 +388,10 @@ def time_series_regress(
     factor_names : sequence of str, optional
         Names of the K factors for array input (default ``f0, f1, ...``; a frame's column names
         otherwise).
+    resid : bool, default False
+        Form the (T, N) residual panel in the same pass. By default it is formed on the first
+        access to ``result.resid`` (a second pass over y; most uses never read it); pass True
+        when you know you will.
 
     Returns
     -------
@@ -409,6 +414,7 @@ def time_series_regress(
     True
     """
     intercept = check_bool("intercept", intercept)
+    resid = check_bool("resid", resid)
     check_choice("cov", cov, COV_TYPES)
     if lags is not None:
         lags = check_int("lags", lags, 0)
@@ -433,14 +439,14 @@ def time_series_regress(
     if np.isinf(fv).any():
         raise ValueError("factors must not contain infinite values (NaN marks a missing row)")
     fv = np.ascontiguousarray(fv)
-    # the (T, N) residuals are left for the first access to ``resid`` (most uses never read them;
-    # they would cost as much memory as y and a third of the time)
-    params, covm, r2, r2_adj, ssr, nobs, lag_used, _ = _core.time_series_regress(
-        yv, fv, intercept, cov, lags, min_obs, False,
+    # unless asked for, the (T, N) residuals are left for the first access to ``result.resid``
+    # (most uses never read them; they cost as much memory as y and a third of the time)
+    params, covm, r2, r2_adj, ssr, nobs, lag_used, panel = _core.time_series_regress(
+        yv, fv, intercept, cov, lags, min_obs, resid,
     )
     return TimeSeriesResult(
         params=params, cov=covm, r2=r2, r2_adj=r2_adj, nobs=nobs, lags=lag_used,
-        resid=(yv, fv, min_obs), ssr=ssr,
+        resid=panel if resid else (yv, fv, min_obs), ssr=ssr,
         intercept=intercept, factor_names=names, dates=dates,
         assets=None if ynames is None else np.asarray(ynames), cov_type=cov,
     )
