@@ -109,26 +109,24 @@ def _ff_resid_on_access(d, cov):
     return res
 
 
+# ferrofactor's cases: the call, the call with the residual panel in the same pass, the call and
+# a first access to ``resid``
+CASES = {
+    "hac": (_ff, "hac"),
+    "hac_with_resid": (_ff_with_resid, "hac"),
+    "hac_resid_on_access": (_ff_resid_on_access, "hac"),
+    "nonrobust": (_ff, "nonrobust"),
+    "nonrobust_with_resid": (_ff_with_resid, "nonrobust"),
+}
+
+
 # --- N=1000, T=1260 ---------------------------------------------------------------------------
 @pytest.mark.benchmark(group="time_series_regress N=1000 T=1260 K=4")
-def test_ts_default_hac_ferrofactor(benchmark, default_data):
-    res = benchmark(_ff, default_data, "hac")
+@pytest.mark.parametrize("case", list(CASES))
+def test_ts_default_ferrofactor(benchmark, default_data, case):
+    fn, cov = CASES[case]
+    res = benchmark(fn, default_data, cov)
     assert np.isfinite(res.params).all()
-
-
-@pytest.mark.benchmark(group="time_series_regress N=1000 T=1260 K=4")
-def test_ts_default_hac_ferrofactor_with_resid(benchmark, default_data):
-    benchmark(_ff_with_resid, default_data, "hac")
-
-
-@pytest.mark.benchmark(group="time_series_regress N=1000 T=1260 K=4")
-def test_ts_default_nonrobust_ferrofactor(benchmark, default_data):
-    benchmark(_ff, default_data, "nonrobust")
-
-
-@pytest.mark.benchmark(group="time_series_regress N=1000 T=1260 K=4")
-def test_ts_default_nonrobust_ferrofactor_with_resid(benchmark, default_data):
-    benchmark(_ff_with_resid, default_data, "nonrobust")
 
 
 @pytest.mark.benchmark(group="time_series_regress N=1000 T=1260 K=4")
@@ -145,33 +143,11 @@ def test_ts_default_hac_statsmodels_100_assets(benchmark, default_data):
 # --- full size: N=5000, T=2520 ----------------------------------------------------------------
 @pytest.mark.large
 @pytest.mark.benchmark(group="time_series_regress N=5000 T=2520 K=4")
-def test_ts_large_hac_ferrofactor(benchmark, large_data):
-    res = benchmark.pedantic(_ff, args=(large_data, "hac"), rounds=7, iterations=1)
+@pytest.mark.parametrize("case", list(CASES))
+def test_ts_large_ferrofactor(benchmark, large_data, case):
+    fn, cov = CASES[case]
+    res = benchmark.pedantic(fn, args=(large_data, cov), rounds=7, iterations=1)
     assert np.isfinite(res.params).all()
-
-
-@pytest.mark.large
-@pytest.mark.benchmark(group="time_series_regress N=5000 T=2520 K=4")
-def test_ts_large_hac_ferrofactor_with_resid(benchmark, large_data):
-    benchmark.pedantic(_ff_with_resid, args=(large_data, "hac"), rounds=7, iterations=1)
-
-
-@pytest.mark.large
-@pytest.mark.benchmark(group="time_series_regress N=5000 T=2520 K=4")
-def test_ts_large_hac_ferrofactor_resid_on_access(benchmark, large_data):
-    benchmark.pedantic(_ff_resid_on_access, args=(large_data, "hac"), rounds=7, iterations=1)
-
-
-@pytest.mark.large
-@pytest.mark.benchmark(group="time_series_regress N=5000 T=2520 K=4")
-def test_ts_large_nonrobust_ferrofactor(benchmark, large_data):
-    benchmark.pedantic(_ff, args=(large_data, "nonrobust"), rounds=7, iterations=1)
-
-
-@pytest.mark.large
-@pytest.mark.benchmark(group="time_series_regress N=5000 T=2520 K=4")
-def test_ts_large_nonrobust_ferrofactor_with_resid(benchmark, large_data):
-    benchmark.pedantic(_ff_with_resid, args=(large_data, "nonrobust"), rounds=7, iterations=1)
 
 
 @pytest.mark.large
