@@ -791,14 +791,7 @@ impl MultiRank {
         self.off.resize(stride, 0);
         self.ties.clear();
         self.ties.resize(sn, 0);
-        let len = order.len();
-        let mut j = 0;
-        while j < len {
-            let v = x[order[j] as usize];
-            let mut e = j + 1;
-            while e < len && x[order[e] as usize] == v {
-                e += 1;
-            }
+        for_each_tie_run(order, x, |j, e| {
             if e == j + 1 {
                 // one asset: each of its samples' next position, all lanes at once
                 let i = order[j] as usize;
@@ -850,8 +843,7 @@ impl MultiRank {
                     self.pos[b] += self.run[b];
                 }
             }
-            j = e;
-        }
+        });
         // Σ (2p − m − 1)² over positions 1..m is (m³ − m) / 3; a tied run of c shares its mean,
         // which removes (c³ − c) / 3
         self.sxx.clear();
@@ -1566,19 +1558,28 @@ fn write_run(run: &[u32], start: usize, out: &mut [f64]) {
 /// Doubled average 1-based ranks (`2 × rankdata`, integers) of `sorted` (indices sorted by `x`),
 /// written to `out[i]`: ties share the mean of their positions.
 fn rank2_sorted(sorted: &[u32], x: &[f64], out: &mut [u32]) {
-    let m = sorted.len();
-    let mut i = 0;
-    while i < m {
-        let v = x[sorted[i] as usize];
-        let mut j = i + 1;
-        while j < m && x[sorted[j] as usize] == v {
-            j += 1;
-        }
+    for_each_tie_run(sorted, x, |i, j| {
         let r2 = (i + j + 1) as u32; // 2 · (mean of positions i+1..=j)
         for &k in &sorted[i..j] {
             out[k as usize] = r2;
         }
-        i = j;
+    });
+}
+
+/// Call `f(start, end)` for every run `order[start..end]` (one or more items, in order) of
+/// indices whose values `x[i]` are equal (`order` sorts `x`), found by one scan of neighbours.
+#[inline(always)]
+fn for_each_tie_run(order: &[u32], x: &[f64], mut f: impl FnMut(usize, usize)) {
+    let len = order.len();
+    let mut j = 0;
+    while j < len {
+        let v = x[order[j] as usize];
+        let mut e = j + 1;
+        while e < len && x[order[e] as usize] == v {
+            e += 1;
+        }
+        f(j, e);
+        j = e;
     }
 }
 
