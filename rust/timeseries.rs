@@ -46,7 +46,10 @@
 //! sums. Within a block, groups of [`LANES`] assets run in lockstep, one date at a time, with the
 //! asset as the innermost (SIMD) dimension: the factor row is shared, an unused row contributes
 //! an exact +0 to every sum or is skipped by a select, and the HAC buffer of scores only shifts
-//! on the asset's used rows. So each asset's sums run over its own used rows in date order, and
+//! on the asset's used rows. Before its first used row an asset's buffer holds zeros and takes
+//! zero scores; at the row after its last used row its tail windows are summed apart and its
+//! buffer emptied, so that it takes zero scores again. Only the holes inside a history need the
+//! slower shifting path. So each asset's sums run over its own used rows in date order, and
 //! its result is bit-identical whatever its neighbours, the blocks, or the number of threads.
 //! Multiply-adds are fused, so the AVX+FMA path and the portable path (`f64::mul_add`) agree bit
 //! for bit. The residuals are written straight into the caller's (numpy) array; when its rows
@@ -483,6 +486,8 @@ trait Lanes: Copy {
     fn and(self, mask: Self) -> Self;
     /// `a` where `mask`, else `b`.
     fn select(mask: Self, a: Self, b: Self) -> Self;
+    /// Mask of the lanes where `self < o` (false where either is NaN).
+    fn lt(self, o: Self) -> Self;
     /// `self + a·b` with one rounding (fused multiply-add).
     fn fma(self, a: Self, b: Self) -> Self;
     /// Whether every / any lane of a mask is set.
@@ -561,6 +566,16 @@ impl Lanes for Portable {
                 a.0[l]
             } else {
                 b.0[l]
+            }
+        }))
+    }
+    #[inline(always)]
+    fn lt(self, o: Self) -> Self {
+        Portable(std::array::from_fn(|l| {
+            if self.0[l] < o.0[l] {
+                f64::from_bits(u64::MAX)
+            } else {
+                0.0
             }
         }))
     }
@@ -687,6 +702,15 @@ mod avx {
                 Avx([
                     _mm256_blendv_pd(b.0[0], a.0[0], mask.0[0]),
                     _mm256_blendv_pd(b.0[1], a.0[1], mask.0[1]),
+                ])
+            }
+        }
+        #[inline(always)]
+        fn lt(self, o: Self) -> Self {
+            unsafe {
+                Avx([
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(self.0[0], o.0[0]),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(self.0[1], o.0[1]),
                 ])
             }
         }
@@ -828,6 +852,9 @@ struct Hac<V: Lanes, S: Store<V>> {
     head: usize,
     w: S,
     acc: Vec<V>,
+    /// `Σ W Wᵀ` of the tail windows of the lanes finished early (see [`Hac::finish`]), added
+    /// to `acc` at the very end, as the tail windows of the other lanes are.
+    tail_acc: Option<Vec<V>>,
 }
 
 impl<V: Lanes, S: Store<V>> Hac<V, S> {
@@ -870,6 +897,7 @@ impl<V: Lanes, S: Store<V>> Hac<V, S> {
             head: 0,
             w: S::zeroed(p),
             acc: vec![V::zero(); p * (p + 1) / 2],
+            tail_acc: None,
         }
     }
 
@@ -884,9 +912,61 @@ impl<V: Lanes, S: Store<V>> Hac<V, S> {
         }
     }
 
+    /// The windows that run past each lane's last used row, from the scores in the ring:
+    /// `out[i − 1] = Σ_{j ≤ L_l − i} z_j` for i = 1..lmax (zero where i > L_l).
+    #[inline(always)]
+    fn tails(&self, out: &mut [S], p: usize) {
+        for i in 1..=self.lmax {
+            let wr = out[i - 1].as_mut();
+            for a in 0..p {
+                let mut sum = V::zero();
+                for j in 0..=self.lmax - i {
+                    let m = self.ge[i + j];
+                    sum = V::select(m, sum.add(self.ring[self.slot(j) * p + a]), sum);
+                }
+                wr[a] = sum;
+            }
+        }
+    }
+
+    /// Finish the lanes `m` past their last used row: sum their tail windows now (into
+    /// `tail_acc`, in the order the end of the chunk sums them) and empty their ring (the
+    /// caller empties their window), so that from here on they push zero scores that change
+    /// nothing. An asset's sums are then the same bits whether or not its neighbours have rows
+    /// after its last. (Inlined: a function of its own would be built without the AVX
+    /// features of the caller, every lane operation a call.)
+    #[inline(always)]
+    fn finish(&mut self, m: V, tbuf: &mut [S], p: usize) {
+        self.tails(tbuf, p);
+        for r in tbuf.iter_mut() {
+            for v in r.as_mut() {
+                *v = v.and(m);
+            }
+        }
+        let acc = self
+            .tail_acc
+            .get_or_insert_with(|| vec![V::zero(); p * (p + 1) / 2]);
+        V::accumulate_outer(acc, tbuf, p);
+        let zero = V::zero();
+        for v in self.ring.iter_mut() {
+            *v = V::select(m, zero, *v);
+        }
+    }
+
     /// `W = Σ_{j=0..L_l} z_j` (logical positions) afresh, in the order j = 0, 1, ...
     #[inline(always)]
     fn refresh(&mut self, p: usize) {
+        if self.distinct.len() <= 1 {
+            // every lane with estimates has the lag lmax (the others hold only zeros)
+            for a in 0..p {
+                let mut s = V::zero();
+                for j in 0..=self.lmax {
+                    s = s.add(self.ring[self.slot(j) * p + a]);
+                }
+                self.w.as_mut()[a] = s;
+            }
+            return;
+        }
         for a in 0..p {
             let mut s = V::zero();
             for j in 0..=self.lmax {
@@ -907,6 +987,13 @@ struct GroupFit<V: Lanes, S: Store<V>> {
     inv: Vec<Option<Vec<f64>>>,
     lag_of: [usize; LANES],
     cnt: [f64; LANES],
+    /// Each lane's first and last used row (as f64; +inf and −inf for a lane without
+    /// estimates): before and after them a lane's HAC state may take zero scores (see pass 2).
+    first: V,
+    last: V,
+    /// (the row after a lane's last used row, the lanes whose history ends just before it) in
+    /// date order, for the lanes that end before the last date: finished there in pass 2.
+    ends: Vec<(usize, V)>,
 }
 
 /// One block of assets: pass 1 copies the block's rows into a buffer that stays in cache and
@@ -1000,6 +1087,8 @@ fn chunk<V: Lanes, S: Store<V>>(
         let mut inv: Vec<Option<Vec<f64>>> = vec![None; LANES];
         let mut lag_of = [0usize; LANES];
         let mut cnt = [0.0; LANES];
+        let mut first = [f64::INFINITY; LANES];
+        let mut last = [f64::NEG_INFINITY; LANES];
         for l in 0..nb {
             let n_miss_l = nm[l] as usize;
             let n_l = s.n_ok - n_miss_l;
@@ -1051,6 +1140,13 @@ fn chunk<V: Lanes, S: Store<V>>(
             }
             inv[l] = Some(ch.inverse());
             valid[l] = f64::from_bits(u64::MAX);
+            if hac {
+                let used =
+                    |t: &usize| s.row_ok[*t] && ybuf[(g * t_len + t) * LANES + l].is_finite();
+                // (an asset with estimates has used rows)
+                first[l] = (0..t_len).find(used).unwrap_or(0) as f64;
+                last[l] = (0..t_len).rev().find(used).unwrap_or(0) as f64;
+            }
             if s.intercept {
                 ybar[l] = xy[0][l] / cnt[l]; // x_0 = 1: the first entry of Xᵀy is Σ y
             }
@@ -1063,6 +1159,28 @@ fn chunk<V: Lanes, S: Store<V>>(
         for a in 0..p {
             beta.as_mut()[a] = V::from_array(bet[a]);
         }
+        let has = |l: usize| l < nb && valid[l].to_bits() != 0;
+        let after_last = |l: usize| last[l] as usize + 1; // (a lane with estimates has rows)
+        let mut ends: Vec<usize> = if hac {
+            (0..nb).filter(|&l| has(l)).map(after_last).filter(|&r| r < t_len).collect()
+        } else {
+            Vec::new()
+        };
+        ends.sort_unstable();
+        ends.dedup();
+        let ends: Vec<(usize, V)> = ends
+            .into_iter()
+            .map(|r| {
+                let m = std::array::from_fn(|l| {
+                    if has(l) && after_last(l) == r {
+                        f64::from_bits(u64::MAX)
+                    } else {
+                        0.0
+                    }
+                });
+                (r, V::from_array(m))
+            })
+            .collect();
         fits.push(GroupFit {
             beta,
             ybar: V::from_array(ybar),
@@ -1070,6 +1188,9 @@ fn chunk<V: Lanes, S: Store<V>>(
             inv,
             lag_of,
             cnt,
+            first: V::from_array(first),
+            last: V::from_array(last),
+            ends,
         });
     }
 
@@ -1084,8 +1205,12 @@ fn chunk<V: Lanes, S: Store<V>>(
         Vec::new()
     };
     let mut ebuf = vec![V::zero(); TILE];
+    // each group's next entry of `ends`; the tail windows of the lanes finished
+    let mut next_end = vec![0usize; n_groups];
+    let lmax = hs.iter().map(|h| h.lmax).max().unwrap_or(0);
+    let mut tbuf: Vec<S> = vec![S::zeroed(p); lmax];
     let mut ubuf = vec![V::zero(); TILE];
-    let mut wbuf: Vec<S> = vec![S::zeroed(p); TILE.max(1 + hs.iter().map(|h| h.lmax).max().unwrap_or(0))];
+    let mut wbuf: Vec<S> = vec![S::zeroed(p); TILE.max(1 + lmax)];
     // the block's rows of the residuals (none when they are not wanted)
     let write = out.is_some();
     let mut out = out;
@@ -1109,8 +1234,9 @@ fn chunk<V: Lanes, S: Store<V>>(
             let fit = &fits[g];
             let beta = fit.beta.clone();
             let (ybar, valid) = (fit.ybar, fit.valid);
+            let (first, last) = (fit.first, fit.last);
             let sp = span(g);
-            // (i) residuals, SSR, SST; e and the used mask kept for (ii)
+            // (i) residuals, SSR, SST; e and the mask of the lanes that push a score kept for (ii)
             let (mut ssr_g, mut sst_g) = (ssr[g], sst[g]);
             for (tt, t) in (t0..t1).enumerate() {
                 if !s.row_ok[t] {
@@ -1140,7 +1266,24 @@ fn chunk<V: Lanes, S: Store<V>>(
                 ssr_g = ssr_g.fma(e, e);
                 sst_g = sst_g.fma(d, d);
                 ebuf[tt] = e;
-                ubuf[tt] = used;
+                ubuf[tt] = if !hac || used.all() {
+                    used
+                } else if used.any() {
+                    // A lane before its first used row (or without estimates) pushes a zero
+                    // score (its e is 0): its ring holds only zeros, and pushing one changes
+                    // nothing, exactly as skipping the row. A lane past its last used row has
+                    // been finished (its tail windows summed apart, its ring emptied, see
+                    // `Hac::finish`) and pushes zeros likewise. Only a lane inside its history
+                    // that misses the row must keep its ring as it is (the rotating path). A
+                    // late listing or a delisting would otherwise send its lane group down
+                    // that path for every row before or after its history.
+                    let tv = V::splat(t as f64);
+                    let before = tv.lt(first);
+                    let idle = V::select(before, before, last.lt(tv));
+                    V::select(used, used, idle)
+                } else {
+                    V::zero() // a row no lane uses: skipped in (ii)
+                };
             }
             ssr[g] = ssr_g;
             sst[g] = sst_g;
@@ -1157,94 +1300,119 @@ fn chunk<V: Lanes, S: Store<V>>(
             // the common case: every lane of the group has the same lag L > 0
             let single = h.lmax > 0 && h.distinct.len() == 1;
             let mut nw = 0usize;
-            for (tt, t) in (t0..t1).enumerate() {
-                let used = ubuf[tt];
-                if !used.any() {
-                    continue; // a row no lane uses leaves every HAC sum unchanged: skip it
-                }
-                let e = ebuf[tt];
-                let x = &s.xrows[t * p..(t + 1) * p];
-                let all = used.all();
-                if all && single {
-                    // every lane pushes its score z; the one leaving the window (position L)
-                    // sits in the slot z takes (the ring has L + 1 slots): one sweep over the
-                    // parameters, z never stored apart
-                    let nh = if h.head == 0 { cap - 1 } else { h.head - 1 };
-                    let slot = &mut h.ring[nh * p..nh * p + p];
-                    let (wm, wr) = (w.as_mut(), wbuf[nw].as_mut());
-                    for a in 0..p {
-                        let za = V::splat(x[a]).mul(e);
-                        wm[a] = wm[a].add(za.sub(slot[a]));
-                        slot[a] = za;
-                        wr[a] = wm[a];
+            // the rows in segments: at the row after a lane's last used row (whether or not
+            // any lane uses that row), the lane is finished; the hot loop holds no call
+            let ends = &fits[g].ends;
+            let mut seg0 = 0usize;
+            loop {
+                let seg1 = match ends.get(next_end[g]) {
+                    Some(&(r, _)) if r < t1 => r - t0,
+                    _ => t1 - t0,
+                };
+                for tt in seg0..seg1 {
+                    let t = t0 + tt;
+                    // the lanes that push a score (a zero one for those outside their history)
+                    let used = ubuf[tt];
+                    if !used.any() {
+                        continue; // a row no lane uses leaves every HAC sum unchanged: skip it
                     }
-                    h.head = nh;
-                    nw += 1;
-                    continue;
-                }
-                let mut z = S::zeroed(p);
-                for a in 0..p {
-                    z.as_mut()[a] = V::splat(x[a]).mul(e);
-                }
-                if h.lmax == 0 {
-                    w = z.clone();
-                } else {
-                    // the score leaving each lane's window: logical position L_l
-                    let mut old = S::zeroed(p);
-                    if h.distinct.len() == 1 {
-                        let sl = h.slot(h.distinct[0].0) * p;
+                    let e = ebuf[tt];
+                    let x = &s.xrows[t * p..(t + 1) * p];
+                    let all = used.all();
+                    if all && single {
+                        // every lane pushes its score z; the one leaving the window (position L)
+                        // sits in the slot z takes (the ring has L + 1 slots): one sweep over the
+                        // parameters, z never stored apart
+                        let nh = if h.head == 0 { cap - 1 } else { h.head - 1 };
+                        let slot = &mut h.ring[nh * p..nh * p + p];
+                        let (wm, wr) = (w.as_mut(), wbuf[nw].as_mut());
                         for a in 0..p {
-                            old.as_mut()[a] = h.ring[sl + a];
+                            let za = V::splat(x[a]).mul(e);
+                            wm[a] = wm[a].add(za.sub(slot[a]));
+                            slot[a] = za;
+                            wr[a] = wm[a];
                         }
+                        h.head = nh;
+                        nw += 1;
+                        continue;
+                    }
+                    let mut z = S::zeroed(p);
+                    for a in 0..p {
+                        z.as_mut()[a] = V::splat(x[a]).mul(e);
+                    }
+                    if h.lmax == 0 {
+                        w = z.clone();
                     } else {
-                        for &(lag, m) in &h.distinct {
-                            let sl = h.slot(lag) * p;
+                        // the score leaving each lane's window: logical position L_l
+                        let mut old = S::zeroed(p);
+                        if h.distinct.len() == 1 {
+                            let sl = h.slot(h.distinct[0].0) * p;
                             for a in 0..p {
-                                let oa = &mut old.as_mut()[a];
-                                *oa = V::select(m, h.ring[sl + a], *oa);
+                                old.as_mut()[a] = h.ring[sl + a];
+                            }
+                        } else {
+                            for &(lag, m) in &h.distinct {
+                                let sl = h.slot(lag) * p;
+                                for a in 0..p {
+                                    let oa = &mut old.as_mut()[a];
+                                    *oa = V::select(m, h.ring[sl + a], *oa);
+                                }
                             }
                         }
+                        let nh = if h.head == 0 { cap - 1 } else { h.head - 1 };
+                        let (wm, zr, om) = (w.as_mut(), z.as_ref(), old.as_ref());
+                        if all {
+                            for a in 0..p {
+                                wm[a] = wm[a].add(zr[a].sub(om[a]));
+                                h.ring[nh * p + a] = zr[a];
+                            }
+                        } else {
+                            for a in 0..p {
+                                wm[a] = V::select(used, wm[a].add(zr[a].sub(om[a])), wm[a]);
+                            }
+                            // used lanes push z at the new head; the others keep their logical
+                            // order: new slot q takes old slot q + 1 (in place, from slot nh on)
+                            for a in 0..p {
+                                let first = h.ring[nh * p + a];
+                                let mut q = nh;
+                                for _ in 0..cap - 1 {
+                                    let nxt = if q + 1 == cap { 0 } else { q + 1 };
+                                    let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
+                                    let older = h.ring[nxt * p + a];
+                                    h.ring[q * p + a] = V::select(used, pushed, older);
+                                    q = nxt;
+                                }
+                                // the last slot (nh − 1) takes the old slot nh, read before it
+                                // changed
+                                let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
+                                h.ring[q * p + a] = V::select(used, pushed, first);
+                            }
+                        }
+                        h.head = nh;
                     }
-                    let nh = if h.head == 0 { cap - 1 } else { h.head - 1 };
-                    let (wm, zr, om) = (w.as_mut(), z.as_ref(), old.as_ref());
+                    let (wr, wv) = (wbuf[nw].as_mut(), w.as_ref());
                     if all {
                         for a in 0..p {
-                            wm[a] = wm[a].add(zr[a].sub(om[a]));
-                            h.ring[nh * p + a] = zr[a];
+                            wr[a] = wv[a];
                         }
                     } else {
                         for a in 0..p {
-                            wm[a] = V::select(used, wm[a].add(zr[a].sub(om[a])), wm[a]);
-                        }
-                        // used lanes push z at the new head; the others keep their logical
-                        // order: new slot q takes old slot q + 1 (in place, from slot nh on)
-                        for a in 0..p {
-                            let first = h.ring[nh * p + a];
-                            let mut q = nh;
-                            for _ in 0..cap - 1 {
-                                let nxt = if q + 1 == cap { 0 } else { q + 1 };
-                                let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
-                                h.ring[q * p + a] = V::select(used, pushed, h.ring[nxt * p + a]);
-                                q = nxt;
-                            }
-                            // the last slot (nh − 1) takes the old slot nh, read before it changed
-                            let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
-                            h.ring[q * p + a] = V::select(used, pushed, first);
+                            wr[a] = wv[a].and(used);
                         }
                     }
-                    h.head = nh;
+                    nw += 1;
                 }
-                let (wr, wv) = (wbuf[nw].as_mut(), w.as_ref());
-                if all {
-                    for a in 0..p {
-                        wr[a] = wv[a];
-                    }
-                } else {
-                    for a in 0..p {
-                        wr[a] = wv[a].and(used);
-                    }
+                if seg1 == t1 - t0 {
+                    break;
                 }
-                nw += 1;
+                let m = ends[next_end[g]].1;
+                next_end[g] += 1;
+                h.finish(m, &mut tbuf, p);
+                let wm = w.as_mut();
+                for a in 0..p {
+                    wm[a] = V::select(m, V::zero(), wm[a]);
+                }
+                seg0 = seg1;
             }
             h.w = w;
             // (iii) Σ W Wᵀ
@@ -1260,18 +1428,14 @@ fn chunk<V: Lanes, S: Store<V>>(
         if hac {
             // the windows that run past each lane's last used row: Σ_{j ≤ L_l − i} z_j, i ≥ 1
             let h = &mut hs[g];
-            for i in 1..=h.lmax {
-                let wr = wbuf[i - 1].as_mut();
-                for a in 0..p {
-                    let mut sum = V::zero();
-                    for j in 0..=h.lmax - i {
-                        let m = h.ge[i + j];
-                        sum = V::select(m, sum.add(h.ring[h.slot(j) * p + a]), sum);
-                    }
-                    wr[a] = sum;
+            h.tails(&mut wbuf[..h.lmax], p);
+            V::accumulate_outer(&mut h.acc, &wbuf[..h.lmax], p);
+            if let Some(t) = &h.tail_acc {
+                // the lanes finished early (their ring is empty: their tails above were zero)
+                for (a, &v) in h.acc.iter_mut().zip(t) {
+                    *a = a.add(v);
                 }
             }
-            V::accumulate_outer(&mut h.acc, &wbuf[..h.lmax], p);
         }
         let beta: Vec<[f64; LANES]> = fit.beta.as_ref().iter().map(|v| v.to_array()).collect();
         let ssr_g = ssr[g].to_array();

@@ -110,6 +110,38 @@ def test_missing_factor_rows_are_dropped_for_every_asset(data):
         assert np.isnan(res.resid[10:20, i]).all()
 
 
+
+@pytest.mark.parametrize("lags", [6, None, 0, 1])
+def test_histories_that_end_early_or_start_late_in_one_lane_group(data, lags):
+    # Nine assets (a group of eight lanes and one more) mixing every kind of lane the HAC
+    # windows treat differently: histories that end 1, 2, 5 rows before the last date (fewer
+    # rows than the lag window: the rest of their tail is summed at the end) or long before it,
+    # that start late, that end and also have holes, and complete ones; one factor row missing
+    # after some of the ends. statsmodels regresses each asset's dropped data.
+    y, f = data["y"][:, 5:14].copy(), data["f"].copy()  # complete histories to start from
+    T = y.shape[0]
+    y[T - 1 :, 0] = np.nan
+    y[T - 2 :, 1] = np.nan
+    y[T - 5 :, 2] = np.nan
+    y[400:, 3] = np.nan
+    y[:50, 4] = np.nan
+    y[300:, 4] = np.nan
+    y[::11, 5] = np.nan
+    y[T - 3 :, 5] = np.nan
+    y[:200, 6] = np.nan
+    f[T - 4, 1] = np.nan
+    f[450, 0] = np.nan
+    res = ff.time_series_regress(y, f, cov="hac", lags=lags)
+    for i in range(y.shape[1]):
+        m = np.isfinite(y[:, i]) & np.isfinite(f).all(1)
+        n = int(m.sum())
+        L = lags if lags is not None else _default_lags(n)
+        o = _sm(y[m, i], f[m], "hac", L)  # (the rows dropped here: add_constant refuses NaN)
+        assert res.nobs[i] == n and res.lags[i] == L
+        _close(res.params[i], o.params)
+        _close(res.std_errors[i], o.bse)
+        _close(res.cov_params[i], o.cov_params())
+
 def test_min_obs_and_singular_designs_give_nan(data):
     y, f = data["y"][:, 5:11].copy(), data["f"]
     y[:-5, 0] = np.nan  # 5 rows = K + 2: estimable by default
