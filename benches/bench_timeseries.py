@@ -11,7 +11,8 @@ missing="drop").fit(cov_type="HAC", cov_kwds={"maxlags": 5})`` and its params, b
 pvalues, rsquared, resid) is timed on the first 100 assets and scaled by N/100 for the ratio
 (its per-asset cost does not depend on N). The batched numpy baseline solves the nonrobust case
 for all assets at once: masked cross products by matrix products (BLAS), one batched
-``np.linalg.solve``, residuals, ``s² (XᵀX)⁻¹``.
+``np.linalg.solve``, residuals, ``s² (XᵀX)⁻¹``. One more full-size case runs ferrofactor's HAC on
+the same panel with a third of the assets delisting on a random date in the second half.
 
 ferrofactor forms the (T, N) residual panel on the first access to ``result.resid`` (as statsmodels
 does) unless ``resid=True`` asks for it in the same pass. Both peers above produce residuals, so
@@ -31,13 +32,17 @@ import ferrofactor as ff
 LAGS = 5
 
 
-def make_data(T: int, N: int, K: int = 4, seed: int = 0):
+def make_data(T: int, N: int, K: int = 4, seed: int = 0, delist: bool = False):
     rng = np.random.default_rng(seed)
     f = rng.normal(0.0003, 0.01, (T, K))
     y = 0.0001 + f @ rng.normal(1.0, 0.4, (K, N)) + rng.normal(0, 0.02, (T, N))
     start = rng.integers(0, 200, N)
     y[np.arange(T)[:, None] < start[None, :]] = np.nan
     y[rng.random((T, N)) < 0.01] = np.nan
+    if delist:
+        # a third of the assets delist on a random date in the second half
+        end = np.where(rng.random(N) < 1 / 3, rng.integers(T // 2, T, N), T)
+        y[np.arange(T)[:, None] >= end[None, :]] = np.nan
     return SimpleNamespace(y=y, f=f)
 
 
@@ -55,6 +60,12 @@ def default_data():
 def large_data(request):
     _skip_unless_large(request)
     return make_data(T=2520, N=5000)
+
+
+@pytest.fixture(scope="module")
+def large_delisted(request):
+    _skip_unless_large(request)
+    return make_data(T=2520, N=5000, delist=True)
 
 
 def statsmodels_loop(d, n_assets=100):
@@ -160,3 +171,12 @@ def test_ts_large_nonrobust_numpy_batched(benchmark, large_data):
 @pytest.mark.benchmark(group="time_series_regress N=5000 T=2520 K=4")
 def test_ts_large_hac_statsmodels_100_assets(benchmark, large_data):
     benchmark.pedantic(statsmodels_loop, args=(large_data,), rounds=3, iterations=1)
+
+
+@pytest.mark.large
+@pytest.mark.benchmark(group="time_series_regress N=5000 T=2520 K=4")
+def test_ts_large_ferrofactor_hac_a_third_delisted(benchmark, large_delisted):
+    # the same panel with a third of the assets delisting in the second half (fewer cells: a
+    # lane past its history takes zero scores, it does not slow its lane group down)
+    res = benchmark.pedantic(_ff, args=(large_delisted, "hac"), rounds=7, iterations=1)
+    assert np.isfinite(res.params).all()
