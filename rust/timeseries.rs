@@ -1371,21 +1371,24 @@ fn chunk<V: Lanes, S: Store<V>>(
                                 wm[a] = V::select(used, wm[a].add(zr[a].sub(om[a])), wm[a]);
                             }
                             // used lanes push z at the new head; the others keep their logical
-                            // order: new slot q takes old slot q + 1 (in place, from slot nh on)
-                            for a in 0..p {
-                                let first = h.ring[nh * p + a];
-                                let mut q = nh;
-                                for _ in 0..cap - 1 {
-                                    let nxt = if q + 1 == cap { 0 } else { q + 1 };
-                                    let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
-                                    let older = h.ring[nxt * p + a];
+                            // order: new slot q takes old slot q + 1 (in place, from slot nh
+                            // on, every parameter of a slot at once; the last slot, nh − 1,
+                            // takes the old slot nh, read before it changed)
+                            let mut first = S::zeroed(p);
+                            first.as_mut().copy_from_slice(&h.ring[nh * p..nh * p + p]);
+                            let mut q = nh;
+                            for j in 0..cap {
+                                let nxt = if q + 1 == cap { 0 } else { q + 1 };
+                                for a in 0..p {
+                                    let pushed = if j == 0 { zr[a] } else { h.ring[q * p + a] };
+                                    let older = if j + 1 == cap {
+                                        first.as_ref()[a]
+                                    } else {
+                                        h.ring[nxt * p + a]
+                                    };
                                     h.ring[q * p + a] = V::select(used, pushed, older);
-                                    q = nxt;
                                 }
-                                // the last slot (nh − 1) takes the old slot nh, read before it
-                                // changed
-                                let pushed = if q == nh { zr[a] } else { h.ring[q * p + a] };
-                                h.ring[q * p + a] = V::select(used, pushed, first);
+                                q = nxt;
                             }
                         }
                         h.head = nh;
