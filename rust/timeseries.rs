@@ -1374,15 +1374,15 @@ fn chunk<V: Lanes, S: Store<V>>(
                             // order: new slot q takes old slot q + 1 (in place, from slot nh
                             // on, every parameter of a slot at once; the last slot, nh − 1,
                             // takes the old slot nh, read before it changed)
-                            let mut first = S::zeroed(p);
-                            first.as_mut().copy_from_slice(&h.ring[nh * p..nh * p + p]);
+                            let mut old_nh = S::zeroed(p);
+                            old_nh.as_mut().copy_from_slice(&h.ring[nh * p..nh * p + p]);
                             let mut q = nh;
                             for j in 0..cap {
                                 let nxt = if q + 1 == cap { 0 } else { q + 1 };
                                 for a in 0..p {
                                     let pushed = if j == 0 { zr[a] } else { h.ring[q * p + a] };
                                     let older = if j + 1 == cap {
-                                        first.as_ref()[a]
+                                        old_nh.as_ref()[a]
                                     } else {
                                         h.ring[nxt * p + a]
                                     };
