@@ -520,6 +520,20 @@ def test_frames_in_frames_out_and_the_date_column_is_never_a_value():
     bad = wide.with_columns(pl.lit("x").alias("note"))
     with pytest.raises(ValueError, match="note"):
         ff.standardize(bad)
+    # rows newest first: alone, or with frames (labels checked), the output is in date order;
+    # with an array that pairs row by row (industry codes here) it is refused, never guessed
+    newest = wide.reverse()
+    out = ff.standardize(newest, weights=w.select("date", "A", "B", "C").reverse())
+    assert out["date"].to_list() == wide["date"].to_list()
+    assert_allclose(out.select("A", "B", "C").to_numpy(), ff.standardize(x), rtol=1e-15)
+    codes = np.array([[0, 0, 1]] * 4)
+    with pytest.raises(ValueError, match="x: the rows of the wide frame are not in date order"):
+        ff.standardize(newest, industry=codes)
+    assert_allclose(ff.standardize(wide, industry=codes).select("A", "B", "C").to_numpy(),
+                    ff.standardize(x, industry=codes), rtol=1e-15)
+    # and an array first with a frame out of date order after it
+    with pytest.raises(ValueError, match="weights: the rows of the wide frame are not in date order"):
+        ff.standardize(x, weights=w.reverse())
 
 
 def test_a_panel_or_a_masked_array_is_refused_with_what_to_pass():

@@ -605,6 +605,15 @@ def test_field_from_wide_frame_hand_made():
     )
     np.testing.assert_array_equal(v2, values)
     assert d2.tolist() == dates.tolist() and a2.tolist() == assets.tolist()
+    # for a caller that pairs the field row by row with arrays: rows out of date order refused
+    with pytest.raises(ValueError, match=r"x: the rows of the wide frame are not in date order \(the row "
+                                         r"at position 1 is 2024-01-02, after 2024-01-04\)"):
+        field_from_frame("x", wide, require_date_order=True)
+    v3, d3, _ = field_from_frame("x", wide.sort("date"), require_date_order=True)
+    np.testing.assert_array_equal(v3, values)
+    assert d3.tolist() == dates.tolist()
+    with pytest.raises(TypeError, match="require_date_order"):
+        field_from_frame("x", wide, require_date_order="yes")
 
 
 def test_field_from_long_frame_hand_made():

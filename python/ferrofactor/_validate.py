@@ -99,19 +99,23 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
     return out
 
 
-def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset"):
+def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", date_order: bool = True):
     """A ``(T, N)`` field and its labels: ``(values, dates or None, assets or None)``.
 
     ``x`` is an array-like (no labels) or a Polars DataFrame, long (``date``, ``asset``, one
     numeric value column) or wide (``date`` plus one numeric column per asset). A non-numeric
-    column that is not the date is refused (never turned into numbers).
+    column that is not the date is refused (never turned into numbers). With ``date_order`` (the
+    default) a wide frame's rows must be in increasing date order: the field may meet inputs
+    without dates, paired row by row (pass False where every partner is labelled).
     """
     if _is_polars_frame(x):
         from ferrofactor.panel import field_from_frame
 
         if type(x).__name__ == "LazyFrame":
             x = x.collect()
-        values, dates, assets = field_from_frame(name, x, date=date, asset=asset)
+        values, dates, assets = field_from_frame(
+            name, x, date=date, asset=asset, require_date_order=date_order
+        )
         return values, dates, assets
     return as_float_array(name, x, 2), None, None
 
@@ -426,11 +430,17 @@ def frame_io(fn):
         if type(x).__name__ == "LazyFrame":
             x = x.collect()
         long = "asset" in x.columns
-        values, dates, assets = as_field(first, x)
+        # the frame's rows come out in date order: fine when every other (T, N) input is a frame
+        # too (their labels must match), ambiguous when an array pairs with it row by row
+        arrays = any(
+            k != first and (isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) >= 1)
+            for k, v in bound.arguments.items()
+        )
+        values, dates, assets = as_field(first, x, date_order=arrays)
         bound.arguments[first] = values
         for k, v in list(bound.arguments.items()):
             if k != first and _is_polars_frame(v):
-                arr, d2, a2 = as_field(k, v)
+                arr, d2, a2 = as_field(k, v, date_order=False)
                 check_same_labels(k, d2, a2, first, dates, assets)
                 bound.arguments[k] = arr
         out = fn(*bound.args, **bound.kwargs)

@@ -1028,6 +1028,7 @@ def field_from_frame(
     asset: str = "asset",
     value: str | None = None,
     date_format: str | None = None,
+    require_date_order: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One ``(T, N)`` field and its labels from a Polars frame, long or wide.
 
@@ -1054,6 +1055,10 @@ def field_from_frame(
     date_format : str, optional
         strftime format of a string or integer date column (see :meth:`Panel.from_polars`).
         Default: ``Date``/``Datetime`` columns or ISO strings only.
+    require_date_order : bool, default False
+        Refuse a wide frame whose rows are not in increasing date order (instead of sorting
+        them). Callers that pair the field row by row with an array without dates ask for
+        this: whether such an array follows the frame's rows or its dates cannot be told.
 
     Returns
     -------
@@ -1067,7 +1072,8 @@ def field_from_frame(
         ``df`` is not a Polars frame.
     ValueError
         No date column, no rows, a non-numeric value column (named), several value columns in a
-        long frame without ``value=``, duplicate (date, asset) rows, bad dates.
+        long frame without ``value=``, duplicate (date, asset) rows, bad dates, a wide frame's
+        rows out of date order with ``require_date_order``.
 
     Examples
     --------
@@ -1096,6 +1102,7 @@ def field_from_frame(
         )
     if df.height == 0:
         raise ValueError(f"{name}: the frame has no rows")
+    require_date_order = check_bool("require_date_order", require_date_order)
     if asset in schema:
         if value is None:
             others = [c for c in columns if c not in (date, asset)]
@@ -1147,8 +1154,17 @@ def field_from_frame(
             f"{name}: duplicate (date, asset) rows: {len(dup)} dates appear on more than one row of the "
             f"wide frame, e.g. {[_day_str(d) for d in dup[:_SHOW]]}"
         )
+    reordered = not np.all(order[1:] > order[:-1])
+    if reordered and require_date_order:
+        i = int(np.flatnonzero(days[1:] < days[:-1])[0])
+        raise ValueError(
+            f"{name}: the rows of the wide frame are not in date order (the row at position {i + 1} "
+            f"is {_day_str(days[i + 1])}, after {_day_str(days[i])}), and it is used row by row with "
+            f"inputs that carry no dates. Sort it first ({name}.sort({date!r})), or pass the other "
+            "inputs as frames with dates"
+        )
     values = df.select(pl.col(c).cast(pl.Float64) for c in cols).to_numpy(order="c")
-    if not np.all(order[1:] > order[:-1]):
+    if reordered:
         values = values[order]
     values = np.ascontiguousarray(values, dtype=np.float64)
     return values, sorted_days.astype(np.int64).astype("datetime64[D]"), np.asarray(cols, dtype=str)
