@@ -139,6 +139,50 @@ def test_summary_takes_a_polars_frame_with_dates(monthly):
     assert M.monthly_win_rate(frame) == pytest.approx(list(s.monthly_win_rate), rel=RTOL)
 
 
+def test_frames_are_aligned_on_dates_and_names_never_by_position(monthly):
+    """A benchmark / risk-free frame is aligned with framed returns on date and series name
+    (rows in any order, extra dates dropped); an array pairs row by row only with a frame whose
+    rows are in date order: anything else is refused, never guessed."""
+    r, dates, mkt, rf = monthly["r"][:, :3], monthly["dates"], monthly["mkt"], monthly["rf"]
+    names = monthly["names"][:3]
+    frame = pl.DataFrame({"date": dates, **{n: r[:, j] for j, n in enumerate(names)}})
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=3)
+    # a (T, S) benchmark: its columns in another order, its rows reversed, one extra date
+    bench = np.column_stack([mkt, 0.5 * mkt, rf])
+    extra = np.datetime64("2030-01-01")
+    bframe = pl.DataFrame({
+        "date": np.r_[dates, extra],
+        **{n: np.r_[bench[:, j], 9.0] for j, n in reversed(list(enumerate(names)))},
+    }).reverse()
+    rframe = pl.DataFrame({"date": dates[::-1], "rf": rf[::-1]})
+    s = ff.metrics.summary(shuffled, benchmark=bframe, risk_free=rframe, periods_per_year=12)
+    ref = ff.metrics.summary(r, dates=dates, benchmark=bench, risk_free=rf, periods_per_year=12)
+    for key in ("information_ratio", "tracking_error", "sharpe_ratio", "monthly_win_rate"):
+        _close(getattr(s, key), getattr(ref, key))
+    _close(M.information_ratio(shuffled, bframe, 12), M.information_ratio(r, bench, 12))
+    _close(M.sharpe_ratio(shuffled, rframe, 12), M.sharpe_ratio(r, rf, 12))
+    # an array with a frame whose rows are not in date order: which row is which date is unknown
+    with pytest.raises(ValueError, match="returns: the rows of the wide frame are not in date order"):
+        M.information_ratio(shuffled, bench, 12)
+    with pytest.raises(ValueError, match="returns: .*not in date order"):
+        ff.metrics.summary(shuffled, turnover=np.ones(len(r)), periods_per_year=12)
+    with pytest.raises(ValueError, match="benchmark: .*not in date order"):
+        M.tracking_error(r, bframe.head(len(r)), 12)
+    # a frame in date order pairs with arrays row by row, as before
+    _close(M.information_ratio(frame, bench, 12), M.information_ratio(r, bench, 12))
+    # the frame must cover the returns' dates, and name every series
+    with pytest.raises(ValueError, match="benchmark has no row for 19 of the returns' dates"):
+        M.information_ratio(frame, bframe.tail(len(r) - 19), 12)
+    with pytest.raises(ValueError, match=r"benchmark has no column for the series \['S1V1'\]"):
+        M.information_ratio(frame, bframe.drop("S1V1"), 12)
+    # explicit dates must agree with the frame's
+    with pytest.raises(ValueError, match="dates disagrees"):
+        ff.metrics.summary(frame, dates=dates[::-1], periods_per_year=12)
+    with pytest.raises(ValueError, match="dates disagrees"):
+        M.monthly_win_rate(shuffled, dates[:-1])
+    _close(M.monthly_win_rate(shuffled, dates), M.monthly_win_rate(r, dates))
+
+
 def test_bad_input(daily):
     r = daily["r"]
     with pytest.raises(ValueError, match="periods_per_year"):

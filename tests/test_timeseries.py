@@ -182,6 +182,31 @@ def test_polars_frames_are_joined_on_date(data):
     assert frame.columns == ["date", "asset", "resid"] and frame.height == res.resid.size
 
 
+def test_a_frame_out_of_date_order_never_pairs_with_an_array(data):
+    """Frames come out in date order. Two frames are joined on date whatever their row order;
+    an array pairs row by row, so a wide frame whose rows are not in date order is refused
+    with it (a vendor file newest first would otherwise be matched to the wrong dates)."""
+    y, f, dates, ports = data["y"][:300, :3], data["f"][:300], data["dates"][:300], data["ports"][:3]
+    yf = pl.DataFrame({"date": dates, **{p: y[:, j] for j, p in enumerate(ports)}})
+    fframe = pl.DataFrame({"date": dates, **{n: f[:, j] for j, n in enumerate(FACTORS)}})
+    ref = ff.time_series_regress(y, f, cov="hac", lags=4, factor_names=FACTORS)
+    newest_first = yf.reverse()
+    with pytest.raises(ValueError, match="y: the rows of the wide frame are not in date order"):
+        ff.time_series_regress(newest_first, f[::-1].copy())
+    with pytest.raises(ValueError, match="factors: the rows of the wide frame are not in date order"):
+        ff.time_series_regress(y[::-1].copy(), fframe.reverse())
+    with pytest.raises(ValueError, match="factors: .*not in date order"):
+        ff.alpha_test(y[:, 0], {"FF3": fframe.sample(fraction=1.0, shuffle=True, seed=1)})
+    # in date order, a frame and an array pair row by row; two frames join in any order
+    res = ff.time_series_regress(yf, f, cov="hac", lags=4, factor_names=FACTORS)
+    np.testing.assert_array_equal(res.params, ref.params)
+    res = ff.time_series_regress(newest_first, fframe.sample(fraction=1.0, shuffle=True, seed=2),
+                                 cov="hac", lags=4)
+    np.testing.assert_array_equal(res.params, ref.params)
+    np.testing.assert_array_equal(res.std_errors, ref.std_errors)
+    np.testing.assert_array_equal(res.dates, dates)
+
+
 def test_one_series_and_summary_layout(data):
     y, f = data["y"][:, 10], data["f"]
     res = ff.time_series_regress(y, f, cov="hac", lags=6, factor_names=FACTORS)

@@ -55,8 +55,12 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def _series(name: str, x: Any) -> tuple[np.ndarray, bool, list[str] | None, np.ndarray | None]:
-    """``(values (T, S), was_1d, names or None, dates or None)``."""
+def _series(
+    name: str, x: Any, date_order: bool = False
+) -> tuple[np.ndarray, bool, list[str] | None, np.ndarray | None]:
+    """``(values (T, S), was_1d, names or None, dates or None)``. A frame's rows come out in
+    date order; with ``date_order`` (it pairs row by row with inputs without dates) a wide
+    frame's rows must be in date order already."""
     if _is_polars_frame(x):
         from ferrofactor.panel import field_from_frame
 
@@ -64,7 +68,7 @@ def _series(name: str, x: Any) -> tuple[np.ndarray, bool, list[str] | None, np.n
             x = x.collect()
         if "date" not in x.columns:
             raise ValueError(f"{name} is a Polars frame without a 'date' column (columns: {x.columns})")
-        values, dates, names = field_from_frame(name, x)
+        values, dates, names = field_from_frame(name, x, require_date_order=date_order)
         return values, False, [str(c) for c in names], dates
     if _is_polars_series(x):
         return as_float_array(name, x.to_numpy(), 1)[:, None], True, None, None
@@ -74,21 +78,47 @@ def _series(name: str, x: Any) -> tuple[np.ndarray, bool, list[str] | None, np.n
     return as_float_array(name, arr, 2), False, None, None
 
 
-def _returns(name: str, x: Any) -> tuple[np.ndarray, bool]:
-    r, one, _, _ = _series(name, x)
+def _unlabelled(x: Any) -> bool:
+    """An input that pairs with the returns row by row (an array or series, not a number or a
+    frame with dates)."""
+    return x is not None and not isinstance(x, numbers.Real) and not _is_polars_frame(x)
+
+
+def _returns(name: str, x: Any, *partners: Any) -> tuple[np.ndarray, bool, list[str] | None, np.ndarray | None]:
+    """``_series`` of the returns, which must be in date order when a partner pairs row by row."""
+    r, one, names, dates = _series(name, x, date_order=any(_unlabelled(p) for p in partners))
     if np.isinf(r).any():
         raise ValueError(f"{name} must not contain infinite values (NaN marks a missing period)")
-    return r, one
+    return r, one, names, dates
 
 
-def _other(name: str, x: Any, r: np.ndarray) -> np.ndarray:
+def _other(name: str, x: Any, r: np.ndarray, rdates: np.ndarray | None = None,
+           rnames: list[str] | None = None) -> np.ndarray:
     """A benchmark / risk-free / required return: a scalar, (T,) (shared by all series) or
-    (T, S), broadcast to ``r``'s shape."""
+    (T, S), broadcast to ``r``'s shape. A frame is aligned with framed returns (``rdates``,
+    ``rnames``) on its dates (it must cover every date of the returns; others are dropped) and,
+    with several columns, on its column names; with returns without dates it pairs row by row
+    and its rows must be in date order."""
     if isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)):
         if not np.isfinite(x):
             raise ValueError(f"{name} must be finite, got {x!r}")
         return np.full_like(r, float(x))
-    v, one, _, _ = _series(name, x)
+    v, one, vnames, vdates = _series(name, x, date_order=rdates is None)
+    if vdates is not None and rdates is not None:
+        pos = np.searchsorted(vdates, rdates)
+        found = (pos < len(vdates)) & (vdates[np.minimum(pos, len(vdates) - 1)] == rdates)
+        if not found.all():
+            miss = rdates[~found]
+            raise ValueError(
+                f"{name} has no row for {miss.size} of the returns' dates, e.g. "
+                f"{[str(d) for d in miss[:3]]}; it must cover every date of returns"
+            )
+        v = v[pos]
+        if v.shape[1] > 1 and rnames is not None:
+            absent = [c for c in rnames if c not in vnames]
+            if absent:
+                raise ValueError(f"{name} has no column for the series {absent[:5]} of returns")
+            v = v[:, [vnames.index(c) for c in rnames]]
     if v.shape[0] != r.shape[0]:
         raise ValueError(f"{name} has {v.shape[0]} periods, returns has {r.shape[0]}")
     if np.isinf(v).any():
@@ -98,6 +128,24 @@ def _other(name: str, x: Any, r: np.ndarray) -> np.ndarray:
     if v.shape != r.shape:
         raise ValueError(f"{name} has shape {v.shape}, expected {r.shape} (or (T,) shared by all series)")
     return v
+
+
+def _given_dates(dates: Any, fd: np.ndarray | None) -> Any:
+    """The dates of the periods: ``dates`` or the frame's; when both are given they must agree."""
+    if fd is None:
+        return dates
+    if dates is not None:
+        d = dates.to_numpy() if _is_polars_series(dates) else as_array("dates", dates)
+        try:
+            same = d.shape == fd.shape and bool(np.all(d.astype("datetime64[D]") == fd))
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise ValueError(
+                "dates disagrees with the dates of the returns frame (its rows come out in date "
+                "order); leave dates out to use the frame's"
+            )
+    return fd
 
 
 def _ppy(v: Any) -> float:
@@ -160,7 +208,7 @@ def _annual_return(r: np.ndarray, ppy: float) -> np.ndarray:
 
 def annual_return(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """Geometric annual return ``(Π(1 + r))^(P/T) − 1`` ((T,) → float, (T, S) → (S,))."""
-    r, one = _returns("returns", returns)
+    r, one, _, _ = _returns("returns", returns)
     return _out(_annual_return(r, _ppy(periods_per_year)), one)
 
 
@@ -170,7 +218,7 @@ def _annual_volatility(r: np.ndarray, ppy: float) -> np.ndarray:
 
 def annual_volatility(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """Annualised volatility ``std(r, ddof=1) · √P``."""
-    r, one = _returns("returns", returns)
+    r, one, _, _ = _returns("returns", returns)
     return _out(_annual_volatility(r, _ppy(periods_per_year)), one)
 
 
@@ -185,8 +233,9 @@ def _sharpe(r: np.ndarray, rf: np.ndarray | None, ppy: float) -> np.ndarray:
 def sharpe_ratio(returns: Any, risk_free: Any = 0.0, periods_per_year: float = PERIODS_PER_YEAR):
     """Annualised Sharpe ratio ``mean(r − rf) / std(r − rf, ddof=1) · √P``; ``risk_free`` a
     per-period rate: a number, a (T,) series or (T, S)."""
-    r, one = _returns("returns", returns)
-    rf = None if (isinstance(risk_free, numbers.Real) and risk_free == 0) else _other("risk_free", risk_free, r)
+    r, one, names, rd = _returns("returns", returns, risk_free)
+    rf = None if (isinstance(risk_free, numbers.Real) and risk_free == 0) else \
+        _other("risk_free", risk_free, r, rd, names)
     return _out(_sharpe(r, rf, _ppy(periods_per_year)), one)
 
 
@@ -203,9 +252,9 @@ def _sortino(r: np.ndarray, req: np.ndarray | None, ppy: float) -> np.ndarray:
 def sortino_ratio(returns: Any, required_return: Any = 0.0, periods_per_year: float = PERIODS_PER_YEAR):
     """Annualised Sortino ratio: ``mean(r − req) · P`` over the annualised downside deviation
     ``√mean(min(r − req, 0)²) · √P`` (all periods in the mean)."""
-    r, one = _returns("returns", returns)
+    r, one, names, rd = _returns("returns", returns, required_return)
     req = None if (isinstance(required_return, numbers.Real) and required_return == 0) else \
-        _other("required_return", required_return, r)
+        _other("required_return", required_return, r, rd, names)
     return _out(_sortino(r, req, _ppy(periods_per_year)), one)
 
 
@@ -233,7 +282,7 @@ def _max_drawdown(r: np.ndarray) -> np.ndarray:
 
 def max_drawdown(returns: Any):
     """Maximum drawdown (≤ 0) of the wealth path started at 1 before the first period."""
-    r, one = _returns("returns", returns)
+    r, one, _, _ = _returns("returns", returns)
     return _out(_max_drawdown(r), one)
 
 
@@ -245,23 +294,23 @@ def _calmar(ann: np.ndarray, mdd: np.ndarray) -> np.ndarray:
 
 def calmar_ratio(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """``annual_return / |max_drawdown|``; NaN without a drawdown."""
-    r, one = _returns("returns", returns)
+    r, one, _, _ = _returns("returns", returns)
     return _out(_calmar(_annual_return(r, _ppy(periods_per_year)), _max_drawdown(r)), one)
 
 
 def tracking_error(returns: Any, benchmark: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """Annualised tracking error ``std(r − b, ddof=1) · √P``; ``benchmark`` (T,) shared by all
     series, or (T, S)."""
-    r, one = _returns("returns", returns)
-    b = _other("benchmark", benchmark, r)
+    r, one, names, rd = _returns("returns", returns, benchmark)
+    b = _other("benchmark", benchmark, r, rd, names)
     return _out(_annual_volatility(r - b, _ppy(periods_per_year)), one)
 
 
 def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """Annualised information ratio ``mean(r − b) / std(r − b, ddof=1) · √P`` (empyrical's
     per-period ``excess_sharpe`` × √P)."""
-    r, one = _returns("returns", returns)
-    b = _other("benchmark", benchmark, r)
+    r, one, names, rd = _returns("returns", returns, benchmark)
+    b = _other("benchmark", benchmark, r, rd, names)
     return _out(_sharpe(r - b, None, _ppy(periods_per_year)), one)
 
 
@@ -291,13 +340,10 @@ def _monthly_win_rate(r: np.ndarray, months: np.ndarray) -> np.ndarray:
 def monthly_win_rate(returns: Any, dates: Any = None):
     """Share of calendar months with a positive compounded return (``dates`` (T,), or a Polars
     frame with a ``date`` column as ``returns``)."""
-    r, one, _, fd = _series("returns", returns)
-    if np.isinf(r).any():
-        raise ValueError("returns must not contain infinite values (NaN marks a missing period)")
+    r, one, _, fd = _returns("returns", returns)
+    dates = _given_dates(dates, fd)
     if dates is None:
-        if fd is None:
-            raise ValueError("monthly_win_rate needs dates (or a Polars frame with a 'date' column)")
-        dates = fd
+        raise ValueError("monthly_win_rate needs dates (or a Polars frame with a 'date' column)")
     return _out(_monthly_win_rate(r, _month_ids("dates", dates, r.shape[0])), one)
 
 
@@ -424,26 +470,23 @@ def summary(
     (3,)
     """
     ppy = _ppy(periods_per_year)
-    r, one, names, fd = _series("returns", returns)
-    if np.isinf(r).any():
-        raise ValueError("returns must not contain infinite values (NaN marks a missing period)")
+    r, one, names, fd = _returns("returns", returns, benchmark, risk_free, turnover, costs)
     v: dict[str, np.ndarray | None] = {}
     ann = _annual_return(r, ppy)
     mdd = _max_drawdown(r)
     rf = None if risk_free is None or (isinstance(risk_free, numbers.Real) and risk_free == 0) else \
-        _other("risk_free", risk_free, r)
+        _other("risk_free", risk_free, r, fd, names)
     v.update(annual_return=ann, annual_volatility=_annual_volatility(r, ppy), sharpe_ratio=_sharpe(r, rf, ppy),
              sortino_ratio=_sortino(r, None, ppy), max_drawdown=mdd, calmar_ratio=_calmar(ann, mdd))
-    if dates is None and fd is not None:
-        dates = fd
+    dates = _given_dates(dates, fd)
     if dates is not None:
         v["monthly_win_rate"] = _monthly_win_rate(r, _month_ids("dates", dates, r.shape[0]))
     if benchmark is not None:
-        b = _other("benchmark", benchmark, r)
+        b = _other("benchmark", benchmark, r, fd, names)
         v["information_ratio"] = _sharpe(r - b, None, ppy)
         v["tracking_error"] = _annual_volatility(r - b, ppy)
     for key, x in (("average_turnover", turnover), ("average_cost", costs)):
         if x is not None:
-            xv = _other(key.split("_")[1], x, r)
+            xv = _other(key.split("_")[1], x, r, fd, names)
             v[key] = _nanmean(np.asarray(xv))
     return MetricsSummary(v, names, ppy, r.shape[0])

@@ -53,11 +53,15 @@ COV_TYPES = ("nonrobust", "hac")
 # ---------------------------------------------------------------------------------------------
 
 
-def _labelled(name: str, x: Any, *, columns: str) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, bool]:
+def _labelled(
+    name: str, x: Any, *, columns: str, date_order: bool
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, bool]:
     """``(values (T, C), dates or None, column names or None, was_1d)`` of an array or frame.
 
     A Polars frame needs a ``date`` column; for ``y`` it may be long (``date, asset, value``) or
     wide (``date`` + one column per asset), for factors wide (``date`` + one column per factor).
+    Its rows come out in date order; with ``date_order`` (the other input has no dates and
+    pairs row by row) a wide frame must have its rows in date order already.
     """
     if _is_polars_frame(x):
         from ferrofactor.panel import field_from_frame
@@ -68,7 +72,7 @@ def _labelled(name: str, x: Any, *, columns: str) -> tuple[np.ndarray, np.ndarra
             raise ValueError(f"{name} is a Polars frame without a 'date' column (columns: {x.columns})")
         if columns == "factors" and "asset" in x.columns:
             raise ValueError(f"{name} must be a wide frame (date + one column per factor), not a long frame")
-        values, dates, names = field_from_frame(name, x)
+        values, dates, names = field_from_frame(name, x, require_date_order=date_order)
         return values, dates, [str(c) for c in names], False
     if isinstance(x, pl.Series):
         arr = as_float_array(name, x.to_numpy(), 1)
@@ -371,7 +375,8 @@ def time_series_regress(
     factors : array_like (T, K), or Polars frame
         Factor returns over the same periods. A frame is wide: ``date`` + one column per factor
         (the column names name the factors). When both inputs are frames they are joined on
-        ``date`` (inner join); with one frame and one array the lengths must match.
+        ``date`` (inner join); with one frame and one array the lengths must match and the
+        array's rows pair with the frame's rows, which must then be in date order.
     intercept : bool, default True
         Estimate an intercept (``alpha``, per period).
     cov : {"nonrobust", "hac"}, default "nonrobust"
@@ -420,8 +425,11 @@ def time_series_regress(
         lags = check_int("lags", lags, 0)
         if cov != "hac":
             raise ValueError("lags applies to cov='hac' only; pass cov='hac' or drop lags")
-    yv, yd, ynames, y1d = _labelled("y", y, columns="y")
-    fv, fd, fnames, f1d = _labelled("factors", factors, columns="factors")
+    # two frames are joined on date; a frame and an array pair row by row (the frame's rows must
+    # then be in date order)
+    both = _is_polars_frame(y) and _is_polars_frame(factors)
+    yv, yd, ynames, y1d = _labelled("y", y, columns="y", date_order=not both)
+    fv, fd, fnames, f1d = _labelled("factors", factors, columns="factors", date_order=not both)
     if fnames is not None and factor_names is not None:
         raise ValueError("factor_names is for array factors; a frame's columns already name them")
     k = fv.shape[1]
