@@ -225,6 +225,27 @@ def test_risk_model_path_and_frames(fitted):
     assert long.columns == ["date", "factor", "contributions"]
 
 
+def test_frames_are_matched_on_their_labels_even_when_the_model_has_none():
+    # a model without dates or assets: weights, returns and benchmark frames must agree among
+    # themselves; a frame out of date order never pairs with arrays
+    ex = ff.Exposures(np.array([[[1.0], [-1.0]], [[0.5], [0.2]]]), np.array([[0, 1], [0, 1]]),
+                      style_names=["value"], industry_names=["A", "B"])
+    risk = ff.RiskModel.from_covariance(np.stack([np.eye(4)] * 2), np.full((2, 2), 1e-4), ex)
+    f = np.array([[np.nan] * 4, [0.01, 0.002, -0.003, 0.004]])
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    w = pl.DataFrame({"date": dates, "x": [0.0, 0.6], "y": [0.0, 0.4]})
+    r = pl.DataFrame({"date": dates, "x": [0.0, 0.02], "y": [0.0, -0.01]})
+    att = ff.attribute(w, (risk, f), returns=r)
+    np.testing.assert_allclose(att.total, [0.0, 0.6 * 0.02 - 0.4 * 0.01], rtol=1e-15)
+    shifted = r.with_columns(pl.col("date") + pl.duration(days=1))
+    with pytest.raises(ValueError, match="returns and weights have different dates"):
+        ff.attribute(w, (risk, f), returns=shifted)
+    with pytest.raises(ValueError, match="benchmark and weights have different assets"):
+        ff.attribute(w, (risk, f), returns=r, benchmark=w.rename({"x": "z"}))
+    with pytest.raises(ValueError, match="weights: the rows of the wide frame are not in date order"):
+        ff.attribute(w.reverse(), (risk, f), returns=np.array([[0.0, 0.0], [0.02, -0.01]]))
+
+
 def test_thread_count_does_not_matter(fitted):
     before = ff.get_num_threads()
     try:

@@ -350,11 +350,13 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
         r, rd, ra = as_field("returns", returns)
         check_shape("returns", r, (t_len, n), "the shape of weights (T, N)")
         check_same_labels("returns", rd, ra, "model", mdates, massets)
+        check_same_labels("returns", rd, ra, "weights", wd, wa)
     b = None
     if benchmark is not None:
         b, bd, ba = as_field("benchmark", benchmark)
         check_shape("benchmark", b, (t_len, n), "the shape of weights (T, N)")
         check_same_labels("benchmark", bd, ba, "model", mdates, massets)
+        check_same_labels("benchmark", bd, ba, "weights", wd, wa)
         if np.isinf(b).any():
             raise ValueError("benchmark must be finite (NaN = not held)")
     if costs is None:
