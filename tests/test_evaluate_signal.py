@@ -443,6 +443,16 @@ def test_frames_in_frames_out():
     assert ev.quantile_returns.to_polars("labels", form="long").columns == ["date", "asset", "labels"]
     with pytest.raises(ValueError, match="signal and returns have different assets"):
         ff.evaluate.information_coefficient(sig_long, ret_wide.rename({"s0": "zz"}).select(["date", *sorted(["zz", *assets[1:]])]))
+    # wide frames newest first: matched on dates with each other; refused with an array partner
+    sig_wide = pl.DataFrame({"date": dates, **{a: sig[:, i] for i, a in enumerate(assets)}})
+    ic2 = ff.evaluate.information_coefficient(sig_wide.reverse(), ret_wide.reverse(), (1, 3))
+    assert ic2.equals(ic)
+    with pytest.raises(ValueError, match="signal: the rows of the wide frame are not in date order"):
+        ff.evaluate.information_coefficient(sig_wide.reverse(), r, (1, 3))
+    with pytest.raises(ValueError, match="returns: the rows of the wide frame are not in date order"):
+        ff.evaluate.information_coefficient(sig, ret_wide.reverse(), (1, 3))
+    with pytest.raises(ValueError, match="signal: the rows of the wide frame are not in date order"):
+        ff.evaluate.information_coefficient(sig_wide.reverse(), ret_wide, (1, 3), industry=g)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -406,6 +406,13 @@ def test_wide_frame_returns_are_labelled_and_checked(small_universe):
     swapped = wide.select(["date", *list(panel.assets[::-1])])
     with pytest.raises(ValueError, match="different assets"):
         ff.FactorModel().fit(swapped, ex, cap=panel["market_cap"])
+    # rows newest first: matched on dates with the exposures and a cap frame; refused with a cap
+    # array, which pairs row by row (its rows would be matched to the wrong dates)
+    cap = pl.DataFrame({"date": panel.dates, **{a: panel["market_cap"][:, j] for j, a in enumerate(panel.assets)}})
+    res = ff.FactorModel().fit(wide.reverse(), ex, cap=cap.reverse())
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
+    with pytest.raises(ValueError, match="returns: the rows of the wide frame are not in date order"):
+        ff.FactorModel().fit(wide.reverse(), ex, cap=panel["market_cap"])
 
 
 def test_lag_must_be_below_the_number_of_dates_and_failed_fit_changes_nothing(small_universe):

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor._validate import (
+    _is_polars_frame,
     as_field,
     as_float_array,
     check_bool,
@@ -326,7 +327,12 @@ class FactorModel:
             if cap is None and self.cap_field in panel:
                 cap = panel[self.cap_field]
         else:
-            r, r_dates, r_assets = as_field("returns", returns)
+            # a frame's rows come out in date order: fine against exposures with dates (checked
+            # below) and a cap frame, ambiguous against exposures without dates or a cap array
+            unlabelled = getattr(exposures, "dates", None) is None or (
+                cap is not None and not _is_polars_frame(cap)
+            )
+            r, r_dates, r_assets = as_field("returns", returns, date_order=unlabelled)
         r = as_float_array("returns", r, 2)
         if not isinstance(exposures, Exposures):
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
@@ -347,7 +353,8 @@ class FactorModel:
         has_ind = exposures.industry is not None
         need_cap = self.weights == "sqrt_cap" if isinstance(self.weights, str) else False
         need_cap = need_cap or (has_ind and self.market and self.industry_constraint == "cap")
-        cap_arr, c_dates, c_assets = (None, None, None) if cap is None else as_field("cap", cap)
+        cap_arr, c_dates, c_assets = (None, None, None) if cap is None else \
+            as_field("cap", cap, date_order=r_dates is None)
         if cap_arr is None and need_cap:
             raise ValueError(
                 "cap is required for weights='sqrt_cap' and for industry_constraint='cap' with "

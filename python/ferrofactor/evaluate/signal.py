@@ -99,7 +99,11 @@ class _Data:
 
     def __init__(self, signal: Any, returns: Any = None, industry: Any = None, weights: Any = None,
                  *, need_returns: bool = True, returns_name: str = "returns") -> None:
-        x, sd, sa = as_field("signal", signal)
+        # a frame's rows come out in date order: fine when every (T, N) partner carries dates
+        # (checked below), ambiguous when one is an array that pairs row by row
+        arrays = industry is not None or weights is not None
+        unlabelled_returns = returns is not None and not _is_panel(returns) and not _is_polars_frame(returns)
+        x, sd, sa = as_field("signal", signal, date_order=arrays or unlabelled_returns)
         self.frame = _is_polars_frame(signal)
         r = rd = ra = None
         if returns is not None:
@@ -108,7 +112,7 @@ class _Data:
                     raise ValueError(f"{returns_name} is a Panel without a 'returns' field")
                 r, rd, ra = returns["returns"], returns.dates, returns.assets
             else:
-                r, rd, ra = as_field(returns_name, returns)
+                r, rd, ra = as_field(returns_name, returns, date_order=arrays or sd is None)
             check_shape(returns_name, r, x.shape, "(T, N) like signal")
             if np.isinf(r).any():
                 raise ValueError(f"{returns_name} must not contain infinite values")
