@@ -114,6 +114,12 @@ def test_momentum_selection_vs_baseline_and_format():
     dates = np.arange("2020-01-01", 320, dtype="datetime64[D]")
     reb = ff.signals.month_starts(dates)
     assert reb[0] == 0 and np.all(dates[reb].astype("datetime64[M]") == dates[reb][0].astype("datetime64[M]") + np.arange(reb.size))
+    np.testing.assert_array_equal(ff.signals.month_starts([str(d) for d in dates[:40]]), [0, 31])
+    # integers are not dates, and unsorted dates have no month starts: refused, never guessed
+    with pytest.raises(TypeError, match="dates must be dates"):
+        ff.signals.month_starts(np.arange(320) + 20200101)
+    with pytest.raises(ValueError, match="strictly increasing: 2020-01-01 at position 2 follows 2020-02-01"):
+        ff.signals.month_starts(dates[[0, 31, 0]])
     sel = ff.momentum_selection(F["returns"], F["dollar_volume"], reb, window=126, min_dollar_volume=2e6, percentile=0.2, dates=dates)
     L, S = bl.momentum_selection(F["returns"], F["dollar_volume"], reb, window=126, min_dollar_volume=2e6, percentile=0.2)
     np.testing.assert_array_equal(sel.long, L)

@@ -177,8 +177,10 @@ def test_frames_are_aligned_on_dates_and_names_never_by_position(monthly):
         M.information_ratio(frame, bframe.drop("S1V1"), 12)
     # explicit dates must agree with the frame's
     with pytest.raises(ValueError, match="dates disagrees"):
-        ff.metrics.summary(frame, dates=dates[::-1], periods_per_year=12)
+        ff.metrics.summary(frame, dates=dates + np.timedelta64(1, "D"), periods_per_year=12)
     with pytest.raises(ValueError, match="dates disagrees"):
+        M.monthly_win_rate(shuffled, np.r_[dates[:-1], dates[-1] + np.timedelta64(1, "D")])
+    with pytest.raises(ValueError, match=r"dates has shape \(818,\), expected \(819,\)"):
         M.monthly_win_rate(shuffled, dates[:-1])
     _close(M.monthly_win_rate(shuffled, dates), M.monthly_win_rate(r, dates))
 
@@ -201,6 +203,12 @@ def test_bad_input(daily):
         M.monthly_win_rate(r)
     with pytest.raises(ValueError, match="dates"):
         M.monthly_win_rate(r, daily["dates"][::-1])
+    # integers are not dates (20240102 is not a day number): refused, never guessed
+    ymd = np.array([int(str(d).replace("-", "")) for d in daily["dates"]])
+    with pytest.raises(TypeError, match="dates must be dates"):
+        M.monthly_win_rate(r, ymd)
+    with pytest.raises(TypeError, match="dates must be dates"):
+        ff.metrics.summary(r, dates=np.arange(len(r)))
     with pytest.raises(ValueError, match="dates"):
         ff.metrics.summary(r, dates=daily["dates"][:-1])
     with pytest.raises(TypeError, match="returns"):

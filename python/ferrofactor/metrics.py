@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_array, as_float_array
+from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_array, as_dates, as_float_array
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
 
@@ -135,12 +135,8 @@ def _given_dates(dates: Any, fd: np.ndarray | None) -> Any:
     if fd is None:
         return dates
     if dates is not None:
-        d = dates.to_numpy() if _is_polars_series(dates) else as_array("dates", dates)
-        try:
-            same = d.shape == fd.shape and bool(np.all(d.astype("datetime64[D]") == fd))
-        except (TypeError, ValueError):
-            same = False
-        if not same:
+        d = as_dates("dates", dates.to_numpy() if _is_polars_series(dates) else dates, len(fd))
+        if not np.array_equal(d, fd):
             raise ValueError(
                 "dates disagrees with the dates of the returns frame (its rows come out in date "
                 "order); leave dates out to use the frame's"
@@ -315,17 +311,9 @@ def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PE
 
 
 def _month_ids(name: str, dates: Any, t: int) -> np.ndarray:
-    d = dates.to_numpy() if _is_polars_series(dates) else as_array(name, dates)
-    try:
-        d = d.astype("datetime64[D]")
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} could not be read as dates") from None
-    if d.shape != (t,):
-        raise ValueError(f"{name} has shape {d.shape}, expected ({t},) (one date per period)")
-    if np.isnat(d).any():
-        raise ValueError(f"{name} must not contain NaT")
-    if t > 1 and not np.all(d[1:] > d[:-1]):
-        raise ValueError(f"{name} must be strictly increasing")
+    # datetime64 / datetime.date / ISO strings, strictly increasing, one per period; never
+    # integers (20240102 is not a day number) nor a guessed text format
+    d = as_dates(name, dates.to_numpy() if _is_polars_series(dates) else dates, t)
     return d.astype("datetime64[M]").astype(np.int64)
 
 

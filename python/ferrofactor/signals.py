@@ -203,15 +203,18 @@ class MomentumSelection(Result):
 
 
 def month_starts(dates) -> np.ndarray:
-    """Row positions of the first date of each calendar month in sorted ``dates`` (T,)."""
-    try:
-        d = np.asarray(dates, dtype="datetime64[D]")
-    except (ValueError, TypeError, OverflowError) as e:
-        raise TypeError(f"dates must be dates (datetime64[D], datetime.date or ISO strings): {e}") from None
-    if d.ndim != 1:
-        raise ValueError(f"dates must be 1-dimensional, got shape {d.shape}")
+    """Row positions of the first date of each calendar month in sorted ``dates`` (T,).
+
+    ``dates``: datetime64, ``datetime.date`` or ISO strings, strictly increasing; integers are
+    refused (20240102 is not a day number)."""
+    from ferrofactor.panel import _as_dates
+
+    d = _as_dates("dates", dates)
     if d.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if not np.all(d[1:] > d[:-1]):
+        i = int(np.flatnonzero(d[1:] <= d[:-1])[0])
+        raise ValueError(f"dates must be strictly increasing: {d[i + 1]} at position {i + 1} follows {d[i]}")
     m = d.astype("datetime64[M]")
     return np.flatnonzero(np.r_[True, m[1:] != m[:-1]])
 
