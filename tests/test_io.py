@@ -650,3 +650,51 @@ def test_load_sample_settings(tmp_path):
         load_sample(tmp_path, report_lag_days=1.0)
     with pytest.raises(ValueError, match="^max_staleness must be at most 1,000,000 days"):
         load_sample(tmp_path, max_staleness=2**64)
+
+
+def test_one_record_per_asset_and_day_whatever_the_spelling_of_the_day():
+    # the same day written two ways, or two times of one day, are duplicates: input order must
+    # not pick the winner
+    import datetime as dt
+
+    days = np.array(["2024-01-02", "2024-01-03"], "datetime64[D]")
+    timed = pl.DataFrame({"asset": ["A", "A"], "report_date": [dt.datetime(2024, 1, 2, 18), dt.datetime(2024, 1, 2, 9)],
+                          "eps": [2.0, 1.0]})
+    with pytest.raises(ValueError, match=r"duplicate \(asset, report_date\) rows: 1 \(asset, day\) pairs .*'A', '2024-01-02'"):
+        ff.read_fundamentals(timed, days, ["A"], report_lag_days=0)
+    spelled = pl.DataFrame({"asset": ["A", "A"], "report_date": ["2024-01-02", "2024-01-02 00:00:00"], "eps": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="duplicate"):
+        ff.read_fundamentals(spelled, days, ["A"], report_lag_days=0)
+    codes = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-02", "2024-01-02T00:00:00"], "industry": ["X", "Y"]})
+    with pytest.raises(ValueError, match=r"duplicate \(asset, date\) rows"):
+        ff.read_classifications(codes, days, ["A"])
+    # one report per day (times kept apart by a day) is fine, and the later one wins from its day
+    ok = timed.with_columns(pl.Series("report_date", [dt.datetime(2024, 1, 3, 18), dt.datetime(2024, 1, 2, 9)]))
+    np.testing.assert_array_equal(ff.read_fundamentals(ok, days, ["A"], report_lag_days=0)["eps"].ravel(), [1.0, 2.0])
+
+
+def test_dates_without_separators_must_be_zero_padded():
+    # '%Y%m%d' on '2024111' could be 2024-11-01 or 2024-01-11: refused, never guessed
+    def read(v, fmt):
+        return ff.read_panel(pl.DataFrame({"date": v, "asset": ["A"] * len(v), "x": [1.0] * len(v)}), date_format=fmt)
+
+    for v in (["2024111"], [2024112], ["2024 0102"]):
+        with pytest.raises(ValueError, match="not written exactly as date_format '%Y%m%d' writes dates"):
+            read(v, "%Y%m%d")
+    assert read(["20240111"], "%Y%m%d").dates.tolist() == read([20240111], "%Y%m%d").dates.tolist()
+    assert str(read(["20240111"], "%Y%m%d").dates[0]) == "2024-01-11"
+    assert str(read(["02012024"], "%d%m%Y").dates[0]) == "2024-01-02"
+    # with separators an unpadded field is unambiguous and read as before
+    assert str(read(["1/2/2024"], "%m/%d/%Y").dates[0]) == "2024-01-02"
+
+
+def test_market_cap_and_dollar_volume_pair_frames_by_label():
+    close = pl.DataFrame({"date": ["2024-01-02"], "A": [10.0], "B": [20.0]})
+    shares = pl.DataFrame({"date": ["2024-01-02"], "B": [1.0], "A": [100.0]})
+    with pytest.raises(ValueError, match="shares and close have different assets"):
+        ff.market_cap(close, shares)
+    np.testing.assert_array_equal(ff.market_cap(close, shares.select("date", "A", "B")), [[1000.0, 20.0]])
+    later = close.with_columns(pl.lit("2024-01-03").alias("date"))
+    with pytest.raises(ValueError, match="volume and close have different dates"):
+        ff.dollar_volume(close, later)
+    np.testing.assert_array_equal(ff.dollar_volume(np.array([[2.0, 3.0]]), close), [[20.0, 60.0]])

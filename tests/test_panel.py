@@ -728,3 +728,27 @@ def test_field_frame_round_trips_exact(form):
         v2, d2, a2 = field_from_frame("x", hand)
         np.testing.assert_array_equal(v2, values[:, ~np.isnan(values).all(axis=0)])  # absent asset drops out
         assert a2.tolist() == assets[~np.isnan(values).all(axis=0)].tolist()
+
+
+def test_zoned_or_timed_datetimes_are_not_days():
+    # numpy would move a zoned datetime to its UTC day (20:00 in New York is the next day in UTC)
+    from zoneinfo import ZoneInfo
+
+    ny = datetime.datetime(2024, 1, 2, 20, tzinfo=ZoneInfo("America/New_York"))
+    p = ff.Panel(["2024-01-02", "2024-01-03"], ["A"], {"x": [[1.0], [2.0]]})
+    with pytest.raises(ValueError, match="dates holds a timezone-aware datetime"):
+        ff.Panel([ny], ["A"], {"x": [[1.0]]})
+    with pytest.raises(ValueError, match="timezone-aware"):
+        p.select(dates=[ny])
+    with pytest.raises(ValueError, match="must be whole days; got a time within a day"):
+        ff.Panel([datetime.datetime(2024, 1, 2, 9)], ["A"], {"x": [[1.0]]})
+    q = ff.Panel([datetime.datetime(2024, 1, 2), datetime.date(2024, 1, 3)], ["A"], {"x": [[1.0], [2.0]]})
+    assert q.equals(p)
+    assert p.select(dates=[ny.date()]).dates.tolist() == p.dates[:1].tolist()
+
+
+def test_round_trip_through_a_long_frame_keeps_the_asset_order_when_told():
+    q = ff.Panel(["2024-01-02"], ["B", "A"], {"x": [[1.0, 2.0]]})
+    assert ff.Panel.from_polars(q.to_polars(), assets=q.assets).equals(q)
+    back = ff.Panel.from_polars(q.to_polars())
+    assert back.assets.tolist() == ["A", "B"] and back.equals(q.select(assets=["A", "B"]))

@@ -324,6 +324,11 @@ def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int
         raise TypeError(f"{name} must be a date label or an integer position, got the float {date!r}")
     if dates is None or np.asarray(dates).dtype.kind != "M":
         raise ValueError(f"{name}={date!r} is a label, but these results carry no dates; pass a position")
+    if getattr(date, "tzinfo", None) is not None:
+        raise ValueError(
+            f"{name} is a timezone-aware datetime ({date!r}); its day depends on the zone: pass the "
+            "local calendar day (e.g. value.date())"
+        )
     try:
         d = np.datetime64(date, "D")
     except (ValueError, TypeError):

@@ -70,7 +70,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_float_array, check_shape
+from ferrofactor._validate import as_field, as_float_array, check_same_labels, check_shape
 from ferrofactor.panel import (
     _SHOW,
     Panel,
@@ -80,6 +80,7 @@ from ferrofactor.panel import (
     _check_column_names,
     _check_date_format,
     _check_unique,
+    _day_str,
     _label_codes,
     _panel_from_frame,
     _polars_errors,
@@ -396,6 +397,24 @@ def _prepare_records(
     return frame, axis, target_assets, columns
 
 
+def _record_days(frame: pl.DataFrame, asset: str, date: str, date_format: str | None) -> np.ndarray:
+    """The day of each record, refusing two records of one asset on one day (the duplicate
+    check on the raw column misses a day written two ways, e.g. ``2024-01-02`` and
+    ``2024-01-02 00:00:00`` or two times of one day: input order would pick the winner)."""
+    days = _series_to_days(date, frame[date], date_format).astype(np.int64)
+    keys = pl.DataFrame({"asset": frame[asset], "day": days})
+    dup = keys.is_duplicated()
+    if dup.any():
+        rows = keys.filter(dup).unique(maintain_order=True)
+        first = [(str(a), _day_str(d)) for a, d in rows.head(_SHOW).iter_rows()]
+        raise ValueError(
+            f"duplicate ({asset}, {date}) rows: {rows.height} (asset, day) pairs appear more than once "
+            f"when {date} is read as days (the same day written two ways, or two times of one day), "
+            f"e.g. {first}; keep one record per asset and day"
+        )
+    return days
+
+
 def _asof_index(
     avail_days: np.ndarray,
     a_idx: np.ndarray,
@@ -516,7 +535,7 @@ def read_fundamentals(
     T, N = len(axis), len(target_assets)
     if frame.height == 0:
         return Panel(axis, target_assets, {f: np.full((T, N), np.nan) for f in fields})
-    avail = _series_to_days(report_date, frame[report_date], date_format).astype(np.int64) + report_lag_days
+    avail = _record_days(frame, asset, report_date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, max_staleness)
     # every field read through the same record grid (-1 = NaN), in one parallel Rust pass
@@ -603,7 +622,7 @@ def read_classifications(
         rec_codes, lab = _label_codes(s)
     if frame.height == 0:
         return Panel(axis, target_assets, codes={code: (np.full((T, N), -1, dtype=np.int32), lab)})
-    avail = _series_to_days(date, frame[date], date_format).astype(np.int64) + report_lag_days
+    avail = _record_days(frame, asset, date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, None)
     out = np.append(rec_codes[perm], np.int32(-1)).astype(np.int32)[grid]
@@ -680,9 +699,11 @@ def market_cap(close: Any, shares: Any) -> np.ndarray:
     """
     _refuse_masked("close", close)
     _refuse_masked("shares", shares)
-    c = as_float_array("close", close, 2)
-    s = as_float_array("shares", shares, 2)
+    # frames are paired by their labels, never by position
+    c, c_dates, c_assets = as_field("close", close)
+    s, s_dates, s_assets = as_field("shares", shares)
     check_shape("shares", s, c.shape, "same as close")
+    check_same_labels("shares", s_dates, s_assets, "close", c_dates, c_assets)
     _positive_where_present("close", c, strict=True)
     _positive_where_present("shares", s, strict=False)
     return c * s
@@ -692,9 +713,11 @@ def dollar_volume(close: Any, volume: Any) -> np.ndarray:
     """Traded value ``close * volume`` (T, N) in currency units; NaN where either is missing."""
     _refuse_masked("close", close)
     _refuse_masked("volume", volume)
-    c = as_float_array("close", close, 2)
-    v = as_float_array("volume", volume, 2)
+    # frames are paired by their labels, never by position
+    c, c_dates, c_assets = as_field("close", close)
+    v, v_dates, v_assets = as_field("volume", volume)
     check_shape("volume", v, c.shape, "same as close")
+    check_same_labels("volume", v_dates, v_assets, "close", c_dates, c_assets)
     _positive_where_present("close", c, strict=True)
     _positive_where_present("volume", v, strict=False)
     return c * v

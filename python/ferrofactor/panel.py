@@ -27,6 +27,7 @@ per-asset or per-date Python loop:
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,6 +80,7 @@ def _as_dates(name: str, x: Any, *, check_range: bool = True) -> np.ndarray:
         )
         return days.astype(np.int64).astype("datetime64[D]")
     elif arr.dtype == object:
+        _refuse_zoned_or_timed(name, arr)
         try:  # datetime.date / datetime.datetime objects
             out = arr.astype("datetime64[D]")
         except (ValueError, TypeError) as exc:
@@ -93,6 +95,20 @@ def _as_dates(name: str, x: Any, *, check_range: bool = True) -> np.ndarray:
     if check_range:
         _check_day_range(name, int(days.min()), int(days.max()))
     return out
+
+
+def _refuse_zoned_or_timed(name: str, values: Any) -> None:
+    """Refuse datetime objects with a time zone (numpy would move them to their UTC day, which
+    can be the next day) or a time of day (a day is meant; datetime64 values with a time are
+    refused alike)."""
+    for v in np.ravel(np.asarray(values, dtype=object)):
+        if getattr(v, "tzinfo", None) is not None:
+            raise ValueError(
+                f"{name} holds a timezone-aware datetime ({v!r}); its day depends on the zone: "
+                "pass the local calendar day (e.g. value.date(), or tz_localize(None) on a pandas index)"
+            )
+        if hasattr(v, "hour") and (v.hour, v.minute, v.second, v.microsecond) != (0, 0, 0, 0):
+            raise ValueError(f"{name} must be whole days; got a time within a day ({v!r})")
 
 
 def _as_assets(name: str, x: Any) -> np.ndarray:
@@ -211,6 +227,10 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
     return d.scatter(idx, dt.dt.date())
 
 
+# two numeric strftime fields with nothing between them, e.g. the '%Y%m' of '%Y%m%d'
+_ADJACENT_FIELDS = re.compile(r"%[-_0^#]?[YCGymdejHIklMSUWVu]%[-_0^#]?[YCGymdejHIklMSUWVu]")
+
+
 def _parse_dates(what: str, s: pl.Series, date_format: str | None, hint: str = _FORMAT_HINT) -> pl.Series:
     """A date-like column as a Polars ``Date`` series (nulls kept), never by guessing a format.
 
@@ -247,6 +267,18 @@ def _parse_dates(what: str, s: pl.Series, date_format: str | None, hint: str = _
                 f"{what}: {int(bad.sum())} values do not match date_format {date_format!r}, "
                 f"e.g. {_examples(text.filter(bad))}"
             )
+        if _ADJACENT_FIELDS.search(date_format):
+            # numeric fields without a separator between them ('%Y%m%d'): the parser also takes
+            # unpadded fields, and '2024111' could then be 2024-11-01 or 2024-01-11. Only the
+            # zero-padded spelling is unambiguous: every value must be written back exactly.
+            back = text.str.to_datetime(date_format, strict=False).dt.strftime(date_format)
+            bad = text.is_not_null() & (back.is_null() | (back != text))
+            if bad.any():
+                raise ValueError(
+                    f"{what}: {int(bad.sum())} values are not written exactly as date_format "
+                    f"{date_format!r} writes dates (fields without a separator must be zero-padded, "
+                    f"else the split is a guess), e.g. {_examples(text.filter(bad))}"
+                )
         return d
     raise ValueError(
         f"{what} has dtype {dtype}; expected dates (Date, Datetime, ISO 'YYYY-MM-DD' strings, or "
@@ -667,7 +699,9 @@ class Panel(_Fields):
         Columns: ``date`` (``pl.Date``), ``asset`` (``pl.String``), then each float field
         (``Float64``, NaN where missing) and each code field as a ``pl.Enum`` of its labels
         (null where the code is -1; ``.to_physical()`` gives the integer codes). The Enum keeps
-        every label and its order, so ``Panel.from_polars(p.to_polars())`` equals ``p`` exactly.
+        every label and its order. ``Panel.from_polars`` sorts the assets unless told their
+        order, so ``Panel.from_polars(p.to_polars(), assets=p.assets)`` equals ``p`` exactly
+        (without ``assets=`` it equals ``p.select(assets=sorted(p.assets))``).
 
         Parameters
         ----------
@@ -1057,8 +1091,9 @@ def field_from_frame(
         Default: ``Date``/``Datetime`` columns or ISO strings only.
     require_date_order : bool, default False
         Refuse a wide frame whose rows are not in increasing date order (instead of sorting
-        them). Callers that pair the field row by row with an array without dates ask for
-        this: whether such an array follows the frame's rows or its dates cannot be told.
+        them). Callers that use the field without its dates (paired row by row with an array
+        without dates, or returned as a bare array) ask for this: whether such an array follows
+        the frame's rows or its dates cannot be told.
 
     Returns
     -------
@@ -1159,9 +1194,9 @@ def field_from_frame(
         i = int(np.flatnonzero(days[1:] < days[:-1])[0])
         raise ValueError(
             f"{name}: the rows of the wide frame are not in date order (the row at position {i + 1} "
-            f"is {_day_str(days[i + 1])}, after {_day_str(days[i])}), and it is used row by row with "
-            f"inputs that carry no dates. Sort it first ({name}.sort({date!r})), or pass the other "
-            "inputs as frames with dates"
+            f"is {_day_str(days[i + 1])}, after {_day_str(days[i])}). Here it is used without its "
+            "dates (paired row by row with arrays, or given back as an array), so its rows would "
+            f"silently be reordered: sort it first ({name}.sort({date!r}))"
         )
     values = df.select(pl.col(c).cast(pl.Float64) for c in cols).to_numpy(order="c")
     if reordered:
