@@ -86,3 +86,31 @@ def test_optimized_needs_a_risk_model_and_matching_settings(case):
         ff.strategies.Optimized(alpha, risk, ff.Optimizer(), max_weight=0.1)
     with pytest.raises(TypeError, match="Optimizer"):
         ff.strategies.Optimized(alpha, risk, optimizer="clarabel")
+
+
+def test_the_book_holds_the_solution_when_some_assets_cannot_trade():
+    # the optimiser holds the untradeable assets at their weights and spends the rest of the
+    # book; the backtest sizes targets on the capital that can trade, so Optimized rescales: the
+    # book after trading (no costs) holds exactly the solution, as when every asset can trade
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=260, seed=1)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    alpha = np.random.default_rng(0).normal(0, 1e-3, panel["returns"].shape)
+    tradable = np.ones(panel["returns"].shape, bool)
+    tradable[200:, :4] = False
+    opt = ff.Optimizer(risk_aversion=5.0, max_weight=0.1)
+    res = ff.backtest(panel, ff.strategies.Optimized(alpha, risk, opt), rebalance=[150, 200], cost_bps=0,
+                      tradable=tradable)
+    assert res.solves["ok"].all()
+    for t in (150, 200):
+        pos = int(np.searchsorted(risk.dates, panel.dates[t], "right")) - 1
+        sol = opt.solve(alpha[t], risk, pos, w0=res.weights_before[t], tradable=tradable[t])
+        np.testing.assert_allclose(res.weights_after[t], sol.weights, rtol=0, atol=1e-12)
+    assert res.weights_before[200][:4].sum() > 0.05  # the held assets are a real part of the book
+    np.testing.assert_allclose(res.weights_after[200][:4], res.weights_before[200][:4], rtol=1e-12)
+    assert abs(res.cash[200]) < 1e-12
+
+
+def test_a_dated_risk_model_needs_dated_returns(case):
+    panel, risk, alpha = case
+    with pytest.raises(ValueError, match="the risk model is dated but the backtest's returns carry no dates"):
+        ff.backtest(panel["returns"], ff.strategies.Optimized(alpha, risk, max_weight=0.1), rebalance=[60])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
 import ferrofactor as ff
@@ -342,3 +343,22 @@ def test_compute_only_the_named_descriptors():
         ff.compute_descriptors(F, names=["size"])
     with pytest.raises(ValueError, match=r"needs the fields \['book_value'\]"):
         ff.compute_descriptors({"returns": F["returns"], "market_cap": F["market_cap"]}, names=["book_to_market"])
+
+
+def test_frames_meet_by_label_never_by_position():
+    rng = np.random.default_rng(3)
+    dates = np.arange("2024-01-01", 5, dtype="datetime64[D]")
+    book, cap, ret = rng.random((5, 3)) + 0.5, rng.random((5, 3)) + 1.0, rng.normal(0, 0.01, (5, 3))
+
+    def wide(x, cols=("A", "B", "C")):
+        return pl.DataFrame({"date": dates, **{c: x[:, "ABC".index(c)] for c in cols}})
+
+    np.testing.assert_array_equal(ff.descriptors.book_to_market(wide(book), wide(cap)), book / cap)
+    np.testing.assert_array_equal(ff.descriptors.book_to_market(book, wide(cap)), book / cap)
+    with pytest.raises(ValueError, match="cap and book_value have different assets"):
+        ff.descriptors.book_to_market(wide(book), wide(cap, ("C", "B", "A")))
+    with pytest.raises(ValueError, match="cap and returns have different assets"):
+        ff.descriptors.market_return(wide(ret), wide(cap, ("B", "A", "C")))
+    with pytest.raises(ValueError, match="cap and dollar_volume have different assets"):
+        ff.descriptors.liquidity(wide(book), wide(cap, ("B", "A", "C")), window=2)
+    np.testing.assert_array_equal(ff.descriptors.market_return(wide(ret), wide(cap)), ff.descriptors.market_return(ret, cap))

@@ -453,6 +453,15 @@ def test_frames_in_frames_out():
         ff.evaluate.information_coefficient(sig, ret_wide.reverse(), (1, 3))
     with pytest.raises(ValueError, match="signal: the rows of the wide frame are not in date order"):
         ff.evaluate.information_coefficient(sig_wide.reverse(), ret_wide, (1, 3), industry=g)
+    # a weights frame is matched by label too: its columns in another order are refused
+    w_wide = pl.DataFrame({"date": dates, **{a: w[:, i] for i, a in enumerate(assets)}})
+    np.testing.assert_array_equal(
+        ff.evaluate.information_coefficient(sig_wide, ret_wide, (1,), weights=w_wide.reverse())["1"].to_numpy(),
+        ff.evaluate.information_coefficient(sig, r, (1,), weights=w)[:, 0])
+    with pytest.raises(ValueError, match="weights and signal have different assets"):
+        ff.evaluate.information_coefficient(sig_wide, ret_wide, (1,), weights=w_wide.select(["date", *assets[::-1]]))
+    with pytest.raises(ValueError, match="weights and returns have different dates"):
+        ff.evaluate.information_coefficient(sig, ret_wide, (1,), weights=w_wide.with_columns(pl.col("date") + pl.duration(days=1)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ factor-mimicking portfolios, residual orthogonality).
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
 import ferrofactor as ff
@@ -613,3 +614,22 @@ def test_lag_default_is_zero():
     b = _core.cross_section_regress(p.returns, p.styles, p.industry, G, p.weights, p.cap, True, "cap", 0)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+def test_weights_and_cap_frames_are_matched_by_label_with_returns():
+    rng = np.random.default_rng(2)
+    T, N = 6, 8
+    dates = np.arange("2024-01-01", T, dtype="datetime64[D]")
+    names = [f"S{j}" for j in range(N)]
+    r, cap, sty = rng.normal(0, 0.01, (T, N)), rng.random((T, N)) + 1.0, rng.normal(size=(T, N, 1))
+
+    def wide(x, cols=names):
+        return pl.DataFrame({"date": dates, **{c: x[:, names.index(c)] for c in cols}})
+
+    ref = ff.cross_section_regress(r, styles=sty, cap=cap)
+    res = ff.cross_section_regress(wide(r), styles=sty, cap=wide(cap))
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
+    with pytest.raises(ValueError, match="cap and returns have different assets"):
+        ff.cross_section_regress(wide(r), styles=sty, cap=wide(cap, names[::-1]))
+    with pytest.raises(ValueError, match="cap and weights have different dates"):
+        ff.cross_section_regress(r, styles=sty, weights=wide(cap), cap=wide(cap).with_columns(pl.col("date") + pl.duration(days=1)))

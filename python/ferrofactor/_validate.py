@@ -120,6 +120,29 @@ def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", dat
     return as_float_array(name, x, 2), None, None
 
 
+def as_fields(*inputs: tuple[str, Any], optional: Sequence[str] = ()) -> list[np.ndarray | None]:
+    """Several ``(T, N)`` inputs ``(name, value)`` as float arrays (None stays None for the
+    names in ``optional``, else ``TypeError``). The Polars frames among them must carry the same
+    dates and assets (else ``ValueError``: frames are matched by label, never by position), and,
+    used as bare arrays, a wide frame's rows must be in date order."""
+    out: list[np.ndarray | None] = []
+    ref: tuple[str, Any, Any] | None = None
+    for name, x in inputs:
+        if x is None:
+            if name not in optional:
+                raise TypeError(f"{name} is required, got None")
+            out.append(None)
+            continue
+        values, dates, assets = as_field(name, x)
+        if dates is not None or assets is not None:
+            if ref is None:
+                ref = (name, dates, assets)
+            else:
+                check_same_labels(name, dates, assets, *ref)
+        out.append(values)
+    return out
+
+
 def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     """Return integer codes ``x`` as a C-contiguous int32 array (-1 = none), values unchanged.
 

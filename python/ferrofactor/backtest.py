@@ -682,7 +682,10 @@ def backtest(
     strategy : array (T, N), callable, or built-in
         - an array (or Polars frame) of target weights (fractions of the book's value; NaN = 0;
           long-short allowed; ``Σ w ≤ 1`` on rebalance rows): row ``t`` is used at ``t`` and must
-          have been known at the close of ``t``;
+          have been known at the close of ``t``. When some assets cannot trade, they are held
+          and the targets of the others are fractions of the capital that can trade (cash plus
+          the tradable positions, see the module notes): scale them by ``1 / (1 − Σ held
+          weights)`` to hold fractions of the whole book (``strategies.Optimized`` does);
         - a callable ``strategy(t, context) -> weights`` ((N,) array, or a mapping
           ``{asset: weight}``, or None for no trade on that date), called at each rebalance row
           with a :class:`Context` (dates, current weights, the panel up to ``t``, the risk

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from ferrofactor import rolling as _rolling
-from ferrofactor._validate import as_float_array, check_bool, check_int, check_real, check_shape
+from ferrofactor._validate import as_fields, as_float_array, check_bool, check_int, check_real, check_shape
 from ferrofactor.constants import PERIODS_PER_YEAR
 
 __all__ = [
@@ -86,8 +86,7 @@ def _returns(name: str, x: Any) -> np.ndarray:
 
 
 def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarray:
-    a = as_float_array(num_name, num, 2)
-    b = as_float_array(den_name, den, 2)
+    a, b = as_fields((num_name, num), (den_name, den))
     check_shape(den_name, b, a.shape, f"the shape of {num_name}")
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = np.divide(a, b)
@@ -191,12 +190,11 @@ def market_return(returns, cap=None) -> np.ndarray:
     weights are known before the return; ``m[0]`` uses equal weights when caps are given (no
     earlier cap). NaN on a date with no usable asset.
     """
-    r = as_float_array("returns", returns, 2)
+    r, c = as_fields(("returns", returns), ("cap", cap), optional=("cap",))
     ok = np.isfinite(r)
-    if cap is None:
+    if c is None:
         w = ok.astype(float)
     else:
-        c = as_float_array("cap", cap, 2)
         check_shape("cap", c, r.shape, "the shape of returns")
         lag = np.empty_like(c)
         lag[:1] = 1.0
@@ -269,9 +267,9 @@ def liquidity(
     With ``cap`` the daily turnover ``dollar_volume / cap`` is averaged instead (a size-free
     liquidity measure, like Barra's STOM). NaN where the mean is not > 0. (T, N).
     """
-    dv = as_float_array("dollar_volume", dollar_volume, 2)
     window = check_int("window", window, 1)
-    x = dv if cap is None else _ratio("dollar_volume", dv, "cap", cap)
+    x = as_float_array("dollar_volume", dollar_volume, 2) if cap is None else \
+        _ratio("dollar_volume", dollar_volume, "cap", cap)
     mean = _rolling.rolling_mean(x, window, _min_periods(window, min_fraction))
     return _log_positive(np.asarray(mean, dtype=float))
 

@@ -282,12 +282,16 @@ def cross_section_regress(
         codes, inames = as_industry("industry", industry, (T, N), industry_names)
     elif industry_names is not None:
         raise ValueError("industry_names given without industry")
-    w = as_float_array("weights", weights, 2, allow_none=True)
+    # frames are matched by label with returns (and with each other), never by position
+    w, wd, wa = (None, None, None) if weights is None else as_field("weights", weights)
     if w is not None:
         check_shape("weights", w, (T, N), f"to match returns {y.shape}")
-    c = as_float_array("cap", cap, 2, allow_none=True)
+    c, cd, ca = (None, None, None) if cap is None else as_field("cap", cap)
     if c is not None:
         check_shape("cap", c, (T, N), f"to match returns {y.shape}")
+    check_same_labels("weights", wd, wa, "returns", fdates, fassets)
+    check_same_labels("cap", cd, ca, "returns", fdates, fassets)
+    check_same_labels("cap", cd, ca, "weights", wd, wa)
     names = _check_design(codes, c, market, industry_constraint, sty, K, style_names, inames)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)

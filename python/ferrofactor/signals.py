@@ -13,6 +13,7 @@ import numpy as np
 from ferrofactor import rolling as _rolling
 from ferrofactor._validate import (
     as_dates,
+    as_fields,
     as_float_array,
     check_bool,
     check_real,
@@ -276,8 +277,7 @@ def momentum_selection(
         returns, dollar_volume = returns["returns"], returns["dollar_volume"]
     if dollar_volume is None:
         raise TypeError("dollar_volume is required (or pass a Panel)")
-    r = as_float_array("returns", returns, 2)
-    dv = as_float_array("dollar_volume", dollar_volume, 2)
+    r, dv = as_fields(("returns", returns), ("dollar_volume", dollar_volume))
     check_shape("dollar_volume", dv, r.shape, "the shape of returns")
     T, N = r.shape
     percentile = check_real("percentile", percentile, lo=0.0, lo_open=True, hi=0.5)

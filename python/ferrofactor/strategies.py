@@ -520,8 +520,14 @@ class Optimized(Strategy):
 
     def _risk_position(self, risk: Any, ctx: Any) -> int | None:
         rd = getattr(risk, "dates", None)
-        if rd is None or ctx.date is None:
-            return ctx.row if (rd is None and ctx.row < risk.factor_covariance.shape[0]) else None
+        if rd is not None and ctx.date is None:
+            raise ValueError(
+                "the risk model is dated but the backtest's returns carry no dates, so which "
+                "risk-model row goes with which rebalance is unknown: pass the Panel (or a returns "
+                "frame with a 'date' column) to ff.backtest"
+            )
+        if rd is None:
+            return ctx.row if ctx.row < risk.factor_covariance.shape[0] else None
         pos = int(np.searchsorted(np.asarray(rd, dtype="datetime64[D]"), np.datetime64(ctx.date, "D"), "right")) - 1
         return pos if pos >= 0 else None
 
@@ -555,6 +561,16 @@ class Optimized(Strategy):
         w = np.asarray(res.weights, dtype=float)
         if not (res.ok or res.fallback is not None) or not np.all(np.isfinite(w)):
             return None  # a failed solve without a fallback: hold the book
+        # The solution is in fractions of the book's value, the assets that cannot trade held at
+        # their weights h; the backtest sizes targets on the capital that can trade, the value
+        # times 1 − Σ h: the tradable targets scaled by 1 / (1 − Σ h) hold the solution's weights
+        # (the targets of the held assets are ignored: 0).
+        held = ~np.asarray(ctx.tradable, dtype=bool)
+        if held.any():
+            free = 1.0 - float(np.sum(np.asarray(ctx.weights)[held]))
+            if not free > 0.0:
+                return None  # nothing can be traded: hold the book
+            w = np.where(held, 0.0, w / free)
         return w
 
 

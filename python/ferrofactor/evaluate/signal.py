@@ -61,7 +61,6 @@ from ferrofactor._validate import (
     _is_polars_frame,
     as_array,
     as_field,
-    as_float_array,
     as_industry,
     check_bool,
     check_choice,
@@ -101,7 +100,7 @@ class _Data:
                  *, need_returns: bool = True, returns_name: str = "returns") -> None:
         # a frame's rows come out in date order: fine when every (T, N) partner carries dates
         # (checked below), ambiguous when one is an array that pairs row by row
-        arrays = industry is not None or weights is not None
+        arrays = industry is not None or (weights is not None and not _is_polars_frame(weights))
         unlabelled_returns = returns is not None and not _is_panel(returns) and not _is_polars_frame(returns)
         x, sd, sa = as_field("signal", signal, date_order=arrays or unlabelled_returns)
         self.frame = _is_polars_frame(signal)
@@ -129,8 +128,11 @@ class _Data:
         else:
             self.industry, self.industry_names, self.n_industries = None, None, 0
         if weights is not None:
-            w = as_float_array("weights", weights, 2)
+            # a frame is matched by label with the signal and returns, never by position
+            w, wd, wa = as_field("weights", weights, date_order=self.dates is None)
             check_shape("weights", w, x.shape, "(T, N) like signal")
+            check_same_labels("weights", wd, wa, "signal", sd, sa)
+            check_same_labels("weights", wd, wa, returns_name, rd, ra)
             check_weights("weights", w)
             self.weights = w
         else:
