@@ -190,6 +190,13 @@ fn regress_impl(
             "factors have {tf} rows but y has {t_len}: one row of factor returns per date"
         ));
     }
+    if let Some(l) = lags {
+        if l >= t_len.max(1) {
+            return Err(value_error!(
+                "lags must be below the number of dates ({t_len}), got {l}: no asset has a lag that long"
+            ));
+        }
+    }
     let p = k + intercept as usize;
     if p == 0 {
         return Err(value_error!(
@@ -913,18 +920,43 @@ impl<V: Lanes, S: Store<V>> Hac<V, S> {
     }
 
     /// The windows that run past each lane's last used row, from the scores in the ring:
-    /// `out[i − 1] = Σ_{j ≤ L_l − i} z_j` for i = 1..lmax (zero where i > L_l).
+    /// `out[i − 1] = Σ_{j ≤ L_l − i} z_j` for i = 1..lmax (zero where i > L_l). They are the
+    /// running sums `P_k = Σ_{j ≤ k} z_j` (j = 0 first, as summing each window on its own would
+    /// add them) read at `k = L_l − i`: O(lmax · p), not O(lmax² · p).
     #[inline(always)]
     fn tails(&self, out: &mut [S], p: usize) {
-        for i in 1..=self.lmax {
-            let wr = out[i - 1].as_mut();
+        let lmax = self.lmax;
+        if lmax == 0 {
+            return;
+        }
+        let mut pre: Vec<S> = Vec::with_capacity(lmax);
+        let mut run = S::zeroed(p);
+        for k in 0..lmax {
+            let sl = self.slot(k) * p;
+            let rm = run.as_mut();
             for a in 0..p {
-                let mut sum = V::zero();
-                for j in 0..=self.lmax - i {
-                    let m = self.ge[i + j];
-                    sum = V::select(m, sum.add(self.ring[self.slot(j) * p + a]), sum);
+                rm[a] = rm[a].add(self.ring[sl + a]);
+            }
+            pre.push(run.clone());
+        }
+        for i in 1..=lmax {
+            let wr = out[i - 1].as_mut();
+            if self.distinct.len() <= 1 {
+                // every lane with estimates has the lag lmax (the others hold only zeros, whose
+                // running sums are zero)
+                wr.copy_from_slice(pre[lmax - i].as_ref());
+                continue;
+            }
+            for v in wr.iter_mut() {
+                *v = V::zero();
+            }
+            for &(lag, m) in &self.distinct {
+                if i <= lag {
+                    let src = pre[lag - i].as_ref();
+                    for a in 0..p {
+                        wr[a] = V::select(m, src[a], wr[a]);
+                    }
                 }
-                wr[a] = sum;
             }
         }
     }

@@ -417,3 +417,27 @@ def test_alpha_test_bad_input(data):
         ff.alpha_test(s, {"x": data["f"][:-3]})
     with pytest.raises(ValueError, match="betas|name"):
         ff.alpha_test(s, {"x": data["f"]}).betas("y")
+
+
+def test_names_that_would_overwrite_result_columns_and_an_intercept_only_model(data):
+    y, f = data["y"][:, :2], data["f"]
+    for name in ("r2", "asset", "nobs", "alpha_tstat"):
+        with pytest.raises(ValueError, match=rf"factor names \['{name}'\] are the names of other columns"):
+            ff.time_series_regress(y, f[:, :2], factor_names=[name, "other"])
+    # intercept only: the betas are an empty (N, 0) table, alpha is the mean
+    res = ff.time_series_regress(y, np.zeros((len(y), 0)))
+    assert res.betas.shape == (2, 0) and res.to_polars("betas").columns == ["asset"]
+    _close(res.alpha, np.nanmean(y, axis=0))
+    assert "alpha is per period" not in str(ff.time_series_regress(y, f, intercept=False).summary())
+
+
+def test_lags_below_the_number_of_dates_and_long_lags_are_cheap(data):
+    y, f = data["y"][:120, :3], data["f"][:120]
+    with pytest.raises(ValueError, match=r"lags must be below the number of dates \(120\), got 120"):
+        ff.time_series_regress(y, f, cov="hac", lags=120)
+    # the longest lag allowed, on a short history inside a long panel: equals statsmodels
+    yy = data["y"][:, 3].copy()
+    yy[:-30] = np.nan
+    res = ff.time_series_regress(yy, f_all := data["f"], cov="hac", lags=len(yy) - 1)
+    o = _sm(yy, f_all, "hac", len(yy) - 1)
+    _close(res.std_errors[0], o.bse)

@@ -343,7 +343,8 @@ class Result:
             raise ValueError(
                 f"labels {sorted(clash)} of axis {last!r} clash with the label columns; use form='long'"
             )
-        flat = arr.reshape(-1, n_last)
+        # (the rows counted from the leading axes: an empty last axis leaves the labels only)
+        flat = arr.reshape(int(np.prod(arr.shape[:-1], dtype=np.int64)), n_last)
         return lead.with_columns([pl.Series(nm, flat[:, j]) for j, nm in enumerate(names)])
 
     def _frame_long_labels(self, axes: tuple[str, ...], shape: tuple[int, ...]) -> pl.DataFrame:

@@ -46,6 +46,8 @@ from ferrofactor.results import Result, Summary, readonly
 __all__ = ["AlphaTestResult", "TimeSeriesResult", "alpha_test", "time_series_regress"]
 
 COV_TYPES = ("nonrobust", "hac")
+# the columns of the summary table and of the long frames besides the factors
+_RESERVED = ("asset", "param", "alpha_tstat", "alpha_pvalue", "r2", "nobs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +286,8 @@ class TimeSeriesResult(Result):
                       ("Median No. Observations", int(np.median(self._nobs)) if n else 0)]
             if self._cov_type == "hac":
                 header.append(("HAC lags (median)", int(np.median(self._lags)) if n else 0))
-            return Summary("Time-series regressions", header, [("", pl.DataFrame(data))],
-                           ["alpha is per period (not annualised)."])
+            notes = ["alpha is per period (not annualised)."] if self._intercept else []
+            return Summary("Time-series regressions", header, [("", pl.DataFrame(data))], notes)
         i = 0 if asset is None else _position("asset", asset, self._assets, n, "asset")
         p = len(self._param_names)
         ci = self.conf_int(level)[i]
@@ -385,8 +387,8 @@ def time_series_regress(
         ``fit(cov_type="HAC", cov_kwds={"maxlags": lags})``). Lags count the asset's *used*
         rows, consecutive after missing ones are dropped, as a regression on its dropped data.
     lags : int, optional
-        HAC lags (only with ``cov="hac"``). Default per asset: ``floor(4 (n/100)^(2/9))`` with n
-        the asset's used rows.
+        HAC lags (only with ``cov="hac"``), below the number of dates. Default per asset:
+        ``floor(4 (n/100)^(2/9))`` with n the asset's used rows.
     min_obs : int, optional
         Assets with fewer usable rows get NaN. Default ``K + 2``; at least the number of
         parameters + 1.
@@ -439,6 +441,12 @@ def time_series_regress(
         names = fnames if fnames is not None else [f"f{j}" for j in range(k)]
     if "alpha" in names and intercept:
         raise ValueError("a factor may not be named 'alpha' (the intercept's name)")
+    taken = sorted(set(names) & set(_RESERVED))
+    if taken:
+        raise ValueError(
+            f"factor names {taken} are the names of other columns of the results (asset, param, "
+            "alpha_tstat, alpha_pvalue, r2, nobs): rename the factors"
+        )
     yv, fv, dates = _join(yv, yd, fv, fd, "factors")
     p = k + int(intercept)
     if p == 0:
@@ -525,7 +533,7 @@ class AlphaTestResult(Result):
 
     def summary(self) -> Summary:
         """One column per factor list, one table per series: alpha per period and annualised,
-        its Newey-West t-statistic and p-value, the betas (blank where a factor is not in the
+        its Newey-West t-statistic and p-value, the betas (NaN where a factor is not in the
         list), R², periods and lags."""
         factors: list[str] = []
         for r in self._results.values():
