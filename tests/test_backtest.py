@@ -371,6 +371,8 @@ def test_rebalance_schedules():
         rebalance_rows("quarterly", dates, 0, 79)
     with pytest.raises(ValueError, match="rebalance must be >= 1"):
         rebalance_rows(0, dates, 0, 79)
+    with pytest.raises(ValueError, match="rebalance is empty"):
+        rebalance_rows([], dates, 0, 79)
 
 
 def test_before_the_first_rebalance_the_book_is_cash():

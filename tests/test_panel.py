@@ -693,6 +693,7 @@ def test_frame_from_field_hand_made():
         ((np.ones((2, 2)), ["2024-01-02", "2024-01-03"], ["A", "A"]), {}, ValueError, "assets must be unique"),
         ((np.ones((2, 2)), ["2024-01-02", "2024-01-03"], ["A", "B"]), {"form": "tall"}, ValueError, r"form must be one of \['wide', 'long'\], got 'tall'"),
         ((np.ones((1, 1)), ["2024-01-02"], ["date"]), {}, ValueError, "an asset named 'date' clashes"),
+        ((np.ones((1, 1)), ["2024-01-02"], ["asset"]), {}, ValueError, "an asset named 'asset' clashes"),
         ((np.ones((1, 1)), ["2024-01-02"], ["A"]), {"form": "long", "value_name": "asset"}, ValueError, "value_name must not be"),
         ((np.ma.masked_array(np.ones((1, 1))), ["2024-01-02"], ["A"]), {}, TypeError, "values is a numpy masked array"),
         ((np.array([["a"]]), ["2024-01-02"], ["A"]), {}, TypeError, "values must be a numeric array"),

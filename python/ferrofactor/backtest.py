@@ -283,6 +283,8 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
         arr = as_array("rebalance", rebalance)
         if arr.ndim != 1:
             raise ValueError(f"rebalance dates must be 1-dimensional, got shape {arr.shape}")
+        if arr.size == 0:
+            raise ValueError("rebalance is empty: give at least one rebalance row or date")
         if arr.dtype == bool:
             if arr.shape != (T,):
                 raise ValueError(f"rebalance mask has shape {arr.shape}, expected ({T},)")

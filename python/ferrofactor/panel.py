@@ -1250,8 +1250,12 @@ def frame_from_field(
         raise TypeError(f"value_name must be a string, got {type(value_name).__name__}")
     T, N = v.shape
     if form == "wide":
-        if "date" in a:
-            raise ValueError("an asset named 'date' clashes with the wide frame's date column; use form='long'")
+        for taken in ("date", "asset"):
+            if taken in a:
+                # ('asset' would make the frame read back as a long one)
+                raise ValueError(
+                    f"an asset named {taken!r} clashes with the column names of the frames; use form='long'"
+                )
         body = pl.from_numpy(v, schema=[(str(x), pl.Float64) for x in a], orient="row") if N else pl.DataFrame()
         return body.insert_column(0, pl.Series("date", d)) if N else pl.DataFrame({"date": pl.Series("date", d)})
     if value_name in ("date", "asset"):
