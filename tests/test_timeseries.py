@@ -441,3 +441,14 @@ def test_lags_below_the_number_of_dates_and_long_lags_are_cheap(data):
     res = ff.time_series_regress(yy, f_all := data["f"], cov="hac", lags=len(yy) - 1)
     o = _sm(yy, f_all, "hac", len(yy) - 1)
     _close(res.std_errors[0], o.bse)
+
+
+def test_an_integer_asset_that_is_also_another_assets_label_is_ambiguous(data):
+    y, f = data["y"][:, :3], data["f"]
+    frame = pl.DataFrame({"date": data["dates"], "1": y[:, 0], "2": y[:, 1], "5": y[:, 2]})
+    res = ff.time_series_regress(frame, f)
+    with pytest.raises(ValueError, match=r"asset=1 is ambiguous: the asset labelled '1' is at position 0"):
+        res.summary(asset=1)
+    text = str(res.summary(asset="2"))
+    assert any(ln.startswith("Dep. Variable:") and ln.split()[2] == "2" for ln in text.splitlines())
+    assert str(res.summary(asset=0)) == str(res.summary(asset="1"))  # a position that is no label

@@ -107,6 +107,14 @@ def _position(name: str, key: Any, labels: Any, n: int, what: str) -> int:
     if isinstance(key, numbers.Integral):
         i = int(key)
         j = i + n if i < 0 else i
+        if labels is not None:
+            lab = [str(v) for v in np.asarray(labels).tolist()]
+            if str(i) in lab and lab.index(str(i)) != j:
+                raise ValueError(
+                    f"{name}={i} is ambiguous: the {what} labelled '{i}' is at position "
+                    f"{lab.index(str(i))}; pass the label as a string ('{i}') or a position that "
+                    "is not also a label"
+                )
         if not 0 <= j < n:
             raise ValueError(f"{name} position {i} is out of range for {n} {what}s")
         return j
