@@ -104,7 +104,9 @@ def test_the_book_holds_the_solution_when_some_assets_cannot_trade():
     for t in (150, 200):
         pos = int(np.searchsorted(risk.dates, panel.dates[t], "right")) - 1
         sol = opt.solve(alpha[t], risk, pos, w0=res.weights_before[t], tradable=tradable[t])
-        np.testing.assert_allclose(res.weights_after[t], sol.weights, rtol=0, atol=1e-12)
+        # the re-solve here starts warm from another date's solution: it agrees to the solver's
+        # tolerance (1e-6), while the bug this guards against left a gap of 1e-2 and 9 % in cash
+        np.testing.assert_allclose(res.weights_after[t], sol.weights, rtol=0, atol=2e-5)
     assert res.weights_before[200][:4].sum() > 0.05  # the held assets are a real part of the book
     np.testing.assert_allclose(res.weights_after[200][:4], res.weights_before[200][:4], rtol=1e-12)
     assert abs(res.cash[200]) < 1e-12

@@ -157,6 +157,23 @@ def test_specific_variance_equals_baseline():
     np.testing.assert_allclose(d0[has], ewma0[has], rtol=1e-15)  # sqrt then square
 
 
+def test_structural_fallback_with_a_style_zero_on_every_asset():
+    # a style not defined yet on a date (zero for every asset, as low_vol before it has history)
+    # makes the structural regression rank-deficient: its coefficient is 0 (the minimum-norm
+    # solution of the baseline's lstsq), and the short histories still get the fallback
+    p = random_panel(T=40, N=150, K=3, G=6, seed=3)
+    styles = p.styles.copy()
+    styles[:, :, 1] = 0.0
+    resid = p.returns.copy()
+    resid[:30, :7] = np.nan  # short histories
+    args = (resid, styles, p.industry, p.n_industries, p.cap, 10.0, 8, 0.0, 10, 1e-4, 0, 0)
+    ours, _, nobs, structural = _core.risk_specific_variance(*args)
+    want = bl.risk_specific_variance(*args)
+    assert np.isfinite(want[35, :7]).all() and structural[35, :7].all()  # 6 residuals < 8
+    assert rel_err(ours, want) < RTOL
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(want))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_specific_variance_resumed_from_the_carried_state_equals_one_pass(threads):
     """``risk_specific_variance_resume`` over dates [0, a) then [a, T) from the returned state is
@@ -322,6 +339,25 @@ def test_portfolio_holding_an_asset_without_forecast_is_an_error_naming_it():
         m.portfolio_risk(ok, date="2021-01-01")
     with pytest.raises(TypeError, match="float"):
         m.portfolio_risk(ok, date=40.7)
+
+
+def test_a_held_asset_on_a_factor_without_estimated_variance_is_an_error():
+    # a style defined since recently (low_vol: zero until it has history) has exposures before
+    # its factor variance has enough factor returns: the risk of assets on it is unknown
+    panel = ff.datasets.synthetic_universe(n_assets=100, n_days=300, seed=1)
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    rk = ff.RiskModel.from_factor_model(res)
+    k, s = rk.factor_names.index("low_vol"), rk.exposures.style_names.index("low_vol")
+    t = next(t for t in range(len(panel.dates))
+             if not np.isfinite(rk.factor_covariance[t][k, k]) and np.any(np.nan_to_num(rk.exposures.styles[t][:, s]) != 0))
+    cv = rk.covered(t)
+    w = np.where(cv, 1 / cv.sum(), 0.0)
+    with pytest.raises(ValueError, match=r"exposed to factors whose variance is not estimated yet .*'low_vol'"):
+        rk.portfolio_risk(w, date=t)
+    # before the style had exposures, and once its variance is estimated, the risk is finite
+    for d in (150, 260):
+        cv = rk.covered(d)
+        assert np.isfinite(rk.portfolio_risk(np.where(cv, 1 / cv.sum(), 0.0), date=d))
 
 
 def test_factor_exposures_equal_dense():
@@ -708,3 +744,11 @@ def test_from_factor_model_on_the_synthetic_universe():
     nocap = ff.FactorModel(weights="equal", industry_constraint="equal").fit(r, exp)
     with pytest.raises(ValueError, match="the risk model needs the market cap"):
         ff.RiskModel.from_factor_model(nocap)
+
+
+def test_a_negative_cap_is_refused_by_the_risk_model():
+    p = random_panel(T=30, N=40, K=2, G=3, seed=1)
+    ex = ff.Exposures(p.styles, p.industry)
+    f = np.random.default_rng(0).normal(0, 0.01, (30, ex.n_factors))
+    with pytest.raises(ValueError, match="cap must be non-negative"):
+        ff.RiskModel.from_arrays(f, p.returns, ex, -p.cap)

@@ -349,6 +349,14 @@ fn specific_one_date(
             for gi in 0..g {
                 a[(1 + gi) * p + 1 + gi] += s.ridge * wsum;
             }
+            // A style that is zero on every fitted asset (e.g. a style not yet defined on this
+            // date) has a zero row and column: its coefficient is 0, as the minimum-norm
+            // least-squares solution gives it, instead of a singular system and no fallback.
+            for r in 1 + g..p {
+                if a[r * p + r] == 0.0 {
+                    a[r * p + r] = 1.0;
+                }
+            }
             if let Some(ch) = Cholesky::new(&a, p) {
                 ch.solve_in_place(&mut b);
                 let beta = b;

@@ -34,6 +34,7 @@ from ferrofactor._validate import (
     check_int,
     check_real,
     check_shape,
+    check_weights,
     date_position,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -275,6 +276,7 @@ class RiskModel(ProductsMixin, Result):
         fr = as_float_array("factor_returns", factor_returns, 2)
         res = None if specific is not None else as_float_array("residuals", residuals, 2)
         cp = as_float_array("cap", cap, 2)
+        check_weights("cap", cp)  # (a negative cap would silently drop the asset from the universe)
         t, n = res.shape if res is not None else exposures.shape
         check_shape("exposures", np.empty(exposures.shape), (t, n), "dates × assets of residuals")
         k = exposures.n_factors

@@ -199,8 +199,38 @@ class ProductsMixin:
         specific variance). Portfolios may hold only these."""
         return readonly(self._covered(self._date(date)))
 
+    def _unestimated(self, i: int) -> tuple[np.ndarray, list[str]]:
+        """(N,) assets that load on a factor whose variance is not estimated at stored date i
+        (too few factor returns yet, e.g. a new industry or a style defined since recently), and
+        the names of those factors."""
+        known = np.isfinite(np.diagonal(self._cov[i]))
+        n = self._spec.shape[1]
+        if known.all():
+            return np.zeros(n, dtype=bool), []
+        st, ind, market, g = self._args(i)
+        m = int(bool(market))
+        bad = np.full(n, m == 1 and not known[0])
+        if g:
+            bad |= (ind >= 0) & ~known[m:m + g][np.clip(ind, 0, g - 1)]
+        if st.shape[1]:
+            bad |= ((np.nan_to_num(st) != 0) & ~known[m + g:][None, :]).any(axis=1)  # (NaN: not covered)
+        labels = getattr(self, "factor_names", None)
+        names = [str(labels[k]) if labels is not None else str(k) for k in np.flatnonzero(~known)]
+        return bad, names
+
     def _check_held(self, w: np.ndarray, i: int) -> None:
-        held_bad = (w != 0).any(axis=0) & ~self._covered(i)
+        held = (w != 0).any(axis=0)
+        unest, factors = self._unestimated(i)
+        if (held & unest).any():
+            idx = np.flatnonzero(held & unest)
+            names = [str(self._assets[j]) if self._assets is not None else f"#{j}" for j in idx[:_SHOW]]
+            label = self._dates[i] if self._dates is not None else i
+            raise ValueError(
+                f"weights hold {idx.size} assets exposed to factors whose variance is not estimated "
+                f"yet on {label} ({factors[:_SHOW]}: too few factor returns), e.g. {names}; their "
+                "risk is unknown: give them zero weight or use a later date"
+            )
+        held_bad = held & ~self._covered(i)
         if held_bad.any():
             idx = np.flatnonzero(held_bad)
             names = [str(self._assets[j]) if self._assets is not None else f"#{j}" for j in idx[:_SHOW]]
