@@ -521,3 +521,12 @@ def test_an_empty_schedule_keeps_the_cash():
     assert res.value.tolist() == [7.0] * 5 and not res.traded.any()
     assert res.weights_after.shape == (5, 2) and not res.weights_after.any()
     assert res.trade_weights().shape == (0, 2)
+
+
+def test_concentration_alerts_name_their_book():
+    p = ff.datasets.synthetic_universe(n_assets=60, n_days=300, seed=1)
+    sig = ff.descriptors.momentum(p["returns"], 126, 21)
+    books = ff.backtest_many(p, {"ls": ff.strategies.TopN(sig, fraction=0.1, long_short=True, name="ls"),
+                                 "top": ff.strategies.TopN(sig, fraction=0.1, name="top")})
+    top5 = books.alerts().filter(pl.col("kind") == "top5")
+    assert top5.height > 0 and set(top5["subject"]) <= {"ls", "top"}

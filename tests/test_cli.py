@@ -487,3 +487,19 @@ def test_bench_quick_prints_ratios_of_agreeing_kernels():
         # the two implementations agree (the oracle tests hold them to 1e-10 relative; values
         # here are O(1) or smaller)
         assert row["max_abs_diff"] < 1e-8, row
+
+
+def test_the_summary_table_prints_nan_for_a_test_without_enough_dates():
+    # the run summary stores NaN as None (JSON): the printed table says nan, never a traceback
+    from types import SimpleNamespace
+
+    from ferrofactor.cli import _summary_rows
+
+    summary = {"bias_test": {"portfolios": 200, "median_bias": None, "share_inside": None},
+               "minimum_variance": {"bias": None, "lower": None, "upper": None, "dates": 1},
+               "portfolios": {"long_only": {"volatility_annualized": None}}}
+    res = SimpleNamespace(summary=lambda: summary, truth=None, skipped=[], wall=1.0, cpu=1.0)
+    rows = dict(_summary_rows(res, None))
+    assert rows["bias test"] == "200 random portfolios: median bias nan, nan inside the band"
+    assert rows["minimum variance"] == "bias nan (band nan..nan) over 1 dates"
+    assert rows["portfolios"] == "long_only nan ex-ante vol a year"

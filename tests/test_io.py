@@ -698,3 +698,14 @@ def test_market_cap_and_dollar_volume_pair_frames_by_label():
     with pytest.raises(ValueError, match="volume and close have different dates"):
         ff.dollar_volume(close, later)
     np.testing.assert_array_equal(ff.dollar_volume(np.array([[2.0, 3.0]]), close), [[20.0, 60.0]])
+
+
+def test_a_recursive_glob_reads_every_level(tmp_path):
+    # prices/year=YYYY/part-0.parquet: '**' matches the folders below, as Polars reads it
+    for y, day in ((2024, "2024-01-02"), (2025, "2025-01-02")):
+        (tmp_path / "prices" / f"y{y}" / "m01").mkdir(parents=True)
+        pl.DataFrame({"date": [day, day], "asset": ["A", "B"], "close": [1.0, float(y)]}).write_parquet(
+            tmp_path / "prices" / f"y{y}" / "m01" / "part-0.parquet")
+    p = ff.read_panel(str(tmp_path / "prices" / "**" / "*.parquet"))
+    assert [str(d) for d in p.dates] == ["2024-01-02", "2025-01-02"] and p.assets.tolist() == ["A", "B"]
+    np.testing.assert_array_equal(p["close"], [[1.0, 2024.0], [1.0, 2025.0]])

@@ -1005,7 +1005,7 @@ class BacktestResult(Result):
         frames = [
             monitor.turnover(2.0 * self._turnover[tr], dates=when, subject=self.name,
                              **({"threshold": thresholds["turnover_threshold"]} if "turnover_threshold" in thresholds else {})),
-            monitor.concentration(self.trade_weights(), dates=when, assets=self.assets,
+            monitor.concentration(self.trade_weights(), dates=when, assets=self.assets, subject=self.name,
                                   **{k: thresholds[k] for k in ("max_position", "top5_share") if k in thresholds}),
             monitor.factor_decay(self._invested_returns()[:, None],
                                  dates=(np.arange(self._env.start, self._env.end + 1) if self._dates is None

@@ -138,24 +138,24 @@ def _summary_rows(res: Any, out_dir: str | None) -> list[tuple[str, str]]:
         vals = np.array(list(res.truth.values()))
         rows.append(("truth recovered", f"market corr {res.truth.get('market', float('nan')):.3f}, industries "
                                         f"median {np.median(vals[1:]) if len(vals) > 1 else float('nan'):.3f}"))
+    def num(x: float | None, spec: str) -> str:
+        # the summary stores NaN as None (JSON); a test with too few dates gives one
+        return "nan" if x is None else format(x, spec)
+
     if "bias_test" in s:
         b = s["bias_test"]
-        rows.append(("bias test", f"{b['portfolios']} random portfolios: median bias {b['median_bias']:.3f}, "
-                                  f"{b['share_inside']:.0%} inside the band"))
+        rows.append(("bias test", f"{b['portfolios']} random portfolios: median bias {num(b['median_bias'], '.3f')}, "
+                                  f"{num(b['share_inside'], '.0%')} inside the band"))
     if "minimum_variance" in s:
         m = s["minimum_variance"]
-        rows.append(("minimum variance", f"bias {m['bias']:.3f} (band {m['lower']:.3f}..{m['upper']:.3f}) over "
-                                         f"{m['dates']} dates"))
+        rows.append(("minimum variance", f"bias {num(m['bias'], '.3f')} (band {num(m['lower'], '.3f')}.."
+                                         f"{num(m['upper'], '.3f')}) over {m['dates']} dates"))
     if "signal_evaluation" in s:
         e = s["signal_evaluation"]
-
-        def num(x: float | None, spec: str) -> str:
-            return "nan" if x is None else format(x, spec)
-
         rows.append(("signal IC", ", ".join(f"{h}d {num(m, '+.4f')} (NW t {num(t, '.1f')})" for h, m, t in
                                             zip(e["horizons"], e["ic_mean"], e["ic_nw_tstat"]))))
     if "portfolios" in s:
-        rows.append(("portfolios", ", ".join(f"{k} {v['volatility_annualized']:.1%}" for k, v in s["portfolios"].items())
+        rows.append(("portfolios", ", ".join(f"{k} {num(v['volatility_annualized'], '.1%')}" for k, v in s["portfolios"].items())
                      + " ex-ante vol a year"))
     if "backtest" in s:
         rows.append(("backtest", "; ".join(

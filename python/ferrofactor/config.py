@@ -605,7 +605,7 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
         finally:
             con.close()
     path = cfg.resolve(source)
-    if not _glob.glob(path):
+    if not _glob.glob(path, recursive=True):
         errors.append(f"{key}: no file matches {path!r}")
         return None
     fmt = data["format"]

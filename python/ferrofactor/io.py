@@ -206,7 +206,7 @@ def read_frame(
             )
     if fmt not in ("parquet", "csv", "ipc"):
         raise ValueError(f"format must be one of ['csv', 'ipc', 'parquet'], got {fmt!r}")
-    if "://" not in path and not _glob.glob(path):
+    if "://" not in path and not _glob.glob(path, recursive=True):
         raise FileNotFoundError(f"no file matches {path!r}")
     with _polars_errors(f"{path!r} as {fmt}"):
         if fmt == "parquet":

@@ -236,7 +236,7 @@ class FactorModel:
     >>> exposures = ff.Exposures.from_panel(panel)
     >>> result = ff.FactorModel().fit(panel, exposures)
     >>> result.factor_returns.shape, result.lag
-    ((300, 16), 1)
+    ((300, 15), 1)
     """
 
     def __init__(self, market: bool = True, industry_constraint: str | None = "cap",
