@@ -221,23 +221,24 @@ class ProductsMixin:
     def _check_held(self, w: np.ndarray, i: int) -> None:
         held = (w != 0).any(axis=0)
         unest, factors = self._unestimated(i)
+        label = self._dates[i] if self._dates is not None else i
+
+        def names(idx: np.ndarray) -> list[str]:
+            return [str(self._assets[j]) if self._assets is not None else f"#{j}" for j in idx[:_SHOW]]
+
         if (held & unest).any():
             idx = np.flatnonzero(held & unest)
-            names = [str(self._assets[j]) if self._assets is not None else f"#{j}" for j in idx[:_SHOW]]
-            label = self._dates[i] if self._dates is not None else i
             raise ValueError(
                 f"weights hold {idx.size} assets exposed to factors whose variance is not estimated "
-                f"yet on {label} ({factors[:_SHOW]}: too few factor returns), e.g. {names}; their "
+                f"yet on {label} ({factors[:_SHOW]}: too few factor returns), e.g. {names(idx)}; their "
                 "risk is unknown: give them zero weight or use a later date"
             )
         held_bad = held & ~self._covered(i)
         if held_bad.any():
             idx = np.flatnonzero(held_bad)
-            names = [str(self._assets[j]) if self._assets is not None else f"#{j}" for j in idx[:_SHOW]]
-            label = self._dates[i] if self._dates is not None else i
             raise ValueError(
                 f"weights hold {idx.size} assets with no risk forecast on {label} (no specific "
-                f"variance or a missing style exposure), e.g. {names}; give them zero weight"
+                f"variance or a missing style exposure), e.g. {names(idx)}; give them zero weight"
             )
 
     # -- products -----------------------------------------------------------------------------
