@@ -75,16 +75,16 @@ def _panel(T, n, seed=0):
 @pytest.mark.benchmark(group="RiskModel fit T=2520 N=5000 K=71")
 def test_risk_model_full(benchmark):
     f, res, styles, industry, cap = _panel(2520, 5000)
-    model = benchmark.pedantic(
-        ff.RiskModel.from_arrays, args=(f, res, styles, industry, cap), rounds=1, iterations=1
-    )
+    ex = ff.Exposures(styles, industry)
+    model = benchmark.pedantic(ff.RiskModel.from_arrays, args=(f, res, ex, cap), rounds=1, iterations=1)
     assert model.factor_covariance.shape == (2520, 71, 71)
 
 
 @pytest.mark.benchmark(group="RiskModel fit T=252 N=1000: ferrofactor vs baseline")
 def test_risk_model_small_ferrofactor(benchmark):
     f, res, styles, industry, cap = _panel(252, 1000)
-    benchmark.pedantic(ff.RiskModel.from_arrays, args=(f, res, styles, industry, cap), rounds=3, iterations=1)
+    ex = ff.Exposures(styles, industry)
+    benchmark.pedantic(ff.RiskModel.from_arrays, args=(f, res, ex, cap), rounds=3, iterations=1)
 
 
 @pytest.mark.benchmark(group="RiskModel fit T=252 N=1000: ferrofactor vs baseline")
