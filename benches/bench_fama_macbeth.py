@@ -10,7 +10,7 @@ import pytest
 
 import ferrofactor as ff
 from ferrofactor import baseline
-from ferrofactor.results import FamaMacBethResult
+from ferrofactor.regress import FamaMacBethResult
 
 
 def panel(T, N, K, seed=0):

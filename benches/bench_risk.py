@@ -32,7 +32,9 @@ def case():
     fc = a @ a.T / k
     d = rng.uniform(1e-4, 9e-4, N)
     w = rng.standard_normal((P, N)) / N
-    model = ff.RiskModel.from_covariance(fc, d, styles, industry, market=True, n_industries=G)
+    ex = ff.Exposures(styles[None], industry[None], industry_names=[f"i{g}" for g in range(G)])
+    assert ex.market and ex.n_industries == G
+    model = ff.RiskModel.from_covariance(fc, d, ex)
     want = bl.risk_portfolio_risk_products(w, styles, industry, True, G, fc, d)
     np.testing.assert_allclose(model.portfolio_risk(w), want, rtol=1e-10)
     return model, w, styles, industry, fc, d
