@@ -473,3 +473,33 @@ def test_fama_macbeth_of_the_result_is_a_result_and_few_dates_give_nan_with_a_re
     text = str(res.summary())
     assert "Newey-West standard errors are NaN" in text
     assert "NaN" in fm.reason or "nan" in fm.reason.lower()
+
+
+def test_without_market_the_industries_are_unconstrained():
+    # FactorModel documents the industry constraint as a market-factor setting: without a
+    # market the industries carry the common level. Before, the default "cap" was passed on to
+    # the kernel, which forced the cap-weighted industry returns to sum to zero on every date and
+    # pushed the market's move into the residuals.
+    p = random_panel(T=12, N=150, K=2, G=5, missing=0.05, seed=21)
+    p.returns[:] += 0.03  # a common move the industries must carry
+    exp = exposures_of(p, market=False)
+    model = ff.FactorModel(market=False, weights="equal", lag=1)
+    assert model.industry_constraint is None
+    res = model.fit(p.returns, exp, cap=p.cap)
+    # oracle: the unconstrained fit, date by date, as a plain least-squares problem
+    T, N = p.returns.shape
+    G = exp.n_industries
+    for t in range(1, T):
+        y, codes, st = p.returns[t], p.industry[t - 1], p.styles[t - 1]
+        ok = np.isfinite(y) & (codes >= 0) & np.isfinite(st).all(axis=1)
+        if ok.sum() < G + 2:
+            continue
+        dummies = (codes[ok, None] == np.arange(G)[None, :]).astype(float)
+        used = dummies.any(axis=0)
+        x = np.column_stack([dummies[:, used], st[ok]])
+        beta = np.linalg.lstsq(x, y[ok], rcond=None)[0]
+        got = res.factor_returns[t, np.r_[np.flatnonzero(used), G + np.arange(st.shape[1])]]
+        np.testing.assert_allclose(got, beta, rtol=1e-10, atol=1e-14)
+    # the level is in the industry returns (about +3 % each), not in the residuals
+    assert np.nanmean(res.factor_returns[1:, :G]) > 0.02
+    assert abs(np.nanmean(res.residuals[1:])) < 1e-12

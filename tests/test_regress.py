@@ -462,9 +462,9 @@ def test_bad_input(panel):
     badg[0, 0] = -2
     with pytest.raises(ValueError, match="industry codes must be >= -1"):
         ff.cross_section_regress(y, s, badg, w, cap=c)
-    with pytest.raises(ValueError, match=r"industry_constraint must be one of \['cap', 'equal', None\], got 'sum'"):
+    with pytest.raises(ValueError, match=r"industry_constraint must be one of \['auto', 'cap', 'equal', None\], got 'sum'"):
         ff.cross_section_regress(y, s, g, w, cap=c, industry_constraint="sum")
-    with pytest.raises(ValueError, match="industry_constraint='cap' needs cap"):
+    with pytest.raises(ValueError, match=r"industry_constraint='cap' \(the default with market=True\) needs cap"):
         ff.cross_section_regress(y, s, g, w)
     with pytest.raises(ValueError, match="design singular"):
         ff.cross_section_regress(y, s, g, w, industry_constraint=None)
@@ -633,3 +633,28 @@ def test_weights_and_cap_frames_are_matched_by_label_with_returns():
         ff.cross_section_regress(wide(r), styles=sty, cap=wide(cap, names[::-1]))
     with pytest.raises(ValueError, match="cap and weights have different dates"):
         ff.cross_section_regress(r, styles=sty, weights=wide(cap), cap=wide(cap).with_columns(pl.col("date") + pl.duration(days=1)))
+
+
+def test_default_constraint_follows_the_market_factor():
+    # "auto" (the default) is "cap" with a market factor and no constraint without one: a
+    # market=False model whose industries carry the common level, as FactorModel(market=False).
+    # Before, the "cap" default also constrained market=False fits (the common move then went
+    # to the residuals).
+    p = random_panel(T=15, N=120, K=3, G=6, missing=0.05, seed=8)
+    kw = dict(weights=p.weights, cap=p.cap)
+    assert_same(ff.cross_section_regress(p.returns, p.styles, p.industry, **kw),
+                ff.cross_section_regress(p.returns, p.styles, p.industry, industry_constraint="cap", **kw))
+    free = ff.cross_section_regress(p.returns, p.styles, p.industry, market=False, **kw)
+    ref = bl.cross_section_regress(p.returns, p.styles, p.industry, market=False,
+                                   industry_constraint=None, **kw)
+    assert_same(free, ref)
+    # an explicit constraint without a market is still applied, as documented
+    restricted = ff.cross_section_regress(p.returns, p.styles, p.industry, market=False,
+                                          industry_constraint="equal", **kw)
+    assert_same(restricted, bl.cross_section_regress(p.returns, p.styles, p.industry, market=False,
+                                                     industry_constraint="equal", **kw))
+    est = free.estimated
+    ind = [not n.startswith("style_") for n in free.factor_names]
+    assert free.factor_names[:sum(ind)] == ["0", "1", "2", "3", "4"]  # industry 5 is never used
+    assert np.allclose(np.nansum(restricted.factor_returns[est][:, ind], axis=1), 0, atol=1e-12)
+    assert np.abs(np.nansum(free.factor_returns[est][:, ind], axis=1)).max() > 1e-3

@@ -215,7 +215,10 @@ class FactorModel:
     industry_constraint : {"cap", "equal", None}, default "cap"
         With a market factor, the industry factor returns are constrained to a zero cap-weighted
         ("cap": the market factor is then the cap-weighted market) or equal-weighted ("equal")
-        sum. ``None`` only without a market factor.
+        sum; ``None`` is refused there (the industry dummies sum to the market column). Without
+        a market factor the industries carry the common level and are never constrained: the
+        setting is stored as ``None`` (a constraint there would force the market's move into
+        the residuals).
     weights : "sqrt_cap", "equal" or array_like (T, N), default "sqrt_cap"
         Regression weights: sqrt(market cap), all ones, or given per date and asset (row t known
         at t; non-negative; NaN or 0 drops the observation).
@@ -260,7 +263,8 @@ class FactorModel:
             if not isinstance(v, str):
                 raise TypeError(f"{name} must be a field name (str), got {v!r}")
         self.market = market
-        self.industry_constraint = industry_constraint
+        # without a market factor the industry returns are free (see the docstring)
+        self.industry_constraint = industry_constraint if market else None
         self.weights = weights
         self.lag = lag
         self.winsorize_returns = winsorize_returns

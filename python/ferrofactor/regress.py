@@ -167,12 +167,21 @@ class CrossSectionResult(Result):
         return f"{type(self).__name__}(T={T}, factors={P}, dates estimated={int(self.estimated.sum())})"
 
 
+def resolve_constraint(industry_constraint: str | None, market: bool) -> str | None:
+    """``industry_constraint`` checked, ``"auto"`` resolved: ``"cap"`` with a market factor,
+    ``None`` without one."""
+    check_choice("industry_constraint", industry_constraint, ("auto",) + INDUSTRY_CONSTRAINTS)
+    if industry_constraint == "auto":
+        return "cap" if market else None
+    return industry_constraint
+
+
 def _check_design(codes, c, market: bool, industry_constraint, sty, K: int, style_names, inames):
     """The design checks shared by the in-memory and Dask regressions; returns the factor names."""
     if codes is not None and industry_constraint == "cap" and c is None:
         raise ValueError(
-            "industry_constraint='cap' needs cap (T, N) market capitalisations; "
-            "pass cap or use industry_constraint='equal'"
+            "industry_constraint='cap' (the default with market=True) needs cap (T, N) market "
+            "capitalisations; pass cap or use industry_constraint='equal'"
         )
     if codes is not None and market and industry_constraint is None:
         raise ValueError(
@@ -202,7 +211,7 @@ def cross_section_regress(
     weights: Any = None,
     *,
     market: bool = True,
-    industry_constraint: str | None = "cap",
+    industry_constraint: str | None = "auto",
     cap: Any = None,
     style_names: Sequence[str] | None = None,
     industry_names: Any = None,
@@ -215,7 +224,7 @@ def cross_section_regress(
     For each date ``t`` fits ``r_ti = [f_mkt] + f_{g(i)} + Σ_k x_ik f_k + e_ti`` by WLS with the
     exposures of row ``t − lag``, industry factors built from the codes (never as dummies) and,
     when a market factor is present, the industry factor returns constrained so that
-    ``Σ_g c_g f_g = 0``. A style with no dispersion among a date's observations (e.g. all
+    ``Σ_g c_g f_g = 0`` (by default; see ``industry_constraint``). A style with no dispersion among a date's observations (e.g. all
     zeros) drops out of that date's regression (NaN for it; the others are estimated).
 
     Parameters
@@ -233,10 +242,14 @@ def cross_section_regress(
         else equal weights.
     market : bool, default True
         Include a market (intercept) factor.
-    industry_constraint : {"cap", "equal", None}, default "cap"
+    industry_constraint : {"auto", "cap", "equal", None}, default "auto"
         ``"cap"``: ``Σ_g cap_g f_g = 0`` with ``cap_g`` the summed ``cap`` of the industry's
         used members that date (the market factor is then the cap-weighted market);
-        ``"equal"``: ``Σ_g f_g = 0``; ``None``: no constraint, only valid with ``market=False``.
+        ``"equal"``: ``Σ_g f_g = 0``; ``None``: no constraint, only valid with ``market=False``
+        (with a market the industry dummies sum to the market column). ``"auto"``: ``"cap"``
+        with a market factor, ``None`` without one (the industries then carry the common
+        level, as in ``FactorModel(market=False)``). A constraint given explicitly with
+        ``market=False`` is applied: a restricted fit.
     cap : array_like, shape (T, N), optional
         Market capitalisations, required for ``"cap"`` when industries are used.
     style_names, industry_names : optional
@@ -264,8 +277,8 @@ def cross_section_regress(
     >>> round(float(res.factor_returns[0, 0]), 5)
     0.00876
     """
-    check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
     market = check_bool("market", market)
+    industry_constraint = resolve_constraint(industry_constraint, market)
     y, fdates, fassets = as_field("returns", returns)
     T, N = y.shape
     lag = check_int("lag", lag, 0)
