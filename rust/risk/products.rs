@@ -185,9 +185,12 @@ fn check_finite_rows(w: &[f64], n: usize, results: &[f64], per_row: usize) -> Re
             continue;
         }
         if let Some(j) = w[r * n..(r + 1) * n].iter().position(|x| !x.is_finite()) {
+            let v = w[r * n + j];
+            // spelled as Python prints it (nan, inf, -inf), as the Python-side checks do
+            let shown = if v.is_nan() { "nan" } else if v > 0.0 { "inf" } else { "-inf" };
+            let bad = w.iter().filter(|x| !x.is_finite()).count();
             return Err(value_error!(
-                "weights must be finite: portfolio {r} has {} at asset {j}",
-                w[r * n + j]
+                "weights must be finite: portfolio {r} has {shown} at asset {j} ({bad} non-finite values)"
             ));
         }
     }

@@ -30,6 +30,20 @@ __all__ = ["RiskDecomposition"]
 _SHOW = 5
 
 
+
+def _check_finite_weights(w: np.ndarray, cols: np.ndarray | None = None) -> None:
+    """ValueError naming the first non-finite weight (portfolio, asset); ``cols``: the assets
+    of ``w``'s columns when ``w`` is a column subset."""
+    bad = ~np.isfinite(w)
+    if bad.any():
+        pi, j = (int(v[0]) for v in np.nonzero(bad))
+        asset = int(cols[j]) if cols is not None else j
+        raise ValueError(
+            f"weights must be finite: portfolio {pi} has {w[pi, j]} at asset {asset} "
+            f"({int(bad.sum())} non-finite values"
+            + (" among the assets without a forecast)" if cols is not None else ")")
+        )
+
 class RiskDecomposition(Result):
     """Risk decomposition of one portfolio at one date.
 
@@ -146,8 +160,10 @@ class ProductsMixin:
         ind = ex.industry[i] if ex.industry is not None else np.full(n, -1, np.int32)
         return np.ascontiguousarray(st), np.ascontiguousarray(ind), ex.market, ex.n_industries
 
-    def _weights(self, weights: Any) -> tuple[np.ndarray, bool]:
-        """(P, N) float64 weights and whether a single (N,) portfolio was given."""
+    def _weights(self, weights: Any, finite: bool = True) -> tuple[np.ndarray, bool]:
+        """(P, N) float64 weights and whether a single (N,) portfolio was given. ``finite=False``
+        leaves the finiteness check to a kernel that reads every weight and raises the same
+        error (``risk_portfolio_variance``): one pass over a large (P, N) less."""
         n = self._spec.shape[1]
         if isinstance(weights, Mapping) or type(weights).__name__ == "DataFrame" and \
                 (type(weights).__module__ or "").startswith("polars"):
@@ -174,13 +190,8 @@ class ProductsMixin:
         w = as_float_array("weights", arr[None] if single else arr, 2)
         if w.shape[1] != n:
             raise ValueError(f"weights have {w.shape[1]} assets (shape {arr.shape}), the model has {n} assets")
-        bad = ~np.isfinite(w)
-        if bad.any():
-            pi, j = (int(v[0]) for v in np.nonzero(bad))
-            raise ValueError(
-                f"weights must be finite: portfolio {pi} has {w[pi, j]} at asset {j} "
-                f"({int(bad.sum())} non-finite values)"
-            )
+        if finite:
+            _check_finite_weights(w)
         return w, single
 
     def _exposed(self, i: int) -> np.ndarray:
@@ -219,8 +230,16 @@ class ProductsMixin:
         return bad, names
 
     def _check_held(self, w: np.ndarray, i: int) -> None:
-        held = (w != 0).any(axis=0)
+        """Refuse weights on assets without a forecast at stored date i. Only the columns of
+        those assets are read (usually none), not the whole (P, N) array."""
         unest, factors = self._unestimated(i)
+        cand = np.flatnonzero(unest | ~self._covered(i))
+        if cand.size == 0:
+            return
+        wc = w[:, cand]
+        _check_finite_weights(wc, cand)  # a NaN weight is reported as such, not as a holding
+        held = np.zeros(w.shape[1], dtype=bool)
+        held[cand] = (wc != 0).any(axis=0)
         label = self._dates[i] if self._dates is not None else i
 
         def names(idx: np.ndarray) -> list[str]:
@@ -245,7 +264,7 @@ class ProductsMixin:
     def portfolio_variance(self, weights: Any, date: Any = -1) -> tuple[Any, Any]:
         """Factor and specific variance of the portfolios, (P,) and (P,) (floats for one), daily."""
         i = self._date(date)
-        w, single = self._weights(weights)
+        w, single = self._weights(weights, finite=False)  # the kernel checks every weight
         self._check_held(w, i)
         fv, sv = _core.risk_portfolio_variance(w, *self._args(i), self._cov[i], self._spec[i])
         return (float(fv[0]), float(sv[0])) if single else (fv, sv)
