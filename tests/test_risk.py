@@ -327,6 +327,13 @@ def test_portfolio_holding_an_asset_without_forecast_is_an_error_naming_it():
     w[bad] = 1.0
     with pytest.raises(ValueError, match=rf"no risk forecast on 2020-02-19 .*{assets[bad]}"):
         m.portfolio_risk(w)
+    # a NaN weight on that asset is reported as a NaN weight (the held check reads only the
+    # columns of assets without a forecast, and checks them for finiteness first)
+    w2 = np.zeros((2, d.size))
+    w2[1, bad] = np.nan
+    for fn in (m.portfolio_risk, m.factor_exposures):
+        with pytest.raises(ValueError, match=rf"weights must be finite: portfolio 1 has nan at asset {bad} "):
+            fn(w2)
     ok = np.zeros(d.size)
     ok[np.nonzero(np.isfinite(d) & np.isfinite(p.styles[-1]).all(axis=1))[0][:3]] = 1 / 3
     assert np.isfinite(m.portfolio_risk(ok))
