@@ -295,6 +295,47 @@ def test_to_polars_drop_missing():
     assert back.equals(p)
 
 
+def _panel_with_unlabelled_code_field():
+    """A code field with no labels, every cell -1 (no classification), beside a labelled one."""
+    p = make_panel(T=4, N=3, seed=8)
+    return p.with_fields(codes={"sector": (np.full(p.shape, -1, dtype=np.int32), [])})
+
+
+def test_code_field_without_labels_round_trips_through_polars():
+    p = _panel_with_unlabelled_code_field()
+    df = p.to_polars()
+    # an empty Enum (all null), not a String column: from_polars reads it back as a code field
+    assert df.schema["sector"] == pl.Enum([]) and df["sector"].null_count() == df.height
+    for q in (
+        ff.Panel.from_polars(df, assets=p.assets),  # default: Enum columns are code fields
+        ff.Panel.from_polars(df.lazy(), assets=p.assets),
+        ff.Panel.from_polars(df, fields=["close", "volume"], codes=["industry", "sector"], assets=p.assets),
+    ):
+        assert q.code_fields == ("industry", "sector") and q.equals(p)
+        assert q["sector"].dtype == np.int32 and (q["sector"] == -1).all()
+        assert q.labels("sector").size == 0
+    # only unlabelled code fields, and no float field at all
+    only = ff.Panel(p.dates, p.assets, codes={"sector": (np.full(p.shape, -1, np.int32), [])})
+    back = ff.Panel.from_polars(only.to_polars(), assets=only.assets)
+    assert back.code_fields == ("sector",) and back.equals(only)
+    # drop_missing keeps the rows other fields hold; the target axes restore the rest
+    small = p.to_polars(drop_missing=True)
+    assert ff.Panel.from_polars(small, dates=p.dates, assets=p.assets).equals(p)
+
+
+def test_code_field_without_labels_round_trips_through_parquet(tmp_path):
+    p = _panel_with_unlabelled_code_field()
+    path = tmp_path / "panel.parquet"
+    p.to_polars().write_parquet(path)
+    assert pl.read_parquet(path).schema["sector"] == pl.Enum([])
+    for q in (
+        ff.read_panel(str(path), assets=p.assets),
+        ff.Panel.from_polars(pl.scan_parquet(path), assets=p.assets),
+    ):
+        assert q.code_fields == ("industry", "sector") and q.equals(p)
+        assert q.labels("sector").size == 0
+
+
 def test_ragged_assets_align_on_union_of_dates():
     # A trades Mon-Wed, B lists on Tue and skips Wed, C only on Thu.
     df = pl.DataFrame(

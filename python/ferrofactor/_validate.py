@@ -170,13 +170,67 @@ def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
+#: Integer codes are read as int64 (the dense-code kernel's type). Only an unsigned 64-bit array
+#: can hold larger values; cast to int64 they would wrap to negative numbers (2**64 - 1 to -1,
+#: "none"), so they are refused (:func:`check_int64_codes`), never relabelled.
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def check_int64_codes(
+    name: str,
+    arr: np.ndarray,
+    labels_hint: str = "map them to small integer codes first (e.g. np.unique(x, return_inverse=True))",
+    none_hint: str = "cast the codes to int64 (e.g. .astype(np.int64))",
+) -> None:
+    """Refuse integer codes beyond int64 (values >= 2**63, only possible in an unsigned 64-bit
+    array) with a ``ValueError`` naming ``name``: classification codes (GICS and the like) are
+    small, and such values are almost always a negative sentinel stored as unsigned (-1 becomes
+    2**64 - 1) or a hash; cast to int64 they would silently become other labels."""
+    if arr.dtype.kind != "u" or arr.dtype.itemsize < 8 or arr.size == 0:
+        return
+    hi = int(arr.max())
+    if hi <= _INT64_MAX:
+        return
+    n = int(np.count_nonzero(arr > np.uint64(_INT64_MAX)))
+    hint = (
+        f" ({hi} is -1 stored as an unsigned integer: if it means none, {none_hint})"
+        if hi == 2**64 - 1
+        else ""
+    )
+    raise ValueError(
+        f"{name} holds {n} codes >= 2**63 (largest {hi}, dtype {arr.dtype}); integer codes must "
+        f"fit in int64{hint}. If these values are genuine labels, {labels_hint}"
+    )
+
+
 def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map integer codes (-1 = none, any other value a label) to dense int32 codes ``0..G-1`` in
     the sorted order of the distinct values: ``(codes, distinct values)``. Never sizes anything by
-    the largest value."""
+    the largest value. Values beyond int64 are refused (:func:`check_int64_codes`)."""
     from ferrofactor import _core
 
+    values = np.asarray(values)
+    check_int64_codes("codes", values)
     return _core.dense_codes(np.ascontiguousarray(values, dtype=np.int64))
+
+
+def _mapping_keys(name: str, names: Mapping) -> np.ndarray:
+    """The keys of a ``{code value: name}`` mapping as sorted int64 (each an integer in int64)."""
+    keys = []
+    for k in names:
+        try:
+            v = int(k)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} maps code values to names; its keys must be integers, got {k!r}"
+            ) from None
+        if not -(2**63) <= v <= _INT64_MAX:
+            raise ValueError(
+                f"{name} has key {v}, beyond int64; integer codes must fit in int64 "
+                "(-2**63..2**63-1)"
+            )
+        keys.append(v)
+    return np.array(sorted(keys), dtype=np.int64)
 
 
 def as_industry(
@@ -184,7 +238,9 @@ def as_industry(
 ) -> tuple[np.ndarray, list[str]]:
     """Industry codes as dense int32 codes ``0..G-1`` (-1 = none) and their G labels.
 
-    Codes are labels, not sizes: any integer values are accepted (8-digit GICS codes included).
+    Codes are labels, not sizes: any integer values that fit in int64 are accepted (8-digit GICS
+    codes included); values >= 2**63 (an unsigned 64-bit array) are refused with a ``ValueError``
+    rather than wrapped to other labels.
 
     - ``names`` a sequence: the codes are positions into it (``names[c]`` names code ``c``;
       codes must lie in ``-1..len(names)-1``); every name is kept, used or not.
@@ -202,16 +258,26 @@ def as_industry(
         x = x.to_numpy()
     arr = as_array(name, x)
     if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and (arr.size == 0 or np.all(
-            np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**62)
-        )):
+        integral = np.issubdtype(arr.dtype, np.floating) and bool(np.all(
+            np.isfinite(arr) & (arr == np.round(arr))
+        ))
+        if integral and (arr.size == 0 or bool(np.all(np.abs(arr) < 2**62))):
             arr = arr.astype(np.int64)
+        elif integral:
+            # e.g. a list of Python ints mixing -1 and values >= 2**63: numpy makes it float64
+            raise ValueError(
+                f"{name} holds integral codes as large as {float(np.abs(arr).max()):.6g} in a "
+                f"{arr.dtype} array; codes must be integers that fit in int64 (floats that large "
+                "have already lost digits, e.g. Python integers >= 2**63 that numpy turned into "
+                "float64)"
+            )
         else:
             raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
+    check_int64_codes(name, arr)
     if shape is not None and tuple(arr.shape) != tuple(shape):
         raise ValueError(f"{name} has shape {arr.shape}, expected {tuple(shape)}")
     if isinstance(names, Mapping):
-        keys = np.array(sorted(int(k) for k in names), dtype=np.int64)
+        keys = _mapping_keys("industry_names", names)
         codes, values = dense_codes(arr)
         missing = np.setdiff1d(values, keys)
         if missing.size:

@@ -77,6 +77,7 @@ from ferrofactor.panel import (
     _as_assets,
     _as_dates,
     _asset_codes,
+    _check_code_column,
     _check_column_names,
     _check_date_format,
     _check_unique,
@@ -573,7 +574,8 @@ def read_classifications(
         Panel axes (strictly increasing dates; asset strings).
     asset, date, code : str
         Column names. The code column holds the class labels (strings or integers such as GICS
-        codes; any values: they are labels, never sizes).
+        codes; any values: they are labels, never sizes; integers must fit in int64, a
+        ``UInt64`` value >= 2**63 raises ``ValueError``).
     labels : sequence of str, optional
         The class names in code order (e.g. to keep codes stable across loads). Default: the
         sorted unique values present. A value not in ``labels`` raises ``ValueError``.
@@ -611,6 +613,7 @@ def read_classifications(
     if labels is not None:
         lab = _as_assets("labels", labels)
         _check_unique("labels", lab)
+        _check_code_column(s)
         vals = s.cast(pl.String)
         unknown = vals.drop_nulls().filter(~vals.drop_nulls().is_in(lab.tolist())).unique().sort()
         if unknown.len():

@@ -35,7 +35,13 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_code_array, as_float_array, check_bool, check_shape
+from ferrofactor._validate import (
+    as_code_array,
+    as_float_array,
+    check_bool,
+    check_int64_codes,
+    check_shape,
+)
 
 __all__ = ["Panel", "field_from_frame", "frame_from_field"]
 
@@ -384,14 +390,31 @@ def _asset_lut(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, lis
     return assets, ids, lut
 
 
+def _check_code_column(s: pl.Series) -> None:
+    """Refuse an integer code column with values beyond int64 (a ``UInt64`` column holding
+    values >= 2**63), naming the column: as for integer codes given as arrays
+    (:func:`ferrofactor._validate.check_int64_codes`), such values are refused rather than read
+    as classes."""
+    if s.dtype == pl.UInt64:
+        hi = s.max()
+        if hi is not None and int(hi) > np.iinfo(np.int64).max:  # type: ignore[arg-type]
+            check_int64_codes(
+                f"code column {s.name!r}", s.drop_nulls().to_numpy(),
+                labels_hint="cast the column to String (pl.col(...).cast(pl.String)) to read them as labels",
+                none_hint="replace it with null (a code column's none)",
+            )
+
+
 def _label_codes(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes and labels of a categorical column (nulls become -1).
 
     ``Enum`` keeps its category list and order (so a round trip is exact); strings and
     ``Categorical`` get their sorted unique values; integers get their sorted unique values,
-    written as strings.
+    written as strings (values beyond int64, i.e. ``UInt64`` values >= 2**63, are refused with a
+    ``ValueError``, as for integer code arrays).
     """
     dtype = s.dtype
+    _check_code_column(s)
     if isinstance(dtype, pl.Enum):
         labels = np.asarray(dtype.categories.to_list(), dtype=str)
         codes = s.to_physical().cast(pl.Int32)
@@ -699,8 +722,9 @@ class Panel(_Fields):
         Columns: ``date`` (``pl.Date``), ``asset`` (``pl.String``), then each float field
         (``Float64``, NaN where missing) and each code field as a ``pl.Enum`` of its labels
         (null where the code is -1; ``.to_physical()`` gives the integer codes). The Enum keeps
-        every label and its order. ``Panel.from_polars`` sorts the assets unless told their
-        order, so ``Panel.from_polars(p.to_polars(), assets=p.assets)`` equals ``p`` exactly
+        every label and its order; a code field without labels (every code -1) is an empty Enum,
+        all null, so it comes back as a code field too (also through Parquet).
+        ``Panel.from_polars`` sorts the assets unless told their order, so ``Panel.from_polars(p.to_polars(), assets=p.assets)`` equals ``p`` exactly
         (without ``assets=`` it equals ``p.select(assets=sorted(p.assets))``).
 
         Parameters
@@ -728,7 +752,9 @@ class Panel(_Fields):
             flat = v.reshape(-1)
             s = pl.Series(k, flat, dtype=pl.Int32)
             s = s.set(s < 0, None).cast(pl.UInt32)
-            cols[k] = s.cat.to(pl.Enum(self._labels[k].tolist())) if len(self._labels[k]) else s.cast(pl.String)
+            # always an Enum, even with no labels (an empty Enum, all null): a String column would
+            # not be read back as a code field by from_polars / read_universe
+            cols[k] = s.cat.to(pl.Enum(self._labels[k].tolist()))
         df = pl.DataFrame(cols)
         if drop_missing:
             conds = [pl.col(k).is_not_nan() for k in self._float] + [
