@@ -153,7 +153,7 @@ def test_demo_exits_0_and_writes_the_report_and_every_output(demo):
                             "bias_test.parquet", "minimum_variance.parquet", "signal_ic.parquet",
                             "signal_evaluation.parquet", "quantile_returns.parquet", "backtest_value.parquet",
                             "backtest_returns.parquet", "attribution.parquet", "alerts.parquet", "weights.parquet",
-                            "risk_decomposition.parquet"])
+                            "risk_decomposition.parquet", "ferrofactor-manifest.json"])
     # nothing else is left beside the output directory (the temporary directory is gone)
     assert os.listdir(run.out.parent) == ["report"]
     summary = json.loads(run.proc.stdout)
@@ -503,3 +503,135 @@ def test_the_summary_table_prints_nan_for_a_test_without_enough_dates():
     assert rows["bias test"] == "200 random portfolios: median bias nan, nan inside the band"
     assert rows["minimum variance"] == "bias nan (band nan..nan) over 1 dates"
     assert rows["portfolios"] == "long_only nan ex-ante vol a year"
+
+
+# ---------------------------------------------------------------------------------------------
+# the output directory: a run replaces its own earlier files, never a user's
+# ---------------------------------------------------------------------------------------------
+
+MANIFEST = "ferrofactor-manifest.json"
+
+
+@pytest.fixture(scope="module")
+def small_sample(tmp_path_factory):
+    d = tmp_path_factory.mktemp("outdir")
+    ff.datasets.write_sample(d / "s", n_assets=60, n_days=300, seed=5)
+    return d
+
+
+def _config(d: Path, name: str, extra: str = "") -> Path:
+    p = d / name
+    p.write_text('[data]\nprices = "s/prices.parquet"\nfundamentals = "s/fundamentals.parquet"\n'
+                 'classifications = "s/classifications.parquet"\n'
+                 "[portfolio]\noptimize = false\n[report]\nplots = false\n" + extra)
+    return p
+
+
+def _main_json(args, capsys):
+    from ferrofactor.cli import main
+
+    code = main(list(args) + ["--json"])
+    cap = capsys.readouterr()
+    return code, json.loads(cap.out), cap.err
+
+
+def test_a_second_run_removes_the_first_runs_files_it_does_not_write_again(small_sample, tmp_path, capsys):
+    d = small_sample
+    out = tmp_path / "o"
+    full, no_backtest = _config(d, "full.toml"), _config(d, "nobt.toml", "[backtest]\nenabled = false\n")
+    code, s1, _ = _main_json(["run", str(full), "--out", str(out)], capsys)
+    assert code == 0
+    assert (out / "backtest_value.parquet").is_file() and (out / "alerts.parquet").is_file()
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert sorted(manifest["files"]) == sorted(os.path.basename(f) for f in s1["files"] if not f.endswith(MANIFEST))
+    (out / "notes.txt").write_text("mine")  # the user's own file beside the outputs
+    (out / "mine").mkdir()
+    code, s2, err = _main_json(["run", str(no_backtest), "--out", str(out)], capsys)
+    assert code == 0, err
+    for gone in ("backtest_value.parquet", "backtest_returns.parquet", "attribution.parquet", "alerts.parquet"):
+        assert not (out / gone).exists(), gone
+    assert "removed 4 files of the earlier run" in err
+    written = sorted(os.path.basename(f) for f in s2["files"])
+    assert sorted(os.listdir(out)) == sorted(written + ["notes.txt", "mine"])
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(json.loads((out / MANIFEST).read_text())["files"]) == sorted(n for n in written if n != MANIFEST)
+    # report.parquet = false: no Parquet file of either earlier run is left
+    code, _, _ = _main_json(["run", str(_config(d, "noparquet.toml", "parquet = false\n")), "--out", str(out)],
+                             capsys)
+    assert code == 0
+    assert sorted(os.listdir(out)) == sorted(["report.html", "summary.json", MANIFEST, "notes.txt", "mine"])
+    # nothing is left beside the output directory either
+    assert sorted(os.listdir(tmp_path)) == ["o"]
+
+
+def test_output_files_ferrofactor_did_not_write_stop_the_run_unless_overwrite(small_sample, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "weights.parquet").write_text("the user's own weights")
+    (out / "notes.txt").write_text("mine")
+    cfg = _config(small_sample, "full.toml")
+    code, j, err = _main_json(["run", str(cfg), "--out", str(out)], capsys)
+    assert code == 2
+    assert j["status"] == "usage_error" and j["exit_code"] == 2
+    assert "weights.parquet" in err and "--overwrite" in err
+    # nothing ran, nothing was written or removed
+    assert sorted(os.listdir(out)) == ["notes.txt", "weights.parquet"]
+    assert (out / "weights.parquet").read_text() == "the user's own weights"
+    # --overwrite: replaced, the other file left alone
+    code, j, err = _main_json(["run", str(cfg), "--out", str(out), "--overwrite"], capsys)
+    assert code == 0, err
+    assert pl.read_parquet(out / "weights.parquet").columns == ["asset", "market", "quantile"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / MANIFEST).is_file()
+
+
+def test_a_folder_of_unrelated_files_is_used_and_left_alone(small_sample, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "data.parquet").write_text("x")
+    code, _, err = _main_json(["run", str(_config(small_sample, "full.toml")), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert (out / "data.parquet").read_text() == "x" and (out / "report.html").is_file()
+
+
+def test_a_manifest_never_removes_files_outside_the_outputs(small_sample, tmp_path, capsys):
+    """Only names of ferrofactor's outputs inside the directory are removed, whatever an (edited
+    or foreign) manifest lists."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (tmp_path / "outside.txt").write_text("keep")
+    (out / "notes.txt").write_text("keep")
+    (out / "report.html").write_text("an earlier report")
+    (out / MANIFEST).write_text(json.dumps({"ferrofactor": "0", "files": [
+        "../outside.txt", "notes.txt", str(tmp_path / "outside.txt"), "report.html"]}))
+    code, _, err = _main_json(["run", str(_config(small_sample, "full.toml")), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert (tmp_path / "outside.txt").read_text() == "keep" and (out / "notes.txt").read_text() == "keep"
+    assert (out / "report.html").read_text() != "an earlier report"
+
+
+def test_the_demo_reruns_into_its_own_folder(tmp_path, capsys):
+    from ferrofactor.cli import main
+
+    out = tmp_path / "demo"
+    args = ["demo", "--assets", "80", "--days", "300", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    first = sorted(os.listdir(out))
+    assert MANIFEST in first
+    assert main(args) == 0  # its own earlier output: replaced, no --overwrite needed
+    assert sorted(os.listdir(out)) == first
+
+
+def test_the_help_and_readme_describe_the_output_directory(capsys):
+    from ferrofactor import cli, report
+    from ferrofactor.cli import main
+
+    assert cli._MANIFEST == report.MANIFEST == MANIFEST
+
+    for cmd in ("run", "demo"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--overwrite" in text and MANIFEST in text, cmd
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert MANIFEST in readme and "--overwrite" in readme

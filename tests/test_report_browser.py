@@ -91,7 +91,13 @@ def test_report_in_headless_chromium(demo_run, browser):
     assert all(w > 100 and h > 100 for w, h in sizes), sizes
 
     sections = page.evaluate("Array.from(document.querySelectorAll('main > section')).map(s => s.id)")
-    assert sections == ["data", "factor-returns", "risk", "signal", "portfolios", "backtest", "alerts", "run"]
+    # the tables "portfolios" and "alerts" keep their ids (the keys scripts read): their sections
+    # are "portfolios-section" and "alerts-section", so that every id of the page is unique
+    assert sections == ["data", "factor-returns", "risk", "signal", "portfolios-section", "backtest",
+                        "alerts-section", "run"]
+    ids = page.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
+    assert len(ids) == len(set(ids)), sorted(i for i in set(ids) if ids.count(i) > 1)
+    assert page.evaluate("document.getElementById('portfolios').tagName") == "TABLE"
     nav = page.evaluate("Array.from(document.querySelectorAll('nav a')).map(a => a.getAttribute('href'))")
     assert nav == [f"#{s}" for s in sections]
     assert page.title() == "ferrofactor demo: synthetic universe"

@@ -13,6 +13,12 @@ Each stage shows a progress bar while it runs (on a terminal) and a timing line 
 ``--quiet`` prints nothing but errors; ``--json`` prints a machine-readable summary (and only
 that) on standard output.
 
+The output directory of ``run`` and ``demo`` holds one run: ``ferrofactor-manifest.json`` lists
+the files a run wrote; the next run into the directory replaces them and removes those it does
+not write again (e.g. the backtest's Parquet files after ``backtest.enabled = false``). Files
+named like the outputs that no manifest lists stop the run before any work (exit 2) unless
+``--overwrite``; every other file in the directory is left alone.
+
 Exit codes: 0 success; 1 the run failed (the message names the stage); 2 bad usage or a bad
 configuration (every problem listed, each naming its key; nothing is written).
 """
@@ -31,6 +37,11 @@ from typing import Any
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _DEMO_OUT = "ferrofactor-demo"
+_MANIFEST = "ferrofactor-manifest.json"  # ferrofactor.report.MANIFEST (not imported: --help stays light)
+
+_OUT_DIR_HELP = ("The output directory holds one run: the files the previous run wrote there (listed in its "
+                 f"{_MANIFEST}) are replaced, and those this run does not write again are removed, so "
+                 "a directory never mixes two runs; every other file in it is left alone.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,8 +210,25 @@ def _json_summary(command: str, res: Any, out_dir: str | None, code: int, error:
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_out(command: str, out: _Out, out_dir: str, overwrite: bool) -> int:
+    """EXIT_OK if the run may write into ``out_dir`` (see ``report.check_output_dir``), else the
+    error printed (and the JSON) and EXIT_USAGE; checked before any work."""
+    from ferrofactor.report import OutputDirError, check_output_dir
+
+    try:
+        check_output_dir(out_dir, overwrite=overwrite)
+    except FileExistsError as e:
+        msg = "output directory " + (e.message("--overwrite") if isinstance(e, OutputDirError) else str(e))
+        out.error(msg)
+        if out.json:
+            out.emit_json({"command": command, "status": "usage_error", "exit_code": EXIT_USAGE, "error": msg,
+                           "out": out_dir})
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def _pipeline_command(command: str, out: _Out, config: Any, out_dir: str, threads: int, argv_text: str,
-                      **pipeline_kw: Any) -> int:
+                      overwrite: bool = False, **pipeline_kw: Any) -> int:
     import ferrofactor as ff
     from ferrofactor.pipeline import StageError, run_pipeline
     from ferrofactor.report import write_report
@@ -213,7 +241,7 @@ def _pipeline_command(command: str, out: _Out, config: Any, out_dir: str, thread
     try:
         with reporter:
             res = run_pipeline(config, reporter=reporter, **pipeline_kw)
-            write_report(res, out_dir, command=argv_text, reporter=reporter,
+            write_report(res, out_dir, command=argv_text, reporter=reporter, overwrite=overwrite,
                          summary=lambda: _json_summary(command, res, out_dir, EXIT_OK))
     except StageError as e:
         out.error(str(e))
@@ -240,10 +268,9 @@ def cmd_run(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
                            "errors": e.errors, "config": args.config})
         return EXIT_USAGE
     out_dir = args.out if args.out is not None else config.resolve(config["report"]["out"])
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        out.error(f"--out {out_dir!r} exists and is not a directory")
+    if _check_out("run", out, out_dir, args.overwrite) != EXIT_OK:
         return EXIT_USAGE
-    return _pipeline_command("run", out, config, out_dir, args.threads, argv_text,
+    return _pipeline_command("run", out, config, out_dir, args.threads, argv_text, overwrite=args.overwrite,
                              source=os.path.abspath(args.config))
 
 
@@ -259,11 +286,10 @@ def cmd_demo(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
     # adjustment (USE4 practice), as the configuration would with risk.vra_half_life = 42.
     config = default_config(report={"title": "ferrofactor demo: synthetic universe"}, risk={"vra_half_life": 42.0})
     out_dir = args.out if args.out is not None else _DEMO_OUT
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        out.error(f"--out {out_dir!r} exists and is not a directory")
+    if _check_out("demo", out, out_dir, args.overwrite) != EXIT_OK:
         return EXIT_USAGE
     return _pipeline_command(
-        "demo", out, config, out_dir, args.threads, argv_text,
+        "demo", out, config, out_dir, args.threads, argv_text, overwrite=args.overwrite,
         synthetic=lambda: ff.datasets.synthetic_universe(n_assets=args.assets, n_days=args.days, seed=args.seed),
         source=f"synthetic universe (ferrofactor.datasets.synthetic_universe, seed {args.seed})",
     )
@@ -358,6 +384,14 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _overwrite_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="also replace or remove files in the output directory named like ferrofactor's outputs "
+                        f"(report.html, summary.json, {_MANIFEST}, the Parquet outputs) that no {_MANIFEST} "
+                        "lists; without it such files stop the run before any work (exit 2). Other files are "
+                        "never touched")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
@@ -374,16 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Load your data, build exposures, the factor and risk models, validate the "
                                    "risk model, evaluate the signal, build portfolios, backtest them with costs and write the report. "
                                    "Every setting of "
-                                   "CONFIG.toml is listed by `ferrofactor config` (see examples/config.toml).")
+                                   "CONFIG.toml is listed by `ferrofactor config` (see examples/config.toml). "
+                                   + _OUT_DIR_HELP)
     r.add_argument("config", metavar="CONFIG.toml")
     r.add_argument("--out", metavar="DIR", help="output directory (default: the config's report.out)")
+    _overwrite_option(r)
     d = sub.add_parser("demo", parents=[common, threads], help="run the pipeline on a synthetic universe",
                        description="The whole pipeline and its report on the built-in synthetic universe, "
-                                   "whose true factor returns are known.")
+                                   "whose true factor returns are known. " + _OUT_DIR_HELP)
     d.add_argument("--assets", type=_positive_int, default=3000, help="number of assets (default 3000)")
     d.add_argument("--days", type=_positive_int, default=2520, help="number of trading days (default 2520)")
     d.add_argument("--seed", type=_positive_int, default=0, help="random seed (default 0)")
     d.add_argument("--out", metavar="DIR", help=f"output directory (default ./{_DEMO_OUT})")
+    _overwrite_option(d)
     s = sub.add_parser("sample", parents=[common], help="write a synthetic universe as Parquet files",
                        description="Write prices.parquet, fundamentals.parquet and classifications.parquet "
                                    "(the synthetic universe, the way users' data look) into DIR.")

@@ -52,6 +52,9 @@ class Setting:
     ``kind``: ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"date"`` (ISO ``YYYY-MM-DD``),
     ``"str_list"``, ``"int_list"``, ``"int_pair"``, ``"float_table"`` (name → number),
     ``"styles"`` (style → {descriptor: weight}).
+
+    ``unset``: what the setting left unset (None) means, in words (``"off (no volatility-regime
+    adjustment)"``): the report shows it instead of a value (:func:`setting_text`).
     """
 
     kind: str
@@ -63,6 +66,7 @@ class Setting:
     choices: tuple[Any, ...] | None = None
     optional: bool = False  # may be left out (default None), or "" for column names
     example: Any = None  # shown (commented) in the reference when the default is None
+    unset: str = ""  # what the setting left unset (None) means, in words: the report shows it
 
     @property
     def required(self) -> bool:
@@ -106,49 +110,57 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "data": {
         "prices": Setting("str", _REQUIRED, "Prices: long rows (date, asset, close, shares, volume, ...). "
                           "A path or glob of Parquet/CSV/IPC files, or an SQL query when `connection` "
-                          "is set.", example="prices.parquet"),
+                          "is set.", example="prices.parquet",
+                          unset="none (no data files: the synthetic universe of `ferrofactor demo`)"),
         "fundamentals": Setting("str", None, "Point-in-time fundamentals: rows (asset, report_date, "
                                 "values...), a path/glob or query. Default: none (styles that need "
                                 "fundamentals then fail validation).", optional=True,
-                                example="fundamentals.parquet"),
+                                example="fundamentals.parquet", unset="none (no fundamentals)"),
         "classifications": Setting("str", None, "Industry classifications: rows (asset, date, industry), "
                                    "a path/glob or query. Default: none (a model without industries).",
-                                   optional=True, example="classifications.parquet"),
+                                   optional=True, example="classifications.parquet",
+                                   unset="none (no industries)"),
         "connection": Setting("str", None, "A database URI; every source is then an SQL query. "
                               "`sqlite:///relative/path.db` (relative to this file) works with nothing "
                               "extra; other URIs need connectorx. Default: none (sources are files).",
-                              optional=True, example="sqlite:///universe.db"),
+                              optional=True, example="sqlite:///universe.db", unset="none (sources are files)"),
         "format": Setting("str", None, "File format when the extension does not tell. Default: from the "
-                          "extension.", optional=True, choices=("parquet", "csv", "ipc"), example="parquet"),
+                          "extension.", optional=True, choices=("parquet", "csv", "ipc"), example="parquet",
+                          unset="from the file extension"),
         "date_format": Setting("str", None, "strftime format of text or integer dates (e.g. '%Y%m%d'). "
                                "Default: none (Date columns and ISO text only; dates are never guessed).",
-                               optional=True, example="%Y-%m-%d"),
+                               optional=True, example="%Y-%m-%d",
+                               unset="none (Date columns and ISO text only)"),
         "date": Setting("str", "date", "Date column of the prices."),
         "asset": Setting("str", "asset", "Asset-id column of every source."),
         "close": Setting("str", "close", "Close price column (market_cap = close × shares)."),
         "adjusted_close": Setting("str", None, "Adjusted close for returns. Default: none (close is "
-                                  "already adjusted).", optional=True, example="adj_close"),
+                                  "already adjusted).", optional=True, example="adj_close",
+                                  unset="none (close is already adjusted)"),
         "shares": Setting("str", "shares", "Shares outstanding column (market_cap = close × shares), "
-                          "\"\" for none (then the prices need a market_cap column).", optional=True),
+                          "\"\" for none (then the prices need a market_cap column).", optional=True,
+                          unset="none (market caps from the market_cap column)"),
         "volume": Setting("str", "volume", "Traded volume column (dollar_volume = close × volume), "
-                          "\"\" for none.", optional=True),
+                          "\"\" for none.", optional=True, unset="none (no dollar volume)"),
         "price_fields": Setting("str_list", None, "Price columns to keep. Default: every numeric column.",
-                                optional=True, example=["close", "shares", "volume"]),
+                                optional=True, example=["close", "shares", "volume"],
+                                unset="every numeric column"),
         "report_date": Setting("str", "report_date", "Report (publication) date column of the fundamentals."),
         "report_lag_days": Setting("int", 1, "Calendar days from a report's date to its use.", lo=0, hi=100_000),
         "max_staleness": Setting("int", 365, "Calendar days a report stays visible after it became "
                                  "available.", lo=0, hi=1_000_000),
         "fundamental_fields": Setting("str_list", None, "Value columns of the fundamentals. Default: every "
                                       "numeric column other than the asset and report date.", optional=True,
-                                      example=["book_value", "earnings"]),
+                                      example=["book_value", "earnings"], unset="every numeric column"),
         "industry": Setting("str", "industry", "Industry label column of the classifications."),
         "classification_date": Setting("str", "date", "Effective-date column of the classifications."),
         "classification_lag_days": Setting("int", 0, "Calendar days from a classification row's date to "
                                            "its use.", lo=0, hi=100_000),
         "start": Setting("date", None, "First date of the study (YYYY-MM-DD). Default: the first date "
-                         "of the prices.", optional=True, example="2016-01-04"),
+                         "of the prices.", optional=True, example="2016-01-04",
+                         unset="the first date of the prices"),
         "end": Setting("date", None, "Last date of the study. Default: the last date of the prices.",
-                       optional=True, example="2024-12-31"),
+                       optional=True, example="2024-12-31", unset="the last date of the prices"),
     },
     "exposures": {
         "styles": Setting("styles", _default_styles, "Styles as {style = {descriptor = weight}} "
@@ -176,7 +188,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                        "equal-weighted.", choices=("cap", "equal")),
         "market": Setting("bool", True, "A market factor (intercept)."),
         "winsorize_returns": Setting("float", None, "Clip returns beyond this robust z-score for the fit. "
-                                     "Default: none.", optional=True, lo=0.0, lo_open=True, example=10.0),
+                                     "Default: none.", optional=True, lo=0.0, lo_open=True, example=10.0,
+                                     unset="off (returns not clipped)"),
         "fama_macbeth_cov": Setting("str", "kernel", "Standard errors of the Fama-MacBeth table: "
                                     "Newey-West (\"kernel\") or plain.", choices=("kernel", "unadjusted")),
     },
@@ -196,7 +209,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "specific_blend_periods": Setting("int", 120, "Length of the history blend toward the structural "
                                           "model.", lo=0, hi=1_000_000),
         "vra_half_life": Setting("float", None, "Half-life of the volatility-regime adjustment. Default: "
-                                 "none (off).", optional=True, lo=0.0, lo_open=True, example=42.0),
+                                 "none (off).", optional=True, lo=0.0, lo_open=True, example=42.0,
+                                 unset="off (no volatility-regime adjustment)"),
         "structural_ridge": Setting("float", 1e-4, "Ridge of the structural specific-risk regression.", lo=0.0),
     },
     "validation": {
@@ -225,7 +239,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "portfolio": {
         "date": Setting("date", None, "Date of the portfolios (YYYY-MM-DD, a date of the study). Default: "
-                        "the last date.", optional=True, example="2024-12-31"),
+                        "the last date.", optional=True, example="2024-12-31", unset="the last date"),
         "percentile": Setting("float", 0.1, "Long-short quantile portfolio: the top and bottom percentile "
                               "of the signal (+0.5/n, −0.5/n).", lo=0.0, lo_open=True, hi=0.5),
         "optimize": Setting("bool", True, "An optimised long-only portfolio (needs cvxpy: the `optimize` "
@@ -285,12 +299,15 @@ class Config:
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base, p))
 
     def to_toml(self) -> str:
-        """The full configuration (defaults included) as TOML text, for the report."""
+        """The full configuration (defaults included) as TOML text, for the report. A setting
+        left unset (TOML has no null) is a comment saying what that means, e.g.
+        ``# vra_half_life (not set): off (no volatility-regime adjustment)``."""
         lines: list[str] = []
         for section, settings in SCHEMA.items():
             vals = self.values[section]
-            body = [f"{k} = {_toml_value(vals[k])}" for k in settings if vals.get(k) is not None
-                    and settings[k].kind != "styles" and settings[k].kind != "float_table"]
+            body = [f"{k} = {_toml_value(vals[k])}" if vals.get(k) is not None
+                    else f"# {k} (not set): {setting_text(section, k, None)}"
+                    for k in settings if settings[k].kind != "styles" and settings[k].kind != "float_table"]
             tables = [(k, vals[k]) for k in settings if settings[k].kind in ("styles", "float_table")]
             if section:
                 lines.append(f"[{section}]")
@@ -305,6 +322,21 @@ class Config:
                     lines.extend(f"{_toml_key(d)} = {_toml_value(w)}" for d, w in v.items())
             lines.append("")
         return "\n".join(lines)
+
+
+def setting_text(section: str, key: str, value: Any) -> str:
+    """A setting's value in words for a reader (the report's setting tables): a value as it is
+    written in the configuration (``true``, ``[5, 2]``, ``84.0``; a string unquoted), an unset
+    one (None) as what that means (:attr:`Setting.unset`, e.g. ``"off (no volatility-regime
+    adjustment)"``), never ``None`` or a Python repr."""
+    if value is None:
+        s = SCHEMA.get(section, {}).get(key)
+        return s.unset if s is not None and s.unset else "not set"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        value = list(value)
+    return _toml_value(value)
 
 
 def _toml_key(k: str) -> str:

@@ -10,7 +10,10 @@
   monitoring alerts; skipped sections and why; the stages' timings and the configuration). Self-contained: the style sheet is inline and
   every plot is embedded as an SVG or PNG ``data:`` image; nothing is requested from anywhere.
   Every number in a table carries its full value in a ``data-value`` attribute (the text shows
-  it rounded), so scripts can read the report exactly.
+  it rounded), so scripts can read the report exactly, each table by its id (unique in the page,
+  as every id is; the sections of the tables ``portfolios`` and ``alerts`` are
+  ``portfolios-section`` and ``alerts-section``). Settings read as words: an unset one says what
+  that means (``vra_half_life``: "off (no volatility-regime adjustment)"), never ``None``.
 - Parquet files (each listed in the report): ``factor_returns`` (date × factor, wide),
   ``fama_macbeth`` (factor table), ``exposures`` (date, asset, styles, industry; rows without
   any exposure left out), ``specific_risk`` (date, asset, daily specific volatility; finite
@@ -22,9 +25,13 @@
   total, gross, specific, unexplained and costs), ``alerts``, ``weights`` (asset × portfolio), ``risk_decomposition``
   (portfolio × factor).
 - ``summary.json``: the run's key numbers, stages and skipped sections (what ``--json`` prints).
+- ``ferrofactor-manifest.json``: the names of the files the run wrote.
 
 Files are written to a temporary directory beside the target and moved into place at the end,
-so a failed run leaves no half-written report behind.
+so a failed run leaves no half-written report behind. The directory holds one run: the next run
+replaces the files the manifest lists and removes those it does not write again; output-named
+files no manifest lists stop it unless ``overwrite=True``; other files are left alone
+(:func:`check_output_dir`).
 """
 
 from __future__ import annotations
@@ -49,10 +56,20 @@ from ferrofactor.pipeline import Reporter, RunResult, StageRunner, have
 
 __all__ = ["PARQUET_OUTPUTS", "html_table", "outputs", "write_report"]
 
+#: The file in an output directory listing what the run that wrote it wrote (names in the
+#: directory): the next run replaces those and removes the ones it does not write again.
+MANIFEST = "ferrofactor-manifest.json"
+
 #: The Parquet outputs, in the order they are written.
 PARQUET_OUTPUTS = ("factor_returns", "fama_macbeth", "exposures", "specific_risk", "factor_volatility",
                    "bias_test", "minimum_variance", "signal_ic", "signal_evaluation", "quantile_returns",
                    "backtest_value", "backtest_returns", "attribution", "alerts", "weights", "risk_decomposition")
+
+#: Element ids that differ from the section's name: the tables ``portfolios`` and ``alerts`` (keys
+#: scripts read) keep those names, so their sections are ``portfolios-section`` and
+#: ``alerts-section`` (every id in the page is unique; a link to ``#portfolios`` still lands in
+#: the portfolios section, on its table).
+SECTION_IDS = {"portfolios": "portfolios-section", "alerts": "alerts-section"}
 
 _CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -144,11 +161,34 @@ def _q(s: str) -> str:
     return '"' + _esc(s) + '"'
 
 
+def _setting_pairs(section: str, values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``(key, value)`` rows of configuration settings for :func:`_kv_table`: a number stays a
+    number (exact in ``data-value``); anything else is :func:`ferrofactor.config.setting_text`:
+    written as in the configuration, an unset setting as what that means ("off (no
+    volatility-regime adjustment)")."""
+    from ferrofactor.config import setting_text
+
+    out: list[tuple[str, Any]] = []
+    for k, v in values.items():
+        num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        out.append((k, v if num else setting_text(section, k, v)))
+    return out
+
+
 def _kv_table(pairs: Sequence[tuple[str, Any]], caption: str = "", table_id: str = "") -> str:
+    """Key/value rows: a number right-aligned with its exact value in ``data-value``; anything
+    else as words (a boolean as yes/no, a missing value as "—", a sequence as its items), never a
+    Python repr. Settings go through :func:`_setting_pairs` first, which says what unset means."""
     out = [f'<table{f" id={_q(table_id)}" if table_id else ""}>']
     if caption:
         out.append(f"<caption>{_esc(caption)}</caption>")
     for k, v in pairs:
+        if v is None:
+            v = "—"
+        elif isinstance(v, (bool, np.bool_)):
+            v = "yes" if v else "no"
+        elif isinstance(v, (list, tuple)):
+            v = ", ".join(str(x) for x in v)
         if isinstance(v, (float, np.floating)) and not isinstance(v, bool):
             fv = float(v)
             out.append(f'<tr><th>{_esc(k)}</th><td class="num" data-value="{fv!r}">{_esc(_fmt_number(fv, ".4g"))}</td></tr>')
@@ -348,7 +388,8 @@ def _section_factor_returns(res: RunResult, fig: _Figures) -> str:
              ("Mean R² (estimated dates)", float(np.nanmean(m.r2[est])) if est.any() else float("nan")),
              ("Mean observations per date", float(np.mean(m.n_obs[est])) if est.any() else float("nan")),
              ("Exposure lag (dates)", md.lag), ("Regression weights", md.weights),
-             ("Industry constraint", str(md.industry_constraint))]
+             ("Industry constraint", _industry_constraint_text(md, m.exposures)),
+             ("Return winsorisation", _setting_pairs("model", {"winsorize_returns": md.winsorize_returns})[0][1])]
     fmt = {c: ".4e" for c in ("estimate", "std_error", "ci_lower", "ci_upper")}
     fmt.update({"tstat": ".2f", "pvalue": ".4f"})
     table = fm.summary().tables[0][1]
@@ -375,6 +416,17 @@ def _section_factor_returns(res: RunResult, fig: _Figures) -> str:
     return _section("factor-returns", "Factor returns", body)
 
 
+def _industry_constraint_text(model: Any, ex: Any) -> str:
+    """How the industry factor returns are tied down, in words (the model stores None when
+    there is no market factor: the industries then need no constraint)."""
+    if not len(getattr(ex, "industry_names", ()) or ()):
+        return "none (no industry factors)"
+    c = model.industry_constraint
+    if c is None:
+        return "none (no market factor: the industry factors are not constrained)"
+    return str(c)
+
+
 def _section_risk(res: RunResult, fig: _Figures) -> str:
     risk = res.risk
     s = risk.summary()
@@ -385,7 +437,7 @@ def _section_risk(res: RunResult, fig: _Figures) -> str:
             "</div><div>",
             html_table(s.tables[1][1], caption=s.tables[1][0], formats={"specific_vol_annualized": ".4f"},
                        table_id="specific-risk"),
-            _kv_table([(k, v) for k, v in s.header if k not in ("Date shown",)], caption="Settings"),
+            _kv_table(_risk_settings(res, s), caption="Settings", table_id="risk-settings"),
             "</div></div>"]
     lo, hi = res.validation_dates
     dates = risk.dates
@@ -416,6 +468,16 @@ def _section_risk(res: RunResult, fig: _Figures) -> str:
                  fig(lambda: res.min_var.plot(window=v["window"]), "Rolling bias of the minimum-variance portfolio",
                      "fig-minimum-variance")]
     return _section("risk", "Risk model", body)
+
+
+def _risk_settings(res: RunResult, s: Any) -> list[tuple[str, Any]]:
+    """The risk model's size (from its summary) and its settings ([risk], as the model holds
+    them), each in words: an unset one says what that means."""
+    counts = {"Dates", "Assets", "Factors", "Dates with Σf clipped"}
+    pairs: list[tuple[str, Any]] = [(k, int(v) if v.isdigit() else v) for k, v in s.header if k in counts]
+    risk = res.risk
+    values = {k: getattr(risk, k, v) for k, v in res.config["risk"].items()}
+    return pairs + _setting_pairs("risk", values)
 
 
 def _section_signal(res: RunResult, fig: _Figures) -> str:
@@ -517,7 +579,7 @@ def _section_portfolios(res: RunResult, fig: _Figures) -> str:
                             table_id=f"holdings-{b.name}"),
                  "</div></div>",
                  fig(lambda d=d: d.plot(), f"Contributions to volatility: {b.title}", f"fig-risk-{b.name}")]
-    return _section("portfolios", "Portfolios", body)
+    return _section(SECTION_IDS["portfolios"], "Portfolios", body)
 
 
 def _section_backtest(res: RunResult, fig: _Figures) -> str:
@@ -582,8 +644,8 @@ def _section_alerts(res: RunResult) -> str:
     if al is None:
         return ""
     if al.height == 0:
-        return _section("alerts", "Alerts", ['<p class="note">No alerts (ferrofactor.monitor, seed 000\'s '
-                                             "thresholds).</p>"])
+        return _section(SECTION_IDS["alerts"], "Alerts",
+                        ['<p class="note">No alerts (ferrofactor.monitor, seed 000\'s thresholds).</p>'])
     counts = al.group_by("kind", "subject", maintain_order=True).agg(pl.len().alias("alerts"),
                                                                     pl.col("date").max().alias("last"))
     counts = counts.with_columns(pl.col("last").cast(pl.String))
@@ -593,7 +655,7 @@ def _section_alerts(res: RunResult) -> str:
             html_table(counts, caption="Alerts by kind and book", table_id="alerts-count"),
             html_table(latest.select("date", "kind", "subject", "value", "threshold", "message"),
                        caption="The latest 20", formats={"value": ".4f", "threshold": ".4f"}, table_id="alerts")]
-    return _section("alerts", "Alerts", body)
+    return _section(SECTION_IDS["alerts"], "Alerts", body)
 
 
 def _section_skipped(res: RunResult, extra: Sequence[tuple[str, str]]) -> str:
@@ -626,7 +688,7 @@ def _section_run(res: RunResult, command: str) -> str:
                        "note": [s.note for s in res.stages]})
     body = [html_table(st, caption="Stages (CPU time counts every thread of the process)",
                        formats={"wall_s": ".2f", "cpu_s": ".2f"}, table_id="stages"),
-            _kv_table([("Command", command)] + _versions(), caption="Environment", table_id="environment"),
+            _kv_table([("Command", command or "—")] + _versions(), caption="Environment", table_id="environment"),
             "<h3>Configuration (defaults filled in)</h3>", f"<pre>{_esc(res.config.to_toml())}</pre>"]
     if res.files:
         body.append("<h3>Files</h3><ul>" + "".join(f"<li>{_esc(f)}</li>" for f in res.files) + "</ul>")
@@ -660,9 +722,9 @@ def render_html(res: RunResult, *, command: str = "", reporter: Reporter | None 
         ("factor-returns", "Factor returns", _section_factor_returns(res, fig)),
         ("risk", "Risk model", _section_risk(res, fig)),
         ("signal", "Signal evaluation", _section_signal(res, fig)),
-        ("portfolios", "Portfolios", _section_portfolios(res, fig)),
+        (SECTION_IDS["portfolios"], "Portfolios", _section_portfolios(res, fig)),
         ("backtest", "Backtest", _section_backtest(res, fig)),
-        ("alerts", "Alerts", _section_alerts(res)),
+        (SECTION_IDS["alerts"], "Alerts", _section_alerts(res)),
     ]
     sections.append(("skipped", "Skipped", _section_skipped(res, extra)))
     sections.append(("run", "Run", _section_run(res, command)))
@@ -688,19 +750,128 @@ def n_figures(res: RunResult) -> int:
             + (res.backtest is not None) + 2 * len(res.books))
 
 
+def _output_names() -> set[str]:
+    """Every name a run may write into its output directory."""
+    return {"report.html", "summary.json", MANIFEST} | {f"{n}.parquet" for n in PARQUET_OUTPUTS}
+
+
+def _read_manifest(path: str) -> set[str] | None:
+    """The output names a manifest lists (anything else it lists is ignored: only ferrofactor's
+    own output names inside the directory are ever removed), or None if it is not one."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    files = data.get("files") if isinstance(data, dict) and "ferrofactor" in data else None
+    if not isinstance(files, list):
+        return None
+    names = _output_names()
+    return {f for f in files if isinstance(f, str) and f in names} | {MANIFEST}
+
+
+class OutputDirError(FileExistsError):
+    """The output directory holds files named like ferrofactor's outputs that no manifest lists
+    (``names``; ``why`` says which manifest): a run would replace them or mix with them."""
+
+    def __init__(self, out_dir: str, names: Sequence[str], why: str, how: str = "overwrite=True") -> None:
+        self.out_dir, self.names, self.why = out_dir, list(names), why
+        super().__init__(self.message(how))
+
+    def message(self, how: str) -> str:
+        n = len(self.names)
+        shown = ", ".join(self.names[:6]) + (f" and {n - 6} more" if n > 6 else "")
+        they, them = ("they", "them") if n > 1 else ("it", "it")
+        return (f"{self.out_dir!r} holds {n} file{'s' if n > 1 else ''} named like ferrofactor's outputs that "
+                f"{self.why} ({shown}): {they} may not come from a ferrofactor run (or come from a version "
+                f"without manifests), and this run would replace {them} or leave {them} beside its own outputs. "
+                f"Nothing was written. Choose a new or empty directory, or pass {how} to replace or remove "
+                "such files there (other files are never touched).")
+
+
+def check_output_dir(out_dir: str, *, overwrite: bool = False) -> tuple[list[str], list[str]]:
+    """What a run into ``out_dir`` would replace or remove, checked before anything is written.
+
+    A run owns the files its previous run listed in ``out_dir/ferrofactor-manifest.json``: it
+    replaces them, and removes those it does not write again (so the directory never mixes two
+    runs). Files with a name of ferrofactor's outputs (``report.html``, ``summary.json``, the
+    manifest, ``<output>.parquet``) that no manifest lists are not the run's: they stop it
+    (``FileExistsError`` naming them) unless ``overwrite``, which replaces or removes them too.
+    Every other file in ``out_dir`` is left alone.
+
+    Returns
+    -------
+    (owned, foreign) : lists of str
+        Names of output files in ``out_dir`` that an earlier run's manifest lists, and those no
+        manifest lists (non-empty only with ``overwrite``).
+
+    Raises
+    ------
+    FileExistsError
+        ``out_dir`` holds output-named files no manifest lists (and not ``overwrite``:
+        :class:`OutputDirError`, naming them), or an output name that is a directory (never
+        removed), or ``out_dir`` is not a directory.
+    """
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FileExistsError(f"{out_dir!r} exists and is not a directory")
+    if not os.path.isdir(out_dir):
+        return [], []
+    names = _output_names()
+    present = sorted(n for n in os.listdir(out_dir) if n in names)
+    dirs = [n for n in present
+            if os.path.isdir(os.path.join(out_dir, n)) and not os.path.islink(os.path.join(out_dir, n))]
+    if dirs:
+        raise FileExistsError(f"{out_dir!r} holds the director{'ies' if len(dirs) > 1 else 'y'} "
+                              f"{', '.join(dirs)}, named like ferrofactor's output files: move "
+                              f"{'them' if len(dirs) > 1 else 'it'} or choose another output directory")
+    listed = _read_manifest(os.path.join(out_dir, MANIFEST)) if MANIFEST in present else set()
+    unreadable = MANIFEST in present and listed is None
+    listed = listed or set()
+    owned = [n for n in present if n in listed]
+    foreign = [n for n in present if n not in listed]
+    if foreign and not overwrite:
+        why = (f"no manifest lists (its {MANIFEST} cannot be read)" if unreadable else
+               f"no {MANIFEST} lists" if MANIFEST not in present else f"its {MANIFEST} does not list")
+        raise OutputDirError(out_dir, foreign, why)
+    return owned, foreign
+
+
+def _write_manifest(out_dir: str, names: Sequence[str], command: str) -> None:
+    import ferrofactor as ff
+
+    path = os.path.join(out_dir, MANIFEST)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"ferrofactor": ff.__version__, "command": command,
+                   "written": _dt.datetime.now().isoformat(timespec="seconds"),
+                   "note": "the files the last ferrofactor run wrote here; the next run into this directory "
+                           "replaces them and removes those it does not write again. Other files are left alone.",
+                   "files": [n for n in names if n != MANIFEST]}, fh, indent=2)
+    os.replace(tmp, path)
+
+
 def write_report(res: RunResult, out_dir: str, *, command: str = "", reporter: Reporter | None = None,
-                 summary: Callable[[], dict[str, Any]] | None = None) -> list[str]:
+                 summary: Callable[[], dict[str, Any]] | None = None, overwrite: bool = False) -> list[str]:
     """Write ``report.html``, the Parquet outputs and ``summary.json`` into ``out_dir`` (created
-    if needed; existing files of the same names are replaced), as a stage named ``report``.
+    if needed), with ``ferrofactor-manifest.json`` listing them, as a stage named ``report``.
+
+    The directory holds one run: the files an earlier run listed in its manifest are replaced,
+    and those this run does not write (a Parquet output of a section now switched off, say) are
+    removed. Output-named files no manifest lists stop the run before anything is written
+    (``overwrite=True`` replaces or removes them too); every other file is left alone (see
+    :func:`check_output_dir`).
 
     Everything is written to a temporary directory beside ``out_dir`` first and moved into
-    place at the end: if anything fails, ``out_dir`` is left as it was.
+    place at the end: if anything fails before that, ``out_dir`` is left as it was.
 
     Returns
     -------
     list of str
         The paths written.
     """
+    from ferrofactor._validate import check_bool
+
+    overwrite = check_bool("overwrite", overwrite)
     reporter = reporter or Reporter()
     run = StageRunner(res, reporter)
     rep = res.config["report"]
@@ -709,6 +880,7 @@ def write_report(res: RunResult, out_dir: str, *, command: str = "", reporter: R
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)
     with run.stage("report", total=total) as st:
+        owned, foreign = check_output_dir(out_dir, overwrite=overwrite)
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".ferrofactor-", dir=parent)
         try:
@@ -717,7 +889,8 @@ def write_report(res: RunResult, out_dir: str, *, command: str = "", reporter: R
                 make().write_parquet(os.path.join(tmp, f"{name}.parquet"), compression="zstd", compression_level=1)
                 names.append(f"{name}.parquet")
                 reporter.advance(description=f"{name}.parquet")
-            res.files = [os.path.join(out_dir, n) for n in ["report.html", *names, "summary.json"]]
+            written = ["report.html", *names, *(["summary.json"] if summary is not None else []), MANIFEST]
+            res.files = [os.path.join(out_dir, n) for n in written]
             text, extra = render_html(res, command=command, reporter=reporter)
             for k, v in extra:
                 if (k, v) not in res.skipped:
@@ -726,17 +899,32 @@ def write_report(res: RunResult, out_dir: str, *, command: str = "", reporter: R
                 fh.write(text)
             reporter.advance(description="report.html")
             st.note = f"{len(names)} Parquet files, report.html ({len(text) / 1e6:.1f} MB) in {out_dir}"
-            # summary.json is written last, with this stage's timing known to the caller
             os.makedirs(out_dir, exist_ok=True)
+            # the manifest first lists the earlier files and this run's: interrupted from here on,
+            # the next run still knows every output file in the directory
+            _write_manifest(out_dir, sorted(set(owned) | set(foreign) | set(written)), command)
             for n in ["report.html", *names]:
                 os.replace(os.path.join(tmp, n), os.path.join(out_dir, n))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        stale = [n for n in owned if n not in written]
+        removed = [n for n in foreign if n not in written] + stale
+        for n in removed:
+            try:
+                os.remove(os.path.join(out_dir, n))
+            except FileNotFoundError:
+                pass
+        if stale:
+            st.note += (f"; removed {len(stale)} file{'s' if len(stale) > 1 else ''} of the earlier run "
+                        f"({', '.join(stale)})")
+        if foreign:
+            st.note += (f"; overwrite: replaced or removed {len(foreign)} output-named file"
+                        f"{'s' if len(foreign) > 1 else ''} no manifest listed ({', '.join(foreign)})")
     if summary is not None:
+        # written last, with this stage's timing known to the caller
         path = os.path.join(out_dir, "summary.json")
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(summary(), fh, indent=2, default=str)
         reporter.advance()
-    else:
-        res.files = [f for f in res.files if not f.endswith("summary.json")]
+    _write_manifest(out_dir, written, command)
     return list(res.files)
