@@ -20,10 +20,16 @@
 //!
 //! # Numerics
 //! Window sums are kept as running sums of *shifted* values `x - c`, where the shift `c` is the
-//! plain mean of the window at the last re-anchoring. Every `min(w, ANCHOR)` dates the sums are
-//! recomputed from scratch over the current window with a fresh shift, so rounding never
-//! accumulates over more than one window and the variance formula `Σw d² - (Σw d)²/Σw` never
-//! cancels catastrophically (its terms are of the size of the window's own dispersion).
+//! plain mean of the window at the last re-anchoring. At every date `t` with
+//! `t % min(w, ANCHOR) == 0` the sums are recomputed from scratch over the current window with a
+//! fresh shift, so rounding never accumulates over more than one window and the variance formula
+//! `Σw d² - (Σw d)²/Σw` never cancels catastrophically (its terms are of the size of the window's
+//! own dispersion). The data can ask for extra re-anchorings in between (see [`Uni::imprecise`]);
+//! they do not move the schedule, which is absolute (dates counted from the first row of the
+//! array): right after a scheduled re-anchoring over a full window (`t >= w - 1`) the state is a
+//! function of that window alone, so a caller that runs a kernel on rows `r0..` with `r0` a
+//! multiple of `min(w, ANCHOR)` gets, from the first scheduled date `a >= r0 + w - 1` on, the
+//! very arithmetic of a run over the whole array (`ff.dask` computes date blocks this way).
 
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
@@ -382,10 +388,11 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
     }
 }
 
-/// Drive an accumulator along one column: re-anchor every `min(w, ANCHOR)` dates, otherwise
-/// decay, add the entering value and remove the leaving one. Re-anchor at once when a value
-/// beyond the window's scale enters or the running sums lost their precision (an outlier left
-/// the window, or sums overflowed): see [`Uni::imprecise`].
+/// Drive an accumulator along one column: re-anchor at the dates `t % min(w, ANCHOR) == 0`,
+/// otherwise decay, add the entering value and remove the leaving one. Re-anchor at once, as
+/// well, when a value beyond the window's scale enters or the running sums lost their precision
+/// (an outlier left the window, two equal values in a small window, or sums overflowed): see
+/// [`Uni::imprecise`]. Those extra re-anchorings do not move the schedule (module docs, Numerics).
 fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
     let t_len = x.len();
     if w >= t_len {
@@ -396,9 +403,10 @@ fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f6
     let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
     let mut acc = Uni::default();
     let mut peak = 0.0f64;
-    let mut since = interval; // dates since the last re-anchoring (a counter, not t % interval)
     for t in 0..t_len {
-        let mut anchor = since == interval;
+        // Absolute, not counted from the last re-anchoring: a data-triggered one must not shift
+        // the later scheduled ones (the state would then depend on every date before).
+        let mut anchor = t % interval == 0;
         if !anchor {
             if lam != 1.0 {
                 acc.decay(lam, lam2);
@@ -416,11 +424,9 @@ fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f6
             }
         }
         if anchor {
-            since = 0;
             acc = Uni::fresh(x, (t + 1).saturating_sub(w), t, lam);
             peak = acc.s2;
         }
-        since += 1;
         out[t] = if acc.n >= mp { acc.stat(m) } else { f64::NAN };
     }
 }
@@ -628,10 +634,9 @@ pub fn rolling_beta(
         let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
         let mut acc = Bi::default();
         let mut peak = (0.0f64, 0.0f64);
-        let mut since = interval;
         for t in 0..t_len {
-            since += 1;
-            let mut anchor = since > interval;
+            // an absolute schedule, as in `uni_column`
+            let mut anchor = t % interval == 0;
             if !anchor {
                 if lam != 1.0 {
                     acc.decay(lam);
@@ -649,7 +654,6 @@ pub fn rolling_beta(
                 }
             }
             if anchor {
-                since = 1;
                 acc = Bi::fresh(x, &m, (t + 1).saturating_sub(w), t, lam);
                 peak = (acc.sxx, acc.syy);
             }
@@ -835,7 +839,7 @@ pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -
 #[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array1};
+    use ndarray::{array, s, Array1};
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol * (1.0 + b.abs())
@@ -1106,6 +1110,65 @@ mod tests {
             } else if t >= 40 {
                 assert!((b[[t, 0]] - 1.3).abs() < 0.3, "t={t}: {}", b[[t, 0]]);
                 assert!(rv[[t, 0]] > 0.0 && rv[[t, 0]] < 0.02, "t={t}: {}", rv[[t, 0]]);
+            }
+        }
+    }
+
+    /// Equal values in small windows (a stale price, zero returns), NaN runs and an outlier: the
+    /// data make the kernels re-anchor off their schedule.
+    fn stale_gappy(t: usize, n: usize, seed: u64) -> Array2<f64> {
+        let v = noise(t * n, seed);
+        let mut a = Array2::from_shape_vec((t, n), v).unwrap() * 0.04;
+        for j in 0..n {
+            if j % 2 == 1 {
+                for i in 0..t {
+                    a[[i, j]] += 50.0; // a price-like level
+                }
+            }
+            for i in 1..t {
+                if (i * 5 + j * 7) % 9 == 0 {
+                    a[[i, j]] = a[[i - 1, j]];
+                }
+                if (i * 3 + j) % 13 < 2 {
+                    a[[i, j]] = f64::NAN;
+                }
+            }
+            a[[(37 * j + 11) % t, j]] = 1e4;
+        }
+        a
+    }
+
+    #[test]
+    fn blocks_from_a_scheduled_row_repeat_the_full_run() {
+        // ff.dask computes rows s.. from the rows r0.. of the array, r0 a multiple of the
+        // re-anchoring interval at least w - 1 rows before a scheduled date <= s: every result
+        // from that date on must be the full run's, bit for bit, whatever the rows before r0.
+        let (t_len, n) = (300, 12);
+        let x = stale_gappy(t_len, n, 5);
+        let mkt: Array1<f64> = Array1::from(noise(t_len, 8)) * 0.02;
+        for &(w, hl) in &[(2usize, None), (3, None), (3, Some(2.0)), (5, None), (21, Some(5.0))] {
+            let interval = w.min(ANCHOR);
+            let k = (w - 1).div_ceil(interval);
+            for &m in &[Moment::Sum, Moment::Std] {
+                let full = rolling_moment(x.view(), Some(w), 1, hl, m).unwrap();
+                let (fb, fr) = rolling_beta(x.view(), mkt.view(), w, 2, hl).unwrap();
+                for s in (1..t_len - w).step_by(7) {
+                    let Some(r0) = (s / interval).checked_sub(k).map(|q| q * interval) else {
+                        continue;
+                    };
+                    let part = rolling_moment(x.slice(s![r0.., ..]), Some(w), 1, hl, m).unwrap();
+                    let (pb, pr) = rolling_beta(x.slice(s![r0.., ..]), mkt.slice(s![r0..]), w, 2, hl).unwrap();
+                    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                    for t in s..t_len {
+                        for j in 0..n {
+                            let i = t - r0;
+                            let at = || format!("w={w} hl={hl:?} s={s} r0={r0} t={t} j={j}");
+                            assert!(same(part[[i, j]], full[[t, j]]), "{m:?} {}: {} vs {}", at(), part[[i, j]], full[[t, j]]);
+                            assert!(same(pb[[i, j]], fb[[t, j]]), "beta {}", at());
+                            assert!(same(pr[[i, j]], fr[[t, j]]), "resid_vol {}", at());
+                        }
+                    }
+                }
             }
         }
     }

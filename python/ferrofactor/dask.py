@@ -43,18 +43,28 @@ gives the in-memory result bit for bit:
   gathered per-date outputs.
 
 Time: exactly as in memory. Outside the signal evaluation a block never reads a row after its
-last date (the overlaps only reach back), so nothing is known earlier on Dask than in memory;
+last date (the overlaps only reach back; a column block's kernel reads its whole column, but
+the kernels themselves never look ahead: row ``t`` of a column depends on its rows up to ``t``
+only), so nothing is known earlier on Dask than in memory;
 the evaluation's forward returns read the returns after each date, as in memory, and nothing
 else.
 
 Overlaps
 --------
-The Rust rolling kernels keep running sums and re-anchor them (recompute from scratch) every
-``I = min(window, 512)`` rows counted from the first row they are given. A block that started at
-an arbitrary row would re-anchor at other rows than the in-memory call and differ in the last
-bits. So each block is given the rows from an anchor of the in-memory schedule (a multiple of
-``I``) at least ``window − 1`` rows before the block's first anchor: the block then repeats the
+The Rust rolling kernels (``rust/rolling.rs``: sums, means, variances, the windowed ``ewm_*``,
+``rolling_beta``, ``compounded_return``) keep running sums and re-anchor them (recompute them
+from scratch over the window, with a fresh shift and precision reference) at the rows
+``t % I == 0``, ``I = min(window, 512)``, of the array they are given. They also re-anchor at
+once when the data ask for it (the window's variance cancelling against its shift, e.g. two
+equal values in a window of 2 or 3; its sum of squares falling a million-fold below its peak
+as an outlier leaves; a value beyond the window's scale), but those do not move the schedule.
+So right after a scheduled re-anchoring over a full window the kernel's state depends on that
+window alone, and each block is given the rows from a multiple of ``I`` at least
+``window − 1`` rows before the block's first scheduled re-anchoring: the block then repeats the
 in-memory arithmetic exactly. The overlap is between ``window − 1`` and ``window + 2I`` rows.
+(Before the schedule was absolute, a data-triggered re-anchoring shifted every later one and a
+block differed from the in-memory run in the last bits; ``tests/test_dask.py`` checks small
+windows on stale, gappy data.)
 
 Errors
 ------
@@ -147,6 +157,7 @@ __all__ = [
 
 #: Re-anchoring interval cap of the Rust rolling kernels (``ANCHOR`` in rust/rolling.rs).
 _ANCHOR = 512
+
 
 #: Default dates per block (about one trading year).
 DATES_PER_CHUNK = 252
@@ -388,8 +399,8 @@ def _same_rows(s: int, e: int) -> tuple[int, int]:
 
 def _anchored_rows(window: int, T: int, shift: int = 0):
     """Rows a block needs so that a Rust rolling kernel of this ``window`` repeats the in-memory
-    arithmetic (module docstring, "Overlaps"). ``shift``: the output at ``t`` reads the
-    accumulator at ``t − shift`` (``compounded_return``'s skip)."""
+    arithmetic (module docstring, "Overlaps"). ``shift``: the output at ``t`` reads the accumulator at
+    ``t − shift`` (``compounded_return``'s skip)."""
     interval = min(window, _ANCHOR)
     k = -(-(window - 1) // interval)  # ceil((window - 1) / interval)
 
@@ -411,24 +422,28 @@ def _anchored_rows(window: int, T: int, shift: int = 0):
     return rows
 
 
-def _by_asset(func, x: da.Array, n_out: int = 1) -> Any:
-    """Run a per-column time-series ``func(x_block)`` on blocks of whole columns and return the
-    result(s) chunked like ``x`` (by dates)."""
+def _by_asset(func, x: da.Array, n_out: int = 1, extra: Sequence[Any] = ()) -> Any:
+    """Run a per-column time-series ``func(x_block, *extra)`` on blocks of whole columns and
+    return the result(s) chunked like ``x`` (by dates). ``extra``: (T,) inputs shared by every
+    column (the market), given whole to every task (lazily: nothing is computed here); one task
+    per column block computes all ``n_out`` outputs."""
     T, N = x.shape
     per_block = max(1, max(x.chunks[0]) if x.chunks[0] else 1)
     cols = max(16, int(math.ceil(N * per_block / max(T, 1))))
     xa = x.rechunk({0: -1, 1: cols})
-    outs = []
-    for k in range(n_out):
-        one = functools.partial(_pick, func, k if n_out > 1 else None)
-        outs.append(da.map_blocks(_on_blocks(one), xa, dtype=np.float64, meta=_meta(2), chunks=xa.chunks)
-                    .rechunk({0: x.chunks[0], 1: -1}))
+    args: list[Any] = [xa, "ij"]
+    for e in extra:
+        e = e if _is_dask(e) else da.from_array(np.asarray(e, dtype=np.float64))
+        args.extend([e.rechunk(-1), "i"])
+    stacked = da.blockwise(_on_blocks(functools.partial(_stacked, func, n_out)), "kij", *args,
+                           new_axes={"k": n_out}, dtype=np.float64, meta=_meta(3))
+    outs = [stacked[k].rechunk({0: x.chunks[0], 1: -1}) for k in range(n_out)]
     return outs[0] if n_out == 1 else tuple(outs)
 
 
-def _pick(func, k, b):
-    r = func(b)
-    return r if k is None else r[k]
+def _stacked(func, n_out, *blocks):
+    r = func(*blocks)
+    return np.stack(r) if n_out > 1 else r[None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1012,14 +1027,13 @@ def _neutralize_block(G, x, ctl, codes, w):
 def _time_series(name: str, x: Any, window: int | None, min_fn, *, shift: int = 0,
                  span: int | None = None, extra: Sequence[Any] = (), n_out: int = 1):
     """Dispatch a per-column kernel ``min_fn(block, *extra_blocks)``: overlapping date blocks
-    for a window shorter than T, else blocks of whole columns."""
+    for a window shorter than T, else blocks of whole columns (module docstring, "Overlaps")."""
     xd = _x(name, x)
     T = xd.shape[0]
     w = span if span is not None else window
     if w is None or w >= T:
-        # the (T,) extra inputs (the market) are small: bound to every column block whole
-        ex = [np.asarray(e.compute()) if _is_dask(e) else e for e in extra]
-        return _by_asset(functools.partial(_with_extra, min_fn, ex), xd, n_out=n_out)
+        # the (T,) extra inputs (the market) are small: given whole to every column block
+        return _by_asset(min_fn, xd, n_out=n_out, extra=extra)
     rows = _anchored_rows(w, T, shift)
     if n_out == 1:
         return _history_map(min_fn, [xd, *extra], rows, tail=(xd.shape[1],), name="ff-rolling")
@@ -1030,10 +1044,6 @@ def _time_series(name: str, x: Any, window: int | None, min_fn, *, shift: int = 
     both = _history_map(packed, [xd, *extra], rows, tail=(n_out * xd.shape[1],), name="ff-rolling")
     N = xd.shape[1]
     return tuple(both[:, k * N:(k + 1) * N] for k in range(n_out))
-
-
-def _with_extra(fn, extra, x):
-    return fn(x, *extra)
 
 
 def _moment_block(window, mp, half_life, stat, x):
@@ -1047,22 +1057,22 @@ def _moment(x, window, min_periods, half_life, stat):
 
 
 def rolling_sum(x: Any, window: int, min_periods: int | None = None) -> da.Array:
-    """:func:`ferrofactor.rolling_sum` of a dask array chunked by dates (overlapping blocks)."""
+    """:func:`ferrofactor.rolling_sum` of a dask array chunked by dates ("Overlaps")."""
     return _moment(x, window, min_periods, None, "sum")
 
 
 def rolling_mean(x: Any, window: int, min_periods: int | None = None, half_life: float | None = None) -> da.Array:
-    """:func:`ferrofactor.rolling_mean` of a dask array chunked by dates (overlapping blocks)."""
+    """:func:`ferrofactor.rolling_mean` of a dask array chunked by dates ("Overlaps")."""
     return _moment(x, window, min_periods, half_life, "mean")
 
 
 def rolling_var(x: Any, window: int, min_periods: int | None = None, half_life: float | None = None) -> da.Array:
-    """:func:`ferrofactor.rolling_var` of a dask array chunked by dates (overlapping blocks)."""
+    """:func:`ferrofactor.rolling_var` of a dask array chunked by dates ("Overlaps")."""
     return _moment(x, window, min_periods, half_life, "var")
 
 
 def rolling_std(x: Any, window: int, min_periods: int | None = None, half_life: float | None = None) -> da.Array:
-    """:func:`ferrofactor.rolling_std` of a dask array chunked by dates (overlapping blocks)."""
+    """:func:`ferrofactor.rolling_std` of a dask array chunked by dates ("Overlaps")."""
     return _moment(x, window, min_periods, half_life, "std")
 
 
@@ -1077,17 +1087,17 @@ def _ewm(x, half_life, min_periods, window, stat):
 
 
 def ewm_mean(x: Any, half_life: float, min_periods: int = 1, window: int | None = None) -> da.Array:
-    """:func:`ferrofactor.ewm_mean`: overlapping blocks with ``window``, whole columns without."""
+    """:func:`ferrofactor.ewm_mean` of a dask array chunked by dates ("Overlaps")."""
     return _ewm(x, half_life, min_periods, window, "mean")
 
 
 def ewm_var(x: Any, half_life: float, min_periods: int = 1, window: int | None = None) -> da.Array:
-    """:func:`ferrofactor.ewm_var`: overlapping blocks with ``window``, whole columns without."""
+    """:func:`ferrofactor.ewm_var` of a dask array chunked by dates ("Overlaps")."""
     return _ewm(x, half_life, min_periods, window, "var")
 
 
 def ewm_std(x: Any, half_life: float, min_periods: int = 1, window: int | None = None) -> da.Array:
-    """:func:`ferrofactor.ewm_std`: overlapping blocks with ``window``, whole columns without."""
+    """:func:`ferrofactor.ewm_std` of a dask array chunked by dates ("Overlaps")."""
     return _ewm(x, half_life, min_periods, window, "std")
 
 
@@ -1114,7 +1124,7 @@ def _compounded_block(window, skip, mp, x):
 
 
 def compounded_return(returns: Any, window: int, skip: int = 0, min_periods: int | None = None) -> da.Array:
-    """:func:`ferrofactor.compounded_return` (momentum) of a dask array, overlapping blocks."""
+    """:func:`ferrofactor.compounded_return` (momentum) of a dask array ("Overlaps")."""
     _probe(_rolling.compounded_return, _NAN11, window, skip, min_periods)
     fn = functools.partial(_compounded_block, window, skip, min_periods)
     return _time_series("returns", returns, window, fn, shift=skip, span=window - skip)
@@ -1196,9 +1206,10 @@ def compute_descriptors(
     """:func:`ferrofactor.descriptors.compute_descriptors` of a :class:`DaskPanel`, lazily.
 
     Same settings, fields and order; each descriptor is the dask version of the in-memory kernel
-    (ratios and logs per block, momentum/volatility/beta/liquidity with overlapping blocks, the
-    drawdown on blocks of whole columns), so ``compute()`` equals the in-memory result bit for
-    bit. Nothing is computed here; descriptors that no style uses are never computed.
+    (ratios and logs per block, momentum/volatility/beta/liquidity as the module docstring's
+    "Overlaps" says, the drawdown on blocks of whole columns), so ``compute()`` equals the
+    in-memory result bit for bit. Nothing is computed here; descriptors that no style uses are
+    never computed.
     """
     window = check_int("window", window, 2)
     liquidity_window = check_int("liquidity_window", liquidity_window, 1)
