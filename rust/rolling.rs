@@ -403,10 +403,14 @@ fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f6
     let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
     let mut acc = Uni::default();
     let mut peak = 0.0f64;
+    let mut next = 0; // the next scheduled re-anchoring: the multiples of `interval`
     for t in 0..t_len {
         // Absolute, not counted from the last re-anchoring: a data-triggered one must not shift
         // the later scheduled ones (the state would then depend on every date before).
-        let mut anchor = t % interval == 0;
+        let mut anchor = t == next;
+        if anchor {
+            next += interval;
+        }
         if !anchor {
             if lam != 1.0 {
                 acc.decay(lam, lam2);
@@ -634,9 +638,13 @@ pub fn rolling_beta(
         let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
         let mut acc = Bi::default();
         let mut peak = (0.0f64, 0.0f64);
+        let mut next = 0;
         for t in 0..t_len {
-            // an absolute schedule, as in `uni_column`
-            let mut anchor = t % interval == 0;
+            // an absolute schedule (t % interval == 0), as in `uni_column`
+            let mut anchor = t == next;
+            if anchor {
+                next += interval;
+            }
             if !anchor {
                 if lam != 1.0 {
                     acc.decay(lam);
