@@ -161,6 +161,14 @@ def test_cross_section_regress_equal_with_gics_codes_and_lag(dpanel):
     for k in ("factor_returns", "residuals", "r2", "std_errors", "tstats", "n_obs"):
         EQ(getattr(got, k), getattr(mem, k), err_msg=k)
     assert np.all(np.isnan(got.factor_returns[:2])) and np.all(got.n_obs[:2] == 0)
+    # without a market the default ("auto") leaves the industries unconstrained, as in memory
+    mem = ff.cross_section_regress(P["returns"], sty, GICS, cap=P["market_cap"], market=False)
+    free = ff.cross_section_regress(P["returns"], sty, GICS, cap=P["market_cap"], market=False,
+                                    industry_constraint=None)
+    got = ffd.cross_section_regress(dpanel["returns"], sty, GICS, cap=dpanel["market_cap"],
+                                    market=False).compute()
+    EQ(got.factor_returns, mem.factor_returns)
+    EQ(got.factor_returns, free.factor_returns)
 
 
 # --- rolling and exponentially weighted kernels ---------------------------------------------------

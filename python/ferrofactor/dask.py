@@ -1587,7 +1587,7 @@ class LazyCrossSection:
 
 
 def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None, weights: Any = None, *,
-                          market: bool = True, industry_constraint: str | None = "cap", cap: Any = None,
+                          market: bool = True, industry_constraint: str | None = "auto", cap: Any = None,
                           style_names: Sequence[str] | None = None, industry_names: Any = None,
                           lag: int = 0, dates: Any = None, assets: Any = None) -> LazyCrossSection:
     """:func:`ferrofactor.cross_section_regress` on dask arrays, block by block.
@@ -1597,11 +1597,11 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
     the L rows of design before it. Industry codes without ``industry_names`` are mapped to dense
     codes over the whole array first (one pass over ``industry``).
     """
-    from ferrofactor.regress import INDUSTRY_CONSTRAINTS, _check_design
-    from ferrofactor._validate import as_assets, as_dates, check_choice
+    from ferrofactor.regress import _check_design, resolve_constraint
+    from ferrofactor._validate import as_assets, as_dates
 
-    check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
     market = check_bool("market", market)
+    industry_constraint = resolve_constraint(industry_constraint, market)  # "auto": cap with a market
     y = _x("returns", returns)
     T, N = y.shape
     lag = check_int("lag", lag, 0)
