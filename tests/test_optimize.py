@@ -308,6 +308,29 @@ def test_infeasible_is_reported_with_a_clear_message():
     assert "infeasible" in str(res.summary())
 
 
+def test_no_asset_with_a_forecast_is_diagnosed():
+    # A style defined since recently (low_vol) loads on every asset before its factor variance is
+    # estimated: no asset has a risk forecast. Before, the optimiser said "CLARABEL returned
+    # 'optimal' but budget is violated by 1" (status "violated", zero weights, divide warnings)
+    # and covered() still listed the assets the risk products then refused.
+    panel = ff.datasets.synthetic_universe(n_assets=100, n_days=300, seed=1)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    t = 202  # low_vol has exposures on every asset, its variance has too few factor returns
+    assert not np.isfinite(risk.factor_covariance[t][risk.factor_names.index("low_vol")].max())
+    assert not risk.covered(t).any()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = ff.optimize(alpha, risk, date=t, max_weight=0.05)
+    assert [w.category for w in caught] == [ff.OptimizationWarning]  # no RuntimeWarning
+    assert res.status == "infeasible" and not res.ok and np.isnan(res.weights).all()
+    assert res.message.startswith(f"no free asset: 100 of 100 assets have no risk forecast on {res.date}")
+    assert "exposed to factors whose variance is not estimated yet (['low_vol'])" in res.message
+    assert "the fixed weights break budget by 1" in res.message
+    # a later date with every variance estimated solves
+    assert ff.optimize(alpha, risk, date=260, max_weight=0.05).ok
+
+
 def test_fallbacks_only_when_asked_with_a_warning():
     risk = fifty_assets()
     rng = np.random.default_rng(0)

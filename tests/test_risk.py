@@ -357,10 +357,19 @@ def test_a_held_asset_on_a_factor_without_estimated_variance_is_an_error():
     k, s = rk.factor_names.index("low_vol"), rk.exposures.style_names.index("low_vol")
     t = next(t for t in range(len(panel.dates))
              if not np.isfinite(rk.factor_covariance[t][k, k]) and np.any(np.nan_to_num(rk.exposures.styles[t][:, s]) != 0))
-    cv = rk.covered(t)
-    w = np.where(cv, 1 / cv.sum(), 0.0)
+    # the assets with exposures and a specific variance: some load on low_vol
+    known = np.isfinite(rk.specific_variance[t]) & np.isfinite(rk.exposures.styles[t]).all(axis=1)
+    on_it = known & (np.nan_to_num(rk.exposures.styles[t][:, s]) != 0)
+    assert on_it.any()
+    w = np.where(known, 1 / known.sum(), 0.0)
     with pytest.raises(ValueError, match=r"exposed to factors whose variance is not estimated yet .*'low_vol'"):
         rk.portfolio_risk(w, date=t)
+    # covered() leaves them out (before, it included them and a portfolio of the covered assets
+    # was refused), and a portfolio of the covered assets is priced
+    cv = rk.covered(t)
+    np.testing.assert_array_equal(cv, known & ~on_it)
+    if cv.any():
+        assert np.isfinite(rk.portfolio_risk(np.where(cv, 1 / cv.sum(), 0.0), date=t))
     # before the style had exposures, and once its variance is estimated, the risk is finite
     for d in (150, 260):
         cv = rk.covered(d)

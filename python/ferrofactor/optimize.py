@@ -939,7 +939,7 @@ class _Case:
         if nf == 0:
             build_time = time.perf_counter() - t_start
             status = "optimal"
-            message = "no free asset: every asset is held fixed (not tradable, or no forecast)"
+            message = self._no_free_message()
         else:
             prob, x = self.build()
             build_time = time.perf_counter() - t_start
@@ -970,7 +970,14 @@ class _Case:
         maxv = max(viol.values(), default=0.0) if solved else np.inf
         if solved and status not in _SOLVED:
             message = f"{opt.solver} stopped early ({status})"
-        if solved and maxv > VIOLATION_TOL:
+        if solved and nf == 0 and maxv > VIOLATION_TOL:
+            # nothing was solved: the fixed weights alone break a constraint (e.g. the budget
+            # while the risk model covers no asset yet)
+            worst = max(viol, key=viol.get)
+            status = "infeasible"
+            message += f"; the fixed weights break {worst} by {viol[worst]:.3g}"
+            solved, w, viol, maxv = False, np.full(n, np.nan), {}, np.inf  # a failed solve
+        elif solved and maxv > VIOLATION_TOL:
             worst = max(viol, key=viol.get)
             message = (f"{opt.solver} returned '{status}' but {worst} is violated by {viol[worst]:.3g} "
                        f"(> {VIOLATION_TOL:g}) at the solution")
@@ -999,6 +1006,35 @@ class _Case:
             # user → optimize() or Optimizer.solve() → Optimizer._solve → run
             warnings.warn(f"optimize on {self.date}: {message}", OptimizationWarning, stacklevel=4)
         return self._result(w, status, message, viol, maxv, fallback, build_time, solve_time, iters)
+
+    def _no_free_message(self) -> str:
+        """Why no asset's weight is free: how many assets lack a risk forecast, and why."""
+        risk, i = self.risk, self.i
+        no_fc = ~self.covered
+        parts = []
+        if no_fc.any():
+            why = []
+            no_spec = ~np.isfinite(risk._spec[i])
+            if no_spec.all():
+                why.append("no specific variance yet (too little history)")
+            elif no_spec.any():
+                why.append(f"{int(no_spec.sum())} without a specific variance")
+            unknown = ~risk._exposed(i)
+            if unknown.any():
+                why.append(f"{int(unknown.sum())} with a missing style exposure")
+            unest, factors = risk._unestimated(i)
+            if unest.any():
+                why.append(f"{int(unest.sum())} exposed to factors whose variance is not estimated "
+                           f"yet ({factors[:_SHOW]}{'...' if len(factors) > _SHOW else ''})")
+            parts.append(f"{int(no_fc.sum())} of {self.n} assets have no risk forecast on {self.date}"
+                         + (f" ({'; '.join(why)})" if why else ""))
+        not_trad = ~self.tradable & self.covered
+        if not_trad.any():
+            parts.append(f"{int(not_trad.sum())} are not tradable")
+        no_alpha = self.covered & self.tradable & ~np.isfinite(self.alpha)
+        if no_alpha.any():
+            parts.append(f"{int(no_alpha.sum())} have no alpha")
+        return "no free asset: " + ("; ".join(parts) if parts else "every asset is held fixed")
 
     def _failure_message(self, status: str) -> str:
         if status.startswith("infeasible"):
@@ -1148,7 +1184,7 @@ class _Case:
             lin, imp = self.costs(w)
             x = self.exposures(w)
             dec = None
-            if not np.any((w != 0) & ~risk._covered(self.i)):
+            if np.any(w != 0) and not np.any((w != 0) & ~risk._covered(self.i)):
                 dec = risk.risk_decomposition(w, self.i)
             objective = float(np.nansum(self.alpha * w)
                               - self.opt.risk_aversion * (act if act is not None else var) - lin - imp)

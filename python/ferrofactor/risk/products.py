@@ -202,12 +202,15 @@ class ProductsMixin:
         return np.ones(self._spec.shape[1], dtype=bool)
 
     def _covered(self, i: int) -> np.ndarray:
-        """(N,) assets with a forecast at stored date i: known exposures and specific variance."""
-        return self._exposed(i) & np.isfinite(self._spec[i])
+        """(N,) assets with a forecast at stored date i: known exposures and specific variance,
+        and no exposure to a factor whose variance is not estimated yet."""
+        return self._exposed(i) & np.isfinite(self._spec[i]) & ~self._unestimated(i)[0]
 
     def covered(self, date: Any = -1) -> np.ndarray:
-        """(N,) bool: the assets the model has a forecast for at ``date`` (known exposures and
-        specific variance). Portfolios may hold only these."""
+        """(N,) bool: the assets the model has a forecast for at ``date``: known exposures and
+        specific variance, and no exposure to a factor whose variance is not estimated yet (a
+        style or industry with too few factor returns so far). Portfolios may hold only these:
+        the products refuse weights on any other asset."""
         return readonly(self._covered(self._date(date)))
 
     def _unestimated(self, i: int) -> tuple[np.ndarray, list[str]]:
