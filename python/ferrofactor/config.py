@@ -21,7 +21,6 @@ import difflib
 import glob as _glob
 import os
 import sqlite3
-import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -719,10 +718,8 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
 
 
 def _toml_module():
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+    import tomllib
+
     return tomllib
 
 
