@@ -470,6 +470,7 @@ def test_without_matplotlib_and_cvxpy_the_demo_runs_and_says_what_was_skipped(tm
     assert r.returncode == 0, r.stderr[-3000:]
     assert "skipped: plots" in r.stdout and "matplotlib is not installed" in r.stdout
     assert "skipped: optimized portfolio" in r.stdout and "cvxpy is not installed" in r.stdout
+    assert '".[plot]"' in r.stdout and '".[optimize]"' in r.stdout  # the install hints, not eaten as markup
     html = (tmp_path / "o" / "report.html").read_text()
     assert "<img" not in html and 'id="skipped"' in html and "ferrofactor[plot]" in html
     w = pl.read_parquet(tmp_path / "o" / "weights.parquet")
@@ -503,6 +504,41 @@ def test_the_summary_table_prints_nan_for_a_test_without_enough_dates():
     assert rows["bias test"] == "200 random portfolios: median bias nan, nan inside the band"
     assert rows["minimum variance"] == "bias nan (band nan..nan) over 1 dates"
     assert rows["portfolios"] == "long_only nan ex-ante vol a year"
+
+
+
+def test_the_summary_prints_bracketed_text_literally(tmp_path, capsys):
+    """Values are text, not rich markup: ``[optimize]`` in a skipped-section note, or brackets in
+    a path, print as they are (rich would take them for style tags and drop them)."""
+    from types import SimpleNamespace
+
+    from ferrofactor.cli import _Out, _print_summary, _summary_rows, main
+
+    res = SimpleNamespace(summary=lambda: {}, truth=None, wall=1.0, cpu=1.0,
+                          skipped=[("optimized portfolio", 'cvxpy is not installed (pip install ".[optimize]")')])
+    _print_summary(_Out(False, False), "ferrofactor [run]", _summary_rows(res, "/tmp/runs[bold]/x"))
+    printed = capsys.readouterr().out
+    assert 'pip install ".[optimize]"' in printed
+    assert "ferrofactor [run]" in printed and "runs[bold]" in printed
+
+    out = tmp_path / "run[plot]"  # a path with brackets, printed by the start line and the summary
+    assert main(["demo", "--assets", "60", "--days", "300", "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert f"report to {out}" in " ".join(cap.err.split())
+    assert "run[plot]" in cap.out and (out / "report.html").exists()
+
+
+def test_demo_help_does_not_mention_a_config(capsys):
+    from ferrofactor.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    # demo has no configuration: its --threads defaults to all cores
+    assert "--threads" in text and "all cores" in text and "config's threads" not in text
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "config's threads" in " ".join(capsys.readouterr().out.split())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -960,6 +960,18 @@ class BacktestResult(Result):
         return MetricsSummary(dict(out._values), [self.name], out.periods_per_year, out.n_periods)
 
     def summary(self) -> Summary:
+        """The book's statistics, one row each.
+
+        ``annual return``, ``annual volatility``, ``Sharpe ratio`` and ``max drawdown`` are
+        :meth:`metrics` (the net returns from the first rebalance that buys anything on);
+        ``final value`` and ``total return`` are over the whole backtest; ``mean turnover per
+        rebalance`` is the mean of the one-sided ``turnover`` over the rebalance dates
+        (``traded``), including those before the book first held anything (0 there); it is the
+        ``mean_turnover`` column of :meth:`BacktestBooks.summary`. (``metrics().average_turnover``
+        is another number: the mean over every date from the first invested rebalance on, 0
+        between rebalances.) ``total costs`` is the sum of ``costs`` (money, in units of
+        ``initial_value``); ``mean holdings`` the mean of ``n_holdings`` over the rebalance dates.
+        """
         ms = self.metrics()
         m = {k: float(getattr(ms, k)[0]) for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
         trades = self._traded
@@ -1100,6 +1112,23 @@ class BacktestBooks(Result):
         return monitor.concat([r.alerts(**thresholds) for r in self._results])
 
     def summary(self) -> Summary:
+        """One row per book: the columns of :meth:`metrics` (``MetricsSummary.to_polars()``),
+        then ``mean_turnover`` and ``total_costs``.
+
+        Two turnover columns, measured differently (both one-sided, ``turnover``):
+
+        - ``average_turnover`` (from :func:`ferrofactor.metrics.summary`): the mean turnover *per
+          date*, over every date from the book's first invested rebalance on (0 on the dates
+          between rebalances). ``average_cost`` is the same mean of ``costs / value_before``.
+        - ``mean_turnover``: the mean turnover *per rebalance*, over the rebalance dates
+          (``traded``) of the whole backtest, including those before the book first held
+          anything (0 there). The row "mean turnover per rebalance" of
+          :meth:`BacktestResult.summary`.
+
+        ``total_costs`` is the sum of ``costs`` over all dates (money, in units of
+        ``initial_value``). The return statistics are over the net returns from each book's
+        first invested rebalance on.
+        """
         m = self.metrics().to_polars().rename({"series": "book"})
         extra = pl.DataFrame({
             "mean_turnover": [float(np.mean(r.turnover[r.traded])) if r.traded.any() else np.nan for r in self],
@@ -1110,7 +1139,9 @@ class BacktestBooks(Result):
                   ("Rebalance", self._settings["rebalance"]),
                   ("Cost", f"{self._settings['cost_bps']:g} bps ({self._settings['cost_side']})")]
         return Summary("Backtest: books", header, [("", table)],
-                       ["Statistics of the net returns from each book's first rebalance on."])
+                       ["Statistics of the net returns from each book's first rebalance on.",
+                        "average_turnover, average_cost: means per date from that rebalance on; "
+                        "mean_turnover: mean per rebalance date; total_costs: sum, in units of the initial value."])
 
     def plot(self, ax: Any = None) -> Any:
         """Cumulative value of every book; returns the matplotlib Figure."""

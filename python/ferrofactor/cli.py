@@ -113,12 +113,12 @@ def _reporter(out: _Out):
         def start(self, name: str, total: int | None = None) -> None:
             self.name = name
             if self.progress is not None:
-                self.task = self.progress.add_task(name, total=total)
+                self.task = self.progress.add_task(escape(name), total=total)
 
         def advance(self, n: int = 1, description: str | None = None) -> None:
             if self.progress is not None and self.task is not None:
                 desc = f"{self.name}: {description}" if description else self.name
-                self.progress.update(self.task, advance=n, description=desc)
+                self.progress.update(self.task, advance=n, description=escape(desc))
 
         def finish(self, record: StageRecord) -> None:
             if self.progress is not None and self.task is not None:
@@ -127,8 +127,8 @@ def _reporter(out: _Out):
             if out.quiet:
                 return
             mark = {"done": "[green]✓[/]", "skipped": "[yellow]–[/]", "failed": "[red]✗[/]"}[record.status]
-            out.err.print(f"  {mark} {record.name:<20s} {record.wall:7.2f} s wall {record.cpu:7.2f} s cpu   "
-                          f"{escape(record.note)}")
+            name = escape(f"{record.name:<20s}")
+            out.err.print(f"  {mark} {name} {record.wall:7.2f} s wall {record.cpu:7.2f} s cpu   {escape(record.note)}")
 
     return RichReporter()
 
@@ -183,13 +183,16 @@ def _summary_rows(res: Any, out_dir: str | None) -> list[tuple[str, str]]:
 
 
 def _print_summary(out: _Out, title: str, rows: list[tuple[str, str]]) -> None:
+    """The summary table. Titles, keys and values are plain text, never rich markup: a value such
+    as ``pip install ".[optimize]"`` or a path with brackets prints as it is."""
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=title, show_header=False, title_justify="left")
+    t = Table(title=escape(title), show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
     for k, v in rows:
-        t.add_row(k, v)
+        t.add_row(escape(k), escape(v))
     out.out.print(t)
 
 
@@ -229,13 +232,15 @@ def _check_out(command: str, out: _Out, out_dir: str, overwrite: bool) -> int:
 
 def _pipeline_command(command: str, out: _Out, config: Any, out_dir: str, threads: int, argv_text: str,
                       overwrite: bool = False, **pipeline_kw: Any) -> int:
+    from rich.markup import escape
+
     import ferrofactor as ff
     from ferrofactor.pipeline import StageError, run_pipeline
     from ferrofactor.report import write_report
 
     n = threads if threads else config[""]["threads"]
     ff.set_num_threads(n)
-    out.info(f"ferrofactor {ff.__version__} {command}: {ff.get_num_threads()} threads, report to {out_dir}")
+    out.info(escape(f"ferrofactor {ff.__version__} {command}: {ff.get_num_threads()} threads, report to {out_dir}"))
     res = None
     reporter = _reporter(out)
     try:
@@ -337,15 +342,16 @@ def cmd_bench(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
         out.emit_json({"command": "bench", "status": "ok", "exit_code": 0, "quick": args.quick, "rows": rows})
         return EXIT_OK
     if not out.quiet:
+        from rich.markup import escape
         from rich.table import Table
 
         blas = ", ".join(f"{v}={os.environ.get(v)}" for v in _BLAS_THREADS)
-        t = Table(title=f"ferrofactor bench{' --quick' if args.quick else ''}: kernels against ff.baseline "
-                        f"(best of repeats, wall clock; {ff_threads()} threads; {blas})", title_justify="left")
+        t = Table(title=escape(f"ferrofactor bench{' --quick' if args.quick else ''}: kernels against ff.baseline "
+                               f"(best of repeats, wall clock; {ff_threads()} threads; {blas})"), title_justify="left")
         for c in ("kernel", "size", "ferrofactor", "baseline", "ratio", "max |diff|"):
             t.add_column(c, justify="left" if c in ("kernel", "size") else "right")
         for r in rows:
-            t.add_row(r["kernel"], r["size"], _secs(r["ferrofactor_s"]), _secs(r["baseline_s"]),
+            t.add_row(escape(r["kernel"]), escape(r["size"]), _secs(r["ferrofactor_s"]), _secs(r["baseline_s"]),
                       f"{r['ratio']:.1f}×", f"{r['max_abs_diff']:.1e}")
         out.out.print(t)
     return EXIT_OK
@@ -396,15 +402,19 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     common.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    threads = argparse.ArgumentParser(add_help=False)
-    threads.add_argument("--threads", type=_positive_int, default=0,
-                         help="threads of the Rust kernels (default: the config's threads, else all cores)")
+
+    def threads_parent(default: str) -> argparse.ArgumentParser:
+        p = argparse.ArgumentParser(add_help=False)
+        p.add_argument("--threads", type=_positive_int, default=0,
+                       help=f"threads of the Rust kernels (default: {default})")
+        return p
     parser = argparse.ArgumentParser(
         prog="ferrofactor", description="Equity factor models on full-universe daily panels.",
         epilog="Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    r = sub.add_parser("run", parents=[common, threads], help="run the pipeline on your data (CONFIG.toml)",
+    run_threads = threads_parent("the config's threads; if 0, RAYON_NUM_THREADS if set, else all cores")
+    r = sub.add_parser("run", parents=[common, run_threads], help="run the pipeline on your data (CONFIG.toml)",
                        description="Load your data, build exposures, the factor and risk models, validate the "
                                    "risk model, evaluate the signal, build portfolios, backtest them with costs and write the report. "
                                    "Every setting of "
@@ -413,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", metavar="CONFIG.toml")
     r.add_argument("--out", metavar="DIR", help="output directory (default: the config's report.out)")
     _overwrite_option(r)
-    d = sub.add_parser("demo", parents=[common, threads], help="run the pipeline on a synthetic universe",
+    demo_threads = threads_parent("RAYON_NUM_THREADS if set, else all cores")  # the demo has no config
+    d = sub.add_parser("demo", parents=[common, demo_threads], help="run the pipeline on a synthetic universe",
                        description="The whole pipeline and its report on the built-in synthetic universe, "
                                    "whose true factor returns are known. " + _OUT_DIR_HELP)
     d.add_argument("--assets", type=_positive_int, default=3000, help="number of assets (default 3000)")

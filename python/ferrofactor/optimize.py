@@ -84,7 +84,8 @@ def _import_cvxpy():
         import cvxpy as cp
     except ImportError as e:  # pragma: no cover - the test extra installs cvxpy
         raise ImportError(
-            "ferrofactor.optimize needs cvxpy (with Clarabel): pip install \"ferrofactor[optimize]\""
+            "ferrofactor.optimize needs cvxpy (with Clarabel): pip install \".[optimize]\" in the "
+            "ferrofactor source tree, or pip install \"ferrofactor[optimize]\" from a package index"
         ) from e
     return cp
 

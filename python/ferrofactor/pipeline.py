@@ -518,7 +518,8 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     if not p["optimize"]:
         return ""
     if not (have("cvxpy") and have("clarabel")):
-        why = "cvxpy is not installed (pip install \"ferrofactor[optimize]\")"
+        why = ("cvxpy is not installed (the optimize extra: pip install \".[optimize]\" in the ferrofactor source tree, "
+               "or pip install \"ferrofactor[optimize]\" from a package index)")
         res.skipped.append(("optimized portfolio", why))
         return why
     from ferrofactor.optimize import TransactionCost, optimize

@@ -1,4 +1,5 @@
-"""Pictures of results (matplotlib, the optional ``plot`` extra: ``pip install "ferrofactor[plot]"``).
+"""Pictures of results (matplotlib, the optional ``plot`` extra: ``pip install ".[plot]"`` in the
+ferrofactor source tree, or ``pip install "ferrofactor[plot]"`` from a package index).
 
 Every function here returns a ``matplotlib.figure.Figure`` built without pyplot (no global figure
 state, nothing shown, safe in threads and on headless machines): display it in a notebook, or
@@ -58,7 +59,8 @@ def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (9.0, 4.0),
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "plots need matplotlib: pip install 'ferrofactor[plot]' (or pip install matplotlib)"
+            "plots need matplotlib (the plot extra): pip install \".[plot]\" in the ferrofactor source tree, "
+            "or pip install \"ferrofactor[plot]\" from a package index (or pip install matplotlib)"
         ) from None
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, **kw)

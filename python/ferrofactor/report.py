@@ -713,7 +713,8 @@ def render_html(res: RunResult, *, command: str = "", reporter: Reporter | None 
     plots = rep["plots"]
     if plots and not have("matplotlib"):
         plots = False
-        extra.append(("plots", "matplotlib is not installed (pip install \"ferrofactor[plot]\"): tables only"))
+        extra.append(("plots", "matplotlib is not installed (the plot extra: pip install \".[plot]\" in the ferrofactor "
+                               "source tree, or pip install \"ferrofactor[plot]\" from a package index): tables only"))
     elif not plots:
         extra.append(("plots", "report.plots = false"))
     fig = _Figures(plots, rep["image_format"], lambda: reporter.advance())

@@ -332,7 +332,8 @@ class TimeSeriesResult(Result):
         try:
             from matplotlib.figure import Figure
         except ImportError as e:  # pragma: no cover - the test extra installs it
-            raise ImportError("plot_exposures needs matplotlib: pip install 'ferrofactor[plot]'") from e
+            raise ImportError("plot_exposures needs matplotlib (the plot extra): pip install \".[plot]\" in the "
+                              "ferrofactor source tree, or pip install \"ferrofactor[plot]\" from a package index") from e
         i = _position("asset", asset, self._assets, len(self._nobs), "asset")
         k0 = int(self._intercept)
         b = self._params[i, k0:]
