@@ -112,6 +112,9 @@ def test_read_universe_partitioned_equals_in_memory(hive):
     EQ(got.labels("industry"), mem.labels("industry"))
     # a block's first returns need the close of the date before (in the previous block)
     assert np.isfinite(got["returns"][45]).any()
+    # the same path argument works in memory: a directory is the same files, hive keys no fields
+    for source in (root, str(root) + "/"):
+        assert ff.read_universe(source, paths["fundamentals"], paths["classifications"]).equals(mem)
 
 
 def test_read_universe_errors(hive, tmp_path):
@@ -499,3 +502,102 @@ def test_bad_input(dpanel):
         ff.FactorModel(lag=T).fit(dpanel, ffd.DaskExposures.from_panel(dpanel))
     with pytest.raises(TypeError, match="DaskPanel"):
         ffd.compute_descriptors(P)
+
+
+# --- graph keys ----------------------------------------------------------------------------------
+def _layers(*arrays) -> set[str]:
+    out: set[str] = set()
+    for a in arrays:
+        out |= set(a.__dask_graph__().layers)
+    return out
+
+
+def test_key_names_are_per_operation_deterministic_and_unique(dpanel):
+    """Every block operation names its keys ``ff-<operation>-<token of all its inputs and
+    settings>`` (partial-bound settings included): the same call gives the same keys, another
+    setting or another input other keys, and no key is named after the shared block wrapper
+    (``_call_aligned``), whatever function it wraps."""
+    x, y = dpanel["returns"], dpanel["close"]
+    calls = {
+        "ff-winsorize-": [lambda a: ffd.winsorize(a, "sigma", 2.0), lambda a: ffd.winsorize(a, "sigma", 3.0),
+                          lambda a: ffd.winsorize(a, "mad", 2.0)],
+        "ff-standardize-": [lambda a: ffd.standardize(a), lambda a: ffd.standardize(a, winsorize="mad", limit=4.0)],
+        "ff-rank-": [lambda a: ffd.rank(a), lambda a: ffd.rank(a, gaussian=True)],
+        "ff-neutralize-": [lambda a: ffd.neutralize(a, industry=GICS), lambda a: ffd.neutralize(a, CONTROLS, GICS)],
+        "ff-by-asset-": [lambda a: ffd.ewm_mean(a, 10.0), lambda a: ffd.ewm_mean(a, 20.0),
+                         lambda a: ffd.rolling_mean(a, 700, min_periods=50)],
+    }
+    for prefix, fns in calls.items():
+        names = [f(x).name for f in fns]
+        again = [f(x).name for f in fns]
+        assert names == again, prefix  # deterministic
+        assert len(set(names)) == len(names), (prefix, names)  # one name per setting
+        assert len({f(y).name for f in fns} | set(names)) == 2 * len(names), prefix  # and per input
+        for f in fns:
+            layers = _layers(f(x))
+            assert any(n.startswith(prefix) for n in layers), (prefix, layers)
+            assert not [n for n in layers if "call_aligned" in n], layers
+    # elementwise descriptor blocks (a partial-bound factor) and the exposures' industry codes
+    desc = ffd.compute_descriptors(dpanel, names=["volatility", "log_market_cap"])
+    assert desc["volatility"].name.startswith("ff-block-_mask_dead-")
+    ex = ffd.DaskExposures.from_panel(dpanel)
+    layers = _layers(desc["volatility"], desc["log_market_cap"], ex.styles, ex.industry)
+    assert {"ff-block-_scale", "ff-block-log_market_cap", "ff-dense-industry", "ff-checked-codes"} <= {
+        n.rsplit("-", 1)[0] for n in layers}, layers
+    assert not [n for n in layers if "call_aligned" in n], layers
+    # two evaluations with other settings on the same inputs share no evaluation key
+    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    e1 = ffd.evaluate(sig, dpanel, horizons=(1, 5), industry=GICS)
+    e2 = ffd.evaluate(sig, dpanel, horizons=(1, 5), industry=GICS, quantiles=4)
+    e3 = ffd.evaluate(sig, dpanel, horizons=(1, 5), industry=GICS)
+    k1, k2 = (set(_layers(*e._arrays_list())) for e in (e1, e2))
+    ev1 = {n for n in k1 if n.startswith("ff-evaluate-")}
+    assert ev1 and not ev1 & k2
+    assert k1 == set(_layers(*e3._arrays_list()))
+    assert {n for n in k1 if n.startswith("ff-dense-industry-")} == {n for n in k2 if n.startswith("ff-dense-industry-")}
+
+
+class _Records(__import__("logging").Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list = []
+
+    def emit(self, record) -> None:
+        self.records.append(record)
+
+
+def test_readme_pipeline_submits_no_conflicting_keys(hive, client):
+    """The README's ff.dask path (directory of Parquet files → exposures → factor model → risk
+    model → evaluation with residuals) on the cluster: the scheduler never sees one key with two
+    different tasks ("Detected different `run_spec`", which happened when the same block was
+    fused into a task in one submitted graph and not in another), and the results equal the
+    in-memory run bit for bit."""
+    import logging
+
+    root, paths = hive
+    handler = _Records()
+    logger = logging.getLogger("distributed.scheduler")
+    logger.addHandler(handler)
+    try:
+        panel = ffd.read_universe(root, paths["fundamentals"], paths["classifications"], chunks=150)
+        exposures = ffd.DaskExposures.from_panel(panel)
+        result = ff.FactorModel().fit(panel, exposures)
+        ff.RiskModel().fit(result)
+        ev = ffd.evaluate(exposures.styles[:, :, 1], panel, horizons=(1, 5, 21), residual=result)
+        got = ev.compute()
+        # computed again (as a user re-running a cell would): the same keys, the same tasks
+        again = ffd.evaluate(exposures.styles[:, :, 1], panel, horizons=(1, 5, 21), residual=result).compute()
+        client.run_on_scheduler(lambda: None)  # the scheduler has handled every update_graph
+    finally:
+        logger.removeHandler(handler)
+    conflicts = [r.getMessage().splitlines()[0] for r in handler.records if "run_spec" in r.getMessage()]
+    assert not conflicts, conflicts
+    mem = ff.read_universe(str(root / "**" / "*.parquet"), paths["fundamentals"], paths["classifications"])
+    mem_ex = ff.Exposures.from_panel(mem)
+    mem_fit = ff.FactorModel().fit(mem, mem_ex)
+    EQ(result.factor_returns, mem_fit.factor_returns)
+    want = ff.evaluate.evaluate(mem_ex.styles[:, :, 1], mem, horizons=(1, 5, 21), residual=mem_fit)
+    for g in (got, again):
+        EQ(g.ic, want.ic)
+        EQ(g.residual.ic, want.residual.ic)
+        EQ(g.quantile_returns.by_date, want.quantile_returns.by_date)

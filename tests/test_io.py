@@ -709,3 +709,49 @@ def test_a_recursive_glob_reads_every_level(tmp_path):
     p = ff.read_panel(str(tmp_path / "prices" / "**" / "*.parquet"))
     assert [str(d) for d in p.dates] == ["2024-01-02", "2025-01-02"] and p.assets.tolist() == ["A", "B"]
     np.testing.assert_array_equal(p["close"], [[1.0, 2024.0], [1.0, 2025.0]])
+
+
+def test_a_directory_reads_every_parquet_file_below_it(tmp_path, long_prices):
+    # as ff.dask.read_universe: a directory is every *.parquet / *.pq file below it (recursive);
+    # hive keys in the folder names (year=2024) are storage layout, never columns; other files
+    # (markers, notes) are not read
+    root = tmp_path / "prices"
+    (root / "year=2024" / "month=01").mkdir(parents=True)
+    rows = long_prices.drop("sector")
+    rows.head(2).write_parquet(root / "year=2024" / "part-0.parquet")
+    rows.tail(3).write_parquet(root / "year=2024" / "month=01" / "part-1.pq")
+    (root / "_SUCCESS").write_text("")
+    (root / "notes.csv").write_text("not,prices\n")
+    for source in (root, str(root), str(root) + "/"):
+        p = ff.read_panel(source)
+        assert p.fields == ("close", "volume")  # no 'year'/'month' field from the folder names
+        check(p)
+    glob = ff.read_panel(str(root / "**" / "*.p*q*"), format="parquet")
+    assert ff.read_panel(root).equals(glob)
+    assert ff.read_panel(root, format="parquet").equals(glob)  # the same rule with format=parquet
+    u = ff.read_universe(root)
+    assert u.fields == ("close", "volume", "returns", "dollar_volume")
+    np.testing.assert_array_equal(u["close"], expected_close())
+
+
+def test_a_directory_of_other_files_needs_format(tmp_path, long_prices):
+    root = tmp_path / "csv"
+    (root / "a").mkdir(parents=True)
+    long_prices = long_prices.drop("sector")
+    long_prices.head(2).write_csv(root / "a" / "part-0.csv")
+    long_prices.tail(3).write_csv(root / "part-1.csv")
+    with pytest.raises(FileNotFoundError, match=r"no Parquet file \(\*\.parquet, \*\.pq\) below directory .*csv'; it holds \.csv files: pass format='csv'"):
+        ff.read_panel(root)
+    check(ff.read_panel(root, format="csv"))  # "00123" stays a string
+    ipc = tmp_path / "ipc"
+    ipc.mkdir()
+    long_prices.write_ipc(ipc / "all.arrow")
+    check(ff.read_panel(ipc, format="ipc"))
+    with pytest.raises(FileNotFoundError, match=r"no CSV file \(\*\.csv, \*\.tsv, \*\.txt\) below directory .*ipc'; it holds \.arrow files: pass format='ipc'"):
+        ff.read_panel(ipc, format="csv")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no Parquet file \(\*\.parquet, \*\.pq\) below directory .*empty'$"):
+        ff.read_panel(tmp_path / "empty")
+    long_prices.write_csv(root / "part-2.tsv", separator="\t")
+    with pytest.raises(ValueError, match=r"mixes comma-separated .* and tab-separated .*; pass a glob"):
+        ff.read_panel(root, format="csv")

@@ -310,3 +310,25 @@ def test_sample_files_round_trip(tmp_path, fmt):
         industry_labels=small.labels("industry"),
     )
     assert p.equals(small)  # truth aside, the file round trip is exact (CSV floats round-trip too)
+
+
+def test_a_directory_of_parquet_files_reads_as_the_dask_reader_does(tmp_path):
+    # the path argument of ff.dask.read_universe works here too: a directory is every Parquet
+    # file below it, and hive keys (year=...) are storage layout, not fields
+    small = synthetic_universe(n_assets=25, n_days=300, n_industries=4, seed=8)
+    paths = write_sample(tmp_path, panel=small)
+    root = tmp_path / "prices"
+    prices = pl.read_parquet(paths["prices"]).with_columns(pl.col("date").dt.year().alias("year"))
+    for (y,), g in prices.group_by(["year"]):
+        (root / f"year={y}").mkdir(parents=True)
+        g.drop("year").write_parquet(root / f"year={y}" / "part-0.parquet")
+    fund = tmp_path / "fundamentals"
+    fund.mkdir()
+    pl.read_parquet(paths["fundamentals"]).write_parquet(fund / "part-0.parquet")
+    kw = dict(fundamental_fields=list(FUNDAMENTAL_FIELDS), industry_labels=small.labels("industry"))
+    want = ff.read_universe(paths["prices"], paths["fundamentals"], paths["classifications"], **kw)
+    assert want.equals(small)
+    for source in (root, str(root) + "/"):
+        got = ff.read_universe(source, fund, paths["classifications"], **kw)
+        assert "year" not in got.fields
+        assert got.equals(want)

@@ -1,6 +1,7 @@
 """The pipeline on Dask: date-chunked panels, out of core and on ``dask.distributed``.
 
-Install the extra: ``pip install ferrofactor[dask]`` (``dask[array]`` and ``distributed``). The
+Install the extra: ``pip install ".[dask]"`` in the ferrofactor source tree, or
+``pip install "ferrofactor[dask]"`` from a package index (``dask[array]`` and ``distributed``). The
 core package never imports Dask; ``ff.dask`` is imported on first use.
 
 What it is
@@ -80,6 +81,25 @@ Everything runs on whatever scheduler is active: the threaded one by default, or
 The Rust kernels release the GIL and use rayon threads: set ``RAYON_NUM_THREADS`` (in the
 workers' environment) so that ``dask threads per worker × RAYON_NUM_THREADS`` is about the
 number of cores of a worker's machine; see the README.
+
+Graph keys
+----------
+Every block operation names its keys ``ff-<operation>-<token>`` (``ff-winsorize-…``,
+``ff-dense-industry-…``, ``ff-evaluate-…``, ``ff-block-<function>-…`` for elementwise
+descriptor steps), the token covering everything the output depends on: the block function
+with its bound settings, the input arrays' names (tokens of their own inputs), chunks and
+dtypes. The same call gives the same keys, so a block shared by several computations (the
+dense industry codes read by ``fit`` and again by the evaluation) is computed under one key;
+any other setting or input gives other keys.
+
+The ``compute()``/``persist()`` methods here and ``fit`` submit their graphs culled but not
+fused (``optimize_graph=False``), so a key is always the same task with the same dependencies.
+Dask's default optimisation fuses a block into its neighbour in one graph and not in another
+(depending on which outputs that graph asks for), and the distributed scheduler, still holding
+the key from the first graph (a persisted result depends on it), then logs "Detected different
+`run_spec` for key …" (https://github.com/dask/dask/issues/9888). When computing the arrays
+of these objects yourself while earlier results are persisted on the cluster, pass
+``optimize_graph=False`` to ``dask.compute``/``dask.persist`` for the same reason.
 """
 
 from __future__ import annotations
@@ -96,10 +116,13 @@ import numpy as np
 try:
     import dask
     import dask.array as da
+    from dask.core import flatten as _flatten
     from dask.highlevelgraph import HighLevelGraph
+    from dask.utils import funcname as _funcname
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "ferrofactor.dask needs Dask: pip install 'ferrofactor[dask]' (dask[array] and distributed)"
+        "ferrofactor.dask needs Dask (dask[array] and distributed): pip install \".[dask]\" in the "
+        "ferrofactor source tree, or pip install \"ferrofactor[dask]\" from a package index"
     ) from exc
 
 import polars as pl
@@ -239,10 +262,10 @@ def _gather(*arrays: da.Array | None, **kwargs: Any) -> list[np.ndarray | None]:
     whole array in one worker's memory) before sending it; here every block is computed and sent
     on its own and the blocks are joined here, so no worker ever holds more than its blocks."""
     parts = []
-    for a in arrays:
-        parts.append([] if a is None else list(a.to_delayed().ravel()))
+    for a in _culled(*arrays):  # unfused: "Graph keys" in the module docstring
+        parts.append([] if a is None else list(a.to_delayed(optimize_graph=False).ravel()))
     flat = [d for p in parts for d in p]
-    done = list(dask.compute(*flat, **kwargs)) if flat else []
+    done = list(dask.compute(*flat, **{"optimize_graph": False, **kwargs})) if flat else []
     out: list[np.ndarray | None] = []
     k = 0
     for a, p in zip(arrays, parts):
@@ -303,6 +326,49 @@ def _on_blocks(fn):
     return functools.partial(_call_aligned, fn)
 
 
+def _op_name(op: str, *parts: Any) -> str:
+    """The key name of one block operation: ``ff-<op>-<token>``, the token of everything its
+    output depends on (the block function with its bound settings, the names of the input
+    arrays, themselves tokens of their own inputs, chunks, dtypes). The same call gives the
+    same keys; any other setting or input, other keys ("Graph keys" in the module docstring)."""
+    return f"ff-{op}-{dask.base.tokenize(*parts)}"
+
+
+def _names(*arrays: da.Array | None) -> list[str | None]:
+    return [None if a is None else a.name for a in arrays]
+
+
+def _map_blocks(op: str, fn, *arrays: da.Array | None, dtype: Any = np.float64) -> da.Array:
+    """``fn`` (aligned blocks) over the date blocks of arrays with the chunks of ``arrays[0]``
+    (None arguments passed as None), named :func:`_op_name` ``(op, fn, inputs, chunks, dtype)``."""
+    first = arrays[0]
+    dt = np.dtype(dtype)
+    name = _op_name(op, fn, _names(*arrays), first.chunks, dt.str)
+    return da.map_blocks(_on_blocks(fn), *arrays, name=name, dtype=dt, meta=_meta(first.ndim, dt),
+                         chunks=first.chunks)
+
+
+def _culled(*arrays: da.Array | None) -> list[da.Array | None]:
+    """``arrays`` on one task graph holding only the tasks their blocks need, unoptimised
+    (None stays None): what this module submits ("Graph keys" in the module docstring)."""
+    present = [a for a in arrays if a is not None]
+    if not present:
+        return list(arrays)
+    keys: set[Any] = set()
+    for a in present:
+        keys.update(_flatten(a.__dask_keys__()))
+    dsk = dict(HighLevelGraph.merge(*[a.__dask_graph__() for a in present]).cull(keys))
+    return [None if a is None else da.Array(HighLevelGraph.from_collections(a.name, dsk, dependencies=()),
+                                            a.name, chunks=a.chunks, meta=a._meta) for a in arrays]
+
+
+def _persist(*arrays: da.Array | None, **kwargs: Any) -> list[da.Array | None]:
+    """``dask.persist`` of ``arrays`` as submitted by this module: unfused ("Graph keys")."""
+    present = [a for a in _culled(*arrays) if a is not None]
+    done = iter(dask.persist(*present, **{"optimize_graph": False, **kwargs}))
+    return [None if a is None else next(done) for a in arrays]
+
+
 def _run_block(func, lo: int, hi: int, skip: int, take: int, n_arrays: int, *parts):
     """Concatenate each input's chunks, cut rows ``[lo, hi)`` of the concatenation, call ``func``
     on them and keep the output rows ``[skip, skip + take)``."""
@@ -328,7 +394,8 @@ def _history_map_multi(func, arrays: Sequence[da.Array | None], rows, outputs: S
     """:func:`_history_map` for a ``func`` returning a tuple of arrays (dates first): one task per
     block computes them all, and output ``k`` (trailing shape and dtype ``outputs[k]``) is a
     dask array picking the ``k``-th of each block's tuple."""
-    packed = _history_map(func, arrays, rows, tail=(), dtype=object, name=name)
+    packed = _history_map(func, arrays, rows, tail=(), dtype=object, name=name,
+                          token_extra=[(tuple(t), np.dtype(d).str) for t, d in outputs])
     base = packed.__dask_graph__()
     chunks0 = packed.chunks[0]
     layers, deps = dict(base.layers), dict(base.dependencies)
@@ -349,22 +416,23 @@ def _pick_out(block, k):
 
 
 def _history_map(func, arrays: Sequence[da.Array | None], rows, *, tail: tuple[int, ...],
-                 dtype: Any = np.float64, name: str = "ff-history") -> da.Array:
+                 dtype: Any = np.float64, name: str = "ff-history", token_extra: Any = None) -> da.Array:
     """Map ``func`` over the date blocks of ``arrays[0]`` with rows around each block.
 
     ``rows(s, e) -> (r0, r1)`` gives the rows each block ``[s, e)`` is computed from
     (``r0 <= s``, ``r1 >= e``); ``func(*local)`` gets every array's rows ``[r0, r1)`` (None stays
     None) and returns an array of ``r1 - r0`` rows whose rows ``[s - r0, e - r0)`` are kept.
     Every input must have the date chunks of ``arrays[0]`` and whole cross-sections. The output
-    has those date chunks and trailing shape ``tail``.
+    has those date chunks and trailing shape ``tail``; its key name is ``name`` and the token of
+    ``func`` (with its bound settings), the inputs, the rows, ``tail``, ``dtype`` and
+    ``token_extra``.
     """
     first = arrays[0]
     chunks0 = first.chunks[0]
     st = _starts(chunks0)
     T = int(st[-1])
     spans = [rows(int(st[i]), int(st[i + 1])) for i in range(len(chunks0))]
-    token = dask.base.tokenize(func, [a.name if a is not None else None for a in arrays], spans,
-                               chunks0, tail, np.dtype(dtype).str)
+    token = dask.base.tokenize(func, _names(*arrays), spans, chunks0, tail, np.dtype(dtype).str, token_extra)
     out_name = f"{name}-{token}"
     dsk = {}
     for i in range(len(chunks0)):
@@ -435,8 +503,10 @@ def _by_asset(func, x: da.Array, n_out: int = 1, extra: Sequence[Any] = ()) -> A
     for e in extra:
         e = e if _is_dask(e) else da.from_array(np.asarray(e, dtype=np.float64))
         args.extend([e.rechunk(-1), "i"])
-    stacked = da.blockwise(_on_blocks(functools.partial(_stacked, func, n_out)), "kij", *args,
-                           new_axes={"k": n_out}, dtype=np.float64, meta=_meta(3))
+    fn = functools.partial(_stacked, func, n_out)
+    name = _op_name("by-asset", fn, [a.name if _is_dask(a) else a for a in args], xa.chunks)
+    stacked = da.blockwise(_on_blocks(fn), "kij", *args, name=name, new_axes={"k": n_out},
+                           dtype=np.float64, meta=_meta(3))
     outs = [stacked[k].rechunk({0: x.chunks[0], 1: -1}) for k in range(n_out)]
     return outs[0] if n_out == 1 else tuple(outs)
 
@@ -574,7 +644,7 @@ class DaskPanel(_Fields):
     def persist(self, **kwargs: Any) -> DaskPanel:
         """The same panel with every field persisted (on the cluster with a distributed Client)."""
         names = list(self._float) + list(self._codes)
-        arrays = dask.persist(*[self[n] for n in names], **kwargs)
+        arrays = _persist(*[self[n] for n in names], **kwargs)
         vals = dict(zip(names, arrays))
         return DaskPanel._trusted(self._dates, self._assets, self._chunks,
                                   {k: vals[k] for k in self._float}, {k: vals[k] for k in self._codes},
@@ -595,7 +665,11 @@ class DaskPanel(_Fields):
 
 def _parquet_files(prices: Any) -> tuple[list[str], set[str]]:
     """The Parquet files of ``prices`` (a directory, a glob or a list of paths) and the hive
-    partition keys (``key=value`` directory names) found in their paths."""
+    partition keys (``key=value`` directory names) found in their paths. A directory means the
+    files ``ff.read_universe`` reads for it (``ferrofactor.io._directory_files``: every
+    ``*.parquet``/``*.pq`` below it)."""
+    from ferrofactor.io import _directory_files
+
     if isinstance(prices, (list, tuple)):
         files = [os.fspath(p) for p in prices]
         if not files:
@@ -608,10 +682,7 @@ def _parquet_files(prices: Any) -> tuple[list[str], set[str]]:
         path = os.fspath(prices)
         if os.path.isdir(path):
             root = path
-            files = sorted(
-                set(_glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
-                | set(_glob.glob(os.path.join(path, "**", "*.pq"), recursive=True))
-            )
+            files = _directory_files(path, "parquet")
         else:
             root = None
             files = sorted(_glob.glob(path, recursive=True))
@@ -730,15 +801,16 @@ def read_universe(
     before it, for the block's first ``returns``), with the fundamentals and classifications
     read point in time on the block's dates and the industry labels of the whole
     classifications source. So ``read_universe(...).compute()`` equals ``ff.read_universe`` of
-    the same files (read as a glob, ``"prices/**/*.parquet"``), field for field and bit for bit.
+    the same path (``ff.read_universe("prices/", ...)`` reads a directory by the same rule),
+    field for field and bit for bit.
 
     Parameters
     ----------
     prices : directory, glob or list of Parquet paths
-        A directory is searched recursively for ``*.parquet``/``*.pq``. The ``date`` column must
-        be stored in the files (partition keys in directory names, such as ``year=2020``, are
-        storage layout and never become fields).
-    fundamentals, classifications : path/glob or polars DataFrame/LazyFrame, optional
+        A directory is searched recursively for ``*.parquet``/``*.pq`` (as in memory). The
+        ``date`` column must be stored in the files (partition keys in directory names, such as
+        ``year=2020``, are storage layout and never become fields).
+    fundamentals, classifications : path/glob/directory or polars DataFrame/LazyFrame, optional
         As for :func:`ferrofactor.read_universe` (every block reads them; a frame is shipped to
         each worker once). SQL sources are not supported here (connections do not travel).
     chunks : int or sequence of int, default 252
@@ -846,8 +918,7 @@ def read_universe(
 
     # 3. the graph: one read task per block, one getitem per field and block
     token = dask.base.tokenize(files, [os.path.getmtime(f) for f in files], d_axis, a_axis,
-                               fundamentals if not isinstance(fundamentals, pl.DataFrame) else fundamentals.hash_rows().sum(),
-                               classifications if not isinstance(classifications, pl.DataFrame) else classifications.hash_rows().sum(),
+                               _source_token(fundamentals), _source_token(classifications),
                                sorted(kwargs.items(), key=lambda kv: kv[0]).__repr__(), c)
     read_name = f"ff-read-universe-{token}"
     layer: dict[Any, Any] = {}
@@ -881,6 +952,21 @@ def read_universe(
     return DaskPanel._trusted(d_axis, a_axis, c, out_f, out_c, lab)
 
 
+def _source_token(src: Any) -> Any:
+    """What identifies a fundamentals/classifications source in the read's key: a frame's
+    column names, dtypes and row hashes (in order), a file's path and modification time."""
+    if isinstance(src, pl.DataFrame):
+        return ("frame", src.columns, [str(t) for t in src.dtypes], src.hash_rows().to_numpy())
+    if isinstance(src, (str, os.PathLike)):
+        path = os.fspath(src)
+        if os.path.isdir(path):
+            files = [f for f in _glob.glob(os.path.join(path, "**", "*"), recursive=True) if os.path.isfile(f)]
+        else:
+            files = [path] if os.path.exists(path) else _glob.glob(path, recursive=True)
+        return ("path", path, [(f, os.path.getmtime(f)) for f in sorted(files)])
+    return src
+
+
 def _field_of(block: tuple[dict, dict], name: str) -> np.ndarray:
     return block[0][name]
 
@@ -896,7 +982,8 @@ def _dense_industry(name: str, industry: da.Array, names: Any) -> tuple[da.Array
     (one pass over it: ``dask.array.unique``)."""
     if names is None:
         # (dask's unique cannot reshape an empty array)
-        values = np.asarray(da.unique(industry).compute()) if industry.size else np.zeros(0, dtype=np.int64)
+        values = (np.asarray(dask.compute(*_culled(da.unique(industry)), optimize_graph=False)[0]) if industry.size
+                  else np.zeros(0, dtype=np.int64))
         if values.dtype.kind == "f":
             if not np.all(np.isfinite(values) & (values == np.round(values))):
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {values.dtype}")
@@ -909,13 +996,14 @@ def _dense_industry(name: str, industry: da.Array, names: Any) -> tuple[da.Array
     labels = as_industry(name, np.full((0, 0), -1, dtype=np.int64), None, mapping)[1] if not (
         isinstance(mapping, Mapping) and not mapping) else []
 
-    def dense(b: np.ndarray) -> np.ndarray:
-        if isinstance(mapping, Mapping) and not mapping:  # every code is -1
-            return as_industry(name, b)[0]
-        return as_industry(name, b, None, mapping)[0]
-
-    codes = da.map_blocks(_on_blocks(dense), industry, dtype=np.int32, meta=_meta(2, np.int32), chunks=industry.chunks)
+    codes = _map_blocks("dense-industry", functools.partial(_dense_block, name, mapping), industry, dtype=np.int32)
     return codes, labels
+
+
+def _dense_block(name: str, mapping: Any, b: np.ndarray) -> np.ndarray:
+    if isinstance(mapping, Mapping) and not mapping:  # every code is -1
+        return as_industry(name, b)[0]
+    return as_industry(name, b, None, mapping)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -948,7 +1036,7 @@ def winsorize(x: Any, method: str = "sigma", limit: float = 3.0, weights: Any = 
     _check_shape("weights", w, xd.shape, "the shape of x")
     _check_shape("industry", g, xd.shape, "the shape of x")
     fn = functools.partial(_winsorize_block, method, limit)
-    return da.map_blocks(_on_blocks(fn), xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+    return _map_blocks("winsorize", fn, xd, w, g)
 
 
 def _winsorize_block(method, limit, x, w, g):
@@ -966,7 +1054,7 @@ def standardize(x: Any, weights: Any = None, industry: Any = None, winsorize: st
     _check_shape("weights", w, xd.shape, "the shape of x")
     _check_shape("industry", g, xd.shape, "the shape of x")
     fn = functools.partial(_standardize_block, winsorize, limit)
-    return da.map_blocks(_on_blocks(fn), xd, w, g, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+    return _map_blocks("standardize", fn, xd, w, g)
 
 
 def _standardize_block(method, limit, x, w, g):
@@ -977,8 +1065,7 @@ def rank(x: Any, gaussian: bool = False) -> da.Array:
     """:func:`ferrofactor.rank` on each date block of ``x`` (T, N)."""
     xd = _x("x", x)
     gaussian = check_bool("gaussian", gaussian)
-    fn = functools.partial(_rank_block, gaussian)
-    return da.map_blocks(_on_blocks(fn), xd, dtype=np.float64, meta=_meta(2), chunks=xd.chunks)
+    return _map_blocks("rank", functools.partial(_rank_block, gaussian), xd)
 
 
 def _rank_block(gaussian, x):
@@ -1007,8 +1094,9 @@ def neutralize(x: Any, controls: Any = None, industry: Any = None, weights: Any 
         G = len(labels)
     fn = functools.partial(_neutralize_block, G)
     # blockwise (map_blocks over the date blocks, with a 3-D controls argument)
+    name = _op_name("neutralize", fn, _names(xd, ctl, codes, w), xd.chunks)
     return da.blockwise(_on_blocks(fn), "tn", xd, "tn", ctl, None if ctl is None else "tnk", codes,
-                        None if codes is None else "tn", w, None if w is None else "tn",
+                        None if codes is None else "tn", w, None if w is None else "tn", name=name,
                         concatenate=True, dtype=np.float64, meta=_meta(2))
 
 
@@ -1038,12 +1126,14 @@ def _time_series(name: str, x: Any, window: int | None, min_fn, *, shift: int = 
     if n_out == 1:
         return _history_map(min_fn, [xd, *extra], rows, tail=(xd.shape[1],), name="ff-rolling")
 
-    def packed(*a):
-        return np.concatenate(min_fn(*a), axis=1)
-
+    packed = functools.partial(_concat_outputs, min_fn)
     both = _history_map(packed, [xd, *extra], rows, tail=(n_out * xd.shape[1],), name="ff-rolling")
     N = xd.shape[1]
     return tuple(both[:, k * N:(k + 1) * N] for k in range(n_out))
+
+
+def _concat_outputs(fn, *blocks):
+    return np.concatenate(fn(*blocks), axis=1)
 
 
 def _moment_block(window, mp, half_life, stat, x):
@@ -1165,8 +1255,9 @@ def market_return(returns: Any, cap: Any = None) -> da.Array:
 
 
 def _blocks(fn, *arrays: da.Array) -> da.Array:
-    """Elementwise ``fn`` over the date blocks of (T, N) arrays with equal chunks."""
-    return da.map_blocks(_on_blocks(fn), *arrays, dtype=np.float64, meta=_meta(2), chunks=arrays[0].chunks)
+    """Elementwise ``fn`` over the date blocks of (T, N) arrays with equal chunks (keys
+    ``ff-block-<function name>-<token>``)."""
+    return _map_blocks(f"block-{_funcname(fn)}", fn, *arrays)
 
 
 def _scale(factor, x):
@@ -1342,8 +1433,7 @@ class DaskExposures:
             chunks0 = styles.chunks[0] if styles is not None else industry.chunks[0]
             industry = _as_dask("industry", industry, 2, chunks0, codes=True)
             g = len(industry_names)
-            industry = da.map_blocks(_on_blocks(functools.partial(_checked_codes, g)), industry, dtype=np.int32,
-                                     meta=_meta(2, np.int32), chunks=industry.chunks)
+            industry = _map_blocks("checked-codes", functools.partial(_checked_codes, g), industry, dtype=np.int32)
         elif industry_names:
             raise ValueError("industry_names given without industry")
         self._styles, self._industry = styles, industry
@@ -1391,7 +1481,7 @@ class DaskExposures:
 
     def persist(self, **kwargs: Any) -> DaskExposures:
         """The same exposures persisted (on the cluster with a distributed Client)."""
-        sty, ind = dask.persist(self._styles, self._industry, **kwargs)
+        sty, ind = _persist(self._styles, self._industry, **kwargs)
         return DaskExposures(sty, ind, self._style_names, self._industry_names, self._market,
                              self._dates, self._assets)
 
@@ -1653,7 +1743,7 @@ class DaskFactorModelResult:
 
     def __init__(self, *, packed, P, factor_names, dates, assets, exposures, cap, returns, model) -> None:
         self._packed = packed
-        small = np.asarray(packed[:, :3 * P + 3].compute())
+        small = _gather(packed[:, :3 * P + 3])[0]
         self._factor_returns = readonly(np.ascontiguousarray(small[:, :P]))
         self._std_errors = readonly(np.ascontiguousarray(small[:, P:2 * P]))
         self._tstats = readonly(np.ascontiguousarray(small[:, 2 * P:3 * P]))
@@ -1918,7 +2008,7 @@ def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None)
         model.industry_constraint if has_ind else None, model.lag, clip=model.winsorize_returns,
         check_cap=c is not None,
     )
-    packed = packed.persist()
+    packed = _persist(packed)[0]
     dates = exposures.dates if exposures.dates is not None else r_dates
     assets = exposures.assets if exposures.assets is not None else r_assets
     result = DaskFactorModelResult(

@@ -26,6 +26,12 @@ Every reader takes the same ``source`` forms:
 - a path or glob of Parquet (``.parquet``, ``.pq``), CSV (``.csv``, ``.tsv``, ``.txt``) or Arrow
   IPC (``.arrow``, ``.ipc``, ``.feather``) files, read lazily with only the needed columns
   (``format=`` overrides the extension; CSV asset ids and dates are read as text);
+- a directory: every file of its format below it, at any depth, as one dataset (the rule of
+  ``ff.dask.read_universe``, so the same path works in memory and on Dask). The format is
+  ``format=``, else the directory's own extension (``prices.csv/``), else Parquet: ``prices/``
+  reads ``prices/**/*.parquet`` and ``*.pq``. Folder names such as hive partitions
+  (``year=2020/``) are storage layout and never become columns; other files (``_SUCCESS``,
+  notes) are not read;
 - a Polars ``DataFrame`` or ``LazyFrame``;
 - a SQL query string with ``connection=``: either a DB-API / SQLAlchemy connection object
   accepted by ``polars.read_database`` (tested with the standard library's ``sqlite3``), or a
@@ -112,6 +118,10 @@ _FORMATS = {
     ".feather": "ipc",
 }
 
+#: The extensions of each format's files, for a directory source.
+_EXTENSIONS = {fmt: tuple(e for e, f in _FORMATS.items() if f == fmt) for fmt in ("parquet", "csv", "ipc")}
+_FORMAT_NAMES = {"parquet": "Parquet", "csv": "CSV", "ipc": "Arrow IPC"}
+
 # Calendar-day settings (report lags, staleness) beyond this are refused: ~2,700 years.
 _MAX_DAYS = 1_000_000
 
@@ -146,9 +156,58 @@ def _describe(source: Any, connection: Any = None, format: str | None = None) ->
         return "the polars DataFrame source"
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
+        if "://" not in path and os.path.isdir(path):
+            return f"directory {path!r} as {_directory_format(path, format)}"
         fmt = format or _FORMATS.get(os.path.splitext(path)[1].lower())
         return f"{path!r} as {fmt}" if fmt else repr(path)
     return type(source).__name__
+
+
+def _directory_format(path: str, format: str | None) -> str:
+    """The format of a directory source: ``format``, else its own extension, else Parquet."""
+    return format or _FORMATS.get(os.path.splitext(os.path.normpath(path))[1].lower()) or "parquet"
+
+
+def _directory_files(path: str, fmt: str = "parquet") -> list[str]:
+    """The files of format ``fmt`` below directory ``path``, at any depth, sorted: the names
+    ending in one of its extensions (``*.parquet`` and ``*.pq`` for Parquet). Shared with
+    ``ff.dask.read_universe``, so that a directory means the same files in memory and on Dask."""
+    found: set[str] = set()
+    for ext in _EXTENSIONS[fmt]:
+        found.update(f for f in _glob.glob(os.path.join(path, "**", "*" + ext), recursive=True)
+                     if os.path.isfile(f))
+    return sorted(found)
+
+
+def _read_directory(path: str, format: str | None, string_columns: Sequence[str]) -> pl.LazyFrame:
+    """A directory source (see the module docstring): its files of one format, one lazy frame."""
+    fmt = _directory_format(path, format)
+    if fmt not in _EXTENSIONS:
+        raise ValueError(f"format must be one of ['csv', 'ipc', 'parquet'], got {fmt!r}")
+    files = _directory_files(path, fmt)
+    if not files:
+        msg = (f"no {_FORMAT_NAMES[fmt]} file ({', '.join('*' + e for e in _EXTENSIONS[fmt])}) below "
+               f"directory {path!r}")
+        held = {other: [e for e in _EXTENSIONS[other] if _glob.glob(os.path.join(path, "**", "*" + e), recursive=True)]
+                for other in _EXTENSIONS if other != fmt}
+        held = {k: v for k, v in held.items() if v}
+        if held:
+            other, exts = next(iter(held.items()))
+            msg += f"; it holds {', '.join(exts)} files: pass format={other!r} (or a glob)"
+        raise FileNotFoundError(msg)
+    with _polars_errors(f"directory {path!r} as {fmt}"):
+        if fmt == "parquet":
+            return pl.scan_parquet(files, hive_partitioning=False)
+        if fmt == "ipc":
+            return pl.scan_ipc(files, hive_partitioning=False)
+        tabs = [f for f in files if f.lower().endswith(".tsv")]
+        if tabs and len(tabs) != len(files):
+            raise ValueError(
+                f"directory {path!r} mixes comma-separated (.csv, .txt) and tab-separated (.tsv) "
+                f"files, e.g. {tabs[0]!r}; pass a glob of one kind"
+            )
+        return pl.scan_csv(files, separator="\t" if tabs else ",",
+                           schema_overrides={c: pl.String for c in string_columns})
 
 
 def read_frame(
@@ -163,11 +222,13 @@ def read_frame(
     Parameters
     ----------
     source : str, os.PathLike, polars DataFrame or LazyFrame, or (query, connection) tuple
-        A path/glob, a frame, or a SQL query when ``connection`` is given (or in the tuple).
+        A path/glob, a directory (every file of its format below it, Parquet by default; see
+        the module docstring), a frame, or a SQL query when ``connection`` is given (or in the
+        tuple).
     connection : DB-API/SQLAlchemy connection or database URI, optional
         Makes a ``str`` source a SQL query.
     format : {"parquet", "csv", "ipc"}, optional
-        File format; default from the extension.
+        File format; default from the extension (for a directory: its extension, else Parquet).
     string_columns : sequence of str
         CSV columns to read as strings (asset ids such as ``"00123"`` must not become integers).
 
@@ -177,7 +238,8 @@ def read_frame(
         Unknown format, or Polars/the database could not read the source (message names the path
         or query and carries the original message).
     FileNotFoundError
-        No file matches the path or glob.
+        No file matches the path or glob; no file of the format below a directory (the message
+        names the format to pass when the directory holds files of another one).
     """
     _check_names("string_columns", string_columns)
     source, connection = _split_source(source, connection)
@@ -196,6 +258,8 @@ def read_frame(
             f"connection=, or a (query, connection) tuple; got {type(source).__name__}"
         )
     path = os.fspath(source)
+    if "://" not in path and os.path.isdir(path):
+        return _read_directory(path, format, string_columns)
     fmt = format
     if fmt is None:
         ext = os.path.splitext(path)[1].lower()
@@ -293,8 +357,9 @@ def read_panel(
 
     Parameters
     ----------
-    source : path/glob, polars DataFrame/LazyFrame, SQL query (with ``connection``), or a
-        ``(query, connection)`` tuple. See the module docstring.
+    source : path/glob/directory, polars DataFrame/LazyFrame, SQL query (with ``connection``),
+        or a ``(query, connection)`` tuple. See the module docstring (a directory reads every
+        Parquet file below it, as ``ff.dask.read_universe`` does).
     date, asset : str
         Column names of the date and the asset id.
     fields : sequence of str, optional
@@ -304,7 +369,7 @@ def read_panel(
     connection : connection object or database URI, optional
         Makes a ``str`` source a SQL query.
     format : {"parquet", "csv", "ipc"}, optional
-        File format when the extension does not tell.
+        File format when the extension does not tell (a directory: Parquet by default).
     date_format : str, optional
         strftime format of a text or integer date column (e.g. ``'%m/%d/%Y'``, ``'%Y%m%d'``).
         Default: ISO dates only (see the module docstring: dates are never guessed).
@@ -793,7 +858,9 @@ def read_universe(
     ----------
     prices : source
         Long rows ``date``, ``asset`` and price columns (one row per (date, asset)). Each source
-        is a path/glob (Parquet/CSV/IPC), a Polars DataFrame/LazyFrame, a SQL query string (with
+        is a path/glob (Parquet/CSV/IPC), a directory (every Parquet file below it, e.g. hive
+        partitions ``prices/year=2020/...``, whose keys never become fields: the same path as
+        for ``ff.dask.read_universe``), a Polars DataFrame/LazyFrame, a SQL query string (with
         ``connection=``) or a ``(query, connection)`` tuple; see the module docstring.
     fundamentals : source, optional
         Long records ``asset``, ``report_date`` and numeric values (one row per asset and report).
@@ -806,7 +873,8 @@ def read_universe(
         Shared by every plain ``str`` source, which is then a SQL query. A ``(query,
         connection)`` tuple overrides it for one source.
     format : {"parquet", "csv", "ipc"}, optional
-        File format of every file source whose extension does not tell.
+        File format of every file source whose extension does not tell (a directory without an
+        extension is read as Parquet unless this says otherwise).
     date_format : str, optional
         strftime format (as Polars' ``str.to_date`` takes it) of every text or integer date
         column: ``'%m/%d/%Y'``, ``'%Y%m%d'``, ... Default: ``Date``/``Datetime`` columns and ISO
