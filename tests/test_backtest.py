@@ -461,6 +461,23 @@ def test_polars_frames_in():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_targets_of_the_tradable_assets_must_not_borrow():
+    # Σ w = 1 over all assets, but asset C cannot trade on row 2 (no return): its -0.5 target is
+    # not traded, so A and B alone would be bought to 1.5 of the book and cash would go to -0.5.
+    # Before, that passed the check and the book silently borrowed.
+    r = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, np.nan], [0.0, 0.0, 0.0]])
+    w = np.zeros((4, 3))
+    w[0] = [0.5, 0.0, 0.0]
+    w[2] = [1.0, 0.5, -0.5]
+    with pytest.raises(ValueError, match=r"sum to 1\.5 over the assets that can trade at 2 \(row 2\).*"
+                                         r"cannot trade that date, here -0\.5 in all, are not traded"):
+        ff.backtest(r, w, rebalance=[0, 2], cost_bps=10)
+    # the same targets on a date where C trades are a valid long-short book: cash stays >= 0
+    r[2, 2] = 0.0
+    res = ff.backtest(r, w, rebalance=[0, 2], cost_bps=10)
+    assert np.all(res.cash >= 0) and res.weights_after[2].sum() == pytest.approx(1.0, abs=2e-3)
+
+
 def test_bad_input_is_refused_with_the_argument_named():
     r = np.zeros((5, 3))
     w = np.full((5, 3), 0.3)

@@ -24,7 +24,8 @@ Accounting (seed 003, per book, in money; ``s`` positions, signed; ``c`` cash �
 
        costₜ = rate · ‖sₜ − sᶠₜ‖₁,     cₜ = A − Σ_{tradable} sₜ,ᵢ − costₜ ≥ 0
 
-   (cash never goes negative after costs, for targets with ``Σ w ≤ 1``, which is required).
+   (cash never goes negative after costs, for targets with ``Σ w ≤ 1``, which is required, over
+   all assets and over the tradable ones: the targets of assets that cannot trade are not traded).
    ``cost_side="buy"`` / ``"sell"`` charge only buys (purchases, short covers) / sells (sales,
    short sales), with the matching bound.
 4. ``vₜ = Σᵢ sₜ,ᵢ + cₜ = vᶠₜ − costₜ``. For a long-only book ``Σ s = |s|``: seed 003's
@@ -49,6 +50,12 @@ after a gap is then ``price[t] / last price − 1``, and an asset can trade when
 (its first price counts as a zero return). An asset is delisted at the first row after its last
 price (its return is missing from there to the end of the data); an asset suspended through the
 last date of the data is indistinguishable and treated the same way (sold at its last value).
+The delisting row is read from all the returns given, including those after ``end``: it stands
+for a delisting announced when it happens (as an exchange's is), not for something the prices up
+to that date reveal. So whether an asset that stops trading at ``d`` is held as suspended or paid
+out to cash at ``d`` (and the cash reinvested at the next rebalance) depends on whether a price
+comes back later in the data; a backtest with ``end=e`` and one on the data cut after ``e`` can
+differ for such assets between ``d`` and ``e``.
 
 Many books run in one call (:func:`backtest_many`): one pass over the returns for all books,
 parallel over books, results independent of the number of threads.
@@ -447,19 +454,24 @@ def _is_target_array(x: Any) -> bool:
 
 
 def _check_targets(name: str, w: np.ndarray, rows: np.ndarray, env: _Env) -> None:
-    """Targets finite or NaN (= 0) and net exposure Σ w ≤ 1 on every row, else ValueError."""
+    """Targets finite or NaN (= 0) and net exposure Σ w ≤ 1 on every row, over all assets and
+    over the assets that can trade (the others' targets are not traded: a negative one among
+    them would otherwise let the tradable targets borrow), else ValueError."""
     if np.isinf(w).any():
         raise ValueError(f"targets of book {name!r} contain infinite values (NaN = no position)")
     net = np.nansum(w, axis=-1)
-    bad = np.flatnonzero(net > 1.0 + NET_TOLERANCE)
-    if bad.size:
-        k = int(bad[0])
-        when = rows[k] if env.dates is None else env.dates[rows[k]]
-        raise ValueError(
-            f"targets of book {name!r} sum to {net[k]:.6g} at {when} (row {int(rows[k])}): a net "
-            "exposure above 1 would need borrowing (negative cash); scale the weights so that "
-            "Σ w ≤ 1"
-        )
+    net_trad = np.nansum(np.where(env.tradable_rows(rows), w, 0.0), axis=-1)
+    for sums, what in ((net, ""), (net_trad, " over the assets that can trade")):
+        bad = np.flatnonzero(sums > 1.0 + NET_TOLERANCE)
+        if bad.size:
+            k = int(bad[0])
+            when = rows[k] if env.dates is None else env.dates[rows[k]]
+            raise ValueError(
+                f"targets of book {name!r} sum to {sums[k]:.6g}{what} at {when} (row {int(rows[k])}): "
+                "a net exposure above 1 would need borrowing (negative cash); scale the weights so "
+                "that Σ w ≤ 1" + (" (the targets of assets that cannot trade that date, here "
+                                  f"{np.nansum(w[k]) - sums[k]:.6g} in all, are not traded)" if what else "")
+            )
 
 
 def _callable_targets(fn: Callable, ctx: Context, env: _Env) -> np.ndarray | None:
@@ -683,7 +695,8 @@ def backtest(
         decimal returns, ``returns[t]`` from close t−1 to close t, NaN where missing (≥ −1).
     strategy : array (T, N), callable, or built-in
         - an array (or Polars frame) of target weights (fractions of the book's value; NaN = 0;
-          long-short allowed; ``Σ w ≤ 1`` on rebalance rows): row ``t`` is used at ``t`` and must
+          long-short allowed; ``Σ w ≤ 1`` on rebalance rows, over all assets and over those
+          that can trade at ``t``): row ``t`` is used at ``t`` and must
           have been known at the close of ``t``. When some assets cannot trade, they are held
           and the targets of the others are fractions of the capital that can trade (cash plus
           the tradable positions, see the module notes): scale them by ``1 / (1 − Σ held
