@@ -547,3 +547,22 @@ def test_concentration_alerts_name_their_book():
                                  "top": ff.strategies.TopN(sig, fraction=0.1, name="top")})
     top5 = books.alerts().filter(pl.col("kind") == "top5")
     assert top5.height > 0 and set(top5["subject"]) <= {"ls", "top"}
+
+
+def test_books_position_alerts_name_their_book():
+    p = ff.datasets.synthetic_universe(n_assets=20, n_days=80, seed=2)
+    T, N = p["returns"].shape
+    w = np.zeros((2, T, N))
+    w[0, :, :5] = 0.2   # book_0: five names at 20 %
+    w[1, :, :4] = 0.25  # book_1: four of the same names at 25 %
+    books = ff.backtest_many(p, w, rebalance="monthly", cost_bps=0)
+    al = books.alerts()
+    assert al.columns == ["date", "kind", "subject", "value", "threshold", "message"]
+    pos = al.filter(pl.col("kind") == "position")
+    assert pos.height > 0
+    book = pos["subject"].str.split("/").list.first()
+    assert set(book) == {"book_0", "book_1"}
+    assert pos.filter(book == "book_0")["value"].to_list() == [0.2] * pos.filter(book == "book_0").height
+    # one alert per (date, kind, subject), across books
+    assert al.select("date", "kind", "subject").is_duplicated().sum() == 0
+    assert al.height == sum(books[b].alerts().height for b in books.books)

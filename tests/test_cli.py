@@ -328,6 +328,10 @@ def test_demo_backtest_attribution_and_alerts_equal_the_library(demo):
     counts = rep.tables["alerts-count"]
     j = [c[0] for c in counts[0]].index("alerts")
     assert sum(int(row[j][1]) for row in counts[1:]) == n_alerts
+    # position alerts ("<book>/<asset>") are counted per book, not one row per asset
+    b = [c[0] for c in counts[0]].index("book")
+    assert {row[b][0] for row in counts[1:]} <= set(bt.alerts()["subject"].str.replace(r"/[^/]*$", "").to_list())
+    assert not any("/" in row[b][0] for row in counts[1:])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ BacktestResult.alerts()."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -74,8 +76,9 @@ def test_turnover_and_concentration():
                       np.round(c["value"].to_numpy(), 12).tolist()))
     top5_1 = round(0.12 + 4 * 0.09, 12)
     top5_2 = round(0.3 + 0.15 + 3 * 0.85 / 18, 12)
-    assert rows == [("2024-02-01", "position", "S0", 0.12), ("2024-02-01", "top5", "portfolio", top5_1),
-                    ("2024-03-01", "position", "S0", 0.3), ("2024-03-01", "position", "S1", -0.15),
+    # a position alert names the book and the asset: alerts of several books stay apart
+    assert rows == [("2024-02-01", "position", "portfolio/S0", 0.12), ("2024-02-01", "top5", "portfolio", top5_1),
+                    ("2024-03-01", "position", "portfolio/S0", 0.3), ("2024-03-01", "position", "portfolio/S1", -0.15),
                     ("2024-03-01", "top5", "portfolio", top5_2)]
     assert monitor.concentration(w, max_position=0.5, top5_share=0.9).height == 0
 
@@ -125,3 +128,89 @@ def test_empty_and_concat():
     assert e.columns == COLUMNS and e.height == 0
     assert monitor.concat([]).height == 0
     assert monitor.concat([monitor.turnover(np.array([0.1]))]).height == 0
+
+
+def _days(n):
+    return [dt.date(2021, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+
+
+def test_checks_read_a_frames_labels_never_its_date_column_as_data():
+    d = _days(40)
+    # concentration: A0 at 30 %, the others at 5 %: two position alerts on A0, no top5 (40 % is not > 40 %)
+    w = pl.DataFrame({"date": d[:2], "A0": [0.3, 0.3], "A1": [0.05, 0.05], "A2": [0.05, 0.05]})
+    c = monitor.concentration(w, subject="book")
+    assert c.schema["date"] == pl.Date and c["date"].to_list() == d[:2]
+    assert c["kind"].to_list() == ["position"] * 2 and c["subject"].to_list() == ["book/A0"] * 2
+    assert c["value"].to_list() == [0.3, 0.3]
+    long = w.unpivot(index="date", variable_name="asset", value_name="w")
+    assert monitor.concentration(long, subject="book").equals(c)
+    assert monitor.concentration(w, subject="book", assets=["A0", "A1", "A2"], dates=d[:2]).equals(c)
+    with pytest.raises(ValueError, match="differ from the columns"):
+        monitor.concentration(w, assets=["x", "y", "z"])
+    with pytest.raises(ValueError, match="different dates"):
+        monitor.concentration(w, dates=d[5:7])
+    # the same book as an array with its labels gives the same frame
+    arr = w.drop("date").to_numpy()
+    assert monitor.concentration(arr, dates=np.array(d[:2]), assets=["A0", "A1", "A2"], subject="book").equals(c)
+    # coverage: 3 of 4 assets lose their signal on day 25 -> 25 %, dated 2021-01-26
+    x = np.ones((40, 4))
+    x[25, :3] = np.nan
+    sig = pl.DataFrame({"date": d, **{f"A{j}": x[:, j] for j in range(4)}})
+    cov = monitor.coverage(sig)
+    assert cov["date"].to_list() == [dt.date(2021, 1, 26)] and cov["value"].to_list() == [0.25]
+    assert monitor.coverage(sig, universe=pl.DataFrame({"date": d, **{f"A{j}": [True] * 40 for j in range(4)}})).equals(cov)
+    # factor_decay: 'mom' negative every day -> alerts on 'mom' from the 30th date on
+    fr = pl.DataFrame({"date": d, "mom": -0.01 * np.ones(40)})
+    fd = monitor.factor_decay(fr)
+    assert fd.height == 11 and set(fd["subject"]) == {"mom"} and fd["date"].min() == d[29]
+    assert monitor.factor_decay(fr, names=["mom"]).equals(fd)
+    assert monitor.factor_decay(fr["mom"], dates=np.array(d), names=["mom"]).equals(fd)
+    # turnover: a one-column frame; its column names the subject
+    tf = pl.DataFrame({"date": d[:3], "book": [0.1, 0.7, 0.2]})
+    t = monitor.turnover(tf)
+    assert t["date"].to_list() == [d[1]] and t["subject"].to_list() == ["book"]
+    with pytest.raises(ValueError, match="one value column"):
+        monitor.turnover(w)
+    # risk_bias: a rolling frame of bias statistics, one column per portfolio
+    bf = pl.DataFrame({"date": d[:3], "p": [1.0, 1.5, 0.5]})
+    rb = monitor.risk_bias(bf, band=(0.8, 1.2))
+    assert rb["date"].to_list() == [d[1], d[2]] and set(rb["subject"]) == {"p"}
+    # solver: a frame with date and status columns
+    s = monitor.solver(pl.DataFrame({"date": d[:3], "status": ["optimal", "infeasible", "optimal"]}))
+    assert s["date"].to_list() == [d[1]]
+
+
+def test_risk_bias_of_one_portfolios_rolling_statistic_is_t_by_1():
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 2.0, 60)  # realised vol 2 against a forecast of 1: risk under-forecast
+    v = np.ones(60)
+    dates = np.datetime64("2021-01-01") + np.arange(60)
+    want = monitor.risk_bias(ff.evaluate.bias_statistic(r[:, None], v[:, None], window=20, dates=dates))
+    got = monitor.risk_bias(ff.evaluate.bias_statistic(r, v, window=20, dates=dates))
+    assert want.height > 0 and got.schema["date"] == pl.Date
+    assert got.equals(want)
+    named = monitor.risk_bias(ff.evaluate.bias_statistic(r, v, window=20, dates=dates, names=["book"]))
+    assert set(named["subject"]) == {"book"} and named["date"].to_list() == want["date"].to_list()
+    assert set(monitor.risk_bias(ff.evaluate.bias_statistic(r, v, window=20, dates=dates), names=["book"])["subject"]) == {"book"}
+
+
+def test_infinite_values_and_thresholds_are_refused():
+    with pytest.raises(ValueError, match="turnover must not contain infinite"):
+        monitor.turnover(np.array([0.1, np.inf]))
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        monitor.turnover(np.array([0.1]), threshold=np.inf)
+    assert monitor.turnover(np.array([0.1, np.nan, 0.9]))["date"].to_list() == [2]  # NaN: no trade
+    with pytest.raises(ValueError, match="weights must not contain infinite"):
+        monitor.concentration(np.array([0.1, -np.inf]))
+    with pytest.raises(ValueError, match="max_position must be finite"):
+        monitor.concentration(np.array([0.1]), max_position=np.inf)
+    with pytest.raises(ValueError, match="factor_returns must not contain infinite"):
+        monitor.factor_decay(np.r_[np.zeros(30), np.inf])
+    with pytest.raises(ValueError, match="n_std must be finite"):
+        monitor.factor_decay(np.zeros(40), n_std=np.inf)
+    with pytest.raises(ValueError, match="bias must not contain infinite"):
+        monitor.risk_bias(np.array([1.0, np.inf]), band=(0.8, 1.2))
+    with pytest.raises(ValueError, match=r"band\[1\] must be finite"):
+        monitor.risk_bias(np.array([1.0]), band=(0.8, np.inf))
+    with pytest.raises(ValueError, match="signal must not contain infinite"):
+        monitor.coverage(np.full((30, 3), np.inf))

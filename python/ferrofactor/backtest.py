@@ -1017,7 +1017,8 @@ class BacktestResult(Result):
         2 × ``turnover``), ``monitor.concentration`` (weights right after each rebalance) and
         ``monitor.factor_decay`` of the book's net returns. Keyword arguments override the
         thresholds (``turnover_threshold``, ``max_position``, ``top5_share``, ``lookback``,
-        ``negative_share``, ``recent``, ``n_std``).
+        ``negative_share``, ``recent``, ``n_std``). Every alert names the book: ``subject`` is the
+        book's name, or ``<book>/<asset>`` for a ``position`` alert.
         """
         from ferrofactor import monitor
 
@@ -1119,7 +1120,9 @@ class BacktestBooks(Result):
         return MetricsSummary(values, list(self._names), periods_per_year, self._value.shape[0])
 
     def alerts(self, **thresholds: Any) -> pl.DataFrame:
-        """The alerts of every book (:meth:`BacktestResult.alerts`), one frame."""
+        """The alerts of every book (:meth:`BacktestResult.alerts`), one frame; each alert's
+        ``subject`` names its book (``<book>/<asset>`` for a position), so ``(date, kind,
+        subject)`` is unique."""
         from ferrofactor import monitor
 
         return monitor.concat([r.alerts(**thresholds) for r in self._results])

@@ -6,7 +6,7 @@ Every check returns a Polars frame with one row per alert and a fixed schema:
 date       the date the condition holds (``Date``; ``Int64`` positions without dates)
 kind       ``factor_decay_negative``, ``factor_decay_mean``, ``turnover``, ``position``,
            ``top5``, ``risk_bias``, ``solver``, ``coverage``
-subject    what it is about (a factor, a book, an asset, a portfolio)
+subject    what it is about (a factor, a book, a portfolio; a position: ``<book>/<asset>``)
 value      the measured value
 threshold  the threshold it crossed (NaN where the check has none, e.g. a solver status)
 message    one readable line
@@ -19,6 +19,11 @@ gives no number for the risk-model bias band (the band of the bias test, ``1 ± 
 used), nor for coverage (a drop of 20 % below the mean of the previous 21 dates).
 
 Time: a check at date ``t`` uses values up to ``t`` only.
+
+Labels: every check takes arrays or Polars frames (long, or wide: a ``date`` column plus one
+column per factor / asset / portfolio), as the rest of the library does. A frame's dates date the
+alerts and its columns name the subjects; its ``date`` column is never read as data. Values are
+finite or NaN (= missing): infinite values and thresholds are refused with a ``ValueError``.
 
 Examples
 --------
@@ -35,7 +40,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor._validate import as_array, as_float_array, as_names, check_bool, check_int, check_real
+from ferrofactor._validate import (
+    _is_polars_frame,
+    _is_polars_series,
+    _refuse_containers,
+    as_array,
+    as_field,
+    as_float_array,
+    as_names,
+    check_bool,
+    check_int,
+    check_real,
+    check_same_labels,
+)
 
 __all__ = [
     "SCHEMA",
@@ -98,6 +115,45 @@ def _labels(name: str, dates: Any, n: int) -> np.ndarray | None:
         raise ValueError(f"{name} could not be read as dates (datetime64, ISO strings or integer positions)") from None
 
 
+def _labelled(name: str, x: Any, dates: Any, labels: Any, labels_arg: str, *,
+              vector: bool = True, date_order: bool = False) -> tuple[np.ndarray, Any, Any]:
+    """A checked input as ``(values (T, K), dates, labels)``, the way the rest of the library
+    reads fields (:func:`ferrofactor._validate.as_field`).
+
+    A Polars frame (wide: ``date`` plus one column per subject; long: ``date``, ``asset``, one
+    value column) gives its dates and its column (asset) names: its ``date`` column is never read
+    as values. Explicit ``dates`` / ``labels`` given with a frame must equal the frame's (labels
+    are matched, never replaced). An array (or a Polars Series) is ``(T, K)``, or ``(T,)`` read
+    as one column when ``vector``; infinite values are refused (NaN = missing).
+    """
+    if _is_polars_frame(x):
+        v, fdates, fnames = as_field(name, x, date_order=date_order)
+        T, K = v.shape
+        if dates is not None:
+            d = _labels("dates", dates, T)
+            if d is None:
+                raise ValueError(f"{name} is a frame with dates; dates= must be the same dates or omitted, "
+                                 "got integer positions")
+            check_same_labels("dates", d, None, name, fdates, None)
+        names = [str(a) for a in fnames.tolist()]
+        if labels is not None and as_names(labels_arg, labels, K) != names:
+            raise ValueError(f"{labels_arg} {list(labels)!r} differ from the columns of {name} {names!r}; "
+                             "omit it (a frame names its own columns) or rename the columns")
+        out, dates, labels = v, fdates, names
+    else:
+        _refuse_containers(name, x)
+        if _is_polars_series(x):
+            x = x.to_numpy()
+        arr = as_array(name, x)
+        if vector and arr.ndim == 1:
+            arr = arr[:, None]
+        out = as_float_array(name, arr, 2)
+    if np.isinf(out).any():
+        raise ValueError(f"{name} must not contain infinite values ({int(np.isinf(out).sum())} found; "
+                         "NaN = missing)")
+    return out, dates, labels
+
+
 def _when(d: np.ndarray | None, dates: Any, rows: np.ndarray) -> np.ndarray:
     """Positions to report without date labels: the given integer labels, else the rows."""
     if d is None and dates is not None:
@@ -139,15 +195,18 @@ def factor_decay(factor_returns: Any, *, lookback: int = 30, negative_share: flo
 
     Parameters
     ----------
-    factor_returns : array (T,) or (T, K), or a result with ``factor_returns`` (a
-        :class:`ferrofactor.FactorModelResult`: its dates and factor names are used)
+    factor_returns : array (T,) or (T, K), a Polars frame (``date`` plus one column per factor,
+        or long), or a result with ``factor_returns`` (a :class:`ferrofactor.FactorModelResult`):
+        the frame's or result's dates and factor names are used. Infinite values are refused.
     lookback : int, default 30
     negative_share : float, default 0.7
     recent : int, default 5
         At most ``lookback``.
     n_std : float, default 2.0
     dates : (T,) labels, optional
+        With a frame: omitted, or equal to the frame's dates.
     names : K factor names, optional
+        With a frame: omitted, or equal to its column names.
     last_only : bool, default False
         Only check the last date (a live monitor).
     """
@@ -156,8 +215,7 @@ def factor_decay(factor_returns: Any, *, lookback: int = 30, negative_share: flo
         factor_returns = res.factor_returns
         dates = getattr(res, "dates", None) if dates is None else dates
         names = getattr(res, "factor_names", None) if names is None else names
-    x = as_array("factor_returns", factor_returns)
-    x = as_float_array("factor_returns", x[:, None] if x.ndim == 1 else x, 2)
+    x, dates, names = _labelled("factor_returns", factor_returns, dates, names, "names")
     T, K = x.shape
     lookback = check_int("lookback", lookback, 2)
     recent = check_int("recent", recent, 1, lookback)
@@ -197,19 +255,37 @@ def factor_decay(factor_returns: Any, *, lookback: int = 30, negative_share: flo
     return concat(out)
 
 
-def turnover(turnover: Any, *, threshold: float = 0.5, dates: Any = None, subject: str = "portfolio") -> pl.DataFrame:
+def turnover(turnover: Any, *, threshold: float = 0.5, dates: Any = None, subject: str | None = None) -> pl.DataFrame:
     """Turnover above ``threshold`` (seed 000's ``check_turnover``: traded value / portfolio value).
 
     Parameters
     ----------
-    turnover : array (D,)
+    turnover : array (D,), Polars Series, or a Polars frame with ``date`` and one value column
         Traded value over the portfolio value at each date (two-sided, seed 000's measure; a
-        backtest's one-sided ``turnover`` is half of it).
+        backtest's one-sided ``turnover`` is half of it). NaN = no trade (skipped); infinite
+        values are refused.
     threshold : float, default 0.5
+        Finite.
     dates : (D,) labels, optional
-    subject : str, default "portfolio"
+        With a frame: omitted, or equal to the frame's dates.
+    subject : str, optional
+        Default: the frame's value column, else "portfolio".
     """
-    v = as_float_array("turnover", turnover, 1)
+    if _is_polars_frame(turnover):
+        x, dates, cols = _labelled("turnover", turnover, dates, None, "subject")
+        if x.shape[1] != 1:
+            raise ValueError(f"turnover must be one series: a frame with a date column and one value column, "
+                             f"got {x.shape[1]} columns {cols[:5]!r}")
+        v = x[:, 0]
+        subject = cols[0] if subject is None else subject
+    else:
+        if _is_polars_series(turnover):
+            turnover = turnover.to_numpy()
+        v = as_float_array("turnover", turnover, 1)
+        if np.isinf(v).any():
+            raise ValueError(f"turnover must not contain infinite values ({int(np.isinf(v).sum())} found; "
+                             "NaN = no trade)")
+    subject = "portfolio" if subject is None else str(subject)
     threshold = check_real("threshold", threshold, lo=0.0)
     d = _labels("dates", dates, len(v))
     rows = np.flatnonzero(v > threshold)
@@ -221,23 +297,36 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
                   assets: Any = None, subject: str = "portfolio") -> pl.DataFrame:
     """Position concentration (seed 000's ``check_concentration``), on absolute weights.
 
-    ``position``: an asset whose ``|weight|`` exceeds ``max_position`` (subject = the asset);
-    ``top5``: the five largest ``|weight|`` add up to more than ``top5_share`` (subject =
-    ``subject``). For long-only books this is the seed's check exactly; for long-short books a
-    large short counts as a concentration too.
+    ``position``: an asset whose ``|weight|`` exceeds ``max_position`` (subject =
+    ``"<subject>/<asset>"``: the book and the asset, so that alerts of several books stacked in
+    one frame stay apart); ``top5``: the five largest ``|weight|`` add up to more than
+    ``top5_share`` (subject = ``subject``). For long-only books this is the seed's check exactly;
+    for long-short books a large short counts as a concentration too.
 
     Parameters
     ----------
-    weights : array (N,) or (D, N)
+    weights : array (N,) or (D, N), or a Polars frame (``date`` plus one column per asset, or
+        long): its dates and assets label the alerts. NaN = not held; infinite values are refused.
     max_position : float, default 0.10
     top5_share : float, default 0.40
     dates : (D,) labels, optional
+        With a frame: omitted, or equal to the frame's dates.
     assets : (N,) labels, optional
+        With a frame: omitted, or equal to its asset columns.
     subject : str, default "portfolio"
+        The book's name.
     """
-    w0 = as_array("weights", weights)
-    w = as_float_array("weights", w0[None] if w0.ndim == 1 else w0, 2)
+    if _is_polars_frame(weights):
+        w, dates, assets = _labelled("weights", weights, dates, assets, "assets")
+    else:
+        _refuse_containers("weights", weights)
+        if _is_polars_series(weights):
+            weights = weights.to_numpy()
+        w0 = as_array("weights", weights)
+        w, dates, assets = _labelled("weights", w0[None] if w0.ndim == 1 else w0, dates, assets, "assets",
+                                     vector=False)
     D, N = w.shape
+    subject = str(subject)
     max_position = check_real("max_position", max_position, lo=0.0)
     top5_share = check_real("top5_share", top5_share, lo=0.0)
     names = [f"asset_{i}" for i in range(N)] if assets is None else as_names("assets", assets, N)
@@ -246,7 +335,8 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
     ii, jj = np.nonzero(a > max_position)
     msg = [f"{subject}: {names[j]} position {w[i, j]:.1%} exceeds limit {max_position:.1%}"
            for i, j in zip(ii.tolist(), jj.tolist())]
-    f1 = _frame(d, _when(d, dates, ii), "position", [names[j] for j in jj.tolist()], w[ii, jj], max_position, msg)
+    f1 = _frame(d, _when(d, dates, ii), "position", [f"{subject}/{names[j]}" for j in jj.tolist()], w[ii, jj],
+                max_position, msg)
     k = min(5, N)
     top = -np.sort(-a, axis=1)[:, :k].sum(axis=1) if N else np.zeros(D)
     rows = np.flatnonzero(top > top5_share)
@@ -262,25 +352,43 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
 
     Parameters
     ----------
-    bias : BiasResult (:func:`ferrofactor.evaluate.bias_statistic`) or array (P,) / (T, P)
-        Bias statistics (whole sample, or rolling with dates).
+    bias : BiasResult (:func:`ferrofactor.evaluate.bias_statistic`), array (P,) / (T, P), or a
+        Polars frame (rolling: ``date`` plus one column per portfolio)
+        Bias statistics (whole sample, or rolling with dates). A result is rolling when it has a
+        ``window``: a rolling result of one portfolio (bias of shape (T,)) is read as (T, 1). A
+        plain array is rolling when 2-d. Infinite values are refused.
     band : (lower, upper), optional
-        Default: the result's own band ``1 ± sqrt(2/n)`` (required for a plain array).
-    dates, names : labels of the rows (rolling) and of the portfolios.
+        Default: the result's own band ``1 ± sqrt(2/n)`` (required for a plain array or frame).
+    dates, names : labels of the rows (rolling) and of the portfolios (a frame carries its own:
+        omitted, or equal to the frame's).
     """
     lower = upper = None
     if hasattr(bias, "bias") and hasattr(bias, "lower"):
         res = bias
         b = np.asarray(res.bias, dtype=float)
         lower, upper = np.asarray(res.lower, dtype=float), np.asarray(res.upper, dtype=float)
+        rolling = getattr(res, "window", None) is not None
+        if rolling and b.ndim == 1:  # one portfolio's rolling series: (T,) is (T, 1)
+            b, lower, upper = b[:, None], lower[:, None], upper[:, None]
         dates = getattr(res, "dates", None) if dates is None else dates
         if names is None and getattr(res, "_names", None) is not None:
             names = res._names
+        if np.isinf(b).any():
+            raise ValueError(f"bias must not contain infinite values ({int(np.isinf(b).sum())} found)")
+    elif _is_polars_frame(bias):
+        b, dates, names = _labelled("bias", bias, dates, names, "names")
+        rolling = True
     else:
+        _refuse_containers("bias", bias)
+        if _is_polars_series(bias):
+            bias = bias.to_numpy()
         b = as_array("bias", bias)
         if b.ndim not in (1, 2):
             raise ValueError(f"bias must be (P,) or (T, P), got shape {b.shape}")
         b = as_float_array("bias", b, b.ndim)
+        if np.isinf(b).any():
+            raise ValueError(f"bias must not contain infinite values ({int(np.isinf(b).sum())} found)")
+        rolling = b.ndim == 2
     if band is not None:
         if isinstance(band, (str, bytes)) or not isinstance(band, Sequence) or len(band) != 2:
             raise TypeError(f"band must be a pair (lower, upper), got {band!r}")
@@ -291,7 +399,6 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
         lower, upper = np.full(b.shape, lo), np.full(b.shape, hi)
     if lower is None:
         raise ValueError("band is required when bias is a plain array")
-    rolling = b.ndim == 2
     b2 = b if rolling else b.reshape(1, -1)
     lo2, hi2 = lower.reshape(b2.shape), upper.reshape(b2.shape)
     D, P = b2.shape
@@ -314,12 +421,33 @@ def solver(statuses: Any, *, dates: Any = None, ok: Sequence[str] = ("optimal",)
 
     Parameters
     ----------
-    statuses : sequence (D,) of str, or of objects with a ``status`` attribute
+    statuses : sequence (D,) of str, or of objects with a ``status`` attribute, a Polars Series,
+        or a Polars frame with a ``status`` column (and a ``date`` column that labels the alerts,
+        e.g. :attr:`ferrofactor.BacktestResult.solves`)
         E.g. ``"optimal"``, ``"optimal_inaccurate"``, ``"infeasible"``, ``"fallback"`` (seed 000
         falls back to an equal-weight top-N book when the solve fails).
     dates : (D,) labels, optional
+        With a frame that has a ``date`` column: omitted, or equal to it.
     ok : statuses that raise no alert, default ("optimal",)
     """
+    if _is_polars_frame(statuses):
+        frame = statuses.collect() if isinstance(statuses, pl.LazyFrame) else statuses
+        if "status" not in frame.columns:
+            raise ValueError(f"statuses is a frame without a 'status' column (columns {frame.columns})")
+        if "date" in frame.columns:
+            fd = _labels("statuses['date']", frame["date"].to_numpy(), frame.height)
+            if fd is None:
+                raise ValueError("statuses['date'] must hold dates, got integers")
+            if dates is not None:
+                d0 = _labels("dates", dates, frame.height)
+                if d0 is None:
+                    raise ValueError("statuses is a frame with dates; dates= must be the same dates or omitted, "
+                                     "got integer positions")
+                check_same_labels("dates", d0, None, "statuses", fd, None)
+            dates = fd
+        statuses = frame["status"].to_list()
+    elif _is_polars_series(statuses):
+        statuses = statuses.to_list()
     for arg, v in (("statuses", statuses), ("ok", ok)):
         if isinstance(v, (str, bytes)) or not isinstance(v, (Sequence, np.ndarray)):
             raise TypeError(f"{arg} must be a sequence of statuses (a list, not a string), got {v!r}")
@@ -339,16 +467,21 @@ def coverage(signal: Any, *, universe: Any = None, drop: float = 0.2, lookback: 
 
     Parameters
     ----------
-    signal : array (T, N)
+    signal : array (T, N), or a Polars frame (wide or long): its dates label the alerts
+        NaN = no signal; infinite values are refused.
     universe : bool array (T, N), optional
-        Assets that should have a signal (default: all N).
+        Assets that should have a signal (default: all N); a frame must carry the signal's
+        labels.
     drop : float, default 0.2
         (Not in the seed; our default.)
     lookback : int, default 21
     dates : (T,) labels, optional
     subject : str, default "signal"
     """
-    x = as_float_array("signal", signal, 2)
+    # a frame's rows are put in date order: refused out of order only when an unlabelled universe
+    # pairs with it row by row
+    paired = universe is not None and not _is_polars_frame(universe)
+    x, dates, sig_assets = _labelled("signal", signal, dates, None, "assets", vector=False, date_order=paired)
     T, N = x.shape
     drop = check_real("drop", drop, lo=0.0, hi=1.0)
     lookback = check_int("lookback", lookback, 1)
@@ -356,9 +489,11 @@ def coverage(signal: Any, *, universe: Any = None, drop: float = 0.2, lookback: 
     if universe is not None:
         from ferrofactor.strategies import _as_bool_field
 
-        u = _as_bool_field("universe", universe)[0]
+        u, ud, ua = _as_bool_field("universe", universe)
         if u.shape != x.shape:
             raise ValueError(f"universe has shape {u.shape}, expected {x.shape}")
+        if _is_polars_frame(signal):
+            check_same_labels("universe", ud, ua, "signal", dates, sig_assets)
         have &= u
         size = u.sum(axis=1)
     else:

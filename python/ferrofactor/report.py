@@ -646,8 +646,11 @@ def _section_alerts(res: RunResult) -> str:
     if al.height == 0:
         return _section(SECTION_IDS["alerts"], "Alerts",
                         ['<p class="note">No alerts (ferrofactor.monitor, seed 000\'s thresholds).</p>'])
-    counts = al.group_by("kind", "subject", maintain_order=True).agg(pl.len().alias("alerts"),
-                                                                    pl.col("date").max().alias("last"))
+    # position alerts name "<book>/<asset>": counted per book here, the assets are in the list below
+    book = pl.when(pl.col("kind") == "position").then(pl.col("subject").str.replace(r"/[^/]*$", "")) \
+        .otherwise(pl.col("subject"))
+    counts = al.with_columns(book.alias("book")).group_by("kind", "book", maintain_order=True) \
+        .agg(pl.len().alias("alerts"), pl.col("date").max().alias("last"))
     counts = counts.with_columns(pl.col("last").cast(pl.String))
     latest = al.sort("date", descending=True, maintain_order=True).head(20).with_columns(pl.col("date").cast(pl.String))
     body = [f'<p class="note">{al.height} alerts of the backtest books (ferrofactor.monitor with seed 000\'s '
