@@ -113,6 +113,18 @@ def test_forward_returns_frames_and_panel():
     np.testing.assert_array_equal(ff.evaluate.forward_returns(panel, (2,)), ff.evaluate.forward_returns(r, (2,)))
 
 
+def test_forward_returns_of_a_wide_frame_out_of_date_order():
+    # the result is a frame labelled with the dates, so the rows are put in date order (before,
+    # this was refused with a message saying the frame is "given back as an array")
+    r, *_ = make_panel(T=12, N=4)
+    dates = np.arange("2024-01-01", 12, dtype="datetime64[D]")
+    wide = pl.DataFrame({"date": dates, **{a: r[:, i] for i, a in enumerate("abcd")}})
+    want = ff.evaluate.forward_returns(wide, horizons=(1, 3))
+    for shuffled in (wide.reverse(), wide.sample(fraction=1.0, shuffle=True, seed=3)):
+        got = ff.evaluate.forward_returns(shuffled, horizons=(1, 3))
+        assert got.equals(want)
+
+
 # ---------------------------------------------------------------------------------------------
 # IC
 # ---------------------------------------------------------------------------------------------
@@ -340,6 +352,55 @@ def test_newey_west_inference_equals_statsmodels_hac():
     assert np.all(fixed.nw_lags == 9)
     with pytest.raises(ValueError, match="nw_lags=3 is below h - 1 = 4 for horizon 5"):
         ff.evaluate.evaluate(sig, r, horizons=H, nw_lags=3)
+
+
+def test_nw_lags_at_or_beyond_the_number_of_dates_is_refused():
+    # before: NaN Newey-West statistics, silently (next to a finite plain t-statistic)
+    rng = np.random.default_rng(1)
+    r, s = rng.normal(0, 0.02, (30, 10)), rng.normal(size=(30, 10))
+    for lags in (40, 29):  # 30 dates, 29 with a 1-date forward return
+        with pytest.raises(ValueError, match=rf"nw_lags must be below .*\(T − h = 30 − 1 = 29 .*got {lags}"):
+            ff.evaluate.evaluate(s, r, horizons=(1,), nw_lags=lags)
+        with pytest.raises(ValueError, match=rf"nw_lags must be below .*got {lags}"):
+            ff.evaluate.quantile_returns(s, r, horizons=(1,), nw_lags=lags)
+    # the longest horizon counts: 30 − 5 = 25 dates have a 5-date forward return
+    with pytest.raises(ValueError, match=r"T − h = 30 − 5 = 25 for horizon 5\), got 25"):
+        ff.evaluate.evaluate(s, r, horizons=(1, 5), nw_lags=25)
+    ev = ff.evaluate.evaluate(s, r, horizons=(1, 5), nw_lags=24)
+    assert np.isfinite(ev.ic_nw_tstat).all() and np.isfinite(ev.quantile_returns.nw_std_errors).all()
+    # a series with missing dates can still be too short: NaN with a warning, never silently
+    r2 = r.copy()
+    r2[:20] = np.nan
+    with pytest.warns(RuntimeWarning, match="nw_lags=12 is not below the number of dates"):
+        ev = ff.evaluate.evaluate(s, r2, horizons=(1,), nw_lags=12)
+    assert np.isnan(ev.ic_nw_tstat).all()
+
+
+def test_quantile_summary_reports_the_lags_of_each_bucket():
+    # with automatic lags each bucket series gets its own bandwidth; before, the summary printed
+    # only the spread's lags as "the" lags of every standard error
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(9)
+    T, N = 120, 30
+    r = rng.normal(0, 0.02, (T, N))
+    s = rng.normal(size=(T, N)) + 0.3 * np.vstack([r[1:], np.zeros((1, N))])
+    qr = ff.evaluate.quantile_returns(s, r, quantiles=4, horizons=(1, 5))
+    lags = qr.nw_lags_by_quantile
+    assert lags.shape == (4, 2) and len(set(lags[:, 0].tolist())) > 1  # the buckets' lags differ
+    for k, h in enumerate((1, 5)):
+        for q in range(4):
+            x = qr.by_date[:, q, k]
+            x = x[np.isfinite(x)]
+            fit = sm.OLS(x, np.ones_like(x)).fit(
+                cov_type="HAC", cov_kwds={"maxlags": int(lags[q, k]), "use_correction": True})
+            assert qr.nw_std_errors[q, k] == pytest.approx(fit.bse[0], rel=1e-10)
+    table = qr.summary().tables[0][1]
+    np.testing.assert_array_equal(table["nw_lags_1"].to_numpy(), np.append(lags[:, 0], qr.nw_lags[0]))
+    np.testing.assert_array_equal(table["nw_lags_5"].to_numpy(), np.append(lags[:, 1], qr.nw_lags[1]))
+    assert "with lags " + ", ".join(map(str, qr.nw_lags.tolist())) not in str(qr.summary())
+    # an explicit nw_lags is used by every bucket
+    fixed = ff.evaluate.quantile_returns(s, r, quantiles=4, horizons=(1, 5), nw_lags=6)
+    assert np.all(fixed.nw_lags_by_quantile == 6) and np.all(fixed.nw_lags == 6)
 
 
 def test_overlap_inflates_the_plain_t_statistic():

@@ -382,7 +382,11 @@ def test_alpha_test_against_statsmodels_on_several_factor_lists(data):
     text = str(res.summary())
     head = next(ln for ln in text.splitlines() if "CAPM" in ln and "FF3+MOM" in ln)
     assert head.index("CAPM") < head.index("FF3 ") < head.index("FF3+MOM")
-    assert "beta f3" in text  # array columns are named f0, f1, ... (frames name them)
+    # unnamed array columns are named after their list ("FF3 f0", ...; frames name them), so the
+    # unnamed columns of different lists never share a row of the summary
+    assert res.results["FF3+MOM"].factor_names == ["FF3+MOM f0", "FF3+MOM f1", "FF3+MOM f2", "FF3+MOM f3"]
+    assert "beta FF3+MOM f3" in text and "beta CAPM f0" in text and "beta FF3 f0" in text
+    assert "beta f0" not in text
     long = res.to_polars("alpha", form="long")
     assert long.columns == ["series", "set", "alpha"] and long.height == 3
     table = res.to_polars("table")
@@ -403,6 +407,43 @@ def test_alpha_test_frames_each_list_on_its_own_dates(data):
     np.testing.assert_array_equal(res.alpha[:, 1], ref.alpha)
     np.testing.assert_array_equal(res.results["4F"].factor_names, ["MktRF", "SMB", "HML", "Mom"])
     assert "A" in str(res.summary()) and "B" in str(res.summary())
+
+
+def test_alpha_test_summary_lines_up_betas_by_factor_not_by_position(data):
+    # pandas frames keep their column names, so each row of the summary is one factor; before,
+    # every list's columns were f0, f1, ... and "beta f0" held the market beta of "CAPM" and
+    # "FF3" next to the SMB beta of "SMB only"
+    d = data["frame"]
+    strat = data["y"][:, 13]
+    res = ff.alpha_test(strat, {"CAPM": d[["MktRF"]], "SMB only": d["SMB"],
+                                "FF3": d[["MktRF", "SMB", "HML"]]}, periods_per_year=12)
+    assert res.results["CAPM"].factor_names == ["MktRF"]
+    assert res.results["SMB only"].factor_names == ["SMB"]  # a pandas Series' name
+    assert res.results["FF3"].factor_names == ["MktRF", "SMB", "HML"]
+    table = res.summary().tables[0][1]
+    rows = dict(zip(table[""].to_list(), table.drop("").rows()))
+    assert not any(r.startswith("beta f") for r in rows)
+    f3 = res.betas("FF3")[0]
+    _close(rows["beta MktRF"][0], res.betas("CAPM")[0, 0])
+    _close(rows["beta MktRF"][2], f3[0])
+    assert rows["beta MktRF"][1] is None or math.isnan(rows["beta MktRF"][1])
+    _close(rows["beta SMB"][1], res.betas("SMB only")[0, 0])
+    _close(rows["beta SMB"][2], f3[1])
+    _close(rows["beta HML"][2], f3[2])
+    # unnamed arrays: named after their list, never lined up by position across lists
+    arr = ff.alpha_test(strat, {"CAPM": data["f"][:, :1], "SMB only": data["f"][:, 1],
+                                "FF3": data["f"]}, periods_per_year=12)
+    assert arr.results["SMB only"].factor_names == ["SMB only f0"]
+    assert arr.results["FF3"].factor_names == ["FF3 f0", "FF3 f1", "FF3 f2"]
+    table = arr.summary().tables[0][1]
+    betas = {r: v for r, *v in table.rows() if r.startswith("beta")}
+    assert len(betas) == 5
+    assert all(sum(x is not None and not math.isnan(x) for x in v) == 1 for v in betas.values())
+    # time_series_regress: a pandas frame names the factors too; factor_names still overrides
+    assert ff.time_series_regress(strat, d[["MktRF", "SMB"]]).factor_names == ["MktRF", "SMB"]
+    assert ff.time_series_regress(strat, d[["MktRF", "SMB"]], factor_names=["a", "b"]).factor_names == ["a", "b"]
+    with pytest.raises(ValueError, match=r"factor_sets\['x'\].*repeated column names \['MktRF'\]"):
+        ff.alpha_test(strat, {"x": d[["MktRF", "MktRF"]]})
 
 
 def test_alpha_test_bad_input(data):

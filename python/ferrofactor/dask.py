@@ -2221,7 +2221,7 @@ def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any
     """:func:`ferrofactor.evaluate.quantile_returns` on the date blocks (quantile labels and
     bucket means per date; each block reads the ``max(horizons)`` dates after it). Returns a
     :class:`LazyQuantileReturns`."""
-    from ferrofactor.evaluate.signal import _bucket_text, _check_nw_lags, _common, _horizons
+    from ferrofactor.evaluate.signal import _bucket_text, _check_nw_lags, _check_nw_lags_dates, _common, _horizons
 
     hs = _horizons(horizons)
     demeaned = check_bool("demeaned", demeaned)
@@ -2229,6 +2229,7 @@ def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any
     _no_zscore(filter_zscore)
     lags = _check_nw_lags(nw_lags, hs)
     d = _EvalInputs(signal, returns, industry, weights)
+    _check_nw_lags_dates(lags, hs, d.shape[0])
     kind, count, values, by_industry = _bucket_spec(quantiles, bins, binning_by_industry, d.industry is not None)
     demean = "none" if not demeaned else ("industry" if d.industry is not None else "all")
     fn = functools.partial(_quantile_block, hs, kind, count, values, by_industry, common, demean,
@@ -2386,7 +2387,7 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = (1, 5, 21), quant
     >>> bool(np.array_equal(lazy.compute().ic, ff.evaluate.evaluate(s, r, horizons=(1, 5)).ic, equal_nan=True))
     True
     """
-    from ferrofactor.evaluate.signal import _bucket_text, _check_nw_lags, _common, _horizons
+    from ferrofactor.evaluate.signal import _bucket_text, _check_nw_lags, _check_nw_lags_dates, _common, _horizons
 
     check_choice("method", method, ["spearman", "pearson"])
     hs = _horizons(horizons)
@@ -2411,6 +2412,7 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = (1, 5, 21), quant
         res_values, res_dates, res_assets = residual.residuals, residual.dates, residual.assets
     d = _EvalInputs(signal, returns, industry, weights)
     T, N = d.shape
+    _check_nw_lags_dates(lags, hs, T)
     dates, assets = d.dates, d.assets
     res_da = None
     if res_values is not None:

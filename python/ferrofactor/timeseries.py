@@ -85,6 +85,31 @@ def _labelled(
     return as_float_array(name, x, 2), None, None, False
 
 
+def _pandas_names(name: str, x: Any) -> list[str] | None:
+    """The column names of a pandas DataFrame or the name of a pandas Series; None for other
+    inputs and for unnamed pandas data (a Series without a name, a frame with the default
+    columns 0, 1, ...). pandas data is otherwise read as an array (rows pair by position)."""
+    module = type(x).__module__ or ""
+    if not module.startswith("pandas"):
+        return None
+    kind = type(x).__name__
+    if kind == "Series":
+        return None if x.name is None else [str(x.name)]
+    if kind == "DataFrame":
+        cols = x.columns
+        if type(cols).__name__ == "RangeIndex" and cols.start == 0 and cols.step == 1:
+            return None
+        labels = [str(c) for c in cols]
+        if len(set(labels)) != len(labels):
+            dup = sorted({c for c in labels if labels.count(c) > 1})
+            raise ValueError(
+                f"{name} is a pandas frame with repeated column names {dup[:5]}: rename its columns "
+                "(they name the factors)"
+            )
+        return labels
+    return None
+
+
 def _join(y: np.ndarray, yd: np.ndarray | None, f: np.ndarray, fd: np.ndarray | None, fname: str):
     """Align ``y`` and the factors on their dates (inner join when both carry dates)."""
     if yd is None or fd is None:
@@ -387,7 +412,9 @@ def time_series_regress(
         Factor returns over the same periods. A frame is wide: ``date`` + one column per factor
         (the column names name the factors). When both inputs are frames they are joined on
         ``date`` (inner join); with one frame and one array the lengths must match and the
-        array's rows pair with the frame's rows, which must then be in date order.
+        array's rows pair with the frame's rows, which must then be in date order. A pandas
+        DataFrame (or Series) is read as an array (rows pair by position, its index is not
+        read), but its column names (or the Series' name) name the factors.
     intercept : bool, default True
         Estimate an intercept (``alpha``, per period).
     cov : {"nonrobust", "hac"}, default "nonrobust"
@@ -402,8 +429,8 @@ def time_series_regress(
         Assets with fewer usable rows get NaN. Default ``K + 2``; at least the number of
         parameters + 1.
     factor_names : sequence of str, optional
-        Names of the K factors for array input (default ``f0, f1, ...``; a frame's column names
-        otherwise).
+        Names of the K factors for array input (default: a pandas frame's column names or a
+        Series' name, else ``f0, f1, ...``; a Polars frame's column names always).
     resid : bool, default False
         Form the (T, N) residual panel in the same pass. By default it is formed on the first
         access to ``result.resid`` (a second pass over y; most uses never read it); pass True
@@ -446,8 +473,11 @@ def time_series_regress(
     k = fv.shape[1]
     if factor_names is not None:
         names = as_names("factor_names", factor_names, k, f"factors has {k} columns")
+    elif fnames is not None:
+        names = fnames
     else:
-        names = fnames if fnames is not None else [f"f{j}" for j in range(k)]
+        pnames = _pandas_names("factors", factors)
+        names = pnames if pnames is not None else [f"f{j}" for j in range(k)]
     if "alpha" in names and intercept:
         raise ValueError("a factor may not be named 'alpha' (the intercept's name)")
     taken = sorted(set(names) & set(_RESERVED))
@@ -591,10 +621,17 @@ def alpha_test(
     returns : array_like (T,) or (T, S), or Polars frame
         The strategy's return series (S of them); a frame has a ``date`` column and one column
         per series (or is long: ``date, asset, value``).
-    factor_sets : mapping name → array_like (T, K) or Polars frame
-        Factor returns per list; frames (``date`` + one column per factor) are joined with a
-        framed ``returns`` on ``date``, each list on its own common dates. Array columns are
-        named ``f0, f1, ...``.
+    factor_sets : mapping name → array_like (T, K), Polars frame or pandas frame
+        Factor returns per list; Polars frames (``date`` + one column per factor) are joined
+        with a framed ``returns`` on ``date``, each list on its own common dates; pandas frames
+        and arrays pair with ``returns`` row by row.
+
+        Factor names: a frame's column names (Polars or pandas) or a Series' name. The summary
+        puts the betas of one factor name in one row across lists, so name your factors (pass
+        frames) to line a factor up across lists. Unnamed factors (plain arrays, unnamed
+        Series) are named after their list: the columns of list ``"CAPM"`` are
+        ``"CAPM f0", "CAPM f1", ...``, so unnamed columns of different lists are never shown as
+        one factor.
     lags : int, optional
         Newey-West lags; default ``floor(4 (n/100)^(2/9))`` with n the periods used.
     periods_per_year : float, default 252
@@ -625,7 +662,12 @@ def alpha_test(
         if not isinstance(name, str):
             raise TypeError(f"factor_sets keys must be names (str), got {name!r}")
         try:
-            r = time_series_regress(returns, fs, cov="hac", lags=lags)
+            own_names = None
+            if not _is_polars_frame(fs) and _pandas_names("factors", fs) is None:
+                values, _, own, _ = _labelled("factors", fs, columns="factors", date_order=False)
+                if own is None:  # unnamed columns: named after their list (never merged across lists)
+                    own_names = [f"{name} f{j}" for j in range(values.shape[1])]
+            r = time_series_regress(returns, fs, cov="hac", lags=lags, factor_names=own_names)
         except (ValueError, TypeError) as e:
             raise type(e)(f"factor_sets[{name!r}]: {e}") from None
         results[name] = r

@@ -240,6 +240,22 @@ def _check_nw_lags(nw_lags: Any, horizons: Sequence[int]) -> int | None:
     return lags
 
 
+def _check_nw_lags_dates(lags: int | None, horizons: Sequence[int], n_dates: int) -> None:
+    """An explicit ``nw_lags`` must be below the number of dates a series over dates can have
+    (``T − h``: the last h dates have no h-date forward return), as ``time_series_regress``
+    refuses ``lags`` at or beyond the number of dates: the Newey-West statistics would be NaN."""
+    if lags is None:
+        return
+    h = max(horizons)
+    usable = max(n_dates - h, 0)
+    if lags >= usable:
+        raise ValueError(
+            f"nw_lags must be below the number of dates with an h-date forward return "
+            f"(T − h = {n_dates} − {h} = {usable} for horizon {h}), got {lags}: the Newey-West "
+            "statistics would be NaN; pass a smaller nw_lags or None (automatic lags)"
+        )
+
+
 def _mean_tests(series: np.ndarray, horizons: Sequence[int], nw_lags: int | None) -> dict[str, np.ndarray]:
     """Mean, std, plain and Newey-West tests of the mean of each column of a (T, K) series
     (column k belongs to horizon ``horizons[k]``; each column's NaN dates are dropped).
@@ -300,6 +316,18 @@ def _mean_tests(series: np.ndarray, horizons: Sequence[int], nw_lags: int | None
             if lags < n:
                 s_nw = kernel_covariance(e[:, None], bartlett_weights(float(lags)))[0, 0]
                 out["nw_std_error"][j] = np.sqrt(s_nw / (n - 1))
+    if nw_lags is not None:
+        # the callers refuse nw_lags >= T − h; a series with missing dates can still be shorter
+        short = (counts >= 2) & (counts <= nw_lags)
+        if short.any():
+            import warnings
+
+            warnings.warn(
+                f"nw_lags={nw_lags} is not below the number of dates of {int(short.sum())} of {k} "
+                f"series over dates (fewest: {int(counts[short].min())} dates with a value): their "
+                "Newey-West statistics are NaN; pass a smaller nw_lags or None",
+                RuntimeWarning, stacklevel=3,
+            )
     with np.errstate(divide="ignore", invalid="ignore"):
         out["tstat"] = out["mean"] / out["std_error"]
         out["nw_tstat"] = out["mean"] / out["nw_std_error"]
@@ -326,6 +354,7 @@ def forward_returns(returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
     ----------
     returns : array (T, N), Polars frame or Panel
         Simple returns, ``returns[t]`` from the close of t − 1 to the close of t; NaN = missing.
+        A frame's rows may come in any order (they are put in date order).
     horizons : sequence of int, default (1, 5, 21)
         Forward-return lengths in dates (distinct, ≥ 1).
     filter_zscore : float, optional
@@ -334,7 +363,7 @@ def forward_returns(returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
     Returns
     -------
     ndarray (H, T, N), or for a frame input a long frame (``date``, ``asset``, one column per
-    horizon named ``str(h)``).
+    horizon named ``str(h)``) with its rows in date order.
 
     Examples
     --------
@@ -348,7 +377,9 @@ def forward_returns(returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
     if _is_panel(returns):
         r, dates, assets, frame = returns["returns"], returns.dates, returns.assets, False
     else:
-        r, dates, assets = as_field("returns", returns)
+        # a frame comes back as a frame labelled with its dates, so a wide frame's rows need not
+        # be in date order: they are put in order (as a long frame's are)
+        r, dates, assets = as_field("returns", returns, date_order=False)
         frame = _is_polars_frame(returns)
     if np.isinf(r).any():
         raise ValueError("returns must not contain infinite values")
@@ -529,7 +560,11 @@ def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any
         Cut the quantiles within each industry on each date (alphalens' ``binning_by_group``).
     common_sample, filter_zscore : alphalens' sample and outlier filter (module docstring).
     nw_lags : int, optional
-        Newey-West lags of the standard errors over dates (default ``max(h − 1, automatic)``).
+        Newey-West lags of the standard errors over dates, for every bucket and the spread;
+        ≥ h − 1 for every horizon and below ``T − max(horizons)`` (the dates with a forward
+        return). Default: per series (each bucket and the spread, each horizon)
+        ``max(h − 1, automatic)`` with the Newey-West 1994 bandwidth of that series; the lags
+        used are ``nw_lags_by_quantile`` and ``nw_lags`` (spread).
 
     Returns
     -------
@@ -541,6 +576,7 @@ def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any
     z = _filter_zscore_value(filter_zscore)
     lags = _check_nw_lags(nw_lags, hs)
     d = _Data(signal, returns, industry, weights)
+    _check_nw_lags_dates(lags, hs, d.shape[0])
     fwd = _forward(d.r, hs, z)
     labels, q = _labels(d, quantiles, bins, binning_by_industry, fwd if common else None)
     return _quantile_result(d, fwd, labels, q, hs, demeaned, lags, _bucket_text(quantiles, bins))
@@ -580,8 +616,11 @@ class QuantileReturns(Result):
         Mean of ``by_date`` over dates and its plain standard error ``std(ddof=1) / sqrt(n)``
         (alphalens' ``mean_return_by_quantile`` and its ``std_error_ret``).
     nw_std_errors : ndarray (Q, H)
-        Newey-West standard errors (lags ``nw_lags``, at least h − 1: h-date returns of
-        consecutive dates overlap).
+        Newey-West standard errors, with the lags ``nw_lags_by_quantile``: the ``nw_lags``
+        argument when given, else each bucket series' own ``max(h − 1, automatic)`` (at least
+        h − 1: h-date returns of consecutive dates overlap).
+    nw_lags_by_quantile : ndarray (Q, H) int
+        The Newey-West lags behind ``nw_std_errors``.
     spread : ndarray (T, H)
         Top minus bottom quantile, per date (alphalens 0.5 reports half of it).
     spread_mean, spread_std_error, spread_nw_std_error, spread_tstat, spread_nw_tstat : (H,)
@@ -589,7 +628,8 @@ class QuantileReturns(Result):
         correlation of the two legs is accounted for).
     labels : ndarray (T, N) int32
         Quantile of each asset on each date, 0-based (0 = lowest), −1 = none.
-    horizons, quantiles : the axis labels (quantiles 1..Q); ``nw_lags`` (H,) lags used.
+    horizons, quantiles : the axis labels (quantiles 1..Q); ``nw_lags`` (H,) the lags of the
+        spread tests (the spread series' own automatic lags unless ``nw_lags`` was given).
     """
 
     _arrays = {
@@ -599,6 +639,7 @@ class QuantileReturns(Result):
         "spread_mean": ("horizon",), "spread_std_error": ("horizon",),
         "spread_nw_std_error": ("horizon",), "spread_tstat": ("horizon",),
         "spread_nw_tstat": ("horizon",), "nw_lags": ("horizon",), "labels": ("date", "asset"),
+        "nw_lags_by_quantile": ("quantile", "horizon"),
     }
     _groups = {
         "table": ("mean_returns", "std_errors", "nw_std_errors"),
@@ -623,6 +664,7 @@ class QuantileReturns(Result):
         mean, se, nw = (tests[name][:q * h].reshape(q, h) for name in ("mean", "std_error", "nw_std_error"))
         st = {name: v[q * h:] for name, v in tests.items()}
         lags = st["nw_lags"].copy()
+        self._bucket_lags = readonly(tests["nw_lags"][:q * h].reshape(q, h).copy())
         self._mean, self._se, self._nw = readonly(mean), readonly(se), readonly(nw)
         self._spread = readonly(spread)
         self._spread_tests = {k: readonly(v) for k, v in st.items()}
@@ -641,6 +683,8 @@ class QuantileReturns(Result):
     spread_tstat = property(lambda self: self._spread_tests["tstat"])
     spread_nw_tstat = property(lambda self: self._spread_tests["nw_tstat"])
     nw_lags = property(lambda self: self._nw_lags, doc="(H,) Newey-West lags of the spread tests.")
+    nw_lags_by_quantile = property(lambda self: self._bucket_lags,
+                                   doc="(Q, H) Newey-West lags behind each bucket's nw_std_errors.")
     horizons = property(lambda self: self._horizons)
     dates = property(lambda self: self._dates)
     assets = property(lambda self: self._assets)
@@ -696,8 +740,10 @@ class QuantileReturns(Result):
         for k, hz in enumerate(self._horizons.tolist()):
             cols[f"mean_{hz}"] = np.append(self._mean[:, k], self.spread_mean[k])
             cols[f"nw_se_{hz}"] = np.append(self._nw[:, k], self.spread_nw_std_error[k])
+            cols[f"nw_lags_{hz}"] = np.append(self._bucket_lags[:, k], self._nw_lags[k])
         notes = [f"Mean forward return over h dates per bucket (h = {', '.join(map(str, self._horizons.tolist()))}); "
-                 "nw_se: Newey-West standard errors with lags " + ", ".join(map(str, self._nw_lags.tolist())) + "."]
+                 "nw_se: Newey-West standard error, with the lags nw_lags of its row "
+                 "(each series' own max(h - 1, automatic) unless nw_lags was given)."]
         return Summary("Quantile returns", header, [("", pl.DataFrame(cols))], notes)
 
     def plot(self, horizon: int | None = None):
@@ -976,7 +1022,8 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
         more pass over the dates per lag).
     nw_lags : int, optional
         Newey-West lags for every horizon; default ``max(h − 1, automatic)`` per horizon (the
-        Newey-West 1994 bandwidth of the series when larger). Must be ≥ h − 1 for every horizon.
+        Newey-West 1994 bandwidth of the series when larger). Must be ≥ h − 1 for every horizon
+        and below ``T − max(horizons)`` (the dates with a forward return).
     common_sample, filter_zscore :
         alphalens' sample and look-ahead outlier filter, for comparison only (module docstring).
 
@@ -1015,6 +1062,7 @@ def evaluate(signal: Any, returns: Any = None, horizons: Any = DEFAULT_HORIZONS,
                 raise ValueError("returns is required: the residual result carries no returns")
         res_values = np.asarray(residual.residuals, dtype=np.float64)
     d = _Data(signal, returns, industry, weights)
+    _check_nw_lags_dates(lags, hs, d.shape[0])
     if res_values is not None:
         check_shape("residual.residuals", res_values, d.shape, "(T, N) like signal")
         check_same_labels("signal", d.dates, d.assets, "residual", residual.dates, residual.assets)
