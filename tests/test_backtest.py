@@ -461,6 +461,28 @@ def test_polars_frames_in():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_per_rebalance_statistics_start_at_the_first_invested_rebalance():
+    # Rebalances on rows 0, 2, 4, 6; the targets are empty on rows 0 and 2 (a signal still
+    # warming up): the book first buys on row 4. The per-rebalance means are over rows 4 and 6
+    # only, as the return statistics are. Before, rows 0 and 2 counted as turnover 0 and
+    # holdings 0 and halved the means.
+    r = np.full((8, 2), 0.01)
+    w = np.zeros((8, 2))
+    w[4] = [0.5, 0.5]
+    w[6] = [1.0, 0.0]
+    res = ff.backtest(r, w, rebalance=[0, 2, 4, 6], cost_bps=0)
+    assert res.traded[[0, 2, 4, 6]].all() and res.turnover[0] == res.turnover[2] == 0.0
+    # one-sided turnover ½‖s − sᶠ‖₁ / vᶠ: row 4, cash to 50/50: 0.5; row 6, 50/50 (drifted
+    # equally) to 100/0: 0.5; holdings 2 then 1
+    assert res.turnover[4] == pytest.approx(0.5, abs=1e-12)
+    assert res.turnover[6] == pytest.approx(0.5, abs=1e-12)
+    rows = dict(res.summary().tables[0][1].iter_rows())
+    assert rows["mean turnover per rebalance"] == pytest.approx(0.5, abs=1e-12)  # before: 0.25
+    assert rows["mean holdings"] == pytest.approx(1.5, abs=1e-12)  # before: 0.75
+    books = ff.backtest_many(r, {"b": w}, rebalance=[0, 2, 4, 6], cost_bps=0).summary()
+    assert books.tables[0][1]["mean_turnover"][0] == pytest.approx(0.5, abs=1e-12)
+
+
 def test_targets_of_the_tradable_assets_must_not_borrow():
     # Σ w = 1 over all assets, but asset C cannot trade on row 2 (no return): its -0.5 target is
     # not traded, so A and B alone would be bought to 1.5 of the book and cash would go to -0.5.

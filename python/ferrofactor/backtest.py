@@ -924,6 +924,17 @@ class BacktestResult(Result):
         hold = self._traded & (self._n_holdings > 0)
         return int(np.argmax(hold)) if hold.any() else len(self._returns)
 
+    def _invested_rebalances(self) -> np.ndarray:
+        """(dates,) bool: the rebalance dates from the first one that buys anything on."""
+        tr = self._traded.copy()
+        tr[:self._first_invested()] = False
+        return tr
+
+    def _mean_turnover(self) -> float:
+        """Mean one-sided turnover per rebalance, from the first invested rebalance on."""
+        tr = self._invested_rebalances()
+        return float(np.mean(self._turnover[tr])) if tr.any() else np.nan
+
     def _invested_returns(self) -> np.ndarray:
         """Net returns from the first rebalance that buys anything on (before it: only cash)."""
         return self._returns[self._first_invested():]
@@ -979,15 +990,17 @@ class BacktestResult(Result):
         :meth:`metrics` (the net returns from the first rebalance that buys anything on);
         ``final value`` and ``total return`` are over the whole backtest; ``mean turnover per
         rebalance`` is the mean of the one-sided ``turnover`` over the rebalance dates
-        (``traded``), including those before the book first held anything (0 there); it is the
-        ``mean_turnover`` column of :meth:`BacktestBooks.summary`. (``metrics().average_turnover``
-        is another number: the mean over every date from the first invested rebalance on, 0
-        between rebalances.) ``total costs`` is the sum of ``costs`` (money, in units of
-        ``initial_value``); ``mean holdings`` the mean of ``n_holdings`` over the rebalance dates.
+        (``traded``) from the first one that buys anything on (as the return statistics: the
+        rebalances before it, with nothing to hold, are left out); it is the ``mean_turnover``
+        column of :meth:`BacktestBooks.summary`. (``metrics().average_turnover`` is another
+        number: the mean over every date from the first invested rebalance on, 0 between
+        rebalances.) ``total costs`` is the sum of ``costs`` (money, in units of
+        ``initial_value``); ``mean holdings`` the mean of ``n_holdings`` over the same rebalance
+        dates.
         """
         ms = self.metrics()
         m = {k: float(getattr(ms, k)[0]) for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
-        trades = self._traded
+        trades = self._invested_rebalances()
         rows = [
             ("final value", float(self._value[-1]) if self._value.size else np.nan),
             ("total return", float(self._value[-1] / self._initial - 1) if self._value.size else np.nan),
@@ -995,7 +1008,7 @@ class BacktestResult(Result):
             ("annual volatility", m["annual_volatility"]),
             ("Sharpe ratio", m["sharpe_ratio"]),
             ("max drawdown", m["max_drawdown"]),
-            ("mean turnover per rebalance", float(np.mean(self._turnover[trades])) if trades.any() else np.nan),
+            ("mean turnover per rebalance", self._mean_turnover()),
             ("total costs", float(self._costs.sum())),
             ("mean holdings", float(np.mean(self._n_holdings[trades])) if trades.any() else np.nan),
         ]
@@ -1137,8 +1150,8 @@ class BacktestBooks(Result):
           date*, over every date from the book's first invested rebalance on (0 on the dates
           between rebalances). ``average_cost`` is the same mean of ``costs / value_before``.
         - ``mean_turnover``: the mean turnover *per rebalance*, over the rebalance dates
-          (``traded``) of the whole backtest, including those before the book first held
-          anything (0 there). The row "mean turnover per rebalance" of
+          (``traded``) from the book's first invested rebalance on (those before it, with
+          nothing to hold, are left out). The row "mean turnover per rebalance" of
           :meth:`BacktestResult.summary`.
 
         ``total_costs`` is the sum of ``costs`` over all dates (money, in units of
@@ -1147,7 +1160,7 @@ class BacktestBooks(Result):
         """
         m = self.metrics().to_polars().rename({"series": "book"})
         extra = pl.DataFrame({
-            "mean_turnover": [float(np.mean(r.turnover[r.traded])) if r.traded.any() else np.nan for r in self],
+            "mean_turnover": [r._mean_turnover() for r in self],
             "total_costs": [float(r.costs.sum()) for r in self],
         })
         table = pl.concat([m, extra], how="horizontal") if len(self) else m
@@ -1157,7 +1170,8 @@ class BacktestBooks(Result):
         return Summary("Backtest: books", header, [("", table)],
                        ["Statistics of the net returns from each book's first rebalance on.",
                         "average_turnover, average_cost: means per date from that rebalance on; "
-                        "mean_turnover: mean per rebalance date; total_costs: sum, in units of the initial value."])
+                        "mean_turnover: mean per rebalance date from that rebalance on; total_costs: sum, in units "
+                        "of the initial value."])
 
     def plot(self, ax: Any = None) -> Any:
         """Cumulative value of every book; returns the matplotlib Figure."""
