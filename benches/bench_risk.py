@@ -6,7 +6,8 @@ Build first: ``VIRTUAL_ENV=/work/venvs/NAME maturin develop --release``. Run:
     python -m pytest benches/bench_risk.py --benchmark-only -q -m large   # + full RiskModel
 
 Portfolio risk: 1000 portfolios, N = 5000 assets, market + 60 industries + 10 styles.
-- ``ferrofactor``: Bᵀw by scatter-add over industry codes (Rust), then xᵀΣf x + Σ w²D;
+- ``ferrofactor``: Bᵀw by per-industry sums over the codes and register-tiled style products
+  (Rust), then xᵀΣf x + Σ w²D;
 - ``numpy_products``: X = W @ B (dense one-hot B), then xᵀΣf x + (W²) @ D;
 - ``numpy_dense``: Σ = B Σf Bᵀ + diag(D) formed (N×N), then diag(W Σ Wᵀ).
 """

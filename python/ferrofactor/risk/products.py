@@ -7,7 +7,7 @@ listed hold 0; an asset the model does not know is an error). A portfolio that h
 model has no forecast for on that date (no specific variance or a missing style exposure) is an
 error naming the asset, never a silent NaN.
 
-``x = Bᵀw`` is a scatter-add over the industry codes plus the style block (Rust, O(P·N·K));
+``x = Bᵀw`` is a sum per industry over its assets plus the style block (Rust, O(P·N·K));
 ``wᵀΣw = xᵀΣf x + Σ w² d``. The (N, N) covariance is formed only by
 :meth:`ProductsMixin.covariance`.
 """
