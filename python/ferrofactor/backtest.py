@@ -47,15 +47,38 @@ returns only, that needs a price at ``t`` and at the previous date, and the move
 suspension is lost (the return after a gap is missing). Pass ``prices=`` (a Panel field name such
 as ``"close"`` for adjusted prices, or an array) to bridge gaps: the return at the first price
 after a gap is then ``price[t] / last price − 1``, and an asset can trade whenever it has a price
-(its first price counts as a zero return). An asset is delisted at the first row after its last
-price (its return is missing from there to the end of the data); an asset suspended through the
-last date of the data is indistinguishable and treated the same way (sold at its last value).
-The delisting row is read from all the returns given, including those after ``end``: it stands
-for a delisting announced when it happens (as an exchange's is), not for something the prices up
-to that date reveal. So whether an asset that stops trading at ``d`` is held as suspended or paid
-out to cash at ``d`` (and the cash reinvested at the next rebalance) depends on whether a price
-comes back later in the data; a backtest with ``end=e`` and one on the data cut after ``e`` can
-differ for such assets between ``d`` and ``e``.
+(its first price counts as a zero return).
+
+An asset delisted at row ``d`` is paid out at ``d``: sold at its last value times ``1 + δ`` (step 1
+above), the cash reinvested at the next rebalance; the asset has no return (no price) from ``d``
+on. Where ``d`` comes from:
+
+- ``delistings=`` given (the point-in-time way): the delisting dates, as an exchange announces
+  them when they happen (a mapping ``{asset: date}``, an array (N,) of dates, NaT / None = not
+  delisted, or an integer array (N,) of rows, −1 = not delisted). A date that is not a trading
+  date stands for the first trading date at or after it; a date after the last date of the data
+  means not delisted within the data. Nothing is inferred from the returns: an asset whose prices
+  stop without a listed delisting is suspended, held at its last value and untradeable, through
+  ``end`` (until a price comes back), whether or not a price comes back later in the data. The
+  book up to any date ``t`` then depends on the returns up to ``t`` and the delistings up to
+  ``t`` only; a backtest with ``end=e`` and one on the data cut after ``e`` are identical. An
+  asset listed as delisted at ``d`` that still has a return (a price) at or after ``d`` is
+  refused (ValueError naming it): the inputs disagree (this check reads all the data, but only to
+  refuse input; it never changes a result). If the prices of delisted assets are carried forward
+  after the delisting (a flat price, zero returns), set them to NaN from ``d`` on; if the date at
+  hand is an asset's last trading date, pass the next trading date. An asset suspended before
+  its listed delisting is held until ``d``, then paid out.
+- ``delistings`` not given (the default, kept for compatibility): ``d`` is inferred as the first
+  row after the asset's last price in all the returns given (its return is missing from there to
+  the end of the data); an asset suspended through the last date of the data is
+  indistinguishable and treated the same way (sold at its last value). This reads data after
+  ``end`` and after ``d``: whether an asset that stops trading at ``d`` is held as suspended or
+  paid out to cash at ``d`` depends on whether a price comes back later in the data, so a
+  backtest with ``end=e`` and one on the data cut after ``e`` can differ for such assets between
+  ``d`` and ``e``. Pass ``delistings=`` to avoid it.
+
+Either way, only delistings within ``(start, end]`` are paid out, and they are recorded alike
+(``BacktestResult.delisted``: the money paid out at each date).
 
 Many books run in one call (:func:`backtest_many`): one pass over the returns for all books,
 parallel over books, results independent of the number of threads.
@@ -63,6 +86,7 @@ parallel over books, results independent of the number of threads.
 
 from __future__ import annotations
 
+import datetime
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -72,6 +96,7 @@ import polars as pl
 
 from ferrofactor import _core
 from ferrofactor._validate import (
+    as_array,
     as_assets,
     as_dates,
     as_field,
@@ -219,12 +244,17 @@ def _market(panel_or_returns, prices, tradable, dates, assets):
 
 
 def _delistings(last: np.ndarray, T: int, start: int, end: int, delisting_returns: Any,
-                assets) -> tuple[np.ndarray, np.ndarray]:
-    """Per asset: the delisting row within (start, end] (−1 = none; the row after the last finite
-    return ``last``) and the delisting return."""
+                assets, listed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per asset: the delisting row within (start, end] (−1 = none) and the delisting return.
+
+    The row is ``listed`` (the rows of ``delistings=``, :func:`_listed_delistings`) when given,
+    else inferred: the row after the last finite return ``last`` (read from all the data)."""
     N = len(last)
-    d = last + 1
-    row = np.where((last >= 0) & (d < T) & (d > start) & (d <= end), d, -1).astype(np.int64)
+    if listed is not None:
+        row = np.where((listed > start) & (listed <= end), listed, -1).astype(np.int64)
+    else:
+        d = last + 1
+        row = np.where((last >= 0) & (d < T) & (d > start) & (d <= end), d, -1).astype(np.int64)
     if delisting_returns is None:
         ret = np.zeros(N)
     elif isinstance(delisting_returns, Mapping):
@@ -247,6 +277,131 @@ def _delistings(last: np.ndarray, T: int, start: int, end: int, delisting_return
     return row, np.ascontiguousarray(ret, dtype=np.float64)
 
 
+def _is_missing_date(v: Any) -> bool:
+    """None, a numpy NaT or a pandas NaT (which is also a ``datetime.date``): no delisting."""
+    if v is None or type(v).__name__ == "NaTType":
+        return True
+    return isinstance(v, np.datetime64) and bool(np.isnat(v))
+
+
+_DELISTINGS_FORMS = ("a mapping {asset: date label}, an array (N,) of date labels (NaT / None = not "
+                     "delisted), or an integer array (N,) of row positions (-1 = not delisted)")
+
+
+def _delisting_days_to_rows(name: str, values: Any, dates: np.ndarray | None) -> np.ndarray:
+    """Date labels (1-D, none missing) to rows: the first trading row at or after each date; −1
+    for a date after the last row (not delisted within the data). Parsed strictly, as ``dates=``
+    is (datetime64 in whole days, ``datetime.date``, ISO strings; never a guessed format)."""
+    from ferrofactor.panel import _as_dates
+
+    if dates is None:
+        raise ValueError(
+            f"{name} holds date labels, but the returns carry no dates; pass row positions "
+            "(-1 = not delisted), or a Panel / Polars frame with dates"
+        )
+    days = _as_dates(name, values, check_range=False)
+    pos = np.searchsorted(dates, days, side="left").astype(np.int64)
+    pos[pos >= len(dates)] = -1
+    return pos
+
+
+def _delisting_row(name: str, v: Any, dates: np.ndarray | None, T: int) -> int:
+    """One value of a ``delistings`` mapping: a date label, a row position, or None / NaT."""
+    if _is_missing_date(v):
+        return -1
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a date label or an integer row position, got the bool {v!r}")
+    if isinstance(v, numbers.Integral):
+        i = int(v)
+        if not -1 <= i < T:
+            raise ValueError(f"{name} = {i} is not -1 (not delisted) or a row position in [0, {T})")
+        return i
+    if isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a date label or an integer row position, got the float {v!r}")
+    if not isinstance(v, (str, np.datetime64, datetime.date)):
+        raise TypeError(
+            f"{name} must be a date label (datetime64, datetime.date or an ISO 'YYYY-MM-DD' string), "
+            f"an integer row position or None, got {type(v).__name__}"
+        )
+    return int(_delisting_days_to_rows(name, np.array([v]), dates)[0])
+
+
+def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndarray | None,
+                       assets: np.ndarray | None) -> np.ndarray:
+    """The rows (N,) of ``delistings=`` over the whole sample (−1 = not delisted within it).
+
+    A date is resolved to the first trading row at or after it (a date after the last row: not
+    delisted). The asset must have no finite return from its delisting row on (``last``, the row
+    of its last finite return, is before it): else ValueError naming the asset."""
+    N = len(last)
+    if isinstance(delistings, Mapping):
+        if assets is None:
+            raise ValueError("delistings as a mapping needs asset labels (a Panel or a frame)")
+        rows = np.full(N, -1, dtype=np.int64)
+        pos = {a: i for i, a in enumerate(assets.tolist())}
+        for k, v in delistings.items():
+            if str(k) not in pos:
+                raise ValueError(f"delistings names asset {k!r}, which is not among the assets")
+            rows[pos[str(k)]] = _delisting_row(f"delistings[{k!r}]", v, dates, T)
+    else:
+        if isinstance(delistings, (str, bytes, numbers.Number, np.generic, datetime.date)):
+            raise TypeError(f"delistings must be {_DELISTINGS_FORMS}; got a single {type(delistings).__name__}")
+        if isinstance(delistings, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in delistings):
+            raise TypeError(f"delistings must be {_DELISTINGS_FORMS}; got a bool among the values")
+        arr = delistings.to_numpy() if isinstance(delistings, pl.Series) else as_array("delistings", delistings)
+        if arr.ndim != 1:
+            raise ValueError(f"delistings must be 1-dimensional (one value per asset), got shape {arr.shape}")
+        check_shape("delistings", arr, (N,), "one per asset")
+        kind = arr.dtype.kind
+        if kind == "b":
+            raise TypeError(f"delistings must be {_DELISTINGS_FORMS}; got booleans")
+        if kind == "f":
+            raise TypeError("delistings row positions must be integers (floats are not positions; "
+                            "-1 = not delisted), or give date labels (NaT = not delisted)")
+        if kind in "iu":
+            rows = arr.astype(np.int64)
+            bad = (rows < -1) | (rows >= T)
+            if bad.any():
+                raise ValueError(
+                    f"delistings row positions must be -1 (not delisted) or in [0, {T}), got "
+                    f"{rows[bad][:3].tolist()}"
+                )
+        elif kind in "MUO":
+            missing = (np.isnat(arr) if kind == "M" else
+                       np.zeros(N, dtype=bool) if kind == "U" else
+                       np.fromiter((_is_missing_date(v) for v in arr), dtype=bool, count=N))
+            rest = arr[~missing]
+            if kind == "O":
+                odd = [v for v in rest if isinstance(v, (numbers.Number, np.bool_))]
+                if odd:
+                    raise TypeError(
+                        f"delistings must be {_DELISTINGS_FORMS}; got a mixed array with "
+                        f"{type(odd[0]).__name__} {odd[0]!r}"
+                    )
+                if rest.size and all(isinstance(v, np.datetime64) for v in rest):
+                    rest = np.array(rest.tolist())  # datetime64 values: whole days checked as such
+            rows = np.full(N, -1, dtype=np.int64)
+            if rest.size:
+                rows[~missing] = _delisting_days_to_rows("delistings", rest, dates)
+        else:
+            raise TypeError(f"delistings must be {_DELISTINGS_FORMS}; got dtype {arr.dtype}")
+    late = np.flatnonzero((rows >= 0) & (last >= rows))
+    if late.size:
+        def when(t: int) -> str:
+            return f"row {t}" if dates is None else f"{dates[t]} (row {t})"
+
+        i = int(late[0])
+        who = f"asset {i}" if assets is None else f"asset {str(assets[i])!r}"
+        more = f" ({late.size} assets in all)" if late.size > 1 else ""
+        raise ValueError(
+            f"delistings: {who} is delisted at {when(int(rows[i]))} but still has a return (a price) "
+            f"on {when(int(last[i]))}{more}. The delisting row is the first one without a price, where "
+            "the position is paid out: give the date after the asset's last price, or set its "
+            "returns (prices) to NaN from the delisting on"
+        )
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------
 # Rebalance schedule
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +415,7 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     ``start + k``, ...); or explicit dates: a boolean mask (T,), date labels, or integer
     positions, all on the calendar (those outside ``start..end`` are ignored).
     """
-    from ferrofactor._validate import as_array, check_int
+    from ferrofactor._validate import check_int
     from ferrofactor.panel import _MAX_SPAN_DAYS
 
     if dates is not None:
@@ -513,6 +668,7 @@ def backtest_many(
     start: Any = None,
     end: Any = None,
     delisting_returns: Any = None,
+    delistings: Any = None,
     prices: Any = None,
     risk_model: Any = None,
     dates: Any = None,
@@ -554,7 +710,8 @@ def backtest_many(
         raise ValueError(f"cost_bps must be below 10000 (100 %), got {cost_bps!r}")
     check_choice("cost_side", cost_side, ["both", "buy", "sell"])
     initial_value = check_real("initial_value", initial_value, lo=0.0, lo_open=True)
-    delist_row, delist_return = _delistings(last, T, s, e, delisting_returns, a)
+    listed = None if delistings is None else _listed_delistings(delistings, last, T, d, a)
+    delist_row, delist_return = _delistings(last, T, s, e, delisting_returns, a, listed)
     env = _Env(returns, d, a, mask, panel, delist_row, delist_return, s, e)
     rows = rebalance_rows(rebalance, d, s, e)
     books, stack = _books(strategies, env)
@@ -674,6 +831,7 @@ def backtest(
     start: Any = None,
     end: Any = None,
     delisting_returns: Any = None,
+    delistings: Any = None,
     prices: Any = None,
     risk_model: Any = None,
     dates: Any = None,
@@ -724,6 +882,29 @@ def backtest(
         First and last rows of the backtest (inclusive); default the whole sample.
     delisting_returns : float, array (N,) or mapping {asset: return}, optional
         Return δ applied to the last value of a delisted asset when it is paid out (NaN = 0).
+    delistings : mapping {asset: date}, array (N,) of dates, or int array (N,) of rows, optional
+        When each asset is delisted, known when it happens (point in time; see "Prices,
+        suspensions, delistings" in the module docstring):
+
+        - a mapping ``{asset label: date label}`` (needs asset labels: a Panel or a labelled
+          frame, or ``assets=``; assets not named are not delisted; a value may also be a row
+          position, or None);
+        - an array (N,) of date labels, one per asset, of the backtest's date type
+          (``datetime64[D]``, ``datetime.date`` or ISO ``"YYYY-MM-DD"`` strings, never a guessed
+          format); NaT / None = not delisted. Needs dates;
+        - an integer array (N,) of row positions in the returns; −1 = not delisted (for returns
+          without dates; rows are accepted with dates too).
+
+        A date that is not a trading date stands for the first trading date at or after it; a
+        date after the last date of the data means not delisted within the data. The delisting
+        row is where the position is paid out at its last value times ``1 + delisting return``
+        (only within ``(start, end]``, as for an inferred delisting): the asset must have no
+        return (no price) from that row on, else ValueError naming it. With
+        ``delistings`` nothing is inferred: an asset whose prices stop without a listed
+        delisting is held as suspended (untradeable, at its last value) through ``end``.
+        Default None: the delisting row is inferred as the first row after the asset's last
+        price in all the returns given, which reads data after ``end`` and after the date in
+        question (kept for compatibility; pass ``delistings`` for a point-in-time backtest).
     prices : str or array (T, N), optional
         With a Panel: a price field (or array) to compute returns from, bridging suspensions
         (see the module docstring). Use adjusted prices.
@@ -753,8 +934,8 @@ def backtest(
     books = backtest_many(
         panel_or_returns, strategy, rebalance=rebalance, cost_bps=cost_bps, cost_side=cost_side,
         initial_value=initial_value, tradable=tradable, start=start, end=end,
-        delisting_returns=delisting_returns, prices=prices, risk_model=risk_model, dates=dates,
-        assets=assets,
+        delisting_returns=delisting_returns, delistings=delistings, prices=prices, risk_model=risk_model,
+        dates=dates, assets=assets,
     )
     return books[0]
 
