@@ -114,13 +114,28 @@ def test_backtest_alerts():
     assert a.columns == COLUMNS
     kinds = a["kind"].to_list()
     assert kinds.count("position") == 4 * 4 and kinds.count("top5") == 4
-    assert kinds.count("turnover") == 1  # only the initial purchase trades > 50 %
+    # only the initial purchase out of cash trades > 50 %, and it is not checked
+    assert kinds.count("turnover") == 0
     quiet = res.alerts(max_position=0.3, top5_share=1.01, turnover_threshold=2.0)
     assert set(quiet["kind"].to_list()) <= {"factor_decay_negative", "factor_decay_mean"}
     with pytest.raises(TypeError, match="unknown thresholds"):
         res.alerts(max_weight=0.2)
     books = ff.backtest_many(r, np.stack([w, w / 2]), rebalance=20)
     assert books.alerts().height >= a.height
+    # a later rebalance that swaps the book is flagged: at row 40 the four holdings move to four
+    # others (traded value = 2 × the book)
+    w2 = w.copy()
+    w2[40:] = 0.0
+    w2[40:, 4:8] = 0.25
+    res2 = ff.backtest(r, w2, rebalance=20, cost_bps=0)
+    t = res2.alerts().filter(pl.col("kind") == "turnover")
+    assert t["date"].to_list() == [40]
+    assert t["value"][0] == pytest.approx(2.0 * res2.turnover[40], rel=1e-12)
+    assert t["value"][0] == pytest.approx(2.0, rel=1e-12)  # all sold, as much bought, no costs
+    # a book that starts in cash (no target before row 20) is not flagged for its first purchase
+    w3 = w.copy()
+    w3[:20] = 0.0
+    assert ff.backtest(r, w3, rebalance=20).alerts().filter(pl.col("kind") == "turnover").height == 0
 
 
 def test_empty_and_concat():

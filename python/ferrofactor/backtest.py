@@ -1208,7 +1208,9 @@ class BacktestResult(Result):
         """Monitoring alerts that apply to a backtest (:mod:`ferrofactor.monitor`), as a frame.
 
         Runs ``monitor.turnover`` (traded value / value at each rebalance, seed 000's measure =
-        2 × ``turnover``), ``monitor.concentration`` (weights right after each rebalance) and
+        2 × ``turnover``; the book's initial purchase out of cash, at the first rebalance that
+        buys anything, is not checked: it trades the whole book by construction),
+        ``monitor.concentration`` (weights right after each rebalance) and
         ``monitor.factor_decay`` of the book's net returns. Keyword arguments override the
         thresholds (``turnover_threshold``, ``max_position``, ``top5_share``, ``lookback``,
         ``negative_share``, ``recent``, ``n_std``). Every alert names the book: ``subject`` is the
@@ -1222,8 +1224,10 @@ class BacktestResult(Result):
             raise TypeError(f"unknown thresholds {sorted(unknown)}; known: {sorted(known)}")
         tr = self._rows - self._env.start
         when = self.trade_dates
+        traded = 2.0 * self._turnover[tr]
+        traded[tr == self._first_invested()] = np.nan  # the initial purchase (NaN: not checked)
         frames = [
-            monitor.turnover(2.0 * self._turnover[tr], dates=when, subject=self.name,
+            monitor.turnover(traded, dates=when, subject=self.name,
                              **({"threshold": thresholds["turnover_threshold"]} if "turnover_threshold" in thresholds else {})),
             monitor.concentration(self.trade_weights(), dates=when, assets=self.assets, subject=self.name,
                                   **{k: thresholds[k] for k in ("max_position", "top5_share") if k in thresholds}),
