@@ -680,7 +680,7 @@ mod tests {
                 } else if j == 0 {
                     (g - 1) as i32 // the last industry holds one asset (plus any drawn below)
                 } else {
-                    ((lcg(&mut seed) + 1.0) * 0.5 * (g - 1) as f64).floor().min((g - 2) as f64).max(0.0) as i32
+                    ((lcg(&mut seed) + 1.0) * 0.5 * (g - 1) as f64).floor().min((g as f64 - 2.0).max(0.0)) as i32
                 }
             });
             let lay = Layout { market: true, n_industries: g, n_styles: ks };
