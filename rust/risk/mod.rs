@@ -64,6 +64,26 @@ pub(crate) fn check_codes(name: &str, codes: impl Iterator<Item = i32>, g: usize
     Ok(())
 }
 
+/// `xᵀ Σf x` skipping the factors with `x = 0` (a factor nobody is exposed to may have a NaN
+/// row in Σf), in a fixed order.
+pub(crate) fn quad_exposed(fc: &[f64], x: &[f64]) -> f64 {
+    let k = x.len();
+    let mut f = 0.0;
+    for i in 0..k {
+        if x[i] == 0.0 {
+            continue;
+        }
+        let mut y = 0.0;
+        for j in 0..k {
+            if x[j] != 0.0 {
+                y += fc[i * k + j] * x[j];
+            }
+        }
+        f += x[i] * y;
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

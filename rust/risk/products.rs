@@ -302,20 +302,7 @@ impl QuadForm {
         let k = self.k;
         if self.nan_factors.iter().any(|&i| x[i] != 0.0) {
             // exact path: only the pairs of exposed factors
-            let mut f = 0.0;
-            for i in 0..k {
-                if x[i] == 0.0 {
-                    continue;
-                }
-                let mut s = 0.0;
-                for j in 0..k {
-                    if x[j] != 0.0 {
-                        s += self.raw[i * k + j] * x[j];
-                    }
-                }
-                f += x[i] * s;
-            }
-            return f;
+            return super::quad_exposed(&self.raw, x);
         }
         // y = Σf x as a sum of rows x_i Σf[i, :] (contiguous, vectorised), then xᵀy in 8 lanes
         y.iter_mut().for_each(|v| *v = 0.0);

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::parallel;
 use crate::value_error;
+use super::quad_exposed as quad;
 
 /// The risk model of `D` stored dates (see the module documentation).
 #[derive(Debug, Clone, Copy)]
@@ -132,26 +133,6 @@ fn standard<'a, A: Clone, D: ndarray::Dimension>(v: ndarray::ArrayView<'a, A, D>
     } else {
         CowArray::from(v.as_standard_layout().into_owned())
     }
-}
-
-/// `xᵀ Σf x` skipping the factors with `x = 0` (a factor nobody is exposed to may have a NaN
-/// row in Σf), in a fixed order.
-fn quad(fc: &[f64], x: &[f64]) -> f64 {
-    let k = x.len();
-    let mut f = 0.0;
-    for i in 0..k {
-        if x[i] == 0.0 {
-            continue;
-        }
-        let mut y = 0.0;
-        for j in 0..k {
-            if x[j] != 0.0 {
-                y += fc[i * k + j] * x[j];
-            }
-        }
-        f += x[i] * y;
-    }
-    f
 }
 
 // ---------------------------------------------------------------------------------------------
