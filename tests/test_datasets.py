@@ -128,7 +128,17 @@ def test_fundamentals_are_point_in_time(small):
 
 def test_write_and_load_sample_round_trip(tmp_path, small):
     paths = write_sample(tmp_path, panel=small)
-    assert sorted(paths) == ["classifications", "fundamentals", "prices"]
+    assert sorted(paths) == ["classifications", "delistings", "fundamentals", "prices"]
+    # delistings: the assets listed on some date but not on the last one, each at the first
+    # date after its listing ends
+    dl = pl.read_parquet(paths["delistings"])
+    listed = small.truth.listed
+    want = [a for j, a in enumerate(small.assets.tolist()) if listed[:, j].any() and not listed[-1, j]]
+    assert sorted(dl["asset"].to_list()) == sorted(want) and len(want) > 0
+    col = {a: j for j, a in enumerate(small.assets.tolist())}
+    for a, day in zip(dl["asset"].to_list(), dl["delisting_date"].to_numpy().astype("datetime64[D]")):
+        t = int(np.searchsorted(small.dates, day))
+        assert small.dates[t] == day and listed[t - 1, col[a]] and not listed[t:, col[a]].any()
     prices = pl.read_parquet(paths["prices"])
     assert prices.columns == ["date", "asset", "close", "volume", "shares"]
     assert prices.height == small.truth.listed.sum()  # ragged: no rows outside listings

@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", metavar="DIR", help=f"output directory (default ./{_DEMO_OUT})")
     _overwrite_option(d)
     s = sub.add_parser("sample", parents=[common], help="write a synthetic universe as Parquet files",
-                       description="Write prices.parquet, fundamentals.parquet and classifications.parquet "
+                       description="Write prices.parquet, fundamentals.parquet, classifications.parquet and delistings.parquet "
                                    "(the synthetic universe, the way users' data look) into DIR.")
     s.add_argument("dir", metavar="DIR")
     s.add_argument("--assets", type=_positive_int, default=300, help="number of assets (default 300)")

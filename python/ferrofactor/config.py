@@ -119,6 +119,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                    "a path/glob or query. Default: none (a model without industries).",
                                    optional=True, example="classifications.parquet",
                                    unset="none (no industries)"),
+        "delistings": Setting("str", None, "Delisting dates, point in time: rows (asset, delisting_date, "
+                              "optionally delisting_return), one per delisted asset, a path/glob or query. The "
+                              "date is the first date the asset no longer trades (the date after its last "
+                              "price; a date between trading dates means the next one): the backtest pays the "
+                              "position out there, at its last value times 1 + the delisting return, and "
+                              "holds an asset whose prices stop without a row as suspended. Assets that are "
+                              "not in the prices are ignored (the load stage counts them). Default: none (the "
+                              "delisting is inferred as the first date after an asset's last price in all the "
+                              "data, which reads later data).", optional=True, example="delistings.parquet",
+                              unset="inferred: the first date after an asset's last price (reads later data)"),
         "connection": Setting("str", None, "A database URI; every source is then an SQL query. "
                               "`sqlite:///relative/path.db` (relative to this file) works with nothing "
                               "extra; other URIs need connectorx. Default: none (sources are files).",
@@ -155,6 +165,13 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "classification_date": Setting("str", "date", "Effective-date column of the classifications."),
         "classification_lag_days": Setting("int", 0, "Calendar days from a classification row's date to "
                                            "its use.", lo=0, hi=100_000),
+        "delisting_date": Setting("str", "delisting_date", "Delisting-date column of the delistings (the first "
+                                  "date without a price)."),
+        "delisting_return": Setting("str", None, "Delisting-return column of the delistings (e.g. -0.3: paid "
+                                    "out at 70 % of the last value; null or NaN = 0). Default: none (delisted assets "
+                                    "are paid out at their last value).", optional=True,
+                                    example="delisting_return",
+                                    unset="none (paid out at the last value: a delisting return of 0)"),
         "start": Setting("date", None, "First date of the study (YYYY-MM-DD). Default: the first date "
                          "of the prices.", optional=True, example="2016-01-04",
                          unset="the first date of the prices"),
@@ -593,6 +610,9 @@ def _check_semantics(cfg: Config, errors: list[str]) -> None:
         errors.append(f"signal.horizons: must be distinct, got {hs}")
     if data["start"] and data["end"] and data["start"] > data["end"]:
         errors.append(f"data.end: {data['end']} is before data.start {data['start']}")
+    if data["delisting_return"] is not None and data["delistings"] is None:
+        errors.append(f"data.delisting_return: the column {data['delisting_return']!r} is read from data.delistings, "
+                      "which is not set")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -674,6 +694,7 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
     pcols = _columns(cfg, "data.prices", data["prices"], errors)
     fcols = _columns(cfg, "data.fundamentals", data["fundamentals"], errors) if data["fundamentals"] else None
     ccols = _columns(cfg, "data.classifications", data["classifications"], errors) if data["classifications"] else None
+    dcols = _columns(cfg, "data.delistings", data["delistings"], errors) if data["delistings"] else None
     for key in ("date", "asset", "close", "adjusted_close", "shares", "volume"):
         _need(f"data.{key}", "data.prices", data[key], pcols, errors)
     if pcols is not None and data["shares"] is None and "market_cap" not in pcols:
@@ -691,6 +712,10 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
         _need("data.asset", "data.classifications", data["asset"], ccols, errors)
         _need("data.industry", "data.classifications", data["industry"], ccols, errors)
         _need("data.classification_date", "data.classifications", data["classification_date"], ccols, errors)
+    if dcols is not None:
+        _need("data.asset", "data.delistings", data["asset"], dcols, errors)
+        _need("data.delisting_date", "data.delistings", data["delisting_date"], dcols, errors)
+        _need("data.delisting_return", "data.delistings", data["delisting_return"], dcols, errors)
     # the descriptors of the styles need their input columns in some source
     if pcols is None or (data["fundamentals"] and fcols is None):
         return
@@ -821,13 +846,13 @@ def reference_toml(values: Mapping[str, Mapping[str, Any]] | None = None, header
 #: writes, and the report beside the file.
 EXAMPLE_VALUES: dict[str, dict[str, Any]] = {
     "data": {"prices": "sample/prices.parquet", "fundamentals": "sample/fundamentals.parquet",
-             "classifications": "sample/classifications.parquet"},
+             "classifications": "sample/classifications.parquet", "delistings": "sample/delistings.parquet"},
     "report": {"title": "ferrofactor example: the sample universe", "out": "report"},
 }
 
 EXAMPLE_HEADER = """An example configuration of `ferrofactor run`: every setting, with its documentation and default.
 
-    ferrofactor sample examples/sample        # writes examples/sample/{prices,fundamentals,classifications}.parquet
+    ferrofactor sample examples/sample        # writes examples/sample/{prices,fundamentals,classifications,delistings}.parquet
     ferrofactor run examples/config.toml      # the whole pipeline; the report goes to examples/report/
 
 Paths are relative to this file. Settings written without `#` are set here; every other line shows

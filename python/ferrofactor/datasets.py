@@ -3,7 +3,7 @@
 :func:`synthetic_universe` simulates a daily panel from a factor model whose parameters are kept
 (:class:`SyntheticTruth`, stored as ``panel.truth``), so estimators can be checked against the
 truth. :func:`write_sample` writes the same universe as long Parquet files (prices, fundamentals,
-classifications) and :func:`load_sample` reads them back through :mod:`ferrofactor.io`.
+classifications, delistings) and :func:`load_sample` reads them back through :mod:`ferrofactor.io`.
 
 The model (``t`` indexes trading days; row ``t`` of an exposure is known at the close of ``t``)::
 
@@ -555,6 +555,9 @@ def write_sample(
     - ``fundamentals.parquet``: ``asset, fiscal_period_end, report_date`` and the seven values
       (:attr:`SyntheticTruth.fundamentals`).
     - ``classifications.parquet``: ``asset, date, industry`` (label strings; null from delisting).
+    - ``delistings.parquet``: ``asset, delisting_date``, one row per asset that delists before the
+      last date: the first date it is no longer listed (the date after its last listed date, from
+      :attr:`SyntheticTruth.listed`), as ``ferrofactor run``'s ``data.delistings`` reads it.
 
     Parameters
     ----------
@@ -567,7 +570,7 @@ def write_sample(
     Returns
     -------
     dict
-        ``{"prices": path, "fundamentals": path, "classifications": path}``.
+        ``{"prices": path, "fundamentals": path, "classifications": path, "delistings": path}``.
     """
     directory = _directory(directory)
     if panel is None:
@@ -590,10 +593,18 @@ def write_sample(
         "prices": os.path.join(os.fspath(directory), "prices.parquet"),
         "fundamentals": os.path.join(os.fspath(directory), "fundamentals.parquet"),
         "classifications": os.path.join(os.fspath(directory), "classifications.parquet"),
+        "delistings": os.path.join(os.fspath(directory), "delistings.parquet"),
     }
     prices.write_parquet(paths["prices"])
     panel.truth.fundamentals.write_parquet(paths["fundamentals"])
     panel.truth.classifications.write_parquet(paths["classifications"])
+    # an asset is listed over one run of rows; it delists at the row after its last listed one
+    T = listed.shape[0]
+    ever = listed.any(axis=0)
+    after = T - np.argmax(listed[::-1], axis=0)  # the row after the last listed row
+    gone = np.flatnonzero(ever & (after < T))
+    pl.DataFrame({"asset": panel.assets[gone], "delisting_date": panel.dates[after[gone]]},
+                 schema={"asset": pl.String, "delisting_date": pl.Date}).write_parquet(paths["delistings"])
     return paths
 
 

@@ -697,6 +697,69 @@ def read_classifications(
     return Panel(axis, target_assets, codes={code: (out, lab)})
 
 
+def _read_delistings(
+    source: Any,
+    *,
+    asset: str = "asset",
+    date: str = "delisting_date",
+    delisting_return: str | None = None,
+    connection: Any = None,
+    format: str | None = None,
+    date_format: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Delisting rows, one per delisted asset: ``(assets, days, returns)``.
+
+    ``assets`` (str), ``days`` (``datetime64[D]``: the first date the asset no longer trades) and
+    ``returns`` (float, null or NaN = 0; None without a ``delisting_return`` column), in the file's
+    order. The reading of ``ferrofactor run``'s ``data.delistings`` (for
+    :func:`ferrofactor.backtest_many`'s ``delistings=`` and ``delisting_returns=``). Dates are
+    parsed as every date column (``date_format``; never guessed). Raises ``ValueError`` naming
+    the column: missing columns, missing or non-id assets, an asset on two rows, missing or
+    unparseable dates, a non-numeric return column or a return that is not finite and >= -1.
+    """
+    _check_date_format(date_format)
+    _check_column_names(asset=asset, date=date)
+    cols = [asset, date] + ([delisting_return] if delisting_return is not None else [])
+    frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
+    what = _describe(source, connection, format)
+    with _polars_errors(what):
+        schema = _schema(frame)
+    names = list(schema.names())
+    missing = [c for c in cols if c not in schema]
+    if missing:
+        raise ValueError(f"missing columns {missing}; {what} has columns {names}")
+    with _polars_errors(what):
+        frame = frame.select(cols).collect() if isinstance(frame, pl.LazyFrame) else frame.select(cols)
+    ids = frame[asset]
+    if ids.null_count():
+        raise ValueError(f"column {asset!r} has {ids.null_count()} missing asset ids")
+    if not (ids.dtype == pl.String or ids.dtype.is_integer() or isinstance(ids.dtype, (pl.Categorical, pl.Enum))):
+        raise ValueError(f"column {asset!r} has dtype {ids.dtype}; expected asset ids (strings or integers)")
+    ids = ids.cast(pl.String)
+    dup = ids.is_duplicated()
+    if dup.any():
+        rep = ids.filter(dup).unique(maintain_order=True)
+        raise ValueError(
+            f"column {asset!r}: {rep.len()} assets appear on more than one row, e.g. {rep.head(_SHOW).to_list()}; "
+            "an asset is delisted once: keep one row per delisted asset"
+        )
+    days = _series_to_days(date, frame[date], date_format).astype("datetime64[D]")
+    rets = None
+    if delisting_return is not None:
+        s = frame[delisting_return]
+        if not s.dtype.is_numeric():
+            raise ValueError(f"column {delisting_return!r} is not numeric (dtype {s.dtype}); delisting returns "
+                             "are numbers such as -0.3")
+        rets = s.cast(pl.Float64).fill_nan(None).fill_null(0.0).to_numpy().astype(np.float64, copy=True)
+        bad = ~np.isfinite(rets) | (rets < -1.0)
+        if bad.any():
+            raise ValueError(
+                f"column {delisting_return!r}: {int(bad.sum())} delisting returns are not finite and >= -1 "
+                f"(a price cannot go below zero; null or NaN = 0), e.g. {rets[bad][:_SHOW].tolist()}"
+            )
+    return np.asarray(ids.to_list(), dtype=str), days, rets
+
+
 def _check_names(name: str, cols: Any) -> None:
     """An optional sequence of column names."""
     if cols is not None and (isinstance(cols, (str, bytes)) or not isinstance(cols, Sequence)

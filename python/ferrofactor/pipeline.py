@@ -5,7 +5,8 @@ Stages (each a plain library call; nothing here re-implements the library):
 
 ==================  ==============================================================================
 load                :func:`ferrofactor.read_universe` on the configured sources (``run``), or
-                    :func:`ferrofactor.datasets.synthetic_universe` (``demo``); then the study's
+                    :func:`ferrofactor.datasets.synthetic_universe` (``demo``); the delisting
+                    dates of ``data.delistings`` when set; then the study's
                     ``data.start``..``data.end``
 exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles)
 factor model        :class:`ferrofactor.FactorModel` ``.fit`` and ``.fama_macbeth(cov)``
@@ -24,7 +25,9 @@ portfolios          on ``portfolio.date``: the cap-weighted market, the long-sho
                     volatility × signal), each with its risk decomposition
 backtest            :func:`ferrofactor.backtest_many` of the signal's books through time (the
                     cap-weighted market, the top ``portfolio.percentile`` long-only, the long-short
-                    quantile book) with ``backtest.cost_bps`` costs, rebalanced ``backtest.rebalance``;
+                    quantile book) with ``backtest.cost_bps`` costs, rebalanced ``backtest.rebalance``,
+                    delisted assets paid out on the dates of ``data.delistings`` (point in time;
+                    unset: inferred from the last prices);
                     :func:`ferrofactor.attribute` of the long-short book's net returns to the
                     factor model; the books' monitoring alerts (:mod:`ferrofactor.monitor`);
                     ``backtest.enabled = false`` leaves this stage out
@@ -131,6 +134,8 @@ class RunResult:
     portfolio_date: Any = None
     books: dict[str, Book] = field(default_factory=dict)
     backtest: Any = None
+    delistings: dict[str, Any] | None = None
+    delisting_returns: dict[str, float] | None = None
     attribution: Any = None
     alerts: Any = None
     truth: Any = None
@@ -305,6 +310,13 @@ def run_pipeline(
         with run.stage("load") as st:
             panel = _load(cfg)
             st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates, fields: {', '.join(panel.fields)}"
+            if cfg["data"]["delistings"] is not None:
+                st.note += "; " + _load_delistings(res, cfg, panel)
+    elif cfg["data"]["delistings"] is not None:
+        try:
+            _load_delistings(res, cfg, panel)
+        except (ValueError, TypeError, FileNotFoundError) as e:
+            raise StageError("load", e) from e
     d = cfg["data"]
     if d["start"] is not None or d["end"] is not None:
         panel = panel.select(dates=slice(d["start"], d["end"]))
@@ -312,6 +324,11 @@ def run_pipeline(
     if T < 3 or N < 2:
         raise StageError("load", ValueError(
             f"the study has {T} dates and {N} assets (data.start/data.end); at least 3 dates and 2 assets are needed"))
+    if res.delistings:
+        try:
+            check_delistings(res.delistings, panel)
+        except ValueError as e:
+            raise StageError("load", e) from e
     res.panel = panel
 
     # -- exposures and the factor model ----------------------------------------------------
@@ -429,6 +446,62 @@ def _load(cfg: Config) -> Any:
         fundamental_fields=d["fundamental_fields"], industry=d["industry"],
         classification_date=d["classification_date"], classification_lag_days=d["classification_lag_days"],
     )
+
+
+def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
+    """Read ``data.delistings`` into ``res.delistings`` ({asset: datetime64[D]}) and, with
+    ``data.delisting_return``, ``res.delisting_returns`` ({asset: return}), for the assets of the
+    panel; rows of other assets are ignored (as the other files' rows of assets without prices).
+    Returns the load stage's note. Errors name the setting (``data.delistings: ...``)."""
+    from ferrofactor.io import _read_delistings
+
+    d = cfg["data"]
+    conn = d["connection"]
+    if conn is not None and conn.startswith("sqlite:///"):
+        from urllib.parse import quote, unquote
+
+        conn = "sqlite:///" + quote(cfg.resolve(unquote(conn[len("sqlite:///"):])))
+    source = d["delistings"] if conn is not None else cfg.resolve(d["delistings"])
+    try:
+        assets, days, rets = _read_delistings(
+            source, asset=d["asset"], date=d["delisting_date"], delisting_return=d["delisting_return"],
+            connection=conn, format=d["format"], date_format=d["date_format"])
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        raise type(e)(f"data.delistings: {e}") from (e.__cause__ or e)
+    known = set(np.asarray(panel.assets).tolist())
+    keep = np.fromiter((a in known for a in assets.tolist()), dtype=bool, count=len(assets))
+    res.delistings = {str(a): t for a, t in zip(assets[keep], days[keep])}
+    res.delisting_returns = (None if rets is None else
+                             {str(a): float(r) for a, r in zip(assets[keep], rets[keep])})
+    note = f"{int(keep.sum())} delistings"
+    if not keep.all():
+        note += f" ({int((~keep).sum())} rows of assets not in the prices ignored)"
+    return note
+
+
+def check_delistings(delistings: dict[str, Any], panel: Any) -> None:
+    """Refuse a listed delisting of an asset that still has a return (a price) on or after its
+    delisting date in the study, naming the setting and the asset: the rule of
+    :func:`ferrofactor.backtest_many`'s ``delistings=``, checked before any model is fitted."""
+    dates = np.asarray(panel.dates)
+    pos = {a: i for i, a in enumerate(np.asarray(panel.assets).tolist())}
+    names = [a for a in delistings if a in pos]
+    if not names or len(dates) == 0:
+        return
+    cols = np.array([pos[a] for a in names])
+    rows = np.searchsorted(dates, np.array([delistings[a] for a in names], dtype="datetime64[D]"), side="left")
+    ok = np.isfinite(np.asarray(panel["returns"])[:, cols])
+    T = ok.shape[0]
+    last = np.where(ok.any(axis=0), T - 1 - np.argmax(ok[::-1], axis=0), -1)
+    late = np.flatnonzero((rows < T) & (last >= rows))
+    if late.size:
+        i = int(late[0])
+        more = f" ({late.size} assets in all)" if late.size > 1 else ""
+        raise ValueError(
+            f"data.delistings: asset {names[i]!r} is delisted on {delistings[names[i]]} but still has a price (a "
+            f"return) on {dates[last[i]]}{more}. The delisting date is the first date without a price, where the "
+            "position is paid out: give the date after the asset's last price (the next trading date after a "
+            "last trading date)")
 
 
 def _exposures(panel: Any, cfg: Config, use_ind: bool, opts: dict[str, Any]) -> Any:
@@ -570,13 +643,24 @@ def attribute_book(book: Any, model: Any, returns: np.ndarray) -> Any:
     return attribute(w, model, returns=r, costs=book.costs / before)
 
 
+def delisting_kwargs(res: RunResult) -> dict[str, Any]:
+    """``delistings=`` (and ``delisting_returns=``) of :func:`ferrofactor.backtest_many` from
+    ``data.delistings``; empty when it is not set (the delistings are then inferred)."""
+    kw: dict[str, Any] = {}
+    if res.delistings is not None:
+        kw["delistings"] = dict(res.delistings)
+        if res.delisting_returns is not None:
+            kw["delisting_returns"] = dict(res.delisting_returns)
+    return kw
+
+
 def _backtest(res: RunResult, cfg: Config) -> None:
     from ferrofactor.backtest import backtest_many
 
     b, panel = cfg["backtest"], res.panel
     res.backtest = backtest_many(
         panel, backtest_strategies(res.signal, panel["market_cap"], cfg["portfolio"]["percentile"]),
-        rebalance=b["rebalance"], cost_bps=b["cost_bps"])
+        rebalance=b["rebalance"], cost_bps=b["cost_bps"], **delisting_kwargs(res))
     res.attribution = attribute_book(res.backtest["quantile"], res.model, np.asarray(panel["returns"]))
     res.alerts = res.backtest.alerts()
 
