@@ -593,13 +593,17 @@ def _section_backtest(res: RunResult, fig: _Figures) -> str:
     pct = {c: "%" for c in ("annual_return", "annual_volatility", "max_drawdown", "monthly_win_rate",
                             "turnover_per_rebalance")}
     when = "every date" if b["rebalance"] == "daily" else f"the first trading date of each {b['rebalance'][:-2]}"
+    delist = ("Delisted assets are paid out on the dates of data.delistings (known when they happen)."
+              if res.delistings is not None else
+              "Delisting dates are inferred as the first date after an asset's last price (data.delistings "
+              "unset), which reads later data.")
     body = [f'<p class="note">Each book trades at the close of {when} to targets from that date\'s signal '
             f"and earns the returns from the next date on, paying {b['cost_bps']:g} bps of the traded value. "
             "Books: <b>market</b>, every asset with a signal at cap weights; <b>top</b>, the top "
             f"{p['percentile']:.0%} of the signal at equal weights; <b>quantile</b>, +0.5/n on the top and −0.5/n "
             f"on the bottom {p['percentile']:.0%} (ferrofactor.strategies.TopN). Statistics of the net returns "
             "from each book's first rebalance on (ferrofactor.metrics); total costs in units of the initial "
-            "value.</p>",
+            f"value. {delist}</p>",
             html_table(perf, caption="Performance", formats={**pct, "sharpe_ratio": ".2f", "sortino_ratio": ".2f",
                                                                "calmar_ratio": ".2f", "total_costs": ".4f"},
                        table_id="backtest-performance"),
