@@ -266,8 +266,8 @@ def test_bad_delisting_returns_and_dates_before_the_last_price_are_refused(sampl
     early = listed.with_columns(pl.when(pl.col("asset") == X).then(pl.lit(sample["dates"][K].item()))
                                 .otherwise(pl.col("delisting_date")).alias("delisting_date"))
     msg = _load_error(d, early, capsys)
-    assert msg.startswith(f"load: ValueError: data.delistings: asset '{X}' is delisted on {sample['dates'][K]} but "
-                          f"still has a price (a return) on {sample['dates'][K]}")
+    assert msg.startswith(f"load: ValueError: data.delistings: asset '{X}' is delisted at {sample['dates'][K]} "
+                          f"(row {K}) but still has a return (a price) on {sample['dates'][K]} (row {K})")
 
 
 # ---------------------------------------------------------------------------------------------

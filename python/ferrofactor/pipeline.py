@@ -481,27 +481,18 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
 
 def check_delistings(delistings: dict[str, Any], panel: Any) -> None:
     """Refuse a listed delisting of an asset that still has a return (a price) on or after its
-    delisting date in the study, naming the setting and the asset: the rule of
-    :func:`ferrofactor.backtest_many`'s ``delistings=``, checked before any model is fitted."""
-    dates = np.asarray(panel.dates)
-    pos = {a: i for i, a in enumerate(np.asarray(panel.assets).tolist())}
-    names = [a for a in delistings if a in pos]
-    if not names or len(dates) == 0:
-        return
-    cols = np.array([pos[a] for a in names])
-    rows = np.searchsorted(dates, np.array([delistings[a] for a in names], dtype="datetime64[D]"), side="left")
-    ok = np.isfinite(np.asarray(panel["returns"])[:, cols])
+    delisting date in the study, naming the setting and the asset: the check of
+    :func:`ferrofactor.backtest_many`'s ``delistings=`` (the same function), run before any model
+    is fitted."""
+    from ferrofactor.backtest import _listed_delistings
+
+    ok = np.isfinite(np.asarray(panel["returns"]))
     T = ok.shape[0]
     last = np.where(ok.any(axis=0), T - 1 - np.argmax(ok[::-1], axis=0), -1)
-    late = np.flatnonzero((rows < T) & (last >= rows))
-    if late.size:
-        i = int(late[0])
-        more = f" ({late.size} assets in all)" if late.size > 1 else ""
-        raise ValueError(
-            f"data.delistings: asset {names[i]!r} is delisted on {delistings[names[i]]} but still has a price (a "
-            f"return) on {dates[last[i]]}{more}. The delisting date is the first date without a price, where the "
-            "position is paid out: give the date after the asset's last price (the next trading date after a "
-            "last trading date)")
+    try:
+        _listed_delistings(delistings, last, T, np.asarray(panel.dates), np.asarray(panel.assets))
+    except ValueError as e:
+        raise ValueError(f"data.{e}") from e  # "data.delistings: asset ... is delisted at ..."
 
 
 def _exposures(panel: Any, cfg: Config, use_ind: bool, opts: dict[str, Any]) -> Any:
