@@ -122,13 +122,20 @@ def library_run(panel, vra_half_life=None):
     opt = ff.optimize(alpha, risk, date=t, risk_aversion=10.0, max_weight=0.02,
                       tcost=ff.TransactionCost(linear_bps=5.0))
     books["optimized"] = opt.weights
-    # backtest.rebalance = "monthly", backtest.cost_bps = 5; the books of the documented defaults
+    # backtest.rebalance = "monthly", backtest.cost_bps = 5; the books of the documented defaults;
+    # the demo's delistings are the simulation's: the date after each delisting asset's last listed
+    # date (from the truth, by hand here; a panel read from files has none: inferred)
+    gone = None
+    if panel.truth is not None:
+        listed = panel.truth.listed
+        gone = {a: panel.dates[int(np.flatnonzero(listed[:, j])[-1]) + 1]
+                for j, a in enumerate(panel.assets.tolist()) if listed[:, j].any() and not listed[-1, j]}
     S = ff.strategies
     bt = ff.backtest_many(panel, {
         "market": S.TopN(score, fraction=1.0, cap=panel["market_cap"], weighting="cap", name="market"),
         "top": S.TopN(score, fraction=0.1, name="top"),
         "quantile": S.TopN(score, fraction=0.1, long_short=True, name="quantile")},
-        rebalance="monthly", cost_bps=5.0)
+        rebalance="monthly", cost_bps=5.0, delistings=gone)
     return dict(ex=ex, res=res, fm=fm, risk=risk, bias=bias, mv_bias=mv_bias, books=books, t=t,
                 n_mv=int(after.sum()), ev=ev, bt=bt, score=score)
 

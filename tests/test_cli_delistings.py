@@ -331,3 +331,26 @@ def test_the_sample_delistings_are_the_synthetic_truth(sample):
             want[str(a)] = panel.dates[rows[-1] + 1]
     got = dict(zip(truth["asset"].to_list(), truth["delisting_date"].to_numpy().astype("datetime64[D]")))
     assert got == want and len(want) > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the demo: the synthetic universe's own delistings, point in time
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_demo_backtest_takes_the_synthetic_delistings():
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=5)
+    listed = panel.truth.listed
+    cfg = C.default_config(validation={"portfolios": 0, "minimum_variance": False}, signal={"evaluate": False},
+                           portfolio={"optimize": False}, report={"plots": False})
+    res = run_pipeline(cfg, synthetic=lambda: panel)
+    # by hand from the truth: the assets listed at some date but not at the last one, each at the
+    # first date after its listing
+    want = {}
+    for j, a in enumerate(panel.assets.tolist()):
+        if listed[:, j].any() and not listed[-1, j]:
+            want[a] = panel.dates[int(np.flatnonzero(listed[:, j])[-1]) + 1]
+    assert len(want) > 0 and res.delistings == want
+    direct = _direct(res, delistings=want)
+    assert all(np.array_equal(res.backtest[n].value, direct[n].value) for n in direct.books)
+    assert res.delistings_source == "the synthetic universe's delistings"

@@ -598,14 +598,23 @@ def write_sample(
     prices.write_parquet(paths["prices"])
     panel.truth.fundamentals.write_parquet(paths["fundamentals"])
     panel.truth.classifications.write_parquet(paths["classifications"])
-    # an asset is listed over one run of rows; it delists at the row after its last listed one
-    T = listed.shape[0]
-    ever = listed.any(axis=0)
-    after = T - np.argmax(listed[::-1], axis=0)  # the row after the last listed row
-    gone = np.flatnonzero(ever & (after < T))
-    pl.DataFrame({"asset": panel.assets[gone], "delisting_date": panel.dates[after[gone]]},
+    assets, days = truth_delistings(panel)
+    pl.DataFrame({"asset": assets, "delisting_date": days},
                  schema={"asset": pl.String, "delisting_date": pl.Date}).write_parquet(paths["delistings"])
     return paths
+
+
+def truth_delistings(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+    """The delistings of a synthetic universe, as ``ferrofactor.backtest``'s ``delistings=`` and
+    ``ferrofactor run``'s ``data.delistings`` take them: ``(assets, dates)`` of the assets that
+    delist before the panel's last date, each dated at the first date it is no longer listed (the
+    date after its last listed one, from :attr:`SyntheticTruth.listed`)."""
+    listed = panel.truth.listed
+    T = listed.shape[0]
+    ever = listed.any(axis=0)
+    after = T - np.argmax(listed[::-1], axis=0)  # an asset is listed over one run of rows
+    gone = np.flatnonzero(ever & (after < T))
+    return panel.assets[gone], panel.dates[after[gone]]
 
 
 def load_sample(

@@ -5,8 +5,9 @@ Stages (each a plain library call; nothing here re-implements the library):
 
 ==================  ==============================================================================
 load                :func:`ferrofactor.read_universe` on the configured sources (``run``), or
-                    :func:`ferrofactor.datasets.synthetic_universe` (``demo``); the delisting
-                    dates of ``data.delistings`` when set; then the study's
+                    :func:`ferrofactor.datasets.synthetic_universe` (``demo``, with the
+                    simulation's delisting dates); the delisting dates of ``data.delistings``
+                    when set; then the study's
                     ``data.start``..``data.end``
 exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles)
 factor model        :class:`ferrofactor.FactorModel` ``.fit`` and ``.fama_macbeth(cov)``
@@ -26,8 +27,8 @@ portfolios          on ``portfolio.date``: the cap-weighted market, the long-sho
 backtest            :func:`ferrofactor.backtest_many` of the signal's books through time (the
                     cap-weighted market, the top ``portfolio.percentile`` long-only, the long-short
                     quantile book) with ``backtest.cost_bps`` costs, rebalanced ``backtest.rebalance``,
-                    delisted assets paid out on the dates of ``data.delistings`` (point in time;
-                    unset: inferred from the last prices);
+                    delisted assets paid out on the dates of ``data.delistings`` or, in the demo,
+                    the simulation's (point in time; unset: inferred from the last prices);
                     :func:`ferrofactor.attribute` of the long-short book's net returns to the
                     factor model; the books' monitoring alerts (:mod:`ferrofactor.monitor`);
                     ``backtest.enabled = false`` leaves this stage out
@@ -136,6 +137,8 @@ class RunResult:
     backtest: Any = None
     delistings: dict[str, Any] | None = None
     delisting_returns: dict[str, float] | None = None
+    #: where ``delistings`` come from (for the report)
+    delistings_source: str = "data.delistings"
     attribution: Any = None
     alerts: Any = None
     truth: Any = None
@@ -306,6 +309,15 @@ def run_pipeline(
         with run.stage("synthetic universe") as st:
             panel = synthetic()
             st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates"
+            if cfg["data"]["delistings"] is None and getattr(panel, "truth", None) is not None:
+                # the simulation knows when each asset delists: the backtest takes those dates
+                # (point in time), as a run takes data.delistings
+                from ferrofactor.datasets import truth_delistings
+
+                assets, days = truth_delistings(panel)
+                res.delistings = {str(a): t for a, t in zip(assets, days)}
+                res.delistings_source = "the synthetic universe's delistings"
+                st.note += f"; {len(assets)} delistings"
     elif panel is None:
         with run.stage("load") as st:
             panel = _load(cfg)

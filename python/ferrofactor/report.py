@@ -593,7 +593,7 @@ def _section_backtest(res: RunResult, fig: _Figures) -> str:
     pct = {c: "%" for c in ("annual_return", "annual_volatility", "max_drawdown", "monthly_win_rate",
                             "turnover_per_rebalance")}
     when = "every date" if b["rebalance"] == "daily" else f"the first trading date of each {b['rebalance'][:-2]}"
-    delist = ("Delisted assets are paid out on the dates of data.delistings (known when they happen)."
+    delist = (f"Delisted assets are paid out on the dates of {res.delistings_source} (known when they happen)."
               if res.delistings is not None else
               "Delisting dates are inferred as the first date after an asset's last price (data.delistings "
               "unset), which reads later data.")
