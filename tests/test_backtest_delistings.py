@@ -282,3 +282,39 @@ def test_bad_delistings_are_refused_with_the_argument_named():
     # a date before the first one is row 0: C has prices from there on
     with pytest.raises(ValueError, match="asset 'C' is delisted at 2024-01-01"):
         run({"C": "2023-06-30"})
+
+
+# ---------------------------------------------------------------------------------------------
+# A pandas Series is read by its labels; batched dates still name the bad value
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_pandas_series_is_read_by_asset_label_not_position():
+    import pandas as pd
+
+    want = ff.backtest(_panel(), WEIGHTS, **KW, delistings={"C": "2024-01-05"},
+                       delisting_returns={"C": -0.5})
+    # the Series lists C first: read by position, C's date and return would land on A
+    dl = pd.Series(["2024-01-05", None], index=["C", "A"])
+    ret = pd.Series([-0.5, 0.0], index=["C", "B"])
+    got = ff.backtest(_panel(), WEIGHTS, **KW, delistings=dl, delisting_returns=ret)
+    for k in SERIES:
+        assert np.array_equal(getattr(got, k), getattr(want, k)), k
+    with pytest.raises(ValueError, match="twice"):
+        ff.backtest(_panel(), WEIGHTS, **KW, delistings=pd.Series(["2024-01-05", None], index=["C", "C"]))
+
+
+def test_asset_named_twice_and_nat_strings():
+    # keys that are the same asset once written as text
+    p = ff.Panel(DATES, ["A", "B", "3"], {"returns": RETURNS})
+    with pytest.raises(ValueError, match=r"delistings names asset '3' twice"):
+        ff.backtest(p, WEIGHTS, **KW, delistings={3: "2024-01-05", "3": None})
+    # "NaT" (as str() of a datetime64 NaT writes it) and "" are no delisting, like NaT
+    a = ff.backtest(_panel(), WEIGHTS, **KW, delistings=np.array(["NaT", "", "2024-01-05"]))
+    b = ff.backtest(_panel(), WEIGHTS, **KW, delistings={"C": "2024-01-05"})
+    assert np.array_equal(a.value, b.value) and a.delisted[4] > 0
+
+
+def test_a_bad_date_in_a_mapping_is_named():
+    with pytest.raises(ValueError, match=r"delistings\['B'\]"):
+        ff.backtest(_panel(), WEIGHTS, **KW, delistings={"C": "2024-01-05", "B": "5 Jan 2024"})

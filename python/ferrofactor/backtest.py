@@ -255,6 +255,7 @@ def _delistings(last: np.ndarray, T: int, start: int, end: int, delisting_return
     else:
         d = last + 1
         row = np.where((last >= 0) & (d < T) & (d > start) & (d <= end), d, -1).astype(np.int64)
+    delisting_returns = _by_label("delisting_returns", delisting_returns)
     if delisting_returns is None:
         ret = np.zeros(N)
     elif isinstance(delisting_returns, Mapping):
@@ -278,8 +279,11 @@ def _delistings(last: np.ndarray, T: int, start: int, end: int, delisting_return
 
 
 def _is_missing_date(v: Any) -> bool:
-    """None, a numpy NaT or a pandas NaT (which is also a ``datetime.date``): no delisting."""
-    if v is None or type(v).__name__ == "NaTType":
+    """None, a numpy NaT, a pandas NaT (which is also a ``datetime.date``) or NA, or a float NaN
+    (pandas' missing value in a Series of labels): no delisting."""
+    if v is None or type(v).__name__ in ("NaTType", "NAType"):
+        return True
+    if isinstance(v, float) and v != v:
         return True
     return isinstance(v, np.datetime64) and bool(np.isnat(v))
 
@@ -305,8 +309,9 @@ def _delisting_days_to_rows(name: str, values: Any, dates: np.ndarray | None) ->
     return pos
 
 
-def _delisting_row(name: str, v: Any, dates: np.ndarray | None, T: int) -> int:
-    """One value of a ``delistings`` mapping: a date label, a row position, or None / NaT."""
+def _delisting_value(name: str, v: Any, T: int) -> int | None:
+    """One value of a ``delistings`` mapping: the row of a row position or of None / NaT (−1), or
+    None for a date label (resolved to a row with the others, :func:`_delisting_days_to_rows`)."""
     if _is_missing_date(v):
         return -1
     if isinstance(v, (bool, np.bool_)):
@@ -323,7 +328,20 @@ def _delisting_row(name: str, v: Any, dates: np.ndarray | None, T: int) -> int:
             f"{name} must be a date label (datetime64, datetime.date or an ISO 'YYYY-MM-DD' string), "
             f"an integer row position or None, got {type(v).__name__}"
         )
-    return int(_delisting_days_to_rows(name, np.array([v]), dates)[0])
+    return None
+
+
+def _by_label(name: str, x: Any) -> Any:
+    """A pandas Series as the mapping {index label: value} it stands for: read by asset label,
+    never by position (its order need not be the assets'). Anything else unchanged."""
+    if type(x).__module__.split(".")[0] == "pandas" and getattr(x, "ndim", None) == 1 and hasattr(x, "items"):
+        out: dict[Any, Any] = {}
+        for k, v in x.items():
+            if k in out:
+                raise ValueError(f"{name} (a pandas Series) has the asset {k!r} twice in its index")
+            out[k] = v
+        return out
+    return x
 
 
 def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndarray | None,
@@ -334,15 +352,34 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
     delisted). The asset must have no finite return from its delisting row on (``last``, the row
     of its last finite return, is before it): else ValueError naming the asset."""
     N = len(last)
+    delistings = _by_label("delistings", delistings)
     if isinstance(delistings, Mapping):
         if assets is None:
             raise ValueError("delistings as a mapping needs asset labels (a Panel or a frame)")
         rows = np.full(N, -1, dtype=np.int64)
         pos = {a: i for i, a in enumerate(assets.tolist())}
+        seen: dict[str, Any] = {}
+        labelled: dict[type, list[tuple[int, Any, Any]]] = {}  # date labels by type: parsed together
         for k, v in delistings.items():
-            if str(k) not in pos:
+            key = str(k)
+            if key not in pos:
                 raise ValueError(f"delistings names asset {k!r}, which is not among the assets")
-            rows[pos[str(k)]] = _delisting_row(f"delistings[{k!r}]", v, dates, T)
+            if key in seen:
+                raise ValueError(f"delistings names asset {key!r} twice (as {seen[key]!r} and {k!r})")
+            seen[key] = k
+            r = _delisting_value(f"delistings[{k!r}]", v, T)
+            if r is None:
+                labelled.setdefault(type(v), []).append((pos[key], k, v))
+            else:
+                rows[pos[key]] = r
+        for group in labelled.values():
+            try:
+                rows[[j for j, _, _ in group]] = _delisting_days_to_rows(
+                    "delistings", np.array([v for _, _, v in group]), dates)
+            except ValueError:
+                for j, k, v in group:  # name the value that fails
+                    rows[j] = _delisting_days_to_rows(f"delistings[{k!r}]", np.array([v]), dates)[0]
+                raise
     else:
         if isinstance(delistings, (str, bytes, numbers.Number, np.generic, datetime.date)):
             raise TypeError(f"delistings must be {_DELISTINGS_FORMS}; got a single {type(delistings).__name__}")
@@ -368,7 +405,7 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
                 )
         elif kind in "MUO":
             missing = (np.isnat(arr) if kind == "M" else
-                       np.zeros(N, dtype=bool) if kind == "U" else
+                       np.isin(arr, ["NaT", ""]) if kind == "U" else  # as datetime64's str() writes NaT
                        np.fromiter((_is_missing_date(v) for v in arr), dtype=bool, count=N))
             rest = arr[~missing]
             if kind == "O":
@@ -881,14 +918,15 @@ def backtest(
     start, end : date label or int position, optional
         First and last rows of the backtest (inclusive); default the whole sample.
     delisting_returns : float, array (N,) or mapping {asset: return}, optional
-        Return δ applied to the last value of a delisted asset when it is paid out (NaN = 0).
+        Return δ applied to the last value of a delisted asset when it is paid out (NaN = 0). A
+        pandas Series indexed by asset is read as the mapping (by label, not by position).
     delistings : mapping {asset: date}, array (N,) of dates, or int array (N,) of rows, optional
         When each asset is delisted, known when it happens (point in time; see "Prices,
         suspensions, delistings" in the module docstring):
 
         - a mapping ``{asset label: date label}`` (needs asset labels: a Panel or a labelled
           frame, or ``assets=``; assets not named are not delisted; a value may also be a row
-          position, or None);
+          position, or None); a pandas Series indexed by asset is read as this mapping;
         - an array (N,) of date labels, one per asset, of the backtest's date type
           (``datetime64[D]``, ``datetime.date`` or ISO ``"YYYY-MM-DD"`` strings, never a guessed
           format); NaT / None = not delisted. Needs dates;

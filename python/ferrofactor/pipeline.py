@@ -309,7 +309,9 @@ def run_pipeline(
         with run.stage("synthetic universe") as st:
             panel = synthetic()
             st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates"
-            if cfg["data"]["delistings"] is None and getattr(panel, "truth", None) is not None:
+            if cfg["data"]["delistings"] is not None:
+                st.note += "; " + _load_delistings(res, cfg, panel)
+            elif getattr(panel, "truth", None) is not None:
                 # the simulation knows when each asset delists: the backtest takes those dates
                 # (point in time), as a run takes data.delistings
                 from ferrofactor.datasets import truth_delistings
