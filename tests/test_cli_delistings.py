@@ -354,3 +354,17 @@ def test_the_demo_backtest_takes_the_synthetic_delistings():
     direct = _direct(res, delistings=want)
     assert all(np.array_equal(res.backtest[n].value, direct[n].value) for n in direct.books)
     assert res.delistings_source == "the synthetic universe's delistings"
+
+
+def test_assets_that_stop_without_a_row_are_counted_in_the_note(sample):
+    # the sample's own delistings, without X's row: X stops trading after row K with no row
+    d = sample["d"]
+    sample["truth"].write_parquet(d / "dl_missing_x.parquet")
+    res = _run(d, 'delistings = "dl_missing_x.parquet"\n', "missing_x.toml")
+    assert res.stages[0].note.endswith(
+        f"; {sample['truth'].height} delistings; 1 assets stop trading before the last date without a delisting "
+        "row (held as suspended)"), res.stages[0].note
+    # X is held (suspended) to the end: never paid out
+    j = res.panel.assets.tolist().index(sample["X"])
+    assert all(res.backtest[n].weights_after[-1, j] != 0 or res.backtest[n].weights_after[K, j] == 0
+               for n in res.backtest.books)

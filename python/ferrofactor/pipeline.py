@@ -490,6 +490,12 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
     note = f"{int(keep.sum())} delistings"
     if not keep.all():
         note += f" ({int((~keep).sum())} rows of assets not in the prices ignored)"
+    # assets whose prices stop before the last date with no row: held as suspended to the end
+    # (a table that misses some exits, e.g. mergers, shows here)
+    ok = np.isfinite(np.asarray(panel["returns"]))
+    stops = ok.any(axis=0) & ~ok[-1] & np.array([a not in res.delistings for a in np.asarray(panel.assets).tolist()])
+    if stops.any():
+        note += f"; {int(stops.sum())} assets stop trading before the last date without a delisting row (held as suspended)"
     return note
 
 
