@@ -318,3 +318,60 @@ def test_asset_named_twice_and_nat_strings():
 def test_a_bad_date_in_a_mapping_is_named():
     with pytest.raises(ValueError, match=r"delistings\['B'\]"):
         ff.backtest(_panel(), WEIGHTS, **KW, delistings={"C": "2024-01-05", "B": "5 Jan 2024"})
+
+
+# ---------------------------------------------------------------------------------------------
+# A time of day: midnight is a date, any other time is refused in every form (never cut)
+# ---------------------------------------------------------------------------------------------
+
+
+def _pd():
+    import pandas as pd
+
+    return pd
+
+
+# each form of delistings= with C's date given as the ISO timestamp ``t`` ('YYYY-MM-DD HH:MM:SS')
+TIMED_FORMS = {
+    "mapping of str": lambda t: {"C": t},
+    "mapping of datetime64": lambda t: {"C": np.datetime64(t.replace(" ", "T"))},
+    "mapping of datetime": lambda t: {"C": datetime.datetime.fromisoformat(t)},
+    "mapping of pandas Timestamp": lambda t: {"C": _pd().Timestamp(t)},
+    "list of str": lambda t: [None, None, t],
+    "list of datetime": lambda t: [None, None, datetime.datetime.fromisoformat(t)],
+    "array of str": lambda t: np.array(["", "", t]),
+    "array datetime64[m]": lambda t: np.array(["NaT", "NaT", t.replace(" ", "T")], dtype="datetime64[m]"),
+    "array datetime64[ns]": lambda t: np.array(["NaT", "NaT", t.replace(" ", "T")], dtype="datetime64[ns]"),
+    "object array of datetime64": lambda t: np.array([None, None, np.datetime64(t.replace(" ", "T"))], dtype=object),
+    "pandas Series datetime64": lambda t: _pd().Series([_pd().Timestamp(t)], index=["C"]),
+    "pandas Series of str": lambda t: _pd().Series([t, None], index=["C", "A"]),
+    "pandas DatetimeIndex": lambda t: _pd().DatetimeIndex([None, None, t]),
+    "polars Series Datetime": lambda t: pl.Series([None, None, datetime.datetime.fromisoformat(t)]),
+    "polars Series String": lambda t: pl.Series([None, None, t]),
+}
+
+
+@pytest.mark.parametrize("form", list(TIMED_FORMS))
+def test_a_time_of_day_is_refused_in_every_form_and_midnight_is_a_date(form):
+    make = TIMED_FORMS[form]
+    frame = pl.DataFrame({"date": DATES, "A": RETURNS[:, 0], "B": RETURNS[:, 1], "C": RETURNS[:, 2]})
+    ref = ff.backtest(_panel(), WEIGHTS, **KW, delistings={"C": "2024-01-05"})
+    for data in (_panel(), frame):
+        got = ff.backtest(data, WEIGHTS, **KW, delistings=make("2024-01-05 00:00:00"))
+        assert np.array_equal(got.value, ref.value) and got.delisted[4] > 0
+        for t in ("2024-01-05 13:30:00", "2024-01-04 00:01:00"):
+            with pytest.raises(ValueError, match=r"^delistings must be whole days; got a time within a day for "
+                                                 r"asset 'C' \(.*\); a delisting date is a day"):
+                ff.backtest(data, WEIGHTS, **KW, delistings=make(t))
+
+
+def test_a_time_of_day_names_each_asset_and_counts_them():
+    pd = _pd()
+    with pytest.raises(ValueError, match=r"for asset 'B' \(Timestamp\('2024-01-05 00:00:00.000000001'\)\) "
+                                         r"\(2 assets in all\)"):
+        ff.backtest(_panel(), WEIGHTS, **KW, delistings={"A": "2024-01-09", "B": pd.Timestamp("2024-01-05") +
+                                                         pd.Timedelta(1, "ns"), "C": "2024-01-05T09:00:00"})
+    # returns without labels: the asset is its column
+    with pytest.raises(ValueError, match=r"for asset 2 \(np.datetime64\('2024-01-05T09:00'\)\)"):
+        ff.backtest(RETURNS, WEIGHTS, **KW, dates=DATES,
+                    delistings=np.array(["NaT", "NaT", "2024-01-05T09:00"], dtype="datetime64[m]"))

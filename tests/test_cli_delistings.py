@@ -270,6 +270,49 @@ def test_bad_delisting_returns_and_dates_before_the_last_price_are_refused(sampl
                           f"(row {K}) but still has a return (a price) on {sample['dates'][K]} (row {K})")
 
 
+@pytest.mark.parametrize("form", ["Datetime", "ISO string", "string with date_format"])
+def test_a_delisting_date_with_a_time_of_day_is_refused_and_midnight_is_a_date(sample, runs, capsys, form):
+    """As ``delistings=`` (test_backtest_delistings): a time of day other than midnight is never
+    cut to its day; midnight reads as the date."""
+    d, listed, X = sample["d"], sample["listed"], sample["X"]
+    fmt = {"Datetime": None, "ISO string": "%Y-%m-%d %H:%M:%S", "string with date_format": "%m/%d/%Y %H:%M"}[form]
+    extra = f'date_format = "{fmt}"\n' if form == "string with date_format" else ""
+
+    def stamps(minutes: int) -> pl.DataFrame:  # X's date at 00:00 + minutes, the others at midnight
+        t = pl.col("delisting_date").cast(pl.Datetime("us")) + pl.when(pl.col("asset") == X).then(
+            pl.duration(minutes=minutes)).otherwise(pl.duration(minutes=0))
+        return listed.with_columns((t if fmt is None else t.dt.strftime(fmt)).alias("delisting_date"))
+
+    stamps(0).write_parquet(d / "dl_midnight.parquet")
+    res = _run(d, 'delistings = "dl_midnight.parquet"\ndelisting_return = "delisting_return"\n' + extra, "midnight.toml")
+    assert res.delistings == runs["listed"].delistings
+    assert np.array_equal(res.backtest.value, runs["listed"].backtest.value)
+    msg = _load_error(d, stamps(13 * 60 + 30), capsys, extra)
+    assert msg.startswith(f"load: ValueError: data.delistings: column 'delisting_date' must be whole days; got a "
+                          f"time within a day for asset '{X}' ("), msg
+
+
+@pytest.mark.parametrize("case", ["inconsistent delisting", "too few dates"])
+def test_checks_of_the_study_fail_the_load_stage_they_do_not_follow_it(sample, capsys, case):
+    """The checks of the study (the data cut to data.start/data.end) run in the load stage: the
+    command prints "✗ load" with the error, not "✓ load" and then an error of the load stage."""
+    d, listed, X, dates = sample["d"], sample["listed"], sample["X"], sample["dates"]
+    if case == "inconsistent delisting":  # X listed as delisted on row K, where it still has a price
+        listed.with_columns(pl.when(pl.col("asset") == X).then(pl.lit(dates[K].item()))
+                            .otherwise(pl.col("delisting_date")).alias("delisting_date")).write_parquet(d / "dl_k.parquet")
+        extra, want = 'delistings = "dl_k.parquet"\n', f"ValueError: data.delistings: asset '{X}' is delisted at"
+    else:
+        extra, want = f'end = "{dates[1]}"\n', "ValueError: the study has 2 dates and 40 assets"
+    code = main(["run", str(_write(d, _toml(extra), "study.toml")), "--out", str(d / "o_study")])
+    err = capsys.readouterr().err
+    assert code == 1 and not (d / "o_study").exists()
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
+    stages = [ln for ln in lines if ln[:1] in "✓✗–"]  # the timing line of each stage that ended
+    assert len(stages) == 1 and stages[0].startswith("✗ load "), err
+    assert want in stages[0]
+    assert lines[-1].startswith(f"error: load: {want}"), err
+
+
 # ---------------------------------------------------------------------------------------------
 # (c) the setting in the reference and the report
 # ---------------------------------------------------------------------------------------------

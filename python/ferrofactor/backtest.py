@@ -309,6 +309,34 @@ def _delisting_days_to_rows(name: str, values: Any, dates: np.ndarray | None) ->
     return pos
 
 
+def _refuse_time_of_day(name: str, values: Any, who: Sequence[Any]) -> None:
+    """Refuse delisting dates with a time of day other than midnight (``who[i]``, the asset of
+    ``values[i]``, is named): a delisting is a day, and a timestamp is never cut to its day. ISO
+    strings, datetime64 and datetime objects (pandas Timestamps) alike; midnight is a date.
+    ``values`` (1-D) hold no missing value."""
+    import re
+
+    from ferrofactor.panel import _ISO_RX
+
+    def timed(v: Any) -> bool:
+        if isinstance(v, str):  # ISO 'YYYY-MM-DD HH:MM:SS[.f]': a digit other than 0 in the time
+            return len(v) > 10 and re.match(_ISO_RX, v) is not None and any(c not in "0:." for c in v[11:])
+        if isinstance(v, np.datetime64):
+            return bool(v != v.astype("datetime64[D]"))
+        return any(getattr(v, f, 0) for f in ("hour", "minute", "second", "microsecond", "nanosecond"))
+
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        bad = np.flatnonzero(values != values.astype("datetime64[D]")).tolist()
+    else:
+        values = values.tolist() if isinstance(values, np.ndarray) else list(values)
+        bad = [i for i, v in enumerate(values) if timed(v)]
+    if bad:
+        i = bad[0]
+        more = f" ({len(bad)} assets in all)" if len(bad) > 1 else ""
+        raise ValueError(f"{name} must be whole days; got a time within a day for asset {who[i]!r} "
+                         f"({values[i]!r}){more}; a delisting date is a day (a timestamp is not cut to its day)")
+
+
 def _delisting_value(name: str, v: Any, T: int) -> int | None:
     """One value of a ``delistings`` mapping: the row of a row position or of None / NaT (−1), or
     None for a date label (resolved to a row with the others, :func:`_delisting_days_to_rows`)."""
@@ -372,6 +400,8 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
                 labelled.setdefault(type(v), []).append((pos[key], k, v))
             else:
                 rows[pos[key]] = r
+        timed = sorted((j, k, v) for group in labelled.values() for j, k, v in group)  # in asset order
+        _refuse_time_of_day("delistings", [v for _, _, v in timed], [k for _, k, _ in timed])
         for group in labelled.values():
             try:
                 rows[[j for j, _, _ in group]] = _delisting_days_to_rows(
@@ -419,6 +449,8 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
                     rest = np.array(rest.tolist())  # datetime64 values: whole days checked as such
             rows = np.full(N, -1, dtype=np.int64)
             if rest.size:
+                who = np.flatnonzero(~missing) if assets is None else assets[~missing]
+                _refuse_time_of_day("delistings", rest, who.tolist())
                 rows[~missing] = _delisting_days_to_rows("delistings", rest, dates)
         else:
             raise TypeError(f"delistings must be {_DELISTINGS_FORMS}; got dtype {arr.dtype}")
@@ -933,7 +965,9 @@ def backtest(
         - an integer array (N,) of row positions in the returns; −1 = not delisted (for returns
           without dates; rows are accepted with dates too).
 
-        A date that is not a trading date stands for the first trading date at or after it; a
+        A date is a day: a timestamp at midnight reads as its date, one with another time of day
+        is refused (ValueError naming the asset), never cut to its day, whatever the form. A
+        date that is not a trading date stands for the first trading date at or after it; a
         date after the last date of the data means not delisted within the data. The delisting
         row is where the position is paid out at its last value times ``1 + delisting return``
         (only within ``(start, end]``, as for an inferred delisting): the asset must have no

@@ -715,8 +715,11 @@ def _read_delistings(
     :func:`ferrofactor.backtest_many`'s ``delistings=`` and ``delisting_returns=``). Dates are
     parsed as every date column (``date_format``; never guessed). Raises ``ValueError`` naming
     the column: missing columns, missing or non-id assets, an asset on two rows, missing or
-    unparseable dates, a non-numeric return column or a return that is not finite and >= -1.
+    unparseable dates, dates with a time of day other than midnight (never cut to their day), a
+    non-numeric return column or a return that is not finite and >= -1.
     """
+    from ferrofactor.backtest import _refuse_time_of_day
+
     _check_date_format(date_format)
     _check_column_names(asset=asset, date=date)
     cols = [asset, date] + ([delisting_return] if delisting_return is not None else [])
@@ -744,6 +747,10 @@ def _read_delistings(
             "an asset is delisted once: keep one row per delisted asset"
         )
     days = _series_to_days(date, frame[date], date_format).astype("datetime64[D]")
+    stamps = frame[date]  # a time of day other than midnight is refused, as by delistings=
+    if date_format is not None and (stamps.dtype == pl.String or stamps.dtype.is_integer()):
+        stamps = stamps.cast(pl.String).str.to_datetime(date_format, strict=False)
+    _refuse_time_of_day(f"column {date!r}", stamps.to_list(), ids.to_list())
     rets = None
     if delisting_return is not None:
         s = frame[delisting_return]

@@ -320,29 +320,22 @@ def run_pipeline(
                 res.delistings = {str(a): t for a, t in zip(assets, days)}
                 res.delistings_source = "the synthetic universe's delistings"
                 st.note += f"; {len(assets)} delistings"
+            panel = _study(res, cfg, panel)
     elif panel is None:
         with run.stage("load") as st:
             panel = _load(cfg)
             st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates, fields: {', '.join(panel.fields)}"
             if cfg["data"]["delistings"] is not None:
                 st.note += "; " + _load_delistings(res, cfg, panel)
-    elif cfg["data"]["delistings"] is not None:
+            panel = _study(res, cfg, panel)
+    else:
         try:
-            _load_delistings(res, cfg, panel)
+            if cfg["data"]["delistings"] is not None:
+                _load_delistings(res, cfg, panel)
+            panel = _study(res, cfg, panel)
         except (ValueError, TypeError, FileNotFoundError) as e:
             raise StageError("load", e) from e
-    d = cfg["data"]
-    if d["start"] is not None or d["end"] is not None:
-        panel = panel.select(dates=slice(d["start"], d["end"]))
     T, N = panel.shape
-    if T < 3 or N < 2:
-        raise StageError("load", ValueError(
-            f"the study has {T} dates and {N} assets (data.start/data.end); at least 3 dates and 2 assets are needed"))
-    if res.delistings:
-        try:
-            check_delistings(res.delistings, panel)
-        except ValueError as e:
-            raise StageError("load", e) from e
     res.panel = panel
 
     # -- exposures and the factor model ----------------------------------------------------
@@ -497,6 +490,22 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
     if stops.any():
         note += f"; {int(stops.sum())} assets stop trading before the last date without a delisting row (held as suspended)"
     return note
+
+
+def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
+    """The panel cut to ``data.start`` / ``data.end``, checked: at least 3 dates and 2 assets, and
+    the listed delistings consistent with its prices (:func:`check_delistings`). Run within the
+    stage that makes the panel, so that a failure is that stage's (never after its ✓)."""
+    d = cfg["data"]
+    if d["start"] is not None or d["end"] is not None:
+        panel = panel.select(dates=slice(d["start"], d["end"]))
+    T, N = panel.shape
+    if T < 3 or N < 2:
+        raise ValueError(f"the study has {T} dates and {N} assets (data.start/data.end); at least 3 dates "
+                         "and 2 assets are needed")
+    if res.delistings:
+        check_delistings(res.delistings, panel)
+    return panel
 
 
 def check_delistings(delistings: dict[str, Any], panel: Any) -> None:
