@@ -760,34 +760,48 @@ mod avx {
             }
         }
         #[allow(clippy::needless_range_loop)]
-        /// One 4-lane half at a time, all `P(P+1)/2 ≤ 15` sums of the triangle in registers
-        /// through the rows (independent multiply-adds, no chain on one sum per sweep); each
-        /// entry is summed over the rows in order and then added to `acc`, as the generic code.
+        /// One 4-lane half at a time, in two sweeps over the rows: the triangle's rows a < 2
+        /// (up to 9 sums) and then a ≥ 2 (up to 6), so that the sums and the row's values fit
+        /// in the 16 registers (all 15 sums at once spilled 4 of them to the stack, a store and
+        /// a reload per multiply-add). Each entry is summed over the rows in order and then
+        /// added to `acc`, as the generic code: the same bits whatever the sweeps.
         #[inline(always)]
         fn accumulate_outer<S: Store<Self>>(acc: &mut [Self], w: &[S], p: usize) {
             let pd = S::dim(p);
             if pd > 5 || w.is_empty() {
                 return super::accumulate_outer(acc, w, p);
             }
+            let split = pd.min(2);
             for h in 0..2 {
-                // SAFETY (all intrinsics here): only reached from code built for AVX and FMA.
-                let mut r = [unsafe { _mm256_setzero_pd() }; 15];
-                for we in w {
-                    let we = we.as_ref();
-                    let mut q = 0;
-                    for a in 0..pd {
-                        let wa = we[a].0[h];
-                        for b in a..pd {
-                            r[q] = unsafe { _mm256_fmadd_pd(wa, we[b].0[h], r[q]) };
-                            q += 1;
+                for (lo, hi) in [(0, split), (split, pd)] {
+                    if lo == hi {
+                        continue;
+                    }
+                    // the sums of rows lo..hi of the triangle, in order
+                    // SAFETY (all intrinsics here): only reached from code built for AVX and FMA.
+                    let mut r = [unsafe { _mm256_setzero_pd() }; 9];
+                    for we in w {
+                        let we = we.as_ref();
+                        let mut q = 0;
+                        for a in lo..hi {
+                            let wa = we[a].0[h];
+                            for b in a..pd {
+                                r[q] = unsafe { _mm256_fmadd_pd(wa, we[b].0[h], r[q]) };
+                                q += 1;
+                            }
                         }
                     }
-                }
-                let mut q = 0;
-                for a in 0..pd {
-                    for _ in a..pd {
-                        acc[q].0[h] = unsafe { _mm256_add_pd(acc[q].0[h], r[q]) };
-                        q += 1;
+                    // index of (lo, lo) in the whole triangle
+                    let mut q0 = 0;
+                    for a in 0..lo {
+                        q0 += pd - a;
+                    }
+                    let mut q = 0;
+                    for a in lo..hi {
+                        for _ in a..pd {
+                            acc[q0 + q].0[h] = unsafe { _mm256_add_pd(acc[q0 + q].0[h], r[q]) };
+                            q += 1;
+                        }
                     }
                 }
             }
