@@ -287,3 +287,24 @@ def test_bad_input(fitted):
         ff.attribute(other, res)
     with pytest.raises(ValueError, match="periods_per_year"):
         ff.attribute(fitted["w"], res).summary(periods_per_year=-1)
+
+
+def test_missing_returns_errors_name_the_side_that_holds_the_asset(fitted):
+    res, w, r = fitted["res"], fitted["w"], fitted["r"]
+    panel = fitted["panel"]
+    t, i = np.argwhere(~np.isfinite(r[1:]))[0] + np.array([1, 0])
+    b = w.copy()
+    b[t, i] = 0.01  # the benchmark, not the portfolio, holds an asset without a return
+    with pytest.raises(ValueError, match=f"benchmark holds assets whose return is missing.*{panel.assets[i]}"):
+        ff.attribute(w, res, benchmark=b)
+    # an infinite return is refused as such, not reported as missing nor used
+    rr = np.where(np.isfinite(r), r, 0.0)
+    rr[5, 5] = np.inf
+    with pytest.raises(ValueError, match="returns must not contain infinite values"):
+        ff.attribute(w, res, returns=rr)
+    rr[5, 5] = 0.0
+    rr[6, 7] = -np.inf
+    w2 = w.copy()
+    w2[6, 7] = 0.0
+    with pytest.raises(ValueError, match="returns must not contain infinite values"):
+        ff.attribute(w2, res, returns=rr)

@@ -213,3 +213,16 @@ def test_bad_input(daily):
         ff.metrics.summary(r, dates=daily["dates"][:-1])
     with pytest.raises(TypeError, match="returns"):
         M.annual_return(np.array(["a", "b"]))
+
+
+def test_a_series_named_like_the_label_column_keeps_the_metric_labels(daily):
+    # a series named "Metric" used to overwrite the column of metric labels in the table
+    r = daily["r"][:, :2]
+    frame = pl.DataFrame({"date": daily["dates"], "Metric": r[:, 0], "b": r[:, 1]})
+    s = ff.metrics.summary(frame)
+    table = s.summary().to_polars()
+    labels = table[table.columns[0]].to_list()
+    assert labels[:2] == ["Annualized Return", "Annualized Volatility"]
+    _close(table["Metric"].to_numpy()[:1], [M.annual_return(r[:, 0])])
+    _close(table["b"].to_numpy()[:1], [M.annual_return(r[:, 1])])
+    assert "Annualized Return" in str(s.summary())

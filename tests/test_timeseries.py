@@ -493,3 +493,23 @@ def test_an_integer_asset_that_is_also_another_assets_label_is_ambiguous(data):
     text = str(res.summary(asset="2"))
     assert any(ln.startswith("Dep. Variable:") and ln.split()[2] == "2" for ln in text.splitlines())
     assert str(res.summary(asset=0)) == str(res.summary(asset="1"))  # a position that is no label
+
+
+def test_alpha_test_summary_prints_counts_in_full_and_needs_set_names():
+    # counts in a ".4g" column were shown as 1.234e+04 (12345 periods read as 12340)
+    rng = np.random.default_rng(4)
+    t = 12345
+    mkt = rng.normal(0.0003, 0.01, (t, 1))
+    strat = 0.0002 + mkt[:, 0] + rng.normal(0, 0.01, t)
+    res = ff.alpha_test(strat, {"CAPM": mkt}, lags=11)
+    lines = str(res.summary()).splitlines()
+    obs = next(ln for ln in lines if ln.startswith("No. Observations"))
+    lag = next(ln for ln in lines if ln.startswith("NW lags"))
+    assert obs.split()[-1] == "12345" and lag.split()[-1] == "11"
+    assert "e+" not in obs
+    alpha = next(ln for ln in lines if ln.startswith("alpha "))
+    assert f"{res.alpha[0, 0]:.4g}" in alpha  # the other rows keep their format
+    assert res.summary().tables[0][1]["CAPM"].to_list()[-2] == 12345.0
+    # an empty name would take the place of the row labels in the summary
+    with pytest.raises(ValueError, match="factor_sets"):
+        ff.alpha_test(strat, {"": mkt})

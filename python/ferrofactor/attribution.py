@@ -285,8 +285,10 @@ def _held_missing_error(w: np.ndarray, b: np.ndarray | None, r: np.ndarray, n_mi
     i = int(np.flatnonzero((a != 0) & ~np.isfinite(r[t]))[0])
     d = dates[t] if dates is not None else t
     s = assets[i] if assets is not None else i
+    # the active weight a = w − b is nonzero: name the side that holds the asset
+    side = "weights hold" if np.nan_to_num(w[t, i]) != 0 else "benchmark holds"
     return ValueError(
-        f"weights hold assets whose return is missing ({int(n_missing.sum())} cells; first on date {d}, "
+        f"{side} assets whose return is missing ({int(n_missing.sum())} cells; first on date {d}, "
         f"asset {s}); set their weights to 0 (or NaN) or fill their returns"
     )
 
@@ -351,6 +353,8 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
         check_shape("returns", r, (t_len, n), "the shape of weights (T, N)")
         check_same_labels("returns", rd, ra, "model", mdates, massets)
         check_same_labels("returns", rd, ra, "weights", wd, wa)
+    if np.isinf(r).any():
+        raise ValueError("returns must not contain infinite values (NaN = missing)")
     b = None
     if benchmark is not None:
         b, bd, ba = as_field("benchmark", benchmark)

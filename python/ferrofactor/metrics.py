@@ -397,7 +397,12 @@ class MetricsSummary(Result):
         present = [m for m in _METRICS if self._values[m] is not None]
         s = len(next(iter(self._values[m] for m in present)))
         cols = self._names if self._names is not None else (["value"] if s == 1 else [f"series {i}" for i in range(s)])
-        data: dict[str, Any] = {"Metric": [_LABELS[m] for m in present]}
+        # the column of metric labels is "Metric", unless a series has that name (it must not
+        # overwrite the labels)
+        label = "Metric"
+        while label in {str(c) for c in cols}:
+            label = "_" + label
+        data: dict[str, Any] = {label: [_LABELS[m] for m in present]}
         for j, c in enumerate(cols):
             data[str(c)] = [float(self._values[m][j]) for m in present]
         header = [("Periods", self._n_periods), ("Periods per year", f"{self._ppy:g}"), ("Series", s)]

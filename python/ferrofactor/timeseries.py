@@ -512,6 +512,24 @@ def time_series_regress(
 # ---------------------------------------------------------------------------------------------
 
 
+class _AlphaSummary(Summary):
+    """The alpha test's summary: its columns are one number format each (``.4g``), but the
+    count rows (observations, lags) are printed as integers (``.4g`` showed 12345 as 1.234e+04)."""
+
+    _COUNT_ROWS = ("No. Observations", "NW lags")
+
+    def _cells(self, df: pl.DataFrame) -> tuple[list[str], list[list[str]]]:
+        heads, rows = super()._cells(df)
+        labels = df[df.columns[0]].to_list()
+        for i, lab in enumerate(labels):
+            if lab in self._COUNT_ROWS:
+                for j in range(1, len(heads)):
+                    v = df[i, j]
+                    if v is not None and np.isfinite(v):
+                        rows[i][j] = str(int(v))
+        return heads, rows
+
+
 class AlphaTestResult(Result):
     """Alphas of S return series against M factor lists (result of :func:`alpha_test`).
 
@@ -595,7 +613,7 @@ class AlphaTestResult(Result):
                   ("Covariance Type", "HAC (Newey-West, Bartlett)"), ("Periods per year", self._ppy)]
         notes = ["Alpha is alpha against a specific factor list: read across the columns.",
                  "Annualised alpha = alpha per period × periods_per_year; p-values from the normal distribution."]
-        return Summary("Alpha test", header, tables, notes, formats={n: ".4g" for n in self._sets})
+        return _AlphaSummary("Alpha test", header, tables, notes, formats={n: ".4g" for n in self._sets})
 
     def __repr__(self) -> str:
         return f"AlphaTestResult(series={self._alpha.shape[0]}, factor_sets={self._sets})"
@@ -661,6 +679,8 @@ def alpha_test(
     for name, fs in factor_sets.items():
         if not isinstance(name, str):
             raise TypeError(f"factor_sets keys must be names (str), got {name!r}")
+        if not name:
+            raise ValueError("factor_sets keys must be non-empty names (they head the summary's columns)")
         try:
             own_names = None
             if not _is_polars_frame(fs) and _pandas_names("factors", fs) is None:
