@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 import statsmodels.api as sm
@@ -444,6 +445,28 @@ def test_alpha_test_summary_lines_up_betas_by_factor_not_by_position(data):
     assert ff.time_series_regress(strat, d[["MktRF", "SMB"]], factor_names=["a", "b"]).factor_names == ["a", "b"]
     with pytest.raises(ValueError, match=r"factor_sets\['x'\].*repeated column names \['MktRF'\]"):
         ff.alpha_test(strat, {"x": d[["MktRF", "MktRF"]]})
+
+
+def test_a_pandas_y_names_its_assets_as_a_pandas_frame_names_the_factors(data):
+    # before, the factors' pandas column names were read but y's were dropped (assets None), so
+    # a one-asset summary could not be asked for by name and alpha_test lost the series' names
+    d = data["frame"]
+    ports = data["ports"][:3]
+    excess = d[ports].sub(d["RF"], axis=0)
+    res = ff.time_series_regress(excess, d[FACTORS], cov="hac", lags=4)
+    assert list(res.assets) == ports
+    ref = _sm(excess[ports[1]].to_numpy(), d[FACTORS].to_numpy(), "hac", 4)
+    _close(res.params[1], ref.params)
+    _close(res.std_errors[1], ref.bse)
+    assert f"Dep. Variable: {ports[1]}" in " ".join(str(res.summary(asset=ports[1])).split())
+    assert res.to_polars("fit")["asset"].to_list() == ports
+    # a Series' name names its one series, in the alpha test too
+    a = ff.alpha_test(excess[ports[0]].rename("strat"), {"CAPM": d[["MktRF"]]}, periods_per_year=12)
+    assert a.series_names == ["strat"]
+    # unnamed pandas data stays unnamed; repeated names are refused, naming y and the assets
+    assert ff.time_series_regress(pd.DataFrame(excess.to_numpy()), d[FACTORS]).assets is None
+    with pytest.raises(ValueError, match=r"y is a pandas frame with repeated column names .*name the assets"):
+        ff.time_series_regress(excess.set_axis(["A", "A", "B"], axis=1), d[FACTORS])
 
 
 def test_alpha_test_bad_input(data):

@@ -85,10 +85,11 @@ def _labelled(
     return as_float_array(name, x, 2), None, None, False
 
 
-def _pandas_names(name: str, x: Any) -> list[str] | None:
-    """The column names of a pandas DataFrame or the name of a pandas Series; None for other
-    inputs and for unnamed pandas data (a Series without a name, a frame with the default
-    columns 0, 1, ...). pandas data is otherwise read as an array (rows pair by position)."""
+def _pandas_names(name: str, x: Any, what: str = "factors") -> list[str] | None:
+    """The column names of a pandas DataFrame or the name of a pandas Series (they name the
+    ``what``: factors, or the assets of ``y``); None for other inputs and for unnamed pandas data
+    (a Series without a name, a frame with the default columns 0, 1, ...). pandas data is
+    otherwise read as an array (rows pair by position)."""
     module = type(x).__module__ or ""
     if not module.startswith("pandas"):
         return None
@@ -104,7 +105,7 @@ def _pandas_names(name: str, x: Any) -> list[str] | None:
             dup = sorted({c for c in labels if labels.count(c) > 1})
             raise ValueError(
                 f"{name} is a pandas frame with repeated column names {dup[:5]}: rename its columns "
-                "(they name the factors)"
+                f"(they name the {what})"
             )
         return labels
     return None
@@ -407,7 +408,9 @@ def time_series_regress(
     ----------
     y : array_like (T, N) or (T,), or Polars frame
         Returns (or excess returns) of N assets; NaN where missing. A frame is long
-        (``date, asset, value``) or wide (``date`` + one column per asset).
+        (``date, asset, value``) or wide (``date`` + one column per asset). A pandas DataFrame
+        (or Series) is read as an array, its column names (or the Series' name) naming the
+        assets.
     factors : array_like (T, K), or Polars frame
         Factor returns over the same periods. A frame is wide: ``date`` + one column per factor
         (the column names name the factors). When both inputs are frames they are joined on
@@ -486,6 +489,8 @@ def time_series_regress(
             f"factor names {taken} are the names of other columns of the results (asset, param, "
             "alpha_tstat, alpha_pvalue, r2, nobs): rename the factors"
         )
+    if ynames is None:  # a pandas frame's columns (a Series' name) name the assets, as for factors
+        ynames = _pandas_names("y", y, "assets")
     yv, fv, dates = _join(yv, yd, fv, fd, "factors")
     p = k + int(intercept)
     if p == 0:
@@ -638,7 +643,8 @@ def alpha_test(
     ----------
     returns : array_like (T,) or (T, S), or Polars frame
         The strategy's return series (S of them); a frame has a ``date`` column and one column
-        per series (or is long: ``date, asset, value``).
+        per series (or is long: ``date, asset, value``). A pandas frame's column names (a
+        Series' name) name the series.
     factor_sets : mapping name → array_like (T, K), Polars frame or pandas frame
         Factor returns per list; Polars frames (``date`` + one column per factor) are joined
         with a framed ``returns`` on ``date``, each list on its own common dates; pandas frames
