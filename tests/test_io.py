@@ -436,16 +436,40 @@ def test_iso_only_without_date_format(values, match):
         ff.read_panel(df)
 
 
-def test_iso_timestamps_keep_their_day():
+def test_iso_timestamps_at_midnight_are_their_day_any_other_time_is_refused():
+    # '2024-01-03 00:00:00' is a date; '2024-01-04T16:30:00' is a time within a day, which is
+    # never cut to its day (a value stamped after the close is not known at that day's close)
     df = pl.DataFrame(
         {
-            "date": ["2024-01-02", "2024-01-03 00:00:00", "2024-01-04T16:30:00", "2024-01-05 23:59:59.123456"],
+            "date": ["2024-01-02", "2024-01-03 00:00:00", "2024-01-04T00:00:00", "2024-01-05 00:00:00.000000"],
             "asset": ["A"] * 4,
             "close": [1.0, 2.0, 3.0, 4.0],
         }
     )
     p = ff.read_panel(df)
     assert p.dates.tolist() == (np.datetime64("2024-01-02") + np.arange(4)).tolist()
+    timed = df.with_columns(pl.Series("date", ["2024-01-02", "2024-01-03 00:00:00", "2024-01-04T16:30:00",
+                                               "2024-01-05 23:59:59.123456"]))
+    with pytest.raises(ValueError, match=r"column 'date' must be whole days; got a time within a day "
+                                         r"\('2024-01-04T16:30:00'\) \(2 values in all\).*convert first"):
+        ff.read_panel(timed)
+    # a Datetime column alike, at midnight or not; with a time zone, midnight in that zone
+    import datetime as dt
+
+    stamps = [dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 3)]
+    frame = pl.DataFrame({"date": stamps, "asset": ["A", "A"], "close": [1.0, 2.0]})
+    assert ff.read_panel(frame).dates.tolist() == [np.datetime64("2024-01-02"), np.datetime64("2024-01-03")]
+    zoned = frame.with_columns(pl.col("date").dt.replace_time_zone("America/New_York"))
+    assert ff.read_panel(zoned).dates.tolist() == [np.datetime64("2024-01-02"), np.datetime64("2024-01-03")]
+    closes = frame.with_columns(pl.col("date") + pl.duration(hours=16))
+    with pytest.raises(ValueError, match=r"column 'date' must be whole days.*2024-01-02 16:00:00.*dt\.date\(\)"):
+        ff.read_panel(closes)
+    # a zoned close in New York is 21:00 UTC; the zone is named and its wall time is the one read
+    in_utc = closes.with_columns(pl.col("date").dt.replace_time_zone("America/New_York").dt.convert_time_zone("UTC"))
+    with pytest.raises(ValueError, match=r"in time zone 'UTC'.*2024-01-02 21:00:00"):
+        ff.read_panel(in_utc)
+    # the conversion the message suggests gives the day
+    np.testing.assert_array_equal(ff.read_panel(closes.with_columns(pl.col("date").dt.date())).dates, p.dates[:2])
 
 
 @settings(max_examples=60, deadline=None)
@@ -653,23 +677,23 @@ def test_load_sample_settings(tmp_path):
 
 
 def test_one_record_per_asset_and_day_whatever_the_spelling_of_the_day():
-    # the same day written two ways, or two times of one day, are duplicates: input order must
-    # not pick the winner
+    # the same day written two ways is a duplicate: input order must not pick the winner
     import datetime as dt
 
     days = np.array(["2024-01-02", "2024-01-03"], "datetime64[D]")
-    timed = pl.DataFrame({"asset": ["A", "A"], "report_date": [dt.datetime(2024, 1, 2, 18), dt.datetime(2024, 1, 2, 9)],
-                          "eps": [2.0, 1.0]})
-    with pytest.raises(ValueError, match=r"duplicate \(asset, report_date\) rows: 1 \(asset, day\) pairs .*'A', '2024-01-02'"):
-        ff.read_fundamentals(timed, days, ["A"], report_lag_days=0)
+    # two times of one day are not a day: a report stamped 18:00 is refused, not cut to its day
+    evening = pl.DataFrame({"asset": ["A", "A"], "report_date": [dt.datetime(2024, 1, 2, 18), dt.datetime(2024, 1, 2, 9)],
+                            "eps": [2.0, 1.0]})
+    with pytest.raises(ValueError, match=r"column 'report_date' must be whole days.*2024-01-02 18:00:00.*2 values in all"):
+        ff.read_fundamentals(evening, days, ["A"], report_lag_days=0)
     spelled = pl.DataFrame({"asset": ["A", "A"], "report_date": ["2024-01-02", "2024-01-02 00:00:00"], "eps": [1.0, 2.0]})
-    with pytest.raises(ValueError, match="duplicate"):
+    with pytest.raises(ValueError, match=r"duplicate \(asset, report_date\) rows: 1 \(asset, day\) pairs .*'A', '2024-01-02'"):
         ff.read_fundamentals(spelled, days, ["A"], report_lag_days=0)
     codes = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-02", "2024-01-02T00:00:00"], "industry": ["X", "Y"]})
     with pytest.raises(ValueError, match=r"duplicate \(asset, date\) rows"):
         ff.read_classifications(codes, days, ["A"])
-    # one report per day (times kept apart by a day) is fine, and the later one wins from its day
-    ok = timed.with_columns(pl.Series("report_date", [dt.datetime(2024, 1, 3, 18), dt.datetime(2024, 1, 2, 9)]))
+    # one report per day is fine, and the later one wins from its day
+    ok = evening.with_columns(pl.Series("report_date", [dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 2)]))
     np.testing.assert_array_equal(ff.read_fundamentals(ok, days, ["A"], report_lag_days=0)["eps"].ravel(), [1.0, 2.0])
 
 

@@ -397,6 +397,110 @@ def check_real(name: str, value: Any, *, lo: float | None = None, hi: float | No
 # ---------------------------------------------------------------------------------------------
 
 
+# ISO 8601 as accepted without date_format: a date, optionally a time (space or T), no zone.
+ISO_RX = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)?$"
+
+# a strftime format that reads a time of day ('%H', '%M', '%S', '%f', '%.3f', '%T', '%c', ...)
+_TIME_DIRECTIVE = r"%[-_0^#]?[.\d]*[HIklMSfpPTRXcs]"
+
+_DAY_PER_UNIT = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
+
+
+def has_time_directive(date_format: str) -> bool:
+    """Whether a strftime format reads a time of day (then its values may not be midnight)."""
+    import re
+
+    return re.search(_TIME_DIRECTIVE, date_format) is not None
+
+
+def refuse_time_of_day(
+    what: str,
+    values: Any,
+    *,
+    shown: Any = None,
+    who: Sequence[Any] | None = None,
+    day: str = "a date",
+    zone: str | None = None,
+) -> None:
+    """The one rule for timestamps where a day is meant ("no silent guess"): a timestamp at
+    midnight is its date; any other time of day is refused, never cut to its day.
+
+    ``values`` (1-D): a Polars ``Datetime`` series (with a time zone: the wall time in that zone,
+    whose calendar day the library reads; nulls pass), a numpy ``datetime64`` array (NaT passes),
+    or a sequence of ISO strings, ``datetime64`` scalars and datetime-like objects
+    (``datetime.datetime``, pandas ``Timestamp``; anything else, e.g. None or a ``date``, passes).
+    Series and arrays are checked vectorised.
+
+    The ``ValueError`` names ``what`` (the argument or column), the first offending value
+    (``shown[i]``, default ``values[i]``), ``who[i]`` as its asset when given, how many values
+    have a time, the time ``zone`` (that of a zoned series unless given), and how to convert when
+    the day is meant.
+    """
+    form = "objects"
+    if _is_polars_series(values):
+        import polars as pl
+
+        if not isinstance(values.dtype, pl.Datetime):
+            raise TypeError(f"{what}: expected a Datetime series, got dtype {values.dtype}")
+        if shown is None:
+            shown = values
+        if values.dtype.time_zone is not None:
+            zone = values.dtype.time_zone if zone is None else zone
+            values = values.dt.replace_time_zone(None)  # the wall time in its zone
+        per_day = _DAY_PER_UNIT[values.dtype.time_unit or "us"]
+        timed = (values.to_physical() % per_day != 0).fill_null(False)
+        if not timed.any():
+            return
+        bad = timed.arg_true().to_numpy()
+        form = "polars"
+    elif isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        if np.datetime_data(values.dtype)[0] in ("Y", "M", "W", "D"):
+            return
+        timed = (values != values.astype("datetime64[D]")) & ~np.isnat(values)
+        if not timed.any():
+            return
+        bad = np.flatnonzero(timed)
+        form = "numpy"
+    else:
+        import re
+
+        def has_time(v: Any) -> bool:
+            if isinstance(v, str):  # ISO 'YYYY-MM-DD HH:MM:SS[.f]': a digit other than 0 in the time
+                return len(v) > 10 and re.match(ISO_RX, v) is not None and any(c not in "0:." for c in v[11:])
+            if isinstance(v, np.datetime64):
+                return not np.isnat(v) and bool(v != v.astype("datetime64[D]"))
+            return any(getattr(v, f, 0) for f in ("hour", "minute", "second", "microsecond", "nanosecond"))
+
+        values = values.tolist() if isinstance(values, np.ndarray) else list(values)
+        bad = [i for i, v in enumerate(values) if has_time(v)]
+        if not bad:
+            return
+    i = int(bad[0])
+    v = (values if shown is None else shown)[i]
+    if isinstance(v, str):
+        form = "strings"
+    elif form == "polars" or hasattr(v, "isoformat"):  # '2024-01-02 16:00:00', not datetime.datetime(...)
+        v = str(v)
+    where = "" if who is None else f" for asset {who[i]!r}"
+    if zone is not None:
+        where += f" in time zone {zone!r}"
+    more = "" if len(bad) == 1 else f" ({len(bad)} {'assets' if who is not None else 'values'} in all)"
+    how = {
+        "polars": "pl.col(c).dt.date() (series.dt.date() on a Series)",
+        "numpy": 'values.astype("datetime64[D]")',
+        "strings": "pl.col(c).str.to_datetime(<format>).dt.date() on a Polars column (value[:10] for an ISO string)",
+        "objects": "value.date() (pandas: Timestamp.normalize(), or .dt.normalize() on a Series)",
+    }[form]
+    if zone is not None:
+        how = (f"pl.col(c).dt.date() for its day in {zone!r}; for its day in another zone, "
+               "pl.col(c).dt.convert_time_zone('<zone>').dt.date()")
+    raise ValueError(
+        f"{what} must be whole days; got a time within a day{where} ({v!r}){more}; {day} is a day, "
+        f"and a timestamp other than midnight is never cut to its day. If its day is meant, convert "
+        f"first: {how}"
+    )
+
+
 def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int:
     """Position of ``date`` on an axis of ``n`` dates: an integer position (negative counts from
     the end) or a date label (``"2024-01-31"``, ``numpy.datetime64``, ``datetime.date``) found on
@@ -418,6 +522,7 @@ def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int
             f"{name} is a timezone-aware datetime ({date!r}); its day depends on the zone: pass the "
             "local calendar day (e.g. value.date())"
         )
+    refuse_time_of_day(name, [date])
     try:
         d = np.datetime64(date, "D")
     except (ValueError, TypeError):

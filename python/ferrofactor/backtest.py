@@ -106,6 +106,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     date_position,
+    refuse_time_of_day,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.metrics import MetricsSummary
@@ -309,34 +310,6 @@ def _delisting_days_to_rows(name: str, values: Any, dates: np.ndarray | None) ->
     return pos
 
 
-def _refuse_time_of_day(name: str, values: Any, who: Sequence[Any]) -> None:
-    """Refuse delisting dates with a time of day other than midnight (``who[i]``, the asset of
-    ``values[i]``, is named): a delisting is a day, and a timestamp is never cut to its day. ISO
-    strings, datetime64 and datetime objects (pandas Timestamps) alike; midnight is a date.
-    ``values`` (1-D) hold no missing value."""
-    import re
-
-    from ferrofactor.panel import _ISO_RX
-
-    def timed(v: Any) -> bool:
-        if isinstance(v, str):  # ISO 'YYYY-MM-DD HH:MM:SS[.f]': a digit other than 0 in the time
-            return len(v) > 10 and re.match(_ISO_RX, v) is not None and any(c not in "0:." for c in v[11:])
-        if isinstance(v, np.datetime64):
-            return bool(v != v.astype("datetime64[D]"))
-        return any(getattr(v, f, 0) for f in ("hour", "minute", "second", "microsecond", "nanosecond"))
-
-    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
-        bad = np.flatnonzero(values != values.astype("datetime64[D]")).tolist()
-    else:
-        values = values.tolist() if isinstance(values, np.ndarray) else list(values)
-        bad = [i for i, v in enumerate(values) if timed(v)]
-    if bad:
-        i = bad[0]
-        more = f" ({len(bad)} assets in all)" if len(bad) > 1 else ""
-        raise ValueError(f"{name} must be whole days; got a time within a day for asset {who[i]!r} "
-                         f"({values[i]!r}){more}; a delisting date is a day (a timestamp is not cut to its day)")
-
-
 def _delisting_value(name: str, v: Any, T: int) -> int | None:
     """One value of a ``delistings`` mapping: the row of a row position or of None / NaT (−1), or
     None for a date label (resolved to a row with the others, :func:`_delisting_days_to_rows`)."""
@@ -401,7 +374,8 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
             else:
                 rows[pos[key]] = r
         timed = sorted((j, k, v) for group in labelled.values() for j, k, v in group)  # in asset order
-        _refuse_time_of_day("delistings", [v for _, _, v in timed], [k for _, k, _ in timed])
+        refuse_time_of_day("delistings", [v for _, _, v in timed], who=[k for _, k, _ in timed],
+                           day="a delisting date")
         for group in labelled.values():
             try:
                 rows[[j for j, _, _ in group]] = _delisting_days_to_rows(
@@ -450,7 +424,7 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
             rows = np.full(N, -1, dtype=np.int64)
             if rest.size:
                 who = np.flatnonzero(~missing) if assets is None else assets[~missing]
-                _refuse_time_of_day("delistings", rest, who.tolist())
+                refuse_time_of_day("delistings", rest, who=who.tolist(), day="a delisting date")
                 rows[~missing] = _delisting_days_to_rows("delistings", rest, dates)
         else:
             raise TypeError(f"delistings must be {_DELISTINGS_FORMS}; got dtype {arr.dtype}")
@@ -529,9 +503,12 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
         else:
             if dates is None:
                 raise ValueError("rebalance dates are labels, but the returns carry no dates; pass positions")
-            try:
-                want = np.unique(arr.astype("datetime64[D]"))
-            except (ValueError, TypeError):
+            from ferrofactor.panel import _as_dates
+
+            try:  # as every date argument: never a guessed format, never a timestamp cut to its day
+                want = np.unique(_as_dates("rebalance", rebalance if isinstance(rebalance, pl.Series) else arr,
+                                           check_range=False))
+            except TypeError:
                 raise ValueError("rebalance could not be read as dates") from None
             pos = np.searchsorted(dates, want)
             ok = (pos < len(dates)) & (dates[np.minimum(pos, len(dates) - 1)] == want)

@@ -50,8 +50,11 @@ naming the path or query, with the original message (the original exception is c
 
 Dates
 -----
-Date columns may be ``Date``, ``Datetime`` (its calendar day is kept) or ISO text
-(``YYYY-MM-DD``, optionally followed by a time ``HH:MM:SS`` after a space or ``T``). Any other
+Date columns may be ``Date``, ``Datetime`` or ISO text (``YYYY-MM-DD``, optionally followed by
+a time ``HH:MM:SS`` after a space or ``T``). A date is a day: a timestamp at midnight (for a zoned
+``Datetime``, midnight in its zone) is its date, and one with any other time of day is refused
+with a ``ValueError`` naming the column and how to convert (``pl.col(c).dt.date()``), never cut
+to its day: a report stamped 18:00 is not known at that day's close. Any other
 text, and integer dates such as ``20240102``, need ``date_format=`` (a strftime format as Polars'
 ``str.to_date`` takes: ``'%m/%d/%Y'``, ``'%d.%m.%Y'``, ``'%Y%m%d'``); every value must then
 match it. Dates are never guessed: in ``'01/02/2024'`` the day/month order is ambiguous, and a
@@ -76,7 +79,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_field, as_float_array, check_same_labels, check_shape
+from ferrofactor._validate import as_field, as_float_array, check_same_labels, check_shape, refuse_time_of_day
 from ferrofactor.panel import (
     _SHOW,
     Panel,
@@ -466,7 +469,7 @@ def _prepare_records(
 def _record_days(frame: pl.DataFrame, asset: str, date: str, date_format: str | None) -> np.ndarray:
     """The day of each record, refusing two records of one asset on one day (the duplicate
     check on the raw column misses a day written two ways, e.g. ``2024-01-02`` and
-    ``2024-01-02 00:00:00`` or two times of one day: input order would pick the winner)."""
+    ``2024-01-02 00:00:00``: input order would pick the winner)."""
     days = _series_to_days(date, frame[date], date_format).astype(np.int64)
     keys = pl.DataFrame({"asset": frame[asset], "day": days})
     dup = keys.is_duplicated()
@@ -475,7 +478,7 @@ def _record_days(frame: pl.DataFrame, asset: str, date: str, date_format: str | 
         first = [(str(a), _day_str(d)) for a, d in rows.head(_SHOW).iter_rows()]
         raise ValueError(
             f"duplicate ({asset}, {date}) rows: {rows.height} (asset, day) pairs appear more than once "
-            f"when {date} is read as days (the same day written two ways, or two times of one day), "
+            f"when {date} is read as days (the same day written two ways), "
             f"e.g. {first}; keep one record per asset and day"
         )
     return days
@@ -718,8 +721,6 @@ def _read_delistings(
     unparseable dates, dates with a time of day other than midnight (never cut to their day), a
     non-numeric return column or a return that is not finite and >= -1.
     """
-    from ferrofactor.backtest import _refuse_time_of_day
-
     _check_date_format(date_format)
     _check_column_names(asset=asset, date=date)
     cols = [asset, date] + ([delisting_return] if delisting_return is not None else [])
@@ -746,11 +747,13 @@ def _read_delistings(
             f"column {asset!r}: {rep.len()} assets appear on more than one row, e.g. {rep.head(_SHOW).to_list()}; "
             "an asset is delisted once: keep one row per delisted asset"
         )
-    days = _series_to_days(date, frame[date], date_format).astype("datetime64[D]")
-    stamps = frame[date]  # a time of day other than midnight is refused, as by delistings=
+    stamps = frame[date]  # a time of day other than midnight is refused naming the asset, as by delistings=
     if date_format is not None and (stamps.dtype == pl.String or stamps.dtype.is_integer()):
         stamps = stamps.cast(pl.String).str.to_datetime(date_format, strict=False)
-    _refuse_time_of_day(f"column {date!r}", stamps.to_list(), ids.to_list())
+    if stamps.dtype != pl.Date:
+        refuse_time_of_day(f"column {date!r}", stamps if isinstance(stamps.dtype, pl.Datetime) else stamps.to_list(),
+                           who=ids.to_list(), day="a delisting date")
+    days = _series_to_days(date, frame[date], date_format).astype("datetime64[D]")
     rets = None
     if delisting_return is not None:
         s = frame[delisting_return]

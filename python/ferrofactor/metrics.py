@@ -135,7 +135,7 @@ def _given_dates(dates: Any, fd: np.ndarray | None) -> Any:
     if fd is None:
         return dates
     if dates is not None:
-        d = as_dates("dates", dates.to_numpy() if _is_polars_series(dates) else dates, len(fd))
+        d = as_dates("dates", dates, len(fd))
         if not np.array_equal(d, fd):
             raise ValueError(
                 "dates disagrees with the dates of the returns frame (its rows come out in date "
@@ -313,7 +313,7 @@ def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PE
 def _month_ids(name: str, dates: Any, t: int) -> np.ndarray:
     # datetime64 / datetime.date / ISO strings, strictly increasing, one per period; never
     # integers (20240102 is not a day number) nor a guessed text format
-    d = as_dates(name, dates.to_numpy() if _is_polars_series(dates) else dates, t)
+    d = as_dates(name, dates, t)
     return d.astype("datetime64[M]").astype(np.int64)
 
 

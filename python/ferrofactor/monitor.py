@@ -109,9 +109,11 @@ def _labels(name: str, dates: Any, n: int) -> np.ndarray | None:
         raise ValueError(f"{name} has shape {d.shape}, expected ({n},) (one label per row)")
     if d.dtype.kind in "iu":
         return None
-    try:
-        return d.astype("datetime64[D]")
-    except (TypeError, ValueError):
+    from ferrofactor.panel import _as_dates
+
+    try:  # as every date argument: never a guessed format, never a timestamp cut to its day
+        return _as_dates(name, dates if isinstance(dates, pl.Series) else d, check_range=False)
+    except TypeError:
         raise ValueError(f"{name} could not be read as dates (datetime64, ISO strings or integer positions)") from None
 
 

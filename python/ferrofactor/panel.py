@@ -41,6 +41,9 @@ from ferrofactor._validate import (
     check_bool,
     check_int64_codes,
     check_shape,
+    ISO_RX,
+    has_time_directive,
+    refuse_time_of_day,
 )
 
 __all__ = ["Panel", "field_from_frame", "frame_from_field"]
@@ -77,9 +80,8 @@ def _as_dates(name: str, x: Any, *, check_range: bool = True) -> np.ndarray:
     if arr.dtype.kind == "M":
         if np.any(np.isnat(arr)):
             raise ValueError(f"{name} must not contain missing dates (NaT)")
+        refuse_time_of_day(name, arr)  # midnight is a date; another time is never cut to its day
         out = arr.astype("datetime64[D]")
-        if np.any(out.astype(arr.dtype) != arr):
-            raise ValueError(f"{name} must be whole days; got times within a day (dtype {arr.dtype})")
     elif arr.dtype.kind == "U" or (arr.dtype == object and all(isinstance(v, str) for v in arr)):
         days = _series_to_days(
             name, pl.Series(name, arr.tolist(), dtype=pl.String), what=name, hint=_ARGUMENT_HINT, check_range=check_range
@@ -105,16 +107,16 @@ def _as_dates(name: str, x: Any, *, check_range: bool = True) -> np.ndarray:
 
 def _refuse_zoned_or_timed(name: str, values: Any) -> None:
     """Refuse datetime objects with a time zone (numpy would move them to their UTC day, which
-    can be the next day) or a time of day (a day is meant; datetime64 values with a time are
-    refused alike)."""
-    for v in np.ravel(np.asarray(values, dtype=object)):
+    can be the next day) or a time of day other than midnight (:func:`refuse_time_of_day`, the
+    rule for every form of date)."""
+    flat = np.ravel(np.asarray(values, dtype=object))
+    for v in flat:
         if getattr(v, "tzinfo", None) is not None:
             raise ValueError(
                 f"{name} holds a timezone-aware datetime ({v!r}); its day depends on the zone: "
                 "pass the local calendar day (e.g. value.date(), or tz_localize(None) on a pandas index)"
             )
-        if hasattr(v, "hour") and (v.hour, v.minute, v.second, v.microsecond) != (0, 0, 0, 0):
-            raise ValueError(f"{name} must be whole days; got a time within a day ({v!r})")
+    refuse_time_of_day(name, flat)
 
 
 def _as_assets(name: str, x: Any) -> np.ndarray:
@@ -150,9 +152,6 @@ _DATE_MIN = np.datetime64("1800-01-01", "D")
 _DATE_MAX = np.datetime64("2300-12-31", "D")
 _MAX_SPAN_YEARS = 200
 _MAX_SPAN_DAYS = 73_049  # 200 years of 365.2425 days
-
-# ISO 8601 as accepted without date_format: a date, optionally a time (space or T), no zone.
-_ISO_RX = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)?$"
 
 
 def _day_str(day: int) -> str:
@@ -212,7 +211,8 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
     """Strict ISO parse of a string column: ``YYYY-MM-DD`` or ``YYYY-MM-DD[ T]HH:MM:SS[.f]``.
 
     Nothing else is accepted: ``'01/02/2024'`` could be January 2nd or February 1st, and
-    ``'2024-1-2'`` is not ISO. Times are dropped (the calendar day is kept). Nulls stay null.
+    ``'2024-1-2'`` is not ISO. A time is read only at midnight (a timestamp with another time of
+    day is refused: :func:`refuse_time_of_day`, never cut to its day). Nulls stay null.
     """
     d = s.str.to_date("%Y-%m-%d", strict=False)  # fast path: plain dates, every row
     rest = s.is_not_null() & ~(d.is_not_null() & (s.str.len_bytes() == 10))
@@ -220,7 +220,7 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
         return d
     idx = rest.arg_true()
     r = s.gather(idx)
-    iso = r.str.contains(_ISO_RX)
+    iso = r.str.contains(ISO_RX)
     if not iso.all():
         bad = r.filter(~iso)
         raise ValueError(
@@ -228,8 +228,9 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
             f"time), e.g. {_examples(bad)}. Dates are never guessed (in a value such as '01/02/2024' "
             f"the day/month order is ambiguous): {hint}"
         )
-    # ISO-shaped but not plain dates: timestamps (kept to their day) or impossible dates (null)
+    # ISO-shaped but not plain dates: timestamps (midnight only) or impossible dates (null)
     dt = r.str.replace("T", " ", literal=True).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+    refuse_time_of_day(what, dt, shown=r)
     return d.scatter(idx, dt.dt.date())
 
 
@@ -240,15 +241,19 @@ _ADJACENT_FIELDS = re.compile(r"%[-_0^#]?[YCGymdejHIklMSUWVu]%[-_0^#]?[YCGymdejH
 def _parse_dates(what: str, s: pl.Series, date_format: str | None, hint: str = _FORMAT_HINT) -> pl.Series:
     """A date-like column as a Polars ``Date`` series (nulls kept), never by guessing a format.
 
-    ``Date`` is taken as is, ``Datetime`` keeps its calendar day. Strings are ISO
-    (:func:`_parse_iso`) unless ``date_format`` is given; integers (e.g. ``20240102``) need
-    ``date_format`` (``'%Y%m%d'``). With ``date_format`` every value must match it exactly.
+    ``Date`` is taken as is, a ``Datetime`` at midnight is its date (with a time zone: midnight
+    in that zone, and its calendar day there). Strings are ISO (:func:`_parse_iso`) unless
+    ``date_format`` is given; integers (e.g. ``20240102``) need ``date_format`` (``'%Y%m%d'``).
+    With ``date_format`` every value must match it exactly. A time of day other than midnight is
+    refused in every form (:func:`refuse_time_of_day`), never cut to its day.
     """
     dtype = s.dtype
     if dtype == pl.Date:
         return s
     if isinstance(dtype, pl.Datetime):
-        return s.dt.date()
+        wall = s.dt.replace_time_zone(None) if dtype.time_zone is not None else s  # converted once
+        refuse_time_of_day(what, wall, shown=s, zone=dtype.time_zone)
+        return wall.dt.date()
     if dtype == pl.String or dtype.is_integer():
         if date_format is None:
             if dtype.is_integer():
@@ -273,6 +278,8 @@ def _parse_dates(what: str, s: pl.Series, date_format: str | None, hint: str = _
                 f"{what}: {int(bad.sum())} values do not match date_format {date_format!r}, "
                 f"e.g. {_examples(text.filter(bad))}"
             )
+        if has_time_directive(date_format):  # a format with a time: midnight only
+            refuse_time_of_day(what, text.str.to_datetime(date_format, strict=False), shown=text)
         if _ADJACENT_FIELDS.search(date_format):
             # numeric fields without a separator between them ('%Y%m%d'): the parser also takes
             # unpadded fields, and '2024111' could then be 2024-11-01 or 2024-01-11. Only the
@@ -663,7 +670,9 @@ class Panel(_Fields):
             if arr.shape != (T,):
                 raise ValueError(f"dates mask has shape {arr.shape}, expected ({T},)")
             return np.flatnonzero(arr)
-        want = np.unique(_as_dates("dates", np.atleast_1d(arr), check_range=False))
+        # a Polars series is read as such (a zoned Datetime keeps its zone)
+        want = np.unique(_as_dates("dates", dates if isinstance(dates, pl.Series) else np.atleast_1d(arr),
+                                   check_range=False))
         pos = np.searchsorted(self._dates, want)
         ok = (pos < T) & (self._dates[np.minimum(pos, T - 1)] == want) if T else np.zeros(len(want), bool)
         if not np.all(ok):
@@ -784,10 +793,11 @@ class Panel(_Fields):
             Long data. A LazyFrame is collected with only the needed columns.
         date, asset : str
             Column names of the date and the asset id (strings; integer ids are converted to
-            strings). The date column is ``Date``, ``Datetime`` (its calendar day is kept), ISO
-            strings (``'2024-01-02'``, optionally with a time ``'2024-01-02 00:00:00'`` or
-            ``'2024-01-02T00:00:00'``), or strings/integers in the format ``date_format``. Dates
-            are never guessed.
+            strings). The date column is ``Date``, ``Datetime`` (at midnight; with a time zone,
+            midnight there), ISO strings (``'2024-01-02'``, optionally with a midnight time
+            ``'2024-01-02 00:00:00'`` or ``'2024-01-02T00:00:00'``), or strings/integers in the
+            format ``date_format``. Dates are never guessed, and a timestamp with another time of
+            day is refused (``ValueError`` naming the column), never cut to its day.
         fields : sequence of str, optional
             Float fields (numeric or boolean columns; nulls become NaN). Default: every other
             numeric or boolean column.
