@@ -151,6 +151,10 @@ def test_min_obs_and_singular_designs_give_nan(data):
     assert np.isfinite(res.params[0]).all() and res.nobs[0] == 5
     assert np.isnan(res.params[1]).all() and res.nobs[1] == 4
     assert np.isnan(res.resid[:, 1]).all() and np.isnan(res.pvalues[1]).all()
+    # p = 1 + K = 4 parameters (K = 3 French factors): 5 rows leave 1 degree of freedom, 4 rows 0
+    assert res.df_resid[:2].tolist() == [1, 0]
+    y[:, 1] = np.nan  # no row at all: 0 degrees of freedom, not 0 - p
+    assert ff.time_series_regress(y, f).df_resid[1] == 0
     res = ff.time_series_regress(y, f, min_obs=100)
     assert np.isnan(res.params[0]).all() and np.isfinite(res.params[2]).all()
     # a factor constant over the rows: collinear with the intercept

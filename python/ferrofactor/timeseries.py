@@ -165,8 +165,8 @@ class TimeSeriesResult(Result):
 
     - ``params``, ``std_errors``, ``tstats``, ``pvalues`` (N, p); ``cov_params`` (N, p, p);
     - ``alpha`` (N,) (None without an intercept), ``betas`` (N, K);
-    - ``r2``, ``r2_adj``, ``nobs`` (rows used), ``df_resid``, ``lags`` (HAC lags used; 0 for
-      nonrobust) (N,);
+    - ``r2``, ``r2_adj``, ``nobs`` (rows used), ``df_resid`` (``nobs − p``, 0 where ``nobs < p``),
+      ``lags`` (HAC lags used; 0 for nonrobust) (N,);
     - ``resid`` (T, N), NaN on the rows an asset did not use; computed on first access (like
       statsmodels' ``resid``), from ``y`` and the factors, which the result keeps; reading it
       after either was changed in place raises a ``ValueError`` (the estimates no longer match);
@@ -204,7 +204,7 @@ class TimeSeriesResult(Result):
         self._se = readonly(np.ascontiguousarray(se))
         self._t = readonly(t)
         self._nobs = readonly(nobs)
-        self._df = readonly(nobs - p)
+        self._df = readonly(np.maximum(nobs - p, 0))  # an asset with fewer rows than parameters: 0, never negative
         with np.errstate(invalid="ignore"):
             if cov_type == "hac":
                 pv = 2 * stats.norm.sf(np.abs(t))
@@ -242,7 +242,8 @@ class TimeSeriesResult(Result):
     r2 = property(lambda self: self._r2, doc="(N,) R² (centred with an intercept).")
     r2_adj = property(lambda self: self._r2_adj, doc="(N,) adjusted R².")
     nobs = property(lambda self: self._nobs, doc="(N,) rows used per asset.")
-    df_resid = property(lambda self: self._df, doc="(N,) residual degrees of freedom nobs − p.")
+    df_resid = property(lambda self: self._df, doc="(N,) residual degrees of freedom nobs − p (0 for an asset with "
+                        "fewer rows than parameters, which has no estimates).")
     lags = property(lambda self: self._lags, doc="(N,) Newey-West lags used (0 for nonrobust).")
 
     @property
