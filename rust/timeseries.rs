@@ -51,8 +51,9 @@
 //! buffer emptied, so that it takes zero scores again. Only the holes inside a history need the
 //! slower shifting path. So each asset's sums run over its own used rows in date order, and
 //! its result is bit-identical whatever its neighbours, the blocks, or the number of threads.
-//! Multiply-adds are fused, so the AVX+FMA path and the portable path (`f64::mul_add`) agree bit
-//! for bit. The residuals are written straight into the caller's (numpy) array; when its rows
+//! Multiply-adds are fused, so the AVX-512 path (a lane group in one 512-bit register), the
+//! AVX+FMA path (two 256-bit halves) and the portable path (`f64::mul_add`) agree bit for bit;
+//! the widest the CPU has is chosen at run time. The residuals are written straight into the caller's (numpy) array; when its rows
 //! share one alignment, blocks are laid on 64-byte lines and each lane group writes whole lines
 //! with streaming stores.
 
@@ -140,7 +141,7 @@ pub fn time_series_regress(
     min_obs: usize,
 ) -> Result<TsOutput> {
     let mut resid = Array2::<f64>::zeros(y.dim());
-    let fit = regress_impl(y, f, intercept, cov, lags, min_obs, false, Some(resid.view_mut()))?;
+    let fit = regress_impl(y, f, intercept, cov, lags, min_obs, Build::Best, Some(resid.view_mut()))?;
     Ok(TsOutput { fit, resid })
 }
 
@@ -161,10 +162,24 @@ pub fn time_series_regress_into(
     min_obs: usize,
     resid: Option<ArrayViewMut2<'_, f64>>,
 ) -> Result<TsFit> {
-    regress_impl(y, f, intercept, cov, lags, min_obs, false, resid)
+    regress_impl(y, f, intercept, cov, lags, min_obs, Build::Best, resid)
 }
 
-/// [`time_series_regress_into`], optionally forcing the portable (non-SIMD) build (tests).
+/// Which build of the kernel runs: the widest the CPU has, or (tests) a narrower one. Every build
+/// does the same IEEE operations in the same order for every lane, so all agree bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Build {
+    /// AVX-512 where the CPU has it, else AVX+FMA, else portable.
+    Best,
+    /// AVX+FMA where the CPU has it, else portable (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Avx,
+    /// Plain arrays and `f64::mul_add` (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Portable,
+}
+
+/// [`time_series_regress_into`], optionally forcing a narrower build (tests).
 #[allow(clippy::too_many_arguments)]
 fn regress_impl(
     y: ArrayView2<'_, f64>,
@@ -173,7 +188,7 @@ fn regress_impl(
     cov: Cov,
     lags: Option<usize>,
     min_obs: usize,
-    portable: bool,
+    build: Build,
     mut resid: Option<ArrayViewMut2<'_, f64>>,
 ) -> Result<TsFit> {
     let (t_len, n) = y.dim();
@@ -284,7 +299,7 @@ fn regress_impl(
         shift: &shift,
         xtx_full: &xtx_full,
         n_ok,
-        portable,
+        build,
     };
 
     // Blocks of assets. When every row of the residuals starts at the same offset within a
@@ -381,7 +396,7 @@ struct Setup<'a> {
     /// `(p(p+1)/2,)` XᵀX over all usable rows; `n_ok` usable rows.
     xtx_full: &'a [f64],
     n_ok: usize,
-    portable: bool,
+    build: Build,
 }
 
 /// Per-asset results of one block (`nc ≤ BLOCK` assets).
@@ -411,9 +426,11 @@ impl ChunkOut {
     }
 }
 
-/// One chunk: dispatch to the AVX+FMA build of the kernel when the CPU has it. Both builds do
-/// the same IEEE operations in the same order (the portable one fuses its multiply-adds with
-/// `f64::mul_add`, correctly rounded like the FMA instruction), so they agree bit for bit.
+/// One chunk: dispatch to the AVX-512 build of the kernel when the CPU has it (one 512-bit
+/// register per lane group, 32 registers), else to the AVX+FMA build (two 256-bit halves). The
+/// builds do the same IEEE operations in the same order for every lane (the portable one fuses
+/// its multiply-adds with `f64::mul_add`, correctly rounded like the FMA instruction), so they
+/// agree bit for bit.
 fn run_chunk(
     s: &Setup<'_>,
     y: ArrayView2<'_, f64>,
@@ -423,7 +440,11 @@ fn run_chunk(
 ) -> ChunkOut {
     #[cfg(target_arch = "x86_64")]
     {
-        if !s.portable
+        if s.build == Build::Best && std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { chunk_avx512(s, y, out, stream, ybuf) };
+        }
+        if s.build != Build::Portable
             && std::is_x86_feature_detected!("avx")
             && std::is_x86_feature_detected!("fma")
         {
@@ -467,6 +488,20 @@ unsafe fn chunk_avx(
 ) -> ChunkOut {
     let o = by_dim::<avx::Avx>(s, y, out, stream, ybuf);
     // Orders the block's streaming stores before the task ends (SSE2, part of x86_64).
+    std::arch::x86_64::_mm_sfence();
+    o
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn chunk_avx512(
+    s: &Setup<'_>,
+    y: ArrayView2<'_, f64>,
+    out: Option<ArrayViewMut2<'_, f64>>,
+    stream: bool,
+    ybuf: &mut Vec<f64>,
+) -> ChunkOut {
+    let o = by_dim::<avx512::Avx512>(s, y, out, stream, ybuf);
     std::arch::x86_64::_mm_sfence();
     o
 }
@@ -804,6 +839,159 @@ mod avx {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! AVX-512 lanes: one 512-bit register per lane group. Only used from `chunk_avx512` (the CPU
+    //! has AVX-512F there, which implies FMA). Masks stay vectors of all-ones or all-zeros lanes,
+    //! as in the other builds; a compare's mask register is widened to one.
+    use super::{Lanes, Store, LANES};
+    use std::arch::x86_64::*;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx512(__m512d);
+
+    /// A compare's mask register as a vector mask (all-ones lanes where set).
+    #[inline(always)]
+    fn widen(k: __mmask8) -> Avx512 {
+        // SAFETY (every intrinsic of this module): only reached from code built for AVX-512F.
+        unsafe { Avx512(_mm512_castsi512_pd(_mm512_maskz_mov_epi64(k, _mm512_set1_epi64(-1)))) }
+    }
+
+    /// The lanes of a vector mask that are set (any bit: as the portable build's `!= 0`).
+    #[inline(always)]
+    fn narrow(m: Avx512) -> __mmask8 {
+        unsafe {
+            let i = _mm512_castpd_si512(m.0);
+            _mm512_test_epi64_mask(i, i)
+        }
+    }
+
+    impl Lanes for Avx512 {
+        #[inline(always)]
+        fn zero() -> Self {
+            unsafe { Avx512(_mm512_setzero_pd()) }
+        }
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            unsafe { Avx512(_mm512_set1_pd(x)) }
+        }
+        #[inline(always)]
+        fn load(s: &[f64]) -> Self {
+            if s.len() == LANES {
+                // SAFETY: 8 readable doubles.
+                unsafe { Avx512(_mm512_loadu_pd(s.as_ptr())) }
+            } else {
+                let mut a = [f64::NAN; LANES];
+                a[..s.len()].copy_from_slice(s);
+                Self::from_array(a)
+            }
+        }
+        #[inline(always)]
+        fn store(self, d: &mut [f64]) {
+            if d.len() == LANES {
+                // SAFETY: 8 writable doubles.
+                unsafe { _mm512_storeu_pd(d.as_mut_ptr(), self.0) }
+            } else {
+                let n = d.len();
+                d.copy_from_slice(&self.to_array()[..n]);
+            }
+        }
+        #[inline(always)]
+        fn stream(self, d: &mut [f64]) {
+            assert!(d.len() == LANES && (d.as_ptr() as usize) % 64 == 0);
+            // SAFETY: 8 writable doubles on one 64-byte line (checked).
+            unsafe { _mm512_stream_pd(d.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { Avx512(_mm512_add_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { Avx512(_mm512_sub_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            unsafe { Avx512(_mm512_mul_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn finite(self) -> Self {
+            // x − x is 0 for finite x, NaN for NaN and ±inf.
+            unsafe {
+                let d = _mm512_sub_pd(self.0, self.0);
+                widen(_mm512_cmp_pd_mask::<_CMP_EQ_OQ>(d, _mm512_setzero_pd()))
+            }
+        }
+        #[inline(always)]
+        fn n_inf(self) -> usize {
+            self.to_array().iter().filter(|v| v.is_infinite()).count()
+        }
+        #[inline(always)]
+        fn and(self, mask: Self) -> Self {
+            unsafe {
+                Avx512(_mm512_castsi512_pd(_mm512_and_si512(
+                    _mm512_castpd_si512(self.0),
+                    _mm512_castpd_si512(mask.0),
+                )))
+            }
+        }
+        #[inline(always)]
+        fn select(mask: Self, a: Self, b: Self) -> Self {
+            unsafe { Avx512(_mm512_mask_blend_pd(narrow(mask), b.0, a.0)) }
+        }
+        #[inline(always)]
+        fn lt(self, o: Self) -> Self {
+            unsafe { widen(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn fma(self, a: Self, b: Self) -> Self {
+            unsafe { Avx512(_mm512_fmadd_pd(a.0, b.0, self.0)) }
+        }
+        #[inline(always)]
+        fn all(self) -> bool {
+            narrow(self) == 0xff
+        }
+        #[inline(always)]
+        fn any(self) -> bool {
+            narrow(self) != 0
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f64; LANES] {
+            let mut a = [0.0; LANES];
+            unsafe { _mm512_storeu_pd(a.as_mut_ptr(), self.0) };
+            a
+        }
+        #[inline(always)]
+        fn from_array(a: [f64; LANES]) -> Self {
+            unsafe { Avx512(_mm512_loadu_pd(a.as_ptr())) }
+        }
+        /// Every sum of the triangle in one sweep over the rows (15 sums and a row's 5 values fit
+        /// in the 32 registers); each entry is summed over the rows in order and then added to
+        /// `acc`, as the generic code: the same bits.
+        #[inline(always)]
+        fn accumulate_outer<S: Store<Self>>(acc: &mut [Self], w: &[S], p: usize) {
+            let pd = S::dim(p);
+            if pd > 5 || w.is_empty() {
+                return super::accumulate_outer(acc, w, p);
+            }
+            let mut r = [unsafe { _mm512_setzero_pd() }; 15];
+            for we in w {
+                let we = we.as_ref();
+                let mut q = 0;
+                for a in 0..pd {
+                    for b in a..pd {
+                        r[q] = unsafe { _mm512_fmadd_pd(we[a].0, we[b].0, r[q]) };
+                        q += 1;
+                    }
+                }
+            }
+            for (q, rq) in r.iter().enumerate().take(pd * (pd + 1) / 2) {
+                acc[q] = acc[q].add(Avx512(*rq));
             }
         }
     }
@@ -1930,12 +2118,12 @@ mod tests {
         );
     }
 
-    fn with_portable(
+    fn with_build(
         y: &Array2<f64>,
         f: &Array2<f64>,
         cov: Cov,
         lags: Option<usize>,
-        portable: bool,
+        build: Build,
     ) -> TsOutput {
         let mut resid = Array2::<f64>::zeros(y.dim());
         let fit = regress_impl(
@@ -1945,7 +2133,7 @@ mod tests {
             cov,
             lags,
             5,
-            portable,
+            build,
             Some(resid.view_mut()),
         )
         .unwrap();
@@ -1959,9 +2147,9 @@ mod tests {
         // estimates do not depend on the covariance)
         let (y, f) = data(150, 304, 3, 9);
         let bits = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        let plain = with_portable(&y, &f, Cov::NonRobust, None, false);
+        let plain = with_build(&y, &f, Cov::NonRobust, None, Build::Best);
         for (cov, lags) in [(Cov::Hac, Some(4)), (Cov::Hac, None), (Cov::NonRobust, None)] {
-            let full = with_portable(&y, &f, cov, lags, false);
+            let full = with_build(&y, &f, cov, lags, Build::Best);
             let bare =
                 time_series_regress_into(y.view(), f.view(), true, cov, lags, 5, None).unwrap();
             assert_eq!(bits(full.params.as_slice().unwrap()), bits(bare.params.as_slice().unwrap()));
@@ -1988,15 +2176,21 @@ mod tests {
             (Cov::Hac, Some(0)),
             (Cov::NonRobust, None),
         ] {
-            let a = with_portable(&y, &f, cov, lags, false);
-            let b = with_portable(&y, &f, cov, lags, true);
-            assert_eq!(a.params.as_slice().unwrap(), b.params.as_slice().unwrap());
-            assert_eq!(a.cov.as_slice().unwrap(), b.cov.as_slice().unwrap());
-            assert_eq!(
-                a.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                b.resid.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            );
-            assert_eq!(a.r2.as_slice().unwrap(), b.r2.as_slice().unwrap());
+            // the widest build the CPU has (AVX-512 or AVX) against AVX and the portable build
+            let a = with_build(&y, &f, cov, lags, Build::Best);
+            for narrower in [Build::Avx, Build::Portable] {
+                let b = with_build(&y, &f, cov, lags, narrower);
+                let bits = |x: &Array2<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a.params), bits(&b.params), "{narrower:?}");
+                assert_eq!(
+                    a.cov.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    b.cov.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "{narrower:?}"
+                );
+                assert_eq!(bits(&a.resid), bits(&b.resid), "{narrower:?}");
+                assert_eq!(a.r2.as_slice().unwrap(), b.r2.as_slice().unwrap());
+                assert_eq!(a.ssr.as_slice().unwrap(), b.ssr.as_slice().unwrap());
+            }
             for i in [0usize, 5, 6, 137, 299, 303] {
                 let col: Vec<f64> = y.column(i).to_vec();
                 let n_used = col.iter().filter(|v| v.is_finite()).count();
