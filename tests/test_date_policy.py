@@ -99,3 +99,90 @@ def test_a_date_format_with_a_time_reads_midnight_only():
     late = frame.with_columns(pl.Series("date", ["01/02/2024 00:00", "01/03/2024 16:00"]))
     with pytest.raises(ValueError, match=r"column 'date' must be whole days.*'01/03/2024 16:00'"):
         ff.read_panel(late, date_format="%m/%d/%Y %H:%M")
+
+
+def test_synthetic_universe_start_refuses_a_time_of_day():
+    for timed in ("2015-01-02 16:00:00", dt.datetime(2015, 1, 2, 16), np.datetime64("2015-01-02T16:00")):
+        with pytest.raises(ValueError, match=r"start must be whole days.*2015-01-02.16:00"):
+            ff.datasets.synthetic_universe(n_assets=3, n_days=5, start=timed)
+    for midnight in ("2015-01-02", "2015-01-02 00:00:00", dt.datetime(2015, 1, 2), np.datetime64("2015-01-02T00:00")):
+        p = ff.datasets.synthetic_universe(n_assets=3, n_days=5, start=midnight)
+        assert p.dates[0] == np.datetime64("2015-01-02")
+    with pytest.raises(ValueError, match=r"start: 1 values are not ISO dates"):  # a month is not a day
+        ff.datasets.synthetic_universe(n_assets=3, n_days=5, start="2015-01")
+
+
+def test_monitor_solver_reads_a_zoned_date_column_at_its_wall_time():
+    def statuses(hour):
+        d = pl.Series("date", [dt.datetime(2024, 1, 2, hour), dt.datetime(2024, 1, 3, hour)])
+        return pl.DataFrame({"date": d.dt.replace_time_zone("Asia/Tokyo"), "status": ["optimal", "infeasible"]})
+
+    # midnight in Tokyo (15:00 UTC the day before) is its Tokyo day
+    assert ff.monitor.solver(statuses(0))["date"].to_list() == [dt.date(2024, 1, 3)]
+    # 09:00 in Tokyo (midnight UTC) is a time of day in its zone: refused, not read as a UTC day
+    with pytest.raises(ValueError, match=r"statuses\['date'\] must be whole days.*in time zone 'Asia/Tokyo'.*09:00"):
+        ff.monitor.solver(statuses(9))
+
+
+def test_bias_statistic_checks_dates_without_a_window():
+    r, v = np.array([0.01, -0.02, 0.005]), np.ones(3)
+    timed = np.array(["2024-01-02T16:00", "2024-01-03T16:00", "2024-01-04T16:00"], "datetime64[m]")
+    with pytest.raises(ValueError, match=r"dates must be whole days.*16:00"):
+        ff.evaluate.bias_statistic(r, v, dates=timed)
+    assert ff.evaluate.bias_statistic(r, v, dates=timed.astype("datetime64[D]")).dates is None
+
+
+def test_exposures_check_labels_refuses_a_time_of_day():
+    ex = ff.Exposures(styles=np.zeros((6, 2, 1)), style_names=["s"], dates=DAYS, assets=["A", "B"])
+    ex.check_labels("returns", DAYS.astype("datetime64[ns]"), None)  # midnight: the same days
+    ex.check_labels("returns", [f"{d} 00:00:00" for d in DAYS], None)
+    for timed in (DAYS.astype("datetime64[m]") + np.timedelta64(16 * 60, "m"), [f"{d} 16:00:00" for d in DAYS],
+                  [dt.datetime.fromisoformat(f"{d}T16:00") for d in DAYS],
+                  pl.Series([dt.datetime.fromisoformat(f"{d}T16:00") for d in DAYS])):
+        with pytest.raises(ValueError, match=r"the dates of returns must be whole days.*2024-01-01.16:00"):
+            ex.check_labels("returns", timed, None)
+
+
+@pytest.fixture(scope="module")
+def risk_model():
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=60, seed=1)
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    settings = dict(vol_half_life=10, corr_half_life=20, specific_half_life=10)
+    return panel, res, settings, ff.RiskModel(**settings).fit(res)
+
+
+def _at(day, hour, zone=None):
+    s = pl.Series([dt.datetime.fromisoformat(str(day)) + dt.timedelta(hours=hour)])
+    return s if zone is None else s.dt.replace_time_zone(zone)
+
+
+def test_keep_dates_and_bias_test_dates_read_dates_in_every_form(risk_model):
+    panel, res, settings, rm = risk_model
+    d = rm.dates
+    w = np.full((1, len(panel.assets)), 1.0 / len(panel.assets))
+
+    def keep(x):
+        return ff.RiskModel(**settings).fit(res, keep_dates=x).dates.tolist()
+
+    def tested(x):
+        return ff.evaluate.bias_test(rm, panel, w, dates=x).dates.tolist()
+
+    want = [d[40], d[50]]
+    for name, call in (("keep_dates", keep), ("dates", tested)):
+        # midnight in every form is its date (datetime64[ns] included, a zoned series at its wall time)
+        assert call(d[[40, 50]].astype("datetime64[ns]")) == want
+        assert call(pl.concat([_at(d[40], 0, "Asia/Tokyo"), _at(d[50], 0, "Asia/Tokyo")])) == want
+        for timed in (d[[40, 50]].astype("datetime64[m]") + np.timedelta64(16 * 60, "m"), _at(d[40], 16)):
+            with pytest.raises(ValueError, match=rf"{name} must be whole days.*16:00"):
+                call(timed)
+        # 09:00 in Tokyo is midnight UTC: still a time of day in its zone
+        with pytest.raises(ValueError, match=rf"{name} must be whole days.*in time zone 'Asia/Tokyo'.*09:00"):
+            call(_at(d[40], 9, "Asia/Tokyo"))
+
+
+def test_a_zero_dimensional_datetime64_date_is_checked_for_a_time_of_day(risk_model):
+    _, _, _, rm = risk_model
+    day = rm.dates[40]
+    np.testing.assert_array_equal(rm.covariance(np.array(day, "datetime64[h]")), rm.covariance(40))
+    with pytest.raises(ValueError, match=r"date must be whole days.*16"):
+        rm.covariance(np.array(f"{day}T16", "datetime64[h]"))

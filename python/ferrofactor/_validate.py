@@ -505,6 +505,8 @@ def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int
     """Position of ``date`` on an axis of ``n`` dates: an integer position (negative counts from
     the end) or a date label (``"2024-01-31"``, ``numpy.datetime64``, ``datetime.date``) found on
     ``dates``. Floats and bools are refused (``40.7`` is not a position)."""
+    if isinstance(date, np.ndarray) and date.ndim == 0 and date.dtype.kind == "M":
+        date = date[()]  # its datetime64 scalar: checked for a time of day as such
     if isinstance(date, (bool, np.bool_)):
         raise TypeError(f"{name} must be a date label or an integer position, got {date!r}")
     if isinstance(date, numbers.Integral):
@@ -535,6 +537,21 @@ def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int
         span = f"{dd[0]}..{dd[-1]}" if n else "no dates"
         raise ValueError(f"{name} {d} is not among the {n} dates ({span})")
     return pos
+
+
+def date_positions(name: str, values: Any, dates: np.ndarray | None, n: int) -> list[int]:
+    """:func:`date_position` of each of several values (integer positions or date labels), in
+    their order. Arrays of dates are read as every date argument is
+    (:func:`ferrofactor.panel._as_dates`): a ``datetime64`` array in any unit (``[ns]`` included)
+    and a Polars ``Date``/``Datetime`` series (a zoned one at its wall time), a time of day other
+    than midnight refused, never cut to its day."""
+    from ferrofactor.panel import _as_dates
+
+    if _is_polars_series(values) and values.dtype.is_temporal():
+        values = _as_dates(name, values, check_range=False)
+    vals = np.atleast_1d(as_array(name, values))
+    items = list(_as_dates(name, vals, check_range=False)) if vals.dtype.kind == "M" else vals.tolist()
+    return [date_position(name, v, dates, n) for v in items]
 
 
 def as_dates(name: str, dates: Any, n: int) -> np.ndarray | None:
@@ -571,7 +588,19 @@ def as_assets(name: str, assets: Any, n: int) -> np.ndarray | None:
     return a
 
 
-def _day_labels(name: str, d: np.ndarray) -> np.ndarray:
+def _day_labels(name: str, d: Any) -> np.ndarray:
+    """Date labels to compare as days: a time of day other than midnight (or a timezone-aware
+    datetime) is refused naming ``name`` (:func:`refuse_time_of_day`), never cut to its day."""
+    from ferrofactor.panel import _as_dates, _refuse_zoned_or_timed
+
+    what = f"the dates of {name}"
+    if _is_polars_series(d):
+        return _as_dates(what, d, check_range=False)
+    d = np.asarray(d)
+    if d.dtype == object:
+        _refuse_zoned_or_timed(what, d)
+    else:
+        refuse_time_of_day(what, d)
     try:
         return d.astype("datetime64[D]")
     except (ValueError, TypeError, OverflowError):
@@ -589,9 +618,9 @@ def check_same_labels(
     for axis, a, b in (("dates", left_dates, right_dates), ("assets", left_assets, right_assets)):
         if a is None or b is None:
             continue
-        a, b = np.asarray(a), np.asarray(b)
         if axis == "dates":
             a, b = _day_labels(left, a), _day_labels(right, b)
+        a, b = np.asarray(a), np.asarray(b)
         if len(a) != len(b):
             raise ValueError(
                 f"{left} has {len(a)} {axis} but {right} has {len(b)}; {how}"

@@ -126,13 +126,13 @@ def _check_seed(seed: object) -> int:
 def _start_day(start: object, n_days: int) -> np.datetime64:
     """The first weekday on or after ``start`` (an ISO date string, ``datetime.date`` or
     ``numpy.datetime64``), checked so that ``n_days`` weekdays stay in the dates a panel allows."""
-    from ferrofactor.panel import _DATE_MAX, _DATE_MIN
+    from ferrofactor.panel import _DATE_MAX, _DATE_MIN, _as_dates
 
     if isinstance(start, (bool, np.bool_, int, float, np.integer, np.floating)) or start is None:
         raise TypeError(f"start must be a date ('YYYY-MM-DD', datetime.date or numpy.datetime64), got {start!r}")
-    try:
-        day = np.datetime64(start, "D") if not isinstance(start, str) else np.datetime64(start.strip(), "D")
-    except (ValueError, TypeError, OverflowError):
+    try:  # as every date argument: strict ISO, never a timestamp cut to its day
+        day = _as_dates("start", [start.strip() if isinstance(start, str) else start], check_range=False)[0]
+    except (TypeError, OverflowError):
         raise ValueError(f"start could not be read as an ISO date ('YYYY-MM-DD'): {start!r}") from None
     if np.isnat(day) or not _DATE_MIN <= day <= _DATE_MAX:
         raise ValueError(f"start must lie between {_DATE_MIN} and {_DATE_MAX}, got {start!r}")

@@ -437,7 +437,8 @@ def solver(statuses: Any, *, dates: Any = None, ok: Sequence[str] = ("optimal",)
         if "status" not in frame.columns:
             raise ValueError(f"statuses is a frame without a 'status' column (columns {frame.columns})")
         if "date" in frame.columns:
-            fd = _labels("statuses['date']", frame["date"].to_numpy(), frame.height)
+            # the column itself, not .to_numpy(): a zoned Datetime is read at its wall time
+            fd = _labels("statuses['date']", frame["date"], frame.height)
             if fd is None:
                 raise ValueError("statuses['date'] must hold dates, got integers")
             if dates is not None:

@@ -186,7 +186,8 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
         half = np.where(n > 0, np.sqrt(2.0 / np.maximum(n, 1)), np.nan)  # no band without data
     lower, upper = 1 - half, 1 + half
     inside = (bias >= lower) & (bias <= upper)
-    d = as_dates("dates", dates, t) if window is not None else None
+    d = as_dates("dates", dates, t)  # checked even when unused (whole sample): never a silent pass
+    d = d if window is not None else None
     if names is not None:
         from ferrofactor._validate import as_names
 
@@ -309,13 +310,11 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     if dates is None:
         stored = np.arange(0, len(keep), every)
     else:
-        from ferrofactor._validate import date_position
+        from ferrofactor._validate import date_positions
 
-        from ferrofactor._validate import as_array
-
-        vals = np.atleast_1d(as_array("dates", dates))
-        stored = np.unique([date_position("dates", v.item() if hasattr(v, "item") else v,
-                                          model._dates, len(keep)) for v in vals])[::every]
+        # as every date argument: datetime64 in any unit, a zoned Polars series at its wall
+        # time, a time of day other than midnight refused (never cut to its day)
+        stored = np.unique(date_positions("dates", dates, model._dates, len(keep)))[::every]
     stored = stored.astype(np.int64)
     st, ind, market, g = model._stack_args()
     realized, forecast = _core.risk_bias_paths(

@@ -36,6 +36,7 @@ from ferrofactor._validate import (
     check_shape,
     check_weights,
     date_position,
+    date_positions,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.exposures import Exposures
@@ -461,7 +462,7 @@ def _keep_positions(keep: Any, dates: np.ndarray | None, t: int) -> np.ndarray:
         if np.any((idx < 0) | (idx >= t)):
             raise ValueError(f"keep_dates positions must be in [-{t}, {t}), got {vals.tolist()}")
         return np.unique(idx.astype(np.int64))
-    return np.unique([date_position("keep_dates", v, dates, t) for v in vals.tolist()]).astype(np.int64)
+    return np.unique(date_positions("keep_dates", keep, dates, t)).astype(np.int64)
 
 
 def _select_dates(ex: Exposures, keep: np.ndarray) -> Exposures:
