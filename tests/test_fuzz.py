@@ -1027,7 +1027,7 @@ SPECS.update({
                                  st.fixed_dictionaries({"F": _wide(c, max(c.K, 1), "f")}),
                                  st.sampled_from([{}, {3: np.zeros((2, 1))}, [np.zeros((2, 1))], None, "CAPM"])),
         "lags": K.integer(c, 0, 4, optional=True), "periods_per_year": K.real(c, 0.5, 400)},
-        inf_ok=("alpha_tstat",), inf_if_huge=(ANY,), aliases=("factor_sets", "y", "factors")),
+        inf_ok=("alpha_tstat",), inf_if_huge=(ANY,)),
     "ferrofactor.timeseries.TimeSeriesResult.conf_int": Spec(_pick_pooled("conf_int", ()), lambda c: {
         "which": _which("ts", "ts_frame", "ts_empty"), "level": K.real(c, 0, 1)}, bound=True, dims="pool", extreme=False),
     "ferrofactor.timeseries.TimeSeriesResult.summary": Spec(_pick_pooled("summary", ()), lambda c: {

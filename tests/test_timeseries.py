@@ -200,7 +200,7 @@ def test_a_frame_out_of_date_order_never_pairs_with_an_array(data):
         ff.time_series_regress(newest_first, f[::-1].copy())
     with pytest.raises(ValueError, match="factors: the rows of the wide frame are not in date order"):
         ff.time_series_regress(y[::-1].copy(), fframe.reverse())
-    with pytest.raises(ValueError, match="factors: .*not in date order"):
+    with pytest.raises(ValueError, match=r"^factor_sets\['FF3'\]: .*not in date order"):
         ff.alpha_test(y[:, 0], {"FF3": fframe.sample(fraction=1.0, shuffle=True, seed=1)})
     # in date order, a frame and an array pair row by row; two frames join in any order
     res = ff.time_series_regress(yf, f, cov="hac", lags=4, factor_names=FACTORS)
@@ -485,6 +485,21 @@ def test_alpha_test_bad_input(data):
         ff.alpha_test(s, {"x": data["f"][:-3]})
     with pytest.raises(ValueError, match="betas|name"):
         ff.alpha_test(s, {"x": data["f"]}).betas("y")
+    # each error names the argument it is about: returns, or the factor list by its key
+    with pytest.raises(ValueError, match=r"^factor_sets\['x'\] has \d+ rows but returns has \d+"):
+        ff.alpha_test(s[:-3], {"x": data["f"]})
+    bad = s.copy()
+    bad[4] = np.inf
+    with pytest.raises(ValueError, match="^returns must not contain infinite values"):
+        ff.alpha_test(bad, {"x": data["f"]})
+    with pytest.raises(ValueError, match=r"^factor_sets\['FF3'\] must not contain infinite values"):
+        ff.alpha_test(s, {"CAPM": data["f"][:, :1], "FF3": np.where(data["f"] > 0.05, np.inf, data["f"])})
+    with pytest.raises(TypeError, match="^returns must be a numeric array"):
+        ff.alpha_test(np.array(["a"] * len(s)), {"x": data["f"]})
+    dates = np.arange(len(s)).astype("datetime64[D]")
+    with pytest.raises(ValueError, match=r"^returns and factor_sets\['x'\] have no date in common"):
+        ff.alpha_test(pl.DataFrame({"date": dates, "s": s}),
+                      {"x": pl.DataFrame({"date": dates + 10_000, "m": data["f"][:, 0]})})
 
 
 def test_names_that_would_overwrite_result_columns_and_an_intercept_only_model(data):

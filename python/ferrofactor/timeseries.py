@@ -111,18 +111,21 @@ def _pandas_names(name: str, x: Any, what: str = "factors") -> list[str] | None:
     return None
 
 
-def _join(y: np.ndarray, yd: np.ndarray | None, f: np.ndarray, fd: np.ndarray | None, fname: str):
+def _join(y: np.ndarray, yd: np.ndarray | None, f: np.ndarray, fd: np.ndarray | None, yname: str,
+          fname: str):
     """Align ``y`` and the factors on their dates (inner join when both carry dates)."""
     if yd is None or fd is None:
         if y.shape[0] != f.shape[0]:
             raise ValueError(
-                f"{fname} has {f.shape[0]} rows but y has {y.shape[0]}; pass arrays of the same length "
-                "or Polars frames with a 'date' column (joined on date)"
+                f"{fname} has {f.shape[0]} rows but {yname} has {y.shape[0]}; pass arrays of the same "
+                "length or Polars frames with a 'date' column (joined on date)"
             )
         return y, f, yd if yd is not None else fd
     common, iy, jf = np.intersect1d(yd, fd, assume_unique=True, return_indices=True)
     if common.size == 0:
-        raise ValueError(f"y and {fname} have no date in common ({yd[0]}..{yd[-1]} vs {fd[0]}..{fd[-1]})")
+        raise ValueError(
+            f"{yname} and {fname} have no date in common ({yd[0]}..{yd[-1]} vs {fd[0]}..{fd[-1]})"
+        )
     return np.ascontiguousarray(y[iy]), np.ascontiguousarray(f[jf]), common
 
 
@@ -460,6 +463,25 @@ def time_series_regress(
     >>> bool(abs(res.betas[0, 0] - 1.0) < 0.1)
     True
     """
+    return _regress(y, factors, intercept=intercept, cov=cov, lags=lags, min_obs=min_obs,
+                    factor_names=factor_names, resid=resid)
+
+
+def _regress(
+    y: Any,
+    factors: Any,
+    *,
+    intercept: bool = True,
+    cov: str = "nonrobust",
+    lags: int | None = None,
+    min_obs: int | None = None,
+    factor_names: Any = None,
+    resid: bool = False,
+    y_name: str = "y",
+    f_name: str = "factors",
+) -> TimeSeriesResult:
+    """:func:`time_series_regress`, its errors naming the inputs ``y_name`` and ``f_name`` (the
+    alpha test's ``returns`` and ``factor_sets['CAPM']``)."""
     intercept = check_bool("intercept", intercept)
     resid = check_bool("resid", resid)
     check_choice("cov", cov, COV_TYPES)
@@ -470,17 +492,17 @@ def time_series_regress(
     # two frames are joined on date; a frame and an array pair row by row (the frame's rows must
     # then be in date order)
     both = _is_polars_frame(y) and _is_polars_frame(factors)
-    yv, yd, ynames, y1d = _labelled("y", y, columns="y", date_order=not both)
-    fv, fd, fnames, f1d = _labelled("factors", factors, columns="factors", date_order=not both)
+    yv, yd, ynames, y1d = _labelled(y_name, y, columns="y", date_order=not both)
+    fv, fd, fnames, f1d = _labelled(f_name, factors, columns="factors", date_order=not both)
     if fnames is not None and factor_names is not None:
         raise ValueError("factor_names is for array factors; a frame's columns already name them")
     k = fv.shape[1]
     if factor_names is not None:
-        names = as_names("factor_names", factor_names, k, f"factors has {k} columns")
+        names = as_names("factor_names", factor_names, k, f"{f_name} has {k} columns")
     elif fnames is not None:
         names = fnames
     else:
-        pnames = _pandas_names("factors", factors)
+        pnames = _pandas_names(f_name, factors)
         names = pnames if pnames is not None else [f"f{j}" for j in range(k)]
     if "alpha" in names and intercept:
         raise ValueError("a factor may not be named 'alpha' (the intercept's name)")
@@ -491,14 +513,16 @@ def time_series_regress(
             "alpha_tstat, alpha_pvalue, r2, nobs): rename the factors"
         )
     if ynames is None:  # a pandas frame's columns (a Series' name) name the assets, as for factors
-        ynames = _pandas_names("y", y, "assets")
-    yv, fv, dates = _join(yv, yd, fv, fd, "factors")
+        ynames = _pandas_names(y_name, y, "assets")
+    yv, fv, dates = _join(yv, yd, fv, fd, y_name, f_name)
     p = k + int(intercept)
     if p == 0:
         raise ValueError("the regression has no parameters: give factors or intercept=True")
     min_obs = k + 2 if min_obs is None else check_int("min_obs", min_obs, p + 1)
     if np.isinf(fv).any():
-        raise ValueError("factors must not contain infinite values (NaN marks a missing row)")
+        raise ValueError(f"{f_name} must not contain infinite values (NaN marks a missing row)")
+    if y_name != "y" and np.isinf(yv).any():  # (the kernel's own check names y)
+        raise ValueError(f"{y_name} must not contain infinite values (NaN marks a missing value)")
     fv = np.ascontiguousarray(fv)
     # unless asked for, the (T, N) residuals are left for the first access to ``result.resid``
     # (most uses never read them; they cost as much memory as y and a third of the time)
@@ -688,15 +712,20 @@ def alpha_test(
             raise TypeError(f"factor_sets keys must be names (str), got {name!r}")
         if not name:
             raise ValueError("factor_sets keys must be non-empty names (they head the summary's columns)")
+        fname = f"factor_sets[{name!r}]"
         try:
             own_names = None
-            if not _is_polars_frame(fs) and _pandas_names("factors", fs) is None:
-                values, _, own, _ = _labelled("factors", fs, columns="factors", date_order=False)
+            if not _is_polars_frame(fs) and _pandas_names(fname, fs) is None:
+                values, _, own, _ = _labelled(fname, fs, columns="factors", date_order=False)
                 if own is None:  # unnamed columns: named after their list (never merged across lists)
                     own_names = [f"{name} f{j}" for j in range(values.shape[1])]
-            r = time_series_regress(returns, fs, cov="hac", lags=lags, factor_names=own_names)
+            r = _regress(returns, fs, cov="hac", lags=lags, factor_names=own_names,
+                         y_name="returns", f_name=fname)
         except (ValueError, TypeError) as e:
-            raise type(e)(f"factor_sets[{name!r}]: {e}") from None
+            msg = str(e)
+            if fname in msg or msg.startswith(("returns", "lags")):
+                raise  # (it names its argument)
+            raise type(e)(f"{fname}: {msg}") from None
         results[name] = r
         names = None if r.assets is None else [str(a) for a in r.assets]
     return AlphaTestResult(results, names, float(periods_per_year))
