@@ -81,7 +81,6 @@ def test_wrong_types_name_the_key_and_what_was_given(sample):
         "[report]\nplots = \"yes\"\n": "report.plots: expected true or false, got a string ('yes')",
         "[risk]\nnewey_west_lags = 5\n": "risk.newey_west_lags: expected an array, got an integer (5)",
         "[risk]\nnewey_west_lags = [5]\n": "risk.newey_west_lags: expected an array of two integers, got 1 items",
-        "data:start = 2020-01-01\n": "data.start: expected a string, got date",
         "data:start = \"2020-13-01\"\n": "data.start: expected a date YYYY-MM-DD, got '2020-13-01'",
         "data:fundamental_fields = [\"book_value\", 2]\n": "data.fundamental_fields: expected an array of strings, got 2",
         "[exposures]\nstyles = 3\n": "exposures.styles: expected a table of style = {descriptor = weight}, got 3",
@@ -90,8 +89,26 @@ def test_wrong_types_name_the_key_and_what_was_given(sample):
     for text, msg in cases.items():
         e = one(errors_of(sample, _with(text)))
         assert e.startswith(msg), (e, msg)
-    # a TOML date is refused with the hint to quote it
-    assert "write dates as quoted strings" in one(errors_of(sample, _with("data:start = 2020-01-01\n")))
+    # TOML's own date-times: one at midnight is its date, any other time of day is refused (never
+    # cut to its day), and a time of day alone is no date
+    assert one(errors_of(sample, _with("data:start = 2020-01-02T18:00:00\n"))).startswith(
+        "data.start: expected a date, got the date-time 2020-01-02T18:00:00: a time of day other than "
+        "midnight is never cut to its day; write the date (2020-01-02)")
+    assert "2020-01-02T09:30:00-05:00" in one(errors_of(sample, _with("data:end = 2020-01-02T09:30:00-05:00\n")))
+    assert one(errors_of(sample, _with("data:start = 09:30:00\n"))).startswith(
+        "data.start: expected a date YYYY-MM-DD, got the time of day 09:30:00")
+    assert one(errors_of(sample, _with("data:start = 2020\n"))).startswith(
+        "data.start: expected a string, got an integer (2020) (a date is written 2020-01-31")
+
+
+def test_toml_dates_are_dates(sample):
+    """``start = 2020-03-02`` (a TOML date) means what ``start = "2020-03-02"`` does; so does a
+    date-time at midnight (its wall time, with or without an offset)."""
+    quoted = C.load_config(_write(sample, DATA + 'start = "2020-03-02"\nend = "2020-06-30"\n'))
+    assert (quoted["data"]["start"], quoted["data"]["end"]) == ("2020-03-02", "2020-06-30")
+    for start, end in [("2020-03-02", "2020-06-30"), ("2020-03-02T00:00:00", "2020-06-30 00:00:00Z")]:
+        cfg = C.load_config(_write(sample, DATA + f"start = {start}\nend = {end}\n"))
+        assert (cfg["data"]["start"], cfg["data"]["end"]) == ("2020-03-02", "2020-06-30")
 
 
 def test_values_out_of_range_and_bad_choices(sample):

@@ -17,6 +17,7 @@ configuration file. TOML has no null: an optional setting is *left out* to keep 
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import glob as _glob
 import os
@@ -426,9 +427,23 @@ def _check_value(key: str, s: Setting, v: Any, errors: list[str]) -> Any:
             errors.append(f"{key}: expected true or false, got {_type_name(v)} ({v!r})")
             return None
         return v
+    if k == "date" and isinstance(v, (datetime.date, datetime.time)):
+        # TOML's own dates: a local date is the date; a date-time at midnight (its wall time) is
+        # its date; any other time of day is refused, never cut to its day (the library's rule)
+        if isinstance(v, datetime.datetime):
+            if v.time() != datetime.time(0):
+                errors.append(f"{key}: expected a date, got the date-time {v.isoformat()}: a time of day "
+                              f"other than midnight is never cut to its day; write the date "
+                              f"({v.date().isoformat()}) if that day is meant")
+                return None
+            return v.date().isoformat()
+        if isinstance(v, datetime.time):
+            errors.append(f"{key}: expected a date YYYY-MM-DD, got the time of day {v.isoformat()}")
+            return None
+        return v.isoformat()
     if k in ("str", "date"):
         if not isinstance(v, str):
-            hint = " (write dates as quoted strings \"YYYY-MM-DD\")" if k == "date" and not isinstance(v, str) else ""
+            hint = " (a date is written 2020-01-31 or \"2020-01-31\")" if k == "date" else ""
             errors.append(f"{key}: expected a string, got {_type_name(v)} ({v!r}){hint}")
             return None
         if k == "date":
