@@ -467,19 +467,8 @@ def time_series_regress(
                     factor_names=factor_names, resid=resid)
 
 
-def _regress(
-    y: Any,
-    factors: Any,
-    *,
-    intercept: bool = True,
-    cov: str = "nonrobust",
-    lags: int | None = None,
-    min_obs: int | None = None,
-    factor_names: Any = None,
-    resid: bool = False,
-    y_name: str = "y",
-    f_name: str = "factors",
-) -> TimeSeriesResult:
+def _regress(y: Any, factors: Any, *, intercept: bool, cov: str, lags: int | None, min_obs: int | None,
+             factor_names: Any, resid: bool, y_name: str = "y", f_name: str = "factors") -> TimeSeriesResult:
     """:func:`time_series_regress`, its errors naming the inputs ``y_name`` and ``f_name`` (the
     alpha test's ``returns`` and ``factor_sets['CAPM']``)."""
     intercept = check_bool("intercept", intercept)
@@ -719,8 +708,8 @@ def alpha_test(
                 values, _, own, _ = _labelled(fname, fs, columns="factors", date_order=False)
                 if own is None:  # unnamed columns: named after their list (never merged across lists)
                     own_names = [f"{name} f{j}" for j in range(values.shape[1])]
-            r = _regress(returns, fs, cov="hac", lags=lags, factor_names=own_names,
-                         y_name="returns", f_name=fname)
+            r = _regress(returns, fs, intercept=True, cov="hac", lags=lags, min_obs=None,
+                         factor_names=own_names, resid=False, y_name="returns", f_name=fname)
         except (ValueError, TypeError) as e:
             msg = str(e)
             if fname in msg or msg.startswith(("returns", "lags")):
