@@ -324,6 +324,22 @@ def test_residuals_are_computed_on_first_access_and_guarded_against_changed_inpu
         res3.resid
 
 
+def test_pvalues_are_computed_on_first_access(data):
+    # (Student's t tails cost more than the regressions at full size: formed when read)
+    y, f = data["y"], data["f"]
+    for cov in ("nonrobust", "hac"):
+        res = ff.time_series_regress(y, f, cov=cov)
+        assert res._pv is None
+        pv = res.pvalues
+        assert pv is res.pvalues and not pv.flags.writeable
+        o = _sm(y[:, 2], f, cov, int(res.lags[2]) if cov == "hac" else None)
+        _close(pv[2], o.pvalues)
+    # the tables read them too (they do not depend on which was read first)
+    res = ff.time_series_regress(y, f)
+    table = res.summary().to_polars()
+    np.testing.assert_array_equal(table["alpha_pvalue"].to_numpy(), res.pvalues[:, 0])
+
+
 def test_bad_input_is_refused_with_the_argument_named(data):
     y, f = data["y"][:, :3], data["f"]
     with pytest.raises(ValueError, match="cov"):
