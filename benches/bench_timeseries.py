@@ -17,7 +17,9 @@ the same panel with a third of the assets delisting on a random date in the seco
 ferrofactor forms the (T, N) residual panel on the first access to ``result.resid`` (as statsmodels
 does) unless ``resid=True`` asks for it in the same pass. Both peers above produce residuals, so
 the ``*_with_resid`` rows (``resid=True``) are the like-for-like comparison when the residuals
-are needed; ``*_resid_on_access`` times the call and a later first access.
+are needed; ``*_resid_on_access`` times the call and a later first access. p-values are formed on
+first access too: the HAC cases read them (the statsmodels loop reads its own), the nonrobust
+ones do not (the numpy baseline forms none).
 """
 
 from __future__ import annotations
@@ -104,13 +106,18 @@ def numpy_batched_nonrobust(d):
 
 
 def _ff(d, cov):
-    return ff.time_series_regress(d.y, d.f, cov=cov, lags=LAGS if cov == "hac" else None)
+    res = ff.time_series_regress(d.y, d.f, cov=cov, lags=LAGS if cov == "hac" else None)
+    if cov == "hac":
+        res.pvalues  # (formed on first access) the statsmodels loop reads them; numpy forms none
+    return res
 
 
 def _ff_with_resid(d, cov):
     # the residual panel formed in the same pass (resid=True), as the peers do
     res = ff.time_series_regress(d.y, d.f, cov=cov, lags=LAGS if cov == "hac" else None, resid=True)
     assert res.resid.shape == d.y.shape
+    if cov == "hac":
+        res.pvalues
     return res
 
 
