@@ -735,7 +735,15 @@ mod avx {
         }
         #[inline(always)]
         fn n_inf(self) -> usize {
-            self.to_array().iter().filter(|v| v.is_infinite()).count()
+            // |x| == inf, counted from the two compare masks
+            unsafe {
+                let abs = _mm256_set1_pd(f64::from_bits(0x7fff_ffff_ffff_ffff));
+                let inf = _mm256_set1_pd(f64::INFINITY);
+                let c0 = _mm256_cmp_pd::<_CMP_EQ_OQ>(_mm256_and_pd(self.0[0], abs), inf);
+                let c1 = _mm256_cmp_pd::<_CMP_EQ_OQ>(_mm256_and_pd(self.0[1], abs), inf);
+                (_mm256_movemask_pd(c0).count_ones() + _mm256_movemask_pd(c1).count_ones())
+                    as usize
+            }
         }
         #[inline(always)]
         fn and(self, mask: Self) -> Self {
@@ -929,7 +937,15 @@ mod avx512 {
         }
         #[inline(always)]
         fn n_inf(self) -> usize {
-            self.to_array().iter().filter(|v| v.is_infinite()).count()
+            // |x| == inf (the bits without the sign are those of +inf), counted from the mask
+            unsafe {
+                let bits = _mm512_and_si512(
+                    _mm512_castpd_si512(self.0),
+                    _mm512_set1_epi64(0x7fff_ffff_ffff_ffff),
+                );
+                let k = _mm512_cmpeq_epi64_mask(bits, _mm512_set1_epi64(0x7ff0_0000_0000_0000));
+                k.count_ones() as usize
+            }
         }
         #[inline(always)]
         fn and(self, mask: Self) -> Self {
@@ -1193,25 +1209,39 @@ impl<V: Lanes, S: Store<V>> Hac<V, S> {
     /// `W = Σ_{j=0..L_l} z_j` (logical positions) afresh, in the order j = 0, 1, ...
     #[inline(always)]
     fn refresh(&mut self, p: usize) {
+        let (head, lmax) = (self.head, self.lmax);
+        let slot = |j: usize| {
+            let s = head + j;
+            if s > lmax {
+                s - (lmax + 1)
+            } else {
+                s
+            }
+        };
+        let (ring, ge, w) = (&self.ring, &self.ge, self.w.as_mut());
         if self.distinct.len() <= 1 {
             // every lane with estimates has the lag lmax (the others hold only zeros)
-            for a in 0..p {
-                let mut s = V::zero();
-                for j in 0..=self.lmax {
-                    s = s.add(self.ring[self.slot(j) * p + a]);
+            // j outer, the parameters inner: p independent sums, each in the order j = 0, 1, ...
+            for v in w.iter_mut() {
+                *v = V::zero();
+            }
+            for j in 0..=lmax {
+                let r = &ring[slot(j) * p..][..p];
+                for a in 0..p {
+                    w[a] = w[a].add(r[a]);
                 }
-                self.w.as_mut()[a] = s;
             }
             return;
         }
-        for a in 0..p {
-            let mut s = V::zero();
-            for j in 0..=self.lmax {
-                let m = self.ge[j];
-                let r = self.ring[self.slot(j) * p + a];
-                s = V::select(m, s.add(r), s);
+        for v in w.iter_mut() {
+            *v = V::zero();
+        }
+        for j in 0..=lmax {
+            let m = ge[j];
+            let r = &ring[slot(j) * p..][..p];
+            for a in 0..p {
+                w[a] = V::select(m, w[a].add(r[a]), w[a]);
             }
-            self.w.as_mut()[a] = s;
         }
     }
 }
@@ -1281,8 +1311,8 @@ fn chunk<V: Lanes, S: Store<V>>(
             n_inf += yr.iter().filter(|v| v.is_infinite()).count();
             continue;
         }
-        let x = &s.xrows[t * p..(t + 1) * p];
-        let xx = &s.xxrows[t * npp..(t + 1) * npp];
+        let x = &s.xrows[t * p..][..p];
+        let xx = &s.xxrows[t * npp..][..npp];
         for g in 0..n_groups {
             let yv = V::load(&yr[span(g)]);
             let at = (g * t_len + t) * LANES;
@@ -1480,7 +1510,7 @@ fn chunk<V: Lanes, S: Store<V>>(
                     ubuf[tt] = V::zero();
                     continue;
                 }
-                let x = &s.xrows[t * p..(t + 1) * p];
+                let x = &s.xrows[t * p..][..p];
                 let at = (g * t_len + t) * LANES;
                 let yv = V::load(&ybuf[at..at + LANES]);
                 let used = yv.finite().and(valid);
@@ -1554,7 +1584,7 @@ fn chunk<V: Lanes, S: Store<V>>(
                         continue; // a row no lane uses leaves every HAC sum unchanged: skip it
                     }
                     let e = ebuf[tt];
-                    let x = &s.xrows[t * p..(t + 1) * p];
+                    let x = &s.xrows[t * p..][..p];
                     let all = used.all();
                     if all && single {
                         // every lane pushes its score z; the one leaving the window (position L)
@@ -2216,6 +2246,30 @@ mod tests {
                         assert!(r.is_nan());
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_build_counts_the_infinite_values_of_y() {
+        // ±inf in full and partial lane groups, on rows every factor has and on a row without
+        // factors, among NaN: each build counts exactly the infinite cells (never NaN or a
+        // finite value next to them) and reports the count
+        let (mut y, mut f) = data(60, 150, 3, 7);
+        f[[10, 1]] = f64::NAN; // row 10 has no factors
+        let cells = [(0, 0), (3, 7), (3, 8), (10, 2), (10, 149), (25, 131), (59, 149), (40, 64)];
+        for (k, &(t, i)) in cells.iter().enumerate() {
+            y[[t, i]] = if k % 2 == 0 { f64::INFINITY } else { f64::NEG_INFINITY };
+        }
+        y[[3, 9]] = f64::NAN;
+        y[[25, 130]] = f64::MAX;
+        y[[40, 65]] = -f64::MIN_POSITIVE;
+        for build in [Build::Best, Build::Avx, Build::Portable] {
+            for cov in [Cov::Hac, Cov::NonRobust] {
+                let e = regress_impl(y.view(), f.view(), true, cov, None, 5, build, None)
+                    .err()
+                    .expect("infinite values in y are an error");
+                assert!(e.to_string().contains("(8 found;"), "{build:?} {cov:?}: {e}");
             }
         }
     }
