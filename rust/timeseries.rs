@@ -1132,12 +1132,7 @@ impl<V: Lanes, S: Store<V>> Hac<V, S> {
     /// Slot of logical position `j ≤ lmax`.
     #[inline(always)]
     fn slot(&self, j: usize) -> usize {
-        let s = self.head + j;
-        if s > self.lmax {
-            s - (self.lmax + 1)
-        } else {
-            s
-        }
+        ring_slot(self.head, self.lmax, j)
     }
 
     /// The windows that run past each lane's last used row, from the scores in the ring:
@@ -1209,40 +1204,41 @@ impl<V: Lanes, S: Store<V>> Hac<V, S> {
     /// `W = Σ_{j=0..L_l} z_j` (logical positions) afresh, in the order j = 0, 1, ...
     #[inline(always)]
     fn refresh(&mut self, p: usize) {
+        // j outer, the parameters inner: p independent sums, each in the order j = 0, 1, ...
         let (head, lmax) = (self.head, self.lmax);
-        let slot = |j: usize| {
-            let s = head + j;
-            if s > lmax {
-                s - (lmax + 1)
-            } else {
-                s
-            }
-        };
         let (ring, ge, w) = (&self.ring, &self.ge, self.w.as_mut());
+        for v in w.iter_mut() {
+            *v = V::zero();
+        }
         if self.distinct.len() <= 1 {
             // every lane with estimates has the lag lmax (the others hold only zeros)
-            // j outer, the parameters inner: p independent sums, each in the order j = 0, 1, ...
-            for v in w.iter_mut() {
-                *v = V::zero();
-            }
             for j in 0..=lmax {
-                let r = &ring[slot(j) * p..][..p];
+                let r = &ring[ring_slot(head, lmax, j) * p..][..p];
                 for a in 0..p {
                     w[a] = w[a].add(r[a]);
                 }
             }
             return;
         }
-        for v in w.iter_mut() {
-            *v = V::zero();
-        }
         for j in 0..=lmax {
             let m = ge[j];
-            let r = &ring[slot(j) * p..][..p];
+            let r = &ring[ring_slot(head, lmax, j) * p..][..p];
             for a in 0..p {
                 w[a] = V::select(m, w[a].add(r[a]), w[a]);
             }
         }
+    }
+}
+
+/// Slot of logical position `j ≤ lmax` in a ring of `lmax + 1` slots whose newest entry sits in
+/// slot `head`.
+#[inline(always)]
+fn ring_slot(head: usize, lmax: usize, j: usize) -> usize {
+    let s = head + j;
+    if s > lmax {
+        s - (lmax + 1)
+    } else {
+        s
     }
 }
 
