@@ -53,7 +53,11 @@
 //! its result is bit-identical whatever its neighbours, the blocks, or the number of threads.
 //! Multiply-adds are fused, so the AVX-512 path (a lane group in one 512-bit register), the
 //! AVX+FMA path (two 256-bit halves) and the portable path (`f64::mul_add`) agree bit for bit;
-//! the widest the CPU has is chosen at run time. The residuals are written straight into the caller's (numpy) array; when its rows
+//! the widest the CPU has is chosen at run time. In pass 2 the AVX+FMA and portable paths store
+//! a tile's window sums and sum `W Wᵀ` over them after; the AVX-512 path, which has registers
+//! for the sums, adds `W Wᵀ` as it goes, in a function of its own for the runs of rows that
+//! every lane of a group uses (see [`fast_run`]): each sum takes the same rows in the same order
+//! either way. The residuals are written straight into the caller's (numpy) array; when its rows
 //! share one alignment, blocks are laid on 64-byte lines and each lane group writes whole lines
 //! with streaming stores.
 
@@ -546,6 +550,29 @@ trait Lanes: Copy {
     fn accumulate_outer<S: Store<Self>>(acc: &mut [Self], w: &[S], p: usize) {
         accumulate_outer(acc, w, p)
     }
+    /// Whether pass 2 sums `Σ W Wᵀ` row by row as it forms the window sums ([`fast_run`]), or
+    /// stores the window sums of a tile and sums them after ([`accumulate_outer`]). Both do the
+    /// same operations in the same order for every entry, so the builds agree bit for bit
+    /// whichever each uses: the fused way needs the `p(p+1)/2` sums and `W` in registers (the
+    /// 32 of AVX-512), the other does not.
+    const FUSED: bool = false;
+    /// [`fast_run`]; the AVX-512 build runs it as a function of its own (see there).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn fast_run<S: Store<Self>>(
+        ubuf: &[Self],
+        ebuf: &[Self],
+        xrows: &[f64],
+        t0: usize,
+        tt: usize,
+        seg1: usize,
+        hac: &mut Hac<Self, S>,
+        w: &mut S,
+        st: &mut [Self],
+        p: usize,
+    ) -> usize {
+        fast_run(ubuf, ebuf, xrows, t0, tt, seg1, hac, w, st, p)
+    }
 }
 
 /// The portable lanes (plain arrays), for CPUs without AVX.
@@ -857,7 +884,7 @@ mod avx512 {
     //! AVX-512 lanes: one 512-bit register per lane group. Only used from `chunk_avx512` (the CPU
     //! has AVX-512F there, which implies FMA). Masks stay vectors of all-ones or all-zeros lanes,
     //! as in the other builds; a compare's mask register is widened to one.
-    use super::{Lanes, Store, LANES};
+    use super::{Hac, Lanes, Store, LANES};
     use std::arch::x86_64::*;
 
     #[derive(Clone, Copy)]
@@ -1010,6 +1037,62 @@ mod avx512 {
                 acc[q] = acc[q].add(Avx512(*rq));
             }
         }
+        const FUSED: bool = true;
+        #[inline(always)]
+        fn fast_run<S: Store<Self>>(
+            ubuf: &[Self],
+            ebuf: &[Self],
+            xrows: &[f64],
+            t0: usize,
+            tt: usize,
+            seg1: usize,
+            hac: &mut Hac<Self, S>,
+            w: &mut S,
+            st: &mut [Self],
+            p: usize,
+        ) -> usize {
+            // Called through a pointer the optimiser cannot see through: rustc drops
+            // `#[inline(never)]` on a `#[target_feature]` function (1.95), and inlined into the
+            // kernel the run's sums go to the stack again.
+            type Run<S> = unsafe fn(
+                &[Avx512],
+                &[Avx512],
+                &[f64],
+                usize,
+                usize,
+                usize,
+                &mut Hac<Avx512, S>,
+                &mut S,
+                &mut [Avx512],
+                usize,
+            ) -> usize;
+            let run: Run<S> = std::hint::black_box(fast_run_avx512::<S>);
+            // SAFETY: `Avx512` lanes are only made in `chunk_avx512`, on a CPU with AVX-512F.
+            unsafe { run(ubuf, ebuf, xrows, t0, tt, seg1, hac, w, st, p) }
+        }
+    }
+
+    /// [`super::fast_run`] as a function of its own, built for AVX-512: inlined into the kernel
+    /// (one very large function), `W` was kept on the stack, a store and a reload per operation;
+    /// here `W` and the 15 sums (p = 5) stay in registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn fast_run_avx512<S: Store<Avx512>>(
+        ubuf: &[Avx512],
+        ebuf: &[Avx512],
+        xrows: &[f64],
+        t0: usize,
+        tt: usize,
+        seg1: usize,
+        hac: &mut Hac<Avx512, S>,
+        w: &mut S,
+        st: &mut [Avx512],
+        p: usize,
+    ) -> usize {
+        super::fast_run(ubuf, ebuf, xrows, t0, tt, seg1, hac, w, st, p)
     }
 }
 
@@ -1463,7 +1546,7 @@ fn chunk<V: Lanes, S: Store<V>>(
     let mut ssr = vec![V::zero(); n_groups];
     let mut sst = vec![V::zero(); n_groups];
     let mut hs: Vec<Hac<V, S>> = if hac {
-        fits.iter().map(|f| Hac::new(f.lag_of, f.valid, p)).collect()
+        fits.iter().map(move |f| Hac::new(f.lag_of, f.valid, p)).collect()
     } else {
         Vec::new()
     };
@@ -1474,6 +1557,9 @@ fn chunk<V: Lanes, S: Store<V>>(
     let mut tbuf: Vec<S> = vec![S::zeroed(p); lmax];
     let mut ubuf = vec![V::zero(); TILE];
     let mut wbuf: Vec<S> = vec![S::zeroed(p); TILE.max(1 + lmax)];
+    // Σ W Wᵀ summed as the rows come (see `Lanes::FUSED`; the sums of 8 parameters fill 36 lanes)
+    let fused = V::FUSED && p <= 8;
+    let mut st = vec![V::zero(); npp];
     // the block's rows of the residuals (none when they are not wanted)
     let write = out.is_some();
     let mut out = out;
@@ -1560,6 +1646,11 @@ fn chunk<V: Lanes, S: Store<V>>(
             }
             let mut w = h.w.clone();
             let cap = h.lmax + 1;
+            // (fused) the tile's sums of W Wᵀ, the rows of wbuf already in them, the rows summed
+            // by `fast_run`
+            st.iter_mut().for_each(|v| *v = V::zero());
+            let mut pend = 0usize;
+            let mut summed = 0usize;
             // the common case: every lane of the group has the same lag L > 0
             let single = h.lmax > 0 && h.distinct.len() == 1;
             let mut nw = 0usize;
@@ -1572,14 +1663,25 @@ fn chunk<V: Lanes, S: Store<V>>(
                     Some(&(r, _)) if r < t1 => r - t0,
                     _ => t1 - t0,
                 };
-                for tt in seg0..seg1 {
+                let mut tt = seg0;
+                while tt < seg1 {
+                    if fused && single && ubuf[tt].all() {
+                        // the rows stored so far first (their sums come first), then the run
+                        accumulate_rows(&mut st, &wbuf[pend..nw], p);
+                        pend = nw;
+                        let from = tt;
+                        tt = V::fast_run(&ubuf, &ebuf, s.xrows, t0, tt, seg1, h, &mut w, &mut st, p);
+                        summed += tt - from;
+                        continue;
+                    }
                     let t = t0 + tt;
+                    tt += 1;
                     // the lanes that push a score (a zero one for those outside their history)
-                    let used = ubuf[tt];
+                    let used = ubuf[t - t0];
                     if !used.any() {
                         continue; // a row no lane uses leaves every HAC sum unchanged: skip it
                     }
-                    let e = ebuf[tt];
+                    let e = ebuf[t - t0];
                     let x = &s.xrows[t * p..][..p];
                     let all = used.all();
                     if all && single {
@@ -1624,10 +1726,13 @@ fn chunk<V: Lanes, S: Store<V>>(
                         }
                         let nh = if h.head == 0 { cap - 1 } else { h.head - 1 };
                         let (wm, zr, om) = (w.as_mut(), z.as_ref(), old.as_ref());
+                        // (a slice of its own: its address and length stay in registers, not
+                        // reloaded after every store into it)
+                        let ring: &mut [V] = &mut h.ring;
                         if all {
                             for a in 0..p {
                                 wm[a] = wm[a].add(zr[a].sub(om[a]));
-                                h.ring[nh * p + a] = zr[a];
+                                ring[nh * p + a] = zr[a];
                             }
                         } else {
                             for a in 0..p {
@@ -1638,18 +1743,18 @@ fn chunk<V: Lanes, S: Store<V>>(
                             // on, every parameter of a slot at once; the last slot, nh − 1,
                             // takes the old slot nh, read before it changed)
                             let mut old_nh = S::zeroed(p);
-                            old_nh.as_mut().copy_from_slice(&h.ring[nh * p..nh * p + p]);
+                            old_nh.as_mut().copy_from_slice(&ring[nh * p..nh * p + p]);
                             let mut q = nh;
                             for j in 0..cap {
                                 let nxt = if q + 1 == cap { 0 } else { q + 1 };
                                 for a in 0..p {
-                                    let pushed = if j == 0 { zr[a] } else { h.ring[q * p + a] };
+                                    let pushed = if j == 0 { zr[a] } else { ring[q * p + a] };
                                     let older = if j + 1 == cap {
                                         old_nh.as_ref()[a]
                                     } else {
-                                        h.ring[nxt * p + a]
+                                        ring[nxt * p + a]
                                     };
-                                    h.ring[q * p + a] = V::select(used, pushed, older);
+                                    ring[q * p + a] = V::select(used, pushed, older);
                                 }
                                 q = nxt;
                             }
@@ -1681,8 +1786,17 @@ fn chunk<V: Lanes, S: Store<V>>(
                 seg0 = seg1;
             }
             h.w = w;
-            // (iii) Σ W Wᵀ
-            V::accumulate_outer(&mut h.acc, &wbuf[..nw], p);
+            // (iii) Σ W Wᵀ: the tile's sums, each over the rows in order from zero, added to acc
+            if fused {
+                accumulate_rows(&mut st, &wbuf[pend..nw], p);
+                if summed + nw > 0 {
+                    for (a, v) in h.acc.iter_mut().zip(&st) {
+                        *a = a.add(*v);
+                    }
+                }
+            } else {
+                V::accumulate_outer(&mut h.acc, &wbuf[..nw], p);
+            }
         }
     }
 
@@ -1763,6 +1877,80 @@ fn chunk<V: Lanes, S: Store<V>>(
     }
     o.n_inf = n_inf;
     o
+}
+
+/// Continue the sums `st` (upper triangle, pairs a ≤ b row by row) of `Σ_e w_e w_eᵀ` over the
+/// rows `w`, in row order (each entry: one multiply-add per row, as [`accumulate_outer`] sums).
+#[inline(always)]
+fn accumulate_rows<V: Lanes, S: Store<V>>(st: &mut [V], w: &[S], p: usize) {
+    let pd = S::dim(p);
+    for we in w {
+        let we = we.as_ref();
+        let mut q = 0;
+        for a in 0..pd {
+            for b in a..pd {
+                st[q] = st[q].fma(we[a], we[b]);
+                q += 1;
+            }
+        }
+    }
+}
+
+/// Pass 2 of a lane group (fused build, `p ≤ 8`), rows `tt..` of the tile that starts at date
+/// `t0`, for as long as every lane pushes its score (`ubuf[tt]` all true) and `tt < seg1`, with a
+/// single lag: each row's scores `z = x e` enter the window sums `W` (the score leaving the window
+/// sits in the ring slot `z` takes), the ring's head moves, and `W Wᵀ` is added to the tile's sums
+/// `st` (continued, in row order). Returns the first row not taken.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fast_run<V: Lanes, S: Store<V>>(
+    ubuf: &[V],
+    ebuf: &[V],
+    xrows: &[f64],
+    t0: usize,
+    mut tt: usize,
+    seg1: usize,
+    hac: &mut Hac<V, S>,
+    w: &mut S,
+    st: &mut [V],
+    p: usize,
+) -> usize {
+    let pd = S::dim(p);
+    let npp = pd * (pd + 1) / 2;
+    let cap = hac.lmax + 1;
+    let mut head = hac.head;
+    let mut wl = w.clone();
+    // the sums in a local array (registers for p = 5), written back at the end
+    let mut sl = [V::zero(); 36];
+    sl[..npp].copy_from_slice(&st[..npp]);
+    {
+        let wm = wl.as_mut();
+        let ring = &mut hac.ring;
+        while tt < seg1 && ubuf[tt].all() {
+            let e = ebuf[tt];
+            let x = &xrows[(t0 + tt) * pd..][..pd];
+            let nh = if head == 0 { cap - 1 } else { head - 1 };
+            let slot = &mut ring[nh * pd..nh * pd + pd];
+            for a in 0..pd {
+                let za = V::splat(x[a]).mul(e);
+                wm[a] = wm[a].add(za.sub(slot[a]));
+                slot[a] = za;
+            }
+            let mut q = 0;
+            for a in 0..pd {
+                for b in a..pd {
+                    sl[q] = sl[q].fma(wm[a], wm[b]);
+                    q += 1;
+                }
+            }
+            head = nh;
+            tt += 1;
+        }
+    }
+    st[..npp].copy_from_slice(&sl[..npp]);
+    hac.head = head;
+    *w = wl;
+    tt
 }
 
 /// `acc += Σ_e w_e w_eᵀ` (upper triangle, pairs a ≤ b row by row) over the rows `w`. Each row
