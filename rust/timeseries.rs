@@ -2346,7 +2346,7 @@ mod tests {
             true,
             cov,
             lags,
-            5,
+            f.ncols() + 2,
             build,
             Some(resid.view_mut()),
         )
@@ -2382,52 +2382,57 @@ mod tests {
     #[test]
     fn simd_and_portable_builds_agree_bit_for_bit_and_short_lags_work() {
         // more than one block, a partial lane group; 8·N a multiple of 64, so the residuals are
-        // written with streaming stores where the lines allow (a short first block)
-        let (y, f) = data(150, 304, 3, 5);
-        for (cov, lags) in [
-            (Cov::Hac, None),
-            (Cov::Hac, Some(1)),
-            (Cov::Hac, Some(0)),
-            (Cov::NonRobust, None),
-        ] {
-            // the widest build the CPU has (AVX-512 or AVX) against AVX and the portable build
-            let a = with_build(&y, &f, cov, lags, Build::Best);
-            for narrower in [Build::Avx, Build::Portable] {
-                let b = with_build(&y, &f, cov, lags, narrower);
-                let bits = |x: &Array2<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&a.params), bits(&b.params), "{narrower:?}");
-                assert_eq!(
-                    a.cov.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    b.cov.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    "{narrower:?}"
-                );
-                assert_eq!(bits(&a.resid), bits(&b.resid), "{narrower:?}");
-                assert_eq!(a.r2.as_slice().unwrap(), b.r2.as_slice().unwrap());
-                assert_eq!(a.ssr.as_slice().unwrap(), b.ssr.as_slice().unwrap());
-            }
-            for i in [0usize, 5, 6, 137, 299, 303] {
-                let col: Vec<f64> = y.column(i).to_vec();
-                let n_used = col.iter().filter(|v| v.is_finite()).count();
-                let l = match cov {
-                    Cov::NonRobust => None,
-                    Cov::Hac => Some(lags.unwrap_or(default_lags(n_used))),
-                };
-                let (bb, c, _) = reference(&col, &f, true, l);
-                for j in 0..4 {
-                    assert!(close(a.params[[i, j]], bb[j], 1e-12));
-                    assert!(
-                        close(a.cov[[i, j, j]], c[j * 4 + j], 1e-10),
-                        "{cov:?} {lags:?} {i} {j}"
+        // written with streaming stores where the lines allow (a short first block); p = 2, 4, 5
+        // and 8 parameters (the AVX-512 build sums Σ W Wᵀ as it goes, the others after a tile)
+        for k in [1usize, 3, 4, 7] {
+            let (y, f) = data(150, 304, k, 5);
+            for (cov, lags) in [
+                (Cov::Hac, None),
+                (Cov::Hac, Some(1)),
+                (Cov::Hac, Some(0)),
+                (Cov::NonRobust, None),
+            ] {
+                // the widest build the CPU has (AVX-512 or AVX) against AVX and the portable build
+                let a = with_build(&y, &f, cov, lags, Build::Best);
+                for narrower in [Build::Avx, Build::Portable] {
+                    let b = with_build(&y, &f, cov, lags, narrower);
+                    let bits = |x: &Array2<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&a.params), bits(&b.params), "{narrower:?}");
+                    assert_eq!(
+                        a.cov.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        b.cov.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "{narrower:?}"
                     );
+                    assert_eq!(bits(&a.resid), bits(&b.resid), "{narrower:?}");
+                    assert_eq!(a.r2.as_slice().unwrap(), b.r2.as_slice().unwrap());
+                    assert_eq!(a.ssr.as_slice().unwrap(), b.ssr.as_slice().unwrap());
                 }
-                // residuals where used (streamed or stored), NaN elsewhere
-                for t in 0..150 {
-                    let r = a.resid[[t, i]];
-                    if col[t].is_finite() {
-                        let fit: f64 = bb[0] + (0..3).map(|k| bb[k + 1] * f[[t, k]]).sum::<f64>();
-                        assert!((r - (col[t] - fit)).abs() <= 1e-13, "{i} {t}");
-                    } else {
-                        assert!(r.is_nan());
+                for i in [0usize, 5, 6, 137, 299, 303] {
+                    let col: Vec<f64> = y.column(i).to_vec();
+                    let n_used = col.iter().filter(|v| v.is_finite()).count();
+                    let l = match cov {
+                        Cov::NonRobust => None,
+                        Cov::Hac => Some(lags.unwrap_or(default_lags(n_used))),
+                    };
+                    let (bb, c, _) = reference(&col, &f, true, l);
+                    let p = k + 1;
+                    for j in 0..p {
+                        assert!(close(a.params[[i, j]], bb[j], 1e-12));
+                        assert!(
+                            close(a.cov[[i, j, j]], c[j * p + j], 1e-10),
+                            "{k} {cov:?} {lags:?} {i} {j}"
+                        );
+                    }
+                    // residuals where used (streamed or stored), NaN elsewhere
+                    for t in 0..150 {
+                        let r = a.resid[[t, i]];
+                        if col[t].is_finite() {
+                            let fit: f64 =
+                                bb[0] + (0..k).map(|q| bb[q + 1] * f[[t, q]]).sum::<f64>();
+                            assert!((r - (col[t] - fit)).abs() <= 1e-13, "{k} {i} {t}");
+                        } else {
+                            assert!(r.is_nan());
+                        }
                     }
                 }
             }
