@@ -1670,7 +1670,9 @@ fn chunk<V: Lanes, S: Store<V>>(
                         accumulate_rows(&mut st, &wbuf[pend..nw], p);
                         pend = nw;
                         let from = tt;
-                        tt = V::fast_run(&ubuf, &ebuf, s.xrows, t0, tt, seg1, h, &mut w, &mut st, p);
+                        tt = V::fast_run(
+                            &ubuf, &ebuf, s.xrows, t0, tt, seg1, h, &mut w, &mut st, p,
+                        );
                         summed += tt - from;
                         continue;
                     }
