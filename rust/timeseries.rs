@@ -557,21 +557,9 @@ trait Lanes: Copy {
     /// 32 of AVX-512), the other does not.
     const FUSED: bool = false;
     /// [`fast_run`]; the AVX-512 build runs it as a function of its own (see there).
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn fast_run<S: Store<Self>>(
-        ubuf: &[Self],
-        ebuf: &[Self],
-        xrows: &[f64],
-        t0: usize,
-        tt: usize,
-        seg1: usize,
-        hac: &mut Hac<Self, S>,
-        w: &mut S,
-        st: &mut [Self],
-        p: usize,
-    ) -> usize {
-        fast_run(ubuf, ebuf, xrows, t0, tt, seg1, hac, w, st, p)
+    fn fast_run<S: Store<Self>>(r: &mut Run<'_, Self, S>, tt: usize, p: usize) -> usize {
+        fast_run(r, tt, p)
     }
 }
 
@@ -884,7 +872,7 @@ mod avx512 {
     //! AVX-512 lanes: one 512-bit register per lane group. Only used from `chunk_avx512` (the CPU
     //! has AVX-512F there, which implies FMA). Masks stay vectors of all-ones or all-zeros lanes,
     //! as in the other builds; a compare's mask register is widened to one.
-    use super::{Hac, Lanes, Store, LANES};
+    use super::{Lanes, Run, Store, LANES};
     use std::arch::x86_64::*;
 
     #[derive(Clone, Copy)]
@@ -1039,36 +1027,14 @@ mod avx512 {
         }
         const FUSED: bool = true;
         #[inline(always)]
-        fn fast_run<S: Store<Self>>(
-            ubuf: &[Self],
-            ebuf: &[Self],
-            xrows: &[f64],
-            t0: usize,
-            tt: usize,
-            seg1: usize,
-            hac: &mut Hac<Self, S>,
-            w: &mut S,
-            st: &mut [Self],
-            p: usize,
-        ) -> usize {
+        fn fast_run<S: Store<Self>>(r: &mut Run<'_, Self, S>, tt: usize, p: usize) -> usize {
             // Called through a pointer the optimiser cannot see through: rustc drops
             // `#[inline(never)]` on a `#[target_feature]` function (1.95), and inlined into the
-            // kernel the run's sums go to the stack again.
-            type Run<S> = unsafe fn(
-                &[Avx512],
-                &[Avx512],
-                &[f64],
-                usize,
-                usize,
-                usize,
-                &mut Hac<Avx512, S>,
-                &mut S,
-                &mut [Avx512],
-                usize,
-            ) -> usize;
-            let run: Run<S> = std::hint::black_box(fast_run_avx512::<S>);
+            // kernel the window sums go to the stack again.
+            let f: unsafe fn(&mut Run<'_, Avx512, S>, usize, usize) -> usize =
+                std::hint::black_box(fast_run_avx512::<S>);
             // SAFETY: `Avx512` lanes are only made in `chunk_avx512`, on a CPU with AVX-512F.
-            unsafe { run(ubuf, ebuf, xrows, t0, tt, seg1, hac, w, st, p) }
+            unsafe { f(r, tt, p) }
         }
     }
 
@@ -1078,21 +1044,13 @@ mod avx512 {
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
-    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     unsafe fn fast_run_avx512<S: Store<Avx512>>(
-        ubuf: &[Avx512],
-        ebuf: &[Avx512],
-        xrows: &[f64],
-        t0: usize,
+        r: &mut Run<'_, Avx512, S>,
         tt: usize,
-        seg1: usize,
-        hac: &mut Hac<Avx512, S>,
-        w: &mut S,
-        st: &mut [Avx512],
         p: usize,
     ) -> usize {
-        super::fast_run(ubuf, ebuf, xrows, t0, tt, seg1, hac, w, st, p)
+        super::fast_run(r, tt, p)
     }
 }
 
@@ -1670,9 +1628,17 @@ fn chunk<V: Lanes, S: Store<V>>(
                         accumulate_rows(&mut st, &wbuf[pend..nw], p);
                         pend = nw;
                         let from = tt;
-                        tt = V::fast_run(
-                            &ubuf, &ebuf, s.xrows, t0, tt, seg1, h, &mut w, &mut st, p,
-                        );
+                        let mut r = Run {
+                            ubuf: &ubuf,
+                            ebuf: &ebuf,
+                            xrows: s.xrows,
+                            t0,
+                            seg1,
+                            hac: h,
+                            w: &mut w,
+                            st: &mut st,
+                        };
+                        tt = V::fast_run(&mut r, tt, p);
                         summed += tt - from;
                         continue;
                     }
@@ -1898,25 +1864,29 @@ fn accumulate_rows<V: Lanes, S: Store<V>>(st: &mut [V], w: &[S], p: usize) {
     }
 }
 
-/// Pass 2 of a lane group (fused build, `p ≤ 8`), rows `tt..` of the tile that starts at date
-/// `t0`, for as long as every lane pushes its score (`ubuf[tt]` all true) and `tt < seg1`, with a
-/// single lag: each row's scores `z = x e` enter the window sums `W` (the score leaving the window
-/// sits in the ring slot `z` takes), the ring's head moves, and `W Wᵀ` is added to the tile's sums
-/// `st` (continued, in row order). Returns the first row not taken.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn fast_run<V: Lanes, S: Store<V>>(
-    ubuf: &[V],
-    ebuf: &[V],
-    xrows: &[f64],
+/// What [`fast_run`] works on: a lane group's pass-2 buffers for the tile that starts at date
+/// `t0` (row `tt` of the tile is date `t0 + tt`), the end `seg1` of the rows it may take, the
+/// group's HAC state, its window sums `w` and the tile's sums `st` of `W Wᵀ`.
+struct Run<'a, V: Lanes, S: Store<V>> {
+    ubuf: &'a [V],
+    ebuf: &'a [V],
+    xrows: &'a [f64],
     t0: usize,
-    mut tt: usize,
     seg1: usize,
-    hac: &mut Hac<V, S>,
-    w: &mut S,
-    st: &mut [V],
-    p: usize,
-) -> usize {
+    hac: &'a mut Hac<V, S>,
+    w: &'a mut S,
+    st: &'a mut [V],
+}
+
+/// Pass 2 of a lane group (fused build, `p ≤ 8`), rows `tt..` of the tile, for as long as every
+/// lane pushes its score (`ubuf[tt]` all true) and `tt < seg1`, with a single lag: each row's
+/// scores `z = x e` enter the window sums `W` (the score leaving the window sits in the ring slot
+/// `z` takes), the ring's head moves, and `W Wᵀ` is added to the tile's sums `st` (continued, in
+/// row order). Returns the first row not taken.
+#[inline(always)]
+fn fast_run<V: Lanes, S: Store<V>>(r: &mut Run<'_, V, S>, mut tt: usize, p: usize) -> usize {
+    let Run { ubuf, ebuf, xrows, t0, seg1, .. } = *r;
+    let (hac, w, st) = (&mut *r.hac, &mut *r.w, &mut *r.st);
     let pd = S::dim(p);
     let npp = pd * (pd + 1) / 2;
     let cap = hac.lmax + 1;
