@@ -1515,7 +1515,7 @@ fn chunk<V: Lanes, S: Store<V>>(
     let mut tbuf: Vec<S> = vec![S::zeroed(p); lmax];
     let mut ubuf = vec![V::zero(); TILE];
     let mut wbuf: Vec<S> = vec![S::zeroed(p); TILE.max(1 + lmax)];
-    // Σ W Wᵀ summed as the rows come (see `Lanes::FUSED`; the sums of 8 parameters fill 36 lanes)
+    // Σ W Wᵀ summed as the rows come (see `Lanes::FUSED`; up to 8 parameters: 36 sums)
     let fused = V::FUSED && p <= 8;
     let mut st = vec![V::zero(); npp];
     // the block's rows of the residuals (none when they are not wanted)
@@ -1892,7 +1892,7 @@ fn fast_run<V: Lanes, S: Store<V>>(r: &mut Run<'_, V, S>, mut tt: usize, p: usiz
     let cap = hac.lmax + 1;
     let mut head = hac.head;
     let mut wl = w.clone();
-    // the sums in a local array (registers for p = 5), written back at the end
+    // the p(p+1)/2 ≤ 36 sums in a local array (registers for p = 5), written back at the end
     let mut sl = [V::zero(); 36];
     sl[..npp].copy_from_slice(&st[..npp]);
     {
