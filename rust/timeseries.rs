@@ -1606,7 +1606,9 @@ fn chunk<V: Lanes, S: Store<V>>(
             let cap = h.lmax + 1;
             // (fused) the tile's sums of W Wᵀ, the rows of wbuf already in them, the rows summed
             // by `fast_run`
-            st.iter_mut().for_each(|v| *v = V::zero());
+            if fused {
+                st.iter_mut().for_each(|v| *v = V::zero());
+            }
             let mut pend = 0usize;
             let mut summed = 0usize;
             // the common case: every lane of the group has the same lag L > 0
