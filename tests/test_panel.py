@@ -683,6 +683,9 @@ def test_field_from_long_frame_hand_made():
     [
         # the case: a wide frame whose date column is not called "date" would be z-scored
         (pl.DataFrame({"day": ["2024-01-02"], "A": [1.0]}), {}, ValueError, r"^x: a frame passed as a field needs a date column 'date'; it has columns \['day', 'A'\]"),
+        # a Date or Datetime column under another name: the message says how to rename it
+        (pl.DataFrame({"dates": pl.Series(["2024-01-02"]).str.to_date(), "A": [1.0]}), {}, ValueError, r"^x: a frame passed as a field needs a date column 'date'; it has columns \['dates', 'A'\] \(rename its date column: frame.rename\(\{'dates': 'date'\}\)\)$"),
+        (pl.DataFrame({"Date": pl.Series(["2024-01-02"]).str.to_datetime(), "A": [1.0]}), {}, ValueError, r"rename its date column: frame.rename\(\{'Date': 'date'\}\)\)$"),
         (pl.DataFrame({"date": ["2024-01-02"], "A": [1.0], "name": ["Acme"]}), {}, ValueError, r"^x: column 'name' has dtype String; a wide frame holds the date column 'date' and one numeric column per asset.*never turned into numbers"),
         (pl.DataFrame({"date": ["2024-01-02"], "A": [1.0], "when": pl.Series(["2024-01-02"]).str.to_date()}), {}, ValueError, r"^x: column 'when' has dtype Date"),
         (pl.DataFrame({"date": ["2024-01-02"]}), {}, ValueError, r"^x: the frame has only the date column 'date'"),

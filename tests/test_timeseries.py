@@ -377,6 +377,11 @@ def test_bad_input_is_refused_with_the_argument_named(data):
         ff.time_series_regress(yf, fr)
     with pytest.raises(ValueError, match="long frame"):
         ff.time_series_regress(yf, yf.with_columns(asset=pl.lit("x")))
+    # a date column under another name is refused, naming the argument and the rename
+    with pytest.raises(ValueError, match=r"^factors: .*needs a date column 'date'.*frame.rename\(\{'dates': 'date'\}\)"):
+        ff.time_series_regress(yf, fr.rename({"date": "dates"}))
+    with pytest.raises(ValueError, match=r"^returns: .*needs a date column 'date'.*frame.rename\(\{'day': 'date'\}\)"):
+        ff.metrics.summary(yf.rename({"date": "day"}))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,8 +66,6 @@ def _series(
 
         if type(x).__name__ == "LazyFrame":
             x = x.collect()
-        if "date" not in x.columns:
-            raise ValueError(f"{name} is a Polars frame without a 'date' column (columns: {x.columns})")
         values, dates, names = field_from_frame(name, x, require_date_order=date_order)
         return values, False, [str(c) for c in names], dates
     if _is_polars_series(x):

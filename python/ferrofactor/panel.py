@@ -1167,9 +1167,12 @@ def field_from_frame(
     schema = df.schema
     columns = list(schema.names())
     if date not in schema:
+        temporal = [c for c in columns if schema[c] in (pl.Date, pl.Datetime)]
         raise ValueError(
             f"{name}: a frame passed as a field needs a date column {date!r}; it has columns {columns[:10]}"
             + (" ..." if len(columns) > 10 else "")
+            + (f" (rename its date column: frame.rename({{{temporal[0]!r}: {date!r}}}))"
+               if len(temporal) == 1 else "")
         )
     if df.height == 0:
         raise ValueError(f"{name}: the frame has no rows")

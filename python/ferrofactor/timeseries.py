@@ -70,8 +70,6 @@ def _labelled(
 
         if type(x).__name__ == "LazyFrame":
             x = x.collect()
-        if "date" not in x.columns:
-            raise ValueError(f"{name} is a Polars frame without a 'date' column (columns: {x.columns})")
         if columns == "factors" and "asset" in x.columns:
             raise ValueError(f"{name} must be a wide frame (date + one column per factor), not a long frame")
         values, dates, names = field_from_frame(name, x, require_date_order=date_order)
