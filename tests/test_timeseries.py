@@ -342,8 +342,12 @@ def test_pvalues_are_computed_on_first_access(data):
 
 def test_bad_input_is_refused_with_the_argument_named(data):
     y, f = data["y"][:, :3], data["f"]
-    with pytest.raises(ValueError, match="cov"):
+    # statsmodels spells it "HAC": refused (options match exactly), the message names the option
+    with pytest.raises(ValueError, match=r"^cov must be one of \['nonrobust', 'hac'\], got 'HAC' "
+                                         r"\(options are case-sensitive: did you mean 'hac'\?\)$"):
         ff.time_series_regress(y, f, cov="HAC")
+    with pytest.raises(ValueError, match=r"^cov must be one of \['nonrobust', 'hac'\], got 'robust'$"):
+        ff.time_series_regress(y, f, cov="robust")
     with pytest.raises(ValueError, match="lags"):
         ff.time_series_regress(y, f, lags=3)
     with pytest.raises(ValueError, match="lags"):

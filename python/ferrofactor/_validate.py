@@ -349,7 +349,13 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
         for c in choices
     )
     if not ok:
-        raise ValueError(f"{name} must be one of {list(choices)!r}, got {value!r}")
+        hint = ""
+        if isinstance(value, str):
+            # options are matched exactly; say which one a differently-cased value would be
+            near = [c for c in choices if isinstance(c, str) and c.lower() == value.strip().lower()]
+            if near:
+                hint = f" (options are case-sensitive: did you mean {near[0]!r}?)"
+        raise ValueError(f"{name} must be one of {list(choices)!r}, got {value!r}{hint}")
 
 
 def check_bool(name: str, value: Any) -> bool:
