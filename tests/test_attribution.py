@@ -184,6 +184,11 @@ def test_linked_rows_add_up_to_the_compounded_return(fitted):
                                rtol=1e-12)
     grouped = att.by_group()
     np.testing.assert_allclose(grouped.linked.sum(axis=1), compounded, rtol=0, atol=1e-13)
+    # without costs the costs line is zero, shown as 0.0 (never −0.0) in the frames and the table
+    free = ff.attribute(fitted["w"], fitted["res"])
+    assert (free.linked[:, -1] == 0).all() and not np.signbit(free.linked[:, -1]).any()
+    row = free.table().filter(pl.col("line") == "costs")
+    assert not np.signbit(row["annual_contribution"].to_numpy()).any()
 
 
 def test_summary_table(fitted):

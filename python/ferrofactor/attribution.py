@@ -124,7 +124,8 @@ class AttributionResult(Result):
         self._active = active
         self._portfolio = readonly(portfolio_return)
         self._benchmark = readonly(benchmark_return)
-        lines = np.column_stack([contributions, specific, unexplained, -costs]) if len(specific) else \
+        # (0 − costs, not −costs: no cost shows as 0.0, not −0.0)
+        lines = np.column_stack([contributions, specific, unexplained, 0.0 - costs]) if len(specific) else \
             np.zeros((0, len(self._factor_names) + 3))
         self._linked = readonly(link_contributions(lines, self._total))
 
@@ -183,7 +184,7 @@ class AttributionResult(Result):
         t-stat" table is ``table().select("line", "annual_contribution", "tstat")``.
         """
         ppy = _check_ppy(periods_per_year)
-        c = np.column_stack([self._contributions, self._specific, self._unexplained, -self._costs,
+        c = np.column_stack([self._contributions, self._specific, self._unexplained, 0.0 - self._costs,
                              self._total])
         names = self._factor_names + list(_LINES) + ["total"]
         t = c.shape[0]
