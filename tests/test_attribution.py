@@ -211,6 +211,13 @@ def test_summary_table(fitted):
     assert "Factor attribution" in text and "vol_contribution" in text
     seed_view = tab.select("line", "annual_contribution", "tstat")
     assert seed_view.height == k + 4
+    # the cap-weighted book's industry contributions sum to zero by the constraint (up to
+    # rounding): the grouped line has no t-statistic, where one of rounding noise would show
+    grouped = att.by_group()
+    ind = grouped.factor_names.index("industries")
+    assert np.abs(grouped.contributions[:, ind]).max() < 1e-15
+    gt = grouped.table()
+    assert np.isnan(gt["tstat"][ind]) and np.isfinite(gt["tstat"][grouped.factor_names.index("styles")])
 
 
 def test_risk_model_path_and_frames(fitted):

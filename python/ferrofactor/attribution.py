@@ -177,7 +177,7 @@ class AttributionResult(Result):
         specific, unexplained, costs and total).
 
         Columns: ``mean_exposure`` (factors only), ``annual_contribution`` (mean per period ×
-        ``periods_per_year``; costs enter as −costs), ``tstat`` (mean / (std/√T), ddof 1),
+        ``periods_per_year``; costs enter as −costs), ``tstat`` (mean / (std/√T), ddof 1; NaN for a line constant, or zero, up to rounding),
         ``vol_contribution`` (``Cov(c, R) / σ(R)``, annualised by √periods_per_year: the lines
         add up to the annualised volatility of the total ``R``), ``share_of_variance``
         (``Cov(c, R) / Var(R)``: the lines add up to 1). The seed's "Factor / Annual Return /
@@ -191,8 +191,12 @@ class AttributionResult(Result):
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = c.mean(axis=0) if t else np.full(c.shape[1], np.nan)
             sd = c.std(axis=0, ddof=1) if t > 1 else np.full(c.shape[1], np.nan)
-            # a series constant up to rounding (e.g. a fixed cost) has no t-statistic
-            tstat = np.where(sd > 1e-10 * np.abs(mean), mean / (sd / np.sqrt(t)), np.nan)
+            # a series constant up to rounding (e.g. a fixed cost) has no t-statistic, nor has
+            # one that is zero up to rounding next to the returns (e.g. the industry lines of a
+            # cap-weighted book, zero by the constraint, left with noise of order 1e-18)
+            scale = np.abs(c).max() if t else 0.0
+            noise = (np.abs(c).max(axis=0) <= 1e-13 * scale) if t else np.ones(c.shape[1], bool)
+            tstat = np.where((sd > 1e-10 * np.abs(mean)) & ~noise, mean / (sd / np.sqrt(t)), np.nan)
             r = self._total
             rc = r - r.mean() if t else r
             cov = ((c - mean).T @ rc) / (t - 1) if t > 1 else np.full(c.shape[1], np.nan)
