@@ -177,10 +177,11 @@ class AttributionResult(Result):
         specific, unexplained, costs and total).
 
         Columns: ``mean_exposure`` (factors only), ``annual_contribution`` (mean per period ×
-        ``periods_per_year``; costs enter as −costs), ``tstat`` (mean / (std/√T), ddof 1; NaN for a line constant, or zero, up to rounding),
-        ``vol_contribution`` (``Cov(c, R) / σ(R)``, annualised by √periods_per_year: the lines
-        add up to the annualised volatility of the total ``R``), ``share_of_variance``
-        (``Cov(c, R) / Var(R)``: the lines add up to 1). The seed's "Factor / Annual Return /
+        ``periods_per_year``; costs enter as −costs), ``tstat`` (mean / (std/√T), ddof 1; NaN
+        for a line constant, or zero, up to rounding), ``vol_contribution`` (``Cov(c, R) /
+        σ(R)``, annualised by √periods_per_year: the lines add up to the annualised volatility
+        of the total ``R``), ``share_of_variance`` (``Cov(c, R) / Var(R)``: the lines add up
+        to 1). The seed's "Factor / Annual Return /
         t-stat" table is ``table().select("line", "annual_contribution", "tstat")``.
         """
         ppy = _check_ppy(periods_per_year)
@@ -334,6 +335,7 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     >>> result = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
     >>> cap = np.nan_to_num(panel["market_cap"])
     >>> w = np.zeros_like(cap); w[1:] = cap[:-1] / cap[:-1].sum(axis=1, keepdims=True)  # held from t−1
+    >>> w[~np.isfinite(result.returns)] = 0.0  # a held asset needs a return: none held without
     >>> att = ff.attribute(w, result)
     >>> resid = att.total - att.contributions.sum(axis=1) - att.specific - att.unexplained + att.costs
     >>> bool(np.abs(resid).max() < 1e-12)
