@@ -1990,7 +1990,10 @@ struct Run<'a, V: Lanes, S: Store<V>> {
 /// lane pushes its score (`ubuf[tt]` all true) and `tt < seg1`, with a single lag: each row's
 /// scores `z = x e` enter the window sums `W` (the score leaving the window sits in the ring slot
 /// `z` takes), the ring's head moves, and `W Wᵀ` is added to the tile's sums `st` (continued, in
-/// row order). Returns the first row not taken.
+/// row order). Returns the first row not taken. (Taking the rows with holes here too, with the
+/// rotation of the general loop, the same bits, so that `W` and the sums stay in registers
+/// across them, measured no faster: one thread, process CPU, minimum of 12 interleaved rounds
+/// of 10 calls, 62.9 against 62.5 ms, N = 5000, T = 2520, 1 % holes.)
 #[inline(always)]
 fn fast_run<V: Lanes, S: Store<V>>(r: &mut Run<'_, V, S>, mut tt: usize, p: usize) -> usize {
     let Run { ubuf, ebuf, xrows, t0, seg1, .. } = *r;
@@ -2469,6 +2472,7 @@ mod tests {
             for (cov, lags) in [
                 (Cov::Hac, None),
                 (Cov::Hac, Some(1)),
+                (Cov::Hac, Some(5)),
                 (Cov::Hac, Some(0)),
                 (Cov::NonRobust, None),
             ] {
