@@ -386,6 +386,9 @@ def test_bad_input_is_refused_with_the_argument_named(data):
         ff.time_series_regress(yf, fr.rename({"date": "dates"}))
     with pytest.raises(ValueError, match=r"^returns: .*needs a date column 'date'.*frame.rename\(\{'day': 'date'\}\)"):
         ff.metrics.summary(yf.rename({"date": "day"}))
+    # a LazyFrame that fails to collect: the error names the argument
+    with pytest.raises(ValueError, match=r"^could not read returns: ColumnNotFoundError"):
+        ff.metrics.summary(yf.lazy().select("date", "nope"))
 
 
 # ---------------------------------------------------------------------------------------------

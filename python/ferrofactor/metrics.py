@@ -64,8 +64,7 @@ def _series(
     if _is_polars_frame(x):
         from ferrofactor.panel import field_from_frame
 
-        if type(x).__name__ == "LazyFrame":
-            x = x.collect()
+        # (a LazyFrame is collected there, its errors named after the argument)
         values, dates, names = field_from_frame(name, x, require_date_order=date_order)
         return values, False, [str(c) for c in names], dates
     if _is_polars_series(x):
