@@ -386,7 +386,8 @@ fn regress_impl(
 /// less per value than with 16 assets (2 lines per row): 5–8 % less CPU for the whole call, HAC
 /// or not, measured at N = 5000, T = 2520 (32 and 128 assets were no better than 64).
 ///
-/// Two layouts measured slower (one thread, the same panel, interleaved, minimum of 6 rounds):
+/// Three layouts measured slower (one thread, the same panel, interleaved, minimum of 6 rounds,
+/// except where said):
 /// - pass 2 reading the block's rows of `y` again instead of the copy: 74.0 ms against 66.2 ms
 ///   (likely because the 40 KB row stride defeats the prefetchers that serve the copy's
 ///   consecutive lines);
