@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special, stats
 
 from ferrofactor import _core
 from ferrofactor._validate import (
@@ -240,11 +240,13 @@ class TimeSeriesResult(Result):
         ``df_resid`` degrees of freedom for nonrobust (computed on first access)."""
         if self._pv is None:
             t = self._t
+            # the special functions behind stats.norm.sf / stats.t.sf (the same values bit for
+            # bit, without the distribution machinery's argument checks: half the time at N = 5000)
             with np.errstate(invalid="ignore"):
                 if self._cov_type == "hac":
-                    pv = 2 * stats.norm.sf(np.abs(t))
+                    pv = 2 * special.ndtr(-np.abs(t))
                 else:
-                    pv = 2 * stats.t.sf(np.abs(t), np.maximum(self._df, 1)[:, None])
+                    pv = 2 * special.stdtr(np.maximum(self._df, 1)[:, None], -np.abs(t))
             pv[~np.isfinite(t)] = np.nan
             self._pv = readonly(pv)
         return self._pv
