@@ -119,6 +119,35 @@ def test_the_delisting_is_paid_out_on_the_listed_date_with_its_return(sample, ru
     assert first_diff == K + 1
 
 
+def test_the_attribution_of_a_book_earns_the_delisting_return(sample, runs):
+    """The attribution's total is the book's net return on every date, the delisting return
+    included: X, held by the market book, is paid out on K+1 at half its last value (δ = −0.5).
+    X still has exposures (known at K): δ is its return on K+1, split as for any covered asset
+    into factors and specific; against a 0 return (a suspension), only the specific line moves."""
+    from ferrofactor.pipeline import attribute_book
+
+    res = runs["listed"]
+    x = list(res.panel.assets).index(sample["X"])
+    for name in res.backtest.books:
+        book = res.backtest[name]
+        att = attribute_book(book, res.model, np.asarray(res.panel["returns"]))
+        np.testing.assert_allclose(att.total, book.returns, rtol=0, atol=1e-14, err_msg=name)
+    m = res.backtest["market"]
+    held = m.weights_after[K, x]
+    assert held > 0 and m.delisted[K + 1] > 0
+    att = attribute_book(m, res.model, np.asarray(res.panel["returns"]))
+    w = np.zeros(m.weights_after.shape)
+    w[1:] = m.weights_after[:-1]
+    r = np.where((w != 0) & ~np.isfinite(res.panel["returns"]), 0.0, res.panel["returns"])
+    zero = ff.attribute(w, res.model, returns=r, costs=m.costs / np.r_[m.initial_value, m.value[:-1]])
+    assert att.specific[K + 1] - zero.specific[K + 1] == pytest.approx(-0.5 * held, rel=1e-9)
+    np.testing.assert_array_equal(att.contributions, zero.contributions)
+    np.testing.assert_array_equal(att.unexplained, zero.unexplained)
+    # the pipeline's attribution (of the quantile book) is the same function's
+    q = res.attribution
+    np.testing.assert_allclose(q.total, res.backtest["quantile"].returns, rtol=0, atol=1e-14)
+
+
 def test_listed_delistings_are_point_in_time_and_inferred_ones_are_not(sample, runs):
     """Y is suspended over K+11..K+30 and trades again. Cut at K+20 (Y suspended at the end of the
     data): with the file, Y is held as suspended and the books equal the full run's up to the cut;

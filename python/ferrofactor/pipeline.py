@@ -649,16 +649,21 @@ def backtest_strategies(signal: np.ndarray, cap: np.ndarray, percentile: float) 
 
 
 def attribute_book(book: Any, model: Any, returns: np.ndarray) -> Any:
-    """:func:`ferrofactor.attribute` of a backtest book's net returns: the weights held over
-    ``t`` are those after the trade at ``t−1``; a held asset without a return (suspended, or
-    delisted at ``t`` and paid out at its last value) earns 0, as in the backtest's accounting;
-    the costs of ``t`` are in units of the value at ``t−1``. Its ``total`` is the book's net
-    return on every date."""
+    """:func:`ferrofactor.attribute` of a backtest book's net returns (``returns`` over the
+    book's dates): the weights held over ``t`` are those after the trade at ``t−1``; as in the
+    backtest's accounting, a held asset without a return earns 0 (suspended) or, delisted at
+    ``t``, its delisting return (paid out at its last value times ``1 + δ``); the costs of ``t``
+    are in units of the value at ``t−1``. Its ``total`` is the book's net return on every date
+    (the delisting return is the asset's return of ``t``: part of its specific return when the
+    model covers it, as any other return)."""
     from ferrofactor.attribution import attribute
 
     w = np.zeros(book.weights_after.shape)
     w[1:] = book.weights_after[:-1]
     r = np.where((w != 0) & ~np.isfinite(returns), 0.0, returns)
+    env = book._env
+    gone = np.flatnonzero(env.delist_row >= 0)  # delisted within the book's (start, end]
+    r[env.delist_row[gone] - env.start, gone] = env.delist_return[gone]
     before = np.r_[book.initial_value, book.value[:-1]]
     return attribute(w, model, returns=r, costs=book.costs / before)
 
