@@ -466,6 +466,12 @@ def test_transaction_costs_hand_worked(model, data):
     opt = ff.Optimizer(risk_aversion=5.0, max_weight=0.05, tcost=1e4)
     assert np.abs(opt.solve(alpha, model, -1, w0).weights - w0).max() < 1e-7
     np.testing.assert_array_equal(opt.solve(alpha, model, -1, w0, tcost=tc).weights, res.weights)
+    # Without the impact term, an asset without volume still cannot trade (held at w0, noted)
+    lin_only = ff.optimize(alpha, model, w0=w0, risk_aversion=5.0, max_weight=0.05,
+                           tcost=ff.TransactionCost(linear_bps=3.0, volume=volume))
+    assert lin_only.weights[10] == w0[10] and not lin_only.free[10]
+    assert any("1 assets without volume" in n for n in lin_only.notes)
+    assert np.abs(lin_only.weights - w0)[np.arange(N) != 10].max() > 1e-3  # the others trade
     with pytest.raises(ValueError, match="tcost.impact needs volume"):
         ff.TransactionCost(impact=1.0)
     with pytest.raises(ValueError, match="tcost.linear_bps must be >= 0"):

@@ -255,12 +255,13 @@ class TransactionCost:
         """(linear coefficient (N,), impact coefficient (N,) or None, tradable-by-volume (N,))."""
         lin = _per_asset("tcost.linear_bps", self.linear_bps, n) / 1e4
         ok = np.ones(n, bool)
+        vol = self.volume
+        if vol is not None:  # with or without the impact term: no volume, no trade
+            if vol.shape != (n,):
+                raise ValueError(f"tcost.volume has shape {vol.shape}, expected ({n},)")
+            ok = np.isfinite(vol) & (vol > 0)
         if self.impact is None:
             return lin, None, ok
-        vol = self.volume
-        if vol.shape != (n,):
-            raise ValueError(f"tcost.volume has shape {vol.shape}, expected ({n},)")
-        ok = np.isfinite(vol) & (vol > 0)
         sig = asset_vol if self.volatility is None else self.volatility
         if sig.shape != (n,):
             raise ValueError(f"tcost.volatility has shape {sig.shape}, expected ({n},)")
