@@ -40,6 +40,28 @@ def test_quantile_portfolio_equals_baseline(signal, p):
     assert not held[3] and held[6] == (p >= 0.25)  # 4 eligible: floor(4p) = 0 below 25 %
 
 
+@pytest.mark.parametrize("m", [100, 200, 400, 1500])
+def test_a_share_of_the_assets_is_not_floored_below_an_exact_count(m):
+    """0.29 · 100 is 28.999999999999996 in floating point: every selection by a share of the
+    eligible assets takes floor of the exact product, 29 (here 0.29 m for m = 100 ... 1500)."""
+    want = 29 * m // 100
+    rng = np.random.default_rng(m)
+    sig = rng.standard_normal((3, m))
+    assert (ff.quantile_portfolio(sig[0], 0.29, long_short=False) > 0).sum() == want
+    bt = ff.backtest(rng.normal(0, 0.01, (3, m)), ff.strategies.TopN(sig, fraction=0.29), rebalance=[0],
+                     cost_bps=0)
+    assert bt.n_holdings[0] == want
+    bt = ff.backtest(rng.normal(0, 0.01, (3, m)), ff.strategies.TopN(sig, fraction=0.29, long_short=True),
+                     rebalance=[0], cost_bps=0)
+    assert bt.n_holdings[0] == 2 * want
+    r, dv = rng.normal(0, 0.01, (300, m)), np.full((300, m), 1e8)
+    ms = ff.momentum_selection(r, dv, rebalance=[299], percentile=0.29)
+    assert ms.n_long[0] == ms.n_short[0] == want
+    long, short = bl.momentum_selection(r, dv, rebalance=[299], percentile=0.29)
+    np.testing.assert_array_equal(ms.long, long)
+    np.testing.assert_array_equal(ms.short, short)
+
+
 def test_quantile_portfolio_hand_worked_and_vectorised(signal):
     x = np.array([0.3, -1.0, 2.0, np.nan, 0.1, 0.7, -0.2, 0.0])  # 7 finite
     # floor(7 · 0.3) = 2: long 2.0 and 0.7, short -1.0 and -0.2, each ±0.25.

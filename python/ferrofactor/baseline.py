@@ -831,7 +831,7 @@ def momentum_selection(returns, dollar_volume, rebalance, window=252, skip=21, m
     for i, t in enumerate(rebalance):
         ok = np.flatnonzero(np.isfinite(mom[t]) & np.isfinite(adv[t]) & (adv[t] > min_dollar_volume))
         ranked = ok[np.argsort(mom[t, ok], kind="stable")]
-        n = int(len(ranked) * percentile)
+        n = math.floor(len(ranked) * percentile + 1e-12)  # 0.29 · 100 → 29, not 28
         if n:
             short[i, ranked[:n]] = True
             long[i, ranked[-n:]] = True

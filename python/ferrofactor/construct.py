@@ -65,6 +65,14 @@ def _select(s: np.ndarray, n_long: np.ndarray, n_short: np.ndarray) -> tuple[np.
     return long, short
 
 
+def share_count(m: Any, share: float) -> np.ndarray:
+    """``floor(m · share)`` assets (int64, elementwise over ``m``), computed as ``floor(m · share
+    + 1e-12)`` so that a product that is an integer in exact arithmetic is not floored to the
+    integer below (0.29 · 100 is 28.999999999999996 in floating point: 29, not 28). The guard
+    exceeds the rounding error of any product below 8192 (of a decimal ``share`` and a count)."""
+    return np.floor(np.asarray(m) * share + 1e-12).astype(np.int64)
+
+
 @frame_io
 def quantile_portfolio(signal: Any, percentile: float = 0.1, long_short: bool = True) -> np.ndarray:
     """Equal-weighted top (and bottom) percentile of the signal, per date (seed 002).
@@ -96,7 +104,7 @@ def quantile_portfolio(signal: Any, percentile: float = 0.1, long_short: bool = 
     percentile = check_real("percentile", percentile, lo=0.0, lo_open=True, hi=0.5 if long_short else 1.0)
     s, single = _signal("signal", signal)
     m = np.isfinite(s).sum(axis=1)
-    n = np.floor(m * percentile + 1e-12).astype(np.int64)
+    n = share_count(m, percentile)
     long, short = _select(s, n, n if long_short else np.zeros_like(n))
     with np.errstate(divide="ignore"):
         size = np.where(n > 0, (0.5 if long_short else 1.0) / np.maximum(n, 1), 0.0)[:, None]

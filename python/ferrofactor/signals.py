@@ -19,6 +19,7 @@ from ferrofactor._validate import (
     check_real,
     check_shape,
 )
+from ferrofactor.construct import share_count
 from ferrofactor.descriptors import _min_periods, momentum
 from ferrofactor.exposures import Exposures
 from ferrofactor.results import Result, Summary, readonly
@@ -238,7 +239,8 @@ def momentum_selection(
     On each rebalance date t (known at the close of t, to trade for ``returns[t+1 ..]``): an
     asset is eligible if its momentum (:func:`momentum`) is finite and its mean dollar volume over
     ``window`` days up to t exceeds ``min_dollar_volume``; with ``M`` eligible assets the
-    ``n = floor(M · percentile)`` highest momenta are ``long`` and the ``n`` lowest ``short``
+    ``n = floor(M · percentile)`` (0.29 · 100 gives 29: :func:`ferrofactor.construct.share_count`) highest
+    momenta are ``long`` and the ``n`` lowest ``short``
     (ties broken by asset position, deterministically).
 
     Parameters
@@ -311,7 +313,7 @@ def momentum_selection(
     # One stable sort per row: ineligible assets get +inf and go last (vectorised over dates).
     key = np.where(eligible, mom, np.inf)
     order = np.argsort(key, axis=1, kind="stable")
-    n = np.floor(eligible.sum(axis=1) * percentile).astype(np.int64)
+    n = share_count(eligible.sum(axis=1), percentile)
     M = eligible.sum(axis=1)
     pos = np.arange(N)[None, :]
     rows = np.arange(R)[:, None]

@@ -49,6 +49,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
 )
+from ferrofactor.construct import share_count
 
 __all__ = ["Optimized", "Quantile", "SignalWeighted", "Strategy", "TopN"]
 
@@ -400,7 +401,8 @@ class TopN(_SignalStrategy):
     """The ``n`` highest-signal assets (optionally against the ``n`` lowest), equal or cap weights.
 
     On each rebalance row, with ``M`` eligible assets (as in :class:`Quantile`), ``n`` is the
-    given ``n`` or ``floor(M · fraction)``, capped at ``M`` (``floor(M / 2)`` for ``long_short``).
+    given ``n`` or ``floor(M · fraction)`` (as :func:`ferrofactor.construct.share_count`: 0.29 · 100
+    gives 29), capped at ``M`` (``floor(M / 2)`` for ``long_short``).
     Ranking as :func:`ferrofactor.momentum_selection` (a stable sort of the signal: among equal
     values the later asset ranks higher). Long-only: the top ``n`` at ``1/n`` each (sum 1).
     ``long_short``: top at ``+0.5/n`` and bottom at ``−0.5/n`` (seed 002); cap weights scale each
@@ -443,7 +445,7 @@ class TopN(_SignalStrategy):
         if self.n is not None:
             k = np.full(R, self.n, dtype=np.int64)
         else:
-            k = np.floor(M * self.fraction).astype(np.int64)
+            k = share_count(M, self.fraction)
         k = np.minimum(k, M // 2 if self.long_short else M)
         pos = np.arange(N)[None, :]
         r_ = np.arange(R)[:, None]
