@@ -1803,6 +1803,7 @@ fn chunk<V: Lanes, S: Store<V>>(
         let beta: Vec<[f64; LANES]> = fit.beta.as_ref().iter().map(|v| v.to_array()).collect();
         let ssr_g = ssr[g].to_array();
         let sst_g = sst[g].to_array();
+        let ybar_g = fit.ybar.to_array(); // 0 without an intercept
         let acc: Vec<[f64; LANES]> = if hac {
             hs[g].acc.iter().map(|v| v.to_array()).collect()
         } else {
@@ -1849,7 +1850,13 @@ fn chunk<V: Lanes, S: Store<V>>(
                 unshift(prm, cv, s.shift, p);
             }
             o.ssr[j] = ssr_g[l];
-            let r2 = if sst_g[l] > 0.0 {
+            // A y constant on the asset's rows has SST = 0 and R² = 0/0 (NaN, as statsmodels);
+            // in floating point its mean, a sum of n values over n, is off the constant by up to
+            // about n ulps, leaving an SST of rounding noise: an SST within n (n ε ȳ)² (every
+            // deviation within that bound of the mean) is taken for 0
+            let dev = n_obs * f64::EPSILON * ybar_g[l];
+            let noise = n_obs * dev * dev;
+            let r2 = if sst_g[l] > noise {
                 1.0 - ssr_g[l] / sst_g[l]
             } else {
                 f64::NAN

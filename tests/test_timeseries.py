@@ -165,6 +165,32 @@ def test_min_obs_and_singular_designs_give_nan(data):
     assert "no estimate" in str(res.summary(asset=0))
 
 
+@pytest.mark.parametrize("cov", ["nonrobust", "hac"])
+def test_a_constant_y_has_no_r2(data, cov):
+    """A y constant on its rows (a cash leg at a fixed rate) has SST = 0: R² is 0/0, NaN, not a
+    ratio of rounding noise (its mean in floating point may be an ulp or more off the constant;
+    the old kernel gave R² = −0.0002 and 0.038 here). Ragged rows in one lane group; a varying asset beside them is
+    unchanged (against statsmodels)."""
+    f = data["f"]
+    T = len(f)
+    y = np.column_stack([np.full(T, 0.01), np.full(T, 0.0123), np.full(T, -3e-5), data["y"][:, 0]])
+    y[:40, 1] = np.nan
+    y[::7, 2] = np.nan
+    res = ff.time_series_regress(y, f, cov=cov)
+    assert np.isnan(res.r2[:3]).all() and np.isnan(res.r2_adj[:3]).all()
+    np.testing.assert_allclose(res.params[:3, 0], [0.01, 0.0123, -3e-5], rtol=1e-13)
+    for i in range(4):
+        ok = np.isfinite(y[:, i])
+        ref = sm.OLS(y[ok, i], sm.add_constant(f[ok])).fit()
+        if i < 3:
+            # statsmodels' SST is 0 only where numpy's mean rounds to the constant; here it is
+            # rounding noise and its R² a ratio of noise (0.73 for the first): y has no variance
+            assert ref.centered_tss < 1e-30 * T
+        else:
+            assert res.r2[i] == pytest.approx(ref.rsquared, rel=1e-10)
+            assert res.r2_adj[i] == pytest.approx(ref.rsquared_adj, rel=1e-10)
+
+
 def test_polars_frames_are_joined_on_date(data):
     y, f, dates, ports = data["y"][:, :4], data["f"], data["dates"], data["ports"][:4]
     # y covers rows 50.., factors rows ..700: the regression runs on the common dates

@@ -251,7 +251,9 @@ class TimeSeriesResult(Result):
             self._pv = readonly(pv)
         return self._pv
     cov_params = property(lambda self: self._cov, doc="(N, p, p) covariance of the estimates.")
-    r2 = property(lambda self: self._r2, doc="(N,) R² (centred with an intercept).")
+    r2 = property(lambda self: self._r2, doc="(N,) R² (centred with an intercept; NaN, 0/0, for a y "
+                  "constant on the asset's rows, where statsmodels gives NaN or, when its mean of y "
+                  "rounds off the constant, a ratio of rounding noise).")
     r2_adj = property(lambda self: self._r2_adj, doc="(N,) adjusted R².")
     nobs = property(lambda self: self._nobs, doc="(N,) rows used per asset.")
     df_resid = property(lambda self: self._df, doc="(N,) residual degrees of freedom nobs − p (0 for an asset with "
