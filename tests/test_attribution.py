@@ -235,6 +235,16 @@ def test_risk_model_path_and_frames(fitted):
     np.testing.assert_array_equal(d.dates, panel.dates)
     long = d.to_polars("contributions", form="long")
     assert long.columns == ["date", "factor", "contributions"]
+    # out of date order: sorted, then matched on the model's dates (nothing pairs with its rows
+    # by position); with a costs array (per date, by position) it is refused
+    shuffled = wide[np.random.default_rng(0).permutation(wide.height).tolist()]
+    e = ff.attribute(shuffled, res)
+    np.testing.assert_array_equal(a.total, e.total)
+    np.testing.assert_array_equal(a.contributions, e.contributions)
+    with pytest.raises(ValueError, match="weights: the rows of the wide frame are not in date order"):
+        ff.attribute(shuffled, res, costs=np.zeros(len(panel.dates)))
+    with pytest.raises(ValueError, match="weights: the rows of the wide frame are not in date order"):
+        ff.attribute(shuffled, res, returns=np.asarray(res.returns))
 
 
 def test_frames_are_matched_on_their_labels_even_when_the_model_has_none():

@@ -342,7 +342,12 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     True
     """
     ex, fr, lag, mret, mdates, massets = _model_parts(model)
-    w, wd, wa = as_field("weights", weights)
+    # a wide weights frame out of date order is sorted (its dates are then checked against the
+    # model's) when nothing is paired with its rows by position: a model with dates, returns and
+    # benchmark frames or none, no costs array
+    labelled = mdates is not None and costs is None and all(
+        x is None or _is_polars_frame(x) for x in (returns, benchmark))
+    w, wd, wa = as_field("weights", weights, date_order=not labelled)
     t_len, n = w.shape
     if tuple(ex.shape) != (t_len, n):
         raise ValueError(
