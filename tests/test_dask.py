@@ -448,6 +448,9 @@ def test_evaluation_bad_input(dpanel):
     lazy = ffd.evaluate(sig, bad)  # data: checked when computed, as in memory
     with pytest.raises(ValueError, match="returns must not contain infinite values"):
         lazy.compute()
+    bad[400, 3] = -1.5
+    with pytest.raises(ValueError, match=r"returns must be >= -1 \(a price cannot go below zero\), got minimum -1.5"):
+        ffd.evaluate(sig, bad).compute()
 
 
 def test_no_look_ahead_across_block_edges(dpanel, exposures):

@@ -271,7 +271,7 @@ def test_perturbing_after_t_plus_h_leaves_date_t_unchanged(t):
     rng = np.random.default_rng(t)
     hmax = max(H)
     r2, s2 = r.copy(), sig.copy()
-    r2[t + hmax + 1:] = rng.normal(0, 0.5, r2[t + hmax + 1:].shape)  # every return after t + h
+    r2[t + hmax + 1:] = rng.uniform(-0.9, 1.0, r2[t + hmax + 1:].shape)  # every return after t + h
     s2[t + 1:] = rng.normal(size=s2[t + 1:].shape)                  # every later signal
     r2[t + hmax + 1:, :5] = np.nan                                   # and later gaps
     after = ff.evaluate.evaluate(s2, r2, **kw)
@@ -280,7 +280,7 @@ def test_perturbing_after_t_plus_h_leaves_date_t_unchanged(t):
     # horizon by horizon: the h-date IC of t ignores everything after t + h
     for k, h in enumerate(H):
         r3 = r.copy()
-        r3[t + h + 1:] = rng.normal(0, 0.5, r3[t + h + 1:].shape)
+        r3[t + h + 1:] = rng.uniform(-0.9, 1.0, r3[t + h + 1:].shape)
         ic = ff.evaluate.information_coefficient(sig, r3, H, industry=g)
         ic0 = ff.evaluate.information_coefficient(sig, r, H, industry=g)
         assert np.array_equal(ic[t, : k + 1], ic0[t, : k + 1], equal_nan=True)
@@ -293,7 +293,7 @@ def test_perturbing_returns_up_to_t_leaves_date_t_unchanged(t):
     r, sig, g, w = make_panel()
     base = ff.evaluate.evaluate(sig, r, horizons=H, industry=g)
     r2 = r.copy()
-    r2[: t + 1] = np.random.default_rng(t).normal(0, 0.5, r2[: t + 1].shape)  # day t and before
+    r2[: t + 1] = np.random.default_rng(t).uniform(-0.9, 1.0, r2[: t + 1].shape)  # day t and before
     after = ff.evaluate.evaluate(sig, r2, horizons=H, industry=g)
     assert _same(_rows(base, t), _rows(after, t))
     assert not np.array_equal(base.ic[t - 1], after.ic[t - 1])  # date t - 1 uses returns[t]
@@ -585,6 +585,16 @@ def test_bad_arrays_are_refused():
     bad[3, 3] = np.inf
     with pytest.raises(ValueError, match="returns must not contain infinite values"):
         ff.evaluate.information_coefficient(sig, bad)
+    # a simple return below −1 (a price below zero) would compound to nonsense: two −200 % days
+    # make a 0 % two-day return
+    bad[3, 3] = -2.0
+    for call in (lambda: ff.evaluate.information_coefficient(sig, bad),
+                 lambda: ff.evaluate.evaluate(sig, bad, horizons=(2,), quantiles=2),
+                 lambda: ff.evaluate.forward_returns(bad, horizons=(2,))):
+        with pytest.raises(ValueError, match=r"returns must be >= -1 \(a price cannot go below zero\), got minimum -2.0"):
+            call()
+    bad[3, 3] = -1.0  # a total loss is a return
+    assert ff.evaluate.forward_returns(bad, horizons=(1,))[0, 2, 3] == -1.0  # (horizon, date, asset)
     with pytest.raises(TypeError, match="returns is required"):
         ff.evaluate.information_coefficient(sig, None)
     with pytest.raises(TypeError, match="signal is a Panel"):

@@ -120,6 +120,16 @@ def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", dat
     return as_float_array(name, x, 2), None, None
 
 
+def check_simple_returns(name: str, r: np.ndarray) -> None:
+    """Simple returns: NaN (missing) or finite and >= -1 (a price cannot go below zero), else a
+    ``ValueError`` naming the argument (returns below −1 would compound to nonsense)."""
+    if np.isinf(r).any():
+        raise ValueError(f"{name} must not contain infinite values")
+    low = r < -1.0
+    if low.any():
+        raise ValueError(f"{name} must be >= -1 (a price cannot go below zero), got minimum {float(r[low].min())}")
+
+
 def as_fields(*inputs: tuple[str, Any], optional: Sequence[str] = ()) -> list[np.ndarray | None]:
     """Several ``(T, N)`` inputs ``(name, value)`` as float arrays (None stays None for the
     names in ``optional``, else ``TypeError``). The Polars frames among them must carry the same

@@ -136,6 +136,7 @@ from ferrofactor._validate import (
     check_int,
     check_real,
     check_same_labels,
+    check_simple_returns,
     check_weights,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -2088,8 +2089,8 @@ class _EvalInputs:
 def _check_block_data(returns_name: str | None, r: np.ndarray | None, w: np.ndarray | None) -> None:
     """The in-memory evaluation's data checks, on a block (raised by ``compute()``): returns
     finite or NaN (not checked for residuals, ``returns_name=None``, as in memory), weights."""
-    if returns_name is not None and r is not None and np.isinf(r).any():
-        raise ValueError(f"{returns_name} must not contain infinite values")
+    if returns_name is not None and r is not None:
+        check_simple_returns(returns_name, r)
     if w is not None:
         check_weights("weights", w)
 

@@ -68,6 +68,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    check_simple_returns,
     check_weights,
 )
 from ferrofactor.results import Result, Summary, readonly
@@ -113,8 +114,7 @@ class _Data:
             else:
                 r, rd, ra = as_field(returns_name, returns, date_order=arrays or sd is None)
             check_shape(returns_name, r, x.shape, "(T, N) like signal")
-            if np.isinf(r).any():
-                raise ValueError(f"{returns_name} must not contain infinite values")
+            check_simple_returns(returns_name, r)
             check_same_labels("signal", sd, sa, returns_name, rd, ra)
         elif need_returns:
             raise TypeError(f"{returns_name} is required, got None")
@@ -381,8 +381,7 @@ def forward_returns(returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
         # be in date order: they are put in order (as a long frame's are)
         r, dates, assets = as_field("returns", returns, date_order=False)
         frame = _is_polars_frame(returns)
-    if np.isinf(r).any():
-        raise ValueError("returns must not contain infinite values")
+    check_simple_returns("returns", r)
     fwd = _forward(np.ascontiguousarray(r), hs, z)
     if not frame:
         return fwd
