@@ -49,6 +49,21 @@ def one(errors: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def test_data_format_applies_where_the_extension_does_not_tell(sample):
+    """data.format = "csv" reads prices.dat as CSV and leaves the .parquet sources Parquet (it
+    was applied to them too: their bytes were listed as CSV column names); a file of another
+    format is named as unreadable, its bytes not printed."""
+    pl.read_parquet(sample / "sample/prices.parquet").write_csv(sample / "prices.dat")
+    text = DATA.replace("sample/prices.parquet", "prices.dat") + 'format = "csv"\n'
+    (sample / "fmt.toml").write_text(text)
+    cfg = C.load_config(sample / "fmt.toml")
+    assert cfg["data"]["format"] == "csv"
+    (sample / "fund.dat").write_bytes((sample / "sample/fundamentals.parquet").read_bytes())
+    e = errors_of(sample, text.replace("sample/fundamentals.parquet", "fund.dat"), "fmt2.toml")
+    assert one(e) == (f"data.fundamentals: {str(sample / 'fund.dat')!r} read as csv has unreadable column names: "
+                      "is it a csv file? (data.format sets the format of the files whose extension does not tell)")
+
+
 def test_unknown_keys_and_sections_suggest_the_closest(sample):
     e = errors_of(sample, DATA + "[model]\nlagg = 2\n")
     assert one(e) == "model.lagg: unknown key; did you mean 'lag'?"

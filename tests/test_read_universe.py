@@ -186,6 +186,22 @@ def test_date_format_shared_by_every_source(prices, fundamentals, industries):
         ff.read_universe(args[0], fundamentals.pipe(us, "report_date"), industries, date_format="%m/%d/%Y")
 
 
+def test_format_is_that_of_the_files_whose_extension_does_not_tell(tmp_path, prices, fundamentals, industries):
+    """One format= for several sources: prices.dat as CSV, the .parquet files as Parquet; an
+    unknown format is refused even where no source needs it. A reader of one source (read_panel)
+    takes format= over the extension."""
+    prices.write_csv(tmp_path / "prices.dat")
+    fundamentals.write_parquet(tmp_path / "fund.parquet")
+    industries.write_parquet(tmp_path / "ind.parquet")
+    check_universe(ff.read_universe(tmp_path / "prices.dat", str(tmp_path / "fund.parquet"),
+                                    str(tmp_path / "ind.parquet"), format="csv"))
+    prices.write_parquet(tmp_path / "px.parquet")
+    with pytest.raises(ValueError, match=r"px\.parquet' as csv"):
+        ff.read_panel(tmp_path / "px.parquet", format="csv")
+    with pytest.raises(ValueError, match=r"format must be one of \['csv', 'ipc', 'parquet'\], got 'xlsx'"):
+        ff.read_universe(tmp_path / "px.parquet", format="xlsx")
+
+
 def test_files_sqlite_and_tuples_mixed(tmp_path, prices, fundamentals, industries):
     prices.write_csv(tmp_path / "prices.csv")
     industries.write_parquet(tmp_path / "industries.parquet")

@@ -674,10 +674,10 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     if not _glob.glob(path, recursive=True):
         errors.append(f"{key}: no file matches {path!r}")
         return None
-    fmt = data["format"]
-    if fmt is None:
-        from ferrofactor.io import _FORMATS
+    from ferrofactor.io import _FORMATS, _format_for
 
+    fmt = _format_for(path, data["format"])  # data.format: where the extension does not tell
+    if fmt is None:
         fmt = _FORMATS.get(os.path.splitext(path)[1].lower())
         if fmt is None:
             errors.append(f"{key}: cannot tell the format of {path!r} from its extension; set data.format")
@@ -693,7 +693,13 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     except Exception as e:  # noqa: BLE001 - any reader error is a bad source
         errors.append(f"{key}: cannot read {path!r} as {fmt}: {type(e).__name__}: {e}")
         return None
-    return list(schema.names())
+    names = list(schema.names())
+    if not all(n.isprintable() for n in names):
+        # e.g. a Parquet file read as CSV: its bytes are not column names worth printing
+        errors.append(f"{key}: {path!r} read as {fmt} has unreadable column names: is it a {fmt} file? "
+                      "(data.format sets the format of the files whose extension does not tell)")
+        return None
+    return names
 
 
 def _need(key: str, source_key: str, col: str | None, cols: list[str] | None, errors: list[str]) -> None:

@@ -731,11 +731,11 @@ def _classification_labels(source: Any, code: str, format: str | None):
     """The labels :func:`ferrofactor.read_classifications` gives the whole source (sorted values,
     or the categories of an Enum), or None when the column cannot be read (the block reader then
     reports the error)."""
-    from ferrofactor.io import read_frame
+    from ferrofactor.io import _format_for, read_frame
     from ferrofactor.panel import _label_codes, _schema
 
     try:
-        frame = read_frame(source, format=format)
+        frame = read_frame(source, format=_format_for(source, format))
         if code not in _schema(frame):
             return None
         s = frame.select(code).collect().to_series() if isinstance(frame, pl.LazyFrame) else frame[code]

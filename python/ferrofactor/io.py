@@ -25,7 +25,10 @@ Every reader takes the same ``source`` forms:
 
 - a path or glob of Parquet (``.parquet``, ``.pq``), CSV (``.csv``, ``.tsv``, ``.txt``) or Arrow
   IPC (``.arrow``, ``.ipc``, ``.feather``) files, read lazily with only the needed columns
-  (``format=`` overrides the extension; CSV asset ids and dates are read as text);
+  (CSV asset ids and dates are read as text). A reader of one source takes ``format=`` over
+  the extension; :func:`read_universe` (and ``data.format`` of ``ferrofactor run``), whose one
+  setting serves several sources, applies it to the files whose extension does not tell
+  (``prices.dat``, ``prices.csv.gz``): a path whose extension names a format keeps it;
 - a directory: every file of its format below it, at any depth, as one dataset (the rule of
   ``ff.dask.read_universe``, so the same path works in memory and on Dask). The format is
   ``format=``, else the directory's own extension (``prices.csv/``), else Parquet: ``prices/``
@@ -164,6 +167,20 @@ def _describe(source: Any, connection: Any = None, format: str | None = None) ->
         fmt = format or _FORMATS.get(os.path.splitext(path)[1].lower())
         return f"{path!r} as {fmt}" if fmt else repr(path)
     return type(source).__name__
+
+
+def _format_for(source: Any, format: str | None) -> str | None:
+    """``format=`` of :func:`read_universe` (one setting for several sources) for one of its
+    sources: the format of a file source whose extension does not tell. A path whose extension
+    names a format (``.parquet``, ``.csv``, ...) keeps it, so one setting can serve sources of
+    several formats (``prices.dat`` as CSV beside Parquet fundamentals); a directory takes it."""
+    if format is not None and format not in ("parquet", "csv", "ipc"):
+        raise ValueError(f"format must be one of ['csv', 'ipc', 'parquet'], got {format!r}")
+    if format is not None and isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isdir(path) and os.path.splitext(path)[1].lower() in _FORMATS:
+            return None
+    return format
 
 
 def _directory_format(path: str, format: str | None) -> str:
@@ -372,7 +389,7 @@ def read_panel(
     connection : connection object or database URI, optional
         Makes a ``str`` source a SQL query.
     format : {"parquet", "csv", "ipc"}, optional
-        File format when the extension does not tell (a directory: Parquet by default).
+        File format; default from the extension (a directory: its extension, else Parquet).
     date_format : str, optional
         strftime format of a text or integer date column (e.g. ``'%m/%d/%Y'``, ``'%Y%m%d'``).
         Default: ISO dates only (see the module docstring: dates are never guessed).
@@ -1043,8 +1060,9 @@ def read_universe(
     _check_date_format(date_format)
 
     with _prefix("prices"):
-        frame = read_frame(prices, connection=connection, format=format, string_columns=[asset, date])
-        what = _describe(prices, connection, format)
+        fmt = _format_for(prices, format)
+        frame = read_frame(prices, connection=connection, format=fmt, string_columns=[asset, date])
+        what = _describe(prices, connection, fmt)
         fields, codes = price_fields, None
         if fields is None:
             with _polars_errors(what):
@@ -1076,7 +1094,7 @@ def read_universe(
             fund = read_fundamentals(
                 fundamentals, panel.dates, panel.assets, asset=asset, report_date=report_date,
                 fields=fundamental_fields, report_lag_days=report_lag_days, max_staleness=max_staleness,
-                connection=connection, format=format, date_format=date_format,
+                connection=connection, format=_format_for(fundamentals, format), date_format=date_format,
             )
         _claim(origin, fund.float_fields, "fundamentals")
         new_fields.update({f: fund[f] for f in fund.float_fields})
@@ -1086,7 +1104,7 @@ def read_universe(
             cls = read_classifications(
                 classifications, panel.dates, panel.assets, asset=asset, date=classification_date,
                 code=industry, labels=industry_labels, report_lag_days=classification_lag_days,
-                connection=connection, format=format, date_format=date_format,
+                connection=connection, format=_format_for(classifications, format), date_format=date_format,
             )
         _claim(origin, ["industry"], f"classifications (column {industry!r})")
         new_codes["industry"] = (cls[industry], cls.labels(industry))

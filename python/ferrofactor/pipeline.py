@@ -460,7 +460,7 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
     ``data.delisting_return``, ``res.delisting_returns`` ({asset: return}), for the assets of the
     panel; rows of other assets are ignored (as the other files' rows of assets without prices).
     Returns the load stage's note. Errors name the setting (``data.delistings: ...``)."""
-    from ferrofactor.io import _read_delistings
+    from ferrofactor.io import _format_for, _read_delistings
 
     d = cfg["data"]
     conn = d["connection"]
@@ -472,7 +472,8 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
     try:
         assets, days, rets = _read_delistings(
             source, asset=d["asset"], date=d["delisting_date"], delisting_return=d["delisting_return"],
-            connection=conn, format=d["format"], date_format=d["date_format"])
+            connection=conn, format=_format_for(source, d["format"]) if conn is None else None,
+            date_format=d["date_format"])
     except (ValueError, TypeError, FileNotFoundError) as e:
         raise type(e)(f"data.delistings: {e}") from (e.__cause__ or e)
     known = set(np.asarray(panel.assets).tolist())
