@@ -117,6 +117,24 @@ def test_read_universe_partitioned_equals_in_memory(hive):
         assert ff.read_universe(source, paths["fundamentals"], paths["classifications"]).equals(mem)
 
 
+def test_read_universe_csv_codes_with_leading_zeros_equal_in_memory(hive, tmp_path):
+    """Classifications in a CSV: the codes are text in every block and in the labels of the
+    whole source (0100 and 100 two industries), as ff.read_universe reads them."""
+    root, paths = hive
+    cls = pl.read_parquet(paths["classifications"])
+    codes = sorted(set(cls["industry"].drop_nulls().to_list()))
+    spelled = {c: ("0" if i % 2 else "") + str(100 + i) for i, c in enumerate(codes)}
+    assert spelled[codes[1]] == "0101"
+    spelled[codes[-1]] = "101"  # beside '0101': two industries
+    cls = cls.with_columns(pl.col("industry").replace(spelled))
+    cls.write_csv(tmp_path / "cls.csv")
+    mem = ff.read_universe(str(root / "**" / "*.parquet"), paths["fundamentals"], str(tmp_path / "cls.csv"))
+    got = ffd.read_universe(root, paths["fundamentals"], str(tmp_path / "cls.csv"), chunks=200).compute()
+    assert mem.labels("industry").tolist() == sorted(set(spelled.values()))
+    EQ(got.labels("industry"), mem.labels("industry"))
+    EQ(got["industry"], mem["industry"])
+
+
 def test_read_universe_errors(hive, tmp_path):
     root, paths = hive
     with pytest.raises(FileNotFoundError, match="no Parquet file"):

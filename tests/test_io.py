@@ -341,6 +341,22 @@ def test_classifications_over_time():
     assert empty.labels("gics").tolist() == ["x"]
 
 
+def test_csv_codes_are_read_as_text(tmp_path):
+    """SIC-style codes with leading zeros: in a CSV the code column is text, as asset ids are, so
+    0100, 0700 and 100 are three industries with their labels as written (inferred as integers,
+    0100 and 100 merged into one labelled '100'); the same for a code field of read_panel."""
+    path = tmp_path / "sic.csv"
+    path.write_text("asset,date,sic\nA,2024-01-01,0100\nB,2024-01-01,0700\nC,2024-01-01,100\n")
+    days = np.array(["2024-01-02"], "datetime64[D]")
+    p = ff.read_classifications(path, days, ["A", "B", "C"], code="sic")
+    assert p.labels("sic").tolist() == ["0100", "0700", "100"]
+    assert p["sic"].tolist() == [[0, 1, 2]]
+    px = tmp_path / "px.csv"
+    px.write_text("date,asset,close,sic\n2024-01-02,A,1.0,0100\n2024-01-02,C,2.0,100\n")
+    q = ff.read_panel(px, fields=["close"], codes=["sic"])
+    assert q.labels("sic").tolist() == ["0100", "100"] and q["sic"].tolist() == [[0, 1]]
+
+
 def test_classification_errors():
     dates = business_days("2024-01-01", 3)
     rows = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-01", "2024-01-01"], "industry": ["x", "y"]})

@@ -735,7 +735,8 @@ def _classification_labels(source: Any, code: str, format: str | None):
     from ferrofactor.panel import _label_codes, _schema
 
     try:
-        frame = read_frame(source, format=_format_for(source, format))
+        # a CSV's codes as text, as read_classifications reads them
+        frame = read_frame(source, format=_format_for(source, format), string_columns=[code])
         if code not in _schema(frame):
             return None
         s = frame.select(code).collect().to_series() if isinstance(frame, pl.LazyFrame) else frame[code]

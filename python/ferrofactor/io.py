@@ -419,7 +419,9 @@ def read_panel(
     """
     _check_date_format(date_format)
     _check_column_names(date=date, asset=asset)
-    frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
+    # label columns of a CSV as text, as asset ids (a code 0100 keeps its leading zero)
+    text = [asset, date] + ([c for c in codes if isinstance(c, str)] if isinstance(codes, (list, tuple)) else [])
+    frame = read_frame(source, connection=connection, format=format, string_columns=text)
     return _panel_from_frame(
         frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format,
         what=_describe(source, connection, format),
@@ -438,8 +440,11 @@ def _prepare_records(
     *,
     numeric: bool,
 ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, list[str]]:
-    """Load event records (asset, date, value columns) and check them."""
-    frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
+    """Load event records (asset, date, value columns) and check them. Label columns
+    (``numeric=False``) of a CSV are read as text, as asset ids are: an industry code ``0100``
+    keeps its leading zero (inferred as an integer it would be ``100``, merged with ``100``)."""
+    text = [asset, date] if numeric or columns is None else [asset, date, *columns]
+    frame = read_frame(source, connection=connection, format=format, string_columns=text)
     what = _describe(source, connection, format)
     with _polars_errors(what):
         schema = _schema(frame)
