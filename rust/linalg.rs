@@ -38,6 +38,17 @@ impl Cholesky {
         self.p
     }
 
+    /// `min_j L_jj² / a_jj` for the factored matrix `a` (a Gram matrix `XᵀX`): the smallest share
+    /// of a column's squared norm left after projecting out the columns before it (1 for
+    /// orthogonal columns, about `1 / VIF` of the most collinear one; [`PIVOT_TOL`] at least).
+    /// The normal equations lose about `ε / ratio` of relative accuracy to rounding.
+    pub fn min_pivot_ratio(&self, a: &[f64]) -> f64 {
+        let p = self.p;
+        (0..p)
+            .map(|j| self.l[j * p + j] * self.l[j * p + j] / a[j * p + j])
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// Solve `A x = b` in place.
     pub fn solve_in_place(&self, b: &mut [f64]) {
         let p = self.p;
@@ -260,6 +271,19 @@ fn factor(a: &[f64], p: usize, policy: &impl PivotPolicy) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn min_pivot_ratio_is_the_share_left_after_projecting_out_earlier_columns() {
+        // Orthogonal columns keep their whole norm: ratio 1.
+        let c = Cholesky::new(&[4.0, 0.0, 0.0, 9.0], 2).unwrap();
+        assert_eq!(c.min_pivot_ratio(&[4.0, 0.0, 0.0, 9.0]), 1.0);
+        // Gram of columns (1, 0) and (1, δ): the second keeps δ² of its squared norm 1 + δ²,
+        // 1 − cos² of the angle between them (1 / VIF).
+        let d: f64 = 1e-3;
+        let a = [1.0, 1.0, 1.0, 1.0 + d * d];
+        let r = Cholesky::new(&a, 2).unwrap().min_pivot_ratio(&a);
+        assert!((r - d * d / (1.0 + d * d)).abs() < 1e-9 * d * d, "{r}");
+    }
 
     #[test]
     fn solves_a_hand_worked_system() {

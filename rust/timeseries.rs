@@ -115,6 +115,12 @@ pub struct TsFit {
     pub nobs: Array1<i64>,
     /// `(N,)` HAC lags used per asset (0 for the nonrobust covariance).
     pub lags: Array1<i64>,
+    /// `(N,)` collinearity of each asset's design: the smallest Cholesky pivot of its `XᵀX`
+    /// over the column's own squared norm ([`Cholesky::min_pivot_ratio`], about `1 / VIF`; 1
+    /// for orthogonal columns); 0 where the design is singular (no estimates), NaN where the
+    /// asset has fewer than `min_obs` rows. The estimates lose about `ε / collinearity` of
+    /// relative accuracy: the bindings' caller refits the near-collinear ones another way.
+    pub collinearity: Array1<f64>,
 }
 
 /// Outputs of [`time_series_regress`]: the [`TsFit`] (its fields read through `Deref`) and the
@@ -357,8 +363,8 @@ fn regress_impl(
     }
     let mut params = Vec::with_capacity(n * p);
     let mut covs = Vec::with_capacity(n * p * p);
-    let (mut r2, mut r2_adj, mut ssr, mut nobs, mut lag_out) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut r2, mut r2_adj, mut ssr, mut nobs, mut lag_out, mut collin) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for o in outs {
         params.extend(o.params);
         covs.extend(o.cov);
@@ -367,6 +373,7 @@ fn regress_impl(
         ssr.extend(o.ssr);
         nobs.extend(o.nobs);
         lag_out.extend(o.lags);
+        collin.extend(o.collinearity);
     }
     let shape_err = |e: ndarray::ShapeError| value_error!("internal shape error: {e}");
     Ok(TsFit {
@@ -377,6 +384,7 @@ fn regress_impl(
         ssr: Array1::from(ssr),
         nobs: Array1::from(nobs),
         lags: Array1::from(lag_out),
+        collinearity: Array1::from(collin),
     })
 }
 
@@ -429,6 +437,7 @@ struct ChunkOut {
     ssr: Vec<f64>,
     nobs: Vec<i64>,
     lags: Vec<i64>,
+    collinearity: Vec<f64>,
     n_inf: usize,
 }
 
@@ -442,6 +451,7 @@ impl ChunkOut {
             ssr: vec![f64::NAN; nc],
             nobs: vec![0; nc],
             lags: vec![0; nc],
+            collinearity: vec![f64::NAN; nc],
             n_inf: 0,
         }
     }
@@ -1481,8 +1491,10 @@ fn chunk<V: Lanes, S: Store<V>>(
                 b_vec[a] = xy[a][l];
             }
             let Some(ch) = Cholesky::new(&a_full, p) else {
+                o.collinearity[g * LANES + l] = 0.0; // singular: no estimates
                 continue;
             };
+            o.collinearity[g * LANES + l] = ch.min_pivot_ratio(&a_full);
             ch.solve_in_place(&mut b_vec);
             for a in 0..p {
                 bet[a][l] = b_vec[a];

@@ -310,6 +310,7 @@ def time_series_regress(
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
     npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64],
 ]: ...
 def attribute(
     weights: npt.NDArray[np.float64],

@@ -175,7 +175,12 @@ class TimeSeriesResult(Result):
     - ``conf_int(level=0.95)`` (N, p, 2).
 
     Assets with fewer than ``min_obs`` usable rows, or a singular design (a factor constant over
-    the asset's rows), have NaN estimates and NaN residuals. Inference follows statsmodels:
+    the asset's rows, or factors collinear on them: a condition number of the column-scaled
+    design above 1e10), have NaN estimates and NaN residuals. The normal equations (Rust, in
+    parallel) serve ordinary designs; an asset whose factors are nearly collinear on its rows
+    (1 / VIF below ``COLLINEAR`` = 1e-3) is refitted by an SVD of its design, which keeps the
+    estimates and standard errors within about ``ε · cond(X)`` (see ``_refit_collinear``).
+    Inference follows statsmodels:
     nonrobust p-values and intervals use the t distribution with ``nobs − p`` degrees of freedom;
     HAC ones the normal distribution (statsmodels' default for robust covariances).
     """
@@ -267,8 +272,9 @@ class TimeSeriesResult(Result):
             y, f, min_obs = self._resid_inputs
             # the residuals do not depend on the covariance: a nonrobust run gives them, with
             # estimates and SSR bit for bit those of this fit unless y or f changed since
-            prm, _c, _r2, _r2a, ssr, _n, _l, resid = _core.time_series_regress(
-                y, f, self._intercept, "nonrobust", None, min_obs, True)
+            out = _refit_collinear(_core.time_series_regress(
+                y, f, self._intercept, "nonrobust", None, min_obs, True), y, f, self._intercept, "nonrobust")
+            prm, ssr, resid = out[0], out[4], out[7]
             if not (np.array_equal(prm, self._params, equal_nan=True)
                     and np.array_equal(ssr, self._ssr, equal_nan=True)):
                 raise ValueError(
@@ -478,6 +484,86 @@ def time_series_regress(
                     factor_names=factor_names, resid=resid)
 
 
+#: Assets whose design is this collinear or more (the smallest share of a column's squared norm
+#: left after projecting out the others, about 1 / VIF: see ``_refit_collinear``) are refitted.
+COLLINEAR = 1e-3
+
+#: Singular: the column-scaled design's smallest singular value below this share of its largest
+#: (a condition number above 1e10); its estimates are NaN.
+SINGULAR = 1e-10
+
+
+def _refit_collinear(out: tuple, y: np.ndarray, f: np.ndarray, intercept: bool, cov: str,
+                     lags: int | None = None) -> tuple:
+    """The kernel's outputs with the near-collinear assets refitted by an SVD of their design.
+
+    The kernel solves the normal equations (a Cholesky factorisation of ``XᵀX``), which lose
+    about ``ε / c`` of relative accuracy, ``c`` the design's collinearity (the smallest share of
+    a column's squared norm left after projecting out the others, about 1 / VIF; the kernel's
+    last output). Where ``c < COLLINEAR`` (and where the factorisation found the design
+    singular), the asset is fitted again from its rows: the design's columns scaled to unit norm
+    (not centred: centring in floating point would perturb them), ``X = U S Vᵀ``;
+    ``β = V S⁻¹ Uᵀ y``, ``e = y − U Uᵀ y``,
+    ``(XᵀX)⁻¹ = V S⁻² Vᵀ`` and the HAC sandwich ``V S⁻¹ (Σ_l w_l Σ_t q_t q_{t−l}ᵀ + ...) S⁻¹ Vᵀ``
+    with scores ``q_t = u_t e_t`` (Bartlett weights over the asset's own rows, the kernel's
+    lags), scaled back: they lose about ``ε · cond(X)``, not ``ε · cond(X)²``
+    (statsmodels' pinv forms the scores from x and loses more in the HAC sandwich). A
+    design whose smallest singular value is below ``SINGULAR`` of its largest stays singular
+    (NaN). Ordinary designs (c near 1) never come here: they cost nothing."""
+    params, covm, r2, r2_adj, ssr, nobs, lag_used, panel, collin = out
+    redo = np.flatnonzero(collin < COLLINEAR)  # (NaN: too few rows, no estimates either way)
+    if not len(redo):
+        return params, covm, r2, r2_adj, ssr, nobs, lag_used, panel
+    params, covm, r2, r2_adj, ssr, lag_used = (np.array(a) for a in (params, covm, r2, r2_adj, ssr, lag_used))
+    ok_f = np.isfinite(f).all(axis=1)
+    p = f.shape[1] + int(intercept)
+    eps = np.finfo(np.float64).eps
+    for i in redo:
+        rows = ok_f & np.isfinite(y[:, i])
+        yy, ff_ = y[rows, i], f[rows]
+        n = len(yy)
+        x = np.column_stack([np.ones(n), ff_]) if intercept else ff_
+        norm = np.sqrt((x * x).sum(axis=0))
+        params[i], covm[i], r2[i], r2_adj[i], ssr[i] = np.nan, np.nan, np.nan, np.nan, np.nan
+        if panel is not None:
+            panel[:, i] = np.nan
+        if not (norm > 0).all():
+            continue  # a column zero on the asset's rows (a factor constant, with an intercept)
+        u, sv, vt = np.linalg.svd(x / norm, full_matrices=False)
+        if sv[-1] <= SINGULAR * sv[0]:
+            continue
+        uy = u.T @ yy
+        b = (vt.T @ (uy / sv)) / norm
+        e = yy - u @ uy  # y minus its projection: no cancellation of collinear columns
+        s_r = float(e @ e)
+        df = n - p
+        # (XᵀX)⁻¹ Xᵀ = V S⁻¹ Uᵀ: the covariances are formed in the basis of U, whose columns are
+        # orthonormal, so the scores never go through x · v, a cancellation along the collinear
+        # direction v (the HAC sandwich would lose ε · cond² there)
+        if cov == "hac":
+            q = u * e[:, None]
+            # (the kernel gives no lags to a design it found singular: the default's formula)
+            lag = lags if lags is not None else int(np.floor(4 * (n / 100) ** (2 / 9)))
+            lag_used[i] = lag
+            meat = q.T @ q
+            for j in range(1, min(lag, n - 1) + 1):
+                g = q[j:].T @ q[:-j]
+                meat += (1 - j / (lag + 1)) * (g + g.T)
+            w = vt.T / sv
+            c = w @ meat @ w.T / np.outer(norm, norm)
+        else:
+            c = s_r / df * ((vt.T / sv**2) @ vt) / np.outer(norm, norm)
+        ybar = yy.mean() if intercept else 0.0
+        sst = float(((yy - ybar) ** 2).sum())
+        dev = n * eps * ybar
+        rr = 1 - s_r / sst if sst > n * dev * dev else np.nan
+        params[i], covm[i], ssr[i] = b, c, s_r
+        r2[i], r2_adj[i] = rr, 1 - (n - int(intercept)) / df * (1 - rr)
+        if panel is not None:
+            panel[rows, i] = e
+    return params, covm, r2, r2_adj, ssr, nobs, lag_used, panel
+
+
 def _regress(y: Any, factors: Any, *, intercept: bool, cov: str, lags: int | None, min_obs: int | None,
              factor_names: Any, resid: bool, y_name: str = "y", f_name: str = "factors") -> TimeSeriesResult:
     """:func:`time_series_regress`, its errors naming the inputs ``y_name`` and ``f_name`` (the
@@ -526,9 +612,8 @@ def _regress(y: Any, factors: Any, *, intercept: bool, cov: str, lags: int | Non
     fv = np.ascontiguousarray(fv)
     # unless asked for, the (T, N) residuals are left for the first access to ``result.resid``
     # (most uses never read them; they cost as much memory as y and a third of the time)
-    params, covm, r2, r2_adj, ssr, nobs, lag_used, panel = _core.time_series_regress(
-        yv, fv, intercept, cov, lags, min_obs, resid,
-    )
+    params, covm, r2, r2_adj, ssr, nobs, lag_used, panel = _refit_collinear(
+        _core.time_series_regress(yv, fv, intercept, cov, lags, min_obs, resid), yv, fv, intercept, cov, lags)
     return TimeSeriesResult(
         params=params, cov=covm, r2=r2, r2_adj=r2_adj, nobs=nobs, lags=lag_used,
         resid=panel if resid else (yv, fv, min_obs), ssr=ssr,

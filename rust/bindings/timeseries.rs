@@ -20,11 +20,13 @@ type TsPy<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i64>>,
     Option<Bound<'py, PyArray2<f64>>>,
+    Bound<'py, PyArray1<f64>>,
 );
 
 /// Per-asset OLS of `y` (T, N) on `factors` (T, K) [+ intercept]. Returns (params (N, p),
-/// cov (N, p, p), r2, r2_adj, ssr (N,), nobs (N,), lags (N,), resid (T, N) or None): the
-/// residual panel only when `resid` is true (the other outputs are the same either way).
+/// cov (N, p, p), r2, r2_adj, ssr (N,), nobs (N,), lags (N,), resid (T, N) or None,
+/// collinearity (N,)): the residual panel only when `resid` is true (the other outputs are the
+/// same either way).
 #[pyfunction]
 #[pyo3(signature = (y, factors, intercept, cov, lags, min_obs, resid=true))]
 #[allow(clippy::too_many_arguments)]
@@ -60,5 +62,6 @@ fn time_series_regress<'py>(
         o.nobs.into_pyarray(py),
         o.lags.into_pyarray(py),
         out,
+        o.collinearity.into_pyarray(py),
     ))
 }
