@@ -90,6 +90,24 @@ def kv(rows) -> dict[str, float | str]:
     return {r[0][0]: (float(r[1][1]) if r[1][1] is not None else r[1][0]) for r in rows}
 
 
+def kv_text(rows) -> dict[str, str]:
+    """A key/value table as {key: the text shown}."""
+    return {r[0][0]: r[1][0] for r in rows}
+
+
+def check_share_and_coverage(rep, share: float, covered: int) -> None:
+    """The bias test's share inside the band reads as a percentage (it read 0 or 1); the assets
+    the specific risk covers are an integer in the risk settings (they read 2366.0000 as a row
+    of the specific-risk table of volatilities)."""
+    bias = rep.tables["bias-test"]
+    assert kv_text(bias)["Share inside the band"] == f"{share:.2%}"
+    assert kv(bias)["Share inside the band"] == share  # the exact fraction in data-value
+    settings = rep.tables["risk-settings"]
+    assert kv_text(settings)["Covered assets"] == str(covered) and kv(settings)["Covered assets"] == covered
+    spec = rep.tables["specific-risk"]
+    assert [r[0][0] for r in spec] == ["statistic", "p05", "p25", "median", "p75", "p95"]
+
+
 # ---------------------------------------------------------------------------------------------
 # The oracle: the library called directly with the documented defaults
 # ---------------------------------------------------------------------------------------------
@@ -229,6 +247,8 @@ def test_demo_report_numbers_equal_the_library(demo):
     bias = kv(rep.tables["bias-test"])
     assert bias["Median bias"] == np.nanmedian(lib["bias"].bias.bias)
     assert bias["Share inside the band"] == lib["bias"].bias.share_inside
+    check_share_and_coverage(rep, lib["bias"].bias.share_inside,
+                             int(np.isfinite(lib["risk"].specific_variance[-1]).sum()))
     mv = kv(rep.tables["minimum-variance"])
     assert mv["Bias"] == float(np.atleast_1d(lib["mv_bias"].bias)[0])
     assert mv["Forecast dates"] == lib["n_mv"]
@@ -437,8 +457,30 @@ def test_a_failing_stage_exits_1_names_the_stage_and_writes_nothing(tmp_path):
     assert "error: load:" in r.stderr and "duplicate" in r.stderr
     summary = json.loads(r.stdout)
     assert summary["status"] == "failed" and summary["exit_code"] == 1 and summary["error"].startswith("load:")
+    assert [(s["name"], s["status"]) for s in summary["stages"]] == [("load", "failed")]
+    assert "duplicate" in summary["stages"][0]["note"]
     assert not (tmp_path / "o").exists()
     assert sorted(os.listdir(tmp_path)) == ["c.toml", "dup.parquet", "s"]
+
+
+def test_a_failing_stage_lists_the_stages_that_ran_in_the_json(small_sample, tmp_path, capsys):
+    """--json after a failed stage: the stages that ran, with their notes, and the failed one
+    last marked "failed" (it listed none), beside the summary of what they produced."""
+    cfg = _config(small_sample, "fails.toml", '[signal]\nevaluate = false\n[validation]\nportfolios = 0\n'
+                  'minimum_variance = false\n[backtest]\nenabled = false\n')
+    # a date outside the study: the portfolios stage fails, after six stages ran
+    cfg.write_text(cfg.read_text().replace("[portfolio]\n", '[portfolio]\ndate = "1990-01-02"\n'))
+    code, j, _ = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 1
+    assert j["status"] == "failed" and j["error"].startswith("portfolios: ValueError: portfolio.date 1990-01-02")
+    assert [(s["name"], s["status"]) for s in j["stages"]] == [
+        ("load", "done"), ("exposures", "done"), ("factor model", "done"), ("risk model", "done"),
+        ("risk validation", "done"), ("signal", "done"), ("portfolios", "failed")]
+    assert j["stages"][-1]["note"].startswith("ValueError: portfolio.date 1990-01-02")
+    assert j["stages"][0]["note"].startswith("60 assets × 300 dates")
+    assert j["summary"]["data"]["assets"] == 60 and j["summary"]["factor_model"]["dates_estimated"] > 0
+    assert j["wall_s"] > 0 and j["files"] == [] and j["out"] is None
+    assert not (tmp_path / "o").exists()
 
 
 def test_usage_errors_exit_2(capsys):
@@ -682,3 +724,69 @@ def test_the_help_and_readme_describe_the_output_directory(capsys):
         assert "--overwrite" in text and MANIFEST in text, cmd
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert MANIFEST in readme and "--overwrite" in readme
+
+
+# ---------------------------------------------------------------------------------------------
+# the load stage: CSV missing-value markers, dates with hardly any prices
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_csv_with_na_markers_and_a_stray_saturday_row(small_sample, tmp_path, capsys):
+    """Prices written by R (missing closes as NA) with one asset's Friday row repeated on the
+    Saturday: data.null_values reads the NA as missing, and the load stage's note (on stderr, in
+    summary.json and in the report's stages table) names the Saturday, a date priced for one asset,
+    where a warning was missing (every other asset loses the Monday return, silently)."""
+    prices = pl.read_parquet(small_sample / "s" / "prices.parquet")
+    prices = prices.with_columns(pl.when(pl.int_range(pl.len()) % 41 == 0).then(None).otherwise(pl.col("close"))
+                                 .alias("close"))
+    friday = prices.filter(pl.col("date").dt.weekday() == 5)["date"].unique().sort()[10]
+    stray = prices.filter((pl.col("date") == friday) & pl.col("close").is_not_null()).head(1)
+    stray = stray.with_columns((pl.col("date") + pl.duration(days=1)).alias("date"))
+    saturday = stray["date"][0]
+    pl.concat([prices, stray]).sort("date", "asset").write_csv(tmp_path / "prices.csv", null_value="NA")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[data]\nprices = "prices.csv"\nnull_values = ["NA"]\n'
+                   f'fundamentals = "{small_sample / "s" / "fundamentals.parquet"}"\n'
+                   f'classifications = "{small_sample / "s" / "classifications.parquet"}"\n'
+                   "[signal]\nevaluate = false\n[portfolio]\noptimize = false\n[backtest]\nenabled = false\n"
+                   "[report]\nplots = false\nparquet = false\n")
+    code, j, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    # the oracle: the library on the same file, and the count by hand
+    panel = ff.read_universe(tmp_path / "prices.csv", small_sample / "s" / "fundamentals.parquet",
+                             small_sample / "s" / "classifications.parquet", null_values="NA")
+    assert np.isnan(panel["close"]).sum() > 0 and j["summary"]["data"]["dates"] == panel.shape[0] == 301
+    counts = np.isfinite(panel["close"]).sum(axis=1)
+    median = float(np.median(counts))
+    assert counts[list(panel.dates).index(np.datetime64(saturday))] == 1 and (counts >= 0.1 * median).sum() == 300
+    want = (f"1 date has prices for fewer than 10 % of the median {median:g} assets ({saturday}: 1): a "
+            "non-trading day in the data? it splits the returns around it")
+    load = j["stages"][0]
+    assert load["name"] == "load" and load["note"].endswith("; " + want)
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["stages"][0]["note"] == load["note"]
+    rep = read_report(tmp_path / "o" / "report.html")
+    assert rep.tables["stages"][1][0][0] == "load" and rep.tables["stages"][1][-1][0] == load["note"]
+    # the report's numbers of this run: the share inside the band a percentage, the covered
+    # assets an integer
+    res = library_run_risk(panel)
+    check_share_and_coverage(rep, res["bias"].bias.share_inside,
+                             int(np.isfinite(res["risk"].specific_variance[-1]).sum()))
+
+
+def library_run_risk(panel):
+    """The risk model and its bias test with the documented defaults (the part of
+    :func:`library_run` the report's risk section shows)."""
+    ex = ff.Exposures.from_panel(panel)
+    res = ff.FactorModel(lag=1, weights="sqrt_cap", industry_constraint="cap").fit(panel, ex)
+    risk = ff.RiskModel().fit(res)
+    T, N = panel.shape
+    burn = 252 if 252 < T - 1 else T // 2
+    ports = np.random.default_rng(0).random((100, N))
+    return {"risk": risk, "bias": ff.evaluate.bias_test(risk, panel, ports, dates=np.arange(burn, T - 1))}
+
+
+def test_sparse_dates_are_not_reported_for_ordinary_data(small_sample):
+    from ferrofactor.pipeline import sparse_dates_note
+
+    panel = ff.datasets.load_sample(small_sample / "s")
+    assert sparse_dates_note(panel, "close") == ""

@@ -10,6 +10,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -210,11 +211,25 @@ def _write(d: Path, text: str) -> Path:
 
 
 def test_every_error_is_reported_at_once(sample):
+    """Key errors, missing files and missing columns come in one report: the sources are checked
+    whenever the [data] settings themselves are valid, whatever the errors of other sections (a
+    missing file used to show up only on the next run, after the key errors were fixed)."""
     e = errors_of(sample, '[data]\nprices = "nope.parquet"\n[model]\nlagg = 1\nweights = "x"\n[risk]\nshrinkage = -1\n')
-    assert [m.split(":")[0] for m in e] == ["model.lagg", "model.weights", "risk.shrinkage"]
-    # the data are checked once the settings are right
+    assert [m.split(":")[0] for m in e] == ["model.lagg", "model.weights", "risk.shrinkage", "data.prices"]
     e = errors_of(sample, '[data]\nprices = "nope.parquet"\nfundamentals = "nope2.parquet"\n')
     assert [m.split(":")[0] for m in e] == ["data.prices", "data.fundamentals"]
+    # the audit's case: a missing fundamentals file, an unknown key in [data] and a wrong type
+    e = errors_of(sample, DATA.replace("sample/fundamentals.parquet", "sample/no_such_file.parquet")
+                  + 'industy = "sector"\n[model]\nlag = "1"\n')
+    assert e == ["data.industy: unknown key; did you mean 'industry'?",
+                 "model.lag: expected an integer, got a string ('1')",
+                 f"data.fundamentals: no file matches {str(sample / 'sample' / 'no_such_file.parquet')!r}"]
+    # and a missing column beside an error of another section (styles unusable: no descriptor check)
+    e = errors_of(sample, DATA + 'close = "px"\n[exposures]\nstyles = 3\n')
+    assert [m.split(":")[0] for m in e] == ["exposures.styles", "data.close"]
+    # a [data] value that is wrong itself: the sources are not read with it
+    e = errors_of(sample, '[data]\nprices = "nope.parquet"\nformat = "xls"\n')
+    assert [m.split(":")[0] for m in e] == ["data.format"]
 
 
 def test_not_toml_and_no_file(sample):
@@ -320,3 +335,33 @@ def lines_section(lines: list[str]) -> str:
         if ln.startswith("["):
             return ln.strip("[]")
     return ""
+
+
+def test_null_values_reads_csv_markers_as_missing(sample):
+    """data.null_values: the CSV cells read as missing (R's NA), passed to every reader; without
+    it the load stage names the marker and the setting."""
+    prices = pl.read_parquet(sample / "sample/prices.parquet")
+    prices = prices.with_columns(pl.when(pl.int_range(pl.len()) % 50 == 0).then(None).otherwise(pl.col("close"))
+                                 .alias("close"))
+    prices.write_csv(sample / "prices_na.csv", null_value="NA")
+    text = DATA.replace("sample/prices.parquet", "prices_na.csv")
+    cfg = C.load_config(_write(sample, text + 'null_values = ["NA"]\n'))
+    assert cfg["data"]["null_values"] == ["NA"]
+    assert C.load_config(_write(sample, text))["data"]["null_values"] is None  # default: none
+    assert one(errors_of(sample, text + 'null_values = "NA"\n')) == (
+        "data.null_values: expected an array, got a string ('NA')")
+    assert one(errors_of(sample, text + 'null_values = ["NA", 0]\n')) == (
+        "data.null_values: expected an array of strings, got 0")
+    from ferrofactor.pipeline import _load
+
+    panel = _load(cfg)
+    want = ff.read_universe(prices, sample / "sample/fundamentals.parquet", sample / "sample/classifications.parquet")
+    assert panel.equals(want)
+    assert np.isnan(panel["close"]).sum() > np.isnan(ff.datasets.load_sample(sample / "sample")["close"]).sum()
+    with pytest.raises(ValueError, match=r"column 'close' \(String\) is neither numeric nor categorical: it holds "
+                                         r"text such as 'NA' \(a missing-value marker\? pass null_values=\['NA'\], "
+                                         r"data.null_values in a config\)"):
+        _load(C.load_config(_write(sample, text)))
+    # the reference documents it (CSV only, every column)
+    doc = _documented(C.reference_toml())[("data", "null_values")]
+    assert "CSV files only" in doc and "every column" in doc and "Default: none" in doc

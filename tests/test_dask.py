@@ -135,6 +135,35 @@ def test_read_universe_csv_codes_with_leading_zeros_equal_in_memory(hive, tmp_pa
     EQ(got["industry"], mem["industry"])
 
 
+def test_read_universe_null_values_equal_in_memory(hive, tmp_path):
+    """Fundamentals and classifications in CSV files with missing values written NA (R's
+    write.csv): null_values reads them as missing in every block and in the labels of the whole
+    source, as ff.read_universe does (no industry named "NA")."""
+    root, paths = hive
+    cls = pl.read_parquet(paths["classifications"])
+    cls = cls.with_columns(pl.when(pl.int_range(pl.len()) % 3 == 0).then(None).otherwise(pl.col("industry"))
+                           .alias("industry"))
+    cls.write_csv(tmp_path / "cls.csv", null_value="NA")
+    fund = pl.read_parquet(paths["fundamentals"])
+    fund = fund.with_columns(pl.when(pl.int_range(pl.len()) % 5 == 0).then(None).otherwise(pl.col("book_value"))
+                             .alias("book_value"))
+    fund.write_csv(tmp_path / "fund.csv", null_value="NA")
+    mem = ff.read_universe(str(root / "**" / "*.parquet"), str(tmp_path / "fund.csv"), str(tmp_path / "cls.csv"),
+                           null_values="NA")
+    got = ffd.read_universe(root, str(tmp_path / "fund.csv"), str(tmp_path / "cls.csv"), chunks=200,
+                            null_values=["NA"]).compute()
+    assert "NA" not in mem.labels("industry").tolist()
+    EQ(got.labels("industry"), mem.labels("industry"))
+    assert got.fields == mem.fields and "book_value" in got.fields
+    for f in mem.fields:
+        EQ(got[f], mem[f], err_msg=f)
+    # the same values as the frames with nulls, read in memory
+    want = ff.read_universe(str(root / "**" / "*.parquet"), fund, cls)
+    assert mem.equals(want)
+    with pytest.raises(TypeError, match="null_values must be a str or a sequence of str"):
+        ffd.read_universe(root, null_values=1)
+
+
 def test_read_universe_errors(hive, tmp_path):
     root, paths = hive
     with pytest.raises(FileNotFoundError, match="no Parquet file"):

@@ -270,7 +270,9 @@ def test_field_clashes_name_field_and_both_sources(prices, fundamentals, industr
 
 def test_price_columns_and_errors(prices, fundamentals):
     named = prices.with_columns(name=pl.lit("Acme Corp"))
-    with pytest.raises(ValueError, match=r"^prices: column 'name' \(String\) is neither numeric nor categorical; pass price_fields="):
+    # a text column is named with a value that is not a number (a frame: null_values does not apply)
+    with pytest.raises(ValueError, match=r"^prices: column 'name' \(String\) is neither numeric nor categorical: it "
+                                         r"holds text such as 'Acme Corp'; pass price_fields="):
         ff.read_universe(named)
     p = ff.read_universe(named, price_fields=["close", "shares", "volume"])
     assert p.float_fields[:3] == ("close", "shares", "volume")
@@ -348,3 +350,86 @@ def test_a_directory_of_parquet_files_reads_as_the_dask_reader_does(tmp_path):
         got = ff.read_universe(source, fund, paths["classifications"], **kw)
         assert "year" not in got.fields
         assert got.equals(want)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV missing-value markers: null_values
+# ---------------------------------------------------------------------------------------------
+
+
+def test_null_values_reads_a_csv_marker_as_missing_in_every_reader(tmp_path, prices, fundamentals, industries):
+    """R's write.csv writes a missing value as NA: with null_values="NA" each reader reads it as
+    missing, as an empty cell (the hand-worked universe, and the same frames read in memory);
+    without it the text column is refused naming the marker and how to read it."""
+    prices.write_csv(tmp_path / "p.csv", null_value="NA")  # B's shares and C's volume on Fri
+    fundamentals.write_csv(tmp_path / "f.csv", null_value="NA")  # A's Q4 earnings
+    assert "NA" in (tmp_path / "p.csv").read_text() and "NA" in (tmp_path / "f.csv").read_text()
+    p = ff.read_universe(tmp_path / "p.csv", tmp_path / "f.csv", industries, null_values="NA")
+    check_universe(p)
+    assert ff.read_universe(tmp_path / "p.csv", tmp_path / "f.csv", industries, null_values=["NA", "."]).equals(p)
+    # the building blocks take it too; a directory of CSV files as well
+    assert ff.read_panel(tmp_path / "p.csv", null_values="NA").equals(ff.read_panel(prices))
+    (tmp_path / "pdir").mkdir()
+    (tmp_path / "pdir" / "part-0.csv").write_text((tmp_path / "p.csv").read_text())
+    assert ff.read_panel(tmp_path / "pdir", format="csv", null_values=("NA",)).equals(ff.read_panel(prices))
+    f = ff.read_fundamentals(tmp_path / "f.csv", DATES, ["A", "B", "C"], fields=["earnings"], null_values="NA")
+    assert f.equals(ff.read_fundamentals(fundamentals, DATES, ["A", "B", "C"], fields=["earnings"]))
+    # a class label written NA: missing (-1 from its row on), never an industry named "NA"
+    ind = pl.concat([industries, pl.DataFrame({"asset": ["B"], "date": ["2024-01-05"], "industry": [None]},
+                                              schema=industries.schema)])
+    ind.write_csv(tmp_path / "c.csv", null_value="NA")
+    c = ff.read_classifications(tmp_path / "c.csv", DATES, ["A", "B", "C"], null_values="NA")
+    assert c.labels("industry").tolist() == ["Banks", "Energy", "Insurance"]
+    np.testing.assert_array_equal(c["industry"][:, 1], [0, 0, 2, 2, -1])
+    assert ff.read_classifications(tmp_path / "c.csv", DATES, ["A", "B", "C"]).labels("industry").tolist() == [
+        "Banks", "Energy", "Insurance", "NA"]  # without it: a label like any other
+    # delisting returns written NA: missing, paid out at 0
+    pl.DataFrame({"asset": ["A", "B"], "delisting_date": ["2024-01-08", "2024-01-09"],
+                  "delisting_return": [-0.3, None]}).write_csv(tmp_path / "d.csv", null_value="NA")
+    from ferrofactor.io import _read_delistings
+
+    a, _, r = _read_delistings(tmp_path / "d.csv", delisting_return="delisting_return", null_values="NA")
+    assert a.tolist() == ["A", "B"] and r.tolist() == [-0.3, 0.0]
+    with pytest.raises(ValueError, match=r"^column 'delisting_return' is not numeric \(dtype String\): it holds text "
+                                         r"such as 'NA' \(a missing-value marker\? pass null_values=\['NA'\]"):
+        _read_delistings(tmp_path / "d.csv", delisting_return="delisting_return")
+
+    # without null_values: the errors name the column, the marker and the setting
+    hint = r": it holds text such as 'NA' \(a missing-value marker\? pass null_values=\['NA'\], data.null_values in a config\); "
+    with pytest.raises(ValueError, match=r"^prices: column 'shares' \(String\) is neither numeric nor categorical" + hint
+                       + "pass price_fields="):
+        ff.read_universe(tmp_path / "p.csv")
+    with pytest.raises(ValueError, match=r"^prices: field 'shares' is not numeric \(dtype String\)" + hint):
+        ff.read_universe(tmp_path / "p.csv", price_fields=["close", "shares", "volume"])
+    with pytest.raises(ValueError, match=r"'shares' holds text such as 'NA' \(a missing-value marker\? pass "
+                                         r"null_values=\['NA'\]"):
+        ff.read_panel(tmp_path / "p.csv")
+    with pytest.raises(ValueError, match=r"^fundamentals: field 'earnings' is not numeric \(dtype String\)"
+                       + hint.rstrip("; ")):
+        ff.read_universe(prices, tmp_path / "f.csv", fundamental_fields=["book_value", "earnings"])
+
+
+def test_null_values_must_be_a_str_or_strings(prices):
+    for bad in (3, ["NA", 1], b"NA", {"close": "NA"}):
+        with pytest.raises(TypeError, match=r"null_values must be a str or a sequence of str"):
+            ff.read_universe(prices, null_values=bad)
+        with pytest.raises(TypeError, match=r"null_values must be a str or a sequence of str"):
+            ff.read_panel(prices, null_values=bad)
+    # not a CSV: nothing to apply, the frame is read as it is
+    assert ff.read_universe(prices, null_values=[]).equals(ff.read_universe(prices, null_values="NA"))
+
+
+def test_a_marker_below_the_rows_polars_infers_from_is_named_too(tmp_path):
+    """An NA in the 150th row of a numeric column: the column is inferred as numbers from the
+    first rows and the cell fails to parse at read time; the error names the marker and the
+    setting (it showed Polars' message only, which names a Python argument)."""
+    days = np.arange(np.datetime64("2023-01-02"), np.datetime64("2023-01-02") + 150)
+    rec = pl.DataFrame({"asset": ["A"] * 150, "report_date": days.astype(str),
+                        "eps": [float(i) for i in range(149)] + [None]})
+    rec.write_csv(tmp_path / "f.csv", null_value="NA")
+    with pytest.raises(ValueError, match=r"^fundamentals: could not read .*f\.csv' as csv; a cell holds 'NA' \(a "
+                                         r"missing-value marker\? pass null_values=\['NA'\], data.null_values in a "
+                                         r"config\): ComputeError"):
+        ff.read_universe(pl.DataFrame({"date": ["2023-06-01"], "asset": ["A"], "close": [1.0]}), tmp_path / "f.csv")
+    got = ff.read_fundamentals(tmp_path / "f.csv", days[-3:], ["A"], report_lag_days=0, null_values="NA")
+    np.testing.assert_array_equal(got["eps"][:, 0], [147.0, 148.0, nan])

@@ -12,6 +12,7 @@ from collections import Counter
 from html.parser import HTMLParser
 
 import ferrofactor as ff
+import numpy as np
 import pytest
 from ferrofactor import config as C
 from ferrofactor.config import default_config
@@ -133,6 +134,21 @@ def test_no_table_cell_shows_none_or_a_python_repr(unset_run):
     assert not re.search(r"\bNone\b", page.pre)
     # a boolean reads as a word
     assert page.kv["minimum-variance"]["Inside"][0] in ("yes", "no")
+
+
+def test_a_share_reads_as_a_percentage_and_a_count_as_an_integer(unset_run):
+    """The bias test's share of portfolios inside the band is a percentage (it read "0" or "1");
+    the assets the specific risk covers are an integer beside the other counts (they read
+    "2366.0000", a row of the table of specific volatilities)."""
+    res, text = unset_run
+    page = parse(text)
+    share = float(res.bias_test.bias.share_inside)
+    assert page.kv["bias-test"]["Share inside the band"] == (f"{share:.2%}", repr(share))
+    n = int(np.isfinite(res.risk.specific_variance[-1]).sum())
+    assert 0 < n <= 60
+    assert page.kv["risk-settings"]["Covered assets"] == (str(n), str(n))
+    assert list(page.kv["specific-risk"]) == ["statistic", "p05", "p25", "median", "p75", "p95"]
+    assert f"at the date shown, {n} covered assets</caption>" in text
 
 
 def test_set_settings_show_their_value():

@@ -11,7 +11,8 @@ Subcommands::
 Each stage shows a progress bar while it runs (on a terminal) and a timing line when it ends
 (wall and CPU seconds) on standard error; a summary table ends the run on standard output.
 ``--quiet`` prints nothing but errors; ``--json`` prints a machine-readable summary (and only
-that) on standard output.
+that) on standard output; after a failed stage it lists the stages that ran, the failed one
+last with ``"status": "failed"``.
 
 The output directory of ``run`` and ``demo`` holds one run: ``ferrofactor-manifest.json`` lists
 the files a run wrote; the next run into the directory replaces them and removes those it does
@@ -251,7 +252,8 @@ def _pipeline_command(command: str, out: _Out, config: Any, out_dir: str, thread
     except StageError as e:
         out.error(str(e))
         if out.json:
-            out.emit_json(_json_summary(command, res, None, EXIT_FAILED, str(e)))
+            # the stages that ran, the failed one last (status "failed"), and what they found
+            out.emit_json(_json_summary(command, res if res is not None else e.result, None, EXIT_FAILED, str(e)))
         return EXIT_FAILED
     if out.json:
         out.emit_json(_json_summary(command, res, out_dir, EXIT_OK))

@@ -6,7 +6,10 @@ sentence of documentation. From that one declaration come:
 - validation (:func:`load_config`): unknown keys (with the closest known key suggested), wrong
   types, values out of range, missing files and missing columns are all reported together, each
   message starting with the dotted key it is about (``model.lag: ...``), *before* any work
-  starts; nothing is written when the configuration is bad;
+  starts; nothing is written when the configuration is bad. The files and their columns are
+  checked whenever the ``[data]`` settings themselves have valid values (whatever the errors of
+  other sections); checks across settings (``data.start`` after ``data.end``, a signal weight
+  of an unknown style) run once every value is valid;
 - the documented reference (:func:`reference_toml`, printed by ``ferrofactor config``), of which
   ``examples/config.toml`` is an instance (a test keeps them in sync).
 
@@ -141,6 +144,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                "Default: none (Date columns and ISO text only; dates are never guessed).",
                                optional=True, example="%Y-%m-%d",
                                unset="none (Date columns and ISO text only)"),
+        "null_values": Setting("str_list", None, "CSV cells read as missing besides empty ones (e.g. [\"NA\"] "
+                               "as R's write.csv writes them), in every column of every CSV source: prices, "
+                               "fundamentals, classifications, delistings. CSV files only: Parquet, IPC and "
+                               "SQL sources keep their own nulls. Default: none (only empty cells are missing).",
+                               optional=True, example=["NA"], unset="none (only empty CSV cells are missing)"),
         "date": Setting("str", "date", "Date column of the prices."),
         "asset": Setting("str", "asset", "Asset-id column of every source."),
         "close": Setting("str", "close", "Close price column (market_cap = close × shares)."),
@@ -565,6 +573,7 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
     errors: list[str] = []
     values: dict[str, dict[str, Any]] = {sec: {} for sec in SCHEMA}
     given: set[str] = set()
+    data_ok = True  # every setting of [data] that is given has a valid value
     sections = [s for s in SCHEMA if s]
     for key, v in raw.items():
         if key in SCHEMA[""]:
@@ -587,7 +596,10 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
             full = prefix + key
             if key in table:
                 given.add(full)
+                n_errors = len(errors)
                 v = _check_value(full, s, table[key], errors)
+                if section == "data" and len(errors) > n_errors:
+                    data_ok = False
                 if s.optional and v == "" and s.kind == "str":
                     v = None
                 values[section][key] = v
@@ -602,7 +614,9 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
         values["signal"]["weights"] = {s: 1.0 / len(styles) for s in styles}
     if not errors:
         _check_semantics(cfg, errors)
-    if not errors and check_data and cfg["data"]["prices"] is not None:
+    if data_ok and isinstance(raw.get("data", {}), Mapping) and check_data and cfg["data"]["prices"] is not None:
+        # the sources are checked whenever the [data] settings themselves are valid, so that a
+        # missing file is reported with the key errors of other sections, not on the next run
         _check_data(cfg, errors)
     if errors:
         raise ConfigError(errors, path)
@@ -689,7 +703,7 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
             schema = pl.scan_ipc(path).collect_schema()
         else:
             sep = "\t" if path.lower().endswith(".tsv") else ","
-            schema = pl.scan_csv(path, separator=sep).collect_schema()
+            schema = pl.scan_csv(path, separator=sep, null_values=data["null_values"] or None).collect_schema()
     except Exception as e:  # noqa: BLE001 - any reader error is a bad source
         errors.append(f"{key}: cannot read {path!r} as {fmt}: {type(e).__name__}: {e}")
         return None
@@ -738,8 +752,8 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
         _need("data.delisting_date", "data.delistings", data["delisting_date"], dcols, errors)
         _need("data.delisting_return", "data.delistings", data["delisting_return"], dcols, errors)
     # the descriptors of the styles need their input columns in some source
-    if pcols is None or (data["fundamentals"] and fcols is None):
-        return
+    if pcols is None or (data["fundamentals"] and fcols is None) or not isinstance(ex["styles"], dict):
+        return  # (styles None: exposures.styles has an error of its own)
     fields = set(pcols) - {data["date"], data["asset"]}
     if data["shares"] is not None:
         fields.add("market_cap")

@@ -727,16 +727,17 @@ def _file_axes(path: str, date: str, asset: str, date_format: str | None):
             schema[date])
 
 
-def _classification_labels(source: Any, code: str, format: str | None):
+def _classification_labels(source: Any, code: str, format: str | None, null_values: Any = None):
     """The labels :func:`ferrofactor.read_classifications` gives the whole source (sorted values,
-    or the categories of an Enum), or None when the column cannot be read (the block reader then
-    reports the error)."""
+    or the categories of an Enum; a CSV read with the same ``null_values``), or None when the
+    column cannot be read (the block reader then reports the error)."""
     from ferrofactor.io import _format_for, read_frame
     from ferrofactor.panel import _label_codes, _schema
 
     try:
         # a CSV's codes as text, as read_classifications reads them
-        frame = read_frame(source, format=_format_for(source, format), string_columns=[code])
+        frame = read_frame(source, format=_format_for(source, format), string_columns=[code],
+                           null_values=null_values)
         if code not in _schema(frame):
             return None
         s = frame.select(code).collect().to_series() if isinstance(frame, pl.LazyFrame) else frame[code]
@@ -793,6 +794,7 @@ def read_universe(
     format: str | None = None,
     dates: Any = None,
     assets: Any = None,
+    null_values: str | Sequence[str] | None = None,
 ) -> DaskPanel:
     """:func:`ferrofactor.read_universe` over a partitioned Parquet dataset, as a :class:`DaskPanel`.
 
@@ -819,9 +821,9 @@ def read_universe(
         Dates per block (or the block lengths).
     date, asset, date_format, price_fields, close, adjusted_close, shares, volume, report_date,
     report_lag_days, max_staleness, fundamental_fields, industry, classification_date,
-    classification_lag_days, industry_labels, format, dates, assets
-        As for :func:`ferrofactor.read_universe` (``format`` applies to the fundamentals and
-        classifications; the prices are Parquet). Categorical price columns are refused (their
+    classification_lag_days, industry_labels, format, dates, assets, null_values
+        As for :func:`ferrofactor.read_universe` (``format`` and ``null_values`` apply to the
+        fundamentals and classifications; the prices are Parquet). Categorical price columns are refused (their
         codes would depend on the block): leave them out with ``price_fields``.
 
     Returns
@@ -835,7 +837,7 @@ def read_universe(
         As :func:`ferrofactor.read_universe` (errors of the axis pass and of the first block are
         raised here; those of later blocks by ``compute()``).
     """
-    from ferrofactor.io import _check_days
+    from ferrofactor.io import _check_days, _check_null_values
     from ferrofactor.panel import _check_date_format
 
     for arg, val in (("date", date), ("asset", asset), ("close", close), ("report_date", report_date),
@@ -846,6 +848,7 @@ def read_universe(
     max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
     classification_lag_days = _check_days("classification_lag_days", classification_lag_days)
     _check_date_format(date_format)
+    null_values = _check_null_values(null_values)
     for arg, src in (("fundamentals", fundamentals), ("classifications", classifications)):
         if src is not None and not isinstance(src, (str, os.PathLike, pl.DataFrame, pl.LazyFrame)):
             raise TypeError(
@@ -863,7 +866,7 @@ def read_universe(
     tasks = [dask.delayed(_file_axes, pure=True)(f, date, asset, date_format) for f in files]
     lab_task = None
     if classifications is not None and industry_labels is None:
-        lab_task = dask.delayed(_classification_labels, pure=True)(classifications, industry, format)
+        lab_task = dask.delayed(_classification_labels, pure=True)(classifications, industry, format, null_values)
     got = dask.compute(*tasks, lab_task)
     axes, labels = got[:-1], got[-1]
     if industry_labels is not None:
@@ -896,7 +899,7 @@ def read_universe(
         report_lag_days=report_lag_days, max_staleness=max_staleness,
         fundamental_fields=fundamental_fields, industry=industry,
         classification_date=classification_date, classification_lag_days=classification_lag_days,
-        industry_labels=None if labels is None else list(labels), format=format,
+        industry_labels=None if labels is None else list(labels), format=format, null_values=null_values,
     )
 
     def block_args(s: int, e: int):

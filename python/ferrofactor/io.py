@@ -28,7 +28,11 @@ Every reader takes the same ``source`` forms:
   (CSV asset ids and dates are read as text). A reader of one source takes ``format=`` over
   the extension; :func:`read_universe` (and ``data.format`` of ``ferrofactor run``), whose one
   setting serves several sources, applies it to the files whose extension does not tell
-  (``prices.dat``, ``prices.csv.gz``): a path whose extension names a format keeps it;
+  (``prices.dat``, ``prices.csv.gz``): a path whose extension names a format keeps it. CSV
+  cells are missing when empty; ``null_values=`` (a string or a list of strings, e.g. ``"NA"``
+  as R's ``write.csv`` writes) names further markers, read as missing in every column of every
+  CSV file of the call (asset ids and dates included); it does not apply to Parquet, IPC,
+  frames or SQL, whose nulls are their own;
 - a directory: every file of its format below it, at any depth, as one dataset (the rule of
   ``ff.dask.read_universe``, so the same path works in memory and on Dask). The format is
   ``format=``, else the directory's own extension (``prices.csv/``), else Parquet: ``prices/``
@@ -49,7 +53,9 @@ Every reader takes the same ``source`` forms:
 
 Errors of Polars and of the database (an empty CSV, a CSV read with ``format="parquet"``, files
 of a glob with different schemas, bad SQL, a missing table) are re-raised as ``ValueError``
-naming the path or query, with the original message (the original exception is chained).
+naming the path or query, with the original message (the original exception is chained); a
+CSV cell that does not parse as the dtype inferred from the first rows (``NA`` far down a
+numeric column) is named, with the ``null_values=`` that reads it as missing.
 
 Dates
 -----
@@ -74,7 +80,7 @@ import glob as _glob
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -100,6 +106,7 @@ from ferrofactor.panel import (
     _refuse_masked,
     _schema,
     _series_to_days,
+    _text_values_hint,
 )
 
 __all__ = [
@@ -188,6 +195,34 @@ def _directory_format(path: str, format: str | None) -> str:
     return format or _FORMATS.get(os.path.splitext(os.path.normpath(path))[1].lower()) or "parquet"
 
 
+def _check_null_values(null_values: Any) -> list[str] | None:
+    """``null_values=``: None, a str or a sequence of str (the CSV cells read as missing), as a
+    list (None for none); anything else is a TypeError naming it."""
+    if null_values is None:
+        return None
+    if isinstance(null_values, str):
+        return [null_values]
+    if (isinstance(null_values, (bytes, Mapping)) or not isinstance(null_values, Sequence)
+            or not all(isinstance(v, str) for v in null_values)):
+        raise TypeError(
+            "null_values must be a str or a sequence of str (the CSV cells read as missing, e.g. 'NA'), "
+            f"got {null_values!r}"
+        )
+    return list(null_values) or None
+
+
+def _is_csv(source: Any, connection: Any, format: str | None) -> bool:
+    """Whether ``source`` is read as CSV (a CSV file, glob or directory): where ``null_values=``
+    applies, and so where an error message may suggest it."""
+    source, connection = _split_source(source, connection)
+    if (connection is not None and isinstance(source, str)) or not isinstance(source, (str, os.PathLike)):
+        return False
+    path = os.fspath(source)
+    if "://" not in path and os.path.isdir(path):
+        return _directory_format(path, format) == "csv"
+    return (format or _FORMATS.get(os.path.splitext(path)[1].lower())) == "csv"
+
+
 def _directory_files(path: str, fmt: str = "parquet") -> list[str]:
     """The files of format ``fmt`` below directory ``path``, at any depth, sorted: the names
     ending in one of its extensions (``*.parquet`` and ``*.pq`` for Parquet). Shared with
@@ -199,7 +234,8 @@ def _directory_files(path: str, fmt: str = "parquet") -> list[str]:
     return sorted(found)
 
 
-def _read_directory(path: str, format: str | None, string_columns: Sequence[str]) -> pl.LazyFrame:
+def _read_directory(path: str, format: str | None, string_columns: Sequence[str],
+                    null_values: list[str] | None = None) -> pl.LazyFrame:
     """A directory source (see the module docstring): its files of one format, one lazy frame."""
     fmt = _directory_format(path, format)
     if fmt not in _EXTENSIONS:
@@ -227,7 +263,7 @@ def _read_directory(path: str, format: str | None, string_columns: Sequence[str]
                 f"files, e.g. {tabs[0]!r}; pass a glob of one kind"
             )
         return pl.scan_csv(files, separator="\t" if tabs else ",",
-                           schema_overrides={c: pl.String for c in string_columns})
+                           schema_overrides={c: pl.String for c in string_columns}, null_values=null_values)
 
 
 def read_frame(
@@ -236,6 +272,7 @@ def read_frame(
     connection: Any = None,
     format: str | None = None,
     string_columns: Sequence[str] = (),
+    null_values: str | Sequence[str] | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
     """Open ``source`` as a Polars frame (lazy for files). See the module docstring for forms.
 
@@ -251,17 +288,24 @@ def read_frame(
         File format; default from the extension (for a directory: its extension, else Parquet).
     string_columns : sequence of str
         CSV columns to read as strings (asset ids such as ``"00123"`` must not become integers).
+    null_values : str or sequence of str, optional
+        CSV cells read as missing besides empty ones (``"NA"``, ``["NA", "."]``), in every column
+        (Polars' ``scan_csv(null_values=...)``). CSV files only: Parquet, IPC, frames and SQL
+        keep their own nulls.
 
     Raises
     ------
     ValueError
         Unknown format, or Polars/the database could not read the source (message names the path
         or query and carries the original message).
+    TypeError
+        ``null_values`` neither a str nor a sequence of str.
     FileNotFoundError
         No file matches the path or glob; no file of the format below a directory (the message
         names the format to pass when the directory holds files of another one).
     """
     _check_names("string_columns", string_columns)
+    nulls = _check_null_values(null_values)
     source, connection = _split_source(source, connection)
     if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
         return source
@@ -279,7 +323,7 @@ def read_frame(
         )
     path = os.fspath(source)
     if "://" not in path and os.path.isdir(path):
-        return _read_directory(path, format, string_columns)
+        return _read_directory(path, format, string_columns, nulls)
     fmt = format
     if fmt is None:
         ext = os.path.splitext(path)[1].lower()
@@ -299,7 +343,8 @@ def read_frame(
         if fmt == "ipc":
             return pl.scan_ipc(path)
         sep = "\t" if path.lower().endswith(".tsv") else ","
-        return pl.scan_csv(path, separator=sep, schema_overrides={c: pl.String for c in string_columns})
+        return pl.scan_csv(path, separator=sep, schema_overrides={c: pl.String for c in string_columns},
+                           null_values=nulls)
 
 
 def _sql_errors(connection: Any) -> tuple[type[BaseException], ...]:
@@ -372,6 +417,7 @@ def read_panel(
     date_format: str | None = None,
     dates: Any = None,
     assets: Any = None,
+    null_values: str | Sequence[str] | None = None,
 ) -> Panel:
     """Read long (date, asset, fields...) data into a dense, aligned :class:`Panel`.
 
@@ -395,6 +441,9 @@ def read_panel(
         Default: ISO dates only (see the module docstring: dates are never guessed).
     dates, assets : array-like, optional
         Target axes; rows off them are dropped. Default: the data's sorted unique values.
+    null_values : str or sequence of str, optional
+        CSV cells read as missing besides empty ones, in every column (``"NA"`` as R writes
+        it). CSV files only (see :func:`read_frame`).
 
     Returns
     -------
@@ -405,8 +454,11 @@ def read_panel(
     ------
     ValueError
         Missing columns, duplicate (date, asset) rows, dates that are not ISO without
-        ``date_format`` (or do not match it), non-numeric fields, empty input, a source Polars or
-        the database cannot read; see :meth:`Panel.from_polars`.
+        ``date_format`` (or do not match it), non-numeric fields (a text field is named with its
+        first value that is not a number, e.g. ``'NA'``: pass ``null_values=`` for such a marker),
+        empty input, a source Polars or the database cannot read; see :meth:`Panel.from_polars`.
+    TypeError
+        ``null_values`` neither a str nor a sequence of str.
 
     Examples
     --------
@@ -421,10 +473,10 @@ def read_panel(
     _check_column_names(date=date, asset=asset)
     # label columns of a CSV as text, as asset ids (a code 0100 keeps its leading zero)
     text = [asset, date] + ([c for c in codes if isinstance(c, str)] if isinstance(codes, (list, tuple)) else [])
-    frame = read_frame(source, connection=connection, format=format, string_columns=text)
+    frame = read_frame(source, connection=connection, format=format, string_columns=text, null_values=null_values)
     return _panel_from_frame(
         frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format,
-        what=_describe(source, connection, format),
+        what=_describe(source, connection, format), csv=_is_csv(source, connection, format),
     )
 
 
@@ -439,12 +491,13 @@ def _prepare_records(
     assets: Any,
     *,
     numeric: bool,
+    null_values: str | Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, list[str]]:
     """Load event records (asset, date, value columns) and check them. Label columns
     (``numeric=False``) of a CSV are read as text, as asset ids are: an industry code ``0100``
     keeps its leading zero (inferred as an integer it would be ``100``, merged with ``100``)."""
     text = [asset, date] if numeric or columns is None else [asset, date, *columns]
-    frame = read_frame(source, connection=connection, format=format, string_columns=text)
+    frame = read_frame(source, connection=connection, format=format, string_columns=text, null_values=null_values)
     what = _describe(source, connection, format)
     with _polars_errors(what):
         schema = _schema(frame)
@@ -465,7 +518,8 @@ def _prepare_records(
         for c in columns:
             dt = schema[c]
             if not (dt.is_numeric() or dt == pl.Boolean):
-                raise ValueError(f"field {c!r} is not numeric (dtype {dt})")
+                hint = _text_values_hint(frame, c, dt, _is_csv(source, connection, format))
+                raise ValueError(f"field {c!r} is not numeric (dtype {dt}){hint}")
     with _polars_errors(what):
         if isinstance(frame, pl.LazyFrame):
             frame = frame.select([asset, date, *columns]).collect()
@@ -559,6 +613,7 @@ def read_fundamentals(
     connection: Any = None,
     format: str | None = None,
     date_format: str | None = None,
+    null_values: str | Sequence[str] | None = None,
 ) -> Panel:
     """Point-in-time fundamentals on a (dates × assets) grid, free of look-ahead.
 
@@ -591,6 +646,8 @@ def read_fundamentals(
         strftime format of a text or integer ``report_date`` column (e.g. ``'%m/%d/%Y'``).
         Default: ISO dates only. A US date such as ``'01/02/2024'`` is refused without it, so
         it can never be read as February 1st and shown a month early.
+    null_values : str or sequence of str, optional
+        CSV cells read as missing besides empty ones, in every column (see :func:`read_frame`).
 
     Returns
     -------
@@ -601,10 +658,11 @@ def read_fundamentals(
     ------
     ValueError
         Missing columns, duplicate (asset, report_date) rows, dates that are not ISO without
-        ``date_format`` or do not match it, non-numeric fields, ``report_lag_days``/
-        ``max_staleness`` negative or above 1,000,000.
+        ``date_format`` or do not match it, non-numeric fields (named with their first value that
+        is not a number), ``report_lag_days``/``max_staleness`` negative or above 1,000,000.
     TypeError
-        ``report_lag_days``/``max_staleness`` not an integer (bool and float included).
+        ``report_lag_days``/``max_staleness`` not an integer (bool and float included);
+        ``null_values`` neither a str nor a sequence of str.
 
     Examples
     --------
@@ -621,7 +679,7 @@ def read_fundamentals(
     _check_column_names(asset=asset, report_date=report_date)
     _check_names("fields", fields)
     frame, axis, target_assets, fields = _prepare_records(
-        source, connection, format, asset, report_date, fields, dates, assets, numeric=True
+        source, connection, format, asset, report_date, fields, dates, assets, numeric=True, null_values=null_values
     )
     T, N = len(axis), len(target_assets)
     if frame.height == 0:
@@ -649,6 +707,7 @@ def read_classifications(
     connection: Any = None,
     format: str | None = None,
     date_format: str | None = None,
+    null_values: str | Sequence[str] | None = None,
 ) -> Panel:
     """Classification codes over time (e.g. industries that change per asset), as a Panel.
 
@@ -675,6 +734,9 @@ def read_classifications(
         As for :func:`read_panel`.
     date_format : str, optional
         strftime format of a text or integer ``date`` column. Default: ISO dates only.
+    null_values : str or sequence of str, optional
+        CSV cells read as missing besides empty ones, in every column (see :func:`read_frame`): a
+        code read as missing is -1 from its row on.
 
     Returns
     -------
@@ -696,7 +758,7 @@ def read_classifications(
     _check_date_format(date_format)
     _check_column_names(asset=asset, date=date, code=code)
     frame, axis, target_assets, _ = _prepare_records(
-        source, connection, format, asset, date, [code], dates, assets, numeric=False
+        source, connection, format, asset, date, [code], dates, assets, numeric=False, null_values=null_values
     )
     T, N = len(axis), len(target_assets)
     s = frame[code]
@@ -731,6 +793,7 @@ def _read_delistings(
     connection: Any = None,
     format: str | None = None,
     date_format: str | None = None,
+    null_values: str | Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Delisting rows, one per delisted asset: ``(assets, days, returns)``.
 
@@ -738,7 +801,8 @@ def _read_delistings(
     ``returns`` (float, null or NaN = 0; None without a ``delisting_return`` column), in the file's
     order. The reading of ``ferrofactor run``'s ``data.delistings`` (for
     :func:`ferrofactor.backtest_many`'s ``delistings=`` and ``delisting_returns=``). Dates are
-    parsed as every date column (``date_format``; never guessed). Raises ``ValueError`` naming
+    parsed as every date column (``date_format``; never guessed); ``null_values`` as for
+    :func:`read_frame` (CSV cells read as missing). Raises ``ValueError`` naming
     the column: missing columns, missing or non-id assets, an asset on two rows, missing or
     unparseable dates, dates with a time of day other than midnight (never cut to their day), a
     non-numeric return column or a return that is not finite and >= -1.
@@ -746,7 +810,8 @@ def _read_delistings(
     _check_date_format(date_format)
     _check_column_names(asset=asset, date=date)
     cols = [asset, date] + ([delisting_return] if delisting_return is not None else [])
-    frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date])
+    frame = read_frame(source, connection=connection, format=format, string_columns=[asset, date],
+                       null_values=null_values)
     what = _describe(source, connection, format)
     with _polars_errors(what):
         schema = _schema(frame)
@@ -780,8 +845,9 @@ def _read_delistings(
     if delisting_return is not None:
         s = frame[delisting_return]
         if not s.dtype.is_numeric():
-            raise ValueError(f"column {delisting_return!r} is not numeric (dtype {s.dtype}); delisting returns "
-                             "are numbers such as -0.3")
+            hint = _text_values_hint(frame, delisting_return, s.dtype, _is_csv(source, connection, format))
+            raise ValueError(f"column {delisting_return!r} is not numeric (dtype {s.dtype}){hint}; delisting "
+                             "returns are numbers such as -0.3")
         rets = s.cast(pl.Float64).fill_nan(None).fill_null(0.0).to_numpy().astype(np.float64, copy=True)
         bad = ~np.isfinite(rets) | (rets < -1.0)
         if bad.any():
@@ -939,6 +1005,7 @@ def read_universe(
     industry_labels: Sequence[str] | None = None,
     dates: Any = None,
     assets: Any = None,
+    null_values: str | Sequence[str] | None = None,
 ) -> Panel:
     """Read a whole universe into one :class:`Panel`: prices, derived fields, point-in-time
     fundamentals and industries.
@@ -1008,6 +1075,10 @@ def read_universe(
     dates, assets : array-like, optional
         Target axes (rows of ``prices`` off them are dropped). Default: the sorted unique dates
         and assets of ``prices``.
+    null_values : str or sequence of str, optional
+        CSV cells read as missing besides empty ones (``"NA"`` as R's ``write.csv`` writes it,
+        ``["NA", "."]``), in every column of every CSV source (asset ids and dates included).
+        CSV files only: Parquet, IPC, frames and SQL keep their own nulls. Default: none.
 
     Returns
     -------
@@ -1024,10 +1095,13 @@ def read_universe(
         A field name given by two sources (prices, the derived fields, fundamentals,
         classifications): the message names the field and both sources. Every error of a
         source's reader is re-raised with the source's argument name first (``"fundamentals:
-        ..."``): missing columns, duplicate rows, dates not ISO without ``date_format``, bad
-        integer settings, unreadable files or queries.
+        ..."``): missing columns, duplicate rows, dates not ISO without ``date_format``, a text
+        column where numbers are wanted (named with its first value that is not a number, e.g.
+        ``'NA'``: a missing-value marker is read as missing with ``null_values=``), bad integer
+        settings, unreadable files or queries.
     TypeError
-        A source of an unsupported type, a setting of the wrong type.
+        A source of an unsupported type, a setting of the wrong type (``null_values`` neither a
+        str nor a sequence of str).
 
     Examples
     --------
@@ -1063,11 +1137,14 @@ def read_universe(
     _check_names("price_fields", price_fields)
     _check_names("fundamental_fields", fundamental_fields)
     _check_date_format(date_format)
+    null_values = _check_null_values(null_values)
 
     with _prefix("prices"):
         fmt = _format_for(prices, format)
-        frame = read_frame(prices, connection=connection, format=fmt, string_columns=[asset, date])
+        frame = read_frame(prices, connection=connection, format=fmt, string_columns=[asset, date],
+                           null_values=null_values)
         what = _describe(prices, connection, fmt)
+        csv = _is_csv(prices, connection, fmt)
         fields, codes = price_fields, None
         if fields is None:
             with _polars_errors(what):
@@ -1082,11 +1159,12 @@ def read_universe(
                     codes.append(c)
                 else:
                     raise ValueError(
-                        f"column {c!r} ({dt}) is neither numeric nor categorical; pass price_fields= "
-                        "with the price columns to keep (text columns are never turned into numbers)"
+                        f"column {c!r} ({dt}) is neither numeric nor categorical{_text_values_hint(frame, c, dt, csv)}; "
+                        "pass price_fields= with the price columns to keep (text columns are never turned into numbers)"
                     )
         panel = _panel_from_frame(
-            frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format, what=what
+            frame, date, asset, fields, codes, dates=dates, assets=assets, date_format=date_format, what=what,
+            csv=csv,
         )
         derived = _derived_price_fields(panel, close, adjusted_close, shares, volume)
     origin = {f: "prices" for f in panel.fields}
@@ -1100,6 +1178,7 @@ def read_universe(
                 fundamentals, panel.dates, panel.assets, asset=asset, report_date=report_date,
                 fields=fundamental_fields, report_lag_days=report_lag_days, max_staleness=max_staleness,
                 connection=connection, format=_format_for(fundamentals, format), date_format=date_format,
+                null_values=null_values,
             )
         _claim(origin, fund.float_fields, "fundamentals")
         new_fields.update({f: fund[f] for f in fund.float_fields})
@@ -1110,6 +1189,7 @@ def read_universe(
                 classifications, panel.dates, panel.assets, asset=asset, date=classification_date,
                 code=industry, labels=industry_labels, report_lag_days=classification_lag_days,
                 connection=connection, format=_format_for(classifications, format), date_format=date_format,
+                null_values=null_values,
             )
         _claim(origin, ["industry"], f"classifications (column {industry!r})")
         new_codes["industry"] = (cls[industry], cls.labels(industry))

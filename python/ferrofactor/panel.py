@@ -340,13 +340,25 @@ def _refuse_masked(name: str, x: Any) -> None:
         )
 
 
+#: Polars' message for a CSV cell that does not parse as the dtype inferred from the first rows.
+_UNPARSED_CSV = re.compile(r"could not parse `([^`\n]{1,40})` as dtype")
+
+
 @contextlib.contextmanager
 def _polars_errors(what: str):
-    """Re-raise errors of Polars (and a Polars panic) met while reading ``what`` as ``ValueError``."""
+    """Re-raise errors of Polars (and a Polars panic) met while reading ``what`` as ``ValueError``.
+    A CSV cell that does not parse as its column's inferred dtype (a marker such as ``NA`` below
+    the rows the dtype was inferred from) gets the first line: what to pass to read it as
+    missing (``null_values=``, ``data.null_values``)."""
     try:
         yield
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as e:
-        raise ValueError(f"could not read {what}: {type(e).__name__}: {e}") from e
+        m = _UNPARSED_CSV.search(str(e))
+        hint = ""
+        if m and what.endswith(" as csv"):
+            hint = (f"; a cell holds {m.group(1)!r} (a missing-value marker? pass null_values=[{m.group(1)!r}], "
+                    "data.null_values in a config)")
+        raise ValueError(f"could not read {what}{hint}: {type(e).__name__}: {e}") from e
 
 
 def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -440,6 +452,36 @@ def _schema(df: Any) -> pl.Schema:
     if not isinstance(df, (pl.DataFrame, pl.LazyFrame)):
         raise TypeError(f"df must be a polars DataFrame or LazyFrame, got {type(df).__name__}")
     return df.collect_schema() if isinstance(df, pl.LazyFrame) else df.schema
+
+
+def _first_text(df: pl.DataFrame | pl.LazyFrame, column: str) -> str | None:
+    """The first non-null value of text column ``column`` that does not read as a number (a
+    ``Float64`` cast gives null), or None (no such value, or the query fails): the example of an
+    error message. One query for that one row (filter, then ``head(1)``): the column is never
+    collected."""
+    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
+    c = pl.col(column)
+    try:
+        out = lazy.select(c).filter(c.is_not_null() & c.cast(pl.Float64, strict=False).is_null()).head(1).collect()
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        return None
+    return str(out[column][0]) if out.height else None
+
+
+def _text_values_hint(df: pl.DataFrame | pl.LazyFrame, column: str, dtype: Any, csv: bool) -> str:
+    """What to add to "column ... is not numeric" for a text column: ``": it holds text such as
+    'NA'"``, and for a CSV source (``csv``) how to read such a marker as missing
+    (``null_values=``); ``""`` for other dtypes or when no value is found."""
+    if dtype != pl.String:
+        return ""
+    v = _first_text(df, column)
+    if v is None:
+        return ""
+    shown = v if len(v) <= 40 else v[:40] + "…"
+    out = f": it holds text such as {shown!r}"
+    if csv and len(v) <= 40:
+        out += f" (a missing-value marker? pass null_values=[{v!r}], data.null_values in a config)"
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -846,8 +888,12 @@ def _panel_from_frame(
     assets: Any,
     date_format: str | None,
     what: str,
+    csv: bool = False,
 ) -> Panel:
-    """:meth:`Panel.from_polars`, with Polars errors re-raised as ``ValueError`` naming ``what``."""
+    """:meth:`Panel.from_polars`, with Polars errors re-raised as ``ValueError`` naming ``what``.
+    A text column where a number is wanted is refused with its first value that is not a number;
+    ``csv``: ``df`` was read from CSV, so the message also says how to read a missing-value marker
+    such as ``NA`` as missing (``null_values=``)."""
     _check_date_format(date_format)
     _check_column_names(date=date, asset=asset)
     for arg, cols in (("fields", fields), ("codes", codes)):
@@ -873,11 +919,14 @@ def _panel_from_frame(
             elif isinstance(dt, (pl.Enum, pl.Categorical)):
                 auto_codes.append(c)
             else:
-                other_str.append(f"{c} ({dt})")
+                other_str.append(c)
         if other_str and not missing:
+            c = other_str[0]
+            hint = _text_values_hint(df, c, schema[c], csv)
             raise ValueError(
-                f"columns {other_str} are neither numeric fields nor codes; pass fields= "
-                "(and codes= for label columns) to choose columns explicitly"
+                f"columns {[f'{n} ({schema[n]})' for n in other_str]} are neither numeric fields nor codes"
+                + (f"; {c!r}{hint[len(': it'):]}" if hint else "")
+                + "; pass fields= (and codes= for label columns) to choose columns explicitly"
             )
         if codes is None:
             codes = auto_codes
@@ -893,7 +942,8 @@ def _panel_from_frame(
         dt = schema[c]
         if not (dt.is_numeric() or dt == pl.Boolean):
             raise ValueError(
-                f"field {c!r} is not numeric (dtype {dt}); pass it in codes= if it is a label"
+                f"field {c!r} is not numeric (dtype {dt}){_text_values_hint(df, c, dt, csv)}; pass it in "
+                "codes= if it is a label"
             )
 
     lazy = df.lazy() if isinstance(df, pl.DataFrame) else df

@@ -8,7 +8,9 @@ load                :func:`ferrofactor.read_universe` on the configured sources 
                     :func:`ferrofactor.datasets.synthetic_universe` (``demo``, with the
                     simulation's delisting dates); the delisting dates of ``data.delistings``
                     when set; then the study's
-                    ``data.start``..``data.end``
+                    ``data.start``..``data.end``; its note names the dates of the study with
+                    prices for fewer than 10 % of the median number of assets priced per
+                    date (:func:`sparse_dates`: a stray row on a non-trading day)
 exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles)
 factor model        :class:`ferrofactor.FactorModel` ``.fit`` and ``.fama_macbeth(cov)``
 risk model          :class:`ferrofactor.RiskModel` ``.fit``
@@ -64,11 +66,14 @@ class Skip(Exception):
 
 
 class StageError(RuntimeError):
-    """A stage failed; ``stage`` names it and ``__cause__`` is the original error."""
+    """A stage failed; ``stage`` names it and ``__cause__`` is the original error. ``result`` is
+    the run's :class:`RunResult` so far (None if unknown): what the stages before it produced,
+    and in ``result.stages`` their records, then the failed stage's (status ``"failed"``)."""
 
-    def __init__(self, stage: str, error: BaseException) -> None:
+    def __init__(self, stage: str, error: BaseException, result: RunResult | None = None) -> None:
         self.stage = stage
         self.error = error
+        self.result = result
         super().__init__(f"{stage}: {type(error).__name__}: {error}")
 
 
@@ -251,7 +256,7 @@ class StageRunner:
             rec.wall, rec.cpu = time.perf_counter() - t0, time.process_time() - c0
             self.result.stages.append(rec)
             self.reporter.finish(rec)
-            raise StageError(name, e) from e
+            raise StageError(name, e, self.result) from e
         rec.wall, rec.cpu = time.perf_counter() - t0, time.process_time() - c0
         self.result.stages.append(rec)
         self.reporter.finish(rec)
@@ -297,7 +302,8 @@ def run_pipeline(
     Raises
     ------
     StageError
-        A stage failed: ``stage`` names it, the original error is chained.
+        A stage failed: ``stage`` names it, the original error is chained, and ``result`` holds
+        what the run produced before (its ``stages``, the failed one last).
     """
     reporter = reporter or Reporter()
     res = RunResult(config=config, source=source)
@@ -328,13 +334,17 @@ def run_pipeline(
             if cfg["data"]["delistings"] is not None:
                 st.note += "; " + _load_delistings(res, cfg, panel)
             panel = _study(res, cfg, panel)
+            d = cfg["data"]
+            sparse = sparse_dates_note(panel, d["adjusted_close"] or d["close"])
+            if sparse:
+                st.note += "; " + sparse
     else:
         try:
             if cfg["data"]["delistings"] is not None:
                 _load_delistings(res, cfg, panel)
             panel = _study(res, cfg, panel)
         except (ValueError, TypeError, FileNotFoundError) as e:
-            raise StageError("load", e) from e
+            raise StageError("load", e, res) from e
     T, N = panel.shape
     res.panel = panel
 
@@ -452,6 +462,7 @@ def _load(cfg: Config) -> Any:
         report_lag_days=d["report_lag_days"], max_staleness=d["max_staleness"],
         fundamental_fields=d["fundamental_fields"], industry=d["industry"],
         classification_date=d["classification_date"], classification_lag_days=d["classification_lag_days"],
+        null_values=d["null_values"],
     )
 
 
@@ -473,7 +484,7 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
         assets, days, rets = _read_delistings(
             source, asset=d["asset"], date=d["delisting_date"], delisting_return=d["delisting_return"],
             connection=conn, format=_format_for(source, d["format"]) if conn is None else None,
-            date_format=d["date_format"])
+            date_format=d["date_format"], null_values=d["null_values"])
     except (ValueError, TypeError, FileNotFoundError) as e:
         raise type(e)(f"data.delistings: {e}") from (e.__cause__ or e)
     known = set(np.asarray(panel.assets).tolist())
@@ -491,6 +502,81 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
     if stops.any():
         note += f"; {int(stops.sum())} assets stop trading before the last date without a delisting row (held as suspended)"
     return note
+
+
+#: A date with prices for fewer than this share of the median number of assets priced per date
+#: is named in the load stage's note (:func:`sparse_dates`).
+SPARSE_SHARE = 0.1
+
+
+def sparse_dates(prices: Any, dates: Any, share: float = SPARSE_SHARE) -> tuple[np.ndarray, np.ndarray, float]:
+    """The dates with prices for fewer than ``share`` × the median number of assets priced per
+    date: ``(dates, counts, median)``.
+
+    A stray price row on a non-trading day (one asset on a Saturday) makes that day a date of the
+    panel: every other asset then has no price on it, so its return of the next trading date is
+    NaN (returns never bridge a gap) and the cross-sections of both dates hold a handful of
+    assets. Such dates are legal data, so the library readers keep them silently; the
+    ``ferrofactor`` load stage names them with this check.
+
+    Parameters
+    ----------
+    prices : array-like (T, N)
+        The price field (NaN = no price), e.g. ``panel["close"]``.
+    dates : array-like (T,)
+        Its dates, for the result.
+    share : float, default 0.1
+        The threshold as a share of the median count, in (0, 1].
+
+    Returns
+    -------
+    dates : ndarray (S,)
+        The sparse dates, in date order.
+    counts : ndarray (S,) int64
+        The assets priced on each.
+    median : float
+        The median number of assets priced per date (over every date).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> px = np.ones((4, 20)); px[2, 1:] = np.nan      # one asset priced on the third date
+    >>> d, n, med = sparse_dates(px, np.arange(4))
+    >>> d.tolist(), n.tolist(), med
+    ([2], [1], 20.0)
+    """
+    from ferrofactor._validate import as_float_array
+
+    px = np.asarray(as_float_array("prices", prices, 2))
+    dates = np.asarray(dates)
+    if dates.shape != (px.shape[0],):
+        raise ValueError(f"dates must have shape ({px.shape[0]},) (one per row of prices), got {dates.shape}")
+    if isinstance(share, (bool, np.bool_)) or not isinstance(share, (int, float, np.integer, np.floating)) \
+            or not 0.0 < float(share) <= 1.0:
+        raise ValueError(f"share must be a number in (0, 1], got {share!r}")
+    counts = np.isfinite(px).sum(axis=1).astype(np.int64)
+    median = float(np.median(counts)) if counts.size else 0.0
+    sparse = counts < share * median
+    return dates[sparse], counts[sparse], median
+
+
+def sparse_dates_note(panel: Any, field: str, share: float = SPARSE_SHARE) -> str:
+    """The load stage's words for :func:`sparse_dates` of ``panel[field]`` (the prices the
+    returns come from), e.g. ``"1 date has prices for fewer than 10 % of the median 262 assets
+    (2016-06-04: 1): a non-trading day in the data? it splits the returns around it"``; ``""``
+    when there is none (or ``field`` is not in the panel). The first five dates are listed."""
+    if field not in panel.float_fields:
+        return ""
+    days, counts, median = sparse_dates(panel[field], panel.dates, share)
+    if not len(days):
+        return ""
+    shown = ", ".join(f"{d}: {int(n)}" for d, n in zip(days[:5].tolist(), counts[:5].tolist()))
+    if len(days) > 5:
+        shown += f", ... ({len(days) - 5} more)"
+    one = len(days) == 1
+    return (f"{len(days)} date{'' if one else 's'} {'has' if one else 'have'} prices for fewer than {share * 100:g} % "
+            f"of the median {median:g} assets ({shown}): {'a non-trading day' if one else 'non-trading days'} in "
+            f"the data? {'it splits' if one else 'they split'} the returns around {'it' if one else 'them'}")
 
 
 def _study(res: RunResult, cfg: Config, panel: Any) -> Any:

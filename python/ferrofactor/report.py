@@ -175,14 +175,16 @@ def _setting_pairs(section: str, values: Mapping[str, Any]) -> list[tuple[str, A
     return out
 
 
-def _kv_table(pairs: Sequence[tuple[str, Any]], caption: str = "", table_id: str = "") -> str:
+def _kv_table(pairs: Sequence[tuple[Any, ...]], caption: str = "", table_id: str = "") -> str:
     """Key/value rows: a number right-aligned with its exact value in ``data-value``; anything
     else as words (a boolean as yes/no, a missing value as "—", a sequence as its items), never a
-    Python repr. Settings go through :func:`_setting_pairs` first, which says what unset means."""
+    Python repr. A float is shown with 4 significant digits, or in the format of a third item
+    (``("Share inside the band", 0.93, "%")``: ``93.00%``). Settings go through
+    :func:`_setting_pairs` first, which says what unset means."""
     out = [f'<table{f" id={_q(table_id)}" if table_id else ""}>']
     if caption:
         out.append(f"<caption>{_esc(caption)}</caption>")
-    for k, v in pairs:
+    for k, v, *spec in pairs:
         if v is None:
             v = "—"
         elif isinstance(v, (bool, np.bool_)):
@@ -191,7 +193,8 @@ def _kv_table(pairs: Sequence[tuple[str, Any]], caption: str = "", table_id: str
             v = ", ".join(str(x) for x in v)
         if isinstance(v, (float, np.floating)) and not isinstance(v, bool):
             fv = float(v)
-            out.append(f'<tr><th>{_esc(k)}</th><td class="num" data-value="{fv!r}">{_esc(_fmt_number(fv, ".4g"))}</td></tr>')
+            shown = _fmt_number(fv, spec[0] if spec else ".4g")
+            out.append(f'<tr><th>{_esc(k)}</th><td class="num" data-value="{fv!r}">{_esc(shown)}</td></tr>')
         elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
             out.append(f'<tr><th>{_esc(k)}</th><td class="num" data-value="{int(v)}">{int(v)}</td></tr>')
         else:
@@ -435,8 +438,8 @@ def _section_risk(res: RunResult, fig: _Figures) -> str:
             html_table(s.tables[0][1], caption=f"{s.tables[0][0]}, on {s.header[3][1]} and on average",
                        formats={"vol_annualized": "%", "mean_vol_annualized": "%"}, table_id="factor-volatility"),
             "</div><div>",
-            html_table(s.tables[1][1], caption=s.tables[1][0], formats={"specific_vol_annualized": ".4f"},
-                       table_id="specific-risk"),
+            html_table(s.tables[1][1], caption=f"{s.tables[1][0]}, {dict(s.header)['Covered assets']} covered assets",
+                       formats={"specific_vol_annualized": ".4f"}, table_id="specific-risk"),
             _kv_table(_risk_settings(res, s), caption="Settings", table_id="risk-settings"),
             "</div></div>"]
     lo, hi = res.validation_dates
@@ -446,7 +449,7 @@ def _section_risk(res: RunResult, fig: _Figures) -> str:
     if res.bias_test is not None:
         b = res.bias_test.bias
         pairs = [("Portfolios", int(np.size(b.bias))), ("Forecast dates", int(len(res.bias_test.dates))),
-                 ("Median bias", float(np.nanmedian(b.bias))), ("Share inside the band", float(b.share_inside)),
+                 ("Median bias", float(np.nanmedian(b.bias))), ("Share inside the band", float(b.share_inside), "%"),
                  ("Band (median)", f"[{np.nanmedian(b.lower):.4f}, {np.nanmedian(b.upper):.4f}]")]
         body += ["<h3>Bias test of random long-only portfolios</h3>",
                  f'<p class="note">{int(np.size(b.bias))} random long-only portfolios (seed {v["seed"]}), each '
@@ -473,7 +476,7 @@ def _section_risk(res: RunResult, fig: _Figures) -> str:
 def _risk_settings(res: RunResult, s: Any) -> list[tuple[str, Any]]:
     """The risk model's size (from its summary) and its settings ([risk], as the model holds
     them), each in words: an unset one says what that means."""
-    counts = {"Dates", "Assets", "Factors", "Dates with Σf clipped"}
+    counts = {"Dates", "Assets", "Factors", "Covered assets", "Dates with Σf clipped"}
     pairs: list[tuple[str, Any]] = [(k, int(v) if v.isdigit() else v) for k, v in s.header if k in counts]
     risk = res.risk
     values = {k: getattr(risk, k, v) for k, v in res.config["risk"].items()}

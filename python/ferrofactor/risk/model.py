@@ -399,7 +399,8 @@ class RiskModel(ProductsMixin, Result):
 
     def summary(self, date: Any = -1) -> Summary:
         """Annualised factor volatilities at ``date`` and on average, the distribution of
-        annualised specific risk at ``date``, the settings and the dates clipped."""
+        annualised specific risk at ``date`` (its quantiles; the number of assets it covers there
+        is the header's "Covered assets"), the settings and the dates clipped."""
         self._check_fitted()
         i = self._date(date)
         ann = np.sqrt(PERIODS_PER_YEAR)
@@ -416,11 +417,12 @@ class RiskModel(ProductsMixin, Result):
         sr = np.sqrt(self._spec[i]) * ann
         sr = sr[np.isfinite(sr)]
         q = np.quantile(sr, [0.05, 0.25, 0.5, 0.75, 0.95]) if sr.size else np.full(5, np.nan)
-        spec = pl.DataFrame({"statistic": ["covered assets", "p05", "p25", "median", "p75", "p95"],
-                             "specific_vol_annualized": [float(sr.size), *q.tolist()]})
+        # the count is not a volatility: in the header, where it prints as an integer
+        spec = pl.DataFrame({"statistic": ["p05", "p25", "median", "p75", "p95"],
+                             "specific_vol_annualized": q.tolist()})
         label = str(self._dates[i]) if self._dates is not None else str(i)
         header = [("Dates", len(self._spec)), ("Assets", self._spec.shape[1]),
-                  ("Factors", len(self._names)), ("Date shown", label),
+                  ("Factors", len(self._names)), ("Date shown", label), ("Covered assets", int(sr.size)),
                   ("Dates with Σf clipped", int(self._clipped.sum()))]
         header += [(k, v) for k, v in self._settings().items()]
         return Summary("Risk model", header, [("Factor volatility (annualised)", table),

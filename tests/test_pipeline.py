@@ -1,0 +1,64 @@
+"""The pipeline's own helpers (the stages are the library's calls, tested in their modules and end
+to end in test_cli.py): the load stage's check for dates with hardly any prices."""
+
+from __future__ import annotations
+
+import ferrofactor as ff
+import numpy as np
+import pytest
+from ferrofactor.pipeline import SPARSE_SHARE, sparse_dates, sparse_dates_note
+
+nan = np.nan
+
+
+def _prices(counts, n=20):
+    """(T, n) prices with ``counts[t]`` assets priced on row t (the first ones)."""
+    px = np.full((len(counts), n), nan)
+    for t, c in enumerate(counts):
+        px[t, :c] = 10.0
+    return px
+
+
+def test_sparse_dates_hand_worked():
+    days = np.array(["2016-06-02", "2016-06-03", "2016-06-04", "2016-06-06", "2016-06-07"], dtype="datetime64[D]")
+    # median of [20, 20, 1, 20, 2] is 20: 1 and 2 assets are below 10 % of it (2), 2 is not below 2
+    d, n, med = sparse_dates(_prices([20, 20, 1, 20, 2]), days)
+    assert med == 20.0 and d.tolist() == [days[2]] and n.tolist() == [1]
+    d, n, _ = sparse_dates(_prices([20, 20, 1, 20, 1]), days)
+    assert d.tolist() == [days[2], days[4]] and n.tolist() == [1, 1]
+    # a date with no price at all (a row of nulls) counts too; the threshold is a setting
+    d, n, _ = sparse_dates(_prices([20, 20, 0, 20, 15]), days, share=0.8)
+    assert d.tolist() == [days[2], days[4]] and n.tolist() == [0, 15]
+    assert SPARSE_SHARE == 0.1
+    # nothing to report: empty
+    d, n, med = sparse_dates(_prices([20, 19, 18]), days[:3])
+    assert d.size == 0 and n.size == 0 and med == 19.0
+
+
+def test_sparse_dates_bad_input():
+    with pytest.raises(ValueError, match=r"dates must have shape \(3,\)"):
+        sparse_dates(_prices([1, 2, 3]), np.arange(4))
+    for share in (0, 1.5, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match="share must be a number in"):
+            sparse_dates(_prices([1, 2, 3]), np.arange(3), share=share)
+
+
+def test_the_load_notes_words():
+    days = np.array(["2016-06-03", "2016-06-04", "2016-06-06", "2016-06-11", "2016-06-13"], dtype="datetime64[D]")
+    assets = [f"A{j:02d}" for j in range(20)]
+    one = ff.Panel(days, assets, {"close": _prices([20, 1, 20, 20, 20])})
+    assert sparse_dates_note(one, "close") == (
+        "1 date has prices for fewer than 10 % of the median 20 assets (2016-06-04: 1): a non-trading day in "
+        "the data? it splits the returns around it")
+    two = ff.Panel(days, assets, {"close": _prices([20, 1, 20, 0, 20])})
+    assert sparse_dates_note(two, "close") == (
+        "2 dates have prices for fewer than 10 % of the median 20 assets (2016-06-04: 1, 2016-06-11: 0): "
+        "non-trading days in the data? they split the returns around them")
+    # at most five listed
+    many = ff.Panel(np.arange(13).astype("datetime64[D]"), assets, {"close": _prices([20] * 7 + [1] * 6)})
+    assert sparse_dates_note(many, "close").startswith(
+        "6 dates have prices for fewer than 10 % of the median 20 assets (1970-01-08: 1, 1970-01-09: 1, "
+        "1970-01-10: 1, 1970-01-11: 1, 1970-01-12: 1, ... (1 more)): ")
+    # ordinary data, or no such field: nothing to say
+    assert sparse_dates_note(ff.Panel(days, assets, {"close": _prices([20, 18, 20, 3, 20])}), "close") == ""
+    assert sparse_dates_note(one, "adj_close") == ""
