@@ -410,6 +410,42 @@ def test_risk_decomposition_sums_to_total():
     assert np.sum(ann.factor_contrib) + ann.specific_contrib == pytest.approx(ann.total_vol, rel=1e-12)
 
 
+def test_risk_decomposition_of_books_without_exposure_to_some_factors():
+    """A one-industry long-only book and an industry-neutral long-short book hold no net exposure
+    to most industries; those factors still co-move with the book: ρ_k = (Σf x)_k / (σ_k σ_p) for
+    every estimated factor, and marginal = Σw / σ_p (the dense B Σf Bᵀ + D) for every covered
+    asset. (The old code took (Σf x)_k = 0 for the factors not held: ρ = 0 instead of −0.23, and
+    the held assets of the neutral book lost their industry term, 43× off.)"""
+    m, p, _ = model_from_panel()
+    t = -1
+    cov = m.covered(t)
+    ind = np.asarray(m.exposures.industry[t])
+    one = np.where(cov & (ind == ind[cov][0]), 1.0, 0.0)
+    one /= one.sum()
+    rng = np.random.default_rng(0)
+    neutral = np.zeros(len(cov))
+    for g in np.unique(ind[cov]):
+        idx = np.flatnonzero(cov & (ind == g))
+        if idx.size >= 2:
+            v = rng.normal(size=idx.size)
+            neutral[idx] = v - v.mean()
+    dense = m.covariance(t)
+    c = np.flatnonzero(cov)
+    fc = m.factor_covariance[t]
+    est = np.isfinite(np.diag(fc))
+    for w in (one, neutral):
+        dec = m.risk_decomposition(w, t)
+        sig = np.sqrt(w[c] @ dense[np.ix_(c, c)] @ w[c])
+        assert dec.total_vol == pytest.approx(sig, rel=1e-12)
+        np.testing.assert_allclose(dec.marginal[c], dense[np.ix_(c, c)] @ w[c] / sig, rtol=1e-10, atol=1e-18)
+        x = dec.exposures
+        assert (x[est] == 0).sum() >= 1  # factors without net exposure
+        rho = fc[np.ix_(est, est)] @ x[est] / (np.sqrt(np.diag(fc)[est]) * sig)
+        np.testing.assert_allclose(dec.factor_corr[est], rho, rtol=1e-10, atol=1e-15)
+        assert np.isnan(dec.factor_corr[~est]).all()
+        assert np.sum(dec.asset_contrib) == pytest.approx(sig, rel=1e-12)
+
+
 def kkt_factor_returns(b, r, wts, cap, market, n_ind):
     """Constrained WLS by the Lagrangian system (an oracle independent of the model's code)."""
     ok = np.isfinite(b).all(axis=1) & np.isfinite(r) & np.isfinite(wts) & (wts > 0)

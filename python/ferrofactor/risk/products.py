@@ -303,8 +303,13 @@ class ProductsMixin:
         x = _core.risk_factor_exposures(w, *args)[0]
         fc = self._cov[i]
         held = x != 0
+        # (Σf x)_k for every factor k, held or not: a factor the book has no net exposure to still
+        # co-moves with it (its correlation, and the marginal risk of the assets exposed to it). A
+        # factor without a covariance at the date (NaN row: not estimated) is absent from the
+        # model there, as in covariance(): 0 (its correlation is NaN)
+        est = np.isfinite(np.diagonal(fc))
         sx = np.zeros_like(x)
-        sx[held] = fc[np.ix_(held, held)] @ x[held]  # factors nobody holds may have NaN rows
+        sx[est] = fc[np.ix_(est, held)] @ x[held]
         fcontrib = x * sx
         d = self._spec[i]
         dw = np.where(w[0] != 0, d * w[0], 0.0)
