@@ -226,6 +226,18 @@ def test_bad_input():
         ff.fama_macbeth(y, x, names=["a"])
     with pytest.raises(ValueError, match="at least one column"):
         ff.fama_macbeth(y, x[:, :, :0])
+    with pytest.raises(ValueError, match=r"names must be unique, got \['a'\] more than once"):
+        ff.fama_macbeth(y, x, names=["a", "a"])
+    # linearmodels' FamaMacBeth(dep, [const, x]) spelling: a constant column without intercept
+    # would be dropped on every date (no estimate at all); it is refused, naming the intercept
+    xc = np.concatenate([np.full((10, 30, 1), 1.0), x], axis=2)
+    with pytest.raises(ValueError, match=r"characteristic 'one' is a non-zero constant on every date: an "
+                                         r"intercept. Pass intercept=True"):
+        ff.fama_macbeth(y, xc, intercept=False, names=["one", "a", "b"])
+    # a zero column (a characteristic not yet known) is no intercept: dropped on its dates
+    xz = x.copy()
+    xz[:2, :, 1] = 0.0
+    assert np.isnan(ff.fama_macbeth(y, xz, intercept=False).estimates[:2]).all()
 
 
 @pytest.mark.parametrize("cov", ["unadjusted", "kernel"])

@@ -14,6 +14,7 @@ rows as given.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -225,7 +226,9 @@ def cross_section_regress(
     exposures of row ``t − lag``, industry factors built from the codes (never as dummies) and,
     when a market factor is present, the industry factor returns constrained so that
     ``Σ_g c_g f_g = 0`` (by default; see ``industry_constraint``). A style with no dispersion among a date's observations (e.g. all
-    zeros) drops out of that date's regression (NaN for it; the others are estimated).
+    zeros) drops out of that date's regression (NaN for it; the others are estimated): the market
+    or the industries span it. (Without either, a style that is a non-zero constant would be an
+    intercept: pass ``market=True`` for one.)
 
     Parameters
     ----------
@@ -546,8 +549,25 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     names = [f"x{k}" for k in range(K)] if names is None else [str(n) for n in names]
     if len(names) != K:
         raise ValueError(f"names has {len(names)} names but characteristics has K = {K}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"names must be unique, got {dup} more than once")
     if intercept and "const" in names:
         raise ValueError("'const' is the name of the intercept; rename that characteristic")
+    if not intercept:
+        # A constant column (linearmodels' FamaMacBeth(dep, [const, x]) usage) would be dropped
+        # on every date as a characteristic without dispersion (the kernel takes such a column
+        # for one the intercept spans), leaving no date estimated: say what to pass instead.
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN dates
+            lo, hi = np.nanmin(x, axis=1), np.nanmax(x, axis=1)  # (T, K)
+        seen = np.isfinite(lo)
+        for k in range(K):
+            if seen[:, k].any() and np.all((lo[seen[:, k], k] == hi[seen[:, k], k]) & (lo[seen[:, k], k] != 0)):
+                raise ValueError(
+                    f"characteristic {names[k]!r} is a non-zero constant on every date: an intercept. "
+                    "Pass intercept=True (its estimate is named 'const') instead of a constant column"
+                )
     d = as_dates("dates", dates, T)
     d = fdates if d is None else d
     as_assets("assets", assets, N)
