@@ -363,6 +363,24 @@ def small_universe():
     return panel, ff.Exposures.from_panel(panel)
 
 
+def test_a_factor_that_never_varies_leaves_the_others_newey_west_errors_finite():
+    """One industry: the cap constraint holds its return at 0 on every date. Its estimates have
+    no standardised deviation, so they stay out of the automatic bandwidth (0/0 made it NaN, and
+    every factor's Newey-West standard error with it); the market and styles get the bandwidth
+    and standard errors of the same model without the industry."""
+    rng = np.random.default_rng(0)
+    T, N = 120, 80
+    r, sty, cap = rng.normal(0, 0.01, (T, N)), rng.normal(size=(T, N, 2)), rng.lognormal(5, 1, (T, N))
+    one = ff.FactorModel().fit(r, ff.Exposures(sty, np.zeros((T, N), np.int32), industry_names=["all"]), cap=cap)
+    none = ff.FactorModel().fit(r, ff.Exposures(sty), cap=cap)
+    assert np.all(one.factor_returns[1:, 1] == 0.0)
+    assert one.nw_bandwidth == none.nw_bandwidth == 7
+    np.testing.assert_allclose(one.nw_std_errors[[0, 2, 3]], none.nw_std_errors, rtol=1e-12)
+    assert one.nw_std_errors[1] == 0.0
+    fm = one.fama_macbeth("kernel")
+    np.testing.assert_allclose(fm.std_errors[[0, 2, 3]], none.fama_macbeth("kernel").std_errors, rtol=1e-12)
+
+
 def test_fit_on_a_panel_equals_fit_on_arrays_and_keeps_labels(small_universe):
     panel, ex = small_universe
     a = ff.FactorModel().fit(panel, ex)

@@ -12,7 +12,8 @@ per-date estimates and follows linearmodels' ``FamaMacBeth`` exactly (linearmode
   ``Γ_j = Σ_t e_t e_{t−j}ᵀ`` and Bartlett weights ``w_j = 1 − j / (m + 1)``, m = the integer part of
   the bandwidth; ``"unadjusted"`` is m = 0, i.e. ``var(b_t, ddof=1) / T``;
 - the automatic bandwidth is Newey and West's (1994) rule applied to the sum over parameters of the
-  standardised deviations ``Σ_k e_tk / std_k`` (population std): pilot lags
+  standardised deviations ``Σ_k e_tk / std_k`` (population std; a parameter whose estimates never
+  vary, such as an industry held at 0 by the constraint, has none and is left out): pilot lags
   ``n = ceil(4 (T/100)^(2/9))``, autocovariances ``σ_j = Σ_t x_t x_{t−j} / T``,
   ``s0 = σ_0 + 2 Σ_{j≤n} σ_j``, ``s1 = 2 Σ_{j≤n} j σ_j``,
   ``m = min(ceil(1.1447 · ((s1/s0)²)^(1/3) · T^(1/3)), T − 1)``; it needs n < T − 1 (T ≥ 4);
@@ -181,13 +182,17 @@ def fama_macbeth_inference(
         bw = 0.0
     else:
         if bandwidth is None:
+            # parameters whose estimates never vary (e.g. an industry forced to 0 by the
+            # constraint in a one-industry model) have no standardised deviation: left out of
+            # the sum (0/0 would make every parameter's bandwidth NaN)
             with np.errstate(divide="ignore", invalid="ignore"):
                 if nan_policy == "row":
-                    stde = np.sum(e / e.std(0)[None, :], axis=1)
-                else:
-                    live = counts > 1
-                    sd = np.sqrt((e[:, live] ** 2).sum(axis=0) / counts[live])
-                    stde = np.sum(e[:, live] / sd[None, :], axis=1)
+                    sd = e.std(0)
+                    live = sd > 0
+                else:  # (e is 0 where a parameter has no estimate)
+                    sd = np.sqrt((e**2).sum(axis=0) / np.maximum(counts, 1))
+                    live = (counts > 1) & (sd > 0)
+                stde = np.sum(e[:, live] / sd[live][None, :], axis=1)
             try:
                 bw = float(newey_west_bandwidth(stde))
             except ValueError as exc:  # too few dates, or estimates that do not vary
