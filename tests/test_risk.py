@@ -473,7 +473,9 @@ def test_factor_mimicking_portfolios_reproduce_regression():
     for date in (3, 10, 30):  # 3: industry 0 is empty on dates divisible by 3
         omega = m.factor_mimicking_portfolios(date)
         r_next = rng.normal(0, 0.02, size=p.returns.shape[1])
-        want = kkt_factor_returns(m.exposure_matrix(date), r_next, np.sqrt(p.cap[date]), p.cap[date], True, p.n_industries)
+        b = m.exposure_matrix(date)
+        b[np.asarray(m.exposures.industry[date]) < 0] = np.nan  # the regression drops assets without an industry
+        want = kkt_factor_returns(b, r_next, np.sqrt(p.cap[date]), p.cap[date], True, p.n_industries)
         got = np.where(np.isnan(omega).all(axis=1), np.nan, np.nan_to_num(omega) @ r_next)
         assert rel_err(got, want) < 1e-9  # two different solves of a K×K system; cond ~1e3
         # The FMP of factor k has unit exposure to k and zero to the others (where estimable).
@@ -483,6 +485,23 @@ def test_factor_mimicking_portfolios_reproduce_regression():
         styles_and_market = np.r_[0, np.arange(1 + p.n_industries, x.shape[0])]
         np.testing.assert_allclose(x[np.ix_(styles_and_market, styles_and_market)], np.eye(4), atol=1e-10)
         assert est[ind].sum() < p.n_industries  # the unused industry has no portfolio
+
+
+def test_factor_mimicking_portfolios_leave_out_assets_without_an_industry():
+    """The regression drops an asset with industry code −1 when the model has industries; the
+    portfolios must too, so that Ω r is the regression's factor return (lag 0: returns[t] on
+    exposures[t]). Ω put weight on them (0.03 each in the market row) and missed by 1e-3."""
+    rng = np.random.default_rng(3)
+    T, N, G = 30, 60, 3
+    sty, cap, r = rng.normal(size=(T, N, 2)), rng.lognormal(5, 1, (T, N)), rng.normal(0, 0.01, (T, N))
+    ind = rng.integers(0, G, (T, N)).astype(np.int32)
+    ind[:, :5] = -1
+    res = ff.FactorModel(lag=0).fit(r, ff.Exposures(sty, ind), cap=cap)
+    rm = ff.RiskModel.from_factor_model(res, min_periods=2, specific_min_periods=2, specific_blend_periods=0)
+    for t in (T - 1, T - 7):
+        omega = rm.factor_mimicking_portfolios(t)
+        assert (omega[:, :5] == 0).all()
+        np.testing.assert_allclose(omega @ r[t], res.factor_returns[t], rtol=1e-10, atol=1e-16)
 
 
 # ---------------------------------------------------------------------------------- bad input

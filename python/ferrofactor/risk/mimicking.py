@@ -14,8 +14,9 @@ import numpy as np
 
 def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, covered):
     """Ω (K, N) for one date. ``styles`` (N, Ks), ``industry`` (N,) dense codes, ``weights`` (N,),
-    ``constraint_cap`` (N,) or None, ``covered`` (N,) bool (known exposures). An asset without an industry code has no industry
-    exposure (as in the risk products). Assets not used get 0; factors with no
+    ``constraint_cap`` (N,) or None, ``covered`` (N,) bool (the assets the regression may use:
+    the caller leaves out those without an industry code when the model has industries, as the
+    regression does). Assets not used get 0; factors with no
     member (empty industries) get NaN rows, and every row is NaN on a date whose design is
     singular (e.g. a style with no dispersion among the covered assets)."""
     n, ks = styles.shape

@@ -391,8 +391,9 @@ class ProductsMixin:
         market factor and industries the constraint ``Σ_g c_g f_g = 0``, ``c_g`` the total
         ``constraint_cap`` (default ``cap``) of industry ``g``). Holding row k over the next
         period earns the factor return k of a regression of next-period returns on these
-        exposures. Assets not covered get 0; factors without assets get NaN rows; a date whose
-        design is singular gives NaN everywhere."""
+        exposures. Assets the regression does not use (unknown exposures; no industry when the
+        model has industries; no positive weight) get 0; factors without assets get NaN rows; a
+        date whose design is singular gives NaN everywhere."""
         from ferrofactor.risk.mimicking import mimicking_portfolios
 
         i = self._date(date)
@@ -410,4 +411,11 @@ class ProductsMixin:
         if ccap is not None:
             check_shape("constraint_cap", ccap, (n,))
         st, ind, market, g = self._args(i)
-        return mimicking_portfolios(st, ind, market, g, wts, ccap, self._exposed(i))
+        # the assets the regression uses: known exposures, an industry when the model has
+        # industries (it drops code −1), a cap where the cap constraint needs it
+        used = self._exposed(i)
+        if g:
+            used = used & (ind >= 0)
+            if market and ccap is not None:
+                used = used & np.isfinite(ccap)
+        return mimicking_portfolios(st, ind, market, g, wts, ccap, used)
