@@ -58,6 +58,27 @@ def dpanel():
     return ffd.DaskPanel.from_panel(P, chunks=CHUNKS)
 
 
+def test_float_industry_codes_are_integral_or_refused():
+    """As ff.Panel: integral floats (codes read from a CSV) are codes; 1.5 or NaN is refused
+    naming the field (a cast truncated 1.5 to 1, and NaN to -2147483648), for numpy input at once
+    and for a dask array at compute()."""
+    dates = np.arange("2024-01-01", "2024-01-05", dtype="datetime64[D]")
+    labels = ["x", "y", "z"]
+    ok = ffd.DaskPanel(dates, ["A", "B", "C"], {"returns": np.zeros((4, 3))},
+                       {"industry": (np.array([[0.0, 1.0, 2.0]] * 4), labels)})
+    assert ok["industry"].dtype == np.int32
+    EQ(ok.compute()["industry"], np.array([[0, 1, 2]] * 4))
+    for bad, shown in ((1.5, "1.5"), (np.nan, "nan")):
+        codes = np.array([[0.0, 1.0, bad]] * 4)
+        with pytest.raises(TypeError, match=rf"code field 'industry' must be an integer code array, got dtype "
+                                            rf"float64 with non-integer values \(e.g. {shown}\)"):
+            ffd.DaskPanel(dates, ["A", "B", "C"], {"returns": np.zeros((4, 3))}, {"industry": (codes, labels)})
+        lazy = ffd.DaskPanel(dates, ["A", "B", "C"], {"returns": np.zeros((4, 3))},
+                             {"industry": (da.from_array(codes, chunks=(2, 3)), labels)})
+        with pytest.raises(TypeError, match="non-integer values"):
+            lazy.compute()
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -211,6 +211,17 @@ def _is_dask(x: Any) -> bool:
     return isinstance(x, da.Array)
 
 
+def _integral_codes(block: np.ndarray, name: str) -> np.ndarray:
+    """Float codes as int32, as in memory (:func:`ferrofactor._validate.as_code_array`): every
+    value finite and integral (codes read from a CSV), else a ``TypeError`` naming them (a cast
+    would truncate 1.5 to 1, and NaN to a huge negative code)."""
+    bad = ~(np.isfinite(block) & (block == np.round(block)))
+    if bad.any():
+        raise TypeError(f"{name} must be an integer code array, got dtype {block.dtype} with non-integer "
+                        f"values (e.g. {float(block[bad].flat[0])!r}); use -1 for no industry")
+    return block.astype(np.int32)
+
+
 def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: bool = False,
              allow_none: bool = False) -> da.Array | None:
     """``x`` (a dask array or an array-like) as a dask array with blocks of whole cross-sections
@@ -228,6 +239,8 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
         if codes:
             if kind not in "iuf":
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {x.dtype}")
+            if kind == "f":  # integral floats (codes read from a CSV), checked block by block
+                x = x.map_blocks(_integral_codes, name, dtype=np.int32)
         else:
             if kind not in "iufb":
                 raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
@@ -241,6 +254,8 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
             arr = as_array(name, x)
             if arr.dtype.kind not in "iuf":
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
+            if arr.dtype.kind == "f":
+                arr = _integral_codes(arr, name)  # as ff.Panel: integral floats only
         else:
             arr = as_float_array(name, x, ndim)
         if arr.ndim != ndim:
