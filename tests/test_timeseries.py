@@ -361,8 +361,12 @@ def test_plot_exposures_draws_betas_with_intervals(data):
     heights = [p.get_height() for p in ax.patches]
     np.testing.assert_allclose(heights, res.betas[1])
     assert [t.get_text() for t in ax.get_xticklabels()] == FACTORS
+    assert ax.get_title() == "Factor exposures of 1 (95% intervals)"
     import matplotlib.pyplot as plt
 
+    plt.close(fig)
+    fig = res.plot_exposures(1, level=0.975)  # the level drawn, not its integer part (97%)
+    assert fig.axes[0].get_title() == "Factor exposures of 1 (97.5% intervals)"
     plt.close(fig)
 
 

@@ -399,7 +399,7 @@ class TimeSeriesResult(Result):
         ax.set_xticks(x)
         ax.set_xticklabels(self._factor_names)
         ax.set_ylabel("beta")
-        ax.set_title(f"Factor exposures of {self._asset_label(i)} ({int(level * 100)}% intervals)")
+        ax.set_title(f"Factor exposures of {self._asset_label(i)} ({level * 100:.10g}% intervals)")
         ax.grid(True, axis="y", alpha=0.3)
         return fig
 
