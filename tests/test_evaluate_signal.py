@@ -644,3 +644,27 @@ def test_plots_return_figures():
     assert all(isinstance(f, Figure) for f in figs)
     assert len(figs[0].axes) == 6 and len(figs[1].axes) == 3
     figs[0].savefig(__import__("io").BytesIO(), format="png")
+
+
+def test_the_tear_sheets_book_earns_its_return_when_it_is_realised():
+    """The factor-weighted book formed at the close of t earns its h-date return at t + h: the
+    line of the tear sheet's book panel steps there, as the cumulative quantile panel does
+    (it stepped one holding period early, at t). Hand-worked: a +10 % day for the top half."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(0)
+    T, N = 30, 20
+    r, s = rng.normal(0, 0.01, (T, N)), rng.normal(size=(T, N))
+    r[10] = 0.0
+    r[10, np.argsort(s[9])[-10:]] = 0.10  # the book formed at the close of 9 earns on 10
+    ev = ff.evaluate.evaluate(s, r, horizons=(1, 3), quantiles=2)
+    fig = ev.plot()
+    x, y = fig.axes[5].lines[0].get_data()
+    f = np.nan_to_num(ev.factor_returns[:, 0])
+    want = np.r_[1.0, np.cumprod(1.0 + f[:-1])]  # the wealth at t: returns realised by t
+    np.testing.assert_allclose(y, want, rtol=1e-14)
+    assert int(np.argmax(np.diff(y))) + 1 == 10
+    qx, qy = fig.axes[3].lines[1].get_data()  # the top quantile's cumulative return
+    assert int(np.argmax(np.diff(qy))) + 1 == 10

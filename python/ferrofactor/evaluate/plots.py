@@ -182,7 +182,10 @@ def evaluation_figure(ev):
     ax = axes[2, 1]
     x = _x(ev, ev.factor_returns.shape[0])
     h0 = int(ev.horizons[0])
-    fr = np.nan_to_num(ev.factor_returns[::h0, 0])
-    ax.plot(x[::h0], np.cumprod(1.0 + fr), lw=1.0)
+    # the wealth at each date after the holding periods that ended by then (as the cumulative
+    # quantile returns): the book formed at t earns its return at t + h
+    from ferrofactor.evaluate.signal import wealth_of_holdings
+
+    ax.plot(x, wealth_of_holdings(ev.factor_returns[:, 0], h0), lw=1.0)
     ax.set_title(f"Factor-weighted long-short book ({h0}-date holding)", fontsize=9)
     return fig

@@ -601,6 +601,24 @@ def _quantile_result(d: _Data, fwd: np.ndarray, labels: np.ndarray, q: int, hs: 
 # ---------------------------------------------------------------------------------------------
 
 
+def wealth_of_holdings(returns: np.ndarray, h: int) -> np.ndarray:
+    """(T, ...) growth of 1 from the h-date returns of the dates 0, h, 2h, … (``returns[t]`` from
+    the close of t to the close of t + h): non-overlapping holding periods, the value at date t
+    the wealth after the periods that ended by t (nothing realised later); a missing return
+    counts as 0 (no position)."""
+    t = returns.shape[0]
+    out = np.ones(returns.shape)
+    wealth = np.ones(returns.shape[1:])
+    for start in range(0, t, h):
+        end = start + h
+        if end >= t:
+            out[start:] = wealth
+            break
+        out[start:end] = wealth
+        wealth = wealth * (1.0 + np.nan_to_num(returns[start]))
+    return out
+
+
 class QuantileReturns(Result):
     """Forward returns by signal quantile (see :func:`quantile_returns`).
 
@@ -716,18 +734,7 @@ class QuantileReturns(Result):
         :attr:`horizons` (default the first).
         """
         k = _horizon_index(self._horizons, horizon)
-        h = int(self._horizons[k])
-        t, q = self._by_date.shape[:2]
-        out = np.ones((t, q))
-        wealth = np.ones(q)
-        for start in range(0, t, h):
-            end = start + h
-            if end >= t:
-                out[start:] = wealth
-                break
-            out[start:end] = wealth
-            wealth = wealth * (1.0 + np.nan_to_num(self._by_date[start, :, k]))
-        return out
+        return wealth_of_holdings(self._by_date[:, :, k], int(self._horizons[k]))
 
     def summary(self) -> Summary:
         q, h = self._mean.shape
