@@ -72,7 +72,9 @@ Errors
 Settings are checked when the graph is built (the in-memory function is called on a 1 × 1
 probe, so the messages are the same). Errors that depend on the data (a negative weight, a
 duplicate row) are raised by ``compute()`` (or by :func:`read_universe` / ``fit``, which
-compute), with the in-memory message.
+compute), with the in-memory message; a count in it (``(50 negative values found)``) is that of
+the block of dates that raised it (for the evaluation, with the dates the block reads around
+it), not of the whole array.
 
 Distributed
 -----------
