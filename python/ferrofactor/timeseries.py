@@ -179,7 +179,9 @@ class TimeSeriesResult(Result):
     design above 1e10), have NaN estimates and NaN residuals. The normal equations (Rust, in
     parallel) serve ordinary designs; an asset whose factors are nearly collinear on its rows
     (1 / VIF below ``COLLINEAR`` = 1e-3) is refitted by an SVD of its design, which keeps the
-    estimates and standard errors within about ``ε · cond(X)`` (see ``_refit_collinear``).
+    estimates and standard errors within about ``ε · cond(X)`` (see ``_refit_collinear``; about
+    0.6 ms per refitted asset at T = 2520, so a factor set collinear for every asset of a
+    5000-asset panel takes 3 s instead of 40 ms).
     Inference follows statsmodels:
     nonrobust p-values and intervals use the t distribution with ``nobs − p`` degrees of freedom;
     HAC ones the normal distribution (statsmodels' default for robust covariances).
