@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -771,6 +772,36 @@ def test_a_csv_with_na_markers_and_a_stray_saturday_row(small_sample, tmp_path, 
     res = library_run_risk(panel)
     check_share_and_coverage(rep, res["bias"].bias.share_inside,
                              int(np.isfinite(res["risk"].specific_variance[-1]).sum()))
+
+
+def test_a_study_ending_at_c_does_not_depend_on_assets_listed_after_c(small_sample, tmp_path, capsys):
+    """data.end = c: an asset that first trades after c is left out of the study (its load note
+    says so). Kept, it shifted the random portfolios of the bias test, whose numbers then
+    depended on assets listed after the study's end (0.852 against 0.884 for a portfolio)."""
+    prices = pl.read_parquet(small_sample / "s" / "prices.parquet")
+    dates = prices["date"].unique().sort()
+    c = dates[200]
+    later = prices.filter((pl.col("asset") == prices["asset"][0]) & (pl.col("date") > c)).with_columns(
+        pl.lit("Z99999").alias("asset"))
+    pl.concat([prices, later]).write_parquet(tmp_path / "px_later.parquet")
+    runs = {}
+    for name, px in (("base", small_sample / "s" / "prices.parquet"), ("later", tmp_path / "px_later.parquet")):
+        cfg = tmp_path / f"{name}.toml"
+        cfg.write_text(f'[data]\nprices = "{px}"\nend = "{c}"\n'
+                       f'fundamentals = "{small_sample / "s" / "fundamentals.parquet"}"\n'
+                       f'classifications = "{small_sample / "s" / "classifications.parquet"}"\n'
+                       "[signal]\nevaluate = false\n[portfolio]\noptimize = false\n[backtest]\nenabled = false\n"
+                       "[report]\nplots = false\n")
+        code, j, err = _main_json(["run", str(cfg), "--out", str(tmp_path / name)], capsys)
+        assert code == 0, err
+        runs[name] = j
+    assert pl.read_parquet(tmp_path / "later" / "bias_test.parquet").equals(
+        pl.read_parquet(tmp_path / "base" / "bias_test.parquet"))
+    s0, s1 = runs["base"]["summary"], runs["later"]["summary"]
+    assert s1["data"]["assets"] == s0["data"]["assets"] and s1["bias_test"] == s0["bias_test"]
+    left = [int(re.search(r"; (\d+) assets without a price between data.start and data.end left out",
+                          runs[k]["stages"][0]["note"]).group(1)) for k in ("base", "later")]
+    assert left[1] == left[0] + 1  # the sample's own late listings, and Z99999
 
 
 def library_run_risk(panel):

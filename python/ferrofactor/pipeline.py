@@ -8,7 +8,8 @@ load                :func:`ferrofactor.read_universe` on the configured sources 
                     :func:`ferrofactor.datasets.synthetic_universe` (``demo``, with the
                     simulation's delisting dates); the delisting dates of ``data.delistings``
                     when set; then the study's
-                    ``data.start``..``data.end``; its note names the dates of the study with
+                    ``data.start``..``data.end`` (the assets without a price in it left out);
+                    its note names the dates of the study with
                     prices for fewer than 10 % of the median number of assets priced per
                     date (:func:`sparse_dates`: a stray row on a non-trading day)
 exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles)
@@ -142,6 +143,8 @@ class RunResult:
     backtest: Any = None
     delistings: dict[str, Any] | None = None
     delisting_returns: dict[str, float] | None = None
+    #: assets left out of the study for want of a price between data.start and data.end
+    study_dropped: int = 0
     #: where ``delistings`` come from (for the report)
     delistings_source: str = "data.delistings"
     attribution: Any = None
@@ -334,6 +337,9 @@ def run_pipeline(
             if cfg["data"]["delistings"] is not None:
                 st.note += "; " + _load_delistings(res, cfg, panel)
             panel = _study(res, cfg, panel)
+            if res.study_dropped:
+                st.note += (f"; {res.study_dropped} assets without a price between data.start and "
+                            "data.end left out")
             d = cfg["data"]
             sparse = sparse_dates_note(panel, d["adjusted_close"] or d["close"])
             if sparse:
@@ -580,7 +586,8 @@ def sparse_dates_note(panel: Any, field: str, share: float = SPARSE_SHARE) -> st
 
 
 def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
-    """The panel cut to ``data.start`` / ``data.end``, checked: at least 3 dates and 2 assets, and
+    """The panel cut to ``data.start`` / ``data.end`` (and then to the assets with a price
+    between them; ``res.study_dropped`` counts the others), checked: at least 3 dates and 2 assets, and
     the listed delistings consistent with its prices (:func:`check_delistings`). Run within the
     stage that makes the panel, so that a failure is that stage's (never after its ✓)."""
     d = cfg["data"]
@@ -590,6 +597,24 @@ def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
     if T < 3 or N < 2:
         raise ValueError(f"the study has {T} dates and {N} assets (data.start/data.end); at least 3 dates "
                          "and 2 assets are needed")
+    if d["start"] is not None or d["end"] is not None:
+        # Assets without a price in the study (listed after data.end, gone before data.start)
+        # are left out: nothing in the study can hold or explain them, and kept they would shift
+        # the draws of the random portfolios (the bias test of a study ending at c would then
+        # depend on which assets list after c).
+        field = d["adjusted_close"] or d["close"]
+        if field not in panel.float_fields:
+            field = "returns"
+        priced = np.isfinite(np.asarray(panel[field])).any(axis=0)
+        if not priced.all() and priced.sum() >= 2:
+            keep = np.asarray(panel.assets)[priced]
+            panel = panel.select(assets=keep)
+            res.study_dropped = int((~priced).sum())
+            kept = set(keep.tolist())
+            if res.delistings:
+                res.delistings = {a: v for a, v in res.delistings.items() if a in kept}
+            if res.delisting_returns:
+                res.delisting_returns = {a: v for a, v in res.delisting_returns.items() if a in kept}
     if res.delistings:
         check_delistings(res.delistings, panel)
     return panel
