@@ -266,6 +266,41 @@ def test_near_collinear_factors_keep_full_accuracy(cov):
     np.testing.assert_array_equal(ordinary.params[0], ordinary.params[1])
 
 
+def test_a_small_slope_on_collinear_factors_and_a_factor_far_from_zero():
+    """(1) A small slope (1e-3) beside a large one on two correlated factors (1/VIF 2e-3 ... 1e-3):
+    the normal equations lose ε / c of the estimates' size, so the small slope lost 1.3e-9 of its
+    own digits just above the old refit threshold (1e-3); with the threshold at 1e-2 it is refitted
+    and within 1e-11 of exact. (2) A factor 1 + 1e-11 z (far from zero against its spread) beside
+    mildly collinear ones: the raw column-scaled design looks singular (cond 2e11), the centred
+    one does not (the kernel's view): the refit centres it and stays within 1e-11 of exact,
+    where it used to give NaN (finite without the other collinearity)."""
+    rng = np.random.default_rng(22)
+    T = 60
+    z, noise = rng.normal(size=(T, 3)), rng.normal(size=T)
+    for s in (0.05, 0.034):
+        f = 0.01 * np.column_stack([z[:, 0], z[:, 0] + s * z[:, 1], z[:, 2]])
+        y = 0.001 + f @ [1e-3, 1.0, 0.5] + 1e-7 * noise
+        b, se, _ = _exact_ols(sm.add_constant(f), y)
+        res = ff.time_series_regress(y, f)
+        np.testing.assert_allclose(res.params[0], b, rtol=1e-11, atol=0)
+        np.testing.assert_allclose(res.std_errors[0], se, rtol=1e-11, atol=0)
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(T, 4))
+    f = np.column_stack([1.0 + 1e-11 * z[:, 0], z[:, 1], z[:, 1] + 0.01 * z[:, 3]])
+    y = 0.2 + 3e9 * (f[:, 0] - 1) + f[:, 1] - f[:, 2] + rng.normal(size=T)
+    for cov, lags in (("nonrobust", None), ("hac", 3)):
+        res = ff.time_series_regress(y, f, cov=cov, lags=lags)
+        b, se, e = _exact_ols(sm.add_constant(f, has_constant="add"), y, lags)
+        # (α = α_c − shift·β undoes the centring: 7.7e7 − 7.7e7 cancels to 2.5e-12 of α)
+        np.testing.assert_allclose(res.params[0], b, rtol=1e-11, atol=0)
+        np.testing.assert_allclose(res.std_errors[0], se, rtol=1e-10, atol=0)
+        assert res.lags[0] == (lags or 0)
+    # an exactly collinear design: no estimates and no lags, whichever path found it singular
+    fz = np.column_stack([z[:, 1], z[:, 1]])
+    assert np.isnan(ff.time_series_regress(y, fz, cov="hac").params).all()
+    assert ff.time_series_regress(y, fz, cov="hac").lags[0] == 0
+
+
 def test_polars_frames_are_joined_on_date(data):
     y, f, dates, ports = data["y"][:, :4], data["f"], data["dates"], data["ports"][:4]
     # y covers rows 50.., factors rows ..700: the regression runs on the common dates

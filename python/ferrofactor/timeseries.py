@@ -178,7 +178,7 @@ class TimeSeriesResult(Result):
     the asset's rows, or factors collinear on them: a condition number of the column-scaled
     design above 1e10), have NaN estimates and NaN residuals. The normal equations (Rust, in
     parallel) serve ordinary designs; an asset whose factors are nearly collinear on its rows
-    (1 / VIF below ``COLLINEAR`` = 1e-3) is refitted by an SVD of its design, which keeps the
+    (1 / VIF below ``COLLINEAR`` = 1e-2) is refitted by an SVD of its design, which keeps the
     estimates and standard errors within about ``ε · cond(X)`` (see ``_refit_collinear``; about
     0.6 ms per refitted asset at T = 2520, so a factor set collinear for every asset of a
     5000-asset panel takes 3 s instead of 40 ms).
@@ -488,11 +488,30 @@ def time_series_regress(
 
 #: Assets whose design is this collinear or more (the smallest share of a column's squared norm
 #: left after projecting out the others, about 1 / VIF: see ``_refit_collinear``) are refitted.
-COLLINEAR = 1e-3
+COLLINEAR = 1e-2
 
 #: Singular: the column-scaled design's smallest singular value below this share of its largest
 #: (a condition number above 1e10); its estimates are NaN.
 SINGULAR = 1e-10
+
+
+def _svd_design(f: np.ndarray, intercept: bool):
+    """SVD of an asset's column-scaled design ``[1, f]`` (or ``f``): ``(x, norm, U, S, Vᵀ,
+    shift)``, or None when it is singular (a zero column, or S_min ≤ ``SINGULAR`` · S_max). The
+    raw design is used (centring perturbs the columns in floating point), unless it is singular
+    only through the intercept (a factor far from zero against its spread, which the kernel's
+    centred design does not mind): then the factors centred on ``shift``, their mean."""
+    n = len(f)
+    for centred in (False, True) if intercept else (False,):
+        shift = f.mean(axis=0) if centred else None
+        x = np.column_stack([np.ones(n), f - shift if centred else f]) if intercept else f
+        norm = np.sqrt((x * x).sum(axis=0))
+        if not (norm > 0).all():
+            return None  # a column zero on the asset's rows (a factor constant, with an intercept)
+        u, sv, vt = np.linalg.svd(x / norm, full_matrices=False)
+        if sv[-1] > SINGULAR * sv[0]:
+            return x, norm, u, sv, vt, shift
+    return None
 
 
 def _refit_collinear(out: tuple, y: np.ndarray, f: np.ndarray, intercept: bool, cov: str,
@@ -500,18 +519,20 @@ def _refit_collinear(out: tuple, y: np.ndarray, f: np.ndarray, intercept: bool, 
     """The kernel's outputs with the near-collinear assets refitted by an SVD of their design.
 
     The kernel solves the normal equations (a Cholesky factorisation of ``XᵀX``), which lose
-    about ``ε / c`` of relative accuracy, ``c`` the design's collinearity (the smallest share of
-    a column's squared norm left after projecting out the others, about 1 / VIF; the kernel's
-    last output). Where ``c < COLLINEAR`` (and where the factorisation found the design
-    singular), the asset is fitted again from its rows: the design's columns scaled to unit norm
-    (not centred: centring in floating point would perturb them), ``X = U S Vᵀ``;
+    about ``ε / c`` of accuracy relative to the size of the estimates, ``c`` the design's
+    collinearity (the smallest share of a column's squared norm left after projecting out the
+    others, about 1 / VIF; the kernel's last output): a small coefficient next to large ones
+    loses more of its own digits. Where ``c < COLLINEAR`` (VIF above 100; and where the
+    factorisation found the design singular), the asset is fitted again from its rows
+    (:func:`_svd_design`): the design's columns scaled to unit norm, ``X = U S Vᵀ``;
     ``β = V S⁻¹ Uᵀ y``, ``e = y − U Uᵀ y``,
     ``(XᵀX)⁻¹ = V S⁻² Vᵀ`` and the HAC sandwich ``V S⁻¹ (Σ_l w_l Σ_t q_t q_{t−l}ᵀ + ...) S⁻¹ Vᵀ``
     with scores ``q_t = u_t e_t`` (Bartlett weights over the asset's own rows, the kernel's
     lags), scaled back: they lose about ``ε · cond(X)``, not ``ε · cond(X)²``
     (statsmodels' pinv forms the scores from x and loses more in the HAC sandwich). A
-    design whose smallest singular value is below ``SINGULAR`` of its largest stays singular
-    (NaN). Ordinary designs (c near 1) never come here: they cost nothing."""
+    design whose smallest singular value is below ``SINGULAR`` of its largest, raw and centred,
+    stays singular (NaN estimates, lags 0). Ordinary designs (c near 1) never come here: they
+    cost nothing."""
     params, covm, r2, r2_adj, ssr, nobs, lag_used, panel, collin = out
     redo = np.flatnonzero(collin < COLLINEAR)  # (NaN: too few rows, no estimates either way)
     if not len(redo):
@@ -524,16 +545,14 @@ def _refit_collinear(out: tuple, y: np.ndarray, f: np.ndarray, intercept: bool, 
         rows = ok_f & np.isfinite(y[:, i])
         yy, ff_ = y[rows, i], f[rows]
         n = len(yy)
-        x = np.column_stack([np.ones(n), ff_]) if intercept else ff_
-        norm = np.sqrt((x * x).sum(axis=0))
         params[i], covm[i], r2[i], r2_adj[i], ssr[i] = np.nan, np.nan, np.nan, np.nan, np.nan
+        lag_used[i] = 0  # (no estimates: no lags, as for a design the kernel found singular)
         if panel is not None:
             panel[:, i] = np.nan
-        if not (norm > 0).all():
-            continue  # a column zero on the asset's rows (a factor constant, with an intercept)
-        u, sv, vt = np.linalg.svd(x / norm, full_matrices=False)
-        if sv[-1] <= SINGULAR * sv[0]:
-            continue
+        fit = _svd_design(ff_, intercept)
+        if fit is None:
+            continue  # singular
+        x, norm, u, sv, vt, shift = fit
         uy = u.T @ yy
         b = (vt.T @ (uy / sv)) / norm
         e = yy - u @ uy  # y minus its projection: no cancellation of collinear columns
@@ -555,6 +574,10 @@ def _refit_collinear(out: tuple, y: np.ndarray, f: np.ndarray, intercept: bool, 
             c = w @ meat @ w.T / np.outer(norm, norm)
         else:
             c = s_r / df * ((vt.T / sv**2) @ vt) / np.outer(norm, norm)
+        if shift is not None:  # back from the centred factors: α = α_c − shiftᵀβ
+            m = np.eye(p)
+            m[0, 1:] = -shift
+            b, c = m @ b, m @ c @ m.T
         ybar = yy.mean() if intercept else 0.0
         sst = float(((yy - ybar) ** 2).sum())
         dev = n * eps * ybar
