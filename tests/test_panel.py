@@ -407,6 +407,8 @@ def test_default_fields_and_codes():
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {"fields": ["x"]}, r"field 'x' is not numeric \(dtype String\)"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": [1.5], "x": [1.0]}), {}, "column 'asset' has dtype Float64; expected asset ids"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["1.0"]}), {}, "neither numeric fields nor codes"),
+        (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": ["NA"]}), {},
+         r"columns \['x \(String\)'\] are neither numeric fields nor codes; 'x' holds text such as 'NA'; pass fields="),
         (pl.DataFrame({"date": [], "asset": [], "x": []}, schema={"date": pl.Date, "asset": pl.String, "x": pl.Float64}), {}, "empty input"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": [1.0]}), {"fields": ["x"], "codes": ["x"]}, "listed more than once"),
         (pl.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "x": [1.0]}), {"codes": ["x"]}, "code field 'x' has dtype Float64"),

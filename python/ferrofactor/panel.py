@@ -468,17 +468,19 @@ def _first_text(df: pl.DataFrame | pl.LazyFrame, column: str) -> str | None:
     return str(out[column][0]) if out.height else None
 
 
-def _text_values_hint(df: pl.DataFrame | pl.LazyFrame, column: str, dtype: Any, csv: bool) -> str:
-    """What to add to "column ... is not numeric" for a text column: ``": it holds text such as
-    'NA'"``, and for a CSV source (``csv``) how to read such a marker as missing
-    (``null_values=``); ``""`` for other dtypes or when no value is found."""
+def _text_values_hint(df: pl.DataFrame | pl.LazyFrame, column: str, dtype: Any, csv: bool,
+                      lead: str = ": it") -> str:
+    """What to add to "column ... is not numeric" for a text column: ``lead`` then ``" holds
+    text such as 'NA'"`` (``": it holds text such as 'NA'"`` by default), and for a CSV source
+    (``csv``) how to read such a marker as missing (``null_values=``); ``""`` for other dtypes or
+    when no value is found."""
     if dtype != pl.String:
         return ""
     v = _first_text(df, column)
     if v is None:
         return ""
     shown = v if len(v) <= 40 else v[:40] + "…"
-    out = f": it holds text such as {shown!r}"
+    out = f"{lead} holds text such as {shown!r}"
     if csv and len(v) <= 40:
         out += f" (a missing-value marker? pass null_values=[{v!r}], data.null_values in a config)"
     return out
@@ -922,10 +924,10 @@ def _panel_from_frame(
                 other_str.append(c)
         if other_str and not missing:
             c = other_str[0]
-            hint = _text_values_hint(df, c, schema[c], csv)
+            hint = _text_values_hint(df, c, schema[c], csv, lead=f"; {c!r}")
             raise ValueError(
                 f"columns {[f'{n} ({schema[n]})' for n in other_str]} are neither numeric fields nor codes"
-                + (f"; {c!r}{hint[len(': it'):]}" if hint else "")
+                + hint
                 + "; pass fields= (and codes= for label columns) to choose columns explicitly"
             )
         if codes is None:
