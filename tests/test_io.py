@@ -357,6 +357,30 @@ def test_csv_codes_are_read_as_text(tmp_path):
     assert q.labels("sic").tolist() == ["0100", "100"] and q["sic"].tolist() == [[0, 1]]
 
 
+def test_a_numeric_fundamental_read_as_text_is_not_dropped_without_a_word(tmp_path):
+    """A fundamentals CSV with R's NA in the first rows of eps: Polars reads eps as text, and the
+    default fields (the numeric columns) left it out silently. It is still left out (text is never
+    turned into numbers) but with a warning naming it and the null_values= that reads it; a text
+    column that is mostly not numbers (a name) is left out silently, as documented. A file with
+    no numeric field at all is refused (it failed inside the kernel: 'record index outside')."""
+    path = tmp_path / "f.csv"
+    path.write_text("asset,report_date,eps,bv,name\nA,2024-01-01,NA,3.0,Acme\nA,2024-02-01,1.5,3.1,Acme\n"
+                    "B,2024-01-01,2.0,4.0,Bee\n")
+    days = np.array(["2024-01-02", "2024-02-02"], "datetime64[D]")
+    with pytest.warns(UserWarning) as rec:
+        p = ff.read_fundamentals(path, days, ["A", "B"])
+    assert [str(w.message) for w in rec] == [
+        f"{str(path)!r} as csv: column 'eps' is text although 2 of its 3 values are numbers (it holds 'NA'): "
+        "left out of the fields; pass null_values=['NA'] (data.null_values in a config)"]
+    assert p.fields == ("bv",)
+    p = ff.read_fundamentals(path, days, ["A", "B"], null_values="NA")
+    np.testing.assert_array_equal(p["eps"], [[np.nan, 2.0], [1.5, 2.0]])
+    (tmp_path / "g.csv").write_text("asset,report_date,name\nA,2024-01-01,Acme\n")
+    with pytest.raises(ValueError, match=r"g\.csv' as csv has no numeric field to read besides 'asset' and "
+                                         r"'report_date'; pass fields="):
+        ff.read_fundamentals(tmp_path / "g.csv", days, ["A", "B"])
+
+
 def test_classification_errors():
     dates = business_days("2024-01-01", 3)
     rows = pl.DataFrame({"asset": ["A", "A"], "date": ["2024-01-01", "2024-01-01"], "industry": ["x", "y"]})

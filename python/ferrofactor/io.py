@@ -80,6 +80,7 @@ import glob as _glob
 import os
 import sqlite3
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -100,6 +101,7 @@ from ferrofactor.panel import (
     _check_date_format,
     _check_unique,
     _day_str,
+    _first_text,
     _label_codes,
     _panel_from_frame,
     _polars_errors,
@@ -480,6 +482,26 @@ def read_panel(
     )
 
 
+def _warn_numeric_text(frame: Any, text_columns: Sequence[str], what: str, csv: bool) -> None:
+    """Warn about the text columns left out of the default (numeric) fields that are mostly
+    numbers: most likely a numeric column with a missing-value marker (``NA``) that Polars read
+    as text, which would otherwise vanish without a word. Text columns of names or currencies
+    (mostly not numbers) are left out silently, as documented."""
+    for c in text_columns:
+        col = pl.col(c)
+        with _polars_errors(what):
+            counts = frame.lazy().select(n=col.is_not_null().sum(),
+                                         num=col.cast(pl.Float64, strict=False).is_not_null().sum()).collect()
+        n, num = int(counts["n"][0]), int(counts["num"][0])
+        if num and num >= n / 2:
+            example = _first_text(frame, c)
+            how = (f"pass null_values=[{example!r}] (data.null_values in a config)" if csv and example is not None
+                   else "pass fields= with the columns to read, after making it numeric")
+            warnings.warn(
+                f"{what}: column {c!r} is text although {num} of its {n} values are numbers (it holds "
+                f"{example!r}): left out of the fields; {how}", UserWarning, stacklevel=3)
+
+
 def _prepare_records(
     source: Any,
     connection: Any,
@@ -508,6 +530,8 @@ def _prepare_records(
             columns = [
                 c for c in names if c not in (asset, date) and (schema[c].is_numeric() or schema[c] == pl.Boolean)
             ]
+            _warn_numeric_text(frame, [c for c in names if c not in (asset, date) and schema[c] == pl.String],
+                               what, _is_csv(source, connection, format))
         else:
             columns = []
     columns = list(columns)
@@ -678,11 +702,18 @@ def read_fundamentals(
     _check_date_format(date_format)
     _check_column_names(asset=asset, report_date=report_date)
     _check_names("fields", fields)
+    auto = fields is None
     frame, axis, target_assets, fields = _prepare_records(
         source, connection, format, asset, report_date, fields, dates, assets, numeric=True, null_values=null_values
     )
+    if not fields and auto:
+        raise ValueError(
+            f"{_describe(source, connection, format)} has no numeric field to read besides {asset!r} and "
+            f"{report_date!r}; pass fields= (text is never turned into numbers; a CSV's missing-value marker "
+            "such as 'NA' is read as missing with null_values=)"
+        )
     T, N = len(axis), len(target_assets)
-    if frame.height == 0:
+    if frame.height == 0 or not fields:  # (fields=[]: the dates and assets alone)
         return Panel(axis, target_assets, {f: np.full((T, N), np.nan) for f in fields})
     avail = _record_days(frame, asset, report_date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
