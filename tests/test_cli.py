@@ -804,6 +804,34 @@ def test_a_study_ending_at_c_does_not_depend_on_assets_listed_after_c(small_samp
     assert left[1] == left[0] + 1  # the sample's own late listings, and Z99999
 
 
+def test_portfolio_percentile_labels_positions_and_an_empty_selection(small_sample, tmp_path, capsys):
+    """portfolio.percentile = 0.125 is labelled 12.5 % (not 12 %); the optimised book counts its
+    positions above 1e-6 (the solver leaves up to ~1e-7 on the assets it does not hold: 51 were
+    counted for 20 held); a percentile that selects no asset fails the portfolios stage naming the key
+    (the quantile and backtest books were silently empty)."""
+    base = ('[data]\nprices = "s/prices.parquet"\nfundamentals = "s/fundamentals.parquet"\n'
+            'classifications = "s/classifications.parquet"\n[signal]\nevaluate = false\n'
+            "[backtest]\nenabled = false\n[report]\nplots = false\n")
+    cfg = small_sample / "pct.toml"
+    cfg.write_text(base + "[portfolio]\npercentile = 0.125\nmax_weight = 0.5\n")
+    code, j, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    html_text = (tmp_path / "o" / "report.html").read_text()
+    assert "on the bottom 12.5% of the signal" in html_text and "12% of" not in html_text
+    from ferrofactor.constants import POSITION_TOL
+
+    assert POSITION_TOL == 1e-6
+    weights = pl.read_parquet(tmp_path / "o" / "weights.parquet")["optimized"].to_numpy()
+    held = int(np.sum(np.abs(weights) > 1e-6))
+    assert j["summary"]["portfolios"]["optimized"]["positions"] == held < len(weights)
+    assert np.abs(weights[np.abs(weights) <= 1e-6]).sum() < 1e-4  # the rest is solver residue
+    cfg.write_text(base + "[portfolio]\npercentile = 0.001\n")
+    code, j, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "p")], capsys)
+    assert code != 0
+    assert re.search(r"portfolio\.percentile = 0\.001 selects no asset: floor\(\d+ × 0\.001\) = 0 of the \d+ "
+                     r"assets with a signal on \d{4}-\d\d-\d\d; raise it to at least", err)
+
+
 def library_run_risk(panel):
     """The risk model and its bias test with the documented defaults (the part of
     :func:`library_run` the report's risk section shows)."""

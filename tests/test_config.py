@@ -65,6 +65,13 @@ def test_data_format_applies_where_the_extension_does_not_tell(sample):
                       "is it a csv file? (data.format sets the format of the files whose extension does not tell)")
 
 
+def test_signal_weights_all_zero_are_refused(sample):
+    # a signal 0 everywhere: its IC NaN, its books chosen by how ties break, reported as returns
+    e = errors_of(sample, DATA + "[signal]\nweights = { value = 0.0, momentum = 0.0 }\n")
+    assert one(e) == ("signal.weights: every weight is 0, so the signal would be 0 everywhere (its books chosen "
+                      "by how ties break); give at least one style a non-zero weight")
+
+
 def test_unknown_keys_and_sections_suggest_the_closest(sample):
     e = errors_of(sample, DATA + "[model]\nlagg = 2\n")
     assert one(e) == "model.lagg: unknown key; did you mean 'lag'?"

@@ -274,7 +274,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "risk_aversion": Setting("float", 10.0, "Risk aversion λ of the optimiser (per-date variance).", lo=0.0),
         "max_weight": Setting("float", 0.02, "Largest weight of an asset in the optimised portfolio.",
                               lo=0.0, lo_open=True, hi=1.0),
-        "cost_bps": Setting("float", 5.0, "Linear transaction cost (bps of the trade) in the optimiser.", lo=0.0),
+        "cost_bps": Setting("float", 5.0, "Linear transaction cost (bps of the trade) in the optimiser. The "
+                            "portfolio is built from cash (no holdings at portfolio.date), so for a fully "
+                            "invested long-only book the cost is the same for every solution: it enters the "
+                            "objective and the reported cost, not the weights (backtest.cost_bps prices the "
+                            "trades of the backtest).", lo=0.0),
     },
     "backtest": {
         "enabled": Setting("bool", True, "Backtest the signal with costs (ferrofactor.backtest_many): the "
@@ -502,6 +506,10 @@ def _check_value(key: str, s: Setting, v: Any, errors: list[str]) -> Any:
             out[name] = y
         if not out:
             errors.append(f"{key}: must name at least one style")
+            return None
+        if all(y == 0 for y in out.values()):
+            errors.append(f"{key}: every weight is 0, so the signal would be 0 everywhere (its books chosen "
+                          "by how ties break); give at least one style a non-zero weight")
             return None
         return out
     if k == "styles":

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from ferrofactor.config import Config
+from ferrofactor.constants import POSITION_TOL
 
 __all__ = ["Book", "Reporter", "RunResult", "Skip", "StageError", "StageRecord", "StageRunner", "run_pipeline"]
 
@@ -202,7 +203,7 @@ class RunResult:
         if self.books:
             out["portfolios"] = {
                 name: {"date": str(bk.date), "volatility_annualized": _f(bk.decomposition.total_vol),
-                       "positions": int(np.sum(np.abs(bk.weights) > 1e-12)),
+                       "positions": int(np.sum(np.abs(bk.weights) > POSITION_TOL)),
                        **({"status": bk.optimization.status} if bk.optimization is not None else {})}
                 for name, bk in self.books.items()
             }
@@ -691,7 +692,7 @@ def alpha_forecast(res: RunResult, cfg: Config, t: int) -> np.ndarray:
 
 def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     """The books of the report; returns why the optimised one was skipped ("" if it was not)."""
-    from ferrofactor.construct import quantile_portfolio
+    from ferrofactor.construct import quantile_portfolio, share_count
 
     p = cfg["portfolio"]
     risk, panel = res.risk, res.panel
@@ -712,11 +713,17 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
 
     sig = np.where(covered, res.signal[t], np.nan)
     wq = quantile_portfolio(sig, percentile=p["percentile"], long_short=True)
+    m = int(np.isfinite(sig).sum())
+    if m >= 2 and share_count(m, p["percentile"]) == 0:
+        # no book of the percentile (here, and in the backtest's top and quantile books) holds anything
+        raise ValueError(f"portfolio.percentile = {p['percentile']:g} selects no asset: floor({m} × "
+                         f"{p['percentile']:g}) = 0 of the {m} assets with a signal on {date}; raise it to at "
+                         f"least {1 / m:.4g}")
     if np.abs(wq).sum() > 0:
         res.books["quantile"] = Book(
             "quantile", f"Long-short quantile ({p['percentile']:g})", wq, date,
             risk.risk_decomposition(wq, date=t, annualize=True),
-            description=f"+0.5/n on the top and −0.5/n on the bottom {p['percentile']:.0%} of the signal "
+            description=f"+0.5/n on the top and −0.5/n on the bottom {p['percentile'] * 100:.10g}% of the signal "
                         "(ferrofactor.quantile_portfolio).")
     reporter.advance()
 

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.constants import PERIODS_PER_YEAR, POSITION_TOL
 from ferrofactor.pipeline import Reporter, RunResult, StageRunner, have
 
 __all__ = ["PARQUET_OUTPUTS", "html_table", "outputs", "write_report"]
@@ -538,7 +538,7 @@ def _section_portfolios(res: RunResult, fig: _Figures) -> str:
         rows["factor_share"].append(d.factor_var / var if var > 0 else float("nan"))
         rows["specific_share"].append(d.specific_var / var if var > 0 else float("nan"))
         w = np.asarray(b.weights)
-        rows["positions"].append(int(np.sum(np.abs(w) > 1e-12)))
+        rows["positions"].append(int(np.sum(np.abs(w) > POSITION_TOL)))
         rows["long"].append(float(w[w > 0].sum()))
         rows["short"].append(float(w[w < 0].sum()))
     date = next(iter(res.books.values())).date
@@ -603,8 +603,8 @@ def _section_backtest(res: RunResult, fig: _Figures) -> str:
     body = [f'<p class="note">Each book trades at the close of {when} to targets from that date\'s signal '
             f"and earns the returns from the next date on, paying {b['cost_bps']:g} bps of the traded value. "
             "Books: <b>market</b>, every asset with a signal at cap weights; <b>top</b>, the top "
-            f"{p['percentile']:.0%} of the signal at equal weights; <b>quantile</b>, +0.5/n on the top and −0.5/n "
-            f"on the bottom {p['percentile']:.0%} (ferrofactor.strategies.TopN). Statistics of the net returns "
+            f"{p['percentile'] * 100:.10g}% of the signal at equal weights; <b>quantile</b>, +0.5/n on the top and −0.5/n "
+            f"on the bottom {p['percentile'] * 100:.10g}% (ferrofactor.strategies.TopN). Statistics of the net returns "
             "from each book's first rebalance on (ferrofactor.metrics); total costs in units of the initial "
             f"value. {delist}</p>",
             html_table(perf, caption="Performance", formats={**pct, "sharpe_ratio": ".2f", "sortino_ratio": ".2f",
