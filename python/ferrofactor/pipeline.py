@@ -429,6 +429,9 @@ def run_pipeline(
         st.note = ", ".join(f"{b.name} {b.decomposition.total_vol:.1%}" for b in res.books.values()) + " vol a year"
         if skipped:
             st.note += f"; optimised portfolio skipped: {skipped}"
+        for what, why in res.skipped:
+            if what == "quantile portfolio":
+                st.note += f"; quantile portfolio skipped: {why}"
 
     # -- backtest, attribution, alerts -----------------------------------------------------
     if cfg["backtest"]["enabled"]:
@@ -715,10 +718,11 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     wq = quantile_portfolio(sig, percentile=p["percentile"], long_short=True)
     m = int(np.isfinite(sig).sum())
     if m >= 2 and share_count(m, p["percentile"]) == 0:
-        # no book of the percentile (here, and in the backtest's top and quantile books) holds anything
-        raise ValueError(f"portfolio.percentile = {p['percentile']:g} selects no asset: floor({m} × "
-                         f"{p['percentile']:g}) = 0 of the {m} assets with a signal on {date}; raise it to at "
-                         f"least {1 / m:.4g}")
+        # no book of the percentile holds anything (here, nor the backtest's top and quantile books
+        # while the universe is this small): said, not silently left out
+        res.skipped.append(("quantile portfolio", f"portfolio.percentile = {p['percentile']:g} selects no asset: "
+                            f"floor({m} × {p['percentile']:g}) = 0 of the {m} assets with a signal on {date} "
+                            f"(at least {1 / m:.4g} selects one)"))
     if np.abs(wq).sum() > 0:
         res.books["quantile"] = Book(
             "quantile", f"Long-short quantile ({p['percentile']:g})", wq, date,
