@@ -825,7 +825,7 @@ def test_portfolio_percentile_labels_positions_and_an_empty_selection(small_samp
     held = int(np.sum(np.abs(weights) > 1e-6))
     assert j["summary"]["portfolios"]["optimized"]["positions"] == held < len(weights)
     assert np.abs(weights[np.abs(weights) <= 1e-6]).sum() < 1e-4  # the rest is solver residue
-    cfg.write_text(base + "[portfolio]\npercentile = 0.001\n")
+    cfg.write_text(base + "[portfolio]\npercentile = 0.001\nmax_weight = 0.5\n")
     code, j, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "p")], capsys)
     assert code == 0, err
     assert "quantile" not in j["summary"]["portfolios"]
