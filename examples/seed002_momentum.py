@@ -6,7 +6,8 @@ universe:
 1. Universe: assets whose average daily dollar volume over the last 252 days exceeds 10 million
    (the seed's ``min_volume``), known at the close of the rebalance date.
 2. Signal: 12-1 momentum, the compounded return from 252 to 21 trading days ago
-   (``ff.descriptors.momentum``).
+   (``ff.descriptors.momentum`` of the returns with suspensions bridged, so that it is the seed's
+   close-to-close ``end_price / start_price - 1``).
 3. On the first trading day of each month: rank the eligible assets (those that can trade that
    day) by momentum; with ``M`` of them, ``n = floor(0.1 · M)``: long the top ``n`` at ``0.5/n``
    each and short the bottom ``n`` at ``−0.5/n`` each (``ff.strategies.TopN``); everything else
@@ -46,7 +47,9 @@ COST_BPS = 5.0
 def seed002_strategy(panel: ff.Panel, *, lookback: int = LOOKBACK, skip: int = SKIP,
                      min_dollar_volume: float = MIN_DOLLAR_VOLUME, percentile: float = PERCENTILE):
     """The seed's long-short momentum book as a built-in strategy (targets at each rebalance)."""
-    momentum = ff.descriptors.momentum(panel["returns"], lookback, skip)
+    # close to close across suspensions (seed 002's end_price / start_price - 1)
+    bridged = ff.returns_from_prices(panel["close"], bridge=True)
+    momentum = ff.descriptors.momentum(bridged, lookback, skip)
     adv = ff.rolling_mean(panel["dollar_volume"], lookback, min_periods=int(np.ceil(0.8 * lookback)))
     liquid = np.nan_to_num(adv, nan=0.0) > min_dollar_volume
     return ff.strategies.TopN(momentum, fraction=percentile, long_short=True, universe=liquid,

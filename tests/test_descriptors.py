@@ -153,6 +153,33 @@ def test_momentum_selection_hand_worked():
     np.testing.assert_array_equal(sel.short[0], [False, True, False, False, False])
 
 
+def test_momentum_across_a_suspension_needs_bridged_returns():
+    # 12 closes, suspended on rows 4-5: the 103 -> 110 move is in no plain return
+    close = np.array([100, 101, 102, 103, np.nan, np.nan, 110, 111, 112, 113, 114, 115.0])[:, None]
+    plain = fd.momentum(ff.returns_from_prices(close), window=10, skip=1, min_fraction=0.5)[11, 0]
+    bridged = fd.momentum(ff.returns_from_prices(close, bridge=True), window=10, skip=1, min_fraction=0.5)[11, 0]
+    np.testing.assert_allclose(bridged, 114 / 101 - 1, rtol=1e-14)  # close[10] / close[1] - 1
+    np.testing.assert_allclose(plain, (102 / 101) * (103 / 102) * (114 / 110) - 1, rtol=1e-14)
+    # momentum_selection(panel, prices="close") ranks by the close-to-close ratio (seed 002)
+    p = ff.datasets.synthetic_universe(n_assets=200, n_days=400, seed=3)
+    sel = ff.momentum_selection(p, prices="close", min_dollar_volume=0.0)
+    c = p["close"]
+    for k, t in enumerate(sel.rebalance):
+        if t < 252:
+            continue
+        ratio = c[t - 21] / c[t - 252] - 1
+        both = np.isfinite(ratio) & sel.eligible[k]
+        # compounding ~200 returns vs one ratio: rounding relative to the growth (~1), not to
+        # the momentum (which can be near 0)
+        np.testing.assert_allclose(sel.momentum[k][both], ratio[both], rtol=1e-12, atol=1e-13)
+    plain_sel = ff.momentum_selection(p, min_dollar_volume=0.0)
+    assert not np.array_equal(plain_sel.long, sel.long)  # suspensions in the universe move picks
+    with pytest.raises(ValueError, match="prices='closing' is not a float field"):
+        ff.momentum_selection(p, prices="closing")
+    with pytest.raises(ValueError, match="prices= is for Panels"):
+        ff.momentum_selection(p["returns"], p["dollar_volume"], [300], prices="close")
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="panel has no field 'market_cap'"):
         ff.compute_descriptors({"returns": F["returns"]})

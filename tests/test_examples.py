@@ -33,7 +33,8 @@ def test_seed002_momentum_equals_an_independent_reconstruction():
     r = (close / prev - 1).to_numpy().copy()
     r[np.isfinite(close.to_numpy()) & prev.isna().to_numpy()] = 0.0
     # seed 002's selection on the first trading day of each month (signals.momentum_selection)
-    sel = ff.momentum_selection(panel, window=252, skip=21, min_dollar_volume=5e6, percentile=0.1)
+    sel = ff.momentum_selection(panel, window=252, skip=21, min_dollar_volume=5e6, percentile=0.1,
+                              prices="close")
     rows = sel.rebalance
     T, N = r.shape
     targets = np.zeros((1, len(rows), N))

@@ -153,6 +153,20 @@ def test_returns_from_prices_hand_worked():
     assert ff.returns_from_prices(np.ones((1, 3))).shape == (1, 3)
 
 
+def test_returns_from_prices_bridged_hand_worked():
+    # the move over a gap is dated on the first price after it; NaN on the first price
+    close = np.array([[10.0, nan], [11.0, 5.0], [nan, 6.0], [nan, nan], [13.2, 3.0], [nan, 3.3]])
+    r = ff.returns_from_prices(close, bridge=True)
+    expected = np.array([[nan, nan], [0.1, nan], [nan, 0.2], [nan, nan], [0.2, -0.5], [nan, 0.1]])
+    np.testing.assert_allclose(r, expected, rtol=1e-12)
+    np.testing.assert_array_equal(np.isnan(r), np.isnan(expected))
+    # without gaps it is the plain return, bit for bit
+    c = np.random.default_rng(1).lognormal(3, 0.3, size=(40, 7))
+    np.testing.assert_array_equal(ff.returns_from_prices(c, bridge=True), ff.returns_from_prices(c))
+    with pytest.raises(TypeError, match="bridge"):
+        ff.returns_from_prices(c, bridge="yes")
+
+
 @pytest.mark.parametrize(
     ("close", "match"),
     [

@@ -109,6 +109,7 @@ from ferrofactor._validate import (
     refuse_time_of_day,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.io import bridged_returns
 from ferrofactor.metrics import MetricsSummary
 from ferrofactor.results import Result, Summary, readonly
 from ferrofactor.strategies import Strategy, _as_bool_field
@@ -157,23 +158,10 @@ class _Env:
 
 
 def _bridged_returns(prices: np.ndarray) -> np.ndarray:
-    """Returns from prices with gaps bridged: ``p[t] / p[last finite before t] − 1`` where
-    ``p[t]`` is finite and an earlier finite price exists, 0 on an asset's first price (it can
-    trade there; nothing is held before it), NaN where there is no price."""
-    T, N = prices.shape
-    ok = np.isfinite(prices)
-    idx = np.where(ok, np.arange(T)[:, None], 0)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    filled = np.take_along_axis(prices, idx, axis=0)  # the last price so far (NaN before the first)
-    del idx
-    out = np.full((T, N), np.nan)
-    if T > 1:
-        with np.errstate(invalid="ignore"):
-            np.divide(prices[1:], filled[:-1], out=out[1:])
-        out[1:] -= 1.0
-        first = ok[1:] & np.isnan(filled[:-1])
-        out[1:][first] = 0.0
-    out[0][ok[0]] = 0.0
+    """Returns from prices with gaps bridged (:func:`ferrofactor.io.bridged_returns`), and 0 on
+    an asset's first price: it can trade there; nothing is held before it."""
+    out = bridged_returns(prices)
+    out[np.isfinite(prices) & np.isnan(out)] = 0.0
     return out
 
 

@@ -19,7 +19,9 @@ value              ``book_to_market = book_value / cap``; ``earnings_yield = ear
                    ``cash_flow_yield = operating_cash_flow / cap`` (NaN where the cap is not > 0)
 momentum           ``momentum_12_1``, ``momentum_6_1``, ``momentum_3_1``: compounded return over
                    ``returns[t−L+1 .. t−21]`` with L = 252, 126, 63 trading days, i.e. from the
-                   close L days ago to the close 21 days ago (the last month skipped)
+                   close L days ago to the close 21 days ago (the last month skipped) when the
+                   returns carry every move (a missing return counts as no price change: see
+                   :func:`momentum` on suspensions)
 quality            ``roe = net_income / book_value`` (book > 0); ``profit_margin = net_income /
                    revenue`` (revenue > 0); ``asset_turnover = revenue / total_assets``;
                    ``leverage = total_liabilities / total_assets`` (assets > 0)
@@ -145,9 +147,12 @@ def leverage(total_liabilities, total_assets) -> np.ndarray:
 def momentum(returns, window: int = 252, skip: int = 21, min_fraction: float = 0.8) -> np.ndarray:
     """Momentum ``window``-``skip``: the compounded return over ``returns[t−window+1 .. t−skip]``.
 
-    That is the return from the close ``window`` days ago to the close ``skip`` days ago; the
-    default is 12-1 months (252, 21). Needs ``ceil(min_fraction · (window − skip))`` finite
-    returns in that span. Shape (T, N).
+    The default is 12-1 months (252, 21). Needs ``ceil(min_fraction · (window − skip))`` finite
+    returns in that span; a missing return counts as no price change. So it is the return from
+    the close ``window`` days ago to the close ``skip`` days ago when the returns carry every
+    price move: with :func:`ferrofactor.returns_from_prices` that needs ``bridge=True``, else
+    the move over a suspension inside the span (whose first return after the gap is NaN) is
+    left out. Shape (T, N).
     """
     r = _returns("returns", returns)
     window = check_int("window", window, 1)

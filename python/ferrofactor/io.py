@@ -89,7 +89,14 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_field, as_float_array, check_same_labels, check_shape, refuse_time_of_day
+from ferrofactor._validate import (
+    as_field,
+    as_float_array,
+    check_bool,
+    check_same_labels,
+    check_shape,
+    refuse_time_of_day,
+)
 from ferrofactor.panel import (
     _SHOW,
     Panel,
@@ -926,16 +933,26 @@ def _positive_where_present(name: str, arr: np.ndarray, *, strict: bool) -> None
         raise ValueError(f"{name} must be {what} where present ({int(bad.sum())} values are not)")
 
 
-def returns_from_prices(close: Any) -> np.ndarray:
+def returns_from_prices(close: Any, *, bridge: bool = False) -> np.ndarray:
     """Simple returns from adjusted close prices.
 
     ``returns[t] = close[t] / close[t-1] - 1``: the return from close t−1 to close t. NaN on the
-    first date and wherever either price is missing; a gap is never bridged (no fill-forward).
+    first date and wherever either price is missing: by default a gap is never bridged (no
+    fill-forward), so the move over a suspension is in no date's return.
+
+    With ``bridge=True`` the return on the first price after a gap is the move over the gap,
+    ``close[t] / close[last finite before t] − 1`` (as CRSP dates a return after missing
+    prices); it stays NaN on an asset's first price and wherever ``close[t]`` is missing.
+    Compounding bridged returns (e.g. :func:`ferrofactor.descriptors.momentum`) then gives the
+    close-to-close return across suspensions; a volatility of bridged returns counts the move
+    over a gap as one day's.
 
     Parameters
     ----------
     close : array-like (T, N)
         Adjusted close (dividends and splits folded in), positive where present, NaN = missing.
+    bridge : bool, default False
+        Bridge gaps (see above).
 
     Returns
     -------
@@ -943,10 +960,30 @@ def returns_from_prices(close: Any) -> np.ndarray:
     """
     _refuse_masked("close", close)
     c = as_float_array("close", close, 2)
+    bridge = check_bool("bridge", bridge)
     _positive_where_present("close", c, strict=True)
+    if bridge:
+        return bridged_returns(c)
     out = np.full(c.shape, np.nan)
     if c.shape[0] > 1:
         np.divide(c[1:], c[:-1], out=out[1:])
+        out[1:] -= 1.0
+    return out
+
+
+def bridged_returns(close: np.ndarray) -> np.ndarray:
+    """``close[t] / close[last finite before t] − 1`` where ``close[t]`` is finite and an earlier
+    finite price exists, else NaN (validated (T, N) float64 prices)."""
+    T, N = close.shape
+    ok = np.isfinite(close)
+    idx = np.where(ok, np.arange(T)[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(close, idx, axis=0)  # the last price so far (NaN before the first)
+    del idx
+    out = np.full((T, N), np.nan)
+    if T > 1:
+        with np.errstate(invalid="ignore"):
+            np.divide(close[1:], filled[:-1], out=out[1:])
         out[1:] -= 1.0
     return out
 

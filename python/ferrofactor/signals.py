@@ -22,6 +22,7 @@ from ferrofactor._validate import (
 from ferrofactor.construct import share_count
 from ferrofactor.descriptors import _min_periods, momentum
 from ferrofactor.exposures import Exposures
+from ferrofactor.io import returns_from_prices
 from ferrofactor.results import Result, Summary, readonly
 
 __all__ = [
@@ -233,6 +234,7 @@ def momentum_selection(
     min_fraction: float = 0.8,
     dates=None,
     assets=None,
+    prices: str | None = None,
 ) -> MomentumSelection:
     """Cross-sectional momentum: rank by ``window``-``skip`` momentum after a liquidity filter.
 
@@ -262,6 +264,12 @@ def momentum_selection(
     dates : array_like of datetime64[D], shape (T,), optional
     assets : array_like of str, shape (N,), optional
         Labels of the result.
+    prices : str, optional
+        With a Panel: a price field (e.g. ``"close"``, adjusted) to take momentum from, with
+        suspensions bridged (:func:`ferrofactor.returns_from_prices` with ``bridge=True``), so that
+        it is close to close across a suspension (seed 002's ``end_price / start_price − 1``).
+        Default: the panel's ``returns``, in which the move over a suspension is missing (see
+        :func:`momentum`). With arrays, pass such returns as ``returns``.
 
     Returns
     -------
@@ -272,11 +280,22 @@ def momentum_selection(
     if isinstance(returns, Panel):
         if dollar_volume is not None or dates is not None or assets is not None:
             raise ValueError("with a Panel, dollar_volume, dates and assets come from the panel")
-        for f in ("returns", "dollar_volume"):
+        for f in ("dollar_volume",) if prices is not None else ("returns", "dollar_volume"):
             if f not in returns:
                 raise ValueError(f"panel has no field {f!r}; fields: {list(returns.fields)}")
-        dates, assets = returns.dates, returns.assets
-        returns, dollar_volume = returns["returns"], returns["dollar_volume"]
+        panel = returns
+        dates, assets = panel.dates, panel.assets
+        dollar_volume = panel["dollar_volume"]
+        if prices is None:
+            returns = panel["returns"]
+        else:
+            if not isinstance(prices, str):
+                raise TypeError(f"prices must be the name of a price field of the panel, got {type(prices).__name__}")
+            if prices not in panel.float_fields:
+                raise ValueError(f"prices={prices!r} is not a float field of the panel: {list(panel.float_fields)}")
+            returns = returns_from_prices(panel[prices], bridge=True)
+    elif prices is not None:
+        raise ValueError("prices= is for Panels; with arrays, pass returns_from_prices(close, bridge=True) as returns")
     if dollar_volume is None:
         raise TypeError("dollar_volume is required (or pass a Panel)")
     r, dv = as_fields(("returns", returns), ("dollar_volume", dollar_volume))
