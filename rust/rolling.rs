@@ -200,6 +200,12 @@ const RANGE: i32 = 400;
 /// have to fall a million-fold within one window); an outlier leaving the window is.
 const PRECISION: f64 = 1.0 / (1u64 << 20) as f64;
 
+/// The window's mean is kept as `c + s1/sw`: when it falls below `STALE_SHIFT` times the shift
+/// `c` (a decaying outlier, a mean crossing zero), the rounding of `s1`, up to `ε·|c|·sw` per
+/// update, would no longer be small against the mean (≲ 1e-10 of it over the `ANCHOR` updates
+/// between two scheduled re-anchorings), so the window is summed again with a fresh shift.
+const STALE_SHIFT: f64 = 1.0 / (1u64 << 10) as f64;
+
 /// The exponent `e` to scale a window by (values `x·2^−e`): 0 when its largest finite magnitude
 /// `amax` is within `2^±RANGE` (or 0), else the binary exponent of `amax`.
 fn scale_of(amax: f64) -> i32 {
@@ -220,14 +226,17 @@ impl Uni {
         let amax = x[lo..=t].iter().filter(|v| v.is_finite()).fold(0.0f64, |a, v| a.max(v.abs()));
         let e = scale_of(amax);
         let sc = |v: f64| if e == 0 { v } else { ldexp(v, -e) };
-        let (mut n, mut sum) = (0usize, 0.0);
-        for &v in &x[lo..=t] {
+        // the shift: the window's (weighted) mean, so that `s1` stays small against it
+        let (mut n, mut sum, mut sw, mut w) = (0usize, 0.0, 0.0, 1.0);
+        for &v in x[lo..=t].iter().rev() {
             if v.is_finite() {
                 n += 1;
-                sum += sc(v);
+                sum += w * sc(v);
+                sw += w;
             }
+            w *= lam;
         }
-        let c = if n > 0 { sum / n as f64 } else { 0.0 };
+        let c = if n > 0 { sum / sw } else { 0.0 };
         let mut a = Uni { c, e, n, ..Default::default() };
         let mut w = 1.0;
         for s in (lo..=t).rev() {
@@ -293,7 +302,9 @@ impl Uni {
         if self.n < 2 {
             return false;
         }
-        self.s2 < peak * PRECISION || self.s2 - self.s1 * self.s1 / self.sw < self.s2 * PRECISION
+        self.s2 < peak * PRECISION
+            || self.s2 - self.s1 * self.s1 / self.sw < self.s2 * PRECISION
+            || (self.s1 / self.sw + self.c).abs() < self.c.abs() * STALE_SHIFT
     }
 
     fn stat(&self, m: Moment) -> f64 {
@@ -393,11 +404,13 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
 /// well, when a value beyond the window's scale enters or the running sums lost their precision
 /// (an outlier left the window, two equal values in a small window, or sums overflowed): see
 /// [`Uni::imprecise`]. Those extra re-anchorings do not move the schedule (module docs, Numerics).
+///
+/// A window as long as the data or longer is not the full history (`rolling_moment` with
+/// `window = None`, [`expanding_column`]): its values are those a longer array gives on the same
+/// rows, bit for bit, so that adding dates never changes the past (on a kernel of its own they
+/// would differ in the last bits).
 fn uni_column(x: &[f64], w: usize, lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
     let t_len = x.len();
-    if w >= t_len {
-        return expanding_column(x, lam, mp, m, out);
-    }
     let interval = w.min(ANCHOR);
     let lam2 = lam * lam;
     let lam_w = if w < t_len { lam.powi(w as i32) } else { 0.0 };
@@ -446,18 +459,21 @@ pub fn rolling_moment(
     halflife: Option<f64>,
     stat: Moment,
 ) -> Result<Array2<f64>> {
-    let t_len = x.nrows();
     let w = match window {
         Some(w) => {
             check_window(w, min_periods)?;
             w
         }
         None if min_periods == 0 => return Err(value_error!("min_periods must be >= 1, got 0")),
-        None => t_len.max(1),
+        None => 0,
     };
     let lam = decay(halflife)?;
     let [out] = map_columns([x], |ins: &[&[f64]; 1], outs: &mut [&mut [f64]; 1]| {
-        uni_column(ins[0], w, lam, min_periods, stat, outs[0])
+        if window.is_none() {
+            expanding_column(ins[0], lam, min_periods, stat, outs[0])
+        } else {
+            uni_column(ins[0], w, lam, min_periods, stat, outs[0])
+        }
     });
     Ok(out)
 }
@@ -1072,7 +1088,7 @@ mod tests {
             col[100] = big;
             col[101] = f64::NAN;
             let x = Array2::from_shape_vec((400, 1), col.clone()).unwrap();
-            for &(w, hl) in &[(2usize, None), (21, None), (63, Some(21.0)), (252, None), (1000, Some(10.0))] {
+            for &(w, hl) in &[(2usize, None), (21, None), (63, Some(21.0)), (252, None), (300, Some(10.0)), (1000, Some(10.0))] {
                 let lam = decay(hl).unwrap();
                 for &m in &[Moment::Sum, Moment::Mean, Moment::Var, Moment::Std] {
                     let got = rolling_moment(x.view(), Some(w), 1, hl, m).unwrap();

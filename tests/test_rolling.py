@@ -201,6 +201,31 @@ def test_threads_identical():
         np.testing.assert_array_equal(a, b)
 
 
+def test_dates_added_later_never_change_the_past():
+    # A window at least as long as the data is not the full history: the values on the first
+    # rows must be those of the same rows in a longer panel, bit for bit (a kernel switch on the
+    # panel's length changed them in the last bits, so a growing daily panel rewrote its past).
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0005, 0.02, (400, 30))
+    x[rng.random(x.shape) < 0.05] = np.nan
+    cases = {
+        "rolling_sum": lambda a: ff.rolling_sum(a, 252, 200),
+        "rolling_mean": lambda a: ff.rolling_mean(a, 252, 200),
+        "rolling_std": lambda a: ff.rolling_std(a, 252, 200),
+        "rolling_var hl": lambda a: ff.rolling_var(a, 252, 200, half_life=42.0),
+        "ewm_var window": lambda a: ff.ewm_var(a, 42.0, 1, window=252),
+        "ewm_std window": lambda a: ff.ewm_std(a, 10.0, 1, window=600),
+        "compounded_return": lambda a: ff.compounded_return(a, 252, 21, 150),
+        "rolling_beta": lambda a: ff.rolling_beta(a, np.nanmean(x, axis=1)[: a.shape[0]], 252, 150)[0],
+        "volatility": lambda a: ff.descriptors.volatility(a),
+    }
+    for name, fn in cases.items():
+        full = fn(x)
+        for c in (120, 250, 251, 252, 253, 300):
+            part = fn(np.ascontiguousarray(x[: c + 1]))
+            np.testing.assert_array_equal(part, full[: c + 1], err_msg=f"{name} cut at {c}")
+
+
 def test_input_conversion():
     x32 = X.astype(np.float32)
     assert_same(ff.rolling_mean(x32, 5, 3), bl.rolling_mean(x32.astype(float), 5, 3))

@@ -496,14 +496,7 @@ def _anchored_rows(window: int, T: int, shift: int = 0):
             r0 = 0
         else:
             r0 = max(0, (p // interval) * interval - k * interval)
-        r1 = e
-        # a call given at most `window` rows switches to the expanding algorithm: give more
-        while r1 - r0 <= window:
-            if r1 < T:
-                r1 = min(T, r0 + window + 1)
-            else:
-                r0 = max(0, r0 - interval)
-        return r0, r1
+        return r0, e
 
     return rows
 
