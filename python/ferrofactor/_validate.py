@@ -624,13 +624,14 @@ def _day_labels(name: str, d: Any) -> np.ndarray:
 
 
 def check_same_labels(
-    left: str, left_dates: Any, left_assets: Any, right: str, right_dates: Any, right_assets: Any
+    left: str, left_dates: Any, left_assets: Any, right: str, right_dates: Any, right_assets: Any,
+    *, how: str | None = None,
 ) -> None:
     """Where both sides carry labels they must be identical (same dates, same assets, same
-    order); else a ``ValueError`` naming the first mismatch and how to align."""
-    how = (
-        f"align them first, e.g. panel.select(dates={right}.dates, assets={right}.assets)"
-    )
+    order); else a ``ValueError`` naming the first mismatch and how to align (``how``, default a
+    ``panel.select`` on the labels of ``right``)."""
+    if how is None:
+        how = f"align them first, e.g. panel.select(dates={right}.dates, assets={right}.assets)"
     for axis, a, b in (("dates", left_dates, right_dates), ("assets", left_assets, right_assets)):
         if a is None or b is None:
             continue
