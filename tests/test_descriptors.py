@@ -221,6 +221,29 @@ def _exposure_inputs(T=40, N=60, seed=3):
     return desc, cap, industry
 
 
+def test_compute_descriptors_matches_frames_on_labels():
+    """The Polars frames of a mapping are matched on their labels: the same labels give the
+    array results; a market_cap frame with its columns reversed was used by position."""
+    from ferrofactor.panel import frame_from_field
+
+    p = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    keys = ("returns", "market_cap", "dollar_volume")
+    want = ff.compute_descriptors({k: p[k] for k in keys})
+    got = ff.compute_descriptors({
+        "returns": frame_from_field(p["returns"], p.dates, p.assets),
+        "market_cap": frame_from_field(p["market_cap"], p.dates, p.assets, form="long"),
+        "dollar_volume": p["dollar_volume"],
+    })
+    assert list(got) == list(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    cap_rev = frame_from_field(p["market_cap"][:, ::-1], p.dates, p.assets[::-1])
+    with pytest.raises(ValueError, match="market_cap and returns have different assets: position 0 is "
+                       "A00039 in market_cap but A00000 in returns"):
+        ff.compute_descriptors({"returns": frame_from_field(p["returns"], p.dates, p.assets),
+                                "market_cap": cap_rev}, names=["log_market_cap"])
+
+
 @pytest.mark.parametrize("fill", ["industry_mean", "zero", None])
 def test_exposures_from_descriptors_vs_baseline(fill):
     desc, cap, ind = _exposure_inputs()
