@@ -160,7 +160,7 @@ def neutralize_signal(
     if not _is_polars_frame(signal):
         return out
     if "asset" in signal.columns:
-        value = [c for c in signal.columns if c not in ("date", "asset")][0]
+        value = next(c for c in signal.columns if c not in ("date", "asset"))
         return frame_from_field(out, s_dates, s_assets, form="long", value_name=value)
     return frame_from_field(out, s_dates, s_assets, form="wide")
 
