@@ -57,6 +57,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    given_labels_how,
 )
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.panel import Panel
@@ -74,7 +75,6 @@ DEFAULT_STYLES: dict[str, dict[str, float]] = {
 }
 
 WINSOR_METHODS = ("sigma", "quantile", "mad")
-_GIVEN = "pass dates/assets that equal the labelled input's, or leave them out (its labels are then used)"
 FILL_METHODS = ("industry_mean", "zero")
 
 
@@ -181,7 +181,8 @@ class Exposures(Result):
         d_labels = as_dates("dates", dates, shape[0])
         a_labels = as_assets("assets", assets, shape[1])
         if frame_labels is not None:
-            check_same_labels(*frame_labels, "the dates/assets given", d_labels, a_labels, how=_GIVEN)
+            check_same_labels(*frame_labels, "the dates/assets given", d_labels, a_labels,
+                              how=given_labels_how(frame_labels[0]))
             d_labels = frame_labels[1] if d_labels is None else d_labels
             a_labels = frame_labels[2] if a_labels is None else a_labels
         self._init(sty, ind, list(style_names or []), inames, market, d_labels, a_labels)
@@ -598,7 +599,8 @@ class Exposures(Result):
         d_labels = as_dates("dates", dates, T)
         a_labels = as_assets("assets", assets, N)
         if labelled:
-            check_same_labels(*labelled[0], "the dates/assets given", d_labels, a_labels, how=_GIVEN)
+            check_same_labels(*labelled[0], "the dates/assets given", d_labels, a_labels,
+                              how=given_labels_how(labelled[0][0]))
             d_labels = labelled[0][1] if d_labels is None else d_labels
             a_labels = labelled[0][2] if a_labels is None else a_labels
 
