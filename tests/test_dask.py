@@ -411,6 +411,19 @@ def test_factor_model_and_risk_model_equal(settings, dpanel, exposures):
     assert np.isfinite(risk_mem.specific_variance[starts]).any()  # block starts are covered
 
 
+def test_factor_model_weights_frame_is_matched_on_its_labels():
+    """As in memory: FactorModel(weights=<frame>) on Dask inputs compares the frame's labels
+    with the exposures' (it was used by position)."""
+    from ferrofactor.panel import frame_from_field
+
+    ex = ff.Exposures.from_panel(P)
+    w = np.sqrt(np.nan_to_num(P["market_cap"]))
+    model = ff.FactorModel(weights=frame_from_field(w[:, ::-1], P.dates, P.assets[::-1]))
+    with pytest.raises(ValueError, match="weights and exposures have different assets: position 0 is "
+                       f"{P.assets[-1]} in weights but {P.assets[0]} in exposures"):
+        model.fit(da.from_array(P["returns"], chunks=(CHUNKS, N)), ex, cap=P["market_cap"])
+
+
 def test_specific_risk_is_carried_block_to_block(fitted, exposures):
     """Each task of the specific variance reads one date block of residuals, exposures and cap
     and the O(N) state the previous block's task left: nothing gathers the residuals."""

@@ -221,6 +221,29 @@ def _exposure_inputs(T=40, N=60, seed=3):
     return desc, cap, industry
 
 
+def test_compute_descriptors_matches_frames_on_labels():
+    """The Polars frames of a mapping are matched on their labels: the same labels give the
+    array results; a market_cap frame with its columns reversed was used by position."""
+    from ferrofactor.panel import frame_from_field
+
+    p = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    keys = ("returns", "market_cap", "dollar_volume")
+    want = ff.compute_descriptors({k: p[k] for k in keys})
+    got = ff.compute_descriptors({
+        "returns": frame_from_field(p["returns"], p.dates, p.assets),
+        "market_cap": frame_from_field(p["market_cap"], p.dates, p.assets, form="long"),
+        "dollar_volume": p["dollar_volume"],
+    })
+    assert list(got) == list(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    cap_rev = frame_from_field(p["market_cap"][:, ::-1], p.dates, p.assets[::-1])
+    with pytest.raises(ValueError, match="market_cap and returns have different assets: position 0 is "
+                       "A00039 in market_cap but A00000 in returns"):
+        ff.compute_descriptors({"returns": frame_from_field(p["returns"], p.dates, p.assets),
+                                "market_cap": cap_rev}, names=["log_market_cap"])
+
+
 @pytest.mark.parametrize("fill", ["industry_mean", "zero", None])
 def test_exposures_from_descriptors_vs_baseline(fill):
     desc, cap, ind = _exposure_inputs()
@@ -288,6 +311,34 @@ def test_combined_score_and_neutralize_signal():
             assert abs(np.sum(res[t, ok & (ind[t] == grp)])) < 1e-9
     z = ff.neutralize_signal(g, e, ["value"])
     np.testing.assert_allclose(np.nanstd(z, axis=1, ddof=1), 1.0, rtol=1e-10)
+
+
+def test_neutralize_signal_frame_keeps_its_labels():
+    """A signal (or weights) frame is matched on its labels with the exposures' and comes back
+    as a frame of the same form; a frame with its columns reversed was used by position and a
+    bare array returned."""
+    from ferrofactor.panel import frame_from_field
+
+    p = ff.datasets.synthetic_universe(n_assets=40, n_days=120, seed=1)
+    ex = ff.Exposures.from_panel(p)
+    sig = ex.styles[:, :, 1].copy()
+    w = np.sqrt(np.nan_to_num(p["market_cap"]))
+    want = ff.neutralize_signal(sig, ex, weights=w)
+    got = ff.neutralize_signal(frame_from_field(sig, p.dates, p.assets), ex,
+                               weights=frame_from_field(w, p.dates, p.assets))
+    assert isinstance(got, pl.DataFrame) and got.columns == ["date", *p.assets.tolist()]
+    np.testing.assert_array_equal(got["date"].to_numpy(), p.dates)
+    np.testing.assert_array_equal(got.drop("date").to_numpy(), want)
+    long = ff.neutralize_signal(frame_from_field(sig, p.dates, p.assets, form="long", value_name="s"), ex,
+                                weights=w)
+    assert long.columns == ["date", "asset", "s"]
+    np.testing.assert_array_equal(long["s"].to_numpy().reshape(sig.shape), want)
+    with pytest.raises(ValueError, match="signal and exposures have different assets: position 0 is "
+                       "A00039 in signal but A00000 in exposures"):
+        ff.neutralize_signal(frame_from_field(sig[:, ::-1], p.dates, p.assets[::-1]), ex)
+    with pytest.raises(ValueError, match="weights and exposures have different assets: position 0 is "
+                       "A00039 in weights but A00000 in exposures"):
+        ff.neutralize_signal(sig, ex, weights=frame_from_field(w[:, ::-1], p.dates, p.assets[::-1]))
 
 
 def test_exposures_bad_input():

@@ -110,3 +110,61 @@ def test_from_panel_takes_every_label_and_equals_the_baseline_recipe():
         ff.Exposures.from_panel(p, industry="sector")
     without = ff.Exposures.from_panel(p, industry=None)
     assert without.industry is None and without.factor_names[0] == "market"
+
+
+def test_frames_keep_their_labels():
+    """Polars frames among the styles are matched on their labels, with each other and with
+    dates/assets, and label the exposures; they were stacked by position (a frame with columns
+    c, b, a beside one with a, b, c mixed assets) and their labels dropped."""
+    from ferrofactor.panel import frame_from_field
+
+    d = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    A = np.array(["a", "b", "c"])
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    f_abc = frame_from_field(x, d, A)
+    f_cba = frame_from_field(x[:, ::-1], d, A[::-1])
+    # the same labels (a wide frame's rows in any order, a long frame): stacked, and labelled
+    e = ff.Exposures({"s1": f_abc, "s2": f_abc.reverse(), "s3": frame_from_field(x, d, A, form="long")})
+    np.testing.assert_array_equal(e.styles, np.stack([x, x, x], axis=2))
+    np.testing.assert_array_equal(e.dates, d)
+    assert e.assets.tolist() == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"styles\['s2'\] and styles\['s1'\] have different assets: "
+                       r"position 0 is c in styles\['s2'\] but a in styles\['s1'\]"):
+        ff.Exposures({"s1": f_abc, "s2": f_cba})
+    with pytest.raises(ValueError, match=r"styles\['s1'\] and the dates/assets given have different "
+                       r"assets: position 0 is c in styles\['s1'\] but a in the dates/assets given"):
+        ff.Exposures({"s1": f_cba}, dates=d, assets=A)
+    with pytest.raises(ValueError, match=r"styles\['s1'\] and the dates/assets given have different dates"):
+        ff.Exposures({"s1": f_abc}, dates=d + 7)
+    # given labels equal to the frame's; an array beside a frame (its rows must be in date order)
+    e = ff.Exposures({"s1": f_cba, "s2": x[:, ::-1]}, dates=d, assets=A[::-1])
+    np.testing.assert_array_equal(e.style("s1"), x[:, ::-1])
+    with pytest.raises(ValueError, match=r"styles\['s1'\]: the rows of the wide frame are not in date order"):
+        ff.Exposures({"s1": f_abc.reverse(), "s2": x})
+
+
+def test_from_descriptors_matches_frames_on_labels():
+    """A cap frame (and descriptor frames) are matched on their labels with the Panel's, each
+    other's and the given dates/assets; a cap frame with its columns reversed was used by
+    position (other styles, silently)."""
+    from ferrofactor.panel import frame_from_field
+
+    p = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    desc = ff.compute_descriptors(p)
+    cap = p["market_cap"]
+    ref = ff.Exposures.from_descriptors(desc, cap=cap)
+    same = ff.Exposures.from_descriptors(desc, cap=frame_from_field(cap, p.dates, p.assets))
+    np.testing.assert_array_equal(same.styles, ref.styles)
+    frames = {k: frame_from_field(desc[k], p.dates, p.assets) for k in desc.float_fields}
+    labelled = ff.Exposures.from_descriptors(frames, cap=cap)
+    np.testing.assert_array_equal(labelled.styles, ref.styles)
+    np.testing.assert_array_equal(labelled.dates, p.dates)
+    np.testing.assert_array_equal(labelled.assets, p.assets)
+    cap_rev = frame_from_field(cap[:, ::-1], p.dates, p.assets[::-1])
+    with pytest.raises(ValueError, match="cap and descriptors have different assets: position 0 is "
+                       "A00039 in cap but A00000 in descriptors"):
+        ff.Exposures.from_descriptors(desc, cap=cap_rev)
+    with pytest.raises(ValueError, match=r"cap and descriptors\['book_to_market'\] have different assets"):
+        ff.Exposures.from_descriptors(frames, cap=cap_rev)
+    with pytest.raises(ValueError, match="descriptors and the dates/assets given have different dates"):
+        ff.Exposures.from_descriptors(desc, cap=cap, dates=p.dates + 1)

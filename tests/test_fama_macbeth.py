@@ -253,3 +253,29 @@ def test_exactly_identified_and_collinear_dates_as_linearmodels(cov):
     assert np.all(np.isnan(ours.estimates[[9, 11]]))
     assert ours.n_periods == 30 - 3
     assert_same(ours, to_linearmodels(y, x).fit(cov_type=cov))
+
+
+def test_frame_labels_and_given_labels_must_match():
+    """A dated frame labels the result; dates/assets given beside it must be its own (they
+    relabelled the result silently, where cross_section_regress refused the same inputs)."""
+    from ferrofactor.panel import frame_from_field
+
+    rng = np.random.default_rng(0)
+    T, N = 30, 40
+    dates = pd.bdate_range("2021-01-04", periods=T).values.astype("M8[D]")
+    assets = [f"a{i:02d}" for i in range(N)]
+    x = rng.standard_normal((T, N, 2))
+    y = 0.01 + x @ np.array([0.02, 0.0]) + rng.normal(0, 0.05, (T, N))
+    fr = frame_from_field(y, dates, assets)
+    ref = ff.fama_macbeth(y, x)
+    res = ff.fama_macbeth(fr, x)
+    np.testing.assert_array_equal(res.params, ref.params)
+    np.testing.assert_array_equal(res.dates, dates)
+    np.testing.assert_array_equal(ff.fama_macbeth(fr, x, dates=dates, assets=assets).dates, dates)
+    with pytest.raises(ValueError, match="returns and the dates/assets given have different dates: "
+                       "position 0 is 2021-01-04 in returns but 2022-01-04 in the dates/assets given"):
+        ff.fama_macbeth(fr, x, dates=dates + 365)
+    with pytest.raises(ValueError, match="returns and the dates/assets given have different assets: "
+                       "position 0 is a00 in returns but a39 in the dates/assets given"):
+        ff.fama_macbeth(fr, x, assets=assets[::-1])
+    np.testing.assert_array_equal(ff.fama_macbeth(y, x, dates=dates + 365).dates, dates + 365)

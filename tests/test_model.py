@@ -433,6 +433,37 @@ def test_wide_frame_returns_are_labelled_and_checked(small_universe):
         ff.FactorModel().fit(wide.reverse(), ex, cap=panel["market_cap"])
 
 
+def test_weights_frame_is_matched_on_its_labels(small_universe):
+    """FactorModel(weights=<frame>) keeps the frame's labels and fit compares them with those of
+    returns, exposures and cap (as it does for a cap frame); a frame with its columns reversed
+    was used by position."""
+    from ferrofactor.panel import frame_from_field
+
+    panel, ex = small_universe
+    w = np.sqrt(np.nan_to_num(panel["market_cap"]))
+    ref = ff.FactorModel(weights=w).fit(panel, ex)
+    same = ff.FactorModel(weights=frame_from_field(w, panel.dates, panel.assets)).fit(panel, ex)
+    np.testing.assert_array_equal(same.factor_returns, ref.factor_returns)
+    np.testing.assert_array_equal(same.regression_weights, w)
+    model = ff.FactorModel(weights=frame_from_field(w[:, ::-1], panel.dates, panel.assets[::-1]))
+    with pytest.raises(ValueError, match="weights and returns have different assets: position 0 is "
+                       f"{panel.assets[-1]} in weights but {panel.assets[0]} in returns"):
+        model.fit(panel, ex)
+    with pytest.raises(ValueError, match="weights and exposures have different assets"):
+        model.fit(panel["returns"][:, ::-1], ex, cap=panel["market_cap"])
+    assert model.result_ is None  # a failed fit changes nothing
+    moved = ff.FactorModel(weights=frame_from_field(w, panel.dates + 1, panel.assets))
+    with pytest.raises(ValueError, match="weights and returns have different dates"):
+        moved.fit(panel, ex)
+    # an array assigned to weights later carries no labels
+    moved.weights = w
+    np.testing.assert_array_equal(moved.fit(panel, ex).factor_returns, ref.factor_returns)
+    # a weights array pairs row by row: a returns frame beside it must be in date order
+    wide = frame_from_field(panel["returns"], panel.dates, panel.assets)
+    with pytest.raises(ValueError, match="returns: the rows of the wide frame are not in date order"):
+        ff.FactorModel(weights=w).fit(wide.reverse(), ex, cap=frame_from_field(panel["market_cap"], panel.dates, panel.assets))
+
+
 def test_lag_must_be_below_the_number_of_dates_and_failed_fit_changes_nothing(small_universe):
     panel, ex = small_universe
     m = ff.FactorModel(lag=1)

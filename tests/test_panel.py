@@ -155,6 +155,34 @@ def test_with_fields_adds_and_replaces():
     assert "industry" in r.float_fields and "industry" not in r.code_fields
 
 
+def test_frame_field_keeps_its_labels():
+    """A Polars frame as a field is matched on its labels: the panel's dates and assets (same
+    order) are accepted, a wide frame's rows in any order are put in date order, and other labels
+    are refused naming the field (they were stored by position: columns c, b, a under a, b, c)."""
+    from ferrofactor.panel import frame_from_field
+
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    wide = frame_from_field(x, dates, ["a", "b", "c"])
+    for frame in (wide, wide.reverse(), frame_from_field(x, dates, ["a", "b", "c"], form="long")):
+        np.testing.assert_array_equal(ff.Panel(dates, ["a", "b", "c"], {"x": frame})["x"], x)
+        base = ff.Panel(dates, ["a", "b", "c"], {"y": x})
+        np.testing.assert_array_equal(base.with_fields({"x": frame})["x"], x)
+    reordered = wide.select("date", "c", "b", "a")
+    msg = r"field 'x' and the panel have different assets: position 0 is c in field 'x' but a in the panel"
+    with pytest.raises(ValueError, match=msg):
+        ff.Panel(dates, ["a", "b", "c"], {"x": reordered})
+    with pytest.raises(ValueError, match=msg):
+        ff.Panel(dates, ["a", "b", "c"], {"y": x}).with_fields({"x": reordered})
+    later = wide.with_columns(pl.col("date") + pl.duration(days=365))
+    with pytest.raises(ValueError, match=r"field 'x' and the panel have different dates: position 0 "
+                       r"is 2025-01-01 in field 'x' but 2024-01-02 in the panel"):
+        ff.Panel(dates, ["a", "b", "c"], {"x": later})
+    # the frame's own labels, in its order, are accepted as the panel's
+    p = ff.Panel(dates, ["c", "b", "a"], {"x": reordered})
+    np.testing.assert_array_equal(p["x"], x[:, ::-1])
+
+
 # --- long frames --------------------------------------------------------------------------------
 
 

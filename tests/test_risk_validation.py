@@ -220,3 +220,46 @@ def test_thread_count_does_not_matter():
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(outs[0][0]).all() and np.isfinite(outs[0][2]).all()
+
+
+def test_model_tests_match_returns_on_labels():
+    """bias_test / minimum_variance_test take returns as an array, a frame or a Panel and match
+    their labels with the model's (a Panel with its assets reversed was read by position and gave
+    other realised returns); returns label the result when the model has no labels."""
+    from ferrofactor.panel import frame_from_field
+
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    ex = ff.Exposures.from_panel(panel)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ex))
+    P = np.full((1, 40), 1 / 40)
+    mv = ff.evaluate.minimum_variance_test(risk, panel["returns"], every=10)
+    bt = ff.evaluate.bias_test(risk, panel["returns"], P, every=10)
+    for returns in (panel, frame_from_field(panel["returns"], panel.dates, panel.assets)):
+        np.testing.assert_array_equal(ff.evaluate.minimum_variance_test(risk, returns, every=10).realized, mv.realized)
+        np.testing.assert_array_equal(ff.evaluate.bias_test(risk, returns, P, every=10).realized, bt.realized)
+    reordered = panel.select(assets=panel.assets[::-1])
+    msg = ("returns and the model have different assets: position 0 is A00039 in returns but A00000 "
+           "in the model")
+    with pytest.raises(ValueError, match=msg):
+        ff.evaluate.minimum_variance_test(risk, reordered)
+    with pytest.raises(ValueError, match=msg):
+        ff.evaluate.bias_test(risk, reordered, P)
+    moved = frame_from_field(panel["returns"], panel.dates + 1, panel.assets)
+    with pytest.raises(ValueError, match="returns and the model have different dates: position 0 is "
+                       "2015-01-03 in returns but 2015-01-02 in the model"):
+        ff.evaluate.bias_test(risk, moved, P)
+    # stored dates only: the returns' dates at the stored positions are compared
+    part = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ex), keep_dates=np.arange(100, 300, 7))
+    ok = ff.evaluate.minimum_variance_test(part, panel)
+    assert len(ok.dates) > 20 and np.isin(ok.dates, panel.dates[np.arange(100, 300, 7)]).all()
+    with pytest.raises(ValueError, match=r"returns \(on the model's stored dates\) and the model have "
+                       "different dates: position 0 is 2015-05-23 in returns .* but 2015-05-22 in the model"):
+        ff.evaluate.minimum_variance_test(part, moved)
+    # a model without labels: the returns' labels are used
+    bare = ff.Exposures(ex.styles, ex.industry, style_names=ex.style_names, industry_names=ex.industry_names)
+    risk0 = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel["returns"], bare, cap=panel["market_cap"]))
+    out = ff.evaluate.minimum_variance_test(risk0, panel, every=10)
+    np.testing.assert_array_equal(out.realized, mv.realized)
+    np.testing.assert_array_equal(out.dates, mv.dates)
+    np.testing.assert_array_equal(out.assets, panel.assets)
+    assert ff.evaluate.minimum_variance_test(risk0, panel["returns"], every=10).dates.dtype.kind == "i"

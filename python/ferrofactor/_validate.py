@@ -623,14 +623,21 @@ def _day_labels(name: str, d: Any) -> np.ndarray:
         raise ValueError(f"the dates of {name} could not be read as dates (ISO 'YYYY-MM-DD' or datetime64)") from None
 
 
+def given_labels_how(name: str) -> str:
+    """``how`` of :func:`check_same_labels` where the labelled input ``name`` meets the
+    ``dates``/``assets`` arguments of the same call (which default to its labels)."""
+    return f"pass dates/assets equal to those of {name}, or leave them out (they default to {name}'s)"
+
+
 def check_same_labels(
-    left: str, left_dates: Any, left_assets: Any, right: str, right_dates: Any, right_assets: Any
+    left: str, left_dates: Any, left_assets: Any, right: str, right_dates: Any, right_assets: Any,
+    *, how: str | None = None,
 ) -> None:
     """Where both sides carry labels they must be identical (same dates, same assets, same
-    order); else a ``ValueError`` naming the first mismatch and how to align."""
-    how = (
-        f"align them first, e.g. panel.select(dates={right}.dates, assets={right}.assets)"
-    )
+    order); else a ``ValueError`` naming the first mismatch and how to align (``how``, default a
+    ``panel.select`` on the labels of ``right``)."""
+    if how is None:
+        how = f"align them first, e.g. panel.select(dates={right}.dates, assets={right}.assets)"
     for axis, a, b in (("dates", left_dates, right_dates), ("assets", left_assets, right_assets)):
         if a is None or b is None:
             continue

@@ -2010,6 +2010,10 @@ def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None)
     else:
         if tuple(model.weights.shape) != (T, N):
             raise ValueError(f"weights has shape {model.weights.shape}, expected {(T, N)} (the shape of returns (T, N))")
+        # a weights frame given to FactorModel is matched on its labels, as in memory
+        w_dates, w_assets = model._weights_labels()
+        check_same_labels("weights", w_dates, w_assets, "returns", r_dates, r_assets)
+        check_same_labels("weights", w_dates, w_assets, "exposures", exposures.dates, exposures.assets)
         w = _as_dask("weights", model.weights, 2, y.chunks[0])
     if has_ind and model.market and model.industry_constraint is None:
         raise ValueError(

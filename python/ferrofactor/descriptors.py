@@ -47,7 +47,16 @@ from typing import Any
 import numpy as np
 
 from ferrofactor import rolling as _rolling
-from ferrofactor._validate import as_fields, as_float_array, check_bool, check_int, check_real, check_shape
+from ferrofactor._validate import (
+    as_field,
+    as_fields,
+    as_float_array,
+    check_bool,
+    check_int,
+    check_real,
+    check_same_labels,
+    check_shape,
+)
 from ferrofactor.constants import PERIODS_PER_YEAR
 
 __all__ = [
@@ -298,10 +307,12 @@ def compute_descriptors(
 
     Parameters
     ----------
-    panel : ferrofactor.Panel or mapping of field name → (T, N) array
+    panel : ferrofactor.Panel or mapping of field name → (T, N) array or Polars frame
         Needs ``returns`` and ``market_cap``; uses, when present, ``dollar_volume`` and the
         point-in-time fundamentals ``book_value``, ``earnings``, ``operating_cash_flow``,
-        ``net_income``, ``revenue``, ``total_assets``, ``total_liabilities``.
+        ``net_income``, ``revenue``, ``total_assets``, ``total_liabilities``. The frames of a
+        mapping (long, or wide with rows in date order) must carry the same dates and assets,
+        in the same order, else ``ValueError`` naming the field (never paired by position).
     market : array_like, shape (T,), optional
         Market returns for beta; default :func:`market_return` (cap-weighted, lagged caps).
     window : int, default 252
@@ -343,11 +354,23 @@ def compute_descriptors(
     def has(name: str) -> bool:
         return renames.get(name, name) in panel
 
+    fields_read: dict[str, np.ndarray] = {}
+    labelled: list[tuple[str, Any, Any]] = []  # (field, dates, assets) of the Polars frames read
+
     def get(name: str) -> np.ndarray:
         key = renames.get(name, name)
         if key not in panel:
             raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
-        return as_float_array(key, panel[key], 2)
+        if key not in fields_read:
+            # a frame keeps its labels: the frames of a mapping must carry the same dates and
+            # assets (same order), never be paired by position
+            arr, f_dates, f_assets = as_field(key, panel[key])
+            if f_dates is not None or f_assets is not None:
+                if labelled:
+                    check_same_labels(key, f_dates, f_assets, *labelled[0])
+                labelled.append((key, f_dates, f_assets))
+            fields_read[key] = arr
+        return fields_read[key]
 
     r = get("returns")
     cap = get("market_cap")

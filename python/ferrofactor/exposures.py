@@ -45,8 +45,10 @@ import polars as pl
 
 from ferrofactor import _core, clean
 from ferrofactor._validate import (
+    _is_polars_frame,
     as_assets,
     as_dates,
+    as_field,
     as_names,
     as_float_array,
     as_industry,
@@ -55,6 +57,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    given_labels_how,
 )
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.panel import Panel
@@ -80,8 +83,11 @@ class Exposures(Result):
 
     Parameters
     ----------
-    styles : array_like (T, N, K), or mapping of style name → (T, N) array, optional
-        Style exposures, NaN where unknown (±inf is refused). ``None`` for no styles.
+    styles : array_like (T, N, K), or mapping of style name → (T, N) array or Polars frame, optional
+        Style exposures, NaN where unknown (±inf is refused). ``None`` for no styles. Frames
+        (long or wide) keep their labels: they must carry the same dates and assets (same order)
+        as each other and as ``dates``/``assets`` when given, else ``ValueError``; without
+        ``dates``/``assets`` the frames' labels are the exposures'.
     industry : array_like of int (T, N), optional
         Industry codes, -1 = none. Any integer values (e.g. 8-digit GICS codes): see
         ``industry_names``. ``None`` for a model without industries.
@@ -123,15 +129,28 @@ class Exposures(Result):
         if styles is None and industry is None:
             raise ValueError("Exposures needs styles, industry or both; got neither")
         market = check_bool("market", market)
+        frame_labels = None  # (name, dates, assets) of the first Polars frame among the styles
         if isinstance(styles, Mapping):
             if style_names is not None:
                 raise ValueError("style_names given with a mapping of styles (its keys are the names)")
             if not styles:
                 raise ValueError("styles mapping is empty")
             style_names = [str(k) for k in styles]
-            cols = [as_float_array(f"styles[{k!r}]", v, 2) for k, v in styles.items()]
-            for k, c in zip(style_names, cols):
-                check_shape(f"styles[{k!r}]", c, cols[0].shape, "the shape of the other styles")
+            # frames keep their labels: matched with each other and with dates/assets, never by
+            # position. A wide frame's rows come out in date order: fine against given dates or
+            # other frames, ambiguous against arrays (industry, array styles) paired row by row
+            paired = industry is not None or not all(_is_polars_frame(v) for v in styles.values())
+            cols = []
+            for k, v in styles.items():
+                name = f"styles[{k!r}]"
+                c, f_dates, f_assets = as_field(name, v, date_order=dates is None and paired)
+                check_shape(name, c, cols[0].shape if cols else c.shape, "the shape of the other styles")
+                if f_dates is not None or f_assets is not None:
+                    if frame_labels is None:
+                        frame_labels = (name, f_dates, f_assets)
+                    else:
+                        check_same_labels(name, f_dates, f_assets, *frame_labels)
+                cols.append(c)
             sty = np.ascontiguousarray(np.stack(cols, axis=2))
         else:
             sty = as_float_array("styles", styles, 3, allow_none=True)
@@ -159,8 +178,14 @@ class Exposures(Result):
             style_names = as_names("style_names", style_names, sty.shape[2], f"styles has {sty.shape[2]} styles")
         elif style_names:
             raise ValueError("style_names given without styles")
-        self._init(sty, ind, list(style_names or []), inames, market,
-                   as_dates("dates", dates, shape[0]), as_assets("assets", assets, shape[1]))
+        d_labels = as_dates("dates", dates, shape[0])
+        a_labels = as_assets("assets", assets, shape[1])
+        if frame_labels is not None:
+            check_same_labels(*frame_labels, "the dates/assets given", d_labels, a_labels,
+                              how=given_labels_how(frame_labels[0]))
+            d_labels = frame_labels[1] if d_labels is None else d_labels
+            a_labels = frame_labels[2] if a_labels is None else a_labels
+        self._init(sty, ind, list(style_names or []), inames, market, d_labels, a_labels)
 
     def _init(self, sty, ind, snames, inames, market, dates, assets) -> None:
         names = (["market"] if market else []) + list(inames) + list(snames)
@@ -458,12 +483,12 @@ class Exposures(Result):
 
         Parameters
         ----------
-        descriptors : Panel or mapping of name → (T, N) array
+        descriptors : Panel or mapping of name → (T, N) array or Polars frame
             E.g. the output of :func:`ferrofactor.descriptors.compute_descriptors`. A Panel's
-            dates and assets label the result.
+            dates and assets (else those of the frames) label the result.
         styles : mapping of style → {descriptor: weight}, default :data:`DEFAULT_STYLES`
             A negative weight enters the descriptor with a minus sign.
-        cap : array_like (T, N), optional
+        cap : array_like or Polars frame (T, N), optional
             Market cap: weights of the standardisation mean and the orthogonalisation regression,
             and the universe (assets with a finite, positive cap). Without it: equal weights, and
             the universe is every asset with at least one finite descriptor on that date.
@@ -475,7 +500,12 @@ class Exposures(Result):
         fill : {"industry_mean", "zero"} or None, default "industry_mean"
         orthogonalize : mapping of style → sequence of earlier styles, optional
         market : bool, default True
-        dates, assets : optional labels (default: the Panel's, if descriptors is a Panel)
+        dates, assets : optional labels (default: the Panel's, if descriptors is a Panel, else
+            those of the frames)
+
+        Where inputs carry labels (a Panel, frames among the descriptors and ``cap``, ``dates``
+        and ``assets``) they must be the same dates and assets in the same order, else
+        ``ValueError`` naming the argument: nothing is paired by position.
 
         Returns
         -------
@@ -495,11 +525,22 @@ class Exposures(Result):
             lim = 3.0
         if fill is not None:
             check_choice("fill", fill, FILL_METHODS)
+        # the labelled (T, N) inputs, (name, dates, assets): a Panel, Polars frames (descriptors,
+        # cap); they must match each other and dates/assets, never be paired by position
+        labelled: list[tuple[str, Any, Any]] = []
+        # a wide frame's rows come out in date order: fine when the dates are known (a Panel's or
+        # given), ambiguous against arrays paired row by row otherwise
+        order = dates is None and not isinstance(descriptors, Panel)
+
+        def labels_of(name: str, f_dates: Any, f_assets: Any) -> None:
+            if f_dates is None and f_assets is None:
+                return
+            if labelled:
+                check_same_labels(name, f_dates, f_assets, *labelled[0])
+            labelled.append((name, f_dates, f_assets))
+
         if isinstance(descriptors, Panel):
-            if dates is None:
-                dates = descriptors.dates
-            if assets is None:
-                assets = descriptors.assets
+            labels_of("descriptors", descriptors.dates, descriptors.assets)
             source = {k: descriptors[k] for k in descriptors.float_fields}
         elif isinstance(descriptors, Mapping):
             source = descriptors
@@ -525,10 +566,11 @@ class Exposures(Result):
                         or not np.isfinite(w) or w == 0:
                     raise ValueError(f"weight of {d!r} in style {style!r} must be a non-zero number, got {w!r}")
                 if d not in index:
-                    a = as_float_array(f"descriptors[{d!r}]", source[d], 2)
+                    a, f_dates, f_assets = as_field(f"descriptors[{d!r}]", source[d], date_order=order)
                     if shape is None:
                         shape = a.shape
                     check_shape(f"descriptors[{d!r}]", a, shape, "the shape of the other descriptors")
+                    labels_of(f"descriptors[{d!r}]", f_dates, f_assets)
                     index[d] = len(arrays)
                     arrays.append(a)
                 row.append((index[d], float(w)))
@@ -536,8 +578,9 @@ class Exposures(Result):
         T, N = shape
         capw = None
         if cap is not None:
-            capw = as_float_array("cap", cap, 2)
+            capw, c_dates, c_assets = as_field("cap", cap, date_order=order)
             check_shape("cap", capw, shape, "the shape of the descriptors")
+            labels_of("cap", c_dates, c_assets)
         codes, inames = None, []
         if industry is not None:
             codes, inames = as_industry("industry", industry, shape, industry_names)
@@ -555,6 +598,11 @@ class Exposures(Result):
                     )
         d_labels = as_dates("dates", dates, T)
         a_labels = as_assets("assets", assets, N)
+        if labelled:
+            check_same_labels(*labelled[0], "the dates/assets given", d_labels, a_labels,
+                              how=given_labels_how(labelled[0][0]))
+            d_labels = labelled[0][1] if d_labels is None else d_labels
+            a_labels = labelled[0][2] if a_labels is None else a_labels
 
         out = _core.build_styles(arrays, parts, capw, codes, len(inames), winsorize, float(lim), fill)
         if orth:

@@ -219,9 +219,11 @@ class FactorModel:
         a market factor the industries carry the common level and are never constrained: the
         setting is stored as ``None`` (a constraint there would force the market's move into
         the residuals).
-    weights : "sqrt_cap", "equal" or array_like (T, N), default "sqrt_cap"
+    weights : "sqrt_cap", "equal", array_like or Polars frame (T, N), default "sqrt_cap"
         Regression weights: sqrt(market cap), all ones, or given per date and asset (row t known
-        at t; non-negative; NaN or 0 drops the observation).
+        at t; non-negative; NaN or 0 drops the observation). A frame (long, or wide with rows in
+        date order) keeps its labels: :meth:`fit` refuses it (``ValueError`` naming weights)
+        unless they equal those of the returns, exposures and cap that carry labels.
     lag : int >= 0, default 1
         Dates between the exposures (and cap, weights) and the returns they explain. 0 is
         allowed for studies that align the data themselves.
@@ -247,6 +249,7 @@ class FactorModel:
                  *, returns_field: str = "returns", cap_field: str = "market_cap") -> None:
         market = check_bool("market", market)
         check_choice("industry_constraint", industry_constraint, INDUSTRY_CONSTRAINTS)
+        weight_labels = None
         if isinstance(weights, str):
             check_choice("weights", weights, WEIGHT_OPTIONS)
         elif weights is None:
@@ -254,8 +257,11 @@ class FactorModel:
                 f"weights must be one of {list(WEIGHT_OPTIONS)!r} or an array (T, N), got None"
             )
         else:
-            weights = readonly(as_float_array("weights", weights, 2))
+            # a frame keeps its labels: compared in fit with those of returns, exposures and cap
+            weights, w_dates, w_assets = as_field("weights", weights)
+            weights = readonly(weights)
             check_weights("weights", weights)
+            weight_labels = (weights, w_dates, w_assets)
         lag = check_int("lag", lag, 0)
         if winsorize_returns is not None:
             winsorize_returns = check_real("winsorize_returns", winsorize_returns, lo=0.0, lo_open=True)
@@ -266,6 +272,7 @@ class FactorModel:
         # without a market factor the industry returns are free (see the docstring)
         self.industry_constraint = industry_constraint if market else None
         self.weights = weights
+        self._weights_frame = weight_labels
         self.lag = lag
         self.winsorize_returns = winsorize_returns
         self.returns_field = returns_field
@@ -276,6 +283,14 @@ class FactorModel:
         w = self.weights if isinstance(self.weights, str) else f"array{self.weights.shape}"
         return (f"FactorModel(market={self.market}, industry_constraint={self.industry_constraint!r}, "
                 f"weights={w!r}, lag={self.lag}, winsorize_returns={self.winsorize_returns})")
+
+    def _weights_labels(self) -> tuple[Any, Any]:
+        """``(dates, assets)`` of a weights frame given to ``__init__`` (None each for a string,
+        an array, or an array assigned to ``weights`` later)."""
+        held = getattr(self, "_weights_frame", None)
+        if held is None or held[0] is not self.weights:
+            return None, None
+        return held[1], held[2]
 
     def _frozen(self) -> FactorModel:
         """A copy of the settings for the result (later changes to this object do not leak)."""
@@ -335,7 +350,7 @@ class FactorModel:
             # below) and a cap frame, ambiguous against exposures without dates or a cap array
             unlabelled = getattr(exposures, "dates", None) is None or (
                 cap is not None and not _is_polars_frame(cap)
-            )
+            ) or (not isinstance(self.weights, str) and self._weights_labels()[0] is None)
             r, r_dates, r_assets = as_field("returns", returns, date_order=unlabelled)
         r = as_float_array("returns", r, 2)
         if not isinstance(exposures, Exposures):
@@ -374,6 +389,12 @@ class FactorModel:
             w = None if self.weights == "sqrt_cap" else np.ones((T, N))
         else:
             check_shape("weights", self.weights, (T, N), "the shape of returns (T, N)")
+            # a weights frame is matched on its labels, never by position (as cap is)
+            w_dates, w_assets = self._weights_labels()
+            check_same_labels("weights", w_dates, w_assets, "returns", r_dates, r_assets)
+            exposures.check_labels("weights", w_dates, w_assets)
+            if cap_arr is not None:
+                check_same_labels("cap", c_dates, c_assets, "weights", w_dates, w_assets)
             w = self.weights
         if has_ind and self.market and self.industry_constraint is None:
             raise ValueError(

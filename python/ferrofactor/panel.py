@@ -36,10 +36,13 @@ import polars as pl
 
 from ferrofactor import _core
 from ferrofactor._validate import (
+    _is_polars_frame,
     as_code_array,
+    as_field,
     as_float_array,
     check_bool,
     check_int64_codes,
+    check_same_labels,
     check_shape,
     ISO_RX,
     has_time_directive,
@@ -557,9 +560,11 @@ class Panel(_Fields):
         Dates (``datetime64`` of whole days or ISO strings), strictly increasing.
     assets : array-like of str, shape (N,)
         Unique asset identifiers.
-    fields : mapping of str to array-like (T, N), optional
+    fields : mapping of str to array-like or Polars frame (T, N), optional
         Float fields, converted once to C-contiguous float64 (NaN = missing). Arrays that are
-        already C-contiguous float64 are stored without a copy.
+        already C-contiguous float64 are stored without a copy. A frame (long or wide, see
+        :func:`field_from_frame`) keeps its labels: its dates and assets must be ``dates`` and
+        ``assets`` (same order), else ``ValueError`` (never stored by position).
     codes : mapping of str to (codes, labels), optional
         Integer code fields: ``codes`` (T, N) int32 with -1 = none, ``labels`` a sequence of unique
         strings with ``labels[c]`` the name of code ``c``.
@@ -603,8 +608,19 @@ class Panel(_Fields):
             if not isinstance(name, str):
                 raise TypeError(f"field names must be strings, got {name!r}")
             _refuse_masked(f"field {name!r}", x)
-            arr = as_float_array(f"field {name!r}", x, 2)
-            check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")
+            if _is_polars_frame(x):
+                # a frame keeps its labels: they must be the panel's (same order), never dropped
+                # for a pairing by position (its rows come out in date order, then compared)
+                arr, f_dates, f_assets = as_field(f"field {name!r}", x, date_order=False)
+                check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")
+                check_same_labels(
+                    f"field {name!r}", f_dates, f_assets, "the panel", d, a,
+                    how="give the frame on the panel's dates and assets, in the panel's order "
+                    "(or build the panel on the frame's labels)",
+                )
+            else:
+                arr = as_float_array(f"field {name!r}", x, 2)
+                check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")
             self._float[name] = arr
         for name, pair in (codes or {}).items():
             if not isinstance(name, str):
@@ -663,7 +679,9 @@ class Panel(_Fields):
         fields: Mapping[str, Any] | None = None,
         codes: Mapping[str, tuple[Any, Any]] | None = None,
     ) -> Panel:
-        """A new Panel with ``fields``/``codes`` added (or replaced); other arrays are shared."""
+        """A new Panel with ``fields``/``codes`` added (or replaced); other arrays are shared.
+        A Polars frame among ``fields`` must carry the panel's dates and assets (as in
+        :class:`Panel`)."""
         f = dict(self._float)
         c = {k: (v, self._labels[k]) for k, v in self._codes.items()}
         for k in fields or {}:

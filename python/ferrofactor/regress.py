@@ -35,6 +35,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    given_labels_how,
 )
 from ferrofactor.inference import COV_TYPES, fama_macbeth_inference
 from ferrofactor.results import Result, Summary, readonly
@@ -311,7 +312,7 @@ def cross_section_regress(
     names = _check_design(codes, c, market, industry_constraint, sty, K, style_names, inames)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)
-    check_same_labels("returns", fdates, fassets, "the dates/assets given", d, a)
+    check_same_labels("returns", fdates, fassets, "the dates/assets given", d, a, how=given_labels_how("returns"))
     d = fdates if d is None else d
     a = fassets if a is None else a
     return _regress(y, sty, codes, len(inames), w, c, market,
@@ -517,7 +518,8 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
         Too few dates for it (fewer than 4) give NaN standard errors and a ``reason``.
     names : sequence of str, optional
         Names of the K characteristics; default ``x0..``.
-    dates, assets : optional labels.
+    dates, assets : optional labels (default: those of a frame ``returns``). With a frame they
+        must equal its dates and assets, else ``ValueError``.
 
     Returns
     -------
@@ -533,7 +535,7 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     >>> res.params.round(2)
     array([0.01, 0.02, 0.  ])
     """
-    r, fdates, _ = as_field("returns", returns)
+    r, fdates, fassets = as_field("returns", returns)
     x = as_float_array("characteristics", characteristics, 3)
     intercept = check_bool("intercept", intercept)
     check_choice("cov", cov, COV_TYPES)
@@ -569,8 +571,10 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
                     "Pass intercept=True (its estimate is named 'const') instead of a constant column"
                 )
     d = as_dates("dates", dates, T)
+    a = as_assets("assets", assets, N)
+    # a frame's labels and those given must match (as in cross_section_regress), never be replaced
+    check_same_labels("returns", fdates, fassets, "the dates/assets given", d, a, how=given_labels_how("returns"))
     d = fdates if d is None else d
-    as_assets("assets", assets, N)
     f, _, r2, _, _, n_obs = _core.cross_section_regress(r, x, None, 0, None, None, intercept, None, 0)
     # A date is used when every parameter is estimated (linearmodels drops rank-deficient dates).
     # The kernel drops a characteristic with no dispersion from its date and estimates the rest;

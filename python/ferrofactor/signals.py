@@ -12,11 +12,13 @@ import numpy as np
 
 from ferrofactor import rolling as _rolling
 from ferrofactor._validate import (
+    _is_polars_frame,
     as_dates,
+    as_field,
     as_fields,
-    as_float_array,
     check_bool,
     check_real,
+    check_same_labels,
     check_shape,
 )
 from ferrofactor.construct import share_count
@@ -94,25 +96,37 @@ def neutralize_signal(
 
     Parameters
     ----------
-    signal : array_like, shape (T, N)
+    signal : array_like or Polars frame (long or wide), shape (T, N)
+        A frame keeps its labels: they must equal the dates and assets of ``exposures`` (same
+        order) when it carries them, else ``ValueError``; the result is then a frame of the same
+        form and labels.
     exposures : ferrofactor.Exposures, optional
         Where the controls come from.
     controls : sequence of str, optional
         Style names of ``exposures`` to neutralise against (default: all of its styles).
     industry : bool, default True
         Also neutralise against the exposures' industries (if it has any).
-    weights : array_like, shape (T, N), optional
-        Regression weights (default equal).
+    weights : array_like or Polars frame, shape (T, N), optional
+        Regression weights (default equal). A frame is matched on its labels with ``signal`` and
+        ``exposures`` (never by position).
     standardize : bool, default True
         Standardise the residual per date (mean 0, std 1).
 
     Returns
     -------
-    ndarray, shape (T, N)
+    ndarray, shape (T, N), or a Polars frame of the form and labels of a frame ``signal``
     """
     from ferrofactor import clean
+    from ferrofactor.panel import frame_from_field
 
-    x = as_float_array("signal", signal, 2)
+    if type(signal).__name__ == "LazyFrame" and _is_polars_frame(signal):
+        signal = signal.collect()
+    # a frame's rows come out in date order: fine against labelled exposures and a weights frame,
+    # ambiguous against exposures without dates or a weights array (paired row by row)
+    e_dates = getattr(exposures, "dates", None) if isinstance(exposures, Exposures) else None
+    paired = (exposures is not None and e_dates is None) or (
+        weights is not None and not _is_polars_frame(weights))
+    x, s_dates, s_assets = as_field("signal", signal, date_order=paired)
     industry = check_bool("industry", industry)
     standardize = check_bool("standardize", standardize)
     ctl = None
@@ -122,6 +136,7 @@ def neutralize_signal(
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
         if exposures.shape != x.shape:
             raise ValueError(f"exposures has shape {exposures.shape}, expected {x.shape} (signal)")
+        exposures.check_labels("signal", s_dates, s_assets)
         names = exposures.style_names
         use = names if controls is None else list(controls)
         for c in use:
@@ -133,8 +148,21 @@ def neutralize_signal(
             codes = exposures.industry
     elif controls:
         raise ValueError("controls given without exposures")
+    if weights is not None:
+        # a frame is matched on its labels with the signal and the exposures, never by position
+        weights, w_dates, w_assets = as_field(
+            "weights", weights, date_order=s_dates is None and e_dates is None)
+        check_same_labels("weights", w_dates, w_assets, "signal", s_dates, s_assets)
+        if exposures is not None:
+            exposures.check_labels("weights", w_dates, w_assets)
     res = clean.neutralize(x, controls=ctl, industry=codes, weights=weights)
-    return clean.standardize(res) if standardize else res
+    out = clean.standardize(res) if standardize else res
+    if not _is_polars_frame(signal):
+        return out
+    if "asset" in signal.columns:
+        value = next(c for c in signal.columns if c not in ("date", "asset"))
+        return frame_from_field(out, s_dates, s_assets, form="long", value_name=value)
+    return frame_from_field(out, s_dates, s_assets, form="wide")
 
 
 # --- cross-sectional momentum selection (seed 002) ------------------------------------------

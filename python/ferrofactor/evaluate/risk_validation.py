@@ -17,10 +17,12 @@ import polars as pl
 from ferrofactor import _core
 from ferrofactor._validate import (
     as_dates,
+    as_field,
     as_float_array,
     check_bool,
     check_int,
     check_real,
+    check_same_labels,
     check_shape,
 )
 from ferrofactor.results import NotFittedError, Result, Summary, readonly
@@ -202,8 +204,13 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
 # ---------------------------------------------------------------------------------------------
 
 
-def _model_returns(model: Any, returns: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Returns on the model's fitted dates and the rows (positions) of its stored dates."""
+def _model_returns(model: Any, returns: Any) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """Returns on the model's fitted dates, the rows (positions) of its stored dates, and the
+    returns' dates and assets (None without labels).
+
+    A Panel's or frame's labels are matched with the model's, never by position: its assets must
+    be the model's, and its dates at the stored positions the model's stored dates (the model
+    keeps no labels for the other fitted dates), else ``ValueError`` naming ``returns``."""
     from ferrofactor.panel import Panel
     from ferrofactor.risk import RiskModel
 
@@ -212,13 +219,35 @@ def _model_returns(model: Any, returns: Any) -> tuple[np.ndarray, np.ndarray]:
     if not model._fitted:
         raise NotFittedError("model is a RiskModel that is not fitted: call fit(result) or a from_* constructor first")
     if isinstance(returns, Panel):
-        returns = returns["returns"]
-    r = as_float_array("returns", returns, 2)
+        r, r_dates, r_assets = returns["returns"], returns.dates, returns.assets
+    else:
+        # a frame's rows come out in date order: compared with the model's dates when it has
+        # them, else paired by position with its fitted dates (then they must be in date order)
+        r, r_dates, r_assets = as_field("returns", returns, date_order=model._dates is None)
+    r = as_float_array("returns", r, 2)
     if model._factor_returns is None:
         raise ValueError("the model was built from given matrices (from_covariance): no fitted dates to test on")
     t = model._factor_returns.shape[0]
     check_shape("returns", r, (t, model._spec.shape[1]), "the model's fitted dates × assets")
-    return r, np.asarray(model._keep, dtype=np.int64)
+    keep = np.asarray(model._keep, dtype=np.int64)
+    full = len(keep) == t
+    check_same_labels(
+        "returns" if full else "returns (on the model's stored dates)",
+        None if r_dates is None else r_dates[keep], r_assets, "the model", model._dates, model._assets,
+        how="pass the returns on the model's fitted dates and its assets, in its order "
+        "(e.g. panel.select(assets=model.assets))",
+    )
+    return r, keep, r_dates, r_assets
+
+
+def _forecast_dates(model: Any, keep: np.ndarray, stored: np.ndarray, r_dates: Any) -> np.ndarray:
+    """Labels of the tested forecast dates: the model's, else those of labelled returns (rows
+    ``keep[stored]``), else the positions among the stored dates."""
+    if model._dates is not None:
+        return model._dates[stored]
+    if r_dates is not None:
+        return r_dates[keep[stored]]
+    return stored
 
 
 class PortfolioBiasResult(Result):
@@ -287,8 +316,10 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     Parameters
     ----------
     model : RiskModel
-    returns : array (T, N) or Panel
-        Returns on the model's fitted dates.
+    returns : array (T, N), Polars frame or Panel (its ``returns`` field)
+        Returns on the model's fitted dates. A Panel's or frame's labels must be the model's
+        (its assets, in order; its dates at the model's stored dates), else ``ValueError``;
+        they label the result when the model has none.
     portfolios : array (P, N)
     dates : array of positions or labels of the model's stored dates, optional
         The forecast dates to test (default: all); then every ``every``-th of them.
@@ -299,7 +330,7 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     -------
     PortfolioBiasResult
     """
-    r, keep = _model_returns(model, returns)
+    r, keep, r_dates, _ = _model_returns(model, returns)
     w = _one_or_two_d("portfolios", portfolios)
     w = w[None] if w.ndim == 1 else w
     check_shape("portfolios", w, (w.shape[0], r.shape[1]), "(P, N) with the model's assets")
@@ -322,7 +353,7 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
         np.ascontiguousarray(ind[stored]), market, g, np.ascontiguousarray(model._cov[stored]),
         np.ascontiguousarray(model._spec[stored]),
     )
-    dates = model._dates[stored] if model._dates is not None else stored
+    dates = _forecast_dates(model, keep, stored, r_dates)
     return PortfolioBiasResult(dates, realized, forecast, "Bias test of fixed portfolios")
 
 
@@ -351,12 +382,15 @@ def minimum_variance_test(model: Any, returns: Any, every: int = 1, budget: floa
     model thinks are least risky, so an under-forecast there (bias > 1) is the classic symptom of
     too little shrinkage or missing factors.
 
+    ``returns`` (T, N) on the model's fitted dates: an array, a Polars frame or a Panel (its
+    ``returns`` field), whose labels must be the model's, as in :func:`bias_test`.
+
     Returns
     -------
     MinimumVarianceResult
         Dates where no portfolio could be formed (fewer than 2 covered assets) are left out.
     """
-    r, keep = _model_returns(model, returns)
+    r, keep, r_dates, r_assets = _model_returns(model, returns)
     every = check_int("every", every, 1)
     budget = check_real("budget", budget)
     stored = np.arange(0, len(keep), every)
@@ -375,8 +409,9 @@ def minimum_variance_test(model: Any, returns: Any, every: int = 1, budget: floa
         w, np.ascontiguousarray(st[stored]), np.ascontiguousarray(ind[stored]), market, g,
         np.ascontiguousarray(model._cov[stored]), np.ascontiguousarray(model._spec[stored]),
     )
-    dates = model._dates[stored] if model._dates is not None else stored
-    return MinimumVarianceResult(dates, realized[:, None], forecast[:, None], w, model._assets)
+    dates = _forecast_dates(model, keep, stored, r_dates)
+    assets = model._assets if model._assets is not None else r_assets
+    return MinimumVarianceResult(dates, realized[:, None], forecast[:, None], w, assets)
 
 
 # ---------------------------------------------------------------------------------------------
