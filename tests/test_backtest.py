@@ -500,6 +500,22 @@ def test_targets_of_the_tradable_assets_must_not_borrow():
     assert np.all(res.cash >= 0) and res.weights_after[2].sum() == pytest.approx(1.0, abs=2e-3)
 
 
+def test_timedelta64_targets_and_rebalance_rows_are_refused():
+    # numpy counts timedelta64 as integers: durations passed as weights (NaT as -9.2e18) and as
+    # rebalance rows
+    r = np.zeros((5, 3))
+    with pytest.raises(TypeError, match=r"^strategy 'portfolio' must return real weights \(N,\), got dtype "
+                                        r"timedelta64\[D\]$"):
+        ff.backtest(r, lambda t, ctx: np.zeros(3, dtype="m8[D]"), rebalance=1)
+    with pytest.raises(TypeError, match=r"^targets must be a real numeric array, got dtype timedelta64\[D\]$"):
+        ff.backtest_many(r, np.zeros((2, 5, 3), dtype="m8[D]"), rebalance=1)
+    with pytest.raises(TypeError, match=r"^strategy must be a numeric array, got dtype timedelta64\[D\]"):
+        ff.backtest(r, np.zeros((5, 3), dtype="m8[D]"), rebalance=1)
+    with pytest.raises(TypeError, match=r"^rebalance must be integer positions, a mask or dates, got dtype "
+                                        r"timedelta64\[D\]$"):
+        ff.backtest(r, np.zeros((5, 3)), rebalance=np.array([0, 2], dtype="m8[D]"))
+
+
 def test_bad_input_is_refused_with_the_argument_named():
     r = np.zeros((5, 3))
     w = np.full((5, 3), 0.3)

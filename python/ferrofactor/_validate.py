@@ -64,11 +64,31 @@ def _refuse_containers(name: str, x: Any) -> None:
         )
 
 
+def refuse_timedelta(name: str, dtype: Any) -> None:
+    """``TypeError`` for a ``timedelta64`` dtype, naming ``name``. numpy counts durations as
+    integers (``np.issubdtype(m8, np.integer)`` is True), so every numeric check would pass them
+    and a float cast would turn NaT into -9.2e18; like ``datetime64``, they are not numbers here."""
+    if np.dtype(dtype).kind == "m":
+        raise TypeError(
+            f"{name} must be a numeric array, got dtype {np.dtype(dtype)} (durations are not "
+            f"numbers: convert them first, e.g. {name} / np.timedelta64(1, 'D') for days, NaT "
+            "becoming NaN)"
+        )
+
+
+def is_real_numeric(dtype: Any) -> bool:
+    """Whether ``dtype`` holds real numbers: bool, integers or floats; never object, complex,
+    ``datetime64`` or ``timedelta64`` (which numpy counts as integers)."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "biuf"
+
+
 def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) -> np.ndarray | None:
     """Return ``x`` as a C-contiguous float64 array with ``ndim`` dimensions.
 
     Numeric arrays of another dtype (float32, int, bool) or layout (Fortran order, strided views)
-    are converted once; non-numeric input raises ``TypeError``; a wrong number of dimensions
+    are converted once; non-numeric input (``datetime64`` and ``timedelta64`` included) raises
+    ``TypeError``; a wrong number of dimensions
     raises ``ValueError``. A Polars DataFrame (``ndim == 2``, long or wide, see
     :func:`as_field`) or Series (``ndim == 1``) is converted; a Panel, an Exposures or a masked
     array raises ``TypeError`` saying what to pass instead.
@@ -85,6 +105,7 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
     if _is_polars_series(x):
         x = x.to_numpy()
     arr = as_array(name, x)
+    refuse_timedelta(name, arr.dtype)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
@@ -162,6 +183,8 @@ def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     if _is_polars_series(x):
         x = x.to_numpy()
     arr = as_array(name, x)
+    if arr.dtype.kind == "m":
+        raise TypeError(f"{name} must be an integer code array, got dtype {arr.dtype}")
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(
             np.isfinite(arr) & (arr == np.round(arr))
@@ -267,6 +290,8 @@ def as_industry(
     if _is_polars_series(x):
         x = x.to_numpy()
     arr = as_array(name, x)
+    if arr.dtype.kind == "m":  # numpy counts durations as integers
+        raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
     if not np.issubdtype(arr.dtype, np.integer):
         integral = np.issubdtype(arr.dtype, np.floating) and bool(np.all(
             np.isfinite(arr) & (arr == np.round(arr))
@@ -379,7 +404,8 @@ def check_int(name: str, value: Any, lo: int | None = 0, hi: int | None = None) 
     """A Python/numpy integer (not a bool, not a float) within ``[lo, hi]`` (and within
     ±:data:`MAX_INT_SETTING`), as a Python int. Huge values are ``ValueError``, never
     ``OverflowError``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    # (a numpy timedelta64 is a numbers.Integral: a duration is not a count of rows)
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     v = int(value)
     upper = MAX_INT_SETTING if hi is None else min(hi, MAX_INT_SETTING)
@@ -396,7 +422,7 @@ def check_real(name: str, value: Any, *, lo: float | None = None, hi: float | No
     """A finite real number (not a bool) within the given bounds."""
     if value is None and allow_none:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if not np.isfinite(v):
@@ -523,7 +549,7 @@ def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int
     ``dates``. Floats and bools are refused (``40.7`` is not a position)."""
     if isinstance(date, np.ndarray) and date.ndim == 0 and date.dtype.kind == "M":
         date = date[()]  # its datetime64 scalar: checked for a time of day as such
-    if isinstance(date, (bool, np.bool_)):
+    if isinstance(date, (bool, np.bool_, np.timedelta64)):  # (numpy counts a duration as an integer)
         raise TypeError(f"{name} must be a date label or an integer position, got {date!r}")
     if isinstance(date, numbers.Integral):
         i = int(date)

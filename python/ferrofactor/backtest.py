@@ -106,6 +106,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     date_position,
+    is_real_numeric,
     refuse_time_of_day,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -482,6 +483,8 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
             if arr.shape != (T,):
                 raise ValueError(f"rebalance mask has shape {arr.shape}, expected ({T},)")
             first = np.flatnonzero(arr)
+        elif arr.dtype.kind == "m":  # numpy counts durations as integers: not positions
+            raise TypeError(f"rebalance must be integer positions, a mask or dates, got dtype {arr.dtype}")
         elif np.issubdtype(arr.dtype, np.integer):
             if arr.size and (arr.min() < 0 or arr.max() >= T):
                 raise ValueError(f"rebalance positions must be in [0, {T}), got {arr.min()}..{arr.max()}")
@@ -585,7 +588,7 @@ def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
         arr = strategies
         if arr.shape[1:] != (env.T, env.N):
             raise ValueError(f"targets has shape {arr.shape}, expected (P, {env.T}, {env.N})")
-        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+        if not is_real_numeric(arr.dtype):
             raise TypeError(f"targets must be a real numeric array, got dtype {arr.dtype}")
         arr = np.ascontiguousarray(arr, dtype=np.float64)
         return [_Book(f"book_{p}", "stack", arr, p) for p in range(arr.shape[0])], arr
@@ -678,7 +681,7 @@ def _callable_targets(fn: Callable, ctx: Context, env: _Env) -> np.ndarray | Non
             w[pos[str(k)]] = float(v)
         return w
     w = np.asarray(out)
-    if w.dtype == object or not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
+    if w.dtype == bool or not is_real_numeric(w.dtype):
         raise TypeError(f"strategy {ctx.book!r} must return real weights (N,), got dtype {w.dtype}")
     if w.shape != (env.N,):
         raise ValueError(f"strategy {ctx.book!r} returned weights of shape {w.shape}, expected ({env.N},)")
