@@ -8,6 +8,11 @@ Labels: wherever a ``(T, N)`` field is accepted, a Polars DataFrame is accepted 
 (``date``, ``asset``, one value column) or wide (a ``date`` column plus one column per asset); it
 is converted once (:func:`as_field`) and keeps its dates and assets. Where two inputs both carry
 labels they must be identical (:func:`check_same_labels`).
+
+Wherever an ``(N,)`` per-asset vector is accepted and the assets are known, a pandas Series
+indexed by asset is paired by its labels, never by position (:func:`by_label`: the mapping
+``{asset: value}`` it stands for; :func:`values_by_label` where an argument has no mapping form of
+its own). A Series with the default ``RangeIndex`` is read by position, like an array.
 """
 
 from __future__ import annotations
@@ -35,6 +40,82 @@ def _is_polars_frame(x: Any) -> bool:
 def _is_polars_series(x: Any) -> bool:
     mod = type(x).__module__ or ""
     return mod.startswith("polars") and type(x).__name__ == "Series"
+
+
+def _is_pandas_series(x: Any) -> bool:
+    mod = type(x).__module__ or ""
+    return mod.split(".")[0] == "pandas" and type(x).__name__ == "Series"
+
+
+def is_labelled_series(x: Any) -> bool:
+    """A pandas Series whose index labels its values: any index but the default ``RangeIndex``
+    ``0..n-1`` (that of a Series built from a list or an array, read by position like an array).
+    After ``sort_values``, a filter or a reindex the index is no longer the default one."""
+    if not _is_pandas_series(x):
+        return False
+    idx = x.index
+    return not (type(idx).__name__ == "RangeIndex" and idx.start == 0 and idx.step == 1)
+
+
+def by_label(name: str, x: Any, what: str = "asset") -> Any:
+    """A pandas Series indexed by labels (:func:`is_labelled_series`) as the mapping
+    ``{label: value}`` it stands for, so that every argument that takes a mapping reads it by
+    label, never by position (its order need not be the assets'); pandas' ``NA`` becomes NaN. A
+    label given twice is a ``ValueError`` naming ``name``. Anything else (arrays, a Series with the
+    default index, mappings) is returned unchanged.
+
+    Arguments without a mapping form pair the mapping with their labels through
+    :func:`values_by_label`."""
+    if not is_labelled_series(x):
+        return x
+    out: dict[Any, Any] = {}
+    for k, v in x.items():
+        if k in out:
+            raise ValueError(f"{name} (a pandas Series) has the {what} {k!r} twice in its index")
+        out[k] = np.nan if type(v).__name__ == "NAType" else v
+    return out
+
+
+def values_by_label(name: str, mapping: Mapping, labels: Any, *, of: str, boolean: bool = False) -> np.ndarray:
+    """``mapping`` ``{asset: value}`` (a pandas Series read by :func:`by_label`) as an (N,) array
+    in the order of ``labels`` (the N asset labels of ``of``, e.g. "the risk model"), for the
+    arguments that have no mapping form of their own: every asset must be given, once (None =
+    NaN); an asset not among ``labels``, a missing one, or ``labels`` None (nothing to pair with)
+    is a ``ValueError`` naming ``name``. Values are numbers (float64 out) or, with ``boolean``,
+    booleans (bool out); else ``TypeError``."""
+    if labels is None:
+        raise ValueError(
+            f"{name} is given by asset label (a mapping or a pandas Series with an index), but "
+            f"{of} has no asset labels to pair it with; pass an (N,) array in its order"
+        )
+    labels = [str(a) for a in np.asarray(labels).tolist()]
+    pos = {a: j for j, a in enumerate(labels)}
+    keys = list(mapping.keys())
+    unknown = [k for k in keys if str(k) not in pos]
+    if unknown:
+        raise ValueError(f"{name} names assets that are not among those of {of}: {unknown[:5]}")
+    idx = np.array([pos[str(k)] for k in keys], dtype=np.int64)
+    counts = np.bincount(idx, minlength=len(labels))
+    if (counts > 1).any():  # e.g. the keys 3 and "3"
+        raise ValueError(f"{name} names asset {labels[int(np.flatnonzero(counts > 1)[0])]!r} twice")
+    missing = np.setdiff1d(np.arange(len(labels)), idx)
+    if missing.size:
+        raise ValueError(
+            f"{name} has no value for {missing.size} of the {len(labels)} assets of {of}, e.g. "
+            f"{[labels[j] for j in missing[:5].tolist()]}; give every asset a value (its order "
+            "is free)"
+        )
+    vals = list(mapping.values())
+    if boolean:
+        if not all(isinstance(v, (bool, np.bool_)) for v in vals):
+            raise TypeError(f"{name} must hold booleans (True/False) for every asset")
+        out = np.zeros(len(labels), dtype=bool)
+        out[idx] = np.asarray(vals, dtype=bool)
+        return out
+    arr = as_float_array(name, [np.nan if v is None else v for v in vals], 1)
+    out = np.full(len(labels), np.nan)
+    out[idx] = arr
+    return out
 
 
 def as_array(name: str, x: Any) -> np.ndarray:
