@@ -267,6 +267,28 @@ def test_lists_mappings_and_stacks_of_targets():
     assert one.name == "portfolio" and one.value.shape == (3,)
 
 
+def test_a_callable_returning_a_pandas_series_is_read_by_asset_label():
+    # the Series' index was ignored: a reordered Series (the same {asset: weight}) gave a final
+    # value of 0.907 instead of 0.896
+    pd = pytest.importorskip("pandas")
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    A = panel.assets
+    W = np.zeros(len(A))
+    W[:10] = 0.1
+    perm = np.random.default_rng(0).permutation(len(A))
+    want = ff.backtest(panel, lambda t, ctx: W)
+    for out in (dict(zip(A, W)), pd.Series(W, index=A).iloc[perm], pd.Series(W[:10], index=A[:10])[::-1],
+                pd.Series(W)):  # the default index 0..N-1: by position, like an array
+        got = ff.backtest(panel, lambda t, ctx, out=out: out)
+        for k in SERIES:
+            np.testing.assert_array_equal(getattr(got, k), getattr(want, k), err_msg=k)
+    with pytest.raises(ValueError, match=r"^strategy 'portfolio' returned a weight for unknown asset 'X'$"):
+        ff.backtest(panel, lambda t, ctx: pd.Series([0.1], index=["X"]))
+    with pytest.raises(ValueError, match=r"^the weights of strategy 'portfolio' \(a pandas Series\) has the asset "
+                                         r"'A00001' twice in its index$"):
+        ff.backtest(panel, lambda t, ctx: pd.Series([0.1, 0.1], index=["A00001", "A00001"]))
+
+
 def test_callable_and_builtin_books_run_together():
     panel = ff.datasets.synthetic_universe(n_assets=60, n_days=140, seed=5)
     sig = ff.rolling_mean(panel["returns"], 20)
