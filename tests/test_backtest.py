@@ -267,6 +267,28 @@ def test_lists_mappings_and_stacks_of_targets():
     assert one.name == "portfolio" and one.value.shape == (3,)
 
 
+def test_a_callable_returning_a_pandas_series_is_read_by_asset_label():
+    # the Series' index was ignored: a reordered Series (the same {asset: weight}) gave a final
+    # value of 0.907 instead of 0.896
+    pd = pytest.importorskip("pandas")
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    A = panel.assets
+    W = np.zeros(len(A))
+    W[:10] = 0.1
+    perm = np.random.default_rng(0).permutation(len(A))
+    want = ff.backtest(panel, lambda t, ctx: W)
+    for out in (dict(zip(A, W)), pd.Series(W, index=A).iloc[perm], pd.Series(W[:10], index=A[:10])[::-1],
+                pd.Series(W)):  # the default index 0..N-1: by position, like an array
+        got = ff.backtest(panel, lambda t, ctx, out=out: out)
+        for k in SERIES:
+            np.testing.assert_array_equal(getattr(got, k), getattr(want, k), err_msg=k)
+    with pytest.raises(ValueError, match=r"^strategy 'portfolio' returned a weight for unknown asset 'X'$"):
+        ff.backtest(panel, lambda t, ctx: pd.Series([0.1], index=["X"]))
+    with pytest.raises(ValueError, match=r"^the weights of strategy 'portfolio' \(a pandas Series\) has the asset "
+                                         r"'A00001' twice in its index$"):
+        ff.backtest(panel, lambda t, ctx: pd.Series([0.1, 0.1], index=["A00001", "A00001"]))
+
+
 def test_callable_and_builtin_books_run_together():
     panel = ff.datasets.synthetic_universe(n_assets=60, n_days=140, seed=5)
     sig = ff.rolling_mean(panel["returns"], 20)
@@ -498,6 +520,22 @@ def test_targets_of_the_tradable_assets_must_not_borrow():
     r[2, 2] = 0.0
     res = ff.backtest(r, w, rebalance=[0, 2], cost_bps=10)
     assert np.all(res.cash >= 0) and res.weights_after[2].sum() == pytest.approx(1.0, abs=2e-3)
+
+
+def test_timedelta64_targets_and_rebalance_rows_are_refused():
+    # numpy counts timedelta64 as integers: durations passed as weights (NaT as -9.2e18) and as
+    # rebalance rows
+    r = np.zeros((5, 3))
+    with pytest.raises(TypeError, match=r"^strategy 'portfolio' must return real weights \(N,\), got dtype "
+                                        r"timedelta64\[D\]$"):
+        ff.backtest(r, lambda t, ctx: np.zeros(3, dtype="m8[D]"), rebalance=1)
+    with pytest.raises(TypeError, match=r"^targets must be a real numeric array, got dtype timedelta64\[D\]$"):
+        ff.backtest_many(r, np.zeros((2, 5, 3), dtype="m8[D]"), rebalance=1)
+    with pytest.raises(TypeError, match=r"^strategy must be a numeric array, got dtype timedelta64\[D\]"):
+        ff.backtest(r, np.zeros((5, 3), dtype="m8[D]"), rebalance=1)
+    with pytest.raises(TypeError, match=r"^rebalance must be integer positions, a mask or dates, got dtype "
+                                        r"timedelta64\[D\]$"):
+        ff.backtest(r, np.zeros((5, 3)), rebalance=np.array([0, 2], dtype="m8[D]"))
 
 
 def test_bad_input_is_refused_with_the_argument_named():

@@ -304,6 +304,18 @@ def test_a_pandas_series_is_read_by_asset_label_not_position():
         ff.backtest(_panel(), WEIGHTS, **KW, delistings=pd.Series(["2024-01-05", None], index=["C", "C"]))
 
 
+def test_a_pandas_series_with_the_default_index_is_read_by_position():
+    # 0..N-1 is the index of a Series built from a list: positions, as for an array (before, its
+    # labels 0, 1, 2 were looked up as asset names: "delistings names asset 0")
+    import pandas as pd
+
+    want = ff.backtest(_panel(), WEIGHTS, **KW, delistings={"C": "2024-01-05"}, delisting_returns={"C": -0.5})
+    got = ff.backtest(_panel(), WEIGHTS, **KW, delistings=pd.Series([None, None, "2024-01-05"]),
+                      delisting_returns=pd.Series([0.0, 0.0, -0.5]))
+    for k in SERIES:
+        assert np.array_equal(getattr(got, k), getattr(want, k)), k
+
+
 def test_asset_named_twice_and_nat_strings():
     # keys that are the same asset once written as text
     p = ff.Panel(DATES, ["A", "B", "3"], {"returns": RETURNS})

@@ -287,6 +287,29 @@ def test_other_dtypes_and_layouts_are_converted(panel):
     assert ff.rank(x[:3].tolist()).shape == (3, x.shape[1])
 
 
+def test_timedelta64_is_refused_as_datetime64_is():
+    # numpy counts timedelta64 as an integer dtype: it passed the numeric check and NaT became
+    # -9.2e18 (rank put it last, as a huge finite value), where NaN would have been skipped
+    x = np.array([[1, 2, 3, 4]], dtype="m8[D]")
+    x[0, 3] = np.timedelta64("NaT")
+    msg = ("x must be a numeric array, got dtype timedelta64[D] (durations are not numbers: convert "
+           "them first, e.g. x / np.timedelta64(1, 'D') for days, NaT becoming NaN)")
+    for fn in (ff.rank, ff.standardize, ff.winsorize):
+        with pytest.raises(TypeError) as e:
+            fn(x)
+        assert str(e.value) == msg
+    with pytest.raises(TypeError, match=r"^x must be a numeric array, got dtype datetime64\[D\]$"):
+        ff.rank(x.astype("M8[D]"))
+    y = np.ones((1, 4))
+    with pytest.raises(TypeError, match=r"^weights must be a numeric array, got dtype timedelta64\[ns\] "):
+        ff.standardize(y, weights=np.ones((1, 4), dtype="m8[ns]"))
+    with pytest.raises(TypeError, match=r"^industry must be an integer array of industry codes, got dtype "
+                                        r"timedelta64\[D\]$"):
+        ff.standardize(y, industry=np.zeros((1, 4), dtype="m8[D]"))
+    # the converted durations work, NaT as NaN
+    assert_array_equal(ff.rank(x / np.timedelta64(1, "D")), ff.rank(np.array([[1.0, 2.0, 3.0, np.nan]])))
+
+
 def test_bad_input():
     x = np.ones((3, 4))
     with pytest.raises(ValueError, match=r"weights has shape \(3, 5\), expected \(3, 4\)"):

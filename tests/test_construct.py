@@ -158,6 +158,29 @@ def test_trades_hand_worked():
     assert t50.filter(pl.col("asset") == "A")["note"].item() == "rounds to 0 shares (lot 50)"
 
 
+def test_trades_read_a_pandas_series_by_asset_label():
+    # a Series was read by position: target B 0.5, A 0.5 (in that order) met current {A, C} and was
+    # paired with A and C
+    pd = pytest.importorskip("pandas")
+    target = {"A": 0.5, "B": 0.3, "D": 0.2005}
+    current = {"A": 0.3, "C": 0.7, "D": 0.2}
+    prices = {"A": 10.0, "B": 33.0, "C": 7.0, "D": 5.0}
+    want = ff.trades(target, current, prices, 1000.0)
+    got = ff.trades(pd.Series(target).sort_values(), pd.Series(current).iloc[::-1], pd.Series(prices).sort_values(),
+                    1000.0)
+    order = pd.Series(target).sort_values().index.tolist() + ["C"]  # the target's labels first, as for mappings
+    assert got["asset"].to_list() == order
+    assert got.sort("asset").equals(want.sort("asset"))
+    # with assets= the order is the given one; a Series with the default index is positional
+    A = ["A", "B", "C", "D"]
+    lab = ff.trades(pd.Series(target).iloc[::-1], pd.Series(current), pd.Series(prices), 1000.0, assets=A)
+    pos = ff.trades(pd.Series([0.5, 0.3, 0.0, 0.2005]), pd.Series([0.3, 0.0, 0.7, 0.2]), pd.Series([10.0, 33.0, 7.0, 5.0]),
+                    1000.0, assets=A)
+    assert lab.equals(pos) and lab["asset"].to_list() == ["A", "B", "C", "D"]
+    with pytest.raises(ValueError, match=r"^target \(a pandas Series\) has the asset 'A' twice in its index$"):
+        ff.trades(pd.Series([0.5, 0.5], index=["A", "A"]), None, prices, 1000.0)
+
+
 def test_trades_from_arrays_and_optimization_result():
     risk = ff.RiskModel.from_covariance(
         np.eye(4) * 1e-4, np.full(3, 4e-4),

@@ -195,6 +195,10 @@ def test_bad_input():
         ff.momentum_selection(F["returns"], F["dollar_volume"], [300, 200])
     with pytest.raises(TypeError, match="rebalance must be integer rows"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], [1.5])
+    # numpy counts timedelta64 as integers: durations were taken as rows (300 days -> row 300)
+    with pytest.raises(TypeError, match=r"^rebalance must be integer rows or a boolean mask, got dtype "
+                                        r"timedelta64\[D\]$"):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], np.array([300], dtype="m8[D]"))
     with pytest.raises(ValueError, match=r"cap has shape \(2, 3\), expected \(2, 2\)"):
         fd.earnings_yield(np.ones((2, 2)), np.ones((2, 3)))
     with pytest.raises(ValueError, match="liquidity_window must be >= 1"):

@@ -83,6 +83,23 @@ def test_turnover_and_concentration():
     assert monitor.concentration(w, max_position=0.5, top5_share=0.9).height == 0
 
 
+def test_concentration_of_a_pandas_series_names_the_assets_by_label():
+    # a Series indexed by asset was read by position: after sort_values the alert named the
+    # wrong asset ("portfolio/S3" for S0's 30 %)
+    A = ["S0", "S1", "S2", "S3"]
+    w = np.array([0.3, 0.25, 0.25, 0.2])
+    want = monitor.concentration(w, assets=A, max_position=0.26)
+    assert want["subject"].to_list() == ["portfolio/S0", "portfolio"]
+    s = pd.Series(w, index=A).sort_values()
+    # paired with assets= by label; alone, its labels name the assets (as a mapping's keys do)
+    for x, assets in ((s, A), (s, None), (dict(zip(A, w)), None)):
+        got = monitor.concentration(x, assets=assets, max_position=0.26)
+        assert got.equals(want), got["subject"].to_list()
+    assert monitor.concentration(pd.Series(w), assets=A, max_position=0.26).equals(want)  # default index: positions
+    with pytest.raises(ValueError, match=r"^weights has no value for 1 of the 4 assets of assets=, e\.g\. \['S3'\]"):
+        monitor.concentration(s.drop("S3"), assets=A)
+
+
 def test_risk_bias_solver_and_coverage():
     rng = np.random.default_rng(2)
     r = rng.normal(0, 1, (300, 3)) * np.array([1.0, 2.0, 0.5])

@@ -478,6 +478,68 @@ def test_transaction_costs_hand_worked(model, data):
         ff.optimize(alpha, model, tcost=-1.0)
 
 
+def test_pandas_series_by_asset_are_paired_by_label(model, data):
+    # a pandas Series indexed by asset was read by position: reordering the Series (the same
+    # {asset: value}) moved the weights by up to 0.10
+    pd = pytest.importorskip("pandas")
+    alpha, w0, c, B, cov = data
+    A = model.assets
+    perm = np.random.default_rng(3).permutation(N)
+    rng = np.random.default_rng(4)
+    bench = np.where(c, rng.random(N), 0.0)
+    bench /= bench.sum()
+    cap = np.where(np.arange(N) % 7 == 0, 0.03, 0.05)
+    tradable = np.arange(N) % 11 != 0
+    volume = rng.uniform(1e6, 1e8, N)
+    bps = rng.uniform(1.0, 5.0, N)
+    sigma = rng.uniform(0.01, 0.03, N)
+
+    def by_asset(x):
+        return pd.Series(x, index=A).iloc[perm]
+
+    kw = dict(risk_aversion=5.0, turnover=1.5)
+    tc = ff.TransactionCost(linear_bps=bps, impact=1.0, volume=volume, value=1e8, volatility=sigma)
+    want = ff.optimize(alpha, model, w0=w0, benchmark=bench, max_weight=cap, min_weight=0.0 * cap,
+                       tradable=tradable, tcost=tc, **kw)
+    tc_s = ff.TransactionCost(linear_bps=by_asset(bps), impact=by_asset(np.ones(N)), volume=by_asset(volume),
+                              value=1e8, volatility=by_asset(sigma))
+    got = ff.optimize(by_asset(alpha), model, w0=by_asset(w0), benchmark=by_asset(bench), max_weight=by_asset(cap),
+                      min_weight=by_asset(0.0 * cap), tradable=by_asset(tradable), tcost=tc_s, **kw)
+    assert want.ok and got.ok
+    np.testing.assert_array_equal(got.weights, want.weights)
+    assert got.cost == want.cost and repr(tc_s) == "TransactionCost(linear_bps=per asset, impact=per asset)"
+    # an Optimizer keeps the bounds by asset and pairs them at each solve
+    opt = ff.Optimizer(max_weight=by_asset(cap), **kw)
+    np.testing.assert_array_equal(opt.solve(by_asset(alpha), model).weights,
+                                  ff.optimize(alpha, model, max_weight=cap, **kw).weights)
+    # alpha, w0 and benchmark follow their mapping form: assets not listed are NaN / 0
+    part = ff.optimize(by_asset(alpha)[c[perm]], model, w0=by_asset(w0)[w0[perm] != 0], **kw)
+    np.testing.assert_array_equal(part.weights, ff.optimize(alpha, model, w0=w0, **kw).weights)
+    # a Series with the default index 0..N-1 is read by position, like an array
+    np.testing.assert_array_equal(ff.optimize(pd.Series(alpha), model, **kw).weights,
+                                  ff.optimize(alpha, model, **kw).weights)
+    # arguments without a mapping form need every asset, once, and only the model's
+    with pytest.raises(ValueError, match=r"^max_weight has no value for 1 of the 200 assets of the risk model, "
+                                         r"e\.g\. \['A000'\]; give every asset a value"):
+        ff.optimize(alpha, model, max_weight=pd.Series(cap, index=A)[1:])
+    with pytest.raises(ValueError, match=r"^tradable names assets that are not among those of the risk model: "
+                                         r"\['X'\]$"):
+        ff.optimize(alpha, model, tradable=pd.concat([by_asset(tradable), pd.Series([True], index=["X"])]))
+    with pytest.raises(TypeError, match=r"^tradable must hold booleans \(True/False\) for every asset$"):
+        ff.optimize(alpha, model, tradable=by_asset(np.ones(N)))
+    with pytest.raises(ValueError, match=r"^tcost\.volume \(a pandas Series\) has the asset 'A001' twice in its index$"):
+        ff.TransactionCost(volume=pd.Series([1.0, 2.0], index=["A001", "A001"]))
+    with pytest.raises(ValueError, match=r"^tcost\.linear_bps must be finite and non-negative$"):
+        ff.TransactionCost(linear_bps=by_asset(-bps))
+    with pytest.raises(ValueError, match=r"^alpha names assets the risk model does not have: \['X'\]$"):
+        ff.optimize(pd.Series([0.01], index=["X"]), model)
+    unlabelled = ff.RiskModel.from_covariance(model.factor_covariance[-1], model.specific_variance[-1],
+                                              ff.Exposures(model.exposures.styles[-1:], model.exposures.industry[-1:]))
+    with pytest.raises(ValueError, match=r"^max_weight is given by asset label \(a mapping or a pandas Series with "
+                                         r"an index\), but the risk model has no asset labels to pair it with"):
+        ff.optimize(alpha, unlabelled, max_weight=by_asset(cap))
+
+
 # ------------------------------------------------------------------------ re-solves
 
 

@@ -134,6 +134,26 @@ def test_select_dates_and_assets():
         p.select(dates=slice("01/02/2024", None))
 
 
+def test_select_with_an_asset_mask_as_a_pandas_series_pairs_it_by_label():
+    # a boolean Series indexed by asset was read by position: reordered, it kept other assets
+    pd = pytest.importorskip("pandas")
+    p = make_panel(T=8, N=5)
+    mask = np.array([True, False, True, True, False])
+    want = p.select(assets=mask)
+    m = pd.Series(mask, index=p.assets)
+    for x in (m.iloc[::-1], m.sort_values(), m):
+        got = p.select(assets=x)
+        assert got.assets.tolist() == want.assets.tolist()
+        np.testing.assert_array_equal(got["close"], want["close"])
+    assert p.select(assets=pd.Series(mask)).assets.tolist() == want.assets.tolist()  # default index: positions
+    # a Series of names selects those names (its index plays no part), in their order
+    assert p.select(assets=pd.Series(p.assets[[3, 0]], index=[7, 9])).assets.tolist() == p.assets[[3, 0]].tolist()
+    with pytest.raises(ValueError, match=r"^assets has no value for 1 of the 5 assets of the panel"):
+        p.select(assets=m.iloc[1:])
+    with pytest.raises(ValueError, match=r"^assets names assets that are not among those of the panel: \['Q'\]$"):
+        p.select(assets=pd.concat([m, pd.Series([True], index=["Q"])]))
+
+
 def test_select_errors():
     p = make_panel()
     with pytest.raises(ValueError, match="1 dates are not on the panel"):

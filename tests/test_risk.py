@@ -823,3 +823,72 @@ def test_a_negative_cap_is_refused_by_the_risk_model():
     f = np.random.default_rng(0).normal(0, 0.01, (30, ex.n_factors))
     with pytest.raises(ValueError, match="cap must be non-negative"):
         ff.RiskModel.from_arrays(f, p.returns, ex, -p.cap)
+
+
+# ---------------------------------------------------------------------------------- pandas Series by label
+
+
+@pytest.fixture(scope="module")
+def labelled_model():
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    cov = np.asarray(risk.covered(-1))
+    w = np.where(cov, 1.0, 0.0)
+    w[np.flatnonzero(cov)[:5]] *= 3  # not all equal: the order matters
+    w /= w.sum()
+    # a permutation among the covered assets only (an uncovered asset held would be refused)
+    order = np.arange(w.size)
+    ci = np.flatnonzero(cov)
+    order[ci] = ci[np.random.default_rng(0).permutation(ci.size)]
+    return panel, risk, w, order
+
+
+def test_a_pandas_series_of_weights_is_paired_by_asset_label(labelled_model):
+    # a Series indexed by asset was read by position: after sort_values (or any reorder) the
+    # products gave other numbers (portfolio_risk 0.01186 for the same {asset: weight})
+    pd = pytest.importorskip("pandas")
+    panel, risk, w, order = labelled_model
+    s = pd.Series(w, index=panel.assets).iloc[order]
+    assert not np.array_equal(s.to_numpy(), w)
+    assert risk.portfolio_risk(s) == risk.portfolio_risk(w) == risk.portfolio_risk(dict(zip(panel.assets, w)))
+    assert risk.portfolio_variance(s.sort_values()) == risk.portfolio_variance(w)
+    np.testing.assert_array_equal(risk.factor_exposures(s), risk.factor_exposures(w))
+    a, b = risk.risk_decomposition(s), risk.risk_decomposition(w)
+    assert a.total_vol == b.total_vol
+    np.testing.assert_array_equal(a.asset_contrib, b.asset_contrib)
+    # assets not in the Series hold 0, as in a mapping; a Series with the default index is positional
+    held = s[s != 0]
+    assert risk.portfolio_risk(held) == risk.portfolio_risk(w)
+    assert risk.portfolio_risk(pd.Series(w)) == risk.portfolio_risk(w)
+    with pytest.raises(ValueError, match=r"^weights name assets the model does not have: \['ZZZ'\]$"):
+        risk.portfolio_risk(pd.concat([held, pd.Series([0.0], index=["ZZZ"])]))
+    with pytest.raises(ValueError, match=r"^weights \(a pandas Series\) has the asset 'A00003' twice in its index$"):
+        risk.portfolio_risk(pd.Series([0.5, 0.5], index=["A00003", "A00003"]))
+
+
+def test_per_asset_vectors_of_mimicking_portfolios_and_from_covariance_are_paired_by_label(labelled_model):
+    pd = pytest.importorskip("pandas")
+    panel, risk, _, _ = labelled_model
+    A = panel.assets
+    cap = np.nan_to_num(panel["market_cap"][-1], nan=1.0)
+    wts = np.sqrt(cap) * np.linspace(1, 2, A.size)
+    rev = slice(None, None, -1)
+    want = risk.factor_mimicking_portfolios(-1, regression_weights=wts, constraint_cap=cap)
+    got = risk.factor_mimicking_portfolios(-1, regression_weights=pd.Series(wts, index=A)[rev],
+                                           constraint_cap=pd.Series(cap, index=A)[rev])
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"^regression_weights has no value for 1 of the 40 assets of the risk "
+                                         r"model, e\.g\. \['A00000'\]; give every asset a value"):
+        risk.factor_mimicking_portfolios(-1, regression_weights=pd.Series(wts, index=A)[1:])
+    # from_covariance: the specific variances (and cap) of a vendor file, indexed by asset
+    ex = risk.exposures
+    one = ff.Exposures(ex.styles[-1:], ex.industry[-1:], style_names=ex.style_names,
+                       industry_names=ex.industry_names, dates=ex.dates[-1:], assets=A)
+    spec = np.linspace(1e-4, 4e-4, A.size)
+    m0 = ff.RiskModel.from_covariance(risk.factor_covariance[-1], spec, one, cap=cap)
+    m1 = ff.RiskModel.from_covariance(risk.factor_covariance[-1], pd.Series(spec, index=A)[rev], one,
+                                      cap=pd.Series(cap, index=A)[rev])
+    np.testing.assert_array_equal(m1.specific_variance, m0.specific_variance)
+    np.testing.assert_array_equal(m1.factor_mimicking_portfolios(), m0.factor_mimicking_portfolios())
+    with pytest.raises(ValueError, match=r"^specific_variance names assets that are not among those of the exposures: \['X'\]$"):
+        ff.RiskModel.from_covariance(risk.factor_covariance[-1], pd.Series(1e-4, index=[*A, "X"]), one)

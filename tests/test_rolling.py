@@ -236,6 +236,22 @@ def test_input_conversion():
     assert ff.rolling_sum(np.zeros((0, 3)), 2).shape == (0, 3)
 
 
+def test_timedelta64_is_refused():
+    # numpy counts timedelta64 as integers: NaT became -9.2e18 and rolling_mean returned -4.6e18
+    x = np.array([[1], [2], [3], [4]], dtype="m8[D]")
+    x[3, 0] = np.timedelta64("NaT")
+    with pytest.raises(TypeError, match=r"^x must be a numeric array, got dtype timedelta64\[D\] \(durations "
+                                        r"are not numbers"):
+        ff.rolling_mean(x, 2)
+    with pytest.raises(TypeError, match=r"^market must be a numeric array, got dtype timedelta64\[D\]"):
+        ff.rolling_beta(X, np.zeros(len(X), dtype="m8[D]"))
+    # a duration as a window is not a count of rows (np.timedelta64 is a numbers.Integral)
+    with pytest.raises(TypeError, match=r"^window must be an integer, got np.timedelta64\(2,'D'\)$"):
+        ff.rolling_mean(X, np.timedelta64(2, "D"))
+    with pytest.raises(TypeError, match=r"^half_life must be"):
+        ff.ewm_mean(X, np.timedelta64(5, "D"))
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="x must be 2-dimensional"):
         ff.rolling_mean(np.zeros(5), 3)

@@ -189,6 +189,25 @@ def test_strategies_run_in_a_backtest():
     assert np.all(res["q:Q4"].cash >= 0)
 
 
+def test_industry_weights_as_a_pandas_series_are_read_by_industry_label():
+    # a Series indexed by industry was read by position, in the sorted order of the codes: the
+    # weights of {"110": 3, "100": 1, ...} landed on 100, 110, ...
+    sig, r, industry, cap = _case(N=120, G=5, seed=1)
+    env = _Env(r)
+    rows = np.arange(0, 30, 5)
+    weights = {"110": 3.0, "100": 1.0, "120": 0.0, "130": 2.0, "140": 4.0}
+    want = ff.strategies.Quantile(sig, 3, industry=industry, industry_weights=weights)._targets(env, rows)
+    for series in (pd.Series(weights), pd.Series(list(weights.values()), index=[int(k) for k in weights])):
+        got = ff.strategies.Quantile(sig, 3, industry=industry, industry_weights=series)._targets(env, rows)
+        np.testing.assert_array_equal(got, want)
+    # the default index 0..G-1: positions in the sorted order of the codes, like an array
+    arr = np.array([weights[k] for k in sorted(weights)])
+    np.testing.assert_array_equal(
+        ff.strategies.Quantile(sig, 3, industry=industry, industry_weights=pd.Series(arr))._targets(env, rows), want)
+    with pytest.raises(ValueError, match=r"^industry_weights \(a pandas Series\) has the industry '100' twice"):
+        ff.strategies.Quantile(sig, 3, industry=industry, industry_weights=pd.Series([1.0, 2.0], index=["100", "100"]))
+
+
 def test_bad_arguments():
     sig, r, industry, cap = _case()
     with pytest.raises(ValueError, match="quantiles must be >= 2"):

@@ -22,6 +22,10 @@ Conventions
 - A panel field is a C-contiguous float64 ``(T, N)`` array (dates × assets), NaN where missing;
   a Polars frame (long ``date, asset, value`` or wide ``date`` + one column per asset) is
   accepted wherever a field is, and keeps its labels.
+- A per-asset ``(N,)`` vector (portfolio weights, ``alpha``, bounds, costs, a strategy's targets)
+  may be a pandas Series indexed by asset wherever the assets are known: it is paired by its
+  labels, as a mapping ``{asset: value}``, never by position (a Series with the default index
+  0..N-1 is read as an array).
 - ``returns[t]`` runs from close t−1 to close t and is explained by what is known at t−1: the
   library lags explicitly (``lag``, default 1), never silently.
 - Stages hand over labelled objects: :class:`Panel` → :class:`Exposures` →

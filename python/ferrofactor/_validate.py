@@ -8,6 +8,11 @@ Labels: wherever a ``(T, N)`` field is accepted, a Polars DataFrame is accepted 
 (``date``, ``asset``, one value column) or wide (a ``date`` column plus one column per asset); it
 is converted once (:func:`as_field`) and keeps its dates and assets. Where two inputs both carry
 labels they must be identical (:func:`check_same_labels`).
+
+Wherever an ``(N,)`` per-asset vector is accepted and the assets are known, a pandas Series
+indexed by asset is paired by its labels, never by position (:func:`by_label`: the mapping
+``{asset: value}`` it stands for; :func:`values_by_label` where an argument has no mapping form of
+its own). A Series with the default ``RangeIndex`` is read by position, like an array.
 """
 
 from __future__ import annotations
@@ -37,6 +42,82 @@ def _is_polars_series(x: Any) -> bool:
     return mod.startswith("polars") and type(x).__name__ == "Series"
 
 
+def _is_pandas_series(x: Any) -> bool:
+    mod = type(x).__module__ or ""
+    return mod.split(".")[0] == "pandas" and type(x).__name__ == "Series"
+
+
+def is_labelled_series(x: Any) -> bool:
+    """A pandas Series whose index labels its values: any index but the default ``RangeIndex``
+    ``0..n-1`` (that of a Series built from a list or an array, read by position like an array).
+    After ``sort_values``, a filter or a reindex the index is no longer the default one."""
+    if not _is_pandas_series(x):
+        return False
+    idx = x.index
+    return not (type(idx).__name__ == "RangeIndex" and idx.start == 0 and idx.step == 1)
+
+
+def by_label(name: str, x: Any, what: str = "asset") -> Any:
+    """A pandas Series indexed by labels (:func:`is_labelled_series`) as the mapping
+    ``{label: value}`` it stands for, so that every argument that takes a mapping reads it by
+    label, never by position (its order need not be the assets'); pandas' ``NA`` becomes NaN. A
+    label given twice is a ``ValueError`` naming ``name``. Anything else (arrays, a Series with the
+    default index, mappings) is returned unchanged.
+
+    Arguments without a mapping form pair the mapping with their labels through
+    :func:`values_by_label`."""
+    if not is_labelled_series(x):
+        return x
+    out: dict[Any, Any] = {}
+    for k, v in x.items():
+        if k in out:
+            raise ValueError(f"{name} (a pandas Series) has the {what} {k!r} twice in its index")
+        out[k] = np.nan if type(v).__name__ == "NAType" else v
+    return out
+
+
+def values_by_label(name: str, mapping: Mapping, labels: Any, *, of: str, boolean: bool = False) -> np.ndarray:
+    """``mapping`` ``{asset: value}`` (a pandas Series read by :func:`by_label`) as an (N,) array
+    in the order of ``labels`` (the N asset labels of ``of``, e.g. "the risk model"), for the
+    arguments that have no mapping form of their own: every asset must be given, once (None =
+    NaN); an asset not among ``labels``, a missing one, or ``labels`` None (nothing to pair with)
+    is a ``ValueError`` naming ``name``. Values are numbers (float64 out) or, with ``boolean``,
+    booleans (bool out); else ``TypeError``."""
+    if labels is None:
+        raise ValueError(
+            f"{name} is given by asset label (a mapping or a pandas Series with an index), but "
+            f"{of} has no asset labels to pair it with; pass an (N,) array in its order"
+        )
+    labels = [str(a) for a in np.asarray(labels).tolist()]
+    pos = {a: j for j, a in enumerate(labels)}
+    keys = list(mapping.keys())
+    unknown = [k for k in keys if str(k) not in pos]
+    if unknown:
+        raise ValueError(f"{name} names assets that are not among those of {of}: {unknown[:5]}")
+    idx = np.array([pos[str(k)] for k in keys], dtype=np.int64)
+    counts = np.bincount(idx, minlength=len(labels))
+    if (counts > 1).any():  # e.g. the keys 3 and "3"
+        raise ValueError(f"{name} names asset {labels[int(np.flatnonzero(counts > 1)[0])]!r} twice")
+    missing = np.setdiff1d(np.arange(len(labels)), idx)
+    if missing.size:
+        raise ValueError(
+            f"{name} has no value for {missing.size} of the {len(labels)} assets of {of}, e.g. "
+            f"{[labels[j] for j in missing[:5].tolist()]}; give every asset a value (its order "
+            "is free)"
+        )
+    vals = list(mapping.values())
+    if boolean:
+        if not all(isinstance(v, (bool, np.bool_)) for v in vals):
+            raise TypeError(f"{name} must hold booleans (True/False) for every asset")
+        out = np.zeros(len(labels), dtype=bool)
+        out[idx] = np.asarray(vals, dtype=bool)
+        return out
+    arr = as_float_array(name, [np.nan if v is None else v for v in vals], 1)
+    out = np.full(len(labels), np.nan)
+    out[idx] = arr
+    return out
+
+
 def as_array(name: str, x: Any) -> np.ndarray:
     """``np.asarray(x)``, with ragged nested lists and out-of-range integers refused naming the
     argument (numpy's own messages do not say which argument)."""
@@ -64,11 +145,31 @@ def _refuse_containers(name: str, x: Any) -> None:
         )
 
 
+def refuse_timedelta(name: str, dtype: Any) -> None:
+    """``TypeError`` for a ``timedelta64`` dtype, naming ``name``. numpy counts durations as
+    integers (``np.issubdtype(m8, np.integer)`` is True), so every numeric check would pass them
+    and a float cast would turn NaT into -9.2e18; like ``datetime64``, they are not numbers here."""
+    if np.dtype(dtype).kind == "m":
+        raise TypeError(
+            f"{name} must be a numeric array, got dtype {np.dtype(dtype)} (durations are not "
+            f"numbers: convert them first, e.g. {name} / np.timedelta64(1, 'D') for days, NaT "
+            "becoming NaN)"
+        )
+
+
+def is_real_numeric(dtype: Any) -> bool:
+    """Whether ``dtype`` holds real numbers: bool, integers or floats; never object, complex,
+    ``datetime64`` or ``timedelta64`` (which numpy counts as integers)."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "biuf"
+
+
 def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) -> np.ndarray | None:
     """Return ``x`` as a C-contiguous float64 array with ``ndim`` dimensions.
 
     Numeric arrays of another dtype (float32, int, bool) or layout (Fortran order, strided views)
-    are converted once; non-numeric input raises ``TypeError``; a wrong number of dimensions
+    are converted once; non-numeric input (``datetime64`` and ``timedelta64`` included) raises
+    ``TypeError``; a wrong number of dimensions
     raises ``ValueError``. A Polars DataFrame (``ndim == 2``, long or wide, see
     :func:`as_field`) or Series (``ndim == 1``) is converted; a Panel, an Exposures or a masked
     array raises ``TypeError`` saying what to pass instead.
@@ -85,6 +186,7 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
     if _is_polars_series(x):
         x = x.to_numpy()
     arr = as_array(name, x)
+    refuse_timedelta(name, arr.dtype)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
@@ -162,6 +264,8 @@ def as_code_array(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     if _is_polars_series(x):
         x = x.to_numpy()
     arr = as_array(name, x)
+    if arr.dtype.kind == "m":
+        raise TypeError(f"{name} must be an integer code array, got dtype {arr.dtype}")
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(
             np.isfinite(arr) & (arr == np.round(arr))
@@ -267,6 +371,8 @@ def as_industry(
     if _is_polars_series(x):
         x = x.to_numpy()
     arr = as_array(name, x)
+    if arr.dtype.kind == "m":  # numpy counts durations as integers
+        raise TypeError(f"{name} must be an integer array of industry codes, got dtype {arr.dtype}")
     if not np.issubdtype(arr.dtype, np.integer):
         integral = np.issubdtype(arr.dtype, np.floating) and bool(np.all(
             np.isfinite(arr) & (arr == np.round(arr))
@@ -379,7 +485,8 @@ def check_int(name: str, value: Any, lo: int | None = 0, hi: int | None = None) 
     """A Python/numpy integer (not a bool, not a float) within ``[lo, hi]`` (and within
     ±:data:`MAX_INT_SETTING`), as a Python int. Huge values are ``ValueError``, never
     ``OverflowError``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    # (a numpy timedelta64 is a numbers.Integral: a duration is not a count of rows)
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     v = int(value)
     upper = MAX_INT_SETTING if hi is None else min(hi, MAX_INT_SETTING)
@@ -396,7 +503,7 @@ def check_real(name: str, value: Any, *, lo: float | None = None, hi: float | No
     """A finite real number (not a bool) within the given bounds."""
     if value is None and allow_none:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if not np.isfinite(v):
@@ -523,7 +630,7 @@ def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int
     ``dates``. Floats and bools are refused (``40.7`` is not a position)."""
     if isinstance(date, np.ndarray) and date.ndim == 0 and date.dtype.kind == "M":
         date = date[()]  # its datetime64 scalar: checked for a time of day as such
-    if isinstance(date, (bool, np.bool_)):
+    if isinstance(date, (bool, np.bool_, np.timedelta64)):  # (numpy counts a duration as an integer)
         raise TypeError(f"{name} must be a date label or an integer position, got {date!r}")
     if isinstance(date, numbers.Integral):
         i = int(date)

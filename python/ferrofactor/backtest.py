@@ -101,11 +101,13 @@ from ferrofactor._validate import (
     as_dates,
     as_field,
     as_float_array,
+    by_label,
     check_choice,
     check_real,
     check_same_labels,
     check_shape,
     date_position,
+    is_real_numeric,
     refuse_time_of_day,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -244,7 +246,7 @@ def _delistings(last: np.ndarray, T: int, start: int, end: int, delisting_return
     else:
         d = last + 1
         row = np.where((last >= 0) & (d < T) & (d > start) & (d <= end), d, -1).astype(np.int64)
-    delisting_returns = _by_label("delisting_returns", delisting_returns)
+    delisting_returns = by_label("delisting_returns", delisting_returns)
     if delisting_returns is None:
         ret = np.zeros(N)
     elif isinstance(delisting_returns, Mapping):
@@ -320,19 +322,6 @@ def _delisting_value(name: str, v: Any, T: int) -> int | None:
     return None
 
 
-def _by_label(name: str, x: Any) -> Any:
-    """A pandas Series as the mapping {index label: value} it stands for: read by asset label,
-    never by position (its order need not be the assets'). Anything else unchanged."""
-    if type(x).__module__.split(".")[0] == "pandas" and getattr(x, "ndim", None) == 1 and hasattr(x, "items"):
-        out: dict[Any, Any] = {}
-        for k, v in x.items():
-            if k in out:
-                raise ValueError(f"{name} (a pandas Series) has the asset {k!r} twice in its index")
-            out[k] = v
-        return out
-    return x
-
-
 def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndarray | None,
                        assets: np.ndarray | None) -> np.ndarray:
     """The rows (N,) of ``delistings=`` over the whole sample (−1 = not delisted within it).
@@ -341,7 +330,7 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
     delisted). The asset must have no finite return from its delisting row on (``last``, the row
     of its last finite return, is before it): else ValueError naming the asset."""
     N = len(last)
-    delistings = _by_label("delistings", delistings)
+    delistings = by_label("delistings", delistings)
     if isinstance(delistings, Mapping):
         if assets is None:
             raise ValueError("delistings as a mapping needs asset labels (a Panel or a frame)")
@@ -482,6 +471,8 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
             if arr.shape != (T,):
                 raise ValueError(f"rebalance mask has shape {arr.shape}, expected ({T},)")
             first = np.flatnonzero(arr)
+        elif arr.dtype.kind == "m":  # numpy counts durations as integers: not positions
+            raise TypeError(f"rebalance must be integer positions, a mask or dates, got dtype {arr.dtype}")
         elif np.issubdtype(arr.dtype, np.integer):
             if arr.size and (arr.min() < 0 or arr.max() >= T):
                 raise ValueError(f"rebalance positions must be in [0, {T}), got {arr.min()}..{arr.max()}")
@@ -585,7 +576,7 @@ def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
         arr = strategies
         if arr.shape[1:] != (env.T, env.N):
             raise ValueError(f"targets has shape {arr.shape}, expected (P, {env.T}, {env.N})")
-        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+        if not is_real_numeric(arr.dtype):
             raise TypeError(f"targets must be a real numeric array, got dtype {arr.dtype}")
         arr = np.ascontiguousarray(arr, dtype=np.float64)
         return [_Book(f"book_{p}", "stack", arr, p) for p in range(arr.shape[0])], arr
@@ -667,6 +658,7 @@ def _callable_targets(fn: Callable, ctx: Context, env: _Env) -> np.ndarray | Non
     out = fn(ctx.row, ctx)
     if out is None:
         return None
+    out = by_label(f"the weights of strategy {ctx.book!r}", out)  # a pandas Series indexed by asset
     if isinstance(out, Mapping):
         if env.assets is None:
             raise ValueError(f"strategy {ctx.book!r} returned a mapping, but the assets have no labels")
@@ -678,7 +670,7 @@ def _callable_targets(fn: Callable, ctx: Context, env: _Env) -> np.ndarray | Non
             w[pos[str(k)]] = float(v)
         return w
     w = np.asarray(out)
-    if w.dtype == object or not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
+    if w.dtype == bool or not is_real_numeric(w.dtype):
         raise TypeError(f"strategy {ctx.book!r} must return real weights (N,), got dtype {w.dtype}")
     if w.shape != (env.N,):
         raise ValueError(f"strategy {ctx.book!r} returned weights of shape {w.shape}, expected ({env.N},)")
@@ -894,9 +886,10 @@ def backtest(
           the tradable positions, see the module notes): scale them by ``1 / (1 − Σ held
           weights)`` to hold fractions of the whole book (``strategies.Optimized`` does);
         - a callable ``strategy(t, context) -> weights`` ((N,) array, or a mapping
-          ``{asset: weight}``, or None for no trade on that date), called at each rebalance row
-          with a :class:`Context` (dates, current weights, the panel up to ``t``, the risk
-          model);
+          ``{asset: weight}`` or a pandas Series indexed by asset, read as that mapping (by
+          label, not by position; assets not named hold 0), or None for no trade on that date),
+          called at each rebalance row with a :class:`Context` (dates, current weights, the
+          panel up to ``t``, the risk model);
         - a built-in from :mod:`ferrofactor.strategies` with one book (``Quantile(...,
           books=["long_short"])``, ``SignalWeighted``, ``TopN``, ``Optimized``: the optimiser
           solved at each rebalance from the book's current weights).
@@ -916,14 +909,16 @@ def backtest(
         First and last rows of the backtest (inclusive); default the whole sample.
     delisting_returns : float, array (N,) or mapping {asset: return}, optional
         Return δ applied to the last value of a delisted asset when it is paid out (NaN = 0). A
-        pandas Series indexed by asset is read as the mapping (by label, not by position).
+        pandas Series indexed by asset is read as the mapping (by label, not by position); one
+        with the default index 0..N-1 as an array.
     delistings : mapping {asset: date}, array (N,) of dates, or int array (N,) of rows, optional
         When each asset is delisted, known when it happens (point in time; see "Prices,
         suspensions, delistings" in the module docstring):
 
         - a mapping ``{asset label: date label}`` (needs asset labels: a Panel or a labelled
           frame, or ``assets=``; assets not named are not delisted; a value may also be a row
-          position, or None); a pandas Series indexed by asset is read as this mapping;
+          position, or None); a pandas Series indexed by asset is read as this mapping (one with
+          the default index 0..N-1 as an array);
         - an array (N,) of date labels, one per asset, of the backtest's date type
           (``datetime64[D]``, ``datetime.date`` or ISO ``"YYYY-MM-DD"`` strings, never a guessed
           format); NaT / None = not delisted. Needs dates;

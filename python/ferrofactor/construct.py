@@ -25,6 +25,7 @@ import polars as pl
 from ferrofactor._validate import (
     as_array,
     as_float_array,
+    by_label,
     check_bool,
     check_choice,
     check_int,
@@ -206,6 +207,7 @@ def _labelled(name: str, x: Any, allow_none: bool = False):
         if not np.isfinite(w).all():
             raise ValueError(f"{name} is a failed OptimizationResult (NaN weights): {x.message}")
         return (None if x.assets is None else [str(a) for a in x.assets]), w
+    x = by_label(name, x)  # a pandas Series indexed by asset: the mapping it stands for
     if isinstance(x, Mapping):
         return [str(k) for k in x], np.array([np.nan if v is None else float(v) for v in x.values()])
     arr = as_float_array(name, x.to_numpy() if hasattr(x, "to_numpy") else x, 1)
@@ -228,10 +230,12 @@ def trades(target: Any, current: Any = None, prices: Any = None, portfolio_value
 
     Parameters
     ----------
-    target : array_like (N,), mapping {asset: weight} or OptimizationResult
-    current : array_like (N,), mapping or OptimizationResult, optional
+    target : array_like (N,), mapping {asset: weight}, pandas Series or OptimizationResult
+        A pandas Series indexed by asset is read as the mapping (by label, never by position);
+        one with the default index 0..N-1 as an array.
+    current : array_like (N,), mapping, pandas Series or OptimizationResult, optional
         Default: the ``w0`` of an OptimizationResult target, else 0 (a portfolio built from cash).
-    prices : array_like (N,) or mapping {asset: price}
+    prices : array_like (N,), mapping {asset: price} or pandas Series
         Needed (finite, > 0) for every asset that trades.
     portfolio_value : float
         > 0, in the currency of the prices.

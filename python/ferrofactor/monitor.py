@@ -34,7 +34,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,10 +48,12 @@ from ferrofactor._validate import (
     as_field,
     as_float_array,
     as_names,
+    by_label,
     check_bool,
     check_int,
     check_real,
     check_same_labels,
+    values_by_label,
 )
 
 __all__ = [
@@ -309,6 +311,9 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
     ----------
     weights : array (N,) or (D, N), or a Polars frame (``date`` plus one column per asset, or
         long): its dates and assets label the alerts. NaN = not held; infinite values are refused.
+        One book may also be given by asset, a mapping ``{asset: weight}`` or a pandas Series
+        indexed by asset: its labels name the assets, or, with ``assets``, are paired with them
+        by label (never by position; every asset given).
     max_position : float, default 0.10
     top5_share : float, default 0.40
     dates : (D,) labels, optional
@@ -324,6 +329,14 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
         _refuse_containers("weights", weights)
         if _is_polars_series(weights):
             weights = weights.to_numpy()
+        weights = by_label("weights", weights)  # a pandas Series indexed by asset: by label
+        if isinstance(weights, Mapping):
+            if assets is None:  # its labels name the assets
+                assets = [str(k) for k in weights]
+                weights = [np.nan if v is None else v for v in weights.values()]
+            else:
+                weights = values_by_label("weights", weights, as_names("assets", assets, np.size(assets)),
+                                          of="assets=")
         w0 = as_array("weights", weights)
         w, dates, assets = _labelled("weights", w0[None] if w0.ndim == 1 else w0, dates, assets, "assets",
                                      vector=False)

@@ -42,10 +42,12 @@ import polars as pl
 
 from ferrofactor._validate import (
     as_float_array,
+    by_label,
     check_bool,
     check_choice,
     check_int,
     check_real,
+    values_by_label,
 )
 from ferrofactor.results import Result, Summary, readonly
 
@@ -191,21 +193,25 @@ class TransactionCost:
 
     Parameters
     ----------
-    linear_bps : float or array_like (N,), default 0
+    linear_bps : float or per-asset vector, default 0
         Proportional cost in basis points of the traded value (half spread, fees), ≥ 0.
-    impact : float or array_like (N,), optional
+    impact : float or per-asset vector, optional
         The market-impact coefficient ``b`` (of order 1), ≥ 0. Needs ``volume`` and ``value``.
-    volume : array_like (N,), optional
+    volume : per-asset vector, optional
         Expected traded value per period of each asset (same currency as ``value``, e.g. a
         rolling mean of ``dollar_volume`` known at the rebalance date). An asset with a volume
         that is NaN or ≤ 0 cannot be traded: it is held at ``w0`` (a note says so).
     value : float, optional
         Portfolio value (currency), > 0.
-    volatility : array_like (N,), optional
+    volatility : per-asset vector, optional
         Per-period volatility ``σ_i`` of each asset; default: the risk model's forecast at the
         date, ``sqrt(b_iᵀ Σf b_i + d_i)``.
 
-    A plain number or (N,) array wherever a ``tcost`` is accepted means ``linear_bps``.
+    A per-asset vector is an (N,) array in the risk model's asset order, or given by asset: a
+    mapping ``{asset: value}`` or a pandas Series indexed by asset, paired with the risk model's
+    assets by label at each solve (never by position; every asset must be given, in any order).
+    A plain number, (N,) array or pandas Series wherever a ``tcost`` is accepted means
+    ``linear_bps``.
 
     Examples
     --------
@@ -223,24 +229,28 @@ class TransactionCost:
             if volume is None or value is None:
                 raise ValueError("tcost.impact needs volume (N,) and value (the portfolio value)")
         self.value = check_real("tcost.value", value, lo=0.0, lo_open=True, allow_none=True)
-        if volume is not None:
-            v = as_float_array("tcost.volume", volume, 1)
+
+        def check_volume(v: np.ndarray) -> None:
             if np.isinf(v).any():
                 raise ValueError("tcost.volume must not be infinite (NaN or 0 = not tradable)")
-            self.volume = v
-        else:
-            self.volume = None
-        if volatility is not None:
-            s = as_float_array("tcost.volatility", volatility, 1)
+
+        def check_volatility(s: np.ndarray) -> None:
             if not np.isfinite(s).all() or (s < 0).any():
                 raise ValueError("tcost.volatility must be finite and non-negative")
-            self.volatility = s
-        else:
-            self.volatility = None
+
+        self.volume = self.volatility = None
+        for name, x, check in (("volume", volume, check_volume), ("volatility", volatility, check_volatility)):
+            if x is None:
+                continue
+            v = _by_asset(f"tcost.{name}", x, check)
+            if v is None:
+                v = as_float_array(f"tcost.{name}", x, 1)
+                check(v)
+            setattr(self, name, v)
 
     def __repr__(self) -> str:
-        lin = self.linear_bps if np.ndim(self.linear_bps) == 0 else "per asset"
-        imp = "off" if self.impact is None else ("per asset" if np.ndim(self.impact) else self.impact)
+        lin = self.linear_bps if isinstance(self.linear_bps, float) else "per asset"
+        imp = "off" if self.impact is None else (self.impact if isinstance(self.impact, float) else "per asset")
         return f"TransactionCost(linear_bps={lin}, impact={imp})"
 
     @classmethod
@@ -251,21 +261,29 @@ class TransactionCost:
             return cls(**tcost)
         return cls(linear_bps=tcost)
 
-    def _arrays(self, n: int, asset_vol: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """(linear coefficient (N,), impact coefficient (N,) or None, tradable-by-volume (N,))."""
-        lin = _per_asset("tcost.linear_bps", self.linear_bps, n) / 1e4
+    def _arrays(self, n: int, asset_vol: np.ndarray,
+                assets: Any = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(linear coefficient (N,), impact coefficient (N,) or None, tradable-by-volume (N,));
+        ``assets``: the risk model's labels, which the vectors given by asset are paired with."""
+        lin = _per_asset("tcost.linear_bps", self.linear_bps, n, assets) / 1e4
         ok = np.ones(n, bool)
         vol = self.volume
+        if isinstance(vol, Mapping):
+            vol = _per_asset("tcost.volume", vol, n, assets)
         if vol is not None:  # with or without the impact term: no volume, no trade
             if vol.shape != (n,):
                 raise ValueError(f"tcost.volume has shape {vol.shape}, expected ({n},)")
             ok = np.isfinite(vol) & (vol > 0)
         if self.impact is None:
             return lin, None, ok
-        sig = asset_vol if self.volatility is None else self.volatility
+        sig = self.volatility
+        if sig is None:
+            sig = asset_vol
+        elif isinstance(sig, Mapping):
+            sig = _per_asset("tcost.volatility", sig, n, assets)
         if sig.shape != (n,):
             raise ValueError(f"tcost.volatility has shape {sig.shape}, expected ({n},)")
-        b = _per_asset("tcost.impact", self.impact, n)
+        b = _per_asset("tcost.impact", self.impact, n, assets)
         with np.errstate(invalid="ignore", divide="ignore"):
             coef = np.where(ok, b * sig * np.sqrt(self.value / np.where(ok, vol, 1.0)), 0.0)
         return lin, coef, ok
@@ -279,16 +297,39 @@ def _ndim(name: str, x: Any) -> int:
         raise ValueError(f"{name} must be a number or a rectangular array: {e}") from None
 
 
+def _by_asset(name: str, x: Any, check: Any) -> dict[Any, float] | None:
+    """A per-asset setting given by asset label, a mapping ``{asset: value}`` or a pandas Series
+    indexed by asset (:func:`ferrofactor._validate.by_label`), as that mapping with its values
+    checked now (``check`` takes them as an array); it is paired with the risk model's assets at
+    each solve (:func:`_per_asset`: every asset given). None for any other input."""
+    x = by_label(name, x)
+    if not isinstance(x, Mapping):
+        return None
+    vals = as_float_array(name, [np.nan if v is None else v for v in x.values()], 1)
+    check(vals)
+    return dict(zip(x.keys(), vals.tolist()))
+
+
 def _nonneg(name: str, x: Any) -> Any:
+    def check(a: np.ndarray) -> None:
+        if not np.isfinite(a).all() or (a < 0).any():
+            raise ValueError(f"{name} must be finite and non-negative")
+
+    m = _by_asset(name, x, check)
+    if m is not None:
+        return m
     if _ndim(name, x) == 0:
         return check_real(name, x, lo=0.0)
     a = as_float_array(name, x, 1)
-    if not np.isfinite(a).all() or (a < 0).any():
-        raise ValueError(f"{name} must be finite and non-negative")
+    check(a)
     return a
 
 
-def _per_asset(name: str, x: Any, n: int) -> np.ndarray:
+def _per_asset(name: str, x: Any, n: int, assets: Any = None) -> np.ndarray:
+    """A scalar, an (N,) array, or a mapping by asset (paired with ``assets``, the risk model's
+    labels: :func:`ferrofactor._validate.values_by_label`) as an (N,) array."""
+    if isinstance(x, Mapping):
+        return values_by_label(name, x, assets, of="the risk model")
     if _ndim(name, x) == 0:
         return np.full(n, float(x))  # checked by the caller (±inf = no bound)
     a = as_float_array(name, x, 1)
@@ -489,9 +530,13 @@ class OptimizationResult(Result):
 
 
 def _bound_arg(name: str, x: Any) -> Any:
-    """A scalar or (N,) array of bounds (±inf = no bound; NaN refused)."""
+    """A scalar, an (N,) array, or bounds by asset (a mapping or a pandas Series indexed by
+    asset: :func:`_by_asset`) (±inf = no bound; NaN refused)."""
     if x is None:
         return None
+    m = _by_asset(name, x, lambda a: _bound_arg(name, a))
+    if m is not None:
+        return m
     if _ndim(name, x) == 0:
         if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number or an array, got {x!r}")
@@ -701,9 +746,11 @@ def _l1_margin(limit: float, n: int) -> float:
 
 
 def _asset_vector(name: str, x: Any, risk: Any, fill: float) -> np.ndarray:
-    """An (N,) float vector from an array, a Polars Series, a mapping {asset: value} or a Polars
-    frame (``asset`` + one value column); assets not listed get ``fill``."""
+    """An (N,) float vector from an array, a Polars Series, a mapping {asset: value}, a pandas
+    Series indexed by asset (read as that mapping, by label) or a Polars frame (``asset`` + one
+    value column); assets not listed get ``fill``."""
     n = risk._spec.shape[1]
+    x = by_label(name, x)
     is_frame = type(x).__name__ == "DataFrame" and (type(x).__module__ or "").startswith("polars")
     if isinstance(x, Mapping) or is_frame:
         if isinstance(x, Mapping):
@@ -765,8 +812,11 @@ class _Case:
         if not np.isfinite(b).all():
             raise ValueError("benchmark must be finite")
         self.b = b
+        tradable = by_label("tradable", tradable)
         if tradable is None:
             trad = np.ones(n, bool)
+        elif isinstance(tradable, Mapping):
+            trad = values_by_label("tradable", tradable, risk._assets, of="the risk model", boolean=True)
         else:
             trad = np.asarray(tradable.to_numpy() if hasattr(tradable, "to_numpy") else tradable)
             if trad.dtype != bool:
@@ -805,7 +855,7 @@ class _Case:
         if tcost is not None:
             bl = np.asarray(self.B @ self.lt.T)
             asset_vol = np.sqrt((bl ** 2).sum(axis=1) + d)
-            self.lin, self.imp, vol_ok = tcost._arrays(n, asset_vol)
+            self.lin, self.imp, vol_ok = tcost._arrays(n, asset_vol, risk._assets)
             no_vol = ~vol_ok & trad
             if no_vol.any():
                 self.notes.append(f"{int(no_vol.sum())} assets without volume (tcost.volume NaN or ≤ 0) "
@@ -830,8 +880,8 @@ class _Case:
                     f"{[self._label(j) for j in idx[:_SHOW]]}; the active risk is not defined"
                 )
         # -- bounds ----------------------------------------------------------------------
-        lb = _per_asset("min_weight", -np.inf if opt.min_weight is None else opt.min_weight, n)
-        ub = _per_asset("max_weight", np.inf if opt.max_weight is None else opt.max_weight, n)
+        lb = _per_asset("min_weight", -np.inf if opt.min_weight is None else opt.min_weight, n, risk._assets)
+        ub = _per_asset("max_weight", np.inf if opt.max_weight is None else opt.max_weight, n, risk._assets)
         if opt.long_only:
             lb = np.maximum(lb, 0.0)
         if np.any(lb > ub):
@@ -1250,16 +1300,19 @@ def optimize(
 
     Parameters
     ----------
-    alpha : array_like (N,), mapping {asset: value} or Polars frame (asset, value)
-        Expected returns per period (or a score) in the risk model's asset order. NaN (or an
-        asset not listed) = no forecast: the asset is held at 0 (at ``w0`` if not tradable).
+    alpha : array_like (N,), mapping {asset: value}, pandas Series or Polars frame (asset, value)
+        Expected returns per period (or a score): an array in the risk model's asset order; a
+        mapping, a pandas Series indexed by asset (read as that mapping) or a frame paired by
+        asset label, never by position. NaN (or an asset not listed) = no forecast: the asset is
+        held at 0 (at ``w0`` if not tradable).
     risk : RiskModel
         A fitted risk model; its factor covariance, specific variances and exposures at ``date``
         are used through products (B sparse from the industry codes + the style block).
     date : date label or int, default -1
         Which of the risk model's stored dates (label such as ``"2024-01-31"`` or position).
-    w0 : array_like (N,), mapping, or OptimizationResult, optional
-        Current weights (default 0): the start of the trade (turnover, costs).
+    w0 : array_like (N,), mapping, pandas Series, or OptimizationResult, optional
+        Current weights (default 0): the start of the trade (turnover, costs). By asset as for
+        ``alpha`` (an asset not listed holds 0).
     risk_aversion : float, default 1.0
         λ ≥ 0 in front of the per-period variance. λ = 0 maximises ``αᵀw`` alone (a linear
         programme: the seed's optimiser).
@@ -1272,8 +1325,10 @@ def optimize(
         Σw of a long-short portfolio (default 0).
     gross : float, optional
         ``‖w‖₁ ≤ gross`` (e.g. 1.6).
-    max_weight, min_weight : float or array_like (N,), optional
+    max_weight, min_weight : float, array_like (N,), mapping or pandas Series, optional
         Per-asset bounds ``min_weight ≤ w ≤ max_weight`` (±inf = no bound), on the free assets.
+        By asset (a mapping or a pandas Series indexed by asset), paired with the risk model's
+        assets by label; every asset must be given.
         Long-only adds ``w ≥ 0``; for ``|w| ≤ c`` in long-short pass both.
     turnover : float, optional
         ``‖w − w0‖₁ ≤ turnover`` (the trades forced on assets without a forecast count).
@@ -1286,18 +1341,20 @@ def optimize(
     max_volatility : float, optional
         Cap on the ex-ante volatility per period ``sqrt(wᵀΣw)`` (the tracking error with a
         benchmark): e.g. ``0.10 / np.sqrt(252)`` for 10% a year on a daily model.
-    benchmark : array_like (N,) or mapping, optional
+    benchmark : array_like (N,), mapping or pandas Series, optional
         Benchmark weights ``b``: the risk term, ``max_volatility``, ``factor_bounds`` and
-        ``neutral`` become active (relative to ``b``); bounds and sums stay on ``w``.
-    tcost : float, array_like (N,), TransactionCost or mapping, optional
-        Transaction cost (a number or array = linear bps; see :class:`TransactionCost` for the
-        3/2-power market impact).
+        ``neutral`` become active (relative to ``b``); bounds and sums stay on ``w``. By asset as
+        for ``alpha`` (an asset not listed holds 0).
+    tcost : float, array_like (N,), pandas Series, TransactionCost or mapping, optional
+        Transaction cost (a number, array or pandas Series = linear bps; a mapping holds the
+        arguments of :class:`TransactionCost`, which has the 3/2-power market impact).
     min_position : float, optional
         After the solve, positions with ``|w| < min_position`` are dropped and the rest of each
         side (long, short) rescaled to its previous total, only if every constraint still holds
         (else the solution is kept and a note says why).
-    tradable : array_like of bool (N,), optional
-        False = the asset cannot be traded today: held at ``w0``.
+    tradable : array_like of bool (N,), mapping or pandas Series, optional
+        False = the asset cannot be traded today: held at ``w0``. By asset (a mapping or a
+        pandas Series indexed by asset), paired by label; every asset must be given.
     solver : str, default "CLARABEL"
         A cvxpy solver name (``cvxpy.CLARABEL``, ``"SCS"``, ...). A solver that is not installed
         (e.g. ``cvxpy.ECOS`` with cvxpy ≥ 1.6) is a ``ValueError`` saying so. OSQP's default

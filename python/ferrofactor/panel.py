@@ -40,13 +40,16 @@ from ferrofactor._validate import (
     as_code_array,
     as_field,
     as_float_array,
+    by_label,
     check_bool,
     check_int64_codes,
     check_same_labels,
     check_shape,
     ISO_RX,
     has_time_directive,
+    is_labelled_series,
     refuse_time_of_day,
+    values_by_label,
 )
 
 __all__ = ["Panel", "field_from_frame", "frame_from_field"]
@@ -702,7 +705,9 @@ class Panel(_Fields):
             ``start <= date <= stop`` (both inclusive, either may be None). A list of dates must
             all be on the panel and is sorted.
         assets : None, boolean mask (N,) or array-like of str
-            A list of assets must all be on the panel; the result follows its order.
+            A list of assets must all be on the panel; the result follows its order. A boolean
+            mask given as a pandas Series indexed by asset is paired with the panel's assets by
+            label (every asset given), never by position.
         """
         ti = self._date_positions(dates)
         ai = self._asset_positions(assets)
@@ -748,6 +753,10 @@ class Panel(_Fields):
         N = len(self._assets)
         if assets is None:
             return np.arange(N)
+        if is_labelled_series(assets) and np.asarray(assets).dtype == bool:
+            # a mask indexed by asset: paired with the panel's assets by label, never by position
+            assets = values_by_label("assets", by_label("assets", assets), self._assets, of="the panel",
+                                     boolean=True)
         arr = np.asarray(assets)
         if arr.dtype == bool:
             if arr.shape != (N,):

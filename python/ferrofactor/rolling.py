@@ -48,7 +48,7 @@ def _int(name: str, v, minimum: int) -> int:
 def _half_life(h) -> float | None:
     if h is None:
         return None
-    if isinstance(h, bool) or not isinstance(h, numbers.Real):
+    if isinstance(h, (bool, np.timedelta64)) or not isinstance(h, numbers.Real):  # (numpy: a duration is Integral)
         raise TypeError(f"half_life must be a number or None, got {h!r}")
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"half_life must be a positive finite number, got {h}")

@@ -341,7 +341,7 @@ def momentum_selection(
         if reb.shape != (T,):
             raise ValueError(f"rebalance mask has shape {reb.shape}, expected ({T},)")
         reb = np.flatnonzero(reb)
-    elif np.issubdtype(reb.dtype, np.integer) and reb.ndim == 1:
+    elif reb.dtype.kind in "iu" and reb.ndim == 1:  # (not timedelta64, which numpy counts as integer)
         if reb.size and (reb.min() < 0 or reb.max() >= T):
             raise ValueError(f"rebalance rows must be in [0, {T}), got {reb.min()}..{reb.max()}")
         if np.any(np.diff(reb) <= 0):

@@ -43,6 +43,7 @@ from ferrofactor._validate import (
     as_array,
     as_field,
     as_industry,
+    by_label,
     check_choice,
     check_int,
     check_real,
@@ -132,6 +133,7 @@ class _SignalStrategy(Strategy):
         if self._industry is None:
             raise ValueError("industry_weights given as weights needs industry codes (industry=...)")
         G = len(self._industry_names)
+        w = by_label("industry_weights", w, "industry")  # a pandas Series indexed by industry
         if isinstance(w, Mapping):
             unknown = [k for k in w if str(k) not in self._industry_names]
             if unknown:
@@ -272,7 +274,8 @@ class Quantile(_SignalStrategy):
     industry : int array (T, N), optional
         Industry codes (any integers, −1 = none): select within each industry.
     industry_weights : "equal", "cap", mapping {industry label: weight}, or array (G,) / (T, G)
-        Industry weights ``W_g``, default "equal". Arrays follow the sorted distinct codes.
+        Industry weights ``W_g``, default "equal". Arrays follow the sorted distinct codes; a
+        pandas Series indexed by industry label is read as the mapping (by label, not position).
     cap : array_like (T, N), optional
         Market capitalisation, for ``weighting="cap"`` or ``industry_weights="cap"``.
     weighting : {"equal", "cap"}, default "equal"

@@ -23,6 +23,7 @@ it was) and returns the model itself, which is what the products are computed wi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -31,12 +32,14 @@ import polars as pl
 from ferrofactor import _core
 from ferrofactor._validate import (
     as_float_array,
+    by_label,
     check_int,
     check_real,
     check_shape,
     check_weights,
     date_position,
     date_positions,
+    values_by_label,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.exposures import Exposures
@@ -199,7 +202,9 @@ class RiskModel(ProductsMixin, Result):
         """A model from given (e.g. vendor) matrices: ``factor_covariance`` (K, K) or (D, K, K),
         symmetric PSD, in the order of ``exposures.factor_names``; ``specific_variance`` (N,) or
         (D, N), non-negative (NaN = not covered); ``exposures`` with D dates (its labels label
-        the model); ``cap`` (D, N) optional (factor-mimicking portfolios)."""
+        the model); ``cap`` (D, N) optional (factor-mimicking portfolios). An (N,)
+        ``specific_variance`` or ``cap`` may be a mapping or a pandas Series indexed by asset:
+        paired with the exposures' assets by label (every asset given), never by position."""
         if not isinstance(exposures, Exposures):
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
         D, N = exposures.shape
@@ -208,13 +213,13 @@ class RiskModel(ProductsMixin, Result):
         check_shape("factor_covariance", fc, (D, K, K), f"{D} dates of exposures, factors {exposures.factor_names}")
         for i in range(D):
             check_psd("factor_covariance" if D == 1 else f"factor_covariance[{i}]", fc[i])
-        sv = _stack("specific_variance", specific_variance, 1)
+        sv = _stack("specific_variance", _by_asset("specific_variance", specific_variance, exposures), 1)
         check_shape("specific_variance", sv, (D, N), "dates × assets of exposures")
         if np.any(sv[np.isfinite(sv)] < 0) or np.isinf(sv).any():
             raise ValueError("specific_variance must be non-negative and finite (NaN = not covered)")
         cp = None
         if cap is not None:
-            cp = _stack("cap", cap, 1)
+            cp = _stack("cap", _by_asset("cap", cap, exposures), 1)
             check_shape("cap", cp, (D, N), "dates × assets of exposures")
         m = cls()
         m._store(dict(
@@ -441,6 +446,15 @@ class RiskModel(ProductsMixin, Result):
     def _date(self, date: Any) -> int:
         self._check_fitted()
         return date_position("date", date, self._dates, len(self._spec))
+
+
+def _by_asset(name: str, x: Any, exposures: Exposures) -> Any:
+    """A mapping or a pandas Series indexed by asset as the (N,) vector of ``exposures``'
+    assets (paired by label); anything else unchanged."""
+    x = by_label(name, x)
+    if isinstance(x, Mapping):
+        return values_by_label(name, x, exposures.assets, of="the exposures")
+    return x
 
 
 def _stack(name: str, x: Any, ndim: int) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Every product takes a ``date`` (a position among the model's stored dates, negative from the
 end, or a date label such as ``"2024-01-31"``) and portfolio weights: an (N,) or (P, N) array, a
-mapping ``{asset: weight}`` or a Polars frame with ``asset`` and ``weight`` columns (assets not
-listed hold 0; an asset the model does not know is an error). A portfolio that holds an asset the
+mapping ``{asset: weight}``, a pandas Series indexed by asset (read as that mapping, by label,
+never by position) or a Polars frame with ``asset`` and ``weight`` columns (assets not listed
+hold 0; an asset the model does not know is an error). A portfolio that holds an asset the
 model has no forecast for on that date (no specific variance or a missing style exposure) is an
 error naming the asset, never a silent NaN.
 
@@ -21,7 +22,14 @@ import numpy as np
 import polars as pl
 
 from ferrofactor import _core
-from ferrofactor._validate import as_array, as_float_array, check_bool, check_shape
+from ferrofactor._validate import (
+    as_array,
+    as_float_array,
+    by_label,
+    check_bool,
+    check_shape,
+    values_by_label,
+)
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
 
@@ -165,6 +173,7 @@ class ProductsMixin:
         leaves the finiteness check to a kernel that reads every weight and raises the same
         error (``risk_portfolio_variance``): one pass over a large (P, N) less."""
         n = self._spec.shape[1]
+        weights = by_label("weights", weights)  # a pandas Series indexed by asset: that mapping
         if isinstance(weights, Mapping) or type(weights).__name__ == "DataFrame" and \
                 (type(weights).__module__ or "").startswith("polars"):
             if isinstance(weights, Mapping):
@@ -193,6 +202,14 @@ class ProductsMixin:
         if finite:
             _check_finite_weights(w)
         return w, single
+
+    def _vector(self, name: str, x: Any) -> np.ndarray:
+        """An (N,) float vector: an array in the model's asset order, or a mapping / pandas
+        Series indexed by asset, paired by label (every asset given)."""
+        x = by_label(name, x)
+        if isinstance(x, Mapping):
+            return values_by_label(name, x, self._assets, of="the risk model")
+        return as_float_array(name, x, 1)
 
     def _exposed(self, i: int) -> np.ndarray:
         """(N,) assets whose exposures are all known at stored date i."""
@@ -393,7 +410,9 @@ class ProductsMixin:
         period earns the factor return k of a regression of next-period returns on these
         exposures. Assets the regression does not use (unknown exposures; no industry when the
         model has industries; no positive weight) get 0; factors without assets get NaN rows; a
-        date whose design is singular gives NaN everywhere."""
+        date whose design is singular gives NaN everywhere. ``regression_weights`` and
+        ``constraint_cap`` are (N,) arrays in the model's asset order, or a mapping / pandas
+        Series indexed by asset (paired by label; every asset given)."""
         from ferrofactor.risk.mimicking import mimicking_portfolios
 
         i = self._date(date)
@@ -405,9 +424,9 @@ class ProductsMixin:
             with np.errstate(invalid="ignore"):
                 wts = np.sqrt(cap)
         else:
-            wts = as_float_array("regression_weights", regression_weights, 1)
+            wts = self._vector("regression_weights", regression_weights)
             check_shape("regression_weights", wts, (n,))
-        ccap = cap if constraint_cap is None else as_float_array("constraint_cap", constraint_cap, 1)
+        ccap = cap if constraint_cap is None else self._vector("constraint_cap", constraint_cap)
         if ccap is not None:
             check_shape("constraint_cap", ccap, (n,))
         st, ind, market, g = self._args(i)
