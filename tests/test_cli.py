@@ -489,13 +489,20 @@ def test_usage_errors_exit_2(capsys):
 
     r = _run(["nope"])  # through the console script
     assert r.returncode == 2 and "usage: ferrofactor" in r.stderr
-    for args in (["demo", "--assets", "x"], ["run"], ["demo", "--days", "-3"], ["sample"]):
+    from ferrofactor._threads import MAX_THREADS
+
+    # more threads than the pool takes: a usage error naming --threads, before any work
+    for args in (["demo", "--assets", "x"], ["run"], ["demo", "--days", "-3"], ["sample"],
+                 ["demo", "--threads", str(MAX_THREADS + 1)]):
         with pytest.raises(SystemExit) as e:
             main(args)
         assert e.value.code == 2, args
         assert "usage: ferrofactor" in capsys.readouterr().err
     assert main(["demo", "--days", "100"]) == 2
     assert "--days" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--threads", str(MAX_THREADS + 1)])
+    assert f"argument --threads: at most {MAX_THREADS} threads" in capsys.readouterr().err
 
 
 def test_python_m_and_config_reference(capsys):

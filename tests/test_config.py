@@ -72,6 +72,19 @@ def test_signal_weights_all_zero_are_refused(sample):
                       "by how ties break); give at least one style a non-zero weight")
 
 
+def test_threads_and_portfolio_date_out_of_range_are_config_errors(sample):
+    # both passed the check and failed the run later (exit 1, a traceback for threads)
+    from ferrofactor._threads import MAX_THREADS
+
+    e = errors_of(sample, f"threads = {MAX_THREADS + 1}\n" + DATA)
+    assert one(e) == f"threads: must be <= {MAX_THREADS}, got {MAX_THREADS + 1}"
+    text = DATA.replace("[data]\n", '[data]\nstart = "2015-09-01"\nend = "2016-06-30"\n', 1)
+    e = errors_of(sample, text + '[portfolio]\ndate = "2015-06-01"\n')
+    assert one(e) == "portfolio.date: 2015-06-01 is before data.start 2015-09-01"
+    e = errors_of(sample, text + '[portfolio]\ndate = "2016-07-01"\n')
+    assert one(e) == "portfolio.date: 2016-07-01 is after data.end 2016-06-30"
+
+
 def test_unknown_keys_and_sections_suggest_the_closest(sample):
     e = errors_of(sample, DATA + "[model]\nlagg = 2\n")
     assert one(e) == "model.lagg: unknown key; did you mean 'lag'?"

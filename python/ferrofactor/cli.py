@@ -392,6 +392,15 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _threads_arg(text: str) -> int:
+    from ferrofactor._threads import MAX_THREADS
+
+    v = _positive_int(text)
+    if v > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_THREADS} threads (max(64, 4 × cores)), got {v}")
+    return v
+
+
 def _overwrite_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="also replace or remove files in the output directory named like ferrofactor's outputs "
@@ -407,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def threads_parent(default: str) -> argparse.ArgumentParser:
         p = argparse.ArgumentParser(add_help=False)
-        p.add_argument("--threads", type=_positive_int, default=0,
+        p.add_argument("--threads", type=_threads_arg, default=0,
                        help=f"threads of the Rust kernels (default: {default})")
         return p
     parser = argparse.ArgumentParser(

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferrofactor._threads import MAX_THREADS
+
 __all__ = ["SCHEMA", "Config", "ConfigError", "Setting", "default_config", "example_toml", "load_config",
            "reference_toml", "validate"]
 
@@ -108,7 +110,8 @@ def _default_signal_weights() -> dict[str, float]:
 SCHEMA: dict[str, dict[str, Setting]] = {
     "": {
         "threads": Setting("int", 0, "Threads of the Rust kernels (0: all cores; RAYON_NUM_THREADS "
-                           "also works). Results do not depend on it.", lo=0, hi=1024),
+                           "also works; at most max(64, 4 × cores)). Results do not depend on it.", lo=0,
+                           hi=MAX_THREADS),
     },
     "data": {
         "prices": Setting("str", _REQUIRED, "Prices: long rows (date, asset, close, shares, volume, ...). "
@@ -647,6 +650,14 @@ def _check_semantics(cfg: Config, errors: list[str]) -> None:
         errors.append(f"signal.horizons: must be distinct, got {hs}")
     if data["start"] and data["end"] and data["start"] > data["end"]:
         errors.append(f"data.end: {data['end']} is before data.start {data['start']}")
+    pdate = cfg["portfolio"]["date"]
+    if pdate is not None:
+        # a date of the study: known to be outside it when the study's bounds are set (a date
+        # inside them that is not a trading date is found when the data are loaded)
+        if data["start"] and pdate < data["start"]:
+            errors.append(f"portfolio.date: {pdate} is before data.start {data['start']}")
+        if data["end"] and pdate > data["end"]:
+            errors.append(f"portfolio.date: {pdate} is after data.end {data['end']}")
     if data["delisting_return"] is not None and data["delistings"] is None:
         errors.append(f"data.delisting_return: the column {data['delisting_return']!r} is read from data.delistings, "
                       "which is not set")
