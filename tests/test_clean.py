@@ -559,6 +559,31 @@ def test_frames_in_frames_out_and_the_date_column_is_never_a_value():
         ff.standardize(x, weights=w.reverse())
 
 
+def test_long_frame_with_integer_ids_joins_back_and_never_pairs_by_position():
+    import polars as pl
+
+    # ids 1..12 (e.g. PERMNOs): sorted as text inside ('1', '10', '11', '12', '2', ...)
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    ids = np.arange(1, 13)
+    x = np.arange(24, dtype=float).reshape(2, 12) ** 1.5
+    long = pl.DataFrame({"date": np.repeat(dates, 12), "asset": np.tile(ids, 2), "v": x.ravel()})
+    out = ff.standardize(long)
+    assert out.schema["asset"] == pl.Int64  # as it came in: joinable on (date, asset)
+    j = long.join(out, on=["date", "asset"], suffix="_z").sort("date", "asset")
+    text = np.argsort(ids.astype(str))  # the order the kernel sees them in
+    expected = np.empty_like(x)
+    expected[:, text] = ff.standardize(x[:, text])
+    np.testing.assert_array_equal(j["v_z"].to_numpy().reshape(2, 12), expected)
+    # a (T, N) array cannot say which column is which id: refused, naming it
+    w = np.ones((2, 12))
+    with pytest.raises(ValueError, match="x: a long frame with integer asset ids .* the array weights"):
+        ff.standardize(long, weights=w)
+    # as a frame it pairs by (date, asset)
+    wl = long.with_columns(pl.lit(1.0).alias("v"))
+    np.testing.assert_array_equal(ff.standardize(long, weights=wl).sort("date", "asset")["v"].to_numpy(),
+                                  j["v_z"].to_numpy())
+
+
 def test_a_panel_or_a_masked_array_is_refused_with_what_to_pass():
     p = ff.Panel(["2024-01-01", "2024-01-02"], ["A", "B"], {"returns": np.ones((2, 2))})
     with pytest.raises(TypeError, match=r"x is a Panel; pass one of its fields, e.g. x=panel\['returns'\]"):

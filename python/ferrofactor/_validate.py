@@ -764,6 +764,13 @@ def check_same_labels(
             )
 
 
+def _ndim(v: Any) -> int:
+    try:
+        return int(np.ndim(v))
+    except Exception:  # an object numpy cannot size: not an array
+        return 0
+
+
 def frame_io(fn):
     """Decorator for ``(T, N) → (T, N)`` kernels whose first argument is ``x``: a Polars frame
     (long or wide) in gives a frame of the same form and labels out; the other (T, N) frame
@@ -794,6 +801,18 @@ def frame_io(fn):
             k != first and (isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) >= 1)
             for k, v in bound.arguments.items()
         )
+        ids = x.schema["asset"] if long else None
+        if ids is not None and ids.is_integer():
+            # the assets are sorted as text ('1', '10', '2', ...): a (T, N) array's columns would
+            # pair with that order, which nobody would guess
+            given = [k for k, v in bound.arguments.items()
+                     if k != first and not _is_polars_frame(v) and _ndim(v) >= 2]
+            if given:
+                raise ValueError(
+                    f"{first}: a long frame with integer asset ids ({ids}) cannot be paired by position "
+                    f"with the array {given[0]}: its assets are ordered as text ('1', '10', '2', ...). "
+                    f"Pass {given[0]} as a frame too (paired by date and asset), or the ids as strings"
+                )
         values, dates, assets = as_field(first, x, date_order=arrays)
         bound.arguments[first] = values
         for k, v in list(bound.arguments.items()):
@@ -803,6 +822,10 @@ def frame_io(fn):
                 bound.arguments[k] = arr
         out = fn(*bound.args, **bound.kwargs)
         value = [c for c in x.columns if c not in ("date", "asset")][0] if long else "value"
-        return frame_from_field(out, dates, assets, form="long" if long else "wide", value_name=value)
+        res = frame_from_field(out, dates, assets, form="long" if long else "wide", value_name=value)
+        if ids is not None and ids.is_integer():
+            # the ids come back as they came in, so that the result joins with the input
+            res = res.with_columns(res["asset"].cast(ids))
+        return res
 
     return wrapper
