@@ -304,7 +304,7 @@ impl Uni {
         }
         self.s2 < peak * PRECISION
             || self.s2 - self.s1 * self.s1 / self.sw < self.s2 * PRECISION
-            || (self.s1 / self.sw + self.c).abs() < self.c.abs() * STALE_SHIFT
+            || (self.s1 + self.c * self.sw).abs() < (self.c * self.sw).abs() * STALE_SHIFT
     }
 
     fn stat(&self, m: Moment) -> f64 {
