@@ -143,7 +143,11 @@ def neutralize_signal(
             if c not in names:
                 raise ValueError(f"controls names style {c!r}, which is not among {names}")
         if use:
-            ctl = np.ascontiguousarray(exposures.styles[:, :, [names.index(c) for c in use]])
+            idx = [names.index(c) for c in use]
+            # every style in order: the array itself (no copy of the largest array, (T, N, K));
+            # else one C-ordered copy of the chosen styles
+            ctl = (exposures.styles if idx == list(range(len(names)))
+                   else np.take(exposures.styles, idx, axis=2))
         if industry and exposures.industry is not None:
             codes = exposures.industry
     elif controls:

@@ -349,12 +349,21 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     stored = stored.astype(np.int64)
     st, ind, market, g = model._stack_args()
     realized, forecast = _core.risk_bias_paths(
-        w, r, np.ascontiguousarray(keep[stored]), normalize, np.ascontiguousarray(st[stored]),
-        np.ascontiguousarray(ind[stored]), market, g, np.ascontiguousarray(model._cov[stored]),
-        np.ascontiguousarray(model._spec[stored]),
+        w, r, np.ascontiguousarray(keep[stored]), normalize, *_at_stored(stored, st, ind), market, g,
+        *_at_stored(stored, model._cov, model._spec),
     )
     dates = _forecast_dates(model, keep, stored, r_dates)
     return PortfolioBiasResult(dates, realized, forecast, "Bias test of fixed portfolios")
+
+
+def _at_stored(stored: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The rows ``stored`` of each (D, ...) array, C-contiguous for the kernels: a view when they
+    are a run of consecutive rows (the default ``every=1`` over every stored date), since a
+    model's styles are its largest array (D, N, K) and a copy of them is not needed."""
+    if stored.size and np.array_equal(stored, np.arange(stored[0], stored[0] + stored.size)):
+        sl = slice(int(stored[0]), int(stored[0]) + stored.size)
+        return [np.ascontiguousarray(a[sl]) for a in arrays]
+    return [np.ascontiguousarray(a[stored]) for a in arrays]
 
 
 class MinimumVarianceResult(PortfolioBiasResult):
@@ -396,19 +405,19 @@ def minimum_variance_test(model: Any, returns: Any, every: int = 1, budget: floa
     stored = np.arange(0, len(keep), every)
     stored = stored[keep[stored] + 1 < r.shape[0]]  # a forecast needs the next date's return
     st, ind, market, g = model._stack_args()
-    w = _core.risk_min_variance(
-        np.ascontiguousarray(st[stored]), np.ascontiguousarray(ind[stored]), market, g,
-        np.ascontiguousarray(model._cov[stored]), np.ascontiguousarray(model._spec[stored]),
-    ) * budget
+    at = (*_at_stored(stored, st, ind), market, g, *_at_stored(stored, model._cov, model._spec))
+    w = _core.risk_min_variance(*at) * budget
     good = np.isfinite(w).all(axis=1)
+    # the forecast of every stored date on the same arrays (each date on its own; a date
+    # without a portfolio takes zero weights and is dropped after), so that they are not copied
+    forecast = _core.risk_forecast_volatility(np.where(good[:, None], w, 0.0), *at)[good]
+    del at
     stored, w = stored[good], np.ascontiguousarray(w[good])
     rows = keep[stored]
-    nxt = r[rows + 1]
-    realized = np.sum(w * np.where(np.isfinite(nxt), nxt, 0.0), axis=1)
-    forecast = _core.risk_forecast_volatility(
-        w, np.ascontiguousarray(st[stored]), np.ascontiguousarray(ind[stored]), market, g,
-        np.ascontiguousarray(model._cov[stored]), np.ascontiguousarray(model._spec[stored]),
-    )
+    realized = np.empty(len(rows))
+    for lo in range(0, len(rows), 256):  # blocks of dates: no (D, N) copy of the returns
+        nxt = r[rows[lo:lo + 256] + 1]
+        realized[lo:lo + 256] = np.sum(w[lo:lo + 256] * np.where(np.isfinite(nxt), nxt, 0.0), axis=1)
     dates = _forecast_dates(model, keep, stored, r_dates)
     assets = model._assets if model._assets is not None else r_assets
     return MinimumVarianceResult(dates, realized[:, None], forecast[:, None], w, assets)
