@@ -626,3 +626,39 @@ def test_books_position_alerts_name_their_book():
     # one alert per (date, kind, subject), across books
     assert al.select("date", "kind", "subject").is_duplicated().sum() == 0
     assert al.height == sum(books[b].alerts().height for b in books.books)
+
+
+def test_metrics_benchmark_and_risk_free_indexed_by_date_pair_by_date():
+    # a benchmark / risk-free pandas Series indexed by date was read by position: reordered, it
+    # gave another information ratio and Sharpe ratio with no error. It must carry the backtest's
+    # dates, in their order (the backtest joins nothing on date)
+    import pandas as pd
+
+    panel = ff.datasets.synthetic_universe(n_assets=30, n_days=120, seed=4)
+    res = ff.backtest(panel, np.full(panel.shape, 1 / 30), rebalance="monthly", cost_bps=5)
+    bench = np.nan_to_num(panel["returns"]).mean(axis=1)
+    rf = np.linspace(0.0, 1e-4, len(bench))
+    ref = res.metrics(benchmark=bench, risk_free=rf)
+    idx = pd.DatetimeIndex(panel.dates)
+    got = res.metrics(benchmark=pd.Series(bench, index=idx), risk_free=pd.Series(rf, index=idx))
+    for key in ("information_ratio", "tracking_error", "sharpe_ratio"):
+        np.testing.assert_array_equal(getattr(got, key), getattr(ref, key))
+    d0, d1 = panel.dates[-1], panel.dates[0]
+    with pytest.raises(ValueError, match=rf"^benchmark and the backtest have different dates: position 0 is {d0} "
+                                         rf"in benchmark but {d1} in the backtest \(120 positions differ\); "
+                                         r"benchmark is paired with the backtest by date"):
+        res.metrics(benchmark=pd.Series(bench, index=idx)[::-1])
+    with pytest.raises(ValueError, match=r"^risk_free has 119 dates but the backtest has 120"):
+        res.metrics(risk_free=pd.Series(rf, index=idx)[1:])
+    books = ff.backtest_many(panel, {"a": np.full(panel.shape, 1 / 30)}, rebalance="monthly", cost_bps=5)
+    with pytest.raises(ValueError, match=r"^benchmark and the backtest have different dates"):
+        books.metrics(benchmark=pd.Series(bench, index=idx)[::-1])
+    # a backtest without dates: read in its order, which must be date order (never sorted)
+    plain = ff.backtest(panel["returns"], np.full(panel.shape, 1 / 30), rebalance=21, cost_bps=5)
+    ref2 = plain.metrics(benchmark=bench)
+    np.testing.assert_array_equal(plain.metrics(benchmark=pd.Series(bench, index=idx)).information_ratio,
+                                  ref2.information_ratio)
+    with pytest.raises(ValueError, match=r"^benchmark \(a pandas Series indexed by date\) is not in date order"):
+        plain.metrics(benchmark=pd.Series(bench, index=idx)[::-1])
+    # the default index stays positional, as an array
+    np.testing.assert_array_equal(res.metrics(benchmark=pd.Series(bench)).information_ratio, ref.information_ratio)

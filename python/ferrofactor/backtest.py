@@ -101,6 +101,7 @@ from ferrofactor._validate import (
     as_dates,
     as_field,
     as_float_array,
+    by_date,
     by_label,
     check_choice,
     check_real,
@@ -1168,6 +1169,10 @@ class BacktestResult(Result):
             Per-date risk-free rate over the backtest's dates (Sharpe ratio).
         periods_per_year : float, default 252
 
+        A ``benchmark`` or ``risk_free`` given as a pandas Series indexed by date must carry the
+        backtest's dates, in their order, else ``ValueError`` (never paired by position); beside
+        a backtest without dates it is read in its order, which must be date order.
+
         Returns
         -------
         MetricsSummary
@@ -1181,6 +1186,7 @@ class BacktestResult(Result):
         def tail(name: str, x: Any) -> Any:
             if x is None or isinstance(x, numbers.Real):
                 return x
+            x, _ = by_date(name, x, self._dates, of="the backtest")  # pandas indexed by date: by date
             a = as_float_array(name, x, 1)
             if a.shape != (T,):
                 raise ValueError(f"{name} must have shape ({T},) (the backtest's dates), got {a.shape}")
