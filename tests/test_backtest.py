@@ -397,6 +397,32 @@ def test_rebalance_schedules():
         rebalance_rows([], dates, 0, 79)
 
 
+def test_a_rebalance_mask_indexed_by_date_pairs_by_date():
+    # a boolean rebalance Series indexed by date was read by position: reordered, the book
+    # traded on other dates with no error. It must carry the calendar's dates, in their order
+    import pandas as pd
+
+    dates = np.busday_offset(np.datetime64("2023-12-20"), np.arange(80), roll="forward")
+    mask = np.zeros(80, bool)
+    mask[[4, 50]] = True
+    m = pd.Series(mask, index=pd.DatetimeIndex(dates))
+    assert rebalance_rows(m, dates, 0, 79).tolist() == [4, 50]
+    with pytest.raises(ValueError, match=rf"^rebalance and the returns have different dates: position 0 is "
+                                         rf"{dates[-1]} in rebalance but {dates[0]} in the returns"):
+        rebalance_rows(m.iloc[::-1], dates, 0, 79)
+    # without dates: its index in date order, read in its order
+    assert rebalance_rows(m, None, 0, 79).tolist() == [4, 50]
+    with pytest.raises(ValueError, match=r"^rebalance \(a pandas Series indexed by date\) is not in date order"):
+        rebalance_rows(m.iloc[::-1], None, 0, 79)
+    # through ff.backtest on a panel
+    panel = ff.datasets.synthetic_universe(n_assets=20, n_days=80, seed=3)
+    w = np.full(panel.shape, 1 / 20)
+    pm = pd.Series(mask, index=pd.DatetimeIndex(panel.dates))
+    np.testing.assert_array_equal(ff.backtest(panel, w, rebalance=pm).value, ff.backtest(panel, w, rebalance=mask).value)
+    with pytest.raises(ValueError, match="^rebalance and the returns have different dates"):
+        ff.backtest(panel, w, rebalance=pm.iloc[::-1])
+
+
 def test_before_the_first_rebalance_the_book_is_cash():
     r = np.full((10, 2), 0.01)
     res = ff.backtest(r, np.full((10, 2), 0.5), rebalance=[4], cost_bps=10, initial_value=2.0)

@@ -108,6 +108,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     date_position,
+    is_date_indexed,
     is_real_numeric,
     refuse_time_of_day,
 )
@@ -434,7 +435,9 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     ``rebalance``: ``"daily"``; ``"weekly"`` (the first trading date of each Monday–Sunday week);
     ``"monthly"`` (the first trading date of each month); an integer step ``k`` (``start``,
     ``start + k``, ...); or explicit dates: a boolean mask (T,), date labels, or integer
-    positions, all on the calendar (those outside ``start..end`` are ignored).
+    positions, all on the calendar (those outside ``start..end`` are ignored). A mask given as a
+    pandas Series indexed by date must carry the calendar's dates, in their order (without
+    dates: its index in date order); never paired by position.
     """
     from ferrofactor._validate import check_int
     from ferrofactor.panel import _MAX_SPAN_DAYS
@@ -463,6 +466,10 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
         k = check_int("rebalance", rebalance, 1)
         return np.arange(start, end + 1, k, dtype=np.int64)
     else:
+        if is_date_indexed(rebalance) and np.asarray(rebalance).dtype == bool:
+            # a mask indexed by date: on the calendar's dates, in their order (else in its own,
+            # date order); never paired by position
+            rebalance = by_date("rebalance", rebalance, dates, of="the returns")[0]
         arr = as_array("rebalance", rebalance)
         if arr.ndim != 1:
             raise ValueError(f"rebalance dates must be 1-dimensional, got shape {arr.shape}")
