@@ -476,3 +476,26 @@ def test_compute_descriptors_market_indexed_by_date_pairs_by_date():
     np.testing.assert_array_equal(ff.compute_descriptors(arrays, market=ms, names=names)["beta"], want["beta"])
     with pytest.raises(ValueError, match=r"^market \(a pandas Series indexed by date\) is not in date order"):
         ff.compute_descriptors(arrays, market=ms.iloc[::-1], names=names)
+
+
+def test_momentum_selection_rebalance_mask_indexed_by_date_pairs_by_date():
+    # a boolean rebalance Series indexed by date was read by position: reversed, it selected on
+    # other dates with no error. It must carry the dates (dates= or the panel's), in their order
+    pd = pytest.importorskip("pandas")
+    dates = np.arange("2020-01-01", 320, dtype="datetime64[D]")
+    reb = ff.signals.month_starts(dates)
+    mask = np.zeros(320, dtype=bool)
+    mask[reb] = True
+    kw = dict(window=126, min_dollar_volume=2e6, percentile=0.2)
+    want = ff.momentum_selection(F["returns"], F["dollar_volume"], reb, dates=dates, **kw)
+    m = pd.Series(mask, index=pd.DatetimeIndex(dates))
+    got = ff.momentum_selection(F["returns"], F["dollar_volume"], m, dates=dates, **kw)
+    np.testing.assert_array_equal(got.long, want.long)
+    np.testing.assert_array_equal(got.dates, want.dates)
+    with pytest.raises(ValueError, match=rf"^rebalance and dates= have different dates: position 0 is {dates[-1]} "
+                                         rf"in rebalance but {dates[0]} in dates="):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], m.iloc[::-1], dates=dates, **kw)
+    # without dates: its index in date order, read in its order
+    np.testing.assert_array_equal(ff.momentum_selection(F["returns"], F["dollar_volume"], m, **kw).long, want.long)
+    with pytest.raises(ValueError, match=r"^rebalance \(a pandas Series indexed by date\) is not in date order"):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], m.iloc[::-1], **kw)
