@@ -358,3 +358,17 @@ def test_costs_as_a_pandas_series_indexed_by_date_must_carry_the_model_dates(fit
     np.testing.assert_array_equal(ff.attribute(shuffled, res, costs=s).total, ref.total)
     # the default index stays positional, as an array
     np.testing.assert_array_equal(ff.attribute(w, res, costs=pd.Series(costs)).total, ref.total)
+
+
+def test_risk_model_factor_returns_indexed_by_date_must_carry_its_dates(fitted):
+    # (risk_model, factor_returns) with factor returns as a pandas DataFrame indexed by date:
+    # they were read by position (reordered: other contributions, no error)
+    pd = pytest.importorskip("pandas")
+    res, w, panel = fitted["res"], fitted["w"], fitted["panel"]
+    risk = ff.RiskModel.from_factor_model(res)
+    f = np.asarray(res.factor_returns)
+    want = ff.attribute(w, (risk, f), returns=res.returns)
+    fdf = pd.DataFrame(f, index=pd.DatetimeIndex(panel.dates), columns=res.factor_names)
+    np.testing.assert_array_equal(ff.attribute(w, (risk, fdf), returns=res.returns).contributions, want.contributions)
+    with pytest.raises(ValueError, match=r"^factor_returns \(model\[1\]\) and risk model have different dates"):
+        ff.attribute(w, (risk, fdf.iloc[::-1]), returns=res.returns)

@@ -274,6 +274,8 @@ def _model_parts(model: Any):
                     f"model's factors {ex.factor_names}"
                 )
             check_same_labels("factor_returns (model[1])", fdates, None, "risk model", ex.dates, None)
+        # a pandas DataFrame indexed by date: on the risk model's dates, in their order
+        fr = by_date("factor_returns (model[1])", fr, ex.dates, of="risk model")[0]
         fr = as_float_array("factor_returns (model[1])", fr, 2)
         return ex, fr, lag, None, ex.dates, ex.assets
     if isinstance(model, RiskModel):
@@ -315,8 +317,9 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     model : FactorModelResult, or (RiskModel, factor_returns[, lag])
         A fitted factor model supplies its unlagged exposures, factor returns, lag and returns.
         A risk model supplies the exposures (its stored dates must be the T dates of
-        ``weights``) and the tuple the factor returns (T, K) (factors in the risk model's order)
-        and the lag (default 1); ``returns`` is then required.
+        ``weights``) and the tuple the factor returns (T, K) (factors in the risk model's order;
+        a Polars frame, or a pandas DataFrame indexed by date, on the risk model's dates) and
+        the lag (default 1); ``returns`` is then required.
     returns : array_like or Polars frame (T, N), optional
         Asset returns; default the model's. A held asset (nonzero weight) must have a return.
     benchmark : array_like or Polars frame (T, N), optional
