@@ -281,3 +281,18 @@ def test_pandas_data_indexed_by_date_labels_the_alerts_with_its_dates():
     assert monitor.coverage(pd.DataFrame(sig, index=idx))["date"].to_list() == [dt.date(2021, 1, 26)]
     # the default index stays positional
     assert monitor.turnover(pd.Series(t), subject="book")["date"].to_list() == [1]
+
+
+def test_concentration_of_a_pandas_frame_indexed_by_date_dates_the_alerts():
+    # a (D, N) pandas DataFrame indexed by date: its index dates the alerts (it was dropped,
+    # the alerts dated by row number, and dates= paired with its rows whatever its index said)
+    d = np.array(["2024-01-01", "2024-02-01", "2024-03-01"], dtype="datetime64[D]")
+    w = np.array([[0.05] * 20, [0.3] + [0.7 / 19] * 19, [0.05] * 20])
+    want = monitor.concentration(w, dates=d)
+    assert want["date"].to_list() == [dt.date(2024, 2, 1)] * 2
+    wdf = pd.DataFrame(w, index=pd.DatetimeIndex(d))
+    assert monitor.concentration(wdf).equals(want)
+    with pytest.raises(ValueError, match="^dates and weights have different dates: position 0 is 2024-01-02"):
+        monitor.concentration(wdf, dates=d + 1)
+    with pytest.raises(ValueError, match=r"^weights \(a pandas DataFrame indexed by date\) is not in date order"):
+        monitor.concentration(wdf.iloc[::-1])

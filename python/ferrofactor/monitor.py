@@ -334,6 +334,7 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
     ----------
     weights : array (N,) or (D, N), or a Polars frame (``date`` plus one column per asset, or
         long): its dates and assets label the alerts. NaN = not held; infinite values are refused.
+        A pandas DataFrame (D, N) indexed by date has its index date the alerts (in date order).
         One book may also be given by asset, a mapping ``{asset: weight}`` or a pandas Series
         indexed by asset: its labels name the assets, or, with ``assets``, are paired with them
         by label (never by position; every asset given).
@@ -348,6 +349,9 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
     """
     if _is_polars_frame(weights):
         w, dates, assets = _labelled("weights", weights, dates, assets, "assets")
+    elif is_date_indexed(weights) and not _is_polars_series(weights) and np.ndim(weights) == 2:
+        # a pandas DataFrame (D, N) indexed by date: its index dates the alerts
+        w, dates, assets = _labelled("weights", weights, dates, assets, "assets", vector=False)
     else:
         _refuse_containers("weights", weights)
         if _is_polars_series(weights):
