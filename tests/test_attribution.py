@@ -330,3 +330,45 @@ def test_missing_returns_errors_name_the_side_that_holds_the_asset(fitted):
     w2[6, 7] = 0.0
     with pytest.raises(ValueError, match="returns must not contain infinite values"):
         ff.attribute(w2, res, returns=rr)
+
+
+def test_costs_as_a_pandas_series_indexed_by_date_must_carry_the_model_dates(fitted):
+    # a costs Series indexed by date was read by position: reordered, each date was charged
+    # another date's costs (total changed, no error). Now it must carry the model's dates, in
+    # their order (attribute pairs with the model by label, it joins nothing)
+    pd = pytest.importorskip("pandas")
+    res, w, panel = fitted["res"], fitted["w"], fitted["panel"]
+    costs = np.abs(np.random.default_rng(2).normal(0, 2e-4, len(w)))
+    ref = ff.attribute(w, res, costs=costs)
+    s = pd.Series(costs, index=pd.DatetimeIndex(panel.dates))
+    got = ff.attribute(w, res, costs=s)
+    np.testing.assert_array_equal(got.costs, ref.costs)
+    np.testing.assert_array_equal(got.total, ref.total)
+    d0, d1 = panel.dates[-1], panel.dates[0]
+    with pytest.raises(ValueError, match=rf"^costs and the model have different dates: position 0 is {d0} in costs "
+                                         rf"but {d1} in the model \(260 positions differ\); costs is paired with "
+                                         r"the model by date: give it on the same dates, in the same order"):
+        ff.attribute(w, res, costs=s.iloc[::-1])
+    with pytest.raises(ValueError, match=r"^costs has 259 dates but the model has 260"):
+        ff.attribute(w, res, costs=s.iloc[1:])
+    # beside a weights frame out of date order, costs indexed by date pair by date: the frame
+    # is sorted and matched on the model's dates, as without costs
+    wide = pl.DataFrame({"date": panel.dates, **{a: w[:, j] for j, a in enumerate(panel.assets)}})
+    shuffled = wide[np.random.default_rng(0).permutation(wide.height).tolist()]
+    np.testing.assert_array_equal(ff.attribute(shuffled, res, costs=s).total, ref.total)
+    # the default index stays positional, as an array
+    np.testing.assert_array_equal(ff.attribute(w, res, costs=pd.Series(costs)).total, ref.total)
+
+
+def test_risk_model_factor_returns_indexed_by_date_must_carry_its_dates(fitted):
+    # (risk_model, factor_returns) with factor returns as a pandas DataFrame indexed by date:
+    # they were read by position (reordered: other contributions, no error)
+    pd = pytest.importorskip("pandas")
+    res, w, panel = fitted["res"], fitted["w"], fitted["panel"]
+    risk = ff.RiskModel.from_factor_model(res)
+    f = np.asarray(res.factor_returns)
+    want = ff.attribute(w, (risk, f), returns=res.returns)
+    fdf = pd.DataFrame(f, index=pd.DatetimeIndex(panel.dates), columns=res.factor_names)
+    np.testing.assert_array_equal(ff.attribute(w, (risk, fdf), returns=res.returns).contributions, want.contributions)
+    with pytest.raises(ValueError, match=r"^factor_returns \(model\[1\]\) and risk model have different dates"):
+        ff.attribute(w, (risk, fdf.iloc[::-1]), returns=res.returns)

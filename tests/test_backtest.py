@@ -397,6 +397,32 @@ def test_rebalance_schedules():
         rebalance_rows([], dates, 0, 79)
 
 
+def test_a_rebalance_mask_indexed_by_date_pairs_by_date():
+    # a boolean rebalance Series indexed by date was read by position: reordered, the book
+    # traded on other dates with no error. It must carry the calendar's dates, in their order
+    import pandas as pd
+
+    dates = np.busday_offset(np.datetime64("2023-12-20"), np.arange(80), roll="forward")
+    mask = np.zeros(80, bool)
+    mask[[4, 50]] = True
+    m = pd.Series(mask, index=pd.DatetimeIndex(dates))
+    assert rebalance_rows(m, dates, 0, 79).tolist() == [4, 50]
+    with pytest.raises(ValueError, match=rf"^rebalance and the returns have different dates: position 0 is "
+                                         rf"{dates[-1]} in rebalance but {dates[0]} in the returns"):
+        rebalance_rows(m.iloc[::-1], dates, 0, 79)
+    # without dates: its index in date order, read in its order
+    assert rebalance_rows(m, None, 0, 79).tolist() == [4, 50]
+    with pytest.raises(ValueError, match=r"^rebalance \(a pandas Series indexed by date\) is not in date order"):
+        rebalance_rows(m.iloc[::-1], None, 0, 79)
+    # through ff.backtest on a panel
+    panel = ff.datasets.synthetic_universe(n_assets=20, n_days=80, seed=3)
+    w = np.full(panel.shape, 1 / 20)
+    pm = pd.Series(mask, index=pd.DatetimeIndex(panel.dates))
+    np.testing.assert_array_equal(ff.backtest(panel, w, rebalance=pm).value, ff.backtest(panel, w, rebalance=mask).value)
+    with pytest.raises(ValueError, match="^rebalance and the returns have different dates"):
+        ff.backtest(panel, w, rebalance=pm.iloc[::-1])
+
+
 def test_before_the_first_rebalance_the_book_is_cash():
     r = np.full((10, 2), 0.01)
     res = ff.backtest(r, np.full((10, 2), 0.5), rebalance=[4], cost_bps=10, initial_value=2.0)
@@ -626,3 +652,39 @@ def test_books_position_alerts_name_their_book():
     # one alert per (date, kind, subject), across books
     assert al.select("date", "kind", "subject").is_duplicated().sum() == 0
     assert al.height == sum(books[b].alerts().height for b in books.books)
+
+
+def test_metrics_benchmark_and_risk_free_indexed_by_date_pair_by_date():
+    # a benchmark / risk-free pandas Series indexed by date was read by position: reordered, it
+    # gave another information ratio and Sharpe ratio with no error. It must carry the backtest's
+    # dates, in their order (the backtest joins nothing on date)
+    import pandas as pd
+
+    panel = ff.datasets.synthetic_universe(n_assets=30, n_days=120, seed=4)
+    res = ff.backtest(panel, np.full(panel.shape, 1 / 30), rebalance="monthly", cost_bps=5)
+    bench = np.nan_to_num(panel["returns"]).mean(axis=1)
+    rf = np.linspace(0.0, 1e-4, len(bench))
+    ref = res.metrics(benchmark=bench, risk_free=rf)
+    idx = pd.DatetimeIndex(panel.dates)
+    got = res.metrics(benchmark=pd.Series(bench, index=idx), risk_free=pd.Series(rf, index=idx))
+    for key in ("information_ratio", "tracking_error", "sharpe_ratio"):
+        np.testing.assert_array_equal(getattr(got, key), getattr(ref, key))
+    d0, d1 = panel.dates[-1], panel.dates[0]
+    with pytest.raises(ValueError, match=rf"^benchmark and the backtest have different dates: position 0 is {d0} "
+                                         rf"in benchmark but {d1} in the backtest \(120 positions differ\); "
+                                         r"benchmark is paired with the backtest by date"):
+        res.metrics(benchmark=pd.Series(bench, index=idx)[::-1])
+    with pytest.raises(ValueError, match=r"^risk_free has 119 dates but the backtest has 120"):
+        res.metrics(risk_free=pd.Series(rf, index=idx)[1:])
+    books = ff.backtest_many(panel, {"a": np.full(panel.shape, 1 / 30)}, rebalance="monthly", cost_bps=5)
+    with pytest.raises(ValueError, match=r"^benchmark and the backtest have different dates"):
+        books.metrics(benchmark=pd.Series(bench, index=idx)[::-1])
+    # a backtest without dates: read in its order, which must be date order (never sorted)
+    plain = ff.backtest(panel["returns"], np.full(panel.shape, 1 / 30), rebalance=21, cost_bps=5)
+    ref2 = plain.metrics(benchmark=bench)
+    np.testing.assert_array_equal(plain.metrics(benchmark=pd.Series(bench, index=idx)).information_ratio,
+                                  ref2.information_ratio)
+    with pytest.raises(ValueError, match=r"^benchmark \(a pandas Series indexed by date\) is not in date order"):
+        plain.metrics(benchmark=pd.Series(bench, index=idx)[::-1])
+    # the default index stays positional, as an array
+    np.testing.assert_array_equal(res.metrics(benchmark=pd.Series(bench)).information_ratio, ref.information_ratio)

@@ -364,6 +364,21 @@ def test_descriptors_equal(dpanel):
         ffd.compute_descriptors(dpanel, names=["alpha"])
 
 
+def test_a_market_indexed_by_date_pairs_by_date(dpanel):
+    # as in memory: a market Series indexed by date must carry the panel's dates, in order (it
+    # was read by position); beside a bare dask array it is read in its order (date order)
+    import pandas as pd
+
+    ms = pd.Series(M, index=pd.DatetimeIndex(P.dates))
+    got = ffd.compute_descriptors(dpanel, market=ms, names=["beta"])["beta"].compute()
+    EQ(got, ff.compute_descriptors(P, market=M, names=["beta"])["beta"])
+    with pytest.raises(ValueError, match=rf"^market and the panel have different dates: position 0 is {P.dates[-1]}"):
+        ffd.compute_descriptors(dpanel, market=ms.iloc[::-1], names=["beta"])
+    EQ(ffd.rolling_beta(dpanel["returns"], ms, 40, 13)[0].compute(), ff.rolling_beta(R, M, 40, 13)[0])
+    with pytest.raises(ValueError, match=r"^market \(a pandas Series indexed by date\) is not in date order"):
+        ffd.rolling_beta(dpanel["returns"], ms.iloc[::-1], 40)
+
+
 def test_exposures_equal(dpanel):
     kw = dict(orthogonalize={"low_vol": ["value"]}, descriptor_options={"vol_half_life": 42.0})
     mem = ff.Exposures.from_panel(P, **kw)

@@ -465,3 +465,58 @@ def test_frames_meet_by_label_never_by_position():
     with pytest.raises(ValueError, match="cap and dollar_volume have different assets"):
         ff.descriptors.liquidity(wide(book), wide(cap, ("B", "A", "C")), window=2)
     np.testing.assert_array_equal(ff.descriptors.market_return(wide(ret), wide(cap)), ff.descriptors.market_return(ret, cap))
+
+
+def test_compute_descriptors_market_indexed_by_date_pairs_by_date():
+    # a market Series indexed by date was read by position: reordered, or on other dates, it
+    # gave other betas with no error. It must carry the panel's dates (or its frames'), in order
+    pd = pytest.importorskip("pandas")
+    from ferrofactor.panel import frame_from_field
+
+    p = ff.datasets.synthetic_universe(n_assets=30, n_days=260, seed=2)
+    m = fd.market_return(p["returns"], p["market_cap"])
+    ms = pd.Series(m, index=pd.DatetimeIndex(p.dates))
+    names = ["beta", "residual_volatility"]
+    want = ff.compute_descriptors(p, market=m, names=names)
+    got = ff.compute_descriptors(p, market=ms, names=names)
+    for k in names:
+        np.testing.assert_array_equal(got[k], want[k])
+    d0, d1 = p.dates[-1], p.dates[0]
+    with pytest.raises(ValueError, match=rf"^market and the panel have different dates: position 0 is {d0} in "
+                                         rf"market but {d1} in the panel \(260 positions differ\)"):
+        ff.compute_descriptors(p, market=ms.iloc[::-1], names=names)
+    with pytest.raises(ValueError, match="^market and the panel have different dates"):
+        ff.compute_descriptors(p, market=pd.Series(m, index=ms.index + pd.Timedelta(days=1)), names=names)
+    # a mapping of frames: their dates; of arrays: its own order, which must be date order
+    frames = {"returns": frame_from_field(p["returns"], p.dates, p.assets),
+              "market_cap": frame_from_field(p["market_cap"], p.dates, p.assets)}
+    np.testing.assert_array_equal(ff.compute_descriptors(frames, market=ms, names=names)["beta"], want["beta"])
+    with pytest.raises(ValueError, match="^market and returns have different dates"):
+        ff.compute_descriptors(frames, market=ms.iloc[::-1], names=names)
+    arrays = {"returns": p["returns"], "market_cap": p["market_cap"]}
+    np.testing.assert_array_equal(ff.compute_descriptors(arrays, market=ms, names=names)["beta"], want["beta"])
+    with pytest.raises(ValueError, match=r"^market \(a pandas Series indexed by date\) is not in date order"):
+        ff.compute_descriptors(arrays, market=ms.iloc[::-1], names=names)
+
+
+def test_momentum_selection_rebalance_mask_indexed_by_date_pairs_by_date():
+    # a boolean rebalance Series indexed by date was read by position: reversed, it selected on
+    # other dates with no error. It must carry the dates (dates= or the panel's), in their order
+    pd = pytest.importorskip("pandas")
+    dates = np.arange("2020-01-01", 320, dtype="datetime64[D]")
+    reb = ff.signals.month_starts(dates)
+    mask = np.zeros(320, dtype=bool)
+    mask[reb] = True
+    kw = dict(window=126, min_dollar_volume=2e6, percentile=0.2)
+    want = ff.momentum_selection(F["returns"], F["dollar_volume"], reb, dates=dates, **kw)
+    m = pd.Series(mask, index=pd.DatetimeIndex(dates))
+    got = ff.momentum_selection(F["returns"], F["dollar_volume"], m, dates=dates, **kw)
+    np.testing.assert_array_equal(got.long, want.long)
+    np.testing.assert_array_equal(got.dates, want.dates)
+    with pytest.raises(ValueError, match=rf"^rebalance and dates= have different dates: position 0 is {dates[-1]} "
+                                         rf"in rebalance but {dates[0]} in dates="):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], m.iloc[::-1], dates=dates, **kw)
+    # without dates: its index in date order, read in its order
+    np.testing.assert_array_equal(ff.momentum_selection(F["returns"], F["dollar_volume"], m, **kw).long, want.long)
+    with pytest.raises(ValueError, match=r"^rebalance \(a pandas Series indexed by date\) is not in date order"):
+        ff.momentum_selection(F["returns"], F["dollar_volume"], m.iloc[::-1], **kw)

@@ -226,3 +226,61 @@ def test_a_series_named_like_the_label_column_keeps_the_metric_labels(daily):
     _close(table["Metric"].to_numpy()[:1], [M.annual_return(r[:, 0])])
     _close(table["b"].to_numpy()[:1], [M.annual_return(r[:, 1])])
     assert "Annualized Return" in str(s.summary())
+
+
+def test_pandas_series_indexed_by_date_pair_by_date_never_by_position(monthly):
+    """A pandas benchmark / risk-free / costs indexed by date is aligned on the returns' dates
+    (as a Polars frame is): it was read by position, so a reordered benchmark gave another
+    information ratio with no error. Returns indexed by date give their dates (monthly win rate)
+    and are read in their order, which must be date order (never sorted)."""
+    r, rf, mkt, dates, names = monthly["r"], monthly["rf"], monthly["mkt"], monthly["dates"], monthly["names"]
+    idx = pd.DatetimeIndex(dates)
+    rs, bs, rfs = pd.Series(r[:, 1], index=idx), pd.Series(mkt, index=idx), pd.Series(rf, index=idx)
+    rev = np.arange(len(r))[::-1]
+    ref_ir = M.information_ratio(r[:, 1], mkt, 12)
+    assert M.information_ratio(rs, bs.iloc[rev], 12) == pytest.approx(ref_ir, rel=RTOL)
+    assert M.tracking_error(rs, bs.sample(frac=1.0, random_state=2), 12) == \
+        pytest.approx(M.tracking_error(r[:, 1], mkt, 12), rel=RTOL)
+    assert M.sharpe_ratio(rs, rfs.iloc[rev], 12) == pytest.approx(M.sharpe_ratio(r[:, 1], rf, 12), rel=RTOL)
+    assert M.sortino_ratio(rs, rfs.iloc[rev], 12) == pytest.approx(M.sortino_ratio(r[:, 1], rf, 12), rel=RTOL)
+    # an extra date is dropped (the frame rule); a missing one is refused naming the argument
+    longer = pd.concat([bs, pd.Series([9.0], index=pd.DatetimeIndex(["2030-01-31"]))]).iloc[::-1]
+    assert M.information_ratio(rs, longer, 12) == pytest.approx(ref_ir, rel=RTOL)
+    with pytest.raises(ValueError, match=r"^benchmark \(a pandas Series indexed by date\) has no row for 1 of "
+                                         r"the 819 dates of returns, e\.g\. \['1949-01-01'\]; it must cover"):
+        M.information_ratio(rs, bs.iloc[1:], 12)
+    shifted = pd.Series(mkt, index=idx + pd.DateOffset(months=1))  # a month late: same length, other dates
+    with pytest.raises(ValueError, match=r"^benchmark \(a pandas Series indexed by date\) has no row for 1 of"):
+        M.information_ratio(rs, shifted, 12)
+    # beside a Polars returns frame, and in the results table (with dates from the index)
+    frame = pl.DataFrame({"date": dates, "S": r[:, 1]})
+    assert M.information_ratio(frame, bs.iloc[rev], 12) == pytest.approx(ref_ir, rel=RTOL)
+    s = ff.metrics.summary(rs, benchmark=bs.iloc[rev], risk_free=rfs.iloc[rev], costs=rfs.iloc[rev],
+                           periods_per_year=12)
+    ref = ff.metrics.summary(r[:, [1]], dates=dates, benchmark=mkt, risk_free=rf, costs=rf, periods_per_year=12)
+    for key in ("information_ratio", "tracking_error", "sharpe_ratio", "monthly_win_rate", "average_cost"):
+        _close(getattr(s, key), getattr(ref, key))
+    assert M.monthly_win_rate(rs) == pytest.approx(float(ref.monthly_win_rate[0]), rel=RTOL)
+    # beside returns without dates: on dates= when given, else in its own order (date order)
+    s2 = ff.metrics.summary(r[:, [1]], dates=dates, benchmark=bs.iloc[rev], periods_per_year=12)
+    _close(s2.information_ratio, ref.information_ratio)
+    assert M.information_ratio(r[:, 1], bs, 12) == pytest.approx(ref_ir, rel=RTOL)
+    with pytest.raises(ValueError, match=r"^benchmark \(a pandas Series indexed by date\) is not in date order "
+                                         r"\(2017-02-01 follows 2017-03-01 at position 1\); it is read in its "
+                                         r"order, never sorted: sort it first \(benchmark\.sort_index\(\)\)$"):
+        M.information_ratio(r[:, 1], bs.iloc[rev], 12)
+    # a DataFrame indexed by date: its columns name the series, a (T, S) benchmark is matched on them
+    rdf = pd.DataFrame(r[:, :3], index=idx, columns=names[:3])
+    bdf = pd.DataFrame(np.column_stack([mkt, 0.5 * mkt, rf]), index=idx, columns=names[:3])
+    s3 = ff.metrics.summary(rdf, benchmark=bdf[names[:3][::-1]].iloc[rev], periods_per_year=12)
+    assert s3.series_names == names[:3]
+    _close(s3.information_ratio, M.information_ratio(r[:, :3], np.column_stack([mkt, 0.5 * mkt, rf]), 12))
+    # returns are read in their order: out of date order they are refused, never sorted
+    with pytest.raises(ValueError, match=r"^returns \(a pandas Series indexed by date\) is not in date order"):
+        M.max_drawdown(rs.iloc[rev])
+    with pytest.raises(ValueError, match=r"^returns \(a pandas Series indexed by date\) has the date 1949-01-01 twice"):
+        M.sharpe_ratio(pd.concat([rs, rs.iloc[:1]]))
+    with pytest.raises(ValueError, match="^dates disagrees with the index of returns"):
+        ff.metrics.summary(rs, dates=dates + np.timedelta64(1, "D"), periods_per_year=12)
+    # the default index stays positional, as an array
+    assert M.information_ratio(pd.Series(r[:, 1]), pd.Series(mkt), 12) == pytest.approx(ref_ir, rel=RTOL)

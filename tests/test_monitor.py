@@ -246,3 +246,53 @@ def test_infinite_values_and_thresholds_are_refused():
         monitor.risk_bias(np.array([1.0]), band=(0.8, np.inf))
     with pytest.raises(ValueError, match="signal must not contain infinite"):
         monitor.coverage(np.full((30, 3), np.inf))
+
+
+def test_pandas_data_indexed_by_date_labels_the_alerts_with_its_dates():
+    # a pandas Series / DataFrame indexed by date was read as an array: its dates were dropped
+    # (alerts dated by row number), and dates= given beside it was never compared with them.
+    # Now its index dates the alerts (read in its order, which must be date order)
+    d = np.datetime64("2021-01-01") + np.arange(40)
+    idx = pd.DatetimeIndex(d)
+    x = -0.01 * np.ones((40, 1))
+    want = monitor.factor_decay(x, dates=d, names=["mom"])
+    assert want.height == 11 and want.schema["date"] == pl.Date
+    assert monitor.factor_decay(pd.Series(x[:, 0], index=idx), names=["mom"]).equals(want)
+    assert monitor.factor_decay(pd.DataFrame(x, index=idx), dates=d, names=["mom"]).equals(want)
+    with pytest.raises(ValueError, match=r"^dates and factor_returns have different dates: position 0 is 2021-01-02"):
+        monitor.factor_decay(pd.DataFrame(x, index=idx), dates=d + 1, names=["mom"])
+    with pytest.raises(ValueError, match=r"^factor_returns \(a pandas DataFrame indexed by date\) is not in date order"):
+        monitor.factor_decay(pd.DataFrame(x, index=idx).iloc[::-1], names=["mom"])
+    t = np.array([0.1, 0.7, 0.2])
+    want_t = monitor.turnover(t, dates=d[:3], subject="book")
+    assert want_t["date"].to_list() == [dt.date(2021, 1, 2)]
+    assert monitor.turnover(pd.Series(t, index=idx[:3]), subject="book").equals(want_t)
+    with pytest.raises(ValueError, match=r"^turnover \(a pandas Series indexed by date\) is not in date order"):
+        monitor.turnover(pd.Series(t, index=idx[:3]).iloc[::-1])
+    # a rolling bias statistic indexed by date: rolling, dated by its index (it was read as the
+    # whole-sample statistics of 3 portfolios)
+    b = np.array([1.0, 1.5, 0.5])
+    want_b = monitor.risk_bias(b[:, None], band=(0.8, 1.2), dates=d[:3], names=["p"])
+    assert want_b["date"].to_list() == [dt.date(2021, 1, 2), dt.date(2021, 1, 3)]
+    assert monitor.risk_bias(pd.Series(b, index=idx[:3]), band=(0.8, 1.2), names=["p"]).equals(want_b)
+    # signal (T, N) for coverage
+    sig = np.ones((40, 4))
+    sig[25, :3] = np.nan
+    assert monitor.coverage(pd.DataFrame(sig, index=idx))["date"].to_list() == [dt.date(2021, 1, 26)]
+    # the default index stays positional
+    assert monitor.turnover(pd.Series(t), subject="book")["date"].to_list() == [1]
+
+
+def test_concentration_of_a_pandas_frame_indexed_by_date_dates_the_alerts():
+    # a (D, N) pandas DataFrame indexed by date: its index dates the alerts (it was dropped,
+    # the alerts dated by row number, and dates= paired with its rows whatever its index said)
+    d = np.array(["2024-01-01", "2024-02-01", "2024-03-01"], dtype="datetime64[D]")
+    w = np.array([[0.05] * 20, [0.3] + [0.7 / 19] * 19, [0.05] * 20])
+    want = monitor.concentration(w, dates=d)
+    assert want["date"].to_list() == [dt.date(2024, 2, 1)] * 2
+    wdf = pd.DataFrame(w, index=pd.DatetimeIndex(d))
+    assert monitor.concentration(wdf).equals(want)
+    with pytest.raises(ValueError, match="^dates and weights have different dates: position 0 is 2024-01-02"):
+        monitor.concentration(wdf, dates=d + 1)
+    with pytest.raises(ValueError, match=r"^weights \(a pandas DataFrame indexed by date\) is not in date order"):
+        monitor.concentration(wdf.iloc[::-1])

@@ -154,6 +154,29 @@ def test_select_with_an_asset_mask_as_a_pandas_series_pairs_it_by_label():
         p.select(assets=pd.concat([m, pd.Series([True], index=["Q"])]))
 
 
+def test_select_with_a_date_mask_as_a_pandas_series_indexed_by_date_pairs_it_by_date():
+    # a boolean Series indexed by date was read by position: reordered, it kept other dates.
+    # It must carry the panel's dates, in their order (select joins nothing on date)
+    pd = pytest.importorskip("pandas")
+    p = make_panel(T=8, N=3)
+    mask = np.array([True, False, False, True, True, False, True, False])
+    want = p.select(dates=mask)
+    m = pd.Series(mask, index=pd.DatetimeIndex(p.dates))
+    got = p.select(dates=m)
+    np.testing.assert_array_equal(got.dates, want.dates)
+    np.testing.assert_array_equal(got["close"], want["close"])
+    with pytest.raises(ValueError, match=rf"^dates and the panel have different dates: position 0 is {p.dates[-1]} "
+                                         rf"in dates but {p.dates[0]} in the panel \(8 positions differ\); dates is "
+                                         r"paired with the panel by date"):
+        p.select(dates=m.iloc[::-1])
+    with pytest.raises(ValueError, match=r"^dates has 7 dates but the panel has 8"):
+        p.select(dates=m.iloc[1:])
+    # the default index stays positional; a Series of dates still selects its values
+    np.testing.assert_array_equal(p.select(dates=pd.Series(mask)).dates, want.dates)
+    sel = pd.Series(p.dates[[5, 1]], index=pd.DatetimeIndex(p.dates[[0, 2]]))
+    np.testing.assert_array_equal(p.select(dates=sel).dates, p.dates[[1, 5]])
+
+
 def test_select_errors():
     p = make_panel()
     with pytest.raises(ValueError, match="1 dates are not on the panel"):

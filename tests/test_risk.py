@@ -892,3 +892,20 @@ def test_per_asset_vectors_of_mimicking_portfolios_and_from_covariance_are_paire
     np.testing.assert_array_equal(m1.factor_mimicking_portfolios(), m0.factor_mimicking_portfolios())
     with pytest.raises(ValueError, match=r"^specific_variance names assets that are not among those of the exposures: \['X'\]$"):
         ff.RiskModel.from_covariance(risk.factor_covariance[-1], pd.Series(1e-4, index=[*A, "X"]), one)
+
+
+def test_from_arrays_factor_returns_indexed_by_date_must_carry_the_exposures_dates():
+    # factor returns as a pandas DataFrame indexed by date were read by position: reordered,
+    # the covariance was estimated on other dates' returns with no error
+    pd = pytest.importorskip("pandas")
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=120, seed=2)
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    f, e, ex, cap = np.asarray(res.factor_returns), res.residuals, res.exposures, panel["market_cap"]
+    want = ff.RiskModel.from_arrays(f, e, ex, cap)
+    fdf = pd.DataFrame(f, index=pd.DatetimeIndex(panel.dates), columns=res.factor_names)
+    got = ff.RiskModel.from_arrays(fdf, e, ex, cap)
+    np.testing.assert_array_equal(got.factor_covariance, want.factor_covariance)
+    d0, d1 = panel.dates[-1], panel.dates[0]
+    with pytest.raises(ValueError, match=rf"^factor_returns and exposures have different dates: position 0 is {d0} "
+                                         rf"in factor_returns but {d1} in exposures"):
+        ff.RiskModel.from_arrays(fdf.iloc[::-1], e, ex, cap)

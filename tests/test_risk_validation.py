@@ -303,3 +303,36 @@ def test_model_tests_do_not_copy_the_styles():
     fv = _core.risk_forecast_volatility(w[good].copy(), st[rows][good].copy(), ind[rows][good].copy(), market, g,
                                         risk._cov[rows][good].copy(), risk._spec[rows][good].copy())
     np.testing.assert_array_equal(mv.forecast_vol[:, 0], fv)
+
+def test_bias_statistic_pairs_pandas_data_indexed_by_date_by_date():
+    # forecast_vol as a pandas Series indexed by date was read by position: reordered, each
+    # return was divided by another date's forecast (another bias, no error). Now it must carry
+    # the dates of returns (or dates=), in their order; returns indexed by date give the dates
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    T = 120
+    vol = np.exp(rng.normal(0, 0.5, T))
+    r = rng.normal(0, 1, T) * vol
+    d = np.datetime64("2022-01-03") + np.arange(T)
+    idx = pd.DatetimeIndex(d)
+    want = ff.evaluate.bias_statistic(r, vol, window=30, dates=d)
+    rs, vs = pd.Series(r, index=idx), pd.Series(vol, index=idx)
+    for got in (ff.evaluate.bias_statistic(rs, vs, window=30),
+                ff.evaluate.bias_statistic(r, vs, window=30, dates=d),
+                ff.evaluate.bias_statistic(rs, vol, window=30, dates=d)):
+        np.testing.assert_array_equal(got.bias, want.bias)
+        np.testing.assert_array_equal(got.dates, d)
+    assert ff.evaluate.bias_statistic(rs, vs).bias == pytest.approx(float(ff.evaluate.bias_statistic(r, vol).bias),
+                                                                    rel=1e-15)
+    with pytest.raises(ValueError, match=rf"^forecast_vol and returns have different dates: position 0 is {d[-1]} in "
+                                         rf"forecast_vol but {d[0]} in returns \({T} positions differ\)"):
+        ff.evaluate.bias_statistic(rs, vs.iloc[::-1])
+    with pytest.raises(ValueError, match="^forecast_vol and dates= have different dates"):
+        ff.evaluate.bias_statistic(r, vs.iloc[::-1], dates=d)
+    with pytest.raises(ValueError, match="^dates and returns have different dates"):
+        ff.evaluate.bias_statistic(rs, vol, window=30, dates=d + 1)
+    with pytest.raises(ValueError, match=r"^returns \(a pandas Series indexed by date\) is not in date order"):
+        ff.evaluate.bias_statistic(rs.iloc[::-1], vol)
+    with pytest.raises(ValueError, match=r"^forecast_vol \(a pandas Series indexed by date\) is not in date order"):
+        ff.evaluate.bias_statistic(r, vs.iloc[::-1])

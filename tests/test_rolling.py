@@ -277,3 +277,41 @@ def test_bad_input():
         ff.max_drawdown(np.array([[0.1], [-1.5]]), 2)
     with pytest.raises(ValueError, match="returns must be simple returns >= -1"):
         ff.compounded_return(np.array([[0.1], [np.inf]]), 2)
+
+
+def test_rolling_beta_market_indexed_by_date_pairs_by_date():
+    # a market Series indexed by date was read by position: reordered (or on other dates) it
+    # gave other betas with no error. Beside returns with dates (a Polars frame, a pandas frame
+    # indexed by date) it must carry them, in their order; else it is read in its order, which
+    # must be date order (never sorted)
+    import polars as pl
+
+    rng = np.random.default_rng(4)
+    T, N = 120, 3
+    m = rng.normal(0, 0.01, T)
+    x = rng.normal(0, 0.01, (T, N)) + np.array([0.5, 1.0, 1.5]) * m[:, None]
+    dates = np.busday_offset(np.datetime64("2022-01-03"), np.arange(T), roll="forward")
+    idx = pd.DatetimeIndex(dates)
+    ms = pd.Series(m, index=idx)
+    want = ff.rolling_beta(x, m, window=40)
+    frame = pl.DataFrame({"date": dates, **{f"A{j}": x[:, j] for j in range(N)}})
+    for returns in (x, frame, pd.DataFrame(x, index=idx)):
+        got = ff.rolling_beta(returns, ms, window=40)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    for returns in (frame, pd.DataFrame(x, index=idx)):
+        with pytest.raises(ValueError, match=rf"^market and returns have different dates: position 0 is {dates[-1]} "
+                                             rf"in market but {dates[0]} in returns \({T} positions differ\); market "
+                                             r"is paired with returns by date"):
+            ff.rolling_beta(returns, ms.iloc[::-1], window=40)
+        with pytest.raises(ValueError, match="^market and returns have different dates"):
+            ff.rolling_beta(returns, pd.Series(m, index=idx + pd.Timedelta(days=1)), window=40)
+    with pytest.raises(ValueError, match=r"^market \(a pandas Series indexed by date\) is not in date order"):
+        ff.rolling_beta(x, ms.iloc[::-1], window=40)
+    # the descriptor wrappers go through rolling_beta
+    with pytest.raises(ValueError, match=r"^market \(a pandas Series indexed by date\) is not in date order"):
+        ff.descriptors.beta(x, ms.iloc[::-1], window=40)
+    np.testing.assert_array_equal(ff.descriptors.residual_volatility(frame, ms, window=40),
+                                  ff.descriptors.residual_volatility(x, m, window=40))
+    # the default index stays positional, as an array
+    np.testing.assert_array_equal(ff.rolling_beta(x, pd.Series(m), window=40)[0], want[0])

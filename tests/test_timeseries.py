@@ -723,3 +723,55 @@ def test_alpha_test_summary_prints_counts_in_full_and_needs_set_names():
     # an empty name would take the place of the row labels in the summary
     with pytest.raises(ValueError, match="factor_sets"):
         ff.alpha_test(strat, {"": mkt})
+
+
+def test_pandas_data_indexed_by_date_is_joined_on_date_as_a_frame(data):
+    """A pandas DataFrame or Series indexed by date is a frame: joined with another frame
+    (pandas or Polars) on date, as two Polars frames are. It was read by position, so factors
+    with their rows reordered, or on dates shifted by a few months, gave other betas with no
+    error."""
+    d, dates = data["frame"], data["dates"]
+    ports = data["ports"][:3]
+    idx = pd.DatetimeIndex(dates)
+    y = pd.DataFrame(data["y"][:, :3], index=idx, columns=ports)
+    f = pd.DataFrame(data["f"], index=idx, columns=FACTORS)
+    ref = ff.time_series_regress(data["y"][:, :3], data["f"], cov="hac", lags=4, factor_names=FACTORS)
+    perm = np.random.default_rng(5).permutation(len(dates))
+    for fx in (f.iloc[perm], f.iloc[::-1]):
+        res = ff.time_series_regress(y, fx, cov="hac", lags=4)
+        np.testing.assert_array_equal(res.params, ref.params)
+        np.testing.assert_array_equal(res.std_errors, ref.std_errors)
+        np.testing.assert_array_equal(res.dates, dates)
+        assert list(res.assets) == ports and res.factor_names == FACTORS
+    # on other dates: the common dates only (an inner join), never row against row
+    res = ff.time_series_regress(y.iloc[5:], f.iloc[:-5], cov="hac", lags=4)
+    ref5 = ff.time_series_regress(data["y"][5:-5, :3], data["f"][5:-5], cov="hac", lags=4, factor_names=FACTORS)
+    np.testing.assert_array_equal(res.params, ref5.params)
+    np.testing.assert_array_equal(res.dates, dates[5:-5])
+    # with a Polars frame: joined on date too, whichever side is pandas
+    fframe = pl.DataFrame({"date": dates, **{n: data["f"][:, j] for j, n in enumerate(FACTORS)}})
+    np.testing.assert_array_equal(ff.time_series_regress(y.iloc[::-1], fframe, cov="hac", lags=4).params, ref.params)
+    # with an array: row by row, so the pandas index must be in date order (never sorted)
+    np.testing.assert_array_equal(ff.time_series_regress(y, data["f"], cov="hac", lags=4,
+                                                         factor_names=FACTORS).params, ref.params)
+    with pytest.raises(ValueError, match=r"^factors \(a pandas DataFrame indexed by date\) is not in date order "
+                                         r"\(2017-02-01 follows 2017-03-01 at position 1\); it is read in its order, "
+                                         r"never sorted: sort it first \(factors\.sort_index\(\)\)$"):
+        ff.time_series_regress(data["y"][:, :3], f.iloc[::-1])
+    with pytest.raises(ValueError, match=r"^y \(a pandas DataFrame indexed by date\) has the date 1949-01-01 twice"):
+        ff.time_series_regress(pd.concat([y, y.iloc[:1]]), f)
+    # the alpha test: each list joined on date with returns indexed by date
+    strat = pd.Series(data["y"][:, 13], index=idx, name="strat")
+    a = ff.alpha_test(strat, {"CAPM": d[["MktRF"]].set_index(idx).iloc[perm], "SMB": f["SMB"].iloc[::-1]},
+                      periods_per_year=12)
+    ref_a = ff.alpha_test(data["y"][:, 13], {"CAPM": data["f"][:, :1], "SMB": data["f"][:, 1]}, periods_per_year=12)
+    np.testing.assert_array_equal(a.alpha, ref_a.alpha)
+    np.testing.assert_array_equal(a.alpha_tstat, ref_a.alpha_tstat)
+    assert a.series_names == ["strat"] and a.results["SMB"].factor_names == ["SMB"]
+    with pytest.raises(ValueError, match=r"^factor_sets\['CAPM'\] \(a pandas DataFrame indexed by date\) is not in "
+                                         r"date order"):
+        ff.alpha_test(data["y"][:, 13], {"CAPM": f[["MktRF"]].iloc[perm]})
+    # pandas data with another index is read as an array, as before
+    np.testing.assert_array_equal(
+        ff.time_series_regress(y.reset_index(drop=True), f.reset_index(drop=True), cov="hac", lags=4).params,
+        ref.params)

@@ -26,6 +26,12 @@ Conventions
   may be a pandas Series indexed by asset wherever the assets are known: it is paired by its
   labels, as a mapping ``{asset: value}``, never by position (a Series with the default index
   0..N-1 is read as an array).
+- Likewise a ``(T,)`` or ``(T, K)`` input (benchmark, risk-free rate, costs, market, factor
+  returns, a date mask) may be a pandas Series or DataFrame indexed by date: where the other
+  side's dates are known (a Panel, a frame, ``dates=``, another input indexed by date) it must
+  carry them, in their order (or is joined on date where Polars frames are: ``time_series_regress``,
+  ``alpha_test``, ``ff.metrics``), else ``ValueError``; otherwise its index supplies the dates,
+  in its own order, which must be date order (never sorted).
 - ``returns[t]`` runs from close t−1 to close t and is explained by what is known at t−1: the
   library lags explicitly (``lag``, default 1), never silently.
 - Stages hand over labelled objects: :class:`Panel` → :class:`Exposures` →

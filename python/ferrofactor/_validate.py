@@ -13,6 +13,11 @@ Wherever an ``(N,)`` per-asset vector is accepted and the assets are known, a pa
 indexed by asset is paired by its labels, never by position (:func:`by_label`: the mapping
 ``{asset: value}`` it stands for; :func:`values_by_label` where an argument has no mapping form of
 its own). A Series with the default ``RangeIndex`` is read by position, like an array.
+
+Likewise on the date axis: wherever a ``(T,)`` or ``(T, K)`` input is accepted, a pandas Series
+or DataFrame indexed by date is read by its dates (:func:`by_date`): where the other side's
+dates are known it must carry them (or is aligned on them, where the function joins Polars
+frames on date), else its index supplies the dates, in its own order, which must be increasing.
 """
 
 from __future__ import annotations
@@ -116,6 +121,93 @@ def values_by_label(name: str, mapping: Mapping, labels: Any, *, of: str, boolea
     out = np.full(len(labels), np.nan)
     out[idx] = arr
     return out
+
+
+def _is_pandas_frame(x: Any) -> bool:
+    mod = type(x).__module__ or ""
+    return mod.split(".")[0] == "pandas" and type(x).__name__ == "DataFrame"
+
+
+def is_date_indexed(x: Any) -> bool:
+    """A pandas Series or DataFrame whose index holds dates: a ``DatetimeIndex``, or an index of
+    ``datetime.date`` / ``datetime.datetime`` objects. Its rows are read by :func:`by_date`."""
+    if not (_is_pandas_series(x) or _is_pandas_frame(x)):
+        return False
+    idx = x.index
+    kind = type(idx).__name__
+    if kind == "DatetimeIndex":
+        return True
+    return kind == "Index" and getattr(idx, "inferred_type", "") in ("date", "datetime", "datetime64")
+
+
+def by_date(
+    name: str, x: Any, dates: Any = None, *, of: str = "", align: bool = False, positional: bool = True
+) -> tuple[Any, np.ndarray | None]:
+    """A ``(T,)`` or ``(T, K)`` input that may be a pandas Series or DataFrame indexed by date
+    (:func:`is_date_indexed`), read on the date axis by its labels, never silently by position.
+    Returns ``(values, its dates)``: the pandas object's values (``to_numpy()``, rows as given
+    below) and its index as ``datetime64[D]``. Anything else (arrays, Polars data, a pandas
+    object with another index, the default one included) comes back unchanged, with None.
+
+    - ``dates`` given (the T dates of ``of``, e.g. "the panel"): the index must be those dates,
+      in their order, else a ``ValueError`` naming ``name`` and the first difference; with
+      ``align`` (for the functions that join Polars frames on date) its rows are taken on
+      ``dates`` instead, in any order (every date of ``of`` present; other rows dropped).
+    - ``dates`` None (nothing else carries dates): read in its own order, its index supplying the
+      dates; with ``positional`` (the rows pair with others by position, or their order matters)
+      the index must be increasing, else ``ValueError``: never sorted silently. Pass
+      ``positional=False`` where the caller joins on the dates returned.
+
+    A date given twice, NaT, a time of day other than midnight and a timezone-aware index are
+    refused naming ``name``.
+    """
+    if not is_date_indexed(x):
+        return x, None
+    from ferrofactor.panel import _as_dates
+
+    kind = "Series" if _is_pandas_series(x) else "DataFrame"
+    what = f"{name} (a pandas {kind} indexed by date)"
+    idx = x.index
+    if getattr(idx, "tz", None) is not None:
+        raise ValueError(
+            f"{what} has timezone-aware timestamps ({idx.tz}); their day depends on the zone: "
+            f"pass the local calendar day (e.g. {name}.tz_localize(None))"
+        )
+    d = _as_dates(f"the index of {name}", np.asarray(idx), check_range=False)
+    if len(d) > 1:
+        s = np.sort(d)
+        dup = s[1:][s[1:] == s[:-1]]
+        if dup.size:
+            raise ValueError(f"{what} has the date {dup[0]} twice in its index")
+    values = x.to_numpy()
+    if dates is not None:
+        dates = np.asarray(dates).astype("datetime64[D]")
+        if align:
+            order = np.argsort(d, kind="stable")
+            sd = d[order]
+            pos = np.searchsorted(sd, dates)
+            found = (pos < len(sd)) & (sd[np.minimum(pos, max(len(sd) - 1, 0))] == dates) if len(sd) \
+                else np.zeros(len(dates), dtype=bool)
+            if not found.all():
+                miss = dates[~found]
+                raise ValueError(
+                    f"{what} has no row for {miss.size} of the {len(dates)} dates of {of}, e.g. "
+                    f"{[str(v) for v in miss[:3]]}; it must cover every date of {of}"
+                )
+            return values[order[pos]], dates
+        check_same_labels(
+            name, d, None, of, dates, None,
+            how=f"{name} is paired with {of} by date: give it on the same dates, in the same order "
+                f"(e.g. {name}.reindex(<the dates of {of}>))",
+        )
+        return values, d
+    if positional and len(d) > 1 and not (d[1:] > d[:-1]).all():
+        i = int(np.flatnonzero(d[1:] <= d[:-1])[0])
+        raise ValueError(
+            f"{what} is not in date order ({d[i + 1]} follows {d[i]} at position {i + 1}); it is "
+            f"read in its order, never sorted: sort it first ({name}.sort_index())"
+        )
+    return values, d
 
 
 def as_array(name: str, x: Any) -> np.ndarray:

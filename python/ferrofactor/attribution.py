@@ -37,9 +37,11 @@ from ferrofactor._validate import (
     _is_polars_series,
     as_field,
     as_float_array,
+    by_date,
     check_int,
     check_same_labels,
     check_shape,
+    is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import NotFittedError, Result, Summary, readonly
@@ -272,6 +274,8 @@ def _model_parts(model: Any):
                     f"model's factors {ex.factor_names}"
                 )
             check_same_labels("factor_returns (model[1])", fdates, None, "risk model", ex.dates, None)
+        # a pandas DataFrame indexed by date: on the risk model's dates, in their order
+        fr = by_date("factor_returns (model[1])", fr, ex.dates, of="risk model")[0]
         fr = as_float_array("factor_returns (model[1])", fr, 2)
         return ex, fr, lag, None, ex.dates, ex.assets
     if isinstance(model, RiskModel):
@@ -313,8 +317,9 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     model : FactorModelResult, or (RiskModel, factor_returns[, lag])
         A fitted factor model supplies its unlagged exposures, factor returns, lag and returns.
         A risk model supplies the exposures (its stored dates must be the T dates of
-        ``weights``) and the tuple the factor returns (T, K) (factors in the risk model's order)
-        and the lag (default 1); ``returns`` is then required.
+        ``weights``) and the tuple the factor returns (T, K) (factors in the risk model's order;
+        a Polars frame, or a pandas DataFrame indexed by date, on the risk model's dates) and
+        the lag (default 1); ``returns`` is then required.
     returns : array_like or Polars frame (T, N), optional
         Asset returns; default the model's. A held asset (nonzero weight) must have a return.
     benchmark : array_like or Polars frame (T, N), optional
@@ -322,7 +327,9 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
         ``portfolio_return``/``benchmark_return`` are kept.
     costs : array_like (T,), optional
         Costs per date in return units (fractions of capital, positive = paid), e.g. a
-        backtest's costs. Default zero.
+        backtest's costs. Default zero. A pandas Series indexed by date must carry the model's
+        dates (or those of a weights frame), in their order, else ``ValueError``; never paired
+        by position.
 
     Returns
     -------
@@ -344,8 +351,8 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     ex, fr, lag, mret, mdates, massets = _model_parts(model)
     # a wide weights frame out of date order is sorted (its dates are then checked against the
     # model's) when nothing is paired with its rows by position: a model with dates, returns and
-    # benchmark frames or none, no costs array
-    labelled = mdates is not None and costs is None and all(
+    # benchmark frames or none, no costs array (costs indexed by date carry their dates)
+    labelled = mdates is not None and (costs is None or is_date_indexed(costs)) and all(
         x is None or _is_polars_frame(x) for x in (returns, benchmark))
     w, wd, wa = as_field("weights", weights, date_order=not labelled)
     t_len, n = w.shape
@@ -380,6 +387,10 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     else:
         if _is_polars_series(costs):
             costs = costs.to_numpy()
+        # a pandas Series indexed by date must carry the dates of the model (else of the weights
+        # frame), in their order; without either it is read in its order, which must be date order
+        known, of = (mdates, "the model") if mdates is not None else (wd, "weights")
+        costs, _ = by_date("costs", costs, known, of=of)
         c = as_float_array("costs", costs, 1)
         check_shape("costs", c, (t_len,), "one cost per date")
         if not np.isfinite(c).all():

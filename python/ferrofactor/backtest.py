@@ -101,12 +101,14 @@ from ferrofactor._validate import (
     as_dates,
     as_field,
     as_float_array,
+    by_date,
     by_label,
     check_choice,
     check_real,
     check_same_labels,
     check_shape,
     date_position,
+    is_date_indexed,
     is_real_numeric,
     refuse_time_of_day,
 )
@@ -433,7 +435,9 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     ``rebalance``: ``"daily"``; ``"weekly"`` (the first trading date of each Monday–Sunday week);
     ``"monthly"`` (the first trading date of each month); an integer step ``k`` (``start``,
     ``start + k``, ...); or explicit dates: a boolean mask (T,), date labels, or integer
-    positions, all on the calendar (those outside ``start..end`` are ignored).
+    positions, all on the calendar (those outside ``start..end`` are ignored). A mask given as a
+    pandas Series indexed by date must carry the calendar's dates, in their order (without
+    dates: its index in date order); never paired by position.
     """
     from ferrofactor._validate import check_int
     from ferrofactor.panel import _MAX_SPAN_DAYS
@@ -462,6 +466,10 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
         k = check_int("rebalance", rebalance, 1)
         return np.arange(start, end + 1, k, dtype=np.int64)
     else:
+        if is_date_indexed(rebalance) and np.asarray(rebalance).dtype == bool:
+            # a mask indexed by date: on the calendar's dates, in their order (else in its own,
+            # date order); never paired by position
+            rebalance = by_date("rebalance", rebalance, dates, of="the returns")[0]
         arr = as_array("rebalance", rebalance)
         if arr.ndim != 1:
             raise ValueError(f"rebalance dates must be 1-dimensional, got shape {arr.shape}")
@@ -1168,6 +1176,10 @@ class BacktestResult(Result):
             Per-date risk-free rate over the backtest's dates (Sharpe ratio).
         periods_per_year : float, default 252
 
+        A ``benchmark`` or ``risk_free`` given as a pandas Series indexed by date must carry the
+        backtest's dates, in their order, else ``ValueError`` (never paired by position); beside
+        a backtest without dates it is read in its order, which must be date order.
+
         Returns
         -------
         MetricsSummary
@@ -1181,6 +1193,7 @@ class BacktestResult(Result):
         def tail(name: str, x: Any) -> Any:
             if x is None or isinstance(x, numbers.Real):
                 return x
+            x, _ = by_date(name, x, self._dates, of="the backtest")  # pandas indexed by date: by date
             a = as_float_array(name, x, 1)
             if a.shape != (T,):
                 raise ValueError(f"{name} must have shape ({T},) (the backtest's dates), got {a.shape}")

@@ -133,6 +133,7 @@ from ferrofactor import _core, clean, descriptors as _desc, rolling as _rolling
 from ferrofactor._validate import (
     as_float_array,
     as_industry,
+    by_date,
     check_bool,
     check_choice,
     check_int,
@@ -1214,10 +1215,11 @@ def rolling_beta(returns: Any, market: Any, window: int = 252, min_periods: int 
                  half_life: float | None = None) -> tuple[da.Array, da.Array]:
     """:func:`ferrofactor.rolling_beta`: ``(beta, resid_vol)`` as dask arrays (T, N).
 
-    ``market`` (T,): a dask array or an array-like, put on the date blocks of ``returns``.
+    ``market`` (T,): a dask array or an array-like, put on the date blocks of ``returns``; a
+    pandas Series indexed by date is read in its order, which must be date order.
     """
     r = _x("returns", returns)
-    m = _as_dask("market", market, 1, r.chunks[0])
+    m = _as_dask("market", by_date("market", market)[0], 1, r.chunks[0])
     _probe(_rolling.rolling_beta, _NAN11, np.full(1, np.nan), window, min_periods, half_life)
     mp = window if min_periods is None else min_periods
     fn = functools.partial(_beta_block, window, mp, half_life)
@@ -1338,7 +1340,9 @@ def compute_descriptors(
 
     r = get("returns")
     cap = get("market_cap")
-    m = market_return(r, cap) if market is None else _as_dask("market", market, 1, r.chunks[0])
+    # a pandas Series indexed by date must carry the panel's dates, in their order
+    m = market_return(r, cap) if market is None else \
+        _as_dask("market", by_date("market", market, panel.dates, of="the panel")[0], 1, r.chunks[0])
     _check_shape("market", m, (r.shape[0],), "one value per date")
     mp = functools.partial(_desc._min_periods, min_fraction=min_fraction)
     out: dict[str, da.Array] = {}

@@ -51,6 +51,7 @@ from ferrofactor._validate import (
     as_field,
     as_fields,
     as_float_array,
+    by_date,
     check_bool,
     check_int,
     check_real,
@@ -314,7 +315,10 @@ def compute_descriptors(
         mapping (long, or wide with rows in date order) must carry the same dates and assets,
         in the same order, else ``ValueError`` naming the field (never paired by position).
     market : array_like, shape (T,), optional
-        Market returns for beta; default :func:`market_return` (cap-weighted, lagged caps).
+        Market returns for beta; default :func:`market_return` (cap-weighted, lagged caps). A
+        pandas Series indexed by date must carry the dates of the panel (or of its frames), in
+        their order, else ``ValueError`` (never paired by position); beside fields without dates
+        it is read in its order, which must be date order.
     window : int, default 252
         Window of volatility, beta, residual volatility and drawdown.
     beta_half_life, vol_half_life : float or None, default 63 and None
@@ -404,7 +408,12 @@ def compute_descriptors(
 
     def beta_pair():
         if not pair:  # one rolling regression gives both beta and residual volatility
-            m = market_return(r, cap) if market is None else as_float_array("market", market, 1)
+            if market is None:
+                m = market_return(r, cap)
+            else:  # a pandas Series indexed by date: on the dates of the panel (or of its frames)
+                known = (panel.dates, "the panel") if isinstance(panel, Panel) else \
+                    (labelled[0][1], labelled[0][0]) if labelled and labelled[0][1] is not None else (None, "")
+                m = as_float_array("market", by_date("market", market, known[0], of=known[1])[0], 1)
             pair.extend(_rolling.rolling_beta(r, m, window, _min_periods(window, min_fraction), beta_half_life))
         return pair
 

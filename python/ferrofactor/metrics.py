@@ -21,6 +21,14 @@ empyrical (empyrical-reloaded 0.7), which the tests check against:
   (``Π(1 + r) − 1``, empyrical's ``aggregate_returns(..., "monthly")``) is positive.
 
 ``P`` is ``periods_per_year`` (252 for daily data, 12 for monthly).
+
+Dates: ``returns`` may be a Polars frame (``date`` + one column per series; its rows come out in
+date order) or a pandas Series or DataFrame indexed by date (read in its own order, which must be
+date order: it is never sorted; a DataFrame's columns name its series). A benchmark, risk-free
+rate, required return, turnover or costs given as a Polars frame or as a pandas object indexed by
+date is aligned on the returns' dates (it must cover every one; its other rows are dropped), or,
+beside returns without dates, on ``dates=`` where the function takes it; otherwise it pairs row by
+row (in date order). Arrays pair row by row.
 """
 
 from __future__ import annotations
@@ -31,7 +39,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ferrofactor._validate import _is_polars_frame, _is_polars_series, as_array, as_dates, as_float_array
+from ferrofactor._validate import (
+    _is_polars_frame,
+    _is_polars_series,
+    as_array,
+    as_dates,
+    as_float_array,
+    by_date,
+    is_date_indexed,
+)
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
 
@@ -67,6 +83,11 @@ def _series(
         # (a LazyFrame is collected there, its errors named after the argument)
         values, dates, names = field_from_frame(name, x, require_date_order=date_order)
         return values, False, [str(c) for c in names], dates
+    if is_date_indexed(x):
+        # read in its own order, its index giving the dates: never sorted, so it must be in
+        # date order (a drawdown or a month follows the rows)
+        values, dates = by_date(name, x)
+        return (*_pandas_series(name, x, values), dates)
     if _is_polars_series(x):
         return as_float_array(name, x.to_numpy(), 1)[:, None], True, None, None
     arr = as_array(name, x)
@@ -75,10 +96,27 @@ def _series(
     return as_float_array(name, arr, 2), False, None, None
 
 
+def _pandas_series(name: str, x: Any, values: np.ndarray) -> tuple[np.ndarray, bool, list[str] | None]:
+    """``(values (T, S), was_1d, names or None)`` of a pandas Series or DataFrame indexed by
+    date, its values given (:func:`ferrofactor._validate.by_date`): a DataFrame's columns name
+    its series (as a Polars frame's do), unless they are the default 0..S-1."""
+    if values.ndim == 1:
+        return as_float_array(name, values, 1)[:, None], True, None
+    cols = x.columns
+    names = None
+    if not (type(cols).__name__ == "RangeIndex" and cols.start == 0 and cols.step == 1):
+        names = [str(c) for c in cols]
+        if len(set(names)) != len(names):
+            dup = sorted({c for c in names if names.count(c) > 1})
+            raise ValueError(f"{name} is a pandas frame with repeated column names {dup[:5]}: rename its columns")
+    return as_float_array(name, values, 2), False, names
+
+
 def _unlabelled(x: Any) -> bool:
-    """An input that pairs with the returns row by row (an array or series, not a number or a
-    frame with dates)."""
-    return x is not None and not isinstance(x, numbers.Real) and not _is_polars_frame(x)
+    """An input that pairs with the returns row by row (an array or series, not a number, a
+    frame with dates or a pandas object indexed by date)."""
+    return x is not None and not isinstance(x, numbers.Real) and not _is_polars_frame(x) \
+        and not is_date_indexed(x)
 
 
 def _returns(name: str, x: Any, *partners: Any) -> tuple[np.ndarray, bool, list[str] | None, np.ndarray | None]:
@@ -90,32 +128,26 @@ def _returns(name: str, x: Any, *partners: Any) -> tuple[np.ndarray, bool, list[
 
 
 def _other(name: str, x: Any, r: np.ndarray, rdates: np.ndarray | None = None,
-           rnames: list[str] | None = None) -> np.ndarray:
+           rnames: list[str] | None = None, given: Any = None) -> np.ndarray:
     """A benchmark / risk-free / required return: a scalar, (T,) (shared by all series) or
     (T, S), broadcast to ``r``'s shape. A frame is aligned with framed returns (``rdates``,
     ``rnames``) on its dates (it must cover every date of the returns; others are dropped) and,
     with several columns, on its column names; with returns without dates it pairs row by row
-    and its rows must be in date order."""
+    and its rows must be in date order. A pandas object indexed by date is read as such a frame,
+    aligned on the returns' dates, else on ``given`` (the ``dates=`` of the call), else read in
+    its own order (which must be date order)."""
     if isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)):
         if not np.isfinite(x):
             raise ValueError(f"{name} must be finite, got {x!r}")
         return np.full_like(r, float(x))
-    v, one, vnames, vdates = _series(name, x, date_order=rdates is None)
-    if vdates is not None and rdates is not None:
-        pos = np.searchsorted(vdates, rdates)
-        found = (pos < len(vdates)) & (vdates[np.minimum(pos, len(vdates) - 1)] == rdates)
-        if not found.all():
-            miss = rdates[~found]
-            raise ValueError(
-                f"{name} has no row for {miss.size} of the returns' dates, e.g. "
-                f"{[str(d) for d in miss[:3]]}; it must cover every date of returns"
-            )
-        v = v[pos]
-        if v.shape[1] > 1 and rnames is not None:
-            absent = [c for c in rnames if c not in vnames]
-            if absent:
-                raise ValueError(f"{name} has no column for the series {absent[:5]} of returns")
-            v = v[:, [vnames.index(c) for c in rnames]]
+    on = rdates if rdates is not None else given
+    if is_date_indexed(x) and on is not None:
+        values, _ = by_date(name, x, on, of="returns" if rdates is not None else "dates=", align=True)
+        v, one, vnames = _pandas_series(name, x, values)
+        if v.shape[1] > 1 and rnames is not None and vnames is not None:
+            v = _on_names(name, v, vnames, rnames)
+    else:
+        v, one, vnames = _aligned(name, x, r, rdates, rnames)
     if v.shape[0] != r.shape[0]:
         raise ValueError(f"{name} has {v.shape[0]} periods, returns has {r.shape[0]}")
     if np.isinf(v).any():
@@ -127,13 +159,45 @@ def _other(name: str, x: Any, r: np.ndarray, rdates: np.ndarray | None = None,
     return v
 
 
-def _given_dates(dates: Any, fd: np.ndarray | None) -> Any:
-    """The dates of the periods: ``dates`` or the frame's; when both are given they must agree."""
+def _on_names(name: str, v: np.ndarray, vnames: list[str], rnames: list[str]) -> np.ndarray:
+    absent = [c for c in rnames if c not in vnames]
+    if absent:
+        raise ValueError(f"{name} has no column for the series {absent[:5]} of returns")
+    return v[:, [vnames.index(c) for c in rnames]]
+
+
+def _aligned(name: str, x: Any, r: np.ndarray, rdates: np.ndarray | None,
+             rnames: list[str] | None) -> tuple[np.ndarray, bool, list[str] | None]:
+    """A Polars frame aligned with framed returns; anything else as it is (row by row)."""
+    v, one, vnames, vdates = _series(name, x, date_order=rdates is None)
+    if vdates is not None and rdates is not None:
+        pos = np.searchsorted(vdates, rdates)
+        found = (pos < len(vdates)) & (vdates[np.minimum(pos, len(vdates) - 1)] == rdates)
+        if not found.all():
+            miss = rdates[~found]
+            raise ValueError(
+                f"{name} has no row for {miss.size} of the returns' dates, e.g. "
+                f"{[str(d) for d in miss[:3]]}; it must cover every date of returns"
+            )
+        v = v[pos]
+        if v.shape[1] > 1 and rnames is not None and vnames is not None:
+            v = _on_names(name, v, vnames, rnames)
+    return v, one, vnames
+
+
+def _given_dates(dates: Any, fd: np.ndarray | None, returns: Any = None) -> Any:
+    """The dates of the periods: ``dates`` or those of the returns (a frame's, or the index of a
+    pandas object indexed by date); when both are given they must agree."""
     if fd is None:
         return dates
     if dates is not None:
         d = as_dates("dates", dates, len(fd))
         if not np.array_equal(d, fd):
+            if is_date_indexed(returns):
+                raise ValueError(
+                    "dates disagrees with the index of returns (a pandas object indexed by date, "
+                    "read in its order); leave dates out to use its index"
+                )
             raise ValueError(
                 "dates disagrees with the dates of the returns frame (its rows come out in date "
                 "order); leave dates out to use the frame's"
@@ -324,11 +388,15 @@ def _monthly_win_rate(r: np.ndarray, months: np.ndarray) -> np.ndarray:
 
 def monthly_win_rate(returns: Any, dates: Any = None):
     """Share of calendar months with a positive compounded return (``dates`` (T,), or a Polars
-    frame with a ``date`` column as ``returns``)."""
+    frame with a ``date`` column, or a pandas Series or DataFrame indexed by date, in date order,
+    as ``returns``)."""
     r, one, _, fd = _returns("returns", returns)
-    dates = _given_dates(dates, fd)
+    dates = _given_dates(dates, fd, returns)
     if dates is None:
-        raise ValueError("monthly_win_rate needs dates (or a Polars frame with a 'date' column)")
+        raise ValueError(
+            "monthly_win_rate needs dates (or a Polars frame with a 'date' column, or a pandas "
+            "Series indexed by date)"
+        )
     return _out(_monthly_win_rate(r, _month_ids("dates", dates, r.shape[0])), one)
 
 
@@ -434,10 +502,12 @@ def summary(
 
     Parameters
     ----------
-    returns : array_like (T,) or (T, S), or Polars frame (``date`` + one column per series)
-        Periodic simple returns (net of costs if costs were paid).
+    returns : array_like (T,) or (T, S), Polars frame (``date`` + one column per series), or pandas Series or DataFrame indexed by date
+        Periodic simple returns (net of costs if costs were paid). A pandas object indexed by
+        date is read in its order, which must be date order (never sorted).
     dates : array_like (T,), optional
-        Dates of the periods, for the monthly win rate (a frame's dates are used by default).
+        Dates of the periods, for the monthly win rate (a frame's dates, or the index of a
+        pandas object, are used by default).
     benchmark : array_like (T,) or (T, S), optional
         Benchmark returns: information ratio and tracking error.
     risk_free : float or array_like (T,), optional
@@ -445,6 +515,10 @@ def summary(
     turnover, costs : array_like (T,) or (T, S), optional
         Per-period turnover and costs (decimals); their means over the finite periods are
         reported.
+
+    ``benchmark``, ``risk_free``, ``turnover`` and ``costs`` may be Polars frames or pandas
+    objects indexed by date: they are aligned on the dates of ``returns`` (or on ``dates``
+    beside returns without dates), every one of which they must cover; never paired by position.
     periods_per_year : float, default 252
 
     Returns
@@ -461,22 +535,25 @@ def summary(
     """
     ppy = _ppy(periods_per_year)
     r, one, names, fd = _returns("returns", returns, benchmark, risk_free, turnover, costs)
+    # a pandas input indexed by date is aligned on the returns' dates, else on dates=
+    given = as_dates("dates", dates, r.shape[0]) if fd is None and dates is not None and any(
+        is_date_indexed(x) for x in (benchmark, risk_free, turnover, costs)) else None
     v: dict[str, np.ndarray | None] = {}
     ann = _annual_return(r, ppy)
     mdd = _max_drawdown(r)
     rf = None if risk_free is None or (isinstance(risk_free, numbers.Real) and risk_free == 0) else \
-        _other("risk_free", risk_free, r, fd, names)
+        _other("risk_free", risk_free, r, fd, names, given)
     v.update(annual_return=ann, annual_volatility=_annual_volatility(r, ppy), sharpe_ratio=_sharpe(r, rf, ppy),
              sortino_ratio=_sortino(r, None, ppy), max_drawdown=mdd, calmar_ratio=_calmar(ann, mdd))
-    dates = _given_dates(dates, fd)
+    dates = _given_dates(dates, fd, returns)
     if dates is not None:
         v["monthly_win_rate"] = _monthly_win_rate(r, _month_ids("dates", dates, r.shape[0]))
     if benchmark is not None:
-        b = _other("benchmark", benchmark, r, fd, names)
+        b = _other("benchmark", benchmark, r, fd, names, given)
         v["information_ratio"] = _sharpe(r - b, None, ppy)
         v["tracking_error"] = _annual_volatility(r - b, ppy)
     for key, x in (("average_turnover", turnover), ("average_cost", costs)):
         if x is not None:
-            xv = _other(key.split("_")[1], x, r, fd, names)
+            xv = _other(key.split("_")[1], x, r, fd, names, given)
             v[key] = _nanmean(np.asarray(xv))
     return MetricsSummary(v, names, ppy, r.shape[0])

@@ -48,11 +48,13 @@ from ferrofactor._validate import (
     as_field,
     as_float_array,
     as_names,
+    by_date,
     by_label,
     check_bool,
     check_int,
     check_real,
     check_same_labels,
+    is_date_indexed,
     values_by_label,
 )
 
@@ -128,8 +130,11 @@ def _labelled(name: str, x: Any, dates: Any, labels: Any, labels_arg: str, *,
     value column) gives its dates and its column (asset) names: its ``date`` column is never read
     as values. Explicit ``dates`` / ``labels`` given with a frame must equal the frame's (labels
     are matched, never replaced). An array (or a Polars Series) is ``(T, K)``, or ``(T,)`` read
-    as one column when ``vector``; infinite values are refused (NaN = missing).
+    as one column when ``vector``; infinite values are refused (NaN = missing). A pandas Series
+    or DataFrame indexed by date gives its dates (:func:`_indexed_by_date`).
     """
+    if is_date_indexed(x):
+        x, dates = _indexed_by_date(name, x, dates)
     if _is_polars_frame(x):
         v, fdates, fnames = as_field(name, x, date_order=date_order)
         T, K = v.shape
@@ -156,6 +161,20 @@ def _labelled(name: str, x: Any, dates: Any, labels: Any, labels_arg: str, *,
         raise ValueError(f"{name} must not contain infinite values ({int(np.isinf(out).sum())} found; "
                          "NaN = missing)")
     return out, dates, labels
+
+
+def _indexed_by_date(name: str, x: Any, dates: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A pandas Series or DataFrame indexed by date as ``(values, dates)``: its index labels the
+    alerts (read in its order, which must be date order: never sorted); explicit ``dates`` must
+    equal it (never replace it)."""
+    values, own = by_date(name, x)
+    if dates is not None:
+        d = _labels("dates", dates, len(own))
+        if d is None:
+            raise ValueError(f"{name} is indexed by date; dates= must be the same dates or omitted, "
+                             "got integer positions")
+        check_same_labels("dates", d, None, name, own, None)
+    return values, own
 
 
 def _when(d: np.ndarray | None, dates: Any, rows: np.ndarray) -> np.ndarray:
@@ -200,8 +219,10 @@ def factor_decay(factor_returns: Any, *, lookback: int = 30, negative_share: flo
     Parameters
     ----------
     factor_returns : array (T,) or (T, K), a Polars frame (``date`` plus one column per factor,
-        or long), or a result with ``factor_returns`` (a :class:`ferrofactor.FactorModelResult`):
-        the frame's or result's dates and factor names are used. Infinite values are refused.
+        or long), a pandas Series or DataFrame indexed by date (its index gives the dates; in
+        date order, never sorted), or a result with ``factor_returns`` (a
+        :class:`ferrofactor.FactorModelResult`): the frame's or result's dates and factor names
+        are used. Infinite values are refused.
     lookback : int, default 30
     negative_share : float, default 0.7
     recent : int, default 5
@@ -264,10 +285,10 @@ def turnover(turnover: Any, *, threshold: float = 0.5, dates: Any = None, subjec
 
     Parameters
     ----------
-    turnover : array (D,), Polars Series, or a Polars frame with ``date`` and one value column
+    turnover : array (D,), Polars Series, a Polars frame with ``date`` and one value column, or a pandas Series indexed by date
         Traded value over the portfolio value at each date (two-sided, seed 000's measure; a
         backtest's one-sided ``turnover`` is half of it). NaN = no trade (skipped); infinite
-        values are refused.
+        values are refused. A pandas index gives the dates (in date order, never sorted).
     threshold : float, default 0.5
         Finite.
     dates : (D,) labels, optional
@@ -285,6 +306,8 @@ def turnover(turnover: Any, *, threshold: float = 0.5, dates: Any = None, subjec
     else:
         if _is_polars_series(turnover):
             turnover = turnover.to_numpy()
+        if is_date_indexed(turnover):  # its index labels the alerts
+            turnover, dates = _indexed_by_date("turnover", turnover, dates)
         v = as_float_array("turnover", turnover, 1)
         if np.isinf(v).any():
             raise ValueError(f"turnover must not contain infinite values ({int(np.isinf(v).sum())} found; "
@@ -311,6 +334,7 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
     ----------
     weights : array (N,) or (D, N), or a Polars frame (``date`` plus one column per asset, or
         long): its dates and assets label the alerts. NaN = not held; infinite values are refused.
+        A pandas DataFrame (D, N) indexed by date has its index date the alerts (in date order).
         One book may also be given by asset, a mapping ``{asset: weight}`` or a pandas Series
         indexed by asset: its labels name the assets, or, with ``assets``, are paired with them
         by label (never by position; every asset given).
@@ -325,6 +349,9 @@ def concentration(weights: Any, *, max_position: float = 0.10, top5_share: float
     """
     if _is_polars_frame(weights):
         w, dates, assets = _labelled("weights", weights, dates, assets, "assets")
+    elif is_date_indexed(weights) and not _is_polars_series(weights) and np.ndim(weights) == 2:
+        # a pandas DataFrame (D, N) indexed by date: its index dates the alerts
+        w, dates, assets = _labelled("weights", weights, dates, assets, "assets", vector=False)
     else:
         _refuse_containers("weights", weights)
         if _is_polars_series(weights):
@@ -371,7 +398,8 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
         Polars frame (rolling: ``date`` plus one column per portfolio)
         Bias statistics (whole sample, or rolling with dates). A result is rolling when it has a
         ``window``: a rolling result of one portfolio (bias of shape (T,)) is read as (T, 1). A
-        plain array is rolling when 2-d. Infinite values are refused.
+        plain array is rolling when 2-d; a pandas Series or DataFrame indexed by date is rolling,
+        its index giving the dates (in date order, never sorted). Infinite values are refused.
     band : (lower, upper), optional
         Default: the result's own band ``1 ± sqrt(2/n)`` (required for a plain array or frame).
     dates, names : labels of the rows (rolling) and of the portfolios (a frame carries its own:
@@ -397,13 +425,18 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
         _refuse_containers("bias", bias)
         if _is_polars_series(bias):
             bias = bias.to_numpy()
+        by_dates = is_date_indexed(bias)
+        if by_dates:  # rolling, one row per date of its index (which labels the alerts)
+            bias, dates = _indexed_by_date("bias", bias, dates)
         b = as_array("bias", bias)
         if b.ndim not in (1, 2):
             raise ValueError(f"bias must be (P,) or (T, P), got shape {b.shape}")
         b = as_float_array("bias", b, b.ndim)
         if np.isinf(b).any():
             raise ValueError(f"bias must not contain infinite values ({int(np.isinf(b).sum())} found)")
-        rolling = b.ndim == 2
+        rolling = b.ndim == 2 or by_dates
+        if by_dates and b.ndim == 1:  # one portfolio's rolling series: (T,) is (T, 1)
+            b = b[:, None]
     if band is not None:
         if isinstance(band, (str, bytes)) or not isinstance(band, Sequence) or len(band) != 2:
             raise TypeError(f"band must be a pair (lower, upper), got {band!r}")
@@ -483,7 +516,7 @@ def coverage(signal: Any, *, universe: Any = None, drop: float = 0.2, lookback: 
 
     Parameters
     ----------
-    signal : array (T, N), or a Polars frame (wide or long): its dates label the alerts
+    signal : array (T, N), a Polars frame (wide or long) or a pandas DataFrame indexed by date: its dates label the alerts
         NaN = no signal; infinite values are refused.
     universe : bool array (T, N), optional
         Assets that should have a signal (default: all N); a frame must carry the signal's

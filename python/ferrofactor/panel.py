@@ -40,6 +40,7 @@ from ferrofactor._validate import (
     as_code_array,
     as_field,
     as_float_array,
+    by_date,
     by_label,
     check_bool,
     check_int64_codes,
@@ -47,6 +48,7 @@ from ferrofactor._validate import (
     check_shape,
     ISO_RX,
     has_time_directive,
+    is_date_indexed,
     is_labelled_series,
     refuse_time_of_day,
     values_by_label,
@@ -703,7 +705,8 @@ class Panel(_Fields):
         dates : None, slice, boolean mask (T,) or array-like of dates
             ``None`` keeps all. A ``slice(start, stop)`` of dates (strings or datetime64) keeps
             ``start <= date <= stop`` (both inclusive, either may be None). A list of dates must
-            all be on the panel and is sorted.
+            all be on the panel and is sorted. A boolean mask given as a pandas Series indexed by
+            date must carry the panel's dates, in their order (never paired by position).
         assets : None, boolean mask (N,) or array-like of str
             A list of assets must all be on the panel; the result follows its order. A boolean
             mask given as a pandas Series indexed by asset is paired with the panel's assets by
@@ -732,6 +735,9 @@ class Panel(_Fields):
                 np.searchsorted(self._dates, _as_dates("dates.stop", [dates.stop], check_range=False)[0], "right")
             )
             return np.arange(lo, max(lo, hi))
+        if is_date_indexed(dates) and np.asarray(dates).dtype == bool:
+            # a mask indexed by date: it must carry the panel's dates, in their order
+            dates = by_date("dates", dates, self._dates, of="the panel")[0]
         arr = np.asarray(dates)
         if arr.dtype == bool:
             if arr.shape != (T,):

@@ -25,7 +25,14 @@ import numbers
 import numpy as np
 
 from ferrofactor import _core
-from ferrofactor._validate import as_float_array, check_int, frame_io
+from ferrofactor._validate import (
+    as_field,
+    as_float_array,
+    by_date,
+    check_int,
+    frame_io,
+    is_date_indexed,
+)
 
 __all__ = [
     "rolling_sum",
@@ -195,7 +202,10 @@ def rolling_beta(
     ----------
     returns : array_like, shape (T, N)
     market : array_like, shape (T,)
-        Market returns on the same dates (NaN drops the date for every asset).
+        Market returns on the same dates (NaN drops the date for every asset). A pandas Series
+        indexed by date must carry the dates of ``returns`` (a Polars frame, or a pandas
+        DataFrame indexed by date), in their order, else ``ValueError``; beside returns without
+        dates it is read in its order, which must be date order (never sorted).
     window : int, default 252
     min_periods : int, optional
         Finite pairs needed (default ``window``); beta needs ≥ 2, resid_vol ≥ 3.
@@ -206,7 +216,11 @@ def rolling_beta(
     beta, resid_vol : ndarray, shape (T, N)
         ``resid_vol`` in the units of ``returns`` (daily); NaN where the market has no variance.
     """
-    x = as_float_array("returns", returns, 2)
+    x, rdates, _ = as_field("returns", returns)
+    if is_date_indexed(market):  # paired with the returns' dates by label, never by position
+        if rdates is None and is_date_indexed(returns):
+            rdates = by_date("returns", returns, positional=False)[1]
+        market = by_date("market", market, rdates, of="returns")[0]
     m = as_float_array("market", market, 1)
     if m.shape != (x.shape[0],):
         raise ValueError(

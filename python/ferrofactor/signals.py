@@ -16,10 +16,12 @@ from ferrofactor._validate import (
     as_dates,
     as_field,
     as_fields,
+    by_date,
     check_bool,
     check_real,
     check_same_labels,
     check_shape,
+    is_date_indexed,
 )
 from ferrofactor.construct import share_count
 from ferrofactor.descriptors import _min_periods, momentum
@@ -284,8 +286,9 @@ def momentum_selection(
         ``dollar_volume``, ``dates`` and ``assets`` unset).
     dollar_volume : array_like (T, N)
     rebalance : array_like of int (R,) or bool (T,), optional
-        Rebalance rows (e.g. :func:`month_starts`), or a boolean mask over dates. Default: the
-        first trading day of each month (needs dates).
+        Rebalance rows (e.g. :func:`month_starts`), or a boolean mask over dates (a pandas Series
+        indexed by date must carry the dates, in their order; never paired by position).
+        Default: the first trading day of each month (needs dates).
     window, skip : int, default 252, 21
         12-1 months.
     min_dollar_volume : float, default 1e7
@@ -309,7 +312,8 @@ def momentum_selection(
     """
     from ferrofactor.panel import Panel
 
-    if isinstance(returns, Panel):
+    panel_given = isinstance(returns, Panel)
+    if panel_given:
         if dollar_volume is not None or dates is not None or assets is not None:
             raise ValueError("with a Panel, dollar_volume, dates and assets come from the panel")
         for f in ("dollar_volume",) if prices is not None else ("returns", "dollar_volume"):
@@ -340,6 +344,10 @@ def momentum_selection(
         if dates is None:
             raise ValueError("rebalance is required when there are no dates (month starts need dates)")
         rebalance = month_starts(dates)
+    if is_date_indexed(rebalance) and np.asarray(rebalance).dtype == bool:
+        # a mask indexed by date: on the dates (the panel's or dates=), in their order; without
+        # dates, its index in date order. Never paired by position
+        rebalance = by_date("rebalance", rebalance, dates, of="the panel" if panel_given else "dates=")[0]
     reb = np.asarray(rebalance)
     if reb.dtype == bool:
         if reb.shape != (T,):

@@ -36,9 +36,11 @@ from ferrofactor._validate import (
     as_array,
     as_float_array,
     as_names,
+    by_date,
     check_bool,
     check_choice,
     check_int,
+    is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.results import Result, Summary, readonly
@@ -63,8 +65,15 @@ def _labelled(
     A Polars frame needs a ``date`` column; for ``y`` it may be long (``date, asset, value``) or
     wide (``date`` + one column per asset), for factors wide (``date`` + one column per factor).
     Its rows come out in date order; with ``date_order`` (the other input has no dates and
-    pairs row by row) a wide frame must have its rows in date order already.
+    pairs row by row) a wide frame must have its rows in date order already. A pandas Series or
+    DataFrame indexed by date gives its dates too (:func:`ferrofactor._validate.by_date`), its
+    rows as given, which must then be in date order with ``date_order``.
     """
+    if is_date_indexed(x):
+        values, dates = by_date(name, x, positional=date_order)
+        if values.ndim == 1:
+            return as_float_array(name, values, 1)[:, None].copy(), dates, None, True
+        return as_float_array(name, values, 2), dates, None, False
     if _is_polars_frame(x):
         from ferrofactor.panel import field_from_frame
 
@@ -429,18 +438,20 @@ def time_series_regress(
 
     Parameters
     ----------
-    y : array_like (T, N) or (T,), or Polars frame
+    y : array_like (T, N) or (T,), Polars frame, or pandas DataFrame or Series
         Returns (or excess returns) of N assets; NaN where missing. A frame is long
         (``date, asset, value``) or wide (``date`` + one column per asset). A pandas DataFrame
-        (or Series) is read as an array, its column names (or the Series' name) naming the
-        assets.
-    factors : array_like (T, K), or Polars frame
+        (or Series) has its column names (or the Series' name) naming the assets; indexed by
+        date it is a frame (its index the dates), else it is read as an array.
+    factors : array_like (T, K), Polars frame, or pandas DataFrame or Series
         Factor returns over the same periods. A frame is wide: ``date`` + one column per factor
-        (the column names name the factors). When both inputs are frames they are joined on
-        ``date`` (inner join); with one frame and one array the lengths must match and the
-        array's rows pair with the frame's rows, which must then be in date order. A pandas
-        DataFrame (or Series) is read as an array (rows pair by position, its index is not
-        read), but its column names (or the Series' name) name the factors.
+        (the column names name the factors). A pandas DataFrame (or Series) indexed by date is
+        a frame too (its index the dates; it is never sorted), its column names (or the
+        Series' name) naming the factors; with another index it is read as an array (rows
+        pair by position). When both inputs are frames (Polars, or pandas indexed by date) they
+        are joined on ``date`` (inner join); with one frame and one array the lengths must
+        match and the array's rows pair with the frame's rows, which must then be in date order
+        (a pandas index out of date order is refused).
     intercept : bool, default True
         Estimate an intercept (``alpha``, per period).
     cov : {"nonrobust", "hac"}, default "nonrobust"
@@ -600,9 +611,9 @@ def _regress(y: Any, factors: Any, *, intercept: bool, cov: str, lags: int | Non
         lags = check_int("lags", lags, 0)
         if cov != "hac":
             raise ValueError("lags applies to cov='hac' only; pass cov='hac' or drop lags")
-    # two frames are joined on date; a frame and an array pair row by row (the frame's rows must
-    # then be in date order)
-    both = _is_polars_frame(y) and _is_polars_frame(factors)
+    # two frames (Polars, or pandas indexed by date) are joined on date; a frame and an array
+    # pair row by row (the frame's rows must then be in date order)
+    both = all(_is_polars_frame(v) or is_date_indexed(v) for v in (y, factors))
     yv, yd, ynames, y1d = _labelled(y_name, y, columns="y", date_order=not both)
     fv, fd, fnames, f1d = _labelled(f_name, factors, columns="factors", date_order=not both)
     if fnames is not None and factor_names is not None:
@@ -776,14 +787,15 @@ def alpha_test(
 
     Parameters
     ----------
-    returns : array_like (T,) or (T, S), or Polars frame
+    returns : array_like (T,) or (T, S), Polars frame, or pandas Series or DataFrame
         The strategy's return series (S of them); a frame has a ``date`` column and one column
         per series (or is long: ``date, asset, value``). A pandas frame's column names (a
-        Series' name) name the series.
+        Series' name) name the series; indexed by date it is a frame (its index the dates).
     factor_sets : mapping name → array_like (T, K), Polars frame or pandas frame
-        Factor returns per list; Polars frames (``date`` + one column per factor) are joined
-        with a framed ``returns`` on ``date``, each list on its own common dates; pandas frames
-        and arrays pair with ``returns`` row by row.
+        Factor returns per list; frames (Polars: ``date`` + one column per factor; pandas
+        indexed by date) are joined with a framed ``returns`` (Polars, or pandas indexed by
+        date) on ``date``, each list on its own common dates; arrays (and pandas data with
+        another index) pair with ``returns`` row by row, a frame's rows then in date order.
 
         Factor names: a frame's column names (Polars or pandas) or a Series' name. The summary
         puts the betas of one factor name in one row across lists, so name your factors (pass

@@ -19,11 +19,13 @@ from ferrofactor._validate import (
     as_dates,
     as_field,
     as_float_array,
+    by_date,
     check_bool,
     check_int,
     check_real,
     check_same_labels,
     check_shape,
+    is_date_indexed,
 )
 from ferrofactor.results import NotFittedError, Result, Summary, readonly
 
@@ -148,13 +150,28 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
         Rolling window length in observations (>= 2); None (default) = whole sample.
     dates, names : optional labels of the T dates and the P series.
 
+    ``returns`` may be a pandas Series or DataFrame indexed by date: its index gives the dates
+    (read in its order, which must be date order; ``dates`` omitted or equal to it).
+    ``forecast_vol`` indexed by date must carry the dates (of ``returns``, or ``dates``), in
+    their order, else ``ValueError``: never paired by position.
+
     Returns
     -------
     BiasResult
         ``bias`` near 1 means accurate forecasts (> 1: risk under-forecast); the band is
         ``1 ± sqrt(2/n)`` with ``n`` the number of finite standardised returns.
     """
+    returns, rdates = by_date("returns", returns)
+    if rdates is not None and dates is not None:
+        check_same_labels("dates", as_dates("dates", dates, len(rdates)), None, "returns", rdates, None,
+                          how="leave dates out (the index of returns gives them) or pass the same dates")
+    if rdates is not None:
+        dates = rdates
     r0 = _one_or_two_d("returns", returns)
+    if is_date_indexed(forecast_vol):
+        known = None if dates is None else as_dates("dates", dates, r0.shape[0])
+        forecast_vol = by_date("forecast_vol", forecast_vol, known,
+                               of="returns" if rdates is not None else "dates=")[0]
     single = r0.ndim == 1
     r = r0[:, None] if single else r0
     v0 = _one_or_two_d("forecast_vol", forecast_vol)

@@ -32,6 +32,7 @@ import polars as pl
 from ferrofactor import _core
 from ferrofactor._validate import (
     as_float_array,
+    by_date,
     by_label,
     check_int,
     check_real,
@@ -191,8 +192,12 @@ class RiskModel(ProductsMixin, Result):
                     keep_dates: Any = None, **settings: Any) -> RiskModel:
         """Build from plain arrays: factor returns (T, K) in the order of
         ``exposures.factor_names``, residuals (T, N), the unlagged :class:`Exposures` (T, N) and
-        cap (T, N). Labels come from ``exposures``."""
+        cap (T, N). Labels come from ``exposures``. Factor returns given as a pandas DataFrame
+        indexed by date must carry the exposures' dates, in their order (without them: in
+        date order), else ``ValueError``; never paired by position."""
         model = cls(**settings)
+        if isinstance(exposures, Exposures):
+            factor_returns = by_date("factor_returns", factor_returns, exposures.dates, of="exposures")[0]
         model._fit(factor_returns, residuals, exposures, cap, keep_dates)
         return model
 
