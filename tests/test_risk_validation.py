@@ -304,6 +304,7 @@ def test_model_tests_do_not_copy_the_styles():
                                         risk._cov[rows][good].copy(), risk._spec[rows][good].copy())
     np.testing.assert_array_equal(mv.forecast_vol[:, 0], fv)
 
+
 def test_bias_statistic_pairs_pandas_data_indexed_by_date_by_date():
     # forecast_vol as a pandas Series indexed by date was read by position: reordered, each
     # return was divided by another date's forecast (another bias, no error). Now it must carry
