@@ -578,20 +578,35 @@ fn ranks_among(order: &[u32], x: &[f64], keep: &[bool], kept: &mut Vec<u32>, out
 
 /// (Weighted) Pearson correlation of `x[i]`, `y[i]` over `idx`; NaN with fewer than 2 assets or
 /// no dispersion. Clipped to [−1, 1] as numpy's `corrcoef`.
+///
+/// No dispersion is decided exactly: a side whose values (of positive weight) are all equal gives
+/// NaN. Its rounded mean need not equal the common value (a weighted mean, or a plain one of a
+/// constant like 0.37), and the deviations left by that rounding would otherwise give a
+/// "correlation" of pure rounding noise.
 fn correlation(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>) -> f64 {
     let n = idx.len();
     if n < 2 {
         return f64::NAN;
     }
     let (mut sw, mut sx, mut sy) = (0.0, 0.0, 0.0);
+    let (mut x0, mut y0) = (f64::NAN, f64::NAN);
+    let (mut x_varies, mut y_varies) = (false, false);
     for &i in idx {
         let i = i as usize;
         let wi = w.map_or(1.0, |w| w[i]);
         sw += wi;
         sx += wi * x[i];
         sy += wi * y[i];
+        if wi > 0.0 {
+            if x0.is_nan() {
+                (x0, y0) = (x[i], y[i]);
+            } else {
+                x_varies |= x[i] != x0;
+                y_varies |= y[i] != y0;
+            }
+        }
     }
-    if sw <= 0.0 {
+    if sw <= 0.0 || !x_varies || !y_varies {
         return f64::NAN;
     }
     let (mx, my) = (sx / sw, sy / sw);
@@ -2274,6 +2289,26 @@ mod tests {
         assert!(close(f[[1, 1, 1]], 1.1 * 1.2 - 1.0));
         assert!(f[[1, 2, 0]].is_nan() && f[[1, 3, 0]].is_nan());
         assert!(forward_returns(r.view(), &[0]).is_err());
+    }
+
+    #[test]
+    fn a_constant_side_has_no_correlation_whatever_the_rounding() {
+        // the weighted mean of 0.37s, or their plain mean, need not be 0.37: the deviations
+        // left by rounding gave a "correlation" of ~1e-16 instead of NaN
+        let idx: Vec<u32> = (0..7).collect();
+        let x = [0.37; 7];
+        let y = [0.1, -0.2, 0.3, 0.05, -0.4, 0.2, 0.0];
+        let w = [3.1, 0.7, 1.9, 2.2, 0.3, 5.5, 1.0];
+        assert!(correlation(&idx, &x, &y, None).is_nan());
+        assert!(correlation(&idx, &x, &y, Some(&w)).is_nan());
+        assert!(correlation(&idx, &y, &x, Some(&w)).is_nan());
+        // a value of zero weight does not make a side vary
+        let mut x2 = x;
+        x2[4] = 9.0;
+        let mut w2 = w;
+        w2[4] = 0.0;
+        assert!(correlation(&idx, &x2, &y, Some(&w2)).is_nan());
+        assert!(correlation(&idx, &x2, &y, Some(&w)).is_finite());
     }
 
     #[test]

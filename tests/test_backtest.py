@@ -484,6 +484,27 @@ def test_result_frames_and_summary():
         ff.BacktestResult()
 
 
+def test_summaries_annualise_with_the_periods_per_year_given_and_show_it():
+    # monthly dates annualised at 252 without a word gave Sharpe 7.5 and 320 % a year; the
+    # summaries now take periods_per_year and show what they used
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=90, seed=7)
+    sig = ff.rolling_mean(panel["returns"], 10)
+    books = ff.backtest_many(panel, ff.strategies.Quantile(sig, 4), rebalance="weekly")
+    one = books["long_short"]
+    r = one.returns[len(one.returns) - int(one.metrics().n_periods):]  # from the first invested rebalance
+    for ppy in (252, 12):
+        t = one.summary(periods_per_year=ppy).tables[0][1]
+        row = dict(zip(t["statistic"].to_list(), t["value"].to_list()))
+        assert row["Sharpe ratio"] == ff.metrics.sharpe_ratio(r, periods_per_year=ppy)
+        assert row["annual return"] == ff.metrics.annual_return(r, periods_per_year=ppy)
+        assert f"Periods per year: {ppy}" in " ".join(str(one.summary(periods_per_year=ppy)).split())
+        bt = books.summary(periods_per_year=ppy).tables[0][1]
+        assert bt["sharpe_ratio"].to_list() == books.metrics(periods_per_year=ppy).sharpe_ratio.tolist()
+    assert "Periods per year" in str(books.summary())
+    with pytest.raises(ValueError, match="periods_per_year"):
+        one.summary(periods_per_year=0)
+
+
 def test_plot_returns_a_figure():
     mpl = pytest.importorskip("matplotlib")
     mpl.use("Agg")
@@ -688,3 +709,13 @@ def test_metrics_benchmark_and_risk_free_indexed_by_date_pair_by_date():
         plain.metrics(benchmark=pd.Series(bench, index=idx)[::-1])
     # the default index stays positional, as an array
     np.testing.assert_array_equal(res.metrics(benchmark=pd.Series(bench)).information_ratio, ref.information_ratio)
+
+
+def test_prices_passed_as_returns_are_named_not_left_to_overflow():
+    # every price is >= -1, so they passed as returns; the book's value went to inf then NaN on
+    # 110 of 260 dates without a word, and only summary() failed, blaming infinite "returns"
+    panel = ff.datasets.synthetic_universe(n_assets=120, n_days=260, seed=3)
+    signal = ff.Exposures.from_panel(panel).styles[:, :, 0]
+    with pytest.raises(ValueError, match=r"returns: the value of book 'top_n' overflowed at 20\d\d-\d\d-\d\d .*"
+                       r"not prices, percent \(1.5 for 1.5 %\) or gross returns"):
+        ff.backtest(panel["close"], ff.strategies.TopN(signal, n=20), dates=panel.dates, assets=panel.assets)

@@ -668,3 +668,25 @@ def test_the_tear_sheets_book_earns_its_return_when_it_is_realised():
     assert int(np.argmax(np.diff(y))) + 1 == 10
     qx, qy = fig.axes[3].lines[1].get_data()  # the top quantile's cumulative return
     assert int(np.argmax(np.diff(qy))) + 1 == 10
+
+
+def test_a_date_where_the_signal_is_constant_has_no_ic_whatever_the_weights():
+    # A signal constant on a date (a style filled with one value before its history) has no
+    # IC there. Weighted Spearman, weighted Pearson and plain Pearson of a constant other than 0
+    # gave ~1e-16 of rounding noise and counted the date (20 such dates of 59 halved ic_mean),
+    # and whether they did depended on the units of the weights.
+    rng = np.random.default_rng(0)
+    T, N = 60, 80
+    r = rng.normal(0, 0.02, (T, N))
+    base = rng.normal(size=(T, N))
+    cap = np.exp(rng.normal(21, 1, (T, N)))
+    for const in (0.0, 0.37):
+        sig = base.copy()
+        sig[:20] = const
+        for method in ("spearman", "pearson"):
+            for w in (None, cap, cap / 1000):
+                ic = ff.evaluate.evaluate(sig, r, horizons=(1,), weights=w, method=method).ic[:, 0]
+                assert np.isnan(ic[:20]).all(), (const, method, w is None)
+                # the other dates are those of the signal without the constant dates
+                ref = ff.evaluate.evaluate(base, r, horizons=(1,), weights=w, method=method).ic[:, 0]
+                np.testing.assert_array_equal(ic[20:], ref[20:])

@@ -830,6 +830,15 @@ def backtest_many(
         "cost_side": cost_side,
         "initial_value": initial_value,
     }
+    bad = ~np.isfinite(series[:, 0])
+    if bad.any():
+        p, k = (int(v[0]) for v in np.nonzero(bad))
+        where = f"at {d[s + k]}" if d is not None else f"at row {s + k}"
+        raise ValueError(
+            f"returns: the value of book {books[p].name!r} overflowed {where} (the largest return given is "
+            f"{float(np.nanmax(returns)):.4g}): are these simple returns, not prices, percent (1.5 for "
+            "1.5 %) or gross returns (1.015)?"
+        )
     results = []
     for p, b in enumerate(books):
         snaps = tuple(np.concatenate([x[j] for x in pieces[p]]) if pieces[p] else
@@ -1209,8 +1218,9 @@ class BacktestResult(Result):
         )
         return MetricsSummary(dict(out._values), [self.name], out.periods_per_year, out.n_periods)
 
-    def summary(self) -> Summary:
-        """The book's statistics, one row each.
+    def summary(self, *, periods_per_year: float = PERIODS_PER_YEAR) -> Summary:
+        """The book's statistics, one row each, annualised with ``periods_per_year`` (default
+        252, daily dates; 12 for month-end dates, 52 for weekly), shown in the header.
 
         ``annual return``, ``annual volatility``, ``Sharpe ratio`` and ``max drawdown`` are
         :meth:`metrics` (the net returns from the first rebalance that buys anything on);
@@ -1224,7 +1234,7 @@ class BacktestResult(Result):
         ``initial_value``); ``mean holdings`` the mean of ``n_holdings`` over the same rebalance
         dates.
         """
-        ms = self.metrics()
+        ms = self.metrics(periods_per_year=periods_per_year)
         m = {k: float(getattr(ms, k)[0]) for k in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")}
         trades = self._invested_rebalances()
         rows = [
@@ -1244,7 +1254,8 @@ class BacktestResult(Result):
         header = [("Book", self.name), ("Dates", len(self._value)), ("Span", span),
                   ("Rebalances", int(trades.sum())), ("Rebalance", self._settings["rebalance"]),
                   ("Cost", f"{self._settings['cost_bps']:g} bps ({self._settings['cost_side']})"),
-                  ("Assets", self._env.N), ("Initial value", f"{self._initial:g}")]
+                  ("Assets", self._env.N), ("Initial value", f"{self._initial:g}"),
+                  ("Periods per year", f"{ms.periods_per_year:g}")]
         return Summary("Backtest", header, [("", table)],
                        ["Statistics of the net returns from the first rebalance that buys anything on; "
                         "Sharpe without a risk-free rate; turnover one-sided."], formats={"value": ".4f"})
@@ -1370,9 +1381,10 @@ class BacktestBooks(Result):
 
         return monitor.concat([r.alerts(**thresholds) for r in self._results])
 
-    def summary(self) -> Summary:
+    def summary(self, *, periods_per_year: float = PERIODS_PER_YEAR) -> Summary:
         """One row per book: the columns of :meth:`metrics` (``MetricsSummary.to_polars()``),
-        then ``mean_turnover`` and ``total_costs``.
+        then ``mean_turnover`` and ``total_costs``; annualised with ``periods_per_year`` (default
+        252, daily dates; 12 for month-end dates), shown in the header.
 
         Two turnover columns, measured differently (both one-sided, ``turnover``):
 
@@ -1388,7 +1400,8 @@ class BacktestBooks(Result):
         ``initial_value``). The return statistics are over the net returns from each book's
         first invested rebalance on.
         """
-        m = self.metrics().to_polars().rename({"series": "book"})
+        ms = self.metrics(periods_per_year=periods_per_year)
+        m = ms.to_polars().rename({"series": "book"})
         extra = pl.DataFrame({
             "mean_turnover": [r._mean_turnover() for r in self],
             "total_costs": [float(r.costs.sum()) for r in self],
@@ -1396,7 +1409,8 @@ class BacktestBooks(Result):
         table = pl.concat([m, extra], how="horizontal") if len(self) else m
         header = [("Books", len(self)), ("Dates", self._value.shape[0]),
                   ("Rebalance", self._settings["rebalance"]),
-                  ("Cost", f"{self._settings['cost_bps']:g} bps ({self._settings['cost_side']})")]
+                  ("Cost", f"{self._settings['cost_bps']:g} bps ({self._settings['cost_side']})"),
+                  ("Periods per year", f"{ms.periods_per_year:g}")]
         return Summary("Backtest: books", header, [("", table)],
                        ["Statistics of the net returns from each book's first rebalance on.",
                         "average_turnover, average_cost: means per date from that rebalance on; "
