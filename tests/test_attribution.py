@@ -372,3 +372,28 @@ def test_risk_model_factor_returns_indexed_by_date_must_carry_its_dates(fitted):
     np.testing.assert_array_equal(ff.attribute(w, (risk, fdf), returns=res.returns).contributions, want.contributions)
     with pytest.raises(ValueError, match=r"^factor_returns \(model\[1\]\) and risk model have different dates"):
         ff.attribute(w, (risk, fdf.iloc[::-1]), returns=res.returns)
+
+
+def test_a_backtest_book_attributes_its_own_net_returns():
+    # attribute(weights, ...) wants the weights that earn returns[t]: a book's weights_after of
+    # t-1. Passing weights_after of t ran without a word and credited each day's trade with the
+    # move before it; BacktestResult.attribute pairs them (suspensions bridged by prices= too)
+    panel = ff.datasets.synthetic_universe(n_assets=80, n_days=200, seed=4)
+    ex = ff.Exposures.from_panel(panel)
+    model = ff.FactorModel().fit(panel, ex)
+    rev = -panel["returns"]  # yesterday's losers: a one-day reversal book, rebalanced daily
+    sig = np.vstack([np.full((1, 80), np.nan), np.nan_to_num(rev[:-1], nan=0.0)])
+    book = ff.backtest(panel, ff.strategies.TopN(sig, n=10), rebalance="daily", prices="close")
+    att = book.attribute(model)
+    np.testing.assert_allclose(att.total, book.returns, rtol=0, atol=1e-14)
+    # by hand: the held weights are those after the previous day's trade
+    w = np.zeros(book.weights_after.shape)
+    w[1:] = book.weights_after[:-1]
+    r = np.where(w != 0, np.nan_to_num(ff.returns_from_prices(panel["close"], bridge=True), nan=0.0),
+                 ff.returns_from_prices(panel["close"], bridge=True))
+    hand = ff.attribute(w, model, returns=r, costs=book.costs / np.r_[1.0, book.value[:-1]])
+    np.testing.assert_array_equal(att.contributions, hand.contributions)
+    np.testing.assert_array_equal(att.total, hand.total)
+    # the weights after each trade are another book: its total is not the book's return
+    wrong = ff.attribute(book.weights_after, model, returns=r)
+    assert np.nanmax(np.abs(wrong.total - book.returns)) > 1e-3

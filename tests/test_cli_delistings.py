@@ -124,18 +124,16 @@ def test_the_attribution_of_a_book_earns_the_delisting_return(sample, runs):
     included: X, held by the market book, is paid out on K+1 at half its last value (δ = −0.5).
     X still has exposures (known at K): δ is its return on K+1, split as for any covered asset
     into factors and specific; against a 0 return (a suspension), only the specific line moves."""
-    from ferrofactor.pipeline import attribute_book
-
     res = runs["listed"]
     x = list(res.panel.assets).index(sample["X"])
     for name in res.backtest.books:
         book = res.backtest[name]
-        att = attribute_book(book, res.model, np.asarray(res.panel["returns"]))
+        att = book.attribute(res.model)
         np.testing.assert_allclose(att.total, book.returns, rtol=0, atol=1e-14, err_msg=name)
     m = res.backtest["market"]
     held = m.weights_after[K, x]
     assert held > 0 and m.delisted[K + 1] > 0
-    att = attribute_book(m, res.model, np.asarray(res.panel["returns"]))
+    att = m.attribute(res.model)
     w = np.zeros(m.weights_after.shape)
     w[1:] = m.weights_after[:-1]
     r = np.where((w != 0) & ~np.isfinite(res.panel["returns"]), 0.0, res.panel["returns"])

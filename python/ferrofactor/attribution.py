@@ -312,8 +312,10 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     ----------
     weights : array_like or Polars frame (T, N)
         Holdings (fractions of capital) that earn ``returns[t]``, held from close t−1 to close t
-        (e.g. a backtest's weights after the rebalance at t−1). NaN = not held. Labels, when
-        both sides carry them, must match the model's dates and assets.
+        (e.g. a backtest's weights after the rebalance at t−1, not at t: for a backtest book,
+        :meth:`ferrofactor.BacktestResult.attribute` does the pairing, costs and delistings).
+        NaN = not held. Labels, when both sides carry them, must match the model's dates and
+        assets.
     model : FactorModelResult, or (RiskModel, factor_returns[, lag])
         A fitted factor model supplies its unlagged exposures, factor returns, lag and returns.
         A risk model supplies the exposures (its stored dates must be the T dates of

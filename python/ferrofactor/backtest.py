@@ -1260,6 +1260,41 @@ class BacktestResult(Result):
                        ["Statistics of the net returns from the first rebalance that buys anything on; "
                         "Sharpe without a risk-free rate; turnover one-sided."], formats={"value": ".4f"})
 
+    def attribute(self, model: Any, *, benchmark: Any = None) -> Any:
+        """:func:`ferrofactor.attribute` of the book's net returns: the pairing of weights and
+        returns that ``attribute`` needs, done for you.
+
+        ``attribute(weights, ...)`` wants the weights that *earn* ``returns[t]``; that is
+        :attr:`weights_after` of ``t − 1`` (:attr:`weights_after` of ``t`` earns ``returns[t + 1]``,
+        so passing it directly would credit each day's trade with the move before it). As in the
+        backtest's accounting, a held asset without a return earns 0 (suspended) or, delisted at
+        ``t``, its delisting return; the costs of ``t`` are in units of the value at ``t − 1``. The
+        attribution's ``total`` is then the book's net return (:attr:`returns`) on every date.
+
+        Parameters
+        ----------
+        model : FactorModelResult, or (RiskModel, factor returns)
+            As in :func:`ferrofactor.attribute`, on the book's dates (a backtest over the
+            model's whole span: ``start``/``end`` unset).
+        benchmark : array_like (T, N), optional
+            Benchmark weights held over each date (active attribution).
+
+        Returns
+        -------
+        AttributionResult
+        """
+        from ferrofactor.attribution import attribute
+
+        env = self._env
+        returns = env.returns[env.start:env.end + 1]
+        w = np.zeros(self.weights_after.shape)
+        w[1:] = self.weights_after[:-1]
+        r = np.where((w != 0) & ~np.isfinite(returns), 0.0, returns)
+        gone = np.flatnonzero(env.delist_row >= 0)  # delisted within the book's (start, end]
+        r[env.delist_row[gone] - env.start, gone] = env.delist_return[gone]
+        before = np.r_[self.initial_value, self.value[:-1]]
+        return attribute(w, model, returns=r, benchmark=benchmark, costs=self.costs / before)
+
     def alerts(self, **thresholds: Any) -> pl.DataFrame:
         """Monitoring alerts that apply to a backtest (:mod:`ferrofactor.monitor`), as a frame.
 

@@ -771,26 +771,6 @@ def backtest_strategies(signal: np.ndarray, cap: np.ndarray, percentile: float) 
             "quantile": S.TopN(signal, fraction=percentile, long_short=True, name="quantile")}
 
 
-def attribute_book(book: Any, model: Any, returns: np.ndarray) -> Any:
-    """:func:`ferrofactor.attribute` of a backtest book's net returns (``returns`` over the
-    book's dates): the weights held over ``t`` are those after the trade at ``t−1``; as in the
-    backtest's accounting, a held asset without a return earns 0 (suspended) or, delisted at
-    ``t``, its delisting return (paid out at its last value times ``1 + δ``); the costs of ``t``
-    are in units of the value at ``t−1``. Its ``total`` is the book's net return on every date
-    (the delisting return is the asset's return of ``t``: part of its specific return when the
-    model covers it, as any other return)."""
-    from ferrofactor.attribution import attribute
-
-    w = np.zeros(book.weights_after.shape)
-    w[1:] = book.weights_after[:-1]
-    r = np.where((w != 0) & ~np.isfinite(returns), 0.0, returns)
-    env = book._env
-    gone = np.flatnonzero(env.delist_row >= 0)  # delisted within the book's (start, end]
-    r[env.delist_row[gone] - env.start, gone] = env.delist_return[gone]
-    before = np.r_[book.initial_value, book.value[:-1]]
-    return attribute(w, model, returns=r, costs=book.costs / before)
-
-
 def delisting_kwargs(res: RunResult) -> dict[str, Any]:
     """``delistings=`` (and ``delisting_returns=``) of :func:`ferrofactor.backtest_many` from
     ``data.delistings``; empty when it is not set (the delistings are then inferred)."""
@@ -809,7 +789,7 @@ def _backtest(res: RunResult, cfg: Config) -> None:
     res.backtest = backtest_many(
         panel, backtest_strategies(res.signal, panel["market_cap"], cfg["portfolio"]["percentile"]),
         rebalance=b["rebalance"], cost_bps=b["cost_bps"], **delisting_kwargs(res))
-    res.attribution = attribute_book(res.backtest["quantile"], res.model, np.asarray(panel["returns"]))
+    res.attribution = res.backtest["quantile"].attribute(res.model)
     res.alerts = res.backtest.alerts()
 
 
