@@ -883,6 +883,7 @@ SKIPPED: dict[str, str] = {
     "ferrofactor.signals.MomentumSelection": "constructed by momentum_selection (fuzzed)",
     "ferrofactor.datasets.SyntheticTruth": "a record built by synthetic_universe (fuzzed)",
     "ferrofactor.optimize.OptimizationWarning": "a warning class",
+    "ferrofactor.metrics.PeriodsPerYearWarning": "a warning class",
     "ferrofactor.optimize.OptimizationResult": "constructed by optimize / Optimizer.solve (fuzzed)",
 }
 

@@ -284,3 +284,25 @@ def test_pandas_series_indexed_by_date_pair_by_date_never_by_position(monthly):
         ff.metrics.summary(rs, dates=dates + np.timedelta64(1, "D"), periods_per_year=12)
     # the default index stays positional, as an array
     assert M.information_ratio(pd.Series(r[:, 1]), pd.Series(mkt), 12) == pytest.approx(ref_ir, rel=RTOL)
+
+
+def test_periods_per_year_that_does_not_fit_the_dates_is_warned_about():
+    # 252 on month-end dates annualises each month as a day (a Sharpe √21 too large); the dates
+    # are known, so the mismatch is said (and nothing is changed)
+    import warnings
+
+    d = np.arange("2000-01", "2010-01", dtype="datetime64[M]").astype("datetime64[D]")
+    r = np.random.default_rng(0).normal(0.01, 0.05, d.size)
+    with pytest.warns(ff.metrics.PeriodsPerYearWarning,
+                      match=r"periods_per_year=252 implies a period of 1.45 days, but the dates are 31 days "
+                            r"apart \(median\).*pass periods_per_year=12"):
+        s252 = ff.metrics.summary(r, dates=d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s12 = ff.metrics.summary(r, dates=d, periods_per_year=12)
+        daily = np.arange("2020-01-01", 400, dtype="datetime64[D]")
+        daily = daily[(daily.astype("datetime64[D]").view("int64") - 4) % 7 < 5]  # weekdays
+        ff.metrics.summary(np.full(daily.size, 0.001), dates=daily)
+    assert s252.sharpe_ratio[0] == pytest.approx(s12.sharpe_ratio[0] * np.sqrt(21), rel=1e-12)
+    with pytest.warns(ff.metrics.PeriodsPerYearWarning, match="pass periods_per_year=252"):
+        ff.metrics.summary(np.full(daily.size, 0.001), dates=daily, periods_per_year=12)

@@ -53,6 +53,7 @@ from ferrofactor.results import Result, Summary, readonly
 
 __all__ = [
     "MetricsSummary",
+    "PeriodsPerYearWarning",
     "annual_return",
     "annual_volatility",
     "calmar_ratio",
@@ -488,6 +489,35 @@ for _m in _METRICS:
     setattr(MetricsSummary, _m, _make_getter(_m))
 
 
+class PeriodsPerYearWarning(UserWarning):
+    """``periods_per_year`` does not match the spacing of the dates given (e.g. 252 on monthly
+    dates): every annualised statistic is then off by a factor (√21 for a Sharpe ratio)."""
+
+
+def _check_spacing(dates: Any, ppy: float) -> None:
+    """Warn when the median spacing of ``dates`` is more than 3× away from the ``365.25 / ppy``
+    calendar days that ``periods_per_year`` implies (daily trading dates: 1–1.45 days against
+    1.45 at 252; month ends: 30 against 1.45, a factor 21). The dates are known, so this is a
+    check, not a guess: nothing is changed."""
+    d = np.asarray(dates)
+    if d.size < 3 or d.dtype.kind != "M":
+        return
+    gaps = np.diff(d.astype("datetime64[D]").astype(np.int64))
+    gaps = gaps[gaps > 0]
+    if gaps.size < 2:
+        return
+    spacing = float(np.median(gaps))
+    implied = 365.25 / ppy
+    if spacing > 3 * implied or spacing < implied / 3:
+        import warnings
+
+        suggest = min((252, 52, 12, 4, 1), key=lambda p: abs(np.log(365.25 / p / spacing)))
+        warnings.warn(
+            f"periods_per_year={ppy:g} implies a period of {implied:.3g} days, but the dates are "
+            f"{spacing:g} days apart (median): the annualised statistics assume the former "
+            f"(pass periods_per_year={suggest} for these dates)", PeriodsPerYearWarning, stacklevel=3)
+
+
 def summary(
     returns: Any,
     *,
@@ -548,6 +578,7 @@ def summary(
     dates = _given_dates(dates, fd, returns)
     if dates is not None:
         v["monthly_win_rate"] = _monthly_win_rate(r, _month_ids("dates", dates, r.shape[0]))
+        _check_spacing(dates, ppy)
     if benchmark is not None:
         b = _other("benchmark", benchmark, r, fd, names, given)
         v["information_ratio"] = _sharpe(r - b, None, ppy)
