@@ -179,6 +179,12 @@ def test_trades_read_a_pandas_series_by_asset_label():
     assert lab.equals(pos) and lab["asset"].to_list() == ["A", "B", "C", "D"]
     with pytest.raises(ValueError, match=r"^target \(a pandas Series\) has the asset 'A' twice in its index$"):
         ff.trades(pd.Series([0.5, 0.5], index=["A", "A"]), None, prices, 1000.0)
+    # an array beside a Series (or mapping) has no labels to be paired with: after
+    # target.sort_values() an unchanged book traded (-30000 C, +300 A) at the wrong prices
+    with pytest.raises(ValueError, match=r"^current is an array but target is given by asset label"):
+        ff.trades(pd.Series(target).sort_values(), np.array([0.5, 0.3, 0.2005]), prices, 1000.0)
+    with pytest.raises(ValueError, match=r"^prices is an array but target is given by asset label"):
+        ff.trades(target, current, np.array([10.0, 33.0, 7.0, 5.0]), 1000.0)
 
 
 def test_trades_from_arrays_and_optimization_result():

@@ -176,6 +176,9 @@ def test_momentum_across_a_suspension_needs_bridged_returns():
     assert not np.array_equal(plain_sel.long, sel.long)  # suspensions in the universe move picks
     with pytest.raises(ValueError, match="prices='closing' is not a float field"):
         ff.momentum_selection(p, prices="closing")
+    bad = p.with_fields({"adj": -p["close"]})
+    with pytest.raises(ValueError, match=r"^prices \('adj'\) must be positive where present"):
+        ff.momentum_selection(bad, prices="adj")
     with pytest.raises(ValueError, match="prices= is for Panels"):
         ff.momentum_selection(p["returns"], p["dollar_volume"], [300], prices="close")
 
@@ -520,3 +523,24 @@ def test_momentum_selection_rebalance_mask_indexed_by_date_pairs_by_date():
     np.testing.assert_array_equal(ff.momentum_selection(F["returns"], F["dollar_volume"], m, **kw).long, want.long)
     with pytest.raises(ValueError, match=r"^rebalance \(a pandas Series indexed by date\) is not in date order"):
         ff.momentum_selection(F["returns"], F["dollar_volume"], m.iloc[::-1], **kw)
+
+
+def test_neutralize_signal_long_frame_with_integer_ids():
+    # ids came back as text (no join with the input), and beside unlabelled exposures the
+    # frame's text-ordered assets ('1', '10', '2', ...) were paired by position, silently
+    import polars as pl
+
+    T, N = 3, 12
+    dates = np.arange("2024-01-02", T, dtype="datetime64[D]")
+    x = np.random.default_rng(3).normal(size=(T, N))
+    ids = np.arange(1, N + 1)
+    long = pl.DataFrame({"date": np.repeat(dates, N), "asset": np.tile(ids, T), "s": x.ravel()})
+    out = ff.neutralize_signal(long, standardize=False)
+    assert out.schema["asset"] == pl.Int64
+    j = long.join(out, on=["date", "asset"], suffix="_n").sort("date", "asset")
+    np.testing.assert_allclose(j["s_n"].to_numpy().reshape(T, N), x - x.mean(axis=1, keepdims=True),
+                               rtol=0, atol=1e-15)
+    bare = ff.Exposures(np.random.default_rng(4).normal(size=(T, N, 2)), style_names=["a", "b"])
+    with pytest.raises(ValueError, match=r"signal: a long frame with integer asset ids \(Int64\) cannot be "
+                       r"paired by position with exposures \(without asset labels\)"):
+        ff.neutralize_signal(long, bare)

@@ -280,6 +280,17 @@ def trades(target: Any, current: Any = None, prices: Any = None, portfolio_value
     given = [(n, lab, v) for n, lab, v in (("target", t_lab, t_val), ("current", c_lab, c_val),
                                               ("prices", p_lab, p_val)) if v is not None]
     if assets is None:
+        # a mapping's (or a pandas Series') order is its own: an array beside it has nothing to
+        # be paired with (an OptimizationResult's labels are the model's order, as its arrays')
+        labels = {"target": t_lab, "current": c_lab, "prices": p_lab}
+        mapped = [n for n, x in (("target", target), ("current", current), ("prices", prices))
+                  if labels[n] is not None and not isinstance(x, OptimizationResult)]
+        bare = [n for n, lab, _ in given if lab is None]
+        if mapped and bare:
+            raise ValueError(
+                f"{bare[0]} is an array but {mapped[0]} is given by asset label (a mapping or a pandas "
+                f"Series): pass assets= (the labels of the arrays' positions), or {bare[0]} by label too"
+            )
         if all(lab is None for _, lab, _ in given):
             assets = [str(j) for j in range(t_val.size)]
         else:

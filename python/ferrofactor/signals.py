@@ -16,6 +16,7 @@ from ferrofactor._validate import (
     as_dates,
     as_field,
     as_fields,
+    as_float_array,
     by_date,
     check_bool,
     check_real,
@@ -26,7 +27,7 @@ from ferrofactor._validate import (
 from ferrofactor.construct import share_count
 from ferrofactor.descriptors import _min_periods, momentum
 from ferrofactor.exposures import Exposures
-from ferrofactor.io import returns_from_prices
+from ferrofactor.io import _positive_where_present, bridged_returns
 from ferrofactor.results import Result, Summary, readonly
 
 __all__ = [
@@ -128,6 +129,18 @@ def neutralize_signal(
     e_dates = getattr(exposures, "dates", None) if isinstance(exposures, Exposures) else None
     paired = (exposures is not None and e_dates is None) or (
         weights is not None and not _is_polars_frame(weights))
+    ids = signal.schema["asset"] if _is_polars_frame(signal) and "asset" in signal.columns else None
+    e_assets = getattr(exposures, "assets", None) if isinstance(exposures, Exposures) else None
+    if ids is not None and ids.is_integer() and (
+            (exposures is not None and e_assets is None) or (weights is not None and not _is_polars_frame(weights))):
+        # a long frame's assets are sorted as text ('1', '10', '2', ...): unlabelled partners
+        # would meet them in that order, which nobody would guess
+        partner = "exposures (without asset labels)" if exposures is not None and e_assets is None else "weights"
+        raise ValueError(
+            f"signal: a long frame with integer asset ids ({ids}) cannot be paired by position with "
+            f"{partner}: its assets are ordered as text ('1', '10', '2', ...). Give the partner "
+            "labels (a frame, or Exposures with assets), or the ids as strings"
+        )
     x, s_dates, s_assets = as_field("signal", signal, date_order=paired)
     industry = check_bool("industry", industry)
     standardize = check_bool("standardize", standardize)
@@ -167,7 +180,9 @@ def neutralize_signal(
         return out
     if "asset" in signal.columns:
         value = next(c for c in signal.columns if c not in ("date", "asset"))
-        return frame_from_field(out, s_dates, s_assets, form="long", value_name=value)
+        res = frame_from_field(out, s_dates, s_assets, form="long", value_name=value)
+        # the ids come back as they came in, so that the result joins with the input
+        return res.with_columns(res["asset"].cast(ids)) if ids is not None and ids.is_integer() else res
     return frame_from_field(out, s_dates, s_assets, form="wide")
 
 
@@ -329,7 +344,9 @@ def momentum_selection(
                 raise TypeError(f"prices must be the name of a price field of the panel, got {type(prices).__name__}")
             if prices not in panel.float_fields:
                 raise ValueError(f"prices={prices!r} is not a float field of the panel: {list(panel.float_fields)}")
-            returns = returns_from_prices(panel[prices], bridge=True)
+            p = as_float_array(f"prices ({prices!r})", panel[prices], 2)
+            _positive_where_present(f"prices ({prices!r})", p, strict=True)
+            returns = bridged_returns(p)
     elif prices is not None:
         raise ValueError("prices= is for Panels; with arrays, pass returns_from_prices(close, bridge=True) as returns")
     if dollar_volume is None:
