@@ -226,17 +226,26 @@ impl Uni {
         let amax = x[lo..=t].iter().filter(|v| v.is_finite()).fold(0.0f64, |a, v| a.max(v.abs()));
         let e = scale_of(amax);
         let sc = |v: f64| if e == 0 { v } else { ldexp(v, -e) };
-        // the shift: the window's (weighted) mean, so that `s1` stays small against it
-        let (mut n, mut sum, mut sw, mut w) = (0usize, 0.0, 0.0, 1.0);
+        // the shift: the window's (weighted) mean, so that `s1` stays small against it; the
+        // plain mean when every weight has underflowed to 0 (a long window, many half-lives
+        // after the last value: the shift must stay finite, else every row re-anchors)
+        let (mut n, mut sum, mut sw, mut plain, mut w) = (0usize, 0.0, 0.0, 0.0, 1.0);
         for &v in x[lo..=t].iter().rev() {
             if v.is_finite() {
                 n += 1;
                 sum += w * sc(v);
                 sw += w;
+                plain += sc(v);
             }
             w *= lam;
         }
-        let c = if n > 0 { sum / sw } else { 0.0 };
+        let c = if n == 0 {
+            0.0
+        } else if sw > 0.0 {
+            sum / sw
+        } else {
+            plain / n as f64
+        };
         let mut a = Uni { c, e, n, ..Default::default() };
         let mut w = 1.0;
         for s in (lo..=t).rev() {
@@ -1102,6 +1111,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_window_whose_weights_all_underflow_keeps_a_finite_shift() {
+        // ewm with a window of thousands of half-lives, the last values long ago (a delisted
+        // asset): every weight is 0, the weighted mean 0/0. The shift falls back to the plain
+        // mean, so the sums stay finite and the window is not summed again on every row
+        let mut x = vec![f64::NAN; 3000];
+        for (i, v) in x.iter_mut().take(200).enumerate() {
+            *v = (i as f64 * 0.37).sin();
+        }
+        let lam = decay(Some(1.0)).unwrap();
+        let a = Uni::fresh(&x, 0, 2999, lam);
+        assert!(a.c.is_finite() && a.s1.is_finite() && a.s2.is_finite());
+        assert!(!a.imprecise(a.s2));
+        assert!(Uni::fresh(&x, 0, 2999, lam).stat(Moment::Mean).is_nan()); // no weight: no mean
     }
 
     #[test]
