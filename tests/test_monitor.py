@@ -296,3 +296,25 @@ def test_concentration_of_a_pandas_frame_indexed_by_date_dates_the_alerts():
         monitor.concentration(wdf, dates=d + 1)
     with pytest.raises(ValueError, match=r"^weights \(a pandas DataFrame indexed by date\) is not in date order"):
         monitor.concentration(wdf.iloc[::-1])
+
+
+def test_a_pandas_frames_column_names_name_the_subjects():
+    # a pandas DataFrame's columns were ignored: alerts said asset_0 / factor_2, and assets= or
+    # names= was paired with the columns by position whatever they were called
+    d = np.array(["2024-01-01", "2024-02-01", "2024-03-01"], dtype="datetime64[D]")
+    w = np.array([[0.05] * 20, [0.3] + [0.7 / 19] * 19, [0.05] * 20])
+    cols = [f"S{j:02d}" for j in range(20)][::-1]  # not in sorted order: names, not positions
+    wdf = pd.DataFrame(w, index=pd.DatetimeIndex(d), columns=cols)
+    got = monitor.concentration(wdf)
+    assert got.equals(monitor.concentration(w, dates=d, assets=cols))
+    assert "portfolio/S19" in got["subject"].to_list()  # the first column holds the 30 % position
+    with pytest.raises(ValueError, match=r"^assets \[.*\] differ from the columns of weights"):
+        monitor.concentration(wdf, assets=sorted(cols))
+    rng = np.random.default_rng(5)
+    f = rng.normal(0.0, 0.01, (60, 3))
+    f[20:55, 1] = -np.abs(f[20:55, 1])  # a run of losses
+    fdf = pd.DataFrame(f, index=pd.bdate_range("2024-01-01", periods=60), columns=["value", "momentum", "size"])
+    dec = monitor.factor_decay(fdf)
+    assert dec.height and set(dec["subject"].to_list()) <= {"value", "momentum", "size"}
+    assert dec.equals(monitor.factor_decay(f, dates=fdf.index.values.astype("datetime64[D]"),
+                                           names=["value", "momentum", "size"]))

@@ -131,8 +131,14 @@ def _labelled(name: str, x: Any, dates: Any, labels: Any, labels_arg: str, *,
     as values. Explicit ``dates`` / ``labels`` given with a frame must equal the frame's (labels
     are matched, never replaced). An array (or a Polars Series) is ``(T, K)``, or ``(T,)`` read
     as one column when ``vector``; infinite values are refused (NaN = missing). A pandas Series
-    or DataFrame indexed by date gives its dates (:func:`_indexed_by_date`).
+    or DataFrame indexed by date gives its dates (:func:`_indexed_by_date`); a pandas DataFrame's
+    named columns (not a default ``RangeIndex``) name the subjects, as a frame's do.
     """
+    cols = None
+    if type(x).__name__ == "DataFrame" and type(x).__module__.startswith("pandas"):
+        c = x.columns
+        if type(c).__name__ != "RangeIndex":  # named columns name the subjects
+            cols = [str(a) for a in c.tolist()]
     if is_date_indexed(x):
         x, dates = _indexed_by_date(name, x, dates)
     if _is_polars_frame(x):
@@ -157,6 +163,11 @@ def _labelled(name: str, x: Any, dates: Any, labels: Any, labels_arg: str, *,
         if vector and arr.ndim == 1:
             arr = arr[:, None]
         out = as_float_array(name, arr, 2)
+        if cols is not None:
+            if labels is not None and as_names(labels_arg, labels, out.shape[1]) != cols:
+                raise ValueError(f"{labels_arg} {list(labels)!r} differ from the columns of {name} {cols!r}; "
+                                 "omit it (a frame names its own columns) or rename the columns")
+            labels = cols
     if np.isinf(out).any():
         raise ValueError(f"{name} must not contain infinite values ({int(np.isinf(out).sum())} found; "
                          "NaN = missing)")
