@@ -856,6 +856,16 @@ def check_same_labels(
             )
 
 
+def refuse_text_ordered_ids(name: str, ids: Any, partner: str, how: str) -> None:
+    """The ``ValueError`` for a long frame ``name`` with integer asset ids (dtype ``ids``) met by
+    an unlabelled ``partner``: its assets come out sorted as text ('1', '10', '2', ...), so the
+    partner's positions would pair with that order, which nobody would guess."""
+    raise ValueError(
+        f"{name}: a long frame with integer asset ids ({ids}) cannot be paired by position with "
+        f"{partner}: its assets are ordered as text ('1', '10', '2', ...); {how}, or give the ids as strings"
+    )
+
+
 def _ndim(v: Any) -> int:
     try:
         return int(np.ndim(v))
@@ -900,11 +910,8 @@ def frame_io(fn):
             given = [k for k, v in bound.arguments.items()
                      if k != first and not _is_polars_frame(v) and _ndim(v) >= 2]
             if given:
-                raise ValueError(
-                    f"{first}: a long frame with integer asset ids ({ids}) cannot be paired by position "
-                    f"with the array {given[0]}: its assets are ordered as text ('1', '10', '2', ...). "
-                    f"Pass {given[0]} as a frame too (paired by date and asset), or the ids as strings"
-                )
+                refuse_text_ordered_ids(first, ids, f"the array {given[0]}",
+                                        f"pass {given[0]} as a frame too (paired by date and asset)")
         values, dates, assets = as_field(first, x, date_order=arrays)
         bound.arguments[first] = values
         for k, v in list(bound.arguments.items()):

@@ -151,10 +151,7 @@ def _labelled(name: str, x: Any, dates: Any, labels: Any, labels_arg: str, *,
                                  "got integer positions")
             check_same_labels("dates", d, None, name, fdates, None)
         names = [str(a) for a in fnames.tolist()]
-        if labels is not None and as_names(labels_arg, labels, K) != names:
-            raise ValueError(f"{labels_arg} {list(labels)!r} differ from the columns of {name} {names!r}; "
-                             "omit it (a frame names its own columns) or rename the columns")
-        out, dates, labels = v, fdates, names
+        out, dates, labels = v, fdates, _columns_as_labels(name, names, labels, labels_arg)
     else:
         _refuse_containers(name, x)
         if _is_polars_series(x):
@@ -164,14 +161,20 @@ def _labelled(name: str, x: Any, dates: Any, labels: Any, labels_arg: str, *,
             arr = arr[:, None]
         out = as_float_array(name, arr, 2)
         if cols is not None:
-            if labels is not None and as_names(labels_arg, labels, out.shape[1]) != cols:
-                raise ValueError(f"{labels_arg} {list(labels)!r} differ from the columns of {name} {cols!r}; "
-                                 "omit it (a frame names its own columns) or rename the columns")
-            labels = cols
+            labels = _columns_as_labels(name, cols, labels, labels_arg)
     if np.isinf(out).any():
         raise ValueError(f"{name} must not contain infinite values ({int(np.isinf(out).sum())} found; "
                          "NaN = missing)")
     return out, dates, labels
+
+
+def _columns_as_labels(name: str, cols: list[str], labels: Any, labels_arg: str) -> list[str]:
+    """A frame's column names as the subjects' labels; ``labels`` given beside it must equal them
+    (matched, never replaced)."""
+    if labels is not None and as_names(labels_arg, labels, len(cols)) != cols:
+        raise ValueError(f"{labels_arg} {list(labels)!r} differ from the columns of {name} {cols!r}; "
+                         "omit it (a frame names its own columns) or rename the columns")
+    return cols
 
 
 def _indexed_by_date(name: str, x: Any, dates: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     is_date_indexed,
+    refuse_text_ordered_ids,
 )
 from ferrofactor.construct import share_count
 from ferrofactor.descriptors import _min_periods, momentum
@@ -136,11 +137,7 @@ def neutralize_signal(
         # a long frame's assets are sorted as text ('1', '10', '2', ...): unlabelled partners
         # would meet them in that order, which nobody would guess
         partner = "exposures (without asset labels)" if exposures is not None and e_assets is None else "weights"
-        raise ValueError(
-            f"signal: a long frame with integer asset ids ({ids}) cannot be paired by position with "
-            f"{partner}: its assets are ordered as text ('1', '10', '2', ...). Give the partner "
-            "labels (a frame, or Exposures with assets), or the ids as strings"
-        )
+        refuse_text_ordered_ids("signal", ids, partner, "give it labels (a frame, or Exposures with assets)")
     x, s_dates, s_assets = as_field("signal", signal, date_order=paired)
     industry = check_bool("industry", industry)
     standardize = check_bool("standardize", standardize)
