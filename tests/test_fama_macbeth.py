@@ -255,6 +255,39 @@ def test_exactly_identified_and_collinear_dates_as_linearmodels(cov):
     assert_same(ours, to_linearmodels(y, x).fit(cov_type=cov))
 
 
+@pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
+def test_without_intercept_a_constant_date_or_a_single_asset_is_estimated_as_linearmodels(cov):
+    """Without an intercept a characteristic with no dispersion on a date (a dummy that is 1 for
+    every asset that date) is an ordinary regressor, and so is any characteristic of a single
+    asset: linearmodels estimates those dates. They were dropped (the kernel takes such a
+    column for one an intercept spans), so params differed; N = 1 was refused as "a non-zero
+    constant on every date: an intercept", and N = 0 raised numpy's "zero-size array to reduction
+    operation fmin"."""
+    p = random_panel(T=30, N=50, K=2, seed=3)
+    y, x = p.returns.copy(), p.styles.copy()
+    x[4, :, 1] = 1.0  # constant on two dates only
+    x[9, :, 0] = -0.5
+    full = ff.fama_macbeth(p.returns, p.styles, intercept=False, cov=cov).n_periods
+    ours = ff.fama_macbeth(y, x, intercept=False, cov=cov)
+    assert np.all(np.isfinite(ours.estimates[[4, 9]]))
+    assert ours.n_periods == full
+    assert_same(ours, to_linearmodels(y, x, intercept=False).fit(cov_type=cov))
+    # a zero column is still rank deficient: that date is dropped, as linearmodels drops it
+    xz = x.copy()
+    xz[4, :, 1] = 0.0
+    ours = ff.fama_macbeth(y, xz, intercept=False, cov=cov)
+    assert np.all(np.isnan(ours.estimates[4])) and ours.n_periods == full - 1
+    assert_same(ours, to_linearmodels(y, xz, intercept=False).fit(cov_type=cov))
+    # one asset: each date is exactly identified (y / x)
+    y1, x1 = y[:, :1], x[:, :1, :1]
+    ours = ff.fama_macbeth(y1, x1, intercept=False, cov=cov)
+    np.testing.assert_allclose(ours.estimates[:, 0], y1[:, 0] / x1[:, 0, 0], rtol=1e-12)
+    assert_same(ours, to_linearmodels(y1, x1, intercept=False).fit(cov_type=cov))
+    # no asset: nothing to estimate, NaN (as with an intercept)
+    empty = ff.fama_macbeth(np.zeros((5, 0)), np.zeros((5, 0, 1)), intercept=False, cov=cov)
+    assert np.isnan(empty.params).all() and (empty.n_obs == 0).all()
+
+
 def test_frame_labels_and_given_labels_must_match():
     """A dated frame labels the result; dates/assets given beside it must be its own (they
     relabelled the result silently, where cross_section_regress refused the same inputs)."""

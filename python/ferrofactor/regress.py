@@ -494,6 +494,29 @@ class FamaMacBethResult(Result):
                 f"cov_type={self._cov_type!r}, n_periods={self.n_periods})")
 
 
+def _refit_without_intercept(dates: np.ndarray, r: np.ndarray, x: np.ndarray, f: np.ndarray,
+                             r2: np.ndarray) -> None:
+    """Least squares on the dates the kernel left unestimated, for a design without intercept.
+
+    The kernel drops a characteristic without dispersion among a date's observations (with an
+    intercept it is collinear with it). Without an intercept such a column (a dummy that is 1 for
+    every asset that date, a single asset, an exactly identified date) is an ordinary regressor:
+    linearmodels estimates the date whenever the design has full column rank, and so does this
+    (``f`` and ``r2``, uncentred as the kernel's without an intercept, are filled in place).
+    Only those dates are visited; every other date keeps the kernel's numbers."""
+    K = x.shape[2]
+    for t in dates:
+        use = np.isfinite(r[t]) & np.all(np.isfinite(x[t]), axis=1)
+        X, y = x[t, use], r[t, use]
+        if X.shape[0] < K or np.linalg.matrix_rank(X) != K:
+            continue  # rank deficient (e.g. a zero column): no estimate, as linearmodels
+        b = np.linalg.lstsq(X, y, rcond=None)[0]
+        e = y - X @ b
+        f[t] = b
+        tss = float(y @ y)
+        r2[t] = 1.0 - float(e @ e) / tss if tss > 0 else np.nan
+
+
 def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", bandwidth=None,
                  *, names=None, dates=None, assets=None) -> FamaMacBethResult:
     """Fama-MacBeth regression: one OLS per date, inference on the series of estimates.
@@ -560,10 +583,13 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
         # A constant column (linearmodels' FamaMacBeth(dep, [const, x]) usage) would be dropped
         # on every date as a characteristic without dispersion (the kernel takes such a column
         # for one the intercept spans), leaving no date estimated: say what to pass instead.
+        # A date with fewer than two values of a characteristic (one asset, N = 1 or N = 0) says
+        # nothing about its dispersion: only dates with two or more count here.
+        seen = np.count_nonzero(np.isfinite(x), axis=1) >= 2  # (T, K)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN dates
-            lo, hi = np.nanmin(x, axis=1), np.nanmax(x, axis=1)  # (T, K)
-        seen = np.isfinite(lo)
+            lo = np.nanmin(x, axis=1, initial=np.inf) if N else np.full((T, K), np.nan)
+            hi = np.nanmax(x, axis=1, initial=-np.inf) if N else np.full((T, K), np.nan)
         for k in range(K):
             if seen[:, k].any() and np.all((lo[seen[:, k], k] == hi[seen[:, k], k]) & (lo[seen[:, k], k] != 0)):
                 raise ValueError(
@@ -582,6 +608,8 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     partial = ~np.all(np.isfinite(f), axis=1)
     f[partial] = np.nan
     r2[partial] = np.nan
+    if not intercept and partial.any():
+        _refit_without_intercept(np.flatnonzero(partial), r, x, f, r2)
     return FamaMacBethResult(
         estimates=f, n_obs=n_obs, r2=r2, names=(["const"] if intercept else []) + names,
         cov_type=cov, bandwidth=bandwidth, dates=d,
