@@ -854,6 +854,27 @@ def library_run_risk(panel):
     return {"risk": risk, "bias": ff.evaluate.bias_test(risk, panel, ports, dates=np.arange(burn, T - 1))}
 
 
+def test_a_bias_test_with_no_forecast_prints_no_numpy_warning(small_sample, tmp_path, capsys):
+    """Factor variances known only from the last date (risk.min_periods = the shortest factor
+    history): every bias-test date lacks a forecast. The run completes, says so in its note, and
+    numpy's "All-NaN slice encountered" RuntimeWarning (np.nanmedian in the note, the JSON summary
+    and the report: four warnings printed even with --quiet) no longer reaches the terminal."""
+    import warnings
+
+    cfg = _config(small_sample, "nobias.toml", "[exposures]\nwindow = 20\n"
+                  "styles.value = { book_to_market = 1.0 }\nstyles.low_vol = { volatility = -1.0 }\n"
+                  "[risk]\nmin_periods = 283\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        code, j, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    notes = {s["name"]: s["note"] for s in j["stages"]}
+    assert notes["risk validation"].startswith("bias test: no forecast to test")
+    assert j["summary"]["bias_test"]["median_bias"] is None
+    bias = {row[0][0]: row[1] for row in read_report(tmp_path / "o" / "report.html").tables["bias-test"]}
+    assert bias["Median bias"][1] == "nan"
+
+
 def test_sparse_dates_are_not_reported_for_ordinary_data(small_sample):
     from ferrofactor.pipeline import sparse_dates_note
 

@@ -185,7 +185,7 @@ class RunResult:
                                  "factors": len(r.factor_names)}
         if self.bias_test is not None:
             b = self.bias_test.bias
-            out["bias_test"] = {"portfolios": int(np.size(b.bias)), "median_bias": _f(np.nanmedian(b.bias)),
+            out["bias_test"] = {"portfolios": int(np.size(b.bias)), "median_bias": _f(finite_median(b.bias)),
                                 "share_inside": _f(b.share_inside)}
         if self.min_var is not None:
             b = self.min_var.bias
@@ -229,6 +229,15 @@ class RunResult:
 def _f(x: Any) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
+
+
+def finite_median(x: Any) -> float:
+    """Median of the finite values of ``x``, NaN when there are none (e.g. a bias test on dates
+    the risk model does not cover yet): ``np.nanmedian`` would print its "All-NaN slice"
+    RuntimeWarning on the terminal of a run, even a ``--quiet`` one."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if x.size else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,7 +406,11 @@ def run_pipeline(
             res.bias_test = evaluate.bias_test(res.risk, panel, portfolios, dates=np.arange(burn, T - 1),
                                                every=v["every"])
             b = res.bias_test.bias
-            notes.append(f"bias test: median {np.nanmedian(b.bias):.3f}, {b.share_inside:.0%} inside the band")
+            if np.isfinite(b.bias).any():
+                notes.append(f"bias test: median {finite_median(b.bias):.3f}, {b.share_inside:.0%} inside the band")
+            else:
+                notes.append("bias test: no forecast to test (the risk model covers none of the portfolios' "
+                             "assets on the test dates)")
         if v["minimum_variance"]:
             res.min_var = minimum_variance_after(res.risk, panel, burn, v["every"])
             notes.append(f"minimum-variance bias {float(np.atleast_1d(res.min_var.bias.bias)[0]):.3f}")

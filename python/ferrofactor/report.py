@@ -52,7 +52,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor.constants import PERIODS_PER_YEAR, POSITION_TOL
-from ferrofactor.pipeline import Reporter, RunResult, StageRunner, have
+from ferrofactor.pipeline import Reporter, RunResult, StageRunner, finite_median, have
 
 __all__ = ["PARQUET_OUTPUTS", "html_table", "outputs", "write_report"]
 
@@ -449,8 +449,8 @@ def _section_risk(res: RunResult, fig: _Figures) -> str:
     if res.bias_test is not None:
         b = res.bias_test.bias
         pairs = [("Portfolios", int(np.size(b.bias))), ("Forecast dates", int(len(res.bias_test.dates))),
-                 ("Median bias", float(np.nanmedian(b.bias))), ("Share inside the band", float(b.share_inside), "%"),
-                 ("Band (median)", f"[{np.nanmedian(b.lower):.4f}, {np.nanmedian(b.upper):.4f}]")]
+                 ("Median bias", finite_median(b.bias)), ("Share inside the band", float(b.share_inside), "%"),
+                 ("Band (median)", f"[{finite_median(b.lower):.4f}, {finite_median(b.upper):.4f}]")]
         body += ["<h3>Bias test of random long-only portfolios</h3>",
                  f'<p class="note">{int(np.size(b.bias))} random long-only portfolios (seed {v["seed"]}), each '
                  f"restricted to the assets covered on the forecast date; forecast dates {span}. The bias statistic "
