@@ -567,6 +567,32 @@ def test_empty_csv(tmp_path):
         ff.read_universe(pl.DataFrame({"date": ["2024-01-02"], "asset": ["A"], "close": [1.0]}), None, path)
 
 
+def test_a_header_only_csv_is_empty_input_not_text_columns(tmp_path):
+    """A CSV with a header and no row types every column as text: it was refused for having
+    "neither numeric fields nor codes" (read_panel), a price column "neither numeric nor
+    categorical" (read_universe, the CLI's load) or "no numeric field" (read_fundamentals), which
+    sends the user hunting for text in a file that has no values; it has no rows."""
+    path = tmp_path / "header.csv"
+    path.write_text("date,asset,close,shares,volume\n")
+    with pytest.raises(ValueError, match=r"^empty input: '.*header\.csv' as csv has no rows$"):
+        ff.read_panel(path)
+    with pytest.raises(ValueError, match=r"^empty input: '.*header\.csv' as csv has no rows$"):
+        ff.read_panel(path, fields=["close"])
+    with pytest.raises(ValueError, match=r"^prices: empty input: '.*header\.csv' as csv has no rows$"):
+        ff.read_universe(path)
+    fund = tmp_path / "fund.csv"
+    fund.write_text("asset,report_date,book_value\n")
+    with pytest.raises(ValueError, match=r"^empty input: '.*fund\.csv' as csv has no rows .*pass fields="):
+        ff.read_fundamentals(fund, ["2024-01-02"], ["A"])
+    # with the fields named, no report at all: every value missing, as an empty Parquet file reads
+    f = ff.read_fundamentals(fund, ["2024-01-02", "2024-01-03"], ["A", "B"], fields=["book_value"])
+    assert f["book_value"].shape == (2, 2) and np.isnan(f["book_value"]).all()
+    # a text value in a file that has rows is still refused as text
+    fund.write_text("asset,report_date,book_value\nA,2024-01-02,NA\n")
+    with pytest.raises(ValueError, match="field 'book_value' is not numeric"):
+        ff.read_fundamentals(fund, ["2024-01-02"], ["A"], fields=["book_value"])
+
+
 def test_csv_read_as_parquet(tmp_path, long_prices):
     path = tmp_path / "prices.csv"
     long_prices.write_csv(path)

@@ -112,6 +112,8 @@ from ferrofactor.panel import (
     _label_codes,
     _panel_from_frame,
     _polars_errors,
+    _no_rows,
+    _refuse_if_empty,
     _refuse_masked,
     _schema,
     _series_to_days,
@@ -546,11 +548,12 @@ def _prepare_records(
     if missing:
         raise ValueError(f"missing columns {missing}; {what} has columns {names}")
     if numeric:
-        for c in columns:
-            dt = schema[c]
-            if not (dt.is_numeric() or dt == pl.Boolean):
-                hint = _text_values_hint(frame, c, dt, _is_csv(source, connection, format))
-                raise ValueError(f"field {c!r} is not numeric (dtype {dt}){hint}")
+        text_fields = [c for c in columns if not (schema[c].is_numeric() or schema[c] == pl.Boolean)]
+        # a header-only CSV types every column as text: with no rows there is nothing to misread
+        if text_fields and not _no_rows(frame, what):
+            c, dt = text_fields[0], schema[text_fields[0]]
+            hint = _text_values_hint(frame, c, dt, _is_csv(source, connection, format))
+            raise ValueError(f"field {c!r} is not numeric (dtype {dt}){hint}")
     with _polars_errors(what):
         if isinstance(frame, pl.LazyFrame):
             frame = frame.select([asset, date, *columns]).collect()
@@ -713,6 +716,12 @@ def read_fundamentals(
     frame, axis, target_assets, fields = _prepare_records(
         source, connection, format, asset, report_date, fields, dates, assets, numeric=True, null_values=null_values
     )
+    if not fields and auto and frame.height == 0:
+        # a header-only CSV types every column as text: it has no rows, not text fields
+        raise ValueError(
+            f"empty input: {_describe(source, connection, format)} has no rows (so no column has a type to "
+            "read it by); pass fields= to read it as missing values"
+        )
     if not fields and auto:
         raise ValueError(
             f"{_describe(source, connection, format)} has no numeric field to read besides {asset!r} and "
@@ -1226,6 +1235,7 @@ def read_universe(
                 elif isinstance(dt, (pl.Categorical, pl.Enum)):
                     codes.append(c)
                 else:
+                    _refuse_if_empty(frame, what, None, None)
                     raise ValueError(
                         f"column {c!r} ({dt}) is neither numeric nor categorical{_text_values_hint(frame, c, dt, csv)}; "
                         "pass price_fields= with the price columns to keep (text columns are never turned into numbers)"

@@ -912,6 +912,24 @@ class Panel(_Fields):
         )
 
 
+def _refuse_if_empty(df: pl.DataFrame | pl.LazyFrame, what: str, dates: Any, assets: Any) -> None:
+    """``empty input`` for a source without rows (and no target axes), checked before a column's
+    dtype is blamed: a header-only CSV has every column typed as text, which is no reason to say
+    its value columns are "neither numeric fields nor codes"."""
+    if dates is not None and assets is not None:
+        return
+    if _no_rows(df, what):
+        raise ValueError(f"empty input: {what} has no rows")
+
+
+def _no_rows(df: pl.DataFrame | pl.LazyFrame, what: str) -> bool:
+    """Whether a frame (or a lazy scan: only its first row is read) has no rows."""
+    if isinstance(df, pl.LazyFrame):
+        with _polars_errors(what):
+            return df.head(1).collect().height == 0
+    return df.height == 0
+
+
 def _panel_from_frame(
     df: pl.DataFrame | pl.LazyFrame,
     date: str,
@@ -956,6 +974,7 @@ def _panel_from_frame(
             else:
                 other_str.append(c)
         if other_str and not missing:
+            _refuse_if_empty(df, what, dates, assets)
             c = other_str[0]
             hint = _text_values_hint(df, c, schema[c], csv, lead=f"; {c!r}")
             raise ValueError(
@@ -976,6 +995,7 @@ def _panel_from_frame(
     for c in fields:
         dt = schema[c]
         if not (dt.is_numeric() or dt == pl.Boolean):
+            _refuse_if_empty(df, what, dates, assets)
             raise ValueError(
                 f"field {c!r} is not numeric (dtype {dt}){_text_values_hint(df, c, dt, csv)}; pass it in "
                 "codes= if it is a label"
