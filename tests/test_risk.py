@@ -504,6 +504,28 @@ def test_factor_mimicking_portfolios_leave_out_assets_without_an_industry():
         np.testing.assert_allclose(omega @ r[t], res.factor_returns[t], rtol=1e-10, atol=1e-16)
 
 
+def test_factor_mimicking_portfolios_drop_a_style_without_dispersion_as_the_regression_does():
+    """On a date where a style has no dispersion (all zeros while a descriptor warms up, or any
+    constant) the regression drops it and estimates the other factors. The portfolios were all NaN
+    (an exactly singular XᵀWX: 0 or a constant equal to the market column) or, for another
+    constant (0.7), finite but wrong: Ω r missed the market's factor return and gave the dropped
+    style one. Now that style's row is NaN and Ω r equals the regression's factor returns."""
+    rng = np.random.default_rng(4)
+    T, N, G = 30, 40, 3
+    sty, cap, r = rng.normal(size=(T, N, 2)), rng.lognormal(5, 1, (T, N)), rng.normal(0, 0.01, (T, N))
+    ind = rng.integers(0, G, (T, N)).astype(np.int32)
+    sty[-1, :, 1], sty[-2, :, 1], sty[-3, :, 0] = 0.0, 0.7, 1.0
+    res = ff.FactorModel(lag=0).fit(r, ff.Exposures(sty, ind), cap=cap)
+    rm = ff.RiskModel.from_factor_model(res, min_periods=2, specific_min_periods=2, specific_blend_periods=0)
+    for t, dropped in ((T - 1, 1), (T - 2, 1), (T - 3, 0)):
+        omega = rm.factor_mimicking_portfolios(t)
+        k = 1 + G + dropped
+        assert np.isnan(omega[k]).all() and np.isnan(res.factor_returns[t, k])
+        keep = np.arange(omega.shape[0]) != k
+        assert np.isfinite(omega[keep]).all()
+        np.testing.assert_allclose(omega[keep] @ r[t], res.factor_returns[t, keep], rtol=1e-10, atol=1e-16)
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 

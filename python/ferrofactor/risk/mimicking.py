@@ -17,8 +17,10 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
     ``constraint_cap`` (N,) or None, ``covered`` (N,) bool (the assets the regression may use:
     the caller leaves out those without an industry code when the model has industries, as the
     regression does). Assets not used get 0; factors with no
-    member (empty industries) get NaN rows, and every row is NaN on a date whose design is
-    singular (e.g. a style with no dispersion among the covered assets)."""
+    member (empty industries) and styles with no dispersion among the assets used (max == min,
+    e.g. all zeros while a descriptor warms up) get NaN rows, and the other rows are those of the
+    regression without them, as the cross-sectional regression kernel drops such a style from its
+    date; every row is NaN on a date whose design is still singular (e.g. two collinear styles)."""
     n, ks = styles.shape
     m = int(market)
     k = m + g + ks
@@ -30,6 +32,10 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
     members = np.bincount(codes[codes >= 0], minlength=g) if g else np.zeros(0)
     present = np.ones(k, bool)
     present[m:m + g] = members > 0
+    if idx.size:
+        # a style without dispersion is zero or proportional to the market / the industries: it
+        # has no factor return of its own (the regression kernel drops it from the date)
+        present[m + g:] = x.min(axis=0) != x.max(axis=0)
     cols = np.flatnonzero(present)
     p = len(cols)
     # XᵀW (p × n_used), column order `cols`
@@ -41,7 +47,8 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
         has = np.flatnonzero(codes >= 0)
         rows = np.array([pos[m + c] for c in codes[has]], dtype=np.int64)
         xtw[rows, has] = w[has]
-    for s in range(ks):
+    styles_kept = [s for s in range(ks) if present[m + g + s]]
+    for s in styles_kept:
         xtw[pos[m + g + s]] = w * x[:, s]
     # XᵀWX from the same rows: (XᵀW) X with X built implicitly
     xtwx = np.zeros((p, p))
@@ -51,7 +58,7 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
         for c in np.flatnonzero(members > 0):
             sel = codes == c
             xtwx[:, pos[m + c]] = xtw[:, sel].sum(axis=1)
-    for s in range(ks):
+    for s in styles_kept:
         xtwx[:, pos[m + g + s]] = xtw @ x[:, s]
     xtwx = 0.5 * (xtwx + xtwx.T)
     r = np.eye(p)

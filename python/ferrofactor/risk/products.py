@@ -409,8 +409,9 @@ class ProductsMixin:
         ``constraint_cap`` (default ``cap``) of industry ``g``). Holding row k over the next
         period earns the factor return k of a regression of next-period returns on these
         exposures. Assets the regression does not use (unknown exposures; no industry when the
-        model has industries; no positive weight) get 0; factors without assets get NaN rows; a
-        date whose design is singular gives NaN everywhere. ``regression_weights`` and
+        model has industries; no positive weight) get 0; factors without assets, and styles with
+        no dispersion among the assets used (which the regression drops from its date), get NaN
+        rows; a date whose design is still singular gives NaN everywhere. ``regression_weights`` and
         ``constraint_cap`` are (N,) arrays in the model's asset order, or a mapping / pandas
         Series indexed by asset (paired by label; every asset given)."""
         from ferrofactor.risk.mimicking import mimicking_portfolios
