@@ -8,6 +8,7 @@ panel with known factor and specific risk.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import random_panel
 
@@ -782,6 +783,31 @@ def test_bias_test_of_fixed_portfolios_equals_the_per_date_products(truth):
         np.testing.assert_allclose(test.forecast_vol[i], m.portfolio_risk(wd, d), rtol=1e-12)
         np.testing.assert_allclose(test.realized[i], wd @ np.where(live, r[d + 1], 0.0), rtol=1e-12)
     assert test.bias.bias.shape == (4,)
+
+
+def test_residual_correlation_of_a_constant_residual_is_nan_never_rounding():
+    """An asset whose residual is constant (zero-filled, or a constant) has no correlation. The
+    one-pass sums gave it one made of rounding: ±1e-10 or ±inf (seed 6 below: an infinite top
+    eigenvalue and a co-moving 'group' of the constant asset with another)."""
+    bad = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        e = rng.normal(0, 0.02, (25, 4))
+        e[:, 0] = rng.choice([0.0, 0.01, 0.013, 0.3, 1.0])
+        out = residual_correlation(e, min_periods=2)
+        if not np.isnan(out.correlation[0, 1:]).all() or not np.isfinite(out.top_eigenvalues).all() \
+                or any("0" in g for g in out.group_assets):
+            bad.append(seed)
+    assert bad == []
+    # the other pairs equal pandas' pairwise correlation, also far from zero mean
+    rng = np.random.default_rng(1)
+    e = rng.normal(size=(80, 30))
+    e[rng.random(e.shape) < 0.2] = np.nan
+    e[:, 3] += 1e6
+    want = pd.DataFrame(e).corr(min_periods=20).to_numpy()
+    got = residual_correlation(e, min_periods=20).correlation
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
 
 
 def test_residual_correlation_finds_missing_factor():

@@ -539,7 +539,12 @@ def residual_correlation(residuals: Any, threshold: float = 0.3, min_periods: in
         raise ValueError(f"residuals must have at least 2 dates and 2 assets, got shape {e.shape}")
     assets = as_assets("assets", assets, n)
     ok = np.isfinite(e).astype(float)
-    z = np.where(ok > 0, e, 0.0)
+    # Each asset centred on its own mean first: the sums below then cancel far less, and an asset
+    # whose residual is constant (e.g. zero-filled) is exactly 0, so it has no correlation (NaN)
+    # rather than one made of rounding (up to ±inf, an infinite eigenvalue and a spurious group).
+    n_fin = ok.sum(axis=0)
+    mu = np.divide(np.where(ok > 0, e, 0.0).sum(axis=0), n_fin, out=np.zeros(n), where=n_fin > 0)
+    z = np.where(ok > 0, e - mu, 0.0)
     cnt = ok.T @ ok
     sx = z.T @ ok  # Σ x_i over the common dates with j
     sxx = (z * z).T @ ok
@@ -547,7 +552,9 @@ def residual_correlation(residuals: Any, threshold: float = 0.3, min_periods: in
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sxy - sx * sx.T / cnt
         vi = sxx - sx**2 / cnt
-        corr = cov / np.sqrt(vi * vi.T)
+        # no dispersion over the dates in common (up to rounding): no correlation
+        vi[vi <= 1e-12 * sxx] = np.nan
+        corr = np.clip(cov / np.sqrt(vi * vi.T), -1.0, 1.0)
     corr[cnt < min_periods] = np.nan
     np.fill_diagonal(corr, 1.0)
     off = corr[~np.eye(n, dtype=bool)]
