@@ -267,6 +267,27 @@ def test_exposures_from_descriptors_vs_baseline(fill):
         assert np.all(np.isfinite(e.styles[:, :-3]))
 
 
+def test_an_orthogonalised_style_fitted_exactly_has_no_exposure_not_rounding():
+    """With no more assets than regressors on a date (2 assets: intercept + one style; 3 assets:
+    intercept + two) the orthogonalisation fits the style exactly; its residual is rounding
+    (~1e-16), which standardize scaled up to exposures of about ±1 (with 2 assets: minus the other
+    style, for every date). No dispersion is left: the style is 0 there, as on a constant date."""
+    rng = np.random.default_rng(21)
+    T = 6
+    for n, orth in ((2, {"y": ["x"]}), (3, {"z": ["x", "y"]})):
+        desc = {d: rng.normal(size=(T, n)) for d in "abc"}
+        styles = {"x": {"a": 1.0}, "y": {"b": 1.0}, "z": {"c": 1.0}}
+        e = ff.Exposures.from_descriptors(desc, styles, cap=rng.uniform(1, 2, (T, n)), orthogonalize=orth)
+        k = e.style_names.index(next(iter(orth)))
+        np.testing.assert_array_equal(e.styles[:, :, k], 0.0)
+    # with more assets than regressors nothing changes (the baseline, bit for bit up to 1e-10)
+    desc, cap, ind = _exposure_inputs(seed=4)
+    orth = {"low_vol": ["value", "momentum"]}
+    e = ff.Exposures.from_descriptors(desc, cap=cap, industry=ind, orthogonalize=orth)
+    want = bl.exposures_from_descriptors(desc, ff.exposures.DEFAULT_STYLES, cap=cap, industry=ind, orthogonalize=orth)
+    np.testing.assert_allclose(e.styles, want, rtol=1e-10, atol=1e-12)
+
+
 def test_exposures_standardised_and_orthogonal():
     desc, cap, ind = _exposure_inputs(seed=4)
     e = ff.Exposures.from_descriptors(desc, cap=cap, industry=ind, fill=None,

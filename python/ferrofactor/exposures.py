@@ -30,7 +30,8 @@ with descriptor weights ``{d: w_d}`` (the seed pipeline's, per date):
    date's equal-weighted mean within the asset's industry; 0, the cap-weighted mean, without an
    industry or members), ``"zero"``, or ``None`` (left NaN);
 5. optionally (``orthogonalize={"low_vol": ["value"], ...}``) a style is replaced by the residual
-   of a cap-weighted regression on an intercept and earlier styles, then re-standardised.
+   of a cap-weighted regression on an intercept and earlier styles, then re-standardised (a date
+   the regression fits exactly, with no more assets than regressors, leaves no dispersion: 0).
 
 Steps 1–4 run in one fused Rust pass per date (``_core.build_styles``).
 """
@@ -613,6 +614,13 @@ class Exposures(Result):
                 others = orth[s]
                 ctl = np.ascontiguousarray(out[:, :, [names.index(o) for o in others]])
                 res = clean.neutralize(out[:, :, k], controls=ctl, weights=w_std)
+                # A date with no more assets than regressors is fitted exactly: its residual is
+                # rounding (~1e-16 of the style), which standardize would scale up to exposures
+                # of ±1. It has no dispersion left: 0, as standardize gives a constant date.
+                spread = np.max(np.where(np.isfinite(res), np.abs(res), 0.0), axis=1)
+                scale = np.max(np.where(np.isfinite(out[:, :, k]), np.abs(out[:, :, k]), 0.0), axis=1)
+                exact = spread <= 1e-9 * scale
+                res[exact] = np.where(np.isfinite(res[exact]), 0.0, np.nan)
                 out[:, :, k] = clean.standardize(res, weights=w_std)
         return cls._trusted(out, codes, names, inames, market, d_labels, a_labels)
 
