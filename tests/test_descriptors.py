@@ -341,6 +341,25 @@ def test_combined_score_and_neutralize_signal():
     np.testing.assert_allclose(np.nanstd(z, axis=1, ddof=1), 1.0, rtol=1e-10)
 
 
+def test_neutralize_signal_fitted_exactly_is_zero_not_standardised_rounding():
+    """With no more assets than regressors (2 assets: intercept + one style) the residual is
+    rounding (~1e-16), which standardize scaled up to a signal of ±0.707 on every date; a date
+    with no residual dispersion is 0, as a constant date. Dates with residual dispersion keep
+    their standardised residual."""
+    rng = np.random.default_rng(3)
+    T = 4
+    for n, k in ((2, 1), (3, 2)):
+        e = ff.Exposures({f"s{j}": rng.normal(size=(T, n)) for j in range(k)}, None)
+        g = rng.normal(size=(T, n))
+        np.testing.assert_array_equal(ff.neutralize_signal(g, e), 0.0)
+        raw = ff.neutralize_signal(g, e, standardize=False)  # unchanged: the rounding itself
+        assert np.abs(raw).max() < 1e-12
+    e = ff.Exposures({"s": rng.normal(size=(T, 5))}, None)
+    g = rng.normal(size=(T, 5))
+    np.testing.assert_array_equal(ff.neutralize_signal(g, e),
+                                  ff.standardize(ff.neutralize_signal(g, e, standardize=False)))
+
+
 def test_neutralize_signal_does_not_copy_the_styles():
     # against every style it hands the (T, N, K) styles to the kernel as they are (it made two
     # copies: 2 × 1.9 GiB at N=10000, T=2520, K=10); numpy's allocations are traced exactly

@@ -62,6 +62,25 @@ def _weights(weights: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     return w
 
 
+def _zero_exact_fits(res: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``res`` (T, N), residuals of ``x`` (T, N) from :func:`neutralize`, with 0 (NaN kept) on the
+    dates that the regression fits exactly (no more assets than regressors): their residual is
+    rounding, ~1e-16 of ``x``, which :func:`standardize` would scale up to values of about ±1.
+    Such a date has no dispersion left, and standardize then gives it 0 as it does a constant
+    date. In place; returns ``res``."""
+    def largest(a: np.ndarray) -> np.ndarray:
+        # per row, the largest |value| among the finite ones (-inf for none); NaN-skipping
+        # reductions, so no float (T, N) temporary unless there is an infinite value
+        if np.isinf(a).any():
+            a = np.where(np.isinf(a), np.nan, a)
+        return np.maximum(np.fmax.reduce(a, axis=1, initial=-np.inf), -np.fmin.reduce(a, axis=1, initial=np.inf))
+
+    # the scale of the values the regression used (those with a residual)
+    exact = largest(res) <= 1e-9 * largest(np.where(np.isnan(res), np.nan, x))
+    res[exact] = np.where(np.isfinite(res[exact]), 0.0, np.nan)
+    return res
+
+
 def _industry(industry: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     if industry is None:
         return None

@@ -614,13 +614,8 @@ class Exposures(Result):
                 others = orth[s]
                 ctl = np.ascontiguousarray(out[:, :, [names.index(o) for o in others]])
                 res = clean.neutralize(out[:, :, k], controls=ctl, weights=w_std)
-                # A date with no more assets than regressors is fitted exactly: its residual is
-                # rounding (~1e-16 of the style), which standardize would scale up to exposures
-                # of ±1. It has no dispersion left: 0, as standardize gives a constant date.
-                spread = np.max(np.where(np.isfinite(res), np.abs(res), 0.0), axis=1)
-                scale = np.max(np.where(np.isfinite(out[:, :, k]), np.abs(out[:, :, k]), 0.0), axis=1)
-                exact = spread <= 1e-9 * scale
-                res[exact] = np.where(np.isfinite(res[exact]), 0.0, np.nan)
+                # a date fitted exactly (no more assets than regressors) has no dispersion left
+                clean._zero_exact_fits(res, out[:, :, k])
                 out[:, :, k] = clean.standardize(res, weights=w_std)
         return cls._trusted(out, codes, names, inames, market, d_labels, a_labels)
 

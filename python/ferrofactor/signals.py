@@ -114,7 +114,8 @@ def neutralize_signal(
         Regression weights (default equal). A frame is matched on its labels with ``signal`` and
         ``exposures`` (never by position).
     standardize : bool, default True
-        Standardise the residual per date (mean 0, std 1).
+        Standardise the residual per date (mean 0, std 1). A date the regression fits exactly
+        (no more assets than regressors) has no residual dispersion: 0, as a constant date.
 
     Returns
     -------
@@ -172,6 +173,9 @@ def neutralize_signal(
         if exposures is not None:
             exposures.check_labels("weights", w_dates, w_assets)
     res = clean.neutralize(x, controls=ctl, industry=codes, weights=weights)
+    if standardize:
+        # a date fitted exactly (no more assets than regressors) leaves rounding, not a signal
+        clean._zero_exact_fits(res, x)
     out = clean.standardize(res) if standardize else res
     if not _is_polars_frame(signal):
         return out
