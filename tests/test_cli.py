@@ -875,6 +875,20 @@ def test_a_bias_test_with_no_forecast_prints_no_numpy_warning(small_sample, tmp_
     assert bias["Median bias"][1] == "nan"
 
 
+def test_a_portfolio_date_the_risk_model_does_not_cover_says_why(small_sample, tmp_path, capsys):
+    """A study shorter than the risk model's warm-up (here risk.min_periods = 299 factor returns in
+    300 dates: the styles, which start later, have none) failed with "the risk model covers 0
+    assets ...: no portfolio can be formed" alone; the message names the factors without a
+    variance and the setting that decides it."""
+    cfg = _config(small_sample, "short.toml", "[risk]\nmin_periods = 299\n")
+    code, j, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 1 and j["error"].startswith("portfolios: ValueError: the risk model covers 0 assets")
+    assert "no variance yet for 15 factors ['market', 'Communication Services', 'Consumer Discretionary', " \
+           "'Consumer Staples', 'Energy'] and 10 more (fewer than risk.min_periods = 299 factor returns so far)" \
+           in j["error"]
+    assert "needs more history before portfolio.date" in err
+
+
 def test_sparse_dates_are_not_reported_for_ordinary_data(small_sample):
     from ferrofactor.pipeline import sparse_dates_note
 

@@ -706,6 +706,26 @@ def alpha_forecast(res: RunResult, cfg: Config, t: int) -> np.ndarray:
     return cfg["portfolio"]["ic"] * np.asarray(res.risk.specific_risk[t]) * s
 
 
+def _why_uncovered(risk: Any, t: int) -> str:
+    """What the risk model lacks at stored date ``t`` (for the message of a date it covers too few
+    assets on, typically a study shorter than the model's warm-up): the factors without a variance
+    yet, the assets without a specific variance, with the settings that decide them."""
+    why = []
+    factors = risk._unestimated(t)[1]
+    if factors:
+        listed = f"{factors[:5]}" + (f" and {len(factors) - 5} more" if len(factors) > 5 else "")
+        why.append(f"no variance yet for {len(factors)} factor{'s' if len(factors) > 1 else ''} {listed} "
+                   f"(fewer than risk.min_periods = {risk.min_periods} factor returns so far)")
+    n_spec = int(np.isfinite(np.asarray(risk.specific_variance[t])).sum())
+    if n_spec < 2:
+        why.append(f"a specific variance for {n_spec} assets (risk.specific_min_periods = "
+                   f"{risk.specific_min_periods} residuals)")
+    if not why:
+        return ""
+    return ("; the model has " + " and ".join(why)
+            + ": it needs more history before portfolio.date (a later date, a longer study) or lower settings")
+
+
 def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     """The books of the report; returns why the optimised one was skipped ("" if it was not)."""
     from ferrofactor.construct import quantile_portfolio, share_count
@@ -717,7 +737,8 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     date = risk.dates[t] if risk.dates is not None else t
     covered = risk.covered(t)
     if covered.sum() < 2:
-        raise ValueError(f"the risk model covers {int(covered.sum())} assets on {date}: no portfolio can be formed")
+        raise ValueError(f"the risk model covers {int(covered.sum())} assets on {date}: no portfolio can be "
+                         f"formed{_why_uncovered(risk, t)}")
 
     cap = np.where(covered, np.nan_to_num(panel["market_cap"][t]), 0.0)
     if cap.sum() > 0:
