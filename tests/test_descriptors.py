@@ -341,6 +341,18 @@ def test_combined_score_and_neutralize_signal():
     np.testing.assert_allclose(np.nanstd(z, axis=1, ddof=1), 1.0, rtol=1e-10)
 
 
+def test_combined_score_refuses_weights_that_combine_nothing():
+    """An empty mapping (or all-zero weights) gave a score of 0 everywhere, without a word."""
+    desc, cap, ind = _exposure_inputs(seed=5)
+    e = ff.Exposures.from_descriptors(desc, cap=cap, industry=ind)
+    with pytest.raises(ValueError, match="weights is empty"):
+        ff.combined_score(e, {})
+    with pytest.raises(ValueError, match="every weight is 0"):
+        ff.combined_score(e, {"value": 0.0, "momentum": 0})
+    # a zero beside a non-zero weight is a legal choice
+    np.testing.assert_array_equal(ff.combined_score(e, {"value": 0.0, "momentum": 2.0}), 2.0 * e.styles[:, :, 1])
+
+
 def test_neutralize_signal_fitted_exactly_is_zero_not_standardised_rounding():
     """With no more assets than regressors (2 assets: intercept + one style) the residual is
     rounding (~1e-16), which standardize scaled up to a signal of ±0.707 on every date; a date

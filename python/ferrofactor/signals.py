@@ -57,7 +57,8 @@ def combined_score(exposures, weights: Mapping[str, float] | None = None) -> np.
     exposures : ferrofactor.Exposures
         With the styles named in ``weights``.
     weights : mapping of style → weight, default :data:`DEFAULT_STYLE_WEIGHTS`
-        0.25 each of value, momentum, quality and low_vol.
+        0.25 each of value, momentum, quality and low_vol. An empty mapping, or one whose weights
+        are all 0, is a ``ValueError`` (the score would be 0 everywhere).
 
     Returns
     -------
@@ -74,11 +75,17 @@ def combined_score(exposures, weights: Mapping[str, float] | None = None) -> np.
     if exposures.styles is None:
         raise ValueError("exposures has no styles")
     names = exposures.style_names
-    out = np.zeros(exposures.shape)
+    if not weights:
+        raise ValueError(f"weights is empty: name at least one of the exposures' styles {names}")
+    checked = {}
     for s, w in weights.items():
         if s not in names:
             raise ValueError(f"weights names style {s!r}, which is not among the exposures' styles {names}")
-        w = check_real(f"weights[{s!r}]", w)
+        checked[s] = check_real(f"weights[{s!r}]", w)
+    if all(w == 0 for w in checked.values()):
+        raise ValueError("weights: every weight is 0, so the score would be 0 everywhere")
+    out = np.zeros(exposures.shape)
+    for s, w in checked.items():
         out = out + w * exposures.styles[:, :, names.index(s)]
     return out
 
