@@ -576,8 +576,16 @@ def test_bad_inputs_raise_clear_errors():
     bad = np.array([[1.0, 0, 0, 0], [0, 1, 2, 0], [0, 2, 1, 0], [0, 0, 0, 1]])
     with pytest.raises(ValueError, match="factor_covariance must be positive semi-definite"):
         ff.RiskModel.from_covariance(bad, np.ones(4), one)
-    with pytest.raises(ValueError, match="factor_covariance: .*symmetric"):
+    with pytest.raises(ValueError, match=r"^factor_covariance must be symmetric"):
         ff.RiskModel.from_covariance(np.triu(np.ones((4, 4))), np.ones(4), one)
+    nan = np.eye(4)
+    nan[1, 1] = np.nan
+    # named once, as the caller knows it (it said "factor_covariance: factor_covariance must ...")
+    with pytest.raises(ValueError, match=r"^factor_covariance must be finite"):
+        ff.RiskModel.from_covariance(nan, np.ones(4), one)
+    two = ff.Exposures(np.zeros((2, 4, 1)), np.array([[0, 0, 1, 1]] * 2))
+    with pytest.raises(ValueError, match=r"^factor_covariance\[1\] must be finite"):
+        ff.RiskModel.from_covariance(np.stack([np.eye(4), nan]), np.ones((2, 4)), two)
     with pytest.raises(ValueError, match=r"factor_covariance has shape \(1, 3, 3\), expected \(1, 4, 4\)"):
         ff.RiskModel.from_covariance(np.eye(3), np.ones(4), one)
     with pytest.raises(ValueError, match="forecast_vol must be positive"):

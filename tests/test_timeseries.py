@@ -643,7 +643,7 @@ def test_a_pandas_y_names_its_assets_as_a_pandas_frame_names_the_factors(data):
 
 def test_alpha_test_bad_input(data):
     s = data["y"][:, 12]
-    with pytest.raises(TypeError, match="factor_sets"):
+    with pytest.raises(ValueError, match="factor_sets is empty"):  # a mapping, but empty: a value error
         ff.alpha_test(s, {})
     with pytest.raises(TypeError, match="factor_sets"):
         ff.alpha_test(s, data["f"])

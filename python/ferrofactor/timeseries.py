@@ -822,8 +822,11 @@ def alpha_test(
     >>> res.alpha.shape, res.factor_sets
     ((1, 2), ['CAPM', '2F'])
     """
-    if not isinstance(factor_sets, Mapping) or not factor_sets:
-        raise TypeError("factor_sets must be a non-empty mapping name → factor returns (T, K)")
+    if not isinstance(factor_sets, Mapping):
+        raise TypeError("factor_sets must be a non-empty mapping name → factor returns (T, K), "
+                        f"got {type(factor_sets).__name__}")
+    if not factor_sets:
+        raise ValueError("factor_sets is empty: give at least one factor list, e.g. {'CAPM': market}")
     if isinstance(periods_per_year, (bool, np.bool_)) or not isinstance(periods_per_year, numbers.Real) \
             or not np.isfinite(periods_per_year) or periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be a positive number, got {periods_per_year!r}")

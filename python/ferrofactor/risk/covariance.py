@@ -41,7 +41,10 @@ def check_psd(name: str, fc: np.ndarray) -> None:
     try:
         _core.risk_check_factor_covariance(fc)
     except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
+        # the kernel names its argument factor_covariance: name it as the caller knows it
+        msg = str(e)
+        msg = name + msg[len("factor_covariance"):] if msg.startswith("factor_covariance") else f"{name}: {msg}"
+        raise ValueError(msg) from None
     if fc.shape[0] == 0:
         return
     vals = np.linalg.eigvalsh(fc)
