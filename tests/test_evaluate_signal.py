@@ -558,7 +558,9 @@ def test_results_do_not_depend_on_threads():
     ({"horizons": (1.5,)}, TypeError, r"horizons\[0\] must be an integer"),
     ({"quantiles": 5, "bins": 4}, ValueError, "exactly one of quantiles and bins"),
     ({"quantiles": None, "bins": [0.0, 0.0, 1.0]}, ValueError, "bins edges must be strictly increasing"),
-    ({"quantiles": [0.5, 0.2, 1.0]}, ValueError, "quantiles levels must be sorted"),
+    ({"quantiles": [0.5, 0.2, 1.0]}, ValueError, "quantiles levels must be strictly increasing"),
+    # a repeated level: a bucket that can hold nothing on any date (pandas.qcut refuses it too)
+    ({"quantiles": [0.0, 0.5, 0.5, 1.0]}, ValueError, "quantiles levels must be strictly increasing"),
     ({"quantiles": 0}, ValueError, "quantiles must be >= 1"),
     ({"method": "kendall"}, ValueError, "method must be one of"),
     ({"binning_by_industry": True}, ValueError, "binning_by_industry=True needs industry codes"),

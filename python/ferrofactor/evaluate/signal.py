@@ -178,8 +178,9 @@ def _buckets(quantiles: Any, bins: Any) -> tuple[str, int, list[float] | None]:
     if not np.all(np.isfinite(vals)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if kind == "quantiles":
-        if np.any((vals < 0) | (vals > 1)) or np.any(np.diff(vals) < 0):
-            raise ValueError(f"quantiles levels must be sorted and lie in [0, 1], got {value!r}")
+        # a repeated level makes a bucket that can hold nothing (pandas.qcut refuses it too)
+        if np.any((vals < 0) | (vals > 1)) or np.any(np.diff(vals) <= 0):
+            raise ValueError(f"quantiles levels must be strictly increasing and lie in [0, 1], got {value!r}")
     elif np.any(np.diff(vals) <= 0):
         raise ValueError(f"bins edges must be strictly increasing, got {value!r}")
     return kind, len(vals) - 1, vals.tolist()
