@@ -267,7 +267,9 @@ class TimeSeriesResult(Result):
             self._pv = readonly(pv)
         return self._pv
     cov_params = property(lambda self: self._cov, doc="(N, p, p) covariance of the estimates.")
-    r2 = property(lambda self: self._r2, doc="(N,) R² (centred with an intercept; NaN, 0/0, for a y "
+    r2 = property(lambda self: self._r2, doc="(N,) R² (centred with an intercept; uncentred, 1 − SSR/Σy², "
+                  "with intercept=False, even when a factor is constant, where statsmodels detects an "
+                  "implicit constant and centres; NaN, 0/0, for a y "
                   "constant on the asset's rows, where statsmodels gives NaN or, when its mean of y "
                   "rounds off the constant, a ratio of rounding noise).")
     r2_adj = property(lambda self: self._r2_adj, doc="(N,) adjusted R².")
