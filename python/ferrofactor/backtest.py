@@ -1071,7 +1071,7 @@ class BacktestResult(Result):
 
     # -- labelled arrays -----------------------------------------------------------------------
     dates = property(lambda self: self._dates, doc="(T,) dates of the backtest, or None.")
-    assets = property(lambda self: self._env.assets, doc="(N,) asset labels, or None.")
+    assets = property(lambda self: readonly(self._env.assets), doc="(N,) asset labels, or None.")
     value = property(lambda self: self._value)
     value_before = property(lambda self: self._value_before)
     returns = property(lambda self: self._returns)
