@@ -50,6 +50,18 @@ def readonly(a: Any) -> Any:
     return v
 
 
+def _freeze(x: Any) -> Any:
+    """``x`` with its numpy arrays read-only (views, so no other holder's array changes flags): an
+    array, or plain dicts, lists and tuples of them; anything else passes through."""
+    if isinstance(x, np.ndarray):
+        return readonly(x) if x.flags.writeable else x
+    if type(x) is dict:
+        return {k: _freeze(v) for k, v in x.items()}
+    if type(x) in (list, tuple):
+        return type(x)(_freeze(v) for v in x)
+    return x
+
+
 # ---------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------
@@ -283,6 +295,10 @@ class Result:
         if axis == "factor":
             return getattr(self, "factor_names", None)
         raise KeyError(axis)  # pragma: no cover - a subclass declared an axis it does not label
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # pickle and copy.deepcopy rebuild numpy arrays writeable: read-only again, as fitted
+        self.__dict__.update({k: _freeze(v) for k, v in state.items()})
 
     @property
     def kinds(self) -> list[str]:
