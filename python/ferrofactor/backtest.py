@@ -1125,6 +1125,24 @@ class BacktestResult(Result):
                 env.returns, env.delist_row, env.delist_return, env.start, env.end + 1,
                 np.ascontiguousarray(self._rows), idx, val, nnz, np.ascontiguousarray(den), side,
             )
+            # the returns are the caller's array (kept, not copied): if it was edited in place since
+            # the run, the replayed drift no longer gives the run's positions, and their sum no
+            # longer closes the run's accounts (cash / value = 1 − Σ weights_after; before
+            # trading, the cash of the previous date plus the delisting payouts over value_before)
+            if side == "after":
+                cash, value = self._cash, self._value
+            else:
+                cash = np.concatenate(([self._initial], self._cash[:-1])) + self._delisted
+                value = self._value_before
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gap = np.abs(w.sum(axis=1) - (1.0 - cash / value))
+                tol = 1e-9 * np.maximum(1.0, np.abs(w).sum(axis=1))
+            if np.any(gap > tol):  # (NaN rows, a book valued at 0, compare False)
+                raise ValueError(
+                    "the returns given to the backtest were modified in place after it ran, so its "
+                    f"weights_{side} can no longer be rebuilt from them; run the backtest again (or "
+                    "give it a copy of the returns)"
+                )
             self._weights[side] = readonly(w)
         return self._weights[side]
 
