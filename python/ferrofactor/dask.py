@@ -1786,7 +1786,8 @@ class DaskFactorModelResult:
     exposures = property(lambda self: self._exposures, doc="The unlagged DaskExposures given to fit.")
     cap = property(lambda self: self._cap, doc="(T, N) cap (dask array) or None.")
     returns = property(lambda self: self._returns, doc="(T, N) returns given to fit (dask array).")
-    model = property(lambda self: self._model, doc="The FactorModel (settings) that was fit.")
+    model = property(lambda self: self._model._frozen(),
+                     doc="A copy of the FactorModel (settings) that was fit (changing it leaves this result as it is).")
     lag = property(lambda self: self._model.lag)
     factor_names = property(lambda self: list(self._factor_names))
     dates = property(lambda self: self._dates)
