@@ -143,6 +143,14 @@ def test_pickle_and_deepcopy_keep_the_protocol(cls, instances):
             assert other.to_polars(kind, form="long").equals(obj.to_polars(kind, form="long")), (cls.__name__, how, kind)
 
 
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_repr_is_short_and_informative(cls, instances):
+    # nine result classes printed as <ferrofactor....BacktestResult object at 0x7f...>
+    r = repr(instances[cls])
+    assert r.startswith(f"{cls.__name__}(") and "object at 0x" not in r and len(r) < 1000, r
+    assert "np.float64" not in r and "array(" not in r, r
+
+
 def test_long_frames_join_back_on_date_and_asset(instances):
     res = instances[ff.FactorModelResult]
     ex = instances[ff.Exposures]
