@@ -894,3 +894,12 @@ def test_labels_are_read_only_and_never_the_callers_arrays():
     with pytest.raises(ValueError, match="read-only"):
         p.assets.sort()
     assert p.assets.tolist() == ["C", "A", "B"]
+
+
+def test_to_polars_is_a_snapshot_of_writeable_fields():
+    # Polars took the (writeable, shared) field arrays without a copy: a frame made before the
+    # panel's returns were cleaned in place showed the cleaned values
+    p = ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], {"r": np.array([[0.1, 0.9], [0.2, -0.7]])})
+    frame = p.to_polars()
+    p["r"][np.abs(p["r"]) > 0.5] = np.nan
+    assert frame["r"].to_list() == [0.1, 0.9, 0.2, -0.7]

@@ -850,7 +850,10 @@ class Panel(_Fields):
             if name in self._float or name in self._codes:
                 raise ValueError(f"a field named {name!r} clashes with the long frame's {name} column")
         for k, v in self._float.items():
-            cols[k] = pl.Series(k, v.reshape(-1))
+            # Polars takes a contiguous numpy array without a copy: a field that can still be
+            # written (the panel's, shared with the caller) is copied, so the frame stays as it was
+            flat = v.reshape(-1)
+            cols[k] = pl.Series(k, flat.copy() if flat.flags.writeable else flat)
         for k, v in self._codes.items():
             flat = v.reshape(-1)
             s = pl.Series(k, flat, dtype=pl.Int32)
