@@ -746,3 +746,17 @@ def test_weights_are_never_rebuilt_from_returns_edited_after_the_run():
         w = getattr(fresh, f"weights_{side}")  # untouched returns: the identity holds
         assert np.isfinite(w).all()
     np.testing.assert_allclose(bt.weights_after.sum(axis=1), 1.0 - bt.cash / bt.value, atol=1e-12)
+
+
+def test_a_callable_strategy_cannot_relabel_the_assets():
+    # Context.assets was the backtest's own (writeable) label array: a strategy sorting it in place
+    # relabelled the result (bt.assets came back sorted, the weights' columns unchanged)
+    r = np.random.default_rng(0).normal(0, 0.01, (60, 5))
+
+    def strategy(t, ctx):
+        with pytest.raises(ValueError, match="read-only"):
+            ctx.assets.sort()
+        return np.full(5, 0.2)
+
+    bt = ff.backtest(r, strategy, rebalance=20, assets=["E", "D", "C", "B", "A"])
+    assert bt.assets.tolist() == ["E", "D", "C", "B", "A"]

@@ -547,7 +547,7 @@ class Context:
         self.date = None if env.dates is None else env.dates[t]
         self.book = book
         self.dates = None if env.dates is None else readonly(env.dates[: t + 1])
-        self.assets = env.assets
+        self.assets = readonly(env.assets)
         self.weights = readonly(weights)
         self.value = float(value)
         self.tradable = readonly(env.tradable_rows(np.array([t]))[0])
