@@ -397,3 +397,16 @@ def test_a_backtest_book_attributes_its_own_net_returns():
     # the weights after each trade are another book: its total is not the book's return
     wrong = ff.attribute(book.weights_after, model, returns=r)
     assert np.nanmax(np.abs(wrong.total - book.returns)) > 1e-3
+
+
+def test_costs_are_kept_as_given_when_the_callers_array_changes():
+    # costs was a view of the caller's array, while total (gross − costs) was set at once: editing
+    # the array afterwards made costs and total disagree
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=80, seed=3)
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    w = np.where(np.isfinite(panel["returns"]), 1.0 / 40, 0.0)
+    costs = np.full(80, 1e-4)
+    a = ff.attribute(w, res, costs=costs)
+    costs[:] = 0.0
+    assert np.all(a.costs == 1e-4)
+    np.testing.assert_allclose(a.total, a.gross - a.costs)

@@ -726,3 +726,37 @@ def test_prices_passed_as_returns_are_named_not_left_to_overflow():
     with pytest.raises(ValueError, match=r"returns: the value of book 'top_n' overflowed at 20\d\d-\d\d-\d\d .*"
                        r"not prices, percent \(1.5 for 1.5 %\) or gross returns"):
         ff.backtest(panel["close"], ff.strategies.TopN(signal, n=20), dates=panel.dates, assets=panel.assets)
+
+
+def test_weights_are_never_rebuilt_from_returns_edited_after_the_run():
+    # weights_before/after are rebuilt on first access from the returns given (kept, not
+    # copied): the caller's array cleaned in place after the run gave other weights, silently at
+    # odds with the run's value and cash; now a ValueError says so
+    rng = np.random.default_rng(0)
+    r = rng.normal(0.0005, 0.02, (120, 40))
+    strategy = ff.strategies.Quantile(rng.normal(size=(120, 40)), 5, books=["Q5"])
+    bt = ff.backtest(r, strategy, rebalance=21, cost_bps=5)
+    for side in ("after", "before"):
+        fresh = ff.backtest(r, strategy, rebalance=21, cost_bps=5)
+        r2 = r.copy()
+        edited = ff.backtest(r2, strategy, rebalance=21, cost_bps=5)
+        r2[np.abs(r2) > 0.03] = 0.0
+        with pytest.raises(ValueError, match="modified in place after it ran"):
+            getattr(edited, f"weights_{side}")
+        w = getattr(fresh, f"weights_{side}")  # untouched returns: the identity holds
+        assert np.isfinite(w).all()
+    np.testing.assert_allclose(bt.weights_after.sum(axis=1), 1.0 - bt.cash / bt.value, atol=1e-12)
+
+
+def test_a_callable_strategy_cannot_relabel_the_assets():
+    # Context.assets was the backtest's own (writeable) label array: a strategy sorting it in place
+    # relabelled the result (bt.assets came back sorted, the weights' columns unchanged)
+    r = np.random.default_rng(0).normal(0, 0.01, (60, 5))
+
+    def strategy(t, ctx):
+        with pytest.raises(ValueError, match="read-only"):
+            ctx.assets.sort()
+        return np.full(5, 0.2)
+
+    bt = ff.backtest(r, strategy, rebalance=20, assets=["E", "D", "C", "B", "A"])
+    assert bt.assets.tolist() == ["E", "D", "C", "B", "A"]

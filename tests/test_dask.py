@@ -700,3 +700,20 @@ def test_readme_pipeline_submits_no_conflicting_keys(hive, client):
         EQ(g.ic, want.ic)
         EQ(g.residual.ic, want.residual.ic)
         EQ(g.quantile_returns.by_date, want.quantile_returns.by_date)
+
+
+def test_labels_are_read_only_and_never_the_callers_arrays():
+    # as Panel's: the labels of a DaskPanel / DaskExposures were the caller's assets array (or the
+    # panel's) handed out writeable, so writing into one relabelled everything built on it
+    import ferrofactor.dask as fd
+
+    p = ff.datasets.synthetic_universe(n_assets=30, n_days=40, seed=0)
+    assets = np.array(p.assets)
+    dp = fd.DaskPanel(p.dates, assets, {"returns": p["returns"]}, {"industry": (p["industry"], p.labels("industry"))},
+                      chunks=20)
+    assets[0] = assets[1]
+    assert dp.assets[0] == p.assets[0]
+    dex = fd.DaskExposures.from_panel(fd.DaskPanel.from_panel(p, chunks=20))
+    for arr in (dp.dates, dp.assets, dp.labels("industry"), dex.dates, dex.assets):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = arr[-1]

@@ -168,3 +168,20 @@ def test_from_descriptors_matches_frames_on_labels():
         ff.Exposures.from_descriptors(frames, cap=cap_rev)
     with pytest.raises(ValueError, match="descriptors and the dates/assets given have different dates"):
         ff.Exposures.from_descriptors(desc, cap=cap, dates=p.dates + 1)
+
+
+def test_labels_are_read_only_and_never_the_callers_arrays():
+    # Exposures kept the caller's assets array and gave it back writeable (shared with every
+    # FactorModelResult and RiskModel built on them): writing into either relabelled them all
+    assets = np.array(["A", "B", "C"])
+    ex = ff.Exposures(styles=np.zeros((2, 3, 1)), style_names=["s"],
+                      dates=np.array(["2024-01-02", "2024-01-03"]), assets=assets)
+    assets[0] = "B"
+    assert ex.assets.tolist() == ["A", "B", "C"]
+    for arr in (ex.dates, ex.assets):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = arr[-1]
+    panel = ff.datasets.synthetic_universe(n_assets=30, n_days=60, seed=2)
+    ex = ff.Exposures.from_panel(panel)
+    with pytest.raises(ValueError, match="read-only"):
+        ex.assets[0] = "ZZZ"

@@ -306,3 +306,19 @@ def test_periods_per_year_that_does_not_fit_the_dates_is_warned_about():
     assert s252.sharpe_ratio[0] == pytest.approx(s12.sharpe_ratio[0] * np.sqrt(21), rel=1e-12)
     with pytest.warns(ff.metrics.PeriodsPerYearWarning, match="pass periods_per_year=252"):
         ff.metrics.summary(np.full(daily.size, 0.001), dates=daily, periods_per_year=12)
+
+
+def test_series_names_are_a_copy():
+    # series_names handed out the summary's own list: names.sort() (or an edit) relabelled its
+    # table rows, the numbers staying where they were
+    rng = np.random.default_rng(0)
+    d = np.datetime64("2024-01-02") + np.arange(300)
+    frame = pl.DataFrame({"date": d, "b": rng.normal(size=300) * 0.01, "a": rng.normal(size=300) * 0.01})
+    m = ff.metrics.summary(frame)
+    names = m.series_names
+    names.sort()
+    assert m.series_names == ["b", "a"] and m.to_polars()["series"].to_list() == ["b", "a"]
+    at = ff.alpha_test(frame, {"capm": pl.DataFrame({"date": d, "mkt": rng.normal(size=300) * 0.01})})
+    names = at.series_names
+    names.sort()
+    assert at.series_names == ["b", "a"]

@@ -552,3 +552,20 @@ def test_without_market_the_industries_are_unconstrained():
     # the level is in the industry returns (about +3 % each), not in the residuals
     assert np.nanmean(res.factor_returns[1:, :G]) > 0.02
     assert abs(np.nanmean(res.residuals[1:])) < 1e-12
+
+
+def test_result_model_is_a_copy_of_the_settings():
+    # result.model handed out the result's own settings object: reusing it for another study
+    # (m = res.model; m.lag = 2; m.fit(...)) changed res.lag, hence the lag res's attribution,
+    # risk model and signal evaluation use, silently
+    panel = ff.datasets.synthetic_universe(n_assets=60, n_days=120, seed=4)
+    ex = ff.Exposures.from_panel(panel)
+    res = ff.FactorModel(lag=1).fit(panel, ex)
+    w = np.where(np.isfinite(panel["returns"]), 1.0 / 60, 0.0)
+    before = ff.attribute(w, res).to_polars()
+    m = res.model
+    m.lag, m.weights = 2, "equal"
+    res2 = m.fit(panel, ex)
+    assert res.lag == 1 and res.model.lag == 1 and res.model.weights == "sqrt_cap" and res2.lag == 2
+    assert res.model.result_ is None
+    assert ff.attribute(w, res).to_polars().equals(before)

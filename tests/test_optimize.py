@@ -682,3 +682,23 @@ def test_a_solution_that_breaks_a_constraint_is_flagged():
         assert any(issubclass(w.category, ff.OptimizationWarning) for w in caught)
     else:
         assert res.ok and not caught
+
+
+def test_results_keep_their_w0_and_alpha_when_the_callers_arrays_change(model):
+    # w0 and alpha were views of the caller's arrays: a rebalancing loop that holds its book in
+    # one array (w[:] = res.weights) or refills one alpha buffer rewrote every earlier result
+    # (trades != weights - w0, the last alpha shown as the first's)
+    rng = np.random.default_rng(3)
+    opt = ff.Optimizer(max_weight=0.05)
+    w, alpha, history = np.zeros(N), np.empty(N), []
+    for d in (0, 1, 2):
+        alpha[:] = np.where(model.covered(d), rng.normal(0, 1e-3, N), np.nan)
+        history.append((opt.solve(alpha, model, date=d, w0=w), alpha.copy(), w.copy()))
+        w[:] = np.nan_to_num(history[-1][0].weights)
+    for res, a, w0 in history:
+        assert np.array_equal(res.alpha, a, equal_nan=True) and np.array_equal(res.w0, w0)
+        np.testing.assert_allclose(res.trades, res.weights - res.w0, atol=1e-15)
+    decomposition = model.risk_decomposition(w, -1)
+    held = w.copy()
+    w[:] = 0.0
+    assert np.array_equal(decomposition.weights, held)

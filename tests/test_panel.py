@@ -870,3 +870,36 @@ def test_round_trip_through_a_long_frame_keeps_the_asset_order_when_told():
     assert ff.Panel.from_polars(q.to_polars(), assets=q.assets).equals(q)
     back = ff.Panel.from_polars(q.to_polars())
     assert back.assets.tolist() == ["A", "B"] and back.equals(q.select(assets=["A", "B"]))
+
+
+def test_labels_are_read_only_and_never_the_callers_arrays():
+    # the labels were the caller's assets array and handed out writeable: editing either one
+    # (``names = panel.assets; names.sort()``) relabelled every field, and every result built on
+    # the panel (their labels are views of the panel's), or left duplicate assets in the panel
+    import copy
+    import pickle
+
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    assets, labels = np.array(["C", "A", "B"]), np.array(["x", "y"])
+    p = ff.Panel(dates, assets, {"v": np.arange(6.0).reshape(2, 3)},
+                 {"g": (np.zeros((2, 3), dtype=np.int32), labels)})
+    assets[0], labels[0], dates[0] = "A", "y", dates[1]
+    assert p.assets.tolist() == ["C", "A", "B"] and p.labels("g").tolist() == ["x", "y"]
+    assert str(p.dates[0]) == "2024-01-02"
+    for q in (p, p.select(assets=["A", "B"]), p.with_fields({"w": np.ones((2, 3))}),
+              pickle.loads(pickle.dumps(p)), copy.deepcopy(p)):
+        for arr in (q.dates, q.assets, q.labels("g")):
+            with pytest.raises(ValueError, match="read-only"):
+                arr[0] = arr[-1]
+    with pytest.raises(ValueError, match="read-only"):
+        p.assets.sort()
+    assert p.assets.tolist() == ["C", "A", "B"]
+
+
+def test_to_polars_is_a_snapshot_of_writeable_fields():
+    # Polars took the (writeable, shared) field arrays without a copy: a frame made before the
+    # panel's returns were cleaned in place showed the cleaned values
+    p = ff.Panel(["2024-01-02", "2024-01-03"], ["A", "B"], {"r": np.array([[0.1, 0.9], [0.2, -0.7]])})
+    frame = p.to_polars()
+    p["r"][np.abs(p["r"]) > 0.5] = np.nan
+    assert frame["r"].to_list() == [0.1, 0.9, 0.2, -0.7]

@@ -9,7 +9,9 @@ the value columns, one row per cell), and ``summary()`` is a ``Summary`` with te
 
 from __future__ import annotations
 
+import copy
 import importlib
+import pickle
 import pkgutil
 
 import numpy as np
@@ -107,6 +109,46 @@ def test_result_class_follows_the_protocol(cls, instances):
     assert isinstance(s, Summary)
     assert len(str(s)) > 40 and s._repr_html_().startswith("<div")
     assert obj._repr_html_() == s._repr_html_()
+
+
+def _assert_read_only(label, arr):
+    if isinstance(arr, np.ndarray) and arr.size:
+        with pytest.raises(ValueError, match="read-only"):
+            arr.flat[0] = arr.flat[0]
+        assert not arr.flags.writeable, label
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_labels_are_read_only(cls, instances):
+    # dates and assets are shared with the panel and every result built on it: writing into one
+    # (e.g. ``names = result.assets; names.sort()``) relabelled them all
+    obj = instances[cls]
+    for name in ("dates", "assets"):
+        _assert_read_only((cls.__name__, name), getattr(obj, name, None))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_pickle_and_deepcopy_keep_the_protocol(cls, instances):
+    # numpy rebuilds arrays writeable when unpickling or deep-copying: a pickled result came back
+    # with writeable arrays (res.factor_returns[0] = 0 then changed its frames, not its summary)
+    obj = instances[cls]
+    for how, other in (("pickle", pickle.loads(pickle.dumps(obj))), ("deepcopy", copy.deepcopy(obj))):
+        assert type(other) is cls
+        for name in list(obj._arrays) + ["dates", "assets"]:
+            _assert_read_only((cls.__name__, how, name), getattr(other, name, None))
+        assert str(other.summary()) == str(obj.summary()), (cls.__name__, how)
+        for kind in obj.kinds:
+            if kind in obj._arrays and getattr(obj, kind) is None:
+                continue
+            assert other.to_polars(kind, form="long").equals(obj.to_polars(kind, form="long")), (cls.__name__, how, kind)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_repr_is_short_and_informative(cls, instances):
+    # nine result classes printed as <ferrofactor....BacktestResult object at 0x7f...>
+    r = repr(instances[cls])
+    assert r.startswith(f"{cls.__name__}(") and "object at 0x" not in r and len(r) < 1000, r
+    assert "np.float64" not in r and "array(" not in r, r
 
 
 def test_long_frames_join_back_on_date_and_asset(instances):

@@ -965,3 +965,20 @@ def test_from_arrays_factor_returns_indexed_by_date_must_carry_the_exposures_dat
     with pytest.raises(ValueError, match=rf"^factor_returns and exposures have different dates: position 0 is {d0} "
                                          rf"in factor_returns but {d1} in exposures"):
         ff.RiskModel.from_arrays(fdf.iloc[::-1], e, ex, cap)
+
+
+def test_summary_reports_the_settings_the_estimates_used():
+    # summary() read the settings when printed: set for the next fit, they were reported as those
+    # of this one; a model from given matrices listed estimation settings it never used
+    panel = ff.datasets.synthetic_universe(n_assets=60, n_days=160, seed=4)
+    ex = ff.Exposures.from_panel(panel)
+    res = ff.FactorModel().fit(panel, ex)
+    rm = ff.RiskModel(vol_half_life=42).fit(res)
+    rm.vol_half_life = 126
+    header = dict(rm.summary().header)
+    assert header["vol_half_life"] == "42.0"
+    one = ff.Exposures(styles=np.zeros((1, 4, 2)), style_names=["a", "b"], market=True,
+                       industry=np.array([[0, 0, 1, 1]]), industry_names=["x", "y"])
+    given = ff.RiskModel.from_covariance(np.eye(5) * 1e-4, np.full(4, 4e-4), one)
+    header = dict(given.summary().header)
+    assert header["Estimated"] == "given (from_covariance)" and "vol_half_life" not in header

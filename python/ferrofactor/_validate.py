@@ -796,6 +796,8 @@ def as_assets(name: str, assets: Any, n: int) -> np.ndarray | None:
     a = as_array(name, assets)
     if a.dtype.kind not in "U":
         a = np.asarray([str(x) for x in a.tolist()], dtype=str) if a.size else np.array([], dtype=str)
+    elif a.flags.writeable:
+        a = a.copy()  # never a view of the caller's array: editing it later must not relabel a result
     if a.shape != (n,):
         raise ValueError(f"{name} has shape {a.shape}, expected ({n},)")
     if len(np.unique(a)) != n:

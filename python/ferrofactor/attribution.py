@@ -116,7 +116,7 @@ class AttributionResult(Result):
         self._contributions = readonly(contributions)
         self._specific = readonly(specific)
         self._unexplained = readonly(unexplained)
-        self._costs = readonly(costs)
+        self._costs = readonly(np.array(costs))  # (T,): may be the caller's array; total is set from it now
         self._gross = readonly(gross)
         self._total = readonly(gross - costs)
         self._factor_names = list(factor_names)

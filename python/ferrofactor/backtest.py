@@ -547,7 +547,7 @@ class Context:
         self.date = None if env.dates is None else env.dates[t]
         self.book = book
         self.dates = None if env.dates is None else readonly(env.dates[: t + 1])
-        self.assets = env.assets
+        self.assets = readonly(env.assets)
         self.weights = readonly(weights)
         self.value = float(value)
         self.tradable = readonly(env.tradable_rows(np.array([t]))[0])
@@ -1071,7 +1071,7 @@ class BacktestResult(Result):
 
     # -- labelled arrays -----------------------------------------------------------------------
     dates = property(lambda self: self._dates, doc="(T,) dates of the backtest, or None.")
-    assets = property(lambda self: self._env.assets, doc="(N,) asset labels, or None.")
+    assets = property(lambda self: readonly(self._env.assets), doc="(N,) asset labels, or None.")
     value = property(lambda self: self._value)
     value_before = property(lambda self: self._value_before)
     returns = property(lambda self: self._returns)
@@ -1125,6 +1125,24 @@ class BacktestResult(Result):
                 env.returns, env.delist_row, env.delist_return, env.start, env.end + 1,
                 np.ascontiguousarray(self._rows), idx, val, nnz, np.ascontiguousarray(den), side,
             )
+            # the returns are the caller's array (kept, not copied): if it was edited in place since
+            # the run, the replayed drift no longer gives the run's positions, and their sum no
+            # longer closes the run's accounts (cash / value = 1 − Σ weights_after; before
+            # trading, the cash of the previous date plus the delisting payouts over value_before)
+            if side == "after":
+                cash, value = self._cash, self._value
+            else:
+                cash = np.concatenate(([self._initial], self._cash[:-1])) + self._delisted
+                value = self._value_before
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gap = np.abs(w.sum(axis=1) - (1.0 - cash / value))
+                tol = 1e-9 * np.maximum(1.0, np.abs(w).sum(axis=1))
+            if np.any(gap > tol):  # (NaN rows, a book valued at 0, compare False)
+                raise ValueError(
+                    "the returns given to the backtest were modified in place after it ran, so its "
+                    f"weights_{side} can no longer be rebuilt from them; run the backtest again (or "
+                    "give it a copy of the returns)"
+                )
             self._weights[side] = readonly(w)
         return self._weights[side]
 

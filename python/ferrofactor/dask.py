@@ -144,7 +144,7 @@ from ferrofactor._validate import (
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.exposures import Exposures
-from ferrofactor.panel import Panel, _as_assets, _as_dates, _check_unique, _Fields
+from ferrofactor.panel import Panel, _as_assets, _as_dates, _check_unique, _Fields, _frozen
 from ferrofactor.results import readonly
 
 __all__ = [
@@ -582,7 +582,7 @@ class DaskPanel(_Fields):
             chunks0 = first.chunks[0] if first is not None and first.shape[0] == T else _date_chunks("chunks", DATES_PER_CHUNK, T)
         else:
             chunks0 = _date_chunks("chunks", chunks, T)
-        self._dates, self._assets, self._chunks = d, a, tuple(chunks0)
+        self._dates, self._assets, self._chunks = _frozen(d), _frozen(a), tuple(chunks0)
         self._float: dict[str, da.Array] = {}
         self._codes: dict[str, da.Array] = {}
         self._labels: dict[str, np.ndarray] = {}
@@ -604,7 +604,7 @@ class DaskPanel(_Fields):
             labels = _as_assets(f"labels of code field {name!r}", pair[1])
             _check_unique(f"labels of code field {name!r}", labels)
             self._codes[name] = c
-            self._labels[name] = labels
+            self._labels[name] = _frozen(labels)
 
     @classmethod
     def from_panel(cls, panel: Panel, chunks: Any = DATES_PER_CHUNK) -> DaskPanel:
@@ -618,8 +618,9 @@ class DaskPanel(_Fields):
     @classmethod
     def _trusted(cls, dates, assets, chunks, fields, codes, labels) -> DaskPanel:
         obj = cls.__new__(cls)
-        obj._dates, obj._assets, obj._chunks = dates, assets, tuple(chunks)
-        obj._float, obj._codes, obj._labels = dict(fields), dict(codes), dict(labels)
+        obj._dates, obj._assets, obj._chunks = _frozen(dates), _frozen(assets), tuple(chunks)
+        obj._float, obj._codes = dict(fields), dict(codes)
+        obj._labels = {k: _frozen(v) for k, v in labels.items()}
         return obj
 
     dates = property(lambda self: self._dates, doc="(T,) datetime64[D], strictly increasing.")
@@ -1458,7 +1459,8 @@ class DaskExposures:
         self._styles, self._industry = styles, industry
         self._style_names, self._industry_names = style_names, industry_names
         self._market = market
-        self._dates, self._assets = as_dates("dates", dates, T), as_assets("assets", assets, N)
+        self._dates = readonly(as_dates("dates", dates, T))
+        self._assets = readonly(as_assets("assets", assets, N))
 
     styles = property(lambda self: self._styles, doc="(T, N, K) dask array, or None.")
     industry = property(lambda self: self._industry, doc="(T, N) int32 dense codes (dask), or None.")
@@ -1771,7 +1773,7 @@ class DaskFactorModelResult:
         self._n_clipped = readonly(small[:, 3 * P + 2].astype(np.int64))
         self._residuals = packed[:, 3 * P + 3:]
         self._factor_names = list(factor_names)
-        self._dates, self._assets = dates, assets
+        self._dates, self._assets = readonly(dates), readonly(assets)
         self._exposures, self._cap, self._returns, self._model = exposures, cap, returns, model
 
     factor_returns = property(lambda self: self._factor_returns, doc="(T, P) factor returns (numpy).")
@@ -1784,7 +1786,8 @@ class DaskFactorModelResult:
     exposures = property(lambda self: self._exposures, doc="The unlagged DaskExposures given to fit.")
     cap = property(lambda self: self._cap, doc="(T, N) cap (dask array) or None.")
     returns = property(lambda self: self._returns, doc="(T, N) returns given to fit (dask array).")
-    model = property(lambda self: self._model, doc="The FactorModel (settings) that was fit.")
+    model = property(lambda self: self._model._frozen(),
+                     doc="A copy of the FactorModel (settings) that was fit (changing it leaves this result as it is).")
     lag = property(lambda self: self._model.lag)
     factor_names = property(lambda self: list(self._factor_names))
     dates = property(lambda self: self._dates)

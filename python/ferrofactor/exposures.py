@@ -198,8 +198,8 @@ class Exposures(Result):
         self._style_names = list(snames)
         self._industry_names = list(inames)
         self._market = bool(market)
-        self._dates = dates
-        self._assets = assets
+        self._dates = readonly(dates)
+        self._assets = readonly(assets)
 
     @classmethod
     def _trusted(cls, sty, ind, snames, inames, market, dates, assets) -> Exposures:

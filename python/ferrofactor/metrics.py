@@ -454,7 +454,8 @@ class MetricsSummary(Result):
     def kinds(self) -> list[str]:
         return [m for m in _METRICS if self._values[m] is not None] + ["table"]
 
-    series_names = property(lambda self: self._names, doc="(S,) series names, or None.")
+    series_names = property(lambda self: None if self._names is None else list(self._names),
+                            doc="(S,) series names (a copy), or None.")
     periods_per_year = property(lambda self: self._ppy)
     n_periods = property(lambda self: self._n_periods, doc="Periods (T) of the series.")
 

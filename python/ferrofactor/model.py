@@ -112,7 +112,9 @@ class FactorModelResult(CrossSectionResult):
     returns = property(lambda self: self._returns, doc="(T, N) returns given to fit (unclipped).")
     n_clipped = property(lambda self: self._n_clipped, doc="(T,) returns clipped per date.")
     n_clipped_total = property(lambda self: int(self._n_clipped.sum()), doc="returns clipped.")
-    model = property(lambda self: self._model, doc="The FactorModel (settings) that was fit.")
+    model = property(lambda self: self._model._frozen(),
+                     doc="A copy of the FactorModel (settings) that was fit: changing or refitting "
+                     "it leaves this result (its lag, weights, ...) as it is.")
     lag = property(lambda self: self._model.lag, doc="Dates between exposures and returns.")
 
     @property

@@ -413,7 +413,10 @@ class OptimizationResult(Result):
     def __init__(self, **state: Any) -> None:
         self._s = state
         for k in ("weights", "w0", "trades", "alpha", "free", "exposures", "active_exposures", "assets"):
-            self._s[k] = readonly(state.get(k))
+            # copies ((N,) or (K,): cheap): w0 and alpha were views of the caller's arrays, so a
+            # loop updating its holdings in place (w[:] = res.weights) rewrote earlier results
+            v = state.get(k)
+            self._s[k] = readonly(v.copy() if isinstance(v, np.ndarray) and v.flags.writeable else v)
 
     def _get(name: str, doc: str = ""):  # noqa: N805 - a property factory used in the class body
         return property(lambda self: self._s[name], doc=doc)

@@ -137,12 +137,21 @@ def _as_assets(name: str, x: Any) -> np.ndarray:
     if arr.size == 0:
         return np.array([], dtype=str)
     if arr.dtype.kind == "U":
-        return arr
+        return arr.copy()  # labels are never a view of the caller's array (cheap: N strings)
     if arr.dtype == object and all(isinstance(v, str) for v in arr):
         return arr.astype(str)
     raise TypeError(
         f"{name} must be strings, got dtype {arr.dtype}; convert numeric ids with .astype(str)"
     )
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """``arr`` made read-only (a copy when it was writeable, so that no caller's array is frozen
+    nor aliased)."""
+    if arr.flags.writeable:
+        arr = arr.copy()
+        arr.flags.writeable = False
+    return arr
 
 
 def _check_unique(name: str, arr: np.ndarray) -> None:
@@ -604,8 +613,10 @@ class Panel(_Fields):
         a = _as_assets("assets", assets)
         _check_unique("assets", a)
         T, N = len(d), len(a)
-        self._dates = d
-        self._assets = a
+        # labels are the panel's own read-only arrays: writing into panel.assets (or a result's
+        # labels, views of them) would relabel every field and result built on the panel
+        self._dates = _frozen(d)
+        self._assets = _frozen(a)
         self._float: dict[str, np.ndarray] = {}
         self._codes: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
@@ -644,8 +655,14 @@ class Panel(_Fields):
                     f"code field {name!r} has code {int(c.max())} but only {len(labels)} labels"
                 )
             self._codes[name] = c
-            self._labels[name] = labels
+            self._labels[name] = _frozen(labels)
         self.truth = truth
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a pickled (or deep-copied) panel comes back with writeable copies: freeze its labels again
+        self.__dict__.update(state)
+        self._dates, self._assets = _frozen(self._dates), _frozen(self._assets)
+        self._labels = {k: _frozen(v) for k, v in self._labels.items()}
 
     # -- axes and fields ---------------------------------------------------------------------
 
@@ -833,7 +850,10 @@ class Panel(_Fields):
             if name in self._float or name in self._codes:
                 raise ValueError(f"a field named {name!r} clashes with the long frame's {name} column")
         for k, v in self._float.items():
-            cols[k] = pl.Series(k, v.reshape(-1))
+            # Polars takes a contiguous numpy array without a copy: a field that can still be
+            # written (the panel's, shared with the caller) is copied, so the frame stays as it was
+            flat = v.reshape(-1)
+            cols[k] = pl.Series(k, flat.copy() if flat.flags.writeable else flat)
         for k, v in self._codes.items():
             flat = v.reshape(-1)
             s = pl.Series(k, flat, dtype=pl.Int32)

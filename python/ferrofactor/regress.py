@@ -490,7 +490,8 @@ class FamaMacBethResult(Result):
         return fama_macbeth_figure(self, annualize=annualize)
 
     def __repr__(self) -> str:
-        return (f"FamaMacBethResult(params={dict(zip(self._names, np.round(self.params, 6)))}, "
+        params = {n: round(float(v), 6) for n, v in zip(self._names, self.params)}
+        return (f"FamaMacBethResult(params={params}, "
                 f"cov_type={self._cov_type!r}, n_periods={self.n_periods})")
 
 

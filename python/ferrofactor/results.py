@@ -50,6 +50,18 @@ def readonly(a: Any) -> Any:
     return v
 
 
+def _freeze(x: Any) -> Any:
+    """``x`` with its numpy arrays read-only (views, so no other holder's array changes flags): an
+    array, or plain dicts, lists and tuples of them; anything else passes through."""
+    if isinstance(x, np.ndarray):
+        return readonly(x) if x.flags.writeable else x
+    if type(x) is dict:
+        return {k: _freeze(v) for k, v in x.items()}
+    if type(x) in (list, tuple):
+        return type(x)(_freeze(v) for v in x)
+    return x
+
+
 # ---------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +296,10 @@ class Result:
             return getattr(self, "factor_names", None)
         raise KeyError(axis)  # pragma: no cover - a subclass declared an axis it does not label
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # pickle and copy.deepcopy rebuild numpy arrays writeable: read-only again, as fitted
+        self.__dict__.update({k: _freeze(v) for k, v in state.items()})
+
     @property
     def kinds(self) -> list[str]:
         """What :meth:`to_polars` can return: the labelled arrays and the groups."""
@@ -365,6 +381,30 @@ class Result:
 
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        # short and informative (never an array's values): the span of dates, the number of assets
+        # and factors, and the shape of the default array; subclasses may say more
+        parts = []
+        name = self.__dict__.get("name")
+        if isinstance(name, str):
+            parts.append(f"name={name!r}")
+        try:
+            d, a = getattr(self, "dates", None), getattr(self, "assets", None)
+            f = getattr(self, "factor_names", None)
+            kind = self._default_kind if self._default_kind in self._arrays else next(iter(self._arrays), None)
+            arr = getattr(self, kind) if kind else None
+        except Exception:  # pragma: no cover - a repr never raises (e.g. an unfitted estimator)
+            d = a = f = arr = None
+        if isinstance(d, np.ndarray) and d.size:
+            parts.append(f"dates={d[0]}..{d[-1]} ({d.size})")
+        if isinstance(a, np.ndarray):
+            parts.append(f"assets={a.size}")
+        if isinstance(f, list):
+            parts.append(f"factors={len(f)}")
+        if isinstance(arr, np.ndarray):
+            parts.append(f"{kind}: {arr.shape}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -731,7 +731,8 @@ class AlphaTestResult(Result):
     nobs = property(lambda self: self._nobs, doc="(S, M) periods used.")
     lags = property(lambda self: self._lags, doc="(S, M) Newey-West lags used.")
     factor_sets = property(lambda self: list(self._sets), doc="(M,) names of the factor lists.")
-    series_names = property(lambda self: self._series, doc="(S,) names of the series, or None.")
+    series_names = property(lambda self: None if self._series is None else list(self._series),
+                            doc="(S,) names of the series (a copy), or None.")
     results = property(lambda self: dict(self._results), doc="name → TimeSeriesResult.")
     periods_per_year = property(lambda self: self._ppy)
 

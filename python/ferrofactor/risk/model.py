@@ -53,6 +53,7 @@ __all__ = ["RiskModel"]
 _FITTED = (
     "_cov", "_spec", "_dates", "_assets", "_names", "_clipped", "_raw_spec", "_n_obs",
     "_structural", "_vra", "_exposures", "_cap", "_keep", "_factor_returns", "_residuals",
+    "_fit_settings",
 )
 
 
@@ -231,7 +232,7 @@ class RiskModel(ProductsMixin, Result):
             _cov=fc.copy(), _spec=sv.copy(), _dates=exposures.dates, _assets=exposures.assets,
             _names=exposures.factor_names, _clipped=np.zeros(D, bool), _raw_spec=None, _n_obs=None,
             _structural=None, _vra=None, _exposures=exposures, _cap=cp, _keep=np.arange(D),
-            _factor_returns=None, _residuals=None,
+            _factor_returns=None, _residuals=None, _fit_settings=None,
         ))
         return m
 
@@ -339,7 +340,7 @@ class RiskModel(ProductsMixin, Result):
             _raw_spec=raw if full else raw[keep], _n_obs=n_obs if full else n_obs[keep],
             _structural=(structural if full else structural[keep]).astype(bool), _vra=vra,
             _exposures=kept, _cap=cp if full else cp[keep], _keep=keep,
-            _factor_returns=fr, _residuals=res,
+            _factor_returns=fr, _residuals=res, _fit_settings=s,
         ))
 
     def _store(self, state: dict[str, Any]) -> None:
@@ -434,7 +435,11 @@ class RiskModel(ProductsMixin, Result):
         header = [("Dates", len(self._spec)), ("Assets", self._spec.shape[1]),
                   ("Factors", len(self._names)), ("Date shown", label), ("Covered assets", int(sr.size)),
                   ("Dates with Σf clipped", int(self._clipped.sum()))]
-        header += [(k, v) for k, v in self._settings().items()]
+        # the settings the estimates were made with (not those set since); none for given matrices
+        if self._fit_settings is None:
+            header.append(("Estimated", "given (from_covariance)"))
+        else:
+            header += [(k, v) for k, v in self._fit_settings.items()]
         return Summary("Risk model", header, [("Factor volatility (annualised)", table),
                                               ("Specific risk (annualised) at the date shown", spec)])
 

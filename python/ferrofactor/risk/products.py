@@ -99,7 +99,9 @@ class RiskDecomposition(Result):
                  weights, factor_names, assets, date, annualized) -> None:
         self._s = dict(total_vol=float(total_vol), factor_var=float(factor_var),
                        specific_var=float(specific_var), specific_contrib=float(specific_contrib))
-        self._a = {k: readonly(np.asarray(v)) for k, v in dict(
+        # copies ((N,) or (K,)): weights was a view of the caller's array, which a loop over
+        # portfolios may update in place after the decomposition
+        self._a = {k: readonly(np.array(v)) for k, v in dict(
             exposures=exposures, factor_var_contrib=factor_var_contrib, factor_vol=factor_vol,
             factor_corr=factor_corr, factor_contrib=factor_contrib, marginal=marginal,
             asset_contrib=asset_contrib, weights=weights).items()}
