@@ -1437,8 +1437,18 @@ fn sorted_rows(r: &[f64], t_len: usize, n: usize) -> (Vec<u32>, Vec<usize>) {
 // Kernels
 // ---------------------------------------------------------------------------------------------
 
+/// `(1 + g)(1 + v) − 1`, computed as `g + v + g·v` so that small returns keep their digits: a
+/// product of `1 + r` factors rounds every return to a multiple of ε (2.2e-16), which is all of a
+/// return of 1e-14 and 2e-8 of one of 1e-8, and makes the one-date forward return differ from the
+/// return. From `g = 0` the one-date forward return is the return itself, bit for bit.
+#[inline(always)]
+fn compound(g: f64, v: f64) -> f64 {
+    g + v + g * v
+}
+
 /// Forward returns `(H, T, N)`: `out[k, t, i] = Π_{s=t+1..t+h_k} (1 + returns[s, i]) − 1`, NaN when
-/// any of those returns is missing or `t + h_k ≥ T`. `horizons` ≥ 1.
+/// any of those returns is missing or `t + h_k ≥ T`. `horizons` ≥ 1. Compounded by [`compound`]
+/// (the one-date forward return is the return).
 pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Result<Array3<f64>> {
     let (t_len, n) = returns.dim();
     if horizons.iter().any(|&h| h == 0) {
@@ -1459,14 +1469,11 @@ pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Resu
             row.fill(f64::NAN);
             return;
         }
-        row.fill(1.0);
+        row.fill(0.0);
         for s in t + 1..=t + h {
             for (p, &v) in row.iter_mut().zip(&r[s * n..(s + 1) * n]) {
-                *p *= 1.0 + v;
+                *p = compound(*p, v);
             }
-        }
-        for p in row.iter_mut() {
-            *p -= 1.0;
         }
     });
     Ok(out)
@@ -1892,7 +1899,7 @@ pub struct Evaluation {
 /// after t, read off at each horizon in increasing order (`by_h`: horizon indices sorted by h).
 fn forward_rows(r: &[f64], t_len: usize, n: usize, t: usize, horizons: &[usize], by_h: &[usize], prod: &mut Vec<f64>, out: &mut [f64]) {
     prod.clear();
-    prod.resize(n, 1.0);
+    prod.resize(n, 0.0);
     let mut s = t + 1;
     for &k in by_h {
         let h = horizons[k];
@@ -1903,13 +1910,11 @@ fn forward_rows(r: &[f64], t_len: usize, n: usize, t: usize, horizons: &[usize],
         }
         while s <= t + h {
             for (p, &v) in prod.iter_mut().zip(&r[s * n..(s + 1) * n]) {
-                *p *= 1.0 + v;
+                *p = compound(*p, v);
             }
             s += 1;
         }
-        for (o, &p) in row.iter_mut().zip(prod.iter()) {
-            *o = p - 1.0;
-        }
+        row.copy_from_slice(prod);
     }
 }
 
@@ -1955,8 +1960,8 @@ pub fn evaluate_panel(
     let mut by_h: Vec<usize> = (0..h_len).collect();
     by_h.sort_by_key(|&k| horizons[k]);
     // each date's finite returns sorted once: walked for the IC decay and, when the forward
-    // returns are computed here, for the one-date horizon ((1 + r) − 1 is non-decreasing in r, so
-    // r's order is an order of the forward returns, ties adjacent, and the average ranks are exact)
+    // returns are computed here, for the one-date horizon (whose forward return is r itself, so
+    // r's order is the order of the forward returns and the average ranks are exact)
     let walk_h1 = f.is_none() && horizons.contains(&1);
     let presorted = (set.method == Method::Spearman && !set.group_adjust && (l_len > 0 || walk_h1))
         .then(|| sorted_rows(r, t_len, n));
