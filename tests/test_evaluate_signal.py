@@ -123,6 +123,20 @@ def test_small_returns_keep_their_digits():
             np.testing.assert_allclose(a.mean_returns[:, 0] / c, b.mean_returns[:, 0], rtol=1e-12)
 
 
+def test_pearson_ic_of_any_magnitude():
+    # the Pearson IC is invariant to the scale of the signal: before, a signal around 1e160 had
+    # its sums of squares overflow to inf and an IC of 0 on every date (silently), and one
+    # around 1e-160 or 1e-200 lost bits or gave NaN (the squares underflowed)
+    r, sig, g, w = make_panel()
+    for industry, weights in ((None, None), (g, w)):
+        want = ff.evaluate.information_coefficient(sig, r, (1, 3), method="pearson", industry=industry,
+                                                   weights=weights)
+        for c in (1e160, 1e-160, 1e-200):
+            got = ff.evaluate.information_coefficient(sig * c, r, (1, 3), method="pearson",
+                                                      industry=industry, weights=weights)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
 def test_forward_returns_frames_and_panel():
     r, *_ = make_panel(T=12, N=4)
     dates = np.arange("2024-01-01", 12, dtype="datetime64[D]")
