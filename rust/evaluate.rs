@@ -583,20 +583,48 @@ fn ranks_among(order: &[u32], x: &[f64], keep: &[bool], kept: &mut Vec<u32>, out
 /// NaN. Its rounded mean need not equal the common value (a weighted mean, or a plain one of a
 /// constant like 0.37), and the deviations left by that rounding would otherwise give a
 /// "correlation" of pure rounding noise.
+///
+/// Any finite magnitudes: a sample whose sums of squares overflow (a signal around 1e154 or
+/// above: they became inf and the "correlation" 0) or may have lost bits to underflow (a spread
+/// around 1e-135 or below: NaN) is computed again on its values (and weights) scaled by powers of
+/// two, which is exact and leaves the correlation unchanged. Other samples take the plain path,
+/// bit for bit.
 fn correlation(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>) -> f64 {
+    match correlation_pass::<false>(idx, x, y, w, [0; 3]) {
+        Some(c) => c,
+        None => {
+            let amax = |v: &[f64]| idx.iter().fold(0.0f64, |a, &i| a.max(v[i as usize].abs()));
+            let e = |a: f64| if a > 0.0 && a.is_finite() { crate::clean::exponent(a) } else { 0 };
+            let ew = w.map_or(0, |w| e(amax(w)));
+            correlation_pass::<true>(idx, x, y, w, [e(amax(x)), e(amax(y)), ew]).unwrap_or(f64::NAN)
+        }
+    }
+}
+
+/// Below this sum of squared deviations some squares may have underflowed (see [`correlation`]).
+const TINY_SUM_SQ: f64 = 1e-270;
+
+/// One pass of [`correlation`] on `x · 2^−e[0]`, `y · 2^−e[1]`, `w · 2^−e[2]` (`SCALED`; else
+/// the values as given). `None` (plain pass only) when a sum is not finite or a sum of squares
+/// is below [`TINY_SUM_SQ`]: the scaled pass then decides.
+#[inline(always)]
+fn correlation_pass<const SCALED: bool>(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>,
+                                        e: [i32; 3]) -> Option<f64> {
+    let at = |v: &[f64], i: usize, k: usize| if SCALED { crate::clean::ldexp(v[i], -e[k]) } else { v[i] };
     let n = idx.len();
     if n < 2 {
-        return f64::NAN;
+        return Some(f64::NAN);
     }
     let (mut sw, mut sx, mut sy) = (0.0, 0.0, 0.0);
     let (mut x0, mut y0) = (f64::NAN, f64::NAN);
     let (mut x_varies, mut y_varies) = (false, false);
     for &i in idx {
         let i = i as usize;
-        let wi = w.map_or(1.0, |w| w[i]);
+        let wi = w.map_or(1.0, |w| at(w, i, 2));
+        let (xi, yi) = (at(x, i, 0), at(y, i, 1));
         sw += wi;
-        sx += wi * x[i];
-        sy += wi * y[i];
+        sx += wi * xi;
+        sy += wi * yi;
         if wi > 0.0 {
             if x0.is_nan() {
                 (x0, y0) = (x[i], y[i]);
@@ -607,22 +635,28 @@ fn correlation(idx: &[u32], x: &[f64], y: &[f64], w: Option<&[f64]>) -> f64 {
         }
     }
     if sw <= 0.0 || !x_varies || !y_varies {
-        return f64::NAN;
+        return Some(f64::NAN);
     }
     let (mx, my) = (sx / sw, sy / sw);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
     for &i in idx {
         let i = i as usize;
-        let wi = w.map_or(1.0, |w| w[i]);
-        let (dx, dy) = (x[i] - mx, y[i] - my);
+        let wi = w.map_or(1.0, |w| at(w, i, 2));
+        let (dx, dy) = (at(x, i, 0) - mx, at(y, i, 1) - my);
         sxy += wi * dx * dy;
         sxx += wi * dx * dx;
         syy += wi * dy * dy;
     }
-    if sxx <= 0.0 || syy <= 0.0 {
-        return f64::NAN;
+    if !SCALED
+        && !(sw.is_finite() && sxy.is_finite() && sxx.is_finite() && syy.is_finite()
+            && sxx >= TINY_SUM_SQ && syy >= TINY_SUM_SQ)
+    {
+        return None;
     }
-    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+    if !(sxx > 0.0 && syy > 0.0) {
+        return Some(f64::NAN);
+    }
+    Some((sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0))
 }
 
 /// Below this many members the rank correlations are computed from exact integer sums (doubled
@@ -1437,8 +1471,18 @@ fn sorted_rows(r: &[f64], t_len: usize, n: usize) -> (Vec<u32>, Vec<usize>) {
 // Kernels
 // ---------------------------------------------------------------------------------------------
 
+/// `(1 + g)(1 + v) − 1`, computed as `g + v + g·v` so that small returns keep their digits: a
+/// product of `1 + r` factors rounds every return to a multiple of ε (2.2e-16), which is all of a
+/// return of 1e-14 and 2e-8 of one of 1e-8, and makes the one-date forward return differ from the
+/// return. From `g = 0` the one-date forward return is the return itself, bit for bit.
+#[inline(always)]
+fn compound(g: f64, v: f64) -> f64 {
+    g + v + g * v
+}
+
 /// Forward returns `(H, T, N)`: `out[k, t, i] = Π_{s=t+1..t+h_k} (1 + returns[s, i]) − 1`, NaN when
-/// any of those returns is missing or `t + h_k ≥ T`. `horizons` ≥ 1.
+/// any of those returns is missing or `t + h_k ≥ T`. `horizons` ≥ 1. Compounded by [`compound`]
+/// (the one-date forward return is the return).
 pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Result<Array3<f64>> {
     let (t_len, n) = returns.dim();
     if horizons.iter().any(|&h| h == 0) {
@@ -1459,14 +1503,11 @@ pub fn forward_returns(returns: ArrayView2<'_, f64>, horizons: &[usize]) -> Resu
             row.fill(f64::NAN);
             return;
         }
-        row.fill(1.0);
+        row.fill(0.0);
         for s in t + 1..=t + h {
             for (p, &v) in row.iter_mut().zip(&r[s * n..(s + 1) * n]) {
-                *p *= 1.0 + v;
+                *p = compound(*p, v);
             }
-        }
-        for p in row.iter_mut() {
-            *p -= 1.0;
         }
     });
     Ok(out)
@@ -1892,7 +1933,7 @@ pub struct Evaluation {
 /// after t, read off at each horizon in increasing order (`by_h`: horizon indices sorted by h).
 fn forward_rows(r: &[f64], t_len: usize, n: usize, t: usize, horizons: &[usize], by_h: &[usize], prod: &mut Vec<f64>, out: &mut [f64]) {
     prod.clear();
-    prod.resize(n, 1.0);
+    prod.resize(n, 0.0);
     let mut s = t + 1;
     for &k in by_h {
         let h = horizons[k];
@@ -1903,13 +1944,11 @@ fn forward_rows(r: &[f64], t_len: usize, n: usize, t: usize, horizons: &[usize],
         }
         while s <= t + h {
             for (p, &v) in prod.iter_mut().zip(&r[s * n..(s + 1) * n]) {
-                *p *= 1.0 + v;
+                *p = compound(*p, v);
             }
             s += 1;
         }
-        for (o, &p) in row.iter_mut().zip(prod.iter()) {
-            *o = p - 1.0;
-        }
+        row.copy_from_slice(prod);
     }
 }
 
@@ -1955,8 +1994,8 @@ pub fn evaluate_panel(
     let mut by_h: Vec<usize> = (0..h_len).collect();
     by_h.sort_by_key(|&k| horizons[k]);
     // each date's finite returns sorted once: walked for the IC decay and, when the forward
-    // returns are computed here, for the one-date horizon ((1 + r) − 1 is non-decreasing in r, so
-    // r's order is an order of the forward returns, ties adjacent, and the average ranks are exact)
+    // returns are computed here, for the one-date horizon (whose forward return is r itself, so
+    // r's order is the order of the forward returns and the average ranks are exact)
     let walk_h1 = f.is_none() && horizons.contains(&1);
     let presorted = (set.method == Method::Spearman && !set.group_adjust && (l_len > 0 || walk_h1))
         .then(|| sorted_rows(r, t_len, n));
@@ -2309,6 +2348,24 @@ mod tests {
         w2[4] = 0.0;
         assert!(correlation(&idx, &x2, &y, Some(&w2)).is_nan());
         assert!(correlation(&idx, &x2, &y, Some(&w)).is_finite());
+    }
+
+    #[test]
+    fn correlation_of_any_magnitude() {
+        // sums of squares that overflow (1e160) or underflow (1e-160) are redone on scaled values
+        let idx: Vec<u32> = (0..7).collect();
+        let x = [0.3, -1.2, 0.8, 2.0, -0.4, 0.1, 1.1];
+        let y = [0.1, -0.2, 0.3, 0.05, -0.4, 0.2, 0.0];
+        let w = [3.1, 0.7, 1.9, 2.2, 0.3, 5.5, 1.0];
+        let want = correlation(&idx, &x, &y, Some(&w));
+        assert!(want.is_finite() && want != 0.0);
+        for (cx, cy, cw) in [(1e160, 1.0, 1.0), (1e-160, 1.0, 1.0), (1.0, 1e200, 1e-300), (1e-200, 1e250, 1e300)] {
+            let xs: Vec<f64> = x.iter().map(|v| v * cx).collect();
+            let ys: Vec<f64> = y.iter().map(|v| v * cy).collect();
+            let ws: Vec<f64> = w.iter().map(|v| v * cw).collect();
+            let got = correlation(&idx, &xs, &ys, Some(&ws));
+            assert!(close(got, want), "{cx} {cy} {cw}: {got} vs {want}");
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //! (Sherman–Morrison) and only the `(market + K)²` Schur complement goes to [`Cholesky`]; see
 //! `solve`. A column is declared dependent (singular date → NaN) when its pivot falls below
 //! `linalg::PIVOT_TOL` times its own squared norm, as in the factorisation of the whole matrix.
+//! Where the design spans a constant (a market factor, or industries without a constraint) the
+//! styles enter centred on their weighted means, so a style's level (as against its spread)
+//! costs no accuracy; the market (or the industries) gets the level's share back afterwards.
 //!
 //! Per date: `gather` checks every value, selects the used observations and copies them
 //! (styles transposed) into per-thread scratch space while accumulating the per-industry sums;
@@ -186,6 +189,8 @@ struct Scratch {
     qa: Vec<f64>,
     // The styles kept on the date (those with dispersion among the used observations).
     kept: Vec<usize>,
+    // The weighted means the kept styles were centred on (see `solve`).
+    mu: Vec<f64>,
 }
 
 fn reset(v: &mut Vec<f64>, len: usize) {
@@ -827,11 +832,6 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
         return degenerate(out.e);
     }
 
-    // Style block of XᵀWX and XᵀWy (the industry × style sums were accumulated in `gather`).
-    reset(&mut s.sxx, k * k);
-    reset(&mut s.sxy, k);
-    style_sums(&s.xt, &s.wv[..nu], &s.yv[..nu], n, k, &mut s.sxx, &mut s.sxy);
-
     // Totals over buckets, in a fixed order.
     let (mut tot_sw, mut tot_swy) = (0.0, 0.0);
     reset(&mut s.tot_swx, k);
@@ -842,6 +842,39 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
             s.tot_swx[a] += s.swx[bb * k + a];
         }
     }
+
+    // When the design spans a constant (a market factor, or industry dummies without a
+    // constraint: they sum to one over the used observations), each style is centred on its
+    // weighted mean μ_a. The fit, the residuals and the style factor returns are those of the
+    // raw columns; the market (or every industry) absorbs μᵀ f_styles, taken off again below.
+    // Without it a style far from zero against its spread loses (level / spread)² · ε in the
+    // normal equations: 1e-6 of the factor returns at a level of 1e5 spreads, a wrong or
+    // singular date at 1e6 (e.g. characteristics in levels, controls with an offset).
+    let centre = k > 0 && (cfg.market || (use_ind && cfg.constraint == Constraint::None));
+    reset(&mut s.mu, k);
+    if centre {
+        for a in 0..k {
+            let mu = s.tot_swx[a] / tot_sw;
+            s.mu[a] = mu;
+            for v in &mut s.xt[a * n..a * n + nu] {
+                *v -= mu;
+            }
+            for bb in 0..nb {
+                s.swx[bb * k + a] -= mu * s.sw[bb];
+            }
+        }
+        reset(&mut s.tot_swx, k);
+        for bb in 0..nb {
+            for a in 0..k {
+                s.tot_swx[a] += s.swx[bb * k + a];
+            }
+        }
+    }
+
+    // Style block of XᵀWX and XᵀWy (the industry × style sums were accumulated in `gather`).
+    reset(&mut s.sxx, k * k);
+    reset(&mut s.sxy, k);
+    style_sums(&s.xt, &s.wv[..nu], &s.yv[..nu], n, k, &mut s.sxx, &mut s.sxy);
 
     // The blocks. Dense column c: market (c = 0 when m = 1) or style c − m.
     let (rho, l_g) = match elim {
@@ -1008,12 +1041,23 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     }
     let r2 = if sst > 0.0 { 1.0 - ssr / sst } else { f64::NAN };
 
+    // Back from the centred styles: the constant the design spans carries μᵀ f_styles (on the
+    // market; without one, on every industry, which then sum to the constant).
+    let mut shift = 0.0;
+    if centre {
+        for a in 0..k {
+            shift += s.mu[a] * theta_d[m + a];
+        }
+    }
+    let f_mkt_out = f_mkt - shift;
+    let ind_shift = if m == 0 { shift } else { 0.0 };
+
     // Factor returns in the full layout [market?, industries 0..G-1, styles].
     if m == 1 {
-        out.f[0] = f_mkt;
+        out.f[0] = f_mkt_out;
     }
     for &gg in &s.active {
-        out.f[m + gg] = s.f_ind[gg];
+        out.f[m + gg] = s.f_ind[gg] - ind_shift;
     }
     for a in 0..k {
         out.f[m + g + s.kept[a]] = theta_d[m + a];
@@ -1028,18 +1072,36 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
         };
         // Dense block: diag(S⁻¹).
         chol.inverse_diagonal_into(&mut s.work);
+        s.qa.resize(d, 0.0);
         if m == 1 {
-            put(0, f_mkt, s.work[0]);
+            // f_mkt − μᵀ f_styles: tᵀ S⁻¹ t with t = (1, −μ) (the centred market's own
+            // variance when no style was centred)
+            let v = if centre {
+                s.qa[0] = 1.0;
+                for a in 0..k {
+                    s.qa[m + a] = -s.mu[a];
+                }
+                chol.inverse_quadratic_form(&mut s.qa)
+            } else {
+                s.work[0]
+            };
+            put(0, f_mkt_out, v);
         }
         for a in 0..k {
             put(m + g + s.kept[a], theta_d[m + a], s.work[m + a]);
         }
-        // Free industries: (A⁻¹)_ii + y_iᵀ S⁻¹ y_i.
-        s.qa.resize(d, 0.0);
+        // Free industries: (A⁻¹)_ii + y_iᵀ S⁻¹ y_i; without a market, after centring, the
+        // industry is θ_i − μᵀ θ_styles, whose variance is (A⁻¹)_ii + (y_i + μ)ᵀ S⁻¹ (y_i + μ)
+        // (the covariance of θ_i with the dense block is −y_iᵀ S⁻¹).
         for (i, &gg) in s.free_ind.iter().enumerate() {
             s.qa.copy_from_slice(&s.ymat[i * d..(i + 1) * d]);
+            if centre && m == 0 {
+                for a in 0..k {
+                    s.qa[a] += s.mu[a];
+                }
+            }
             let v = s.dinv[i] - gamma * s.h[i] * s.h[i] + chol.inverse_quadratic_form(&mut s.qa);
-            put(m + gg, s.f_ind[gg], v);
+            put(m + gg, s.f_ind[gg] - ind_shift, v);
         }
         // Eliminated industry: aᵀ A⁻¹ a + (Yᵀ a)ᵀ S⁻¹ (Yᵀ a).
         if elim.is_some() {

@@ -37,10 +37,12 @@ def make_panel(T=90, N=50, seed=1, informative=True):
 
 
 def forward_oracle(r, h):
+    # the product in extended precision: in float64, Π(1 + r) − 1 rounds every return to a
+    # multiple of ε before the subtraction (the kernel compounds without that loss)
     T, N = r.shape
     out = np.full((T, N), np.nan)
     for t in range(T - h):
-        out[t] = np.prod(1.0 + r[t + 1:t + h + 1], axis=0) - 1.0  # NaN propagates
+        out[t] = np.prod(1.0 + r[t + 1:t + h + 1].astype(np.longdouble), axis=0) - 1.0  # NaN propagates
     return out
 
 
@@ -93,8 +95,46 @@ def test_forward_returns_equal_numpy_loop():
     r, *_ = make_panel()
     f = ff.evaluate.forward_returns(r, H)
     for k, h in enumerate(H):
-        np.testing.assert_allclose(f[k], forward_oracle(r, h), rtol=1e-14, atol=0)
+        # (atol: an ε of the returns, ~2 %, where a multi-date return cancels to near 0)
+        np.testing.assert_allclose(f[k], forward_oracle(r, h), rtol=1e-14, atol=2e-17)
         assert np.array_equal(np.isnan(f[k]), np.isnan(forward_oracle(r, h)))
+
+
+def test_small_returns_keep_their_digits():
+    # returns in any unit: the one-date forward return is the return itself, and scaling the
+    # returns leaves the ICs and the (scaled) quantile returns unchanged. Before, Π(1 + r) − 1
+    # rounded each return to a multiple of ε: returns of 1e-10 came back with 4 digits and their
+    # IC moved in the third decimal
+    r, sig, g, w = make_panel()
+    for c in (1e-6, 1e-10):
+        f = ff.evaluate.forward_returns(r * c, (1, 3))
+        np.testing.assert_array_equal(f[0, :-1], r[1:] * c)
+        # (the oracle exp(Σ log(1 + r)) − 1: a product of 1 + r even in extended precision
+        # rounds returns of 1e-12 to 1e-8 of themselves)
+        logs = np.log1p(r * c)
+        want = np.full_like(r, np.nan)
+        want[:-3] = np.expm1(logs[1:-2] + logs[2:-1] + logs[3:])
+        np.testing.assert_allclose(f[1], want, rtol=1e-14, atol=2e-17 * c)
+        for method in ("spearman", "pearson"):
+            # (the one-date horizon: compounding over longer ones is not linear in c)
+            a = ff.evaluate.evaluate(sig, r * c, horizons=(1, 3), method=method, industry=g, weights=w)
+            b = ff.evaluate.evaluate(sig, r, horizons=(1, 3), method=method, industry=g, weights=w)
+            np.testing.assert_allclose(a.ic[:, 0], b.ic[:, 0], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(a.mean_returns[:, 0] / c, b.mean_returns[:, 0], rtol=1e-12)
+
+
+def test_pearson_ic_of_any_magnitude():
+    # the Pearson IC is invariant to the scale of the signal: before, a signal around 1e160 had
+    # its sums of squares overflow to inf and an IC of 0 on every date (silently), and one
+    # around 1e-160 or 1e-200 lost bits or gave NaN (the squares underflowed)
+    r, sig, g, w = make_panel()
+    for industry, weights in ((None, None), (g, w)):
+        want = ff.evaluate.information_coefficient(sig, r, (1, 3), method="pearson", industry=industry,
+                                                   weights=weights)
+        for c in (1e160, 1e-160, 1e-200):
+            got = ff.evaluate.information_coefficient(sig * c, r, (1, 3), method="pearson",
+                                                      industry=industry, weights=weights)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
 def test_forward_returns_frames_and_panel():

@@ -266,6 +266,26 @@ def test_factor_form_equals_full_covariance_quad_form(model, data, case):
     assert res.objective == pytest.approx(prob.value, abs=1e-10)
 
 
+@pytest.mark.parametrize("c", [1e-6, 1e-3, 1.0, 1e3])
+def test_weights_do_not_depend_on_the_units_of_alpha(model, data, c):
+    # α·c with λ·c is the same problem (objective × c). The solver's stopping rule has an
+    # absolute part (Clarabel: gap 1e-8), so before, the objective of a small-unit alpha
+    # (~1e-10) stopped the solve early: weights 4e-4 off the optimum and spurious positions.
+    # The objective is now divided by its own scale; default tolerances give the same weights.
+    alpha, w0, c_, B, cov = data
+    wd, status, _ = bl.optimize_dense(alpha[c_], cov[np.ix_(c_, c_)], risk_aversion=20.0,
+                                      max_weight=0.05, solver_options=TIGHT)
+    assert status == "optimal"
+    res = ff.optimize(alpha * c, model, risk_aversion=20.0 * c, max_weight=0.05)
+    one = ff.optimize(alpha, model, risk_aversion=20.0, max_weight=0.05)
+    assert res.ok
+    np.testing.assert_allclose(res.weights, one.weights, rtol=0, atol=1e-9)
+    assert np.max(np.abs(res.weights[c_] - wd)) < 5e-5  # (default tolerances: see the docstring)
+    assert np.sum(np.abs(res.weights) >= 1e-6) == np.sum(np.abs(wd) >= 1e-6)
+    assert res.objective / c == pytest.approx(float(alpha[c_] @ wd - 20.0 * wd @ cov[np.ix_(c_, c_)] @ wd),
+                                              rel=1e-6)
+
+
 @pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
 def test_factor_form_equals_full_covariance_with_volatility_cap(model, data):
     alpha, w0, c, B, cov = data

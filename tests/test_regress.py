@@ -332,6 +332,71 @@ def test_neutralize_drops_constant_control():
     assert_close(e, bl.neutralize(p.returns, ctl, p.industry, p.weights), name="residuals")
 
 
+@pytest.mark.parametrize("market,constraint", [(True, "cap"), (True, "equal"), (False, None)])
+def test_styles_far_from_zero(panel, market, constraint):
+    # A style is its spread plus a level (characteristics in levels, an offset): where the design
+    # spans a constant the level only moves the market (or, without one, every industry) by
+    # level · f_style; the style returns, residuals, t-statistics and R² do not change. Before, the
+    # normal equations lost (level / spread)² · ε: 1e-6 of the factor returns at 1e5, wrong
+    # numbers at 1e6 and NaN dates beyond.
+    p = panel
+    kw = dict(industry_constraint=constraint, cap=p.cap, market=market)
+    ref = ff.cross_section_regress(p.returns, p.styles, p.industry, p.weights, **kw)
+    for level in (1e3, 1e6, -1e7):
+        shift = level * np.array([1.0, -0.5, 2.0])
+        res = ff.cross_section_regress(p.returns, p.styles + shift, p.industry, p.weights, **kw)
+        K = p.styles.shape[2]
+        tol = 1e-15 * abs(level) * 1e3  # the level's rounding of the styles, ~1e3 spreads of slack
+        for name in ("residuals", "r2", "n_obs"):
+            assert_close(getattr(res, name), getattr(ref, name), rtol=max(tol, 1e-10), name=name)
+        assert_close(res.factor_returns[:, -K:], ref.factor_returns[:, -K:], rtol=max(tol, 1e-10))
+        assert_close(res.tstats[:, -K:], ref.tstats[:, -K:], rtol=max(tol, 1e-10))
+        moved = (ref.factor_returns[:, -K:] * shift).sum(axis=1, keepdims=True)
+        carriers = slice(0, 1) if market else slice(0, ref.factor_returns.shape[1] - K)
+        want = ref.factor_returns[:, carriers] - moved
+        np.testing.assert_allclose(res.factor_returns[:, carriers], want, rtol=0,
+                                   atol=max(tol, 1e-10) * np.nanmax(np.abs(moved)))
+
+
+def test_market_and_industry_errors_with_styles_far_from_zero_equal_statsmodels(panel):
+    # the standard errors of the factors that carry the level, against statsmodels (a level it
+    # still solves accurately)
+    lm = pytest.importorskip("statsmodels.regression.linear_model")
+    p, t = panel, 5
+    styles = p.styles + np.array([40.0, -25.0, 60.0])
+    for market, constraint in ((True, "cap"), (False, None)):
+        res = ff.cross_section_regress(p.returns, styles, p.industry, p.weights, cap=p.cap,
+                                       market=market, industry_constraint=constraint)
+        ok = (np.isfinite(p.returns[t]) & np.isfinite(styles[t]).all(axis=1) & (p.industry[t] >= 0)
+              & np.isfinite(p.weights[t]) & (p.weights[t] > 0) & np.isfinite(p.cap[t]))
+        G = int(p.industry.max()) + 1
+        D = np.eye(G)[p.industry[t, ok]]
+        if market:
+            c = np.array([p.cap[t, ok][p.industry[t, ok] == g].sum() for g in range(G)])
+            R = np.vstack([np.eye(G - 1), -c[:-1] / c[-1]])
+            X = np.column_stack([np.ones(ok.sum()), D @ R, styles[t, ok]])
+            fit = lm.WLS(p.returns[t, ok], X, weights=p.weights[t, ok]).fit()
+            f, se = fit.params[0], fit.bse[0]
+            np.testing.assert_allclose(res.factor_returns[t, 0], f, rtol=1e-9)
+            np.testing.assert_allclose(res.std_errors[t, 0], se, rtol=1e-9)
+        else:
+            X = np.column_stack([D, styles[t, ok]])
+            fit = lm.WLS(p.returns[t, ok], X, weights=p.weights[t, ok]).fit()
+            np.testing.assert_allclose(res.factor_returns[t, :G], fit.params[:G], rtol=1e-9)
+            np.testing.assert_allclose(res.std_errors[t, :G], fit.bse[:G], rtol=1e-9)
+        np.testing.assert_allclose(res.std_errors[t, -3:], fit.bse[-3:], rtol=1e-9)
+
+
+def test_neutralize_controls_far_from_zero():
+    # the intercept absorbs any level of a control: before, a control at 1e7 ± 1 made every date
+    # "singular" (NaN), and one at 1e5 ± 1 cost 1e-6 of the residuals
+    p = random_panel(T=5, N=120, K=2, G=4, missing=0.1, seed=23)
+    ref = ff.neutralize(p.returns, p.styles, p.industry, p.weights)
+    for level in (1e5, 1e7):
+        e = ff.neutralize(p.returns, p.styles + level, p.industry, p.weights)
+        assert_close(e, ref, rtol=1e-15 * level * 1e3, name="residuals")
+
+
 def test_style_explained_by_industries_is_singular():
     # A style that is a combination of industry dummies (constant within each industry) is
     # collinear with the industry block: the date must be NaN, not a noisy solution.
