@@ -14,7 +14,6 @@ rows as given.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -560,9 +559,10 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
         # A constant column (linearmodels' FamaMacBeth(dep, [const, x]) usage) would be dropped
         # on every date as a characteristic without dispersion (the kernel takes such a column
         # for one the intercept spans), leaving no date estimated: say what to pass instead.
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN dates
-            lo, hi = np.nanmin(x, axis=1), np.nanmax(x, axis=1)  # (T, K)
+        # np.nanmin / np.nanmax without their warning on all-NaN dates (NaN there), and without
+        # warnings.catch_warnings(), which is not thread-safe: two threads inside it at once
+        # leave its "ignore" filter installed for the whole process
+        lo, hi = np.fmin.reduce(x, axis=1), np.fmax.reduce(x, axis=1)  # (T, K)
         seen = np.isfinite(lo)
         for k in range(K):
             if seen[:, k].any() and np.all((lo[seen[:, k], k] == hi[seen[:, k], k]) & (lo[seen[:, k], k] != 0)):
