@@ -859,3 +859,20 @@ def test_sparse_dates_are_not_reported_for_ordinary_data(small_sample):
 
     panel = ff.datasets.load_sample(small_sample / "s")
     assert sparse_dates_note(panel, "close") == ""
+
+
+def test_sample_suggests_a_next_command_that_reads_the_files_it_wrote(tmp_path, capsys):
+    # `ferrofactor sample DIR` told every DIR to run examples/config.toml next, which reads
+    # examples/sample/*.parquet (paths relative to the config): after `ferrofactor sample sample`
+    # (the README's Dask section) that command stopped with "no file matches" (exit 2).
+    from ferrofactor.cli import main
+
+    def next_line(d):
+        assert main(["sample", str(d), "--assets", "20", "--days", "30"]) == 0
+        return " ".join(re.sub(r"[│┃┌┐└┘├┤┬┴┼─━]", " ", capsys.readouterr().out).split())
+
+    text = next_line(tmp_path / "sample")
+    assert "ferrofactor run examples/config.toml (its" not in text
+    assert "ferrofactor run CONFIG.toml, its [data] paths naming these files" in text
+    text = next_line(tmp_path / "examples" / "sample")  # where examples/config.toml reads
+    assert "ferrofactor run examples/config.toml (its data section names sample/*.parquet)" in text

@@ -319,8 +319,15 @@ def cmd_sample(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
                        "assets": args.assets, "days": args.days, "seed": args.seed, "wall_s": wall, "cpu_s": cpu})
     elif not out.quiet:
         out.info(f"  [green]✓[/] sample {wall:7.2f} s wall {cpu:7.2f} s cpu   {args.assets} assets × {args.days} days")
-        _print_summary(out, "ferrofactor sample", [(k, v) for k, v in paths.items()] + [
-            ("next", "ferrofactor run examples/config.toml (its data section names sample/*.parquet)")])
+        # examples/config.toml reads examples/sample/*.parquet (its paths are relative to it)
+        parts = os.path.normpath(os.path.abspath(args.dir)).split(os.sep)
+        if parts[-2:] == ["examples", "sample"]:
+            hint = "ferrofactor run examples/config.toml (its data section names sample/*.parquet)"
+        else:
+            hint = ("ferrofactor run CONFIG.toml, its [data] paths naming these files (relative to "
+                    "CONFIG.toml; `ferrofactor config` lists the settings). examples/config.toml reads "
+                    "examples/sample/*.parquet")
+        _print_summary(out, "ferrofactor sample", [(k, v) for k, v in paths.items()] + [("next", hint)])
     return EXIT_OK
 
 
