@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> ff.BacktestResult:
                .agg(pl.col("date").last().alias("month_end"), pl.col("cumulative_return").last())
                .drop("date"))
     print("\nCumulative net return at each month end (last 12):")
-    print(monthly.tail(12))
+    with pl.Config(tbl_rows=12):  # all 12 (Polars shows 10 of them by default)
+        print(monthly.tail(12))
     if args.plot:
         import matplotlib
 

@@ -1,7 +1,8 @@
 //! Thread-pool selection and cancellation.
 //!
-//! Kernels use plain rayon parallel iterators; the caller decides which pool they run in. With no
-//! explicit pool they run in rayon's global pool, which follows `RAYON_NUM_THREADS`. Results never
+//! Kernels use plain rayon parallel iterators; the caller decides which pool they run in: the
+//! bindings run them in this module's pool (see [`Selected`]; its default size follows
+//! `RAYON_NUM_THREADS`, like rayon's global pool, which it never uses). Results never
 //! depend on the number of threads: every parallel split is over independent dates or assets, and
 //! no floating-point reduction crosses a split.
 //!
@@ -17,41 +18,83 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
+/// The pool the kernels run in: built on first use (or by [`set_num_threads`]) with the
+/// requested number of threads, and owned by the process that built it.
+///
+/// Never rayon's global pool: a process forked after using it (Python's `multiprocessing` with
+/// the `"fork"` start method, the default on Linux before Python 3.14) inherits a pool whose
+/// threads do not exist in the child, and every kernel call there would wait for them forever.
+/// Our pool records the id of the process that built it; a child sees a different id and builds
+/// a pool of its own with the same number of threads (the parent's, inherited by the copy, is
+/// leaked: dropping it would signal threads that are not there).
+struct Selected {
+    /// The number of threads asked for (0 = rayon's default: `RAYON_NUM_THREADS` or the cores).
+    requested: usize,
+    /// The pool and the id of the process whose threads run it.
+    pool: Option<(Arc<ThreadPool>, u32)>,
+}
 
-/// Use a dedicated pool of `n` threads from now on; `n == 0` returns to rayon's global pool.
+static POOL: RwLock<Selected> = RwLock::new(Selected { requested: 0, pool: None });
+
+fn build(n: usize) -> Result<Arc<ThreadPool>, String> {
+    ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("ferrofactor-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// Use a pool of `n` threads from now on; `n == 0` returns to rayon's default number of threads
+/// (`RAYON_NUM_THREADS`, else the number of cores).
 pub fn set_num_threads(n: usize) -> Result<(), String> {
-    let new = if n == 0 {
-        None
-    } else {
-        Some(Arc::new(
-            ThreadPoolBuilder::new()
-                .num_threads(n)
-                .thread_name(|i| format!("ferrofactor-{i}"))
-                .build()
-                .map_err(|e| e.to_string())?,
-        ))
-    };
-    *POOL.write().unwrap_or_else(|p| p.into_inner()) = new;
+    let new = build(n)?;
+    let mut sel = POOL.write().unwrap_or_else(|p| p.into_inner());
+    let old = sel.pool.replace((new, std::process::id()));
+    sel.requested = n;
+    drop(sel);
+    if let Some((old, pid)) = old {
+        if pid != std::process::id() {
+            std::mem::forget(old); // a forked parent's pool: its threads are not in this process
+        }
+    }
     Ok(())
+}
+
+/// The pool of this process, built now if there is none yet (or only a forked parent's).
+fn pool() -> Arc<ThreadPool> {
+    let pid = std::process::id();
+    if let Some((pool, owner)) = POOL.read().unwrap_or_else(|p| p.into_inner()).pool.as_ref() {
+        if *owner == pid {
+            return pool.clone();
+        }
+    }
+    let mut sel = POOL.write().unwrap_or_else(|p| p.into_inner());
+    if let Some((pool, owner)) = sel.pool.as_ref() {
+        if *owner == pid {
+            return pool.clone(); // another thread built it meanwhile
+        }
+    }
+    let new = build(sel.requested).unwrap_or_else(|e| {
+        // The operating system refused the threads: fall back to a pool of one, built again
+        // (a pool of one thread is always possible when the process can run at all).
+        build(1).unwrap_or_else(|_| panic!("could not start ferrofactor's thread pool: {e}"))
+    });
+    if let Some((old, _)) = sel.pool.replace((new.clone(), pid)) {
+        std::mem::forget(old); // a forked parent's pool: its threads are not in this process
+    }
+    new
 }
 
 /// The number of threads kernels run on now.
 pub fn num_threads() -> usize {
-    match POOL.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        Some(pool) => pool.current_num_threads(),
-        None => rayon::current_num_threads(),
-    }
+    pool().current_num_threads()
 }
 
 /// Run `op` in a scope of the selected pool: `op` runs on the calling thread, and what it spawns
 /// on the scope runs on the pool's threads (so the parallel iterators inside use that pool).
 pub fn in_place_scope<'s, R>(op: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
-    let pool = POOL.read().unwrap_or_else(|p| p.into_inner()).clone();
-    match pool {
-        Some(pool) => pool.in_place_scope(op),
-        None => rayon::in_place_scope(op),
-    }
+    pool().in_place_scope(op)
 }
 
 // --- cancellation -----------------------------------------------------------------------------
@@ -151,11 +194,7 @@ impl Drop for Call {
 
 /// Run `f` in the selected pool.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    let pool = POOL.read().unwrap_or_else(|p| p.into_inner()).clone();
-    match pool {
-        Some(pool) => pool.install(f),
-        None => f(),
-    }
+    pool().install(f)
 }
 
 #[cfg(test)]

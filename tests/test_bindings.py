@@ -147,3 +147,61 @@ def test_ctrl_c_stops_a_long_kernel(kernel, threads):
     assert stopped_after < 10.0, f"took {stopped_after:.1f} s to stop"
     # Nothing printed by Rust on the way.
     assert err == ""
+
+
+# --- fork --------------------------------------------------------------------------------------
+
+# A process that has run a kernel forks (multiprocessing's "fork" start method, Linux's default
+# before Python 3.14); the children run kernels too. The parent's pool threads do not exist in a
+# child: a kernel sent to that pool would wait for them forever.
+_FORK_CHILD = r"""
+import multiprocessing as mp, sys, threading
+import numpy as np
+import ferrofactor as ff
+
+def work(seed):
+    x = np.random.default_rng(seed).standard_normal((200, 300))
+    return ff.winsorize(x, method="mad").tobytes(), ff.get_num_threads()
+
+if __name__ == "__main__":
+    threads = int(sys.argv[1])
+    ff.set_num_threads(threads)
+    want = [work(s) for s in (0, 1)]  # the parent's pool is running from here on
+    stop = threading.Event()
+    def busy():  # and a parent thread is inside a kernel while it forks
+        x = np.random.default_rng(2).standard_normal((300, 500))
+        while not stop.is_set():
+            ff.standardize(x)
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        with mp.get_context("fork").Pool(2) as pool:
+            got = pool.map(work, [0, 1])
+    finally:
+        stop.set()
+        t.join()
+    assert got == want, "a forked child's results differ from the parent's"
+    print("ok", want[0][1], flush=True)
+"""
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_kernels_run_in_a_forked_child(threads):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    # its own session, so that a hung child and its forked workers can all be stopped
+    proc = subprocess.Popen([sys.executable, "-c", _FORK_CHILD, str(threads)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("a kernel called in a forked child never returned (the parent's pool was used)")
+    assert proc.returncode == 0, err
+    assert out.split()[0] == "ok", (out, err)
+    # the child runs on as many threads as the parent asked for
+    assert int(out.split()[1]) == (threads or ff.get_num_threads())

@@ -894,3 +894,38 @@ def test_sparse_dates_are_not_reported_for_ordinary_data(small_sample):
 
     panel = ff.datasets.load_sample(small_sample / "s")
     assert sparse_dates_note(panel, "close") == ""
+
+
+def test_sample_suggests_a_next_command_that_reads_the_files_it_wrote(tmp_path, capsys):
+    # `ferrofactor sample DIR` told every DIR to run examples/config.toml next, which reads
+    # examples/sample/*.parquet (paths relative to the config): after `ferrofactor sample sample`
+    # (the README's Dask section) that command stopped with "no file matches" (exit 2).
+    from ferrofactor.cli import main
+
+    def next_line(d):
+        assert main(["sample", str(d), "--assets", "20", "--days", "30"]) == 0
+        return " ".join(re.sub(r"[│┃┌┐└┘├┤┬┴┼─━]", " ", capsys.readouterr().out).split())
+
+    text = next_line(tmp_path / "sample")
+    assert "ferrofactor run examples/config.toml (its" not in text
+    assert "ferrofactor run CONFIG.toml, its [data] paths naming these files" in text
+    text = next_line(tmp_path / "examples" / "sample")  # where examples/config.toml reads
+    assert "ferrofactor run examples/config.toml (its data section names sample/*.parquet)" in text
+
+
+def test_run_threads_0_overrides_the_configs_threads(small_sample, tmp_path, capsys, monkeypatch):
+    # --threads 0 (rayon's default: RAYON_NUM_THREADS, else all cores) was taken for "not given"
+    # and the config's `threads` was used instead: a config with threads = 1 could not be run on
+    # all cores from the command line.
+    cfg = _config(small_sample, "one_thread.toml")
+    cfg.write_text("threads = 1\n" + cfg.read_text())
+    monkeypatch.setenv("RAYON_NUM_THREADS", "3")
+    try:
+        code, _, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "o"), "--threads", "0"], capsys)
+        assert code == 0
+        assert "run: 3 threads" in err
+        code, _, err = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
+        assert code == 0 and "run: 1 threads" in err  # without --threads: the config's
+    finally:
+        monkeypatch.undo()
+        ff.set_num_threads(0)

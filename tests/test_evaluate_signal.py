@@ -732,3 +732,37 @@ def test_a_date_where_the_signal_is_constant_has_no_ic_whatever_the_weights():
                 # the other dates are those of the signal without the constant dates
                 ref = ff.evaluate.evaluate(base, r, horizons=(1,), weights=w, method=method).ic[:, 0]
                 np.testing.assert_array_equal(ic[20:], ref[20:])
+
+
+def test_concurrent_evaluations_leave_the_warning_filters_alone():
+    # evaluate() silenced numpy's all-NaN warnings with warnings.catch_warnings(), which swaps
+    # the process-wide filter list: threads inside it at once restored each other's copies and
+    # left "ignore RuntimeWarning" installed for the whole process (the user's own "Mean of
+    # empty slice" and invalid-value warnings then vanished). Now no filter is touched.
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.02, (80, 40))
+    s = rng.normal(size=(80, 40))
+    r[:, 0] = np.nan  # an asset without returns: all-NaN slices for filter_zscore
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: ff.evaluate.evaluate(s, r, horizons=(1, 5), filter_zscore=20.0), range(300)))
+    assert list(warnings.filters) == before
+    # and the values are numpy's: alphalens' z-score filter and the mean turnover over dates
+    fwd = ff.evaluate.forward_returns(r, (1, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(fwd, axis=1, keepdims=True)
+        sd = np.nanstd(fwd, axis=1, ddof=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        fwd[np.abs(fwd - mean) > 20.0 * sd] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing warns on the way
+        ev = ff.evaluate.evaluate(s, r, horizons=(1, 5), filter_zscore=20.0)
+        mine = ff.evaluate.forward_returns(r, (1, 5), filter_zscore=20.0)
+    assert np.array_equal(mine, fwd, equal_nan=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.array_equal(ev.mean_turnover, np.nanmean(ev.turnover, axis=0), equal_nan=True)

@@ -5,6 +5,7 @@ bridged over suspensions with pandas, and the plain-numpy accounting loop of ff.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,9 @@ def test_seed002_example_prints_its_summary(capsys):
     res = ex.main(["--assets", "150", "--days", "330"])
     out = capsys.readouterr().out
     assert "momentum_12_1" in out and "Sharpe ratio" in out and "Cumulative net return" in out
+    # the monthly table shows the 12 month ends it announces, none elided
+    table = out.split("Cumulative net return at each month end (last 12):")[1]
+    assert len(re.findall(r"^│ \d{4}-\d{2}-\d{2} ", table, flags=re.M)) == 12 and "…" not in table
     assert isinstance(res, ff.BacktestResult)
 
 

@@ -330,3 +330,27 @@ def test_frame_labels_and_given_labels_must_match():
                        "position 0 is a00 in returns but a39 in the dates/assets given"):
         ff.fama_macbeth(fr, x, assets=assets[::-1])
     np.testing.assert_array_equal(ff.fama_macbeth(y, x, dates=dates + 365).dates, dates + 365)
+
+
+def test_concurrent_fits_leave_the_warning_filters_alone():
+    # The intercept check silenced nanmin/nanmax's all-NaN warning with warnings.catch_warnings(),
+    # which is not thread-safe: threads inside it at once left "ignore RuntimeWarning" installed
+    # for the whole process. Now it uses np.fmin/np.fmax.reduce (the same values, no warning).
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((100, 1000, 2))  # large enough for numpy to release the GIL
+    x[3] = np.nan  # an all-NaN date
+    y = 0.01 + x @ np.array([0.02, 0.0]) + rng.normal(0, 0.05, (100, 1000))
+    want = ff.fama_macbeth(y, x, intercept=False).params
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: ff.fama_macbeth(y, x, intercept=False).params, range(200)))
+    assert list(warnings.filters) == before
+    assert all(np.array_equal(g, want) for g in got)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the all-NaN date warns no more
+        ff.fama_macbeth(y, x, intercept=False)
+    # a constant column is still recognised as an intercept
+    with pytest.raises(ValueError, match="a non-zero constant on every date"):
+        ff.fama_macbeth(y, np.concatenate([np.ones((100, 1000, 1)), x], axis=2), intercept=False)

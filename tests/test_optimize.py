@@ -722,3 +722,31 @@ def test_results_keep_their_w0_and_alpha_when_the_callers_arrays_change(model):
     held = w.copy()
     w[:] = 0.0
     assert np.array_equal(decomposition.weights, held)
+
+
+def test_concurrent_solves_leave_the_warning_filters_alone(model, data, monkeypatch):
+    # cvxpy's "Solution may be inaccurate" was silenced with warnings.catch_warnings(), which
+    # swaps the process-wide filter list: solves in several threads at once left the "ignore"
+    # filter installed for good, hiding the warning from the user's own cvxpy problems. Now one
+    # filter is shared by the solves in progress and removed by the last.
+    from concurrent.futures import ThreadPoolExecutor
+
+    alpha = data[0]
+    solve = cp.Problem.solve
+
+    def inaccurate(self, *args, **kwargs):  # every solve says it, as cvxpy does
+        warnings.warn("Solution may be inaccurate. Try another solver, adjusting the solver "
+                      "settings, or solve with verbose=True for more information.", UserWarning)
+        return solve(self, *args, **kwargs)
+
+    monkeypatch.setattr(cp.Problem, "solve", inaccurate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ferrofactor's solves still keep it quiet
+        before = list(warnings.filters)
+        with ThreadPoolExecutor(6) as pool:
+            oks = list(pool.map(lambda i: ff.optimize(alpha, model, date=-1, max_weight=0.05).ok, range(40)))
+        assert all(oks)
+        assert list(warnings.filters) == before
+        with pytest.raises(UserWarning, match="Solution may be inaccurate"):  # the user's own solve
+            x = cp.Variable()
+            cp.Problem(cp.Minimize(cp.square(x - 1))).solve()

@@ -42,3 +42,18 @@ def test_time_series_and_attribution_section_runs_as_written():
     resid = att.total - att.contributions.sum(axis=1) - att.specific - att.unexplained + att.costs
     assert np.abs(resid).max() < 1e-12
     assert ns["res"].params.shape == (2, 4) and ns["alpha"].alpha.shape == (1, 2)
+
+
+def test_signal_evaluation_section_runs_after_the_quick_start():
+    # The section's snippet continues the quick start (its panel, exposures and result).
+    import matplotlib
+
+    matplotlib.use("Agg")
+    text = README.read_text()
+    ns: dict = {}
+    for pattern in (r"## Quick start\n\n```python\n(.*?)```", r"### Signal evaluation\n.*?```python\n(.*?)```"):
+        code = re.search(pattern, text, flags=re.S).group(1)
+        exec(compile(code, str(README), "exec"), ns)
+    ev = ns["ev"]
+    assert ev.ic.shape[1] == 3 and ev.residual is not None
+    assert np.isfinite(ev.residual.ic_mean).all()

@@ -231,7 +231,7 @@ def _check_out(command: str, out: _Out, out_dir: str, overwrite: bool) -> int:
     return EXIT_OK
 
 
-def _pipeline_command(command: str, out: _Out, config: Any, out_dir: str, threads: int, argv_text: str,
+def _pipeline_command(command: str, out: _Out, config: Any, out_dir: str, threads: int | None, argv_text: str,
                       overwrite: bool = False, **pipeline_kw: Any) -> int:
     from rich.markup import escape
 
@@ -239,7 +239,7 @@ def _pipeline_command(command: str, out: _Out, config: Any, out_dir: str, thread
     from ferrofactor.pipeline import StageError, run_pipeline
     from ferrofactor.report import write_report
 
-    n = threads if threads else config[""]["threads"]
+    n = config[""]["threads"] if threads is None else threads  # (an explicit --threads 0 is rayon's default)
     ff.set_num_threads(n)
     out.info(escape(f"ferrofactor {ff.__version__} {command}: {ff.get_num_threads()} threads, report to {out_dir}"))
     res = None
@@ -319,8 +319,15 @@ def cmd_sample(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
                        "assets": args.assets, "days": args.days, "seed": args.seed, "wall_s": wall, "cpu_s": cpu})
     elif not out.quiet:
         out.info(f"  [green]✓[/] sample {wall:7.2f} s wall {cpu:7.2f} s cpu   {args.assets} assets × {args.days} days")
-        _print_summary(out, "ferrofactor sample", [(k, v) for k, v in paths.items()] + [
-            ("next", "ferrofactor run examples/config.toml (its data section names sample/*.parquet)")])
+        # examples/config.toml reads examples/sample/*.parquet (its paths are relative to it)
+        parts = os.path.normpath(os.path.abspath(args.dir)).split(os.sep)
+        if parts[-2:] == ["examples", "sample"]:
+            hint = "ferrofactor run examples/config.toml (its data section names sample/*.parquet)"
+        else:
+            hint = ("ferrofactor run CONFIG.toml, its [data] paths naming these files (relative to "
+                    "CONFIG.toml; `ferrofactor config` lists the settings). examples/config.toml reads "
+                    "examples/sample/*.parquet")
+        _print_summary(out, "ferrofactor sample", [(k, v) for k, v in paths.items()] + [("next", hint)])
     return EXIT_OK
 
 
@@ -416,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def threads_parent(default: str) -> argparse.ArgumentParser:
         p = argparse.ArgumentParser(add_help=False)
-        p.add_argument("--threads", type=_threads_arg, default=0,
+        p.add_argument("--threads", type=_threads_arg, default=None,
                        help=f"threads of the Rust kernels (default: {default})")
         return p
     parser = argparse.ArgumentParser(
@@ -424,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run_threads = threads_parent("the config's threads; if 0, RAYON_NUM_THREADS if set, else all cores")
+    run_threads = threads_parent("the config's threads; 0: RAYON_NUM_THREADS if set, else all cores")
     r = sub.add_parser("run", parents=[common, run_threads], help="run the pipeline on your data (CONFIG.toml)",
                        description="Load your data, build exposures, the factor and risk models, validate the "
                                    "risk model, evaluate the signal, build portfolios, backtest them with costs and write the report. "

@@ -34,6 +34,7 @@ add up past the limit (:func:`_l1_margin`).
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -76,6 +77,44 @@ _PD_TOL = 1e-10
 GROUPS = ("market", "industries", "styles")
 _SOLVED = ("optimal", "optimal_inaccurate")
 _SHOW = 5
+
+# cvxpy's "Solution may be inaccurate" warning, silenced while ferrofactor solves (the status and
+# the checks say it): one filter shared by the solves in progress, added by the first and removed
+# by the last. Not warnings.catch_warnings(), which swaps the process-wide filter list: solves in
+# several threads at once restored each other's copies and left the filter installed for good,
+# hiding the warning from the user's own cvxpy problems afterwards.
+_INACCURATE_LOCK = threading.Lock()
+_INACCURATE_USERS = 0
+_INACCURATE_ADDED = False  # whether the shared filter is ours (an identical one of the user's is kept)
+
+
+def _is_inaccurate_filter(f: Any) -> bool:
+    return (f[0] == "ignore" and f[2] is UserWarning and f[1] is not None
+            and f[1].pattern == "Solution may be inaccurate" and f[3] is None and f[4] == 0)
+
+
+class _QuietInaccurate:
+    def __enter__(self) -> None:
+        global _INACCURATE_USERS, _INACCURATE_ADDED
+        with _INACCURATE_LOCK:
+            if _INACCURATE_USERS == 0:
+                _INACCURATE_ADDED = not any(_is_inaccurate_filter(f) for f in warnings.filters)
+                if _INACCURATE_ADDED:
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            _INACCURATE_USERS += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        global _INACCURATE_USERS
+        with _INACCURATE_LOCK:
+            _INACCURATE_USERS -= 1
+            if _INACCURATE_USERS == 0 and _INACCURATE_ADDED:
+                for i, f in enumerate(warnings.filters):
+                    if _is_inaccurate_filter(f):
+                        del warnings.filters[i]
+                        break
+                mutated = getattr(warnings, "_filters_mutated", None)
+                if mutated is not None:  # (lets the warning's next call see the change)
+                    mutated()
 
 
 class OptimizationWarning(UserWarning):
@@ -1021,9 +1060,8 @@ class _Case:
             build_time = time.perf_counter() - t_start
             t0 = time.perf_counter()
             try:
-                with warnings.catch_warnings():
+                with _QuietInaccurate():
                     # cvxpy's "solution may be inaccurate": the status and the checks say it here.
-                    warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
                     prob.solve(solver=opt.solver, **opt.solver_options)
                 status = prob.status
                 compile_time = float(prob.compilation_time or 0.0)

@@ -14,7 +14,6 @@ rows as given.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -585,12 +584,13 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
         # on every date as a characteristic without dispersion (the kernel takes such a column
         # for one the intercept spans), leaving no date estimated: say what to pass instead.
         # A date with fewer than two values of a characteristic (one asset, N = 1 or N = 0) says
-        # nothing about its dispersion: only dates with two or more count here.
+        # nothing about its dispersion: only dates with two or more count here. np.fmin/fmax
+        # reduce as np.nanmin / np.nanmax do, without their warning on all-NaN dates and without
+        # warnings.catch_warnings(), which is not thread-safe (two threads inside it at once leave
+        # its "ignore" filter installed for the whole process)
         seen = np.count_nonzero(np.isfinite(x), axis=1) >= 2  # (T, K)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN dates
-            lo = np.nanmin(x, axis=1, initial=np.inf) if N else np.full((T, K), np.nan)
-            hi = np.nanmax(x, axis=1, initial=-np.inf) if N else np.full((T, K), np.nan)
+        lo = np.fmin.reduce(x, axis=1, initial=np.inf)
+        hi = np.fmax.reduce(x, axis=1, initial=-np.inf)
         for k in range(K):
             if seen[:, k].any() and np.all((lo[seen[:, k], k] == hi[seen[:, k], k]) & (lo[seen[:, k], k] != 0)):
                 raise ValueError(

@@ -197,16 +197,33 @@ def _forward(r: np.ndarray, horizons: list[int], filter_zscore: float | None) ->
     return fwd
 
 
+def _nanmean(x: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """``np.nanmean`` (the same sums, the same bits) with NaN for an all-NaN slice and no warning.
+
+    Not ``warnings.catch_warnings()`` around ``np.nanmean``: that swaps the process-wide filter
+    list, and two threads inside it at once restore each other's copies, leaving "ignore
+    RuntimeWarning" installed for the whole process after their calls."""
+    missing = np.isnan(x)
+    total = np.sum(np.where(missing, 0.0, x), axis=axis, keepdims=keepdims)
+    count = np.sum(~missing, axis=axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore", divide="ignore"):  # (per thread: no shared state)
+        return total / count
+
+
 def _zscore_filter(fwd: np.ndarray, z: float) -> None:
     """alphalens' ``filter_zscore`` (in place): per horizon and asset, forward returns more than
     ``z`` sample standard deviations (ddof = 1) from the asset's mean over all dates are set to
     NaN. The mean and standard deviation use the whole sample: a look-ahead."""
-    import warnings
-
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        m = np.nanmean(fwd, axis=1, keepdims=True)
-        s = np.nanstd(fwd, axis=1, ddof=1, keepdims=True)
+    # np.nanmean / np.nanstd(ddof=1) written out (the same bits), without their warnings for
+    # slices with fewer than 2 values (NaN there): see _nanmean
+    missing = np.isnan(fwd)
+    count = np.sum(~missing, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.sum(np.where(missing, 0.0, fwd), axis=1, keepdims=True) / count
+        d = np.where(missing, 0.0, fwd - m)
+        dof = count - 1
+        var = np.sum(d * d, axis=1, keepdims=True) / dof
+        s = np.sqrt(np.where(dof > 0, var, np.nan))
         out = np.abs(fwd - m) > z * s
     fwd[out] = np.nan
 
@@ -845,14 +862,8 @@ class SignalEvaluation(Result):
             self._ir = readonly(t["mean"] / t["std"])
         dt = _mean_tests(decay_ic, [1] * len(decay_lags), None)
         self._decay = {k: readonly(v) for k, v in dt.items()}
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self._mean_turnover = readonly(np.nanmean(turnover, axis=0) if turnover.shape[0]
-                                           else np.full(turnover.shape[1:], np.nan))
-            self._mean_ac = readonly(np.nanmean(autocorrelation, axis=0) if autocorrelation.shape[0]
-                                     else np.full(autocorrelation.shape[1:], np.nan))
+        self._mean_turnover = readonly(_nanmean(turnover, axis=0))
+        self._mean_ac = readonly(_nanmean(autocorrelation, axis=0))
 
     # -- arrays ----------------------------------------------------------------------------
     ic = property(lambda self: self._ic, doc="(T, H) IC per date and horizon.")
