@@ -439,6 +439,50 @@ def test_factor_model_weights_frame_is_matched_on_its_labels():
         model.fit(da.from_array(P["returns"], chunks=(CHUNKS, N)), ex, cap=P["market_cap"])
 
 
+def test_polars_frames_keep_their_labels_on_dask(dpanel):
+    """As in memory: a Polars frame given to a DaskPanel, to FactorModel.fit (cap), to
+    cross_section_regress (weights, cap), to DaskExposures.from_descriptors (cap) or to the
+    evaluation (signal, returns, weights) is matched on its labels with the labelled inputs beside
+    it; the labels were dropped and the frame used by position (columns reversed: another asset's
+    cap, weights, signal), with no error. An industry frame is refused as in memory."""
+    from ferrofactor.panel import frame_from_field
+
+    rev = {k: frame_from_field(v[:, ::-1], P.dates, P.assets[::-1])
+           for k, v in (("cap", P["market_cap"]), ("weights", WEIGHTS), ("signal", SIGNAL))}
+    assets = rf"have different assets: position 0 is {P.assets[-1]} in"
+    with pytest.raises(ValueError, match=rf"^field 'x' and the panel {assets} field 'x'"):
+        ffd.DaskPanel(P.dates, P.assets, {"x": rev["cap"]}, chunks=CHUNKS)
+    ex = ffd.DaskExposures.from_panel(dpanel)
+    with pytest.raises(ValueError, match=rf"^cap and returns {assets} cap"):
+        ff.FactorModel().fit(dpanel, ex, cap=rev["cap"])
+    wf = frame_from_field(WEIGHTS, P.dates, P.assets)
+    with pytest.raises(ValueError, match=rf"^cap and weights {assets} cap"):
+        ffd.cross_section_regress(dpanel["returns"], industry=GICS, weights=wf, cap=rev["cap"])
+    with pytest.raises(ValueError, match=rf"^cap and descriptors {assets} cap"):
+        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), cap=rev["cap"])
+    with pytest.raises(ValueError, match=r"^descriptors and the dates/assets given have different dates"):
+        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), dates=P.dates + np.timedelta64(1, "D"))
+    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    for call in (lambda: ffd.evaluate(sig, dpanel, HZ, weights=rev["weights"]),
+                 lambda: ffd.information_coefficient(sig, dpanel, HZ, weights=rev["weights"]),
+                 lambda: ffd.quantile_returns(sig, dpanel, horizons=HZ, weights=rev["weights"])):
+        with pytest.raises(ValueError, match=rf"^weights and returns {assets} weights"):
+            call()
+    with pytest.raises(ValueError, match=rf"^signal and returns {assets} signal"):
+        ffd.evaluate(rev["signal"], dpanel, HZ)
+    with pytest.raises(TypeError, match="industry must be an integer array of industry codes; for a frame"):
+        ffd.cross_section_regress(dpanel["returns"], industry=frame_from_field(GICS.astype(float), P.dates, P.assets))
+    # frames on the right labels give the in-memory results (a wide frame's rows in any order)
+    capf = frame_from_field(P["market_cap"], P.dates, P.assets).reverse()
+    mem_ex = ff.Exposures.from_panel(P)
+    EQ(ff.FactorModel().fit(dpanel, ex, cap=capf).factor_returns, ff.FactorModel().fit(P, mem_ex, cap=capf).factor_returns)
+    sf = frame_from_field(SIGNAL, P.dates, P.assets)
+    got = ffd.evaluate(sf, dpanel["returns"], HZ, weights=wf).compute()
+    want = ff.evaluate.evaluate(sf, R, HZ, weights=wf)
+    EQ(got.ic, want.ic)
+    EQ(got.dates, want.dates)
+
+
 def test_specific_risk_is_carried_block_to_block(fitted, exposures):
     """Each task of the specific variance reads one date block of residuals, exposures and cap
     and the O(N) state the previous block's task left: nothing gathers the residuals."""

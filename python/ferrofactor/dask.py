@@ -131,6 +131,8 @@ import polars as pl
 
 from ferrofactor import _core, clean, descriptors as _desc, rolling as _rolling
 from ferrofactor._validate import (
+    _is_polars_frame,
+    as_field,
     as_float_array,
     as_industry,
     by_date,
@@ -226,15 +228,36 @@ def _integral_codes(block: np.ndarray, name: str) -> np.ndarray:
 
 
 def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: bool = False,
-             allow_none: bool = False) -> da.Array | None:
+             allow_none: bool = False, labelled: list | None = None) -> da.Array | None:
     """``x`` (a dask array or an array-like) as a dask array with blocks of whole cross-sections
-    on the date blocks ``chunks0``; float64 (or the integer dtype of codes)."""
+    on the date blocks ``chunks0``; float64 (or the integer dtype of codes).
+
+    ``labelled``: the labelled inputs of the call so far, ``(name, dates, assets)`` (a
+    DaskPanel's, an Exposures', earlier frames'). A Polars frame ``x`` keeps its labels, as in
+    memory: they must equal the first entry's (else a ``ValueError`` naming ``name``, never a
+    pairing by position) and are appended. Without ``labelled`` (or with no labelled entry) a
+    frame pairs by position, its rows in date order, as beside in-memory arrays."""
     if x is None:
         if allow_none:
             return None
         raise TypeError(f"{name} is required, got None")
     if isinstance(x, (DaskPanel, Panel)):
         raise TypeError(f"{name} must be an array, got a {type(x).__name__}; pass one of its fields")
+    if _is_polars_frame(x):
+        if codes:  # as in memory (as_industry): codes are never read from a frame's columns
+            raise TypeError(
+                f"{name} must be an integer array of industry codes; for a frame of labels read it "
+                "into a Panel (ff.read_universe / Panel.from_polars with codes=) and pass the Panel"
+            )
+        if ndim == 2 and labelled is not None:
+            # a wide frame's rows come out in date order: fine beside labelled inputs (compared
+            # below), ambiguous beside arrays paired row by row
+            x, f_dates, f_assets = as_field(name, x, date_order=all(e[1] is None for e in labelled))
+            if f_dates is not None or f_assets is not None:
+                if labelled:
+                    first = labelled[0]
+                    check_same_labels(name, f_dates, f_assets, *first[:3], how=first[3] if len(first) > 3 else None)
+                labelled.append((name, f_dates, f_assets))
     if _is_dask(x):
         if x.ndim != ndim:
             raise ValueError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
@@ -586,10 +609,14 @@ class DaskPanel(_Fields):
         self._float: dict[str, da.Array] = {}
         self._codes: dict[str, da.Array] = {}
         self._labels: dict[str, np.ndarray] = {}
+        # a Polars frame keeps its labels: they must be the panel's (same order), as in memory
+        how = ("give the frame on the panel's dates and assets, in the panel's order (or build the "
+               "panel on the frame's labels)")
+        panel_labels = [("the panel", d, a, how)]
         for name, x in (fields or {}).items():
             if not isinstance(name, str):
                 raise TypeError(f"field names must be strings, got {name!r}")
-            arr = _as_dask(f"field {name!r}", x, 2, self._chunks)
+            arr = _as_dask(f"field {name!r}", x, 2, self._chunks, labelled=list(panel_labels))
             _check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")
             self._float[name] = arr
         for name, pair in (codes or {}).items():
@@ -1545,11 +1572,11 @@ class DaskExposures:
         the descriptors the styles use). ``descriptors``: a DaskPanel or a mapping of dask arrays."""
         from ferrofactor.exposures import DEFAULT_STYLES
 
+        # the labelled inputs (a DaskPanel, Polars frames among the descriptors and cap) must match
+        # each other and dates/assets, as in memory, never be paired by position
+        labelled: list = []
         if isinstance(descriptors, DaskPanel):
-            if dates is None:
-                dates = descriptors.dates
-            if assets is None:
-                assets = descriptors.assets
+            labelled.append(("descriptors", descriptors.dates, descriptors.assets))
             source = {k: descriptors[k] for k in descriptors.float_fields}
         elif isinstance(descriptors, Mapping):
             source = dict(descriptors)
@@ -1570,11 +1597,11 @@ class DaskExposures:
         if not _is_dask(first):
             raise TypeError(f"descriptors[{used[0]!r}] must be a dask array, got {type(first).__name__}")
         chunks0 = first.chunks[0]
-        arrays = [_as_dask(f"descriptors[{d!r}]", source[d], 2, chunks0) for d in used]
+        arrays = [_as_dask(f"descriptors[{d!r}]", source[d], 2, chunks0, labelled=labelled) for d in used]
         T, N = arrays[0].shape
         for d, a in zip(used, arrays):
             _check_shape(f"descriptors[{d!r}]", a, (T, N), "the shape of the other descriptors")
-        capd = _as_dask("cap", cap, 2, chunks0, allow_none=True)
+        capd = _as_dask("cap", cap, 2, chunks0, allow_none=True, labelled=labelled)
         _check_shape("cap", capd, (T, N), "the shape of the descriptors")
         ind, inames = None, []
         if industry is not None:
@@ -1590,10 +1617,15 @@ class DaskExposures:
             industry=None if ind is None else _NONE11, industry_names=None if ind is None else inames,
             **settings,
         )
-        from ferrofactor._validate import as_assets, as_dates
+        from ferrofactor._validate import as_assets, as_dates, given_labels_how
 
         d_labels = as_dates("dates", dates, T)
         a_labels = as_assets("assets", assets, N)
+        if labelled:
+            check_same_labels(*labelled[0], "the dates/assets given", d_labels, a_labels,
+                              how=given_labels_how(labelled[0][0]))
+            d_labels = labelled[0][1] if d_labels is None else d_labels
+            a_labels = labelled[0][2] if a_labels is None else a_labels
         K = len(probe.style_names)
         fn = functools.partial(_styles_block, used, styles, inames if ind is not None else None, settings)
         sty = _history_map(fn, [*arrays, capd, ind], _same_rows, tail=(N, K), name="ff-styles")
@@ -1727,9 +1759,11 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
         codes, inames = _dense_industry("industry", g, industry_names)
     elif industry_names is not None:
         raise ValueError("industry_names given without industry")
-    w = _as_dask("weights", weights, 2, y.chunks[0], allow_none=True)
+    # weights and cap frames keep their labels: a cap frame must carry those of a weights frame
+    labelled: list = []
+    w = _as_dask("weights", weights, 2, y.chunks[0], allow_none=True, labelled=labelled)
     _check_shape("weights", w, (T, N), f"to match returns {y.shape}")
-    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True, labelled=labelled)
     _check_shape("cap", c, (T, N), f"to match returns {y.shape}")
     names = _check_design(codes, c, market, industry_constraint, sty, K, style_names, inames)
     d = as_dates("dates", dates, T)
@@ -1926,7 +1960,9 @@ def specific_variance(residuals: Any, exposures: DaskExposures, cap: Any,
     chunks0 = res.chunks[0]
     if tuple(exposures.shape) != (T, N):
         raise ValueError(f"exposures has shape {tuple(exposures.shape)}, expected {(T, N)} (the shape of residuals)")
-    c = _as_dask("cap", cap, 2, chunks0)
+    # a cap frame is matched on the exposures' labels
+    c = _as_dask("cap", cap, 2, chunks0, labelled=[("exposures", exposures.dates, exposures.assets)]
+                 if exposures.dates is not None or exposures.assets is not None else [])
     _check_shape("cap", c, (T, N), "the shape of residuals")
     sty = None if exposures.styles is None else _as_dask("exposures.styles", exposures.styles, 3, chunks0)
     ind = None if exposures.industry is None else _as_dask("exposures.industry", exposures.industry, 2, chunks0, codes=True)
@@ -2001,7 +2037,12 @@ def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None)
     has_ind = exposures.industry is not None
     need_cap = model.weights == "sqrt_cap" if isinstance(model.weights, str) else False
     need_cap = need_cap or (has_ind and model.market and model.industry_constraint == "cap")
-    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    # a cap frame is matched on its labels, as in memory: those of returns, else of the exposures,
+    # else of a weights frame (which is compared with both below)
+    w_dates, w_assets = model._weights_labels() if not isinstance(model.weights, str) else (None, None)
+    labelled = [e for e in (("returns", r_dates, r_assets), ("exposures", exposures.dates, exposures.assets),
+                            ("weights", w_dates, w_assets)) if e[1] is not None or e[2] is not None][:1]
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True, labelled=labelled)
     if c is None and need_cap:
         raise ValueError(
             "cap is required for weights='sqrt_cap' and for industry_constraint='cap' with "
@@ -2015,7 +2056,6 @@ def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None)
         if tuple(model.weights.shape) != (T, N):
             raise ValueError(f"weights has shape {model.weights.shape}, expected {(T, N)} (the shape of returns (T, N))")
         # a weights frame given to FactorModel is matched on its labels, as in memory
-        w_dates, w_assets = model._weights_labels()
         check_same_labels("weights", w_dates, w_assets, "returns", r_dates, r_assets)
         check_same_labels("weights", w_dates, w_assets, "exposures", exposures.dates, exposures.assets)
         w = _as_dask("weights", model.weights, 2, y.chunks[0])
@@ -2081,14 +2121,17 @@ class _EvalInputs:
                 f"signal (or {returns_name}) must be a dask array (T, N) chunked by dates, got "
                 f"{type(signal).__name__}; use ff.evaluate for in-memory arrays"
             )
-        x = _as_dask("signal", signal, 2, chunks0)
+        # Polars frames keep their labels: signal, returns and weights frames must carry the
+        # returns Panel's labels and each other's (same order), as in memory
+        labelled: list = [] if dates is None else [(returns_name, dates, assets)]
+        x = _as_dask("signal", signal, 2, chunks0, labelled=labelled)
         T, N = x.shape
         if r is None:
             if need_returns:
                 raise TypeError(f"{returns_name} is required, got None")
             rd = None
         else:
-            rd = _as_dask(returns_name, r, 2, chunks0)
+            rd = _as_dask(returns_name, r, 2, chunks0, labelled=labelled)
             _check_shape(returns_name, rd, (T, N), "(T, N) like signal")
         self.x, self.r, self.dates, self.assets, self.returns_name = x, rd, dates, assets, returns_name
         self.industry, self.n_industries = None, 0
@@ -2097,8 +2140,10 @@ class _EvalInputs:
             _check_shape("industry", g, (T, N), "(T, N) like signal")
             self.industry, labels = _dense_industry("industry", g, None)
             self.n_industries = len(labels)
-        self.weights = _as_dask("weights", weights, 2, chunks0, allow_none=True)
+        self.weights = _as_dask("weights", weights, 2, chunks0, allow_none=True, labelled=labelled)
         _check_shape("weights", self.weights, (T, N), "(T, N) like signal")
+        if self.dates is None and labelled:  # the labels of a frame label the result
+            self.dates, self.assets = labelled[0][1], labelled[0][2]
 
     @property
     def shape(self) -> tuple[int, int]:
