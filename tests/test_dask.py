@@ -362,6 +362,12 @@ def test_descriptors_equal(dpanel):
     EQ(some["beta"].compute(), ff.compute_descriptors(P, names=["beta"], mask_unlisted=False)["beta"])
     with pytest.raises(ValueError, match="unknown descriptor"):
         ffd.compute_descriptors(dpanel, names=["alpha"])
+    # a string is not a collection of names, as in memory (it was read as the names 'b', 'e', ...)
+    for bad in ("beta", ["beta", 1]):
+        with pytest.raises(TypeError, match="^names must be a collection of descriptor names"):
+            ff.compute_descriptors(P, names=bad)
+        with pytest.raises(TypeError, match="^names must be a collection of descriptor names"):
+            ffd.compute_descriptors(dpanel, names=bad)
 
 
 def test_a_market_indexed_by_date_pairs_by_date(dpanel):

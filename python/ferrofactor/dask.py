@@ -1403,7 +1403,10 @@ def compute_descriptors(
         turnover = _blocks(_turnover, dv, cap)
         out["log_turnover"] = _blocks(_log_positive, rolling_mean(turnover, liquidity_window, lmp))
     if names is not None:
-        wanted = list(dict.fromkeys(str(n) for n in names))
+        # as in memory: a string is not a collection of names (its characters are not names)
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"names must be a collection of descriptor names, got {names!r}")
+        wanted = list(dict.fromkeys(names))
         for n in wanted:
             if n not in _NEEDS:
                 raise ValueError(f"names: unknown descriptor {n!r}; known: {list(_NEEDS)}")
