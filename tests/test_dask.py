@@ -464,6 +464,8 @@ def test_polars_frames_keep_their_labels_on_dask(dpanel):
     wf = frame_from_field(WEIGHTS, P.dates, P.assets)
     with pytest.raises(ValueError, match=rf"^cap and weights {assets} cap"):
         ffd.cross_section_regress(dpanel["returns"], industry=GICS, weights=wf, cap=rev["cap"])
+    with pytest.raises(ValueError, match=rf"^cap and the dates/assets given {assets} cap"):
+        ffd.cross_section_regress(dpanel["returns"], industry=GICS, cap=rev["cap"], assets=P.assets)
     with pytest.raises(ValueError, match=rf"^cap and descriptors {assets} cap"):
         ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), cap=rev["cap"])
     with pytest.raises(ValueError, match=r"^descriptors and the dates/assets given have different dates"):

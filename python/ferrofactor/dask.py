@@ -1771,6 +1771,10 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
     names = _check_design(codes, c, market, industry_constraint, sty, K, style_names, inames)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)
+    # weights and cap frames: on the dates/assets that label the result, as in memory
+    for name, fd, fa in labelled:
+        check_same_labels(name, fd, fa, "the dates/assets given", d, a,
+                          how=f"give {name} on the dates and assets given, in their order")
     packed, P = _regress_packed(y, sty, codes, len(inames), w, c, market,
                                 industry_constraint if codes is not None else None, lag)
     return LazyCrossSection(packed, P, names, d, a)
