@@ -581,6 +581,17 @@ def test_evaluate_equal_with_residual(dpanel, fitted):
         EQ(g.quantile_returns.by_date, w.quantile_returns.by_date)
 
 
+def test_residual_correlation_of_a_dask_result_says_what_to_pass(fitted):
+    """ff.evaluate.residual_correlation (in memory, an (N, N) correlation) given the Dask result:
+    a TypeError saying to compute it first; it was 'residuals must be a numeric array, got dtype
+    object'. Computed, it equals the in-memory result's."""
+    with pytest.raises(TypeError, match=r"^residuals is a ferrofactor.dask DaskFactorModelResult.*result.compute\(\)"):
+        ff.evaluate.residual_correlation(fitted[1])
+    got = ff.evaluate.residual_correlation(fitted[1].compute(), min_periods=50)
+    want = ff.evaluate.residual_correlation(fitted[0], min_periods=50)
+    EQ(got.top_eigenvalues, want.top_eigenvalues)
+
+
 def test_evaluation_bad_input(dpanel):
     sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
     with pytest.raises(ValueError, match="filter_zscore is not available on Dask"):
