@@ -76,6 +76,12 @@ compute), with the in-memory message; a count in it (``(50 negative values found
 the block of dates that raised it (for the evaluation, with the dates the block reads around
 it), not of the whole array.
 
+Labels, as in memory: the in-memory inputs beside the dask arrays (weights, cap, a signal, DaskPanel
+fields) may be Polars frames; a frame keeps its labels, which must equal those of the labelled
+inputs beside it (a DaskPanel's dates and assets, the exposures', another frame's, the
+``dates``/``assets`` given), else the in-memory ``ValueError`` naming it, checked when the graph is
+built; a frame is never paired by position with labelled inputs.
+
 Distributed
 -----------
 Everything runs on whatever scheduler is active: the threaded one by default, or a
