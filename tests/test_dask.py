@@ -79,6 +79,42 @@ def test_float_industry_codes_are_integral_or_refused():
             lazy.compute()
 
 
+def test_code_fields_are_checked_as_in_memory():
+    """DaskPanel code fields are checked as ff.Panel checks them (codes >= -1, fitting in int32,
+    a label each), for numpy input at once and for a dask array when computed; an int64 code of
+    2^32 + 1 was cast to int32 as label 1 ('y') with no error, -5 or a code past the labels
+    failed later in another function's words."""
+    dates = np.arange("2024-01-01", "2024-01-05", dtype="datetime64[D]")
+    labels = ["x", "y", "z"]
+    for bad, msg in ((2**32 + 1, "codes must fit in int32, got maximum 4294967297"),
+                     (-5, r"codes must be >= -1 \(-1 = none\), got minimum -5"),
+                     (5, "has code 5 but only 3 labels")):
+        codes = np.array([[0, 1, bad]] * 4, dtype=np.int64)
+        with pytest.raises(ValueError, match="^code field 'industry' " + msg):
+            ff.Panel(dates, ["A", "B", "C"], codes={"industry": (codes, labels)})
+        with pytest.raises(ValueError, match="^code field 'industry' " + msg):
+            ffd.DaskPanel(dates, ["A", "B", "C"], codes={"industry": (codes, labels)})
+        lazy = ffd.DaskPanel(dates, ["A", "B", "C"], codes={"industry": (da.from_array(codes, chunks=(2, 3)), labels)})
+        with pytest.raises(ValueError, match="^code field 'industry' " + msg):
+            lazy.compute()
+
+
+def test_float_industry_codes_beyond_int32_are_labels_as_in_memory():
+    """Integral float codes (read from a CSV) are read as int64, as in memory: 10-digit codes
+    were cast to int32 (-2^31, 'industry codes must be >= -1 ... got minimum -2147483648')."""
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.02, (40, 30))
+    g = rng.choice([4510301010, 4510301011, 10], (40, 30)).astype(float)
+    sty = rng.normal(size=(40, 30, 1))
+    mem = ff.cross_section_regress(r, sty, g, cap=np.ones((40, 30)))
+    for codes in (g, da.from_array(g, chunks=(10, -1))):
+        got = ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, codes, cap=np.ones((40, 30))).compute()
+        assert got.factor_names == mem.factor_names == ["market", "10", "4510301010", "4510301011", "style_0"]
+        EQ(got.factor_returns, mem.factor_returns)
+    with pytest.raises(ValueError, match="industry holds integral codes as large as 1e\\+19"):
+        ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, np.full((40, 30), 1e19))
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)

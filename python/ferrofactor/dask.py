@@ -223,14 +223,34 @@ def _is_dask(x: Any) -> bool:
 
 
 def _integral_codes(block: np.ndarray, name: str) -> np.ndarray:
-    """Float codes as int32, as in memory (:func:`ferrofactor._validate.as_code_array`): every
+    """Float codes as int64, as in memory (:func:`ferrofactor._validate.as_industry`): every
     value finite and integral (codes read from a CSV), else a ``TypeError`` naming them (a cast
-    would truncate 1.5 to 1, and NaN to a huge negative code)."""
+    would truncate 1.5 to 1, and NaN to a huge negative code); codes of 2^62 or more are a
+    ``ValueError`` (floats that large have lost digits). int64, not int32: a 10-digit code read
+    as a float (4510301010.0) is a label, which a cast to int32 turned into -2^31."""
     bad = ~(np.isfinite(block) & (block == np.round(block)))
     if bad.any():
         raise TypeError(f"{name} must be an integer code array, got dtype {block.dtype} with non-integer "
                         f"values (e.g. {float(block[bad].flat[0])!r}); use -1 for no industry")
-    return block.astype(np.int32)
+    if block.size and not bool(np.all(np.abs(block) < 2**62)):
+        raise ValueError(
+            f"{name} holds integral codes as large as {float(np.abs(block).max()):.6g} in a "
+            f"{block.dtype} array; codes must be integers that fit in int64 (floats that large "
+            "have already lost digits, e.g. Python integers >= 2**63 that numpy turned into float64)"
+        )
+    return block.astype(np.int64)
+
+
+def _code_block(name: str, n_labels: int, b: np.ndarray) -> np.ndarray:
+    """A code field's block checked as :class:`ferrofactor.Panel` checks it (same messages):
+    codes >= -1 that fit in int32 (a cast would wrap larger ones onto other labels) and name one
+    of the ``n_labels`` labels; int32 out."""
+    from ferrofactor._validate import as_code_array
+
+    c = as_code_array(name, b, 2)
+    if c.size and int(c.max()) >= n_labels:
+        raise ValueError(f"{name} has code {int(c.max())} but only {n_labels} labels")
+    return c
 
 
 def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: bool = False,
@@ -272,7 +292,7 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
             if kind not in "iuf":
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {x.dtype}")
             if kind == "f":  # integral floats (codes read from a CSV), checked block by block
-                x = x.map_blocks(_integral_codes, name, dtype=np.int32)
+                x = x.map_blocks(_integral_codes, name, dtype=np.int64)
         else:
             if kind not in "iufb":
                 raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
@@ -631,11 +651,15 @@ class DaskPanel(_Fields):
             if not (isinstance(pair, tuple) and len(pair) == 2):
                 raise TypeError(f"code field {name!r} must be a (codes, labels) tuple")
             c = _as_dask(f"code field {name!r}", pair[0], 2, self._chunks, codes=True)
-            if c.dtype != np.int32:
-                c = c.astype(np.int32)
             _check_shape(f"code field {name!r}", c, (T, N), "len(dates), len(assets)")
             labels = _as_assets(f"labels of code field {name!r}", pair[1])
             _check_unique(f"labels of code field {name!r}", labels)
+            # checked as in memory (>= -1, int32, a label each): at once for an in-memory array,
+            # block by block for a dask array (an int64 code of 2^32 + 1 was cast to label 1)
+            check = functools.partial(_code_block, f"code field {name!r}", len(labels))
+            if not _is_dask(pair[0]):
+                check(np.asarray(pair[0]))
+            c = _map_blocks("code-field", check, c, dtype=np.int32)
             self._codes[name] = c
             self._labels[name] = labels
 
