@@ -1602,7 +1602,10 @@ class DaskExposures:
                          orthogonalize: Mapping[str, Sequence[str]] | None = None,
                          dates: Any = None, assets: Any = None) -> DaskExposures:
         """:meth:`ferrofactor.Exposures.from_descriptors` per date block (one call per block on
-        the descriptors the styles use). ``descriptors``: a DaskPanel or a mapping of dask arrays."""
+        the descriptors the styles use). ``descriptors``: a DaskPanel or a mapping of dask arrays.
+        Lazy, except that ``industry`` codes without ``industry_names`` are mapped to dense codes
+        over the whole array first, as in memory (one pass over ``industry`` when this is called;
+        :meth:`from_panel` passes the DaskPanel's labels, so it computes nothing)."""
         from ferrofactor.exposures import DEFAULT_STYLES
 
         # the labelled inputs (a DaskPanel, Polars frames among the descriptors and cap) must match
