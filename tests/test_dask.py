@@ -79,6 +79,42 @@ def test_float_industry_codes_are_integral_or_refused():
             lazy.compute()
 
 
+def test_code_fields_are_checked_as_in_memory():
+    """DaskPanel code fields are checked as ff.Panel checks them (codes >= -1, fitting in int32,
+    a label each), for numpy input at once and for a dask array when computed; an int64 code of
+    2^32 + 1 was cast to int32 as label 1 ('y') with no error, -5 or a code past the labels
+    failed later in another function's words."""
+    dates = np.arange("2024-01-01", "2024-01-05", dtype="datetime64[D]")
+    labels = ["x", "y", "z"]
+    for bad, msg in ((2**32 + 1, "codes must fit in int32, got maximum 4294967297"),
+                     (-5, r"codes must be >= -1 \(-1 = none\), got minimum -5"),
+                     (5, "has code 5 but only 3 labels")):
+        codes = np.array([[0, 1, bad]] * 4, dtype=np.int64)
+        with pytest.raises(ValueError, match="^code field 'industry' " + msg):
+            ff.Panel(dates, ["A", "B", "C"], codes={"industry": (codes, labels)})
+        with pytest.raises(ValueError, match="^code field 'industry' " + msg):
+            ffd.DaskPanel(dates, ["A", "B", "C"], codes={"industry": (codes, labels)})
+        lazy = ffd.DaskPanel(dates, ["A", "B", "C"], codes={"industry": (da.from_array(codes, chunks=(2, 3)), labels)})
+        with pytest.raises(ValueError, match="^code field 'industry' " + msg):
+            lazy.compute()
+
+
+def test_float_industry_codes_beyond_int32_are_labels_as_in_memory():
+    """Integral float codes (read from a CSV) are read as int64, as in memory: 10-digit codes
+    were cast to int32 (-2^31, 'industry codes must be >= -1 ... got minimum -2147483648')."""
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.02, (40, 30))
+    g = rng.choice([4510301010, 4510301011, 10], (40, 30)).astype(float)
+    sty = rng.normal(size=(40, 30, 1))
+    mem = ff.cross_section_regress(r, sty, g, cap=np.ones((40, 30)))
+    for codes in (g, da.from_array(g, chunks=(10, -1))):
+        got = ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, codes, cap=np.ones((40, 30))).compute()
+        assert got.factor_names == mem.factor_names == ["market", "10", "4510301010", "4510301011", "style_0"]
+        EQ(got.factor_returns, mem.factor_returns)
+    with pytest.raises(ValueError, match="industry holds integral codes as large as 1e\\+19"):
+        ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, np.full((40, 30), 1e19))
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -362,6 +398,12 @@ def test_descriptors_equal(dpanel):
     EQ(some["beta"].compute(), ff.compute_descriptors(P, names=["beta"], mask_unlisted=False)["beta"])
     with pytest.raises(ValueError, match="unknown descriptor"):
         ffd.compute_descriptors(dpanel, names=["alpha"])
+    # a string is not a collection of names, as in memory (it was read as the names 'b', 'e', ...)
+    for bad in ("beta", ["beta", 1]):
+        with pytest.raises(TypeError, match="^names must be a collection of descriptor names"):
+            ff.compute_descriptors(P, names=bad)
+        with pytest.raises(TypeError, match="^names must be a collection of descriptor names"):
+            ffd.compute_descriptors(dpanel, names=bad)
 
 
 def test_a_market_indexed_by_date_pairs_by_date(dpanel):
@@ -437,6 +479,52 @@ def test_factor_model_weights_frame_is_matched_on_its_labels():
     with pytest.raises(ValueError, match="weights and exposures have different assets: position 0 is "
                        f"{P.assets[-1]} in weights but {P.assets[0]} in exposures"):
         model.fit(da.from_array(P["returns"], chunks=(CHUNKS, N)), ex, cap=P["market_cap"])
+
+
+def test_polars_frames_keep_their_labels_on_dask(dpanel):
+    """As in memory: a Polars frame given to a DaskPanel, to FactorModel.fit (cap), to
+    cross_section_regress (weights, cap), to DaskExposures.from_descriptors (cap) or to the
+    evaluation (signal, returns, weights) is matched on its labels with the labelled inputs beside
+    it; the labels were dropped and the frame used by position (columns reversed: another asset's
+    cap, weights, signal), with no error. An industry frame is refused as in memory."""
+    from ferrofactor.panel import frame_from_field
+
+    rev = {k: frame_from_field(v[:, ::-1], P.dates, P.assets[::-1])
+           for k, v in (("cap", P["market_cap"]), ("weights", WEIGHTS), ("signal", SIGNAL))}
+    assets = rf"have different assets: position 0 is {P.assets[-1]} in"
+    with pytest.raises(ValueError, match=rf"^field 'x' and the panel {assets} field 'x'"):
+        ffd.DaskPanel(P.dates, P.assets, {"x": rev["cap"]}, chunks=CHUNKS)
+    ex = ffd.DaskExposures.from_panel(dpanel)
+    with pytest.raises(ValueError, match=rf"^cap and returns {assets} cap"):
+        ff.FactorModel().fit(dpanel, ex, cap=rev["cap"])
+    wf = frame_from_field(WEIGHTS, P.dates, P.assets)
+    with pytest.raises(ValueError, match=rf"^cap and weights {assets} cap"):
+        ffd.cross_section_regress(dpanel["returns"], industry=GICS, weights=wf, cap=rev["cap"])
+    with pytest.raises(ValueError, match=rf"^cap and the dates/assets given {assets} cap"):
+        ffd.cross_section_regress(dpanel["returns"], industry=GICS, cap=rev["cap"], assets=P.assets)
+    with pytest.raises(ValueError, match=rf"^cap and descriptors {assets} cap"):
+        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), cap=rev["cap"])
+    with pytest.raises(ValueError, match=r"^descriptors and the dates/assets given have different dates"):
+        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), dates=P.dates + np.timedelta64(1, "D"))
+    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    for call in (lambda: ffd.evaluate(sig, dpanel, HZ, weights=rev["weights"]),
+                 lambda: ffd.information_coefficient(sig, dpanel, HZ, weights=rev["weights"]),
+                 lambda: ffd.quantile_returns(sig, dpanel, horizons=HZ, weights=rev["weights"])):
+        with pytest.raises(ValueError, match=rf"^weights and returns {assets} weights"):
+            call()
+    with pytest.raises(ValueError, match=rf"^signal and returns {assets} signal"):
+        ffd.evaluate(rev["signal"], dpanel, HZ)
+    with pytest.raises(TypeError, match="industry must be an integer array of industry codes; for a frame"):
+        ffd.cross_section_regress(dpanel["returns"], industry=frame_from_field(GICS.astype(float), P.dates, P.assets))
+    # frames on the right labels give the in-memory results (a wide frame's rows in any order)
+    capf = frame_from_field(P["market_cap"], P.dates, P.assets).reverse()
+    mem_ex = ff.Exposures.from_panel(P)
+    EQ(ff.FactorModel().fit(dpanel, ex, cap=capf).factor_returns, ff.FactorModel().fit(P, mem_ex, cap=capf).factor_returns)
+    sf = frame_from_field(SIGNAL, P.dates, P.assets)
+    got = ffd.evaluate(sf, dpanel["returns"], HZ, weights=wf).compute()
+    want = ff.evaluate.evaluate(sf, R, HZ, weights=wf)
+    EQ(got.ic, want.ic)
+    EQ(got.dates, want.dates)
 
 
 def test_specific_risk_is_carried_block_to_block(fitted, exposures):
@@ -527,6 +615,17 @@ def test_evaluate_equal_with_residual(dpanel, fitted):
         for k in ("ic", "turnover", "factor_returns", "ic_nw_tstat", "mean_returns"):
             EQ(getattr(g, k), getattr(w, k), err_msg=k)
         EQ(g.quantile_returns.by_date, w.quantile_returns.by_date)
+
+
+def test_residual_correlation_of_a_dask_result_says_what_to_pass(fitted):
+    """ff.evaluate.residual_correlation (in memory, an (N, N) correlation) given the Dask result:
+    a TypeError saying to compute it first; it was 'residuals must be a numeric array, got dtype
+    object'. Computed, it equals the in-memory result's."""
+    with pytest.raises(TypeError, match=r"^residuals is a ferrofactor.dask DaskFactorModelResult.*result.compute\(\)"):
+        ff.evaluate.residual_correlation(fitted[1])
+    got = ff.evaluate.residual_correlation(fitted[1].compute(), min_periods=50)
+    want = ff.evaluate.residual_correlation(fitted[0], min_periods=50)
+    EQ(got.top_eigenvalues, want.top_eigenvalues)
 
 
 def test_evaluation_bad_input(dpanel):

@@ -464,6 +464,22 @@ def test_weights_frame_is_matched_on_its_labels(small_universe):
         ff.FactorModel(weights=w).fit(wide.reverse(), ex, cap=frame_from_field(panel["market_cap"], panel.dates, panel.assets))
 
 
+def test_cap_frame_is_matched_with_the_exposures_labels(small_universe):
+    """Beside returns without labels (an array), a cap frame is compared with the exposures'
+    labels, as a weights frame is: a cap frame with its columns reversed was used by position
+    (another asset's cap: other weights, another constraint, factor returns off by 4e-2)."""
+    from ferrofactor.panel import frame_from_field
+
+    panel, ex = small_universe
+    ref = ff.FactorModel().fit(panel["returns"], ex, cap=panel["market_cap"])
+    same = ff.FactorModel().fit(panel["returns"], ex, cap=frame_from_field(panel["market_cap"], panel.dates, panel.assets))
+    np.testing.assert_array_equal(same.factor_returns, ref.factor_returns)
+    rev = frame_from_field(panel["market_cap"][:, ::-1], panel.dates, panel.assets[::-1])
+    with pytest.raises(ValueError, match="^cap and exposures have different assets: position 0 is "
+                       f"{panel.assets[-1]} in cap but {panel.assets[0]} in exposures"):
+        ff.FactorModel().fit(panel["returns"], ex, cap=rev)
+
+
 def test_lag_must_be_below_the_number_of_dates_and_failed_fit_changes_nothing(small_universe):
     panel, ex = small_universe
     m = ff.FactorModel(lag=1)

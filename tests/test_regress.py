@@ -698,6 +698,14 @@ def test_weights_and_cap_frames_are_matched_by_label_with_returns():
         ff.cross_section_regress(wide(r), styles=sty, cap=wide(cap, names[::-1]))
     with pytest.raises(ValueError, match="cap and weights have different dates"):
         ff.cross_section_regress(r, styles=sty, weights=wide(cap), cap=wide(cap).with_columns(pl.col("date") + pl.duration(days=1)))
+    # beside returns without labels, a frame must carry the dates/assets given (which label the
+    # result): a cap frame with its columns reversed was used by position under assets=names
+    with pytest.raises(ValueError, match="^cap and the dates/assets given have different assets: position 0 is S7"):
+        ff.cross_section_regress(r, styles=sty, cap=wide(cap, names[::-1]), dates=dates, assets=names)
+    with pytest.raises(ValueError, match="^weights and the dates/assets given have different dates"):
+        ff.cross_section_regress(r, styles=sty, weights=wide(cap), dates=dates + 1)
+    res = ff.cross_section_regress(r, styles=sty, cap=wide(cap), dates=dates, assets=names)
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
 
 
 def test_default_constraint_follows_the_market_factor():

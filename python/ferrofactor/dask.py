@@ -76,6 +76,12 @@ compute), with the in-memory message; a count in it (``(50 negative values found
 the block of dates that raised it (for the evaluation, with the dates the block reads around
 it), not of the whole array.
 
+Labels, as in memory: the in-memory inputs beside the dask arrays (weights, cap, a signal, DaskPanel
+fields) may be Polars frames; a frame keeps its labels, which must equal those of the labelled
+inputs beside it (a DaskPanel's dates and assets, the exposures', another frame's, the
+``dates``/``assets`` given), else the in-memory ``ValueError`` naming it, checked when the graph is
+built; a frame is never paired by position with labelled inputs.
+
 Distributed
 -----------
 Everything runs on whatever scheduler is active: the threaded one by default, or a
@@ -131,6 +137,8 @@ import polars as pl
 
 from ferrofactor import _core, clean, descriptors as _desc, rolling as _rolling
 from ferrofactor._validate import (
+    _is_polars_frame,
+    as_field,
     as_float_array,
     as_industry,
     by_date,
@@ -215,26 +223,67 @@ def _is_dask(x: Any) -> bool:
 
 
 def _integral_codes(block: np.ndarray, name: str) -> np.ndarray:
-    """Float codes as int32, as in memory (:func:`ferrofactor._validate.as_code_array`): every
+    """Float codes as int64, as in memory (:func:`ferrofactor._validate.as_industry`): every
     value finite and integral (codes read from a CSV), else a ``TypeError`` naming them (a cast
-    would truncate 1.5 to 1, and NaN to a huge negative code)."""
+    would truncate 1.5 to 1, and NaN to a huge negative code); codes of 2^62 or more are a
+    ``ValueError`` (floats that large have lost digits). int64, not int32: a 10-digit code read
+    as a float (4510301010.0) is a label, which a cast to int32 turned into -2^31."""
     bad = ~(np.isfinite(block) & (block == np.round(block)))
     if bad.any():
         raise TypeError(f"{name} must be an integer code array, got dtype {block.dtype} with non-integer "
                         f"values (e.g. {float(block[bad].flat[0])!r}); use -1 for no industry")
-    return block.astype(np.int32)
+    if block.size and not bool(np.all(np.abs(block) < 2**62)):
+        raise ValueError(
+            f"{name} holds integral codes as large as {float(np.abs(block).max()):.6g} in a "
+            f"{block.dtype} array; codes must be integers that fit in int64 (floats that large "
+            "have already lost digits, e.g. Python integers >= 2**63 that numpy turned into float64)"
+        )
+    return block.astype(np.int64)
+
+
+def _code_block(name: str, n_labels: int, b: np.ndarray) -> np.ndarray:
+    """A code field's block checked as :class:`ferrofactor.Panel` checks it (same messages):
+    codes >= -1 that fit in int32 (a cast would wrap larger ones onto other labels) and name one
+    of the ``n_labels`` labels; int32 out."""
+    from ferrofactor._validate import as_code_array
+
+    c = as_code_array(name, b, 2)
+    if c.size and int(c.max()) >= n_labels:
+        raise ValueError(f"{name} has code {int(c.max())} but only {n_labels} labels")
+    return c
 
 
 def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: bool = False,
-             allow_none: bool = False) -> da.Array | None:
+             allow_none: bool = False, labelled: list | None = None) -> da.Array | None:
     """``x`` (a dask array or an array-like) as a dask array with blocks of whole cross-sections
-    on the date blocks ``chunks0``; float64 (or the integer dtype of codes)."""
+    on the date blocks ``chunks0``; float64 (or the integer dtype of codes).
+
+    ``labelled``: the labelled inputs of the call so far, ``(name, dates, assets)`` (a
+    DaskPanel's, an Exposures', earlier frames'). A Polars frame ``x`` keeps its labels, as in
+    memory: they must equal the first entry's (else a ``ValueError`` naming ``name``, never a
+    pairing by position) and are appended. Without ``labelled`` (or with no labelled entry) a
+    frame pairs by position, its rows in date order, as beside in-memory arrays."""
     if x is None:
         if allow_none:
             return None
         raise TypeError(f"{name} is required, got None")
     if isinstance(x, (DaskPanel, Panel)):
         raise TypeError(f"{name} must be an array, got a {type(x).__name__}; pass one of its fields")
+    if _is_polars_frame(x):
+        if codes:  # as in memory (as_industry): codes are never read from a frame's columns
+            raise TypeError(
+                f"{name} must be an integer array of industry codes; for a frame of labels read it "
+                "into a Panel (ff.read_universe / Panel.from_polars with codes=) and pass the Panel"
+            )
+        if ndim == 2 and labelled is not None:
+            # a wide frame's rows come out in date order: fine beside labelled inputs (compared
+            # below), ambiguous beside arrays paired row by row
+            x, f_dates, f_assets = as_field(name, x, date_order=all(e[1] is None for e in labelled))
+            if f_dates is not None or f_assets is not None:
+                if labelled:
+                    first = labelled[0]
+                    check_same_labels(name, f_dates, f_assets, *first[:3], how=first[3] if len(first) > 3 else None)
+                labelled.append((name, f_dates, f_assets))
     if _is_dask(x):
         if x.ndim != ndim:
             raise ValueError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
@@ -243,7 +292,7 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
             if kind not in "iuf":
                 raise TypeError(f"{name} must be an integer array of industry codes, got dtype {x.dtype}")
             if kind == "f":  # integral floats (codes read from a CSV), checked block by block
-                x = x.map_blocks(_integral_codes, name, dtype=np.int32)
+                x = x.map_blocks(_integral_codes, name, dtype=np.int64)
         else:
             if kind not in "iufb":
                 raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
@@ -586,10 +635,14 @@ class DaskPanel(_Fields):
         self._float: dict[str, da.Array] = {}
         self._codes: dict[str, da.Array] = {}
         self._labels: dict[str, np.ndarray] = {}
+        # a Polars frame keeps its labels: they must be the panel's (same order), as in memory
+        how = ("give the frame on the panel's dates and assets, in the panel's order (or build the "
+               "panel on the frame's labels)")
+        panel_labels = [("the panel", d, a, how)]
         for name, x in (fields or {}).items():
             if not isinstance(name, str):
                 raise TypeError(f"field names must be strings, got {name!r}")
-            arr = _as_dask(f"field {name!r}", x, 2, self._chunks)
+            arr = _as_dask(f"field {name!r}", x, 2, self._chunks, labelled=list(panel_labels))
             _check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")
             self._float[name] = arr
         for name, pair in (codes or {}).items():
@@ -598,11 +651,15 @@ class DaskPanel(_Fields):
             if not (isinstance(pair, tuple) and len(pair) == 2):
                 raise TypeError(f"code field {name!r} must be a (codes, labels) tuple")
             c = _as_dask(f"code field {name!r}", pair[0], 2, self._chunks, codes=True)
-            if c.dtype != np.int32:
-                c = c.astype(np.int32)
             _check_shape(f"code field {name!r}", c, (T, N), "len(dates), len(assets)")
             labels = _as_assets(f"labels of code field {name!r}", pair[1])
             _check_unique(f"labels of code field {name!r}", labels)
+            # checked as in memory (>= -1, int32, a label each): at once for an in-memory array,
+            # block by block for a dask array (an int64 code of 2^32 + 1 was cast to label 1)
+            check = functools.partial(_code_block, f"code field {name!r}", len(labels))
+            if not _is_dask(pair[0]):
+                check(np.asarray(pair[0]))
+            c = _map_blocks("code-field", check, c, dtype=np.int32)
             self._codes[name] = c
             self._labels[name] = _frozen(labels)
 
@@ -1377,7 +1434,10 @@ def compute_descriptors(
         turnover = _blocks(_turnover, dv, cap)
         out["log_turnover"] = _blocks(_log_positive, rolling_mean(turnover, liquidity_window, lmp))
     if names is not None:
-        wanted = list(dict.fromkeys(str(n) for n in names))
+        # as in memory: a string is not a collection of names (its characters are not names)
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"names must be a collection of descriptor names, got {names!r}")
+        wanted = list(dict.fromkeys(names))
         for n in wanted:
             if n not in _NEEDS:
                 raise ValueError(f"names: unknown descriptor {n!r}; known: {list(_NEEDS)}")
@@ -1544,14 +1604,17 @@ class DaskExposures:
                          orthogonalize: Mapping[str, Sequence[str]] | None = None,
                          dates: Any = None, assets: Any = None) -> DaskExposures:
         """:meth:`ferrofactor.Exposures.from_descriptors` per date block (one call per block on
-        the descriptors the styles use). ``descriptors``: a DaskPanel or a mapping of dask arrays."""
+        the descriptors the styles use). ``descriptors``: a DaskPanel or a mapping of dask arrays.
+        Lazy, except that ``industry`` codes without ``industry_names`` are mapped to dense codes
+        over the whole array first, as in memory (one pass over ``industry`` when this is called;
+        :meth:`from_panel` passes the DaskPanel's labels, so it computes nothing)."""
         from ferrofactor.exposures import DEFAULT_STYLES
 
+        # the labelled inputs (a DaskPanel, Polars frames among the descriptors and cap) must match
+        # each other and dates/assets, as in memory, never be paired by position
+        labelled: list = []
         if isinstance(descriptors, DaskPanel):
-            if dates is None:
-                dates = descriptors.dates
-            if assets is None:
-                assets = descriptors.assets
+            labelled.append(("descriptors", descriptors.dates, descriptors.assets))
             source = {k: descriptors[k] for k in descriptors.float_fields}
         elif isinstance(descriptors, Mapping):
             source = dict(descriptors)
@@ -1572,11 +1635,11 @@ class DaskExposures:
         if not _is_dask(first):
             raise TypeError(f"descriptors[{used[0]!r}] must be a dask array, got {type(first).__name__}")
         chunks0 = first.chunks[0]
-        arrays = [_as_dask(f"descriptors[{d!r}]", source[d], 2, chunks0) for d in used]
+        arrays = [_as_dask(f"descriptors[{d!r}]", source[d], 2, chunks0, labelled=labelled) for d in used]
         T, N = arrays[0].shape
         for d, a in zip(used, arrays):
             _check_shape(f"descriptors[{d!r}]", a, (T, N), "the shape of the other descriptors")
-        capd = _as_dask("cap", cap, 2, chunks0, allow_none=True)
+        capd = _as_dask("cap", cap, 2, chunks0, allow_none=True, labelled=labelled)
         _check_shape("cap", capd, (T, N), "the shape of the descriptors")
         ind, inames = None, []
         if industry is not None:
@@ -1592,10 +1655,15 @@ class DaskExposures:
             industry=None if ind is None else _NONE11, industry_names=None if ind is None else inames,
             **settings,
         )
-        from ferrofactor._validate import as_assets, as_dates
+        from ferrofactor._validate import as_assets, as_dates, given_labels_how
 
         d_labels = as_dates("dates", dates, T)
         a_labels = as_assets("assets", assets, N)
+        if labelled:
+            check_same_labels(*labelled[0], "the dates/assets given", d_labels, a_labels,
+                              how=given_labels_how(labelled[0][0]))
+            d_labels = labelled[0][1] if d_labels is None else d_labels
+            a_labels = labelled[0][2] if a_labels is None else a_labels
         K = len(probe.style_names)
         fn = functools.partial(_styles_block, used, styles, inames if ind is not None else None, settings)
         sty = _history_map(fn, [*arrays, capd, ind], _same_rows, tail=(N, K), name="ff-styles")
@@ -1729,13 +1797,19 @@ def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None
         codes, inames = _dense_industry("industry", g, industry_names)
     elif industry_names is not None:
         raise ValueError("industry_names given without industry")
-    w = _as_dask("weights", weights, 2, y.chunks[0], allow_none=True)
+    # weights and cap frames keep their labels: a cap frame must carry those of a weights frame
+    labelled: list = []
+    w = _as_dask("weights", weights, 2, y.chunks[0], allow_none=True, labelled=labelled)
     _check_shape("weights", w, (T, N), f"to match returns {y.shape}")
-    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True, labelled=labelled)
     _check_shape("cap", c, (T, N), f"to match returns {y.shape}")
     names = _check_design(codes, c, market, industry_constraint, sty, K, style_names, inames)
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)
+    # weights and cap frames: on the dates/assets that label the result, as in memory
+    for name, fd, fa in labelled:
+        check_same_labels(name, fd, fa, "the dates/assets given", d, a,
+                          how=f"give {name} on the dates and assets given, in their order")
     packed, P = _regress_packed(y, sty, codes, len(inames), w, c, market,
                                 industry_constraint if codes is not None else None, lag)
     return LazyCrossSection(packed, P, names, d, a)
@@ -1929,7 +2003,9 @@ def specific_variance(residuals: Any, exposures: DaskExposures, cap: Any,
     chunks0 = res.chunks[0]
     if tuple(exposures.shape) != (T, N):
         raise ValueError(f"exposures has shape {tuple(exposures.shape)}, expected {(T, N)} (the shape of residuals)")
-    c = _as_dask("cap", cap, 2, chunks0)
+    # a cap frame is matched on the exposures' labels
+    c = _as_dask("cap", cap, 2, chunks0, labelled=[("exposures", exposures.dates, exposures.assets)]
+                 if exposures.dates is not None or exposures.assets is not None else [])
     _check_shape("cap", c, (T, N), "the shape of residuals")
     sty = None if exposures.styles is None else _as_dask("exposures.styles", exposures.styles, 3, chunks0)
     ind = None if exposures.industry is None else _as_dask("exposures.industry", exposures.industry, 2, chunks0, codes=True)
@@ -2004,7 +2080,12 @@ def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None)
     has_ind = exposures.industry is not None
     need_cap = model.weights == "sqrt_cap" if isinstance(model.weights, str) else False
     need_cap = need_cap or (has_ind and model.market and model.industry_constraint == "cap")
-    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True)
+    # a cap frame is matched on its labels, as in memory: those of returns, else of the exposures,
+    # else of a weights frame (which is compared with both below)
+    w_dates, w_assets = model._weights_labels() if not isinstance(model.weights, str) else (None, None)
+    labelled = [e for e in (("returns", r_dates, r_assets), ("exposures", exposures.dates, exposures.assets),
+                            ("weights", w_dates, w_assets)) if e[1] is not None or e[2] is not None][:1]
+    c = _as_dask("cap", cap, 2, y.chunks[0], allow_none=True, labelled=labelled)
     if c is None and need_cap:
         raise ValueError(
             "cap is required for weights='sqrt_cap' and for industry_constraint='cap' with "
@@ -2018,7 +2099,6 @@ def _fit_factor_model(model: Any, returns: Any, exposures: Any, cap: Any = None)
         if tuple(model.weights.shape) != (T, N):
             raise ValueError(f"weights has shape {model.weights.shape}, expected {(T, N)} (the shape of returns (T, N))")
         # a weights frame given to FactorModel is matched on its labels, as in memory
-        w_dates, w_assets = model._weights_labels()
         check_same_labels("weights", w_dates, w_assets, "returns", r_dates, r_assets)
         check_same_labels("weights", w_dates, w_assets, "exposures", exposures.dates, exposures.assets)
         w = _as_dask("weights", model.weights, 2, y.chunks[0])
@@ -2084,14 +2164,17 @@ class _EvalInputs:
                 f"signal (or {returns_name}) must be a dask array (T, N) chunked by dates, got "
                 f"{type(signal).__name__}; use ff.evaluate for in-memory arrays"
             )
-        x = _as_dask("signal", signal, 2, chunks0)
+        # Polars frames keep their labels: signal, returns and weights frames must carry the
+        # returns Panel's labels and each other's (same order), as in memory
+        labelled: list = [] if dates is None else [(returns_name, dates, assets)]
+        x = _as_dask("signal", signal, 2, chunks0, labelled=labelled)
         T, N = x.shape
         if r is None:
             if need_returns:
                 raise TypeError(f"{returns_name} is required, got None")
             rd = None
         else:
-            rd = _as_dask(returns_name, r, 2, chunks0)
+            rd = _as_dask(returns_name, r, 2, chunks0, labelled=labelled)
             _check_shape(returns_name, rd, (T, N), "(T, N) like signal")
         self.x, self.r, self.dates, self.assets, self.returns_name = x, rd, dates, assets, returns_name
         self.industry, self.n_industries = None, 0
@@ -2100,8 +2183,10 @@ class _EvalInputs:
             _check_shape("industry", g, (T, N), "(T, N) like signal")
             self.industry, labels = _dense_industry("industry", g, None)
             self.n_industries = len(labels)
-        self.weights = _as_dask("weights", weights, 2, chunks0, allow_none=True)
+        self.weights = _as_dask("weights", weights, 2, chunks0, allow_none=True, labelled=labelled)
         _check_shape("weights", self.weights, (T, N), "(T, N) like signal")
+        if self.dates is None and labelled:  # the labels of a frame label the result
+            self.dates, self.assets = labelled[0][1], labelled[0][2]
 
     @property
     def shape(self) -> tuple[int, int]:

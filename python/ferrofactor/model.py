@@ -323,7 +323,9 @@ class FactorModel:
             assets must equal those of ``returns`` (same order), else ``ValueError``.
         cap : array_like or Polars frame (T, N), optional
             Market capitalisation at close t (> 0, NaN where unknown). Needed for
-            ``weights="sqrt_cap"`` and for ``industry_constraint="cap"`` with industries.
+            ``weights="sqrt_cap"`` and for ``industry_constraint="cap"`` with industries. A
+            frame's labels must equal those of returns, exposures and a weights frame that
+            carry labels, else ``ValueError`` (never paired by position).
 
         Returns
         -------
@@ -385,6 +387,8 @@ class FactorModel:
         if cap_arr is not None:
             check_shape("cap", cap_arr, (T, N), "the shape of returns (T, N)")
             check_same_labels("cap", c_dates, c_assets, "returns", r_dates, r_assets)
+            # and with the exposures' (beside returns without labels it was used by position)
+            exposures.check_labels("cap", c_dates, c_assets)
             check_weights("cap", cap_arr)
         if isinstance(self.weights, str):
             # None lets the kernel weight by sqrt(cap) without a (T, N) copy

@@ -312,6 +312,10 @@ def cross_section_regress(
     d = as_dates("dates", dates, T)
     a = as_assets("assets", assets, N)
     check_same_labels("returns", fdates, fassets, "the dates/assets given", d, a, how=given_labels_how("returns"))
+    # weights and cap frames beside returns without labels: on the dates/assets that label the result
+    for name, fd, fa in (("weights", wd, wa), ("cap", cd, ca)):
+        check_same_labels(name, fd, fa, "the dates/assets given", d, a,
+                          how=f"give {name} on the dates and assets given, in their order")
     d = fdates if d is None else d
     a = fassets if a is None else a
     return _regress(y, sty, codes, len(inames), w, c, market,

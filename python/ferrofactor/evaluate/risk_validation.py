@@ -530,6 +530,13 @@ def residual_correlation(residuals: Any, threshold: float = 0.3, min_periods: in
     if isinstance(residuals, CrossSectionResult):
         assets = residuals.assets if assets is None else assets
         residuals = residuals.residuals
+    elif type(residuals).__module__ == "ferrofactor.dask" and hasattr(residuals, "residuals"):
+        # (np.asarray of the result object gave 'must be a numeric array, got dtype object')
+        raise TypeError(
+            f"residuals is a ferrofactor.dask {type(residuals).__name__}, whose residuals stay on the "
+            "cluster; this test forms the (N, N) correlation in memory: pass result.compute() (the "
+            "in-memory result) or result.residuals.compute()"
+        )
     e = as_float_array("residuals", residuals, 2)
     threshold = check_real("threshold", threshold, lo=-1.0, hi=1.0)
     min_periods = check_int("min_periods", min_periods, 2)
