@@ -268,6 +268,31 @@ def test_frames_are_matched_on_their_labels_even_when_the_model_has_none():
         ff.attribute(w.reverse(), (risk, f), returns=np.array([[0.0, 0.0], [0.02, -0.01]]))
 
 
+def test_pandas_frames_are_matched_on_their_labels(fitted):
+    """pandas DataFrames (DatetimeIndex × tickers) as weights, returns and benchmark keep their
+    labels, as Polars frames do: weights with their columns reversed (or on other dates) were
+    attributed by position, each weight on another asset's exposures."""
+    import pandas as pd
+
+    res, w, b, panel = fitted["res"], fitted["w"], fitted["b"], fitted["panel"]
+
+    def pdf(x, assets=panel.assets, d=panel.dates):
+        return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=list(assets))
+
+    ref = ff.attribute(w, res, benchmark=b)
+    got = ff.attribute(pdf(w), res, benchmark=pdf(b))
+    np.testing.assert_array_equal(got.contributions, ref.contributions)
+    np.testing.assert_array_equal(got.total, ref.total)
+    with pytest.raises(ValueError, match=f"^weights and model have different assets: position 0 is {panel.assets[-1]}"):
+        ff.attribute(pdf(w[:, ::-1], panel.assets[::-1]), res)
+    with pytest.raises(ValueError, match="^weights and model have different dates"):
+        ff.attribute(pdf(w, d=panel.dates + 1), res)
+    with pytest.raises(ValueError, match="^benchmark and model have different assets"):
+        ff.attribute(w, res, benchmark=pdf(b[:, ::-1], panel.assets[::-1]))
+    # rows newest first: matched on the model's dates (nothing pairs with them by position)
+    np.testing.assert_array_equal(ff.attribute(pdf(w).iloc[::-1], res).total, ff.attribute(w, res).total)
+
+
 def test_thread_count_does_not_matter(fitted):
     before = ff.get_num_threads()
     try:

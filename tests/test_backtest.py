@@ -537,6 +537,32 @@ def test_polars_frames_in():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_pandas_frames_in_are_matched_on_their_labels():
+    """pandas DataFrames (DatetimeIndex × tickers) as returns and targets keep their labels, as
+    Polars frames do: targets with their columns reversed (or on other dates) were traded by
+    position, each weight on another asset."""
+    import pandas as pd
+
+    r = np.random.default_rng(0).normal(0, 0.01, (6, 2))
+    dates = np.arange("2024-01-01", "2024-01-07", dtype="datetime64[D]")
+    idx = pd.DatetimeIndex(dates)
+    frame = pd.DataFrame(r, index=idx, columns=["A", "B"])
+    w = np.tile([0.7, 0.3], (6, 1))
+    res = ff.backtest(frame, pd.DataFrame(w, index=idx, columns=["A", "B"]), rebalance="weekly")
+    assert res.assets.tolist() == ["A", "B"] and res.dates.tolist() == dates.tolist()
+    ref = ff.backtest(r, w, rebalance="weekly", dates=dates, assets=["A", "B"])
+    np.testing.assert_array_equal(res.value, ref.value)
+    with pytest.raises(ValueError, match="^targets and returns have different assets: position 0 is B"):
+        ff.backtest(frame, pd.DataFrame(w[:, ::-1], index=idx, columns=["B", "A"]), rebalance="weekly")
+    with pytest.raises(ValueError, match="^targets and returns have different dates"):
+        ff.backtest(frame, pd.DataFrame(w, index=idx + pd.Timedelta(days=1), columns=["A", "B"]), rebalance="weekly")
+    with pytest.raises(ValueError, match="^targets and returns have different assets"):
+        ff.backtest(pl.DataFrame({"date": dates, "A": r[:, 0], "B": r[:, 1]}),
+                    pd.DataFrame(w[:, ::-1], index=idx, columns=["B", "A"]), rebalance="weekly")
+    with pytest.raises(ValueError, match="dates and assets come from the frame"):
+        ff.backtest(frame, w, rebalance="weekly", assets=["A", "B"])
+
+
 def test_per_rebalance_statistics_start_at_the_first_invested_rebalance():
     # Rebalances on rows 0, 2, 4, 6; the targets are empty on rows 0 and 2 (a signal still
     # warming up): the book first buys on row 4. The per-rebalance means are over rows 4 and 6

@@ -559,6 +559,40 @@ def test_frames_in_frames_out_and_the_date_column_is_never_a_value():
         ff.standardize(x, weights=w.reverse())
 
 
+
+def test_pandas_frames_keep_their_labels_and_give_arrays():
+    """A pandas DataFrame (DatetimeIndex × tickers) given to the cleaning kernels keeps its labels:
+    the frames among x and weights must carry the same dates and assets (a weights frame with
+    its columns reversed, or a Polars frame beside it on other assets, was read by position);
+    the result stays an array, equal to that of the arrays."""
+    import pandas as pd
+    import polars as pl
+
+    dates = np.arange("2024-01-01", 4, dtype="datetime64[D]")
+    x = np.array([[1.0, 2.0, 4.0], [3.0, np.nan, 1.0], [0.5, 0.2, 0.1], [9.0, 8.0, 7.0]])
+    w = np.array([[1.0, 2.0, 3.0]] * 4)
+    idx = pd.DatetimeIndex(dates)
+    px, pw = pd.DataFrame(x, index=idx, columns=list("ABC")), pd.DataFrame(w, index=idx, columns=list("ABC"))
+    for fn in (ff.winsorize, ff.standardize):
+        assert_array_equal(fn(px, weights=pw), fn(x, weights=w))
+        with pytest.raises(ValueError, match="^weights and x have different assets: position 0 is C in weights"):
+            fn(px, weights=pw[["C", "B", "A"]])
+        with pytest.raises(ValueError, match="^weights and x have different dates"):
+            fn(px, weights=pw.set_axis(idx + pd.Timedelta(days=1)))
+    assert_array_equal(ff.rank(px), ff.rank(x))
+    assert_array_equal(ff.neutralize(px, weights=pw), ff.neutralize(x, weights=w))
+    with pytest.raises(ValueError, match="different assets"):
+        ff.neutralize(px, weights=pw[["C", "B", "A"]])
+    # beside a Polars frame (which gives a frame back), matched on the labels too
+    wide = pl.DataFrame({"date": dates, "A": x[:, 0], "B": x[:, 1], "C": x[:, 2]})
+    assert_array_equal(ff.standardize(wide, weights=pw).select("A", "B", "C").to_numpy(), ff.standardize(x, weights=w))
+    with pytest.raises(ValueError, match="^weights and x have different assets"):
+        ff.standardize(wide, weights=pw[["C", "B", "A"]])
+    # the result is an array in the frame's row order: rows out of date order are refused
+    with pytest.raises(ValueError, match=r"x \(a pandas DataFrame indexed by date\) is not in date order"):
+        ff.standardize(px.iloc[::-1])
+
+
 def test_long_frame_with_integer_ids_joins_back_and_never_pairs_by_position():
     import polars as pl
 

@@ -527,6 +527,53 @@ def test_polars_frames_keep_their_labels_on_dask(dpanel):
     EQ(got.dates, want.dates)
 
 
+def test_pandas_frames_keep_their_labels_on_dask(dpanel):
+    """As in memory: a pandas DataFrame (DatetimeIndex × tickers) given to a DaskPanel, to
+    FactorModel.fit (cap), to cross_section_regress (weights, cap), to
+    DaskExposures.from_descriptors (cap) or to the evaluation (signal, weights) is matched on its
+    labels, as a Polars frame is; it was read by position (columns reversed: another asset's cap,
+    weights, signal), with no error. Aligned frames give the in-memory results."""
+    import pandas as pd
+
+    def pdf(x, assets=P.assets, d=P.dates):
+        return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=list(assets))
+
+    rev = {k: pdf(v[:, ::-1], P.assets[::-1])
+           for k, v in (("cap", P["market_cap"]), ("weights", WEIGHTS), ("signal", SIGNAL))}
+    assets = rf"have different assets: position 0 is {P.assets[-1]} in"
+    with pytest.raises(ValueError, match=rf"^field 'x' and the panel {assets} field 'x'"):
+        ffd.DaskPanel(P.dates, P.assets, {"x": rev["cap"]}, chunks=CHUNKS)
+    ex = ffd.DaskExposures.from_panel(dpanel)
+    with pytest.raises(ValueError, match=rf"^cap and returns {assets} cap"):
+        ff.FactorModel().fit(dpanel, ex, cap=rev["cap"])
+    with pytest.raises(ValueError, match=rf"^cap and weights {assets} cap"):
+        ffd.cross_section_regress(dpanel["returns"], industry=GICS, weights=pdf(WEIGHTS), cap=rev["cap"])
+    with pytest.raises(ValueError, match=rf"^cap and descriptors {assets} cap"):
+        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), cap=rev["cap"])
+    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    with pytest.raises(ValueError, match=rf"^weights and returns {assets} weights"):
+        ffd.evaluate(sig, dpanel, HZ, weights=rev["weights"])
+    with pytest.raises(ValueError, match=rf"^signal and returns {assets} signal"):
+        ffd.evaluate(rev["signal"], dpanel, HZ)
+    with pytest.raises(ValueError, match="^cap and returns have different dates"):
+        ff.FactorModel().fit(dpanel, ex, cap=pdf(P["market_cap"], d=P.dates + 1))
+    # beside an unlabelled dask array, read by position, its rows in date order (as a Polars frame)
+    x = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    EQ(ffd.winsorize(x, weights=pdf(WEIGHTS)).compute(), ff.winsorize(SIGNAL, weights=WEIGHTS))
+    with pytest.raises(ValueError, match="not in date order"):
+        ffd.winsorize(x, weights=pdf(WEIGHTS).iloc[::-1])
+    # frames on the right labels give the in-memory results (rows in any order beside labels)
+    capf = pdf(P["market_cap"]).iloc[::-1]
+    mem_ex = ff.Exposures.from_panel(P)
+    EQ(ff.FactorModel().fit(dpanel, ex, cap=capf).factor_returns, ff.FactorModel().fit(P, mem_ex, cap=P["market_cap"]).factor_returns)
+    got = ffd.evaluate(pdf(SIGNAL), dpanel["returns"], HZ, weights=pdf(WEIGHTS)).compute()
+    want = ff.evaluate.evaluate(SIGNAL, R, HZ, weights=WEIGHTS)
+    EQ(got.ic, want.ic)
+    EQ(got.dates, P.dates)
+    panel = ffd.DaskPanel(P.dates, P.assets, {"x": pdf(P["market_cap"]).iloc[::-1]}, chunks=CHUNKS)
+    EQ(panel["x"].compute(), P["market_cap"])
+
+
 def test_specific_risk_is_carried_block_to_block(fitted, exposures):
     """Each task of the specific variance reads one date block of residuals, exposures and cap
     and the O(N) state the previous block's task left: nothing gathers the residuals."""

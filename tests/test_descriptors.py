@@ -251,6 +251,30 @@ def test_compute_descriptors_matches_frames_on_labels():
                                 "market_cap": cap_rev}, names=["log_market_cap"])
 
 
+
+def test_compute_descriptors_matches_pandas_frames_on_labels():
+    """pandas DataFrames (DatetimeIndex × tickers) in the mapping keep their labels, as Polars
+    frames do: a market_cap frame with its columns reversed was used by position."""
+    import pandas as pd
+
+    p = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+
+    def pdf(x, assets=p.assets, d=p.dates):
+        return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=list(assets))
+
+    keys = ("returns", "market_cap", "dollar_volume")
+    want = ff.compute_descriptors({k: p[k] for k in keys})
+    got = ff.compute_descriptors({k: pdf(p[k]) for k in keys})
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    with pytest.raises(ValueError, match="market_cap and returns have different assets: position 0 is "
+                       "A00039 in market_cap but A00000 in returns"):
+        ff.compute_descriptors({"returns": pdf(p["returns"]),
+                                "market_cap": pdf(p["market_cap"][:, ::-1], p.assets[::-1])}, names=["log_market_cap"])
+    with pytest.raises(ValueError, match="market_cap and returns have different dates"):
+        ff.compute_descriptors({"returns": pdf(p["returns"]),
+                                "market_cap": pdf(p["market_cap"], d=p.dates + 1)}, names=["log_market_cap"])
+
 @pytest.mark.parametrize("fill", ["industry_mean", "zero", None])
 def test_exposures_from_descriptors_vs_baseline(fill):
     desc, cap, ind = _exposure_inputs()
@@ -419,6 +443,34 @@ def test_neutralize_signal_frame_keeps_its_labels():
     with pytest.raises(ValueError, match="weights and exposures have different assets: position 0 is "
                        "A00039 in weights but A00000 in exposures"):
         ff.neutralize_signal(sig, ex, weights=frame_from_field(w[:, ::-1], p.dates, p.assets[::-1]))
+
+
+def test_neutralize_signal_pandas_frames_keep_their_labels():
+    """A pandas signal (or weights) DataFrame (DatetimeIndex × tickers) is matched on its labels
+    with the exposures', as a Polars frame is, and gives the array result; a frame with its
+    columns reversed was used by position."""
+    import pandas as pd
+
+    p = ff.datasets.synthetic_universe(n_assets=40, n_days=120, seed=1)
+    ex = ff.Exposures.from_panel(p)
+
+    def pdf(x, assets=p.assets, d=p.dates):
+        return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=list(assets))
+
+    sig = ex.styles[:, :, 1].copy()
+    w = np.sqrt(np.nan_to_num(p["market_cap"]))
+    want = ff.neutralize_signal(sig, ex, weights=w)
+    np.testing.assert_array_equal(ff.neutralize_signal(pdf(sig), ex, weights=pdf(w)), want)
+    with pytest.raises(ValueError, match="signal and exposures have different assets: position 0 is "
+                       "A00039 in signal but A00000 in exposures"):
+        ff.neutralize_signal(pdf(sig[:, ::-1], p.assets[::-1]), ex)
+    with pytest.raises(ValueError, match="weights and exposures have different assets"):
+        ff.neutralize_signal(sig, ex, weights=pdf(w[:, ::-1], p.assets[::-1]))
+    with pytest.raises(ValueError, match="signal and exposures have different dates"):
+        ff.neutralize_signal(pdf(sig, d=p.dates + 1), ex)
+    # an array comes back, rows as given: a frame out of date order is refused
+    with pytest.raises(ValueError, match="not in date order"):
+        ff.neutralize_signal(pdf(sig).iloc[::-1], ex)
 
 
 def test_exposures_bad_input():

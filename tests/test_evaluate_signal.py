@@ -570,6 +570,42 @@ def test_frames_in_frames_out():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_pandas_frames_are_matched_on_their_labels():
+    """pandas DataFrames (DatetimeIndex × tickers) as signal, returns and weights keep their
+    labels, as wide Polars frames do: a returns frame with its columns reversed (or its dates
+    moved) was read by position, each asset's signal paired with another's returns. The results
+    stay those of arrays."""
+    import pandas as pd
+
+    r, sig, g, w = make_panel(T=40, N=6)
+    dates = np.arange("2024-01-01", 40, dtype="datetime64[D]")
+    assets = [f"s{i}" for i in range(6)]
+
+    def pdf(x, cols=assets, d=dates):
+        return pd.DataFrame({c: x[:, assets.index(c)] for c in cols}, index=pd.DatetimeIndex(d))
+
+    ic = ff.evaluate.information_coefficient(pdf(sig), pdf(r), (1, 3), weights=pdf(w))
+    np.testing.assert_array_equal(ic, ff.evaluate.information_coefficient(sig, r, (1, 3), weights=w))
+    ev = ff.evaluate.evaluate(pdf(sig), pdf(r), horizons=(1, 3), quantiles=3)
+    ref = ff.evaluate.evaluate(sig, r, horizons=(1, 3), quantiles=3)
+    np.testing.assert_array_equal(ev.ic, ref.ic)
+    assert np.array_equal(ev.dates, dates) and list(ev.assets) == assets
+    with pytest.raises(ValueError, match="^signal and returns have different assets: position 0 is s0 in signal but s5"):
+        ff.evaluate.information_coefficient(pdf(sig), pdf(r, assets[::-1]), (1, 3))
+    with pytest.raises(ValueError, match="^signal and returns have different dates"):
+        ff.evaluate.evaluate(pdf(sig), pdf(r, d=dates + 1), horizons=(1,))
+    with pytest.raises(ValueError, match="^weights and signal have different assets"):
+        ff.evaluate.information_coefficient(pdf(sig), r, (1,), weights=pdf(w, assets[::-1]))
+    # beside a Polars frame, matched on the labels too
+    ret_wide = pl.DataFrame({"date": dates, **{a: r[:, i] for i, a in enumerate(assets)}})
+    with pytest.raises(ValueError, match="different assets"):
+        ff.evaluate.information_coefficient(pdf(sig, assets[::-1]), ret_wide, (1,))
+    # an array comes back, rows as given: a frame out of date order is refused
+    with pytest.raises(ValueError, match=r"returns \(a pandas DataFrame indexed by date\) is not in date order"):
+        ff.evaluate.forward_returns(pdf(r).iloc[::-1], (1,))
+    np.testing.assert_array_equal(ff.evaluate.forward_returns(pdf(r), (1, 2)), ff.evaluate.forward_returns(r, (1, 2)))
+
+
 def test_results_do_not_depend_on_threads():
     r, sig, g, w = make_panel(T=120, N=300, seed=9)
     out = []

@@ -170,6 +170,41 @@ def test_from_descriptors_matches_frames_on_labels():
         ff.Exposures.from_descriptors(desc, cap=cap, dates=p.dates + 1)
 
 
+def test_pandas_frames_keep_their_labels():
+    """pandas DataFrames (DatetimeIndex × tickers) among the styles, the descriptors and as cap
+    are matched on their labels and label the exposures, as Polars frames are; a cap frame with
+    its columns reversed was used by position (other styles, silently)."""
+    import pandas as pd
+
+    p = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+
+    def pdf(x, assets=p.assets, d=p.dates):
+        return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=list(assets))
+
+    desc = ff.compute_descriptors(p)
+    cap = p["market_cap"]
+    ref = ff.Exposures.from_descriptors(desc, cap=cap)
+    same = ff.Exposures.from_descriptors({k: pdf(desc[k]) for k in desc.float_fields}, cap=pdf(cap))
+    np.testing.assert_array_equal(same.styles, ref.styles)
+    np.testing.assert_array_equal(same.dates, p.dates)
+    np.testing.assert_array_equal(same.assets, p.assets)
+    with pytest.raises(ValueError, match="cap and descriptors have different assets: position 0 is "
+                       "A00039 in cap but A00000 in descriptors"):
+        ff.Exposures.from_descriptors(desc, cap=pdf(cap[:, ::-1], p.assets[::-1]))
+    with pytest.raises(ValueError, match="cap and descriptors have different dates"):
+        ff.Exposures.from_descriptors(desc, cap=pdf(cap, d=p.dates + 1))
+    x = desc["book_to_market"]
+    e = ff.Exposures({"s1": pdf(x), "s2": pdf(x).iloc[::-1]})
+    np.testing.assert_array_equal(e.styles, np.stack([x, x], axis=2))
+    np.testing.assert_array_equal(e.dates, p.dates)
+    with pytest.raises(ValueError, match=r"styles\['s2'\] and styles\['s1'\] have different assets"):
+        ff.Exposures({"s1": pdf(x), "s2": pdf(x[:, ::-1], p.assets[::-1])})
+    # a frame labelling only its assets and one labelling only its dates give both labels
+    e = ff.Exposures({"s1": pd.DataFrame(x, columns=list(p.assets)), "s2": pd.DataFrame(x, index=pd.DatetimeIndex(p.dates))})
+    np.testing.assert_array_equal(e.dates, p.dates)
+    np.testing.assert_array_equal(e.assets, p.assets)
+
+
 def test_labels_are_read_only_and_never_the_callers_arrays():
     # Exposures kept the caller's assets array and gave it back writeable (shared with every
     # FactorModelResult and RiskModel built on them): writing into either relabelled them all

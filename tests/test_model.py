@@ -480,6 +480,41 @@ def test_cap_frame_is_matched_with_the_exposures_labels(small_universe):
         ff.FactorModel().fit(panel["returns"], ex, cap=rev)
 
 
+def test_pandas_frames_dates_by_tickers_are_matched_on_their_labels(small_universe):
+    """A (T, N) pandas DataFrame (DatetimeIndex × one column per ticker) keeps its labels, as a
+    wide Polars frame does: returns, cap and weights with their columns reversed (or their dates
+    moved) were read as bare arrays, by position (another asset's return, cap or weight)."""
+    panel, ex = small_universe
+
+    def pdf(v, dates=panel.dates, assets=panel.assets):
+        return pd.DataFrame(v, index=pd.DatetimeIndex(dates), columns=list(assets))
+
+    r, cap = panel["returns"], panel["market_cap"]
+    w = np.sqrt(np.nan_to_num(cap))
+    ref = ff.FactorModel().fit(r, ex, cap=cap)
+    same = ff.FactorModel().fit(pdf(r), ex, cap=pdf(cap))
+    np.testing.assert_array_equal(same.factor_returns, ref.factor_returns)
+    np.testing.assert_array_equal(same.dates, panel.dates)
+    rev = panel.assets[::-1]
+    with pytest.raises(ValueError, match=f"^returns and exposures have different assets: position 0 is {rev[0]}"):
+        ff.FactorModel().fit(pdf(r[:, ::-1], assets=rev), ex, cap=cap)
+    with pytest.raises(ValueError, match=f"^cap and exposures have different assets: position 0 is {rev[0]}"):
+        ff.FactorModel().fit(r, ex, cap=pdf(cap[:, ::-1], assets=rev))
+    with pytest.raises(ValueError, match="cap and returns have different dates"):
+        ff.FactorModel().fit(pdf(r), ex, cap=pdf(cap, dates=panel.dates + 1))
+    wref = ff.FactorModel(weights=w).fit(panel, ex)
+    np.testing.assert_array_equal(ff.FactorModel(weights=pdf(w)).fit(panel, ex).factor_returns, wref.factor_returns)
+    with pytest.raises(ValueError, match="weights and returns have different assets"):
+        ff.FactorModel(weights=pdf(w[:, ::-1], assets=rev)).fit(panel, ex)
+    # rows newest first: matched on dates beside labelled partners, refused beside a cap array
+    np.testing.assert_array_equal(
+        ff.FactorModel().fit(pdf(r).iloc[::-1], ex, cap=pdf(cap).iloc[::-1]).factor_returns, ref.factor_returns)
+    with pytest.raises(ValueError, match=r"returns \(a pandas DataFrame indexed by date\) is not in date order"):
+        ff.FactorModel().fit(pdf(r).iloc[::-1], ex, cap=cap)
+    # the default RangeIndex on both axes is an array, read by position
+    np.testing.assert_array_equal(ff.FactorModel().fit(pd.DataFrame(r), ex, cap=cap).factor_returns, ref.factor_returns)
+
+
 def test_lag_must_be_below_the_number_of_dates_and_failed_fit_changes_nothing(small_universe):
     panel, ex = small_universe
     m = ff.FactorModel(lag=1)

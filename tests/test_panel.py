@@ -229,6 +229,47 @@ def test_frame_field_keeps_its_labels():
 # --- long frames --------------------------------------------------------------------------------
 
 
+
+def test_pandas_frame_field_keeps_its_labels():
+    """A pandas DataFrame (DatetimeIndex × tickers) as a field is matched on its labels, as a
+    Polars frame is: columns c, b, a under assets a, b, c (or other dates) were stored by
+    position; rows in any order are put in date order; integer column labels (PERMNOs) are read
+    as strings, in column order; the default RangeIndex on both axes is an array."""
+    import pandas as pd
+
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    df = pd.DataFrame(x, index=pd.DatetimeIndex(dates), columns=["a", "b", "c"])
+    for frame in (df, df.iloc[::-1], pd.DataFrame(x)):
+        np.testing.assert_array_equal(ff.Panel(dates, ["a", "b", "c"], {"x": frame})["x"], x)
+        base = ff.Panel(dates, ["a", "b", "c"], {"y": x})
+        np.testing.assert_array_equal(base.with_fields({"x": frame})["x"], x)
+    msg = r"field 'x' and the panel have different assets: position 0 is c in field 'x' but a in the panel"
+    with pytest.raises(ValueError, match=msg):
+        ff.Panel(dates, ["a", "b", "c"], {"x": df[["c", "b", "a"]]})
+    with pytest.raises(ValueError, match=msg):
+        ff.Panel(dates, ["a", "b", "c"], {"y": x}).with_fields({"x": df[["c", "b", "a"]]})
+    with pytest.raises(ValueError, match=r"field 'x' and the panel have different dates: position 0 "
+                       r"is 2025-01-01 in field 'x'"):
+        ff.Panel(dates, ["a", "b", "c"], {"x": df.set_axis(df.index + pd.Timedelta(days=365))})
+    permnos = pd.DataFrame(x, index=pd.DatetimeIndex(dates), columns=[10001, 10002, 9999])
+    np.testing.assert_array_equal(ff.Panel(dates, ["10001", "10002", "9999"], {"x": permnos})["x"], x)
+    with pytest.raises(ValueError, match="different assets: position 0 is 10001 in field 'x' but 9999"):
+        ff.Panel(dates, ["9999", "10001", "10002"], {"x": permnos})
+    with pytest.raises(ValueError, match="has the asset 'a' twice in its columns"):
+        ff.Panel(dates, ["a", "b", "c"], {"x": df.set_axis(["a", "a", "c"], axis=1)})
+    with pytest.raises(ValueError, match="must be whole days"):
+        ff.Panel(dates, ["a", "b", "c"], {"x": df.set_axis(df.index + pd.Timedelta(hours=16))})
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ff.Panel(dates, ["a", "b", "c"], {"x": df.tz_localize("America/New_York")})
+    with pytest.raises(ValueError, match="MultiIndex columns"):
+        ff.Panel(dates, ["a", "b", "c"], {"x": pd.concat({"px": df}, axis=1)})
+    # an index that does not hold dates: the columns still name the assets (rows by position)
+    np.testing.assert_array_equal(ff.Panel(dates, ["a", "b", "c"], {"x": df.reset_index(drop=True)})["x"], x)
+    with pytest.raises(ValueError, match="different assets"):
+        ff.Panel(dates, ["a", "b", "c"], {"x": df[["c", "b", "a"]].reset_index(drop=True)})
+
+
 def test_round_trip_exact():
     p = make_panel(T=7, N=5, seed=3)
     df = p.to_polars()

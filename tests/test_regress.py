@@ -708,6 +708,37 @@ def test_weights_and_cap_frames_are_matched_by_label_with_returns():
     np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
 
 
+
+def test_pandas_frames_are_matched_by_label_with_returns():
+    """pandas DataFrames (DatetimeIndex × tickers) as returns, weights and cap keep their labels,
+    as wide Polars frames do: reversed columns or moved dates were read by position."""
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    T, N = 6, 8
+    dates = np.arange("2024-01-01", T, dtype="datetime64[D]")
+    names = [f"S{j}" for j in range(N)]
+    r, cap, sty = rng.normal(0, 0.01, (T, N)), rng.random((T, N)) + 1.0, rng.normal(size=(T, N, 1))
+
+    def pdf(x, cols=names, d=dates):
+        return pd.DataFrame({c: x[:, names.index(c)] for c in cols}, index=pd.DatetimeIndex(d))
+
+    ref = ff.cross_section_regress(r, styles=sty, cap=cap, weights=cap)
+    res = ff.cross_section_regress(pdf(r), styles=sty, cap=pdf(cap), weights=pdf(cap))
+    np.testing.assert_array_equal(res.factor_returns, ref.factor_returns)
+    np.testing.assert_array_equal(res.dates, dates)
+    assert list(res.assets) == names
+    with pytest.raises(ValueError, match="cap and returns have different assets: position 0 is S7"):
+        ff.cross_section_regress(pdf(r), styles=sty, cap=pdf(cap, names[::-1]))
+    with pytest.raises(ValueError, match="weights and returns have different dates"):
+        ff.cross_section_regress(pdf(r), styles=sty, weights=pdf(cap, d=dates + 1))
+    with pytest.raises(ValueError, match="^cap and the dates/assets given have different assets: position 0 is S7"):
+        ff.cross_section_regress(r, styles=sty, cap=pdf(cap, names[::-1]), dates=dates, assets=names)
+    # with the styles an array paired row by row, returns out of date order are refused
+    with pytest.raises(ValueError, match=r"returns \(a pandas DataFrame indexed by date\) is not in date order"):
+        ff.cross_section_regress(pdf(r).iloc[::-1], styles=sty, cap=cap)
+
+
 def test_default_constraint_follows_the_market_factor():
     # "auto" (the default) is "cap" with a market factor and no constraint without one: a
     # market=False model whose industries carry the common level, as FactorModel(market=False).

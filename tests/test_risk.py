@@ -261,6 +261,35 @@ def model_from_panel(seed=0, **settings):
     return m, p, f
 
 
+def test_from_arrays_matches_residual_and_cap_frames_on_the_exposures_labels():
+    """Residuals and cap given as frames (a pandas DataFrame of dates × tickers, a wide Polars
+    frame) keep their labels: they must be the exposures'; a cap frame with its columns reversed
+    was used by position (another asset's cap: other specific risk, silently)."""
+    from ferrofactor.panel import frame_from_field
+
+    p = random_panel(T=50, N=120, K=3, G=6, seed=0)
+    dates = np.arange("2024-01-01", 50, dtype="datetime64[D]")
+    assets = np.array([f"A{j:03d}" for j in range(120)])
+    ex = exposures_of(p, dates=dates, assets=assets)
+    f = np.random.default_rng(0).normal(0, 0.01, size=(50, ex.n_factors))
+    settings = {"min_periods": 5, "specific_min_periods": 10}
+    ref = ff.RiskModel.from_arrays(f, p.returns, ex, p.cap, **settings)
+
+    def pdf(x, a=assets, d=dates):
+        return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=list(a))
+
+    for res, cap in ((pdf(p.returns), pdf(p.cap).iloc[::-1]),
+                     (frame_from_field(p.returns, dates, assets), frame_from_field(p.cap, dates, assets))):
+        got = ff.RiskModel.from_arrays(f, res, ex, cap, **settings)
+        np.testing.assert_array_equal(got.specific_variance, ref.specific_variance)
+    with pytest.raises(ValueError, match="^cap and exposures have different assets: position 0 is A119"):
+        ff.RiskModel.from_arrays(f, p.returns, ex, pdf(p.cap[:, ::-1], assets[::-1]), **settings)
+    with pytest.raises(ValueError, match="^residuals and exposures have different dates"):
+        ff.RiskModel.from_arrays(f, pdf(p.returns, d=dates + 1), ex, p.cap, **settings)
+    with pytest.raises(ValueError, match="^cap and exposures have different assets"):
+        ff.RiskModel.from_arrays(f, p.returns, ex, frame_from_field(p.cap[:, ::-1], dates, assets[::-1]), **settings)
+
+
 def test_model_equals_baseline_pieces():
     m, p, f = model_from_panel(vol_half_life=10, corr_half_life=30, newey_west_lags=(3, 1))
     cov, _ = bl.risk_factor_covariance(f, 10, 30, 3, 1, 5)

@@ -189,6 +189,29 @@ def test_strategies_run_in_a_backtest():
     assert np.all(res["q:Q4"].cash >= 0)
 
 
+def test_pandas_frames_keep_their_labels():
+    """A pandas DataFrame (DatetimeIndex × tickers) as signal, cap or universe keeps its labels,
+    as a Polars frame does: matched with each other and with the backtest's returns; a signal
+    with its columns reversed was traded by position (each asset on another's signal)."""
+    sig, r, _, cap = _case(T=60, N=40, seed=5)
+    dates = np.arange("2024-01-01", 60, dtype="datetime64[D]")
+    names = [f"A{j:02d}" for j in range(40)]
+
+    def pdf(x, cols=names, d=dates):
+        return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=cols)
+
+    rf = pdf(r)
+    ref = ff.backtest(r, ff.strategies.Quantile(sig, 4, cap=cap, weighting="cap", books=["long_short"]), rebalance=10)
+    got = ff.backtest(rf, ff.strategies.Quantile(pdf(sig), 4, cap=pdf(cap), weighting="cap", books=["long_short"]), rebalance=10)
+    np.testing.assert_array_equal(got.value, ref.value)
+    with pytest.raises(ValueError, match="^signal and returns have different assets: position 0 is A39"):
+        ff.backtest(rf, ff.strategies.Quantile(pdf(sig[:, ::-1], names[::-1]), 4, books=["long_short"]), rebalance=10)
+    with pytest.raises(ValueError, match="^cap and signal have different assets"):
+        ff.strategies.Quantile(pdf(sig), 4, cap=pdf(cap[:, ::-1], names[::-1]), weighting="cap")
+    with pytest.raises(ValueError, match="^universe and signal have different dates"):
+        ff.strategies.Quantile(pdf(sig), 4, universe=pdf(np.isfinite(sig), d=dates + 1))
+
+
 def test_industry_weights_as_a_pandas_series_are_read_by_industry_label():
     # a Series indexed by industry was read by position, in the sorted order of the codes: the
     # weights of {"110": 3, "100": 1, ...} landed on 100, 110, ...

@@ -21,7 +21,9 @@ Conventions
 -----------
 - A panel field is a C-contiguous float64 ``(T, N)`` array (dates × assets), NaN where missing;
   a Polars frame (long ``date, asset, value`` or wide ``date`` + one column per asset) is
-  accepted wherever a field is, and keeps its labels.
+  accepted wherever a field is, and keeps its labels; so does a pandas DataFrame (dates ×
+  assets): its ``DatetimeIndex`` gives the dates and its columns (unless the default
+  ``RangeIndex``) the assets, as strings; ``pd.DataFrame(array)`` is an array.
 - A per-asset ``(N,)`` vector (portfolio weights, ``alpha``, bounds, costs, a strategy's targets)
   may be a pandas Series indexed by asset wherever the assets are known: it is paired by its
   labels, as a mapping ``{asset: value}``, never by position (a Series with the default index

@@ -6,8 +6,11 @@ checks must hold under ``python -O``.
 
 Labels: wherever a ``(T, N)`` field is accepted, a Polars DataFrame is accepted too, long
 (``date``, ``asset``, one value column) or wide (a ``date`` column plus one column per asset); it
-is converted once (:func:`as_field`) and keeps its dates and assets. Where two inputs both carry
-labels they must be identical (:func:`check_same_labels`).
+is converted once (:func:`as_field`) and keeps its dates and assets. A pandas DataFrame (dates ×
+assets) keeps its labels likewise: its index gives the dates when it holds dates (read as
+:func:`by_date` reads it), its columns the assets (as strings) unless they are the default
+``RangeIndex``; with the default ``RangeIndex`` on both axes it is an array. Where two inputs both
+carry labels they must be identical (:func:`check_same_labels`).
 
 Wherever an ``(N,)`` per-asset vector is accepted and the assets are known, a pandas Series
 indexed by asset is paired by its labels, never by position (:func:`by_label`: the mapping
@@ -263,7 +266,8 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
     are converted once; non-numeric input (``datetime64`` and ``timedelta64`` included) raises
     ``TypeError``; a wrong number of dimensions
     raises ``ValueError``. A Polars DataFrame (``ndim == 2``, long or wide, see
-    :func:`as_field`) or Series (``ndim == 1``) is converted; a Panel, an Exposures or a masked
+    :func:`as_field`) or Series (``ndim == 1``) is converted (a pandas DataFrame indexed by date,
+    ``ndim == 2``, likewise: its rows must be in date order); a Panel, an Exposures or a masked
     array raises ``TypeError`` saying what to pass instead.
     """
     if x is None:
@@ -275,6 +279,9 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
         if ndim != 2:
             raise TypeError(f"{name} must be a {ndim}-dimensional array, got a polars DataFrame")
         return as_field(name, x)[0]
+    if ndim == 2 and _is_pandas_frame(x) and is_date_indexed(x):
+        # read by position, as a wide Polars frame is here: in date order, else refused
+        return _pandas_field(name, x, True)[0]
     if _is_polars_series(x):
         x = x.to_numpy()
     arr = as_array(name, x)
@@ -293,14 +300,79 @@ def as_float_array(name: str, x: Any, ndim: int, *, allow_none: bool = False) ->
     return out
 
 
+def _default_range(idx: Any) -> bool:
+    return type(idx).__name__ == "RangeIndex" and idx.start == 0 and idx.step == 1
+
+
+def is_labelled_frame(x: Any) -> bool:
+    """A pandas DataFrame that labels a ``(T, N)`` field: its index holds dates
+    (:func:`is_date_indexed`) or its columns are not the default ``RangeIndex`` ``0..N-1`` (they
+    name the assets). One with the default ``RangeIndex`` on both axes (``pd.DataFrame(array)``)
+    is read as an array."""
+    return _is_pandas_frame(x) and (is_date_indexed(x) or not _default_range(x.columns))
+
+
+def is_field_frame(x: Any) -> bool:
+    """A ``(T, N)`` input that carries labels of its own: a Polars frame, or a pandas DataFrame
+    indexed by date or with asset columns (:func:`is_labelled_frame`)."""
+    return _is_polars_frame(x) or is_labelled_frame(x)
+
+
+def field_axes(x: Any) -> tuple[bool, bool]:
+    """Which axes of a ``(T, N)`` input carry labels: ``(dates, assets)``. A Polars frame carries
+    both; a pandas DataFrame its dates when indexed by date and its assets when its columns are not
+    the default ``RangeIndex``; anything else neither."""
+    if _is_polars_frame(x):
+        return True, True
+    if _is_pandas_frame(x):
+        return is_date_indexed(x), not _default_range(x.columns)
+    return False, False
+
+
+def _pandas_field(name: str, x: Any, date_order: bool) -> tuple[np.ndarray, Any, Any]:
+    """A (T, N) pandas DataFrame as ``(values, dates or None, assets or None)``: its index gives
+    the dates when it holds dates (read as :func:`by_date` reads it: a date twice, NaT, a time of
+    day and a timezone are refused; out of date order refused with ``date_order``, else its rows
+    are put in date order, as a wide Polars frame's are); its columns, unless the default
+    ``RangeIndex``, give the assets, in column order, as strings (as Polars column names are)."""
+    assets = None
+    cols = x.columns
+    if not _default_range(cols):
+        if type(cols).__name__ == "MultiIndex":
+            raise ValueError(
+                f"{name} (a pandas DataFrame) has MultiIndex columns; a (T, N) field has one column "
+                "per asset, named by it"
+            )
+        labels = [str(c) for c in cols.tolist()]
+        if len(set(labels)) != len(labels):
+            seen: set[str] = set()
+            dup = next(c for c in labels if c in seen or seen.add(c))
+            raise ValueError(f"{name} (a pandas DataFrame) has the asset {dup!r} twice in its columns")
+        assets = np.asarray(labels, dtype=str) if labels else np.array([], dtype=str)
+    dates = None
+    if is_date_indexed(x):
+        values, dates = by_date(name, x, positional=date_order)
+        values = as_float_array(name, values, 2)
+        if len(dates) > 1 and not (dates[1:] > dates[:-1]).all():
+            order = np.argsort(dates, kind="stable")
+            values, dates = np.ascontiguousarray(values[order]), dates[order]
+    else:
+        values = as_float_array(name, x.to_numpy(), 2)
+    return values, dates, assets
+
+
 def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", date_order: bool = True):
     """A ``(T, N)`` field and its labels: ``(values, dates or None, assets or None)``.
 
-    ``x`` is an array-like (no labels) or a Polars DataFrame, long (``date``, ``asset``, one
-    numeric value column) or wide (``date`` plus one numeric column per asset). A non-numeric
-    column that is not the date is refused (never turned into numbers). With ``date_order`` (the
-    default) a wide frame's rows must be in increasing date order: the field may meet inputs
-    without dates, paired row by row (pass False where every partner is labelled).
+    ``x`` is an array-like (no labels), a Polars DataFrame, long (``date``, ``asset``, one
+    numeric value column) or wide (``date`` plus one numeric column per asset), or a pandas
+    DataFrame (dates × assets): its index gives the dates when it holds dates (a
+    ``DatetimeIndex``, read as :func:`by_date` reads it) and its columns the assets, as strings,
+    unless they are the default ``RangeIndex`` (``pd.DataFrame(array)`` is an array). A
+    non-numeric column that is not the date is refused (never turned into numbers). With
+    ``date_order`` (the default) a wide frame's rows must be in increasing date order: the field
+    may meet inputs without dates, paired row by row (pass False where every partner is
+    labelled; the rows then come out in date order).
     """
     if _is_polars_frame(x):
         from ferrofactor.panel import field_from_frame
@@ -311,6 +383,8 @@ def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", dat
             name, x, date=date, asset=asset, require_date_order=date_order
         )
         return values, dates, assets
+    if is_labelled_frame(x):
+        return _pandas_field(name, x, date_order)
     return as_float_array(name, x, 2), None, None
 
 
@@ -328,9 +402,10 @@ def as_fields(*inputs: tuple[str, Any], optional: Sequence[str] = ()) -> list[np
     """Several ``(T, N)`` inputs ``(name, value)`` as float arrays (None stays None for the
     names in ``optional``, else ``TypeError``). The Polars frames among them must carry the same
     dates and assets (else ``ValueError``: frames are matched by label, never by position), and,
-    used as bare arrays, a wide frame's rows must be in date order."""
+    used as bare arrays, a wide frame's rows must be in date order. A pandas DataFrame indexed by
+    date or with asset columns carries its labels likewise (:func:`as_field`)."""
     out: list[np.ndarray | None] = []
-    ref: tuple[str, Any, Any] | None = None
+    seen = LabelsSeen()
     for name, x in inputs:
         if x is None:
             if name not in optional:
@@ -338,11 +413,7 @@ def as_fields(*inputs: tuple[str, Any], optional: Sequence[str] = ()) -> list[np
             out.append(None)
             continue
         values, dates, assets = as_field(name, x)
-        if dates is not None or assets is not None:
-            if ref is None:
-                ref = (name, dates, assets)
-            else:
-                check_same_labels(name, dates, assets, *ref)
+        seen.add(name, dates, assets)
         out.append(values)
     return out
 
@@ -858,6 +929,40 @@ def check_same_labels(
             )
 
 
+class LabelsSeen:
+    """The labels of several ``(T, N)`` inputs met so far, axis by axis (a pandas DataFrame may
+    label one axis only): each input's dates (assets) must equal the first dates (assets) seen,
+    else the ``ValueError`` of :func:`check_same_labels`."""
+
+    def __init__(self) -> None:
+        self.dates: tuple[str, Any] | None = None
+        self.assets: tuple[str, Any] | None = None
+
+    def add(self, name: str, dates: Any, assets: Any) -> None:
+        if dates is not None:
+            if self.dates is None:
+                self.dates = (name, dates)
+            else:
+                check_same_labels(name, dates, None, self.dates[0], self.dates[1], None)
+        if assets is not None:
+            if self.assets is None:
+                self.assets = (name, assets)
+            else:
+                check_same_labels(name, None, assets, self.assets[0], None, self.assets[1])
+
+    def check_given(self, d_labels: Any, a_labels: Any) -> tuple[Any, Any]:
+        """Check the ``dates``/``assets`` arguments of the call against the labels seen; return
+        them, each defaulting to the labels seen."""
+        for axis, seen in (("dates", self.dates), ("assets", self.assets)):
+            if seen is not None:
+                given = (d_labels, None) if axis == "dates" else (None, a_labels)
+                mine = (seen[1], None) if axis == "dates" else (None, seen[1])
+                check_same_labels(seen[0], *mine, "the dates/assets given", *given,
+                                  how=given_labels_how(seen[0]))
+        return (self.dates[1] if d_labels is None and self.dates else d_labels,
+                self.assets[1] if a_labels is None and self.assets else a_labels)
+
+
 def refuse_text_ordered_ids(name: str, ids: Any, partner: str, how: str) -> None:
     """The ``ValueError`` for a long frame ``name`` with integer asset ids (dtype ``ids``) met by
     an unlabelled ``partner``: its assets come out sorted as text ('1', '10', '2', ...), so the
@@ -890,9 +995,14 @@ def frame_io(fn):
         bound = sig.bind(*args, **kwargs)
         x = bound.arguments[first]
         if not _is_polars_frame(x):
+            # pandas frames (indexed by date, or with asset columns) keep their labels, matched
+            # with each other; the result is an array (rows as given), so they must be in date order
+            seen = LabelsSeen()
             for k, v in bound.arguments.items():
-                if _is_polars_frame(v) and k != first:
-                    bound.arguments[k] = as_field(k, v)[0]
+                if is_field_frame(v):
+                    arr, d, a = as_field(k, v)
+                    seen.add(k, d, a)
+                    bound.arguments[k] = arr
             return fn(*bound.args, **bound.kwargs)
         from ferrofactor.panel import frame_from_field
 
@@ -903,6 +1013,7 @@ def frame_io(fn):
         # too (their labels must match), ambiguous when an array pairs with it row by row
         arrays = any(
             k != first and (isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) >= 1)
+            and not field_axes(v)[0]  # (a pandas frame indexed by date is matched on its dates)
             for k, v in bound.arguments.items()
         )
         ids = x.schema["asset"] if long else None
@@ -910,14 +1021,14 @@ def frame_io(fn):
             # the assets are sorted as text ('1', '10', '2', ...): a (T, N) array's columns would
             # pair with that order, which nobody would guess
             given = [k for k, v in bound.arguments.items()
-                     if k != first and not _is_polars_frame(v) and _ndim(v) >= 2]
+                     if k != first and not field_axes(v)[1] and _ndim(v) >= 2]
             if given:
                 refuse_text_ordered_ids(first, ids, f"the array {given[0]}",
                                         f"pass {given[0]} as a frame too (paired by date and asset)")
         values, dates, assets = as_field(first, x, date_order=arrays)
         bound.arguments[first] = values
         for k, v in list(bound.arguments.items()):
-            if k != first and _is_polars_frame(v):
+            if k != first and is_field_frame(v):
                 arr, d2, a2 = as_field(k, v, date_order=False)
                 check_same_labels(k, d2, a2, first, dates, assets)
                 bound.arguments[k] = arr

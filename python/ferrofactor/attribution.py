@@ -41,6 +41,7 @@ from ferrofactor._validate import (
     check_int,
     check_same_labels,
     check_shape,
+    field_axes,
     is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -355,7 +356,7 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     # model's) when nothing is paired with its rows by position: a model with dates, returns and
     # benchmark frames or none, no costs array (costs indexed by date carry their dates)
     labelled = mdates is not None and (costs is None or is_date_indexed(costs)) and all(
-        x is None or _is_polars_frame(x) for x in (returns, benchmark))
+        x is None or field_axes(x)[0] for x in (returns, benchmark))
     w, wd, wa = as_field("weights", weights, date_order=not labelled)
     t_len, n = w.shape
     if tuple(ex.shape) != (t_len, n):

@@ -199,10 +199,14 @@ def _market(panel_or_returns, prices, tradable, dates, assets):
         if isinstance(panel_or_returns, str):
             raise TypeError("panel_or_returns must be a Panel, an array or a Polars frame, got a str")
         returns, d2, a2 = as_field("returns", panel_or_returns)
-        if d2 is not None:
-            if dates is not None or assets is not None:
-                raise ValueError("with a Polars frame, dates and assets come from the frame; leave dates/assets unset")
-            dates, assets = d2, a2
+        # a frame's labels (a pandas DataFrame may carry its dates or its assets only)
+        if (d2 is not None and dates is not None) or (a2 is not None and assets is not None):
+            raise ValueError(
+                "with a frame (Polars, or pandas indexed by date or with asset columns), its dates "
+                "and assets come from the frame; leave dates/assets unset"
+            )
+        dates = d2 if d2 is not None else dates
+        assets = a2 if a2 is not None else assets
         if prices is not None:
             raise ValueError("prices= is for Panels; with a returns array, pass the returns you want")
     if returns is None:
@@ -632,9 +636,9 @@ def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
 
 
 def _is_target_array(x: Any) -> bool:
-    from ferrofactor._validate import _is_polars_frame
+    from ferrofactor._validate import _is_pandas_frame, _is_polars_frame
 
-    if isinstance(x, np.ndarray) or _is_polars_frame(x):
+    if isinstance(x, np.ndarray) or _is_polars_frame(x) or _is_pandas_frame(x):
         return True
     # nested lists of numbers (a (T, N) array written out), not a list of strategies
     return (isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (list, tuple))

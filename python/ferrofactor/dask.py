@@ -77,7 +77,8 @@ the block of dates that raised it (for the evaluation, with the dates the block 
 it), not of the whole array.
 
 Labels, as in memory: the in-memory inputs beside the dask arrays (weights, cap, a signal, DaskPanel
-fields) may be Polars frames; a frame keeps its labels, which must equal those of the labelled
+fields) may be Polars frames, or pandas DataFrames indexed by date or with asset columns; a frame
+keeps its labels, which must equal those of the labelled
 inputs beside it (a DaskPanel's dates and assets, the exposures', another frame's, the
 ``dates``/``assets`` given), else the in-memory ``ValueError`` naming it, checked when the graph is
 built; a frame is never paired by position with labelled inputs.
@@ -149,6 +150,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_simple_returns,
     check_weights,
+    is_labelled_frame,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.exposures import Exposures
@@ -269,7 +271,7 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
         raise TypeError(f"{name} is required, got None")
     if isinstance(x, (DaskPanel, Panel)):
         raise TypeError(f"{name} must be an array, got a {type(x).__name__}; pass one of its fields")
-    if _is_polars_frame(x):
+    if _is_polars_frame(x) or (is_labelled_frame(x) and not codes and ndim == 2):
         if codes:  # as in memory (as_industry): codes are never read from a frame's columns
             raise TypeError(
                 f"{name} must be an integer array of industry codes; for a frame of labels read it "
@@ -278,11 +280,16 @@ def _as_dask(name: str, x: Any, ndim: int, chunks0: tuple[int, ...], *, codes: b
         if ndim == 2 and labelled is not None:
             # a wide frame's rows come out in date order: fine beside labelled inputs (compared
             # below), ambiguous beside arrays paired row by row
+            # (a pandas DataFrame indexed by date or with asset columns keeps its labels likewise)
             x, f_dates, f_assets = as_field(name, x, date_order=all(e[1] is None for e in labelled))
             if f_dates is not None or f_assets is not None:
-                if labelled:
-                    first = labelled[0]
-                    check_same_labels(name, f_dates, f_assets, *first[:3], how=first[3] if len(first) > 3 else None)
+                # each axis against the first entry that labels it (a pandas frame may label one)
+                for ax, mine in ((1, (f_dates, None)), (2, (None, f_assets))):
+                    first = next((e for e in labelled if e[ax] is not None), None)
+                    if first is not None and mine[ax - 1] is not None:
+                        theirs = (first[1], None) if ax == 1 else (None, first[2])
+                        check_same_labels(name, *mine, first[0], *theirs,
+                                          how=first[3] if len(first) > 3 else None)
                 labelled.append((name, f_dates, f_assets))
     if _is_dask(x):
         if x.ndim != ndim:
@@ -1659,11 +1666,11 @@ class DaskExposures:
 
         d_labels = as_dates("dates", dates, T)
         a_labels = as_assets("assets", assets, N)
-        if labelled:
-            check_same_labels(*labelled[0], "the dates/assets given", d_labels, a_labels,
-                              how=given_labels_how(labelled[0][0]))
-            d_labels = labelled[0][1] if d_labels is None else d_labels
-            a_labels = labelled[0][2] if a_labels is None else a_labels
+        for e in labelled:
+            check_same_labels(*e[:3], "the dates/assets given", d_labels, a_labels,
+                              how=given_labels_how(e[0]))
+        d_labels = next((e[1] for e in labelled if e[1] is not None), None) if d_labels is None else d_labels
+        a_labels = next((e[2] for e in labelled if e[2] is not None), None) if a_labels is None else a_labels
         K = len(probe.style_names)
         fn = functools.partial(_styles_block, used, styles, inames if ind is not None else None, settings)
         sty = _history_map(fn, [*arrays, capd, ind], _same_rows, tail=(N, K), name="ff-styles")
@@ -2186,7 +2193,8 @@ class _EvalInputs:
         self.weights = _as_dask("weights", weights, 2, chunks0, allow_none=True, labelled=labelled)
         _check_shape("weights", self.weights, (T, N), "(T, N) like signal")
         if self.dates is None and labelled:  # the labels of a frame label the result
-            self.dates, self.assets = labelled[0][1], labelled[0][2]
+            self.dates = next((e[1] for e in labelled if e[1] is not None), None)
+            self.assets = next((e[2] for e in labelled if e[2] is not None), None)
 
     @property
     def shape(self) -> tuple[int, int]:

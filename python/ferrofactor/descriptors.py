@@ -48,6 +48,7 @@ import numpy as np
 
 from ferrofactor import rolling as _rolling
 from ferrofactor._validate import (
+    LabelsSeen,
     as_field,
     as_fields,
     as_float_array,
@@ -55,7 +56,6 @@ from ferrofactor._validate import (
     check_bool,
     check_int,
     check_real,
-    check_same_labels,
     check_shape,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -359,7 +359,7 @@ def compute_descriptors(
         return renames.get(name, name) in panel
 
     fields_read: dict[str, np.ndarray] = {}
-    labelled: list[tuple[str, Any, Any]] = []  # (field, dates, assets) of the Polars frames read
+    labelled = LabelsSeen()  # the labels of the frames read (Polars, pandas)
 
     def get(name: str) -> np.ndarray:
         key = renames.get(name, name)
@@ -369,10 +369,7 @@ def compute_descriptors(
             # a frame keeps its labels: the frames of a mapping must carry the same dates and
             # assets (same order), never be paired by position
             arr, f_dates, f_assets = as_field(key, panel[key])
-            if f_dates is not None or f_assets is not None:
-                if labelled:
-                    check_same_labels(key, f_dates, f_assets, *labelled[0])
-                labelled.append((key, f_dates, f_assets))
+            labelled.add(key, f_dates, f_assets)
             fields_read[key] = arr
         return fields_read[key]
 
@@ -412,7 +409,7 @@ def compute_descriptors(
                 m = market_return(r, cap)
             else:  # a pandas Series indexed by date: on the dates of the panel (or of its frames)
                 known = (panel.dates, "the panel") if isinstance(panel, Panel) else \
-                    (labelled[0][1], labelled[0][0]) if labelled and labelled[0][1] is not None else (None, "")
+                    (labelled.dates[1], labelled.dates[0]) if labelled.dates is not None else (None, "")
                 m = as_float_array("market", by_date("market", market, known[0], of=known[1])[0], 1)
             pair.extend(_rolling.rolling_beta(r, m, window, _min_periods(window, min_fraction), beta_half_life))
         return pair

@@ -46,7 +46,7 @@ import polars as pl
 
 from ferrofactor import _core, clean
 from ferrofactor._validate import (
-    _is_polars_frame,
+    LabelsSeen,
     as_assets,
     as_dates,
     as_field,
@@ -58,7 +58,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
-    given_labels_how,
+    field_axes,
 )
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.panel import Panel
@@ -130,7 +130,7 @@ class Exposures(Result):
         if styles is None and industry is None:
             raise ValueError("Exposures needs styles, industry or both; got neither")
         market = check_bool("market", market)
-        frame_labels = None  # (name, dates, assets) of the first Polars frame among the styles
+        frame_labels = LabelsSeen()  # the labels of the frames among the styles (Polars, pandas)
         if isinstance(styles, Mapping):
             if style_names is not None:
                 raise ValueError("style_names given with a mapping of styles (its keys are the names)")
@@ -140,17 +140,13 @@ class Exposures(Result):
             # frames keep their labels: matched with each other and with dates/assets, never by
             # position. A wide frame's rows come out in date order: fine against given dates or
             # other frames, ambiguous against arrays (industry, array styles) paired row by row
-            paired = industry is not None or not all(_is_polars_frame(v) for v in styles.values())
+            paired = industry is not None or not all(field_axes(v)[0] for v in styles.values())
             cols = []
             for k, v in styles.items():
                 name = f"styles[{k!r}]"
                 c, f_dates, f_assets = as_field(name, v, date_order=dates is None and paired)
                 check_shape(name, c, cols[0].shape if cols else c.shape, "the shape of the other styles")
-                if f_dates is not None or f_assets is not None:
-                    if frame_labels is None:
-                        frame_labels = (name, f_dates, f_assets)
-                    else:
-                        check_same_labels(name, f_dates, f_assets, *frame_labels)
+                frame_labels.add(name, f_dates, f_assets)
                 cols.append(c)
             sty = np.ascontiguousarray(np.stack(cols, axis=2))
         else:
@@ -181,11 +177,7 @@ class Exposures(Result):
             raise ValueError("style_names given without styles")
         d_labels = as_dates("dates", dates, shape[0])
         a_labels = as_assets("assets", assets, shape[1])
-        if frame_labels is not None:
-            check_same_labels(*frame_labels, "the dates/assets given", d_labels, a_labels,
-                              how=given_labels_how(frame_labels[0]))
-            d_labels = frame_labels[1] if d_labels is None else d_labels
-            a_labels = frame_labels[2] if a_labels is None else a_labels
+        d_labels, a_labels = frame_labels.check_given(d_labels, a_labels)
         self._init(sty, ind, list(style_names or []), inames, market, d_labels, a_labels)
 
     def _init(self, sty, ind, snames, inames, market, dates, assets) -> None:
@@ -528,17 +520,12 @@ class Exposures(Result):
             check_choice("fill", fill, FILL_METHODS)
         # the labelled (T, N) inputs, (name, dates, assets): a Panel, Polars frames (descriptors,
         # cap); they must match each other and dates/assets, never be paired by position
-        labelled: list[tuple[str, Any, Any]] = []
+        labelled = LabelsSeen()
         # a wide frame's rows come out in date order: fine when the dates are known (a Panel's or
         # given), ambiguous against arrays paired row by row otherwise
         order = dates is None and not isinstance(descriptors, Panel)
 
-        def labels_of(name: str, f_dates: Any, f_assets: Any) -> None:
-            if f_dates is None and f_assets is None:
-                return
-            if labelled:
-                check_same_labels(name, f_dates, f_assets, *labelled[0])
-            labelled.append((name, f_dates, f_assets))
+        labels_of = labelled.add
 
         if isinstance(descriptors, Panel):
             labels_of("descriptors", descriptors.dates, descriptors.assets)
@@ -599,11 +586,7 @@ class Exposures(Result):
                     )
         d_labels = as_dates("dates", dates, T)
         a_labels = as_assets("assets", assets, N)
-        if labelled:
-            check_same_labels(*labelled[0], "the dates/assets given", d_labels, a_labels,
-                              how=given_labels_how(labelled[0][0]))
-            d_labels = labelled[0][1] if d_labels is None else d_labels
-            a_labels = labelled[0][2] if a_labels is None else a_labels
+        d_labels, a_labels = labelled.check_given(d_labels, a_labels)
 
         out = _core.build_styles(arrays, parts, capw, codes, len(inames), winsorize, float(lim), fill)
         if orth:

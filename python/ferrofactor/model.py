@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from ferrofactor._validate import (
-    _is_polars_frame,
+    field_axes,
     as_field,
     as_float_array,
     check_bool,
@@ -353,7 +353,7 @@ class FactorModel:
             # a frame's rows come out in date order: fine against exposures with dates (checked
             # below) and a cap frame, ambiguous against exposures without dates or a cap array
             unlabelled = getattr(exposures, "dates", None) is None or (
-                cap is not None and not _is_polars_frame(cap)
+                cap is not None and not field_axes(cap)[0]
             ) or (not isinstance(self.weights, str) and self._weights_labels()[0] is None)
             r, r_dates, r_assets = as_field("returns", returns, date_order=unlabelled)
         r = as_float_array("returns", r, 2)

@@ -36,7 +36,6 @@ import polars as pl
 
 from ferrofactor import _core
 from ferrofactor._validate import (
-    _is_polars_frame,
     as_code_array,
     as_field,
     as_float_array,
@@ -49,6 +48,7 @@ from ferrofactor._validate import (
     ISO_RX,
     has_time_directive,
     is_date_indexed,
+    is_field_frame,
     is_labelled_series,
     refuse_time_of_day,
     values_by_label,
@@ -624,8 +624,9 @@ class Panel(_Fields):
             if not isinstance(name, str):
                 raise TypeError(f"field names must be strings, got {name!r}")
             _refuse_masked(f"field {name!r}", x)
-            if _is_polars_frame(x):
-                # a frame keeps its labels: they must be the panel's (same order), never dropped
+            if is_field_frame(x):
+                # a frame (Polars, or pandas indexed by date or with asset columns) keeps its
+                # labels: they must be the panel's (same order), never dropped
                 # for a pairing by position (its rows come out in date order, then compared)
                 arr, f_dates, f_assets = as_field(f"field {name!r}", x, date_order=False)
                 check_shape(f"field {name!r}", arr, (T, N), "len(dates), len(assets)")

@@ -316,8 +316,9 @@ def cross_section_regress(
     for name, fd, fa in (("weights", wd, wa), ("cap", cd, ca)):
         check_same_labels(name, fd, fa, "the dates/assets given", d, a,
                           how=f"give {name} on the dates and assets given, in their order")
-    d = fdates if d is None else d
-    a = fassets if a is None else a
+    # (a pandas frame may label one axis only: each axis from the first input that labels it)
+    d = next((v for v in (fdates, wd, cd) if v is not None), None) if d is None else d
+    a = next((v for v in (fassets, wa, ca) if v is not None), None) if a is None else a
     return _regress(y, sty, codes, len(inames), w, c, market,
                     industry_constraint if codes is not None else None, lag, names, d, a)
 

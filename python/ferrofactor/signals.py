@@ -22,6 +22,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    field_axes,
     is_date_indexed,
     refuse_text_ordered_ids,
 )
@@ -136,12 +137,13 @@ def neutralize_signal(
     # a frame's rows come out in date order: fine against labelled exposures and a weights frame,
     # ambiguous against exposures without dates or a weights array (paired row by row)
     e_dates = getattr(exposures, "dates", None) if isinstance(exposures, Exposures) else None
+    # (a pandas signal gives an array back, rows as given: they must be in date order)
     paired = (exposures is not None and e_dates is None) or (
-        weights is not None and not _is_polars_frame(weights))
+        weights is not None and not field_axes(weights)[0]) or not _is_polars_frame(signal)
     ids = signal.schema["asset"] if _is_polars_frame(signal) and "asset" in signal.columns else None
     e_assets = getattr(exposures, "assets", None) if isinstance(exposures, Exposures) else None
     if ids is not None and ids.is_integer() and (
-            (exposures is not None and e_assets is None) or (weights is not None and not _is_polars_frame(weights))):
+            (exposures is not None and e_assets is None) or (weights is not None and not field_axes(weights)[1])):
         # a long frame's assets are sorted as text ('1', '10', '2', ...): unlabelled partners
         # would meet them in that order, which nobody would guess
         partner = "exposures (without asset labels)" if exposures is not None and e_assets is None else "weights"

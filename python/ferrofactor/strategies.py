@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from ferrofactor._validate import (
-    _is_polars_frame,
     _refuse_containers,
     as_array,
     as_field,
@@ -49,6 +48,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    is_field_frame,
 )
 from ferrofactor.construct import share_count
 
@@ -72,8 +72,9 @@ class Strategy:
 
 
 def _as_bool_field(name: str, x: Any) -> tuple[np.ndarray, Any, Any]:
-    """A (T, N) boolean mask (numpy bool, 0/1 numbers, or a frame of them); NaN refused."""
-    if _is_polars_frame(x):
+    """A (T, N) boolean mask (numpy bool, 0/1 numbers, or a frame of them: Polars, or pandas
+    with its labels, :func:`ferrofactor._validate.as_field`); NaN refused."""
+    if is_field_frame(x):
         v, d, a = as_field(name, x)
     else:
         _refuse_containers(name, x)

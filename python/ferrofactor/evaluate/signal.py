@@ -70,6 +70,7 @@ from ferrofactor._validate import (
     check_shape,
     check_simple_returns,
     check_weights,
+    field_axes,
 )
 from ferrofactor.results import Result, Summary, readonly
 
@@ -101,9 +102,11 @@ class _Data:
                  *, need_returns: bool = True, returns_name: str = "returns") -> None:
         # a frame's rows come out in date order: fine when every (T, N) partner carries dates
         # (checked below), ambiguous when one is an array that pairs row by row
-        arrays = industry is not None or (weights is not None and not _is_polars_frame(weights))
-        unlabelled_returns = returns is not None and not _is_panel(returns) and not _is_polars_frame(returns)
-        x, sd, sa = as_field("signal", signal, date_order=arrays or unlabelled_returns)
+        arrays = industry is not None or (weights is not None and not field_axes(weights)[0])
+        unlabelled_returns = returns is not None and not _is_panel(returns) and not field_axes(returns)[0]
+        # (a pandas frame gives arrays back, rows as given: in date order, as a wide frame used so)
+        x, sd, sa = as_field("signal", signal,
+                             date_order=arrays or unlabelled_returns or not _is_polars_frame(signal))
         self.frame = _is_polars_frame(signal)
         r = rd = ra = None
         if returns is not None:
@@ -112,7 +115,8 @@ class _Data:
                     raise ValueError(f"{returns_name} is a Panel without a 'returns' field")
                 r, rd, ra = returns["returns"], returns.dates, returns.assets
             else:
-                r, rd, ra = as_field(returns_name, returns, date_order=arrays or sd is None)
+                r, rd, ra = as_field(returns_name, returns,
+                                     date_order=arrays or sd is None or not _is_polars_frame(returns))
             check_shape(returns_name, r, x.shape, "(T, N) like signal")
             check_simple_returns(returns_name, r)
             check_same_labels("signal", sd, sa, returns_name, rd, ra)
@@ -397,8 +401,9 @@ def forward_returns(returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
     else:
         # a frame comes back as a frame labelled with its dates, so a wide frame's rows need not
         # be in date order: they are put in order (as a long frame's are)
-        r, dates, assets = as_field("returns", returns, date_order=False)
+        # (a pandas frame gives an array back, its rows as given: they must be in date order)
         frame = _is_polars_frame(returns)
+        r, dates, assets = as_field("returns", returns, date_order=not frame)
     check_simple_returns("returns", r)
     fwd = _forward(np.ascontiguousarray(r), hs, z)
     if not frame:

@@ -31,6 +31,7 @@ import polars as pl
 
 from ferrofactor import _core
 from ferrofactor._validate import (
+    as_field,
     as_float_array,
     by_date,
     by_label,
@@ -40,6 +41,7 @@ from ferrofactor._validate import (
     check_weights,
     date_position,
     date_positions,
+    is_field_frame,
     values_by_label,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -195,10 +197,21 @@ class RiskModel(ProductsMixin, Result):
         ``exposures.factor_names``, residuals (T, N), the unlagged :class:`Exposures` (T, N) and
         cap (T, N). Labels come from ``exposures``. Factor returns given as a pandas DataFrame
         indexed by date must carry the exposures' dates, in their order (without them: in
-        date order), else ``ValueError``; never paired by position."""
+        date order), else ``ValueError``; never paired by position. Residuals and cap given as
+        frames (Polars, or pandas DataFrames indexed by date or with asset columns) keep their
+        labels: they must be the exposures' (else ``ValueError``)."""
         model = cls(**settings)
         if isinstance(exposures, Exposures):
             factor_returns = by_date("factor_returns", factor_returns, exposures.dates, of="exposures")[0]
+            frames = {}
+            for name, v in (("residuals", residuals), ("cap", cap)):
+                if is_field_frame(v):
+                    # rows come out in date order: compared with the exposures' dates when they
+                    # have them, else paired by position (then they must be in date order)
+                    arr, f_dates, f_assets = as_field(name, v, date_order=exposures.dates is None)
+                    exposures.check_labels(name, f_dates, f_assets)
+                    frames[name] = arr
+            residuals, cap = frames.get("residuals", residuals), frames.get("cap", cap)
         model._fit(factor_returns, residuals, exposures, cap, keep_dates)
         return model
 
