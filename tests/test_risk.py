@@ -951,6 +951,40 @@ def test_a_pandas_series_of_weights_is_paired_by_asset_label(labelled_model):
         risk.portfolio_risk(pd.Series([0.5, 0.5], index=["A00003", "A00003"]))
 
 
+def test_a_pandas_frame_of_portfolios_is_paired_by_its_asset_columns(labelled_model):
+    # portfolios × tickers as a pandas DataFrame were read by position, the columns ignored: in
+    # another column order the products gave another portfolio's numbers
+    pd = pytest.importorskip("pandas")
+    panel, risk, w, order = labelled_model
+    w2 = np.where(np.asarray(risk.covered(-1)), np.linspace(0.0, 1.0, w.size), 0.0)
+    W = np.stack([w, w2 / w2.sum()])
+    df = pd.DataFrame(W, columns=panel.assets).iloc[:, order]
+    assert not np.array_equal(df.to_numpy(), W)
+    np.testing.assert_array_equal(risk.factor_exposures(df), risk.factor_exposures(W))
+    np.testing.assert_array_equal(risk.portfolio_risk(df), risk.portfolio_risk(W))
+    # assets without a column hold 0; default RangeIndex columns are positional, as an array
+    held = df.loc[:, (df != 0).any(axis=0)]
+    assert held.shape[1] < W.shape[1]
+    np.testing.assert_array_equal(risk.portfolio_risk(held), risk.portfolio_risk(W))
+    np.testing.assert_array_equal(risk.portfolio_risk(pd.DataFrame(W)), risk.portfolio_risk(W))
+    with pytest.raises(ValueError, match=r"^weights name assets the model does not have: \['ZZZ'\]$"):
+        risk.portfolio_risk(held.assign(ZZZ=0.0))
+    with pytest.raises(ValueError, match=r"has the asset 'A00003' twice in its columns$"):
+        risk.portfolio_risk(pd.DataFrame([[0.5, 0.5]], columns=["A00003", "A00003"]))
+    # forecast_volatility's (stored dates × assets) frame must carry the model's labels
+    D = len(risk.dates)
+    Wd = np.repeat(w[None], D, axis=0)
+    Wd[:, ~np.asarray(risk.covered(-1))] = 0.0
+    ok = np.array([np.asarray(risk.covered(d))[Wd[d] != 0].all() for d in range(D)])
+    Wd[~ok] = 0.0  # no holding where a held asset has no forecast yet
+    frame = pd.DataFrame(Wd, index=pd.DatetimeIndex(risk.dates), columns=panel.assets)
+    np.testing.assert_array_equal(risk.forecast_volatility(frame), risk.forecast_volatility(Wd))
+    with pytest.raises(ValueError, match="weights and the risk model have different assets"):
+        risk.forecast_volatility(frame.iloc[:, order])
+    with pytest.raises(ValueError, match="weights and the risk model have different dates"):
+        risk.forecast_volatility(frame.set_axis(frame.index + pd.Timedelta(days=1)))
+
+
 def test_per_asset_vectors_of_mimicking_portfolios_and_from_covariance_are_paired_by_label(labelled_model):
     pd = pytest.importorskip("pandas")
     panel, risk, _, _ = labelled_model

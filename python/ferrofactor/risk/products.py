@@ -23,10 +23,14 @@ import polars as pl
 
 from ferrofactor import _core
 from ferrofactor._validate import (
+    _default_range,
+    _is_pandas_frame,
     as_array,
+    as_field,
     as_float_array,
     by_label,
     check_bool,
+    check_same_labels,
     check_shape,
     values_by_label,
 )
@@ -196,6 +200,26 @@ class ProductsMixin:
             for k, v in zip(keys, vals):
                 w[pos[str(k)]] += float(v)
             return w[None], True
+        if _is_pandas_frame(weights) and not _default_range(weights.columns):
+            # portfolios × assets, the columns naming the assets: paired by label, as a Series is
+            # (an asset without a column holds 0), never by position
+            if self._assets is None:
+                raise ValueError("weights by asset need a model with asset labels; pass a (P, N) array")
+            cols = [str(c) for c in weights.columns.tolist()]
+            pos = {a: j for j, a in enumerate(self._assets.tolist())}
+            unknown = [c for c in cols if c not in pos]
+            if unknown:
+                raise ValueError(f"weights name assets the model does not have: {unknown[:_SHOW]}")
+            if len(set(cols)) != len(cols):
+                seen: set[str] = set()
+                dup = next(c for c in cols if c in seen or seen.add(c))
+                raise ValueError(f"weights (a pandas DataFrame) has the asset {dup!r} twice in its columns")
+            vals = as_float_array("weights", weights.to_numpy(), 2)
+            w = np.zeros((vals.shape[0], n))
+            w[:, [pos[c] for c in cols]] = vals
+            if finite:
+                _check_finite_weights(w)
+            return w, False
         arr = as_array("weights", weights)
         single = arr.ndim == 1
         w = as_float_array("weights", arr[None] if single else arr, 2)
@@ -382,9 +406,14 @@ class ProductsMixin:
     def forecast_volatility(self, weights: Any) -> np.ndarray:
         """Risk forecasts (D,) of one portfolio per stored date: row ``d`` of ``weights`` (D, N)
         evaluated with the model of stored date ``d`` (in Rust, parallel over dates). A held
-        asset without a forecast on its date is an error naming it."""
+        asset without a forecast on its date is an error naming it. A frame (Polars, or pandas
+        indexed by date and/or with asset columns) must carry the model's stored dates and assets,
+        in their order, else ``ValueError`` (never paired by position)."""
         self._check_fitted()
-        w = as_float_array("weights", weights, 2)
+        w, w_dates, w_assets = as_field("weights", weights)
+        if w_dates is not None or w_assets is not None:
+            check_same_labels("weights", w_dates, w_assets, "the risk model", self._dates, self._assets,
+                              how="select the model's stored dates and assets first (risk.dates, risk.assets)")
         D, N = self._spec.shape
         check_shape("weights", w, (D, N), "stored dates × assets")
         if not np.isfinite(w).all():
