@@ -397,6 +397,14 @@ def test_risk_model_factor_returns_indexed_by_date_must_carry_its_dates(fitted):
     np.testing.assert_array_equal(ff.attribute(w, (risk, fdf), returns=res.returns).contributions, want.contributions)
     with pytest.raises(ValueError, match=r"^factor_returns \(model\[1\]\) and risk model have different dates"):
         ff.attribute(w, (risk, fdf.iloc[::-1]), returns=res.returns)
+    # its named columns name the factors, as a Polars frame's do (they were read by position:
+    # two factors swapped gave other contributions, no error); default columns stay positional
+    names = list(res.factor_names)
+    swapped = fdf[[names[1], names[0], *names[2:]]]
+    with pytest.raises(ValueError, match=r"^factor_returns \(model\[1\]\) columns .* differ from the risk model's factors"):
+        ff.attribute(w, (risk, swapped), returns=res.returns)
+    plain = pd.DataFrame(f, index=pd.DatetimeIndex(panel.dates))
+    np.testing.assert_array_equal(ff.attribute(w, (risk, plain), returns=res.returns).contributions, want.contributions)
 
 
 def test_a_backtest_book_attributes_its_own_net_returns():

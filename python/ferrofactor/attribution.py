@@ -33,6 +33,8 @@ import polars as pl
 
 from ferrofactor import _core
 from ferrofactor._validate import (
+    _default_range,
+    _is_pandas_frame,
     _is_polars_frame,
     _is_polars_series,
     as_field,
@@ -275,6 +277,14 @@ def _model_parts(model: Any):
                     f"model's factors {ex.factor_names}"
                 )
             check_same_labels("factor_returns (model[1])", fdates, None, "risk model", ex.dates, None)
+        if _is_pandas_frame(fr) and not _default_range(fr.columns):
+            # named columns name the factors, as a Polars frame's do: never paired by position
+            fnames = [str(c) for c in fr.columns.tolist()]
+            if fnames != list(ex.factor_names):
+                raise ValueError(
+                    f"factor_returns (model[1]) columns {fnames} differ from the risk model's "
+                    f"factors {ex.factor_names}"
+                )
         # a pandas DataFrame indexed by date: on the risk model's dates, in their order
         fr = by_date("factor_returns (model[1])", fr, ex.dates, of="risk model")[0]
         fr = as_float_array("factor_returns (model[1])", fr, 2)
