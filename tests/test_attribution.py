@@ -401,7 +401,7 @@ def test_risk_model_factor_returns_indexed_by_date_must_carry_its_dates(fitted):
     # two factors swapped gave other contributions, no error); default columns stay positional
     names = list(res.factor_names)
     swapped = fdf[[names[1], names[0], *names[2:]]]
-    with pytest.raises(ValueError, match=r"^factor_returns \(model\[1\]\) columns .* differ from the risk model's factors"):
+    with pytest.raises(ValueError, match=r"^factor_returns \(model\[1\]\) columns .* differ from the factors of risk model, \['market', "):
         ff.attribute(w, (risk, swapped), returns=res.returns)
     plain = pd.DataFrame(f, index=pd.DatetimeIndex(panel.dates))
     np.testing.assert_array_equal(ff.attribute(w, (risk, plain), returns=res.returns).contributions, want.contributions)

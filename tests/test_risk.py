@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from helpers import random_panel
 
@@ -288,6 +289,33 @@ def test_from_arrays_matches_residual_and_cap_frames_on_the_exposures_labels():
         ff.RiskModel.from_arrays(f, pdf(p.returns, d=dates + 1), ex, p.cap, **settings)
     with pytest.raises(ValueError, match="^cap and exposures have different assets"):
         ff.RiskModel.from_arrays(f, p.returns, ex, frame_from_field(p.cap[:, ::-1], dates, assets[::-1]), **settings)
+
+
+def test_from_arrays_matches_factor_return_frames_on_the_factor_names():
+    """Factor returns as a frame (pandas with named columns, or Polars: a date column plus one
+    column per factor) name their factors: they must be the exposures', in their order. Two
+    factors swapped were read by position (other covariances, silently); a Polars frame's dates
+    were not compared at all."""
+    p = random_panel(T=50, N=120, K=3, G=6, seed=0)
+    dates = np.arange("2024-01-01", 50, dtype="datetime64[D]")
+    ex = exposures_of(p, dates=dates, assets=np.array([f"A{j:03d}" for j in range(120)]))
+    f = np.random.default_rng(0).normal(0, 0.01, size=(50, ex.n_factors))
+    settings = {"min_periods": 5, "specific_min_periods": 10}
+    ref = ff.RiskModel.from_arrays(f, p.returns, ex, p.cap, **settings)
+    names = list(ex.factor_names)
+    fdf = pd.DataFrame(f, index=pd.DatetimeIndex(dates), columns=names)
+    fpl = pl.DataFrame({"date": dates, **{n: f[:, k] for k, n in enumerate(names)}})
+    for given in (fdf, fpl, pd.DataFrame(f, index=pd.DatetimeIndex(dates))):
+        got = ff.RiskModel.from_arrays(given, p.returns, ex, p.cap, **settings)
+        np.testing.assert_array_equal(got.factor_covariance, ref.factor_covariance)
+    swapped = [names[1], names[0], *names[2:]]
+    with pytest.raises(ValueError, match=r"^factor_returns columns .* differ from the factors of exposures"):
+        ff.RiskModel.from_arrays(fdf[swapped], p.returns, ex, p.cap, **settings)
+    with pytest.raises(ValueError, match=r"^factor_returns columns .* differ from the factors of exposures"):
+        ff.RiskModel.from_arrays(fpl.select(["date", *swapped]), p.returns, ex, p.cap, **settings)
+    with pytest.raises(ValueError, match=r"^factor_returns and exposures have different dates"):
+        ff.RiskModel.from_arrays(fpl.with_columns(pl.col("date") + pl.duration(days=1)), p.returns, ex,
+                                 p.cap, **settings)
 
 
 def test_model_equals_baseline_pieces():

@@ -388,6 +388,26 @@ def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", dat
     return as_float_array(name, x, 2), None, None
 
 
+def factor_frame(name: str, fr: Any, factor_names: Sequence[str], dates: Any, *, of: str) -> np.ndarray:
+    """``(T, K)`` factor returns as a float array, their labels checked against ``of``'s: a Polars
+    frame (a date column plus one column per factor) or a pandas DataFrame with named columns
+    must name ``factor_names`` in their order (never paired by position; default ``RangeIndex``
+    columns are positional); a Polars frame's dates and a pandas date index must be ``dates``
+    (where known; :func:`by_date`)."""
+    names = list(factor_names)
+    given = None
+    if _is_polars_frame(fr):
+        fr, f_dates, f_names = as_field(name, fr)
+        given = [str(c) for c in f_names]
+        check_same_labels(name, f_dates, None, of, dates, None)
+    elif _is_pandas_frame(fr) and not _default_range(fr.columns):
+        given = [str(c) for c in fr.columns.tolist()]
+    if given is not None and given != names:
+        raise ValueError(f"{name} columns {given} differ from the factors of {of}, {names}")
+    fr = by_date(name, fr, dates, of=of)[0]
+    return as_float_array(name, fr, 2)
+
+
 def check_simple_returns(name: str, r: np.ndarray) -> None:
     """Simple returns: NaN (missing) or finite and >= -1 (a price cannot go below zero), else a
     ``ValueError`` naming the argument (returns below −1 would compound to nonsense)."""

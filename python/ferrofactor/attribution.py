@@ -33,9 +33,6 @@ import polars as pl
 
 from ferrofactor import _core
 from ferrofactor._validate import (
-    _default_range,
-    _is_pandas_frame,
-    _is_polars_frame,
     _is_polars_series,
     as_field,
     as_float_array,
@@ -43,6 +40,7 @@ from ferrofactor._validate import (
     check_int,
     check_same_labels,
     check_shape,
+    factor_frame,
     field_axes,
     is_date_indexed,
 )
@@ -268,26 +266,8 @@ def _model_parts(model: Any):
         risk._check_fitted()
         lag = 1 if len(model) == 2 else check_int("lag (model[2])", model[2], 0)
         ex = risk.exposures
-        fr = model[1]
-        if _is_polars_frame(fr):
-            fr, fdates, fnames = as_field("factor_returns (model[1])", fr)
-            if list(map(str, fnames)) != list(ex.factor_names):
-                raise ValueError(
-                    f"factor_returns (model[1]) columns {list(map(str, fnames))} differ from the risk "
-                    f"model's factors {ex.factor_names}"
-                )
-            check_same_labels("factor_returns (model[1])", fdates, None, "risk model", ex.dates, None)
-        if _is_pandas_frame(fr) and not _default_range(fr.columns):
-            # named columns name the factors, as a Polars frame's do: never paired by position
-            fnames = [str(c) for c in fr.columns.tolist()]
-            if fnames != list(ex.factor_names):
-                raise ValueError(
-                    f"factor_returns (model[1]) columns {fnames} differ from the risk model's "
-                    f"factors {ex.factor_names}"
-                )
-        # a pandas DataFrame indexed by date: on the risk model's dates, in their order
-        fr = by_date("factor_returns (model[1])", fr, ex.dates, of="risk model")[0]
-        fr = as_float_array("factor_returns (model[1])", fr, 2)
+        # a frame's columns name the factors and its dates must be the model's: never by position
+        fr = factor_frame("factor_returns (model[1])", model[1], ex.factor_names, ex.dates, of="risk model")
         return ex, fr, lag, None, ex.dates, ex.assets
     if isinstance(model, RiskModel):
         raise TypeError(

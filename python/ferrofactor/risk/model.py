@@ -33,7 +33,6 @@ from ferrofactor import _core
 from ferrofactor._validate import (
     as_field,
     as_float_array,
-    by_date,
     by_label,
     check_int,
     check_real,
@@ -41,6 +40,7 @@ from ferrofactor._validate import (
     check_weights,
     date_position,
     date_positions,
+    factor_frame,
     is_field_frame,
     values_by_label,
 )
@@ -202,7 +202,9 @@ class RiskModel(ProductsMixin, Result):
         labels: they must be the exposures' (else ``ValueError``)."""
         model = cls(**settings)
         if isinstance(exposures, Exposures):
-            factor_returns = by_date("factor_returns", factor_returns, exposures.dates, of="exposures")[0]
+            # a frame's columns name the factors, its dates the exposures': never by position
+            factor_returns = factor_frame("factor_returns", factor_returns, exposures.factor_names,
+                                          exposures.dates, of="exposures")
             frames = {}
             for name, v in (("residuals", residuals), ("cap", cap)):
                 if is_field_frame(v):
