@@ -196,8 +196,9 @@ class RiskModel(ProductsMixin, Result):
         """Build from plain arrays: factor returns (T, K) in the order of
         ``exposures.factor_names``, residuals (T, N), the unlagged :class:`Exposures` (T, N) and
         cap (T, N). Labels come from ``exposures``. Factor returns given as a pandas DataFrame
-        indexed by date must carry the exposures' dates, in their order (without them: in
-        date order), else ``ValueError``; never paired by position. Residuals and cap given as
+        indexed by date, or a Polars frame, must carry the exposures' dates, in their order
+        (without them: in date order), and a frame's named columns their factor names, in their
+        order, else ``ValueError``; never paired by position. Residuals and cap given as
         frames (Polars, or pandas DataFrames indexed by date or with asset columns) keep their
         labels: they must be the exposures' (else ``ValueError``)."""
         model = cls(**settings)
