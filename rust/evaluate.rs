@@ -1475,9 +1475,20 @@ fn sorted_rows(r: &[f64], t_len: usize, n: usize) -> (Vec<u32>, Vec<usize>) {
 /// product of `1 + r` factors rounds every return to a multiple of ε (2.2e-16), which is all of a
 /// return of 1e-14 and 2e-8 of one of 1e-8, and makes the one-date forward return differ from the
 /// return. From `g = 0` the one-date forward return is the return itself, bit for bit.
+///
+/// A total loss stays one: `(1 + g)(1 + v)` is 0 when either is −1, and never negative, so the
+/// result is exactly −1 then and never below it (`g + v + g·v` from `g = −1` is `−1 + v − v`,
+/// which rounds to −1 ± ε and broke the ties of wiped-out assets, or gave a date on which every
+/// asset lost everything a "dispersion" of rounding). NaN stays NaN (a missing return).
 #[inline(always)]
 fn compound(g: f64, v: f64) -> f64 {
-    g + v + g * v
+    let c = g + v + g * v;
+    if g == -1.0 || v == -1.0 || c < -1.0 {
+        // (NaN compares false: a missing v after a loss is still NaN)
+        if c.is_nan() { c } else { -1.0 }
+    } else {
+        c
+    }
 }
 
 /// Forward returns `(H, T, N)`: `out[k, t, i] = Π_{s=t+1..t+h_k} (1 + returns[s, i]) − 1`, NaN when
@@ -2348,6 +2359,22 @@ mod tests {
         w2[4] = 0.0;
         assert!(correlation(&idx, &x2, &y, Some(&w2)).is_nan());
         assert!(correlation(&idx, &x2, &y, Some(&w)).is_finite());
+    }
+
+    #[test]
+    fn compound_keeps_a_total_loss_exact() {
+        // after a return of -1 the forward return is -1 whatever follows (not -1 +- eps)
+        for v in [0.3, -0.7, 1e-17, 0.123456789, -0.5, 7.0] {
+            assert_eq!(compound(-1.0, v), -1.0, "{v}");
+            assert_eq!(compound(v, -1.0), -1.0, "{v}");
+        }
+        assert!(compound(-1.0, f64::NAN).is_nan() && compound(f64::NAN, -1.0).is_nan());
+        assert_eq!(compound(0.0, 0.013), 0.013);
+        let r = ndarray::array![[0.01, 0.02], [-1.0, 0.1], [0.3, -0.2], [0.123, f64::NAN]];
+        let f = forward_returns(r.view(), &[1, 2, 3]).unwrap();
+        assert_eq!(f[[1, 0, 0]], -1.0);
+        assert_eq!(f[[2, 0, 0]], -1.0);
+        assert!(f[[2, 0, 1]].is_nan());
     }
 
     #[test]

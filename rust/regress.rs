@@ -795,6 +795,13 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
 /// `S = C − Bᵀ A⁻¹ B` is factored with [`Cholesky`], and the standard errors come from the block
 /// inverse `[[A⁻¹ + Y S⁻¹ Yᵀ, −Y S⁻¹], [·, S⁻¹]]` with `Y = A⁻¹ B`: O(q d² + d³) per date
 /// instead of O((q + d)³).
+/// A centred style's pivot is tested against `max(centred Σ w (x − μ)², CENTRED_TOL · raw Σ w x²)`
+/// (see `solve`): styles whose spread is at least 1e-4 of their level are tested as centred
+/// columns; below that the reference is the raw norm's 1e-8, so that a style whose spread is under
+/// about 1e-10 of its level (rounding, not exposure: constant but for an ulp) is declared
+/// dependent, as the raw design was (a singular date), instead of being fitted on rounding.
+const CENTRED_TOL: f64 = 1e-8;
+
 #[inline(never)]
 fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     let Cfg { n, g, use_ind, .. } = *cfg;
@@ -928,6 +935,17 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     }
     for c in 0..d {
         s.cdiag[c] = s.cmat[c * d + c];
+    }
+    if centre {
+        // A centred style is tested against its own (centred) squared norm, but never below
+        // CENTRED_TOL of its raw one Σ w x²: a style whose spread is rounding against its level
+        // (constant but for an ulp or two) is no better determined than before centring, when
+        // the date was singular (NaN); against its centred norm alone it passed, and its factor
+        // return, and the market's through μᵀ f, were rounding divided by rounding (1e11, 1e13).
+        for a in 0..k {
+            let raw = s.cdiag[m + a] + 2.0 * s.mu[a] * s.tot_swx[a] + s.mu[a] * s.mu[a] * tot_sw;
+            s.cdiag[m + a] = s.cdiag[m + a].max(CENTRED_TOL * raw);
+        }
     }
 
     // A⁻¹ v = D⁻¹ v − γ h (hᵀ v), h = D⁻¹ a, γ = ρ / (1 + ρ aᵀ D⁻¹ a).

@@ -396,6 +396,24 @@ def test_neutralize_signal_fitted_exactly_is_zero_not_standardised_rounding():
                                   ff.standardize(ff.neutralize_signal(g, e, standardize=False)))
 
 
+def test_neutralize_signal_far_from_zero_is_not_taken_for_an_exact_fit():
+    """A signal around 1e10 with a unit spread on 30 assets (a level, not a fit) was zeroed on
+    every date: its residual is under 1e-9 of the signal's largest value, which the exact-fit rule
+    read as rounding. Only a date with no more assets than regressors is an exact fit; this one
+    keeps its residual (accurate to ~1e-6 here), as before that rule."""
+    rng = np.random.default_rng(0)
+    T, N = 4, 30
+    e = ff.Exposures(styles=rng.normal(size=(T, N, 1)), industry=rng.integers(0, 3, (T, N)), style_names=["s"])
+    noise = rng.normal(size=(T, N))
+    ref = ff.neutralize_signal(noise, e)
+    got = ff.neutralize_signal(1e10 + noise, e)
+    assert not (got == 0).all(axis=1).any()
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    # exact fits are still 0 (3 assets, 2 industries and a style: exactly identified)
+    three = ff.Exposures(styles=rng.normal(size=(T, 3, 1)), industry=np.tile([0, 1, 1], (T, 1)), style_names=["s"])
+    np.testing.assert_array_equal(ff.neutralize_signal(rng.normal(size=(T, 3)), three), 0.0)
+
+
 def test_neutralize_signal_does_not_copy_the_styles():
     # against every style it hands the (T, N, K) styles to the kernel as they are (it made two
     # copies: 2 × 1.9 GiB at N=10000, T=2520, K=10); numpy's allocations are traced exactly

@@ -802,3 +802,34 @@ def test_concurrent_evaluations_leave_the_warning_filters_alone():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         assert np.array_equal(ev.mean_turnover, np.nanmean(ev.turnover, axis=0), equal_nan=True)
+
+
+def test_forward_returns_after_a_total_loss_are_exactly_minus_one():
+    # an asset that loses 100 % (a return of -1) has a forward return of exactly -1 over every
+    # horizon covering that date: the wiped-out assets tie. Compounded as g + v + g*v, -1 + v - v
+    # rounded to -1 +- eps, so their ties were broken by rounding (a Spearman IC 0.305 against
+    # scipy's 0.316 on the exact forward returns) and a date on which every asset lost everything
+    # had a rank IC of -0.117 made of rounding instead of NaN
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    T, N = 12, 40
+    r = rng.normal(0, 0.02, (T, N))
+    r[3, :8] = -1.0
+    fwd = ff.evaluate.forward_returns(r, horizons=(1, 5))
+    assert (fwd[:, 2, :8] == -1.0).all() and (fwd[1, 1, :8] == -1.0).all()
+    assert np.nanmin(fwd) >= -1.0
+    sig = rng.normal(size=(T, N))
+    ic = ff.evaluate.information_coefficient(sig, r, method="spearman", horizons=(5,))
+    exact = np.prod(1 + r[2:7], axis=0) - 1  # date 1, horizon 5: returns of dates 2..6
+    assert ic[1, 0] == pytest.approx(stats.spearmanr(sig[1], exact).statistic, rel=1e-12)
+    r_all = r.copy()
+    r_all[3] = -1.0
+    assert (ff.evaluate.forward_returns(r_all, horizons=(5,))[0, 1] == -1.0).all()
+    for method in ("spearman", "pearson"):
+        ic = ff.evaluate.information_coefficient(sig, r_all, method=method, horizons=(5,))
+        assert np.isnan(ic[1, 0]), method
+    # a missing return after the loss is still missing
+    r_nan = r.copy()
+    r_nan[4, 0] = np.nan
+    assert np.isnan(ff.evaluate.forward_returns(r_nan, horizons=(5,))[0, 1, 0])

@@ -358,6 +358,34 @@ def test_styles_far_from_zero(panel, market, constraint):
                                    atol=max(tol, 1e-10) * np.nanmax(np.abs(moved)))
 
 
+@pytest.mark.parametrize("market,industry", [(True, False), (True, True), (False, True)])
+def test_a_style_constant_but_for_rounding_is_a_singular_date(market, industry):
+    # A style equal on every asset but for an ulp (rounding, not exposure) is as collinear with the
+    # market / the industries as a constant: the date is singular (NaN), as before the styles were
+    # centred. Centred, its spread passed the pivot test against its own tiny norm: the style's and
+    # the market's factor returns were rounding over rounding (5e11 and 3e13), with no error.
+    rng = np.random.default_rng(0)
+    T, N = 3, 50
+    y = rng.normal(0, 0.02, (T, N))
+    sty = rng.normal(size=(T, N, 2))
+    sty[1, :, 1] = 0.3 + np.where(rng.random(N) < 0.5, 0.0, np.spacing(0.3))
+    codes = rng.integers(0, 3, (T, N)) if industry else None
+    kw = dict(market=market, industry_constraint="equal" if market and industry else None)
+    res = ff.cross_section_regress(y, sty, codes, **kw)
+    assert np.isnan(res.factor_returns[1]).all() and np.isnan(res.r2[1])
+    # the other dates are estimated, and equal those of the exactly constant style's neighbours
+    ref = ff.cross_section_regress(y[[0, 2]], sty[[0, 2]], None if codes is None else codes[[0, 2]], **kw)
+    np.testing.assert_array_equal(res.factor_returns[[0, 2]], ref.factor_returns)
+    # a spread that is small against the level but far above its rounding is still estimated
+    # (centred), equal to the style without its level
+    lv = sty.copy()
+    lv[1, :, 1] = 1e6 + rng.normal(size=N)
+    low = lv.copy()
+    low[1, :, 1] -= 1e6
+    a, b = ff.cross_section_regress(y, lv, codes, **kw), ff.cross_section_regress(y, low, codes, **kw)
+    np.testing.assert_allclose(a.factor_returns[1, -2:], b.factor_returns[1, -2:], rtol=1e-8)
+
+
 def test_market_and_industry_errors_with_styles_far_from_zero_equal_statsmodels(panel):
     # the standard errors of the factors that carry the level, against statsmodels (a level it
     # still solves accurately)

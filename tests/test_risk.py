@@ -1073,3 +1073,21 @@ def test_summary_reports_the_settings_the_estimates_used():
     given = ff.RiskModel.from_covariance(np.eye(5) * 1e-4, np.full(4, 4e-4), one)
     header = dict(given.summary().header)
     assert header["Estimated"] == "given (from_covariance)" and "vol_half_life" not in header
+
+
+def test_summary_of_a_model_pickled_before_the_settings_were_recorded():
+    # a RiskModel pickled by the previous release has no _fit_settings: its summary() (and so
+    # str() and the notebook display) raised AttributeError after unpickling with this one
+    import pickle
+
+    panel = ff.datasets.synthetic_universe(n_assets=60, n_days=160, seed=4)
+    rm = ff.RiskModel().fit(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    state = rm.__dict__.copy()
+    del state["_fit_settings"]  # the state an earlier version pickled
+    old = pickle.loads(pickle.dumps(rm))
+    old.__dict__.clear()
+    old.__setstate__(state)
+    header = dict(old.summary().header)
+    assert header["Estimated"] == "settings not recorded (saved by an earlier version)"
+    assert "vol_half_life" not in header
+    assert str(old) and old._repr_html_()

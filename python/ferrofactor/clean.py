@@ -62,12 +62,15 @@ def _weights(weights: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     return w
 
 
-def _zero_exact_fits(res: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``res`` (T, N), residuals of ``x`` (T, N) from :func:`neutralize`, with 0 (NaN kept) on the
-    dates that the regression fits exactly (no more assets than regressors): their residual is
-    rounding, ~1e-16 of ``x``, which :func:`standardize` would scale up to values of about ±1.
-    Such a date has no dispersion left, and standardize then gives it 0 as it does a constant
-    date. In place; returns ``res``."""
+def _zero_exact_fits(res: np.ndarray, x: np.ndarray, n_controls: int = 0,
+                     industry: np.ndarray | None = None) -> np.ndarray:
+    """``res`` (T, N), residuals of ``x`` (T, N) from :func:`neutralize` (on ``n_controls``
+    controls and the codes ``industry``), with 0 (NaN kept) on the dates that the regression fits
+    exactly (no more assets than regressors): their residual is rounding, ~1e-16 of ``x``, which
+    :func:`standardize` would scale up to values of about ±1. Such a date has no dispersion left,
+    and standardize then gives it 0 as it does a constant date. A date with more assets than
+    regressors keeps its residual however small against ``x`` (a signal around 1e10 with a unit
+    spread). In place; returns ``res``."""
     def largest(a: np.ndarray) -> np.ndarray:
         # per row, the largest |value| among the finite ones (-inf for none); NaN-skipping
         # reductions, so no float (T, N) temporary unless there is an infinite value
@@ -77,6 +80,14 @@ def _zero_exact_fits(res: np.ndarray, x: np.ndarray) -> np.ndarray:
 
     # the scale of the values the regression used (those with a residual)
     exact = largest(res) <= 1e-9 * largest(np.where(np.isnan(res), np.nan, x))
+    # and no more assets (those with a residual) than regressors: the constant, the controls and
+    # the industries present (an upper bound); only the few candidate dates are counted
+    for t in np.flatnonzero(exact):
+        used = ~np.isnan(res[t])
+        p = 1 + n_controls
+        if industry is not None:
+            p += np.unique(industry[t][used]).size
+        exact[t] = np.count_nonzero(used) <= p
     res[exact] = np.where(np.isfinite(res[exact]), 0.0, np.nan)
     return res
 

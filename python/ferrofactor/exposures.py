@@ -598,7 +598,7 @@ class Exposures(Result):
                 ctl = np.ascontiguousarray(out[:, :, [names.index(o) for o in others]])
                 res = clean.neutralize(out[:, :, k], controls=ctl, weights=w_std)
                 # a date fitted exactly (no more assets than regressors) has no dispersion left
-                clean._zero_exact_fits(res, out[:, :, k])
+                clean._zero_exact_fits(res, out[:, :, k], ctl.shape[2])
                 out[:, :, k] = clean.standardize(res, weights=w_std)
         return cls._trusted(out, codes, names, inames, market, d_labels, a_labels)
 

@@ -184,7 +184,7 @@ def neutralize_signal(
     res = clean.neutralize(x, controls=ctl, industry=codes, weights=weights)
     if standardize:
         # a date fitted exactly (no more assets than regressors) leaves rounding, not a signal
-        clean._zero_exact_fits(res, x)
+        clean._zero_exact_fits(res, x, 0 if ctl is None else ctl.shape[2], codes)
     out = clean.standardize(res) if standardize else res
     if not _is_polars_frame(signal):
         return out

@@ -57,6 +57,7 @@ _FITTED = (
     "_structural", "_vra", "_exposures", "_cap", "_keep", "_factor_returns", "_residuals",
     "_fit_settings",
 )
+_UNRECORDED = object()  # RiskModel.summary: a model unpickled from before _fit_settings existed
 
 
 def _regime_ewma(b2: np.ndarray, half_life: float) -> np.ndarray:
@@ -452,10 +453,14 @@ class RiskModel(ProductsMixin, Result):
                   ("Factors", len(self._names)), ("Date shown", label), ("Covered assets", int(sr.size)),
                   ("Dates with Σf clipped", int(self._clipped.sum()))]
         # the settings the estimates were made with (not those set since); none for given matrices
-        if self._fit_settings is None:
+        # (a model pickled by a version that did not record them has no _fit_settings at all)
+        settings = self.__dict__.get("_fit_settings", _UNRECORDED)
+        if settings is _UNRECORDED:
+            header.append(("Estimated", "settings not recorded (saved by an earlier version)"))
+        elif settings is None:
             header.append(("Estimated", "given (from_covariance)"))
         else:
-            header += [(k, v) for k, v in self._fit_settings.items()]
+            header += [(k, v) for k, v in settings.items()]
         return Summary("Risk model", header, [("Factor volatility (annualised)", table),
                                               ("Specific risk (annualised) at the date shown", spec)])
 
