@@ -481,6 +481,31 @@ def test_factor_model_weights_frame_is_matched_on_its_labels():
         model.fit(da.from_array(P["returns"], chunks=(CHUNKS, N)), ex, cap=P["market_cap"])
 
 
+def _reversed_frames_are_refused(dpanel, frame):
+    """The checks both frame kinds share: ``frame(x, assets)`` makes a labelled (T, N) frame; one
+    with its columns reversed is refused by a DaskPanel, FactorModel.fit (cap),
+    cross_section_regress (cap beside weights), from_descriptors (cap) and evaluate (weights,
+    signal). Returns the reversed frames, the exposures and the message's asset part."""
+    rev = {k: frame(v[:, ::-1], P.assets[::-1])
+           for k, v in (("cap", P["market_cap"]), ("weights", WEIGHTS), ("signal", SIGNAL))}
+    assets = rf"have different assets: position 0 is {P.assets[-1]} in"
+    with pytest.raises(ValueError, match=rf"^field 'x' and the panel {assets} field 'x'"):
+        ffd.DaskPanel(P.dates, P.assets, {"x": rev["cap"]}, chunks=CHUNKS)
+    ex = ffd.DaskExposures.from_panel(dpanel)
+    with pytest.raises(ValueError, match=rf"^cap and returns {assets} cap"):
+        ff.FactorModel().fit(dpanel, ex, cap=rev["cap"])
+    with pytest.raises(ValueError, match=rf"^cap and weights {assets} cap"):
+        ffd.cross_section_regress(dpanel["returns"], industry=GICS, weights=frame(WEIGHTS), cap=rev["cap"])
+    with pytest.raises(ValueError, match=rf"^cap and descriptors {assets} cap"):
+        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), cap=rev["cap"])
+    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
+    with pytest.raises(ValueError, match=rf"^weights and returns {assets} weights"):
+        ffd.evaluate(sig, dpanel, HZ, weights=rev["weights"])
+    with pytest.raises(ValueError, match=rf"^signal and returns {assets} signal"):
+        ffd.evaluate(rev["signal"], dpanel, HZ)
+    return rev, ex, assets
+
+
 def test_polars_frames_keep_their_labels_on_dask(dpanel):
     """As in memory: a Polars frame given to a DaskPanel, to FactorModel.fit (cap), to
     cross_section_regress (weights, cap), to DaskExposures.from_descriptors (cap) or to the
@@ -489,31 +514,20 @@ def test_polars_frames_keep_their_labels_on_dask(dpanel):
     cap, weights, signal), with no error. An industry frame is refused as in memory."""
     from ferrofactor.panel import frame_from_field
 
-    rev = {k: frame_from_field(v[:, ::-1], P.dates, P.assets[::-1])
-           for k, v in (("cap", P["market_cap"]), ("weights", WEIGHTS), ("signal", SIGNAL))}
-    assets = rf"have different assets: position 0 is {P.assets[-1]} in"
-    with pytest.raises(ValueError, match=rf"^field 'x' and the panel {assets} field 'x'"):
-        ffd.DaskPanel(P.dates, P.assets, {"x": rev["cap"]}, chunks=CHUNKS)
-    ex = ffd.DaskExposures.from_panel(dpanel)
-    with pytest.raises(ValueError, match=rf"^cap and returns {assets} cap"):
-        ff.FactorModel().fit(dpanel, ex, cap=rev["cap"])
-    wf = frame_from_field(WEIGHTS, P.dates, P.assets)
-    with pytest.raises(ValueError, match=rf"^cap and weights {assets} cap"):
-        ffd.cross_section_regress(dpanel["returns"], industry=GICS, weights=wf, cap=rev["cap"])
+    def frame(x, assets=P.assets):
+        return frame_from_field(x, P.dates, assets)
+
+    rev, ex, assets = _reversed_frames_are_refused(dpanel, frame)
+    wf = frame(WEIGHTS)
     with pytest.raises(ValueError, match=rf"^cap and the dates/assets given {assets} cap"):
         ffd.cross_section_regress(dpanel["returns"], industry=GICS, cap=rev["cap"], assets=P.assets)
-    with pytest.raises(ValueError, match=rf"^cap and descriptors {assets} cap"):
-        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), cap=rev["cap"])
     with pytest.raises(ValueError, match=r"^descriptors and the dates/assets given have different dates"):
         ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), dates=P.dates + np.timedelta64(1, "D"))
     sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
-    for call in (lambda: ffd.evaluate(sig, dpanel, HZ, weights=rev["weights"]),
-                 lambda: ffd.information_coefficient(sig, dpanel, HZ, weights=rev["weights"]),
+    for call in (lambda: ffd.information_coefficient(sig, dpanel, HZ, weights=rev["weights"]),
                  lambda: ffd.quantile_returns(sig, dpanel, horizons=HZ, weights=rev["weights"])):
         with pytest.raises(ValueError, match=rf"^weights and returns {assets} weights"):
             call()
-    with pytest.raises(ValueError, match=rf"^signal and returns {assets} signal"):
-        ffd.evaluate(rev["signal"], dpanel, HZ)
     with pytest.raises(TypeError, match="industry must be an integer array of industry codes; for a frame"):
         ffd.cross_section_regress(dpanel["returns"], industry=frame_from_field(GICS.astype(float), P.dates, P.assets))
     # frames on the right labels give the in-memory results (a wide frame's rows in any order)
@@ -538,23 +552,7 @@ def test_pandas_frames_keep_their_labels_on_dask(dpanel):
     def pdf(x, assets=P.assets, d=P.dates):
         return pd.DataFrame(x, index=pd.DatetimeIndex(d), columns=list(assets))
 
-    rev = {k: pdf(v[:, ::-1], P.assets[::-1])
-           for k, v in (("cap", P["market_cap"]), ("weights", WEIGHTS), ("signal", SIGNAL))}
-    assets = rf"have different assets: position 0 is {P.assets[-1]} in"
-    with pytest.raises(ValueError, match=rf"^field 'x' and the panel {assets} field 'x'"):
-        ffd.DaskPanel(P.dates, P.assets, {"x": rev["cap"]}, chunks=CHUNKS)
-    ex = ffd.DaskExposures.from_panel(dpanel)
-    with pytest.raises(ValueError, match=rf"^cap and returns {assets} cap"):
-        ff.FactorModel().fit(dpanel, ex, cap=rev["cap"])
-    with pytest.raises(ValueError, match=rf"^cap and weights {assets} cap"):
-        ffd.cross_section_regress(dpanel["returns"], industry=GICS, weights=pdf(WEIGHTS), cap=rev["cap"])
-    with pytest.raises(ValueError, match=rf"^cap and descriptors {assets} cap"):
-        ffd.DaskExposures.from_descriptors(ffd.compute_descriptors(dpanel), cap=rev["cap"])
-    sig = da.from_array(SIGNAL, chunks=(CHUNKS, -1))
-    with pytest.raises(ValueError, match=rf"^weights and returns {assets} weights"):
-        ffd.evaluate(sig, dpanel, HZ, weights=rev["weights"])
-    with pytest.raises(ValueError, match=rf"^signal and returns {assets} signal"):
-        ffd.evaluate(rev["signal"], dpanel, HZ)
+    rev, ex, assets = _reversed_frames_are_refused(dpanel, pdf)
     with pytest.raises(ValueError, match="^cap and returns have different dates"):
         ff.FactorModel().fit(dpanel, ex, cap=pdf(P["market_cap"], d=P.dates + 1))
     # beside an unlabelled dask array, read by position, its rows in date order (as a Polars frame)
