@@ -329,6 +329,24 @@ def field_axes(x: Any) -> tuple[bool, bool]:
     return False, False
 
 
+def frame_asset_labels(name: str, x: Any) -> list[str]:
+    """The asset labels of a pandas DataFrame's columns, as strings (as Polars column names are),
+    in column order: MultiIndex columns, or an asset named twice, are a ``ValueError`` naming
+    ``name``."""
+    cols = x.columns
+    if type(cols).__name__ == "MultiIndex":
+        raise ValueError(
+            f"{name} (a pandas DataFrame) has MultiIndex columns; a (T, N) field has one column "
+            "per asset, named by it"
+        )
+    labels = [str(c) for c in cols.tolist()]
+    if len(set(labels)) != len(labels):
+        seen: set[str] = set()
+        dup = next(c for c in labels if c in seen or seen.add(c))
+        raise ValueError(f"{name} (a pandas DataFrame) has the asset {dup!r} twice in its columns")
+    return labels
+
+
 def _pandas_field(name: str, x: Any, date_order: bool) -> tuple[np.ndarray, Any, Any]:
     """A (T, N) pandas DataFrame as ``(values, dates or None, assets or None)``: its index gives
     the dates when it holds dates (read as :func:`by_date` reads it: a date twice, NaT, a time of
@@ -336,18 +354,8 @@ def _pandas_field(name: str, x: Any, date_order: bool) -> tuple[np.ndarray, Any,
     are put in date order, as a wide Polars frame's are); its columns, unless the default
     ``RangeIndex``, give the assets, in column order, as strings (as Polars column names are)."""
     assets = None
-    cols = x.columns
-    if not _default_range(cols):
-        if type(cols).__name__ == "MultiIndex":
-            raise ValueError(
-                f"{name} (a pandas DataFrame) has MultiIndex columns; a (T, N) field has one column "
-                "per asset, named by it"
-            )
-        labels = [str(c) for c in cols.tolist()]
-        if len(set(labels)) != len(labels):
-            seen: set[str] = set()
-            dup = next(c for c in labels if c in seen or seen.add(c))
-            raise ValueError(f"{name} (a pandas DataFrame) has the asset {dup!r} twice in its columns")
+    if not _default_range(x.columns):
+        labels = frame_asset_labels(name, x)
         assets = np.asarray(labels, dtype=str) if labels else np.array([], dtype=str)
     dates = None
     if is_date_indexed(x):

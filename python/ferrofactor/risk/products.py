@@ -32,6 +32,7 @@ from ferrofactor._validate import (
     check_bool,
     check_same_labels,
     check_shape,
+    frame_asset_labels,
     values_by_label,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -205,15 +206,11 @@ class ProductsMixin:
             # (an asset without a column holds 0), never by position
             if self._assets is None:
                 raise ValueError("weights by asset need a model with asset labels; pass a (P, N) array")
-            cols = [str(c) for c in weights.columns.tolist()]
+            cols = frame_asset_labels("weights", weights)
             pos = {a: j for j, a in enumerate(self._assets.tolist())}
             unknown = [c for c in cols if c not in pos]
             if unknown:
                 raise ValueError(f"weights name assets the model does not have: {unknown[:_SHOW]}")
-            if len(set(cols)) != len(cols):
-                seen: set[str] = set()
-                dup = next(c for c in cols if c in seen or seen.add(c))
-                raise ValueError(f"weights (a pandas DataFrame) has the asset {dup!r} twice in its columns")
             vals = as_float_array("weights", weights.to_numpy(), 2)
             w = np.zeros((vals.shape[0], n))
             w[:, [pos[c] for c in cols]] = vals
