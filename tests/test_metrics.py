@@ -215,6 +215,18 @@ def test_bad_input(daily):
         M.annual_return(np.array(["a", "b"]))
 
 
+
+def test_summary_errors_about_costs_name_the_argument_costs(daily):
+    # the costs column's errors said "cost has 5 periods" / "cost must not contain infinite
+    # values": they name the argument, costs
+    r = daily["r"]
+    with pytest.raises(ValueError, match=r"^costs has 5 periods"):
+        ff.metrics.summary(r, costs=np.ones(5))
+    with pytest.raises(ValueError, match=r"^costs must not contain infinite values"):
+        ff.metrics.summary(r, costs=np.full(len(r), np.inf))
+    with pytest.raises(ValueError, match=r"^turnover has 5 periods"):
+        ff.metrics.summary(r, turnover=np.ones(5))
+
 def test_a_series_named_like_the_label_column_keeps_the_metric_labels(daily):
     # a series named "Metric" used to overwrite the column of metric labels in the table
     r = daily["r"][:, :2]
