@@ -110,6 +110,16 @@ def test_without_intercept_equals_statsmodels_uncentred(data, path):
             _close(res.r2_adj[i], o.rsquared_adj)
 
 
+
+def test_summary_without_intercept_labels_its_r2_uncentred(data):
+    # without an intercept r2 is the uncentred 1 - SSR/Σy² (statsmodels' "R-squared
+    # (uncentered)"); the asset summary printed it as a plain "R-squared"
+    y, f = data["y"][:, :2], data["f"]
+    text = str(ff.time_series_regress(y, f, intercept=False).summary(asset=0))
+    assert "R-squared (uncentered):" in text and "Adj. R-squared (uncentered):" in text
+    text = str(ff.time_series_regress(y, f).summary(asset=0))
+    assert "uncentered" not in text and "R-squared:" in text and "Adj. R-squared:" in text
+
 def test_missing_factor_rows_are_dropped_for_every_asset(data):
     y, f = data["y"][:, 5:9].copy(), data["f"].copy()
     f[10:20, 1] = np.nan

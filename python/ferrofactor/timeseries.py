@@ -365,9 +365,11 @@ class TimeSeriesResult(Result):
             "": self._param_names, "coef": self._params[i], "std err": self._se[i], stat: self._t[i],
             f"P>|{stat}|": self.pvalues[i], lo_name: ci[:, 0], hi_name: ci[:, 1],
         })
+        # without an intercept R² is uncentred (1 − SSR/Σy²): labelled so, as statsmodels does
+        unc = "" if self._intercept else " (uncentered)"
         header = [
-            ("Dep. Variable", self._asset_label(i)), ("R-squared", f"{self._r2[i]:.3f}"),
-            ("Model", "OLS"), ("Adj. R-squared", f"{self._r2_adj[i]:.3f}"),
+            ("Dep. Variable", self._asset_label(i)), (f"R-squared{unc}", f"{self._r2[i]:.3f}"),
+            ("Model", "OLS"), (f"Adj. R-squared{unc}", f"{self._r2_adj[i]:.3f}"),
             ("Method", "Least Squares"), ("No. Observations", int(self._nobs[i])),
             ("Df Residuals", int(self._df[i])), ("Df Model", p - int(self._intercept)),
             ("Covariance Type", cov_label),
