@@ -298,6 +298,28 @@ def test_pandas_series_indexed_by_date_pair_by_date_never_by_position(monthly):
     assert M.information_ratio(pd.Series(r[:, 1]), pd.Series(mkt), 12) == pytest.approx(ref_ir, rel=RTOL)
 
 
+
+def test_polars_frames_beside_returns_without_dates_are_aligned_on_dates_never_by_position(monthly):
+    """summary(array, dates=..., benchmark=<Polars frame>): the frame is aligned on dates=, as a
+    pandas object indexed by date is (the docstring: "aligned on the dates of returns (or on
+    dates beside returns without dates) ... never paired by position"). It was paired by
+    position: a frame on other dates (a month late) gave another information ratio, no error."""
+    r, rf, mkt, dates = monthly["r"][:, [1]], monthly["rf"], monthly["mkt"], monthly["dates"]
+    ref = ff.metrics.summary(r, dates=dates, benchmark=mkt, risk_free=rf, turnover=rf, costs=rf,
+                             periods_per_year=12)
+    extra = np.datetime64("1900-01-31")  # a date the returns do not have: dropped
+    frame = pl.DataFrame({"date": np.r_[extra, dates], "v": np.r_[9.0, mkt]}).reverse()
+    rfr = pl.DataFrame({"date": np.r_[extra, dates], "rf": np.r_[9.0, rf]}).reverse()
+    s = ff.metrics.summary(r, dates=dates, benchmark=frame, risk_free=rfr, turnover=rfr, costs=rfr,
+                           periods_per_year=12)
+    for key in ("information_ratio", "tracking_error", "sharpe_ratio", "average_turnover", "average_cost"):
+        _close(getattr(s, key), getattr(ref, key))
+    # a month late: the same length, other dates
+    late = pl.DataFrame({"date": (dates.astype("datetime64[M]") + 1).astype("datetime64[D]"), "v": mkt})
+    for arg in ("benchmark", "risk_free", "turnover", "costs"):
+        with pytest.raises(ValueError, match=rf"^{arg} has no row for 1 of the returns' dates"):
+            ff.metrics.summary(r, dates=dates, periods_per_year=12, **{arg: late})
+
 def test_periods_per_year_that_does_not_fit_the_dates_is_warned_about():
     # 252 on month-end dates annualises each month as a day (a Sharpe √21 too large); the dates
     # are known, so the mismatch is said (and nothing is changed)

@@ -133,8 +133,9 @@ def _other(name: str, x: Any, r: np.ndarray, rdates: np.ndarray | None = None,
     """A benchmark / risk-free / required return: a scalar, (T,) (shared by all series) or
     (T, S), broadcast to ``r``'s shape. A frame is aligned with framed returns (``rdates``,
     ``rnames``) on its dates (it must cover every date of the returns; others are dropped) and,
-    with several columns, on its column names; with returns without dates it pairs row by row
-    and its rows must be in date order. A pandas object indexed by date is read as such a frame,
+    with several columns, on its column names; with returns without dates it is aligned on
+    ``given`` (the ``dates=`` of the call) when given, else pairs row by row and its rows must
+    be in date order. A pandas object indexed by date is read as such a frame,
     aligned on the returns' dates, else on ``given`` (the ``dates=`` of the call), else read in
     its own order (which must be date order)."""
     if isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)):
@@ -142,7 +143,10 @@ def _other(name: str, x: Any, r: np.ndarray, rdates: np.ndarray | None = None,
             raise ValueError(f"{name} must be finite, got {x!r}")
         return np.full_like(r, float(x))
     on = rdates if rdates is not None else given
-    if is_date_indexed(x) and on is not None:
+    if _is_polars_frame(x) and on is not None:
+        # a Polars frame beside returns without dates: aligned on dates= (never by position)
+        v, one, vnames = _aligned(name, x, r, on, rnames)
+    elif is_date_indexed(x) and on is not None:
         values, _ = by_date(name, x, on, of="returns" if rdates is not None else "dates=", align=True)
         v, one, vnames = _pandas_series(name, x, values)
         if v.shape[1] > 1 and rnames is not None and vnames is not None:
@@ -566,9 +570,10 @@ def summary(
     """
     ppy = _ppy(periods_per_year)
     r, one, names, fd = _returns("returns", returns, benchmark, risk_free, turnover, costs)
-    # a pandas input indexed by date is aligned on the returns' dates, else on dates=
+    # a Polars frame or a pandas input indexed by date is aligned on the returns' dates, else
+    # on dates=
     given = as_dates("dates", dates, r.shape[0]) if fd is None and dates is not None and any(
-        is_date_indexed(x) for x in (benchmark, risk_free, turnover, costs)) else None
+        is_date_indexed(x) or _is_polars_frame(x) for x in (benchmark, risk_free, turnover, costs)) else None
     v: dict[str, np.ndarray | None] = {}
     ann = _annual_return(r, ppy)
     mdd = _max_drawdown(r)
