@@ -213,6 +213,12 @@ def test_bad_input(daily):
         ff.metrics.summary(r, dates=daily["dates"][:-1])
     with pytest.raises(TypeError, match="returns"):
         M.annual_return(np.array(["a", "b"]))
+    # turnover and costs are named as the arguments are (costs was "cost")
+    for arg in ("turnover", "costs"):
+        with pytest.raises(ValueError, match=rf"^{arg} has {len(r) - 1} periods"):
+            ff.metrics.summary(r, **{arg: np.zeros(len(r) - 1)})
+        with pytest.raises(ValueError, match=rf"^{arg} must not contain infinite"):
+            ff.metrics.summary(r, **{arg: np.full(len(r), np.inf)})
 
 
 def test_a_series_named_like_the_label_column_keeps_the_metric_labels(daily):

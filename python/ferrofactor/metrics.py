@@ -584,8 +584,8 @@ def summary(
         b = _other("benchmark", benchmark, r, fd, names, given)
         v["information_ratio"] = _sharpe(r - b, None, ppy)
         v["tracking_error"] = _annual_volatility(r - b, ppy)
-    for key, x in (("average_turnover", turnover), ("average_cost", costs)):
+    for key, arg, x in (("average_turnover", "turnover", turnover), ("average_cost", "costs", costs)):
         if x is not None:
-            xv = _other(key.split("_")[1], x, r, fd, names, given)
+            xv = _other(arg, x, r, fd, names, given)
             v[key] = _nanmean(np.asarray(xv))
     return MetricsSummary(v, names, ppy, r.shape[0])
