@@ -129,6 +129,20 @@ def test_summary_table_of_many_series(monthly):
     assert "Information Ratio" not in str(s2.summary())
 
 
+def test_summary_table_never_prints_a_small_cost_as_zero():
+    """A backtest's average cost (~2e-5 per day at 5 bps) printed as 0.0000 in the four-decimal
+    table: a column holding such a value is in scientific notation (one format per column)."""
+    r = np.random.default_rng(0).normal(0.0005, 0.01, (300, 2))
+    s = ff.metrics.summary(r, turnover=np.full(300, 0.02), costs=np.full(300, 2e-5))
+    line = next(x for x in str(s.summary()).splitlines() if x.startswith("Average Cost"))
+    assert line.split()[-2:] == ["2.0000e-05", "2.0000e-05"], line
+    sharpe = next(x for x in str(s.summary()).splitlines() if x.startswith("Sharpe Ratio"))
+    assert "e-0" in sharpe  # the same format down the column
+    # without such a value: four decimals, as before
+    text = str(ff.metrics.summary(r, costs=np.full(300, 2e-4)).summary())
+    assert "0.0002" in text and "e-0" not in text
+
+
 def test_summary_takes_a_polars_frame_with_dates(monthly):
     r, dates, names = monthly["r"][:, :3], monthly["dates"], monthly["names"][:3]
     frame = pl.DataFrame({"date": dates, **{n: r[:, j] for j, n in enumerate(names)}})
