@@ -49,7 +49,7 @@ from ferrofactor._validate import (
     is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
-from ferrofactor.results import Result, Summary, readonly
+from ferrofactor.results import Result, Summary, fixed_or_scientific, readonly
 
 __all__ = [
     "MetricsSummary",
@@ -477,13 +477,8 @@ class MetricsSummary(Result):
         # four decimals, as the seed's table; a column with a value that would then print as
         # 0.0000 though it is not 0 (a backtest's average cost, ~2e-5 per day at 5 bps) is in
         # scientific notation, the whole column (one format per column)
-        def fmt(c: str) -> str:
-            v = np.asarray(data[c], dtype=float)
-            v = np.abs(v[np.isfinite(v) & (v != 0)])
-            return ".4e" if v.size and v.min() < 5e-5 else ".4f"
-
         return Summary("Performance", header, [("", pl.DataFrame(data))], notes,
-                       formats={str(c): fmt(str(c)) for c in cols})
+                       formats={str(c): fixed_or_scientific(data[str(c)]) for c in cols})
 
     def __repr__(self) -> str:
         present = [m for m in _METRICS if self._values[m] is not None]
