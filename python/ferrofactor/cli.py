@@ -488,7 +488,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = _Out(getattr(args, "quiet", False), getattr(args, "json", False))
     argv_text = "ferrofactor " + " ".join(shlex.quote(a) for a in argv)
     try:
-        return _COMMANDS[args.command](args, out, argv_text)
+        if not out.quiet:
+            return _COMMANDS[args.command](args, out, argv_text)
+        # --quiet prints nothing but errors: Python warnings (e.g. an OptimizationWarning for a
+        # solve the run skips, which its stage note and the report already say) are not errors
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _COMMANDS[args.command](args, out, argv_text)
     except KeyboardInterrupt:
         out.error("interrupted")
         return 130
