@@ -459,6 +459,20 @@ def test_metrics_match_empyrical():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_summary_never_prints_small_total_costs_as_zero():
+    """A book's summary printed its statistics with four decimals: total costs of ~3e-5 (at
+    0.25 bps) read 0.0000; a column holding a value below 1e-4 is in scientific
+    notation (results.fixed_or_scientific, as MetricsSummary and TimeSeriesResult)."""
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=60, seed=7)
+    targets = np.where(np.isfinite(panel["returns"]), 1.0, 0.0)
+    targets /= np.maximum(targets.sum(axis=1, keepdims=True), 1.0)
+    res = ff.backtest(panel, targets, rebalance="monthly", cost_bps=0.25)
+    total = float(res.costs.sum())
+    assert 0 < total < 1e-4
+    line = next(x for x in str(res.summary()).splitlines() if x.startswith("total costs"))
+    assert float(line.split()[-1]) == pytest.approx(total, rel=1e-4) and "e-05" in line, line
+
+
 def test_result_frames_and_summary():
     panel = ff.datasets.synthetic_universe(n_assets=40, n_days=90, seed=7)
     sig = ff.rolling_mean(panel["returns"], 10)

@@ -505,6 +505,32 @@ def test_usage_errors_exit_2(capsys):
     assert f"argument --threads: at most {MAX_THREADS} threads" in capsys.readouterr().err
 
 
+def test_sample_into_a_directory_it_cannot_create_fails_with_exit_1_not_a_traceback(tmp_path, capsys):
+    """`sample` under a path whose parent is a file: exit 1 (the run failed) with the error, and
+    the JSON summary with --json, as run and demo fail (it raised NotADirectoryError before)."""
+    from ferrofactor.cli import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    target = str(blocker / "sample")
+    assert main(["sample", target, "--assets", "20", "--days", "30"]) == 1
+    assert "cannot write into" in capsys.readouterr().err
+    code, js, err = _main_json(["sample", target, "--assets", "20", "--days", "30"], capsys)
+    assert code == 1 and js["status"] == "failed" and js["exit_code"] == 1 and js["files"] == []
+    assert target in js["error"] and "cannot write into" in err
+
+
+def test_quiet_prints_nothing_on_a_successful_run_with_a_skipped_solve(tmp_path):
+    """--quiet "prints nothing but errors": a demo whose optimised portfolio is infeasible (50
+    assets, max weight 2 %) succeeds, says so in its stage note and report, and printed the
+    solver's OptimizationWarning (with its source line) on stderr all the same."""
+    r = _run(["demo", "--assets", "50", "--days", "300", "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and r.stderr == "", r.stderr
+    loud = _run(["demo", "--assets", "50", "--days", "300", "--out", str(tmp_path / "o"), "--overwrite"])
+    assert loud.returncode == 0 and "infeasible" in loud.stderr  # the run does meet the failed solve
+
+
 def test_python_m_and_config_reference(capsys):
     r = subprocess.run([sys.executable, "-m", "ferrofactor", "config"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0

@@ -102,6 +102,9 @@ def test_signal_weighted_equals_baseline_and_seed_004(signal):
     gross = ff.signal_weighted(g)
     assert np.abs(gross).sum() == pytest.approx(1.0, rel=1e-14)
     assert ff.signal_weighted(np.full(4, 2.0)).tolist() == [0.0] * 4  # no dispersion: nothing
+    # without cleaning the signal is used as given, as the docstring says: a constant positive
+    # signal is an equal-weighted long-only book, not nothing
+    assert ff.signal_weighted(np.full(4, 2.0), clean=False).tolist() == [0.25] * 4
 
 
 def test_constructions_keep_frame_labels():

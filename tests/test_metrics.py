@@ -129,6 +129,20 @@ def test_summary_table_of_many_series(monthly):
     assert "Information Ratio" not in str(s2.summary())
 
 
+def test_summary_table_never_prints_a_small_cost_as_zero():
+    """A backtest's average cost (~2e-5 per day at 5 bps) printed as 0.0000 in the four-decimal
+    table: a column holding such a value is in scientific notation (one format per column)."""
+    r = np.random.default_rng(0).normal(0.0005, 0.01, (300, 2))
+    s = ff.metrics.summary(r, turnover=np.full(300, 0.02), costs=np.full(300, 2e-5))
+    line = next(x for x in str(s.summary()).splitlines() if x.startswith("Average Cost"))
+    assert line.split()[-2:] == ["2.0000e-05", "2.0000e-05"], line
+    sharpe = next(x for x in str(s.summary()).splitlines() if x.startswith("Sharpe Ratio"))
+    assert "e-0" in sharpe  # the same format down the column
+    # without such a value: four decimals, as before
+    text = str(ff.metrics.summary(r, costs=np.full(300, 2e-4)).summary())
+    assert "0.0002" in text and "e-0" not in text
+
+
 def test_summary_takes_a_polars_frame_with_dates(monthly):
     r, dates, names = monthly["r"][:, :3], monthly["dates"], monthly["names"][:3]
     frame = pl.DataFrame({"date": dates, **{n: r[:, j] for j, n in enumerate(names)}})
@@ -213,19 +227,14 @@ def test_bad_input(daily):
         ff.metrics.summary(r, dates=daily["dates"][:-1])
     with pytest.raises(TypeError, match="returns"):
         M.annual_return(np.array(["a", "b"]))
+    # turnover and costs are named as the arguments are (costs was "cost")
+    for arg in ("turnover", "costs"):
+        with pytest.raises(ValueError, match=rf"^{arg} has {len(r) - 1} periods"):
+            ff.metrics.summary(r, **{arg: np.zeros(len(r) - 1)})
+        with pytest.raises(ValueError, match=rf"^{arg} must not contain infinite"):
+            ff.metrics.summary(r, **{arg: np.full(len(r), np.inf)})
 
 
-
-def test_summary_errors_about_costs_name_the_argument_costs(daily):
-    # the costs column's errors said "cost has 5 periods" / "cost must not contain infinite
-    # values": they name the argument, costs
-    r = daily["r"]
-    with pytest.raises(ValueError, match=r"^costs has 5 periods"):
-        ff.metrics.summary(r, costs=np.ones(5))
-    with pytest.raises(ValueError, match=r"^costs must not contain infinite values"):
-        ff.metrics.summary(r, costs=np.full(len(r), np.inf))
-    with pytest.raises(ValueError, match=r"^turnover has 5 periods"):
-        ff.metrics.summary(r, turnover=np.ones(5))
 
 def test_a_series_named_like_the_label_column_keeps_the_metric_labels(daily):
     # a series named "Metric" used to overwrite the column of metric labels in the table

@@ -237,6 +237,28 @@ def test_cap_weighted_industry_returns_sum_to_zero(panel):
     assert checked == p.returns.shape[0] - 1
 
 
+def test_the_market_factor_is_the_cap_weighted_market_only_with_cap_weights():
+    """What the docstrings promise of the "cap" constraint: the market factor is the
+    cap-weighted mean of the industries' levels f_mkt + f_g; exactly the cap-weighted market's
+    return with cap regression weights (and styles of cap-weighted mean 0), only close to it
+    with the default sqrt(cap) weights (the docstrings said "the cap-weighted market" for both)."""
+    rng = np.random.default_rng(0)
+    T, N = 20, 200
+    cap = np.exp(rng.normal(0, 1.5, (T, N)))
+    g = rng.integers(0, 5, (T, N))
+    r = rng.normal(0, 0.02, (T, N)) + 0.01 * (np.log(cap) - np.log(cap).mean())  # a size effect
+    s = ff.standardize(rng.normal(size=(T, N)) + 0.3 * np.log(cap), weights=cap)[:, :, None]
+    capw = (cap * r).sum(1) / cap.sum(1)
+    exact = ff.cross_section_regress(r, s, g, weights=cap, cap=cap).factor_returns
+    np.testing.assert_allclose(exact[:, 0], capw, rtol=0, atol=1e-15)
+    default = ff.cross_section_regress(r, s, g, cap=cap).factor_returns
+    share = np.stack([cap[t][None, :] * (g[t][None, :] == np.arange(5)[:, None]) for t in range(T)]).sum(2)
+    share /= share.sum(1, keepdims=True)
+    levels = default[:, :1] + default[:, 1:6]
+    np.testing.assert_allclose(default[:, 0], (share * levels).sum(1), rtol=0, atol=1e-15)
+    assert np.abs(default[:, 0] - capw).max() > 1e-3  # sqrt(cap) weights: not the cap-weighted market
+
+
 def test_factor_return_is_mimicking_portfolio_return(panel):
     p, t = panel, 7
     X, R, idx, pos, y, w, _, _ = _design_one_date(p, t)

@@ -545,6 +545,46 @@ def test_factor_mimicking_portfolios_reproduce_regression():
         assert est[ind].sum() < p.n_industries  # the unused industry has no portfolio
 
 
+def test_factor_mimicking_portfolios_refuse_negative_or_infinite_weights_and_caps():
+    """As the regression does (ValueError naming the argument): an infinite regression weight
+    was dropped silently (its asset left out as if its weight were 0), a negative one too, and an
+    infinite or negative constraint cap bent the industry constraint without a word."""
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=300, seed=1)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    ok = risk.factor_mimicking_portfolios(-1, regression_weights=np.ones(40), constraint_cap=np.ones(40))
+    assert np.isfinite(ok).any()
+    for arg in ("regression_weights", "constraint_cap"):
+        for bad, what in ((np.inf, "infinite"), (-1.0, "non-negative")):
+            v = np.ones(40)
+            v[3] = bad
+            with pytest.raises(ValueError, match=f"{arg} must .*{what}"):
+                risk.factor_mimicking_portfolios(-1, **{arg: v})
+    # NaN and 0 still leave the asset out (it gets 0)
+    v = np.ones(40)
+    v[3], v[4] = np.nan, 0.0
+    om = risk.factor_mimicking_portfolios(-1, regression_weights=v)
+    assert (om[np.isfinite(om).all(axis=1)][:, [3, 4]] == 0).all()
+
+
+def test_from_covariance_refuses_a_negative_or_infinite_cap_as_from_arrays_does():
+    """from_arrays (and FactorModel.fit) refuse a negative or infinite cap; from_covariance kept
+    it, and factor_mimicking_portfolios then silently left its asset out (weight sqrt(cap) not
+    finite)."""
+    rng = np.random.default_rng(0)
+    n = 40
+    ex = ff.Exposures(rng.normal(size=(1, n, 2)), rng.integers(0, 3, (1, n)))
+    k = ex.n_factors
+    for bad, what in ((-5.0, "non-negative"), (np.inf, "infinite")):
+        cap = np.exp(rng.normal(size=n))
+        cap[3] = bad
+        with pytest.raises(ValueError, match=f"cap must .*{what}"):
+            ff.RiskModel.from_covariance(np.eye(k) * 1e-4, np.full(n, 1e-4), ex, cap=cap)
+    cap = np.exp(rng.normal(size=n))
+    cap[3] = np.nan  # NaN: no cap, still accepted
+    m = ff.RiskModel.from_covariance(np.eye(k) * 1e-4, np.full(n, 1e-4), ex, cap=cap)
+    assert (m.factor_mimicking_portfolios(0)[:, 3] == 0).all()
+
+
 def test_factor_mimicking_portfolios_leave_out_assets_without_an_industry():
     """The regression drops an asset with industry code −1 when the model has industries; the
     portfolios must too, so that Ω r is the regression's factor return (lag 0: returns[t] on

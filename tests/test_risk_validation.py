@@ -337,3 +337,20 @@ def test_bias_statistic_pairs_pandas_data_indexed_by_date_by_date():
         ff.evaluate.bias_statistic(rs.iloc[::-1], vol)
     with pytest.raises(ValueError, match=r"^forecast_vol \(a pandas Series indexed by date\) is not in date order"):
         ff.evaluate.bias_statistic(r, vs.iloc[::-1])
+
+
+def test_bias_statistic_reads_an_infinite_forecast_as_missing():
+    """forecast_vol "positive where finite": an infinite forecast is missing, as NaN is (r / inf
+    = 0 was counted as a standardised return of 0, in the bias and in n)."""
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.01, (80, 2))
+    vol = np.full((80, 2), 0.01)
+    inf, nan = vol.copy(), vol.copy()
+    inf[[3, 10, 40], 1] = np.inf
+    nan[[3, 10, 40], 1] = np.nan
+    for window in (None, 20):
+        a = ff.evaluate.bias_statistic(r, inf, window=window)
+        b = ff.evaluate.bias_statistic(r, nan, window=window)
+        np.testing.assert_array_equal(a.bias, b.bias)
+        np.testing.assert_array_equal(a.n_obs, b.n_obs)
+    assert ff.evaluate.bias_statistic(r, inf).n_obs.tolist() == [80, 77]

@@ -785,3 +785,24 @@ def test_pandas_data_indexed_by_date_is_joined_on_date_as_a_frame(data):
     np.testing.assert_array_equal(
         ff.time_series_regress(y.reset_index(drop=True), f.reset_index(drop=True), cov="hac", lags=4).params,
         ref.params)
+
+
+def test_one_asset_summary_never_prints_a_small_alpha_as_zero():
+    """A daily alpha of 1.6e-5 (0.4 % a year) printed as 0.0000 with a std err of 0.0001, where
+    statsmodels' summary shows 1.617e-05 and 6.39e-05: a column holding a value below 1e-4 is in
+    scientific notation (the whole column, one format per column)."""
+    rng = np.random.default_rng(0)
+    m = rng.normal(0.0003, 0.01, 1000)
+    y = 3e-5 + 0.9 * m + rng.normal(0, 0.002, 1000)
+    res = ff.time_series_regress(y[:, None], m[:, None], cov="hac", lags=5)
+    rows = {line.split()[0]: line.split()[1:] for line in str(res.summary(asset=0)).splitlines()
+            if line.startswith(("alpha ", "f0 "))}
+    o = _sm(y[:, None], m[:, None], "hac", 5)
+    assert float(rows["alpha"][0]) == pytest.approx(o.params[0], rel=1e-4) and "e-05" in rows["alpha"][0]
+    assert float(rows["alpha"][1]) == pytest.approx(o.bse[0], rel=1e-4)
+    assert float(rows["f0"][0]) == pytest.approx(o.params[1], rel=1e-4)
+    # coefficients of ordinary size keep four decimals
+    big = ff.time_series_regress((0.01 + 0.9 * m + rng.normal(0, 0.002, 1000))[:, None], m[:, None])
+    rows = {line.split()[0]: line.split()[1:] for line in str(big.summary(asset=0)).splitlines()
+            if line.startswith(("alpha ", "f0 "))}
+    assert rows["alpha"][0] == f"{big.params[0, 0]:.4f}" and rows["f0"][0] == f"{big.params[0, 1]:.4f}"

@@ -115,7 +115,7 @@ from ferrofactor._validate import (
 from ferrofactor.constants import PERIODS_PER_YEAR
 from ferrofactor.io import bridged_returns
 from ferrofactor.metrics import MetricsSummary
-from ferrofactor.results import Result, Summary, readonly
+from ferrofactor.results import Result, Summary, fixed_or_scientific, readonly
 from ferrofactor.strategies import Strategy, _as_bool_field
 
 __all__ = [
@@ -1280,7 +1280,8 @@ class BacktestResult(Result):
                   ("Periods per year", f"{ms.periods_per_year:g}")]
         return Summary("Backtest", header, [("", table)],
                        ["Statistics of the net returns from the first rebalance that buys anything on; "
-                        "Sharpe without a risk-free rate; turnover one-sided."], formats={"value": ".4f"})
+                        "Sharpe without a risk-free rate; turnover one-sided."],
+                       formats={"value": fixed_or_scientific(table["value"].to_numpy())})
 
     def attribute(self, model: Any, *, benchmark: Any = None) -> Any:
         """:func:`ferrofactor.attribute` of the book's net returns: the pairing of weights and

@@ -312,7 +312,17 @@ def cmd_sample(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
         out.error("--assets and --days must be >= 2")
         return EXIT_USAGE
     t0, c0 = time.perf_counter(), time.process_time()
-    paths = ff.datasets.write_sample(args.dir, n_assets=args.assets, n_days=args.days, seed=args.seed)
+    try:
+        paths = ff.datasets.write_sample(args.dir, n_assets=args.assets, n_days=args.days, seed=args.seed)
+    except OSError as e:
+        # (a parent that is a file, no permission, a full disk): the run failed, said as run and
+        # demo say it (exit 1, the JSON summary with --json), never a traceback
+        msg = f"sample: cannot write into {args.dir!r}: {type(e).__name__}: {e}"
+        out.error(msg)
+        if out.json:
+            out.emit_json({"command": "sample", "status": "failed", "exit_code": EXIT_FAILED, "error": msg,
+                           "files": [], "assets": args.assets, "days": args.days, "seed": args.seed})
+        return EXIT_FAILED
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if out.json:
         out.emit_json({"command": "sample", "status": "ok", "exit_code": 0, "files": list(paths.values()),
@@ -478,7 +488,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = _Out(getattr(args, "quiet", False), getattr(args, "json", False))
     argv_text = "ferrofactor " + " ".join(shlex.quote(a) for a in argv)
     try:
-        return _COMMANDS[args.command](args, out, argv_text)
+        if not out.quiet:
+            return _COMMANDS[args.command](args, out, argv_text)
+        # --quiet prints nothing but errors: Python warnings (e.g. an OptimizationWarning for a
+        # solve the run skips, which its stage note and the report already say) are not errors
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _COMMANDS[args.command](args, out, argv_text)
     except KeyboardInterrupt:
         out.error("interrupted")
         return 130

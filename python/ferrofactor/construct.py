@@ -165,8 +165,9 @@ def signal_weighted(signal: Any, clean: bool = True, scale: str = "gross", limit
 
     Returns
     -------
-    ndarray of the signal's shape (or a frame of its form); a date whose values are all NaN or
-    all equal holds nothing.
+    ndarray of the signal's shape (or a frame of its form); a date whose values are all NaN
+    holds nothing, nor (with ``clean``) one whose values are all equal (``clean=False`` holds
+    such a date in proportion to its values, e.g. equal weights for a constant positive signal).
 
     Examples
     --------

@@ -216,8 +216,10 @@ class FactorModel:
         Include a market factor (intercept). Must agree with ``exposures.market``.
     industry_constraint : {"cap", "equal", None}, default "cap"
         With a market factor, the industry factor returns are constrained to a zero cap-weighted
-        ("cap": the market factor is then the cap-weighted market) or equal-weighted ("equal")
-        sum; ``None`` is refused there (the industry dummies sum to the market column). Without
+        ("cap": the market factor is then the cap-weighted mean of the industries' levels
+        ``f_mkt + f_g``, exactly the cap-weighted market's return with ``weights`` equal to the
+        caps and styles of cap-weighted mean 0, close to it with the default ``"sqrt_cap"``) or
+        equal-weighted ("equal") sum; ``None`` is refused there (the industry dummies sum to the market column). Without
         a market factor the industries carry the common level and are never constrained: the
         setting is stored as ``None`` (a constraint there would force the market's move into
         the residuals).

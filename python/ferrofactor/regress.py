@@ -247,7 +247,11 @@ def cross_section_regress(
         Include a market (intercept) factor.
     industry_constraint : {"auto", "cap", "equal", None}, default "auto"
         ``"cap"``: ``Σ_g cap_g f_g = 0`` with ``cap_g`` the summed ``cap`` of the industry's
-        used members that date (the market factor is then the cap-weighted market);
+        used members that date (the market factor is then the cap-weighted mean of the
+        industries' levels ``f_mkt + f_g``: the cap-weighted market's return exactly when the
+        regression ``weights`` are the caps and the styles have a cap-weighted mean of 0, close
+        to it with the default ``sqrt(cap)`` weights, which weight within each industry by
+        ``sqrt(cap)``);
         ``"equal"``: ``Σ_g f_g = 0``; ``None``: no constraint, only valid with ``market=False``
         (with a market the industry dummies sum to the market column). ``"auto"``: ``"cap"``
         with a market factor, ``None`` without one (the industries then carry the common

@@ -85,6 +85,16 @@ def _column_format(name: str, values: np.ndarray) -> str:
     return ".4f"
 
 
+def fixed_or_scientific(values: Any) -> str:
+    """``".4f"`` for a column of numbers, or ``".4e"`` when one of them, not 0, is below 1e-4 in
+    magnitude: four decimals would print it as 0.0000 or 0.0001 (statsmodels' summaries switch to
+    ``%g`` below 1e-4 for the same reason; here the whole column switches, one format per
+    column)."""
+    v = np.asarray(values, dtype=float)
+    v = np.abs(v[np.isfinite(v) & (v != 0)])
+    return ".4e" if v.size and v.min() < 1e-4 else ".4f"
+
+
 def _fmt(v: Any, spec: str) -> str:
     if v is None:
         return ""

@@ -103,8 +103,9 @@ def neutralize_signal(
     """Remove from a signal what chosen controls explain, per date (the seed 004 procedure).
 
     Each date's signal is regressed (weighted least squares) on an intercept, the named style
-    exposures and the industry dummies; the residual is exactly orthogonal to each of them, so a
-    portfolio proportional to it has no exposure to those factors on that date.
+    exposures and the industry dummies; the residual is exactly orthogonal to each of them in the
+    regression's inner product (``Σ_i w_i e_i z_i = 0``), so a portfolio proportional to it
+    (to ``w ⊙ e`` with ``weights``) has no exposure to those factors on that date.
 
     Parameters
     ----------
@@ -122,8 +123,10 @@ def neutralize_signal(
         Regression weights (default equal). A frame is matched on its labels with ``signal`` and
         ``exposures`` (never by position).
     standardize : bool, default True
-        Standardise the residual per date (mean 0, std 1). A date the regression fits exactly
-        (no more assets than regressors) has no residual dispersion: 0, as a constant date.
+        Standardise the residual per date (mean 0, std 1; with ``weights`` the weighted mean, as
+        :func:`ferrofactor.standardize` with the same weights: the plain mean would undo the
+        weighted orthogonality). A date the regression fits exactly (no more assets than
+        regressors) has no residual dispersion: 0, as a constant date.
 
     Returns
     -------
@@ -185,7 +188,10 @@ def neutralize_signal(
     if standardize:
         # a date fitted exactly (no more assets than regressors) leaves rounding, not a signal
         clean._zero_exact_fits(res, x, 0 if ctl is None else ctl.shape[2], codes)
-    out = clean.standardize(res) if standardize else res
+    # centred on the weighted mean with weights (0 up to rounding: the regression has an
+    # intercept), so the standardised signal keeps the residual's weighted orthogonality; the
+    # plain mean shifted it by a constant the weighted regressors are not orthogonal to
+    out = clean.standardize(res, weights=weights) if standardize else res
     if not _is_polars_frame(signal):
         return out
     if "asset" in signal.columns:

@@ -43,7 +43,7 @@ from ferrofactor._validate import (
     is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
-from ferrofactor.results import Result, Summary, readonly
+from ferrofactor.results import Result, Summary, fixed_or_scientific, readonly
 
 __all__ = ["AlphaTestResult", "TimeSeriesResult", "alpha_test", "time_series_regress"]
 
@@ -385,8 +385,10 @@ class TimeSeriesResult(Result):
                          f"{int(self._lags[i])} lags and without small sample correction")
         if not np.isfinite(self._params[i]).all():
             notes.append(f"no estimate: {int(self._nobs[i])} usable rows (min_obs not met) or a singular design")
+        # four decimals, unless a value would print as 0.0000 (a daily alpha of 3e-5, 0.75 % a
+        # year): then that column in scientific notation, as statsmodels switches to %g
         return Summary("OLS Regression Results", header, [("", table)], notes,
-                       formats={"coef": ".4f", "std err": ".4f", lo_name: ".4f", hi_name: ".4f"})
+                       formats={c: fixed_or_scientific(table[c].to_numpy()) for c in ("coef", "std err", lo_name, hi_name)})
 
     def plot_exposures(self, asset: Any = 0, level: float = 0.95, ax: Any = None):
         """Bar chart of one asset's betas with ``level`` confidence intervals (seed 001's

@@ -145,7 +145,8 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
         Realised returns of one or P portfolios.
     forecast_vol : array, same shape
         ``forecast_vol[t]`` is the volatility forecast for ``returns[t]``, made before it (align
-        it yourself: no shift is done here). Positive where finite.
+        it yourself: no shift is done here). Positive where finite; a non-finite forecast
+        (NaN, ±inf) is missing, as a non-finite return is.
     window : int, optional
         Rolling window length in observations (>= 2); None (default) = whole sample.
     dates, names : optional labels of the T dates and the P series.
@@ -182,7 +183,9 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
     t, p = r.shape
     with np.errstate(invalid="ignore", divide="ignore"):
         z = r / v
-    z[~np.isfinite(z)] = np.nan
+    # an infinite forecast is missing (r / inf = 0 was counted as a standardised return of 0,
+    # pulling the bias towards 0 and narrowing the band)
+    z[~np.isfinite(z) | ~np.isfinite(v)] = np.nan
     ok = np.isfinite(z)
     if window is None:
         n = ok.sum(axis=0)

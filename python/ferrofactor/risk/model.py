@@ -225,7 +225,8 @@ class RiskModel(ProductsMixin, Result):
         """A model from given (e.g. vendor) matrices: ``factor_covariance`` (K, K) or (D, K, K),
         symmetric PSD, in the order of ``exposures.factor_names``; ``specific_variance`` (N,) or
         (D, N), non-negative (NaN = not covered); ``exposures`` with D dates (its labels label
-        the model); ``cap`` (D, N) optional (factor-mimicking portfolios). An (N,)
+        the model); ``cap`` (D, N) optional (factor-mimicking portfolios; non-negative, NaN =
+        none, negative or infinite values are a ``ValueError``). An (N,)
         ``specific_variance`` or ``cap`` may be a mapping or a pandas Series indexed by asset:
         paired with the exposures' assets by label (every asset given), never by position."""
         if not isinstance(exposures, Exposures):
@@ -244,6 +245,9 @@ class RiskModel(ProductsMixin, Result):
         if cap is not None:
             cp = _stack("cap", _by_asset("cap", cap, exposures), 1)
             check_shape("cap", cp, (D, N), "dates × assets of exposures")
+            # as from_arrays and FactorModel.fit refuse them (a negative or infinite cap was kept
+            # and its asset silently left out of the factor-mimicking portfolios); NaN = no cap
+            check_weights("cap", cp)
         m = cls()
         m._store(dict(
             _cov=fc.copy(), _spec=sv.copy(), _dates=exposures.dates, _assets=exposures.assets,

@@ -32,6 +32,7 @@ from ferrofactor._validate import (
     check_bool,
     check_same_labels,
     check_shape,
+    check_weights,
     frame_asset_labels,
     values_by_label,
 )
@@ -437,11 +438,12 @@ class ProductsMixin:
         ``constraint_cap`` (default ``cap``) of industry ``g``). Holding row k over the next
         period earns the factor return k of a regression of next-period returns on these
         exposures. Assets the regression does not use (unknown exposures; no industry when the
-        model has industries; no positive weight) get 0; factors without assets, and styles with
+        model has industries; a weight of 0 or NaN) get 0; factors without assets, and styles with
         no dispersion among the assets used (which the regression drops from its date), get NaN
         rows; a date whose design is still singular gives NaN everywhere. ``regression_weights`` and
         ``constraint_cap`` are (N,) arrays in the model's asset order, or a mapping / pandas
-        Series indexed by asset (paired by label; every asset given)."""
+        Series indexed by asset (paired by label; every asset given); negative or infinite
+        values are a ``ValueError``, as the regression's weights and caps are."""
         from ferrofactor.risk.mimicking import mimicking_portfolios
 
         i = self._date(date)
@@ -455,9 +457,13 @@ class ProductsMixin:
         else:
             wts = self._vector("regression_weights", regression_weights)
             check_shape("regression_weights", wts, (n,))
+            # as the regression refuses them (an infinite weight was dropped silently, a negative
+            # one left out as if 0; an infinite or negative cap bent the constraint)
+            check_weights("regression_weights", wts)
         ccap = cap if constraint_cap is None else self._vector("constraint_cap", constraint_cap)
-        if ccap is not None:
+        if constraint_cap is not None:
             check_shape("constraint_cap", ccap, (n,))
+            check_weights("constraint_cap", ccap)
         st, ind, market, g = self._args(i)
         # the assets the regression uses: known exposures, an industry when the model has
         # industries (it drops code −1), a cap where the cap constraint needs it
