@@ -235,7 +235,6 @@ def test_bad_input(daily):
             ff.metrics.summary(r, **{arg: np.full(len(r), np.inf)})
 
 
-
 def test_a_series_named_like_the_label_column_keeps_the_metric_labels(daily):
     # a series named "Metric" used to overwrite the column of metric labels in the table
     r = daily["r"][:, :2]
