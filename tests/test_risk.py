@@ -668,6 +668,11 @@ def test_bad_inputs_raise_clear_errors():
         m.portfolio_risk(np.zeros(120), 50)
     with pytest.raises(ff.NotFittedError):
         ff.RiskModel().portfolio_risk(np.zeros(120))
+    with pytest.raises(ff.NotFittedError):
+        ff.RiskModel().summary()
+    # print() and a notebook's display of an unfitted model say so (they raised NotFittedError)
+    assert str(ff.RiskModel()) == "RiskModel(unfitted)"
+    assert ff.RiskModel()._repr_html_() == "RiskModel(unfitted)"
     # non-PSD user factor covariance
     one = ff.Exposures(np.zeros((1, 4, 1)), np.array([[0, 0, 1, 1]]))
     bad = np.array([[1.0, 0, 0, 0], [0, 1, 2, 0], [0, 2, 1, 0], [0, 0, 0, 1]])

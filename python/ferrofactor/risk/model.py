@@ -22,6 +22,7 @@ it was) and returns the model itself, which is what the products are computed wi
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -182,6 +183,13 @@ class RiskModel(ProductsMixin, Result):
             return "RiskModel(unfitted)"
         d, n = self._spec.shape
         return f"RiskModel({d} dates, {n} assets, {len(self._names)} factors)"
+
+    def __str__(self) -> str:
+        # print() of an unfitted model says so (summary() raises NotFittedError, print must not)
+        return repr(self) if not self._fitted else super().__str__()
+
+    def _repr_html_(self) -> str:
+        return html.escape(repr(self)) if not self._fitted else super()._repr_html_()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
