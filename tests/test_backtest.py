@@ -800,3 +800,24 @@ def test_a_callable_strategy_cannot_relabel_the_assets():
 
     bt = ff.backtest(r, strategy, rebalance=20, assets=["E", "D", "C", "B", "A"])
     assert bt.assets.tolist() == ["E", "D", "C", "B", "A"]
+
+
+def test_rebalance_mask_and_positions_on_plain_returns_with_end_before_the_last_row():
+    # on a plain returns array (no dates) with end=e < T−1, a (T,) rebalance mask was refused as
+    # "shape (T,), expected (e+1,)" and positions after e as out of range, though those outside
+    # start..end are documented to be ignored (as they are with dates)
+    rng = np.random.default_rng(0)
+    r = rng.normal(0.0, 0.01, (60, 5))
+    w = np.full((60, 5), 0.2)
+    mask = np.zeros(60, bool)
+    mask[::10] = True
+    for reb in (mask, np.flatnonzero(mask)):
+        res = ff.backtest(r, w, rebalance=reb, end=30)
+        assert res.trade_dates.tolist() == [0, 10, 20, 30]
+        full = ff.backtest(r[:31], w[:31], rebalance=[0, 10, 20, 30])
+        np.testing.assert_allclose(res.value, full.value, rtol=0, atol=1e-15)
+    assert rebalance_rows(mask, None, 0, 30, n_rows=60).tolist() == [0, 10, 20, 30]
+    with pytest.raises(ValueError, match=r"^rebalance mask has shape \(60,\), expected \(50,\)"):
+        ff.backtest(r[:50], w[:50], rebalance=mask)
+    with pytest.raises(ValueError, match=r"^rebalance positions must be in \[0, 60\), got 0\.\.60"):
+        ff.backtest(r, w, rebalance=[0, 60], end=30)

@@ -433,7 +433,8 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
 # ---------------------------------------------------------------------------------------------
 
 
-def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: int) -> np.ndarray:
+def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: int, *,
+                   n_rows: int | None = None) -> np.ndarray:
     """Rows (int64, increasing, within ``start..end``) on which the books trade.
 
     ``rebalance``: ``"daily"``; ``"weekly"`` (the first trading date of each Monday–Sunday week);
@@ -441,7 +442,9 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     ``start + k``, ...); or explicit dates: a boolean mask (T,), date labels, or integer
     positions, all on the calendar (those outside ``start..end`` are ignored). A mask given as a
     pandas Series indexed by date must carry the calendar's dates, in their order (without
-    dates: its index in date order); never paired by position.
+    dates: its index in date order); never paired by position. Without dates, ``n_rows`` is the
+    calendar's length (the rows of the returns; default ``end + 1``), which a mask must have and
+    positions must fall in.
     """
     from ferrofactor._validate import check_int
     from ferrofactor.panel import _MAX_SPAN_DAYS
@@ -451,7 +454,10 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     last = _MAX_SPAN_DAYS if dates is None else len(dates) - 1  # rows without dates: at most 200 years
     start = check_int("start", start, 0, last)
     end = check_int("end", end, -1, last)
-    T = end + 1 if dates is None else len(dates)
+    if dates is not None:
+        T = len(dates)
+    else:
+        T = end + 1 if n_rows is None else check_int("n_rows", n_rows, end + 1, last + 1)
     if isinstance(rebalance, str):
         check_choice("rebalance", rebalance, ["daily", "weekly", "monthly"])
         if rebalance == "daily":
@@ -751,7 +757,7 @@ def backtest_many(
     listed = None if delistings is None else _listed_delistings(delistings, last, T, d, a)
     delist_row, delist_return = _delistings(last, T, s, e, delisting_returns, a, listed)
     env = _Env(returns, d, a, mask, panel, delist_row, delist_return, s, e)
-    rows = rebalance_rows(rebalance, d, s, e)
+    rows = rebalance_rows(rebalance, d, s, e, n_rows=T)
     books, stack = _books(strategies, env)
     P, R, L = len(books), len(rows), e - s + 1
 
