@@ -25,7 +25,14 @@ Accounting (seed 003, per book, in money; ``s`` positions, signed; ``c`` cash �
        costₜ = rate · ‖sₜ − sᶠₜ‖₁,     cₜ = A − Σ_{tradable} sₜ,ᵢ − costₜ ≥ 0
 
    (cash never goes negative after costs, for targets with ``Σ w ≤ 1``, which is required, over
-   all assets and over the tradable ones: the targets of assets that cannot trade are not traded).
+   all assets and over the tradable ones: the targets of assets that cannot trade are not traded),
+   as long as the capital that can trade covers the cost bound, ``A > K``. Otherwise no target
+   can be reached without borrowing: ``A ≤ 0`` when the positions held (those that cannot trade)
+   are worth more than the whole book, e.g. a suspended long after the book's tradable shorts
+   lost more than its cash. The tradable positions are then closed (``sₜ,ᵢ = 0``, shorts
+   bought back; never a target scaled by a negative capital) and ``cₜ = A − costₜ``, which is
+   negative (a loan, carried until a later rebalance repays it) when ``A`` is below the cost of
+   closing them (``rate · ‖sᶠ_tradable‖₁`` for ``"both"``).
    ``cost_side="buy"`` / ``"sell"`` charge only buys (purchases, short covers) / sells (sales,
    short sales), with the matching bound.
 4. ``vₜ = Σᵢ sₜ,ᵢ + cₜ = vᶠₜ − costₜ``. For a long-only book ``Σ s = |s|``: seed 003's
@@ -896,7 +903,9 @@ def backtest(
     (:mod:`ferrofactor.backtest`): the book trades at the close of each rebalance date ``t`` to
     targets known at ``t``; what it holds after trading earns ``returns[t+1]``; untradeable assets
     are held; cost = ``cost_bps`` × traded value; the trade is sized so that cash never goes
-    negative after costs; delisted assets are sold at their last value times
+    negative after costs, unless the positions held are worth more than the book (then the
+    tradable positions are closed and the cash can go negative: see the module docstring,
+    step 3); delisted assets are sold at their last value times
     ``1 + delisting return``.
 
     Parameters
