@@ -276,8 +276,9 @@ class PortfolioBiasResult(Result):
     Attributes
     ----------
     dates : (D,) the forecast dates (labels or positions); ``realized``/``forecast_vol`` (D, P):
-    the return over the next date and the model's volatility forecast of the portfolio renormalised
-    over the assets covered on the forecast date; ``bias`` a :class:`BiasResult` per portfolio.
+    the return over the next date and the model's volatility forecast of the portfolio restricted
+    to the assets covered on the forecast date (renormalised with ``normalize``, one-signed
+    portfolios only: see :func:`bias_test`); ``bias`` a :class:`BiasResult` per portfolio.
     """
 
     _arrays = {"realized": ("date", "portfolio"), "forecast_vol": ("date", "portfolio"),
@@ -333,6 +334,12 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     forecast with the model of ``d`` and compared with its return over ``d + 1``. Batched over
     dates and portfolios in Rust.
 
+    ``normalize`` rescales only the portfolios whose weights are all of one sign (long-only or
+    short-only: the sum is their size). A long-short portfolio is restricted, not rescaled: its
+    sum (0 for a dollar-neutral one, up to rounding) says nothing of its size, and rescaling the
+    restricted portfolio to it would shrink it to nothing (a forecast of 0, the date left out of
+    the bias) or flip its sign.
+
     Parameters
     ----------
     model : RiskModel
@@ -368,10 +375,19 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
         stored = np.unique(date_positions("dates", dates, model._dates, len(keep)))[::every]
     stored = stored.astype(np.int64)
     st, ind, market, g = model._stack_args()
-    realized, forecast = _core.risk_bias_paths(
-        w, r, np.ascontiguousarray(keep[stored]), normalize, *_at_stored(stored, st, ind), market, g,
-        *_at_stored(stored, model._cov, model._spec),
-    )
+    at = (np.ascontiguousarray(keep[stored]), *_at_stored(stored, st, ind), market, g,
+          *_at_stored(stored, model._cov, model._spec))
+    # long-short portfolios are never rescaled (see the docstring): one kernel call per kind
+    mixed = (w > 0).any(axis=1) & (w < 0).any(axis=1) if normalize else np.zeros(len(w), bool)
+    if mixed.any() and not mixed.all():
+        realized = np.empty((len(stored), len(w)))
+        forecast = np.empty((len(stored), len(w)))
+        for sel, norm in ((mixed, False), (~mixed, True)):
+            realized[:, sel], forecast[:, sel] = _core.risk_bias_paths(np.ascontiguousarray(w[sel]), r, at[0],
+                                                                       norm, *at[1:])
+    else:
+        realized, forecast = _core.risk_bias_paths(w, r, at[0], normalize and not mixed.any(), *at[1:])
+    del at
     dates = _forecast_dates(model, keep, stored, r_dates)
     return PortfolioBiasResult(dates, realized, forecast, "Bias test of fixed portfolios")
 
