@@ -19,7 +19,8 @@
 //!    `K = rate · (‖sᶠ_{∉U}‖₁ + ‖w_{∉U}‖₁ · max(A, 0))` (sides: see [`CostSide`]; for a long-only
 //!    book with `‖w‖₁ = 1` this is seed 003's `(2|svᶠ| + c) · rate`), `sₜ,ᵢ = wᵢ · max(A − K, 0)`,
 //!    `costₜ = rate · ‖sₜ − sᶠₜ‖₁` and `cₜ = A − Σ_{i∉U} sₜ,ᵢ − costₜ`, which is ≥ 0 whenever
-//!    `Σ w ≤ 1` (up to rounding).
+//!    `Σ w ≤ 1` and `A > K` (up to rounding). When `A ≤ K` (e.g. `A < 0`: held positions worth
+//!    more than the book) the tradable positions are closed and `cₜ = A − costₜ` can be < 0.
 //! 4. Value after trading: `vₜ = Σᵢ sₜ,ᵢ + cₜ = vᶠₜ − costₜ` (for a long-only book `Σ s = |s|`:
 //!    seed 003's `vₜ = |sₜ| + cₜ`).
 //! 5. Turnover (one-sided): `½ ‖sₜ − sᶠₜ‖₁ / vᶠₜ`.

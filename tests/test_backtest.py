@@ -800,3 +800,44 @@ def test_a_callable_strategy_cannot_relabel_the_assets():
 
     bt = ff.backtest(r, strategy, rebalance=20, assets=["E", "D", "C", "B", "A"])
     assert bt.assets.tolist() == ["E", "D", "C", "B", "A"]
+
+
+def test_rebalance_mask_and_positions_on_plain_returns_with_end_before_the_last_row():
+    # on a plain returns array (no dates) with end=e < T−1, a (T,) rebalance mask was refused as
+    # "shape (T,), expected (e+1,)" and positions after e as out of range, though those outside
+    # start..end are documented to be ignored (as they are with dates)
+    rng = np.random.default_rng(0)
+    r = rng.normal(0.0, 0.01, (60, 5))
+    w = np.full((60, 5), 0.2)
+    mask = np.zeros(60, bool)
+    mask[::10] = True
+    for reb in (mask, np.flatnonzero(mask)):
+        res = ff.backtest(r, w, rebalance=reb, end=30)
+        assert res.trade_dates.tolist() == [0, 10, 20, 30]
+        full = ff.backtest(r[:31], w[:31], rebalance=[0, 10, 20, 30])
+        np.testing.assert_allclose(res.value, full.value, rtol=0, atol=1e-15)
+    assert rebalance_rows(mask, None, 0, 30, n_rows=60).tolist() == [0, 10, 20, 30]
+    with pytest.raises(ValueError, match=r"^rebalance mask has shape \(60,\), expected \(50,\)"):
+        ff.backtest(r[:50], w[:50], rebalance=mask)
+    with pytest.raises(ValueError, match=r"^rebalance positions must be in \[0, 60\), got 0\.\.60"):
+        ff.backtest(r, w, rebalance=[0, 60], end=30)
+
+
+def test_held_positions_worth_more_than_the_book_close_the_tradable_ones_with_negative_cash():
+    # The module docstring promised cash ≥ 0 for every target with Σ w ≤ 1; it cannot hold when
+    # the capital that can trade is negative. Long a at 1.0, short b at 0.5 (cash 0.5); then a is
+    # suspended and b rises 150 %: A = 0.5 − 1.25 = −0.75. The tradable short is closed (never
+    # flipped to a long by scaling the target with a negative capital) and the cash is A − cost.
+    r = np.array([[0.0, 0.0], [np.nan, 1.5], [0.0, 0.0]])
+    w = np.array([[1.0, -0.5]] * 3)
+    res = ff.backtest(r, w, rebalance=[0, 1], cost_bps=0)
+    np.testing.assert_allclose(res.value, [1.0, 0.25, 0.25], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(res.cash, [0.5, -0.75, -0.75], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(res.weights_after[1], [4.0, 0.0], rtol=0, atol=1e-15)
+    # with costs: closing the short (1.25 bought back) costs rate · 1.25
+    res = ff.backtest(r, w, rebalance=[0, 1], cost_bps=10)
+    s_a, s_b = 1.0 * (1 - 1.5e-3), -0.5 * (1 - 1.5e-3)  # day 0: A = 1, K = 1e-3 · 1.5 · A
+    c0 = 1.0 - (s_a + s_b) - 1e-3 * (abs(s_a) + abs(s_b))
+    assert res.value[0] == pytest.approx(1.0 - 1e-3 * (abs(s_a) + abs(s_b)), abs=1e-15)
+    assert res.cash[1] == pytest.approx(c0 + 2.5 * s_b - 1e-3 * abs(2.5 * s_b), abs=1e-15)
+    assert res.cash[1] < 0 and res.weights_after[1][1] == 0.0

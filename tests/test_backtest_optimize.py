@@ -116,3 +116,35 @@ def test_a_dated_risk_model_needs_dated_returns(case):
     panel, risk, alpha = case
     with pytest.raises(ValueError, match="the risk model is dated but the backtest's returns carry no dates"):
         ff.backtest(panel["returns"], ff.strategies.Optimized(alpha, risk, max_weight=0.1), rebalance=[60])
+
+
+def test_an_undated_risk_model_with_keep_dates_pairs_rows_with_its_fitted_dates(case):
+    # without dates the rebalance row t was read as the position t among the model's *stored*
+    # dates: with keep_dates=[60, 80, ...] row 0 was solved with the model of row 60 (look-ahead)
+    # and rows 60.. found no model. Rows pair with the fitted dates, as a dated model pairs them
+    panel, _, alpha = case
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    ex = res.exposures
+    plain = ff.Exposures(np.asarray(ex.styles), np.asarray(ex.industry), style_names=ex.style_names,
+                         industry_names=ex.industry_names)
+    keep = np.arange(60, 200, 20)
+    undated = ff.RiskModel.from_arrays(np.asarray(res.factor_returns), res.residuals, plain, panel["market_cap"],
+                                       keep_dates=keep)
+    dated = ff.RiskModel.from_factor_model(res, keep_dates=keep)
+    settings = dict(risk_aversion=5.0, max_weight=0.1)
+    rows = [3, 10, 59, 60, 75, 100, 199]  # row 3 was solved with the model of row 120
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ff.backtest(panel["returns"], ff.strategies.Optimized(alpha, undated, **settings), rebalance=rows)
+        b = ff.backtest(panel, ff.strategies.Optimized(alpha, dated, **settings), rebalance=rows)
+    assert a.solves["risk_date"].to_list() == [None, None, None, 0, 0, 2, 6]
+    assert a.solves["status"].to_list() == b.solves["status"].to_list()
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-12)
+    # past the model's fitted dates: no model (no trade)
+    short = ff.RiskModel.from_arrays(np.asarray(res.factor_returns)[:100], res.residuals[:100],
+                                     ff.Exposures(plain.styles[:100], plain.industry[:100], style_names=ex.style_names,
+                                                  industry_names=ex.industry_names), panel["market_cap"][:100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = ff.backtest(panel["returns"], ff.strategies.Optimized(alpha, short, **settings), rebalance=[99, 100])
+    assert c.solves["risk_date"].to_list() == [99, None]

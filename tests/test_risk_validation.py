@@ -354,3 +354,68 @@ def test_bias_statistic_reads_an_infinite_forecast_as_missing():
         np.testing.assert_array_equal(a.bias, b.bias)
         np.testing.assert_array_equal(a.n_obs, b.n_obs)
     assert ff.evaluate.bias_statistic(r, inf).n_obs.tolist() == [80, 77]
+
+
+def test_bias_test_does_not_rescale_long_short_portfolios_to_their_zero_sum():
+    # normalize=True (the default) rescaled every restricted portfolio to its original sum: a
+    # dollar-neutral one (sum 0, or 1e-17 in floating point) was shrunk to nothing on every date
+    # where an asset it holds was not live (realised ~1e-18, forecast ~1e-17, signs flipped) or
+    # to exactly 0, the date then left out of its bias statistic
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=160, seed=5)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)),
+                                          min_periods=10, specific_min_periods=20)
+    r = panel["returns"].copy()
+    r[np.random.default_rng(0).random(r.shape) < 0.05] = np.nan  # assets without a next return
+    N = r.shape[1]
+    long_only = np.random.default_rng(1).random(N)
+    neutral = np.zeros(N)
+    neutral[:20], neutral[20:] = 0.5 / 20, -0.5 / 20
+    exact = np.zeros(N)
+    exact[:4] = [0.5, 0.25, -0.5, -0.25]  # sums to exactly 0
+    got = ff.evaluate.bias_test(risk, r, np.stack([long_only, neutral, exact]))
+    alone = ff.evaluate.bias_test(risk, r, long_only)  # one-signed: rescaled to its sum, as before
+    np.testing.assert_array_equal(got.realized[:, 0], alone.realized[:, 0])
+    np.testing.assert_array_equal(got.forecast_vol[:, 0], alone.forecast_vol[:, 0])
+    raw = ff.evaluate.bias_test(risk, r, np.stack([neutral, exact]), normalize=False)
+    np.testing.assert_array_equal(got.realized[:, 1:], raw.realized)
+    np.testing.assert_array_equal(got.forecast_vol[:, 1:], raw.forecast_vol)
+    np.testing.assert_array_equal(got.bias.n_obs[1:], raw.bias.n_obs)
+    partial = np.isfinite(raw.realized[:, 0]) & (raw.forecast_vol[:, 0] > 0)
+    assert partial.sum() > 50 and np.all(got.forecast_vol[partial, 1] > 1e-4)
+    # only long-short portfolios: the kernel runs once, unscaled
+    both = ff.evaluate.bias_test(risk, r, np.stack([neutral, exact]))
+    np.testing.assert_array_equal(both.realized, raw.realized)
+
+
+def test_bias_and_min_variance_tests_leave_out_assets_exposed_to_a_factor_not_estimated_yet():
+    # a new industry (no factor return before row 80) whose members already have a specific
+    # variance: RiskModel.covered leaves them out, but the kernels covered them, so the bias test
+    # forecast NaN for a portfolio holding them (the date dropped instead of the portfolio being
+    # restricted to the covered assets, as documented) and no minimum-variance portfolio was
+    # formed on those dates at all
+    rng = np.random.default_rng(0)
+    T, N, G, Ks = 140, 45, 3, 2
+    styles = rng.normal(size=(T, N, Ks))
+    ind = np.tile(np.arange(N, dtype=np.int32) % G, (T, 1))
+    f = rng.normal(0, 0.01, (T, 1 + G + Ks))
+    f[:80, 1 + 2] = np.nan
+    res = rng.normal(0, 0.02, (T, N))
+    cap = np.exp(rng.normal(size=(T, N)))
+    m = ff.RiskModel.from_arrays(f, res, ff.Exposures(styles, ind), cap, min_periods=10, specific_min_periods=10)
+    r = rng.normal(0, 0.02, (T, N))
+    P = np.full((1, N), 1 / N)
+    bt = ff.evaluate.bias_test(m, r, P)
+    mv = ff.evaluate.minimum_variance_test(m, r)
+    for d in (30, 60, 100):
+        cov = np.asarray(m.covered(d))
+        assert (cov.sum() == 30) if d < 89 else cov.all()
+        w = np.where(cov, P[0], 0.0)
+        w *= P[0].sum() / w.sum()
+        assert bt.forecast_vol[d, 0] == pytest.approx(m.portfolio_risk(w, date=d), rel=1e-12)
+        assert bt.realized[d, 0] == pytest.approx(w @ r[d + 1], rel=1e-12)
+        k = int(np.flatnonzero(mv.dates == d)[0])
+        sig = m.covariance(d)[np.ix_(cov, cov)]
+        y = np.linalg.solve(sig, np.ones(cov.sum()))
+        np.testing.assert_allclose(mv.weights[k][cov], y / y.sum(), rtol=1e-9, atol=1e-14)
+        assert np.all(mv.weights[k][~cov] == 0)
+    assert mv.dates[0] == 9 and bt.bias.n_obs == T - 1 - 9

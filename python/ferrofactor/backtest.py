@@ -25,7 +25,14 @@ Accounting (seed 003, per book, in money; ``s`` positions, signed; ``c`` cash �
        costₜ = rate · ‖sₜ − sᶠₜ‖₁,     cₜ = A − Σ_{tradable} sₜ,ᵢ − costₜ ≥ 0
 
    (cash never goes negative after costs, for targets with ``Σ w ≤ 1``, which is required, over
-   all assets and over the tradable ones: the targets of assets that cannot trade are not traded).
+   all assets and over the tradable ones: the targets of assets that cannot trade are not traded),
+   as long as the capital that can trade covers the cost bound, ``A > K``. Otherwise no target
+   can be reached without borrowing: ``A ≤ 0`` when the positions held (those that cannot trade)
+   are worth more than the whole book, e.g. a suspended long after the book's tradable shorts
+   lost more than its cash. The tradable positions are then closed (``sₜ,ᵢ = 0``, shorts
+   bought back; never a target scaled by a negative capital) and ``cₜ = A − costₜ``, which is
+   negative (a loan, carried until a later rebalance repays it) when ``A`` is below the cost of
+   closing them (``rate · ‖sᶠ_tradable‖₁`` for ``"both"``).
    ``cost_side="buy"`` / ``"sell"`` charge only buys (purchases, short covers) / sells (sales,
    short sales), with the matching bound.
 4. ``vₜ = Σᵢ sₜ,ᵢ + cₜ = vᶠₜ − costₜ``. For a long-only book ``Σ s = |s|``: seed 003's
@@ -433,7 +440,8 @@ def _listed_delistings(delistings: Any, last: np.ndarray, T: int, dates: np.ndar
 # ---------------------------------------------------------------------------------------------
 
 
-def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: int) -> np.ndarray:
+def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: int, *,
+                   n_rows: int | None = None) -> np.ndarray:
     """Rows (int64, increasing, within ``start..end``) on which the books trade.
 
     ``rebalance``: ``"daily"``; ``"weekly"`` (the first trading date of each Monday–Sunday week);
@@ -441,7 +449,9 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     ``start + k``, ...); or explicit dates: a boolean mask (T,), date labels, or integer
     positions, all on the calendar (those outside ``start..end`` are ignored). A mask given as a
     pandas Series indexed by date must carry the calendar's dates, in their order (without
-    dates: its index in date order); never paired by position.
+    dates: its index in date order); never paired by position. Without dates, ``n_rows`` is the
+    calendar's length (the rows of the returns; default ``end + 1``), which a mask must have and
+    positions must fall in.
     """
     from ferrofactor._validate import check_int
     from ferrofactor.panel import _MAX_SPAN_DAYS
@@ -451,7 +461,10 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
     last = _MAX_SPAN_DAYS if dates is None else len(dates) - 1  # rows without dates: at most 200 years
     start = check_int("start", start, 0, last)
     end = check_int("end", end, -1, last)
-    T = end + 1 if dates is None else len(dates)
+    if dates is not None:
+        T = len(dates)
+    else:
+        T = end + 1 if n_rows is None else check_int("n_rows", n_rows, end + 1, last + 1)
     if isinstance(rebalance, str):
         check_choice("rebalance", rebalance, ["daily", "weekly", "monthly"])
         if rebalance == "daily":
@@ -751,7 +764,7 @@ def backtest_many(
     listed = None if delistings is None else _listed_delistings(delistings, last, T, d, a)
     delist_row, delist_return = _delistings(last, T, s, e, delisting_returns, a, listed)
     env = _Env(returns, d, a, mask, panel, delist_row, delist_return, s, e)
-    rows = rebalance_rows(rebalance, d, s, e)
+    rows = rebalance_rows(rebalance, d, s, e, n_rows=T)
     books, stack = _books(strategies, env)
     P, R, L = len(books), len(rows), e - s + 1
 
@@ -890,7 +903,9 @@ def backtest(
     (:mod:`ferrofactor.backtest`): the book trades at the close of each rebalance date ``t`` to
     targets known at ``t``; what it holds after trading earns ``returns[t+1]``; untradeable assets
     are held; cost = ``cost_bps`` × traded value; the trade is sized so that cash never goes
-    negative after costs; delisted assets are sold at their last value times
+    negative after costs, unless the positions held are worth more than the book (then the
+    tradable positions are closed and the cash can go negative: see the module docstring,
+    step 3); delisted assets are sold at their last value times
     ``1 + delisting return``.
 
     Parameters

@@ -476,8 +476,10 @@ class Optimized(Strategy):
 
     At each rebalance row ``t`` it solves ``optimizer.solve(alpha[t], risk_model, date, w0,
     tradable=...)`` with what is known at the close of ``t``: the alpha row ``t``, the risk model
-    at its latest stored date on or before the date of ``t`` (position ``t`` when neither has
-    dates), ``w0`` = the book's weights now (after the drift, before trading: turnover and
+    at its latest stored date on or before the date of ``t`` (when neither has dates, rows pair
+    with the model's fitted dates by position: its latest stored date at or before row ``t``,
+    i.e. position ``t`` when every date is stored; none past its fitted dates), ``w0`` = the
+    book's weights now (after the drift, before trading: turnover and
     transaction costs start from there), and the assets that can trade at ``t`` (the others are
     held at ``w0``). It runs inside the backtest like a callable strategy (one solve per
     rebalance, in order). A solve that fails (``not result.ok``) without a fallback leaves the
@@ -533,7 +535,14 @@ class Optimized(Strategy):
                 "frame with a 'date' column) to ff.backtest"
             )
         if rd is None:
-            return ctx.row if ctx.row < risk.factor_covariance.shape[0] else None
+            # rows pair with the model's fitted dates by position; with keep_dates its stored
+            # dates are a subset of them: the latest stored at or before row t (t itself when
+            # every date is stored), never a stored index read as a row (a later model)
+            fitted = risk._factor_returns.shape[0] if risk._factor_returns is not None else len(risk._keep)
+            if ctx.row >= fitted:
+                return None
+            pos = int(np.searchsorted(np.asarray(risk.stored_positions), ctx.row, "right")) - 1
+            return pos if pos >= 0 else None
         pos = int(np.searchsorted(np.asarray(rd, dtype="datetime64[D]"), np.datetime64(ctx.date, "D"), "right")) - 1
         return pos if pos >= 0 else None
 

@@ -276,8 +276,9 @@ class PortfolioBiasResult(Result):
     Attributes
     ----------
     dates : (D,) the forecast dates (labels or positions); ``realized``/``forecast_vol`` (D, P):
-    the return over the next date and the model's volatility forecast of the portfolio renormalised
-    over the assets covered on the forecast date; ``bias`` a :class:`BiasResult` per portfolio.
+    the return over the next date and the model's volatility forecast of the portfolio restricted
+    to the assets covered on the forecast date (renormalised with ``normalize``, one-signed
+    portfolios only: see :func:`bias_test`); ``bias`` a :class:`BiasResult` per portfolio.
     """
 
     _arrays = {"realized": ("date", "portfolio"), "forecast_vol": ("date", "portfolio"),
@@ -333,6 +334,12 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     forecast with the model of ``d`` and compared with its return over ``d + 1``. Batched over
     dates and portfolios in Rust.
 
+    ``normalize`` rescales only the portfolios whose weights are all of one sign (long-only or
+    short-only: the sum is their size). A long-short portfolio is restricted, not rescaled: its
+    sum (0 for a dollar-neutral one, up to rounding) says nothing of its size, and rescaling the
+    restricted portfolio to it would shrink it to nothing (a forecast of 0, the date left out of
+    the bias) or flip its sign.
+
     Parameters
     ----------
     model : RiskModel
@@ -368,10 +375,19 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
         stored = np.unique(date_positions("dates", dates, model._dates, len(keep)))[::every]
     stored = stored.astype(np.int64)
     st, ind, market, g = model._stack_args()
-    realized, forecast = _core.risk_bias_paths(
-        w, r, np.ascontiguousarray(keep[stored]), normalize, *_at_stored(stored, st, ind), market, g,
-        *_at_stored(stored, model._cov, model._spec),
-    )
+    at = (np.ascontiguousarray(keep[stored]), *_at_stored(stored, st, ind), market, g,
+          *_at_stored(stored, model._cov), _covered_spec(model, stored))
+    # long-short portfolios are never rescaled (see the docstring): one kernel call per kind
+    mixed = (w > 0).any(axis=1) & (w < 0).any(axis=1) if normalize else np.zeros(len(w), bool)
+    if mixed.any() and not mixed.all():
+        realized = np.empty((len(stored), len(w)))
+        forecast = np.empty((len(stored), len(w)))
+        for sel, norm in ((mixed, False), (~mixed, True)):
+            realized[:, sel], forecast[:, sel] = _core.risk_bias_paths(np.ascontiguousarray(w[sel]), r, at[0],
+                                                                       norm, *at[1:])
+    else:
+        realized, forecast = _core.risk_bias_paths(w, r, at[0], normalize and not mixed.any(), *at[1:])
+    del at
     dates = _forecast_dates(model, keep, stored, r_dates)
     return PortfolioBiasResult(dates, realized, forecast, "Bias test of fixed portfolios")
 
@@ -384,6 +400,43 @@ def _at_stored(stored: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
         sl = slice(int(stored[0]), int(stored[0]) + stored.size)
         return [np.ascontiguousarray(a[sl]) for a in arrays]
     return [np.ascontiguousarray(a[stored]) for a in arrays]
+
+
+def _covered_spec(model: Any, stored: np.ndarray) -> np.ndarray:
+    """The specific variance of the stored dates ``stored`` (as :func:`_at_stored`), NaN where an
+    asset is exposed to a factor whose variance is not estimated yet that date (a new industry,
+    a style with too few factor returns): the kernels cover the assets with finite styles and
+    specific variance, and so then cover exactly :meth:`RiskModel.covered`'s assets. Without
+    such a factor on any of the dates, the array of :func:`_at_stored` itself; else at most one
+    (D, N) copy, the masks built in blocks of dates."""
+    spec = _at_stored(stored, model._spec)[0]
+    known = np.isfinite(np.diagonal(model._cov, axis1=1, axis2=2)[stored])
+    rows = np.flatnonzero(~known.all(axis=1))
+    if rows.size == 0:
+        return spec
+    st, ind, market, g = model._stack_args()
+    m = int(bool(market))
+    copied = False
+    for lo in range(0, rows.size, 64):  # blocks of dates: (64, N) temporaries
+        blk = rows[lo:lo + 64]
+        kn, at = known[blk], stored[blk]
+        bad = np.zeros((blk.size, spec.shape[1]), dtype=bool)
+        if m:
+            bad |= ~kn[:, :1]
+        if g:
+            codes = ind[at]
+            bad |= (codes >= 0) & ~np.take_along_axis(kn[:, m:m + g], np.clip(codes, 0, g - 1), axis=1)
+        for q in np.flatnonzero(~kn[:, m + g:].all(axis=0)):
+            x = st[at, :, q]
+            bad |= (x != 0) & ~np.isnan(x) & ~kn[:, m + g + q, None]
+        if bad.any():
+            if not copied and np.shares_memory(spec, model._spec):
+                spec = spec.copy()  # (a view of the model's array when the dates are consecutive)
+            copied = True
+            part = spec[blk]
+            part[bad] = np.nan
+            spec[blk] = part
+    return spec
 
 
 class MinimumVarianceResult(PortfolioBiasResult):
@@ -425,12 +478,14 @@ def minimum_variance_test(model: Any, returns: Any, every: int = 1, budget: floa
     stored = np.arange(0, len(keep), every)
     stored = stored[keep[stored] + 1 < r.shape[0]]  # a forecast needs the next date's return
     st, ind, market, g = model._stack_args()
-    at = (*_at_stored(stored, st, ind), market, g, *_at_stored(stored, model._cov, model._spec))
-    w = _core.risk_min_variance(*at) * budget
+    at = (*_at_stored(stored, st, ind), market, g, *_at_stored(stored, model._cov), _covered_spec(model, stored))
+    w = _core.risk_min_variance(*at)
+    w *= budget  # (in place: no second (D, N) array)
     good = np.isfinite(w).all(axis=1)
     # the forecast of every stored date on the same arrays (each date on its own; a date
     # without a portfolio takes zero weights and is dropped after), so that they are not copied
-    forecast = _core.risk_forecast_volatility(np.where(good[:, None], w, 0.0), *at)[good]
+    w[~good] = 0.0
+    forecast = _core.risk_forecast_volatility(w, *at)[good]
     del at
     stored, w = stored[good], np.ascontiguousarray(w[good])
     rows = keep[stored]
