@@ -433,6 +433,11 @@ class FamaMacBethResult(Result):
         self._dates = readonly(dates)
         self._title = title
         self._nan_policy = nan_policy
+        # a bandwidth is a number of Newey-West lags: with cov="unadjusted" it would be ignored
+        # (plain standard errors), which a caller asking for lags would not notice
+        check_choice("cov", cov_type, COV_TYPES)
+        if bandwidth is not None and cov_type != "kernel":
+            raise ValueError(f"bandwidth is only used with cov='kernel', got cov={cov_type!r}")
         inf = fama_macbeth_inference(self._estimates, cov_type, bandwidth, nan_policy=nan_policy)
         self._inf = {k: readonly(v) for k, v in inf.items()}
         q = _t_quantile(0.95, np.asarray(self._inf["n_periods"]) - 1)
