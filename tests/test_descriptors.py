@@ -414,6 +414,35 @@ def test_neutralize_signal_far_from_zero_is_not_taken_for_an_exact_fit():
     np.testing.assert_array_equal(ff.neutralize_signal(rng.normal(size=(T, 3)), three), 0.0)
 
 
+def test_neutralize_signal_with_weights_stays_neutral_after_standardising():
+    """With weights, the WLS residual is orthogonal in the weighted sense (Σ w e z = 0 for the
+    intercept, each control and each industry dummy); the default standardisation re-centred it
+    on its plain mean, which moved it off: a weighted mean of about -0.2 std and a style exposure
+    of the same order. It is centred on the weighted mean (0): the neutrality is kept."""
+    rng = np.random.default_rng(0)
+    T, N = 3, 200
+    sty = rng.normal(size=(T, N, 2))
+    sty[:, :, 0] += 1.0  # a style that is not centred
+    ind = rng.integers(0, 4, (T, N)).astype(np.int32)
+    e = ff.Exposures(sty, ind, style_names=["size", "value"], industry_names=["a", "b", "c", "d"])
+    w = rng.lognormal(0, 1, (T, N))
+    w[0, :5] = np.nan  # dropped observations stay NaN
+    sig = 0.5 * sty[:, :, 0] + rng.normal(size=(T, N))
+    z = ff.neutralize_signal(sig, e, weights=w)
+    raw = ff.neutralize_signal(sig, e, weights=w, standardize=False)
+    assert np.isnan(z[0, :5]).all() and np.isfinite(z[0, 5:]).all()
+    for t in range(T):
+        ok = np.isfinite(z[t])
+        wz = w[t, ok] * z[t, ok]
+        assert abs(wz.sum()) < 1e-10 * np.abs(wz).sum()
+        for k in range(2):
+            assert abs(np.sum(wz * sty[t, ok, k])) < 1e-10 * np.sum(np.abs(wz * sty[t, ok, k]))
+        for g in range(4):
+            assert abs(np.sum(wz[ind[t, ok] == g])) < 1e-10 * np.abs(wz).sum()
+        # the same signal, only rescaled: sample std 1
+        np.testing.assert_allclose(z[t, ok], raw[t, ok] / np.std(raw[t, ok], ddof=1), rtol=1e-9, atol=1e-12)
+
+
 def test_neutralize_signal_does_not_copy_the_styles():
     # against every style it hands the (T, N, K) styles to the kernel as they are (it made two
     # copies: 2 × 1.9 GiB at N=10000, T=2520, K=10); numpy's allocations are traced exactly

@@ -122,8 +122,10 @@ def neutralize_signal(
         Regression weights (default equal). A frame is matched on its labels with ``signal`` and
         ``exposures`` (never by position).
     standardize : bool, default True
-        Standardise the residual per date (mean 0, std 1). A date the regression fits exactly
-        (no more assets than regressors) has no residual dispersion: 0, as a constant date.
+        Standardise the residual per date: mean 0 (weighted with ``weights``, the regression's,
+        so the result stays orthogonal to the controls) and sample std 1. A date the regression
+        fits exactly (no more assets than regressors) has no residual dispersion: 0, as a
+        constant date.
 
     Returns
     -------
@@ -185,7 +187,9 @@ def neutralize_signal(
     if standardize:
         # a date fitted exactly (no more assets than regressors) leaves rounding, not a signal
         clean._zero_exact_fits(res, x, 0 if ctl is None else ctl.shape[2], codes)
-    out = clean.standardize(res) if standardize else res
+    # centred on the weighted mean, as the regression weighs: that mean is already 0, so the
+    # residual stays orthogonal (Σ w e z = 0) to every control; a plain mean would move it off
+    out = clean.standardize(res, weights=weights) if standardize else res
     if not _is_polars_frame(signal):
         return out
     if "asset" in signal.columns:
