@@ -258,6 +258,23 @@ def test_bad_input():
     assert np.isnan(ff.fama_macbeth(y, xz, intercept=False).estimates[:2]).all()
 
 
+def test_infinite_values_are_refused_not_dropped():
+    """An infinite return or characteristic was dropped as if missing, and finite numbers came
+    back; linearmodels refuses it ('array must not contain infs or NaNs'), as
+    time_series_regress does: a ValueError naming the argument."""
+    p = random_panel(T=10, N=30, K=2, seed=7)
+    y, x = p.returns.copy(), p.styles.copy()
+    y[4, 1] = np.inf
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.fama_macbeth(y, x)
+    y[4, 1] = np.nan  # missing is fine
+    x[3, 2, 0], x[5, 0, 1] = -np.inf, np.inf
+    with pytest.raises(ValueError, match=r"characteristics must not contain infinite values \(2 found"):
+        ff.fama_macbeth(y, x, cov="kernel")
+    x[3, 2, 0] = x[5, 0, 1] = np.nan
+    assert np.isfinite(ff.fama_macbeth(y, x).params).all()
+
+
 @pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
 def test_exactly_identified_and_collinear_dates_as_linearmodels(cov):
     p = random_panel(T=30, N=50, K=3, seed=0)
