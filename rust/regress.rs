@@ -866,8 +866,18 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
             for v in &mut s.xt[a * n..a * n + nu] {
                 *v -= mu;
             }
-            for bb in 0..nb {
-                s.swx[bb * k + a] -= mu * s.sw[bb];
+        }
+        // The bucket sums Σ w (x − μ) are summed again from the centred columns, never taken as
+        // Σ w x − μ Σ w: that difference of two sums near (level × weight) keeps their rounding,
+        // about ulp(level) · Σ w, as large as the true sum (which is itself only the rounding of
+        // μ). The system then paired the centred style block with bucket sums of other columns,
+        // and the gap, times the level of y, went into the style's factor return: 1e-3 of it for
+        // a style at 5e4 ± 0.02 and y at 3e4 (Fama-MacBeth of levels on levels).
+        reset(&mut s.swx, nb * k);
+        for i in 0..nu {
+            let (b, w) = (s.bk[i] as usize, s.wv[i]);
+            for a in 0..k {
+                s.swx[b * k + a] += w * s.xt[a * n + i];
             }
         }
         reset(&mut s.tot_swx, k);
@@ -1379,6 +1389,28 @@ mod tests {
         assert!(out.residuals.row(0).iter().all(|v| v.is_nan()));
         assert_eq!(out.n_obs[0], 3);
         assert!(close(out.factor_returns[[1, 0]], 0.14 / 14.0, 1e-14));
+    }
+
+    #[test]
+    fn centred_style_far_from_zero_with_y_far_from_zero_is_accurate() {
+        // A style at 5e4 with a spread of ~0.02 and y at 3e4: the bucket sums of the centred
+        // style must be those of its centred values (Σ w x − μ Σ w kept ulp(5e4)·n of rounding,
+        // which times ȳ moved the slope by 1e-3). Reference: the slope of centred data in f64,
+        // from two-pass means (exact to ~1e-12 here).
+        let n = 30;
+        let u = |i: usize| ((i * 37 % 29) as f64 / 29.0 - 0.5) * 2.0;
+        let x: Vec<f64> = (0..n).map(|i| 5e4 + 0.018 * u(i)).collect();
+        let y: Vec<f64> = (0..n).map(|i| 3e4 + 0.28 * u(i) + 0.05 * (((i * 11 % 7) as f64) - 3.0)).collect();
+        let styles = Array3::from_shape_fn((1, n, 1), |(_, i, _)| x[i]);
+        let r = Array2::from_shape_fn((1, n), |(_, i)| y[i]);
+        let d = Design { styles: Some(styles.view()), industry: None, n_industries: 0, market: true, constraint: Constraint::None };
+        let out = cross_section_regress(r.view(), Weights::Equal, None, &d, 0).unwrap();
+        let mx = x.iter().sum::<f64>() / n as f64;
+        let my = y.iter().sum::<f64>() / n as f64;
+        let sxy: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
+        let slope = sxy / sxx;
+        assert!(close(out.factor_returns[[0, 1]], slope, 1e-8), "{} vs {}", out.factor_returns[[0, 1]], slope);
     }
 
     #[test]

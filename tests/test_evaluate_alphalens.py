@@ -282,6 +282,28 @@ def test_bins_and_levels_equal_alphalens(syn, spec):
         assert_same(qr.by_date[:, :, k], want, RET_ATOL, f"by_date h={h}")
 
 
+def test_standalone_common_sample_keeps_the_rows_alphalens_cannot_bucket(syn):
+    """alphalens drops the rows it cannot bucket (a signal outside the bins edges) from the IC
+    and the book too; evaluate(common_sample=True) does. information_coefficient and
+    factor_weighted_returns take no buckets: their common sample keeps those rows (documented),
+    and the signal masked to the bucketed rows reproduces alphalens."""
+    r, sig, g, al, ours = syn
+    bins = [-1.0, 0.0, 1.0]
+    fd = al.clean(al.masked_forward(ours), quantiles=None, bins=bins)
+    ic_want = al.by_date(al_perf.factor_information_coefficient(fd))
+    fw_want = al.by_date(al_perf.factor_returns(fd))
+    ev = ff.evaluate.evaluate(sig, r, horizons=H, quantiles=None, bins=bins, common_sample=True)
+    assert_same(ev.ic, ic_want, what="IC, evaluate")
+    assert_same(ev.factor_returns, fw_want, RET_ATOL, "book, evaluate")
+    ic = ff.evaluate.information_coefficient(sig, r, H, common_sample=True)
+    m = np.isfinite(ic_want)
+    assert np.abs(ic[m] - ic_want[m]).max() > 0.1  # the rows beyond +-1 are still in
+    masked = np.where(ev.quantile_returns.labels >= 0, sig, np.nan)
+    assert_same(ff.evaluate.information_coefficient(masked, r, H, common_sample=True), ic_want, what="IC, masked")
+    assert_same(ff.evaluate.factor_weighted_returns(masked, r, H, common_sample=True), fw_want, RET_ATOL,
+                "book, masked")
+
+
 # ---------------------------------------------------------------------------------------------
 # The z-score filter (alphalens' look-ahead), kept for comparison
 # ---------------------------------------------------------------------------------------------

@@ -258,6 +258,49 @@ def test_bad_input():
     assert np.isnan(ff.fama_macbeth(y, xz, intercept=False).estimates[:2]).all()
 
 
+def test_infinite_values_are_refused_not_dropped():
+    """An infinite return or characteristic was dropped as if missing, and finite numbers came
+    back; linearmodels refuses it ('array must not contain infs or NaNs'), as
+    time_series_regress does: a ValueError naming the argument."""
+    p = random_panel(T=10, N=30, K=2, seed=7)
+    y, x = p.returns.copy(), p.styles.copy()
+    y[4, 1] = np.inf
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.fama_macbeth(y, x)
+    y[4, 1] = np.nan  # missing is fine
+    x[3, 2, 0], x[5, 0, 1] = -np.inf, np.inf
+    with pytest.raises(ValueError, match=r"characteristics must not contain infinite values \(2 found"):
+        ff.fama_macbeth(y, x, cov="kernel")
+    x[3, 2, 0] = x[5, 0, 1] = np.nan
+    assert np.isfinite(ff.fama_macbeth(y, x).params).all()
+
+
+def test_levels_on_levels_are_accurate():
+    """A characteristic far from zero against its spread (5e4 ± 0.02) and a dependent variable
+    far from zero (3e4): the kernel centres the characteristic, but took the bucket sums
+    Σ w (x − μ) as Σ w x − μ Σ w, whose rounding (as large as the true sum) times the level of y
+    went into the slope: relative errors of 1e-3 against the exact least squares (lstsq: 1e-10).
+    The sums are now taken from the centred values."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(1)
+    T, N = 4, 30
+    x = 5e4 + 0.018 * rng.normal(size=(T, N, 1))
+    y = 3e4 + 0.5 * (x[:, :, 0] - 5e4) / 0.018 * 0.01 + rng.normal(0, 0.05, (T, N))
+    res = ff.fama_macbeth(y, x)
+    for t in range(T):
+        xs, ys = [Fraction(float(v)) for v in x[t, :, 0]], [Fraction(float(v)) for v in y[t]]
+        mx, my = sum(xs) / N, sum(ys) / N
+        b = sum((a - mx) * (c - my) for a, c in zip(xs, ys)) / sum((a - mx) ** 2 for a in xs)
+        np.testing.assert_allclose(res.estimates[t], [float(my - b * mx), float(b)], rtol=1e-7)
+    # the same through the factor model's kernel: residuals as lstsq's
+    cs = ff.cross_section_regress(y, x)
+    for t in range(T):
+        X = np.column_stack([np.ones(N), x[t, :, 0]])
+        e = y[t] - X @ np.linalg.lstsq(X, y[t], rcond=None)[0]
+        np.testing.assert_allclose(cs.residuals[t], e, rtol=0, atol=1e-6 * np.abs(e).max())
+
+
 @pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
 def test_exactly_identified_and_collinear_dates_as_linearmodels(cov):
     p = random_panel(T=30, N=50, K=3, seed=0)

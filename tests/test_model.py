@@ -575,6 +575,19 @@ def test_fama_macbeth_of_the_result_is_a_result_and_few_dates_give_nan_with_a_re
     assert "NaN" in fm.reason or "nan" in fm.reason.lower()
 
 
+def test_fama_macbeth_of_the_result_refuses_a_bandwidth_without_the_kernel():
+    """A bandwidth (Newey-West lags) with cov="unadjusted" was silently ignored: plain standard
+    errors came back. It is refused, as ff.fama_macbeth refuses it; with "kernel" it is used."""
+    p = random_panel(T=40, N=60, K=2, seed=13)
+    res = ff.FactorModel(weights="equal", industry_constraint=None).fit(p.returns, exposures_of(p, industries=False))
+    with pytest.raises(ValueError, match=r"bandwidth is only used with cov='kernel', got cov='unadjusted'"):
+        res.fama_macbeth(cov="unadjusted", bandwidth=5)
+    with pytest.raises(ValueError, match="cov must be one of"):
+        res.fama_macbeth(cov="hac", bandwidth=5)
+    assert res.fama_macbeth(cov="kernel", bandwidth=5).bandwidth == 5
+    assert res.fama_macbeth(cov="unadjusted").bandwidth == 0
+
+
 def test_without_market_the_industries_are_unconstrained():
     # FactorModel documents the industry constraint as a market-factor setting: without a
     # market the industries carry the common level. Before, the default "cap" was passed on to

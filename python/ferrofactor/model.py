@@ -150,7 +150,10 @@ class FactorModelResult(CrossSectionResult):
 
     def fama_macbeth(self, cov: str = "kernel", bandwidth: float | None = None) -> FamaMacBethResult:
         """Fama-MacBeth inference on the factor returns with a chosen covariance and bandwidth
-        (each factor over the dates where it was estimated)."""
+        (each factor over the dates where it was estimated). ``cov`` is ``"kernel"`` (Newey-West)
+        or ``"unadjusted"``; ``bandwidth`` (lags, default the automatic rule) only with
+        ``"kernel"``: with ``"unadjusted"`` it is refused (``ValueError``), as in
+        :func:`ferrofactor.fama_macbeth`."""
         return FamaMacBethResult(
             estimates=self._factor_returns, n_obs=self._n_obs, r2=self._r2,
             names=self._factor_names, cov_type=cov, bandwidth=bandwidth, dates=self._dates,

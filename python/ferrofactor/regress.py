@@ -437,6 +437,11 @@ class FamaMacBethResult(Result):
         self._dates = readonly(dates)
         self._title = title
         self._nan_policy = nan_policy
+        # a bandwidth is a number of Newey-West lags: with cov="unadjusted" it would be ignored
+        # (plain standard errors), which a caller asking for lags would not notice
+        check_choice("cov", cov_type, COV_TYPES)
+        if bandwidth is not None and cov_type != "kernel":
+            raise ValueError(f"bandwidth is only used with cov='kernel', got cov={cov_type!r}")
         inf = fama_macbeth_inference(self._estimates, cov_type, bandwidth, nan_policy=nan_policy)
         self._inf = {k: readonly(v) for k, v in inf.items()}
         q = _t_quantile(0.95, np.asarray(self._inf["n_periods"]) - 1)
@@ -537,10 +542,10 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     Parameters
     ----------
     returns : array_like or Polars frame, shape (T, N)
-        Dependent variable, NaN where missing.
+        Dependent variable, NaN where missing (±inf raises ``ValueError``).
     characteristics : array_like, shape (T, N, K)
         Regressors, aligned with ``returns`` as given (no lag is applied here); an observation with
-        any NaN is dropped on its date.
+        any NaN is dropped on its date (±inf raises ``ValueError``).
     intercept : bool, default True
         Add a constant (first parameter, named ``"const"``).
     cov : {"unadjusted", "kernel"}, default "unadjusted"
@@ -576,6 +581,12 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     K = x.shape[2]
     if K == 0:
         raise ValueError(f"characteristics must have at least one column (K >= 1), got shape {x.shape}")
+    # an infinite value is a data error, not a missing one: linearmodels refuses it, and dropping
+    # the observation quietly (as the kernel does with any non-finite value) would hide it
+    for arg, arr in (("returns", r), ("characteristics", x)):
+        n_inf = int(np.count_nonzero(np.isinf(arr)))
+        if n_inf:
+            raise ValueError(f"{arg} must not contain infinite values ({n_inf} found; NaN marks a missing value)")
     if bandwidth is not None:
         if cov != "kernel":
             raise ValueError(f"bandwidth is only used with cov='kernel', got cov={cov!r}")

@@ -28,7 +28,14 @@ members whose forward return is finite (the pairwise sample).
 its forward return is finite at *every* horizon, and the quantiles are cut on that sample. That
 is alphalens' behaviour, kept for comparison; it has two flaws: the quantile of an asset at t
 depends on whether it still trades at t + max(horizons) (a look-ahead in the sample), and the
-longest horizon shrinks the sample of the shortest.
+longest horizon shrinks the sample of the shortest. alphalens also drops the rows it cannot
+bucket (a signal outside explicit ``bins`` edges, a date whose quantile edges repeat) from every
+statistic, the IC and the factor-weighted book included: :func:`evaluate` with
+``common_sample=True`` does the same. :func:`information_coefficient` and
+:func:`factor_weighted_returns` take no buckets, so their common sample keeps those rows; to
+reproduce alphalens there, pass the signal masked to the bucketed rows,
+``np.where(quantile_returns(..., common_sample=True).labels >= 0, signal, np.nan)``. (In the
+default pairwise sample the IC and the book never depend on the buckets.)
 
 Differences from alphalens (``alphalens-reloaded`` 0.5), all documented where they matter:
 
@@ -439,7 +446,8 @@ def information_coefficient(signal: Any, returns: Any, horizons: Any = DEFAULT_H
         Non-negative weights of a weighted correlation (of the ranks for Spearman: ranks are
         plain ranks, the correlation is weighted); industry means are weighted too. NaN = left out.
     common_sample : bool, default False
-        alphalens' sample (every horizon finite); see the module docstring.
+        alphalens' sample (every horizon finite); see the module docstring. Unlike alphalens (and
+        :func:`evaluate`), rows that the buckets would leave out stay in: this function has none.
     filter_zscore : float, optional
         alphalens' look-ahead outlier filter of the forward returns; default off.
 
