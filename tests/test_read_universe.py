@@ -433,3 +433,31 @@ def test_a_marker_below_the_rows_polars_infers_from_is_named_too(tmp_path):
         ff.read_universe(pl.DataFrame({"date": ["2023-06-01"], "asset": ["A"], "close": [1.0]}), tmp_path / "f.csv")
     got = ff.read_fundamentals(tmp_path / "f.csv", days[-3:], ["A"], report_lag_days=0, null_values="NA")
     np.testing.assert_array_equal(got["eps"][:, 0], [147.0, 148.0, nan])
+
+
+@pytest.mark.parametrize("which", ["fundamentals", "classifications"])
+def test_a_source_whose_asset_ids_match_none_of_the_prices_is_refused(tmp_path, which):
+    """Ids written another way than the prices' (an integer column that lost the leading zeros
+    of '000123', another case) matched no asset: every field was silently missing (and a model
+    without fundamentals or industries ran on). Some unmatched rows are still ignored."""
+    px = pl.DataFrame({"date": ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-03"],
+                       "asset": ["000123", "000456"] * 2, "close": [10.0, 20.0, 11.0, 19.0]})
+    ints = {"fundamentals": pl.DataFrame({"asset": [123, 456], "report_date": ["2024-01-01"] * 2,
+                                          "book_value": [1.0, 2.0]}),
+            "classifications": pl.DataFrame({"asset": [123, 456], "date": ["2024-01-01"] * 2,
+                                             "industry": ["Energy", "Banks"]})}[which]
+    ints.write_parquet(tmp_path / "src.parquet")
+    with pytest.raises(ValueError, match=rf"^{which}: none of the 2 asset ids of .*src\.parquet.* is one of the 2 "
+                                         r"assets .*\['123', '456'\] against \['000123', '000456'\].*column 'asset' "
+                                         "holds integers"):
+        ff.read_universe(px, **{which: str(tmp_path / "src.parquet")})
+    lower = ints.with_columns(pl.col("asset").cast(pl.String))
+    with pytest.raises(ValueError, match=rf"^{which}: none of the 2 asset ids .*both look like numbers"):
+        ff.read_universe(px, **{which: lower})
+    # one matching row is enough: the other rows are ignored, as documented
+    some = lower.with_columns(pl.Series("asset", ["000123", "999"]))
+    p = ff.read_universe(px, **{which: some})
+    if which == "fundamentals":
+        np.testing.assert_array_equal(p["book_value"], [[1.0, nan], [1.0, nan]])
+    else:
+        np.testing.assert_array_equal(p["industry"], [[1, -1], [1, -1]])  # labels Banks, Energy

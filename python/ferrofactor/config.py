@@ -132,7 +132,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                               "price; a date between trading dates means the next one): the backtest pays the "
                               "position out there, at its last value times 1 + the delisting return, and "
                               "holds an asset whose prices stop without a row as suspended. Assets that are "
-                              "not in the prices are ignored (the load stage counts them). Default: none (the "
+                              "not in the prices are ignored (the load stage counts them); a file none of whose "
+                              "assets is in the prices is refused. Default: none (the "
                               "delisting is inferred as the first date after an asset's last price in all the "
                               "data, which reads later data).", optional=True, example="delistings.parquet",
                               unset="inferred: the first date after an asset's last price (reads later data)"),

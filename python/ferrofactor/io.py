@@ -576,6 +576,30 @@ def _prepare_records(
     return frame, axis, target_assets, columns
 
 
+def _refuse_no_match(frame: pl.DataFrame, asset: str, a_idx: np.ndarray, target: np.ndarray, what: str) -> None:
+    """Refuse records none of which is of an asset of ``target`` (``a_idx`` all -1): ids written
+    another way than the panel's (case, padding, an integer column that lost the leading zeros of
+    ``000123``) would otherwise leave every field NaN without a word. A source with some matching
+    records keeps ignoring the others, as documented."""
+    if not frame.height or not len(target) or (a_idx >= 0).any():
+        return
+    ids = frame[asset]
+    shown = ids.cast(pl.String).unique(maintain_order=True)
+    hint = ""
+    if ids.dtype.is_integer():
+        hint = (f"; column {asset!r} holds integers, so an id written 000123 elsewhere is 123 here: store "
+                "the ids as text with their leading zeros")
+    elif all(v.isdigit() for v in shown.head(_SHOW).to_list() + [str(a) for a in target[:_SHOW]]):
+        hint = ("; both look like numbers: ids with leading zeros on one side (000123) and without on the "
+                "other (123, e.g. an integer column) never match: store the ids as text, written alike")
+    raise ValueError(
+        f"none of the {shown.len()} asset ids of {what} is one of the {len(target)} assets it is read onto "
+        f"(the prices' assets): e.g. {shown.head(_SHOW).to_list()} against "
+        f"{[str(a) for a in target[:_SHOW]]}; every record would be ignored (no value on any date). Check "
+        f"column {asset!r} (case, spaces, padding){hint}"
+    )
+
+
 def _record_days(frame: pl.DataFrame, asset: str, date: str, date_format: str | None) -> np.ndarray:
     """The day of each record, refusing two records of one asset on one day (the duplicate
     check on the raw column misses a day written two ways, e.g. ``2024-01-02`` and
@@ -707,6 +731,20 @@ def read_fundamentals(
     array([[nan],
            [1.5]])
     """
+    return _read_fundamentals(
+        source, dates, assets, asset=asset, report_date=report_date, fields=fields,
+        report_lag_days=report_lag_days, max_staleness=max_staleness, connection=connection, format=format,
+        date_format=date_format, null_values=null_values, refuse_unmatched=False,
+    )
+
+
+def _read_fundamentals(
+    source: Any, dates: Any, assets: Any, *, asset: str, report_date: str, fields: Sequence[str] | None,
+    report_lag_days: int, max_staleness: int | None, connection: Any, format: str | None,
+    date_format: str | None, null_values: str | Sequence[str] | None, refuse_unmatched: bool,
+) -> Panel:
+    """:func:`read_fundamentals`; with ``refuse_unmatched`` (:func:`read_universe`, whose assets are the
+    prices') a source none of whose asset ids is on ``assets`` raises ``ValueError``."""
     report_lag_days = _check_days("report_lag_days", report_lag_days)
     max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
     _check_date_format(date_format)
@@ -733,6 +771,8 @@ def read_fundamentals(
         return Panel(axis, target_assets, {f: np.full((T, N), np.nan) for f in fields})
     avail = _record_days(frame, asset, report_date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
+    if refuse_unmatched:
+        _refuse_no_match(frame, asset, a_idx, target_assets, _describe(source, connection, format))
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, max_staleness)
     # every field read through the same record grid (-1 = NaN), in one parallel Rust pass
     values = [np.ascontiguousarray(frame[f].cast(pl.Float64).to_numpy()[perm], dtype=np.float64) for f in fields]
@@ -801,6 +841,20 @@ def read_classifications(
     (array([[0],
            [1]], dtype=int32), array(['Energy', 'Utilities'], dtype='<U9'))
     """
+    return _read_classifications(
+        source, dates, assets, asset=asset, date=date, code=code, labels=labels,
+        report_lag_days=report_lag_days, connection=connection, format=format, date_format=date_format,
+        null_values=null_values, refuse_unmatched=False,
+    )
+
+
+def _read_classifications(
+    source: Any, dates: Any, assets: Any, *, asset: str, date: str, code: str, labels: Sequence[str] | None,
+    report_lag_days: int, connection: Any, format: str | None, date_format: str | None,
+    null_values: str | Sequence[str] | None, refuse_unmatched: bool,
+) -> Panel:
+    """:func:`read_classifications`; with ``refuse_unmatched`` (:func:`read_universe`, whose assets are the
+    prices') a source none of whose asset ids is on ``assets`` raises ``ValueError``."""
     report_lag_days = _check_days("report_lag_days", report_lag_days)
     _check_date_format(date_format)
     _check_column_names(asset=asset, date=date, code=code)
@@ -826,6 +880,8 @@ def read_classifications(
         return Panel(axis, target_assets, codes={code: (np.full((T, N), -1, dtype=np.int32), lab)})
     avail = _record_days(frame, asset, date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
+    if refuse_unmatched:
+        _refuse_no_match(frame, asset, a_idx, target_assets, _describe(source, connection, format))
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, None)
     out = np.append(rec_codes[perm], np.int32(-1)).astype(np.int32)[grid]
     return Panel(axis, target_assets, codes={code: (out, lab)})
@@ -1175,7 +1231,9 @@ def read_universe(
         ..."``): missing columns, duplicate rows, dates not ISO without ``date_format``, a text
         column where numbers are wanted (named with its first value that is not a number, e.g.
         ``'NA'``: a missing-value marker is read as missing with ``null_values=``), bad integer
-        settings, unreadable files or queries.
+        settings, unreadable files or queries; a fundamentals or classifications source none of
+        whose asset ids is an asset of the prices (ids written another way: ``123`` against
+        ``000123``, case, spaces), which would leave its fields empty without a word.
     TypeError
         A source of an unsupported type, a setting of the wrong type (``null_values`` neither a
         str nor a sequence of str).
@@ -1252,22 +1310,22 @@ def read_universe(
 
     if fundamentals is not None:
         with _prefix("fundamentals"):
-            fund = read_fundamentals(
+            fund = _read_fundamentals(
                 fundamentals, panel.dates, panel.assets, asset=asset, report_date=report_date,
                 fields=fundamental_fields, report_lag_days=report_lag_days, max_staleness=max_staleness,
                 connection=connection, format=_format_for(fundamentals, format), date_format=date_format,
-                null_values=null_values,
+                null_values=null_values, refuse_unmatched=True,
             )
         _claim(origin, fund.float_fields, "fundamentals")
         new_fields.update({f: fund[f] for f in fund.float_fields})
 
     if classifications is not None:
         with _prefix("classifications"):
-            cls = read_classifications(
+            cls = _read_classifications(
                 classifications, panel.dates, panel.assets, asset=asset, date=classification_date,
                 code=industry, labels=industry_labels, report_lag_days=classification_lag_days,
                 connection=connection, format=_format_for(classifications, format), date_format=date_format,
-                null_values=null_values,
+                null_values=null_values, refuse_unmatched=True,
             )
         _claim(origin, ["industry"], f"classifications (column {industry!r})")
         new_codes["industry"] = (cls[industry], cls.labels(industry))

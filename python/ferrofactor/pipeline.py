@@ -512,6 +512,13 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
         raise type(e)(f"data.delistings: {e}") from (e.__cause__ or e)
     known = set(np.asarray(panel.assets).tolist())
     keep = np.fromiter((a in known for a in assets.tolist()), dtype=bool, count=len(assets))
+    if len(assets) and not keep.any():
+        # ids written another way than the prices' (123 against 000123, case, spaces): every row
+        # would be ignored and the delistings inferred after all, without a word
+        raise ValueError(
+            f"data.delistings: none of the {len(assets)} assets of {source!r} is an asset of the prices: e.g. "
+            f"{[str(a) for a in assets[:5]]} against {[str(a) for a in np.asarray(panel.assets)[:5]]}; check its "
+            f"column {d['asset']!r} (case, spaces, an integer column that lost the leading zeros of 000123)")
     res.delistings = {str(a): t for a, t in zip(assets[keep], days[keep])}
     res.delisting_returns = (None if rets is None else
                              {str(a): float(r) for a, r in zip(assets[keep], rets[keep])})
