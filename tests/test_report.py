@@ -195,3 +195,16 @@ def test_every_id_is_unique_in_the_demo_report(demo_run):
                              "alerts-section", "run"]
     # the public table keys are unchanged
     assert {"portfolios", "alerts", "opt-optimized", "risk-optimized", "holdings-optimized"} <= set(page.kv)
+
+
+@pytest.mark.parametrize("lag, words", [(1, "exposures (known at the previous close)"),
+                                        (2, "exposures (known 2 closes before, model.lag)"),
+                                        (0, "exposures (of the same close: model.lag = 0)")])
+def test_the_attribution_note_says_the_model_lag_it_uses(lag, words):
+    """ferrofactor.attribute explains the return of t with the exposures of t − model.lag; the
+    note said "known at the previous close" whatever the lag (a look-ahead of lag 0 included)."""
+    res, text = _run(model={"lag": lag}, portfolio={"optimize": False},
+                     validation={"portfolios": 0, "minimum_variance": False}, signal={"evaluate": False})
+    assert res.attribution.lag == res.model.model.lag == lag
+    note = re.search(r"<p class=\"note\">Its net return of each date split into (exposures \([^)]*\))", text)
+    assert note is not None and note.group(1) == words

@@ -615,8 +615,11 @@ def _section_backtest(res: RunResult, fig: _Figures) -> str:
     a = res.attribution
     if a is not None:
         g = a.by_group()
+        # the exposures of the model's lag (model.lag): B_{t-lag} explains the return of t
+        known = ("known at the previous close" if a.lag == 1 else
+                 "of the same close: model.lag = 0" if a.lag == 0 else f"known {a.lag} closes before, model.lag")
         body += ["<h3>Attribution of the long-short quantile book</h3>",
-                 '<p class="note">Its net return of each date split into exposures (known at the previous close) '
+                 f'<p class="note">Its net return of each date split into exposures ({known}) '
                  "× factor returns, the specific return and the costs (ferrofactor.attribute); the lines add up "
                  f"to the net return on every date. Cumulative return {float(a.cumulative_return[-1]):.2%}.</p>",
                  '<div class="grid"><div>',
