@@ -461,3 +461,25 @@ def test_a_source_whose_asset_ids_match_none_of_the_prices_is_refused(tmp_path, 
         np.testing.assert_array_equal(p["book_value"], [[1.0, nan], [1.0, nan]])
     else:
         np.testing.assert_array_equal(p["industry"], [[1, -1], [1, -1]])  # labels Banks, Energy
+
+
+def test_an_unnamed_pandas_index_written_to_the_files_is_not_a_field(tmp_path, prices, fundamentals):
+    """pandas writes a filtered frame's row numbers into Parquet as ``__index_level_0__``
+    (``df[df.close > 0].to_parquet(path)``), which Polars reads as a column: it became a price
+    field and a fundamental field, and with both files written so the run failed ("field
+    '__index_level_0__' comes from two sources: prices and fundamentals")."""
+    idx = "__index_level_0__"
+    px = prices.with_columns(pl.int_range(pl.len()).mul(3).alias(idx))
+    fu = fundamentals.with_columns(pl.int_range(pl.len()).mul(2).alias(idx))
+    px.write_parquet(tmp_path / "px.parquet")
+    fu.write_parquet(tmp_path / "fu.parquet")
+    p = ff.read_universe(str(tmp_path / "px.parquet"), str(tmp_path / "fu.parquet"))
+    assert idx not in p.fields
+    want = ff.read_universe(prices, fundamentals)
+    assert p.fields == want.fields
+    for f in want.float_fields:
+        np.testing.assert_array_equal(p[f], want[f])
+    assert idx not in ff.read_panel(str(tmp_path / "px.parquet")).fields
+    assert idx not in ff.read_fundamentals(fu, DATES, ["A", "B"]).fields
+    # named, it is a column like any other
+    assert idx in ff.read_panel(px, fields=["close", idx]).fields

@@ -110,6 +110,7 @@ from ferrofactor.panel import (
     _day_str,
     _first_text,
     _label_codes,
+    _pandas_index_column,
     _panel_from_frame,
     _polars_errors,
     _no_rows,
@@ -537,7 +538,8 @@ def _prepare_records(
     if columns is None:
         if numeric:
             columns = [
-                c for c in names if c not in (asset, date) and (schema[c].is_numeric() or schema[c] == pl.Boolean)
+                c for c in names if c not in (asset, date) and not _pandas_index_column(c)
+                and (schema[c].is_numeric() or schema[c] == pl.Boolean)
             ]
             _warn_numeric_text(frame, [c for c in names if c not in (asset, date) and schema[c] == pl.String],
                                what, _is_csv(source, connection, format))
@@ -1177,7 +1179,9 @@ def read_universe(
     price_fields : sequence of str, optional
         The price columns to keep. Default: every numeric (or boolean) column of ``prices``
         other than ``date``/``asset``, with ``Categorical``/``Enum`` columns as code fields; any
-        other (text) column is refused, so pass ``price_fields`` to leave it out.
+        other (text) column is refused, so pass ``price_fields`` to leave it out. An unnamed
+        pandas index written to the file (``__index_level_0__``, row labels) is never a field;
+        the same holds for the default fields of every reader.
     close : str, default "close"
         Close price column: ``market_cap = close × shares``, ``dollar_volume = close × volume``.
     adjusted_close : str, optional
@@ -1286,7 +1290,7 @@ def read_universe(
                 schema = _schema(frame)
             fields, codes = [], []
             for c, dt in schema.items():
-                if c in (date, asset):
+                if c in (date, asset) or _pandas_index_column(c):
                     continue
                 if dt.is_numeric() or dt == pl.Boolean:
                     fields.append(c)

@@ -59,6 +59,16 @@ __all__ = ["Panel", "field_from_frame", "frame_from_field"]
 # How many offending rows a validation error lists.
 _SHOW = 5
 
+#: The name pandas (pyarrow) gives an unnamed index level it writes into a Parquet file
+#: (``df[df.close > 0].to_parquet(...)`` writes the filtered row numbers as ``__index_level_0__``):
+#: row labels, never data, so never a default field.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _pandas_index_column(name: str) -> bool:
+    """Whether column ``name`` is an unnamed pandas index level written to a file."""
+    return _PANDAS_INDEX.fullmatch(name) is not None
+
 
 # ---------------------------------------------------------------------------------------------
 # Axis helpers
@@ -985,7 +995,7 @@ def _panel_from_frame(
         auto_codes = []
         other_str = []
         for c in names:
-            if c in (date, asset) or (codes is not None and c in codes):
+            if c in (date, asset) or (codes is not None and c in codes) or _pandas_index_column(c):
                 continue
             dt = schema[c]
             if dt.is_numeric() or dt == pl.Boolean:
