@@ -224,6 +224,27 @@ def test_sqlite_sources_are_checked_too(sample):
     assert cfg["data"]["connection"] == "sqlite:///u.db"
 
 
+
+def test_a_sqlite_database_in_a_folder_with_uri_characters_is_checked_and_read(tmp_path):
+    """A '#' or '?' in the database's path ended SQLite's file: URI there: the check reported
+    "no such table: prices" for a database that has it, and created an empty file beside the
+    folder ('data ' for 'data #1'), outside the configuration's directory."""
+    d = tmp_path / "data #1?"
+    d.mkdir()
+    con = sqlite3.connect(d / "u.db")
+    con.execute("CREATE TABLE prices (date TEXT, asset TEXT, close REAL, volume REAL, shares REAL)")
+    con.executemany("INSERT INTO prices VALUES (?, ?, ?, ?, ?)",
+                    [(f"2024-01-0{t}", a, 10.0 + t, 100.0, 5.0) for t in range(1, 6) for a in "AB"])
+    con.commit()
+    con.close()
+    cfg = C.load_config(_write(d, '[data]\nconnection = "sqlite:///u.db"\nprices = "SELECT * FROM prices"\n'
+                                  '[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n'))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data #1?"]
+    from ferrofactor.pipeline import _load
+
+    assert _load(cfg).shape == (5, 2)
+
+
 def _write(d: Path, text: str) -> Path:
     p = d / "ok.toml"
     p.write_text(text)

@@ -79,6 +79,32 @@ def test_read_sqlite_connection_and_uri(tmp_path, long_prices):
         ff.read_panel("SELECT * FROM px WHERE close > 1e9", connection=f"sqlite:///{db}")
 
 
+
+@pytest.mark.parametrize("folder", ["data #1", "what?", "100% off"])
+def test_a_sqlite_uri_reads_a_database_whose_path_has_uri_characters(tmp_path, long_prices, folder):
+    """The path went into SQLite's ``file:`` URI as it is: a '#' or '?' ended it there, so
+    SQLite opened (and created, without mode=ro) another file, e.g. 'data ', and the query
+    failed with "no such table"."""
+    (tmp_path / folder).mkdir()
+    db = tmp_path / folder / "market.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE px (d TEXT, ticker TEXT, close REAL, volume INTEGER)")
+    con.executemany("INSERT INTO px VALUES (?, ?, ?, ?)", long_prices.select("date", "asset", "close", "volume").rows())
+    con.commit()
+    con.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    q = "SELECT d, ticker, close, volume FROM px ORDER BY ticker"
+    check(ff.read_panel(q, date="d", asset="ticker", connection=f"sqlite:///{db}"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no stray database file
+    # still read-only
+    from ferrofactor.io import _sqlite_readonly
+
+    con = _sqlite_readonly(str(db))
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        con.execute("CREATE TABLE t (x)")
+    con.close()
+
+
 def test_other_uris_go_to_polars_uri_reader(monkeypatch, long_prices):
     # Non-SQLite URIs are read by polars.read_database_uri (connectorx); no server here, so the
     # reader is replaced by one that records its arguments and returns the long frame.

@@ -695,7 +695,9 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
         if not os.path.exists(path):
             errors.append(f"data.connection: SQLite database {path!r} does not exist")
             return None
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        from ferrofactor.io import _sqlite_readonly
+
+        con = _sqlite_readonly(path)
         try:
             cur = con.execute(f"SELECT * FROM ({source}) LIMIT 0")
             return [d[0] for d in cur.description or ()]

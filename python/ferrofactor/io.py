@@ -397,13 +397,23 @@ def _read_sql(query: str, connection: Any) -> pl.DataFrame:
             raise ValueError(f"SQLite URI {uri!r} names no database file ('sqlite:///path.db')")
         if not os.path.exists(path):
             raise FileNotFoundError(f"SQLite database {path!r} (from URI {uri!r}) does not exist")
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = _sqlite_readonly(path)
         try:
             return _run_query(query, con)
         finally:
             con.close()
     return _run_query(query, connection)
 
+
+
+def _sqlite_readonly(path: str) -> sqlite3.Connection:
+    """A read-only connection to the SQLite database file ``path``. The path is percent-encoded
+    into the ``file:`` URI: written as it is, a ``#`` or ``?`` in it (a folder ``data #1``) ends
+    the path there, so SQLite opened, and created, another file (``data ``), without
+    ``mode=ro``, and a query then failed with "no such table"."""
+    from urllib.parse import quote
+
+    return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
 
 def _run_query(query: str, connection: Any) -> pl.DataFrame:
     try:
