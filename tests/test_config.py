@@ -406,3 +406,28 @@ def test_null_values_reads_csv_markers_as_missing(sample):
     # the reference documents it (CSV only, every column)
     doc = _documented(C.reference_toml())[("data", "null_values")]
     assert "CSV files only" in doc and "every column" in doc and "Default: none" in doc
+
+
+def test_a_directory_source_is_checked_as_read_universe_reads_it(sample):
+    """ff.read_universe reads a directory of Parquet files (hive partitions prices/year=2020/...)
+    as one dataset, Parquet by default; the configuration check refused it ("cannot tell the
+    format of '.../prices' from its extension; set data.format") and a run could not use it."""
+    px = pl.read_parquet(sample / "sample" / "prices.parquet")
+    for (year,), part in px.with_columns(pl.col("date").dt.year().alias("y")).group_by("y"):
+        (sample / "px" / f"year={year}").mkdir(parents=True, exist_ok=True)
+        part.drop("y").write_parquet(sample / "px" / f"year={year}" / "part-0.parquet")
+    text = DATA.replace('"sample/prices.parquet"', '"px"')
+    cfg = C.load_config(_write(sample, text))
+    from ferrofactor.pipeline import _load
+
+    want = ff.read_universe(str(sample / "sample" / "prices.parquet"), str(sample / "sample" / "fundamentals.parquet"),
+                            str(sample / "sample" / "classifications.parquet"))
+    got = _load(cfg)
+    assert got.fields == want.fields and "year" not in got.fields
+    np.testing.assert_array_equal(got["returns"], want["returns"])
+    # a missing column is still named; an empty directory is an error of the key
+    e = one(errors_of(sample, text + 'close = "px_close"\n'))
+    assert e.startswith("data.close: column 'px_close' is not in data.prices (columns: date, asset, close")
+    (sample / "empty").mkdir()
+    e = one(errors_of(sample, DATA.replace('"sample/prices.parquet"', '"empty"')))
+    assert e.startswith(f"data.prices: no Parquet file (*.parquet, *.pq) below directory {str(sample / 'empty')!r}")

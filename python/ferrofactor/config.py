@@ -115,8 +115,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "data": {
         "prices": Setting("str", _REQUIRED, "Prices: long rows (date, asset, close, shares, volume, ...). "
-                          "A path or glob of Parquet/CSV/IPC files, or an SQL query when `connection` "
-                          "is set.", example="prices.parquet",
+                          "A path or glob of Parquet/CSV/IPC files, a directory of them (every file of its "
+                          "format below it, Parquet unless `format` or its extension says otherwise), or an SQL "
+                          "query when `connection` is set.", example="prices.parquet",
                           unset="none (no data files: the synthetic universe of `ferrofactor demo`)"),
         "fundamentals": Setting("str", None, "Point-in-time fundamentals: rows (asset, report_date, "
                                 "values...), a path/glob or query. Default: none (styles that need "
@@ -710,8 +711,18 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     if not _glob.glob(path, recursive=True):
         errors.append(f"{key}: no file matches {path!r}")
         return None
-    from ferrofactor.io import _FORMATS, _format_for
+    from ferrofactor.io import _FORMATS, _directory_format, _format_for, _read_directory
 
+    if os.path.isdir(path):
+        # a directory is one dataset of the files of its format below it (ferrofactor.read_universe's
+        # rule: data.format, else its own extension, else Parquet; hive folders never become columns)
+        fmt = _directory_format(path, data["format"])
+        try:
+            schema = _read_directory(path, data["format"], (), data["null_values"]).collect_schema()
+        except (FileNotFoundError, ValueError, pl.exceptions.PolarsError) as e:
+            errors.append(f"{key}: {e}")
+            return None
+        return _printable_names(key, path, fmt, list(schema.names()), errors)
     fmt = _format_for(path, data["format"])  # data.format: where the extension does not tell
     if fmt is None:
         fmt = _FORMATS.get(os.path.splitext(path)[1].lower())
@@ -729,7 +740,11 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     except Exception as e:  # noqa: BLE001 - any reader error is a bad source
         errors.append(f"{key}: cannot read {path!r} as {fmt}: {type(e).__name__}: {e}")
         return None
-    names = list(schema.names())
+    return _printable_names(key, path, fmt, list(schema.names()), errors)
+
+
+def _printable_names(key: str, path: str, fmt: str, names: list[str], errors: list[str]) -> list[str] | None:
+    """``names``, or None (the error listed) when they are not printable."""
     if not all(n.isprintable() for n in names):
         # e.g. a Parquet file read as CSV: its bytes are not column names worth printing
         errors.append(f"{key}: {path!r} read as {fmt} has unreadable column names: is it a {fmt} file? "
