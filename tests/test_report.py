@@ -208,3 +208,14 @@ def test_the_attribution_note_says_the_model_lag_it_uses(lag, words):
     assert res.attribution.lag == res.model.model.lag == lag
     note = re.search(r"<p class=\"note\">Its net return of each date split into (exposures \([^)]*\))", text)
     assert note is not None and note.group(1) == words
+
+
+def test_the_specific_risk_table_says_its_date(unset_run):
+    """Its caption read "Specific risk (annualised) at the date shown, N covered assets": the
+    risk summary's words for a header the report does not show, so no date was given."""
+    res, text = unset_run
+    last = str(res.risk.dates[-1])
+    caption = re.search(r'<table id="specific-risk"><caption>([^<]*)</caption>', text).group(1)
+    n = int(res.risk.covered(len(res.risk.dates) - 1).sum())
+    assert caption == f"Specific risk (annualised) on {last}, {n} covered assets"
+    assert "the date shown" not in text

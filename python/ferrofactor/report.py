@@ -433,12 +433,15 @@ def _industry_constraint_text(model: Any, ex: Any) -> str:
 def _section_risk(res: RunResult, fig: _Figures) -> str:
     risk = res.risk
     s = risk.summary()
+    head = dict(s.header)
+    # the summary's second table is "at the date shown" (its header's date): the report says which
+    spec_caption = s.tables[1][0].replace("at the date shown", f"on {head['Date shown']}")
     body = [fig(lambda: risk.plot(), "Forecast factor volatilities (a year), by group", "fig-factor-volatility"),
             '<div class="grid"><div>',
-            html_table(s.tables[0][1], caption=f"{s.tables[0][0]}, on {s.header[3][1]} and on average",
+            html_table(s.tables[0][1], caption=f"{s.tables[0][0]}, on {head['Date shown']} and on average",
                        formats={"vol_annualized": "%", "mean_vol_annualized": "%"}, table_id="factor-volatility"),
             "</div><div>",
-            html_table(s.tables[1][1], caption=f"{s.tables[1][0]}, {dict(s.header)['Covered assets']} covered assets",
+            html_table(s.tables[1][1], caption=f"{spec_caption}, {head['Covered assets']} covered assets",
                        formats={"specific_vol_annualized": ".4f"}, table_id="specific-risk"),
             _kv_table(_risk_settings(res, s), caption="Settings", table_id="risk-settings"),
             "</div></div>"]
