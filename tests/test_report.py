@@ -148,7 +148,7 @@ def test_a_share_reads_as_a_percentage_and_a_count_as_an_integer(unset_run):
     assert 0 < n <= 60
     assert page.kv["risk-settings"]["Covered assets"] == (str(n), str(n))
     assert list(page.kv["specific-risk"]) == ["statistic", "p05", "p25", "median", "p75", "p95"]
-    assert f"at the date shown, {n} covered assets</caption>" in text
+    assert f"on {res.risk.dates[-1]}, {n} covered assets</caption>" in text
 
 
 def test_set_settings_show_their_value():
