@@ -62,3 +62,43 @@ def test_the_load_notes_words():
     # ordinary data, or no such field: nothing to say
     assert sparse_dates_note(ff.Panel(days, assets, {"close": _prices([20, 18, 20, 3, 20])}), "close") == ""
     assert sparse_dates_note(one, "adj_close") == ""
+
+
+def test_flat_dates_hand_worked():
+    from ferrofactor.pipeline import flat_dates
+
+    sig = np.array([[0.0, 0.0, nan, 0.0],           # every style filled with 0
+                    [1e-17, -8e-17, 0.0, nan],      # ... up to the rounding of an industry-mean fill
+                    [0.3, -0.3, 0.0, 0.1],
+                    [nan, nan, nan, nan],           # no value: NaN already, not "flat"
+                    [2.0, nan, nan, nan]])          # one asset: nothing to rank
+    assert flat_dates(sig).tolist() == [True, True, False, False, True]
+
+
+def test_a_signal_without_dispersion_is_no_signal_and_no_book_trades_on_it(tmp_path):
+    """A style with no descriptor yet on a date (12-1 momentum in the data's first year) is
+    filled with 0 for every asset: the composite was then the same for every asset, and the
+    backtest's books, ranking ties by position, bought the last assets by name and sold the
+    first ones for months; the performance table (from the first rebalance on) and the
+    attribution counted those months, and an IC was computed from the rounding noise of a
+    fill. Such dates now have no signal: the books start when the signal ranks something."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n"
+        "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+        "[portfolio]\noptimize = false\n[report]\nplots = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    mom = np.asarray(ff.compute_descriptors(res.panel)["momentum_12_1"])
+    first = int(np.flatnonzero(np.isfinite(mom).sum(axis=1) >= 2)[0])  # the first date momentum ranks
+    assert first > 150
+    assert np.isnan(res.signal[:first]).all()
+    assert np.isfinite(res.signal[first]).sum() >= 2
+    for name in res.backtest.books:
+        held = np.flatnonzero(np.abs(np.asarray(res.backtest[name].weights_after)).sum(axis=1) > 0)
+        assert held[0] >= first, name
+    note = next(s.note for s in res.stages if s.name == "signal")
+    assert note.startswith(f"Σ 1·momentum; no signal on {first} dates where it is the same for every asset")

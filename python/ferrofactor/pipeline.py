@@ -18,7 +18,10 @@ risk model          :class:`ferrofactor.RiskModel` ``.fit``
 risk validation     :func:`ferrofactor.evaluate.bias_test` (random long-only portfolios) and
                     :func:`ferrofactor.evaluate.minimum_variance_test`, on the forecast dates
                     after ``validation.burn_in``
-signal              :func:`ferrofactor.combined_score` (Σ weight × style)
+signal              :func:`ferrofactor.combined_score` (Σ weight × style); a date on which it
+                    is the same for every asset (no weighted style has a value yet: each is
+                    filled with 0, e.g. 12-1 momentum in the study's first year) has no signal
+                    (NaN, :func:`flat_dates`), so that no book trades on the order of the assets
 signal evaluation   :func:`ferrofactor.evaluate.evaluate` of the signal against the returns that
                     follow it (``signal.horizons``, ``signal.quantiles``; with ``signal.residual``
                     also against the factor model's residual returns); ``signal.evaluate = false``
@@ -420,8 +423,15 @@ def run_pipeline(
     with run.stage("signal") as st:
         from ferrofactor.signals import combined_score
 
-        res.signal = combined_score(res.exposures, cfg["signal"]["weights"])
+        sig = combined_score(res.exposures, cfg["signal"]["weights"])
+        flat = flat_dates(sig)
+        sig[flat] = np.nan
+        res.signal = sig
         st.note = "Σ " + " + ".join(f"{w:g}·{s}" for s, w in cfg["signal"]["weights"].items())
+        if flat.any():
+            days = np.asarray(panel.dates)[flat]
+            st.note += (f"; no signal on {int(flat.sum())} dates where it is the same for every asset (no style "
+                        f"has a value yet), {days[0]}..{days[-1]}")
 
     sg = cfg["signal"]
     if sg["evaluate"]:
@@ -642,6 +652,28 @@ def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
     if res.delistings:
         check_delistings(res.delistings, panel)
     return panel
+
+
+def flat_dates(signal: Any) -> np.ndarray:
+    """(T,) bool: the dates on which ``signal`` holds one value for every asset that has one
+    (and at least one asset has one). A composite of styles is so where none of its styles has a
+    descriptor yet on that date (each is filled with 0 for every asset: 12-1 momentum, a
+    252-date volatility in the first year of the data): it ranks nothing, and a book built from
+    it would hold the first and last assets in their order (the rankings break ties by position).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flat_dates(np.array([[0.0, 0.0, np.nan], [0.5, -0.5, 0.0], [np.nan] * 3])).tolist()
+    [True, False, False]
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    ok = np.isfinite(x)
+    some = ok.any(axis=1)
+    hi = np.where(ok, x, -np.inf).max(axis=1)
+    lo = np.where(ok, x, np.inf).min(axis=1)
+    with np.errstate(invalid="ignore"):
+        return some & (hi - lo <= 1e-12 * np.maximum(1.0, np.abs(hi)))
 
 
 def check_delistings(delistings: dict[str, Any], panel: Any) -> None:
