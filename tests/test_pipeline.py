@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ferrofactor as ff
 import numpy as np
+import polars as pl
 import pytest
 from ferrofactor.pipeline import SPARSE_SHARE, sparse_dates, sparse_dates_note
 
@@ -102,3 +103,24 @@ def test_a_signal_without_dispersion_is_no_signal_and_no_book_trades_on_it(tmp_p
         assert held[0] >= first, name
     note = next(s.note for s in res.stages if s.name == "signal")
     assert note.startswith(f"Σ 1·momentum; no signal on {first} dates where it is the same for every asset")
+
+
+def test_a_portfolio_date_without_a_signal_says_the_quantile_book_is_skipped(tmp_path):
+    """On a date where the signal ranks nothing (before the styles have values) the long-short
+    quantile portfolio holds nothing: it was left out of the report without a word."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    day = pl.read_parquet(paths["prices"])["date"].unique().sort()[100]
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n"
+        "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+        f'[portfolio]\noptimize = false\ndate = "{day}"\n[backtest]\nenabled = false\n[report]\nplots = false\n')
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    assert "quantile" not in res.books and "market" in res.books
+    why = dict(res.skipped)["quantile portfolio"]
+    assert why.startswith(f"the signal ranks 0 of the assets the risk model covers on {day}: no long-short book")
+    note = next(s.note for s in res.stages if s.name == "portfolios")
+    assert "; quantile portfolio skipped: the signal ranks 0 of the assets" in note

@@ -790,7 +790,11 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     sig = np.where(covered, res.signal[t], np.nan)
     wq = quantile_portfolio(sig, percentile=p["percentile"], long_short=True)
     m = int(np.isfinite(sig).sum())
-    if m >= 2 and share_count(m, p["percentile"]) == 0:
+    if m < 2:
+        # said, not silently left out (a date before the styles have values: flat_dates)
+        res.skipped.append(("quantile portfolio", f"the signal ranks {m} of the assets the risk model covers on "
+                            f"{date}: no long-short book (is portfolio.date before the styles have values?)"))
+    elif share_count(m, p["percentile"]) == 0:
         # no book of the percentile holds anything (here, nor the backtest's top and quantile books
         # while the universe is this small): said, not silently left out
         res.skipped.append(("quantile portfolio", f"portfolio.percentile = {p['percentile']:g} selects no asset: "
