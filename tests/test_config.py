@@ -280,6 +280,20 @@ def test_not_toml_and_no_file(sample):
         C.load_config(sample / "missing.toml")
 
 
+def test_a_configuration_saved_with_a_byte_order_mark_reads_as_without(sample):
+    """Windows editors and PowerShell's Out-File save UTF-8 with a byte-order mark: the file
+    was refused as "config: not valid TOML: Invalid statement (at line 1, column 1)", a line
+    that reads correctly in any editor. The mark is no content; other encodings still fail."""
+    text = DATA.replace("\n", "\r\n") + "[model]\r\nlag = 2\r\n"
+    (sample / "bom.toml").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (sample / "plain.toml").write_bytes(text.encode())
+    bom, plain = C.load_config(sample / "bom.toml"), C.load_config(sample / "plain.toml")
+    assert bom.values == plain.values and bom["model"]["lag"] == 2
+    (sample / "utf16.toml").write_bytes(text.encode("utf-16"))
+    with pytest.raises(C.ConfigError, match="config: not UTF-8 text"):
+        C.load_config(sample / "utf16.toml")
+
+
 # ---------------------------------------------------------------------------------------------
 # the command: exit 2, every error printed with its key, nothing written
 # ---------------------------------------------------------------------------------------------

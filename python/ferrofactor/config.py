@@ -837,7 +837,9 @@ def load_config(path: str | os.PathLike[str], *, check_data: bool = True) -> Con
     tomllib = _toml_module()
     try:
         with open(p, "rb") as fh:
-            raw = tomllib.load(fh)
+            # a UTF-8 byte-order mark (Windows editors, PowerShell's Out-File) is no content:
+            # tomllib would call the first line of such a file an invalid statement
+            raw = tomllib.loads(fh.read().decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"config: not valid TOML: {e}"], p) from None
     except UnicodeDecodeError as e:
