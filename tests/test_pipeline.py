@@ -124,3 +124,40 @@ def test_a_portfolio_date_without_a_signal_says_the_quantile_book_is_skipped(tmp
     assert why.startswith(f"the signal ranks 0 of the assets the risk model covers on {day}: no long-short book")
     note = next(s.note for s in res.stages if s.name == "portfolios")
     assert "; quantile portfolio skipped: the signal ranks 0 of the assets" in note
+
+
+def test_the_descriptors_of_a_study_look_back_before_data_start(tmp_path):
+    """data.start cut the panel before the descriptors were computed, so a study starting a
+    year into the data had no 12-1 momentum (nor volatility, beta) for its first year: every
+    asset's exposure was the fill, 0, as if no price before data.start had been known. The
+    exposures are now those of the whole history up to data.end, on the study's dates."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=400, seed=3)
+    dates = pl.read_parquet(paths["prices"])["date"].unique().sort()
+    start, end = dates[260], dates[380]
+    (tmp_path / "c.toml").write_text(
+        f'[data]\nprices = "s/prices.parquet"\nfundamentals = "s/fundamentals.parquet"\n'
+        f'classifications = "s/classifications.parquet"\nstart = "{start}"\nend = "{end}"\n'
+        "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+        "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n[report]\nplots = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    assert str(res.panel.dates[0]) == str(start) and str(res.panel.dates[-1]) == str(end)
+    full = ff.read_universe(paths["prices"], paths["fundamentals"], paths["classifications"])
+    full = full.select(dates=slice(None, str(end)), assets=res.panel.assets)
+    want = ff.Exposures.from_panel(full, industry="industry")
+    T = res.panel.shape[0]
+    np.testing.assert_array_equal(res.exposures.styles, np.asarray(want.styles)[-T:])
+    np.testing.assert_array_equal(res.exposures.industry, np.asarray(want.industry)[-T:])
+    assert list(res.exposures.dates) == list(res.panel.dates) and list(res.exposures.assets) == list(res.panel.assets)
+    mom = np.asarray(res.exposures.styles)[0, :, res.exposures.style_names.index("momentum")]
+    assert np.nanstd(mom) > 0.5  # ranked on the study's first date, not the fill
+    # without data.start the study is its own history: the run is unchanged
+    (tmp_path / "d.toml").write_text((tmp_path / "c.toml").read_text().replace(f'start = "{start}"\n', ""))
+    whole = run_pipeline(load_config(tmp_path / "d.toml"))
+    alone = ff.Exposures.from_panel(whole.panel, industry="industry")
+    np.testing.assert_array_equal(whole.exposures.styles, alone.styles)
+    # (the same numbers as the study's, up to the order of the sums over its other assets)
+    np.testing.assert_allclose(np.asarray(whole.exposures.styles)[-T:][:, np.isin(whole.panel.assets, res.panel.assets)],
+                               res.exposures.styles, rtol=1e-12, atol=1e-14)

@@ -186,8 +186,10 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                     "are paid out at their last value).", optional=True,
                                     example="delisting_return",
                                     unset="none (paid out at the last value: a delisting return of 0)"),
-        "start": Setting("date", None, "First date of the study (YYYY-MM-DD). Default: the first date "
-                         "of the prices.", optional=True, example="2016-01-04",
+        "start": Setting("date", None, "First date of the study (YYYY-MM-DD). The prices and "
+                         "fundamentals before it still feed the look-back windows of the descriptors (12-1 "
+                         "momentum, volatility, beta), as they were known on that date. Default: the first "
+                         "date of the prices.", optional=True, example="2016-01-04",
                          unset="the first date of the prices"),
         "end": Setting("date", None, "Last date of the study. Default: the last date of the prices.",
                        optional=True, example="2024-12-31", unset="the last date of the prices"),

@@ -12,7 +12,9 @@ load                :func:`ferrofactor.read_universe` on the configured sources 
                     its note names the dates of the study with
                     prices for fewer than 10 % of the median number of assets priced per
                     date (:func:`sparse_dates`: a stray row on a non-trading day)
-exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles)
+exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles), on
+                    the study's assets over every date up to ``data.end``, then its dates: the
+                    descriptors' look-back windows reach before ``data.start``
 factor model        :class:`ferrofactor.FactorModel` ``.fit`` and ``.fama_macbeth(cov)``
 risk model          :class:`ferrofactor.RiskModel` ``.fit``
 risk validation     :func:`ferrofactor.evaluate.bias_test` (random long-only portfolios) and
@@ -327,6 +329,7 @@ def run_pipeline(
     cfg = config
 
     # -- data ------------------------------------------------------------------------------
+    history = None  # the study's look-back before data.start (_study)
     if panel is None and synthetic is not None:
         with run.stage("synthetic universe") as st:
             panel = synthetic()
@@ -342,14 +345,14 @@ def run_pipeline(
                 res.delistings = {str(a): t for a, t in zip(assets, days)}
                 res.delistings_source = "the synthetic universe's delistings"
                 st.note += f"; {len(assets)} delistings"
-            panel = _study(res, cfg, panel)
+            panel, history = _study(res, cfg, panel)
     elif panel is None:
         with run.stage("load") as st:
             panel = _load(cfg)
             st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates, fields: {', '.join(panel.fields)}"
             if cfg["data"]["delistings"] is not None:
                 st.note += "; " + _load_delistings(res, cfg, panel)
-            panel = _study(res, cfg, panel)
+            panel, history = _study(res, cfg, panel)
             if res.study_dropped:
                 st.note += (f"; {res.study_dropped} assets without a price between data.start and "
                             "data.end left out")
@@ -361,7 +364,7 @@ def run_pipeline(
         try:
             if cfg["data"]["delistings"] is not None:
                 _load_delistings(res, cfg, panel)
-            panel = _study(res, cfg, panel)
+            panel, history = _study(res, cfg, panel)
         except (ValueError, TypeError, FileNotFoundError) as e:
             raise StageError("load", e, res) from e
     T, N = panel.shape
@@ -373,7 +376,12 @@ def run_pipeline(
         use_ind = ex_cfg["industries"] and "industry" in panel.code_fields
         opts = {"window": ex_cfg["window"], "beta_half_life": ex_cfg["beta_half_life"],
                 "liquidity_window": ex_cfg["liquidity_window"], "min_fraction": ex_cfg["min_fraction"]}
-        res.exposures = _exposures(panel, cfg, use_ind, opts)
+        if history is None:
+            res.exposures = _exposures(panel, cfg, use_ind, opts)
+        else:
+            # the descriptors look back before data.start, as they could on that date
+            res.exposures = study_exposures(_exposures(history, cfg, use_ind, opts), panel)
+            history = None
         ex = res.exposures
         st.note = f"{len(ex.style_names)} styles, {len(ex.industry_names)} industries"
 
@@ -619,12 +627,18 @@ def sparse_dates_note(panel: Any, field: str, share: float = SPARSE_SHARE) -> st
             f"the data? {'it splits' if one else 'they split'} the returns around {'it' if one else 'them'}")
 
 
-def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
+def _study(res: RunResult, cfg: Config, panel: Any) -> tuple[Any, Any]:
     """The panel cut to ``data.start`` / ``data.end`` (and then to the assets with a price
     between them; ``res.study_dropped`` counts the others), checked: at least 3 dates and 2 assets, and
     the listed delistings consistent with its prices (:func:`check_delistings`). Run within the
-    stage that makes the panel, so that a failure is that stage's (never after its ✓)."""
+    stage that makes the panel, so that a failure is that stage's (never after its ✓).
+
+    Returns ``(study, history)``: ``history`` is the study's assets on every date up to
+    ``data.end`` (the study's dates are its last ones), whose earlier dates feed the look-back
+    windows of the descriptors (12-1 momentum, the 252-date volatility: known on the study's first
+    date, from prices before it); None without ``data.start`` (the study is its own history)."""
     d = cfg["data"]
+    full = panel
     if d["start"] is not None or d["end"] is not None:
         panel = panel.select(dates=slice(d["start"], d["end"]))
     T, N = panel.shape
@@ -651,8 +665,24 @@ def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
                 res.delisting_returns = {a: v for a, v in res.delisting_returns.items() if a in kept}
     if res.delistings:
         check_delistings(res.delistings, panel)
-    return panel
+    history = None
+    if d["start"] is not None and panel.shape[0] < full.select(dates=slice(None, d["end"])).shape[0]:
+        history = full.select(dates=slice(None, d["end"]), assets=np.asarray(panel.assets))
+    return panel, history
 
+
+def study_exposures(exposures: Any, study: Any) -> Any:
+    """``exposures`` (computed on the study's history: :func:`_study`) on the study's dates, its
+    last ones: the same styles and industry codes, labelled by the study's dates and assets."""
+    from ferrofactor.exposures import Exposures
+
+    T = study.shape[0]
+    ex = exposures
+    return Exposures(None if ex.styles is None else np.ascontiguousarray(ex.styles[-T:]),
+                     None if ex.industry is None else np.ascontiguousarray(ex.industry[-T:]),
+                     style_names=list(ex.style_names) if ex.styles is not None else None,
+                     industry_names=list(ex.industry_names) if ex.industry is not None else None,
+                     market=ex.market, dates=study.dates, assets=study.assets)
 
 def flat_dates(signal: Any) -> np.ndarray:
     """(T,) bool: the dates on which ``signal`` holds one value for every asset that has one
