@@ -347,6 +347,25 @@ def test_fundamentals_match_brute_force(records, report_lag_days, staleness, day
     np.testing.assert_array_equal(p["v"], oracle)
 
 
+
+def test_an_infinite_fundamental_value_is_refused_naming_the_record():
+    """An infinite value (a ratio divided by zero upstream) was read into the panel and then
+    dropped by every descriptor as if missing, without a word; prices refuse it already."""
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    rec = pl.DataFrame({"asset": ["A", "B"], "report_date": ["2024-01-01", "2023-12-20"],
+                        "book_value": [1.0, -np.inf], "eps": [0.5, 0.2]})
+    with pytest.raises(ValueError, match=r"^field 'book_value' has 1 infinite values, e\.g\. -inf for asset 'B' "
+                                         r"reported 2023-12-20: a value is a finite number, or missing"):
+        ff.read_fundamentals(rec, dates, ["A", "B"])
+    px = pl.DataFrame({"date": ["2024-01-02", "2024-01-03"] * 2, "asset": ["A", "A", "B", "B"],
+                       "close": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match=r"^fundamentals: field 'book_value' has 1 infinite values"):
+        ff.read_universe(px, rec)
+    # a field left out is not read; NaN stays missing
+    assert ff.read_fundamentals(rec, dates, ["A", "B"], fields=["eps"]).fields == ("eps",)
+    p = ff.read_fundamentals(rec.with_columns(pl.Series("book_value", [1.0, np.nan])), dates, ["A", "B"])
+    assert np.isnan(p["book_value"][0, 1])
+
 # --- classifications --------------------------------------------------------------------------------
 
 

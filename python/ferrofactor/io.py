@@ -729,7 +729,8 @@ def read_fundamentals(
     ValueError
         Missing columns, duplicate (asset, report_date) rows, dates that are not ISO without
         ``date_format`` or do not match it, non-numeric fields (named with their first value that
-        is not a number), ``report_lag_days``/``max_staleness`` negative or above 1,000,000.
+        is not a number), infinite values (named with an asset and report date),
+        ``report_lag_days``/``max_staleness`` negative or above 1,000,000.
     TypeError
         ``report_lag_days``/``max_staleness`` not an integer (bool and float included);
         ``null_values`` neither a str nor a sequence of str.
@@ -781,6 +782,16 @@ def _read_fundamentals(
     T, N = len(axis), len(target_assets)
     if frame.height == 0 or not fields:  # (fields=[]: the dates and assets alone)
         return Panel(axis, target_assets, {f: np.full((T, N), np.nan) for f in fields})
+    for f in fields:
+        # as for prices: an infinite value is no measurement (a division by zero upstream); read
+        # on, every descriptor dropped it as missing without a word
+        inf = frame[f].cast(pl.Float64).is_infinite()
+        if inf.any():
+            first = frame.filter(inf).row(0, named=True)
+            raise ValueError(
+                f"field {f!r} has {int(inf.sum())} infinite values, e.g. {first[f]} for asset {first[asset]!r} "
+                f"reported {first[report_date]}: a value is a finite number, or missing (null or NaN)"
+            )
     avail = _record_days(frame, asset, report_date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
     if refuse_unmatched:
