@@ -535,6 +535,19 @@ def test_iso_only_without_date_format(values, match):
         ff.read_panel(df)
 
 
+@pytest.mark.parametrize(("value", "fmt"), [("2024-01-02T00:00:00Z", "%Y-%m-%dT%H:%M:%SZ"),
+                                            ("2024-01-02 00:00:00+00:00", "%Y-%m-%d %H:%M:%S%:z"),
+                                            ("2024-01-02T00:00:00.000+0000", "%Y-%m-%dT%H:%M:%S%.f%z")])
+def test_iso_timestamps_with_a_zone_name_the_format_that_reads_them(value, fmt):
+    """pandas writes zoned timestamps to CSV as '2024-01-02 00:00:00+00:00': the refusal said
+    they were not ISO and suggested date_format='%m/%d/%Y' or '%d/%m/%Y' (day/month order),
+    which cannot read them. It now names the format that does (and that format reads them)."""
+    df = pl.DataFrame({"date": [value], "asset": ["A"], "close": [1.0]})
+    with pytest.raises(ValueError, match=rf"^column 'date': 1 values are ISO timestamps with a time zone, e\.g\. "
+                                         rf"\['{re.escape(value)}'\]: .*pass date_format='{re.escape(fmt)}'$"):
+        ff.read_panel(df)
+    assert ff.read_panel(df, date_format=fmt).dates.tolist() == [np.datetime64("2024-01-02")]
+
 def test_iso_timestamps_at_midnight_are_their_day_any_other_time_is_refused():
     # '2024-01-03 00:00:00' is a date; '2024-01-04T16:30:00' is a time within a day, which is
     # never cut to its day (a value stamped after the close is not known at that day's close)

@@ -250,6 +250,14 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
     iso = r.str.contains(ISO_RX)
     if not iso.all():
         bad = r.filter(~iso)
+        zoned = _zoned_iso_format(bad[0]) if hint is _FORMAT_HINT else None
+        if zoned is not None:
+            # ISO with a zone designator (pandas' to_csv of zoned timestamps writes '+00:00'):
+            # the day/month hint below would be wrong; name the format that reads them
+            raise ValueError(
+                f"{what}: {bad.len()} values are ISO timestamps with a time zone, e.g. {_examples(bad)}: a "
+                f"date is read from them with its format only, pass date_format={zoned!r}"
+            )
         raise ValueError(
             f"{what}: {bad.len()} values are not ISO dates ('YYYY-MM-DD', optionally followed by a "
             f"time), e.g. {_examples(bad)}. Dates are never guessed (in a value such as '01/02/2024' "
@@ -260,6 +268,19 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
     refuse_time_of_day(what, dt, shown=r)
     return d.scatter(idx, dt.dt.date())
 
+
+
+_ZONED_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([ T])\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}|[+-]\d{4})$")
+
+
+def _zoned_iso_format(value: Any) -> str | None:
+    """The strftime format of an ISO timestamp with a zone designator (``2024-01-02T00:00:00Z``,
+    ``2024-01-02 00:00:00+00:00``), or None for any other value."""
+    m = _ZONED_ISO.match(value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    zone = "Z" if m.group(3) == "Z" else ("%:z" if ":" in m.group(3) else "%z")
+    return f"%Y-%m-%d{m.group(1)}%H:%M:%S{'%.f' if m.group(2) else ''}{zone}"
 
 # two numeric strftime fields with nothing between them, e.g. the '%Y%m' of '%Y%m%d'
 _ADJACENT_FIELDS = re.compile(r"%[-_0^#]?[YCGymdejHIklMSUWVu]%[-_0^#]?[YCGymdejHIklMSUWVu]")
