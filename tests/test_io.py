@@ -434,6 +434,16 @@ def test_a_numeric_fundamental_read_as_text_is_not_dropped_without_a_word(tmp_pa
     assert p.fields == ("bv",)
     p = ff.read_fundamentals(path, days, ["A", "B"], null_values="NA")
     np.testing.assert_array_equal(p["eps"], [[np.nan, 2.0], [1.5, 2.0]])
+    # numbers stored as text (a Parquet String column): nothing to show as a marker; the warning
+    # said "(it holds None)"
+    pl.DataFrame({"asset": ["A", "B"], "report_date": ["2024-01-01"] * 2, "bv": ["3.0", "4.0"],
+                  "eps": [1.0, 2.0]}).write_parquet(tmp_path / "t.parquet")
+    with pytest.warns(UserWarning) as rec:
+        p = ff.read_fundamentals(tmp_path / "t.parquet", days, ["A", "B"])
+    assert [str(w.message) for w in rec] == [
+        f"{str(tmp_path / 't.parquet')!r} as parquet: column 'bv' is text although 2 of its 2 values are numbers: "
+        "left out of the fields; pass fields= with the columns to read, after making it numeric"]
+    assert p.fields == ("eps",)
     (tmp_path / "g.csv").write_text("asset,report_date,name\nA,2024-01-01,Acme\n")
     with pytest.raises(ValueError, match=r"g\.csv' as csv has no numeric field to read besides 'asset' and "
                                          r"'report_date'; pass fields="):

@@ -517,9 +517,11 @@ def _warn_numeric_text(frame: Any, text_columns: Sequence[str], what: str, csv: 
             example = _first_text(frame, c)
             how = (f"pass null_values=[{example!r}] (data.null_values in a config)" if csv and example is not None
                    else "pass fields= with the columns to read, after making it numeric")
+            # every value a number (a Parquet column of numbers stored as text): no marker to show
+            held = f" (it holds {example!r})" if example is not None else ""
             warnings.warn(
-                f"{what}: column {c!r} is text although {num} of its {n} values are numbers (it holds "
-                f"{example!r}): left out of the fields; {how}", UserWarning, stacklevel=3)
+                f"{what}: column {c!r} is text although {num} of its {n} values are numbers{held}: left out "
+                f"of the fields; {how}", UserWarning, stacklevel=3)
 
 
 def _prepare_records(
