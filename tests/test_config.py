@@ -445,3 +445,22 @@ def test_a_directory_source_is_checked_as_read_universe_reads_it(sample):
     (sample / "empty").mkdir()
     e = one(errors_of(sample, DATA.replace('"sample/prices.parquet"', '"empty"')))
     assert e.startswith(f"data.prices: no Parquet file (*.parquet, *.pq) below directory {str(sample / 'empty')!r}")
+
+
+def test_price_fields_that_leave_out_an_input_of_the_model_are_configuration_errors(sample):
+    """data.price_fields reads only the listed columns, so the fields derived from the others
+    are not made: price_fields = ["close", "volume"] (shares left out) passed the check and the
+    run failed in its exposures stage ("panel has no field 'market_cap'", exit 1); a descriptor
+    needing dollar_volume with the volume left out passed too."""
+    base = DATA
+    e = one(errors_of(sample, base + 'price_fields = ["close", "volume"]\n'))
+    assert e == ("data.price_fields: leaves out 'shares' (data.shares), so no market_cap = close × shares is made, "
+                 "and there is no market_cap column among them: the model needs market caps")
+    e = errors_of(sample, base + 'price_fields = ["shares", "volume"]\n')
+    assert e == ["data.price_fields: leaves out 'close' (data.close), the column the returns come from",
+                 "data.price_fields: leaves out 'close' (data.close), so no market_cap = close × shares is made, "
+                 "and there is no market_cap column among them: the model needs market caps"]
+    e = one(errors_of(sample, base + 'price_fields = ["close", "shares"]\n[exposures.styles]\nliq = {log_dollar_volume = 1.0}\n'))
+    assert e.startswith("exposures.styles.liq.log_dollar_volume: the descriptor needs column 'dollar_volume'")
+    # listing what the model needs is fine
+    assert C.load_config(_write(sample, base + 'price_fields = ["close", "shares"]\n'))

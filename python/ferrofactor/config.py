@@ -777,6 +777,20 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
     if data["price_fields"] is not None:
         for c in data["price_fields"]:
             _need("data.price_fields", "data.prices", c, pcols, errors)
+        # only the listed columns are read: the fields derived from the others are not made
+        kept = set(data["price_fields"])
+        adj = data["adjusted_close"] or data["close"]
+        if adj not in kept:
+            which = "data.adjusted_close" if data["adjusted_close"] else "data.close"
+            errors.append(f"data.price_fields: leaves out {adj!r} ({which}), the column the returns come from")
+        if "market_cap" not in kept and not (data["shares"] in kept and data["close"] in kept):
+            out = " and ".join(f"{data[k]!r} (data.{k})" for k in ("close", "shares")
+                               if data[k] is not None and data[k] not in kept)
+            errors.append(f"data.price_fields: leaves out {out}, so no market_cap = close × shares is made, and "
+                          "there is no market_cap column among them: the model needs market caps"
+                          if data["shares"] is not None else
+                          "data.price_fields: no market_cap column among them (data.shares is \"\"): the model "
+                          "needs market caps")
     if fcols is not None:
         _need("data.asset", "data.fundamentals", data["asset"], fcols, errors)
         _need("data.report_date", "data.fundamentals", data["report_date"], fcols, errors)
@@ -793,10 +807,11 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
     # the descriptors of the styles need their input columns in some source
     if pcols is None or (data["fundamentals"] and fcols is None) or not isinstance(ex["styles"], dict):
         return  # (styles None: exposures.styles has an error of its own)
-    fields = set(pcols) - {data["date"], data["asset"]}
-    if data["shares"] is not None:
+    read = set(pcols if data["price_fields"] is None else data["price_fields"])  # the price columns read
+    fields = read - {data["date"], data["asset"]}
+    if data["shares"] is not None and data["shares"] in read:
         fields.add("market_cap")
-    if data["volume"] is not None:
+    if data["volume"] is not None and data["volume"] in read:
         fields.add("dollar_volume")
     if fcols is not None:
         fields |= set(data["fundamental_fields"] or fcols) - {data["asset"], data["report_date"]}
