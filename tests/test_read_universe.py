@@ -483,3 +483,19 @@ def test_an_unnamed_pandas_index_written_to_the_files_is_not_a_field(tmp_path, p
     assert idx not in ff.read_fundamentals(fu, DATES, ["A", "B"]).fields
     # named, it is a column like any other
     assert idx in ff.read_panel(px, fields=["close", idx]).fields
+
+
+def test_asset_ids_written_with_and_without_spaces_are_refused(prices, fundamentals):
+    """'A' and 'A ' (a fixed-width CHAR column pads ids) were two assets: each held part of the
+    other's rows, with gaps and so no return wherever the other spelling was used (on the
+    sample, 120 assets became 240 and the run went on). Ids padded alike are left as they are."""
+    mixed = prices.with_columns(pl.when(pl.col("date") == "2024-01-03").then(pl.col("asset") + " ")
+                                .otherwise(pl.col("asset")).alias("asset"))
+    with pytest.raises(ValueError, match=r"^prices: column 'asset' has 1 asset ids written with and without "
+                                         r"surrounding spaces, e\.g\. \[\['A', 'A '\]\]: read as different assets"):
+        ff.read_universe(mixed)
+    with pytest.raises(ValueError, match=r"^fundamentals: column 'asset' has 1 asset ids written with and without"):
+        ff.read_universe(prices, pl.concat([fundamentals, fundamentals.head(1).with_columns(
+            pl.lit("B ").alias("asset"), pl.lit("2023-06-01").alias("report_date"))]))
+    padded = ff.read_universe(prices.with_columns(pl.col("asset") + "  "))
+    assert padded.assets.tolist() == ["A  ", "B  ", "C  "]

@@ -1261,6 +1261,8 @@ def read_universe(
         settings, unreadable files or queries; a fundamentals or classifications source none of
         whose asset ids is an asset of the prices (ids written another way: ``123`` against
         ``000123``, case, spaces), which would leave its fields empty without a word.
+        Asset ids written with and without surrounding spaces in one source (``'A'`` and ``'A '``,
+        as a fixed-width column pads them), which would be read as two assets.
     TypeError
         A source of an unsupported type, a setting of the wrong type (``null_values`` neither a
         str nor a sequence of str).

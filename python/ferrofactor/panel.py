@@ -419,6 +419,29 @@ def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, n
     return assets, lut[flat].astype(np.int64)
 
 
+def _refuse_padded_twins(column: str, names: np.ndarray) -> None:
+    """Refuse asset ids that differ only by leading or trailing spaces ('AAPL' and 'AAPL ', as
+    a fixed-width CHAR column pads them): read as two assets, each would hold part of the
+    other's rows, with a gap (so no return) wherever the other spelling is used. Which is meant
+    is not guessed. Ids padded alike throughout are left as they are."""
+    stripped = np.char.strip(names)
+    padded = stripped != names
+    if not padded.any():
+        return
+    plain = set(names[~padded].tolist())
+    twins = [(a, b) for a, b in zip(stripped[padded].tolist(), names[padded].tolist()) if a in plain]
+    seen: dict[str, list[str]] = {}
+    for a, b in zip(stripped[padded].tolist(), names[padded].tolist()):
+        seen.setdefault(a, []).append(b)
+    twins += [(v[0], v[1]) for v in seen.values() if len(v) > 1]
+    if twins:
+        raise ValueError(
+            f"column {column!r} has {len(twins)} asset ids written with and without surrounding spaces, e.g. "
+            f"{[list(t) for t in twins[:_SHOW]]}: read as different assets, each would hold part of the other's "
+            "rows. Strip the spaces (pl.col(...).str.strip_chars()) or write every id alike"
+        )
+
+
 def _asset_lut(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """The asset axis, the rows' categorical ids (uint32 chunks) and ``lut[id]`` = position on it.
 
@@ -438,6 +461,7 @@ def _asset_lut(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, lis
     max_id = max((int(c.max()) for c in ids if len(c)), default=-1)
     u_ids, first = _distinct(ids, 0, max_id, _core.first_rows_u32)
     u_names = np.asarray(s.gather(first).cast(pl.String).to_list(), dtype=str)
+    _refuse_padded_twins(s.name, u_names)
     if target is None:
         order = np.argsort(u_names, kind="stable")
         assets = u_names[order]
