@@ -955,3 +955,27 @@ def test_run_threads_0_overrides_the_configs_threads(small_sample, tmp_path, cap
     finally:
         monkeypatch.undo()
         ff.set_num_threads(0)
+
+
+def test_sample_never_replaces_files_in_dir_without_overwrite(tmp_path, capsys):
+    """`ferrofactor sample DIR` overwrote DIR/prices.parquet (and the three others) without a
+    word: pointed at a folder of one's own data it destroyed it, where run and demo refuse to
+    replace files they did not write unless --overwrite."""
+    from ferrofactor.cli import main
+
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "prices.parquet").write_bytes(b"my own prices")
+    (d / "notes.txt").write_text("kept")
+    assert main(["sample", str(d), "--assets", "5", "--days", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "holds prices.parquet: the sample would replace it. Nothing was written." in " ".join(err.split())
+    assert (d / "prices.parquet").read_bytes() == b"my own prices"
+    assert sorted(p.name for p in d.iterdir()) == ["notes.txt", "prices.parquet"]
+    assert main(["sample", str(d), "--assets", "5", "--days", "10", "--json"]) == 2
+    j = json.loads(capsys.readouterr().out)
+    assert j["status"] == "usage_error" and j["exit_code"] == 2 and j["error"].startswith(f"{str(d)!r} holds prices.parquet")
+    # --overwrite replaces the four sample files, and only them; a new directory needs nothing
+    assert main(["sample", str(d), "--assets", "5", "--days", "10", "--overwrite", "--quiet"]) == 0
+    assert ff.read_universe(str(d / "prices.parquet")).shape[1] == 5 and (d / "notes.txt").read_text() == "kept"
+    assert main(["sample", str(tmp_path / "new"), "--assets", "5", "--days", "10", "--quiet"]) == 0

@@ -438,3 +438,16 @@ def test_assets_that_stop_without_a_row_are_counted_in_the_note(sample):
     j = res.panel.assets.tolist().index(sample["X"])
     assert all(res.backtest[n].weights_after[-1, j] != 0 or res.backtest[n].weights_after[K, j] == 0
                for n in res.backtest.books)
+
+
+def test_a_delistings_file_whose_asset_ids_match_none_of_the_prices_is_refused(sample, capsys):
+    """Ids written another way (an integer column that lost leading zeros, another case): every
+    row was ignored and the delistings inferred from the last prices after all, with only a
+    count in the load note. Some rows of other assets are still ignored with a note (above)."""
+    listed = sample["listed"]
+    msg = _load_error(sample["d"], listed.with_columns(pl.col("asset").str.to_lowercase()), capsys)
+    shown = [a.lower() for a in listed["asset"].to_list()[:5]]
+    assert msg.startswith(f"load: ValueError: data.delistings: none of the {listed.height} assets of ")
+    assert f"is an asset of the prices: e.g. {shown} against [" in msg
+    assert msg.endswith("check its column 'asset' (case, spaces, an integer column that lost the leading zeros "
+                        "of 000123)")

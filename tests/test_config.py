@@ -224,6 +224,27 @@ def test_sqlite_sources_are_checked_too(sample):
     assert cfg["data"]["connection"] == "sqlite:///u.db"
 
 
+
+def test_a_sqlite_database_in_a_folder_with_uri_characters_is_checked_and_read(tmp_path):
+    """A '#' or '?' in the database's path ended SQLite's file: URI there: the check reported
+    "no such table: prices" for a database that has it, and created an empty file beside the
+    folder ('data ' for 'data #1'), outside the configuration's directory."""
+    d = tmp_path / "data #1?"
+    d.mkdir()
+    con = sqlite3.connect(d / "u.db")
+    con.execute("CREATE TABLE prices (date TEXT, asset TEXT, close REAL, volume REAL, shares REAL)")
+    con.executemany("INSERT INTO prices VALUES (?, ?, ?, ?, ?)",
+                    [(f"2024-01-0{t}", a, 10.0 + t, 100.0, 5.0) for t in range(1, 6) for a in "AB"])
+    con.commit()
+    con.close()
+    cfg = C.load_config(_write(d, '[data]\nconnection = "sqlite:///u.db"\nprices = "SELECT * FROM prices"\n'
+                                  '[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n'))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data #1?"]
+    from ferrofactor.pipeline import _load
+
+    assert _load(cfg).shape == (5, 2)
+
+
 def _write(d: Path, text: str) -> Path:
     p = d / "ok.toml"
     p.write_text(text)
@@ -257,6 +278,20 @@ def test_not_toml_and_no_file(sample):
     assert e.startswith("config: not valid TOML:")
     with pytest.raises(C.ConfigError, match="config: no such file"):
         C.load_config(sample / "missing.toml")
+
+
+def test_a_configuration_saved_with_a_byte_order_mark_reads_as_without(sample):
+    """Windows editors and PowerShell's Out-File save UTF-8 with a byte-order mark: the file
+    was refused as "config: not valid TOML: Invalid statement (at line 1, column 1)", a line
+    that reads correctly in any editor. The mark is no content; other encodings still fail."""
+    text = DATA.replace("\n", "\r\n") + "[model]\r\nlag = 2\r\n"
+    (sample / "bom.toml").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (sample / "plain.toml").write_bytes(text.encode())
+    bom, plain = C.load_config(sample / "bom.toml"), C.load_config(sample / "plain.toml")
+    assert bom.values == plain.values and bom["model"]["lag"] == 2
+    (sample / "utf16.toml").write_bytes(text.encode("utf-16"))
+    with pytest.raises(C.ConfigError, match="config: not UTF-8 text"):
+        C.load_config(sample / "utf16.toml")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,3 +420,47 @@ def test_null_values_reads_csv_markers_as_missing(sample):
     # the reference documents it (CSV only, every column)
     doc = _documented(C.reference_toml())[("data", "null_values")]
     assert "CSV files only" in doc and "every column" in doc and "Default: none" in doc
+
+
+def test_a_directory_source_is_checked_as_read_universe_reads_it(sample):
+    """ff.read_universe reads a directory of Parquet files (hive partitions prices/year=2020/...)
+    as one dataset, Parquet by default; the configuration check refused it ("cannot tell the
+    format of '.../prices' from its extension; set data.format") and a run could not use it."""
+    px = pl.read_parquet(sample / "sample" / "prices.parquet")
+    for (year,), part in px.with_columns(pl.col("date").dt.year().alias("y")).group_by("y"):
+        (sample / "px" / f"year={year}").mkdir(parents=True, exist_ok=True)
+        part.drop("y").write_parquet(sample / "px" / f"year={year}" / "part-0.parquet")
+    text = DATA.replace('"sample/prices.parquet"', '"px"')
+    cfg = C.load_config(_write(sample, text))
+    from ferrofactor.pipeline import _load
+
+    want = ff.read_universe(str(sample / "sample" / "prices.parquet"), str(sample / "sample" / "fundamentals.parquet"),
+                            str(sample / "sample" / "classifications.parquet"))
+    got = _load(cfg)
+    assert got.fields == want.fields and "year" not in got.fields
+    np.testing.assert_array_equal(got["returns"], want["returns"])
+    # a missing column is still named; an empty directory is an error of the key
+    e = one(errors_of(sample, text + 'close = "px_close"\n'))
+    assert e.startswith("data.close: column 'px_close' is not in data.prices (columns: date, asset, close")
+    (sample / "empty").mkdir()
+    e = one(errors_of(sample, DATA.replace('"sample/prices.parquet"', '"empty"')))
+    assert e.startswith(f"data.prices: no Parquet file (*.parquet, *.pq) below directory {str(sample / 'empty')!r}")
+
+
+def test_price_fields_that_leave_out_an_input_of_the_model_are_configuration_errors(sample):
+    """data.price_fields reads only the listed columns, so the fields derived from the others
+    are not made: price_fields = ["close", "volume"] (shares left out) passed the check and the
+    run failed in its exposures stage ("panel has no field 'market_cap'", exit 1); a descriptor
+    needing dollar_volume with the volume left out passed too."""
+    base = DATA
+    e = one(errors_of(sample, base + 'price_fields = ["close", "volume"]\n'))
+    assert e == ("data.price_fields: leaves out 'shares' (data.shares), so no market_cap = close × shares is made, "
+                 "and there is no market_cap column among them: the model needs market caps")
+    e = errors_of(sample, base + 'price_fields = ["shares", "volume"]\n')
+    assert e == ["data.price_fields: leaves out 'close' (data.close), the column the returns come from",
+                 "data.price_fields: leaves out 'close' (data.close), so no market_cap = close × shares is made, "
+                 "and there is no market_cap column among them: the model needs market caps"]
+    e = one(errors_of(sample, base + 'price_fields = ["close", "shares"]\n[exposures.styles]\nliq = {log_dollar_volume = 1.0}\n'))
+    assert e.startswith("exposures.styles.liq.log_dollar_volume: the descriptor needs column 'dollar_volume'")
+    # listing what the model needs is fine
+    assert C.load_config(_write(sample, base + 'price_fields = ["close", "shares"]\n'))

@@ -79,6 +79,32 @@ def test_read_sqlite_connection_and_uri(tmp_path, long_prices):
         ff.read_panel("SELECT * FROM px WHERE close > 1e9", connection=f"sqlite:///{db}")
 
 
+
+@pytest.mark.parametrize("folder", ["data #1", "what?", "100% off"])
+def test_a_sqlite_uri_reads_a_database_whose_path_has_uri_characters(tmp_path, long_prices, folder):
+    """The path went into SQLite's ``file:`` URI as it is: a '#' or '?' ended it there, so
+    SQLite opened (and created, without mode=ro) another file, e.g. 'data ', and the query
+    failed with "no such table"."""
+    (tmp_path / folder).mkdir()
+    db = tmp_path / folder / "market.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE px (d TEXT, ticker TEXT, close REAL, volume INTEGER)")
+    con.executemany("INSERT INTO px VALUES (?, ?, ?, ?)", long_prices.select("date", "asset", "close", "volume").rows())
+    con.commit()
+    con.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    q = "SELECT d, ticker, close, volume FROM px ORDER BY ticker"
+    check(ff.read_panel(q, date="d", asset="ticker", connection=f"sqlite:///{db}"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no stray database file
+    # still read-only
+    from ferrofactor.io import _sqlite_readonly
+
+    con = _sqlite_readonly(str(db))
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        con.execute("CREATE TABLE t (x)")
+    con.close()
+
+
 def test_other_uris_go_to_polars_uri_reader(monkeypatch, long_prices):
     # Non-SQLite URIs are read by polars.read_database_uri (connectorx); no server here, so the
     # reader is replaced by one that records its arguments and returns the long frame.
@@ -321,6 +347,25 @@ def test_fundamentals_match_brute_force(records, report_lag_days, staleness, day
     np.testing.assert_array_equal(p["v"], oracle)
 
 
+
+def test_an_infinite_fundamental_value_is_refused_naming_the_record():
+    """An infinite value (a ratio divided by zero upstream) was read into the panel and then
+    dropped by every descriptor as if missing, without a word; prices refuse it already."""
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    rec = pl.DataFrame({"asset": ["A", "B"], "report_date": ["2024-01-01", "2023-12-20"],
+                        "book_value": [1.0, -np.inf], "eps": [0.5, 0.2]})
+    with pytest.raises(ValueError, match=r"^field 'book_value' has 1 infinite values, e\.g\. -inf for asset 'B' "
+                                         r"reported 2023-12-20: a value is a finite number, or missing"):
+        ff.read_fundamentals(rec, dates, ["A", "B"])
+    px = pl.DataFrame({"date": ["2024-01-02", "2024-01-03"] * 2, "asset": ["A", "A", "B", "B"],
+                       "close": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match=r"^fundamentals: field 'book_value' has 1 infinite values"):
+        ff.read_universe(px, rec)
+    # a field left out is not read; NaN stays missing
+    assert ff.read_fundamentals(rec, dates, ["A", "B"], fields=["eps"]).fields == ("eps",)
+    p = ff.read_fundamentals(rec.with_columns(pl.Series("book_value", [1.0, np.nan])), dates, ["A", "B"])
+    assert np.isnan(p["book_value"][0, 1])
+
 # --- classifications --------------------------------------------------------------------------------
 
 
@@ -389,6 +434,16 @@ def test_a_numeric_fundamental_read_as_text_is_not_dropped_without_a_word(tmp_pa
     assert p.fields == ("bv",)
     p = ff.read_fundamentals(path, days, ["A", "B"], null_values="NA")
     np.testing.assert_array_equal(p["eps"], [[np.nan, 2.0], [1.5, 2.0]])
+    # numbers stored as text (a Parquet String column): nothing to show as a marker; the warning
+    # said "(it holds None)"
+    pl.DataFrame({"asset": ["A", "B"], "report_date": ["2024-01-01"] * 2, "bv": ["3.0", "4.0"],
+                  "eps": [1.0, 2.0]}).write_parquet(tmp_path / "t.parquet")
+    with pytest.warns(UserWarning) as rec:
+        p = ff.read_fundamentals(tmp_path / "t.parquet", days, ["A", "B"])
+    assert [str(w.message) for w in rec] == [
+        f"{str(tmp_path / 't.parquet')!r} as parquet: column 'bv' is text although 2 of its 2 values are numbers: "
+        "left out of the fields; pass fields= with the columns to read, after making it numeric"]
+    assert p.fields == ("eps",)
     (tmp_path / "g.csv").write_text("asset,report_date,name\nA,2024-01-01,Acme\n")
     with pytest.raises(ValueError, match=r"g\.csv' as csv has no numeric field to read besides 'asset' and "
                                          r"'report_date'; pass fields="):
@@ -489,6 +544,19 @@ def test_iso_only_without_date_format(values, match):
     with pytest.raises(ValueError, match=match):
         ff.read_panel(df)
 
+
+@pytest.mark.parametrize(("value", "fmt"), [("2024-01-02T00:00:00Z", "%Y-%m-%dT%H:%M:%SZ"),
+                                            ("2024-01-02 00:00:00+00:00", "%Y-%m-%d %H:%M:%S%:z"),
+                                            ("2024-01-02T00:00:00.000+0000", "%Y-%m-%dT%H:%M:%S%.f%z")])
+def test_iso_timestamps_with_a_zone_name_the_format_that_reads_them(value, fmt):
+    """pandas writes zoned timestamps to CSV as '2024-01-02 00:00:00+00:00': the refusal said
+    they were not ISO and suggested date_format='%m/%d/%Y' or '%d/%m/%Y' (day/month order),
+    which cannot read them. It now names the format that does (and that format reads them)."""
+    df = pl.DataFrame({"date": [value], "asset": ["A"], "close": [1.0]})
+    with pytest.raises(ValueError, match=rf"^column 'date': 1 values are ISO timestamps with a time zone, e\.g\. "
+                                         rf"\['{re.escape(value)}'\]: .*pass date_format='{re.escape(fmt)}'$"):
+        ff.read_panel(df)
+    assert ff.read_panel(df, date_format=fmt).dates.tolist() == [np.datetime64("2024-01-02")]
 
 def test_iso_timestamps_at_midnight_are_their_day_any_other_time_is_refused():
     # '2024-01-03 00:00:00' is a date; '2024-01-04T16:30:00' is a time within a day, which is

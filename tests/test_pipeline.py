@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ferrofactor as ff
 import numpy as np
+import polars as pl
 import pytest
 from ferrofactor.pipeline import SPARSE_SHARE, sparse_dates, sparse_dates_note
 
@@ -62,3 +63,101 @@ def test_the_load_notes_words():
     # ordinary data, or no such field: nothing to say
     assert sparse_dates_note(ff.Panel(days, assets, {"close": _prices([20, 18, 20, 3, 20])}), "close") == ""
     assert sparse_dates_note(one, "adj_close") == ""
+
+
+def test_flat_dates_hand_worked():
+    from ferrofactor.pipeline import flat_dates
+
+    sig = np.array([[0.0, 0.0, nan, 0.0],           # every style filled with 0
+                    [1e-17, -8e-17, 0.0, nan],      # ... up to the rounding of an industry-mean fill
+                    [0.3, -0.3, 0.0, 0.1],
+                    [nan, nan, nan, nan],           # no value: NaN already, not "flat"
+                    [2.0, nan, nan, nan]])          # one asset: nothing to rank
+    assert flat_dates(sig).tolist() == [True, True, False, False, True]
+
+
+def test_a_signal_without_dispersion_is_no_signal_and_no_book_trades_on_it(tmp_path):
+    """A style with no descriptor yet on a date (12-1 momentum in the data's first year) is
+    filled with 0 for every asset: the composite was then the same for every asset, and the
+    backtest's books, ranking ties by position, bought the last assets by name and sold the
+    first ones for months; the performance table (from the first rebalance on) and the
+    attribution counted those months, and an IC was computed from the rounding noise of a
+    fill. Such dates now have no signal: the books start when the signal ranks something."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n"
+        "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+        "[portfolio]\noptimize = false\n[report]\nplots = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    mom = np.asarray(ff.compute_descriptors(res.panel)["momentum_12_1"])
+    first = int(np.flatnonzero(np.isfinite(mom).sum(axis=1) >= 2)[0])  # the first date momentum ranks
+    assert first > 150
+    assert np.isnan(res.signal[:first]).all()
+    assert np.isfinite(res.signal[first]).sum() >= 2
+    for name in res.backtest.books:
+        held = np.flatnonzero(np.abs(np.asarray(res.backtest[name].weights_after)).sum(axis=1) > 0)
+        assert held[0] >= first, name
+    note = next(s.note for s in res.stages if s.name == "signal")
+    assert note.startswith(f"Σ 1·momentum; no signal on {first} dates where it is the same for every asset")
+
+
+def test_a_portfolio_date_without_a_signal_says_the_quantile_book_is_skipped(tmp_path):
+    """On a date where the signal ranks nothing (before the styles have values) the long-short
+    quantile portfolio holds nothing: it was left out of the report without a word."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    day = pl.read_parquet(paths["prices"])["date"].unique().sort()[100]
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n"
+        "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+        f'[portfolio]\noptimize = false\ndate = "{day}"\n[backtest]\nenabled = false\n[report]\nplots = false\n')
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    assert "quantile" not in res.books and "market" in res.books
+    why = dict(res.skipped)["quantile portfolio"]
+    assert why.startswith(f"the signal ranks 0 of the assets the risk model covers on {day}: no long-short book")
+    note = next(s.note for s in res.stages if s.name == "portfolios")
+    assert "; quantile portfolio skipped: the signal ranks 0 of the assets" in note
+
+
+def test_the_descriptors_of_a_study_look_back_before_data_start(tmp_path):
+    """data.start cut the panel before the descriptors were computed, so a study starting a
+    year into the data had no 12-1 momentum (nor volatility, beta) for its first year: every
+    asset's exposure was the fill, 0, as if no price before data.start had been known. The
+    exposures are now those of the whole history up to data.end, on the study's dates."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=400, seed=3)
+    dates = pl.read_parquet(paths["prices"])["date"].unique().sort()
+    start, end = dates[260], dates[380]
+    (tmp_path / "c.toml").write_text(
+        f'[data]\nprices = "s/prices.parquet"\nfundamentals = "s/fundamentals.parquet"\n'
+        f'classifications = "s/classifications.parquet"\nstart = "{start}"\nend = "{end}"\n'
+        "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+        "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n[report]\nplots = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    assert str(res.panel.dates[0]) == str(start) and str(res.panel.dates[-1]) == str(end)
+    full = ff.read_universe(paths["prices"], paths["fundamentals"], paths["classifications"])
+    full = full.select(dates=slice(None, str(end)), assets=res.panel.assets)
+    want = ff.Exposures.from_panel(full, industry="industry")
+    T = res.panel.shape[0]
+    np.testing.assert_array_equal(res.exposures.styles, np.asarray(want.styles)[-T:])
+    np.testing.assert_array_equal(res.exposures.industry, np.asarray(want.industry)[-T:])
+    assert list(res.exposures.dates) == list(res.panel.dates) and list(res.exposures.assets) == list(res.panel.assets)
+    mom = np.asarray(res.exposures.styles)[0, :, res.exposures.style_names.index("momentum")]
+    assert np.nanstd(mom) > 0.5  # ranked on the study's first date, not the fill
+    # without data.start the study is its own history: the run is unchanged
+    (tmp_path / "d.toml").write_text((tmp_path / "c.toml").read_text().replace(f'start = "{start}"\n', ""))
+    whole = run_pipeline(load_config(tmp_path / "d.toml"))
+    alone = ff.Exposures.from_panel(whole.panel, industry="industry")
+    np.testing.assert_array_equal(whole.exposures.styles, alone.styles)
+    # (the same numbers as the study's, up to the order of the sums over its other assets)
+    np.testing.assert_allclose(np.asarray(whole.exposures.styles)[-T:][:, np.isin(whole.panel.assets, res.panel.assets)],
+                               res.exposures.styles, rtol=1e-12, atol=1e-14)

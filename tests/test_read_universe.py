@@ -433,3 +433,69 @@ def test_a_marker_below_the_rows_polars_infers_from_is_named_too(tmp_path):
         ff.read_universe(pl.DataFrame({"date": ["2023-06-01"], "asset": ["A"], "close": [1.0]}), tmp_path / "f.csv")
     got = ff.read_fundamentals(tmp_path / "f.csv", days[-3:], ["A"], report_lag_days=0, null_values="NA")
     np.testing.assert_array_equal(got["eps"][:, 0], [147.0, 148.0, nan])
+
+
+@pytest.mark.parametrize("which", ["fundamentals", "classifications"])
+def test_a_source_whose_asset_ids_match_none_of_the_prices_is_refused(tmp_path, which):
+    """Ids written another way than the prices' (an integer column that lost the leading zeros
+    of '000123', another case) matched no asset: every field was silently missing (and a model
+    without fundamentals or industries ran on). Some unmatched rows are still ignored."""
+    px = pl.DataFrame({"date": ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-03"],
+                       "asset": ["000123", "000456"] * 2, "close": [10.0, 20.0, 11.0, 19.0]})
+    ints = {"fundamentals": pl.DataFrame({"asset": [123, 456], "report_date": ["2024-01-01"] * 2,
+                                          "book_value": [1.0, 2.0]}),
+            "classifications": pl.DataFrame({"asset": [123, 456], "date": ["2024-01-01"] * 2,
+                                             "industry": ["Energy", "Banks"]})}[which]
+    ints.write_parquet(tmp_path / "src.parquet")
+    with pytest.raises(ValueError, match=rf"^{which}: none of the 2 asset ids of .*src\.parquet.* is one of the 2 "
+                                         r"assets .*\['123', '456'\] against \['000123', '000456'\].*column 'asset' "
+                                         "holds integers"):
+        ff.read_universe(px, **{which: str(tmp_path / "src.parquet")})
+    lower = ints.with_columns(pl.col("asset").cast(pl.String))
+    with pytest.raises(ValueError, match=rf"^{which}: none of the 2 asset ids .*both look like numbers"):
+        ff.read_universe(px, **{which: lower})
+    # one matching row is enough: the other rows are ignored, as documented
+    some = lower.with_columns(pl.Series("asset", ["000123", "999"]))
+    p = ff.read_universe(px, **{which: some})
+    if which == "fundamentals":
+        np.testing.assert_array_equal(p["book_value"], [[1.0, nan], [1.0, nan]])
+    else:
+        np.testing.assert_array_equal(p["industry"], [[1, -1], [1, -1]])  # labels Banks, Energy
+
+
+def test_an_unnamed_pandas_index_written_to_the_files_is_not_a_field(tmp_path, prices, fundamentals):
+    """pandas writes a filtered frame's row numbers into Parquet as ``__index_level_0__``
+    (``df[df.close > 0].to_parquet(path)``), which Polars reads as a column: it became a price
+    field and a fundamental field, and with both files written so the run failed ("field
+    '__index_level_0__' comes from two sources: prices and fundamentals")."""
+    idx = "__index_level_0__"
+    px = prices.with_columns(pl.int_range(pl.len()).mul(3).alias(idx))
+    fu = fundamentals.with_columns(pl.int_range(pl.len()).mul(2).alias(idx))
+    px.write_parquet(tmp_path / "px.parquet")
+    fu.write_parquet(tmp_path / "fu.parquet")
+    p = ff.read_universe(str(tmp_path / "px.parquet"), str(tmp_path / "fu.parquet"))
+    assert idx not in p.fields
+    want = ff.read_universe(prices, fundamentals)
+    assert p.fields == want.fields
+    for f in want.float_fields:
+        np.testing.assert_array_equal(p[f], want[f])
+    assert idx not in ff.read_panel(str(tmp_path / "px.parquet")).fields
+    assert idx not in ff.read_fundamentals(fu, DATES, ["A", "B"]).fields
+    # named, it is a column like any other
+    assert idx in ff.read_panel(px, fields=["close", idx]).fields
+
+
+def test_asset_ids_written_with_and_without_spaces_are_refused(prices, fundamentals):
+    """'A' and 'A ' (a fixed-width CHAR column pads ids) were two assets: each held part of the
+    other's rows, with gaps and so no return wherever the other spelling was used (on the
+    sample, 120 assets became 240 and the run went on). Ids padded alike are left as they are."""
+    mixed = prices.with_columns(pl.when(pl.col("date") == "2024-01-03").then(pl.col("asset") + " ")
+                                .otherwise(pl.col("asset")).alias("asset"))
+    with pytest.raises(ValueError, match=r"^prices: column 'asset' has 1 asset ids written with and without "
+                                         r"surrounding spaces, e\.g\. \[\['A', 'A '\]\]: read as different assets"):
+        ff.read_universe(mixed)
+    with pytest.raises(ValueError, match=r"^fundamentals: column 'asset' has 1 asset ids written with and without"):
+        ff.read_universe(prices, pl.concat([fundamentals, fundamentals.head(1).with_columns(
+            pl.lit("B ").alias("asset"), pl.lit("2023-06-01").alias("report_date"))]))
+    padded = ff.read_universe(prices.with_columns(pl.col("asset") + "  "))
+    assert padded.assets.tolist() == ["A  ", "B  ", "C  "]

@@ -148,7 +148,7 @@ def test_a_share_reads_as_a_percentage_and_a_count_as_an_integer(unset_run):
     assert 0 < n <= 60
     assert page.kv["risk-settings"]["Covered assets"] == (str(n), str(n))
     assert list(page.kv["specific-risk"]) == ["statistic", "p05", "p25", "median", "p75", "p95"]
-    assert f"at the date shown, {n} covered assets</caption>" in text
+    assert f"on {res.risk.dates[-1]}, {n} covered assets</caption>" in text
 
 
 def test_set_settings_show_their_value():
@@ -195,3 +195,27 @@ def test_every_id_is_unique_in_the_demo_report(demo_run):
                              "alerts-section", "run"]
     # the public table keys are unchanged
     assert {"portfolios", "alerts", "opt-optimized", "risk-optimized", "holdings-optimized"} <= set(page.kv)
+
+
+@pytest.mark.parametrize("lag, words", [(1, "exposures (known at the previous close)"),
+                                        (2, "exposures (known 2 closes before, model.lag)"),
+                                        (0, "exposures (of the same close: model.lag = 0)")])
+def test_the_attribution_note_says_the_model_lag_it_uses(lag, words):
+    """ferrofactor.attribute explains the return of t with the exposures of t − model.lag; the
+    note said "known at the previous close" whatever the lag (a look-ahead of lag 0 included)."""
+    res, text = _run(model={"lag": lag}, portfolio={"optimize": False},
+                     validation={"portfolios": 0, "minimum_variance": False}, signal={"evaluate": False})
+    assert res.attribution.lag == res.model.model.lag == lag
+    note = re.search(r"<p class=\"note\">Its net return of each date split into (exposures \([^)]*\))", text)
+    assert note is not None and note.group(1) == words
+
+
+def test_the_specific_risk_table_says_its_date(unset_run):
+    """Its caption read "Specific risk (annualised) at the date shown, N covered assets": the
+    risk summary's words for a header the report does not show, so no date was given."""
+    res, text = unset_run
+    last = str(res.risk.dates[-1])
+    caption = re.search(r'<table id="specific-risk"><caption>([^<]*)</caption>', text).group(1)
+    n = int(res.risk.covered(len(res.risk.dates) - 1).sum())
+    assert caption == f"Specific risk (annualised) on {last}, {n} covered assets"
+    assert "the date shown" not in text

@@ -5,6 +5,7 @@ Subcommands::
     ferrofactor run CONFIG.toml [--out DIR]           the whole pipeline on your data, and the report
     ferrofactor demo [--assets N --days T --out DIR]  the same on the built-in synthetic universe
     ferrofactor sample DIR [--assets N --days T]      write a synthetic universe as Parquet files
+                                                      (existing ones replaced only with --overwrite)
     ferrofactor bench [--quick]                       kernel benchmarks against ff.baseline (ratios)
     ferrofactor config                                every setting of CONFIG.toml, documented
 
@@ -311,6 +312,18 @@ def cmd_sample(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
     if args.assets < 2 or args.days < 2:
         out.error("--assets and --days must be >= 2")
         return EXIT_USAGE
+    present = [n for n in _SAMPLE_FILES if os.path.lexists(os.path.join(args.dir, n))]
+    if present and not args.overwrite:
+        # as run and demo, never replace files the command did not write without being told:
+        # DIR may be the user's own data folder, with its own prices.parquet
+        msg = (f"{args.dir!r} holds {', '.join(present)}: the sample would replace "
+               f"{'them' if len(present) > 1 else 'it'}. Nothing was written. Choose a new or empty "
+               "directory, or pass --overwrite to replace the sample files there (other files are never touched).")
+        out.error(msg)
+        if out.json:
+            out.emit_json({"command": "sample", "status": "usage_error", "exit_code": EXIT_USAGE, "error": msg,
+                           "out": args.dir})
+        return EXIT_USAGE
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         paths = ff.datasets.write_sample(args.dir, n_assets=args.assets, n_days=args.days, seed=args.seed)
@@ -340,6 +353,9 @@ def cmd_sample(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
         _print_summary(out, "ferrofactor sample", [(k, v) for k, v in paths.items()] + [("next", hint)])
     return EXIT_OK
 
+
+#: The files ``ferrofactor sample`` writes (ferrofactor.datasets.write_sample).
+_SAMPLE_FILES = ("prices.parquet", "fundamentals.parquet", "classifications.parquet", "delistings.parquet")
 
 _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -467,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--assets", type=_positive_int, default=300, help="number of assets (default 300)")
     s.add_argument("--days", type=_positive_int, default=504, help="number of trading days (default 504)")
     s.add_argument("--seed", type=_positive_int, default=0, help="random seed (default 0)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace those four files where DIR already holds them; without it such files stop "
+                        "the command before anything is written (exit 2). Other files are never touched")
     b = sub.add_parser("bench", parents=[common], help="kernel benchmarks against ff.baseline",
                        description="Time the Rust kernels against the plain-numpy baseline on the same "
                                    "data and print the ratios (and the largest difference of their outputs).")

@@ -115,8 +115,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "data": {
         "prices": Setting("str", _REQUIRED, "Prices: long rows (date, asset, close, shares, volume, ...). "
-                          "A path or glob of Parquet/CSV/IPC files, or an SQL query when `connection` "
-                          "is set.", example="prices.parquet",
+                          "A path or glob of Parquet/CSV/IPC files, a directory of them (every file of its "
+                          "format below it, Parquet unless `format` or its extension says otherwise), or an SQL "
+                          "query when `connection` is set.", example="prices.parquet",
                           unset="none (no data files: the synthetic universe of `ferrofactor demo`)"),
         "fundamentals": Setting("str", None, "Point-in-time fundamentals: rows (asset, report_date, "
                                 "values...), a path/glob or query. Default: none (styles that need "
@@ -132,7 +133,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                               "price; a date between trading dates means the next one): the backtest pays the "
                               "position out there, at its last value times 1 + the delisting return, and "
                               "holds an asset whose prices stop without a row as suspended. Assets that are "
-                              "not in the prices are ignored (the load stage counts them). Default: none (the "
+                              "not in the prices are ignored (the load stage counts them); a file none of whose "
+                              "assets is in the prices is refused. Default: none (the "
                               "delisting is inferred as the first date after an asset's last price in all the "
                               "data, which reads later data).", optional=True, example="delistings.parquet",
                               unset="inferred: the first date after an asset's last price (reads later data)"),
@@ -184,8 +186,10 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                     "are paid out at their last value).", optional=True,
                                     example="delisting_return",
                                     unset="none (paid out at the last value: a delisting return of 0)"),
-        "start": Setting("date", None, "First date of the study (YYYY-MM-DD). Default: the first date "
-                         "of the prices.", optional=True, example="2016-01-04",
+        "start": Setting("date", None, "First date of the study (YYYY-MM-DD). The prices and "
+                         "fundamentals before it still feed the look-back windows of the descriptors (12-1 "
+                         "momentum, volatility, beta), as they were known on that date. Default: the first "
+                         "date of the prices.", optional=True, example="2016-01-04",
                          unset="the first date of the prices"),
         "end": Setting("date", None, "Last date of the study. Default: the last date of the prices.",
                        optional=True, example="2024-12-31", unset="the last date of the prices"),
@@ -694,7 +698,9 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
         if not os.path.exists(path):
             errors.append(f"data.connection: SQLite database {path!r} does not exist")
             return None
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        from ferrofactor.io import _sqlite_readonly
+
+        con = _sqlite_readonly(path)
         try:
             cur = con.execute(f"SELECT * FROM ({source}) LIMIT 0")
             return [d[0] for d in cur.description or ()]
@@ -707,8 +713,18 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     if not _glob.glob(path, recursive=True):
         errors.append(f"{key}: no file matches {path!r}")
         return None
-    from ferrofactor.io import _FORMATS, _format_for
+    from ferrofactor.io import _FORMATS, _directory_format, _format_for, _read_directory
 
+    if os.path.isdir(path):
+        # a directory is one dataset of the files of its format below it (ferrofactor.read_universe's
+        # rule: data.format, else its own extension, else Parquet; hive folders never become columns)
+        fmt = _directory_format(path, data["format"])
+        try:
+            schema = _read_directory(path, data["format"], (), data["null_values"]).collect_schema()
+        except (FileNotFoundError, ValueError, pl.exceptions.PolarsError) as e:
+            errors.append(f"{key}: {e}")
+            return None
+        return _printable_names(key, path, fmt, list(schema.names()), errors)
     fmt = _format_for(path, data["format"])  # data.format: where the extension does not tell
     if fmt is None:
         fmt = _FORMATS.get(os.path.splitext(path)[1].lower())
@@ -726,7 +742,11 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     except Exception as e:  # noqa: BLE001 - any reader error is a bad source
         errors.append(f"{key}: cannot read {path!r} as {fmt}: {type(e).__name__}: {e}")
         return None
-    names = list(schema.names())
+    return _printable_names(key, path, fmt, list(schema.names()), errors)
+
+
+def _printable_names(key: str, path: str, fmt: str, names: list[str], errors: list[str]) -> list[str] | None:
+    """``names``, or None (the error listed) when they are not printable."""
     if not all(n.isprintable() for n in names):
         # e.g. a Parquet file read as CSV: its bytes are not column names worth printing
         errors.append(f"{key}: {path!r} read as {fmt} has unreadable column names: is it a {fmt} file? "
@@ -757,6 +777,20 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
     if data["price_fields"] is not None:
         for c in data["price_fields"]:
             _need("data.price_fields", "data.prices", c, pcols, errors)
+        # only the listed columns are read: the fields derived from the others are not made
+        kept = set(data["price_fields"])
+        adj = data["adjusted_close"] or data["close"]
+        if adj not in kept:
+            which = "data.adjusted_close" if data["adjusted_close"] else "data.close"
+            errors.append(f"data.price_fields: leaves out {adj!r} ({which}), the column the returns come from")
+        if "market_cap" not in kept and not (data["shares"] in kept and data["close"] in kept):
+            out = " and ".join(f"{data[k]!r} (data.{k})" for k in ("close", "shares")
+                               if data[k] is not None and data[k] not in kept)
+            errors.append(f"data.price_fields: leaves out {out}, so no market_cap = close × shares is made, and "
+                          "there is no market_cap column among them: the model needs market caps"
+                          if data["shares"] is not None else
+                          "data.price_fields: no market_cap column among them (data.shares is \"\"): the model "
+                          "needs market caps")
     if fcols is not None:
         _need("data.asset", "data.fundamentals", data["asset"], fcols, errors)
         _need("data.report_date", "data.fundamentals", data["report_date"], fcols, errors)
@@ -773,10 +807,11 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
     # the descriptors of the styles need their input columns in some source
     if pcols is None or (data["fundamentals"] and fcols is None) or not isinstance(ex["styles"], dict):
         return  # (styles None: exposures.styles has an error of its own)
-    fields = set(pcols) - {data["date"], data["asset"]}
-    if data["shares"] is not None:
+    read = set(pcols if data["price_fields"] is None else data["price_fields"])  # the price columns read
+    fields = read - {data["date"], data["asset"]}
+    if data["shares"] is not None and data["shares"] in read:
         fields.add("market_cap")
-    if data["volume"] is not None:
+    if data["volume"] is not None and data["volume"] in read:
         fields.add("dollar_volume")
     if fcols is not None:
         fields |= set(data["fundamental_fields"] or fcols) - {data["asset"], data["report_date"]}
@@ -819,7 +854,9 @@ def load_config(path: str | os.PathLike[str], *, check_data: bool = True) -> Con
     tomllib = _toml_module()
     try:
         with open(p, "rb") as fh:
-            raw = tomllib.load(fh)
+            # a UTF-8 byte-order mark (Windows editors, PowerShell's Out-File) is no content:
+            # tomllib would call the first line of such a file an invalid statement
+            raw = tomllib.loads(fh.read().decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"config: not valid TOML: {e}"], p) from None
     except UnicodeDecodeError as e:

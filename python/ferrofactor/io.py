@@ -110,6 +110,7 @@ from ferrofactor.panel import (
     _day_str,
     _first_text,
     _label_codes,
+    _pandas_index_column,
     _panel_from_frame,
     _polars_errors,
     _no_rows,
@@ -396,13 +397,23 @@ def _read_sql(query: str, connection: Any) -> pl.DataFrame:
             raise ValueError(f"SQLite URI {uri!r} names no database file ('sqlite:///path.db')")
         if not os.path.exists(path):
             raise FileNotFoundError(f"SQLite database {path!r} (from URI {uri!r}) does not exist")
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = _sqlite_readonly(path)
         try:
             return _run_query(query, con)
         finally:
             con.close()
     return _run_query(query, connection)
 
+
+
+def _sqlite_readonly(path: str) -> sqlite3.Connection:
+    """A read-only connection to the SQLite database file ``path``. The path is percent-encoded
+    into the ``file:`` URI: written as it is, a ``#`` or ``?`` in it (a folder ``data #1``) ends
+    the path there, so SQLite opened, and created, another file (``data ``), without
+    ``mode=ro``, and a query then failed with "no such table"."""
+    from urllib.parse import quote
+
+    return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
 
 def _run_query(query: str, connection: Any) -> pl.DataFrame:
     try:
@@ -506,9 +517,11 @@ def _warn_numeric_text(frame: Any, text_columns: Sequence[str], what: str, csv: 
             example = _first_text(frame, c)
             how = (f"pass null_values=[{example!r}] (data.null_values in a config)" if csv and example is not None
                    else "pass fields= with the columns to read, after making it numeric")
+            # every value a number (a Parquet column of numbers stored as text): no marker to show
+            held = f" (it holds {example!r})" if example is not None else ""
             warnings.warn(
-                f"{what}: column {c!r} is text although {num} of its {n} values are numbers (it holds "
-                f"{example!r}): left out of the fields; {how}", UserWarning, stacklevel=3)
+                f"{what}: column {c!r} is text although {num} of its {n} values are numbers{held}: left out "
+                f"of the fields; {how}", UserWarning, stacklevel=3)
 
 
 def _prepare_records(
@@ -537,7 +550,8 @@ def _prepare_records(
     if columns is None:
         if numeric:
             columns = [
-                c for c in names if c not in (asset, date) and (schema[c].is_numeric() or schema[c] == pl.Boolean)
+                c for c in names if c not in (asset, date) and not _pandas_index_column(c)
+                and (schema[c].is_numeric() or schema[c] == pl.Boolean)
             ]
             _warn_numeric_text(frame, [c for c in names if c not in (asset, date) and schema[c] == pl.String],
                                what, _is_csv(source, connection, format))
@@ -574,6 +588,30 @@ def _prepare_records(
                 f"({int(dup.sum()) - rows.height} extra rows), e.g. {first}"
             )
     return frame, axis, target_assets, columns
+
+
+def _refuse_no_match(frame: pl.DataFrame, asset: str, a_idx: np.ndarray, target: np.ndarray, what: str) -> None:
+    """Refuse records none of which is of an asset of ``target`` (``a_idx`` all -1): ids written
+    another way than the panel's (case, padding, an integer column that lost the leading zeros of
+    ``000123``) would otherwise leave every field NaN without a word. A source with some matching
+    records keeps ignoring the others, as documented."""
+    if not frame.height or not len(target) or (a_idx >= 0).any():
+        return
+    ids = frame[asset]
+    shown = ids.cast(pl.String).unique(maintain_order=True)
+    hint = ""
+    if ids.dtype.is_integer():
+        hint = (f"; column {asset!r} holds integers, so an id written 000123 elsewhere is 123 here: store "
+                "the ids as text with their leading zeros")
+    elif all(v.isdigit() for v in shown.head(_SHOW).to_list() + [str(a) for a in target[:_SHOW]]):
+        hint = ("; both look like numbers: ids with leading zeros on one side (000123) and without on the "
+                "other (123, e.g. an integer column) never match: store the ids as text, written alike")
+    raise ValueError(
+        f"none of the {shown.len()} asset ids of {what} is one of the {len(target)} assets it is read onto "
+        f"(the prices' assets): e.g. {shown.head(_SHOW).to_list()} against "
+        f"{[str(a) for a in target[:_SHOW]]}; every record would be ignored (no value on any date). Check "
+        f"column {asset!r} (case, spaces, padding){hint}"
+    )
 
 
 def _record_days(frame: pl.DataFrame, asset: str, date: str, date_format: str | None) -> np.ndarray:
@@ -693,7 +731,8 @@ def read_fundamentals(
     ValueError
         Missing columns, duplicate (asset, report_date) rows, dates that are not ISO without
         ``date_format`` or do not match it, non-numeric fields (named with their first value that
-        is not a number), ``report_lag_days``/``max_staleness`` negative or above 1,000,000.
+        is not a number), infinite values (named with an asset and report date),
+        ``report_lag_days``/``max_staleness`` negative or above 1,000,000.
     TypeError
         ``report_lag_days``/``max_staleness`` not an integer (bool and float included);
         ``null_values`` neither a str nor a sequence of str.
@@ -707,6 +746,20 @@ def read_fundamentals(
     array([[nan],
            [1.5]])
     """
+    return _read_fundamentals(
+        source, dates, assets, asset=asset, report_date=report_date, fields=fields,
+        report_lag_days=report_lag_days, max_staleness=max_staleness, connection=connection, format=format,
+        date_format=date_format, null_values=null_values, refuse_unmatched=False,
+    )
+
+
+def _read_fundamentals(
+    source: Any, dates: Any, assets: Any, *, asset: str, report_date: str, fields: Sequence[str] | None,
+    report_lag_days: int, max_staleness: int | None, connection: Any, format: str | None,
+    date_format: str | None, null_values: str | Sequence[str] | None, refuse_unmatched: bool,
+) -> Panel:
+    """:func:`read_fundamentals`; with ``refuse_unmatched`` (:func:`read_universe`, whose assets are the
+    prices') a source none of whose asset ids is on ``assets`` raises ``ValueError``."""
     report_lag_days = _check_days("report_lag_days", report_lag_days)
     max_staleness = _check_days("max_staleness", max_staleness, allow_none=True)
     _check_date_format(date_format)
@@ -731,8 +784,20 @@ def read_fundamentals(
     T, N = len(axis), len(target_assets)
     if frame.height == 0 or not fields:  # (fields=[]: the dates and assets alone)
         return Panel(axis, target_assets, {f: np.full((T, N), np.nan) for f in fields})
+    for f in fields:
+        # as for prices: an infinite value is no measurement (a division by zero upstream); read
+        # on, every descriptor dropped it as missing without a word
+        inf = frame[f].cast(pl.Float64).is_infinite()
+        if inf.any():
+            first = frame.filter(inf).row(0, named=True)
+            raise ValueError(
+                f"field {f!r} has {int(inf.sum())} infinite values, e.g. {first[f]} for asset {first[asset]!r} "
+                f"reported {first[report_date]}: a value is a finite number, or missing (null or NaN)"
+            )
     avail = _record_days(frame, asset, report_date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
+    if refuse_unmatched:
+        _refuse_no_match(frame, asset, a_idx, target_assets, _describe(source, connection, format))
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, max_staleness)
     # every field read through the same record grid (-1 = NaN), in one parallel Rust pass
     values = [np.ascontiguousarray(frame[f].cast(pl.Float64).to_numpy()[perm], dtype=np.float64) for f in fields]
@@ -801,6 +866,20 @@ def read_classifications(
     (array([[0],
            [1]], dtype=int32), array(['Energy', 'Utilities'], dtype='<U9'))
     """
+    return _read_classifications(
+        source, dates, assets, asset=asset, date=date, code=code, labels=labels,
+        report_lag_days=report_lag_days, connection=connection, format=format, date_format=date_format,
+        null_values=null_values, refuse_unmatched=False,
+    )
+
+
+def _read_classifications(
+    source: Any, dates: Any, assets: Any, *, asset: str, date: str, code: str, labels: Sequence[str] | None,
+    report_lag_days: int, connection: Any, format: str | None, date_format: str | None,
+    null_values: str | Sequence[str] | None, refuse_unmatched: bool,
+) -> Panel:
+    """:func:`read_classifications`; with ``refuse_unmatched`` (:func:`read_universe`, whose assets are the
+    prices') a source none of whose asset ids is on ``assets`` raises ``ValueError``."""
     report_lag_days = _check_days("report_lag_days", report_lag_days)
     _check_date_format(date_format)
     _check_column_names(asset=asset, date=date, code=code)
@@ -826,6 +905,8 @@ def read_classifications(
         return Panel(axis, target_assets, codes={code: (np.full((T, N), -1, dtype=np.int32), lab)})
     avail = _record_days(frame, asset, date, date_format) + report_lag_days
     _, a_idx = _asset_codes(frame[asset], target_assets)
+    if refuse_unmatched:
+        _refuse_no_match(frame, asset, a_idx, target_assets, _describe(source, connection, format))
     grid, perm = _asof_index(avail, a_idx, axis.view(np.int64), N, None)
     out = np.append(rec_codes[perm], np.int32(-1)).astype(np.int32)[grid]
     return Panel(axis, target_assets, codes={code: (out, lab)})
@@ -1121,7 +1202,9 @@ def read_universe(
     price_fields : sequence of str, optional
         The price columns to keep. Default: every numeric (or boolean) column of ``prices``
         other than ``date``/``asset``, with ``Categorical``/``Enum`` columns as code fields; any
-        other (text) column is refused, so pass ``price_fields`` to leave it out.
+        other (text) column is refused, so pass ``price_fields`` to leave it out. An unnamed
+        pandas index written to the file (``__index_level_0__``, row labels) is never a field;
+        the same holds for the default fields of every reader.
     close : str, default "close"
         Close price column: ``market_cap = close × shares``, ``dollar_volume = close × volume``.
     adjusted_close : str, optional
@@ -1175,7 +1258,11 @@ def read_universe(
         ..."``): missing columns, duplicate rows, dates not ISO without ``date_format``, a text
         column where numbers are wanted (named with its first value that is not a number, e.g.
         ``'NA'``: a missing-value marker is read as missing with ``null_values=``), bad integer
-        settings, unreadable files or queries.
+        settings, unreadable files or queries; a fundamentals or classifications source none of
+        whose asset ids is an asset of the prices (ids written another way: ``123`` against
+        ``000123``, case, spaces), which would leave its fields empty without a word.
+        Asset ids written with and without surrounding spaces in one source (``'A'`` and ``'A '``,
+        as a fixed-width column pads them), which would be read as two assets.
     TypeError
         A source of an unsupported type, a setting of the wrong type (``null_values`` neither a
         str nor a sequence of str).
@@ -1228,7 +1315,7 @@ def read_universe(
                 schema = _schema(frame)
             fields, codes = [], []
             for c, dt in schema.items():
-                if c in (date, asset):
+                if c in (date, asset) or _pandas_index_column(c):
                     continue
                 if dt.is_numeric() or dt == pl.Boolean:
                     fields.append(c)
@@ -1252,22 +1339,22 @@ def read_universe(
 
     if fundamentals is not None:
         with _prefix("fundamentals"):
-            fund = read_fundamentals(
+            fund = _read_fundamentals(
                 fundamentals, panel.dates, panel.assets, asset=asset, report_date=report_date,
                 fields=fundamental_fields, report_lag_days=report_lag_days, max_staleness=max_staleness,
                 connection=connection, format=_format_for(fundamentals, format), date_format=date_format,
-                null_values=null_values,
+                null_values=null_values, refuse_unmatched=True,
             )
         _claim(origin, fund.float_fields, "fundamentals")
         new_fields.update({f: fund[f] for f in fund.float_fields})
 
     if classifications is not None:
         with _prefix("classifications"):
-            cls = read_classifications(
+            cls = _read_classifications(
                 classifications, panel.dates, panel.assets, asset=asset, date=classification_date,
                 code=industry, labels=industry_labels, report_lag_days=classification_lag_days,
                 connection=connection, format=_format_for(classifications, format), date_format=date_format,
-                null_values=null_values,
+                null_values=null_values, refuse_unmatched=True,
             )
         _claim(origin, ["industry"], f"classifications (column {industry!r})")
         new_codes["industry"] = (cls[industry], cls.labels(industry))

@@ -59,6 +59,16 @@ __all__ = ["Panel", "field_from_frame", "frame_from_field"]
 # How many offending rows a validation error lists.
 _SHOW = 5
 
+#: The name pandas (pyarrow) gives an unnamed index level it writes into a Parquet file
+#: (``df[df.close > 0].to_parquet(...)`` writes the filtered row numbers as ``__index_level_0__``):
+#: row labels, never data, so never a default field.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _pandas_index_column(name: str) -> bool:
+    """Whether column ``name`` is an unnamed pandas index level written to a file."""
+    return _PANDAS_INDEX.fullmatch(name) is not None
+
 
 # ---------------------------------------------------------------------------------------------
 # Axis helpers
@@ -240,6 +250,14 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
     iso = r.str.contains(ISO_RX)
     if not iso.all():
         bad = r.filter(~iso)
+        zoned = _zoned_iso_format(bad[0]) if hint is _FORMAT_HINT else None
+        if zoned is not None:
+            # ISO with a zone designator (pandas' to_csv of zoned timestamps writes '+00:00'):
+            # the day/month hint below would be wrong; name the format that reads them
+            raise ValueError(
+                f"{what}: {bad.len()} values are ISO timestamps with a time zone, e.g. {_examples(bad)}: a "
+                f"date is read from them with its format only, pass date_format={zoned!r}"
+            )
         raise ValueError(
             f"{what}: {bad.len()} values are not ISO dates ('YYYY-MM-DD', optionally followed by a "
             f"time), e.g. {_examples(bad)}. Dates are never guessed (in a value such as '01/02/2024' "
@@ -250,6 +268,19 @@ def _parse_iso(what: str, s: pl.Series, hint: str = _FORMAT_HINT) -> pl.Series:
     refuse_time_of_day(what, dt, shown=r)
     return d.scatter(idx, dt.dt.date())
 
+
+
+_ZONED_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([ T])\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}|[+-]\d{4})$")
+
+
+def _zoned_iso_format(value: Any) -> str | None:
+    """The strftime format of an ISO timestamp with a zone designator (``2024-01-02T00:00:00Z``,
+    ``2024-01-02 00:00:00+00:00``), or None for any other value."""
+    m = _ZONED_ISO.match(value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    zone = "Z" if m.group(3) == "Z" else ("%:z" if ":" in m.group(3) else "%z")
+    return f"%Y-%m-%d{m.group(1)}%H:%M:%S{'%.f' if m.group(2) else ''}{zone}"
 
 # two numeric strftime fields with nothing between them, e.g. the '%Y%m' of '%Y%m%d'
 _ADJACENT_FIELDS = re.compile(r"%[-_0^#]?[YCGymdejHIklMSUWVu]%[-_0^#]?[YCGymdejHIklMSUWVu]")
@@ -388,6 +419,29 @@ def _asset_codes(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, n
     return assets, lut[flat].astype(np.int64)
 
 
+def _refuse_padded_twins(column: str, names: np.ndarray) -> None:
+    """Refuse asset ids that differ only by leading or trailing spaces ('AAPL' and 'AAPL ', as
+    a fixed-width CHAR column pads them): read as two assets, each would hold part of the
+    other's rows, with a gap (so no return) wherever the other spelling is used. Which is meant
+    is not guessed. Ids padded alike throughout are left as they are."""
+    stripped = np.char.strip(names)
+    padded = stripped != names
+    if not padded.any():
+        return
+    plain = set(names[~padded].tolist())
+    twins = [(a, b) for a, b in zip(stripped[padded].tolist(), names[padded].tolist()) if a in plain]
+    seen: dict[str, list[str]] = {}
+    for a, b in zip(stripped[padded].tolist(), names[padded].tolist()):
+        seen.setdefault(a, []).append(b)
+    twins += [(v[0], v[1]) for v in seen.values() if len(v) > 1]
+    if twins:
+        raise ValueError(
+            f"column {column!r} has {len(twins)} asset ids written with and without surrounding spaces, e.g. "
+            f"{[list(t) for t in twins[:_SHOW]]}: read as different assets, each would hold part of the other's "
+            "rows. Strip the spaces (pl.col(...).str.strip_chars()) or write every id alike"
+        )
+
+
 def _asset_lut(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """The asset axis, the rows' categorical ids (uint32 chunks) and ``lut[id]`` = position on it.
 
@@ -407,6 +461,7 @@ def _asset_lut(s: pl.Series, target: np.ndarray | None) -> tuple[np.ndarray, lis
     max_id = max((int(c.max()) for c in ids if len(c)), default=-1)
     u_ids, first = _distinct(ids, 0, max_id, _core.first_rows_u32)
     u_names = np.asarray(s.gather(first).cast(pl.String).to_list(), dtype=str)
+    _refuse_padded_twins(s.name, u_names)
     if target is None:
         order = np.argsort(u_names, kind="stable")
         assets = u_names[order]
@@ -985,7 +1040,7 @@ def _panel_from_frame(
         auto_codes = []
         other_str = []
         for c in names:
-            if c in (date, asset) or (codes is not None and c in codes):
+            if c in (date, asset) or (codes is not None and c in codes) or _pandas_index_column(c):
                 continue
             dt = schema[c]
             if dt.is_numeric() or dt == pl.Boolean:

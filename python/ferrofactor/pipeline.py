@@ -12,13 +12,18 @@ load                :func:`ferrofactor.read_universe` on the configured sources 
                     its note names the dates of the study with
                     prices for fewer than 10 % of the median number of assets priced per
                     date (:func:`sparse_dates`: a stray row on a non-trading day)
-exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles)
+exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles), on
+                    the study's assets over every date up to ``data.end``, then its dates: the
+                    descriptors' look-back windows reach before ``data.start``
 factor model        :class:`ferrofactor.FactorModel` ``.fit`` and ``.fama_macbeth(cov)``
 risk model          :class:`ferrofactor.RiskModel` ``.fit``
 risk validation     :func:`ferrofactor.evaluate.bias_test` (random long-only portfolios) and
                     :func:`ferrofactor.evaluate.minimum_variance_test`, on the forecast dates
                     after ``validation.burn_in``
-signal              :func:`ferrofactor.combined_score` (Σ weight × style)
+signal              :func:`ferrofactor.combined_score` (Σ weight × style); a date on which it
+                    is the same for every asset (no weighted style has a value yet: each is
+                    filled with 0, e.g. 12-1 momentum in the study's first year) has no signal
+                    (NaN, :func:`flat_dates`), so that no book trades on the order of the assets
 signal evaluation   :func:`ferrofactor.evaluate.evaluate` of the signal against the returns that
                     follow it (``signal.horizons``, ``signal.quantiles``; with ``signal.residual``
                     also against the factor model's residual returns); ``signal.evaluate = false``
@@ -324,6 +329,7 @@ def run_pipeline(
     cfg = config
 
     # -- data ------------------------------------------------------------------------------
+    history = None  # the study's look-back before data.start (_study)
     if panel is None and synthetic is not None:
         with run.stage("synthetic universe") as st:
             panel = synthetic()
@@ -339,14 +345,14 @@ def run_pipeline(
                 res.delistings = {str(a): t for a, t in zip(assets, days)}
                 res.delistings_source = "the synthetic universe's delistings"
                 st.note += f"; {len(assets)} delistings"
-            panel = _study(res, cfg, panel)
+            panel, history = _study(res, cfg, panel)
     elif panel is None:
         with run.stage("load") as st:
             panel = _load(cfg)
             st.note = f"{panel.shape[1]} assets × {panel.shape[0]} dates, fields: {', '.join(panel.fields)}"
             if cfg["data"]["delistings"] is not None:
                 st.note += "; " + _load_delistings(res, cfg, panel)
-            panel = _study(res, cfg, panel)
+            panel, history = _study(res, cfg, panel)
             if res.study_dropped:
                 st.note += (f"; {res.study_dropped} assets without a price between data.start and "
                             "data.end left out")
@@ -358,7 +364,7 @@ def run_pipeline(
         try:
             if cfg["data"]["delistings"] is not None:
                 _load_delistings(res, cfg, panel)
-            panel = _study(res, cfg, panel)
+            panel, history = _study(res, cfg, panel)
         except (ValueError, TypeError, FileNotFoundError) as e:
             raise StageError("load", e, res) from e
     T, N = panel.shape
@@ -370,7 +376,12 @@ def run_pipeline(
         use_ind = ex_cfg["industries"] and "industry" in panel.code_fields
         opts = {"window": ex_cfg["window"], "beta_half_life": ex_cfg["beta_half_life"],
                 "liquidity_window": ex_cfg["liquidity_window"], "min_fraction": ex_cfg["min_fraction"]}
-        res.exposures = _exposures(panel, cfg, use_ind, opts)
+        if history is None:
+            res.exposures = _exposures(panel, cfg, use_ind, opts)
+        else:
+            # the descriptors look back before data.start, as they could on that date
+            res.exposures = study_exposures(_exposures(history, cfg, use_ind, opts), panel)
+            history = None
         ex = res.exposures
         st.note = f"{len(ex.style_names)} styles, {len(ex.industry_names)} industries"
 
@@ -420,8 +431,15 @@ def run_pipeline(
     with run.stage("signal") as st:
         from ferrofactor.signals import combined_score
 
-        res.signal = combined_score(res.exposures, cfg["signal"]["weights"])
+        sig = combined_score(res.exposures, cfg["signal"]["weights"])
+        flat = flat_dates(sig)
+        sig[flat] = np.nan
+        res.signal = sig
         st.note = "Σ " + " + ".join(f"{w:g}·{s}" for s, w in cfg["signal"]["weights"].items())
+        if flat.any():
+            days = np.asarray(panel.dates)[flat]
+            st.note += (f"; no signal on {int(flat.sum())} dates where it is the same for every asset (no style "
+                        f"has a value yet), {days[0]}..{days[-1]}")
 
     sg = cfg["signal"]
     if sg["evaluate"]:
@@ -512,6 +530,13 @@ def _load_delistings(res: RunResult, cfg: Config, panel: Any) -> str:
         raise type(e)(f"data.delistings: {e}") from (e.__cause__ or e)
     known = set(np.asarray(panel.assets).tolist())
     keep = np.fromiter((a in known for a in assets.tolist()), dtype=bool, count=len(assets))
+    if len(assets) and not keep.any():
+        # ids written another way than the prices' (123 against 000123, case, spaces): every row
+        # would be ignored and the delistings inferred after all, without a word
+        raise ValueError(
+            f"data.delistings: none of the {len(assets)} assets of {source!r} is an asset of the prices: e.g. "
+            f"{[str(a) for a in assets[:5]]} against {[str(a) for a in np.asarray(panel.assets)[:5]]}; check its "
+            f"column {d['asset']!r} (case, spaces, an integer column that lost the leading zeros of 000123)")
     res.delistings = {str(a): t for a, t in zip(assets[keep], days[keep])}
     res.delisting_returns = (None if rets is None else
                              {str(a): float(r) for a, r in zip(assets[keep], rets[keep])})
@@ -602,12 +627,18 @@ def sparse_dates_note(panel: Any, field: str, share: float = SPARSE_SHARE) -> st
             f"the data? {'it splits' if one else 'they split'} the returns around {'it' if one else 'them'}")
 
 
-def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
+def _study(res: RunResult, cfg: Config, panel: Any) -> tuple[Any, Any]:
     """The panel cut to ``data.start`` / ``data.end`` (and then to the assets with a price
     between them; ``res.study_dropped`` counts the others), checked: at least 3 dates and 2 assets, and
     the listed delistings consistent with its prices (:func:`check_delistings`). Run within the
-    stage that makes the panel, so that a failure is that stage's (never after its ✓)."""
+    stage that makes the panel, so that a failure is that stage's (never after its ✓).
+
+    Returns ``(study, history)``: ``history`` is the study's assets on every date up to
+    ``data.end`` (the study's dates are its last ones), whose earlier dates feed the look-back
+    windows of the descriptors (12-1 momentum, the 252-date volatility: known on the study's first
+    date, from prices before it); None without ``data.start`` (the study is its own history)."""
     d = cfg["data"]
+    full = panel
     if d["start"] is not None or d["end"] is not None:
         panel = panel.select(dates=slice(d["start"], d["end"]))
     T, N = panel.shape
@@ -634,7 +665,45 @@ def _study(res: RunResult, cfg: Config, panel: Any) -> Any:
                 res.delisting_returns = {a: v for a, v in res.delisting_returns.items() if a in kept}
     if res.delistings:
         check_delistings(res.delistings, panel)
-    return panel
+    history = None
+    if d["start"] is not None and panel.shape[0] < full.select(dates=slice(None, d["end"])).shape[0]:
+        history = full.select(dates=slice(None, d["end"]), assets=np.asarray(panel.assets))
+    return panel, history
+
+
+def study_exposures(exposures: Any, study: Any) -> Any:
+    """``exposures`` (computed on the study's history: :func:`_study`) on the study's dates, its
+    last ones: the same styles and industry codes, labelled by the study's dates and assets."""
+    from ferrofactor.exposures import Exposures
+
+    T = study.shape[0]
+    ex = exposures
+    return Exposures(None if ex.styles is None else np.ascontiguousarray(ex.styles[-T:]),
+                     None if ex.industry is None else np.ascontiguousarray(ex.industry[-T:]),
+                     style_names=list(ex.style_names) if ex.styles is not None else None,
+                     industry_names=list(ex.industry_names) if ex.industry is not None else None,
+                     market=ex.market, dates=study.dates, assets=study.assets)
+
+def flat_dates(signal: Any) -> np.ndarray:
+    """(T,) bool: the dates on which ``signal`` holds one value for every asset that has one
+    (and at least one asset has one). A composite of styles is so where none of its styles has a
+    descriptor yet on that date (each is filled with 0 for every asset: 12-1 momentum, a
+    252-date volatility in the first year of the data): it ranks nothing, and a book built from
+    it would hold the first and last assets in their order (the rankings break ties by position).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flat_dates(np.array([[0.0, 0.0, np.nan], [0.5, -0.5, 0.0], [np.nan] * 3])).tolist()
+    [True, False, False]
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    ok = np.isfinite(x)
+    some = ok.any(axis=1)
+    hi = np.where(ok, x, -np.inf).max(axis=1)
+    lo = np.where(ok, x, np.inf).min(axis=1)
+    with np.errstate(invalid="ignore"):
+        return some & (hi - lo <= 1e-12 * np.maximum(1.0, np.abs(hi)))
 
 
 def check_delistings(delistings: dict[str, Any], panel: Any) -> None:
@@ -751,7 +820,11 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     sig = np.where(covered, res.signal[t], np.nan)
     wq = quantile_portfolio(sig, percentile=p["percentile"], long_short=True)
     m = int(np.isfinite(sig).sum())
-    if m >= 2 and share_count(m, p["percentile"]) == 0:
+    if m < 2:
+        # said, not silently left out (a date before the styles have values: flat_dates)
+        res.skipped.append(("quantile portfolio", f"the signal ranks {m} of the assets the risk model covers on "
+                            f"{date}: no long-short book (is portfolio.date before the styles have values?)"))
+    elif share_count(m, p["percentile"]) == 0:
         # no book of the percentile holds anything (here, nor the backtest's top and quantile books
         # while the universe is this small): said, not silently left out
         res.skipped.append(("quantile portfolio", f"portfolio.percentile = {p['percentile']:g} selects no asset: "

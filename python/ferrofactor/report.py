@@ -433,12 +433,15 @@ def _industry_constraint_text(model: Any, ex: Any) -> str:
 def _section_risk(res: RunResult, fig: _Figures) -> str:
     risk = res.risk
     s = risk.summary()
+    head = dict(s.header)
+    # the summary's second table is "at the date shown" (its header's date): the report says which
+    spec_caption = s.tables[1][0].replace("at the date shown", f"on {head['Date shown']}")
     body = [fig(lambda: risk.plot(), "Forecast factor volatilities (a year), by group", "fig-factor-volatility"),
             '<div class="grid"><div>',
-            html_table(s.tables[0][1], caption=f"{s.tables[0][0]}, on {s.header[3][1]} and on average",
+            html_table(s.tables[0][1], caption=f"{s.tables[0][0]}, on {head['Date shown']} and on average",
                        formats={"vol_annualized": "%", "mean_vol_annualized": "%"}, table_id="factor-volatility"),
             "</div><div>",
-            html_table(s.tables[1][1], caption=f"{s.tables[1][0]}, {dict(s.header)['Covered assets']} covered assets",
+            html_table(s.tables[1][1], caption=f"{spec_caption}, {head['Covered assets']} covered assets",
                        formats={"specific_vol_annualized": ".4f"}, table_id="specific-risk"),
             _kv_table(_risk_settings(res, s), caption="Settings", table_id="risk-settings"),
             "</div></div>"]
@@ -615,8 +618,11 @@ def _section_backtest(res: RunResult, fig: _Figures) -> str:
     a = res.attribution
     if a is not None:
         g = a.by_group()
+        # the exposures of the model's lag (model.lag): B_{t-lag} explains the return of t
+        known = ("known at the previous close" if a.lag == 1 else
+                 "of the same close: model.lag = 0" if a.lag == 0 else f"known {a.lag} closes before, model.lag")
         body += ["<h3>Attribution of the long-short quantile book</h3>",
-                 '<p class="note">Its net return of each date split into exposures (known at the previous close) '
+                 f'<p class="note">Its net return of each date split into exposures ({known}) '
                  "× factor returns, the specific return and the costs (ferrofactor.attribute); the lines add up "
                  f"to the net return on every date. Cumulative return {float(a.cumulative_return[-1]):.2%}.</p>",
                  '<div class="grid"><div>',
