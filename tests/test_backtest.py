@@ -841,3 +841,24 @@ def test_held_positions_worth_more_than_the_book_close_the_tradable_ones_with_ne
     assert res.value[0] == pytest.approx(1.0 - 1e-3 * (abs(s_a) + abs(s_b)), abs=1e-15)
     assert res.cash[1] == pytest.approx(c0 + 2.5 * s_b - 1e-3 * abs(2.5 * s_b), abs=1e-15)
     assert res.cash[1] < 0 and res.weights_after[1][1] == 0.0
+
+
+def test_long_frame_with_unsorted_assets_pairs_with_frames_not_with_arrays():
+    # a long frame's assets come out sorted: targets given as an array in the frame's own
+    # (unsorted) order used to be held in other assets, silently
+    T, N = 30, 4
+    names = ["d", "b", "a", "c"]
+    dates = np.datetime64("2024-01-01") + np.arange(T)
+    rng = np.random.default_rng(5)
+    r = rng.normal(0.0, 0.01, (T, N))
+    w = np.tile([0.7, 0.1, 0.1, 0.1], (T, 1))
+
+    def long(v, col):
+        return pl.DataFrame({"date": np.repeat(dates, N), "asset": names * T, col: v.ravel()})
+
+    with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
+        ff.backtest(long(r, "r"), w, rebalance="daily", cost_bps=0)
+    # targets as a frame too: matched on date and asset
+    got = ff.backtest(long(r, "r"), long(w, "w"), rebalance="daily", cost_bps=0)
+    want = ff.backtest(r, w, rebalance="daily", cost_bps=0)
+    np.testing.assert_allclose(got.returns, want.returns, equal_nan=True)

@@ -645,3 +645,30 @@ def test_unaligned_buffers_are_accepted():
     a[...] = a_copy
     assert not a.flags.aligned
     assert_array_equal(ff.standardize(a), ff.standardize(a_copy))
+
+
+def test_long_frame_with_unsorted_assets_beside_a_positional_array_is_refused():
+    # a long frame's assets come out sorted; weights in the frame's own (unsorted) order used to
+    # pair silently with other assets
+    import polars as pl
+
+    rng = np.random.default_rng(4)
+    T, N = 5, 4
+    names = ["d", "b", "a", "c"]
+    dates = np.datetime64("2024-01-01") + np.arange(T)
+    x = rng.standard_normal((T, N))
+    w = rng.uniform(1, 5, (T, N))
+
+    def long(v):
+        return pl.DataFrame({"date": np.repeat(dates, N), "asset": names * T, "value": v.ravel()})
+
+    with pytest.raises(ValueError, match=r"x: the long frame lists its assets in another order"):
+        ff.standardize(long(x), weights=w)
+    with pytest.raises(ValueError, match=r"x: the long frame lists its assets in another order"):
+        ff.neutralize(long(x), controls=w[:, :, None])
+    # frames on both sides are matched on their labels; a lone frame gives a frame back
+    out = ff.standardize(long(x), weights=long(w))
+    expected = ff.standardize(x, weights=w)
+    got = out.pivot(on="asset", index="date", values="value").select(names).to_numpy()
+    assert_allclose(got, expected)
+    ff.standardize(long(x))

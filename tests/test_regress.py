@@ -812,3 +812,50 @@ def test_default_constraint_follows_the_market_factor():
     assert free.factor_names[:sum(ind)] == ["0", "1", "2", "3", "4"]  # industry 5 is never used
     assert np.allclose(np.nansum(restricted.factor_returns[est][:, ind], axis=1), 0, atol=1e-12)
     assert np.abs(np.nansum(free.factor_returns[est][:, ind], axis=1)).max() > 1e-3
+
+
+def _unsorted_long(values, names, dates, col="ret"):
+    T, N = values.shape
+    return pl.DataFrame({"date": np.repeat(dates, N), "asset": list(names) * T, col: values.ravel()})
+
+
+def test_long_frame_with_unsorted_assets_beside_positional_arrays_is_refused():
+    # a long frame's assets come out sorted; an array given in the frame's own (unsorted) order
+    # used to pair silently with other assets (fama_macbeth's slope −0.002 instead of 0.05)
+    rng = np.random.default_rng(3)
+    T, N = 30, 6
+    names = ["f", "c", "a", "e", "b", "d"]
+    dates = np.datetime64("2024-01-01") + np.arange(T)
+    x = rng.standard_normal((T, N))
+    r = 0.05 * x + rng.normal(0, 0.01, (T, N))
+    frame = _unsorted_long(r, names, dates)
+    with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
+        ff.fama_macbeth(frame, x[:, :, None])
+    with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
+        ff.cross_section_regress(frame, styles=x[:, :, None], market=False)
+    with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
+        ff.cross_section_regress(frame, weights=np.ones((T, N)))
+    # the frame sorted by asset, arrays in sorted order: accepted, the numbers of the arrays
+    order = np.argsort(names)
+    got = ff.fama_macbeth(frame.sort("date", "asset"), x[:, order, None]).params
+    np.testing.assert_allclose(got, ff.fama_macbeth(r, x[:, :, None]).params)
+    # every partner labelled (or none): nothing is paired by position, accepted as given
+    res = ff.cross_section_regress(frame, weights=_unsorted_long(np.ones((T, N)), names, dates, "w"))
+    assert list(res.assets) == sorted(names)
+    ff.cross_section_regress(frame)
+
+
+def test_long_frame_sorted_by_date_and_asset_with_a_late_listing_is_accepted_beside_arrays():
+    # assets listed in sorted order on every date: a late listing does not make them ambiguous
+    rng = np.random.default_rng(7)
+    T, N = 20, 4
+    names = ["a", "b", "c", "d"]
+    dates = np.datetime64("2024-01-01") + np.arange(T)
+    x = rng.standard_normal((T, N))
+    r = 0.05 * x + rng.normal(0, 0.01, (T, N))
+    r[:3, 0] = np.nan
+    frame = _unsorted_long(r, names, dates).drop_nulls().filter(pl.col("ret").is_not_nan())
+    got = ff.fama_macbeth(frame, x[:, :, None]).params
+    np.testing.assert_allclose(got, ff.fama_macbeth(r, x[:, :, None]).params)
+    with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
+        ff.fama_macbeth(frame.sort("asset", "date", descending=[True, False]), x[:, :, None])

@@ -1136,3 +1136,22 @@ def test_summary_of_a_model_pickled_before_the_settings_were_recorded():
     assert header["Estimated"] == "settings not recorded (saved by an earlier version)"
     assert "vol_half_life" not in header
     assert str(old) and old._repr_html_()
+
+
+def test_forecast_volatility_matches_a_long_frame_in_any_asset_order_on_labels(labelled_model):
+    # a long frame of weights carries dates and assets: matched with the model's labels, so the
+    # order it lists its assets in does not matter (it used to be refused as if paired by position)
+    pl = pytest.importorskip("polars")
+    panel, risk, w, order = labelled_model
+    D = len(risk.dates)
+    Wd = np.repeat(w[None], D, axis=0)
+    Wd[:, ~np.asarray(risk.covered(-1))] = 0.0
+    ok = np.array([np.asarray(risk.covered(d))[Wd[d] != 0].all() for d in range(D)])
+    Wd[~ok] = 0.0
+    assets = np.asarray(panel.assets)
+    frame = pl.DataFrame({
+        "date": np.repeat(np.asarray(risk.dates), len(assets)),
+        "asset": np.tile(assets[order], D),
+        "w": Wd[:, order].ravel(),
+    })
+    np.testing.assert_array_equal(risk.forecast_volatility(frame), risk.forecast_volatility(Wd))

@@ -806,3 +806,22 @@ def test_one_asset_summary_never_prints_a_small_alpha_as_zero():
     rows = {line.split()[0]: line.split()[1:] for line in str(big.summary(asset=0)).splitlines()
             if line.startswith(("alpha ", "f0 "))}
     assert rows["alpha"][0] == f"{big.params[0, 0]:.4f}" and rows["f0"][0] == f"{big.params[0, 1]:.4f}"
+
+
+def test_long_frame_listed_out_of_date_order_beside_array_factors_is_refused():
+    # a long frame's dates come out sorted: factors given as an array in the frame's own
+    # (reverse) date order used to pair silently with other dates
+    rng = np.random.default_rng(6)
+    T, N = 40, 3
+    dates = np.datetime64("2024-01-01") + np.arange(T)
+    m = rng.normal(0, 0.01, T)
+    y = 1.5 * m[:, None] + rng.normal(0, 0.001, (T, N))
+    frame = pl.DataFrame({"date": np.repeat(dates, N), "asset": ["a", "b", "c"] * T, "r": y.ravel()})
+    with pytest.raises(ValueError, match=r"y: the long frame lists its dates out of date order"):
+        ts.time_series_regress(frame.reverse(), m[::-1, None])
+    # sorted by (asset, date), a late listing included: accepted, the numbers of the arrays
+    ragged = frame.filter(~((pl.col("asset") == "a") & (pl.col("date") < dates[5]))).sort("asset", "date")
+    got = ts.time_series_regress(ragged, m[:, None]).params
+    yy = y.copy()
+    yy[:5, 0] = np.nan
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ts.time_series_regress(yy, m[:, None]).params))

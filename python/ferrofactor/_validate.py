@@ -369,7 +369,8 @@ def _pandas_field(name: str, x: Any, date_order: bool) -> tuple[np.ndarray, Any,
     return values, dates, assets
 
 
-def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", date_order: bool = True):
+def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", date_order: bool = True,
+             asset_order: bool | None = None):
     """A ``(T, N)`` field and its labels: ``(values, dates or None, assets or None)``.
 
     ``x`` is an array-like (no labels), a Polars DataFrame, long (``date``, ``asset``, one
@@ -380,7 +381,10 @@ def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", dat
     non-numeric column that is not the date is refused (never turned into numbers). With
     ``date_order`` (the default) a wide frame's rows must be in increasing date order: the field
     may meet inputs without dates, paired row by row (pass False where every partner is
-    labelled; the rows then come out in date order).
+    labelled; the rows then come out in date order). Likewise ``asset_order`` (default
+    ``date_order``): a long Polars frame's assets come out sorted, so one that lists them in
+    another order is refused where the field may meet inputs without assets, paired column by
+    column, or comes back as an array (pass False where every (T, N) partner labels its assets).
     """
     if _is_polars_frame(x):
         from ferrofactor.panel import field_from_frame
@@ -388,7 +392,8 @@ def as_field(name: str, x: Any, *, date: str = "date", asset: str = "asset", dat
         if type(x).__name__ == "LazyFrame":
             x = x.collect()
         values, dates, assets = field_from_frame(
-            name, x, date=date, asset=asset, require_date_order=date_order
+            name, x, date=date, asset=asset, require_date_order=date_order,
+            require_asset_order=date_order if asset_order is None else asset_order,
         )
         return values, dates, assets
     if is_labelled_frame(x):
@@ -1053,7 +1058,11 @@ def frame_io(fn):
             if given:
                 refuse_text_ordered_ids(first, ids, f"the array {given[0]}",
                                         f"pass {given[0]} as a frame too (paired by date and asset)")
-        values, dates, assets = as_field(first, x, date_order=arrays)
+        # likewise a long frame's assets come out sorted: ambiguous when a (T, N) array pairs
+        # with it column by column (a (T,) series such as a market's pairs with its dates only)
+        columns = any(k != first and not field_axes(v)[1] and _ndim(v) >= 2
+                      for k, v in bound.arguments.items())
+        values, dates, assets = as_field(first, x, date_order=arrays, asset_order=columns)
         bound.arguments[first] = values
         for k, v in list(bound.arguments.items()):
             if k != first and is_field_frame(v):

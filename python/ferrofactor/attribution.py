@@ -347,7 +347,11 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     # benchmark frames or none, no costs array (costs indexed by date carry their dates)
     labelled = mdates is not None and (costs is None or is_date_indexed(costs)) and all(
         x is None or field_axes(x)[0] for x in (returns, benchmark))
-    w, wd, wa = as_field("weights", weights, date_order=not labelled)
+    # a long frame's assets come out sorted: ambiguous where anything pairs with them by
+    # position (a model without assets, an array among weights, returns and benchmark)
+    positional = massets is None or any(
+        x is not None and not field_axes(x)[1] for x in (weights, returns, benchmark))
+    w, wd, wa = as_field("weights", weights, date_order=not labelled, asset_order=positional)
     t_len, n = w.shape
     if tuple(ex.shape) != (t_len, n):
         raise ValueError(
@@ -361,7 +365,7 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
             raise ValueError("returns are required with a risk model (it carries no returns)")
         r = np.ascontiguousarray(mret, dtype=np.float64)
     else:
-        r, rd, ra = as_field("returns", returns)
+        r, rd, ra = as_field("returns", returns, asset_order=positional)
         check_shape("returns", r, (t_len, n), "the shape of weights (T, N)")
         check_same_labels("returns", rd, ra, "model", mdates, massets)
         check_same_labels("returns", rd, ra, "weights", wd, wa)
@@ -369,7 +373,7 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
         raise ValueError("returns must not contain infinite values (NaN = missing)")
     b = None
     if benchmark is not None:
-        b, bd, ba = as_field("benchmark", benchmark)
+        b, bd, ba = as_field("benchmark", benchmark, asset_order=positional)
         check_shape("benchmark", b, (t_len, n), "the shape of weights (T, N)")
         check_same_labels("benchmark", bd, ba, "model", mdates, massets)
         check_same_labels("benchmark", bd, ba, "weights", wd, wa)

@@ -176,8 +176,9 @@ def _bridged_returns(prices: np.ndarray) -> np.ndarray:
     return out
 
 
-def _market(panel_or_returns, prices, tradable, dates, assets):
-    """Returns (T, N), dates, assets, tradable mask, panel."""
+def _market(panel_or_returns, prices, tradable, dates, assets, asset_order=True):
+    """Returns (T, N), dates, assets, tradable mask, panel. ``asset_order``: some input pairs
+    with the returns' assets by position (a long frame's must then be listed in sorted order)."""
     from ferrofactor.panel import Panel
 
     panel = None
@@ -199,13 +200,14 @@ def _market(panel_or_returns, prices, tradable, dates, assets):
                     raise ValueError(f"prices={prices!r} is not a float field of the panel: {list(panel.float_fields)}")
                 p = panel[prices]
             else:
-                p, pd_, pa = as_field("prices", prices)
+                # matched on the panel's labels (the panel labels the assets: no positional pairing)
+                p, pd_, pa = as_field("prices", prices, asset_order=False)
                 check_same_labels("prices", pd_, pa, "panel", dates, assets)
             returns = None
     else:
         if isinstance(panel_or_returns, str):
             raise TypeError("panel_or_returns must be a Panel, an array or a Polars frame, got a str")
-        returns, d2, a2 = as_field("returns", panel_or_returns)
+        returns, d2, a2 = as_field("returns", panel_or_returns, asset_order=asset_order)
         # a frame's labels (a pandas DataFrame may carry its dates or its assets only)
         if (d2 is not None and dates is not None) or (a2 is not None and assets is not None):
             raise ValueError(
@@ -625,7 +627,8 @@ def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
                 name = b if key is None else (key if len(s.book_names) == 1 else f"{key}:{b}")
                 books.append(_Book(name, "builtin", s, j))
         elif _is_target_array(s):
-            vals, d, a = as_field("strategy" if key is None else f"strategies[{key!r}]", s)
+            vals, d, a = as_field("strategy" if key is None else f"strategies[{key!r}]", s,
+                                  asset_order=env.assets is None)
             check_shape("targets", vals, (env.T, env.N), "the shape of returns")
             check_same_labels("targets", d, a, "returns", env.dates, env.assets)
             books.append(_Book(key or (f"book_{i}" if len(items) > 1 else "portfolio"), "array", vals))
@@ -646,6 +649,24 @@ def _books(strategies: Any, env: _Env) -> tuple[list[_Book], np.ndarray | None]:
     if not books:
         raise ValueError("strategies is empty")
     return books, None
+
+
+def _positional_partners(strategies: Any, tradable: Any, delisting_returns: Any, delistings: Any) -> bool:
+    """Whether an input pairs with the returns' assets by position: anything but targets that
+    label their assets (a Polars frame, a pandas DataFrame with asset columns), a tradable field
+    (or name) that does, and per-asset vectors given as mappings or Series indexed by asset (a
+    built-in strategy or a callable may hold or return arrays read in the returns' order)."""
+    from ferrofactor._validate import field_axes, is_labelled_series
+
+    items = list(strategies.values()) if isinstance(strategies, Mapping) else (
+        [strategies] if _is_target_array(strategies) or not isinstance(strategies, (list, tuple))
+        else list(strategies))
+    if not items or not all(_is_target_array(v) and field_axes(v)[1] for v in items):
+        return True
+    if tradable is not None and not isinstance(tradable, str) and not field_axes(tradable)[1]:
+        return True
+    return any(v is not None and not isinstance(v, Mapping) and not is_labelled_series(v)
+               for v in (delisting_returns, delistings))
 
 
 def _is_target_array(x: Any) -> bool:
@@ -750,7 +771,9 @@ def backtest_many(
     >>> res.value.shape
     (120, 6)
     """
-    returns, d, a, mask, panel, last = _market(panel_or_returns, prices, tradable, dates, assets)
+    returns, d, a, mask, panel, last = _market(panel_or_returns, prices, tradable, dates, assets,
+                                               _positional_partners(strategies, tradable,
+                                                                    delisting_returns, delistings))
     T, N = returns.shape
     s = 0 if start is None else date_position("start", start, d, T)
     e = T - 1 if end is None else date_position("end", end, d, T)

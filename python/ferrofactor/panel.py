@@ -1271,6 +1271,48 @@ def _is_numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() or dtype == pl.Boolean
 
 
+def _check_long_order(name: str, df: Any, date: str, asset: str, date_format: str | None, *,
+                      dates: bool, assets: bool) -> None:
+    """A long frame's field comes out with its dates and its assets sorted. Where it is used
+    without them (paired by position with arrays, or given back as an array), an array in the
+    frame's own order would pair silently with other dates or assets: refuse a frame that lists,
+    within a date, its assets out of sorted order (``assets``) or, within an asset, its dates out
+    of date order (``dates``). Frames sorted by (date, asset) or (asset, date) pass, ragged
+    histories and late listings included."""
+    with _polars_errors(name):
+        days = _series_to_days(date, df[date], date_format, what=f"{name}: column {date!r}")
+        keys = pl.DataFrame({"d": days, "a": df[asset].cast(pl.String)})
+        # (sorted by date, or by asset, already: the common cases, checked without a sort)
+        by_date = bool(np.all(days[1:] >= days[:-1]))
+        by_asset = not by_date and not bool((keys["a"].slice(1) < keys["a"].slice(0, len(keys) - 1)).any())
+        if assets and not by_asset:
+            s = keys if by_date else keys.sort("d", maintain_order=True)
+            bad = (s["d"] == s["d"].shift(1)) & (s["a"] <= s["a"].shift(1))
+            if bad.any():
+                i = int(bad.arg_true()[0])
+                raise ValueError(
+                    f"{name}: the long frame lists its assets in another order than the sorted one "
+                    f"they come out in ({s['a'][i]!r} after {s['a'][i - 1]!r} on {_day_str(s['d'][i])}). "
+                    "Here it is used without its assets (paired column by column with arrays, or "
+                    "given back as an array), so an array in the frame's order would silently pair "
+                    "with other assets: pass the other (T, N) inputs as frames too (matched on date "
+                    f"and asset), or sort the frame first ({name}.sort({date!r}, {asset!r})) and give "
+                    "the arrays in that sorted asset order"
+                )
+        if dates and not by_date:
+            s = keys if by_asset else keys.sort("a", maintain_order=True)
+            bad = (s["a"] == s["a"].shift(1)) & (s["d"] <= s["d"].shift(1))
+            if bad.any():
+                i = int(bad.arg_true()[0])
+                raise ValueError(
+                    f"{name}: the long frame lists its dates out of date order ({_day_str(s['d'][i])} "
+                    f"after {_day_str(s['d'][i - 1])} for asset {s['a'][i]!r}). Here it is used "
+                    "without its dates (paired row by row with arrays, or given back as an array), so "
+                    "an array in the frame's order would silently pair with other dates: sort it "
+                    f"first ({name}.sort({date!r}, {asset!r}))"
+                )
+
+
 def field_from_frame(
     name: str,
     df: Any,
@@ -1280,6 +1322,7 @@ def field_from_frame(
     value: str | None = None,
     date_format: str | None = None,
     require_date_order: bool = False,
+    require_asset_order: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One ``(T, N)`` field and its labels from a Polars frame, long or wide.
 
@@ -1308,9 +1351,15 @@ def field_from_frame(
         Default: ``Date``/``Datetime`` columns or ISO strings only.
     require_date_order : bool, default False
         Refuse a wide frame whose rows are not in increasing date order (instead of sorting
-        them). Callers that use the field without its dates (paired row by row with an array
+        them), and a long frame that lists, for an asset, its dates out of date order. Callers that use the field without its dates (paired row by row with an array
         without dates, or returned as a bare array) ask for this: whether such an array follows
         the frame's rows or its dates cannot be told.
+    require_asset_order : bool, optional
+        Refuse a long frame that lists, on a date, its assets in another order than the sorted
+        one they come out in (frames sorted by date then asset, or by asset, pass). Callers that
+        use the field without its assets (paired column by column with an array without assets,
+        or returned as a bare array) ask for this: an array in the frame's own order would
+        silently pair with other assets. Default: ``require_date_order``.
 
     Returns
     -------
@@ -1325,7 +1374,8 @@ def field_from_frame(
     ValueError
         No date column, no rows, a non-numeric value column (named), several value columns in a
         long frame without ``value=``, duplicate (date, asset) rows, bad dates, a wide frame's
-        rows out of date order with ``require_date_order``.
+        rows (a long frame's dates) out of date order with ``require_date_order``, a long frame's
+        assets out of sorted order with ``require_asset_order``.
 
     Examples
     --------
@@ -1358,6 +1408,8 @@ def field_from_frame(
     if df.height == 0:
         raise ValueError(f"{name}: the frame has no rows")
     require_date_order = check_bool("require_date_order", require_date_order)
+    require_asset_order = (require_date_order if require_asset_order is None
+                           else check_bool("require_asset_order", require_asset_order))
     if asset in schema:
         if value is None:
             others = [c for c in columns if c not in (date, asset)]
@@ -1384,6 +1436,10 @@ def field_from_frame(
             )
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
+        if (require_date_order and len(p.dates) > 1) or (require_asset_order and len(p.assets) > 1):
+            _check_long_order(name, df, date, asset, date_format,
+                              dates=require_date_order and len(p.dates) > 1,
+                              assets=require_asset_order and len(p.assets) > 1)
         return p[value], p.dates, p.assets
     if value is not None:
         raise ValueError(f"{name}: value= applies to long frames, and this frame has no {asset!r} column (wide form)")

@@ -34,6 +34,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    field_axes,
     given_labels_how,
 )
 from ferrofactor.inference import COV_TYPES, fama_macbeth_inference
@@ -234,6 +235,9 @@ def cross_section_regress(
     ----------
     returns : array_like or Polars frame, shape (T, N)
         Asset returns (decimal), NaN where missing. A frame (long or wide) labels the result.
+        A long frame's assets come out sorted: one that lists its assets in another order is
+        refused beside ``styles``, ``industry``, or ``weights``/``cap`` arrays (which pair by
+        position); sort it first (``frame.sort("date", "asset")``) or pass frames for both.
     styles : array_like, shape (T, N, K), optional
         Style exposures; an observation with any NaN style is dropped on that date.
     industry : array_like of int, shape (T, N), optional
@@ -286,7 +290,10 @@ def cross_section_regress(
     """
     market = check_bool("market", market)
     industry_constraint = resolve_constraint(industry_constraint, market)
-    y, fdates, fassets = as_field("returns", returns)
+    # a long frame's assets come out sorted: ambiguous beside (T, N) inputs without assets
+    positional = styles is not None or industry is not None or any(
+        v is not None and not field_axes(v)[1] for v in (weights, cap))
+    y, fdates, fassets = as_field("returns", returns, asset_order=positional)
     T, N = y.shape
     lag = check_int("lag", lag, 0)
     if T and lag >= T:
@@ -303,10 +310,11 @@ def cross_section_regress(
     elif industry_names is not None:
         raise ValueError("industry_names given without industry")
     # frames are matched by label with returns (and with each other), never by position
-    w, wd, wa = (None, None, None) if weights is None else as_field("weights", weights)
+    positional = positional or fassets is None
+    w, wd, wa = (None, None, None) if weights is None else as_field("weights", weights, asset_order=positional)
     if w is not None:
         check_shape("weights", w, (T, N), f"to match returns {y.shape}")
-    c, cd, ca = (None, None, None) if cap is None else as_field("cap", cap)
+    c, cd, ca = (None, None, None) if cap is None else as_field("cap", cap, asset_order=positional)
     if c is not None:
         check_shape("cap", c, (T, N), f"to match returns {y.shape}")
     check_same_labels("weights", wd, wa, "returns", fdates, fassets)
@@ -542,7 +550,9 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     Parameters
     ----------
     returns : array_like or Polars frame, shape (T, N)
-        Dependent variable, NaN where missing (±inf raises ``ValueError``).
+        Dependent variable, NaN where missing (±inf raises ``ValueError``). A long frame's assets
+        come out sorted, and ``characteristics`` pairs with them by position: a long frame that
+        lists its assets in another order is refused (sort it, ``frame.sort("date", "asset")``).
     characteristics : array_like, shape (T, N, K)
         Regressors, aligned with ``returns`` as given (no lag is applied here); an observation with
         any NaN is dropped on its date (±inf raises ``ValueError``).

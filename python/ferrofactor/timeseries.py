@@ -81,7 +81,9 @@ def _labelled(
             x = x.collect()
         if columns == "factors" and "asset" in x.columns:
             raise ValueError(f"{name} must be a wide frame (date + one column per factor), not a long frame")
-        values, dates, names = field_from_frame(name, x, require_date_order=date_order)
+        # (a long frame's assets, sorted, name the result's columns: nothing pairs with them)
+        values, dates, names = field_from_frame(name, x, require_date_order=date_order,
+                                                require_asset_order=False)
         return values, dates, [str(c) for c in names], False
     if isinstance(x, pl.Series):
         arr = as_float_array(name, x.to_numpy(), 1)

@@ -408,7 +408,8 @@ class ProductsMixin:
         indexed by date and/or with asset columns) must carry the model's stored dates and assets,
         in their order, else ``ValueError`` (never paired by position)."""
         self._check_fitted()
-        w, w_dates, w_assets = as_field("weights", weights)
+        # (a long frame's assets, sorted, are matched with the model's when it has them)
+        w, w_dates, w_assets = as_field("weights", weights, asset_order=self._assets is None)
         if w_dates is not None or w_assets is not None:
             check_same_labels("weights", w_dates, w_assets, "the risk model", self._dates, self._assets,
                               how="select the model's stored dates and assets first (risk.dates, risk.assets)")
