@@ -161,3 +161,30 @@ def test_the_descriptors_of_a_study_look_back_before_data_start(tmp_path):
     # (the same numbers as the study's, up to the order of the sums over its other assets)
     np.testing.assert_allclose(np.asarray(whole.exposures.styles)[-T:][:, np.isin(whole.panel.assets, res.panel.assets)],
                                res.exposures.styles, rtol=1e-12, atol=1e-14)
+
+
+def test_the_minimum_variance_test_runs_on_the_bias_tests_dates_with_validation_every(tmp_path):
+    """validation.every thinned the bias test from validation.burn_in on (positions burn,
+    burn + every, ...) but the minimum-variance test from position 0 (0, every, ...) before
+    cutting it at burn: with burn_in not a multiple of every the two tests ran on different
+    dates, though the pipeline documents "the same dates as the bias test"."""
+    from ferrofactor.config import load_config
+    from ferrofactor.evaluate import minimum_variance_test
+    from ferrofactor.pipeline import run_pipeline
+
+    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n"
+        "[validation]\nportfolios = 5\nburn_in = 252\nevery = 5\n[signal]\nevaluate = false\n"
+        "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n[report]\nplots = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    dates = np.asarray(res.risk.dates)
+    want = dates[np.arange(252, len(dates) - 1, 5)]
+    np.testing.assert_array_equal(np.asarray(res.bias_test.dates), want)
+    np.testing.assert_array_equal(np.asarray(res.min_var.dates), want)
+    # the numbers of those dates: the library's test on every date, at the same positions
+    mv = minimum_variance_test(res.risk, res.panel)
+    at = np.isin(np.asarray(mv.dates), want)
+    np.testing.assert_array_equal(np.asarray(res.min_var.realized), np.asarray(mv.realized)[at])
+    np.testing.assert_array_equal(np.asarray(res.min_var.forecast_vol), np.asarray(mv.forecast_vol)[at])

@@ -743,13 +743,20 @@ def _factor_model(cfg: Config) -> Any:
 
 def minimum_variance_after(risk: Any, panel: Any, burn: int, every: int) -> Any:
     """:func:`ferrofactor.evaluate.minimum_variance_test` restricted to the forecast dates from
-    position ``burn`` on (the same dates as the bias test)."""
+    position ``burn`` on, every ``every``-th of them: positions ``burn, burn + every, ...``, the
+    same dates as the bias test (``bias_test(dates=arange(burn, ...), every=every)``).
+
+    The test itself samples positions ``0, g, 2g, ...``; with ``g = gcd(every, burn)`` those
+    include every ``burn + k·every`` (``g = every`` when ``burn`` is a multiple of ``every``)."""
+    import math
+
     from ferrofactor.evaluate import MinimumVarianceResult, minimum_variance_test
 
-    mv = minimum_variance_test(risk, panel, every=every)
+    step = math.gcd(every, burn) or every
+    mv = minimum_variance_test(risk, panel, every=step)
     pos = np.searchsorted(np.asarray(risk.dates), np.asarray(mv.dates)) if risk.dates is not None \
         else np.asarray(mv.dates)
-    keep = pos >= burn
+    keep = (pos >= burn) & ((pos - burn) % every == 0)
     return MinimumVarianceResult(np.asarray(mv.dates)[keep], np.asarray(mv.realized)[keep],
                                  np.asarray(mv.forecast_vol)[keep], np.asarray(mv.weights)[keep], mv.assets)
 
