@@ -657,7 +657,7 @@ def _check_semantics(cfg: Config, errors: list[str]) -> None:
     pdate = cfg["portfolio"]["date"]
     if pdate is not None:
         # a date of the study: known to be outside it when the study's bounds are set (a date
-        # inside them that is not a trading date is found when the data are loaded)
+        # inside them that is not a trading date is refused by the load stage: pipeline.check_portfolio_date)
         if data["start"] and pdate < data["start"]:
             errors.append(f"portfolio.date: {pdate} is before data.start {data['start']}")
         if data["end"] and pdate > data["end"]:

@@ -11,7 +11,8 @@ load                :func:`ferrofactor.read_universe` on the configured sources 
                     ``data.start``..``data.end`` (the assets without a price in it left out);
                     its note names the dates of the study with
                     prices for fewer than 10 % of the median number of assets priced per
-                    date (:func:`sparse_dates`: a stray row on a non-trading day)
+                    date (:func:`sparse_dates`: a stray row on a non-trading day); a
+                    ``portfolio.date`` that is not a date of the study is refused here
 exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles), on
                     the study's assets over every date up to ``data.end``, then its dates: the
                     descriptors' look-back windows reach before ``data.start``
@@ -630,7 +631,8 @@ def sparse_dates_note(panel: Any, field: str, share: float = SPARSE_SHARE) -> st
 def _study(res: RunResult, cfg: Config, panel: Any) -> tuple[Any, Any]:
     """The panel cut to ``data.start`` / ``data.end`` (and then to the assets with a price
     between them; ``res.study_dropped`` counts the others), checked: at least 3 dates and 2 assets, and
-    the listed delistings consistent with its prices (:func:`check_delistings`). Run within the
+    the listed delistings consistent with its prices (:func:`check_delistings`), ``portfolio.date``
+    one of its dates (:func:`check_portfolio_date`). Run within the
     stage that makes the panel, so that a failure is that stage's (never after its ✓).
 
     Returns ``(study, history)``: ``history`` is the study's assets on every date up to
@@ -665,6 +667,7 @@ def _study(res: RunResult, cfg: Config, panel: Any) -> tuple[Any, Any]:
                 res.delisting_returns = {a: v for a, v in res.delisting_returns.items() if a in kept}
     if res.delistings:
         check_delistings(res.delistings, panel)
+    check_portfolio_date(cfg, panel)
     history = None
     if d["start"] is not None and panel.shape[0] < full.select(dates=slice(None, d["end"])).shape[0]:
         history = full.select(dates=slice(None, d["end"]), assets=np.asarray(panel.assets))
@@ -704,6 +707,22 @@ def flat_dates(signal: Any) -> np.ndarray:
     lo = np.where(ok, x, np.inf).min(axis=1)
     with np.errstate(invalid="ignore"):
         return some & (hi - lo <= 1e-12 * np.maximum(1.0, np.abs(hi)))
+
+
+def check_portfolio_date(cfg: Config, panel: Any) -> None:
+    """Refuse a ``portfolio.date`` that is not a date of the study (a holiday, a date before the
+    first price or after the last), naming the setting: checked in the load stage, as soon as the
+    study's dates are known, not after every model is fitted (the configuration's own check only
+    knows ``data.start``/``data.end``)."""
+    d = cfg["portfolio"]["date"]
+    if d is None:
+        return
+    from ferrofactor._validate import date_position
+
+    try:
+        date_position("portfolio.date", d, np.asarray(panel.dates), panel.shape[0])
+    except ValueError as e:
+        raise ValueError(f"{e} (portfolio.date must be a date of the study)") from None
 
 
 def check_delistings(delistings: dict[str, Any], panel: Any) -> None:
