@@ -169,6 +169,37 @@ def test_values_out_of_range_and_bad_choices(sample):
         assert one(errors_of(sample, DATA + text)) == msg
 
 
+def test_a_column_named_for_two_roles_of_one_source_is_a_config_error(sample, tmp_path, capsys):
+    """data.industry = "date" (the classifications' date column), data.report_date = "asset",
+    data.delisting_date = "asset", data.close = "date" ...: the columns exist, so the configuration
+    passed, and the load stage failed on Polars' "projections contained duplicate output name"
+    (read as "could not read ... as parquet", the file blamed), or read the asset ids as prices.
+    Each is refused before any work, under the setting the file sets, naming the other one."""
+    msg = "is also the column of {} in data.{}: a column has one role (name another column)"
+    cases = {
+        'industry = "date"\n': "data.industry: 'date' " + msg.format("data.classification_date", "classifications"),
+        'classification_date = "asset"\n': "data.classification_date: 'asset' " + msg.format("data.asset",
+                                                                                            "classifications"),
+        'report_date = "asset"\n': "data.report_date: 'asset' " + msg.format("data.asset", "fundamentals"),
+        'close = "date"\n': "data.close: 'date' " + msg.format("data.date", "prices"),
+        # the setting the file sets is named, not the default it collides with
+        'date = "asset"\n': "data.date: 'asset' " + msg.format("data.asset", "prices"),
+        'delistings = "sample/delistings.parquet"\ndelisting_date = "asset"\n':
+            "data.delisting_date: 'asset' " + msg.format("data.asset", "delistings"),
+        'delistings = "sample/delistings.parquet"\ndelisting_return = "delisting_date"\n':
+            "data.delisting_return: 'delisting_date' " + msg.format("data.delisting_date", "delistings"),
+    }
+    for text, want in cases.items():
+        assert one(errors_of(sample, DATA + text)) == want, text
+    # (the same name in two sources is fine, and so is a close that is already adjusted)
+    C.load_config(_write(sample, DATA + 'adjusted_close = "close"\n'))
+    # the command: exit 2 naming the key, nothing written
+    p = _write(sample, DATA + 'industry = "date"\n[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.industry: 'date' is also the column of data.classification_date" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+
+
 def test_missing_files_and_columns_name_the_key(sample):
     e = one(errors_of(sample, '[data]\nprices = "nope/*.parquet"\n'))
     assert e == f"data.prices: no file matches {str(sample / 'nope' / '*.parquet')!r}"

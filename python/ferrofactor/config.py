@@ -763,12 +763,45 @@ def _need(key: str, source_key: str, col: str | None, cols: list[str] | None, er
                       + _close(col, cols))
 
 
+#: source → its key columns (each must be its own column) and, for the prices, the value columns
+#: that must not be one of them: the readers select them side by side, so one column named twice
+#: failed the load stage with Polars' "duplicate output name" (or read the date as a price)
+_ROLES = {"prices": (("date", "asset"), ("close", "adjusted_close", "shares", "volume")),
+          "fundamentals": (("asset", "report_date"), ()),
+          "classifications": (("asset", "classification_date", "industry"), ()),
+          "delistings": (("asset", "delisting_date", "delisting_return"), ())}
+
+
+def _one_role(cfg: Config, errors: list[str]) -> None:
+    """A key column of a source (its date, asset, industry ... column) named by a second setting
+    of that source is an error naming both settings, reported under the one the file sets (the
+    later one when both or neither are set)."""
+    data = cfg["data"]
+    for source, (keys, values) in _ROLES.items():
+        if source != "prices" and data[source] is None:
+            continue
+        seen: dict[str, str] = {}
+        for key in keys + values:
+            col = data[key]
+            if col is None:
+                continue
+            if col in seen:
+                first = seen[col]
+                blamed, other = ((first, key) if f"data.{first}" in cfg.given and f"data.{key}" not in cfg.given
+                                 else (key, first))
+                errors.append(f"data.{blamed}: {col!r} is also the column of data.{other} in data.{source}: a "
+                              "column has one role (name another column)")
+            elif key in keys:
+                seen[col] = key
+
+
 def _check_data(cfg: Config, errors: list[str]) -> None:
     data, ex = cfg["data"], cfg["exposures"]
     pcols = _columns(cfg, "data.prices", data["prices"], errors)
     fcols = _columns(cfg, "data.fundamentals", data["fundamentals"], errors) if data["fundamentals"] else None
     ccols = _columns(cfg, "data.classifications", data["classifications"], errors) if data["classifications"] else None
     dcols = _columns(cfg, "data.delistings", data["delistings"], errors) if data["delistings"] else None
+    _one_role(cfg, errors)
     for key in ("date", "asset", "close", "adjusted_close", "shares", "volume"):
         _need(f"data.{key}", "data.prices", data[key], pcols, errors)
     if pcols is not None and data["shares"] is None and "market_cap" not in pcols:
