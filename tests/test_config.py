@@ -85,6 +85,27 @@ def test_threads_and_portfolio_date_out_of_range_are_config_errors(sample):
     assert one(e) == "portfolio.date: 2016-07-01 is after data.end 2016-06-30"
 
 
+def test_a_key_written_in_the_wrong_section_names_its_section(sample, capsys):
+    """TOML puts every key written after a [section] line into that section, so `threads = 2`
+    appended at the end of a file became data.threads (or report.threads), refused with "did you
+    mean 'shares'?": a suggestion of a different setting for one that exists, elsewhere. A key of
+    another section (or of the top level) now says where it belongs."""
+    e = errors_of(sample, DATA + "threads = 2\n")
+    assert one(e) == "data.threads: unknown key; threads is a setting of the top level (write it above the " \
+                     "first [section] line)"
+    e = errors_of(sample, DATA + "[risk]\nlag = 2\n")
+    assert one(e) == "risk.lag: unknown key; lag is a setting of [model]"
+    e = errors_of(sample, DATA + "[signal]\nportfolios = 3\nwindow = 5\n")
+    assert e == ["signal.portfolios: unknown key; portfolios is a setting of [validation]",
+                 "signal.window: unknown key; window is a setting of [exposures] and of [validation]"]
+    e = errors_of(sample, "rebalance = \"weekly\"\n" + DATA)
+    assert one(e) == "rebalance: unknown key; rebalance is a setting of [backtest]"
+    # the command says it too, exit 2
+    (sample / "w.toml").write_text(DATA + "[report]\nout = \"never\"\nthreads = 2\n")
+    assert main(["run", str(sample / "w.toml")]) == 2
+    assert "report.threads: unknown key; threads is a setting of the top level" in capsys.readouterr().err
+
+
 def test_unknown_keys_and_sections_suggest_the_closest(sample):
     e = errors_of(sample, DATA + "[model]\nlagg = 2\n")
     assert one(e) == "model.lagg: unknown key; did you mean 'lag'?"

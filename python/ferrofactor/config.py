@@ -3,8 +3,9 @@
 Every setting is declared once, in :data:`SCHEMA`, with its type, default, allowed range and a
 sentence of documentation. From that one declaration come:
 
-- validation (:func:`load_config`): unknown keys (with the closest known key suggested), wrong
-  types, values out of range, missing files and missing columns are all reported together, each
+- validation (:func:`load_config`): unknown keys (with the closest known key suggested, or the
+  section a key of another section belongs to), wrong types, values out of range, missing files
+  and missing columns are all reported together, each
   message starting with the dotted key it is about (``model.lag: ...``), *before* any work
   starts; nothing is written when the configuration is bad. The files and their columns are
   checked whenever the ``[data]`` settings themselves have valid values (whatever the errors of
@@ -409,6 +410,18 @@ def _suggest(key: str, candidates: Sequence[str]) -> str:
     return _close(key, candidates) or f"; known: {', '.join(sorted(candidates))}"
 
 
+def _elsewhere(key: str, section: str) -> str:
+    """``"; threads is a top-level setting ..."`` when ``key``, unknown in ``section``, is a
+    setting of another section (e.g. ``threads = 2`` written below ``[data]``: TOML puts every
+    key after a ``[section]`` line into that section), else ``""``."""
+    homes = [s for s, settings in SCHEMA.items() if s != section and key in settings]
+    if not homes:
+        return ""
+    where = " and of ".join("the top level (write it above the first [section] line)" if s == "" else f"[{s}]"
+                            for s in homes)
+    return f"; {key} is a setting of {where}"
+
+
 def _type_name(v: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
             dict: "a table"}.get(type(v), type(v).__name__)
@@ -594,8 +607,9 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
         if key in SCHEMA[""]:
             continue
         if key not in SCHEMA:
+            hint = "" if isinstance(v, dict) else _elsewhere(key, "")
             errors.append(f"{key}: unknown {'section' if isinstance(v, dict) else 'key'}"
-                          + _suggest(key, sections + list(SCHEMA[""])))
+                          + (hint or _suggest(key, sections + list(SCHEMA[""]))))
         elif not isinstance(v, dict):
             errors.append(f"{key}: expected a section [{key}], got {_type_name(v)} ({v!r})")
     for section, settings in SCHEMA.items():
@@ -606,7 +620,8 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
         if section:
             for key in table:
                 if key not in settings:
-                    errors.append(f"{prefix}{key}: unknown key" + _suggest(key, list(settings)))
+                    errors.append(f"{prefix}{key}: unknown key" + (_elsewhere(key, section)
+                                                                     or _suggest(key, list(settings))))
         for key, s in settings.items():
             full = prefix + key
             if key in table:
