@@ -188,3 +188,25 @@ def test_the_minimum_variance_test_runs_on_the_bias_tests_dates_with_validation_
     at = np.isin(np.asarray(mv.dates), want)
     np.testing.assert_array_equal(np.asarray(res.min_var.realized), np.asarray(mv.realized)[at])
     np.testing.assert_array_equal(np.asarray(res.min_var.forecast_vol), np.asarray(mv.forecast_vol)[at])
+
+
+def test_a_bias_test_with_one_date_says_so_not_that_the_risk_model_covers_nothing(tmp_path):
+    """validation.every (or burn_in) leaving one forecast date to test gives no bias statistic (a
+    standard deviation needs two dates); the stage's note blamed the risk model's coverage
+    ("the risk model covers none of the portfolios' assets on the test dates") though it had a
+    forecast for every portfolio on that date, pointing at the wrong settings."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n"
+        "[validation]\nportfolios = 5\nburn_in = 252\nevery = 1000\nminimum_variance = false\n"
+        "[signal]\nevaluate = false\n[portfolio]\noptimize = false\n[backtest]\nenabled = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    assert len(res.bias_test.dates) == 1 and np.isfinite(np.asarray(res.bias_test.forecast_vol)).all()
+    assert np.isnan(res.bias_test.bias.bias).all()
+    note = next(s.note for s in res.stages if s.name == "risk validation")
+    assert note == ("bias test: 1 forecast date to test, too few for a bias statistic (at least 2: "
+                    "validation.burn_in = 252, validation.every = 1000, 320 dates)")

@@ -418,8 +418,15 @@ def run_pipeline(
             res.bias_test = evaluate.bias_test(res.risk, panel, portfolios, dates=np.arange(burn, T - 1),
                                                every=v["every"])
             b = res.bias_test.bias
+            n = int(np.max(b.n_obs, initial=0))  # the most dates a portfolio has a forecast on
             if np.isfinite(b.bias).any():
                 notes.append(f"bias test: median {finite_median(b.bias):.3f}, {b.share_inside:.0%} inside the band")
+            elif n > 0:
+                # forecasts, but too few dates for a standard deviation: the test's dates, not the
+                # risk model's coverage, are the reason
+                notes.append(f"bias test: {n} forecast date{'' if n == 1 else 's'} to test, too few for a bias "
+                             f"statistic (at least 2: validation.burn_in = {v['burn_in']}, validation.every = "
+                             f"{v['every']}, {T} dates)")
             else:
                 notes.append("bias test: no forecast to test (the risk model covers none of the portfolios' "
                              "assets on the test dates)")
