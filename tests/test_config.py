@@ -516,3 +516,25 @@ def test_price_fields_that_leave_out_an_input_of_the_model_are_configuration_err
     assert e.startswith("exposures.styles.liq.log_dollar_volume: the descriptor needs column 'dollar_volume'")
     # listing what the model needs is fine
     assert C.load_config(_write(sample, base + 'price_fields = ["close", "shares"]\n'))
+
+
+def test_the_reports_configuration_reads_back_as_the_same_configuration(sample):
+    """Config.to_toml (the report's "Configuration (defaults filled in)") wrote a column
+    switched off with "" (data.shares = "": market caps from the market_cap column) as a comment,
+    so the text read back was data.shares = "shares": a run of the report's configuration made
+    market_cap = close × shares instead of using the file's market_cap column."""
+    import tomllib
+
+    px = pl.read_parquet(sample / "sample" / "prices.parquet")
+    px.with_columns(market_cap=pl.col("close") * pl.col("shares")).write_parquet(sample / "mcap.parquet")
+    text = DATA.replace("sample/prices.parquet", "mcap.parquet") + 'shares = ""\nvolume = ""\n'
+    cfg = C.load_config(_write(sample, text + "[risk]\nvra_half_life = 42.0\n"))
+    assert cfg["data"]["shares"] is None and cfg["data"]["volume"] is None
+    toml = cfg.to_toml()
+    assert 'shares = ""  # none (market caps from the market_cap column)' in toml.splitlines()
+    assert 'volume = ""  # none (no dollar volume)' in toml.splitlines()
+    again = C.validate(tomllib.loads(toml), base=str(sample))
+    assert again.values == cfg.values
+    # (and the defaults: every setting, unset ones included, reads back as itself)
+    cfg = C.load_config(_write(sample, DATA))
+    assert C.validate(tomllib.loads(cfg.to_toml()), base=str(sample)).values == cfg.values

@@ -336,14 +336,23 @@ class Config:
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base, p))
 
     def to_toml(self) -> str:
-        """The full configuration (defaults included) as TOML text, for the report. A setting
-        left unset (TOML has no null) is a comment saying what that means, e.g.
-        ``# vra_half_life (not set): off (no volatility-regime adjustment)``."""
+        """The full configuration (defaults included) as TOML text, for the report: read back,
+        it is the same configuration. A setting left unset (TOML has no null) is a comment saying
+        what that means, e.g. ``# vra_half_life (not set): off (no volatility-regime
+        adjustment)``; a column switched off with ``""`` whose default is a column (``data.shares``,
+        ``data.volume``) is written ``shares = ""`` with that comment beside it (left out, it
+        would be the default column again)."""
+
+        def unset(section: str, k: str) -> str:
+            s = SCHEMA[section][k]
+            if s.default is not None and s.kind == "str":
+                return f'{k} = ""  # {setting_text(section, k, None)}'
+            return f"# {k} (not set): {setting_text(section, k, None)}"
+
         lines: list[str] = []
         for section, settings in SCHEMA.items():
             vals = self.values[section]
-            body = [f"{k} = {_toml_value(vals[k])}" if vals.get(k) is not None
-                    else f"# {k} (not set): {setting_text(section, k, None)}"
+            body = [f"{k} = {_toml_value(vals[k])}" if vals.get(k) is not None else unset(section, k)
                     for k in settings if settings[k].kind != "styles" and settings[k].kind != "float_table"]
             tables = [(k, vals[k]) for k in settings if settings[k].kind in ("styles", "float_table")]
             if section:
