@@ -538,3 +538,20 @@ def test_the_reports_configuration_reads_back_as_the_same_configuration(sample):
     # (and the defaults: every setting, unset ones included, reads back as itself)
     cfg = C.load_config(_write(sample, DATA))
     assert C.validate(tomllib.loads(cfg.to_toml()), base=str(sample)).values == cfg.values
+
+
+def test_a_style_named_market_with_a_market_factor_is_a_config_error(sample, capsys):
+    """A style named "market" beside the market factor (model.market = true, the default) passed
+    the configuration; the exposures stage then failed (exit 1) with "factor names must be
+    unique; repeated: ['market']", naming neither setting."""
+    text = DATA + "[exposures.styles]\nmarket = {beta = 1.0}\nmomentum = {momentum_3_1 = 1.0}\n"
+    e = one(errors_of(sample, text))
+    assert e == ('exposures.styles.market: "market" is the name of the market factor (model.market = true): '
+                 "name the style otherwise")
+    p = _write(sample, text + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert not (sample / "never").exists()
+    capsys.readouterr()
+    # without a market factor the name is free
+    cfg = C.load_config(_write(sample, text + "[model]\nmarket = false\n"))
+    assert list(cfg["exposures"]["styles"]) == ["market", "momentum"]

@@ -210,3 +210,30 @@ def test_a_bias_test_with_one_date_says_so_not_that_the_risk_model_covers_nothin
     note = next(s.note for s in res.stages if s.name == "risk validation")
     assert note == ("bias test: 1 forecast date to test, too few for a bias statistic (at least 2: "
                     "validation.burn_in = 252, validation.every = 1000, 320 dates)")
+
+
+def test_a_style_named_like_an_industry_names_the_setting(tmp_path):
+    """A style named like an industry of the classifications ("Energy") made two factors of one
+    name: the exposures stage failed with "factor names must be unique; repeated: ['Energy']",
+    naming no setting. It names exposures.styles.Energy and the way out; without the industries
+    the name is free."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import StageError, run_pipeline
+
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    name = str(pl.read_parquet(paths["classifications"])["industry"][0])
+    text = ('[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+            f'[exposures.styles]\n"{name}" = {{beta = 1.0}}\nmomentum = {{momentum_3_1 = 1.0}}\n'
+            "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+            "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n")
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(StageError) as e:
+        run_pipeline(load_config(tmp_path / "c.toml"))
+    assert e.value.stage == "exposures"
+    assert str(e.value.error) == (f"exposures.styles.{name}: {name!r} is also an industry of data.classifications "
+                                  "(column 'industry'), and factor names must be unique: name the style otherwise "
+                                  "(or exposures.industries = false)")
+    (tmp_path / "d.toml").write_text(text.replace("[exposures.styles]\n", "[exposures]\nindustries = false\n"
+                                                                          "[exposures.styles]\n"))
+    res = run_pipeline(load_config(tmp_path / "d.toml"))
+    assert name in res.model.factor_names

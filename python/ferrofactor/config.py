@@ -668,6 +668,10 @@ def _check_semantics(cfg: Config, errors: list[str]) -> None:
         errors.append(f"exposures.winsorize_limit: must be below 0.5 with winsorize = \"quantile\", got "
                       f"{ex['winsorize_limit']!r}")
     styles = list(ex["styles"])
+    if cfg["model"]["market"] and "market" in styles:
+        # the factors are the market, the industries and the styles, each by its name
+        errors.append("exposures.styles.market: \"market\" is the name of the market factor (model.market = "
+                      "true): name the style otherwise")
     for name in cfg["signal"]["weights"]:
         if name not in styles:
             errors.append(f"signal.weights.{name}: not a style of exposures.styles" + _suggest(name, styles))

@@ -375,6 +375,15 @@ def run_pipeline(
     ex_cfg, m_cfg = cfg["exposures"], cfg["model"]
     with run.stage("exposures") as st:
         use_ind = ex_cfg["industries"] and "industry" in panel.code_fields
+        if use_ind:
+            # a style named like an industry: two factors of one name (known once the
+            # classifications are read; "market" is refused with the configuration)
+            labels = {str(x) for x in np.asarray(panel.labels("industry")).tolist()}
+            same = [s for s in ex_cfg["styles"] if s in labels]
+            if same:
+                raise ValueError(f"exposures.styles.{same[0]}: {same[0]!r} is also an industry of "
+                                 f"data.classifications (column {cfg['data']['industry']!r}), and factor names "
+                                 "must be unique: name the style otherwise (or exposures.industries = false)")
         opts = {"window": ex_cfg["window"], "beta_half_life": ex_cfg["beta_half_life"],
                 "liquidity_window": ex_cfg["liquidity_window"], "min_fraction": ex_cfg["min_fraction"]}
         if history is None:
