@@ -555,3 +555,27 @@ def test_a_style_named_market_with_a_market_factor_is_a_config_error(sample, cap
     # without a market factor the name is free
     cfg = C.load_config(_write(sample, text + "[model]\nmarket = false\n"))
     assert list(cfg["exposures"]["styles"]) == ["market", "momentum"]
+
+
+def test_a_database_uri_without_its_reader_installed_is_a_config_error(sample, monkeypatch, capsys):
+    """data.connection = "postgresql://..." (documented: "other URIs need connectorx") without
+    connectorx passed the configuration, and the load stage failed (exit 1) advising to "pass an
+    open DB-API/SQLAlchemy connection object as connection=", which a configuration cannot. It
+    is a configuration error now (exit 2), naming the package; with it installed the columns
+    are still checked when the query runs."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "connectorx" else real(name, *a))
+    text = ('[data]\nconnection = "postgresql://user:pw@db.example:5432/market"\nprices = "SELECT * FROM prices"\n'
+            '[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n[report]\nout = "never"\n')
+    e = one(errors_of(sample, text))
+    assert e == ("data.connection: a 'postgresql' URI is read with connectorx, which is not installed (pip install "
+                 "connectorx); sqlite:/// URIs need nothing extra")
+    assert main(["run", str(_write(sample, text))]) == 2
+    assert "data.connection: a 'postgresql' URI is read with connectorx" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+    # installed: nothing to check before the query runs
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "connectorx" else real(name, *a))
+    cfg = C.load_config(_write(sample, text))
+    assert cfg["data"]["connection"].startswith("postgresql://")

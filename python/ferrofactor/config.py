@@ -830,6 +830,14 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
     ccols = _columns(cfg, "data.classifications", data["classifications"], errors) if data["classifications"] else None
     dcols = _columns(cfg, "data.delistings", data["delistings"], errors) if data["delistings"] else None
     _one_role(cfg, errors)
+    conn = data["connection"]
+    if conn is not None and "://" in conn and _sqlite_path(cfg, conn) is None:
+        import importlib.util
+
+        if importlib.util.find_spec("connectorx") is None:
+            # polars.read_database_uri's engine: found now, not by the load stage
+            errors.append(f"data.connection: a {conn.split('://', 1)[0]!r} URI is read with connectorx, which is not "
+                          "installed (pip install connectorx); sqlite:/// URIs need nothing extra")
     for key in ("date", "asset", "close", "adjusted_close", "shares", "volume"):
         _need(f"data.{key}", "data.prices", data[key], pcols, errors)
     if pcols is not None and data["shares"] is None and "market_cap" not in pcols:
