@@ -579,3 +579,17 @@ def test_a_database_uri_without_its_reader_installed_is_a_config_error(sample, m
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "connectorx" else real(name, *a))
     cfg = C.load_config(_write(sample, text))
     assert cfg["data"]["connection"].startswith("postgresql://")
+
+
+def test_writing_one_style_leaves_out_the_other_default_styles_and_the_reference_says_so(sample):
+    """examples/config.toml shows the four default styles as four commented lines under "remove
+    the `#` to change it, leave it out to keep the default": uncommenting styles.value to change
+    its weights silently dropped momentum, quality and low_vol from the model and the signal (the
+    styles written are the whole table), which nothing said. The behaviour is kept (it is how a
+    model with fewer styles is written) and the reference now states it beside the lines."""
+    cfg = C.load_config(_write(sample, DATA + "[exposures]\nstyles.value = { book_to_market = 1.0 }\n"))
+    assert list(cfg["exposures"]["styles"]) == ["value"] and cfg["signal"]["weights"] == {"value": 1.0}
+    text = " ".join(line.lstrip("# ").strip() for line in C.reference_toml().splitlines())
+    assert ("The styles written are all the styles: writing one (styles.value = ...) leaves out every default "
+            "style not written too, so to change one of them write all four.") in text
+    assert (ROOT / "examples" / "config.toml").read_text() == C.example_toml()

@@ -197,7 +197,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "exposures": {
         "styles": Setting("styles", _default_styles, "Styles as {style = {descriptor = weight}} "
-                          "(descriptors: " + ", ".join(DESCRIPTOR_INPUTS) + "). Default: value, "
+                          "(descriptors: " + ", ".join(DESCRIPTOR_INPUTS) + "). The styles written are "
+                          "all the styles: writing one (styles.value = ...) leaves out every default style "
+                          "not written too, so to change one of them write all four. Default: value, "
                           "momentum, quality, low_vol as in ferrofactor.exposures.DEFAULT_STYLES."),
         "winsorize": Setting("str", "sigma", "Winsorisation of descriptors and styles (\"none\": off).",
                              choices=("sigma", "quantile", "mad", "none")),
