@@ -593,3 +593,30 @@ def test_writing_one_style_leaves_out_the_other_default_styles_and_the_reference
     assert ("The styles written are all the styles: writing one (styles.value = ...) leaves out every default "
             "style not written too, so to change one of them write all four.") in text
     assert (ROOT / "examples" / "config.toml").read_text() == C.example_toml()
+
+
+def test_a_field_list_with_a_key_column_or_a_repeated_column_is_a_config_error(sample, capsys):
+    """data.price_fields listing the date or asset column, or a column twice, and
+    data.fundamental_fields listing the asset or report-date column, or a column twice, passed
+    the configuration (the columns exist) and failed the load stage (exit 1) on "field 'date' is
+    not numeric", "listed more than once in fields/codes" or Polars' duplicate output name
+    (reported as "could not read ... as parquet", blaming the file)."""
+    cases = {
+        'price_fields = ["date", "close", "shares"]\n':
+            "data.price_fields: lists 'date', the column of data.date in data.prices: the fields are its value columns",
+        'price_fields = ["asset", "close", "shares"]\n':
+            "data.price_fields: lists 'asset', the column of data.asset in data.prices: the fields are its value "
+            "columns",
+        'price_fields = ["close", "shares", "close"]\n': "data.price_fields: lists 'close' more than once",
+        'fundamental_fields = ["report_date", "book_value"]\n':
+            "data.fundamental_fields: lists 'report_date', the column of data.report_date in data.fundamentals: the "
+            "fields are its value columns",
+        'fundamental_fields = ["book_value", "book_value"]\n': "data.fundamental_fields: lists 'book_value' more than once",
+    }
+    styles = "[exposures.styles]\nvalue = {book_to_market = 1.0}\n"
+    for text, want in cases.items():
+        assert one(errors_of(sample, DATA + text + styles)) == want, text
+    p = _write(sample, DATA + 'fundamental_fields = ["book_value", "book_value"]\n' + styles + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.fundamental_fields: lists 'book_value' more than once" in capsys.readouterr().err
+    assert not (sample / "never").exists()

@@ -823,6 +823,20 @@ def _one_role(cfg: Config, errors: list[str]) -> None:
                               "column has one role (name another column)")
             elif key in keys:
                 seen[col] = key
+    # the lists of value columns: each column once, and none of the source's key columns (the
+    # readers failed on them: a duplicate output name, a date or an id that is not a number)
+    for key, source, ids in (("price_fields", "prices", ("date", "asset")),
+                             ("fundamental_fields", "fundamentals", ("asset", "report_date"))):
+        cols = data[key]
+        if cols is None or data[source] is None:
+            continue
+        twice = [c for i, c in enumerate(cols) if c in cols[:i]]
+        if twice:
+            errors.append(f"data.{key}: lists {twice[0]!r} more than once")
+        for k in ids:
+            if data[k] in cols:
+                errors.append(f"data.{key}: lists {data[k]!r}, the column of data.{k} in data.{source}: the "
+                              "fields are its value columns")
 
 
 def _check_data(cfg: Config, errors: list[str]) -> None:
