@@ -530,6 +530,23 @@ def test_quiet_prints_nothing_on_a_successful_run_with_a_skipped_solve(tmp_path)
     assert loud.returncode == 0 and "infeasible" in loud.stderr  # the run does meet the failed solve
 
 
+def test_a_demo_too_small_for_its_factor_model_is_a_usage_error(tmp_path, capsys):
+    """The demo accepted --assets 2 and up, but its factor model has 15 factors (the market, 10
+    industries, 4 styles): with 10 assets no date's regression was estimable, and the run failed
+    at the portfolios stage (exit 1) after every other stage, advising a later portfolio.date or
+    lower settings, which the demo has none of. Too small a demo is a usage error (exit 2,
+    nothing written); the smallest accepted one runs."""
+    from ferrofactor.cli import main
+
+    out = tmp_path / "o"
+    assert main(["demo", "--assets", "10", "--days", "300", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--assets must be >= 20 (each date's regression needs more listed assets than the demo model's 15 " \
+           "factors" in err and "got --assets 10 --days 300" in err
+    assert not out.exists()
+    assert main(["demo", "--assets", "20", "--days", "300", "--out", str(out), "--quiet"]) == 0
+
+
 def test_python_m_and_config_reference(capsys):
     r = subprocess.run([sys.executable, "-m", "ferrofactor", "config"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0
