@@ -620,3 +620,33 @@ def test_a_field_list_with_a_key_column_or_a_repeated_column_is_a_config_error(s
     assert main(["run", str(p)]) == 2
     assert "data.fundamental_fields: lists 'book_value' more than once" in capsys.readouterr().err
     assert not (sample / "never").exists()
+
+
+def test_a_price_column_named_like_a_derived_field_is_a_config_error(sample, capsys):
+    """Prices with both a shares and a market_cap column (common in vendor files), or with a
+    returns column, passed the configuration, and the load stage failed (exit 1): "field
+    'market_cap' comes from two sources: prices and the derived price fields ...; rename or leave
+    out one of them (price_fields=, fundamental_fields=, shares=None/volume=None)", in the API's
+    words. The configuration refuses them (exit 2), naming the setting that resolves each."""
+    px = pl.read_parquet(sample / "sample" / "prices.parquet")
+    px.with_columns(market_cap=pl.col("close") * pl.col("shares"), dollar_volume=pl.col("close") * pl.col("volume"),
+                    returns=pl.col("close").pct_change().over("asset")).write_parquet(sample / "derived.parquet")
+    data = DATA.replace("sample/prices.parquet", "derived.parquet")
+    e = errors_of(sample, data)
+    assert e == [
+        "data.shares: data.prices has a market_cap column as well as the column 'shares' (market_cap = close × "
+        "shares): two market_cap fields; set shares = \"\" to use the market_cap column, or leave one of them out "
+        "of data.price_fields",
+        "data.volume: data.prices has a dollar_volume column as well as the column 'volume' (dollar_volume = "
+        "close × volume): two dollar_volume fields; set volume = \"\" to use the dollar_volume column, or leave "
+        "one of them out of data.price_fields",
+        "data.price_fields: data.prices has a 'returns' column, and the returns are computed from data.close: "
+        "leave it out of data.price_fields (list the columns to keep)"]
+    p = _write(sample, data + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.shares: data.prices has a market_cap column" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+    # each way out the messages name is a valid configuration
+    C.load_config(_write(sample, data + 'shares = ""\nvolume = ""\nprice_fields = ["close", "market_cap", '
+                                        '"dollar_volume"]\n'))
+    C.load_config(_write(sample, data + 'price_fields = ["close", "shares", "volume"]\n'))

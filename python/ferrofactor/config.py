@@ -856,6 +856,20 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
                           "installed (pip install connectorx); sqlite:/// URIs need nothing extra")
     for key in ("date", "asset", "close", "adjusted_close", "shares", "volume"):
         _need(f"data.{key}", "data.prices", data[key], pcols, errors)
+    if pcols is not None:
+        # the fields the reader derives from the prices must not also be price columns read
+        # (the load stage refused them: "field 'market_cap' comes from two sources")
+        read = set(pcols if data["price_fields"] is None else data["price_fields"])
+        for key, derived in (("shares", "market_cap"), ("volume", "dollar_volume")):
+            col = data[key]
+            if col is not None and col in read and derived in read:
+                errors.append(f"data.{key}: data.prices has a {derived} column as well as the column {col!r} "
+                              f"({derived} = close × {key}): two {derived} fields; set {key} = \"\" to use the "
+                              f"{derived} column, or leave one of them out of data.price_fields")
+        if "returns" in read:
+            errors.append("data.price_fields: data.prices has a 'returns' column, and the returns are computed from "
+                          f"data.{'adjusted_close' if data['adjusted_close'] else 'close'}: leave it out of "
+                          "data.price_fields (list the columns to keep)")
     if pcols is not None and data["shares"] is None and "market_cap" not in pcols:
         errors.append("data.shares: \"\" (none) but data.prices has no market_cap column: the model "
                       "needs market caps (close × shares, or a market_cap column)")
