@@ -634,14 +634,14 @@ def test_a_price_column_named_like_a_derived_field_is_a_config_error(sample, cap
     data = DATA.replace("sample/prices.parquet", "derived.parquet")
     e = errors_of(sample, data)
     assert e == [
-        "data.shares: data.prices has a market_cap column as well as the column 'shares' (market_cap = close × "
-        "shares): two market_cap fields; set shares = \"\" to use the market_cap column, or leave one of them out "
-        "of data.price_fields",
-        "data.volume: data.prices has a dollar_volume column as well as the column 'volume' (dollar_volume = "
-        "close × volume): two dollar_volume fields; set volume = \"\" to use the dollar_volume column, or leave "
-        "one of them out of data.price_fields",
-        "data.price_fields: data.prices has a 'returns' column, and the returns are computed from data.close: "
-        "leave it out of data.price_fields (list the columns to keep)"]
+        ("data.shares: data.prices has a market_cap column as well as the column 'shares' (market_cap = close × "
+         "shares): two market_cap fields; set shares = \"\" to use the market_cap column, or leave one of them out "
+         "of data.price_fields"),
+        ("data.volume: data.prices has a dollar_volume column as well as the column 'volume' (dollar_volume = "
+         "close × volume): two dollar_volume fields; set volume = \"\" to use the dollar_volume column, or leave "
+         "one of them out of data.price_fields"),
+        ("data.price_fields: data.prices has a 'returns' column, and the returns are computed from data.close: "
+         "leave it out of data.price_fields (list the columns to keep)")]
     p = _write(sample, data + '[report]\nout = "never"\n')
     assert main(["run", str(p)]) == 2
     assert "data.shares: data.prices has a market_cap column" in capsys.readouterr().err
@@ -650,3 +650,33 @@ def test_a_price_column_named_like_a_derived_field_is_a_config_error(sample, cap
     C.load_config(_write(sample, data + 'shares = ""\nvolume = ""\nprice_fields = ["close", "market_cap", '
                                         '"dollar_volume"]\n'))
     C.load_config(_write(sample, data + 'price_fields = ["close", "shares", "volume"]\n'))
+
+
+def test_a_fundamental_field_named_like_a_price_field_or_not_numeric_is_a_config_error(sample, capsys):
+    """Fundamentals with a column named like a price field (shares outstanding from the filings
+    as 'shares', a 'market_cap') passed the configuration and failed the load stage (exit 1) with
+    "field 'shares' comes from two sources: prices and fundamentals; rename or leave out one of
+    them (price_fields=, fundamental_fields=, ...)"; a date column listed in
+    data.fundamental_fields failed it with "field 'fiscal_period_end' is not numeric". Both are
+    configuration errors now (exit 2), naming data.fundamental_fields."""
+    f = pl.read_parquet(sample / "sample" / "fundamentals.parquet")
+    f.with_columns(shares=pl.col("book_value") / 10, market_cap=pl.col("book_value") * 3,
+                   note=pl.lit("restated")).write_parquet(sample / "fsh.parquet")
+    data = DATA.replace("sample/fundamentals.parquet", "fsh.parquet")
+    e = errors_of(sample, data)
+    assert e == [
+        ("data.fundamental_fields: data.fundamentals has a column 'market_cap', which is also a price field (derived "
+         "from data.prices): a field has one source; list the fundamentals' columns to keep in data.fundamental_fields"),
+        ("data.fundamental_fields: data.fundamentals has a column 'shares', which is also a price field (of "
+         "data.prices): a field has one source; list the fundamentals' columns to keep in data.fundamental_fields "
+         "(or leave it out of data.price_fields)")]  # (the text column 'note' is no field: not named)
+    p = _write(sample, data + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.fundamental_fields: data.fundamentals has a column 'market_cap'" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+    keep = '["book_value", "earnings", "revenue", "net_income", "total_assets", "total_liabilities", "operating_cash_flow"]'
+    C.load_config(_write(sample, data + f"fundamental_fields = {keep}\n"))
+    e = one(errors_of(sample, DATA + 'fundamental_fields = ["fiscal_period_end", "book_value"]\n'
+                      "[exposures.styles]\nvalue = {book_to_market = 1.0}\n"))
+    assert e == ("data.fundamental_fields: column 'fiscal_period_end' of data.fundamentals is not numeric (a date or "
+                 "text): the fields are numbers")

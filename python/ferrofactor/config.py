@@ -711,8 +711,10 @@ def _sqlite_path(cfg: Config, uri: str) -> str | None:
     return cfg.resolve(p)
 
 
-def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str] | None:
-    """Column names of one source (None when they cannot be known without running it)."""
+def _columns(cfg: Config, key: str, source: str, errors: list[str], text: set[str] | None = None) -> list[str] | None:
+    """Column names of one source (None when they cannot be known without running it); the
+    names of its columns that are neither numeric nor boolean are added to ``text`` when their
+    types are known (file sources)."""
     import polars as pl
 
     data = cfg["data"]
@@ -754,6 +756,7 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
         except (FileNotFoundError, ValueError, pl.exceptions.PolarsError) as e:
             errors.append(f"{key}: {e}")
             return None
+        _text_columns(schema, text)
         return _printable_names(key, path, fmt, list(schema.names()), errors)
     fmt = _format_for(path, data["format"])  # data.format: where the extension does not tell
     if fmt is None:
@@ -772,7 +775,17 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     except Exception as e:  # noqa: BLE001 - any reader error is a bad source
         errors.append(f"{key}: cannot read {path!r} as {fmt}: {type(e).__name__}: {e}")
         return None
+    _text_columns(schema, text)
     return _printable_names(key, path, fmt, list(schema.names()), errors)
+
+
+def _text_columns(schema: Any, text: set[str] | None) -> None:
+    """Add the columns of ``schema`` the readers never take as fields (neither numeric nor
+    boolean) to ``text``."""
+    import polars as pl
+
+    if text is not None:
+        text.update(n for n, dt in schema.items() if not (dt.is_numeric() or dt == pl.Boolean))
 
 
 def _printable_names(key: str, path: str, fmt: str, names: list[str], errors: list[str]) -> list[str] | None:
@@ -842,7 +855,8 @@ def _one_role(cfg: Config, errors: list[str]) -> None:
 def _check_data(cfg: Config, errors: list[str]) -> None:
     data, ex = cfg["data"], cfg["exposures"]
     pcols = _columns(cfg, "data.prices", data["prices"], errors)
-    fcols = _columns(cfg, "data.fundamentals", data["fundamentals"], errors) if data["fundamentals"] else None
+    ftext: set[str] = set()
+    fcols = _columns(cfg, "data.fundamentals", data["fundamentals"], errors, ftext) if data["fundamentals"] else None
     ccols = _columns(cfg, "data.classifications", data["classifications"], errors) if data["classifications"] else None
     dcols = _columns(cfg, "data.delistings", data["delistings"], errors) if data["delistings"] else None
     _one_role(cfg, errors)
@@ -866,6 +880,19 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
                 errors.append(f"data.{key}: data.prices has a {derived} column as well as the column {col!r} "
                               f"({derived} = close × {key}): two {derived} fields; set {key} = \"\" to use the "
                               f"{derived} column, or leave one of them out of data.price_fields")
+        if fcols is not None:
+            # a fundamental field named like a price field (shares outstanding from the filings,
+            # say): the load stage refused it ("field 'shares' comes from two sources")
+            prices = read - {data["date"], data["asset"]}
+            derived = {"returns"} | {d for k, d in (("shares", "market_cap"), ("volume", "dollar_volume"))
+                                     if data[k] is not None and data[k] in read}
+            funds = (set(data["fundamental_fields"]) & set(fcols) if data["fundamental_fields"] is not None
+                     else set(fcols) - {data["asset"], data["report_date"]} - ftext)
+            for c in sorted((prices | derived) & funds):
+                errors.append(f"data.fundamental_fields: data.fundamentals has a column {c!r}, which is also a price "
+                              f"field ({'of data.prices' if c in prices else 'derived from data.prices'}): a field "
+                              "has one source; list the fundamentals' columns to keep in data.fundamental_fields"
+                              + (" (or leave it out of data.price_fields)" if c in prices else ""))
         if "returns" in read:
             errors.append("data.price_fields: data.prices has a 'returns' column, and the returns are computed from "
                           f"data.{'adjusted_close' if data['adjusted_close'] else 'close'}: leave it out of "
@@ -895,6 +922,9 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
         _need("data.report_date", "data.fundamentals", data["report_date"], fcols, errors)
         for c in data["fundamental_fields"] or ():
             _need("data.fundamental_fields", "data.fundamentals", c, fcols, errors)
+            if c in ftext and c not in (data["asset"], data["report_date"]):
+                errors.append(f"data.fundamental_fields: column {c!r} of data.fundamentals is not numeric (a date or "
+                              "text): the fields are numbers")
     if ccols is not None:
         _need("data.asset", "data.classifications", data["asset"], ccols, errors)
         _need("data.industry", "data.classifications", data["industry"], ccols, errors)
