@@ -468,16 +468,15 @@ def test_a_failing_stage_lists_the_stages_that_ran_in_the_json(small_sample, tmp
     """--json after a failed stage: the stages that ran, with their notes, and the failed one
     last marked "failed" (it listed none), beside the summary of what they produced."""
     cfg = _config(small_sample, "fails.toml", '[signal]\nevaluate = false\n[validation]\nportfolios = 0\n'
-                  'minimum_variance = false\n[backtest]\nenabled = false\n')
-    # a date outside the study: the portfolios stage fails, after six stages ran
-    cfg.write_text(cfg.read_text().replace("[portfolio]\n", '[portfolio]\ndate = "1990-01-02"\n'))
+                  'minimum_variance = false\n[backtest]\nenabled = false\n[risk]\nmin_periods = 299\n')
+    # a risk model that covers no asset yet: the portfolios stage fails, after six stages ran
     code, j, _ = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
     assert code == 1
-    assert j["status"] == "failed" and j["error"].startswith("portfolios: ValueError: portfolio.date 1990-01-02")
+    assert j["status"] == "failed" and j["error"].startswith("portfolios: ValueError: the risk model covers 0 assets")
     assert [(s["name"], s["status"]) for s in j["stages"]] == [
         ("load", "done"), ("exposures", "done"), ("factor model", "done"), ("risk model", "done"),
         ("risk validation", "done"), ("signal", "done"), ("portfolios", "failed")]
-    assert j["stages"][-1]["note"].startswith("ValueError: portfolio.date 1990-01-02")
+    assert j["stages"][-1]["note"].startswith("ValueError: the risk model covers 0 assets")
     assert j["stages"][0]["note"].startswith("60 assets × 300 dates")
     assert j["summary"]["data"]["assets"] == 60 and j["summary"]["factor_model"]["dates_estimated"] > 0
     assert j["wall_s"] > 0 and j["files"] == [] and j["out"] is None
@@ -529,6 +528,23 @@ def test_quiet_prints_nothing_on_a_successful_run_with_a_skipped_solve(tmp_path)
     assert r.stdout == "" and r.stderr == "", r.stderr
     loud = _run(["demo", "--assets", "50", "--days", "300", "--out", str(tmp_path / "o"), "--overwrite"])
     assert loud.returncode == 0 and "infeasible" in loud.stderr  # the run does meet the failed solve
+
+
+def test_a_demo_too_small_for_its_factor_model_is_a_usage_error(tmp_path, capsys):
+    """The demo accepted --assets 2 and up, but its factor model has 15 factors (the market, 10
+    industries, 4 styles): with 10 assets no date's regression was estimable, and the run failed
+    at the portfolios stage (exit 1) after every other stage, advising a later portfolio.date or
+    lower settings, which the demo has none of. Too small a demo is a usage error (exit 2,
+    nothing written); the smallest accepted one runs."""
+    from ferrofactor.cli import main
+
+    out = tmp_path / "o"
+    assert main(["demo", "--assets", "10", "--days", "300", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--assets must be >= 20 (each date's regression needs more listed assets than the demo model's 15 " \
+           "factors" in err and "got --assets 10 --days 300" in err
+    assert not out.exists()
+    assert main(["demo", "--assets", "20", "--days", "300", "--out", str(out), "--quiet"]) == 0
 
 
 def test_python_m_and_config_reference(capsys):
@@ -899,6 +915,27 @@ def test_a_bias_test_with_no_forecast_prints_no_numpy_warning(small_sample, tmp_
     assert j["summary"]["bias_test"]["median_bias"] is None
     bias = {row[0][0]: row[1] for row in read_report(tmp_path / "o" / "report.html").tables["bias-test"]}
     assert bias["Median bias"][1] == "nan"
+
+
+@pytest.mark.parametrize("day", ["1990-01-02", "2030-01-02", "weekend"])
+def test_a_portfolio_date_outside_the_study_fails_the_load_stage(small_sample, tmp_path, capsys, day):
+    """A portfolio.date that is not a date of the data (before the first price, after the last,
+    a day without prices inside them) was found by the portfolios stage, after the exposures, the
+    factor and risk models, the risk validation and the signal had run (minutes on a full
+    universe); the configuration's note promised it "found when the data are loaded". The load
+    stage refuses it now, naming the setting, before any model is fitted."""
+    dates = pl.read_parquet(small_sample / "s" / "prices.parquet")["date"].unique().sort()
+    if day == "weekend":
+        known = set(dates.to_list())
+        day = next(str(d) for d in pl.date_range(dates[0], dates[-1], eager=True).to_list() if d not in known)
+    cfg = _config(small_sample, "pdate.toml", "[validation]\nportfolios = 0\n")
+    cfg.write_text(cfg.read_text().replace("[portfolio]\n", f'[portfolio]\ndate = "{day}"\n'))
+    code, j, _ = _main_json(["run", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 1
+    assert j["error"].startswith(f"load: ValueError: portfolio.date {day} is not among the 300 dates")
+    assert j["error"].endswith("(portfolio.date must be a date of the study)")
+    assert [(s["name"], s["status"]) for s in j["stages"]] == [("load", "failed")]
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_portfolio_date_the_risk_model_does_not_cover_says_why(small_sample, tmp_path, capsys):

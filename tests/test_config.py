@@ -85,6 +85,27 @@ def test_threads_and_portfolio_date_out_of_range_are_config_errors(sample):
     assert one(e) == "portfolio.date: 2016-07-01 is after data.end 2016-06-30"
 
 
+def test_a_key_written_in_the_wrong_section_names_its_section(sample, capsys):
+    """TOML puts every key written after a [section] line into that section, so `threads = 2`
+    appended at the end of a file became data.threads (or report.threads), refused with "did you
+    mean 'shares'?": a suggestion of a different setting for one that exists, elsewhere. A key of
+    another section (or of the top level) now says where it belongs."""
+    e = errors_of(sample, DATA + "threads = 2\n")
+    assert one(e) == "data.threads: unknown key; threads is a setting of the top level (write it above the " \
+                     "first [section] line)"
+    e = errors_of(sample, DATA + "[risk]\nlag = 2\n")
+    assert one(e) == "risk.lag: unknown key; lag is a setting of [model]"
+    e = errors_of(sample, DATA + "[signal]\nportfolios = 3\nwindow = 5\n")
+    assert e == ["signal.portfolios: unknown key; portfolios is a setting of [validation]",
+                 "signal.window: unknown key; window is a setting of [exposures] and of [validation]"]
+    e = errors_of(sample, "rebalance = \"weekly\"\n" + DATA)
+    assert one(e) == "rebalance: unknown key; rebalance is a setting of [backtest]"
+    # the command says it too, exit 2
+    (sample / "w.toml").write_text(DATA + "[report]\nout = \"never\"\nthreads = 2\n")
+    assert main(["run", str(sample / "w.toml")]) == 2
+    assert "report.threads: unknown key; threads is a setting of the top level" in capsys.readouterr().err
+
+
 def test_unknown_keys_and_sections_suggest_the_closest(sample):
     e = errors_of(sample, DATA + "[model]\nlagg = 2\n")
     assert one(e) == "model.lagg: unknown key; did you mean 'lag'?"
@@ -167,6 +188,37 @@ def test_values_out_of_range_and_bad_choices(sample):
     }
     for text, msg in cases.items():
         assert one(errors_of(sample, DATA + text)) == msg
+
+
+def test_a_column_named_for_two_roles_of_one_source_is_a_config_error(sample, tmp_path, capsys):
+    """data.industry = "date" (the classifications' date column), data.report_date = "asset",
+    data.delisting_date = "asset", data.close = "date" ...: the columns exist, so the configuration
+    passed, and the load stage failed on Polars' "projections contained duplicate output name"
+    (read as "could not read ... as parquet", the file blamed), or read the asset ids as prices.
+    Each is refused before any work, under the setting the file sets, naming the other one."""
+    msg = "is also the column of {} in data.{}: a column has one role (name another column)"
+    cases = {
+        'industry = "date"\n': "data.industry: 'date' " + msg.format("data.classification_date", "classifications"),
+        'classification_date = "asset"\n': "data.classification_date: 'asset' " + msg.format("data.asset",
+                                                                                            "classifications"),
+        'report_date = "asset"\n': "data.report_date: 'asset' " + msg.format("data.asset", "fundamentals"),
+        'close = "date"\n': "data.close: 'date' " + msg.format("data.date", "prices"),
+        # the setting the file sets is named, not the default it collides with
+        'date = "asset"\n': "data.date: 'asset' " + msg.format("data.asset", "prices"),
+        'delistings = "sample/delistings.parquet"\ndelisting_date = "asset"\n':
+            "data.delisting_date: 'asset' " + msg.format("data.asset", "delistings"),
+        'delistings = "sample/delistings.parquet"\ndelisting_return = "delisting_date"\n':
+            "data.delisting_return: 'delisting_date' " + msg.format("data.delisting_date", "delistings"),
+    }
+    for text, want in cases.items():
+        assert one(errors_of(sample, DATA + text)) == want, text
+    # (the same name in two sources is fine, and so is a close that is already adjusted)
+    C.load_config(_write(sample, DATA + 'adjusted_close = "close"\n'))
+    # the command: exit 2 naming the key, nothing written
+    p = _write(sample, DATA + 'industry = "date"\n[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.industry: 'date' is also the column of data.classification_date" in capsys.readouterr().err
+    assert not (sample / "never").exists()
 
 
 def test_missing_files_and_columns_name_the_key(sample):
@@ -464,3 +516,167 @@ def test_price_fields_that_leave_out_an_input_of_the_model_are_configuration_err
     assert e.startswith("exposures.styles.liq.log_dollar_volume: the descriptor needs column 'dollar_volume'")
     # listing what the model needs is fine
     assert C.load_config(_write(sample, base + 'price_fields = ["close", "shares"]\n'))
+
+
+def test_the_reports_configuration_reads_back_as_the_same_configuration(sample):
+    """Config.to_toml (the report's "Configuration (defaults filled in)") wrote a column
+    switched off with "" (data.shares = "": market caps from the market_cap column) as a comment,
+    so the text read back was data.shares = "shares": a run of the report's configuration made
+    market_cap = close × shares instead of using the file's market_cap column."""
+    import tomllib
+
+    px = pl.read_parquet(sample / "sample" / "prices.parquet")
+    px.with_columns(market_cap=pl.col("close") * pl.col("shares")).write_parquet(sample / "mcap.parquet")
+    text = DATA.replace("sample/prices.parquet", "mcap.parquet") + 'shares = ""\nvolume = ""\n'
+    cfg = C.load_config(_write(sample, text + "[risk]\nvra_half_life = 42.0\n"))
+    assert cfg["data"]["shares"] is None and cfg["data"]["volume"] is None
+    toml = cfg.to_toml()
+    assert 'shares = ""  # none (market caps from the market_cap column)' in toml.splitlines()
+    assert 'volume = ""  # none (no dollar volume)' in toml.splitlines()
+    again = C.validate(tomllib.loads(toml), base=str(sample))
+    assert again.values == cfg.values
+    # (and the defaults: every setting, unset ones included, reads back as itself)
+    cfg = C.load_config(_write(sample, DATA))
+    assert C.validate(tomllib.loads(cfg.to_toml()), base=str(sample)).values == cfg.values
+
+
+def test_a_style_named_market_with_a_market_factor_is_a_config_error(sample, capsys):
+    """A style named "market" beside the market factor (model.market = true, the default) passed
+    the configuration; the exposures stage then failed (exit 1) with "factor names must be
+    unique; repeated: ['market']", naming neither setting."""
+    text = DATA + "[exposures.styles]\nmarket = {beta = 1.0}\nmomentum = {momentum_3_1 = 1.0}\n"
+    e = one(errors_of(sample, text))
+    assert e == ('exposures.styles.market: "market" is the name of the market factor (model.market = true): '
+                 "name the style otherwise")
+    p = _write(sample, text + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert not (sample / "never").exists()
+    capsys.readouterr()
+    # without a market factor the name is free
+    cfg = C.load_config(_write(sample, text + "[model]\nmarket = false\n"))
+    assert list(cfg["exposures"]["styles"]) == ["market", "momentum"]
+
+
+def test_a_database_uri_without_its_reader_installed_is_a_config_error(sample, monkeypatch, capsys):
+    """data.connection = "postgresql://..." (documented: "other URIs need connectorx") without
+    connectorx passed the configuration, and the load stage failed (exit 1) advising to "pass an
+    open DB-API/SQLAlchemy connection object as connection=", which a configuration cannot. It
+    is a configuration error now (exit 2), naming the package; with it installed the columns
+    are still checked when the query runs."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "connectorx" else real(name, *a))
+    text = ('[data]\nconnection = "postgresql://user:pw@db.example:5432/market"\nprices = "SELECT * FROM prices"\n'
+            '[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n[report]\nout = "never"\n')
+    e = one(errors_of(sample, text))
+    assert e == ("data.connection: a 'postgresql' URI is read with connectorx, which is not installed (pip install "
+                 "connectorx); sqlite:/// URIs need nothing extra")
+    assert main(["run", str(_write(sample, text))]) == 2
+    assert "data.connection: a 'postgresql' URI is read with connectorx" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+    # installed: nothing to check before the query runs
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "connectorx" else real(name, *a))
+    cfg = C.load_config(_write(sample, text))
+    assert cfg["data"]["connection"].startswith("postgresql://")
+
+
+def test_writing_one_style_leaves_out_the_other_default_styles_and_the_reference_says_so(sample):
+    """examples/config.toml shows the four default styles as four commented lines under "remove
+    the `#` to change it, leave it out to keep the default": uncommenting styles.value to change
+    its weights silently dropped momentum, quality and low_vol from the model and the signal (the
+    styles written are the whole table), which nothing said. The behaviour is kept (it is how a
+    model with fewer styles is written) and the reference now states it beside the lines."""
+    cfg = C.load_config(_write(sample, DATA + "[exposures]\nstyles.value = { book_to_market = 1.0 }\n"))
+    assert list(cfg["exposures"]["styles"]) == ["value"] and cfg["signal"]["weights"] == {"value": 1.0}
+    text = " ".join(line.lstrip("# ").strip() for line in C.reference_toml().splitlines())
+    assert ("The styles written are all the styles: writing one (styles.value = ...) leaves out every default "
+            "style not written too, so to change one of them write all four.") in text
+    assert (ROOT / "examples" / "config.toml").read_text() == C.example_toml()
+
+
+def test_a_field_list_with_a_key_column_or_a_repeated_column_is_a_config_error(sample, capsys):
+    """data.price_fields listing the date or asset column, or a column twice, and
+    data.fundamental_fields listing the asset or report-date column, or a column twice, passed
+    the configuration (the columns exist) and failed the load stage (exit 1) on "field 'date' is
+    not numeric", "listed more than once in fields/codes" or Polars' duplicate output name
+    (reported as "could not read ... as parquet", blaming the file)."""
+    cases = {
+        'price_fields = ["date", "close", "shares"]\n':
+            "data.price_fields: lists 'date', the column of data.date in data.prices: the fields are its value columns",
+        'price_fields = ["asset", "close", "shares"]\n':
+            "data.price_fields: lists 'asset', the column of data.asset in data.prices: the fields are its value "
+            "columns",
+        'price_fields = ["close", "shares", "close"]\n': "data.price_fields: lists 'close' more than once",
+        'fundamental_fields = ["report_date", "book_value"]\n':
+            "data.fundamental_fields: lists 'report_date', the column of data.report_date in data.fundamentals: the "
+            "fields are its value columns",
+        'fundamental_fields = ["book_value", "book_value"]\n': "data.fundamental_fields: lists 'book_value' more than once",
+    }
+    styles = "[exposures.styles]\nvalue = {book_to_market = 1.0}\n"
+    for text, want in cases.items():
+        assert one(errors_of(sample, DATA + text + styles)) == want, text
+    p = _write(sample, DATA + 'fundamental_fields = ["book_value", "book_value"]\n' + styles + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.fundamental_fields: lists 'book_value' more than once" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+
+
+def test_a_price_column_named_like_a_derived_field_is_a_config_error(sample, capsys):
+    """Prices with both a shares and a market_cap column (common in vendor files), or with a
+    returns column, passed the configuration, and the load stage failed (exit 1): "field
+    'market_cap' comes from two sources: prices and the derived price fields ...; rename or leave
+    out one of them (price_fields=, fundamental_fields=, shares=None/volume=None)", in the API's
+    words. The configuration refuses them (exit 2), naming the setting that resolves each."""
+    px = pl.read_parquet(sample / "sample" / "prices.parquet")
+    px.with_columns(market_cap=pl.col("close") * pl.col("shares"), dollar_volume=pl.col("close") * pl.col("volume"),
+                    returns=pl.col("close").pct_change().over("asset")).write_parquet(sample / "derived.parquet")
+    data = DATA.replace("sample/prices.parquet", "derived.parquet")
+    e = errors_of(sample, data)
+    assert e == [
+        ("data.shares: data.prices has a market_cap column as well as the column 'shares' (market_cap = close × "
+         "shares): two market_cap fields; set shares = \"\" to use the market_cap column, or leave one of them out "
+         "of data.price_fields"),
+        ("data.volume: data.prices has a dollar_volume column as well as the column 'volume' (dollar_volume = "
+         "close × volume): two dollar_volume fields; set volume = \"\" to use the dollar_volume column, or leave "
+         "one of them out of data.price_fields"),
+        ("data.price_fields: data.prices has a 'returns' column, and the returns are computed from data.close: "
+         "leave it out of data.price_fields (list the columns to keep)")]
+    p = _write(sample, data + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.shares: data.prices has a market_cap column" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+    # each way out the messages name is a valid configuration
+    C.load_config(_write(sample, data + 'shares = ""\nvolume = ""\nprice_fields = ["close", "market_cap", '
+                                        '"dollar_volume"]\n'))
+    C.load_config(_write(sample, data + 'price_fields = ["close", "shares", "volume"]\n'))
+
+
+def test_a_fundamental_field_named_like_a_price_field_or_not_numeric_is_a_config_error(sample, capsys):
+    """Fundamentals with a column named like a price field (shares outstanding from the filings
+    as 'shares', a 'market_cap') passed the configuration and failed the load stage (exit 1) with
+    "field 'shares' comes from two sources: prices and fundamentals; rename or leave out one of
+    them (price_fields=, fundamental_fields=, ...)"; a date column listed in
+    data.fundamental_fields failed it with "field 'fiscal_period_end' is not numeric". Both are
+    configuration errors now (exit 2), naming data.fundamental_fields."""
+    f = pl.read_parquet(sample / "sample" / "fundamentals.parquet")
+    f.with_columns(shares=pl.col("book_value") / 10, market_cap=pl.col("book_value") * 3,
+                   note=pl.lit("restated")).write_parquet(sample / "fsh.parquet")
+    data = DATA.replace("sample/fundamentals.parquet", "fsh.parquet")
+    e = errors_of(sample, data)
+    assert e == [
+        ("data.fundamental_fields: data.fundamentals has a column 'market_cap', which is also a price field (derived "
+         "from data.prices): a field has one source; list the fundamentals' columns to keep in data.fundamental_fields"),
+        ("data.fundamental_fields: data.fundamentals has a column 'shares', which is also a price field (of "
+         "data.prices): a field has one source; list the fundamentals' columns to keep in data.fundamental_fields "
+         "(or leave it out of data.price_fields)")]  # (the text column 'note' is no field: not named)
+    p = _write(sample, data + '[report]\nout = "never"\n')
+    assert main(["run", str(p)]) == 2
+    assert "data.fundamental_fields: data.fundamentals has a column 'market_cap'" in capsys.readouterr().err
+    assert not (sample / "never").exists()
+    keep = '["book_value", "earnings", "revenue", "net_income", "total_assets", "total_liabilities", "operating_cash_flow"]'
+    C.load_config(_write(sample, data + f"fundamental_fields = {keep}\n"))
+    e = one(errors_of(sample, DATA + 'fundamental_fields = ["fiscal_period_end", "book_value"]\n'
+                      "[exposures.styles]\nvalue = {book_to_market = 1.0}\n"))
+    assert e == ("data.fundamental_fields: column 'fiscal_period_end' of data.fundamentals is not numeric (a date or "
+                 "text): the fields are numbers")

@@ -161,3 +161,79 @@ def test_the_descriptors_of_a_study_look_back_before_data_start(tmp_path):
     # (the same numbers as the study's, up to the order of the sums over its other assets)
     np.testing.assert_allclose(np.asarray(whole.exposures.styles)[-T:][:, np.isin(whole.panel.assets, res.panel.assets)],
                                res.exposures.styles, rtol=1e-12, atol=1e-14)
+
+
+def test_the_minimum_variance_test_runs_on_the_bias_tests_dates_with_validation_every(tmp_path):
+    """validation.every thinned the bias test from validation.burn_in on (positions burn,
+    burn + every, ...) but the minimum-variance test from position 0 (0, every, ...) before
+    cutting it at burn: with burn_in not a multiple of every the two tests ran on different
+    dates, though the pipeline documents "the same dates as the bias test"."""
+    from ferrofactor.config import load_config
+    from ferrofactor.evaluate import minimum_variance_test
+    from ferrofactor.pipeline import run_pipeline
+
+    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n"
+        "[validation]\nportfolios = 5\nburn_in = 252\nevery = 5\n[signal]\nevaluate = false\n"
+        "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n[report]\nplots = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    dates = np.asarray(res.risk.dates)
+    want = dates[np.arange(252, len(dates) - 1, 5)]
+    np.testing.assert_array_equal(np.asarray(res.bias_test.dates), want)
+    np.testing.assert_array_equal(np.asarray(res.min_var.dates), want)
+    # the numbers of those dates: the library's test on every date, at the same positions
+    mv = minimum_variance_test(res.risk, res.panel)
+    at = np.isin(np.asarray(mv.dates), want)
+    np.testing.assert_array_equal(np.asarray(res.min_var.realized), np.asarray(mv.realized)[at])
+    np.testing.assert_array_equal(np.asarray(res.min_var.forecast_vol), np.asarray(mv.forecast_vol)[at])
+
+
+def test_a_bias_test_with_one_date_says_so_not_that_the_risk_model_covers_nothing(tmp_path):
+    """validation.every (or burn_in) leaving one forecast date to test gives no bias statistic (a
+    standard deviation needs two dates); the stage's note blamed the risk model's coverage
+    ("the risk model covers none of the portfolios' assets on the test dates") though it had a
+    forecast for every portfolio on that date, pointing at the wrong settings."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    (tmp_path / "c.toml").write_text(
+        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+        "[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n"
+        "[validation]\nportfolios = 5\nburn_in = 252\nevery = 1000\nminimum_variance = false\n"
+        "[signal]\nevaluate = false\n[portfolio]\noptimize = false\n[backtest]\nenabled = false\n")
+    res = run_pipeline(load_config(tmp_path / "c.toml"))
+    assert len(res.bias_test.dates) == 1 and np.isfinite(np.asarray(res.bias_test.forecast_vol)).all()
+    assert np.isnan(res.bias_test.bias.bias).all()
+    note = next(s.note for s in res.stages if s.name == "risk validation")
+    assert note == ("bias test: 1 forecast date to test, too few for a bias statistic (at least 2: "
+                    "validation.burn_in = 252, validation.every = 1000, 320 dates)")
+
+
+def test_a_style_named_like_an_industry_names_the_setting(tmp_path):
+    """A style named like an industry of the classifications ("Energy") made two factors of one
+    name: the exposures stage failed with "factor names must be unique; repeated: ['Energy']",
+    naming no setting. It names exposures.styles.Energy and the way out; without the industries
+    the name is free."""
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import StageError, run_pipeline
+
+    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    name = str(pl.read_parquet(paths["classifications"])["industry"][0])
+    text = ('[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+            f'[exposures.styles]\n"{name}" = {{beta = 1.0}}\nmomentum = {{momentum_3_1 = 1.0}}\n'
+            "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
+            "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n")
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(StageError) as e:
+        run_pipeline(load_config(tmp_path / "c.toml"))
+    assert e.value.stage == "exposures"
+    assert str(e.value.error) == (f"exposures.styles.{name}: {name!r} is also an industry of data.classifications "
+                                  "(column 'industry'), and factor names must be unique: name the style otherwise "
+                                  "(or exposures.industries = false)")
+    (tmp_path / "d.toml").write_text(text.replace("[exposures.styles]\n", "[exposures]\nindustries = false\n"
+                                                                          "[exposures.styles]\n"))
+    res = run_pipeline(load_config(tmp_path / "d.toml"))
+    assert name in res.model.factor_names

@@ -39,6 +39,10 @@ from typing import Any
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _DEMO_OUT = "ferrofactor-demo"
+#: The smallest demo: the synthetic universe's 10 industries, the market and the 4 default styles
+#: are 15 factors, and a date's cross-section needs more listed assets than that (with fewer the
+#: risk model never covers an asset and the portfolios stage failed after every other stage ran).
+_DEMO_MIN_ASSETS = 20
 _MANIFEST = "ferrofactor-manifest.json"  # ferrofactor.report.MANIFEST (not imported: --help stays light)
 
 _OUT_DIR_HELP = ("The output directory holds one run: the files the previous run wrote there (listed in its "
@@ -286,9 +290,10 @@ def cmd_demo(args: argparse.Namespace, out: _Out, argv_text: str) -> int:
     import ferrofactor as ff
     from ferrofactor.config import default_config
 
-    if args.assets < 2 or args.days < 300:
-        out.error(f"--assets must be >= 2 and --days >= 300 (the descriptors need a year of history); got "
-                  f"--assets {args.assets} --days {args.days}")
+    if args.assets < _DEMO_MIN_ASSETS or args.days < 300:
+        out.error(f"--assets must be >= {_DEMO_MIN_ASSETS} (each date's regression needs more listed assets than "
+                  "the demo model's 15 factors: the market, 10 industries, 4 styles) and --days >= 300 (the "
+                  f"descriptors need a year of history); got --assets {args.assets} --days {args.days}")
         return EXIT_USAGE
     # The synthetic market has GARCH volatility regimes: the demo turns on the volatility-regime
     # adjustment (USE4 practice), as the configuration would with risk.vra_half_life = 42.
@@ -471,8 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", parents=[common, demo_threads], help="run the pipeline on a synthetic universe",
                        description="The whole pipeline and its report on the built-in synthetic universe, "
                                    "whose true factor returns are known. " + _OUT_DIR_HELP)
-    d.add_argument("--assets", type=_positive_int, default=3000, help="number of assets (default 3000)")
-    d.add_argument("--days", type=_positive_int, default=2520, help="number of trading days (default 2520)")
+    d.add_argument("--assets", type=_positive_int, default=3000,
+                   help=f"number of assets (default 3000, at least {_DEMO_MIN_ASSETS})")
+    d.add_argument("--days", type=_positive_int, default=2520, help="number of trading days (default 2520, at least 300)")
     d.add_argument("--seed", type=_positive_int, default=0, help="random seed (default 0)")
     d.add_argument("--out", metavar="DIR", help=f"output directory (default ./{_DEMO_OUT})")
     _overwrite_option(d)

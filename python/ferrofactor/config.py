@@ -3,8 +3,9 @@
 Every setting is declared once, in :data:`SCHEMA`, with its type, default, allowed range and a
 sentence of documentation. From that one declaration come:
 
-- validation (:func:`load_config`): unknown keys (with the closest known key suggested), wrong
-  types, values out of range, missing files and missing columns are all reported together, each
+- validation (:func:`load_config`): unknown keys (with the closest known key suggested, or the
+  section a key of another section belongs to), wrong types, values out of range, missing files
+  and missing columns are all reported together, each
   message starting with the dotted key it is about (``model.lag: ...``), *before* any work
   starts; nothing is written when the configuration is bad. The files and their columns are
   checked whenever the ``[data]`` settings themselves have valid values (whatever the errors of
@@ -196,7 +197,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "exposures": {
         "styles": Setting("styles", _default_styles, "Styles as {style = {descriptor = weight}} "
-                          "(descriptors: " + ", ".join(DESCRIPTOR_INPUTS) + "). Default: value, "
+                          "(descriptors: " + ", ".join(DESCRIPTOR_INPUTS) + "). The styles written are "
+                          "all the styles: writing one (styles.value = ...) leaves out every default style "
+                          "not written too, so to change one of them write all four. Default: value, "
                           "momentum, quality, low_vol as in ferrofactor.exposures.DEFAULT_STYLES."),
         "winsorize": Setting("str", "sigma", "Winsorisation of descriptors and styles (\"none\": off).",
                              choices=("sigma", "quantile", "mad", "none")),
@@ -335,14 +338,23 @@ class Config:
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base, p))
 
     def to_toml(self) -> str:
-        """The full configuration (defaults included) as TOML text, for the report. A setting
-        left unset (TOML has no null) is a comment saying what that means, e.g.
-        ``# vra_half_life (not set): off (no volatility-regime adjustment)``."""
+        """The full configuration (defaults included) as TOML text, for the report: read back,
+        it is the same configuration. A setting left unset (TOML has no null) is a comment saying
+        what that means, e.g. ``# vra_half_life (not set): off (no volatility-regime
+        adjustment)``; a column switched off with ``""`` whose default is a column (``data.shares``,
+        ``data.volume``) is written ``shares = ""`` with that comment beside it (left out, it
+        would be the default column again)."""
+
+        def unset(section: str, k: str) -> str:
+            s = SCHEMA[section][k]
+            if s.default is not None and s.kind == "str":
+                return f'{k} = ""  # {setting_text(section, k, None)}'
+            return f"# {k} (not set): {setting_text(section, k, None)}"
+
         lines: list[str] = []
         for section, settings in SCHEMA.items():
             vals = self.values[section]
-            body = [f"{k} = {_toml_value(vals[k])}" if vals.get(k) is not None
-                    else f"# {k} (not set): {setting_text(section, k, None)}"
+            body = [f"{k} = {_toml_value(vals[k])}" if vals.get(k) is not None else unset(section, k)
                     for k in settings if settings[k].kind != "styles" and settings[k].kind != "float_table"]
             tables = [(k, vals[k]) for k in settings if settings[k].kind in ("styles", "float_table")]
             if section:
@@ -407,6 +419,18 @@ def _close(key: str, candidates: Sequence[str]) -> str:
 def _suggest(key: str, candidates: Sequence[str]) -> str:
     """The closest candidate, or the list of candidates when none is close."""
     return _close(key, candidates) or f"; known: {', '.join(sorted(candidates))}"
+
+
+def _elsewhere(key: str, section: str) -> str:
+    """``"; threads is a top-level setting ..."`` when ``key``, unknown in ``section``, is a
+    setting of another section (e.g. ``threads = 2`` written below ``[data]``: TOML puts every
+    key after a ``[section]`` line into that section), else ``""``."""
+    homes = [s for s, settings in SCHEMA.items() if s != section and key in settings]
+    if not homes:
+        return ""
+    where = " and of ".join("the top level (write it above the first [section] line)" if s == "" else f"[{s}]"
+                            for s in homes)
+    return f"; {key} is a setting of {where}"
 
 
 def _type_name(v: Any) -> str:
@@ -594,8 +618,9 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
         if key in SCHEMA[""]:
             continue
         if key not in SCHEMA:
+            hint = "" if isinstance(v, dict) else _elsewhere(key, "")
             errors.append(f"{key}: unknown {'section' if isinstance(v, dict) else 'key'}"
-                          + _suggest(key, sections + list(SCHEMA[""])))
+                          + (hint or _suggest(key, sections + list(SCHEMA[""]))))
         elif not isinstance(v, dict):
             errors.append(f"{key}: expected a section [{key}], got {_type_name(v)} ({v!r})")
     for section, settings in SCHEMA.items():
@@ -606,7 +631,8 @@ def validate(raw: Mapping[str, Any], *, path: str | None = None, base: str = "."
         if section:
             for key in table:
                 if key not in settings:
-                    errors.append(f"{prefix}{key}: unknown key" + _suggest(key, list(settings)))
+                    errors.append(f"{prefix}{key}: unknown key" + (_elsewhere(key, section)
+                                                                     or _suggest(key, list(settings))))
         for key, s in settings.items():
             full = prefix + key
             if key in table:
@@ -644,6 +670,10 @@ def _check_semantics(cfg: Config, errors: list[str]) -> None:
         errors.append(f"exposures.winsorize_limit: must be below 0.5 with winsorize = \"quantile\", got "
                       f"{ex['winsorize_limit']!r}")
     styles = list(ex["styles"])
+    if cfg["model"]["market"] and "market" in styles:
+        # the factors are the market, the industries and the styles, each by its name
+        errors.append("exposures.styles.market: \"market\" is the name of the market factor (model.market = "
+                      "true): name the style otherwise")
     for name in cfg["signal"]["weights"]:
         if name not in styles:
             errors.append(f"signal.weights.{name}: not a style of exposures.styles" + _suggest(name, styles))
@@ -657,7 +687,7 @@ def _check_semantics(cfg: Config, errors: list[str]) -> None:
     pdate = cfg["portfolio"]["date"]
     if pdate is not None:
         # a date of the study: known to be outside it when the study's bounds are set (a date
-        # inside them that is not a trading date is found when the data are loaded)
+        # inside them that is not a trading date is refused by the load stage: pipeline.check_portfolio_date)
         if data["start"] and pdate < data["start"]:
             errors.append(f"portfolio.date: {pdate} is before data.start {data['start']}")
         if data["end"] and pdate > data["end"]:
@@ -681,8 +711,10 @@ def _sqlite_path(cfg: Config, uri: str) -> str | None:
     return cfg.resolve(p)
 
 
-def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str] | None:
-    """Column names of one source (None when they cannot be known without running it)."""
+def _columns(cfg: Config, key: str, source: str, errors: list[str], text: set[str] | None = None) -> list[str] | None:
+    """Column names of one source (None when they cannot be known without running it); the
+    names of its columns that are neither numeric nor boolean are added to ``text`` when their
+    types are known (file sources)."""
     import polars as pl
 
     data = cfg["data"]
@@ -724,6 +756,7 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
         except (FileNotFoundError, ValueError, pl.exceptions.PolarsError) as e:
             errors.append(f"{key}: {e}")
             return None
+        _text_columns(schema, text)
         return _printable_names(key, path, fmt, list(schema.names()), errors)
     fmt = _format_for(path, data["format"])  # data.format: where the extension does not tell
     if fmt is None:
@@ -742,7 +775,17 @@ def _columns(cfg: Config, key: str, source: str, errors: list[str]) -> list[str]
     except Exception as e:  # noqa: BLE001 - any reader error is a bad source
         errors.append(f"{key}: cannot read {path!r} as {fmt}: {type(e).__name__}: {e}")
         return None
+    _text_columns(schema, text)
     return _printable_names(key, path, fmt, list(schema.names()), errors)
+
+
+def _text_columns(schema: Any, text: set[str] | None) -> None:
+    """Add the columns of ``schema`` the readers never take as fields (neither numeric nor
+    boolean) to ``text``."""
+    import polars as pl
+
+    if text is not None:
+        text.update(n for n, dt in schema.items() if not (dt.is_numeric() or dt == pl.Boolean))
 
 
 def _printable_names(key: str, path: str, fmt: str, names: list[str], errors: list[str]) -> list[str] | None:
@@ -763,14 +806,97 @@ def _need(key: str, source_key: str, col: str | None, cols: list[str] | None, er
                       + _close(col, cols))
 
 
+#: source → its key columns (each must be its own column) and, for the prices, the value columns
+#: that must not be one of them: the readers select them side by side, so one column named twice
+#: failed the load stage with Polars' "duplicate output name" (or read the date as a price)
+_ROLES = {"prices": (("date", "asset"), ("close", "adjusted_close", "shares", "volume")),
+          "fundamentals": (("asset", "report_date"), ()),
+          "classifications": (("asset", "classification_date", "industry"), ()),
+          "delistings": (("asset", "delisting_date", "delisting_return"), ())}
+
+
+def _one_role(cfg: Config, errors: list[str]) -> None:
+    """A key column of a source (its date, asset, industry ... column) named by a second setting
+    of that source is an error naming both settings, reported under the one the file sets (the
+    later one when both or neither are set)."""
+    data = cfg["data"]
+    for source, (keys, values) in _ROLES.items():
+        if source != "prices" and data[source] is None:
+            continue
+        seen: dict[str, str] = {}
+        for key in keys + values:
+            col = data[key]
+            if col is None:
+                continue
+            if col in seen:
+                first = seen[col]
+                blamed, other = ((first, key) if f"data.{first}" in cfg.given and f"data.{key}" not in cfg.given
+                                 else (key, first))
+                errors.append(f"data.{blamed}: {col!r} is also the column of data.{other} in data.{source}: a "
+                              "column has one role (name another column)")
+            elif key in keys:
+                seen[col] = key
+    # the lists of value columns: each column once, and none of the source's key columns (the
+    # readers failed on them: a duplicate output name, a date or an id that is not a number)
+    for key, source, ids in (("price_fields", "prices", ("date", "asset")),
+                             ("fundamental_fields", "fundamentals", ("asset", "report_date"))):
+        cols = data[key]
+        if cols is None or data[source] is None:
+            continue
+        twice = [c for i, c in enumerate(cols) if c in cols[:i]]
+        if twice:
+            errors.append(f"data.{key}: lists {twice[0]!r} more than once")
+        for k in ids:
+            if data[k] in cols:
+                errors.append(f"data.{key}: lists {data[k]!r}, the column of data.{k} in data.{source}: the "
+                              "fields are its value columns")
+
+
 def _check_data(cfg: Config, errors: list[str]) -> None:
     data, ex = cfg["data"], cfg["exposures"]
     pcols = _columns(cfg, "data.prices", data["prices"], errors)
-    fcols = _columns(cfg, "data.fundamentals", data["fundamentals"], errors) if data["fundamentals"] else None
+    ftext: set[str] = set()
+    fcols = _columns(cfg, "data.fundamentals", data["fundamentals"], errors, ftext) if data["fundamentals"] else None
     ccols = _columns(cfg, "data.classifications", data["classifications"], errors) if data["classifications"] else None
     dcols = _columns(cfg, "data.delistings", data["delistings"], errors) if data["delistings"] else None
+    _one_role(cfg, errors)
+    conn = data["connection"]
+    if conn is not None and "://" in conn and _sqlite_path(cfg, conn) is None:
+        import importlib.util
+
+        if importlib.util.find_spec("connectorx") is None:
+            # polars.read_database_uri's engine: found now, not by the load stage
+            errors.append(f"data.connection: a {conn.split('://', 1)[0]!r} URI is read with connectorx, which is not "
+                          "installed (pip install connectorx); sqlite:/// URIs need nothing extra")
     for key in ("date", "asset", "close", "adjusted_close", "shares", "volume"):
         _need(f"data.{key}", "data.prices", data[key], pcols, errors)
+    if pcols is not None:
+        # the fields the reader derives from the prices must not also be price columns read
+        # (the load stage refused them: "field 'market_cap' comes from two sources")
+        read = set(pcols if data["price_fields"] is None else data["price_fields"])
+        for key, derived in (("shares", "market_cap"), ("volume", "dollar_volume")):
+            col = data[key]
+            if col is not None and col in read and derived in read:
+                errors.append(f"data.{key}: data.prices has a {derived} column as well as the column {col!r} "
+                              f"({derived} = close × {key}): two {derived} fields; set {key} = \"\" to use the "
+                              f"{derived} column, or leave one of them out of data.price_fields")
+        if fcols is not None:
+            # a fundamental field named like a price field (shares outstanding from the filings,
+            # say): the load stage refused it ("field 'shares' comes from two sources")
+            prices = read - {data["date"], data["asset"]}
+            derived = {"returns"} | {d for k, d in (("shares", "market_cap"), ("volume", "dollar_volume"))
+                                     if data[k] is not None and data[k] in read}
+            funds = (set(data["fundamental_fields"]) & set(fcols) if data["fundamental_fields"] is not None
+                     else set(fcols) - {data["asset"], data["report_date"]} - ftext)
+            for c in sorted((prices | derived) & funds):
+                errors.append(f"data.fundamental_fields: data.fundamentals has a column {c!r}, which is also a price "
+                              f"field ({'of data.prices' if c in prices else 'derived from data.prices'}): a field "
+                              "has one source; list the fundamentals' columns to keep in data.fundamental_fields"
+                              + (" (or leave it out of data.price_fields)" if c in prices else ""))
+        if "returns" in read:
+            errors.append("data.price_fields: data.prices has a 'returns' column, and the returns are computed from "
+                          f"data.{'adjusted_close' if data['adjusted_close'] else 'close'}: leave it out of "
+                          "data.price_fields (list the columns to keep)")
     if pcols is not None and data["shares"] is None and "market_cap" not in pcols:
         errors.append("data.shares: \"\" (none) but data.prices has no market_cap column: the model "
                       "needs market caps (close × shares, or a market_cap column)")
@@ -796,6 +922,9 @@ def _check_data(cfg: Config, errors: list[str]) -> None:
         _need("data.report_date", "data.fundamentals", data["report_date"], fcols, errors)
         for c in data["fundamental_fields"] or ():
             _need("data.fundamental_fields", "data.fundamentals", c, fcols, errors)
+            if c in ftext and c not in (data["asset"], data["report_date"]):
+                errors.append(f"data.fundamental_fields: column {c!r} of data.fundamentals is not numeric (a date or "
+                              "text): the fields are numbers")
     if ccols is not None:
         _need("data.asset", "data.classifications", data["asset"], ccols, errors)
         _need("data.industry", "data.classifications", data["industry"], ccols, errors)

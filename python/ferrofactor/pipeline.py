@@ -11,7 +11,8 @@ load                :func:`ferrofactor.read_universe` on the configured sources 
                     ``data.start``..``data.end`` (the assets without a price in it left out);
                     its note names the dates of the study with
                     prices for fewer than 10 % of the median number of assets priced per
-                    date (:func:`sparse_dates`: a stray row on a non-trading day)
+                    date (:func:`sparse_dates`: a stray row on a non-trading day); a
+                    ``portfolio.date`` that is not a date of the study is refused here
 exposures           :meth:`ferrofactor.Exposures.from_panel` (descriptors → cleaned styles), on
                     the study's assets over every date up to ``data.end``, then its dates: the
                     descriptors' look-back windows reach before ``data.start``
@@ -374,6 +375,15 @@ def run_pipeline(
     ex_cfg, m_cfg = cfg["exposures"], cfg["model"]
     with run.stage("exposures") as st:
         use_ind = ex_cfg["industries"] and "industry" in panel.code_fields
+        if use_ind:
+            # a style named like an industry: two factors of one name (known once the
+            # classifications are read; "market" is refused with the configuration)
+            labels = {str(x) for x in np.asarray(panel.labels("industry")).tolist()}
+            same = [s for s in ex_cfg["styles"] if s in labels]
+            if same:
+                raise ValueError(f"exposures.styles.{same[0]}: {same[0]!r} is also an industry of "
+                                 f"data.classifications (column {cfg['data']['industry']!r}), and factor names "
+                                 "must be unique: name the style otherwise (or exposures.industries = false)")
         opts = {"window": ex_cfg["window"], "beta_half_life": ex_cfg["beta_half_life"],
                 "liquidity_window": ex_cfg["liquidity_window"], "min_fraction": ex_cfg["min_fraction"]}
         if history is None:
@@ -417,8 +427,15 @@ def run_pipeline(
             res.bias_test = evaluate.bias_test(res.risk, panel, portfolios, dates=np.arange(burn, T - 1),
                                                every=v["every"])
             b = res.bias_test.bias
+            n = int(np.max(b.n_obs, initial=0))  # the most dates a portfolio has a forecast on
             if np.isfinite(b.bias).any():
                 notes.append(f"bias test: median {finite_median(b.bias):.3f}, {b.share_inside:.0%} inside the band")
+            elif n > 0:
+                # forecasts, but too few dates for a standard deviation: the test's dates, not the
+                # risk model's coverage, are the reason
+                notes.append(f"bias test: {n} forecast date{'' if n == 1 else 's'} to test, too few for a bias "
+                             f"statistic (at least 2: validation.burn_in = {v['burn_in']}, validation.every = "
+                             f"{v['every']}, {T} dates)")
             else:
                 notes.append("bias test: no forecast to test (the risk model covers none of the portfolios' "
                              "assets on the test dates)")
@@ -630,7 +647,8 @@ def sparse_dates_note(panel: Any, field: str, share: float = SPARSE_SHARE) -> st
 def _study(res: RunResult, cfg: Config, panel: Any) -> tuple[Any, Any]:
     """The panel cut to ``data.start`` / ``data.end`` (and then to the assets with a price
     between them; ``res.study_dropped`` counts the others), checked: at least 3 dates and 2 assets, and
-    the listed delistings consistent with its prices (:func:`check_delistings`). Run within the
+    the listed delistings consistent with its prices (:func:`check_delistings`), ``portfolio.date``
+    one of its dates (:func:`check_portfolio_date`). Run within the
     stage that makes the panel, so that a failure is that stage's (never after its ✓).
 
     Returns ``(study, history)``: ``history`` is the study's assets on every date up to
@@ -665,6 +683,7 @@ def _study(res: RunResult, cfg: Config, panel: Any) -> tuple[Any, Any]:
                 res.delisting_returns = {a: v for a, v in res.delisting_returns.items() if a in kept}
     if res.delistings:
         check_delistings(res.delistings, panel)
+    check_portfolio_date(cfg, panel)
     history = None
     if d["start"] is not None and panel.shape[0] < full.select(dates=slice(None, d["end"])).shape[0]:
         history = full.select(dates=slice(None, d["end"]), assets=np.asarray(panel.assets))
@@ -706,6 +725,22 @@ def flat_dates(signal: Any) -> np.ndarray:
         return some & (hi - lo <= 1e-12 * np.maximum(1.0, np.abs(hi)))
 
 
+def check_portfolio_date(cfg: Config, panel: Any) -> None:
+    """Refuse a ``portfolio.date`` that is not a date of the study (a holiday, a date before the
+    first price or after the last), naming the setting: checked in the load stage, as soon as the
+    study's dates are known, not after every model is fitted (the configuration's own check only
+    knows ``data.start``/``data.end``)."""
+    d = cfg["portfolio"]["date"]
+    if d is None:
+        return
+    from ferrofactor._validate import date_position
+
+    try:
+        date_position("portfolio.date", d, np.asarray(panel.dates), panel.shape[0])
+    except ValueError as e:
+        raise ValueError(f"{e} (portfolio.date must be a date of the study)") from None
+
+
 def check_delistings(delistings: dict[str, Any], panel: Any) -> None:
     """Refuse a listed delisting of an asset that still has a return (a price) on or after its
     delisting date in the study, naming the setting and the asset: the check of
@@ -743,13 +778,20 @@ def _factor_model(cfg: Config) -> Any:
 
 def minimum_variance_after(risk: Any, panel: Any, burn: int, every: int) -> Any:
     """:func:`ferrofactor.evaluate.minimum_variance_test` restricted to the forecast dates from
-    position ``burn`` on (the same dates as the bias test)."""
+    position ``burn`` on, every ``every``-th of them: positions ``burn, burn + every, ...``, the
+    same dates as the bias test (``bias_test(dates=arange(burn, ...), every=every)``).
+
+    The test itself samples positions ``0, g, 2g, ...``; with ``g = gcd(every, burn)`` those
+    include every ``burn + k·every`` (``g = every`` when ``burn`` is a multiple of ``every``)."""
+    import math
+
     from ferrofactor.evaluate import MinimumVarianceResult, minimum_variance_test
 
-    mv = minimum_variance_test(risk, panel, every=every)
+    step = math.gcd(every, burn) or every
+    mv = minimum_variance_test(risk, panel, every=step)
     pos = np.searchsorted(np.asarray(risk.dates), np.asarray(mv.dates)) if risk.dates is not None \
         else np.asarray(mv.dates)
-    keep = pos >= burn
+    keep = (pos >= burn) & ((pos - burn) % every == 0)
     return MinimumVarianceResult(np.asarray(mv.dates)[keep], np.asarray(mv.realized)[keep],
                                  np.asarray(mv.forecast_vol)[keep], np.asarray(mv.weights)[keep], mv.assets)
 
