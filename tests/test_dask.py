@@ -115,6 +115,25 @@ def test_float_industry_codes_beyond_int32_are_labels_as_in_memory():
         ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, np.full((40, 30), 1e19))
 
 
+def test_regression_refuses_infinite_returns_when_computed():
+    """As in memory: an infinite return (or style) is refused, naming it, when the lazy result is
+    computed (it was dropped quietly as a missing value), in cross_section_regress and FactorModel."""
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.02, (40, 30))
+    sty = rng.normal(size=(40, 30, 1))
+    r[25, 3] = np.inf
+    lazy = ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, market=False)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        lazy.compute()
+    ex = ff.Exposures(sty, market=False)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.FactorModel(market=False, industry_constraint=None, weights="equal").fit(
+            da.from_array(r, chunks=(10, -1)), ex).factor_returns.compute()
+    sty[25, 3, 0], r[25, 3] = -np.inf, 0.0
+    with pytest.raises(ValueError, match=r"styles must not contain infinite values \(1 found"):
+        ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, market=False).compute()
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)

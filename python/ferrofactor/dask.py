@@ -150,6 +150,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_simple_returns,
     check_weights,
+    refuse_inf,
     is_labelled_frame,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -1707,6 +1708,11 @@ def _regress_block(G, market, constraint, lag, P, clip, check_cap, y, sty, codes
     T_loc = y.shape[0]
     if check_cap and c is not None:
         check_weights("cap", c)
+    # an infinite return (or exposure) is a data error, refused as in memory, block by block when
+    # the result is computed (no extra pass over the data)
+    refuse_inf("returns", y, "NaN marks a missing return")
+    if sty is not None:
+        refuse_inf("styles", sty, "NaN marks a missing exposure")
     if clip is not None:
         y_fit, n_clipped = robust_clip_returns(y, clip)
     else:
