@@ -1136,3 +1136,22 @@ def test_summary_of_a_model_pickled_before_the_settings_were_recorded():
     assert header["Estimated"] == "settings not recorded (saved by an earlier version)"
     assert "vol_half_life" not in header
     assert str(old) and old._repr_html_()
+
+
+def test_from_arrays_refuses_infinite_factor_returns_and_residuals():
+    """An infinite factor return or residual is a data error (NaN marks a missing one): the EWMA
+    covariance and the specific variance skipped it quietly, as a missing value, and returned a
+    model built on the remaining dates."""
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=120, seed=1)
+    ex = ff.Exposures.from_panel(panel)
+    res = ff.FactorModel().fit(panel, ex)
+    fr, e, cap = np.array(res.factor_returns), np.array(res.residuals), panel["market_cap"]
+    ff.RiskModel.from_arrays(fr, e, ex, cap)  # finite: fine
+    bad = fr.copy()
+    bad[60, 1], bad[70, 0] = np.inf, -np.inf
+    with pytest.raises(ValueError, match=r"factor_returns must not contain infinite values \(2 found"):
+        ff.RiskModel.from_arrays(bad, e, ex, cap)
+    bad = e.copy()
+    bad[60, 1] = np.inf
+    with pytest.raises(ValueError, match=r"residuals must not contain infinite values \(1 found"):
+        ff.RiskModel.from_arrays(fr, bad, ex, cap)
