@@ -134,6 +134,24 @@ def test_regression_refuses_infinite_returns_when_computed():
         ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, market=False).compute()
 
 
+def test_rolling_beta_and_market_return_refuse_infinite_returns_when_computed():
+    """As in memory (the blocks run the in-memory kernels): an infinite return or cap is refused
+    when the lazy result is computed, not skipped as missing."""
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 0.02, (60, 12))
+    cap = np.exp(rng.normal(size=(60, 12)))
+    bad = r.copy()
+    bad[33, 4] = np.inf
+    beta, _ = ffd.rolling_beta(da.from_array(bad, chunks=(20, -1)), r.mean(axis=1), 10)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        beta.compute()
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ffd.market_return(da.from_array(bad, chunks=(20, -1)), cap).compute()
+    cap[45, 1] = np.inf
+    with pytest.raises(ValueError, match=r"cap must not contain infinite values \(1 found"):
+        ffd.market_return(da.from_array(r, chunks=(20, -1)), cap).compute()
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)
