@@ -152,6 +152,29 @@ def test_rolling_beta_and_market_return_refuse_infinite_returns_when_computed():
         ffd.market_return(da.from_array(r, chunks=(20, -1)), cap).compute()
 
 
+def test_specific_variance_refuses_infinite_residuals_and_caps_when_computed():
+    """As RiskModel.from_arrays in memory: an infinite residual was skipped as missing and an
+    infinite (or negative) cap accepted, both silently moving the specific variances."""
+    rng = np.random.default_rng(0)
+    T, N = 120, 20
+    e = rng.normal(0, 0.02, (T, N))
+    cap = np.exp(rng.normal(size=(T, N)))
+    sty, ind = rng.normal(size=(T, N, 2)), rng.integers(0, 3, (T, N)).astype(np.int32)
+    dex = ffd.DaskExposures(da.from_array(sty, chunks=(40, -1, -1)), da.from_array(ind, chunks=(40, -1)),
+                            ["a", "b"], ["0", "1", "2"], True, None, None)
+    settings = {"specific_min_periods": 20, "specific_half_life": 30}
+    ffd.specific_variance(da.from_array(e, chunks=(40, -1)), dex, cap, settings)[0].compute()
+    bad = e.copy()
+    bad[70, 4] = np.inf
+    with pytest.raises(ValueError, match=r"residuals must not contain infinite values \(1 found"):
+        ffd.specific_variance(da.from_array(bad, chunks=(40, -1)), dex, cap, settings)[0].compute()
+    for v, what in ((np.inf, "infinite"), (-1.0, "non-negative")):
+        badc = cap.copy()
+        badc[70, 4] = v
+        with pytest.raises(ValueError, match=f"cap must .*{what}"):
+            ffd.specific_variance(da.from_array(e, chunks=(40, -1)), dex, badc, settings)[0].compute()
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)

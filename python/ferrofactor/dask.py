@@ -1945,6 +1945,10 @@ def _specific_block(settings, G, vra, res, sty, ind, cap, carry):
     multiplier (row t reads the residuals of t and the specific variance and cap of t − 1, the
     last row of the previous block being carried)."""
     res, cap = _aligned(res), _aligned(cap)
+    # as RiskModel.from_arrays in memory: an infinite residual is a data error (the kernel
+    # skipped it as missing) and the caps non-negative and finite, checked block by block
+    refuse_inf("residuals", res, "NaN marks a missing residual")
+    check_weights("cap", cap)
     b, n = res.shape
     sty = np.zeros((b, n, 0)) if sty is None else _aligned(sty)
     ind = np.full((b, n), -1, np.int32) if ind is None else _aligned(ind)
