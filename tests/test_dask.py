@@ -175,6 +175,20 @@ def test_specific_variance_refuses_infinite_residuals_and_caps_when_computed():
             ffd.specific_variance(da.from_array(e, chunks=(40, -1)), dex, badc, settings)[0].compute()
 
 
+def test_descriptors_refuse_infinite_returns_and_caps_when_computed():
+    """As in memory, whichever descriptors are asked for: volatility alone skipped an infinite
+    return as missing, and with a market given an infinite cap was masked as 'unlisted'."""
+    panel = ff.datasets.synthetic_universe(n_assets=20, n_days=120, seed=4)
+    for field in ("returns", "market_cap"):
+        fields = {k: np.array(panel[k]) for k in ("returns", "market_cap")}
+        fields[field][70, 3] = np.inf
+        dp = ffd.DaskPanel.from_panel(ff.Panel(panel.dates, panel.assets, fields), chunks=40)
+        lazy = ffd.compute_descriptors(dp, window=20, market=np.zeros(120) + 0.001 * np.arange(120) % 0.01,
+                                       names=["volatility", "log_market_cap"])
+        with pytest.raises(ValueError, match=f"{field} must not contain infinite values \\(1 found"):
+            dask.compute(*[lazy[k] for k in lazy.float_fields])
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1337,6 +1337,11 @@ def market_return(returns: Any, cap: Any = None) -> da.Array:
     return _history_map(fn, [r, c], lambda s, e: (max(0, s - 1), e), tail=(), name="ff-market")
 
 
+def _no_inf(name, missing, x):
+    refuse_inf(name, x, missing)
+    return x
+
+
 def _blocks(fn, *arrays: da.Array) -> da.Array:
     """Elementwise ``fn`` over the date blocks of (T, N) arrays with equal chunks (keys
     ``ff-block-<function name>-<token>``)."""
@@ -1404,8 +1409,12 @@ def compute_descriptors(
             raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
         return panel[key]
 
-    r = get("returns")
-    cap = get("market_cap")
+    # as in memory, an infinite return or cap is refused whichever descriptors are asked for
+    # (block by block when computed: a blockwise check fused into the tasks that read them)
+    r = _blocks(functools.partial(_no_inf, renames.get("returns", "returns"), "NaN marks a missing return"),
+                get("returns"))
+    cap = _blocks(functools.partial(_no_inf, renames.get("market_cap", "market_cap"), "NaN marks a missing cap"),
+                  get("market_cap"))
     # a pandas Series indexed by date must carry the panel's dates, in their order
     m = market_return(r, cap) if market is None else \
         _as_dask("market", by_date("market", market, panel.dates, of="the panel")[0], 1, r.chunks[0])
