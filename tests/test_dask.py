@@ -115,6 +115,80 @@ def test_float_industry_codes_beyond_int32_are_labels_as_in_memory():
         ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, np.full((40, 30), 1e19))
 
 
+def test_regression_refuses_infinite_returns_when_computed():
+    """As in memory: an infinite return (or style) is refused, naming it, when the lazy result is
+    computed (it was dropped quietly as a missing value), in cross_section_regress and FactorModel."""
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.02, (40, 30))
+    sty = rng.normal(size=(40, 30, 1))
+    r[25, 3] = np.inf
+    lazy = ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, market=False)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        lazy.compute()
+    ex = ff.Exposures(sty, market=False)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.FactorModel(market=False, industry_constraint=None, weights="equal").fit(
+            da.from_array(r, chunks=(10, -1)), ex).factor_returns.compute()
+    sty[25, 3, 0], r[25, 3] = -np.inf, 0.0
+    with pytest.raises(ValueError, match=r"styles must not contain infinite values \(1 found"):
+        ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, market=False).compute()
+
+
+def test_rolling_beta_and_market_return_refuse_infinite_returns_when_computed():
+    """As in memory (the blocks run the in-memory kernels): an infinite return or cap is refused
+    when the lazy result is computed, not skipped as missing."""
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 0.02, (60, 12))
+    cap = np.exp(rng.normal(size=(60, 12)))
+    bad = r.copy()
+    bad[33, 4] = np.inf
+    beta, _ = ffd.rolling_beta(da.from_array(bad, chunks=(20, -1)), r.mean(axis=1), 10)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        beta.compute()
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ffd.market_return(da.from_array(bad, chunks=(20, -1)), cap).compute()
+    cap[45, 1] = np.inf
+    with pytest.raises(ValueError, match=r"cap must not contain infinite values \(1 found"):
+        ffd.market_return(da.from_array(r, chunks=(20, -1)), cap).compute()
+
+
+def test_specific_variance_refuses_infinite_residuals_and_caps_when_computed():
+    """As RiskModel.from_arrays in memory: an infinite residual was skipped as missing and an
+    infinite (or negative) cap accepted, both silently moving the specific variances."""
+    rng = np.random.default_rng(0)
+    T, N = 120, 20
+    e = rng.normal(0, 0.02, (T, N))
+    cap = np.exp(rng.normal(size=(T, N)))
+    sty, ind = rng.normal(size=(T, N, 2)), rng.integers(0, 3, (T, N)).astype(np.int32)
+    dex = ffd.DaskExposures(da.from_array(sty, chunks=(40, -1, -1)), da.from_array(ind, chunks=(40, -1)),
+                            ["a", "b"], ["0", "1", "2"], True, None, None)
+    settings = {"specific_min_periods": 20, "specific_half_life": 30}
+    ffd.specific_variance(da.from_array(e, chunks=(40, -1)), dex, cap, settings)[0].compute()
+    bad = e.copy()
+    bad[70, 4] = np.inf
+    with pytest.raises(ValueError, match=r"residuals must not contain infinite values \(1 found"):
+        ffd.specific_variance(da.from_array(bad, chunks=(40, -1)), dex, cap, settings)[0].compute()
+    for v, what in ((np.inf, "infinite"), (-1.0, "non-negative")):
+        badc = cap.copy()
+        badc[70, 4] = v
+        with pytest.raises(ValueError, match=f"cap must .*{what}"):
+            ffd.specific_variance(da.from_array(e, chunks=(40, -1)), dex, badc, settings)[0].compute()
+
+
+def test_descriptors_refuse_infinite_returns_and_caps_when_computed():
+    """As in memory, whichever descriptors are asked for: volatility alone skipped an infinite
+    return as missing, and with a market given an infinite cap was masked as 'unlisted'."""
+    panel = ff.datasets.synthetic_universe(n_assets=20, n_days=120, seed=4)
+    for field in ("returns", "market_cap"):
+        fields = {k: np.array(panel[k]) for k in ("returns", "market_cap")}
+        fields[field][70, 3] = np.inf
+        dp = ffd.DaskPanel.from_panel(ff.Panel(panel.dates, panel.assets, fields), chunks=40)
+        lazy = ffd.compute_descriptors(dp, window=20, market=np.zeros(120) + 0.001 * np.arange(120) % 0.01,
+                                       names=["volatility", "log_market_cap"])
+        with pytest.raises(ValueError, match=f"{field} must not contain infinite values \\(1 found"):
+            dask.compute(*[lazy[k] for k in lazy.float_fields])
+
+
 def test_core_does_not_import_dask():
     code = "import sys, ferrofactor as ff; ff.FactorModel(); assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)

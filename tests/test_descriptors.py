@@ -695,3 +695,30 @@ def test_neutralize_signal_long_frame_with_integer_ids():
     with pytest.raises(ValueError, match=r"signal: a long frame with integer asset ids \(Int64\) cannot be "
                        r"paired by position with exposures \(without asset labels\)"):
         ff.neutralize_signal(long, bare)
+
+
+def test_infinite_returns_and_caps_are_refused():
+    """An infinite return or cap (a zero price upstream) is a data error: volatility skipped it
+    as missing, market_return left the asset out of that date's market (moving every beta of the
+    window), compute_descriptors refused an infinite return only when it computed momentum and
+    masked an infinite cap as 'unlisted'."""
+    panel = ff.datasets.synthetic_universe(n_assets=30, n_days=80, seed=3)
+    r = np.array(panel["returns"])
+    cap = np.array(panel["market_cap"])
+    r_bad, cap_bad = r.copy(), cap.copy()
+    r_bad[40, 5] = np.inf
+    cap_bad[40, 5] = np.inf
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        fd.volatility(r_bad, window=20)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        fd.market_return(r_bad, cap)
+    with pytest.raises(ValueError, match=r"cap must not contain infinite values \(1 found"):
+        fd.market_return(r, cap_bad)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        fd.beta(r_bad, r.mean(axis=1), window=20)
+    fields = {"returns": r_bad, "market_cap": cap}
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.compute_descriptors(fields, window=20, names=["volatility", "beta"])
+    fields = {"ret": r, "mcap": cap_bad}
+    with pytest.raises(ValueError, match=r"mcap must not contain infinite values \(1 found"):
+        ff.compute_descriptors(fields, window=20, fields={"returns": "ret", "market_cap": "mcap"})

@@ -85,6 +85,21 @@ def test_bad_input_names_the_argument():
         ff.Exposures(np.zeros((2, 2, 2)), style_names=["a", "a"])
 
 
+def test_builders_refuse_an_infinite_cap():
+    """An infinite cap (a data error) was read as 'outside the universe' by from_descriptors,
+    silently moving the cap-weighted means of that date's styles; from_panel, the regression and
+    the risk model refuse it."""
+    p = ff.datasets.synthetic_universe(n_assets=30, n_days=80, seed=4)
+    desc = ff.compute_descriptors(p, window=20)
+    cap = np.array(p["market_cap"])
+    ff.Exposures.from_descriptors(desc, cap=cap)
+    cap[60, 3] = np.inf
+    with pytest.raises(ValueError, match=r"cap must not contain infinite values \(1 found"):
+        ff.Exposures.from_descriptors(desc, cap=cap)
+    with pytest.raises(ValueError, match=r"market_cap must not contain infinite values \(1 found"):
+        ff.Exposures.from_panel(p.with_fields({"market_cap": cap}), descriptor_options={"window": 20})
+
+
 def test_callers_array_stays_writeable():
     sty = np.zeros((2, 2, 1))
     ff.Exposures(sty)

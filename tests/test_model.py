@@ -313,6 +313,21 @@ def test_bad_fit_input():
         m.fit(p.returns[0], exp, cap=p.cap)
 
 
+@pytest.mark.parametrize("winsorize_returns", [None, 5.0])
+def test_fit_refuses_infinite_returns(winsorize_returns):
+    """An infinite return is a data error (a zero price upstream): refused with the count, as
+    backtest, attribute and fama_macbeth refuse it. It was dropped silently as a missing value
+    (and passed through the robust clipping untouched)."""
+    p = random_panel(T=10, N=30, K=2, seed=11)
+    exp = exposures_of(p, industries=False)
+    r = p.returns.copy()
+    r[4, 7], r[6, 2] = np.inf, -np.inf
+    m = ff.FactorModel(industry_constraint=None, winsorize_returns=winsorize_returns)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(2 found; NaN marks a missing"):
+        m.fit(r, exp, cap=p.cap)
+    assert not hasattr(m, "result_") or m.result_ is None
+
+
 def test_summary_with_industries_uses_each_factors_own_dates():
     # industry 0 is empty on every third date and industry 5 is never used (helpers.random_panel):
     # their NaN dates must not remove those dates from the other factors' averages

@@ -564,6 +564,17 @@ def test_bad_input(panel):
     bad[3, 4] = np.inf
     with pytest.raises(ValueError, match="weights must not contain infinite"):
         ff.cross_section_regress(y, s, weights=bad)
+    # an infinite return or exposure is a data error, not a missing value (it was dropped quietly)
+    bady = y.copy()
+    bady[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.cross_section_regress(bady, s, g, w, cap=c)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.robust_clip_returns(bady, 5.0)
+    bads = s.copy()
+    bads[2, 1, 0] = -np.inf
+    with pytest.raises(ValueError, match=r"styles must not contain infinite values \(1 found"):
+        ff.cross_section_regress(y, bads, g, w, cap=c)
     badc = c.copy()
     badc[0, 0] = -np.inf
     with pytest.raises(ValueError, match="cap must not contain infinite"):

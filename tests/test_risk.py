@@ -1155,3 +1155,22 @@ def test_forecast_volatility_matches_a_long_frame_in_any_asset_order_on_labels(l
         "w": Wd[:, order].ravel(),
     })
     np.testing.assert_array_equal(risk.forecast_volatility(frame), risk.forecast_volatility(Wd))
+
+
+def test_from_arrays_refuses_infinite_factor_returns_and_residuals():
+    """An infinite factor return or residual is a data error (NaN marks a missing one): the EWMA
+    covariance and the specific variance skipped it quietly, as a missing value, and returned a
+    model built on the remaining dates."""
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=120, seed=1)
+    ex = ff.Exposures.from_panel(panel)
+    res = ff.FactorModel().fit(panel, ex)
+    fr, e, cap = np.array(res.factor_returns), np.array(res.residuals), panel["market_cap"]
+    ff.RiskModel.from_arrays(fr, e, ex, cap)  # finite: fine
+    bad = fr.copy()
+    bad[60, 1], bad[70, 0] = np.inf, -np.inf
+    with pytest.raises(ValueError, match=r"factor_returns must not contain infinite values \(2 found"):
+        ff.RiskModel.from_arrays(bad, e, ex, cap)
+    bad = e.copy()
+    bad[60, 1] = np.inf
+    with pytest.raises(ValueError, match=r"residuals must not contain infinite values \(1 found"):
+        ff.RiskModel.from_arrays(fr, bad, ex, cap)

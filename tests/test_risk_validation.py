@@ -419,3 +419,26 @@ def test_bias_and_min_variance_tests_leave_out_assets_exposed_to_a_factor_not_es
         np.testing.assert_allclose(mv.weights[k][cov], y / y.sum(), rtol=1e-9, atol=1e-14)
         assert np.all(mv.weights[k][~cov] == 0)
     assert mv.dates[0] == 9 and bt.bias.n_obs == T - 1 - 9
+
+
+def test_infinite_returns_and_residuals_are_refused():
+    """An infinite realised return (or residual) is a data error, not a missing value: bias_statistic
+    skipped it as missing, minimum_variance_test counted it as a return of 0 and bias_test left
+    the asset out, residual_correlation dropped it from its pairs, all silently."""
+    panel = ff.datasets.synthetic_universe(n_assets=30, n_days=120, seed=2)
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    model = ff.RiskModel.from_factor_model(res)
+    r = np.array(panel["returns"])
+    r[100, 4] = np.inf
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.evaluate.minimum_variance_test(model, r)
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.evaluate.bias_test(model, r, np.full(30, 1 / 30))
+    p = np.random.default_rng(0).normal(0, 0.01, (80, 2))
+    p[5, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.evaluate.bias_statistic(p, np.full((80, 2), 0.01))
+    e = np.array(res.residuals)
+    e[50, 3] = np.inf
+    with pytest.raises(ValueError, match=r"residuals must not contain infinite values \(1 found"):
+        ff.evaluate.residual_correlation(e)

@@ -277,6 +277,13 @@ def test_bad_input():
         ff.max_drawdown(np.array([[0.1], [-1.5]]), 2)
     with pytest.raises(ValueError, match="returns must be simple returns >= -1"):
         ff.compounded_return(np.array([[0.1], [np.inf]]), 2)
+    # rolling_beta's inputs are returns too: an infinite one is refused (it was skipped as missing)
+    bad = X.copy()
+    bad[50, 2] = np.inf
+    with pytest.raises(ValueError, match=r"returns must not contain infinite values \(1 found"):
+        ff.rolling_beta(bad, X.mean(axis=1), 20)
+    with pytest.raises(ValueError, match=r"market must not contain infinite values \(1 found"):
+        ff.rolling_beta(X, np.where(np.arange(len(X)) == 50, -np.inf, X.mean(axis=1)), 20)
 
 
 def test_rolling_beta_market_indexed_by_date_pairs_by_date():

@@ -40,7 +40,10 @@ Conventions
   :class:`FactorModelResult` → :class:`RiskModel`. Where two inputs carry labels they must match.
 - Every result follows one protocol (:mod:`ferrofactor.results`): read-only labelled arrays,
   ``to_polars(kind=..., form="wide" | "long")`` and ``summary()``.
-- Bad input raises ``ValueError``/``TypeError`` naming the argument.
+- Bad input raises ``ValueError``/``TypeError`` naming the argument. An infinite value in a
+  returns-like input (returns, factor returns, residuals, benchmark, risk-free, costs, caps,
+  prices, weights) is a data error, refused with its count; NaN is the missing value. Signals,
+  descriptors and the cleaning kernels' inputs read non-finite values as missing (see README).
 
 ``ff.baseline`` holds plain-numpy reference implementations of the kernels (the test oracle and
 the benchmark baseline).

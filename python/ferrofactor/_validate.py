@@ -431,6 +431,15 @@ def check_simple_returns(name: str, r: np.ndarray) -> None:
         raise ValueError(f"{name} must be >= -1 (a price cannot go below zero), got minimum {float(r[low].min())}")
 
 
+def refuse_inf(name: str, x: np.ndarray, missing: str = "NaN = missing") -> None:
+    """A returns-like input (returns, factor returns, residuals, ...) with an infinite value is a
+    data error (a zero or missing price upstream), never a missing value: ``ValueError`` naming the
+    argument and the count. One pass over ``x`` (the count only when there is one)."""
+    if np.isinf(x).any():
+        n = int(np.count_nonzero(np.isinf(x)))
+        raise ValueError(f"{name} must not contain infinite values ({n} found; {missing})")
+
+
 def as_fields(*inputs: tuple[str, Any], optional: Sequence[str] = ()) -> list[np.ndarray | None]:
     """Several ``(T, N)`` inputs ``(name, value)`` as float arrays (None stays None for the
     names in ``optional``, else ``TypeError``). The Polars frames among them must carry the same

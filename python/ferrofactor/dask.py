@@ -150,6 +150,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_simple_returns,
     check_weights,
+    refuse_inf,
     is_labelled_frame,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -1336,6 +1337,11 @@ def market_return(returns: Any, cap: Any = None) -> da.Array:
     return _history_map(fn, [r, c], lambda s, e: (max(0, s - 1), e), tail=(), name="ff-market")
 
 
+def _no_inf(name, missing, x):
+    refuse_inf(name, x, missing)
+    return x
+
+
 def _blocks(fn, *arrays: da.Array) -> da.Array:
     """Elementwise ``fn`` over the date blocks of (T, N) arrays with equal chunks (keys
     ``ff-block-<function name>-<token>``)."""
@@ -1403,8 +1409,12 @@ def compute_descriptors(
             raise ValueError(f"panel has no field {key!r} (needed for descriptors)")
         return panel[key]
 
-    r = get("returns")
-    cap = get("market_cap")
+    # as in memory, an infinite return or cap is refused whichever descriptors are asked for
+    # (block by block when computed: a blockwise check fused into the tasks that read them)
+    r = _blocks(functools.partial(_no_inf, renames.get("returns", "returns"), "NaN marks a missing return"),
+                get("returns"))
+    cap = _blocks(functools.partial(_no_inf, renames.get("market_cap", "market_cap"), "NaN marks a missing cap"),
+                  get("market_cap"))
     # a pandas Series indexed by date must carry the panel's dates, in their order
     m = market_return(r, cap) if market is None else \
         _as_dask("market", by_date("market", market, panel.dates, of="the panel")[0], 1, r.chunks[0])
@@ -1707,6 +1717,11 @@ def _regress_block(G, market, constraint, lag, P, clip, check_cap, y, sty, codes
     T_loc = y.shape[0]
     if check_cap and c is not None:
         check_weights("cap", c)
+    # an infinite return (or exposure) is a data error, refused as in memory, block by block when
+    # the result is computed (no extra pass over the data)
+    refuse_inf("returns", y, "NaN marks a missing return")
+    if sty is not None:
+        refuse_inf("styles", sty, "NaN marks a missing exposure")
     if clip is not None:
         y_fit, n_clipped = robust_clip_returns(y, clip)
     else:
@@ -1939,6 +1954,10 @@ def _specific_block(settings, G, vra, res, sty, ind, cap, carry):
     multiplier (row t reads the residuals of t and the specific variance and cap of t − 1, the
     last row of the previous block being carried)."""
     res, cap = _aligned(res), _aligned(cap)
+    # as RiskModel.from_arrays in memory: an infinite residual is a data error (the kernel
+    # skipped it as missing) and the caps non-negative and finite, checked block by block
+    refuse_inf("residuals", res, "NaN marks a missing residual")
+    check_weights("cap", cap)
     b, n = res.shape
     sty = np.zeros((b, n, 0)) if sty is None else _aligned(sty)
     ind = np.full((b, n), -1, np.int32) if ind is None else _aligned(ind)

@@ -57,6 +57,7 @@ from ferrofactor._validate import (
     check_int,
     check_real,
     check_shape,
+    refuse_inf,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
 
@@ -94,7 +95,10 @@ def _min_periods(span: int, min_fraction: float) -> int:
 
 
 def _returns(name: str, x: Any) -> np.ndarray:
-    return as_float_array(name, x, 2)
+    x = as_float_array(name, x, 2)
+    # an infinite return is a data error (a zero price upstream), never a missing value
+    refuse_inf(name, x, "NaN marks a missing return")
+    return x
 
 
 def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarray:
@@ -201,11 +205,15 @@ def volatility(
 def market_return(returns, cap=None) -> np.ndarray:
     """Market return per date, (T,): cap-weighted with caps of the previous date, else equal.
 
-    ``m[t] = Σ cap[t−1] r[t] / Σ cap[t−1]`` over assets with both finite (and cap > 0), so the
-    weights are known before the return; ``m[0]`` uses equal weights when caps are given (no
-    earlier cap). NaN on a date with no usable asset.
+    ``m[t] = Σ cap[t−1] r[t] / Σ cap[t−1]`` over assets with both known (not NaN; and cap > 0),
+    so the weights are known before the return; ``m[0]`` uses equal weights when caps are given
+    (no earlier cap). NaN on a date with no usable asset. An infinite return or cap is a data
+    error: ``ValueError``.
     """
     r, c = as_fields(("returns", returns), ("cap", cap), optional=("cap",))
+    refuse_inf("returns", r, "NaN marks a missing return")
+    if c is not None:
+        refuse_inf("cap", c, "NaN marks a missing cap")
     ok = np.isfinite(r)
     if c is None:
         w = ok.astype(float)
@@ -314,6 +322,8 @@ def compute_descriptors(
         ``net_income``, ``revenue``, ``total_assets``, ``total_liabilities``. The frames of a
         mapping (long, or wide with rows in date order) must carry the same dates and assets,
         in the same order, else ``ValueError`` naming the field (never paired by position).
+        NaN marks a missing value; an infinite return or market cap is a data error (a zero
+        price upstream): ``ValueError`` naming the field.
     market : array_like, shape (T,), optional
         Market returns for beta; default :func:`market_return` (cap-weighted, lagged caps). A
         pandas Series indexed by date must carry the dates of the panel (or of its frames), in
@@ -329,7 +339,7 @@ def compute_descriptors(
     fields : mapping, optional
         Renames: ``{"returns": "ret", ...}`` if the panel's fields have other names.
     mask_unlisted : bool, default True
-        Set every descriptor to NaN where ``market_cap`` is not finite and > 0 (before listing,
+        Set every descriptor to NaN where ``market_cap`` is NaN or not > 0 (before listing,
         after delisting, suspended days), so that no stale window survives a delisting.
     names : collection of str, optional
         Compute only these descriptors (e.g. those a set of styles uses); an unknown name, or one
@@ -376,6 +386,10 @@ def compute_descriptors(
     r = get("returns")
     cap = get("market_cap")
     check_shape("market_cap", cap, r.shape, "the shape of returns")
+    # an infinite return or cap is a data error (whichever descriptors are asked for): it was
+    # skipped as missing by volatility and the market return (moving every beta of its window)
+    refuse_inf(renames.get("returns", "returns"), r, "NaN marks a missing return")
+    refuse_inf(renames.get("market_cap", "market_cap"), cap, "NaN marks a missing cap")
     # name → (fields it needs, how to compute it); computed in this order
     recipes: dict[str, tuple[tuple[str, ...], Any]] = {
         "book_to_market": (("book_value",), lambda: book_to_market(get("book_value"), cap)),

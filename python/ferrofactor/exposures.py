@@ -59,6 +59,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     field_axes,
+    refuse_inf,
 )
 from ferrofactor.descriptors import compute_descriptors
 from ferrofactor.panel import Panel
@@ -483,7 +484,8 @@ class Exposures(Result):
             A negative weight enters the descriptor with a minus sign.
         cap : array_like or Polars frame (T, N), optional
             Market cap: weights of the standardisation mean and the orthogonalisation regression,
-            and the universe (assets with a finite, positive cap). Without it: equal weights, and
+            and the universe (assets with a positive cap; NaN = outside; an infinite cap is a
+            data error: ``ValueError``). Without it: equal weights, and
             the universe is every asset with at least one finite descriptor on that date.
         industry : array_like of int (T, N), optional
             Industry codes (-1 = none), kept in the result and used by ``fill="industry_mean"``;
@@ -569,6 +571,9 @@ class Exposures(Result):
             capw, c_dates, c_assets = as_field("cap", cap, date_order=order)
             check_shape("cap", capw, shape, "the shape of the descriptors")
             labels_of("cap", c_dates, c_assets)
+            # an infinite cap is a data error (it was read as outside the universe), as the
+            # regression and the risk model refuse it
+            refuse_inf("cap", capw, "NaN or a cap <= 0 marks an asset outside the universe")
         codes, inames = None, []
         if industry is not None:
             codes, inames = as_industry("industry", industry, shape, industry_names)

@@ -30,6 +30,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     check_weights,
+    refuse_inf,
 )
 from ferrofactor.exposures import Exposures
 from ferrofactor.inference import fama_macbeth_inference
@@ -322,7 +323,8 @@ class FactorModel:
         returns : Panel, Polars frame, or array_like (T, N)
             A Panel gives ``returns_field`` and, unless ``cap`` is passed, ``cap_field``, and its
             dates and assets. A frame (long or wide) or array gives the returns: simple decimal
-            returns, ``returns[t]`` from close t−1 to close t, NaN where missing.
+            returns, ``returns[t]`` from close t−1 to close t, NaN where missing (an infinite
+            value is a data error: ``ValueError``).
         exposures : Exposures, shape (T, N)
             Unlagged: row t observed at the close of t. Where both carry labels, its dates and
             assets must equal those of ``returns`` (same order), else ``ValueError``.
@@ -362,6 +364,8 @@ class FactorModel:
             ) or (not isinstance(self.weights, str) and self._weights_labels()[0] is None)
             r, r_dates, r_assets = as_field("returns", returns, date_order=unlabelled)
         r = as_float_array("returns", r, 2)
+        # an infinite return is a data error (a zero price upstream), not a missing one
+        refuse_inf("returns", r, "NaN marks a missing return")
         if not isinstance(exposures, Exposures):
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
         T, N = r.shape

@@ -36,6 +36,7 @@ from ferrofactor._validate import (
     check_shape,
     field_axes,
     given_labels_how,
+    refuse_inf,
 )
 from ferrofactor.inference import COV_TYPES, fama_macbeth_inference
 from ferrofactor.results import Result, Summary, readonly
@@ -234,12 +235,14 @@ def cross_section_regress(
     Parameters
     ----------
     returns : array_like or Polars frame, shape (T, N)
-        Asset returns (decimal), NaN where missing. A frame (long or wide) labels the result.
+        Asset returns (decimal), NaN where missing; an infinite value is a data error (a zero
+        price upstream), refused with ``ValueError``. A frame (long or wide) labels the result.
         A long frame's assets come out sorted: one that lists its assets in another order is
         refused beside ``styles``, ``industry``, or ``weights``/``cap`` arrays (which pair by
         position); sort it first (``frame.sort("date", "asset")``) or pass frames for both.
     styles : array_like, shape (T, N, K), optional
-        Style exposures; an observation with any NaN style is dropped on that date.
+        Style exposures; an observation with any NaN style is dropped on that date; infinite
+        values raise ``ValueError`` (as :class:`Exposures` refuses them).
     industry : array_like of int, shape (T, N), optional
         Industry codes, -1 = none (dropped). Any integer values: named by ``industry_names``
         (positions into a sequence, or a mapping {code: name}), else by their values.
@@ -303,6 +306,11 @@ def cross_section_regress(
         raise ValueError(
             f"styles has shape {sty.shape}, expected ({T}, {N}, K) to match returns {y.shape}"
         )
+    # an infinite value is a data error, not a missing one (the kernel would drop the observation
+    # quietly, as it drops NaN)
+    refuse_inf("returns", y, "NaN marks a missing return")
+    if sty is not None:
+        refuse_inf("styles", sty, "NaN marks a missing exposure")
     K = 0 if sty is None else sty.shape[2]
     codes, inames = None, []
     if industry is not None:
@@ -354,7 +362,8 @@ def robust_clip_returns(returns: Any, threshold: float) -> tuple[np.ndarray, np.
 
     On every date the finite returns with ``|r − median| / (1.4826 · MAD) > threshold`` are set to
     ``median ± threshold · 1.4826 · MAD`` (MAD = median absolute deviation from the median, over
-    that date's finite returns; numpy's median). NaN (and ±inf) stay as they are. A date with
+    that date's finite returns; numpy's median). NaN stays NaN; an infinite return is a data error
+(a zero price upstream) and raises ``ValueError``. A date with
     MAD = 0 (more than half of its returns equal, e.g. many zero returns) is left unchanged rather
     than collapsed onto its median. The per-date medians run in the Rust ``winsorize`` kernel.
 
@@ -382,6 +391,7 @@ def robust_clip_returns(returns: Any, threshold: float) -> tuple[np.ndarray, np.
 
     r = as_float_array("returns", returns, 2)
     threshold = check_real("threshold", threshold, lo=0.0, lo_open=True)
+    refuse_inf("returns", r, "NaN marks a missing return")
     if r.size == 0:
         return r.copy(), np.zeros(r.shape[0], dtype=np.int64)
     fin = np.isfinite(r)

@@ -8,7 +8,10 @@ Window conventions
 ------------------
 * The window of length ``window`` ending at date ``t`` covers rows ``t-window+1 .. t`` (inclusive,
   clipped at 0): the value at ``t`` uses row ``t`` itself and nothing later.
-* NaN/inf values are skipped. A statistic is NaN unless its window holds at least
+* NaN/inf values are skipped by the generic statistics (sums, means, variances, EWM). The
+  functions of returns (:func:`rolling_beta`, :func:`compounded_return`, :func:`max_drawdown`)
+  skip NaN but refuse an infinite return with ``ValueError`` (a data error, e.g. a zero price
+  upstream). A statistic is NaN unless its window holds at least
   ``min_periods`` finite values (finite *pairs* for :func:`rolling_beta`). ``min_periods``
   defaults to the full window, like pandas' ``rolling``.
 * With ``half_life=h`` the value at lag ``k = t - s`` (in rows, missing rows included, like
@@ -28,6 +31,7 @@ from ferrofactor import _core
 from ferrofactor._validate import (
     as_field,
     as_float_array,
+    refuse_inf,
     by_date,
     check_int,
     frame_io,
@@ -201,8 +205,10 @@ def rolling_beta(
     Parameters
     ----------
     returns : array_like, shape (T, N)
+        NaN drops the pair; an infinite return is a data error: ``ValueError``.
     market : array_like, shape (T,)
-        Market returns on the same dates (NaN drops the date for every asset). A pandas Series
+        Market returns on the same dates (NaN drops the date for every asset; infinite values
+        raise ``ValueError``). A pandas Series
         indexed by date must carry the dates of ``returns`` (a Polars frame, or a pandas
         DataFrame indexed by date), in their order, else ``ValueError``; beside returns without
         dates it is read in its order, which must be date order (never sorted).
@@ -222,6 +228,10 @@ def rolling_beta(
             rdates = by_date("returns", returns, positional=False)[1]
         market = by_date("market", market, rdates, of="returns")[0]
     m = as_float_array("market", market, 1)
+    # returns, unlike the generic statistics' inputs: an infinite one is a data error (a zero
+    # price upstream), refused as compounded_return and max_drawdown refuse it, not skipped
+    refuse_inf("returns", x, "NaN marks a missing return")
+    refuse_inf("market", m, "NaN drops the date")
     if m.shape != (x.shape[0],):
         raise ValueError(
             f"market has shape {m.shape}, expected ({x.shape[0]},) (one value per date of returns)"

@@ -26,6 +26,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     is_date_indexed,
+    refuse_inf,
 )
 from ferrofactor.results import NotFittedError, Result, Summary, readonly
 
@@ -142,11 +143,12 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
     Parameters
     ----------
     returns : array (T,) or (T, P)
-        Realised returns of one or P portfolios.
+        Realised returns of one or P portfolios, NaN where missing; an infinite return is a
+        data error and raises ``ValueError``.
     forecast_vol : array, same shape
         ``forecast_vol[t]`` is the volatility forecast for ``returns[t]``, made before it (align
         it yourself: no shift is done here). Positive where finite; a non-finite forecast
-        (NaN, ±inf) is missing, as a non-finite return is.
+        (NaN, ±inf) is missing, as a NaN return is.
     window : int, optional
         Rolling window length in observations (>= 2); None (default) = whole sample.
     dates, names : optional labels of the T dates and the P series.
@@ -169,6 +171,7 @@ def bias_statistic(returns: Any, forecast_vol: Any, window: int | None = None, *
     if rdates is not None:
         dates = rdates
     r0 = _one_or_two_d("returns", returns)
+    refuse_inf("returns", r0, "NaN marks a missing return")
     if is_date_indexed(forecast_vol):
         known = None if dates is None else as_dates("dates", dates, r0.shape[0])
         forecast_vol = by_date("forecast_vol", forecast_vol, known,
@@ -245,6 +248,9 @@ def _model_returns(model: Any, returns: Any) -> tuple[np.ndarray, np.ndarray, An
         # them, else paired by position with its fitted dates (then they must be in date order)
         r, r_dates, r_assets = as_field("returns", returns, date_order=model._dates is None)
     r = as_float_array("returns", r, 2)
+    # an infinite return is a data error (a missing one counts as 0 or leaves the portfolio's
+    # asset out; an infinite one did too, silently)
+    refuse_inf("returns", r, "NaN marks a missing return")
     if model._factor_returns is None:
         raise ValueError("the model was built from given matrices (from_covariance): no fitted dates to test on")
     t = model._factor_returns.shape[0]
@@ -344,7 +350,8 @@ def bias_test(model: Any, returns: Any, portfolios: Any, *, dates: Any = None, e
     ----------
     model : RiskModel
     returns : array (T, N), Polars frame or Panel (its ``returns`` field)
-        Returns on the model's fitted dates. A Panel's or frame's labels must be the model's
+        Returns on the model's fitted dates (NaN = missing; an infinite return raises
+        ``ValueError``). A Panel's or frame's labels must be the model's
         (its assets, in order; its dates at the model's stored dates), else ``ValueError``;
         they label the result when the model has none.
     portfolios : array (P, N)
@@ -465,7 +472,8 @@ def minimum_variance_test(model: Any, returns: Any, every: int = 1, budget: floa
     too little shrinkage or missing factors.
 
     ``returns`` (T, N) on the model's fitted dates: an array, a Polars frame or a Panel (its
-    ``returns`` field), whose labels must be the model's, as in :func:`bias_test`.
+    ``returns`` field), whose labels must be the model's, as in :func:`bias_test`; NaN is
+    missing, an infinite return raises ``ValueError``.
 
     Returns
     -------
@@ -573,7 +581,8 @@ def residual_correlation(residuals: Any, threshold: float = 0.3, min_periods: in
     Parameters
     ----------
     residuals : array (T, N), or a FactorModelResult (its residuals and assets)
-        Specific returns (NaN = missing); T ≥ 2.
+        Specific returns (NaN = missing; an infinite value is a data error: ``ValueError``);
+        T ≥ 2.
     threshold : float, default 0.3
         Correlation above which two assets are linked, in (-1, 1).
     min_periods : int, default 20
@@ -596,6 +605,7 @@ def residual_correlation(residuals: Any, threshold: float = 0.3, min_periods: in
             "in-memory result) or result.residuals.compute()"
         )
     e = as_float_array("residuals", residuals, 2)
+    refuse_inf("residuals", e, "NaN marks a missing residual")
     threshold = check_real("threshold", threshold, lo=-1.0, hi=1.0)
     min_periods = check_int("min_periods", min_periods, 2)
     n_eigen = check_int("n_eigen", n_eigen, 1)

@@ -18,11 +18,14 @@ the single-date return ``returns[t + k]`` (k ≥ 1).
 
 Samples
 -------
-The sample of a date is the assets with a finite signal (non-finite values are missing), an
+The sample of a date is the assets with a finite signal (non-finite values are missing: a signal
+is a score, not a return), an
 industry (code ≥ 0) when ``industry`` codes are given (alphalens' ``groupby``; any grouping works:
 sectors, countries, size buckets) and a finite weight when ``weights`` are given. Quantile
 membership is decided on that sample alone, so it is known at t. Each horizon then uses the
-members whose forward return is finite (the pairwise sample).
+members whose forward return is finite (the pairwise sample). Returns are NaN where missing; an
+infinite return (a zero price upstream) or one below −1 is a data error and raises ``ValueError``,
+as infinite or negative weights do.
 
 ``common_sample=True`` reproduces alphalens' ``get_clean_factor``: a (date, asset) enters only if
 its forward return is finite at *every* horizon, and the quantiles are cut on that sample. That
@@ -382,8 +385,8 @@ def forward_returns(returns: Any, horizons: Any = DEFAULT_HORIZONS, *,
     Parameters
     ----------
     returns : array (T, N), Polars frame or Panel
-        Simple returns, ``returns[t]`` from the close of t − 1 to the close of t; NaN = missing.
-        A frame's rows may come in any order (they are put in date order).
+        Simple returns, ``returns[t]`` from the close of t − 1 to the close of t; NaN = missing
+        (infinite values raise ``ValueError``). A frame's rows may come in any order (they are put in date order).
     horizons : sequence of int, default (1, 5, 21)
         Forward-return lengths in dates (distinct, ≥ 1).
     filter_zscore : float, optional

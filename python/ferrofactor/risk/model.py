@@ -43,6 +43,7 @@ from ferrofactor._validate import (
     date_positions,
     factor_frame,
     is_field_frame,
+    refuse_inf,
     values_by_label,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
@@ -209,7 +210,8 @@ class RiskModel(ProductsMixin, Result):
         (without them: in date order), and a frame's named columns their factor names, in their
         order, else ``ValueError``; never paired by position. Residuals and cap given as
         frames (Polars, or pandas DataFrames indexed by date or with asset columns) keep their
-        labels: they must be the exposures' (else ``ValueError``)."""
+        labels: they must be the exposures' (else ``ValueError``). NaN marks a missing factor
+        return or residual; an infinite one is a data error: ``ValueError`` naming it."""
         model = cls(**settings)
         if isinstance(exposures, Exposures):
             # a frame's columns name the factors, its dates the exposures': never by position
@@ -316,6 +318,11 @@ class RiskModel(ProductsMixin, Result):
             raise TypeError(f"exposures must be a ferrofactor.Exposures, got {type(exposures).__name__}")
         fr = as_float_array("factor_returns", factor_returns, 2)
         res = None if specific is not None else as_float_array("residuals", residuals, 2)
+        # an infinite factor return or residual is a data error, not a missing value (the EWMA
+        # covariance and the specific variance skipped it quietly, as they skip NaN)
+        refuse_inf("factor_returns", fr, "NaN marks a date not estimated")
+        if res is not None:
+            refuse_inf("residuals", res, "NaN marks a missing residual")
         cp = as_float_array("cap", cap, 2)
         check_weights("cap", cp)  # (a negative cap would silently drop the asset from the universe)
         t, n = res.shape if res is not None else exposures.shape
