@@ -29,7 +29,7 @@
 //! Dates are independent and run in parallel with rayon; each date is computed sequentially
 //! in a fixed order, so results are bit-identical for any number of threads.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayView3, CowArray, Ix2, Ix3};
 use rayon::prelude::*;
@@ -150,6 +150,8 @@ const BAD_W_INF: u8 = 2;
 const BAD_CAP_NEG: u8 = 4;
 const BAD_CAP_INF: u8 = 8;
 const BAD_CODE: u8 = 16;
+// An infinite style (cross_section_regress only: for `neutralize` a non-finite control is missing).
+const BAD_X_INF: u8 = 32;
 
 /// Per-thread work space, reused across dates.
 #[derive(Default)]
@@ -171,6 +173,8 @@ struct Scratch {
     sxx: Vec<f64>,
     sxy: Vec<f64>,
     tot_swx: Vec<f64>,
+    // Infinite styles read on the date (counted only when the call refuses them).
+    inf_x: u64,
     // The small structured system (see `solve`).
     active: Vec<usize>,
     free_ind: Vec<usize>,
@@ -236,8 +240,10 @@ fn check_shapes(
     Ok(())
 }
 
-fn flag_error(bad: u8, g: usize) -> Result<()> {
-    let msg = if bad & BAD_CODE != 0 {
+fn flag_error(bad: u8, g: usize, inf_x: u64) -> Result<()> {
+    let msg = if bad & BAD_X_INF != 0 {
+        format!("styles must not contain infinite values ({inf_x} found; NaN marks a missing exposure)")
+    } else if bad & BAD_CODE != 0 {
         format!("industry codes must lie in -1..{} (-1 = none, {g} industries)", g as i64 - 1)
     } else if bad & BAD_W_INF != 0 {
         "weights must not contain infinite values".into()
@@ -376,6 +382,7 @@ fn run(
     let cs = codes.as_ref().map(|a| a.as_slice().expect("standard layout"));
     let xs: &[f64] = x.as_ref().map_or(&[], |a| a.as_slice().expect("standard layout"));
     let bad = AtomicU8::new(0);
+    let inf_x = AtomicU64::new(0);
 
     let chunk_n = n.max(1);
     let resid_slice = residuals.as_slice_mut().expect("fresh array");
@@ -433,9 +440,12 @@ fn run(
             *nt = used as i64;
             if b != 0 {
                 bad.fetch_or(b, Ordering::Relaxed);
+                if b & BAD_X_INF != 0 {
+                    inf_x.fetch_add(s.inf_x, Ordering::Relaxed);
+                }
             }
         });
-    flag_error(bad.into_inner(), g)?;
+    flag_error(bad.into_inner(), g, inf_x.into_inner())?;
     Ok(CrossSection { factor_returns, residuals, r2, std_errors, tstats, n_obs })
 }
 
@@ -716,6 +726,7 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
     let (cnt, sw, swy, capg, swx) = (&mut s.cnt[..], &mut s.sw[..], &mut s.swy[..], &mut s.capg[..], &mut s.swx[..]);
     let (y, x) = (row.y, row.x);
     let mut bad = 0u8;
+    let mut inf_x = 0u64;
     let mut j = 0usize;
     let gi = g as i64;
     for i in 0..n {
@@ -775,8 +786,15 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
                 capg[b] += ci;
             }
             j += 1;
+        } else if cfg.stats {
+            // (the rare rows not used: an infinite style is an error of cross_section_regress)
+            inf_x += xi.iter().filter(|v| v.is_infinite()).count() as u64;
         }
     }
+    if inf_x > 0 {
+        bad |= BAD_X_INF;
+    }
+    s.inf_x = inf_x;
     (j, bad)
 }
 

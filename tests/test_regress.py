@@ -575,6 +575,16 @@ def test_bad_input(panel):
     bads[2, 1, 0] = -np.inf
     with pytest.raises(ValueError, match=r"styles must not contain infinite values \(1 found"):
         ff.cross_section_regress(y, bads, g, w, cap=c)
+    # (the kernel counts the rows it reads; with a lag the last rows, which it does not read, are
+    # checked before it, and every infinite style is counted)
+    bads[-1, 3, 1] = np.inf
+    for lag in (0, 1):
+        with pytest.raises(ValueError, match=r"styles must not contain infinite values \(2 found"):
+            ff.cross_section_regress(y, bads, g, w, cap=c, lag=lag)
+    one = s.copy()
+    one[-1, 3, 1] = np.inf
+    with pytest.raises(ValueError, match=r"styles must not contain infinite values \(1 found"):
+        ff.cross_section_regress(y, one, g, w, cap=c, lag=1)
     badc = c.copy()
     badc[0, 0] = -np.inf
     with pytest.raises(ValueError, match="cap must not contain infinite"):

@@ -307,9 +307,11 @@ def cross_section_regress(
             f"styles has shape {sty.shape}, expected ({T}, {N}, K) to match returns {y.shape}"
         )
     # an infinite value is a data error, not a missing one (the kernel would drop the observation
-    # quietly, as it drops NaN)
+    # quietly, as it drops NaN). The styles' rows the kernel reads are checked there, in its pass
+    # over them (a pass of their own here cost a third of the regression); the last `lag` rows it
+    # does not read are checked here, and an error counts them all
     refuse_inf("returns", y, "NaN marks a missing return")
-    if sty is not None:
+    if sty is not None and lag and np.isinf(sty[T - lag:]).any():
         refuse_inf("styles", sty, "NaN marks a missing exposure")
     K = 0 if sty is None else sty.shape[2]
     codes, inames = None, []
