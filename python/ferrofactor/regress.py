@@ -604,11 +604,9 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     if K == 0:
         raise ValueError(f"characteristics must have at least one column (K >= 1), got shape {x.shape}")
     # an infinite value is a data error, not a missing one: linearmodels refuses it, and dropping
-    # the observation quietly (as the kernel does with any non-finite value) would hide it
-    for arg, arr in (("returns", r), ("characteristics", x)):
-        n_inf = int(np.count_nonzero(np.isinf(arr)))
-        if n_inf:
-            raise ValueError(f"{arg} must not contain infinite values ({n_inf} found; NaN marks a missing value)")
+    # the observation quietly would hide it. The characteristics' are found by the kernel in its
+    # own pass over them (a pass of their own here cost a third of the call)
+    refuse_inf("returns", r, "NaN marks a missing value")
     if bandwidth is not None:
         if cov != "kernel":
             raise ValueError(f"bandwidth is only used with cov='kernel', got cov={cov!r}")
@@ -644,7 +642,13 @@ def fama_macbeth(returns, characteristics, intercept=True, cov="unadjusted", ban
     # a frame's labels and those given must match (as in cross_section_regress), never be replaced
     check_same_labels("returns", fdates, fassets, "the dates/assets given", d, a, how=given_labels_how("returns"))
     d = fdates if d is None else d
-    f, _, r2, _, _, n_obs = _core.cross_section_regress(r, x, None, 0, None, None, intercept, None, 0)
+    try:
+        f, _, r2, _, _, n_obs = _core.cross_section_regress(r, x, None, 0, None, None, intercept, None, 0)
+    except ValueError as e:
+        msg = str(e)
+        if msg.startswith("styles must not contain infinite values"):
+            raise ValueError("characteristics" + msg[len("styles"):].replace("exposure", "value")) from None
+        raise
     # A date is used when every parameter is estimated (linearmodels drops rank-deficient dates).
     # The kernel drops a characteristic with no dispersion from its date and estimates the rest;
     # Fama-MacBeth needs every characteristic, so such a date is dropped whole.
