@@ -76,6 +76,19 @@ def test_flat_dates_hand_worked():
     assert flat_dates(sig).tolist() == [True, True, False, False, True]
 
 
+DATA = '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+
+
+def _sample(tmp_path, n_days=320):
+    """The sample universe (40 assets, seed 3) written in ``tmp_path / "s"``: its paths."""
+    return ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=n_days, seed=3)
+
+
+def _config(tmp_path, text):
+    """``tmp_path / "c.toml"``: the sample's prices and classifications, then ``text``."""
+    (tmp_path / "c.toml").write_text(DATA + text)
+
+
 def test_a_signal_without_dispersion_is_no_signal_and_no_book_trades_on_it(tmp_path):
     """A style with no descriptor yet on a date (12-1 momentum in the data's first year) is
     filled with 0 for every asset: the composite was then the same for every asset, and the
@@ -86,12 +99,11 @@ def test_a_signal_without_dispersion_is_no_signal_and_no_book_trades_on_it(tmp_p
     from ferrofactor.config import load_config
     from ferrofactor.pipeline import run_pipeline
 
-    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
-    (tmp_path / "c.toml").write_text(
-        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+    _sample(tmp_path)
+    _config(tmp_path, (
         "[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n"
         "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
-        "[portfolio]\noptimize = false\n[report]\nplots = false\n")
+        "[portfolio]\noptimize = false\n[report]\nplots = false\n"))
     res = run_pipeline(load_config(tmp_path / "c.toml"))
     mom = np.asarray(ff.compute_descriptors(res.panel)["momentum_12_1"])
     first = int(np.flatnonzero(np.isfinite(mom).sum(axis=1) >= 2)[0])  # the first date momentum ranks
@@ -111,13 +123,12 @@ def test_a_portfolio_date_without_a_signal_says_the_quantile_book_is_skipped(tmp
     from ferrofactor.config import load_config
     from ferrofactor.pipeline import run_pipeline
 
-    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    paths = _sample(tmp_path)
     day = pl.read_parquet(paths["prices"])["date"].unique().sort()[100]
-    (tmp_path / "c.toml").write_text(
-        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+    _config(tmp_path, (
         "[exposures.styles]\nmomentum = {momentum_12_1 = 1.0}\n"
         "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
-        f'[portfolio]\noptimize = false\ndate = "{day}"\n[backtest]\nenabled = false\n[report]\nplots = false\n')
+        f'[portfolio]\noptimize = false\ndate = "{day}"\n[backtest]\nenabled = false\n[report]\nplots = false\n'))
     res = run_pipeline(load_config(tmp_path / "c.toml"))
     assert "quantile" not in res.books and "market" in res.books
     why = dict(res.skipped)["quantile portfolio"]
@@ -134,7 +145,7 @@ def test_the_descriptors_of_a_study_look_back_before_data_start(tmp_path):
     from ferrofactor.config import load_config
     from ferrofactor.pipeline import run_pipeline
 
-    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=400, seed=3)
+    paths = _sample(tmp_path, n_days=400)
     dates = pl.read_parquet(paths["prices"])["date"].unique().sort()
     start, end = dates[260], dates[380]
     (tmp_path / "c.toml").write_text(
@@ -172,12 +183,11 @@ def test_the_minimum_variance_test_runs_on_the_bias_tests_dates_with_validation_
     from ferrofactor.evaluate import minimum_variance_test
     from ferrofactor.pipeline import run_pipeline
 
-    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
-    (tmp_path / "c.toml").write_text(
-        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+    _sample(tmp_path)
+    _config(tmp_path, (
         "[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n"
         "[validation]\nportfolios = 5\nburn_in = 252\nevery = 5\n[signal]\nevaluate = false\n"
-        "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n[report]\nplots = false\n")
+        "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n[report]\nplots = false\n"))
     res = run_pipeline(load_config(tmp_path / "c.toml"))
     dates = np.asarray(res.risk.dates)
     want = dates[np.arange(252, len(dates) - 1, 5)]
@@ -198,12 +208,11 @@ def test_a_bias_test_with_one_date_says_so_not_that_the_risk_model_covers_nothin
     from ferrofactor.config import load_config
     from ferrofactor.pipeline import run_pipeline
 
-    ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
-    (tmp_path / "c.toml").write_text(
-        '[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
+    _sample(tmp_path)
+    _config(tmp_path, (
         "[exposures.styles]\nmomentum = {momentum_3_1 = 1.0}\n"
         "[validation]\nportfolios = 5\nburn_in = 252\nevery = 1000\nminimum_variance = false\n"
-        "[signal]\nevaluate = false\n[portfolio]\noptimize = false\n[backtest]\nenabled = false\n")
+        "[signal]\nevaluate = false\n[portfolio]\noptimize = false\n[backtest]\nenabled = false\n"))
     res = run_pipeline(load_config(tmp_path / "c.toml"))
     assert len(res.bias_test.dates) == 1 and np.isfinite(np.asarray(res.bias_test.forecast_vol)).all()
     assert np.isnan(res.bias_test.bias.bias).all()
@@ -220,10 +229,9 @@ def test_a_style_named_like_an_industry_names_the_setting(tmp_path):
     from ferrofactor.config import load_config
     from ferrofactor.pipeline import StageError, run_pipeline
 
-    paths = ff.datasets.write_sample(tmp_path / "s", n_assets=40, n_days=320, seed=3)
+    paths = _sample(tmp_path)
     name = str(pl.read_parquet(paths["classifications"])["industry"][0])
-    text = ('[data]\nprices = "s/prices.parquet"\nclassifications = "s/classifications.parquet"\n'
-            f'[exposures.styles]\n"{name}" = {{beta = 1.0}}\nmomentum = {{momentum_3_1 = 1.0}}\n'
+    text = (DATA + f'[exposures.styles]\n"{name}" = {{beta = 1.0}}\nmomentum = {{momentum_3_1 = 1.0}}\n'
             "[validation]\nportfolios = 0\nminimum_variance = false\n[signal]\nevaluate = false\n"
             "[portfolio]\noptimize = false\n[backtest]\nenabled = false\n")
     (tmp_path / "c.toml").write_text(text)
