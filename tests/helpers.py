@@ -54,3 +54,13 @@ def random_panel(
     all_nan = np.array([T // 2]) if T > 4 else np.array([], dtype=int)
     returns[all_nan] = np.nan
     return RandomPanel(returns, styles, industry, weights, cap, G, all_nan)
+
+
+def long_frame(values, names, dates, col="value"):
+    """A long Polars frame (date, asset, ``col``) of a (T, N) array, its assets listed in the
+    order of ``names`` on every date (so not necessarily the sorted order a frame's assets come
+    out in)."""
+    import polars as pl
+
+    T, N = values.shape
+    return pl.DataFrame({"date": np.repeat(dates, N), "asset": list(names) * T, col: values.ravel()})

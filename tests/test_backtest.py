@@ -11,6 +11,7 @@ import pytest
 
 import ferrofactor as ff
 from ferrofactor.backtest import rebalance_rows
+from helpers import long_frame
 
 NAN = np.nan
 SERIES = ("value", "value_before", "costs", "turnover", "cash", "n_holdings", "delisted")
@@ -854,7 +855,7 @@ def test_long_frame_with_unsorted_assets_pairs_with_frames_not_with_arrays():
     w = np.tile([0.7, 0.1, 0.1, 0.1], (T, 1))
 
     def long(v, col):
-        return pl.DataFrame({"date": np.repeat(dates, N), "asset": names * T, col: v.ravel()})
+        return long_frame(v, names, dates, col)
 
     with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
         ff.backtest(long(r, "r"), w, rebalance="daily", cost_bps=0)

@@ -17,7 +17,7 @@ from scipy import stats
 import ferrofactor as ff
 from ferrofactor import baseline
 
-from helpers import random_panel
+from helpers import long_frame, random_panel
 
 # The maths is the same in both implementations (only the summation order differs), so outputs
 # agree to 1e-10 relative with no absolute slack. (A z-score very close to 0 could in principle
@@ -650,8 +650,6 @@ def test_unaligned_buffers_are_accepted():
 def test_long_frame_with_unsorted_assets_beside_a_positional_array_is_refused():
     # a long frame's assets come out sorted; weights in the frame's own (unsorted) order used to
     # pair silently with other assets
-    import polars as pl
-
     rng = np.random.default_rng(4)
     T, N = 5, 4
     names = ["d", "b", "a", "c"]
@@ -660,7 +658,7 @@ def test_long_frame_with_unsorted_assets_beside_a_positional_array_is_refused():
     w = rng.uniform(1, 5, (T, N))
 
     def long(v):
-        return pl.DataFrame({"date": np.repeat(dates, N), "asset": names * T, "value": v.ravel()})
+        return long_frame(v, names, dates)
 
     with pytest.raises(ValueError, match=r"x: the long frame lists its assets in another order"):
         ff.standardize(long(x), weights=w)

@@ -13,7 +13,7 @@ import pytest
 
 import ferrofactor as ff
 from ferrofactor import baseline as bl
-from helpers import random_panel
+from helpers import long_frame, random_panel
 
 FIELDS = ("factor_returns", "residuals", "r2", "std_errors", "tstats", "n_obs")
 
@@ -835,11 +835,6 @@ def test_default_constraint_follows_the_market_factor():
     assert np.abs(np.nansum(free.factor_returns[est][:, ind], axis=1)).max() > 1e-3
 
 
-def _unsorted_long(values, names, dates, col="ret"):
-    T, N = values.shape
-    return pl.DataFrame({"date": np.repeat(dates, N), "asset": list(names) * T, col: values.ravel()})
-
-
 def test_long_frame_with_unsorted_assets_beside_positional_arrays_is_refused():
     # a long frame's assets come out sorted; an array given in the frame's own (unsorted) order
     # used to pair silently with other assets (fama_macbeth's slope −0.002 instead of 0.05)
@@ -849,7 +844,7 @@ def test_long_frame_with_unsorted_assets_beside_positional_arrays_is_refused():
     dates = np.datetime64("2024-01-01") + np.arange(T)
     x = rng.standard_normal((T, N))
     r = 0.05 * x + rng.normal(0, 0.01, (T, N))
-    frame = _unsorted_long(r, names, dates)
+    frame = long_frame(r, names, dates, "ret")
     with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
         ff.fama_macbeth(frame, x[:, :, None])
     with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
@@ -861,7 +856,7 @@ def test_long_frame_with_unsorted_assets_beside_positional_arrays_is_refused():
     got = ff.fama_macbeth(frame.sort("date", "asset"), x[:, order, None]).params
     np.testing.assert_allclose(got, ff.fama_macbeth(r, x[:, :, None]).params)
     # every partner labelled (or none): nothing is paired by position, accepted as given
-    res = ff.cross_section_regress(frame, weights=_unsorted_long(np.ones((T, N)), names, dates, "w"))
+    res = ff.cross_section_regress(frame, weights=long_frame(np.ones((T, N)), names, dates, "w"))
     assert list(res.assets) == sorted(names)
     ff.cross_section_regress(frame)
 
@@ -875,7 +870,7 @@ def test_long_frame_sorted_by_date_and_asset_with_a_late_listing_is_accepted_bes
     x = rng.standard_normal((T, N))
     r = 0.05 * x + rng.normal(0, 0.01, (T, N))
     r[:3, 0] = np.nan
-    frame = _unsorted_long(r, names, dates).drop_nulls().filter(pl.col("ret").is_not_nan())
+    frame = long_frame(r, names, dates, "ret").drop_nulls().filter(pl.col("ret").is_not_nan())
     got = ff.fama_macbeth(frame, x[:, :, None]).params
     np.testing.assert_allclose(got, ff.fama_macbeth(r, x[:, :, None]).params)
     with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
