@@ -1271,6 +1271,13 @@ def _is_numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() or dtype == pl.Boolean
 
 
+def _first_not_increasing(s: Any, group: str, key: str) -> int | None:
+    """The first row of ``s`` whose ``key`` is not above the row before it within the same
+    ``group`` (rows of a group adjacent), or None."""
+    bad = (s[group] == s[group].shift(1)) & (s[key] <= s[key].shift(1))
+    return int(bad.arg_true()[0]) if bad.any() else None
+
+
 def _check_long_order(name: str, df: Any, date: str, asset: str, date_format: str | None, *,
                       dates: bool, assets: bool) -> None:
     """A long frame's field comes out with its dates and its assets sorted. Where it is used
@@ -1287,9 +1294,8 @@ def _check_long_order(name: str, df: Any, date: str, asset: str, date_format: st
         by_asset = not by_date and not bool((keys["a"].slice(1) < keys["a"].slice(0, len(keys) - 1)).any())
         if assets and not by_asset:
             s = keys if by_date else keys.sort("d", maintain_order=True)
-            bad = (s["d"] == s["d"].shift(1)) & (s["a"] <= s["a"].shift(1))
-            if bad.any():
-                i = int(bad.arg_true()[0])
+            i = _first_not_increasing(s, "d", "a")
+            if i is not None:
                 raise ValueError(
                     f"{name}: the long frame lists its assets in another order than the sorted one "
                     f"they come out in ({s['a'][i]!r} after {s['a'][i - 1]!r} on {_day_str(s['d'][i])}). "
@@ -1301,9 +1307,8 @@ def _check_long_order(name: str, df: Any, date: str, asset: str, date_format: st
                 )
         if dates and not by_date:
             s = keys if by_asset else keys.sort("a", maintain_order=True)
-            bad = (s["a"] == s["a"].shift(1)) & (s["d"] <= s["d"].shift(1))
-            if bad.any():
-                i = int(bad.arg_true()[0])
+            i = _first_not_increasing(s, "a", "d")
+            if i is not None:
                 raise ValueError(
                     f"{name}: the long frame lists its dates out of date order ({_day_str(s['d'][i])} "
                     f"after {_day_str(s['d'][i - 1])} for asset {s['a'][i]!r}). Here it is used "
