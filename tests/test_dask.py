@@ -47,9 +47,13 @@ P = _panel()
 
 @pytest.fixture(scope="module", autouse=True)
 def client():
-    """Every test of this module runs on 2 worker processes (1 thread each)."""
+    """Every test of this module runs on 2 worker processes (1 thread each).
+
+    The scheduler's HTTP server starts even with ``dashboard_address=None`` (on 8787, with a
+    warning when another cluster holds that port); ``":0"`` takes a free port instead.
+    """
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
         yield c
 
 
