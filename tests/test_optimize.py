@@ -576,6 +576,32 @@ def test_optimizer_resolve_equals_optimize(model, data):
     assert str(a.date) == "2024-01-04"
 
 
+def test_a_result_as_w0_is_paired_by_asset_label(model, data):
+    # w0 given as the OptimizationResult of a risk model that lists the same assets in another
+    # order was read by position: each asset started from another asset's weight (off by 0.05)
+    alpha, w0, c, B, cov = data
+    perm = np.random.default_rng(5).permutation(N)
+    ex = model.exposures
+    other = ff.RiskModel.from_covariance(
+        model.factor_covariance[-1], model.specific_variance[-1][perm],
+        ff.Exposures(ex.styles[-1:, perm], ex.industry[-1:, perm], style_names=ex.style_names,
+                     industry_names=ex.industry_names, dates=ex.dates[-1:], assets=np.asarray(ex.assets)[perm]))
+    prev = ff.optimize(alpha[perm], other, risk_aversion=5.0, max_weight=0.05)
+    assert prev.ok and np.max(np.abs(prev.weights - prev.weights[np.argsort(perm)])) > 0.01
+    kw = dict(risk_aversion=5.0, max_weight=0.05, turnover=0.6)
+    got = ff.optimize(alpha, model, w0=prev, **kw)
+    by_label = dict(zip(prev.assets, prev.weights))
+    np.testing.assert_array_equal(got.w0, [by_label[a] for a in model.assets])
+    np.testing.assert_array_equal(got.weights, ff.optimize(alpha, model, w0=got.w0, **kw).weights)
+    # a result naming an asset this risk model does not have is refused, naming it
+    few = ff.RiskModel.from_covariance(
+        model.factor_covariance[-1], model.specific_variance[-1][:-1],
+        ff.Exposures(ex.styles[-1:, :-1], ex.industry[-1:, :-1], style_names=ex.style_names,
+                     industry_names=ex.industry_names, dates=ex.dates[-1:], assets=ex.assets[:-1]))
+    with pytest.raises(ValueError, match=r"^w0 names assets the risk model does not have: \['A199'\]$"):
+        ff.optimize(alpha[:-1], few, w0=got)
+
+
 # ------------------------------------------------------------------------ result and inputs
 
 

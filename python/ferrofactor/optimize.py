@@ -843,7 +843,13 @@ class _Case:
             w0v = np.zeros(n)
         elif isinstance(w0, OptimizationResult):
             w0v = np.asarray(w0.weights, float).copy()
-            if w0v.shape != (n,):
+            prev = w0.assets
+            if prev is not None and risk._assets is not None and not (
+                    len(prev) == n and np.array_equal(np.asarray(prev), np.asarray(risk._assets))):
+                # another risk model's result (assets in another order, listings): by label, as
+                # a mapping {asset: weight}, never by position
+                w0v = _asset_vector("w0", dict(zip(np.asarray(prev).tolist(), w0v.tolist())), risk, 0.0)
+            elif w0v.shape != (n,):
                 raise ValueError(f"w0 (an OptimizationResult) has {w0v.size} assets, the risk model {n}")
         else:
             w0v = _asset_vector("w0", w0, risk, 0.0)
@@ -1374,7 +1380,8 @@ def optimize(
         Which of the risk model's stored dates (label such as ``"2024-01-31"`` or position).
     w0 : array_like (N,), mapping, pandas Series, or OptimizationResult, optional
         Current weights (default 0): the start of the trade (turnover, costs). By asset as for
-        ``alpha`` (an asset not listed holds 0).
+        ``alpha`` (an asset not listed holds 0); an OptimizationResult of a risk model with
+        other asset labels (another order or universe) is paired by its ``assets`` too.
     risk_aversion : float, default 1.0
         λ ≥ 0 in front of the per-period variance. λ = 0 maximises ``αᵀw`` alone (a linear
         programme: the seed's optimiser).
