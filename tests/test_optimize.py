@@ -668,6 +668,25 @@ def test_bad_input_names_the_argument(model, data):
         ff.optimize(alpha, model, date=1.0)
 
 
+def test_an_infinite_factor_bound_means_no_bound(model, data):
+    # README: "an optimiser bound of ±inf means no bound"; factor_bounds refused -inf and inf
+    # ("must be finite") while max_weight / min_weight took them
+    alpha = data[0]
+    kw = dict(risk_aversion=5.0, max_weight=0.05)
+    want = ff.optimize(alpha, model, factor_bounds={"s0": (None, 0.02), "s1": (-0.03, None)}, **kw)
+    got = ff.optimize(alpha, model, factor_bounds={"s0": (-np.inf, 0.02), "s1": (-0.03, np.inf)}, **kw)
+    assert want.ok and got.ok
+    np.testing.assert_array_equal(got.weights, want.weights)
+    both = ff.optimize(alpha, model, factor_bounds={"styles": (float("-inf"), float("inf"))}, **kw)
+    np.testing.assert_array_equal(both.weights, ff.optimize(alpha, model, **kw).weights)
+    with pytest.raises(ValueError, match=r"^factor_bounds\['s0'\]\[0\] is inf: no exposure is within it"):
+        ff.optimize(alpha, model, factor_bounds={"s0": (np.inf, None)})
+    with pytest.raises(ValueError, match=r"^factor_bounds\['s0'\]\[1\] is -inf: no exposure is within it"):
+        ff.optimize(alpha, model, factor_bounds={"s0": (None, -np.inf)})
+    with pytest.raises(ValueError, match=r"^factor_bounds\['s0'\]\[1\] must be finite, got nan"):
+        ff.optimize(alpha, model, factor_bounds={"s0": (None, np.nan)})
+
+
 def test_import_without_cvxpy_keeps_the_rest_working(tmp_path):
     code = (
         "import sys; sys.modules['cvxpy'] = None\n"

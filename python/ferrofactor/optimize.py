@@ -604,6 +604,21 @@ def _names_arg(name: str, x: Any) -> list[str] | None:
     return list(x)
 
 
+def _open_or_real(name: str, v: Any, open_side: float) -> float:
+    """One side of a factor bound: a finite number, or ``None`` / ±inf on its own side (no bound,
+    as for every optimiser bound); NaN and an infinity on the wrong side (an empty range) are
+    refused."""
+    if v is None:
+        return open_side
+    if (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            and np.isinf(v)):
+        if float(v) != open_side:
+            raise ValueError(f"{name} is {float(v)}: no exposure is within it (None, or -inf low / inf "
+                             "high, means no bound)")
+        return open_side
+    return check_real(name, v)
+
+
 def _factor_bounds_arg(x: Any) -> dict[str, tuple[float, float]] | None:
     if x is None:
         return None
@@ -615,8 +630,7 @@ def _factor_bounds_arg(x: Any) -> dict[str, tuple[float, float]] | None:
             raise TypeError(f"factor_bounds keys must be factor names or groups, got {k!r}")
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             raise ValueError(f"factor_bounds[{k!r}] must be a pair (low, high) (None = open), got {v!r}")
-        lo = -np.inf if v[0] is None else check_real(f"factor_bounds[{k!r}][0]", v[0])
-        hi = np.inf if v[1] is None else check_real(f"factor_bounds[{k!r}][1]", v[1])
+        lo, hi = (_open_or_real(f"factor_bounds[{k!r}][{j}]", v[j], side) for j, side in ((0, -np.inf), (1, np.inf)))
         if lo > hi:
             raise ValueError(f"factor_bounds[{k!r}]: low {lo} > high {hi}")
         out[k] = (lo, hi)
@@ -1403,7 +1417,8 @@ def optimize(
         ``‖w − w0‖₁ ≤ turnover`` (the trades forced on assets without a forecast count).
     factor_bounds : mapping {factor or group: (low, high)}, optional
         Bounds on the factor exposures ``Bᵀw`` (``Bᵀ(w − b)`` with a benchmark); ``None`` in a
-        pair = open. Groups: ``"market"``, ``"industries"``, ``"styles"`` (each factor of it).
+        pair (or −inf low, inf high) = open. Groups: ``"market"``, ``"industries"``,
+        ``"styles"`` (each factor of it).
     neutral : factor name, group, or list of them, optional
         Exact neutrality ``(Bᵀw)_k = 0`` (active with a benchmark), e.g.
         ``["industries", "size"]``.
