@@ -668,6 +668,29 @@ def test_bad_input_names_the_argument(model, data):
         ff.optimize(alpha, model, date=1.0)
 
 
+def test_an_asset_given_twice_by_label_is_refused(model, data):
+    # a Polars frame (asset, value) listing an asset twice was read row by row, the last row
+    # silently winning: w0 of a book holding 0.5 + 0.5 of A001 started from 0.5
+    pl = pytest.importorskip("polars")
+    alpha = data[0]
+    A = list(model.assets)
+    twice = pl.DataFrame({"asset": A + ["A005"], "alpha": list(alpha) + [1.0]})
+    with pytest.raises(ValueError, match=r"^alpha names asset 'A005' twice \(1 assets given more than once\)$"):
+        ff.optimize(twice, model)
+    with pytest.raises(ValueError, match=r"^w0 names asset 'A001' twice"):
+        ff.optimize(alpha, model, w0=pl.DataFrame({"asset": ["A001", "A001"], "w0": [0.5, 0.5]}))
+    with pytest.raises(ValueError, match=r"^benchmark names asset 'A002' twice"):
+        ff.optimize(alpha, model, benchmark=pl.DataFrame({"asset": ["A002", "A002"], "b": [0.5, 0.5]}))
+    # a value that is not a number names the argument (was numpy's bare "could not convert")
+    with pytest.raises(TypeError, match=r"^alpha must be a numeric array"):
+        ff.optimize({"A000": "x"}, model)
+    # once each, in any order, is the array in the risk model's order
+    perm = np.random.default_rng(2).permutation(N)
+    frame = pl.DataFrame({"asset": [A[j] for j in perm], "alpha": alpha[perm]})
+    np.testing.assert_array_equal(ff.optimize(frame, model, max_weight=0.05).weights,
+                                  ff.optimize(alpha, model, max_weight=0.05).weights)
+
+
 def test_an_infinite_factor_bound_means_no_bound(model, data):
     # README: "an optimiser bound of ±inf means no bound"; factor_bounds refused -inf and inf
     # ("must be finite") while max_weight / min_weight took them

@@ -824,9 +824,13 @@ def _asset_vector(name: str, x: Any, risk: Any, fill: float) -> np.ndarray:
         unknown = [k for k in keys if str(k) not in pos]
         if unknown:
             raise ValueError(f"{name} names assets the risk model does not have: {unknown[:_SHOW]}")
+        idx = np.array([pos[str(k)] for k in keys], dtype=np.int64)
+        twice = np.flatnonzero(np.bincount(idx, minlength=n) > 1)
+        if twice.size:  # a frame's duplicate rows, or the keys 3 and "3": never the last one silently
+            raise ValueError(f"{name} names asset {str(risk._assets[int(twice[0])])!r} twice "
+                             f"({twice.size} assets given more than once)")
         out = np.full(n, fill)
-        for k, v in zip(keys, vals):
-            out[pos[str(k)]] = np.nan if v is None else float(v)
+        out[idx] = as_float_array(name, [np.nan if v is None else v for v in vals], 1)
         return out
     a = as_float_array(name, x, 1)
     if a.shape != (n,):
