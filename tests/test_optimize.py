@@ -328,6 +328,23 @@ def test_infeasible_is_reported_with_a_clear_message():
     assert "infeasible" in str(res.summary())
 
 
+def test_turnover_too_small_to_refill_forced_sales_is_diagnosed():
+    # Five holdings lose their forecast (sold: 0.1 of turnover), and the budget needs the other
+    # 0.1 bought back: no portfolio has turnover < 0.2. Σw0 equals the budget, so the diagnosis
+    # said "no single constraint is infeasible on its own", though turnover alone was.
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    alpha[:5] = np.nan
+    w0 = np.full(50, 0.02)
+    with pytest.warns(ff.OptimizationWarning, match="infeasible"):
+        res = ff.optimize(alpha, risk, w0=w0, turnover=0.15)
+    assert res.status == "infeasible"
+    assert ("reaching budget 1 needs turnover ≥ 0.2 > turnover 0.15 (the free assets' Σw from 0.9 to 1 "
+            "and 0.1 forced on assets held fixed (no forecast))") in res.message
+    assert "no single constraint" not in res.message
+    assert ff.optimize(alpha, risk, w0=w0, turnover=0.2 + 1e-3).ok  # (the bound is the least turnover)
+
+
 def test_no_asset_with_a_forecast_is_diagnosed():
     # A style defined since recently (low_vol) loads on every asset before its factor variance is
     # estimated: no asset has a risk forecast. Before, the optimiser said "CLARABEL returned

@@ -1203,9 +1203,17 @@ class _Case:
                            f"Σw ≥ {lo:.6g} > {what} {s:g}")
             if opt.gross is not None and abs(s) > opt.gross + VIOLATION_TOL:
                 out.append(f"|{what}| {abs(s):g} > gross {opt.gross:g}")
-            if opt.turnover is not None and abs(s - self.w0.sum()) > opt.turnover + VIOLATION_TOL:
-                out.append(f"moving Σw from {self.w0.sum():.6g} to {s:g} needs turnover ≥ "
-                           f"{abs(s - self.w0.sum()):.6g} > turnover {opt.turnover:g}")
+            if opt.turnover is not None and self.forced_turnover <= opt.turnover + VIOLATION_TOL:
+                # the free assets' Σw must move from Σ w0 to what the fixed weights leave of the
+                # target, on top of the trades forced on the fixed assets (held at 0 without a
+                # forecast): the least turnover any portfolio meeting the sum needs
+                w0_free = float(self.w0[f].sum())
+                need = self.forced_turnover + abs(s - wfix_sum - w0_free)
+                if need > opt.turnover + VIOLATION_TOL:
+                    forced = (f" and {self.forced_turnover:.6g} forced on assets held fixed (no forecast)"
+                              if self.forced_turnover > 0 else "")
+                    out.append(f"reaching {what} {s:g} needs turnover ≥ {need:.6g} > turnover {opt.turnover:g} "
+                               f"(the free assets' Σw from {w0_free:.6g} to {s - wfix_sum:.6g}{forced})")
         if opt.turnover is not None and self.forced_turnover > opt.turnover + VIOLATION_TOL:
             out.append(f"assets held fixed (no forecast) must trade {self.forced_turnover:.6g} "
                        f"> turnover {opt.turnover:g}")
