@@ -425,6 +425,24 @@ def test_solver_error_and_broken_constraints_are_not_silent(model, data, monkeyp
     assert res.status == "solver_error" and np.isnan(res.weights).all() and not res.ok
 
 
+def test_a_solver_that_cannot_take_the_problem_says_why():
+    # OSQP takes quadratic programmes only: with max_volatility (a second-order cone) the
+    # message listed infeasibility causes ("no single constraint is infeasible on its own, their
+    # combination is (relax turnover, ...)"), advice that cannot help
+    if "OSQP" not in cp.installed_solvers():
+        pytest.skip("OSQP is not installed")
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.warns(ff.OptimizationWarning, match="cannot solve this problem"):
+        res = ff.optimize(alpha, risk, risk_aversion=10.0, max_weight=0.1, max_volatility=0.01, solver="OSQP")
+    assert res.status == "solver_error" and not res.ok
+    assert res.message.startswith(
+        "solver 'OSQP' cannot solve this problem, which has a quadratic objective (risk_aversion > 0), a "
+        "second-order cone (max_volatility): use 'CLARABEL' (the default) or 'SCS'")
+    assert "infeasible" not in res.message and "relax" not in res.message
+    assert ff.optimize(alpha, risk, risk_aversion=10.0, max_weight=0.1, solver="OSQP").ok
+
+
 # ------------------------------------------------------------------------ holdings rules
 
 

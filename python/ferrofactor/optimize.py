@@ -1092,7 +1092,11 @@ class _Case:
                 iters = prob.solver_stats.num_iters if prob.solver_stats is not None else None
             except cp.error.SolverError as e:
                 status = "solver_error"
-                message = (f"{opt.solver} failed ({e}); possible causes: " + "; ".join(self._diagnose()))
+                if "cannot solve this problem" in str(e):
+                    # the problem's form, not its constraints' values: no relaxing helps
+                    message = self._unsupported_message()
+                else:
+                    message = (f"{opt.solver} failed ({e}); possible causes: " + "; ".join(self._diagnose()))
             total = time.perf_counter() - t0
             solve_time = max(total - compile_time, 0.0)
             build_time += compile_time
@@ -1173,6 +1177,20 @@ class _Case:
         if no_alpha.any():
             parts.append(f"{int(no_alpha.sum())} have no alpha")
         return "no free asset: " + ("; ".join(parts) if parts else "every asset is held fixed")
+
+    def _unsupported_message(self) -> str:
+        """Why the chosen solver cannot take this problem at all: the forms it holds."""
+        opt = self.opt
+        forms = []
+        if opt.risk_aversion > 0:
+            forms.append("a quadratic objective (risk_aversion > 0)")
+        if opt.max_volatility is not None:
+            forms.append("a second-order cone (max_volatility)")
+        if self.imp is not None and np.any(self.imp[self.free] > 0):
+            forms.append("a power cone (the 3/2-power impact cost of tcost)")
+        return (f"solver {opt.solver!r} cannot solve this problem, which has "
+                f"{', '.join(forms) if forms else 'only linear terms'}: use 'CLARABEL' (the default) or "
+                "'SCS', which solve every form the optimiser builds")
 
     def _failure_message(self, status: str) -> str:
         if status.startswith("infeasible"):
@@ -1455,7 +1473,9 @@ def optimize(
         A cvxpy solver name (``cvxpy.CLARABEL``, ``"SCS"``, ...). A solver that is not installed
         (e.g. ``cvxpy.ECOS`` with cvxpy ≥ 1.6) is a ``ValueError`` saying so. OSQP's default
         tolerances are loose: its solutions can break constraints by more than
-        :data:`VIOLATION_TOL`, which the checks report.
+        :data:`VIOLATION_TOL`, which the checks report. A solver that cannot take the problem's
+        form (OSQP, HiGHS: no cones for ``max_volatility`` or the impact cost) gives the status
+        ``"solver_error"`` and a message naming the forms.
     solver_options : mapping, optional
         Passed to ``Problem.solve`` (e.g. ``{"tol_gap_rel": 1e-9}``).
     fallback : {None, "top_n", "hold"}, default None
