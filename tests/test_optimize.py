@@ -345,6 +345,24 @@ def test_turnover_too_small_to_refill_forced_sales_is_diagnosed():
     assert ff.optimize(alpha, risk, w0=w0, turnover=0.2 + 1e-3).ok  # (the bound is the least turnover)
 
 
+def test_gross_too_small_for_the_held_positions_is_diagnosed():
+    # Untradable holdings of gross 0.5 and Σw 0.3: a net-zero book needs the free assets at
+    # Σw = −0.3, so gross ≥ 0.8. The diagnosis compared only |net| = 0 with gross and said "no
+    # single constraint is infeasible on its own".
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    w0 = np.zeros(50)
+    w0[:4] = [0.2, 0.2, -0.05, -0.05]
+    tradable = np.arange(50) >= 4
+    kw = dict(w0=w0, tradable=tradable, long_only=False, risk_aversion=10.0)
+    with pytest.warns(ff.OptimizationWarning, match="infeasible"):
+        res = ff.optimize(alpha, risk, gross=0.6, **kw)
+    assert ("reaching net 0 needs gross ≥ 0.8 > gross 0.6 (the assets held fixed have gross 0.5 and "
+            "Σw 0.3)") in res.message
+    assert "no single constraint" not in res.message
+    assert ff.optimize(alpha, risk, gross=0.8 + 1e-3, **kw).ok
+
+
 def test_no_asset_with_a_forecast_is_diagnosed():
     # A style defined since recently (low_vol) loads on every asset before its factor variance is
     # estimated: no asset has a risk forecast. Before, the optimiser said "CLARABEL returned

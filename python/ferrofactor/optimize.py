@@ -1219,8 +1219,14 @@ class _Case:
             if s < lo - VIOLATION_TOL:
                 out.append(f"the lower bounds (min_weight, long_only) of the {nf} free assets force "
                            f"Σw ≥ {lo:.6g} > {what} {s:g}")
-            if opt.gross is not None and abs(s) > opt.gross + VIOLATION_TOL:
-                out.append(f"|{what}| {abs(s):g} > gross {opt.gross:g}")
+            if opt.gross is not None:
+                # the held assets' gross, plus what the free assets must add to reach the sum
+                g_fix = float(np.abs(np.where(~f, self.fixed_w, 0.0)).sum())
+                need = g_fix + abs(s - wfix_sum)
+                if need > opt.gross + VIOLATION_TOL:
+                    out.append(f"|{what}| {abs(s):g} > gross {opt.gross:g}" if g_fix == 0 else
+                               f"reaching {what} {s:g} needs gross ≥ {need:.6g} > gross {opt.gross:g} (the "
+                               f"assets held fixed have gross {g_fix:.6g} and Σw {wfix_sum:.6g})")
             if opt.turnover is not None and self.forced_turnover <= opt.turnover + VIOLATION_TOL:
                 # the free assets' Σw must move from Σ w0 to what the fixed weights leave of the
                 # target, on top of the trades forced on the fixed assets (held at 0 without a
