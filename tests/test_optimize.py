@@ -744,6 +744,21 @@ def test_an_asset_given_twice_by_label_is_refused(model, data):
                                   ff.optimize(alpha, model, max_weight=0.05).weights)
 
 
+def test_an_empty_group_or_list_of_factor_constraints_holds_trivially():
+    # factor_bounds={"styles": ...} on a model without styles crashed in the checks with numpy's
+    # "zero-size array to reduction operation maximum which has no identity", and neutral=[]
+    # with "need at least one array to concatenate"; neutral="styles" there already solved
+    model = make_model(n=40, g=3, ks=0, dates=1, uncovered=0)
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 40)
+    kw = dict(risk_aversion=10.0, max_weight=0.2)
+    want = ff.optimize(alpha, model, **kw)
+    for extra in (dict(factor_bounds={"styles": (-1.0, 1.0)}), dict(neutral=[]), dict(neutral="styles")):
+        res = ff.optimize(alpha, model, **extra, **kw)
+        assert res.ok and res.max_violation <= TOL
+        np.testing.assert_allclose(res.weights, want.weights, rtol=0, atol=1e-9)
+    assert ff.optimize(alpha, model, factor_bounds={"styles": (-1.0, 1.0)}, **kw).violations["factor_bounds[styles]"] == 0.0
+
+
 def test_an_infinite_factor_bound_means_no_bound(model, data):
     # README: "an optimiser bound of ±inf means no bound"; factor_bounds refused -inf and inf
     # ("must be finite") while max_weight / min_weight took them

@@ -957,7 +957,7 @@ class _Case:
             raise ValueError(f"min_weight {lb[j]} > max_weight {ub[j]} for asset {self._label(j)}")
         self.lb, self.ub = lb, ub
         # -- factor constraints ----------------------------------------------------------
-        self.neutral_idx = (np.array([], np.int64) if opt.neutral is None
+        self.neutral_idx = (np.array([], np.int64) if not opt.neutral  # (None or [])
                             else np.unique(np.concatenate([self._factors("neutral", s) for s in opt.neutral])))
         self.fb: list[tuple[str, np.ndarray, float, float]] = []
         if opt.factor_bounds:
@@ -1333,7 +1333,9 @@ class _Case:
             if self.neutral_idx.size:
                 out["neutral"] = float(np.max(np.abs(y[self.neutral_idx])))
             for key, idx, lo, hi in self.fb:
-                out[f"factor_bounds[{key}]"] = pos(max(np.max(lo - y[idx]), np.max(y[idx] - hi)))
+                # (a group without members here, e.g. "styles" of a model without styles: 0)
+                out[f"factor_bounds[{key}]"] = pos(max(np.max(lo - y[idx], initial=0.0),
+                                                       np.max(y[idx] - hi, initial=0.0)))
         if opt.max_volatility is not None:
             out["max_volatility"] = pos(np.sqrt(self.variance(w - self.b)) - opt.max_volatility)
         return out
