@@ -418,6 +418,22 @@ def test_long_short_top_n_fallback_and_unbounded():
     np.testing.assert_array_equal(res.weights, want)
 
 
+def test_long_short_top_n_fallback_with_fewer_than_2n_free_assets():
+    # 50 free assets and fallback_n=40: the top 40 and the bottom 40 shared 30 assets, whose
+    # +g/80 and −g/80 cancelled, leaving a book of gross 0.25 instead of 1; the seed's rule
+    # (TopN, quantile_portfolio) caps each side at M // 2
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.warns(ff.OptimizationWarning, match="fallback 'top_n' applied"):
+        res = ff.optimize(alpha, risk, long_only=False, gross=1.6, max_weight=0.001, min_weight=-0.001,
+                          net=0.5, fallback="top_n", fallback_n=40)
+    assert res.fallback == "top_n"
+    want = 0.8 * ff.top_n(alpha, 25) - 0.8 * ff.top_n(-alpha, 25)  # +1.6/50 on the top 25, −1.6/50 on the bottom 25
+    np.testing.assert_allclose(res.weights, want, rtol=1e-15, atol=0)
+    assert np.abs(res.weights).sum() == pytest.approx(1.6, rel=1e-14)
+    assert ((res.weights > 0).sum(), (res.weights < 0).sum()) == (25, 25)
+
+
 def test_missing_solver_is_a_clear_error(model, data, monkeypatch):
     alpha = data[0]
     if "ECOS" not in cp.installed_solvers():

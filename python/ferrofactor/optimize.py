@@ -1296,8 +1296,15 @@ class _Case:
             s = 1.0 if opt.budget is None else opt.budget
             w += top_n(score, n) * (s - w.sum())
         else:
+            # top and bottom n of the M free assets, n ≤ M // 2 so that the two sides never
+            # share an asset (they cancelled: 60 free assets and n = 50 gave a gross of 0.2)
+            from ferrofactor.construct import _select
+
             g = 1.0 if opt.gross is None else opt.gross
-            w += 0.5 * g * (top_n(score, n) - top_n(-score, n))
+            k = min(n, int(np.isfinite(score).sum()) // 2)
+            if k > 0:
+                long, short = _select(score[None], np.array([k]), np.array([k]))
+                w += 0.5 * g / k * (long[0].astype(float) - short[0].astype(float))
         return w
 
     # ------------------------------------------------------------------ checks
@@ -1491,7 +1498,8 @@ def optimize(
         (infeasible, unbounded, solver error, or a constraint broken beyond
         :data:`VIOLATION_TOL`): ``"top_n"`` equal-weights the ``fallback_n`` highest-alpha free
         assets (long-only, scaled to the budget; long-short: ``+g/2n`` on the top and ``−g/2n``
-        on the bottom ``fallback_n``, ``g`` = gross or 1), as the seed does; ``"hold"`` keeps
+        on the bottom ``n = min(fallback_n, M // 2)`` of the ``M`` free assets, ``g`` = gross
+        or 1), as the seed does; ``"hold"`` keeps
         ``w0``. Without a fallback a failed solve returns NaN weights, the status and a message,
         and warns.
     fallback_n : int, default 50
