@@ -418,6 +418,21 @@ def test_long_short_top_n_fallback_and_unbounded():
     np.testing.assert_array_equal(res.weights, want)
 
 
+def test_long_only_top_n_fallback_never_shorts():
+    # Untradable holdings of 1.0 above a budget of 0.9: the long-only fallback scaled the top 5
+    # by budget − held = −0.1, shorting the five highest-alpha assets at −0.02 each
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    w0 = np.zeros(50)
+    w0[:3] = [0.4, 0.4, 0.2]
+    tradable = np.arange(50) >= 3
+    with pytest.warns(ff.OptimizationWarning, match="fallback 'top_n' applied"):
+        res = ff.optimize(alpha, risk, w0=w0, tradable=tradable, budget=0.9, fallback="top_n", fallback_n=5)
+    assert res.fallback == "top_n"
+    np.testing.assert_array_equal(res.weights, w0)  # held as they are, nothing bought or shorted
+    assert "it breaks budget by 0.1" in res.message and res.violations["long_only"] == 0.0
+
+
 def test_long_short_top_n_fallback_with_fewer_than_2n_free_assets():
     # 50 free assets and fallback_n=40: the top 40 and the bottom 40 shared 30 assets, whose
     # +g/80 and −g/80 cancelled, leaving a book of gross 0.25 instead of 1; the seed's rule

@@ -1294,7 +1294,9 @@ class _Case:
         n = self.opt.fallback_n
         if opt.long_only:
             s = 1.0 if opt.budget is None else opt.budget
-            w += top_n(score, n) * (s - w.sum())
+            # what the held assets leave of the budget; never negative (held weights above it
+            # made the fallback short the highest-alpha assets of a long-only book)
+            w += top_n(score, n) * max(s - w.sum(), 0.0)
         else:
             # top and bottom n of the M free assets, n ≤ M // 2 so that the two sides never
             # share an asset (they cancelled: 60 free assets and n = 50 gave a gross of 0.2)
