@@ -677,13 +677,21 @@ def test_a_result_as_w0_is_paired_by_asset_label(model, data):
     by_label = dict(zip(prev.assets, prev.weights))
     np.testing.assert_array_equal(got.w0, [by_label[a] for a in model.assets])
     np.testing.assert_array_equal(got.weights, ff.optimize(alpha, model, w0=got.w0, **kw).weights)
-    # a result naming an asset this risk model does not have is refused, naming it
-    few = ff.RiskModel.from_covariance(
-        model.factor_covariance[-1], model.specific_variance[-1][:-1],
-        ff.Exposures(ex.styles[-1:, :-1], ex.industry[-1:, :-1], style_names=ex.style_names,
-                     industry_names=ex.industry_names, dates=ex.dates[-1:], assets=ex.assets[:-1]))
-    with pytest.raises(ValueError, match=r"^w0 names assets the risk model does not have: \['A199'\]$"):
-        ff.optimize(alpha[:-1], few, w0=got)
+    # a result holding an asset this risk model does not have is refused, naming it; one it
+    # holds at 0 (e.g. delisted since) is not a holding
+    def without(j):
+        keep = np.arange(N) != j
+        return ff.RiskModel.from_covariance(
+            model.factor_covariance[-1], model.specific_variance[-1][keep],
+            ff.Exposures(ex.styles[-1:, keep], ex.industry[-1:, keep], style_names=ex.style_names,
+                         industry_names=ex.industry_names, dates=ex.dates[-1:], assets=ex.assets[keep]))
+
+    held = int(np.flatnonzero(got.weights != 0)[0])
+    with pytest.raises(ValueError, match=rf"^w0 names assets the risk model does not have: "
+                                         rf"\['{model.assets[held]}'\]$"):
+        ff.optimize(np.delete(alpha, held), without(held), w0=got)
+    assert got.weights[-1] == 0  # (A199 has no forecast)
+    np.testing.assert_array_equal(ff.optimize(alpha[:-1], without(N - 1), w0=got).w0, got.weights[:-1])
 
 
 # ------------------------------------------------------------------------ result and inputs

@@ -865,8 +865,10 @@ class _Case:
             if prev is not None and risk._assets is not None and not (
                     len(prev) == n and np.array_equal(np.asarray(prev), np.asarray(risk._assets))):
                 # another risk model's result (assets in another order, listings): by label, as
-                # a mapping {asset: weight}, never by position
-                w0v = _asset_vector("w0", dict(zip(np.asarray(prev).tolist(), w0v.tolist())), risk, 0.0)
+                # a mapping {asset: weight}, never by position; an asset it holds at 0 (delisted
+                # since) is not a holding, one it holds that this model lacks is refused
+                held = {a: v for a, v in zip(np.asarray(prev).tolist(), w0v.tolist()) if v != 0}
+                w0v = _asset_vector("w0", held, risk, 0.0)
             elif w0v.shape != (n,):
                 raise ValueError(f"w0 (an OptimizationResult) has {w0v.size} assets, the risk model {n}")
         else:
