@@ -474,6 +474,19 @@ def test_solver_error_and_broken_constraints_are_not_silent(model, data, monkeyp
     assert res.status == "solver_error" and np.isnan(res.weights).all() and not res.ok
 
 
+def test_solver_options_the_solver_refuses_are_named():
+    # SCS answered a bogus setting with "'bogus' is an invalid keyword argument for this
+    # function", which names no argument of optimize
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.raises(TypeError, match=r"^solver_options \['bogus'\] refused by CLARABEL: .*'bogus'"):
+        ff.optimize(alpha, risk, solver_options={"bogus": 1})
+    if "SCS" in cp.installed_solvers():
+        with pytest.raises(TypeError, match=r"^solver_options \['bogus'\] refused by SCS: "):
+            ff.optimize(alpha, risk, solver="SCS", solver_options={"bogus": 1})
+    assert ff.optimize(alpha, risk, max_weight=0.1, solver_options={"max_iter": 200}).ok
+
+
 def test_a_solver_that_cannot_take_the_problem_says_why():
     # OSQP takes quadratic programmes only: with max_volatility (a second-order cone) the
     # message listed infeasibility causes ("no single constraint is infeasible on its own, their

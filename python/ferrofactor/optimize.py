@@ -1092,6 +1092,12 @@ class _Case:
                 status = prob.status
                 compile_time = float(prob.compilation_time or 0.0)
                 iters = prob.solver_stats.num_iters if prob.solver_stats is not None else None
+            except TypeError as e:
+                if not opt.solver_options:
+                    raise
+                # the solver's own words ("'bogus' is an invalid keyword argument for this
+                # function" from SCS) do not say which argument of ours holds the setting
+                raise TypeError(f"solver_options {sorted(opt.solver_options)} refused by {opt.solver}: {e}") from None
             except cp.error.SolverError as e:
                 status = "solver_error"
                 if "cannot solve this problem" in str(e):
