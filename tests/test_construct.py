@@ -217,3 +217,16 @@ def test_trades_bad_input():
         ff.trades(np.ones(2), np.ones(3), np.ones(2), 10.0)
     with pytest.raises(ValueError, match="target weights must be finite"):
         ff.trades(np.array([np.nan, 1.0]), None, np.ones(2), 10.0)
+
+
+def test_trades_by_label_refuse_an_asset_twice_and_name_a_non_number():
+    # the keys 3 and "3" are one asset label: the later value silently replaced the earlier
+    # (a target of 0.5 + 0.2 traded as 0.2); a price "p" was numpy's bare "could not convert"
+    with pytest.raises(ValueError, match=r"^target names asset '3' twice$"):
+        ff.trades({3: 0.5, "3": 0.2}, None, {"3": 1.0}, 100.0)
+    with pytest.raises(ValueError, match=r"^current names asset '0' twice$"):
+        ff.trades({"0": 0.5}, {0: 0.1, "0": 0.1}, {"0": 1.0}, 10.0)
+    with pytest.raises(TypeError, match=r"^prices must be a numeric array"):
+        ff.trades({"A": 0.5}, None, {"A": "p"}, 10.0)
+    with pytest.raises(TypeError, match=r"^target must be a numeric array"):
+        ff.trades({"A": "x"}, None, {"A": 1.0}, 10.0)

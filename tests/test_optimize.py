@@ -328,6 +328,41 @@ def test_infeasible_is_reported_with_a_clear_message():
     assert "infeasible" in str(res.summary())
 
 
+def test_turnover_too_small_to_refill_forced_sales_is_diagnosed():
+    # Five holdings lose their forecast (sold: 0.1 of turnover), and the budget needs the other
+    # 0.1 bought back: no portfolio has turnover < 0.2. Σw0 equals the budget, so the diagnosis
+    # said "no single constraint is infeasible on its own", though turnover alone was.
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    alpha[:5] = np.nan
+    w0 = np.full(50, 0.02)
+    with pytest.warns(ff.OptimizationWarning, match="infeasible"):
+        res = ff.optimize(alpha, risk, w0=w0, turnover=0.15)
+    assert res.status == "infeasible"
+    assert ("reaching budget 1 needs turnover ≥ 0.2 > turnover 0.15 (the free assets' Σw from 0.9 to 1 "
+            "and 0.1 forced on assets held fixed (no forecast))") in res.message
+    assert "no single constraint" not in res.message
+    assert ff.optimize(alpha, risk, w0=w0, turnover=0.2 + 1e-3).ok  # (the bound is the least turnover)
+
+
+def test_gross_too_small_for_the_held_positions_is_diagnosed():
+    # Untradable holdings of gross 0.5 and Σw 0.3: a net-zero book needs the free assets at
+    # Σw = −0.3, so gross ≥ 0.8. The diagnosis compared only |net| = 0 with gross and said "no
+    # single constraint is infeasible on its own".
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    w0 = np.zeros(50)
+    w0[:4] = [0.2, 0.2, -0.05, -0.05]
+    tradable = np.arange(50) >= 4
+    kw = dict(w0=w0, tradable=tradable, long_only=False, risk_aversion=10.0)
+    with pytest.warns(ff.OptimizationWarning, match="infeasible"):
+        res = ff.optimize(alpha, risk, gross=0.6, **kw)
+    assert ("reaching net 0 needs gross ≥ 0.8 > gross 0.6 (the assets held fixed have gross 0.5 and "
+            "Σw 0.3)") in res.message
+    assert "no single constraint" not in res.message
+    assert ff.optimize(alpha, risk, gross=0.8 + 1e-3, **kw).ok
+
+
 def test_no_asset_with_a_forecast_is_diagnosed():
     # A style defined since recently (low_vol) loads on every asset before its factor variance is
     # estimated: no asset has a risk forecast. Before, the optimiser said "CLARABEL returned
@@ -383,6 +418,37 @@ def test_long_short_top_n_fallback_and_unbounded():
     np.testing.assert_array_equal(res.weights, want)
 
 
+def test_long_only_top_n_fallback_never_shorts():
+    # Untradable holdings of 1.0 above a budget of 0.9: the long-only fallback scaled the top 5
+    # by budget − held = −0.1, shorting the five highest-alpha assets at −0.02 each
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    w0 = np.zeros(50)
+    w0[:3] = [0.4, 0.4, 0.2]
+    tradable = np.arange(50) >= 3
+    with pytest.warns(ff.OptimizationWarning, match="fallback 'top_n' applied"):
+        res = ff.optimize(alpha, risk, w0=w0, tradable=tradable, budget=0.9, fallback="top_n", fallback_n=5)
+    assert res.fallback == "top_n"
+    np.testing.assert_array_equal(res.weights, w0)  # held as they are, nothing bought or shorted
+    assert "it breaks budget by 0.1" in res.message and res.violations["long_only"] == 0.0
+
+
+def test_long_short_top_n_fallback_with_fewer_than_2n_free_assets():
+    # 50 free assets and fallback_n=40: the top 40 and the bottom 40 shared 30 assets, whose
+    # +g/80 and −g/80 cancelled, leaving a book of gross 0.25 instead of 1; the seed's rule
+    # (TopN, quantile_portfolio) caps each side at M // 2
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.warns(ff.OptimizationWarning, match="fallback 'top_n' applied"):
+        res = ff.optimize(alpha, risk, long_only=False, gross=1.6, max_weight=0.001, min_weight=-0.001,
+                          net=0.5, fallback="top_n", fallback_n=40)
+    assert res.fallback == "top_n"
+    want = 0.8 * ff.top_n(alpha, 25) - 0.8 * ff.top_n(-alpha, 25)  # +1.6/50 on the top 25, −1.6/50 on the bottom 25
+    np.testing.assert_allclose(res.weights, want, rtol=1e-15, atol=0)
+    assert np.abs(res.weights).sum() == pytest.approx(1.6, rel=1e-14)
+    assert ((res.weights > 0).sum(), (res.weights < 0).sum()) == (25, 25)
+
+
 def test_missing_solver_is_a_clear_error(model, data, monkeypatch):
     alpha = data[0]
     if "ECOS" not in cp.installed_solvers():
@@ -406,6 +472,37 @@ def test_solver_error_and_broken_constraints_are_not_silent(model, data, monkeyp
     with pytest.warns(ff.OptimizationWarning, match="simulated failure"):
         res = ff.optimize(alpha, model, max_weight=0.05)
     assert res.status == "solver_error" and np.isnan(res.weights).all() and not res.ok
+
+
+def test_solver_options_the_solver_refuses_are_named():
+    # SCS answered a bogus setting with "'bogus' is an invalid keyword argument for this
+    # function", which names no argument of optimize
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.raises(TypeError, match=r"^solver_options \['bogus'\] refused by CLARABEL: .*'bogus'"):
+        ff.optimize(alpha, risk, solver_options={"bogus": 1})
+    if "SCS" in cp.installed_solvers():
+        with pytest.raises(TypeError, match=r"^solver_options \['bogus'\] refused by SCS: "):
+            ff.optimize(alpha, risk, solver="SCS", solver_options={"bogus": 1})
+    assert ff.optimize(alpha, risk, max_weight=0.1, solver_options={"max_iter": 200}).ok
+
+
+def test_a_solver_that_cannot_take_the_problem_says_why():
+    # OSQP takes quadratic programmes only: with max_volatility (a second-order cone) the
+    # message listed infeasibility causes ("no single constraint is infeasible on its own, their
+    # combination is (relax turnover, ...)"), advice that cannot help
+    if "OSQP" not in cp.installed_solvers():
+        pytest.skip("OSQP is not installed")
+    risk = fifty_assets()
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 50)
+    with pytest.warns(ff.OptimizationWarning, match="cannot solve this problem"):
+        res = ff.optimize(alpha, risk, risk_aversion=10.0, max_weight=0.1, max_volatility=0.01, solver="OSQP")
+    assert res.status == "solver_error" and not res.ok
+    assert res.message.startswith(
+        "solver 'OSQP' cannot solve this problem, which has a quadratic objective (risk_aversion > 0), a "
+        "second-order cone (max_volatility): use 'CLARABEL' (the default) or 'SCS'")
+    assert "infeasible" not in res.message and "relax" not in res.message
+    assert ff.optimize(alpha, risk, risk_aversion=10.0, max_weight=0.1, solver="OSQP").ok
 
 
 # ------------------------------------------------------------------------ holdings rules
@@ -576,6 +673,40 @@ def test_optimizer_resolve_equals_optimize(model, data):
     assert str(a.date) == "2024-01-04"
 
 
+def test_a_result_as_w0_is_paired_by_asset_label(model, data):
+    # w0 given as the OptimizationResult of a risk model that lists the same assets in another
+    # order was read by position: each asset started from another asset's weight (off by 0.05)
+    alpha, w0, c, B, cov = data
+    perm = np.random.default_rng(5).permutation(N)
+    ex = model.exposures
+    other = ff.RiskModel.from_covariance(
+        model.factor_covariance[-1], model.specific_variance[-1][perm],
+        ff.Exposures(ex.styles[-1:, perm], ex.industry[-1:, perm], style_names=ex.style_names,
+                     industry_names=ex.industry_names, dates=ex.dates[-1:], assets=np.asarray(ex.assets)[perm]))
+    prev = ff.optimize(alpha[perm], other, risk_aversion=5.0, max_weight=0.05)
+    assert prev.ok and np.max(np.abs(prev.weights - prev.weights[np.argsort(perm)])) > 0.01
+    kw = dict(risk_aversion=5.0, max_weight=0.05, turnover=0.6)
+    got = ff.optimize(alpha, model, w0=prev, **kw)
+    by_label = dict(zip(prev.assets, prev.weights))
+    np.testing.assert_array_equal(got.w0, [by_label[a] for a in model.assets])
+    np.testing.assert_array_equal(got.weights, ff.optimize(alpha, model, w0=got.w0, **kw).weights)
+    # a result holding an asset this risk model does not have is refused, naming it; one it
+    # holds at 0 (e.g. delisted since) is not a holding
+    def without(j):
+        keep = np.arange(N) != j
+        return ff.RiskModel.from_covariance(
+            model.factor_covariance[-1], model.specific_variance[-1][keep],
+            ff.Exposures(ex.styles[-1:, keep], ex.industry[-1:, keep], style_names=ex.style_names,
+                         industry_names=ex.industry_names, dates=ex.dates[-1:], assets=ex.assets[keep]))
+
+    held = int(np.flatnonzero(got.weights != 0)[0])
+    with pytest.raises(ValueError, match=rf"^w0 names assets the risk model does not have: "
+                                         rf"\['{model.assets[held]}'\]$"):
+        ff.optimize(np.delete(alpha, held), without(held), w0=got)
+    assert got.weights[-1] == 0  # (A199 has no forecast)
+    np.testing.assert_array_equal(ff.optimize(alpha[:-1], without(N - 1), w0=got).w0, got.weights[:-1])
+
+
 # ------------------------------------------------------------------------ result and inputs
 
 
@@ -640,6 +771,63 @@ def test_bad_input_names_the_argument(model, data):
         ff.optimize(alpha, model, date=7)
     with pytest.raises(TypeError, match="date must be a date label or an integer position"):
         ff.optimize(alpha, model, date=1.0)
+
+
+def test_an_asset_given_twice_by_label_is_refused(model, data):
+    # a Polars frame (asset, value) listing an asset twice was read row by row, the last row
+    # silently winning: w0 of a book holding 0.5 + 0.5 of A001 started from 0.5
+    pl = pytest.importorskip("polars")
+    alpha = data[0]
+    A = list(model.assets)
+    twice = pl.DataFrame({"asset": A + ["A005"], "alpha": list(alpha) + [1.0]})
+    with pytest.raises(ValueError, match=r"^alpha names asset 'A005' twice \(1 assets given more than once\)$"):
+        ff.optimize(twice, model)
+    with pytest.raises(ValueError, match=r"^w0 names asset 'A001' twice"):
+        ff.optimize(alpha, model, w0=pl.DataFrame({"asset": ["A001", "A001"], "w0": [0.5, 0.5]}))
+    with pytest.raises(ValueError, match=r"^benchmark names asset 'A002' twice"):
+        ff.optimize(alpha, model, benchmark=pl.DataFrame({"asset": ["A002", "A002"], "b": [0.5, 0.5]}))
+    # a value that is not a number names the argument (was numpy's bare "could not convert")
+    with pytest.raises(TypeError, match=r"^alpha must be a numeric array"):
+        ff.optimize({"A000": "x"}, model)
+    # once each, in any order, is the array in the risk model's order
+    perm = np.random.default_rng(2).permutation(N)
+    frame = pl.DataFrame({"asset": [A[j] for j in perm], "alpha": alpha[perm]})
+    np.testing.assert_array_equal(ff.optimize(frame, model, max_weight=0.05).weights,
+                                  ff.optimize(alpha, model, max_weight=0.05).weights)
+
+
+def test_an_empty_group_or_list_of_factor_constraints_holds_trivially():
+    # factor_bounds={"styles": ...} on a model without styles crashed in the checks with numpy's
+    # "zero-size array to reduction operation maximum which has no identity", and neutral=[]
+    # with "need at least one array to concatenate"; neutral="styles" there already solved
+    model = make_model(n=40, g=3, ks=0, dates=1, uncovered=0)
+    alpha = np.random.default_rng(0).normal(0, 1e-3, 40)
+    kw = dict(risk_aversion=10.0, max_weight=0.2)
+    want = ff.optimize(alpha, model, **kw)
+    for extra in (dict(factor_bounds={"styles": (-1.0, 1.0)}), dict(neutral=[]), dict(neutral="styles")):
+        res = ff.optimize(alpha, model, **extra, **kw)
+        assert res.ok and res.max_violation <= TOL
+        np.testing.assert_allclose(res.weights, want.weights, rtol=0, atol=1e-9)
+    assert ff.optimize(alpha, model, factor_bounds={"styles": (-1.0, 1.0)}, **kw).violations["factor_bounds[styles]"] == 0.0
+
+
+def test_an_infinite_factor_bound_means_no_bound(model, data):
+    # README: "an optimiser bound of ±inf means no bound"; factor_bounds refused -inf and inf
+    # ("must be finite") while max_weight / min_weight took them
+    alpha = data[0]
+    kw = dict(risk_aversion=5.0, max_weight=0.05)
+    want = ff.optimize(alpha, model, factor_bounds={"s0": (None, 0.02), "s1": (-0.03, None)}, **kw)
+    got = ff.optimize(alpha, model, factor_bounds={"s0": (-np.inf, 0.02), "s1": (-0.03, np.inf)}, **kw)
+    assert want.ok and got.ok
+    np.testing.assert_array_equal(got.weights, want.weights)
+    both = ff.optimize(alpha, model, factor_bounds={"styles": (float("-inf"), float("inf"))}, **kw)
+    np.testing.assert_array_equal(both.weights, ff.optimize(alpha, model, **kw).weights)
+    with pytest.raises(ValueError, match=r"^factor_bounds\['s0'\]\[0\] is inf: no exposure is within it"):
+        ff.optimize(alpha, model, factor_bounds={"s0": (np.inf, None)})
+    with pytest.raises(ValueError, match=r"^factor_bounds\['s0'\]\[1\] is -inf: no exposure is within it"):
+        ff.optimize(alpha, model, factor_bounds={"s0": (None, -np.inf)})
+    with pytest.raises(ValueError, match=r"^factor_bounds\['s0'\]\[1\] must be finite, got nan"):
+        ff.optimize(alpha, model, factor_bounds={"s0": (None, np.nan)})
 
 
 def test_import_without_cvxpy_keeps_the_rest_working(tmp_path):

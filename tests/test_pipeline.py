@@ -245,3 +245,32 @@ def test_a_style_named_like_an_industry_names_the_setting(tmp_path):
                                                                           "[exposures.styles]\n"))
     res = run_pipeline(load_config(tmp_path / "d.toml"))
     assert name in res.model.factor_names
+
+
+def test_an_optimised_portfolio_that_breaks_its_constraints_is_skipped(tmp_path, monkeypatch):
+    """The report's optimised book was refused only when its weights were NaN; a solve whose
+    weights break a constraint beyond VIOLATION_TOL (status "violated", weights kept for
+    inspection) became the "Optimised long-only, max weight ..." book anyway. A result that is
+    not ``ok`` is now skipped, with its status and message."""
+    pytest.importorskip("cvxpy")
+    import importlib
+
+    from ferrofactor.config import load_config
+    from ferrofactor.pipeline import run_pipeline
+
+    opt_mod = importlib.import_module("ferrofactor.optimize")  # (ff.optimize is the function)
+    real = opt_mod._Case.violations
+
+    def broken(self, w):  # a solver "solution" 1e-3 over the weight cap
+        return {**real(self, w), "max_weight": 1e-3}
+
+    monkeypatch.setattr(opt_mod._Case, "violations", broken)
+    _sample(tmp_path)
+    _config(tmp_path, 'fundamentals = "s/fundamentals.parquet"\n[validation]\nportfolios = 0\n'
+                      "minimum_variance = false\n[signal]\nevaluate = false\n[backtest]\nenabled = false\n"
+                      "[report]\nplots = false\n[portfolio]\nmax_weight = 0.1\n")
+    with pytest.warns(ff.OptimizationWarning, match="max_weight is violated"):
+        res = run_pipeline(load_config(tmp_path / "c.toml"))
+    assert "optimized" not in res.books
+    why = dict(res.skipped)["optimized portfolio"]
+    assert why.startswith("the solve failed: violated: CLARABEL returned 'optimal' but max_weight is violated by 0.001")

@@ -210,7 +210,11 @@ def _labelled(name: str, x: Any, allow_none: bool = False):
         return (None if x.assets is None else [str(a) for a in x.assets]), w
     x = by_label(name, x)  # a pandas Series indexed by asset: the mapping it stands for
     if isinstance(x, Mapping):
-        return [str(k) for k in x], np.array([np.nan if v is None else float(v) for v in x.values()])
+        labels = [str(k) for k in x]
+        if len(set(labels)) != len(labels):  # e.g. the keys 3 and "3": never the last one silently
+            dup = next(a for a in labels if labels.count(a) > 1)
+            raise ValueError(f"{name} names asset {dup!r} twice")
+        return labels, as_float_array(name, [np.nan if v is None else v for v in x.values()], 1)
     arr = as_float_array(name, x.to_numpy() if hasattr(x, "to_numpy") else x, 1)
     return None, arr
 

@@ -604,6 +604,21 @@ def _names_arg(name: str, x: Any) -> list[str] | None:
     return list(x)
 
 
+def _open_or_real(name: str, v: Any, open_side: float) -> float:
+    """One side of a factor bound: a finite number, or ``None`` / ±inf on its own side (no bound,
+    as for every optimiser bound); NaN and an infinity on the wrong side (an empty range) are
+    refused."""
+    if v is None:
+        return open_side
+    if (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            and np.isinf(v)):
+        if float(v) != open_side:
+            raise ValueError(f"{name} is {float(v)}: no exposure is within it (None, or -inf low / inf "
+                             "high, means no bound)")
+        return open_side
+    return check_real(name, v)
+
+
 def _factor_bounds_arg(x: Any) -> dict[str, tuple[float, float]] | None:
     if x is None:
         return None
@@ -615,8 +630,7 @@ def _factor_bounds_arg(x: Any) -> dict[str, tuple[float, float]] | None:
             raise TypeError(f"factor_bounds keys must be factor names or groups, got {k!r}")
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             raise ValueError(f"factor_bounds[{k!r}] must be a pair (low, high) (None = open), got {v!r}")
-        lo = -np.inf if v[0] is None else check_real(f"factor_bounds[{k!r}][0]", v[0])
-        hi = np.inf if v[1] is None else check_real(f"factor_bounds[{k!r}][1]", v[1])
+        lo, hi = (_open_or_real(f"factor_bounds[{k!r}][{j}]", v[j], side) for j, side in ((0, -np.inf), (1, np.inf)))
         if lo > hi:
             raise ValueError(f"factor_bounds[{k!r}]: low {lo} > high {hi}")
         out[k] = (lo, hi)
@@ -810,9 +824,13 @@ def _asset_vector(name: str, x: Any, risk: Any, fill: float) -> np.ndarray:
         unknown = [k for k in keys if str(k) not in pos]
         if unknown:
             raise ValueError(f"{name} names assets the risk model does not have: {unknown[:_SHOW]}")
+        idx = np.array([pos[str(k)] for k in keys], dtype=np.int64)
+        twice = np.flatnonzero(np.bincount(idx, minlength=n) > 1)
+        if twice.size:  # a frame's duplicate rows, or the keys 3 and "3": never the last one silently
+            raise ValueError(f"{name} names asset {str(risk._assets[int(twice[0])])!r} twice "
+                             f"({twice.size} assets given more than once)")
         out = np.full(n, fill)
-        for k, v in zip(keys, vals):
-            out[pos[str(k)]] = np.nan if v is None else float(v)
+        out[idx] = as_float_array(name, [np.nan if v is None else v for v in vals], 1)
         return out
     a = as_float_array(name, x, 1)
     if a.shape != (n,):
@@ -843,7 +861,15 @@ class _Case:
             w0v = np.zeros(n)
         elif isinstance(w0, OptimizationResult):
             w0v = np.asarray(w0.weights, float).copy()
-            if w0v.shape != (n,):
+            prev = w0.assets
+            if prev is not None and risk._assets is not None and not (
+                    len(prev) == n and np.array_equal(np.asarray(prev), np.asarray(risk._assets))):
+                # another risk model's result (assets in another order, listings): by label, as
+                # a mapping {asset: weight}, never by position; an asset it holds at 0 (delisted
+                # since) is not a holding, one it holds that this model lacks is refused
+                held = {a: v for a, v in zip(np.asarray(prev).tolist(), w0v.tolist()) if v != 0}
+                w0v = _asset_vector("w0", held, risk, 0.0)
+            elif w0v.shape != (n,):
                 raise ValueError(f"w0 (an OptimizationResult) has {w0v.size} assets, the risk model {n}")
         else:
             w0v = _asset_vector("w0", w0, risk, 0.0)
@@ -933,7 +959,7 @@ class _Case:
             raise ValueError(f"min_weight {lb[j]} > max_weight {ub[j]} for asset {self._label(j)}")
         self.lb, self.ub = lb, ub
         # -- factor constraints ----------------------------------------------------------
-        self.neutral_idx = (np.array([], np.int64) if opt.neutral is None
+        self.neutral_idx = (np.array([], np.int64) if not opt.neutral  # (None or [])
                             else np.unique(np.concatenate([self._factors("neutral", s) for s in opt.neutral])))
         self.fb: list[tuple[str, np.ndarray, float, float]] = []
         if opt.factor_bounds:
@@ -1066,9 +1092,19 @@ class _Case:
                 status = prob.status
                 compile_time = float(prob.compilation_time or 0.0)
                 iters = prob.solver_stats.num_iters if prob.solver_stats is not None else None
+            except TypeError as e:
+                if not opt.solver_options:
+                    raise
+                # the solver's own words ("'bogus' is an invalid keyword argument for this
+                # function" from SCS) do not say which argument of ours holds the setting
+                raise TypeError(f"solver_options {sorted(opt.solver_options)} refused by {opt.solver}: {e}") from None
             except cp.error.SolverError as e:
                 status = "solver_error"
-                message = (f"{opt.solver} failed ({e}); possible causes: " + "; ".join(self._diagnose()))
+                if "cannot solve this problem" in str(e):
+                    # the problem's form, not its constraints' values: no relaxing helps
+                    message = self._unsupported_message()
+                else:
+                    message = (f"{opt.solver} failed ({e}); possible causes: " + "; ".join(self._diagnose()))
             total = time.perf_counter() - t0
             solve_time = max(total - compile_time, 0.0)
             build_time += compile_time
@@ -1150,6 +1186,20 @@ class _Case:
             parts.append(f"{int(no_alpha.sum())} have no alpha")
         return "no free asset: " + ("; ".join(parts) if parts else "every asset is held fixed")
 
+    def _unsupported_message(self) -> str:
+        """Why the chosen solver cannot take this problem at all: the forms it holds."""
+        opt = self.opt
+        forms = []
+        if opt.risk_aversion > 0:
+            forms.append("a quadratic objective (risk_aversion > 0)")
+        if opt.max_volatility is not None:
+            forms.append("a second-order cone (max_volatility)")
+        if self.imp is not None and np.any(self.imp[self.free] > 0):
+            forms.append("a power cone (the 3/2-power impact cost of tcost)")
+        return (f"solver {opt.solver!r} cannot solve this problem, which has "
+                f"{', '.join(forms) if forms else 'only linear terms'}: use 'CLARABEL' (the default) or "
+                "'SCS', which solve every form the optimiser builds")
+
     def _failure_message(self, status: str) -> str:
         if status.startswith("infeasible"):
             return (f"{self.opt.solver}: {status} — no portfolio satisfies the constraints: "
@@ -1177,11 +1227,25 @@ class _Case:
             if s < lo - VIOLATION_TOL:
                 out.append(f"the lower bounds (min_weight, long_only) of the {nf} free assets force "
                            f"Σw ≥ {lo:.6g} > {what} {s:g}")
-            if opt.gross is not None and abs(s) > opt.gross + VIOLATION_TOL:
-                out.append(f"|{what}| {abs(s):g} > gross {opt.gross:g}")
-            if opt.turnover is not None and abs(s - self.w0.sum()) > opt.turnover + VIOLATION_TOL:
-                out.append(f"moving Σw from {self.w0.sum():.6g} to {s:g} needs turnover ≥ "
-                           f"{abs(s - self.w0.sum()):.6g} > turnover {opt.turnover:g}")
+            if opt.gross is not None:
+                # the held assets' gross, plus what the free assets must add to reach the sum
+                g_fix = float(np.abs(np.where(~f, self.fixed_w, 0.0)).sum())
+                need = g_fix + abs(s - wfix_sum)
+                if need > opt.gross + VIOLATION_TOL:
+                    out.append(f"|{what}| {abs(s):g} > gross {opt.gross:g}" if g_fix == 0 else
+                               f"reaching {what} {s:g} needs gross ≥ {need:.6g} > gross {opt.gross:g} (the "
+                               f"assets held fixed have gross {g_fix:.6g} and Σw {wfix_sum:.6g})")
+            if opt.turnover is not None and self.forced_turnover <= opt.turnover + VIOLATION_TOL:
+                # the free assets' Σw must move from Σ w0 to what the fixed weights leave of the
+                # target, on top of the trades forced on the fixed assets (held at 0 without a
+                # forecast): the least turnover any portfolio meeting the sum needs
+                w0_free = float(self.w0[f].sum())
+                need = self.forced_turnover + abs(s - wfix_sum - w0_free)
+                if need > opt.turnover + VIOLATION_TOL:
+                    forced = (f" and {self.forced_turnover:.6g} forced on assets held fixed (no forecast)"
+                              if self.forced_turnover > 0 else "")
+                    out.append(f"reaching {what} {s:g} needs turnover ≥ {need:.6g} > turnover {opt.turnover:g} "
+                               f"(the free assets' Σw from {w0_free:.6g} to {s - wfix_sum:.6g}{forced})")
         if opt.turnover is not None and self.forced_turnover > opt.turnover + VIOLATION_TOL:
             out.append(f"assets held fixed (no forecast) must trade {self.forced_turnover:.6g} "
                        f"> turnover {opt.turnover:g}")
@@ -1238,10 +1302,19 @@ class _Case:
         n = self.opt.fallback_n
         if opt.long_only:
             s = 1.0 if opt.budget is None else opt.budget
-            w += top_n(score, n) * (s - w.sum())
+            # what the held assets leave of the budget; never negative (held weights above it
+            # made the fallback short the highest-alpha assets of a long-only book)
+            w += top_n(score, n) * max(s - w.sum(), 0.0)
         else:
+            # top and bottom n of the M free assets, n ≤ M // 2 so that the two sides never
+            # share an asset (they cancelled: 60 free assets and n = 50 gave a gross of 0.2)
+            from ferrofactor.construct import _select
+
             g = 1.0 if opt.gross is None else opt.gross
-            w += 0.5 * g * (top_n(score, n) - top_n(-score, n))
+            k = min(n, int(np.isfinite(score).sum()) // 2)
+            if k > 0:
+                long, short = _select(score[None], np.array([k]), np.array([k]))
+                w += 0.5 * g / k * (long[0].astype(float) - short[0].astype(float))
         return w
 
     # ------------------------------------------------------------------ checks
@@ -1277,7 +1350,9 @@ class _Case:
             if self.neutral_idx.size:
                 out["neutral"] = float(np.max(np.abs(y[self.neutral_idx])))
             for key, idx, lo, hi in self.fb:
-                out[f"factor_bounds[{key}]"] = pos(max(np.max(lo - y[idx]), np.max(y[idx] - hi)))
+                # (a group without members here, e.g. "styles" of a model without styles: 0)
+                out[f"factor_bounds[{key}]"] = pos(max(np.max(lo - y[idx], initial=0.0),
+                                                       np.max(y[idx] - hi, initial=0.0)))
         if opt.max_volatility is not None:
             out["max_volatility"] = pos(np.sqrt(self.variance(w - self.b)) - opt.max_volatility)
         return out
@@ -1374,7 +1449,8 @@ def optimize(
         Which of the risk model's stored dates (label such as ``"2024-01-31"`` or position).
     w0 : array_like (N,), mapping, pandas Series, or OptimizationResult, optional
         Current weights (default 0): the start of the trade (turnover, costs). By asset as for
-        ``alpha`` (an asset not listed holds 0).
+        ``alpha`` (an asset not listed holds 0); an OptimizationResult of a risk model with
+        other asset labels (another order or universe) is paired by its ``assets`` too.
     risk_aversion : float, default 1.0
         λ ≥ 0 in front of the per-period variance. λ = 0 maximises ``αᵀw`` alone (a linear
         programme: the seed's optimiser).
@@ -1396,7 +1472,8 @@ def optimize(
         ``‖w − w0‖₁ ≤ turnover`` (the trades forced on assets without a forecast count).
     factor_bounds : mapping {factor or group: (low, high)}, optional
         Bounds on the factor exposures ``Bᵀw`` (``Bᵀ(w − b)`` with a benchmark); ``None`` in a
-        pair = open. Groups: ``"market"``, ``"industries"``, ``"styles"`` (each factor of it).
+        pair (or −inf low, inf high) = open. Groups: ``"market"``, ``"industries"``,
+        ``"styles"`` (each factor of it).
     neutral : factor name, group, or list of them, optional
         Exact neutrality ``(Bᵀw)_k = 0`` (active with a benchmark), e.g.
         ``["industries", "size"]``.
@@ -1421,7 +1498,9 @@ def optimize(
         A cvxpy solver name (``cvxpy.CLARABEL``, ``"SCS"``, ...). A solver that is not installed
         (e.g. ``cvxpy.ECOS`` with cvxpy ≥ 1.6) is a ``ValueError`` saying so. OSQP's default
         tolerances are loose: its solutions can break constraints by more than
-        :data:`VIOLATION_TOL`, which the checks report.
+        :data:`VIOLATION_TOL`, which the checks report. A solver that cannot take the problem's
+        form (OSQP, HiGHS: no cones for ``max_volatility`` or the impact cost) gives the status
+        ``"solver_error"`` and a message naming the forms.
     solver_options : mapping, optional
         Passed to ``Problem.solve`` (e.g. ``{"tol_gap_rel": 1e-9}``).
     fallback : {None, "top_n", "hold"}, default None
@@ -1429,7 +1508,8 @@ def optimize(
         (infeasible, unbounded, solver error, or a constraint broken beyond
         :data:`VIOLATION_TOL`): ``"top_n"`` equal-weights the ``fallback_n`` highest-alpha free
         assets (long-only, scaled to the budget; long-short: ``+g/2n`` on the top and ``−g/2n``
-        on the bottom ``fallback_n``, ``g`` = gross or 1), as the seed does; ``"hold"`` keeps
+        on the bottom ``n = min(fallback_n, M // 2)`` of the ``M`` free assets, ``g`` = gross
+        or 1), as the seed does; ``"hold"`` keeps
         ``w0``. Without a fallback a failed solve returns NaN weights, the status and a message,
         and warns.
     fallback_n : int, default 50

@@ -892,7 +892,7 @@ def _portfolios(res: RunResult, cfg: Config, reporter: Reporter) -> str:
     alpha = alpha_forecast(res, cfg, t)
     o = optimize(alpha, risk, date=t, risk_aversion=p["risk_aversion"], long_only=True,
                  max_weight=p["max_weight"], tcost=TransactionCost(linear_bps=p["cost_bps"]))
-    if not np.isfinite(o.weights).all():
+    if not o.ok:  # (a "violated" solve keeps finite weights that break a constraint)
         why = f"the solve failed: {o.status}: {o.message}"
         res.skipped.append(("optimized portfolio", why))
         reporter.advance()
