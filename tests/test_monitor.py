@@ -121,6 +121,24 @@ def test_risk_bias_solver_and_coverage():
     assert cov["threshold"][0] == pytest.approx(0.8)
 
 
+
+def test_coverage_compares_with_the_mean_of_its_own_window():
+    # the previous `lookback` dates' mean came from a running sum over the whole series, which
+    # drifts: a coverage steady at 70 % came out below "100 % of its mean" on 138 of 600 dates
+    sig = np.ones((600, 10))
+    sig[:, :3] = np.nan
+    assert monitor.coverage(sig, drop=0.0).height == 0
+    # each date against (1 - drop) × the plain mean of the window before it, in numpy
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        x = rng.normal(size=(60, 4))
+        x[rng.random((60, 4)) < 0.3] = np.nan
+        cov = np.isfinite(x).mean(axis=1)
+        expect = [t for t in range(8, 60) if cov[t] < 0.8 * cov[t - 8:t].mean()]
+        got = monitor.coverage(x, lookback=8)
+        assert got["date"].to_list() == expect
+        assert got["threshold"].to_list() == pytest.approx([0.8 * cov[t - 8:t].mean() for t in expect], rel=1e-14)
+
 def test_backtest_alerts():
     rng = np.random.default_rng(3)
     r = rng.normal(0, 0.01, (80, 12))

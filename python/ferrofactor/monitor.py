@@ -563,13 +563,11 @@ def coverage(signal: Any, *, universe: Any = None, drop: float = 0.2, lookback: 
         size = np.full(T, N)
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = np.where(size > 0, have.sum(axis=1) / np.maximum(size, 1), np.nan)
-    c = np.r_[0.0, np.cumsum(np.nan_to_num(cov))]
-    n = np.r_[0, np.cumsum(np.isfinite(cov))]
-    t = np.arange(T)
-    lo = np.maximum(t - lookback, 0)
-    cnt = n[t] - n[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prev = np.where((t >= lookback) & (cnt == lookback), (c[t] - c[lo]) / np.maximum(cnt, 1), np.nan)
+    # the mean of each window of the previous `lookback` dates, taken over the window itself (a
+    # running sum drifts: a constant coverage came out a hair above its own mean, and alerted)
+    prev = np.full(T, np.nan)
+    if T > lookback:
+        prev[lookback:] = np.lib.stride_tricks.sliding_window_view(cov[:-1], lookback).mean(axis=1)
     limit = (1 - drop) * prev
     rows = np.flatnonzero(np.isfinite(cov) & np.isfinite(limit) & (cov < limit))
     d = _labels("dates", dates, T)
