@@ -1786,6 +1786,10 @@ class LazyCrossSection:
             dates=self.dates, assets=self.assets,
         )
 
+    def __repr__(self) -> str:
+        T, N = self.residuals.shape
+        return f"LazyCrossSection(T={T}, N={N}, factors={self.factor_names})"
+
 
 def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None, weights: Any = None, *,
                           market: bool = True, industry_constraint: str | None = "auto", cap: Any = None,
@@ -2350,6 +2354,10 @@ class LazyQuantileReturns:
         by_date, counts, labels = _gather(self.by_date, self.counts, self.labels, **kwargs)
         return QuantileReturns(by_date, counts, labels, self.horizons, self._nw_lags, dates=self.dates,
                                assets=self.assets, demeaned=self._demeaned, buckets=self._buckets)
+
+    def __repr__(self) -> str:
+        T, N = self.labels.shape
+        return f"LazyQuantileReturns(T={T}, N={N}, buckets={self._buckets}, horizons={self.horizons})"
 
 
 def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any = None,
