@@ -144,6 +144,7 @@ def test_coverage_compares_with_the_mean_of_its_own_window():
         assert got["date"].to_list() == expect
         assert got["threshold"].to_list() == pytest.approx([0.8 * cov[t - 8:t].mean() for t in expect], rel=1e-14)
 
+
 def test_backtest_alerts():
     rng = np.random.default_rng(3)
     r = rng.normal(0, 0.01, (80, 12))
