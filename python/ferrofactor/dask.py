@@ -1944,7 +1944,9 @@ class DaskFactorModelResult:
 
     def __repr__(self) -> str:
         T, N = self._residuals.shape
-        return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
+        from ferrofactor.results import short_names
+
+        return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={short_names(self._factor_names)})"
 
 
 # ---------------------------------------------------------------------------------------------

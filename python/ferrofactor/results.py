@@ -269,6 +269,16 @@ class Summary:
 # ---------------------------------------------------------------------------------------------
 
 
+def short_names(names: Sequence[Any], limit: int = 12) -> str:
+    """A list of names for a ``repr``: in full up to ``limit`` names, else the first and last few
+    and the count (a model with GICS industries has 70+ factors: a repr stays one short line)."""
+    names = [str(n) for n in names]
+    if len(names) <= limit:
+        return repr(names)
+    head, tail = names[: limit - 3], names[-2:]
+    return "[" + ", ".join(map(repr, head)) + ", ..., " + ", ".join(map(repr, tail)) + f"] ({len(names)})"
+
+
 def _label_series(axis: str, labels: Any, n: int) -> pl.Series:
     """Labels of one axis as a Polars series named after the axis."""
     if labels is None:
