@@ -361,6 +361,9 @@ class Result:
         shape = first.shape
         cols: list[pl.Series] = []
         cols.extend(self._frame_long_labels(axes, shape).get_columns())
+        clash = sorted(set(arrays) & {c.name for c in cols})
+        if clash:  # an array named by the user (a style) after an axis: Polars refused the frame
+            raise ValueError(f"{clash[0]!r} names both a label column and a value column of the long frame; rename it")
         for name, a in arrays.items():
             a = np.asarray(a)
             if a.shape != shape:
