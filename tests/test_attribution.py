@@ -443,3 +443,15 @@ def test_costs_are_kept_as_given_when_the_callers_array_changes():
     costs[:] = 0.0
     assert np.all(a.costs == 1e-4)
     np.testing.assert_allclose(a.total, a.gross - a.costs)
+
+
+@pytest.mark.parametrize("name", ["specific", "unexplained", "costs", "total"])
+def test_a_factor_named_as_an_attribution_line_is_refused(name):
+    # a style named "specific" gave a table with two "specific" rows (which is which?) and
+    # to_polars("linked") failed inside Polars (ComputeError: duplicate column name)
+    rng = np.random.default_rng(0)
+    T, N = 30, 20
+    ex = ff.Exposures({name: rng.normal(size=(T, N)), "value": rng.normal(size=(T, N))})
+    res = ff.FactorModel(weights="equal").fit(rng.normal(0, 0.01, (T, N)), ex)
+    with pytest.raises(ValueError, match=f"factor '{name}' has the name of an attribution line"):
+        ff.attribute(np.full((T, N), 1 / N), res)
