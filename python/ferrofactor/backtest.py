@@ -1355,9 +1355,16 @@ class BacktestResult(Result):
         -------
         AttributionResult
         """
-        from ferrofactor.attribution import attribute
+        from ferrofactor.attribution import _model_parts, attribute
 
         env = self._env
+        t_model = _model_parts(model)[0].shape[0]
+        if t_model != env.end - env.start + 1:
+            # (else attribute() said "weights has shape (100, N)": weights the caller never gave)
+            span = f"rows {env.start}..{env.end} of its {len(env.returns)} dates"
+            raise ValueError(f"the backtest covers {env.end - env.start + 1} dates ({span}) and the model "
+                             f"{t_model}: attribute needs a backtest over the model's whole span "
+                             "(start and end unset) and a model fitted on the backtest's returns")
         returns = env.returns[env.start:env.end + 1]
         w = np.zeros(self.weights_after.shape)
         w[1:] = self.weights_after[:-1]
