@@ -445,8 +445,8 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
         if hasattr(bias, "bias") and hasattr(bias, "standardized"):  # bias_test / minimum_variance_test
             raise TypeError(f"bias is a {type(bias).__name__}; pass its .bias (the BiasResult of its portfolios)")
         b = as_array("bias", bias)
-        if b.ndim == 0:  # not an array (read as a 0-d object array): what the other checks say
-            b = as_float_array("bias", b, 1)
+        if b.ndim == 0 and not np.issubdtype(b.dtype, np.number):
+            as_float_array("bias", b, 1)  # not an array (a 0-d object array): the TypeError of the other checks
         if b.ndim not in (1, 2):
             raise ValueError(f"bias must be (P,) or (T, P), got shape {b.shape}")
         b = as_float_array("bias", b, b.ndim)
