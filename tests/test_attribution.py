@@ -432,6 +432,20 @@ def test_a_backtest_book_attributes_its_own_net_returns():
     assert np.nanmax(np.abs(wrong.total - book.returns)) > 1e-3
 
 
+
+def test_a_backtest_over_part_of_the_models_dates_is_told_why_it_cannot_be_attributed():
+    # BacktestResult.attribute needs the model's whole span (documented); a book with start=
+    # got "weights has shape (100, 30) but the model's exposures are (150, 30)": weights the
+    # caller never passed
+    panel = ff.datasets.synthetic_universe(n_assets=30, n_days=150, seed=4)
+    model = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    w = np.where(np.isfinite(panel["returns"]), 1 / 30, 0.0)
+    with pytest.raises(ValueError, match=r"the backtest covers 100 dates \(rows 50\.\.149 of its 150 dates\) and "
+                                         r"the model 150: attribute needs a backtest over the model's whole span"):
+        ff.backtest(panel, w, rebalance=10, start=50).attribute(model)
+    assert ff.backtest(panel, w, rebalance=10).attribute(model).total.shape == (150,)
+
+
 def test_costs_are_kept_as_given_when_the_callers_array_changes():
     # costs was a view of the caller's array, while total (gross − costs) was set at once: editing
     # the array afterwards made costs and total disagree
@@ -443,3 +457,15 @@ def test_costs_are_kept_as_given_when_the_callers_array_changes():
     costs[:] = 0.0
     assert np.all(a.costs == 1e-4)
     np.testing.assert_allclose(a.total, a.gross - a.costs)
+
+
+@pytest.mark.parametrize("name", ["specific", "unexplained", "costs", "total"])
+def test_a_factor_named_as_an_attribution_line_is_refused(name):
+    # a style named "specific" gave a table with two "specific" rows (which is which?) and
+    # to_polars("linked") failed inside Polars (ComputeError: duplicate column name)
+    rng = np.random.default_rng(0)
+    T, N = 30, 20
+    ex = ff.Exposures({name: rng.normal(size=(T, N)), "value": rng.normal(size=(T, N))})
+    res = ff.FactorModel(weights="equal").fit(rng.normal(0, 0.01, (T, N)), ex)
+    with pytest.raises(ValueError, match=f"factor '{name}' has the name of an attribution line"):
+        ff.attribute(np.full((T, N), 1 / N), res)

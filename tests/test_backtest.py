@@ -863,3 +863,25 @@ def test_long_frame_with_unsorted_assets_pairs_with_frames_not_with_arrays():
     got = ff.backtest(long(r, "r"), long(w, "w"), rebalance="daily", cost_bps=0)
     want = ff.backtest(r, w, rebalance="daily", cost_bps=0)
     np.testing.assert_allclose(got.returns, want.returns, equal_nan=True)
+
+
+def test_frames_of_an_undated_backtest_from_start_are_labelled_by_the_inputs_rows():
+    # the frames were labelled 0..T-1 from `start` while trade_dates, alerts(), plot() and the
+    # summary's span use the input's rows: an alert at row 80 joined onto row 120 of the input
+    rng = np.random.default_rng(3)
+    r = rng.normal(0, 0.01, (120, 12))
+    w = np.zeros((120, 12))
+    w[:, :4] = 0.25
+    res = ff.backtest(r, w, rebalance=20, start=40, cost_bps=5)
+    s = res.to_polars("series")
+    assert s["date"].to_list() == list(range(40, 120))
+    assert s.filter(pl.col("traded"))["date"].to_list() == res.trade_dates.tolist() == [40, 60, 80, 100]
+    top5 = res.alerts().filter(pl.col("kind") == "top5").join(s, on="date", how="left")
+    assert top5["traded"].to_list() == [True] * 4
+    assert res.to_polars("weights_after", form="long")["date"].unique().sort().to_list() == list(range(40, 120))
+    books = ff.backtest_many(r, np.stack([w, w / 2]), rebalance=20, start=40)
+    assert books.to_polars("value")["date"].to_list() == list(range(40, 120))
+    # with dates, the dates (unchanged)
+    d = np.datetime64("2021-01-01") + np.arange(120)
+    dated = ff.backtest(pl.DataFrame({"date": d, **{f"A{j}": r[:, j] for j in range(12)}}), w, rebalance=20, start=40)
+    assert dated.to_polars("series")["date"].to_list()[0] == d[40].astype(object)

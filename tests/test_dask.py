@@ -939,3 +939,15 @@ def test_labels_are_read_only_and_never_the_callers_arrays():
     for arr in (dp.dates, dp.assets, dp.labels("industry"), dex.dates, dex.assets):
         with pytest.raises(ValueError, match="read-only"):
             arr[0] = arr[-1]
+
+
+def test_lazy_results_have_a_short_repr(dpanel):
+    # LazyCrossSection and LazyQuantileReturns printed as <ferrofactor.dask.LazyCrossSection
+    # object at 0x7f...>, unlike every other result (and LazySignalEvaluation beside them)
+    rng = np.random.default_rng(0)
+    sig = rng.normal(size=(T, N))
+    xs = ffd.cross_section_regress(dpanel["returns"], rng.normal(size=(T, N, 2)), dates=P.dates)
+    q = ffd.quantile_returns(sig, dpanel, 3, horizons=(1, 5))
+    for obj, want in ((xs, f"LazyCrossSection(T={T}, N={N}, factors=['market', 'style_0', 'style_1'])"),
+                      (q, f"LazyQuantileReturns(T={T}, N={N}, buckets=quantiles=3, horizons=[1, 5])")):
+        assert repr(obj) == want

@@ -139,6 +139,12 @@ def test_momentum_selection_vs_baseline_and_format():
     mask[reb] = True
     sel2 = ff.momentum_selection(F["returns"], F["dollar_volume"], mask, window=126, min_dollar_volume=2e6, percentile=0.2)
     np.testing.assert_array_equal(sel2.long, sel.long)
+    # without dates the frames are labelled by the input's rebalance rows (as sel2.rebalance),
+    # not 0..R-1: a frame's "date" is the row of the input it is about
+    assert sel2.to_polars("counts")["date"].to_list() == reb.tolist() == sel2.rebalance.tolist()
+    long = sel2.to_polars("long", form="long").filter(pl.col("long"))
+    assert sorted(zip(long["date"], long["asset"].cast(pl.Int64))) == sorted(
+        (int(reb[i]), j) for i, j in zip(*np.nonzero(sel2.long)))
 
 
 def test_momentum_selection_hand_worked():

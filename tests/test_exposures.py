@@ -66,6 +66,25 @@ def test_to_polars_long_joins_back_and_wide():
     assert "value" in s and "Energy" in s
 
 
+@pytest.mark.parametrize("name", ["date", "asset", "industry"])
+def test_to_polars_refuses_a_style_named_as_a_label_column(name):
+    # a style named "date" or "asset" replaced that label column in the frame (dates or assets
+    # silently lost); "industry" (with industries) failed inside Polars (a ComputeError)
+    d = np.arange("2024-01-01", 2, dtype="datetime64[D]")
+    e = ff.Exposures({name: np.ones((2, 3)), "value": np.zeros((2, 3))}, np.array([[0, 1, -1], [1, 1, 0]]),
+                     dates=d, assets=["A", "B", "C"])
+    with pytest.raises(ValueError, match=f"style '{name}' clashes with the '{name}' column"):
+        e.to_polars()
+    if name != "industry":
+        with pytest.raises(ValueError, match=f"'{name}' names both a label column and a value column"):
+            e.to_polars(name, form="long")
+    else:
+        assert e.to_polars(name, form="long").columns == ["date", "asset", "industry"]
+    assert e.to_polars(name, form="wide").columns == ["date", "A", "B", "C"]
+    # without industries a style may be named "industry"
+    assert ff.Exposures({"industry": np.ones((2, 3))}).to_polars().columns == ["date", "asset", "industry"]
+
+
 def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="styles has shape"):
         ff.Exposures(np.zeros((4, 3, 2)), np.zeros((4, 2), dtype=int))

@@ -111,6 +111,11 @@ def test_risk_bias_solver_and_coverage():
     assert monitor.risk_bias(np.array([0.7, 1.0, 1.3]), band=(0.8, 1.2))["value"].to_list() == [0.7, 1.3]
     with pytest.raises(ValueError, match="band is required"):
         monitor.risk_bias(np.array([1.0]))
+    # not an array: a TypeError as every other check gives (it read as a 0-d array, "got shape ()")
+    with pytest.raises(TypeError, match="bias must be a numeric array, got dtype object"):
+        monitor.risk_bias(object(), band=(0.8, 1.2))
+    with pytest.raises(TypeError, match="bias must be a numeric array"):
+        monitor.risk_bias("1.2", band=(0.8, 1.2))
     s = monitor.solver(["optimal", "infeasible", "optimal", "fallback"])
     assert s["date"].to_list() == [1, 3] and s["kind"].to_list() == ["solver", "solver"]
     sig = np.ones((40, 10))
@@ -119,6 +124,25 @@ def test_risk_bias_solver_and_coverage():
     cov = monitor.coverage(sig, lookback=5)
     assert cov["date"].to_list() == [30] and cov["value"][0] == pytest.approx(0.4)
     assert cov["threshold"][0] == pytest.approx(0.8)
+
+
+
+def test_coverage_compares_with_the_mean_of_its_own_window():
+    # the previous `lookback` dates' mean came from a running sum over the whole series, which
+    # drifts: a coverage steady at 70 % came out below "100 % of its mean" on 138 of 600 dates
+    sig = np.ones((600, 10))
+    sig[:, :3] = np.nan
+    assert monitor.coverage(sig, drop=0.0).height == 0
+    # each date against (1 - drop) × the plain mean of the window before it, in numpy
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        x = rng.normal(size=(60, 4))
+        x[rng.random((60, 4)) < 0.3] = np.nan
+        cov = np.isfinite(x).mean(axis=1)
+        expect = [t for t in range(8, 60) if cov[t] < 0.8 * cov[t - 8:t].mean()]
+        got = monitor.coverage(x, lookback=8)
+        assert got["date"].to_list() == expect
+        assert got["threshold"].to_list() == pytest.approx([0.8 * cov[t - 8:t].mean() for t in expect], rel=1e-14)
 
 
 def test_backtest_alerts():
@@ -224,6 +248,16 @@ def test_risk_bias_of_one_portfolios_rolling_statistic_is_t_by_1():
     named = monitor.risk_bias(ff.evaluate.bias_statistic(r, v, window=20, dates=dates, names=["book"]))
     assert set(named["subject"]) == {"book"} and named["date"].to_list() == want["date"].to_list()
     assert set(monitor.risk_bias(ff.evaluate.bias_statistic(r, v, window=20, dates=dates), names=["book"])["subject"]) == {"book"}
+
+
+def test_risk_bias_of_a_bias_test_says_to_pass_its_bias():
+    # a bias_test / minimum_variance_test result raised "bias must be (P,) or (T, P), got shape ()"
+    panel = ff.datasets.synthetic_universe(n_assets=40, n_days=120, seed=1)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    test = ff.evaluate.bias_test(risk, panel, np.full((2, 40), 1 / 40), dates=np.arange(60, 110))
+    with pytest.raises(TypeError, match=r"bias is a PortfolioBiasResult; pass its \.bias"):
+        monitor.risk_bias(test)
+    assert monitor.risk_bias(test.bias).columns == COLUMNS
 
 
 def test_infinite_values_and_thresholds_are_refused():

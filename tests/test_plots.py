@@ -92,6 +92,22 @@ def test_risk_model_plot_draws_annualised_factor_volatilities(fitted):
                                        rtol=1e-12)
 
 
+
+def test_risk_model_plot_of_a_factor_without_volatility_warns_nothing():
+    # low_vol needs 252 dates of history: on 200 dates its volatility is NaN throughout, and the
+    # plot's ordering by mean level warned "Mean of empty slice" (np.nanmean)
+    panel = ff.datasets.synthetic_universe(n_assets=60, n_days=200, seed=11)
+    risk = ff.RiskModel.from_factor_model(ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel)))
+    assert np.isnan(risk.factor_volatility[:, risk.factor_names.index("low_vol")]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = risk.plot(groups="styles")
+    lines = _lines(fig.axes[0])
+    assert list(lines)[-1] == "low_vol"  # drawn last: no level
+    level = np.nanmean(risk.factor_volatility[:, [risk.factor_names.index(n) for n in list(lines)[:-1]]], axis=0)
+    assert (np.diff(level) <= 0).all()  # the others by decreasing mean volatility
+
+
 def test_bias_plots_against_the_band(fitted):
     panel, _, _, risk = fitted
     rng = np.random.default_rng(1)

@@ -148,7 +148,8 @@ def test_repr_is_short_and_informative(cls, instances):
     # nine result classes printed as <ferrofactor....BacktestResult object at 0x7f...>
     r = repr(instances[cls])
     assert r.startswith(f"{cls.__name__}(") and "object at 0x" not in r and len(r) < 1000, r
-    assert "np.float64" not in r and "array(" not in r, r
+    # no numpy repr inside ("np.float64(...)", "np.datetime64('2024-01-02')": RiskDecomposition's date)
+    assert "np." not in r and "array(" not in r, r
 
 
 def test_long_frames_join_back_on_date_and_asset(instances):
@@ -159,3 +160,18 @@ def test_long_frames_join_back_on_date_and_asset(instances):
         long = res.to_polars(kind, form="long")
         joined = long.join(frame, on=["date", "asset"], how="inner")
         assert joined.height == long.height  # no row lost
+
+
+def test_repr_stays_short_with_many_factors():
+    # with GICS-sized industries (60 here) FactorModelResult listed every factor name (1060
+    # characters) and FamaMacBethResult every estimate and an array of dates used (1932)
+    panel = ff.datasets.synthetic_universe(n_assets=200, n_days=40, n_industries=60, seed=1)
+    res = ff.FactorModel().fit(panel, ff.Exposures.from_panel(panel))
+    P = len(res.factor_names)
+    for obj in (res, res.fama_macbeth()):
+        r = repr(obj)
+        assert len(r) < 300 and f"({P})" in r and "'market'" in r and "'low_vol'" in r, r
+    assert repr(res.fama_macbeth()).endswith(f"n_periods={int(np.min(res.n_dates_estimated))}.."
+                                              f"{int(np.max(res.n_dates_estimated))})")
+    few = ff.fama_macbeth(np.arange(40.0).reshape(8, 5) % 3, np.arange(80.0).reshape(8, 5, 2) ** 0.5 % 1)
+    assert repr(few).startswith("FamaMacBethResult(params={'const': ") and repr(few).endswith("n_periods=8)")

@@ -787,6 +787,26 @@ def test_bias_statistic_hand_checked():
     assert not bias_statistic(r[:, 0], v[:, 0] / 2).inside
 
 
+
+def test_bias_statistic_of_one_series_converts_as_any_result():
+    # one series over the whole sample (a 0-d bias): to_polars ignored kind and form, took
+    # any kind ("nope" gave the table) and dropped the series' name
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal(200)
+    one = bias_statistic(r, np.ones(200), names=["book"])
+    two = bias_statistic(r[:, None], np.ones((200, 1)), names=["book"])
+    assert np.ndim(one.bias) == 0
+    for kind in (None, "table", "bias", "n_obs", "inside"):
+        for form in ("wide", "long"):
+            assert one.to_polars(kind, form=form).equals(two.to_polars(kind, form=form)), (kind, form)
+    assert one.to_polars()["portfolio"].to_list() == ["book"]
+    assert bias_statistic(r, np.ones(200)).to_polars("bias")["portfolio"].to_list() == [0]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        one.to_polars("nope")
+    with pytest.raises(ValueError, match="form must be one of"):
+        one.to_polars(form="tall")
+
+
 def simulate_truth(T=1000, N=400, G=5, KS=2, seed=0):
     """Returns r[t] = B[t-1] f[t] + e[t] with constant, known factor covariance and specific vols."""
     rng = np.random.default_rng(seed)

@@ -342,6 +342,12 @@ def attribute(weights: Any, model: Any, *, returns: Any = None, benchmark: Any =
     True
     """
     ex, fr, lag, mret, mdates, massets = _model_parts(model)
+    # the attribution's own lines sit beside the factors (linked columns, the table's rows): a
+    # factor of the same name made two "specific" rows and a wide frame Polars refused
+    clash = [f for f in ex.factor_names if f in (*_LINES, "total")]
+    if clash:
+        raise ValueError(f"factor {clash[0]!r} has the name of an attribution line {[*_LINES, 'total']}; "
+                         "rename the style (or industry) in the exposures")
     # a wide weights frame out of date order is sorted (its dates are then checked against the
     # model's) when nothing is paired with its rows by position: a model with dates, returns and
     # benchmark frames or none, no costs array (costs indexed by date carry their dates)

@@ -1064,6 +1064,9 @@ class BacktestResult(Result):
     weights_before, weights_after : (T, N) positions over ``value_before`` / ``value`` (rebuilt
         on first access from the positions after each trade, exactly as the kernel ran).
     trade_dates : the rebalance dates (labels, or rows when there are no dates).
+
+    Without dates, the frames (``to_polars``), ``alerts()`` and ``plot()`` label the dates by
+    the rows of the input's returns, ``start..end``, as ``trade_dates`` does.
     """
 
     _arrays: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -1126,6 +1129,14 @@ class BacktestResult(Result):
     delisted = property(lambda self: self._delisted)
     initial_value = property(lambda self: self._initial)
     settings = property(lambda self: dict(self._settings))
+
+    def _axis_labels(self, axis: str) -> Any:
+        # without dates the frames are labelled by the rows of the input's returns, as
+        # trade_dates, alerts(), plot() and the summary's span are (the backtest may start at
+        # ``start`` > 0: position 0 of the result is row ``start`` of the input)
+        if axis == "date" and self._dates is None:
+            return np.arange(self._env.start, self._env.end + 1)
+        return super()._axis_labels(axis)
 
     @property
     def solves(self) -> pl.DataFrame | None:
@@ -1344,9 +1355,16 @@ class BacktestResult(Result):
         -------
         AttributionResult
         """
-        from ferrofactor.attribution import attribute
+        from ferrofactor.attribution import _model_parts, attribute
 
         env = self._env
+        t_model = _model_parts(model)[0].shape[0]
+        if t_model != env.end - env.start + 1:
+            # (else attribute() said "weights has shape (100, N)": weights the caller never gave)
+            span = f"rows {env.start}..{env.end} of its {len(env.returns)} dates"
+            raise ValueError(f"the backtest covers {env.end - env.start + 1} dates ({span}) and the model "
+                             f"{t_model}: attribute needs a backtest over the model's whole span "
+                             "(start and end unset) and a model fitted on the backtest's returns")
         returns = env.returns[env.start:env.end + 1]
         w = np.zeros(self.weights_after.shape)
         w[1:] = self.weights_after[:-1]
@@ -1442,6 +1460,8 @@ class BacktestBooks(Result):
     def _axis_labels(self, axis: str) -> Any:
         if axis == "book":
             return np.array(self._names)
+        if axis == "date" and self._dates is None and self._results:
+            return self._results[0]._axis_labels("date")  # the input's rows, as each book's
         return super()._axis_labels(axis)
 
     def __len__(self) -> int:

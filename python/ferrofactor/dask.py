@@ -1786,6 +1786,10 @@ class LazyCrossSection:
             dates=self.dates, assets=self.assets,
         )
 
+    def __repr__(self) -> str:
+        T, N = self.residuals.shape
+        return f"LazyCrossSection(T={T}, N={N}, factors={self.factor_names})"
+
 
 def cross_section_regress(returns: Any, styles: Any = None, industry: Any = None, weights: Any = None, *,
                           market: bool = True, industry_constraint: str | None = "auto", cap: Any = None,
@@ -1940,7 +1944,9 @@ class DaskFactorModelResult:
 
     def __repr__(self) -> str:
         T, N = self._residuals.shape
-        return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
+        from ferrofactor.results import short_names
+
+        return f"DaskFactorModelResult(T={T}, N={N}, lag={self.lag}, factors={short_names(self._factor_names)})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2350,6 +2356,10 @@ class LazyQuantileReturns:
         by_date, counts, labels = _gather(self.by_date, self.counts, self.labels, **kwargs)
         return QuantileReturns(by_date, counts, labels, self.horizons, self._nw_lags, dates=self.dates,
                                assets=self.assets, demeaned=self._demeaned, buckets=self._buckets)
+
+    def __repr__(self) -> str:
+        T, N = self.labels.shape
+        return f"LazyQuantileReturns(T={T}, N={N}, buckets={self._buckets}, horizons={self.horizons})"
 
 
 def quantile_returns(signal: Any, returns: Any, quantiles: Any = 5, *, bins: Any = None,

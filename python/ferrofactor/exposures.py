@@ -289,6 +289,13 @@ class Exposures(Result):
             raise ValueError(f"form must be one of ['wide', 'long'], got {form!r}")
         T, N = self.shape
         if kind == "exposures":  # one row per (date, asset), one column per style: both forms
+            taken = ["date", "asset"] + (["industry"] if self._industry is not None else [])
+            clash = [n for n in self._style_names if n in taken]
+            if clash:  # with_columns replaced the date/asset labels by the style, or failed in Polars
+                raise ValueError(
+                    f"style {clash[0]!r} clashes with the {clash[0]!r} column of the exposures frame; "
+                    "rename the style"
+                )
             frame = self._frame_long_labels(("date", "asset"), (T, N))
             cols = [pl.Series(n, self._styles[:, :, k].reshape(-1)) for k, n in enumerate(self._style_names)]
             if self._industry is not None:

@@ -42,7 +42,7 @@ from ferrofactor.regress import (
     _t_quantile,
     robust_clip_returns,
 )
-from ferrofactor.results import NotFittedError, Summary, readonly
+from ferrofactor.results import NotFittedError, Summary, readonly, short_names
 
 __all__ = ["FactorModel", "FactorModelResult"]
 
@@ -197,7 +197,7 @@ class FactorModelResult(CrossSectionResult):
 
     def __repr__(self) -> str:
         T, N = self._residuals.shape
-        return f"FactorModelResult(T={T}, N={N}, lag={self.lag}, factors={self._factor_names})"
+        return f"FactorModelResult(T={T}, N={N}, lag={self.lag}, factors={short_names(self._factor_names)})"
 
 
 def _dask_backed(x: Any) -> bool:

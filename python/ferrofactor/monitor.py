@@ -442,7 +442,11 @@ def risk_bias(bias: Any, *, band: tuple[float, float] | None = None, dates: Any 
         by_dates = is_date_indexed(bias)
         if by_dates:  # rolling, one row per date of its index (which labels the alerts)
             bias, dates = _indexed_by_date("bias", bias, dates)
+        if hasattr(bias, "bias") and hasattr(bias, "standardized"):  # bias_test / minimum_variance_test
+            raise TypeError(f"bias is a {type(bias).__name__}; pass its .bias (the BiasResult of its portfolios)")
         b = as_array("bias", bias)
+        if b.ndim == 0 and not np.issubdtype(b.dtype, np.number):
+            as_float_array("bias", b, 1)  # not an array (a 0-d object array): the TypeError of the other checks
         if b.ndim not in (1, 2):
             raise ValueError(f"bias must be (P,) or (T, P), got shape {b.shape}")
         b = as_float_array("bias", b, b.ndim)
@@ -563,13 +567,11 @@ def coverage(signal: Any, *, universe: Any = None, drop: float = 0.2, lookback: 
         size = np.full(T, N)
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = np.where(size > 0, have.sum(axis=1) / np.maximum(size, 1), np.nan)
-    c = np.r_[0.0, np.cumsum(np.nan_to_num(cov))]
-    n = np.r_[0, np.cumsum(np.isfinite(cov))]
-    t = np.arange(T)
-    lo = np.maximum(t - lookback, 0)
-    cnt = n[t] - n[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prev = np.where((t >= lookback) & (cnt == lookback), (c[t] - c[lo]) / np.maximum(cnt, 1), np.nan)
+    # the mean of each window of the previous `lookback` dates, taken over the window itself (a
+    # running sum drifts: a constant coverage came out a hair above its own mean, and alerted)
+    prev = np.full(T, np.nan)
+    if T > lookback:
+        prev[lookback:] = np.lib.stride_tricks.sliding_window_view(cov[:-1], lookback).mean(axis=1)
     limit = (1 - drop) * prev
     rows = np.flatnonzero(np.isfinite(cov) & np.isfinite(limit) & (cov < limit))
     d = _labels("dates", dates, T)

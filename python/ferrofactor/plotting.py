@@ -228,8 +228,11 @@ def factor_volatility_figure(risk: Any, groups: Any = None, max_lines: int = 12)
     fig, axes = figure(len(sel), 1, (9.0, 2.6 * len(sel) + 0.4), sharex=True)
     for ax, (g, idx) in zip(axes[:, 0], sel.items()):
         v = vol[:, idx]
-        with np.errstate(invalid="ignore"):
-            level = np.nanmean(v, axis=0) if v.size and np.isfinite(v).any() else np.zeros(len(idx))
+        # mean level of each factor's finite volatilities, 0 for one with none (a style that needs
+        # more history than the sample: np.nanmean warned "Mean of empty slice" from the plot)
+        fin = np.isfinite(v)
+        n_fin = fin.sum(axis=0)
+        level = np.where(fin, v, 0.0).sum(axis=0) / np.maximum(n_fin, 1)
         order = np.argsort(-np.nan_to_num(level), kind="stable")[:max_lines]
         rows = _thin(len(x))
         for j in order:

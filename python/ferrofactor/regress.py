@@ -39,7 +39,7 @@ from ferrofactor._validate import (
     refuse_inf,
 )
 from ferrofactor.inference import COV_TYPES, fama_macbeth_inference
-from ferrofactor.results import Result, Summary, readonly
+from ferrofactor.results import Result, Summary, readonly, short_names
 
 __all__ = [
     "CrossSectionResult",
@@ -523,9 +523,16 @@ class FamaMacBethResult(Result):
         return fama_macbeth_figure(self, annualize=annualize)
 
     def __repr__(self) -> str:
-        params = {n: round(float(v), 6) for n, v in zip(self._names, self.params)}
-        return (f"FamaMacBethResult(params={params}, "
-                f"cov_type={self._cov_type!r}, n_periods={self.n_periods})")
+        # short (never an array's values): the estimates in full for a few parameters, else the
+        # names; the dates used as one number, or their range across parameters
+        if len(self._names) <= 12:
+            params = str({n: round(float(v), 6) for n, v in zip(self._names, self.params)})
+        else:
+            params = short_names(self._names)
+        n = np.asarray(self.n_periods)
+        used = str(int(n)) if n.ndim == 0 else (str(int(n[0])) if n.size and (n == n[0]).all()
+                                                 else f"{int(n.min())}..{int(n.max())}" if n.size else "0")
+        return f"FamaMacBethResult(params={params}, cov_type={self._cov_type!r}, n_periods={used})"
 
 
 def _refit_without_intercept(dates: np.ndarray, r: np.ndarray, x: np.ndarray, f: np.ndarray,

@@ -269,6 +269,16 @@ class Summary:
 # ---------------------------------------------------------------------------------------------
 
 
+def short_names(names: Sequence[Any], limit: int = 12) -> str:
+    """A list of names for a ``repr``: in full up to ``limit`` names, else the first and last few
+    and the count (a model with GICS industries has 70+ factors: a repr stays one short line)."""
+    names = [str(n) for n in names]
+    if len(names) <= limit:
+        return repr(names)
+    head, tail = names[: limit - 3], names[-2:]
+    return "[" + ", ".join(map(repr, head)) + ", ..., " + ", ".join(map(repr, tail)) + f"] ({len(names)})"
+
+
 def _label_series(axis: str, labels: Any, n: int) -> pl.Series:
     """Labels of one axis as a Polars series named after the axis."""
     if labels is None:
@@ -351,6 +361,9 @@ class Result:
         shape = first.shape
         cols: list[pl.Series] = []
         cols.extend(self._frame_long_labels(axes, shape).get_columns())
+        clash = sorted(set(arrays) & {c.name for c in cols})
+        if clash:  # an array named by the user (a style) after an axis: Polars refused the frame
+            raise ValueError(f"{clash[0]!r} names both a label column and a value column of the long frame; rename it")
         for name, a in arrays.items():
             a = np.asarray(a)
             if a.shape != shape:

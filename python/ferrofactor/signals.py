@@ -7,6 +7,7 @@ close of ``t`` and earns ``returns[t + 1 ..]``. Nothing here shifts data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -249,6 +250,13 @@ class MomentumSelection(Result):
     n_long = property(lambda self: readonly(self._long.sum(axis=1)), doc="(R,) size of the long set.")
     n_short = property(lambda self: readonly(self._short.sum(axis=1)), doc="(R,) size of the short set.")
     n_eligible = property(lambda self: readonly(self._eligible.sum(axis=1)), doc="(R,) eligible assets.")
+
+    def _axis_labels(self, axis: str) -> Any:
+        # without dates the frames are labelled by the rebalance rows of the input (as
+        # ``rebalance``), not 0..R-1: a frame joins the input's rows on ``date``
+        if axis == "date" and self._dates is None:
+            return self._rebalance
+        return super()._axis_labels(axis)
 
     def summary(self) -> Summary:
         R = len(self._rebalance)

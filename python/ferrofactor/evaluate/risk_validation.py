@@ -101,7 +101,15 @@ class BiasResult(Result):
 
     def to_polars(self, kind: str | None = None, form: str = "wide") -> pl.DataFrame:
         if np.ndim(self._bias) == 0:
-            return pl.DataFrame({k: [getattr(self, k).item()] for k in BiasResult._groups["table"]})
+            # one series over the whole sample: one row, labelled as a (1,) result is (its name,
+            # else 0), with the arrays the kind asks for (checked as for any result)
+            kind = self._default_kind if kind is None else kind
+            if form not in ("wide", "long"):
+                raise ValueError(f"form must be one of ['wide', 'long'], got {form!r}")
+            names = self._groups.get(kind, (kind,) if kind in self._arrays else None)
+            if names is None:
+                raise ValueError(f"kind must be one of {self.kinds}, got {kind!r}")
+            return self._frame_long(("portfolio",), {k: np.reshape(getattr(self, k), 1) for k in names})
         return super().to_polars(kind, form)
 
     def summary(self) -> Summary:

@@ -162,7 +162,7 @@ class RiskDecomposition(Result):
         return risk_decomposition_figure(self, top=top)
 
     def __repr__(self) -> str:
-        return f"RiskDecomposition(total_vol={self.total_vol:.6g}, date={self._date!r})"
+        return f"RiskDecomposition(total_vol={self.total_vol:.6g}, date={self._date})"
 
 
 class ProductsMixin:
