@@ -1207,7 +1207,9 @@ fn book_one(
         None if demeaned && !equal_weight => {
             // `to_weights` fused with the return, without writing the weights: the gross and
             // Σ (x − m) y in one pass, divided once ([`buckets_and_book`] does the same sums)
-            let m = idx.iter().map(|&i| x[i as usize]).sum::<f64>() / idx.len() as f64;
+            let x0 = x[idx[0] as usize];
+            let flat = idx.iter().all(|&i| x[i as usize] == x0);
+            let m = book_mean(idx.iter().map(|&i| x[i as usize]).sum::<f64>(), idx.len(), flat, x0);
             let (mut gross, mut dot) = (-0.0f64, -0.0f64);
             for &i in idx {
                 let d = x[i as usize] - m;
@@ -1221,6 +1223,20 @@ fn book_one(
             to_weights(&mut s.wk, demeaned, equal_weight, &mut s.sorted);
             idx.iter().zip(&s.wk).map(|(&i, &w)| w * y_row[i as usize]).sum()
         }
+    }
+}
+
+/// The mean `sum / n` of a factor-weighted book's signal (of `n` ≥ 1 members), or `first`, the
+/// members' one value, when they are all equal (`flat`): the book demeans the signal and divides
+/// by the gross `Σ |x − m|`, and the mean of equal values, summed then divided, can be 1 ulp off
+/// (`(0.1 + 0.1 + 0.1) / 3` is not 0.1), which that division would blow up to full weights
+/// (e.g. a whole industry short in the neutral book). A signal without dispersion has no book.
+#[inline]
+fn book_mean(sum: f64, n: usize, flat: bool, first: f64) -> f64 {
+    if flat {
+        first
+    } else {
+        sum / n as f64
     }
 }
 
@@ -1297,6 +1313,8 @@ fn buckets_and_book_n<const C: usize>(
     // (their float sums of ones there are exact)
     let (mut sy, mut sx) = ([0.0f64; C], [-0.0f64; C]);
     let (mut nb, mut np) = ([0u32; C], [0u32; C]);
+    // each horizon's first signal and whether every member has that value (see `book_mean`)
+    let (mut x0, mut flat) = ([0.0f64; C], [true; C]);
     for (i, &m) in mask.iter().enumerate() {
         if (m >> (1 + k0)) & ((1 << C) - 1) == 0 {
             continue;
@@ -1308,13 +1326,18 @@ fn buckets_and_book_n<const C: usize>(
                     sy[c] += rows[c][i];
                     nb[c] += 1;
                 }
+                if np[c] == 0 {
+                    x0[c] = x[i];
+                } else if x[i] != x0[c] {
+                    flat[c] = false;
+                }
                 sx[c] += x[i];
                 np[c] += 1;
             }
         }
     }
     let my: [f64; C] = std::array::from_fn(|c| if demean_by == Demean::All { sy[c] / nb[c] as f64 } else { 0.0 });
-    let mx: [f64; C] = std::array::from_fn(|c| sx[c] / np[c] as f64);
+    let mx: [f64; C] = std::array::from_fn(|c| book_mean(sx[c], np[c] as usize, flat[c], x0[c]));
     s.qsums.clear();
     s.qsums.resize(q_len * C, (0.0, 0.0));
     s.counts.clear();
@@ -1800,7 +1823,7 @@ fn to_weights(x: &mut [f64], demeaned: bool, equal_weight: bool, sorted: &mut Ve
             }
         }
     } else if demeaned {
-        let m = x.iter().sum::<f64>() / x.len() as f64;
+        let m = book_mean(x.iter().sum::<f64>(), x.len(), x.iter().all(|&v| v == x[0]), x[0]);
         for v in x.iter_mut() {
             *v -= m;
         }
@@ -2254,6 +2277,20 @@ mod tests {
 
     fn sample(x: &Array2<f64>) -> Sample<'_> {
         Sample { signal: x.view(), groups: None, n_groups: 0, weights: None, common: None, labels: None }
+    }
+
+    #[test]
+    fn book_weights_of_a_constant_signal_are_zero() {
+        // (0.1 + 0.1 + 0.1) / 3 is 1 ulp above 0.1: demeaned by it and divided by the gross, the
+        // three equal values got weights -1/3 each instead of none
+        let mut sorted = Vec::new();
+        let mut x = vec![0.1, 0.1, 0.1];
+        to_weights(&mut x, true, false, &mut sorted);
+        assert_eq!(x, vec![0.0, 0.0, 0.0]);
+        let mut x = vec![1.0, 2.0, 3.0];
+        to_weights(&mut x, true, false, &mut sorted);
+        assert_eq!(x, vec![-0.5, 0.0, 0.5]);
+        assert_eq!(book_mean(0.30000000000000004, 3, true, 0.1), 0.1);
     }
 
     #[test]

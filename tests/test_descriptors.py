@@ -420,6 +420,26 @@ def test_neutralize_signal_far_from_zero_is_not_taken_for_an_exact_fit():
     np.testing.assert_array_equal(ff.neutralize_signal(rng.normal(size=(T, 3)), three), 0.0)
 
 
+
+def test_neutralize_signal_explained_by_the_controls_is_zero_not_standardised_rounding():
+    """A signal that the controls explain (a constant, an industry-level signal, a style plus
+    industry levels) leaves a residual of rounding (~1e-17), which standardize scaled up to a
+    signal of about ±1 (a constant signal came back with one asset at -2.47): as for an exact fit
+    and a constant date, nothing is left, so 0. A residual with dispersion of its own is kept."""
+    rng = np.random.default_rng(0)
+    T, N = 3, 8
+    ind = np.array([[0, 0, 0, 0, 1, 1, 1, 1]] * T)
+    e = ff.Exposures(rng.normal(size=(T, N, 1)), ind, style_names=["s"], industry_names=["a", "b"])
+    level = np.where(ind == 0, 0.3, 0.7)
+    for sig in (np.full((T, N), 0.1), level, 0.1 + 2.0 * e.styles[:, :, 0] + level):
+        assert np.abs(ff.neutralize_signal(sig, e, standardize=False)).max() < 1e-14
+        np.testing.assert_array_equal(ff.neutralize_signal(sig, e), 0.0)
+        w = rng.uniform(0.5, 2.0, (T, N))
+        np.testing.assert_array_equal(ff.neutralize_signal(sig, e, weights=w), 0.0)
+    noisy = level + 1e-6 * rng.normal(size=(T, N))  # a small residual of its own: kept
+    got = ff.neutralize_signal(noisy, e)
+    np.testing.assert_allclose(np.std(got, axis=1, ddof=1), 1.0, rtol=1e-6)
+
 def test_neutralize_signal_with_weights_stays_neutral_after_standardising():
     """With weights, the WLS residual is orthogonal in the weighted sense (Σ w e z = 0 for the
     intercept, each control and each industry dummy); the default standardisation re-centred it

@@ -287,6 +287,29 @@ def test_factor_weighted_returns_by_hand():
     assert got[0, 0] == pytest.approx(0.25 * (-0.1 - 0.1 - 0.2 + 0.5), rel=1e-14)
 
 
+@pytest.mark.parametrize("value", [0.1, 0.5, 1.1035213301, -1.3478837634])
+def test_factor_weighted_book_constant_signal_has_no_weight(value):
+    # An industry whose signal is one value on a date has no dispersion: it gets no weight in the
+    # neutral book, and a date whose whole signal is one value has a book of 0. The mean of
+    # equal values, summed then divided, can be 1 ulp off (3 × 0.1 / 3 is not 0.1); the gross
+    # normalisation blew that rounding up to a full weight (industry 1 all short, the book -0.245
+    # instead of 0.01), so the book's return depended on the last bit of the signal.
+    sig = np.array([[1.0, 2.0, 3.0, value, value, value], [np.nan] * 6])
+    r = np.array([[np.nan] * 6, [0.01, 0.02, 0.03, 0.5, 0.5, 0.5]])
+    ind = np.array([[0, 0, 0, 1, 1, 1]] * 2)
+    want = ff.evaluate.factor_weighted_returns(sig[:, :3], r[:, :3], (1,))[0, 0]
+    assert want == pytest.approx(0.01, rel=1e-14)
+    got = ff.evaluate.factor_weighted_returns(sig, r, (1,), industry=ind)[0, 0]
+    assert got == pytest.approx(want, rel=1e-14)
+    ev = ff.evaluate.evaluate(sig, r, horizons=(1,), quantiles=2, industry=ind)
+    assert ev.factor_returns[0, 0] == pytest.approx(want, rel=1e-14)
+    flat = np.array([[value] * 6, [np.nan] * 6])
+    assert ff.evaluate.factor_weighted_returns(flat, r, (1,))[0, 0] == 0.0
+    assert ff.evaluate.evaluate(flat, r, horizons=(1,), quantiles=1).factor_returns[0, 0] == 0.0
+    ind_flat = ff.evaluate.factor_weighted_returns(flat, r, (1,), industry=ind)[0, 0]
+    assert ind_flat == 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # No look-ahead (issue 12)
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 
 import ferrofactor as ff
 import numpy as np
+import polars as pl
 import pytest
 from ferrofactor import config as C
 from ferrofactor.config import default_config
@@ -219,3 +220,21 @@ def test_the_specific_risk_table_says_its_date(unset_run):
     n = int(res.risk.covered(len(res.risk.dates) - 1).sum())
     assert caption == f"Specific risk (annualised) on {last}, {n} covered assets"
     assert "the date shown" not in text
+
+
+def test_every_dated_parquet_output_has_a_date_column(unset_run):
+    """risk_decomposition wrote its portfolio date as text ('2016-02-05') where every other output
+    has a Date column: joined with factor_returns or exposures on date it matched nothing (Polars
+    refused the join, pandas' merge too)."""
+    from ferrofactor.report import outputs
+
+    res, _ = unset_run
+    frames = outputs(res)
+    for name, f in frames.items():
+        if "date" in f.columns:
+            assert f["date"].dtype == pl.Date, name
+    dec = frames["risk_decomposition"]
+    day = res.risk.dates[res.portfolio_date]
+    assert dec["date"].unique().to_list() == [day.astype(object)]
+    joined = dec.join(frames["factor_returns"].select("date"), on="date", how="inner")
+    assert joined.height == dec.height

@@ -140,6 +140,24 @@ def test_signal_weighted_matches_alphalens_factor_weights():
             assert np.all(w[k, ~ok] == 0)
 
 
+
+@pytest.mark.parametrize("value", [0.1, 1.1035213301, -1.3478837634])
+def test_signal_weighted_leaves_out_an_industry_without_dispersion(value):
+    # "Industries whose x is all zero are left out that date": an industry whose signal is one
+    # value has x = 0, but the mean of equal values, summed then divided, can be 1 ulp off
+    # (3 × 0.1 / 3 is not 0.1), and the division by the gross blew that up to full weights: the
+    # industry held all short (-1/6 each) in the industry-neutral long-short book, which then had
+    # a net of -0.5; and a date whose whole signal is one value got a long-only book of 1/6 each.
+    sig = np.array([[1.0, 2.0, 3.0, value, value, value]] * 3)
+    r = np.full((3, 6), 0.01)
+    industry = np.array([[0, 0, 0, 1, 1, 1]] * 3)
+    env = _Env(r)
+    w = ff.strategies.SignalWeighted(sig, industry=industry)._targets(env, np.array([1]))[0, 0]
+    np.testing.assert_array_equal(w[3:], 0.0)
+    np.testing.assert_allclose(w[:3], [-0.5, 0.0, 0.5], rtol=1e-15)
+    flat = ff.strategies.SignalWeighted(np.full((3, 6), value))._targets(env, np.array([1]))[0, 0]
+    np.testing.assert_array_equal(flat, 0.0)
+
 def test_topn_is_seed002s_selection():
     panel = ff.datasets.synthetic_universe(n_assets=150, n_days=320, seed=4)
     sel = ff.momentum_selection(panel, window=126, skip=21, min_dollar_volume=5e6, percentile=0.1)

@@ -70,7 +70,10 @@ def _zero_exact_fits(res: np.ndarray, x: np.ndarray, n_controls: int = 0,
     :func:`standardize` would scale up to values of about ±1. Such a date has no dispersion left,
     and standardize then gives it 0 as it does a constant date. A date with more assets than
     regressors keeps its residual however small against ``x`` (a signal around 1e10 with a unit
-    spread). In place; returns ``res``."""
+    spread). A date whose signal the regressors explain (a constant, an industry-level signal, a
+    control plus industry levels: the residual is under 1e-9 of the spread ``max − min`` of ``x``
+    over the assets used, or ``x`` has no spread there) has nothing left either: 0 too. In place;
+    returns ``res``."""
     def largest(a: np.ndarray) -> np.ndarray:
         # per row, the largest |value| among the finite ones (-inf for none); NaN-skipping
         # reductions, so no float (T, N) temporary unless there is an infinite value
@@ -78,8 +81,15 @@ def _zero_exact_fits(res: np.ndarray, x: np.ndarray, n_controls: int = 0,
             a = np.where(np.isinf(a), np.nan, a)
         return np.maximum(np.fmax.reduce(a, axis=1, initial=-np.inf), -np.fmin.reduce(a, axis=1, initial=np.inf))
 
-    # the scale of the values the regression used (those with a residual)
-    exact = largest(res) <= 1e-9 * largest(np.where(np.isnan(res), np.nan, x))
+    # the finite values of x the regression used (those with a residual), per row: no (T, N)
+    # float temporary
+    ok = ~np.isnan(res)
+    ok &= np.isfinite(x)
+    hi = np.max(x, axis=1, where=ok, initial=-np.inf)
+    lo = np.min(x, axis=1, where=ok, initial=np.inf)
+    top = largest(res)
+    # the scale of the values the regression used
+    exact = top <= 1e-9 * np.maximum(hi, -lo)
     # and no more assets (those with a residual) than regressors: the constant, the controls and
     # the industries present (an upper bound); only the few candidate dates are counted
     for t in np.flatnonzero(exact):
@@ -88,6 +98,12 @@ def _zero_exact_fits(res: np.ndarray, x: np.ndarray, n_controls: int = 0,
         if industry is not None:
             p += np.unique(industry[t][used]).size
         exact[t] = np.count_nonzero(used) <= p
+    # a signal in the span of the regressors: its residual is rounding against its own spread
+    # (which a level far from zero does not change: 1e10 + a unit spread keeps its residual)
+    spread = hi - lo
+    with np.errstate(invalid="ignore"):
+        explained = (top <= 1e-9 * spread) | (spread == 0)
+    exact |= explained & np.isfinite(top)
     res[exact] = np.where(np.isfinite(res[exact]), 0.0, np.nan)
     return res
 

@@ -23,7 +23,7 @@
   ``quantile_returns`` (quantile × horizon), ``backtest_value`` and ``backtest_returns`` (date ×
   book, net of costs), ``attribution`` (date × factor contributions of the long-short book, with its
   total, gross, specific, unexplained and costs), ``alerts``, ``weights`` (asset × portfolio), ``risk_decomposition``
-  (portfolio × factor).
+  (portfolio × factor, the portfolio date a Date).
 - ``summary.json``: the run's key numbers, stages and skipped sections (what ``--json`` prints).
 - ``ferrofactor-manifest.json``: the names of the files the run wrote.
 
@@ -289,7 +289,13 @@ def _output_makers(res: RunResult) -> dict[str, Callable[[], pl.DataFrame]]:
             frames = []
             for name, b in res.books.items():
                 f = b.decomposition.to_polars("factors")
-                frames.append(f.select(pl.lit(name).alias("portfolio"), pl.lit(str(b.date)).alias("date"), pl.all()))
+                # a Date as in every other output (joinable on date), or the row position as
+                # Int64 without dates, as the alerts' date column is
+                if isinstance(b.date, np.datetime64):
+                    day = pl.lit(b.date.astype("datetime64[D]").item(), dtype=pl.Date)
+                else:
+                    day = pl.lit(int(b.date), dtype=pl.Int64)
+                frames.append(f.select(pl.lit(name).alias("portfolio"), day.alias("date"), pl.all()))
             return pl.concat(frames)
 
         out["weights"] = weights

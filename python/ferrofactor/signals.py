@@ -127,7 +127,9 @@ def neutralize_signal(
         Standardise the residual per date (mean 0, std 1; with ``weights`` the weighted mean, as
         :func:`ferrofactor.standardize` with the same weights: the plain mean would undo the
         weighted orthogonality). A date the regression fits exactly (no more assets than
-        regressors) has no residual dispersion: 0, as a constant date.
+        regressors) has no residual dispersion: 0, as a constant date; so does a date whose
+        signal the controls explain (a constant, an industry-level signal: a residual under 1e-9
+        of the signal's spread is rounding, never scaled up to ±1).
 
     Returns
     -------

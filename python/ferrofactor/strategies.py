@@ -393,6 +393,13 @@ class SignalWeighted(_SignalStrategy):
         if self.demean:
             cnt = _group_sum(elig.astype(float), g, G + 1)
             mean = np.divide(_group_sum(x, g, G + 1), cnt, out=np.zeros_like(cnt), where=cnt > 0)
+            # an industry whose signal is one value has x = 0 (left out below): its mean is that
+            # value, exactly; the sum over the count can be 1 ulp off (3 × 0.1 / 3 is not 0.1),
+            # which the division by the gross would blow up to full weights
+            one = np.zeros_like(mean)
+            np.put_along_axis(one, g, x, axis=1)  # a member's value per group (any member)
+            flat = _group_sum(np.abs(x - np.take_along_axis(one, g, axis=1)), g, G + 1) == 0
+            mean = np.where(flat & (cnt > 0), one, mean)
             x = np.where(elig, x - np.take_along_axis(mean, g, axis=1), 0.0)
         gross = _group_sum(np.abs(x), g, G + 1)
         used = gross[:, :G] > 0
