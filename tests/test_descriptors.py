@@ -212,6 +212,20 @@ def test_bad_input():
         ff.compute_descriptors(F, window=252.0)
 
 
+def test_compute_descriptors_refuses_a_field_of_another_shape_naming_it():
+    # a dollar_volume of another shape came back as a descriptor of that shape (only the cap was
+    # checked), or an IndexError from the unlisted mask; a fundamental's mismatch blamed `cap`
+    r, cap = F["returns"], F["market_cap"]
+    for name, want in (("dollar_volume", "log_dollar_volume"), ("book_value", "book_to_market")):
+        fields = {"returns": r, "market_cap": cap, name: F[name][:, :5]}
+        for names in ([want], None):
+            with pytest.raises(ValueError, match=rf"^{name} has shape \(320, 5\), expected \(320, 24\) "
+                                                 r"\(the shape of returns\)$"):
+                ff.compute_descriptors(fields, names=names)
+    with pytest.raises(ValueError, match=r"^mcap has shape \(3, 3\), expected \(320, 24\)"):
+        ff.compute_descriptors({"returns": r, "mcap": np.ones((3, 3))}, fields={"market_cap": "mcap"})
+
+
 # --- exposures from descriptors ---------------------------------------------------------------
 
 

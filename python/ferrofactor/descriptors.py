@@ -380,12 +380,13 @@ def compute_descriptors(
             # assets (same order), never be paired by position
             arr, f_dates, f_assets = as_field(key, panel[key])
             labelled.add(key, f_dates, f_assets)
+            if fields_read:  # every field has the shape of returns (the first one read)
+                check_shape(key, arr, next(iter(fields_read.values())).shape, "the shape of returns")
             fields_read[key] = arr
         return fields_read[key]
 
     r = get("returns")
     cap = get("market_cap")
-    check_shape("market_cap", cap, r.shape, "the shape of returns")
     # an infinite return or cap is a data error (whichever descriptors are asked for): it was
     # skipped as missing by volatility and the market return (moving every beta of its window)
     refuse_inf(renames.get("returns", "returns"), r, "NaN marks a missing return")
