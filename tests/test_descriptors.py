@@ -226,6 +226,28 @@ def test_compute_descriptors_refuses_a_field_of_another_shape_naming_it():
         ff.compute_descriptors({"returns": r, "mcap": np.ones((3, 3))}, fields={"market_cap": "mcap"})
 
 
+def test_min_fraction_needs_the_ceiling_of_the_product_as_written():
+    # 0.55 · 100 is 55.000000000000007 in binary: its ceiling asked for 56 finite values, not 55
+    rng = np.random.default_rng(0)
+    r = np.full((101, 2), np.nan)
+    r[np.arange(0, 100, 2)[:28], :] = 0.0
+    r[np.arange(1, 100, 2)[:27], 0] = 0.0  # asset 0: 55 returns in rows 0..99; asset 1: 28
+    r[np.arange(1, 100, 2)[:26], 1] = 0.0  # asset 1: 54
+    r[np.isfinite(r)] = rng.normal(0, 0.01, np.isfinite(r).sum())
+    mom = fd.momentum(r, 101, 1, min_fraction=0.55)[100]
+    np.testing.assert_allclose(mom[0], np.prod(1 + r[:100, 0][np.isfinite(r[:100, 0])]) - 1, rtol=1e-13)
+    assert np.isnan(mom[1])
+    vol = fd.volatility(r[:100], 100, min_fraction=0.55, annualize=False)[99]
+    np.testing.assert_allclose(vol[0], np.nanstd(r[:100, 0], ddof=1), rtol=1e-13)
+    assert np.isnan(vol[1])
+    cap = np.ones((100, 2))
+    got = ff.compute_descriptors({"returns": r[:100], "market_cap": cap}, window=100, min_fraction=0.55)
+    want = bl.compute_descriptors({"returns": r[:100], "market_cap": cap}, window=100, min_fraction=0.55)
+    assert np.isfinite(got["max_drawdown"][99, 0]) and np.isnan(got["max_drawdown"][99, 1])
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-15, err_msg=k)  # NaN where NaN
+
+
 # --- exposures from descriptors ---------------------------------------------------------------
 
 

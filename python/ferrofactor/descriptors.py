@@ -91,7 +91,9 @@ MOMENTUM_HORIZONS: dict[str, tuple[int, int]] = {
 
 def _min_periods(span: int, min_fraction: float) -> int:
     f = check_real("min_fraction", min_fraction, lo=0.0, lo_open=True, hi=1.0)
-    return max(1, math.ceil(f * span))
+    # ceil of the product as written: 0.55 · 100 is 55.000000000000007 in binary, whose ceil
+    # (56) asked for one value more than the rule (rounded to 9 decimals first: 55)
+    return max(1, math.ceil(round(f * span, 9)))
 
 
 def _returns(name: str, x: Any) -> np.ndarray:
