@@ -758,3 +758,24 @@ def test_infinite_returns_and_caps_are_refused():
     fields = {"ret": r, "mcap": cap_bad}
     with pytest.raises(ValueError, match=r"mcap must not contain infinite values \(1 found"):
         ff.compute_descriptors(fields, window=20, fields={"returns": "ret", "market_cap": "mcap"})
+
+
+def test_an_infinite_denominator_is_missing_and_an_infinite_cap_is_refused():
+    """``x / inf`` is 0: roe with an infinite book value was 0, and book_to_market with an
+    infinite cap too (a value where the denominator was missing; the baseline gives NaN). A
+    fundamental read as infinite is missing (NaN); an infinite cap is a data error (README), as
+    compute_descriptors and market_return already refuse it."""
+    one = np.ones((2, 2))
+    den = np.array([[np.inf, 2.0], [-np.inf, 4.0]])
+    for fn in (fd.roe, fd.profit_margin, fd.asset_turnover, fd.leverage):
+        out = fn(one, den)
+        np.testing.assert_array_equal(out, [[np.nan, 0.5], [np.nan, 0.25]])
+        np.testing.assert_array_equal(out, bl._ratio(one, den))
+    for fn in (fd.book_to_market, fd.earnings_yield, fd.cash_flow_yield):
+        with pytest.raises(ValueError, match=r"^cap must not contain infinite values \(2 found"):
+            fn(one, den)
+    with pytest.raises(ValueError, match=r"^cap must not contain infinite values \(2 found"):
+        fd.log_market_cap(den)
+    with pytest.raises(ValueError, match=r"^cap must not contain infinite values \(2 found"):
+        fd.liquidity(one, den, window=1)
+    np.testing.assert_array_equal(fd.liquidity(one, 2 * one, window=1), np.log(0.5) * one)
