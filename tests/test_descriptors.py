@@ -779,3 +779,19 @@ def test_an_infinite_denominator_is_missing_and_an_infinite_cap_is_refused():
     with pytest.raises(ValueError, match=r"^cap must not contain infinite values \(2 found"):
         fd.liquidity(one, den, window=1)
     np.testing.assert_array_equal(fd.liquidity(one, 2 * one, window=1), np.log(0.5) * one)
+
+
+def test_windows_that_can_give_no_value_are_refused():
+    """volatility and beta over a window of 1 return, or residual volatility over 2, were NaN on
+    every date, silently (compute_descriptors refuses window < 2)."""
+    r = np.random.default_rng(0).normal(0, 0.01, (30, 3))
+    m = r.mean(axis=1)
+    with pytest.raises(ValueError, match=r"^window must be >= 2, got 1$"):
+        fd.volatility(r, window=1)
+    with pytest.raises(ValueError, match=r"^window must be >= 2, got 1$"):
+        fd.beta(r, m, window=1)
+    with pytest.raises(ValueError, match=r"^window must be >= 3, got 2$"):
+        fd.residual_volatility(r, m, window=2)
+    assert np.isfinite(fd.volatility(r, window=2)[1:]).all()
+    assert np.isfinite(fd.beta(r, m, window=2, half_life=None)[1:]).all()
+    assert np.isfinite(fd.residual_volatility(r, m, window=3, half_life=None)[2:]).all()

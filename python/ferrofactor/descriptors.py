@@ -199,10 +199,10 @@ def volatility(
     """Standard deviation of daily returns over ``window`` days (× sqrt(252) if ``annualize``).
 
     Equal weights by default (ddof = 1); exponentially weighted with ``half_life`` (Barra DASTD:
-    ``window=252, half_life=42``). Shape (T, N).
+    ``window=252, half_life=42``). Shape (T, N). ``window`` >= 2 (a deviation needs two returns).
     """
     r = _returns("returns", returns)
-    window = check_int("window", window, 1)
+    window = check_int("window", window, 2)
     annualize = check_bool("annualize", annualize)
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_std(r, window, mp, half_life=half_life)
@@ -242,8 +242,10 @@ def market_return(returns, cap=None) -> np.ndarray:
 def beta(
     returns, market, window: int = 252, half_life: float | None = 63.0, min_fraction: float = 0.8
 ) -> np.ndarray:
-    """Beta of each asset on ``market`` (T,) over ``window`` days, EW with ``half_life``. (T, N)."""
-    window = check_int("window", window, 1)
+    """Beta of each asset on ``market`` (T,) over ``window`` days, EW with ``half_life``. (T, N).
+
+    ``window`` >= 2 (a slope needs two pairs)."""
+    window = check_int("window", window, 2)
     mp = _min_periods(window, min_fraction)
     return _rolling.rolling_beta(returns, market, window, mp, half_life)[0]
 
@@ -256,8 +258,10 @@ def residual_volatility(
     min_fraction: float = 0.8,
     annualize: bool = True,
 ) -> np.ndarray:
-    """Residual volatility of the :func:`beta` regression (× sqrt(252) if ``annualize``)."""
-    window = check_int("window", window, 1)
+    """Residual volatility of the :func:`beta` regression (× sqrt(252) if ``annualize``).
+
+    ``window`` >= 3 (a residual deviation needs three pairs)."""
+    window = check_int("window", window, 3)
     annualize = check_bool("annualize", annualize)
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_beta(returns, market, window, mp, half_life)[1]
