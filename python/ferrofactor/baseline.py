@@ -695,7 +695,9 @@ def rolling_beta(returns, market, window=252, min_periods=None, half_life=None):
             resid = np.where(ok, xs - (xbar - b * mbar) - b * ms, 0.0)
             ssr = (W * resid**2).sum(axis=0)
             r = np.sqrt(ssr / sw * n / (n - 2))
-        good = (n >= mp) & (n >= 2) & (cmm > 0)
+        # a market without variance (its values equal, whatever cmm's rounding): no beta
+        varies = np.where(ok, mw, np.inf).min(axis=0) < np.where(ok, mw, -np.inf).max(axis=0)
+        good = (n >= mp) & (n >= 2) & (cmm > 0) & varies
         beta[t] = np.where(good, b, np.nan)
         rv[t] = np.where(good & (n > 2), r, np.nan)
     return beta, rv
