@@ -1359,10 +1359,6 @@ def _log_positive(mean):
     return out
 
 
-def _cap_ratio(name, x, cap):
-    return _desc._ratio(name, x, "cap", cap, "checked")  # (the cap: refused blockwise)
-
-
 def _turnover(dv, cap):
     return _desc._ratio("dollar_volume", dv, "cap", cap, "checked")  # (the cap: refused blockwise)
 
@@ -1426,12 +1422,11 @@ def compute_descriptors(
     mp = functools.partial(_desc._min_periods, min_fraction=min_fraction)
     out: dict[str, da.Array] = {}
     if has("book_value"):
-        out["book_to_market"] = _blocks(functools.partial(_cap_ratio, "book_value"), get("book_value"), cap)
+        out["book_to_market"] = _blocks(_desc.book_to_market, get("book_value"), cap)
     if has("earnings"):
-        out["earnings_yield"] = _blocks(functools.partial(_cap_ratio, "earnings"), get("earnings"), cap)
+        out["earnings_yield"] = _blocks(_desc.earnings_yield, get("earnings"), cap)
     if has("operating_cash_flow"):
-        out["cash_flow_yield"] = _blocks(functools.partial(_cap_ratio, "operating_cash_flow"),
-                                         get("operating_cash_flow"), cap)
+        out["cash_flow_yield"] = _blocks(_desc.cash_flow_yield, get("operating_cash_flow"), cap)
     for name, (L, S) in _desc.MOMENTUM_HORIZONS.items():
         out[name] = compounded_return(r, L, S, mp(L - S))
     if has("net_income") and has("book_value"):
@@ -1448,7 +1443,7 @@ def compute_descriptors(
     out["beta"] = b
     out["residual_volatility"] = _blocks(ann, rv)
     out["max_drawdown"] = max_drawdown(r, window, mp(window))
-    out["log_market_cap"] = _blocks(_desc._log_positive, cap)
+    out["log_market_cap"] = _blocks(_desc.log_market_cap, cap)
     if has("dollar_volume"):
         dv = get("dollar_volume")
         lmp = _desc._min_periods(liquidity_window, 0.5)
