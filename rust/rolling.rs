@@ -521,14 +521,28 @@ impl Bi {
         let scx = |v: f64| if ex == 0 { v } else { ldexp(v, -ex) };
         let scy = |v: f64| if ey == 0 { v } else { ldexp(v, -ey) };
         let (mut n, mut ax, mut ay) = (0usize, 0.0, 0.0);
+        // whether the market takes one value on every pair: its deviations from a shift at that
+        // value are then exactly 0, so the variance is 0 (beta NaN). A shift at the mean
+        // (n·c/n, an ulp off c) left deviations of an ulp whose rounded variance could be > 0,
+        // and beta a ratio of two roundings (1e15 on a stale market series)
+        let (mut y0, mut flat) = (f64::NAN, true);
         for s in lo..=t {
             if x[s].is_finite() && y[s].is_finite() {
+                if n == 0 {
+                    y0 = y[s];
+                } else if y[s] != y0 {
+                    flat = false;
+                }
                 n += 1;
                 ax += scx(x[s]);
                 ay += scy(y[s]);
             }
         }
-        let (cx, cy) = if n > 0 { (ax / n as f64, ay / n as f64) } else { (0.0, 0.0) };
+        let (cx, cy) = match n {
+            0 => (0.0, 0.0),
+            _ if flat => (ax / n as f64, scy(y0)),
+            _ => (ax / n as f64, ay / n as f64),
+        };
         let mut a = Bi { cx, cy, ex, ey, n, ..Default::default() };
         let mut w = 1.0;
         for s in (lo..=t).rev() {
@@ -1159,6 +1173,30 @@ mod tests {
             } else if t >= 40 {
                 assert!((b[[t, 0]] - 1.3).abs() < 0.3, "t={t}: {}", b[[t, 0]]);
                 assert!(rv[[t, 0]] > 0.0 && rv[[t, 0]] < 0.02, "t={t}: {}", rv[[t, 0]]);
+            }
+        }
+    }
+
+    #[test]
+    fn beta_on_a_market_without_variance_is_nan() {
+        // the market varies for 10 dates, then repeats 0.013 (a stale series) with gaps; the
+        // returns vary. Once the window's pairs all have the market at 0.013 there is no beta
+        let t = 160;
+        let e = noise(t, 11);
+        let mk: Vec<f64> = (0..t)
+            .map(|i| if i % 7 == 3 { f64::NAN } else if i < 10 { e[i] * 0.01 } else { 0.013 })
+            .collect();
+        let x = Array2::from_shape_vec((t, 2), noise(2 * t, 12)).unwrap() * 0.02;
+        for hl in [None, Some(22.45), Some(63.0), Some(5.0)] {
+            let (b, rv) = rolling_beta(x.view(), Array1::from(mk.clone()).view(), 30, 2, hl).unwrap();
+            for tt in 0..t {
+                for j in 0..2 {
+                    if tt >= 10 + 29 {
+                        assert!(b[[tt, j]].is_nan() && rv[[tt, j]].is_nan(), "{hl:?} t={tt}: {}", b[[tt, j]]);
+                    } else if tt >= 3 {
+                        assert!(b[[tt, j]].is_finite(), "{hl:?} t={tt}");
+                    }
+                }
             }
         }
     }

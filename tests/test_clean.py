@@ -593,6 +593,37 @@ def test_pandas_frames_keep_their_labels_and_give_arrays():
         ff.standardize(px.iloc[::-1])
 
 
+def test_industry_frame_without_a_row_names_no_industry():
+    """A long industry frame with the rows of a long ``x`` (an asset listed late has no rows
+    before its listing) or a wide one with nulls: a missing cell is code -1 (none). It was a
+    TypeError calling the Int64 codes "dtype float64"."""
+    import pandas as pd
+    import polars as pl
+
+    dates = np.arange("2024-01-01", 3, dtype="datetime64[D]")
+    x = np.array([[1.0, 2.0, 4.0, np.nan], [3.0, 5.0, 1.0, 2.0], [0.5, 0.2, 0.1, 0.7]])
+    codes = np.array([[10, 10, 20, -1], [10, 10, 20, 20], [10, 20, 20, 20]])
+    listed = np.isfinite(x)
+    t, i = np.nonzero(listed)
+    long = pl.DataFrame({"date": dates[t], "asset": np.array(list("ABCD"))[i], "x": x[t, i], "industry": codes[t, i]})
+    xl, gl = long.select("date", "asset", "x"), long.select("date", "asset", "industry")
+    assert gl.schema["industry"] == pl.Int64
+    wide = pl.DataFrame({"date": dates, **{a: codes[:, i] for i, a in enumerate("ABCD")}}).with_columns(
+        pl.when(pl.col("date") == dates[0]).then(None).otherwise(pl.col("D")).alias("D"))
+    pdg = pd.DataFrame(np.where(listed, codes, np.nan), index=pd.DatetimeIndex(dates), columns=list("ABCD"))
+    pdx = pd.DataFrame(x, index=pd.DatetimeIndex(dates), columns=list("ABCD"))
+    for g in (gl, wide):
+        assert_array_equal(ff.standardize(xl, industry=g)["x"].to_numpy(),
+                           ff.standardize(x, industry=codes).ravel())
+        assert_array_equal(ff.winsorize(xl, "mad", 1.0, industry=g)["x"].to_numpy(),
+                           ff.winsorize(x, "mad", 1.0, industry=codes).ravel())
+        assert_array_equal(ff.neutralize(xl, industry=g)["x"].to_numpy(), ff.neutralize(x, industry=codes).ravel())
+    assert_array_equal(ff.standardize(pdx, industry=pdg), ff.standardize(x, industry=codes))
+    # a non-integral code is still refused
+    with pytest.raises(TypeError, match="industry must be an integer array"):
+        ff.standardize(xl, industry=gl.with_columns(pl.col("industry") + 0.5))
+
+
 def test_long_frame_with_integer_ids_joins_back_and_never_pairs_by_position():
     import polars as pl
 

@@ -218,6 +218,42 @@ def test_bad_input():
         ff.compute_descriptors(F, window=252.0)
 
 
+def test_compute_descriptors_refuses_a_field_of_another_shape_naming_it():
+    # a dollar_volume of another shape came back as a descriptor of that shape (only the cap was
+    # checked), or an IndexError from the unlisted mask; a fundamental's mismatch blamed `cap`
+    r, cap = F["returns"], F["market_cap"]
+    for name, want in (("dollar_volume", "log_dollar_volume"), ("book_value", "book_to_market")):
+        fields = {"returns": r, "market_cap": cap, name: F[name][:, :5]}
+        for names in ([want], None):
+            with pytest.raises(ValueError, match=rf"^{name} has shape \(320, 5\), expected \(320, 24\) "
+                                                 r"\(the shape of returns\)$"):
+                ff.compute_descriptors(fields, names=names)
+    with pytest.raises(ValueError, match=r"^mcap has shape \(3, 3\), expected \(320, 24\)"):
+        ff.compute_descriptors({"returns": r, "mcap": np.ones((3, 3))}, fields={"market_cap": "mcap"})
+
+
+def test_min_fraction_needs_the_ceiling_of_the_product_as_written():
+    # 0.55 · 100 is 55.000000000000007 in binary: its ceiling asked for 56 finite values, not 55
+    rng = np.random.default_rng(0)
+    r = np.full((101, 2), np.nan)
+    r[np.arange(0, 100, 2)[:28], :] = 0.0
+    r[np.arange(1, 100, 2)[:27], 0] = 0.0  # asset 0: 55 returns in rows 0..99; asset 1: 28
+    r[np.arange(1, 100, 2)[:26], 1] = 0.0  # asset 1: 54
+    r[np.isfinite(r)] = rng.normal(0, 0.01, np.isfinite(r).sum())
+    mom = fd.momentum(r, 101, 1, min_fraction=0.55)[100]
+    np.testing.assert_allclose(mom[0], np.prod(1 + r[:100, 0][np.isfinite(r[:100, 0])]) - 1, rtol=1e-13)
+    assert np.isnan(mom[1])
+    vol = fd.volatility(r[:100], 100, min_fraction=0.55, annualize=False)[99]
+    np.testing.assert_allclose(vol[0], np.nanstd(r[:100, 0], ddof=1), rtol=1e-13)
+    assert np.isnan(vol[1])
+    cap = np.ones((100, 2))
+    got = ff.compute_descriptors({"returns": r[:100], "market_cap": cap}, window=100, min_fraction=0.55)
+    want = bl.compute_descriptors({"returns": r[:100], "market_cap": cap}, window=100, min_fraction=0.55)
+    assert np.isfinite(got["max_drawdown"][99, 0]) and np.isnan(got["max_drawdown"][99, 1])
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-15, err_msg=k)  # NaN where NaN
+
+
 # --- exposures from descriptors ---------------------------------------------------------------
 
 
@@ -748,3 +784,40 @@ def test_infinite_returns_and_caps_are_refused():
     fields = {"ret": r, "mcap": cap_bad}
     with pytest.raises(ValueError, match=r"mcap must not contain infinite values \(1 found"):
         ff.compute_descriptors(fields, window=20, fields={"returns": "ret", "market_cap": "mcap"})
+
+
+def test_an_infinite_denominator_is_missing_and_an_infinite_cap_is_refused():
+    """``x / inf`` is 0: roe with an infinite book value was 0, and book_to_market with an
+    infinite cap too (a value where the denominator was missing; the baseline gives NaN). A
+    fundamental read as infinite is missing (NaN); an infinite cap is a data error (README), as
+    compute_descriptors and market_return already refuse it."""
+    one = np.ones((2, 2))
+    den = np.array([[np.inf, 2.0], [-np.inf, 4.0]])
+    for fn in (fd.roe, fd.profit_margin, fd.asset_turnover, fd.leverage):
+        out = fn(one, den)
+        np.testing.assert_array_equal(out, [[np.nan, 0.5], [np.nan, 0.25]])
+        np.testing.assert_array_equal(out, bl._ratio(one, den))
+    for fn in (fd.book_to_market, fd.earnings_yield, fd.cash_flow_yield):
+        with pytest.raises(ValueError, match=r"^cap must not contain infinite values \(2 found"):
+            fn(one, den)
+    with pytest.raises(ValueError, match=r"^cap must not contain infinite values \(2 found"):
+        fd.log_market_cap(den)
+    with pytest.raises(ValueError, match=r"^cap must not contain infinite values \(2 found"):
+        fd.liquidity(one, den, window=1)
+    np.testing.assert_array_equal(fd.liquidity(one, 2 * one, window=1), np.log(0.5) * one)
+
+
+def test_windows_that_can_give_no_value_are_refused():
+    """volatility and beta over a window of 1 return, or residual volatility over 2, were NaN on
+    every date, silently (compute_descriptors refuses window < 2)."""
+    r = np.random.default_rng(0).normal(0, 0.01, (30, 3))
+    m = r.mean(axis=1)
+    with pytest.raises(ValueError, match=r"^window must be >= 2, got 1$"):
+        fd.volatility(r, window=1)
+    with pytest.raises(ValueError, match=r"^window must be >= 2, got 1$"):
+        fd.beta(r, m, window=1)
+    with pytest.raises(ValueError, match=r"^window must be >= 3, got 2$"):
+        fd.residual_volatility(r, m, window=2)
+    assert np.isfinite(fd.volatility(r, window=2)[1:]).all()
+    assert np.isfinite(fd.beta(r, m, window=2, half_life=None)[1:]).all()
+    assert np.isfinite(fd.residual_volatility(r, m, window=3, half_life=None)[2:]).all()

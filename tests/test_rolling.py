@@ -113,6 +113,44 @@ def test_beta_vs_baseline(halflife):
     assert_same(r, rb, atol=1e-15)
 
 
+@pytest.mark.parametrize("halflife", [None, 63.0])
+def test_beta_of_a_flat_market_is_nan_in_the_baseline_too(halflife):
+    # a market whose values in the window are all equal has no variance: the kernel gives NaN
+    # (as documented); the baseline's Σw(m − m̄)² was rounding (m̄ ≠ 0.01 by an ulp), > 0, and
+    # gave beta 1.0 and residual volatility 0, an oracle that would fail the right answer
+    r = np.full((100, 2), np.nan)
+    r[np.arange(0, 100, 2)[:28], :] = 0.01
+    r[np.arange(1, 100, 2)[:27], 0] = 0.01
+    m = np.where(np.isfinite(r).any(axis=1), 0.01, np.nan)
+    m[:3] = [0.02, -0.01, 0.0]  # the market moves in the first windows only
+    b, rv = ff.rolling_beta(r, m, window=40, min_periods=2, half_life=halflife)
+    bb, rvb = bl.rolling_beta(r, m, window=40, min_periods=2, half_life=halflife)
+    assert np.isnan(bb[42:]).all() and np.isnan(rvb[42:]).all()
+    assert_same(b, bb, atol=1e-12)
+    assert_same(rv, rvb, atol=1e-15)
+    assert np.isfinite(bb[2:42, 0]).all()
+
+
+@pytest.mark.parametrize("halflife", [None, 5.0, 22.45, 63.0])
+def test_beta_on_a_stale_market_is_nan_not_a_ratio_of_roundings(halflife):
+    # the market varies for 10 dates, then repeats 0.013 with gaps; the returns vary. Once every
+    # pair of the window has the market at 0.013 it has no variance: beta and residual volatility
+    # are NaN (documented). With a half-life the kernel's shift at the mean of the repeated value
+    # (an ulp off it) left a rounded variance > 0, and betas like -2e15
+    rng = np.random.default_rng(0)
+    T = 160
+    m = np.where(np.arange(T) < 10, rng.normal(0, 0.01, T), 0.013)
+    m[3::7] = np.nan
+    x = rng.normal(0, 0.02, (T, 3))
+    x[rng.random((T, 3)) < 0.3] = np.nan
+    b, rv = ff.rolling_beta(x, m, window=30, min_periods=2, half_life=halflife)
+    assert np.isnan(b[39:]).all() and np.isnan(rv[39:]).all()
+    bb, rvb = bl.rolling_beta(x, m, window=30, min_periods=2, half_life=halflife)
+    assert_same(b, bb, atol=1e-12)
+    assert_same(rv, rvb, atol=1e-15)
+    assert np.isfinite(b[5:39]).any()
+
+
 def test_beta_vs_statsmodels_one_window():
     import statsmodels.api as sm
 

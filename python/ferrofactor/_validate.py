@@ -1022,6 +1022,16 @@ def _ndim(v: Any) -> int:
         return 0
 
 
+def _frame_codes(name: str, arr: np.ndarray) -> np.ndarray:
+    """The ``industry`` codes of a frame read as a field: a cell the frame does not fill (a long
+    frame without that (date, asset) row, e.g. before a listing; a null) names no industry, so
+    it is code -1 (none), not a NaN that makes the codes a float array to refuse."""
+    if name != "industry" or not np.issubdtype(arr.dtype, np.floating):
+        return arr
+    missing = np.isnan(arr)
+    return np.where(missing, -1.0, arr) if missing.any() else arr
+
+
 def frame_io(fn):
     """Decorator for ``(T, N) → (T, N)`` kernels whose first argument is ``x``: a Polars frame
     (long or wide) in gives a frame of the same form and labels out; the other (T, N) frame
@@ -1044,7 +1054,7 @@ def frame_io(fn):
                 if is_field_frame(v):
                     arr, d, a = as_field(k, v)
                     seen.add(k, d, a)
-                    bound.arguments[k] = arr
+                    bound.arguments[k] = _frame_codes(k, arr)
             return fn(*bound.args, **bound.kwargs)
         from ferrofactor.panel import frame_from_field
 
@@ -1077,7 +1087,7 @@ def frame_io(fn):
             if k != first and is_field_frame(v):
                 arr, d2, a2 = as_field(k, v, date_order=False)
                 check_same_labels(k, d2, a2, first, dates, assets)
-                bound.arguments[k] = arr
+                bound.arguments[k] = _frame_codes(k, arr)
         out = fn(*bound.args, **bound.kwargs)
         value = [c for c in x.columns if c not in ("date", "asset")][0] if long else "value"
         res = frame_from_field(out, dates, assets, form="long" if long else "wide", value_name=value)

@@ -7,6 +7,8 @@ counterpart in ``ferrofactor`` so that tests and benchmarks can swap one for the
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np  # noqa: F401
 
 
@@ -693,7 +695,9 @@ def rolling_beta(returns, market, window=252, min_periods=None, half_life=None):
             resid = np.where(ok, xs - (xbar - b * mbar) - b * ms, 0.0)
             ssr = (W * resid**2).sum(axis=0)
             r = np.sqrt(ssr / sw * n / (n - 2))
-        good = (n >= mp) & (n >= 2) & (cmm > 0)
+        # a market without variance (its values equal, whatever cmm's rounding): no beta
+        varies = np.where(ok, mw, np.inf).min(axis=0) < np.where(ok, mw, -np.inf).max(axis=0)
+        good = (n >= mp) & (n >= 2) & (cmm > 0) & varies
         beta[t] = np.where(good, b, np.nan)
         rv[t] = np.where(good & (n > 2), r, np.nan)
     return beta, rv
@@ -771,8 +775,8 @@ def compute_descriptors(
 ):
     import math
 
-    def mp(span, frac=min_fraction):
-        return max(1, math.ceil(frac * span))
+    def mp(span, frac=min_fraction):  # in decimal, as written (0.55 · 100 = 55)
+        return max(1, math.ceil(Fraction(str(frac)) * span))
 
     r = np.asarray(fields["returns"], dtype=float)
     cap = np.asarray(fields["market_cap"], dtype=float)
@@ -824,8 +828,9 @@ def momentum_selection(returns, dollar_volume, rebalance, window=252, skip=21, m
     r = np.asarray(returns, dtype=float)
     dv = np.asarray(dollar_volume, dtype=float)
     N = r.shape[1]
-    mom = compounded_return(r, window, skip, max(1, math.ceil(min_fraction * (window - skip))))
-    adv = rolling_mean(dv, window, max(1, math.ceil(min_fraction * window)))
+    frac = Fraction(str(min_fraction))  # in decimal, as written (0.55 · 100 = 55)
+    mom = compounded_return(r, window, skip, max(1, math.ceil(frac * (window - skip))))
+    adv = rolling_mean(dv, window, max(1, math.ceil(frac * window)))
     long = np.zeros((len(rebalance), N), dtype=bool)
     short = np.zeros((len(rebalance), N), dtype=bool)
     for i, t in enumerate(rebalance):

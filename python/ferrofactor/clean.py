@@ -9,7 +9,8 @@ Conventions shared by all functions:
 - Only finite values take part: NaN (and ±inf, treated as missing) come back NaN.
 - ``industry`` (winsorize, standardize, neutralize): ``(T, N)`` integer industry codes, ``-1`` =
   none. The statistics are computed within each industry on each date; values whose code is
-  ``-1`` come back NaN. Any integer codes (e.g. 8-digit GICS) are accepted.
+  ``-1`` come back NaN. Any integer codes (e.g. 8-digit GICS) are accepted. As a frame (below),
+  a (date, asset) it does not fill (no row of a long frame, a null) has code ``-1``.
 - Labels: ``x`` (and the other ``(T, N)`` arguments) may be a Polars DataFrame, long (``date``,
   ``asset``, one value column) or wide (``date`` plus one column per asset); the result then
   comes back as a frame of the same form with the same labels.

@@ -1360,7 +1360,7 @@ def _log_positive(mean):
 
 
 def _turnover(dv, cap):
-    return _desc._ratio("dollar_volume", dv, "cap", cap)
+    return _desc._ratio("dollar_volume", dv, "cap", cap, "checked")  # (the cap: refused blockwise)
 
 
 def _mask_dead(v, cap):

@@ -91,7 +91,9 @@ MOMENTUM_HORIZONS: dict[str, tuple[int, int]] = {
 
 def _min_periods(span: int, min_fraction: float) -> int:
     f = check_real("min_fraction", min_fraction, lo=0.0, lo_open=True, hi=1.0)
-    return max(1, math.ceil(f * span))
+    # ceil of the product as written: 0.55 · 100 is 55.000000000000007 in binary, whose ceil
+    # (56) asked for one value more than the rule (rounded to 9 decimals first: 55)
+    return max(1, math.ceil(round(f * span, 9)))
 
 
 def _returns(name: str, x: Any) -> np.ndarray:
@@ -101,15 +103,21 @@ def _returns(name: str, x: Any) -> np.ndarray:
     return x
 
 
-def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarray:
+def _ratio(num_name, num, den_name, den, inf_den: str = "missing") -> np.ndarray:
+    """``num / den``, NaN where ``den`` is not > 0 and for ±inf quotients (NaN operands give
+    NaN). An infinite ``den``: ``"missing"`` (a fundamental: NaN, as an infinite numerator),
+    ``"refuse"`` (a cap, returns-like: ``ValueError``), ``"checked"`` (the caller refused it)."""
     a, b = as_fields((num_name, num), (den_name, den))
     check_shape(den_name, b, a.shape, f"the shape of {num_name}")
+    if inf_den == "refuse":
+        refuse_inf(den_name, b, "NaN marks a missing cap")
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = np.divide(a, b)
-    # NaN where the denominator is not usable, and for ±inf quotients (NaN operands give NaN);
     # one mask and one masked write instead of a NaN-filled (T, N) array and a masked divide
-    bad = np.less_equal(b, 0.0) if positive_den else np.equal(b, 0.0)
+    bad = np.less_equal(b, 0.0)
     bad |= np.isinf(out)
+    if inf_den == "missing":  # x / inf is 0, a value where the denominator was missing
+        bad |= np.isinf(b)
     out[bad] = np.nan
     return out
 
@@ -118,18 +126,19 @@ def _ratio(num_name, num, den_name, den, positive_den: bool = True) -> np.ndarra
 
 
 def book_to_market(book_value, cap) -> np.ndarray:
-    """``book_value / cap``, (T, N); NaN where the cap is not > 0."""
-    return _ratio("book_value", book_value, "cap", cap)
+    """``book_value / cap``, (T, N); NaN where the cap is not > 0 (an infinite cap: ``ValueError``)."""
+    return _ratio("book_value", book_value, "cap", cap, "refuse")
 
 
 def earnings_yield(earnings, cap) -> np.ndarray:
-    """``earnings / cap``, (T, N); NaN where the cap is not > 0."""
-    return _ratio("earnings", earnings, "cap", cap)
+    """``earnings / cap``, (T, N); NaN where the cap is not > 0 (an infinite cap: ``ValueError``)."""
+    return _ratio("earnings", earnings, "cap", cap, "refuse")
 
 
 def cash_flow_yield(operating_cash_flow, cap) -> np.ndarray:
-    """``operating_cash_flow / cap``, (T, N); NaN where the cap is not > 0."""
-    return _ratio("operating_cash_flow", operating_cash_flow, "cap", cap)
+    """``operating_cash_flow / cap``, (T, N); NaN where the cap is not > 0 (an infinite cap:
+    ``ValueError``)."""
+    return _ratio("operating_cash_flow", operating_cash_flow, "cap", cap, "refuse")
 
 
 # --- quality --------------------------------------------------------------------------------
@@ -190,10 +199,10 @@ def volatility(
     """Standard deviation of daily returns over ``window`` days (× sqrt(252) if ``annualize``).
 
     Equal weights by default (ddof = 1); exponentially weighted with ``half_life`` (Barra DASTD:
-    ``window=252, half_life=42``). Shape (T, N).
+    ``window=252, half_life=42``). Shape (T, N). ``window`` >= 2 (a deviation needs two returns).
     """
     r = _returns("returns", returns)
-    window = check_int("window", window, 1)
+    window = check_int("window", window, 2)
     annualize = check_bool("annualize", annualize)
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_std(r, window, mp, half_life=half_life)
@@ -233,8 +242,10 @@ def market_return(returns, cap=None) -> np.ndarray:
 def beta(
     returns, market, window: int = 252, half_life: float | None = 63.0, min_fraction: float = 0.8
 ) -> np.ndarray:
-    """Beta of each asset on ``market`` (T,) over ``window`` days, EW with ``half_life``. (T, N)."""
-    window = check_int("window", window, 1)
+    """Beta of each asset on ``market`` (T,) over ``window`` days, EW with ``half_life``. (T, N).
+
+    ``window`` >= 2 (a slope needs two pairs)."""
+    window = check_int("window", window, 2)
     mp = _min_periods(window, min_fraction)
     return _rolling.rolling_beta(returns, market, window, mp, half_life)[0]
 
@@ -247,8 +258,10 @@ def residual_volatility(
     min_fraction: float = 0.8,
     annualize: bool = True,
 ) -> np.ndarray:
-    """Residual volatility of the :func:`beta` regression (× sqrt(252) if ``annualize``)."""
-    window = check_int("window", window, 1)
+    """Residual volatility of the :func:`beta` regression (× sqrt(252) if ``annualize``).
+
+    ``window`` >= 3 (a residual deviation needs three pairs)."""
+    window = check_int("window", window, 3)
     annualize = check_bool("annualize", annualize)
     mp = _min_periods(window, min_fraction)
     out = _rolling.rolling_beta(returns, market, window, mp, half_life)[1]
@@ -266,8 +279,9 @@ def max_drawdown(returns, window: int = 252, min_fraction: float = 0.8) -> np.nd
 
 
 def log_market_cap(cap) -> np.ndarray:
-    """``log(cap)``, (T, N); NaN where the cap is not > 0."""
+    """``log(cap)``, (T, N); NaN where the cap is not > 0 (an infinite cap: ``ValueError``)."""
     c = as_float_array("cap", cap, 2)
+    refuse_inf("cap", c, "NaN marks a missing cap")
     return _log_positive(c)
 
 
@@ -288,11 +302,16 @@ def liquidity(
     """Log of the mean daily dollar volume over ``window`` days, or of the mean turnover.
 
     With ``cap`` the daily turnover ``dollar_volume / cap`` is averaged instead (a size-free
-    liquidity measure, like Barra's STOM). NaN where the mean is not > 0. (T, N).
+    liquidity measure, like Barra's STOM; an infinite cap: ``ValueError``). NaN where the mean is
+    not > 0. (T, N).
     """
+    return _liquidity(dollar_volume, cap, window, min_fraction, "refuse")
+
+
+def _liquidity(dollar_volume, cap, window: int, min_fraction: float, inf_cap: str) -> np.ndarray:
     window = check_int("window", window, 1)
     x = as_float_array("dollar_volume", dollar_volume, 2) if cap is None else \
-        _ratio("dollar_volume", dollar_volume, "cap", cap)
+        _ratio("dollar_volume", dollar_volume, "cap", cap, inf_cap)
     mean = _rolling.rolling_mean(x, window, _min_periods(window, min_fraction))
     return _log_positive(np.asarray(mean, dtype=float))
 
@@ -380,22 +399,25 @@ def compute_descriptors(
             # assets (same order), never be paired by position
             arr, f_dates, f_assets = as_field(key, panel[key])
             labelled.add(key, f_dates, f_assets)
+            if fields_read:  # every field has the shape of returns (the first one read)
+                check_shape(key, arr, next(iter(fields_read.values())).shape, "the shape of returns")
             fields_read[key] = arr
         return fields_read[key]
 
     r = get("returns")
     cap = get("market_cap")
-    check_shape("market_cap", cap, r.shape, "the shape of returns")
     # an infinite return or cap is a data error (whichever descriptors are asked for): it was
     # skipped as missing by volatility and the market return (moving every beta of its window)
     refuse_inf(renames.get("returns", "returns"), r, "NaN marks a missing return")
     refuse_inf(renames.get("market_cap", "market_cap"), cap, "NaN marks a missing cap")
+    def ratio_cap(name: str) -> np.ndarray:  # a value descriptor: the cap was refused above
+        return _ratio(name, get(name), "cap", cap, "checked")
+
     # name → (fields it needs, how to compute it); computed in this order
     recipes: dict[str, tuple[tuple[str, ...], Any]] = {
-        "book_to_market": (("book_value",), lambda: book_to_market(get("book_value"), cap)),
-        "earnings_yield": (("earnings",), lambda: earnings_yield(get("earnings"), cap)),
-        "cash_flow_yield": (("operating_cash_flow",),
-                            lambda: cash_flow_yield(get("operating_cash_flow"), cap)),
+        "book_to_market": (("book_value",), lambda: ratio_cap("book_value")),
+        "earnings_yield": (("earnings",), lambda: ratio_cap("earnings")),
+        "cash_flow_yield": (("operating_cash_flow",), lambda: ratio_cap("operating_cash_flow")),
         **{name: ((), (lambda L=L, S=S: momentum(r, L, S, min_fraction)))
            for name, (L, S) in MOMENTUM_HORIZONS.items()},
         "roe": (("net_income", "book_value"), lambda: roe(get("net_income"), get("book_value"))),
@@ -409,11 +431,11 @@ def compute_descriptors(
         "beta": ((), lambda: beta_pair()[0]),
         "residual_volatility": ((), lambda: beta_pair()[1] * math.sqrt(PERIODS_PER_YEAR)),
         "max_drawdown": ((), lambda: max_drawdown(r, window, min_fraction)),
-        "log_market_cap": ((), lambda: log_market_cap(cap)),
+        "log_market_cap": ((), lambda: _log_positive(cap)),
         "log_dollar_volume": (("dollar_volume",),
                               lambda: liquidity(get("dollar_volume"), None, liquidity_window)),
         "log_turnover": (("dollar_volume",),
-                         lambda: liquidity(get("dollar_volume"), cap, liquidity_window)),
+                         lambda: _liquidity(get("dollar_volume"), cap, liquidity_window, 0.5, "checked")),
     }
     pair: list = []
 
