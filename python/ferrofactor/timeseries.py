@@ -43,6 +43,7 @@ from ferrofactor._validate import (
     is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.inference import RANGE, range_exponents
 from ferrofactor.results import Result, Summary, fixed_or_scientific, readonly
 
 __all__ = ["AlphaTestResult", "TimeSeriesResult", "alpha_test", "time_series_regress"]
@@ -608,20 +609,6 @@ def _refit_collinear(out: tuple, y: np.ndarray, f: np.ndarray, intercept: bool, 
     return params, covm, r2, r2_adj, ssr, nobs, lag_used, panel
 
 
-#: Columns of y or factors whose largest magnitude is beyond 2^±RANGE are scaled by a power of two
-#: before the kernel (its sums of squares and cross-products need about 2^±500 of headroom).
-RANGE = 300
-
-
-def _range_exponents(a: np.ndarray) -> np.ndarray:
-    """Per column of ``a`` (T, C): the binary exponent of its largest finite magnitude where that
-    is beyond ``2^±RANGE`` (scaling the column by ``2^-e`` brings it to [0.5, 1)), else 0."""
-    with np.errstate(invalid="ignore"):
-        amax = np.nanmax(np.abs(a), axis=0, initial=0.0) if a.size else np.zeros(a.shape[1])
-    far = (amax > 2.0**RANGE) | ((amax > 0) & (amax < 2.0**-RANGE))
-    return np.where(far, np.frexp(amax)[1], 0).astype(np.int64)
-
-
 def _fit(y: np.ndarray, f: np.ndarray, intercept: bool, cov: str, lags: int | None, min_obs: int,
          resid: bool) -> tuple:
     """The kernel (and ``_refit_collinear``) on validated (T, N) ``y`` and (T, K) ``f``: ``(params,
@@ -633,7 +620,7 @@ def _fit(y: np.ndarray, f: np.ndarray, intercept: bool, cov: str, lags: int | No
     scaled back; the standard errors are then returned too (a variance may be beyond float64 when
     its standard error is not). Such y are found from their SSR (cheaper than a pass over y).
     Ordinary inputs take the kernel's numbers as they are."""
-    ef = _range_exponents(f)
+    ef = range_exponents(f)
     fk = np.ascontiguousarray(np.ldexp(f, -ef)) if ef.any() else f
     params, covm, r2, r2_adj, ssr, nobs, lag_used, panel = _refit_collinear(
         _core.time_series_regress(y, fk, intercept, cov, lags, min_obs, resid), y, fk, intercept, cov, lags)
@@ -641,7 +628,7 @@ def _fit(y: np.ndarray, f: np.ndarray, intercept: bool, cov: str, lags: int | No
         far = np.flatnonzero((nobs >= min_obs) & ~((ssr >= 2.0**(-2 * RANGE)) & (ssr <= 2.0**(2 * RANGE))))
     ey = np.zeros(y.shape[1], dtype=np.int64)
     if far.size:
-        ey[far] = _range_exponents(y[:, far])
+        ey[far] = range_exponents(y[:, far])
         far = far[ey[far] != 0]
     if far.size:
         yk = np.ascontiguousarray(np.ldexp(y[:, far], -ey[far][None, :]))
