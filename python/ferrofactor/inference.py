@@ -104,11 +104,11 @@ def kernel_covariance(e: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 #: Columns whose largest magnitude is beyond 2^±RANGE are scaled by a power of two before sums of
-#: their squares and cross-products, which need about 2^±500 of headroom (see ``range_exponents``).
+#: their squares and cross-products, which need about 2^±500 of headroom (see ``_range_exponents``).
 RANGE = 300
 
 
-def range_exponents(a: np.ndarray) -> np.ndarray:
+def _range_exponents(a: np.ndarray) -> np.ndarray:
     """Per column of ``a`` (T, C): the binary exponent of its largest finite magnitude where that
     is beyond ``2^±RANGE`` (scaling the column by ``2^-e`` brings it to [0.5, 1)), else 0."""
     with np.errstate(invalid="ignore"):
@@ -163,7 +163,7 @@ def fama_macbeth_inference(
         if not np.isfinite(bandwidth) or bandwidth < 0:
             raise ValueError(f"bandwidth must be a non-negative finite number, got {bandwidth!r}")
     K = est.shape[1]
-    ex = range_exponents(np.where(np.isinf(est), np.nan, est))
+    ex = _range_exponents(np.where(np.isinf(est), np.nan, est))
     if ex.any():
         # estimates beyond 2^±RANGE (e.g. from returns around 1e-160): their squares underflow
         # (standard errors of 0, infinite t-statistics) or overflow; the same inference on the

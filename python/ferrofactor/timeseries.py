@@ -43,7 +43,7 @@ from ferrofactor._validate import (
     is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
-from ferrofactor.inference import RANGE, range_exponents
+from ferrofactor.inference import RANGE, _range_exponents
 from ferrofactor.results import Result, Summary, fixed_or_scientific, readonly
 
 __all__ = ["AlphaTestResult", "TimeSeriesResult", "alpha_test", "time_series_regress"]
@@ -620,7 +620,7 @@ def _fit(y: np.ndarray, f: np.ndarray, intercept: bool, cov: str, lags: int | No
     scaled back; the standard errors are then returned too (a variance may be beyond float64 when
     its standard error is not). Such y are found from their SSR (cheaper than a pass over y).
     Ordinary inputs take the kernel's numbers as they are."""
-    ef = range_exponents(f)
+    ef = _range_exponents(f)
     fk = np.ascontiguousarray(np.ldexp(f, -ef)) if ef.any() else f
     params, covm, r2, r2_adj, ssr, nobs, lag_used, panel = _refit_collinear(
         _core.time_series_regress(y, fk, intercept, cov, lags, min_obs, resid), y, fk, intercept, cov, lags)
@@ -628,7 +628,7 @@ def _fit(y: np.ndarray, f: np.ndarray, intercept: bool, cov: str, lags: int | No
         far = np.flatnonzero((nobs >= min_obs) & ~((ssr >= 2.0**(-2 * RANGE)) & (ssr <= 2.0**(2 * RANGE))))
     ey = np.zeros(y.shape[1], dtype=np.int64)
     if far.size:
-        ey[far] = range_exponents(y[:, far])
+        ey[far] = _range_exponents(y[:, far])
         far = far[ey[far] != 0]
     if far.size:
         yk = np.ascontiguousarray(np.ldexp(y[:, far], -ey[far][None, :]))
