@@ -344,6 +344,9 @@ def _max_drawdown(r: np.ndarray) -> np.ndarray:
         peak = np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)
         out = np.nanmin((wealth - peak) / peak, axis=0)
     bad = ~np.isfinite(wealth).all(axis=0) | ~np.isfinite(out) | _imprecise(out, r.shape[0])
+    flat = np.flatnonzero(bad & (out == 0))
+    if flat.size:  # (a series that never loses has no drawdown: nothing to follow)
+        bad[flat[~np.any(r[:, flat] < 0, axis=0)]] = False
     if bad.any():
         # the wealth path overflowed, or the drawdown is small enough for the rounding of the
         # path (≈ T·ε) to be a large part of it: follow the drawdown from the running peak
