@@ -129,6 +129,9 @@ def test_small_returns_keep_their_digits_in_compounded_metrics():
         s = M.summary(r)
         np.testing.assert_allclose(s.annual_return, ann, rtol=1e-13, atol=0)
         np.testing.assert_allclose(s.max_drawdown, mdd, rtol=1e-13, atol=0)
+    # a loss that 1 + r rounds away is still a drawdown; a series that never loses has none
+    assert M.max_drawdown(np.r_[np.full(5, 0.01), -1e-17, np.full(5, 0.01)]) == -1e-17
+    assert M.max_drawdown(np.full(30, 1e-12)) == 0.0
     # a wipe-out is exactly -1 on either path
     assert M.max_drawdown(np.array([1e-9, -1.0, 1e-9, 0.5])) == -1.0
     assert M.max_drawdown(np.array([0.5, -1.0, 0.5])) == -1.0
