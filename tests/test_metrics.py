@@ -137,6 +137,26 @@ def test_small_returns_keep_their_digits_in_compounded_metrics():
     assert M.max_drawdown(np.array([0.5, -1.0, 0.5])) == -1.0
 
 
+def test_dispersion_of_returns_of_any_finite_magnitude():
+    # Returns around 1e-160 have squares that underflow: the volatility and tracking error came
+    # out 0 and the Sharpe, Sortino and information ratios ±inf. Columns whose sum of squares
+    # falls below 1e-270 (or overflows) are summed again scaled by a power of two. Oracle: the
+    # same returns at unit scale (the ratios are scale-free, the volatilities scale).
+    rng = np.random.default_rng(0)
+    r = 0.01 * rng.standard_normal((500, 2)) + 0.0005
+    r[7, 1] = np.nan
+    b = 0.01 * rng.standard_normal(500)
+    for scale in (1e-160, 1e-300):
+        x, y = r * scale, b * scale
+        np.testing.assert_allclose(M.annual_volatility(x) / scale, M.annual_volatility(r), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(M.tracking_error(x, y) / scale, M.tracking_error(r, b), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(M.sharpe_ratio(x), M.sharpe_ratio(r), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(M.sortino_ratio(x), M.sortino_ratio(r), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(M.information_ratio(x, y), M.information_ratio(r, b), rtol=1e-13, atol=0)
+    const = np.full(50, 0.001)
+    assert M.sharpe_ratio(const) == np.inf and M.sharpe_ratio(np.zeros(50)) != M.sharpe_ratio(np.zeros(50))
+
+
 def test_summary_table_of_many_series(monthly):
     r, dates, mkt, rf = monthly["r"], monthly["dates"], monthly["mkt"], monthly["rf"]
     turnover = np.abs(np.random.default_rng(2).normal(0.3, 0.1, r.shape))

@@ -226,6 +226,21 @@ def _nanmean(x: np.ndarray) -> np.ndarray:
         return np.where(n > 0, np.nansum(x, axis=0) / n, np.nan)
 
 
+def _root_mean_square(ss: np.ndarray, d: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``sqrt(ss / n)`` for ``ss`` (S,) the column sums of ``d * d`` (``d`` (T, S), NaN or 0 where
+    missing). A column whose sum is below 1e-270, or beyond float64, may have had its squares
+    underflow (returns around 1e-160: a volatility of 0, a Sharpe ratio of ±inf) or overflow: it
+    is summed again scaled by a power of two (exact) and scaled back."""
+    out = np.sqrt(ss / n)
+    redo = np.flatnonzero(~(ss >= 1e-270) | np.isinf(ss))
+    if redo.size:
+        amax = np.nanmax(np.abs(d[:, redo]), axis=0, initial=0.0) if d.shape[0] else np.zeros(redo.size)
+        e = np.where((amax > 0) & np.isfinite(amax), np.frexp(amax)[1], 0)
+        dk = np.ldexp(d[:, redo], -e)
+        out[redo] = np.ldexp(np.sqrt(np.nansum(dk * dk, axis=0) / n[redo]), e)
+    return out
+
+
 def _nanstd(x: np.ndarray, zero_dispersion: bool = True) -> np.ndarray:
     """Standard deviation (ddof 1) over the finite values. With ``zero_dispersion`` a constant
     series has 0 (empyrical's rule for the ratios: the rounding noise of a constant series is not
@@ -235,7 +250,7 @@ def _nanstd(x: np.ndarray, zero_dispersion: bool = True) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         m = np.where(n > 0, np.where(fin, x, 0.0).sum(axis=0) / n, np.nan)
         d = np.where(fin, x - m, 0.0)
-        sd = np.sqrt((d * d).sum(axis=0) / (n - 1))
+        sd = _root_mean_square((d * d).sum(axis=0), d, n - 1)
         xmax = np.where(fin, x, -np.inf).max(axis=0) if x.shape[0] else np.full(x.shape[1:], -np.inf)
         xmin = np.where(fin, x, np.inf).min(axis=0) if x.shape[0] else np.full(x.shape[1:], np.inf)
     sd = np.where(n < 2, np.nan, sd)
@@ -322,7 +337,8 @@ def _sortino(r: np.ndarray, req: np.ndarray | None, ppy: float) -> np.ndarray:
     x = r if req is None else r - req
     down = np.minimum(x, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dr = np.sqrt(_nanmean(down * down)) * np.sqrt(ppy)
+        n = np.sum(np.isfinite(down), axis=0)
+        dr = np.where(n > 0, _root_mean_square(np.nansum(down * down, axis=0), down, n), np.nan) * np.sqrt(ppy)
         return _nanmean(x) * ppy / dr
 
 
