@@ -134,6 +134,7 @@ def test_small_returns_keep_their_digits_in_compounded_metrics():
     assert M.max_drawdown(np.full(30, 1e-12)) == 0.0
     # a wipe-out is exactly -1 on either path
     assert M.max_drawdown(np.array([1e-9, -1.0, 1e-9, 0.5])) == -1.0
+    assert M.max_drawdown(np.array([1e-9, -1.0, 1e200, 0.5])) == -1.0  # a wealth of 0 stays 0
     assert M.max_drawdown(np.array([0.5, -1.0, 0.5])) == -1.0
 
 

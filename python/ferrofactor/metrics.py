@@ -368,12 +368,12 @@ def _max_drawdown(r: np.ndarray) -> np.ndarray:
         # path (≈ T·ε) to be a large part of it: follow the drawdown from the running peak
         # instead, d_t = W_t / P_t − 1 = min(0, d_{t-1} (1 + r_t) + r_t), which stays within the
         # drawdown's own range and keeps the digits of small returns that 1 + r drops (a −100 %
-        # return gives exactly −1, the worst there is: later rounding cannot undo it)
+        # return gives exactly −1, and a wealth of 0 stays 0: d = −1 is kept as it is)
         d = np.zeros(int(bad.sum()))
         worst = np.zeros_like(d)
         with np.errstate(over="ignore", invalid="ignore"):
             for row, grow in zip(np.nan_to_num(r[:, bad], nan=0.0), g[:, bad]):
-                np.clip(d * grow + row, -1.0, 0.0, out=d)
+                d = np.where(d == -1.0, -1.0, np.minimum(d * grow + row, 0.0))
                 np.minimum(worst, d, out=worst)
         out[bad] = worst
     return out
