@@ -195,7 +195,14 @@ struct Scratch {
     kept: Vec<usize>,
     // The weighted means the kept styles were centred on (see `solve`).
     mu: Vec<f64>,
+    // Whether the date's SST, or a non-zero SSR, fell below `TINY_SUM_SQ` (see `regress_date`).
+    tiny_sums: bool,
 }
+
+/// Below this weighted sum of squares some of its terms may have underflowed (returns around
+/// 1e-155: their squares are subnormal), so that R², the SSR and the standard errors lost their
+/// digits (standard errors of 0, R² off by 90 %) while staying finite.
+const TINY_SUM_SQ: f64 = 1e-270;
 
 fn reset(v: &mut Vec<f64>, len: usize) {
     v.clear();
@@ -560,7 +567,8 @@ fn style_sums(xt: &[f64], wv: &[f64], yv: &[f64], n: usize, k: usize, sxx: &mut 
 
 /// Regress one date: returns `(r2, n_obs, bad-value flags)`.
 ///
-/// A date whose outputs are not all finite is looked at once more: if some input lies beyond
+/// A date whose outputs are not all finite, or whose sums of squares are tiny enough to have
+/// lost digits to underflow (`TINY_SUM_SQ`), is looked at once more: if some input lies beyond
 /// `2^±SCALE_RANGE` in magnitude (a style or a return around 1e154 or above, whose squares and
 /// cross products overflow, or values so small that they underflow), it is solved again on
 /// inputs scaled by powers of two ([`regress_scaled`]); the factor returns are linear in the
@@ -580,8 +588,9 @@ fn regress_date(
         return (f64::NAN, used, bad);
     }
     let RowOut { f, e, se, ts } = out;
+    s.tiny_sums = false;
     let r2 = solve(cfg, used, RowOut { f: &mut *f, e: &mut *e, se: &mut *se, ts: &mut *ts }, s);
-    let finite = r2.is_finite() && f.iter().chain(se.iter()).all(|v| !v.is_infinite());
+    let finite = r2.is_finite() && !s.tiny_sums && f.iter().chain(se.iter()).all(|v| !v.is_infinite());
     if finite {
         return (r2, used, 0);
     }
@@ -1102,6 +1111,7 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
         sst += wi * dy * dy;
     }
     let r2 = if sst > 0.0 { 1.0 - ssr / sst } else { f64::NAN };
+    s.tiny_sums = sst < TINY_SUM_SQ || (ssr > 0.0 && ssr < TINY_SUM_SQ);
 
     // Back from the centred styles: the constant the design spans carries μᵀ f_styles (on the
     // market; without one, on every industry, which then sum to the constant).

@@ -191,6 +191,25 @@ def test_linked_rows_add_up_to_the_compounded_return(fitted):
     assert not np.signbit(row["annual_contribution"].to_numpy()).any()
 
 
+def test_cumulative_return_of_a_small_active_book_keeps_its_digits(fitted):
+    # An active book 1e-6 away from its benchmark earns ~1e-8 a day: Π(1 + total) − 1 kept only
+    # the digits of each total that 1 + total keeps (~1e-7 relative after a year, against the
+    # row sums of `linked`, which the docstring equates with it). Oracle: compounding in fractions.
+    from fractions import Fraction
+
+    res, w, b = fitted["res"], fitted["w"], fitted["b"]
+    att = ff.attribute(b + 1e-6 * (w - b), res, benchmark=b)
+    wealth, exact = Fraction(1), []
+    for v in att.total:
+        wealth *= 1 + Fraction(float(v))
+        exact.append(float(wealth - 1))
+    exact = np.array(exact)
+    live = np.abs(exact) > 1e-3 * np.abs(exact).max()  # (away from the crossings of zero)
+    assert np.abs(att.total).max() < 1e-7 and live.sum() > 100
+    np.testing.assert_allclose(att.cumulative_return[live], exact[live], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(att.linked.sum(axis=1)[live], exact[live], rtol=1e-12, atol=0)
+
+
 def test_summary_table(fitted):
     att = ff.attribute(fitted["w"], fitted["res"], costs=np.full(len(fitted["w"]), 1e-4))
     tab = att.table(periods_per_year=252)

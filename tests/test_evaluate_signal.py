@@ -856,3 +856,22 @@ def test_forward_returns_after_a_total_loss_are_exactly_minus_one():
     r_nan = r.copy()
     r_nan[4, 0] = np.nan
     assert np.isnan(ff.evaluate.forward_returns(r_nan, horizons=(5,))[0, 1, 0])
+
+
+def test_quantile_statistics_of_returns_of_any_finite_magnitude():
+    """Returns around 1e-160 have squares that underflow: the quantiles' standard errors (plain
+    and Newey-West) came out 0 and the t-statistics ±inf, while the means were right. The tests of
+    the mean now scale such series by a power of two (exact) and back. Oracle: the same returns
+    at unit scale (one-date horizon: the forward return is the return, linear in its scale)."""
+    rng = np.random.default_rng(31)
+    T, N = 120, 100
+    s = rng.standard_normal((T, N))
+    r = 0.01 * (0.1 * s + rng.standard_normal((T, N)))
+    base = ff.evaluate.quantile_returns(s, r, horizons=(1,))
+    for scale in (1e-160, 1e-200):
+        got = ff.evaluate.quantile_returns(s, r * scale, horizons=(1,))
+        for name in ("mean_returns", "std_errors", "nw_std_errors", "spread_mean", "spread_nw_std_error"):
+            np.testing.assert_allclose(getattr(got, name) / scale, getattr(base, name), rtol=1e-12, atol=0,
+                                       err_msg=name)
+        for name in ("spread_tstat", "spread_nw_tstat"):
+            np.testing.assert_allclose(getattr(got, name), getattr(base, name), rtol=1e-12, atol=0, err_msg=name)

@@ -183,6 +183,32 @@ def test_characteristics_far_from_zero(level):
                                rtol=0, atol=tol * abs(shift @ ref.params[1:]))
 
 
+@pytest.mark.parametrize("cov", ["unadjusted", "kernel"])
+@pytest.mark.parametrize("nan_policy", ["row", "column"])
+def test_inference_on_estimates_of_any_finite_magnitude(cov, nan_policy):
+    """Estimates around 1e-160 (returns of that size) have squares that underflow: the standard
+    errors came out 0 and the t-statistics inf or NaN (and beyond 1e154 the squares overflow).
+    The inference now scales such columns by powers of two and scales back: the t-statistics are
+    those of the unit-scale series and the rest scales with it. Oracle: the unit-scale inference."""
+    rng = np.random.default_rng(8)
+    b = 0.01 * rng.standard_normal((80, 3)) + [0.002, 0.0, -0.001]
+    b[5, 1] = np.nan
+    base = fama_macbeth_inference(b, cov, nan_policy=nan_policy)
+    for scale in (np.array([1e-160, 1.0, 1e200]), np.array([1e-300, 1e-300, 1e-300])):
+        got = fama_macbeth_inference(b * scale, cov, nan_policy=nan_policy)
+        np.testing.assert_allclose(got["params"] / scale, base["params"], rtol=1e-14, atol=0)
+        np.testing.assert_allclose(got["std_errors"] / scale, base["std_errors"], rtol=1e-13, atol=0)
+        np.testing.assert_allclose(got["tstats"], base["tstats"], rtol=1e-13, atol=0)
+        assert got["bandwidth"] == pytest.approx(base["bandwidth"], rel=1e-12)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((40, 60, 2))
+    y = 0.01 * (x @ [0.5, -0.2] + rng.standard_normal((40, 60)))
+    want = ff.fama_macbeth(y, x, cov=cov)
+    got = ff.fama_macbeth(1e-160 * y, x, cov=cov)
+    np.testing.assert_allclose(got.tstats, want.tstats, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got.std_errors / 1e-160, want.std_errors, rtol=1e-12, atol=0)
+
+
 def test_threads_give_identical_results():
     p = random_panel(T=30, N=100, K=3, seed=5)
     try:

@@ -875,3 +875,24 @@ def test_long_frame_sorted_by_date_and_asset_with_a_late_listing_is_accepted_bes
     np.testing.assert_allclose(got, ff.fama_macbeth(r, x[:, :, None]).params)
     with pytest.raises(ValueError, match=r"returns: the long frame lists its assets in another order"):
         ff.fama_macbeth(frame.sort("asset", "date", descending=[True, False]), x[:, :, None])
+
+
+@pytest.mark.parametrize("exp", [-150, -155, -160, -165, -170, -200])
+def test_returns_whose_squares_are_subnormal_keep_their_standard_errors_and_r2(exp):
+    """Returns around 1e-155..1e-165 have squares in the subnormal range: the factor returns were
+    right, but the SSR and SST lost their digits while staying finite, so the standard errors came
+    out 0 (t-statistics NaN) and R² off by up to 94 %, where returns at 1e-170 (whose squares
+    vanish, a non-finite R²) were solved again scaled by powers of two. A date whose sums of
+    squares fall below 1e-270 now takes that path too. Oracle: the unit-scale regression."""
+    rng = np.random.default_rng(23)
+    T, N, K, G = 3, 200, 2, 4
+    s, ind = rng.standard_normal((T, N, K)), rng.integers(0, G, (T, N))
+    cap, y = rng.lognormal(0, 1, (T, N)), 0.01 * rng.standard_normal((T, N))
+    base = ff.cross_section_regress(y, s, ind, cap=cap)
+    scale = 10.0**exp
+    res = ff.cross_section_regress(y * scale, s, ind, cap=cap)
+    np.testing.assert_allclose(res.factor_returns / scale, base.factor_returns, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(res.std_errors / scale, base.std_errors, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(res.tstats, base.tstats, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.r2, base.r2, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.residuals / scale, base.residuals, rtol=1e-12, atol=1e-17)

@@ -624,6 +624,37 @@ def test_factor_mimicking_portfolios_drop_a_style_without_dispersion_as_the_regr
         np.testing.assert_allclose(omega[keep] @ r[t], res.factor_returns[t, keep], rtol=1e-10, atol=1e-16)
 
 
+def test_factor_mimicking_portfolios_of_styles_far_from_zero_or_singular_designs_match_the_regression():
+    """Ω came from the uncentred normal equations: a style at 5e4 ± 0.01 (or 1e6 ± 0.01) lost
+    (level / spread)² · ε, and Ω r missed the regression's factor returns by 1 % (140 % at 1e6);
+    and np.linalg.solve "solved" a singular design (a style constant within industries) from its
+    rounding, where the regression gives NaN. Now the styles are centred as in the regression
+    kernel and the same relative pivot test declares such a date singular."""
+    rng = np.random.default_rng(17)
+    n, g = 200, 4
+    z, ind = rng.standard_normal((1, n, 3)), rng.integers(0, g, (1, n))
+    cap, r = rng.lognormal(0, 1, (1, n)), 0.01 * rng.standard_normal((1, n))
+
+    def both(styles, market=True, industry=ind):
+        ex = ff.Exposures(styles, industry, market=market)
+        k = ex.n_factors
+        om = ff.RiskModel.from_covariance(np.eye(k) * 1e-4, np.full(n, 1e-4), ex, cap=cap).factor_mimicking_portfolios()
+        f = ff.cross_section_regress(r, styles, industry, cap=cap, market=market).factor_returns[0]
+        return np.where(np.isnan(om).all(axis=1), np.nan, np.nan_to_num(om) @ r[0]), f
+
+    for level in (5e4, 1e6):
+        for market, industry in ((True, ind), (False, ind), (True, None)):
+            got, want = both(level + 0.01 * z, market, industry)
+            assert np.isfinite(want).all()
+            assert rel_err(got, want) < 1e-10, (level, market, industry is None)
+    level = np.array([0.1, 0.7, -0.2, 1.3])[ind]
+    for noise in (0.0, 1e-7):
+        s = z.copy()
+        s[..., 2] = level + noise * z[..., 2]
+        got, want = both(s)
+        assert np.isnan(want).all() and np.isnan(got).all(), noise
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 

@@ -311,6 +311,41 @@ def test_a_small_slope_on_collinear_factors_and_a_factor_far_from_zero():
     assert ff.time_series_regress(y, fz, cov="hac").lags[0] == 0
 
 
+@pytest.mark.parametrize("cov", ["nonrobust", "hac"])
+def test_factors_and_y_of_any_finite_magnitude(cov):
+    """The kernel's sums of squares overflow or underflow for columns beyond about 1e±150: factors
+    at 1e-160 gave slopes off by 2e-4 and NaN standard errors, at 1e±200 NaN everywhere, and a y
+    at 1e-200 standard errors of 0 (infinite t-statistics), without a word, where the other
+    kernels (cross-sectional regression, Fama-MacBeth, neutralise, betas, IC) take any finite
+    magnitude. Now such columns are fitted scaled by powers of two (exact) and scaled back: the
+    results are those of the unscaled problem, scaled, to rounding; ordinary columns are
+    untouched (bit for bit). Oracle: the same fit at unit scale."""
+    rng = np.random.default_rng(22)
+    T, N = 300, 3
+    f0 = rng.standard_normal((T, 2))
+    y0 = 0.01 * (f0 @ rng.standard_normal((2, N)) + rng.standard_normal((T, N)))
+    y0[:20, 1] = np.nan  # a ragged history
+    kw = dict(cov=cov, lags=3 if cov == "hac" else None)
+    base = ff.time_series_regress(y0, f0, resid=True, **kw)
+    for ys, fs in ((1.0, 1e-160), (1.0, 1e-200), (1.0, 1e300), (1e-200, 1.0), (1e200, 1e-100),
+                   (np.array([1.0, 1e-300, 1e290]), 1.0)):
+        for eager in (True, False):
+            res = ff.time_series_regress(y0 * ys, f0 * fs, resid=eager, **kw)
+            scale = np.column_stack([np.broadcast_to(ys, N)] + [np.broadcast_to(ys / fs, N)] * 2)
+            np.testing.assert_allclose(res.params / scale, base.params, rtol=1e-13, atol=0)
+            np.testing.assert_allclose(res.std_errors / scale, base.std_errors, rtol=1e-13, atol=0)
+            np.testing.assert_allclose(res.tstats, base.tstats, rtol=1e-12, atol=0)
+            np.testing.assert_allclose(res.r2, base.r2, rtol=1e-13, atol=0)
+            np.testing.assert_allclose(res.resid / ys, base.resid, rtol=1e-13, atol=1e-16)
+    # ordinary magnitudes are the kernel's numbers, bit for bit
+    for ys, fs in ((1e80, 1e-80), (1e-80, 1.0)):
+        res = ff.time_series_regress(y0 * ys, f0 * fs, **kw)
+        out = ts._refit_collinear(ts._core.time_series_regress(y0 * ys, f0 * fs, True, cov, kw["lags"], 4, False),
+                                  y0 * ys, f0 * fs, True, cov, kw["lags"])
+        assert np.array_equal(res.params, out[0], equal_nan=True)
+        assert np.array_equal(res.cov_params, out[1], equal_nan=True)
+
+
 def test_polars_frames_are_joined_on_date(data):
     y, f, dates, ports = data["y"][:, :4], data["f"], data["dates"], data["ports"][:4]
     # y covers rows 50.., factors rows ..700: the regression runs on the common dates

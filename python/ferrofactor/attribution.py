@@ -157,7 +157,9 @@ class AttributionResult(Result):
     @property
     def cumulative_return(self) -> np.ndarray:
         """(T,) compounded total return ``Π_{s≤t}(1 + total_s) − 1`` (the row sums of ``linked``)."""
-        return readonly(np.cumprod(1.0 + self._total) - 1.0)
+        # R_t = R_{t−1} + (1 + R_{t−1}) total_t, summed as ``linked`` is: Π(1 + total) − 1 would
+        # keep only the digits of small returns that 1 + total keeps (1e-7 relative at 1e-8 a day)
+        return readonly(link_contributions(self._total[:, None], self._total)[:, 0])
 
     def by_group(self) -> AttributionResult:
         """The same attribution with the factors summed into ``market``, ``industries`` and

@@ -103,6 +103,20 @@ def kernel_covariance(e: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return s / n
 
 
+#: Columns whose largest magnitude is beyond 2^±RANGE are scaled by a power of two before sums of
+#: their squares and cross-products, which need about 2^±500 of headroom (see ``_range_exponents``).
+RANGE = 300
+
+
+def _range_exponents(a: np.ndarray) -> np.ndarray:
+    """Per column of ``a`` (T, C): the binary exponent of its largest finite magnitude where that
+    is beyond ``2^±RANGE`` (scaling the column by ``2^-e`` brings it to [0.5, 1)), else 0."""
+    with np.errstate(invalid="ignore"):
+        amax = np.nanmax(np.abs(a), axis=0, initial=0.0) if a.size else np.zeros(a.shape[1])
+    far = (amax > 2.0**RANGE) | ((amax > 0) & (amax < 2.0**-RANGE))
+    return np.where(far, np.frexp(amax)[1], 0).astype(np.int64)
+
+
 def fama_macbeth_inference(
     estimates: np.ndarray, cov: str = "unadjusted", bandwidth: float | None = None,
     *, nan_policy: str = "row",
@@ -149,6 +163,17 @@ def fama_macbeth_inference(
         if not np.isfinite(bandwidth) or bandwidth < 0:
             raise ValueError(f"bandwidth must be a non-negative finite number, got {bandwidth!r}")
     K = est.shape[1]
+    ex = _range_exponents(np.where(np.isinf(est), np.nan, est))
+    if ex.any():
+        # estimates beyond 2^±RANGE (e.g. from returns around 1e-160): their squares underflow
+        # (standard errors of 0, infinite t-statistics) or overflow; the same inference on the
+        # columns scaled by powers of two (exact), scaled back
+        out = fama_macbeth_inference(np.ldexp(est, -ex), cov, bandwidth, nan_policy=nan_policy)
+        with np.errstate(over="ignore", under="ignore"):
+            out["params"] = np.ldexp(out["params"], ex)
+            out["std_errors"] = np.ldexp(out["std_errors"], ex)
+            out["cov"] = np.ldexp(out["cov"], ex[:, None] + ex[None, :])
+        return out
     fin = np.isfinite(est)
     if nan_policy == "row":
         used = np.all(fin, axis=1)

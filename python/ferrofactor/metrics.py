@@ -226,6 +226,21 @@ def _nanmean(x: np.ndarray) -> np.ndarray:
         return np.where(n > 0, np.nansum(x, axis=0) / n, np.nan)
 
 
+def _root_mean_square(ss: np.ndarray, d: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``sqrt(ss / n)`` for ``ss`` (S,) the column sums of ``d * d`` (``d`` (T, S), NaN or 0 where
+    missing). A column whose sum is below 1e-270, or beyond float64, may have had its squares
+    underflow (returns around 1e-160: a volatility of 0, a Sharpe ratio of ±inf) or overflow: it
+    is summed again scaled by a power of two (exact) and scaled back."""
+    out = np.sqrt(ss / n)
+    redo = np.flatnonzero(~(ss >= 1e-270) | np.isinf(ss))
+    if redo.size:
+        amax = np.nanmax(np.abs(d[:, redo]), axis=0, initial=0.0) if d.shape[0] else np.zeros(redo.size)
+        e = np.where((amax > 0) & np.isfinite(amax), np.frexp(amax)[1], 0)
+        dk = np.ldexp(d[:, redo], -e)
+        out[redo] = np.ldexp(np.sqrt(np.nansum(dk * dk, axis=0) / n[redo]), e)
+    return out
+
+
 def _nanstd(x: np.ndarray, zero_dispersion: bool = True) -> np.ndarray:
     """Standard deviation (ddof 1) over the finite values. With ``zero_dispersion`` a constant
     series has 0 (empyrical's rule for the ratios: the rounding noise of a constant series is not
@@ -235,7 +250,7 @@ def _nanstd(x: np.ndarray, zero_dispersion: bool = True) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         m = np.where(n > 0, np.where(fin, x, 0.0).sum(axis=0) / n, np.nan)
         d = np.where(fin, x - m, 0.0)
-        sd = np.sqrt((d * d).sum(axis=0) / (n - 1))
+        sd = _root_mean_square((d * d).sum(axis=0), d, n - 1)
         xmax = np.where(fin, x, -np.inf).max(axis=0) if x.shape[0] else np.full(x.shape[1:], -np.inf)
         xmin = np.where(fin, x, np.inf).min(axis=0) if x.shape[0] else np.full(x.shape[1:], np.inf)
     sd = np.where(n < 2, np.nan, sd)
@@ -249,6 +264,19 @@ def _nanstd(x: np.ndarray, zero_dispersion: bool = True) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+#: A compounded product of T factors ``1 + r`` carries a rounding error of up to about
+#: ``T · ε`` (each ``1 + r`` keeps only the digits of ``r`` above ``ε``); where that exceeds
+#: ``PRODUCT_RTOL`` of the compounded return itself (returns of ~1e-8 a day, or gains and losses
+#: that nearly cancel) the metric is computed again without forming ``1 + r``.
+PRODUCT_RTOL = 1e-10
+
+
+def _imprecise(value: np.ndarray, t: int) -> np.ndarray:
+    """Where a compounded return (or drawdown) ``value`` from a product of ``t`` factors may have
+    lost more than ``PRODUCT_RTOL`` of itself to rounding (see ``PRODUCT_RTOL``)."""
+    return np.abs(value) < t * np.finfo(np.float64).eps / PRODUCT_RTOL
+
+
 def _annual_return(r: np.ndarray, ppy: float) -> np.ndarray:
     t = r.shape[0]
     if t < 1:
@@ -258,13 +286,15 @@ def _annual_return(r: np.ndarray, ppy: float) -> np.ndarray:
         growth = np.prod(g, axis=0)
         out = growth ** (ppy / t) - 1.0
         # a product that overflows (or underflows) float64 although its annualised value does
-        # not (e.g. 10 years of large returns): the same value from the sum of logs
-        bad = ~np.isfinite(growth) | ((growth == 0) & np.all(g != 0, axis=0))
+        # not (e.g. 10 years of large returns): the same value from the sum of logs; and one
+        # close to 1 (small returns), whose rounding is a large part of growth − 1: the sum of
+        # log1p(r) (pairwise, relative to each r) and expm1 keep the digits 1 + r drops
+        bad = ~np.isfinite(growth) | ((growth == 0) & np.all(g != 0, axis=0)) | _imprecise(growth - 1.0, t)
         if bad.any():
-            positive = np.all(g > 0, axis=0)
-            logs = np.sum(np.log(np.abs(g)), axis=0)
-            fix = bad & positive
-            out[fix] = np.expm1(logs[fix] * (ppy / t))
+            idx = np.flatnonzero(bad)
+            fix = idx[np.all(g[:, idx] > 0, axis=0)]
+            logs = np.sum(np.log1p(np.nan_to_num(r[:, fix], nan=0.0)), axis=0)
+            out[fix] = np.expm1(logs * (ppy / t))
     return out
 
 
@@ -307,7 +337,8 @@ def _sortino(r: np.ndarray, req: np.ndarray | None, ppy: float) -> np.ndarray:
     x = r if req is None else r - req
     down = np.minimum(x, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dr = np.sqrt(_nanmean(down * down)) * np.sqrt(ppy)
+        n = np.sum(np.isfinite(down), axis=0)
+        dr = np.where(n > 0, _root_mean_square(np.nansum(down * down, axis=0), down, n), np.nan) * np.sqrt(ppy)
         return _nanmean(x) * ppy / dr
 
 
@@ -328,16 +359,22 @@ def _max_drawdown(r: np.ndarray) -> np.ndarray:
         wealth = np.cumprod(g, axis=0)
         peak = np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)
         out = np.nanmin((wealth - peak) / peak, axis=0)
-    bad = ~np.isfinite(wealth).all(axis=0) | ~np.isfinite(out)
+    bad = ~np.isfinite(wealth).all(axis=0) | ~np.isfinite(out) | _imprecise(out, r.shape[0])
+    flat = np.flatnonzero(bad & (out == 0))
+    if flat.size:  # (a series that never loses has no drawdown: nothing to follow)
+        bad[flat[~np.any(r[:, flat] < 0, axis=0)]] = False
     if bad.any():
-        # the wealth path overflowed: follow the ratio to the running peak instead,
-        # q_t = W_t / P_t = min(1, q_{t-1} (1 + r_t)), which stays within the drawdown's own range
-        q = np.ones(int(bad.sum()))
-        worst = np.zeros_like(q)
+        # the wealth path overflowed, or the drawdown is small enough for the rounding of the
+        # path (≈ T·ε) to be a large part of it: follow the drawdown from the running peak
+        # instead, d_t = W_t / P_t − 1 = min(0, d_{t-1} (1 + r_t) + r_t), which stays within the
+        # drawdown's own range and keeps the digits of small returns that 1 + r drops (a −100 %
+        # return gives exactly −1, and a wealth of 0 stays 0: d = −1 is kept as it is)
+        d = np.zeros(int(bad.sum()))
+        worst = np.zeros_like(d)
         with np.errstate(over="ignore", invalid="ignore"):
-            for row in g[:, bad]:
-                q = np.minimum(1.0, q * row)
-                worst = np.minimum(worst, q - 1.0)
+            for row, grow in zip(np.nan_to_num(r[:, bad], nan=0.0), g[:, bad]):
+                d = np.where(d == -1.0, -1.0, np.minimum(d * grow + row, 0.0))
+                np.minimum(worst, d, out=worst)
         out[bad] = worst
     return out
 

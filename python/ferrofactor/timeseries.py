@@ -43,6 +43,7 @@ from ferrofactor._validate import (
     is_date_indexed,
 )
 from ferrofactor.constants import PERIODS_PER_YEAR
+from ferrofactor.inference import RANGE, _range_exponents
 from ferrofactor.results import Result, Summary, fixed_or_scientific, readonly
 
 __all__ = ["AlphaTestResult", "TimeSeriesResult", "alpha_test", "time_series_regress"]
@@ -208,7 +209,7 @@ class TimeSeriesResult(Result):
     _default_kind = "params"
 
     def __init__(self, *, params, cov, r2, r2_adj, nobs, lags, resid, intercept, factor_names,
-                 dates, assets, cov_type, y_name="y", ssr=None) -> None:
+                 dates, assets, cov_type, y_name="y", ssr=None, std_errors=None) -> None:
         n, p = params.shape
         self._intercept = bool(intercept)
         self._factor_names = list(factor_names)
@@ -219,7 +220,8 @@ class TimeSeriesResult(Result):
         self._params = readonly(params)
         self._cov = readonly(cov)
         with np.errstate(invalid="ignore", divide="ignore"):
-            se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+            # (given where a variance is beyond float64 although its standard error is not)
+            se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2)) if std_errors is None else std_errors
             t = params / se
         self._se = readonly(np.ascontiguousarray(se))
         self._t = readonly(t)
@@ -287,8 +289,7 @@ class TimeSeriesResult(Result):
             y, f, min_obs = self._resid_inputs
             # the residuals do not depend on the covariance: a nonrobust run gives them, with
             # estimates and SSR bit for bit those of this fit unless y or f changed since
-            out = _refit_collinear(_core.time_series_regress(
-                y, f, self._intercept, "nonrobust", None, min_obs, True), y, f, self._intercept, "nonrobust")
+            out = _fit(y, f, self._intercept, "nonrobust", None, min_obs, True)
             prm, ssr, resid = out[0], out[4], out[7]
             if not (np.array_equal(prm, self._params, equal_nan=True)
                     and np.array_equal(ssr, self._ssr, equal_nan=True)):
@@ -608,6 +609,49 @@ def _refit_collinear(out: tuple, y: np.ndarray, f: np.ndarray, intercept: bool, 
     return params, covm, r2, r2_adj, ssr, nobs, lag_used, panel
 
 
+def _fit(y: np.ndarray, f: np.ndarray, intercept: bool, cov: str, lags: int | None, min_obs: int,
+         resid: bool) -> tuple:
+    """The kernel (and ``_refit_collinear``) on validated (T, N) ``y`` and (T, K) ``f``: ``(params,
+    cov, r2, r2_adj, ssr, nobs, lags, resid panel or None, std_errors or None)``.
+
+    Factors, or an asset's y, beyond the kernel's range (``RANGE``: their sums of squares overflow
+    or underflow, which gave NaN, or silently estimates off by 1e-4 and standard errors of 0 with
+    infinite t-statistics) are fitted scaled by powers of two, which is exact, and the outputs
+    scaled back; the standard errors are then returned too (a variance may be beyond float64 when
+    its standard error is not). Such y are found from their SSR (cheaper than a pass over y).
+    Ordinary inputs take the kernel's numbers as they are."""
+    ef = _range_exponents(f)
+    fk = np.ascontiguousarray(np.ldexp(f, -ef)) if ef.any() else f
+    params, covm, r2, r2_adj, ssr, nobs, lag_used, panel = _refit_collinear(
+        _core.time_series_regress(y, fk, intercept, cov, lags, min_obs, resid), y, fk, intercept, cov, lags)
+    with np.errstate(invalid="ignore"):
+        far = np.flatnonzero((nobs >= min_obs) & ~((ssr >= 2.0**(-2 * RANGE)) & (ssr <= 2.0**(2 * RANGE))))
+    ey = np.zeros(y.shape[1], dtype=np.int64)
+    if far.size:
+        ey[far] = _range_exponents(y[:, far])
+        far = far[ey[far] != 0]
+    if far.size:
+        yk = np.ascontiguousarray(np.ldexp(y[:, far], -ey[far][None, :]))
+        sub = _refit_collinear(_core.time_series_regress(yk, fk, intercept, cov, lags, min_obs, resid),
+                               yk, fk, intercept, cov, lags)
+        params, covm, r2, r2_adj, ssr, lag_used = (np.array(a) for a in (params, covm, r2, r2_adj, ssr, lag_used))
+        for a, b in zip((params, covm, r2, r2_adj, ssr, lag_used), (*sub[:5], sub[6])):
+            a[far] = b
+        if panel is not None:
+            panel = np.array(panel)
+            panel[:, far] = sub[7]
+    if not (ef.any() or far.size):
+        return params, covm, r2, r2_adj, ssr, nobs, lag_used, panel, None
+    e = ey[:, None] - np.r_[np.zeros(int(intercept), np.int64), ef][None, :]  # α in y's units, β in y / f
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        se = np.ldexp(np.sqrt(np.diagonal(covm, axis1=1, axis2=2)), e)
+        params, covm = np.ldexp(params, e), np.ldexp(covm, e[:, :, None] + e[:, None, :])
+        ssr = np.ldexp(ssr, 2 * ey)
+        if panel is not None:
+            panel = np.ldexp(panel, ey[None, :])
+    return params, covm, r2, r2_adj, ssr, nobs, lag_used, panel, se
+
+
 def _regress(y: Any, factors: Any, *, intercept: bool, cov: str, lags: int | None, min_obs: int | None,
              factor_names: Any, resid: bool, y_name: str = "y", f_name: str = "factors") -> TimeSeriesResult:
     """:func:`time_series_regress`, its errors naming the inputs ``y_name`` and ``f_name`` (the
@@ -656,11 +700,10 @@ def _regress(y: Any, factors: Any, *, intercept: bool, cov: str, lags: int | Non
     fv = np.ascontiguousarray(fv)
     # unless asked for, the (T, N) residuals are left for the first access to ``result.resid``
     # (most uses never read them; they cost as much memory as y and a third of the time)
-    params, covm, r2, r2_adj, ssr, nobs, lag_used, panel = _refit_collinear(
-        _core.time_series_regress(yv, fv, intercept, cov, lags, min_obs, resid), yv, fv, intercept, cov, lags)
+    params, covm, r2, r2_adj, ssr, nobs, lag_used, panel, se = _fit(yv, fv, intercept, cov, lags, min_obs, resid)
     return TimeSeriesResult(
         params=params, cov=covm, r2=r2, r2_adj=r2_adj, nobs=nobs, lags=lag_used,
-        resid=panel if resid else (yv, fv, min_obs), ssr=ssr,
+        resid=panel if resid else (yv, fv, min_obs), ssr=ssr, std_errors=se,
         intercept=intercept, factor_names=names, dates=dates,
         assets=None if ynames is None else np.asarray(ynames), cov_type=cov,
     )

@@ -303,9 +303,14 @@ def _mean_tests(series: np.ndarray, horizons: Sequence[int], nw_lags: int | None
     """
     from scipy import stats
 
-    from ferrofactor.inference import bartlett_weights, kernel_covariance, newey_west_bandwidth
+    from ferrofactor.inference import _range_exponents, bartlett_weights, kernel_covariance, newey_west_bandwidth
 
     series = np.asarray(series, dtype=np.float64)
+    # columns beyond 2^±RANGE (returns around 1e-160: their squares underflow, standard errors of
+    # 0 and infinite t-statistics) are summarised scaled by a power of two (exact), scaled back below
+    ex = _range_exponents(np.where(np.isinf(series), np.nan, series))
+    if ex.any():
+        series = np.ldexp(series, -ex)
     k = series.shape[1]
     out = {name: np.full(k, np.nan) for name in (
         "mean", "std", "std_error", "tstat", "pvalue", "nw_std_error", "nw_tstat", "nw_pvalue")}
@@ -366,6 +371,9 @@ def _mean_tests(series: np.ndarray, horizons: Sequence[int], nw_lags: int | None
         df = np.where(counts > 1, counts - 1, 1).astype(np.float64)
         pv = 2 * stats.t.sf(np.abs(np.concatenate([out["tstat"], out["nw_tstat"]])), np.concatenate([df, df]))
     out["pvalue"], out["nw_pvalue"] = pv[:k], pv[k:]
+    if ex.any():
+        for name in ("mean", "std", "std_error", "nw_std_error"):
+            out[name] = np.ldexp(out[name], ex)
     return out
 
 

@@ -5,11 +5,23 @@ market factor and industries, the constraint ``Σ_g c_g f_g = 0`` written as ``f
 constrained WLS estimator is ``f = R (Rᵀ XᵀWX R)⁻¹ Rᵀ XᵀW r``, so ``Ω = R (Rᵀ XᵀWX R)⁻¹ Rᵀ XᵀW``
 (K × N). Built from the codes: ``XᵀWX`` by per-industry sums (the industry block is diagonal) and
 ``XᵀW`` row by row; no (N, K) one-hot matrix is formed.
+
+As in the regression kernel (``rust/regress.rs``), when the design spans a constant (a market
+factor, or industries without a constraint) the styles enter centred on their weighted means
+(the market, or each industry, gets ``μᵀ Ω_styles`` back afterwards), so that a style's level
+against its spread costs no accuracy, and a date is singular when a pivot of the Cholesky
+factorisation (industries first) falls below ``PIVOT_TOL`` of its column's own squared norm
+(a centred style's: never below ``CENTRED_TOL`` of its raw one).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+#: The regression kernel's relative pivot tolerance (``linalg::PIVOT_TOL``).
+PIVOT_TOL = 1e-12
+#: The regression kernel's floor of a centred style's reference norm (``regress::CENTRED_TOL``).
+CENTRED_TOL = 1e-8
 
 
 def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, covered):
@@ -38,6 +50,14 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
         present[m + g:] = x.min(axis=0) != x.max(axis=0)
     cols = np.flatnonzero(present)
     p = len(cols)
+    styles_kept = [s for s in range(ks) if present[m + g + s]]
+    # styles centred on their weighted means where the design spans a constant (a market factor,
+    # or industries, unconstrained without one): see the module docstring
+    raw_norm = {s: float(w @ (x[:, s] * x[:, s])) for s in styles_kept}
+    mu = None
+    if styles_kept and idx.size and (market or g):
+        mu = (w @ x) / w.sum()
+        x = x - mu
     # XᵀW (p × n_used), column order `cols`
     xtw = np.zeros((p, idx.size))
     pos = {c: j for j, c in enumerate(cols)}
@@ -47,7 +67,6 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
         has = np.flatnonzero(codes >= 0)
         rows = np.array([pos[m + c] for c in codes[has]], dtype=np.int64)
         xtw[rows, has] = w[has]
-    styles_kept = [s for s in range(ks) if present[m + g + s]]
     for s in styles_kept:
         xtw[pos[m + g + s]] = w * x[:, s]
     # XᵀWX from the same rows: (XᵀW) X with X built implicitly
@@ -74,12 +93,32 @@ def mimicking_portfolios(styles, industry, market, g, weights, constraint_cap, c
         for j, c in zip(ind_cols[:-1], cg[:-1]):
             r[last, j - (j > last)] = -c / cg[-1]
     out = np.full((k, n), np.nan)
+    a = r.T @ xtwx @ r
+    # Singular (e.g. two collinear styles, or a style constant within industries): a Cholesky
+    # pivot, industries first as in the regression, below PIVOT_TOL of its column's own squared
+    # norm (np.linalg.solve "solved" such a system from its rounding)
+    red = np.arange(p) if r.shape[1] == p else np.delete(np.arange(p), ind_cols[-1])  # (columns of r)
+    is_ind = np.isin(red, ind_cols)
+    order = np.r_[np.flatnonzero(is_ind), np.flatnonzero(~is_ind)]
+    ref = np.diag(a).copy()
+    if mu is not None:
+        for s in styles_kept:
+            j = int(np.flatnonzero(red == pos[m + g + s])[0])
+            ref[j] = max(ref[j], CENTRED_TOL * raw_norm[s])
     try:
-        omega_red = np.linalg.solve(r.T @ xtwx @ r, r.T @ xtw)
-    except np.linalg.LinAlgError:  # a singular design that date (e.g. a style without dispersion)
+        chol = np.linalg.cholesky(a[np.ix_(order, order)])
+    except np.linalg.LinAlgError:
         return out
+    if not np.all(np.diag(chol) ** 2 > PIVOT_TOL * ref[order]):
+        return out
+    omega_red = np.linalg.solve(a, r.T @ xtw)
     if not np.all(np.isfinite(omega_red)):
         return out
     out[cols] = 0.0
     out[np.ix_(cols, idx)] = r @ omega_red
+    if mu is not None:
+        # back from the centred styles: the constant the design spans carries μᵀ f_styles
+        shift = mu[styles_kept] @ out[[m + g + s for s in styles_kept]]
+        for c in [0] if market else m + np.flatnonzero(members > 0):
+            out[c] -= shift
     return out
