@@ -419,6 +419,19 @@ def test_combined_score_refuses_weights_that_combine_nothing():
     np.testing.assert_array_equal(ff.combined_score(e, {"value": 0.0, "momentum": 2.0}), 2.0 * e.styles[:, :, 1])
 
 
+
+def test_combined_score_leaves_out_a_style_weighted_zero():
+    """A style weighted 0 (switched off) blanked the score wherever it was missing: 0 · NaN."""
+    rng = np.random.default_rng(3)
+    st = rng.normal(size=(6, 8, 2))
+    st[:, :3, 0] = np.nan  # value missing on three assets
+    e = ff.Exposures(st, style_names=["value", "momentum"])
+    s = ff.combined_score(e, {"value": 0.0, "momentum": 2.0})
+    np.testing.assert_array_equal(s, 2.0 * st[:, :, 1])
+    assert np.isfinite(s).all()
+    # a non-zero weight keeps NaN where its style is missing
+    assert np.isnan(ff.combined_score(e, {"value": 1e-3, "momentum": 2.0})[:, :3]).all()
+
 def test_neutralize_signal_fitted_exactly_is_zero_not_standardised_rounding():
     """With no more assets than regressors (2 assets: intercept + one style) the residual is
     rounding (~1e-16), which standardize scaled up to a signal of ±0.707 on every date; a date

@@ -65,7 +65,8 @@ def combined_score(exposures, weights: Mapping[str, float] | None = None) -> np.
     Returns
     -------
     ndarray, shape (T, N)
-        NaN where any weighted style is NaN.
+        NaN where any style of non-zero weight is NaN (a style weighted 0 is left out: its
+        missing values do not blank the score).
     """
     if not isinstance(exposures, Exposures):
         raise TypeError(
@@ -88,7 +89,8 @@ def combined_score(exposures, weights: Mapping[str, float] | None = None) -> np.
         raise ValueError("weights: every weight is 0, so the score would be 0 everywhere")
     out = np.zeros(exposures.shape)
     for s, w in checked.items():
-        out = out + w * exposures.styles[:, :, names.index(s)]
+        if w != 0:  # 0 · NaN would blank the score where a style switched off is missing
+            out = out + w * exposures.styles[:, :, names.index(s)]
     return out
 
 
