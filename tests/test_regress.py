@@ -585,6 +585,16 @@ def test_bad_input(panel):
     one[-1, 3, 1] = np.inf
     with pytest.raises(ValueError, match=r"styles must not contain infinite values \(1 found"):
         ff.cross_section_regress(y, one, g, w, cap=c, lag=1)
+    # weights and caps likewise: a bad value in the last `lag` rows (which the kernel does not
+    # read) is refused as with lag = 0, not accepted because of the lag
+    for name, good in (("weights", w), ("cap", c)):
+        for bad_value, msg in ((-1.0, "must be non-negative"), (np.inf, "must not contain infinite")):
+            bad = good.copy()
+            bad[-1, 3] = bad_value
+            kw = {"weights": w, "cap": c, name: bad}
+            for lag in (0, 2):
+                with pytest.raises(ValueError, match=f"{name} {msg}"):
+                    ff.cross_section_regress(y, s, g, lag=lag, **kw)
     badc = c.copy()
     badc[0, 0] = -np.inf
     with pytest.raises(ValueError, match="cap must not contain infinite"):
