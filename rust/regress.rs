@@ -11,10 +11,11 @@
 //! industry block is diagonal, the industry×style block a scatter-add of `w x`). Industries
 //! with no member on a date get a NaN factor return and are left out of the design and of the
 //! constraint `Σ_g c_g f_g = 0` (`c_g` the summed cap of the industry's used members, or 1).
-//! The constraint is applied by substitution: one active industry (the last with `c_g > 0`) is
-//! expressed via the others, `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved. The industry
-//! block of that system is diagonal plus rank one, so it is eliminated in closed form
-//! (Sherman–Morrison) and only the `(market + K)²` Schur complement goes to [`Cholesky`]; see
+//! The constraint is applied by substitution: one active industry (the one with the largest
+//! `c_g`, so that every substitution coefficient `c_g / c_L` is at most 1) is expressed via the
+//! others, `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved. The industry block of that
+//! system is diagonal plus rank one, so it is eliminated in closed form (Sherman–Morrison) and
+//! only the `(market + K)²` Schur complement goes to [`Cholesky`]; see
 //! `solve`. A column is declared dependent (singular date → NaN) when its pivot falls below
 //! `linalg::PIVOT_TOL` times its own squared norm, as in the factorisation of the whole matrix.
 //! Where the design spans a constant (a market factor, or industries without a constraint) the
@@ -832,8 +833,12 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     let k = drop_constant_styles(cfg.k, n, nu, nb, s);
     let d = m + k;
 
-    // Active industries; with a constraint, the last one with a positive weight c_L is
-    // eliminated: f_L = Σ_g a_g f_g, a_g = −c_g / c_L.
+    // Active industries; with a constraint, the one with the largest weight c_L (the last of
+    // equals: the last one under "equal") is eliminated: f_L = Σ_g a_g f_g, a_g = −c_g / c_L.
+    // The largest keeps |a_g| ≤ 1: eliminating a small industry (one micro-cap member against
+    // industries a million times its cap) made a_g ~ 1e6 and the rank-one term ρ a aᵀ of the
+    // industry block ~ 1e12 times its diagonal, which cost every factor return 1e-5 of its value
+    // (the numbers then depended on which industry happened to carry the highest code).
     s.active.clear();
     if use_ind {
         s.active.extend((0..g).filter(|&gg| s.cnt[gg] > 0));
@@ -842,11 +847,16 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     let c_of = |gg: usize| if use_cap { s.capg[gg] } else { 1.0 };
     let mut elim: Option<usize> = None; // position in `active`
     if use_ind && cfg.constraint != Constraint::None && na > 0 {
+        for j in 0..na {
+            let cj = c_of(s.active[j]);
+            if cj > 0.0 && elim.map_or(true, |b| cj >= c_of(s.active[b])) {
+                elim = Some(j);
+            }
+        }
         // Every active industry with zero total cap: the constraint is undefined.
-        let Some(j) = (0..na).rev().find(|&j| c_of(s.active[j]) > 0.0) else {
+        if elim.is_none() {
             return degenerate(out.e);
-        };
-        elim = Some(j);
+        }
     }
     s.free_ind.clear();
     s.free_ind.extend((0..na).filter(|&j| Some(j) != elim).map(|j| s.active[j]));

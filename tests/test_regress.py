@@ -199,6 +199,38 @@ def test_one_date_equals_statsmodels_wls(panel, constraint):
     np.testing.assert_allclose(res.residuals[t, idx], fit.resid, rtol=1e-8, atol=1e-13)
 
 
+@pytest.mark.parametrize("tiny_code", [0, 5])
+def test_a_tiny_industry_costs_no_accuracy_whatever_its_code(tiny_code):
+    # One industry holds a single micro-cap (1e-6 of an average member's cap, its industry's
+    # cap ~2e-8 of each other one's). The kernel expressed the last active industry via the
+    # others (coefficients c_g / c_L): with the tiny one last (code 5) they were ~6e7 and the
+    # factor returns lost up to 3e-5 of their value (2 % with a member at 1e-8), while with the
+    # tiny one first (code 0) the same data were exact. The oracle substitutes the largest.
+    lm = pytest.importorskip("statsmodels.regression.linear_model")
+    rng = np.random.default_rng(5)
+    N, G, K = 300, 6, 3
+    others = [g for g in range(G) if g != tiny_code]
+    codes = np.array(others)[rng.integers(0, G - 1, N)]
+    codes[-1] = tiny_code
+    cap = np.exp(rng.normal(22, 1, N))
+    cap[-1] = cap[:-1].mean() * 1e-6
+    y, x = rng.normal(0, 0.02, N), rng.normal(size=(N, K))
+    res = ff.cross_section_regress(y[None], x[None], codes[None], cap=cap[None])
+    D = (codes[:, None] == np.arange(G)).astype(float)
+    c = D.T @ cap
+    L = int(np.argmax(c))
+    free = [g for g in range(G) if g != L]
+    Z = np.column_stack([np.ones(N)] + [D[:, g] - c[g] / c[L] * D[:, L] for g in free] + [x])
+    fit = lm.WLS(y, Z, weights=np.sqrt(cap)).fit()
+    f_ind = np.zeros(G)
+    f_ind[free] = fit.params[1:G]
+    f_ind[L] = -c[free] @ f_ind[free] / c[L]
+    f = np.concatenate([fit.params[:1], f_ind, fit.params[G:]])
+    np.testing.assert_allclose(res.factor_returns[0], f, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(res.residuals[0], y - np.column_stack([np.ones(N), D, x]) @ f,
+                               rtol=0, atol=1e-13)
+
+
 def test_hand_worked_single_factor():
     # Five firms, cleaned signal g and returns r (in %); no intercept, no industries, equal
     # weights: f = Σ g r / Σ g² = 4.37 / 4.9894 % ≈ 0.876 %.
