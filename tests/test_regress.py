@@ -231,6 +231,54 @@ def test_a_tiny_industry_costs_no_accuracy_whatever_its_code(tiny_code):
                                rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("constraint", ["equal", "cap"])
+@pytest.mark.parametrize("tiny", [1e-3, 1e-6, 1e-9])
+def test_a_small_weight_alone_in_its_industry_costs_no_accuracy(constraint, tiny):
+    # Asset 7 is alone in industry 0 with a regression weight `tiny` (the others 0.5..2): the WLS
+    # problem is well determined (industry 0 fits asset 7 exactly, whatever its weight), but the
+    # constrained system solved by substitution carried a rank-one term of the eliminated
+    # industry's weight on every industry and lost the Schur complement to cancellation: with
+    # "equal" the factor returns were off by up to 6e-8 of their value at 1e-3, 2 % at 1e-6 and
+    # 1e5 times at 1e-9, with "cap" 4e-9 at 1e-6.
+    # Oracle (exact by construction): industry 0 absorbs asset 7, so the other factors are the
+    # WLS of the other assets on their industries' levels λ_g = f_mkt + f_g and the styles
+    # (statsmodels, no small weight left); then λ_0 = y_7 − x_7 f_styles (variance σ²/w_7 more),
+    # f_mkt = Σ c_g λ_g / Σ c_g and f_g = λ_g − f_mkt.
+    lm = pytest.importorskip("statsmodels.regression.linear_model")
+    rng = np.random.default_rng(1)
+    N, G, K = 200, 5, 2
+    codes = rng.integers(1, G, N)
+    codes[7] = 0
+    w = rng.uniform(0.5, 2, N)
+    w[7] = tiny
+    cap = np.exp(rng.normal(20, 1, N))
+    y, x = rng.normal(0, 0.02, N), rng.normal(size=(N, K))
+    res = ff.cross_section_regress(y[None], x[None], codes[None], w[None], cap=cap[None],
+                                   industry_constraint=constraint)
+    D = (codes[:, None] == np.arange(G)).astype(float)
+    rest = np.arange(N) != 7
+    fit = lm.WLS(y[rest], np.column_stack([D[rest, 1:], x[rest]]), weights=w[rest]).fit()
+    sigma2 = fit.ssr / (N - G - K)  # asset 7 adds an observation and a parameter
+    cov_rest = fit.normalized_cov_params * sigma2
+    # (λ_0, λ_1..G-1, f_styles) = J (λ_1..G-1, f_styles) + (y_7, 0, ...)
+    J = np.vstack([np.concatenate([np.zeros(G - 1), -x[7]]), np.eye(G - 1 + K)])
+    theta = J @ fit.params
+    theta[0] += y[7]
+    cov = J @ cov_rest @ J.T
+    cov[0, 0] += sigma2 / w[7]
+    c = D.T @ cap if constraint == "cap" else np.ones(G)
+    M = np.zeros((1 + G + K, G + K))  # f = M (λ, f_styles)
+    M[0, :G] = c / c.sum()
+    M[1:1 + G, :G] = np.eye(G) - c[None, :] / c.sum()
+    M[1 + G:, G:] = np.eye(K)
+    f = M @ theta
+    se = np.sqrt(np.diag(M @ cov @ M.T))
+    np.testing.assert_allclose(res.factor_returns[0], f, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(res.std_errors[0], se, rtol=1e-10)
+    np.testing.assert_allclose(res.residuals[0], y - np.column_stack([np.ones(N), D, x]) @ f,
+                               rtol=0, atol=1e-14)
+
+
 def test_hand_worked_single_factor():
     # Five firms, cleaned signal g and returns r (in %); no intercept, no industries, equal
     # weights: f = Σ g r / Σ g² = 4.37 / 4.9894 % ≈ 0.876 %.
