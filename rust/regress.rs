@@ -11,10 +11,14 @@
 //! industry block is diagonal, the industry×style block a scatter-add of `w x`). Industries
 //! with no member on a date get a NaN factor return and are left out of the design and of the
 //! constraint `Σ_g c_g f_g = 0` (`c_g` the summed cap of the industry's used members, or 1).
-//! The constraint is applied by substitution: one active industry (the last with `c_g > 0`) is
-//! expressed via the others, `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved. The industry
-//! block of that system is diagonal plus rank one, so it is eliminated in closed form
-//! (Sherman–Morrison) and only the `(market + K)²` Schur complement goes to [`Cholesky`]; see
+//! With a market factor the constrained model is solved as free industry levels
+//! `λ_g = f_mkt + f_g` (the market column is the sum of the dummies), whose industry block is
+//! diagonal, and mapped back: `f_mkt = Σ_g c_g λ_g / Σ_g c_g`, `f_g = λ_g − f_mkt`. Without one
+//! (a restricted fit) the constraint is applied by substitution: one active industry (the one
+//! with the largest `c_g`, so that every coefficient `c_g / c_L` is at most 1) is expressed via
+//! the others, `f = R θ`, and `Rᵀ XᵀWX R θ = Rᵀ XᵀWy` is solved; that industry block is
+//! diagonal plus rank one (Sherman–Morrison). Either way the industry block is eliminated in
+//! closed form and only the `(market + K)²` Schur complement goes to [`Cholesky`]; see
 //! `solve`. A column is declared dependent (singular date → NaN) when its pivot falls below
 //! `linalg::PIVOT_TOL` times its own squared norm, as in the factorisation of the whole matrix.
 //! Where the design spans a constant (a market factor, or industries without a constraint) the
@@ -191,6 +195,7 @@ struct Scratch {
     f_ind: Vec<f64>,
     work: Vec<f64>,
     qa: Vec<f64>,
+    ubar: Vec<f64>,
     // The styles kept on the date (those with dispersion among the used observations).
     kept: Vec<usize>,
     // The weighted means the kept styles were centred on (see `solve`).
@@ -821,7 +826,9 @@ fn gather(cfg: &Cfg, row: &RowIn<'_>, e: &mut [f64], s: &mut Scratch) -> (usize,
 /// `C = ` the dense block. `A⁻¹` is applied by Sherman–Morrison in O(q), the Schur complement
 /// `S = C − Bᵀ A⁻¹ B` is factored with [`Cholesky`], and the standard errors come from the block
 /// inverse `[[A⁻¹ + Y S⁻¹ Yᵀ, −Y S⁻¹], [·, S⁻¹]]` with `Y = A⁻¹ B`: O(q d² + d³) per date
-/// instead of O((q + d)³).
+/// instead of O((q + d)³). With a market factor and a constraint the system solved is that of
+/// the free industry levels (no market column, no substitution: `a = 0`, `A` diagonal), mapped
+/// back to the market and the constrained industries at the end.
 /// A centred style's pivot is tested against `max(centred Σ w (x − μ)², CENTRED_TOL · raw Σ w x²)`
 /// (see `solve`): styles whose spread is at least 1e-4 of their level are tested as centred
 /// columns; below that the reference is the raw norm's 1e-8, so that a style whose spread is under
@@ -835,14 +842,29 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     let nb = if use_ind { g } else { 1 };
     let use_cap = use_ind && cfg.constraint == Constraint::Cap;
     let nu = used;
-    let m = cfg.market as usize;
+    // With a market factor and constrained industries, the design [1, D] under Σ_g c_g f_g = 0
+    // is solved as the design D of free industry levels λ_g = f_mkt + f_g (the market column is
+    // the sum of the dummies, so both span the same fits) and mapped back afterwards:
+    // f_mkt = Σ_g c_g λ_g / Σ_g c_g, f_g = λ_g − f_mkt. Its industry block is diagonal. Solving
+    // the constrained system itself by substitution put a rank-one term of the size of the
+    // largest industry's weight on every industry: an observation with a small weight alone in
+    // its industry (weight 1e-6 of the others') then cost 2 % of the factor returns, to
+    // cancellation in the Schur complement, while the WLS problem was perfectly determined.
+    let levels = cfg.market && use_ind && cfg.constraint != Constraint::None;
+    // `m`: the market column of the system solved; `mo`: of the outputs.
+    let m = if levels { 0 } else { cfg.market as usize };
+    let mo = cfg.market as usize;
     // Styles without dispersion on this date leave the system; `k` counts the kept ones, whose
     // gathered columns are now 0..k (original positions in `s.kept`).
     let k = drop_constant_styles(cfg.k, n, nu, nb, s);
     let d = m + k;
 
-    // Active industries; with a constraint, the last one with a positive weight c_L is
-    // eliminated: f_L = Σ_g a_g f_g, a_g = −c_g / c_L.
+    // Active industries; with a constraint, the one with the largest weight c_L (the last of
+    // equals: the last one under "equal") is eliminated: f_L = Σ_g a_g f_g, a_g = −c_g / c_L.
+    // The largest keeps |a_g| ≤ 1: eliminating a small industry (one micro-cap member against
+    // industries a million times its cap) made a_g ~ 1e6 and the rank-one term ρ a aᵀ of the
+    // industry block ~ 1e12 times its diagonal, which cost every factor return 1e-5 of its value
+    // (the numbers then depended on which industry happened to carry the highest code).
     s.active.clear();
     if use_ind {
         s.active.extend((0..g).filter(|&gg| s.cnt[gg] > 0));
@@ -850,12 +872,26 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     let na = s.active.len();
     let c_of = |gg: usize| if use_cap { s.capg[gg] } else { 1.0 };
     let mut elim: Option<usize> = None; // position in `active`
-    if use_ind && cfg.constraint != Constraint::None && na > 0 {
+    let mut csum = 0.0; // Σ c_g over the active industries (the levels' map back)
+    if levels {
+        for &gg in &s.active {
+            csum += c_of(gg);
+        }
         // Every active industry with zero total cap: the constraint is undefined.
-        let Some(j) = (0..na).rev().find(|&j| c_of(s.active[j]) > 0.0) else {
+        if na > 0 && !(csum > 0.0) {
             return degenerate(out.e);
-        };
-        elim = Some(j);
+        }
+    } else if use_ind && cfg.constraint != Constraint::None && na > 0 {
+        for j in 0..na {
+            let cj = c_of(s.active[j]);
+            if cj > 0.0 && elim.map_or(true, |b| cj >= c_of(s.active[b])) {
+                elim = Some(j);
+            }
+        }
+        // Every active industry with zero total cap: the constraint is undefined.
+        if elim.is_none() {
+            return degenerate(out.e);
+        }
     }
     s.free_ind.clear();
     s.free_ind.extend((0..na).filter(|&j| Some(j) != elim).map(|j| s.active[j]));
@@ -1125,14 +1161,27 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     let ind_shift = if m == 0 { shift } else { 0.0 };
 
     // Factor returns in the full layout [market?, industries 0..G-1, styles].
-    if m == 1 {
-        out.f[0] = f_mkt_out;
-    }
-    for &gg in &s.active {
-        out.f[m + gg] = s.f_ind[gg] - ind_shift;
+    if levels {
+        // λ_g = f_ind − shift; f_mkt = Σ (c_g / Σ c) λ_g, f_g = λ_g − f_mkt (each weight
+        // divided first: a single industry has weight 1 exactly, and its return stays 0 exactly)
+        let mut fm = 0.0;
+        for &gg in &s.active {
+            fm += c_of(gg) / csum * (s.f_ind[gg] - ind_shift);
+        }
+        out.f[0] = fm;
+        for &gg in &s.active {
+            out.f[1 + gg] = (s.f_ind[gg] - ind_shift) - fm;
+        }
+    } else {
+        if m == 1 {
+            out.f[0] = f_mkt_out;
+        }
+        for &gg in &s.active {
+            out.f[m + gg] = s.f_ind[gg] - ind_shift;
+        }
     }
     for a in 0..k {
-        out.f[m + g + s.kept[a]] = theta_d[m + a];
+        out.f[mo + g + s.kept[a]] = theta_d[m + a];
     }
 
     if cfg.stats && nu > pf {
@@ -1160,7 +1209,34 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
             put(0, f_mkt_out, v);
         }
         for a in 0..k {
-            put(m + g + s.kept[a], theta_d[m + a], s.work[m + a]);
+            put(mo + g + s.kept[a], theta_d[m + a], s.work[m + a]);
+        }
+        if levels {
+            // Cov(λ) = σ² (diag(1/sw_g) + U S⁻¹ Uᵀ), row u_i = y_i + μ (see below). With
+            // c̃ = c / Σc: var f_mkt = Σ c̃_i² / sw_i + ūᵀ S⁻¹ ū, ū = Σ c̃_i u_i, and
+            // var f_g = (1 − 2 c̃_g) / sw_g + Σ c̃_i² / sw_i + (u_g − ū)ᵀ S⁻¹ (u_g − ū).
+            let mut sc2 = 0.0;
+            s.ubar.clear();
+            s.ubar.resize(d, 0.0);
+            for (i, &gg) in s.free_ind.iter().enumerate() {
+                let ct = c_of(gg) / csum;
+                sc2 += ct * ct * s.dinv[i];
+                for a in 0..d {
+                    s.ubar[a] += ct * (s.ymat[i * d + a] + if centre { s.mu[a] } else { 0.0 });
+                }
+            }
+            s.qa.copy_from_slice(&s.ubar);
+            let v = sc2 + chol.inverse_quadratic_form(&mut s.qa);
+            put(0, out.f[0], v);
+            for (i, &gg) in s.free_ind.iter().enumerate() {
+                let ct = c_of(gg) / csum;
+                for a in 0..d {
+                    s.qa[a] = s.ymat[i * d + a] + if centre { s.mu[a] } else { 0.0 } - s.ubar[a];
+                }
+                let v = s.dinv[i] * (1.0 - 2.0 * ct) + sc2 + chol.inverse_quadratic_form(&mut s.qa);
+                put(1 + gg, out.f[1 + gg], v);
+            }
+            return r2;
         }
         // Free industries: (A⁻¹)_ii + y_iᵀ S⁻¹ y_i; without a market, after centring, the
         // industry is θ_i − μᵀ θ_styles, whose variance is (A⁻¹)_ii + (y_i + μ)ᵀ S⁻¹ (y_i + μ)

@@ -138,6 +138,25 @@ def test_regression_refuses_infinite_returns_when_computed():
         ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, market=False).compute()
 
 
+def test_regression_refuses_bad_weights_and_cap_in_the_last_lag_rows():
+    """As in memory: a negative or infinite weight or cap in the last `lag` rows (which no
+    block's kernel reads) is refused when computed, as with lag=0 (it passed with lag >= 1)."""
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.02, (40, 30))
+    sty = rng.normal(size=(40, 30, 1))
+    g = rng.integers(0, 3, (40, 30))
+    cap = np.exp(rng.normal(8, 1, (40, 30)))
+    for name in ("weights", "cap"):
+        for value, msg in ((-1.0, "must be non-negative"), (np.inf, "must not contain infinite")):
+            kw = {"weights": np.ones((40, 30)), "cap": cap.copy()}
+            kw[name][-1, 3] = value
+            kw = {k: da.from_array(v, chunks=(10, -1)) for k, v in kw.items()}
+            for lag in (0, 2):
+                with pytest.raises(ValueError, match=f"{name} {msg}"):
+                    ffd.cross_section_regress(da.from_array(r, chunks=(10, -1)), sty, g, lag=lag,
+                                              **kw).compute()
+
+
 def test_rolling_beta_and_market_return_refuse_infinite_returns_when_computed():
     """As in memory (the blocks run the in-memory kernels): an infinite return or cap is refused
     when the lazy result is computed, not skipped as missing."""

@@ -34,9 +34,9 @@ def cross_section_regress(
     """Reference for :func:`ferrofactor.cross_section_regress`: a per-date loop over a dense design.
 
     Per date: select the usable observations, build ``X = [1, one-hot(active industries),
-    styles]``, substitute the constraint (the last active industry with a positive constraint
-    weight expressed via the others: ``X R``), solve ``sqrt(W) X R θ ≈ sqrt(W) y`` with
-    ``np.linalg.lstsq`` and map back ``f = R θ``. A style whose used values are all equal is
+    styles]``, substitute the constraint (the active industry with the largest constraint
+    weight, the last of equals, expressed via the others: ``X R``), solve
+    ``sqrt(W) X R θ ≈ sqrt(W) y`` with ``np.linalg.lstsq`` and map back ``f = R θ``. A style whose used values are all equal is
     left out of that date's design (NaN outputs for it). Same outputs as the fast version.
     """
 
@@ -110,10 +110,10 @@ def cross_section_regress(
             cw = np.array(
                 [c_all[t, idx][ind[t, idx] == g].sum() if use_cap else 1.0 for g in active]
             )
-            pos = np.flatnonzero(cw > 0)
-            if len(pos) == 0:
+            if not (cw > 0).any():
                 continue
-            j = int(pos[-1])
+            # the largest (the last of equals): every coefficient cw / cw[j] is at most 1
+            j = int(np.flatnonzero(cw == cw.max())[-1])
             last = m + j
             R = np.delete(np.eye(pc), last, axis=1)
             for jj in range(len(active)):

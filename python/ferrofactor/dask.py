@@ -1717,6 +1717,14 @@ def _regress_block(G, market, constraint, lag, P, clip, check_cap, y, sty, codes
     T_loc = y.shape[0]
     if check_cap and c is not None:
         check_weights("cap", c)
+    # the kernel checks the weights and caps of the design rows it reads; the block's last `lag`
+    # rows are read by the next block, and those of the last block by none: checked here, as in
+    # memory (a negative or infinite value there passed with lag >= 1)
+    for name, v in (("weights", w), ("cap", c)):
+        if v is not None and lag and v.shape[0]:
+            tail = v[max(0, v.shape[0] - lag):]
+            if np.isinf(tail).any() or (tail < 0).any():
+                check_weights(name, v)
     # an infinite return (or exposure) is a data error, refused as in memory, block by block when
     # the result is computed (no extra pass over the data)
     refuse_inf("returns", y, "NaN marks a missing return")

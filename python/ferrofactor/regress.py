@@ -34,6 +34,7 @@ from ferrofactor._validate import (
     check_real,
     check_same_labels,
     check_shape,
+    check_weights,
     field_axes,
     given_labels_how,
     refuse_inf,
@@ -327,6 +328,14 @@ def cross_section_regress(
     c, cd, ca = (None, None, None) if cap is None else as_field("cap", cap, asset_order=positional)
     if c is not None:
         check_shape("cap", c, (T, N), f"to match returns {y.shape}")
+    # the kernel checks the weights and caps of the rows it reads; the last `lag` rows it does not
+    # read are checked here (a negative or infinite value there passed with lag >= 1 and was
+    # refused with lag = 0), and an error counts them all, as for the styles above
+    for name, v in (("weights", w), ("cap", c)):
+        if v is not None and lag:
+            tail = v[T - lag:]
+            if np.isinf(tail).any() or (tail < 0).any():
+                check_weights(name, v)
     check_same_labels("weights", wd, wa, "returns", fdates, fassets)
     check_same_labels("cap", cd, ca, "returns", fdates, fassets)
     check_same_labels("cap", cd, ca, "weights", wd, wa)
