@@ -275,3 +275,33 @@ def test_bad_arguments():
         ff.strategies.TopN(sig, 3, universe=np.ones((2, 2), bool))
     with pytest.raises(ValueError, match="signal has shape"):
         ff.backtest(np.zeros((5, 3)), ff.strategies.TopN(sig, 3), rebalance=1)
+
+
+def test_labelled_industry_universe_cap_frames_are_matched_by_label_not_position():
+    """An industry frame (pandas, dates × assets) carries its labels like the signal, universe
+    and cap: columns in another order are refused, never paired by position (which built the
+    industry books from the wrong assets' industries); and with an unlabelled signal the
+    labelled partner's labels are checked against the returns'."""
+    rng = np.random.default_rng(3)
+    T, N = 30, 8
+    dates = pd.bdate_range("2024-01-01", periods=T)
+    assets = [f"A{i}" for i in range(N)]
+    returns = pd.DataFrame(rng.normal(0, 0.01, (T, N)), index=dates, columns=assets)
+    sig = pd.DataFrame(rng.normal(size=(T, N)), index=dates, columns=assets)
+    ind = pd.DataFrame(rng.integers(0, 2, (T, N)), index=dates, columns=assets)
+    with pytest.raises(ValueError, match="industry and signal have different assets"):
+        ff.strategies.Quantile(sig, 2, industry=ind[assets[::-1]])
+    with pytest.raises(ValueError, match="industry and signal have different dates"):
+        ff.strategies.SignalWeighted(sig, industry=ind.set_axis(dates + pd.Timedelta(days=1), axis=0))
+    # the same frame in the signal's order is accepted and gives the by-position result
+    ok = ff.backtest_many(returns, ff.strategies.Quantile(sig, 2, industry=ind), rebalance=5, cost_bps=0)
+    ref = ff.backtest_many(returns, ff.strategies.Quantile(sig, 2, industry=ind.to_numpy()), rebalance=5,
+                           cost_bps=0)
+    np.testing.assert_array_equal(ok.value, ref.value)
+    # an unlabelled signal: the labelled universe / industry must match the returns' labels
+    universe = pd.DataFrame(np.ones((T, N), bool), index=dates, columns=assets[::-1])
+    with pytest.raises(ValueError, match="universe and returns have different assets"):
+        ff.backtest_many(returns, ff.strategies.Quantile(sig.to_numpy(), 2, universe=universe), rebalance=5)
+    with pytest.raises(ValueError, match="industry and returns have different assets"):
+        ff.backtest_many(returns, ff.strategies.Quantile(sig.to_numpy(), 2, industry=ind[assets[::-1]]),
+                         rebalance=5)

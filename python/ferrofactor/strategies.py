@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ferrofactor._validate import (
+    LabelsSeen,
     _refuse_containers,
     as_array,
     as_field,
@@ -49,6 +50,7 @@ from ferrofactor._validate import (
     check_same_labels,
     check_shape,
     is_field_frame,
+    is_labelled_frame,
 )
 from ferrofactor.construct import share_count
 
@@ -99,18 +101,25 @@ class _SignalStrategy(Strategy):
         sig, d, a = as_field("signal", signal)
         if np.isinf(sig).any():
             raise ValueError("signal must not contain infinite values (NaN = no signal)")
-        self._signal, self._dates, self._assets = sig, d, a
+        self._signal = sig
         shape = sig.shape
+        # the labels of every (T, N) input, matched with each other and (in _check_env) with the
+        # returns: a frame is paired by label, never by position
+        seen = LabelsSeen()
+        seen.add("signal", d, a)
         self._universe = None
         if universe is not None:
             u, ud, ua = _as_bool_field("universe", universe)
             check_shape("universe", u, shape, "the shape of signal")
-            check_same_labels("universe", ud, ua, "signal", d, a)
+            seen.add("universe", ud, ua)
             self._universe = u
         self._industry = None
         self._industry_names: list[str] = []
         if industry is not None:
             codes, names = as_industry("industry", industry, shape)
+            if is_labelled_frame(industry):  # its labels (the codes are read by position)
+                _, idates, iassets = as_field("industry", industry)
+                seen.add("industry", idates, iassets)
             self._industry, self._industry_names = codes, names
         check_choice("weighting", weighting, ["equal", "cap"])
         self._weighting = weighting
@@ -118,10 +127,11 @@ class _SignalStrategy(Strategy):
         if cap is not None:
             c, cd, ca = as_field("cap", cap)
             check_shape("cap", c, shape, "the shape of signal")
-            check_same_labels("cap", cd, ca, "signal", d, a)
+            seen.add("cap", cd, ca)
             if np.any(c[np.isfinite(c)] < 0) or np.isinf(c).any():
                 raise ValueError("cap must be non-negative and finite where present")
             self._cap = c
+        self._seen = seen
         self._industry_weights = self._check_industry_weights(industry_weights)
         needs_cap = weighting == "cap" or (isinstance(self._industry_weights, str) and self._industry_weights == "cap")
         if needs_cap and self._cap is None:
@@ -167,7 +177,11 @@ class _SignalStrategy(Strategy):
             raise ValueError(
                 f"signal has shape {self._signal.shape}, but the backtest's returns have {(env.T, env.N)}"
             )
-        check_same_labels("signal", self._dates, self._assets, "returns", env.dates, env.assets)
+        for axis, (name, labels) in (("dates", self._seen.dates or ("signal", None)),
+                                     ("assets", self._seen.assets or ("signal", None))):
+            mine = (labels, None) if axis == "dates" else (None, labels)
+            theirs = (env.dates, None) if axis == "dates" else (None, env.assets)
+            check_same_labels(name, *mine, "returns", *theirs)
 
     def _eligible(self, env: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(signal rows, eligible mask, group codes, number of groups) on the rebalance rows."""
