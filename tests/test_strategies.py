@@ -305,3 +305,16 @@ def test_labelled_industry_universe_cap_frames_are_matched_by_label_not_position
     with pytest.raises(ValueError, match="industry and returns have different assets"):
         ff.backtest_many(returns, ff.strategies.Quantile(sig.to_numpy(), 2, industry=ind[assets[::-1]]),
                          rebalance=5)
+
+
+def test_industry_weights_cap_without_industry_is_refused():
+    """industry_weights="cap" weights industries; without industry codes it weighted nothing and
+    only dropped the assets without a cap from equal-weighted books (silently another universe)."""
+    rng = np.random.default_rng(0)
+    sig = rng.normal(size=(20, 12))
+    cap = np.exp(rng.normal(size=(20, 12)))
+    cap[:, :4] = np.nan
+    for make in (lambda **k: ff.strategies.Quantile(sig, 3, **k), lambda **k: ff.strategies.SignalWeighted(sig, **k)):
+        with pytest.raises(ValueError, match="industry_weights='cap'.*industry="):
+            make(industry_weights="cap", cap=cap)
+        make(industry_weights="cap", cap=cap, industry=np.zeros((20, 12), dtype=int))  # with industries: fine

@@ -140,6 +140,12 @@ class _SignalStrategy(Strategy):
     def _check_industry_weights(self, w: Any) -> Any:
         if isinstance(w, str):
             check_choice("industry_weights", w, ["equal", "cap"])
+            if w == "cap" and self._industry is None:
+                # it weights industries; without any it would only drop the assets lacking a cap
+                raise ValueError(
+                    "industry_weights='cap' weights industries and needs industry codes (industry=...); "
+                    "for cap weights within the books use weighting='cap'"
+                )
             return w
         if self._industry is None:
             raise ValueError("industry_weights given as weights needs industry codes (industry=...)")
@@ -289,7 +295,7 @@ class Quantile(_SignalStrategy):
     industry : int array (T, N), optional
         Industry codes (any integers, −1 = none): select within each industry.
     industry_weights : "equal", "cap", mapping {industry label: weight}, or array (G,) / (T, G)
-        Industry weights ``W_g``, default "equal". Arrays follow the sorted distinct codes; a
+        Industry weights ``W_g``, default "equal" (other than "equal" only with ``industry``). Arrays follow the sorted distinct codes; a
         pandas Series indexed by industry label is read as the mapping (by label, not position).
     cap : array_like (T, N), optional
         Market capitalisation, for ``weighting="cap"`` or ``industry_weights="cap"``.
