@@ -295,8 +295,9 @@ class Quantile(_SignalStrategy):
     industry : int array (T, N), optional
         Industry codes (any integers, −1 = none): select within each industry.
     industry_weights : "equal", "cap", mapping {industry label: weight}, or array (G,) / (T, G)
-        Industry weights ``W_g``, default "equal" (other than "equal" only with ``industry``). Arrays follow the sorted distinct codes; a
-        pandas Series indexed by industry label is read as the mapping (by label, not position).
+        Industry weights ``W_g``, default "equal" (any other only with ``industry``). Arrays
+        follow the sorted distinct codes; a pandas Series indexed by industry label is read as
+        the mapping (by label, not position).
     cap : array_like (T, N), optional
         Market capitalisation, for ``weighting="cap"`` or ``industry_weights="cap"``.
     weighting : {"equal", "cap"}, default "equal"
