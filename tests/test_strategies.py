@@ -318,3 +318,21 @@ def test_industry_weights_cap_without_industry_is_refused():
         with pytest.raises(ValueError, match="industry_weights='cap'.*industry="):
             make(industry_weights="cap", cap=cap)
         make(industry_weights="cap", cap=cap, industry=np.zeros((20, 12), dtype=int))  # with industries: fine
+
+
+def test_book_names_and_books_are_checked():
+    """name=None is the default book name (as for TopN), not the book "None"; a name that is
+    not a string or is empty, and an empty books list, are refused naming the argument (an
+    empty books list used to fail later as "strategies is empty")."""
+    sig = np.random.default_rng(0).normal(size=(10, 6))
+    assert ff.strategies.SignalWeighted(sig, name=None).book_names == ["signal_weighted"]
+    assert ff.strategies.Optimized(sig, name=None).book_names == ["optimized"]
+    assert ff.strategies.TopN(sig, 2, name="best").book_names == ["best"]
+    for make in (lambda nm: ff.strategies.SignalWeighted(sig, name=nm), lambda nm: ff.strategies.TopN(sig, 2, name=nm),
+                 lambda nm: ff.strategies.Optimized(sig, name=nm)):
+        with pytest.raises(TypeError, match="name must be a string"):
+            make(3)
+        with pytest.raises(ValueError, match="name must not be empty"):
+            make("")
+    with pytest.raises(ValueError, match="books is empty"):
+        ff.strategies.Quantile(sig, 2, books=[])

@@ -73,6 +73,17 @@ class Strategy:
         return f"{type(self).__name__}(books={self.book_names})"
 
 
+def _book_name(name: Any, default: str) -> str:
+    """A strategy's ``name`` argument: a non-empty string, or None for the default."""
+    if name is None:
+        return default
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string (the book's name), got {type(name).__name__}")
+    if not name:
+        raise ValueError("name must not be empty (the book's name)")
+    return name
+
+
 def _as_bool_field(name: str, x: Any) -> tuple[np.ndarray, Any, Any]:
     """A (T, N) boolean mask (numpy bool, 0/1 numbers, or a frame of them: Polars, or pandas
     with its labels, :func:`ferrofactor._validate.as_field`); NaN refused."""
@@ -335,6 +346,8 @@ class Quantile(_SignalStrategy):
             unknown = [b for b in books if b not in names]
             if unknown:
                 raise ValueError(f"books names unknown books {unknown}; this strategy has {names}")
+            if len(books) == 0:
+                raise ValueError(f"books is empty: name at least one of {names} (or leave it unset for all)")
             if len(set(books)) != len(books):
                 raise ValueError("books must not repeat a name")
             names = list(books)
@@ -406,7 +419,7 @@ class SignalWeighted(_SignalStrategy):
         self.demean = check_bool("demean", demean)
         super().__init__(signal, universe=universe, industry=industry, industry_weights=industry_weights,
                          cap=cap, weighting="equal")
-        self.book_names = [str(name)]
+        self.book_names = [_book_name(name, "signal_weighted")]
 
     def _targets(self, env: Any, rows: np.ndarray) -> np.ndarray:
         sig, elig, g, G = self._eligible(env, rows)
@@ -466,7 +479,7 @@ class TopN(_SignalStrategy):
         self.fraction = None if fraction is None else check_real(
             "fraction", fraction, lo=0.0, lo_open=True, hi=0.5 if self.long_short else 1.0)
         super().__init__(signal, universe=universe, cap=cap, weighting=weighting)
-        self.book_names = [str(name) if name is not None else ("top_bottom" if self.long_short else "top_n")]
+        self.book_names = [_book_name(name, "top_bottom" if self.long_short else "top_n")]
 
     def _targets(self, env: Any, rows: np.ndarray) -> np.ndarray:
         sig, elig, _, _ = self._eligible(env, rows)
@@ -548,7 +561,7 @@ class Optimized(Strategy):
         self._alpha, self._dates, self._assets = a, d, n
         self.optimizer = optimizer
         self.risk_model = risk_model
-        self.book_names = [str(name)]
+        self.book_names = [_book_name(name, "optimized")]
         self._log: list[dict[str, Any]] = []
 
     def _reset(self) -> None:
