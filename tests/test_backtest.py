@@ -398,6 +398,21 @@ def test_rebalance_schedules():
         rebalance_rows([], dates, 0, 79)
 
 
+def test_a_rebalance_that_is_not_a_schedule_is_a_type_error_saying_what_is_accepted():
+    """None, a float step, a set or a single date are not schedules: a TypeError naming the
+    accepted forms (before: "rebalance dates must be 1-dimensional, got shape ()", which says
+    nothing about the float step 5.0 or the one date given)."""
+    dates = np.busday_offset(np.datetime64("2023-12-20"), np.arange(30), roll="forward")
+    for bad in (None, 5.0, {1, 2}):
+        with pytest.raises(TypeError, match="rebalance must be 'daily', 'weekly', 'monthly', an integer step"):
+            rebalance_rows(bad, dates, 0, 29)
+    with pytest.raises(TypeError, match="one date: pass it in a list"):
+        rebalance_rows(np.datetime64("2023-12-21"), dates, 0, 29)
+    r = np.random.default_rng(0).normal(0, 0.01, (30, 3))
+    with pytest.raises(TypeError, match="rebalance must be"):
+        ff.backtest(r, np.full((30, 3), 1 / 3), rebalance=5.0)
+
+
 def test_a_rebalance_mask_indexed_by_date_pairs_by_date():
     # a boolean rebalance Series indexed by date was read by position: reordered, the book
     # traded on other dates with no error. It must carry the calendar's dates, in their order

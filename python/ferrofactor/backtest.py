@@ -490,6 +490,12 @@ def rebalance_rows(rebalance: Any, dates: np.ndarray | None, start: int, end: in
             # date order); never paired by position
             rebalance = by_date("rebalance", rebalance, dates, of="the returns")[0]
         arr = as_array("rebalance", rebalance)
+        if arr.ndim == 0:  # None, a float step, one date, a set: not a schedule
+            raise TypeError(
+                "rebalance must be 'daily', 'weekly', 'monthly', an integer step or a sequence of dates, "
+                f"rows or a mask, got {type(rebalance).__name__} {rebalance!r}"
+                + (" (one date: pass it in a list)" if isinstance(rebalance, (datetime.date, np.datetime64)) else "")
+            )
         if arr.ndim != 1:
             raise ValueError(f"rebalance dates must be 1-dimensional, got shape {arr.shape}")
         if arr.size == 0:
