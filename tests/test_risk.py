@@ -1088,6 +1088,25 @@ def labelled_model():
     return panel, risk, w, order
 
 
+def test_a_partial_date_label_is_refused_not_read_as_the_first_day(labelled_model):
+    # date="2015-06" (or keep_dates=["2015-06"]) was read by numpy as 2015-06-01, a trading day of
+    # the panel, and the products silently evaluated that day; arrays of dates (Panel dates)
+    # refuse such labels ("dates are never guessed")
+    panel, risk, w, order = labelled_model
+    w0 = np.where(risk.covered("2015-06-01"), 1.0, 0.0)
+    assert np.isfinite(risk.portfolio_risk(w0, date="2015-06-01"))
+    for label in ("2015-06", "2015", "2015-6-1", "20150601"):
+        with pytest.raises(ValueError, match="date '.*' is not an ISO date"):
+            risk.portfolio_risk(w0, date=label)
+        with pytest.raises(ValueError, match="date '.*' is not an ISO date"):
+            risk.covered(label)
+    with pytest.raises(ValueError, match="keep_dates '2015-06' is not an ISO date"):
+        ff.RiskModel.from_arrays(risk._factor_returns, risk._residuals, risk.exposures, risk.cap,
+                                 keep_dates=["2015-06-01", "2015-06"])
+    # full ISO labels, with a midnight time, still work
+    assert risk.portfolio_risk(w0, date="2015-06-01T00:00:00") == risk.portfolio_risk(w0, date="2015-06-01")
+
+
 def test_a_pandas_series_of_weights_is_paired_by_asset_label(labelled_model):
     # a Series indexed by asset was read by position: after sort_values (or any reorder) the
     # products gave other numbers (portfolio_risk 0.01186 for the same {asset: weight})
