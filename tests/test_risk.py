@@ -1088,6 +1088,21 @@ def labelled_model():
     return panel, risk, w, order
 
 
+def test_keep_dates_empty_or_nested_is_refused(labelled_model):
+    # keep_dates=[] gave a model of 0 dates (every product then failed with "date position -1 is
+    # out of range for 0 dates"); a nested list [[1, 2]] was flattened silently
+    panel, risk, w, order = labelled_model
+    args = (risk._factor_returns, risk._residuals, risk.exposures, risk.cap)
+    for bad in ([], np.array([], dtype=np.int64)):
+        with pytest.raises(ValueError, match="keep_dates selects no dates"):
+            ff.RiskModel.from_arrays(*args, keep_dates=bad)
+    with pytest.raises(ValueError, match=r"keep_dates must be a date, a position or a 1-D list of them, got shape \(1, 2\)"):
+        ff.RiskModel.from_arrays(*args, keep_dates=[[1, 2]])
+    # one position, a flat list, labels: as before
+    assert list(ff.RiskModel.from_arrays(*args, keep_dates=-1).stored_positions) == [299]
+    assert list(ff.RiskModel.from_arrays(*args, keep_dates=[3, -1]).stored_positions) == [3, 299]
+
+
 def test_a_partial_date_label_is_refused_not_read_as_the_first_day(labelled_model):
     # date="2015-06" (or keep_dates=["2015-06"]) was read by numpy as 2015-06-01, a trading day of
     # the panel, and the products silently evaluated that day; arrays of dates (Panel dates)

@@ -530,7 +530,15 @@ def _stack(name: str, x: Any, ndim: int) -> np.ndarray:
 
 
 def _keep_positions(keep: Any, dates: np.ndarray | None, t: int) -> np.ndarray:
+    # one date or a flat list of them: a nested list was flattened silently, and an empty one
+    # gave a model with no dates that every product then refused ("date position -1 is out of
+    # range for 0 dates")
+    if np.ndim(keep) > 1:
+        raise ValueError(f"keep_dates must be a date, a position or a 1-D list of them, got shape {np.shape(keep)}")
     vals = np.atleast_1d(np.asarray(keep))
+    if vals.size == 0:
+        raise ValueError("keep_dates selects no dates: pass at least one position or date label "
+                         "(or None for all dates)")
     if vals.dtype.kind in "iu":
         idx = np.where(vals < 0, vals + t, vals)
         if np.any((idx < 0) | (idx >= t)):
