@@ -159,6 +159,42 @@ def test_specific_variance_equals_baseline():
     np.testing.assert_allclose(d0[has], ewma0[has], rtol=1e-15)  # sqrt then square
 
 
+def test_structural_ridge_must_be_positive():
+    # The structural regression is on [intercept, industry dummies, styles]: the intercept is the
+    # sum of the dummies of the classified assets, so without the ridge the system is singular
+    # (always when every asset is classified; on any date where an industry has no fitted asset
+    # otherwise). structural_ridge=0 was accepted and the kernel's Cholesky then failed silently:
+    # every asset that needed the structural estimate got a NaN specific variance (not covered),
+    # where ff.baseline (lstsq) gives numbers. A ridge >= 1e-10 is now required (below ~1e-13 the
+    # kernel's Cholesky declares the system singular all the same).
+    p = random_panel(T=40, N=150, K=3, G=6, seed=3)
+    ind = np.where(p.industry < 0, 1, p.industry).astype(np.int32)  # every asset classified
+    resid = p.returns.copy()
+    resid[:, :20] = np.nan
+    resid[30:, :20] = 0.01  # short histories: the structural estimate only
+    ex = ff.Exposures(styles=p.styles, industry=ind, market=True)
+    f = np.random.default_rng(0).normal(0, 0.01, (40, ex.n_factors))
+    m = ff.RiskModel.from_arrays(f, resid, ex, p.cap, specific_min_periods=8)
+    exposed = np.isfinite(p.styles[35, :20]).all(axis=1)
+    assert np.isfinite(m.specific_variance[35, :20][exposed]).all()
+    # why: with ridge 0 the kernel has no structural model (NaN), the baseline's lstsq has one
+    args = (resid, p.styles, ind, p.n_industries, p.cap, 84.0, 8, 0.1, 10, 0.0, 120, 0)
+    assert np.isnan(_core.risk_specific_variance(*args)[0][35, :20][exposed]).all()
+    assert np.isfinite(bl.risk_specific_variance(*args)[35, :20][exposed]).all()
+    # (a ridge below the kernel's pivot tolerance is singular all the same)
+    assert np.isnan(_core.risk_specific_variance(*args[:9], 1e-14, *args[10:])[0][35, :20][exposed]).all()
+    for bad in (0, 0.0, -1e-4, 1e-14):
+        with pytest.raises(ValueError, match="structural_ridge must be >= 1e-10"):
+            ff.RiskModel(structural_ridge=bad)
+        with pytest.raises(ValueError, match="structural_ridge must be >= 1e-10"):
+            ff.RiskModel.from_arrays(f, resid, ex, p.cap, structural_ridge=bad)
+    # the run configuration refuses it too, before any data is read
+    from ferrofactor import config
+
+    with pytest.raises(config.ConfigError, match="structural_ridge"):
+        config.validate({"risk": {"structural_ridge": 0.0}}, check_data=False, require_data=False)
+
+
 def test_structural_fallback_with_a_style_zero_on_every_asset():
     # a style not defined yet on a date (zero for every asset, as low_vol before it has history)
     # makes the structural regression rank-deficient: its coefficient is 0 (the minimum-norm
@@ -1050,6 +1086,40 @@ def labelled_model():
     ci = np.flatnonzero(cov)
     order[ci] = ci[np.random.default_rng(0).permutation(ci.size)]
     return panel, risk, w, order
+
+
+def test_keep_dates_empty_or_nested_is_refused(labelled_model):
+    # keep_dates=[] gave a model of 0 dates (every product then failed with "date position -1 is
+    # out of range for 0 dates"); a nested list [[1, 2]] was flattened silently
+    panel, risk, w, order = labelled_model
+    args = (risk._factor_returns, risk._residuals, risk.exposures, risk.cap)
+    for bad in ([], np.array([], dtype=np.int64)):
+        with pytest.raises(ValueError, match="keep_dates selects no dates"):
+            ff.RiskModel.from_arrays(*args, keep_dates=bad)
+    with pytest.raises(ValueError, match=r"keep_dates must be a date, a position or a 1-D list of them, got shape \(1, 2\)"):
+        ff.RiskModel.from_arrays(*args, keep_dates=[[1, 2]])
+    # one position, a flat list, labels: as before
+    assert list(ff.RiskModel.from_arrays(*args, keep_dates=-1).stored_positions) == [299]
+    assert list(ff.RiskModel.from_arrays(*args, keep_dates=[3, -1]).stored_positions) == [3, 299]
+
+
+def test_a_partial_date_label_is_refused_not_read_as_the_first_day(labelled_model):
+    # date="2015-06" (or keep_dates=["2015-06"]) was read by numpy as 2015-06-01, a trading day of
+    # the panel, and the products silently evaluated that day; arrays of dates (Panel dates)
+    # refuse such labels ("dates are never guessed")
+    panel, risk, w, order = labelled_model
+    w0 = np.where(risk.covered("2015-06-01"), 1.0, 0.0)
+    assert np.isfinite(risk.portfolio_risk(w0, date="2015-06-01"))
+    for label in ("2015-06", "2015", "2015-6-1", "20150601"):
+        with pytest.raises(ValueError, match="date '.*' is not an ISO date"):
+            risk.portfolio_risk(w0, date=label)
+        with pytest.raises(ValueError, match="date '.*' is not an ISO date"):
+            risk.covered(label)
+    with pytest.raises(ValueError, match="keep_dates '2015-06' is not an ISO date"):
+        ff.RiskModel.from_arrays(risk._factor_returns, risk._residuals, risk.exposures, risk.cap,
+                                 keep_dates=["2015-06-01", "2015-06"])
+    # full ISO labels, with a midnight time, still work
+    assert risk.portfolio_risk(w0, date="2015-06-01T00:00:00") == risk.portfolio_risk(w0, date="2015-06-01")
 
 
 def test_a_pandas_series_of_weights_is_paired_by_asset_label(labelled_model):

@@ -26,6 +26,7 @@ frames on date), else its index supplies the dates, in its own order, which must
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -832,7 +833,8 @@ def refuse_time_of_day(
 def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int:
     """Position of ``date`` on an axis of ``n`` dates: an integer position (negative counts from
     the end) or a date label (``"2024-01-31"``, ``numpy.datetime64``, ``datetime.date``) found on
-    ``dates``. Floats and bools are refused (``40.7`` is not a position)."""
+    ``dates``. Floats and bools are refused (``40.7`` is not a position), and so are strings that
+    are not a full ISO day (``"2024-03"`` is not the 1st of March)."""
     if isinstance(date, np.ndarray) and date.ndim == 0 and date.dtype.kind == "M":
         date = date[()]  # its datetime64 scalar: checked for a time of day as such
     if isinstance(date, (bool, np.bool_, np.timedelta64)):  # (numpy counts a duration as an integer)
@@ -853,6 +855,13 @@ def date_position(name: str, date: Any, dates: np.ndarray | None, n: int) -> int
             "local calendar day (e.g. value.date())"
         )
     refuse_time_of_day(name, [date])
+    if isinstance(date, str) and re.match(ISO_RX, date) is None:
+        # as arrays of dates are read (panel._as_dates): '2024-03' or '2024' is not a day, and
+        # numpy would silently read it as the first day of the month or year
+        raise ValueError(
+            f"{name} {date!r} is not an ISO date ('YYYY-MM-DD', optionally followed by a time); "
+            "dates are never guessed: pass the day, a datetime64 or a datetime.date"
+        )
     try:
         d = np.datetime64(date, "D")
     except (ValueError, TypeError):

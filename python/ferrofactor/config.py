@@ -246,7 +246,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "vra_half_life": Setting("float", None, "Half-life of the volatility-regime adjustment. Default: "
                                  "none (off).", optional=True, lo=0.0, lo_open=True, example=42.0,
                                  unset="off (no volatility-regime adjustment)"),
-        "structural_ridge": Setting("float", 1e-4, "Ridge of the structural specific-risk regression.", lo=0.0),
+        "structural_ridge": Setting("float", 1e-4, "Ridge of the structural specific-risk regression.",
+                                    lo=1e-10),
     },
     "validation": {
         "portfolios": Setting("int", 100, "Random long-only portfolios in the bias test (0: no bias test).",

@@ -59,6 +59,9 @@ _FITTED = (
     "_structural", "_vra", "_exposures", "_cap", "_keep", "_factor_returns", "_residuals",
     "_fit_settings",
 )
+# Smallest structural_ridge: below ~1e-13 the structural regression is singular to the kernel's
+# Cholesky (pivot tolerance 1e-12), and its accuracy is ~1e-16 / ridge.
+MIN_STRUCTURAL_RIDGE = 1e-10
 _UNRECORDED = object()  # RiskModel.summary: a model unpickled from before _fit_settings existed
 
 
@@ -112,7 +115,9 @@ class RiskModel(ProductsMixin, Result):
         and ``D[t]`` by ``λS[t]²`` (EWMA of the squared cross-sectional bias of standardised
         returns, factors equally weighted, assets cap-weighted).
     structural_ridge : float, default 1e-4
-        Ridge on the industry dummies of the structural regression (fraction of total weight).
+        Ridge on the industry dummies of the structural regression (fraction of total weight);
+        at least 1e-10: the intercept is the sum of the industry dummies, so without a ridge the
+        regression is singular (it also keeps industries without fitted assets at the intercept).
 
     Examples
     --------
@@ -165,7 +170,10 @@ class RiskModel(ProductsMixin, Result):
         self.specific_min_periods = check_int("specific_min_periods", specific_min_periods, 1)
         self.specific_blend_periods = check_int("specific_blend_periods", specific_blend_periods, 0)
         self.vra_half_life = half_life("vra_half_life", vra_half_life, allow_none=True)
-        self.structural_ridge = check_real("structural_ridge", structural_ridge, lo=0.0)
+        # the intercept is the sum of the industry dummies: without the ridge (or with one below
+        # the kernel's pivot tolerance, ~1e-13) the structural regression is singular and its
+        # assets silently got no specific variance; the normal equations lose ~1e-16/ridge
+        self.structural_ridge = check_real("structural_ridge", structural_ridge, lo=MIN_STRUCTURAL_RIDGE)
         self._fitted = False
 
     def _settings(self) -> dict[str, Any]:
@@ -522,7 +530,15 @@ def _stack(name: str, x: Any, ndim: int) -> np.ndarray:
 
 
 def _keep_positions(keep: Any, dates: np.ndarray | None, t: int) -> np.ndarray:
+    # one date or a flat list of them: a nested list was flattened silently, and an empty one
+    # gave a model with no dates that every product then refused ("date position -1 is out of
+    # range for 0 dates")
+    if np.ndim(keep) > 1:
+        raise ValueError(f"keep_dates must be a date, a position or a 1-D list of them, got shape {np.shape(keep)}")
     vals = np.atleast_1d(np.asarray(keep))
+    if vals.size == 0:
+        raise ValueError("keep_dates selects no dates: pass at least one position or date label "
+                         "(or None for all dates)")
     if vals.dtype.kind in "iu":
         idx = np.where(vals < 0, vals + t, vals)
         if np.any((idx < 0) | (idx >= t)):
