@@ -860,3 +860,21 @@ def test_long_frame_listed_out_of_date_order_beside_array_factors_is_refused():
     yy = y.copy()
     yy[:5, 0] = np.nan
     np.testing.assert_allclose(np.asarray(got), np.asarray(ts.time_series_regress(yy, m[:, None]).params))
+
+
+def test_alpha_test_warns_when_periods_per_year_does_not_fit_dated_inputs():
+    # seed 001 on the monthly Fama-French factors: the default 252 annualised a monthly alpha
+    # ×252 (21 times too large) without a word, where ff.metrics warns on the same dates
+    import warnings
+
+    rng = np.random.default_rng(3)
+    dates = pd.date_range("1990-01-01", periods=240, freq="MS")
+    f = pd.DataFrame(rng.normal(0.005, 0.04, (240, 3)), index=dates, columns=["MktRF", "SMB", "HML"])
+    y = (0.002 + f @ np.array([1.0, 0.2, -0.1]) + rng.normal(0, 0.02, 240)).rename("fund")
+    with pytest.warns(ff.metrics.PeriodsPerYearWarning, match="periods_per_year=12"):
+        ff.alpha_test(y, {"FF3": f})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = ff.alpha_test(y, {"FF3": f}, periods_per_year=12)
+        ff.alpha_test(y.to_numpy(), {"FF3": f.to_numpy()})  # no dates: nothing to check
+    assert res.periods_per_year == 12.0

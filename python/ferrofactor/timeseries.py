@@ -858,7 +858,9 @@ def alpha_test(
     lags : int, optional
         Newey-West lags; default ``floor(4 (n/100)^(2/9))`` with n the periods used.
     periods_per_year : float, default 252
-        For the annualised alpha (``alpha × periods_per_year``); 12 for monthly data.
+        For the annualised alpha (``alpha × periods_per_year``); 12 for monthly data. With
+        dated inputs whose spacing does not fit it (252 on monthly dates), a
+        :class:`ferrofactor.metrics.PeriodsPerYearWarning`, as in :mod:`ferrofactor.metrics`.
 
     Returns
     -------
@@ -905,4 +907,10 @@ def alpha_test(
             raise type(e)(f"{fname}: {msg}") from None
         results[name] = r
         names = None if r.assets is None else [str(a) for a in r.assets]
+    if r.dates is not None:
+        # dated inputs (e.g. monthly Fama-French factors): the annualised alpha is alpha ×
+        # periods_per_year, so a default of 252 on monthly dates is off by 21, as in ff.metrics
+        from ferrofactor.metrics import _check_spacing
+
+        _check_spacing(r.dates, periods_per_year)
     return AlphaTestResult(results, names, float(periods_per_year))
