@@ -420,3 +420,26 @@ def test_series_names_are_a_copy():
     names = at.series_names
     names.sort()
     assert at.series_names == ["b", "a"]
+
+
+@pytest.mark.parametrize("fn", ["annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio",
+                                "calmar_ratio", "tracking_error", "information_ratio"])
+def test_each_annualised_metric_warns_on_dates_that_do_not_fit_periods_per_year(fn):
+    # seed 001's monthly Fama-French returns: summary() warned that 252 does not fit monthly
+    # dates, but sharpe_ratio & co. on the same pandas series annualised ×252 silently
+    import warnings
+
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("1990-01-01", periods=120, freq="MS")
+    r = pd.Series(rng.normal(0.008, 0.04, 120), index=dates, name="NoDur")
+    b = pd.Series(rng.normal(0.006, 0.04, 120), index=dates)
+    args = (r, b) if fn in ("tracking_error", "information_ratio") else (r,)
+    f = getattr(ff.metrics, fn)
+    with pytest.warns(ff.metrics.PeriodsPerYearWarning, match="periods_per_year=12"):
+        f(*args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(f(*args, periods_per_year=12))
+        f(*(a.to_numpy() for a in args))  # no dates: nothing to check

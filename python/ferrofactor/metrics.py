@@ -20,7 +20,9 @@ empyrical (empyrical-reloaded 0.7), which the tests check against:
 - ``monthly_win_rate``: the share of calendar months whose compounded return
   (``Π(1 + r) − 1``, empyrical's ``aggregate_returns(..., "monthly")``) is positive.
 
-``P`` is ``periods_per_year`` (252 for daily data, 12 for monthly).
+``P`` is ``periods_per_year`` (252 for daily data, 12 for monthly). Returns that carry dates
+whose spacing does not fit ``P`` (252 on monthly dates) get a :class:`PeriodsPerYearWarning` from
+every annualised statistic (each function and :func:`summary`); nothing is changed.
 
 Dates: ``returns`` may be a Polars frame (``date`` + one column per series; its rows come out in
 date order) or a pandas Series or DataFrame indexed by date (read in its own order, which must be
@@ -300,8 +302,10 @@ def _annual_return(r: np.ndarray, ppy: float) -> np.ndarray:
 
 def annual_return(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """Geometric annual return ``(Π(1 + r))^(P/T) − 1`` ((T,) → float, (T, S) → (S,))."""
-    r, one, _, _ = _returns("returns", returns)
-    return _out(_annual_return(r, _ppy(periods_per_year)), one)
+    r, one, _, rd = _returns("returns", returns)
+    ppy = _ppy(periods_per_year)
+    _check_spacing(rd, ppy)
+    return _out(_annual_return(r, ppy), one)
 
 
 def _annual_volatility(r: np.ndarray, ppy: float) -> np.ndarray:
@@ -310,8 +314,10 @@ def _annual_volatility(r: np.ndarray, ppy: float) -> np.ndarray:
 
 def annual_volatility(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """Annualised volatility ``std(r, ddof=1) · √P``."""
-    r, one, _, _ = _returns("returns", returns)
-    return _out(_annual_volatility(r, _ppy(periods_per_year)), one)
+    r, one, _, rd = _returns("returns", returns)
+    ppy = _ppy(periods_per_year)
+    _check_spacing(rd, ppy)
+    return _out(_annual_volatility(r, ppy), one)
 
 
 def _sharpe(r: np.ndarray, rf: np.ndarray | None, ppy: float) -> np.ndarray:
@@ -328,7 +334,9 @@ def sharpe_ratio(returns: Any, risk_free: Any = 0.0, periods_per_year: float = P
     r, one, names, rd = _returns("returns", returns, risk_free)
     rf = None if (isinstance(risk_free, numbers.Real) and risk_free == 0) else \
         _other("risk_free", risk_free, r, rd, names)
-    return _out(_sharpe(r, rf, _ppy(periods_per_year)), one)
+    ppy = _ppy(periods_per_year)
+    _check_spacing(rd, ppy)
+    return _out(_sharpe(r, rf, ppy), one)
 
 
 def _sortino(r: np.ndarray, req: np.ndarray | None, ppy: float) -> np.ndarray:
@@ -348,7 +356,9 @@ def sortino_ratio(returns: Any, required_return: Any = 0.0, periods_per_year: fl
     r, one, names, rd = _returns("returns", returns, required_return)
     req = None if (isinstance(required_return, numbers.Real) and required_return == 0) else \
         _other("required_return", required_return, r, rd, names)
-    return _out(_sortino(r, req, _ppy(periods_per_year)), one)
+    ppy = _ppy(periods_per_year)
+    _check_spacing(rd, ppy)
+    return _out(_sortino(r, req, ppy), one)
 
 
 def _max_drawdown(r: np.ndarray) -> np.ndarray:
@@ -393,8 +403,10 @@ def _calmar(ann: np.ndarray, mdd: np.ndarray) -> np.ndarray:
 
 def calmar_ratio(returns: Any, periods_per_year: float = PERIODS_PER_YEAR):
     """``annual_return / |max_drawdown|``; NaN without a drawdown."""
-    r, one, _, _ = _returns("returns", returns)
-    return _out(_calmar(_annual_return(r, _ppy(periods_per_year)), _max_drawdown(r)), one)
+    r, one, _, rd = _returns("returns", returns)
+    ppy = _ppy(periods_per_year)
+    _check_spacing(rd, ppy)
+    return _out(_calmar(_annual_return(r, ppy), _max_drawdown(r)), one)
 
 
 def tracking_error(returns: Any, benchmark: Any, periods_per_year: float = PERIODS_PER_YEAR):
@@ -402,7 +414,9 @@ def tracking_error(returns: Any, benchmark: Any, periods_per_year: float = PERIO
     series, or (T, S)."""
     r, one, names, rd = _returns("returns", returns, benchmark)
     b = _other("benchmark", benchmark, r, rd, names)
-    return _out(_annual_volatility(r - b, _ppy(periods_per_year)), one)
+    ppy = _ppy(periods_per_year)
+    _check_spacing(rd, ppy)
+    return _out(_annual_volatility(r - b, ppy), one)
 
 
 def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PERIODS_PER_YEAR):
@@ -410,7 +424,9 @@ def information_ratio(returns: Any, benchmark: Any, periods_per_year: float = PE
     per-period ``excess_sharpe`` × √P)."""
     r, one, names, rd = _returns("returns", returns, benchmark)
     b = _other("benchmark", benchmark, r, rd, names)
-    return _out(_sharpe(r - b, None, _ppy(periods_per_year)), one)
+    ppy = _ppy(periods_per_year)
+    _check_spacing(rd, ppy)
+    return _out(_sharpe(r - b, None, ppy), one)
 
 
 def _month_ids(name: str, dates: Any, t: int) -> np.ndarray:
