@@ -488,3 +488,27 @@ def test_a_factor_named_as_an_attribution_line_is_refused(name):
     res = ff.FactorModel(weights="equal").fit(rng.normal(0, 0.01, (T, N)), ex)
     with pytest.raises(ValueError, match=f"factor '{name}' has the name of an attribution line"):
         ff.attribute(np.full((T, N), 1 / N), res)
+
+
+def test_table_warns_when_periods_per_year_does_not_fit_the_dates():
+    # a monthly model: annual_contribution is the mean × periods_per_year, so the default 252
+    # reported a 2.4 (240 %) market line for 1 % a month, silently (ff.metrics warns)
+    import warnings
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    T, N = 60, 30
+    dates = np.array(pd.date_range("2000-01-31", periods=T, freq="ME").values, dtype="datetime64[D]")
+    ex = ff.Exposures(rng.normal(size=(T, N, 2)), np.tile(np.arange(N) % 3, (T, 1)),
+                      style_names=["value", "size"], dates=dates, assets=[f"A{i}" for i in range(N)])
+    res = ff.FactorModel().fit(rng.normal(0.01, 0.05, (T, N)), ex, cap=np.exp(rng.normal(size=(T, N))))
+    att = ff.attribute(np.full((T, N), 1.0 / N), res)
+    with pytest.warns(ff.metrics.PeriodsPerYearWarning, match="periods_per_year=12"):
+        att.table()
+    with pytest.warns(ff.metrics.PeriodsPerYearWarning):
+        att.summary()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        att.table(12)
+        att.summary(periods_per_year=12)

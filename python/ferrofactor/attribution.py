@@ -187,9 +187,16 @@ class AttributionResult(Result):
         σ(R)``, annualised by √periods_per_year: the lines add up to the annualised volatility
         of the total ``R``), ``share_of_variance`` (``Cov(c, R) / Var(R)``: the lines add up
         to 1). The seed's "Factor / Annual Return /
-        t-stat" table is ``table().select("line", "annual_contribution", "tstat")``.
+        t-stat" table is ``table().select("line", "annual_contribution", "tstat")``. Dates
+        whose spacing does not fit ``periods_per_year`` (252 on monthly dates) give a
+        :class:`ferrofactor.metrics.PeriodsPerYearWarning`, as in :mod:`ferrofactor.metrics`.
         """
         ppy = _check_ppy(periods_per_year)
+        if self._dates is not None:
+            # annual_contribution is mean × periods_per_year: 252 on monthly dates is off by 21
+            from ferrofactor.metrics import _check_spacing
+
+            _check_spacing(self._dates, ppy)
         c = np.column_stack([self._contributions, self._specific, self._unexplained, 0.0 - self._costs,
                              self._total])
         names = self._factor_names + list(_LINES) + ["total"]
