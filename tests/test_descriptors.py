@@ -834,3 +834,34 @@ def test_windows_that_can_give_no_value_are_refused():
     assert np.isfinite(fd.volatility(r, window=2)[1:]).all()
     assert np.isfinite(fd.beta(r, m, window=2, half_life=None)[1:]).all()
     assert np.isfinite(fd.residual_volatility(r, m, window=3, half_life=None)[2:]).all()
+
+
+def test_momentum_selection_keeps_the_labels_of_frames():
+    # seed 002 on one's own data as labelled frames: pandas DataFrames indexed by date (or wide
+    # Polars frames) lost their labels, so the default monthly rebalance failed with "rebalance
+    # is required when there are no dates" and explicit rows gave an unlabelled selection
+    pd = pytest.importorskip("pandas")
+    import polars as pl
+
+    T, N = F["returns"].shape
+    dates = np.arange("2020-01-01", T, dtype="datetime64[D]")
+    assets = [f"S{i:03d}" for i in range(N)]
+    kw = dict(window=126, min_dollar_volume=2e6, percentile=0.2)
+    want = ff.momentum_selection(F["returns"], F["dollar_volume"], dates=dates, assets=assets, **kw)
+    frames = {
+        "pandas": tuple(pd.DataFrame(F[k], index=pd.DatetimeIndex(dates), columns=assets)
+                        for k in ("returns", "dollar_volume")),
+        "polars": tuple(pl.DataFrame({"date": dates, **{a: F[k][:, i] for i, a in enumerate(assets)}})
+                        for k in ("returns", "dollar_volume")),
+    }
+    for r, dv in frames.values():
+        got = ff.momentum_selection(r, dv, **kw)
+        np.testing.assert_array_equal(got.dates, want.dates)
+        assert list(got.assets) == assets
+        np.testing.assert_array_equal(got.long, want.long)
+        np.testing.assert_array_equal(got.short, want.short)
+    r, dv = frames["pandas"]
+    with pytest.raises(ValueError, match="different assets"):
+        ff.momentum_selection(r, dv[assets[::-1]], **kw)
+    with pytest.raises(ValueError, match="different dates"):
+        ff.momentum_selection(r, dv, dates=dates[::-1], **kw)

@@ -13,10 +13,10 @@ import numpy as np
 
 from ferrofactor import rolling as _rolling
 from ferrofactor._validate import (
+    LabelsSeen,
     _is_polars_frame,
     as_dates,
     as_field,
-    as_fields,
     as_float_array,
     by_date,
     check_bool,
@@ -324,10 +324,12 @@ def momentum_selection(
 
     Parameters
     ----------
-    returns : Panel, or array_like / Polars frame (T, N)
+    returns : Panel, or array_like / Polars frame / pandas DataFrame (T, N)
         A Panel gives ``returns``, ``dollar_volume``, dates and assets (then leave
-        ``dollar_volume``, ``dates`` and ``assets`` unset).
-    dollar_volume : array_like (T, N)
+        ``dollar_volume``, ``dates`` and ``assets`` unset). Frames (Polars, or pandas indexed
+        by date) keep their labels: they must match each other and ``dates``/``assets`` when
+        given (else ``ValueError``), and label the result.
+    dollar_volume : array_like / Polars frame / pandas DataFrame (T, N)
     rebalance : array_like of int (R,) or bool (T,), optional
         Rebalance rows (e.g. :func:`month_starts`), or a boolean mask over dates (a pandas Series
         indexed by date must carry the dates, in their order; never paired by position).
@@ -379,8 +381,15 @@ def momentum_selection(
         raise ValueError("prices= is for Panels; with arrays, pass returns_from_prices(close, bridge=True) as returns")
     if dollar_volume is None:
         raise TypeError("dollar_volume is required (or pass a Panel)")
-    r, dv = as_fields(("returns", returns), ("dollar_volume", dollar_volume))
+    # labelled frames (Polars, or pandas indexed by date) keep their labels: they must match
+    # each other and dates=/assets=, and label the result (and give the month starts)
+    seen = LabelsSeen()
+    r, r_dates, r_assets = as_field("returns", returns)
+    seen.add("returns", r_dates, r_assets)
+    dv, v_dates, v_assets = as_field("dollar_volume", dollar_volume)
+    seen.add("dollar_volume", v_dates, v_assets)
     check_shape("dollar_volume", dv, r.shape, "the shape of returns")
+    dates, assets = seen.check_given(dates, assets)
     T, N = r.shape
     percentile = check_real("percentile", percentile, lo=0.0, lo_open=True, hi=0.5)
     min_dollar_volume = check_real("min_dollar_volume", min_dollar_volume)
