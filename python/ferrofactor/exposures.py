@@ -67,8 +67,11 @@ from ferrofactor.results import Result, Summary, readonly
 
 __all__ = ["DEFAULT_STYLES", "Exposures"]
 
-#: style → {descriptor: weight}: the seed pipeline's styles. Leverage enters quality negatively
-#: and low volatility is minus volatility.
+#: style → {descriptor: weight}: the seed pipeline's styles and descriptors. Low volatility is
+#: minus volatility. Quality weighs its four descriptors equally, leverage negatively; seed 000's
+#: ``mean(roe, profit_margin, asset_turnover) − leverage`` lets leverage count as much as the
+#: other three together, which is ``{"roe": 1/3, "profit_margin": 1/3, "asset_turnover": 1/3,
+#: "leverage": -1}`` given as ``styles=``.
 DEFAULT_STYLES: dict[str, dict[str, float]] = {
     "value": {"book_to_market": 1 / 3, "earnings_yield": 1 / 3, "cash_flow_yield": 1 / 3},
     "momentum": {"momentum_12_1": 0.5, "momentum_6_1": 0.3, "momentum_3_1": 0.2},
