@@ -864,6 +864,70 @@ impl Dd {
     }
 }
 
+/// The log-wealth `cum` is summed from the first date, so each of its values carries a rounding
+/// of `ε · |cum|`; a drawdown (positive) below `LOCAL_DROP` of the window's log-wealth level (a
+/// dip of 1e-9 late in a long rising history: 8e-8 of it lost) is taken from [`LocalDd`], built
+/// from the log-returns themselves (once per column that has such a window). Ordinary windows
+/// (drawdowns of a few % against a level of a few units) keep the block aggregates, bit for bit.
+const LOCAL_DROP: f64 = 1.0 / (1u64 << 10) as f64;
+
+/// The block aggregates of [`max_drawdown`] from the log-returns `l` rather than from the
+/// log-wealth: within each block of `k` positions, prefix and suffix running drawdowns
+/// (`dd = max(0, dd − l)`: sums of the log-returns since the last peak only, exact to a few ε of
+/// themselves), the prefix's depth below the block's first value and the suffix's peak above the
+/// block's last value (sums over one block at most, not over the history).
+struct LocalDd {
+    l: Vec<f64>,
+    pdrop: Vec<f64>,
+    pdepth: Vec<f64>,
+    sdrop: Vec<f64>,
+    speak: Vec<f64>,
+}
+
+impl LocalDd {
+    fn new(x: &[f64], k: usize) -> Self {
+        let len = x.len() + 1;
+        let l: Vec<f64> = x.iter().map(|&v| if v.is_finite() { log_gross(v) } else { 0.0 }).collect();
+        let (mut pdrop, mut pdepth) = (vec![0.0f64; len], vec![0.0f64; len]);
+        let (mut dd, mut p) = (0.0f64, 0.0f64);
+        for i in 0..len {
+            if i % k == 0 {
+                (dd, p) = (0.0, 0.0);
+            } else {
+                dd = (dd - l[i - 1]).max(0.0);
+                p += l[i - 1];
+                pdrop[i] = pdrop[i - 1].max(dd);
+                pdepth[i] = pdepth[i - 1].max(-p);
+            }
+        }
+        let (mut sdrop, mut speak) = (vec![0.0f64; len], vec![0.0f64; len]);
+        let (mut u, mut r) = (0.0f64, 0.0f64);
+        for i in (0..len).rev() {
+            if i % k == k - 1 || i == len - 1 {
+                (u, r) = (0.0, 0.0);
+            } else {
+                u = (u - l[i]).max(0.0);
+                r -= l[i];
+                sdrop[i] = sdrop[i + 1].max(u);
+                speak[i] = speak[i + 1].max(r);
+            }
+        }
+        LocalDd { l, pdrop, pdepth, sdrop, speak }
+    }
+
+    /// Largest fall of log-wealth over the positions `lo ..= hi` (as the block aggregates).
+    fn drop(&self, lo: usize, hi: usize, k: usize) -> f64 {
+        if lo / k == hi / k {
+            return self.pdrop[hi];
+        }
+        // peak of the suffix above its last value, the step into the next block, the prefix's
+        // depth below its first value
+        let end = (lo / k + 1) * k - 1;
+        let cross = self.speak[lo] - self.l[end] + self.pdepth[hi];
+        self.sdrop[lo].max(self.pdrop[hi]).max(cross)
+    }
+}
+
 /// Maximum drawdown over a window, as a positive fraction of the running peak.
 ///
 /// At date t the window's wealth path starts at 1 at the close of `t−window` and compounds the
@@ -911,6 +975,7 @@ pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -
             let end_of_block = i % k == k - 1 || i == len - 1;
             suf[i] = if end_of_block { d } else { d.then(suf[i + 1]) };
         }
+        let mut local: Option<LocalDd> = None;
         for t in 0..t_len {
             let hi = t + 1;
             let lo = hi.saturating_sub(window);
@@ -920,7 +985,11 @@ pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -
             let agg = if lo / k == hi / k { pre[hi] } else { suf[lo].then(pre[hi]) };
             // lo / k == hi / k only when lo starts its block (the window holds ≤ K values).
             debug_assert!(lo / k != hi / k || lo % k == 0);
-            outs[0][t] = -(-agg.drop).exp_m1();
+            let mut drop = agg.drop;
+            if drop > 0.0 && drop < agg.hi.abs().max(agg.lo.abs()) * LOCAL_DROP {
+                drop = local.get_or_insert_with(|| LocalDd::new(x, k)).drop(lo, hi, k);
+            }
+            outs[0][t] = -(-drop).exp_m1();
         }
     });
     Ok(out)
@@ -1131,6 +1200,33 @@ mod tests {
         }
         let z = array![[0.1], [-1.0], [0.5]];
         assert_eq!(max_drawdown(z.view(), 3, 1).unwrap()[[2, 0]], 1.0);
+    }
+
+    #[test]
+    fn local_drawdown_blocks_match_naive() {
+        // Every window of the log-return aggregates (the path taken for tiny drawdowns) against
+        // the naive compounding, with gaps and a wipe-out.
+        let mut x = panel(300, 5, 3);
+        x[[150, 2]] = -1.0;
+        for &w in &[1usize, 5, 21, 63, 400] {
+            for j in 0..x.ncols() {
+                let col: Vec<f64> = x.column(j).to_vec();
+                let loc = LocalDd::new(&col, w + 1);
+                for t in 0..col.len() {
+                    let lo = (t + 1).saturating_sub(w);
+                    let (mut wealth, mut peak, mut dd) = (1.0f64, 1.0f64, 0.0f64);
+                    for &r in &col[lo..=t] {
+                        if r.is_finite() {
+                            wealth *= 1.0 + r;
+                        }
+                        peak = peak.max(wealth);
+                        dd = dd.max(1.0 - wealth / peak);
+                    }
+                    let got = -(-loc.drop(lo, t + 1, w + 1)).exp_m1();
+                    assert!(close(got, dd, 1e-12), "w={w} t={t} j={j}: {got} vs {dd}");
+                }
+            }
+        }
     }
 
     /// The naive statistic of a window computed on values scaled by `2^-e` (exact), unscaled.
