@@ -1138,6 +1138,11 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
     let centred = cfg.market || (use_ind && cfg.constraint == Constraint::None && na > 0);
     let ybar = if centred { tot_swy / tot_sw } else { 0.0 };
     let (mut ssr, mut sst) = (0.0, 0.0);
+    // Whether every used return equals the first: the centred SST is then 0 exactly (R² NaN, as
+    // documented), but its computed value is w (y − ȳ)² with ȳ = Σ w y / Σ w off y by a rounding,
+    // which made R² 1 − ssr / sst = 0 or 1 (e.g. one observation left beside the market).
+    let y0 = s.yv[0];
+    let mut constant = true;
     for j in 0..nu {
         let (yi, wi) = (s.yv[j], s.wv[j]);
         let ei = yi - fit[j];
@@ -1145,8 +1150,9 @@ fn solve(cfg: &Cfg, used: usize, out: RowOut<'_>, s: &mut Scratch) -> f64 {
         ssr += wi * ei * ei;
         let dy = yi - ybar;
         sst += wi * dy * dy;
+        constant &= yi == y0;
     }
-    let r2 = if sst > 0.0 { 1.0 - ssr / sst } else { f64::NAN };
+    let r2 = if sst > 0.0 && !(centred && constant) { 1.0 - ssr / sst } else { f64::NAN };
     s.tiny_sums = sst < TINY_SUM_SQ || (ssr > 0.0 && ssr < TINY_SUM_SQ);
 
     // Back from the centred styles: the constant the design spans carries μᵀ f_styles (on the

@@ -352,11 +352,24 @@ const LIMIT: f64 = {
 };
 
 /// A window covering the whole history (nothing ever leaves it): West's weighted incremental
-/// mean and sum of squared deviations, which recentres itself at every step (no shift needed).
+/// mean and sum of squared deviations, which recentres itself at every step.
 /// Values are scaled by `2^−e`, `e` growing (the state rescaled, exactly) when a value beyond
 /// `2^RANGE` arrives, or set by the first value when that one is beyond `2^±RANGE`.
+///
+/// For the variance, the mean is kept as `c + mean` once the level is far beyond the spread
+/// (`mean² > EXPANDING_LEVEL · m2 / sw`, see [`EXPANDING_LEVEL`]): each update rounds the mean by
+/// `ε·|mean|`, and every `d = v − mean` then carried that rounding, which, against a spread
+/// `level / spread` times smaller, cost the variance `ε · level / spread` of its value (6e-9 for
+/// a series 1e4 ± 1e-4, 3e-6 for 100 ± 1e-9 over 5000 dates) where the windowed path, shifted,
+/// keeps 1e-16. The first time, `mean` and `m2` are summed again over the history with the
+/// shift (O(t), once per column); later, the mean moves into the shift as it is (`m2` is
+/// centred, it does not depend on `c`). Data whose level is within the spread, the ordinary
+/// case, never take this path.
 fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) {
     let (mut n, mut sw, mut sw2, mut mean, mut m2) = (0usize, 0.0, 0.0, 0.0, 0.0);
+    let mut c = 0.0;
+    let mut anchored = false;
+    let shifted = matches!(m, Moment::Var | Moment::Std);
     let mut e = 0i32;
     let lam2 = lam * lam;
     for (t, &v) in x.iter().enumerate() {
@@ -372,16 +385,42 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
                 let e_new = exponent(v);
                 let delta = e_new - e;
                 mean = ldexp(mean, -delta);
+                c = ldexp(c, -delta);
                 m2 = ldexp(m2, -2 * delta);
                 e = e_new;
             }
-            let v = if e == 0 { v } else { ldexp(v, -e) };
+            let v = if e == 0 { v } else { ldexp(v, -e) } - c;
             n += 1;
             sw += 1.0;
             sw2 += 1.0;
             let d = v - mean;
             mean += d / sw;
             m2 += d * (v - mean);
+            if shifted && m2 > 0.0 && mean * mean * sw > EXPANDING_LEVEL * m2 {
+                if !anchored {
+                    anchored = true;
+                    // The first time: every update so far rounded `mean`, and `m2` kept those
+                    // roundings (from the second value on), so both are summed again over the
+                    // history, shifted by the mean (once per column).
+                    c = mean;
+                    let (mut s1, mut s2, mut w) = (0.0, 0.0, 1.0);
+                    for &u in x[..=t].iter().rev() {
+                        if u.is_finite() {
+                            let d = (if e == 0 { u } else { ldexp(u, -e) }) - c;
+                            s1 += w * d;
+                            s2 += w * d * d;
+                        }
+                        w *= lam;
+                    }
+                    mean = s1 / sw;
+                    m2 = s2 - s1 * mean;
+                } else {
+                    // (c, mean) → (c + mean, the rounding of that sum), |mean| ≪ |c|
+                    let cn = c + mean;
+                    mean -= cn - c;
+                    c = cn;
+                }
+            }
         }
         let unscale = |v: f64, times: i32| if e == 0 { v } else { ldexp(v, times * e) };
         out[t] = if n < mp {
@@ -407,6 +446,11 @@ fn expanding_column(x: &[f64], lam: f64, mp: usize, m: Moment, out: &mut [f64]) 
         };
     }
 }
+
+/// The expanding variance moves its mean into a shift once `mean² > EXPANDING_LEVEL · m2 / sw`,
+/// a level more than 2^10 times the spread (see [`expanding_column`]): never the case for
+/// returns or standardised data, so their results are those of the plain recurrence.
+const EXPANDING_LEVEL: f64 = (1u64 << 20) as f64;
 
 /// Drive an accumulator along one column: re-anchor at the dates `t % min(w, ANCHOR) == 0`,
 /// otherwise decay, add the entering value and remove the leaving one. Re-anchor at once, as
@@ -820,6 +864,70 @@ impl Dd {
     }
 }
 
+/// The log-wealth `cum` is summed from the first date, so each of its values carries a rounding
+/// of `ε · |cum|`; a drawdown (positive) below `LOCAL_DROP` of the window's log-wealth level (a
+/// dip of 1e-9 late in a long rising history: 8e-8 of it lost) is taken from [`LocalDd`], built
+/// from the log-returns themselves (once per column that has such a window). Ordinary windows
+/// (drawdowns of a few % against a level of a few units) keep the block aggregates, bit for bit.
+const LOCAL_DROP: f64 = 1.0 / (1u64 << 10) as f64;
+
+/// The block aggregates of [`max_drawdown`] from the log-returns `l` rather than from the
+/// log-wealth: within each block of `k` positions, prefix and suffix running drawdowns
+/// (`dd = max(0, dd − l)`: sums of the log-returns since the last peak only, exact to a few ε of
+/// themselves), the prefix's depth below the block's first value and the suffix's peak above the
+/// block's last value (sums over one block at most, not over the history).
+struct LocalDd {
+    l: Vec<f64>,
+    pdrop: Vec<f64>,
+    pdepth: Vec<f64>,
+    sdrop: Vec<f64>,
+    speak: Vec<f64>,
+}
+
+impl LocalDd {
+    fn new(x: &[f64], k: usize) -> Self {
+        let len = x.len() + 1;
+        let l: Vec<f64> = x.iter().map(|&v| if v.is_finite() { log_gross(v) } else { 0.0 }).collect();
+        let (mut pdrop, mut pdepth) = (vec![0.0f64; len], vec![0.0f64; len]);
+        let (mut dd, mut p) = (0.0f64, 0.0f64);
+        for i in 0..len {
+            if i % k == 0 {
+                (dd, p) = (0.0, 0.0);
+            } else {
+                dd = (dd - l[i - 1]).max(0.0);
+                p += l[i - 1];
+                pdrop[i] = pdrop[i - 1].max(dd);
+                pdepth[i] = pdepth[i - 1].max(-p);
+            }
+        }
+        let (mut sdrop, mut speak) = (vec![0.0f64; len], vec![0.0f64; len]);
+        let (mut u, mut r) = (0.0f64, 0.0f64);
+        for i in (0..len).rev() {
+            if i % k == k - 1 || i == len - 1 {
+                (u, r) = (0.0, 0.0);
+            } else {
+                u = (u - l[i]).max(0.0);
+                r -= l[i];
+                sdrop[i] = sdrop[i + 1].max(u);
+                speak[i] = speak[i + 1].max(r);
+            }
+        }
+        LocalDd { l, pdrop, pdepth, sdrop, speak }
+    }
+
+    /// Largest fall of log-wealth over the positions `lo ..= hi` (as the block aggregates).
+    fn drop(&self, lo: usize, hi: usize, k: usize) -> f64 {
+        if lo / k == hi / k {
+            return self.pdrop[hi];
+        }
+        // peak of the suffix above its last value, the step into the next block, the prefix's
+        // depth below its first value
+        let end = (lo / k + 1) * k - 1;
+        let cross = self.speak[lo] - self.l[end] + self.pdepth[hi];
+        self.sdrop[lo].max(self.pdrop[hi]).max(cross)
+    }
+}
+
 /// Maximum drawdown over a window, as a positive fraction of the running peak.
 ///
 /// At date t the window's wealth path starts at 1 at the close of `t−window` and compounds the
@@ -867,6 +975,7 @@ pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -
             let end_of_block = i % k == k - 1 || i == len - 1;
             suf[i] = if end_of_block { d } else { d.then(suf[i + 1]) };
         }
+        let mut local: Option<LocalDd> = None;
         for t in 0..t_len {
             let hi = t + 1;
             let lo = hi.saturating_sub(window);
@@ -876,7 +985,11 @@ pub fn max_drawdown(x: ArrayView2<'_, f64>, window: usize, min_periods: usize) -
             let agg = if lo / k == hi / k { pre[hi] } else { suf[lo].then(pre[hi]) };
             // lo / k == hi / k only when lo starts its block (the window holds ≤ K values).
             debug_assert!(lo / k != hi / k || lo % k == 0);
-            outs[0][t] = -(-agg.drop).exp_m1();
+            let mut drop = agg.drop;
+            if drop > 0.0 && drop < agg.hi.abs().max(agg.lo.abs()) * LOCAL_DROP {
+                drop = local.get_or_insert_with(|| LocalDd::new(x, k)).drop(lo, hi, k);
+            }
+            outs[0][t] = -(-drop).exp_m1();
         }
     });
     Ok(out)
@@ -1087,6 +1200,33 @@ mod tests {
         }
         let z = array![[0.1], [-1.0], [0.5]];
         assert_eq!(max_drawdown(z.view(), 3, 1).unwrap()[[2, 0]], 1.0);
+    }
+
+    #[test]
+    fn local_drawdown_blocks_match_naive() {
+        // Every window of the log-return aggregates (the path taken for tiny drawdowns) against
+        // the naive compounding, with gaps and a wipe-out.
+        let mut x = panel(300, 5, 3);
+        x[[150, 2]] = -1.0;
+        for &w in &[1usize, 5, 21, 63, 400] {
+            for j in 0..x.ncols() {
+                let col: Vec<f64> = x.column(j).to_vec();
+                let loc = LocalDd::new(&col, w + 1);
+                for t in 0..col.len() {
+                    let lo = (t + 1).saturating_sub(w);
+                    let (mut wealth, mut peak, mut dd) = (1.0f64, 1.0f64, 0.0f64);
+                    for &r in &col[lo..=t] {
+                        if r.is_finite() {
+                            wealth *= 1.0 + r;
+                        }
+                        peak = peak.max(wealth);
+                        dd = dd.max(1.0 - wealth / peak);
+                    }
+                    let got = -(-loc.drop(lo, t + 1, w + 1)).exp_m1();
+                    assert!(close(got, dd, 1e-12), "w={w} t={t} j={j}: {got} vs {dd}");
+                }
+            }
+        }
     }
 
     /// The naive statistic of a window computed on values scaled by `2^-e` (exact), unscaled.

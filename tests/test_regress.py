@@ -986,3 +986,23 @@ def test_returns_whose_squares_are_subnormal_keep_their_standard_errors_and_r2(e
     np.testing.assert_allclose(res.tstats, base.tstats, rtol=1e-12, atol=0)
     np.testing.assert_allclose(res.r2, base.r2, rtol=1e-12, atol=0)
     np.testing.assert_allclose(res.residuals / scale, base.residuals, rtol=1e-12, atol=1e-17)
+
+
+@pytest.mark.parametrize("market,n", [(True, 1), (True, 2), (True, 4), (False, 1), (False, 3)])
+def test_r2_is_nan_when_every_return_is_equal(market, n):
+    # The centred SST of equal returns is 0 exactly: R² is NaN (the documented convention, that of
+    # the baseline). It was w (y − ȳ)² with ȳ = Σ w y / Σ w off y by a rounding, so that R² came
+    # back 0.0 or 1.0 (e.g. one observation left beside the market once the style dropped out).
+    rng = np.random.default_rng(5)
+    T = 200
+    y = np.repeat(rng.normal(0, 0.01, (T, 1)), n, axis=1)
+    w = rng.uniform(0.5, 3.0, (T, n))
+    sty = np.repeat(rng.normal(size=(T, 1, 1)), n, axis=1)  # no dispersion: dropped
+    codes = np.zeros((T, n), dtype=np.int64)  # one industry (without a market: the constant)
+    kw = dict(market=True) if market else dict(industry=codes, market=False, industry_constraint=None)
+    res = ff.cross_section_regress(y, sty, weights=w, **kw)
+    ref = bl.cross_section_regress(y, sty, weights=w, **kw)
+    assert (res.n_obs == n).all()
+    assert np.isnan(res.r2).all() and np.isnan(ref.r2).all()
+    # the factor returns are still estimated: the level of the returns
+    np.testing.assert_allclose(res.factor_returns[:, 0], y[:, 0], rtol=1e-14)

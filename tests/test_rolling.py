@@ -360,3 +360,48 @@ def test_rolling_beta_market_indexed_by_date_pairs_by_date():
                                   ff.descriptors.residual_volatility(x, m, window=40))
     # the default index stays positional, as an array
     np.testing.assert_array_equal(ff.rolling_beta(x, pd.Series(m), window=40)[0], want[0])
+
+
+@pytest.mark.parametrize("level,spread,T,half_life", [(1e4, 1e-4, 500, 20.0), (100.0, 1e-9, 3000, 500.0),
+                                                     (-3e6, 0.5, 400, 1e9)])
+def test_expanding_ewm_var_of_a_level_far_beyond_its_spread(level, spread, T, half_life):
+    # The full-history path summed the unshifted values: each update rounded the mean by
+    # ε·level, which cost the variance ε·level/spread of itself (2e-8, 1e-5 here) where the
+    # windowed path, shifted, keeps 1e-15. Oracle: pandas on the series less its first value
+    # (exact here), and the windowed path.
+    rng = np.random.default_rng(11)
+    x = level + spread * rng.standard_normal(T)
+    x[rng.random(T) < 0.05] = np.nan
+    ref = pd.Series(x - x[0]).ewm(halflife=half_life).var().to_numpy()
+    got = ff.ewm_var(x[:, None], half_life)[:, 0]
+    ok = np.isfinite(ref)
+    np.testing.assert_array_equal(np.isfinite(got), ok)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
+    np.testing.assert_allclose(ff.ewm_std(x[:, None], half_life)[ok, 0], np.sqrt(ref[ok]), rtol=1e-12)
+    np.testing.assert_allclose(got[ok], ff.ewm_var(x[:, None], half_life, window=T)[ok, 0], rtol=1e-12)
+
+
+def test_max_drawdown_of_a_tiny_dip_late_in_a_long_rising_history():
+    # Log-wealth summed from the first date carries ε·|log W| (12 at the end here) in each
+    # value: a drawdown of 1e-9 came out 8e-8 off. Oracle: exact compounding with fractions.
+    from fractions import Fraction
+
+    T, w = 6000, 21
+    r = np.full(T, 0.002)
+    dips = [150, 2000, 4321, 5990]
+    r[dips] = -1e-9
+    r[3000] = np.nan
+    got = ff.max_drawdown(r[:, None], w, 1)[:, 0]
+
+    def exact(win):
+        wealth, peak, dd = Fraction(1), Fraction(1), Fraction(0)
+        for v in win[np.isfinite(win)]:
+            wealth *= 1 + Fraction(float(v))
+            peak = max(peak, wealth)
+            dd = max(dd, 1 - wealth / peak)
+        return float(dd)
+
+    for t in [d + k for d in dips for k in (0, 3, w - 1)] + [3005]:
+        if t < T:
+            assert got[t] == pytest.approx(exact(r[t - w + 1 : t + 1]), rel=1e-14, abs=0.0), t
+    assert got[120] == 0.0  # a window that only rises

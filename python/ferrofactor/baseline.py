@@ -134,7 +134,9 @@ def cross_section_regress(
         centred = market or (ind is not None and industry_constraint is None and len(active) > 0)
         ybar = np.sum(wu * yu) / np.sum(wu) if centred else 0.0
         sst = np.sum(wu * (yu - ybar) ** 2)
-        r2_out[t] = 1.0 - ssr / sst if sst > 0 else np.nan
+        # every return equal: the centred SST is 0 exactly (ybar only rounds off them)
+        zero_sst = not sst > 0 or (centred and bool(np.all(yu == yu[0])))
+        r2_out[t] = np.nan if zero_sst else 1.0 - ssr / sst
         e_out[t, idx] = e
         f_out[t, full_pos] = f
         if n > p_free:
